@@ -1,0 +1,354 @@
+"""Live trading through ccxt ``async_support`` for any ccxt exchange id.
+
+Every ccxt call goes through ``_call``, which translates ccxt errors into ``Retryable`` /
+``Fatal`` at this boundary. Orders carry the caller's deterministic client order id, so a
+retried decision finds its order (``fetch_order_by_client_id`` / ``reconcile``) instead of
+placing a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import ccxt
+import ccxt.async_support as ccxt_async
+
+from worker.errors import Fatal, Retryable
+
+from .base import Exchange, validate_client_order_id
+from .ccxt_errors import translate
+from .keys import ExchangeCredentials
+from .models import (
+    Balance,
+    Candle,
+    Fee,
+    Market,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    datetime_to_ms,
+    ms_to_datetime,
+    timeframe_seconds,
+    to_decimal,
+)
+from .precision import MarketRules
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+CLIENT_ID_PARAM: dict[str, str] = {
+    "binance": "newClientOrderId",
+    "binanceusdm": "newClientOrderId",
+    "binancecoinm": "newClientOrderId",
+    "binanceus": "newClientOrderId",
+}
+"""Exchange-native request parameter for the client order id; others use ccxt's ``clientOrderId``."""
+
+LOOKUP_BY_CLIENT_ID = frozenset(
+    {"binance", "binanceusdm", "binancecoinm", "binanceus", "bybit", "okx", "bitget", "mexc",
+     "kucoin", "gate", "htx", "bingx", "coinbase", "kraken"}
+)
+"""Exchanges whose ccxt ``fetch_order`` finds an order by ``params={'clientOrderId': ...}``."""
+
+
+def _status(value: object) -> OrderStatus:
+    try:
+        return OrderStatus(str(value)) if value is not None else OrderStatus.OPEN
+    except ValueError:
+        return OrderStatus.OPEN
+
+
+def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
+    """Turn a ccxt unified order structure into an ``Order``."""
+    stop_price = to_decimal(raw.get("triggerPrice") or raw.get("stopPrice"))
+    ccxt_type = str(raw.get("type") or "").lower()
+    order_type: OrderType
+    if stop_price is not None or "stop" in ccxt_type:
+        order_type = "stop"
+    elif ccxt_type == "market":
+        order_type = "market"
+    else:
+        order_type = "limit"
+    amount = to_decimal(raw.get("amount")) or Decimal(0)
+    filled = to_decimal(raw.get("filled")) or Decimal(0)
+    remaining = to_decimal(raw.get("remaining"))
+    average = to_decimal(raw.get("average"))
+    cost = to_decimal(raw.get("cost"))
+    if cost is None:
+        cost = filled * average if average is not None else Decimal(0)
+    fee_raw = raw.get("fee") or next(iter(raw.get("fees") or []), None)
+    fee = None
+    if isinstance(fee_raw, Mapping) and fee_raw.get("cost") is not None:
+        fee = Fee(
+            cost=to_decimal(fee_raw.get("cost")) or Decimal(0),
+            currency=str(fee_raw.get("currency") or ""),
+            rate=to_decimal(fee_raw.get("rate")),
+        )
+    side = str(raw.get("side") or "buy").lower()
+    return Order(
+        id=str(raw.get("id")),
+        client_order_id=raw.get("clientOrderId"),
+        symbol=str(raw.get("symbol")),
+        side="sell" if side == "sell" else "buy",
+        type=order_type,
+        status=_status(raw.get("status")),
+        amount=amount,
+        filled=filled,
+        remaining=remaining if remaining is not None else amount - filled,
+        price=to_decimal(raw.get("price")) if order_type != "market" else None,
+        stop_price=stop_price,
+        average=average,
+        cost=cost,
+        fee=fee,
+        created_at=ms_to_datetime(raw.get("timestamp")),
+        updated_at=ms_to_datetime(raw.get("lastUpdateTimestamp") or raw.get("lastTradeTimestamp")),
+        info=dict(raw.get("info") or {}),
+    )
+
+
+def point_urls_at(client: ccxt.Exchange, base_url: str) -> None:
+    """Send every REST call of ``client`` to ``base_url`` (same paths); for local fakes."""
+    base = urlsplit(base_url)
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("http"):
+            parts = urlsplit(value)
+            return parts._replace(scheme=base.scheme, netloc=base.netloc).geturl()
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        return value
+
+    client.urls["api"] = rewrite(client.urls["api"])
+
+
+class LiveExchange(Exchange):
+    """A real exchange account through ccxt (or its testnet with ``sandbox=True``)."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        credentials: ExchangeCredentials | None = None,
+        *,
+        sandbox: bool = False,
+        default_type: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout_ms: int = 10_000,
+        api_base_url: str | None = None,
+    ) -> None:
+        """Build the ccxt client; no network until ``load_markets``.
+
+        ``default_type`` is ccxt's ``defaultType`` (spot, swap, future). ``api_base_url``
+        replaces the exchange host (tests point it at a local fake server).
+        """
+        super().__init__(exchange_id)
+        cls = getattr(ccxt_async, exchange_id, None)
+        if cls is None or not isinstance(cls, type):
+            raise Fatal(f"unknown exchange {exchange_id!r}: not a ccxt exchange id")
+        config: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
+        if credentials is not None:
+            config["apiKey"] = credentials.api_key
+            config["secret"] = credentials.secret
+            if credentials.password:
+                config["password"] = credentials.password
+        merged_options: dict[str, Any] = dict(options or {})
+        if default_type:
+            merged_options.setdefault("defaultType", default_type)
+        if merged_options:
+            config["options"] = merged_options
+        self._client: ccxt_async.Exchange = cls(config)
+        if sandbox:
+            try:
+                self._client.set_sandbox_mode(True)
+            except ccxt.NotSupported as e:
+                raise Fatal(f"{exchange_id} has no testnet/sandbox in ccxt") from e
+        if api_base_url is not None:
+            point_urls_at(self._client, api_base_url)
+        self._leverage: dict[str, int] = {}
+
+    @property
+    def client(self) -> ccxt_async.Exchange:
+        """The underlying ccxt client (for exchange-specific calls; translate errors yourself)."""
+        return self._client
+
+    async def _call(self, action: str, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except ccxt.BaseError as e:
+            raise translate(e, self.id, action) from e
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def load_markets(self, reload: bool = False) -> dict[str, Market]:
+        await self._call("load markets", self._client.load_markets(reload))
+        if self._rules is None or reload:
+            self._rules = MarketRules(self._client)
+        return {symbol: self._rules.market(symbol) for symbol in self._rules.symbols}
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Set leverage for a contract market (skipped when already set by this process)."""
+        if self._leverage.get(symbol) == leverage:
+            return
+        if not self.market(symbol).contract:
+            raise Fatal(f"leverage applies to futures/swap markets only, {symbol} is spot")
+        try:
+            await self._client.set_leverage(leverage, symbol)
+        except ccxt.NoChange:
+            pass
+        except ccxt.BaseError as e:
+            raise translate(e, self.id, f"set leverage {leverage}x on {symbol}") from e
+        self._leverage[symbol] = leverage
+
+    async def create_order(
+        self,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        amount: Decimal,
+        price: Decimal | None = None,
+        *,
+        stop_price: Decimal | None = None,
+        client_order_id: str | None = None,
+        leverage: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Order:
+        await self.load_markets()
+        checked = self.check_order(symbol, side, type, amount, price, stop_price)
+        if leverage is not None:
+            await self.set_leverage(symbol, leverage)
+        request: dict[str, Any] = dict(params or {})
+        if client_order_id is not None:
+            validate_client_order_id(client_order_id)
+            request[CLIENT_ID_PARAM.get(self.id, "clientOrderId")] = client_order_id
+        ccxt_type = "limit" if checked.price is not None else "market"
+        if checked.stop_price is not None:
+            request["triggerPrice"] = float(checked.stop_price)
+        action = f"create {type} {side} order {checked.amount} {symbol}"
+        try:
+            raw = await self._client.create_order(
+                symbol,
+                ccxt_type,
+                side,
+                float(checked.amount),
+                float(checked.price) if checked.price is not None else None,
+                request,
+            )
+        except ccxt.BaseError as e:
+            error = translate(e, self.id, action)
+            if isinstance(error, Retryable) and client_order_id is not None:
+                # The request may have reached the exchange before the failure.
+                try:
+                    existing = await self.fetch_order_by_client_id(client_order_id, symbol)
+                except Retryable:
+                    existing = None
+                if existing is not None:
+                    return existing
+            raise error from e
+        order = order_from_ccxt(raw)
+        if order.client_order_id is None and client_order_id is not None:
+            order = _with_client_id(order, client_order_id)
+        log.info(
+            "order placed",
+            extra={"exchange": self.id, "symbol": symbol, "action": "create_order",
+                   "client_order_id": client_order_id, "order_id": order.id},
+        )
+        return order
+
+    async def cancel_order(self, order_id: str, symbol: str) -> Order:
+        await self.load_markets()
+        try:
+            raw = await self._client.cancel_order(order_id, symbol)
+        except ccxt.OrderNotFound:
+            # Already filled or canceled: report its final state.
+            raw = await self._call(f"fetch order {order_id}", self._client.fetch_order(order_id, symbol))
+        except ccxt.BaseError as e:
+            raise translate(e, self.id, f"cancel order {order_id} on {symbol}") from e
+        return order_from_ccxt(raw)
+
+    async def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
+        await self.load_markets()
+        action = f"fetch order by client id {client_order_id}"
+        if self.id in LOOKUP_BY_CLIENT_ID and self._client.has.get("fetchOrder"):
+            try:
+                raw = await self._client.fetch_order("", symbol, {"clientOrderId": client_order_id})
+            except ccxt.OrderNotFound:
+                return None
+            except ccxt.BaseError as e:
+                raise translate(e, self.id, action) from e
+            return _with_client_id(order_from_ccxt(raw), client_order_id)
+        # Fallback: look through open orders, then recent orders.
+        for order in await self.fetch_open_orders(symbol):
+            if order.client_order_id == client_order_id:
+                return order
+        for method in ("fetchOrders", "fetchClosedOrders"):
+            if self._client.has.get(method):
+                fetch = getattr(self._client, "fetch_orders" if method == "fetchOrders" else "fetch_closed_orders")
+                rows = await self._call(action, fetch(symbol))
+                for raw in rows:
+                    if raw.get("clientOrderId") == client_order_id:
+                        return order_from_ccxt(raw)
+                break
+        return None
+
+    async def reconcile(self, client_order_ids: Iterable[str], symbol: str) -> dict[str, Order]:
+        """Orders already placed under these client ids: open ones in one call, others by id."""
+        wanted = list(dict.fromkeys(client_order_ids))
+        found = {o.client_order_id: o for o in await self.fetch_open_orders(symbol)
+                 if o.client_order_id in wanted}
+        for cid in wanted:
+            if cid not in found:
+                order = await self.fetch_order_by_client_id(cid, symbol)
+                if order is not None:
+                    found[cid] = order
+        return {cid: order for cid, order in found.items() if cid is not None}
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        await self.load_markets()
+        rows = await self._call("fetch open orders", self._client.fetch_open_orders(symbol))
+        return [order_from_ccxt(r) for r in rows]
+
+    async def fetch_balance(self) -> dict[str, Balance]:
+        raw = await self._call("fetch balance", self._client.fetch_balance())
+        totals: Mapping[str, Any] = raw.get("total") or {}
+        out: dict[str, Balance] = {}
+        for code in totals:
+            entry = raw.get(code) or {}
+            out[code] = Balance(
+                currency=code,
+                free=to_decimal(entry.get("free")) or Decimal(0),
+                used=to_decimal(entry.get("used")) or Decimal(0),
+                total=to_decimal(entry.get("total")) or Decimal(0),
+            )
+        return out
+
+    async def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Candle]:
+        await self.load_markets()
+        period_ms = timeframe_seconds(timeframe) * 1000
+        rows = await self._call(
+            f"fetch {timeframe} candles of {symbol}",
+            self._client.fetch_ohlcv(
+                symbol, timeframe, datetime_to_ms(since) if since else None, limit
+            ),
+        )
+        now_ms = int(self._client.milliseconds())
+        return [Candle.from_ccxt(row) for row in rows if int(row[0]) + period_ms <= now_ms]
+
+
+def _with_client_id(order: Order, client_order_id: str) -> Order:
+    if order.client_order_id == client_order_id:
+        return order
+    from dataclasses import replace
+
+    return replace(order, client_order_id=client_order_id)
