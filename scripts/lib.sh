@@ -1,0 +1,72 @@
+# Shared by the scripts in this folder: paths, the private PostgreSQL cluster and the venv.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
+PGDATA="$LOCAL/pg/data"
+PGRUN="$LOCAL/pg/run"
+PGPORT="${TRADEFLEET_PG_PORT:-54322}"
+PGDATABASE_NAME="postgres"
+VENV="$ROOT/.venv"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The cluster cannot run as root; a root user runs it as the 'postgres' system user.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+ensure_debs() {
+  local missing=()
+  [ -x "$PGBIN/pg_ctl" ] || missing+=(postgresql-15)
+  [ -f /usr/share/postgresql/15/extension/pgtap.control ] || missing+=(postgresql-15-pgtap)
+  command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgtap-perl)
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    die "missing Debian packages. Install them with: sudo apt-get install -y ${missing[*]}"
+  fi
+}
+
+ensure_venv() {
+  local stamp="$VENV/.installed"
+  if [ ! -x "$VENV/bin/python" ]; then
+    command -v python3 >/dev/null || die "python3 (>= 3.11) is required"
+    say "creating virtualenv .venv"
+    python3 -m venv "$VENV" || die "python3 -m venv failed: install python3-venv (apt-get install -y python3-venv)"
+  fi
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    say "installing Python packages into .venv"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -U pip >/dev/null
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev,bench]" >/dev/null
+    touch "$stamp"
+  fi
+}
+
+ensure_deno() {
+  if [ ! -x "$ROOT/node_modules/.bin/deno" ]; then
+    command -v npm >/dev/null || die "npm is required to install Deno (apt-get install -y npm)"
+    say "installing Deno from npm"
+    (cd "$ROOT" && npm install --no-audit --no-fund --silent >/dev/null)
+  fi
+  DENO="$ROOT/node_modules/.bin/deno"
+  export DENO
+}
+
+db_url() { printf 'postgresql://postgres@127.0.0.1:%s/%s' "$PGPORT" "${1:-$PGDATABASE_NAME}"; }
+
+psql_db() {
+  local db="$1"; shift
+  PGOPTIONS="--client-min-messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$(db_url "$db")" "$@"
+}

@@ -1,0 +1,304 @@
+"""A local HTTP server that answers like Binance's spot REST API, for ccxt tests.
+
+Covers what ccxt's ``binance`` calls for markets, candles, orders and balances:
+``/api/v3/exchangeInfo``, ``time``, ``ticker/24hr``, ``klines``, ``order`` (POST/GET/DELETE
+with ``newClientOrderId`` / ``origClientOrderId``), ``openOrders`` and ``account``; the
+futures ``exchangeInfo`` endpoints answer with no symbols and ``sapi`` currency config with
+an empty list. Market definitions are the real ones recorded in ``markets/binance.json``.
+
+Failures are switched on per test with ``fail_next``: ``"auth"`` (-2015, HTTP 401),
+``"insufficient"`` (-2010), ``"rate_limit"`` (HTTP 429), ``"unavailable"`` (HTTP 503),
+``"timeout"`` (no answer until the client gives up) and ``"lost_response"`` (the order is
+accepted, then the answer never arrives).
+
+Usage::
+
+    async with FakeBinance() as fake:
+        exchange = LiveExchange("binance", creds, api_base_url=fake.url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+MARKETS_FILE = Path(__file__).resolve().parents[2] / "worker" / "exchanges" / "markets" / "binance.json"
+
+INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
+
+AUTH_ERROR = (401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
+INSUFFICIENT = (400, {"code": -2010, "msg": "Account has insufficient balance for requested action."})
+NOT_FOUND = (400, {"code": -2013, "msg": "Order does not exist."})
+UNKNOWN_ORDER = (400, {"code": -2011, "msg": "Unknown order sent."})
+DUPLICATE = (400, {"code": -2010, "msg": "Duplicate order sent."})
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, str]
+
+
+@dataclass
+class FakeBinance:
+    """State of the fake exchange plus the aiohttp server that serves it."""
+
+    api_key: str = "test-key"
+    balances: dict[str, list[Decimal]] = field(
+        default_factory=lambda: {"USDT": [Decimal("10000"), Decimal(0)], "BTC": [Decimal("1"), Decimal(0)]}
+    )
+    prices: dict[str, Decimal] = field(default_factory=lambda: {"BTCUSDT": Decimal("43000.00")})
+    klines: dict[str, list[list[Any]]] = field(default_factory=dict)
+    orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    timeout_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        markets = json.loads(MARKETS_FILE.read_text())
+        self.symbols = [m["info"] for m in markets.values() if m.get("spot")]
+        self._ids = itertools.count(1000)
+        self._failures: list[tuple[str, str | None]] = []
+        self._release = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # -- control --------------------------------------------------------------------------
+
+    def fail_next(self, kind: str, *, path: str | None = None, times: int = 1) -> None:
+        """Make the next ``times`` requests (to ``path`` if given) fail with ``kind``."""
+        assert kind in {"auth", "insufficient", "rate_limit", "unavailable", "timeout", "lost_response"}
+        self._failures.extend([(kind, path)] * times)
+
+    def order_posts(self) -> list[Request]:
+        return [r for r in self.requests if r.method == "POST" and r.path == "/api/v3/order"]
+
+    async def __aenter__(self) -> FakeBinance:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @staticmethod
+    def _json(status: int, body: Any) -> web.Response:
+        return web.json_response(body, status=status)
+
+    def _take_failure(self, path: str) -> str | None:
+        for i, (kind, only) in enumerate(self._failures):
+            if only is None or only == path:
+                del self._failures[i]
+                return kind
+        return None
+
+    async def _stall(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._release.wait(), self.timeout_seconds)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        params = dict(request.query)
+        if request.can_read_body:
+            params.update(parse_qsl(await request.text()))
+        path = request.path
+        self.requests.append(Request(request.method, path, params))
+        failure = self._take_failure(path)
+        if failure == "rate_limit":
+            return self._json(429, {"code": -1003, "msg": "Too many requests; current limit is 6000 request weight per 1 MINUTE."})
+        if failure == "unavailable":
+            return web.Response(status=503, text="Service Unavailable")
+        if failure == "timeout":
+            await self._stall()
+            return self._json(504, {})
+        signed = "signature" in params
+        if signed and (failure == "auth" or request.headers.get("X-MBX-APIKEY") != self.api_key):
+            return self._json(*AUTH_ERROR)
+        if failure == "insufficient":
+            return self._json(*INSUFFICIENT)
+        handler = self._routes().get((request.method, path))
+        if handler is None:
+            return self._json(404, {"code": -1, "msg": f"no route {request.method} {path}"})
+        response = handler(params)
+        if failure == "lost_response":
+            await self._stall()
+        return response
+
+    def _routes(self) -> dict[tuple[str, str], Any]:
+        return {
+            ("GET", "/api/v3/ping"): lambda p: self._json(200, {}),
+            ("GET", "/api/v3/time"): lambda p: self._json(200, {"serverTime": _now_ms()}),
+            ("GET", "/api/v3/exchangeInfo"): self._exchange_info,
+            ("GET", "/fapi/v1/exchangeInfo"): lambda p: self._json(200, {"symbols": []}),
+            ("GET", "/dapi/v1/exchangeInfo"): lambda p: self._json(200, {"symbols": []}),
+            ("GET", "/sapi/v1/capital/config/getall"): lambda p: self._json(200, []),
+            ("GET", "/sapi/v1/margin/allPairs"): lambda p: self._json(200, []),
+            ("GET", "/sapi/v1/margin/isolated/allPairs"): lambda p: self._json(200, []),
+            ("GET", "/api/v3/ticker/24hr"): self._ticker,
+            ("GET", "/api/v3/klines"): self._klines,
+            ("POST", "/api/v3/order"): self._new_order,
+            ("GET", "/api/v3/order"): self._get_order,
+            ("DELETE", "/api/v3/order"): self._cancel_order,
+            ("GET", "/api/v3/openOrders"): self._open_orders,
+            ("GET", "/api/v3/account"): self._account,
+        }
+
+    # -- market data ----------------------------------------------------------------------
+
+    def _exchange_info(self, params: dict[str, str]) -> web.Response:
+        return self._json(200, {
+            "timezone": "UTC", "serverTime": _now_ms(), "rateLimits": [], "exchangeFilters": [],
+            "symbols": self.symbols,
+        })
+
+    def _ticker(self, params: dict[str, str]) -> web.Response:
+        symbol = params.get("symbol", "BTCUSDT")
+        price = str(self.prices.get(symbol, Decimal("1")))
+        return self._json(200, {
+            "symbol": symbol, "priceChange": "0", "priceChangePercent": "0", "weightedAvgPrice": price,
+            "prevClosePrice": price, "lastPrice": price, "lastQty": "1", "bidPrice": price, "bidQty": "1",
+            "askPrice": price, "askQty": "1", "openPrice": price, "highPrice": price, "lowPrice": price,
+            "volume": "100", "quoteVolume": "100", "openTime": _now_ms() - 86_400_000,
+            "closeTime": _now_ms(), "firstId": 1, "lastId": 2, "count": 1,
+        })
+
+    def _klines(self, params: dict[str, str]) -> web.Response:
+        symbol, interval = params["symbol"], params.get("interval", "1m")
+        rows = self.klines.get(symbol)
+        if rows is None:
+            rows = default_klines(interval, count=5)
+        start = int(params.get("startTime", 0))
+        limit = int(params.get("limit", 500))
+        return self._json(200, [r for r in rows if int(r[0]) >= start][:limit])
+
+    # -- trading --------------------------------------------------------------------------
+
+    def _find(self, params: dict[str, str]) -> dict[str, Any] | None:
+        if "origClientOrderId" in params:
+            cid = params["origClientOrderId"]
+            matches = [o for o in self.orders.values() if o["clientOrderId"] == cid and o["symbol"] == params.get("symbol")]
+            return matches[-1] if matches else None
+        if "orderId" in params:
+            return self.orders.get(int(params["orderId"]))
+        return None
+
+    def _new_order(self, params: dict[str, str]) -> web.Response:
+        symbol, side, kind = params["symbol"], params["side"], params["type"]
+        qty = Decimal(params["quantity"])
+        cid = params.get("newClientOrderId") or f"x-{next(self._ids)}"
+        if any(o["clientOrderId"] == cid and o["status"] == "NEW" for o in self.orders.values()):
+            return self._json(*DUPLICATE)
+        market = next(s for s in self.symbols if s["symbol"] == symbol)
+        base, quote = market["baseAsset"], market["quoteAsset"]
+        price = Decimal(params["price"]) if "price" in params else self.prices.get(symbol, Decimal(1))
+        need_asset, need = (quote, qty * price) if side == "BUY" else (base, qty)
+        free = self.balances.setdefault(need_asset, [Decimal(0), Decimal(0)])
+        if free[0] < need:
+            return self._json(*INSUFFICIENT)
+        order_id = next(self._ids)
+        now = _now_ms()
+        order: dict[str, Any] = {
+            "symbol": symbol, "orderId": order_id, "orderListId": -1, "clientOrderId": cid,
+            "transactTime": now, "time": now, "updateTime": now, "workingTime": now,
+            "price": params.get("price", "0.00000000"), "origQty": params["quantity"],
+            "executedQty": "0.00000000", "cummulativeQuoteQty": "0.00000000", "status": "NEW",
+            "timeInForce": params.get("timeInForce", "GTC"), "type": kind, "side": side,
+            "stopPrice": params.get("stopPrice", "0.00000000"), "isWorking": True,
+            "origQuoteOrderQty": "0.00000000", "selfTradePreventionMode": "EXPIRE_MAKER", "fills": [],
+        }
+        if kind == "MARKET":
+            fee = qty * price * Decimal("0.001")
+            order.update(status="FILLED", executedQty=params["quantity"], cummulativeQuoteQty=str(qty * price),
+                         fills=[{"price": str(price), "qty": params["quantity"], "commission": str(fee),
+                                 "commissionAsset": quote, "tradeId": order_id}])
+            self._settle(base, quote, side, qty, price)
+        else:
+            free[0] -= need
+            free[1] += need
+        self.orders[order_id] = order
+        return self._json(200, order)
+
+    def _settle(self, base: str, quote: str, side: str, qty: Decimal, price: Decimal) -> None:
+        b = self.balances.setdefault(base, [Decimal(0), Decimal(0)])
+        q = self.balances.setdefault(quote, [Decimal(0), Decimal(0)])
+        if side == "BUY":
+            q[0] -= qty * price
+            b[0] += qty
+        else:
+            b[0] -= qty
+            q[0] += qty * price
+
+    def _get_order(self, params: dict[str, str]) -> web.Response:
+        order = self._find(params)
+        return self._json(200, _public(order)) if order else self._json(*NOT_FOUND)
+
+    def _cancel_order(self, params: dict[str, str]) -> web.Response:
+        order = self._find(params)
+        if order is None or order["status"] != "NEW":
+            return self._json(*UNKNOWN_ORDER)
+        order["status"] = "CANCELED"
+        market = next(s for s in self.symbols if s["symbol"] == order["symbol"])
+        qty, price = Decimal(order["origQty"]), Decimal(order["price"])
+        asset, amount = (market["quoteAsset"], qty * price) if order["side"] == "BUY" else (market["baseAsset"], qty)
+        self.balances[asset][0] += amount
+        self.balances[asset][1] -= amount
+        return self._json(200, _public(order))
+
+    def _open_orders(self, params: dict[str, str]) -> web.Response:
+        symbol = params.get("symbol")
+        rows = [_public(o) for o in self.orders.values()
+                if o["status"] == "NEW" and (symbol is None or o["symbol"] == symbol)]
+        return self._json(200, rows)
+
+    def _account(self, params: dict[str, str]) -> web.Response:
+        return self._json(200, {
+            "makerCommission": 10, "takerCommission": 10, "canTrade": True, "canWithdraw": True,
+            "canDeposit": True, "updateTime": _now_ms(), "accountType": "SPOT", "permissions": ["SPOT"],
+            "balances": [{"asset": a, "free": str(v[0]), "locked": str(v[1])} for a, v in self.balances.items()],
+        })
+
+
+def _public(order: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in order.items() if k not in {"fills", "transactTime"}}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def default_klines(interval: str, count: int, now_ms: int | None = None) -> list[list[Any]]:
+    """``count`` candles ending with the one still forming now (its open is the current period)."""
+    step = INTERVAL_MS[interval]
+    now = now_ms if now_ms is not None else _now_ms()
+    current = now - now % step
+    rows = []
+    for i in range(count - 1, -1, -1):
+        start = current - i * step
+        o = Decimal("43000") + Decimal(count - i)
+        rows.append([start, str(o), str(o + 5), str(o - 5), str(o + 1), "12.5", start + step - 1,
+                     "537500", 100, "6", "258000", "0"])
+    return rows

@@ -1,0 +1,246 @@
+"""Built-in strategies: moving-average crosses, RSI, MACD, RSI+MACD, Bollinger bands.
+
+Each one is symmetric: the short side mirrors the long side. Whether shorts are traded is
+the bot's (or backtest's) choice, not the strategy's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, cast
+
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
+
+from worker.strategies import indicators as ta
+from worker.strategies.base import (
+    Candles,
+    FloatArray,
+    SignalGrid,
+    Signals,
+    Strategy,
+    StrategyParams,
+)
+
+
+def _mirror(up: Any, down: Any) -> Signals:
+    """Enter long / exit short on ``up``, enter short / exit long on ``down``."""
+    return Signals(enter_long=up, exit_long=down, enter_short=down, exit_short=up)
+
+
+def _above(value: Any, info: ValidationInfo, other: str) -> Any:
+    """Field validator: ``value`` must be greater than the (already validated) ``other``."""
+    low = info.data.get(other)
+    if low is not None and value <= low:
+        raise ValueError(f"must be greater than {other} ({low})")
+    return value
+
+
+class MaCrossParams(StrategyParams):
+    fast: int = Field(default=10, ge=1, le=10_000, description="fast moving-average period")
+    slow: int = Field(
+        default=20, ge=2, le=10_000, validate_default=True, description="slow moving-average period"
+    )
+
+    _slow = field_validator("slow")(lambda v, info: _above(v, info, "fast"))
+
+
+class _MaCross(Strategy):
+    """Long when the fast average crosses above the slow one, short when it crosses below."""
+
+    params_model: ClassVar[type[StrategyParams]] = MaCrossParams
+
+    def _ma(self, x: FloatArray, period: int) -> FloatArray:
+        raise NotImplementedError
+
+    def warmup(self, params: StrategyParams) -> int:
+        return cast(MaCrossParams, params).slow
+
+    def compute(self, candles: Candles, params: StrategyParams) -> Signals:
+        p = cast(MaCrossParams, params)
+        fast = self._ma(candles.close, p.fast)
+        slow = self._ma(candles.close, p.slow)
+        return _mirror(*ta.crosses(fast, slow))
+
+    def signal_grid(
+        self, candles: Candles, param_sets: Sequence[Mapping[str, Any] | StrategyParams]
+    ) -> SignalGrid:
+        """All sets in one pass: each distinct period's average is computed once."""
+        ps = [cast(MaCrossParams, self.validate(p)) for p in param_sets]
+        fasts = np.array([p.fast for p in ps], dtype=np.int64)
+        slows = np.array([p.slow for p in ps], dtype=np.int64)
+        up, down = ma_cross_grid(candles.close, fasts, slows, self._ma)
+        n = len(candles)
+        sl = np.array([np.nan if p.stop_loss is None else p.stop_loss for p in ps])
+        tp = np.array([np.nan if p.take_profit is None else p.take_profit for p in ps])
+        return SignalGrid(
+            enter_long=up,
+            exit_long=down,
+            enter_short=down,
+            exit_short=up,
+            stop_loss=np.repeat(sl[:, None], n, axis=1),
+            take_profit=np.repeat(tp[:, None], n, axis=1),
+        )
+
+
+def ma_cross_grid(
+    close: FloatArray,
+    fasts: Any,
+    slows: Any,
+    ma: Any = ta.sma,
+) -> tuple[Any, Any]:
+    """Crosses of ``ma(fast)`` over ``ma(slow)`` for every ``(fast, slow)`` pair.
+
+    Returns two bool arrays of shape ``(pairs, candles)``: crossed above, crossed below.
+    Each distinct period is averaged once, then the pairs index into that table.
+    """
+    fasts = np.asarray(fasts, dtype=np.int64)
+    slows = np.asarray(slows, dtype=np.int64)
+    periods = np.unique(np.concatenate([fasts, slows]))
+    table = np.stack([ma(close, int(k)) for k in periods])
+    pos = {int(k): i for i, k in enumerate(periods)}
+    fi = np.array([pos[int(k)] for k in fasts])
+    si = np.array([pos[int(k)] for k in slows])
+    return ta.crosses(table[fi], table[si])
+
+
+class SmaCross(_MaCross):
+    name = "sma_cross"
+    description = "Simple moving-average crossover"
+
+    def _ma(self, x: FloatArray, period: int) -> FloatArray:
+        return ta.sma(x, period)
+
+
+class EmaCross(_MaCross):
+    name = "ema_cross"
+    description = "Exponential moving-average crossover"
+
+    def _ma(self, x: FloatArray, period: int) -> FloatArray:
+        return ta.ema(x, period)
+
+
+class RsiParams(StrategyParams):
+    period: int = Field(default=14, ge=2, le=1000)
+    oversold: float = Field(default=30, gt=0, lt=100)
+    overbought: float = Field(default=70, gt=0, lt=100, validate_default=True)
+
+    _overbought = field_validator("overbought")(lambda v, info: _above(v, info, "oversold"))
+
+
+class Rsi(Strategy):
+    """Long when RSI climbs back above ``oversold``, exit when it climbs above ``overbought``.
+
+    Short mirrors it: enter when RSI falls back below ``overbought``, exit when it falls
+    below ``oversold``.
+    """
+
+    name = "rsi"
+    description = "RSI mean reversion"
+    params_model: ClassVar[type[StrategyParams]] = RsiParams
+
+    def warmup(self, params: StrategyParams) -> int:
+        return cast(RsiParams, params).period + 1
+
+    def compute(self, candles: Candles, params: StrategyParams) -> Signals:
+        p = cast(RsiParams, params)
+        r = ta.rsi(candles.close, p.period)
+        up_os, down_os = ta.crosses(r, p.oversold)
+        up_ob, down_ob = ta.crosses(r, p.overbought)
+        return Signals(enter_long=up_os, exit_long=up_ob, enter_short=down_ob, exit_short=down_os)
+
+
+class MacdParams(StrategyParams):
+    fast: int = Field(default=12, ge=1, le=1000)
+    slow: int = Field(default=26, ge=2, le=1000, validate_default=True)
+    signal: int = Field(default=9, ge=1, le=1000)
+
+    _slow = field_validator("slow")(lambda v, info: _above(v, info, "fast"))
+
+
+class Macd(Strategy):
+    """Long when the MACD line crosses above its signal line, short when it crosses below."""
+
+    name = "macd"
+    description = "MACD / signal-line crossover"
+    params_model: ClassVar[type[StrategyParams]] = MacdParams
+
+    def warmup(self, params: StrategyParams) -> int:
+        p = cast(MacdParams, params)
+        return p.slow + p.signal
+
+    def compute(self, candles: Candles, params: StrategyParams) -> Signals:
+        p = cast(MacdParams, params)
+        line, sig, _ = ta.macd(candles.close, p.fast, p.slow, p.signal)
+        return _mirror(*ta.crosses(line, sig))
+
+
+class RsiMacdParams(MacdParams):
+    rsi_period: int = Field(default=14, ge=2, le=1000)
+    oversold: float = Field(default=30, gt=0, lt=100)
+    overbought: float = Field(default=70, gt=0, lt=100, validate_default=True)
+
+    _overbought = field_validator("overbought")(lambda v, info: _above(v, info, "oversold"))
+
+
+class RsiMacd(Strategy):
+    """MACD crossover filtered by RSI.
+
+    Enter long on a MACD cross above its signal while RSI is below ``overbought``; exit on a
+    cross below or when RSI rises above ``overbought``. Short mirrors it with ``oversold``.
+    """
+
+    name = "rsi_macd"
+    description = "MACD crossover confirmed by RSI"
+    params_model: ClassVar[type[StrategyParams]] = RsiMacdParams
+
+    def warmup(self, params: StrategyParams) -> int:
+        p = cast(RsiMacdParams, params)
+        return max(p.slow + p.signal, p.rsi_period + 1)
+
+    def compute(self, candles: Candles, params: StrategyParams) -> Signals:
+        p = cast(RsiMacdParams, params)
+        line, sig, _ = ta.macd(candles.close, p.fast, p.slow, p.signal)
+        r = ta.rsi(candles.close, p.rsi_period)
+        up, down = ta.crosses(line, sig)
+        with np.errstate(invalid="ignore"):
+            return Signals(
+                enter_long=up & (r < p.overbought),
+                exit_long=down | (r > p.overbought),
+                enter_short=down & (r > p.oversold),
+                exit_short=up | (r < p.oversold),
+            )
+
+
+class BollingerParams(StrategyParams):
+    period: int = Field(default=20, ge=2, le=1000)
+    std: float = Field(default=2.0, gt=0, le=10)
+
+
+class Bollinger(Strategy):
+    """Mean reversion on Bollinger bands.
+
+    Enter long when the close crosses below the lower band, exit when it crosses back above
+    the middle band; short mirrors it on the upper band.
+    """
+
+    name = "bollinger"
+    description = "Bollinger-band mean reversion"
+    params_model: ClassVar[type[StrategyParams]] = BollingerParams
+
+    def warmup(self, params: StrategyParams) -> int:
+        return cast(BollingerParams, params).period
+
+    def compute(self, candles: Candles, params: StrategyParams) -> Signals:
+        p = cast(BollingerParams, params)
+        up, mid, low = ta.bollinger(candles.close, p.period, p.std)
+        c = candles.close
+        return Signals(
+            enter_long=ta.crossed_below(c, low),
+            exit_long=ta.crossed_above(c, mid),
+            enter_short=ta.crossed_above(c, up),
+            exit_short=ta.crossed_below(c, mid),
+        )
+
+
+BUILTINS: tuple[type[Strategy], ...] = (SmaCross, EmaCross, Rsi, Macd, RsiMacd, Bollinger)
