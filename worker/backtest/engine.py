@@ -111,9 +111,7 @@ class GridRun:
     exposure: FloatArray  # (sets,): fraction of candles closed with a position open
 
 
-def _clean(
-    sig: SignalGrid, shorts: bool
-) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
+def _clean(sig: SignalGrid, shorts: bool) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
     """Cancel conflicting decisions (see module docstring); drop shorts if not allowed."""
     el, xl, es, xs = sig.enter_long, sig.exit_long, sig.enter_short, sig.exit_short
     if not shorts:
@@ -152,9 +150,7 @@ def positions(sig: SignalGrid, shorts: bool) -> npt.NDArray[np.int8]:
     return pos
 
 
-def _size(
-    set_id: IntArray, ret: FloatArray, sets: int, settings: Settings
-) -> FloatArray:
+def _size(set_id: IntArray, ret: FloatArray, sets: int, settings: Settings) -> FloatArray:
     """Stake of each trade: fixed, or a fraction of the equity compounded over earlier trades.
 
     ``ret`` is each trade's return on its stake; with fractional sizing, equity after a trade
@@ -168,7 +164,7 @@ def _size(
     growth = np.ones((sets, int(counts.max(initial=0)) + 1))
     growth[set_id, rank + 1] = np.maximum(1.0 + settings.stake_fraction * ret, 0.0)
     before = settings.cash * np.cumprod(growth, axis=1)
-    stake: FloatArray = settings.stake_fraction * before[set_id, rank]
+    stake: FloatArray = np.asarray(settings.stake_fraction * before[set_id, rank], np.float64)
     return stake
 
 
@@ -342,11 +338,16 @@ def equity_curves(
     cash = np.bincount(
         idx,
         weights=np.concatenate(
-            [-units * trades.entry_price - trades.entry_fee, units * trades.exit_price - trades.exit_fee]
+            [
+                -units * trades.entry_price - trades.entry_fee,
+                units * trades.exit_price - trades.exit_fee,
+            ]
         ),
         minlength=size,
     ).reshape(sets, n)
-    held = np.bincount(idx, weights=np.concatenate([units, -units]), minlength=size).reshape(sets, n)
+    held = np.bincount(idx, weights=np.concatenate([units, -units]), minlength=size).reshape(
+        sets, n
+    )
     np.cumsum(cash, axis=1, out=cash)
     np.cumsum(held, axis=1, out=held)
     # the cumulative sum of +u/-u can leave ~1e-17 residue when flat

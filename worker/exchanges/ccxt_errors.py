@@ -15,9 +15,16 @@ DEFAULT_RATE_LIMIT_WAIT = 2.0
 """Seconds to wait after a rate-limit error when the exchange does not say how long."""
 
 
-def exchange_says(error: BaseException) -> str:
+_AUTH_MARKERS = ('"code":-2015', '"code": -2015', "Invalid API-key")
+"""Binance answers -2015 for a bad or revoked key; ccxt reports it as DDoSProtection once
+the client has authenticated before, but retrying will not fix a revoked key."""
+
+
+def exchange_says(error: BaseException, exchange_id: str = "") -> str:
     """The exchange's own words from a ccxt error (the ``msg`` of a JSON body if present)."""
     text = str(error)
+    if exchange_id and text.startswith(exchange_id + " "):
+        text = text[len(exchange_id) + 1 :]
     match = _JSON_RE.search(text)
     if match:
         try:
@@ -38,8 +45,10 @@ def translate(error: Exception, exchange_id: str, action: str) -> TradefleetErro
 
     Use as ``raise translate(e, ...) from e`` so the original stays in ``__cause__``.
     """
-    said = exchange_says(error)
+    said = exchange_says(error, exchange_id)
     where = f"{exchange_id} {action}"
+    if isinstance(error, ccxt.DDoSProtection) and any(m in str(error) for m in _AUTH_MARKERS):
+        error = ccxt.AuthenticationError(str(error))
     # Order matters: subclasses before their parents.
     if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return Retryable(f"{where}: rate limited by the exchange, slowing down ({said})",

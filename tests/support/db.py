@@ -1,0 +1,193 @@
+"""Test support for the real local platform: template database, clones, PostgREST-style roles.
+
+The template database is built once from ``sql/platform`` and ``supabase/migrations`` and
+named after a hash of those files, so repeated runs (and parallel sessions) reuse it; each
+test gets its own clone (``create database … template …``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+
+
+def admin_url(database: str = "postgres") -> str:
+    """Connection URL for the cluster's superuser on ``database``."""
+    out = subprocess.run(
+        [str(SCRIPTS / "db"), "url", database], check=True, capture_output=True, text=True
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
+def schema_hash() -> str:
+    h = hashlib.sha256()
+    for path in sorted([*ROOT.glob("sql/platform/*.sql"), *ROOT.glob("supabase/migrations/*.sql")]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def ensure_platform() -> None:
+    subprocess.run([str(SCRIPTS / "db"), "up"], check=True, capture_output=True, text=True)
+
+
+def ensure_template() -> str:
+    """Create (once per schema version) the migrated template database; return its name."""
+    name = f"tf_template_{schema_hash()}"
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(hashtext('tradefleet-template'))")
+        try:
+            exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+            if not exists:
+                building = f"{name}_building"
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(building)))
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
+                subprocess.run(
+                    [str(SCRIPTS / "db"), "migrate", building], check=True, capture_output=True, text=True
+                )
+                conn.execute(
+                    sql.SQL("alter database {} rename to {}").format(
+                        sql.Identifier(building), sql.Identifier(name)
+                    )
+                )
+                conn.execute(sql.SQL("alter database {} is_template true").format(sql.Identifier(name)))
+                # Older templates from earlier schema versions are no longer needed.
+                for (old,) in conn.execute(
+                    "select datname from pg_database where datname like 'tf\\_template\\_%%' "
+                    "and datname <> %s and datname not like '%%building'",
+                    (name,),
+                ).fetchall():
+                    conn.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(old)))
+                    conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(old)))
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext('tradefleet-template'))")
+    return name
+
+
+@contextlib.contextmanager
+def cloned_database(template: str) -> Iterator[str]:
+    """A fresh database cloned from the template; dropped afterwards. Yields its URL."""
+    name = f"tf_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        for attempt in range(50):
+            try:
+                conn.execute(
+                    sql.SQL("create database {} template {}").format(
+                        sql.Identifier(name), sql.Identifier(template)
+                    )
+                )
+                break
+            except psycopg.errors.ObjectInUse:
+                # Another session is cloning the same template at this instant.
+                time.sleep(0.05 * (attempt + 1))
+        else:
+            raise RuntimeError(f"could not clone {template}")
+    try:
+        yield admin_url(name)
+    finally:
+        with psycopg.connect(admin_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+# --- PostgREST-style requests ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-up user and the JWT claims Supabase Auth would issue for them."""
+
+    id: uuid.UUID
+    email: str
+    role: str = "user"
+    aal: str = "aal1"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def claims(self, *, aal: str | None = None) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "iss": "http://127.0.0.1:54321/auth/v1",
+            "sub": str(self.id),
+            "aud": "authenticated",
+            "exp": now + 3600,
+            "iat": now,
+            "email": self.email,
+            "phone": "",
+            "app_metadata": {"provider": "email", "providers": ["email"], "role": self.role},
+            "user_metadata": {},
+            "role": "authenticated",
+            "aal": aal or self.aal,
+            "amr": [{"method": "password", "timestamp": now}],
+            "session_id": str(uuid.uuid4()),
+            "is_anonymous": False,
+        }
+
+    def with_aal2(self) -> User:
+        return User(self.id, self.email, self.role, "aal2", self.extra)
+
+
+ANON_CLAIMS: dict[str, Any] = {"role": "anon", "iss": "supabase"}
+SERVICE_CLAIMS: dict[str, Any] = {"role": "service_role", "iss": "supabase"}
+
+
+async def create_user(
+    conn: psycopg.AsyncConnection[Any], email: str, role: str = "user", full_name: str | None = None
+) -> User:
+    """Sign a user up the way Supabase Auth does: a row in auth.users."""
+    user_id = uuid.uuid4()
+    await conn.execute(
+        """
+        insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data,
+                                raw_user_meta_data, created_at, updated_at)
+        values (%s, 'authenticated', 'authenticated', %s, now(), %s, %s, now(), now())
+        """,
+        (
+            user_id,
+            email,
+            json.dumps({"provider": "email", "providers": ["email"], "role": role}),
+            json.dumps({"full_name": full_name or email.split("@")[0].title()}),
+        ),
+    )
+    return User(user_id, email, role)
+
+
+@contextlib.asynccontextmanager
+async def request_as(
+    conn: psycopg.AsyncConnection[Any], who: User | str, *, aal: str | None = None
+) -> AsyncIterator[psycopg.AsyncCursor[dict[str, Any]]]:
+    """Run statements exactly as PostgREST would for ``who`` ("anon", "service_role" or a User).
+
+    Opens a transaction, switches role and sets ``request.jwt.claims`` locally; an error
+    rolls the whole request back, as PostgREST does.
+    """
+    if isinstance(who, User):
+        role, claims = "authenticated", who.claims(aal=aal)
+    elif who == "anon":
+        role, claims = "anon", ANON_CLAIMS
+    elif who == "service_role":
+        role, claims = "service_role", SERVICE_CLAIMS
+    else:
+        raise ValueError(f"unknown requester {who!r}")
+    async with conn.transaction():
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true), "
+                "set_config('request.method', 'POST', true)",
+                (role, json.dumps(claims)),
+            )
+            yield cur

@@ -1,0 +1,132 @@
+"""Candles from CSV files (``date,open,high,low,close,volume``), with gaps reported.
+
+Gaps (missing candles) are detected and reported, never filled: the backtest runs on the
+candles that exist, and every gap is listed in the result so a user sees where the data
+is incomplete.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from worker.strategies.base import Candles
+
+_UNITS_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_TF_IN_NAME = re.compile(r"[-_](\d+)([mhdw])$")
+
+
+class CandleDataError(ValueError):
+    """The candle file cannot be used as is (bad header, unsorted or duplicate times)."""
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """``"5m"`` -> 300000; accepts m, h, d, w."""
+    m = re.fullmatch(r"(\d+)([mhdw])", timeframe.strip())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"invalid timeframe '{timeframe}' (expected e.g. 1m, 5m, 1h, 1d)")
+    return int(m.group(1)) * _UNITS_MS[m.group(2)]
+
+
+def timeframe_label(ms: int) -> str:
+    """300000 -> ``"5m"`` (largest unit that divides evenly)."""
+    for unit, size in sorted(_UNITS_MS.items(), key=lambda kv: -kv[1]):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Candles missing between two consecutive candles of a series."""
+
+    after: int  # open time (ms) of the last candle before the gap
+    before: int  # open time (ms) of the first candle after the gap
+    missing: int  # number of candles missing
+
+    def describe(self) -> str:
+        return f"{self.missing} candle(s) missing between {iso(self.after)} and {iso(self.before)}"
+
+
+@dataclass(frozen=True, slots=True)
+class CandleSeries:
+    """Candles of one market and timeframe, with the gaps found in them."""
+
+    candles: Candles
+    timeframe_ms: int
+    gaps: tuple[Gap, ...]
+    name: str = ""
+
+    @property
+    def timeframe(self) -> str:
+        return timeframe_label(self.timeframe_ms)
+
+    @property
+    def missing(self) -> int:
+        return sum(g.missing for g in self.gaps)
+
+
+def iso(ms: int) -> str:
+    """UTC ISO 8601 of a time in ms, e.g. ``2018-01-10T04:55:00Z``."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def find_gaps(time: np.ndarray, tf_ms: int) -> tuple[Gap, ...]:
+    """Every place where consecutive open times are more than one timeframe apart.
+
+    Raises :class:`CandleDataError` if times are not strictly increasing or off the grid.
+    """
+    if len(time) < 2:
+        return ()
+    step = np.diff(time)
+    bad = np.flatnonzero(step <= 0)
+    if len(bad):
+        i = int(bad[0])
+        raise CandleDataError(
+            f"candle times must increase strictly: {iso(int(time[i]))} then {iso(int(time[i + 1]))}"
+        )
+    off = np.flatnonzero(step % tf_ms)
+    if len(off):
+        i = int(off[0])
+        raise CandleDataError(
+            f"candle at {iso(int(time[i + 1]))} is not on the {timeframe_label(tf_ms)} grid"
+        )
+    where = np.flatnonzero(step > tf_ms)
+    return tuple(Gap(int(time[i]), int(time[i + 1]), int(step[i] // tf_ms) - 1) for i in where)
+
+
+def infer_timeframe(time: np.ndarray, hint: str = "") -> int:
+    """Timeframe from a name like ``ETH_BTC-5m`` if present, else the most common step."""
+    m = _TF_IN_NAME.search(hint)
+    if m:
+        return timeframe_ms(m.group(1) + m.group(2))
+    if len(time) < 2:
+        raise CandleDataError("cannot infer the timeframe of fewer than 2 candles")
+    steps, counts = np.unique(np.diff(time), return_counts=True)
+    return int(steps[np.argmax(counts)])
+
+
+def load_csv(path: str | Path, timeframe: str | None = None) -> CandleSeries:
+    """Read a candle CSV; the timeframe comes from ``timeframe``, the file name, or the data."""
+    p = Path(path)
+    with p.open() as fh:
+        header = fh.readline().strip().lower().split(",")
+        if header[:6] != ["date", "open", "high", "low", "close", "volume"]:
+            raise CandleDataError(f"{p.name}: expected header date,open,high,low,close,volume")
+        rows = [line.rstrip("\n").split(",") for line in fh if line.strip()]
+    if not rows:
+        raise CandleDataError(f"{p.name}: no candles")
+    cols = list(zip(*rows, strict=False))
+    dates = np.array([d.rstrip("Z").replace(" ", "T") for d in cols[0]], dtype="datetime64[ms]")
+    try:
+        values = [np.array(c, dtype=np.float64) for c in cols[1:6]]
+    except ValueError as e:
+        raise CandleDataError(f"{p.name}: non-numeric price or volume ({e})") from e
+    time = dates.astype(np.int64)
+    candles = Candles.from_arrays(time, *values)
+    tf = timeframe_ms(timeframe) if timeframe else infer_timeframe(time, p.stem)
+    return CandleSeries(candles, tf, find_gaps(time, tf), name=p.stem)
