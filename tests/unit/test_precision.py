@@ -59,7 +59,7 @@ def test_order_below_min_cost_is_rejected_naming_the_limit(binance: MarketRules)
 
 
 def test_market_order_min_cost_uses_the_reference_price(binance: MarketRules) -> None:
-    with pytest.raises(Fatal, match="limits.cost.min"):
+    with pytest.raises(Fatal, match=r"limits\.cost\.min"):
         binance.check_order("ETH/USDT", "sell", "market", D("0.001"), D("2000"))
     checked = binance.check_order("ETH/USDT", "sell", "market", D("0.01"), D("2000"))
     assert checked.price is None and checked.amount == D("0.01")

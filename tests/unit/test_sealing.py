@@ -71,7 +71,7 @@ def test_key_id_is_authenticated() -> None:
 
 def test_unknown_key_id_names_the_key() -> None:
     sealed = Keyring.parse(f"old:{KEY_A}").seal(CREDS)
-    with pytest.raises(SealError, match="'old'.*TRADEFLEET_MASTER_KEYS"):
+    with pytest.raises(SealError, match=r"'old'.*TRADEFLEET_MASTER_KEYS"):
         Keyring.parse(f"new:{KEY_B}").open(sealed)
 
 
