@@ -33,12 +33,17 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-MARKETS_FILE = Path(__file__).resolve().parents[2] / "worker" / "exchanges" / "markets" / "binance.json"
+MARKETS_FILE = (
+    Path(__file__).resolve().parents[2] / "worker" / "exchanges" / "markets" / "binance.json"
+)
 
 INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
 
 AUTH_ERROR = (401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
-INSUFFICIENT = (400, {"code": -2010, "msg": "Account has insufficient balance for requested action."})
+INSUFFICIENT = (
+    400,
+    {"code": -2010, "msg": "Account has insufficient balance for requested action."},
+)
 NOT_FOUND = (400, {"code": -2013, "msg": "Order does not exist."})
 UNKNOWN_ORDER = (400, {"code": -2011, "msg": "Unknown order sent."})
 DUPLICATE = (400, {"code": -2010, "msg": "Duplicate order sent."})
@@ -57,7 +62,10 @@ class FakeBinance:
 
     api_key: str = "test-key"
     balances: dict[str, list[Decimal]] = field(
-        default_factory=lambda: {"USDT": [Decimal("10000"), Decimal(0)], "BTC": [Decimal("1"), Decimal(0)]}
+        default_factory=lambda: {
+            "USDT": [Decimal("10000"), Decimal(0)],
+            "BTC": [Decimal("1"), Decimal(0)],
+        }
     )
     prices: dict[str, Decimal] = field(default_factory=lambda: {"BTCUSDT": Decimal("43000.00")})
     klines: dict[str, list[list[Any]]] = field(default_factory=dict)
@@ -78,7 +86,14 @@ class FakeBinance:
 
     def fail_next(self, kind: str, *, path: str | None = None, times: int = 1) -> None:
         """Make the next ``times`` requests (to ``path`` if given) fail with ``kind``."""
-        assert kind in {"auth", "insufficient", "rate_limit", "unavailable", "timeout", "lost_response"}
+        assert kind in {
+            "auth",
+            "insufficient",
+            "rate_limit",
+            "unavailable",
+            "timeout",
+            "lost_response",
+        }
         self._failures.extend([(kind, path)] * times)
 
     def order_posts(self) -> list[Request]:
@@ -98,7 +113,10 @@ class FakeBinance:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._release.set()
         if self._runner is not None:
@@ -129,7 +147,13 @@ class FakeBinance:
         self.requests.append(Request(request.method, path, params))
         failure = self._take_failure(path)
         if failure == "rate_limit":
-            return self._json(429, {"code": -1003, "msg": "Too many requests; current limit is 6000 request weight per 1 MINUTE."})
+            return self._json(
+                429,
+                {
+                    "code": -1003,
+                    "msg": "Too many requests; current limit is 6000 request weight per 1 MINUTE.",
+                },
+            )
         if failure == "unavailable":
             return web.Response(status=503, text="Service Unavailable")
         if failure == "timeout":
@@ -170,21 +194,46 @@ class FakeBinance:
     # -- market data ----------------------------------------------------------------------
 
     def _exchange_info(self, params: dict[str, str]) -> web.Response:
-        return self._json(200, {
-            "timezone": "UTC", "serverTime": _now_ms(), "rateLimits": [], "exchangeFilters": [],
-            "symbols": self.symbols,
-        })
+        return self._json(
+            200,
+            {
+                "timezone": "UTC",
+                "serverTime": _now_ms(),
+                "rateLimits": [],
+                "exchangeFilters": [],
+                "symbols": self.symbols,
+            },
+        )
 
     def _ticker(self, params: dict[str, str]) -> web.Response:
         symbol = params.get("symbol", "BTCUSDT")
         price = str(self.prices.get(symbol, Decimal("1")))
-        return self._json(200, {
-            "symbol": symbol, "priceChange": "0", "priceChangePercent": "0", "weightedAvgPrice": price,
-            "prevClosePrice": price, "lastPrice": price, "lastQty": "1", "bidPrice": price, "bidQty": "1",
-            "askPrice": price, "askQty": "1", "openPrice": price, "highPrice": price, "lowPrice": price,
-            "volume": "100", "quoteVolume": "100", "openTime": _now_ms() - 86_400_000,
-            "closeTime": _now_ms(), "firstId": 1, "lastId": 2, "count": 1,
-        })
+        return self._json(
+            200,
+            {
+                "symbol": symbol,
+                "priceChange": "0",
+                "priceChangePercent": "0",
+                "weightedAvgPrice": price,
+                "prevClosePrice": price,
+                "lastPrice": price,
+                "lastQty": "1",
+                "bidPrice": price,
+                "bidQty": "1",
+                "askPrice": price,
+                "askQty": "1",
+                "openPrice": price,
+                "highPrice": price,
+                "lowPrice": price,
+                "volume": "100",
+                "quoteVolume": "100",
+                "openTime": _now_ms() - 86_400_000,
+                "closeTime": _now_ms(),
+                "firstId": 1,
+                "lastId": 2,
+                "count": 1,
+            },
+        )
 
     def _klines(self, params: dict[str, str]) -> web.Response:
         symbol, interval = params["symbol"], params.get("interval", "1m")
@@ -200,7 +249,11 @@ class FakeBinance:
     def _find(self, params: dict[str, str]) -> dict[str, Any] | None:
         if "origClientOrderId" in params:
             cid = params["origClientOrderId"]
-            matches = [o for o in self.orders.values() if o["clientOrderId"] == cid and o["symbol"] == params.get("symbol")]
+            matches = [
+                o
+                for o in self.orders.values()
+                if o["clientOrderId"] == cid and o["symbol"] == params.get("symbol")
+            ]
             return matches[-1] if matches else None
         if "orderId" in params:
             return self.orders.get(int(params["orderId"]))
@@ -214,7 +267,9 @@ class FakeBinance:
             return self._json(*DUPLICATE)
         market = next(s for s in self.symbols if s["symbol"] == symbol)
         base, quote = market["baseAsset"], market["quoteAsset"]
-        price = Decimal(params["price"]) if "price" in params else self.prices.get(symbol, Decimal(1))
+        price = (
+            Decimal(params["price"]) if "price" in params else self.prices.get(symbol, Decimal(1))
+        )
         need_asset, need = (quote, qty * price) if side == "BUY" else (base, qty)
         free = self.balances.setdefault(need_asset, [Decimal(0), Decimal(0)])
         if free[0] < need:
@@ -222,19 +277,44 @@ class FakeBinance:
         order_id = next(self._ids)
         now = _now_ms()
         order: dict[str, Any] = {
-            "symbol": symbol, "orderId": order_id, "orderListId": -1, "clientOrderId": cid,
-            "transactTime": now, "time": now, "updateTime": now, "workingTime": now,
-            "price": params.get("price", "0.00000000"), "origQty": params["quantity"],
-            "executedQty": "0.00000000", "cummulativeQuoteQty": "0.00000000", "status": "NEW",
-            "timeInForce": params.get("timeInForce", "GTC"), "type": kind, "side": side,
-            "stopPrice": params.get("stopPrice", "0.00000000"), "isWorking": True,
-            "origQuoteOrderQty": "0.00000000", "selfTradePreventionMode": "EXPIRE_MAKER", "fills": [],
+            "symbol": symbol,
+            "orderId": order_id,
+            "orderListId": -1,
+            "clientOrderId": cid,
+            "transactTime": now,
+            "time": now,
+            "updateTime": now,
+            "workingTime": now,
+            "price": params.get("price", "0.00000000"),
+            "origQty": params["quantity"],
+            "executedQty": "0.00000000",
+            "cummulativeQuoteQty": "0.00000000",
+            "status": "NEW",
+            "timeInForce": params.get("timeInForce", "GTC"),
+            "type": kind,
+            "side": side,
+            "stopPrice": params.get("stopPrice", "0.00000000"),
+            "isWorking": True,
+            "origQuoteOrderQty": "0.00000000",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+            "fills": [],
         }
         if kind == "MARKET":
             fee = qty * price * Decimal("0.001")
-            order.update(status="FILLED", executedQty=params["quantity"], cummulativeQuoteQty=str(qty * price),
-                         fills=[{"price": str(price), "qty": params["quantity"], "commission": str(fee),
-                                 "commissionAsset": quote, "tradeId": order_id}])
+            order.update(
+                status="FILLED",
+                executedQty=params["quantity"],
+                cummulativeQuoteQty=str(qty * price),
+                fills=[
+                    {
+                        "price": str(price),
+                        "qty": params["quantity"],
+                        "commission": str(fee),
+                        "commissionAsset": quote,
+                        "tradeId": order_id,
+                    }
+                ],
+            )
             self._settle(base, quote, side, qty, price)
         else:
             free[0] -= need
@@ -263,23 +343,42 @@ class FakeBinance:
         order["status"] = "CANCELED"
         market = next(s for s in self.symbols if s["symbol"] == order["symbol"])
         qty, price = Decimal(order["origQty"]), Decimal(order["price"])
-        asset, amount = (market["quoteAsset"], qty * price) if order["side"] == "BUY" else (market["baseAsset"], qty)
+        asset, amount = (
+            (market["quoteAsset"], qty * price)
+            if order["side"] == "BUY"
+            else (market["baseAsset"], qty)
+        )
         self.balances[asset][0] += amount
         self.balances[asset][1] -= amount
         return self._json(200, _public(order))
 
     def _open_orders(self, params: dict[str, str]) -> web.Response:
         symbol = params.get("symbol")
-        rows = [_public(o) for o in self.orders.values()
-                if o["status"] == "NEW" and (symbol is None or o["symbol"] == symbol)]
+        rows = [
+            _public(o)
+            for o in self.orders.values()
+            if o["status"] == "NEW" and (symbol is None or o["symbol"] == symbol)
+        ]
         return self._json(200, rows)
 
     def _account(self, params: dict[str, str]) -> web.Response:
-        return self._json(200, {
-            "makerCommission": 10, "takerCommission": 10, "canTrade": True, "canWithdraw": True,
-            "canDeposit": True, "updateTime": _now_ms(), "accountType": "SPOT", "permissions": ["SPOT"],
-            "balances": [{"asset": a, "free": str(v[0]), "locked": str(v[1])} for a, v in self.balances.items()],
-        })
+        return self._json(
+            200,
+            {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "canTrade": True,
+                "canWithdraw": True,
+                "canDeposit": True,
+                "updateTime": _now_ms(),
+                "accountType": "SPOT",
+                "permissions": ["SPOT"],
+                "balances": [
+                    {"asset": a, "free": str(v[0]), "locked": str(v[1])}
+                    for a, v in self.balances.items()
+                ],
+            },
+        )
 
 
 def _public(order: dict[str, Any]) -> dict[str, Any]:
@@ -299,6 +398,20 @@ def default_klines(interval: str, count: int, now_ms: int | None = None) -> list
     for i in range(count - 1, -1, -1):
         start = current - i * step
         o = Decimal("43000") + Decimal(count - i)
-        rows.append([start, str(o), str(o + 5), str(o - 5), str(o + 1), "12.5", start + step - 1,
-                     "537500", 100, "6", "258000", "0"])
+        rows.append(
+            [
+                start,
+                str(o),
+                str(o + 5),
+                str(o - 5),
+                str(o + 1),
+                "12.5",
+                start + step - 1,
+                "537500",
+                100,
+                "6",
+                "258000",
+                "0",
+            ]
+        )
     return rows

@@ -109,8 +109,12 @@ async def test_stop_that_gaps_through_fills_at_the_open() -> None:
 async def test_same_client_order_id_twice_gives_one_order() -> None:
     ex = paper()
     cid = make_client_order_id("bot-1", "2024-01-01T00:05", "entry")
-    first = await ex.create_order("BTC/USDT", "buy", "limit", D("0.1"), D("41000"), client_order_id=cid)
-    again = await ex.create_order("BTC/USDT", "buy", "limit", D("0.1"), D("41000"), client_order_id=cid)
+    first = await ex.create_order(
+        "BTC/USDT", "buy", "limit", D("0.1"), D("41000"), client_order_id=cid
+    )
+    again = await ex.create_order(
+        "BTC/USDT", "buy", "limit", D("0.1"), D("41000"), client_order_id=cid
+    )
     assert again == first
     assert len(await ex.fetch_open_orders("BTC/USDT")) == 1
     assert (await ex.fetch_balance())["USDT"].used == D("0.1") * D("41000") * D("1.001")
@@ -162,8 +166,12 @@ async def test_runs_are_deterministic() -> None:
     async def run() -> list[object]:
         ex = paper(slippage=D("0.0005"))
         await ex.create_order("BTC/USDT", "buy", "market", D("0.1"), client_order_id="tfa")
-        out: list[object] = ex.on_candle("BTC/USDT", "5m", candle(1, "42200", "42300", "42100", "42250"))
-        await ex.create_order("BTC/USDT", "sell", "limit", D("0.05"), D("42450"), client_order_id="tfb")
+        out: list[object] = ex.on_candle(
+            "BTC/USDT", "5m", candle(1, "42200", "42300", "42100", "42250")
+        )
+        await ex.create_order(
+            "BTC/USDT", "sell", "limit", D("0.05"), D("42450"), client_order_id="tfb"
+        )
         out += ex.on_candle("BTC/USDT", "5m", candle(2, "42250", "42500", "42200", "42400"))
         assert len(out) == 2
         out.append(await ex.fetch_balance())

@@ -126,8 +126,13 @@ async def _webcrypto(*args: str) -> str:
     node = shutil.which("node")
     assert node is not None
     proc = await asyncio.create_subprocess_exec(
-        node, "--input-type=module", "-e", WEBCRYPTO_SEAL, *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        node,
+        "--input-type=module",
+        "-e",
+        WEBCRYPTO_SEAL,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 0, err.decode()

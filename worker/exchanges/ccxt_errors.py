@@ -51,8 +51,10 @@ def translate(error: Exception, exchange_id: str, action: str) -> TradefleetErro
         error = ccxt.AuthenticationError(str(error))
     # Order matters: subclasses before their parents.
     if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
-        return Retryable(f"{where}: rate limited by the exchange, slowing down ({said})",
-                         retry_after=DEFAULT_RATE_LIMIT_WAIT)
+        return Retryable(
+            f"{where}: rate limited by the exchange, slowing down ({said})",
+            retry_after=DEFAULT_RATE_LIMIT_WAIT,
+        )
     if isinstance(error, ccxt.OnMaintenance):
         return Retryable(f"{where}: exchange is under maintenance ({said})", retry_after=30.0)
     if isinstance(error, ccxt.ExchangeNotAvailable):
@@ -66,11 +68,15 @@ def translate(error: Exception, exchange_id: str, action: str) -> TradefleetErro
     if isinstance(error, ccxt.AccountSuspended):
         return Fatal(f"{where}: the exchange account is suspended ({said})")
     if isinstance(error, ccxt.PermissionDenied):
-        return Fatal(f"{where}: the API key lacks permission for this action; enable trading "
-                     f"for the key on the exchange ({said})")
+        return Fatal(
+            f"{where}: the API key lacks permission for this action; enable trading "
+            f"for the key on the exchange ({said})"
+        )
     if isinstance(error, ccxt.AuthenticationError):
-        return Fatal(f"{where}: the exchange rejected the API key; check the key, secret, "
-                     f"permissions and IP whitelist ({said})")
+        return Fatal(
+            f"{where}: the exchange rejected the API key; check the key, secret, "
+            f"permissions and IP whitelist ({said})"
+        )
     if isinstance(error, ccxt.InsufficientFunds):
         return Fatal(f"{where}: insufficient funds on the exchange account ({said})")
     if isinstance(error, ccxt.OrderNotFound):

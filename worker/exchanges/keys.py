@@ -143,7 +143,9 @@ class Keyring:
             if not _KEY_ID_RE.match(kid):
                 raise Fatal(f"master key id {kid!r} must be 1-64 characters of [A-Za-z0-9_-]")
             if len(key) != KEY_BYTES:
-                raise Fatal(f"master key {kid!r} must be {KEY_BYTES} bytes (AES-256), got {len(key)}")
+                raise Fatal(
+                    f"master key {kid!r} must be {KEY_BYTES} bytes (AES-256), got {len(key)}"
+                )
         self._keys = {kid: AESGCM(key) for kid, key in keys.items()}
         self.current_key_id = current or next(iter(keys))
         if self.current_key_id not in self._keys:

@@ -51,8 +51,22 @@ CLIENT_ID_PARAM: dict[str, str] = {
 """Exchange-native request parameter for the client order id; others use ccxt's ``clientOrderId``."""
 
 LOOKUP_BY_CLIENT_ID = frozenset(
-    {"binance", "binanceusdm", "binancecoinm", "binanceus", "bybit", "okx", "bitget", "mexc",
-     "kucoin", "gate", "htx", "bingx", "coinbase", "kraken"}
+    {
+        "binance",
+        "binanceusdm",
+        "binancecoinm",
+        "binanceus",
+        "bybit",
+        "okx",
+        "bitget",
+        "mexc",
+        "kucoin",
+        "gate",
+        "htx",
+        "bingx",
+        "coinbase",
+        "kraken",
+    }
 )
 """Exchanges whose ccxt ``fetch_order`` finds an order by ``params={'clientOrderId': ...}``."""
 
@@ -140,17 +154,19 @@ class LiveExchange(Exchange):
         options: Mapping[str, Any] | None = None,
         timeout_ms: int = 10_000,
         api_base_url: str | None = None,
+        enable_rate_limit: bool = True,
     ) -> None:
         """Build the ccxt client; no network until ``load_markets``.
 
         ``default_type`` is ccxt's ``defaultType`` (spot, swap, future). ``api_base_url``
         replaces the exchange host (tests point it at a local fake server).
+        ``enable_rate_limit`` keeps ccxt's client-side throttle on (off only for local fakes).
         """
         super().__init__(exchange_id)
         cls = getattr(ccxt_async, exchange_id, None)
         if cls is None or not isinstance(cls, type):
             raise Fatal(f"unknown exchange {exchange_id!r}: not a ccxt exchange id")
-        config: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
+        config: dict[str, Any] = {"enableRateLimit": enable_rate_limit, "timeout": timeout_ms}
         if credentials is not None:
             config["apiKey"] = credentials.api_key
             config["secret"] = credentials.secret
@@ -255,8 +271,13 @@ class LiveExchange(Exchange):
             order = _with_client_id(order, client_order_id)
         log.info(
             "order placed",
-            extra={"exchange": self.id, "symbol": symbol, "action": "create_order",
-                   "client_order_id": client_order_id, "order_id": order.id},
+            extra={
+                "exchange": self.id,
+                "symbol": symbol,
+                "action": "create_order",
+                "client_order_id": client_order_id,
+                "order_id": order.id,
+            },
         )
         return order
 
@@ -266,7 +287,9 @@ class LiveExchange(Exchange):
             raw = await self._client.cancel_order(order_id, symbol)
         except ccxt.OrderNotFound:
             # Already filled or canceled: report its final state.
-            raw = await self._call(f"fetch order {order_id}", self._client.fetch_order(order_id, symbol))
+            raw = await self._call(
+                f"fetch order {order_id}", self._client.fetch_order(order_id, symbol)
+            )
         except ccxt.BaseError as e:
             raise translate(e, self.id, f"cancel order {order_id} on {symbol}") from e
         return order_from_ccxt(raw)
@@ -288,7 +311,10 @@ class LiveExchange(Exchange):
                 return order
         for method in ("fetchOrders", "fetchClosedOrders"):
             if self._client.has.get(method):
-                fetch = getattr(self._client, "fetch_orders" if method == "fetchOrders" else "fetch_closed_orders")
+                fetch = getattr(
+                    self._client,
+                    "fetch_orders" if method == "fetchOrders" else "fetch_closed_orders",
+                )
                 rows = await self._call(action, fetch(symbol))
                 for raw in rows:
                     if raw.get("clientOrderId") == client_order_id:
@@ -299,8 +325,11 @@ class LiveExchange(Exchange):
     async def reconcile(self, client_order_ids: Iterable[str], symbol: str) -> dict[str, Order]:
         """Orders already placed under these client ids: open ones in one call, others by id."""
         wanted = list(dict.fromkeys(client_order_ids))
-        found = {o.client_order_id: o for o in await self.fetch_open_orders(symbol)
-                 if o.client_order_id in wanted}
+        found = {
+            o.client_order_id: o
+            for o in await self.fetch_open_orders(symbol)
+            if o.client_order_id in wanted
+        }
         for cid in wanted:
             if cid not in found:
                 order = await self.fetch_order_by_client_id(cid, symbol)

@@ -150,7 +150,9 @@ class PaperExchange(Exchange):
         if side == "buy":
             worst = limit_price
             if worst is None:
-                known = [p for p in (self._last_price.get(symbol), checked.stop_price) if p is not None]
+                known = [
+                    p for p in (self._last_price.get(symbol), checked.stop_price) if p is not None
+                ]
                 if not known:
                     raise Fatal(f"no price for {symbol} yet: a market buy needs a candle first")
                 worst = max(known) * (ONE + self.slippage)
@@ -236,7 +238,8 @@ class PaperExchange(Exchange):
     async def fetch_balance(self) -> dict[str, Balance]:
         codes = sorted(set(self._free) | set(self._used))
         return {
-            c: Balance(c, self._free[c], self._used[c], self._free[c] + self._used[c]) for c in codes
+            c: Balance(c, self._free[c], self._used[c], self._free[c] + self._used[c])
+            for c in codes
         }
 
     async def fetch_ohlcv(

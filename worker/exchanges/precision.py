@@ -78,7 +78,9 @@ def read_markets_file(exchange_id: str, markets_dir: Path | None = None) -> dict
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise Fatal(f"no recorded market definitions for exchange {exchange_id!r} ({path})") from None
+        raise Fatal(
+            f"no recorded market definitions for exchange {exchange_id!r} ({path})"
+        ) from None
     if not isinstance(data, dict):
         raise Fatal(f"{path} does not hold a mapping of symbol to market")
     return data
@@ -125,7 +127,9 @@ class MarketRules:
         self._cache: dict[str, Market] = {}
 
     @classmethod
-    def from_markets(cls, exchange_id: str, markets: Mapping[str, Mapping[str, Any]]) -> MarketRules:
+    def from_markets(
+        cls, exchange_id: str, markets: Mapping[str, Mapping[str, Any]]
+    ) -> MarketRules:
         return cls(offline_client(exchange_id, markets))
 
     @property
@@ -244,7 +248,9 @@ class MarketRules:
         rounded = self.amount_to_precision(symbol, amount)
         limit_price = self.price_to_precision(symbol, price) if price is not None else None
         stop = self.price_to_precision(symbol, stop_price) if stop_price is not None else None
-        order_price = limit_price if type == "limit" or (type == "stop" and price is not None) else None
+        order_price = (
+            limit_price if type == "limit" or (type == "stop" and price is not None) else None
+        )
 
         if market.min_amount is not None and rounded < market.min_amount:
             raise Fatal(
