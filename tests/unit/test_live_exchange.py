@@ -251,3 +251,10 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
     delays = [backoff_delay(n, base=0.5, jitter=0) for n in range(1, 8)]
     assert delays[:4] == [0.5, 1.0, 2.0, 4.0]
     assert delays[-1] == 30.0  # 0.5 * 2**6 = 32 is capped
+
+
+async def test_leverage_on_a_spot_market_is_refused_before_any_order() -> None:
+    async with binance() as (fake, ex):
+        with pytest.raises(Fatal, match="leverage applies to futures/swap markets only"):
+            await ex.create_order("BTC/USDT", "buy", "limit", D("0.001"), D("40000"), leverage=5)
+        assert fake.order_posts() == []
