@@ -21,3 +21,4 @@ alter default privileges for role postgres in schema public grant all on sequenc
 alter role anon set search_path = public, extensions;
 alter role authenticated set search_path = public, extensions;
 alter role service_role set search_path = public, extensions;
+alter role postgres set search_path = "$user", public, extensions;

@@ -403,8 +403,9 @@ as $$
 $$;
 revoke all on function private.apply_bot_stat_deltas(uuid[], bigint[], bigint[], bigint[], numeric[], timestamptz[]) from public, anon, authenticated;
 
+-- Security definer: the counters are fleet-owned columns that no app role may write.
 create or replace function public.update_bot_statistics() returns trigger
-language plpgsql
+language plpgsql security definer
 set search_path = ''
 as $$
 begin
