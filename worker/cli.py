@@ -14,6 +14,10 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.backtest import cli as backtest_cli
 
     backtest_cli.add_commands(sub)
+
+    from worker import summary
+
+    summary.add_commands(sub)
     return parser
 
 

@@ -191,3 +191,29 @@ async def request_as(
                 (role, json.dumps(claims)),
             )
             yield cur
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.support.db clone NAME`` prints a URL; ``drop NAME`` removes it."""
+    if len(argv) == 2 and argv[0] == "clone":
+        ensure_platform()
+        template = ensure_template()
+        with psycopg.connect(admin_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(argv[1])))
+            conn.execute(
+                sql.SQL("create database {} template {}").format(sql.Identifier(argv[1]), sql.Identifier(template))
+            )
+        print(admin_url(argv[1]))
+        return 0
+    if len(argv) == 2 and argv[0] == "drop":
+        with psycopg.connect(admin_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(argv[1])))
+        return 0
+    print("usage: python -m tests.support.db clone|drop NAME")
+    return 2
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
