@@ -1,0 +1,368 @@
+-- Holdings sync: stored SnapTrade webhooks and sync requests become jobs, positions are
+-- applied per account behind a provider as-of guard, holdings are aggregated set-based,
+-- watched symbols get prices, and a portfolio view values it all for the user.
+
+-- ---------------------------------------------------------------------------------------
+-- Webhook inbox -> jobs. The Edge Function stores the event once per webhook id; this
+-- trigger turns it into the job kind that handles it, exactly once (idempotency key).
+create or replace function private.holdings_enqueue_snaptrade_event() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_kind text;
+begin
+  v_kind := case new.event_type
+    when 'CONNECTION_ADDED' then 'holdings.connection_added'
+    when 'CONNECTION_UPDATED' then 'holdings.connection_added'
+    when 'CONNECTION_FIXED' then 'holdings.connection_added'
+    when 'ACCOUNT_HOLDINGS_UPDATED' then 'holdings.sync_account'
+    when 'CONNECTION_BROKEN' then 'holdings.connection_status'
+    when 'CONNECTION_DELETED' then 'holdings.connection_status'
+    else null end;
+  if v_kind is null then
+    update public.webhook_events set status = 'ignored', processed_at = now() where id = new.id;
+    return null;
+  end if;
+  insert into public.jobs (queue, kind, payload, idempotency_key)
+  values ('default', v_kind,
+          jsonb_build_object(
+            'webhook_event_id', new.id,
+            'event_type', new.event_type,
+            'provider_user_id', new.payload ->> 'userId',
+            'provider_account_id', new.payload ->> 'accountId',
+            'provider_connection_id', coalesce(new.payload ->> 'connectionId', new.payload ->> 'brokerageAuthorizationId'),
+            'occurred_at', new.occurred_at),
+          'snaptrade-webhook:' || new.event_id)
+  on conflict (idempotency_key) do nothing;
+  return null;
+end;
+$$;
+revoke all on function private.holdings_enqueue_snaptrade_event() from public, anon, authenticated;
+create trigger webhook_events_enqueue_snaptrade after insert on public.webhook_events
+  for each row when (new.provider = 'snaptrade') execute function private.holdings_enqueue_snaptrade_event();
+
+-- A sync request (manual through PostgREST, or nightly from the scheduler) -> a full sync job.
+create or replace function private.holdings_enqueue_sync_run() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  insert into public.jobs (queue, kind, payload, idempotency_key)
+  values ('default', 'holdings.full_sync', jsonb_build_object('sync_run_id', new.id), 'holdings.full_sync:' || new.id)
+  on conflict (idempotency_key) do nothing;
+  return null;
+end;
+$$;
+revoke all on function private.holdings_enqueue_sync_run() from public, anon, authenticated;
+create trigger sync_runs_enqueue_requested after insert on public.sync_runs
+  for each row when (new.status = 'requested') execute function private.holdings_enqueue_sync_run();
+
+-- ---------------------------------------------------------------------------------------
+-- Positions of one account, as the provider reported them at p_as_of. Older data never
+-- overwrites newer: a snapshot older than what the account already holds changes nothing.
+-- Positions the provider no longer reports are removed. Lots of one symbol are merged.
+create or replace function private.holdings_apply_positions(
+  p_account_id uuid, p_as_of timestamptz, p_positions jsonb,
+  out applied boolean, out upserted integer, out removed integer)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_user_id uuid;
+  v_as_of timestamptz;
+begin
+  select a.user_id, a.provider_as_of into v_user_id, v_as_of
+    from public.brokerage_accounts a where a.id = p_account_id for update;
+  if not found then
+    raise exception 'unknown brokerage account %', p_account_id using errcode = 'no_data_found';
+  end if;
+  applied := false; upserted := 0; removed := 0;
+  if v_as_of is not null and v_as_of > p_as_of then
+    return;
+  end if;
+
+  with incoming as (
+    select p.symbol,
+           max(p.description) as description,
+           max(p.instrument_type) as instrument_type,
+           sum(p.units) as units,
+           max(p.price) as price,
+           sum(p.units * p.average_cost) filter (where p.average_cost is not null)
+             / nullif(sum(p.units) filter (where p.average_cost is not null), 0) as average_cost,
+           coalesce(max(p.currency), 'USD') as currency
+      from jsonb_to_recordset(p_positions)
+           as p(symbol text, description text, instrument_type text, units numeric, price numeric,
+                average_cost numeric, currency text)
+     where p.symbol is not null and p.units is not null and p.units <> 0
+     group by p.symbol
+  ), written as (
+    insert into public.brokerage_positions as bp
+      (account_id, user_id, symbol, description, instrument_type, units, price, average_cost, currency, provider_as_of)
+    select p_account_id, v_user_id, i.symbol, i.description, i.instrument_type, i.units, i.price, i.average_cost,
+           i.currency, p_as_of
+      from incoming i
+    on conflict (account_id, symbol) do update
+       set description = excluded.description, instrument_type = excluded.instrument_type, units = excluded.units,
+           price = excluded.price, average_cost = excluded.average_cost, currency = excluded.currency,
+           provider_as_of = excluded.provider_as_of
+     where bp.provider_as_of <= excluded.provider_as_of
+    returning 1
+  )
+  select count(*) into upserted from written;
+
+  delete from public.brokerage_positions bp
+   where bp.account_id = p_account_id
+     and bp.symbol not in (select p.symbol from jsonb_to_recordset(p_positions) as p(symbol text, units numeric)
+                            where p.symbol is not null and p.units is not null and p.units <> 0);
+  get diagnostics removed = row_count;
+
+  update public.brokerage_accounts
+     set provider_as_of = p_as_of, last_synced_at = now(), sync_error = null
+   where id = p_account_id;
+  applied := true;
+end;
+$$;
+revoke all on function private.holdings_apply_positions(uuid, timestamptz, jsonb) from public, anon, authenticated;
+grant execute on function private.holdings_apply_positions(uuid, timestamptz, jsonb) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Prices of watched symbols (market data: readable by every signed-in user).
+create table public.symbol_prices (
+  symbol text primary key,
+  price numeric(28, 12) not null constraint symbol_prices_price_positive check (price > 0),
+  previous_close numeric(28, 12) constraint symbol_prices_previous_close_positive check (previous_close > 0),
+  currency text not null default 'USD',
+  source text not null,
+  as_of timestamptz not null,
+  updated_at timestamptz not null default now()
+);
+revoke all on public.symbol_prices from anon, authenticated;
+grant all on public.symbol_prices to service_role;
+grant select on public.symbol_prices to authenticated;
+alter table public.symbol_prices enable row level security;
+create policy "Signed-in users can read prices" on public.symbol_prices
+  for select to authenticated using (true);
+
+-- Symbols whose prices we keep fresh: held in a linked brokerage or traded by a running bot.
+create or replace view private.watched_symbols
+with (security_invoker = true) as
+select bp.symbol, 'brokerage'::text as source, count(distinct bp.user_id) as holders
+  from public.brokerage_positions bp
+ group by bp.symbol
+union all
+select b.trading_pair, 'bot', count(distinct b.user_id)
+  from public.bots b
+ where b.status = 'running'
+ group by b.trading_pair;
+revoke all on private.watched_symbols from public, anon, authenticated;
+grant select on private.watched_symbols to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Aggregation: one row per user and symbol across every live account, set-based.
+create or replace function private.holdings_refresh_aggregates(p_user_ids uuid[]) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_changed integer;
+  v_removed integer;
+begin
+  with per_symbol as (
+    select bp.user_id, bp.symbol,
+           min(bp.currency) as currency,
+           sum(bp.units) as total_units,
+           coalesce(max(sp.price), max(bp.price)) as last_price,
+           sum(bp.units * bp.average_cost) filter (where bp.average_cost is not null)
+             / nullif(sum(bp.units) filter (where bp.average_cost is not null), 0) as average_cost,
+           array_agg(distinct bp.account_id order by bp.account_id) as account_ids
+      from public.brokerage_positions bp
+      join public.brokerage_accounts a on a.id = bp.account_id
+      join public.brokerage_connections c on c.id = a.connection_id
+      left join public.symbol_prices sp on sp.symbol = bp.symbol
+     where bp.user_id = any (p_user_ids) and c.status <> 'deleted'
+     group by bp.user_id, bp.symbol
+  ), valued as (
+    select s.*, s.total_units * s.last_price as market_value,
+           s.total_units * (s.last_price - s.average_cost) as unrealized_pnl
+      from per_symbol s
+     where s.total_units <> 0
+  ), written as (
+    insert into public.aggregated_holdings as h
+      (user_id, symbol, currency, total_units, market_value, average_cost, unrealized_pnl, account_ids,
+       account_count, last_price, updated_at)
+    select v.user_id, v.symbol, v.currency, v.total_units, v.market_value, v.average_cost, v.unrealized_pnl,
+           v.account_ids, cardinality(v.account_ids), v.last_price, now()
+      from valued v
+    on conflict (user_id, symbol) do update
+       set currency = excluded.currency, total_units = excluded.total_units, market_value = excluded.market_value,
+           average_cost = excluded.average_cost, unrealized_pnl = excluded.unrealized_pnl,
+           account_ids = excluded.account_ids, account_count = excluded.account_count,
+           last_price = excluded.last_price, updated_at = now()
+     where (h.currency, h.total_units, h.market_value, h.average_cost, h.unrealized_pnl, h.account_ids, h.last_price)
+           is distinct from
+           (excluded.currency, excluded.total_units, excluded.market_value, excluded.average_cost,
+            excluded.unrealized_pnl, excluded.account_ids, excluded.last_price)
+    returning 1
+  )
+  select count(*) into v_changed from written;
+
+  delete from public.aggregated_holdings h
+   where h.user_id = any (p_user_ids)
+     and not exists (
+       select 1 from public.brokerage_positions bp
+         join public.brokerage_accounts a on a.id = bp.account_id
+         join public.brokerage_connections c on c.id = a.connection_id
+        where bp.user_id = h.user_id and bp.symbol = h.symbol and c.status <> 'deleted')
+        ;
+  get diagnostics v_removed = row_count;
+  return v_changed + v_removed;
+end;
+$$;
+revoke all on function private.holdings_refresh_aggregates(uuid[]) from public, anon, authenticated;
+grant execute on function private.holdings_refresh_aggregates(uuid[]) to service_role;
+
+-- New prices revalue every holding of those symbols (one statement; Realtime then streams
+-- the changed aggregated_holdings rows to their owners).
+create or replace function private.holdings_apply_prices(p_prices jsonb) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_changed integer;
+begin
+  insert into public.symbol_prices as sp (symbol, price, previous_close, currency, source, as_of, updated_at)
+  select p.symbol, p.price, p.previous_close, coalesce(p.currency, 'USD'), p.source, p.as_of, now()
+    from jsonb_to_recordset(p_prices)
+         as p(symbol text, price numeric, previous_close numeric, currency text, source text, as_of timestamptz)
+   where p.symbol is not null and p.price > 0
+  on conflict (symbol) do update
+     set price = excluded.price, previous_close = coalesce(excluded.previous_close, sp.previous_close),
+         currency = excluded.currency, source = excluded.source, as_of = excluded.as_of, updated_at = now()
+   where sp.as_of <= excluded.as_of;
+
+  update public.aggregated_holdings h
+     set last_price = sp.price,
+         market_value = h.total_units * sp.price,
+         unrealized_pnl = h.total_units * (sp.price - h.average_cost),
+         updated_at = now()
+    from public.symbol_prices sp
+   where sp.symbol = h.symbol
+     and sp.symbol in (select p.symbol from jsonb_to_recordset(p_prices) as p(symbol text))
+     and h.last_price is distinct from sp.price;
+  get diagnostics v_changed = row_count;
+  return v_changed;
+end;
+$$;
+revoke all on function private.holdings_apply_prices(jsonb) from public, anon, authenticated;
+grant execute on function private.holdings_apply_prices(jsonb) to service_role;
+
+-- Latest candle close of every market a running bot trades: shared market data, no API call.
+create or replace function private.holdings_prices_from_candles() returns integer
+language sql
+set search_path = ''
+as $$
+  select private.holdings_apply_prices(coalesce(jsonb_agg(jsonb_build_object(
+           'symbol', c.symbol, 'price', c.close, 'currency', split_part(c.symbol, '/', 2),
+           'source', 'candles:' || c.exchange, 'as_of', c.open_time)), '[]'))
+    from (select distinct on (c.symbol) c.symbol, c.close, c.exchange, c.open_time
+            from public.candles c
+           where c.symbol in (select b.trading_pair from public.bots b where b.status = 'running')
+           order by c.symbol, c.open_time desc) c
+$$;
+revoke all on function private.holdings_prices_from_candles() from public, anon, authenticated;
+grant execute on function private.holdings_prices_from_candles() to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- What the user sees: their portfolio's value and today's change (RLS of the tables applies).
+create or replace view public.portfolio_holdings
+with (security_invoker = true) as
+select h.user_id, h.symbol, h.currency, h.total_units, h.average_cost, h.account_count, h.account_ids,
+       coalesce(sp.price, h.last_price) as price,
+       sp.previous_close,
+       h.total_units * coalesce(sp.price, h.last_price) as market_value,
+       h.total_units * (coalesce(sp.price, h.last_price) - h.average_cost) as unrealized_pnl,
+       h.total_units * (sp.price - sp.previous_close) as day_change,
+       greatest(h.updated_at, sp.updated_at) as updated_at
+  from public.aggregated_holdings h
+  left join public.symbol_prices sp on sp.symbol = h.symbol;
+
+create or replace view public.portfolio_value
+with (security_invoker = true) as
+select ph.user_id,
+       sum(ph.market_value) as market_value,
+       sum(ph.unrealized_pnl) as unrealized_pnl,
+       coalesce(sum(ph.day_change), 0) as day_change,
+       round(100 * sum(ph.day_change) / nullif(sum(ph.total_units * ph.previous_close), 0), 4) as day_change_percent,
+       count(*) as holdings_count,
+       max(ph.updated_at) as updated_at
+  from public.portfolio_holdings ph
+ group by ph.user_id;
+
+revoke all on public.portfolio_holdings, public.portfolio_value from anon, authenticated;
+grant select on public.portfolio_holdings, public.portfolio_value to authenticated, service_role;
+
+alter publication supabase_realtime add table public.symbol_prices;
+
+-- ---------------------------------------------------------------------------------------
+-- The connection row for a SnapTrade connection id, whichever event names it first
+-- (CONNECTION_ADDED, or an account listing that already shows it). The user's SnapTrade
+-- login (user id and sealed secret) is copied from a row brokerage-connect made.
+-- A deleted connection is never brought back by a late or replayed event.
+create or replace function private.holdings_ensure_connection(
+  p_provider text, p_provider_user_id text, p_provider_connection_id text, p_brokerage_name text default null)
+returns uuid
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+  v_status text;
+  v_login record;
+begin
+  select c.id, c.status into v_id, v_status
+    from public.brokerage_connections c
+   where c.provider = p_provider and c.provider_connection_id = p_provider_connection_id
+   for update;
+  if found then
+    if v_status = 'deleted' then
+      return null;
+    end if;
+    update public.brokerage_connections
+       set status = case when status = 'pending' then 'active' else status end,
+           brokerage_name = coalesce(p_brokerage_name, brokerage_name)
+     where id = v_id;
+    return v_id;
+  end if;
+
+  update public.brokerage_connections c
+     set provider_connection_id = p_provider_connection_id, status = 'active',
+         brokerage_name = coalesce(p_brokerage_name, c.brokerage_name)
+   where c.id = (select p.id from public.brokerage_connections p
+                  where p.provider = p_provider and p.provider_user_id = p_provider_user_id
+                    and p.provider_connection_id is null
+                  order by p.created_at limit 1 for update skip locked)
+  returning c.id into v_id;
+  if v_id is not null then
+    return v_id;
+  end if;
+
+  select c.user_id, c.sealed_user_secret into v_login
+    from public.brokerage_connections c
+   where c.provider = p_provider and c.provider_user_id = p_provider_user_id and c.sealed_user_secret is not null
+   order by c.created_at desc limit 1;
+  if not found then
+    raise exception '% user % is not linked to any Tradefleet user', p_provider, p_provider_user_id
+      using errcode = 'no_data_found';
+  end if;
+  insert into public.brokerage_connections as c
+    (user_id, provider, provider_user_id, provider_connection_id, sealed_user_secret, brokerage_name, status)
+  values (v_login.user_id, p_provider, p_provider_user_id, p_provider_connection_id, v_login.sealed_user_secret,
+          p_brokerage_name, 'active')
+  on conflict (provider, provider_connection_id) do update set brokerage_name = coalesce(excluded.brokerage_name, c.brokerage_name)
+  returning c.id into v_id;
+  return v_id;
+end;
+$$;
+revoke all on function private.holdings_ensure_connection(text, text, text, text) from public, anon, authenticated;
+grant execute on function private.holdings_ensure_connection(text, text, text, text) to service_role;

@@ -1,0 +1,208 @@
+"""Job kinds of the holdings capability and their registration with the fleet.
+
+Kinds (enqueued by SQL triggers from ``webhook_events`` and ``sync_runs``, or periodically):
+
+- ``holdings.connection_added``   CONNECTION_ADDED/UPDATED/FIXED: accounts + positions of it
+- ``holdings.sync_account``       ACCOUNT_HOLDINGS_UPDATED: incremental sync of that account
+- ``holdings.connection_status``  CONNECTION_BROKEN / CONNECTION_DELETED
+- ``holdings.full_sync``          a requested ``sync_runs`` row (manual refresh or nightly)
+- ``holdings.nightly``            daily: a nightly sync run for every linked user
+- ``holdings.update_prices``      every few minutes: prices of watched symbols
+- ``holdings.place_order``        route an order to the connection holding the symbol
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from psycopg.rows import dict_row
+
+from worker.errors import Fatal, TradefleetError
+from worker.exchanges.keys import Keyring
+from worker.fleet.registry import JobContext, Registry
+from worker.holdings import queries as q
+from worker.holdings.alpaca import AlpacaClient, Quote
+from worker.holdings.prices import QuoteSource, update_prices
+from worker.holdings.provider import HoldingsProvider, ProviderCredentials
+from worker.holdings.routing import route_order
+from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
+from worker.holdings.sync import HoldingsSync, SyncStats
+
+PRICE_INTERVAL = timedelta(minutes=5)
+NIGHTLY_INTERVAL = timedelta(days=1)
+
+
+@dataclass
+class HoldingsDeps:
+    """What the handlers need besides the pool; built from the environment by default."""
+
+    keyring: Keyring
+    providers: dict[str, HoldingsProvider] = field(default_factory=dict)
+    snaptrade: SnapTradeClient | None = None
+    quotes: QuoteSource | None = None
+    concurrency: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HoldingsDeps:
+        env = os.environ if env is None else env
+        providers: dict[str, HoldingsProvider] = {}
+        snaptrade = None
+        if env.get("SNAPTRADE_CLIENT_ID") and env.get("SNAPTRADE_CONSUMER_KEY"):
+            snaptrade = SnapTradeClient(SnapTradeConfig.from_env(env))
+            providers["snaptrade"] = snaptrade
+        alpaca = AlpacaClient(
+            base_url=env.get("ALPACA_API_URL", "https://api.alpaca.markets"),
+            data_url=env.get("ALPACA_DATA_URL", "https://data.alpaca.markets"),
+        )
+        providers["alpaca"] = alpaca
+        quotes: QuoteSource | None = None
+        if env.get("ALPACA_DATA_KEY_ID") and env.get("ALPACA_DATA_SECRET"):
+            quotes = AlpacaQuotes(alpaca, ProviderCredentials(env["ALPACA_DATA_KEY_ID"], env["ALPACA_DATA_SECRET"]))
+        return cls(keyring=Keyring.from_env(env), providers=providers, snaptrade=snaptrade, quotes=quotes)
+
+
+@dataclass
+class AlpacaQuotes:
+    client: AlpacaClient
+    creds: ProviderCredentials
+    name: str = "alpaca"
+
+    async def quotes(self, symbols: Sequence[str]) -> list[Quote]:
+        return await self.client.latest_quotes(self.creds, symbols)
+
+
+async def _mark_webhook(ctx: JobContext, error: str | None) -> None:
+    event_id = ctx.job.payload.get("webhook_event_id")
+    if not event_id:
+        return
+    async with ctx.pool.connection() as conn:
+        if error is None:
+            await conn.execute(q.WEBHOOK_PROCESSED, {"id": event_id})
+        else:
+            await conn.execute(q.WEBHOOK_FAILED, {"id": event_id, "error": error[:500]})
+
+
+def _required(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not value:
+        raise Fatal(f"job payload is missing {key!r}")
+    return str(value)
+
+
+def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps] | None = None) -> None:
+    """Declare the holdings job kinds and periodic jobs. ``deps`` (or a factory) is built
+    lazily from the environment on the first job when not given."""
+    cache: list[HoldingsDeps] = []
+
+    def get() -> HoldingsDeps:
+        if not cache:
+            cache.append(deps() if callable(deps) else deps if deps is not None else HoldingsDeps.from_env())
+        return cache[0]
+
+    def engine(ctx: JobContext) -> HoldingsSync:
+        d = get()
+        return HoldingsSync(ctx.pool, d.keyring, d.providers, concurrency=d.concurrency)
+
+    def webhook_job(
+        kind: str, body: Callable[[JobContext, HoldingsSync], Awaitable[dict[str, Any]]],
+    ) -> None:
+        @registry.job(kind)
+        async def handler(ctx: JobContext) -> dict[str, Any]:
+            try:
+                result = await body(ctx, engine(ctx))
+            except TradefleetError as e:
+                await _mark_webhook(ctx, str(e))
+                raise
+            await _mark_webhook(ctx, None)
+            return result
+
+    async def connection_added(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
+        p = ctx.job.payload
+        provider_user_id = _required(p, "provider_user_id")
+        async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(q.ENSURE_CONNECTION, {
+                "provider": "snaptrade", "provider_user_id": provider_user_id,
+                "provider_connection_id": _required(p, "provider_connection_id"), "brokerage_name": None})
+            row = await cur.fetchone()
+            if row is None or row["id"] is None:
+                return {"ignored": "connection was deleted"}
+            await cur.execute("select user_id from public.brokerage_connections where id = %(id)s", row)
+            owner = await cur.fetchone()
+        assert owner is not None
+        started = time.monotonic()
+        run_id = await sync.start_run(owner["user_id"], trigger="connection_added", scope="accounts",
+                                      connection_id=row["id"])
+        stats = await sync.sync_user(owner["user_id"], connection_id=row["id"])
+        await sync.finish_run(run_id, stats, started)
+        return stats.as_dict()
+
+    async def sync_account(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
+        p = ctx.job.payload
+        started = time.monotonic()
+        user_id, stats = await sync.sync_account(
+            "snaptrade", _required(p, "provider_user_id"), _required(p, "provider_account_id"))
+        run_id = await sync.start_run(user_id, trigger="webhook", scope="incremental")
+        await sync.finish_run(run_id, stats, started)
+        return stats.as_dict()
+
+    async def connection_status(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
+        p = ctx.job.payload
+        deleted = p.get("event_type") == "CONNECTION_DELETED"
+        reason = ("deleted at the brokerage link provider" if deleted
+                  else "the brokerage disconnected; reconnect it from your brokerage settings")
+        async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(q.CONNECTION_STATUS, {
+                "status": "deleted" if deleted else "broken", "reason": reason, "provider": "snaptrade",
+                "provider_connection_id": _required(p, "provider_connection_id")})
+            rows = await cur.fetchall()
+            if deleted:
+                for r in rows:
+                    await cur.execute(q.DELETE_CONNECTION_ACCOUNTS, {"connection_id": r["id"]})
+        await sync.aggregate(sorted({r["user_id"] for r in rows}, key=str))
+        return {"connections": len(rows), "status": "deleted" if deleted else "broken"}
+
+    webhook_job("holdings.connection_added", connection_added)
+    webhook_job("holdings.sync_account", sync_account)
+    webhook_job("holdings.connection_status", connection_status)
+
+    @registry.job("holdings.full_sync")
+    async def full_sync(ctx: JobContext) -> dict[str, Any] | None:
+        stats: SyncStats | None = await engine(ctx).run_requested(UUID(_required(ctx.job.payload, "sync_run_id")))
+        return None if stats is None else stats.as_dict()
+
+    @registry.job("holdings.nightly")
+    async def nightly(ctx: JobContext) -> dict[str, Any]:
+        async with ctx.pool.connection() as conn:
+            cur = await conn.execute(q.NIGHTLY_SYNC_RUNS)
+            return {"sync_runs": cur.rowcount}
+
+    @registry.job("holdings.update_prices")
+    async def prices(ctx: JobContext) -> dict[str, Any]:
+        result = await update_prices(ctx.pool, get().quotes)
+        return {"watched": result.watched, "priced": result.priced, "revalued": result.holdings_revalued}
+
+    @registry.job("holdings.place_order", max_attempts=1)
+    async def place_order(ctx: JobContext) -> dict[str, Any]:
+        d = get()
+        if d.snaptrade is None:
+            raise Fatal("SnapTrade is not configured on this worker (SNAPTRADE_CLIENT_ID/CONSUMER_KEY)")
+        p = ctx.job.payload
+        price = p.get("price")
+        routed = await route_order(
+            ctx.pool, d.keyring, d.snaptrade, user_id=UUID(_required(p, "user_id")), symbol=_required(p, "symbol"),
+            action=_required(p, "action"), units=Decimal(_required(p, "units")),
+            order_type=str(p.get("order_type", "Market")), time_in_force=str(p.get("time_in_force", "Day")),
+            price=None if price is None else Decimal(str(price)), client_order_id=p.get("client_order_id"),
+        )
+        return {"connection_id": str(routed.connection_id), "account_id": str(routed.account_id),
+                "brokerage_order_id": routed.brokerage_order_id, "status": routed.status}
+
+    registry.every("holdings.nightly", NIGHTLY_INTERVAL, "holdings.nightly")
+    registry.every("holdings.update_prices", PRICE_INTERVAL, "holdings.update_prices")

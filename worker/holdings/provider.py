@@ -1,0 +1,124 @@
+"""The one interface every holdings provider implements, and the errors it raises."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import httpx
+
+from worker.errors import Fatal, Retryable
+from worker.exchanges.retry import backoff_delay
+from worker.holdings.models import BrokerageAccount, PositionsSnapshot
+
+# httpx logs every request URL at INFO; SnapTrade puts the user secret in the query string.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ProviderCredentials:
+    """Who we are at the provider for one connection: the provider's user id (SnapTrade) or
+    key id (Alpaca), and the secret that goes with it. Never prints the secret."""
+
+    user_id: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"ProviderCredentials(user_id={self.user_id!r}, secret='***')"
+
+    __str__ = __repr__
+
+
+class ProviderRejected(Fatal):
+    """The provider refused a request for this connection (4xx other than 429): bad or
+    revoked credentials, unknown account, invalid order. Retrying will not help."""
+
+    def __init__(self, message: str, *, status: int, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    @property
+    def connection_broken(self) -> bool:
+        return self.status in (401, 403)
+
+
+class HoldingsProvider(Protocol):
+    name: str
+
+    async def accounts(self, creds: ProviderCredentials) -> list[BrokerageAccount]: ...
+
+    async def positions(self, creds: ProviderCredentials, provider_account_id: str) -> PositionsSnapshot: ...
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        if parsed is None:
+            return None
+        return max(0.0, (parsed - datetime.now(UTC)).total_seconds())
+
+
+def _error_message(provider: str, response: httpx.Response) -> tuple[str, str | None]:
+    detail: str | None = None
+    code: str | None = None
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            raw = body.get("detail") or body.get("message") or body.get("error")
+            detail = None if raw is None else str(raw)
+            code = None if body.get("code") is None else str(body.get("code"))
+    except ValueError:
+        detail = response.text[:200] or None
+    return f"{provider} answered {response.status_code}: {detail or response.reason_phrase}", code
+
+
+async def send_with_retries(
+    provider: str,
+    send: Callable[[], Awaitable[httpx.Response]],
+    *,
+    attempts: int = 4,
+    base_delay: float = 0.5,
+    max_delay: float = 20.0,
+    sleep: Sleep = asyncio.sleep,
+) -> httpx.Response:
+    """Send; retry 429 and 503 ("sync in progress") with backoff, honouring Retry-After.
+
+    After the last try a ``Retryable`` goes to the job queue (it reschedules the job).
+    Other 4xx become ``ProviderRejected``; other 5xx and network errors are ``Retryable``.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = await send()
+        except httpx.TransportError as e:
+            if attempt < attempts:
+                await sleep(backoff_delay(attempt, base=base_delay, maximum=max_delay))
+                continue
+            raise Retryable(f"{provider} unreachable: {type(e).__name__}") from e
+        status = response.status_code
+        if status < 400:
+            return response
+        message, code = _error_message(provider, response)
+        if status in (429, 503):
+            wait = max(backoff_delay(attempt, base=base_delay, maximum=max_delay), _retry_after(response) or 0.0)
+            if attempt < attempts:
+                await sleep(min(wait, max_delay))
+                continue
+            raise Retryable(message, retry_after=wait)
+        if status >= 500:
+            raise Retryable(message)
+        raise ProviderRejected(message, status=status, code=code)
