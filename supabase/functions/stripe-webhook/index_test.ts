@@ -1,0 +1,98 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { hmacHex } from "../_shared/signatures.ts";
+import { done, inbox, post, t } from "../_shared/webhook_test_utils.ts";
+import { handler } from "./index.ts";
+
+const SECRET = "whsec_test_secret";
+Deno.env.set("STRIPE_WEBHOOK_SECRET", SECRET);
+const URL_ = "http://localhost/stripe-webhook";
+
+function event(id = `evt_${crypto.randomUUID().replaceAll("-", "")}`): { id: string; raw: string } {
+  const raw = JSON.stringify({
+    id,
+    object: "event",
+    type: "checkout.session.completed",
+    created: Math.floor(Date.now() / 1000),
+    data: { object: { id: "cs_test_1", object: "checkout.session", payment_status: "paid", amount_total: 2900 } },
+  });
+  return { id, raw };
+}
+
+async function signature(raw: string, ts = Math.floor(Date.now() / 1000), secret = SECRET): Promise<string> {
+  return `t=${ts},v1=${await hmacHex("SHA-256", secret, `${ts}.${raw}`)}`;
+}
+
+t("a valid delivery is stored once and queued for the fleet", async () => {
+  const { id, raw } = event();
+  const res = await handler(post(URL_, raw, { "stripe-signature": await signature(raw) }));
+  assertEquals(res.status, 200);
+  assertEquals(await res.json(), { received: true, duplicate: false });
+  assertEquals(await inbox("stripe", id), { rows: 1, jobs: 1 });
+});
+
+t("a duplicated delivery is acknowledged and changes nothing", async () => {
+  const { id, raw } = event();
+  const sig = await signature(raw);
+  assertEquals((await handler(post(URL_, raw, { "stripe-signature": sig }))).status, 200);
+  const again = await handler(post(URL_, raw, { "stripe-signature": sig }));
+  assertEquals(again.status, 200);
+  assertEquals(await again.json(), { received: true, duplicate: true });
+  assertEquals(await inbox("stripe", id), { rows: 1, jobs: 1 });
+});
+
+t("any of several v1 signatures may match (secret rotation)", async () => {
+  const { id, raw } = event();
+  const ts = Math.floor(Date.now() / 1000);
+  const good = await hmacHex("SHA-256", SECRET, `${ts}.${raw}`);
+  const header = `t=${ts},v1=${"0".repeat(64)},v1=${good},v0=abc`;
+  assertEquals((await handler(post(URL_, raw, { "stripe-signature": header }))).status, 200);
+  assertEquals((await inbox("stripe", id)).rows, 1);
+});
+
+t("an invalid signature is refused and nothing is stored", async () => {
+  const { id, raw } = event();
+  const wrongSecret = await handler(post(URL_, raw, { "stripe-signature": await signature(raw, undefined, "whsec_other") }));
+  assertEquals(wrongSecret.status, 401);
+  await wrongSecret.body?.cancel();
+  const tampered = await handler(post(URL_, raw.replace("2900", "1"), { "stripe-signature": await signature(raw) }));
+  assertEquals(tampered.status, 401);
+  await tampered.body?.cancel();
+  const missing = await handler(post(URL_, raw, {}));
+  assertEquals(missing.status, 401);
+  await missing.body?.cancel();
+  assertEquals(await inbox("stripe", id), { rows: 0, jobs: 0 });
+});
+
+t("a stale delivery (timestamp beyond 300 s) is refused", async () => {
+  const { id, raw } = event();
+  const old = Math.floor(Date.now() / 1000) - 301;
+  const res = await handler(post(URL_, raw, { "stripe-signature": await signature(raw, old) }));
+  assertEquals(res.status, 400);
+  assertEquals(await res.json(), { error: "signature stale" });
+  const future = await handler(post(URL_, raw, { "stripe-signature": await signature(raw, old + 602) }));
+  assertEquals(future.status, 400);
+  await future.body?.cancel();
+  const within = await handler(post(URL_, raw, { "stripe-signature": await signature(raw, old + 2) }));
+  assertEquals(within.status, 200);
+  await within.body?.cancel();
+  assertEquals((await inbox("stripe", id)).rows, 1);
+});
+
+t("malformed deliveries are refused with 400", async () => {
+  const notJson = "{not json";
+  const r1 = await handler(post(URL_, notJson, { "stripe-signature": await signature(notJson) }));
+  assertEquals(r1.status, 400);
+  await r1.body?.cancel();
+  const noId = JSON.stringify({ type: "invoice.paid", data: {} });
+  const r2 = await handler(post(URL_, noId, { "stripe-signature": await signature(noId) }));
+  assertEquals(r2.status, 400);
+  await r2.body?.cancel();
+  const r3 = await handler(post(URL_, "{}", { "stripe-signature": "garbage" }));
+  assertEquals(r3.status, 400);
+  await r3.body?.cancel();
+  const r4 = await handler(new Request(URL_, { method: "GET" }));
+  assertEquals(r4.status, 405);
+  await r4.body?.cancel();
+});
+
+done();
