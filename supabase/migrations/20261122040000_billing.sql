@@ -67,30 +67,6 @@ end;
 $$;
 revoke all on function private.billing_enforce_plan_limits(uuid) from public, anon, authenticated;
 
--- The monthly credits of a plan (plans.features.monthly_credits), granted once per
--- subscription period: the transfer id is derived from (subscription, period start).
-create or replace function private.billing_grant_period_credits(p_subscription_id uuid) returns void
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_sub public.subscriptions;
-  v_amount numeric;
-  v_user_account uuid;
-begin
-  select * into v_sub from public.subscriptions s where s.id = p_subscription_id;
-  select (p.features ->> 'monthly_credits')::numeric into v_amount from public.plans p where p.id = v_sub.plan_id;
-  if coalesce(v_amount, 0) <= 0 then return; end if;
-  select a.id into v_user_account from public.credit_accounts a where a.user_id = v_sub.user_id and a.kind = 'user';
-  perform public.credit_create_transfer(
-    md5('plan-grant:' || v_sub.id || ':' || v_sub.started_at || ':' || v_sub.expires_at)::uuid,
-    (select a.id from public.credit_accounts a where a.code = 'system:grants'), v_user_account,
-    v_amount, 'grant', 'subscription', v_sub.id::text,
-    jsonb_build_object('plan_id', v_sub.plan_id, 'period_end', v_sub.expires_at));
-end;
-$$;
-revoke all on function private.billing_grant_period_credits(uuid) from public, anon, authenticated;
-
 -- A paid invoice's effects. Called once, by the transition into 'paid'.
 create or replace function private.billing_on_paid(p_invoice public.invoices) returns void
 language plpgsql security definer
@@ -100,18 +76,9 @@ declare
   v_cur public.subscriptions;
   v_period interval := case p_invoice.period when 'year' then interval '1 year' else interval '1 month' end;
   v_sub_id uuid;
-  v_user_account uuid;
 begin
-  -- Credits bought with the invoice.
-  if p_invoice.credits > 0 then
-    select a.id into v_user_account from public.credit_accounts a
-     where a.user_id = p_invoice.user_id and a.kind = 'user';
-    perform public.credit_create_transfer(
-      md5('invoice-purchase:' || p_invoice.id)::uuid,
-      (select a.id from public.credit_accounts a where a.code = 'system:purchases'), v_user_account,
-      p_invoice.credits, 'purchase', 'invoice', p_invoice.id::text,
-      jsonb_build_object('provider', p_invoice.provider, 'amount', p_invoice.amount, 'currency', p_invoice.currency));
-  end if;
+  -- Credits bought with the invoice are added by the ledger's own trigger on invoices
+  -- (credit_invoice_paid), in this same transaction.
 
   -- The plan it pays for: renew the same plan, or switch to the new one.
   if p_invoice.plan_id is not null then
@@ -121,7 +88,6 @@ begin
     if found and v_cur.plan_id = p_invoice.plan_id and v_cur.expires_at <> 'infinity' then
       update public.subscriptions s
          set status = 'active',
-             started_at = greatest(s.expires_at, now()),
              expires_at = greatest(s.expires_at, now()) + v_period,
              invoice_id = p_invoice.id, cancelled_at = null
        where s.id = v_cur.id
@@ -136,7 +102,8 @@ begin
       values (p_invoice.user_id, p_invoice.plan_id, p_invoice.id, 'active', now(), now() + v_period, true)
       returning id into v_sub_id;
     end if;
-    perform private.billing_grant_period_credits(v_sub_id);
+    -- The plan's monthly credits for the cycle this payment starts (once per cycle).
+    perform public.credit_grant_monthly(v_sub_id);
     perform private.billing_enforce_plan_limits(p_invoice.user_id);
   end if;
 
