@@ -11,9 +11,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import AsyncConnectionPool
+
+if TYPE_CHECKING:
+    from worker.fleet.leases import LeaseManager
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Registry:
         self.kinds: dict[str, JobKind] = {}
         self.periodic_jobs: dict[str, Periodic] = {}
         self.side_tasks: dict[str, Callable[[AsyncConnectionPool, str], Awaitable[None]]] = {}
+        self.lease_tasks: dict[str, Callable[[LeaseManager], Awaitable[None]]] = {}
 
     def job(
         self, kind: str, *, queue: str = "default", max_attempts: int = 5, timeout_s: float = 300.0
@@ -97,3 +101,11 @@ class Registry:
         if name in self.side_tasks:
             raise ValueError(f"side task {name!r} is registered twice")
         self.side_tasks[name] = run
+
+    def lease_task(self, name: str, run: Callable[[LeaseManager], Awaitable[None]]) -> None:
+        """A long-running task that runs leased bots (the bot runner). Registering one makes
+        the worker take part in bot leasing; ``run`` receives the worker's
+        :class:`~worker.fleet.leases.LeaseManager` (see its module docstring)."""
+        if name in self.lease_tasks or name in self.side_tasks:
+            raise ValueError(f"lease task {name!r} is registered twice")
+        self.lease_tasks[name] = run

@@ -1,0 +1,35 @@
+"""The fleet's connection pool: autocommit connections acting as the worker's role, checked
+before use so a PostgreSQL restart costs one failed check, not a failed job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+
+def _configure(role: str | None) -> Any:
+    async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        # Autocommit first: a `set role` outside autocommit would leave the connection in a
+        # transaction the pool refuses to hand out.
+        await conn.set_autocommit(True)
+        if role:
+            await conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+
+    return configure
+
+
+async def open_fleet_pool(
+    url: str, *, role: str | None = "service_role", min_size: int = 1, max_size: int = 10,
+    name: str = "tradefleet", timeout_s: float = 30.0,
+) -> AsyncConnectionPool:
+    """Open a pool of autocommit connections acting as ``role`` (``service_role`` by default)."""
+    pool = AsyncConnectionPool(
+        url, min_size=min_size, max_size=max_size, open=False, configure=_configure(role), name=name,
+        check=AsyncConnectionPool.check_connection, reconnect_timeout=3600.0,
+        kwargs={"application_name": name},
+    )
+    await pool.open(wait=True, timeout=timeout_s)
+    return pool
