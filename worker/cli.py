@@ -11,6 +11,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradefleet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    worker_cmd = sub.add_parser(
+        "worker", help="run one fleet worker (configured from the environment, see .env.example)"
+    )
+    worker_cmd.set_defaults(handler=run_worker)
+
     from worker.backtest import cli as backtest_cli
 
     backtest_cli.add_commands(sub)
@@ -19,6 +24,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary.add_commands(sub)
     return parser
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Build the registry from every capability and run one worker until SIGTERM."""
+    import asyncio
+
+    from worker.capabilities import register_all
+    from worker.config import Settings
+    from worker.fleet.logs import setup_logging
+    from worker.fleet.registry import Registry
+    from worker.fleet.runtime import Worker
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    registry = Registry()
+    register_all(registry)
+    return asyncio.run(Worker(settings, registry).run())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,295 @@
+"""One worker process: claims and runs jobs, heartbeats, keeps bot leases, drains on SIGTERM.
+
+Life of a worker::
+
+    register -> [event source, claim loop, outcome writer, scheduler, side/lease tasks]
+    SIGTERM  -> draining: stop claiming, let running jobs finish for DRAIN_TIMEOUT_S,
+                release the rest (they run again elsewhere), release bot leases, stopped.
+    SIGKILL  -> nothing is lost: peers mark the silent worker dead and requeue its jobs;
+                locks that were not reclaimed expire (visibility timeout).
+
+A failing handler never stops the worker: ``Retryable`` retries with backoff, ``Fatal``
+and ``Bug`` send the job to ``dead`` at once, anything else retries until max_attempts.
+Database outages (PostgreSQL restarts) are waited out: every loop retries with backoff
+and the pool checks connections before handing them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from worker.config import Settings
+from worker.errors import Bug, Fatal, Retryable
+from worker.fleet import queue, workers
+from worker.fleet.events import EventSource, ListenNotifySource, RealtimeSource
+from worker.fleet.leases import LeaseManager
+from worker.fleet.pool import open_fleet_pool
+from worker.fleet.registry import Job, JobContext, Registry
+from worker.fleet.scheduler import FleetScheduler
+
+log = logging.getLogger("tradefleet.worker")
+DB_ERRORS = (psycopg.Error, OSError, PoolTimeout)
+VERSION = "0.1.0"
+T = TypeVar("T")
+
+
+@dataclass
+class _Outcome:
+    job: Job
+    ok: bool
+    result: Any = None
+    error: str = ""
+    retry: bool = True
+    retry_after_s: float | None = None
+    release: bool = False
+
+
+def make_event_source(settings: Settings) -> EventSource:
+    if settings.event_source == "realtime":
+        if not settings.supabase_url or not settings.supabase_service_role_key:
+            raise ValueError("EVENT_SOURCE=realtime needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
+        return RealtimeSource(settings.supabase_url, settings.supabase_service_role_key.get_secret_value())
+    return ListenNotifySource(settings.database_url.get_secret_value())
+
+
+class Worker:
+    """A fleet worker; ``await Worker(settings, registry).run()`` until stopped."""
+
+    def __init__(self, settings: Settings, registry: Registry, *, event_source: EventSource | None = None) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.event_source = event_source or make_event_source(settings)
+        self.worker_id = ""
+        self.pool: AsyncConnectionPool | None = None
+        self.leases: LeaseManager | None = None
+        self._stopping = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._outcomes: asyncio.Queue[_Outcome] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def request_stop(self) -> None:
+        """Begin draining (what SIGTERM and SIGINT do)."""
+        if not self._stopping.is_set():
+            log.info("stop requested; draining", extra={"action": "drain_start", "worker_id": self.worker_id})
+        self._stopping.set()
+        self._wakeup.set()
+
+    def wake(self, queue_name: str | None) -> None:
+        if queue_name is None or queue_name in self.settings.worker_queues:
+            self._wakeup.set()
+
+    async def run(self) -> int:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        self.pool = await open_fleet_pool(
+            s.database_url.get_secret_value(), role=s.worker_db_role, min_size=2,
+            max_size=min(s.worker_concurrency + 6, 40), name=f"tradefleet-{s.worker_name}"[:60],
+        )
+        try:
+            return await self._run(self.pool)
+        finally:
+            await self.pool.close()
+
+    async def _run(self, pool: AsyncConnectionPool) -> int:
+        s = self.settings
+        use_leases = bool(self.registry.lease_tasks)
+        self.worker_id = await self._until_ok("register", lambda: workers.register(
+            pool, name=s.worker_name, host=socket.gethostname(), pid=os.getpid(), version=VERSION,
+            queues=s.worker_queues, capacity=s.worker_capacity,
+            metadata={"leases": use_leases, "kinds": sorted(self.registry.kinds), "events": self.event_source.name},
+        ))
+        log.info("worker started", extra={
+            "action": "worker_started", "worker_id": self.worker_id, "worker_name": s.worker_name,
+            "queues": s.worker_queues, "kinds": sorted(self.registry.kinds), "events": self.event_source.name,
+        })
+        if use_leases:
+            self.leases = LeaseManager(pool, self.worker_id, ttl_s=s.lease_ttl_s)
+        scheduler = FleetScheduler(self, pool)
+        self._spawn("events", self.event_source.run(self.wake))
+        self._spawn("outcomes", self._outcome_writer(pool))
+        for name, side in self.registry.side_tasks.items():
+            self._spawn(name, self._supervise(name, functools.partial(side, pool, self.worker_id)))
+        leases = self.leases
+        if leases is not None:
+            await leases.sync()
+            for name, lease_task in self.registry.lease_tasks.items():
+                self._spawn(name, self._supervise(name, functools.partial(lease_task, leases)))
+        scheduler.start()
+        try:
+            await self._claim_loop(pool)
+        finally:
+            await self._drain(pool, scheduler)
+        return 0
+
+    # --- claiming and running ---------------------------------------------------------
+
+    async def _claim_loop(self, pool: AsyncConnectionPool) -> None:
+        s = self.settings
+        kinds = sorted(self.registry.kinds)
+        delay = 0.1
+        while not self._stopping.is_set():
+            free = s.worker_concurrency - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._wait(self._slot_freed, s.poll_interval_s)
+                continue
+            self._wakeup.clear()
+            try:
+                jobs = await queue.claim(pool, self.worker_id, s.worker_queues, min(free, s.worker_claim_batch),
+                                         lock_s=s.job_lock_s, kinds=kinds)
+                delay = 0.1
+            except DB_ERRORS as e:
+                log.warning("claim failed; retrying", extra={"action": "claim_failed", "error": str(e)})
+                await self._wait(self._stopping, delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            for job in jobs:
+                self._running[job.id] = asyncio.create_task(self._run_job(pool, job), name=f"job-{job.id}")
+            if len(jobs) < min(free, s.worker_claim_batch):
+                await self._wait(self._wakeup, s.poll_interval_s)
+
+    async def _run_job(self, pool: AsyncConnectionPool, job: Job) -> None:
+        kind = self.registry.kinds[job.kind]
+        adapter = logging.LoggerAdapter(log, {"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
+
+        async def extend_lock(seconds: float) -> None:
+            await queue.extend_lock(pool, self.worker_id, job.id, seconds)
+
+        ctx = JobContext(job, pool, self.worker_id, adapter, extend_lock)
+        try:
+            result = await asyncio.wait_for(kind.handler(ctx), kind.timeout_s)
+            outcome = _Outcome(job, True, result=_jsonable(result))
+        except asyncio.CancelledError:
+            self._outcomes.put_nowait(_Outcome(job, False, error="interrupted by shutdown", release=True))
+            raise
+        except Retryable as e:
+            outcome = _Outcome(job, False, error=f"Retryable: {e}", retry_after_s=e.retry_after)
+        except (Fatal, Bug) as e:
+            outcome = _Outcome(job, False, error=f"{type(e).__name__}: {e}", retry=False)
+        except TimeoutError:
+            outcome = _Outcome(job, False, error=f"timed out after {kind.timeout_s}s")
+        except Exception as e:
+            adapter.exception("job handler crashed", extra={"action": "job_crashed"})
+            outcome = _Outcome(job, False, error=f"{type(e).__name__}: {e}")
+        finally:
+            self._running.pop(job.id, None)
+            self._slot_freed.set()
+        if not outcome.ok:
+            adapter.warning("job failed", extra={"action": "job_failed", "error": outcome.error})
+        self._outcomes.put_nowait(outcome)
+
+    async def _outcome_writer(self, pool: AsyncConnectionPool) -> None:
+        """Write outcomes in batches (one round trip for many completions); retry through
+        outages: an outcome is never dropped while the process lives."""
+        while True:
+            batch = [await self._outcomes.get()]
+            while not self._outcomes.empty() and len(batch) < 500:
+                batch.append(self._outcomes.get_nowait())
+            done = [o for o in batch if o.ok]
+            if done:
+                await self._until_ok("complete", functools.partial(
+                    queue.complete, pool, self.worker_id, [o.job.id for o in done], [o.result for o in done]))
+            released = [o.job.id for o in batch if o.release]
+            if released:
+                await self._until_ok("release", functools.partial(queue.release, pool, self.worker_id, released))
+            for o in batch:
+                if not o.ok and not o.release:
+                    await self._until_ok("fail", functools.partial(
+                        queue.fail, pool, self.worker_id, o.job.id, o.error, retry=o.retry,
+                        retry_after_s=o.retry_after_s, backoff_base_s=self.settings.job_backoff_base_s))
+            for _ in batch:
+                self._outcomes.task_done()
+
+    # --- shutdown --------------------------------------------------------------------
+
+    async def _drain(self, pool: AsyncConnectionPool, scheduler: FleetScheduler) -> None:
+        s = self.settings
+        with contextlib.suppress(*DB_ERRORS):
+            await workers.set_status(pool, self.worker_id, "draining")
+        if self._running:
+            log.info("waiting for running jobs", extra={"action": "drain_wait", "running": len(self._running)})
+            _, pending = await asyncio.wait(list(self._running.values()), timeout=s.drain_timeout_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        scheduler.shutdown()
+        if self.leases is not None:
+            await self.leases.close()
+        await self._flush_outcomes(5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(*DB_ERRORS):
+            await workers.set_status(pool, self.worker_id, "stopped")
+        log.info("worker stopped", extra={"action": "worker_stopped", "worker_id": self.worker_id})
+
+    async def _flush_outcomes(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._outcomes.join()
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _spawn(self, name: str, coro: Awaitable[None]) -> None:
+        async def wrapped() -> None:
+            await coro
+
+        self._tasks.append(asyncio.create_task(wrapped(), name=name))
+
+    async def _supervise(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
+        """Run a side task; if it crashes, log and restart it: it never stops the worker."""
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await start()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("side task crashed; restarting", extra={"action": "side_task_crashed", "task": name})
+                await self._wait(self._stopping, delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _until_ok(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry a database call through outages (PostgreSQL restarts) with backoff."""
+        delay = 0.1
+        while True:
+            try:
+                return await call()
+            except DB_ERRORS as e:
+                log.warning("%s failed; retrying", what, extra={"action": f"{what}_failed", "error": str(e)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return {"repr": repr(value)[:1000]}
+    return value
