@@ -33,6 +33,11 @@ select private.holdings_ensure_connection(%(provider)s, %(provider_user_id)s, %(
                                           %(brokerage_name)s) as id
 """
 
+CONNECTION_NAME = """
+update public.brokerage_connections set brokerage_name = %(name)s
+ where id = %(id)s and brokerage_name is distinct from %(name)s and %(name)s::text is not null
+"""
+
 UPSERT_ACCOUNTS = """
 insert into public.brokerage_accounts as a
   (connection_id, user_id, provider_account_id, name, number_masked, institution_name, currency, total_value, cash)

@@ -129,6 +129,8 @@ class HoldingsSync:
                     "brokerage_name": accs[0].institution_name,
                 })
                 connection_id = row["id"] if row else None
+            else:
+                await self._fetch(q.CONNECTION_NAME, {"id": connection_id, "name": accs[0].institution_name})
             if connection_id is None:
                 continue  # deleted connection: its accounts are not ours to show any more
             rows = await self._fetch(q.UPSERT_ACCOUNTS, {

@@ -1,0 +1,318 @@
+"""Holdings sync end to end on the real database: webhooks -> jobs -> positions -> holdings."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import respx
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from tests.support.db import User, request_as
+from worker.exchanges.keys import Keyring
+from worker.fleet.registry import Job, JobContext, Registry
+from worker.holdings import HoldingsDeps, register
+from worker.holdings.alpaca import Quote
+from worker.holdings.provider import HoldingsProvider
+from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
+
+BASE = "https://api.snaptrade.test/api/v1"
+KEYRING = Keyring({"k1": base64.b64decode(base64.b64encode(os.urandom(32)))})
+AUTH = "auth-1"
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+class FakeQuotes:
+    name = "fake"
+
+    def __init__(self, prices: dict[str, tuple[str, str]]) -> None:
+        self.prices = prices
+
+    async def quotes(self, symbols: Sequence[str]) -> list[Quote]:
+        now = datetime.now(UTC)
+        return [Quote(s, Decimal(p), Decimal(c), now) for s, (p, c) in self.prices.items() if s in symbols]
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    # As the fleet connects: acting as service_role, autocommit.
+    p = AsyncConnectionPool(db_url, min_size=1, max_size=6, open=False,
+                            kwargs={"autocommit": True, "options": "-c role=service_role"})
+    await p.open(wait=True, timeout=30)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture
+def registry() -> Registry:
+    snaptrade = SnapTradeClient(SnapTradeConfig("TRADEFLEET", "consumer-key", BASE), http=httpx.AsyncClient(),
+                                sleep=no_sleep, attempts=2)
+    providers: dict[str, HoldingsProvider] = {"snaptrade": snaptrade}
+    reg = Registry()
+    register(reg, HoldingsDeps(keyring=KEYRING, providers=providers, snaptrade=snaptrade,
+                               quotes=FakeQuotes({"AAPL": ("200", "190"), "MSFT": ("400", "400")})))
+    return reg
+
+
+async def run_jobs(conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry) -> list[dict[str, Any]]:
+    """Run queued holdings jobs the way the fleet would, until none is left."""
+    done: list[dict[str, Any]] = []
+    while True:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute("select id, queue, kind, payload, attempts, max_attempts from jobs "
+                              "where status = 'queued' and kind like 'holdings.%%' order by id limit 1")
+            row = await cur.fetchone()
+        if row is None:
+            return done
+        ctx = JobContext(job=Job(**row), pool=pool, worker_id="test",
+                         log=logging.LoggerAdapter(logging.getLogger("test")), extend_lock=_noop)
+        try:
+            result = await reg.kinds[row["kind"]].handler(ctx)
+            status = "succeeded"
+        except Exception as e:  # the fleet records failures; tests look at what users see
+            result, status = {"error": str(e)}, "dead"
+        await conn.execute("update jobs set status = %s, result = %s where id = %s",
+                           (status, json.dumps(result), row["id"]))
+        done.append({"kind": row["kind"], "status": status, "result": result})
+
+
+async def _noop(_: float) -> None:
+    return None
+
+
+async def link(conn: psycopg.AsyncConnection[Any], user: User) -> None:
+    """What brokerage-connect leaves behind: a pending row with the sealed SnapTrade secret."""
+    await conn.execute(
+        "insert into brokerage_connections (user_id, provider, provider_user_id, sealed_user_secret, status) "
+        "values (%s, 'snaptrade', %s, %s, 'pending')",
+        (user.id, str(user.id), KEYRING.seal_bytes(f"secret-{user.id}".encode())))
+
+
+async def webhook(conn: psycopg.AsyncConnection[Any], user: User, event_type: str, **fields: str) -> None:
+    payload = {"webhookId": str(uuid.uuid4()), "eventType": event_type, "userId": str(user.id),
+               "eventTimestamp": datetime.now(UTC).isoformat(), **fields}
+    await conn.execute("insert into webhook_events (provider, event_id, event_type, payload, occurred_at) "
+                       "values ('snaptrade', %s, %s, %s, now())",
+                       (payload["webhookId"], event_type, json.dumps(payload)))
+
+
+def account(acc_id: str, auth: str = AUTH) -> dict[str, Any]:
+    return {"id": acc_id, "brokerage_authorization": auth, "name": f"Account {acc_id}", "number": "12345678",
+            "institution_name": "Robinhood", "created_date": "2024-07-23T22:50:22Z", "sync_status": {},
+            "balance": {"total": {"amount": 1000, "currency": "USD"}}, "is_paper": False}
+
+
+def positions(as_of: datetime, *items: tuple[str, str, str | None, str | None]) -> dict[str, Any]:
+    return {"results": [{"instrument": {"kind": "stock", "id": sym, "symbol": sym, "raw_symbol": sym},
+                         "units": units, "price": price, "cost_basis": cost, "currency": "USD"}
+                        for sym, units, price, cost in items],
+            "data_freshness": {"as_of": as_of.isoformat()}}
+
+
+async def holdings_of(conn: psycopg.AsyncConnection[Any], user: User) -> dict[str, dict[str, Any]]:
+    async with request_as(conn, user) as cur:
+        await cur.execute("select symbol, total_units, average_cost, market_value, account_count "
+                          "from aggregated_holdings order by symbol")
+        return {r["symbol"]: r for r in await cur.fetchall()}
+
+
+T0 = datetime(2026, 6, 2, 14, 30, tzinfo=UTC)
+
+
+@respx.mock
+async def test_linking_a_brokerage_shows_holdings_aggregated_across_accounts(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+) -> None:
+    alice = users["alice"]
+    await link(conn, alice)
+    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1"), account("a2")]))
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
+        200, json=positions(T0, ("AAPL", "10", "150", "100"), ("MSFT", "2", "300", None))))
+    respx.get(f"{BASE}/accounts/a2/positions/all").mock(return_value=httpx.Response(
+        200, json=positions(T0, ("AAPL", "30", "150", "140"))))
+
+    await webhook(conn, alice, "CONNECTION_ADDED", brokerageAuthorizationId=AUTH)
+    done = await run_jobs(conn, pool, registry)
+    assert [d["kind"] for d in done] == ["holdings.connection_added"] and done[0]["status"] == "succeeded"
+
+    held = await holdings_of(conn, alice)
+    assert held["AAPL"]["total_units"] == Decimal(40)
+    assert held["AAPL"]["average_cost"] == Decimal(130)  # (10*100 + 30*140) / 40
+    assert held["AAPL"]["market_value"] == Decimal(6000)
+    assert held["AAPL"]["account_count"] == 2
+    assert held["MSFT"]["average_cost"] is None
+    async with request_as(conn, alice) as cur:
+        await cur.execute("select status, brokerage_name from brokerage_connections")
+        assert await cur.fetchall() == [{"status": "active", "brokerage_name": "Robinhood"}]
+        await cur.execute("select trigger, status, accounts_synced, positions_upserted from sync_runs")
+        assert await cur.fetchall() == [{"trigger": "connection_added", "status": "completed",
+                                         "accounts_synced": 2, "positions_upserted": 3}]
+    assert await holdings_of(conn, users["bob"]) == {}
+    async with conn.cursor() as cur:
+        await cur.execute("select status from webhook_events")
+        assert await cur.fetchall() == [("processed",)]
+        await cur.execute("select sealed_user_secret from brokerage_connections")
+        (sealed,) = (await cur.fetchone()) or ("",)
+        assert f"secret-{alice.id}" not in sealed
+
+
+@respx.mock
+async def test_holdings_updates_remove_sold_positions_and_never_go_back_in_time(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+) -> None:
+    alice = users["alice"]
+    await link(conn, alice)
+    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1")]))
+    route = respx.get(f"{BASE}/accounts/a1/positions/all")
+    # ACCOUNT_HOLDINGS_UPDATED before CONNECTION_ADDED: the account is discovered on the way.
+    route.mock(return_value=httpx.Response(200, json=positions(T0, ("AAPL", "10", "150", "100"), ("TSLA", "1", "200", "180"))))
+    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1", brokerageAuthorizationId=AUTH)
+    await run_jobs(conn, pool, registry)
+    assert set(await holdings_of(conn, alice)) == {"AAPL", "TSLA"}
+
+    # TSLA sold: no longer reported, so it is gone.
+    route.mock(return_value=httpx.Response(200, json=positions(T0 + timedelta(minutes=5), ("AAPL", "12", "151", "101"))))
+    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1")
+    await run_jobs(conn, pool, registry)
+    held = await holdings_of(conn, alice)
+    assert set(held) == {"AAPL"} and held["AAPL"]["total_units"] == Decimal(12)
+
+    # A delayed, older snapshot changes nothing.
+    route.mock(return_value=httpx.Response(200, json=positions(T0, ("AAPL", "10", "150", "100"), ("TSLA", "1", "200", "180"))))
+    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1")
+    await run_jobs(conn, pool, registry)
+    held = await holdings_of(conn, alice)
+    assert set(held) == {"AAPL"} and held["AAPL"]["total_units"] == Decimal(12)
+
+
+@respx.mock
+async def test_manual_refresh_is_rate_limited_and_one_failing_account_does_not_stop_the_others(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+) -> None:
+    alice = users["alice"]
+    await link(conn, alice)
+    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1"), account("a2")]))
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
+        200, json=positions(T0, ("AAPL", "5", "150", "100"))))
+    respx.get(f"{BASE}/accounts/a2/positions/all").mock(return_value=httpx.Response(
+        403, json={"detail": "Brokerage authorization is disabled", "code": "1012"}))
+
+    async with request_as(conn, alice) as cur:
+        await cur.execute("insert into sync_runs default values returning id")
+    with pytest.raises(psycopg.errors.CheckViolation):
+        async with request_as(conn, alice) as cur:
+            await cur.execute("insert into sync_runs default values")
+    done = await run_jobs(conn, pool, registry)
+    assert [d["kind"] for d in done] == ["holdings.full_sync"]
+
+    async with request_as(conn, alice) as cur:
+        await cur.execute("select trigger, status, accounts_synced, positions_upserted, errors, duration_ms "
+                          "from sync_runs")
+        (run,) = await cur.fetchall()
+        await cur.execute("select name, sync_error from brokerage_accounts order by name")
+        accounts = await cur.fetchall()
+    assert (run["trigger"], run["status"], run["accounts_synced"], run["positions_upserted"]) == ("manual", "partial", 1, 1)
+    assert "disabled" in run["errors"][0]["error"] and run["duration_ms"] is not None
+    assert accounts == [{"name": "Account a1", "sync_error": None},
+                        {"name": "Account a2", "sync_error": "SnapTrade answered 403: Brokerage authorization is disabled"}]
+    assert set(await holdings_of(conn, alice)) == {"AAPL"}
+
+    # Nightly: every linked user gets a full sync run.
+    ctx_job = await conn.execute("insert into jobs (kind) values ('holdings.nightly') returning id")
+    assert await ctx_job.fetchone()
+    await run_jobs(conn, pool, registry)
+    async with request_as(conn, alice) as cur:
+        await cur.execute("select trigger, status from sync_runs order by created_at")
+        assert [r["trigger"] for r in await cur.fetchall()] == ["manual", "nightly"]
+
+
+@respx.mock
+async def test_broken_and_deleted_connections(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+) -> None:
+    alice = users["alice"]
+    await link(conn, alice)
+    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1")]))
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
+        200, json=positions(T0, ("AAPL", "5", "150", "100"))))
+    await webhook(conn, alice, "CONNECTION_ADDED", brokerageAuthorizationId=AUTH)
+    await run_jobs(conn, pool, registry)
+
+    await webhook(conn, alice, "CONNECTION_BROKEN", brokerageAuthorizationId=AUTH)
+    await run_jobs(conn, pool, registry)
+    async with request_as(conn, alice) as cur:
+        await cur.execute("select status, status_reason from brokerage_connections")
+        (c,) = await cur.fetchall()
+    assert c["status"] == "broken" and "reconnect" in c["status_reason"]
+    assert set(await holdings_of(conn, alice)) == {"AAPL"}  # last known holdings stay visible
+
+    await webhook(conn, alice, "CONNECTION_DELETED", brokerageAuthorizationId=AUTH)
+    # A late CONNECTION_ADDED replay does not bring it back.
+    await webhook(conn, alice, "CONNECTION_ADDED", brokerageAuthorizationId=AUTH)
+    await run_jobs(conn, pool, registry)
+    assert await holdings_of(conn, alice) == {}
+    async with request_as(conn, alice) as cur:
+        await cur.execute("select status from brokerage_connections")
+        assert await cur.fetchall() == [{"status": "deleted"}]
+
+
+@respx.mock
+async def test_prices_value_the_portfolio_and_orders_route_to_the_holding_account(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+) -> None:
+    alice = users["alice"]
+    await link(conn, alice)
+    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(
+        200, json=[account("a1"), account("a2", auth="auth-2")]))
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
+        200, json=positions(T0, ("MSFT", "1", "390", "300"))))
+    respx.get(f"{BASE}/accounts/a2/positions/all").mock(return_value=httpx.Response(
+        200, json=positions(T0, ("AAPL", "10", "150", "100"))))
+    async with request_as(conn, alice) as cur:
+        await cur.execute("insert into sync_runs default values")
+    await run_jobs(conn, pool, registry)
+
+    await conn.execute("insert into jobs (kind) values ('holdings.update_prices')")
+    await run_jobs(conn, pool, registry)
+    async with request_as(conn, alice) as cur:
+        await cur.execute("select market_value, unrealized_pnl, day_change, day_change_percent, holdings_count "
+                          "from portfolio_value")
+        value = await cur.fetchone()
+    # AAPL 10 x 200 (prev 190) + MSFT 1 x 400 (prev 400)
+    assert value == {"market_value": Decimal(2400), "unrealized_pnl": Decimal(1100), "day_change": Decimal(100),
+                     "day_change_percent": Decimal("4.3478"), "holdings_count": 2}
+    async with request_as(conn, users["bob"]) as cur:
+        await cur.execute("select count(*) as n from portfolio_value")
+        assert await cur.fetchone() == {"n": 0}
+
+    place = respx.post(f"{BASE}/trade/place").mock(return_value=httpx.Response(
+        200, json={"brokerage_order_id": "b-1", "status": "PENDING", "action": "SELL"}))
+    await conn.execute("insert into jobs (kind, payload) values ('holdings.place_order', %s)", (json.dumps(
+        {"user_id": str(alice.id), "symbol": "AAPL", "action": "SELL", "units": "4"}),))
+    (done,) = await run_jobs(conn, pool, registry)
+    assert done["status"] == "succeeded" and done["result"]["brokerage_order_id"] == "b-1"
+    body = json.loads(place.calls.last.request.content)
+    assert (body["account_id"], body["symbol"], body["action"], body["units"]) == ("a2", "AAPL", "SELL", 4)
+
+    # Nobody holds NVDA: the order is refused with a reason, nothing is sent.
+    await conn.execute("insert into jobs (kind, payload) values ('holdings.place_order', %s)", (json.dumps(
+        {"user_id": str(alice.id), "symbol": "NVDA", "action": "BUY", "units": "1"}),))
+    (refused,) = await run_jobs(conn, pool, registry)
+    assert refused["status"] == "dead" and "holds NVDA" in refused["result"]["error"]
+    assert place.call_count == 1
