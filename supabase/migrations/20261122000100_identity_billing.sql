@@ -128,23 +128,23 @@ alter table public.subscriptions enable row level security;
 create policy "Users can read their own profile" on public.profiles
   for select to authenticated using (id = (select auth.uid()));
 create policy "Admins can read every profile" on public.profiles
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Users can update their own profile" on public.profiles
   for update to authenticated using (id = (select auth.uid())) with check (id = (select auth.uid()));
 
 create policy "Anyone can read active plans" on public.plans
   for select to anon, authenticated using (is_active);
 create policy "Admins can read every plan" on public.plans
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 
 create policy "Users can read their own invoices" on public.invoices
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every invoice" on public.invoices
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 
 create policy "Users can read their own subscriptions" on public.subscriptions
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every subscription" on public.subscriptions
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Users can change auto-renew of their own subscriptions" on public.subscriptions
   for update to authenticated using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));

@@ -87,7 +87,7 @@ alter table public.credit_transfers enable row level security;
 create policy "Users can read their own credit accounts" on public.credit_accounts
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every credit account" on public.credit_accounts
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 
 create policy "Users can read transfers of their own accounts" on public.credit_transfers
   for select to authenticated using (
@@ -96,7 +96,7 @@ create policy "Users can read transfers of their own accounts" on public.credit_
               and a.id in (credit_transfers.debit_account_id, credit_transfers.credit_account_id))
   );
 create policy "Admins can read every transfer" on public.credit_transfers
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 
 -- Sign-up: a profile, a credit account and the Free plan appear with every new user.
 create or replace function private.handle_new_user() returns trigger

@@ -357,7 +357,7 @@ begin
   if tg_op = 'INSERT' then
     new.current_balance := new.initial_balance;
   end if;
-  if current_user = 'authenticated' then
+  if not private.is_service() then
     if new.status = 'error' and (tg_op = 'INSERT' or old.status <> 'error') then
       raise exception 'only the fleet sets a bot to error'
         using errcode = 'check_violation', constraint = 'bots_status_error_is_fleet_owned';
@@ -493,7 +493,7 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  if current_user = 'authenticated' and new.status <> old.status and new.status <> 'cancelled' then
+  if not private.is_service() and new.status <> old.status and new.status <> 'cancelled' then
     raise exception 'apps may only cancel a backtest run'
       using errcode = 'check_violation', constraint = 'backtest_runs_status_is_fleet_owned';
   end if;
@@ -635,7 +635,7 @@ create policy "Users can read their own strategies" on public.strategies
 create policy "Anyone can read verified marketplace strategies" on public.strategies
   for select to anon, authenticated using (is_public and strategy_type = 'marketplace' and is_verified);
 create policy "Admins can read every strategy" on public.strategies
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Users can create their own strategies" on public.strategies
   for insert to authenticated with check (
     user_id = (select auth.uid())
@@ -654,7 +654,7 @@ create policy "Users can delete their own strategies" on public.strategies
 create policy "Users can read their own bots" on public.bots
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every bot" on public.bots
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 -- A bot may only use a strategy and a key the user can see (their own, or the marketplace's).
 create policy "Users can create their own bots" on public.bots
   for insert to authenticated with check (
@@ -676,15 +676,15 @@ create policy "Users can delete their own bots" on public.bots
 create policy "Users can read their own orders" on public.orders
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every order" on public.orders
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Users can read their own trades" on public.trades
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every trade" on public.trades
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Users can read their own bot logs" on public.bot_logs
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every bot log" on public.bot_logs
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 
 create policy "Signed-in users can read market candles" on public.candles
   for select to authenticated using (true);
@@ -692,7 +692,7 @@ create policy "Signed-in users can read market candles" on public.candles
 create policy "Users can read their own backtest runs" on public.backtest_runs
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every backtest run" on public.backtest_runs
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Users can request their own backtest runs" on public.backtest_runs
   for insert to authenticated with check (
     user_id = (select auth.uid())
@@ -706,9 +706,9 @@ create policy "Users can delete their own backtest runs" on public.backtest_runs
 create policy "Users can read their own backtest results" on public.backtest_results
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every backtest result" on public.backtest_results
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 
 create policy "Users can read their own AI analyses" on public.ai_analyses
   for select to authenticated using (user_id = (select auth.uid()));
 create policy "Admins can read every AI analysis" on public.ai_analyses
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);

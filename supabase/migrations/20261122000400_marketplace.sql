@@ -134,7 +134,7 @@ create policy "Providers can read signals of their strategies" on public.signals
 create policy "Active subscribers can read signals" on public.signals
   for select to authenticated using (private.is_active_subscriber(strategy_id));
 create policy "Admins can read every signal" on public.signals
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Providers can publish signals on their own strategies" on public.signals
   for insert to authenticated with check (
     provider_id = (select auth.uid())
@@ -149,7 +149,7 @@ create policy "Subscribers can read their own subscriptions" on public.strategy_
 create policy "Providers can read subscriptions to their strategies" on public.strategy_subscriptions
   for select to authenticated using (private.owns_strategy(strategy_id));
 create policy "Admins can read every subscription to a strategy" on public.strategy_subscriptions
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Subscribers can change execution of their own subscriptions" on public.strategy_subscriptions
   for update to authenticated using (subscriber_id = (select auth.uid())) with check (
     subscriber_id = (select auth.uid())

@@ -165,4 +165,4 @@ create policy "Users can request a refresh of their own holdings" on public.sync
          or exists (select 1 from public.brokerage_connections c where c.id = connection_id and c.user_id = (select auth.uid())))
   );
 create policy "Admins can read every sync run" on public.sync_runs
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);

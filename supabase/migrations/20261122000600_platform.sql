@@ -111,10 +111,10 @@ alter table public.jobs enable row level security;
 alter table public.bot_leases enable row level security;
 
 create policy "Admins can read webhook events" on public.webhook_events
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Admins can read workers" on public.workers
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Admins can read jobs" on public.jobs
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);
 create policy "Admins can read bot leases" on public.bot_leases
-  for select to authenticated using ((select private.is_admin()));
+  for select to tradefleet_admin using (true);

@@ -130,12 +130,18 @@ class User:
             "phone": "",
             "app_metadata": {"provider": "email", "providers": ["email"], "role": self.role},
             "user_metadata": {},
-            "role": "authenticated",
+            # What the custom access token hook (see the migrations) puts there.
+            "role": self.db_role,
             "aal": aal or self.aal,
             "amr": [{"method": "password", "timestamp": now}],
             "session_id": str(uuid.uuid4()),
             "is_anonymous": False,
         }
+
+    @property
+    def db_role(self) -> str:
+        """The database role PostgREST switches to for this user's JWT."""
+        return "tradefleet_admin" if self.role == "admin" else "authenticated"
 
     def with_aal2(self) -> User:
         return User(self.id, self.email, self.role, "aal2", self.extra)
@@ -176,7 +182,7 @@ async def request_as(
     rolls the whole request back, as PostgREST does.
     """
     if isinstance(who, User):
-        role, claims = "authenticated", who.claims(aal=aal)
+        role, claims = who.db_role, who.claims(aal=aal)
     elif who == "anon":
         role, claims = "anon", ANON_CLAIMS
     elif who == "service_role":

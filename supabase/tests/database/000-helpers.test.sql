@@ -1,10 +1,12 @@
+set client_min_messages = warning;
 -- Test helpers shared by every pgTAP file (kept, like supabase_test_helpers, in schema tests).
 -- This file commits on purpose: the other files call these helpers inside their own
 -- begin … rollback.
 
 create extension if not exists pgtap with schema extensions;
+drop function if exists tests.claims_for(uuid, text);
 create schema if not exists tests;
-grant usage on schema tests to anon, authenticated, service_role;
+grant usage on schema tests to anon, authenticated, tradefleet_admin, service_role;
 
 -- Deterministic ids for fixtures: tests.id('bot', 2) is the same uuid in every file.
 create or replace function tests.id(p_kind text, p_n integer) returns uuid
@@ -26,14 +28,15 @@ begin
 end;
 $$;
 
--- The claims Supabase Auth puts in a user's JWT.
-create or replace function tests.claims_for(p_user uuid, p_aal text default 'aal1') returns text
+-- The claims Supabase Auth puts in a user's JWT, passed through the project's custom
+-- access token hook as Auth does.
+create or replace function tests.claims_for(p_user uuid, p_aal text default 'aal1') returns jsonb
 language sql stable
 as $$
-  select jsonb_build_object(
+  select public.custom_access_token_hook(jsonb_build_object('user_id', u.id, 'claims', jsonb_build_object(
     'sub', u.id, 'role', 'authenticated', 'aud', 'authenticated', 'email', u.email,
     'app_metadata', u.raw_app_meta_data, 'user_metadata', u.raw_user_meta_data,
-    'aal', p_aal, 'is_anonymous', false)::text
+    'aal', p_aal, 'is_anonymous', false))) -> 'claims'
   from auth.users u where u.id = p_user
 $$;
 
@@ -41,6 +44,8 @@ $$;
 create or replace function tests.authenticate_as(p_actor text, p_aal text default 'aal1') returns void
 language plpgsql
 as $$
+declare
+  v_claims jsonb;
 begin
   if p_actor = 'anon' then
     perform set_config('request.jwt.claims', '{"role": "anon"}', true);
@@ -49,9 +54,9 @@ begin
     perform set_config('request.jwt.claims', '{"role": "service_role"}', true);
     perform set_config('role', 'service_role', true);
   else
-    perform set_config('request.jwt.claims',
-                       tests.claims_for((select id from auth.users where email = p_actor), p_aal), true);
-    perform set_config('role', 'authenticated', true);
+    v_claims := tests.claims_for((select id from auth.users where email = p_actor), p_aal);
+    perform set_config('request.jwt.claims', v_claims::text, true);
+    perform set_config('role', v_claims ->> 'role', true);
   end if;
 end;
 $$;
@@ -94,7 +99,7 @@ begin
 end;
 $$;
 
-grant execute on all functions in schema tests to anon, authenticated, service_role;
+grant execute on all functions in schema tests to anon, authenticated, tradefleet_admin, service_role;
 
 select plan(1);
 select has_function('tests', 'try_as', array['text', 'text', 'text'], 'test helpers are installed');

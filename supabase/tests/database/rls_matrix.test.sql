@@ -167,7 +167,7 @@ insert into matrix values
   -- platform
   ('webhook_events: select', 'select * from webhook_events', '{denied,rows=0,rows=0,rows=0,rows=1,rows=1}'),
   ('webhook_events: insert', $$insert into webhook_events (provider, event_id, event_type, payload) values ('stripe', 'evt_x', 'x', '{}')$$, '{denied,denied,denied,denied,denied,rows=1}'),
-  ('jobs: select', 'select * from jobs', '{denied,rows=0,rows=0,rows=0,rows=1,rows=1}'),
+  ('jobs: select', $$select * from jobs where kind = 'fleet.noop'$$, '{denied,rows=0,rows=0,rows=0,rows=1,rows=1}'),
   ('jobs: insert', $$insert into jobs (kind) values ('fleet.noop')$$, '{denied,denied,denied,denied,denied,rows=1}'),
   ('workers: select', 'select * from workers', '{denied,rows=0,rows=0,rows=0,rows=1,rows=1}'),
   ('workers: update', $$update workers set status = 'dead'$$, '{denied,denied,denied,denied,denied,rows=1}'),
