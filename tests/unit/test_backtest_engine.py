@@ -159,6 +159,10 @@ def test_short_stop_loss_is_above_entry() -> None:
     assert t.exit_reason.tolist() == [EXIT_STOP_LOSS]
     assert (t.exit_idx[0], t.exit_price[0]) == (2, pytest.approx(12.6))
     assert t.pnl[0] == pytest.approx(10_000 / 12 * (12 - 12.6))
+    # flat again at the close of the candle it was opened and stopped in
+    run = simulate(ramp(high=high), sig, Settings(fee=0, shorts=True))
+    assert run.equity[0, 2] == pytest.approx(10_000 + t.pnl[0])
+    assert run.exposure[0] == 0.0
 
 
 def test_vectorised_path_equals_trade_by_trade_path() -> None:

@@ -21,7 +21,7 @@ def trades_with_pnl(pnl: list[float], set_id: list[int] | None = None) -> Trades
     f = np.zeros(n)
     sid = np.array(set_id if set_id is not None else [0] * n, dtype=np.int64)
     side = np.ones(n, dtype=np.int8)
-    return Trades(sid, side, i, i, f, f, f, np.full(n, 100.0), f, f, p, p, side)
+    return Trades(sid, side, i, i, f, f, f, np.full(n, 100.0), f, f, f, p, p, side)
 
 
 def test_returns_volatility_sharpe_sortino() -> None:

@@ -78,6 +78,7 @@ class Trades:
     exit_price: FloatArray
     amount: FloatArray
     stake: FloatArray
+    equity_before: FloatArray
     entry_fee: FloatArray
     exit_fee: FloatArray
     pnl: FloatArray
@@ -99,7 +100,7 @@ class Trades:
 
 def _empty_trades() -> Trades:
     i, f, b = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int8)
-    return Trades(i, b, i, i, f, f, f, f, f, f, f, f, b)
+    return Trades(i, b, i, i, f, f, f, f, f, f, f, f, f, b)
 
 
 @dataclass(slots=True)
@@ -120,52 +121,56 @@ def _clean(sig: SignalGrid, shorts: bool) -> tuple[BoolArray, BoolArray, BoolArr
     return el & ~xl & ~es, xl & ~el, es & ~xs & ~el, xs & ~es
 
 
-def _last(ev: BoolArray) -> npt.NDArray[np.int32]:
-    """Index of the most recent True at or before each candle, -1 if none."""
-    n = ev.shape[-1]
-    out = np.where(ev, np.arange(n, dtype=np.int32), np.int32(-1))
-    np.maximum.accumulate(out, axis=-1, out=out)
-    return out
+def _state_at_events(
+    row: IntArray, el: BoolArray, xl: BoolArray, es: BoolArray, xs: BoolArray, shorts: bool
+) -> npt.NDArray[np.int8]:
+    """Position after each decision event (+1 long, -1 short, 0 flat).
 
-
-def positions(sig: SignalGrid, shorts: bool) -> npt.NDArray[np.int8]:
-    """Position held during each candle (+1 long, -1 short, 0 flat), shape (sets, candles).
-
-    The state after candle ``i``'s decisions is the side of the latest entry, unless an exit
-    of that side came later; it is held from the open of candle ``i + 1``.
+    The state is the side of the latest entry, unless an exit of that side came later.
+    Events are in (row, candle) order; history never crosses into another row.
     """
-    el, xl, es, xs = _clean(sig, shorts)
-    lp, xlp = _last(el), _last(xl)
-    if shorts:
-        ls, xsp = _last(es), _last(xs)
-        state = np.where(
-            lp > ls,
-            np.where(xlp > lp, 0, 1),
-            np.where(ls > lp, np.where(xsp > ls, 0, -1), 0),
-        ).astype(np.int8)
-    else:
-        state = ((lp >= 0) & (xlp < lp)).astype(np.int8)
-    pos = np.zeros_like(state)
-    pos[..., 1:] = state[..., :-1]
-    return pos
+    k = np.arange(len(row))
+
+    def last(flag: BoolArray) -> IntArray:
+        idx = np.where(flag, k, -1)
+        np.maximum.accumulate(idx, out=idx)
+        return np.where((idx >= 0) & (row[idx] == row), idx, -1)
+
+    lp, xlp = last(el), last(xl)
+    if not shorts:
+        return ((lp >= 0) & (xlp < lp)).astype(np.int8)
+    ls, xsp = last(es), last(xs)
+    return np.where(
+        lp > ls,
+        np.where(xlp > lp, 0, 1),
+        np.where(ls > lp, np.where(xsp > ls, 0, -1), 0),
+    ).astype(np.int8)
 
 
-def _size(set_id: IntArray, ret: FloatArray, sets: int, settings: Settings) -> FloatArray:
-    """Stake of each trade: fixed, or a fraction of the equity compounded over earlier trades.
+def _size(
+    set_id: IntArray, ret: FloatArray, sets: int, settings: Settings
+) -> tuple[FloatArray, FloatArray]:
+    """Stake of each trade and the equity before it, per set in trade order.
 
-    ``ret`` is each trade's return on its stake; with fractional sizing, equity after a trade
-    is ``equity * (1 + fraction * ret)``, so each set's stakes follow from a cumulative
-    product over its trades (one row per set, padded with neutral trades).
+    ``ret`` is each trade's return on its stake. With fractional sizing, equity after a
+    trade is ``equity * (1 + fraction * ret)``, so each set's equity follows from a
+    cumulative product over its trades (one row per set, padded with neutral trades); with
+    a fixed stake it is a cumulative sum of P&L.
     """
-    if settings.stake_amount is not None:
-        return np.full(len(ret), settings.stake_amount)
     counts = np.bincount(set_id, minlength=sets)
     rank = np.arange(len(ret)) - (np.cumsum(counts) - counts)[set_id]
-    growth = np.ones((sets, int(counts.max(initial=0)) + 1))
+    width = int(counts.max(initial=0)) + 1
+    if settings.stake_amount is not None:
+        pnl = np.zeros((sets, width))
+        pnl[set_id, rank + 1] = settings.stake_amount * ret
+        before = settings.cash + np.cumsum(pnl, axis=1)
+        eq: FloatArray = np.asarray(before[set_id, rank], np.float64)
+        return np.full(len(ret), settings.stake_amount), eq
+    growth = np.ones((sets, width))
     growth[set_id, rank + 1] = np.maximum(1.0 + settings.stake_fraction * ret, 0.0)
-    before = settings.cash * np.cumprod(growth, axis=1)
-    stake: FloatArray = np.asarray(settings.stake_fraction * before[set_id, rank], np.float64)
-    return stake
+    compounded = settings.cash * np.cumprod(growth, axis=1)
+    eq = np.asarray(compounded[set_id, rank], np.float64)
+    return settings.stake_fraction * eq, eq
 
 
 def _book(
@@ -176,7 +181,7 @@ def _book(
     pe: FloatArray,
     px: FloatArray,
     reason: npt.NDArray[np.int8],
-    stake: FloatArray | None,
+    sized: tuple[FloatArray, FloatArray] | None,
     sets: int,
     settings: Settings,
 ) -> Trades:
@@ -185,8 +190,7 @@ def _book(
     sd = side.astype(np.float64)
     # return on the stake, fees included: notional = stake / (1 + f)
     ret = (sd * (px - pe) / pe - f - f * px / pe) / (1.0 + f)
-    if stake is None:
-        stake = _size(set_id, ret, sets, settings)
+    stake, before = sized if sized is not None else _size(set_id, ret, sets, settings)
     notional = stake / (1.0 + f)
     amount = notional / pe
     return Trades(
@@ -198,6 +202,7 @@ def _book(
         exit_price=px,
         amount=amount,
         stake=stake,
+        equity_before=before,
         entry_fee=f * notional,
         exit_fee=f * amount * px,
         pnl=stake * ret,
@@ -206,15 +211,27 @@ def _book(
     )
 
 
-def trades_from_positions(
-    pos: npt.NDArray[np.int8], candles: Candles, settings: Settings
-) -> Trades:
-    """Every trade implied by a position matrix (vectorised over sets and candles)."""
-    sets, n = pos.shape
-    prev = np.zeros_like(pos)
-    prev[:, 1:] = pos[:, :-1]
-    s_idx, b_idx = np.nonzero(pos != prev)
-    new = pos[s_idx, b_idx]
+def trades_from_signals(sig: SignalGrid, candles: Candles, settings: Settings) -> Trades:
+    """Every trade implied by the decisions of every set (no stops): vectorised.
+
+    Works on decision events only (candles where some decision is taken), which are few
+    compared with candles: the position can change only on the open after an event.
+    """
+    el, xl, es, xs = _clean(sig, settings.shorts)
+    sets, n = el.shape
+    any_ = el | xl | es | xs
+    any_[:, n - 1] = False  # a decision on the last candle never fills
+    flat = np.flatnonzero(any_)
+    row, bar = np.divmod(flat, n)
+    state = _state_at_events(
+        row, el.ravel()[flat], xl.ravel()[flat], es.ravel()[flat], xs.ravel()[flat],
+        settings.shorts,
+    )  # fmt: skip
+    prev = np.zeros_like(state)
+    prev[1:] = state[:-1]
+    prev[np.r_[True, row[1:] != row[:-1]] if len(row) else []] = 0
+    ch = np.flatnonzero(state != prev)
+    s_idx, b_idx, new = row[ch], bar[ch] + 1, state[ch]
     k = np.flatnonzero(new != 0)
     set_id = s_idx[k].astype(np.int64)
     entry = b_idx[k].astype(np.int64)
@@ -222,7 +239,8 @@ def trades_from_positions(
     nxt = k + 1
     has_next = nxt < len(s_idx)
     has_next[has_next] = s_idx[nxt[has_next]] == s_idx[k[has_next]]
-    exit_idx = np.where(has_next, b_idx[np.minimum(nxt, len(b_idx) - 1)], n - 1).astype(np.int64)
+    exit_idx = np.where(has_next, b_idx[np.minimum(nxt, max(len(b_idx) - 1, 0))], n - 1)
+    exit_idx = exit_idx.astype(np.int64)
     reason = np.where(has_next, EXIT_SIGNAL, EXIT_END).astype(np.int8)
     slip = settings.slippage
     sd = side.astype(np.float64)
@@ -264,7 +282,7 @@ def trades_with_stops(
     stop_l, take_p = sig.stop_loss[row], sig.take_profit[row]
     o, h, lo, c = candles.open, candles.high, candles.low, candles.close
     f, slip = settings.fee, settings.slippage
-    rows: list[tuple[int, int, int, float, float, int, float]] = []
+    rows: list[tuple[int, int, int, float, float, int, float, float]] = []
     equity, i = settings.cash, 0
     while True:
         k = int(min(next_el[i], next_es[i]))
@@ -299,8 +317,8 @@ def trades_with_stops(
                 j = x
         ret = (side * (px - pe) / pe - f - f * px / pe) / (1.0 + f)
         stake = settings.stake_amount or settings.stake_fraction * max(equity, 0.0)
+        rows.append((side, e, x, pe, px, reason, stake, equity))
         equity += stake * ret
-        rows.append((side, e, x, pe, px, reason, stake))
         if reason == EXIT_END:
             break
         i = j
@@ -315,7 +333,7 @@ def trades_with_stops(
         np.array(cols[3], dtype=np.float64),
         np.array(cols[4], dtype=np.float64),
         np.array(cols[5], dtype=np.int8),
-        np.array(cols[6], dtype=np.float64),
+        (np.array(cols[6], dtype=np.float64), np.array(cols[7], dtype=np.float64)),
         set_id + 1,
         settings,
     )
@@ -326,35 +344,40 @@ def equity_curves(
 ) -> tuple[FloatArray, FloatArray]:
     """Equity at every close (cash + position marked at the close) and exposure, per set.
 
-    Cash and position change only at fills, so both are cumulative sums of per-fill deltas.
+    Between fills the equity is ``base + units * close`` with ``base`` and ``units``
+    constant: after an entry ``base = equity_before - units * entry_price - entry_fee``,
+    after an exit ``base = equity_before + pnl`` and ``units = 0``. Each candle takes the
+    values of the latest fill at or before its close, so no error accumulates over the run.
+    Exposure (share of closes with a position open) follows from the trades' spans.
     """
     n = len(candles)
-    sd = trades.side.astype(np.float64)
-    units = sd * trades.amount
-    at_entry = trades.set_id * n + trades.entry_idx
-    at_exit = trades.set_id * n + trades.exit_idx
-    idx = np.concatenate([at_entry, at_exit])
-    size = sets * n
-    cash = np.bincount(
-        idx,
-        weights=np.concatenate(
-            [
-                -units * trades.entry_price - trades.entry_fee,
-                units * trades.exit_price - trades.exit_fee,
-            ]
-        ),
-        minlength=size,
-    ).reshape(sets, n)
-    held = np.bincount(idx, weights=np.concatenate([units, -units]), minlength=size).reshape(
-        sets, n
+    t = len(trades)
+    units = trades.side.astype(np.float64) * trades.amount
+    at = np.concatenate(
+        [
+            np.arange(sets) * n,
+            trades.set_id * n + trades.exit_idx,
+            trades.set_id * n + trades.entry_idx,
+        ]
     )
-    np.cumsum(cash, axis=1, out=cash)
-    np.cumsum(held, axis=1, out=held)
-    # the cumulative sum of +u/-u can leave ~1e-17 residue when flat
-    flat = np.abs(held) <= 1e-9 * np.maximum(np.abs(units).max(initial=0.0), 1e-300)
-    held[flat] = 0.0
-    exposure: FloatArray = (~flat).mean(axis=1) if n else np.zeros(sets)
-    equity: FloatArray = settings.cash + cash + held * candles.close
+    # same candle: a trade's entry comes before its own exit, after the previous trade's exit
+    seq = np.concatenate([np.full(sets, -1), 2 * np.arange(t) + 1, 2 * np.arange(t)])
+    base = np.concatenate(
+        [
+            np.full(sets, settings.cash),
+            trades.equity_before + trades.pnl,
+            trades.equity_before - units * trades.entry_price - trades.entry_fee,
+        ]
+    )
+    held = np.concatenate([np.zeros(sets + t), units])
+    order = np.lexsort((seq, at))
+    at = at[order]
+    lengths = np.diff(at, append=sets * n)
+    equity: FloatArray = np.repeat(held[order], lengths).reshape(sets, n)
+    equity *= candles.close
+    equity += np.repeat(base[order], lengths).reshape(sets, n)
+    span = np.bincount(trades.set_id, weights=trades.exit_idx - trades.entry_idx, minlength=sets)
+    exposure: FloatArray = span / n if n else np.zeros(sets)
     return equity, exposure
 
 
@@ -368,6 +391,6 @@ def simulate(candles: Candles, sig: SignalGrid, settings: Settings) -> GridRun:
             [trades_with_stops(candles, sig, r, settings, set_id=r) for r in range(sets)]
         )
     else:
-        trades = trades_from_positions(positions(sig, settings.shorts), candles, settings)
+        trades = trades_from_signals(sig, candles, settings)
     equity, exposure = equity_curves(trades, candles, sets, settings)
     return GridRun(trades, equity, exposure)

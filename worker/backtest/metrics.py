@@ -97,36 +97,40 @@ def _div(a: Any, b: Any) -> FloatArray:
 
 def drawdowns(equity: FloatArray, cash: float) -> FloatArray:
     """Drawdown (fraction below the running peak, >= 0) at each close; ``cash`` seeds the peak."""
-    peak = np.maximum.accumulate(np.maximum(equity, cash), axis=-1)
-    out: FloatArray = 1.0 - equity / peak
-    return out
+    dd: FloatArray = np.maximum.accumulate(equity, axis=-1)
+    np.maximum(dd, cash, out=dd)
+    np.divide(equity, dd, out=dd)
+    np.subtract(1.0, dd, out=dd)
+    return dd
 
 
-def _episodes(dd: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Per row: number of drawdown episodes and the sum of their deepest points."""
+def _episodes(dd: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per row: number of drawdown episodes, sum of their deepest points, longest length.
+
+    An episode is a maximal run of closes below the running peak; its length is the
+    drawdown's duration in candles.
+    """
     sets, n = dd.shape
+    zero = np.zeros(sets)
+    if n == 0:
+        return zero, zero, zero
     under = dd > 0
     start = under.copy()
     start[:, 1:] &= ~under[:, :-1]
-    flat = np.flatnonzero(start)
-    if len(flat) == 0:
-        return np.zeros(sets), np.zeros(sets)
-    # a row's last episode must not run into the next row: end each row with a 0
-    padded = np.concatenate([dd, np.zeros((sets, 1))], axis=1).ravel()
-    rows, cols = np.divmod(flat, n)
-    depth = np.maximum.reduceat(padded, rows * (n + 1) + cols)
+    end = under.copy()
+    end[:, :-1] &= ~under[:, 1:]
+    first, last = np.flatnonzero(start), np.flatnonzero(end)
+    if len(first) == 0:
+        return zero, zero, zero
+    # each episode's deepest point: reduce from its start to the next start or row end
+    bounds = np.union1d(first, np.arange(sets) * n)
+    depth = np.maximum.reduceat(dd.ravel(), bounds)[np.searchsorted(bounds, first)]
+    rows = first // n
     count: FloatArray = np.bincount(rows, minlength=sets).astype(np.float64)
     total: FloatArray = np.asarray(np.bincount(rows, weights=depth, minlength=sets), np.float64)
-    return count, total
-
-
-def _longest_underwater(dd: FloatArray) -> IntArray:
-    n = dd.shape[-1]
-    idx = np.arange(n, dtype=np.int64)
-    last_peak = np.where(dd <= 0, idx, -1)
-    np.maximum.accumulate(last_peak, axis=-1, out=last_peak)
-    out: IntArray = (idx - last_peak).max(axis=-1, initial=0)
-    return out
+    longest = np.zeros(sets)
+    np.maximum.at(longest, rows, (last - first + 1).astype(np.float64))
+    return count, total, longest
 
 
 def equity_metrics(
@@ -147,16 +151,26 @@ def equity_metrics(
             if years > 0
             else growth * np.nan
         )
-    prev = np.concatenate([np.full((sets, 1), cash), equity[:, :-1]], axis=1)
-    r = _div(equity, prev) - 1.0
-    r[~np.isfinite(r)] = 0.0
     per_year = YEAR_MS / bar_ms if bar_ms > 0 else np.nan
-    std = r.std(axis=1, ddof=1) if n > 1 else np.full(sets, np.nan)
-    mean = r.mean(axis=1) if n else np.full(sets, np.nan)
-    downside = np.sqrt((np.minimum(r, 0.0) ** 2).mean(axis=1)) if n else np.full(sets, np.nan)
+    nan = np.full(sets, np.nan)
+    mean, std, downside = nan, nan, nan
+    if n:
+        r = np.empty_like(equity)
+        r[:, 0] = equity[:, 0] / cash
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(equity[:, 1:], equity[:, :-1], out=r[:, 1:])
+        r -= 1.0
+        if equity.min() <= 0:  # bankrupt: returns past zero equity are meaningless
+            r[~np.isfinite(r)] = 0.0
+        mean = r.sum(axis=1) / n
+        if n > 1:
+            squares = np.einsum("ij,ij->i", r, r)
+            std = np.sqrt(np.maximum(squares - n * mean * mean, 0.0) / (n - 1))
+        np.minimum(r, 0.0, out=r)
+        downside = np.sqrt(np.einsum("ij,ij->i", r, r) / n)
     dd = drawdowns(equity, cash)
     max_dd = dd.max(axis=1, initial=0.0)
-    count, depth = _episodes(dd)
+    count, depth, longest = _episodes(dd)
     return {
         "initial_balance": np.full(sets, cash),
         "final_balance": final,
@@ -168,7 +182,7 @@ def equity_metrics(
         "sortino_ratio": _div(mean, downside) * math.sqrt(per_year),
         "calmar_ratio": _div(cagr, max_dd),
         "max_drawdown": max_dd * 100.0,
-        "max_drawdown_duration_bars": _longest_underwater(dd).astype(np.float64),
+        "max_drawdown_duration_bars": longest,
         "avg_drawdown": np.where(count > 0, _div(depth, count), 0.0) * 100.0,
         "exposure_time_percentage": exposure * 100.0,
     }

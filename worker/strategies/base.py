@@ -171,7 +171,7 @@ class SignalGrid:
 
     @property
     def has_stops(self) -> bool:
-        return bool(np.isfinite(self.stop_loss).any() or np.isfinite(self.take_profit).any())
+        return _any_finite(self.stop_loss) or _any_finite(self.take_profit)
 
     def row(self, k: int) -> Signals:
         return Signals(
@@ -182,6 +182,12 @@ class SignalGrid:
             self.stop_loss[k],
             self.take_profit[k],
         )
+
+
+def _any_finite(a: FloatArray) -> bool:
+    if a.ndim and a.strides[-1] == 0:  # a broadcast view: one value per row
+        a = a[..., :1]
+    return bool(np.isfinite(a).any())
 
 
 class StrategyParams(BaseModel):

@@ -70,7 +70,7 @@ class _MaCross(Strategy):
         fasts = np.array([p.fast for p in ps], dtype=np.int64)
         slows = np.array([p.slow for p in ps], dtype=np.int64)
         up, down = ma_cross_grid(candles.close, fasts, slows, self._ma)
-        n = len(candles)
+        shape = up.shape
         sl = np.array([np.nan if p.stop_loss is None else p.stop_loss for p in ps])
         tp = np.array([np.nan if p.take_profit is None else p.take_profit for p in ps])
         return SignalGrid(
@@ -78,8 +78,9 @@ class _MaCross(Strategy):
             exit_long=down,
             enter_short=down,
             exit_short=up,
-            stop_loss=np.repeat(sl[:, None], n, axis=1),
-            take_profit=np.repeat(tp[:, None], n, axis=1),
+            # one level per set, seen as a (sets, candles) read-only view without copies
+            stop_loss=np.broadcast_to(sl[:, None], shape),
+            take_profit=np.broadcast_to(tp[:, None], shape),
         )
 
 
@@ -96,12 +97,11 @@ def ma_cross_grid(
     """
     fasts = np.asarray(fasts, dtype=np.int64)
     slows = np.asarray(slows, dtype=np.int64)
-    periods = np.unique(np.concatenate([fasts, slows]))
-    table = np.stack([ma(close, int(k)) for k in periods])
-    pos = {int(k): i for i, k in enumerate(periods)}
-    fi = np.array([pos[int(k)] for k in fasts])
-    si = np.array([pos[int(k)] for k in slows])
-    return ta.crosses(table[fi], table[si])
+    table = {int(k): ma(close, int(k)) for k in np.unique(np.concatenate([fasts, slows]))}
+    diff = np.empty((len(fasts), len(close)))
+    for row, (f, s) in enumerate(zip(fasts.tolist(), slows.tolist(), strict=True)):
+        np.subtract(table[f], table[s], out=diff[row])
+    return ta.difference_crosses(diff)
 
 
 class SmaCross(_MaCross):

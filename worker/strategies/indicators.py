@@ -70,26 +70,49 @@ def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> Fl
     return out
 
 
-def _side_codes(a: Any, b: Any) -> np.ndarray[Any, np.dtype[np.int8]]:
-    """1 where a > b, -1 where a < b, 0 on a tie, 2 where either side is NaN."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        code = (a > b).astype(np.int8) - (a < b).astype(np.int8)
-    code[np.isnan(a) | np.isnan(b)] = 2
+def _side_codes(d: FloatArray) -> np.ndarray[Any, np.dtype[np.int8]]:
+    """1 where d > 0, -1 where d < 0, 0 on a tie, 2 where d is NaN."""
+    code = (d > 0).view(np.int8) - (d < 0).view(np.int8)
+    code[np.isnan(d)] = 2
     out: np.ndarray[Any, np.dtype[np.int8]] = code
     return out
 
 
-def _previous_side(code: np.ndarray[Any, np.dtype[np.int8]]) -> np.ndarray[Any, np.dtype[np.int8]]:
-    """For each bar, the side code of the most recent *earlier* bar that was not a tie."""
-    n = code.shape[-1]
-    idx = np.where(code != 0, np.arange(n, dtype=np.int64), -1)
-    np.maximum.accumulate(idx, axis=-1, out=idx)
-    last = np.where(idx >= 0, np.take_along_axis(code, np.maximum(idx, 0), axis=-1), 0)
-    prev = np.zeros_like(code)
-    prev[..., 1:] = last[..., :-1]
-    return prev.astype(np.int8)
+def crosses(a: Any, b: Any) -> tuple[BoolArray, BoolArray]:
+    """``(crossed_above(a, b), crossed_below(a, b))`` in one pass."""
+    return difference_crosses(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+
+
+def difference_crosses(d: FloatArray) -> tuple[BoolArray, BoolArray]:
+    """Crosses of ``a`` over ``b`` given ``d = a - b``: where ``d`` turns positive / negative.
+
+    Works on runs of equal sign rather than on every bar: a cross can only happen where a
+    run starts, so only run starts (few compared with bars) are examined.
+    """
+    code = _side_codes(d)
+    shape = code.shape
+    n = shape[-1]
+    rows = code.reshape(-1, n)
+    start = np.empty(rows.shape, dtype=np.bool_)
+    start[:, 0] = True
+    np.not_equal(rows[:, 1:], rows[:, :-1], out=start[:, 1:])
+    pos = np.flatnonzero(start)
+    v = rows.ravel()[pos]
+    row = pos // max(n, 1)
+    k = np.arange(len(v))
+    # latest earlier run with a side (not a tie), in the same row; otherwise "no history"
+    last = np.where(v != 0, k, -1)
+    np.maximum.accumulate(last, out=last)
+    prev_idx = np.empty_like(last)
+    prev_idx[:1] = -1
+    prev_idx[1:] = last[:-1]
+    ok = (prev_idx >= 0) & (row[prev_idx] == row)
+    prev = np.where(ok, v[prev_idx], 2)
+    up = np.zeros(rows.size, dtype=np.bool_)
+    down = np.zeros(rows.size, dtype=np.bool_)
+    up[pos[(v == 1) & (prev == -1)]] = True
+    down[pos[(v == -1) & (prev == 1)]] = True
+    return up.reshape(shape), down.reshape(shape)
 
 
 def crossed_above(a: Any, b: Any) -> BoolArray:
@@ -100,22 +123,9 @@ def crossed_above(a: Any, b: Any) -> BoolArray:
     the history, so the first valid bar never counts as a cross. Works along the last axis
     of 2-D arrays (one row per parameter set) too.
     """
-    code = _side_codes(a, b)
-    out: BoolArray = (code == 1) & (_previous_side(code) == -1)
-    return out
+    return crosses(a, b)[0]
 
 
 def crossed_below(a: Any, b: Any) -> BoolArray:
     """True on the bar where ``a`` goes from above ``b`` to below it (see crossed_above)."""
-    code = _side_codes(a, b)
-    out: BoolArray = (code == -1) & (_previous_side(code) == 1)
-    return out
-
-
-def crosses(a: Any, b: Any) -> tuple[BoolArray, BoolArray]:
-    """``(crossed_above(a, b), crossed_below(a, b))`` computed in one pass."""
-    code = _side_codes(a, b)
-    prev = _previous_side(code)
-    up: BoolArray = (code == 1) & (prev == -1)
-    down: BoolArray = (code == -1) & (prev == 1)
-    return up, down
+    return crosses(a, b)[1]
