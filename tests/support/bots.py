@@ -1,0 +1,99 @@
+"""Helpers for bot tests: bots created as their owner would (PostgREST), a registered
+worker with its lease manager, and a runner over replayed candles stepped by the test."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.support.db import User, request_as
+from worker.bots.clock import SteppedClock
+from worker.bots.market_data import MarketData, ReplaySource
+from worker.bots.runner import BotRunner
+from worker.fleet.leases import LeaseManager
+from worker.fleet.pool import open_fleet_pool
+
+CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
+START = datetime(2018, 1, 12, 0, 0, tzinfo=UTC)
+FIVE_MIN = timedelta(minutes=5)
+
+
+async def create_bot(conn: psycopg.AsyncConnection[Any], user: User, **fields: Any) -> str:
+    """Insert a bot exactly as the app would through PostgREST; returns its id."""
+    row: dict[str, Any] = {
+        "name": "test bot", "exchange": "binance", "trading_pair": "ETH/BTC", "timeframe": "5m",
+        "strategy": "sma_cross", "parameters": {"fast": 3, "slow": 8}, "status": "running",
+        "initial_balance": "1.0", "stake_amount": "0.1", "is_paper_trade": True,
+    }
+    row.update(fields)
+    cols = list(row)
+    values = [json.dumps(v) if isinstance(v, dict) else v for v in row.values()]
+    placeholders = ", ".join(["%s"] * len(cols))
+    async with request_as(conn, user) as cur:
+        await cur.execute(
+            f"insert into public.bots ({', '.join(cols)}) values ({placeholders}) returning id",  # noqa: S608
+            values,
+        )
+        got = await cur.fetchone()
+    assert got is not None
+    return str(got["id"])
+
+
+async def grant_credits(conn: psycopg.AsyncConnection[Any], user: User, amount: str) -> None:
+    async with request_as(conn, "service_role") as cur:
+        await cur.execute(
+            "select public.credit_create_transfer(%s, (select id from public.credit_accounts where code = 'system:grants'),"
+            " (select id from public.credit_accounts where user_id = %s and kind = 'user'), %s, 'grant')",
+            (uuid.uuid4(), user.id, Decimal(amount)),
+        )
+
+
+async def register_worker(conn: psycopg.AsyncConnection[Any], name: str = "test", capacity: int = 10000) -> str:
+    cur = await conn.execute(
+        "select public.register_worker(%s, 'localhost', 1, 'test', '{default}', %s, '{\"leases\": true}')::text",
+        (name, capacity),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+@dataclass
+class Harness:
+    runner: BotRunner
+    leases: LeaseManager
+    clock: SteppedClock
+    now: datetime
+
+    async def sync(self) -> None:
+        await self.leases.sync()
+        await self.runner.adopt(dict(self.leases.owned))
+
+    async def candles(self, n: int) -> None:
+        """Let ``n`` more 5m candles close, each fully processed before the next."""
+        for _ in range(n):
+            self.now += FIVE_MIN
+            await self.clock.advance_to(self.now)
+            await self.runner.process_close(self.now)
+
+
+@asynccontextmanager
+async def harness(db_url: str, worker_id: str, start: datetime = START) -> AsyncIterator[Harness]:
+    pool = await open_fleet_pool(db_url, max_size=4)
+    leases = LeaseManager(pool, worker_id, ttl_s=30)
+    clock = SteppedClock(start)
+    runner = BotRunner(pool, leases, clock, MarketData(ReplaySource(CANDLES), pool))
+    try:
+        yield Harness(runner, leases, clock, start)
+    finally:
+        await runner.close()
+        await pool.close()

@@ -1,0 +1,350 @@
+"""One bot, one closed candle: fills, stop-loss/take-profit, then the strategy's decision.
+
+The order of a step follows the backtester's fill rules, so a backtest predicts the bot:
+
+1. Orders placed at the previous close fill at this candle's open (paper: ``on_candle``;
+   live: the exchange reports the fill) and open or close trades.
+2. A stop-loss or take-profit touched inside this candle closes the position at its price
+   (at the open if the candle gapped through it), the stop first when both were touched.
+3. The decision taken on this candle's close (``Signals.at(-1)``) places a market order
+   that fills at the next candle's open: an exit when a position is open, else an entry
+   (after risk checks and a credit hold).
+
+Every order has a client order id derived from the bot, the candle and the leg, so
+repeating a step (a retry, or another worker after a takeover) finds the order already
+placed instead of placing a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from worker.errors import Fatal, Retryable
+from worker.exchanges import Candle, Order, make_client_order_id
+from worker.exchanges.models import OrderStatus, timeframe_seconds
+from worker.exchanges.retry import retry
+
+from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
+from .paper import BotPaperExchange
+
+log = logging.getLogger("tradefleet.bots.engine")
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+PCT = Decimal("0.0001")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    enter_long: bool
+    exit_long: bool
+
+    @classmethod
+    def from_signal(cls, sig: dict[str, Any]) -> Decision:
+        el, xl = bool(sig["enter_long"]), bool(sig["exit_long"])
+        # Conflicting decisions on one candle cancel (as in the backtester).
+        return cls(enter_long=el and not xl, exit_long=xl and not el)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIntent:
+    bot: BotState
+    candle: Candle
+    amount: Decimal
+    client_order_id: str
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def order_row(bot: BotState, order: Order, cid: str, reason: str) -> dict[str, Any]:
+    fee = order.fee
+    status = order.status.value if isinstance(order.status, OrderStatus) else str(order.status)
+    return {
+        "id": str(derived_id(cid, "order")),
+        "bot_id": bot.id,
+        "user_id": bot.config.user_id,
+        "client_order_id": cid,
+        "exchange_order_id": order.id,
+        "exchange": bot.config.exchange,
+        "symbol": bot.config.symbol,
+        "side": order.side,
+        "order_type": order.type,
+        "amount": str(order.amount),
+        "price": None if order.price is None else str(order.price),
+        "stop_price": None if order.stop_price is None else str(order.stop_price),
+        "filled": str(order.filled),
+        "average_price": None if order.average is None else str(order.average),
+        "fee": str(fee.cost) if fee else "0",
+        "fee_currency": fee.currency if fee else None,
+        "status": status,
+        "reason": reason,
+        "is_paper_trade": bot.config.is_paper,
+        "lease_epoch": bot.epoch,
+    }
+
+
+def _rollover(bot: BotState, when: datetime) -> None:
+    if bot.day != when.date():
+        bot.day, bot.day_pnl = when.date(), ZERO
+
+
+def _open_trade(bot: BotState, order: Order, when: datetime, out: StepOut) -> None:
+    cfg = bot.config
+    price = order.average or order.price or ZERO
+    fee = order.fee.cost if order.fee else ZERO
+    entry_order = derived_id(order.client_order_id, "order")
+    pos = Position(
+        trade_id=derived_id(order.client_order_id, "trade"),
+        amount=order.filled,
+        entry_price=price,
+        entry_cost=order.cost,
+        entry_fee=fee,
+        entry_time=when,
+        entry_order_id=entry_order,
+        stop_price=None if cfg.stop_loss is None else price * (ONE - cfg.stop_loss),
+        take_price=None if cfg.take_profit is None else price * (ONE + cfg.take_profit),
+    )
+    bot.position = pos
+    out.trades.append(_trade_row(bot, pos, status="open"))
+    out.log(cfg, "info", f"bought {pos.amount} {cfg.symbol} at {price}", action="entry_filled",
+            client_order_id=order.client_order_id)
+
+
+def _trade_row(bot: BotState, pos: Position, **extra: Any) -> dict[str, Any]:
+    cfg = bot.config
+    row: dict[str, Any] = {
+        "id": str(pos.trade_id),
+        "bot_id": cfg.id,
+        "user_id": cfg.user_id,
+        "exchange": cfg.exchange,
+        "trading_pair": cfg.symbol,
+        "side": "buy",
+        "direction": "long",
+        "order_type": "market",
+        "amount": str(pos.amount),
+        "price": str(pos.entry_price),
+        "exit_price": None,
+        "fee": str(pos.entry_fee),
+        "profit": "0",
+        "profit_percentage": "0",
+        "exit_reason": None,
+        "entry_time": _iso(pos.entry_time),
+        "exit_time": None,
+        "entry_order_id": str(pos.entry_order_id),
+        "exit_order_id": None,
+        "is_paper_trade": cfg.is_paper,
+        "stop_loss_price": None if pos.stop_price is None else str(pos.stop_price),
+        "take_profit_price": None if pos.take_price is None else str(pos.take_price),
+        "lease_epoch": bot.epoch,
+        "metadata": {},
+    }
+    row.update(extra)
+    return row
+
+
+def _close_trade(bot: BotState, order: Order, reason: str, when: datetime, out: StepOut) -> None:
+    pos = bot.position
+    if pos is None:
+        return
+    cfg = bot.config
+    exit_price = order.average or order.price or ZERO
+    exit_fee = order.fee.cost if order.fee else ZERO
+    invested = pos.entry_cost + pos.entry_fee
+    profit = order.cost - exit_fee - invested
+    pct = (profit / invested * HUNDRED).quantize(PCT, ROUND_HALF_EVEN) if invested else ZERO
+    out.trades.append(_trade_row(
+        bot, pos, status="closed", exit_price=str(exit_price), fee=str(pos.entry_fee + exit_fee),
+        profit=str(profit), profit_percentage=str(pct), exit_reason=reason, exit_time=_iso(when),
+        exit_order_id=str(derived_id(order.client_order_id, "order")),
+    ))
+    bot.position = None
+    bot.realized += profit
+    _rollover(bot, when)
+    bot.day_pnl += profit
+    out.log(cfg, "info", f"sold {pos.amount} {cfg.symbol} at {exit_price} ({reason}), profit {profit}",
+            action="exit_filled", exit_reason=reason, profit=str(profit))
+    limit = cfg.daily_loss_limit
+    if limit is not None and bot.day_pnl <= -limit and not bot.halted:
+        bot.halted = True
+        out.status = "paused"
+        out.status_reason = (
+            f"daily loss limit reached: lost {-bot.day_pnl} {cfg.symbol.split('/')[1]} on "
+            f"{when.date().isoformat()} (limit {limit})"
+        )
+        out.log(cfg, "warning", out.status_reason, action="daily_loss_limit")
+        out.notify(cfg, "error", f"{cfg.name} paused", out.status_reason)
+
+
+def _credit(op: str, flight: InFlight) -> dict[str, Any] | None:
+    if flight.hold_id is None:
+        return None
+    return {"action": op, "id": str(derived_id(flight.client_order_id, op)),
+            "pending_id": str(flight.hold_id)}
+
+
+async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
+    """Step 1: orders in flight that filled (or died) by this candle."""
+    cfg = bot.config
+    ex = bot.exchange
+    changed: list[Order]
+    if isinstance(ex, BotPaperExchange):
+        changed = ex.on_candle(cfg.symbol, cfg.timeframe, candle)
+    else:
+        changed = []
+        for flight in list(bot.in_flight.values()):
+            o = await retry(lambda f=flight: ex.fetch_order_by_client_id(f.client_order_id, cfg.symbol),  # type: ignore[misc]
+                            attempts=3, describe="fetch order")
+            if o is not None and not o.is_open:
+                changed.append(o)
+    for order in changed:
+        cid = order.client_order_id
+        if cid is None or cid not in bot.in_flight:
+            continue
+        flight = bot.in_flight.pop(cid)
+        out.orders.append(order_row(bot, order, cid, flight.reason))
+        if order.status is OrderStatus.CLOSED and order.filled > 0:
+            op = _credit("post", flight)
+            if flight.purpose == "entry":
+                _open_trade(bot, order, candle.time, out)
+            else:
+                _close_trade(bot, order, flight.reason, candle.time, out)
+        else:
+            op = _credit("void", flight)
+            out.log(cfg, "warning", f"{flight.purpose} order {order.status}: nothing traded",
+                    action="order_not_filled", client_order_id=cid)
+        if op:
+            out.credits.append(op)
+
+
+async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
+    """Step 2: stop-loss / take-profit touched inside this candle."""
+    pos = bot.position
+    if pos is None or (pos.stop_price is None and pos.take_price is None):
+        return
+    if any(f.purpose == "exit" for f in bot.in_flight.values()):
+        return  # the exit order fills at the next open; stops covered until this candle
+    level: Decimal | None = None
+    if pos.stop_price is not None and candle.low <= pos.stop_price:
+        level, reason = min(candle.open, pos.stop_price), "stop_loss"
+    elif pos.take_price is not None and candle.high >= pos.take_price:
+        level, reason = max(candle.open, pos.take_price), "take_profit"
+    if level is None:
+        return
+    cfg = bot.config
+    cid = make_client_order_id(cfg.id, candle.time.isoformat(), reason)
+    ex = bot.exchange
+    if isinstance(ex, BotPaperExchange):
+        if reason == "stop_loss":
+            level = level * (ONE - ex.slippage)
+        order = await ex.fill_protective(cfg.symbol, "sell", pos.amount, level, cid,
+                                         taker=reason == "stop_loss")
+    else:
+        order = await _place(bot, "sell", pos.amount, cid)
+    out.orders.append(order_row(bot, order, cid, reason))
+    if order.status is OrderStatus.CLOSED:
+        _close_trade(bot, order, reason, candle.time, out)
+    else:
+        bot.in_flight[cid] = InFlight(cid, derived_id(cid, "order"), "exit", "sell", pos.amount, reason,
+                                      None, candle.time)
+
+
+async def _place(bot: BotState, side: str, amount: Decimal, cid: str) -> Order:
+    cfg = bot.config
+    ex = bot.exchange
+    return await retry(
+        lambda: ex.place_order_once(cfg.symbol, "buy" if side == "buy" else "sell", "market", amount,
+                                    client_order_id=cid),
+        attempts=4, describe=f"place order for bot {cfg.id}",
+    )
+
+
+def _fee_rate(bot: BotState) -> Decimal:
+    ex = bot.exchange
+    if isinstance(ex, BotPaperExchange) and ex.taker_fee is not None:
+        return ex.taker_fee
+    return ex.market(bot.config.symbol).taker
+
+
+async def plan_decision(bot: BotState, decision: Decision, candle: Candle, out: StepOut
+                        ) -> EntryIntent | None:
+    """Step 3: act on the decision of this close. Exits are placed at once; an entry comes
+    back as an intent, to be placed after the credit hold (batched across bots)."""
+    cfg = bot.config
+    if bot.halted:
+        return None
+    if bot.position is not None:
+        if decision.exit_long and not bot.in_flight:
+            cid = make_client_order_id(cfg.id, candle.time.isoformat(), "exit")
+            order = await _place(bot, "sell", bot.position.amount, cid)
+            bot.in_flight[cid] = InFlight(cid, derived_id(cid, "order"), "exit", "sell",
+                                          bot.position.amount, "signal", None, candle.time)
+            out.orders.append(order_row(bot, order, cid, "signal"))
+            if order.status is OrderStatus.CLOSED:  # live market orders fill at once
+                bot.in_flight.pop(cid)
+                _close_trade(bot, order, "signal", candle.time, out)
+        return None
+    if not decision.enter_long or bot.in_flight:
+        return None
+    if cfg.max_open_trades < 1:
+        return None
+    balance = await bot.exchange.fetch_balance()
+    quote = cfg.symbol.split("/")[1].split(":")[0]
+    free = balance[quote].free if quote in balance else ZERO
+    stake = cfg.stake_amount
+    if cfg.sizing == "risk" and cfg.stop_loss:
+        equity = cfg.initial_balance + bot.realized
+        stake = equity * cfg.risk_percentage / HUNDRED / cfg.stop_loss
+    stake = min(stake, free)
+    if stake <= 0:
+        out.log(cfg, "warning", f"no {quote} left to stake: entry skipped", action="entry_skipped")
+        return None
+    amount = stake / (ONE + _fee_rate(bot)) / candle.close
+    amount = bot.exchange.amount_to_precision(cfg.symbol, amount)
+    bot.exchange.check_order(cfg.symbol, "buy", "market", amount, candle.close)
+    cid = make_client_order_id(cfg.id, candle.time.isoformat(), "entry")
+    return EntryIntent(bot, candle, amount, cid)
+
+
+async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
+    """Place an entry whose credits are held (``hold_id``; None when the plan charges none)."""
+    bot, cid = intent.bot, intent.client_order_id
+    order = await _place(bot, "buy", intent.amount, cid)
+    flight = InFlight(cid, derived_id(cid, "order"), "entry", "buy", intent.amount, "signal",
+                      hold_id, intent.candle.time)
+    out.orders.append(order_row(bot, order, cid, "signal"))
+    if order.status is OrderStatus.CLOSED:
+        _open_trade(bot, order, intent.candle.time, out)
+        if (op := _credit("post", flight)) is not None:
+            out.credits.append(op)
+    elif order.is_open:
+        bot.in_flight[cid] = flight
+    elif (op := _credit("void", flight)) is not None:
+        out.credits.append(op)
+
+
+def fail(bot: BotState, error: Exception, out: StepOut) -> None:
+    """A fatal error for this bot: it goes to ``error`` with a message its owner can act on."""
+    cfg = bot.config
+    message = str(error) or type(error).__name__
+    if not isinstance(error, Fatal | Retryable):
+        message = f"internal error: {message}"
+    bot.halted = True
+    out.status, out.error_message = "error", message[:1000]
+    out.status_reason = "stopped by an error"
+    out.log(cfg, "error", message, action="bot_error")
+    out.notify(cfg, "error", f"{cfg.name} stopped", message)
+    log.warning("bot error", extra={"bot_id": cfg.id, "action": "bot_error", "error": message})
+
+
+def candle_close(candle: Candle, timeframe: str) -> datetime:
+    return candle.time + timedelta(seconds=timeframe_seconds(timeframe))
+
+
+def fee_for(cfg: BotConfig) -> Decimal | None:
+    return cfg.fee

@@ -1,0 +1,187 @@
+"""What the bot runner knows about a bot: its configuration (a ``bots`` row) and its
+trading state (open position, orders in flight, today's result)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from worker.errors import Fatal
+from worker.exchanges import Exchange
+from worker.strategies import StrategyParams, validate_params
+
+HUNDRED = Decimal(100)
+_NS = uuid.UUID("6f1d1e7e-3b1c-4c55-9d1a-7b0f1f3a7c11")
+
+MarketKey = tuple[str, str, str]
+
+
+def derived_id(*parts: object) -> uuid.UUID:
+    """A deterministic uuid (order rows, trades, credit transfers) from a client order id."""
+    return uuid.uuid5(_NS, "/".join(str(p) for p in parts))
+
+
+@dataclass(frozen=True, slots=True)
+class BotConfig:
+    """A bot as its owner configured it (one ``public.bots`` row)."""
+
+    id: str
+    user_id: str
+    name: str
+    exchange: str
+    symbol: str
+    timeframe: str
+    strategy: str
+    params: StrategyParams
+    params_key: str
+    stake_amount: Decimal
+    stop_loss: Decimal | None  # fraction of the entry price
+    take_profit: Decimal | None
+    risk_percentage: Decimal
+    sizing: Literal["stake", "risk"]
+    max_open_trades: int
+    daily_loss_limit: Decimal | None
+    allow_short: bool
+    is_paper: bool
+    credential_id: str | None
+    initial_balance: Decimal
+    fee: Decimal | None  # paper fee override (metadata.paper_fee)
+    slippage: Decimal
+
+    @property
+    def market(self) -> MarketKey:
+        return (self.exchange, self.symbol, self.timeframe)
+
+    @property
+    def group(self) -> tuple[str, str, str, str, str]:
+        """Bots with equal groups share one strategy computation per candle."""
+        return (*self.market, self.strategy, self.params_key)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> BotConfig:
+        """Build from a ``bots`` row; raises ``Fatal`` naming what is wrong with it."""
+        raw = row.get("parameters") or {}
+        if isinstance(raw, str):
+            raw = json.loads(raw)
+        params = validate_params(str(row["strategy"]), raw)
+        meta = row.get("metadata") or {}
+        if isinstance(meta, str):
+            meta = json.loads(meta)
+
+        def pct(v: Any) -> Decimal | None:
+            return None if v is None else Decimal(str(v)) / HUNDRED
+
+        sizing = str(meta.get("sizing", "stake"))
+        if sizing not in ("stake", "risk"):
+            raise Fatal(f"metadata.sizing must be 'stake' or 'risk', got {sizing!r}")
+        stop = pct(row.get("stop_loss"))
+        if stop is None and params.stop_loss is not None:
+            stop = Decimal(repr(params.stop_loss))
+        take = pct(row.get("take_profit"))
+        if take is None and params.take_profit is not None:
+            take = Decimal(repr(params.take_profit))
+        if sizing == "risk" and stop is None:
+            raise Fatal("risk sizing needs a stop_loss: the risk is the loss if the stop is hit")
+        limit = row.get("daily_loss_limit")
+        fee = meta.get("paper_fee")
+        return cls(
+            id=str(row["id"]),
+            user_id=str(row["user_id"]),
+            name=str(row["name"]),
+            exchange=str(row["exchange"]),
+            symbol=str(row["trading_pair"]),
+            timeframe=str(row["timeframe"]),
+            strategy=str(row["strategy"]),
+            params=params,
+            params_key=json.dumps(params.model_dump(mode="json"), sort_keys=True),
+            stake_amount=Decimal(str(row["stake_amount"])),
+            stop_loss=stop,
+            take_profit=take,
+            risk_percentage=Decimal(str(row.get("risk_percentage") or 2)),
+            sizing="risk" if sizing == "risk" else "stake",
+            max_open_trades=int(row.get("max_open_trades") or 1),
+            daily_loss_limit=None if limit is None else Decimal(str(limit)),
+            allow_short=bool(row.get("allow_short")),
+            is_paper=bool(row.get("is_paper_trade", True)),
+            credential_id=None if row.get("exchange_credential_id") is None
+            else str(row["exchange_credential_id"]),
+            initial_balance=Decimal(str(row["initial_balance"])),
+            fee=None if fee is None else Decimal(str(fee)),
+            slippage=Decimal(str(meta.get("paper_slippage", "0"))),
+        )
+
+
+@dataclass(slots=True)
+class Position:
+    """The bot's open trade (long)."""
+
+    trade_id: uuid.UUID
+    amount: Decimal
+    entry_price: Decimal
+    entry_cost: Decimal
+    entry_fee: Decimal
+    entry_time: datetime
+    entry_order_id: uuid.UUID
+    stop_price: Decimal | None
+    take_price: Decimal | None
+
+
+@dataclass(slots=True)
+class InFlight:
+    """An order placed and not yet filled (paper market orders fill at the next open)."""
+
+    client_order_id: str
+    order_id: uuid.UUID
+    purpose: Literal["entry", "exit"]
+    side: Literal["buy", "sell"]
+    amount: Decimal
+    reason: str
+    hold_id: uuid.UUID | None
+    placed_at: datetime  # open time of the candle whose close decided it
+
+
+@dataclass(slots=True)
+class BotState:
+    """One leased bot in the runner's memory."""
+
+    config: BotConfig
+    epoch: int
+    exchange: Exchange
+    position: Position | None = None
+    in_flight: dict[str, InFlight] = field(default_factory=dict)
+    last_candle_at: datetime | None = None
+    realized: Decimal = Decimal(0)
+    day: date | None = None
+    day_pnl: Decimal = Decimal(0)
+    halted: bool = False  # paused/errored by the runner: no new decisions until reloaded
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+
+@dataclass(slots=True)
+class StepOut:
+    """Rows one bot's candle step writes, persisted in one transaction with the others."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    credits: list[dict[str, Any]] = field(default_factory=list)
+    status: str | None = None
+    status_reason: str | None = None
+    error_message: str | None = None
+
+    def log(self, bot: BotConfig, level: str, message: str, **context: Any) -> None:
+        self.logs.append({"bot_id": bot.id, "user_id": bot.user_id, "log_level": level,
+                          "message": message, "context": context})
+
+    def notify(self, bot: BotConfig, kind: str, title: str, body: str, **data: Any) -> None:
+        self.notes.append({"bot_id": bot.id, "user_id": bot.user_id, "kind": kind, "title": title,
+                           "body": body, "data": {"bot_id": bot.id, **data}})

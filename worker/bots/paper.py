@@ -1,0 +1,44 @@
+"""Paper accounts of bots: the ``PaperExchange`` plus protective (stop/target) fills, and
+rebuilt from the database after a takeover.
+
+A paper account lives in the memory of the worker that leases the bot, so after a crash
+its state is rebuilt from what the database holds: the quote balance is the initial
+balance plus the profit of closed trades minus what open positions cost, the base
+balance is the open positions, and orders that were placed but not yet filled are placed
+again under their own client order ids (the paper exchange returns the same order for an
+id it knows, so nothing is ever placed twice).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from worker.exchanges import Order, PaperExchange, Side
+from worker.exchanges.models import OrderStatus
+
+
+class BotPaperExchange(PaperExchange):
+    """A bot's paper account: ``PaperExchange`` with stop-loss/take-profit fills.
+
+    The backtester fills a stop or target touched inside a candle at its price (or at the
+    open when the candle gapped through it), the stop first. The paper exchange has no
+    one-cancels-other orders, so the bot engine detects the touch on the closed candle and
+    books the fill here, at that price, with the paper exchange's fees and rounding.
+    """
+
+    async def fill_protective(
+        self, symbol: str, side: Side, amount: Decimal, price: Decimal, client_order_id: str, *,
+        taker: bool,
+    ) -> Order:
+        existing = await self.fetch_order_by_client_id(client_order_id, symbol)
+        if existing is not None:
+            return existing
+        order = await self.create_order(
+            symbol, side, "limit", amount, price, client_order_id=client_order_id
+        )
+        if order.status is not OrderStatus.OPEN:
+            return order
+        when = self.now
+        assert when is not None
+        # Same bookkeeping as a fill on the next candle, but inside the candle just seen.
+        return self._fill(order, order.price or price, taker, when)

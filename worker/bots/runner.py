@@ -1,0 +1,436 @@
+"""The bot runner: runs every bot this worker leases, one candle close at a time.
+
+- Leases come from the fleet's ``LeaseManager``: a gained bot is loaded from the
+  database (paper account rebuilt, live orders reconciled by client id) before anything
+  is placed for it; a lost bot is dropped at once.
+- A ``bots.status`` change is notified by the database (``tradefleet_bots``); the runner
+  then syncs its leases immediately, so pausing or starting a bot takes effect within a
+  second.
+- At each candle close, market data is fetched once per market, the strategy is computed
+  once per (market, strategy, parameters), every bot steps (``engine``), credits for new
+  entries are held in one batch, and all decisions are persisted in one transaction per
+  chunk, each fenced by its bot's lease epoch.
+- One bad bot never stops the others: its error becomes its ``error_message``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from worker.errors import Fatal, Retryable
+from worker.exchanges import Candle, Exchange, Keyring
+from worker.exchanges.models import timeframe_seconds
+from worker.strategies import get_strategy
+
+from . import engine
+from .clock import Clock, next_close
+from .credit_gate import CreditGate, HoldRequest
+from .engine import Decision, EntryIntent
+from .market_data import GapReport, MarketData, MarketKey
+from .markets import paper_rules
+from .model import BotConfig, BotState, InFlight, Position, StepOut, derived_id
+from .paper import BotPaperExchange
+from .store import load_bots, persist_steps
+
+log = logging.getLogger("tradefleet.bots.runner")
+ZERO = Decimal(0)
+CHUNK = 5000
+
+
+class Leases(Protocol):
+    """What the runner needs of the fleet's ``LeaseManager``."""
+
+    owned: dict[str, int]
+
+    async def sync(self) -> Any: ...
+
+    def changes(self) -> Any: ...
+
+
+@dataclass
+class RunnerStats:
+    closes: int = 0
+    steps: int = 0
+    last_close: datetime | None = None
+    last_duration_s: float = 0.0
+    durations: list[float] = field(default_factory=list)
+
+
+class BotRunner:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        leases: Leases,
+        clock: Clock,
+        market_data: MarketData,
+        *,
+        keyring: Keyring | None = None,
+        live_exchange: Callable[[BotConfig, Any, bool], Exchange] | None = None,
+        settle_s: float = 0.0,
+    ) -> None:
+        self.pool = pool
+        self.leases = leases
+        self.clock = clock
+        self.md = market_data
+        self.keyring = keyring
+        self.live_exchange = live_exchange
+        self.settle_s = settle_s
+        self.credits = CreditGate(pool)
+        self.bots: dict[str, BotState] = {}
+        self.markets: dict[MarketKey, set[str]] = defaultdict(set)
+        self.stats = RunnerStats()
+        self._lock = asyncio.Lock()
+        self._changes: asyncio.Queue[Any] = asyncio.Queue()
+        self.processed = asyncio.Condition()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        tasks = [
+            asyncio.create_task(self._pump_changes(), name="bots.lease_changes"),
+            asyncio.create_task(self._apply_changes(), name="bots.apply_changes"),
+            asyncio.create_task(self._listen(), name="bots.listen"),
+            asyncio.create_task(self._candle_loop(), name="bots.candles"),
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
+
+    async def close(self) -> None:
+        for bot in list(self.bots.values()):
+            await bot.exchange.close()
+        self.bots.clear()
+        self.markets.clear()
+
+    async def _pump_changes(self) -> None:
+        async for change in self.leases.changes():
+            self._changes.put_nowait(change)
+
+    async def _apply_changes(self) -> None:
+        while True:
+            batch = [await self._changes.get()]
+            while not self._changes.empty():
+                batch.append(self._changes.get_nowait())
+            gained: dict[str, int] = {}
+            for ch in batch:
+                if ch.gained:
+                    gained[ch.bot_id] = ch.epoch
+                else:
+                    gained.pop(ch.bot_id, None)
+                    await self.drop(ch.bot_id)
+            if gained:
+                try:
+                    await self.adopt(gained)
+                except (psycopg.Error, OSError) as e:
+                    log.warning("loading bots failed", extra={"action": "adopt_failed", "error": str(e)})
+
+    async def _listen(self) -> None:
+        """Wake up on ``bots.status`` changes and sync leases right away."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    str(self.pool.conninfo), autocommit=True
+                ) as conn:
+                    await conn.execute("listen tradefleet_bots")
+                    async for _ in conn.notifies():
+                        await self.leases.sync()
+            except (psycopg.Error, OSError) as e:
+                log.warning("bot status listener reconnecting", extra={"action": "listen_failed",
+                                                                       "error": str(e)})
+                await asyncio.sleep(1.0)
+
+    async def _candle_loop(self) -> None:
+        while True:
+            tfs = {b.config.timeframe for b in self.bots.values()} or {"1m"}
+            now = self.clock.now()
+            close = min(next_close(now, timeframe_seconds(tf)) for tf in tfs)
+            await self.clock.sleep_until(close)
+            if self.settle_s:
+                await asyncio.sleep(self.settle_s)  # let the exchange publish the closed candle
+            try:
+                await self.process_close(close)
+            except (psycopg.Error, OSError) as e:
+                log.warning("candle close failed", extra={"action": "close_failed", "error": str(e)})
+
+    # -- leases ---------------------------------------------------------------------------
+
+    async def drop(self, bot_id: str) -> None:
+        async with self._lock:
+            bot = self.bots.pop(bot_id, None)
+            if bot is None:
+                return
+            self.markets[bot.config.market].discard(bot_id)
+            if not self.markets[bot.config.market]:
+                del self.markets[bot.config.market]
+        await bot.exchange.close()
+        log.info("bot dropped", extra={"bot_id": bot_id, "action": "bot_dropped"})
+
+    async def adopt(self, leased: dict[str, int]) -> None:
+        """Load bots this worker now leases; reconcile their orders before they trade."""
+        rows, trades, orders = await load_bots(self.pool, sorted(leased))
+        await self.credits.load_terms(str(r["user_id"]) for r in rows)
+        trades_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        orders_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for t in trades:
+            trades_by[str(t["bot_id"])].append(t)
+        for o in orders:
+            orders_by[str(o["bot_id"])].append(o)
+        async with self._lock:
+            failed: list[tuple[BotState, StepOut, datetime | None]] = []
+            for row in rows:
+                bot_id = str(row["id"])
+                if row["status"] != "running" or bot_id in self.bots:
+                    continue
+                try:
+                    bot = await self._build(row, leased[bot_id], trades_by[bot_id], orders_by[bot_id])
+                except Exception as e:  # one bad bot never stops the others
+                    cfg = _stub_config(row)
+                    stub = BotState(cfg, leased[bot_id], BotPaperExchange(cfg.exchange, rules=paper_rules(cfg.exchange), history=0))
+                    out = StepOut()
+                    engine.fail(stub, e, out)
+                    failed.append((stub, out, None))
+                    continue
+                self.bots[bot_id] = bot
+                self.markets[bot.config.market].add(bot_id)
+                log.info("bot adopted", extra={"bot_id": bot_id, "action": "bot_adopted",
+                                               "epoch": bot.epoch})
+            if failed:
+                await persist_steps(self.pool, failed)
+
+    async def _build(self, row: dict[str, Any], epoch: int, trades: list[dict[str, Any]],
+                     orders: list[dict[str, Any]]) -> BotState:
+        cfg = BotConfig.from_row(row)
+        base, quote = cfg.symbol.split(":")[0].split("/")
+        position: Position | None = None
+        for t in trades[:1]:
+            position = Position(
+                trade_id=t["id"], amount=Decimal(t["amount"]), entry_price=Decimal(t["price"]),
+                entry_cost=Decimal(t["amount"]) * Decimal(t["price"]), entry_fee=Decimal(t["fee"]),
+                entry_time=t["entry_time"], entry_order_id=t["entry_order_id"] or derived_id(t["id"], "order"),
+                stop_price=None if t["stop_loss_price"] is None else Decimal(t["stop_loss_price"]),
+                take_price=None if t["take_profit_price"] is None else Decimal(t["take_profit_price"]),
+            )
+        realized = Decimal(row["realized"])
+        exchange: Exchange
+        if cfg.is_paper:
+            quote_balance = cfg.initial_balance + realized
+            base_balance = ZERO
+            if position is not None:
+                quote_balance -= position.entry_cost + position.entry_fee
+                base_balance = position.amount
+            exchange = BotPaperExchange(
+                cfg.exchange, {quote: max(quote_balance, ZERO), base: base_balance},
+                rules=paper_rules(cfg.exchange), taker_fee=cfg.fee, maker_fee=cfg.fee,
+                slippage=cfg.slippage, history=0,
+            )
+        else:
+            exchange = await self._live(cfg, row)
+        bot = BotState(cfg, epoch, exchange, position=position, last_candle_at=row["last_candle_at"],
+                       realized=realized, day_pnl=Decimal(row["day_pnl"]))
+        if row["last_candle_at"] is not None:
+            bot.day = row["last_candle_at"].date()
+        await self._reconcile(bot, orders)
+        return bot
+
+    async def _live(self, cfg: BotConfig, row: dict[str, Any]) -> Exchange:
+        terms = self.credits.terms.get(cfg.user_id)
+        if terms is not None and not terms.live_trading:
+            raise Fatal("live trading is not included in your plan: upgrade, or switch the bot to paper")
+        if not row.get("sealed_secret"):
+            raise Fatal("live trading needs an exchange key: add one and link it to the bot")
+        if self.keyring is None:
+            raise Fatal("this worker has no master keys (TRADEFLEET_MASTER_KEYS) to open exchange keys")
+        credentials = self.keyring.open(str(row["sealed_secret"]))  # in memory only, never logged
+        if self.live_exchange is not None:
+            ex = self.live_exchange(cfg, credentials, bool(row.get("is_testnet")))
+        else:
+            from worker.exchanges.live import LiveExchange
+
+            ex = LiveExchange(cfg.exchange, credentials, sandbox=bool(row.get("is_testnet")))
+        try:
+            await ex.load_markets()
+        except BaseException:
+            await ex.close()
+            raise
+        return ex
+
+    async def _reconcile(self, bot: BotState, orders: list[dict[str, Any]]) -> None:
+        """Orders the database says are in flight: find them on the exchange by client id
+        (live), or place them again under the same id in the rebuilt paper account."""
+        if not orders:
+            return
+        cfg = bot.config
+        ex = bot.exchange
+        if isinstance(ex, BotPaperExchange):
+            key = cfg.market
+            await self.md.refresh([key], self.clock.now())
+            window = self.md.windows[key]
+            # The paper clock resumes at the candle the orders were placed on, so they fill
+            # at the open of the next one, exactly as they would have without the takeover.
+            seen = [c for c in window.candles if bot.last_candle_at is None or c.time <= bot.last_candle_at]
+            if seen:
+                ex.on_candle(cfg.symbol, cfg.timeframe, seen[-1])
+        found = {} if isinstance(ex, BotPaperExchange) else await ex.reconcile(
+            [str(o["client_order_id"]) for o in orders], cfg.symbol)
+        for o in orders:
+            cid = str(o["client_order_id"])
+            buy = o["side"] == "buy"
+            hold = derived_id(cid, "hold") if buy and self._charges(cfg) else None
+            if isinstance(ex, BotPaperExchange):
+                await ex.create_order(cfg.symbol, "buy" if buy else "sell", "market", Decimal(o["amount"]),
+                                      client_order_id=cid)
+            elif cid not in found:
+                continue  # never reached the exchange: the decision is simply not taken
+            bot.in_flight[cid] = InFlight(cid, o["id"], "entry" if buy else "exit", "buy" if buy else "sell",
+                                          Decimal(o["amount"]),
+                                          str(o["reason"] or "signal"), hold,
+                                          bot.last_candle_at or self.clock.now())
+
+    def _charges(self, cfg: BotConfig) -> bool:
+        t = self.credits.terms.get(cfg.user_id)
+        return t is not None and t.credits_per_trade > 0
+
+    # -- candle closes --------------------------------------------------------------------
+
+    async def process_close(self, close: datetime) -> None:
+        """Everything that happens when candles close at ``close``."""
+        started = time.perf_counter()
+        async with self._lock:
+            keys = [k for k in self.markets
+                    if int(close.timestamp()) % timeframe_seconds(k[2]) == 0]
+            if keys:
+                _added, gaps = await self.md.refresh(keys, close)
+                steps = await self._step_all(keys, close, gaps)
+                for i in range(0, len(steps), CHUNK):
+                    stale = await persist_steps(self.pool, steps[i:i + CHUNK])
+                    for bot_id in stale:
+                        self._forget(bot_id)
+                self.stats.steps += len(steps)
+        self.stats.closes += 1
+        self.stats.last_close = close
+        self.stats.last_duration_s = time.perf_counter() - started
+        self.stats.durations.append(self.stats.last_duration_s)
+        async with self.processed:
+            self.processed.notify_all()
+
+    def _forget(self, bot_id: str) -> None:
+        bot = self.bots.pop(bot_id, None)
+        if bot is not None:
+            self.markets[bot.config.market].discard(bot_id)
+            log.warning("lease lost while trading", extra={"bot_id": bot_id, "action": "stale_epoch"})
+
+    async def _step_all(self, keys: Sequence[MarketKey], close: datetime, gaps: list[GapReport]
+                        ) -> list[tuple[BotState, StepOut, datetime | None]]:
+        gap_by: dict[MarketKey, list[GapReport]] = defaultdict(list)
+        for g in gaps:
+            gap_by[g.key].append(g)
+        results: list[tuple[BotState, StepOut, datetime | None]] = []
+        intents: list[tuple[EntryIntent, StepOut]] = []
+        for key in keys:
+            window = self.md.windows.get(key)
+            last = None if window is None else window.last
+            if window is None or last is None:
+                continue
+            signal_cache: dict[tuple[str, str, datetime], Decision] = {}
+            for bot_id in sorted(self.markets.get(key, ())):
+                bot = self.bots[bot_id]
+                out = StepOut()
+                for g in gap_by.get(key, ()):
+                    out.log(bot.config, "warning", g.describe(), action="candle_gap")
+                todo = window.since(bot.last_candle_at) if bot.last_candle_at else [last]
+                try:
+                    for candle in todo:
+                        decision = self._decision(bot, window, candle, last, signal_cache)
+                        intent = await self._step(bot, candle, decision, out)
+                        if intent is not None:
+                            if candle is last:
+                                intents.append((intent, out))
+                except Exception as e:  # one bad bot never stops the others
+                    if isinstance(e, Retryable):
+                        out.log(bot.config, "warning", f"exchange unavailable, step skipped: {e}",
+                                action="step_retry_exhausted")
+                    else:
+                        engine.fail(bot, e, out)
+                if todo:
+                    bot.last_candle_at = todo[-1].time
+                results.append((bot, out, bot.last_candle_at))
+        await self._enter(intents)
+        return results
+
+    def _decision(self, bot: BotState, window: Any, candle: Candle, last: Candle,
+                  cache: dict[tuple[str, str, datetime], Decision]) -> Decision:
+        cfg = bot.config
+        k = (cfg.strategy, cfg.params_key, candle.time)
+        d = cache.get(k)
+        if d is None:
+            arrays = window.arrays() if candle is last else window.arrays_until(candle.time)
+            strategy = get_strategy(cfg.strategy)
+            if len(arrays) < strategy.warmup(cfg.params) + 1:
+                d = Decision(False, False)
+            else:
+                d = Decision.from_signal(strategy.signals(arrays, cfg.params).at(-1))
+            cache[k] = d
+        return d
+
+    async def _step(self, bot: BotState, candle: Candle, decision: Decision, out: StepOut
+                    ) -> EntryIntent | None:
+        await engine.apply_fills(bot, candle, out)
+        await engine.apply_stops(bot, candle, out)
+        return await engine.plan_decision(bot, decision, candle, out)
+
+    async def _enter(self, intents: list[tuple[EntryIntent, StepOut]]) -> None:
+        if not intents:
+            return
+        holds = await self.credits.hold([
+            HoldRequest(i.bot.config.user_id, i.bot.id, i.client_order_id) for i, _ in intents
+        ])
+        for (intent, out), hold in zip(intents, holds, strict=True):
+            cfg = intent.bot.config
+            if hold is False:
+                out.log(cfg, "warning", "not enough credits for a trade: entry skipped",
+                        action="no_credits", client_order_id=intent.client_order_id)
+                out.notify(cfg, "low_credits", "Out of credits",
+                           f"{cfg.name} skipped a trade because your credits ran out.")
+                continue
+            try:
+                await engine.place_entry(intent, None if hold is None else hold, out)
+            except Exception as e:
+                if hold:
+                    out.credits.append({"action": "void", "id": str(derived_id(intent.client_order_id, "void")),
+                                        "pending_id": str(hold)})
+                if isinstance(e, Retryable):
+                    out.log(cfg, "warning", f"entry not placed, exchange unavailable: {e}",
+                            action="entry_failed")
+                else:
+                    engine.fail(intent.bot, e, out)
+
+
+def _stub_config(row: dict[str, Any]) -> BotConfig:
+    """Enough of a bot's configuration to record why it cannot run."""
+    from worker.strategies import validate_params
+
+    return BotConfig(
+        id=str(row["id"]), user_id=str(row["user_id"]), name=str(row["name"]), exchange=str(row["exchange"]),
+        symbol=str(row["trading_pair"]), timeframe=str(row["timeframe"]), strategy="sma_cross",
+        params=validate_params("sma_cross", {}), params_key="{}", stake_amount=Decimal(1), stop_loss=None,
+        take_profit=None, risk_percentage=Decimal(2), sizing="stake", max_open_trades=1,
+        daily_loss_limit=None, allow_short=False, is_paper=True, credential_id=None,
+        initial_balance=Decimal(str(row["initial_balance"])), fee=None, slippage=Decimal(0),
+    )
+
+

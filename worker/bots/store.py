@@ -1,0 +1,91 @@
+"""The bot runner's SQL: load leased bots with their open trades and orders, and persist
+a batch of candle steps (orders, trades, logs, notifications, bot state, credit posts and
+voids) in one transaction, fenced by each bot's lease epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from .credit_gate import CreditGate
+from .model import BotState, StepOut
+
+LOAD_BOTS = """
+select b.*, c.sealed_secret, c.is_testnet,
+       (select coalesce(sum(t.profit), 0) from public.trades t
+         where t.bot_id = b.id and t.status = 'closed') as realized,
+       (select coalesce(sum(t.profit), 0) from public.trades t
+         where t.bot_id = b.id and t.status = 'closed'
+           and t.exit_time >= date_trunc('day', b.last_candle_at)) as day_pnl
+  from public.bots b
+  left join public.exchange_credentials c on c.id = b.exchange_credential_id
+ where b.id = any(%(ids)s::uuid[])
+"""
+LOAD_OPEN_TRADES = """
+select * from public.trades where bot_id = any(%(ids)s::uuid[]) and status = 'open' order by entry_time
+"""
+LOAD_OPEN_ORDERS = """
+select * from public.orders where bot_id = any(%(ids)s::uuid[]) and status in ('pending', 'open')
+ order by created_at
+"""
+APPLY_STEPS = """
+select stale_bot_id::text from public.bot_apply_steps(%(steps)s, %(orders)s, %(trades)s, %(logs)s, %(notes)s)
+"""
+
+
+async def load_bots(
+    pool: AsyncConnectionPool, ids: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Bot rows (with their key, realized and today's profit), open trades, open orders."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        params = {"ids": list(ids)}
+        bots = await (await cur.execute(LOAD_BOTS, params)).fetchall()
+        trades = await (await cur.execute(LOAD_OPEN_TRADES, params)).fetchall()
+        orders = await (await cur.execute(LOAD_OPEN_ORDERS, params)).fetchall()
+    return bots, trades, orders
+
+
+async def persist_steps(
+    pool: AsyncConnectionPool, steps: Sequence[tuple[BotState, StepOut, datetime | None]]
+) -> set[str]:
+    """Write the steps of many bots in one transaction; returns the bots whose lease epoch
+    is stale (nothing of theirs was written: another worker owns them now)."""
+    if not steps:
+        return set()
+    heads: list[dict[str, Any]] = []
+    orders: list[dict[str, Any]] = []
+    trades: list[dict[str, Any]] = []
+    logs: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    credit_ops: dict[str, list[dict[str, Any]]] = {}
+    for bot, out, candle_at in steps:
+        heads.append({
+            "bot_id": bot.id, "epoch": bot.epoch,
+            "candle_at": None if candle_at is None else candle_at.isoformat(),
+            "status": out.status, "status_reason": out.status_reason,
+            "error_message": out.error_message,
+        })
+        orders.extend(out.orders)
+        trades.extend(out.trades)
+        logs.extend(out.logs)
+        notes.extend(out.notes)
+        if out.credits:
+            credit_ops[bot.id] = out.credits
+    # A step may open and close the same trade (entry filled at the open, stop hit in the
+    # candle) or place and fill the same order: the last state of each row wins.
+    orders = list({o["client_order_id"]: o for o in orders}.values())
+    trades = list({t["id"]: t for t in trades}.values())
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(APPLY_STEPS, {
+            "steps": Jsonb(heads), "orders": Jsonb(orders), "trades": Jsonb(trades),
+            "logs": Jsonb(logs), "notes": Jsonb(notes),
+        })
+        stale = {str(r[0]) for r in await cur.fetchall()}
+        ops = [op for bot_id, bot_ops in credit_ops.items() if bot_id not in stale for op in bot_ops]
+        await CreditGate.settle(conn, ops)
+    return stale
