@@ -12,3 +12,7 @@ def register_all(registry: Registry) -> None:
     from worker.fleet import builtin
 
     builtin.register(registry)
+
+    from worker import bots
+
+    bots.register(registry)
