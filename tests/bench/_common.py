@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.support import db as support  # noqa: E402
+from tests.support import db as support
 
 
 @contextlib.contextmanager

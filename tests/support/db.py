@@ -67,14 +67,6 @@ def ensure_template() -> str:
                     )
                 )
                 conn.execute(sql.SQL("alter database {} is_template true").format(sql.Identifier(name)))
-                # Older templates from earlier schema versions are no longer needed.
-                for (old,) in conn.execute(
-                    "select datname from pg_database where datname like 'tf\\_template\\_%%' "
-                    "and datname <> %s and datname not like '%%building'",
-                    (name,),
-                ).fetchall():
-                    conn.execute(sql.SQL("alter database {} is_template false").format(sql.Identifier(old)))
-                    conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(old)))
         finally:
             conn.execute("select pg_advisory_unlock(hashtext('tradefleet-template'))")
     return name
