@@ -148,8 +148,7 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
         started = time.monotonic()
         user_id, stats = await sync.sync_account(
             "snaptrade", _required(p, "provider_user_id"), _required(p, "provider_account_id"))
-        run_id = await sync.start_run(user_id, trigger="webhook", scope="incremental")
-        await sync.finish_run(run_id, stats, started)
+        await sync.record_run(user_id, stats, started, trigger="webhook", scope="incremental")
         return stats.as_dict()
 
     async def connection_status(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:

@@ -107,6 +107,14 @@ values (%(user_id)s, %(connection_id)s, %(account_id)s, %(trigger)s, %(scope)s, 
 returning id
 """
 
+RECORD_SYNC_RUN = """
+insert into public.sync_runs (user_id, trigger, scope, status, accounts_synced, positions_upserted, positions_removed,
+                              errors, duration_ms, started_at, finished_at)
+values (%(user_id)s, %(trigger)s, %(scope)s, %(status)s, %(accounts_synced)s, %(positions_upserted)s,
+        %(positions_removed)s, %(errors)s::jsonb, %(duration_ms)s,
+        now() - make_interval(secs => %(duration_ms)s / 1000.0), now())
+"""
+
 FINISH_SYNC_RUN = """
 update public.sync_runs
    set status = %(status)s, accounts_synced = %(accounts_synced)s, positions_upserted = %(positions_upserted)s,

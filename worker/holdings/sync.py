@@ -295,6 +295,15 @@ class HoldingsSync:
         run_id: UUID = row["id"]
         return run_id
 
+    async def record_run(self, user_id: UUID, stats: SyncStats, started: float, *, trigger: str, scope: str) -> None:
+        """One finished run in one statement (webhook-driven syncs, which nobody requested)."""
+        await self._fetch(q.RECORD_SYNC_RUN, {
+            "user_id": user_id, "trigger": trigger, "scope": scope, "status": stats.status,
+            "accounts_synced": stats.accounts_synced, "positions_upserted": stats.positions_upserted,
+            "positions_removed": stats.positions_removed, "errors": json.dumps(stats.errors),
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        })
+
     async def finish_run(self, run_id: UUID, stats: SyncStats, started: float) -> None:
         await self._fetch(q.FINISH_SYNC_RUN, {
             "id": run_id, "status": stats.status, "accounts_synced": stats.accounts_synced,
