@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import logging
 import multiprocessing
@@ -34,12 +33,12 @@ from psycopg_pool import AsyncConnectionPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.support import db as support  # noqa: E402
-from worker.exchanges.keys import Keyring  # noqa: E402
-from worker.fleet.registry import Job, JobContext, Registry  # noqa: E402
-from worker.holdings import HoldingsDeps, register  # noqa: E402
-from worker.holdings.provider import HoldingsProvider  # noqa: E402
-from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig  # noqa: E402
+from tests.support import db as support
+from worker.exchanges.keys import Keyring
+from worker.fleet.registry import Job, JobContext, Registry
+from worker.holdings import HoldingsDeps, register
+from worker.holdings.provider import HoldingsProvider
+from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
 
 SYMBOLS = [f"SYM{i:02d}" for i in range(40)]
 POSITIONS_PER_ACCOUNT = 10
