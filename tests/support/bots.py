@@ -97,3 +97,25 @@ async def harness(db_url: str, worker_id: str, start: datetime = START) -> Async
     finally:
         await runner.close()
         await pool.close()
+
+
+async def subscribe(conn: psycopg.AsyncConnection[Any], user: User, *, max_bots: int = 20000,
+                    credits_per_trade: str = "0.2", live_trading: bool = True) -> None:
+    """Put ``user`` on a plan with room for many bots (the Free plan allows two)."""
+    plan = f"Fleet test {max_bots}"
+    await conn.execute(
+        "insert into public.plans (name, price_monthly, max_bots, max_strategies, live_trading, features) "
+        "values (%s, 0, %s, 10, %s, %s) on conflict (name) do nothing",
+        (plan, max_bots, live_trading, json.dumps({"credits_per_trade": float(credits_per_trade)})),
+    )
+    await conn.execute(
+        "update public.subscriptions set plan_id = (select id from public.plans where name = %s), "
+        "status = 'active', expires_at = now() + interval '30 days' where user_id = %s",
+        (plan, user.id),
+    )
+    await conn.execute(
+        "insert into public.subscriptions (user_id, plan_id, status, expires_at) "
+        "select %s, id, 'active', now() + interval '30 days' from public.plans where name = %s "
+        "and not exists (select 1 from public.subscriptions where user_id = %s)",
+        (user.id, plan, user.id),
+    )
