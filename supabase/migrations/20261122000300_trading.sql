@@ -568,6 +568,7 @@ grant execute on function public.get_user_trading_performance(integer, uuid) to 
 
 -- ---------------------------------------------------------------------------
 -- Grants: apps write only the columns they own; everything else belongs to the fleet.
+-- Apps may choose ids themselves, so a retried create is idempotent.
 revoke all on public.exchange_credentials, public.strategies, public.bots, public.orders, public.trades,
   public.bot_logs, public.candles, public.backtest_runs, public.backtest_results, public.ai_analyses
   from anon, authenticated;
@@ -585,7 +586,7 @@ grant select (id, user_id, name, description, strategy_type, engine, performance
               created_at, updated_at)
   on public.strategies to anon;
 grant select on public.strategies to authenticated;
-grant insert (user_id, name, description, strategy_type, engine, content, parameters, is_public, tags, category,
+grant insert (id, user_id, name, description, strategy_type, engine, content, parameters, is_public, tags, category,
               risk_level, monthly_price)
   on public.strategies to authenticated;
 grant update (name, description, strategy_type, engine, content, parameters, is_public, tags, category, risk_level,
@@ -594,7 +595,7 @@ grant update (name, description, strategy_type, engine, content, parameters, is_
 grant delete on public.strategies to authenticated;
 
 grant select on public.bots to authenticated;
-grant insert (user_id, strategy_id, exchange_credential_id, name, exchange, trading_pair, timeframe, strategy,
+grant insert (id, user_id, strategy_id, exchange_credential_id, name, exchange, trading_pair, timeframe, strategy,
               parameters, status, initial_balance, max_open_trades, stake_amount, stop_loss, take_profit,
               risk_percentage, daily_loss_limit, leverage, allow_short, is_paper_trade, metadata)
   on public.bots to authenticated;
@@ -606,7 +607,7 @@ grant delete on public.bots to authenticated;
 
 grant select on public.orders, public.trades, public.bot_logs, public.candles, public.backtest_results,
   public.ai_analyses, public.backtest_runs to authenticated;
-grant insert (user_id, strategy_id, strategy, parameters, exchange, trading_pair, timeframe, start_date, end_date, settings)
+grant insert (id, user_id, strategy_id, strategy, parameters, exchange, trading_pair, timeframe, start_date, end_date, settings)
   on public.backtest_runs to authenticated;
 grant update (status) on public.backtest_runs to authenticated;
 grant delete on public.backtest_runs to authenticated;

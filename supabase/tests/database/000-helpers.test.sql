@@ -47,6 +47,7 @@ as $$
 declare
   v_claims jsonb;
 begin
+  perform tests.clear_authentication();
   if p_actor = 'anon' then
     perform set_config('request.jwt.claims', '{"role": "anon"}', true);
     perform set_config('role', 'anon', true);
