@@ -1,7 +1,7 @@
 -- Foundation behaviour: sign-up, updated_at, bot statistics, plan limits, the aal2 rule,
 -- the performance function and the marketplace view.
 begin;
-select plan(22);
+select plan(21);
 
 select tests.create_user(1, 'ann@found.test');
 select tests.create_user(2, 'ben@found.test');
