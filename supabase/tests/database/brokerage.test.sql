@@ -1,0 +1,109 @@
+-- RLS of every brokerage table (and the portfolio views/prices) for anon, two users, a
+-- provider, an admin and the service role. Run: pg_prove -d <db> supabase/tests/database/brokerage.test.sql
+begin;
+create extension if not exists pgtap;
+select plan(41);
+
+-- Cast and data (as the superuser, like Auth and the worker would create them).
+insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values
+  ('00000000-0000-0000-0000-00000000000a', 'authenticated', 'authenticated', 'alice@t.local', '{"role":"user"}', '{}', now(), now()),
+  ('00000000-0000-0000-0000-00000000000b', 'authenticated', 'authenticated', 'bob@t.local', '{"role":"user"}', '{}', now(), now()),
+  ('00000000-0000-0000-0000-00000000000c', 'authenticated', 'authenticated', 'prov@t.local', '{"role":"provider"}', '{}', now(), now()),
+  ('00000000-0000-0000-0000-00000000000d', 'authenticated', 'authenticated', 'admin@t.local', '{"role":"admin"}', '{}', now(), now());
+insert into public.brokerage_connections (id, user_id, provider, provider_user_id, provider_connection_id, sealed_user_secret, status) values
+  ('10000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000a', 'snaptrade', 'a', 'auth-a', 'v1:k:AAAA:BBBB', 'active'),
+  ('10000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-00000000000b', 'snaptrade', 'b', 'auth-b', 'v1:k:CCCC:DDDD', 'active');
+insert into public.brokerage_accounts (id, connection_id, user_id, provider_account_id) values
+  ('20000000-0000-0000-0000-00000000000a', '10000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000a', 'acc-a'),
+  ('20000000-0000-0000-0000-00000000000b', '10000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-00000000000b', 'acc-b');
+select private.holdings_apply_positions('20000000-0000-0000-0000-00000000000a', now(),
+  '[{"symbol":"AAPL","units":"10","price":"150","average_cost":"100"}]');
+select private.holdings_apply_positions('20000000-0000-0000-0000-00000000000b', now(),
+  '[{"symbol":"MSFT","units":"2","price":"400","average_cost":"300"}]');
+select private.holdings_refresh_aggregates(array['00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000b']::uuid[]);
+insert into public.sync_runs (user_id, trigger, status) values
+  ('00000000-0000-0000-0000-00000000000a', 'nightly', 'completed'),
+  ('00000000-0000-0000-0000-00000000000b', 'nightly', 'completed');
+insert into public.symbol_prices (symbol, price, previous_close, source, as_of) values ('AAPL', 200, 190, 'test', now());
+
+create function pg_temp.act_as(p_who text) returns void language plpgsql as $$
+begin
+  if p_who = 'anon' then
+    perform set_config('role', 'anon', true);
+    perform set_config('request.jwt.claims', '{"role":"anon"}', true);
+  elsif p_who = 'service_role' then
+    perform set_config('role', 'service_role', true);
+    perform set_config('request.jwt.claims', '{"role":"service_role"}', true);
+  else
+    perform set_config('role', 'authenticated', true);
+    perform set_config('request.jwt.claims', json_build_object(
+      'sub', case p_who when 'alice' then '00000000-0000-0000-0000-00000000000a' when 'bob' then '00000000-0000-0000-0000-00000000000b'
+                        when 'provider' then '00000000-0000-0000-0000-00000000000c' else '00000000-0000-0000-0000-00000000000d' end,
+      'role', 'authenticated',
+      'app_metadata', json_build_object('role', case p_who when 'provider' then 'provider' when 'admin' then 'admin' else 'user' end))::text, true);
+  end if;
+end $$;
+grant execute on function pg_temp.act_as(text) to anon, authenticated, service_role;
+
+-- anon: nothing at all.
+select pg_temp.act_as('anon');
+select throws_ok('select * from public.brokerage_connections', '42501', null, 'anon cannot read connections');
+select throws_ok('select * from public.brokerage_accounts', '42501', null, 'anon cannot read accounts');
+select throws_ok('select * from public.brokerage_positions', '42501', null, 'anon cannot read positions');
+select throws_ok('select * from public.aggregated_holdings', '42501', null, 'anon cannot read holdings');
+select throws_ok('select * from public.sync_runs', '42501', null, 'anon cannot read sync runs');
+select throws_ok('insert into public.sync_runs default values', '42501', null, 'anon cannot request a refresh');
+select throws_ok('select * from public.symbol_prices', '42501', null, 'anon cannot read prices');
+select throws_ok('select * from public.portfolio_value', '42501', null, 'anon cannot read portfolio value');
+
+-- alice: her own rows only; never the sealed secret; reads but no writes.
+select pg_temp.act_as('alice');
+select is((select count(*) from public.brokerage_connections)::int, 1, 'alice sees her connection only');
+select throws_ok('select sealed_user_secret from public.brokerage_connections', '42501', null, 'alice cannot read the sealed secret');
+select is((select array_agg(provider_account_id) from public.brokerage_accounts), array['acc-a'], 'alice sees her account only');
+select is((select array_agg(symbol) from public.brokerage_positions), array['AAPL'], 'alice sees her positions only');
+select is((select array_agg(symbol) from public.aggregated_holdings), array['AAPL'], 'alice sees her holdings only');
+select is((select count(*) from public.sync_runs)::int, 1, 'alice sees her sync runs only');
+select is((select market_value from public.portfolio_value), 2000::numeric, 'alice sees her portfolio valued at the latest price');
+select is((select day_change from public.portfolio_value), 100::numeric, 'and today''s change');
+select is((select count(*) from public.symbol_prices)::int, 1, 'signed-in users read prices');
+select throws_ok('insert into public.brokerage_accounts (connection_id, user_id, provider_account_id) values (''10000000-0000-0000-0000-00000000000a'', ''00000000-0000-0000-0000-00000000000a'', ''x'')',
+  '42501', null, 'alice cannot add accounts');
+select throws_ok('update public.brokerage_positions set units = 1000', '42501', null, 'alice cannot change positions');
+select throws_ok('update public.aggregated_holdings set total_units = 1000', '42501', null, 'alice cannot change holdings');
+select throws_ok('update public.brokerage_connections set status = ''active''', '42501', null, 'alice cannot change connection status');
+select throws_ok('insert into public.symbol_prices (symbol, price, source, as_of) values (''X'', 1, ''me'', now())', '42501', null, 'alice cannot write prices');
+select lives_ok('insert into public.sync_runs default values', 'alice can request a refresh');
+select throws_ok('insert into public.sync_runs default values', '23514', null, 'but only once a minute');
+select throws_ok('insert into public.sync_runs (user_id) values (''00000000-0000-0000-0000-00000000000b'')', '42501', null, 'alice cannot request a refresh for bob');
+select throws_ok('insert into public.sync_runs (user_id, status) values (''00000000-0000-0000-0000-00000000000a'', ''completed'')', '42501', null, 'alice cannot write a run''s status');
+select lives_ok('delete from public.brokerage_connections where user_id = ''00000000-0000-0000-0000-00000000000b''', 'alice''s delete of bob''s connection matches nothing');
+
+-- bob: symmetric.
+select pg_temp.act_as('bob');
+select is((select array_agg(symbol) from public.aggregated_holdings), array['MSFT'], 'bob sees his holdings only');
+select is((select count(*) from public.brokerage_accounts)::int, 1, 'bob sees his account only');
+select is((select count(*) from public.brokerage_connections)::int, 1, 'bob''s connection survived alice''s delete');
+select is((select count(*) from public.sync_runs)::int, 1, 'bob does not see alice''s refresh request');
+
+-- provider: a signal provider is just a user here: nothing of others.
+select pg_temp.act_as('provider');
+select is((select count(*) from public.brokerage_connections)::int, 0, 'a provider sees no connections');
+select is((select count(*) from public.brokerage_positions)::int, 0, 'a provider sees no positions');
+select is((select count(*) from public.aggregated_holdings)::int, 0, 'a provider sees no holdings');
+select is((select count(*) from public.portfolio_value)::int, 0, 'a provider sees no portfolio');
+
+-- admin (an app user with the admin role): no one's holdings, accounts or secrets.
+select pg_temp.act_as('admin');
+select is((select count(*) from public.aggregated_holdings)::int, 0, 'an admin does not read people''s holdings');
+select is((select count(*) from public.brokerage_positions)::int, 0, 'an admin does not read positions');
+select throws_ok('select sealed_user_secret from public.brokerage_connections', '42501', null, 'an admin cannot read sealed secrets');
+
+-- service role: everything.
+select pg_temp.act_as('service_role');
+select is((select count(*) from public.brokerage_connections where sealed_user_secret is not null)::int, 2, 'the service reads sealed secrets');
+select is((select count(*) from public.brokerage_positions)::int, 2, 'the service reads every position');
+select lives_ok('update public.aggregated_holdings set last_price = last_price', 'the service writes holdings');
+
+select * from finish();
+rollback;
