@@ -12,6 +12,15 @@ Run: .venv/bin/python tests/bench/holdings.py [--users 100] [--accounts-per-user
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder is sys.path[0]; sibling benches (e.g. queue.py) must not
+# shadow the standard library.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+# ruff: noqa: E402
+
 import argparse
 import asyncio
 import json
@@ -20,12 +29,10 @@ import multiprocessing
 import os
 import random
 import re
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
