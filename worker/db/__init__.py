@@ -16,9 +16,9 @@ def configure_role(role: str | None) -> Any:
     """
 
     async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.set_autocommit(True)
         if role:
             await conn.execute(psycopg.sql.SQL("set role {}").format(psycopg.sql.Identifier(role)))
-        await conn.set_autocommit(True)
 
     return configure
 
