@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import psycopg
-from _common import bench_database, percentile
+from tests.bench._common import bench_database, percentile
 from rich.console import Console
 
 USERS, BOTS_PER_USER, TRADES_PER_BOT = 10_000, 2, 50
