@@ -171,3 +171,18 @@ async def test_periodic_job_is_enqueued_once_per_period_by_many_workers(pool: As
     p = Periodic("nightly", "fleet.noop", timedelta(hours=1))
     ids = await asyncio.gather(*(enqueue_periodic(pool, p) for _ in range(5)))
     assert len(set(ids)) == 1
+
+
+async def test_worker_configured_for_realtime_is_woken_through_it(
+    pool: AsyncConnectionPool, db_url: str, conn: psycopg.AsyncConnection[Any]
+) -> None:
+    async with FakeRealtime(db_url, api_key="service-key") as fake:
+        s = settings(db_url, poll_interval_s=30, event_source="realtime", supabase_url=fake.url,
+                     supabase_service_role_key="service-key")
+        w = Worker(s, registry_with("test.ok", ok))
+        assert isinstance(w.event_source, RealtimeSource)
+        async with worker_running(w):
+            await asyncio.wait_for(w.event_source.connected.wait(), 5)
+            job_id = await queue.enqueue(pool, "test.ok")
+            assert await until_status(conn, job_id, "succeeded", limit_s=3) < 2.0
+        assert fake.events_sent >= 1
