@@ -2,7 +2,7 @@
 -- subscriptions through RPCs with the revenue share, reviews, copy executions, TradingView
 -- tokens and the functions only the fleet may call.
 begin;
-select plan(47);
+select plan(53);
 
 -- Cast: 1 alice and 2 bob (users), 3 pat (provider), 4 dana (admin), 5 eve (another provider).
 select tests.create_user(1, 'alice@mkt.test');
@@ -132,6 +132,18 @@ select is(tests.try_as('eve@mkt.test', format($$insert into public.reviews (stra
           tests.id('market', 3))), 'denied', 'only subscribers review');
 select is((select avg_rating || '/' || review_count from public.strategy_marketplace where id = tests.id('market', 3)),
           '4.00/1', 'the marketplace shows the average rating and count');
+
+-- Copy executions: each subscriber reads their own (the RLS matrix of this table).
+insert into public.signal_executions (signal_id, subscription_id, subscriber_id, phase, status, reason)
+select tests.id('signal', 1), s.id, s.subscriber_id, 'open', 'skipped', 'no_bot'
+  from public.strategy_subscriptions s where s.subscriber_id = tests.id('user', 1);
+select is(tests.try_as('anon', 'select * from public.signal_executions'), 'denied', 'signal_executions: anon reads nothing');
+select is(tests.try_as('alice@mkt.test', 'select * from public.signal_executions'), 'rows=1', 'signal_executions: alice reads hers');
+select is(tests.try_as('bob@mkt.test', 'select * from public.signal_executions'), 'rows=0', 'signal_executions: bob reads none');
+select is(tests.try_as('pat@mkt.test', 'select * from public.signal_executions'), 'rows=0',
+          'signal_executions: the provider does not see who was copied');
+select is(tests.try_as('dana@mkt.test', 'select * from public.signal_executions'), 'rows=1', 'signal_executions: admins read all');
+select is(tests.try_as('alice@mkt.test', 'delete from public.signal_executions'), 'denied', 'signal_executions: apps never write');
 
 -- Fleet-only functions and secrets ------------------------------------------------------------------
 select is(tests.try_as('pat@mkt.test', format('select public.signal_fan_out(%L)', tests.id('signal', 1))), 'denied',
