@@ -276,7 +276,8 @@ class MarketData:
     async def _store(self, added: dict[MarketKey, list[Candle]]) -> None:
         cols: dict[str, list[object]] = {k: [] for k in (
             "exchange", "symbol", "timeframe", "open_time", "open", "high", "low", "close", "volume")}
-        for key, candles in added.items():
+        # Sorted, so two workers caching the same candles lock rows in the same order.
+        for key, candles in sorted(added.items()):
             for c in candles:
                 for name, value in zip(
                     cols, (*key, c.time, c.open, c.high, c.low, c.close, c.volume), strict=True

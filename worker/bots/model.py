@@ -68,6 +68,13 @@ class BotConfig:
         raw = row.get("parameters") or {}
         if isinstance(raw, str):
             raw = json.loads(raw)
+        content = row.get("strategy_content")
+        if row["strategy"] == "rules" and not raw and content:
+            # A custom or AI-generated strategy: its rules are the strategy's content.
+            try:
+                raw = json.loads(str(content))
+            except ValueError as e:
+                raise Fatal(f"the strategy's rules are not valid JSON: {e}") from e
         params = validate_params(str(row["strategy"]), raw)
         meta = row.get("metadata") or {}
         if isinstance(meta, str):

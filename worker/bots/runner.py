@@ -93,6 +93,7 @@ class BotRunner:
         self._lock = asyncio.Lock()
         self._changes: asyncio.Queue[Any] = asyncio.Queue()
         self.processed = asyncio.Condition()
+        self._no_data: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -345,6 +346,15 @@ class BotRunner:
             window = self.md.windows.get(key)
             last = None if window is None else window.last
             if window is None or last is None:
+                for bot_id in sorted(self.markets.get(key, ())):
+                    bot = self.bots[bot_id]
+                    if bot_id not in self._no_data:
+                        self._no_data.add(bot_id)
+                        out = StepOut()
+                        out.log(bot.config, "warning", f"no candles for {bot.config.symbol} "
+                                f"{bot.config.timeframe} on {bot.config.exchange} yet: waiting",
+                                action="no_candles")
+                        results.append((bot, out, None))
                 continue
             signal_cache: dict[tuple[str, str, datetime], Decision] = {}
             for bot_id in sorted(self.markets.get(key, ())):

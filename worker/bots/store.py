@@ -16,7 +16,7 @@ from .credit_gate import CreditGate
 from .model import BotState, StepOut
 
 LOAD_BOTS = """
-select b.*, c.sealed_secret, c.is_testnet,
+select b.*, c.sealed_secret, c.is_testnet, s.content as strategy_content,
        (select coalesce(sum(t.profit), 0) from public.trades t
          where t.bot_id = b.id and t.status = 'closed') as realized,
        (select coalesce(sum(t.profit), 0) from public.trades t
@@ -24,6 +24,7 @@ select b.*, c.sealed_secret, c.is_testnet,
            and t.exit_time >= date_trunc('day', b.last_candle_at)) as day_pnl
   from public.bots b
   left join public.exchange_credentials c on c.id = b.exchange_credential_id
+  left join public.strategies s on s.id = b.strategy_id
  where b.id = any(%(ids)s::uuid[])
 """
 LOAD_OPEN_TRADES = """

@@ -1,0 +1,130 @@
+"""The bot engine's fill rules on a paper account, candle by candle (no database): the
+same rules as the backtester, so a backtest predicts what the bot does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from worker.bots import engine
+from worker.bots.engine import Decision
+from worker.bots.markets import paper_rules
+from worker.bots.model import BotConfig, BotState, StepOut
+from worker.bots.paper import BotPaperExchange
+from worker.errors import Fatal
+from worker.exchanges import Candle
+
+T0 = datetime(2018, 1, 12, tzinfo=UTC)
+D = Decimal
+
+
+def candle(i: int, o: str, h: str, lo: str, c: str) -> Candle:
+    return Candle(T0 + timedelta(minutes=5 * i), D(o), D(h), D(lo), D(c), D(1))
+
+
+def bot(**row: Any) -> BotState:
+    base: dict[str, Any] = {
+        "id": "b0700000-0000-4000-8000-00000000000a", "user_id": "a11ce000-0000-4000-8000-000000000001",
+        "name": "t", "exchange": "binance", "trading_pair": "ETH/BTC", "timeframe": "5m",
+        "strategy": "sma_cross", "parameters": {"fast": 3, "slow": 8}, "stake_amount": "0.1",
+        "stop_loss": "2", "take_profit": "3", "initial_balance": "1", "is_paper_trade": True,
+        "metadata": {"paper_fee": "0.001"},
+    }
+    base.update(row)
+    cfg = BotConfig.from_row(base)
+    ex = BotPaperExchange("binance", {"BTC": D("1")}, rules=paper_rules("binance"), taker_fee=cfg.fee,
+                          maker_fee=cfg.fee, history=0)
+    return BotState(cfg, 1, ex)
+
+
+async def step(b: BotState, c: Candle, d: Decision = Decision(False, False)) -> StepOut:
+    out = StepOut()
+    await engine.apply_fills(b, c, out)
+    await engine.apply_stops(b, c, out)
+    intent = await engine.plan_decision(b, d, c, out)
+    if intent is not None:
+        await engine.place_entry(intent, None, out)
+    return out
+
+
+async def enter(b: BotState) -> None:
+    await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), Decision(True, False))
+    assert b.in_flight and b.position is None  # a decision on a close fills at the next open
+
+
+async def test_entry_fills_at_next_open_and_stop_inside_that_candle_at_its_price() -> None:
+    b = await _entered()
+    out = await step(b, candle(1, "0.101", "0.102", "0.098", "0.099"))
+    closed = [t for t in out.trades if t["status"] == "closed"]
+    assert len(closed) == 1
+    t = closed[0]
+    assert D(t["price"]) == D("0.101")
+    assert t["exit_reason"] == "stop_loss"
+    assert D(t["exit_price"]) == D("0.09898")  # 0.101 * (1 - 2 %), on the tick
+    amount = D(t["amount"])
+    fees = amount * D("0.101") * D("0.001") + amount * D("0.09898") * D("0.001")
+    assert D(t["profit"]) == amount * (D("0.09898") - D("0.101")) - fees
+    assert D(t["fee"]) == fees
+
+
+async def _entered() -> BotState:
+    b = bot()
+    await enter(b)
+    return b
+
+
+async def test_stop_first_when_stop_and_target_are_touched_in_one_candle() -> None:
+    b = await _entered()
+    await step(b, candle(1, "0.1", "0.1", "0.1", "0.1"))
+    out = await step(b, candle(2, "0.1", "0.2", "0.05", "0.1"))
+    assert [t["exit_reason"] for t in out.trades] == ["stop_loss"]
+
+
+async def test_a_gap_through_the_stop_fills_at_the_open() -> None:
+    b = await _entered()
+    await step(b, candle(1, "0.1", "0.1", "0.1", "0.1"))
+    out = await step(b, candle(2, "0.09", "0.091", "0.089", "0.09"))
+    assert D(out.trades[0]["exit_price"]) == D("0.09")
+
+
+async def test_take_profit_at_its_price_and_signal_exit_at_the_next_open() -> None:
+    b = await _entered()
+    out = await step(b, candle(1, "0.1", "0.104", "0.0995", "0.1"))
+    assert out.trades[-1]["exit_reason"] == "take_profit"
+    assert D(out.trades[-1]["exit_price"]) == D("0.103")
+
+    b = bot(stop_loss=None, take_profit=None)
+    await enter(b)
+    await step(b, candle(1, "0.1", "0.1", "0.1", "0.1"), Decision(False, True))
+    assert b.position is not None  # still held until the next open
+    out = await step(b, candle(2, "0.105", "0.11", "0.1", "0.1"))
+    assert out.trades[-1]["exit_reason"] == "signal"
+    assert D(out.trades[-1]["exit_price"]) == D("0.105")
+
+
+async def test_client_order_ids_are_deterministic_so_a_repeated_step_places_nothing_new() -> None:
+    b = bot()
+    c = candle(0, "0.1", "0.1", "0.1", "0.1")
+    out1 = await step(b, c, Decision(True, False))
+    ex = b.exchange
+    assert isinstance(ex, BotPaperExchange)
+    again = await ex.place_order_once("ETH/BTC", "buy", "market", D("0.5"),
+                                      client_order_id=out1.orders[0]["client_order_id"])
+    assert again.amount == D(out1.orders[0]["amount"])
+    assert len(await ex.fetch_open_orders()) == 1
+
+
+async def test_risk_sizing_stakes_the_risk_over_the_stop_distance() -> None:
+    b = bot(metadata={"sizing": "risk", "paper_fee": "0"}, risk_percentage="1", stop_loss="2")
+    await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), Decision(True, False))
+    (flight,) = b.in_flight.values()
+    # 1 % of 1 BTC at risk with a 2 % stop: a 0.5 BTC position, 5 ETH at 0.1
+    assert flight.amount == D("5")
+
+
+def test_invalid_parameters_name_the_parameter() -> None:
+    with pytest.raises(Fatal, match="fast"):
+        bot(parameters={"fast": 0, "slow": 8})
