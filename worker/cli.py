@@ -23,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     from worker import summary
 
     summary.add_commands(sub)
+
+    from worker.bots import keys_cli
+
+    keys_cli.add_commands(sub)
     return parser
 
 

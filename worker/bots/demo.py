@@ -230,3 +230,10 @@ def demo(database_url: str | None = None) -> int:
     url = database_url or os.environ["DATABASE_URL"]
     summary = asyncio.run(run_demo(url))
     return 0 if summary.orders == summary.distinct_client_ids else 1
+
+
+async def run(database_url: str) -> int:
+    """What ``tradefleet demo`` awaits: the demo, then 0 unless a client order id repeated."""
+    url = database_url or os.environ["DATABASE_URL"]
+    summary = await run_demo(url)
+    return 0 if summary.orders == summary.distinct_client_ids else 1

@@ -1,0 +1,85 @@
+// Stores a user's exchange API key sealed, so the plaintext never rests in a table.
+// POST (Supabase user JWT) {exchange, api_key, secret, password?, label?, testnet?}
+//   -> 201 {id, exchange, label, api_key_hint, is_testnet, key_id}
+// The secret is sealed with AES-256-GCM under the current master key
+// (TRADEFLEET_MASTER_KEYS), in the envelope worker/exchanges/keys.py opens; the same
+// (user, exchange, label) replaces the earlier key. Plaintext is never returned or logged.
+import { db } from "../_shared/db.ts";
+import { JwtError, verifyUserRequest } from "../_shared/jwt.ts";
+import { seal } from "../brokerage-connect/seal.ts";
+
+export const EXCHANGES = ["binance", "bybit", "mexc", "bitget", "kraken", "coinbase", "okx", "kucoin", "gate"];
+
+function reply(status: number, body: Record<string, unknown>): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+}
+
+type Input = { exchange: string; apiKey: string; secret: string; password: string | null; label: string; testnet: boolean };
+
+function text(value: unknown, name: string, required: boolean, max = 512): string | null {
+  if (value === undefined || value === null || value === "") {
+    if (required) throw new Error(`${name} is required`);
+    return null;
+  }
+  if (typeof value !== "string") throw new Error(`${name} must be a string`);
+  const v = value.trim();
+  if (!v && required) throw new Error(`${name} is required`);
+  if (v.length > max) throw new Error(`${name} is longer than ${max} characters`);
+  return v || null;
+}
+
+function parse(body: unknown): Input {
+  if (!body || typeof body !== "object" || Array.isArray(body)) throw new Error("body must be a JSON object");
+  const b = body as Record<string, unknown>;
+  const exchange = text(b.exchange, "exchange", true, 32)!.toLowerCase();
+  if (!EXCHANGES.includes(exchange)) throw new Error(`exchange must be one of ${EXCHANGES.join(", ")}`);
+  if (b.testnet !== undefined && typeof b.testnet !== "boolean") throw new Error("testnet must be true or false");
+  return {
+    exchange,
+    apiKey: text(b.api_key, "api_key", true)!,
+    secret: text(b.secret, "secret", true)!,
+    password: text(b.password, "password", false),
+    label: text(b.label, "label", false, 64) ?? "default",
+    testnet: b.testnet === true,
+  };
+}
+
+/** What the app shows instead of the key: its last four characters. */
+export function hint(apiKey: string): string {
+  return apiKey.length <= 4 ? "****" : `****${apiKey.slice(-4)}`;
+}
+
+export async function handler(req: Request): Promise<Response> {
+  if (req.method !== "POST") return reply(405, { error: "use POST" });
+  let userId: string;
+  try {
+    userId = (await verifyUserRequest(req)).sub as string;
+  } catch (e) {
+    if (e instanceof JwtError) return reply(401, { error: e.message });
+    throw e;
+  }
+  let input: Input;
+  try {
+    input = parse(JSON.parse(await req.text()));
+  } catch (e) {
+    return reply(400, { error: e instanceof SyntaxError ? "body must be JSON" : (e as Error).message });
+  }
+  const sealed = await seal(JSON.stringify({ api_key: input.apiKey, secret: input.secret, password: input.password }));
+  const keyId = sealed.split(":")[1];
+  const rows = await db()`
+    insert into public.exchange_credentials (user_id, exchange, label, sealed_secret, key_id, api_key_hint, is_testnet)
+    values (${userId}, ${input.exchange}, ${input.label}, ${sealed}, ${keyId}, ${hint(input.apiKey)}, ${input.testnet})
+    on conflict on constraint exchange_credentials_one_label_per_exchange do update
+      set sealed_secret = excluded.sealed_secret, key_id = excluded.key_id, api_key_hint = excluded.api_key_hint,
+          is_testnet = excluded.is_testnet
+    returning id, exchange, label, api_key_hint, is_testnet, key_id`;
+  const r = rows[0];
+  return reply(201, {
+    id: r.id, exchange: r.exchange, label: r.label, api_key_hint: r.api_key_hint, is_testnet: r.is_testnet,
+    key_id: r.key_id,
+  });
+}
+
+if (import.meta.main) {
+  Deno.serve(handler);
+}
