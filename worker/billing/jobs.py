@@ -1,0 +1,131 @@
+"""The billing job kinds: a stored payment webhook becomes invoice state (and, through
+``public.billing_apply_invoice_event``, subscriptions and credits); the periodic sweep
+expires overdue invoices and lapsed plans."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from pydantic import ValidationError
+
+from worker.errors import Fatal, Retryable
+from worker.fleet.registry import JobContext
+
+from .events import PARSERS
+from .models import PaymentUpdate
+
+LOCK_EVENT = """
+select id, provider, event_id, event_type, payload, status
+  from public.webhook_events where id = %(id)s for update
+"""
+
+FIND_INVOICE = """
+select i.id from public.invoices i
+ where i.id = %(invoice_id)s
+    or (i.provider = %(provider)s and (i.provider_invoice_id = any(%(refs)s) or i.reference_id = any(%(refs)s)
+                                       or i.transaction_id = any(%(refs)s)))
+ order by (i.id = %(invoice_id)s) desc nulls last
+ limit 1
+"""
+
+# A provider-initiated invoice (a subscription renewal billed by the provider) that we
+# have no row for: create it from the metadata we attached when the subscription began.
+CREATE_INVOICE = """
+insert into public.invoices (user_id, plan_id, provider, provider_invoice_id, amount, currency, credits, description)
+values (%(user_id)s, %(plan_id)s, %(provider)s, %(provider_invoice_id)s, %(amount)s, coalesce(%(currency)s, 'USD'),
+        coalesce(%(credits)s, 0), 'renewal billed by ' || %(provider)s)
+on conflict (provider, provider_invoice_id) do update set updated_at = public.invoices.updated_at
+returning id
+"""
+
+APPLY = """
+select public.billing_apply_invoice_event(%(invoice_id)s, %(status)s, %(amount)s, %(occurred_at)s, %(details)s) as outcome
+"""
+
+FINISH_EVENT = """
+update public.webhook_events
+   set status = %(status)s, error = %(error)s, attempts = attempts + 1, processed_at = now()
+ where id = %(id)s
+"""
+
+EXPIRE_DUE = "select invoices_expired, subscriptions_expired from public.billing_expire_due()"
+
+
+async def _find_or_create_invoice(cur: psycopg.AsyncCursor[dict[str, Any]], provider: str,
+                                  update: PaymentUpdate) -> uuid.UUID | None:
+    await cur.execute(FIND_INVOICE, {"invoice_id": update.invoice_id, "provider": provider,
+                                     "refs": list(update.references)})
+    row = await cur.fetchone()
+    if row is not None:
+        return uuid.UUID(str(row["id"]))
+    if update.status != "paid" or update.user_id is None or update.amount is None or not update.references:
+        return None
+    await cur.execute(CREATE_INVOICE, {
+        "user_id": update.user_id, "plan_id": update.plan_id, "provider": provider,
+        "provider_invoice_id": update.references[0], "amount": update.amount, "currency": update.currency,
+        "credits": update.credits})
+    created = await cur.fetchone()
+    return uuid.UUID(str(created["id"])) if created else None
+
+
+async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[str, Any]:
+    """Apply one stored payment event, in one transaction with its effects. Returns what
+    happened; a replayed or already processed event changes nothing."""
+    try:
+        async with pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(LOCK_EVENT, {"id": event_id})
+            event = await cur.fetchone()
+            if event is None:
+                return {"outcome": "missing"}
+            if event["status"] in ("processed", "ignored"):
+                return {"outcome": "already_" + event["status"]}
+            provider = event["provider"]
+            parse = PARSERS.get(provider)
+            outcome, status, error = "ignored", "ignored", None
+            try:
+                update = parse(event["payload"]) if parse else None
+            except ValidationError as e:
+                update, error = None, f"payload does not match the {provider} schema: {e.error_count()} errors"
+            if update is None:
+                error = error or f"{event['event_type']} changes no invoice"
+            else:
+                invoice_id = await _find_or_create_invoice(cur, provider, update)
+                if invoice_id is None:
+                    error = f"no invoice matches {provider} references {list(update.references)}"
+                else:
+                    await cur.execute(APPLY, {
+                        "invoice_id": invoice_id, "status": update.status, "amount": update.amount,
+                        "occurred_at": update.occurred_at, "details": json.dumps(update.details)})
+                    applied = await cur.fetchone()
+                    outcome = str(applied["outcome"]) if applied else "not_found"
+                    status = "processed"
+                    if outcome == "amount_mismatch":
+                        error = f"{provider} paid {update.amount}, less than invoice {invoice_id}"
+            await cur.execute(FINISH_EVENT, {"id": event_id, "status": status, "error": error})
+            return {"outcome": outcome, "event_type": event["event_type"], "error": error}
+    except psycopg.errors.SerializationFailure as e:
+        raise Retryable(f"payment event {event_id} raced another writer") from e
+    except psycopg.errors.LockNotAvailable as e:
+        raise Retryable(f"payment event {event_id} is locked") from e
+    except psycopg.OperationalError as e:
+        raise Retryable(f"database unavailable: {e}") from e
+
+
+async def handle_webhook(ctx: JobContext) -> dict[str, Any]:
+    event_id = ctx.job.payload.get("webhook_event_id")
+    if not isinstance(event_id, str):
+        raise Fatal(f"billing.webhook job {ctx.job.id} names no webhook_event_id")
+    result = await process_webhook_event(ctx.pool, event_id)
+    ctx.log.info("payment event applied", extra={"action": "billing_webhook", **result})
+    return result
+
+
+async def handle_sweep(ctx: JobContext) -> dict[str, Any]:
+    async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(EXPIRE_DUE)
+        row = await cur.fetchone()
+    return dict(row) if row else {}
