@@ -22,6 +22,11 @@ import time
 import warnings
 from pathlib import Path
 
+# tests/bench holds scripts named like stdlib modules (queue.py): drop the script's own
+# directory from the import path so pandas & co. import the real ones
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import numpy as np
 import pandas as pd
 
