@@ -16,3 +16,9 @@ def register_all(registry: Registry) -> None:
     from worker import bots
 
     bots.register(registry)
+
+    from worker import billing, notify, signals
+
+    billing.register(registry)
+    signals.register(registry)
+    notify.register(registry)

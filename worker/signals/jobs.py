@@ -1,0 +1,62 @@
+"""The signals job kinds: fan a signal out to its subscribers (copy execution and
+notifications, set-based in SQL), charge the copies' credits in chunks, renew strategy
+subscriptions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from worker.errors import Fatal, Retryable
+from worker.fleet.registry import JobContext
+
+FAN_OUT = "select executed, skipped, notified from public.signal_fan_out(%(signal_id)s, %(phase)s)"
+CHARGE = "select charged, rejected from public.signal_charge_copies(%(signal_id)s, %(chunk)s)"
+RENEW = "select renewed, expired from public.renew_strategy_subscriptions(%(limit)s)"
+
+CHARGE_CHUNK = 500
+
+
+async def fan_out(pool: AsyncConnectionPool, signal_id: uuid.UUID | str, phase: str = "open") -> dict[str, int]:
+    """Run one phase of a signal for every subscriber in one transaction (orders persisted
+    at its commit), then charge the copies' credits chunk by chunk. Safe to repeat."""
+    try:
+        async with pool.connection() as conn:
+            async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(FAN_OUT, {"signal_id": signal_id, "phase": phase})
+                result: dict[str, int] = dict(await cur.fetchone() or {})
+            result.update(charged=0, rejected=0)
+            while phase == "open":
+                async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(CHARGE, {"signal_id": signal_id, "chunk": CHARGE_CHUNK})
+                    row = await cur.fetchone() or {"charged": 0, "rejected": 0}
+                result["charged"] += row["charged"]
+                result["rejected"] += row["rejected"]
+                if row["charged"] + row["rejected"] == 0:
+                    break
+            return result
+    except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as e:
+        raise Retryable(f"fan-out of signal {signal_id} raced another writer") from e
+    except psycopg.OperationalError as e:
+        raise Retryable(f"database unavailable: {e}") from e
+
+
+async def handle_fanout(ctx: JobContext) -> dict[str, int]:
+    signal_id = ctx.job.payload.get("signal_id")
+    phase = ctx.job.payload.get("phase", "open")
+    if not isinstance(signal_id, str) or phase not in ("open", "update", "close"):
+        raise Fatal(f"signals.fanout job {ctx.job.id} has a bad payload: {ctx.job.payload}")
+    result = await fan_out(ctx.pool, signal_id, phase)
+    ctx.log.info("signal fanned out", extra={"action": "signal_fanout", "signal_id": signal_id, "phase": phase,
+                                            **result})
+    return result
+
+
+async def handle_renew(ctx: JobContext) -> dict[str, Any]:
+    async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(RENEW, {"limit": int(ctx.job.payload.get("limit", 1000))})
+        return dict(await cur.fetchone() or {})
