@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.backtest import CandleSeries, Settings, run_backtest
+from worker.backtest import CandleSeries, Settings, run_backtest, run_grid
 from worker.backtest.optimize import expand, grid_around, optimize, parse_ranges
-from worker.strategies import Candles, InvalidParameters
+from worker.strategies import Candles, InvalidParameters, SignalGrid, get_strategy
 
 
 def test_grid_is_30_percent_around_each_numeric_parameter() -> None:
@@ -64,3 +64,32 @@ def test_walk_forward_reports_out_of_sample_and_overfit_flag() -> None:
         run_backtest(oos_candles, "sma_cross", best.params).stats["total_trades"], abs=1
     )
     assert res.overfit is not None and res.oos_rank_correlation is not None
+
+
+def test_walk_forward_folds_score_each_window_on_the_next() -> None:
+    series = trending(3000)
+    values = {"fast": [5, 10, 15], "slow": [30, 60]}
+    res = optimize([series], "sma_cross", values, metric="total_return_percentage", folds=2)
+    assert [(f.train_start, f.train_end, f.test_start, f.test_end) for f in res.folds] == [
+        (0, 1000, 1000, 2000),
+        (1000, 2000, 2000, 3000),
+    ]
+    grid = [{"fast": a, "slow": b} for a in values["fast"] for b in values["slow"]]
+    signals = get_strategy("sma_cross").signal_grid(series.candles, grid)
+    for f in res.folds:
+        # the pick is the best set of its training window; indicators see the earlier history
+        cut = slice(f.train_start, f.train_end)
+        window = SignalGrid(*(getattr(signals, k)[:, cut] for k in SignalGrid.__slots__))
+        run = run_grid(series.candles.slice(f.train_start, f.train_end), "sma_cross", grid,
+                       signals=window)  # fmt: skip
+        best = int(np.argmax(run.metrics["total_return_percentage"]))
+        assert f.params == grid[best]
+        assert f.in_sample == pytest.approx(run.metrics["total_return_percentage"][best])
+        assert 0 <= f.oos_percentile <= 100
+    first = res.folds[0]  # starts at candle 0: same as a plain backtest of the window
+    assert first.in_sample == pytest.approx(
+        run_backtest(series.candles.slice(0, 1000), "sma_cross", first.params).stats[
+            "total_return_percentage"
+        ]
+    )
+    assert res.overfit is not None

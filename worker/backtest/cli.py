@@ -1,4 +1,18 @@
-"""``tradefleet backtest`` and ``tradefleet optimize``."""
+"""``tradefleet backtest`` and ``tradefleet optimize``.
+
+Examples (candles from ../shared/data/candles)::
+
+    tradefleet backtest --candles ETH_BTC-5m.csv --strategy sma_cross \
+        --params '{"fast": 10, "slow": 20}' --shorts --fee 0.002 --report out.html
+    tradefleet backtest --candles ETH_BTC-5m.csv --strategy rsi --json > run.json
+    tradefleet backtest --batch 'candles/*-5m.csv' --strategy macd
+    tradefleet optimize --candles 'candles/*-5m.csv' --strategy sma_cross \
+        --params '{"fast": 30, "slow": 100}' --metric sharpe_ratio --oos 0.3 --folds 3
+    tradefleet optimize --candles ETH_BTC-5m.csv --strategy bollinger \
+        --ranges '{"period": {"start": 10, "stop": 40, "step": 5}, "std": [1.5, 2, 2.5]}'
+
+Exit code 0 on success, 2 on bad input (the message names the problem).
+"""
 
 from __future__ import annotations
 
@@ -88,6 +102,7 @@ def add_commands(subparsers: Any) -> None:
     op.add_argument("--metric", default="sharpe_ratio", help="rank by this metric")
     op.add_argument("--top", type=int, default=10, help="rows to show")
     op.add_argument("--oos", type=float, default=None, help="out-of-sample fraction, e.g. 0.3")
+    op.add_argument("--folds", type=int, default=None, help="walk-forward folds, e.g. 4")
     _add_common(op)
     op.set_defaults(handler=optimize_command)
 
@@ -214,10 +229,15 @@ def _print_ranking(res: OptimizeResult, top: int) -> None:
     if res.overfit is not None:
         corr = res.oos_rank_correlation
         verdict = "[red]likely overfit[/]" if res.overfit else "[green]holds out of sample[/]"
-        out.print(f"walk-forward: {verdict}; rank correlation in/out of sample: "
-                  f"{'-' if corr is None else f'{corr:.2f}'}")  # fmt: skip
-        for note in res.notes:
-            out.print(f"  - {note}")
+        out.print(f"out of sample: {verdict}" + ("" if corr is None else
+                  f"; rank correlation in/out of sample: {corr:.2f}"))  # fmt: skip
+    for f in res.folds:
+        params = " ".join(f"{k}={v}" for k, v in f.params.items())
+        out.print(f"fold {f.train_start}-{f.train_end} -> {f.test_start}-{f.test_end}: {params}: "
+                  f"{res.metric} {_num(f.in_sample)} in, {_num(f.out_of_sample)} out "
+                  f"(beats {f.oos_percentile:.0f}% of sets)")  # fmt: skip
+    for note in res.notes:
+        out.print(f"  - {note}")
 
 
 def _optimize(args: argparse.Namespace) -> int:
@@ -229,10 +249,18 @@ def _optimize(args: argparse.Namespace) -> int:
         else grid_around(args.strategy, args.params, args.spread, args.steps)
     )
     total = len(expand(args.strategy, args.params, values)[0])
-    passes = len(markets) * (2 if args.oos else 1)
+    passes = len(markets) * (1 + (1 if args.oos else 0) + 2 * (args.folds or 0))
     with _progress(total * passes, "optimize") as tick:
         res = optimize(
-            markets, args.strategy, values, args.params, settings, args.metric, args.oos, tick
+            markets,
+            args.strategy,
+            values,
+            args.params,
+            settings,
+            args.metric,
+            args.oos,
+            tick,
+            args.folds,
         )
     if args.json:
         print(json.dumps(res.to_dict(args.top), allow_nan=False))

@@ -5,12 +5,17 @@ the span; floats: ``steps`` evenly spaced values), like the reference platform. 
 ranges override it per parameter. Sets that the strategy rejects (``fast >= slow``...) are
 skipped and counted.
 
-Walk-forward check: with ``oos_fraction``, the last part of the candles is held out. Sets
+Out-of-sample check: with ``oos_fraction``, the last part of the candles is held out. Sets
 are ranked on the in-sample part only, then every set is re-run on the held-out part (the
 indicators see the whole history, so nothing is recomputed from a cold start). The best
 in-sample set is flagged as **overfit** when its out-of-sample score falls below the median
 out-of-sample score of all sets, or when its in-sample return was positive and its
 out-of-sample return is not.
+
+Walk-forward (``folds = k``): the candles are cut into ``k + 1`` equal windows; for each
+fold the best set of window ``i`` is scored on window ``i + 1``, and its percentile among
+all sets there is recorded. If the chosen sets do not beat half of the grid out of sample
+on average, the optimisation is flagged as overfit.
 """
 
 from __future__ import annotations
@@ -160,6 +165,20 @@ class Ranked:
 
 
 @dataclass(slots=True)
+class Fold:
+    """One walk-forward step: best set of the train window, scored on the next window."""
+
+    train_start: int  # candle indexes (of the first market), end exclusive
+    train_end: int
+    test_start: int
+    test_end: int
+    params: dict[str, Any]
+    in_sample: float | None
+    out_of_sample: float | None
+    oos_percentile: float  # share of all sets it beat on the test window, in %
+
+
+@dataclass(slots=True)
 class OptimizeResult:
     """Sets ranked best first by ``metric`` (mean over markets when several)."""
 
@@ -172,6 +191,7 @@ class OptimizeResult:
     overfit: bool | None = None
     oos_rank_correlation: float | None = None
     notes: list[str] = field(default_factory=list)
+    folds: list[Fold] = field(default_factory=list)
 
     def to_dict(self, top: int | None = None) -> dict[str, Any]:
         rows = self.ranked if top is None else self.ranked[:top]
@@ -184,6 +204,17 @@ class OptimizeResult:
             "overfit": self.overfit,
             "oos_rank_correlation": self.oos_rank_correlation,
             "notes": self.notes,
+            "walk_forward": [
+                {
+                    "train": [f.train_start, f.train_end],
+                    "test": [f.test_start, f.test_end],
+                    "params": f.params,
+                    "in_sample": f.in_sample,
+                    "out_of_sample": f.out_of_sample,
+                    "oos_percentile": f.oos_percentile,
+                }
+                for f in self.folds
+            ],
             "results": [
                 {"params": r.params, "stats": r.stats, "oos_stats": r.oos_stats} for r in rows
             ],
@@ -218,6 +249,7 @@ def optimize(
     metric: str = "sharpe_ratio",
     oos_fraction: float | None = None,
     progress: Progress | None = None,
+    folds: int | None = None,
 ) -> OptimizeResult:
     """Evaluate every combination of ``values`` on every market and rank them."""
     settings = settings or Settings()
@@ -268,4 +300,49 @@ def optimize(
             result.notes.append("best in-sample set is below the out-of-sample median")
         if lost_edge:
             result.notes.append("best in-sample set is not profitable out of sample")
+    if folds:
+        result.folds = _walk_forward(
+            markets, strategy_name, sets, settings, metric, folds, progress
+        )
+        mean_pct = float(np.mean([f.oos_percentile for f in result.folds]))
+        result.notes.append(
+            f"walk-forward: chosen sets beat {mean_pct:.0f}% of the grid out of sample"
+        )
+        result.overfit = bool(result.overfit) or mean_pct < 50.0
     return result
+
+
+def _walk_forward(
+    markets: Sequence[CandleSeries],
+    strategy_name: str,
+    sets: Sequence[StrategyParams],
+    settings: Settings,
+    metric: str,
+    folds: int,
+    progress: Progress | None,
+) -> list[Fold]:
+    if folds < 1:
+        raise ValueError("folds must be at least 1")
+    out: list[Fold] = []
+    cuts = [[len(m.candles) * i // (folds + 1) for i in range(folds + 2)] for m in markets]
+    for i in range(folds):
+        train = [evaluate(m, strategy_name, sets, settings, c[i], c[i + 1], progress)
+                 for m, c in zip(markets, cuts, strict=True)]  # fmt: skip
+        test = [evaluate(m, strategy_name, sets, settings, c[i + 1], c[i + 2], progress)
+                for m, c in zip(markets, cuts, strict=True)]  # fmt: skip
+        ins, oos = _mean_over_markets(train)[metric], _mean_over_markets(test)[metric]
+        best = int(np.argmax(_score(ins, metric)))
+        oos_score = _score(oos, metric)
+        out.append(
+            Fold(
+                cuts[0][i],
+                cuts[0][i + 1],
+                cuts[0][i + 1],
+                cuts[0][i + 2],
+                sets[best].model_dump(exclude_none=True),
+                float(ins[best]) if np.isfinite(ins[best]) else None,
+                float(oos[best]) if np.isfinite(oos[best]) else None,
+                float((oos_score < oos_score[best]).mean() * 100.0),
+            )
+        )
+    return out
