@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from tests.support.db import User, request_as
 from worker.bots.clock import SteppedClock
@@ -27,7 +28,8 @@ START = datetime(2018, 1, 12, 0, 0, tzinfo=UTC)
 FIVE_MIN = timedelta(minutes=5)
 
 
-async def create_bot(conn: psycopg.AsyncConnection[Any], user: User, **fields: Any) -> str:
+async def create_bot(conn: psycopg.AsyncConnection[Any], user: User, *, aal: str | None = None,
+                     **fields: Any) -> str:
     """Insert a bot exactly as the app would through PostgREST; returns its id."""
     row: dict[str, Any] = {
         "name": "test bot", "exchange": "binance", "trading_pair": "ETH/BTC", "timeframe": "5m",
@@ -35,14 +37,12 @@ async def create_bot(conn: psycopg.AsyncConnection[Any], user: User, **fields: A
         "initial_balance": "1.0", "stake_amount": "0.1", "is_paper_trade": True,
     }
     row.update(fields)
-    cols = list(row)
     values = [json.dumps(v) if isinstance(v, dict) else v for v in row.values()]
-    placeholders = ", ".join(["%s"] * len(cols))
-    async with request_as(conn, user) as cur:
-        await cur.execute(
-            f"insert into public.bots ({', '.join(cols)}) values ({placeholders}) returning id",  # noqa: S608
-            values,
-        )
+    query = sql.SQL("insert into public.bots ({}) values ({}) returning id").format(
+        sql.SQL(", ").join(map(sql.Identifier, row)), sql.SQL(", ").join(sql.Placeholder() * len(row))
+    )
+    async with request_as(conn, user, aal=aal) as cur:
+        await cur.execute(query, values)
         got = await cur.fetchone()
     assert got is not None
     return str(got["id"])
@@ -87,11 +87,12 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(db_url: str, worker_id: str, start: datetime = START) -> AsyncIterator[Harness]:
+async def harness(db_url: str, worker_id: str, start: datetime = START, *, candles: Path = CANDLES,
+                  **runner_options: Any) -> AsyncIterator[Harness]:
     pool = await open_fleet_pool(db_url, max_size=4)
     leases = LeaseManager(pool, worker_id, ttl_s=30)
     clock = SteppedClock(start)
-    runner = BotRunner(pool, leases, clock, MarketData(ReplaySource(CANDLES), pool))
+    runner = BotRunner(pool, leases, clock, MarketData(ReplaySource(candles), pool), **runner_options)
     try:
         yield Harness(runner, leases, clock, start)
     finally:
