@@ -61,3 +61,25 @@ def test_bad_input_is_rejected_with_a_clear_message() -> None:
         run_backtest(series, "sma_cross", {"fast": 30, "slow": 10})
     with pytest.raises(ValueError, match="fee"):
         run_backtest(series, "sma_cross", {}, {"fee": -1})
+
+
+def test_rules_strategy_with_stops_through_the_public_function() -> None:
+    rules = {
+        "entry_long": {
+            "left": {"indicator": "rsi", "period": 14},
+            "op": "crosses_above",
+            "right": 30,
+        },
+        "exit_long": {"left": {"indicator": "rsi", "period": 14}, "op": ">", "right": 70},
+        "stop_loss": 0.01,
+        "take_profit": 0.02,
+    }
+    res = run_backtest(load_csv(DATA / "XLM_BTC-5m.csv"), "rules", rules, {"fee": 0.001})
+    reasons = {t["exit_reason"] for t in res.trades}
+    assert {"stop_loss", "take_profit"} <= reasons
+    for t in res.trades:
+        if t["exit_reason"] == "stop_loss":
+            assert t["exit_price"] <= t["entry_price"] * 0.99 + 1e-15
+        if t["exit_reason"] == "take_profit":
+            assert t["exit_price"] >= t["entry_price"] * 1.02 - 1e-15
+    assert res.stats["final_balance"] == pytest.approx(10_000 + sum(t["pnl"] for t in res.trades))

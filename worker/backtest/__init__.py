@@ -13,8 +13,11 @@ Public API::
 from __future__ import annotations
 
 from worker.backtest.api import BacktestResult, GridResult, run_backtest, run_grid
+from worker.backtest.batch import load_many, run_batch
 from worker.backtest.data import CandleDataError, CandleSeries, Gap, load_csv
 from worker.backtest.engine import Settings, Trades, simulate
+from worker.backtest.optimize import OptimizeResult, grid_around, optimize
+from worker.backtest.report import render, write_report
 
 __all__ = [
     "BacktestResult",
@@ -22,10 +25,17 @@ __all__ = [
     "CandleSeries",
     "Gap",
     "GridResult",
+    "OptimizeResult",
     "Settings",
     "Trades",
+    "grid_around",
     "load_csv",
+    "load_many",
+    "optimize",
+    "render",
     "run_backtest",
+    "run_batch",
     "run_grid",
     "simulate",
+    "write_report",
 ]
