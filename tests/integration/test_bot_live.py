@@ -70,6 +70,11 @@ async def test_a_live_bot_trades_once_per_decision_across_lost_responses_and_tak
             await h.candles(60)
             assert not fake._failures, "the lost response was never exercised"
             now = h.now
+        # an order the database thinks is open but the exchange never kept
+        await conn.execute(
+            "insert into public.orders (bot_id, user_id, client_order_id, exchange, symbol, side, order_type, amount,"
+            " status, is_paper_trade, lease_epoch) select id, user_id, 'tf-vanished', 'binance', 'BTC/USDT', 'buy',"
+            " 'market', 0.01, 'open', false, 1 from public.bots where id = %s", (bot,))
         # another worker takes over (new epoch) and reconciles before trading
         await conn.execute("update public.bot_leases set worker_id = null, expires_at = now()")
         worker2 = await register_worker(conn, "second")
@@ -84,6 +89,8 @@ async def test_a_live_bot_trades_once_per_decision_across_lost_responses_and_tak
     cids = [p.params["newClientOrderId"] for p in fake.order_posts()]
     # every decision reached the exchange once: a retried post after the lost response
     # found the order by its client id instead of posting again
+    assert ("tf-vanished", False, "expired") in orders
+    orders = [o for o in orders if o[0] != "tf-vanished"]
     assert sorted(set(cids)) == sorted(o[0] for o in orders)
     assert len(cids) == len(set(cids))
     (status, epoch_trades), = await (await conn.execute(

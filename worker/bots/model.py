@@ -166,6 +166,7 @@ class BotState:
     day: date | None = None
     day_pnl: Decimal = Decimal(0)
     halted: bool = False  # paused/errored by the runner: no new decisions until reloaded
+    pending_out: StepOut | None = None  # what reconciliation found, written on adoption
 
     @property
     def id(self) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ from .paper import BotPaperExchange
 from .store import load_bots, persist_steps
 
 log = logging.getLogger("tradefleet.bots.runner")
+ORDER_COLUMNS = frozenset((
+    "id", "bot_id", "user_id", "client_order_id", "exchange_order_id", "exchange", "symbol", "side", "order_type",
+    "amount", "price", "stop_price", "filled", "average_price", "fee", "fee_currency", "reason", "is_paper_trade",
+))
 ZERO = Decimal(0)
 CHUNK = 5000
 
@@ -206,6 +211,9 @@ class BotRunner:
                     engine.fail(stub, e, out)
                     failed.append((stub, out, None))
                     continue
+                if bot.pending_out is not None:
+                    failed.append((bot, bot.pending_out, None))
+                    bot.pending_out = None
                 self.bots[bot_id] = bot
                 self.markets[bot.config.market].add(bot_id)
                 log.info("bot adopted", extra={"bot_id": bot_id, "action": "bot_adopted",
@@ -296,7 +304,19 @@ class BotRunner:
                 await ex.create_order(cfg.symbol, "buy" if buy else "sell", "market", Decimal(o["amount"]),
                                       client_order_id=cid)
             elif cid not in found:
-                continue  # never reached the exchange: the decision is simply not taken
+                # The exchange does not know it (expired or purged): record that, free the hold.
+                out = bot.pending_out = bot.pending_out or StepOut()
+                out.orders.append({
+                    **{k: (str(v) if isinstance(v, Decimal | uuid.UUID) else v) for k, v in o.items()
+                       if k in ORDER_COLUMNS},
+                    "status": "expired", "lease_epoch": bot.epoch,
+                })
+                out.log(cfg, "warning", f"order {cid} is unknown to the exchange: marked expired",
+                        action="order_expired", client_order_id=cid)
+                if hold is not None:
+                    out.credits.append({"action": "void", "id": str(derived_id(cid, "void")),
+                                        "pending_id": str(hold)})
+                continue
             bot.in_flight[cid] = InFlight(cid, o["id"], "entry" if buy else "exit", "buy" if buy else "sell",
                                           Decimal(o["amount"]),
                                           str(o["reason"] or "signal"), hold,
