@@ -1,0 +1,106 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { db } from "../_shared/db.ts";
+import { done, post, t } from "../_shared/webhook_test_utils.ts";
+import { handler, normalizePair } from "./index.ts";
+
+const URL_ = "http://localhost/tradingview-webhook";
+
+async function providerWithToken(): Promise<{ strategy: string; token: string }> {
+  const sql = db();
+  const user = crypto.randomUUID();
+  const strategy = crypto.randomUUID();
+  await sql`insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+            values (${user}, 'authenticated', 'authenticated', ${`tv-${user}@test.local`},
+                    ${sql.json({ role: "provider" })}, ${sql.json({})}, now(), now())`;
+  await sql`insert into public.strategies (id, user_id, name, strategy_type, is_public, is_verified)
+            values (${strategy}, ${user}, 'TV strategy', 'marketplace', true, true)`;
+  const claims = JSON.stringify({ sub: user, role: "authenticated", app_metadata: { role: "provider" } });
+  const token = await sql.begin(async (tx) => {
+    await tx`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', ${claims}, true)`;
+    const [r] = await tx<{ t: string }[]>`select public.rotate_tradingview_token(${strategy}) as t`;
+    return r.t;
+  });
+  return { strategy, token: token as string };
+}
+
+async function signals(strategy: string) {
+  const rows = await db()<{ status: string; side: string; pair: string; source: string; result_pct: string | null }[]>`
+    select status, side, pair, source, result_pct::text from public.signals where strategy_id = ${strategy}`;
+  return rows.map((r) => ({ ...r }));
+}
+
+const send = (body: unknown, token?: string) =>
+  handler(post(token ? `${URL_}?token=${token}` : URL_, typeof body === "string" ? body : JSON.stringify(body), {}));
+
+t("tickers become BASE/QUOTE pairs", () => {
+  assertEquals(normalizePair("BINANCE:BTCUSDT"), "BTC/USDT");
+  assertEquals(normalizePair("ethusdt.p"), "ETH/USDT");
+  assertEquals(normalizePair("SOL/USDC"), "SOL/USDC");
+  assertEquals(normalizePair("XYZ"), null);
+  return Promise.resolve();
+});
+
+t("a valid alert publishes a signal of the token's strategy, queued for the fleet", async () => {
+  const { strategy, token } = await providerWithToken();
+  const res = await send({ action: "buy", ticker: "BINANCE:BTCUSDT", price: "100.5", sl: 95, tp: 120, id: "a1" }, token);
+  assertEquals(res.status, 201);
+  const body = await res.json();
+  assertEquals(body.status, "created");
+  assertEquals(await signals(strategy), [{ status: "open", side: "long", pair: "BTC/USDT", source: "tradingview", result_pct: null }]);
+  const [job] = await db()`select count(*)::int as n from public.jobs where kind = 'signals.fanout'
+                            and payload ->> 'signal_id' = ${body.signal_id}`;
+  assertEquals(job.n, 1);
+});
+
+t("a duplicated alert yields one signal; an exit closes it with its result", async () => {
+  const { strategy, token } = await providerWithToken();
+  const alert = { token, action: "short", pair: "ETH/USDT", price: 200, alert_id: 7 };
+  assertEquals((await send(alert)).status, 201);
+  const again = await send(alert);
+  assertEquals(again.status, 200);
+  assertEquals((await again.json()).duplicate, true);
+  const exit = await send({ token, action: "exit", pair: "ETHUSDT", price: 180 });
+  assertEquals(exit.status, 200);
+  assertEquals((await exit.json()).status, "closed");
+  assertEquals(await signals(strategy), [{ status: "closed", side: "short", pair: "ETH/USDT", source: "tradingview", result_pct: "10.0000" }]);
+  const nothing = await send({ token, action: "close", pair: "ETHUSDT", price: 180 });
+  assertEquals(nothing.status, 404);
+  await nothing.body?.cancel();
+});
+
+t("an invalid or missing token is refused and publishes nothing", async () => {
+  const { strategy, token } = await providerWithToken();
+  const wrong = await send({ action: "buy", pair: "BTC/USDT", price: 1 }, token + "x");
+  assertEquals(wrong.status, 401);
+  await wrong.body?.cancel();
+  const missing = await send({ action: "buy", pair: "BTC/USDT", price: 1 });
+  assertEquals(missing.status, 401);
+  await missing.body?.cancel();
+  assertEquals(await signals(strategy), []);
+});
+
+t("a stale alert is refused", async () => {
+  const { strategy, token } = await providerWithToken();
+  const old = new Date(Date.now() - 301_000).toISOString();
+  const res = await send({ action: "buy", pair: "BTC/USDT", price: 1, time: old }, token);
+  assertEquals(res.status, 400);
+  assertEquals(await res.json(), { error: "alert is stale" });
+  const fresh = await send({ action: "buy", pair: "BTC/USDT", price: 1, time: new Date().toISOString() }, token);
+  assertEquals(fresh.status, 201);
+  await fresh.body?.cancel();
+  assertEquals((await signals(strategy)).length, 1);
+});
+
+t("malformed alerts are refused with 400", async () => {
+  const { strategy, token } = await providerWithToken();
+  for (const body of ["{{strategy.order.action}}", { action: "buy" }, { action: "teleport", pair: "BTC/USDT" },
+                      { action: "buy", pair: "BTC/USDT", price: "{{close}}" }, { action: "entry", pair: "BTC/USDT" },
+                      { action: "buy", pair: "BTC/USDT", price: 1, leverage: 500 }]) {
+    const res = await send(body, token);
+    assertEquals(res.status, 400, JSON.stringify(body));
+    await res.body?.cancel();
+  }
+  assertEquals(await signals(strategy), []);
+});
+
+done();
