@@ -45,7 +45,7 @@ async def test_same_idempotency_key_yields_one_job_and_enqueue_notifies(
         first = await queue.enqueue(pool, "fleet.noop", {"a": 1}, idempotency_key="period:1")
         second = await queue.enqueue(pool, "fleet.noop", {"a": 2}, idempotency_key="period:1")
         other = await queue.enqueue(pool, "fleet.noop", queue="slow")
-        gen = listener.notifies(timeout=5)
+        gen = listener.notifies(timeout=5, stop_after=2)
         got = [n.payload async for n in gen]
     assert first == second != other
     cur = await conn.execute("select count(*) from jobs where idempotency_key = 'period:1'")

@@ -147,7 +147,9 @@ class Worker:
         delay = 0.1
         while not self._stopping.is_set():
             free = s.worker_concurrency - len(self._running)
-            if free <= 0:
+            # Claim in batches: with jobs running, wait until half a batch of slots is free
+            # rather than paying a round trip per freed slot.
+            if free <= 0 or (self._running and free < min(s.worker_claim_batch, s.worker_concurrency) // 2):
                 self._slot_freed.clear()
                 await self._wait(self._slot_freed, s.poll_interval_s)
                 continue
@@ -175,7 +177,8 @@ class Worker:
 
         ctx = JobContext(job, pool, self.worker_id, adapter, extend_lock)
         try:
-            result = await asyncio.wait_for(kind.handler(ctx), kind.timeout_s)
+            async with asyncio.timeout(kind.timeout_s):
+                result = await kind.handler(ctx)
             outcome = _Outcome(job, True, result=_jsonable(result))
         except asyncio.CancelledError:
             self._outcomes.put_nowait(_Outcome(job, False, error="interrupted by shutdown", release=True))
