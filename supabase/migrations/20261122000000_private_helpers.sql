@@ -45,13 +45,17 @@ as $$
   select coalesce(auth.jwt() -> 'app_metadata' ->> 'role', '') = 'admin'
 $$;
 
--- True for the service role (the worker fleet and Edge Functions) and direct superuser
--- sessions such as migrations; false for requests from apps (anon, users, admins).
+-- True for the service role (the worker fleet and Edge Functions) and direct sessions such
+-- as migrations; false for requests from apps (anon, users, admins). Inside a security
+-- definer function current_user is the owner, so the request's JWT role decides there:
+-- PostgREST sets it from the verified token, and direct connections carry none.
 create or replace function private.is_service() returns boolean
 language sql stable
 set search_path = ''
 as $$
   select current_user not in ('anon', 'authenticated', 'tradefleet_admin')
+     and coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', 'service_role')
+         = 'service_role'
 $$;
 
 -- Supabase Auth's custom access token hook: admins (app_metadata.role = 'admin') get the

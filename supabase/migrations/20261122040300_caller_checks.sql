@@ -1,14 +1,11 @@
--- Caller checks that work inside security-definer functions.
---
--- private.is_service() looks at current_user, which inside a security-definer function is
--- the function's owner, so it is always true there. The marketplace and billing functions
--- ask the request instead: a PostgREST request of anon or authenticated carries that role
--- in its JWT claims; the service role's requests and the fleet's direct connections do not.
+-- Caller checks for the marketplace and billing functions: the service role's requests and
+-- the fleet's direct connections, never an app's (anon, users, admins), which the request's
+-- JWT role tells even inside a security-definer function (see private.is_service()).
 create or replace function private.caller_is_service() returns boolean
 language sql stable
 set search_path = ''
 as $$
-  select coalesce(auth.role(), 'service_role') not in ('anon', 'authenticated')
+  select private.is_service()
 $$;
 revoke all on function private.caller_is_service() from public;
 grant execute on function private.caller_is_service() to anon, authenticated, service_role;
