@@ -316,3 +316,75 @@ async def test_prices_value_the_portfolio_and_orders_route_to_the_holding_accoun
     (refused,) = await run_jobs(conn, pool, registry)
     assert refused["status"] == "dead" and "holds NVDA" in refused["result"]["error"]
     assert place.call_count == 1
+
+
+@respx.mock
+async def test_a_burst_of_account_updates_is_aggregated_once_and_a_dead_aggregation_is_replaced(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+) -> None:
+    alice = users["alice"]
+    await link(conn, alice)
+    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(
+        200, json=[account("a1"), account("a2"), account("a3")]))
+    for n, acc in enumerate(("a1", "a2", "a3"), start=1):
+        respx.get(f"{BASE}/accounts/{acc}/positions/all").mock(return_value=httpx.Response(
+            200, json=positions(T0, ("AAPL", str(n), "150", "100"), (f"X{n}", "1", "10", "5"))))
+    for acc in ("a1", "a2", "a3"):
+        await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc, brokerageAuthorizationId=AUTH)
+
+    done = await run_jobs(conn, pool, registry)
+    kinds = [d["kind"] for d in done]
+    assert kinds.count("holdings.sync_account") == 3 and kinds.count("holdings.aggregate") == 1, kinds
+    assert all(d["status"] == "succeeded" for d in done)
+    held = await holdings_of(conn, alice)
+    assert set(held) == {"AAPL", "X1", "X2", "X3"}
+    assert (held["AAPL"]["total_units"], held["AAPL"]["account_count"]) == (Decimal(6), 3)
+    async with conn.cursor() as cur:
+        await cur.execute("select status, count(*) from webhook_events group by status")
+        assert await cur.fetchall() == [("processed", 3)]
+        await cur.execute("select count(*) from sync_runs where trigger = 'webhook' and status = 'completed'")
+        assert await cur.fetchone() == (3,)
+        await cur.execute("select count(*) from private.holdings_pending_aggregates")
+        assert await cur.fetchone() == (0,)
+
+    # An aggregation job that died (out of attempts) does not leave the user waiting forever:
+    # the next sync asks for a new one.
+    async with conn.cursor() as cur:
+        await cur.execute("select private.holdings_request_aggregate(%s)", (alice.id,))
+        (job_id,) = await cur.fetchone() or (None,)
+    await conn.execute("update jobs set status = 'dead' where id = %s", (job_id,))
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
+        200, json=positions(T0 + timedelta(minutes=1), ("AAPL", "10", "150", "100"))))
+    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1")
+    done = await run_jobs(conn, pool, registry)
+    assert [(d["kind"], d["status"]) for d in done] == [("holdings.sync_account", "succeeded"),
+                                                        ("holdings.aggregate", "succeeded")]
+    held = await holdings_of(conn, alice)
+    assert set(held) == {"AAPL", "X2", "X3"} and held["AAPL"]["total_units"] == Decimal(15)
+
+
+async def test_an_aggregation_waits_for_a_sync_that_has_written_but_not_committed(
+    conn: psycopg.AsyncConnection[Any], db_url: str, users: dict[str, User],
+) -> None:
+    alice = users["alice"]
+    cur = await conn.execute(
+        "with c as (insert into brokerage_connections (user_id, provider, provider_user_id, provider_connection_id, "
+        "sealed_user_secret, status) values (%s, 'snaptrade', 'u', 'auth', 'x', 'active') returning id, user_id) "
+        "insert into brokerage_accounts (connection_id, user_id, provider_account_id) "
+        "select id, user_id, 'a1' from c returning id", (alice.id,))
+    (account_id,) = await cur.fetchone() or (None,)
+    snapshot = json.dumps([{"symbol": "AAPL", "units": "7", "price": "150", "average_cost": "100"}])
+    async with await psycopg.AsyncConnection.connect(db_url) as sync, \
+            await psycopg.AsyncConnection.connect(db_url, autocommit=True) as job:
+        # Two bursts ago an aggregation was requested; its job is about to run.
+        await job.execute("select private.holdings_request_aggregate(%s)", (alice.id,))
+        # A sync writes its positions and asks again, but has not committed yet.
+        await sync.execute("select * from private.holdings_finish_account_sync(%s, now(), %s::jsonb)",
+                           (account_id, snapshot))
+        await job.execute("set lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            await job.execute("select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],))
+        await sync.commit()
+        await job.execute("select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],))
+    held = await holdings_of(conn, alice)
+    assert held["AAPL"]["total_units"] == Decimal(7)

@@ -4,6 +4,7 @@ Kinds (enqueued by SQL triggers from ``webhook_events`` and ``sync_runs``, or pe
 
 - ``holdings.connection_added``   CONNECTION_ADDED/UPDATED/FIXED: accounts + positions of it
 - ``holdings.sync_account``       ACCOUNT_HOLDINGS_UPDATED: incremental sync of that account
+- ``holdings.aggregate``          aggregate a user's holdings once after a burst of account syncs
 - ``holdings.connection_status``  CONNECTION_BROKEN / CONNECTION_DELETED
 - ``holdings.full_sync``          a requested ``sync_runs`` row (manual refresh or nightly)
 - ``holdings.nightly``            daily: a nightly sync run for every linked user
@@ -13,6 +14,7 @@ Kinds (enqueued by SQL triggers from ``webhook_events`` and ``sync_runs``, or pe
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -47,7 +49,15 @@ class HoldingsDeps:
     providers: dict[str, HoldingsProvider] = field(default_factory=dict)
     snaptrade: SnapTradeClient | None = None
     quotes: QuoteSource | None = None
+    # Provider requests in flight at once across all holdings jobs of this process.
     concurrency: int = 8
+    _fetch_gate: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+
+    @property
+    def fetch_gate(self) -> asyncio.Semaphore:
+        if self._fetch_gate is None:
+            self._fetch_gate = asyncio.Semaphore(self.concurrency)
+        return self._fetch_gate
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HoldingsDeps:
@@ -108,11 +118,14 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
 
     def engine(ctx: JobContext) -> HoldingsSync:
         d = get()
-        return HoldingsSync(ctx.pool, d.keyring, d.providers, concurrency=d.concurrency)
+        return HoldingsSync(ctx.pool, d.keyring, d.providers, concurrency=d.concurrency, fetch_gate=d.fetch_gate)
 
     def webhook_job(
         kind: str, body: Callable[[JobContext, HoldingsSync], Awaitable[dict[str, Any]]],
+        *, marks_processed: bool = False,
     ) -> None:
+        """``marks_processed``: the body marks the event processed itself (in its last write)."""
+
         @registry.job(kind)
         async def handler(ctx: JobContext) -> dict[str, Any]:
             try:
@@ -120,7 +133,8 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
             except TradefleetError as e:
                 await _mark_webhook(ctx, str(e))
                 raise
-            await _mark_webhook(ctx, None)
+            if not marks_processed:
+                await _mark_webhook(ctx, None)
             return result
 
     async def connection_added(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
@@ -145,10 +159,10 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
 
     async def sync_account(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
         p = ctx.job.payload
-        started = time.monotonic()
-        user_id, stats = await sync.sync_account(
-            "snaptrade", _required(p, "provider_user_id"), _required(p, "provider_account_id"))
-        await sync.record_run(user_id, stats, started, trigger="webhook", scope="incremental")
+        event_id = p.get("webhook_event_id")
+        _, stats = await sync.sync_account(
+            "snaptrade", _required(p, "provider_user_id"), _required(p, "provider_account_id"),
+            webhook_event_id=str(event_id) if event_id else None)
         return stats.as_dict()
 
     async def connection_status(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
@@ -168,13 +182,18 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
         return {"connections": len(rows), "status": "deleted" if deleted else "broken"}
 
     webhook_job("holdings.connection_added", connection_added)
-    webhook_job("holdings.sync_account", sync_account)
+    webhook_job("holdings.sync_account", sync_account, marks_processed=True)
     webhook_job("holdings.connection_status", connection_status)
 
     @registry.job("holdings.full_sync")
     async def full_sync(ctx: JobContext) -> dict[str, Any] | None:
         stats: SyncStats | None = await engine(ctx).run_requested(UUID(_required(ctx.job.payload, "sync_run_id")))
         return None if stats is None else stats.as_dict()
+
+    @registry.job("holdings.aggregate")
+    async def aggregate(ctx: JobContext) -> dict[str, Any]:
+        changed = await engine(ctx).aggregate_pending([UUID(_required(ctx.job.payload, "user_id"))])
+        return {"changed": changed}
 
     @registry.job("holdings.nightly")
     async def nightly(ctx: JobContext) -> dict[str, Any]:

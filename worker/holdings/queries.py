@@ -76,6 +76,16 @@ update public.brokerage_accounts set sync_error = %(error)s where id = %(account
 
 REFRESH_AGGREGATES = "select private.holdings_refresh_aggregates(%(user_ids)s::uuid[]) as changed"
 
+# The holdings.aggregate job: users whose positions changed since their last aggregation.
+AGGREGATE_PENDING = "select private.holdings_aggregate_pending(%(user_ids)s::uuid[]) as changed"
+
+# An incremental sync after its fetch: positions, aggregation request, run, webhook event.
+FINISH_ACCOUNT_SYNC = """
+select applied, upserted, removed
+  from private.holdings_finish_account_sync(%(account_id)s, %(as_of)s, %(positions)s::jsonb,
+                                            %(webhook_event_id)s::uuid, %(duration_ms)s)
+"""
+
 CONNECTIONS_SYNCED = """
 update public.brokerage_connections set last_synced_at = now()
  where id = any (%(connection_ids)s::uuid[])

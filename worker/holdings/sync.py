@@ -75,12 +75,16 @@ def _describe(error: BaseException) -> str:
 class HoldingsSync:
     def __init__(
         self, pool: AsyncConnectionPool, keyring: Keyring, providers: Mapping[str, HoldingsProvider],
-        *, concurrency: int = 8,
+        *, concurrency: int = 8, fetch_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
         self.providers = providers
         self.concurrency = concurrency
+        # Provider requests in flight at once, shared by every job of the process: keeps the
+        # shared HTTP client's pool small (httpcore scans it on every request) and providers'
+        # rate limits respected.
+        self.fetch_gate = fetch_gate or asyncio.Semaphore(concurrency)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -108,6 +112,11 @@ class HoldingsSync:
         """Recompute the users' aggregated holdings (set-based, in SQL)."""
         if user_ids:
             await self._fetch(q.REFRESH_AGGREGATES, {"user_ids": list(user_ids)})
+
+    async def aggregate_pending(self, user_ids: Sequence[UUID]) -> int:
+        """Aggregate those of the users whose positions changed since their last aggregation."""
+        row = await self._one(q.AGGREGATE_PENDING, {"user_ids": list(user_ids)})
+        return int(row["changed"]) if row else 0
 
     # --- accounts ------------------------------------------------------------------------
 
@@ -153,7 +162,8 @@ class HoldingsSync:
     ) -> SyncStats:
         """Fetch one account's positions and apply them behind the as-of guard."""
         stats = SyncStats()
-        snapshot = await provider.positions(creds, provider_account_id)
+        async with self.fetch_gate:
+            snapshot = await provider.positions(creds, provider_account_id)
         row = await self._one(q.APPLY_POSITIONS, {
             "account_id": account_id, "as_of": snapshot.as_of,
             "positions": Jsonb([h.as_json() for h in snapshot.holdings]),
@@ -211,7 +221,8 @@ class HoldingsSync:
             try:
                 provider = self.provider(login.provider)
                 creds = self.credentials(login.provider_user_id, login.sealed_secret)
-                listed = await provider.accounts(creds)
+                async with self.fetch_gate:
+                    listed = await provider.accounts(creds)
             except (TradefleetError, OSError) as e:
                 message = _describe(e)
                 stats.errors.append({"connection_ids": ",".join(str(c["id"]) for c in conns), "error": message})
@@ -243,8 +254,20 @@ class HoldingsSync:
         await self.aggregate([user_id])
         return stats
 
-    async def sync_account(self, provider_name: str, provider_user_id: str, provider_account_id: str) -> tuple[UUID, SyncStats]:
-        """Incremental: one account's positions (its connection is set up first if unknown)."""
+    async def sync_account(
+        self, provider_name: str, provider_user_id: str, provider_account_id: str,
+        *, webhook_event_id: str | None = None,
+    ) -> tuple[UUID, SyncStats]:
+        """Incremental: one account's positions (its connection is set up first if unknown),
+        recorded as a webhook sync run; the webhook event, when given, is marked processed.
+
+        On success everything after the fetch is one call (positions behind the as-of guard,
+        the run, the event, and a request to aggregate the user's holdings, which a
+        ``holdings.aggregate`` job does once for a burst of account syncs). A ``Retryable``
+        fetch error is raised (the job is tried again); other errors are recorded on the
+        account and in the run.
+        """
+        started = time.monotonic()
         params = {"provider": provider_name, "provider_user_id": provider_user_id,
                   "provider_account_id": provider_account_id}
         row = await self._one(q.ACCOUNT_FOR_SYNC, params)
@@ -255,19 +278,49 @@ class HoldingsSync:
                 raise Fatal(f"{provider_name} user {provider_user_id} is not linked to any Tradefleet user")
             login = _Login(provider_name, provider_user_id, login_row["sealed_user_secret"])
             creds = self.credentials(provider_user_id, login.sealed_secret)
-            listed = [a for a in await self.provider(provider_name).accounts(creds)
-                      if a.provider_account_id == provider_account_id]
+            async with self.fetch_gate:
+                everything = await self.provider(provider_name).accounts(creds)
+            listed = [a for a in everything if a.provider_account_id == provider_account_id]
             await self._store_accounts(login_row["user_id"], login, listed)
             row = await self._one(q.ACCOUNT_FOR_SYNC, params)
             if row is None:
                 raise Fatal(f"{provider_name} does not list account {provider_account_id} for this user")
-        if row["status"] == "deleted":
-            return row["user_id"], SyncStats()
-        creds = self.credentials(row["provider_user_id"], row["sealed_user_secret"])
-        stats = await self._sync_accounts_positions(
-            self.provider(provider_name), creds, {provider_account_id: row["account_id"]}, reraise_retryable=True)
-        await self.aggregate([row["user_id"]])
-        return row["user_id"], stats
+        user_id: UUID = row["user_id"]
+        account_id: UUID = row["account_id"]
+        stats = SyncStats()
+        if row["status"] != "deleted":
+            creds = self.credentials(row["provider_user_id"], row["sealed_user_secret"])
+            try:
+                async with self.fetch_gate:
+                    snapshot = await self.provider(provider_name).positions(creds, provider_account_id)
+            except Retryable:
+                raise  # a single-account job is simply tried again later
+            except (TradefleetError, OSError) as e:
+                message = _describe(e)
+                log.warning("account sync failed", extra={"account_id": str(account_id), "action": "sync",
+                                                          "error": message})
+                await self._fetch(q.ACCOUNT_SYNC_ERROR, {"account_id": account_id, "error": message})
+                stats.errors.append({"account_id": str(account_id), "error": message})
+            else:
+                done = await self._one(q.FINISH_ACCOUNT_SYNC, {
+                    "account_id": account_id, "as_of": snapshot.as_of,
+                    "positions": Jsonb([h.as_json() for h in snapshot.holdings]),
+                    "webhook_event_id": webhook_event_id,
+                    "duration_ms": int((time.monotonic() - started) * 1000),
+                })
+                if done is None:
+                    raise Bug("holdings_finish_account_sync returned nothing")
+                stats.accounts_synced = 1
+                if done["applied"]:
+                    stats.positions_upserted, stats.positions_removed = done["upserted"], done["removed"]
+                else:
+                    stats.stale_skipped = 1
+                return user_id, stats
+        # Nothing applied (deleted connection, or a failed fetch): record it the long way.
+        await self.record_run(user_id, stats, started, trigger="webhook", scope="incremental")
+        if webhook_event_id is not None:
+            await self._fetch(q.WEBHOOK_PROCESSED, {"id": webhook_event_id})
+        return user_id, stats
 
     # --- sync runs ---------------------------------------------------------------------------
 

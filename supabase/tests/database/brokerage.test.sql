@@ -2,7 +2,7 @@
 -- provider, an admin and the service role. Run: pg_prove -d <db> supabase/tests/database/brokerage.test.sql
 begin;
 create extension if not exists pgtap;
-select plan(41);
+select plan(47);
 
 -- Cast and data (as the superuser, like Auth and the worker would create them).
 insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values
@@ -104,6 +104,24 @@ select pg_temp.act_as('service_role');
 select is((select count(*) from public.brokerage_connections where sealed_user_secret is not null)::int, 2, 'the service reads sealed secrets');
 select is((select count(*) from public.brokerage_positions)::int, 2, 'the service reads every position');
 select lives_ok('update public.aggregated_holdings set last_price = last_price', 'the service writes holdings');
+
+
+-- Incremental syncs and their batched aggregation: the service's alone.
+select pg_temp.act_as('alice');
+select throws_ok('select private.holdings_request_aggregate(''00000000-0000-0000-0000-00000000000a'')', '42501', null,
+  'alice cannot request aggregations');
+select throws_ok('select * from private.holdings_pending_aggregates', '42501', null, 'alice cannot read pending aggregations');
+select pg_temp.act_as('service_role');
+select is((select applied from private.holdings_finish_account_sync('20000000-0000-0000-0000-00000000000a', now(),
+  '[{"symbol":"AAPL","units":"12","price":"150","average_cost":"100"}]')), true,
+  'an incremental sync writes its positions in one call');
+select is((select count(*) from private.holdings_pending_aggregates
+            where user_id = '00000000-0000-0000-0000-00000000000a')::int, 1, 'and leaves its user pending aggregation');
+select ok(private.holdings_aggregate_pending(array['00000000-0000-0000-0000-00000000000a']::uuid[]) > 0,
+  'the aggregation job aggregates the pending user');
+select is((select total_units from public.aggregated_holdings
+            where user_id = '00000000-0000-0000-0000-00000000000a' and symbol = 'AAPL'), 12::numeric,
+  'to the new units');
 
 select * from finish();
 rollback;
