@@ -10,24 +10,31 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 
-def _configure(role: str | None) -> Any:
+def _configure(role: str | None, async_commit: bool) -> Any:
     async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
         # Autocommit first: a `set role` outside autocommit would leave the connection in a
         # transaction the pool refuses to hand out.
         await conn.set_autocommit(True)
         if role:
             await conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+        if async_commit:
+            await conn.execute("set synchronous_commit = off")
 
     return configure
 
 
 async def open_fleet_pool(
     url: str, *, role: str | None = "service_role", min_size: int = 1, max_size: int = 10,
-    name: str = "tradefleet", timeout_s: float = 30.0,
+    name: str = "tradefleet", timeout_s: float = 30.0, async_commit: bool = False,
 ) -> AsyncConnectionPool:
-    """Open a pool of autocommit connections acting as ``role`` (``service_role`` by default)."""
+    """Open a pool of autocommit connections acting as ``role`` (``service_role`` by default).
+
+    ``async_commit`` (``synchronous_commit = off``) is only for writes whose loss in a
+    PostgreSQL crash is harmless: the worker's claims and job outcomes (a lost one means
+    the job runs again; enqueues always commit synchronously).
+    """
     pool = AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False, configure=_configure(role), name=name,
+        url, min_size=min_size, max_size=max_size, open=False, configure=_configure(role, async_commit), name=name,
         check=AsyncConnectionPool.check_connection, reconnect_timeout=3600.0,
         kwargs={"application_name": name},
     )

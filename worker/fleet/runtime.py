@@ -8,6 +8,11 @@ Life of a worker::
     SIGKILL  -> nothing is lost: peers mark the silent worker dead and requeue its jobs;
                 locks that were not reclaimed expire (visibility timeout).
 
+Claims and outcomes are written on a small pool of their own with asynchronous commit:
+a PostgreSQL crash can lose the last few of them, which only means a job runs again (its
+lock is no longer extended by heartbeats, expires and is reclaimed). Enqueues, leases and
+everything handlers write stay synchronous.
+
 A failing handler never stops the worker: ``Retryable`` retries with backoff, ``Fatal``
 and ``Bug`` send the job to ``dead`` at once, anything else retries until max_attempts.
 Database outages (PostgreSQL restarts) are waited out: every loop retries with backoff
@@ -81,6 +86,8 @@ class Worker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._outcomes: asyncio.Queue[_Outcome] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._book: AsyncConnectionPool | None = None
+        self._unwritten: set[int] = set()
 
     def request_stop(self) -> None:
         """Begin draining (what SIGTERM and SIGINT do)."""
@@ -99,14 +106,26 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
+        url = s.database_url.get_secret_value()
         self.pool = await open_fleet_pool(
-            s.database_url.get_secret_value(), role=s.worker_db_role, min_size=2,
-            max_size=min(s.worker_concurrency + 6, 40), name=f"tradefleet-{s.worker_name}"[:60],
+            url, role=s.worker_db_role, min_size=2, max_size=min(s.worker_concurrency + 4, 40),
+            name=f"tradefleet-{s.worker_name}"[:60],
         )
         try:
-            return await self._run(self.pool)
+            self._book = await open_fleet_pool(
+                url, role=s.worker_db_role, min_size=1, max_size=3, async_commit=True,
+                name=f"tradefleet-queue-{s.worker_name}"[:60],
+            )
+            try:
+                return await self._run(self.pool)
+            finally:
+                await self._book.close()
         finally:
             await self.pool.close()
+
+    def held_job_ids(self) -> list[int]:
+        """Jobs whose locks heartbeats keep: running, or finished with the outcome unwritten."""
+        return sorted({*self._running, *self._unwritten})
 
     async def _run(self, pool: AsyncConnectionPool) -> int:
         s = self.settings
@@ -124,7 +143,7 @@ class Worker:
             self.leases = LeaseManager(pool, self.worker_id, ttl_s=s.lease_ttl_s)
         scheduler = FleetScheduler(self, pool)
         self._spawn("events", self.event_source.run(self.wake))
-        self._spawn("outcomes", self._outcome_writer(pool))
+        self._spawn("outcomes", self._outcome_writer(self._book or pool))
         for name, side in self.registry.side_tasks.items():
             self._spawn(name, self._supervise(name, functools.partial(side, pool, self.worker_id)))
         leases = self.leases
@@ -155,8 +174,8 @@ class Worker:
                 continue
             self._wakeup.clear()
             try:
-                jobs = await queue.claim(pool, self.worker_id, s.worker_queues, min(free, s.worker_claim_batch),
-                                         lock_s=s.job_lock_s, kinds=kinds)
+                jobs = await queue.claim(self._book or pool, self.worker_id, s.worker_queues,
+                                         min(free, s.worker_claim_batch), lock_s=s.job_lock_s, kinds=kinds)
                 delay = 0.1
             except DB_ERRORS as e:
                 log.warning("claim failed; retrying", extra={"action": "claim_failed", "error": str(e)})
@@ -181,6 +200,7 @@ class Worker:
                 result = await kind.handler(ctx)
             outcome = _Outcome(job, True, result=_jsonable(result))
         except asyncio.CancelledError:
+            self._unwritten.add(job.id)
             self._outcomes.put_nowait(_Outcome(job, False, error="interrupted by shutdown", release=True))
             raise
         except Retryable as e:
@@ -197,6 +217,7 @@ class Worker:
             self._slot_freed.set()
         if not outcome.ok:
             adapter.warning("job failed", extra={"action": "job_failed", "error": outcome.error})
+        self._unwritten.add(job.id)
         self._outcomes.put_nowait(outcome)
 
     async def _outcome_writer(self, pool: AsyncConnectionPool) -> None:
@@ -218,7 +239,8 @@ class Worker:
                     await self._until_ok("fail", functools.partial(
                         queue.fail, pool, self.worker_id, o.job.id, o.error, retry=o.retry,
                         retry_after_s=o.retry_after_s, backoff_base_s=self.settings.job_backoff_base_s))
-            for _ in batch:
+            for o in batch:
+                self._unwritten.discard(o.job.id)
                 self._outcomes.task_done()
 
     # --- shutdown --------------------------------------------------------------------

@@ -85,7 +85,7 @@ class FleetScheduler:
 
     async def heartbeat(self) -> None:
         w = self.worker
-        status = await workers.heartbeat(self.pool, w.worker_id, w.settings.job_lock_s)
+        status = await workers.heartbeat(self.pool, w.worker_id, w.settings.job_lock_s, w.held_job_ids())
         if status is None:
             log.error("worker row vanished", extra={"action": "heartbeat_unknown_worker", "worker_id": w.worker_id})
 

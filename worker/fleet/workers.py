@@ -1,5 +1,5 @@
 """Worker registration, heartbeat and death: wrappers over the SQL of
-``supabase/migrations/20261122010100_fleet_workers_leases.sql``."""
+``supabase/migrations/20261122010001_fleet_workers_leases.sql``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ REGISTER = """
 select public.register_worker(%(name)s, %(host)s, %(pid)s, %(version)s, %(queues)s,
                               %(capacity)s, %(metadata)s)::text as id
 """
-HEARTBEAT = "select public.worker_heartbeat(%(worker_id)s, %(lock_s)s) as status"
+HEARTBEAT = "select public.worker_heartbeat(%(worker_id)s, %(lock_s)s, %(job_ids)s::bigint[]) as status"
 SET_STATUS = "select public.set_worker_status(%(worker_id)s, %(status)s)"
 MARK_DEAD = "select public.mark_dead_workers(%(stale_s)s) as n"
 
@@ -41,10 +41,13 @@ async def register(
     return str(row[0])
 
 
-async def heartbeat(pool: AsyncConnectionPool, worker_id: str, lock_s: float) -> str | None:
-    """Stamp the worker alive and extend the locks of its running jobs; returns its status."""
+async def heartbeat(
+    pool: AsyncConnectionPool, worker_id: str, lock_s: float, job_ids: Sequence[int] = ()
+) -> str | None:
+    """Stamp the worker alive and extend the locks of ``job_ids`` (the jobs it still runs or
+    reports); returns its status."""
     async with pool.connection() as conn:
-        cur = await conn.execute(HEARTBEAT, {"worker_id": worker_id, "lock_s": lock_s})
+        cur = await conn.execute(HEARTBEAT, {"worker_id": worker_id, "lock_s": lock_s, "job_ids": list(job_ids)})
         row = await cur.fetchone()
     return None if row is None or row[0] is None else str(row[0])
 
