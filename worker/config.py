@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     job_backoff_base_s: float = Field(default=2.0, gt=0)
     drain_timeout_s: float = Field(default=25.0, ge=0, description="SIGTERM: how long running jobs may finish.")
     sweep_interval_s: float = Field(default=5.0, gt=0, description="Mark dead workers, reclaim expired jobs.")
+    queue_async_commit: bool = Field(
+        default=True, description="Claims/outcomes commit asynchronously (a PostgreSQL crash re-runs, never loses, jobs)."
+    )
     log_level: str = "INFO"
     tradefleet_master_keys: SecretStr | None = Field(
         default=None, description="Sealing keys for exchange credentials (used by capabilities)."

@@ -113,7 +113,7 @@ class Worker:
         )
         try:
             self._book = await open_fleet_pool(
-                url, role=s.worker_db_role, min_size=1, max_size=3, async_commit=True,
+                url, role=s.worker_db_role, min_size=1, max_size=3, async_commit=s.queue_async_commit,
                 name=f"tradefleet-queue-{s.worker_name}"[:60],
             )
             try:
