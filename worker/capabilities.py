@@ -22,3 +22,5 @@ def register_all(registry: Registry) -> None:
     billing.register(registry)
     signals.register(registry)
     notify.register(registry)
+    from worker.backtest import jobs as backtest_jobs
+    backtest_jobs.register(registry)

@@ -1,0 +1,417 @@
+"""Backtests requested from the app: the ``backtest.run`` job.
+
+A user inserts a ``backtest_runs`` row through PostgREST; a trigger enqueues one
+``backtest.run`` job per run (``supabase/migrations/20261122060000_backtest_jobs.sql``).
+The handler:
+
+1. starts the run (``queued`` -> ``running``; a cancelled or finished run is left alone);
+2. validates the strategy parameters and settings — bad input fails the run with a
+   message naming the parameter, and nothing is charged;
+3. holds credits for the longest a run may take (``MAX_COMPUTE_SECONDS`` at the plan's
+   ``credits_per_backtest_second``);
+4. loads the run's candles from ``candles``; when the table has none for the market and
+   period, reads the recorded CSV (``<BASE>_<QUOTE>-<timeframe>.csv`` under
+   ``TRADEFLEET_CANDLES_DIR``) and caches it in ``candles``. Gaps are reported in the
+   result's metadata, never filled;
+5. runs :func:`worker.backtest.run_backtest` in a thread, reporting progress through the
+   row (Realtime publishes it) and watching for a cancellation;
+6. in one transaction posts the actual cost (compute-seconds x price, the rest of the
+   hold released) and stores the result row with the run ``completed``.
+
+A run cancelled by its owner stops at the next progress report and is charged for the
+compute-seconds it used until then. A failure voids the hold.
+
+The period is ``start_date <= open_time < end_date`` (either bound may be null).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
+
+from worker.backtest.api import BacktestResult, run_backtest
+from worker.backtest.data import (
+    CandleDataError,
+    CandleSeries,
+    find_gaps,
+    iso,
+    load_csv,
+    timeframe_ms,
+)
+from worker.backtest.engine import Settings
+from worker.credits import ledger
+from worker.credits.errors import InsufficientCredits
+from worker.errors import Fatal, Retryable
+from worker.fleet.registry import JobContext, Registry
+from worker.strategies.base import Candles
+from worker.strategies.registry import validate_params
+
+KIND = "backtest.run"
+CANDLES_DIR_ENV = "TRADEFLEET_CANDLES_DIR"
+MAX_COMPUTE_SECONDS = 600
+"""The job's timeout: what a run may use at most, and so what is held before it starts."""
+MAX_EQUITY_POINTS = 2000
+PROGRESS_EVERY_S = 1.0
+MS = Decimal("0.001")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+LOAD_RUN = """
+select r.*, s.content as strategy_content
+  from public.backtest_runs r
+  left join public.strategies s on s.id = r.strategy_id
+ where r.id = %(run_id)s
+"""
+START = "select * from public.backtest_run_start(%(run_id)s)"
+PROGRESS = "select public.backtest_run_progress(%(run_id)s, %(progress)s) as status"
+FINISH = """
+select public.backtest_run_finish(%(run_id)s, %(status)s, %(compute_seconds)s, %(credits)s,
+                                  %(result)s, %(error)s) as result_id
+"""
+LOAD_CANDLES = """
+select (extract(epoch from open_time) * 1000)::bigint as t,
+       open::float8 as o, high::float8 as h, low::float8 as l, close::float8 as c, volume::float8 as v
+  from public.candles
+ where exchange = %(exchange)s and symbol = %(symbol)s and timeframe = %(timeframe)s
+   and (%(start)s::timestamptz is null or open_time >= %(start)s::timestamptz)
+   and (%(end)s::timestamptz is null or open_time < %(end)s::timestamptz)
+ order by open_time
+"""
+CACHE_CANDLES = """
+insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume)
+select %(exchange)s, %(symbol)s, %(timeframe)s, to_timestamp(t / 1000.0), o, h, l, c, v
+  from unnest(%(t)s::bigint[], %(o)s::numeric[], %(h)s::numeric[], %(l)s::numeric[],
+              %(c)s::numeric[], %(v)s::numeric[]) as x(t, o, h, l, c, v)
+on conflict do nothing
+"""
+
+# backtest_results columns filled from the stats, with their scale (numeric(p, s)).
+_NULLABLE = {"sharpe_ratio": 4, "sortino_ratio": 4, "profit_factor": 4, "calmar_ratio": 4, "avg_trade": 8}
+_REQUIRED = {
+    "initial_balance": 8, "final_balance": 8, "total_return": 8, "total_return_percentage": 4,
+    "max_drawdown": 4, "win_rate": 2, "best_trade": 8, "worst_trade": 8,
+}
+_COUNTS = ("total_trades", "winning_trades", "losing_trades", "max_consecutive_wins", "max_consecutive_losses")
+_LIMIT = {2: Decimal("999.99"), 4: Decimal("99999999.9999"), 8: Decimal("999999999999.99999999")}
+
+
+class RunCancelled(Exception):
+    """The run's owner cancelled it while it was running."""
+
+
+def candles_dir() -> Path:
+    """Where recorded candles live: ``TRADEFLEET_CANDLES_DIR`` or ``../shared/data/candles``."""
+    configured = os.environ.get(CANDLES_DIR_ENV)
+    path = Path(configured) if configured else Path("../shared/data/candles")
+    return path if path.is_absolute() else (ROOT / path).resolve()
+
+
+def csv_path(trading_pair: str, timeframe: str, directory: Path | None = None) -> Path:
+    """``ETH/BTC`` ``5m`` -> ``<candles dir>/ETH_BTC-5m.csv``."""
+    base = trading_pair.split(":")[0].replace("/", "_")
+    return (directory or candles_dir()) / f"{base}-{timeframe}.csv"
+
+
+def downsample(equity: list[dict[str, Any]], limit: int = MAX_EQUITY_POINTS) -> list[dict[str, Any]]:
+    """At most ``limit`` points, evenly spaced, keeping the first, the last and the deepest
+    drawdown (so the chart still shows the max drawdown the stats report)."""
+    n = len(equity)
+    if n <= limit:
+        return equity
+    deepest = max(range(n), key=lambda i: float(equity[i].get("drawdown") or 0.0))
+    keep = {int(i) for i in np.linspace(0, n - 1, limit - 1).round()} | {deepest}
+    return [equity[i] for i in sorted(keep)]
+
+
+def _number(value: float | int | None, scale: int) -> str | None:
+    if value is None or not math.isfinite(value):
+        return None
+    d = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-scale))
+    return str(max(-_LIMIT[scale], min(_LIMIT[scale], d)))
+
+
+def result_row(result: BacktestResult, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``backtest_results`` columns a worker fills (the run supplies who and what)."""
+    s = result.stats
+    row: dict[str, Any] = {
+        "start_date": result.start_date,
+        "end_date": result.end_date,
+        "stats": s,
+        "trades": result.trades,
+        "equity_curve": downsample(result.equity),
+        "metadata": dict(metadata),
+    }
+    for key, scale in _NULLABLE.items():
+        row[key] = _number(s.get(key), scale)
+    for key, scale in _REQUIRED.items():
+        row[key] = _number(s.get(key), scale) or "0"
+    for key in _COUNTS:
+        row[key] = int(s.get(key) or 0)
+    return row
+
+
+@dataclass
+class _Run:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    row: dict[str, Any]
+
+
+async def _one(pool: AsyncConnectionPool, query: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchone()
+
+
+async def _finish(
+    db: AsyncConnectionPool | psycopg.AsyncConnection[Any], run_id: uuid.UUID, status: str, *,
+    compute_seconds: Decimal | None = None, credits: Decimal | None = None,
+    result: dict[str, Any] | None = None, error: str | None = None,
+) -> uuid.UUID | None:
+    params = {"run_id": run_id, "status": status, "compute_seconds": compute_seconds, "credits": credits,
+              "result": None if result is None else Jsonb(result), "error": error}
+    if isinstance(db, AsyncConnectionPool):
+        row = await _one(db, FINISH, params)
+    else:
+        async with db.cursor(row_factory=dict_row) as cur:
+            await cur.execute(FINISH, params)
+            row = await cur.fetchone()
+    return None if row is None else row["result_id"]
+
+
+async def _progress(ctx: JobContext, run_id: uuid.UUID, progress: float) -> None:
+    """Report progress; raise :class:`RunCancelled` if the owner cancelled the run."""
+    row = await _one(ctx.pool, PROGRESS, {"run_id": run_id, "progress": Decimal(str(round(progress, 4)))})
+    if row is None or row["status"] != "running":
+        raise RunCancelled()
+
+
+def _params(run: Mapping[str, Any]) -> dict[str, Any]:
+    raw = run.get("parameters") or {}
+    content = run.get("strategy_content")
+    if run["strategy"] == "rules" and not raw and content:
+        try:
+            raw = json.loads(str(content))
+        except ValueError as e:
+            raise Fatal(f"the strategy's rules are not valid JSON: {e}") from e
+    return dict(raw)
+
+
+def _settings(raw: Mapping[str, Any] | None) -> Settings:
+    try:
+        return Settings.model_validate(dict(raw or {}))
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise Fatal(f"invalid setting '{where}': {err['msg']}") from e
+
+
+async def load_candles(pool: AsyncConnectionPool, run: Mapping[str, Any]) -> tuple[CandleSeries, str]:
+    """The run's candles from ``candles``, else from the recorded CSV (cached in ``candles``).
+
+    Returns the series (gaps found) and where the candles came from.
+    """
+    market = {"exchange": run["exchange"], "symbol": run["trading_pair"], "timeframe": run["timeframe"]}
+    period = {"start": run.get("start_date"), "end": run.get("end_date")}
+    tf = timeframe_ms(str(run["timeframe"]))
+    async with pool.connection() as conn, conn.cursor() as cur:
+        await cur.execute(LOAD_CANDLES, {**market, **period})
+        rows = await cur.fetchall()
+    source = "candles"
+    if rows:
+        cols = list(zip(*rows, strict=True))
+        candles = Candles.from_arrays(*cols)
+    else:
+        path = csv_path(str(run["trading_pair"]), str(run["timeframe"]))
+        if not path.exists():
+            raise Fatal(
+                f"no candles for {run['exchange']} {run['trading_pair']} {run['timeframe']} in the requested "
+                f"period, and no recorded file {path.name}"
+            )
+        try:
+            series = await asyncio.to_thread(load_csv, path, str(run["timeframe"]))
+        except CandleDataError as e:
+            raise Fatal(f"recorded candles unusable: {e}") from e
+        await _cache(pool, market, series.candles)
+        candles = _period(series.candles, period["start"], period["end"])
+        source = f"csv:{path.name}"
+        if len(candles) == 0:
+            raise Fatal(
+                f"no candles for {run['trading_pair']} {run['timeframe']} in the requested period "
+                f"(recorded data covers {iso(int(series.candles.time[0]))} to {iso(int(series.candles.time[-1]))})"
+            )
+    if len(candles) < 2:
+        raise Fatal(f"only {len(candles)} candle in the requested period: a backtest needs at least 2")
+    try:
+        gaps = find_gaps(candles.time, tf)
+    except CandleDataError as e:
+        raise Fatal(f"candles unusable: {e}") from e
+    return CandleSeries(candles, tf, gaps, name=f"{run['trading_pair']} {run['timeframe']}"), source
+
+
+def _period(c: Candles, start: datetime | None, end: datetime | None) -> Candles:
+    def at(when: datetime) -> int:
+        return int(np.searchsorted(c.time, int(when.timestamp() * 1000), side="left"))
+
+    lo = 0 if start is None else at(start)
+    hi = len(c) if end is None else at(end)
+    return c.slice(lo, max(lo, hi))
+
+
+async def _cache(pool: AsyncConnectionPool, market: Mapping[str, Any], c: Candles) -> None:
+    """Store recorded candles in ``candles`` so the next run reads them from the table."""
+
+    def text(a: np.ndarray[Any, Any]) -> list[str]:
+        return [repr(float(x)) for x in a]
+
+    params = {**market, "t": [int(x) for x in c.time], "o": text(c.open), "h": text(c.high),
+              "l": text(c.low), "c": text(c.close), "v": text(c.volume)}
+    async with pool.connection() as conn:
+        await conn.execute(CACHE_CANDLES, params)
+
+
+async def run_job(ctx: JobContext) -> dict[str, Any]:
+    """The ``backtest.run`` handler (see the module docstring)."""
+    run_id = uuid.UUID(str(ctx.job.payload["run_id"]))
+    started = await _one(ctx.pool, START, {"run_id": run_id})
+    if started is None:
+        return {"run_id": str(run_id), "status": "skipped"}
+    run = await _one(ctx.pool, LOAD_RUN, {"run_id": run_id})
+    assert run is not None
+    user_id: uuid.UUID = run["user_id"]
+    try:
+        params = validate_params(str(run["strategy"]), _params(run))
+        settings = _settings(run.get("settings"))
+    except Fatal as e:
+        await _finish(ctx.pool, run_id, "failed", error=str(e), compute_seconds=Decimal(0), credits=Decimal(0))
+        return {"run_id": str(run_id), "status": "failed", "error": str(e)}
+
+    hold: ledger.Transfer | None = None
+    try:
+        hold = await ledger.hold_usage(
+            ctx.pool, id=ledger.transfer_id(KIND, run_id, "hold", ctx.job.attempts), user_id=user_id,
+            usage="backtest_second", quantity=Decimal(MAX_COMPUTE_SECONDS),
+            expires_after=timedelta(seconds=MAX_COMPUTE_SECONDS + 300), reference_type="backtest_run",
+            reference_id=str(run_id),
+        )
+    except InsufficientCredits as e:
+        message = f"not enough credits to start the backtest: {e}"
+        await _finish(ctx.pool, run_id, "failed", error=message, compute_seconds=Decimal(0), credits=Decimal(0))
+        return {"run_id": str(run_id), "status": "failed", "error": message}
+
+    t0 = time.perf_counter()
+
+    def used() -> Decimal:
+        return max(Decimal(repr(time.perf_counter() - t0)).quantize(MS), MS)
+
+    try:
+        await _progress(ctx, run_id, 0.05)
+        series, source = await load_candles(ctx.pool, run)
+        await _progress(ctx, run_id, 0.3)
+        task = asyncio.create_task(asyncio.to_thread(
+            run_backtest, series, str(run["strategy"]), params.model_dump(exclude_none=True), settings))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
+                if done:
+                    break
+                # A vectorised run has no inner progress: creep towards 0.9 and look for a cancel.
+                elapsed = time.perf_counter() - t0
+                await _progress(ctx, run_id, 0.3 + 0.6 * (1 - math.exp(-elapsed / 30)))
+                await ctx.extend_lock(60)
+        except BaseException:
+            task.cancel()  # the thread finishes on its own; its result is dropped
+            raise
+        result = task.result()
+        await _progress(ctx, run_id, 0.9)
+        compute_seconds = used()
+        metadata = {
+            "source": source, "strategy": result.strategy, "params": result.params,
+            "settings": result.settings.model_dump(), "candles": len(series.candles),
+            "missing_candles": series.missing,
+            "gaps": [{"after": iso(g.after), "before": iso(g.before), "missing": g.missing} for g in series.gaps],
+            "equity_points": len(result.equity),
+        }
+        row = result_row(result, metadata)
+        async with ctx.pool.connection() as conn, conn.transaction():
+            charged = await _settle(conn, run_id, user_id, hold, compute_seconds)
+            result_id = await _finish(conn, run_id, "completed", compute_seconds=compute_seconds,
+                                      credits=charged, result=row)
+        status = "completed" if result_id is not None else "cancelled"
+        ctx.log.info("backtest finished", extra={"action": "backtest_finished", "run_id": str(run_id),
+                                                 "status": status, "compute_seconds": str(compute_seconds)})
+        return {"run_id": str(run_id), "status": status, "result_id": str(result_id) if result_id else None,
+                "compute_seconds": str(compute_seconds), "credits_charged": str(charged)}
+    except RunCancelled:
+        compute_seconds = used()
+        async with ctx.pool.connection() as conn, conn.transaction():
+            charged = await _settle(conn, run_id, user_id, hold, compute_seconds)
+            await _finish(conn, run_id, "cancelled", compute_seconds=compute_seconds, credits=charged)
+        return {"run_id": str(run_id), "status": "cancelled", "compute_seconds": str(compute_seconds),
+                "credits_charged": str(charged)}
+    except Fatal as e:
+        await _release(ctx, run_id, hold)
+        await _finish(ctx.pool, run_id, "failed", error=str(e), compute_seconds=Decimal(0), credits=Decimal(0))
+        return {"run_id": str(run_id), "status": "failed", "error": str(e)}
+    except BaseException as e:
+        await _release(ctx, run_id, hold)
+        last = ctx.job.attempts >= ctx.job.max_attempts
+        if isinstance(e, Exception) and (last or not isinstance(e, Retryable)):
+            message = str(e) if isinstance(e, Retryable) else f"internal error: {type(e).__name__}"
+            with contextlib.suppress(Exception):
+                await _finish(ctx.pool, run_id, "failed", error=message, compute_seconds=Decimal(0),
+                              credits=Decimal(0))
+        raise
+
+
+async def _settle(
+    conn: psycopg.AsyncConnection[Any], run_id: uuid.UUID, user_id: uuid.UUID,
+    hold: ledger.Transfer | None, compute_seconds: Decimal,
+) -> Decimal:
+    """Post the actual cost of ``compute_seconds`` from the hold (the rest is released)."""
+    if hold is None:
+        return Decimal(0)
+    cost = await ledger.quote(conn, user_id=user_id, usage="backtest_second", quantity=compute_seconds)
+    cost = min(cost, hold.amount)
+    if cost <= 0:
+        await ledger.void(conn, id=ledger.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id)
+        return Decimal(0)
+    await ledger.post(conn, id=ledger.transfer_id(KIND, run_id, "post"), pending_id=hold.id, amount=cost,
+                      metadata={"compute_seconds": str(compute_seconds)})
+    return cost
+
+
+async def _release(ctx: JobContext, run_id: uuid.UUID, hold: ledger.Transfer | None) -> None:
+    if hold is None:
+        return
+    try:
+        await ledger.void(ctx.pool, id=ledger.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id)
+    except Exception as e:  # the hold expires on its own; never hide the run's own error
+        ctx.log.warning("could not void the backtest hold", extra={"action": "hold_void_failed", "error": str(e)})
+
+
+def register(registry: Registry) -> None:
+    """``backtest.run``: backtests requested from the app."""
+    registry.job(KIND, max_attempts=3, timeout_s=MAX_COMPUTE_SECONDS)(run_job)
+
+
+__all__ = ["CANDLES_DIR_ENV", "KIND", "candles_dir", "csv_path", "downsample", "load_candles",
+           "register", "result_row", "run_job"]
