@@ -1,0 +1,202 @@
+"""Parity: a backtest predicts what the bot does.
+
+The same recorded candles (ETH/BTC 5m) go through
+
+- the bot engine's decision path (a paper bot run by the real ``BotRunner`` over a stepped
+  replay clock, trades read back from the database) — long only, as bots trade today;
+- the paper exchange driven candle by candle by the strategy's decision on the window of
+  candles closed so far (``Signals.at(-1)``, as a live bot reads it) — long only, and long
+  and short (a short sells inventory and buys it back: the same fills as a margin short);
+
+and the trade lists (entry and exit times, sides, fill prices to the market's tick) must
+equal the backtest's. Engine semantics that matter here: decisions on a close fill at the
+next open; a tie of the averages is not a cross; a reversal closes and re-opens on the
+same fill; a trade still open at the end is closed at the last close by the backtest
+(``exit_reason = "end"``) and still open for the bot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.bots import CANDLES, create_bot, grant_credits, harness, register_worker
+from tests.support.db import User
+from worker.backtest import load_csv, run_backtest
+from worker.bots.markets import paper_rules
+from worker.exchanges import Candle, PaperExchange
+from worker.exchanges.models import OrderStatus
+from worker.strategies.registry import compute_signals
+
+PAIR, TIMEFRAME = "ETH/BTC", "5m"
+PARAMS = {"fast": 10, "slow": 20}
+FEE = Decimal("0.002")
+WINDOW = 400  # what the bot engine's market data keeps per market
+FIVE_MIN = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Fill:
+    side: str
+    entry_time: str
+    entry_price: Decimal
+    exit_time: str | None
+    exit_price: Decimal | None
+
+
+def tick() -> Decimal:
+    step = paper_rules("binance").market(PAIR).price_precision
+    assert step is not None
+    return step
+
+
+def same_price(a: Decimal | float | None, b: Decimal | float | None) -> bool:
+    """Equal once rounded to the market's price precision (half a tick apart at most)."""
+    if a is None or b is None:
+        return a is b
+    return abs(Decimal(str(a)) - Decimal(str(b))) <= tick() / 2
+
+
+def assert_same_trades(ours: list[Fill], backtest: list[dict[str, Any]]) -> None:
+    assert len(ours) == len(backtest), (len(ours), len(backtest))
+    for i, (got, want) in enumerate(zip(ours, backtest, strict=True)):
+        where = f"trade {i}: {got} vs {want}"
+        assert got.side == want["side"], where
+        assert got.entry_time == want["entry_time"], where
+        assert same_price(got.entry_price, want["entry_price"]), where
+        if want["exit_reason"] == "end":
+            assert got.exit_time is None, where  # the bot's trade is still open
+        else:
+            assert got.exit_time == want["exit_time"], where
+            assert same_price(got.exit_price, want["exit_price"]), where
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- through the paper exchange, decision by decision ----------------------------------------
+
+
+async def replay_on_paper(shorts: bool, slippage: Decimal) -> tuple[list[Fill], int]:
+    """Every candle of the file through ``PaperExchange``; returns the trades and the count
+    of candles replayed."""
+    series = load_csv(CANDLES / "ETH_BTC-5m.csv")
+    c = series.candles
+    ex = PaperExchange("binance", {"BTC": Decimal(100), "ETH": Decimal(100_000)},
+                       taker_fee=FEE, maker_fee=FEE, slippage=slippage, history=0,
+                       rules=paper_rules("binance"))
+    stake = Decimal("0.1")
+    side = 0  # +1 long, -1 short, 0 flat
+    amount = Decimal(0)
+    pending: list[tuple[str, int]] = []  # client order ids placed at the last close, +1 open / 0 close
+    fills: list[Fill] = []
+    open_trade: dict[str, Any] | None = None
+
+    for i in range(len(c)):
+        t = datetime.fromtimestamp(int(c.time[i]) / 1000, tz=UTC)
+        candle = Candle(t, *(Decimal(repr(float(x))) for x in (c.open[i], c.high[i], c.low[i], c.close[i],
+                                                                c.volume[i])))
+        for order in ex.on_candle(PAIR, TIMEFRAME, candle):
+            assert order.status is OrderStatus.CLOSED, order
+            what = dict(pending)[order.client_order_id or ""]
+            price = order.average
+            assert price is not None
+            if what == 0:  # a close
+                assert open_trade is not None
+                fills.append(Fill(open_trade["side"], open_trade["time"], open_trade["price"], iso(t), price))
+                open_trade = None
+            else:
+                open_trade = {"side": "long" if order.side == "buy" else "short", "time": iso(t), "price": price}
+        pending = []
+        if i == len(c) - 1:
+            break
+        lo = max(0, i + 1 - WINDOW)
+        d = compute_signals("sma_cross", c.slice(lo, i + 1), PARAMS).at(-1)
+        # conflicting decisions cancel, as in the backtester and the bot engine
+        el, xl = d["enter_long"] and not d["exit_long"], d["exit_long"] and not d["enter_long"]
+        es, xs = d["enter_short"] and not d["exit_short"], d["exit_short"] and not d["enter_short"]
+        if shorts:
+            el, es = el and not es, es and not el
+        else:
+            es = xs = False
+        orders: list[tuple[str, Decimal, int]] = []
+        if side > 0 and (xl or es):
+            orders.append(("sell", amount, 0))
+            side = 0
+        elif side < 0 and (xs or el):
+            orders.append(("buy", amount, 0))
+            side = 0
+        if side == 0 and (el or es):
+            side = 1 if el else -1
+            price = candle.close
+            amount = ex.amount_to_precision(PAIR, stake / (1 + FEE) / price)
+            orders.append(("buy" if el else "sell", amount, 1))
+        for n, (order_side, qty, what) in enumerate(orders):
+            cid = f"parity-{i}-{n}"
+            await ex.create_order(PAIR, order_side, "market", qty, client_order_id=cid)  # type: ignore[arg-type]
+            pending.append((cid, what))
+    if open_trade is not None:
+        fills.append(Fill(open_trade["side"], open_trade["time"], open_trade["price"], None, None))
+    return fills, len(c)
+
+
+@pytest.mark.parametrize("shorts", [False, True], ids=["long-only", "long-and-short"])
+async def test_the_paper_exchange_fed_decision_by_decision_makes_the_backtests_trades(shorts: bool) -> None:
+    slippage = Decimal("0.0005")
+    fills, n = await replay_on_paper(shorts, slippage)
+    series = load_csv(CANDLES / "ETH_BTC-5m.csv")
+    assert n == len(series.candles)
+    result = run_backtest(series, "sma_cross", PARAMS,
+                          {"fee": float(FEE), "slippage": float(slippage), "shorts": shorts})
+    assert len(result.trades) > 100
+    if shorts:
+        assert {t["side"] for t in result.trades} == {"long", "short"}
+    assert_same_trades(fills, result.trades)
+
+
+# --- through the bot engine ------------------------------------------------------------------
+
+
+async def test_a_paper_bot_makes_the_backtests_trades(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    await grant_credits(conn, alice, "1000")
+    series = load_csv(CANDLES / "ETH_BTC-5m.csv")
+    settings = {"fee": float(FEE), "shorts": False}
+    full = run_backtest(series, "sma_cross", PARAMS, settings)
+    # Start the bot where the backtest is flat: at the open where one of its trades exited.
+    start_iso = next(t["exit_time"] for t in full.trades if t["exit_time"] >= "2018-01-12T00:00:00Z")
+    start = datetime.fromisoformat(start_iso.replace("Z", "+00:00"))
+    steps = 1200
+
+    bot = await create_bot(conn, alice, parameters=PARAMS, initial_balance="10", stake_amount="0.1",
+                           metadata={"paper_fee": str(FEE)})
+    worker = await register_worker(conn, f"parity-{uuid.uuid4().hex[:6]}")
+    async with harness(db_url, worker, start) as h:
+        await h.sync()
+        await h.candles(steps)
+    status, error = (await (await conn.execute(
+        "select status, error_message from bots where id = %s", (bot,))).fetchone()) or (None, None)
+    assert status == "running", error
+
+    cur = await conn.execute(
+        "select direction, entry_time, price, exit_time, exit_price, status from trades "
+        "where bot_id = %s order by entry_time", (bot,))
+    fills = [Fill(d, iso(et), p, None if xt is None else iso(xt), xp) for d, et, p, xt, xp, _ in await cur.fetchall()]
+
+    # The backtest over the same candles: up to the last one the bot saw closed.
+    last_open = start + FIVE_MIN * (steps - 1)
+    t = series.candles.time
+    end = int((t <= int(last_open.timestamp() * 1000)).sum())
+    result = run_backtest(series.candles.slice(0, end), "sma_cross", PARAMS, settings)
+    expected = [tr for tr in result.trades if tr["entry_time"] >= start_iso]
+    assert len(expected) >= 10
+    assert_same_trades(fills, expected)
