@@ -7,6 +7,9 @@ For each system:
 2. wake-up latency: with the workers idle and listening (NOTIFY), enqueue 500 jobs one by
    one; latency = start - enqueue per job (database timestamps), p50/p99.
 
+Tradefleet runs as configured by default (claims and outcomes with asynchronous commit)
+and once more with QUEUE_ASYNC_COMMIT=false for reference; the last line uses the default.
+
 Run: ``.venv/bin/python tests/bench/queue.py`` (``--jobs N`` for a quicker run). The last
 line is ``queue: jobs_per_s=<ours> p99_wake_ms=<ours> ratio=<ours / procrastinate jobs/s>``.
 """
@@ -87,7 +90,7 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 # --- Tradefleet ------------------------------------------------------------------------------
 
 
-async def bench_ours(url: str, jobs: int) -> dict[str, float]:
+async def bench_ours(url: str, jobs: int, *, async_commit: bool = True) -> dict[str, float]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
         t0 = time.monotonic()
         for start in range(0, jobs, 10_000):
@@ -98,7 +101,7 @@ async def bench_ours(url: str, jobs: int) -> dict[str, float]:
     env = {**os.environ, "DATABASE_URL": url, "WORKER_CONCURRENCY": "200", "WORKER_CLAIM_BATCH": "100",
            "POLL_INTERVAL_S": "1", "LOG_LEVEL": "WARNING", "TRADEFLEET_TEST_KINDS": "0",
            # Its own queue: the periodic jobs other capabilities register stay out of the way.
-           "WORKER_QUEUES": "bench"}
+           "WORKER_QUEUES": "bench", "QUEUE_ASYNC_COMMIT": "true" if async_commit else "false"}
     procs = [spawn([str(ROOT / ".venv" / "bin" / "tradefleet"), "worker"], {**env, "WORKER_NAME": f"bench-{i}"})
              for i in range(WORKERS)]
     try:
@@ -242,6 +245,8 @@ async def main(jobs: int, ours_only: bool) -> None:
               f"enqueues for wake-up latency (NOTIFY)", flush=True)
         ours = await bench_ours(fresh_database(ours_db, migrate=True), jobs)
         report("tradefleet", ours)
+        synced = await bench_ours(fresh_database(ours_db, migrate=True), jobs, async_commit=False)
+        report("(sync commit)", synced)
         if ours_only:
             return
         theirs = await bench_procrastinate(fresh_database(theirs_db, migrate=False), jobs)
