@@ -25,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from worker.errors import Fatal, TradefleetError
 from worker.exchanges.keys import Keyring
@@ -35,7 +36,7 @@ from worker.holdings.prices import QuoteSource, update_prices
 from worker.holdings.provider import HoldingsProvider, ProviderCredentials
 from worker.holdings.routing import route_order
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
-from worker.holdings.sync import HoldingsSync, SyncStats
+from worker.holdings.sync import HoldingsSync, SyncBatches, SyncStats
 
 PRICE_INTERVAL = timedelta(minutes=5)
 NIGHTLY_INTERVAL = timedelta(days=1)
@@ -52,6 +53,14 @@ class HoldingsDeps:
     # Provider requests in flight at once across all holdings jobs of this process.
     concurrency: int = 8
     _fetch_gate: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+    _batches: dict[int, SyncBatches] = field(default_factory=dict, init=False, repr=False)
+
+    def batches(self, pool: AsyncConnectionPool) -> SyncBatches:
+        """This process's coalesced account lookups and sync writes on ``pool``."""
+        found = self._batches.get(id(pool))
+        if found is None or found.pool is not pool:
+            found = self._batches[id(pool)] = SyncBatches(pool)
+        return found
 
     @property
     def fetch_gate(self) -> asyncio.Semaphore:
@@ -118,7 +127,8 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
 
     def engine(ctx: JobContext) -> HoldingsSync:
         d = get()
-        return HoldingsSync(ctx.pool, d.keyring, d.providers, concurrency=d.concurrency, fetch_gate=d.fetch_gate)
+        return HoldingsSync(ctx.pool, d.keyring, d.providers, concurrency=d.concurrency, fetch_gate=d.fetch_gate,
+                            batches=d.batches(ctx.pool))
 
     def webhook_job(
         kind: str, body: Callable[[JobContext, HoldingsSync], Awaitable[dict[str, Any]]],

@@ -28,6 +28,16 @@ select a.id as account_id, a.user_id, a.provider_account_id, c.id as connection_
    and c.provider_user_id = %(provider_user_id)s
 """
 
+# ACCOUNT_FOR_SYNC for many accounts at once (row idx = position in the arrays, from 1).
+ACCOUNTS_FOR_SYNC = """
+select k.idx, a.id as account_id, a.user_id, a.provider_account_id, c.id as connection_id, c.provider,
+       c.provider_user_id, c.sealed_user_secret, c.status
+  from unnest(%(providers)s::text[], %(provider_user_ids)s::text[], %(provider_account_ids)s::text[])
+       with ordinality as k(provider, provider_user_id, provider_account_id, idx)
+  join public.brokerage_connections c on c.provider = k.provider and c.provider_user_id = k.provider_user_id
+  join public.brokerage_accounts a on a.connection_id = c.id and a.provider_account_id = k.provider_account_id
+"""
+
 ENSURE_CONNECTION = """
 select private.holdings_ensure_connection(%(provider)s, %(provider_user_id)s, %(provider_connection_id)s,
                                           %(brokerage_name)s) as id
@@ -75,6 +85,11 @@ update public.brokerage_accounts set sync_error = %(error)s where id = %(account
 """
 
 REFRESH_AGGREGATES = "select private.holdings_refresh_aggregates(%(user_ids)s::uuid[]) as changed"
+
+# FINISH_ACCOUNT_SYNC for many accounts in one call; an account that fails comes back with its error.
+FINISH_ACCOUNT_SYNCS = """
+select idx, applied, upserted, removed, error from private.holdings_finish_account_syncs(%(items)s::jsonb)
+"""
 
 # The holdings.aggregate job: users whose positions changed since their last aggregation.
 AGGREGATE_PENDING = "select private.holdings_aggregate_pending(%(user_ids)s::uuid[]) as changed"

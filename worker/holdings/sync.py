@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from worker.errors import Bug, Fatal, Retryable, TradefleetError
 from worker.exchanges.keys import Keyring
 from worker.holdings import queries as q
+from worker.holdings.batching import Coalescer
 from worker.holdings.models import BrokerageAccount
 from worker.holdings.provider import HoldingsProvider, ProviderCredentials, ProviderRejected
 
@@ -72,10 +73,47 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__} while syncing"
 
 
+AccountKey = tuple[str, str, str]  # provider, provider user id, provider account id
+
+
+class SyncBatches:
+    """The account lookups and the writes of incremental syncs running at the same time in
+    this process, coalesced into one round trip each (see :mod:`worker.holdings.batching`)."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self.lookups: Coalescer[AccountKey, dict[str, Any] | None] = Coalescer(self._lookup_many)
+        self.finishes: Coalescer[dict[str, Any], dict[str, Any]] = Coalescer(self._finish_many)
+
+    async def _fetch(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+    async def _lookup_many(self, keys: Sequence[AccountKey]) -> list[dict[str, Any] | BaseException | None]:
+        rows = await self._fetch(q.ACCOUNTS_FOR_SYNC, {
+            "providers": [k[0] for k in keys], "provider_user_ids": [k[1] for k in keys],
+            "provider_account_ids": [k[2] for k in keys]})
+        found: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            found.setdefault(int(r.pop("idx")) - 1, r)
+        return [found.get(i) for i in range(len(keys))]
+
+    async def _finish_many(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any] | BaseException]:
+        rows = await self._fetch(q.FINISH_ACCOUNT_SYNCS, {"items": Jsonb(list(items))})
+        out: list[dict[str, Any] | BaseException] = [
+            Bug("holdings_finish_account_syncs returned nothing for an account") for _ in items]
+        for r in rows:
+            i = int(r["idx"])
+            out[i] = (Retryable(f"writing the sync of account {items[i]['account_id']} failed: {r['error']}")
+                      if r["error"] else r)
+        return out
+
+
 class HoldingsSync:
     def __init__(
         self, pool: AsyncConnectionPool, keyring: Keyring, providers: Mapping[str, HoldingsProvider],
-        *, concurrency: int = 8, fetch_gate: asyncio.Semaphore | None = None,
+        *, concurrency: int = 8, fetch_gate: asyncio.Semaphore | None = None, batches: SyncBatches | None = None,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
@@ -85,6 +123,7 @@ class HoldingsSync:
         # shared HTTP client's pool small (httpcore scans it on every request) and providers'
         # rate limits respected.
         self.fetch_gate = fetch_gate or asyncio.Semaphore(concurrency)
+        self.batches = batches or SyncBatches(pool)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -270,7 +309,7 @@ class HoldingsSync:
         started = time.monotonic()
         params = {"provider": provider_name, "provider_user_id": provider_user_id,
                   "provider_account_id": provider_account_id}
-        row = await self._one(q.ACCOUNT_FOR_SYNC, params)
+        row = await self.batches.lookups.submit((provider_name, provider_user_id, provider_account_id))
         if row is None:
             login_row = await self._one(q.LOGIN_BY_PROVIDER_USER, {"provider": provider_name,
                                                                    "provider_user_id": provider_user_id})
@@ -302,14 +341,12 @@ class HoldingsSync:
                 await self._fetch(q.ACCOUNT_SYNC_ERROR, {"account_id": account_id, "error": message})
                 stats.errors.append({"account_id": str(account_id), "error": message})
             else:
-                done = await self._one(q.FINISH_ACCOUNT_SYNC, {
-                    "account_id": account_id, "as_of": snapshot.as_of,
-                    "positions": Jsonb([h.as_json() for h in snapshot.holdings]),
+                done = await self.batches.finishes.submit({
+                    "account_id": str(account_id), "as_of": snapshot.as_of.isoformat(),
+                    "positions": [h.as_json() for h in snapshot.holdings],
                     "webhook_event_id": webhook_event_id,
                     "duration_ms": int((time.monotonic() - started) * 1000),
                 })
-                if done is None:
-                    raise Bug("holdings_finish_account_sync returned nothing")
                 stats.accounts_synced = 1
                 if done["applied"]:
                     stats.positions_upserted, stats.positions_removed = done["upserted"], done["removed"]

@@ -2,7 +2,7 @@
 -- provider, an admin and the service role. Run: pg_prove -d <db> supabase/tests/database/brokerage.test.sql
 begin;
 create extension if not exists pgtap;
-select plan(47);
+select plan(49);
 
 -- Cast and data (as the superuser, like Auth and the worker would create them).
 insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values
@@ -122,6 +122,15 @@ select ok(private.holdings_aggregate_pending(array['00000000-0000-0000-0000-0000
 select is((select total_units from public.aggregated_holdings
             where user_id = '00000000-0000-0000-0000-00000000000a' and symbol = 'AAPL'), 12::numeric,
   'to the new units');
+select results_eq(
+  $$select idx, applied, error is not null from private.holdings_finish_account_syncs(
+      '[{"account_id":"20000000-0000-0000-0000-0000000000ff","as_of":"2026-01-01T00:00:00Z","positions":[]},
+        {"account_id":"20000000-0000-0000-0000-00000000000b","as_of":"2099-01-01T00:00:00Z",
+         "positions":[{"symbol":"MSFT","units":"3","price":"400","average_cost":"300"}]}]') order by idx$$,
+  $$values (0, null::boolean, true), (1, true, false)$$,
+  'a batch of syncs reports the account that failed and keeps the others');
+select is((select units from public.brokerage_positions where account_id = '20000000-0000-0000-0000-00000000000b'),
+  3::numeric, 'whose positions are written');
 
 select * from finish();
 rollback;
