@@ -28,7 +28,7 @@ import psycopg
 from tests.bench._common import bench_database, percentile
 from worker.bots.clock import SteppedClock
 from worker.bots.market_data import MarketData, ReplaySource
-from worker.bots.runner import BotRunner
+from worker.bots.runner import PROGRESS_EVERY, BotRunner
 from worker.fleet.leases import LeaseManager
 from worker.fleet.pool import open_fleet_pool
 
@@ -124,18 +124,23 @@ async def run(bots: int, closes: int) -> None:
             async with pool.connection() as conn:
                 orders, trades = await (await conn.execute(
                     "select (select count(*) from public.orders), (select count(*) from public.trades)")).fetchone() or (0, 0)
+                # progress of quiet bots is written every PROGRESS_EVERY candles (staggered)
                 behind = await (await conn.execute(
-                    "select count(*) from public.bots where last_candle_at is distinct from %s", (now - timedelta(minutes=5),)
-                )).fetchone() or (0,)
+                    "select count(*) from public.bots where last_candle_at is null or last_candle_at < %s",
+                    (now - timedelta(minutes=5 * PROGRESS_EVERY),))).fetchone() or (0,)
         finally:
             await runner.close()
             await pool.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     per_close_fetch = (md.fetches - fetches0) / closes
-    print(f"{closes} candle closes: {orders} orders, {trades} trades; bots not persisted at the last close: {behind[0]}")
+    print(f"{closes} candle closes: {orders} orders, {trades} trades; "
+          f"bots whose persisted progress lags more than {PROGRESS_EVERY} candles: {behind[0]}")
     print(f"shared work per close: {per_close_fetch:.0f} candle fetches (reference without sharing: {bots}), "
           f"<= {groups} strategy computations (reference: {bots}) -> {bots / max(groups, 1):.0f}x fewer")
-    print(f"per close: min {min(durations):.3f}s max {max(durations):.3f}s")
+    phases = runner.stats.phases[1:]
+    print(f"per close: min {min(durations):.3f}s max {max(durations):.3f}s; p50 of market data "
+          f"{percentile([p[0] for p in phases], 50):.3f}s, bot steps {percentile([p[1] for p in phases], 50):.3f}s, "
+          f"persistence {percentile([p[2] for p in phases], 50):.3f}s")
     print(f"fleet: bots={len(runner.bots) or bots} p50_s={percentile(durations, 50):.3f} "
           f"p99_s={percentile(durations, 99):.3f} rss_mb={rss_mb:.0f}")
 

@@ -215,7 +215,17 @@ class MarketWindow:
         return a.slice(0, n)
 
     def since(self, after: datetime | None) -> list[Candle]:
-        return [c for c in self.candles if after is None or c.time > after]
+        """Candles opened after ``after``, oldest first (scanned from the newest end:
+        usually just the last one)."""
+        if after is None:
+            return list(self.candles)
+        out: list[Candle] = []
+        for c in reversed(self.candles):
+            if c.time <= after:
+                break
+            out.append(c)
+        out.reverse()
+        return out
 
 
 class MarketData:

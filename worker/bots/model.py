@@ -52,6 +52,7 @@ class BotConfig:
     initial_balance: Decimal
     fee: Decimal | None  # paper fee override (metadata.paper_fee)
     slippage: Decimal
+    int_id: int = 0  # the id as a number (spreads periodic work across bots)
 
     @property
     def market(self) -> MarketKey:
@@ -120,6 +121,7 @@ class BotConfig:
             initial_balance=Decimal(str(row["initial_balance"])),
             fee=None if fee is None else Decimal(str(fee)),
             slippage=Decimal(str(meta.get("paper_slippage", "0"))),
+            int_id=uuid.UUID(str(row["id"])).int,
         )
 
 
@@ -173,6 +175,7 @@ class BotState:
         return self.config.id
 
 
+
 @dataclass(slots=True)
 class StepOut:
     """Rows one bot's candle step writes, persisted in one transaction with the others."""
@@ -185,6 +188,10 @@ class StepOut:
     status: str | None = None
     status_reason: str | None = None
     error_message: str | None = None
+
+    @property
+    def has_writes(self) -> bool:
+        return bool(self.orders or self.trades or self.logs or self.notes or self.credits or self.status)
 
     def log(self, bot: BotConfig, level: str, message: str, **context: Any) -> None:
         self.logs.append({"bot_id": bot.id, "user_id": bot.user_id, "log_level": level,
