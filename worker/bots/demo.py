@@ -211,6 +211,7 @@ async def run_demo(
 
 
 def _print_summary(console: Console, s: DemoSummary, bots: list[tuple[Any, ...]]) -> None:
+    console.print()
     t = Table(title="Summary per bot")
     for col in ("bot", "pair", "strategy", "status", "trades", "won", "P&L (BTC)", "note"):
         t.add_column(col)
