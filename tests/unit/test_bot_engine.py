@@ -40,7 +40,10 @@ def bot(**row: Any) -> BotState:
     return BotState(cfg, 1, ex)
 
 
-async def step(b: BotState, c: Candle, d: Decision = Decision(False, False)) -> StepOut:
+HOLD = Decision(False, False)
+
+
+async def step(b: BotState, c: Candle, d: Decision = HOLD) -> StepOut:
     out = StepOut()
     await engine.apply_fills(b, c, out)
     await engine.apply_stops(b, c, out)
