@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from worker.credits.errors import translate
+from worker.errors import Bug
 
 Db = AsyncConnectionPool | psycopg.AsyncConnection[Any]
 Kind = Literal["grant", "purchase", "usage", "revenue_share", "payout", "refund", "correction"]
@@ -194,7 +195,7 @@ async def _transfer(db: Db, query: str, params: Mapping[str, Any]) -> Transfer |
 async def _required(db: Db, query: str, params: Mapping[str, Any]) -> Transfer:
     result = await _transfer(db, query, params)
     if result is None:  # pragma: no cover - the ledger returns the row or raises
-        raise translate(psycopg.DataError("the ledger returned no transfer"))
+        raise Bug("the credit ledger returned no transfer")
     return result
 
 
