@@ -29,8 +29,8 @@ from tests.bench._common import bench_database, percentile
 from worker.bots.clock import SteppedClock
 from worker.bots.market_data import MarketData, ReplaySource
 from worker.bots.runner import PROGRESS_EVERY, BotRunner
+from worker.db import open_pool
 from worker.fleet.leases import LeaseManager
-from worker.fleet.pool import open_fleet_pool
 
 CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
 PAIRS = ["ADA", "DASH", "ETC", "ETH", "LTC", "NXT", "TRX", "XLM", "XMR", "ZEC"]
@@ -100,7 +100,7 @@ async def run(bots: int, closes: int) -> None:
         assert worker is not None
         print(f"setup: {bots} bots of {users} users on {len(markets)} markets in {time.perf_counter() - t:.1f}s")
 
-        pool = await open_fleet_pool(url, max_size=4)
+        pool = await open_pool(url, max_size=4)
         leases = LeaseManager(pool, str(worker[0]), ttl_s=3600)
         clock = SteppedClock(START)
         md = MarketData(ReplaySource(CANDLES), pool)

@@ -15,9 +15,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.fakes.fake_realtime import FakeRealtime
 from worker.config import Settings
+from worker.db import open_pool
 from worker.fleet import queue
 from worker.fleet.events import EventSource, ListenNotifySource, RealtimeSource, Wake
-from worker.fleet.pool import open_fleet_pool
 from worker.fleet.registry import JobContext, Periodic, Registry
 from worker.fleet.runtime import Worker
 from worker.fleet.scheduler import enqueue_periodic
@@ -25,7 +25,7 @@ from worker.fleet.scheduler import enqueue_periodic
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_fleet_pool(db_url, max_size=3, name="test-events")
+    p = await open_pool(db_url, max_size=3, name="test-events")
     try:
         yield p
     finally:

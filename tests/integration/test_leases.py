@@ -12,16 +12,16 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, create_user, request_as
+from worker.db import open_pool
 from worker.fleet import queue, workers
 from worker.fleet.leases import LeaseChange, LeaseManager
-from worker.fleet.pool import open_fleet_pool
 
 TTL = 30.0
 
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_fleet_pool(db_url, max_size=4, name="test-leases")
+    p = await open_pool(db_url, max_size=4, name="test-leases")
     try:
         yield p
     finally:
@@ -129,17 +129,20 @@ async def test_expired_leases_are_taken_over_and_stopped_bots_released(
     bots = await running_bots(conn, 2)
     a_id = await new_worker(pool, "a")
     a = LeaseManager(pool, a_id, ttl_s=TTL)
-    b = LeaseManager(pool, await new_worker(pool, "b"), ttl_s=TTL, live_s=0.001)
+    b = LeaseManager(pool, await new_worker(pool, "b"), ttl_s=TTL, live_s=10)
     await a.sync()
+    held = next(iter(a.owned))  # a's share while b is also live
     await expire(conn, a_id)
     await conn.execute("update workers set heartbeat_at = now() - interval '1 minute' where id = %s", (a_id,))
     await b.sync()  # a is no longer live: b's share is both bots
     assert sorted(b.owned) == sorted(bots)
-    epoch = b.owned[bots[0]]
+    epoch = b.owned[held]
     assert epoch == 2  # taken over: the epoch grew
-    await conn.execute("update bots set status = 'stopped' where id = %s", (bots[0],))
-    assert await b.sync() == [LeaseChange(bots[0], epoch, False)]  # a stopped bot is let go
-    assert list(b.owned) == [bots[1]]
+    other = next(bot for bot in bots if bot != held)
+    assert b.owned[other] == 1  # never leased before
+    await conn.execute("update bots set status = 'stopped' where id = %s", (held,))
+    assert await b.sync() == [LeaseChange(held, epoch, False)]  # a stopped bot is let go
+    assert list(b.owned) == [other]
 
 
 async def test_graceful_stop_frees_leases_and_requeues_jobs(

@@ -12,13 +12,13 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
+from worker.db import open_pool
 from worker.fleet import queue, workers
-from worker.fleet.pool import open_fleet_pool
 
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_fleet_pool(db_url, max_size=4, name="test-queue")
+    p = await open_pool(db_url, max_size=4, name="test-queue")
     try:
         yield p
     finally:

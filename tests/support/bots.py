@@ -20,8 +20,8 @@ from tests.support.db import User, request_as
 from worker.bots.clock import SteppedClock
 from worker.bots.market_data import MarketData, ReplaySource
 from worker.bots.runner import BotRunner
+from worker.db import open_pool
 from worker.fleet.leases import LeaseManager
-from worker.fleet.pool import open_fleet_pool
 
 CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
 START = datetime(2018, 1, 12, 0, 0, tzinfo=UTC)
@@ -89,7 +89,7 @@ class Harness:
 @asynccontextmanager
 async def harness(db_url: str, worker_id: str, start: datetime = START, *, candles: Path = CANDLES,
                   **runner_options: Any) -> AsyncIterator[Harness]:
-    pool = await open_fleet_pool(db_url, max_size=4)
+    pool = await open_pool(db_url, max_size=4)
     leases = LeaseManager(pool, worker_id, ttl_s=30)
     clock = SteppedClock(start)
     runner = BotRunner(pool, leases, clock, MarketData(ReplaySource(candles), pool), **runner_options)

@@ -37,11 +37,11 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from worker.config import Settings
+from worker.db import open_pool
 from worker.errors import Bug, Fatal, Retryable
 from worker.fleet import queue, workers
 from worker.fleet.events import EventSource, ListenNotifySource, RealtimeSource
 from worker.fleet.leases import LeaseManager
-from worker.fleet.pool import open_fleet_pool
 from worker.fleet.registry import Job, JobContext, Registry
 from worker.fleet.scheduler import FleetScheduler
 
@@ -107,12 +107,12 @@ class Worker:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
         url = s.database_url.get_secret_value()
-        self.pool = await open_fleet_pool(
+        self.pool = await open_pool(
             url, role=s.worker_db_role, min_size=2, max_size=min(s.worker_concurrency + 4, 40),
             name=f"tradefleet-{s.worker_name}"[:60],
         )
         try:
-            self._book = await open_fleet_pool(
+            self._book = await open_pool(
                 url, role=s.worker_db_role, min_size=1, max_size=3, async_commit=s.queue_async_commit,
                 name=f"tradefleet-queue-{s.worker_name}"[:60],
             )
