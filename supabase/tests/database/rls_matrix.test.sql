@@ -70,6 +70,9 @@ select tests.id('transfer', n), (select id from public.credit_accounts where cod
 insert into public.webhook_events (provider, event_id, event_type, payload) values ('stripe', 'evt_1', 'invoice.paid', '{}');
 insert into public.workers (id, name, host, pid, version) values (tests.id('worker', 1), 'w1', 'h', 1, '0');
 insert into public.jobs (kind) values ('fleet.noop');
+insert into public.symbol_prices (symbol, price, source, as_of) values ('AAPL', 190, 'alpaca', now());
+insert into public.signal_executions (signal_id, subscription_id, subscriber_id, phase, status)
+values (tests.id('signal', 3), tests.id('sub', 1), tests.id('user', 1), 'open', 'skipped');
 
 -- expected: anon | alice | bob | provider(pat) | admin(dana) | service_role
 create temp table matrix (label text, statement text, expected text[]) on commit drop;
@@ -175,7 +178,17 @@ insert into matrix values
   ('bot_leases: steal', $$update bot_leases set epoch = epoch + 1$$, '{denied,denied,denied,denied,denied,rows=4}'),
   -- views
   ('bot_performance_summary: select', 'select * from bot_performance_summary', '{denied,rows=1,rows=1,rows=1,rows=4,rows=4}'),
-  ('strategy_marketplace: select', 'select * from strategy_marketplace', '{rows=1,rows=1,rows=1,rows=1,rows=1,rows=1}');
+  ('strategy_marketplace: select', 'select * from strategy_marketplace', '{rows=1,rows=1,rows=1,rows=1,rows=1,rows=1}'),
+  ('credit_balances: select', 'select * from credit_balances', '{denied,rows=1,rows=1,rows=1,rows=9,rows=9}'),
+  ('credit_statement: select', 'select * from credit_statement', '{denied,rows=1,rows=1,rows=1,rows=8,rows=8}'),
+  ('fleet_health: select', 'select * from fleet_health', '{denied,rows=0,rows=0,rows=0,rows=1,rows=1}'),
+  ('job_queue_stats: select', $$select * from job_queue_stats where kind = 'fleet.noop'$$, '{denied,rows=0,rows=0,rows=0,rows=1,rows=1}'),
+  ('portfolio_holdings: select', 'select * from portfolio_holdings', '{denied,rows=1,rows=1,rows=1,rows=1,rows=4}'),
+  ('portfolio_value: select', 'select * from portfolio_value', '{denied,rows=1,rows=1,rows=1,rows=1,rows=4}'),
+  ('symbol_prices: select', 'select * from symbol_prices', '{denied,rows=1,rows=1,rows=1,rows=1,rows=1}'),
+  ('symbol_prices: insert', $$insert into symbol_prices (symbol, price, source, as_of) values ('ZZZ', 1, 'alpaca', now())$$, '{denied,denied,denied,denied,denied,rows=1}'),
+  ('signal_executions: select', 'select * from signal_executions', '{denied,rows=1,rows=0,rows=0,rows=1,rows=1}'),
+  ('signal_executions: insert', $$insert into signal_executions (signal_id, subscription_id, subscriber_id, phase, status) values (tests.id('signal', 3), tests.id('sub', 1), tests.id('user', 1), 'close', 'skipped')$$, '{denied,denied,denied,denied,denied,rows=1}');
 
 select plan((select count(*)::int * 6 from matrix) + 2);
 
