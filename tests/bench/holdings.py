@@ -69,6 +69,10 @@ def served_positions(n: int) -> list[tuple[str, str, str, str]]:
 
 class FakeSnapTrade(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # http.server writes the headers and the body separately; with Nagle on, the body waits
+    # for the client's delayed ACK of the headers (~40 ms a response on Linux), which would
+    # measure the fake, not the sync. Real HTTP servers set TCP_NODELAY too.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         match = _PATH.match(self.path.split("?", 1)[0])
@@ -236,6 +240,8 @@ async def main() -> int:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--accounts-per-user", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=24, help="jobs a worker runs at once")
+    parser.add_argument("--fetches", type=int, default=HoldingsDeps.max_fetches,
+                        help="provider requests in flight at once (HoldingsDeps.max_fetches)")
     args = parser.parse_args()
 
     # The fake provider runs in its own process, as a real one would (no shared GIL).
@@ -255,7 +261,8 @@ async def main() -> int:
         snaptrade = SnapTradeClient(SnapTradeConfig("BENCH", "bench-key", base), http=http)
         providers: dict[str, HoldingsProvider] = {"snaptrade": snaptrade}
         reg = Registry()
-        register(reg, HoldingsDeps(keyring=keyring, providers=providers, snaptrade=snaptrade))
+        register(reg, HoldingsDeps(keyring=keyring, providers=providers, snaptrade=snaptrade,
+                                   max_fetches=args.fetches))
         pool = AsyncConnectionPool(url, min_size=args.concurrency, max_size=args.concurrency + 2, open=False,
                                    kwargs={"autocommit": True, "options": "-c role=service_role"})
         await pool.open(wait=True, timeout=60)

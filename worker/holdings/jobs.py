@@ -50,8 +50,12 @@ class HoldingsDeps:
     providers: dict[str, HoldingsProvider] = field(default_factory=dict)
     snaptrade: SnapTradeClient | None = None
     quotes: QuoteSource | None = None
-    # Provider requests in flight at once across all holdings jobs of this process.
+    # Accounts of one user synced at once (full syncs).
     concurrency: int = 8
+    # Provider requests in flight at once across all holdings jobs of this process: enough
+    # to hide the providers' latency, few enough for their rate limits and for httpx's pool
+    # (which scans its connections on every request).
+    max_fetches: int = 16
     _fetch_gate: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
     _batches: dict[int, SyncBatches] = field(default_factory=dict, init=False, repr=False)
 
@@ -65,7 +69,7 @@ class HoldingsDeps:
     @property
     def fetch_gate(self) -> asyncio.Semaphore:
         if self._fetch_gate is None:
-            self._fetch_gate = asyncio.Semaphore(self.concurrency)
+            self._fetch_gate = asyncio.Semaphore(self.max_fetches)
         return self._fetch_gate
 
     @classmethod
