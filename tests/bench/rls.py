@@ -17,8 +17,9 @@ import time
 from typing import Any
 
 import psycopg
-from tests.bench._common import bench_database, percentile
 from rich.console import Console
+
+from tests.bench._common import bench_database, percentile
 
 USERS, BOTS_PER_USER, TRADES_PER_BOT = 10_000, 2, 50
 ROUNDS = 400
