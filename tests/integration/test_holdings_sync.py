@@ -125,6 +125,11 @@ def positions(as_of: datetime, *items: tuple[str, str, str | None, str | None]) 
             "data_freshness": {"as_of": as_of.isoformat()}}
 
 
+def no_balances() -> None:
+    """Full syncs ask for each SnapTrade account's balances (its cash); here none is reported."""
+    respx.get(url__regex=rf"{BASE}/accounts/[^/]+/balances").mock(return_value=httpx.Response(200, json=[]))
+
+
 async def holdings_of(conn: psycopg.AsyncConnection[Any], user: User) -> dict[str, dict[str, Any]]:
     async with request_as(conn, user) as cur:
         await cur.execute("select symbol, total_units, average_cost, market_value, account_count "
@@ -141,6 +146,7 @@ async def test_linking_a_brokerage_shows_holdings_aggregated_across_accounts(
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
+    no_balances()
     respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1"), account("a2")]))
     respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
         200, json=positions(T0, ("AAPL", "10", "150", "100"), ("MSFT", "2", "300", None))))
@@ -207,6 +213,7 @@ async def test_manual_refresh_is_rate_limited_and_one_failing_account_does_not_s
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
+    no_balances()
     respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1"), account("a2")]))
     respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
         200, json=positions(T0, ("AAPL", "5", "150", "100"))))
@@ -248,6 +255,7 @@ async def test_broken_and_deleted_connections(
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
+    no_balances()
     respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1")]))
     respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
         200, json=positions(T0, ("AAPL", "5", "150", "100"))))
@@ -278,6 +286,12 @@ async def test_prices_value_the_portfolio_and_orders_route_to_the_holding_accoun
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
+    # Balances as documented (a list per currency; cash as a JSON number).
+    respx.get(f"{BASE}/accounts/a1/balances").mock(return_value=httpx.Response(200, json=[
+        {"currency": {"id": "57f81c53", "code": "USD", "name": "US Dollar"}, "cash": 100.25, "buying_power": 150}]))
+    respx.get(f"{BASE}/accounts/a2/balances").mock(return_value=httpx.Response(200, json=[
+        {"currency": {"id": "57f81c53", "code": "USD", "name": "US Dollar"}, "cash": 50, "buying_power": None},
+        {"currency": {"id": "87b24961", "code": "CAD", "name": "Canadian Dollar"}, "cash": 7}]))
     respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(
         200, json=[account("a1"), account("a2", auth="auth-2")]))
     respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
@@ -297,6 +311,10 @@ async def test_prices_value_the_portfolio_and_orders_route_to_the_holding_accoun
     # AAPL 10 x 200 (prev 190) + MSFT 1 x 400 (prev 400)
     assert value == {"market_value": Decimal(2400), "unrealized_pnl": Decimal(1100), "day_change": Decimal(100),
                      "day_change_percent": Decimal("4.3478"), "holdings_count": 2}
+    async with request_as(conn, alice) as cur:
+        await cur.execute("select cash, total_value from portfolio_value")
+        # The USD cash of both accounts (the CAD line is not in the accounts' currency).
+        assert await cur.fetchone() == {"cash": Decimal("150.25"), "total_value": Decimal("2550.25")}
     async with request_as(conn, users["bob"]) as cur:
         await cur.execute("select count(*) as n from portfolio_value")
         assert await cur.fetchone() == {"n": 0}

@@ -8,7 +8,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -56,6 +57,14 @@ class HoldingsProvider(Protocol):
     async def accounts(self, creds: ProviderCredentials) -> list[BrokerageAccount]: ...
 
     async def positions(self, creds: ProviderCredentials, provider_account_id: str) -> PositionsSnapshot: ...
+
+
+@runtime_checkable
+class CashProvider(Protocol):
+    """A provider that reports an account's cash apart from its listing (SnapTrade's balances)."""
+
+    async def account_cash(self, creds: ProviderCredentials, provider_account_id: str, currency: str) -> Decimal | None:
+        ...
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -218,6 +218,13 @@ class SnapTradeClient:
     async def positions(self, creds: ProviderCredentials, provider_account_id: str) -> PositionsSnapshot:
         return snapshot_from_snaptrade(await self.account_positions(creds, provider_account_id))
 
+    async def account_cash(self, creds: ProviderCredentials, provider_account_id: str, currency: str) -> Decimal | None:
+        """Cash of the account in its currency (``/accounts/{id}/balances``); None when not reported."""
+        amounts = [b.cash for b in await self.account_balances(creds, provider_account_id)
+                   if b.cash is not None and (b.currency is None or b.currency.code is None
+                                              or b.currency.code.upper() == currency.upper())]
+        return sum(amounts, Decimal(0)) if amounts else None
+
     # --- trading -------------------------------------------------------------------------
 
     async def place_order(

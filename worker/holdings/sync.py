@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +25,12 @@ from worker.exchanges.keys import Keyring
 from worker.holdings import queries as q
 from worker.holdings.batching import Coalescer
 from worker.holdings.models import BrokerageAccount
-from worker.holdings.provider import HoldingsProvider, ProviderCredentials, ProviderRejected
+from worker.holdings.provider import (
+    CashProvider,
+    HoldingsProvider,
+    ProviderCredentials,
+    ProviderRejected,
+)
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +283,7 @@ class HoldingsSync:
             if connection_id is not None:
                 wanted = {c["provider_connection_id"] for c in conns if c["id"] == connection_id}
                 listed = [a for a in listed if a.provider_connection_id in wanted]
+            listed = await self._with_cash(provider, creds, listed)
             accounts = await self._store_accounts(user_id, login, listed, known)
             touched = sorted({*known.values(), *(c["id"] for c in conns if c["provider_connection_id"])}, key=str)
             if connection_id is not None:
@@ -292,6 +298,27 @@ class HoldingsSync:
             await self._fetch(q.CONNECTIONS_SYNCED, {"connection_ids": touched})
         await self.aggregate([user_id])
         return stats
+
+    async def _with_cash(
+        self, provider: HoldingsProvider, creds: ProviderCredentials, listed: Sequence[BrokerageAccount],
+    ) -> list[BrokerageAccount]:
+        """Accounts with their cash from the provider's balances, where the listing has none.
+        Best effort: an account whose balances fail keeps the cash it had."""
+        if not isinstance(provider, CashProvider):
+            return list(listed)
+
+        async def one(acc: BrokerageAccount) -> BrokerageAccount:
+            if acc.cash is not None:
+                return acc
+            try:
+                async with self.fetch_gate:
+                    cash = await provider.account_cash(creds, acc.provider_account_id, acc.currency)
+            except (TradefleetError, OSError) as e:
+                log.warning("account balances failed", extra={"action": "balances", "error": _describe(e)})
+                return acc
+            return acc if cash is None else replace(acc, cash=cash)
+
+        return list(await asyncio.gather(*(one(a) for a in listed)))
 
     async def sync_account(
         self, provider_name: str, provider_user_id: str, provider_account_id: str,

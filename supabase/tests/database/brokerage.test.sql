@@ -2,7 +2,7 @@
 -- provider, an admin and the service role. Run: pg_prove -d <db> supabase/tests/database/brokerage.test.sql
 begin;
 create extension if not exists pgtap;
-select plan(49);
+select plan(51);
 
 -- Cast and data (as the superuser, like Auth and the worker would create them).
 insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values
@@ -13,9 +13,9 @@ insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_d
 insert into public.brokerage_connections (id, user_id, provider, provider_user_id, provider_connection_id, sealed_user_secret, status) values
   ('10000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000a', 'snaptrade', 'a', 'auth-a', 'v1:k:AAAA:BBBB', 'active'),
   ('10000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-00000000000b', 'snaptrade', 'b', 'auth-b', 'v1:k:CCCC:DDDD', 'active');
-insert into public.brokerage_accounts (id, connection_id, user_id, provider_account_id) values
-  ('20000000-0000-0000-0000-00000000000a', '10000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000a', 'acc-a'),
-  ('20000000-0000-0000-0000-00000000000b', '10000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-00000000000b', 'acc-b');
+insert into public.brokerage_accounts (id, connection_id, user_id, provider_account_id, cash) values
+  ('20000000-0000-0000-0000-00000000000a', '10000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000a', 'acc-a', 25),
+  ('20000000-0000-0000-0000-00000000000b', '10000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-00000000000b', 'acc-b', null);
 select private.holdings_apply_positions('20000000-0000-0000-0000-00000000000a', now(),
   '[{"symbol":"AAPL","units":"10","price":"150","average_cost":"100"}]');
 select private.holdings_apply_positions('20000000-0000-0000-0000-00000000000b', now(),
@@ -66,6 +66,7 @@ select is((select array_agg(symbol) from public.aggregated_holdings), array['AAP
 select is((select count(*) from public.sync_runs)::int, 1, 'alice sees her sync runs only');
 select is((select market_value from public.portfolio_value), 2000::numeric, 'alice sees her portfolio valued at the latest price');
 select is((select day_change from public.portfolio_value), 100::numeric, 'and today''s change');
+select is((select array[cash, total_value] from public.portfolio_value), array[25, 2025]::numeric[], 'and her cash in its total value');
 select is((select count(*) from public.symbol_prices)::int, 1, 'signed-in users read prices');
 select throws_ok('insert into public.brokerage_accounts (connection_id, user_id, provider_account_id) values (''10000000-0000-0000-0000-00000000000a'', ''00000000-0000-0000-0000-00000000000a'', ''x'')',
   '42501', null, 'alice cannot add accounts');
@@ -83,6 +84,7 @@ select lives_ok('delete from public.brokerage_connections where user_id = ''0000
 select pg_temp.act_as('bob');
 select is((select array_agg(symbol) from public.aggregated_holdings), array['MSFT'], 'bob sees his holdings only');
 select is((select count(*) from public.brokerage_accounts)::int, 1, 'bob sees his account only');
+select is((select array[cash, total_value] from public.portfolio_value), array[0, 800]::numeric[], 'bob''s total has no one else''s cash');
 select is((select count(*) from public.brokerage_connections)::int, 1, 'bob''s connection survived alice''s delete');
 select is((select count(*) from public.sync_runs)::int, 1, 'bob does not see alice''s refresh request');
 
