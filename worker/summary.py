@@ -135,7 +135,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _run_demo(args: Any) -> int:
-    from worker.bots import demo
+    import worker.bots.demo as demo
 
     code: int = asyncio.run(demo.run(args.database_url))
     return code or main([args.database_url])
