@@ -9,18 +9,17 @@ from worker.fleet.registry import Registry
 
 
 def register_all(registry: Registry) -> None:
+    from worker import billing, bots, notify, signals
+    from worker.backtest import jobs as backtest_jobs
+    from worker.credits import jobs as credit_jobs
     from worker.fleet import builtin
+    from worker.holdings import jobs as holdings_jobs
 
     builtin.register(registry)
-
-    from worker import bots
-
+    credit_jobs.register(registry)
     bots.register(registry)
-
-    from worker import billing, notify, signals
-
     billing.register(registry)
     signals.register(registry)
     notify.register(registry)
-    from worker.backtest import jobs as backtest_jobs
+    holdings_jobs.register(registry)
     backtest_jobs.register(registry)
