@@ -43,7 +43,7 @@ select name, user_email, exchange, trading_pair, timeframe, strategy, status, is
 PERFORMANCE_SQL = """
 select p.email, perf.*
   from public.profiles p
- cross join lateral public.get_user_trading_performance(365, p.id) perf
+ cross join lateral public.get_user_trading_performance(3650, p.id) perf
  order by p.email
 """
 
@@ -61,10 +61,11 @@ def _fmt(value: Any, places: int = 4) -> str:
     return str(value)
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 2) -> Table:
+    """A table whose first ``left`` columns are text and the rest figures."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i < 2 else "right", no_wrap=i == 0)
+        table.add_column(col, justify="left" if i < left else "right", no_wrap=i == 0)
     for row in rows:
         table.add_row(*row)
     return table
@@ -83,7 +84,7 @@ async def fetch(url: str) -> dict[str, list[dict[str, Any]]]:
 
 def render(data: dict[str, list[dict[str, Any]]], console: Console) -> None:
     console.rule("[bold]Tradefleet platform summary")
-    console.print(_table("Plans", ["Plan", "Price/mo", "Bots", "Strategies", "Backtest min", "Credits/mo", "Live"], [
+    console.print(_table("Plans", ["Plan", "Price/mo", "Bots", "Strategies", "Backtest min", "Credits/mo", "Live"], left=1, rows=[
         [r["name"], _fmt(r["price_monthly"], 2), str(r["max_bots"]), str(r["max_strategies"]),
          str(r["backtest_minutes_per_month"]), _fmt(r["monthly_credits"]), "yes" if r["live_trading"] else "no"]
         for r in data["plans"]]))
@@ -96,8 +97,8 @@ def render(data: dict[str, list[dict[str, Any]]], console: Console) -> None:
          r["status"] + ("" if r["is_paper_trade"] else " (live)"), str(r["total_trades"]),
          _fmt(r["win_rate_percentage"], 2), _fmt(r["profit"], 8), _fmt(r["profit_percentage"], 2),
          _fmt(r["current_balance"], 8)] for r in data["bots"]]))
-    console.print(_table("Performance per user (365 days)", ["Email", "Trades", "Won", "Lost", "Win %", "Profit",
-                                                             "Best", "Worst", "Running bots"], [
+    console.print(_table("Performance per user (closed trades, last 10 years)", ["Email", "Trades", "Won", "Lost", "Win %", "Profit",
+                                                             "Best", "Worst", "Running bots"], left=1, rows=[
         [r["email"], str(r["total_trades"]), str(r["winning_trades"]), str(r["losing_trades"]),
          _fmt(r["win_rate"], 2), _fmt(r["total_profit"], 8), _fmt(r["best_trade"], 8), _fmt(r["worst_trade"], 8),
          f"{r['active_bots']}/{r['total_bots']}"] for r in data["performance"]]))
