@@ -1,5 +1,5 @@
 """The durable job queue: thin async wrappers over the SQL functions of
-``supabase/migrations/20261122010000_fleet_queue.sql``.
+``supabase/migrations/20261122010000_fleet.sql``.
 
 Every rule (claim order, visibility timeout, backoff, dead-lettering) lives in SQL; this
 module only names the calls so capabilities and the worker share one spelling.

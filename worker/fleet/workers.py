@@ -1,5 +1,5 @@
 """Worker registration, heartbeat and death: wrappers over the SQL of
-``supabase/migrations/20261122010001_fleet_workers_leases.sql``."""
+``supabase/migrations/20261122010000_fleet.sql``."""
 
 from __future__ import annotations
 

@@ -168,6 +168,10 @@ declare
   v_changed integer;
   v_removed integer;
 begin
+  perform pg_advisory_xact_lock(hashtextextended('holdings_aggregate:' || u::text, 0))
+     from (select distinct unnest(p_user_ids) as u order by 1) users;
+
+  -- New statement, new snapshot (read committed): everything committed before the lock.
   with per_symbol as (
     select bp.user_id, bp.symbol,
            min(bp.currency) as currency,
@@ -213,8 +217,7 @@ begin
        select 1 from public.brokerage_positions bp
          join public.brokerage_accounts a on a.id = bp.account_id
          join public.brokerage_connections c on c.id = a.connection_id
-        where bp.user_id = h.user_id and bp.symbol = h.symbol and c.status <> 'deleted')
-        ;
+        where bp.user_id = h.user_id and bp.symbol = h.symbol and c.status <> 'deleted');
   get diagnostics v_removed = row_count;
   return v_changed + v_removed;
 end;
@@ -289,15 +292,34 @@ select h.user_id, h.symbol, h.currency, h.total_units, h.average_cost, h.account
 
 create or replace view public.portfolio_value
 with (security_invoker = true) as
-select ph.user_id,
-       sum(ph.market_value) as market_value,
-       sum(ph.unrealized_pnl) as unrealized_pnl,
-       coalesce(sum(ph.day_change), 0) as day_change,
-       round(100 * sum(ph.day_change) / nullif(sum(ph.total_units * ph.previous_close), 0), 4) as day_change_percent,
-       count(*) as holdings_count,
-       max(ph.updated_at) as updated_at
-  from public.portfolio_holdings ph
- group by ph.user_id;
+with held as (
+  select ph.user_id,
+         sum(ph.market_value) as market_value,
+         sum(ph.unrealized_pnl) as unrealized_pnl,
+         coalesce(sum(ph.day_change), 0) as day_change,
+         round(100 * sum(ph.day_change) / nullif(sum(ph.total_units * ph.previous_close), 0), 4) as day_change_percent,
+         count(*) as holdings_count,
+         max(ph.updated_at) as updated_at
+    from public.portfolio_holdings ph
+   group by ph.user_id
+), cash as (
+  select a.user_id, sum(a.cash) as cash, max(a.updated_at) as updated_at
+    from public.brokerage_accounts a
+    join public.brokerage_connections c on c.id = a.connection_id
+   where c.status <> 'deleted' and a.cash is not null
+   group by a.user_id
+)
+select coalesce(h.user_id, c.user_id) as user_id,
+       h.market_value,
+       h.unrealized_pnl,
+       coalesce(h.day_change, 0) as day_change,
+       h.day_change_percent,
+       coalesce(h.holdings_count, 0) as holdings_count,
+       greatest(h.updated_at, c.updated_at) as updated_at,
+       coalesce(c.cash, 0) as cash,
+       coalesce(h.market_value, 0) + coalesce(c.cash, 0) as total_value
+  from held h
+  full join cash c on c.user_id = h.user_id;
 
 revoke all on public.portfolio_holdings, public.portfolio_value from anon, authenticated;
 grant select on public.portfolio_holdings, public.portfolio_value to authenticated, service_role;
@@ -366,3 +388,187 @@ end;
 $$;
 revoke all on function private.holdings_ensure_connection(text, text, text, text) from public, anon, authenticated;
 grant execute on function private.holdings_ensure_connection(text, text, text, text) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Batched sync: an incremental (webhook) account sync writes everything in one call after
+-- its provider fetch, and aggregation runs once per user per burst of syncs, not once per
+-- account.
+--
+-- Rules kept: the as-of guard and removal of unreported positions (holdings_apply_positions),
+-- set-based aggregation in SQL (holdings_refresh_aggregates), and no lost update: every
+-- applied snapshot is followed by an aggregation that sees it (see holdings_request_aggregate).
+
+-- The webhook's account lookup walks (provider, provider_user_id): index it.
+create index if not exists brokerage_connections_provider_user_idx
+  on public.brokerage_connections (provider, provider_user_id);
+
+-- ---------------------------------------------------------------------------------------
+-- Users whose positions changed since their holdings were last aggregated, and the
+-- holdings.aggregate job that will aggregate them.
+create table private.holdings_pending_aggregates (
+  user_id uuid primary key references public.profiles (id) on delete cascade,
+  job_id bigint,
+  requested_at timestamptz not null default now()
+);
+revoke all on private.holdings_pending_aggregates from public, anon, authenticated;
+grant select, insert, update, delete on private.holdings_pending_aggregates to service_role;
+
+-- Ask for the user's holdings to be aggregated after this transaction's writes. The first
+-- request of a burst enqueues a holdings.aggregate job; later ones only touch the pending
+-- row while that job is still queued or running. The row lock taken here is what makes it
+-- safe: the job deletes the row before aggregating, so it either waits for this
+-- transaction to commit (and then sees its writes) or has already deleted the row (and
+-- this transaction inserts a new one with a new job). Returns the job's id.
+create or replace function private.holdings_request_aggregate(p_user_id uuid) returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_job_id bigint;
+begin
+  insert into private.holdings_pending_aggregates as p (user_id) values (p_user_id)
+  on conflict (user_id) do update set requested_at = now()
+  returning p.job_id into v_job_id;
+  if v_job_id is null
+     or not exists (select 1 from public.jobs j where j.id = v_job_id and j.status in ('queued', 'running')) then
+    -- A new burst, or its job died (out of attempts) or was pruned: a new job.
+    v_job_id := public.enqueue_job('holdings.aggregate', jsonb_build_object('user_id', p_user_id));
+    update private.holdings_pending_aggregates set job_id = v_job_id where user_id = p_user_id;
+  end if;
+  return v_job_id;
+end;
+$$;
+revoke all on function private.holdings_request_aggregate(uuid) from public, anon, authenticated;
+grant execute on function private.holdings_request_aggregate(uuid) to service_role;
+
+-- The holdings.aggregate job: aggregate the users still pending (none when an earlier job
+-- of the same burst already did). Returns how many aggregated rows changed.
+create or replace function private.holdings_aggregate_pending(p_user_ids uuid[]) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_users uuid[];
+begin
+  -- Waits for syncs that are between their writes and their commit (they hold the row).
+  with locked as (
+    select p.user_id from private.holdings_pending_aggregates p
+     where p.user_id = any (p_user_ids)
+     order by p.user_id
+       for update
+  ), gone as (
+    delete from private.holdings_pending_aggregates p using locked l where p.user_id = l.user_id
+    returning p.user_id
+  )
+  select array_agg(g.user_id order by g.user_id) into v_users from gone g;
+  if v_users is null then
+    return 0;
+  end if;
+  return private.holdings_refresh_aggregates(v_users);
+end;
+$$;
+revoke all on function private.holdings_aggregate_pending(uuid[]) from public, anon, authenticated;
+grant execute on function private.holdings_aggregate_pending(uuid[]) to service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Everything an incremental account sync writes after its provider fetch, in one call:
+-- the positions (as-of guard, removal), the aggregation request, the sync run with its
+-- stats, and the webhook event marked processed.
+create or replace function private.holdings_finish_account_sync(
+  p_account_id uuid, p_as_of timestamptz, p_positions jsonb,
+  p_webhook_event_id uuid default null, p_duration_ms integer default null,
+  out applied boolean, out upserted integer, out removed integer)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_user_id uuid;
+begin
+  select w.applied, w.upserted, w.removed, w.user_id into applied, upserted, removed, v_user_id
+    from private.holdings_write_account_sync(p_account_id, p_as_of, p_positions, p_webhook_event_id,
+                                             p_duration_ms) w;
+  -- Last: the pending row stays locked only until this transaction commits.
+  if applied then
+    perform private.holdings_request_aggregate(v_user_id);
+  end if;
+end;
+$$;
+revoke all on function private.holdings_finish_account_sync(uuid, timestamptz, jsonb, uuid, integer)
+  from public, anon, authenticated;
+grant execute on function private.holdings_finish_account_sync(uuid, timestamptz, jsonb, uuid, integer)
+  to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Incremental account syncs that finish at the same time in one worker are written in one
+-- call: one round trip and one commit for many accounts instead of one each. Each account
+-- is written in its own subtransaction, so one that fails is reported alone and the others
+-- are kept; aggregation requests come last, in user order (no lock-order deadlocks).
+
+create or replace function private.holdings_finish_account_syncs(p_items jsonb)
+returns table (idx integer, applied boolean, upserted integer, removed integer, error text)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_item record;
+  v_user_id uuid;
+  v_users uuid[] := '{}';
+begin
+  -- Account rows are locked in id order, so concurrent batches never wait on each other in a cycle.
+  for v_item in
+    select (i.ord - 1)::integer as idx, i.value as item
+      from jsonb_array_elements(p_items) with ordinality as i(value, ord)
+     order by (i.value ->> 'account_id')::uuid, i.ord
+  loop
+    idx := v_item.idx; applied := null; upserted := null; removed := null; error := null;
+    begin
+      select w.applied, w.upserted, w.removed, w.user_id into applied, upserted, removed, v_user_id
+        from private.holdings_write_account_sync(
+               (v_item.item ->> 'account_id')::uuid, (v_item.item ->> 'as_of')::timestamptz,
+               v_item.item -> 'positions', (v_item.item ->> 'webhook_event_id')::uuid,
+               (v_item.item ->> 'duration_ms')::integer) w;
+      if applied then
+        v_users := v_users || v_user_id;
+      end if;
+    exception when others then
+      error := sqlerrm;
+    end;
+    return next;
+  end loop;
+  for v_user_id in select distinct u from unnest(v_users) u order by u loop
+    perform private.holdings_request_aggregate(v_user_id);
+  end loop;
+end;
+$$;
+
+-- One account's incremental sync (holdings_finish_account_sync without the aggregation request).
+create or replace function private.holdings_write_account_sync(
+  p_account_id uuid, p_as_of timestamptz, p_positions jsonb,
+  p_webhook_event_id uuid default null, p_duration_ms integer default null,
+  out applied boolean, out upserted integer, out removed integer, out user_id uuid)
+language plpgsql
+set search_path = ''
+as $$
+begin
+  select r.applied, r.upserted, r.removed into applied, upserted, removed
+    from private.holdings_apply_positions(p_account_id, p_as_of, p_positions) r;
+  select a.user_id into user_id from public.brokerage_accounts a where a.id = p_account_id;
+
+  insert into public.sync_runs (user_id, trigger, scope, status, accounts_synced, positions_upserted,
+                                positions_removed, errors, duration_ms, started_at, finished_at)
+  values (user_id, 'webhook', 'incremental', 'completed', 1, upserted, removed, '[]', p_duration_ms,
+          now() - make_interval(secs => coalesce(p_duration_ms, 0) / 1000.0), now());
+
+  if p_webhook_event_id is not null then
+    update public.webhook_events
+       set status = 'processed', processed_at = now(), attempts = attempts + 1, error = null
+     where id = p_webhook_event_id;
+  end if;
+end;
+$$;
+revoke all on function private.holdings_write_account_sync(uuid, timestamptz, jsonb, uuid, integer)
+  from public, anon, authenticated;
+grant execute on function private.holdings_write_account_sync(uuid, timestamptz, jsonb, uuid, integer)
+  to service_role;
+revoke all on function private.holdings_finish_account_syncs(jsonb) from public, anon, authenticated;
+grant execute on function private.holdings_finish_account_syncs(jsonb) to service_role;
