@@ -299,23 +299,31 @@ alter table public.bots alter column user_id set default auth.uid();
 alter table public.backtest_runs alter column user_id set default auth.uid();
 
 -- ---------------------------------------------------------------------------
--- Plan limits: a clear error naming the limit, checked under a per-user lock so two
--- concurrent inserts cannot both squeeze under it.
+-- validate_bot_limits: the plan's max_bots (on bots) and max_strategies (on strategies),
+-- with a clear error naming the limit, checked under a per-user lock so two concurrent
+-- inserts cannot both squeeze under it.
 create or replace function private.validate_bot_limits() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
   v_plan public.plans;
+  v_limit integer;
   v_count integer;
 begin
-  perform pg_advisory_xact_lock(hashtextextended('bots:' || new.user_id::text, 0));
+  perform pg_advisory_xact_lock(hashtextextended(tg_table_name || ':' || new.user_id::text, 0));
   v_plan := private.current_plan(new.user_id);
-  select count(*) into v_count from public.bots where user_id = new.user_id;
-  if v_count >= v_plan.max_bots then
-    raise exception 'plan limit reached: the % plan allows % bots (max_bots)', v_plan.name, v_plan.max_bots
-      using errcode = 'check_violation', constraint = 'bots_plan_max_bots',
-            hint = 'Upgrade the plan or delete a bot.';
+  if tg_table_name = 'bots' then
+    v_limit := v_plan.max_bots;
+    select count(*) into v_count from public.bots where user_id = new.user_id;
+  else
+    v_limit := v_plan.max_strategies;
+    select count(*) into v_count from public.strategies where user_id = new.user_id;
+  end if;
+  if v_count >= v_limit then
+    raise exception 'plan limit reached: the % plan allows % % (max_%)', v_plan.name, v_limit, tg_table_name, tg_table_name
+      using errcode = 'check_violation', constraint = tg_table_name || '_plan_max_' || tg_table_name,
+            hint = format('Upgrade the plan or delete one of your %s.', tg_table_name);
   end if;
   return new;
 end;
@@ -323,29 +331,8 @@ $$;
 revoke all on function private.validate_bot_limits() from public, anon, authenticated;
 create trigger bots_validate_limits before insert on public.bots
   for each row execute function private.validate_bot_limits();
-
-create or replace function private.validate_strategy_limits() returns trigger
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_plan public.plans;
-  v_count integer;
-begin
-  perform pg_advisory_xact_lock(hashtextextended('strategies:' || new.user_id::text, 0));
-  v_plan := private.current_plan(new.user_id);
-  select count(*) into v_count from public.strategies where user_id = new.user_id;
-  if v_count >= v_plan.max_strategies then
-    raise exception 'plan limit reached: the % plan allows % strategies (max_strategies)', v_plan.name, v_plan.max_strategies
-      using errcode = 'check_violation', constraint = 'strategies_plan_max_strategies',
-            hint = 'Upgrade the plan or delete a strategy.';
-  end if;
-  return new;
-end;
-$$;
-revoke all on function private.validate_strategy_limits() from public, anon, authenticated;
 create trigger strategies_validate_limits before insert on public.strategies
-  for each row execute function private.validate_strategy_limits();
+  for each row execute function private.validate_bot_limits();
 
 -- ---------------------------------------------------------------------------
 -- What apps may and may not do to a bot row.
