@@ -39,17 +39,19 @@ ensure_debs() {
   fi
 }
 
+# ensure_venv [EXTRAS]: the virtualenv with the package and the given extras (default: dev).
 ensure_venv() {
-  local stamp="$VENV/.installed"
+  local extras="${1:-dev}"
+  local stamp="$VENV/.installed-${extras//,/-}"
   if [ ! -x "$VENV/bin/python" ]; then
     command -v python3 >/dev/null || die "python3 (>= 3.11) is required"
     say "creating virtualenv .venv"
     python3 -m venv "$VENV" || die "python3 -m venv failed: install python3-venv (apt-get install -y python3-venv)"
   fi
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    say "installing Python packages into .venv"
+    say "installing Python packages into .venv ($extras)"
     "$VENV/bin/pip" install -q --disable-pip-version-check -U pip >/dev/null
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev,bench]" >/dev/null
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[$extras]" >/dev/null
     touch "$stamp"
   fi
 }
