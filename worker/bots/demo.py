@@ -166,7 +166,7 @@ async def run_demo(
     console: Console | None = None,
 ) -> DemoSummary:
     """Run the demo against a seeded database; returns (and prints) its summary."""
-    console = console or Console()
+    console = console or (Console() if sys.stdout.isatty() else Console(width=160))
     summary = DemoSummary()
     logs = Path(tempfile.mkdtemp(prefix="tradefleet-demo-"))
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
