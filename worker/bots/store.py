@@ -15,12 +15,18 @@ from psycopg_pool import AsyncConnectionPool
 from .credit_gate import CreditGate
 from .model import BotState, StepOut
 
+# Ownership: orders and trades with a signal_id are copies of a signal, owned by copy
+# execution (public.signal_fan_out opens them, the signal's close closes them). The runner
+# leaves them out of everything it loads, so a bot taken over never adopts a copy as its
+# position, never closes one by its stop-loss, take-profit or strategy exit, and its paper
+# account, balance and daily loss limit are its own. Bot statistics (SQL trigger) and the
+# fan-out's own checks count both. See docs/bots.md, "Copies of signals".
 LOAD_BOTS = """
 select b.*, c.sealed_secret, c.is_testnet, s.content as strategy_content,
        (select coalesce(sum(t.profit), 0) from public.trades t
-         where t.bot_id = b.id and t.status = 'closed') as realized,
+         where t.bot_id = b.id and t.status = 'closed' and t.signal_id is null) as realized,
        (select coalesce(sum(t.profit), 0) from public.trades t
-         where t.bot_id = b.id and t.status = 'closed'
+         where t.bot_id = b.id and t.status = 'closed' and t.signal_id is null
            and t.exit_time >= date_trunc('day', b.last_candle_at)) as day_pnl
   from public.bots b
   left join public.exchange_credentials c on c.id = b.exchange_credential_id
@@ -28,10 +34,13 @@ select b.*, c.sealed_secret, c.is_testnet, s.content as strategy_content,
  where b.id = any(%(ids)s::uuid[])
 """
 LOAD_OPEN_TRADES = """
-select * from public.trades where bot_id = any(%(ids)s::uuid[]) and status = 'open' order by entry_time
+select * from public.trades
+ where bot_id = any(%(ids)s::uuid[]) and status = 'open' and signal_id is null
+ order by entry_time
 """
 LOAD_OPEN_ORDERS = """
-select * from public.orders where bot_id = any(%(ids)s::uuid[]) and status in ('pending', 'open')
+select * from public.orders
+ where bot_id = any(%(ids)s::uuid[]) and status in ('pending', 'open') and signal_id is null
  order by created_at
 """
 APPLY_STEPS = """
