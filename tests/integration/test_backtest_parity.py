@@ -3,7 +3,8 @@
 The same recorded candles (ETH/BTC 5m) go through
 
 - the bot engine's decision path (a paper bot run by the real ``BotRunner`` over a stepped
-  replay clock, trades read back from the database) — long only, as bots trade today;
+  replay clock, trades read back from the database) — long only, and long and short (an
+  ``allow_short`` bot on a paper margin account);
 - the paper exchange driven candle by candle by the strategy's decision on the window of
   candles closed so far (``Signals.at(-1)``, as a live bot reads it) — long only, and long
   and short (a short sells inventory and buys it back: the same fills as a margin short);
@@ -21,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import psycopg
@@ -164,21 +166,24 @@ async def test_the_paper_exchange_fed_decision_by_decision_makes_the_backtests_t
 # --- through the bot engine ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("shorts", [False, True], ids=["long-only", "long-and-short"])
 async def test_a_paper_bot_makes_the_backtests_trades(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, shorts: bool
 ) -> None:
     alice = users["alice"]
     await grant_credits(conn, alice, "1000")
     series = load_csv(CANDLES / "ETH_BTC-5m.csv")
-    settings = {"fee": float(FEE), "shorts": False}
+    settings = {"fee": float(FEE), "shorts": shorts}
     full = run_backtest(series, "sma_cross", PARAMS, settings)
-    # Start the bot where the backtest is flat: at the open where one of its trades exited.
+    # Start the bot at the open where one of the backtest's trades exited. Long only, the
+    # backtest is flat there; with shorts it reverses there, on a decision the bot never
+    # saw, so the bot's first trade is the backtest's next one.
     start_iso = next(t["exit_time"] for t in full.trades if t["exit_time"] >= "2018-01-12T00:00:00Z")
     start = datetime.fromisoformat(start_iso.replace("Z", "+00:00"))
     steps = 1200
 
     bot = await create_bot(conn, alice, parameters=PARAMS, initial_balance="10", stake_amount="0.1",
-                           metadata={"paper_fee": str(FEE)})
+                           allow_short=shorts, metadata={"paper_fee": str(FEE)})
     worker = await register_worker(conn, f"parity-{uuid.uuid4().hex[:6]}")
     async with harness(db_url, worker, start) as h:
         await h.sync()
@@ -197,6 +202,20 @@ async def test_a_paper_bot_makes_the_backtests_trades(
     t = series.candles.time
     end = int((t <= int(last_open.timestamp() * 1000)).sum())
     result = run_backtest(series.candles.slice(0, end), "sma_cross", PARAMS, settings)
-    expected = [tr for tr in result.trades if tr["entry_time"] >= start_iso]
+    expected = [tr for tr in result.trades
+                if tr["entry_time"] > start_iso or (not shorts and tr["entry_time"] == start_iso)]
     assert len(expected) >= 10
+    if shorts:
+        assert {f.side for f in fills} == {"long", "short"}
     assert_same_trades(fills, expected)
+    if shorts:
+        # Reversals: every closed trade but the last is followed by one entered on its exit.
+        for a, b in pairwise(fills):
+            assert a.exit_time == b.entry_time and a.side != b.side
+        closed = await (await conn.execute(
+            "select direction, amount, price, exit_price, fee, profit from trades "
+            "where bot_id = %s and status = 'closed' and direction = 'short'", (bot,))).fetchall()
+        assert closed
+        for _, amount, price, exit_price, fee, profit in closed:
+            # short P&L: sold at entry, bought back at exit, both fills' fees paid
+            assert profit == amount * (price - exit_price) - fee

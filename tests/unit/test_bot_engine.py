@@ -131,3 +131,90 @@ async def test_risk_sizing_stakes_the_risk_over_the_stop_distance() -> None:
 def test_invalid_parameters_name_the_parameter() -> None:
     with pytest.raises(Fatal, match="fast"):
         bot(parameters={"fast": 0, "slow": 8})
+
+
+# --- shorts (allow_short on a paper margin account) ---------------------------------------
+
+SHORT = Decision(False, False, enter_short=True)
+
+
+def short_bot(**row: Any) -> BotState:
+    b = bot(allow_short=True, **row)
+    ex = BotPaperExchange("binance", {"BTC": D("1")}, rules=paper_rules("binance"), taker_fee=b.config.fee,
+                          maker_fee=b.config.fee, history=0, margin=True)
+    return BotState(b.config, 1, ex, can_short=True)
+
+
+async def test_a_short_sells_borrowed_base_and_its_stop_is_above_the_entry() -> None:
+    b = short_bot()
+    await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), SHORT)
+    out = await step(b, candle(1, "0.1", "0.1", "0.1", "0.1"))
+    pos = b.position
+    assert pos is not None and pos.direction == "short"
+    assert pos.stop_price == D("0.102") and pos.take_price == D("0.097")
+    [opened] = out.trades
+    assert (opened["side"], opened["direction"]) == ("sell", "short")
+    balance = await b.exchange.fetch_balance()
+    assert balance["ETH"].free == -pos.amount  # owed
+    assert balance["BTC"].free == D(1) + pos.entry_cost - pos.entry_fee  # the proceeds
+
+    out = await step(b, candle(2, "0.101", "0.1025", "0.1005", "0.101"))
+    [t] = out.trades
+    assert t["exit_reason"] == "stop_loss" and D(t["exit_price"]) == D("0.102")
+    amount = D(t["amount"])
+    fees = amount * D("0.1") * D("0.001") + amount * D("0.102") * D("0.001")
+    assert D(t["profit"]) == amount * (D("0.1") - D("0.102")) - fees
+    balance = await b.exchange.fetch_balance()
+    assert balance["ETH"].total == 0 and balance["BTC"].total == D(1) + D(t["profit"])
+
+
+async def test_a_shorts_target_is_below_and_a_gap_fills_at_the_open() -> None:
+    b = short_bot()
+    await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), SHORT)
+    await step(b, candle(1, "0.1", "0.1", "0.1", "0.1"))
+    out = await step(b, candle(2, "0.095", "0.096", "0.094", "0.095"))
+    [t] = out.trades
+    assert t["exit_reason"] == "take_profit" and D(t["exit_price"]) == D("0.095")
+    assert D(t["profit"]) > 0
+
+
+async def test_an_opposite_entry_reverses_on_the_same_fill() -> None:
+    b = short_bot(stop_loss=None, take_profit=None)
+    await enter(b)
+    await step(b, candle(1, "0.1", "0.1", "0.1", "0.1"))
+    assert b.position is not None and b.position.direction == "long"
+    out = await step(b, candle(2, "0.1", "0.1", "0.1", "0.1"), SHORT)
+    assert [o["side"] for o in out.orders] == ["sell", "sell"]  # the exit, then the short
+    out = await step(b, candle(3, "0.11", "0.11", "0.11", "0.11"))
+    closed, opened = out.trades
+    assert (closed["status"], closed["direction"], closed["exit_price"]) == ("closed", "long", "0.11")
+    assert (opened["status"], opened["direction"], opened["price"]) == ("open", "short", "0.11")
+    assert closed["exit_time"] == opened["entry_time"]
+    out = await step(b, candle(4, "0.1", "0.1", "0.1", "0.1"), Decision(True, False))
+    out = await step(b, candle(5, "0.1", "0.1", "0.1", "0.1"))
+    assert [(t["direction"], t["status"]) for t in out.trades] == [("short", "closed"), ("long", "open")]
+
+
+async def test_without_allow_short_short_entries_are_ignored() -> None:
+    b = bot()
+    d = Decision.from_signal({"enter_long": False, "exit_long": False, "enter_short": True,
+                              "exit_short": False}, shorts=False)
+    out = await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), d)
+    assert not out.orders and not out.logs and not b.in_flight
+
+
+async def test_a_spot_account_cannot_sell_what_it_does_not_hold() -> None:
+    b = bot()
+    with pytest.raises(Fatal, match="insufficient funds"):
+        await b.exchange.create_order("ETH/BTC", "sell", "market", D("1"), client_order_id="no-margin-1")
+
+
+async def test_an_allow_short_bot_that_cannot_short_logs_the_skipped_entry() -> None:
+    # A live bot on a spot market: can_short is False, its short entries are skipped and logged.
+    b = bot(allow_short=True)
+    d = Decision.from_signal({"enter_long": False, "exit_long": False, "enter_short": True,
+                              "exit_short": False}, shorts=b.can_short)
+    out = await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), d)
+    assert not out.orders and not b.in_flight
+    [entry] = out.logs
+    assert entry["context"]["action"] == "short_skipped" and "spot market" in entry["message"]

@@ -184,3 +184,23 @@ async def test_contract_markets_are_refused_with_a_reason() -> None:
     ex = paper()
     with pytest.raises(Fatal, match="spot markets only"):
         await ex.create_order("BTC/USDT:USDT", "buy", "market", D("0.01"), leverage=5)
+
+
+async def test_a_margin_account_shorts_against_quote_collateral_and_buys_back() -> None:
+    ex = paper(margin=True, taker_fee=D("0.001"), maker_fee=D("0.001"))
+    short = await ex.create_order("BTC/USDT", "sell", "market", D("0.1"))
+    balance = await ex.fetch_balance()
+    assert balance["USDT"].used == D("0.1") * D("42050") * D("1.001")  # collateral, like a buy
+    [fill] = ex.on_candle("BTC/USDT", "5m", candle(1, "42000", "42100", "41900", "42000"))
+    assert fill.id == short.id and fill.status is OrderStatus.CLOSED
+    balance = await ex.fetch_balance()
+    assert balance["BTC"].free == D("-0.1")  # owed
+    assert balance["USDT"].free == D("10000") + D("4200") - D("4.2") and balance["USDT"].used == 0
+    await ex.create_order("BTC/USDT", "buy", "market", D("0.1"))
+    ex.on_candle("BTC/USDT", "5m", candle(2, "41000", "41100", "40900", "41000"))
+    balance = await ex.fetch_balance()
+    assert balance["BTC"].total == 0
+    assert balance["USDT"].total == D("10000") + D("4200") - D("4.2") - D("4100") - D("4.1")
+    # a short the quote cannot cover is refused, naming what is missing
+    with pytest.raises(Fatal, match="insufficient funds"):
+        await ex.create_order("BTC/USDT", "sell", "market", D("1"))

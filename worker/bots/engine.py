@@ -10,6 +10,13 @@ The order of a step follows the backtester's fill rules, so a backtest predicts 
    that fills at the next candle's open: an exit when a position is open, else an entry
    (after risk checks and a credit hold).
 
+Shorts (bots with ``allow_short`` that can hold one: a paper margin account, or a live
+futures/swap market) follow the backtester too: a short sells and buys back, its stop is
+above the entry and its target below, and an entry of the opposite side while a position
+is open is a reversal: the exit and the new entry are placed on the same close and fill on
+the same open, the exit first. A live bot on a spot market does not short: its short
+entries are skipped and logged.
+
 Every order has a client order id derived from the bot, the candle and the leg, so
 repeating a step (a retry, or another worker after a takeover) finds the order already
 placed instead of placing a second one.
@@ -21,7 +28,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from worker.errors import Fatal, Retryable
 from worker.exchanges import Candle, Order, make_client_order_id
@@ -42,12 +49,24 @@ PCT = Decimal("0.0001")
 class Decision:
     enter_long: bool
     exit_long: bool
+    enter_short: bool = False
+    exit_short: bool = False
+    short_blocked: bool = False  # a short entry the bot may not take (long-only decisions)
 
     @classmethod
-    def from_signal(cls, sig: dict[str, Any]) -> Decision:
+    def from_signal(cls, sig: dict[str, Any], shorts: bool = False) -> Decision:
         el, xl = bool(sig["enter_long"]), bool(sig["exit_long"])
-        # Conflicting decisions on one candle cancel (as in the backtester).
-        return cls(enter_long=el and not xl, exit_long=xl and not el)
+        es, xs = bool(sig.get("enter_short")), bool(sig.get("exit_short"))
+        # Conflicting decisions on one candle cancel (as in the backtester's ``_clean``).
+        if not shorts:
+            return cls(enter_long=el and not xl, exit_long=xl and not el,
+                       short_blocked=es and not xs and not el)
+        return cls(enter_long=el and not xl and not es, exit_long=xl and not el,
+                   enter_short=es and not xs and not el, exit_short=xs and not es)
+
+    def exits(self, pos: Position) -> bool:
+        """Does this decision close ``pos`` (an exit of its side, or a reversal)?"""
+        return (self.exit_long or self.enter_short) if pos.long else (self.exit_short or self.enter_long)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +75,7 @@ class EntryIntent:
     candle: Candle
     amount: Decimal
     client_order_id: str
+    side: Literal["buy", "sell"] = "buy"  # sell: a short
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -99,6 +119,8 @@ def _open_trade(bot: BotState, order: Order, when: datetime, out: StepOut) -> No
     price = order.average or order.price or ZERO
     fee = order.fee.cost if order.fee else ZERO
     entry_order = derived_id(order.client_order_id, "order")
+    long = order.side == "buy"
+    away = ONE if long else -ONE  # stop below a long's entry, above a short's; target opposite
     pos = Position(
         trade_id=derived_id(order.client_order_id, "trade"),
         amount=order.filled,
@@ -107,12 +129,14 @@ def _open_trade(bot: BotState, order: Order, when: datetime, out: StepOut) -> No
         entry_fee=fee,
         entry_time=when,
         entry_order_id=entry_order,
-        stop_price=None if cfg.stop_loss is None else price * (ONE - cfg.stop_loss),
-        take_price=None if cfg.take_profit is None else price * (ONE + cfg.take_profit),
+        stop_price=None if cfg.stop_loss is None else price * (ONE - away * cfg.stop_loss),
+        take_price=None if cfg.take_profit is None else price * (ONE + away * cfg.take_profit),
+        direction="long" if long else "short",
     )
     bot.position = pos
     out.trades.append(_trade_row(bot, pos, status="open"))
-    out.log(cfg, "info", f"bought {pos.amount} {cfg.symbol} at {price}", action="entry_filled",
+    verb = "bought" if long else "sold short"
+    out.log(cfg, "info", f"{verb} {pos.amount} {cfg.symbol} at {price}", action="entry_filled",
             client_order_id=order.client_order_id)
 
 
@@ -124,8 +148,8 @@ def _trade_row(bot: BotState, pos: Position, **extra: Any) -> dict[str, Any]:
         "user_id": cfg.user_id,
         "exchange": cfg.exchange,
         "trading_pair": cfg.symbol,
-        "side": "buy",
-        "direction": "long",
+        "side": "buy" if pos.long else "sell",
+        "direction": pos.direction,
         "order_type": "market",
         "amount": str(pos.amount),
         "price": str(pos.entry_price),
@@ -155,8 +179,11 @@ def _close_trade(bot: BotState, order: Order, reason: str, when: datetime, out: 
     cfg = bot.config
     exit_price = order.average or order.price or ZERO
     exit_fee = order.fee.cost if order.fee else ZERO
-    invested = pos.entry_cost + pos.entry_fee
-    profit = order.cost - exit_fee - invested
+    invested = pos.entry_cost + pos.entry_fee  # the stake, either side
+    if pos.long:
+        profit = order.cost - exit_fee - invested
+    else:  # sold at entry, bought back now
+        profit = pos.entry_cost - pos.entry_fee - order.cost - exit_fee
     pct = (profit / invested * HUNDRED).quantize(PCT, ROUND_HALF_EVEN) if invested else ZERO
     out.trades.append(_trade_row(
         bot, pos, status="closed", exit_price=str(exit_price), fee=str(pos.entry_fee + exit_fee),
@@ -167,7 +194,8 @@ def _close_trade(bot: BotState, order: Order, reason: str, when: datetime, out: 
     bot.realized += profit
     _rollover(bot, when)
     bot.day_pnl += profit
-    out.log(cfg, "info", f"sold {pos.amount} {cfg.symbol} at {exit_price} ({reason}), profit {profit}",
+    verb = "sold" if pos.long else "bought back"
+    out.log(cfg, "info", f"{verb} {pos.amount} {cfg.symbol} at {exit_price} ({reason}), profit {profit}",
             action="exit_filled", exit_reason=reason, profit=str(profit))
     limit = cfg.daily_loss_limit
     if limit is not None and bot.day_pnl <= -limit and not bot.halted:
@@ -202,6 +230,12 @@ async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
                             attempts=3, describe="fetch order")
             if o is not None and not o.is_open:
                 changed.append(o)
+    # A reversal fills its exit and its new entry on the same open: the exit first.
+    def exit_first(o: Order) -> bool:
+        flight = bot.in_flight.get(o.client_order_id or "")
+        return flight is None or flight.purpose != "exit"
+
+    changed.sort(key=exit_first)
     for order in changed:
         cid = order.client_order_id
         if cid is None or cid not in bot.in_flight:
@@ -230,36 +264,51 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
     if any(f.purpose == "exit" for f in bot.in_flight.values()):
         return  # the exit order fills at the next open; stops covered until this candle
     level: Decimal | None = None
-    if pos.stop_price is not None and candle.low <= pos.stop_price:
-        level, reason = min(candle.open, pos.stop_price), "stop_loss"
-    elif pos.take_price is not None and candle.high >= pos.take_price:
-        level, reason = max(candle.open, pos.take_price), "take_profit"
+    if pos.long:
+        if pos.stop_price is not None and candle.low <= pos.stop_price:
+            level, reason = min(candle.open, pos.stop_price), "stop_loss"
+        elif pos.take_price is not None and candle.high >= pos.take_price:
+            level, reason = max(candle.open, pos.take_price), "take_profit"
+    elif pos.stop_price is not None and candle.high >= pos.stop_price:
+        level, reason = max(candle.open, pos.stop_price), "stop_loss"
+    elif pos.take_price is not None and candle.low <= pos.take_price:
+        level, reason = min(candle.open, pos.take_price), "take_profit"
     if level is None:
         return
     cfg = bot.config
+    side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
     cid = make_client_order_id(cfg.id, candle.time.isoformat(), reason)
     ex = bot.exchange
     if isinstance(ex, BotPaperExchange):
-        if reason == "stop_loss":
-            level = level * (ONE - ex.slippage)
-        order = await ex.fill_protective(cfg.symbol, "sell", pos.amount, level, cid,
+        if reason == "stop_loss":  # a market order: slippage against the trader
+            level = level * (ONE - ex.slippage if pos.long else ONE + ex.slippage)
+        order = await ex.fill_protective(cfg.symbol, side, pos.amount, level, cid,
                                          taker=reason == "stop_loss")
     else:
-        order = await _place(bot, "sell", pos.amount, cid)
+        order = await _place(bot, side, pos.amount, cid, opening=False)
     out.orders.append(order_row(bot, order, cid, reason))
     if order.status is OrderStatus.CLOSED:
         _close_trade(bot, order, reason, candle.time, out)
     else:
-        bot.in_flight[cid] = InFlight(cid, derived_id(cid, "order"), "exit", "sell", pos.amount, reason,
+        bot.in_flight[cid] = InFlight(cid, derived_id(cid, "order"), "exit", side, pos.amount, reason,
                                       None, candle.time)
 
 
-async def _place(bot: BotState, side: str, amount: Decimal, cid: str) -> Order:
+async def _place(bot: BotState, side: str, amount: Decimal, cid: str, *, opening: bool) -> Order:
+    """A market order; on a live futures/swap market an entry carries the bot's leverage
+    and an exit only reduces the position."""
     cfg = bot.config
     ex = bot.exchange
+    leverage: int | None = None
+    params: dict[str, Any] | None = None
+    if not isinstance(ex, BotPaperExchange) and ex.market(cfg.symbol).contract:
+        if opening:
+            leverage = cfg.leverage
+        else:
+            params = {"reduceOnly": True}
     return await retry(
         lambda: ex.place_order_once(cfg.symbol, "buy" if side == "buy" else "sell", "market", amount,
-                                    client_order_id=cid),
+                                    client_order_id=cid, leverage=leverage, params=params),
         attempts=4, describe=f"place order for bot {cfg.id}",
     )
 
@@ -278,19 +327,35 @@ async def plan_decision(bot: BotState, decision: Decision, candle: Candle, out: 
     cfg = bot.config
     if bot.halted:
         return None
-    if bot.position is not None:
-        if decision.exit_long and not bot.in_flight:
-            cid = make_client_order_id(cfg.id, candle.time.isoformat(), "exit")
-            order = await _place(bot, "sell", bot.position.amount, cid)
-            bot.in_flight[cid] = InFlight(cid, derived_id(cid, "order"), "exit", "sell",
-                                          bot.position.amount, "signal", None, candle.time)
-            out.orders.append(order_row(bot, order, cid, "signal"))
-            if order.status is OrderStatus.CLOSED:  # live market orders fill at once
-                bot.in_flight.pop(cid)
-                _close_trade(bot, order, "signal", candle.time, out)
-        return None
-    if not decision.enter_long or bot.in_flight:
-        return None
+    pos = bot.position
+    side: Literal["buy", "sell"]
+    if pos is not None:
+        if not decision.exits(pos) or bot.in_flight:
+            return None
+        exit_side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
+        cid = make_client_order_id(cfg.id, candle.time.isoformat(), "exit")
+        order = await _place(bot, exit_side, pos.amount, cid, opening=False)
+        bot.in_flight[cid] = InFlight(cid, derived_id(cid, "order"), "exit", exit_side,
+                                      pos.amount, "signal", None, candle.time)
+        out.orders.append(order_row(bot, order, cid, "signal"))
+        if order.status is OrderStatus.CLOSED:  # live market orders fill at once
+            bot.in_flight.pop(cid)
+            _close_trade(bot, order, "signal", candle.time, out)
+        if not (decision.enter_short if pos.long else decision.enter_long):
+            return None
+        side = "buy" if not pos.long else "sell"  # a reversal: the opposite entry, same fill
+    else:
+        if bot.in_flight:
+            return None
+        if decision.enter_long:
+            side = "buy"
+        elif decision.enter_short:
+            side = "sell"
+        else:
+            if decision.short_blocked and cfg.allow_short:
+                out.log(cfg, "warning", f"short entry skipped: {cfg.symbol} on {cfg.exchange} is a spot "
+                        "market and live bots short on futures/swap markets only", action="short_skipped")
+            return None
     if cfg.max_open_trades < 1:
         return None
     balance = await bot.exchange.fetch_balance()
@@ -306,16 +371,16 @@ async def plan_decision(bot: BotState, decision: Decision, candle: Candle, out: 
         return None
     amount = stake / (ONE + _fee_rate(bot)) / candle.close
     amount = bot.exchange.amount_to_precision(cfg.symbol, amount)
-    bot.exchange.check_order(cfg.symbol, "buy", "market", amount, candle.close)
+    bot.exchange.check_order(cfg.symbol, side, "market", amount, candle.close)
     cid = make_client_order_id(cfg.id, candle.time.isoformat(), "entry")
-    return EntryIntent(bot, candle, amount, cid)
+    return EntryIntent(bot, candle, amount, cid, side)
 
 
 async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
     """Place an entry whose credits are held (``hold_id``; None when the plan charges none)."""
     bot, cid = intent.bot, intent.client_order_id
-    order = await _place(bot, "buy", intent.amount, cid)
-    flight = InFlight(cid, derived_id(cid, "order"), "entry", "buy", intent.amount, "signal",
+    order = await _place(bot, intent.side, intent.amount, cid, opening=True)
+    flight = InFlight(cid, derived_id(cid, "order"), "entry", intent.side, intent.amount, "signal",
                       hold_id, intent.candle.time)
     out.orders.append(order_row(bot, order, cid, "signal"))
     if order.status is OrderStatus.CLOSED:

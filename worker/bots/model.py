@@ -53,6 +53,7 @@ class BotConfig:
     fee: Decimal | None  # paper fee override (metadata.paper_fee)
     slippage: Decimal
     int_id: int = 0  # the id as a number (spreads periodic work across bots)
+    leverage: int = 1  # live futures/swap markets only
 
     @property
     def market(self) -> MarketKey:
@@ -122,12 +123,13 @@ class BotConfig:
             fee=None if fee is None else Decimal(str(fee)),
             slippage=Decimal(str(meta.get("paper_slippage", "0"))),
             int_id=uuid.UUID(str(row["id"])).int,
+            leverage=max(1, int(Decimal(str(row.get("leverage") or 1)))),
         )
 
 
 @dataclass(slots=True)
 class Position:
-    """The bot's open trade (long)."""
+    """The bot's open trade: long (bought, sold to close) or short (sold, bought back)."""
 
     trade_id: uuid.UUID
     amount: Decimal
@@ -136,8 +138,13 @@ class Position:
     entry_fee: Decimal
     entry_time: datetime
     entry_order_id: uuid.UUID
-    stop_price: Decimal | None
-    take_price: Decimal | None
+    stop_price: Decimal | None  # long: below entry; short: above
+    take_price: Decimal | None  # long: above entry; short: below
+    direction: Literal["long", "short"] = "long"
+
+    @property
+    def long(self) -> bool:
+        return self.direction == "long"
 
 
 @dataclass(slots=True)
@@ -168,6 +175,7 @@ class BotState:
     day: date | None = None
     day_pnl: Decimal = Decimal(0)
     halted: bool = False  # paused/errored by the runner: no new decisions until reloaded
+    can_short: bool = False  # allow_short on a paper (margin) account or a live futures/swap market
     pending_out: StepOut | None = None  # what reconciliation found, written on adoption
 
     @property

@@ -2,11 +2,13 @@
 rebuilt from the database after a takeover.
 
 A paper account lives in the memory of the worker that leases the bot, so after a crash
-its state is rebuilt from what the database holds: the quote balance is the initial
-balance plus the profit of closed trades minus what open positions cost, the base
-balance is the open positions, and orders that were placed but not yet filled are placed
-again under their own client order ids (the paper exchange returns the same order for an
-id it knows, so nothing is ever placed twice).
+its state is rebuilt from what the database holds (the bot's own trades and orders; copies
+of signals belong to copy execution): the quote balance is the initial balance plus the
+profit of closed trades minus what an open long cost (plus what an open short sold for),
+the base balance is the open long (minus the open short: a bot with ``allow_short`` has a
+margin account), and orders that were placed but not yet filled are placed again under
+their own client order ids (the paper exchange returns the same order for an id it knows,
+so nothing is ever placed twice).
 """
 
 from __future__ import annotations

@@ -24,13 +24,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from worker.errors import Fatal, Retryable
-from worker.exchanges import Candle, Exchange, Keyring
+from worker.exchanges import Candle, Exchange, Keyring, make_client_order_id
 from worker.exchanges.models import timeframe_seconds
 from worker.strategies import get_strategy
 
@@ -239,24 +239,31 @@ class BotRunner:
                 entry_time=t["entry_time"], entry_order_id=t["entry_order_id"] or derived_id(t["id"], "order"),
                 stop_price=None if t["stop_loss_price"] is None else Decimal(t["stop_loss_price"]),
                 take_price=None if t["take_profit_price"] is None else Decimal(t["take_profit_price"]),
+                direction="short" if t["direction"] == "short" else "long",
             )
         realized = Decimal(row["realized"])
         exchange: Exchange
         if cfg.is_paper:
             quote_balance = cfg.initial_balance + realized
             base_balance = ZERO
-            if position is not None:
+            if position is not None and position.long:
                 quote_balance -= position.entry_cost + position.entry_fee
                 base_balance = position.amount
+            elif position is not None:  # a margin short: the proceeds held, the base owed
+                quote_balance += position.entry_cost - position.entry_fee
+                base_balance = -position.amount
             exchange = BotPaperExchange(
                 cfg.exchange, {quote: max(quote_balance, ZERO), base: base_balance},
                 rules=paper_rules(cfg.exchange), taker_fee=cfg.fee, maker_fee=cfg.fee,
-                slippage=cfg.slippage, history=0,
+                slippage=cfg.slippage, history=0, margin=cfg.allow_short,
             )
+            can_short = cfg.allow_short
         else:
             exchange = await self._live(cfg, row)
+            # Live shorts only where the exchange holds them: futures/swap markets.
+            can_short = cfg.allow_short and exchange.market(cfg.symbol).contract
         bot = BotState(cfg, epoch, exchange, position=position, last_candle_at=row["last_candle_at"],
-                       realized=realized, day_pnl=Decimal(row["day_pnl"]))
+                       realized=realized, day_pnl=Decimal(row["day_pnl"]), can_short=can_short)
         if row["last_candle_at"] is not None:
             bot.day = row["last_candle_at"].date()
         await self._reconcile(bot, orders)
@@ -302,10 +309,22 @@ class BotRunner:
                 ex.on_candle(cfg.symbol, cfg.timeframe, seen[-1])
         found = {} if isinstance(ex, BotPaperExchange) else await ex.reconcile(
             [str(o["client_order_id"]) for o in orders], cfg.symbol)
-        for o in orders:
+        # Orders in flight were placed on the close of the last candle seen; its entry has the
+        # entry's client id (a short entry is a sell, so the side does not tell). Exits are
+        # placed again first, as they were (a reversal's exit fills before its entry).
+        entry_cid = None if bot.last_candle_at is None else \
+            make_client_order_id(cfg.id, bot.last_candle_at.isoformat(), "entry")
+
+        def purpose(o: dict[str, Any]) -> Literal["entry", "exit"]:
+            if bot.position is None or str(o["client_order_id"]) == entry_cid:
+                return "entry"
+            return "exit"
+
+        for o in sorted(orders, key=lambda o: purpose(o) == "entry"):
             cid = str(o["client_order_id"])
             buy = o["side"] == "buy"
-            hold = derived_id(cid, "hold") if buy and self._charges(cfg) else None
+            what = purpose(o)
+            hold = derived_id(cid, "hold") if what == "entry" and self._charges(cfg) else None
             if isinstance(ex, BotPaperExchange):
                 await ex.create_order(cfg.symbol, "buy" if buy else "sell", "market", Decimal(o["amount"]),
                                       client_order_id=cid)
@@ -323,7 +342,7 @@ class BotRunner:
                     out.credits.append({"action": "void", "id": str(derived_id(cid, "void")),
                                         "pending_id": str(hold)})
                 continue
-            bot.in_flight[cid] = InFlight(cid, o["id"], "entry" if buy else "exit", "buy" if buy else "sell",
+            bot.in_flight[cid] = InFlight(cid, o["id"], what, "buy" if buy else "sell",
                                           Decimal(o["amount"]),
                                           str(o["reason"] or "signal"), hold,
                                           bot.last_candle_at or self.clock.now())
@@ -387,7 +406,7 @@ class BotRunner:
                                 action="no_candles")
                         results.append((bot, out, None))
                 continue
-            signal_cache: dict[tuple[str, str, datetime], Decision] = {}
+            signal_cache: dict[tuple[str, str, datetime, bool], Decision] = {}
             turn = int(last.time.timestamp()) // timeframe_seconds(key[2]) % PROGRESS_EVERY
             previous = window.candles[-2].time if len(window.candles) > 1 else None
             gapless = key not in gap_by
@@ -428,9 +447,9 @@ class BotRunner:
         return [r for r in results if r[1].has_writes or r[0].id in due]
 
     def _decision(self, bot: BotState, window: Any, candle: Candle, last: Candle,
-                  cache: dict[tuple[str, str, datetime], Decision]) -> Decision:
+                  cache: dict[tuple[str, str, datetime, bool], Decision]) -> Decision:
         cfg = bot.config
-        k = (cfg.strategy, cfg.params_key, candle.time)
+        k = (cfg.strategy, cfg.params_key, candle.time, bot.can_short)
         d = cache.get(k)
         if d is None:
             arrays = window.arrays() if candle is last else window.arrays_until(candle.time)
@@ -438,7 +457,7 @@ class BotRunner:
             if len(arrays) < strategy.warmup(cfg.params) + 1:
                 d = Decision(False, False)
             else:
-                d = Decision.from_signal(strategy.signals(arrays, cfg.params).at(-1))
+                d = Decision.from_signal(strategy.signals(arrays, cfg.params).at(-1), bot.can_short)
             cache[k] = d
         return d
 
@@ -481,8 +500,9 @@ def _idle(bot: BotState, decision: Decision) -> bool:
     """Without orders in flight: would this candle change nothing for the bot?"""
     pos = bot.position
     if pos is None:
-        return not decision.enter_long or bot.halted
-    return not decision.exit_long and pos.stop_price is None and pos.take_price is None
+        wants = decision.enter_long or decision.enter_short or (decision.short_blocked and bot.config.allow_short)
+        return not wants or bot.halted
+    return not decision.exits(pos) and pos.stop_price is None and pos.take_price is None
 
 
 def _stub_config(row: dict[str, Any]) -> BotConfig:

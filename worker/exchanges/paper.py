@@ -18,7 +18,12 @@ candle, by a live feed or the replay clock):
   is rejected with ``Fatal`` naming the missing amount;
 - a client order id that was already used returns the existing order, never a second one.
 
-Spot markets only for now: contract (swap/future) markets are refused with ``Fatal``.
+Spot markets only: contract (swap/future) markets are refused with ``Fatal``. With
+``margin=True`` the account may also sell base it does not hold (a margin short, 1x): the
+borrowed part of a sell needs free quote as collateral, as much as a buy of that size would
+cost (reserved until the order fills); the fill leaves the base balance negative (what is
+owed) and credits the proceeds; buying back repays it. Without ``margin`` a sell needs the
+base it sells, as on a spot account.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class PaperExchange(Exchange):
         rules: MarketRules | None = None,
         markets_dir: Path | None = None,
         history: int = 500,
+        margin: bool = False,
     ) -> None:
         """``balances`` are the starting free balances, e.g. ``{"USDT": Decimal("1000")}``.
 
@@ -91,7 +97,8 @@ class PaperExchange(Exchange):
         self._orders: dict[str, Order] = {}
         self._by_client_id: dict[str, str] = {}
         self._open: dict[str, list[str]] = defaultdict(list)  # symbol -> order ids, oldest first
-        self._reserved: dict[str, tuple[str, Decimal]] = {}  # order id -> (currency, amount)
+        self.margin = margin
+        self._reserved: dict[str, list[tuple[str, Decimal]]] = {}  # order id -> [(currency, amount)]
         self._triggered: set[str] = set()  # stop-limit orders whose stop was hit
         self._last_price: dict[str, Decimal] = {}
         self._history = history
@@ -147,25 +154,31 @@ class PaperExchange(Exchange):
         checked = self.check_order(symbol, side, type, amount, reference, stop_price)
         limit_price = checked.price
 
+        def worst_price() -> Decimal:
+            if limit_price is not None:
+                return limit_price
+            known = [p for p in (self._last_price.get(symbol), checked.stop_price) if p is not None]
+            if not known:
+                raise Fatal(f"no price for {symbol} yet: a market {side} needs a candle first")
+            return max(known) * (ONE + self.slippage)
+
+        rate = max(self._fee_rate(market, True), self._fee_rate(market, False))
+        needs: list[tuple[str, Decimal]]
         if side == "buy":
-            worst = limit_price
-            if worst is None:
-                known = [
-                    p for p in (self._last_price.get(symbol), checked.stop_price) if p is not None
-                ]
-                if not known:
-                    raise Fatal(f"no price for {symbol} yet: a market buy needs a candle first")
-                worst = max(known) * (ONE + self.slippage)
-            rate = max(self._fee_rate(market, True), self._fee_rate(market, False))
-            currency, needed = market.quote, checked.amount * worst * (ONE + rate)
+            needs = [(market.quote, checked.amount * worst_price() * (ONE + rate))]
+        elif self.margin and self._free[market.base] < checked.amount:
+            held = max(self._free[market.base], ZERO)
+            borrowed = checked.amount - held
+            needs = [(market.base, held), (market.quote, borrowed * worst_price() * (ONE + rate))]
         else:
-            currency, needed = market.base, checked.amount
-        free = self._free[currency]
-        if free < needed:
-            raise Fatal(
-                f"insufficient funds for {side} {checked.amount} {symbol}: needs {needed.normalize():f} "
-                f"{currency}, {free.normalize():f} {currency} free"
-            )
+            needs = [(market.base, checked.amount)]
+        for currency, needed in needs:
+            free = self._free[currency]
+            if free < needed:
+                raise Fatal(
+                    f"insufficient funds for {side} {checked.amount} {symbol}: needs {needed.normalize():f} "
+                    f"{currency}, {free.normalize():f} {currency} free"
+                )
 
         self._seq += 1
         order_id = f"paper-{client_order_id}" if client_order_id else f"paper-{self._seq}"
@@ -186,21 +199,20 @@ class PaperExchange(Exchange):
             fee=None,
             created_at=self.now,
         )
-        self._free[currency] -= needed
-        self._used[currency] += needed
-        self._reserved[order_id] = (currency, needed)
+        for currency, needed in needs:
+            self._free[currency] -= needed
+            self._used[currency] += needed
+        self._reserved[order_id] = needs
         self._orders[order_id] = order
         self._open[symbol].append(order_id)
         if client_order_id is not None:
             self._by_client_id[client_order_id] = order_id
         return order
 
-    def _release(self, order_id: str) -> Decimal:
-        currency, amount = self._reserved.pop(order_id, ("", ZERO))
-        if currency:
+    def _release(self, order_id: str) -> None:
+        for currency, amount in self._reserved.pop(order_id, ()):
             self._used[currency] -= amount
             self._free[currency] += amount
-        return amount
 
     def _close(self, order: Order, status: OrderStatus, when: datetime | None) -> Order:
         updated = replace(order, status=status, updated_at=when)
@@ -319,7 +331,7 @@ class PaperExchange(Exchange):
         rate = self._fee_rate(market, taker)
         cost = order.amount * price
         fee = cost * rate
-        reserved = self._release(order.id)
+        self._release(order.id)
         if order.side == "buy":
             if self._free[market.quote] < cost + fee:
                 # Gapped past what was reserved and the account cannot cover it.
@@ -327,7 +339,7 @@ class PaperExchange(Exchange):
             self._free[market.quote] -= cost + fee
             self._free[market.base] += order.amount
         else:
-            del reserved  # the base amount itself was reserved and is now sold
+            # The base reserved (and, on margin, what is borrowed: base goes negative) is sold.
             self._free[market.base] -= order.amount
             self._free[market.quote] += cost - fee
         filled = replace(
