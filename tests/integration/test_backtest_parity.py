@@ -184,10 +184,30 @@ async def test_a_paper_bot_makes_the_backtests_trades(
 
     bot = await create_bot(conn, alice, parameters=PARAMS, initial_balance="10", stake_amount="0.1",
                            allow_short=shorts, metadata={"paper_fee": str(FEE)})
-    worker = await register_worker(conn, f"parity-{uuid.uuid4().hex[:6]}")
-    async with harness(db_url, worker, start) as h:
-        await h.sync()
-        await h.candles(steps)
+    # With shorts, other workers take the bot over twice: once with a reversal's exit and
+    # entry in flight (decided on the close just persisted, filling on the next open), once
+    # in the middle of a trade. Each rebuilds the paper account, short or long, from the
+    # database and must go on making the same trades.
+    splits = [steps]
+    if shorts:
+        fill_at = next(datetime.fromisoformat(t["entry_time"].replace("Z", "+00:00")) for t in full.trades
+                       if t["entry_time"] >= iso(start + FIVE_MIN * 300))
+        in_flight = int((fill_at - start) / FIVE_MIN)
+        splits = [in_flight, 137, steps - in_flight - 137]
+    now, previous = start, None
+    for i, n in enumerate(splits):
+        if previous is not None:
+            await conn.execute("select public.release_bot_leases(%s)", (previous,))
+        worker = await register_worker(conn, f"parity-{uuid.uuid4().hex[:6]}")
+        async with harness(db_url, worker, now) as h:
+            await h.sync()
+            assert bot in h.runner.bots
+            if shorts and i == 1:
+                # the reversal's exit and entry, placed again
+                assert sorted(f.purpose for f in h.runner.bots[bot].in_flight.values()) == ["entry", "exit"]
+            await h.candles(n)
+            now = h.now
+        previous = worker
     status, error = (await (await conn.execute(
         "select status, error_message from bots where id = %s", (bot,))).fetchone()) or (None, None)
     assert status == "running", error

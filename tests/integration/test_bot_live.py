@@ -40,7 +40,7 @@ def btc_usdt_candles(tmp: Path) -> Path:
     return tmp
 
 
-async def live_bot(conn: psycopg.AsyncConnection[Any], user: User) -> str:
+async def live_bot(conn: psycopg.AsyncConnection[Any], user: User, **fields: Any) -> str:
     await subscribe(conn, user, live_trading=True)
     await grant_credits(conn, user, "100")
     (cred,), = await (await conn.execute(
@@ -48,7 +48,8 @@ async def live_bot(conn: psycopg.AsyncConnection[Any], user: User) -> str:
         "values (%s, 'binance', %s, 'k1', '****-key') returning id",
         (user.id, KEYS.seal(ExchangeCredentials("test-key", "test-secret"))))).fetchall()
     return await create_bot(conn, user, aal="aal2", trading_pair="BTC/USDT", initial_balance="10000",
-                            stake_amount="500", is_paper_trade=False, exchange_credential_id=str(cred))
+                            stake_amount="500", is_paper_trade=False, exchange_credential_id=str(cred),
+                            **fields)
 
 
 async def test_a_live_bot_trades_once_per_decision_across_lost_responses_and_takeovers(
@@ -116,3 +117,28 @@ async def test_live_needs_two_factor_and_a_plan_with_live_trading(
     (status, message), = await (await conn.execute(
         "select status, error_message from public.bots where id = %s", (bot,))).fetchall()
     assert status == "error" and "plan" in message
+
+
+async def test_a_live_allow_short_bot_on_a_spot_market_skips_short_entries_and_says_so(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    # Stops close trades often, so the bot is flat when the averages cross down: a short entry.
+    bot = await live_bot(conn, users["alice"], allow_short=True, stop_loss="0.3", take_profit="0.3")
+    async with FakeBinance() as fake:
+        def factory(cfg: BotConfig, creds: ExchangeCredentials, testnet: bool) -> LiveExchange:
+            return LiveExchange("binance", creds, api_base_url=fake.url, enable_rate_limit=False, timeout_ms=1500)
+
+        worker = await register_worker(conn)
+        async with harness(db_url, worker, candles=btc_usdt_candles(tmp_path), keyring=KEYS,
+                           live_exchange=factory) as h:
+            await h.sync()
+            await h.candles(200)
+    logs = await (await conn.execute(
+        "select message from public.bot_logs where bot_id = %s and context ->> 'action' = 'short_skipped'",
+        (bot,))).fetchall()
+    assert logs and "spot market" in logs[0][0]
+    trades = await (await conn.execute(
+        "select distinct direction from public.trades where bot_id = %s", (bot,))).fetchall()
+    assert trades == [("long",)]
+    (status,), = await (await conn.execute("select status from public.bots where id = %s", (bot,))).fetchall()
+    assert status == "running"
