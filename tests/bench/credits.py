@@ -1,4 +1,4 @@
-"""Credit ledger benchmark (issue 7, part 8).
+"""Credit ledger benchmark.
 
 8 concurrent clients over 10 hot and 10,000 cold user accounts run a realistic mix
 (usage charges, holds, partial posts, voids, grants, and retries of earlier calls with

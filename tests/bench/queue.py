@@ -1,4 +1,4 @@
-"""Queue benchmark (issue 3 part 7): Tradefleet's job queue against procrastinate, same run,
+"""Queue benchmark: Tradefleet's job queue against procrastinate, same run,
 same PostgreSQL, each in a fresh database of its own.
 
 For each system:

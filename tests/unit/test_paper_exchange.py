@@ -1,4 +1,4 @@
-"""The paper exchange fills like the issue says: next open, touches, fees, one order per client id."""
+"""The paper exchange fills as documented: next open, touches, fees, one order per client id."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
--- The credit ledger: every rule of issue 7 and who may read or move credits.
+-- The credit ledger: every rule, and who may read or move credits.
 -- Self-contained: creates its users inside the transaction and switches roles as PostgREST does.
 begin;
 create extension if not exists pgtap with schema extensions;
