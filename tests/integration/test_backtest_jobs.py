@@ -289,3 +289,46 @@ async def test_the_equity_curve_is_downsampled_keeping_the_ends_and_the_deepest_
     assert len(kept) <= 2000
     assert kept[0] is points[0] and kept[-1] is points[-1]
     assert points[4321] in kept
+
+
+async def test_a_run_holds_only_what_the_user_can_pay_and_stops_at_that_budget(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bob = users["bob"]  # Free plan: 0.1 credits per compute-second
+    await fund(pool, bob, "0.35")  # pays for 3 compute-seconds, far less than the job's limit
+
+    # A short run fits its budget: it completes and pays what it used.
+    quick = await request_run(conn, bob)
+    assert (await run_it(conn, pool, registry, quick))["status"] == "completed"
+    run = await run_row(conn, quick)
+    assert run["credits_charged"] == (Decimal("0.1") * run["compute_seconds"]).quantize(Decimal("1e-8"))
+
+    # A run that outgrows the budget stops, says why, and is charged exactly the budget.
+    release = threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        release.wait(30)
+        return run_backtest(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "run_backtest", slow)
+    monkeypatch.setattr(jobs, "PROGRESS_EVERY_S", 0.1)
+    before = await balances(pool, bob)
+    budget_s = int(before.available / Decimal("0.1"))
+    assert 1 <= budget_s < jobs.MAX_COMPUTE_SECONDS
+    long_run = await request_run(conn, bob)
+    try:
+        out = await asyncio.wait_for(run_it(conn, pool, registry, long_run), 30)
+    finally:
+        release.set()
+    run = await run_row(conn, long_run)
+    assert out["status"] == run["status"] == "failed"
+    assert f"credit budget of {budget_s} compute-seconds" in run["error"]
+    assert run["credits_charged"] == Decimal("0.1") * budget_s
+    after = await balances(pool, bob)
+    assert before.balance - after.balance == run["credits_charged"] and after.held == 0
+
+    # With less than one compute-second of credits left, a run does not start.
+    broke = await request_run(conn, bob)
+    assert (await run_it(conn, pool, registry, broke))["status"] == "failed"
+    assert "not enough credits" in (await run_row(conn, broke))["error"]

@@ -7,8 +7,10 @@ The handler:
 1. starts the run (``queued`` -> ``running``; a cancelled or finished run is left alone);
 2. validates the strategy parameters and settings — bad input fails the run with a
    message naming the parameter, and nothing is charged;
-3. holds credits for the longest a run may take (``MAX_COMPUTE_SECONDS`` at the plan's
-   ``credits_per_backtest_second``);
+3. holds credits for the run's compute budget: the longest a run may take
+   (``MAX_COMPUTE_SECONDS``), or as many seconds as the user's available credits pay for
+   at the plan's ``credits_per_backtest_second`` if that is less; a run that outgrows its
+   budget stops, fails saying so, and is charged the budget;
 4. loads the run's candles from ``candles``; when the table has none for the market and
    period, reads the recorded CSV (``<BASE>_<QUOTE>-<timeframe>.csv`` under
    ``TRADEFLEET_CANDLES_DIR``) and caches it in ``candles``. Gaps are reported in the
@@ -67,7 +69,9 @@ from worker.strategies.registry import validate_params
 KIND = "backtest.run"
 CANDLES_DIR_ENV = "TRADEFLEET_CANDLES_DIR"
 MAX_COMPUTE_SECONDS = 600
-"""The job's timeout: what a run may use at most, and so what is held before it starts."""
+"""The job's timeout: what a run may use at most."""
+MIN_BUDGET_SECONDS = 1
+"""A run needs credits for at least this many compute-seconds to start."""
 MAX_EQUITY_POINTS = 2000
 PROGRESS_EVERY_S = 1.0
 MS = Decimal("0.001")
@@ -111,6 +115,31 @@ _REQUIRED = {
 }
 _COUNTS = ("total_trades", "winning_trades", "losing_trades", "max_consecutive_wins", "max_consecutive_losses")
 _LIMIT = {2: Decimal("999.99"), 4: Decimal("99999999.9999"), 8: Decimal("999999999999.99999999")}
+
+
+class BudgetExhausted(Exception):
+    """The run used every compute-second its credits pay for."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"the run used its whole credit budget of {seconds} compute-seconds; "
+                         "add credits or narrow the period and run it again")
+        self.seconds = seconds
+
+
+async def _budget_seconds(ctx: JobContext, user_id: uuid.UUID) -> int:
+    """Compute-seconds the run may use: the job's limit, or what the user's available
+    credits pay for at their plan's price when that is less (free plans get the limit)."""
+    price = await ledger.quote(ctx.pool, user_id=user_id, usage="backtest_second", quantity=Decimal(1))
+    if price <= 0:
+        return MAX_COMPUTE_SECONDS
+    account = await ledger.balance(ctx.pool, user_id=user_id)
+    affordable = int(account.available / price) if account is not None else 0
+    if affordable < MIN_BUDGET_SECONDS:
+        raise InsufficientCredits(
+            f"{account.available if account else 0} credits available, "
+            f"{price * MIN_BUDGET_SECONDS} needed for {MIN_BUDGET_SECONDS} compute-second(s)",
+            "exceeds_credits")
+    return min(MAX_COMPUTE_SECONDS, affordable)
 
 
 class RunCancelled(Exception):
@@ -306,9 +335,10 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
 
     hold: ledger.Transfer | None = None
     try:
+        budget_s = await _budget_seconds(ctx, user_id)
         hold = await ledger.hold_usage(
             ctx.pool, id=ledger.transfer_id(KIND, run_id, "hold", ctx.job.attempts), user_id=user_id,
-            usage="backtest_second", quantity=Decimal(MAX_COMPUTE_SECONDS),
+            usage="backtest_second", quantity=Decimal(budget_s),
             expires_after=timedelta(seconds=MAX_COMPUTE_SECONDS + 300), reference_type="backtest_run",
             reference_id=str(run_id),
         )
@@ -335,6 +365,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
                     break
                 # A vectorised run has no inner progress: creep towards 0.9 and look for a cancel.
                 elapsed = time.perf_counter() - t0
+                if elapsed > budget_s:
+                    raise BudgetExhausted(budget_s)
                 await _progress(ctx, run_id, 0.3 + 0.6 * (1 - math.exp(-elapsed / 30)))
                 await ctx.extend_lock(60)
         except BaseException:
@@ -360,6 +392,12 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
                                                  "status": status, "compute_seconds": str(compute_seconds)})
         return {"run_id": str(run_id), "status": status, "result_id": str(result_id) if result_id else None,
                 "compute_seconds": str(compute_seconds), "credits_charged": str(charged)}
+    except BudgetExhausted as e:
+        compute_seconds = Decimal(e.seconds)
+        async with ctx.pool.connection() as conn, conn.transaction():
+            charged = await _settle(conn, run_id, user_id, hold, compute_seconds)
+            await _finish(conn, run_id, "failed", error=str(e), compute_seconds=compute_seconds, credits=charged)
+        return {"run_id": str(run_id), "status": "failed", "error": str(e), "credits_charged": str(charged)}
     except RunCancelled:
         compute_seconds = used()
         async with ctx.pool.connection() as conn, conn.transaction():
