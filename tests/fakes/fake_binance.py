@@ -163,7 +163,7 @@ class FakeBinance:
         if signed and (failure == "auth" or request.headers.get("X-MBX-APIKEY") != self.api_key):
             return self._json(*AUTH_ERROR)
         if failure == "insufficient":
-            return self._json(*INSUFFICIENT)
+            return self._json(*self._insufficient(path))
         handler = self._routes().get((request.method, path))
         if handler is None:
             return self._json(404, {"code": -1, "msg": f"no route {request.method} {path}"})
@@ -171,6 +171,10 @@ class FakeBinance:
         if failure == "lost_response":
             await self._stall()
         return response
+
+    def _insufficient(self, path: str) -> tuple[int, dict[str, Any]]:
+        """The exchange's answer to an order it cannot fund on ``path``."""
+        return INSUFFICIENT
 
     def _routes(self) -> dict[tuple[str, str], Any]:
         return {

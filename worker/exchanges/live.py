@@ -129,16 +129,31 @@ def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
 def point_urls_at(client: ccxt.Exchange, base_url: str) -> None:
     """Send every REST call of ``client`` to ``base_url`` (same paths); for local fakes."""
     base = urlsplit(base_url)
+    real: dict[str, str] = {}
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, str) and value.startswith("http"):
             parts = urlsplit(value)
-            return parts._replace(scheme=base.scheme, netloc=base.netloc).geturl()
+            local = parts._replace(scheme=base.scheme, netloc=base.netloc).geturl()
+            real.setdefault(local, value)
+            return local
         if isinstance(value, dict):
             return {k: rewrite(v) for k, v in value.items()}
         return value
 
     client.urls["api"] = rewrite(client.urls["api"])
+    # Some exchanges pick their error codes by host (Binance: fapi.* has the futures codes,
+    # e.g. -2019 "Margin is insufficient"); errors are read as if from the real host.
+    prefixes = sorted(real, key=len, reverse=True)
+    handle_errors = client.handle_errors
+
+    def handle_errors_as_real_host(code: int, reason: str, url: str, *rest: Any) -> Any:
+        local = next((p for p in prefixes if url.startswith(p)), None)
+        if local is not None:
+            url = real[local] + url[len(local) :]
+        return handle_errors(code, reason, url, *rest)
+
+    client.handle_errors = handle_errors_as_real_host
 
 
 class LiveExchange(Exchange):
