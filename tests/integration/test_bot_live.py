@@ -47,9 +47,9 @@ async def live_bot(conn: psycopg.AsyncConnection[Any], user: User, **fields: Any
         "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id, api_key_hint) "
         "values (%s, 'binance', %s, 'k1', '****-key') returning id",
         (user.id, KEYS.seal(ExchangeCredentials("test-key", "test-secret"))))).fetchall()
-    return await create_bot(conn, user, aal="aal2", trading_pair="BTC/USDT", initial_balance="10000",
-                            stake_amount="500", is_paper_trade=False, exchange_credential_id=str(cred),
-                            **fields)
+    return await create_bot(conn, user, aal="aal2", **{
+        "trading_pair": "BTC/USDT", "initial_balance": "10000", "stake_amount": "500",
+        "is_paper_trade": False, "exchange_credential_id": str(cred), **fields})
 
 
 async def test_a_live_bot_trades_once_per_decision_across_lost_responses_and_takeovers(

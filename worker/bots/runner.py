@@ -30,7 +30,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from worker.errors import Fatal, Retryable
-from worker.exchanges import Candle, Exchange, Keyring, make_client_order_id
+from worker.exchanges import Candle, Exchange, ExchangeCredentials, Keyring, make_client_order_id
 from worker.exchanges.models import timeframe_seconds
 from worker.strategies import get_strategy
 
@@ -76,6 +76,24 @@ class RunnerStats:
     last_duration_s: float = 0.0
     durations: list[float] = field(default_factory=list)
     phases: list[tuple[float, float, float]] = field(default_factory=list)  # fetch, step, persist
+
+
+def open_live_exchange(cfg: BotConfig, credentials: ExchangeCredentials, testnet: bool,
+                       **options: Any) -> Exchange:
+    """The bot's exchange account through ccxt (``options`` go to ``LiveExchange``).
+
+    A futures/swap bot (``BASE/QUOTE:SETTLE``) defaults to the exchange's derivatives API:
+    orders follow the market either way, but the balance its stake is sized from is the
+    derivatives wallet, not the spot one.
+    """
+    from worker.exchanges.live import LiveExchange  # ccxt is loaded only for live bots
+
+    if ":" in cfg.symbol:
+        quote, settle = cfg.symbol.split("/")[1].split(":")
+        options.setdefault("default_type", "swap")
+        options.setdefault("options", {"defaultSubType": "linear" if settle.split("-")[0] == quote
+                                       else "inverse"})
+    return LiveExchange(cfg.exchange, credentials, sandbox=testnet, **options)
 
 
 class BotRunner:
@@ -278,12 +296,8 @@ class BotRunner:
         if self.keyring is None:
             raise Fatal("this worker has no master keys (TRADEFLEET_MASTER_KEYS) to open exchange keys")
         credentials = self.keyring.open(str(row["sealed_secret"]))  # in memory only, never logged
-        if self.live_exchange is not None:
-            ex = self.live_exchange(cfg, credentials, bool(row.get("is_testnet")))
-        else:
-            from worker.exchanges.live import LiveExchange
-
-            ex = LiveExchange(cfg.exchange, credentials, sandbox=bool(row.get("is_testnet")))
+        open_exchange = self.live_exchange or open_live_exchange
+        ex = open_exchange(cfg, credentials, bool(row.get("is_testnet")))
         try:
             await ex.load_markets()
         except BaseException:
