@@ -121,6 +121,7 @@ create table public.orders (
   reason text,
   is_paper_trade boolean not null default true,
   lease_epoch bigint not null,
+  -- The signal this order copies: copy execution owns it; null for the bot's own orders.
   signal_id uuid,
   raw jsonb,
   created_at timestamptz not null default now(),
@@ -161,6 +162,8 @@ create table public.trades (
   stop_loss_price numeric(28, 12),
   take_profit_price numeric(28, 12),
   lease_epoch bigint,
+  -- The signal this trade copies: copy execution owns it; null for the bot's own trades.
+  signal_id uuid,
   metadata jsonb not null default '{}',
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),

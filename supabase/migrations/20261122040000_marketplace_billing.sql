@@ -705,6 +705,24 @@ revoke execute on function public.ingest_tradingview_alert(text, jsonb) from pub
 grant execute on function public.ingest_tradingview_alert(text, jsonb) to service_role;
 
 -- ---------------------------------------------------------------------------
+-- Copy trades belong to copy execution, never to the bot runner.
+--
+-- Copy execution (public.signal_fan_out) writes its paper fills onto a subscriber's running
+-- bot through the bot engine's own path (public.bot_apply_steps), and closes them when the
+-- signal closes (private.signal_fan_out_close). The bot's runner keeps its own paper
+-- account and rebuilds it from the database when it takes a bot over. The rule, single
+-- and explicit:
+--
+-- - Every order and trade of a copy carries the signal it copies (orders.signal_id,
+--   trades.signal_id); the bot runner's rows carry none.
+-- - Rows with a signal_id are owned by copy execution: only the signal's close closes
+--   them. The runner's loads (open trades, open orders, realized and today's profit; see
+--   worker/bots/store.py) leave them out, so a rebuilt paper account, its balance and its
+--   daily loss limit are the runner's own, and no stop-loss, take-profit or strategy exit
+--   of the runner ever touches a copy.
+-- - What is about the whole bot counts both: bot statistics (update_bot_statistics), and
+--   the fan-out's own eligibility checks (max open trades, daily loss limit, balance).
+--
 -- Copy execution: one signal reaches every subscriber in one set-based pass.
 --
 -- public.signal_fan_out(signal, phase) runs in the fleet (job signals.fanout, enqueued by
@@ -842,7 +860,7 @@ begin
                 'amount', (f.trade).amount, 'filled', (f.trade).amount, 'average_price', v_exit,
                 'fee', round((f.trade).amount * v_exit * private.copy_fee_rate(), 12),
                 'fee_currency', split_part(split_part((f.trade).trading_pair, '/', 2), ':', 1),
-                'status', 'closed', 'reason', 'copy of signal ' || p_sig.id || ' closed', 'is_paper_trade', true,
+                'status', 'closed', 'reason', 'copy of signal ' || p_sig.id || ' closed', 'is_paper_trade', true, 'signal_id', p_sig.id,
                 'lease_epoch', f.epoch))
                 from pg_temp.fanout_closes f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(to_jsonb(f.trade) || jsonb_build_object(
@@ -1042,7 +1060,7 @@ begin
                 'amount', f.amount, 'filled', f.amount, 'average_price', v_price,
                 'fee', round(f.amount * v_price * private.copy_fee_rate(), 12),
                 'fee_currency', split_part(split_part(v_sig.pair, '/', 2), ':', 1),
-                'status', 'closed', 'reason', 'copy of signal ' || v_sig.id, 'is_paper_trade', true,
+                'status', 'closed', 'reason', 'copy of signal ' || v_sig.id, 'is_paper_trade', true, 'signal_id', v_sig.id,
                 'lease_epoch', f.epoch))
                 from pg_temp.fanout_candidates f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(jsonb_build_object(
@@ -1053,7 +1071,7 @@ begin
                 'fee', round(f.amount * v_price * private.copy_fee_rate(), 12), 'status', 'open',
                 'entry_time', now(),
                 'entry_order_id', md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid,
-                'is_paper_trade', true, 'stop_loss_price', v_sig.stop_loss, 'take_profit_price', v_sig.take_profit,
+                'is_paper_trade', true, 'signal_id', v_sig.id, 'stop_loss_price', v_sig.stop_loss, 'take_profit_price', v_sig.take_profit,
                 'lease_epoch', f.epoch,
                 'metadata', jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id,
                                                'subscription_id', f.subscription_id, 'leverage', f.leverage)))

@@ -62,14 +62,14 @@ begin
 
   insert into public.orders as o (id, bot_id, user_id, client_order_id, exchange_order_id, exchange, symbol, side,
                                   order_type, amount, price, stop_price, filled, average_price, fee, fee_currency,
-                                  status, reason, is_paper_trade, lease_epoch)
+                                  status, reason, is_paper_trade, lease_epoch, signal_id)
   select r.id, r.bot_id, r.user_id, r.client_order_id, r.exchange_order_id, r.exchange, r.symbol, r.side,
          r.order_type, r.amount, r.price, r.stop_price, coalesce(r.filled, 0), r.average_price, coalesce(r.fee, 0),
-         r.fee_currency, r.status, r.reason, coalesce(r.is_paper_trade, true), r.lease_epoch
+         r.fee_currency, r.status, r.reason, coalesce(r.is_paper_trade, true), r.lease_epoch, r.signal_id
     from jsonb_to_recordset(p_orders) as r(id uuid, bot_id uuid, user_id uuid, client_order_id text,
          exchange_order_id text, exchange text, symbol text, side text, order_type text, amount numeric,
          price numeric, stop_price numeric, filled numeric, average_price numeric, fee numeric, fee_currency text,
-         status text, reason text, is_paper_trade boolean, lease_epoch bigint)
+         status text, reason text, is_paper_trade boolean, lease_epoch bigint, signal_id uuid)
    where r.bot_id = any (v_ok)
   on conflict (client_order_id) do update
      set exchange_order_id = coalesce(excluded.exchange_order_id, o.exchange_order_id),
@@ -83,17 +83,17 @@ begin
   insert into public.trades as t (id, bot_id, user_id, exchange, trading_pair, side, direction, order_type, amount,
                                   price, exit_price, fee, profit, profit_percentage, status, exit_reason, entry_time,
                                   exit_time, entry_order_id, exit_order_id, is_paper_trade, stop_loss_price,
-                                  take_profit_price, lease_epoch, metadata)
+                                  take_profit_price, lease_epoch, metadata, signal_id)
   select r.id, r.bot_id, r.user_id, r.exchange, r.trading_pair, r.side, r.direction, r.order_type, r.amount,
          r.price, r.exit_price, r.fee, coalesce(r.profit, 0), coalesce(r.profit_percentage, 0), r.status,
          r.exit_reason, r.entry_time, r.exit_time, r.entry_order_id, r.exit_order_id,
          coalesce(r.is_paper_trade, true), r.stop_loss_price, r.take_profit_price, r.lease_epoch,
-         coalesce(r.metadata, '{}')
+         coalesce(r.metadata, '{}'), r.signal_id
     from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, user_id uuid, exchange text, trading_pair text,
          side text, direction text, order_type text, amount numeric, price numeric, exit_price numeric, fee numeric,
          profit numeric, profit_percentage numeric, status text, exit_reason text, entry_time timestamptz,
          exit_time timestamptz, entry_order_id uuid, exit_order_id uuid, is_paper_trade boolean,
-         stop_loss_price numeric, take_profit_price numeric, lease_epoch bigint, metadata jsonb)
+         stop_loss_price numeric, take_profit_price numeric, lease_epoch bigint, metadata jsonb, signal_id uuid)
    where r.bot_id = any (v_ok)
   on conflict (id) do update
      set exit_price = excluded.exit_price,
