@@ -1110,26 +1110,20 @@ $$;
 revoke execute on function public.credit_quote(uuid, text, numeric) from public, anon, authenticated;
 grant execute on function public.credit_quote(uuid, text, numeric) to service_role;
 
--- Charge the user for usage at their plan's price, posted at once, to system:usage.
--- Returns null when the plan makes this usage free (nothing is written).
-create or replace function public.credit_charge_usage(
-  p_id uuid,
-  p_user_id uuid,
-  p_usage text,
-  p_quantity numeric default 1,
-  p_reference_type text default null,
-  p_reference_id text default null,
-  p_metadata jsonb default '{}'
+-- Usage at the user's plan price, from their account to system:usage: posted at once
+-- (p_action 'transfer') or held (p_action 'hold', until p_timeout_at). Returns null when
+-- the plan makes this usage free (nothing is written).
+create or replace function private.credit_apply_usage(
+  p_id uuid, p_action text, p_user_id uuid, p_usage text, p_quantity numeric, p_timeout_at timestamptz,
+  p_reference_type text, p_reference_id text, p_metadata jsonb
 ) returns public.credit_transfers
 language plpgsql
-security definer
 set search_path = ''
 as $$
 declare
   v record;
   v_amount numeric;
 begin
-  perform private.credit_require_service();
   if p_quantity is null or p_quantity <= 0 then
     raise exception 'usage quantity must be positive, got %', p_quantity
       using errcode = 'check_violation', constraint = 'credit_usage_quantity_positive';
@@ -1145,9 +1139,33 @@ begin
     return null;
   end if;
   return private.credit_apply_or_raise(
-    p_id, 'transfer', v.account_id, private.credit_system_account('system:usage'), v_amount, 'usage', null, null,
-    p_reference_type, p_reference_id,
+    p_id, p_action, v.account_id, private.credit_system_account('system:usage'), v_amount, 'usage', null,
+    p_timeout_at, p_reference_type, p_reference_id,
     coalesce(p_metadata, '{}') || jsonb_build_object('usage', p_usage, 'quantity', p_quantity, 'unit_price', v.price));
+end;
+$$;
+revoke all on function private.credit_apply_usage(uuid, text, uuid, text, numeric, timestamptz, text, text, jsonb)
+  from public, anon, authenticated, service_role;
+
+-- Charge the user for usage at their plan's price, posted at once, to system:usage.
+-- Returns null when the plan makes this usage free (nothing is written).
+create or replace function public.credit_charge_usage(
+  p_id uuid,
+  p_user_id uuid,
+  p_usage text,
+  p_quantity numeric default 1,
+  p_reference_type text default null,
+  p_reference_id text default null,
+  p_metadata jsonb default '{}'
+) returns public.credit_transfers
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.credit_require_service();
+  return private.credit_apply_usage(p_id, 'transfer', p_user_id, p_usage, p_quantity, null,
+                                    p_reference_type, p_reference_id, p_metadata);
 end;
 $$;
 revoke execute on function public.credit_charge_usage(uuid, uuid, text, numeric, text, text, jsonb) from public, anon, authenticated;
@@ -1169,26 +1187,12 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v record;
-  v_amount numeric;
 begin
   perform private.credit_require_service();
-  if p_quantity is null or p_quantity <= 0 then
-    raise exception 'usage quantity must be positive, got %', p_quantity
-      using errcode = 'check_violation', constraint = 'credit_usage_quantity_positive';
-  end if;
-  v := private.credit_usage_price(p_user_id, p_usage);
-  v_amount := round(v.price * p_quantity, 8);
-  if v_amount = 0 then
-    return null;
-  end if;
-  return private.credit_apply_or_raise(
-    p_id, 'hold', coalesce(v.account_id, private.credit_user_account(p_user_id)),
-    private.credit_system_account('system:usage'), v_amount, 'usage', null,
+  return private.credit_apply_usage(
+    p_id, 'hold', p_user_id, p_usage, p_quantity,
     now() + coalesce(p_timeout, (select s.default_hold_timeout from private.credit_settings s)),
-    p_reference_type, p_reference_id,
-    coalesce(p_metadata, '{}') || jsonb_build_object('usage', p_usage, 'quantity', p_quantity, 'unit_price', v.price));
+    p_reference_type, p_reference_id, p_metadata);
 end;
 $$;
 revoke execute on function public.credit_hold_usage(uuid, uuid, text, numeric, interval, text, text, jsonb) from public, anon, authenticated;
