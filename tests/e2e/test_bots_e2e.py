@@ -3,13 +3,11 @@ killed with SIGKILL mid-trading, the other takes every bot over and goes on."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,19 +17,12 @@ import pytest
 
 from tests.support.bots import CANDLES, create_bot, grant_credits, subscribe
 from tests.support.db import ROOT, User
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
 TRADEFLEET = str(ROOT / ".venv" / "bin" / "tradefleet")
 MARKETS = ["ETH/BTC", "LTC/BTC", "ADA/BTC", "XMR/BTC", "ETC/BTC", "DASH/BTC"]
-
-
-async def wait_for(what: str, check: Callable[[], Awaitable[bool]], limit_s: float = 30.0) -> None:
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > limit_s:
-            raise AssertionError(f"timed out after {limit_s}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def rows(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -73,7 +64,7 @@ async def test_kill_9_a_worker_while_its_bots_trade(
                                      "join workers w on w.id = l.worker_id")
             return bool(got[0][0] == 2)
 
-        await wait_for("both workers to trade", both_trade)
+        await wait_for("both workers to trade", both_trade, limit_s=30.0)
         victim_bots = [str(r[0]) for r in await rows(
             db_url, "select l.bot_id from bot_leases l join workers w on w.id = l.worker_id where w.name = 'a'")]
         assert victim_bots
@@ -86,14 +77,14 @@ async def test_kill_9_a_worker_while_its_bots_trade(
                                      "where w.name = 'b' and l.expires_at > now()")
             return bool(got[0][0] == len(bots))
 
-        await wait_for("every bot to move to worker b", all_on_b)
+        await wait_for("every bot to move to worker b", all_on_b, limit_s=30.0)
 
         async def resumed() -> bool:
             got = await rows(db_url, "select count(*) from bots where last_candle_at > %s + interval '30 minutes'",
                              (killed[0][0],))
             return bool(got[0][0] == len(bots))
 
-        await wait_for("every bot to trade on after the takeover", resumed)
+        await wait_for("every bot to trade on after the takeover", resumed, limit_s=30.0)
         b.send_signal(signal.SIGTERM)
         assert b.wait(timeout=30) == 0
     finally:

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from tests.support.db import ROOT, create_user
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -85,16 +86,6 @@ def fleet(test_db: str, tmp_path: Path) -> Iterator[Fleet]:
     f = Fleet(test_db, tmp_path)
     yield f
     f.stop_all()
-
-
-async def wait_for(what: str, check: Callable[[], Awaitable[bool]], limit_s: float = 15.0) -> float:
-    """Poll ``check`` until true; returns the seconds it took."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > limit_s:
-            raise AssertionError(f"timed out after {limit_s}s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
 
 
 async def scalar(url: str, query: str, params: Any = None) -> Any:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +17,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
+from tests.support.waiting import wait_for
 from worker.backtest import jobs, load_csv, run_backtest
 from worker.credits import ledger
 from worker.db import open_pool
@@ -106,14 +106,6 @@ async def balances(pool: AsyncConnectionPool, user: User) -> ledger.Balance:
     b = await ledger.balance(pool, user_id=user.id)
     assert b is not None
     return b
-
-
-async def wait_for(check: Callable[[], Any], within_s: float = 10.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.02)
 
 
 async def test_a_run_inserted_by_the_app_is_run_stored_readable_and_charged_per_second(
@@ -253,7 +245,7 @@ async def test_a_cancelled_run_stops_and_pays_only_what_it_used(
                 row = await cur.fetchone()
             return row is not None and row[0] >= Decimal("0.3")
 
-        await wait_for(computing)
+        await wait_for("the run to compute", computing, limit_s=10.0)
         async with request_as(conn, alice) as cur:
             await cur.execute("update backtest_runs set status = 'cancelled' where id = %s", (run_id,))
         out = await asyncio.wait_for(task, 10)
