@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from tests.bench._common import percentile  # noqa: E402
 from tests.support import db as support  # noqa: E402
 
 WORKERS = 2
@@ -47,11 +48,6 @@ WAKE_GAP_S = 0.004
 PROCRASTINATE_CONCURRENCY = 20
 PROCRASTINATE_BOX_S = 75.0
 LAST_MIGRATION = "20261122010099"  # the fleet's range ends here
-
-
-def percentile(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 async def wait_until(what: str, check: Callable[[], Awaitable[bool]], limit_s: float, *, fail: bool = True) -> None:
