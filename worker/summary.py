@@ -72,11 +72,18 @@ def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 2)
 
 
 async def fetch(url: str) -> dict[str, list[dict[str, Any]]]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=True, row_factory=dict_row
+    ) as conn:
         await conn.execute("set role service_role")
         out: dict[str, list[dict[str, Any]]] = {}
-        for key, query in (("users", USERS_SQL), ("plans", PLANS_SQL), ("bots", BOTS_SQL),
-                           ("performance", PERFORMANCE_SQL), ("marketplace", MARKETPLACE_SQL)):
+        for key, query in (
+            ("users", USERS_SQL),
+            ("plans", PLANS_SQL),
+            ("bots", BOTS_SQL),
+            ("performance", PERFORMANCE_SQL),
+            ("marketplace", MARKETPLACE_SQL),
+        ):
             cur = await conn.execute(query)
             out[key] = await cur.fetchall()
         return out
@@ -84,29 +91,123 @@ async def fetch(url: str) -> dict[str, list[dict[str, Any]]]:
 
 def render(data: dict[str, list[dict[str, Any]]], console: Console) -> None:
     console.rule("[bold]Tradefleet platform summary")
-    console.print(_table("Plans", ["Plan", "Price/mo", "Bots", "Strategies", "Backtest min", "Credits/mo", "Live"], left=1, rows=[
-        [r["name"], _fmt(r["price_monthly"], 2), str(r["max_bots"]), str(r["max_strategies"]),
-         str(r["backtest_minutes_per_month"]), _fmt(r["monthly_credits"]), "yes" if r["live_trading"] else "no"]
-        for r in data["plans"]]))
-    console.print(_table("Users", ["Email", "Name", "Role", "Plan", "Bots", "Credits"], [
-        [r["email"], r["full_name"] or "", r["role"], r["plan"] or "-", f"{r['bots']}/{r['max_bots']}",
-         _fmt(r["credits"], 2)] for r in data["users"]]))
-    console.print(_table("Bots", ["Bot", "Owner", "Market", "Strategy", "Status", "Trades", "Win %", "Profit", "Profit %",
-                                  "Balance"], [
-        [r["name"], r["user_email"], f"{r['exchange']} {r['trading_pair']} {r['timeframe']}", r["strategy"],
-         r["status"] + ("" if r["is_paper_trade"] else " (live)"), str(r["total_trades"]),
-         _fmt(r["win_rate_percentage"], 2), _fmt(r["profit"], 8), _fmt(r["profit_percentage"], 2),
-         _fmt(r["current_balance"], 8)] for r in data["bots"]]))
-    console.print(_table("Performance per user (closed trades, last 10 years)", ["Email", "Trades", "Won", "Lost", "Win %", "Profit",
-                                                             "Best", "Worst", "Running bots"], left=1, rows=[
-        [r["email"], str(r["total_trades"]), str(r["winning_trades"]), str(r["losing_trades"]),
-         _fmt(r["win_rate"], 2), _fmt(r["total_profit"], 8), _fmt(r["best_trade"], 8), _fmt(r["worst_trade"], 8),
-         f"{r['active_bots']}/{r['total_bots']}"] for r in data["performance"]]))
-    console.print(_table("Marketplace", ["Strategy", "Author", "Engine", "Price/mo", "Avg backtest %", "Backtests",
-                                         "Rating", "Reviews"], [
-        [r["name"], r["author_name"] or "", r["engine"], _fmt(r["monthly_price"], 2),
-         _fmt(r["avg_return_percentage"], 2), str(r["backtest_count"]), _fmt(r["avg_rating"], 2),
-         str(r["review_count"])] for r in data["marketplace"]]))
+    console.print(
+        _table(
+            "Plans",
+            ["Plan", "Price/mo", "Bots", "Strategies", "Backtest min", "Credits/mo", "Live"],
+            left=1,
+            rows=[
+                [
+                    r["name"],
+                    _fmt(r["price_monthly"], 2),
+                    str(r["max_bots"]),
+                    str(r["max_strategies"]),
+                    str(r["backtest_minutes_per_month"]),
+                    _fmt(r["monthly_credits"]),
+                    "yes" if r["live_trading"] else "no",
+                ]
+                for r in data["plans"]
+            ],
+        )
+    )
+    console.print(
+        _table(
+            "Users",
+            ["Email", "Name", "Role", "Plan", "Bots", "Credits"],
+            [
+                [
+                    r["email"],
+                    r["full_name"] or "",
+                    r["role"],
+                    r["plan"] or "-",
+                    f"{r['bots']}/{r['max_bots']}",
+                    _fmt(r["credits"], 2),
+                ]
+                for r in data["users"]
+            ],
+        )
+    )
+    console.print(
+        _table(
+            "Bots",
+            [
+                "Bot",
+                "Owner",
+                "Market",
+                "Strategy",
+                "Status",
+                "Trades",
+                "Win %",
+                "Profit",
+                "Profit %",
+                "Balance",
+            ],
+            [
+                [
+                    r["name"],
+                    r["user_email"],
+                    f"{r['exchange']} {r['trading_pair']} {r['timeframe']}",
+                    r["strategy"],
+                    r["status"] + ("" if r["is_paper_trade"] else " (live)"),
+                    str(r["total_trades"]),
+                    _fmt(r["win_rate_percentage"], 2),
+                    _fmt(r["profit"], 8),
+                    _fmt(r["profit_percentage"], 2),
+                    _fmt(r["current_balance"], 8),
+                ]
+                for r in data["bots"]
+            ],
+        )
+    )
+    console.print(
+        _table(
+            "Performance per user (closed trades, last 10 years)",
+            ["Email", "Trades", "Won", "Lost", "Win %", "Profit", "Best", "Worst", "Running bots"],
+            left=1,
+            rows=[
+                [
+                    r["email"],
+                    str(r["total_trades"]),
+                    str(r["winning_trades"]),
+                    str(r["losing_trades"]),
+                    _fmt(r["win_rate"], 2),
+                    _fmt(r["total_profit"], 8),
+                    _fmt(r["best_trade"], 8),
+                    _fmt(r["worst_trade"], 8),
+                    f"{r['active_bots']}/{r['total_bots']}",
+                ]
+                for r in data["performance"]
+            ],
+        )
+    )
+    console.print(
+        _table(
+            "Marketplace",
+            [
+                "Strategy",
+                "Author",
+                "Engine",
+                "Price/mo",
+                "Avg backtest %",
+                "Backtests",
+                "Rating",
+                "Reviews",
+            ],
+            [
+                [
+                    r["name"],
+                    r["author_name"] or "",
+                    r["engine"],
+                    _fmt(r["monthly_price"], 2),
+                    _fmt(r["avg_return_percentage"], 2),
+                    str(r["backtest_count"]),
+                    _fmt(r["avg_rating"], 2),
+                    str(r["review_count"]),
+                ]
+                for r in data["marketplace"]
+            ],
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +231,9 @@ def add_commands(subparsers: Any) -> None:
     summary.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     summary.set_defaults(handler=lambda a: main([a.database_url] if a.database_url else []))
 
-    demo = subparsers.add_parser("demo", help="trade the seeded paper bots on replayed candles, then summarise")
+    demo = subparsers.add_parser(
+        "demo", help="trade the seeded paper bots on replayed candles, then summarise"
+    )
     demo.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     demo.set_defaults(handler=_run_demo)
 

@@ -85,20 +85,29 @@ async def setup(url: str) -> Accounts:
         rows = [(r[0], r[1]) for r in await cur.fetchall()]
         cur = await conn.execute("select id::text from credit_accounts where code = 'system:usage'")
         usage = (await cur.fetchone() or ("",))[0]
-        cur = await conn.execute("select id::text from credit_accounts where code = 'system:grants'")
+        cur = await conn.execute(
+            "select id::text from credit_accounts where code = 'system:grants'"
+        )
         grants = (await cur.fetchone() or ("",))[0]
         random.Random(7).shuffle(rows)
         hot, cold = rows[:HOT], rows[HOT:]
         # Opening balances: hot accounts are busy and rich, cold ones hold a month's credits.
         for chunk_start in range(0, len(rows), 5000):
-            chunk = rows[chunk_start:chunk_start + 5000]
+            chunk = rows[chunk_start : chunk_start + 5000]
             elements = [
-                {"action": "transfer", "id": str(uuid.uuid4()), "debit_account_id": grants,
-                 "credit_account_id": acct, "amount": "100000000" if (u, acct) in hot else "100000",
-                 "kind": "grant"}
+                {
+                    "action": "transfer",
+                    "id": str(uuid.uuid4()),
+                    "debit_account_id": grants,
+                    "credit_account_id": acct,
+                    "amount": "100000000" if (u, acct) in hot else "100000",
+                    "kind": "grant",
+                }
                 for u, acct in chunk
             ]
-            await conn.execute("select count(*) from credit_create_transfers(%s::jsonb)", (json.dumps(elements),))
+            await conn.execute(
+                "select count(*) from credit_create_transfers(%s::jsonb)", (json.dumps(elements),)
+            )
         await conn.execute("vacuum analyze credit_accounts")
         await conn.execute("vacuum analyze credit_transfers")
         return Accounts(hot, cold, usage, grants)
@@ -129,12 +138,17 @@ class Mix:
         new_id = str(uuid.uuid4())
         if r < 0.38:
             user_id, _ = pick(rng, self.acc)
-            usage, qty = rng.choice([("trade", "1"), ("ai_request", "1"), ("backtest_second", str(rng.randint(5, 120)))])
+            usage, qty = rng.choice(
+                [("trade", "1"), ("ai_request", "1"), ("backtest_second", str(rng.randint(5, 120)))]
+            )
             step = ("usage", {"id": new_id, "user_id": user_id, "usage": usage, "quantity": qty})
         elif r < 0.68 or not self.open_holds:
             _, acct = pick(rng, self.acc)
             amount = money(rng, 1, 20)
-            step = ("hold", {"id": new_id, "debit": acct, "credit": self.acc.usage, "amount": amount})
+            step = (
+                "hold",
+                {"id": new_id, "debit": acct, "credit": self.acc.usage, "amount": amount},
+            )
             self.open_holds.append((new_id, amount))
         elif r < 0.88:
             hold_id, amount = self.open_holds.pop(rng.randrange(len(self.open_holds)))
@@ -145,7 +159,15 @@ class Mix:
             step = ("void", {"id": new_id, "pending_id": hold_id, "amount": None})
         else:
             _, acct = pick(rng, self.acc)
-            step = ("grant", {"id": new_id, "debit": self.acc.grants, "credit": acct, "amount": money(rng, 10, 100)})
+            step = (
+                "grant",
+                {
+                    "id": new_id,
+                    "debit": self.acc.grants,
+                    "credit": acct,
+                    "amount": money(rng, 10, 100),
+                },
+            )
         self.done.append(step)
         if len(self.done) > 1000:
             del self.done[:500]
@@ -157,14 +179,38 @@ SINGLE_SQL = {"usage": CHARGE, "hold": HOLD, "post": POST, "void": VOID, "grant"
 
 def as_element(action: str, p: dict[str, Any]) -> dict[str, Any]:
     if action == "usage":
-        return {"action": "usage", "id": p["id"], "user_id": p["user_id"], "usage": p["usage"], "quantity": p["quantity"]}
+        return {
+            "action": "usage",
+            "id": p["id"],
+            "user_id": p["user_id"],
+            "usage": p["usage"],
+            "quantity": p["quantity"],
+        }
     if action == "hold":
-        return {"action": "hold", "id": p["id"], "debit_account_id": p["debit"], "credit_account_id": p["credit"],
-                "amount": p["amount"], "kind": "usage", "timeout_seconds": 600}
+        return {
+            "action": "hold",
+            "id": p["id"],
+            "debit_account_id": p["debit"],
+            "credit_account_id": p["credit"],
+            "amount": p["amount"],
+            "kind": "usage",
+            "timeout_seconds": 600,
+        }
     if action in ("post", "void"):
-        return {"action": action, "id": p["id"], "pending_id": p["pending_id"], "amount": p["amount"]}
-    return {"action": "transfer", "id": p["id"], "debit_account_id": p["debit"], "credit_account_id": p["credit"],
-            "amount": p["amount"], "kind": "grant"}
+        return {
+            "action": action,
+            "id": p["id"],
+            "pending_id": p["pending_id"],
+            "amount": p["amount"],
+        }
+    return {
+        "action": "transfer",
+        "id": p["id"],
+        "debit_account_id": p["debit"],
+        "credit_account_id": p["credit"],
+        "amount": p["amount"],
+        "kind": "grant",
+    }
 
 
 async def single_client(url: str, acc: Accounts, seed: int, deadline: float) -> dict[str, int]:
@@ -224,16 +270,24 @@ def run_process(args: tuple[str, str, Accounts, int, float]) -> list[dict[str, i
 
     async def main() -> list[dict[str, int]]:
         per_process = CLIENTS // PROCESSES
-        return list(await asyncio.gather(*(client(url, acc, first_seed + i, deadline) for i in range(per_process))))
+        return list(
+            await asyncio.gather(
+                *(client(url, acc, first_seed + i, deadline) for i in range(per_process))
+            )
+        )
 
     return asyncio.run(main())
 
 
-def run_phase(mode: str, url: str, acc: Accounts, seconds: float, seed: int) -> tuple[dict[str, int], float]:
+def run_phase(
+    mode: str, url: str, acc: Accounts, seconds: float, seed: int
+) -> tuple[dict[str, int], float]:
     start = time.monotonic()
     deadline = start + seconds
     with multiprocessing.get_context("fork").Pool(PROCESSES) as pool:
-        parts = pool.map(run_process, [(mode, url, acc, seed + 100 * i, deadline) for i in range(PROCESSES)])
+        parts = pool.map(
+            run_process, [(mode, url, acc, seed + 100 * i, deadline) for i in range(PROCESSES)]
+        )
     elapsed = time.monotonic() - start
     total: dict[str, int] = {}
     for stats in (s for part in parts for s in part):
@@ -251,15 +305,20 @@ def pgbench_tps() -> float:
         subprocess.run([PGBENCH, "-i", "-q", url], check=True, capture_output=True, text=True)
         out = subprocess.run(
             [PGBENCH, "-c", str(CLIENTS), "-j", str(PROCESSES), "-T", str(PGBENCH_SECONDS), url],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out) or re.search(
-            r"tps = ([0-9.]+)", out)
+            r"tps = ([0-9.]+)", out
+        )
         assert match, out
         return float(match.group(1))
     finally:
         with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
 
 async def audit(url: str, expected_new: int) -> tuple[int, list[Any]]:
@@ -267,11 +326,18 @@ async def audit(url: str, expected_new: int) -> tuple[int, list[Any]]:
         cur = await conn.execute("select rule, account_id, detail from credit_audit()")
         problems: list[Any] = list(await cur.fetchall())
         cur = await conn.execute(
-            "select count(*) from credit_transfers where not (kind = 'grant' and metadata = '{}' and amount >= 100000)")
+            "select count(*) from credit_transfers where not (kind = 'grant' and metadata = '{}' and amount >= 100000)"
+        )
         row = await cur.fetchone()
         applied = int(row[0]) if row else 0
         if applied != expected_new:
-            problems.append(("transfers_applied_once", None, f"{applied} transfers, {expected_new} accepted calls"))
+            problems.append(
+                (
+                    "transfers_applied_once",
+                    None,
+                    f"{applied} transfers, {expected_new} accepted calls",
+                )
+            )
         return len(problems), problems
 
 

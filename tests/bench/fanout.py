@@ -85,11 +85,17 @@ async def setup(url: str, n: int) -> None:
 
 async def publish(url: str) -> tuple[uuid.UUID, float]:
     """The provider publishes through PostgREST (role authenticated + JWT claims)."""
-    claims = {"sub": str(uuid.UUID(bytes=bytes.fromhex(_md5("bench-user:0")))), "role": "authenticated",
-              "app_metadata": {"role": "provider"}}
+    claims = {
+        "sub": str(uuid.UUID(bytes=bytes.fromhex(_md5("bench-user:0")))),
+        "role": "authenticated",
+        "app_metadata": {"role": "provider"},
+    }
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        await conn.execute("select set_config('role', 'authenticated', true), "
-                           "set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
+        await conn.execute(
+            "select set_config('role', 'authenticated', true), "
+            "set_config('request.jwt.claims', %s, true)",
+            (json.dumps(claims),),
+        )
         cur = await conn.execute(PUBLISH)
         row = await cur.fetchone()
         assert row is not None
@@ -103,34 +109,59 @@ def _md5(text: str) -> str:
 
 async def run(url: str, n: int) -> dict[str, Any]:
     await setup(url, n)
-    async with AsyncConnectionPool(url, min_size=2, max_size=4, open=False,
-                                   kwargs={"autocommit": True, "options": "-c role=service_role"}) as pool:
+    async with AsyncConnectionPool(
+        url,
+        min_size=2,
+        max_size=4,
+        open=False,
+        kwargs={"autocommit": True, "options": "-c role=service_role"},
+    ) as pool:
         await pool.open(wait=True)
         signal_id, t0 = await publish(url)
         # The fleet: claim the queued job, run the fan-out (one transaction: orders persisted at
         # its commit), then charge the copies' credits chunk by chunk.
         async with pool.connection() as conn:
-            job = await (await conn.execute(
-                "select payload from public.jobs where kind = 'signals.fanout' and status = 'queued'")).fetchone()
+            job = await (
+                await conn.execute(
+                    "select payload from public.jobs where kind = 'signals.fanout' and status = 'queued'"
+                )
+            ).fetchone()
             assert job is not None and job[0]["signal_id"] == str(signal_id)
             async with conn.transaction():
-                fan = await (await conn.execute(FAN_OUT, {"signal_id": signal_id, "phase": "open"})).fetchone()
+                fan = await (
+                    await conn.execute(FAN_OUT, {"signal_id": signal_id, "phase": "open"})
+                ).fetchone()
             t_orders = time.perf_counter()
             charged = 0
             while True:
                 async with conn.transaction():
-                    row = await (await conn.execute(CHARGE, {"signal_id": signal_id, "chunk": CHARGE_CHUNK})).fetchone()
+                    row = await (
+                        await conn.execute(CHARGE, {"signal_id": signal_id, "chunk": CHARGE_CHUNK})
+                    ).fetchone()
                 assert row is not None
                 if row[0] + row[1] == 0:
                     break
                 charged += row[0]
             t_charged = time.perf_counter()
-            orders = (await (await conn.execute(
-                "select count(*) from public.orders where reason = 'copy of signal ' || %s", (str(signal_id),))).fetchone()
-                or [0])[0]
+            orders = (
+                await (
+                    await conn.execute(
+                        "select count(*) from public.orders where reason = 'copy of signal ' || %s",
+                        (str(signal_id),),
+                    )
+                ).fetchone()
+                or [0]
+            )[0]
     assert fan is not None
-    return {"executed": fan[0], "skipped": fan[1], "notified": fan[2], "orders": orders, "charged": charged,
-            "orders_s": t_orders - t0, "charged_s": t_charged - t0}
+    return {
+        "executed": fan[0],
+        "skipped": fan[1],
+        "notified": fan[2],
+        "orders": orders,
+        "charged": charged,
+        "orders_s": t_orders - t0,
+        "charged_s": t_charged - t0,
+    }
 
 
 def main() -> None:
@@ -142,9 +173,11 @@ def main() -> None:
         started = time.perf_counter()
         result = asyncio.run(run(url, n))
     assert result["orders"] == n, f"only {result['orders']} of {n} orders persisted"
-    print(f"fanout detail: executed={result['executed']} skipped={result['skipped']} "
-          f"notified={result['notified']} charged={result['charged']} "
-          f"credits_charged_after_s={result['charged_s']:.2f} total_run_s={time.perf_counter() - started:.1f}")
+    print(
+        f"fanout detail: executed={result['executed']} skipped={result['skipped']} "
+        f"notified={result['notified']} charged={result['charged']} "
+        f"credits_charged_after_s={result['charged_s']:.2f} total_run_s={time.perf_counter() - started:.1f}"
+    )
     print(f"fanout: subscribers={n} seconds={result['orders_s']:.2f}")
 
 

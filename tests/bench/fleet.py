@@ -36,10 +36,15 @@ CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cand
 PAIRS = ["ADA", "DASH", "ETC", "ETH", "LTC", "NXT", "TRX", "XLM", "XMR", "ZEC"]
 EXCHANGES = ["binance", "bybit", "kraken", "coinbase", "okx"]
 STRATEGIES: list[tuple[str, dict[str, object]]] = [
-    ("sma_cross", {"fast": 3, "slow": 8}), ("sma_cross", {"fast": 5, "slow": 20}),
-    ("ema_cross", {"fast": 4, "slow": 12}), ("ema_cross", {"fast": 9, "slow": 21}),
-    ("rsi", {"period": 14, "oversold": 35, "overbought": 65}), ("rsi", {"period": 7, "oversold": 30, "overbought": 70}),
-    ("macd", {}), ("bollinger", {"period": 20, "std": 2}), ("bollinger", {"period": 14, "std": 1.5}),
+    ("sma_cross", {"fast": 3, "slow": 8}),
+    ("sma_cross", {"fast": 5, "slow": 20}),
+    ("ema_cross", {"fast": 4, "slow": 12}),
+    ("ema_cross", {"fast": 9, "slow": 21}),
+    ("rsi", {"period": 14, "oversold": 35, "overbought": 65}),
+    ("rsi", {"period": 7, "oversold": 30, "overbought": 70}),
+    ("macd", {}),
+    ("bollinger", {"period": 20, "std": 2}),
+    ("bollinger", {"period": 14, "std": 1.5}),
     ("rsi_macd", {}),
 ]
 START = datetime(2018, 1, 12, tzinfo=UTC)
@@ -88,17 +93,30 @@ async def run(bots: int, closes: int) -> None:
                 if statement.strip():
                     await conn.execute(statement.replace("%(users)s", str(int(users))))
             await conn.execute(GRANTS)
-            await conn.execute(BOTS, {
-                "bots": bots, "users": users, "markets": len(markets),
-                "exchanges": [m[0] for m in markets], "pairs": [m[1] for m in markets],
-                "strategies": [s for s, _ in STRATEGIES], "params": [json.dumps(p) for _, p in STRATEGIES],
-                "nstrat": len(STRATEGIES),
-            })
-            worker = await (await conn.execute(
-                "select public.register_worker('bench', 'localhost', 1, 'bench', '{default}', %s, "
-                "'{\"leases\": true}')::text", (bots * 2,))).fetchone()
+            await conn.execute(
+                BOTS,
+                {
+                    "bots": bots,
+                    "users": users,
+                    "markets": len(markets),
+                    "exchanges": [m[0] for m in markets],
+                    "pairs": [m[1] for m in markets],
+                    "strategies": [s for s, _ in STRATEGIES],
+                    "params": [json.dumps(p) for _, p in STRATEGIES],
+                    "nstrat": len(STRATEGIES),
+                },
+            )
+            worker = await (
+                await conn.execute(
+                    "select public.register_worker('bench', 'localhost', 1, 'bench', '{default}', %s, "
+                    "'{\"leases\": true}')::text",
+                    (bots * 2,),
+                )
+            ).fetchone()
         assert worker is not None
-        print(f"setup: {bots} bots of {users} users on {len(markets)} markets in {time.perf_counter() - t:.1f}s")
+        print(
+            f"setup: {bots} bots of {users} users on {len(markets)} markets in {time.perf_counter() - t:.1f}s"
+        )
 
         pool = await open_pool(url, max_size=4)
         leases = LeaseManager(pool, str(worker[0]), ttl_s=3600)
@@ -122,27 +140,41 @@ async def run(bots: int, closes: int) -> None:
                 durations.append(time.perf_counter() - t)
             groups = len({b.config.group for b in runner.bots.values()})
             async with pool.connection() as conn:
-                orders, trades = await (await conn.execute(
-                    "select (select count(*) from public.orders), (select count(*) from public.trades)")).fetchone() or (0, 0)
+                orders, trades = await (
+                    await conn.execute(
+                        "select (select count(*) from public.orders), (select count(*) from public.trades)"
+                    )
+                ).fetchone() or (0, 0)
                 # progress of quiet bots is written every PROGRESS_EVERY candles (staggered)
-                behind = await (await conn.execute(
-                    "select count(*) from public.bots where last_candle_at is null or last_candle_at < %s",
-                    (now - timedelta(minutes=5 * PROGRESS_EVERY),))).fetchone() or (0,)
+                behind = await (
+                    await conn.execute(
+                        "select count(*) from public.bots where last_candle_at is null or last_candle_at < %s",
+                        (now - timedelta(minutes=5 * PROGRESS_EVERY),),
+                    )
+                ).fetchone() or (0,)
         finally:
             await runner.close()
             await pool.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     per_close_fetch = (md.fetches - fetches0) / closes
-    print(f"{closes} candle closes: {orders} orders, {trades} trades; "
-          f"bots whose persisted progress lags more than {PROGRESS_EVERY} candles: {behind[0]}")
-    print(f"shared work per close: {per_close_fetch:.0f} candle fetches (reference without sharing: {bots}), "
-          f"<= {groups} strategy computations (reference: {bots}) -> {bots / max(groups, 1):.0f}x fewer")
+    print(
+        f"{closes} candle closes: {orders} orders, {trades} trades; "
+        f"bots whose persisted progress lags more than {PROGRESS_EVERY} candles: {behind[0]}"
+    )
+    print(
+        f"shared work per close: {per_close_fetch:.0f} candle fetches (reference without sharing: {bots}), "
+        f"<= {groups} strategy computations (reference: {bots}) -> {bots / max(groups, 1):.0f}x fewer"
+    )
     phases = runner.stats.phases[1:]
-    print(f"per close: min {min(durations):.3f}s max {max(durations):.3f}s; p50 of market data "
-          f"{percentile([p[0] for p in phases], 50):.3f}s, bot steps {percentile([p[1] for p in phases], 50):.3f}s, "
-          f"persistence {percentile([p[2] for p in phases], 50):.3f}s")
-    print(f"fleet: bots={len(runner.bots) or bots} p50_s={percentile(durations, 50):.3f} "
-          f"p99_s={percentile(durations, 99):.3f} rss_mb={rss_mb:.0f}")
+    print(
+        f"per close: min {min(durations):.3f}s max {max(durations):.3f}s; p50 of market data "
+        f"{percentile([p[0] for p in phases], 50):.3f}s, bot steps {percentile([p[1] for p in phases], 50):.3f}s, "
+        f"persistence {percentile([p[2] for p in phases], 50):.3f}s"
+    )
+    print(
+        f"fleet: bots={len(runner.bots) or bots} p50_s={percentile(durations, 50):.3f} "
+        f"p99_s={percentile(durations, 99):.3f} rss_mb={rss_mb:.0f}"
+    )
 
 
 def main() -> None:

@@ -63,8 +63,10 @@ AS_OF = datetime.now(UTC).isoformat()
 
 def served_positions(n: int) -> list[tuple[str, str, str, str]]:
     """(symbol, units, price, cost basis) the fake serves for account ``acc-<n>``."""
-    return [(SYMBOLS[(n + i) % len(SYMBOLS)], f"{(n % 7) + i + 1}.5", f"{100 + i}.25", f"{90 + i}.10")
-            for i in range(POSITIONS_PER_ACCOUNT)]
+    return [
+        (SYMBOLS[(n + i) % len(SYMBOLS)], f"{(n % 7) + i + 1}.5", f"{100 + i}.25", f"{90 + i}.10")
+        for i in range(POSITIONS_PER_ACCOUNT)
+    ]
 
 
 class FakeSnapTrade(BaseHTTPRequestHandler):
@@ -82,10 +84,22 @@ class FakeSnapTrade(BaseHTTPRequestHandler):
             self.end_headers()
             return
         n = int(match.group(1).rsplit("-", 1)[1])
-        results = [{
-            "instrument": {"kind": "stock", "id": s, "symbol": s, "raw_symbol": s, "description": None},
-            "units": units, "price": price, "cost_basis": cost, "currency": "USD",
-        } for s, units, price, cost in served_positions(n)]
+        results = [
+            {
+                "instrument": {
+                    "kind": "stock",
+                    "id": s,
+                    "symbol": s,
+                    "raw_symbol": s,
+                    "description": None,
+                },
+                "units": units,
+                "price": price,
+                "cost_basis": cost,
+                "currency": "USD",
+            }
+            for s, units, price, cost in served_positions(n)
+        ]
         body = json.dumps({"results": results, "data_freshness": {"as_of": AS_OF}}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -108,7 +122,9 @@ async def _noop(_: float) -> None:
     return None
 
 
-async def seed(url: str, keyring: Keyring, users: int, per_user: int) -> tuple[list[dict[str, str]], dict[str, list[int]]]:
+async def seed(
+    url: str, keyring: Keyring, users: int, per_user: int
+) -> tuple[list[dict[str, str]], dict[str, list[int]]]:
     """Users with an active SnapTrade connection and their accounts (as after linking).
     Returns one ACCOUNT_HOLDINGS_UPDATED delivery per account, and each user's account numbers."""
     import psycopg
@@ -121,11 +137,13 @@ async def seed(url: str, keyring: Keyring, users: int, per_user: int) -> tuple[l
             await conn.execute(
                 "insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, "
                 "updated_at) values (%s, 'authenticated', 'authenticated', %s, '{}', '{}', now(), now())",
-                (uid, f"bench{u}@test.local"))
+                (uid, f"bench{u}@test.local"),
+            )
             cur = await conn.execute(
                 "insert into brokerage_connections (user_id, provider, provider_user_id, provider_connection_id, "
                 "sealed_user_secret, status) values (%s, 'snaptrade', %s, %s, %s, 'active') returning id",
-                (uid, str(uid), f"auth-{u}", keyring.seal_bytes(b"user-secret")))
+                (uid, str(uid), f"auth-{u}", keyring.seal_bytes(b"user-secret")),
+            )
             row = await cur.fetchone()
             assert row is not None
             for a in range(per_user):
@@ -134,19 +152,37 @@ async def seed(url: str, keyring: Keyring, users: int, per_user: int) -> tuple[l
                 owners.setdefault(str(uid), []).append(n)
                 await conn.execute(
                     "insert into brokerage_accounts (connection_id, user_id, provider_account_id, name) "
-                    "values (%s, %s, %s, %s)", (row[0], uid, acc, acc))
-                events.append({"webhookId": str(uuid.uuid4()), "eventType": "ACCOUNT_HOLDINGS_UPDATED",
-                               "userId": str(uid), "accountId": acc, "brokerageAuthorizationId": f"auth-{u}",
-                               "eventTimestamp": datetime.now(UTC).isoformat()})
+                    "values (%s, %s, %s, %s)",
+                    (row[0], uid, acc, acc),
+                )
+                events.append(
+                    {
+                        "webhookId": str(uuid.uuid4()),
+                        "eventType": "ACCOUNT_HOLDINGS_UPDATED",
+                        "userId": str(uid),
+                        "accountId": acc,
+                        "brokerageAuthorizationId": f"auth-{u}",
+                        "eventTimestamp": datetime.now(UTC).isoformat(),
+                    }
+                )
     return events, owners
 
 
-async def run_jobs(pool: AsyncConnectionPool, reg: Registry, concurrency: int, failures: list[str]) -> int:
+async def run_jobs(
+    pool: AsyncConnectionPool, reg: Registry, concurrency: int, failures: list[str]
+) -> int:
     """Run holdings jobs until none is left, the way a fleet worker does, through the fleet's
     public queue functions: claim up to the free slots in one round trip, run handlers
     concurrently, write the outcomes of the finished ones in one round trip. Returns how many ran."""
-    worker_id = await workers.register(pool, name="bench-holdings", host=socket.gethostname(), pid=os.getpid(),
-                                       version="bench", queues=["default"], capacity=concurrency)
+    worker_id = await workers.register(
+        pool,
+        name="bench-holdings",
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        version="bench",
+        queues=["default"],
+        capacity=concurrency,
+    )
     kinds = sorted(k for k in reg.kinds if k.startswith("holdings."))
     log = logging.LoggerAdapter(logging.getLogger("bench"))
     running: set[asyncio.Task[tuple[Job, Any, BaseException | None]]] = set()
@@ -154,13 +190,21 @@ async def run_jobs(pool: AsyncConnectionPool, reg: Registry, concurrency: int, f
 
     async def run(job: Job) -> tuple[Job, Any, BaseException | None]:
         try:
-            return job, await reg.kinds[job.kind].handler(JobContext(job, pool, worker_id, log, _noop)), None
+            return (
+                job,
+                await reg.kinds[job.kind].handler(JobContext(job, pool, worker_id, log, _noop)),
+                None,
+            )
         except Exception as e:
             return job, None, e
 
     while True:
         free = concurrency - len(running)
-        claimed = await queue.claim(pool, worker_id, ["default"], min(free, 50), kinds=kinds) if free else []
+        claimed = (
+            await queue.claim(pool, worker_id, ["default"], min(free, 50), kinds=kinds)
+            if free
+            else []
+        )
         running.update(asyncio.create_task(run(job)) for job in claimed)
         if not running:
             return ran  # nothing running, nothing left to claim
@@ -169,7 +213,9 @@ async def run_jobs(pool: AsyncConnectionPool, reg: Registry, concurrency: int, f
         outcomes = [t.result() for t in done]
         ok = [(job, result) for job, result, error in outcomes if error is None]
         if ok:
-            await queue.complete(pool, worker_id, [job.id for job, _ in ok], [result for _, result in ok])
+            await queue.complete(
+                pool, worker_id, [job.id for job, _ in ok], [result for _, result in ok]
+            )
         for job, _, error in outcomes:
             if error is not None:
                 failures.append(f"{job.kind}: {error}")
@@ -185,7 +231,9 @@ def expected_holdings(owners: dict[str, list[int]]) -> dict[tuple[str, str], dic
         per_symbol: dict[str, list[tuple[Decimal, Decimal, Decimal]]] = {}
         for n in accounts:
             for symbol, units, price, cost in served_positions(n):
-                per_symbol.setdefault(symbol, []).append((Decimal(units), Decimal(price), Decimal(cost)))
+                per_symbol.setdefault(symbol, []).append(
+                    (Decimal(units), Decimal(price), Decimal(cost))
+                )
         for symbol, rows in per_symbol.items():
             total = sum((u for u, _, _ in rows), Decimal(0))
             out[(user_id, symbol)] = {
@@ -197,41 +245,63 @@ def expected_holdings(owners: dict[str, list[int]]) -> dict[tuple[str, str], dic
     return out
 
 
-async def verify(pool: AsyncConnectionPool, owners: dict[str, list[int]], accounts: int) -> list[str]:
+async def verify(
+    pool: AsyncConnectionPool, owners: dict[str, list[int]], accounts: int
+) -> list[str]:
     """What must hold once the run is over; returns the problems found."""
     problems: list[str] = []
     async with pool.connection() as conn:
         cur = await conn.execute(
             "select user_id::text, symbol, total_units, average_cost, market_value, account_count "
-            "from aggregated_holdings")
-        actual = {(r[0], r[1]): {"total_units": r[2], "average_cost": r[3], "market_value": r[4],
-                                 "account_count": Decimal(r[5])} for r in await cur.fetchall()}
-        counts = await (await conn.execute(
-            "select (select count(*) from brokerage_positions), "
-            "       (select count(*) from brokerage_accounts where provider_as_of is not null), "
-            "       (select count(*) from webhook_events where status <> 'processed'), "
-            "       (select count(*) from jobs where status <> 'succeeded'), "
-            "       (select count(*) from sync_runs where trigger = 'webhook' and status = 'completed')")).fetchone()
+            "from aggregated_holdings"
+        )
+        actual = {
+            (r[0], r[1]): {
+                "total_units": r[2],
+                "average_cost": r[3],
+                "market_value": r[4],
+                "account_count": Decimal(r[5]),
+            }
+            for r in await cur.fetchall()
+        }
+        counts = await (
+            await conn.execute(
+                "select (select count(*) from brokerage_positions), "
+                "       (select count(*) from brokerage_accounts where provider_as_of is not null), "
+                "       (select count(*) from webhook_events where status <> 'processed'), "
+                "       (select count(*) from jobs where status <> 'succeeded'), "
+                "       (select count(*) from sync_runs where trigger = 'webhook' and status = 'completed')"
+            )
+        ).fetchone()
     assert counts is not None
     positions, synced, unprocessed, unfinished, runs = counts
     want = expected_holdings(owners)
     if set(actual) != set(want):
-        problems.append(f"aggregated holdings: {len(set(want) - set(actual))} (user, symbol) missing, "
-                        f"{len(set(actual) - set(want))} unexpected")
+        problems.append(
+            f"aggregated holdings: {len(set(want) - set(actual))} (user, symbol) missing, "
+            f"{len(set(actual) - set(want))} unexpected"
+        )
     wrong = 0
     for key in set(actual) & set(want):
         a, w = actual[key], want[key]
-        if (a["total_units"] != w["total_units"] or a["account_count"] != w["account_count"]
-                or a["market_value"] != w["market_value"]
-                or abs(a["average_cost"] - w["average_cost"]) > Decimal("1e-11")):
+        if (
+            a["total_units"] != w["total_units"]
+            or a["account_count"] != w["account_count"]
+            or a["market_value"] != w["market_value"]
+            or abs(a["average_cost"] - w["average_cost"]) > Decimal("1e-11")
+        ):
             wrong += 1
     if wrong:
         problems.append(f"{wrong} aggregated holdings differ from the served positions")
     if positions != accounts * POSITIONS_PER_ACCOUNT or synced != accounts or runs != accounts:
-        problems.append(f"{positions} positions, {synced} accounts synced, {runs} runs recorded "
-                        f"(want {accounts * POSITIONS_PER_ACCOUNT}, {accounts}, {accounts})")
+        problems.append(
+            f"{positions} positions, {synced} accounts synced, {runs} runs recorded "
+            f"(want {accounts * POSITIONS_PER_ACCOUNT}, {accounts}, {accounts})"
+        )
     if unprocessed or unfinished:
-        problems.append(f"{unprocessed} webhook events not processed, {unfinished} jobs not succeeded")
+        problems.append(
+            f"{unprocessed} webhook events not processed, {unfinished} jobs not succeeded"
+        )
     return problems
 
 
@@ -240,8 +310,12 @@ async def main() -> int:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--accounts-per-user", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=24, help="jobs a worker runs at once")
-    parser.add_argument("--fetches", type=int, default=HoldingsDeps.max_fetches,
-                        help="provider requests in flight at once (HoldingsDeps.max_fetches)")
+    parser.add_argument(
+        "--fetches",
+        type=int,
+        default=HoldingsDeps.max_fetches,
+        help="provider requests in flight at once (HoldingsDeps.max_fetches)",
+    )
     args = parser.parse_args()
 
     # The fake provider runs in its own process, as a real one would (no shared GIL).
@@ -261,10 +335,19 @@ async def main() -> int:
         snaptrade = SnapTradeClient(SnapTradeConfig("BENCH", "bench-key", base), http=http)
         providers: dict[str, HoldingsProvider] = {"snaptrade": snaptrade}
         reg = Registry()
-        register(reg, HoldingsDeps(keyring=keyring, providers=providers, snaptrade=snaptrade,
-                                   max_fetches=args.fetches))
-        pool = AsyncConnectionPool(url, min_size=args.concurrency, max_size=args.concurrency + 2, open=False,
-                                   kwargs={"autocommit": True, "options": "-c role=service_role"})
+        register(
+            reg,
+            HoldingsDeps(
+                keyring=keyring, providers=providers, snaptrade=snaptrade, max_fetches=args.fetches
+            ),
+        )
+        pool = AsyncConnectionPool(
+            url,
+            min_size=args.concurrency,
+            max_size=args.concurrency + 2,
+            open=False,
+            kwargs={"autocommit": True, "options": "-c role=service_role"},
+        )
         await pool.open(wait=True, timeout=60)
         failures: list[str] = []
         try:
@@ -275,23 +358,38 @@ async def main() -> int:
                     "insert into webhook_events (provider, event_id, event_type, payload, occurred_at) "
                     "select 'snaptrade', e ->> 'webhookId', e ->> 'eventType', e, (e ->> 'eventTimestamp')::timestamptz "
                     "from jsonb_array_elements(%s::jsonb) e on conflict (provider, event_id) do nothing",
-                    (json.dumps(events),))
+                    (json.dumps(events),),
+                )
             ran = await run_jobs(pool, reg, args.concurrency, failures)
             seconds = time.perf_counter() - started
             problems = await verify(pool, owners, len(events))
             async with pool.connection() as conn:
-                positions = (await (await conn.execute("select count(*) from brokerage_positions")).fetchone() or [0])[0]
-                holdings = (await (await conn.execute("select count(*) from aggregated_holdings")).fetchone() or [0])[0]
+                positions = (
+                    await (
+                        await conn.execute("select count(*) from brokerage_positions")
+                    ).fetchone()
+                    or [0]
+                )[0]
+                holdings = (
+                    await (
+                        await conn.execute("select count(*) from aggregated_holdings")
+                    ).fetchone()
+                    or [0]
+                )[0]
         finally:
             await pool.close()
             await http.aclose()
             server.terminate()
             server.join(5)
     if failures or problems:
-        print(f"FAILED: {len(failures)} job failures (first: {failures[:3]}); {'; '.join(problems)}")
+        print(
+            f"FAILED: {len(failures)} job failures (first: {failures[:3]}); {'; '.join(problems)}"
+        )
         return 1
-    print(f"jobs run: {ran} ({ran - len(events)} holdings.aggregate); aggregated holdings rows: {holdings}, "
-          f"all as served; goal 5.0 s -> {seconds / 5.0:.2f} of budget")
+    print(
+        f"jobs run: {ran} ({ran - len(events)} holdings.aggregate); aggregated holdings rows: {holdings}, "
+        f"all as served; goal 5.0 s -> {seconds / 5.0:.2f} of budget"
+    )
     print(f"holdings: accounts={len(events)} positions={positions} seconds={seconds:.2f}")
     return 0
 

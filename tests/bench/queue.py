@@ -50,7 +50,9 @@ PROCRASTINATE_BOX_S = 75.0
 LAST_MIGRATION = "20261122010099"  # the fleet's range ends here
 
 
-async def wait_until(what: str, check: Callable[[], Awaitable[bool]], limit_s: float, *, fail: bool = True) -> None:
+async def wait_until(
+    what: str, check: Callable[[], Awaitable[bool]], limit_s: float, *, fail: bool = True
+) -> None:
     start = time.monotonic()
     while not await check():
         if time.monotonic() - start > limit_s:
@@ -91,21 +93,45 @@ async def bench_ours(url: str, jobs: int, *, async_commit: bool = True) -> dict[
         t0 = time.monotonic()
         for start in range(0, jobs, 10_000):
             n = min(10_000, jobs - start)
-            await c.execute("select count(*) from public.enqueue_jobs('fleet.noop', "
-                            "array_fill('{\"bench\": 1}'::jsonb, array[%s]), 'bench')", (n,))
+            await c.execute(
+                "select count(*) from public.enqueue_jobs('fleet.noop', "
+                "array_fill('{\"bench\": 1}'::jsonb, array[%s]), 'bench')",
+                (n,),
+            )
         enqueue_s = time.monotonic() - t0
-    env = {**os.environ, "DATABASE_URL": url, "WORKER_CONCURRENCY": "200", "WORKER_CLAIM_BATCH": "100",
-           "POLL_INTERVAL_S": "1", "LOG_LEVEL": "WARNING", "TRADEFLEET_TEST_KINDS": "0",
-           # Its own queue: the periodic jobs other capabilities register stay out of the way.
-           "WORKER_QUEUES": "bench", "QUEUE_ASYNC_COMMIT": "true" if async_commit else "false"}
-    procs = [spawn([str(ROOT / ".venv" / "bin" / "tradefleet"), "worker"], {**env, "WORKER_NAME": f"bench-{i}"})
-             for i in range(WORKERS)]
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "WORKER_CONCURRENCY": "200",
+        "WORKER_CLAIM_BATCH": "100",
+        "POLL_INTERVAL_S": "1",
+        "LOG_LEVEL": "WARNING",
+        "TRADEFLEET_TEST_KINDS": "0",
+        # Its own queue: the periodic jobs other capabilities register stay out of the way.
+        "WORKER_QUEUES": "bench",
+        "QUEUE_ASYNC_COMMIT": "true" if async_commit else "false",
+    }
+    procs = [
+        spawn(
+            [str(ROOT / ".venv" / "bin" / "tradefleet"), "worker"],
+            {**env, "WORKER_NAME": f"bench-{i}"},
+        )
+        for i in range(WORKERS)
+    ]
     try:
-        await wait_until("our workers to finish", lambda: _zero(
-            url, "select count(*) from public.jobs where kind = 'fleet.noop' and status <> 'succeeded'"), 300)
+        await wait_until(
+            "our workers to finish",
+            lambda: _zero(
+                url,
+                "select count(*) from public.jobs where kind = 'fleet.noop' and status <> 'succeeded'",
+            ),
+            300,
+        )
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
-            cur = await c.execute("select extract(epoch from max(finished_at) - min(started_at)) from public.jobs "
-                                  "where kind = 'fleet.noop'")
+            cur = await c.execute(
+                "select extract(epoch from max(finished_at) - min(started_at)) from public.jobs "
+                "where kind = 'fleet.noop'"
+            )
             row = await cur.fetchone()
             assert row is not None
             elapsed = float(row[0])
@@ -113,16 +139,28 @@ async def bench_ours(url: str, jobs: int, *, async_commit: bool = True) -> dict[
             for _ in range(WAKE_JOBS):
                 await c.execute("select public.enqueue_job('fleet.noop', '{\"wake\": 1}', 'bench')")
                 await asyncio.sleep(WAKE_GAP_S)
-        await wait_until("our wake jobs", lambda: _zero(
-            url, "select count(*) from public.jobs where payload ? 'wake' and status <> 'succeeded'"), 60)
+        await wait_until(
+            "our wake jobs",
+            lambda: _zero(
+                url,
+                "select count(*) from public.jobs where payload ? 'wake' and status <> 'succeeded'",
+            ),
+            60,
+        )
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
-            cur = await c.execute("select extract(epoch from started_at - created_at) * 1000 from public.jobs "
-                                  "where payload ? 'wake'")
+            cur = await c.execute(
+                "select extract(epoch from started_at - created_at) * 1000 from public.jobs "
+                "where payload ? 'wake'"
+            )
             lat = [float(r[0]) for r in await cur.fetchall()]
     finally:
         stop(procs)
-    return {"jobs_per_s": jobs / elapsed, "enqueue_per_s": jobs / enqueue_s,
-            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)}
+    return {
+        "jobs_per_s": jobs / elapsed,
+        "enqueue_per_s": jobs / enqueue_s,
+        "p50_ms": percentile(lat, 50),
+        "p99_ms": percentile(lat, 99),
+    }
 
 
 async def _zero(url: str, query: str) -> bool:
@@ -135,7 +173,9 @@ async def _zero(url: str, query: str) -> bool:
 def procrastinate_app(url: str, max_size: int) -> Any:
     import procrastinate
 
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url, min_size=1, max_size=max_size))
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=url, min_size=1, max_size=max_size)
+    )
 
     @app.task(name="noop", queue="default")
     async def noop(**kwargs: Any) -> None:
@@ -150,8 +190,12 @@ async def procrastinate_worker(url: str) -> None:
     logging.basicConfig(level=logging.ERROR)
     app = procrastinate_app(url, PROCRASTINATE_CONCURRENCY + 4)
     async with app.open_async():
-        await app.run_worker_async(concurrency=PROCRASTINATE_CONCURRENCY, wait=True, listen_notify=True,
-                                   fetch_job_polling_interval=1.0)
+        await app.run_worker_async(
+            concurrency=PROCRASTINATE_CONCURRENCY,
+            wait=True,
+            listen_notify=True,
+            fetch_job_polling_interval=1.0,
+        )
 
 
 async def bench_procrastinate(url: str, jobs: int) -> dict[str, float]:
@@ -164,18 +208,26 @@ async def bench_procrastinate(url: str, jobs: int) -> dict[str, float]:
             n = min(10_000, jobs - start)
             await noop.batch_defer_async(*({"bench": 1} for _ in range(n)))
         enqueue_s = time.monotonic() - t0
-        procs = [spawn([sys.executable, __file__, "--procrastinate-worker", url]) for _ in range(WORKERS)]
+        procs = [
+            spawn([sys.executable, __file__, "--procrastinate-worker", url]) for _ in range(WORKERS)
+        ]
         try:
             # Time-boxed: at a few hundred jobs/s, 100,000 would take the whole run. Its rate
             # is measured over the jobs it finished in the box.
-            await wait_until("procrastinate workers to finish", lambda: _zero(
-                url, "select count(*) from procrastinate_jobs where status <> 'succeeded'"), PROCRASTINATE_BOX_S,
-                fail=False)
+            await wait_until(
+                "procrastinate workers to finish",
+                lambda: _zero(
+                    url, "select count(*) from procrastinate_jobs where status <> 'succeeded'"
+                ),
+                PROCRASTINATE_BOX_S,
+                fail=False,
+            )
             stop(procs)
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
                 cur = await c.execute(
                     "select count(*) filter (where type = 'succeeded'), extract(epoch from max(at) filter "
-                    "(where type = 'succeeded') - min(at) filter (where type = 'started')) from procrastinate_events")
+                    "(where type = 'succeeded') - min(at) filter (where type = 'started')) from procrastinate_events"
+                )
                 row = await cur.fetchone()
                 assert row is not None
                 done, elapsed = int(row[0]), float(row[1])
@@ -184,23 +236,38 @@ async def bench_procrastinate(url: str, jobs: int) -> dict[str, float]:
                 cur = await c.execute("select coalesce(max(id), 0) from procrastinate_jobs")
                 last = await cur.fetchone()
                 assert last is not None
-            procs = [spawn([sys.executable, __file__, "--procrastinate-worker", url]) for _ in range(WORKERS)]
+            procs = [
+                spawn([sys.executable, __file__, "--procrastinate-worker", url])
+                for _ in range(WORKERS)
+            ]
             await asyncio.sleep(3)  # let them start and LISTEN
             for _ in range(WAKE_JOBS):
                 await noop.defer_async(wake=1)
                 await asyncio.sleep(WAKE_GAP_S)
-            await wait_until("procrastinate wake jobs", lambda: _zero(
-                url, "select count(*) from procrastinate_jobs where status <> 'succeeded'"), 60)
+            await wait_until(
+                "procrastinate wake jobs",
+                lambda: _zero(
+                    url, "select count(*) from procrastinate_jobs where status <> 'succeeded'"
+                ),
+                60,
+            )
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
                 cur = await c.execute(
                     "select extract(epoch from s.at - d.at) * 1000 from procrastinate_events d "
                     "join procrastinate_events s on s.job_id = d.job_id and s.type = 'started' "
-                    "where d.type = 'deferred' and d.job_id > %s", (last[0],))
+                    "where d.type = 'deferred' and d.job_id > %s",
+                    (last[0],),
+                )
                 lat = [float(r[0]) for r in await cur.fetchall()]
         finally:
             stop(procs)
-    return {"jobs_per_s": done / elapsed, "enqueue_per_s": jobs / enqueue_s, "done": done,
-            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99)}
+    return {
+        "jobs_per_s": done / elapsed,
+        "enqueue_per_s": jobs / enqueue_s,
+        "done": done,
+        "p50_ms": percentile(lat, 50),
+        "p99_ms": percentile(lat, 99),
+    }
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -210,35 +277,66 @@ def fresh_database(name: str, *, migrate: bool) -> str:
     """A new database; with ``migrate``, the platform and the migrations up to the fleet's
     (later ones belong to other capabilities and are not needed here)."""
     with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = support.admin_url(name)
     if migrate:
         files = sorted((ROOT / "sql" / "platform").glob("*.sql")) + [
-            f for f in sorted((ROOT / "supabase" / "migrations").glob("*.sql")) if f.name[:14] <= LAST_MIGRATION]
+            f
+            for f in sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
+            if f.name[:14] <= LAST_MIGRATION
+        ]
         for f in files:
-            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", url, "-f", str(f)],
-                           check=True, capture_output=True, env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"})
+            subprocess.run(
+                [
+                    "psql",
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "--single-transaction",
+                    url,
+                    "-f",
+                    str(f),
+                ],
+                check=True,
+                capture_output=True,
+                env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
+            )
     return url
 
 
 def drop_database(name: str) -> None:
     with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
 
 
 def report(name: str, r: dict[str, float]) -> None:
-    print(f"{name:>13}: {r['jobs_per_s']:9.0f} jobs/s processed  {r['enqueue_per_s']:9.0f} jobs/s enqueued  "
-          f"wake p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
-          + (f"  ({int(r['done'])} done in the {PROCRASTINATE_BOX_S:.0f} s box)" if "done" in r else ""), flush=True)
+    print(
+        f"{name:>13}: {r['jobs_per_s']:9.0f} jobs/s processed  {r['enqueue_per_s']:9.0f} jobs/s enqueued  "
+        f"wake p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
+        + (
+            f"  ({int(r['done'])} done in the {PROCRASTINATE_BOX_S:.0f} s box)"
+            if "done" in r
+            else ""
+        ),
+        flush=True,
+    )
 
 
 async def main(jobs: int, ours_only: bool) -> None:
     support.ensure_platform()
     ours_db, theirs_db = f"tf_bench_ours_{os.getpid()}", f"tf_bench_procrastinate_{os.getpid()}"
     try:
-        print(f"bench: {jobs} trivial jobs, {WORKERS} worker processes each, then {WAKE_JOBS} single "
-              f"enqueues for wake-up latency (NOTIFY)", flush=True)
+        print(
+            f"bench: {jobs} trivial jobs, {WORKERS} worker processes each, then {WAKE_JOBS} single "
+            f"enqueues for wake-up latency (NOTIFY)",
+            flush=True,
+        )
         ours = await bench_ours(fresh_database(ours_db, migrate=True), jobs)
         report("tradefleet", ours)
         synced = await bench_ours(fresh_database(ours_db, migrate=True), jobs, async_commit=False)
@@ -251,14 +349,18 @@ async def main(jobs: int, ours_only: bool) -> None:
         drop_database(ours_db)
         drop_database(theirs_db)
     ratio = ours["jobs_per_s"] / theirs["jobs_per_s"]
-    print(f"queue: jobs_per_s={ours['jobs_per_s']:.0f} p99_wake_ms={ours['p99_ms']:.1f} ratio={ratio:.2f}")
+    print(
+        f"queue: jobs_per_s={ours['jobs_per_s']:.0f} p99_wake_ms={ours['p99_ms']:.1f} ratio={ratio:.2f}"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--procrastinate-worker", metavar="URL")
-    parser.add_argument("--ours-only", action="store_true", help="skip procrastinate (quick checks)")
+    parser.add_argument(
+        "--ours-only", action="store_true", help="skip procrastinate (quick checks)"
+    )
     args = parser.parse_args()
     if args.procrastinate_worker:
         asyncio.run(procrastinate_worker(args.procrastinate_worker))

@@ -57,14 +57,27 @@ SERVICE_QUERIES = {
 
 
 def claims(user_id: str, email: str) -> str:
-    return json.dumps({"sub": user_id, "role": "authenticated", "aud": "authenticated", "email": email,
-                       "app_metadata": {"provider": "email", "role": "user"}, "aal": "aal1"})
+    return json.dumps(
+        {
+            "sub": user_id,
+            "role": "authenticated",
+            "aud": "authenticated",
+            "email": email,
+            "app_metadata": {"provider": "email", "role": "user"},
+            "aal": "aal1",
+        }
+    )
 
 
-def timed(conn: psycopg.Connection[Any], role: str, jwt: str, query: str, params: dict[str, Any]) -> float:
+def timed(
+    conn: psycopg.Connection[Any], role: str, jwt: str, query: str, params: dict[str, Any]
+) -> float:
     start = time.perf_counter()
     with conn.transaction():
-        conn.execute("select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)", (role, jwt))
+        conn.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+            (role, jwt),
+        )
         conn.execute(query, params).fetchall()
     return (time.perf_counter() - start) * 1000
 
@@ -74,14 +87,18 @@ def main() -> None:
     with bench_database("rls") as url, psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         for statement in GENERATE.split(";\n\n"):
-            conn.execute(statement, {"users": USERS, "bots": BOTS_PER_USER, "trades": TRADES_PER_BOT})
+            conn.execute(
+                statement, {"users": USERS, "bots": BOTS_PER_USER, "trades": TRADES_PER_BOT}
+            )
         conn.execute("vacuum analyze")
         counts = conn.execute(
             "select (select count(*) from profiles), (select count(*) from bots), (select count(*) from trades)"
         ).fetchone()
         assert counts is not None
-        console.print(f"generated {counts[0]:,} users, {counts[1]:,} bots, {counts[2]:,} trades "
-                      f"in {time.perf_counter() - started:.1f} s")
+        console.print(
+            f"generated {counts[0]:,} users, {counts[1]:,} bots, {counts[2]:,} trades "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         people = conn.execute("select id::text, email from profiles").fetchall()
         rng = random.Random(7)
         sample = [people[rng.randrange(len(people))] for _ in range(ROUNDS)]
@@ -95,16 +112,24 @@ def main() -> None:
         service_ms: dict[str, list[float]] = {n: [] for n in USER_QUERIES}
         for uid, email in sample:
             for name in USER_QUERIES:
-                user_ms[name].append(timed(conn, "authenticated", claims(uid, email), USER_QUERIES[name], {}))
-                service_ms[name].append(timed(conn, "service_role", service_jwt, SERVICE_QUERIES[name], {"u": uid}))
+                user_ms[name].append(
+                    timed(conn, "authenticated", claims(uid, email), USER_QUERIES[name], {})
+                )
+                service_ms[name].append(
+                    timed(conn, "service_role", service_jwt, SERVICE_QUERIES[name], {"u": uid})
+                )
     for name in USER_QUERIES:
-        print(f"{name:12s} user p50={percentile(user_ms[name], 50):.2f} ms p95={percentile(user_ms[name], 95):.2f} ms"
-              f" | service p50={percentile(service_ms[name], 50):.2f} ms p95={percentile(service_ms[name], 95):.2f} ms")
+        print(
+            f"{name:12s} user p50={percentile(user_ms[name], 50):.2f} ms p95={percentile(user_ms[name], 95):.2f} ms"
+            f" | service p50={percentile(service_ms[name], 50):.2f} ms p95={percentile(service_ms[name], 95):.2f} ms"
+        )
     all_user = [v for vs in user_ms.values() for v in vs]
     all_service = [v for vs in service_ms.values() for v in vs]
     u95, s95 = percentile(all_user, 95), percentile(all_service, 95)
-    print(f"all queries  user p50={percentile(all_user, 50):.2f} ms p95={u95:.2f} ms"
-          f" | service p50={percentile(all_service, 50):.2f} ms p95={s95:.2f} ms")
+    print(
+        f"all queries  user p50={percentile(all_user, 50):.2f} ms p95={u95:.2f} ms"
+        f" | service p50={percentile(all_service, 50):.2f} ms p95={s95:.2f} ms"
+    )
     print(f"rls: p95_ms={u95:.2f} ratio={u95 / s95:.2f}")
 
 

@@ -53,13 +53,25 @@ class Fleet:
 
     def start(self, name: str, **env: str) -> subprocess.Popen[bytes]:
         full = {
-            **os.environ, "DATABASE_URL": self.url, "WORKER_NAME": name, "LEASE_TTL_S": str(TTL),
-            "HEARTBEAT_INTERVAL_S": "0.3", "SWEEP_INTERVAL_S": "0.3", "POLL_INTERVAL_S": "1",
-            "JOB_LOCK_S": "4", "JOB_BACKOFF_BASE_S": "0.05", "DRAIN_TIMEOUT_S": "5",
-            "TRADEFLEET_TEST_KINDS": "1", "WORKER_CONCURRENCY": "4", **self.env, **env,
+            **os.environ,
+            "DATABASE_URL": self.url,
+            "WORKER_NAME": name,
+            "LEASE_TTL_S": str(TTL),
+            "HEARTBEAT_INTERVAL_S": "0.3",
+            "SWEEP_INTERVAL_S": "0.3",
+            "POLL_INTERVAL_S": "1",
+            "JOB_LOCK_S": "4",
+            "JOB_BACKOFF_BASE_S": "0.05",
+            "DRAIN_TIMEOUT_S": "5",
+            "TRADEFLEET_TEST_KINDS": "1",
+            "WORKER_CONCURRENCY": "4",
+            **self.env,
+            **env,
         }
         log = (self.tmp / f"{name}.log").open("ab")
-        proc = subprocess.Popen([TRADEFLEET, "worker"], env=full, stdout=log, stderr=log, cwd=self.tmp)
+        proc = subprocess.Popen(
+            [TRADEFLEET, "worker"], env=full, stdout=log, stderr=log, cwd=self.tmp
+        )
         log.close()
         self.procs[name] = proc
         return proc
@@ -111,27 +123,56 @@ async def test_kill_9_mid_job_runs_it_again_exactly_once_elsewhere(fleet: Fleet)
         fleet.start(name, TRADEFLEET_TEST_TICK_S="1")
     await wait_for("3 workers", lambda: _ge(running_workers(url), 3))
     started = time.time()
-    await scalar(url, "select enqueue_job('fleet.record', '{\"tag\": \"victim\", \"sleep_s\": 30}')")
-    await scalar(url, "select count(*) from enqueue_jobs('fleet.record', "
-                      "array_fill('{\"sleep_s\": 0.2}'::jsonb, array[30]))")
+    await scalar(url, 'select enqueue_job(\'fleet.record\', \'{"tag": "victim", "sleep_s": 30}\')')
+    await scalar(
+        url,
+        "select count(*) from enqueue_jobs('fleet.record', "
+        "array_fill('{\"sleep_s\": 0.2}'::jsonb, array[30]))",
+    )
     for mode in ("retryable", "fatal", "crash"):
-        await scalar(url, "select enqueue_job('fleet.fail', %s, p_max_attempts => 3)",
-                     (psycopg.types.json.Jsonb({"mode": mode}),))
-    await wait_for("the victim to start", lambda: _ge(scalar(
-        url, "select count(*) from fleet_test_runs where tag = 'victim'"), 1))
-    victim_worker, pid = (await rows(url, "select w.id, w.pid from fleet_test_runs r join workers w "
-                                          "on w.id = r.worker_id where r.tag = 'victim'"))[0]
+        await scalar(
+            url,
+            "select enqueue_job('fleet.fail', %s, p_max_attempts => 3)",
+            (psycopg.types.json.Jsonb({"mode": mode}),),
+        )
+    await wait_for(
+        "the victim to start",
+        lambda: _ge(scalar(url, "select count(*) from fleet_test_runs where tag = 'victim'"), 1),
+    )
+    victim_worker, pid = (
+        await rows(
+            url,
+            "select w.id, w.pid from fleet_test_runs r join workers w "
+            "on w.id = r.worker_id where r.tag = 'victim'",
+        )
+    )[0]
     os.kill(pid, signal.SIGKILL)
     killed_at = time.time()
 
-    await wait_for("the victim to run again", lambda: _ge(scalar(
-        url, "select count(*) from fleet_test_runs where tag = 'victim'"), 2), limit_s=15)
-    await wait_for("every record job to finish", lambda: _eq(scalar(
-        url, "select count(*) from jobs where kind = 'fleet.record' and tag_of(payload) "
-             "and status <> 'succeeded'".replace("tag_of(payload)", "coalesce(payload->>'tag', '') <> 'victim'")), 0))
+    await wait_for(
+        "the victim to run again",
+        lambda: _ge(scalar(url, "select count(*) from fleet_test_runs where tag = 'victim'"), 2),
+        limit_s=15,
+    )
+    await wait_for(
+        "every record job to finish",
+        lambda: _eq(
+            scalar(
+                url,
+                "select count(*) from jobs where kind = 'fleet.record' and tag_of(payload) "
+                "and status <> 'succeeded'".replace(
+                    "tag_of(payload)", "coalesce(payload->>'tag', '') <> 'victim'"
+                ),
+            ),
+            0,
+        ),
+    )
 
-    runs = await rows(url, "select job_id, worker_id, started_at, finished_at from fleet_test_runs "
-                           "where coalesce(tag, '') <> 'tick' order by job_id, started_at")
+    runs = await rows(
+        url,
+        "select job_id, worker_id, started_at, finished_at from fleet_test_runs "
+        "where coalesce(tag, '') <> 'tick' order by job_id, started_at",
+    )
     by_job: dict[int, list[tuple[Any, ...]]] = {}
     for r in runs:
         by_job.setdefault(r[0], []).append(r)
@@ -145,23 +186,41 @@ async def test_kill_9_mid_job_runs_it_again_exactly_once_elsewhere(fleet: Fleet)
         for earlier, later in itertools.pairwise(job_runs):
             assert earlier[1] == victim_worker and later[1] != victim_worker
             assert later[2].timestamp() >= killed_at
-    victim_runs = [r for rs in by_job.values() for r in rs if rs[0][1] == victim_worker and len(rs) == 2]
+    victim_runs = [
+        r for rs in by_job.values() for r in rs if rs[0][1] == victim_worker and len(rs) == 2
+    ]
     assert victim_runs, "the victim ran again elsewhere"
     assert await scalar(url, "select status from workers where id = %s", (victim_worker,)) == "dead"
 
     # Failing handlers never kill a worker: they retry or go to dead with the error kept.
-    await wait_for("failing jobs to be dead", lambda: _eq(scalar(
-        url, "select count(*) from jobs where kind = 'fleet.fail' and status <> 'dead'"), 0))
-    dead = dict(await rows(url, "select payload->>'mode', attempts || ' ' || last_error from jobs "
-                                "where kind = 'fleet.fail'"))
-    assert dead == {"retryable": "3 Retryable: exchange busy", "fatal": "1 Fatal: invalid parameters",
-                    "crash": "3 ZeroDivisionError: handler bug"}
+    await wait_for(
+        "failing jobs to be dead",
+        lambda: _eq(
+            scalar(url, "select count(*) from jobs where kind = 'fleet.fail' and status <> 'dead'"),
+            0,
+        ),
+    )
+    dead = dict(
+        await rows(
+            url,
+            "select payload->>'mode', attempts || ' ' || last_error from jobs "
+            "where kind = 'fleet.fail'",
+        )
+    )
+    assert dead == {
+        "retryable": "3 Retryable: exchange busy",
+        "fatal": "1 Fatal: invalid parameters",
+        "crash": "3 ZeroDivisionError: handler bug",
+    }
     assert [n for n, p in fleet.procs.items() if p.poll() is not None] == [
-        n for n, p in fleet.procs.items() if p.pid == pid]
+        n for n, p in fleet.procs.items() if p.pid == pid
+    ]
 
     # Three workers enqueue the periodic tick, yet it runs once per period.
     periods = time.time() - started
-    ticks = await scalar(url, "select count(*) from jobs where idempotency_key like 'periodic:fleet.tick:%%'")
+    ticks = await scalar(
+        url, "select count(*) from jobs where idempotency_key like 'periodic:fleet.tick:%%'"
+    )
     assert 1 <= ticks <= periods + 2
 
 
@@ -186,8 +245,11 @@ async def make_running_bots(url: str, n: int) -> None:
 
 
 async def lease_counts(url: str) -> list[int]:
-    got = await rows(url, "select count(*) from bot_leases where expires_at > now() and worker_id is not null "
-                          "group by worker_id order by 1")
+    got = await rows(
+        url,
+        "select count(*) from bot_leases where expires_at > now() and worker_id is not null "
+        "group by worker_id order by 1",
+    )
     return [int(r[0]) for r in got]
 
 
@@ -197,8 +259,13 @@ async def test_leases_spread_and_move_within_twice_the_ttl(fleet: Fleet) -> None
     a = fleet.start("a")
     fleet.start("b")
     await wait_for("bots spread 3/3", lambda: _is(lease_counts(url), [3, 3]))
-    held_by_a = dict(await rows(url, "select bot_id, epoch from bot_leases l join workers w on w.id = l.worker_id "
-                                     "where w.name = 'a'"))
+    held_by_a = dict(
+        await rows(
+            url,
+            "select bot_id, epoch from bot_leases l join workers w on w.id = l.worker_id "
+            "where w.name = 'a'",
+        )
+    )
     a.kill()
     killed = time.monotonic()
     await wait_for("b to hold all 6 bots", lambda: _is(lease_counts(url), [6]), limit_s=3 * TTL)
@@ -207,7 +274,9 @@ async def test_leases_spread_and_move_within_twice_the_ttl(fleet: Fleet) -> None
     now = dict(await rows(url, "select bot_id, epoch from bot_leases"))
     assert all(now[bot] > epoch for bot, epoch in held_by_a.items())
     fleet.start("c")
-    await wait_for("bots spread again to the newcomer", lambda: _is(lease_counts(url), [3, 3]), limit_s=4 * TTL)
+    await wait_for(
+        "bots spread again to the newcomer", lambda: _is(lease_counts(url), [3, 3]), limit_s=4 * TTL
+    )
 
 
 async def _is(value: Awaitable[Any], expected: Any) -> bool:
@@ -219,15 +288,25 @@ async def test_sigterm_drains_finishes_or_releases_and_frees_leases(fleet: Fleet
     await make_running_bots(url, 2)
     proc = fleet.start("drainer", DRAIN_TIMEOUT_S="1.5", WORKER_CONCURRENCY="2")
     await wait_for("the drainer to lease its bots", lambda: _is(lease_counts(url), [2]))
-    short = await scalar(url, "select enqueue_job('fleet.record', '{\"tag\": \"short\", \"sleep_s\": 0.5}')")
-    stuck = await scalar(url, "select enqueue_job('fleet.record', '{\"tag\": \"stuck\", \"sleep_s\": 60}')")
+    short = await scalar(
+        url, 'select enqueue_job(\'fleet.record\', \'{"tag": "short", "sleep_s": 0.5}\')'
+    )
+    stuck = await scalar(
+        url, 'select enqueue_job(\'fleet.record\', \'{"tag": "stuck", "sleep_s": 60}\')'
+    )
     waiting = await scalar(url, "select enqueue_job('fleet.record', '{\"tag\": \"waiting\"}')")
-    await wait_for("both to start", lambda: _eq(scalar(url, "select count(*) from fleet_test_runs"), 2))
+    await wait_for(
+        "both to start", lambda: _eq(scalar(url, "select count(*) from fleet_test_runs"), 2)
+    )
     proc.send_signal(signal.SIGTERM)
     took = time.monotonic()
     assert await asyncio.to_thread(proc.wait, 10) == 0
     assert time.monotonic() - took < 1.5 + 3  # bounded by DRAIN_TIMEOUT_S
-    status = dict(await rows(url, "select id, status || '/' || attempts from jobs where kind = 'fleet.record'"))
+    status = dict(
+        await rows(
+            url, "select id, status || '/' || attempts from jobs where kind = 'fleet.record'"
+        )
+    )
     # The short job finished; the stuck one went back untouched; nothing new was claimed.
     assert status == {short: "succeeded/1", stuck: "queued/0", waiting: "queued/0"}
     assert await scalar(url, "select status from workers where name = 'drainer'") == "stopped"
@@ -259,18 +338,36 @@ def private_cluster() -> Iterator[tuple[str, Callable[[], None]]]:
         shutil.chown(home, "postgres", "postgres")
         shutil.chown(data, "postgres", "postgres")
     port = _free_port()
-    subprocess.run(_as_pg(str(PGBIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                          "--encoding=UTF8", "--locale=C.UTF-8"), check=True, capture_output=True)
+    subprocess.run(
+        _as_pg(
+            str(PGBIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ),
+        check=True,
+        capture_output=True,
+    )
     with (data / "postgresql.conf").open("a") as conf:
-        conf.write(f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{data}'\n"
-                   "fsync = off\nwal_level = logical\ntimezone = 'UTC'\n")
+        conf.write(
+            f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{data}'\n"
+            "fsync = off\nwal_level = logical\ntimezone = 'UTC'\n"
+        )
     ctl = [str(PGBIN / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w", "-t", "30"]
     subprocess.run(_as_pg(*ctl, "start"), check=True, capture_output=True)
     try:
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         env = {**os.environ, "TRADEFLEET_PG_PORT": str(port)}
-        subprocess.run([str(ROOT / "scripts" / "db"), "migrate", "postgres"], check=True, capture_output=True,
-                       env=env)
+        subprocess.run(
+            [str(ROOT / "scripts" / "db"), "migrate", "postgres"],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
 
         def restart() -> None:
             subprocess.run(_as_pg(*ctl, "-m", "fast", "restart"), check=True, capture_output=True)
@@ -292,21 +389,44 @@ async def test_workers_reconnect_after_postgres_restarts(
         for name in ("r1", "r2"):
             fleet.start(name)
         await wait_for("2 workers", lambda: _ge(running_workers(url), 2))
-        await scalar(url, "select count(*) from enqueue_jobs('fleet.record', "
-                          "array_fill('{\"sleep_s\": 0.1}'::jsonb, array[20]))")
-        await wait_for("some jobs to run", lambda: _ge(scalar(url, "select count(*) from fleet_test_runs"), 3))
+        await scalar(
+            url,
+            "select count(*) from enqueue_jobs('fleet.record', "
+            "array_fill('{\"sleep_s\": 0.1}'::jsonb, array[20]))",
+        )
+        await wait_for(
+            "some jobs to run", lambda: _ge(scalar(url, "select count(*) from fleet_test_runs"), 3)
+        )
         await asyncio.to_thread(restart)
-        await scalar(url, "select count(*) from enqueue_jobs('fleet.record', "
-                          "array_fill('{\"sleep_s\": 0.1}'::jsonb, array[20]))")
-        await wait_for("all 40 jobs to succeed", lambda: _eq(scalar(
-            url, "select count(*) from jobs where kind = 'fleet.record' and status <> 'succeeded'"), 0),
-            limit_s=30)
+        await scalar(
+            url,
+            "select count(*) from enqueue_jobs('fleet.record', "
+            "array_fill('{\"sleep_s\": 0.1}'::jsonb, array[20]))",
+        )
+        await wait_for(
+            "all 40 jobs to succeed",
+            lambda: _eq(
+                scalar(
+                    url,
+                    "select count(*) from jobs where kind = 'fleet.record' and status <> 'succeeded'",
+                ),
+                0,
+            ),
+            limit_s=30,
+        )
         assert all(p.poll() is None for p in fleet.procs.values())
         assert await running_workers(url) == 2
         # After the restart the notification connection is back: a new job starts at once.
         job = await scalar(url, "select enqueue_job('fleet.record')")
-        waited = await wait_for("the new job", lambda: _eq(scalar(
-            url, "select count(*) from jobs where id = %s and status = 'succeeded'", (job,)), 1))
+        waited = await wait_for(
+            "the new job",
+            lambda: _eq(
+                scalar(
+                    url, "select count(*) from jobs where id = %s and status = 'succeeded'", (job,)
+                ),
+                1,
+            ),
+        )
         assert waited < 0.9  # faster than POLL_INTERVAL_S: woken, not polled
     finally:
         fleet.stop_all()

@@ -33,10 +33,16 @@ from psycopg.rows import dict_row
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 JOB_COLUMNS = [
-    {"name": "id", "type": "int8"}, {"name": "queue", "type": "text"}, {"name": "kind", "type": "text"},
-    {"name": "payload", "type": "jsonb"}, {"name": "status", "type": "text"}, {"name": "priority", "type": "int4"},
-    {"name": "run_at", "type": "timestamptz"}, {"name": "attempts", "type": "int4"},
-    {"name": "max_attempts", "type": "int4"}, {"name": "created_at", "type": "timestamptz"},
+    {"name": "id", "type": "int8"},
+    {"name": "queue", "type": "text"},
+    {"name": "kind", "type": "text"},
+    {"name": "payload", "type": "jsonb"},
+    {"name": "status", "type": "text"},
+    {"name": "priority", "type": "int4"},
+    {"name": "run_at", "type": "timestamptz"},
+    {"name": "attempts", "type": "int4"},
+    {"name": "max_attempts", "type": "int4"},
+    {"name": "created_at", "type": "timestamptz"},
 ]
 
 
@@ -85,7 +91,9 @@ class FakeRealtime:
         self._tail = asyncio.create_task(self._tail_jobs())
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._tail:
             self._tail.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -100,8 +108,11 @@ class FakeRealtime:
 
     async def _handle(self, ws: ServerConnection) -> None:
         request = ws.request
-        if request is None or not request.path.startswith("/realtime/v1/websocket") or \
-                f"apikey={self.api_key}" not in request.path:
+        if (
+            request is None
+            or not request.path.startswith("/realtime/v1/websocket")
+            or f"apikey={self.api_key}" not in request.path
+        ):
             await ws.close(code=1008, reason="bad endpoint or apikey")
             return
         self.connections += 1
@@ -118,29 +129,77 @@ class FakeRealtime:
         topic, event, ref = msg.get("topic"), msg.get("event"), msg.get("ref")
         if topic == "phoenix" and event == "heartbeat":
             self.heartbeats += 1
-            await self._send(ws, {"topic": "phoenix", "event": "phx_reply",
-                                  "payload": {"status": "ok", "response": {}}, "ref": ref})
+            await self._send(
+                ws,
+                {
+                    "topic": "phoenix",
+                    "event": "phx_reply",
+                    "payload": {"status": "ok", "response": {}},
+                    "ref": ref,
+                },
+            )
         elif event == "phx_join":
             self.joins.append(msg["payload"])
             sub = _Subscription(ws, topic)
             reply = []
             for b in msg["payload"].get("config", {}).get("postgres_changes", []):
-                binding = _Binding(next(self._ids), b["event"], b.get("schema", "public"), b.get("table"),
-                                   b.get("filter"))
+                binding = _Binding(
+                    next(self._ids),
+                    b["event"],
+                    b.get("schema", "public"),
+                    b.get("table"),
+                    b.get("filter"),
+                )
                 sub.bindings.append(binding)
-                reply.append({k: v for k, v in {"id": binding.id, "event": binding.event, "schema": binding.schema,
-                                                "table": binding.table, "filter": binding.filter}.items()
-                              if v is not None})
+                reply.append(
+                    {
+                        k: v
+                        for k, v in {
+                            "id": binding.id,
+                            "event": binding.event,
+                            "schema": binding.schema,
+                            "table": binding.table,
+                            "filter": binding.filter,
+                        }.items()
+                        if v is not None
+                    }
+                )
             self._subs.append(sub)
-            await self._send(ws, {"topic": topic, "event": "phx_reply", "ref": ref, "join_ref": msg.get("join_ref"),
-                                  "payload": {"status": "ok", "response": {"postgres_changes": reply}}})
-            await self._send(ws, {"topic": topic, "event": "system", "ref": None, "payload": {
-                "channel": topic.removeprefix("realtime:"), "extension": "postgres_changes",
-                "message": "Subscribed to PostgreSQL", "status": "ok"}})
+            await self._send(
+                ws,
+                {
+                    "topic": topic,
+                    "event": "phx_reply",
+                    "ref": ref,
+                    "join_ref": msg.get("join_ref"),
+                    "payload": {"status": "ok", "response": {"postgres_changes": reply}},
+                },
+            )
+            await self._send(
+                ws,
+                {
+                    "topic": topic,
+                    "event": "system",
+                    "ref": None,
+                    "payload": {
+                        "channel": topic.removeprefix("realtime:"),
+                        "extension": "postgres_changes",
+                        "message": "Subscribed to PostgreSQL",
+                        "status": "ok",
+                    },
+                },
+            )
         elif event == "phx_leave":
             self._subs = [s for s in self._subs if not (s.ws is ws and s.topic == topic)]
-            await self._send(ws, {"topic": topic, "event": "phx_reply", "ref": ref,
-                                  "payload": {"status": "ok", "response": {}}})
+            await self._send(
+                ws,
+                {
+                    "topic": topic,
+                    "event": "phx_reply",
+                    "ref": ref,
+                    "payload": {"status": "ok", "response": {}},
+                },
+            )
         elif event == "access_token":
             pass
 
@@ -158,21 +217,44 @@ class FakeRealtime:
 
     async def _emit_new_rows(self, conn: psycopg.AsyncConnection[Any]) -> None:
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute("select id, queue, kind, payload, status, priority, run_at, attempts, max_attempts,"
-                          " created_at from public.jobs where id > %s order by id", (self._last_id,))
+        await cur.execute(
+            "select id, queue, kind, payload, status, priority, run_at, attempts, max_attempts,"
+            " created_at from public.jobs where id > %s order by id",
+            (self._last_id,),
+        )
         for row in await cur.fetchall():
             self._last_id = row["id"]
             record = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
             for sub in list(self._subs):
-                ids = [b.id for b in sub.bindings
-                       if b.event in ("INSERT", "*") and b.schema == "public" and b.table in ("jobs", None, "*")]
+                ids = [
+                    b.id
+                    for b in sub.bindings
+                    if b.event in ("INSERT", "*")
+                    and b.schema == "public"
+                    and b.table in ("jobs", None, "*")
+                ]
                 if not ids:
                     continue
-                payload = {"ids": ids, "data": {
-                    "schema": "public", "table": "jobs",
-                    "commit_timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    "type": "INSERT", "columns": JOB_COLUMNS, "record": record, "errors": None}}
+                payload = {
+                    "ids": ids,
+                    "data": {
+                        "schema": "public",
+                        "table": "jobs",
+                        "commit_timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                        "type": "INSERT",
+                        "columns": JOB_COLUMNS,
+                        "record": record,
+                        "errors": None,
+                    },
+                }
                 with contextlib.suppress(Exception):
-                    await self._send(sub.ws, {"topic": sub.topic, "event": "postgres_changes", "ref": None,
-                                              "payload": payload})
+                    await self._send(
+                        sub.ws,
+                        {
+                            "topic": sub.topic,
+                            "event": "postgres_changes",
+                            "ref": None,
+                            "payload": payload,
+                        },
+                    )
                     self.events_sent += 1

@@ -54,20 +54,31 @@ async def one(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> Any
 
 
 async def fund(pool: AsyncConnectionPool, user: User, amount: str = "100") -> None:
-    await ledger.grant(pool, id=uuid.uuid4(), user_id=user.id, amount=Decimal(amount), reference_type="test")
+    await ledger.grant(
+        pool, id=uuid.uuid4(), user_id=user.id, amount=Decimal(amount), reference_type="test"
+    )
 
 
 async def request_run(conn: psycopg.AsyncConnection[Any], user: User, **fields: Any) -> uuid.UUID:
     """What the app sends: ``POST /rest/v1/backtest_runs`` (return=representation)."""
-    row = {"strategy": "sma_cross", "parameters": '{"fast": 10, "slow": 20}', "exchange": "binance",
-           "trading_pair": "ETH/BTC", "timeframe": "5m", "start_date": PERIOD[0], "end_date": PERIOD[1],
-           "settings": '{"fee": 0.002, "shorts": true}'}
+    row = {
+        "strategy": "sma_cross",
+        "parameters": '{"fast": 10, "slow": 20}',
+        "exchange": "binance",
+        "trading_pair": "ETH/BTC",
+        "timeframe": "5m",
+        "start_date": PERIOD[0],
+        "end_date": PERIOD[1],
+        "settings": '{"fee": 0.002, "shorts": true}',
+    }
     row.update(fields)
     async with request_as(conn, user) as cur:
         await cur.execute(
             "insert into backtest_runs (strategy, parameters, exchange, trading_pair, timeframe, start_date, "
             "end_date, settings) values (%(strategy)s, %(parameters)s, %(exchange)s, %(trading_pair)s, "
-            "%(timeframe)s, %(start_date)s, %(end_date)s, %(settings)s) returning id", row)
+            "%(timeframe)s, %(start_date)s, %(end_date)s, %(settings)s) returning id",
+            row,
+        )
         got = await cur.fetchone()
     assert got is not None
     return uuid.UUID(str(got["id"]))
@@ -75,20 +86,29 @@ async def request_run(conn: psycopg.AsyncConnection[Any], user: User, **fields: 
 
 async def job_for(conn: psycopg.AsyncConnection[Any], run_id: uuid.UUID) -> Job:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("select id, queue, kind, payload, attempts, max_attempts from jobs "
-                          "where idempotency_key = %s", (f"backtest.run:{run_id}",))
+        await cur.execute(
+            "select id, queue, kind, payload, attempts, max_attempts from jobs "
+            "where idempotency_key = %s",
+            (f"backtest.run:{run_id}",),
+        )
         rows = await cur.fetchall()
     assert len(rows) == 1, "one job per run"
     return Job(**rows[0])
 
 
 def context(job: Job, pool: AsyncConnectionPool) -> JobContext:
-    return JobContext(job=job, pool=pool, worker_id="test",
-                      log=logging.LoggerAdapter(logging.getLogger("test")), extend_lock=_noop)
+    return JobContext(
+        job=job,
+        pool=pool,
+        worker_id="test",
+        log=logging.LoggerAdapter(logging.getLogger("test")),
+        extend_lock=_noop,
+    )
 
 
-async def run_it(conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry,
-                 run_id: uuid.UUID) -> dict[str, Any]:
+async def run_it(
+    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry, run_id: uuid.UUID
+) -> dict[str, Any]:
     job = await job_for(conn, run_id)
     result: dict[str, Any] = await reg.kinds[job.kind].handler(context(job, pool))
     return result
@@ -109,7 +129,10 @@ async def balances(pool: AsyncConnectionPool, user: User) -> ledger.Balance:
 
 
 async def test_a_run_inserted_by_the_app_is_run_stored_readable_and_charged_per_second(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice, bob = users["alice"], users["bob"]
     await fund(pool, alice)
@@ -125,22 +148,32 @@ async def test_a_run_inserted_by_the_app_is_run_stored_readable_and_charged_per_
     assert run["status"] == "completed" and run["progress"] == 1 and run["error"] is None
     assert run["compute_seconds"] > 0
     # Exactly the plan's price per compute-second (Free: 0.1), and nothing left on hold.
-    assert run["credits_charged"] == (Decimal("0.1") * run["compute_seconds"]).quantize(Decimal("1e-8"))
+    assert run["credits_charged"] == (Decimal("0.1") * run["compute_seconds"]).quantize(
+        Decimal("1e-8")
+    )
     after = await balances(pool, alice)
     assert before.balance - after.balance == run["credits_charged"]
     assert after.held == 0
 
     # The recorded candles were cached for the next run.
-    assert await one(conn, "select count(*) from candles where exchange = 'binance' and symbol = 'ETH/BTC' "
-                           "and timeframe = '5m'") == len(load_csv(jobs.csv_path("ETH/BTC", "5m")).candles)
+    assert await one(
+        conn,
+        "select count(*) from candles where exchange = 'binance' and symbol = 'ETH/BTC' "
+        "and timeframe = '5m'",
+    ) == len(load_csv(jobs.csv_path("ETH/BTC", "5m")).candles)
 
     async with request_as(conn, alice) as cur:
-        await cur.execute("select r.*, b.status as run_status, b.progress from backtest_results r "
-                          "join backtest_runs b on b.id = r.run_id where r.run_id = %s", (run_id,))
+        await cur.execute(
+            "select r.*, b.status as run_status, b.progress from backtest_results r "
+            "join backtest_runs b on b.id = r.run_id where r.run_id = %s",
+            (run_id,),
+        )
         rows = await cur.fetchall()
     assert len(rows) == 1
     res = rows[0]
-    assert res["user_id"] == alice.id and res["trading_pair"] == "ETH/BTC" and res["timeframe"] == "5m"
+    assert (
+        res["user_id"] == alice.id and res["trading_pair"] == "ETH/BTC" and res["timeframe"] == "5m"
+    )
     assert res["metadata"]["source"] == "csv:ETH_BTC-5m.csv"
     assert isinstance(res["metadata"]["gaps"], list)
 
@@ -149,12 +182,17 @@ async def test_a_run_inserted_by_the_app_is_run_stored_readable_and_charged_per_
     t = series.candles.time
     lo = int((t < 1515715200000).sum())
     hi = int((t < 1516406400000).sum())
-    local = run_backtest(series.candles.slice(lo, hi), "sma_cross", {"fast": 10, "slow": 20},
-                         {"fee": 0.002, "shorts": True})
+    local = run_backtest(
+        series.candles.slice(lo, hi),
+        "sma_cross",
+        {"fast": 10, "slow": 20},
+        {"fee": 0.002, "shorts": True},
+    )
     assert res["trades"] == local.trades and len(local.trades) > 10
     assert res["total_trades"] == local.stats["total_trades"]
-    assert res["total_return_percentage"] == Decimal(str(local.stats["total_return_percentage"])).quantize(
-        Decimal("0.0001"))
+    assert res["total_return_percentage"] == Decimal(
+        str(local.stats["total_return_percentage"])
+    ).quantize(Decimal("0.0001"))
     assert res["stats"]["sharpe_ratio"] == pytest.approx(local.stats["sharpe_ratio"])
     assert 0 < len(res["equity_curve"]) <= 2000
     assert res["equity_curve"][0]["time"] == local.equity[0]["time"]
@@ -172,14 +210,19 @@ async def test_a_run_inserted_by_the_app_is_run_stored_readable_and_charged_per_
     again = await request_run(conn, alice)
     assert (await run_it(conn, pool, registry, again))["status"] == "completed"
     async with request_as(conn, alice) as cur:
-        await cur.execute("select trades, metadata from backtest_results where run_id = %s", (again,))
+        await cur.execute(
+            "select trades, metadata from backtest_results where run_id = %s", (again,)
+        )
         second = await cur.fetchone()
     assert second is not None
     assert second["metadata"]["source"] == "candles" and second["trades"] == res["trades"]
 
 
 async def test_bad_parameters_fail_the_run_naming_the_parameter_and_charge_nothing(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice = users["alice"]
     await fund(pool, alice)
@@ -188,7 +231,9 @@ async def test_bad_parameters_fail_the_run_naming_the_parameter_and_charge_nothi
     out = await run_it(conn, pool, registry, run_id)
     run = await run_row(conn, run_id)
     assert out["status"] == run["status"] == "failed"
-    assert "invalid parameter" in run["error"] and ("fast" in run["error"] or "slow" in run["error"])
+    assert "invalid parameter" in run["error"] and (
+        "fast" in run["error"] or "slow" in run["error"]
+    )
     assert run["credits_charged"] == 0
     unknown = await request_run(conn, alice, parameters='{"fats": 10}')
     await run_it(conn, pool, registry, unknown)
@@ -202,19 +247,29 @@ async def test_bad_parameters_fail_the_run_naming_the_parameter_and_charge_nothi
 
 
 async def test_a_market_without_candles_fails_clearly(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice = users["alice"]
     await fund(pool, alice)
     run_id = await request_run(conn, alice, trading_pair="DOGE/USDT")
     await run_it(conn, pool, registry, run_id)
     run = await run_row(conn, run_id)
-    assert run["status"] == "failed" and "no candles" in run["error"] and "DOGE_USDT-5m.csv" in run["error"]
+    assert (
+        run["status"] == "failed"
+        and "no candles" in run["error"]
+        and "DOGE_USDT-5m.csv" in run["error"]
+    )
     assert (await balances(pool, alice)).held == 0
 
 
 async def test_a_cancelled_run_stops_and_pays_only_what_it_used(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     alice = users["alice"]
@@ -239,6 +294,7 @@ async def test_a_cancelled_run_stops_and_pays_only_what_it_used(
     run_id = await request_run(conn, alice)
     task = asyncio.create_task(run_it(conn, pool, registry, run_id))
     try:
+
         async def computing() -> bool:
             async with pool.connection() as c:
                 cur = await c.execute("select progress from backtest_runs where id = %s", (run_id,))
@@ -247,27 +303,34 @@ async def test_a_cancelled_run_stops_and_pays_only_what_it_used(
 
         await wait_for("the run to compute", computing, limit_s=10.0)
         async with request_as(conn, alice) as cur:
-            await cur.execute("update backtest_runs set status = 'cancelled' where id = %s", (run_id,))
+            await cur.execute(
+                "update backtest_runs set status = 'cancelled' where id = %s", (run_id,)
+            )
         out = await asyncio.wait_for(task, 10)
     finally:
         release.set()
     run = await run_row(conn, run_id)
     assert out["status"] == run["status"] == "cancelled"
     assert run["compute_seconds"] > 0
-    assert run["credits_charged"] == (Decimal("0.1") * run["compute_seconds"]).quantize(Decimal("1e-8"))
+    assert run["credits_charged"] == (Decimal("0.1") * run["compute_seconds"]).quantize(
+        Decimal("1e-8")
+    )
     after = await balances(pool, alice)
     assert before.balance - after.balance == run["credits_charged"] and after.held == 0
     assert await one(conn, "select count(*) from backtest_results where run_id = %s", run_id) == 0
 
 
 async def test_the_plans_backtest_minutes_are_enforced_at_insert(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User],
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
 ) -> None:
     alice = users["alice"]
     first = await request_run(conn, alice)
     # The Free plan's 30 minutes are used up this month.
-    await conn.execute("update backtest_runs set status = 'completed', compute_seconds = 1800 where id = %s",
-                       (first,))
+    await conn.execute(
+        "update backtest_runs set status = 'completed', compute_seconds = 1800 where id = %s",
+        (first,),
+    )
     with pytest.raises(psycopg.errors.CheckViolation, match="backtest_minutes_per_month"):
         await request_run(conn, alice)
     assert await one(conn, "select count(*) from jobs where kind = 'backtest.run'") == 1
@@ -276,7 +339,9 @@ async def test_the_plans_backtest_minutes_are_enforced_at_insert(
 
 
 async def test_the_equity_curve_is_downsampled_keeping_the_ends_and_the_deepest_drawdown() -> None:
-    points = [{"time": str(i), "equity": 1.0, "drawdown": 50.0 if i == 4321 else 0.0} for i in range(9000)]
+    points = [
+        {"time": str(i), "equity": 1.0, "drawdown": 50.0 if i == 4321 else 0.0} for i in range(9000)
+    ]
     kept = jobs.downsample(points)
     assert len(kept) <= 2000
     assert kept[0] is points[0] and kept[-1] is points[-1]
@@ -284,7 +349,10 @@ async def test_the_equity_curve_is_downsampled_keeping_the_ends_and_the_deepest_
 
 
 async def test_a_run_holds_only_what_the_user_can_pay_and_stops_at_that_budget(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bob = users["bob"]  # Free plan: 0.1 credits per compute-second
@@ -294,7 +362,9 @@ async def test_a_run_holds_only_what_the_user_can_pay_and_stops_at_that_budget(
     quick = await request_run(conn, bob)
     assert (await run_it(conn, pool, registry, quick))["status"] == "completed"
     run = await run_row(conn, quick)
-    assert run["credits_charged"] == (Decimal("0.1") * run["compute_seconds"]).quantize(Decimal("1e-8"))
+    assert run["credits_charged"] == (Decimal("0.1") * run["compute_seconds"]).quantize(
+        Decimal("1e-8")
+    )
 
     # A run that outgrows the budget stops, says why, and is charged exactly the budget.
     release = threading.Event()

@@ -91,20 +91,33 @@ async def replay_on_paper(shorts: bool, slippage: Decimal) -> tuple[list[Fill], 
     of candles replayed."""
     series = load_csv(CANDLES / "ETH_BTC-5m.csv")
     c = series.candles
-    ex = PaperExchange("binance", {"BTC": Decimal(100), "ETH": Decimal(100_000)},
-                       taker_fee=FEE, maker_fee=FEE, slippage=slippage, history=0,
-                       rules=paper_rules("binance"))
+    ex = PaperExchange(
+        "binance",
+        {"BTC": Decimal(100), "ETH": Decimal(100_000)},
+        taker_fee=FEE,
+        maker_fee=FEE,
+        slippage=slippage,
+        history=0,
+        rules=paper_rules("binance"),
+    )
     stake = Decimal("0.1")
     side = 0  # +1 long, -1 short, 0 flat
     amount = Decimal(0)
-    pending: list[tuple[str, int]] = []  # client order ids placed at the last close, +1 open / 0 close
+    pending: list[
+        tuple[str, int]
+    ] = []  # client order ids placed at the last close, +1 open / 0 close
     fills: list[Fill] = []
     open_trade: dict[str, Any] | None = None
 
     for i in range(len(c)):
         t = datetime.fromtimestamp(int(c.time[i]) / 1000, tz=UTC)
-        candle = Candle(t, *(Decimal(repr(float(x))) for x in (c.open[i], c.high[i], c.low[i], c.close[i],
-                                                                c.volume[i])))
+        candle = Candle(
+            t,
+            *(
+                Decimal(repr(float(x)))
+                for x in (c.open[i], c.high[i], c.low[i], c.close[i], c.volume[i])
+            ),
+        )
         for order in ex.on_candle(PAIR, TIMEFRAME, candle):
             assert order.status is OrderStatus.CLOSED, order
             what = dict(pending)[order.client_order_id or ""]
@@ -112,10 +125,16 @@ async def replay_on_paper(shorts: bool, slippage: Decimal) -> tuple[list[Fill], 
             assert price is not None
             if what == 0:  # a close
                 assert open_trade is not None
-                fills.append(Fill(open_trade["side"], open_trade["time"], open_trade["price"], iso(t), price))
+                fills.append(
+                    Fill(open_trade["side"], open_trade["time"], open_trade["price"], iso(t), price)
+                )
                 open_trade = None
             else:
-                open_trade = {"side": "long" if order.side == "buy" else "short", "time": iso(t), "price": price}
+                open_trade = {
+                    "side": "long" if order.side == "buy" else "short",
+                    "time": iso(t),
+                    "price": price,
+                }
         pending = []
         if i == len(c) - 1:
             break
@@ -150,13 +169,19 @@ async def replay_on_paper(shorts: bool, slippage: Decimal) -> tuple[list[Fill], 
 
 
 @pytest.mark.parametrize("shorts", [False, True], ids=["long-only", "long-and-short"])
-async def test_the_paper_exchange_fed_decision_by_decision_makes_the_backtests_trades(shorts: bool) -> None:
+async def test_the_paper_exchange_fed_decision_by_decision_makes_the_backtests_trades(
+    shorts: bool,
+) -> None:
     slippage = Decimal("0.0005")
     fills, n = await replay_on_paper(shorts, slippage)
     series = load_csv(CANDLES / "ETH_BTC-5m.csv")
     assert n == len(series.candles)
-    result = run_backtest(series, "sma_cross", PARAMS,
-                          {"fee": float(FEE), "slippage": float(slippage), "shorts": shorts})
+    result = run_backtest(
+        series,
+        "sma_cross",
+        PARAMS,
+        {"fee": float(FEE), "slippage": float(slippage), "shorts": shorts},
+    )
     assert len(result.trades) > 100
     if shorts:
         assert {t["side"] for t in result.trades} == {"long", "short"}
@@ -178,20 +203,32 @@ async def test_a_paper_bot_makes_the_backtests_trades(
     # Start the bot at the open where one of the backtest's trades exited. Long only, the
     # backtest is flat there; with shorts it reverses there, on a decision the bot never
     # saw, so the bot's first trade is the backtest's next one.
-    start_iso = next(t["exit_time"] for t in full.trades if t["exit_time"] >= "2018-01-12T00:00:00Z")
+    start_iso = next(
+        t["exit_time"] for t in full.trades if t["exit_time"] >= "2018-01-12T00:00:00Z"
+    )
     start = datetime.fromisoformat(start_iso.replace("Z", "+00:00"))
     steps = 1200
 
-    bot = await create_bot(conn, alice, parameters=PARAMS, initial_balance="10", stake_amount="0.1",
-                           allow_short=shorts, metadata={"paper_fee": str(FEE)})
+    bot = await create_bot(
+        conn,
+        alice,
+        parameters=PARAMS,
+        initial_balance="10",
+        stake_amount="0.1",
+        allow_short=shorts,
+        metadata={"paper_fee": str(FEE)},
+    )
     # With shorts, other workers take the bot over twice: once with a reversal's exit and
     # entry in flight (decided on the close just persisted, filling on the next open), once
     # in the middle of a trade. Each rebuilds the paper account, short or long, from the
     # database and must go on making the same trades.
     splits = [steps]
     if shorts:
-        fill_at = next(datetime.fromisoformat(t["entry_time"].replace("Z", "+00:00")) for t in full.trades
-                       if t["entry_time"] >= iso(start + FIVE_MIN * 300))
+        fill_at = next(
+            datetime.fromisoformat(t["entry_time"].replace("Z", "+00:00"))
+            for t in full.trades
+            if t["entry_time"] >= iso(start + FIVE_MIN * 300)
+        )
         in_flight = int((fill_at - start) / FIVE_MIN)
         splits = [in_flight, 137, steps - in_flight - 137]
     now, previous = start, None
@@ -204,26 +241,40 @@ async def test_a_paper_bot_makes_the_backtests_trades(
             assert bot in h.runner.bots
             if shorts and i == 1:
                 # the reversal's exit and entry, placed again
-                assert sorted(f.purpose for f in h.runner.bots[bot].in_flight.values()) == ["entry", "exit"]
+                assert sorted(f.purpose for f in h.runner.bots[bot].in_flight.values()) == [
+                    "entry",
+                    "exit",
+                ]
             await h.candles(n)
             now = h.now
         previous = worker
-    status, error = (await (await conn.execute(
-        "select status, error_message from bots where id = %s", (bot,))).fetchone()) or (None, None)
+    status, error = (
+        await (
+            await conn.execute("select status, error_message from bots where id = %s", (bot,))
+        ).fetchone()
+    ) or (None, None)
     assert status == "running", error
 
     cur = await conn.execute(
         "select direction, entry_time, price, exit_time, exit_price, status from trades "
-        "where bot_id = %s order by entry_time", (bot,))
-    fills = [Fill(d, iso(et), p, None if xt is None else iso(xt), xp) for d, et, p, xt, xp, _ in await cur.fetchall()]
+        "where bot_id = %s order by entry_time",
+        (bot,),
+    )
+    fills = [
+        Fill(d, iso(et), p, None if xt is None else iso(xt), xp)
+        for d, et, p, xt, xp, _ in await cur.fetchall()
+    ]
 
     # The backtest over the same candles: up to the last one the bot saw closed.
     last_open = start + FIVE_MIN * (steps - 1)
     t = series.candles.time
     end = int((t <= int(last_open.timestamp() * 1000)).sum())
     result = run_backtest(series.candles.slice(0, end), "sma_cross", PARAMS, settings)
-    expected = [tr for tr in result.trades
-                if tr["entry_time"] > start_iso or (not shorts and tr["entry_time"] == start_iso)]
+    expected = [
+        tr
+        for tr in result.trades
+        if tr["entry_time"] > start_iso or (not shorts and tr["entry_time"] == start_iso)
+    ]
     assert len(expected) >= 10
     if shorts:
         assert {f.side for f in fills} == {"long", "short"}
@@ -232,9 +283,13 @@ async def test_a_paper_bot_makes_the_backtests_trades(
         # Reversals: every closed trade but the last is followed by one entered on its exit.
         for a, b in pairwise(fills):
             assert a.exit_time == b.entry_time and a.side != b.side
-        closed = await (await conn.execute(
-            "select direction, amount, price, exit_price, fee, profit from trades "
-            "where bot_id = %s and status = 'closed' and direction = 'short'", (bot,))).fetchall()
+        closed = await (
+            await conn.execute(
+                "select direction, amount, price, exit_price, fee, profit from trades "
+                "where bot_id = %s and status = 'closed' and direction = 'short'",
+                (bot,),
+            )
+        ).fetchall()
         assert closed
         for _, amount, price, exit_price, fee, profit in closed:
             # short P&L: sold at entry, bought back at exit, both fills' fees paid

@@ -26,19 +26,26 @@ async def test_rotate_reseals_everything_under_the_new_key_once(
     alice = users["alice"]
     await conn.execute(
         "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id, api_key_hint) "
-        "values (%s, 'binance', %s, 'k1', '****1234')", (alice.id, old.seal(creds)))
+        "values (%s, 'binance', %s, 'k1', '****1234')",
+        (alice.id, old.seal(creds)),
+    )
     await conn.execute(
         "insert into public.brokerage_connections (user_id, provider, sealed_user_secret) values (%s, 'snaptrade', %s)",
-        (alice.id, old.seal_bytes(b"snaptrade-user-secret")))
+        (alice.id, old.seal_bytes(b"snaptrade-user-secret")),
+    )
 
     new = Keyring.parse(f"k2:{K2},k1:{K1}")
     report = await rotate(db_url, new)
     assert report.ok and report.resealed == {"exchange_credentials": 1, "brokerage_connections": 1}
 
-    (sealed, kid), = await (await conn.execute("select sealed_secret, key_id from public.exchange_credentials")).fetchall()
+    ((sealed, kid),) = await (
+        await conn.execute("select sealed_secret, key_id from public.exchange_credentials")
+    ).fetchall()
     assert kid == "k2" and sealed.startswith("v1:k2:")
     assert Keyring.parse(f"k2:{K2}").open(sealed) == creds  # the old key is no longer needed
-    (user_secret,), = await (await conn.execute("select sealed_user_secret from public.brokerage_connections")).fetchall()
+    ((user_secret,),) = await (
+        await conn.execute("select sealed_user_secret from public.brokerage_connections")
+    ).fetchall()
     assert Keyring.parse(f"k2:{K2}").open_bytes(user_secret) == b"snaptrade-user-secret"
 
     again = await rotate(db_url, new)
@@ -47,13 +54,25 @@ async def test_rotate_reseals_everything_under_the_new_key_once(
 
 def test_the_command_reports_and_never_prints_secrets(db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as c:
-        user = c.execute("insert into auth.users (id, aud, role, email) values (gen_random_uuid(), 'authenticated', "
-                         "'authenticated', 'k@test.local') returning id").fetchone()
+        user = c.execute(
+            "insert into auth.users (id, aud, role, email) values (gen_random_uuid(), 'authenticated', "
+            "'authenticated', 'k@test.local') returning id"
+        ).fetchone()
         assert user is not None
-        c.execute("insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id) values (%s, 'bybit', %s, 'k1')",
-                  (user[0], Keyring.parse(f"k1:{K1}").seal(ExchangeCredentials("plain-api", "plain-secret"))))
+        c.execute(
+            "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id) values (%s, 'bybit', %s, 'k1')",
+            (
+                user[0],
+                Keyring.parse(f"k1:{K1}").seal(ExchangeCredentials("plain-api", "plain-secret")),
+            ),
+        )
     env = {**os.environ, "TRADEFLEET_MASTER_KEYS": f"k2:{K2},k1:{K1}", "DATABASE_URL": db_url}
-    out = subprocess.run([str(ROOT / ".venv" / "bin" / "tradefleet"), "keys", "rotate"], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "tradefleet"), "keys", "rotate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "exchange_credentials: 1 resealed under k2" in out.stdout
     assert "plain" not in out.stdout + out.stderr

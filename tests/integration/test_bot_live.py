@@ -43,13 +43,26 @@ def btc_usdt_candles(tmp: Path) -> Path:
 async def live_bot(conn: psycopg.AsyncConnection[Any], user: User, **fields: Any) -> str:
     await subscribe(conn, user, live_trading=True)
     await grant_credits(conn, user, "100")
-    (cred,), = await (await conn.execute(
-        "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id, api_key_hint) "
-        "values (%s, 'binance', %s, 'k1', '****-key') returning id",
-        (user.id, KEYS.seal(ExchangeCredentials("test-key", "test-secret"))))).fetchall()
-    return await create_bot(conn, user, aal="aal2", **{
-        "trading_pair": "BTC/USDT", "initial_balance": "10000", "stake_amount": "500",
-        "is_paper_trade": False, "exchange_credential_id": str(cred), **fields})
+    ((cred,),) = await (
+        await conn.execute(
+            "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id, api_key_hint) "
+            "values (%s, 'binance', %s, 'k1', '****-key') returning id",
+            (user.id, KEYS.seal(ExchangeCredentials("test-key", "test-secret"))),
+        )
+    ).fetchall()
+    return await create_bot(
+        conn,
+        user,
+        aal="aal2",
+        **{
+            "trading_pair": "BTC/USDT",
+            "initial_balance": "10000",
+            "stake_amount": "500",
+            "is_paper_trade": False,
+            "exchange_credential_id": str(cred),
+            **fields,
+        },
+    )
 
 
 async def test_a_live_bot_trades_once_per_decision_across_lost_responses_and_takeovers(
@@ -58,13 +71,18 @@ async def test_a_live_bot_trades_once_per_decision_across_lost_responses_and_tak
     bot = await live_bot(conn, users["alice"])
     opened: list[str] = []
     async with FakeBinance() as fake:
+
         def factory(cfg: BotConfig, creds: ExchangeCredentials, testnet: bool) -> LiveExchange:
             opened.append(creds.api_key)
-            return LiveExchange("binance", creds, api_base_url=fake.url, enable_rate_limit=False, timeout_ms=1500)
+            return LiveExchange(
+                "binance", creds, api_base_url=fake.url, enable_rate_limit=False, timeout_ms=1500
+            )
 
         worker = await register_worker(conn)
         candles = btc_usdt_candles(tmp_path)
-        async with harness(db_url, worker, candles=candles, keyring=KEYS, live_exchange=factory) as h:
+        async with harness(
+            db_url, worker, candles=candles, keyring=KEYS, live_exchange=factory
+        ) as h:
             await h.sync()
             await h.candles(60)
             fake.fail_next("lost_response", path="/api/v3/order")
@@ -75,17 +93,25 @@ async def test_a_live_bot_trades_once_per_decision_across_lost_responses_and_tak
         await conn.execute(
             "insert into public.orders (bot_id, user_id, client_order_id, exchange, symbol, side, order_type, amount,"
             " status, is_paper_trade, lease_epoch) select id, user_id, 'tf-vanished', 'binance', 'BTC/USDT', 'buy',"
-            " 'market', 0.01, 'open', false, 1 from public.bots where id = %s", (bot,))
+            " 'market', 0.01, 'open', false, 1 from public.bots where id = %s",
+            (bot,),
+        )
         # another worker takes over (new epoch) and reconciles before trading
         await conn.execute("update public.bot_leases set worker_id = null, expires_at = now()")
         worker2 = await register_worker(conn, "second")
-        async with harness(db_url, worker2, now, candles=candles, keyring=KEYS, live_exchange=factory) as h2:
+        async with harness(
+            db_url, worker2, now, candles=candles, keyring=KEYS, live_exchange=factory
+        ) as h2:
             await h2.sync()
             await h2.candles(60)
 
     assert opened == ["test-key", "test-key"]
-    orders = await (await conn.execute(
-        "select client_order_id, is_paper_trade, status from public.orders where bot_id = %s", (bot,))).fetchall()
+    orders = await (
+        await conn.execute(
+            "select client_order_id, is_paper_trade, status from public.orders where bot_id = %s",
+            (bot,),
+        )
+    ).fetchall()
     assert len(orders) >= 4 and not any(o[1] for o in orders)
     cids = [p.params["newClientOrderId"] for p in fake.order_posts()]
     # every decision reached the exchange once: a retried post after the lost response
@@ -94,9 +120,13 @@ async def test_a_live_bot_trades_once_per_decision_across_lost_responses_and_tak
     orders = [o for o in orders if o[0] != "tf-vanished"]
     assert sorted(set(cids)) == sorted(o[0] for o in orders)
     assert len(cids) == len(set(cids))
-    (status, epoch_trades), = await (await conn.execute(
-        "select b.status, count(t.*) filter (where t.lease_epoch = 2) from public.bots b "
-        "left join public.trades t on t.bot_id = b.id where b.id = %s group by b.status", (bot,))).fetchall()
+    ((status, epoch_trades),) = await (
+        await conn.execute(
+            "select b.status, count(t.*) filter (where t.lease_epoch = 2) from public.bots b "
+            "left join public.trades t on t.bot_id = b.id where b.id = %s group by b.status",
+            (bot,),
+        )
+    ).fetchall()
     assert status == "running" and epoch_trades > 0
 
 
@@ -104,18 +134,24 @@ async def test_live_needs_two_factor_and_a_plan_with_live_trading(
     conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
 ) -> None:
     bob = users["bob"]
-    (cred,), = await (await conn.execute(
-        "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id) "
-        "values (%s, 'binance', %s, 'k1') returning id",
-        (bob.id, KEYS.seal(ExchangeCredentials("test-key", "test-secret"))))).fetchall()
+    ((cred,),) = await (
+        await conn.execute(
+            "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id) "
+            "values (%s, 'binance', %s, 'k1') returning id",
+            (bob.id, KEYS.seal(ExchangeCredentials("test-key", "test-secret"))),
+        )
+    ).fetchall()
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="aal2"):
         await create_bot(conn, bob, is_paper_trade=False, exchange_credential_id=str(cred))
-    bot = await create_bot(conn, bob, aal="aal2", is_paper_trade=False, exchange_credential_id=str(cred))
+    bot = await create_bot(
+        conn, bob, aal="aal2", is_paper_trade=False, exchange_credential_id=str(cred)
+    )
     worker = await register_worker(conn)
     async with harness(db_url, worker, keyring=KEYS) as h:
         await h.sync()
-    (status, message), = await (await conn.execute(
-        "select status, error_message from public.bots where id = %s", (bot,))).fetchall()
+    ((status, message),) = await (
+        await conn.execute("select status, error_message from public.bots where id = %s", (bot,))
+    ).fetchall()
     assert status == "error" and "plan" in message
 
 
@@ -125,20 +161,30 @@ async def test_a_live_allow_short_bot_on_a_spot_market_skips_short_entries_and_s
     # Stops close trades often, so the bot is flat when the averages cross down: a short entry.
     bot = await live_bot(conn, users["alice"], allow_short=True, stop_loss="0.3", take_profit="0.3")
     async with FakeBinance() as fake:
+
         def factory(cfg: BotConfig, creds: ExchangeCredentials, testnet: bool) -> LiveExchange:
-            return LiveExchange("binance", creds, api_base_url=fake.url, enable_rate_limit=False, timeout_ms=1500)
+            return LiveExchange(
+                "binance", creds, api_base_url=fake.url, enable_rate_limit=False, timeout_ms=1500
+            )
 
         worker = await register_worker(conn)
-        async with harness(db_url, worker, candles=btc_usdt_candles(tmp_path), keyring=KEYS,
-                           live_exchange=factory) as h:
+        async with harness(
+            db_url, worker, candles=btc_usdt_candles(tmp_path), keyring=KEYS, live_exchange=factory
+        ) as h:
             await h.sync()
             await h.candles(200)
-    logs = await (await conn.execute(
-        "select message from public.bot_logs where bot_id = %s and context ->> 'action' = 'short_skipped'",
-        (bot,))).fetchall()
+    logs = await (
+        await conn.execute(
+            "select message from public.bot_logs where bot_id = %s and context ->> 'action' = 'short_skipped'",
+            (bot,),
+        )
+    ).fetchall()
     assert logs and "spot market" in logs[0][0]
-    trades = await (await conn.execute(
-        "select distinct direction from public.trades where bot_id = %s", (bot,))).fetchall()
+    trades = await (
+        await conn.execute("select distinct direction from public.trades where bot_id = %s", (bot,))
+    ).fetchall()
     assert trades == [("long",)]
-    (status,), = await (await conn.execute("select status from public.bots where id = %s", (bot,))).fetchall()
+    ((status,),) = await (
+        await conn.execute("select status from public.bots where id = %s", (bot,))
+    ).fetchall()
     assert status == "running"

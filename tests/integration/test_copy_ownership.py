@@ -25,8 +25,13 @@ from worker import signals
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False,
-                            kwargs={"autocommit": True, "options": "-c role=service_role"})
+    p = AsyncConnectionPool(
+        db_url,
+        min_size=1,
+        max_size=4,
+        open=False,
+        kwargs={"autocommit": True, "options": "-c role=service_role"},
+    )
     await p.open(wait=True, timeout=30)
     try:
         yield p
@@ -39,17 +44,24 @@ async def rows(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> li
 
 
 async def test_a_copy_on_a_running_bot_is_owned_by_copy_execution_across_a_takeover(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, pool: AsyncConnectionPool,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    db_url: str,
+    pool: AsyncConnectionPool,
 ) -> None:
     alice, pat = users["alice"], users["provider"]
     await grant_credits(conn, alice, "100")
     strategy = uuid.uuid4()
     await conn.execute(
         "insert into strategies (id, user_id, name, strategy_type, is_public, is_verified, monthly_price) "
-        "values (%s, %s, 'Pat Momentum', 'marketplace', true, true, 10)", (strategy, pat.id))
+        "values (%s, %s, 'Pat Momentum', 'marketplace', true, true, 10)",
+        (strategy, pat.id),
+    )
     bot = await create_bot(conn, alice, stop_loss=2, take_profit=3, max_open_trades=5)
     async with request_as(conn, alice) as cur:
-        await cur.execute("select public.subscribe_to_strategy(%s, true, %s, '{}')", (strategy, bot))
+        await cur.execute(
+            "select public.subscribe_to_strategy(%s, true, %s, '{}')", (strategy, bot)
+        )
 
     first = await register_worker(conn, "copy-first")
     async with harness(db_url, first) as h:
@@ -57,13 +69,19 @@ async def test_a_copy_on_a_running_bot_is_owned_by_copy_execution_across_a_takeo
         await h.candles(40)
         # The provider publishes a long on the bot's market, with a stop and target so
         # tight that a runner treating the copy as its own would close it within candles.
-        (price,) = (await rows(conn, "select close from candles where symbol = 'ETH/BTC' "
-                                     "order by open_time desc limit 1"))[0]
+        (price,) = (
+            await rows(
+                conn,
+                "select close from candles where symbol = 'ETH/BTC' "
+                "order by open_time desc limit 1",
+            )
+        )[0]
         async with request_as(conn, pat) as cur:
             await cur.execute(
                 "insert into signals (strategy_id, pair, side, entry_price, stop_loss, take_profit) "
                 "values (%s, 'ETH/BTC', 'long', %s, %s, %s) returning id",
-                (strategy, price, price * Decimal("0.999"), price * Decimal("1.001")))
+                (strategy, price, price * Decimal("0.999"), price * Decimal("1.001")),
+            )
             got = await cur.fetchone()
         assert got is not None
         signal = uuid.UUID(str(got["id"]))
@@ -71,8 +89,14 @@ async def test_a_copy_on_a_running_bot_is_owned_by_copy_execution_across_a_takeo
         assert opened["executed"] == 1, opened
         await h.candles(5)
     [(copy_id,)] = await rows(
-        conn, "select id from trades where bot_id = %s and signal_id = %s and status = 'open'", bot, signal)
-    own_before = await rows(conn, "select id from trades where bot_id = %s and signal_id is null", bot)
+        conn,
+        "select id from trades where bot_id = %s and signal_id = %s and status = 'open'",
+        bot,
+        signal,
+    )
+    own_before = await rows(
+        conn, "select id from trades where bot_id = %s and signal_id is null", bot
+    )
     assert own_before, "the bot traded by its own strategy before the copy"
 
     # Takeover: the first worker lets go, another one leases the bot and rebuilds it.
@@ -82,37 +106,57 @@ async def test_a_copy_on_a_running_bot_is_owned_by_copy_execution_across_a_takeo
         await h2.sync()
         state = h2.runner.bots[bot]
         assert state.position is None or state.position.trade_id != copy_id
-        own_open = await rows(conn, "select amount from trades where bot_id = %s and status = 'open' "
-                                    "and signal_id is null", bot)
+        own_open = await rows(
+            conn,
+            "select amount from trades where bot_id = %s and status = 'open' and signal_id is null",
+            bot,
+        )
         balance = await state.exchange.fetch_balance()
         held = balance["ETH"].total if "ETH" in balance else Decimal(0)
-        assert held == sum((a for (a,) in own_open), Decimal(0))  # the copy's ETH is not the runner's
+        assert held == sum(
+            (a for (a,) in own_open), Decimal(0)
+        )  # the copy's ETH is not the runner's
         await h2.candles(120)
         assert state.position is None or state.position.trade_id != copy_id
 
     # The runner never touched the copy: still open, its only order the copy's entry.
-    assert await rows(conn, "select status, exit_time from trades where id = %s", copy_id) == [("open", None)]
-    assert await rows(conn, "select count(*) from orders where bot_id = %s and signal_id is not null",
-                      bot) == [(1,)]
-    assert (await rows(conn, "select count(*) from orders where bot_id = %s and signal_id is null", bot))[0][0] > 0
+    assert await rows(conn, "select status, exit_time from trades where id = %s", copy_id) == [
+        ("open", None)
+    ]
+    assert await rows(
+        conn, "select count(*) from orders where bot_id = %s and signal_id is not null", bot
+    ) == [(1,)]
+    assert (
+        await rows(conn, "select count(*) from orders where bot_id = %s and signal_id is null", bot)
+    )[0][0] > 0
 
     # The signal's close closes the copy, exactly once however often it runs.
     async with request_as(conn, pat) as cur:
-        await cur.execute("update signals set action = 'close', exit_price = %s where id = %s",
-                          (price * Decimal("1.01"), signal))
+        await cur.execute(
+            "update signals set action = 'close', exit_price = %s where id = %s",
+            (price * Decimal("1.01"), signal),
+        )
     closed = await signals.fan_out(pool, signal, "close")
     assert closed["executed"] == 1, closed
     again = await signals.fan_out(pool, signal, "close")
     assert again["executed"] == 0, again
     assert await rows(conn, "select status, exit_reason from trades where id = %s", copy_id) == [
-        ("closed", "signal_closed")]
-    assert await rows(conn, "select side from orders where bot_id = %s and signal_id = %s order by created_at",
-                      bot, signal) == [("buy",), ("sell",)]
+        ("closed", "signal_closed")
+    ]
+    assert await rows(
+        conn,
+        "select side from orders where bot_id = %s and signal_id = %s order by created_at",
+        bot,
+        signal,
+    ) == [("buy",), ("sell",)]
 
     # Bot statistics (the trades trigger) count the bot's own trades and the copy.
-    closed_trades = await rows(conn, "select profit, signal_id from trades where bot_id = %s and status = 'closed'",
-                               bot)
+    closed_trades = await rows(
+        conn, "select profit, signal_id from trades where bot_id = %s and status = 'closed'", bot
+    )
     assert any(s is not None for _, s in closed_trades) and any(s is None for _, s in closed_trades)
-    (total, profit) = (await rows(conn, "select total_trades, profit from bots where id = %s", bot))[0]
+    (total, profit) = (
+        await rows(conn, "select total_trades, profit from bots where id = %s", bot)
+    )[0]
     assert total == len(closed_trades)
     assert profit == sum(p for p, _ in closed_trades).quantize(Decimal("1e-8"))

@@ -34,17 +34,23 @@ hold_ref = st.integers(0, 1_000)
 simple_ops = st.one_of(
     st.tuples(st.just("grant"), user, amounts),
     st.tuples(st.just("usage"), user, st.sampled_from(USAGES), quantities),
-    st.tuples(st.just("hold"), user, amounts, st.sampled_from([False, False, False, True])),  # expired?
+    st.tuples(
+        st.just("hold"), user, amounts, st.sampled_from([False, False, False, True])
+    ),  # expired?
     st.tuples(st.just("post"), hold_ref, st.sampled_from(["all", "half", "tiny", "too_much"])),
     st.tuples(st.just("void"), hold_ref),
 )
 ops = st.one_of(
     simple_ops,
-    st.tuples(st.just("replay"), hold_ref),  # another client's earlier call again, maybe still in flight
+    st.tuples(
+        st.just("replay"), hold_ref
+    ),  # another client's earlier call again, maybe still in flight
     st.tuples(st.just("batch"), st.lists(simple_ops, min_size=1, max_size=8)),
     st.just(("expire",)),
 )
-programs = st.lists(st.lists(st.tuples(ops, st.booleans()), max_size=8), min_size=CLIENTS, max_size=CLIENTS)
+programs = st.lists(
+    st.lists(st.tuples(ops, st.booleans()), max_size=8), min_size=CLIENTS, max_size=CLIENTS
+)
 
 
 @dataclass
@@ -64,44 +70,81 @@ class World:
 
 
 def post_amount(kind: str, held: Decimal) -> Decimal | None:
-    return {"all": None, "half": (held / 2).quantize(Decimal("0.00000001")), "tiny": Decimal("0.01"),
-            "too_much": held + 1}[kind]
+    return {
+        "all": None,
+        "half": (held / 2).quantize(Decimal("0.00000001")),
+        "tiny": Decimal("0.01"),
+        "too_much": held + 1,
+    }[kind]
 
 
 def request(world: World, op: tuple[Any, ...]) -> credits.TransferRequest | None:
     new = uuid.uuid4()
     match op:
         case ("grant", u, amount):
-            return credits.TransferRequest("transfer", new, world.grants_account, world.accounts[u], amount, "grant")
+            return credits.TransferRequest(
+                "transfer", new, world.grants_account, world.accounts[u], amount, "grant"
+            )
         case ("usage", u, usage, qty):
-            return credits.TransferRequest("usage", new, user_id=world.users[u], usage=usage, quantity=qty)
+            return credits.TransferRequest(
+                "usage", new, user_id=world.users[u], usage=usage, quantity=qty
+            )
         case ("hold", u, amount, expired):
             world.holds.append((new, amount))
-            return credits.TransferRequest("hold", new, world.accounts[u], world.usage_account, amount, "usage",
-                                           expires_after=timedelta(seconds=-1 if expired else 600))
+            return credits.TransferRequest(
+                "hold",
+                new,
+                world.accounts[u],
+                world.usage_account,
+                amount,
+                "usage",
+                expires_after=timedelta(seconds=-1 if expired else 600),
+            )
         case ("post", ref, kind):
             held = world.hold(ref)
-            return held and credits.TransferRequest("post", new, pending_id=held[0], amount=post_amount(kind, held[1]))
+            return held and credits.TransferRequest(
+                "post", new, pending_id=held[0], amount=post_amount(kind, held[1])
+            )
         case ("void", ref):
             held = world.hold(ref)
             return held and credits.TransferRequest("void", new, pending_id=held[0])
     raise AssertionError(op)
 
 
-async def single(conn: psycopg.AsyncConnection[Any], world: World, r: credits.TransferRequest) -> Any:
+async def single(
+    conn: psycopg.AsyncConnection[Any], world: World, r: credits.TransferRequest
+) -> Any:
     match r.action:
         case "transfer":
             assert r.debit_account_id and r.credit_account_id and r.amount and r.kind
-            return await credits.transfer(conn, id=r.id, debit_account_id=r.debit_account_id,
-                                          credit_account_id=r.credit_account_id, amount=r.amount, kind=r.kind)
+            return await credits.transfer(
+                conn,
+                id=r.id,
+                debit_account_id=r.debit_account_id,
+                credit_account_id=r.credit_account_id,
+                amount=r.amount,
+                kind=r.kind,
+            )
         case "usage":
             assert r.user_id and r.usage and r.quantity
-            return await credits.charge_usage(conn, id=r.id, user_id=r.user_id, usage=r.usage, quantity=r.quantity)
+            return await credits.charge_usage(
+                conn, id=r.id, user_id=r.user_id, usage=r.usage, quantity=r.quantity
+            )
         case "hold":
-            assert r.debit_account_id and r.credit_account_id and r.amount and r.expires_after is not None
-            return await credits.hold(conn, id=r.id, debit_account_id=r.debit_account_id,
-                                      credit_account_id=r.credit_account_id, amount=r.amount,
-                                      expires_after=r.expires_after)
+            assert (
+                r.debit_account_id
+                and r.credit_account_id
+                and r.amount
+                and r.expires_after is not None
+            )
+            return await credits.hold(
+                conn,
+                id=r.id,
+                debit_account_id=r.debit_account_id,
+                credit_account_id=r.credit_account_id,
+                amount=r.amount,
+                expires_after=r.expires_after,
+            )
         case "post":
             assert r.pending_id
             return await credits.post(conn, id=r.id, pending_id=r.pending_id, amount=r.amount)
@@ -126,7 +169,9 @@ async def client(world: World, program: list[tuple[tuple[Any, ...], bool]]) -> N
                         again = await credits.create_transfers(conn, reqs)
                         for a, b in zip(first, again, strict=True):
                             if a.accepted and b.result != "exists":
-                                world.problems.append(f"batch retry of {a.id}: {a.result} then {b.result}")
+                                world.problems.append(
+                                    f"batch retry of {a.id}: {a.result} then {b.result}"
+                                )
                 else:
                     if op[0] == "replay":
                         r = world.sent[op[1] % len(world.sent)] if world.sent else None
@@ -153,8 +198,10 @@ async def client(world: World, program: list[tuple[tuple[Any, ...], bool]]) -> N
 
 async def setup(url: str) -> World:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        people = [await support.create_user(conn, f"hot{i}-{uuid.uuid4().hex[:8]}@test.local")
-                  for i in range(HOT_USERS)]
+        people = [
+            await support.create_user(conn, f"hot{i}-{uuid.uuid4().hex[:8]}@test.local")
+            for i in range(HOT_USERS)
+        ]
         accounts = []
         for p in people:
             cur = await conn.execute("select id from credit_accounts where user_id = %s", (p.id,))
@@ -189,8 +236,15 @@ def run(world: World, progs: list[list[tuple[tuple[Any, ...], bool]]]) -> None:
     asyncio.run(main())
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(progs=programs)
 def test_concurrent_clients_keep_the_ledger_exact(db_url: str, progs: list[list[Any]]) -> None:
     # One database for all examples, fresh hot accounts for each: the audit covers the

@@ -68,8 +68,10 @@ async def test_listen_notify_wakes_per_queue_and_survives_a_killed_connection(
         await wakes.until(lambda g: None in g)  # connected: "poll now"
         await queue.enqueue(pool, "fleet.noop", queue="slow")
         await wakes.until(lambda g: "slow" in g)
-        await conn.execute("select pg_terminate_backend(pid) from pg_stat_activity "
-                           "where application_name = 'tradefleet-listen' and datname = current_database()")
+        await conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            "where application_name = 'tradefleet-listen' and datname = current_database()"
+        )
         await wakes.until(lambda g: g.count(None) >= 2)  # reconnected, and polls what it missed
         await queue.enqueue(pool, "fleet.noop", queue="after")
         await wakes.until(lambda g: "after" in g)
@@ -84,7 +86,9 @@ async def test_realtime_source_joins_postgres_changes_and_wakes_on_job_inserts(
         async with running(source, wakes):
             await wakes.until(lambda g: None in g)
             join = fake.joins[0]
-            assert join["config"]["postgres_changes"] == [{"event": "INSERT", "schema": "public", "table": "jobs"}]
+            assert join["config"]["postgres_changes"] == [
+                {"event": "INSERT", "schema": "public", "table": "jobs"}
+            ]
             assert join["access_token"] == "service-key"
             await queue.enqueue(pool, "fleet.noop", queue="realtime-q")
             await wakes.until(lambda g: "realtime-q" in g)
@@ -108,8 +112,14 @@ class Silent:
 
 def settings(db_url: str, **over: Any) -> Settings:
     base: dict[str, Any] = {
-        "database_url": db_url, "worker_name": "in-process", "poll_interval_s": 0.3, "lease_ttl_s": 3,
-        "sweep_interval_s": 0.5, "job_lock_s": 5, "drain_timeout_s": 1, "job_backoff_base_s": 0.05,
+        "database_url": db_url,
+        "worker_name": "in-process",
+        "poll_interval_s": 0.3,
+        "lease_ttl_s": 3,
+        "sweep_interval_s": 0.5,
+        "job_lock_s": 5,
+        "drain_timeout_s": 1,
+        "job_backoff_base_s": 0.05,
     }
     return Settings(_env_file=None, **{**base, **over})  # type: ignore[call-arg]
 
@@ -125,7 +135,9 @@ async def worker_running(w: Worker) -> AsyncIterator[Worker]:
             assert await task == 0
 
 
-async def until_status(conn: psycopg.AsyncConnection[Any], job_id: int, status: str, limit_s: float = 5.0) -> float:
+async def until_status(
+    conn: psycopg.AsyncConnection[Any], job_id: int, status: str, limit_s: float = 5.0
+) -> float:
     start = time.monotonic()
     async with asyncio.timeout(limit_s):
         while True:
@@ -167,7 +179,9 @@ async def test_notified_worker_starts_jobs_well_before_the_poll(
             assert await until_status(conn, job_id, "succeeded", limit_s=2) < 1.0
 
 
-async def test_periodic_job_is_enqueued_once_per_period_by_many_workers(pool: AsyncConnectionPool) -> None:
+async def test_periodic_job_is_enqueued_once_per_period_by_many_workers(
+    pool: AsyncConnectionPool,
+) -> None:
     p = Periodic("nightly", "fleet.noop", timedelta(hours=1))
     ids = await asyncio.gather(*(enqueue_periodic(pool, p) for _ in range(5)))
     assert len(set(ids)) == 1
@@ -177,8 +191,13 @@ async def test_worker_configured_for_realtime_is_woken_through_it(
     pool: AsyncConnectionPool, db_url: str, conn: psycopg.AsyncConnection[Any]
 ) -> None:
     async with FakeRealtime(db_url, api_key="service-key") as fake:
-        s = settings(db_url, poll_interval_s=30, event_source="realtime", supabase_url=fake.url,
-                     supabase_service_role_key="service-key")
+        s = settings(
+            db_url,
+            poll_interval_s=30,
+            event_source="realtime",
+            supabase_url=fake.url,
+            supabase_service_role_key="service-key",
+        )
         w = Worker(s, registry_with("test.ok", ok))
         assert isinstance(w.event_source, RealtimeSource)
         async with worker_running(w):

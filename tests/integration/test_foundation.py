@@ -21,7 +21,9 @@ BOT = {
 }
 
 
-async def insert_bot(conn: psycopg.AsyncConnection[Any], who: User, **overrides: Any) -> dict[str, Any]:
+async def insert_bot(
+    conn: psycopg.AsyncConnection[Any], who: User, **overrides: Any
+) -> dict[str, Any]:
     row = {**BOT, **overrides}
     cols = ", ".join(row)
     params = ", ".join(f"%({k})s" for k in row)
@@ -32,18 +34,26 @@ async def insert_bot(conn: psycopg.AsyncConnection[Any], who: User, **overrides:
         return result
 
 
-async def test_sign_up_creates_profile_credit_account_and_free_plan(conn: psycopg.AsyncConnection[Any]) -> None:
+async def test_sign_up_creates_profile_credit_account_and_free_plan(
+    conn: psycopg.AsyncConnection[Any],
+) -> None:
     user = await create_user(conn, "new@test.local", full_name="New Person")
     async with request_as(conn, user) as cur:
         await cur.execute("select email, full_name, role from profiles")
-        assert await cur.fetchall() == [{"email": "new@test.local", "full_name": "New Person", "role": "user"}]
+        assert await cur.fetchall() == [
+            {"email": "new@test.local", "full_name": "New Person", "role": "user"}
+        ]
         await cur.execute("select kind, balance from credit_accounts")
         assert await cur.fetchall() == [{"kind": "user", "balance": 0}]
-        await cur.execute("select p.name, s.status from subscriptions s join plans p on p.id = s.plan_id")
+        await cur.execute(
+            "select p.name, s.status from subscriptions s join plans p on p.id = s.plan_id"
+        )
         assert await cur.fetchall() == [{"name": "Free", "status": "active"}]
 
 
-async def test_users_see_only_their_own_bots(conn: psycopg.AsyncConnection[Any], users: dict[str, User]) -> None:
+async def test_users_see_only_their_own_bots(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User]
+) -> None:
     mine = await insert_bot(conn, users["alice"])
     await insert_bot(conn, users["bob"])
     async with request_as(conn, users["alice"]) as cur:
@@ -80,21 +90,29 @@ async def test_plan_limit_names_the_limit_and_keeps_existing_bots(
     ],
 )
 async def test_bad_bot_input_names_the_violated_rule(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], field: str, value: Any, constraint: str
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    field: str,
+    value: Any,
+    constraint: str,
 ) -> None:
     with pytest.raises(psycopg.errors.CheckViolation) as err:
         await insert_bot(conn, users["alice"], **{field: value})
     assert err.value.diag.constraint_name == constraint
 
 
-async def test_users_cannot_write_bot_statistics(conn: psycopg.AsyncConnection[Any], users: dict[str, User]) -> None:
+async def test_users_cannot_write_bot_statistics(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User]
+) -> None:
     bot = await insert_bot(conn, users["alice"])
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         async with request_as(conn, users["alice"]) as cur:
             await cur.execute("update bots set profit = 1000 where id = %s", (bot["id"],))
 
 
-async def test_going_live_needs_aal2(conn: psycopg.AsyncConnection[Any], users: dict[str, User]) -> None:
+async def test_going_live_needs_aal2(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User]
+) -> None:
     alice = users["alice"]
     await conn.execute(
         "insert into exchange_credentials (user_id, exchange, sealed_secret, key_id) values (%s, 'binance', 'v1:k:x:y', 'k')",
@@ -106,7 +124,8 @@ async def test_going_live_needs_aal2(conn: psycopg.AsyncConnection[Any], users: 
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
         async with request_as(conn, alice) as cur:
             await cur.execute(
-                "update bots set is_paper_trade = false, exchange_credential_id = %s where id = %s", (cred, bot["id"])
+                "update bots set is_paper_trade = false, exchange_credential_id = %s where id = %s",
+                (cred, bot["id"]),
             )
     assert "aal2" in str(err.value)
     async with request_as(conn, alice.with_aal2()) as cur:
@@ -117,7 +136,9 @@ async def test_going_live_needs_aal2(conn: psycopg.AsyncConnection[Any], users: 
         assert await cur.fetchone() == {"is_paper_trade": False}
 
 
-async def test_closed_trades_update_bot_statistics(conn: psycopg.AsyncConnection[Any], users: dict[str, User]) -> None:
+async def test_closed_trades_update_bot_statistics(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User]
+) -> None:
     bot = await insert_bot(conn, users["alice"])
     await conn.execute(
         """
@@ -135,7 +156,9 @@ async def test_closed_trades_update_bot_statistics(conn: psycopg.AsyncConnection
     )
     assert await cur.fetchone() == (2, 1, 1, Decimal("0.005"), Decimal("1.005"))
     await conn.execute("delete from trades where bot_id = %s and profit < 0", (bot["id"],))
-    cur = await conn.execute("select total_trades, losing_trades, profit from bots where id = %s", (bot["id"],))
+    cur = await conn.execute(
+        "select total_trades, losing_trades, profit from bots where id = %s", (bot["id"],)
+    )
     assert await cur.fetchone() == (1, 0, Decimal("0.01"))
 
 
@@ -147,7 +170,11 @@ async def test_performance_function_is_the_callers_own(
         assert await cur.fetchone() == {"total_trades": 0, "total_bots": 0}
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         async with request_as(conn, users["alice"]) as cur:
-            await cur.execute("select * from get_user_trading_performance(30, %s)", (users["bob"].id,))
+            await cur.execute(
+                "select * from get_user_trading_performance(30, %s)", (users["bob"].id,)
+            )
     async with request_as(conn, users["admin"]) as cur:
-        await cur.execute("select user_id from get_user_trading_performance(30, %s)", (users["bob"].id,))
+        await cur.execute(
+            "select user_id from get_user_trading_performance(30, %s)", (users["bob"].id,)
+        )
         assert await cur.fetchone() == {"user_id": users["bob"].id}

@@ -44,14 +44,23 @@ class FakeQuotes:
 
     async def quotes(self, symbols: Sequence[str]) -> list[Quote]:
         now = datetime.now(UTC)
-        return [Quote(s, Decimal(p), Decimal(c), now) for s, (p, c) in self.prices.items() if s in symbols]
+        return [
+            Quote(s, Decimal(p), Decimal(c), now)
+            for s, (p, c) in self.prices.items()
+            if s in symbols
+        ]
 
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
     # As the fleet connects: acting as service_role, autocommit.
-    p = AsyncConnectionPool(db_url, min_size=1, max_size=6, open=False,
-                            kwargs={"autocommit": True, "options": "-c role=service_role"})
+    p = AsyncConnectionPool(
+        db_url,
+        min_size=1,
+        max_size=6,
+        open=False,
+        kwargs={"autocommit": True, "options": "-c role=service_role"},
+    )
     await p.open(wait=True, timeout=30)
     try:
         yield p
@@ -61,34 +70,56 @@ async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 @pytest.fixture
 def registry() -> Registry:
-    snaptrade = SnapTradeClient(SnapTradeConfig("TRADEFLEET", "consumer-key", BASE), http=httpx.AsyncClient(),
-                                sleep=no_sleep, attempts=2)
+    snaptrade = SnapTradeClient(
+        SnapTradeConfig("TRADEFLEET", "consumer-key", BASE),
+        http=httpx.AsyncClient(),
+        sleep=no_sleep,
+        attempts=2,
+    )
     providers: dict[str, HoldingsProvider] = {"snaptrade": snaptrade}
     reg = Registry()
-    register(reg, HoldingsDeps(keyring=KEYRING, providers=providers, snaptrade=snaptrade,
-                               quotes=FakeQuotes({"AAPL": ("200", "190"), "MSFT": ("400", "400")})))
+    register(
+        reg,
+        HoldingsDeps(
+            keyring=KEYRING,
+            providers=providers,
+            snaptrade=snaptrade,
+            quotes=FakeQuotes({"AAPL": ("200", "190"), "MSFT": ("400", "400")}),
+        ),
+    )
     return reg
 
 
-async def run_jobs(conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry) -> list[dict[str, Any]]:
+async def run_jobs(
+    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry
+) -> list[dict[str, Any]]:
     """Run queued holdings jobs the way the fleet would, until none is left."""
     done: list[dict[str, Any]] = []
     while True:
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute("select id, queue, kind, payload, attempts, max_attempts from jobs "
-                              "where status = 'queued' and kind like 'holdings.%%' order by id limit 1")
+            await cur.execute(
+                "select id, queue, kind, payload, attempts, max_attempts from jobs "
+                "where status = 'queued' and kind like 'holdings.%%' order by id limit 1"
+            )
             row = await cur.fetchone()
         if row is None:
             return done
-        ctx = JobContext(job=Job(**row), pool=pool, worker_id="test",
-                         log=logging.LoggerAdapter(logging.getLogger("test")), extend_lock=_noop)
+        ctx = JobContext(
+            job=Job(**row),
+            pool=pool,
+            worker_id="test",
+            log=logging.LoggerAdapter(logging.getLogger("test")),
+            extend_lock=_noop,
+        )
         try:
             result = await reg.kinds[row["kind"]].handler(ctx)
             status = "succeeded"
         except Exception as e:  # the fleet records failures; tests look at what users see
             result, status = {"error": str(e)}, "dead"
-        await conn.execute("update jobs set status = %s, result = %s where id = %s",
-                           (status, json.dumps(result), row["id"]))
+        await conn.execute(
+            "update jobs set status = %s, result = %s where id = %s",
+            (status, json.dumps(result), row["id"]),
+        )
         done.append({"kind": row["kind"], "status": status, "result": result})
 
 
@@ -101,39 +132,70 @@ async def link(conn: psycopg.AsyncConnection[Any], user: User) -> None:
     await conn.execute(
         "insert into brokerage_connections (user_id, provider, provider_user_id, sealed_user_secret, status) "
         "values (%s, 'snaptrade', %s, %s, 'pending')",
-        (user.id, str(user.id), KEYRING.seal_bytes(f"secret-{user.id}".encode())))
+        (user.id, str(user.id), KEYRING.seal_bytes(f"secret-{user.id}".encode())),
+    )
 
 
-async def webhook(conn: psycopg.AsyncConnection[Any], user: User, event_type: str, **fields: str) -> None:
-    payload = {"webhookId": str(uuid.uuid4()), "eventType": event_type, "userId": str(user.id),
-               "eventTimestamp": datetime.now(UTC).isoformat(), **fields}
-    await conn.execute("insert into webhook_events (provider, event_id, event_type, payload, occurred_at) "
-                       "values ('snaptrade', %s, %s, %s, now())",
-                       (payload["webhookId"], event_type, json.dumps(payload)))
+async def webhook(
+    conn: psycopg.AsyncConnection[Any], user: User, event_type: str, **fields: str
+) -> None:
+    payload = {
+        "webhookId": str(uuid.uuid4()),
+        "eventType": event_type,
+        "userId": str(user.id),
+        "eventTimestamp": datetime.now(UTC).isoformat(),
+        **fields,
+    }
+    await conn.execute(
+        "insert into webhook_events (provider, event_id, event_type, payload, occurred_at) "
+        "values ('snaptrade', %s, %s, %s, now())",
+        (payload["webhookId"], event_type, json.dumps(payload)),
+    )
 
 
 def account(acc_id: str, auth: str = AUTH) -> dict[str, Any]:
-    return {"id": acc_id, "brokerage_authorization": auth, "name": f"Account {acc_id}", "number": "12345678",
-            "institution_name": "Robinhood", "created_date": "2024-07-23T22:50:22Z", "sync_status": {},
-            "balance": {"total": {"amount": 1000, "currency": "USD"}}, "is_paper": False}
+    return {
+        "id": acc_id,
+        "brokerage_authorization": auth,
+        "name": f"Account {acc_id}",
+        "number": "12345678",
+        "institution_name": "Robinhood",
+        "created_date": "2024-07-23T22:50:22Z",
+        "sync_status": {},
+        "balance": {"total": {"amount": 1000, "currency": "USD"}},
+        "is_paper": False,
+    }
 
 
 def positions(as_of: datetime, *items: tuple[str, str, str | None, str | None]) -> dict[str, Any]:
-    return {"results": [{"instrument": {"kind": "stock", "id": sym, "symbol": sym, "raw_symbol": sym},
-                         "units": units, "price": price, "cost_basis": cost, "currency": "USD"}
-                        for sym, units, price, cost in items],
-            "data_freshness": {"as_of": as_of.isoformat()}}
+    return {
+        "results": [
+            {
+                "instrument": {"kind": "stock", "id": sym, "symbol": sym, "raw_symbol": sym},
+                "units": units,
+                "price": price,
+                "cost_basis": cost,
+                "currency": "USD",
+            }
+            for sym, units, price, cost in items
+        ],
+        "data_freshness": {"as_of": as_of.isoformat()},
+    }
 
 
 def no_balances() -> None:
     """Full syncs ask for each SnapTrade account's balances (its cash); here none is reported."""
-    respx.get(url__regex=rf"{BASE}/accounts/[^/]+/balances").mock(return_value=httpx.Response(200, json=[]))
+    respx.get(url__regex=rf"{BASE}/accounts/[^/]+/balances").mock(
+        return_value=httpx.Response(200, json=[])
+    )
 
 
 async def holdings_of(conn: psycopg.AsyncConnection[Any], user: User) -> dict[str, dict[str, Any]]:
     async with request_as(conn, user) as cur:
-        await cur.execute("select symbol, total_units, average_cost, market_value, account_count "
-                          "from aggregated_holdings order by symbol")
+        await cur.execute(
+            "select symbol, total_units, average_cost, market_value, account_count "
+            "from aggregated_holdings order by symbol"
+        )
         return {r["symbol"]: r for r in await cur.fetchall()}
 
 
@@ -142,20 +204,31 @@ T0 = datetime(2026, 6, 2, 14, 30, tzinfo=UTC)
 
 @respx.mock
 async def test_linking_a_brokerage_shows_holdings_aggregated_across_accounts(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
     no_balances()
-    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1"), account("a2")]))
-    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
-        200, json=positions(T0, ("AAPL", "10", "150", "100"), ("MSFT", "2", "300", None))))
-    respx.get(f"{BASE}/accounts/a2/positions/all").mock(return_value=httpx.Response(
-        200, json=positions(T0, ("AAPL", "30", "150", "140"))))
+    respx.get(f"{BASE}/accounts").mock(
+        return_value=httpx.Response(200, json=[account("a1"), account("a2")])
+    )
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(
+        return_value=httpx.Response(
+            200, json=positions(T0, ("AAPL", "10", "150", "100"), ("MSFT", "2", "300", None))
+        )
+    )
+    respx.get(f"{BASE}/accounts/a2/positions/all").mock(
+        return_value=httpx.Response(200, json=positions(T0, ("AAPL", "30", "150", "140")))
+    )
 
     await webhook(conn, alice, "CONNECTION_ADDED", brokerageAuthorizationId=AUTH)
     done = await run_jobs(conn, pool, registry)
-    assert [d["kind"] for d in done] == ["holdings.connection_added"] and done[0]["status"] == "succeeded"
+    assert [d["kind"] for d in done] == ["holdings.connection_added"] and done[0][
+        "status"
+    ] == "succeeded"
 
     held = await holdings_of(conn, alice)
     assert held["AAPL"]["total_units"] == Decimal(40)
@@ -166,9 +239,17 @@ async def test_linking_a_brokerage_shows_holdings_aggregated_across_accounts(
     async with request_as(conn, alice) as cur:
         await cur.execute("select status, brokerage_name from brokerage_connections")
         assert await cur.fetchall() == [{"status": "active", "brokerage_name": "Robinhood"}]
-        await cur.execute("select trigger, status, accounts_synced, positions_upserted from sync_runs")
-        assert await cur.fetchall() == [{"trigger": "connection_added", "status": "completed",
-                                         "accounts_synced": 2, "positions_upserted": 3}]
+        await cur.execute(
+            "select trigger, status, accounts_synced, positions_upserted from sync_runs"
+        )
+        assert await cur.fetchall() == [
+            {
+                "trigger": "connection_added",
+                "status": "completed",
+                "accounts_synced": 2,
+                "positions_upserted": 3,
+            }
+        ]
     assert await holdings_of(conn, users["bob"]) == {}
     async with conn.cursor() as cur:
         await cur.execute("select status from webhook_events")
@@ -180,27 +261,44 @@ async def test_linking_a_brokerage_shows_holdings_aggregated_across_accounts(
 
 @respx.mock
 async def test_holdings_updates_remove_sold_positions_and_never_go_back_in_time(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
     respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1")]))
     route = respx.get(f"{BASE}/accounts/a1/positions/all")
     # ACCOUNT_HOLDINGS_UPDATED before CONNECTION_ADDED: the account is discovered on the way.
-    route.mock(return_value=httpx.Response(200, json=positions(T0, ("AAPL", "10", "150", "100"), ("TSLA", "1", "200", "180"))))
-    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1", brokerageAuthorizationId=AUTH)
+    route.mock(
+        return_value=httpx.Response(
+            200, json=positions(T0, ("AAPL", "10", "150", "100"), ("TSLA", "1", "200", "180"))
+        )
+    )
+    await webhook(
+        conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1", brokerageAuthorizationId=AUTH
+    )
     await run_jobs(conn, pool, registry)
     assert set(await holdings_of(conn, alice)) == {"AAPL", "TSLA"}
 
     # TSLA sold: no longer reported, so it is gone.
-    route.mock(return_value=httpx.Response(200, json=positions(T0 + timedelta(minutes=5), ("AAPL", "12", "151", "101"))))
+    route.mock(
+        return_value=httpx.Response(
+            200, json=positions(T0 + timedelta(minutes=5), ("AAPL", "12", "151", "101"))
+        )
+    )
     await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1")
     await run_jobs(conn, pool, registry)
     held = await holdings_of(conn, alice)
     assert set(held) == {"AAPL"} and held["AAPL"]["total_units"] == Decimal(12)
 
     # A delayed, older snapshot changes nothing.
-    route.mock(return_value=httpx.Response(200, json=positions(T0, ("AAPL", "10", "150", "100"), ("TSLA", "1", "200", "180"))))
+    route.mock(
+        return_value=httpx.Response(
+            200, json=positions(T0, ("AAPL", "10", "150", "100"), ("TSLA", "1", "200", "180"))
+        )
+    )
     await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1")
     await run_jobs(conn, pool, registry)
     held = await holdings_of(conn, alice)
@@ -209,16 +307,25 @@ async def test_holdings_updates_remove_sold_positions_and_never_go_back_in_time(
 
 @respx.mock
 async def test_manual_refresh_is_rate_limited_and_one_failing_account_does_not_stop_the_others(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
     no_balances()
-    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1"), account("a2")]))
-    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
-        200, json=positions(T0, ("AAPL", "5", "150", "100"))))
-    respx.get(f"{BASE}/accounts/a2/positions/all").mock(return_value=httpx.Response(
-        403, json={"detail": "Brokerage authorization is disabled", "code": "1012"}))
+    respx.get(f"{BASE}/accounts").mock(
+        return_value=httpx.Response(200, json=[account("a1"), account("a2")])
+    )
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(
+        return_value=httpx.Response(200, json=positions(T0, ("AAPL", "5", "150", "100")))
+    )
+    respx.get(f"{BASE}/accounts/a2/positions/all").mock(
+        return_value=httpx.Response(
+            403, json={"detail": "Brokerage authorization is disabled", "code": "1012"}
+        )
+    )
 
     async with request_as(conn, alice) as cur:
         await cur.execute("insert into sync_runs default values returning id")
@@ -229,15 +336,27 @@ async def test_manual_refresh_is_rate_limited_and_one_failing_account_does_not_s
     assert [d["kind"] for d in done] == ["holdings.full_sync"]
 
     async with request_as(conn, alice) as cur:
-        await cur.execute("select trigger, status, accounts_synced, positions_upserted, errors, duration_ms "
-                          "from sync_runs")
+        await cur.execute(
+            "select trigger, status, accounts_synced, positions_upserted, errors, duration_ms "
+            "from sync_runs"
+        )
         (run,) = await cur.fetchall()
         await cur.execute("select name, sync_error from brokerage_accounts order by name")
         accounts = await cur.fetchall()
-    assert (run["trigger"], run["status"], run["accounts_synced"], run["positions_upserted"]) == ("manual", "partial", 1, 1)
+    assert (run["trigger"], run["status"], run["accounts_synced"], run["positions_upserted"]) == (
+        "manual",
+        "partial",
+        1,
+        1,
+    )
     assert "disabled" in run["errors"][0]["error"] and run["duration_ms"] is not None
-    assert accounts == [{"name": "Account a1", "sync_error": None},
-                        {"name": "Account a2", "sync_error": "SnapTrade answered 403: Brokerage authorization is disabled"}]
+    assert accounts == [
+        {"name": "Account a1", "sync_error": None},
+        {
+            "name": "Account a2",
+            "sync_error": "SnapTrade answered 403: Brokerage authorization is disabled",
+        },
+    ]
     assert set(await holdings_of(conn, alice)) == {"AAPL"}
 
     # Nightly: every linked user gets a full sync run.
@@ -251,14 +370,18 @@ async def test_manual_refresh_is_rate_limited_and_one_failing_account_does_not_s
 
 @respx.mock
 async def test_broken_and_deleted_connections(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
     no_balances()
     respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(200, json=[account("a1")]))
-    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
-        200, json=positions(T0, ("AAPL", "5", "150", "100"))))
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(
+        return_value=httpx.Response(200, json=positions(T0, ("AAPL", "5", "150", "100")))
+    )
     await webhook(conn, alice, "CONNECTION_ADDED", brokerageAuthorizationId=AUTH)
     await run_jobs(conn, pool, registry)
 
@@ -282,22 +405,51 @@ async def test_broken_and_deleted_connections(
 
 @respx.mock
 async def test_prices_value_the_portfolio_and_orders_route_to_the_holding_account(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
     # Balances as documented (a list per currency; cash as a JSON number).
-    respx.get(f"{BASE}/accounts/a1/balances").mock(return_value=httpx.Response(200, json=[
-        {"currency": {"id": "57f81c53", "code": "USD", "name": "US Dollar"}, "cash": 100.25, "buying_power": 150}]))
-    respx.get(f"{BASE}/accounts/a2/balances").mock(return_value=httpx.Response(200, json=[
-        {"currency": {"id": "57f81c53", "code": "USD", "name": "US Dollar"}, "cash": 50, "buying_power": None},
-        {"currency": {"id": "87b24961", "code": "CAD", "name": "Canadian Dollar"}, "cash": 7}]))
-    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(
-        200, json=[account("a1"), account("a2", auth="auth-2")]))
-    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
-        200, json=positions(T0, ("MSFT", "1", "390", "300"))))
-    respx.get(f"{BASE}/accounts/a2/positions/all").mock(return_value=httpx.Response(
-        200, json=positions(T0, ("AAPL", "10", "150", "100"))))
+    respx.get(f"{BASE}/accounts/a1/balances").mock(
+        return_value=httpx.Response(
+            200,
+            json=[
+                {
+                    "currency": {"id": "57f81c53", "code": "USD", "name": "US Dollar"},
+                    "cash": 100.25,
+                    "buying_power": 150,
+                }
+            ],
+        )
+    )
+    respx.get(f"{BASE}/accounts/a2/balances").mock(
+        return_value=httpx.Response(
+            200,
+            json=[
+                {
+                    "currency": {"id": "57f81c53", "code": "USD", "name": "US Dollar"},
+                    "cash": 50,
+                    "buying_power": None,
+                },
+                {
+                    "currency": {"id": "87b24961", "code": "CAD", "name": "Canadian Dollar"},
+                    "cash": 7,
+                },
+            ],
+        )
+    )
+    respx.get(f"{BASE}/accounts").mock(
+        return_value=httpx.Response(200, json=[account("a1"), account("a2", auth="auth-2")])
+    )
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(
+        return_value=httpx.Response(200, json=positions(T0, ("MSFT", "1", "390", "300")))
+    )
+    respx.get(f"{BASE}/accounts/a2/positions/all").mock(
+        return_value=httpx.Response(200, json=positions(T0, ("AAPL", "10", "150", "100")))
+    )
     async with request_as(conn, alice) as cur:
         await cur.execute("insert into sync_runs default values")
     await run_jobs(conn, pool, registry)
@@ -305,32 +457,54 @@ async def test_prices_value_the_portfolio_and_orders_route_to_the_holding_accoun
     await conn.execute("insert into jobs (kind) values ('holdings.update_prices')")
     await run_jobs(conn, pool, registry)
     async with request_as(conn, alice) as cur:
-        await cur.execute("select market_value, unrealized_pnl, day_change, day_change_percent, holdings_count "
-                          "from portfolio_value")
+        await cur.execute(
+            "select market_value, unrealized_pnl, day_change, day_change_percent, holdings_count "
+            "from portfolio_value"
+        )
         value = await cur.fetchone()
     # AAPL 10 x 200 (prev 190) + MSFT 1 x 400 (prev 400)
-    assert value == {"market_value": Decimal(2400), "unrealized_pnl": Decimal(1100), "day_change": Decimal(100),
-                     "day_change_percent": Decimal("4.3478"), "holdings_count": 2}
+    assert value == {
+        "market_value": Decimal(2400),
+        "unrealized_pnl": Decimal(1100),
+        "day_change": Decimal(100),
+        "day_change_percent": Decimal("4.3478"),
+        "holdings_count": 2,
+    }
     async with request_as(conn, alice) as cur:
         await cur.execute("select cash, total_value from portfolio_value")
         # The USD cash of both accounts (the CAD line is not in the accounts' currency).
-        assert await cur.fetchone() == {"cash": Decimal("150.25"), "total_value": Decimal("2550.25")}
+        assert await cur.fetchone() == {
+            "cash": Decimal("150.25"),
+            "total_value": Decimal("2550.25"),
+        }
     async with request_as(conn, users["bob"]) as cur:
         await cur.execute("select count(*) as n from portfolio_value")
         assert await cur.fetchone() == {"n": 0}
 
-    place = respx.post(f"{BASE}/trade/place").mock(return_value=httpx.Response(
-        200, json={"brokerage_order_id": "b-1", "status": "PENDING", "action": "SELL"}))
-    await conn.execute("insert into jobs (kind, payload) values ('holdings.place_order', %s)", (json.dumps(
-        {"user_id": str(alice.id), "symbol": "AAPL", "action": "SELL", "units": "4"}),))
+    place = respx.post(f"{BASE}/trade/place").mock(
+        return_value=httpx.Response(
+            200, json={"brokerage_order_id": "b-1", "status": "PENDING", "action": "SELL"}
+        )
+    )
+    await conn.execute(
+        "insert into jobs (kind, payload) values ('holdings.place_order', %s)",
+        (json.dumps({"user_id": str(alice.id), "symbol": "AAPL", "action": "SELL", "units": "4"}),),
+    )
     (done,) = await run_jobs(conn, pool, registry)
     assert done["status"] == "succeeded" and done["result"]["brokerage_order_id"] == "b-1"
     body = json.loads(place.calls.last.request.content)
-    assert (body["account_id"], body["symbol"], body["action"], body["units"]) == ("a2", "AAPL", "SELL", 4)
+    assert (body["account_id"], body["symbol"], body["action"], body["units"]) == (
+        "a2",
+        "AAPL",
+        "SELL",
+        4,
+    )
 
     # Nobody holds NVDA: the order is refused with a reason, nothing is sent.
-    await conn.execute("insert into jobs (kind, payload) values ('holdings.place_order', %s)", (json.dumps(
-        {"user_id": str(alice.id), "symbol": "NVDA", "action": "BUY", "units": "1"}),))
+    await conn.execute(
+        "insert into jobs (kind, payload) values ('holdings.place_order', %s)",
+        (json.dumps({"user_id": str(alice.id), "symbol": "NVDA", "action": "BUY", "units": "1"}),),
+    )
     (refused,) = await run_jobs(conn, pool, registry)
     assert refused["status"] == "dead" and "holds NVDA" in refused["result"]["error"]
     assert place.call_count == 1
@@ -338,21 +512,32 @@ async def test_prices_value_the_portfolio_and_orders_route_to_the_holding_accoun
 
 @respx.mock
 async def test_a_burst_of_account_updates_is_aggregated_once_and_a_dead_aggregation_is_replaced(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], pool: AsyncConnectionPool, registry: Registry,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
 ) -> None:
     alice = users["alice"]
     await link(conn, alice)
-    respx.get(f"{BASE}/accounts").mock(return_value=httpx.Response(
-        200, json=[account("a1"), account("a2"), account("a3")]))
+    respx.get(f"{BASE}/accounts").mock(
+        return_value=httpx.Response(200, json=[account("a1"), account("a2"), account("a3")])
+    )
     for n, acc in enumerate(("a1", "a2", "a3"), start=1):
-        respx.get(f"{BASE}/accounts/{acc}/positions/all").mock(return_value=httpx.Response(
-            200, json=positions(T0, ("AAPL", str(n), "150", "100"), (f"X{n}", "1", "10", "5"))))
+        respx.get(f"{BASE}/accounts/{acc}/positions/all").mock(
+            return_value=httpx.Response(
+                200, json=positions(T0, ("AAPL", str(n), "150", "100"), (f"X{n}", "1", "10", "5"))
+            )
+        )
     for acc in ("a1", "a2", "a3"):
-        await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc, brokerageAuthorizationId=AUTH)
+        await webhook(
+            conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc, brokerageAuthorizationId=AUTH
+        )
 
     done = await run_jobs(conn, pool, registry)
     kinds = [d["kind"] for d in done]
-    assert kinds.count("holdings.sync_account") == 3 and kinds.count("holdings.aggregate") == 1, kinds
+    assert kinds.count("holdings.sync_account") == 3 and kinds.count("holdings.aggregate") == 1, (
+        kinds
+    )
     assert all(d["status"] == "succeeded" for d in done)
     held = await holdings_of(conn, alice)
     assert set(held) == {"AAPL", "X1", "X2", "X3"}
@@ -360,7 +545,9 @@ async def test_a_burst_of_account_updates_is_aggregated_once_and_a_dead_aggregat
     async with conn.cursor() as cur:
         await cur.execute("select status, count(*) from webhook_events group by status")
         assert await cur.fetchall() == [("processed", 3)]
-        await cur.execute("select count(*) from sync_runs where trigger = 'webhook' and status = 'completed'")
+        await cur.execute(
+            "select count(*) from sync_runs where trigger = 'webhook' and status = 'completed'"
+        )
         assert await cur.fetchone() == (3,)
         await cur.execute("select count(*) from private.holdings_pending_aggregates")
         assert await cur.fetchone() == (0,)
@@ -371,37 +558,52 @@ async def test_a_burst_of_account_updates_is_aggregated_once_and_a_dead_aggregat
         await cur.execute("select private.holdings_request_aggregate(%s)", (alice.id,))
         (job_id,) = await cur.fetchone() or (None,)
     await conn.execute("update jobs set status = 'dead' where id = %s", (job_id,))
-    respx.get(f"{BASE}/accounts/a1/positions/all").mock(return_value=httpx.Response(
-        200, json=positions(T0 + timedelta(minutes=1), ("AAPL", "10", "150", "100"))))
+    respx.get(f"{BASE}/accounts/a1/positions/all").mock(
+        return_value=httpx.Response(
+            200, json=positions(T0 + timedelta(minutes=1), ("AAPL", "10", "150", "100"))
+        )
+    )
     await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId="a1")
     done = await run_jobs(conn, pool, registry)
-    assert [(d["kind"], d["status"]) for d in done] == [("holdings.sync_account", "succeeded"),
-                                                        ("holdings.aggregate", "succeeded")]
+    assert [(d["kind"], d["status"]) for d in done] == [
+        ("holdings.sync_account", "succeeded"),
+        ("holdings.aggregate", "succeeded"),
+    ]
     held = await holdings_of(conn, alice)
     assert set(held) == {"AAPL", "X2", "X3"} and held["AAPL"]["total_units"] == Decimal(15)
 
 
 async def test_an_aggregation_waits_for_a_sync_that_has_written_but_not_committed(
-    conn: psycopg.AsyncConnection[Any], db_url: str, users: dict[str, User],
+    conn: psycopg.AsyncConnection[Any],
+    db_url: str,
+    users: dict[str, User],
 ) -> None:
     alice = users["alice"]
     cur = await conn.execute(
         "with c as (insert into brokerage_connections (user_id, provider, provider_user_id, provider_connection_id, "
         "sealed_user_secret, status) values (%s, 'snaptrade', 'u', 'auth', 'x', 'active') returning id, user_id) "
         "insert into brokerage_accounts (connection_id, user_id, provider_account_id) "
-        "select id, user_id, 'a1' from c returning id", (alice.id,))
+        "select id, user_id, 'a1' from c returning id",
+        (alice.id,),
+    )
     (account_id,) = await cur.fetchone() or (None,)
     snapshot = json.dumps([{"symbol": "AAPL", "units": "7", "price": "150", "average_cost": "100"}])
-    async with await psycopg.AsyncConnection.connect(db_url) as sync, \
-            await psycopg.AsyncConnection.connect(db_url, autocommit=True) as job:
+    async with (
+        await psycopg.AsyncConnection.connect(db_url) as sync,
+        await psycopg.AsyncConnection.connect(db_url, autocommit=True) as job,
+    ):
         # Two bursts ago an aggregation was requested; its job is about to run.
         await job.execute("select private.holdings_request_aggregate(%s)", (alice.id,))
         # A sync writes its positions and asks again, but has not committed yet.
-        await sync.execute("select * from private.holdings_finish_account_sync(%s, now(), %s::jsonb)",
-                           (account_id, snapshot))
+        await sync.execute(
+            "select * from private.holdings_finish_account_sync(%s, now(), %s::jsonb)",
+            (account_id, snapshot),
+        )
         await job.execute("set lock_timeout = '200ms'")
         with pytest.raises(psycopg.errors.LockNotAvailable):
-            await job.execute("select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],))
+            await job.execute(
+                "select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],)
+            )
         await sync.commit()
         await job.execute("select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],))
     held = await holdings_of(conn, alice)

@@ -30,7 +30,13 @@ async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 async def new_worker(pool: AsyncConnectionPool, name: str, capacity: int = 100) -> str:
     return await workers.register(
-        pool, name=name, host="test", pid=1, version="test", queues=["default"], capacity=capacity,
+        pool,
+        name=name,
+        host="test",
+        pid=1,
+        version="test",
+        queues=["default"],
+        capacity=capacity,
         metadata={"leases": True},
     )
 
@@ -52,14 +58,18 @@ async def running_bots(conn: psycopg.AsyncConnection[Any], n: int) -> list[str]:
 
 
 async def holders(conn: psycopg.AsyncConnection[Any]) -> Counter[str]:
-    cur = await conn.execute("select worker_id::text from bot_leases where expires_at > now() and worker_id is not null")
+    cur = await conn.execute(
+        "select worker_id::text from bot_leases where expires_at > now() and worker_id is not null"
+    )
     return Counter(r[0] for r in await cur.fetchall())
 
 
 async def expire(conn: psycopg.AsyncConnection[Any], worker_id: str) -> None:
     """Let this worker's leases run out, as if TTL had passed without renewal."""
-    await conn.execute("update bot_leases set expires_at = now() - interval '1 second' where worker_id = %s",
-                       (worker_id,))
+    await conn.execute(
+        "update bot_leases set expires_at = now() - interval '1 second' where worker_id = %s",
+        (worker_id,),
+    )
 
 
 async def test_bots_spread_evenly_and_move_to_a_joining_worker(
@@ -106,13 +116,17 @@ async def test_dead_worker_bots_are_taken_over_with_a_new_epoch_and_fenced(
     await b.sync()
     assert b.owned == {}  # a's lease is valid: exactly one owner
 
-    await conn.execute("update workers set heartbeat_at = now() - interval '1 minute' where id = %s", (a_id,))
+    await conn.execute(
+        "update workers set heartbeat_at = now() - interval '1 minute' where id = %s", (a_id,)
+    )
     assert await workers.mark_dead(pool, stale_s=TTL) == 1
     changes = await b.sync()
     assert changes == [LeaseChange(bot, 2, True)]
 
-    order = ("insert into orders (bot_id, user_id, client_order_id, exchange, symbol, side, order_type, amount, lease_epoch)"
-             " select %s, user_id, %s, 'binance', 'ETH/BTC', 'buy', 'market', 1, %s from bots where id = %s")
+    order = (
+        "insert into orders (bot_id, user_id, client_order_id, exchange, symbol, side, order_type, amount, lease_epoch)"
+        " select %s, user_id, %s, 'binance', 'ETH/BTC', 'buy', 'market', 1, %s from bots where id = %s"
+    )
     await conn.execute(order, (bot, "b-1", 2, bot))
     with pytest.raises(psycopg.errors.SerializationFailure) as err:
         await conn.execute(order, (bot, "a-1", 1, bot))  # the old owner's write is rejected
@@ -133,7 +147,9 @@ async def test_expired_leases_are_taken_over_and_stopped_bots_released(
     await a.sync()
     held = next(iter(a.owned))  # a's share while b is also live
     await expire(conn, a_id)
-    await conn.execute("update workers set heartbeat_at = now() - interval '1 minute' where id = %s", (a_id,))
+    await conn.execute(
+        "update workers set heartbeat_at = now() - interval '1 minute' where id = %s", (a_id,)
+    )
     await b.sync()  # a is no longer live: b's share is both bots
     assert sorted(b.owned) == sorted(bots)
     epoch = b.owned[held]
@@ -172,7 +188,9 @@ async def test_heartbeat_extends_only_the_jobs_the_worker_still_runs(
     forgotten = await queue.enqueue(pool, "fleet.noop")  # its outcome was lost: let it expire
     await queue.claim(pool, w, ["default"], 2, lock_s=1)
     assert await workers.heartbeat(pool, w, 120, [running]) == "running"
-    cur = await conn.execute("select id, locked_until - now() > interval '100 seconds' from jobs order by id")
+    cur = await conn.execute(
+        "select id, locked_until - now() > interval '100 seconds' from jobs order by id"
+    )
     assert await cur.fetchall() == [(running, True), (forgotten, False)]
 
 
@@ -184,11 +202,20 @@ async def test_fleet_health_shows_workers_load_and_lag_to_admins_only(
     await LeaseManager(pool, w, ttl_s=TTL).sync()
     await queue.enqueue_many(pool, "fleet.noop", [{}, {}])
     await queue.claim(pool, w, ["default"], 1)
-    await conn.execute("update jobs set run_at = now() - interval '1 minute' where status = 'queued'")
+    await conn.execute(
+        "update jobs set run_at = now() - interval '1 minute' where status = 'queued'"
+    )
     async with request_as(conn, users["admin"]) as cur:
-        await cur.execute("select name, status, running_jobs, leased_bots, queue_lag_s from fleet_health")
+        await cur.execute(
+            "select name, status, running_jobs, leased_bots, queue_lag_s from fleet_health"
+        )
         [row] = await cur.fetchall()
-    assert (row["name"], row["status"], row["running_jobs"], row["leased_bots"]) == ("w", "running", 1, 3)
+    assert (row["name"], row["status"], row["running_jobs"], row["leased_bots"]) == (
+        "w",
+        "running",
+        1,
+        3,
+    )
     assert row["queue_lag_s"] >= 59
     async with request_as(conn, users["alice"]) as cur:
         await cur.execute("select count(*) as n from fleet_health")

@@ -26,7 +26,9 @@ async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 
 async def new_worker(pool: AsyncConnectionPool, name: str = "w") -> str:
-    return await workers.register(pool, name=name, host="test", pid=1, version="test", queues=["default"], capacity=10)
+    return await workers.register(
+        pool, name=name, host="test", pid=1, version="test", queues=["default"], capacity=10
+    )
 
 
 async def job_row(conn: psycopg.AsyncConnection[Any], job_id: int) -> dict[str, Any]:
@@ -75,7 +77,9 @@ async def test_concurrent_claims_never_share_a_job_and_respect_priority_run_at_a
     assert all(j.attempts == 1 for j in a + b)
 
 
-async def test_complete_only_by_the_lock_holder(pool: AsyncConnectionPool, conn: psycopg.AsyncConnection[Any]) -> None:
+async def test_complete_only_by_the_lock_holder(
+    pool: AsyncConnectionPool, conn: psycopg.AsyncConnection[Any]
+) -> None:
     w1, w2 = await new_worker(pool, "w1"), await new_worker(pool, "w2")
     job_id = await queue.enqueue(pool, "fleet.noop")
     [job] = await queue.claim(pool, w1, ["default"], 5)
@@ -144,7 +148,9 @@ async def test_expired_locks_are_reclaimed_and_heartbeats_keep_them(
     assert await queue.complete(pool, crashed, [lost]) == set()
 
 
-async def test_released_jobs_go_back_untouched(pool: AsyncConnectionPool, conn: psycopg.AsyncConnection[Any]) -> None:
+async def test_released_jobs_go_back_untouched(
+    pool: AsyncConnectionPool, conn: psycopg.AsyncConnection[Any]
+) -> None:
     w = await new_worker(pool)
     job_id = await queue.enqueue(pool, "fleet.noop")
     await queue.claim(pool, w, ["default"], 1)
@@ -164,10 +170,14 @@ async def test_operators_see_depth_age_failures_and_dead_per_kind(
     await queue.fail(pool, w, job.id, "exchange down", retry=False)
     await queue.claim(pool, w, ["default"], 1, kinds=["credits.settle"])
     async with request_as(conn, users["admin"]) as cur:
-        await cur.execute("select kind, ready, running, failed, dead, oldest_ready_age_s, last_dead_error "
-                          "from job_queue_stats order by kind")
+        await cur.execute(
+            "select kind, ready, running, failed, dead, oldest_ready_age_s, last_dead_error "
+            "from job_queue_stats order by kind"
+        )
         rows = await cur.fetchall()
-    assert [(r["kind"], r["ready"], r["running"], r["dead"], r["last_dead_error"]) for r in rows] == [
+    assert [
+        (r["kind"], r["ready"], r["running"], r["dead"], r["last_dead_error"]) for r in rows
+    ] == [
         ("bots.tick", 0, 0, 1, "exchange down"),
         ("credits.settle", 2, 1, 0, None),
     ]

@@ -28,18 +28,27 @@ START = datetime(2018, 1, 12, 0, 0, tzinfo=UTC)
 FIVE_MIN = timedelta(minutes=5)
 
 
-async def create_bot(conn: psycopg.AsyncConnection[Any], user: User, *, aal: str | None = None,
-                     **fields: Any) -> str:
+async def create_bot(
+    conn: psycopg.AsyncConnection[Any], user: User, *, aal: str | None = None, **fields: Any
+) -> str:
     """Insert a bot exactly as the app would through PostgREST; returns its id."""
     row: dict[str, Any] = {
-        "name": "test bot", "exchange": "binance", "trading_pair": "ETH/BTC", "timeframe": "5m",
-        "strategy": "sma_cross", "parameters": {"fast": 3, "slow": 8}, "status": "running",
-        "initial_balance": "1.0", "stake_amount": "0.1", "is_paper_trade": True,
+        "name": "test bot",
+        "exchange": "binance",
+        "trading_pair": "ETH/BTC",
+        "timeframe": "5m",
+        "strategy": "sma_cross",
+        "parameters": {"fast": 3, "slow": 8},
+        "status": "running",
+        "initial_balance": "1.0",
+        "stake_amount": "0.1",
+        "is_paper_trade": True,
     }
     row.update(fields)
     values = [json.dumps(v) if isinstance(v, dict) else v for v in row.values()]
     query = sql.SQL("insert into public.bots ({}) values ({}) returning id").format(
-        sql.SQL(", ").join(map(sql.Identifier, row)), sql.SQL(", ").join(sql.Placeholder() * len(row))
+        sql.SQL(", ").join(map(sql.Identifier, row)),
+        sql.SQL(", ").join(sql.Placeholder() * len(row)),
     )
     async with request_as(conn, user, aal=aal) as cur:
         await cur.execute(query, values)
@@ -57,7 +66,9 @@ async def grant_credits(conn: psycopg.AsyncConnection[Any], user: User, amount: 
         )
 
 
-async def register_worker(conn: psycopg.AsyncConnection[Any], name: str = "test", capacity: int = 10000) -> str:
+async def register_worker(
+    conn: psycopg.AsyncConnection[Any], name: str = "test", capacity: int = 10000
+) -> str:
     cur = await conn.execute(
         "select public.register_worker(%s, 'localhost', 1, 'test', '{default}', %s, '{\"leases\": true}')::text",
         (name, capacity),
@@ -87,12 +98,20 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(db_url: str, worker_id: str, start: datetime = START, *, candles: Path = CANDLES,
-                  **runner_options: Any) -> AsyncIterator[Harness]:
+async def harness(
+    db_url: str,
+    worker_id: str,
+    start: datetime = START,
+    *,
+    candles: Path = CANDLES,
+    **runner_options: Any,
+) -> AsyncIterator[Harness]:
     pool = await open_pool(db_url, max_size=4)
     leases = LeaseManager(pool, worker_id, ttl_s=30)
     clock = SteppedClock(start)
-    runner = BotRunner(pool, leases, clock, MarketData(ReplaySource(candles), pool), **runner_options)
+    runner = BotRunner(
+        pool, leases, clock, MarketData(ReplaySource(candles), pool), **runner_options
+    )
     try:
         yield Harness(runner, leases, clock, start)
     finally:
@@ -100,8 +119,14 @@ async def harness(db_url: str, worker_id: str, start: datetime = START, *, candl
         await pool.close()
 
 
-async def subscribe(conn: psycopg.AsyncConnection[Any], user: User, *, max_bots: int = 20000,
-                    credits_per_trade: str = "0.2", live_trading: bool = True) -> None:
+async def subscribe(
+    conn: psycopg.AsyncConnection[Any],
+    user: User,
+    *,
+    max_bots: int = 20000,
+    credits_per_trade: str = "0.2",
+    live_trading: bool = True,
+) -> None:
     """Put ``user`` on a plan with room for many bots (the Free plan allows two)."""
     plan = f"Fleet test {max_bots}"
     await conn.execute(

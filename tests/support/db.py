@@ -53,20 +53,31 @@ def ensure_template() -> str:
     with psycopg.connect(admin_url(), autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(hashtext('tradefleet-template'))")
         try:
-            exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "select 1 from pg_database where datname = %s", (name,)
+            ).fetchone()
             if not exists:
                 building = f"{name}_building"
-                conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(building)))
+                conn.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(
+                        sql.Identifier(building)
+                    )
+                )
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(building)))
                 subprocess.run(
-                    [str(SCRIPTS / "db"), "migrate", building], check=True, capture_output=True, text=True
+                    [str(SCRIPTS / "db"), "migrate", building],
+                    check=True,
+                    capture_output=True,
+                    text=True,
                 )
                 conn.execute(
                     sql.SQL("alter database {} rename to {}").format(
                         sql.Identifier(building), sql.Identifier(name)
                     )
                 )
-                conn.execute(sql.SQL("alter database {} is_template true").format(sql.Identifier(name)))
+                conn.execute(
+                    sql.SQL("alter database {} is_template true").format(sql.Identifier(name))
+                )
         finally:
             conn.execute("select pg_advisory_unlock(hashtext('tradefleet-template'))")
     return name
@@ -94,7 +105,9 @@ def cloned_database(template: str) -> Iterator[str]:
         yield admin_url(name)
     finally:
         with psycopg.connect(admin_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
 
 # --- PostgREST-style requests ------------------------------------------------------------
@@ -197,15 +210,21 @@ def main(argv: list[str]) -> int:
         ensure_platform()
         template = ensure_template()
         with psycopg.connect(admin_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(argv[1])))
             conn.execute(
-                sql.SQL("create database {} template {}").format(sql.Identifier(argv[1]), sql.Identifier(template))
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(argv[1]))
+            )
+            conn.execute(
+                sql.SQL("create database {} template {}").format(
+                    sql.Identifier(argv[1]), sql.Identifier(template)
+                )
             )
         print(admin_url(argv[1]))
         return 0
     if len(argv) == 2 and argv[0] == "drop":
         with psycopg.connect(admin_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(argv[1])))
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(argv[1]))
+            )
         return 0
     print("usage: python -m tests.support.db clone|drop NAME")
     return 2

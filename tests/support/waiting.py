@@ -7,8 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 
-async def wait_for(what: str, check: Callable[[], Awaitable[bool]], limit_s: float = 15.0,
-                   every_s: float = 0.05) -> float:
+async def wait_for(
+    what: str, check: Callable[[], Awaitable[bool]], limit_s: float = 15.0, every_s: float = 0.05
+) -> float:
     """Poll ``check`` until it is true; returns the seconds it took, fails after ``limit_s``."""
     start = time.monotonic()
     while not await check():

@@ -27,16 +27,31 @@ def candle(i: int, o: str, h: str, lo: str, c: str) -> Candle:
 
 def bot(**row: Any) -> BotState:
     base: dict[str, Any] = {
-        "id": "b0700000-0000-4000-8000-00000000000a", "user_id": "a11ce000-0000-4000-8000-000000000001",
-        "name": "t", "exchange": "binance", "trading_pair": "ETH/BTC", "timeframe": "5m",
-        "strategy": "sma_cross", "parameters": {"fast": 3, "slow": 8}, "stake_amount": "0.1",
-        "stop_loss": "2", "take_profit": "3", "initial_balance": "1", "is_paper_trade": True,
+        "id": "b0700000-0000-4000-8000-00000000000a",
+        "user_id": "a11ce000-0000-4000-8000-000000000001",
+        "name": "t",
+        "exchange": "binance",
+        "trading_pair": "ETH/BTC",
+        "timeframe": "5m",
+        "strategy": "sma_cross",
+        "parameters": {"fast": 3, "slow": 8},
+        "stake_amount": "0.1",
+        "stop_loss": "2",
+        "take_profit": "3",
+        "initial_balance": "1",
+        "is_paper_trade": True,
         "metadata": {"paper_fee": "0.001"},
     }
     base.update(row)
     cfg = BotConfig.from_row(base)
-    ex = BotPaperExchange("binance", {"BTC": D("1")}, rules=paper_rules("binance"), taker_fee=cfg.fee,
-                          maker_fee=cfg.fee, history=0)
+    ex = BotPaperExchange(
+        "binance",
+        {"BTC": D("1")},
+        rules=paper_rules("binance"),
+        taker_fee=cfg.fee,
+        maker_fee=cfg.fee,
+        history=0,
+    )
     return BotState(cfg, 1, ex)
 
 
@@ -114,8 +129,9 @@ async def test_client_order_ids_are_deterministic_so_a_repeated_step_places_noth
     out1 = await step(b, c, Decision(True, False))
     ex = b.exchange
     assert isinstance(ex, BotPaperExchange)
-    again = await ex.place_order_once("ETH/BTC", "buy", "market", D("0.5"),
-                                      client_order_id=out1.orders[0]["client_order_id"])
+    again = await ex.place_order_once(
+        "ETH/BTC", "buy", "market", D("0.5"), client_order_id=out1.orders[0]["client_order_id"]
+    )
     assert again.amount == D(out1.orders[0]["amount"])
     assert len(await ex.fetch_open_orders()) == 1
 
@@ -140,8 +156,15 @@ SHORT = Decision(False, False, enter_short=True)
 
 def short_bot(**row: Any) -> BotState:
     b = bot(allow_short=True, **row)
-    ex = BotPaperExchange("binance", {"BTC": D("1")}, rules=paper_rules("binance"), taker_fee=b.config.fee,
-                          maker_fee=b.config.fee, history=0, margin=True)
+    ex = BotPaperExchange(
+        "binance",
+        {"BTC": D("1")},
+        rules=paper_rules("binance"),
+        taker_fee=b.config.fee,
+        maker_fee=b.config.fee,
+        history=0,
+        margin=True,
+    )
     return BotState(b.config, 1, ex, can_short=True)
 
 
@@ -187,18 +210,27 @@ async def test_an_opposite_entry_reverses_on_the_same_fill() -> None:
     assert [o["side"] for o in out.orders] == ["sell", "sell"]  # the exit, then the short
     out = await step(b, candle(3, "0.11", "0.11", "0.11", "0.11"))
     closed, opened = out.trades
-    assert (closed["status"], closed["direction"], closed["exit_price"]) == ("closed", "long", "0.11")
+    assert (closed["status"], closed["direction"], closed["exit_price"]) == (
+        "closed",
+        "long",
+        "0.11",
+    )
     assert (opened["status"], opened["direction"], opened["price"]) == ("open", "short", "0.11")
     assert closed["exit_time"] == opened["entry_time"]
     out = await step(b, candle(4, "0.1", "0.1", "0.1", "0.1"), Decision(True, False))
     out = await step(b, candle(5, "0.1", "0.1", "0.1", "0.1"))
-    assert [(t["direction"], t["status"]) for t in out.trades] == [("short", "closed"), ("long", "open")]
+    assert [(t["direction"], t["status"]) for t in out.trades] == [
+        ("short", "closed"),
+        ("long", "open"),
+    ]
 
 
 async def test_without_allow_short_short_entries_are_ignored() -> None:
     b = bot()
-    d = Decision.from_signal({"enter_long": False, "exit_long": False, "enter_short": True,
-                              "exit_short": False}, shorts=False)
+    d = Decision.from_signal(
+        {"enter_long": False, "exit_long": False, "enter_short": True, "exit_short": False},
+        shorts=False,
+    )
     out = await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), d)
     assert not out.orders and not out.logs and not b.in_flight
 
@@ -206,14 +238,18 @@ async def test_without_allow_short_short_entries_are_ignored() -> None:
 async def test_a_spot_account_cannot_sell_what_it_does_not_hold() -> None:
     b = bot()
     with pytest.raises(Fatal, match="insufficient funds"):
-        await b.exchange.create_order("ETH/BTC", "sell", "market", D("1"), client_order_id="no-margin-1")
+        await b.exchange.create_order(
+            "ETH/BTC", "sell", "market", D("1"), client_order_id="no-margin-1"
+        )
 
 
 async def test_an_allow_short_bot_that_cannot_short_logs_the_skipped_entry() -> None:
     # A live bot on a spot market: can_short is False, its short entries are skipped and logged.
     b = bot(allow_short=True)
-    d = Decision.from_signal({"enter_long": False, "exit_long": False, "enter_short": True,
-                              "exit_short": False}, shorts=b.can_short)
+    d = Decision.from_signal(
+        {"enter_long": False, "exit_long": False, "enter_short": True, "exit_short": False},
+        shorts=b.can_short,
+    )
     out = await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), d)
     assert not out.orders and not b.in_flight
     [entry] = out.logs

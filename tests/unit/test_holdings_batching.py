@@ -10,7 +10,9 @@ import pytest
 from worker.holdings.batching import Coalescer
 
 
-async def test_calls_arriving_during_a_batch_go_together_in_the_next_and_failures_stay_per_item() -> None:
+async def test_calls_arriving_during_a_batch_go_together_in_the_next_and_failures_stay_per_item() -> (
+    None
+):
     batches: list[list[int]] = []
     release = asyncio.Event()
 

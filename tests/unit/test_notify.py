@@ -41,9 +41,17 @@ async def test_both_channels_receive_the_message(http: httpx.AsyncClient) -> Non
     dc = respx.post(HOOK).mock(return_value=httpx.Response(204))
     sleep = Sleeps()
     n = note(telegram="777", discord=HOOK)
-    patches = await deliver([n], {"telegram": TelegramChannel(http, TOKEN, sleep=sleep),
-                                  "discord": DiscordChannel(http, sleep=sleep)})
-    assert {k: v["status"] for k, v in patches[n.id].items()} == {"telegram": "sent", "discord": "sent"}
+    patches = await deliver(
+        [n],
+        {
+            "telegram": TelegramChannel(http, TOKEN, sleep=sleep),
+            "discord": DiscordChannel(http, sleep=sleep),
+        },
+    )
+    assert {k: v["status"] for k, v in patches[n.id].items()} == {
+        "telegram": "sent",
+        "discord": "sent",
+    }
     body = tg.calls.last.request.read().decode()
     assert '"chat_id":"777"' in body and "New signal: Alpha LONG BTC/USDT\\nEntry 100" in body
     assert b'"allowed_mentions":{"parse":[]}' in dc.calls.last.request.read()
@@ -52,10 +60,14 @@ async def test_both_channels_receive_the_message(http: httpx.AsyncClient) -> Non
 
 @respx.mock
 async def test_a_rate_limit_is_waited_out_as_told(http: httpx.AsyncClient) -> None:
-    respx.post(SEND).mock(side_effect=[
-        httpx.Response(429, json={"ok": False, "error_code": 429, "parameters": {"retry_after": 3}}),
-        httpx.Response(200, json={"ok": True}),
-    ])
+    respx.post(SEND).mock(
+        side_effect=[
+            httpx.Response(
+                429, json={"ok": False, "error_code": 429, "parameters": {"retry_after": 3}}
+            ),
+            httpx.Response(200, json={"ok": True}),
+        ]
+    )
     sleep = Sleeps()
     n = note(telegram="777")
     patches = await deliver([n], {"telegram": TelegramChannel(http, TOKEN, sleep=sleep)})
@@ -70,8 +82,13 @@ async def test_a_failing_channel_never_blocks_the_other(http: httpx.AsyncClient)
     respx.post(SEND).mock(return_value=httpx.Response(200, json={"ok": True}))
     sleep = Sleeps()
     n = note(telegram="777", discord=HOOK)
-    patches = await deliver([n], {"telegram": TelegramChannel(http, TOKEN, sleep=sleep),
-                                  "discord": DiscordChannel(http, attempts=3, backoff_s=0.5, sleep=sleep)})
+    patches = await deliver(
+        [n],
+        {
+            "telegram": TelegramChannel(http, TOKEN, sleep=sleep),
+            "discord": DiscordChannel(http, attempts=3, backoff_s=0.5, sleep=sleep),
+        },
+    )
     assert patches[n.id]["telegram"]["status"] == "sent"
     assert patches[n.id]["discord"]["status"] == "retry"
     assert patches[n.id]["discord"]["attempts"] == 3
@@ -80,7 +97,9 @@ async def test_a_failing_channel_never_blocks_the_other(http: httpx.AsyncClient)
 
 
 @respx.mock
-async def test_server_errors_are_retried_then_left_for_the_job_retry(http: httpx.AsyncClient) -> None:
+async def test_server_errors_are_retried_then_left_for_the_job_retry(
+    http: httpx.AsyncClient,
+) -> None:
     route = respx.post(SEND).mock(return_value=httpx.Response(502, text="bad gateway"))
     n = note(telegram="777")
     patches = await deliver([n], {"telegram": TelegramChannel(http, TOKEN, sleep=Sleeps())})
@@ -90,8 +109,11 @@ async def test_server_errors_are_retried_then_left_for_the_job_retry(http: httpx
 
 @respx.mock
 async def test_a_client_error_is_permanent_and_not_retried(http: httpx.AsyncClient) -> None:
-    route = respx.post(SEND).mock(return_value=httpx.Response(
-        400, json={"ok": False, "description": "Bad Request: chat not found"}))
+    route = respx.post(SEND).mock(
+        return_value=httpx.Response(
+            400, json={"ok": False, "description": "Bad Request: chat not found"}
+        )
+    )
     n = note(telegram="nope")
     patches = await deliver([n], {"telegram": TelegramChannel(http, TOKEN, sleep=Sleeps())})
     assert route.call_count == 1
@@ -103,7 +125,11 @@ async def test_only_discord_webhook_urls_are_ever_called(http: httpx.AsyncClient
     with respx.mock(assert_all_called=False) as router:
         n = note(discord="http://169.254.169.254/latest/meta-data")
         patches = await deliver([n], {"discord": DiscordChannel(http, sleep=Sleeps())})
-        assert patches[n.id]["discord"] == {**patches[n.id]["discord"], "status": "failed", "attempts": 0}
+        assert patches[n.id]["discord"] == {
+            **patches[n.id]["discord"],
+            "status": "failed",
+            "attempts": 0,
+        }
         assert router.calls.call_count == 0
 
 
@@ -111,12 +137,27 @@ async def test_channels_already_sent_are_not_sent_again(http: httpx.AsyncClient)
     with respx.mock(assert_all_called=False) as router:
         tg = router.post(SEND).mock(return_value=httpx.Response(200, json={"ok": True}))
         dc = router.post(HOOK).mock(return_value=httpx.Response(204))
-        n = Outbound(uuid.uuid4(), "t", None, {"telegram": "1", "discord": HOOK},
-                     {"telegram": {"status": "sent", "attempts": 1}, "discord": {"status": "retry", "attempts": 3}})
-        patches = await deliver([n], {"telegram": TelegramChannel(http, TOKEN, sleep=Sleeps()),
-                                      "discord": DiscordChannel(http, sleep=Sleeps())})
+        n = Outbound(
+            uuid.uuid4(),
+            "t",
+            None,
+            {"telegram": "1", "discord": HOOK},
+            {
+                "telegram": {"status": "sent", "attempts": 1},
+                "discord": {"status": "retry", "attempts": 3},
+            },
+        )
+        patches = await deliver(
+            [n],
+            {
+                "telegram": TelegramChannel(http, TOKEN, sleep=Sleeps()),
+                "discord": DiscordChannel(http, sleep=Sleeps()),
+            },
+        )
         assert tg.call_count == 0 and dc.call_count == 1
-    assert patches[n.id] == {"discord": {**patches[n.id]["discord"], "status": "sent", "attempts": 4}}
+    assert patches[n.id] == {
+        "discord": {**patches[n.id]["discord"], "status": "sent", "attempts": 4}
+    }
 
 
 async def test_telegram_without_a_token_fails_without_calling_out(http: httpx.AsyncClient) -> None:

@@ -108,12 +108,30 @@ on conflict do nothing
 """
 
 # backtest_results columns filled from the stats, with their scale (numeric(p, s)).
-_NULLABLE = {"sharpe_ratio": 4, "sortino_ratio": 4, "profit_factor": 4, "calmar_ratio": 4, "avg_trade": 8}
-_REQUIRED = {
-    "initial_balance": 8, "final_balance": 8, "total_return": 8, "total_return_percentage": 4,
-    "max_drawdown": 4, "win_rate": 2, "best_trade": 8, "worst_trade": 8,
+_NULLABLE = {
+    "sharpe_ratio": 4,
+    "sortino_ratio": 4,
+    "profit_factor": 4,
+    "calmar_ratio": 4,
+    "avg_trade": 8,
 }
-_COUNTS = ("total_trades", "winning_trades", "losing_trades", "max_consecutive_wins", "max_consecutive_losses")
+_REQUIRED = {
+    "initial_balance": 8,
+    "final_balance": 8,
+    "total_return": 8,
+    "total_return_percentage": 4,
+    "max_drawdown": 4,
+    "win_rate": 2,
+    "best_trade": 8,
+    "worst_trade": 8,
+}
+_COUNTS = (
+    "total_trades",
+    "winning_trades",
+    "losing_trades",
+    "max_consecutive_wins",
+    "max_consecutive_losses",
+)
 _LIMIT = {2: Decimal("999.99"), 4: Decimal("99999999.9999"), 8: Decimal("999999999999.99999999")}
 
 
@@ -121,15 +139,19 @@ class BudgetExhausted(Exception):
     """The run used every compute-second its credits pay for."""
 
     def __init__(self, seconds: int) -> None:
-        super().__init__(f"the run used its whole credit budget of {seconds} compute-seconds; "
-                         "add credits or narrow the period and run it again")
+        super().__init__(
+            f"the run used its whole credit budget of {seconds} compute-seconds; "
+            "add credits or narrow the period and run it again"
+        )
         self.seconds = seconds
 
 
 async def _budget_seconds(ctx: JobContext, user_id: uuid.UUID) -> int:
     """Compute-seconds the run may use: the job's limit, or what the user's available
     credits pay for at their plan's price when that is less (free plans get the limit)."""
-    price = await ledger.quote(ctx.pool, user_id=user_id, usage="backtest_second", quantity=Decimal(1))
+    price = await ledger.quote(
+        ctx.pool, user_id=user_id, usage="backtest_second", quantity=Decimal(1)
+    )
     if price <= 0:
         return MAX_COMPUTE_SECONDS
     account = await ledger.balance(ctx.pool, user_id=user_id)
@@ -138,7 +160,8 @@ async def _budget_seconds(ctx: JobContext, user_id: uuid.UUID) -> int:
         raise InsufficientCredits(
             f"{account.available if account else 0} credits available, "
             f"{price * MIN_BUDGET_SECONDS} needed for {MIN_BUDGET_SECONDS} compute-second(s)",
-            "exceeds_credits")
+            "exceeds_credits",
+        )
     return min(MAX_COMPUTE_SECONDS, affordable)
 
 
@@ -159,7 +182,9 @@ def csv_path(trading_pair: str, timeframe: str, directory: Path | None = None) -
     return (directory or candles_dir()) / f"{base}-{timeframe}.csv"
 
 
-def downsample(equity: list[dict[str, Any]], limit: int = MAX_EQUITY_POINTS) -> list[dict[str, Any]]:
+def downsample(
+    equity: list[dict[str, Any]], limit: int = MAX_EQUITY_POINTS
+) -> list[dict[str, Any]]:
     """At most ``limit`` points, evenly spaced, keeping the first, the last and the deepest
     drawdown (so the chart still shows the max drawdown the stats report)."""
     n = len(equity)
@@ -204,19 +229,32 @@ class _Run:
     row: dict[str, Any]
 
 
-async def _one(pool: AsyncConnectionPool, query: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+async def _one(
+    pool: AsyncConnectionPool, query: str, params: Mapping[str, Any]
+) -> dict[str, Any] | None:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)
         return await cur.fetchone()
 
 
 async def _finish(
-    db: AsyncConnectionPool | psycopg.AsyncConnection[Any], run_id: uuid.UUID, status: str, *,
-    compute_seconds: Decimal | None = None, credits: Decimal | None = None,
-    result: dict[str, Any] | None = None, error: str | None = None,
+    db: AsyncConnectionPool | psycopg.AsyncConnection[Any],
+    run_id: uuid.UUID,
+    status: str,
+    *,
+    compute_seconds: Decimal | None = None,
+    credits: Decimal | None = None,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
 ) -> uuid.UUID | None:
-    params = {"run_id": run_id, "status": status, "compute_seconds": compute_seconds, "credits": credits,
-              "result": None if result is None else Jsonb(result), "error": error}
+    params = {
+        "run_id": run_id,
+        "status": status,
+        "compute_seconds": compute_seconds,
+        "credits": credits,
+        "result": None if result is None else Jsonb(result),
+        "error": error,
+    }
     if isinstance(db, AsyncConnectionPool):
         row = await _one(db, FINISH, params)
     else:
@@ -228,7 +266,9 @@ async def _finish(
 
 async def _progress(ctx: JobContext, run_id: uuid.UUID, progress: float) -> None:
     """Report progress; raise :class:`RunCancelled` if the owner cancelled the run."""
-    row = await _one(ctx.pool, PROGRESS, {"run_id": run_id, "progress": Decimal(str(round(progress, 4)))})
+    row = await _one(
+        ctx.pool, PROGRESS, {"run_id": run_id, "progress": Decimal(str(round(progress, 4)))}
+    )
     if row is None or row["status"] != "running":
         raise RunCancelled()
 
@@ -253,12 +293,18 @@ def _settings(raw: Mapping[str, Any] | None) -> Settings:
         raise Fatal(f"invalid setting '{where}': {err['msg']}") from e
 
 
-async def load_candles(pool: AsyncConnectionPool, run: Mapping[str, Any]) -> tuple[CandleSeries, str]:
+async def load_candles(
+    pool: AsyncConnectionPool, run: Mapping[str, Any]
+) -> tuple[CandleSeries, str]:
     """The run's candles from ``candles``, else from the recorded CSV (cached in ``candles``).
 
     Returns the series (gaps found) and where the candles came from.
     """
-    market = {"exchange": run["exchange"], "symbol": run["trading_pair"], "timeframe": run["timeframe"]}
+    market = {
+        "exchange": run["exchange"],
+        "symbol": run["trading_pair"],
+        "timeframe": run["timeframe"],
+    }
     period = {"start": run.get("start_date"), "end": run.get("end_date")}
     tf = timeframe_ms(str(run["timeframe"]))
     async with pool.connection() as conn, conn.cursor() as cur:
@@ -288,7 +334,9 @@ async def load_candles(pool: AsyncConnectionPool, run: Mapping[str, Any]) -> tup
                 f"(recorded data covers {iso(int(series.candles.time[0]))} to {iso(int(series.candles.time[-1]))})"
             )
     if len(candles) < 2:
-        raise Fatal(f"only {len(candles)} candle in the requested period: a backtest needs at least 2")
+        raise Fatal(
+            f"only {len(candles)} candle in the requested period: a backtest needs at least 2"
+        )
     try:
         gaps = find_gaps(candles.time, tf)
     except CandleDataError as e:
@@ -311,8 +359,15 @@ async def _cache(pool: AsyncConnectionPool, market: Mapping[str, Any], c: Candle
     def text(a: np.ndarray[Any, Any]) -> list[str]:
         return [repr(float(x)) for x in a]
 
-    params = {**market, "t": [int(x) for x in c.time], "o": text(c.open), "h": text(c.high),
-              "l": text(c.low), "c": text(c.close), "v": text(c.volume)}
+    params = {
+        **market,
+        "t": [int(x) for x in c.time],
+        "o": text(c.open),
+        "h": text(c.high),
+        "l": text(c.low),
+        "c": text(c.close),
+        "v": text(c.volume),
+    }
     async with pool.connection() as conn:
         await conn.execute(CACHE_CANDLES, params)
 
@@ -330,21 +385,34 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         params = validate_params(str(run["strategy"]), _params(run))
         settings = _settings(run.get("settings"))
     except Fatal as e:
-        await _finish(ctx.pool, run_id, "failed", error=str(e), compute_seconds=Decimal(0), credits=Decimal(0))
+        await _finish(
+            ctx.pool, run_id, "failed", error=str(e), compute_seconds=Decimal(0), credits=Decimal(0)
+        )
         return {"run_id": str(run_id), "status": "failed", "error": str(e)}
 
     hold: ledger.Transfer | None = None
     try:
         budget_s = await _budget_seconds(ctx, user_id)
         hold = await ledger.hold_usage(
-            ctx.pool, id=ledger.transfer_id(KIND, run_id, "hold", ctx.job.attempts), user_id=user_id,
-            usage="backtest_second", quantity=Decimal(budget_s),
-            expires_after=timedelta(seconds=MAX_COMPUTE_SECONDS + 300), reference_type="backtest_run",
+            ctx.pool,
+            id=ledger.transfer_id(KIND, run_id, "hold", ctx.job.attempts),
+            user_id=user_id,
+            usage="backtest_second",
+            quantity=Decimal(budget_s),
+            expires_after=timedelta(seconds=MAX_COMPUTE_SECONDS + 300),
+            reference_type="backtest_run",
             reference_id=str(run_id),
         )
     except InsufficientCredits as e:
         message = f"not enough credits to start the backtest: {e}"
-        await _finish(ctx.pool, run_id, "failed", error=message, compute_seconds=Decimal(0), credits=Decimal(0))
+        await _finish(
+            ctx.pool,
+            run_id,
+            "failed",
+            error=message,
+            compute_seconds=Decimal(0),
+            credits=Decimal(0),
+        )
         return {"run_id": str(run_id), "status": "failed", "error": message}
 
     t0 = time.perf_counter()
@@ -356,8 +424,15 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         await _progress(ctx, run_id, 0.05)
         series, source = await load_candles(ctx.pool, run)
         await _progress(ctx, run_id, 0.3)
-        task = asyncio.create_task(asyncio.to_thread(
-            run_backtest, series, str(run["strategy"]), params.model_dump(exclude_none=True), settings))
+        task = asyncio.create_task(
+            asyncio.to_thread(
+                run_backtest,
+                series,
+                str(run["strategy"]),
+                params.model_dump(exclude_none=True),
+                settings,
+            )
+        )
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
@@ -376,38 +451,82 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         await _progress(ctx, run_id, 0.9)
         compute_seconds = used()
         metadata = {
-            "source": source, "strategy": result.strategy, "params": result.params,
-            "settings": result.settings.model_dump(), "candles": len(series.candles),
+            "source": source,
+            "strategy": result.strategy,
+            "params": result.params,
+            "settings": result.settings.model_dump(),
+            "candles": len(series.candles),
             "missing_candles": series.missing,
-            "gaps": [{"after": iso(g.after), "before": iso(g.before), "missing": g.missing} for g in series.gaps],
+            "gaps": [
+                {"after": iso(g.after), "before": iso(g.before), "missing": g.missing}
+                for g in series.gaps
+            ],
             "equity_points": len(result.equity),
         }
         row = result_row(result, metadata)
         async with ctx.pool.connection() as conn, conn.transaction():
             charged = await _settle(conn, run_id, user_id, hold, compute_seconds)
-            result_id = await _finish(conn, run_id, "completed", compute_seconds=compute_seconds,
-                                      credits=charged, result=row)
+            result_id = await _finish(
+                conn,
+                run_id,
+                "completed",
+                compute_seconds=compute_seconds,
+                credits=charged,
+                result=row,
+            )
         status = "completed" if result_id is not None else "cancelled"
-        ctx.log.info("backtest finished", extra={"action": "backtest_finished", "run_id": str(run_id),
-                                                 "status": status, "compute_seconds": str(compute_seconds)})
-        return {"run_id": str(run_id), "status": status, "result_id": str(result_id) if result_id else None,
-                "compute_seconds": str(compute_seconds), "credits_charged": str(charged)}
+        ctx.log.info(
+            "backtest finished",
+            extra={
+                "action": "backtest_finished",
+                "run_id": str(run_id),
+                "status": status,
+                "compute_seconds": str(compute_seconds),
+            },
+        )
+        return {
+            "run_id": str(run_id),
+            "status": status,
+            "result_id": str(result_id) if result_id else None,
+            "compute_seconds": str(compute_seconds),
+            "credits_charged": str(charged),
+        }
     except BudgetExhausted as e:
         compute_seconds = Decimal(e.seconds)
         async with ctx.pool.connection() as conn, conn.transaction():
             charged = await _settle(conn, run_id, user_id, hold, compute_seconds)
-            await _finish(conn, run_id, "failed", error=str(e), compute_seconds=compute_seconds, credits=charged)
-        return {"run_id": str(run_id), "status": "failed", "error": str(e), "credits_charged": str(charged)}
+            await _finish(
+                conn,
+                run_id,
+                "failed",
+                error=str(e),
+                compute_seconds=compute_seconds,
+                credits=charged,
+            )
+        return {
+            "run_id": str(run_id),
+            "status": "failed",
+            "error": str(e),
+            "credits_charged": str(charged),
+        }
     except RunCancelled:
         compute_seconds = used()
         async with ctx.pool.connection() as conn, conn.transaction():
             charged = await _settle(conn, run_id, user_id, hold, compute_seconds)
-            await _finish(conn, run_id, "cancelled", compute_seconds=compute_seconds, credits=charged)
-        return {"run_id": str(run_id), "status": "cancelled", "compute_seconds": str(compute_seconds),
-                "credits_charged": str(charged)}
+            await _finish(
+                conn, run_id, "cancelled", compute_seconds=compute_seconds, credits=charged
+            )
+        return {
+            "run_id": str(run_id),
+            "status": "cancelled",
+            "compute_seconds": str(compute_seconds),
+            "credits_charged": str(charged),
+        }
     except Fatal as e:
         await _release(ctx, run_id, hold)
-        await _finish(ctx.pool, run_id, "failed", error=str(e), compute_seconds=Decimal(0), credits=Decimal(0))
+        await _finish(
+            ctx.pool, run_id, "failed", error=str(e), compute_seconds=Decimal(0), credits=Decimal(0)
+        )
         return {"run_id": str(run_id), "status": "failed", "error": str(e)}
     except BaseException as e:
         await _release(ctx, run_id, hold)
@@ -415,25 +534,43 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         if isinstance(e, Exception) and (last or not isinstance(e, Retryable)):
             message = str(e) if isinstance(e, Retryable) else f"internal error: {type(e).__name__}"
             with contextlib.suppress(Exception):
-                await _finish(ctx.pool, run_id, "failed", error=message, compute_seconds=Decimal(0),
-                              credits=Decimal(0))
+                await _finish(
+                    ctx.pool,
+                    run_id,
+                    "failed",
+                    error=message,
+                    compute_seconds=Decimal(0),
+                    credits=Decimal(0),
+                )
         raise
 
 
 async def _settle(
-    conn: psycopg.AsyncConnection[Any], run_id: uuid.UUID, user_id: uuid.UUID,
-    hold: ledger.Transfer | None, compute_seconds: Decimal,
+    conn: psycopg.AsyncConnection[Any],
+    run_id: uuid.UUID,
+    user_id: uuid.UUID,
+    hold: ledger.Transfer | None,
+    compute_seconds: Decimal,
 ) -> Decimal:
     """Post the actual cost of ``compute_seconds`` from the hold (the rest is released)."""
     if hold is None:
         return Decimal(0)
-    cost = await ledger.quote(conn, user_id=user_id, usage="backtest_second", quantity=compute_seconds)
+    cost = await ledger.quote(
+        conn, user_id=user_id, usage="backtest_second", quantity=compute_seconds
+    )
     cost = min(cost, hold.amount)
     if cost <= 0:
-        await ledger.void(conn, id=ledger.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id)
+        await ledger.void(
+            conn, id=ledger.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id
+        )
         return Decimal(0)
-    await ledger.post(conn, id=ledger.transfer_id(KIND, run_id, "post"), pending_id=hold.id, amount=cost,
-                      metadata={"compute_seconds": str(compute_seconds)})
+    await ledger.post(
+        conn,
+        id=ledger.transfer_id(KIND, run_id, "post"),
+        pending_id=hold.id,
+        amount=cost,
+        metadata={"compute_seconds": str(compute_seconds)},
+    )
     return cost
 
 
@@ -441,9 +578,14 @@ async def _release(ctx: JobContext, run_id: uuid.UUID, hold: ledger.Transfer | N
     if hold is None:
         return
     try:
-        await ledger.void(ctx.pool, id=ledger.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id)
+        await ledger.void(
+            ctx.pool, id=ledger.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id
+        )
     except Exception as e:  # the hold expires on its own; never hide the run's own error
-        ctx.log.warning("could not void the backtest hold", extra={"action": "hold_void_failed", "error": str(e)})
+        ctx.log.warning(
+            "could not void the backtest hold",
+            extra={"action": "hold_void_failed", "error": str(e)},
+        )
 
 
 def register(registry: Registry) -> None:
@@ -451,5 +593,14 @@ def register(registry: Registry) -> None:
     registry.job(KIND, max_attempts=3, timeout_s=MAX_COMPUTE_SECONDS)(run_job)
 
 
-__all__ = ["CANDLES_DIR_ENV", "KIND", "candles_dir", "csv_path", "downsample", "load_candles",
-           "register", "result_row", "run_job"]
+__all__ = [
+    "CANDLES_DIR_ENV",
+    "KIND",
+    "candles_dir",
+    "csv_path",
+    "downsample",
+    "load_candles",
+    "register",
+    "result_row",
+    "run_job",
+]

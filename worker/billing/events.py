@@ -60,13 +60,19 @@ def parse_stripe(payload: dict[str, Any]) -> PaymentUpdate | None:
     if status is None:
         return None
     obj = event.data.object
-    if event.type == "checkout.session.completed" and obj.payment_status not in ("paid", "no_payment_required"):
+    if event.type == "checkout.session.completed" and obj.payment_status not in (
+        "paid",
+        "no_payment_required",
+    ):
         return None  # paid later: async_payment_succeeded follows
     if event.type == "charge.refunded" and not obj.refunded:
         return None  # a partial refund leaves the invoice paid
     minor = None
     if status == "paid":
-        minor = next((m for m in (obj.amount_total, obj.amount_paid, obj.amount_received) if m is not None), None)
+        minor = next(
+            (m for m in (obj.amount_total, obj.amount_paid, obj.amount_received) if m is not None),
+            None,
+        )
     meta = obj.metadata
     refs = tuple(r for r in (obj.id, obj.payment_intent, obj.invoice) if r)
     return PaymentUpdate(
@@ -90,8 +96,15 @@ def parse_paystack(payload: dict[str, Any]) -> PaymentUpdate | None:
         return None
     data = event.data
     meta = data.metadata if isinstance(data.metadata, dict) else {}
-    refs = tuple(r for r in (
-        data.reference, data.transaction_reference, data.transaction.reference if data.transaction else None) if r)
+    refs = tuple(
+        r
+        for r in (
+            data.reference,
+            data.transaction_reference,
+            data.transaction.reference if data.transaction else None,
+        )
+        if r
+    )
     return PaymentUpdate(
         status=status,
         invoice_id=as_uuid(meta.get("invoice_id")),
@@ -99,8 +112,15 @@ def parse_paystack(payload: dict[str, Any]) -> PaymentUpdate | None:
         # Paystack counts in the currency's subunit (kobo, pesewas, cents).
         amount=Decimal(data.amount) / 100 if status == "paid" and data.amount is not None else None,
         occurred_at=data.paid_at,
-        details={k: v for k, v in {"transaction_id": str(data.id) if data.id is not None else None,
-                                   "payment_channel": data.channel, "payment_method": "paystack"}.items() if v},
+        details={
+            k: v
+            for k, v in {
+                "transaction_id": str(data.id) if data.id is not None else None,
+                "payment_channel": data.channel,
+                "payment_method": "paystack",
+            }.items()
+            if v
+        },
     )
 
 
@@ -114,10 +134,19 @@ def parse_tripay(payload: dict[str, Any]) -> PaymentUpdate | None:
         invoice_id=as_uuid(cb.merchant_ref),
         references=tuple(r for r in (cb.reference, cb.merchant_ref) if r),
         # Tripay amounts are whole rupiah.
-        amount=Decimal(cb.total_amount) if status == "paid" and cb.total_amount is not None else None,
+        amount=Decimal(cb.total_amount)
+        if status == "paid" and cb.total_amount is not None
+        else None,
         occurred_at=from_unix(cb.paid_at),
-        details={k: v for k, v in {"transaction_id": cb.reference, "payment_method": cb.payment_method_code,
-                                   "payment_channel": cb.payment_method}.items() if v},
+        details={
+            k: v
+            for k, v in {
+                "transaction_id": cb.reference,
+                "payment_method": cb.payment_method_code,
+                "payment_channel": cb.payment_method,
+            }.items()
+            if v
+        },
     )
 
 

@@ -55,19 +55,35 @@ update public.webhook_events
 EXPIRE_DUE = "select invoices_expired, subscriptions_expired from public.billing_expire_due()"
 
 
-async def _find_or_create_invoice(cur: psycopg.AsyncCursor[dict[str, Any]], provider: str,
-                                  update: PaymentUpdate) -> uuid.UUID | None:
-    await cur.execute(FIND_INVOICE, {"invoice_id": update.invoice_id, "provider": provider,
-                                     "refs": list(update.references)})
+async def _find_or_create_invoice(
+    cur: psycopg.AsyncCursor[dict[str, Any]], provider: str, update: PaymentUpdate
+) -> uuid.UUID | None:
+    await cur.execute(
+        FIND_INVOICE,
+        {"invoice_id": update.invoice_id, "provider": provider, "refs": list(update.references)},
+    )
     row = await cur.fetchone()
     if row is not None:
         return uuid.UUID(str(row["id"]))
-    if update.status != "paid" or update.user_id is None or update.amount is None or not update.references:
+    if (
+        update.status != "paid"
+        or update.user_id is None
+        or update.amount is None
+        or not update.references
+    ):
         return None
-    await cur.execute(CREATE_INVOICE, {
-        "user_id": update.user_id, "plan_id": update.plan_id, "provider": provider,
-        "provider_invoice_id": update.references[0], "amount": update.amount, "currency": update.currency,
-        "credits": update.credits})
+    await cur.execute(
+        CREATE_INVOICE,
+        {
+            "user_id": update.user_id,
+            "plan_id": update.plan_id,
+            "provider": provider,
+            "provider_invoice_id": update.references[0],
+            "amount": update.amount,
+            "currency": update.currency,
+            "credits": update.credits,
+        },
+    )
     created = await cur.fetchone()
     return uuid.UUID(str(created["id"])) if created else None
 
@@ -76,7 +92,11 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
     """Apply one stored payment event, in one transaction with its effects. Returns what
     happened; a replayed or already processed event changes nothing."""
     try:
-        async with pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        async with (
+            pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
             await cur.execute(LOCK_EVENT, {"id": event_id})
             event = await cur.fetchone()
             if event is None:
@@ -89,7 +109,10 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
             try:
                 update = parse(event["payload"]) if parse else None
             except ValidationError as e:
-                update, error = None, f"payload does not match the {provider} schema: {e.error_count()} errors"
+                update, error = (
+                    None,
+                    f"payload does not match the {provider} schema: {e.error_count()} errors",
+                )
             if update is None:
                 error = error or f"{event['event_type']} changes no invoice"
             else:
@@ -97,9 +120,16 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                 if invoice_id is None:
                     error = f"no invoice matches {provider} references {list(update.references)}"
                 else:
-                    await cur.execute(APPLY, {
-                        "invoice_id": invoice_id, "status": update.status, "amount": update.amount,
-                        "occurred_at": update.occurred_at, "details": json.dumps(update.details)})
+                    await cur.execute(
+                        APPLY,
+                        {
+                            "invoice_id": invoice_id,
+                            "status": update.status,
+                            "amount": update.amount,
+                            "occurred_at": update.occurred_at,
+                            "details": json.dumps(update.details),
+                        },
+                    )
                     applied = await cur.fetchone()
                     outcome = str(applied["outcome"]) if applied else "not_found"
                     status = "processed"

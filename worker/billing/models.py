@@ -50,9 +50,7 @@ def from_unix(value: int | None) -> datetime | None:
 # --- Stripe ---------------------------------------------------------------------------------
 
 # Currencies Stripe counts in whole units (https://docs.stripe.com/currencies#zero-decimal).
-ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
 
 
 def stripe_amount(minor: int | None, currency: str | None) -> Decimal | None:

@@ -47,8 +47,10 @@ async def run_bots(leases: Any) -> None:
         try:
             keyring = Keyring.from_env()
         except Fatal as e:
-            log.error("master keys unusable, live bots will stop with an error",
-                      extra={"action": "keyring_failed", "error": str(e)})
+            log.error(
+                "master keys unusable, live bots will stop with an error",
+                extra={"action": "keyring_failed", "error": str(e)},
+            )
     market_data = MarketData(source, leases.pool)
     runner = BotRunner(leases.pool, leases, clock, market_data, keyring=keyring, settle_s=settle)
     try:

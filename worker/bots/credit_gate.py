@@ -82,13 +82,20 @@ class CreditGate:
             hold_id = str(derived_id(r.client_order_id, "hold"))
             results.append(hold_id)
             where.append(i)
-            batch.append({
-                "action": "hold", "id": hold_id, "debit_account_id": t.account_id,
-                "credit_account_id": self._usage_account, "amount": str(t.credits_per_trade),
-                "kind": "usage", "timeout_seconds": HOLD_TIMEOUT_S, "reference_type": "order",
-                "reference_id": r.client_order_id,
-                "metadata": {"bot_id": r.bot_id, "usage": "trade"},
-            })
+            batch.append(
+                {
+                    "action": "hold",
+                    "id": hold_id,
+                    "debit_account_id": t.account_id,
+                    "credit_account_id": self._usage_account,
+                    "amount": str(t.credits_per_trade),
+                    "kind": "usage",
+                    "timeout_seconds": HOLD_TIMEOUT_S,
+                    "reference_type": "order",
+                    "reference_id": r.client_order_id,
+                    "metadata": {"bot_id": r.bot_id, "usage": "trade"},
+                }
+            )
         if batch:
             async with self.pool.connection() as conn:
                 rows = await (await conn.execute(TRANSFERS, {"transfers": Jsonb(batch)})).fetchall()

@@ -91,12 +91,16 @@ class DemoSummary:
     events: list[str] = field(default_factory=list)
 
 
-async def _as_owner(conn: psycopg.AsyncConnection[Any], user_id: str, sql: str, params: Any = None) -> None:
+async def _as_owner(
+    conn: psycopg.AsyncConnection[Any], user_id: str, sql: str, params: Any = None
+) -> None:
     """Run ``sql`` the way PostgREST runs an app's request for this user."""
     async with conn.transaction():
-        await conn.execute("select set_config('role', 'authenticated', true), "
-                           "set_config('request.jwt.claims', %s, true)",
-                           (json.dumps({"sub": user_id, "role": "authenticated", "aal": "aal1"}),))
+        await conn.execute(
+            "select set_config('role', 'authenticated', true), "
+            "set_config('request.jwt.claims', %s, true)",
+            (json.dumps({"sub": user_id, "role": "authenticated", "aal": "aal1"}),),
+        )
         await conn.execute(sql, params)
 
 
@@ -104,29 +108,45 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> int:
     """Start the seeded bots and add Carol's demo bots, as their owners' apps would."""
     rows = await (await conn.execute("select id, user_id from public.bots")).fetchall()
     for bot_id, user_id in rows:
-        await _as_owner(conn, str(user_id), "update public.bots set status = 'running' where id = %s", (bot_id,))
+        await _as_owner(
+            conn, str(user_id), "update public.bots set status = 'running' where id = %s", (bot_id,)
+        )
     have = {r[0] for r in await (await conn.execute("select name from public.bots")).fetchall()}
     for name, pair, strategy, params, sl, tp in DEMO_BOTS:
         if name in have:
             continue
-        await _as_owner(conn, CAROL, """
+        await _as_owner(
+            conn,
+            CAROL,
+            """
             insert into public.bots (name, exchange, trading_pair, timeframe, strategy, parameters, status,
                                      initial_balance, stake_amount, stop_loss, take_profit, daily_loss_limit)
             values (%s, 'binance', %s, '5m', %s, %s, 'running', 1, 0.25, %s, %s, 0.05)""",
-                        (name, pair, strategy, json.dumps(params), sl, tp))
+            (name, pair, strategy, json.dumps(params), sl, tp),
+        )
     (n,) = await (await conn.execute("select count(*) from public.bots")).fetchone() or (0,)
     return int(n)
 
 
 def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ, "DATABASE_URL": url, "WORKER_NAME": name, "LEASE_TTL_S": "3",
-        "HEARTBEAT_INTERVAL_S": "0.5", "SWEEP_INTERVAL_S": "0.5", "DRAIN_TIMEOUT_S": "3", "LOG_LEVEL": "INFO",
-        "TRADEFLEET_REPLAY_DIR": str(CANDLES_DIR), "TRADEFLEET_REPLAY_START": REPLAY_START,
-        "TRADEFLEET_REPLAY_SPEED": str(speed), "TRADEFLEET_REPLAY_ANCHOR": str(anchor),
+        **os.environ,
+        "DATABASE_URL": url,
+        "WORKER_NAME": name,
+        "LEASE_TTL_S": "3",
+        "HEARTBEAT_INTERVAL_S": "0.5",
+        "SWEEP_INTERVAL_S": "0.5",
+        "DRAIN_TIMEOUT_S": "3",
+        "LOG_LEVEL": "INFO",
+        "TRADEFLEET_REPLAY_DIR": str(CANDLES_DIR),
+        "TRADEFLEET_REPLAY_START": REPLAY_START,
+        "TRADEFLEET_REPLAY_SPEED": str(speed),
+        "TRADEFLEET_REPLAY_ANCHOR": str(anchor),
     }
     out = (logs / f"{name}.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker"], env=env, stdout=out, stderr=out)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "worker"], env=env, stdout=out, stderr=out
+    )
     out.close()
     return proc
 
@@ -136,33 +156,91 @@ def _money(v: Any) -> str:
     return f"{d:+.8f}" if d else "0"
 
 
-async def _view(conn: psycopg.AsyncConnection[Any], replay_now: datetime, events: list[str]) -> Group:
+async def _view(
+    conn: psycopg.AsyncConnection[Any], replay_now: datetime, events: list[str]
+) -> Group:
     bots = await (await conn.execute(BOTS_VIEW)).fetchall()
     t = Table(title=f"Bots — replayed time {replay_now:%Y-%m-%d %H:%M} UTC", expand=True)
-    for col in ("bot", "owner", "pair", "strategy", "status", "worker", "trades", "won", "P&L (BTC)", "P&L %", "open"):
+    for col in (
+        "bot",
+        "owner",
+        "pair",
+        "strategy",
+        "status",
+        "worker",
+        "trades",
+        "won",
+        "P&L (BTC)",
+        "P&L %",
+        "open",
+    ):
         t.add_column(col)
-    for name, email, pair, strat, status, worker, total, won, profit, initial, open_n, _last, _err, _reason in bots:
+    for (
+        name,
+        email,
+        pair,
+        strat,
+        status,
+        worker,
+        total,
+        won,
+        profit,
+        initial,
+        open_n,
+        _last,
+        _err,
+        _reason,
+    ) in bots:
         colour = {"running": "green", "paused": "yellow", "error": "red"}.get(status, "dim")
         pct = Decimal(profit) / Decimal(initial) * 100 if initial else Decimal(0)
-        t.add_row(name, email.split("@")[0], pair, strat, f"[{colour}]{status}[/]", worker, str(total), str(won),
-                  _money(profit), f"{pct:+.2f}", str(open_n))
+        t.add_row(
+            name,
+            email.split("@")[0],
+            pair,
+            strat,
+            f"[{colour}]{status}[/]",
+            worker,
+            str(total),
+            str(won),
+            _money(profit),
+            f"{pct:+.2f}",
+            str(open_n),
+        )
     o = Table(title="Latest orders", expand=True)
     for col in ("time", "bot", "side", "amount", "price", "status", "reason", "epoch"):
         o.add_column(col)
-    for created, name, side, amount, price, status, reason, epoch in await (await conn.execute(ORDERS_VIEW)).fetchall():
-        o.add_row(f"{created:%H:%M:%S}", name, side, f"{Decimal(amount).normalize():f}",
-                  "-" if price is None else f"{Decimal(price).normalize():f}", status, reason or "", str(epoch))
+    for created, name, side, amount, price, status, reason, epoch in await (
+        await conn.execute(ORDERS_VIEW)
+    ).fetchall():
+        o.add_row(
+            f"{created:%H:%M:%S}",
+            name,
+            side,
+            f"{Decimal(amount).normalize():f}",
+            "-" if price is None else f"{Decimal(price).normalize():f}",
+            status,
+            reason or "",
+            str(epoch),
+        )
     c = Table(title="Credits", expand=True)
     for col in ("user", "balance", "held", "spent on trades"):
         c.add_column(col)
     for email, balance, held, spent in await (await conn.execute(CREDITS_VIEW)).fetchall():
-        c.add_row(email, f"{Decimal(balance).normalize():f}", f"{Decimal(held).normalize():f}",
-                  f"{Decimal(spent).normalize():f}")
+        c.add_row(
+            email,
+            f"{Decimal(balance).normalize():f}",
+            f"{Decimal(held).normalize():f}",
+            f"{Decimal(spent).normalize():f}",
+        )
     return Group(t, o, c, Panel("\n".join(events[-4:]) or "starting…", title="fleet events"))
 
 
 async def run_demo(
-    database_url: str, *, duration_s: float = 80.0, speed: float = 1500.0, kill_one: bool = True,
+    database_url: str,
+    *,
+    duration_s: float = 80.0,
+    speed: float = 1500.0,
+    kill_one: bool = True,
     console: Console | None = None,
 ) -> DemoSummary:
     """Run the demo against a seeded database; returns (and prints) its summary."""
@@ -172,23 +250,36 @@ async def run_demo(
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         summary.bots = await prepare(conn)
         anchor = time.time() + 1.0
-        procs = {name: _spawn(database_url, name, logs, anchor, speed) for name in ("worker-1", "worker-2")}
-        summary.events.append(f"started worker-1 and worker-2 ({summary.bots} bots, replay x{speed:g}); logs in {logs}")
+        procs = {
+            name: _spawn(database_url, name, logs, anchor, speed)
+            for name in ("worker-1", "worker-2")
+        }
+        summary.events.append(
+            f"started worker-1 and worker-2 ({summary.bots} bots, replay x{speed:g}); logs in {logs}"
+        )
         started = time.monotonic()
         killed = False
         try:
             with Live(console=console, refresh_per_second=4, transient=False) as live:
                 while (elapsed := time.monotonic() - started) < duration_s:
-                    replay_now = datetime.fromisoformat(REPLAY_START.replace("Z", "+00:00")).astimezone(UTC)
-                    replay_now = datetime.fromtimestamp(replay_now.timestamp() + max(0.0, time.time() - anchor) * speed, UTC)
+                    replay_now = datetime.fromisoformat(
+                        REPLAY_START.replace("Z", "+00:00")
+                    ).astimezone(UTC)
+                    replay_now = datetime.fromtimestamp(
+                        replay_now.timestamp() + max(0.0, time.time() - anchor) * speed, UTC
+                    )
                     if kill_one and not killed and elapsed > duration_s / 2:
                         procs["worker-1"].send_signal(signal.SIGKILL)
                         procs["worker-1"].wait()
                         killed = True
-                        summary.events.append("kill -9 worker-1: its bots move to worker-2 with a new lease epoch")
+                        summary.events.append(
+                            "kill -9 worker-1: its bots move to worker-2 with a new lease epoch"
+                        )
                     for name, p in procs.items():
                         if p.poll() is not None and not (killed and name == "worker-1"):
-                            summary.events.append(f"{name} exited with {p.returncode} (see {logs / (name + '.log')})")
+                            summary.events.append(
+                                f"{name} exited with {p.returncode} (see {logs / (name + '.log')})"
+                            )
                     live.update(await _view(conn, replay_now, summary.events))
                     await asyncio.sleep(0.5)
         finally:
@@ -203,8 +294,15 @@ async def run_demo(
                     p.wait()
         row = await (await conn.execute(TOTALS)).fetchone()
         assert row is not None
-        (summary.orders, summary.distinct_client_ids, summary.trades, summary.closed_trades, profit,
-         summary.logs, epoch) = row
+        (
+            summary.orders,
+            summary.distinct_client_ids,
+            summary.trades,
+            summary.closed_trades,
+            profit,
+            summary.logs,
+            epoch,
+        ) = row
         summary.profit, summary.max_epoch = Decimal(profit), int(epoch or 0)
         _print_summary(console, summary, await (await conn.execute(BOTS_VIEW)).fetchall())
     return summary
@@ -215,8 +313,25 @@ def _print_summary(console: Console, s: DemoSummary, bots: list[tuple[Any, ...]]
     t = Table(title="Summary per bot")
     for col in ("bot", "pair", "strategy", "status", "trades", "won", "P&L (BTC)", "note"):
         t.add_column(col)
-    for name, _email, pair, strat, status, _w, total, won, profit, _init, _open, _last, err, reason in bots:
-        t.add_row(name, pair, strat, status, str(total), str(won), _money(profit), err or reason or "")
+    for (
+        name,
+        _email,
+        pair,
+        strat,
+        status,
+        _w,
+        total,
+        won,
+        profit,
+        _init,
+        _open,
+        _last,
+        err,
+        reason,
+    ) in bots:
+        t.add_row(
+            name, pair, strat, status, str(total), str(won), _money(profit), err or reason or ""
+        )
     console.print(t)
     dup = s.orders - s.distinct_client_ids
     console.print(

@@ -59,14 +59,25 @@ class Decision:
         es, xs = bool(sig.get("enter_short")), bool(sig.get("exit_short"))
         # Conflicting decisions on one candle cancel (as in the backtester's ``_clean``).
         if not shorts:
-            return cls(enter_long=el and not xl, exit_long=xl and not el,
-                       short_blocked=es and not xs and not el)
-        return cls(enter_long=el and not xl and not es, exit_long=xl and not el,
-                   enter_short=es and not xs and not el, exit_short=xs and not es)
+            return cls(
+                enter_long=el and not xl,
+                exit_long=xl and not el,
+                short_blocked=es and not xs and not el,
+            )
+        return cls(
+            enter_long=el and not xl and not es,
+            exit_long=xl and not el,
+            enter_short=es and not xs and not el,
+            exit_short=xs and not es,
+        )
 
     def exits(self, pos: Position) -> bool:
         """Does this decision close ``pos`` (an exit of its side, or a reversal)?"""
-        return (self.exit_long or self.enter_short) if pos.long else (self.exit_short or self.enter_long)
+        return (
+            (self.exit_long or self.enter_short)
+            if pos.long
+            else (self.exit_short or self.enter_long)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +147,13 @@ def _open_trade(bot: BotState, order: Order, when: datetime, out: StepOut) -> No
     bot.position = pos
     out.trades.append(_trade_row(bot, pos, status="open"))
     verb = "bought" if long else "sold short"
-    out.log(cfg, "info", f"{verb} {pos.amount} {cfg.symbol} at {price}", action="entry_filled",
-            client_order_id=order.client_order_id)
+    out.log(
+        cfg,
+        "info",
+        f"{verb} {pos.amount} {cfg.symbol} at {price}",
+        action="entry_filled",
+        client_order_id=order.client_order_id,
+    )
 
 
 def _trade_row(bot: BotState, pos: Position, **extra: Any) -> dict[str, Any]:
@@ -185,18 +201,33 @@ def _close_trade(bot: BotState, order: Order, reason: str, when: datetime, out: 
     else:  # sold at entry, bought back now
         profit = pos.entry_cost - pos.entry_fee - order.cost - exit_fee
     pct = (profit / invested * HUNDRED).quantize(PCT, ROUND_HALF_EVEN) if invested else ZERO
-    out.trades.append(_trade_row(
-        bot, pos, status="closed", exit_price=str(exit_price), fee=str(pos.entry_fee + exit_fee),
-        profit=str(profit), profit_percentage=str(pct), exit_reason=reason, exit_time=_iso(when),
-        exit_order_id=str(derived_id(order.client_order_id, "order")),
-    ))
+    out.trades.append(
+        _trade_row(
+            bot,
+            pos,
+            status="closed",
+            exit_price=str(exit_price),
+            fee=str(pos.entry_fee + exit_fee),
+            profit=str(profit),
+            profit_percentage=str(pct),
+            exit_reason=reason,
+            exit_time=_iso(when),
+            exit_order_id=str(derived_id(order.client_order_id, "order")),
+        )
+    )
     bot.position = None
     bot.realized += profit
     _rollover(bot, when)
     bot.day_pnl += profit
     verb = "sold" if pos.long else "bought back"
-    out.log(cfg, "info", f"{verb} {pos.amount} {cfg.symbol} at {exit_price} ({reason}), profit {profit}",
-            action="exit_filled", exit_reason=reason, profit=str(profit))
+    out.log(
+        cfg,
+        "info",
+        f"{verb} {pos.amount} {cfg.symbol} at {exit_price} ({reason}), profit {profit}",
+        action="exit_filled",
+        exit_reason=reason,
+        profit=str(profit),
+    )
     limit = cfg.daily_loss_limit
     if limit is not None and bot.day_pnl <= -limit and not bot.halted:
         bot.halted = True
@@ -212,8 +243,11 @@ def _close_trade(bot: BotState, order: Order, reason: str, when: datetime, out: 
 def _credit(op: str, flight: InFlight) -> dict[str, Any] | None:
     if flight.hold_id is None:
         return None
-    return {"action": op, "id": str(derived_id(flight.client_order_id, op)),
-            "pending_id": str(flight.hold_id)}
+    return {
+        "action": op,
+        "id": str(derived_id(flight.client_order_id, op)),
+        "pending_id": str(flight.hold_id),
+    }
 
 
 async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
@@ -226,10 +260,14 @@ async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
     else:
         changed = []
         for flight in list(bot.in_flight.values()):
-            o = await retry(lambda f=flight: ex.fetch_order_by_client_id(f.client_order_id, cfg.symbol),  # type: ignore[misc]
-                            attempts=3, describe="fetch order")
+            o = await retry(
+                lambda f=flight: ex.fetch_order_by_client_id(f.client_order_id, cfg.symbol),  # type: ignore[misc]
+                attempts=3,
+                describe="fetch order",
+            )
             if o is not None and not o.is_open:
                 changed.append(o)
+
     # A reversal fills its exit and its new entry on the same open: the exit first.
     def exit_first(o: Order) -> bool:
         flight = bot.in_flight.get(o.client_order_id or "")
@@ -250,8 +288,13 @@ async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
                 _close_trade(bot, order, flight.reason, candle.time, out)
         else:
             op = _credit("void", flight)
-            out.log(cfg, "warning", f"{flight.purpose} order {order.status}: nothing traded",
-                    action="order_not_filled", client_order_id=cid)
+            out.log(
+                cfg,
+                "warning",
+                f"{flight.purpose} order {order.status}: nothing traded",
+                action="order_not_filled",
+                client_order_id=cid,
+            )
         if op:
             out.credits.append(op)
 
@@ -282,16 +325,18 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
     if isinstance(ex, BotPaperExchange):
         if reason == "stop_loss":  # a market order: slippage against the trader
             level = level * (ONE - ex.slippage if pos.long else ONE + ex.slippage)
-        order = await ex.fill_protective(cfg.symbol, side, pos.amount, level, cid,
-                                         taker=reason == "stop_loss")
+        order = await ex.fill_protective(
+            cfg.symbol, side, pos.amount, level, cid, taker=reason == "stop_loss"
+        )
     else:
         order = await _place(bot, side, pos.amount, cid, opening=False)
     out.orders.append(order_row(bot, order, cid, reason))
     if order.status is OrderStatus.CLOSED:
         _close_trade(bot, order, reason, candle.time, out)
     else:
-        bot.in_flight[cid] = InFlight(cid, derived_id(cid, "order"), "exit", side, pos.amount, reason,
-                                      None, candle.time)
+        bot.in_flight[cid] = InFlight(
+            cid, derived_id(cid, "order"), "exit", side, pos.amount, reason, None, candle.time
+        )
 
 
 async def _place(bot: BotState, side: str, amount: Decimal, cid: str, *, opening: bool) -> Order:
@@ -307,9 +352,17 @@ async def _place(bot: BotState, side: str, amount: Decimal, cid: str, *, opening
         else:
             params = {"reduceOnly": True}
     return await retry(
-        lambda: ex.place_order_once(cfg.symbol, "buy" if side == "buy" else "sell", "market", amount,
-                                    client_order_id=cid, leverage=leverage, params=params),
-        attempts=4, describe=f"place order for bot {cfg.id}",
+        lambda: ex.place_order_once(
+            cfg.symbol,
+            "buy" if side == "buy" else "sell",
+            "market",
+            amount,
+            client_order_id=cid,
+            leverage=leverage,
+            params=params,
+        ),
+        attempts=4,
+        describe=f"place order for bot {cfg.id}",
     )
 
 
@@ -320,8 +373,9 @@ def _fee_rate(bot: BotState) -> Decimal:
     return ex.market(bot.config.symbol).taker
 
 
-async def plan_decision(bot: BotState, decision: Decision, candle: Candle, out: StepOut
-                        ) -> EntryIntent | None:
+async def plan_decision(
+    bot: BotState, decision: Decision, candle: Candle, out: StepOut
+) -> EntryIntent | None:
     """Step 3: act on the decision of this close. Exits are placed at once; an entry comes
     back as an intent, to be placed after the credit hold (batched across bots)."""
     cfg = bot.config
@@ -335,8 +389,16 @@ async def plan_decision(bot: BotState, decision: Decision, candle: Candle, out: 
         exit_side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
         cid = make_client_order_id(cfg.id, candle.time.isoformat(), "exit")
         order = await _place(bot, exit_side, pos.amount, cid, opening=False)
-        bot.in_flight[cid] = InFlight(cid, derived_id(cid, "order"), "exit", exit_side,
-                                      pos.amount, "signal", None, candle.time)
+        bot.in_flight[cid] = InFlight(
+            cid,
+            derived_id(cid, "order"),
+            "exit",
+            exit_side,
+            pos.amount,
+            "signal",
+            None,
+            candle.time,
+        )
         out.orders.append(order_row(bot, order, cid, "signal"))
         if order.status is OrderStatus.CLOSED:  # live market orders fill at once
             bot.in_flight.pop(cid)
@@ -353,8 +415,13 @@ async def plan_decision(bot: BotState, decision: Decision, candle: Candle, out: 
             side = "sell"
         else:
             if decision.short_blocked and cfg.allow_short:
-                out.log(cfg, "warning", f"short entry skipped: {cfg.symbol} on {cfg.exchange} is a spot "
-                        "market and live bots short on futures/swap markets only", action="short_skipped")
+                out.log(
+                    cfg,
+                    "warning",
+                    f"short entry skipped: {cfg.symbol} on {cfg.exchange} is a spot "
+                    "market and live bots short on futures/swap markets only",
+                    action="short_skipped",
+                )
             return None
     if cfg.max_open_trades < 1:
         return None
@@ -380,8 +447,16 @@ async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
     """Place an entry whose credits are held (``hold_id``; None when the plan charges none)."""
     bot, cid = intent.bot, intent.client_order_id
     order = await _place(bot, intent.side, intent.amount, cid, opening=True)
-    flight = InFlight(cid, derived_id(cid, "order"), "entry", intent.side, intent.amount, "signal",
-                      hold_id, intent.candle.time)
+    flight = InFlight(
+        cid,
+        derived_id(cid, "order"),
+        "entry",
+        intent.side,
+        intent.amount,
+        "signal",
+        hold_id,
+        intent.candle.time,
+    )
     out.orders.append(order_row(bot, order, cid, "signal"))
     if order.status is OrderStatus.CLOSED:
         _open_trade(bot, order, intent.candle.time, out)

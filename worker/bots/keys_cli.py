@@ -28,16 +28,16 @@ SEALED_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
 )
 SELECT = {
     "exchange_credentials": "select id, sealed_secret from public.exchange_credentials "
-                            "where split_part(sealed_secret, ':', 2) <> %(kid)s order by id",
+    "where split_part(sealed_secret, ':', 2) <> %(kid)s order by id",
     "brokerage_connections": "select id, sealed_user_secret from public.brokerage_connections "
-                             "where sealed_user_secret is not null "
-                             "and split_part(sealed_user_secret, ':', 2) <> %(kid)s order by id",
+    "where sealed_user_secret is not null "
+    "and split_part(sealed_user_secret, ':', 2) <> %(kid)s order by id",
 }
 UPDATE = {
     "exchange_credentials": "update public.exchange_credentials set sealed_secret = %(new)s, key_id = %(kid)s "
-                            "where id = %(id)s and sealed_secret = %(old)s",
+    "where id = %(id)s and sealed_secret = %(old)s",
     "brokerage_connections": "update public.brokerage_connections set sealed_user_secret = %(new)s "
-                             "where id = %(id)s and sealed_user_secret = %(old)s",
+    "where id = %(id)s and sealed_user_secret = %(old)s",
 }
 
 
@@ -56,7 +56,9 @@ async def rotate(database_url: str, keyring: Keyring) -> RotationReport:
     report = RotationReport({}, {})
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         for table, _column, _kid in SEALED_COLUMNS:
-            rows = await (await conn.execute(SELECT[table], {"kid": keyring.current_key_id})).fetchall()
+            rows = await (
+                await conn.execute(SELECT[table], {"kid": keyring.current_key_id})
+            ).fetchall()
             done, failed = 0, []
             for row_id, sealed in rows:
                 try:
@@ -64,7 +66,12 @@ async def rotate(database_url: str, keyring: Keyring) -> RotationReport:
                 except Fatal as e:
                     failed.append(f"{row_id}: {e}")
                     continue
-                params: dict[str, Any] = {"new": new, "kid": key_id_of(new), "id": row_id, "old": sealed}
+                params: dict[str, Any] = {
+                    "new": new,
+                    "kid": key_id_of(new),
+                    "id": row_id,
+                    "old": sealed,
+                }
                 cur = await conn.execute(UPDATE[table], params)
                 done += cur.rowcount
             report.resealed[table] = done
@@ -76,7 +83,10 @@ def add_commands(subparsers: Any) -> None:
     """Register ``tradefleet keys rotate``."""
     keys = subparsers.add_parser("keys", help="sealed exchange keys and brokerage secrets")
     sub = keys.add_subparsers(dest="keys_command", required=True)
-    rot = sub.add_parser("rotate", help="re-encrypt every sealed secret under the first key of TRADEFLEET_MASTER_KEYS")
+    rot = sub.add_parser(
+        "rotate",
+        help="re-encrypt every sealed secret under the first key of TRADEFLEET_MASTER_KEYS",
+    )
     rot.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     rot.set_defaults(handler=_rotate)
 

@@ -259,8 +259,10 @@ class MarketData:
             try:
                 rows = await self.source.fetch_closed(key, since, until, self.window)
             except Retryable as e:
-                log.warning("candles unavailable", extra={"action": "candles_failed",
-                                                          "market": market_name(key), "error": str(e)})
+                log.warning(
+                    "candles unavailable",
+                    extra={"action": "candles_failed", "market": market_name(key), "error": str(e)},
+                )
                 rows = []
         return key, rows
 
@@ -277,15 +279,34 @@ class MarketData:
             added[key] = new
             gaps.extend(found)
         for g in gaps:
-            log.warning("candle gap", extra={"action": "candle_gap", "market": market_name(g.key),
-                                             "missing": g.missing, "detail": g.describe()})
+            log.warning(
+                "candle gap",
+                extra={
+                    "action": "candle_gap",
+                    "market": market_name(g.key),
+                    "missing": g.missing,
+                    "detail": g.describe(),
+                },
+            )
         if self.cache:
             await self._store(added)
         return added, gaps
 
     async def _store(self, added: dict[MarketKey, list[Candle]]) -> None:
-        cols: dict[str, list[object]] = {k: [] for k in (
-            "exchange", "symbol", "timeframe", "open_time", "open", "high", "low", "close", "volume")}
+        cols: dict[str, list[object]] = {
+            k: []
+            for k in (
+                "exchange",
+                "symbol",
+                "timeframe",
+                "open_time",
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+            )
+        }
         # Sorted, so two workers caching the same candles lock rows in the same order.
         for key, candles in sorted(added.items()):
             for c in candles:
@@ -299,5 +320,7 @@ class MarketData:
             async with self.pool.connection() as conn:
                 await conn.execute(CACHE_CANDLES, cols)
         except Exception as e:  # the cache is an optimisation: never stop trading for it
-            log.warning("candle cache write failed", extra={"action": "candle_cache_failed",
-                                                            "error": str(e)})
+            log.warning(
+                "candle cache write failed",
+                extra={"action": "candle_cache_failed", "error": str(e)},
+            )

@@ -117,7 +117,8 @@ class BotConfig:
             daily_loss_limit=None if limit is None else Decimal(str(limit)),
             allow_short=bool(row.get("allow_short")),
             is_paper=bool(row.get("is_paper_trade", True)),
-            credential_id=None if row.get("exchange_credential_id") is None
+            credential_id=None
+            if row.get("exchange_credential_id") is None
             else str(row["exchange_credential_id"]),
             initial_balance=Decimal(str(row["initial_balance"])),
             fee=None if fee is None else Decimal(str(fee)),
@@ -183,7 +184,6 @@ class BotState:
         return self.config.id
 
 
-
 @dataclass(slots=True)
 class StepOut:
     """Rows one bot's candle step writes, persisted in one transaction with the others."""
@@ -199,12 +199,29 @@ class StepOut:
 
     @property
     def has_writes(self) -> bool:
-        return bool(self.orders or self.trades or self.logs or self.notes or self.credits or self.status)
+        return bool(
+            self.orders or self.trades or self.logs or self.notes or self.credits or self.status
+        )
 
     def log(self, bot: BotConfig, level: str, message: str, **context: Any) -> None:
-        self.logs.append({"bot_id": bot.id, "user_id": bot.user_id, "log_level": level,
-                          "message": message, "context": context})
+        self.logs.append(
+            {
+                "bot_id": bot.id,
+                "user_id": bot.user_id,
+                "log_level": level,
+                "message": message,
+                "context": context,
+            }
+        )
 
     def notify(self, bot: BotConfig, kind: str, title: str, body: str, **data: Any) -> None:
-        self.notes.append({"bot_id": bot.id, "user_id": bot.user_id, "kind": kind, "title": title,
-                           "body": body, "data": {"bot_id": bot.id, **data}})
+        self.notes.append(
+            {
+                "bot_id": bot.id,
+                "user_id": bot.user_id,
+                "kind": kind,
+                "title": title,
+                "body": body,
+                "data": {"bot_id": bot.id, **data},
+            }
+        )

@@ -29,7 +29,13 @@ class BotPaperExchange(PaperExchange):
     """
 
     async def fill_protective(
-        self, symbol: str, side: Side, amount: Decimal, price: Decimal, client_order_id: str, *,
+        self,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        price: Decimal,
+        client_order_id: str,
+        *,
         taker: bool,
     ) -> Order:
         existing = await self.fetch_order_by_client_id(client_order_id, symbol)

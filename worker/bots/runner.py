@@ -45,10 +45,28 @@ from .paper import BotPaperExchange
 from .store import load_bots, persist_steps
 
 log = logging.getLogger("tradefleet.bots.runner")
-ORDER_COLUMNS = frozenset((
-    "id", "bot_id", "user_id", "client_order_id", "exchange_order_id", "exchange", "symbol", "side", "order_type",
-    "amount", "price", "stop_price", "filled", "average_price", "fee", "fee_currency", "reason", "is_paper_trade",
-))
+ORDER_COLUMNS = frozenset(
+    (
+        "id",
+        "bot_id",
+        "user_id",
+        "client_order_id",
+        "exchange_order_id",
+        "exchange",
+        "symbol",
+        "side",
+        "order_type",
+        "amount",
+        "price",
+        "stop_price",
+        "filled",
+        "average_price",
+        "fee",
+        "fee_currency",
+        "reason",
+        "is_paper_trade",
+    )
+)
 ZERO = Decimal(0)
 CHUNK = 5000
 PROGRESS_EVERY = 12
@@ -78,8 +96,9 @@ class RunnerStats:
     phases: list[tuple[float, float, float]] = field(default_factory=list)  # fetch, step, persist
 
 
-def open_live_exchange(cfg: BotConfig, credentials: ExchangeCredentials, testnet: bool,
-                       **options: Any) -> Exchange:
+def open_live_exchange(
+    cfg: BotConfig, credentials: ExchangeCredentials, testnet: bool, **options: Any
+) -> Exchange:
     """The bot's exchange account through ccxt (``options`` go to ``LiveExchange``).
 
     A futures/swap bot (``BASE/QUOTE:SETTLE``) defaults to the exchange's derivatives API:
@@ -91,8 +110,9 @@ def open_live_exchange(cfg: BotConfig, credentials: ExchangeCredentials, testnet
     if ":" in cfg.symbol:
         quote, settle = cfg.symbol.split("/")[1].split(":")
         options.setdefault("default_type", "swap")
-        options.setdefault("options", {"defaultSubType": "linear" if settle.split("-")[0] == quote
-                                       else "inverse"})
+        options.setdefault(
+            "options", {"defaultSubType": "linear" if settle.split("-")[0] == quote else "inverse"}
+        )
     return LiveExchange(cfg.exchange, credentials, sandbox=testnet, **options)
 
 
@@ -167,7 +187,9 @@ class BotRunner:
                 try:
                     await self.adopt(gained)
                 except (psycopg.Error, OSError) as e:
-                    log.warning("loading bots failed", extra={"action": "adopt_failed", "error": str(e)})
+                    log.warning(
+                        "loading bots failed", extra={"action": "adopt_failed", "error": str(e)}
+                    )
 
     async def _listen(self) -> None:
         """Wake up on ``bots.status`` changes and sync leases right away."""
@@ -180,8 +202,10 @@ class BotRunner:
                     async for _ in conn.notifies():
                         await self.leases.sync()
             except (psycopg.Error, OSError) as e:
-                log.warning("bot status listener reconnecting", extra={"action": "listen_failed",
-                                                                       "error": str(e)})
+                log.warning(
+                    "bot status listener reconnecting",
+                    extra={"action": "listen_failed", "error": str(e)},
+                )
                 await asyncio.sleep(1.0)
 
     async def _candle_loop(self) -> None:
@@ -195,7 +219,9 @@ class BotRunner:
             try:
                 await self.process_close(close)
             except (psycopg.Error, OSError) as e:
-                log.warning("candle close failed", extra={"action": "close_failed", "error": str(e)})
+                log.warning(
+                    "candle close failed", extra={"action": "close_failed", "error": str(e)}
+                )
 
     # -- leases ---------------------------------------------------------------------------
 
@@ -227,10 +253,16 @@ class BotRunner:
                 if row["status"] != "running" or bot_id in self.bots:
                     continue
                 try:
-                    bot = await self._build(row, leased[bot_id], trades_by[bot_id], orders_by[bot_id])
+                    bot = await self._build(
+                        row, leased[bot_id], trades_by[bot_id], orders_by[bot_id]
+                    )
                 except Exception as e:  # one bad bot never stops the others
                     cfg = _stub_config(row)
-                    stub = BotState(cfg, leased[bot_id], BotPaperExchange(cfg.exchange, rules=paper_rules(cfg.exchange), history=0))
+                    stub = BotState(
+                        cfg,
+                        leased[bot_id],
+                        BotPaperExchange(cfg.exchange, rules=paper_rules(cfg.exchange), history=0),
+                    )
                     out = StepOut()
                     engine.fail(stub, e, out)
                     failed.append((stub, out, None))
@@ -240,23 +272,36 @@ class BotRunner:
                     bot.pending_out = None
                 self.bots[bot_id] = bot
                 self.markets[bot.config.market].add(bot_id)
-                log.info("bot adopted", extra={"bot_id": bot_id, "action": "bot_adopted",
-                                               "epoch": bot.epoch})
+                log.info(
+                    "bot adopted",
+                    extra={"bot_id": bot_id, "action": "bot_adopted", "epoch": bot.epoch},
+                )
             if failed:
                 await persist_steps(self.pool, failed)
 
-    async def _build(self, row: dict[str, Any], epoch: int, trades: list[dict[str, Any]],
-                     orders: list[dict[str, Any]]) -> BotState:
+    async def _build(
+        self,
+        row: dict[str, Any],
+        epoch: int,
+        trades: list[dict[str, Any]],
+        orders: list[dict[str, Any]],
+    ) -> BotState:
         cfg = BotConfig.from_row(row)
         base, quote = cfg.symbol.split(":")[0].split("/")
         position: Position | None = None
         for t in trades[:1]:
             position = Position(
-                trade_id=t["id"], amount=Decimal(t["amount"]), entry_price=Decimal(t["price"]),
-                entry_cost=Decimal(t["amount"]) * Decimal(t["price"]), entry_fee=Decimal(t["fee"]),
-                entry_time=t["entry_time"], entry_order_id=t["entry_order_id"] or derived_id(t["id"], "order"),
+                trade_id=t["id"],
+                amount=Decimal(t["amount"]),
+                entry_price=Decimal(t["price"]),
+                entry_cost=Decimal(t["amount"]) * Decimal(t["price"]),
+                entry_fee=Decimal(t["fee"]),
+                entry_time=t["entry_time"],
+                entry_order_id=t["entry_order_id"] or derived_id(t["id"], "order"),
                 stop_price=None if t["stop_loss_price"] is None else Decimal(t["stop_loss_price"]),
-                take_price=None if t["take_profit_price"] is None else Decimal(t["take_profit_price"]),
+                take_price=None
+                if t["take_profit_price"] is None
+                else Decimal(t["take_profit_price"]),
                 direction="short" if t["direction"] == "short" else "long",
             )
         realized = Decimal(row["realized"])
@@ -271,17 +316,30 @@ class BotRunner:
                 quote_balance += position.entry_cost - position.entry_fee
                 base_balance = -position.amount
             exchange = BotPaperExchange(
-                cfg.exchange, {quote: max(quote_balance, ZERO), base: base_balance},
-                rules=paper_rules(cfg.exchange), taker_fee=cfg.fee, maker_fee=cfg.fee,
-                slippage=cfg.slippage, history=0, margin=cfg.allow_short,
+                cfg.exchange,
+                {quote: max(quote_balance, ZERO), base: base_balance},
+                rules=paper_rules(cfg.exchange),
+                taker_fee=cfg.fee,
+                maker_fee=cfg.fee,
+                slippage=cfg.slippage,
+                history=0,
+                margin=cfg.allow_short,
             )
             can_short = cfg.allow_short
         else:
             exchange = await self._live(cfg, row)
             # Live shorts only where the exchange holds them: futures/swap markets.
             can_short = cfg.allow_short and exchange.market(cfg.symbol).contract
-        bot = BotState(cfg, epoch, exchange, position=position, last_candle_at=row["last_candle_at"],
-                       realized=realized, day_pnl=Decimal(row["day_pnl"]), can_short=can_short)
+        bot = BotState(
+            cfg,
+            epoch,
+            exchange,
+            position=position,
+            last_candle_at=row["last_candle_at"],
+            realized=realized,
+            day_pnl=Decimal(row["day_pnl"]),
+            can_short=can_short,
+        )
         if row["last_candle_at"] is not None:
             bot.day = row["last_candle_at"].date()
         await self._reconcile(bot, orders)
@@ -290,11 +348,15 @@ class BotRunner:
     async def _live(self, cfg: BotConfig, row: dict[str, Any]) -> Exchange:
         terms = self.credits.terms.get(cfg.user_id)
         if terms is not None and not terms.live_trading:
-            raise Fatal("live trading is not included in your plan: upgrade, or switch the bot to paper")
+            raise Fatal(
+                "live trading is not included in your plan: upgrade, or switch the bot to paper"
+            )
         if not row.get("sealed_secret"):
             raise Fatal("live trading needs an exchange key: add one and link it to the bot")
         if self.keyring is None:
-            raise Fatal("this worker has no master keys (TRADEFLEET_MASTER_KEYS) to open exchange keys")
+            raise Fatal(
+                "this worker has no master keys (TRADEFLEET_MASTER_KEYS) to open exchange keys"
+            )
         credentials = self.keyring.open(str(row["sealed_secret"]))  # in memory only, never logged
         open_exchange = self.live_exchange or open_live_exchange
         ex = open_exchange(cfg, credentials, bool(row.get("is_testnet")))
@@ -318,16 +380,26 @@ class BotRunner:
             window = self.md.windows[key]
             # The paper clock resumes at the candle the orders were placed on, so they fill
             # at the open of the next one, exactly as they would have without the takeover.
-            seen = [c for c in window.candles if bot.last_candle_at is None or c.time <= bot.last_candle_at]
+            seen = [
+                c
+                for c in window.candles
+                if bot.last_candle_at is None or c.time <= bot.last_candle_at
+            ]
             if seen:
                 ex.on_candle(cfg.symbol, cfg.timeframe, seen[-1])
-        found = {} if isinstance(ex, BotPaperExchange) else await ex.reconcile(
-            [str(o["client_order_id"]) for o in orders], cfg.symbol)
+        found = (
+            {}
+            if isinstance(ex, BotPaperExchange)
+            else await ex.reconcile([str(o["client_order_id"]) for o in orders], cfg.symbol)
+        )
         # Orders in flight were placed on the close of the last candle seen; its entry has the
         # entry's client id (a short entry is a sell, so the side does not tell). Exits are
         # placed again first, as they were (a reversal's exit fills before its entry).
-        entry_cid = None if bot.last_candle_at is None else \
-            make_client_order_id(cfg.id, bot.last_candle_at.isoformat(), "entry")
+        entry_cid = (
+            None
+            if bot.last_candle_at is None
+            else make_client_order_id(cfg.id, bot.last_candle_at.isoformat(), "entry")
+        )
 
         def purpose(o: dict[str, Any]) -> Literal["entry", "exit"]:
             if bot.position is None or str(o["client_order_id"]) == entry_cid:
@@ -340,26 +412,53 @@ class BotRunner:
             what = purpose(o)
             hold = derived_id(cid, "hold") if what == "entry" and self._charges(cfg) else None
             if isinstance(ex, BotPaperExchange):
-                await ex.create_order(cfg.symbol, "buy" if buy else "sell", "market", Decimal(o["amount"]),
-                                      client_order_id=cid)
+                await ex.create_order(
+                    cfg.symbol,
+                    "buy" if buy else "sell",
+                    "market",
+                    Decimal(o["amount"]),
+                    client_order_id=cid,
+                )
             elif cid not in found:
                 # The exchange does not know it (expired or purged): record that, free the hold.
                 out = bot.pending_out = bot.pending_out or StepOut()
-                out.orders.append({
-                    **{k: (str(v) if isinstance(v, Decimal | uuid.UUID) else v) for k, v in o.items()
-                       if k in ORDER_COLUMNS},
-                    "status": "expired", "lease_epoch": bot.epoch,
-                })
-                out.log(cfg, "warning", f"order {cid} is unknown to the exchange: marked expired",
-                        action="order_expired", client_order_id=cid)
+                out.orders.append(
+                    {
+                        **{
+                            k: (str(v) if isinstance(v, Decimal | uuid.UUID) else v)
+                            for k, v in o.items()
+                            if k in ORDER_COLUMNS
+                        },
+                        "status": "expired",
+                        "lease_epoch": bot.epoch,
+                    }
+                )
+                out.log(
+                    cfg,
+                    "warning",
+                    f"order {cid} is unknown to the exchange: marked expired",
+                    action="order_expired",
+                    client_order_id=cid,
+                )
                 if hold is not None:
-                    out.credits.append({"action": "void", "id": str(derived_id(cid, "void")),
-                                        "pending_id": str(hold)})
+                    out.credits.append(
+                        {
+                            "action": "void",
+                            "id": str(derived_id(cid, "void")),
+                            "pending_id": str(hold),
+                        }
+                    )
                 continue
-            bot.in_flight[cid] = InFlight(cid, o["id"], what, "buy" if buy else "sell",
-                                          Decimal(o["amount"]),
-                                          str(o["reason"] or "signal"), hold,
-                                          bot.last_candle_at or self.clock.now())
+            bot.in_flight[cid] = InFlight(
+                cid,
+                o["id"],
+                what,
+                "buy" if buy else "sell",
+                Decimal(o["amount"]),
+                str(o["reason"] or "signal"),
+                hold,
+                bot.last_candle_at or self.clock.now(),
+            )
 
     def _charges(self, cfg: BotConfig) -> bool:
         t = self.credits.terms.get(cfg.user_id)
@@ -371,19 +470,21 @@ class BotRunner:
         """Everything that happens when candles close at ``close``."""
         started = time.perf_counter()
         async with self._lock:
-            keys = [k for k in self.markets
-                    if int(close.timestamp()) % timeframe_seconds(k[2]) == 0]
+            keys = [
+                k for k in self.markets if int(close.timestamp()) % timeframe_seconds(k[2]) == 0
+            ]
             if keys:
                 _added, gaps = await self.md.refresh(keys, close)
                 t_fetched = time.perf_counter()
                 steps = await self._step_all(keys, close, gaps)
                 t_stepped = time.perf_counter()
                 for i in range(0, len(steps), CHUNK):
-                    stale = await persist_steps(self.pool, steps[i:i + CHUNK])
+                    stale = await persist_steps(self.pool, steps[i : i + CHUNK])
                     for bot_id in stale:
                         self._forget(bot_id)
-                self.stats.phases.append((t_fetched - started, t_stepped - t_fetched,
-                                          time.perf_counter() - t_stepped))
+                self.stats.phases.append(
+                    (t_fetched - started, t_stepped - t_fetched, time.perf_counter() - t_stepped)
+                )
                 self.stats.steps += len(steps)
         self.stats.closes += 1
         self.stats.last_close = close
@@ -396,10 +497,13 @@ class BotRunner:
         bot = self.bots.pop(bot_id, None)
         if bot is not None:
             self.markets[bot.config.market].discard(bot_id)
-            log.warning("lease lost while trading", extra={"bot_id": bot_id, "action": "stale_epoch"})
+            log.warning(
+                "lease lost while trading", extra={"bot_id": bot_id, "action": "stale_epoch"}
+            )
 
-    async def _step_all(self, keys: Sequence[MarketKey], close: datetime, gaps: list[GapReport]
-                        ) -> list[tuple[BotState, StepOut, datetime | None]]:
+    async def _step_all(
+        self, keys: Sequence[MarketKey], close: datetime, gaps: list[GapReport]
+    ) -> list[tuple[BotState, StepOut, datetime | None]]:
         gap_by: dict[MarketKey, list[GapReport]] = defaultdict(list)
         for g in gaps:
             gap_by[g.key].append(g)
@@ -415,9 +519,13 @@ class BotRunner:
                     if bot_id not in self._no_data:
                         self._no_data.add(bot_id)
                         out = StepOut()
-                        out.log(bot.config, "warning", f"no candles for {bot.config.symbol} "
-                                f"{bot.config.timeframe} on {bot.config.exchange} yet: waiting",
-                                action="no_candles")
+                        out.log(
+                            bot.config,
+                            "warning",
+                            f"no candles for {bot.config.symbol} "
+                            f"{bot.config.timeframe} on {bot.config.exchange} yet: waiting",
+                            action="no_candles",
+                        )
                         results.append((bot, out, None))
                 continue
             signal_cache: dict[tuple[str, str, datetime, bool], Decision] = {}
@@ -426,7 +534,12 @@ class BotRunner:
             gapless = key not in gap_by
             for bot_id in sorted(self.markets.get(key, ())):
                 bot = self.bots[bot_id]
-                if gapless and not bot.in_flight and bot.last_candle_at == previous and previous is not None:
+                if (
+                    gapless
+                    and not bot.in_flight
+                    and bot.last_candle_at == previous
+                    and previous is not None
+                ):
                     # Fast path: one new candle and nothing in flight; most bots stop here.
                     decision = self._decision(bot, window, last, last, signal_cache)
                     if _idle(bot, decision):
@@ -448,8 +561,12 @@ class BotRunner:
                                 intents.append((intent, out))
                 except Exception as e:  # one bad bot never stops the others
                     if isinstance(e, Retryable):
-                        out.log(bot.config, "warning", f"exchange unavailable, step skipped: {e}",
-                                action="step_retry_exhausted")
+                        out.log(
+                            bot.config,
+                            "warning",
+                            f"exchange unavailable, step skipped: {e}",
+                            action="step_retry_exhausted",
+                        )
                     else:
                         engine.fail(bot, e, out)
                 if todo:
@@ -460,8 +577,14 @@ class BotRunner:
         await self._enter(intents)
         return [r for r in results if r[1].has_writes or r[0].id in due]
 
-    def _decision(self, bot: BotState, window: Any, candle: Candle, last: Candle,
-                  cache: dict[tuple[str, str, datetime, bool], Decision]) -> Decision:
+    def _decision(
+        self,
+        bot: BotState,
+        window: Any,
+        candle: Candle,
+        last: Candle,
+        cache: dict[tuple[str, str, datetime, bool], Decision],
+    ) -> Decision:
         cfg = bot.config
         k = (cfg.strategy, cfg.params_key, candle.time, bot.can_short)
         d = cache.get(k)
@@ -475,8 +598,9 @@ class BotRunner:
             cache[k] = d
         return d
 
-    async def _step(self, bot: BotState, candle: Candle, decision: Decision, out: StepOut
-                    ) -> EntryIntent | None:
+    async def _step(
+        self, bot: BotState, candle: Candle, decision: Decision, out: StepOut
+    ) -> EntryIntent | None:
         if not bot.in_flight and _idle(bot, decision):
             return None  # nothing can fill, trigger or be decided: most bots on most candles
         await engine.apply_fills(bot, candle, out)
@@ -486,26 +610,44 @@ class BotRunner:
     async def _enter(self, intents: list[tuple[EntryIntent, StepOut]]) -> None:
         if not intents:
             return
-        holds = await self.credits.hold([
-            HoldRequest(i.bot.config.user_id, i.bot.id, i.client_order_id) for i, _ in intents
-        ])
+        holds = await self.credits.hold(
+            [HoldRequest(i.bot.config.user_id, i.bot.id, i.client_order_id) for i, _ in intents]
+        )
         for (intent, out), hold in zip(intents, holds, strict=True):
             cfg = intent.bot.config
             if hold is False:
-                out.log(cfg, "warning", "not enough credits for a trade: entry skipped",
-                        action="no_credits", client_order_id=intent.client_order_id)
-                out.notify(cfg, "low_credits", "Out of credits",
-                           f"{cfg.name} skipped a trade because your credits ran out.")
+                out.log(
+                    cfg,
+                    "warning",
+                    "not enough credits for a trade: entry skipped",
+                    action="no_credits",
+                    client_order_id=intent.client_order_id,
+                )
+                out.notify(
+                    cfg,
+                    "low_credits",
+                    "Out of credits",
+                    f"{cfg.name} skipped a trade because your credits ran out.",
+                )
                 continue
             try:
                 await engine.place_entry(intent, None if hold is None else hold, out)
             except Exception as e:
                 if hold:
-                    out.credits.append({"action": "void", "id": str(derived_id(intent.client_order_id, "void")),
-                                        "pending_id": str(hold)})
+                    out.credits.append(
+                        {
+                            "action": "void",
+                            "id": str(derived_id(intent.client_order_id, "void")),
+                            "pending_id": str(hold),
+                        }
+                    )
                 if isinstance(e, Retryable):
-                    out.log(cfg, "warning", f"entry not placed, exchange unavailable: {e}",
-                            action="entry_failed")
+                    out.log(
+                        cfg,
+                        "warning",
+                        f"entry not placed, exchange unavailable: {e}",
+                        action="entry_failed",
+                    )
                 else:
                     engine.fail(intent.bot, e, out)
 
@@ -514,7 +656,11 @@ def _idle(bot: BotState, decision: Decision) -> bool:
     """Without orders in flight: would this candle change nothing for the bot?"""
     pos = bot.position
     if pos is None:
-        wants = decision.enter_long or decision.enter_short or (decision.short_blocked and bot.config.allow_short)
+        wants = (
+            decision.enter_long
+            or decision.enter_short
+            or (decision.short_blocked and bot.config.allow_short)
+        )
         return not wants or bot.halted
     return not decision.exits(pos) and pos.stop_price is None and pos.take_price is None
 
@@ -524,12 +670,26 @@ def _stub_config(row: dict[str, Any]) -> BotConfig:
     from worker.strategies import validate_params
 
     return BotConfig(
-        id=str(row["id"]), user_id=str(row["user_id"]), name=str(row["name"]), exchange=str(row["exchange"]),
-        symbol=str(row["trading_pair"]), timeframe=str(row["timeframe"]), strategy="sma_cross",
-        params=validate_params("sma_cross", {}), params_key="{}", stake_amount=Decimal(1), stop_loss=None,
-        take_profit=None, risk_percentage=Decimal(2), sizing="stake", max_open_trades=1,
-        daily_loss_limit=None, allow_short=False, is_paper=True, credential_id=None,
-        initial_balance=Decimal(str(row["initial_balance"])), fee=None, slippage=Decimal(0),
+        id=str(row["id"]),
+        user_id=str(row["user_id"]),
+        name=str(row["name"]),
+        exchange=str(row["exchange"]),
+        symbol=str(row["trading_pair"]),
+        timeframe=str(row["timeframe"]),
+        strategy="sma_cross",
+        params=validate_params("sma_cross", {}),
+        params_key="{}",
+        stake_amount=Decimal(1),
+        stop_loss=None,
+        take_profit=None,
+        risk_percentage=Decimal(2),
+        sizing="stake",
+        max_open_trades=1,
+        daily_loss_limit=None,
+        allow_short=False,
+        is_paper=True,
+        credential_id=None,
+        initial_balance=Decimal(str(row["initial_balance"])),
+        fee=None,
+        slippage=Decimal(0),
     )
-
-

@@ -74,12 +74,16 @@ async def persist_steps(
     notes: list[dict[str, Any]] = []
     credit_ops: dict[str, list[dict[str, Any]]] = {}
     for bot, out, candle_at in steps:
-        heads.append({
-            "bot_id": bot.id, "epoch": bot.epoch,
-            "candle_at": None if candle_at is None else candle_at.isoformat(),
-            "status": out.status, "status_reason": out.status_reason,
-            "error_message": out.error_message,
-        })
+        heads.append(
+            {
+                "bot_id": bot.id,
+                "epoch": bot.epoch,
+                "candle_at": None if candle_at is None else candle_at.isoformat(),
+                "status": out.status,
+                "status_reason": out.status_reason,
+                "error_message": out.error_message,
+            }
+        )
         orders.extend(out.orders)
         trades.extend(out.trades)
         logs.extend(out.logs)
@@ -91,11 +95,19 @@ async def persist_steps(
     orders = list({o["client_order_id"]: o for o in orders}.values())
     trades = list({t["id"]: t for t in trades}.values())
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(APPLY_STEPS, {
-            "steps": Jsonb(heads), "orders": Jsonb(orders), "trades": Jsonb(trades),
-            "logs": Jsonb(logs), "notes": Jsonb(notes),
-        })
+        cur = await conn.execute(
+            APPLY_STEPS,
+            {
+                "steps": Jsonb(heads),
+                "orders": Jsonb(orders),
+                "trades": Jsonb(trades),
+                "logs": Jsonb(logs),
+                "notes": Jsonb(notes),
+            },
+        )
         stale = {str(r[0]) for r in await cur.fetchall()}
-        ops = [op for bot_id, bot_ops in credit_ops.items() if bot_id not in stale for op in bot_ops]
+        ops = [
+            op for bot_id, bot_ops in credit_ops.items() if bot_id not in stale for op in bot_ops
+        ]
         await CreditGate.settle(conn, ops)
     return stale

@@ -90,7 +90,12 @@ def translate(error: psycopg.Error) -> TradefleetError:
         return Retryable(f"credit ledger busy or unreachable: {message}")
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return Bug(f"the credit ledger refused the caller: {message}")
-    if isinstance(error, psycopg.errors.IntegrityError | psycopg.errors.DataError
-                  | psycopg.errors.InvalidParameterValue | psycopg.errors.NoDataFound):
+    if isinstance(
+        error,
+        psycopg.errors.IntegrityError
+        | psycopg.errors.DataError
+        | psycopg.errors.InvalidParameterValue
+        | psycopg.errors.NoDataFound,
+    ):
         return TransferRejected(message, error.diag.constraint_name or error.sqlstate or "rejected")
     return Bug(f"unexpected credit ledger error: {message}")

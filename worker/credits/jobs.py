@@ -42,15 +42,23 @@ def usage_requests(payload: dict[str, Any]) -> list[ledger.TransferRequest]:
             if raw_id is None:
                 if not event.get("reference_type") or not event.get("reference_id"):
                     raise ValueError("an event needs an id, or a reference_type and reference_id")
-                event_id = ledger.transfer_id("usage", usage, event["reference_type"], event["reference_id"])
+                event_id = ledger.transfer_id(
+                    "usage", usage, event["reference_type"], event["reference_id"]
+                )
             else:
                 event_id = uuid.UUID(str(raw_id))
-            requests.append(ledger.TransferRequest(
-                action="usage", id=event_id, user_id=uuid.UUID(str(event["user_id"])), usage=usage,
-                quantity=Decimal(str(event.get("quantity", "1"))),
-                reference_type=event.get("reference_type"), reference_id=event.get("reference_id"),
-                metadata=event.get("metadata") or {},
-            ))
+            requests.append(
+                ledger.TransferRequest(
+                    action="usage",
+                    id=event_id,
+                    user_id=uuid.UUID(str(event["user_id"])),
+                    usage=usage,
+                    quantity=Decimal(str(event.get("quantity", "1"))),
+                    reference_type=event.get("reference_type"),
+                    reference_id=event.get("reference_id"),
+                    metadata=event.get("metadata") or {},
+                )
+            )
         except (KeyError, ValueError, TypeError, InvalidOperation) as e:
             raise Fatal(f"usage event {n} is invalid: {e}") from e
     return requests
@@ -67,10 +75,16 @@ async def settle_usage(ctx: JobContext) -> dict[str, Any]:
     counts = Counter(r.result for r in results)
     rejected = [r for r in results if not r.accepted and r.result != "free"]
     for r in rejected:
-        ctx.log.warning("usage charge rejected", extra={"transfer_id": str(r.id), "result": r.result,
-                                                        "action": SETTLE_USAGE})
-    return {"charged": counts["ok"], "already_charged": counts["exists"], "free": counts["free"],
-            "rejected": {code: n for code, n in counts.items() if code not in ("ok", "exists", "free")}}
+        ctx.log.warning(
+            "usage charge rejected",
+            extra={"transfer_id": str(r.id), "result": r.result, "action": SETTLE_USAGE},
+        )
+    return {
+        "charged": counts["ok"],
+        "already_charged": counts["exists"],
+        "free": counts["free"],
+        "rejected": {code: n for code, n in counts.items() if code not in ("ok", "exists", "free")},
+    }
 
 
 async def expire_holds(ctx: JobContext) -> dict[str, Any]:

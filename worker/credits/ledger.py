@@ -98,10 +98,18 @@ class Transfer:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Transfer:
         return cls(
-            id=row["id"], debit_account_id=row["debit_account_id"], credit_account_id=row["credit_account_id"],
-            amount=Decimal(row["amount"]), kind=row["kind"], phase=row["phase"], pending_id=row["pending_id"],
-            timeout_at=row["timeout_at"], reference_type=row["reference_type"], reference_id=row["reference_id"],
-            metadata=dict(row["metadata"] or {}), created_at=row["created_at"],
+            id=row["id"],
+            debit_account_id=row["debit_account_id"],
+            credit_account_id=row["credit_account_id"],
+            amount=Decimal(row["amount"]),
+            kind=row["kind"],
+            phase=row["phase"],
+            pending_id=row["pending_id"],
+            timeout_at=row["timeout_at"],
+            reference_type=row["reference_type"],
+            reference_id=row["reference_id"],
+            metadata=dict(row["metadata"] or {}),
+            created_at=row["created_at"],
         )
 
 
@@ -200,81 +208,178 @@ async def _required(db: Db, query: str, params: Mapping[str, Any]) -> Transfer:
 
 
 async def transfer(
-    db: Db, *, id: uuid.UUID, debit_account_id: uuid.UUID, credit_account_id: uuid.UUID, amount: Decimal,
-    kind: Kind, reference_type: str | None = None, reference_id: str | None = None,
+    db: Db,
+    *,
+    id: uuid.UUID,
+    debit_account_id: uuid.UUID,
+    credit_account_id: uuid.UUID,
+    amount: Decimal,
+    kind: Kind,
+    reference_type: str | None = None,
+    reference_id: str | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Transfer:
     """Move ``amount`` at once between two accounts (posted)."""
-    return await _required(db, TRANSFER, {
-        "id": id, "debit_account_id": debit_account_id, "credit_account_id": credit_account_id,
-        "amount": amount, "kind": kind, "reference_type": reference_type, "reference_id": reference_id,
-        "metadata": Jsonb(dict(metadata or {})),
-    })
+    return await _required(
+        db,
+        TRANSFER,
+        {
+            "id": id,
+            "debit_account_id": debit_account_id,
+            "credit_account_id": credit_account_id,
+            "amount": amount,
+            "kind": kind,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            "metadata": Jsonb(dict(metadata or {})),
+        },
+    )
 
 
 async def hold(
-    db: Db, *, id: uuid.UUID, debit_account_id: uuid.UUID, credit_account_id: uuid.UUID, amount: Decimal,
-    kind: Kind = "usage", expires_after: timedelta = timedelta(minutes=15), reference_type: str | None = None,
-    reference_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+    db: Db,
+    *,
+    id: uuid.UUID,
+    debit_account_id: uuid.UUID,
+    credit_account_id: uuid.UUID,
+    amount: Decimal,
+    kind: Kind = "usage",
+    expires_after: timedelta = timedelta(minutes=15),
+    reference_type: str | None = None,
+    reference_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Transfer:
     """Reserve ``amount`` (a pending transfer) until ``post``, ``void`` or ``expires_after``."""
-    return await _required(db, HOLD, {
-        "id": id, "debit_account_id": debit_account_id, "credit_account_id": credit_account_id,
-        "amount": amount, "kind": kind, "timeout": expires_after, "reference_type": reference_type,
-        "reference_id": reference_id, "metadata": Jsonb(dict(metadata or {})),
-    })
+    return await _required(
+        db,
+        HOLD,
+        {
+            "id": id,
+            "debit_account_id": debit_account_id,
+            "credit_account_id": credit_account_id,
+            "amount": amount,
+            "kind": kind,
+            "timeout": expires_after,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            "metadata": Jsonb(dict(metadata or {})),
+        },
+    )
 
 
 async def hold_usage(
-    db: Db, *, id: uuid.UUID, user_id: uuid.UUID, usage: Usage, quantity: Decimal = Decimal(1),
-    expires_after: timedelta = timedelta(minutes=15), reference_type: str | None = None,
-    reference_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+    db: Db,
+    *,
+    id: uuid.UUID,
+    user_id: uuid.UUID,
+    usage: Usage,
+    quantity: Decimal = Decimal(1),
+    expires_after: timedelta = timedelta(minutes=15),
+    reference_type: str | None = None,
+    reference_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Transfer | None:
     """Hold the plan price of ``quantity`` units of ``usage``; None when the plan makes it free."""
-    return await _transfer(db, HOLD_USAGE, {
-        "id": id, "user_id": user_id, "usage": usage, "quantity": quantity, "timeout": expires_after,
-        "reference_type": reference_type, "reference_id": reference_id, "metadata": Jsonb(dict(metadata or {})),
-    })
+    return await _transfer(
+        db,
+        HOLD_USAGE,
+        {
+            "id": id,
+            "user_id": user_id,
+            "usage": usage,
+            "quantity": quantity,
+            "timeout": expires_after,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            "metadata": Jsonb(dict(metadata or {})),
+        },
+    )
 
 
 async def post(
-    db: Db, *, id: uuid.UUID, pending_id: uuid.UUID, amount: Decimal | None = None,
+    db: Db,
+    *,
+    id: uuid.UUID,
+    pending_id: uuid.UUID,
+    amount: Decimal | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Transfer:
     """Settle a hold: charge ``amount`` (all of it when None; never more) and release the rest."""
-    return await _required(db, POST, {
-        "id": id, "pending_id": pending_id, "amount": amount, "metadata": Jsonb(dict(metadata or {})),
-    })
+    return await _required(
+        db,
+        POST,
+        {
+            "id": id,
+            "pending_id": pending_id,
+            "amount": amount,
+            "metadata": Jsonb(dict(metadata or {})),
+        },
+    )
 
 
 async def void(
-    db: Db, *, id: uuid.UUID, pending_id: uuid.UUID, metadata: Mapping[str, Any] | None = None,
+    db: Db,
+    *,
+    id: uuid.UUID,
+    pending_id: uuid.UUID,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Transfer:
     """Cancel a hold: nothing is charged, the held credits are available again."""
-    return await _required(db, VOID, {"id": id, "pending_id": pending_id, "metadata": Jsonb(dict(metadata or {}))})
+    return await _required(
+        db, VOID, {"id": id, "pending_id": pending_id, "metadata": Jsonb(dict(metadata or {}))}
+    )
 
 
 async def charge_usage(
-    db: Db, *, id: uuid.UUID, user_id: uuid.UUID, usage: Usage, quantity: Decimal = Decimal(1),
-    reference_type: str | None = None, reference_id: str | None = None,
+    db: Db,
+    *,
+    id: uuid.UUID,
+    user_id: uuid.UUID,
+    usage: Usage,
+    quantity: Decimal = Decimal(1),
+    reference_type: str | None = None,
+    reference_id: str | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Transfer | None:
     """Charge the user's plan price for usage that happened; None when the plan makes it free."""
-    return await _transfer(db, CHARGE_USAGE, {
-        "id": id, "user_id": user_id, "usage": usage, "quantity": quantity, "reference_type": reference_type,
-        "reference_id": reference_id, "metadata": Jsonb(dict(metadata or {})),
-    })
+    return await _transfer(
+        db,
+        CHARGE_USAGE,
+        {
+            "id": id,
+            "user_id": user_id,
+            "usage": usage,
+            "quantity": quantity,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            "metadata": Jsonb(dict(metadata or {})),
+        },
+    )
 
 
 async def grant(
-    db: Db, *, id: uuid.UUID, user_id: uuid.UUID, amount: Decimal, reference_type: str | None = None,
-    reference_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+    db: Db,
+    *,
+    id: uuid.UUID,
+    user_id: uuid.UUID,
+    amount: Decimal,
+    reference_type: str | None = None,
+    reference_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Transfer:
     """Give the user credits from ``system:grants``."""
-    return await _required(db, GRANT, {
-        "id": id, "user_id": user_id, "amount": amount, "reference_type": reference_type,
-        "reference_id": reference_id, "metadata": Jsonb(dict(metadata or {})),
-    })
+    return await _required(
+        db,
+        GRANT,
+        {
+            "id": id,
+            "user_id": user_id,
+            "amount": amount,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            "metadata": Jsonb(dict(metadata or {})),
+        },
+    )
 
 
 async def quote(db: Db, *, user_id: uuid.UUID, usage: Usage, quantity: Decimal) -> Decimal:
@@ -284,12 +389,16 @@ async def quote(db: Db, *, user_id: uuid.UUID, usage: Usage, quantity: Decimal) 
     return Decimal(row["amount"])
 
 
-async def balance(db: Db, *, user_id: uuid.UUID, kind: Literal["user", "provider_earnings"] = "user") -> Balance | None:
+async def balance(
+    db: Db, *, user_id: uuid.UUID, kind: Literal["user", "provider_earnings"] = "user"
+) -> Balance | None:
     """The user's account: posted balance, credits held, and what is still available."""
     row = await _one(db, BALANCE, {"user_id": user_id, "kind": kind})
     if row is None:
         return None
-    return Balance(row["account_id"], Decimal(row["balance"]), Decimal(row["held"]), Decimal(row["available"]))
+    return Balance(
+        row["account_id"], Decimal(row["balance"]), Decimal(row["held"]), Decimal(row["available"])
+    )
 
 
 async def create_transfers(db: Db, requests: Sequence[TransferRequest]) -> list[TransferResult]:

@@ -29,8 +29,14 @@ def configure_role(role: str | None, async_commit: bool = False) -> Any:
 
 
 async def open_pool(
-    url: str, *, role: str | None = "service_role", min_size: int = 1, max_size: int = 10,
-    name: str = "tradefleet", timeout_s: float = 30.0, async_commit: bool = False,
+    url: str,
+    *,
+    role: str | None = "service_role",
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "tradefleet",
+    timeout_s: float = 30.0,
+    async_commit: bool = False,
 ) -> AsyncConnectionPool:
     """Open a pool of autocommit connections acting as ``role``.
 
@@ -40,8 +46,14 @@ async def open_pool(
     lost one means the job runs again).
     """
     pool = AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False, configure=configure_role(role, async_commit),
-        name=name, check=AsyncConnectionPool.check_connection, reconnect_timeout=3600.0,
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        configure=configure_role(role, async_commit),
+        name=name,
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=3600.0,
         kwargs={"application_name": name},
     )
     await pool.open(wait=True, timeout=timeout_s)

@@ -98,7 +98,9 @@ class PaperExchange(Exchange):
         self._by_client_id: dict[str, str] = {}
         self._open: dict[str, list[str]] = defaultdict(list)  # symbol -> order ids, oldest first
         self.margin = margin
-        self._reserved: dict[str, list[tuple[str, Decimal]]] = {}  # order id -> [(currency, amount)]
+        self._reserved: dict[
+            str, list[tuple[str, Decimal]]
+        ] = {}  # order id -> [(currency, amount)]
         self._triggered: set[str] = set()  # stop-limit orders whose stop was hit
         self._last_price: dict[str, Decimal] = {}
         self._history = history

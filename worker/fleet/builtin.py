@@ -17,7 +17,9 @@ RECORD_START = """
 insert into public.fleet_test_runs (job_id, worker_id, attempt, tag)
 values (%(job_id)s, %(worker_id)s, %(attempt)s, %(tag)s) returning id
 """
-RECORD_FINISH = "update public.fleet_test_runs set finished_at = clock_timestamp() where id = %(id)s"
+RECORD_FINISH = (
+    "update public.fleet_test_runs set finished_at = clock_timestamp() where id = %(id)s"
+)
 
 
 async def noop(ctx: JobContext) -> None:
@@ -32,8 +34,15 @@ async def prune(ctx: JobContext) -> dict[str, int]:
 async def record(ctx: JobContext) -> dict[str, Any]:
     """Test kind: note the run in ``fleet_test_runs`` (made by the test), sleep, note the end."""
     async with ctx.pool.connection() as conn:
-        cur = await conn.execute(RECORD_START, {"job_id": ctx.job.id, "worker_id": ctx.worker_id,
-                                                "attempt": ctx.job.attempts, "tag": ctx.job.payload.get("tag")})
+        cur = await conn.execute(
+            RECORD_START,
+            {
+                "job_id": ctx.job.id,
+                "worker_id": ctx.worker_id,
+                "attempt": ctx.job.attempts,
+                "tag": ctx.job.payload.get("tag"),
+            },
+        )
         row = await cur.fetchone()
     assert row is not None
     await asyncio.sleep(float(ctx.job.payload.get("sleep_s", 0)))
@@ -46,7 +55,9 @@ async def fail(ctx: JobContext) -> None:
     """Test kind: fail the way the payload says."""
     mode = ctx.job.payload.get("mode")
     if mode == "retryable":
-        raise Retryable("exchange busy", retry_after=float(ctx.job.payload.get("retry_after", 0.05)))
+        raise Retryable(
+            "exchange busy", retry_after=float(ctx.job.payload.get("retry_after", 0.05))
+        )
     if mode == "fatal":
         raise Fatal("invalid parameters")
     raise ZeroDivisionError("handler bug")
@@ -68,4 +79,6 @@ def register(registry: Registry) -> None:
         registry.lease_task("fleet.lease_probe", lease_probe)
         tick = os.environ.get("TRADEFLEET_TEST_TICK_S")
         if tick:
-            registry.every("fleet.tick", timedelta(seconds=float(tick)), "fleet.record", {"tag": "tick"})
+            registry.every(
+                "fleet.tick", timedelta(seconds=float(tick)), "fleet.record", {"tag": "tick"}
+            )

@@ -50,15 +50,20 @@ class ListenNotifySource:
                 ) as conn:
                     await conn.execute(f"listen {NOTIFY_CHANNEL}")
                     self.connected.set()
-                    log.info("listening for job notifications", extra={"action": "events_connected", "source": self.name})
+                    log.info(
+                        "listening for job notifications",
+                        extra={"action": "events_connected", "source": self.name},
+                    )
                     delay = 0.1
                     wake(None)
                     async for notify in conn.notifies():
                         wake(notify.payload or None)
             except (psycopg.Error, OSError) as e:
                 self.connected.clear()
-                log.warning("notification connection lost; reconnecting",
-                            extra={"action": "events_disconnected", "source": self.name, "error": str(e)})
+                log.warning(
+                    "notification connection lost; reconnecting",
+                    extra={"action": "events_disconnected", "source": self.name, "error": str(e)},
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
 
@@ -72,7 +77,9 @@ class RealtimeSource:
 
     name = "realtime"
 
-    def __init__(self, url: str, key: str, *, retry_max_s: float = 5.0, heartbeat_s: int = 25) -> None:
+    def __init__(
+        self, url: str, key: str, *, retry_max_s: float = 5.0, heartbeat_s: int = 25
+    ) -> None:
         base = url.rstrip("/")
         self._url = base if base.endswith("/realtime/v1") else f"{base}/realtime/v1"
         self._key = key
@@ -88,8 +95,10 @@ class RealtimeSource:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the realtime client raises bare Exceptions
-                log.warning("realtime connection failed; reconnecting",
-                            extra={"action": "events_disconnected", "source": self.name, "error": str(e)})
+                log.warning(
+                    "realtime connection failed; reconnecting",
+                    extra={"action": "events_disconnected", "source": self.name, "error": str(e)},
+                )
             self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._retry_max_s)
@@ -102,8 +111,9 @@ class RealtimeSource:
             RealtimeSubscribeStates,
         )
 
-        client = AsyncRealtimeClient(self._url, self._key, hb_interval=self._heartbeat_s,
-                                     max_retries=3, initial_backoff=0.2)
+        client = AsyncRealtimeClient(
+            self._url, self._key, hb_interval=self._heartbeat_s, max_retries=3, initial_backoff=0.2
+        )
         failed = asyncio.Event()
 
         def on_insert(payload: Any) -> None:
@@ -113,20 +123,35 @@ class RealtimeSource:
         def on_state(state: Any, error: Exception | None) -> None:
             if state == RealtimeSubscribeStates.SUBSCRIBED:
                 self.connected.set()
-                log.info("subscribed to job inserts", extra={"action": "events_connected", "source": self.name})
+                log.info(
+                    "subscribed to job inserts",
+                    extra={"action": "events_connected", "source": self.name},
+                )
                 wake(None)
-            elif state in (RealtimeSubscribeStates.CHANNEL_ERROR, RealtimeSubscribeStates.TIMED_OUT,
-                           RealtimeSubscribeStates.CLOSED):
+            elif state in (
+                RealtimeSubscribeStates.CHANNEL_ERROR,
+                RealtimeSubscribeStates.TIMED_OUT,
+                RealtimeSubscribeStates.CLOSED,
+            ):
                 self.connected.clear()
-                log.warning("realtime channel %s", state,
-                            extra={"action": "events_disconnected", "source": self.name, "error": str(error)})
+                log.warning(
+                    "realtime channel %s",
+                    state,
+                    extra={
+                        "action": "events_disconnected",
+                        "source": self.name,
+                        "error": str(error),
+                    },
+                )
                 if state != RealtimeSubscribeStates.CHANNEL_ERROR:
                     failed.set()  # the client rejoins errored channels itself
 
         try:
             await client.connect()
             channel = client.channel("tradefleet-jobs")
-            channel.on_postgres_changes(RealtimePostgresChangesListenEvent.Insert, on_insert, table="jobs", schema="public")
+            channel.on_postgres_changes(
+                RealtimePostgresChangesListenEvent.Insert, on_insert, table="jobs", schema="public"
+            )
             await channel.subscribe(on_state)
             # The client reconnects by itself a few times, then gives up silently:
             # start over when it has stayed disconnected for two checks in a row.

@@ -61,7 +61,12 @@ class LeaseManager:
     """Holds this worker's bot leases and tells its listeners what it gained and lost."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, worker_id: str, *, ttl_s: float, live_s: float | None = None
+        self,
+        pool: AsyncConnectionPool,
+        worker_id: str,
+        *,
+        ttl_s: float,
+        live_s: float | None = None,
     ) -> None:
         self.pool = pool
         self.worker_id = worker_id
@@ -106,11 +111,14 @@ class LeaseManager:
             try:
                 async with self.pool.connection() as conn:
                     cur = await conn.execute(
-                        ACQUIRE, {"worker_id": self.worker_id, "ttl_s": self.ttl_s, "live_s": self.live_s}
+                        ACQUIRE,
+                        {"worker_id": self.worker_id, "ttl_s": self.ttl_s, "live_s": self.live_s},
                     )
                     rows = await cur.fetchall()
             except (psycopg.Error, OSError) as e:
-                log.warning("lease sync failed", extra={"action": "lease_sync_failed", "error": str(e)})
+                log.warning(
+                    "lease sync failed", extra={"action": "lease_sync_failed", "error": str(e)}
+                )
                 if started >= self._valid_until and self.owned:
                     return await self._apply({})
                 return []
@@ -120,11 +128,19 @@ class LeaseManager:
     async def release(self, bot_ids: Sequence[str] | None = None) -> None:
         """Give up some (or all) leases now, so a peer takes them over without waiting."""
         async with self._lock:
-            keep = {} if bot_ids is None else {b: e for b, e in self.owned.items() if b not in set(bot_ids)}
+            keep = (
+                {}
+                if bot_ids is None
+                else {b: e for b, e in self.owned.items() if b not in set(bot_ids)}
+            )
             await self._apply(keep)
             async with self.pool.connection() as conn:
                 await conn.execute(
-                    RELEASE, {"worker_id": self.worker_id, "bot_ids": None if bot_ids is None else list(bot_ids)}
+                    RELEASE,
+                    {
+                        "worker_id": self.worker_id,
+                        "bot_ids": None if bot_ids is None else list(bot_ids),
+                    },
                 )
 
     async def close(self) -> None:
@@ -132,7 +148,9 @@ class LeaseManager:
         try:
             await self.release()
         except (psycopg.Error, OSError) as e:
-            log.warning("lease release failed", extra={"action": "lease_release_failed", "error": str(e)})
+            log.warning(
+                "lease release failed", extra={"action": "lease_release_failed", "error": str(e)}
+            )
         self._closed = True
         for q in self._queues:
             q.put_nowait(None)
@@ -149,8 +167,11 @@ class LeaseManager:
         for change in changes:
             log.info(
                 "bot lease gained" if change.gained else "bot lease lost",
-                extra={"action": "lease_gained" if change.gained else "lease_lost",
-                       "bot_id": change.bot_id, "epoch": change.epoch},
+                extra={
+                    "action": "lease_gained" if change.gained else "lease_lost",
+                    "bot_id": change.bot_id,
+                    "epoch": change.epoch,
+                },
             )
             for q in self._queues:
                 q.put_nowait(change)
@@ -160,5 +181,7 @@ class LeaseManager:
                     if result is not None:
                         await result
                 except Exception:
-                    log.exception("lease listener failed", extra={"action": "lease_listener_failed"})
+                    log.exception(
+                        "lease listener failed", extra={"action": "lease_listener_failed"}
+                    )
         return changes

@@ -8,9 +8,21 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 # Never log these even if a caller passes them as extras.
-_SECRET_HINTS = ("password", "secret", "token", "api_key", "apikey", "service_role_key", "master_key")
+_SECRET_HINTS = (
+    "password",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "service_role_key",
+    "master_key",
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -60,8 +60,13 @@ async def enqueue(
         cur = await conn.execute(
             ENQUEUE,
             {
-                "kind": kind, "payload": Jsonb(payload or {}), "queue": queue, "run_at": run_at,
-                "priority": priority, "max_attempts": max_attempts, "idempotency_key": idempotency_key,
+                "kind": kind,
+                "payload": Jsonb(payload or {}),
+                "queue": queue,
+                "run_at": run_at,
+                "priority": priority,
+                "max_attempts": max_attempts,
+                "idempotency_key": idempotency_key,
             },
         )
         row = await cur.fetchone()
@@ -82,8 +87,13 @@ async def enqueue_many(
     async with pool.connection() as conn:
         cur = await conn.execute(
             ENQUEUE_MANY,
-            {"kind": kind, "payloads": [Jsonb(p) for p in payloads], "queue": queue,
-             "priority": priority, "max_attempts": max_attempts},
+            {
+                "kind": kind,
+                "payloads": [Jsonb(p) for p in payloads],
+                "queue": queue,
+                "priority": priority,
+                "max_attempts": max_attempts,
+            },
         )
         return [int(r[0]) for r in await cur.fetchall()]
 
@@ -102,20 +112,33 @@ async def claim(
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             CLAIM,
-            {"worker_id": worker_id, "queues": list(queues), "limit": limit, "lock_s": lock_s,
-             "kinds": list(kinds) if kinds is not None else None},
+            {
+                "worker_id": worker_id,
+                "queues": list(queues),
+                "limit": limit,
+                "lock_s": lock_s,
+                "kinds": list(kinds) if kinds is not None else None,
+            },
         )
         rows = await cur.fetchall()
-    return [Job(r["id"], r["queue"], r["kind"], r["payload"], r["attempts"], r["max_attempts"]) for r in rows]
+    return [
+        Job(r["id"], r["queue"], r["kind"], r["payload"], r["attempts"], r["max_attempts"])
+        for r in rows
+    ]
 
 
 async def complete(
-    pool: AsyncConnectionPool, worker_id: str, ids: Sequence[int], results: Sequence[Any] | None = None
+    pool: AsyncConnectionPool,
+    worker_id: str,
+    ids: Sequence[int],
+    results: Sequence[Any] | None = None,
 ) -> set[int]:
     """Mark jobs succeeded; returns the ids completed (a job whose lock was lost is not)."""
     res = [Jsonb(r) if r is not None else None for r in results] if results is not None else None
     async with pool.connection() as conn:
-        cur = await conn.execute(COMPLETE, {"worker_id": worker_id, "ids": list(ids), "results": res})
+        cur = await conn.execute(
+            COMPLETE, {"worker_id": worker_id, "ids": list(ids), "results": res}
+        )
         return {int(r[0]) for r in await cur.fetchall()}
 
 
@@ -133,8 +156,14 @@ async def fail(
     async with pool.connection() as conn:
         cur = await conn.execute(
             FAIL,
-            {"worker_id": worker_id, "job_id": job_id, "error": error, "retry": retry,
-             "retry_after_s": retry_after_s, "backoff_base_s": backoff_base_s},
+            {
+                "worker_id": worker_id,
+                "job_id": job_id,
+                "error": error,
+                "retry": retry,
+                "retry_after_s": retry_after_s,
+                "backoff_base_s": backoff_base_s,
+            },
         )
         row = await cur.fetchone()
     return None if row is None or row[0] is None else str(row[0])
@@ -148,10 +177,14 @@ async def release(pool: AsyncConnectionPool, worker_id: str, ids: Sequence[int])
     return int(row[0]) if row else 0
 
 
-async def extend_lock(pool: AsyncConnectionPool, worker_id: str, job_id: int, lock_s: float) -> bool:
+async def extend_lock(
+    pool: AsyncConnectionPool, worker_id: str, job_id: int, lock_s: float
+) -> bool:
     """Push one running job's visibility timeout ``lock_s`` into the future."""
     async with pool.connection() as conn:
-        cur = await conn.execute(EXTEND, {"worker_id": worker_id, "job_id": job_id, "lock_s": lock_s})
+        cur = await conn.execute(
+            EXTEND, {"worker_id": worker_id, "job_id": job_id, "lock_s": lock_s}
+        )
         row = await cur.fetchone()
     return bool(row and row[0])
 

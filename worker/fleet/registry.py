@@ -88,14 +88,22 @@ class Registry:
             raise ValueError(f"job kind {job_kind.kind!r} is registered twice")
         self.kinds[job_kind.kind] = job_kind
 
-    def every(self, name: str, every: timedelta, kind: str, payload: dict[str, Any] | None = None,
-              queue: str = "default") -> None:
+    def every(
+        self,
+        name: str,
+        every: timedelta,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        queue: str = "default",
+    ) -> None:
         """Run job ``kind`` once per ``every`` across the whole fleet."""
         if name in self.periodic_jobs:
             raise ValueError(f"periodic job {name!r} is registered twice")
         self.periodic_jobs[name] = Periodic(name, kind, every, payload or {}, queue)
 
-    def side_task(self, name: str, run: Callable[[AsyncConnectionPool, str], Awaitable[None]]) -> None:
+    def side_task(
+        self, name: str, run: Callable[[AsyncConnectionPool, str], Awaitable[None]]
+    ) -> None:
         """A long-running task of the worker (e.g. the bot runner), started with it and
         cancelled on shutdown; receives the pool and the worker id."""
         if name in self.side_tasks:

@@ -65,15 +65,21 @@ class _Outcome:
 def make_event_source(settings: Settings) -> EventSource:
     if settings.event_source == "realtime":
         if not settings.supabase_url or not settings.supabase_service_role_key:
-            raise ValueError("EVENT_SOURCE=realtime needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
-        return RealtimeSource(settings.supabase_url, settings.supabase_service_role_key.get_secret_value())
+            raise ValueError(
+                "EVENT_SOURCE=realtime needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+            )
+        return RealtimeSource(
+            settings.supabase_url, settings.supabase_service_role_key.get_secret_value()
+        )
     return ListenNotifySource(settings.database_url.get_secret_value())
 
 
 class Worker:
     """A fleet worker; ``await Worker(settings, registry).run()`` until stopped."""
 
-    def __init__(self, settings: Settings, registry: Registry, *, event_source: EventSource | None = None) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, *, event_source: EventSource | None = None
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.event_source = event_source or make_event_source(settings)
@@ -92,7 +98,10 @@ class Worker:
     def request_stop(self) -> None:
         """Begin draining (what SIGTERM and SIGINT do)."""
         if not self._stopping.is_set():
-            log.info("stop requested; draining", extra={"action": "drain_start", "worker_id": self.worker_id})
+            log.info(
+                "stop requested; draining",
+                extra={"action": "drain_start", "worker_id": self.worker_id},
+            )
         self._stopping.set()
         self._wakeup.set()
 
@@ -108,12 +117,19 @@ class Worker:
                 loop.add_signal_handler(sig, self.request_stop)
         url = s.database_url.get_secret_value()
         self.pool = await open_pool(
-            url, role=s.worker_db_role, min_size=2, max_size=min(s.worker_concurrency + 4, 40),
+            url,
+            role=s.worker_db_role,
+            min_size=2,
+            max_size=min(s.worker_concurrency + 4, 40),
             name=f"tradefleet-{s.worker_name}"[:60],
         )
         try:
             self._book = await open_pool(
-                url, role=s.worker_db_role, min_size=1, max_size=3, async_commit=s.queue_async_commit,
+                url,
+                role=s.worker_db_role,
+                min_size=1,
+                max_size=3,
+                async_commit=s.queue_async_commit,
                 name=f"tradefleet-queue-{s.worker_name}"[:60],
             )
             try:
@@ -130,15 +146,34 @@ class Worker:
     async def _run(self, pool: AsyncConnectionPool) -> int:
         s = self.settings
         use_leases = bool(self.registry.lease_tasks)
-        self.worker_id = await self._until_ok("register", lambda: workers.register(
-            pool, name=s.worker_name, host=socket.gethostname(), pid=os.getpid(), version=VERSION,
-            queues=s.worker_queues, capacity=s.worker_capacity,
-            metadata={"leases": use_leases, "kinds": sorted(self.registry.kinds), "events": self.event_source.name},
-        ))
-        log.info("worker started", extra={
-            "action": "worker_started", "worker_id": self.worker_id, "worker_name": s.worker_name,
-            "queues": s.worker_queues, "kinds": sorted(self.registry.kinds), "events": self.event_source.name,
-        })
+        self.worker_id = await self._until_ok(
+            "register",
+            lambda: workers.register(
+                pool,
+                name=s.worker_name,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                version=VERSION,
+                queues=s.worker_queues,
+                capacity=s.worker_capacity,
+                metadata={
+                    "leases": use_leases,
+                    "kinds": sorted(self.registry.kinds),
+                    "events": self.event_source.name,
+                },
+            ),
+        )
+        log.info(
+            "worker started",
+            extra={
+                "action": "worker_started",
+                "worker_id": self.worker_id,
+                "worker_name": s.worker_name,
+                "queues": s.worker_queues,
+                "kinds": sorted(self.registry.kinds),
+                "events": self.event_source.name,
+            },
+        )
         if use_leases:
             self.leases = LeaseManager(pool, self.worker_id, ttl_s=s.lease_ttl_s)
         scheduler = FleetScheduler(self, pool)
@@ -168,28 +203,42 @@ class Worker:
             free = s.worker_concurrency - len(self._running)
             # Claim in batches: with jobs running, wait until half a batch of slots is free
             # rather than paying a round trip per freed slot.
-            if free <= 0 or (self._running and free < min(s.worker_claim_batch, s.worker_concurrency) // 2):
+            if free <= 0 or (
+                self._running and free < min(s.worker_claim_batch, s.worker_concurrency) // 2
+            ):
                 self._slot_freed.clear()
                 await self._wait(self._slot_freed, s.poll_interval_s)
                 continue
             self._wakeup.clear()
             try:
-                jobs = await queue.claim(self._book or pool, self.worker_id, s.worker_queues,
-                                         min(free, s.worker_claim_batch), lock_s=s.job_lock_s, kinds=kinds)
+                jobs = await queue.claim(
+                    self._book or pool,
+                    self.worker_id,
+                    s.worker_queues,
+                    min(free, s.worker_claim_batch),
+                    lock_s=s.job_lock_s,
+                    kinds=kinds,
+                )
                 delay = 0.1
             except DB_ERRORS as e:
-                log.warning("claim failed; retrying", extra={"action": "claim_failed", "error": str(e)})
+                log.warning(
+                    "claim failed; retrying", extra={"action": "claim_failed", "error": str(e)}
+                )
                 await self._wait(self._stopping, delay)
                 delay = min(delay * 2, 5.0)
                 continue
             for job in jobs:
-                self._running[job.id] = asyncio.create_task(self._run_job(pool, job), name=f"job-{job.id}")
+                self._running[job.id] = asyncio.create_task(
+                    self._run_job(pool, job), name=f"job-{job.id}"
+                )
             if len(jobs) < min(free, s.worker_claim_batch):
                 await self._wait(self._wakeup, s.poll_interval_s)
 
     async def _run_job(self, pool: AsyncConnectionPool, job: Job) -> None:
         kind = self.registry.kinds[job.kind]
-        adapter = logging.LoggerAdapter(log, {"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
+        adapter = logging.LoggerAdapter(
+            log, {"job_id": job.id, "kind": job.kind, "attempt": job.attempts}
+        )
 
         async def extend_lock(seconds: float) -> None:
             await queue.extend_lock(pool, self.worker_id, job.id, seconds)
@@ -201,7 +250,9 @@ class Worker:
             outcome = _Outcome(job, True, result=_jsonable(result))
         except asyncio.CancelledError:
             self._unwritten.add(job.id)
-            self._outcomes.put_nowait(_Outcome(job, False, error="interrupted by shutdown", release=True))
+            self._outcomes.put_nowait(
+                _Outcome(job, False, error="interrupted by shutdown", release=True)
+            )
             raise
         except Retryable as e:
             outcome = _Outcome(job, False, error=f"Retryable: {e}", retry_after_s=e.retry_after)
@@ -229,16 +280,36 @@ class Worker:
                 batch.append(self._outcomes.get_nowait())
             done = [o for o in batch if o.ok]
             if done:
-                await self._until_ok("complete", functools.partial(
-                    queue.complete, pool, self.worker_id, [o.job.id for o in done], [o.result for o in done]))
+                await self._until_ok(
+                    "complete",
+                    functools.partial(
+                        queue.complete,
+                        pool,
+                        self.worker_id,
+                        [o.job.id for o in done],
+                        [o.result for o in done],
+                    ),
+                )
             released = [o.job.id for o in batch if o.release]
             if released:
-                await self._until_ok("release", functools.partial(queue.release, pool, self.worker_id, released))
+                await self._until_ok(
+                    "release", functools.partial(queue.release, pool, self.worker_id, released)
+                )
             for o in batch:
                 if not o.ok and not o.release:
-                    await self._until_ok("fail", functools.partial(
-                        queue.fail, pool, self.worker_id, o.job.id, o.error, retry=o.retry,
-                        retry_after_s=o.retry_after_s, backoff_base_s=self.settings.job_backoff_base_s))
+                    await self._until_ok(
+                        "fail",
+                        functools.partial(
+                            queue.fail,
+                            pool,
+                            self.worker_id,
+                            o.job.id,
+                            o.error,
+                            retry=o.retry,
+                            retry_after_s=o.retry_after_s,
+                            backoff_base_s=self.settings.job_backoff_base_s,
+                        ),
+                    )
             for o in batch:
                 self._unwritten.discard(o.job.id)
                 self._outcomes.task_done()
@@ -250,7 +321,10 @@ class Worker:
         with contextlib.suppress(*DB_ERRORS):
             await workers.set_status(pool, self.worker_id, "draining")
         if self._running:
-            log.info("waiting for running jobs", extra={"action": "drain_wait", "running": len(self._running)})
+            log.info(
+                "waiting for running jobs",
+                extra={"action": "drain_wait", "running": len(self._running)},
+            )
             _, pending = await asyncio.wait(list(self._running.values()), timeout=s.drain_timeout_s)
             for task in pending:
                 task.cancel()
@@ -289,7 +363,10 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("side task crashed; restarting", extra={"action": "side_task_crashed", "task": name})
+                log.exception(
+                    "side task crashed; restarting",
+                    extra={"action": "side_task_crashed", "task": name},
+                )
                 await self._wait(self._stopping, delay)
                 delay = min(delay * 2, 30.0)
 
@@ -300,7 +377,9 @@ class Worker:
             try:
                 return await call()
             except DB_ERRORS as e:
-                log.warning("%s failed; retrying", what, extra={"action": f"{what}_failed", "error": str(e)})
+                log.warning(
+                    "%s failed; retrying", what, extra={"action": f"{what}_failed", "error": str(e)}
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

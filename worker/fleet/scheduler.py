@@ -37,8 +37,14 @@ def period_key(p: Periodic, now: float | None = None) -> str:
 
 async def enqueue_periodic(pool: AsyncConnectionPool, p: Periodic, max_attempts: int = 5) -> int:
     """Enqueue this period's run of ``p`` (a no-op if a peer already did)."""
-    return await queue.enqueue(pool, p.kind, p.payload, queue=p.queue, max_attempts=max_attempts,
-                               idempotency_key=period_key(p))
+    return await queue.enqueue(
+        pool,
+        p.kind,
+        p.payload,
+        queue=p.queue,
+        max_attempts=max_attempts,
+        idempotency_key=period_key(p),
+    )
 
 
 class FleetScheduler:
@@ -52,7 +58,9 @@ class FleetScheduler:
         if worker.leases is not None:
             self._every("leases", s.lease_ttl_s / 3, worker.leases.sync)
         for p in worker.registry.periodic_jobs.values():
-            self._every(f"periodic:{p.name}", p.every.total_seconds(), self._periodic(p), aligned=True)
+            self._every(
+                f"periodic:{p.name}", p.every.total_seconds(), self._periodic(p), aligned=True
+            )
 
     def start(self) -> None:
         self.scheduler.start()
@@ -61,21 +69,34 @@ class FleetScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
 
-    def _every(self, name: str, seconds: float, run: Callable[[], Awaitable[object]], aligned: bool = False) -> None:
+    def _every(
+        self, name: str, seconds: float, run: Callable[[], Awaitable[object]], aligned: bool = False
+    ) -> None:
         async def job() -> None:
             try:
                 await run()
             except DB_ERRORS as e:
-                log.warning("%s failed", name, extra={"action": "scheduled_failed", "task": name, "error": str(e)})
+                log.warning(
+                    "%s failed",
+                    name,
+                    extra={"action": "scheduled_failed", "task": name, "error": str(e)},
+                )
             except Exception:
-                log.exception("%s crashed", name, extra={"action": "scheduled_crashed", "task": name})
+                log.exception(
+                    "%s crashed", name, extra={"action": "scheduled_crashed", "task": name}
+                )
 
         start = datetime.now(UTC)
         if aligned:  # period boundaries, so every worker fires at the same instants
             start = datetime.fromtimestamp(time.time() // seconds * seconds, UTC)
         self.scheduler.add_job(
-            job, IntervalTrigger(seconds=seconds, start_date=start, timezone=UTC), id=name, name=name,
-            max_instances=1, coalesce=True, misfire_grace_time=max(1, int(seconds)),
+            job,
+            IntervalTrigger(seconds=seconds, start_date=start, timezone=UTC),
+            id=name,
+            name=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(seconds)),
             next_run_time=datetime.now(UTC) + timedelta(milliseconds=10),
         )
 
@@ -85,13 +106,21 @@ class FleetScheduler:
 
     async def heartbeat(self) -> None:
         w = self.worker
-        status = await workers.heartbeat(self.pool, w.worker_id, w.settings.job_lock_s, w.held_job_ids())
+        status = await workers.heartbeat(
+            self.pool, w.worker_id, w.settings.job_lock_s, w.held_job_ids()
+        )
         if status is None:
-            log.error("worker row vanished", extra={"action": "heartbeat_unknown_worker", "worker_id": w.worker_id})
+            log.error(
+                "worker row vanished",
+                extra={"action": "heartbeat_unknown_worker", "worker_id": w.worker_id},
+            )
 
     async def sweep(self) -> None:
         s = self.worker.settings
         dead = await workers.mark_dead(self.pool, max(s.lease_ttl_s, 3 * s.heartbeat_s))
         reclaimed = await queue.reclaim_expired(self.pool)
         if dead or reclaimed:
-            log.info("sweep", extra={"action": "sweep", "dead_workers": dead, "reclaimed_jobs": reclaimed})
+            log.info(
+                "sweep",
+                extra={"action": "sweep", "dead_workers": dead, "reclaimed_jobs": reclaimed},
+            )

@@ -13,7 +13,9 @@ REGISTER = """
 select public.register_worker(%(name)s, %(host)s, %(pid)s, %(version)s, %(queues)s,
                               %(capacity)s, %(metadata)s)::text as id
 """
-HEARTBEAT = "select public.worker_heartbeat(%(worker_id)s, %(lock_s)s, %(job_ids)s::bigint[]) as status"
+HEARTBEAT = (
+    "select public.worker_heartbeat(%(worker_id)s, %(lock_s)s, %(job_ids)s::bigint[]) as status"
+)
 SET_STATUS = "select public.set_worker_status(%(worker_id)s, %(status)s)"
 MARK_DEAD = "select public.mark_dead_workers(%(stale_s)s) as n"
 
@@ -33,8 +35,15 @@ async def register(
     async with pool.connection() as conn:
         cur = await conn.execute(
             REGISTER,
-            {"name": name, "host": host, "pid": pid, "version": version, "queues": list(queues),
-             "capacity": capacity, "metadata": Jsonb(metadata or {})},
+            {
+                "name": name,
+                "host": host,
+                "pid": pid,
+                "version": version,
+                "queues": list(queues),
+                "capacity": capacity,
+                "metadata": Jsonb(metadata or {}),
+            },
         )
         row = await cur.fetchone()
     assert row is not None
@@ -47,7 +56,9 @@ async def heartbeat(
     """Stamp the worker alive and extend the locks of ``job_ids`` (the jobs it still runs or
     reports); returns its status."""
     async with pool.connection() as conn:
-        cur = await conn.execute(HEARTBEAT, {"worker_id": worker_id, "lock_s": lock_s, "job_ids": list(job_ids)})
+        cur = await conn.execute(
+            HEARTBEAT, {"worker_id": worker_id, "lock_s": lock_s, "job_ids": list(job_ids)}
+        )
         row = await cur.fetchone()
     return None if row is None or row[0] is None else str(row[0])
 

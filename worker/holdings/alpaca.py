@@ -41,8 +41,14 @@ class AlpacaClient:
     name = "alpaca"
 
     def __init__(
-        self, *, base_url: str = TRADING_URL, data_url: str = DATA_URL, http: httpx.AsyncClient | None = None,
-        attempts: int = 4, base_delay: float = 0.5, sleep: Sleep | None = None,
+        self,
+        *,
+        base_url: str = TRADING_URL,
+        data_url: str = DATA_URL,
+        http: httpx.AsyncClient | None = None,
+        attempts: int = 4,
+        base_delay: float = 0.5,
+        sleep: Sleep | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -56,7 +62,9 @@ class AlpacaClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _get(self, url: str, creds: ProviderCredentials, params: Mapping[str, str] | None = None) -> Any:
+    async def _get(
+        self, url: str, creds: ProviderCredentials, params: Mapping[str, str] | None = None
+    ) -> Any:
         headers = {"APCA-API-KEY-ID": creds.user_id, "APCA-API-SECRET-KEY": creds.secret}
 
         async def send() -> httpx.Response:
@@ -76,27 +84,40 @@ class AlpacaClient:
             raise Bug(f"Alpaca account did not match its documented shape: {e.errors()[:3]}") from e
         return [
             BrokerageAccount(
-                provider_account_id=acc.id, provider_connection_id=acc.id, name="Alpaca",
-                number_masked=mask_number(acc.account_number), institution_name="Alpaca",
-                currency=acc.currency.upper(), total_value=acc.equity, cash=acc.cash,
+                provider_account_id=acc.id,
+                provider_connection_id=acc.id,
+                name="Alpaca",
+                number_masked=mask_number(acc.account_number),
+                institution_name="Alpaca",
+                currency=acc.currency.upper(),
+                total_value=acc.equity,
+                cash=acc.cash,
             )
         ]
 
-    async def positions(self, creds: ProviderCredentials, provider_account_id: str) -> PositionsSnapshot:
+    async def positions(
+        self, creds: ProviderCredentials, provider_account_id: str
+    ) -> PositionsSnapshot:
         as_of = self._clock()  # Alpaca's positions are live: their as-of is when we asked.
         data = await self._get(f"{self.base_url}/v2/positions", creds)
         try:
             parsed = _positions.validate_python(data)
         except ValidationError as e:
-            raise Bug(f"Alpaca positions did not match their documented shape: {e.errors()[:3]}") from e
+            raise Bug(
+                f"Alpaca positions did not match their documented shape: {e.errors()[:3]}"
+            ) from e
         return snapshot_from_alpaca(parsed, as_of=as_of)
 
-    async def latest_quotes(self, creds: ProviderCredentials, symbols: Sequence[str]) -> list[Quote]:
+    async def latest_quotes(
+        self, creds: ProviderCredentials, symbols: Sequence[str]
+    ) -> list[Quote]:
         """``GET /v2/stocks/snapshots``: last trade and previous daily close per symbol."""
         quotes: list[Quote] = []
         for start in range(0, len(symbols), 200):
-            chunk = symbols[start:start + 200]
-            data = await self._get(f"{self.data_url}/v2/stocks/snapshots", creds, {"symbols": ",".join(chunk)})
+            chunk = symbols[start : start + 200]
+            data = await self._get(
+                f"{self.data_url}/v2/stocks/snapshots", creds, {"symbols": ",".join(chunk)}
+            )
             if not isinstance(data, dict):
                 raise Bug("Alpaca snapshots did not answer an object")
             for symbol, raw in data.items():
@@ -107,7 +128,9 @@ class AlpacaClient:
                 if snap.latestTrade is None or snap.latestTrade.p is None:
                     continue
                 prev = snap.prevDailyBar.c if snap.prevDailyBar else None
-                quotes.append(Quote(symbol, snap.latestTrade.p, prev, snap.latestTrade.t or self._clock()))
+                quotes.append(
+                    Quote(symbol, snap.latestTrade.p, prev, snap.latestTrade.t or self._clock())
+                )
         return quotes
 
 

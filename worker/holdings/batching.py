@@ -20,7 +20,9 @@ RunMany = Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]]
 
 
 class Coalescer(Generic[T, R]):
-    def __init__(self, run_many: RunMany[T, R], *, max_batch: int = 64, max_in_flight: int = 1) -> None:
+    def __init__(
+        self, run_many: RunMany[T, R], *, max_batch: int = 64, max_in_flight: int = 1
+    ) -> None:
         self._run_many = run_many
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight

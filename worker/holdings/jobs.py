@@ -87,8 +87,12 @@ class HoldingsDeps:
         providers["alpaca"] = alpaca
         quotes: QuoteSource | None = None
         if env.get("ALPACA_DATA_KEY_ID") and env.get("ALPACA_DATA_SECRET"):
-            quotes = AlpacaQuotes(alpaca, ProviderCredentials(env["ALPACA_DATA_KEY_ID"], env["ALPACA_DATA_SECRET"]))
-        return cls(keyring=Keyring.from_env(env), providers=providers, snaptrade=snaptrade, quotes=quotes)
+            quotes = AlpacaQuotes(
+                alpaca, ProviderCredentials(env["ALPACA_DATA_KEY_ID"], env["ALPACA_DATA_SECRET"])
+            )
+        return cls(
+            keyring=Keyring.from_env(env), providers=providers, snaptrade=snaptrade, quotes=quotes
+        )
 
 
 @dataclass
@@ -119,24 +123,36 @@ def _required(payload: Mapping[str, Any], key: str) -> str:
     return str(value)
 
 
-def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps] | None = None) -> None:
+def register(
+    registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps] | None = None
+) -> None:
     """Declare the holdings job kinds and periodic jobs. ``deps`` (or a factory) is built
     lazily from the environment on the first job when not given."""
     cache: list[HoldingsDeps] = []
 
     def get() -> HoldingsDeps:
         if not cache:
-            cache.append(deps() if callable(deps) else deps if deps is not None else HoldingsDeps.from_env())
+            cache.append(
+                deps() if callable(deps) else deps if deps is not None else HoldingsDeps.from_env()
+            )
         return cache[0]
 
     def engine(ctx: JobContext) -> HoldingsSync:
         d = get()
-        return HoldingsSync(ctx.pool, d.keyring, d.providers, concurrency=d.concurrency, fetch_gate=d.fetch_gate,
-                            batches=d.batches(ctx.pool))
+        return HoldingsSync(
+            ctx.pool,
+            d.keyring,
+            d.providers,
+            concurrency=d.concurrency,
+            fetch_gate=d.fetch_gate,
+            batches=d.batches(ctx.pool),
+        )
 
     def webhook_job(
-        kind: str, body: Callable[[JobContext, HoldingsSync], Awaitable[dict[str, Any]]],
-        *, marks_processed: bool = False,
+        kind: str,
+        body: Callable[[JobContext, HoldingsSync], Awaitable[dict[str, Any]]],
+        *,
+        marks_processed: bool = False,
     ) -> None:
         """``marks_processed``: the body marks the event processed itself (in its last write)."""
 
@@ -155,18 +171,27 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
         p = ctx.job.payload
         provider_user_id = _required(p, "provider_user_id")
         async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(q.ENSURE_CONNECTION, {
-                "provider": "snaptrade", "provider_user_id": provider_user_id,
-                "provider_connection_id": _required(p, "provider_connection_id"), "brokerage_name": None})
+            await cur.execute(
+                q.ENSURE_CONNECTION,
+                {
+                    "provider": "snaptrade",
+                    "provider_user_id": provider_user_id,
+                    "provider_connection_id": _required(p, "provider_connection_id"),
+                    "brokerage_name": None,
+                },
+            )
             row = await cur.fetchone()
             if row is None or row["id"] is None:
                 return {"ignored": "connection was deleted"}
-            await cur.execute("select user_id from public.brokerage_connections where id = %(id)s", row)
+            await cur.execute(
+                "select user_id from public.brokerage_connections where id = %(id)s", row
+            )
             owner = await cur.fetchone()
         assert owner is not None
         started = time.monotonic()
-        run_id = await sync.start_run(owner["user_id"], trigger="connection_added", scope="accounts",
-                                      connection_id=row["id"])
+        run_id = await sync.start_run(
+            owner["user_id"], trigger="connection_added", scope="accounts", connection_id=row["id"]
+        )
         stats = await sync.sync_user(owner["user_id"], connection_id=row["id"])
         await sync.finish_run(run_id, stats, started)
         return stats.as_dict()
@@ -175,19 +200,31 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
         p = ctx.job.payload
         event_id = p.get("webhook_event_id")
         _, stats = await sync.sync_account(
-            "snaptrade", _required(p, "provider_user_id"), _required(p, "provider_account_id"),
-            webhook_event_id=str(event_id) if event_id else None)
+            "snaptrade",
+            _required(p, "provider_user_id"),
+            _required(p, "provider_account_id"),
+            webhook_event_id=str(event_id) if event_id else None,
+        )
         return stats.as_dict()
 
     async def connection_status(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
         p = ctx.job.payload
         deleted = p.get("event_type") == "CONNECTION_DELETED"
-        reason = ("deleted at the brokerage link provider" if deleted
-                  else "the brokerage disconnected; reconnect it from your brokerage settings")
+        reason = (
+            "deleted at the brokerage link provider"
+            if deleted
+            else "the brokerage disconnected; reconnect it from your brokerage settings"
+        )
         async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(q.CONNECTION_STATUS, {
-                "status": "deleted" if deleted else "broken", "reason": reason, "provider": "snaptrade",
-                "provider_connection_id": _required(p, "provider_connection_id")})
+            await cur.execute(
+                q.CONNECTION_STATUS,
+                {
+                    "status": "deleted" if deleted else "broken",
+                    "reason": reason,
+                    "provider": "snaptrade",
+                    "provider_connection_id": _required(p, "provider_connection_id"),
+                },
+            )
             rows = await cur.fetchall()
             if deleted:
                 for r in rows:
@@ -201,7 +238,9 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
 
     @registry.job("holdings.full_sync")
     async def full_sync(ctx: JobContext) -> dict[str, Any] | None:
-        stats: SyncStats | None = await engine(ctx).run_requested(UUID(_required(ctx.job.payload, "sync_run_id")))
+        stats: SyncStats | None = await engine(ctx).run_requested(
+            UUID(_required(ctx.job.payload, "sync_run_id"))
+        )
         return None if stats is None else stats.as_dict()
 
     @registry.job("holdings.aggregate")
@@ -218,23 +257,40 @@ def register(registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps]
     @registry.job("holdings.update_prices")
     async def prices(ctx: JobContext) -> dict[str, Any]:
         result = await update_prices(ctx.pool, get().quotes)
-        return {"watched": result.watched, "priced": result.priced, "revalued": result.holdings_revalued}
+        return {
+            "watched": result.watched,
+            "priced": result.priced,
+            "revalued": result.holdings_revalued,
+        }
 
     @registry.job("holdings.place_order", max_attempts=1)
     async def place_order(ctx: JobContext) -> dict[str, Any]:
         d = get()
         if d.snaptrade is None:
-            raise Fatal("SnapTrade is not configured on this worker (SNAPTRADE_CLIENT_ID/CONSUMER_KEY)")
+            raise Fatal(
+                "SnapTrade is not configured on this worker (SNAPTRADE_CLIENT_ID/CONSUMER_KEY)"
+            )
         p = ctx.job.payload
         price = p.get("price")
         routed = await route_order(
-            ctx.pool, d.keyring, d.snaptrade, user_id=UUID(_required(p, "user_id")), symbol=_required(p, "symbol"),
-            action=_required(p, "action"), units=Decimal(_required(p, "units")),
-            order_type=str(p.get("order_type", "Market")), time_in_force=str(p.get("time_in_force", "Day")),
-            price=None if price is None else Decimal(str(price)), client_order_id=p.get("client_order_id"),
+            ctx.pool,
+            d.keyring,
+            d.snaptrade,
+            user_id=UUID(_required(p, "user_id")),
+            symbol=_required(p, "symbol"),
+            action=_required(p, "action"),
+            units=Decimal(_required(p, "units")),
+            order_type=str(p.get("order_type", "Market")),
+            time_in_force=str(p.get("time_in_force", "Day")),
+            price=None if price is None else Decimal(str(price)),
+            client_order_id=p.get("client_order_id"),
         )
-        return {"connection_id": str(routed.connection_id), "account_id": str(routed.account_id),
-                "brokerage_order_id": routed.brokerage_order_id, "status": routed.status}
+        return {
+            "connection_id": str(routed.connection_id),
+            "account_id": str(routed.account_id),
+            "brokerage_order_id": routed.brokerage_order_id,
+            "status": routed.status,
+        }
 
     registry.every("holdings.nightly", NIGHTLY_INTERVAL, "holdings.nightly")
     registry.every("holdings.update_prices", PRICE_INTERVAL, "holdings.update_prices")

@@ -214,7 +214,9 @@ def mask_number(number: str | None) -> str | None:
     return "*" * max(0, len(number) - 4) + number[-4:]
 
 
-def snapshot_from_snaptrade(payload: AllAccountPositionsResponse, *, now: datetime | None = None) -> PositionsSnapshot:
+def snapshot_from_snaptrade(
+    payload: AllAccountPositionsResponse, *, now: datetime | None = None
+) -> PositionsSnapshot:
     """Normalize ``/accounts/{id}/positions/all``; positions without a symbol or units are skipped."""
     holdings: list[Holding] = []
     skipped: list[str] = []
@@ -255,9 +257,11 @@ def snapshot_from_alpaca(positions: list[AlpacaPosition], *, as_of: datetime) ->
                 units=units,
                 price=pos.current_price,
                 average_cost=pos.avg_entry_price,
-                instrument_type={"us_equity": "stock", "crypto": "crypto", "us_option": "option"}.get(
-                    pos.asset_class or "", pos.asset_class
-                ),
+                instrument_type={
+                    "us_equity": "stock",
+                    "crypto": "crypto",
+                    "us_option": "option",
+                }.get(pos.asset_class or "", pos.asset_class),
             )
         )
     return PositionsSnapshot(as_of=as_of, holdings=tuple(holdings), skipped=tuple(skipped))

@@ -45,11 +45,25 @@ async def update_prices(pool: AsyncConnectionPool, source: QuoteSource | None) -
     revalued = 0
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         if quotes:
-            await cur.execute(q.APPLY_PRICES, {"prices": Jsonb([{
-                "symbol": x.symbol, "price": str(x.price),
-                "previous_close": None if x.previous_close is None else str(x.previous_close),
-                "source": source.name if source else "unknown", "as_of": x.as_of.isoformat(),
-            } for x in quotes])})
+            await cur.execute(
+                q.APPLY_PRICES,
+                {
+                    "prices": Jsonb(
+                        [
+                            {
+                                "symbol": x.symbol,
+                                "price": str(x.price),
+                                "previous_close": None
+                                if x.previous_close is None
+                                else str(x.previous_close),
+                                "source": source.name if source else "unknown",
+                                "as_of": x.as_of.isoformat(),
+                            }
+                            for x in quotes
+                        ]
+                    )
+                },
+            )
             row = await cur.fetchone()
             revalued += int(row["changed"]) if row else 0
         await cur.execute(q.PRICES_FROM_CANDLES)

@@ -56,15 +56,18 @@ class HoldingsProvider(Protocol):
 
     async def accounts(self, creds: ProviderCredentials) -> list[BrokerageAccount]: ...
 
-    async def positions(self, creds: ProviderCredentials, provider_account_id: str) -> PositionsSnapshot: ...
+    async def positions(
+        self, creds: ProviderCredentials, provider_account_id: str
+    ) -> PositionsSnapshot: ...
 
 
 @runtime_checkable
 class CashProvider(Protocol):
     """A provider that reports an account's cash apart from its listing (SnapTrade's balances)."""
 
-    async def account_cash(self, creds: ProviderCredentials, provider_account_id: str, currency: str) -> Decimal | None:
-        ...
+    async def account_cash(
+        self, creds: ProviderCredentials, provider_account_id: str, currency: str
+    ) -> Decimal | None: ...
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -123,7 +126,10 @@ async def send_with_retries(
             return response
         message, code = _error_message(provider, response)
         if status in (429, 503):
-            wait = max(backoff_delay(attempt, base=base_delay, maximum=max_delay), _retry_after(response) or 0.0)
+            wait = max(
+                backoff_delay(attempt, base=base_delay, maximum=max_delay),
+                _retry_after(response) or 0.0,
+            )
             if attempt < attempts:
                 await sleep(min(wait, max_delay))
                 continue

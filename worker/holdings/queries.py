@@ -118,7 +118,9 @@ update public.brokerage_connections
 returning id, user_id
 """
 
-DELETE_CONNECTION_ACCOUNTS = "delete from public.brokerage_accounts where connection_id = %(connection_id)s"
+DELETE_CONNECTION_ACCOUNTS = (
+    "delete from public.brokerage_accounts where connection_id = %(connection_id)s"
+)
 
 START_SYNC_RUN = """
 update public.sync_runs set status = 'running', started_at = coalesce(started_at, now())

@@ -27,9 +27,18 @@ class RoutedOrder:
 
 
 async def route_order(
-    pool: AsyncConnectionPool, keyring: Keyring, snaptrade: SnapTradeClient, *, user_id: UUID, symbol: str,
-    action: str, units: Decimal, order_type: str = "Market", time_in_force: str = "Day",
-    price: Decimal | None = None, client_order_id: str | None = None,
+    pool: AsyncConnectionPool,
+    keyring: Keyring,
+    snaptrade: SnapTradeClient,
+    *,
+    user_id: UUID,
+    symbol: str,
+    action: str,
+    units: Decimal,
+    order_type: str = "Market",
+    time_in_force: str = "Day",
+    price: Decimal | None = None,
+    client_order_id: str | None = None,
 ) -> RoutedOrder:
     """Place the order in the account holding the most of ``symbol`` (Fatal if none does)."""
     if units <= 0:
@@ -38,15 +47,35 @@ async def route_order(
         await cur.execute(q.ROUTE_ORDER, {"user_id": user_id, "symbol": symbol})
         row = await cur.fetchone()
     if row is None:
-        raise Fatal(f"no active linked brokerage account holds {symbol}; link or reconnect one first")
+        raise Fatal(
+            f"no active linked brokerage account holds {symbol}; link or reconnect one first"
+        )
     if row["provider"] != "snaptrade":
-        raise Fatal(f"{symbol} is held in a {row['provider']} account, which does not take routed orders")
+        raise Fatal(
+            f"{symbol} is held in a {row['provider']} account, which does not take routed orders"
+        )
     if action.upper() == "SELL" and Decimal(row["units"]) < units:
-        raise Fatal(f"the account holding {symbol} has {row['units']} units, fewer than the {units} to sell")
-    creds = ProviderCredentials(row["provider_user_id"], keyring.open_bytes(row["sealed_user_secret"]).decode())
-    record = await snaptrade.place_order(
-        creds, account_id=row["provider_account_id"], symbol=symbol, action=action, units=units,
-        order_type=order_type, time_in_force=time_in_force, price=price, client_order_id=client_order_id,
+        raise Fatal(
+            f"the account holding {symbol} has {row['units']} units, fewer than the {units} to sell"
+        )
+    creds = ProviderCredentials(
+        row["provider_user_id"], keyring.open_bytes(row["sealed_user_secret"]).decode()
     )
-    return RoutedOrder(row["connection_id"], row["account_id"], row["provider_account_id"],
-                       record.brokerage_order_id, record.status)
+    record = await snaptrade.place_order(
+        creds,
+        account_id=row["provider_account_id"],
+        symbol=symbol,
+        action=action,
+        units=units,
+        order_type=order_type,
+        time_in_force=time_in_force,
+        price=price,
+        client_order_id=client_order_id,
+    )
+    return RoutedOrder(
+        row["connection_id"],
+        row["account_id"],
+        row["provider_account_id"],
+        record.brokerage_order_id,
+        record.status,
+    )

@@ -57,7 +57,9 @@ def sign(consumer_key: str, *, path: str, query: str, content: Any) -> str:
 
 def sign_payload(consumer_key: str, payload: Any) -> str:
     """Webhook ``Signature``: base64 HMAC-SHA256 of the canonical JSON of the payload."""
-    digest = hmac.new(consumer_key.encode(), canonical_json(payload).encode(), hashlib.sha256).digest()
+    digest = hmac.new(
+        consumer_key.encode(), canonical_json(payload).encode(), hashlib.sha256
+    ).digest()
     return base64.b64encode(digest).decode()
 
 
@@ -66,7 +68,9 @@ class SnapTradeAuth(httpx.Auth):
 
     requires_request_body = True
 
-    def __init__(self, client_id: str, consumer_key: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client_id: str, consumer_key: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self._client_id = client_id
         self._consumer_key = consumer_key
         self._clock = clock
@@ -81,7 +85,10 @@ class SnapTradeAuth(httpx.Auth):
         body = request.content
         content = json.loads(body) if body else None
         request.headers["Signature"] = sign(
-            self._consumer_key, path=request.url.path, query=request.url.query.decode(), content=content
+            self._consumer_key,
+            path=request.url.path,
+            query=request.url.query.decode(),
+            content=content,
         )
         yield request
 
@@ -130,8 +137,13 @@ class SnapTradeClient:
         await self._http.aclose()
 
     async def _request(
-        self, method: str, path: str, *, creds: ProviderCredentials | None = None,
-        params: Mapping[str, str] | None = None, json_body: Any = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        creds: ProviderCredentials | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
     ) -> Any:
         query: dict[str, str] = dict(params or {})
         if creds is not None:
@@ -139,7 +151,9 @@ class SnapTradeClient:
         url = self.config.base_url.rstrip("/") + path
 
         async def send() -> httpx.Response:
-            return await self._http.request(method, url, params=query, json=json_body, auth=self._auth)
+            return await self._http.request(
+                method, url, params=query, json=json_body, auth=self._auth
+            )
 
         kwargs: dict[str, Any] = {"attempts": self._attempts, "base_delay": self._base_delay}
         if self._sleep is not None:
@@ -148,7 +162,9 @@ class SnapTradeClient:
         try:
             return response.json()
         except ValueError as e:
-            raise Bug(f"SnapTrade {path} answered {response.status_code} with a body that is not JSON") from e
+            raise Bug(
+                f"SnapTrade {path} answered {response.status_code} with a body that is not JSON"
+            ) from e
 
     @staticmethod
     def _parse(adapter_or_model: Any, data: Any, what: str) -> Any:
@@ -157,7 +173,9 @@ class SnapTradeClient:
                 return adapter_or_model.validate_python(data)
             return adapter_or_model.model_validate(data)
         except ValidationError as e:
-            raise Bug(f"SnapTrade {what} did not match its documented shape: {e.errors()[:3]}") from e
+            raise Bug(
+                f"SnapTrade {what} did not match its documented shape: {e.errors()[:3]}"
+            ) from e
 
     # --- users and the connection portal -----------------------------------------------
 
@@ -167,8 +185,12 @@ class SnapTradeClient:
         return ProviderCredentials(parsed.userId, parsed.userSecret)
 
     async def login_link(
-        self, creds: ProviderCredentials, *, custom_redirect: str | None = None,
-        connection_type: str = "read", reconnect: str | None = None,
+        self,
+        creds: ProviderCredentials,
+        *,
+        custom_redirect: str | None = None,
+        connection_type: str = "read",
+        reconnect: str | None = None,
     ) -> LoginRedirectURI:
         body: dict[str, Any] = {"connectionType": connection_type}
         if custom_redirect:
@@ -186,9 +208,13 @@ class SnapTradeClient:
         result: list[SnapTradeAccount] = self._parse(_accounts, data, "accounts")
         return result
 
-    async def account_positions(self, creds: ProviderCredentials, account_id: str) -> AllAccountPositionsResponse:
+    async def account_positions(
+        self, creds: ProviderCredentials, account_id: str
+    ) -> AllAccountPositionsResponse:
         data = await self._request("GET", f"/accounts/{account_id}/positions/all", creds=creds)
-        result: AllAccountPositionsResponse = self._parse(AllAccountPositionsResponse, data, "positions")
+        result: AllAccountPositionsResponse = self._parse(
+            AllAccountPositionsResponse, data, "positions"
+        )
         return result
 
     async def account_balances(self, creds: ProviderCredentials, account_id: str) -> list[Balance]:
@@ -215,21 +241,40 @@ class SnapTradeClient:
             )
         return out
 
-    async def positions(self, creds: ProviderCredentials, provider_account_id: str) -> PositionsSnapshot:
+    async def positions(
+        self, creds: ProviderCredentials, provider_account_id: str
+    ) -> PositionsSnapshot:
         return snapshot_from_snaptrade(await self.account_positions(creds, provider_account_id))
 
-    async def account_cash(self, creds: ProviderCredentials, provider_account_id: str, currency: str) -> Decimal | None:
+    async def account_cash(
+        self, creds: ProviderCredentials, provider_account_id: str, currency: str
+    ) -> Decimal | None:
         """Cash of the account in its currency (``/accounts/{id}/balances``); None when not reported."""
-        amounts = [b.cash for b in await self.account_balances(creds, provider_account_id)
-                   if b.cash is not None and (b.currency is None or b.currency.code is None
-                                              or b.currency.code.upper() == currency.upper())]
+        amounts = [
+            b.cash
+            for b in await self.account_balances(creds, provider_account_id)
+            if b.cash is not None
+            and (
+                b.currency is None
+                or b.currency.code is None
+                or b.currency.code.upper() == currency.upper()
+            )
+        ]
         return sum(amounts, Decimal(0)) if amounts else None
 
     # --- trading -------------------------------------------------------------------------
 
     async def place_order(
-        self, creds: ProviderCredentials, *, account_id: str, symbol: str, action: str, units: Decimal,
-        order_type: str = "Market", time_in_force: str = "Day", price: Decimal | None = None,
+        self,
+        creds: ProviderCredentials,
+        *,
+        account_id: str,
+        symbol: str,
+        action: str,
+        units: Decimal,
+        order_type: str = "Market",
+        time_in_force: str = "Day",
+        price: Decimal | None = None,
         client_order_id: str | None = None,
     ) -> AccountOrderRecord:
         """``POST /trade/place`` (place equity order) in one account of the connection."""

@@ -58,9 +58,12 @@ class SyncStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "status": self.status, "accounts_synced": self.accounts_synced,
-            "positions_upserted": self.positions_upserted, "positions_removed": self.positions_removed,
-            "stale_skipped": self.stale_skipped, "errors": self.errors,
+            "status": self.status,
+            "accounts_synced": self.accounts_synced,
+            "positions_upserted": self.positions_upserted,
+            "positions_removed": self.positions_removed,
+            "stale_skipped": self.stale_skipped,
+            "errors": self.errors,
         }
 
 
@@ -95,30 +98,51 @@ class SyncBatches:
             await cur.execute(sql, params)
             return await cur.fetchall()
 
-    async def _lookup_many(self, keys: Sequence[AccountKey]) -> list[dict[str, Any] | BaseException | None]:
-        rows = await self._fetch(q.ACCOUNTS_FOR_SYNC, {
-            "providers": [k[0] for k in keys], "provider_user_ids": [k[1] for k in keys],
-            "provider_account_ids": [k[2] for k in keys]})
+    async def _lookup_many(
+        self, keys: Sequence[AccountKey]
+    ) -> list[dict[str, Any] | BaseException | None]:
+        rows = await self._fetch(
+            q.ACCOUNTS_FOR_SYNC,
+            {
+                "providers": [k[0] for k in keys],
+                "provider_user_ids": [k[1] for k in keys],
+                "provider_account_ids": [k[2] for k in keys],
+            },
+        )
         found: dict[int, dict[str, Any]] = {}
         for r in rows:
             found.setdefault(int(r.pop("idx")) - 1, r)
         return [found.get(i) for i in range(len(keys))]
 
-    async def _finish_many(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any] | BaseException]:
+    async def _finish_many(
+        self, items: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any] | BaseException]:
         rows = await self._fetch(q.FINISH_ACCOUNT_SYNCS, {"items": Jsonb(list(items))})
         out: list[dict[str, Any] | BaseException] = [
-            Bug("holdings_finish_account_syncs returned nothing for an account") for _ in items]
+            Bug("holdings_finish_account_syncs returned nothing for an account") for _ in items
+        ]
         for r in rows:
             i = int(r["idx"])
-            out[i] = (Retryable(f"writing the sync of account {items[i]['account_id']} failed: {r['error']}")
-                      if r["error"] else r)
+            out[i] = (
+                Retryable(
+                    f"writing the sync of account {items[i]['account_id']} failed: {r['error']}"
+                )
+                if r["error"]
+                else r
+            )
         return out
 
 
 class HoldingsSync:
     def __init__(
-        self, pool: AsyncConnectionPool, keyring: Keyring, providers: Mapping[str, HoldingsProvider],
-        *, concurrency: int = 8, fetch_gate: asyncio.Semaphore | None = None, batches: SyncBatches | None = None,
+        self,
+        pool: AsyncConnectionPool,
+        keyring: Keyring,
+        providers: Mapping[str, HoldingsProvider],
+        *,
+        concurrency: int = 8,
+        fetch_gate: asyncio.Semaphore | None = None,
+        batches: SyncBatches | None = None,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
@@ -165,7 +189,10 @@ class HoldingsSync:
     # --- accounts ------------------------------------------------------------------------
 
     async def _store_accounts(
-        self, user_id: UUID, login: _Login, accounts: Sequence[BrokerageAccount],
+        self,
+        user_id: UUID,
+        login: _Login,
+        accounts: Sequence[BrokerageAccount],
         connection_ids: Mapping[str, UUID] | None = None,
     ) -> dict[str, UUID]:
         """Upsert listed accounts under their connections; returns provider account id -> id."""
@@ -176,42 +203,69 @@ class HoldingsSync:
         for provider_connection_id, accs in by_connection.items():
             connection_id = (connection_ids or {}).get(provider_connection_id)
             if connection_id is None:
-                row = await self._one(q.ENSURE_CONNECTION, {
-                    "provider": login.provider, "provider_user_id": login.provider_user_id,
-                    "provider_connection_id": provider_connection_id,
-                    "brokerage_name": accs[0].institution_name,
-                })
+                row = await self._one(
+                    q.ENSURE_CONNECTION,
+                    {
+                        "provider": login.provider,
+                        "provider_user_id": login.provider_user_id,
+                        "provider_connection_id": provider_connection_id,
+                        "brokerage_name": accs[0].institution_name,
+                    },
+                )
                 connection_id = row["id"] if row else None
             else:
-                await self._fetch(q.CONNECTION_NAME, {"id": connection_id, "name": accs[0].institution_name})
+                await self._fetch(
+                    q.CONNECTION_NAME, {"id": connection_id, "name": accs[0].institution_name}
+                )
             if connection_id is None:
                 continue  # deleted connection: its accounts are not ours to show any more
-            rows = await self._fetch(q.UPSERT_ACCOUNTS, {
-                "connection_id": connection_id, "user_id": user_id,
-                "accounts": Jsonb([{
-                    "provider_account_id": a.provider_account_id, "name": a.name,
-                    "number_masked": a.number_masked, "institution_name": a.institution_name,
-                    "currency": a.currency,
-                    "total_value": None if a.total_value is None else str(a.total_value),
-                    "cash": None if a.cash is None else str(a.cash),
-                } for a in accs]),
-            })
+            rows = await self._fetch(
+                q.UPSERT_ACCOUNTS,
+                {
+                    "connection_id": connection_id,
+                    "user_id": user_id,
+                    "accounts": Jsonb(
+                        [
+                            {
+                                "provider_account_id": a.provider_account_id,
+                                "name": a.name,
+                                "number_masked": a.number_masked,
+                                "institution_name": a.institution_name,
+                                "currency": a.currency,
+                                "total_value": None
+                                if a.total_value is None
+                                else str(a.total_value),
+                                "cash": None if a.cash is None else str(a.cash),
+                            }
+                            for a in accs
+                        ]
+                    ),
+                },
+            )
             ids.update({r["provider_account_id"]: r["id"] for r in rows})
         return ids
 
     # --- positions -----------------------------------------------------------------------
 
     async def sync_positions(
-        self, provider: HoldingsProvider, creds: ProviderCredentials, account_id: UUID, provider_account_id: str,
+        self,
+        provider: HoldingsProvider,
+        creds: ProviderCredentials,
+        account_id: UUID,
+        provider_account_id: str,
     ) -> SyncStats:
         """Fetch one account's positions and apply them behind the as-of guard."""
         stats = SyncStats()
         async with self.fetch_gate:
             snapshot = await provider.positions(creds, provider_account_id)
-        row = await self._one(q.APPLY_POSITIONS, {
-            "account_id": account_id, "as_of": snapshot.as_of,
-            "positions": Jsonb([h.as_json() for h in snapshot.holdings]),
-        })
+        row = await self._one(
+            q.APPLY_POSITIONS,
+            {
+                "account_id": account_id,
+                "as_of": snapshot.as_of,
+                "positions": Jsonb([h.as_json() for h in snapshot.holdings]),
+            },
+        )
         if row is None:
             raise Bug("holdings_apply_positions returned nothing")
         if row["applied"]:
@@ -224,8 +278,12 @@ class HoldingsSync:
         return stats
 
     async def _sync_accounts_positions(
-        self, provider: HoldingsProvider, creds: ProviderCredentials, accounts: Mapping[str, UUID],
-        *, reraise_retryable: bool = False,
+        self,
+        provider: HoldingsProvider,
+        creds: ProviderCredentials,
+        accounts: Mapping[str, UUID],
+        *,
+        reraise_retryable: bool = False,
     ) -> SyncStats:
         total = SyncStats()
         gate = asyncio.Semaphore(self.concurrency)
@@ -233,18 +291,26 @@ class HoldingsSync:
         async def one(provider_account_id: str, account_id: UUID) -> SyncStats:
             async with gate:
                 try:
-                    return await self.sync_positions(provider, creds, account_id, provider_account_id)
+                    return await self.sync_positions(
+                        provider, creds, account_id, provider_account_id
+                    )
                 except Retryable:
                     if reraise_retryable:
                         raise  # a single-account job is simply tried again later
                     message = "the brokerage is busy; will retry on the next sync"
-                    await self._fetch(q.ACCOUNT_SYNC_ERROR, {"account_id": account_id, "error": message})
+                    await self._fetch(
+                        q.ACCOUNT_SYNC_ERROR, {"account_id": account_id, "error": message}
+                    )
                     return SyncStats(errors=[{"account_id": str(account_id), "error": message}])
                 except (TradefleetError, OSError) as e:
                     message = _describe(e)
-                    log.warning("account sync failed", extra={"account_id": str(account_id), "action": "sync",
-                                                              "error": message})
-                    await self._fetch(q.ACCOUNT_SYNC_ERROR, {"account_id": account_id, "error": message})
+                    log.warning(
+                        "account sync failed",
+                        extra={"account_id": str(account_id), "action": "sync", "error": message},
+                    )
+                    await self._fetch(
+                        q.ACCOUNT_SYNC_ERROR, {"account_id": account_id, "error": message}
+                    )
                     return SyncStats(errors=[{"account_id": str(account_id), "error": message}])
 
         for result in await asyncio.gather(*(one(p, a) for p, a in accounts.items())):
@@ -256,12 +322,18 @@ class HoldingsSync:
     async def sync_user(self, user_id: UUID, *, connection_id: UUID | None = None) -> SyncStats:
         """Full sync: list accounts of every login, drop unlisted ones, fetch every account."""
         stats = SyncStats()
-        rows = await self._fetch(q.CONNECTIONS_OF_USER, {"user_id": user_id, "connection_id": connection_id})
+        rows = await self._fetch(
+            q.CONNECTIONS_OF_USER, {"user_id": user_id, "connection_id": connection_id}
+        )
         logins: dict[_Login, list[dict[str, Any]]] = {}
         for r in rows:
-            logins.setdefault(_Login(r["provider"], r["provider_user_id"], r["sealed_user_secret"]), []).append(r)
+            logins.setdefault(
+                _Login(r["provider"], r["provider_user_id"], r["sealed_user_secret"]), []
+            ).append(r)
         for login, conns in logins.items():
-            known = {c["provider_connection_id"]: c["id"] for c in conns if c["provider_connection_id"]}
+            known = {
+                c["provider_connection_id"]: c["id"] for c in conns if c["provider_connection_id"]
+            }
             try:
                 provider = self.provider(login.provider)
                 creds = self.credentials(login.provider_user_id, login.sealed_secret)
@@ -269,15 +341,23 @@ class HoldingsSync:
                     listed = await provider.accounts(creds)
             except (TradefleetError, OSError) as e:
                 message = _describe(e)
-                stats.errors.append({"connection_ids": ",".join(str(c["id"]) for c in conns), "error": message})
+                stats.errors.append(
+                    {"connection_ids": ",".join(str(c["id"]) for c in conns), "error": message}
+                )
                 if isinstance(e, ProviderRejected) and e.connection_broken:
-                    await self._fetch(q.CONNECTIONS_BROKEN, {"connection_ids": [c["id"] for c in conns],
-                                                             "reason": message})
+                    await self._fetch(
+                        q.CONNECTIONS_BROKEN,
+                        {"connection_ids": [c["id"] for c in conns], "reason": message},
+                    )
                 continue
             if login.provider == "alpaca":
                 # One Alpaca login is one connection: its account belongs to it.
-                listed = [_with_connection(a, conns[0]["provider_connection_id"] or a.provider_connection_id)
-                          for a in listed]
+                listed = [
+                    _with_connection(
+                        a, conns[0]["provider_connection_id"] or a.provider_connection_id
+                    )
+                    for a in listed
+                ]
                 if conns[0]["provider_connection_id"] is None:
                     known[listed[0].provider_connection_id] = conns[0]["id"]
             if connection_id is not None:
@@ -285,13 +365,18 @@ class HoldingsSync:
                 listed = [a for a in listed if a.provider_connection_id in wanted]
             listed = await self._with_cash(provider, creds, listed)
             accounts = await self._store_accounts(user_id, login, listed, known)
-            touched = sorted({*known.values(), *(c["id"] for c in conns if c["provider_connection_id"])}, key=str)
+            touched = sorted(
+                {*known.values(), *(c["id"] for c in conns if c["provider_connection_id"])}, key=str
+            )
             if connection_id is not None:
                 touched = [connection_id]
-            removed = await self._one(q.REMOVE_UNLISTED_ACCOUNTS, {
-                "connection_ids": touched,
-                "kept": list(accounts.values()),
-            })
+            removed = await self._one(
+                q.REMOVE_UNLISTED_ACCOUNTS,
+                {
+                    "connection_ids": touched,
+                    "kept": list(accounts.values()),
+                },
+            )
             if removed:
                 stats.positions_removed += int(removed["positions"])
             stats.add(await self._sync_accounts_positions(provider, creds, accounts))
@@ -300,7 +385,10 @@ class HoldingsSync:
         return stats
 
     async def _with_cash(
-        self, provider: HoldingsProvider, creds: ProviderCredentials, listed: Sequence[BrokerageAccount],
+        self,
+        provider: HoldingsProvider,
+        creds: ProviderCredentials,
+        listed: Sequence[BrokerageAccount],
     ) -> list[BrokerageAccount]:
         """Accounts with their cash from the provider's balances, where the listing has none.
         Best effort: an account whose balances fail keeps the cash it had."""
@@ -314,15 +402,21 @@ class HoldingsSync:
                 async with self.fetch_gate:
                     cash = await provider.account_cash(creds, acc.provider_account_id, acc.currency)
             except (TradefleetError, OSError) as e:
-                log.warning("account balances failed", extra={"action": "balances", "error": _describe(e)})
+                log.warning(
+                    "account balances failed", extra={"action": "balances", "error": _describe(e)}
+                )
                 return acc
             return acc if cash is None else replace(acc, cash=cash)
 
         return list(await asyncio.gather(*(one(a) for a in listed)))
 
     async def sync_account(
-        self, provider_name: str, provider_user_id: str, provider_account_id: str,
-        *, webhook_event_id: str | None = None,
+        self,
+        provider_name: str,
+        provider_user_id: str,
+        provider_account_id: str,
+        *,
+        webhook_event_id: str | None = None,
     ) -> tuple[UUID, SyncStats]:
         """Incremental: one account's positions (its connection is set up first if unknown),
         recorded as a webhook sync run; the webhook event, when given, is marked processed.
@@ -334,14 +428,23 @@ class HoldingsSync:
         account and in the run.
         """
         started = time.monotonic()
-        params = {"provider": provider_name, "provider_user_id": provider_user_id,
-                  "provider_account_id": provider_account_id}
-        row = await self.batches.lookups.submit((provider_name, provider_user_id, provider_account_id))
+        params = {
+            "provider": provider_name,
+            "provider_user_id": provider_user_id,
+            "provider_account_id": provider_account_id,
+        }
+        row = await self.batches.lookups.submit(
+            (provider_name, provider_user_id, provider_account_id)
+        )
         if row is None:
-            login_row = await self._one(q.LOGIN_BY_PROVIDER_USER, {"provider": provider_name,
-                                                                   "provider_user_id": provider_user_id})
+            login_row = await self._one(
+                q.LOGIN_BY_PROVIDER_USER,
+                {"provider": provider_name, "provider_user_id": provider_user_id},
+            )
             if login_row is None:
-                raise Fatal(f"{provider_name} user {provider_user_id} is not linked to any Tradefleet user")
+                raise Fatal(
+                    f"{provider_name} user {provider_user_id} is not linked to any Tradefleet user"
+                )
             login = _Login(provider_name, provider_user_id, login_row["sealed_user_secret"])
             creds = self.credentials(provider_user_id, login.sealed_secret)
             async with self.fetch_gate:
@@ -350,7 +453,9 @@ class HoldingsSync:
             await self._store_accounts(login_row["user_id"], login, listed)
             row = await self._one(q.ACCOUNT_FOR_SYNC, params)
             if row is None:
-                raise Fatal(f"{provider_name} does not list account {provider_account_id} for this user")
+                raise Fatal(
+                    f"{provider_name} does not list account {provider_account_id} for this user"
+                )
         user_id: UUID = row["user_id"]
         account_id: UUID = row["account_id"]
         stats = SyncStats()
@@ -358,25 +463,37 @@ class HoldingsSync:
             creds = self.credentials(row["provider_user_id"], row["sealed_user_secret"])
             try:
                 async with self.fetch_gate:
-                    snapshot = await self.provider(provider_name).positions(creds, provider_account_id)
+                    snapshot = await self.provider(provider_name).positions(
+                        creds, provider_account_id
+                    )
             except Retryable:
                 raise  # a single-account job is simply tried again later
             except (TradefleetError, OSError) as e:
                 message = _describe(e)
-                log.warning("account sync failed", extra={"account_id": str(account_id), "action": "sync",
-                                                          "error": message})
-                await self._fetch(q.ACCOUNT_SYNC_ERROR, {"account_id": account_id, "error": message})
+                log.warning(
+                    "account sync failed",
+                    extra={"account_id": str(account_id), "action": "sync", "error": message},
+                )
+                await self._fetch(
+                    q.ACCOUNT_SYNC_ERROR, {"account_id": account_id, "error": message}
+                )
                 stats.errors.append({"account_id": str(account_id), "error": message})
             else:
-                done = await self.batches.finishes.submit({
-                    "account_id": str(account_id), "as_of": snapshot.as_of.isoformat(),
-                    "positions": [h.as_json() for h in snapshot.holdings],
-                    "webhook_event_id": webhook_event_id,
-                    "duration_ms": int((time.monotonic() - started) * 1000),
-                })
+                done = await self.batches.finishes.submit(
+                    {
+                        "account_id": str(account_id),
+                        "as_of": snapshot.as_of.isoformat(),
+                        "positions": [h.as_json() for h in snapshot.holdings],
+                        "webhook_event_id": webhook_event_id,
+                        "duration_ms": int((time.monotonic() - started) * 1000),
+                    }
+                )
                 stats.accounts_synced = 1
                 if done["applied"]:
-                    stats.positions_upserted, stats.positions_removed = done["upserted"], done["removed"]
+                    stats.positions_upserted, stats.positions_removed = (
+                        done["upserted"],
+                        done["removed"],
+                    )
                 else:
                     stats.stale_skipped = 1
                 return user_id, stats
@@ -403,35 +520,72 @@ class HoldingsSync:
         await self.finish_run(sync_run_id, stats, started)
         return stats
 
-    async def start_run(self, user_id: UUID, *, trigger: str, scope: str, connection_id: UUID | None = None,
-                        account_id: UUID | None = None) -> UUID:
-        row = await self._one(q.INSERT_SYNC_RUN, {"user_id": user_id, "connection_id": connection_id,
-                                                  "account_id": account_id, "trigger": trigger, "scope": scope})
+    async def start_run(
+        self,
+        user_id: UUID,
+        *,
+        trigger: str,
+        scope: str,
+        connection_id: UUID | None = None,
+        account_id: UUID | None = None,
+    ) -> UUID:
+        row = await self._one(
+            q.INSERT_SYNC_RUN,
+            {
+                "user_id": user_id,
+                "connection_id": connection_id,
+                "account_id": account_id,
+                "trigger": trigger,
+                "scope": scope,
+            },
+        )
         if row is None:
             raise Bug("sync_runs insert returned nothing")
         run_id: UUID = row["id"]
         return run_id
 
-    async def record_run(self, user_id: UUID, stats: SyncStats, started: float, *, trigger: str, scope: str) -> None:
+    async def record_run(
+        self, user_id: UUID, stats: SyncStats, started: float, *, trigger: str, scope: str
+    ) -> None:
         """One finished run in one statement (webhook-driven syncs, which nobody requested)."""
-        await self._fetch(q.RECORD_SYNC_RUN, {
-            "user_id": user_id, "trigger": trigger, "scope": scope, "status": stats.status,
-            "accounts_synced": stats.accounts_synced, "positions_upserted": stats.positions_upserted,
-            "positions_removed": stats.positions_removed, "errors": json.dumps(stats.errors),
-            "duration_ms": int((time.monotonic() - started) * 1000),
-        })
+        await self._fetch(
+            q.RECORD_SYNC_RUN,
+            {
+                "user_id": user_id,
+                "trigger": trigger,
+                "scope": scope,
+                "status": stats.status,
+                "accounts_synced": stats.accounts_synced,
+                "positions_upserted": stats.positions_upserted,
+                "positions_removed": stats.positions_removed,
+                "errors": json.dumps(stats.errors),
+                "duration_ms": int((time.monotonic() - started) * 1000),
+            },
+        )
 
     async def finish_run(self, run_id: UUID, stats: SyncStats, started: float) -> None:
-        await self._fetch(q.FINISH_SYNC_RUN, {
-            "id": run_id, "status": stats.status, "accounts_synced": stats.accounts_synced,
-            "positions_upserted": stats.positions_upserted, "positions_removed": stats.positions_removed,
-            "errors": json.dumps(stats.errors), "duration_ms": int((time.monotonic() - started) * 1000),
-        })
+        await self._fetch(
+            q.FINISH_SYNC_RUN,
+            {
+                "id": run_id,
+                "status": stats.status,
+                "accounts_synced": stats.accounts_synced,
+                "positions_upserted": stats.positions_upserted,
+                "positions_removed": stats.positions_removed,
+                "errors": json.dumps(stats.errors),
+                "duration_ms": int((time.monotonic() - started) * 1000),
+            },
+        )
 
 
 def _with_connection(account: BrokerageAccount, provider_connection_id: str) -> BrokerageAccount:
     return BrokerageAccount(
-        provider_account_id=account.provider_account_id, provider_connection_id=provider_connection_id,
-        name=account.name, number_masked=account.number_masked, institution_name=account.institution_name,
-        currency=account.currency, total_value=account.total_value, cash=account.cash,
+        provider_account_id=account.provider_account_id,
+        provider_connection_id=provider_connection_id,
+        name=account.name,
+        number_masked=account.number_masked,
+        institution_name=account.institution_name,
+        currency=account.currency,
+        total_value=account.total_value,
+        cash=account.cash,
     )

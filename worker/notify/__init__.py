@@ -34,4 +34,5 @@ def default_channels() -> Mapping[str, Channel]:
 
 def register(registry: Registry, channels: Mapping[str, Channel] | None = None) -> None:
     registry.job("notify.deliver", max_attempts=8, timeout_s=120)(
-        make_handler(channels if channels is not None else default_channels))
+        make_handler(channels if channels is not None else default_channels)
+    )

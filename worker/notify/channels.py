@@ -40,8 +40,14 @@ class Channel(Protocol):
 class _HttpChannel:
     name = "http"
 
-    def __init__(self, http: httpx.AsyncClient, *, attempts: int = 3, backoff_s: float = 0.5,
-                 sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        attempts: int = 3,
+        backoff_s: float = 0.5,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self.http = http
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -87,8 +93,14 @@ class TelegramChannel(_HttpChannel):
 
     name = "telegram"
 
-    def __init__(self, http: httpx.AsyncClient, token: str | None, *,
-                 base_url: str = "https://api.telegram.org", **kw: object) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token: str | None,
+        *,
+        base_url: str = "https://api.telegram.org",
+        **kw: object,
+    ) -> None:
         super().__init__(http, **kw)  # type: ignore[arg-type]
         self.token = token
         self.base_url = base_url
@@ -96,8 +108,10 @@ class TelegramChannel(_HttpChannel):
     async def send(self, address: str, text: str) -> Delivery:
         if not self.token:
             return Delivery("failed", 0, "telegram is not configured (TELEGRAM_BOT_TOKEN)")
-        return await self._post(f"{self.base_url}/bot{self.token}/sendMessage",
-                                {"chat_id": address, "text": text[:4096], "disable_web_page_preview": True})
+        return await self._post(
+            f"{self.base_url}/bot{self.token}/sendMessage",
+            {"chat_id": address, "text": text[:4096], "disable_web_page_preview": True},
+        )
 
 
 class DiscordChannel(_HttpChannel):
@@ -108,4 +122,6 @@ class DiscordChannel(_HttpChannel):
     async def send(self, address: str, text: str) -> Delivery:
         if not DISCORD_URL.match(address):
             return Delivery("failed", 0, "not a Discord webhook URL")
-        return await self._post(address, {"content": text[:2000], "allowed_mentions": {"parse": []}})
+        return await self._post(
+            address, {"content": text[:2000], "allowed_mentions": {"parse": []}}
+        )

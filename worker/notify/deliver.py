@@ -31,8 +31,9 @@ def _finished(state: Any) -> bool:
     return isinstance(state, dict) and state.get("status") in ("sent", "failed")
 
 
-async def deliver(notes: Sequence[Outbound], channels: Mapping[str, Channel], *,
-                  concurrency: int = 20) -> dict[uuid.UUID, dict[str, Any]]:
+async def deliver(
+    notes: Sequence[Outbound], channels: Mapping[str, Channel], *, concurrency: int = 20
+) -> dict[uuid.UUID, dict[str, Any]]:
     """Send every pending (notification, channel) pair; returns, per notification, the
     channel states to merge into ``notifications.channels``."""
     gate = asyncio.Semaphore(concurrency)
@@ -45,17 +46,24 @@ async def deliver(notes: Sequence[Outbound], channels: Mapping[str, Channel], *,
             except Exception as e:  # a channel's bug must not stop the other channels
                 result = Delivery("retry", 1, f"{type(e).__name__}: {e}")
         previous = note.done.get(name)
-        attempts = (previous.get("attempts", 0) if isinstance(previous, dict) else 0) + result.attempts
-        state: dict[str, Any] = {"status": result.status, "attempts": attempts,
-                                 "at": datetime.now(UTC).isoformat()}
+        attempts = (
+            previous.get("attempts", 0) if isinstance(previous, dict) else 0
+        ) + result.attempts
+        state: dict[str, Any] = {
+            "status": result.status,
+            "attempts": attempts,
+            "at": datetime.now(UTC).isoformat(),
+        }
         if result.error:
             state["error"] = result.error
         patches.setdefault(note.id, {})[name] = state
 
-    await asyncio.gather(*(
-        one(note, name, address)
-        for note in notes
-        for name, address in note.addresses.items()
-        if name in channels and not _finished(note.done.get(name))
-    ))
+    await asyncio.gather(
+        *(
+            one(note, name, address)
+            for note in notes
+            for name, address in note.addresses.items()
+            if name in channels and not _finished(note.done.get(name))
+        )
+    )
     return patches

@@ -33,21 +33,35 @@ update public.notifications n
 """
 
 
-async def deliver_notifications(pool: AsyncConnectionPool, ids: list[uuid.UUID],
-                                channels: Mapping[str, Channel]) -> dict[str, int]:
+async def deliver_notifications(
+    pool: AsyncConnectionPool, ids: list[uuid.UUID], channels: Mapping[str, Channel]
+) -> dict[str, int]:
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(LOAD, {"ids": ids})
         rows = await cur.fetchall()
     notes = [
-        Outbound(r["id"], r["title"], r["body"],
-                 {k: v for k, v in (("telegram", r["telegram_chat_id"]), ("discord", r["discord_webhook_url"])) if v},
-                 r["channels"] or {})
+        Outbound(
+            r["id"],
+            r["title"],
+            r["body"],
+            {
+                k: v
+                for k, v in (
+                    ("telegram", r["telegram_chat_id"]),
+                    ("discord", r["discord_webhook_url"]),
+                )
+                if v
+            },
+            r["channels"] or {},
+        )
         for r in rows
     ]
     patches = await deliver(notes, channels)
     if patches:
         async with pool.connection() as conn:
-            await conn.execute(RECORD, {"patches": json.dumps({str(k): v for k, v in patches.items()})})
+            await conn.execute(
+                RECORD, {"patches": json.dumps({str(k): v for k, v in patches.items()})}
+            )
     counts = {"sent": 0, "failed": 0, "retry": 0}
     for patch in patches.values():
         for state in patch.values():
@@ -63,7 +77,9 @@ def make_handler(channels: Mapping[str, Channel] | Any) -> Any:
         resolved = channels() if callable(channels) else channels
         counts = await deliver_notifications(ctx.pool, [uuid.UUID(str(i)) for i in raw], resolved)
         if counts["retry"]:
-            raise Retryable(f"{counts['retry']} channel deliveries still failing; retrying those only")
+            raise Retryable(
+                f"{counts['retry']} channel deliveries still failing; retrying those only"
+            )
         return counts
 
     return handle

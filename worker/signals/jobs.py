@@ -21,7 +21,9 @@ RENEW = "select renewed, expired from public.renew_strategy_subscriptions(%(limi
 CHARGE_CHUNK = 500
 
 
-async def fan_out(pool: AsyncConnectionPool, signal_id: uuid.UUID | str, phase: str = "open") -> dict[str, int]:
+async def fan_out(
+    pool: AsyncConnectionPool, signal_id: uuid.UUID | str, phase: str = "open"
+) -> dict[str, int]:
     """Run one phase of a signal for every subscriber in one transaction (orders persisted
     at its commit), then charge the copies' credits chunk by chunk. Safe to repeat."""
     try:
@@ -51,8 +53,10 @@ async def handle_fanout(ctx: JobContext) -> dict[str, int]:
     if not isinstance(signal_id, str) or phase not in ("open", "update", "close"):
         raise Fatal(f"signals.fanout job {ctx.job.id} has a bad payload: {ctx.job.payload}")
     result = await fan_out(ctx.pool, signal_id, phase)
-    ctx.log.info("signal fanned out", extra={"action": "signal_fanout", "signal_id": signal_id, "phase": phase,
-                                            **result})
+    ctx.log.info(
+        "signal fanned out",
+        extra={"action": "signal_fanout", "signal_id": signal_id, "phase": phase, **result},
+    )
     return result
 
 
