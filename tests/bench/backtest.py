@@ -2,7 +2,7 @@
 
 sma_cross fast=10 slow=20, long and short (reversal on the opposite cross), fee 0.002,
 decisions on close filled at the next open, over every real 5m file in
-../shared/data/candles and over 1,000,000 synthetic 5m bars. backtesting.py runs the
+data/candles and over 1,000,000 synthetic 5m bars. backtesting.py runs the
 equivalent strategy (trade_on_close=False, exclusive_orders=True, commission=0.002,
 finalize_trades=True) with the same moving averages and the same crossing rule (ties are
 skipped: a cross is a change of side since the last bar where the averages differed).
@@ -38,14 +38,7 @@ from worker.backtest import CandleSeries, GridResult, Settings, load_csv, run_gr
 from worker.strategies import Candles  # noqa: E402
 from worker.strategies import indicators as ta  # noqa: E402
 
-DATA = next(
-    (
-        p
-        for p in (ROOT.parent / "shared/data/candles", Path("/work/shared/data/candles"))
-        if p.exists()
-    ),
-    ROOT.parent / "shared/data/candles",
-)
+DATA = ROOT / "data" / "candles"
 PARAMS = {"fast": 10, "slow": 20}
 SETTINGS = Settings(cash=1_000_000.0, fee=0.002, shorts=True)
 FIVE_MIN = 300_000

@@ -32,7 +32,7 @@ from worker.bots.runner import PROGRESS_EVERY, BotRunner
 from worker.db import open_pool
 from worker.fleet.leases import LeaseManager
 
-CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
+CANDLES = Path(__file__).resolve().parents[2] / "data" / "candles"
 PAIRS = ["ADA", "DASH", "ETC", "ETH", "LTC", "NXT", "TRX", "XLM", "XMR", "ZEC"]
 EXCHANGES = ["binance", "bybit", "kraken", "coinbase", "okx"]
 STRATEGIES: list[tuple[str, dict[str, object]]] = [

@@ -1,7 +1,7 @@
 """Benchmark: a ±30 % sma_cross parameter sweep, ours vs vectorbt, on all real 5m markets.
 
 Grid: ±30 % around fast=30 slow=100 (fast 21..39 x slow 70..130 = 1,159 sets), long only,
-fee 0.001, whole equity staked, over the 11 ``*-5m.csv`` files of ../shared/data/candles.
+fee 0.001, whole equity staked, over the 11 ``*-5m.csv`` files of data/candles.
 Ours: ``worker.backtest.optimize.optimize`` (every metric of every set, ranked). vectorbt:
 the same SMAs (TA-Lib through ``vbt.IndicatorFactory.from_talib``), its own crossing
 functions and ``Portfolio.from_signals`` with entries/exits shifted one bar and filled at
@@ -39,14 +39,7 @@ sys.path.insert(0, str(ROOT))
 from worker.backtest import CandleSeries, Settings, load_csv  # noqa: E402
 from worker.backtest.optimize import evaluate, expand, grid_around, optimize  # noqa: E402
 
-DATA = next(
-    (
-        p
-        for p in (ROOT.parent / "shared/data/candles", Path("/work/shared/data/candles"))
-        if p.exists()
-    ),
-    ROOT.parent / "shared/data/candles",
-)
+DATA = ROOT / "data" / "candles"
 CENTER = {"fast": 30, "slow": 100}
 SETTINGS = Settings(cash=10_000.0, fee=0.001)
 TOLERANCE = 1e-6

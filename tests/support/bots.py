@@ -23,7 +23,7 @@ from worker.bots.runner import BotRunner
 from worker.db import open_pool
 from worker.fleet.leases import LeaseManager
 
-CANDLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
+CANDLES = Path(__file__).resolve().parents[2] / "data" / "candles"
 START = datetime(2018, 1, 12, 0, 0, tzinfo=UTC)
 FIVE_MIN = timedelta(minutes=5)
 

@@ -10,7 +10,7 @@ import pytest
 from worker.backtest import Settings, load_csv, run_backtest, run_grid
 from worker.strategies import InvalidParameters
 
-DATA = Path("/work/shared/data/candles")
+DATA = Path(__file__).resolve().parents[2] / "data" / "candles"
 DB_COLUMNS = {
     "initial_balance", "final_balance", "total_return", "total_return_percentage",
     "max_drawdown", "sharpe_ratio", "sortino_ratio", "win_rate", "profit_factor",

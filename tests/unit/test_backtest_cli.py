@@ -10,7 +10,7 @@ import pytest
 
 from worker.cli import main
 
-DATA = Path("/work/shared/data/candles")
+DATA = Path(__file__).resolve().parents[2] / "data" / "candles"
 ETH = str(DATA / "ETH_BTC-5m.csv")
 SMA = '{"fast": 10, "slow": 20}'
 

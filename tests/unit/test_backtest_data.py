@@ -8,9 +8,7 @@ import pytest
 
 from worker.backtest.data import CandleDataError, load_csv, timeframe_ms
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "candles"
-if not DATA.exists():  # the repository may live elsewhere than next to shared/
-    DATA = Path("/work/shared/data/candles")
+DATA = Path(__file__).resolve().parents[2] / "data" / "candles"
 
 
 def test_real_file_with_gaps_reports_each_gap() -> None:

@@ -1,6 +1,6 @@
 """``tradefleet backtest`` and ``tradefleet optimize``.
 
-Examples (candles from ../shared/data/candles)::
+Examples (candles from the repository's data/candles)::
 
     tradefleet backtest --candles ETH_BTC-5m.csv --strategy sma_cross \
         --params '{"fast": 10, "slow": 20}' --shorts --fee 0.002 --report out.html

@@ -170,9 +170,9 @@ class RunCancelled(Exception):
 
 
 def candles_dir() -> Path:
-    """Where recorded candles live: ``TRADEFLEET_CANDLES_DIR`` or ``../shared/data/candles``."""
+    """Where recorded candles live: ``TRADEFLEET_CANDLES_DIR`` or the repository's ``data/candles``."""
     configured = os.environ.get(CANDLES_DIR_ENV)
-    path = Path(configured) if configured else Path("../shared/data/candles")
+    path = Path(configured) if configured else Path("data/candles")
     return path if path.is_absolute() else (ROOT / path).resolve()
 
 

@@ -29,7 +29,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-CANDLES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
+CANDLES_DIR = Path(__file__).resolve().parents[2] / "data" / "candles"
 REPLAY_START = "2018-01-12T00:00:00Z"
 
 # Extra paper bots for Carol (Enterprise) on every recorded market, a mix of strategies.

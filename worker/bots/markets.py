@@ -1,5 +1,5 @@
 """Market definitions for paper bots: the recorded ccxt markets plus the BTC-quoted pairs
-of the recorded candles (``../shared/data/candles``).
+of the recorded candles (``data/candles``).
 
 The recorded ``load_markets()`` files hold USDT/USDC markets only, while the candles that
 the demo, the tests and the benchmark replay are 2018 BTC-quoted spot markets. Those pairs

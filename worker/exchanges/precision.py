@@ -27,7 +27,7 @@ from worker.errors import Fatal
 from .models import CheckedOrder, Market, OrderType, Side, to_decimal
 
 DEFAULT_MARKETS_DIR = Path(__file__).resolve().parent / "markets"
-"""Recorded ``load_markets()`` output shipped with the package (copied from shared/data)."""
+"""Recorded ``load_markets()`` output shipped with the package (ccxt's static test fixtures)."""
 
 MARKETS_DIR_ENV = "TRADEFLEET_MARKETS_DIR"
 """Environment variable naming another directory of ``<exchange_id>.json`` market files."""
