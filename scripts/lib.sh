@@ -56,14 +56,18 @@ ensure_venv() {
   fi
 }
 
+# Deno and the Supabase CLI, pinned in package.json, installed from npm into node_modules.
 ensure_deno() {
-  if [ ! -x "$ROOT/node_modules/.bin/deno" ]; then
-    command -v npm >/dev/null || die "npm is required to install Deno (apt-get install -y npm)"
-    say "installing Deno from npm"
-    (cd "$ROOT" && npm install --no-audit --no-fund --silent >/dev/null)
+  if [ ! -x "$ROOT/node_modules/.bin/deno" ] || [ ! -x "$ROOT/node_modules/.bin/supabase" ] \
+     || [ "$ROOT/package.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    command -v npm >/dev/null || die "npm is required to install Deno and the Supabase CLI (apt-get install -y npm)"
+    say "installing Deno and the Supabase CLI from npm"
+    (cd "$ROOT" && npm install --no-audit --no-fund --silent >/dev/null) \
+      || die "npm install failed: Deno and the Supabase CLI come from the npm registry"
   fi
   DENO="$ROOT/node_modules/.bin/deno"
-  export DENO
+  SUPABASE_CLI="$ROOT/node_modules/.bin/supabase"
+  export DENO SUPABASE_CLI
 }
 
 db_url() { printf 'postgresql://postgres@127.0.0.1:%s/%s' "$PGPORT" "${1:-$PGDATABASE_NAME}"; }

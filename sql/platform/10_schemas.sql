@@ -3,6 +3,7 @@
 create schema if not exists extensions;
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists "uuid-ossp" with schema extensions;
+create extension if not exists pg_stat_statements with schema extensions;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
 
 create schema if not exists auth authorization supabase_auth_admin;

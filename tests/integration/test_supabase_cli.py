@@ -1,0 +1,105 @@
+"""The Supabase CLI (pinned in package.json) deploys ``supabase/`` as it is.
+
+``supabase db push`` applies every migration to a database that has only what Supabase
+provisions (``sql/platform``), ``migration list`` agrees, the result is the same schema
+the local runner builds, and ``supabase inspect db`` works (it reads pg_stat_statements,
+which Supabase preloads).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.support import db as support
+
+CLI = support.ROOT / "node_modules" / ".bin" / "supabase"
+PG_DUMP = Path("/usr/lib/postgresql/15/bin/pg_dump")
+MIGRATIONS = sorted((support.ROOT / "supabase" / "migrations").glob("*.sql"))
+
+
+def supabase(*args: str) -> subprocess.CompletedProcess[str]:
+    if not CLI.exists():
+        pytest.fail("the Supabase CLI is missing: run `npm install` (scripts/test does)")
+    return subprocess.run(
+        [str(CLI), *args, "--workdir", str(support.ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def schema_dump(url: str) -> str:
+    out = subprocess.run(
+        [str(PG_DUMP), "--schema-only", "--no-owner", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # pg_dump guards each dump with a random \restrict key.
+    return re.sub(r"^\\(un)?restrict \S+$", "", out, flags=re.M)
+
+
+@pytest.fixture
+def platform_only_db(template_db: str) -> Iterator[str]:
+    """A database with Supabase's platform layer and no migration, as a new project has."""
+    name = f"tf_test_cli_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(support.admin_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = support.admin_url(name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for path in sorted((support.ROOT / "sql" / "platform").glob("*.sql")):
+                conn.execute(path.read_text())
+        yield url
+    finally:
+        with psycopg.connect(support.admin_url(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+def test_db_push_applies_every_migration_as_the_local_runner_does(
+    platform_only_db: str, db_url: str
+) -> None:
+    pushed = supabase("db", "push", "--db-url", platform_only_db, "--yes")
+    assert pushed.returncode == 0, pushed.stderr
+    with psycopg.connect(platform_only_db) as conn:
+        versions = [
+            r[0]
+            for r in conn.execute(
+                "select version from supabase_migrations.schema_migrations order by version"
+            )
+        ]
+    assert versions == [p.name.split("_", 1)[0] for p in MIGRATIONS]
+
+    listed = supabase("migration", "list", "--db-url", platform_only_db)
+    assert listed.returncode == 0, listed.stderr
+    rows = [
+        [cell.strip().strip("`") for cell in line.split("|")[:2]]
+        for line in listed.stdout.splitlines()
+        if re.match(r"^\s*`?\d{14}", line)
+    ]
+    assert rows == [[v, v] for v in versions], listed.stdout
+
+    # db_url is the template the local runner (scripts/db migrate) built.
+    assert schema_dump(platform_only_db) == schema_dump(db_url)
+
+    again = supabase("db", "push", "--db-url", platform_only_db, "--yes")
+    assert again.returncode == 0, again.stderr
+    assert "database is up to date" in again.stdout
+
+
+@pytest.mark.parametrize("report", ["db-stats", "outliers", "calls"])
+def test_inspect_db_reports_work_on_the_local_platform(db_url: str, report: str) -> None:
+    result = supabase("inspect", "db", report, "--db-url", db_url)
+    assert result.returncode == 0, result.stderr
+    assert "ERROR" not in result.stderr
