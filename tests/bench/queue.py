@@ -47,7 +47,7 @@ WAKE_JOBS = 500
 WAKE_GAP_S = 0.004
 PROCRASTINATE_CONCURRENCY = 20
 PROCRASTINATE_BOX_S = 75.0
-LAST_MIGRATION = "20261122010099"  # the fleet's range ends here
+LAST_MIGRATION = "20261206000200"  # private, identity and the fleet
 
 
 async def wait_until(

@@ -1,10 +1,16 @@
 """Rules every migration must keep: RLS, indexed foreign keys, invoker views, pinned
-search paths, wrapped auth calls, and no drift between migrations and the database."""
+search paths, wrapped auth calls, no drift between migrations and the database, and the
+committed schema snapshot the migrations build.
+
+``python -m tests.integration.test_schema`` rewrites the snapshot from the migrations."""
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,6 +19,8 @@ import pytest
 from tests.support import db as support
 
 EXPOSED = ("public",)
+SNAPSHOT = support.ROOT / "tests" / "integration" / "schema_snapshot.sql"
+PG_DUMP = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")) / "pg_dump"
 
 
 async def rows(conn: psycopg.AsyncConnection[Any], query: str) -> list[tuple[Any, ...]]:
@@ -150,3 +158,54 @@ def test_migrations_in_order_give_the_running_schema(db_url: str) -> None:
     )
     fresh, live = _schema_dump(db_url), _schema_dump(running)
     assert fresh == live, "schema drift: run `scripts/db reset` or add a migration for the change"
+
+
+def schema_snapshot(url: str) -> str:
+    """The whole schema of a database as ``pg_dump --schema-only`` prints it (owners,
+    grants, policies, comments, publication, default privileges), without comment lines,
+    blank lines and psql meta-commands, which vary between runs."""
+    out = subprocess.run(
+        [str(PG_DUMP), "--schema-only", url], check=True, capture_output=True, text=True
+    ).stdout
+    kept = [
+        ln
+        for ln in out.splitlines()
+        if ln.strip() and not ln.startswith("--") and not ln.startswith("\\")
+    ]
+    return "\n".join(kept) + "\n"
+
+
+def test_migrations_build_the_schema_snapshot(db_url: str) -> None:
+    """The migrations build exactly the committed schema: a migration that changes the
+    schema by accident fails here; one that changes it on purpose updates the snapshot."""
+    built = schema_snapshot(db_url)
+    expected = SNAPSHOT.read_text() if SNAPSHOT.exists() else ""
+    if built != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                built.splitlines(keepends=True),
+                str(SNAPSHOT.relative_to(support.ROOT)),
+                "built from supabase/migrations",
+            )
+        )
+        pytest.fail(
+            f"the migrations build a schema other than {SNAPSHOT.relative_to(support.ROOT)}:\n"
+            f"{diff}\n"
+            "If a new migration changes the schema on purpose, regenerate the snapshot with\n"
+            "  .venv/bin/python -m tests.integration.test_schema\n"
+            "and commit it with the migration.",
+            pytrace=False,
+        )
+
+
+def write_snapshot() -> None:
+    """Build the migrations into a fresh database and store its schema as the snapshot."""
+    support.ensure_platform()
+    with support.cloned_database(support.ensure_template()) as url:
+        SNAPSHOT.write_text(schema_snapshot(url))
+    print(f"wrote {SNAPSHOT.relative_to(support.ROOT)}")
+
+
+if __name__ == "__main__":
+    write_snapshot()

@@ -1,11 +1,22 @@
--- Billing: the payment inbox queues work once per event; the invoice state machine applies
--- each effect once whatever the delivery count or order; expiry, plan changes and limits.
+-- Billing: sign-up puts every user on the Free plan with a credit account; the payment
+-- inbox queues work once per event; the invoice state machine applies each effect once
+-- whatever the delivery count or order; expiry, plan changes and limits.
 begin;
-select plan(29);
+select plan(34);
 
 select tests.create_user(1, 'alice@bill.test');
 select tests.create_user(2, 'bob@bill.test');
 select tests.create_user(4, 'dana@bill.test', 'admin');
+
+-- Sign-up ----------------------------------------------------------------------------------------------
+select is((select count(*)::int from public.profiles where id = tests.id('user', 1)), 1, 'sign-up creates a profile');
+select is((select balance from public.credit_accounts where user_id = tests.id('user', 1) and kind = 'user'), 0::numeric,
+          'sign-up creates an empty credit account');
+select is((select p.name from public.subscriptions s join public.plans p on p.id = s.plan_id where s.user_id = tests.id('user', 1)),
+          'Free', 'sign-up puts the user on the Free plan');
+select is((select p.name from private.current_plan(tests.id('user', 2)) p), 'Free', 'the current plan of a new user is Free');
+select is(tests.try_as('alice@bill.test', $$update public.subscriptions set auto_renew = false$$), 'rows=1',
+          'users may turn auto-renew off');
 
 insert into public.plans (id, name, price_monthly, max_bots, max_strategies, backtest_minutes_per_month, features)
 values (tests.id('plan', 1), 'BillPro', 29, 10, 10, 100, '{"monthly_credits": 2000, "credits_per_trade": 0.5}'),

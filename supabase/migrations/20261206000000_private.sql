@@ -1,8 +1,9 @@
--- Helpers shared by every area: the private schema (never exposed through the API),
--- updated_at maintenance and the caller's application role read from the JWT.
+-- Private helpers shared by every area: the tradefleet_admin role, the private schema
+-- (never exposed through the API), updated_at maintenance and the caller's role read
+-- from the JWT. Owned by no worker package; every area builds on it.
 
 -- Admins get a database role of their own, set in their JWT by the custom access token
--- hook below. Policies for everyone else then stay simple equality filters on indexed
+-- hook (identity). Policies for everyone else then stay simple equality filters on indexed
 -- columns; an `or is_admin()` in every policy would keep the planner off those indexes.
 do $$
 begin
@@ -11,13 +12,18 @@ begin
   end if;
 end
 $$;
+
 grant authenticated to tradefleet_admin;
 grant tradefleet_admin to authenticator;
 grant usage on schema public to tradefleet_admin;
-
 create schema if not exists private;
 revoke all on schema private from public;
 grant usage on schema private to anon, authenticated, service_role;
+grant usage on schema private to tradefleet_admin;
+
+-- ======================================================================================
+-- Functions and views, each followed by its grants
+-- ======================================================================================
 
 create or replace function private.set_updated_at() returns trigger
 language plpgsql
@@ -58,22 +64,5 @@ as $$
          = 'service_role'
 $$;
 
--- Supabase Auth's custom access token hook: admins (app_metadata.role = 'admin') get the
--- tradefleet_admin database role in their JWT, which PostgREST then switches to.
--- Enabled in supabase/config.toml ([auth.hook.custom_access_token]).
-create or replace function public.custom_access_token_hook(event jsonb) returns jsonb
-language sql stable
-set search_path = ''
-as $$
-  select case
-    when event -> 'claims' -> 'app_metadata' ->> 'role' = 'admin'
-      then jsonb_set(event, '{claims,role}', '"tradefleet_admin"')
-    else event
-  end
-$$;
-revoke all on function public.custom_access_token_hook(jsonb) from public, anon, authenticated;
-grant execute on function public.custom_access_token_hook(jsonb) to supabase_auth_admin, service_role;
-
 revoke all on function private.set_updated_at(), private.app_role(), private.is_admin(), private.is_service() from public;
 grant execute on function private.app_role(), private.is_admin(), private.is_service() to anon, authenticated, service_role;
-grant usage on schema private to tradefleet_admin;

@@ -1,8 +1,214 @@
--- Holdings sync: stored SnapTrade webhooks and sync requests become jobs, positions are
--- applied per account behind a provider as-of guard, holdings are aggregated set-based,
--- watched symbols get prices, and a portfolio view values it all for the user.
+-- Holdings (brokerage): linked connections, their accounts and positions, holdings
+-- aggregated per user and symbol, sync runs (which double as manual refresh requests),
+-- symbol prices and the portfolio views. Owned by worker.holdings.
+--
+-- Stored SnapTrade webhooks and sync requests become jobs, positions are applied per
+-- account behind a provider as-of guard, holdings are aggregated set-based, watched
+-- symbols get prices, and a portfolio view values it all for the user.
 
--- ---------------------------------------------------------------------------------------
+-- ======================================================================================
+-- Tables and indexes
+-- ======================================================================================
+
+create table public.brokerage_connections (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  provider text not null constraint brokerage_connections_provider_known check (provider in ('snaptrade', 'alpaca')),
+  provider_user_id text,
+  provider_connection_id text,
+  -- AES-256-GCM envelope of the provider's per-user secret; readable by the service only.
+  sealed_user_secret text,
+  brokerage_name text,
+  status text not null default 'pending' constraint brokerage_connections_status_known
+    check (status in ('pending', 'active', 'broken', 'deleted')),
+  status_reason text,
+  last_synced_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint brokerage_connections_provider_connection_unique unique (provider, provider_connection_id)
+);
+
+create index brokerage_connections_user_id_idx on public.brokerage_connections (user_id);
+
+create table public.brokerage_accounts (
+  id uuid primary key default gen_random_uuid(),
+  connection_id uuid not null references public.brokerage_connections (id) on delete cascade,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  provider_account_id text not null,
+  name text,
+  number_masked text,
+  institution_name text,
+  currency text not null default 'USD',
+  total_value numeric(24, 8),
+  cash numeric(24, 8),
+  provider_as_of timestamptz,
+  last_synced_at timestamptz,
+  sync_error text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint brokerage_accounts_provider_account_unique unique (connection_id, provider_account_id)
+);
+
+create index brokerage_accounts_user_id_idx on public.brokerage_accounts (user_id);
+
+create table public.brokerage_positions (
+  id uuid primary key default gen_random_uuid(),
+  account_id uuid not null references public.brokerage_accounts (id) on delete cascade,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  symbol text not null,
+  description text,
+  instrument_type text,
+  units numeric(28, 12) not null,
+  price numeric(28, 12),
+  average_cost numeric(28, 12),
+  currency text not null default 'USD',
+  provider_as_of timestamptz not null default now(),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint brokerage_positions_one_per_symbol unique (account_id, symbol)
+);
+
+create index brokerage_positions_user_symbol_idx on public.brokerage_positions (user_id, symbol);
+
+create table public.aggregated_holdings (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  symbol text not null,
+  currency text not null default 'USD',
+  total_units numeric(28, 12) not null,
+  market_value numeric(24, 8),
+  average_cost numeric(28, 12),
+  unrealized_pnl numeric(24, 8),
+  account_ids uuid[] not null default '{}',
+  account_count integer not null default 0,
+  last_price numeric(28, 12),
+  updated_at timestamptz not null default now(),
+  constraint aggregated_holdings_one_per_symbol unique (user_id, symbol)
+);
+
+create table public.sync_runs (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null default auth.uid() references public.profiles (id) on delete cascade,
+  connection_id uuid references public.brokerage_connections (id) on delete cascade,
+  account_id uuid references public.brokerage_accounts (id) on delete cascade,
+  trigger text not null default 'manual' constraint sync_runs_trigger_known
+    check (trigger in ('manual', 'webhook', 'nightly', 'connection_added')),
+  scope text not null default 'full' constraint sync_runs_scope_known check (scope in ('full', 'incremental', 'accounts')),
+  status text not null default 'requested' constraint sync_runs_status_known
+    check (status in ('requested', 'running', 'completed', 'partial', 'failed')),
+  accounts_synced integer not null default 0,
+  positions_upserted integer not null default 0,
+  positions_removed integer not null default 0,
+  duration_ms integer,
+  errors jsonb not null default '[]',
+  started_at timestamptz,
+  finished_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+create index sync_runs_user_id_idx on public.sync_runs (user_id, created_at desc);
+create index sync_runs_connection_id_idx on public.sync_runs (connection_id);
+create index sync_runs_account_id_idx on public.sync_runs (account_id);
+create index sync_runs_requested_idx on public.sync_runs (created_at) where status = 'requested';
+
+-- Prices of watched symbols (market data: readable by every signed-in user).
+create table public.symbol_prices (
+  symbol text primary key,
+  price numeric(28, 12) not null constraint symbol_prices_price_positive check (price > 0),
+  previous_close numeric(28, 12) constraint symbol_prices_previous_close_positive check (previous_close > 0),
+  currency text not null default 'USD',
+  source text not null,
+  as_of timestamptz not null,
+  updated_at timestamptz not null default now()
+);
+
+-- The webhook's account lookup walks (provider, provider_user_id): index it.
+create index brokerage_connections_provider_user_idx
+  on public.brokerage_connections (provider, provider_user_id);
+
+-- Users whose positions changed since their holdings were last aggregated, and the
+-- holdings.aggregate job that will aggregate them.
+create table private.holdings_pending_aggregates (
+  user_id uuid primary key references public.profiles (id) on delete cascade,
+  job_id bigint,
+  requested_at timestamptz not null default now()
+);
+
+-- ======================================================================================
+-- Row level security and table grants
+-- ======================================================================================
+
+revoke all on public.brokerage_connections, public.brokerage_accounts, public.brokerage_positions,
+  public.aggregated_holdings, public.sync_runs from anon, authenticated;
+grant all on public.brokerage_connections, public.brokerage_accounts, public.brokerage_positions,
+  public.aggregated_holdings, public.sync_runs to service_role;
+grant select (id, user_id, provider, provider_connection_id, brokerage_name, status, status_reason, last_synced_at,
+              created_at, updated_at)
+  on public.brokerage_connections to authenticated;
+grant delete on public.brokerage_connections to authenticated;
+grant select on public.brokerage_accounts, public.brokerage_positions, public.aggregated_holdings, public.sync_runs
+  to authenticated;
+grant insert (user_id, connection_id) on public.sync_runs to authenticated;
+alter table public.brokerage_connections enable row level security;
+alter table public.brokerage_accounts enable row level security;
+alter table public.brokerage_positions enable row level security;
+alter table public.aggregated_holdings enable row level security;
+alter table public.sync_runs enable row level security;
+create policy "Users can read their own brokerage connections" on public.brokerage_connections
+  for select to authenticated using (user_id = (select auth.uid()));
+create policy "Users can unlink their own brokerage connections" on public.brokerage_connections
+  for delete to authenticated using (user_id = (select auth.uid()));
+create policy "Users can read their own brokerage accounts" on public.brokerage_accounts
+  for select to authenticated using (user_id = (select auth.uid()));
+create policy "Users can read their own brokerage positions" on public.brokerage_positions
+  for select to authenticated using (user_id = (select auth.uid()));
+create policy "Users can read their own aggregated holdings" on public.aggregated_holdings
+  for select to authenticated using (user_id = (select auth.uid()));
+create policy "Users can read their own sync runs" on public.sync_runs
+  for select to authenticated using (user_id = (select auth.uid()));
+create policy "Users can request a refresh of their own holdings" on public.sync_runs
+  for insert to authenticated with check (
+    user_id = (select auth.uid())
+    and (connection_id is null
+         or exists (select 1 from public.brokerage_connections c where c.id = connection_id and c.user_id = (select auth.uid())))
+  );
+
+create policy "Admins can read every sync run" on public.sync_runs
+  for select to tradefleet_admin using (true);
+revoke all on public.symbol_prices from anon, authenticated;
+grant all on public.symbol_prices to service_role;
+grant select on public.symbol_prices to authenticated;
+alter table public.symbol_prices enable row level security;
+create policy "Signed-in users can read prices" on public.symbol_prices
+  for select to authenticated using (true);
+revoke all on private.holdings_pending_aggregates from public, anon, authenticated;
+grant select, insert, update, delete on private.holdings_pending_aggregates to service_role;
+
+-- ======================================================================================
+-- Functions and views, each followed by its grants
+-- ======================================================================================
+
+-- Manual refreshes are rate-limited per user: one request a minute.
+create or replace function private.limit_manual_sync_requests() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if new.trigger = 'manual' then
+    perform pg_advisory_xact_lock(hashtextextended('sync_runs:' || new.user_id::text, 0));
+    if exists (select 1 from public.sync_runs
+                where user_id = new.user_id and trigger = 'manual' and created_at > now() - interval '60 seconds') then
+      raise exception 'a manual refresh was requested less than a minute ago; try again shortly'
+        using errcode = 'check_violation', constraint = 'sync_runs_manual_rate_limit';
+    end if;
+  end if;
+  return new;
+end;
+$$;
+
+revoke all on function private.limit_manual_sync_requests() from public, anon, authenticated;
+
 -- Webhook inbox -> jobs. The Edge Function stores the event once per webhook id; this
 -- trigger turns it into the job kind that handles it, exactly once (idempotency key).
 create or replace function private.holdings_enqueue_snaptrade_event() returns trigger
@@ -38,9 +244,8 @@ begin
   return null;
 end;
 $$;
+
 revoke all on function private.holdings_enqueue_snaptrade_event() from public, anon, authenticated;
-create trigger webhook_events_enqueue_snaptrade after insert on public.webhook_events
-  for each row when (new.provider = 'snaptrade') execute function private.holdings_enqueue_snaptrade_event();
 
 -- A sync request (manual through PostgREST, or nightly from the scheduler) -> a full sync job.
 create or replace function private.holdings_enqueue_sync_run() returns trigger
@@ -54,11 +259,9 @@ begin
   return null;
 end;
 $$;
-revoke all on function private.holdings_enqueue_sync_run() from public, anon, authenticated;
-create trigger sync_runs_enqueue_requested after insert on public.sync_runs
-  for each row when (new.status = 'requested') execute function private.holdings_enqueue_sync_run();
 
--- ---------------------------------------------------------------------------------------
+revoke all on function private.holdings_enqueue_sync_run() from public, anon, authenticated;
+
 -- Positions of one account, as the provider reported them at p_as_of. Older data never
 -- overwrites newer: a snapshot older than what the account already holds changes nothing.
 -- Positions the provider no longer reports are removed. Lots of one symbol are merged.
@@ -123,26 +326,9 @@ begin
   applied := true;
 end;
 $$;
+
 revoke all on function private.holdings_apply_positions(uuid, timestamptz, jsonb) from public, anon, authenticated;
 grant execute on function private.holdings_apply_positions(uuid, timestamptz, jsonb) to service_role;
-
--- ---------------------------------------------------------------------------------------
--- Prices of watched symbols (market data: readable by every signed-in user).
-create table public.symbol_prices (
-  symbol text primary key,
-  price numeric(28, 12) not null constraint symbol_prices_price_positive check (price > 0),
-  previous_close numeric(28, 12) constraint symbol_prices_previous_close_positive check (previous_close > 0),
-  currency text not null default 'USD',
-  source text not null,
-  as_of timestamptz not null,
-  updated_at timestamptz not null default now()
-);
-revoke all on public.symbol_prices from anon, authenticated;
-grant all on public.symbol_prices to service_role;
-grant select on public.symbol_prices to authenticated;
-alter table public.symbol_prices enable row level security;
-create policy "Signed-in users can read prices" on public.symbol_prices
-  for select to authenticated using (true);
 
 -- Symbols whose prices we keep fresh: held in a linked brokerage or traded by a running bot.
 create or replace view private.watched_symbols
@@ -155,10 +341,10 @@ select b.trading_pair, 'bot', count(distinct b.user_id)
   from public.bots b
  where b.status = 'running'
  group by b.trading_pair;
+
 revoke all on private.watched_symbols from public, anon, authenticated;
 grant select on private.watched_symbols to service_role;
 
--- ---------------------------------------------------------------------------------------
 -- Aggregation: one row per user and symbol across every live account, set-based.
 create or replace function private.holdings_refresh_aggregates(p_user_ids uuid[]) returns integer
 language plpgsql
@@ -222,6 +408,7 @@ begin
   return v_changed + v_removed;
 end;
 $$;
+
 revoke all on function private.holdings_refresh_aggregates(uuid[]) from public, anon, authenticated;
 grant execute on function private.holdings_refresh_aggregates(uuid[]) to service_role;
 
@@ -257,6 +444,7 @@ begin
   return v_changed;
 end;
 $$;
+
 revoke all on function private.holdings_apply_prices(jsonb) from public, anon, authenticated;
 grant execute on function private.holdings_apply_prices(jsonb) to service_role;
 
@@ -273,10 +461,10 @@ as $$
            where c.symbol in (select b.trading_pair from public.bots b where b.status = 'running')
            order by c.symbol, c.open_time desc) c
 $$;
+
 revoke all on function private.holdings_prices_from_candles() from public, anon, authenticated;
 grant execute on function private.holdings_prices_from_candles() to service_role;
 
--- ---------------------------------------------------------------------------------------
 -- What the user sees: their portfolio's value and today's change (RLS of the tables applies).
 create or replace view public.portfolio_holdings
 with (security_invoker = true) as
@@ -324,9 +512,6 @@ select coalesce(h.user_id, c.user_id) as user_id,
 revoke all on public.portfolio_holdings, public.portfolio_value from anon, authenticated;
 grant select on public.portfolio_holdings, public.portfolio_value to authenticated, service_role;
 
-alter publication supabase_realtime add table public.symbol_prices;
-
--- ---------------------------------------------------------------------------------------
 -- The connection row for a SnapTrade connection id, whichever event names it first
 -- (CONNECTION_ADDED, or an account listing that already shows it). The user's SnapTrade
 -- login (user id and sealed secret) is copied from a row brokerage-connect made.
@@ -386,32 +571,9 @@ begin
   return v_id;
 end;
 $$;
+
 revoke all on function private.holdings_ensure_connection(text, text, text, text) from public, anon, authenticated;
 grant execute on function private.holdings_ensure_connection(text, text, text, text) to service_role;
-
--- ---------------------------------------------------------------------------
--- Batched sync: an incremental (webhook) account sync writes everything in one call after
--- its provider fetch, and aggregation runs once per user per burst of syncs, not once per
--- account.
---
--- Rules kept: the as-of guard and removal of unreported positions (holdings_apply_positions),
--- set-based aggregation in SQL (holdings_refresh_aggregates), and no lost update: every
--- applied snapshot is followed by an aggregation that sees it (see holdings_request_aggregate).
-
--- The webhook's account lookup walks (provider, provider_user_id): index it.
-create index if not exists brokerage_connections_provider_user_idx
-  on public.brokerage_connections (provider, provider_user_id);
-
--- ---------------------------------------------------------------------------------------
--- Users whose positions changed since their holdings were last aggregated, and the
--- holdings.aggregate job that will aggregate them.
-create table private.holdings_pending_aggregates (
-  user_id uuid primary key references public.profiles (id) on delete cascade,
-  job_id bigint,
-  requested_at timestamptz not null default now()
-);
-revoke all on private.holdings_pending_aggregates from public, anon, authenticated;
-grant select, insert, update, delete on private.holdings_pending_aggregates to service_role;
 
 -- Ask for the user's holdings to be aggregated after this transaction's writes. The first
 -- request of a burst enqueues a holdings.aggregate job; later ones only touch the pending
@@ -438,6 +600,7 @@ begin
   return v_job_id;
 end;
 $$;
+
 revoke all on function private.holdings_request_aggregate(uuid) from public, anon, authenticated;
 grant execute on function private.holdings_request_aggregate(uuid) to service_role;
 
@@ -467,10 +630,18 @@ begin
   return private.holdings_refresh_aggregates(v_users);
 end;
 $$;
+
 revoke all on function private.holdings_aggregate_pending(uuid[]) from public, anon, authenticated;
 grant execute on function private.holdings_aggregate_pending(uuid[]) to service_role;
 
--- ---------------------------------------------------------------------------------------
+-- Batched sync: an incremental (webhook) account sync writes everything in one call after
+-- its provider fetch, and aggregation runs once per user per burst of syncs, not once per
+-- account.
+--
+-- Rules kept: the as-of guard and removal of unreported positions (holdings_apply_positions),
+-- set-based aggregation in SQL (holdings_refresh_aggregates), and no lost update: every
+-- applied snapshot is followed by an aggregation that sees it (see holdings_request_aggregate).
+--
 -- Everything an incremental account sync writes after its provider fetch, in one call:
 -- the positions (as-of guard, removal), the aggregation request, the sync run with its
 -- stats, and the webhook event marked processed.
@@ -493,17 +664,16 @@ begin
   end if;
 end;
 $$;
+
 revoke all on function private.holdings_finish_account_sync(uuid, timestamptz, jsonb, uuid, integer)
   from public, anon, authenticated;
 grant execute on function private.holdings_finish_account_sync(uuid, timestamptz, jsonb, uuid, integer)
   to service_role;
 
--- ---------------------------------------------------------------------------
 -- Incremental account syncs that finish at the same time in one worker are written in one
 -- call: one round trip and one commit for many accounts instead of one each. Each account
 -- is written in its own subtransaction, so one that fails is reported alone and the others
 -- are kept; aggregation requests come last, in user order (no lock-order deadlocks).
-
 create or replace function private.holdings_finish_account_syncs(p_items jsonb)
 returns table (idx integer, applied boolean, upserted integer, removed integer, error text)
 language plpgsql
@@ -566,9 +736,36 @@ begin
   end if;
 end;
 $$;
+
 revoke all on function private.holdings_write_account_sync(uuid, timestamptz, jsonb, uuid, integer)
   from public, anon, authenticated;
 grant execute on function private.holdings_write_account_sync(uuid, timestamptz, jsonb, uuid, integer)
   to service_role;
 revoke all on function private.holdings_finish_account_syncs(jsonb) from public, anon, authenticated;
 grant execute on function private.holdings_finish_account_syncs(jsonb) to service_role;
+
+-- ======================================================================================
+-- Triggers
+-- ======================================================================================
+
+create trigger brokerage_connections_updated_at before update on public.brokerage_connections
+  for each row execute function private.set_updated_at();
+create trigger brokerage_accounts_updated_at before update on public.brokerage_accounts
+  for each row execute function private.set_updated_at();
+create trigger brokerage_positions_updated_at before update on public.brokerage_positions
+  for each row execute function private.set_updated_at();
+create trigger sync_runs_updated_at before update on public.sync_runs
+  for each row execute function private.set_updated_at();
+create trigger sync_runs_rate_limit before insert on public.sync_runs
+  for each row execute function private.limit_manual_sync_requests();
+create trigger webhook_events_enqueue_snaptrade after insert on public.webhook_events
+  for each row when (new.provider = 'snaptrade') execute function private.holdings_enqueue_snaptrade_event();
+create trigger sync_runs_enqueue_requested after insert on public.sync_runs
+  for each row when (new.status = 'requested') execute function private.holdings_enqueue_sync_run();
+
+-- ======================================================================================
+-- Realtime
+-- ======================================================================================
+
+alter publication supabase_realtime add table public.aggregated_holdings, public.sync_runs;
+alter publication supabase_realtime add table public.symbol_prices;

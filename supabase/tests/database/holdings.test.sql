@@ -1,8 +1,10 @@
--- RLS of every brokerage table (and the portfolio views/prices) for anon, two users, a
--- provider, an admin and the service role. Run: pg_prove -d <db> supabase/tests/database/brokerage.test.sql
+-- Holdings (brokerage): RLS of every brokerage table (and the portfolio views/prices) for
+-- anon, two users, a provider, an admin and the service role; positions applied behind the
+-- provider's as-of, set-based aggregation, prices, and webhooks and refreshes becoming jobs.
+-- Run: pg_prove -d <db> supabase/tests/database/holdings.test.sql
 begin;
 create extension if not exists pgtap;
-select plan(51);
+select plan(68);
 
 -- Cast and data (as the superuser, like Auth and the worker would create them).
 insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values
@@ -103,8 +105,12 @@ select throws_ok('select sealed_user_secret from public.brokerage_connections', 
 
 -- service role: everything.
 select pg_temp.act_as('service_role');
-select is((select count(*) from public.brokerage_connections where sealed_user_secret is not null)::int, 2, 'the service reads sealed secrets');
-select is((select count(*) from public.brokerage_positions)::int, 2, 'the service reads every position');
+select is((select count(*) from public.brokerage_connections where sealed_user_secret is not null
+            and user_id in ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000b'))::int, 2,
+          'the service reads sealed secrets');
+select is((select count(*) from public.brokerage_positions
+            where user_id in ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000b'))::int, 2,
+          'the service reads every position');
 select lives_ok('update public.aggregated_holdings set last_price = last_price', 'the service writes holdings');
 
 
@@ -133,6 +139,74 @@ select results_eq(
   'a batch of syncs reports the account that failed and keeps the others');
 select is((select units from public.brokerage_positions where account_id = '20000000-0000-0000-0000-00000000000b'),
   3::numeric, 'whose positions are written');
+
+
+-- Positions behind the provider's as-of -------------------------------------------------------------
+select tests.clear_authentication();
+select is((select (applied, upserted, removed)::text from private.holdings_apply_positions('20000000-0000-0000-0000-00000000000a',
+            now() - interval '1 day', '[{"symbol":"AAPL","units":"1","price":"1"}]')), '(f,0,0)',
+          'a snapshot older than the last one applied is ignored');
+select is((select units from public.brokerage_positions where account_id = '20000000-0000-0000-0000-00000000000a' and symbol = 'AAPL'),
+          12::numeric, '... and leaves the positions as they were');
+select is((select (applied, upserted, removed)::text from private.holdings_apply_positions('20000000-0000-0000-0000-00000000000a',
+            now() + interval '1 minute', '[{"symbol":"TSLA","units":"4","price":"250","average_cost":"200"},
+                                           {"symbol":"AAPL","units":"6","price":"150","average_cost":"100"},
+                                           {"symbol":"AAPL","units":"6","price":"150","average_cost":"120"}]')), '(t,2,0)',
+          'a newer snapshot is applied, lots of one symbol merged');
+select is((select average_cost from public.brokerage_positions where account_id = '20000000-0000-0000-0000-00000000000a' and symbol = 'AAPL'),
+          110::numeric, '... at their unit-weighted average cost');
+select is((select removed from private.holdings_apply_positions('20000000-0000-0000-0000-00000000000a',
+            now() + interval '2 minutes', '[{"symbol":"TSLA","units":"4","price":"250","average_cost":"200"}]')), 1,
+          'a position the provider no longer reports is removed');
+select throws_ok($$select private.holdings_apply_positions('20000000-0000-0000-0000-0000000000ff', now(), '[]')$$, 'P0002',
+                 'unknown brokerage account 20000000-0000-0000-0000-0000000000ff', 'an unknown account is an error');
+
+-- Aggregation across accounts ---------------------------------------------------------------------
+insert into public.brokerage_accounts (id, connection_id, user_id, provider_account_id) values
+  ('20000000-0000-0000-0000-0000000000a2', '10000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000a', 'acc-a2');
+select private.holdings_apply_positions('20000000-0000-0000-0000-0000000000a2', now(),
+  '[{"symbol":"TSLA","units":"6","price":"250","average_cost":"250"}]');
+select private.holdings_refresh_aggregates(array['00000000-0000-0000-0000-00000000000a']::uuid[]);
+select results_eq($$select total_units, average_cost, account_count from public.aggregated_holdings
+                    where user_id = '00000000-0000-0000-0000-00000000000a' and symbol = 'TSLA'$$,
+                  $$values (10::numeric, 230::numeric, 2)$$,
+                  'holdings add up one symbol across the user''s accounts at the weighted average cost');
+select is((select count(*)::int from public.aggregated_holdings
+            where user_id = '00000000-0000-0000-0000-00000000000a' and symbol = 'AAPL'), 0,
+          'a symbol no account holds any more leaves the holdings');
+
+-- Prices ----------------------------------------------------------------------------------------------
+select is(private.holdings_apply_prices('[{"symbol":"TSLA","price":"300","source":"test","as_of":"2099-01-01T00:00:00Z"}]'), 1,
+          'a new price revalues the holdings that have it');
+select results_eq($$select last_price, market_value, unrealized_pnl from public.aggregated_holdings
+                    where user_id = '00000000-0000-0000-0000-00000000000a' and symbol = 'TSLA'$$,
+                  $$values (300::numeric, 3000::numeric, 700::numeric)$$, '... at units x price, against the average cost');
+select is(private.holdings_apply_prices('[{"symbol":"TSLA","price":"1","source":"test","as_of":"2098-01-01T00:00:00Z"}]'), 0,
+          'an older price is ignored');
+select is((select price from public.symbol_prices where symbol = 'TSLA'), 300::numeric, '... and the newer one stays');
+insert into public.bots (id, user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount, status)
+values ('30000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000a', 'h', 'binance', 'TFH/USDT', '1h', 'rsi',
+        100, 10, 'running');
+insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close) values
+  ('binance', 'TFH/USDT', '1h', '2026-01-01T00:00:00Z', 1, 2, 1, 1.5),
+  ('binance', 'TFH/USDT', '1h', '2026-01-01T01:00:00Z', 1.5, 3, 1, 2.5);
+select lives_ok('select private.holdings_prices_from_candles()', 'prices come from the candles of running bots'' markets');
+select results_eq($$select price, currency, source from public.symbol_prices where symbol = 'TFH/USDT'$$,
+                  $$values (2.5::numeric, 'USDT'::text, 'candles:binance'::text)$$, '... at the latest close');
+
+-- Work for the fleet ------------------------------------------------------------------------------------
+insert into public.sync_runs (id, user_id, trigger) values
+  ('40000000-0000-0000-0000-00000000000b', '00000000-0000-0000-0000-00000000000b', 'manual');
+select is((select kind from public.jobs where payload ->> 'sync_run_id' = '40000000-0000-0000-0000-00000000000b'),
+          'holdings.full_sync', 'a refresh request becomes a full sync job');
+insert into public.webhook_events (id, provider, event_id, event_type, payload) values
+  ('50000000-0000-0000-0000-000000000001', 'snaptrade', 'holdings-test-1', 'ACCOUNT_HOLDINGS_UPDATED',
+   '{"userId": "b", "accountId": "acc-b"}'),
+  ('50000000-0000-0000-0000-000000000002', 'snaptrade', 'holdings-test-2', 'SOMETHING_ELSE', '{}');
+select results_eq($$select kind, payload ->> 'provider_account_id' from public.jobs where idempotency_key = 'snaptrade-webhook:holdings-test-1'$$,
+                  $$values ('holdings.sync_account'::text, 'acc-b'::text)$$, 'a SnapTrade holdings webhook becomes an account sync job');
+select is((select status from public.webhook_events where id = '50000000-0000-0000-0000-000000000002'), 'ignored',
+          'an event nobody handles is marked ignored');
 
 select * from finish();
 rollback;

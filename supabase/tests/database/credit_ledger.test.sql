@@ -1,9 +1,9 @@
--- The credit ledger: every rule, and who may read or move credits.
+-- The credit ledger: every rule of transfers and holds, and who may read or move credits.
 -- Self-contained: creates its users inside the transaction and switches roles as PostgREST does.
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(71);
+select plan(58);
 
 -- Cast: alice and bob (users), pia (provider), ada (admin).
 insert into auth.users (id, aud, role, email, raw_app_meta_data, created_at, updated_at) values
@@ -44,7 +44,6 @@ grant execute on all functions in schema pg_temp to public;
 
 -- The API exists -------------------------------------------------------------------------
 select has_function('public', 'credit_create_transfer', 'single transfers');
-select has_function('public', 'credit_create_transfers', array['jsonb'], 'batch transfers');
 select has_function('public', 'credit_hold', 'holds');
 select has_function('public', 'credit_post', 'posts');
 select has_function('public', 'credit_void', 'voids');
@@ -85,15 +84,14 @@ select throws_like(format($$select credit_create_transfer(gen_random_uuid(), %L,
                    'insufficient credits:%', 'spending past the balance is refused');
 select is(pg_temp.available('alice@credits.test'), 100::numeric, '... and nothing changed');
 select is(pg_temp.available('bob@credits.test'), 0::numeric, '... on either side');
-select is((select count(*) from credit_transfers), 1::bigint, 'no rejected transfer was stored');
+select is((select count(*) from credit_transfers where debit_account_id in (pg_temp.acct('alice@credits.test'), pg_temp.acct('bob@credits.test'))
+             or credit_account_id in (pg_temp.acct('alice@credits.test'), pg_temp.acct('bob@credits.test'))),
+          1::bigint, 'no rejected transfer was stored');
 
--- Usage is priced by the plan --------------------------------------------------------------
-select is((select amount from credit_charge_usage(gen_random_uuid(), 'c0000000-0000-4000-8000-00000000000a', 'ai_request', 2)),
-          10::numeric, 'an AI request costs the plan''s credits_per_ai_request');
-select is(credit_quote('c0000000-0000-4000-8000-00000000000a', 'backtest_second', 30), 3::numeric,
-          'a backtest second costs credits_per_backtest_second');
-select throws_ok($$select credit_charge_usage(gen_random_uuid(), 'c0000000-0000-4000-8000-00000000000a', 'mining', 1)$$,
-                 '22023', null, 'an unknown usage is refused');
+-- Alice spends 10 (as an AI request would; pricing is tested with the credit flows).
+select lives_ok(format($$select credit_create_transfer('c1000000-0000-4000-8000-000000000002', %L, %L, 10, 'usage')$$,
+                       pg_temp.acct('alice@credits.test'), pg_temp.acct('system:usage')), 'a posted transfer spends credits');
+select is(pg_temp.available('alice@credits.test'), 90::numeric, '... at once');
 
 -- Holds: post (partially) or void, at most once --------------------------------------------
 select is((select phase from credit_hold('c2000000-0000-4000-8000-000000000001', pg_temp.acct('alice@credits.test'),
@@ -136,44 +134,6 @@ select is(credit_expire_holds(), 1, 'the expiry voids it');
 select is(credit_expire_holds(), 0, '... once');
 select is(pg_temp.available('alice@credits.test'), 70::numeric, '... and the credits are available again');
 
--- Batches: each element accepted or rejected on its own ------------------------------------
-select results_eq(
-  format($$select result from credit_create_transfers(%L::jsonb) order by idx$$, jsonb_build_array(
-    jsonb_build_object('action', 'transfer', 'id', 'c3000000-0000-4000-8000-000000000001', 'debit_account_id', pg_temp.acct('system:grants'),
-                       'credit_account_id', pg_temp.acct('bob@credits.test'), 'amount', 5, 'kind', 'grant'),
-    jsonb_build_object('action', 'transfer', 'id', 'c3000000-0000-4000-8000-000000000001', 'debit_account_id', pg_temp.acct('system:grants'),
-                       'credit_account_id', pg_temp.acct('bob@credits.test'), 'amount', 5, 'kind', 'grant'),
-    jsonb_build_object('action', 'usage', 'id', 'c3000000-0000-4000-8000-000000000002', 'user_id', 'c0000000-0000-4000-8000-00000000000b',
-                       'usage', 'ai_request', 'quantity', 2),
-    jsonb_build_object('action', 'hold', 'id', 'c3000000-0000-4000-8000-000000000003', 'debit_account_id', pg_temp.acct('bob@credits.test'),
-                       'credit_account_id', pg_temp.acct('system:usage'), 'amount', 4, 'kind', 'usage', 'timeout_seconds', 60),
-    jsonb_build_object('action', 'post', 'id', 'c3000000-0000-4000-8000-000000000004', 'pending_id', 'c3000000-0000-4000-8000-000000000003', 'amount', 3),
-    jsonb_build_object('action', 'void', 'id', 'c3000000-0000-4000-8000-000000000005', 'pending_id', 'c3000000-0000-4000-8000-000000000003'),
-    jsonb_build_object('action', 'transfer', 'id', 'c3000000-0000-4000-8000-000000000006', 'debit_account_id', pg_temp.acct('bob@credits.test'),
-                       'credit_account_id', pg_temp.acct('alice@credits.test'), 'amount', -1, 'kind', 'correction'))),
-  $$values ('ok'), ('exists'), ('exceeds_credits'), ('ok'), ('ok'), ('pending_transfer_already_posted'), ('amount_must_be_positive')$$,
-  'a batch reports each transfer''s result, in order');
-select is(pg_temp.available('bob@credits.test'), 2::numeric, 'the accepted ones applied, once');
-
--- Flows ----------------------------------------------------------------------------------
-select pg_temp.as_owner();
-insert into public.invoices (id, user_id, amount, credits) values ('c4000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-00000000000b', 5, 50);
-update public.invoices set status = 'paid' where id = 'c4000000-0000-4000-8000-000000000001';
-update public.invoices set status = 'paid' where id = 'c4000000-0000-4000-8000-000000000001';
-select is(pg_temp.available('bob@credits.test'), 52::numeric, 'a paid invoice adds its credits once');
-insert into public.strategies (id, user_id, name, strategy_type, engine, is_public, monthly_price)
-values ('c5000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-00000000000c', 'Pia''s edge', 'marketplace', 'rsi', true, 40);
-insert into public.strategy_subscriptions (id, strategy_id, subscriber_id, price)
-values ('c5000000-0000-4000-8000-000000000002', 'c5000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-00000000000a', 40);
-select pg_temp.as_service();
-select is((select array_agg(amount order by amount) from credit_pay_strategy_subscription(
-             'c5000000-0000-4000-8000-000000000003', 'c5000000-0000-4000-8000-000000000002')),
-          array[8, 32]::numeric[], 'a strategy payment is shared 80/20 by default');
-select is((select balance from credit_accounts where user_id = 'c0000000-0000-4000-8000-00000000000c' and kind = 'provider_earnings'),
-          32::numeric, 'the provider earns 80%');
-select is((select transfers from credit_grant_monthly_all() where result = 'ok'), 4::bigint, 'monthly grants run for every current subscription');
-select is(pg_temp.available('bob@credits.test'), 152::numeric, 'each user gets the plan''s monthly credits');
-select is((select coalesce(sum(transfers), 0) from credit_grant_monthly_all()), 0::numeric, '... once per cycle');
 select is((select count(*) from credit_audit()), 0::bigint, 'the ledger is consistent: sums to zero, balances equal transfers');
 create temporary table expected on commit drop as select count(*) as accounts from public.credit_accounts;
 grant select on expected to public;
@@ -190,15 +150,14 @@ select throws_ok($$select * from get_credit_balance()$$, '42501', null, 'anon ha
 
 select pg_temp.as_user('alice@credits.test');
 select is((select count(*) from credit_balances), 1::bigint, 'a user sees their own balance only');
-select is((select available from get_credit_balance()), 130::numeric, 'get_credit_balance returns it');
+select is((select available from get_credit_balance()), 70::numeric, 'get_credit_balance returns it');
 select is((select count(*) from credit_statement where user_id <> 'c0000000-0000-4000-8000-00000000000a'), 0::bigint,
           'a user''s statement holds only their own side');
-select is((select sum(amount) from get_credit_statement(500)), 130::numeric, 'the statement adds up to the balance');
+select is((select sum(amount) from get_credit_statement(500)), 70::numeric, 'the statement adds up to the balance');
 select is((select count(*) from get_credit_statement(2)), 2::bigint, 'get_credit_statement pages');
 select throws_ok(format($$select credit_create_transfer(gen_random_uuid(), %L, %L, 1, 'correction')$$,
                         pg_temp.acct('bob@credits.test'), pg_temp.acct('alice@credits.test')),
                  '42501', null, 'users cannot move credits');
-select throws_ok($$select credit_create_transfers('[]')$$, '42501', null, '... not in batches');
 select throws_ok($$select credit_grant(gen_random_uuid(), 'c0000000-0000-4000-8000-00000000000a', 1000)$$,
                  '42501', null, '... nor grant themselves any');
 select throws_ok($$update credit_accounts set credits_posted = 1e6$$, '42501', null, '... nor edit balances');
@@ -209,10 +168,6 @@ select throws_ok(format($$select credit_correct(gen_random_uuid(), %L, %L, 1, 'm
 select pg_temp.as_user('bob@credits.test');
 select is((select count(*) from credit_transfers where debit_account_id = pg_temp.acct('alice@credits.test')
              or credit_account_id = pg_temp.acct('alice@credits.test')), 0::bigint, 'bob cannot see alice''s transfers');
-
-select pg_temp.as_user('pia@credits.test');
-select is((select count(*) from credit_balances), 2::bigint, 'a provider sees their account and their earnings');
-select throws_ok($$select credit_request_payout()$$, '23514', null, 'payouts wait for the minimum');
 
 select pg_temp.as_user('ada@credits.test', 'tradefleet_admin');
 select is((select count(*) from credit_balances), (select accounts from expected), 'an admin sees every account');

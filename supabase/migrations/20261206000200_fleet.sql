@@ -1,3 +1,117 @@
+-- Fleet: the webhook inbox (webhook_events), the durable job queue (jobs), worker
+-- registrations with heartbeats (workers) and bot leases with fencing epochs (bot_leases),
+-- plus the operators' views job_queue_stats and fleet_health. Owned by worker.fleet,
+-- which knows no capability: capabilities enqueue their own job kinds (their triggers on
+-- webhook_events live in their own migrations), and the fencing trigger on orders and
+-- trades, and the lease's foreign key to bots, live with the bots.
+-- Only the fleet (service role) writes here; admins may read for operations.
+
+-- ======================================================================================
+-- Tables and indexes
+-- ======================================================================================
+
+create table public.webhook_events (
+  id uuid primary key default gen_random_uuid(),
+  provider text not null constraint webhook_events_provider_known
+    check (provider in ('snaptrade', 'stripe', 'paystack', 'tripay', 'tradingview', 'alpaca')),
+  event_id text not null,
+  event_type text not null,
+  payload jsonb not null,
+  status text not null default 'received' constraint webhook_events_status_known
+    check (status in ('received', 'processing', 'processed', 'failed', 'ignored')),
+  attempts integer not null default 0,
+  error text,
+  occurred_at timestamptz,
+  received_at timestamptz not null default now(),
+  processed_at timestamptz,
+  constraint webhook_events_once_per_provider_event unique (provider, event_id)
+);
+
+create index webhook_events_pending_idx on public.webhook_events (received_at) where status in ('received', 'failed');
+
+create table public.workers (
+  id uuid primary key default gen_random_uuid(),
+  name text not null,
+  host text not null,
+  pid integer not null,
+  version text not null,
+  queues text[] not null default '{default}',
+  capacity integer not null default 1000 constraint workers_capacity_positive check (capacity > 0),
+  status text not null default 'running' constraint workers_status_known
+    check (status in ('running', 'draining', 'stopped', 'dead')),
+  started_at timestamptz not null default now(),
+  heartbeat_at timestamptz not null default now(),
+  stopped_at timestamptz,
+  metadata jsonb not null default '{}'
+);
+
+create index workers_alive_idx on public.workers (heartbeat_at) where status in ('running', 'draining');
+
+create table public.jobs (
+  -- bigint identity: claim order and insert speed matter more here than opaque ids.
+  id bigint generated always as identity primary key,
+  queue text not null default 'default',
+  kind text not null constraint jobs_kind_format check (kind ~ '^[a-z][a-z0-9_.]{0,63}$'),
+  payload jsonb not null default '{}',
+  status text not null default 'queued' constraint jobs_status_known
+    check (status in ('queued', 'running', 'succeeded', 'dead', 'cancelled')),
+  priority integer not null default 0,
+  run_at timestamptz not null default now(),
+  attempts integer not null default 0,
+  max_attempts integer not null default 5 constraint jobs_max_attempts_positive check (max_attempts > 0),
+  idempotency_key text constraint jobs_idempotency_key_unique unique,
+  locked_by uuid references public.workers (id) on delete set null,
+  locked_until timestamptz,
+  last_error text,
+  result jsonb,
+  created_at timestamptz not null default now(),
+  started_at timestamptz,
+  finished_at timestamptz,
+  updated_at timestamptz not null default now()
+);
+
+create index jobs_claim_idx on public.jobs (queue, priority desc, run_at, id) where status = 'queued';
+create index jobs_running_idx on public.jobs (locked_until) where status = 'running';
+create index jobs_locked_by_idx on public.jobs (locked_by);
+create index jobs_kind_status_idx on public.jobs (kind, status);
+
+create table public.bot_leases (
+  bot_id uuid primary key,
+  worker_id uuid references public.workers (id) on delete set null,
+  -- Grows on every takeover; writes made for the bot carry it (fencing).
+  epoch bigint not null default 1,
+  acquired_at timestamptz not null default now(),
+  renewed_at timestamptz not null default now(),
+  expires_at timestamptz not null
+);
+
+create index bot_leases_worker_id_idx on public.bot_leases (worker_id);
+create index bot_leases_expires_idx on public.bot_leases (expires_at);
+
+-- ======================================================================================
+-- Row level security and table grants
+-- ======================================================================================
+
+revoke all on public.webhook_events, public.workers, public.jobs, public.bot_leases from anon, authenticated;
+grant all on public.webhook_events, public.workers, public.jobs, public.bot_leases to service_role;
+grant select on public.webhook_events, public.workers, public.jobs, public.bot_leases to authenticated;
+alter table public.webhook_events enable row level security;
+alter table public.workers enable row level security;
+alter table public.jobs enable row level security;
+alter table public.bot_leases enable row level security;
+create policy "Admins can read webhook events" on public.webhook_events
+  for select to tradefleet_admin using (true);
+create policy "Admins can read workers" on public.workers
+  for select to tradefleet_admin using (true);
+create policy "Admins can read jobs" on public.jobs
+  for select to tradefleet_admin using (true);
+create policy "Admins can read bot leases" on public.bot_leases
+  for select to tradefleet_admin using (true);
+
+-- ======================================================================================
+-- Functions and views, each followed by its grants
+-- ======================================================================================
+
 -- Fleet: the durable job queue on public.jobs.
 -- Workers (service_role) enqueue, claim with FOR UPDATE SKIP LOCKED under a visibility
 -- timeout, complete, fail (retry with exponential backoff and jitter, `dead` after
@@ -5,7 +119,6 @@
 -- Enqueue notifies channel `tradefleet_jobs` with the queue name: a wake-up only, a
 -- periodic poll guarantees progress if a notification is lost.
 -- None of these functions is security definer: service_role owns the needed grants.
-
 create or replace function public.enqueue_job(
   p_kind text,
   p_payload jsonb default '{}',
@@ -35,6 +148,7 @@ begin
   return v_id;
 end;
 $$;
+
 revoke execute on function public.enqueue_job(text, jsonb, text, timestamptz, integer, integer, text)
   from public, anon, authenticated;
 grant execute on function public.enqueue_job(text, jsonb, text, timestamptz, integer, integer, text)
@@ -61,6 +175,7 @@ begin
   perform pg_notify('tradefleet_jobs', p_queue);
 end;
 $$;
+
 revoke execute on function public.enqueue_jobs(text, jsonb[], text, integer, integer)
   from public, anon, authenticated;
 grant execute on function public.enqueue_jobs(text, jsonb[], text, integer, integer) to service_role;
@@ -105,6 +220,7 @@ as $$
   where j.id = any (array(select ready.id from ready))
   returning j.*;
 $$;
+
 revoke execute on function public.claim_jobs(uuid, text[], integer, double precision, text[])
   from public, anon, authenticated;
 grant execute on function public.claim_jobs(uuid, text[], integer, double precision, text[]) to service_role;
@@ -132,6 +248,7 @@ as $$
     and j.locked_by = p_worker_id
   returning j.id;
 $$;
+
 revoke execute on function public.complete_jobs(uuid, bigint[], jsonb[]) from public, anon, authenticated;
 grant execute on function public.complete_jobs(uuid, bigint[], jsonb[]) to service_role;
 
@@ -145,6 +262,7 @@ set search_path = ''
 as $$
   select exists (select 1 from public.complete_jobs(p_worker_id, array[p_job_id], array[p_result]));
 $$;
+
 revoke execute on function public.complete_job(uuid, bigint, jsonb) from public, anon, authenticated;
 grant execute on function public.complete_job(uuid, bigint, jsonb) to service_role;
 
@@ -183,6 +301,7 @@ as $$
     and j.locked_by = p_worker_id
   returning j.status;
 $$;
+
 revoke execute on function public.fail_job(uuid, bigint, text, boolean, double precision, double precision, double precision)
   from public, anon, authenticated;
 grant execute on function public.fail_job(uuid, bigint, text, boolean, double precision, double precision, double precision)
@@ -209,6 +328,7 @@ begin
   return v_n;
 end;
 $$;
+
 revoke execute on function public.release_jobs(uuid, bigint[]) from public, anon, authenticated;
 grant execute on function public.release_jobs(uuid, bigint[]) to service_role;
 
@@ -229,6 +349,7 @@ as $$
   )
   select exists (select 1 from extended);
 $$;
+
 revoke execute on function public.extend_job_lock(uuid, bigint, double precision) from public, anon, authenticated;
 grant execute on function public.extend_job_lock(uuid, bigint, double precision) to service_role;
 
@@ -267,6 +388,7 @@ begin
   return v_n;
 end;
 $$;
+
 revoke execute on function public.reclaim_expired_jobs() from public, anon, authenticated;
 grant execute on function public.reclaim_expired_jobs() to service_role;
 
@@ -284,6 +406,7 @@ begin
   return v_n;
 end;
 $$;
+
 revoke execute on function public.prune_jobs(interval) from public, anon, authenticated;
 grant execute on function public.prune_jobs(interval) to service_role;
 
@@ -307,10 +430,10 @@ select
   (array_agg(j.last_error order by j.updated_at desc) filter (where j.status = 'dead'))[1] as last_dead_error
 from public.jobs j
 group by j.queue, j.kind;
+
 revoke all on public.job_queue_stats from anon, authenticated;
 grant select on public.job_queue_stats to authenticated, service_role;
 
--- ---------------------------------------------------------------------------
 -- Fleet: worker registrations, heartbeats and bot leases.
 -- A worker registers, heartbeats (which also extends the locks of the jobs it runs) and
 -- is marked dead by its peers when its heartbeat is stale: its jobs go back to the queue
@@ -318,7 +441,6 @@ grant select on public.job_queue_stats to authenticated, service_role;
 -- lease's epoch grows on every acquisition that is not a renewal, and orders/trades carry
 -- it (private.check_lease_epoch rejects stale epochs). Lease rows are never deleted, so an
 -- epoch never goes back.
-
 create or replace function public.register_worker(
   p_name text,
   p_host text,
@@ -335,6 +457,7 @@ as $$
   values (p_name, p_host, p_pid, p_version, p_queues, p_capacity, coalesce(p_metadata, '{}'))
   returning id;
 $$;
+
 revoke execute on function public.register_worker(text, text, integer, text, text[], integer, jsonb)
   from public, anon, authenticated;
 grant execute on function public.register_worker(text, text, integer, text, text[], integer, jsonb)
@@ -369,6 +492,7 @@ begin
   return v_status;
 end;
 $$;
+
 revoke execute on function public.worker_heartbeat(uuid, double precision, bigint[]) from public, anon, authenticated;
 grant execute on function public.worker_heartbeat(uuid, double precision, bigint[]) to service_role;
 
@@ -398,6 +522,7 @@ begin
   where l.worker_id = p_worker_id;
 end;
 $$;
+
 revoke all on function private.fleet_forget_worker(uuid, text) from public, anon, authenticated;
 grant execute on function private.fleet_forget_worker(uuid, text) to service_role;
 
@@ -420,6 +545,7 @@ begin
   end if;
 end;
 $$;
+
 revoke execute on function public.set_worker_status(uuid, text) from public, anon, authenticated;
 grant execute on function public.set_worker_status(uuid, text) to service_role;
 
@@ -446,6 +572,7 @@ begin
   return v_n;
 end;
 $$;
+
 revoke execute on function public.mark_dead_workers(double precision) from public, anon, authenticated;
 grant execute on function public.mark_dead_workers(double precision) to service_role;
 
@@ -561,6 +688,7 @@ begin
     order by l.bot_id;
 end;
 $$;
+
 revoke execute on function public.acquire_bot_leases(uuid, double precision, double precision)
   from public, anon, authenticated;
 grant execute on function public.acquire_bot_leases(uuid, double precision, double precision) to service_role;
@@ -581,6 +709,7 @@ begin
   return v_n;
 end;
 $$;
+
 revoke execute on function public.release_bot_leases(uuid, uuid[]) from public, anon, authenticated;
 grant execute on function public.release_bot_leases(uuid, uuid[]) to service_role;
 
@@ -610,5 +739,12 @@ select
   ), 0) as queue_lag_s
 from public.workers w
 where w.status in ('running', 'draining') or w.heartbeat_at > now() - interval '1 day';
+
 revoke all on public.fleet_health from anon, authenticated;
 grant select on public.fleet_health to authenticated, service_role;
+
+-- ======================================================================================
+-- Realtime
+-- ======================================================================================
+
+alter publication supabase_realtime add table public.jobs;

@@ -1,0 +1,151 @@
+-- Bots: plan limits, what apps may change on a bot (aal2 to go live, the fleet's error
+-- state), statistics from closed trades, the performance RPC, and the bot runner's batch
+-- write (bot_apply_steps) fenced by lease epochs.
+begin;
+select plan(29);
+
+select tests.create_user(1, 'ann@bots.test');
+select tests.create_user(2, 'ben@bots.test');
+
+-- Plan limits (Free allows 2 bots and 3 strategies)
+select tests.authenticate_as('ann@bots.test');
+insert into public.bots (id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
+values (tests.id('bot', 1), 'one', 'binance', 'ETH/BTC', '5m', 'sma_cross', 1, 0.1),
+       (tests.id('bot', 2), 'two', 'binance', 'LTC/BTC', '5m', 'rsi', 1, 0.1);
+select throws_like(
+  $$insert into public.bots (name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
+    values ('three', 'binance', 'XRP/BTC', '5m', 'rsi', 1, 0.1)$$,
+  '%allows 2 bots (max_bots)%', 'a third bot on Free fails naming max_bots');
+select is((select count(*)::int from public.bots), 2, 'the existing bots survive the refused insert');
+select throws_ok(
+  $$insert into public.bots (name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
+    values ('x', 'nasdaq', 'ETH/BTC', '5m', 'rsi', 1, 0.1)$$,
+  '23514', null, 'an unknown exchange is refused');
+select throws_ok(
+  $$insert into public.bots (name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
+    values ('x', 'binance', 'ETH/BTC', '5m', 'rsi', 1, -1)$$,
+  '23514', null, 'a negative stake is refused');
+insert into public.strategies (name, strategy_type, engine) values ('a', 'custom', 'rsi'), ('b', 'custom', 'rsi'), ('c', 'custom', 'rsi');
+select throws_like($$insert into public.strategies (name, strategy_type, engine) values ('d', 'custom', 'rsi')$$,
+  '%allows 3 strategies (max_strategies)%', 'a fourth strategy on Free fails naming max_strategies');
+
+-- aal2 for live trading
+select tests.clear_authentication();
+insert into public.exchange_credentials (id, user_id, exchange, sealed_secret, key_id)
+values (tests.id('cred', 1), tests.id('user', 1), 'binance', 'v1:k:n:c', 'k');
+select tests.authenticate_as('ann@bots.test');
+select throws_like(
+  $$update public.bots set is_paper_trade = false, exchange_credential_id = tests.id('cred', 1) where id = tests.id('bot', 1)$$,
+  '%aal2%', 'going live in an aal1 session is refused');
+select tests.authenticate_as('ann@bots.test', 'aal2');
+select throws_ok($$update public.bots set is_paper_trade = false where id = tests.id('bot', 1)$$,
+  '23514', null, 'a live bot needs an exchange key');
+select lives_ok(
+  $$update public.bots set is_paper_trade = false, exchange_credential_id = tests.id('cred', 1) where id = tests.id('bot', 1)$$,
+  'going live in an aal2 session works');
+select tests.authenticate_as('ann@bots.test');
+select throws_like($$update public.bots set status = 'error' where id = tests.id('bot', 2)$$,
+  '%only the fleet%', 'apps cannot put a bot into error');
+
+-- update_bot_statistics
+select tests.clear_authentication();
+insert into public.trades (bot_id, user_id, exchange, trading_pair, side, amount, price, exit_price, profit, status, entry_time, exit_time)
+values (tests.id('bot', 2), tests.id('user', 1), 'binance', 'LTC/BTC', 'buy', 1, 0.01, 0.012, 0.002, 'closed', now() - interval '2 hours', now() - interval '1 hour'),
+       (tests.id('bot', 2), tests.id('user', 1), 'binance', 'LTC/BTC', 'buy', 1, 0.01, 0.009, -0.001, 'closed', now() - interval '1 hour', now());
+select results_eq(
+  $$select total_trades, winning_trades, losing_trades, profit, current_balance from public.bots where id = tests.id('bot', 2)$$,
+  $$values (2, 1, 1, 0.001::numeric, 1.001::numeric)$$,
+  'closed trades update the bot''s counters, profit and balance');
+update public.trades set profit = 0.003 where bot_id = tests.id('bot', 2) and profit < 0;
+select results_eq($$select winning_trades, losing_trades, profit from public.bots where id = tests.id('bot', 2)$$,
+  $$values (2, 0, 0.005::numeric)$$, 'a corrected trade corrects the statistics');
+
+-- get_user_trading_performance
+select tests.authenticate_as('ann@bots.test');
+select results_eq($$select total_trades, win_rate from public.get_user_trading_performance(30)$$,
+  $$values (2::bigint, 100.00::numeric)$$, 'the performance function returns the caller''s figures');
+select throws_ok(format('select * from public.get_user_trading_performance(30, %L)', tests.id('user', 2)),
+  '42501', null, 'a user cannot read another user''s performance');
+
+select tests.clear_authentication();
+select is((select current_balance from public.bots where id = tests.id('bot', 1)), 1::numeric,
+          'a new bot starts with its initial balance');
+delete from public.trades where bot_id = tests.id('bot', 2) and profit = 0.002;
+select results_eq($$select total_trades, winning_trades, profit from public.bots where id = tests.id('bot', 2)$$,
+  $$values (1, 1, 0.003::numeric)$$, 'a deleted trade leaves the statistics');
+select is(tests.try_as('ann@bots.test', format($$update public.bots set total_trades = 99 where id = %L$$, tests.id('bot', 2))),
+          'denied', 'apps cannot write a bot''s statistics');
+
+-- What the runner needs: prices per trade -------------------------------------------------------
+select results_eq(format('select credits_per_trade, account_id, live_trading from public.bot_trade_prices(array[%L]::uuid[])',
+                         tests.id('user', 2)),
+                  format('select 1::numeric, id, false from public.credit_accounts where user_id = %L and kind = ''user''',
+                         tests.id('user', 2)),
+                  'bot_trade_prices gives the plan''s credits per trade, the user''s account and whether live trading is included');
+select is(tests.try_as('ann@bots.test', format('select public.bot_trade_prices(array[%L]::uuid[])', tests.id('user', 1))),
+          'denied', 'only the fleet reads prices through it');
+
+-- bot_apply_steps: a batch of decisions, written only for bots whose lease epoch is current ------
+insert into public.bots (id, user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount, status)
+values (tests.id('bot', 3), tests.id('user', 2), 'three', 'binance', 'BTC/USDT', '1h', 'rsi', 100, 10, 'running'),
+       (tests.id('bot', 4), tests.id('user', 2), 'four', 'binance', 'ETH/USDT', '1h', 'rsi', 100, 10, 'running');
+insert into public.bot_leases (bot_id, epoch, expires_at)
+values (tests.id('bot', 3), 3, now() + interval '1 minute'), (tests.id('bot', 4), 2, now() + interval '1 minute');
+create temporary table batch on commit drop as
+select jsonb_build_array(jsonb_build_object('bot_id', tests.id('bot', 3), 'epoch', 3, 'candle_at', '2026-01-01T10:00:00Z'),
+                         jsonb_build_object('bot_id', tests.id('bot', 4), 'epoch', 1, 'candle_at', '2026-01-01T10:00:00Z')) as steps,
+       jsonb_build_array(
+         jsonb_build_object('id', tests.id('order', 3), 'bot_id', tests.id('bot', 3), 'user_id', tests.id('user', 2),
+                            'client_order_id', 'bots-test-3', 'exchange', 'binance', 'symbol', 'BTC/USDT', 'side', 'buy',
+                            'order_type', 'market', 'amount', 0.1, 'filled', 0.1, 'average_price', 100, 'status', 'closed',
+                            'lease_epoch', 3),
+         jsonb_build_object('id', tests.id('order', 4), 'bot_id', tests.id('bot', 4), 'user_id', tests.id('user', 2),
+                            'client_order_id', 'bots-test-4', 'exchange', 'binance', 'symbol', 'ETH/USDT', 'side', 'buy',
+                            'order_type', 'market', 'amount', 1, 'status', 'closed', 'lease_epoch', 1)) as orders,
+       jsonb_build_array(
+         jsonb_build_object('id', tests.id('trade', 3), 'bot_id', tests.id('bot', 3), 'user_id', tests.id('user', 2),
+                            'exchange', 'binance', 'trading_pair', 'BTC/USDT', 'side', 'buy', 'direction', 'long',
+                            'order_type', 'market', 'amount', 0.1, 'price', 100, 'exit_price', 110, 'fee', 0, 'profit', 1,
+                            'status', 'closed', 'entry_time', '2026-01-01T09:00:00Z', 'exit_time', '2026-01-01T10:00:00Z',
+                            'entry_order_id', tests.id('order', 3), 'lease_epoch', 3)) as trades,
+       jsonb_build_array(jsonb_build_object('bot_id', tests.id('bot', 3), 'user_id', tests.id('user', 2), 'log_level', 'info',
+                                            'message', 'bought'),
+                         jsonb_build_object('bot_id', tests.id('bot', 4), 'user_id', tests.id('user', 2), 'log_level', 'info',
+                                            'message', 'stale')) as logs,
+       jsonb_build_array(jsonb_build_object('bot_id', tests.id('bot', 3), 'user_id', tests.id('user', 2), 'kind', 'fill',
+                                            'title', 'Bought BTC')) as notes;
+grant select on batch to public;
+select results_eq($$select stale_bot_id from batch, public.bot_apply_steps(steps, orders, trades, logs, notes)$$,
+                  format('values (%L::uuid)', tests.id('bot', 4)),
+                  'a batch returns the bots whose lease epoch is stale');
+select is((select array_agg(client_order_id order by client_order_id) from public.orders
+            where bot_id in (tests.id('bot', 3), tests.id('bot', 4))), array['bots-test-3'],
+          'only the current holder''s order is written');
+select is((select count(*)::int from public.bot_logs where bot_id in (tests.id('bot', 3), tests.id('bot', 4))), 1,
+          '... and only its log');
+select is((select title from public.notifications where user_id = tests.id('user', 2)), 'Bought BTC', 'its notification too');
+select results_eq($$select total_trades, profit, last_candle_at from public.bots where id = tests.id('bot', 3)$$,
+                  $$values (1, 1::numeric, '2026-01-01T10:00:00Z'::timestamptz)$$,
+                  'the bot''s statistics and last persisted candle follow the batch');
+select is((select last_candle_at from public.bots where id = tests.id('bot', 4)), null, 'a stale bot is left untouched');
+select is((select count(*)::int from batch, public.bot_apply_steps(
+             jsonb_build_array(jsonb_build_object('bot_id', tests.id('bot', 3), 'epoch', 3, 'candle_at', '2026-01-01T09:00:00Z',
+                                                  'status', 'error', 'status_reason', 'exchange', 'error_message', 'key revoked')),
+             jsonb_set(orders, '{0,filled}', '0.2'), trades)), 0,
+          'a replayed batch of the current holder is accepted');
+select results_eq($$select (select count(*)::int from public.orders where client_order_id = 'bots-test-3'),
+                         (select filled from public.orders where client_order_id = 'bots-test-3'),
+                         (select count(*)::int from public.trades where bot_id = tests.id('bot', 3))$$,
+                  $$values (1, 0.2::numeric, 1)$$, 'a replayed order or trade updates the row it wrote, never a second one');
+select results_eq($$select status, error_message, last_candle_at from public.bots where id = tests.id('bot', 3)$$,
+                  $$values ('error'::text, 'key revoked'::text, '2026-01-01T10:00:00Z'::timestamptz)$$,
+                  'a step sets the fleet''s status and error; the last candle never goes back');
+select is(tests.try_as('ben@bots.test', 'select * from public.bot_apply_steps(''[]'')'), 'denied', 'only the fleet writes batches');
+
+-- bot_performance_summary ------------------------------------------------------------------------
+select is(tests.try_as('ben@bots.test', 'select win_rate_percentage from public.bot_performance_summary where total_trades > 0'),
+          'rows=1', 'a user reads the performance of their own bots');
+
+select tests.clear_authentication();
+select * from finish();
+rollback;

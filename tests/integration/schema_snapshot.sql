@@ -1,0 +1,5488 @@
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+CREATE SCHEMA auth;
+ALTER SCHEMA auth OWNER TO supabase_auth_admin;
+CREATE SCHEMA extensions;
+ALTER SCHEMA extensions OWNER TO postgres;
+CREATE SCHEMA private;
+ALTER SCHEMA private OWNER TO postgres;
+CREATE SCHEMA supabase_migrations;
+ALTER SCHEMA supabase_migrations OWNER TO postgres;
+CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions;
+COMMENT ON EXTENSION pgcrypto IS 'cryptographic functions';
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA extensions;
+COMMENT ON EXTENSION "uuid-ossp" IS 'generate universally unique identifiers (UUIDs)';
+CREATE TYPE private.credit_batch_item AS (
+	idx integer,
+	id uuid,
+	action text,
+	debit_account_id uuid,
+	credit_account_id uuid,
+	amount numeric,
+	kind text,
+	pending_id uuid,
+	timeout_at timestamp with time zone,
+	reference_type text,
+	reference_id text,
+	metadata jsonb,
+	early_result text
+);
+ALTER TYPE private.credit_batch_item OWNER TO postgres;
+SET default_tablespace = '';
+SET default_table_access_method = heap;
+CREATE TABLE public.credit_transfers (
+    id uuid NOT NULL,
+    debit_account_id uuid NOT NULL,
+    credit_account_id uuid NOT NULL,
+    amount numeric(24,8) NOT NULL,
+    kind text NOT NULL,
+    phase text DEFAULT 'posted'::text NOT NULL,
+    pending_id uuid,
+    timeout_at timestamp with time zone,
+    reference_type text,
+    reference_id text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_transfers_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT credit_transfers_distinct_accounts CHECK ((debit_account_id <> credit_account_id)),
+    CONSTRAINT credit_transfers_kind_known CHECK ((kind = ANY (ARRAY['grant'::text, 'purchase'::text, 'usage'::text, 'revenue_share'::text, 'payout'::text, 'refund'::text, 'correction'::text]))),
+    CONSTRAINT credit_transfers_phase_known CHECK ((phase = ANY (ARRAY['posted'::text, 'pending'::text, 'post_pending'::text, 'void_pending'::text]))),
+    CONSTRAINT credit_transfers_resolution_names_hold CHECK (((phase = ANY (ARRAY['post_pending'::text, 'void_pending'::text])) = (pending_id IS NOT NULL)))
+);
+ALTER TABLE public.credit_transfers OWNER TO postgres;
+CREATE TYPE private.credit_batch_work AS (
+	item private.credit_batch_item,
+	d_pos integer,
+	c_pos integer,
+	existing public.credit_transfers,
+	hold public.credit_transfers,
+	hold_d_pos integer,
+	hold_c_pos integer,
+	resolved_phase text,
+	track_id boolean,
+	track_pending boolean
+);
+ALTER TYPE private.credit_batch_work OWNER TO postgres;
+CREATE FUNCTION auth.email() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.email', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
+  )::text
+$$;
+ALTER FUNCTION auth.email() OWNER TO supabase_auth_admin;
+CREATE FUNCTION auth.jwt() RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim', true), ''),
+    nullif(current_setting('request.jwt.claims', true), '')
+  )::jsonb
+$$;
+ALTER FUNCTION auth.jwt() OWNER TO supabase_auth_admin;
+CREATE FUNCTION auth.role() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.role', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+  )::text
+$$;
+ALTER FUNCTION auth.role() OWNER TO supabase_auth_admin;
+CREATE FUNCTION auth.uid() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.sub', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+  )::uuid
+$$;
+ALTER FUNCTION auth.uid() OWNER TO supabase_auth_admin;
+CREATE FUNCTION private.app_role() RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(auth.jwt() -> 'app_metadata' ->> 'role', 'user')
+$$;
+ALTER FUNCTION private.app_role() OWNER TO postgres;
+CREATE FUNCTION private.apply_bot_stat_deltas(p_bot uuid[], p_total bigint[], p_win bigint[], p_loss bigint[], p_profit numeric[], p_last timestamp with time zone[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update public.bots b
+     set total_trades = b.total_trades + d.d_total,
+         winning_trades = b.winning_trades + d.d_win,
+         losing_trades = b.losing_trades + d.d_loss,
+         profit = b.profit + d.d_profit,
+         current_balance = b.initial_balance + b.profit + d.d_profit,
+         profit_percentage = round((b.profit + d.d_profit) / b.initial_balance * 100, 4),
+         last_trade_at = greatest(b.last_trade_at, d.last_at)
+    from unnest(p_bot, p_total, p_win, p_loss, p_profit, p_last)
+         as d(bot_id, d_total, d_win, d_loss, d_profit, last_at)
+   where b.id = d.bot_id
+$$;
+ALTER FUNCTION private.apply_bot_stat_deltas(p_bot uuid[], p_total bigint[], p_win bigint[], p_loss bigint[], p_profit numeric[], p_last timestamp with time zone[]) OWNER TO postgres;
+CREATE FUNCTION private.author_name(p_user_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select p.full_name
+    from public.profiles p
+   where p.id = p_user_id
+     and exists (select 1 from public.strategies s
+                  where s.user_id = p_user_id and s.is_public and s.strategy_type = 'marketplace' and s.is_verified)
+$$;
+ALTER FUNCTION private.author_name(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.billing_enforce_plan_limits(p_user_id uuid) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_plan public.plans;
+  v_n integer;
+begin
+  v_plan := private.current_plan(p_user_id);
+  update public.bots b
+     set status = 'paused',
+         status_reason = format('plan limit: the %s plan allows %s bots', v_plan.name, v_plan.max_bots)
+   where b.id in (select x.id from public.bots x
+                   where x.user_id = p_user_id and x.status = 'running'
+                   order by x.created_at desc
+                   offset greatest(v_plan.max_bots, 0));
+  get diagnostics v_n = row_count;
+  if v_n > 0 then
+    insert into public.notifications (user_id, kind, title, body, data)
+    values (p_user_id, 'system', 'Bots paused by your plan',
+            format('%s running bot(s) were paused: the %s plan allows %s bots.', v_n, v_plan.name, v_plan.max_bots),
+            jsonb_build_object('plan', v_plan.name, 'paused', v_n));
+  end if;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.billing_enforce_plan_limits(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.billing_enqueue_webhook_event() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform public.enqueue_job('billing.webhook', jsonb_build_object('webhook_event_id', new.id), 'default',
+                             null, 0, 10, 'billing-webhook:' || new.provider || ':' || new.event_id);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.billing_enqueue_webhook_event() OWNER TO postgres;
+CREATE TABLE public.invoices (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    plan_id uuid,
+    provider text DEFAULT 'manual'::text NOT NULL,
+    provider_invoice_id text,
+    merchant_id text,
+    reference_id text,
+    amount numeric(12,2) NOT NULL,
+    currency text DEFAULT 'USD'::text NOT NULL,
+    credits numeric(20,8) DEFAULT 0 NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    payment_method text,
+    payment_channel text,
+    transaction_id text,
+    description text,
+    customer_name text,
+    customer_email text,
+    customer_phone text,
+    expired_at timestamp with time zone,
+    paid_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    period text DEFAULT 'month'::text NOT NULL,
+    CONSTRAINT invoices_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT invoices_credits_not_negative CHECK ((credits >= (0)::numeric)),
+    CONSTRAINT invoices_period_known CHECK ((period = ANY (ARRAY['month'::text, 'year'::text]))),
+    CONSTRAINT invoices_provider_known CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text, 'manual'::text]))),
+    CONSTRAINT invoices_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'paid'::text, 'failed'::text, 'expired'::text, 'cancelled'::text, 'refunded'::text])))
+);
+ALTER TABLE public.invoices OWNER TO postgres;
+CREATE FUNCTION private.billing_on_paid(p_invoice public.invoices) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_cur public.subscriptions;
+  v_period interval := case p_invoice.period when 'year' then interval '1 year' else interval '1 month' end;
+  v_sub_id uuid;
+begin
+  -- Credits bought with the invoice are added by the ledger's own trigger on invoices
+  -- (credit_invoice_paid), in this same transaction.
+  -- The plan it pays for: renew the same plan, or switch to the new one.
+  if p_invoice.plan_id is not null then
+    select * into v_cur from public.subscriptions s
+     where s.user_id = p_invoice.user_id and s.status in ('active', 'trial')
+     for update;
+    if found and v_cur.plan_id = p_invoice.plan_id and v_cur.expires_at <> 'infinity' then
+      update public.subscriptions s
+         set status = 'active',
+             expires_at = greatest(s.expires_at, now()) + v_period,
+             invoice_id = p_invoice.id, cancelled_at = null
+       where s.id = v_cur.id
+      returning s.id into v_sub_id;
+    else
+      if found then
+        update public.subscriptions s
+           set status = 'cancelled', cancelled_at = now(), auto_renew = false
+         where s.id = v_cur.id;
+      end if;
+      insert into public.subscriptions (user_id, plan_id, invoice_id, status, started_at, expires_at, auto_renew)
+      values (p_invoice.user_id, p_invoice.plan_id, p_invoice.id, 'active', now(), now() + v_period, true)
+      returning id into v_sub_id;
+    end if;
+    -- The plan's monthly credits for the cycle this payment starts (once per cycle).
+    perform public.credit_grant_monthly(v_sub_id);
+    perform private.billing_enforce_plan_limits(p_invoice.user_id);
+  end if;
+  insert into public.notifications (user_id, kind, title, body, data)
+  values (p_invoice.user_id, 'payment', 'Payment received',
+          format('%s %s paid%s.', p_invoice.amount, p_invoice.currency,
+                 case when p_invoice.plan_id is not null
+                      then ' for the ' || (select p.name from public.plans p where p.id = p_invoice.plan_id) || ' plan'
+                      else '' end),
+          jsonb_build_object('invoice_id', p_invoice.id, 'status', 'paid'));
+end;
+$$;
+ALTER FUNCTION private.billing_on_paid(p_invoice public.invoices) OWNER TO postgres;
+CREATE FUNCTION private.billing_on_refunded(p_invoice public.invoices) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_account public.credit_accounts;
+  v_back numeric;
+  v_n integer;
+begin
+  if p_invoice.credits > 0 then
+    select * into v_account from public.credit_accounts a
+     where a.user_id = p_invoice.user_id and a.kind = 'user';
+    v_back := least(p_invoice.credits,
+                    greatest(v_account.credits_posted - v_account.debits_posted - v_account.debits_pending, 0));
+    if v_back > 0 then
+      perform public.credit_create_transfer(
+        md5('invoice-refund:' || p_invoice.id)::uuid,
+        v_account.id, (select a.id from public.credit_accounts a where a.code = 'system:purchases'),
+        v_back, 'refund', 'invoice', p_invoice.id::text,
+        jsonb_build_object('purchased', p_invoice.credits, 'taken_back', v_back));
+    end if;
+  end if;
+  update public.subscriptions s
+     set status = 'cancelled', cancelled_at = now(), auto_renew = false
+   where s.invoice_id = p_invoice.id and s.status in ('active', 'trial');
+  get diagnostics v_n = row_count;
+  if v_n > 0 then
+    perform private.billing_enforce_plan_limits(p_invoice.user_id);
+  end if;
+  insert into public.notifications (user_id, kind, title, body, data)
+  values (p_invoice.user_id, 'payment', 'Payment refunded',
+          format('%s %s refunded.', p_invoice.amount, p_invoice.currency),
+          jsonb_build_object('invoice_id', p_invoice.id, 'status', 'refunded'));
+end;
+$$;
+ALTER FUNCTION private.billing_on_refunded(p_invoice public.invoices) OWNER TO postgres;
+CREATE TABLE public.strategy_subscriptions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    strategy_id uuid NOT NULL,
+    subscriber_id uuid DEFAULT auth.uid() NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    auto_execute boolean DEFAULT false NOT NULL,
+    bot_id uuid,
+    sizing jsonb DEFAULT '{}'::jsonb NOT NULL,
+    price numeric(12,2) DEFAULT 0 NOT NULL,
+    current_period_start timestamp with time zone DEFAULT now() NOT NULL,
+    current_period_end timestamp with time zone,
+    cancelled_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT strategy_subscriptions_auto_execute_needs_bot CHECK (((NOT auto_execute) OR (bot_id IS NOT NULL))),
+    CONSTRAINT strategy_subscriptions_price_not_negative CHECK ((price >= (0)::numeric)),
+    CONSTRAINT strategy_subscriptions_status_known CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text, 'cancelled'::text, 'expired'::text])))
+);
+ALTER TABLE public.strategy_subscriptions OWNER TO postgres;
+CREATE FUNCTION private.charge_strategy_period(p_sub public.strategy_subscriptions, p_start timestamp with time zone) RETURNS public.strategy_subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_price numeric;
+  v_sub public.strategy_subscriptions;
+begin
+  select s.monthly_price into v_price from public.strategies s where s.id = p_sub.strategy_id;
+  if v_price > 0 then
+    perform public.credit_pay_strategy_subscription(
+      md5('strategy-subscription-period:' || p_sub.id || ':' || p_start)::uuid, p_sub.id, v_price);
+  end if;
+  update public.strategy_subscriptions s
+     set status = 'active', price = coalesce(v_price, 0), current_period_start = p_start,
+         current_period_end = p_start + interval '1 month', cancelled_at = null
+   where s.id = p_sub.id
+  returning * into v_sub;
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION private.charge_strategy_period(p_sub public.strategy_subscriptions, p_start timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION private.check_lease_epoch() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_epoch bigint;
+begin
+  if new.lease_epoch is null then
+    return new;
+  end if;
+  select l.epoch into v_epoch from public.bot_leases l where l.bot_id = new.bot_id;
+  if v_epoch is distinct from new.lease_epoch then
+    raise exception 'stale lease epoch % for bot % (current %)', new.lease_epoch, new.bot_id, v_epoch
+      using errcode = 'serialization_failure', constraint = 'bot_leases_fencing';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.check_lease_epoch() OWNER TO postgres;
+CREATE FUNCTION private.copy_fee_rate() RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select 0.001::numeric $$;
+ALTER FUNCTION private.copy_fee_rate() OWNER TO postgres;
+CREATE FUNCTION private.credit_account_keep_history() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if exists (select 1 from public.credit_transfers t where t.debit_account_id = old.id)
+     or exists (select 1 from public.credit_transfers t where t.credit_account_id = old.id) then
+    raise exception 'credit account % has transfers and cannot be deleted', old.id
+      using errcode = 'foreign_key_violation', constraint = 'credit_transfers_debit_account_id_fkey',
+            detail = 'The ledger keeps every account with history; corrections are new transfers.';
+  end if;
+  return old;
+end;
+$$;
+ALTER FUNCTION private.credit_account_keep_history() OWNER TO postgres;
+CREATE FUNCTION private.credit_apply(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid DEFAULT NULL::uuid, p_timeout_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_reference_type text DEFAULT NULL::text, p_reference_id text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_prelocked boolean DEFAULT false) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_existing public.credit_transfers;
+  v_hold public.credit_transfers;
+  v_debit uuid;
+  v_credit uuid;
+  v_amount numeric;
+  v_phase text;
+  v_posted numeric;
+  v_pending numeric;
+  v_d_early boolean;
+  v_c_early boolean;
+  v_d_allow_negative boolean;
+  v_available numeric;
+  v_resolution_id uuid;
+  v_resolution_phase text;
+  v_done uuid;
+begin
+  -- The ledger keeps 8 decimals; round once, here, so checks and columns agree.
+  p_amount := round(p_amount, 8);
+  if p_id is null then return 'id_must_not_be_null'; end if;
+  if p_action is null or p_action not in ('transfer', 'hold', 'post', 'void') then
+    return 'action_unknown';
+  end if;
+  if p_action in ('transfer', 'hold') then
+    if p_amount is null or p_amount <= 0 then return 'amount_must_be_positive'; end if;
+    if p_kind is null or p_kind not in ('grant', 'purchase', 'usage', 'revenue_share', 'payout', 'refund', 'correction') then
+      return 'kind_unknown';
+    end if;
+    if p_debit_account_id is null then return 'debit_account_id_must_not_be_null'; end if;
+    if p_credit_account_id is null then return 'credit_account_id_must_not_be_null'; end if;
+    if p_debit_account_id = p_credit_account_id then return 'accounts_must_be_different'; end if;
+    if p_pending_id is not null then return 'pending_id_must_be_null'; end if;
+    select * into v_existing from public.credit_transfers t where t.id = p_id;
+    if found then
+      return private.credit_compare(v_existing, p_action, p_debit_account_id, p_credit_account_id,
+                                    p_amount, p_kind, null, p_reference_type, p_reference_id);
+    end if;
+    v_debit := p_debit_account_id;
+    v_credit := p_credit_account_id;
+    v_amount := p_amount;
+    v_phase := case p_action when 'hold' then 'pending' else 'posted' end;
+    v_posted := case p_action when 'hold' then 0 else p_amount end;
+    v_pending := case p_action when 'hold' then p_amount else 0 end;
+  else
+    if p_pending_id is null then return 'pending_id_must_not_be_null'; end if;
+    if p_pending_id = p_id then return 'pending_id_must_be_different'; end if;
+    if p_amount is not null and p_amount <= 0 then return 'amount_must_be_positive'; end if;
+    select * into v_existing from public.credit_transfers t where t.id = p_id;
+    if found then
+      return private.credit_compare(v_existing, p_action, null, null, p_amount, null, p_pending_id,
+                                    p_reference_type, p_reference_id);
+    end if;
+    select * into v_hold from public.credit_transfers t where t.id = p_pending_id;
+    if not found then return 'pending_transfer_not_found'; end if;
+    if v_hold.phase <> 'pending' then return 'pending_transfer_not_pending'; end if;
+    if p_debit_account_id is not null and p_debit_account_id <> v_hold.debit_account_id then
+      return 'pending_transfer_has_different_debit_account_id';
+    end if;
+    if p_credit_account_id is not null and p_credit_account_id <> v_hold.credit_account_id then
+      return 'pending_transfer_has_different_credit_account_id';
+    end if;
+    if p_action = 'post' then
+      v_amount := coalesce(p_amount, v_hold.amount);
+      if v_amount > v_hold.amount then return 'exceeds_pending_transfer_amount'; end if;
+      v_posted := v_amount;
+    else
+      if p_amount is not null and p_amount <> v_hold.amount then
+        return 'pending_transfer_has_different_amount';
+      end if;
+      v_amount := v_hold.amount;
+      v_posted := 0;
+    end if;
+    v_debit := v_hold.debit_account_id;
+    v_credit := v_hold.credit_account_id;
+    v_phase := case p_action when 'post' then 'post_pending' else 'void_pending' end;
+    v_pending := -v_hold.amount;
+  end if;
+  -- Which accounts to lock now (user-owned) and which last (system); no lock taken yet.
+  select a.user_id is not null, a.allow_negative into v_d_early, v_d_allow_negative
+    from public.credit_accounts a where a.id = v_debit;
+  if not found then return 'debit_account_not_found'; end if;
+  select a.user_id is not null into v_c_early from public.credit_accounts a where a.id = v_credit;
+  if not found then return 'credit_account_not_found'; end if;
+  if p_prelocked or not (v_d_early or v_c_early) then
+    v_d_early := true;
+    v_c_early := true;
+  end if;
+  if v_c_early and (not v_d_early or v_credit < v_debit) then
+    perform 1 from public.credit_accounts a where a.id = v_credit for no key update;
+  end if;
+  if v_d_early then
+    select a.credits_posted - a.debits_posted - a.debits_pending into v_available
+      from public.credit_accounts a where a.id = v_debit for no key update;
+  end if;
+  if v_c_early and v_d_early and v_credit > v_debit then
+    perform 1 from public.credit_accounts a where a.id = v_credit for no key update;
+  end if;
+  if p_action in ('post', 'void') then
+    -- Under the locks: has the hold been resolved (possibly by this very id) meanwhile?
+    select t.id, t.phase into v_resolution_id, v_resolution_phase
+      from public.credit_transfers t where t.pending_id = p_pending_id;
+    if found then
+      if v_resolution_id = p_id then
+        select * into v_existing from public.credit_transfers t where t.id = p_id;
+        return private.credit_compare(v_existing, p_action, null, null, p_amount, null, p_pending_id,
+                                      p_reference_type, p_reference_id);
+      end if;
+      return case v_resolution_phase when 'post_pending' then 'pending_transfer_already_posted'
+                                     else 'pending_transfer_already_voided' end;
+    end if;
+    if p_action = 'post' and v_hold.timeout_at is not null and v_hold.timeout_at <= now() then
+      return 'pending_transfer_expired';
+    end if;
+  elsif v_d_early and not v_d_allow_negative and v_available < v_amount then
+    return 'exceeds_credits';
+  end if;
+  insert into public.credit_transfers (id, debit_account_id, credit_account_id, amount, kind, phase, pending_id,
+                                       timeout_at, reference_type, reference_id, metadata)
+  values (p_id, v_debit, v_credit, v_amount, coalesce(v_hold.kind, p_kind), v_phase, p_pending_id,
+          case p_action when 'hold' then p_timeout_at end,
+          coalesce(p_reference_type, v_hold.reference_type), coalesce(p_reference_id, v_hold.reference_id),
+          coalesce(p_metadata, '{}'))
+  on conflict do nothing
+  returning id into v_done;
+  if v_done is null then
+    -- The same id (or a resolution of the same hold) committed while we waited for locks.
+    select * into v_existing from public.credit_transfers t where t.id = p_id;
+    if found then
+      return private.credit_compare(v_existing, p_action, p_debit_account_id, p_credit_account_id,
+                                    p_amount, p_kind, p_pending_id, p_reference_type, p_reference_id);
+    end if;
+    return 'pending_transfer_already_resolved';
+  end if;
+  if p_action = 'hold' then
+    insert into private.credit_open_holds (transfer_id, timeout_at) values (p_id, p_timeout_at);
+  elsif p_action in ('post', 'void') then
+    delete from private.credit_open_holds h where h.transfer_id = p_pending_id;
+  end if;
+  if v_d_early then
+    update public.credit_accounts a
+       set debits_posted = a.debits_posted + v_posted, debits_pending = a.debits_pending + v_pending
+     where a.id = v_debit;
+  end if;
+  if v_c_early then
+    update public.credit_accounts a
+       set credits_posted = a.credits_posted + v_posted, credits_pending = a.credits_pending + v_pending
+     where a.id = v_credit;
+  end if;
+  if not v_d_early then
+    v_done := null;
+    update public.credit_accounts a
+       set debits_posted = a.debits_posted + v_posted, debits_pending = a.debits_pending + v_pending
+     where a.id = v_debit
+       and (a.allow_negative or p_action not in ('transfer', 'hold')
+            or a.credits_posted - a.debits_posted - a.debits_pending >= v_amount)
+    returning a.id into v_done;
+    if v_done is null then return 'exceeds_credits'; end if;
+  end if;
+  if not v_c_early then
+    update public.credit_accounts a
+       set credits_posted = a.credits_posted + v_posted, credits_pending = a.credits_pending + v_pending
+     where a.id = v_credit;
+  end if;
+  return 'ok';
+end;
+$$;
+ALTER FUNCTION private.credit_apply(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb, p_prelocked boolean) OWNER TO postgres;
+CREATE FUNCTION private.credit_apply_or_raise(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid DEFAULT NULL::uuid, p_timeout_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_reference_type text DEFAULT NULL::text, p_reference_id text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_code text;
+  v_row public.credit_transfers;
+begin
+  v_code := private.credit_apply(p_id, p_action, p_debit_account_id, p_credit_account_id, p_amount, p_kind,
+                                 p_pending_id, p_timeout_at, p_reference_type, p_reference_id, p_metadata);
+  if v_code not in ('ok', 'exists') then
+    perform private.credit_raise(v_code, p_id, p_debit_account_id, p_amount);
+  end if;
+  select * into v_row from public.credit_transfers t where t.id = p_id;
+  return v_row;
+end;
+$$;
+ALTER FUNCTION private.credit_apply_or_raise(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION private.credit_apply_usage(p_id uuid, p_action text, p_user_id uuid, p_usage text, p_quantity numeric, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) RETURNS public.credit_transfers
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v record;
+  v_amount numeric;
+begin
+  if p_quantity is null or p_quantity <= 0 then
+    raise exception 'usage quantity must be positive, got %', p_quantity
+      using errcode = 'check_violation', constraint = 'credit_usage_quantity_positive';
+  end if;
+  v := private.credit_usage_price(p_user_id, p_usage);
+  if v.account_id is null then
+    raise exception 'user % has no credit account', p_user_id
+      using errcode = 'foreign_key_violation', constraint = 'credit_transfers_debit_account_id_fkey',
+            detail = 'result: debit_account_not_found';
+  end if;
+  v_amount := round(v.price * p_quantity, 8);
+  if v_amount = 0 then
+    return null;
+  end if;
+  return private.credit_apply_or_raise(
+    p_id, p_action, v.account_id, private.credit_system_account('system:usage'), v_amount, 'usage', null,
+    p_timeout_at, p_reference_type, p_reference_id,
+    coalesce(p_metadata, '{}') || jsonb_build_object('usage', p_usage, 'quantity', p_quantity, 'unit_price', v.price));
+end;
+$$;
+ALTER FUNCTION private.credit_apply_usage(p_id uuid, p_action text, p_user_id uuid, p_usage text, p_quantity numeric, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION private.credit_compare(e public.credit_transfers, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_reference_type text, p_reference_id text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if e.phase <> (case p_action when 'transfer' then 'posted' when 'hold' then 'pending'
+                               when 'post' then 'post_pending' when 'void' then 'void_pending' end) then
+    return 'exists_with_different_phase';
+  end if;
+  if p_action in ('post', 'void') then
+    if e.pending_id is distinct from p_pending_id then return 'exists_with_different_pending_id'; end if;
+  else
+    if e.debit_account_id is distinct from p_debit_account_id then return 'exists_with_different_debit_account_id'; end if;
+    if e.credit_account_id is distinct from p_credit_account_id then return 'exists_with_different_credit_account_id'; end if;
+    if e.kind is distinct from p_kind then return 'exists_with_different_kind'; end if;
+  end if;
+  if p_amount is not null and e.amount <> p_amount then return 'exists_with_different_amount'; end if;
+  if p_reference_type is not null and e.reference_type is distinct from p_reference_type then
+    return 'exists_with_different_reference';
+  end if;
+  if p_reference_id is not null and e.reference_id is distinct from p_reference_id then
+    return 'exists_with_different_reference';
+  end if;
+  return 'exists';
+end;
+$$;
+ALTER FUNCTION private.credit_compare(e public.credit_transfers, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_reference_type text, p_reference_id text) OWNER TO postgres;
+CREATE FUNCTION private.credit_invoice_paid() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'paid' and new.credits > 0 and (tg_op = 'INSERT' or old.status is distinct from 'paid') then
+    perform private.credit_apply_or_raise(
+      md5('credit-purchase:' || new.id::text)::uuid, 'transfer',
+      private.credit_system_account('system:purchases'), private.credit_user_account(new.user_id),
+      new.credits, 'purchase', null, null, 'invoice', new.id::text,
+      jsonb_build_object('amount', new.amount, 'currency', new.currency, 'provider', new.provider));
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.credit_invoice_paid() OWNER TO postgres;
+CREATE FUNCTION private.credit_monthly_grant_id(p_subscription_id uuid, p_started_at timestamp with time zone) RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select md5('credit-monthly-grant:' || p_subscription_id::text || ':' ||
+             (extract(year from age(now(), p_started_at)) * 12 + extract(month from age(now(), p_started_at)))::integer::text)::uuid
+$$;
+ALTER FUNCTION private.credit_monthly_grant_id(p_subscription_id uuid, p_started_at timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION private.credit_parse_batch(p_transfers jsonb) RETURNS SETOF private.credit_batch_item
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with e as (
+    select (x.n - 1)::integer as idx, x.v, coalesce(x.v ->> 'action', 'transfer') as action
+      from jsonb_array_elements(p_transfers) with ordinality as x(v, n)
+  ),
+  u as (
+    select e.*,
+           case when e.action = 'usage' then
+             (select a.id from public.credit_accounts a
+               where a.user_id = (e.v ->> 'user_id')::uuid and a.kind = 'user') end as user_account_id,
+           -- The plan's price, chosen as private.current_plan chooses the plan (the current
+           -- subscription's, else Free), written out so that it is planned with the batch.
+           case when e.action = 'usage' and e.v ->> 'usage' in ('trade', 'backtest_second', 'ai_request') then
+             (select (p.features ->> ('credits_per_' || (e.v ->> 'usage')))::numeric
+                from public.plans p
+               where p.id = coalesce(
+                       (select s.plan_id from public.subscriptions s
+                         where s.user_id = (e.v ->> 'user_id')::uuid and s.status in ('active', 'trial')
+                           and s.expires_at > now()
+                         limit 1),
+                       (select f.id from public.plans f where f.name = 'Free'))) end as price,
+           coalesce((e.v ->> 'quantity')::numeric, 1) as quantity
+      from e
+  )
+  select u.idx,
+         (u.v ->> 'id')::uuid,
+         u.action,
+         case when u.action = 'usage' then u.user_account_id else (u.v ->> 'debit_account_id')::uuid end,
+         case when u.action = 'usage' then (select a.id from public.credit_accounts a where a.code = 'system:usage')
+              else (u.v ->> 'credit_account_id')::uuid end,
+         case when u.action = 'usage' then round(u.price * u.quantity, 8) else (u.v ->> 'amount')::numeric end,
+         case when u.action = 'usage' then 'usage' else u.v ->> 'kind' end,
+         (u.v ->> 'pending_id')::uuid,
+         case when u.v ->> 'timeout_seconds' is not null
+              then now() + make_interval(secs => (u.v ->> 'timeout_seconds')::double precision) end,
+         u.v ->> 'reference_type',
+         u.v ->> 'reference_id',
+         case when u.action = 'usage'
+              then coalesce(u.v -> 'metadata', '{}') || jsonb_build_object(
+                     'usage', u.v ->> 'usage', 'quantity', u.quantity, 'unit_price', u.price)
+              else coalesce(u.v -> 'metadata', '{}') end,
+         case when u.action = 'usage' then
+           case when u.user_account_id is null then 'user_account_not_found'
+                when u.price is null then 'price_not_found'
+                when u.quantity is null or u.quantity <= 0 then 'quantity_must_be_positive'
+                when round(u.price * u.quantity, 8) = 0 then 'free' end
+         end
+    from u
+$$;
+ALTER FUNCTION private.credit_parse_batch(p_transfers jsonb) OWNER TO postgres;
+CREATE FUNCTION private.credit_raise(p_code text, p_id uuid, p_debit_account_id uuid DEFAULT NULL::uuid, p_amount numeric DEFAULT NULL::numeric) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_errcode text := 'check_violation';
+  v_constraint text := '';
+  v_message text;
+  v_available numeric;
+begin
+  case
+    when p_code = 'exceeds_credits' then
+      select a.credits_posted - a.debits_posted - a.debits_pending into v_available
+        from public.credit_accounts a where a.id = p_debit_account_id;
+      v_constraint := 'credit_accounts_debits_must_not_exceed_credits';
+      v_message := format('insufficient credits: account %s has %s available, transfer %s needs %s',
+                          p_debit_account_id, v_available, p_id, p_amount);
+    when p_code = 'amount_must_be_positive' then
+      v_constraint := 'credit_transfers_amount_positive';
+      v_message := format('transfer %s: amount must be positive, got %s', p_id, p_amount);
+    when p_code = 'kind_unknown' then
+      v_constraint := 'credit_transfers_kind_known';
+      v_message := format('transfer %s: unknown kind', p_id);
+    when p_code = 'accounts_must_be_different' then
+      v_constraint := 'credit_transfers_distinct_accounts';
+      v_message := format('transfer %s: debit and credit account must differ', p_id);
+    when p_code = 'debit_account_not_found' then
+      v_errcode := 'foreign_key_violation'; v_constraint := 'credit_transfers_debit_account_id_fkey';
+      v_message := format('transfer %s: debit account %s does not exist', p_id, p_debit_account_id);
+    when p_code = 'credit_account_not_found' then
+      v_errcode := 'foreign_key_violation'; v_constraint := 'credit_transfers_credit_account_id_fkey';
+      v_message := format('transfer %s: credit account does not exist', p_id);
+    when p_code = 'pending_transfer_not_found' then
+      v_errcode := 'foreign_key_violation'; v_constraint := 'credit_transfers_pending_id_fkey';
+      v_message := format('transfer %s: the hold it resolves does not exist', p_id);
+    when p_code = 'pending_transfer_not_pending' then
+      v_constraint := 'credit_transfers_resolution_names_hold';
+      v_message := format('transfer %s: the transfer it resolves is not a hold', p_id);
+    when p_code in ('pending_transfer_already_posted', 'pending_transfer_already_voided', 'pending_transfer_already_resolved') then
+      v_errcode := 'unique_violation'; v_constraint := 'credit_transfers_hold_resolves_once';
+      v_message := format('transfer %s: the hold was already %s', p_id,
+                          case p_code when 'pending_transfer_already_posted' then 'posted'
+                                      when 'pending_transfer_already_voided' then 'voided' else 'resolved' end);
+    when p_code = 'exceeds_pending_transfer_amount' then
+      v_constraint := 'credit_transfers_post_within_hold';
+      v_message := format('transfer %s: cannot post %s, more than was held', p_id, p_amount);
+    when p_code = 'pending_transfer_expired' then
+      v_constraint := 'credit_transfers_hold_not_expired';
+      v_message := format('transfer %s: the hold has expired and can no longer be posted', p_id);
+    when p_code like 'exists_with_different_%' then
+      v_errcode := 'unique_violation'; v_constraint := 'credit_transfers_pkey';
+      v_message := format('transfer %s already exists with a different %s', p_id,
+                          replace(substr(p_code, length('exists_with_different_') + 1), '_', ' '));
+    else
+      v_errcode := 'invalid_parameter_value';
+      v_message := format('transfer %s rejected: %s', p_id, replace(p_code, '_', ' '));
+  end case;
+  raise exception using message = v_message, errcode = v_errcode, constraint = v_constraint,
+                        detail = 'result: ' || p_code;
+end;
+$$;
+ALTER FUNCTION private.credit_raise(p_code text, p_id uuid, p_debit_account_id uuid, p_amount numeric) OWNER TO postgres;
+CREATE FUNCTION private.credit_require_service() RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_stack text;
+begin
+  if coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', 'service_role')
+     = 'service_role' then
+    return;
+  end if;
+  -- An app request: allowed only through another (platform) function, see 20261122020400.
+  get diagnostics v_stack = pg_context;
+  if exists (
+    select 1 from pg_catalog.regexp_split_to_table(v_stack, E'\n') as frame
+     where frame !~ '(function (public\.|private\.)?(get_)?credit_[a-z_]+\(|function "(get_)?credit_[a-z_]+")'
+  ) then
+    return;
+  end if;
+  raise exception 'only the service role can move credits' using errcode = 'insufficient_privilege';
+end;
+$$;
+ALTER FUNCTION private.credit_require_service() OWNER TO postgres;
+CREATE FUNCTION private.credit_system_account(p_code text) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return (select a.id from public.credit_accounts a where a.code = p_code);
+end;
+$$;
+ALTER FUNCTION private.credit_system_account(p_code text) OWNER TO postgres;
+CREATE FUNCTION private.credit_usage_price(p_user_id uuid, p_usage text, OUT account_id uuid, OUT price numeric, OUT plan text) RETURNS record
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if p_usage is null or p_usage not in ('trade', 'backtest_second', 'ai_request') then
+    raise exception 'unknown usage %; expected trade, backtest_second or ai_request', p_usage
+      using errcode = 'invalid_parameter_value';
+  end if;
+  select a.id into account_id from public.credit_accounts a where a.user_id = p_user_id and a.kind = 'user';
+  select (p.features ->> ('credits_per_' || p_usage))::numeric, p.name into price, plan
+    from public.plans p
+   where p.id = coalesce(
+           (select s.plan_id from public.subscriptions s
+             where s.user_id = p_user_id and s.status in ('active', 'trial') and s.expires_at > now()
+             limit 1),
+           (select f.id from public.plans f where f.name = 'Free'));
+  if price is null then
+    raise exception 'plan % has no price for %', plan, p_usage
+      using errcode = 'invalid_parameter_value', hint = 'set plans.features.credits_per_' || p_usage;
+  end if;
+end;
+$$;
+ALTER FUNCTION private.credit_usage_price(p_user_id uuid, p_usage text, OUT account_id uuid, OUT price numeric, OUT plan text) OWNER TO postgres;
+CREATE FUNCTION private.credit_user_account(p_user_id uuid, p_kind text DEFAULT 'user'::text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_id uuid;
+begin
+  select a.id into v_id from public.credit_accounts a where a.user_id = p_user_id and a.kind = p_kind;
+  if v_id is null then
+    insert into public.credit_accounts (user_id, kind) values (p_user_id, p_kind)
+    on conflict (user_id, kind) do nothing;
+    select a.id into v_id from public.credit_accounts a where a.user_id = p_user_id and a.kind = p_kind;
+  end if;
+  return v_id;
+end;
+$$;
+ALTER FUNCTION private.credit_user_account(p_user_id uuid, p_kind text) OWNER TO postgres;
+CREATE TABLE public.plans (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    description text,
+    price_monthly numeric(12,2) NOT NULL,
+    price_yearly numeric(12,2),
+    currency text DEFAULT 'USD'::text NOT NULL,
+    features jsonb DEFAULT '{}'::jsonb NOT NULL,
+    max_bots integer NOT NULL,
+    max_strategies integer NOT NULL,
+    ai_requests_per_month integer,
+    backtest_minutes_per_month integer DEFAULT 0 NOT NULL,
+    priority_support boolean DEFAULT false NOT NULL,
+    custom_strategies boolean DEFAULT false NOT NULL,
+    api_access boolean DEFAULT false NOT NULL,
+    live_trading boolean DEFAULT false NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    sort_order integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT plans_ai_requests_per_month_check CHECK ((ai_requests_per_month >= 0)),
+    CONSTRAINT plans_backtest_minutes_per_month_check CHECK ((backtest_minutes_per_month >= 0)),
+    CONSTRAINT plans_max_bots_not_negative CHECK ((max_bots >= 0)),
+    CONSTRAINT plans_max_strategies_not_negative CHECK ((max_strategies >= 0)),
+    CONSTRAINT plans_price_monthly_not_negative CHECK ((price_monthly >= (0)::numeric)),
+    CONSTRAINT plans_price_yearly_not_negative CHECK ((price_yearly >= (0)::numeric))
+);
+ALTER TABLE public.plans OWNER TO postgres;
+CREATE FUNCTION private.current_plan(p_user_id uuid) RETURNS public.plans
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select p.*
+  from public.plans p
+  where p.id = coalesce(
+    (select s.plan_id from public.subscriptions s
+      where s.user_id = p_user_id and s.status in ('active', 'trial') and s.expires_at > now()
+      limit 1),
+    (select f.id from public.plans f where f.name = 'Free')
+  )
+$$;
+ALTER FUNCTION private.current_plan(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.enqueue_backtest_run() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform public.enqueue_job('backtest.run', jsonb_build_object('run_id', new.id), 'default', null, 0, 3,
+                             'backtest.run:' || new.id::text);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.enqueue_backtest_run() OWNER TO postgres;
+CREATE FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_queues text[];
+begin
+  with moved as (
+    update public.jobs j
+    set status = case when j.attempts < j.max_attempts then 'queued' else 'dead' end,
+        run_at = now(),
+        finished_at = case when j.attempts < j.max_attempts then null else now() end,
+        last_error = p_reason || ' during attempt ' || j.attempts,
+        locked_by = null, locked_until = null, updated_at = now()
+    where j.locked_by = p_worker_id and j.status = 'running'
+    returning j.queue
+  )
+  select array_agg(distinct moved.queue) into v_queues from moved;
+  if v_queues is not null then
+    perform pg_notify('tradefleet_jobs', q) from unnest(v_queues) q;
+  end if;
+  update public.bot_leases l set worker_id = null, expires_at = least(l.expires_at, now())
+  where l.worker_id = p_worker_id;
+end;
+$$;
+ALTER FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) OWNER TO postgres;
+CREATE FUNCTION private.forbid_transfer_changes() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  raise exception 'credit transfers are immutable; correct a mistake with a new transfer'
+    using errcode = 'restrict_violation';
+end;
+$$;
+ALTER FUNCTION private.forbid_transfer_changes() OWNER TO postgres;
+CREATE FUNCTION private.guard_backtest_run_changes() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() and new.status <> old.status and new.status <> 'cancelled' then
+    raise exception 'apps may only cancel a backtest run'
+      using errcode = 'check_violation', constraint = 'backtest_runs_status_is_fleet_owned';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.guard_backtest_run_changes() OWNER TO postgres;
+CREATE FUNCTION private.guard_bot_changes() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    new.current_balance := new.initial_balance;
+  end if;
+  if not private.is_service() then
+    if new.status = 'error' and (tg_op = 'INSERT' or old.status <> 'error') then
+      raise exception 'only the fleet sets a bot to error'
+        using errcode = 'check_violation', constraint = 'bots_status_error_is_fleet_owned';
+    end if;
+    -- Going live needs a session that passed two-factor authentication.
+    if not new.is_paper_trade
+       and (tg_op = 'INSERT' or old.is_paper_trade or (new.status = 'running' and old.status <> 'running'))
+       and coalesce(auth.jwt() ->> 'aal', 'aal1') <> 'aal2' then
+      raise exception 'live trading needs a session with two-factor authentication (aal2)'
+        using errcode = 'insufficient_privilege', constraint = 'bots_live_requires_aal2';
+    end if;
+    if tg_op = 'UPDATE' and new.status = 'running' and old.status = 'error' then
+      new.error_message := null;
+    end if;
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.guard_bot_changes() OWNER TO postgres;
+CREATE FUNCTION private.handle_new_user() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_free uuid;
+begin
+  insert into public.profiles (id, email, full_name, avatar_url, role)
+  values (
+    new.id,
+    new.email,
+    new.raw_user_meta_data ->> 'full_name',
+    new.raw_user_meta_data ->> 'avatar_url',
+    case when new.raw_app_meta_data ->> 'role' in ('user', 'provider', 'admin')
+         then new.raw_app_meta_data ->> 'role' else 'user' end
+  );
+  insert into public.credit_accounts (user_id, kind) values (new.id, 'user');
+  select id into v_free from public.plans where name = 'Free';
+  if v_free is not null then
+    insert into public.subscriptions (user_id, plan_id, status, started_at, expires_at, auto_renew)
+    values (new.id, v_free, 'active', now(), 'infinity', false);
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.handle_new_user() OWNER TO postgres;
+CREATE FUNCTION private.has_subscribed(p_strategy_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select exists (
+    select 1 from public.strategy_subscriptions ss
+     where ss.strategy_id = p_strategy_id and ss.subscriber_id = auth.uid()
+  )
+$$;
+ALTER FUNCTION private.has_subscribed(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_users uuid[];
+begin
+  -- Waits for syncs that are between their writes and their commit (they hold the row).
+  with locked as (
+    select p.user_id from private.holdings_pending_aggregates p
+     where p.user_id = any (p_user_ids)
+     order by p.user_id
+       for update
+  ), gone as (
+    delete from private.holdings_pending_aggregates p using locked l where p.user_id = l.user_id
+    returning p.user_id
+  )
+  select array_agg(g.user_id order by g.user_id) into v_users from gone g;
+  if v_users is null then
+    return 0;
+  end if;
+  return private.holdings_refresh_aggregates(v_users);
+end;
+$$;
+ALTER FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) OWNER TO postgres;
+CREATE FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, OUT applied boolean, OUT upserted integer, OUT removed integer) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid;
+  v_as_of timestamptz;
+begin
+  select a.user_id, a.provider_as_of into v_user_id, v_as_of
+    from public.brokerage_accounts a where a.id = p_account_id for update;
+  if not found then
+    raise exception 'unknown brokerage account %', p_account_id using errcode = 'no_data_found';
+  end if;
+  applied := false; upserted := 0; removed := 0;
+  if v_as_of is not null and v_as_of > p_as_of then
+    return;
+  end if;
+  with incoming as (
+    select p.symbol,
+           max(p.description) as description,
+           max(p.instrument_type) as instrument_type,
+           sum(p.units) as units,
+           max(p.price) as price,
+           sum(p.units * p.average_cost) filter (where p.average_cost is not null)
+             / nullif(sum(p.units) filter (where p.average_cost is not null), 0) as average_cost,
+           coalesce(max(p.currency), 'USD') as currency
+      from jsonb_to_recordset(p_positions)
+           as p(symbol text, description text, instrument_type text, units numeric, price numeric,
+                average_cost numeric, currency text)
+     where p.symbol is not null and p.units is not null and p.units <> 0
+     group by p.symbol
+  ), written as (
+    insert into public.brokerage_positions as bp
+      (account_id, user_id, symbol, description, instrument_type, units, price, average_cost, currency, provider_as_of)
+    select p_account_id, v_user_id, i.symbol, i.description, i.instrument_type, i.units, i.price, i.average_cost,
+           i.currency, p_as_of
+      from incoming i
+    on conflict (account_id, symbol) do update
+       set description = excluded.description, instrument_type = excluded.instrument_type, units = excluded.units,
+           price = excluded.price, average_cost = excluded.average_cost, currency = excluded.currency,
+           provider_as_of = excluded.provider_as_of
+     where bp.provider_as_of <= excluded.provider_as_of
+    returning 1
+  )
+  select count(*) into upserted from written;
+  delete from public.brokerage_positions bp
+   where bp.account_id = p_account_id
+     and bp.symbol not in (select p.symbol from jsonb_to_recordset(p_positions) as p(symbol text, units numeric)
+                            where p.symbol is not null and p.units is not null and p.units <> 0);
+  get diagnostics removed = row_count;
+  update public.brokerage_accounts
+     set provider_as_of = p_as_of, last_synced_at = now(), sync_error = null
+   where id = p_account_id;
+  applied := true;
+end;
+$$;
+ALTER FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, OUT applied boolean, OUT upserted integer, OUT removed integer) OWNER TO postgres;
+CREATE FUNCTION private.holdings_apply_prices(p_prices jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_changed integer;
+begin
+  insert into public.symbol_prices as sp (symbol, price, previous_close, currency, source, as_of, updated_at)
+  select p.symbol, p.price, p.previous_close, coalesce(p.currency, 'USD'), p.source, p.as_of, now()
+    from jsonb_to_recordset(p_prices)
+         as p(symbol text, price numeric, previous_close numeric, currency text, source text, as_of timestamptz)
+   where p.symbol is not null and p.price > 0
+  on conflict (symbol) do update
+     set price = excluded.price, previous_close = coalesce(excluded.previous_close, sp.previous_close),
+         currency = excluded.currency, source = excluded.source, as_of = excluded.as_of, updated_at = now()
+   where sp.as_of <= excluded.as_of;
+  update public.aggregated_holdings h
+     set last_price = sp.price,
+         market_value = h.total_units * sp.price,
+         unrealized_pnl = h.total_units * (sp.price - h.average_cost),
+         updated_at = now()
+    from public.symbol_prices sp
+   where sp.symbol = h.symbol
+     and sp.symbol in (select p.symbol from jsonb_to_recordset(p_prices) as p(symbol text))
+     and h.last_price is distinct from sp.price;
+  get diagnostics v_changed = row_count;
+  return v_changed;
+end;
+$$;
+ALTER FUNCTION private.holdings_apply_prices(p_prices jsonb) OWNER TO postgres;
+CREATE FUNCTION private.holdings_enqueue_snaptrade_event() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_kind text;
+begin
+  v_kind := case new.event_type
+    when 'CONNECTION_ADDED' then 'holdings.connection_added'
+    when 'CONNECTION_UPDATED' then 'holdings.connection_added'
+    when 'CONNECTION_FIXED' then 'holdings.connection_added'
+    when 'ACCOUNT_HOLDINGS_UPDATED' then 'holdings.sync_account'
+    when 'CONNECTION_BROKEN' then 'holdings.connection_status'
+    when 'CONNECTION_DELETED' then 'holdings.connection_status'
+    else null end;
+  if v_kind is null then
+    update public.webhook_events set status = 'ignored', processed_at = now() where id = new.id;
+    return null;
+  end if;
+  insert into public.jobs (queue, kind, payload, idempotency_key)
+  values ('default', v_kind,
+          jsonb_build_object(
+            'webhook_event_id', new.id,
+            'event_type', new.event_type,
+            'provider_user_id', new.payload ->> 'userId',
+            'provider_account_id', new.payload ->> 'accountId',
+            'provider_connection_id', coalesce(new.payload ->> 'connectionId', new.payload ->> 'brokerageAuthorizationId'),
+            'occurred_at', new.occurred_at),
+          'snaptrade-webhook:' || new.event_id)
+  on conflict (idempotency_key) do nothing;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.holdings_enqueue_snaptrade_event() OWNER TO postgres;
+CREATE FUNCTION private.holdings_enqueue_sync_run() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into public.jobs (queue, kind, payload, idempotency_key)
+  values ('default', 'holdings.full_sync', jsonb_build_object('sync_run_id', new.id), 'holdings.full_sync:' || new.id)
+  on conflict (idempotency_key) do nothing;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.holdings_enqueue_sync_run() OWNER TO postgres;
+CREATE FUNCTION private.holdings_ensure_connection(p_provider text, p_provider_user_id text, p_provider_connection_id text, p_brokerage_name text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_id uuid;
+  v_status text;
+  v_login record;
+begin
+  select c.id, c.status into v_id, v_status
+    from public.brokerage_connections c
+   where c.provider = p_provider and c.provider_connection_id = p_provider_connection_id
+   for update;
+  if found then
+    if v_status = 'deleted' then
+      return null;
+    end if;
+    update public.brokerage_connections
+       set status = case when status = 'pending' then 'active' else status end,
+           brokerage_name = coalesce(p_brokerage_name, brokerage_name)
+     where id = v_id;
+    return v_id;
+  end if;
+  update public.brokerage_connections c
+     set provider_connection_id = p_provider_connection_id, status = 'active',
+         brokerage_name = coalesce(p_brokerage_name, c.brokerage_name)
+   where c.id = (select p.id from public.brokerage_connections p
+                  where p.provider = p_provider and p.provider_user_id = p_provider_user_id
+                    and p.provider_connection_id is null
+                  order by p.created_at limit 1 for update skip locked)
+  returning c.id into v_id;
+  if v_id is not null then
+    return v_id;
+  end if;
+  select c.user_id, c.sealed_user_secret into v_login
+    from public.brokerage_connections c
+   where c.provider = p_provider and c.provider_user_id = p_provider_user_id and c.sealed_user_secret is not null
+   order by c.created_at desc limit 1;
+  if not found then
+    raise exception '% user % is not linked to any Tradefleet user', p_provider, p_provider_user_id
+      using errcode = 'no_data_found';
+  end if;
+  insert into public.brokerage_connections as c
+    (user_id, provider, provider_user_id, provider_connection_id, sealed_user_secret, brokerage_name, status)
+  values (v_login.user_id, p_provider, p_provider_user_id, p_provider_connection_id, v_login.sealed_user_secret,
+          p_brokerage_name, 'active')
+  on conflict (provider, provider_connection_id) do update set brokerage_name = coalesce(excluded.brokerage_name, c.brokerage_name)
+  returning c.id into v_id;
+  return v_id;
+end;
+$$;
+ALTER FUNCTION private.holdings_ensure_connection(p_provider text, p_provider_user_id text, p_provider_connection_id text, p_brokerage_name text) OWNER TO postgres;
+CREATE FUNCTION private.holdings_finish_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid DEFAULT NULL::uuid, p_duration_ms integer DEFAULT NULL::integer, OUT applied boolean, OUT upserted integer, OUT removed integer) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid;
+begin
+  select w.applied, w.upserted, w.removed, w.user_id into applied, upserted, removed, v_user_id
+    from private.holdings_write_account_sync(p_account_id, p_as_of, p_positions, p_webhook_event_id,
+                                             p_duration_ms) w;
+  -- Last: the pending row stays locked only until this transaction commits.
+  if applied then
+    perform private.holdings_request_aggregate(v_user_id);
+  end if;
+end;
+$$;
+ALTER FUNCTION private.holdings_finish_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer) OWNER TO postgres;
+CREATE FUNCTION private.holdings_finish_account_syncs(p_items jsonb) RETURNS TABLE(idx integer, applied boolean, upserted integer, removed integer, error text)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_item record;
+  v_user_id uuid;
+  v_users uuid[] := '{}';
+begin
+  -- Account rows are locked in id order, so concurrent batches never wait on each other in a cycle.
+  for v_item in
+    select (i.ord - 1)::integer as idx, i.value as item
+      from jsonb_array_elements(p_items) with ordinality as i(value, ord)
+     order by (i.value ->> 'account_id')::uuid, i.ord
+  loop
+    idx := v_item.idx; applied := null; upserted := null; removed := null; error := null;
+    begin
+      select w.applied, w.upserted, w.removed, w.user_id into applied, upserted, removed, v_user_id
+        from private.holdings_write_account_sync(
+               (v_item.item ->> 'account_id')::uuid, (v_item.item ->> 'as_of')::timestamptz,
+               v_item.item -> 'positions', (v_item.item ->> 'webhook_event_id')::uuid,
+               (v_item.item ->> 'duration_ms')::integer) w;
+      if applied then
+        v_users := v_users || v_user_id;
+      end if;
+    exception when others then
+      error := sqlerrm;
+    end;
+    return next;
+  end loop;
+  for v_user_id in select distinct u from unnest(v_users) u order by u loop
+    perform private.holdings_request_aggregate(v_user_id);
+  end loop;
+end;
+$$;
+ALTER FUNCTION private.holdings_finish_account_syncs(p_items jsonb) OWNER TO postgres;
+CREATE FUNCTION private.holdings_prices_from_candles() RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select private.holdings_apply_prices(coalesce(jsonb_agg(jsonb_build_object(
+           'symbol', c.symbol, 'price', c.close, 'currency', split_part(c.symbol, '/', 2),
+           'source', 'candles:' || c.exchange, 'as_of', c.open_time)), '[]'))
+    from (select distinct on (c.symbol) c.symbol, c.close, c.exchange, c.open_time
+            from public.candles c
+           where c.symbol in (select b.trading_pair from public.bots b where b.status = 'running')
+           order by c.symbol, c.open_time desc) c
+$$;
+ALTER FUNCTION private.holdings_prices_from_candles() OWNER TO postgres;
+CREATE FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_changed integer;
+  v_removed integer;
+begin
+  perform pg_advisory_xact_lock(hashtextextended('holdings_aggregate:' || u::text, 0))
+     from (select distinct unnest(p_user_ids) as u order by 1) users;
+  -- New statement, new snapshot (read committed): everything committed before the lock.
+  with per_symbol as (
+    select bp.user_id, bp.symbol,
+           min(bp.currency) as currency,
+           sum(bp.units) as total_units,
+           coalesce(max(sp.price), max(bp.price)) as last_price,
+           sum(bp.units * bp.average_cost) filter (where bp.average_cost is not null)
+             / nullif(sum(bp.units) filter (where bp.average_cost is not null), 0) as average_cost,
+           array_agg(distinct bp.account_id order by bp.account_id) as account_ids
+      from public.brokerage_positions bp
+      join public.brokerage_accounts a on a.id = bp.account_id
+      join public.brokerage_connections c on c.id = a.connection_id
+      left join public.symbol_prices sp on sp.symbol = bp.symbol
+     where bp.user_id = any (p_user_ids) and c.status <> 'deleted'
+     group by bp.user_id, bp.symbol
+  ), valued as (
+    select s.*, s.total_units * s.last_price as market_value,
+           s.total_units * (s.last_price - s.average_cost) as unrealized_pnl
+      from per_symbol s
+     where s.total_units <> 0
+  ), written as (
+    insert into public.aggregated_holdings as h
+      (user_id, symbol, currency, total_units, market_value, average_cost, unrealized_pnl, account_ids,
+       account_count, last_price, updated_at)
+    select v.user_id, v.symbol, v.currency, v.total_units, v.market_value, v.average_cost, v.unrealized_pnl,
+           v.account_ids, cardinality(v.account_ids), v.last_price, now()
+      from valued v
+    on conflict (user_id, symbol) do update
+       set currency = excluded.currency, total_units = excluded.total_units, market_value = excluded.market_value,
+           average_cost = excluded.average_cost, unrealized_pnl = excluded.unrealized_pnl,
+           account_ids = excluded.account_ids, account_count = excluded.account_count,
+           last_price = excluded.last_price, updated_at = now()
+     where (h.currency, h.total_units, h.market_value, h.average_cost, h.unrealized_pnl, h.account_ids, h.last_price)
+           is distinct from
+           (excluded.currency, excluded.total_units, excluded.market_value, excluded.average_cost,
+            excluded.unrealized_pnl, excluded.account_ids, excluded.last_price)
+    returning 1
+  )
+  select count(*) into v_changed from written;
+  delete from public.aggregated_holdings h
+   where h.user_id = any (p_user_ids)
+     and not exists (
+       select 1 from public.brokerage_positions bp
+         join public.brokerage_accounts a on a.id = bp.account_id
+         join public.brokerage_connections c on c.id = a.connection_id
+        where bp.user_id = h.user_id and bp.symbol = h.symbol and c.status <> 'deleted');
+  get diagnostics v_removed = row_count;
+  return v_changed + v_removed;
+end;
+$$;
+ALTER FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) OWNER TO postgres;
+CREATE FUNCTION private.holdings_request_aggregate(p_user_id uuid) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_job_id bigint;
+begin
+  insert into private.holdings_pending_aggregates as p (user_id) values (p_user_id)
+  on conflict (user_id) do update set requested_at = now()
+  returning p.job_id into v_job_id;
+  if v_job_id is null
+     or not exists (select 1 from public.jobs j where j.id = v_job_id and j.status in ('queued', 'running')) then
+    -- A new burst, or its job died (out of attempts) or was pruned: a new job.
+    v_job_id := public.enqueue_job('holdings.aggregate', jsonb_build_object('user_id', p_user_id));
+    update private.holdings_pending_aggregates set job_id = v_job_id where user_id = p_user_id;
+  end if;
+  return v_job_id;
+end;
+$$;
+ALTER FUNCTION private.holdings_request_aggregate(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid DEFAULT NULL::uuid, p_duration_ms integer DEFAULT NULL::integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  select r.applied, r.upserted, r.removed into applied, upserted, removed
+    from private.holdings_apply_positions(p_account_id, p_as_of, p_positions) r;
+  select a.user_id into user_id from public.brokerage_accounts a where a.id = p_account_id;
+  insert into public.sync_runs (user_id, trigger, scope, status, accounts_synced, positions_upserted,
+                                positions_removed, errors, duration_ms, started_at, finished_at)
+  values (user_id, 'webhook', 'incremental', 'completed', 1, upserted, removed, '[]', p_duration_ms,
+          now() - make_interval(secs => coalesce(p_duration_ms, 0) / 1000.0), now());
+  if p_webhook_event_id is not null then
+    update public.webhook_events
+       set status = 'processed', processed_at = now(), attempts = attempts + 1, error = null
+     where id = p_webhook_event_id;
+  end if;
+end;
+$$;
+ALTER FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.is_active_subscriber(p_strategy_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select exists (
+    select 1 from public.strategy_subscriptions ss
+     where ss.strategy_id = p_strategy_id and ss.subscriber_id = auth.uid() and ss.status = 'active'
+  )
+$$;
+ALTER FUNCTION private.is_active_subscriber(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.is_admin() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(auth.jwt() -> 'app_metadata' ->> 'role', '') = 'admin'
+$$;
+ALTER FUNCTION private.is_admin() OWNER TO postgres;
+CREATE FUNCTION private.is_service() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select current_user not in ('anon', 'authenticated', 'tradefleet_admin')
+     and coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', 'service_role')
+         = 'service_role'
+$$;
+ALTER FUNCTION private.is_service() OWNER TO postgres;
+CREATE FUNCTION private.limit_manual_sync_requests() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.trigger = 'manual' then
+    perform pg_advisory_xact_lock(hashtextextended('sync_runs:' || new.user_id::text, 0));
+    if exists (select 1 from public.sync_runs
+                where user_id = new.user_id and trigger = 'manual' and created_at > now() - interval '60 seconds') then
+      raise exception 'a manual refresh was requested less than a minute ago; try again shortly'
+        using errcode = 'check_violation', constraint = 'sync_runs_manual_rate_limit';
+    end if;
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.limit_manual_sync_requests() OWNER TO postgres;
+CREATE FUNCTION private.notify_bot_status() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform pg_notify('tradefleet_bots', json_build_object('id', new.id, 'status', new.status)::text);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.notify_bot_status() OWNER TO postgres;
+CREATE FUNCTION private.notify_enqueue_outbound() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_payloads jsonb[];
+begin
+  select array_agg(jsonb_build_object('notification_ids', c.ids)) into v_payloads
+    from (select jsonb_agg(x.id order by x.id) as ids
+            from (select n.id, (row_number() over (order by n.id) - 1) / 100 as chunk
+                    from new_rows n join public.profiles p on p.id = n.user_id
+                   where p.telegram_chat_id is not null or p.discord_webhook_url is not null) x
+           group by x.chunk) c;
+  if v_payloads is not null then
+    perform public.enqueue_jobs('notify.deliver', v_payloads, 'default', 0, 8);
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.notify_enqueue_outbound() OWNER TO postgres;
+CREATE FUNCTION private.own_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.strategy_subscriptions;
+begin
+  select * into v_sub from public.strategy_subscriptions s where s.id = p_subscription_id for update;
+  if not found or (v_sub.subscriber_id is distinct from (select auth.uid()) and not private.is_service()) then
+    raise exception 'no such subscription of yours: %', p_subscription_id using errcode = 'no_data_found';
+  end if;
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION private.own_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.owns_strategy(p_strategy_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = auth.uid())
+$$;
+ALTER FUNCTION private.owns_strategy(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.refresh_signal_performance(p_strategy_id uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  update public.strategies s
+     set performance = s.performance || jsonb_build_object(
+           'signals_total', f.total,
+           'signals_open', f.open,
+           'signals_closed', f.closed,
+           'wins', f.wins,
+           'losses', f.losses,
+           'win_rate', case when f.closed > 0 then round(f.wins::numeric / f.closed * 100, 2) else 0 end,
+           'avg_return_pct', coalesce(f.avg_return, 0),
+           'total_return_pct', coalesce(f.total_return, 0),
+           'last_signal_at', f.last_at)
+    from (select count(*) as total,
+                 count(*) filter (where g.status in ('open', 'updated')) as open,
+                 count(*) filter (where g.status = 'closed') as closed,
+                 count(*) filter (where g.status = 'closed' and g.result_pct > 0) as wins,
+                 count(*) filter (where g.status = 'closed' and g.result_pct <= 0) as losses,
+                 round(avg(g.result_pct) filter (where g.status = 'closed'), 4) as avg_return,
+                 round(sum(g.result_pct) filter (where g.status = 'closed'), 4) as total_return,
+                 max(g.created_at) as last_at
+            from public.signals g where g.strategy_id = p_strategy_id) f
+   where s.id = p_strategy_id
+$$;
+ALTER FUNCTION private.refresh_signal_performance(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.refresh_strategy_backtest_figures() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.strategies s
+     set backtest_count = f.n, avg_backtest_return = f.avg_return
+    from (select st.id, count(br.id) n, coalesce(round(avg(br.total_return_percentage), 4), 0) avg_return
+            from public.strategies st
+            left join public.backtest_results br on br.strategy_id = st.id
+           where st.id in (coalesce(new.strategy_id, old.strategy_id), coalesce(old.strategy_id, new.strategy_id))
+           group by st.id) f
+   where s.id = f.id;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.refresh_strategy_backtest_figures() OWNER TO postgres;
+CREATE FUNCTION private.set_updated_at() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  new.updated_at := now();
+  return new;
+end;
+$$;
+ALTER FUNCTION private.set_updated_at() OWNER TO postgres;
+CREATE FUNCTION private.signal_after_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_phase text;
+begin
+  if tg_op = 'INSERT' or new.status is distinct from old.status then
+    perform private.refresh_signal_performance(new.strategy_id);
+  end if;
+  v_phase := case
+    when tg_op = 'INSERT' then 'open'
+    when new.status in ('closed', 'cancelled') then 'close'
+    else 'update' end;
+  perform public.enqueue_job(
+    'signals.fanout',
+    jsonb_build_object('signal_id', new.id, 'phase', v_phase),
+    'default', null, 10, 10,
+    'signal-fanout:' || new.id || ':' || v_phase ||
+      case when v_phase = 'update' then ':' || extract(epoch from new.updated_at)::text else '' end);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.signal_after_change() OWNER TO postgres;
+CREATE TABLE public.signals (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    strategy_id uuid NOT NULL,
+    provider_id uuid DEFAULT auth.uid() NOT NULL,
+    action text DEFAULT 'entry'::text NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    pair text NOT NULL,
+    side text NOT NULL,
+    entry_price numeric(28,12),
+    stop_loss numeric(28,12),
+    take_profit numeric(28,12),
+    leverage numeric(6,2) DEFAULT 1 NOT NULL,
+    exit_price numeric(28,12),
+    result_pct numeric(12,4),
+    indicators jsonb DEFAULT '{}'::jsonb NOT NULL,
+    note text,
+    source text DEFAULT 'manual'::text NOT NULL,
+    idempotency_key text,
+    closed_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT signals_action_known CHECK ((action = ANY (ARRAY['entry'::text, 'update'::text, 'exit'::text, 'close'::text]))),
+    CONSTRAINT signals_entry_price_positive CHECK ((entry_price > (0)::numeric)),
+    CONSTRAINT signals_exit_price_positive CHECK ((exit_price > (0)::numeric)),
+    CONSTRAINT signals_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
+    CONSTRAINT signals_pair_format CHECK ((pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text)),
+    CONSTRAINT signals_side_known CHECK ((side = ANY (ARRAY['long'::text, 'short'::text]))),
+    CONSTRAINT signals_source_known CHECK ((source = ANY (ARRAY['manual'::text, 'tradingview'::text, 'api'::text]))),
+    CONSTRAINT signals_status_known CHECK ((status = ANY (ARRAY['open'::text, 'updated'::text, 'closed'::text, 'cancelled'::text]))),
+    CONSTRAINT signals_stop_loss_positive CHECK ((stop_loss > (0)::numeric)),
+    CONSTRAINT signals_take_profit_positive CHECK ((take_profit > (0)::numeric))
+);
+ALTER TABLE public.signals OWNER TO postgres;
+CREATE FUNCTION private.signal_fan_out_close(p_sig public.signals, p_label text) RETURNS TABLE(executed integer, skipped integer, notified integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_exit numeric;
+  v_stale integer;
+  v_chunk integer;
+begin
+  executed := 0; skipped := 0; notified := 0;
+  v_exit := coalesce(case when p_sig.status = 'closed' then p_sig.exit_price end, p_sig.entry_price,
+                     (select c.close from public.candles c where c.symbol = p_sig.pair order by c.open_time desc limit 1));
+  create temporary table if not exists fanout_closes (
+    subscription_id uuid primary key, subscriber_id uuid, trade public.trades, epoch bigint, reason text,
+    chunk integer
+  ) on commit drop;
+  truncate pg_temp.fanout_closes;
+  with todo as (
+    select e.subscription_id, e.subscriber_id, t as trade, l.epoch,
+           case when v_exit is null then 'no_price' when l.epoch is null then 'bot_not_running' end as reason
+      from public.signal_executions e
+      join public.trades t on t.id = e.trade_id and t.status = 'open'
+      left join public.bot_leases l on l.bot_id = t.bot_id
+     where e.signal_id = p_sig.id and e.phase = 'open' and e.status = 'executed'
+  ), gate as (
+    insert into public.signal_executions (signal_id, subscription_id, subscriber_id, bot_id, phase, status, reason,
+                                          order_id, trade_id, amount, price)
+    select p_sig.id, d.subscription_id, d.subscriber_id, (d.trade).bot_id, 'close',
+           case when d.reason is null then 'executed' else 'skipped' end, d.reason,
+           case when d.reason is null then md5('copy-order:' || p_sig.id || ':' || d.subscription_id || ':close')::uuid end,
+           (d.trade).id, (d.trade).amount, v_exit
+      from todo d
+    on conflict (signal_id, subscription_id, phase) do nothing
+    returning subscription_id
+  )
+  insert into pg_temp.fanout_closes
+  select d.subscription_id, d.subscriber_id, d.trade, d.epoch, d.reason,
+         ((row_number() over (order by d.subscription_id)) - 1)::integer / 1000
+    from todo d join gate g on g.subscription_id = d.subscription_id;
+  select count(*) filter (where f.reason is null), count(*) filter (where f.reason is not null)
+    into executed, skipped from pg_temp.fanout_closes f;
+  for v_chunk in select distinct f.chunk from pg_temp.fanout_closes f where f.reason is null order by 1 loop
+  with stale as (select s.stale_bot_id from public.bot_apply_steps(
+    coalesce((select jsonb_agg(jsonb_build_object('bot_id', (f.trade).bot_id, 'epoch', f.epoch))
+                from pg_temp.fanout_closes f where f.reason is null and f.chunk = v_chunk), '[]'),
+    coalesce((select jsonb_agg(jsonb_build_object(
+                'id', md5('copy-order:' || p_sig.id || ':' || f.subscription_id || ':close')::uuid,
+                'bot_id', (f.trade).bot_id, 'user_id', f.subscriber_id,
+                'client_order_id', 'tfc-' || substr(md5(p_sig.id || ':' || f.subscription_id || ':close'), 1, 28),
+                'exchange', (f.trade).exchange, 'symbol', (f.trade).trading_pair,
+                'side', case (f.trade).direction when 'long' then 'sell' else 'buy' end, 'order_type', 'market',
+                'amount', (f.trade).amount, 'filled', (f.trade).amount, 'average_price', v_exit,
+                'fee', round((f.trade).amount * v_exit * private.copy_fee_rate(), 12),
+                'fee_currency', split_part(split_part((f.trade).trading_pair, '/', 2), ':', 1),
+                'status', 'closed', 'reason', 'copy of signal ' || p_sig.id || ' closed', 'is_paper_trade', true, 'signal_id', p_sig.id,
+                'lease_epoch', f.epoch))
+                from pg_temp.fanout_closes f where f.reason is null and f.chunk = v_chunk), '[]'),
+    coalesce((select jsonb_agg(to_jsonb(f.trade) || jsonb_build_object(
+                'exit_price', v_exit, 'exit_time', now(), 'status', 'closed',
+                'exit_reason', case p_sig.status when 'cancelled' then 'signal_cancelled' else 'signal_closed' end,
+                'exit_order_id', md5('copy-order:' || p_sig.id || ':' || f.subscription_id || ':close')::uuid,
+                'fee', (f.trade).fee + round((f.trade).amount * v_exit * private.copy_fee_rate(), 12),
+                'profit', x.profit,
+                'profit_percentage', round(x.profit / ((f.trade).amount * (f.trade).price) * 100, 4),
+                'lease_epoch', f.epoch))
+                from pg_temp.fanout_closes f
+                cross join lateral (select round(((v_exit - (f.trade).price) * (f.trade).amount
+                                                  * case (f.trade).direction when 'long' then 1 else -1 end)
+                                                 - (f.trade).fee - (f.trade).amount * v_exit * private.copy_fee_rate(), 12)
+                                           as profit) x
+               where f.reason is null and f.chunk = v_chunk), '[]')) s)
+  update public.signal_executions e
+     set status = 'skipped', reason = 'bot_lease_changed', order_id = null
+    from stale where e.signal_id = p_sig.id and e.phase = 'close' and e.bot_id = stale.stale_bot_id;
+  get diagnostics v_stale = row_count;
+  executed := executed - v_stale;
+  skipped := skipped + v_stale;
+  end loop;
+  if private.signal_first_announcement(p_sig.id, 'close') then
+    insert into public.notifications (user_id, kind, title, body, data)
+    select ss.subscriber_id, 'signal',
+           case p_sig.status when 'cancelled' then 'Signal cancelled: ' else 'Signal closed: ' end || p_label,
+           case when p_sig.status = 'closed'
+                then format('Exit %s, result %s%%.', p_sig.exit_price, coalesce(p_sig.result_pct::text, '-'))
+                else 'The provider withdrew this signal.' end,
+           jsonb_build_object('signal_id', p_sig.id, 'strategy_id', p_sig.strategy_id, 'status', p_sig.status,
+                              'result_pct', p_sig.result_pct)
+      from public.strategy_subscriptions ss
+     where ss.strategy_id = p_sig.strategy_id and ss.status = 'active';
+    get diagnostics notified = row_count;
+  end if;
+  return next;
+end;
+$$;
+ALTER FUNCTION private.signal_fan_out_close(p_sig public.signals, p_label text) OWNER TO postgres;
+CREATE FUNCTION private.signal_first_announcement(p_signal_id uuid, p_phase text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  insert into private.signal_fanouts (signal_id, phase) values (p_signal_id, p_phase) on conflict do nothing;
+  get diagnostics v_n = row_count;
+  return v_n = 1;
+end;
+$$;
+ALTER FUNCTION private.signal_first_announcement(p_signal_id uuid, p_phase text) OWNER TO postgres;
+CREATE FUNCTION private.signal_lifecycle() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    new.status := 'open';
+    new.action := 'entry';
+    new.exit_price := null;
+    new.result_pct := null;
+    new.closed_at := null;
+    return new;
+  end if;
+  if old.status in ('closed', 'cancelled') then
+    raise exception 'signal % is % and can no longer change', old.id, old.status
+      using errcode = 'check_violation', constraint = 'signals_closed_is_final';
+  end if;
+  if new.strategy_id <> old.strategy_id or new.provider_id <> old.provider_id or new.pair <> old.pair
+     or new.side <> old.side or new.entry_price is distinct from old.entry_price
+     or new.leverage <> old.leverage or new.source <> old.source then
+    raise exception 'a signal''s strategy, pair, side, entry and leverage are fixed once published'
+      using errcode = 'check_violation', constraint = 'signals_terms_fixed';
+  end if;
+  if new.status = 'cancelled' then
+    new.closed_at := now();
+    new.result_pct := null;
+  elsif new.status = 'closed' or new.action in ('exit', 'close') then
+    if new.exit_price is null then
+      raise exception 'closing a signal needs its exit_price'
+        using errcode = 'not_null_violation', constraint = 'signals_closed_has_exit_price';
+    end if;
+    new.status := 'closed';
+    new.action := 'close';
+    new.closed_at := now();
+    new.result_pct := case when new.entry_price is not null then
+      round((new.exit_price / new.entry_price - 1) * 100 * case new.side when 'long' then 1 else -1 end, 4) end;
+  else
+    new.status := 'updated';
+    new.action := 'update';
+    new.exit_price := null;
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.signal_lifecycle() OWNER TO postgres;
+CREATE FUNCTION private.sync_user_role() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.profiles
+     set role = case when new.raw_app_meta_data ->> 'role' in ('user', 'provider', 'admin')
+                     then new.raw_app_meta_data ->> 'role' else 'user' end,
+         email = new.email
+   where id = new.id;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.sync_user_role() OWNER TO postgres;
+CREATE FUNCTION private.validate_backtest_minutes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_plan public.plans;
+  v_used numeric;
+begin
+  v_plan := private.current_plan(new.user_id);
+  select coalesce(sum(compute_seconds), 0) into v_used
+    from public.backtest_runs
+   where user_id = new.user_id and created_at >= date_trunc('month', now());
+  if v_used >= v_plan.backtest_minutes_per_month * 60 then
+    raise exception 'plan limit reached: the % plan allows % backtest minutes a month (backtest_minutes_per_month)',
+      v_plan.name, v_plan.backtest_minutes_per_month
+      using errcode = 'check_violation', constraint = 'backtest_runs_plan_backtest_minutes';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.validate_backtest_minutes() OWNER TO postgres;
+CREATE FUNCTION private.validate_bot_limits() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_plan public.plans;
+  v_limit integer;
+  v_count integer;
+begin
+  perform pg_advisory_xact_lock(hashtextextended(tg_table_name || ':' || new.user_id::text, 0));
+  v_plan := private.current_plan(new.user_id);
+  if tg_table_name = 'bots' then
+    v_limit := v_plan.max_bots;
+    select count(*) into v_count from public.bots where user_id = new.user_id;
+  else
+    v_limit := v_plan.max_strategies;
+    select count(*) into v_count from public.strategies where user_id = new.user_id;
+  end if;
+  if v_count >= v_limit then
+    raise exception 'plan limit reached: the % plan allows % % (max_%)', v_plan.name, v_limit, tg_table_name, tg_table_name
+      using errcode = 'check_violation', constraint = tg_table_name || '_plan_max_' || tg_table_name,
+            hint = format('Upgrade the plan or delete one of your %s.', tg_table_name);
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.validate_bot_limits() OWNER TO postgres;
+CREATE FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision DEFAULT NULL::double precision) RETURNS TABLE(bot_id uuid, epoch bigint)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_status text;
+  v_capacity integer;
+  v_bots integer;
+  v_left integer;
+  v_workers integer;
+  v_target integer := 0;
+  v_share integer;
+  v_held integer;
+  w record;
+begin
+  perform pg_advisory_xact_lock(hashtextextended('tradefleet:bot_leases', 0));
+  select wk.status, wk.capacity into v_status, v_capacity from public.workers wk where wk.id = p_worker_id;
+  if v_status is distinct from 'running' then
+    -- Draining, stopped, dead or unknown: hold nothing.
+    update public.bot_leases l set worker_id = null, expires_at = least(l.expires_at, now())
+    where l.worker_id = p_worker_id;
+    return;
+  end if;
+  -- Bots that stopped running are let go.
+  update public.bot_leases l set worker_id = null, expires_at = least(l.expires_at, now())
+  where l.worker_id = p_worker_id
+    and not exists (select 1 from public.bots b where b.id = l.bot_id and b.status = 'running');
+  select count(*) into v_bots from public.bots b where b.status = 'running';
+  select count(*) into v_workers
+  from public.workers wk
+  where wk.id = p_worker_id
+     or (wk.status = 'running' and coalesce((wk.metadata ->> 'leases')::boolean, false)
+         and wk.heartbeat_at >= now() - make_interval(secs => coalesce(p_live_s, p_ttl_s)));
+  -- Water-filling: workers whose capacity is below the fair share of what is left are
+  -- saturated at their capacity; everyone else may hold up to ceil(left / workers left).
+  -- Equal workers get equal targets, so who holds a bot only changes when one is over.
+  v_left := v_bots;
+  for w in
+    select wk.id, wk.capacity
+    from public.workers wk
+    where wk.id = p_worker_id
+       or (wk.status = 'running' and coalesce((wk.metadata ->> 'leases')::boolean, false)
+           and wk.heartbeat_at >= now() - make_interval(secs => coalesce(p_live_s, p_ttl_s)))
+    order by wk.capacity, wk.id
+  loop
+    v_share := ceil(v_left::numeric / greatest(v_workers, 1))::integer;
+    if w.capacity >= v_share then
+      v_target := least(v_share, v_capacity);
+      exit;
+    end if;
+    if w.id = p_worker_id then
+      v_target := w.capacity;
+      exit;
+    end if;
+    v_left := greatest(v_left - w.capacity, 0);
+    v_workers := v_workers - 1;
+  end loop;
+  -- Over the share: let the newest leases go.
+  update public.bot_leases l set worker_id = null, expires_at = now()
+  where l.bot_id in (
+    select x.bot_id from public.bot_leases x
+    where x.worker_id = p_worker_id and x.expires_at > now()
+    order by x.acquired_at desc, x.bot_id
+    offset v_target
+  );
+  -- Renew what is still held.
+  update public.bot_leases l
+  set expires_at = now() + make_interval(secs => p_ttl_s), renewed_at = now()
+  where l.worker_id = p_worker_id and l.expires_at > now();
+  get diagnostics v_held = row_count;
+  -- Under the share: take free bots (never leased, released or expired), longest-free first.
+  if v_held < v_target then
+    insert into public.bot_leases as l (bot_id, worker_id, epoch, acquired_at, renewed_at, expires_at)
+    select b.id, p_worker_id, 1, now(), now(), now() + make_interval(secs => p_ttl_s)
+    from public.bots b
+    left join public.bot_leases x on x.bot_id = b.id
+    where b.status = 'running'
+      and (x.bot_id is null or x.expires_at <= now() or x.worker_id is null)
+    order by x.expires_at nulls first, b.id
+    limit v_target - v_held
+    on conflict on constraint bot_leases_pkey do update
+      set worker_id = excluded.worker_id,
+          epoch = l.epoch + 1,
+          acquired_at = excluded.acquired_at,
+          renewed_at = excluded.renewed_at,
+          expires_at = excluded.expires_at
+      where l.expires_at <= now() or l.worker_id is null;
+  end if;
+  return query
+    select l.bot_id, l.epoch from public.bot_leases l
+    where l.worker_id = p_worker_id and l.expires_at > now()
+    order by l.bot_id;
+end;
+$$;
+ALTER FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) OWNER TO postgres;
+CREATE FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb DEFAULT NULL::jsonb, p_error text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_run public.backtest_runs;
+  v_result_id uuid;
+begin
+  if p_status not in ('completed', 'failed', 'cancelled') then
+    raise exception 'a run finishes completed, failed or cancelled, not %', p_status
+      using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_run from public.backtest_runs r where r.id = p_run_id for update;
+  if not found then
+    return null;
+  end if;
+  if v_run.status <> 'running' then
+    update public.backtest_runs r
+       set compute_seconds = coalesce(p_compute_seconds, r.compute_seconds),
+           credits_charged = coalesce(p_credits_charged, r.credits_charged),
+           finished_at = coalesce(r.finished_at, now())
+     where r.id = p_run_id;
+    return null;
+  end if;
+  if p_status = 'completed' then
+    if p_result is null then
+      raise exception 'a completed run needs its result' using errcode = 'not_null_violation';
+    end if;
+    insert into public.backtest_results
+    select (jsonb_populate_record(null::public.backtest_results,
+              p_result || jsonb_build_object(
+                'id', gen_random_uuid(), 'run_id', v_run.id, 'strategy_id', v_run.strategy_id,
+                'user_id', v_run.user_id, 'trading_pair', v_run.trading_pair, 'timeframe', v_run.timeframe,
+                'created_at', now()))).*
+    returning id into v_result_id;
+  end if;
+  update public.backtest_runs r
+     set status = p_status,
+         progress = case when p_status = 'completed' then 1 else r.progress end,
+         error = case when p_status = 'failed' then left(coalesce(p_error, 'failed'), 2000) end,
+         compute_seconds = p_compute_seconds,
+         credits_charged = p_credits_charged,
+         finished_at = now()
+   where r.id = p_run_id;
+  return v_result_id;
+end;
+$$;
+ALTER FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) OWNER TO postgres;
+CREATE FUNCTION public.backtest_run_progress(p_run_id uuid, p_progress numeric) RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with moved as (
+    update public.backtest_runs r
+       set progress = greatest(r.progress, least(greatest(p_progress, 0), 1))
+     where r.id = p_run_id and r.status = 'running'
+    returning r.status
+  )
+  select coalesce((select status from moved), (select r.status from public.backtest_runs r where r.id = p_run_id));
+$$;
+ALTER FUNCTION public.backtest_run_progress(p_run_id uuid, p_progress numeric) OWNER TO postgres;
+CREATE TABLE public.backtest_runs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    strategy_id uuid,
+    strategy text NOT NULL,
+    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
+    exchange text DEFAULT 'binance'::text NOT NULL,
+    trading_pair text NOT NULL,
+    timeframe text NOT NULL,
+    start_date timestamp with time zone,
+    end_date timestamp with time zone,
+    settings jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    progress numeric(5,4) DEFAULT 0 NOT NULL,
+    error text,
+    compute_seconds numeric(12,3),
+    credits_charged numeric(24,8),
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT backtest_runs_period_ordered CHECK (((end_date IS NULL) OR (start_date IS NULL) OR (end_date > start_date))),
+    CONSTRAINT backtest_runs_progress_check CHECK (((progress >= (0)::numeric) AND (progress <= (1)::numeric))),
+    CONSTRAINT backtest_runs_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text]))),
+    CONSTRAINT backtest_runs_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
+    CONSTRAINT backtest_runs_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
+    CONSTRAINT backtest_runs_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text))
+);
+ALTER TABLE public.backtest_runs OWNER TO postgres;
+CREATE FUNCTION public.backtest_run_start(p_run_id uuid) RETURNS SETOF public.backtest_runs
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update public.backtest_runs r
+     set status = 'running', progress = 0, error = null, started_at = coalesce(r.started_at, now())
+   where r.id = p_run_id and r.status in ('queued', 'running')
+  returning r.*;
+$$;
+ALTER FUNCTION public.backtest_run_start(p_run_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric DEFAULT NULL::numeric, p_occurred_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_details jsonb DEFAULT '{}'::jsonb) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.invoices;
+  v_allowed boolean;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  if p_status is null or p_status not in ('paid', 'failed', 'expired', 'cancelled', 'refunded') then
+    raise exception 'unknown invoice status %', p_status using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_inv from public.invoices i where i.id = p_invoice_id for update;
+  if not found then return 'not_found'; end if;
+  v_allowed := case p_status
+    when 'paid' then v_inv.status in ('pending', 'failed', 'expired')
+    when 'failed' then v_inv.status = 'pending'
+    when 'expired' then v_inv.status in ('pending', 'failed')
+    when 'cancelled' then v_inv.status = 'pending'
+    when 'refunded' then v_inv.status in ('pending', 'failed', 'expired', 'paid')
+  end;
+  if not v_allowed then return 'unchanged'; end if;
+  if p_status = 'paid' and p_amount is not null and p_amount < v_inv.amount then
+    return 'amount_mismatch';
+  end if;
+  update public.invoices i
+     set status = p_status,
+         paid_at = case when p_status = 'paid' then coalesce(p_occurred_at, now()) else i.paid_at end,
+         payment_method = coalesce(p_details ->> 'payment_method', i.payment_method),
+         payment_channel = coalesce(p_details ->> 'payment_channel', i.payment_channel),
+         transaction_id = coalesce(p_details ->> 'transaction_id', i.transaction_id)
+   where i.id = v_inv.id
+  returning * into v_inv;
+  if p_status = 'paid' then
+    perform private.billing_on_paid(v_inv);
+  elsif p_status = 'refunded' and v_inv.paid_at is not null then
+    perform private.billing_on_refunded(v_inv);
+  elsif p_status in ('failed', 'expired') then
+    insert into public.notifications (user_id, kind, title, body, data)
+    values (v_inv.user_id, 'payment', 'Payment ' || p_status,
+            format('Your payment of %s %s %s.', v_inv.amount, v_inv.currency,
+                   case p_status when 'failed' then 'failed' else 'expired before it was paid' end),
+            jsonb_build_object('invoice_id', v_inv.id, 'status', p_status));
+  end if;
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) OWNER TO postgres;
+CREATE FUNCTION public.billing_expire_due(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(invoices_expired integer, subscriptions_expired integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  r record;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role runs the billing sweep' using errcode = 'insufficient_privilege';
+  end if;
+  invoices_expired := 0;
+  for r in select i.id from public.invoices i
+            where i.status = 'pending' and i.expired_at is not null and i.expired_at <= p_now
+            order by i.id for update skip locked loop
+    if public.billing_apply_invoice_event(r.id, 'expired', null, p_now) = 'applied' then
+      invoices_expired := invoices_expired + 1;
+    end if;
+  end loop;
+  subscriptions_expired := 0;
+  for r in update public.subscriptions s
+              set status = 'expired'
+            where s.id in (select x.id from public.subscriptions x
+                            where x.status in ('active', 'trial') and x.expires_at <= p_now
+                            for update skip locked)
+           returning s.user_id, s.plan_id loop
+    subscriptions_expired := subscriptions_expired + 1;
+    perform private.billing_enforce_plan_limits(r.user_id);
+    insert into public.notifications (user_id, kind, title, body, data)
+    values (r.user_id, 'payment', 'Subscription expired',
+            format('Your %s plan expired; you are on the Free plan now.',
+                   (select p.name from public.plans p where p.id = r.plan_id)),
+            jsonb_build_object('plan_id', r.plan_id, 'status', 'expired'));
+  end loop;
+  return next;
+end;
+$$;
+ALTER FUNCTION public.billing_expire_due(p_now timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb DEFAULT '[]'::jsonb, p_trades jsonb DEFAULT '[]'::jsonb, p_logs jsonb DEFAULT '[]'::jsonb, p_notes jsonb DEFAULT '[]'::jsonb) RETURNS TABLE(stale_bot_id uuid)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_ok uuid[];
+begin
+  -- Lock the leases of the batch: a takeover (epoch + 1) waits until this commits.
+  select coalesce(array_agg(x.bot_id), '{}') into v_ok
+    from (select l.bot_id
+            from public.bot_leases l
+            join jsonb_to_recordset(p_steps) as s(bot_id uuid, epoch bigint)
+              on s.bot_id = l.bot_id and s.epoch = l.epoch
+           order by l.bot_id
+             for share of l) x;
+  insert into public.orders as o (id, bot_id, user_id, client_order_id, exchange_order_id, exchange, symbol, side,
+                                  order_type, amount, price, stop_price, filled, average_price, fee, fee_currency,
+                                  status, reason, is_paper_trade, lease_epoch, signal_id)
+  select r.id, r.bot_id, r.user_id, r.client_order_id, r.exchange_order_id, r.exchange, r.symbol, r.side,
+         r.order_type, r.amount, r.price, r.stop_price, coalesce(r.filled, 0), r.average_price, coalesce(r.fee, 0),
+         r.fee_currency, r.status, r.reason, coalesce(r.is_paper_trade, true), r.lease_epoch, r.signal_id
+    from jsonb_to_recordset(p_orders) as r(id uuid, bot_id uuid, user_id uuid, client_order_id text,
+         exchange_order_id text, exchange text, symbol text, side text, order_type text, amount numeric,
+         price numeric, stop_price numeric, filled numeric, average_price numeric, fee numeric, fee_currency text,
+         status text, reason text, is_paper_trade boolean, lease_epoch bigint, signal_id uuid)
+   where r.bot_id = any (v_ok)
+  on conflict (client_order_id) do update
+     set exchange_order_id = coalesce(excluded.exchange_order_id, o.exchange_order_id),
+         filled = excluded.filled,
+         average_price = coalesce(excluded.average_price, o.average_price),
+         fee = excluded.fee,
+         fee_currency = coalesce(excluded.fee_currency, o.fee_currency),
+         status = excluded.status,
+         lease_epoch = excluded.lease_epoch;
+  insert into public.trades as t (id, bot_id, user_id, exchange, trading_pair, side, direction, order_type, amount,
+                                  price, exit_price, fee, profit, profit_percentage, status, exit_reason, entry_time,
+                                  exit_time, entry_order_id, exit_order_id, is_paper_trade, stop_loss_price,
+                                  take_profit_price, lease_epoch, metadata, signal_id)
+  select r.id, r.bot_id, r.user_id, r.exchange, r.trading_pair, r.side, r.direction, r.order_type, r.amount,
+         r.price, r.exit_price, r.fee, coalesce(r.profit, 0), coalesce(r.profit_percentage, 0), r.status,
+         r.exit_reason, r.entry_time, r.exit_time, r.entry_order_id, r.exit_order_id,
+         coalesce(r.is_paper_trade, true), r.stop_loss_price, r.take_profit_price, r.lease_epoch,
+         coalesce(r.metadata, '{}'), r.signal_id
+    from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, user_id uuid, exchange text, trading_pair text,
+         side text, direction text, order_type text, amount numeric, price numeric, exit_price numeric, fee numeric,
+         profit numeric, profit_percentage numeric, status text, exit_reason text, entry_time timestamptz,
+         exit_time timestamptz, entry_order_id uuid, exit_order_id uuid, is_paper_trade boolean,
+         stop_loss_price numeric, take_profit_price numeric, lease_epoch bigint, metadata jsonb, signal_id uuid)
+   where r.bot_id = any (v_ok)
+  on conflict (id) do update
+     set exit_price = excluded.exit_price,
+         fee = excluded.fee,
+         profit = excluded.profit,
+         profit_percentage = excluded.profit_percentage,
+         status = excluded.status,
+         exit_reason = excluded.exit_reason,
+         exit_time = excluded.exit_time,
+         exit_order_id = excluded.exit_order_id,
+         lease_epoch = excluded.lease_epoch,
+         metadata = t.metadata || excluded.metadata;
+  insert into public.bot_logs (bot_id, user_id, log_level, message, context, source)
+  select r.bot_id, r.user_id, r.log_level, r.message, coalesce(r.context, '{}'), 'bot'
+    from jsonb_to_recordset(p_logs) as r(bot_id uuid, user_id uuid, log_level text, message text, context jsonb)
+   where r.bot_id = any (v_ok);
+  insert into public.notifications (user_id, kind, title, body, data)
+  select r.user_id, r.kind, r.title, r.body, coalesce(r.data, '{}')
+    from jsonb_to_recordset(p_notes) as r(user_id uuid, bot_id uuid, kind text, title text, body text, data jsonb)
+   where r.bot_id = any (v_ok);
+  update public.bots b
+     set last_candle_at = greatest(b.last_candle_at, s.candle_at),
+         status = coalesce(s.status, b.status),
+         status_reason = case when s.status is not null then s.status_reason else b.status_reason end,
+         error_message = case when s.status = 'error' then s.error_message else b.error_message end
+    from jsonb_to_recordset(p_steps) as s(bot_id uuid, candle_at timestamptz, status text, status_reason text,
+                                          error_message text)
+   where b.id = s.bot_id and b.id = any (v_ok)
+     and (s.status is not null or b.last_candle_at is distinct from greatest(b.last_candle_at, s.candle_at));
+  return query
+    select s.bot_id from jsonb_to_recordset(p_steps) as s(bot_id uuid) where not (s.bot_id = any (v_ok));
+end;
+$$;
+ALTER FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) OWNER TO postgres;
+CREATE FUNCTION public.bot_trade_prices(p_user_ids uuid[]) RETURNS TABLE(user_id uuid, credits_per_trade numeric, account_id uuid, live_trading boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select u.id,
+         coalesce((p.features ->> 'credits_per_trade')::numeric, 0),
+         (select a.id from public.credit_accounts a where a.user_id = u.id and a.kind = 'user'),
+         p.live_trading
+    from unnest(p_user_ids) as u(id)
+   cross join lateral private.current_plan(u.id) p
+$$;
+ALTER FUNCTION public.bot_trade_prices(p_user_ids uuid[]) OWNER TO postgres;
+CREATE FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.strategy_subscriptions := private.own_strategy_subscription(p_subscription_id);
+begin
+  if v_sub.status in ('cancelled', 'expired') then
+    return v_sub;
+  end if;
+  update public.strategy_subscriptions s
+     set status = 'cancelled', cancelled_at = now(), auto_execute = false
+   where s.id = v_sub.id
+  returning * into v_sub;
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
+CREATE TABLE public.jobs (
+    id bigint NOT NULL,
+    queue text DEFAULT 'default'::text NOT NULL,
+    kind text NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    run_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 5 NOT NULL,
+    idempotency_key text,
+    locked_by uuid,
+    locked_until timestamp with time zone,
+    last_error text,
+    result jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT jobs_kind_format CHECK ((kind ~ '^[a-z][a-z0-9_.]{0,63}$'::text)),
+    CONSTRAINT jobs_max_attempts_positive CHECK ((max_attempts > 0)),
+    CONSTRAINT jobs_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'dead'::text, 'cancelled'::text])))
+);
+ALTER TABLE public.jobs OWNER TO postgres;
+CREATE FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision DEFAULT 30, p_kinds text[] DEFAULT NULL::text[]) RETURNS SETOF public.jobs
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with ready as (
+    select c.id
+    from unnest(p_queues) as q(name)
+    cross join lateral (
+      select j.id, j.priority, j.run_at
+      from public.jobs j
+      where j.status = 'queued'
+        and j.queue = q.name
+        and j.run_at <= now()
+        and (p_kinds is null or j.kind = any (p_kinds))
+      order by j.priority desc, j.run_at, j.id
+      limit greatest(p_limit, 0)
+      for update skip locked
+    ) c
+    order by c.priority desc, c.run_at, c.id
+    limit greatest(p_limit, 0)
+  )
+  update public.jobs j
+  set status = 'running',
+      attempts = j.attempts + 1,
+      locked_by = p_worker_id,
+      locked_until = now() + make_interval(secs => p_lock_s),
+      started_at = now(),
+      updated_at = now()
+  where j.id = any (array(select ready.id from ready))
+  returning j.*;
+$$;
+ALTER FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) OWNER TO postgres;
+CREATE FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb DEFAULT NULL::jsonb) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select exists (select 1 from public.complete_jobs(p_worker_id, array[p_job_id], array[p_result]));
+$$;
+ALTER FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) OWNER TO postgres;
+CREATE FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[] DEFAULT NULL::jsonb[]) RETURNS SETOF bigint
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update public.jobs j
+  set status = 'succeeded',
+      result = r.result,
+      finished_at = now(),
+      locked_by = null,
+      locked_until = null,
+      updated_at = now()
+  from unnest(p_job_ids, coalesce(p_results, array[]::jsonb[])) as r(id, result)
+  where j.id = r.id
+    and j.status = 'running'
+    and j.locked_by = p_worker_id
+  returning j.id;
+$$;
+ALTER FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) OWNER TO postgres;
+CREATE FUNCTION public.credit_audit() RETURNS TABLE(rule text, account_id uuid, detail text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with sides as (
+    select t.debit_account_id as account_id, t.amount as debit, 0::numeric as credit, t.phase, t.id, t.pending_id
+      from public.credit_transfers t
+    union all
+    select t.credit_account_id, 0::numeric, t.amount, t.phase, t.id, t.pending_id
+      from public.credit_transfers t
+  ),
+  expected as (
+    select s.account_id,
+           coalesce(sum(s.debit) filter (where s.phase in ('posted', 'post_pending')), 0) as debits_posted,
+           coalesce(sum(s.credit) filter (where s.phase in ('posted', 'post_pending')), 0) as credits_posted,
+           coalesce(sum(s.debit) filter (where s.phase = 'pending' and not exists (
+             select 1 from public.credit_transfers r where r.pending_id = s.id)), 0) as debits_pending,
+           coalesce(sum(s.credit) filter (where s.phase = 'pending' and not exists (
+             select 1 from public.credit_transfers r where r.pending_id = s.id)), 0) as credits_pending
+      from sides s group by s.account_id
+  )
+  select 'debits_must_not_exceed_credits', a.id,
+         format('balance %s, pending debits %s', a.balance, a.debits_pending)
+    from public.credit_accounts a
+   where not a.allow_negative and a.credits_posted - a.debits_posted - a.debits_pending < 0
+  union all
+  select 'ledger_sums_to_zero', null::uuid, format('sum of balances %s, pending %s / %s', sum(a.balance),
+         sum(a.debits_pending), sum(a.credits_pending))
+    from public.credit_accounts a
+  having sum(a.balance) <> 0 or sum(a.debits_pending) <> sum(a.credits_pending)
+  union all
+  select 'balance_equals_transfers', a.id,
+         format('columns %s/%s/%s/%s, transfers %s/%s/%s/%s', a.debits_posted, a.credits_posted, a.debits_pending,
+                a.credits_pending, coalesce(e.debits_posted, 0), coalesce(e.credits_posted, 0),
+                coalesce(e.debits_pending, 0), coalesce(e.credits_pending, 0))
+    from public.credit_accounts a left join expected e on e.account_id = a.id
+   where (a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending)
+         is distinct from (coalesce(e.debits_posted, 0), coalesce(e.credits_posted, 0),
+                           coalesce(e.debits_pending, 0), coalesce(e.credits_pending, 0))
+  union all
+  select 'hold_resolves_once', null::uuid, format('hold %s resolved %s times', t.pending_id, count(*))
+    from public.credit_transfers t where t.pending_id is not null
+   group by t.pending_id having count(*) > 1
+  union all
+  select 'post_within_hold', null::uuid, format('post %s of %s exceeds hold %s', r.id, r.amount, h.amount)
+    from public.credit_transfers r join public.credit_transfers h on h.id = r.pending_id
+   where r.phase = 'post_pending' and r.amount > h.amount
+  union all
+  select 'open_holds_match', null::uuid, format('hold %s open-state mismatch', t.id)
+    from public.credit_transfers t
+   where t.phase = 'pending'
+     and (exists (select 1 from private.credit_open_holds o where o.transfer_id = t.id))
+         = (exists (select 1 from public.credit_transfers r where r.pending_id = t.id))
+$$;
+ALTER FUNCTION public.credit_audit() OWNER TO postgres;
+CREATE FUNCTION public.credit_charge_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric DEFAULT 1, p_reference_type text DEFAULT NULL::text, p_reference_id text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.credit_require_service();
+  return private.credit_apply_usage(p_id, 'transfer', p_user_id, p_usage, p_quantity, null,
+                                    p_reference_type, p_reference_id, p_metadata);
+end;
+$$;
+ALTER FUNCTION public.credit_charge_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric, p_reference_type text, p_reference_id text, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION public.credit_correct(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_reason text) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not (private.is_service() or private.is_admin()) then
+    raise exception 'only admins can correct the credit ledger' using errcode = 'insufficient_privilege';
+  end if;
+  if p_reason is null or btrim(p_reason) = '' then
+    raise exception 'a correction needs a reason' using errcode = 'check_violation',
+      constraint = 'credit_corrections_reason_required';
+  end if;
+  return private.credit_apply_or_raise(
+    p_id, 'transfer', p_debit_account_id, p_credit_account_id, p_amount, 'correction', null, null,
+    'correction', null, jsonb_build_object('reason', p_reason, 'corrected_by', (select auth.uid())));
+end;
+$$;
+ALTER FUNCTION public.credit_correct(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_reason text) OWNER TO postgres;
+CREATE FUNCTION public.credit_create_transfer(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_reference_type text DEFAULT NULL::text, p_reference_id text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_pending boolean DEFAULT false, p_timeout interval DEFAULT NULL::interval) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_code text;
+  v_row public.credit_transfers;
+begin
+  perform private.credit_require_service();
+  v_code := private.credit_apply(p_id, case when p_pending then 'hold' else 'transfer' end,
+                                 p_debit_account_id, p_credit_account_id, p_amount, p_kind, null,
+                                 case when p_pending and p_timeout is not null then now() + p_timeout end,
+                                 p_reference_type, p_reference_id, p_metadata);
+  if v_code not in ('ok', 'exists') then
+    perform private.credit_raise(v_code, p_id, p_debit_account_id, p_amount);
+  end if;
+  select * into v_row from public.credit_transfers t where t.id = p_id;
+  return v_row;
+end;
+$$;
+ALTER FUNCTION public.credit_create_transfer(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_reference_type text, p_reference_id text, p_metadata jsonb, p_pending boolean, p_timeout interval) OWNER TO postgres;
+CREATE FUNCTION public.credit_create_transfers(p_transfers jsonb) RETURNS TABLE(idx integer, id uuid, result text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_items private.credit_batch_item[];
+  v_work private.credit_batch_work[];
+  w private.credit_batch_work;
+  r private.credit_batch_item;
+  v_pending_ids uuid[];
+  v_holds public.credit_transfers[];
+  v_all_early boolean;
+  v_n_early integer;
+  -- the batch's accounts in lock order: id, system?, may go negative, available, net changes
+  a_id uuid[];
+  a_system boolean[];
+  a_allow boolean[];
+  a_avail numeric[];
+  a_dp numeric[];
+  a_cp numeric[];
+  a_dpe numeric[];
+  a_cpe numeric[];
+  -- accepted in this batch: every row; the tracked ones also by id; tracked resolutions
+  n_row public.credit_transfers[] := '{}';
+  t_id uuid[] := '{}';
+  t_row public.credit_transfers[] := '{}';
+  t_dpos integer[] := '{}';
+  t_cpos integer[] := '{}';
+  c_pending uuid[] := '{}';
+  c_phase text[] := '{}';
+  o_id uuid[] := '{}';
+  o_timeout timestamptz[] := '{}';
+  v_resolved uuid[] := '{}';
+  v_row public.credit_transfers;
+  v_hold public.credit_transfers;
+  v_action text;
+  v_amount numeric;
+  v_pos integer;
+  v_d integer;
+  v_c integer;
+  v_phase text;
+  v_count bigint;
+begin
+  perform private.credit_require_service();
+  if p_transfers is null or jsonb_typeof(p_transfers) <> 'array' then
+    raise exception 'credit_create_transfers expects a JSON array of transfers' using errcode = 'invalid_parameter_value';
+  end if;
+  v_items := array(select b from private.credit_parse_batch(p_transfers) b order by b.idx);
+  v_pending_ids := array(select distinct b.pending_id from unnest(v_items) b where b.pending_id is not null);
+  -- Holds are immutable: read them before locking, to know their accounts.
+  v_holds := array(select t from public.credit_transfers t where t.id = any(v_pending_ids));
+  select array_agg(a.id order by a.user_id is null, a.id),
+         array_agg(a.user_id is null order by a.user_id is null, a.id),
+         array_agg(a.allow_negative order by a.user_id is null, a.id)
+    into a_id, a_system, a_allow
+    from public.credit_accounts a
+   where a.id in (select b.debit_account_id from unnest(v_items) b where b.early_result is null
+                  union select b.credit_account_id from unnest(v_items) b where b.early_result is null
+                  union select h.debit_account_id from unnest(v_holds) h
+                  union select h.credit_account_id from unnest(v_holds) h);
+  a_id := coalesce(a_id, '{}');
+  -- System accounts are locked early too when a check needs their balance (a system
+  -- account that may not go negative is debited) or no user-owned account serializes an
+  -- element (system to system).
+  select coalesce(bool_or(
+           (b.action in ('transfer', 'hold', 'usage') and (
+              (d.system and not d.allow) or (d.system and c.system)))
+           or (b.pending_id is not null and hd.system and hc.system)), false)
+    into v_all_early
+    from unnest(v_items) b
+    left join unnest(a_id, a_system, a_allow) d(id, system, allow) on d.id = b.debit_account_id
+    left join unnest(a_id, a_system, a_allow) c(id, system, allow) on c.id = b.credit_account_id
+    left join unnest(v_holds) h on h.id = b.pending_id
+    left join unnest(a_id, a_system) hd(id, system) on hd.id = h.debit_account_id
+    left join unnest(a_id, a_system) hc(id, system) on hc.id = h.credit_account_id
+   where b.early_result is null;
+  a_avail := array(
+    select l.available from (
+      select a.credits_posted - a.debits_posted - a.debits_pending as available
+        from public.credit_accounts a
+       where a.id = any(a_id) and (v_all_early or a.user_id is not null)
+       order by a.user_id is null, a.id
+       for no key update) l);
+  v_n_early := case when v_all_early then cardinality(a_id)
+                    else (select count(*) from unnest(a_system) s where not s) end;
+  if cardinality(a_avail) <> v_n_early then
+    raise exception 'an account of this batch was removed concurrently; retry the batch'
+      using errcode = 'serialization_failure';
+  end if;
+  a_avail := a_avail || array_fill(0::numeric, array[cardinality(a_id) - v_n_early]);
+  a_dp := array_fill(0::numeric, array[cardinality(a_id)]);
+  a_cp := a_dp;
+  a_dpe := a_dp;
+  a_cpe := a_dp;
+  -- Under the locks: what exists already and which holds are resolved; account positions.
+  v_work := array(
+    select row(b, d.pos, c.pos, x, h, hd.pos, hc.pos, s.phase,
+               b.id in (select b2.pending_id from unnest(v_items) b2 where b2.pending_id is not null)
+                 or count(*) over (partition by b.id) > 1,
+               b.pending_id is not null and count(*) over (partition by b.pending_id) > 1
+              )::private.credit_batch_work
+      from unnest(v_items) b
+      left join unnest(a_id) with ordinality d(id, pos) on d.id = b.debit_account_id
+      left join unnest(a_id) with ordinality c(id, pos) on c.id = b.credit_account_id
+      left join public.credit_transfers x on x.id = b.id
+      left join unnest(v_holds) h on h.id = b.pending_id
+      left join unnest(a_id) with ordinality hd(id, pos) on hd.id = h.debit_account_id
+      left join unnest(a_id) with ordinality hc(id, pos) on hc.id = h.credit_account_id
+      left join public.credit_transfers s on s.pending_id = b.pending_id
+     order by b.idx);
+  foreach w in array v_work loop
+    r := w.item;
+    idx := r.idx;
+    id := r.id;
+    result := r.early_result;
+    v_action := case r.action when 'usage' then 'transfer' else r.action end;
+    v_amount := round(r.amount, 8);
+    if result is not null then
+      null;
+    elsif r.id is null then
+      result := 'id_must_not_be_null';
+    elsif v_action not in ('transfer', 'hold', 'post', 'void') then
+      result := 'action_unknown';
+    elsif v_action in ('transfer', 'hold') then
+      if v_amount is null or v_amount <= 0 then result := 'amount_must_be_positive';
+      elsif r.kind is null or r.kind not in ('grant', 'purchase', 'usage', 'revenue_share', 'payout', 'refund', 'correction') then
+        result := 'kind_unknown';
+      elsif r.debit_account_id is null then result := 'debit_account_id_must_not_be_null';
+      elsif r.credit_account_id is null then result := 'credit_account_id_must_not_be_null';
+      elsif r.debit_account_id = r.credit_account_id then result := 'accounts_must_be_different';
+      elsif r.pending_id is not null then result := 'pending_id_must_be_null';
+      end if;
+    else
+      if r.pending_id is null then result := 'pending_id_must_not_be_null';
+      elsif r.pending_id = r.id then result := 'pending_id_must_be_different';
+      elsif v_amount is not null and v_amount <= 0 then result := 'amount_must_be_positive';
+      end if;
+    end if;
+    -- Same id seen before, in this batch or in the ledger?
+    if result is null then
+      v_pos := case when w.track_id then array_position(t_id, r.id) end;
+      if v_pos is not null then
+        result := private.credit_compare(t_row[v_pos], v_action, r.debit_account_id, r.credit_account_id, v_amount,
+                                         r.kind, r.pending_id, r.reference_type, r.reference_id);
+      elsif (w.existing).id is not null then
+        result := private.credit_compare(w.existing, v_action, r.debit_account_id, r.credit_account_id, v_amount,
+                                         r.kind, r.pending_id, r.reference_type, r.reference_id);
+      end if;
+    end if;
+    if result is null and v_action in ('transfer', 'hold') then
+      v_d := w.d_pos;
+      v_c := w.c_pos;
+      if v_d is null then result := 'debit_account_not_found';
+      elsif v_c is null then result := 'credit_account_not_found';
+      elsif not a_allow[v_d] and a_avail[v_d] < v_amount then result := 'exceeds_credits';
+      else
+        v_row := row(r.id, r.debit_account_id, r.credit_account_id, v_amount, r.kind,
+                     case v_action when 'hold' then 'pending' else 'posted' end, null,
+                     case v_action when 'hold' then r.timeout_at end, r.reference_type, r.reference_id,
+                     coalesce(r.metadata, '{}'), now())::public.credit_transfers;
+        a_avail[v_d] := a_avail[v_d] - v_amount;
+        if v_action = 'transfer' then
+          a_dp[v_d] := a_dp[v_d] + v_amount;
+          a_cp[v_c] := a_cp[v_c] + v_amount;
+          a_avail[v_c] := a_avail[v_c] + v_amount;
+        else
+          a_dpe[v_d] := a_dpe[v_d] + v_amount;
+          a_cpe[v_c] := a_cpe[v_c] + v_amount;
+          o_id := o_id || r.id;
+          o_timeout := o_timeout || r.timeout_at;
+        end if;
+        result := 'ok';
+      end if;
+    elsif result is null then
+      -- post / void: the hold is in the ledger, or was created earlier in this batch
+      v_hold := w.hold;
+      v_d := w.hold_d_pos;
+      v_c := w.hold_c_pos;
+      if v_hold.id is null then
+        v_pos := array_position(t_id, r.pending_id);
+        if v_pos is not null then
+          v_hold := t_row[v_pos];
+          v_d := t_dpos[v_pos];
+          v_c := t_cpos[v_pos];
+        end if;
+      end if;
+      v_phase := w.resolved_phase;
+      if v_phase is null and w.track_pending then
+        v_phase := c_phase[array_position(c_pending, r.pending_id)];
+      end if;
+      if v_hold.id is null then result := 'pending_transfer_not_found';
+      elsif v_hold.phase <> 'pending' then result := 'pending_transfer_not_pending';
+      elsif r.debit_account_id is not null and r.debit_account_id <> v_hold.debit_account_id then
+        result := 'pending_transfer_has_different_debit_account_id';
+      elsif r.credit_account_id is not null and r.credit_account_id <> v_hold.credit_account_id then
+        result := 'pending_transfer_has_different_credit_account_id';
+      elsif v_action = 'post' and coalesce(v_amount, v_hold.amount) > v_hold.amount then
+        result := 'exceeds_pending_transfer_amount';
+      elsif v_action = 'void' and v_amount is not null and v_amount <> v_hold.amount then
+        result := 'pending_transfer_has_different_amount';
+      elsif v_phase is not null then
+        result := case v_phase when 'post_pending' then 'pending_transfer_already_posted'
+                               else 'pending_transfer_already_voided' end;
+      elsif v_action = 'post' and v_hold.timeout_at is not null and v_hold.timeout_at <= now() then
+        result := 'pending_transfer_expired';
+      else
+        v_amount := case v_action when 'post' then coalesce(v_amount, v_hold.amount) else v_hold.amount end;
+        v_phase := case v_action when 'post' then 'post_pending' else 'void_pending' end;
+        v_row := row(r.id, v_hold.debit_account_id, v_hold.credit_account_id, v_amount, v_hold.kind,
+                     v_phase, r.pending_id, null,
+                     coalesce(r.reference_type, v_hold.reference_type), coalesce(r.reference_id, v_hold.reference_id),
+                     coalesce(r.metadata, '{}'), now())::public.credit_transfers;
+        a_dpe[v_d] := a_dpe[v_d] - v_hold.amount;
+        a_cpe[v_c] := a_cpe[v_c] - v_hold.amount;
+        a_avail[v_d] := a_avail[v_d] + v_hold.amount;
+        if v_action = 'post' then
+          a_dp[v_d] := a_dp[v_d] + v_amount;
+          a_cp[v_c] := a_cp[v_c] + v_amount;
+          a_avail[v_d] := a_avail[v_d] - v_amount;
+          a_avail[v_c] := a_avail[v_c] + v_amount;
+        end if;
+        v_resolved := v_resolved || r.pending_id;
+        if w.track_pending then
+          c_pending := c_pending || r.pending_id;
+          c_phase := c_phase || v_phase;
+        end if;
+        result := 'ok';
+      end if;
+    end if;
+    if result = 'ok' then
+      n_row := n_row || v_row;
+      if w.track_id then
+        t_id := t_id || r.id;
+        t_row := t_row || v_row;
+        t_dpos := t_dpos || w.d_pos;
+        t_cpos := t_cpos || w.c_pos;
+      end if;
+    end if;
+    return next;
+  end loop;
+  if cardinality(n_row) = 0 then
+    return;
+  end if;
+  insert into public.credit_transfers select * from unnest(n_row) on conflict do nothing;
+  get diagnostics v_count = row_count;
+  if v_count <> cardinality(n_row) then
+    -- Only a concurrent transfer reusing one of these ids with other accounts gets here.
+    raise exception 'a transfer id of this batch was used concurrently by another transfer; retry the batch'
+      using errcode = 'serialization_failure';
+  end if;
+  insert into private.credit_open_holds (transfer_id, timeout_at)
+  select o.id, o.timeout_at from unnest(o_id, o_timeout) as o(id, timeout_at)
+   where o.id <> all(v_resolved);
+  delete from private.credit_open_holds h where h.transfer_id = any(v_resolved);
+  -- The late system accounts, locked now in lock order, then every account updated once.
+  perform 1 from public.credit_accounts a
+   where a.id = any(a_id[v_n_early + 1:])
+   order by a.id
+   for no key update;
+  update public.credit_accounts a
+     set debits_posted = a.debits_posted + d.dp, credits_posted = a.credits_posted + d.cp,
+         debits_pending = a.debits_pending + d.dpe, credits_pending = a.credits_pending + d.cpe
+    from unnest(a_id, a_dp, a_cp, a_dpe, a_cpe) as d(id, dp, cp, dpe, cpe)
+   where a.id = d.id and (d.dp <> 0 or d.cp <> 0 or d.dpe <> 0 or d.cpe <> 0);
+end;
+$$;
+ALTER FUNCTION public.credit_create_transfers(p_transfers jsonb) OWNER TO postgres;
+CREATE FUNCTION public.credit_expire_holds(p_limit integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_count integer;
+begin
+  perform private.credit_require_service();
+  select count(*) filter (where r.result = 'ok')::integer into v_count
+    from public.credit_create_transfers(coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'action', 'void', 'id', md5('credit-hold-expired:' || h.transfer_id::text)::uuid,
+               'pending_id', h.transfer_id, 'metadata', jsonb_build_object('reason', 'expired')))
+        from (select oh.transfer_id from private.credit_open_holds oh
+               where oh.timeout_at <= now() order by oh.timeout_at limit p_limit) h), '[]')) r;
+  return v_count;
+end;
+$$;
+ALTER FUNCTION public.credit_expire_holds(p_limit integer) OWNER TO postgres;
+CREATE FUNCTION public.credit_grant(p_id uuid, p_user_id uuid, p_amount numeric, p_reference_type text DEFAULT NULL::text, p_reference_id text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.credit_require_service();
+  return private.credit_apply_or_raise(
+    p_id, 'transfer', private.credit_system_account('system:grants'), private.credit_user_account(p_user_id),
+    p_amount, 'grant', null, null, p_reference_type, p_reference_id, p_metadata);
+end;
+$$;
+ALTER FUNCTION public.credit_grant(p_id uuid, p_user_id uuid, p_amount numeric, p_reference_type text, p_reference_id text, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION public.credit_grant_monthly(p_subscription_id uuid) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.subscriptions;
+  v_credits numeric;
+begin
+  perform private.credit_require_service();
+  select * into v_sub from public.subscriptions s where s.id = p_subscription_id;
+  if not found or v_sub.status not in ('active', 'trial') or v_sub.expires_at <= now() then
+    return null;
+  end if;
+  select (p.features ->> 'monthly_credits')::numeric into v_credits from public.plans p where p.id = v_sub.plan_id;
+  if coalesce(v_credits, 0) <= 0 then
+    return null;
+  end if;
+  return private.credit_apply_or_raise(
+    private.credit_monthly_grant_id(v_sub.id, v_sub.started_at), 'transfer',
+    private.credit_system_account('system:grants'), private.credit_user_account(v_sub.user_id),
+    v_credits, 'grant', null, null, 'subscription', v_sub.id::text,
+    jsonb_build_object('reason', 'monthly_credits', 'plan_id', v_sub.plan_id));
+end;
+$$;
+ALTER FUNCTION public.credit_grant_monthly(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.credit_grant_monthly_all(p_limit integer DEFAULT 5000) RETURNS TABLE(result text, transfers bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_grants uuid := private.credit_system_account('system:grants');
+begin
+  perform private.credit_require_service();
+  return query
+  select r.result, count(*)
+    from public.credit_create_transfers(coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'action', 'transfer', 'id', g.grant_id, 'debit_account_id', v_grants,
+               'credit_account_id', a.id, 'amount', g.credits, 'kind', 'grant',
+               'reference_type', 'subscription', 'reference_id', g.subscription_id::text,
+               'metadata', jsonb_build_object('reason', 'monthly_credits', 'plan_id', g.plan_id)))
+        from (select s.id as subscription_id, s.user_id, s.plan_id,
+                     private.credit_monthly_grant_id(s.id, s.started_at) as grant_id,
+                     (p.features ->> 'monthly_credits')::numeric as credits
+                from public.subscriptions s join public.plans p on p.id = s.plan_id
+               where s.status in ('active', 'trial') and s.expires_at > now()
+                 and coalesce((p.features ->> 'monthly_credits')::numeric, 0) > 0
+                 and not exists (select 1 from public.credit_transfers t
+                                  where t.id = private.credit_monthly_grant_id(s.id, s.started_at))
+               order by s.id
+               limit p_limit) g
+        join public.credit_accounts a on a.user_id = g.user_id and a.kind = 'user'), '[]')) r
+   group by r.result;
+end;
+$$;
+ALTER FUNCTION public.credit_grant_monthly_all(p_limit integer) OWNER TO postgres;
+CREATE FUNCTION public.credit_hold(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_timeout interval DEFAULT '00:15:00'::interval, p_reference_type text DEFAULT NULL::text, p_reference_id text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.credit_require_service();
+  return private.credit_apply_or_raise(p_id, 'hold', p_debit_account_id, p_credit_account_id, p_amount, p_kind,
+                                       null, case when p_timeout is not null then now() + p_timeout end,
+                                       p_reference_type, p_reference_id, p_metadata);
+end;
+$$;
+ALTER FUNCTION public.credit_hold(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_timeout interval, p_reference_type text, p_reference_id text, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION public.credit_hold_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric DEFAULT 1, p_timeout interval DEFAULT '00:15:00'::interval, p_reference_type text DEFAULT NULL::text, p_reference_id text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.credit_require_service();
+  return private.credit_apply_usage(
+    p_id, 'hold', p_user_id, p_usage, p_quantity,
+    now() + coalesce(p_timeout, (select s.default_hold_timeout from private.credit_settings s)),
+    p_reference_type, p_reference_id, p_metadata);
+end;
+$$;
+ALTER FUNCTION public.credit_hold_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric, p_timeout interval, p_reference_type text, p_reference_id text, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION public.credit_min_payout() RETURNS numeric
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select s.min_payout from private.credit_settings s
+$$;
+ALTER FUNCTION public.credit_min_payout() OWNER TO postgres;
+CREATE FUNCTION public.credit_pay_strategy_subscription(p_id uuid, p_strategy_subscription_id uuid, p_amount numeric DEFAULT NULL::numeric) RETURNS SETOF public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.strategy_subscriptions;
+  v_strategy public.strategies;
+  v_amount numeric;
+  v_provider_part numeric;
+  v_subscriber_account uuid;
+  v_provider_account uuid;
+  v_platform_account uuid := private.credit_system_account('system:platform_revenue');
+  v_platform_id uuid := md5('credit-revenue-share-platform:' || p_id::text)::uuid;
+  v_reference text;
+begin
+  perform private.credit_require_service();
+  select * into v_sub from public.strategy_subscriptions s where s.id = p_strategy_subscription_id;
+  if not found then
+    raise exception 'strategy subscription % does not exist', p_strategy_subscription_id using errcode = 'no_data_found';
+  end if;
+  select * into v_strategy from public.strategies s where s.id = v_sub.strategy_id;
+  v_amount := coalesce(p_amount, nullif(v_sub.price, 0), v_strategy.monthly_price);
+  if v_amount is null or v_amount <= 0 then
+    perform private.credit_raise('amount_must_be_positive', p_id, null, v_amount);
+  end if;
+  v_provider_part := round(v_amount * v_strategy.provider_share, 8);
+  v_subscriber_account := private.credit_user_account(v_sub.subscriber_id);
+  v_provider_account := private.credit_user_account(v_strategy.user_id, 'provider_earnings');
+  v_reference := v_sub.id::text;
+  perform 1 from public.credit_accounts a
+   where a.id in (v_subscriber_account, v_provider_account, v_platform_account)
+   order by a.user_id is null, a.id for no key update;
+  if v_provider_part > 0 then
+    return next private.credit_apply_or_raise(
+      p_id, 'transfer', v_subscriber_account, v_provider_account, v_provider_part, 'revenue_share', null, null,
+      'strategy_subscription', v_reference,
+      jsonb_build_object('share', 'provider', 'provider_share', v_strategy.provider_share, 'payment', v_amount));
+  end if;
+  if v_amount - v_provider_part > 0 then
+    return next private.credit_apply_or_raise(
+      case when v_provider_part > 0 then v_platform_id else p_id end, 'transfer', v_subscriber_account,
+      v_platform_account, v_amount - v_provider_part, 'revenue_share', null, null,
+      'strategy_subscription', v_reference,
+      jsonb_build_object('share', 'platform', 'provider_share', v_strategy.provider_share, 'payment', v_amount));
+  end if;
+end;
+$$;
+ALTER FUNCTION public.credit_pay_strategy_subscription(p_id uuid, p_strategy_subscription_id uuid, p_amount numeric) OWNER TO postgres;
+CREATE FUNCTION public.credit_post(p_id uuid, p_pending_id uuid, p_amount numeric DEFAULT NULL::numeric, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_code text;
+  v_row public.credit_transfers;
+begin
+  perform private.credit_require_service();
+  v_code := private.credit_apply(p_id, 'post', null, null, p_amount, null, p_pending_id, null, null, null, p_metadata);
+  if v_code not in ('ok', 'exists') then
+    perform private.credit_raise(v_code, p_id, null, p_amount);
+  end if;
+  select * into v_row from public.credit_transfers t where t.id = p_id;
+  return v_row;
+end;
+$$;
+ALTER FUNCTION public.credit_post(p_id uuid, p_pending_id uuid, p_amount numeric, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION public.credit_price(p_user_id uuid, p_usage text) RETURNS numeric
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.credit_require_service();
+  return (private.credit_usage_price(p_user_id, p_usage)).price;
+end;
+$$;
+ALTER FUNCTION public.credit_price(p_user_id uuid, p_usage text) OWNER TO postgres;
+CREATE FUNCTION public.credit_purchase_from_invoice(p_invoice_id uuid) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_invoice public.invoices;
+begin
+  perform private.credit_require_service();
+  select * into v_invoice from public.invoices i where i.id = p_invoice_id;
+  if not found then
+    raise exception 'invoice % does not exist', p_invoice_id using errcode = 'no_data_found';
+  end if;
+  if v_invoice.status <> 'paid' then
+    raise exception 'invoice % is %, not paid: no credits to add', p_invoice_id, v_invoice.status
+      using errcode = 'check_violation', constraint = 'credit_purchases_invoice_paid';
+  end if;
+  if v_invoice.credits <= 0 then
+    return null;
+  end if;
+  return private.credit_apply_or_raise(
+    md5('credit-purchase:' || v_invoice.id::text)::uuid, 'transfer',
+    private.credit_system_account('system:purchases'), private.credit_user_account(v_invoice.user_id),
+    v_invoice.credits, 'purchase', null, null, 'invoice', v_invoice.id::text,
+    jsonb_build_object('amount', v_invoice.amount, 'currency', v_invoice.currency, 'provider', v_invoice.provider));
+end;
+$$;
+ALTER FUNCTION public.credit_purchase_from_invoice(p_invoice_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.credit_quote(p_user_id uuid, p_usage text, p_quantity numeric) RETURNS numeric
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.credit_require_service();
+  return round((private.credit_usage_price(p_user_id, p_usage)).price * p_quantity, 8);
+end;
+$$;
+ALTER FUNCTION public.credit_quote(p_user_id uuid, p_usage text, p_quantity numeric) OWNER TO postgres;
+CREATE FUNCTION public.credit_request_payout(p_amount numeric DEFAULT NULL::numeric, p_id uuid DEFAULT NULL::uuid, p_user_id uuid DEFAULT NULL::uuid) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid;
+  v_account public.credit_accounts;
+  v_available numeric;
+  v_amount numeric;
+  v_min numeric := (select s.min_payout from private.credit_settings s);
+begin
+  if private.is_service() then
+    v_user := coalesce(p_user_id, (select auth.uid()));
+  else
+    v_user := (select auth.uid());
+    if v_user is null or (p_user_id is not null and p_user_id <> v_user) then
+      raise exception 'providers can request payouts of their own earnings only' using errcode = 'insufficient_privilege';
+    end if;
+  end if;
+  select * into v_account from public.credit_accounts a
+   where a.user_id = v_user and a.kind = 'provider_earnings' for no key update;
+  if not found then
+    raise exception 'no provider earnings to pay out' using errcode = 'no_data_found',
+      detail = 'result: debit_account_not_found';
+  end if;
+  v_available := v_account.credits_posted - v_account.debits_posted - v_account.debits_pending;
+  v_amount := coalesce(p_amount, v_available);
+  if v_amount < v_min then
+    raise exception 'payouts start at % credits; % requested, % available', v_min, v_amount, v_available
+      using errcode = 'check_violation', constraint = 'credit_payouts_minimum', detail = 'result: below_min_payout';
+  end if;
+  return private.credit_apply_or_raise(
+    coalesce(p_id, gen_random_uuid()), 'hold', v_account.id, private.credit_system_account('system:payouts'),
+    v_amount, 'payout', null, null, 'payout_request', null,
+    jsonb_build_object('requested_by', (select auth.uid())));
+end;
+$$;
+ALTER FUNCTION public.credit_request_payout(p_amount numeric, p_id uuid, p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.credit_void(p_id uuid, p_pending_id uuid, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credit_transfers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_code text;
+  v_row public.credit_transfers;
+begin
+  perform private.credit_require_service();
+  v_code := private.credit_apply(p_id, 'void', null, null, null, null, p_pending_id, null, null, null, p_metadata);
+  if v_code not in ('ok', 'exists') then
+    perform private.credit_raise(v_code, p_id);
+  end if;
+  select * into v_row from public.credit_transfers t where t.id = p_id;
+  return v_row;
+end;
+$$;
+ALTER FUNCTION public.credit_void(p_id uuid, p_pending_id uuid, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION public.custom_access_token_hook(event jsonb) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select case
+    when event -> 'claims' -> 'app_metadata' ->> 'role' = 'admin'
+      then jsonb_set(event, '{claims,role}', '"tradefleet_admin"')
+    else event
+  end
+$$;
+ALTER FUNCTION public.custom_access_token_hook(event jsonb) OWNER TO postgres;
+CREATE FUNCTION public.enqueue_job(p_kind text, p_payload jsonb DEFAULT '{}'::jsonb, p_queue text DEFAULT 'default'::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_priority integer DEFAULT 0, p_max_attempts integer DEFAULT 5, p_idempotency_key text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_id bigint;
+begin
+  insert into public.jobs (queue, kind, payload, run_at, priority, max_attempts, idempotency_key)
+  values (p_queue, p_kind, coalesce(p_payload, '{}'), coalesce(p_run_at, now()), p_priority,
+          p_max_attempts, p_idempotency_key)
+  on conflict (idempotency_key) do nothing
+  returning id into v_id;
+  if v_id is null then
+    -- The same key enqueued twice yields one job: hand back the existing one.
+    select j.id into v_id from public.jobs j where j.idempotency_key = p_idempotency_key;
+    return v_id;
+  end if;
+  perform pg_notify('tradefleet_jobs', p_queue);
+  return v_id;
+end;
+$$;
+ALTER FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue text, p_run_at timestamp with time zone, p_priority integer, p_max_attempts integer, p_idempotency_key text) OWNER TO postgres;
+CREATE FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text DEFAULT 'default'::text, p_priority integer DEFAULT 0, p_max_attempts integer DEFAULT 5) RETURNS SETOF bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  return query
+    insert into public.jobs (queue, kind, payload, priority, max_attempts)
+    select p_queue, p_kind, coalesce(p.payload, '{}'), p_priority, p_max_attempts
+    from unnest(p_payloads) with ordinality as p(payload, n)
+    order by p.n
+    returning id;
+  perform pg_notify('tradefleet_jobs', p_queue);
+end;
+$$;
+ALTER FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text, p_priority integer, p_max_attempts integer) OWNER TO postgres;
+CREATE FUNCTION public.extend_job_lock(p_worker_id uuid, p_job_id bigint, p_lock_s double precision) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with extended as (
+    update public.jobs j
+    set locked_until = now() + make_interval(secs => p_lock_s), updated_at = now()
+    where j.id = p_job_id and j.status = 'running' and j.locked_by = p_worker_id
+    returning 1
+  )
+  select exists (select 1 from extended);
+$$;
+ALTER FUNCTION public.extend_job_lock(p_worker_id uuid, p_job_id bigint, p_lock_s double precision) OWNER TO postgres;
+CREATE FUNCTION public.fail_job(p_worker_id uuid, p_job_id bigint, p_error text, p_retry boolean DEFAULT true, p_retry_after_s double precision DEFAULT NULL::double precision, p_backoff_base_s double precision DEFAULT 2, p_backoff_cap_s double precision DEFAULT 3600) RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update public.jobs j
+  set status = case when p_retry and j.attempts < j.max_attempts then 'queued' else 'dead' end,
+      run_at = case
+        when p_retry and j.attempts < j.max_attempts then
+          now() + make_interval(secs => coalesce(
+            p_retry_after_s,
+            least(p_backoff_base_s * power(2, greatest(j.attempts - 1, 0)), p_backoff_cap_s)
+              * (0.5 + random() / 2)))
+        else j.run_at end,
+      finished_at = case when p_retry and j.attempts < j.max_attempts then null else now() end,
+      last_error = left(p_error, 4000),
+      locked_by = null,
+      locked_until = null,
+      updated_at = now()
+  where j.id = p_job_id
+    and j.status = 'running'
+    and j.locked_by = p_worker_id
+  returning j.status;
+$$;
+ALTER FUNCTION public.fail_job(p_worker_id uuid, p_job_id bigint, p_error text, p_retry boolean, p_retry_after_s double precision, p_backoff_base_s double precision, p_backoff_cap_s double precision) OWNER TO postgres;
+CREATE TABLE public.credit_accounts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid,
+    kind text DEFAULT 'user'::text NOT NULL,
+    code text,
+    currency text DEFAULT 'CREDIT'::text NOT NULL,
+    debits_posted numeric(24,8) DEFAULT 0 NOT NULL,
+    credits_posted numeric(24,8) DEFAULT 0 NOT NULL,
+    debits_pending numeric(24,8) DEFAULT 0 NOT NULL,
+    credits_pending numeric(24,8) DEFAULT 0 NOT NULL,
+    balance numeric(24,8) GENERATED ALWAYS AS ((credits_posted - debits_posted)) STORED,
+    allow_negative boolean DEFAULT false NOT NULL,
+    low_balance_threshold numeric(24,8) DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_accounts_credits_pending_check CHECK ((credits_pending >= (0)::numeric)),
+    CONSTRAINT credit_accounts_credits_posted_check CHECK ((credits_posted >= (0)::numeric)),
+    CONSTRAINT credit_accounts_debits_must_not_exceed_credits CHECK ((allow_negative OR (((credits_posted - debits_posted) - debits_pending) >= (0)::numeric))),
+    CONSTRAINT credit_accounts_debits_pending_check CHECK ((debits_pending >= (0)::numeric)),
+    CONSTRAINT credit_accounts_debits_posted_check CHECK ((debits_posted >= (0)::numeric)),
+    CONSTRAINT credit_accounts_kind_known CHECK ((kind = ANY (ARRAY['user'::text, 'provider_earnings'::text, 'platform_revenue'::text, 'grants'::text, 'purchases'::text, 'payouts'::text, 'usage'::text]))),
+    CONSTRAINT credit_accounts_owner_matches_kind CHECK (((kind = ANY (ARRAY['user'::text, 'provider_earnings'::text])) = (user_id IS NOT NULL)))
+);
+ALTER TABLE public.credit_accounts OWNER TO postgres;
+CREATE VIEW public.credit_balances WITH (security_invoker='true') AS
+ SELECT a.id AS account_id,
+    a.user_id,
+    a.kind,
+    a.code,
+    a.currency,
+    a.balance,
+    a.debits_pending AS held,
+    ((a.credits_posted - a.debits_posted) - a.debits_pending) AS available,
+    a.credits_pending AS incoming,
+    a.low_balance_threshold,
+    a.updated_at
+   FROM public.credit_accounts a;
+ALTER TABLE public.credit_balances OWNER TO postgres;
+CREATE FUNCTION public.get_credit_balance(p_kind text DEFAULT 'user'::text) RETURNS SETOF public.credit_balances
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select b.* from public.credit_balances b
+   where b.user_id = (select auth.uid()) and b.kind = p_kind
+$$;
+ALTER FUNCTION public.get_credit_balance(p_kind text) OWNER TO postgres;
+CREATE VIEW public.credit_statement WITH (security_invoker='true') AS
+ SELECT a.id AS account_id,
+    a.user_id,
+    a.kind AS account_kind,
+    t.id AS transfer_id,
+    t.created_at,
+    t.kind,
+    t.phase,
+        CASE
+            WHEN (t.phase = ANY (ARRAY['posted'::text, 'post_pending'::text])) THEN (- t.amount)
+            ELSE (0)::numeric
+        END AS amount,
+        CASE t.phase
+            WHEN 'posted'::text THEN (- t.amount)
+            WHEN 'pending'::text THEN (- t.amount)
+            WHEN 'post_pending'::text THEN (h.amount - t.amount)
+            WHEN 'void_pending'::text THEN t.amount
+            ELSE NULL::numeric
+        END AS available_change,
+    t.credit_account_id AS counterparty_account_id,
+    t.pending_id,
+    t.timeout_at,
+    t.reference_type,
+    t.reference_id,
+    t.metadata
+   FROM ((public.credit_transfers t
+     JOIN public.credit_accounts a ON ((a.id = t.debit_account_id)))
+     LEFT JOIN public.credit_transfers h ON ((h.id = t.pending_id)))
+UNION ALL
+ SELECT a.id AS account_id,
+    a.user_id,
+    a.kind AS account_kind,
+    t.id AS transfer_id,
+    t.created_at,
+    t.kind,
+    t.phase,
+        CASE
+            WHEN (t.phase = ANY (ARRAY['posted'::text, 'post_pending'::text])) THEN t.amount
+            ELSE (0)::numeric
+        END AS amount,
+        CASE
+            WHEN (t.phase = ANY (ARRAY['posted'::text, 'post_pending'::text])) THEN t.amount
+            ELSE (0)::numeric
+        END AS available_change,
+    t.debit_account_id AS counterparty_account_id,
+    t.pending_id,
+    t.timeout_at,
+    t.reference_type,
+    t.reference_id,
+    t.metadata
+   FROM (public.credit_transfers t
+     JOIN public.credit_accounts a ON ((a.id = t.credit_account_id)));
+ALTER TABLE public.credit_statement OWNER TO postgres;
+CREATE FUNCTION public.get_credit_statement(p_limit integer DEFAULT 50, p_before timestamp with time zone DEFAULT NULL::timestamp with time zone, p_kind text DEFAULT 'user'::text) RETURNS SETOF public.credit_statement
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select s.* from public.credit_statement s
+   where s.account_id = (select a.id from public.credit_accounts a
+                          where a.user_id = (select auth.uid()) and a.kind = p_kind)
+     and (p_before is null or s.created_at < p_before)
+   order by s.created_at desc, s.transfer_id
+   limit least(greatest(coalesce(p_limit, 50), 1), 500)
+$$;
+ALTER FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) OWNER TO postgres;
+CREATE FUNCTION public.get_user_trading_performance(days_back integer DEFAULT 30, user_uuid uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, total_trades bigint, winning_trades bigint, losing_trades bigint, win_rate numeric, total_profit numeric, avg_profit numeric, best_trade numeric, worst_trade numeric, total_volume numeric, total_bots bigint, active_bots bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid := coalesce(user_uuid, auth.uid());
+begin
+  if v_user is null then
+    raise exception 'get_user_trading_performance needs a signed-in user or user_uuid'
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if days_back is null or days_back < 1 or days_back > 3650 then
+    raise exception 'days_back must be between 1 and 3650, got %', days_back using errcode = 'invalid_parameter_value';
+  end if;
+  if v_user is distinct from auth.uid() and not private.is_admin() and not private.is_service() then
+    raise exception 'not allowed to read another user''s performance' using errcode = 'insufficient_privilege';
+  end if;
+  return query
+  with t as (
+    select tr.profit, tr.amount * tr.price as volume
+      from public.trades tr
+     where tr.user_id = v_user and tr.status = 'closed'
+       and tr.entry_time >= now() - make_interval(days => days_back)
+  ), b as (
+    select count(*) as total_bots, count(*) filter (where bo.status = 'running') as active_bots
+      from public.bots bo where bo.user_id = v_user
+  )
+  select v_user,
+         count(t.*),
+         count(*) filter (where t.profit > 0),
+         count(*) filter (where t.profit < 0),
+         case when count(t.*) > 0 then round(count(*) filter (where t.profit > 0)::numeric / count(t.*) * 100, 2) else 0 end,
+         coalesce(sum(t.profit), 0),
+         coalesce(round(avg(t.profit), 8), 0),
+         coalesce(max(t.profit), 0),
+         coalesce(min(t.profit), 0),
+         coalesce(sum(t.volume), 0),
+         (select b.total_bots from b),
+         (select b.active_bots from b)
+    from t;
+end;
+$$;
+ALTER FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) OWNER TO postgres;
+CREATE FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_strategy public.strategies;
+  v_action text := lower(coalesce(p_alert ->> 'action', 'entry'));
+  v_signal_id uuid;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role ingests TradingView alerts' using errcode = 'insufficient_privilege';
+  end if;
+  select s.* into v_strategy
+    from private.tradingview_tokens t join public.strategies s on s.id = t.strategy_id
+   where t.token_hash = sha256(convert_to(coalesce(p_token, ''), 'UTF8'));
+  if not found then
+    return jsonb_build_object('status', 'invalid_token');
+  end if;
+  if v_action = 'entry' then
+    insert into public.signals (strategy_id, provider_id, pair, side, entry_price, stop_loss, take_profit, leverage,
+                                indicators, note, source, idempotency_key)
+    values (v_strategy.id, v_strategy.user_id, p_alert ->> 'pair', p_alert ->> 'side',
+            (p_alert ->> 'price')::numeric, (p_alert ->> 'stop_loss')::numeric, (p_alert ->> 'take_profit')::numeric,
+            coalesce((p_alert ->> 'leverage')::numeric, 1), coalesce(p_alert -> 'indicators', '{}'),
+            p_alert ->> 'note', 'tradingview', p_alert ->> 'idempotency_key')
+    on conflict (strategy_id, idempotency_key) do nothing
+    returning id into v_signal_id;
+    if v_signal_id is null then
+      select g.id into v_signal_id from public.signals g
+       where g.strategy_id = v_strategy.id and g.idempotency_key = p_alert ->> 'idempotency_key';
+      return jsonb_build_object('status', 'duplicate', 'signal_id', v_signal_id, 'strategy_id', v_strategy.id);
+    end if;
+    return jsonb_build_object('status', 'created', 'signal_id', v_signal_id, 'strategy_id', v_strategy.id);
+  end if;
+  select g.id into v_signal_id from public.signals g
+   where g.strategy_id = v_strategy.id and g.pair = p_alert ->> 'pair' and g.status in ('open', 'updated')
+     and (p_alert ->> 'side' is null or g.side = p_alert ->> 'side')
+   order by g.created_at desc limit 1
+   for update;
+  if v_signal_id is null then
+    return jsonb_build_object('status', 'no_open_signal', 'strategy_id', v_strategy.id);
+  end if;
+  if v_action in ('exit', 'close') then
+    update public.signals g set action = 'close', exit_price = (p_alert ->> 'price')::numeric where g.id = v_signal_id;
+    return jsonb_build_object('status', 'closed', 'signal_id', v_signal_id, 'strategy_id', v_strategy.id);
+  elsif v_action = 'cancel' then
+    update public.signals g set status = 'cancelled' where g.id = v_signal_id;
+    return jsonb_build_object('status', 'cancelled', 'signal_id', v_signal_id, 'strategy_id', v_strategy.id);
+  end if;
+  update public.signals g
+     set action = 'update',
+         stop_loss = coalesce((p_alert ->> 'stop_loss')::numeric, g.stop_loss),
+         take_profit = coalesce((p_alert ->> 'take_profit')::numeric, g.take_profit),
+         indicators = g.indicators || coalesce(p_alert -> 'indicators', '{}'),
+         note = coalesce(p_alert ->> 'note', g.note)
+   where g.id = v_signal_id;
+  return jsonb_build_object('status', 'updated', 'signal_id', v_signal_id, 'strategy_id', v_strategy.id);
+end;
+$$;
+ALTER FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) OWNER TO postgres;
+CREATE FUNCTION public.mark_dead_workers(p_stale_s double precision) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_id uuid;
+  v_n integer := 0;
+begin
+  for v_id in
+    update public.workers w
+    set status = 'dead', stopped_at = now()
+    where w.status in ('running', 'draining')
+      and w.heartbeat_at < now() - make_interval(secs => p_stale_s)
+    returning w.id
+  loop
+    perform private.fleet_forget_worker(v_id, 'worker ' || v_id || ' stopped heartbeating');
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.mark_dead_workers(p_stale_s double precision) OWNER TO postgres;
+CREATE FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.strategy_subscriptions := private.own_strategy_subscription(p_subscription_id);
+begin
+  if v_sub.status not in ('active', 'paused') then
+    raise exception 'only an active subscription can be paused (this one is %)', v_sub.status
+      using errcode = 'check_violation', constraint = 'strategy_subscriptions_pause_active';
+  end if;
+  update public.strategy_subscriptions s set status = 'paused' where s.id = v_sub.id returning * into v_sub;
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.prune_jobs(p_keep interval DEFAULT '7 days'::interval) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  delete from public.jobs j
+  where j.status in ('succeeded', 'cancelled') and j.finished_at < now() - p_keep;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.prune_jobs(p_keep interval) OWNER TO postgres;
+CREATE FUNCTION public.reclaim_expired_jobs() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+  v_queues text[];
+begin
+  with expired as (
+    select j.id from public.jobs j
+    where j.status = 'running' and j.locked_until < now()
+    for update skip locked
+  ), moved as (
+    update public.jobs j
+    set status = case when j.attempts < j.max_attempts then 'queued' else 'dead' end,
+        run_at = now(),
+        finished_at = case when j.attempts < j.max_attempts then null else now() end,
+        last_error = 'lock expired: worker ' || coalesce(j.locked_by::text, '?')
+          || ' stopped heartbeating during attempt ' || j.attempts,
+        locked_by = null,
+        locked_until = null,
+        updated_at = now()
+    from expired
+    where j.id = expired.id
+    returning j.queue
+  )
+  select count(*), array_agg(distinct moved.queue) into v_n, v_queues from moved;
+  if v_n > 0 then
+    perform pg_notify('tradefleet_jobs', q) from unnest(v_queues) q;
+  end if;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.reclaim_expired_jobs() OWNER TO postgres;
+CREATE FUNCTION public.register_worker(p_name text, p_host text, p_pid integer, p_version text, p_queues text[] DEFAULT '{default}'::text[], p_capacity integer DEFAULT 1000, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS uuid
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  insert into public.workers (name, host, pid, version, queues, capacity, metadata)
+  values (p_name, p_host, p_pid, p_version, p_queues, p_capacity, coalesce(p_metadata, '{}'))
+  returning id;
+$$;
+ALTER FUNCTION public.register_worker(p_name text, p_host text, p_pid integer, p_version text, p_queues text[], p_capacity integer, p_metadata jsonb) OWNER TO postgres;
+CREATE FUNCTION public.release_bot_leases(p_worker_id uuid, p_bot_ids uuid[] DEFAULT NULL::uuid[]) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  update public.bot_leases l set worker_id = null, expires_at = least(l.expires_at, now())
+  where l.worker_id = p_worker_id and (p_bot_ids is null or l.bot_id = any (p_bot_ids));
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.release_bot_leases(p_worker_id uuid, p_bot_ids uuid[]) OWNER TO postgres;
+CREATE FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  update public.jobs j
+  set status = 'queued', attempts = greatest(j.attempts - 1, 0), locked_by = null,
+      locked_until = null, started_at = null, updated_at = now()
+  where j.id = any (p_job_ids) and j.status = 'running' and j.locked_by = p_worker_id;
+  get diagnostics v_n = row_count;
+  if v_n > 0 then
+    perform pg_notify('tradefleet_jobs', q.queue)
+    from (select distinct j.queue from public.jobs j where j.id = any (p_job_ids)) q;
+  end if;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[]) OWNER TO postgres;
+CREATE FUNCTION public.renew_strategy_subscriptions(p_limit integer DEFAULT 1000) RETURNS TABLE(renewed integer, expired integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.strategy_subscriptions;
+  v_name text;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role renews subscriptions' using errcode = 'insufficient_privilege';
+  end if;
+  renewed := 0;
+  expired := 0;
+  for v_sub in select * from public.strategy_subscriptions s
+                where s.status = 'active' and s.current_period_end <= now()
+                order by s.current_period_end
+                limit p_limit
+                for update skip locked loop
+    begin
+      perform private.charge_strategy_period(v_sub, v_sub.current_period_end);
+      renewed := renewed + 1;
+    exception when check_violation or invalid_parameter_value then
+      update public.strategy_subscriptions s set status = 'expired', auto_execute = false where s.id = v_sub.id;
+      select st.name into v_name from public.strategies st where st.id = v_sub.strategy_id;
+      insert into public.notifications (user_id, kind, title, body, data)
+      values (v_sub.subscriber_id, 'low_credits', 'Subscription expired',
+              format('Your subscription to %s could not renew: %s', v_name, sqlerrm),
+              jsonb_build_object('strategy_id', v_sub.strategy_id, 'subscription_id', v_sub.id));
+      expired := expired + 1;
+    end;
+  end loop;
+  return next;
+end;
+$$;
+ALTER FUNCTION public.renew_strategy_subscriptions(p_limit integer) OWNER TO postgres;
+CREATE FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.strategy_subscriptions := private.own_strategy_subscription(p_subscription_id);
+begin
+  if v_sub.status = 'active' then
+    return v_sub;
+  end if;
+  if v_sub.status <> 'paused' then
+    raise exception 'only a paused subscription can be resumed (this one is %): subscribe again', v_sub.status
+      using errcode = 'check_violation', constraint = 'strategy_subscriptions_resume_paused';
+  end if;
+  if v_sub.current_period_end is null or v_sub.current_period_end <= now() then
+    return private.charge_strategy_period(v_sub, now());
+  end if;
+  update public.strategy_subscriptions s set status = 'active' where s.id = v_sub.id returning * into v_sub;
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_token text := 'tv_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+begin
+  if not exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = (select auth.uid()))
+     or private.app_role() not in ('provider', 'admin') then
+    raise exception 'only the provider of strategy % can set its TradingView token', p_strategy_id
+      using errcode = 'insufficient_privilege';
+  end if;
+  insert into private.tradingview_tokens (strategy_id, token_hash)
+  values (p_strategy_id, sha256(convert_to(v_token, 'UTF8')))
+  on conflict (strategy_id) do update set token_hash = excluded.token_hash, created_at = now();
+  return v_token;
+end;
+$$;
+ALTER FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if p_status not in ('running', 'draining', 'stopped') then
+    raise exception 'a worker can set itself running, draining or stopped, not %', p_status
+      using errcode = 'check_violation';
+  end if;
+  update public.workers w
+  set status = p_status,
+      heartbeat_at = now(),
+      stopped_at = case when p_status = 'stopped' then now() else null end
+  where w.id = p_worker_id;
+  if p_status = 'stopped' then
+    perform private.fleet_forget_worker(p_worker_id, 'worker ' || p_worker_id || ' stopped');
+  end if;
+end;
+$$;
+ALTER FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) OWNER TO postgres;
+CREATE FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer DEFAULT 500) RETURNS TABLE(charged integer, rejected integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_usage uuid := (select a.id from public.credit_accounts a where a.code = 'system:usage');
+begin
+  if not private.is_service() then
+    raise exception 'only the fleet charges copy trades' using errcode = 'insufficient_privilege';
+  end if;
+  with todo as (
+    select e.id, e.subscription_id, e.subscriber_id, e.credits_due,
+           md5('copy-trade-credits:' || e.signal_id || ':' || e.subscription_id)::uuid as transfer_id,
+           a.id as account_id
+      from public.signal_executions e
+      join public.credit_accounts a on a.user_id = e.subscriber_id and a.kind = 'user'
+     where e.signal_id = p_signal_id and e.charge_status = 'pending'
+     order by e.id
+     limit p_limit
+     for update of e skip locked
+  ), results as (
+    select t.id, r.result
+      from public.credit_create_transfers(coalesce((
+             select jsonb_agg(jsonb_build_object(
+                      'action', 'transfer', 'id', t.transfer_id, 'debit_account_id', t.account_id,
+                      'credit_account_id', v_usage, 'amount', t.credits_due, 'kind', 'usage',
+                      'reference_type', 'signal', 'reference_id', p_signal_id::text,
+                      'metadata', jsonb_build_object('usage', 'trade', 'quantity', 1, 'unit_price', t.credits_due,
+                                                     'subscription_id', t.subscription_id)) order by t.transfer_id)
+               from todo t), '[]')) r
+      join todo t on t.transfer_id = r.id
+  ), marked as (
+    update public.signal_executions e
+       set charge_status = case when r.result in ('ok', 'exists') then 'charged' else 'rejected' end
+      from results r
+     where e.id = r.id
+    returning e.charge_status, e.subscriber_id, e.signal_id
+  ), notes as (
+    insert into public.notifications (user_id, kind, title, body, data)
+    select m.subscriber_id, 'low_credits', 'Copy trade not charged',
+           'Your credits no longer covered a copied trade; top up to keep copying signals.',
+           jsonb_build_object('signal_id', m.signal_id)
+      from marked m where m.charge_status = 'rejected'
+  )
+  select count(*) filter (where m.charge_status = 'charged')::integer,
+         count(*) filter (where m.charge_status = 'rejected')::integer
+    into charged, rejected
+    from marked m;
+  return next;
+end;
+$$;
+ALTER FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer) OWNER TO postgres;
+CREATE FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text DEFAULT 'open'::text) RETURNS TABLE(executed integer, skipped integer, notified integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sig public.signals;
+  v_strategy_name text;
+    v_price numeric;
+  v_label text;
+  v_announce boolean;
+  v_stale integer;
+  v_free_plan uuid;
+  v_chunk integer;
+begin
+  if not private.is_service() then
+    raise exception 'only the fleet fans signals out' using errcode = 'insufficient_privilege';
+  end if;
+  if p_phase not in ('open', 'close', 'update') then
+    raise exception 'unknown fan-out phase %', p_phase using errcode = 'invalid_parameter_value';
+  end if;
+  executed := 0; skipped := 0; notified := 0;
+  select * into v_sig from public.signals g where g.id = p_signal_id;
+  if not found then
+    return next;
+    return;
+  end if;
+  select s.name into v_strategy_name from public.strategies s where s.id = v_sig.strategy_id;
+  v_label := format('%s %s %s', v_strategy_name, upper(v_sig.side), v_sig.pair);
+  if p_phase = 'update' then
+    if not private.signal_first_announcement(v_sig.id, 'update:' || v_sig.updated_at) then
+      return next;
+      return;
+    end if;
+    insert into public.notifications (user_id, kind, title, body, data)
+    select ss.subscriber_id, 'signal', 'Signal updated: ' || v_label,
+           format('Stop-loss %s, take-profit %s.', coalesce(v_sig.stop_loss::text, '-'), coalesce(v_sig.take_profit::text, '-')),
+           jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id, 'status', v_sig.status)
+      from public.strategy_subscriptions ss
+     where ss.strategy_id = v_sig.strategy_id and ss.status = 'active';
+    get diagnostics notified = row_count;
+    return next;
+    return;
+  end if;
+  if p_phase = 'close' then
+    return query select * from private.signal_fan_out_close(v_sig, v_label);
+    return;
+  end if;
+  -- 'open' ------------------------------------------------------------------------------
+  if v_sig.status not in ('open', 'updated') then
+    return next;   -- closed before it could be copied: nothing to open
+    return;
+  end if;
+  v_free_plan := (select pl.id from public.plans pl where pl.name = 'Free');
+  -- A signal without an entry price copies at the last close of its market.
+  v_price := coalesce(v_sig.entry_price,
+                      (select c.close from public.candles c where c.symbol = v_sig.pair
+                        order by c.open_time desc limit 1));
+  create temporary table if not exists fanout_candidates (
+    subscription_id uuid primary key, subscriber_id uuid, bot_id uuid, epoch bigint, exchange text,
+    amount numeric, leverage numeric, credits numeric, reason text, chunk integer
+  ) on commit drop;
+  truncate pg_temp.fanout_candidates;
+  insert into pg_temp.fanout_candidates
+  select c.subscription_id, c.subscriber_id, c.bot_id, c.epoch, c.exchange, c.amount, c.leverage, c.credits,
+         case
+           when c.bot_id is null then 'no_bot'
+           when not c.is_paper_trade then 'live_bot_not_supported'
+           when c.bot_status <> 'running' or c.epoch is null then 'bot_not_running'
+           when v_sig.side = 'short' and not c.allow_short then 'short_not_allowed'
+           when v_price is null then 'no_price'
+           when c.amount is null or c.amount <= 0 then 'invalid_sizing'
+           when c.open_trades >= c.max_open_trades then 'max_open_trades'
+           when c.daily_loss_limit is not null and -c.daily_pnl >= c.daily_loss_limit then 'daily_loss_limit'
+           when c.amount * v_price / c.leverage > c.current_balance then 'insufficient_balance'
+           when c.credits > c.available then 'insufficient_credits'
+         end,
+         ((row_number() over (order by c.bot_id)) - 1)::integer / 1000
+    from (
+      select ss.id as subscription_id, ss.subscriber_id, b.id as bot_id, l.epoch, b.exchange, b.status as bot_status,
+             b.is_paper_trade, b.allow_short, b.max_open_trades, b.daily_loss_limit, b.current_balance,
+             least(v_sig.leverage, b.leverage, coalesce((ss.sizing ->> 'max_leverage')::numeric, 125)) as leverage,
+             round(least(
+               case coalesce(ss.sizing ->> 'mode', 'stake')
+                 when 'fixed_base' then (ss.sizing ->> 'amount')::numeric
+                 when 'fixed_quote' then (ss.sizing ->> 'amount')::numeric / v_price
+                 when 'percent_balance' then b.current_balance * (ss.sizing ->> 'percent')::numeric / 100 / v_price
+                 else b.stake_amount / v_price
+               end,
+               coalesce((ss.sizing ->> 'max_amount')::numeric, 'infinity'::numeric)), 8) as amount,
+             coalesce((p.features ->> 'credits_per_trade')::numeric, 0) as credits,
+             coalesce(a.credits_posted - a.debits_posted - a.debits_pending, 0) as available,
+             (select count(*) from public.trades t where t.bot_id = b.id and t.status = 'open') as open_trades,
+             case when b.daily_loss_limit is null then 0 else
+               (select coalesce(sum(t.profit), 0) from public.trades t
+                 where t.bot_id = b.id and t.status = 'closed' and t.exit_time >= date_trunc('day', now())) end as daily_pnl
+        from public.strategy_subscriptions ss
+        left join public.bots b on b.id = ss.bot_id and b.user_id = ss.subscriber_id
+        left join public.bot_leases l on l.bot_id = b.id
+        left join public.credit_accounts a on a.user_id = ss.subscriber_id and a.kind = 'user'
+        -- The subscriber's current plan (private.current_plan, inlined for the whole set).
+        left join lateral (select cs.plan_id from public.subscriptions cs
+                            where cs.user_id = ss.subscriber_id and cs.status in ('active', 'trial')
+                              and cs.expires_at > now() limit 1) cur on true
+        left join public.plans p on p.id = coalesce(cur.plan_id, v_free_plan)
+       where ss.strategy_id = v_sig.strategy_id and ss.status = 'active' and ss.auto_execute
+         and not exists (select 1 from public.signal_executions e
+                          where e.signal_id = v_sig.id and e.subscription_id = ss.id and e.phase = 'open')
+    ) c;
+  -- The gate: one execution row per (signal, subscription); a concurrent or repeated pass
+  -- finds them and writes nothing more.
+  with gate as (
+    insert into public.signal_executions (signal_id, subscription_id, subscriber_id, bot_id, phase, status, reason,
+                                          order_id, trade_id, amount, price, credits_due, charge_status)
+    select v_sig.id, f.subscription_id, f.subscriber_id, f.bot_id, 'open',
+           case when f.reason is null then 'executed' else 'skipped' end, f.reason,
+           case when f.reason is null then md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid end,
+           case when f.reason is null then md5('copy-trade:' || v_sig.id || ':' || f.subscription_id)::uuid end,
+           f.amount, v_price, case when f.reason is null then f.credits else 0 end,
+           case when f.reason is null and f.credits > 0 then 'pending' else 'none' end
+      from pg_temp.fanout_candidates f
+    on conflict (signal_id, subscription_id, phase) do nothing
+    returning subscription_id
+  )
+  delete from pg_temp.fanout_candidates f where not exists (select 1 from gate where gate.subscription_id = f.subscription_id);
+  select count(*) filter (where f.reason is null), count(*) filter (where f.reason is not null)
+    into executed, skipped from pg_temp.fanout_candidates f;
+  -- The bot engine's persistence path: filled paper orders and open trades, fenced by epoch.
+  -- A bot whose lease moved on meanwhile is skipped by it and reported here. In chunks of
+  -- 1,000 bots: the bot engine's batch checks membership in its batch's bot array.
+  for v_chunk in select distinct f.chunk from pg_temp.fanout_candidates f where f.reason is null order by 1 loop
+  with stale as (select s.stale_bot_id from public.bot_apply_steps(
+    coalesce((select jsonb_agg(jsonb_build_object('bot_id', f.bot_id, 'epoch', f.epoch))
+                from pg_temp.fanout_candidates f where f.reason is null and f.chunk = v_chunk), '[]'),
+    coalesce((select jsonb_agg(jsonb_build_object(
+                'id', md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid,
+                'bot_id', f.bot_id, 'user_id', f.subscriber_id,
+                'client_order_id', 'tfc-' || substr(md5(v_sig.id || ':' || f.subscription_id || ':open'), 1, 28),
+                'exchange', f.exchange, 'symbol', v_sig.pair,
+                'side', case v_sig.side when 'long' then 'buy' else 'sell' end, 'order_type', 'market',
+                'amount', f.amount, 'filled', f.amount, 'average_price', v_price,
+                'fee', round(f.amount * v_price * private.copy_fee_rate(), 12),
+                'fee_currency', split_part(split_part(v_sig.pair, '/', 2), ':', 1),
+                'status', 'closed', 'reason', 'copy of signal ' || v_sig.id, 'is_paper_trade', true, 'signal_id', v_sig.id,
+                'lease_epoch', f.epoch))
+                from pg_temp.fanout_candidates f where f.reason is null and f.chunk = v_chunk), '[]'),
+    coalesce((select jsonb_agg(jsonb_build_object(
+                'id', md5('copy-trade:' || v_sig.id || ':' || f.subscription_id)::uuid,
+                'bot_id', f.bot_id, 'user_id', f.subscriber_id, 'exchange', f.exchange, 'trading_pair', v_sig.pair,
+                'side', case v_sig.side when 'long' then 'buy' else 'sell' end, 'direction', v_sig.side,
+                'order_type', 'market', 'amount', f.amount, 'price', v_price,
+                'fee', round(f.amount * v_price * private.copy_fee_rate(), 12), 'status', 'open',
+                'entry_time', now(),
+                'entry_order_id', md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid,
+                'is_paper_trade', true, 'signal_id', v_sig.id, 'stop_loss_price', v_sig.stop_loss, 'take_profit_price', v_sig.take_profit,
+                'lease_epoch', f.epoch,
+                'metadata', jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id,
+                                               'subscription_id', f.subscription_id, 'leverage', f.leverage)))
+                from pg_temp.fanout_candidates f where f.reason is null and f.chunk = v_chunk), '[]')) s),
+  marked as (
+    update public.signal_executions e
+       set status = 'skipped', reason = 'bot_lease_changed', order_id = null, trade_id = null,
+           credits_due = 0, charge_status = 'none'
+      from stale where e.signal_id = v_sig.id and e.phase = 'open' and e.bot_id = stale.stale_bot_id
+    returning e.subscription_id
+  )
+  update pg_temp.fanout_candidates f set reason = 'bot_lease_changed' from marked m where m.subscription_id = f.subscription_id;
+  get diagnostics v_stale = row_count;
+  executed := executed - v_stale;
+  skipped := skipped + v_stale;
+  end loop;
+  v_announce := private.signal_first_announcement(v_sig.id, 'open');
+  -- Everyone subscribed hears about the signal: a fill for those copied, the reason for
+  -- those skipped, the signal itself for those who only follow.
+  insert into public.notifications (user_id, kind, title, body, data)
+  select ss.subscriber_id,
+         case when f.subscription_id is null then 'signal'
+              when f.reason is null then 'fill'
+              when f.reason = 'insufficient_credits' then 'low_credits'
+              else 'error' end,
+         case when f.subscription_id is null then 'New signal: ' || v_label
+              when f.reason is null then 'Copied: ' || v_label
+              else 'Not copied: ' || v_label end,
+         case when f.subscription_id is null
+                then format('Entry %s, stop-loss %s, take-profit %s, leverage %s.', coalesce(v_sig.entry_price::text, 'market'),
+                            coalesce(v_sig.stop_loss::text, '-'), coalesce(v_sig.take_profit::text, '-'), v_sig.leverage)
+              when f.reason is null then format('Bought %s at %s on your paper bot.', f.amount, v_price)
+              else 'Skipped: ' || replace(f.reason, '_', ' ') || '.' end,
+         jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id, 'reason', f.reason)
+    from public.strategy_subscriptions ss
+    left join pg_temp.fanout_candidates f on f.subscription_id = ss.id
+   where ss.strategy_id = v_sig.strategy_id and ss.status = 'active'
+     and (f.subscription_id is not null
+          or (not ss.auto_execute and v_announce));
+  get diagnostics notified = row_count;
+  return next;
+end;
+$$;
+ALTER FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text) OWNER TO postgres;
+CREATE FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean DEFAULT false, p_bot_id uuid DEFAULT NULL::uuid, p_sizing jsonb DEFAULT '{}'::jsonb) RETURNS public.strategy_subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid := (select auth.uid());
+  v_strategy public.strategies;
+  v_sub public.strategy_subscriptions;
+begin
+  if v_user is null then
+    raise exception 'sign in to subscribe' using errcode = 'insufficient_privilege';
+  end if;
+  select * into v_strategy from public.strategies s
+   where s.id = p_strategy_id and s.is_public and s.strategy_type = 'marketplace' and s.is_verified;
+  if not found then
+    raise exception 'strategy % is not on the marketplace', p_strategy_id using errcode = 'no_data_found';
+  end if;
+  if v_strategy.user_id = v_user then
+    raise exception 'providers cannot subscribe to their own strategy' using errcode = 'check_violation',
+      constraint = 'strategy_subscriptions_not_own_strategy';
+  end if;
+  if p_bot_id is not null and not exists (select 1 from public.bots b where b.id = p_bot_id and b.user_id = v_user) then
+    raise exception 'bot % is not yours', p_bot_id using errcode = 'insufficient_privilege';
+  end if;
+  if p_auto_execute and p_bot_id is null then
+    raise exception 'auto-execution needs a bot' using errcode = 'check_violation',
+      constraint = 'strategy_subscriptions_auto_execute_needs_bot';
+  end if;
+  insert into public.strategy_subscriptions (strategy_id, subscriber_id, status, auto_execute, bot_id, sizing, price,
+                                             current_period_start, current_period_end)
+  values (p_strategy_id, v_user, 'expired', p_auto_execute, p_bot_id, coalesce(p_sizing, '{}'),
+          v_strategy.monthly_price, now(), now())
+  on conflict (strategy_id, subscriber_id) do nothing;
+  select * into v_sub from public.strategy_subscriptions s
+   where s.strategy_id = p_strategy_id and s.subscriber_id = v_user for update;
+  if v_sub.status = 'active' then
+    return v_sub;
+  end if;
+  if v_sub.status = 'paused' then
+    raise exception 'subscription % is paused: resume it instead', v_sub.id using errcode = 'check_violation',
+      constraint = 'strategy_subscriptions_resume_paused';
+  end if;
+  update public.strategy_subscriptions s
+     set auto_execute = p_auto_execute, bot_id = p_bot_id, sizing = coalesce(p_sizing, '{}')
+   where s.id = v_sub.id
+  returning * into v_sub;
+  return private.charge_strategy_period(v_sub, now());
+end;
+$$;
+ALTER FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) OWNER TO postgres;
+CREATE FUNCTION public.update_bot_statistics() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- Each branch reads only the transition tables its event has.
+  if tg_op = 'INSERT' then
+    perform private.apply_bot_stat_deltas(array_agg(bot_id), array_agg(n), array_agg(w), array_agg(l), array_agg(p), array_agg(t))
+      from (select bot_id, count(*) n, count(*) filter (where profit > 0) w, count(*) filter (where profit < 0) l,
+                   sum(profit) p, max(coalesce(exit_time, entry_time)) t
+              from new_rows where status = 'closed' group by bot_id) d;
+  elsif tg_op = 'DELETE' then
+    perform private.apply_bot_stat_deltas(array_agg(bot_id), array_agg(n), array_agg(w), array_agg(l), array_agg(p), array_agg(t))
+      from (select bot_id, -count(*) n, -count(*) filter (where profit > 0) w, -count(*) filter (where profit < 0) l,
+                   -sum(profit) p, null::timestamptz t
+              from old_rows where status = 'closed' group by bot_id) d;
+  else
+    perform private.apply_bot_stat_deltas(array_agg(bot_id), array_agg(n), array_agg(w), array_agg(l), array_agg(p), array_agg(t))
+      from (select bot_id, sum(s) n, sum(s * (profit > 0)::int) w, sum(s * (profit < 0)::int) l,
+                   sum(s * profit) p, max(at) t
+              from (select bot_id, 1 s, profit, coalesce(exit_time, entry_time) at from new_rows where status = 'closed'
+                    union all
+                    select bot_id, -1, profit, null from old_rows where status = 'closed') c
+             group by bot_id) d;
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION public.update_bot_statistics() OWNER TO postgres;
+CREATE FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision DEFAULT 30, p_job_ids bigint[] DEFAULT '{}'::bigint[]) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_status text;
+begin
+  update public.workers w
+  set heartbeat_at = now(),
+      status = case when w.status in ('dead', 'stopped') then 'running' else w.status end,
+      stopped_at = case when w.status in ('dead', 'stopped') then null else w.stopped_at end
+  where w.id = p_worker_id
+  returning w.status into v_status;
+  if v_status is not null and cardinality(p_job_ids) > 0 then
+    update public.jobs j
+    set locked_until = now() + make_interval(secs => p_lock_s), updated_at = now()
+    where j.id = any (p_job_ids) and j.locked_by = p_worker_id and j.status = 'running';
+  end if;
+  return v_status;
+end;
+$$;
+ALTER FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) OWNER TO postgres;
+CREATE TABLE auth.users (
+    instance_id uuid,
+    id uuid NOT NULL,
+    aud character varying(255),
+    role character varying(255),
+    email character varying(255),
+    encrypted_password character varying(255),
+    email_confirmed_at timestamp with time zone,
+    invited_at timestamp with time zone,
+    confirmation_token character varying(255),
+    confirmation_sent_at timestamp with time zone,
+    recovery_token character varying(255),
+    recovery_sent_at timestamp with time zone,
+    email_change_token_new character varying(255),
+    email_change character varying(255),
+    email_change_sent_at timestamp with time zone,
+    last_sign_in_at timestamp with time zone,
+    raw_app_meta_data jsonb,
+    raw_user_meta_data jsonb,
+    is_super_admin boolean,
+    created_at timestamp with time zone,
+    updated_at timestamp with time zone,
+    phone text,
+    phone_confirmed_at timestamp with time zone,
+    phone_change text DEFAULT ''::text,
+    phone_change_token character varying(255) DEFAULT ''::character varying,
+    phone_change_sent_at timestamp with time zone,
+    confirmed_at timestamp with time zone GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
+    email_change_token_current character varying(255) DEFAULT ''::character varying,
+    email_change_confirm_status smallint DEFAULT 0,
+    banned_until timestamp with time zone,
+    reauthentication_token character varying(255) DEFAULT ''::character varying,
+    reauthentication_sent_at timestamp with time zone,
+    is_sso_user boolean DEFAULT false NOT NULL,
+    deleted_at timestamp with time zone,
+    is_anonymous boolean DEFAULT false NOT NULL,
+    CONSTRAINT users_email_change_confirm_status_check CHECK (((email_change_confirm_status >= 0) AND (email_change_confirm_status <= 2)))
+);
+ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+CREATE TABLE private.credit_open_holds (
+    transfer_id uuid NOT NULL,
+    timeout_at timestamp with time zone
+);
+ALTER TABLE private.credit_open_holds OWNER TO postgres;
+CREATE TABLE private.credit_settings (
+    id boolean DEFAULT true NOT NULL,
+    min_payout numeric(24,8) DEFAULT 50 NOT NULL,
+    default_hold_timeout interval DEFAULT '00:15:00'::interval NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_settings_min_payout_positive CHECK ((min_payout > (0)::numeric)),
+    CONSTRAINT credit_settings_single_row CHECK (id)
+);
+ALTER TABLE private.credit_settings OWNER TO postgres;
+CREATE TABLE private.holdings_pending_aggregates (
+    user_id uuid NOT NULL,
+    job_id bigint,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.holdings_pending_aggregates OWNER TO postgres;
+CREATE TABLE private.signal_fanouts (
+    signal_id uuid NOT NULL,
+    phase text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.signal_fanouts OWNER TO postgres;
+CREATE TABLE private.tradingview_tokens (
+    strategy_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.tradingview_tokens OWNER TO postgres;
+CREATE TABLE public.bots (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    strategy_id uuid,
+    exchange_credential_id uuid,
+    name text NOT NULL,
+    exchange text NOT NULL,
+    trading_pair text NOT NULL,
+    timeframe text NOT NULL,
+    strategy text NOT NULL,
+    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'stopped'::text NOT NULL,
+    initial_balance numeric(20,8) NOT NULL,
+    current_balance numeric(20,8) NOT NULL,
+    total_trades integer DEFAULT 0 NOT NULL,
+    winning_trades integer DEFAULT 0 NOT NULL,
+    losing_trades integer DEFAULT 0 NOT NULL,
+    profit numeric(20,8) DEFAULT 0 NOT NULL,
+    profit_percentage numeric(12,4) DEFAULT 0 NOT NULL,
+    max_open_trades integer DEFAULT 1 NOT NULL,
+    stake_amount numeric(20,8) NOT NULL,
+    stop_loss numeric(10,4),
+    take_profit numeric(10,4),
+    risk_percentage numeric(5,2) DEFAULT 2.0 NOT NULL,
+    daily_loss_limit numeric(20,8),
+    leverage numeric(6,2) DEFAULT 1 NOT NULL,
+    allow_short boolean DEFAULT false NOT NULL,
+    is_paper_trade boolean DEFAULT true NOT NULL,
+    last_trade_at timestamp with time zone,
+    error_message text,
+    status_reason text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_candle_at timestamp with time zone,
+    CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
+    CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
+    CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
+    CONSTRAINT bots_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
+    CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
+    CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
+    CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT bots_risk_percentage_range CHECK (((risk_percentage > (0)::numeric) AND (risk_percentage <= (100)::numeric))),
+    CONSTRAINT bots_stake_amount_positive CHECK ((stake_amount > (0)::numeric)),
+    CONSTRAINT bots_status_known CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'error'::text, 'paused'::text]))),
+    CONSTRAINT bots_stop_loss_percent CHECK (((stop_loss > (0)::numeric) AND (stop_loss < (100)::numeric))),
+    CONSTRAINT bots_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
+    CONSTRAINT bots_take_profit_percent CHECK ((take_profit > (0)::numeric)),
+    CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
+    CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text))
+);
+ALTER TABLE public.bots OWNER TO postgres;
+COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
+CREATE TABLE public.brokerage_positions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    account_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    symbol text NOT NULL,
+    description text,
+    instrument_type text,
+    units numeric(28,12) NOT NULL,
+    price numeric(28,12),
+    average_cost numeric(28,12),
+    currency text DEFAULT 'USD'::text NOT NULL,
+    provider_as_of timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.brokerage_positions OWNER TO postgres;
+CREATE VIEW private.watched_symbols WITH (security_invoker='true') AS
+ SELECT bp.symbol,
+    'brokerage'::text AS source,
+    count(DISTINCT bp.user_id) AS holders
+   FROM public.brokerage_positions bp
+  GROUP BY bp.symbol
+UNION ALL
+ SELECT b.trading_pair AS symbol,
+    'bot'::text AS source,
+    count(DISTINCT b.user_id) AS holders
+   FROM public.bots b
+  WHERE (b.status = 'running'::text)
+  GROUP BY b.trading_pair;
+ALTER TABLE private.watched_symbols OWNER TO postgres;
+CREATE TABLE public.aggregated_holdings (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    symbol text NOT NULL,
+    currency text DEFAULT 'USD'::text NOT NULL,
+    total_units numeric(28,12) NOT NULL,
+    market_value numeric(24,8),
+    average_cost numeric(28,12),
+    unrealized_pnl numeric(24,8),
+    account_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    account_count integer DEFAULT 0 NOT NULL,
+    last_price numeric(28,12),
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.aggregated_holdings OWNER TO postgres;
+CREATE TABLE public.ai_analyses (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    bot_id uuid,
+    strategy_id uuid,
+    analysis_type text NOT NULL,
+    input_data jsonb NOT NULL,
+    results jsonb DEFAULT '{}'::jsonb NOT NULL,
+    recommendations text[] DEFAULT '{}'::text[] NOT NULL,
+    confidence_score numeric(3,2) DEFAULT 0 NOT NULL,
+    model_used text,
+    tokens_used integer DEFAULT 0 NOT NULL,
+    processing_time_ms integer,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ai_analyses_confidence_score_check CHECK (((confidence_score >= (0)::numeric) AND (confidence_score <= (1)::numeric))),
+    CONSTRAINT ai_analyses_tokens_used_check CHECK ((tokens_used >= 0)),
+    CONSTRAINT ai_analyses_type_known CHECK ((analysis_type = ANY (ARRAY['performance'::text, 'risk'::text, 'optimization'::text, 'backtest'::text, 'strategy_generation'::text])))
+);
+ALTER TABLE public.ai_analyses OWNER TO postgres;
+CREATE TABLE public.backtest_results (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    run_id uuid,
+    strategy_id uuid,
+    user_id uuid NOT NULL,
+    trading_pair text NOT NULL,
+    timeframe text NOT NULL,
+    start_date timestamp with time zone NOT NULL,
+    end_date timestamp with time zone NOT NULL,
+    initial_balance numeric(20,8) NOT NULL,
+    final_balance numeric(20,8) NOT NULL,
+    total_return numeric(20,8) NOT NULL,
+    total_return_percentage numeric(12,4) NOT NULL,
+    max_drawdown numeric(12,4) NOT NULL,
+    sharpe_ratio numeric(12,4),
+    sortino_ratio numeric(12,4),
+    win_rate numeric(5,2) NOT NULL,
+    profit_factor numeric(12,4),
+    total_trades integer NOT NULL,
+    winning_trades integer NOT NULL,
+    losing_trades integer NOT NULL,
+    best_trade numeric(20,8) NOT NULL,
+    worst_trade numeric(20,8) NOT NULL,
+    avg_trade numeric(20,8),
+    max_consecutive_wins integer DEFAULT 0 NOT NULL,
+    max_consecutive_losses integer DEFAULT 0 NOT NULL,
+    calmar_ratio numeric(12,4),
+    stats jsonb DEFAULT '{}'::jsonb NOT NULL,
+    trades jsonb DEFAULT '[]'::jsonb NOT NULL,
+    equity_curve jsonb DEFAULT '[]'::jsonb NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.backtest_results OWNER TO postgres;
+CREATE TABLE public.bot_leases (
+    bot_id uuid NOT NULL,
+    worker_id uuid,
+    epoch bigint DEFAULT 1 NOT NULL,
+    acquired_at timestamp with time zone DEFAULT now() NOT NULL,
+    renewed_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+ALTER TABLE public.bot_leases OWNER TO postgres;
+CREATE TABLE public.bot_logs (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    bot_id uuid,
+    strategy_id uuid,
+    log_level text NOT NULL,
+    message text NOT NULL,
+    context jsonb DEFAULT '{}'::jsonb NOT NULL,
+    source text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT bot_logs_level_known CHECK ((log_level = ANY (ARRAY['debug'::text, 'info'::text, 'warning'::text, 'error'::text])))
+);
+ALTER TABLE public.bot_logs OWNER TO postgres;
+ALTER TABLE public.bot_logs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.bot_logs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+CREATE TABLE public.profiles (
+    id uuid NOT NULL,
+    email text,
+    full_name text,
+    avatar_url text,
+    role text DEFAULT 'user'::text NOT NULL,
+    preferences jsonb DEFAULT '{}'::jsonb NOT NULL,
+    telegram_chat_id text,
+    discord_webhook_url text,
+    is_active boolean DEFAULT true NOT NULL,
+    last_login_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT profiles_full_name_check CHECK ((char_length(full_name) <= 200)),
+    CONSTRAINT profiles_role_known CHECK ((role = ANY (ARRAY['user'::text, 'provider'::text, 'admin'::text])))
+);
+ALTER TABLE public.profiles OWNER TO postgres;
+CREATE VIEW public.bot_performance_summary WITH (security_invoker='true') AS
+ SELECT b.id,
+    b.user_id,
+    b.strategy_id,
+    b.exchange_credential_id,
+    b.name,
+    b.exchange,
+    b.trading_pair,
+    b.timeframe,
+    b.strategy,
+    b.parameters,
+    b.status,
+    b.initial_balance,
+    b.current_balance,
+    b.total_trades,
+    b.winning_trades,
+    b.losing_trades,
+    b.profit,
+    b.profit_percentage,
+    b.max_open_trades,
+    b.stake_amount,
+    b.stop_loss,
+    b.take_profit,
+    b.risk_percentage,
+    b.daily_loss_limit,
+    b.leverage,
+    b.allow_short,
+    b.is_paper_trade,
+    b.last_trade_at,
+    b.error_message,
+    b.status_reason,
+    b.metadata,
+    b.created_at,
+    b.updated_at,
+        CASE
+            WHEN (b.total_trades > 0) THEN round((((b.winning_trades)::numeric / (b.total_trades)::numeric) * (100)::numeric), 2)
+            ELSE (0)::numeric
+        END AS win_rate_percentage,
+    p.email AS user_email,
+    p.full_name AS user_name
+   FROM (public.bots b
+     JOIN public.profiles p ON ((p.id = b.user_id)));
+ALTER TABLE public.bot_performance_summary OWNER TO postgres;
+CREATE TABLE public.brokerage_accounts (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    connection_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    provider_account_id text NOT NULL,
+    name text,
+    number_masked text,
+    institution_name text,
+    currency text DEFAULT 'USD'::text NOT NULL,
+    total_value numeric(24,8),
+    cash numeric(24,8),
+    provider_as_of timestamp with time zone,
+    last_synced_at timestamp with time zone,
+    sync_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.brokerage_accounts OWNER TO postgres;
+CREATE TABLE public.brokerage_connections (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    provider text NOT NULL,
+    provider_user_id text,
+    provider_connection_id text,
+    sealed_user_secret text,
+    brokerage_name text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    status_reason text,
+    last_synced_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT brokerage_connections_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'alpaca'::text]))),
+    CONSTRAINT brokerage_connections_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'active'::text, 'broken'::text, 'deleted'::text])))
+);
+ALTER TABLE public.brokerage_connections OWNER TO postgres;
+CREATE TABLE public.candles (
+    exchange text NOT NULL,
+    symbol text NOT NULL,
+    timeframe text NOT NULL,
+    open_time timestamp with time zone NOT NULL,
+    open numeric(28,12) NOT NULL,
+    high numeric(28,12) NOT NULL,
+    low numeric(28,12) NOT NULL,
+    close numeric(28,12) NOT NULL,
+    volume numeric(32,12) DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT candles_high_low_consistent CHECK (((high >= low) AND (high >= open) AND (high >= close) AND (low <= open) AND (low <= close)))
+);
+ALTER TABLE public.candles OWNER TO postgres;
+CREATE TABLE public.exchange_credentials (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    exchange text NOT NULL,
+    label text DEFAULT 'default'::text NOT NULL,
+    sealed_secret text NOT NULL,
+    key_id text NOT NULL,
+    api_key_hint text,
+    is_testnet boolean DEFAULT false NOT NULL,
+    last_used_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT exchange_credentials_exchange_format CHECK ((exchange ~ '^[a-z0-9]{2,32}$'::text))
+);
+ALTER TABLE public.exchange_credentials OWNER TO postgres;
+CREATE TABLE public.workers (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    version text NOT NULL,
+    queues text[] DEFAULT '{default}'::text[] NOT NULL,
+    capacity integer DEFAULT 1000 NOT NULL,
+    status text DEFAULT 'running'::text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    stopped_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT workers_capacity_positive CHECK ((capacity > 0)),
+    CONSTRAINT workers_status_known CHECK ((status = ANY (ARRAY['running'::text, 'draining'::text, 'stopped'::text, 'dead'::text])))
+);
+ALTER TABLE public.workers OWNER TO postgres;
+CREATE VIEW public.fleet_health WITH (security_invoker='true') AS
+ SELECT w.id,
+    w.name,
+    w.host,
+    w.pid,
+    w.version,
+    w.status,
+    w.queues,
+    w.capacity,
+    w.started_at,
+    w.heartbeat_at,
+    (EXTRACT(epoch FROM (now() - w.heartbeat_at)))::double precision AS heartbeat_age_s,
+    ( SELECT count(*) AS count
+           FROM public.jobs j
+          WHERE ((j.locked_by = w.id) AND (j.status = 'running'::text))) AS running_jobs,
+    ( SELECT count(*) AS count
+           FROM public.bot_leases l
+          WHERE ((l.worker_id = w.id) AND (l.expires_at > now()))) AS leased_bots,
+    COALESCE(( SELECT (EXTRACT(epoch FROM (now() - min(j.run_at))))::double precision AS "extract"
+           FROM public.jobs j
+          WHERE ((j.status = 'queued'::text) AND (j.run_at <= now()) AND (j.queue = ANY (w.queues)))), (0)::double precision) AS queue_lag_s
+   FROM public.workers w
+  WHERE ((w.status = ANY (ARRAY['running'::text, 'draining'::text])) OR (w.heartbeat_at > (now() - '1 day'::interval)));
+ALTER TABLE public.fleet_health OWNER TO postgres;
+CREATE VIEW public.job_queue_stats WITH (security_invoker='true') AS
+ SELECT j.queue,
+    j.kind,
+    count(*) FILTER (WHERE ((j.status = 'queued'::text) AND (j.run_at <= now()))) AS ready,
+    count(*) FILTER (WHERE ((j.status = 'queued'::text) AND (j.run_at > now()))) AS scheduled,
+    count(*) FILTER (WHERE ((j.status = 'queued'::text) AND (j.last_error IS NOT NULL))) AS failed,
+    count(*) FILTER (WHERE (j.status = 'running'::text)) AS running,
+    count(*) FILTER (WHERE (j.status = 'dead'::text)) AS dead,
+    count(*) FILTER (WHERE (j.status = 'succeeded'::text)) AS succeeded,
+    min(j.run_at) FILTER (WHERE ((j.status = 'queued'::text) AND (j.run_at <= now()))) AS oldest_ready_at,
+    (COALESCE(EXTRACT(epoch FROM (now() - min(j.run_at) FILTER (WHERE ((j.status = 'queued'::text) AND (j.run_at <= now()))))), (0)::numeric))::double precision AS oldest_ready_age_s,
+    (array_agg(j.last_error ORDER BY j.updated_at DESC) FILTER (WHERE (j.status = 'dead'::text)))[1] AS last_dead_error
+   FROM public.jobs j
+  GROUP BY j.queue, j.kind;
+ALTER TABLE public.job_queue_stats OWNER TO postgres;
+ALTER TABLE public.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.jobs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+CREATE TABLE public.notifications (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    kind text NOT NULL,
+    title text NOT NULL,
+    body text,
+    data jsonb DEFAULT '{}'::jsonb NOT NULL,
+    channels jsonb DEFAULT '{}'::jsonb NOT NULL,
+    read_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notifications_kind_known CHECK ((kind = ANY (ARRAY['signal'::text, 'fill'::text, 'error'::text, 'low_credits'::text, 'payment'::text, 'sync'::text, 'system'::text])))
+);
+ALTER TABLE public.notifications OWNER TO postgres;
+CREATE TABLE public.orders (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    bot_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    client_order_id text NOT NULL,
+    exchange_order_id text,
+    exchange text NOT NULL,
+    symbol text NOT NULL,
+    side text NOT NULL,
+    order_type text NOT NULL,
+    amount numeric(28,12) NOT NULL,
+    price numeric(28,12),
+    stop_price numeric(28,12),
+    filled numeric(28,12) DEFAULT 0 NOT NULL,
+    average_price numeric(28,12),
+    fee numeric(28,12) DEFAULT 0 NOT NULL,
+    fee_currency text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    reason text,
+    is_paper_trade boolean DEFAULT true NOT NULL,
+    lease_epoch bigint NOT NULL,
+    signal_id uuid,
+    raw jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT orders_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT orders_filled_check CHECK ((filled >= (0)::numeric)),
+    CONSTRAINT orders_price_positive CHECK ((price > (0)::numeric)),
+    CONSTRAINT orders_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
+    CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'open'::text, 'closed'::text, 'canceled'::text, 'rejected'::text, 'expired'::text]))),
+    CONSTRAINT orders_stop_price_positive CHECK ((stop_price > (0)::numeric)),
+    CONSTRAINT orders_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text, 'stop'::text, 'stop_limit'::text])))
+);
+ALTER TABLE public.orders OWNER TO postgres;
+CREATE TABLE public.symbol_prices (
+    symbol text NOT NULL,
+    price numeric(28,12) NOT NULL,
+    previous_close numeric(28,12),
+    currency text DEFAULT 'USD'::text NOT NULL,
+    source text NOT NULL,
+    as_of timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT symbol_prices_previous_close_positive CHECK ((previous_close > (0)::numeric)),
+    CONSTRAINT symbol_prices_price_positive CHECK ((price > (0)::numeric))
+);
+ALTER TABLE public.symbol_prices OWNER TO postgres;
+CREATE VIEW public.portfolio_holdings WITH (security_invoker='true') AS
+ SELECT h.user_id,
+    h.symbol,
+    h.currency,
+    h.total_units,
+    h.average_cost,
+    h.account_count,
+    h.account_ids,
+    COALESCE(sp.price, h.last_price) AS price,
+    sp.previous_close,
+    (h.total_units * COALESCE(sp.price, h.last_price)) AS market_value,
+    (h.total_units * (COALESCE(sp.price, h.last_price) - h.average_cost)) AS unrealized_pnl,
+    (h.total_units * (sp.price - sp.previous_close)) AS day_change,
+    GREATEST(h.updated_at, sp.updated_at) AS updated_at
+   FROM (public.aggregated_holdings h
+     LEFT JOIN public.symbol_prices sp ON ((sp.symbol = h.symbol)));
+ALTER TABLE public.portfolio_holdings OWNER TO postgres;
+CREATE VIEW public.portfolio_value WITH (security_invoker='true') AS
+ WITH held AS (
+         SELECT ph.user_id,
+            sum(ph.market_value) AS market_value,
+            sum(ph.unrealized_pnl) AS unrealized_pnl,
+            COALESCE(sum(ph.day_change), (0)::numeric) AS day_change,
+            round((((100)::numeric * sum(ph.day_change)) / NULLIF(sum((ph.total_units * ph.previous_close)), (0)::numeric)), 4) AS day_change_percent,
+            count(*) AS holdings_count,
+            max(ph.updated_at) AS updated_at
+           FROM public.portfolio_holdings ph
+          GROUP BY ph.user_id
+        ), cash AS (
+         SELECT a.user_id,
+            sum(a.cash) AS cash,
+            max(a.updated_at) AS updated_at
+           FROM (public.brokerage_accounts a
+             JOIN public.brokerage_connections c_1 ON ((c_1.id = a.connection_id)))
+          WHERE ((c_1.status <> 'deleted'::text) AND (a.cash IS NOT NULL))
+          GROUP BY a.user_id
+        )
+ SELECT COALESCE(h.user_id, c.user_id) AS user_id,
+    h.market_value,
+    h.unrealized_pnl,
+    COALESCE(h.day_change, (0)::numeric) AS day_change,
+    h.day_change_percent,
+    COALESCE(h.holdings_count, (0)::bigint) AS holdings_count,
+    GREATEST(h.updated_at, c.updated_at) AS updated_at,
+    COALESCE(c.cash, (0)::numeric) AS cash,
+    (COALESCE(h.market_value, (0)::numeric) + COALESCE(c.cash, (0)::numeric)) AS total_value
+   FROM (held h
+     FULL JOIN cash c ON ((c.user_id = h.user_id)));
+ALTER TABLE public.portfolio_value OWNER TO postgres;
+CREATE TABLE public.reviews (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    strategy_id uuid NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    rating smallint NOT NULL,
+    comment text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT reviews_comment_length CHECK ((char_length(comment) <= 4000)),
+    CONSTRAINT reviews_rating_range CHECK (((rating >= 1) AND (rating <= 5)))
+);
+ALTER TABLE public.reviews OWNER TO postgres;
+CREATE TABLE public.signal_executions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    signal_id uuid NOT NULL,
+    subscription_id uuid NOT NULL,
+    subscriber_id uuid NOT NULL,
+    bot_id uuid,
+    phase text NOT NULL,
+    status text NOT NULL,
+    reason text,
+    order_id uuid,
+    trade_id uuid,
+    amount numeric(28,12),
+    price numeric(28,12),
+    credits_due numeric(24,8) DEFAULT 0 NOT NULL,
+    charge_status text DEFAULT 'none'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT signal_executions_charge_status_known CHECK ((charge_status = ANY (ARRAY['none'::text, 'pending'::text, 'charged'::text, 'rejected'::text]))),
+    CONSTRAINT signal_executions_phase_known CHECK ((phase = ANY (ARRAY['open'::text, 'close'::text]))),
+    CONSTRAINT signal_executions_status_known CHECK ((status = ANY (ARRAY['executed'::text, 'skipped'::text])))
+);
+ALTER TABLE public.signal_executions OWNER TO postgres;
+CREATE TABLE public.strategies (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    description text,
+    strategy_type text NOT NULL,
+    engine text DEFAULT 'rules'::text NOT NULL,
+    content text,
+    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
+    performance jsonb DEFAULT '{}'::jsonb NOT NULL,
+    is_public boolean DEFAULT false NOT NULL,
+    is_verified boolean DEFAULT false NOT NULL,
+    backtest_results jsonb,
+    backtest_count integer DEFAULT 0 NOT NULL,
+    avg_backtest_return numeric(12,4) DEFAULT 0 NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    category text,
+    risk_level text,
+    monthly_price numeric(12,2) DEFAULT 0 NOT NULL,
+    provider_share numeric(5,4) DEFAULT 0.80 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT strategies_engine_known CHECK ((engine = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
+    CONSTRAINT strategies_monthly_price_not_negative CHECK ((monthly_price >= (0)::numeric)),
+    CONSTRAINT strategies_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT strategies_provider_share_fraction CHECK (((provider_share >= (0)::numeric) AND (provider_share <= (1)::numeric))),
+    CONSTRAINT strategies_risk_level_known CHECK ((risk_level = ANY (ARRAY['low'::text, 'medium'::text, 'high'::text]))),
+    CONSTRAINT strategies_type_known CHECK ((strategy_type = ANY (ARRAY['builtin'::text, 'custom'::text, 'ai_generated'::text, 'marketplace'::text])))
+);
+ALTER TABLE public.strategies OWNER TO postgres;
+CREATE VIEW public.strategy_marketplace WITH (security_invoker='true') AS
+ SELECT s.id,
+    s.user_id AS author_id,
+    private.author_name(s.user_id) AS author_name,
+    s.name,
+    s.description,
+    s.engine,
+    s.category,
+    s.tags,
+    s.risk_level,
+    s.monthly_price,
+    s.performance,
+    s.avg_backtest_return AS avg_return_percentage,
+    s.backtest_count,
+    COALESCE(r.avg_rating, (0)::numeric) AS avg_rating,
+    COALESCE(r.review_count, (0)::bigint) AS review_count,
+    s.created_at
+   FROM (public.strategies s
+     LEFT JOIN LATERAL ( SELECT round(avg(rv.rating), 2) AS avg_rating,
+            count(*) AS review_count
+           FROM public.reviews rv
+          WHERE (rv.strategy_id = s.id)) r ON (true))
+  WHERE (s.is_public AND (s.strategy_type = 'marketplace'::text) AND s.is_verified);
+ALTER TABLE public.strategy_marketplace OWNER TO postgres;
+CREATE TABLE public.subscriptions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    plan_id uuid NOT NULL,
+    invoice_id uuid,
+    status text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    cancelled_at timestamp with time zone,
+    auto_renew boolean DEFAULT true NOT NULL,
+    trial_ends_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT subscriptions_expire_after_start CHECK ((expires_at > started_at)),
+    CONSTRAINT subscriptions_status_known CHECK ((status = ANY (ARRAY['active'::text, 'cancelled'::text, 'expired'::text, 'trial'::text])))
+);
+ALTER TABLE public.subscriptions OWNER TO postgres;
+CREATE TABLE public.sync_runs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    connection_id uuid,
+    account_id uuid,
+    trigger text DEFAULT 'manual'::text NOT NULL,
+    scope text DEFAULT 'full'::text NOT NULL,
+    status text DEFAULT 'requested'::text NOT NULL,
+    accounts_synced integer DEFAULT 0 NOT NULL,
+    positions_upserted integer DEFAULT 0 NOT NULL,
+    positions_removed integer DEFAULT 0 NOT NULL,
+    duration_ms integer,
+    errors jsonb DEFAULT '[]'::jsonb NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sync_runs_scope_known CHECK ((scope = ANY (ARRAY['full'::text, 'incremental'::text, 'accounts'::text]))),
+    CONSTRAINT sync_runs_status_known CHECK ((status = ANY (ARRAY['requested'::text, 'running'::text, 'completed'::text, 'partial'::text, 'failed'::text]))),
+    CONSTRAINT sync_runs_trigger_known CHECK ((trigger = ANY (ARRAY['manual'::text, 'webhook'::text, 'nightly'::text, 'connection_added'::text])))
+);
+ALTER TABLE public.sync_runs OWNER TO postgres;
+CREATE TABLE public.trades (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    bot_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    exchange text NOT NULL,
+    trading_pair text NOT NULL,
+    side text NOT NULL,
+    direction text DEFAULT 'long'::text NOT NULL,
+    order_type text DEFAULT 'market'::text NOT NULL,
+    amount numeric(28,12) NOT NULL,
+    price numeric(28,12) NOT NULL,
+    exit_price numeric(28,12),
+    fee numeric(28,12) DEFAULT 0 NOT NULL,
+    profit numeric(28,12) DEFAULT 0 NOT NULL,
+    profit_percentage numeric(12,4) DEFAULT 0 NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    exit_reason text,
+    entry_time timestamp with time zone NOT NULL,
+    exit_time timestamp with time zone,
+    holding_duration interval GENERATED ALWAYS AS ((exit_time - entry_time)) STORED,
+    entry_order_id uuid,
+    exit_order_id uuid,
+    exchange_order_id text,
+    exchange_trade_id text,
+    is_paper_trade boolean DEFAULT true NOT NULL,
+    signal_price numeric(28,12),
+    stop_loss_price numeric(28,12),
+    take_profit_price numeric(28,12),
+    lease_epoch bigint,
+    signal_id uuid,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT trades_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT trades_closed_has_exit CHECK (((status <> 'closed'::text) OR ((exit_time IS NOT NULL) AND (exit_price IS NOT NULL)))),
+    CONSTRAINT trades_direction_known CHECK ((direction = ANY (ARRAY['long'::text, 'short'::text]))),
+    CONSTRAINT trades_exit_price_positive CHECK ((exit_price > (0)::numeric)),
+    CONSTRAINT trades_fee_check CHECK ((fee >= (0)::numeric)),
+    CONSTRAINT trades_order_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text, 'stop'::text, 'stop_limit'::text]))),
+    CONSTRAINT trades_price_positive CHECK ((price > (0)::numeric)),
+    CONSTRAINT trades_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
+    CONSTRAINT trades_status_known CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text, 'cancelled'::text])))
+);
+ALTER TABLE public.trades OWNER TO postgres;
+CREATE TABLE public.webhook_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider text NOT NULL,
+    event_id text NOT NULL,
+    event_type text NOT NULL,
+    payload jsonb NOT NULL,
+    status text DEFAULT 'received'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    error text,
+    occurred_at timestamp with time zone,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    processed_at timestamp with time zone,
+    CONSTRAINT webhook_events_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'stripe'::text, 'paystack'::text, 'tripay'::text, 'tradingview'::text, 'alpaca'::text]))),
+    CONSTRAINT webhook_events_status_known CHECK ((status = ANY (ARRAY['received'::text, 'processing'::text, 'processed'::text, 'failed'::text, 'ignored'::text])))
+);
+ALTER TABLE public.webhook_events OWNER TO postgres;
+CREATE TABLE supabase_migrations.schema_migrations (
+    version text NOT NULL,
+    statements text[],
+    name text
+);
+ALTER TABLE supabase_migrations.schema_migrations OWNER TO postgres;
+ALTER TABLE ONLY auth.users
+    ADD CONSTRAINT users_phone_key UNIQUE (phone);
+ALTER TABLE ONLY auth.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.credit_open_holds
+    ADD CONSTRAINT credit_open_holds_pkey PRIMARY KEY (transfer_id);
+ALTER TABLE ONLY private.credit_settings
+    ADD CONSTRAINT credit_settings_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.holdings_pending_aggregates
+    ADD CONSTRAINT holdings_pending_aggregates_pkey PRIMARY KEY (user_id);
+ALTER TABLE ONLY private.signal_fanouts
+    ADD CONSTRAINT signal_fanouts_pkey PRIMARY KEY (signal_id, phase);
+ALTER TABLE ONLY private.tradingview_tokens
+    ADD CONSTRAINT tradingview_tokens_hash_unique UNIQUE (token_hash);
+ALTER TABLE ONLY private.tradingview_tokens
+    ADD CONSTRAINT tradingview_tokens_pkey PRIMARY KEY (strategy_id);
+ALTER TABLE ONLY public.aggregated_holdings
+    ADD CONSTRAINT aggregated_holdings_one_per_symbol UNIQUE (user_id, symbol);
+ALTER TABLE ONLY public.aggregated_holdings
+    ADD CONSTRAINT aggregated_holdings_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.ai_analyses
+    ADD CONSTRAINT ai_analyses_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.backtest_results
+    ADD CONSTRAINT backtest_results_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.backtest_runs
+    ADD CONSTRAINT backtest_runs_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.bot_leases
+    ADD CONSTRAINT bot_leases_pkey PRIMARY KEY (bot_id);
+ALTER TABLE ONLY public.bot_logs
+    ADD CONSTRAINT bot_logs_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.bots
+    ADD CONSTRAINT bots_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.brokerage_accounts
+    ADD CONSTRAINT brokerage_accounts_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.brokerage_accounts
+    ADD CONSTRAINT brokerage_accounts_provider_account_unique UNIQUE (connection_id, provider_account_id);
+ALTER TABLE ONLY public.brokerage_connections
+    ADD CONSTRAINT brokerage_connections_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.brokerage_connections
+    ADD CONSTRAINT brokerage_connections_provider_connection_unique UNIQUE (provider, provider_connection_id);
+ALTER TABLE ONLY public.brokerage_positions
+    ADD CONSTRAINT brokerage_positions_one_per_symbol UNIQUE (account_id, symbol);
+ALTER TABLE ONLY public.brokerage_positions
+    ADD CONSTRAINT brokerage_positions_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.candles
+    ADD CONSTRAINT candles_pkey PRIMARY KEY (exchange, symbol, timeframe, open_time);
+ALTER TABLE ONLY public.credit_accounts
+    ADD CONSTRAINT credit_accounts_code_key UNIQUE (code);
+ALTER TABLE ONLY public.credit_accounts
+    ADD CONSTRAINT credit_accounts_one_per_user_and_kind UNIQUE (user_id, kind);
+ALTER TABLE ONLY public.credit_accounts
+    ADD CONSTRAINT credit_accounts_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.credit_transfers
+    ADD CONSTRAINT credit_transfers_hold_resolves_once UNIQUE (pending_id);
+ALTER TABLE ONLY public.credit_transfers
+    ADD CONSTRAINT credit_transfers_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.exchange_credentials
+    ADD CONSTRAINT exchange_credentials_one_label_per_exchange UNIQUE (user_id, exchange, label);
+ALTER TABLE ONLY public.exchange_credentials
+    ADD CONSTRAINT exchange_credentials_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_provider_invoice_unique UNIQUE (provider, provider_invoice_id);
+ALTER TABLE ONLY public.jobs
+    ADD CONSTRAINT jobs_idempotency_key_unique UNIQUE (idempotency_key);
+ALTER TABLE ONLY public.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.notifications
+    ADD CONSTRAINT notifications_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.orders
+    ADD CONSTRAINT orders_client_order_id_unique UNIQUE (client_order_id);
+ALTER TABLE ONLY public.orders
+    ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.plans
+    ADD CONSTRAINT plans_name_key UNIQUE (name);
+ALTER TABLE ONLY public.plans
+    ADD CONSTRAINT plans_pkey PRIMARY KEY (id);
+ALTER TABLE public.profiles
+    ADD CONSTRAINT profiles_discord_webhook_url_is_discord CHECK (((discord_webhook_url IS NULL) OR (discord_webhook_url ~ '^https://(ptb\.|canary\.)?(discord|discordapp)\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]+$'::text))) NOT VALID;
+ALTER TABLE ONLY public.profiles
+    ADD CONSTRAINT profiles_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.reviews
+    ADD CONSTRAINT reviews_one_per_subscriber UNIQUE (strategy_id, user_id);
+ALTER TABLE ONLY public.reviews
+    ADD CONSTRAINT reviews_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.signal_executions
+    ADD CONSTRAINT signal_executions_once_per_phase UNIQUE (signal_id, subscription_id, phase);
+ALTER TABLE ONLY public.signal_executions
+    ADD CONSTRAINT signal_executions_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.signals
+    ADD CONSTRAINT signals_idempotency_key_unique UNIQUE (strategy_id, idempotency_key);
+ALTER TABLE ONLY public.signals
+    ADD CONSTRAINT signals_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.strategies
+    ADD CONSTRAINT strategies_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.strategy_subscriptions
+    ADD CONSTRAINT strategy_subscriptions_one_per_subscriber UNIQUE (strategy_id, subscriber_id);
+ALTER TABLE ONLY public.strategy_subscriptions
+    ADD CONSTRAINT strategy_subscriptions_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.subscriptions
+    ADD CONSTRAINT subscriptions_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.symbol_prices
+    ADD CONSTRAINT symbol_prices_pkey PRIMARY KEY (symbol);
+ALTER TABLE ONLY public.sync_runs
+    ADD CONSTRAINT sync_runs_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.trades
+    ADD CONSTRAINT trades_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.webhook_events
+    ADD CONSTRAINT webhook_events_once_per_provider_event UNIQUE (provider, event_id);
+ALTER TABLE ONLY public.webhook_events
+    ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.workers
+    ADD CONSTRAINT workers_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY supabase_migrations.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+CREATE UNIQUE INDEX users_email_partial_key ON auth.users USING btree (email) WHERE (is_sso_user = false);
+CREATE INDEX users_instance_id_idx ON auth.users USING btree (instance_id);
+CREATE INDEX credit_open_holds_timeout_idx ON private.credit_open_holds USING btree (timeout_at) WHERE (timeout_at IS NOT NULL);
+CREATE INDEX ai_analyses_bot_id_idx ON public.ai_analyses USING btree (bot_id);
+CREATE INDEX ai_analyses_strategy_id_idx ON public.ai_analyses USING btree (strategy_id);
+CREATE INDEX ai_analyses_user_id_idx ON public.ai_analyses USING btree (user_id, created_at DESC);
+CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
+CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
+CREATE INDEX backtest_results_user_id_idx ON public.backtest_results USING btree (user_id, created_at DESC);
+CREATE INDEX backtest_runs_strategy_id_idx ON public.backtest_runs USING btree (strategy_id);
+CREATE INDEX backtest_runs_user_id_idx ON public.backtest_runs USING btree (user_id, created_at DESC);
+CREATE INDEX bot_leases_expires_idx ON public.bot_leases USING btree (expires_at);
+CREATE INDEX bot_leases_worker_id_idx ON public.bot_leases USING btree (worker_id);
+CREATE INDEX bot_logs_bot_id_idx ON public.bot_logs USING btree (bot_id, created_at DESC);
+CREATE INDEX bot_logs_strategy_id_idx ON public.bot_logs USING btree (strategy_id);
+CREATE INDEX bot_logs_user_id_idx ON public.bot_logs USING btree (user_id, created_at DESC);
+CREATE INDEX bots_exchange_credential_id_idx ON public.bots USING btree (exchange_credential_id);
+CREATE INDEX bots_market_idx ON public.bots USING btree (exchange, trading_pair, timeframe) WHERE (status = 'running'::text);
+CREATE INDEX bots_status_idx ON public.bots USING btree (status) WHERE (status = 'running'::text);
+CREATE INDEX bots_strategy_id_idx ON public.bots USING btree (strategy_id);
+CREATE INDEX bots_user_id_idx ON public.bots USING btree (user_id);
+CREATE INDEX brokerage_accounts_user_id_idx ON public.brokerage_accounts USING btree (user_id);
+CREATE INDEX brokerage_connections_provider_user_idx ON public.brokerage_connections USING btree (provider, provider_user_id);
+CREATE INDEX brokerage_connections_user_id_idx ON public.brokerage_connections USING btree (user_id);
+CREATE INDEX brokerage_positions_user_symbol_idx ON public.brokerage_positions USING btree (user_id, symbol);
+CREATE INDEX credit_accounts_user_id_idx ON public.credit_accounts USING btree (user_id);
+CREATE INDEX credit_transfers_credit_account_idx ON public.credit_transfers USING btree (credit_account_id, created_at);
+CREATE INDEX credit_transfers_debit_account_idx ON public.credit_transfers USING btree (debit_account_id, created_at);
+CREATE INDEX credit_transfers_pending_timeout_idx ON public.credit_transfers USING btree (timeout_at) WHERE (phase = 'pending'::text);
+CREATE INDEX credit_transfers_reference_idx ON public.credit_transfers USING btree (reference_type, reference_id);
+CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USING btree (user_id);
+CREATE INDEX invoices_plan_id_idx ON public.invoices USING btree (plan_id);
+CREATE INDEX invoices_user_id_idx ON public.invoices USING btree (user_id, created_at DESC);
+CREATE INDEX jobs_claim_idx ON public.jobs USING btree (queue, priority DESC, run_at, id) WHERE (status = 'queued'::text);
+CREATE INDEX jobs_kind_status_idx ON public.jobs USING btree (kind, status);
+CREATE INDEX jobs_locked_by_idx ON public.jobs USING btree (locked_by);
+CREATE INDEX jobs_running_idx ON public.jobs USING btree (locked_until) WHERE (status = 'running'::text);
+CREATE INDEX notifications_user_id_idx ON public.notifications USING btree (user_id, created_at DESC);
+CREATE INDEX orders_bot_id_idx ON public.orders USING btree (bot_id, created_at DESC);
+CREATE INDEX orders_open_idx ON public.orders USING btree (bot_id) WHERE (status = ANY (ARRAY['pending'::text, 'open'::text]));
+CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id, created_at DESC);
+CREATE INDEX reviews_user_id_idx ON public.reviews USING btree (user_id);
+CREATE INDEX signal_executions_charge_pending_idx ON public.signal_executions USING btree (signal_id) WHERE (charge_status = 'pending'::text);
+CREATE INDEX signal_executions_subscriber_id_idx ON public.signal_executions USING btree (subscriber_id, created_at DESC);
+CREATE INDEX signal_executions_subscription_id_idx ON public.signal_executions USING btree (subscription_id);
+CREATE INDEX signals_provider_id_idx ON public.signals USING btree (provider_id);
+CREATE INDEX signals_strategy_id_idx ON public.signals USING btree (strategy_id, created_at DESC);
+CREATE INDEX strategies_marketplace_idx ON public.strategies USING btree (is_public, strategy_type, is_verified) WHERE (is_public AND (strategy_type = 'marketplace'::text));
+CREATE INDEX strategies_user_id_idx ON public.strategies USING btree (user_id);
+CREATE INDEX strategy_subscriptions_active_idx ON public.strategy_subscriptions USING btree (strategy_id) WHERE (status = 'active'::text);
+CREATE INDEX strategy_subscriptions_bot_id_idx ON public.strategy_subscriptions USING btree (bot_id);
+CREATE INDEX strategy_subscriptions_subscriber_idx ON public.strategy_subscriptions USING btree (subscriber_id);
+CREATE INDEX subscriptions_invoice_id_idx ON public.subscriptions USING btree (invoice_id);
+CREATE UNIQUE INDEX subscriptions_one_current_per_user ON public.subscriptions USING btree (user_id) WHERE (status = ANY (ARRAY['active'::text, 'trial'::text]));
+CREATE INDEX subscriptions_plan_id_idx ON public.subscriptions USING btree (plan_id);
+CREATE INDEX subscriptions_user_id_idx ON public.subscriptions USING btree (user_id);
+CREATE INDEX sync_runs_account_id_idx ON public.sync_runs USING btree (account_id);
+CREATE INDEX sync_runs_connection_id_idx ON public.sync_runs USING btree (connection_id);
+CREATE INDEX sync_runs_requested_idx ON public.sync_runs USING btree (created_at) WHERE (status = 'requested'::text);
+CREATE INDEX sync_runs_user_id_idx ON public.sync_runs USING btree (user_id, created_at DESC);
+CREATE INDEX trades_bot_id_idx ON public.trades USING btree (bot_id);
+CREATE INDEX trades_entry_order_id_idx ON public.trades USING btree (entry_order_id);
+CREATE INDEX trades_entry_time_idx ON public.trades USING btree (entry_time);
+CREATE INDEX trades_exit_order_id_idx ON public.trades USING btree (exit_order_id);
+CREATE INDEX trades_open_idx ON public.trades USING btree (bot_id) WHERE (status = 'open'::text);
+CREATE INDEX trades_user_entry_idx ON public.trades USING btree (user_id, entry_time DESC);
+CREATE INDEX webhook_events_pending_idx ON public.webhook_events USING btree (received_at) WHERE (status = ANY (ARRAY['received'::text, 'failed'::text]));
+CREATE INDEX workers_alive_idx ON public.workers USING btree (heartbeat_at) WHERE (status = ANY (ARRAY['running'::text, 'draining'::text]));
+CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_new_user();
+CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF raw_app_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_user_role();
+CREATE TRIGGER backtest_results_refresh_strategy AFTER INSERT OR DELETE OR UPDATE OF strategy_id, total_return_percentage ON public.backtest_results FOR EACH ROW EXECUTE FUNCTION private.refresh_strategy_backtest_figures();
+CREATE TRIGGER backtest_runs_enqueue AFTER INSERT ON public.backtest_runs FOR EACH ROW WHEN ((new.status = 'queued'::text)) EXECUTE FUNCTION private.enqueue_backtest_run();
+CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.guard_backtest_run_changes();
+CREATE TRIGGER backtest_runs_updated_at BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER backtest_runs_validate_minutes BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_minutes();
+CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
+CREATE TRIGGER bots_notify_status_insert AFTER INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.notify_bot_status();
+CREATE TRIGGER bots_notify_status_update AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION private.notify_bot_status();
+CREATE TRIGGER bots_updated_at BEFORE UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER bots_validate_limits BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();
+CREATE TRIGGER brokerage_accounts_updated_at BEFORE UPDATE ON public.brokerage_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER brokerage_connections_updated_at BEFORE UPDATE ON public.brokerage_connections FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER brokerage_positions_updated_at BEFORE UPDATE ON public.brokerage_positions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER credit_accounts_keep_history BEFORE DELETE ON public.credit_accounts FOR EACH ROW EXECUTE FUNCTION private.credit_account_keep_history();
+CREATE TRIGGER credit_accounts_updated_at BEFORE UPDATE ON public.credit_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER credit_transfers_immutable BEFORE DELETE OR UPDATE ON public.credit_transfers FOR EACH ROW EXECUTE FUNCTION private.forbid_transfer_changes();
+CREATE TRIGGER exchange_credentials_updated_at BEFORE UPDATE ON public.exchange_credentials FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER invoices_paid_credit_purchase AFTER INSERT OR UPDATE OF status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.credit_invoice_paid();
+CREATE TRIGGER invoices_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER notifications_enqueue_outbound AFTER INSERT ON public.notifications REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.notify_enqueue_outbound();
+CREATE TRIGGER orders_check_lease_epoch BEFORE INSERT OR UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
+CREATE TRIGGER orders_updated_at BEFORE UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER plans_updated_at BEFORE UPDATE ON public.plans FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER profiles_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER reviews_updated_at BEFORE UPDATE ON public.reviews FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER signals_after_change AFTER INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_after_change();
+CREATE TRIGGER signals_lifecycle BEFORE INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_lifecycle();
+CREATE TRIGGER signals_updated_at BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER strategies_updated_at BEFORE UPDATE ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER strategies_validate_limits BEFORE INSERT ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();
+CREATE TRIGGER strategy_subscriptions_updated_at BEFORE UPDATE ON public.strategy_subscriptions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER subscriptions_updated_at BEFORE UPDATE ON public.subscriptions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER sync_runs_enqueue_requested AFTER INSERT ON public.sync_runs FOR EACH ROW WHEN ((new.status = 'requested'::text)) EXECUTE FUNCTION private.holdings_enqueue_sync_run();
+CREATE TRIGGER sync_runs_rate_limit BEFORE INSERT ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION private.limit_manual_sync_requests();
+CREATE TRIGGER sync_runs_updated_at BEFORE UPDATE ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER trades_check_lease_epoch BEFORE INSERT OR UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
+CREATE TRIGGER trades_update_bot_statistics_delete AFTER DELETE ON public.trades REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
+CREATE TRIGGER trades_update_bot_statistics_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
+CREATE TRIGGER trades_update_bot_statistics_update AFTER UPDATE ON public.trades REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
+CREATE TRIGGER trades_updated_at BEFORE UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER webhook_events_enqueue_billing AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text]))) EXECUTE FUNCTION private.billing_enqueue_webhook_event();
+CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = 'snaptrade'::text)) EXECUTE FUNCTION private.holdings_enqueue_snaptrade_event();
+ALTER TABLE ONLY private.credit_open_holds
+    ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
+ALTER TABLE ONLY private.holdings_pending_aggregates
+    ADD CONSTRAINT holdings_pending_aggregates_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY private.signal_fanouts
+    ADD CONSTRAINT signal_fanouts_signal_id_fkey FOREIGN KEY (signal_id) REFERENCES public.signals(id) ON DELETE CASCADE;
+ALTER TABLE ONLY private.tradingview_tokens
+    ADD CONSTRAINT tradingview_tokens_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.aggregated_holdings
+    ADD CONSTRAINT aggregated_holdings_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.ai_analyses
+    ADD CONSTRAINT ai_analyses_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.ai_analyses
+    ADD CONSTRAINT ai_analyses_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.ai_analyses
+    ADD CONSTRAINT ai_analyses_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.backtest_results
+    ADD CONSTRAINT backtest_results_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.backtest_results
+    ADD CONSTRAINT backtest_results_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.backtest_results
+    ADD CONSTRAINT backtest_results_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.backtest_runs
+    ADD CONSTRAINT backtest_runs_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.backtest_runs
+    ADD CONSTRAINT backtest_runs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.bot_leases
+    ADD CONSTRAINT bot_leases_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.bot_leases
+    ADD CONSTRAINT bot_leases_worker_id_fkey FOREIGN KEY (worker_id) REFERENCES public.workers(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.bot_logs
+    ADD CONSTRAINT bot_logs_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.bot_logs
+    ADD CONSTRAINT bot_logs_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.bot_logs
+    ADD CONSTRAINT bot_logs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.bots
+    ADD CONSTRAINT bots_exchange_credential_id_fkey FOREIGN KEY (exchange_credential_id) REFERENCES public.exchange_credentials(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.bots
+    ADD CONSTRAINT bots_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.bots
+    ADD CONSTRAINT bots_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.brokerage_accounts
+    ADD CONSTRAINT brokerage_accounts_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES public.brokerage_connections(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.brokerage_accounts
+    ADD CONSTRAINT brokerage_accounts_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.brokerage_connections
+    ADD CONSTRAINT brokerage_connections_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.brokerage_positions
+    ADD CONSTRAINT brokerage_positions_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.brokerage_accounts(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.brokerage_positions
+    ADD CONSTRAINT brokerage_positions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.credit_accounts
+    ADD CONSTRAINT credit_accounts_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.credit_transfers
+    ADD CONSTRAINT credit_transfers_pending_id_fkey FOREIGN KEY (pending_id) REFERENCES public.credit_transfers(id);
+ALTER TABLE ONLY public.exchange_credentials
+    ADD CONSTRAINT exchange_credentials_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.plans(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.jobs
+    ADD CONSTRAINT jobs_locked_by_fkey FOREIGN KEY (locked_by) REFERENCES public.workers(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.notifications
+    ADD CONSTRAINT notifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.orders
+    ADD CONSTRAINT orders_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.orders
+    ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.profiles
+    ADD CONSTRAINT profiles_id_fkey FOREIGN KEY (id) REFERENCES auth.users(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.reviews
+    ADD CONSTRAINT reviews_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.reviews
+    ADD CONSTRAINT reviews_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.signal_executions
+    ADD CONSTRAINT signal_executions_signal_id_fkey FOREIGN KEY (signal_id) REFERENCES public.signals(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.signal_executions
+    ADD CONSTRAINT signal_executions_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.strategy_subscriptions(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.signals
+    ADD CONSTRAINT signals_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.signals
+    ADD CONSTRAINT signals_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.strategies
+    ADD CONSTRAINT strategies_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.strategy_subscriptions
+    ADD CONSTRAINT strategy_subscriptions_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.strategy_subscriptions
+    ADD CONSTRAINT strategy_subscriptions_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.strategy_subscriptions
+    ADD CONSTRAINT strategy_subscriptions_subscriber_id_fkey FOREIGN KEY (subscriber_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.subscriptions
+    ADD CONSTRAINT subscriptions_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES public.invoices(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.subscriptions
+    ADD CONSTRAINT subscriptions_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.plans(id) ON DELETE RESTRICT;
+ALTER TABLE ONLY public.subscriptions
+    ADD CONSTRAINT subscriptions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.sync_runs
+    ADD CONSTRAINT sync_runs_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.brokerage_accounts(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.sync_runs
+    ADD CONSTRAINT sync_runs_connection_id_fkey FOREIGN KEY (connection_id) REFERENCES public.brokerage_connections(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.sync_runs
+    ADD CONSTRAINT sync_runs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.trades
+    ADD CONSTRAINT trades_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.trades
+    ADD CONSTRAINT trades_entry_order_id_fkey FOREIGN KEY (entry_order_id) REFERENCES public.orders(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.trades
+    ADD CONSTRAINT trades_exit_order_id_fkey FOREIGN KEY (exit_order_id) REFERENCES public.orders(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.trades
+    ADD CONSTRAINT trades_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY;
+CREATE POLICY "Active subscribers can read signals" ON public.signals FOR SELECT TO authenticated USING (private.is_active_subscriber(strategy_id));
+CREATE POLICY "Admins can read bot leases" ON public.bot_leases FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every AI analysis" ON public.ai_analyses FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every backtest result" ON public.backtest_results FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every backtest run" ON public.backtest_runs FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every bot" ON public.bots FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every bot log" ON public.bot_logs FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every copy execution" ON public.signal_executions FOR SELECT TO authenticated USING (( SELECT private.is_admin() AS is_admin));
+CREATE POLICY "Admins can read every credit account" ON public.credit_accounts FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every invoice" ON public.invoices FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every order" ON public.orders FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every plan" ON public.plans FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every profile" ON public.profiles FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every signal" ON public.signals FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every strategy" ON public.strategies FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every subscription" ON public.subscriptions FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every subscription to a strategy" ON public.strategy_subscriptions FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every sync run" ON public.sync_runs FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every trade" ON public.trades FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every transfer" ON public.credit_transfers FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read jobs" ON public.jobs FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read webhook events" ON public.webhook_events FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read workers" ON public.workers FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Anyone can read active plans" ON public.plans FOR SELECT TO anon, authenticated USING (is_active);
+CREATE POLICY "Anyone can read reviews of marketplace strategies" ON public.reviews FOR SELECT TO anon, authenticated USING ((EXISTS ( SELECT 1
+   FROM public.strategies s
+  WHERE (s.id = reviews.strategy_id))));
+CREATE POLICY "Anyone can read verified marketplace strategies" ON public.strategies FOR SELECT TO anon, authenticated USING ((is_public AND (strategy_type = 'marketplace'::text) AND is_verified));
+CREATE POLICY "Providers can publish signals on their own strategies" ON public.signals FOR INSERT TO authenticated WITH CHECK (((provider_id = ( SELECT auth.uid() AS uid)) AND (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])) AND private.owns_strategy(strategy_id)));
+CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Providers can read subscriptions to their strategies" ON public.strategy_subscriptions FOR SELECT TO authenticated USING (private.owns_strategy(strategy_id));
+CREATE POLICY "Providers can update their own signals" ON public.signals FOR UPDATE TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((provider_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Signed-in users can read market candles" ON public.candles FOR SELECT TO authenticated USING (true);
+CREATE POLICY "Signed-in users can read prices" ON public.symbol_prices FOR SELECT TO authenticated USING (true);
+CREATE POLICY "Subscribers can change execution of their own subscriptions" ON public.strategy_subscriptions FOR UPDATE TO authenticated USING ((subscriber_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((subscriber_id = ( SELECT auth.uid() AS uid)) AND ((bot_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.id = strategy_subscriptions.bot_id) AND (b.user_id = ( SELECT auth.uid() AS uid))))))));
+CREATE POLICY "Subscribers can read their own copy executions" ON public.signal_executions FOR SELECT TO authenticated USING ((subscriber_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Subscribers can read their own subscriptions" ON public.strategy_subscriptions FOR SELECT TO authenticated USING ((subscriber_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Subscribers can review a strategy once" ON public.reviews FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND private.has_subscribed(strategy_id)));
+CREATE POLICY "Users can cancel their own backtest runs" ON public.backtest_runs FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can change auto-renew of their own subscriptions" ON public.subscriptions FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can create their own bots" ON public.bots FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.strategies s
+  WHERE (s.id = bots.strategy_id)))) AND ((exchange_credential_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.exchange_credentials c
+  WHERE ((c.id = bots.exchange_credential_id) AND (c.user_id = ( SELECT auth.uid() AS uid))))))));
+CREATE POLICY "Users can create their own strategies" ON public.strategies FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (strategy_type <> 'builtin'::text) AND ((strategy_type <> 'marketplace'::text) OR (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])))));
+CREATE POLICY "Users can delete their own backtest runs" ON public.backtest_runs FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can delete their own bots" ON public.bots FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can delete their own exchange credentials" ON public.exchange_credentials FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can delete their own notifications" ON public.notifications FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can delete their own reviews" ON public.reviews FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can delete their own strategies" ON public.strategies FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can edit their own reviews" ON public.reviews FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can mark their own notifications read" ON public.notifications FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own AI analyses" ON public.ai_analyses FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own aggregated holdings" ON public.aggregated_holdings FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own backtest results" ON public.backtest_results FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own backtest runs" ON public.backtest_runs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own bot logs" ON public.bot_logs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own bots" ON public.bots FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own brokerage accounts" ON public.brokerage_accounts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own brokerage connections" ON public.brokerage_connections FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own brokerage positions" ON public.brokerage_positions FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own credit accounts" ON public.credit_accounts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own exchange credentials" ON public.exchange_credentials FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own invoices" ON public.invoices FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own notifications" ON public.notifications FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own orders" ON public.orders FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own profile" ON public.profiles FOR SELECT TO authenticated USING ((id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own strategies" ON public.strategies FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own subscriptions" ON public.subscriptions FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own sync runs" ON public.sync_runs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own trades" ON public.trades FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read transfers of their own accounts" ON public.credit_transfers FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.credit_accounts a
+  WHERE ((a.user_id = ( SELECT auth.uid() AS uid)) AND (a.id = ANY (ARRAY[credit_transfers.debit_account_id, credit_transfers.credit_account_id]))))));
+CREATE POLICY "Users can rename their own exchange credentials" ON public.exchange_credentials FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can request a refresh of their own holdings" ON public.sync_runs FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND ((connection_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.brokerage_connections c
+  WHERE ((c.id = sync_runs.connection_id) AND (c.user_id = ( SELECT auth.uid() AS uid))))))));
+CREATE POLICY "Users can request their own backtest runs" ON public.backtest_runs FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.strategies s
+  WHERE (s.id = backtest_runs.strategy_id))))));
+CREATE POLICY "Users can unlink their own brokerage connections" ON public.brokerage_connections FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can update their own bots" ON public.bots FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.strategies s
+  WHERE (s.id = bots.strategy_id)))) AND ((exchange_credential_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.exchange_credentials c
+  WHERE ((c.id = bots.exchange_credential_id) AND (c.user_id = ( SELECT auth.uid() AS uid))))))));
+CREATE POLICY "Users can update their own profile" ON public.profiles FOR UPDATE TO authenticated USING ((id = ( SELECT auth.uid() AS uid))) WITH CHECK ((id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can update their own strategies" ON public.strategies FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (strategy_type <> 'builtin'::text) AND ((strategy_type <> 'marketplace'::text) OR (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])))));
+ALTER TABLE public.aggregated_holdings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.ai_analyses ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.backtest_results ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.backtest_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.bot_leases ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.bot_logs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.bots ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.brokerage_accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.brokerage_connections ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.brokerage_positions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.candles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.credit_accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.credit_transfers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.exchange_credentials ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.reviews ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.signal_executions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.signals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.strategies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.strategy_subscriptions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.subscriptions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.symbol_prices ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.sync_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.trades ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.webhook_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.workers ENABLE ROW LEVEL SECURITY;
+CREATE PUBLICATION supabase_realtime WITH (publish = 'insert, update, delete, truncate');
+ALTER PUBLICATION supabase_realtime OWNER TO postgres;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.aggregated_holdings;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.backtest_runs;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_logs;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bots;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.jobs;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.notifications;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.orders;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.signals;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.symbol_prices;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.sync_runs;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.trades;
+GRANT USAGE ON SCHEMA auth TO postgres;
+GRANT USAGE ON SCHEMA auth TO anon;
+GRANT USAGE ON SCHEMA auth TO authenticated;
+GRANT USAGE ON SCHEMA auth TO service_role;
+GRANT USAGE ON SCHEMA extensions TO anon;
+GRANT USAGE ON SCHEMA extensions TO authenticated;
+GRANT USAGE ON SCHEMA extensions TO service_role;
+GRANT USAGE ON SCHEMA private TO anon;
+GRANT USAGE ON SCHEMA private TO authenticated;
+GRANT USAGE ON SCHEMA private TO service_role;
+GRANT USAGE ON SCHEMA private TO tradefleet_admin;
+GRANT USAGE ON SCHEMA public TO postgres;
+GRANT USAGE ON SCHEMA public TO anon;
+GRANT USAGE ON SCHEMA public TO authenticated;
+GRANT USAGE ON SCHEMA public TO service_role;
+GRANT USAGE ON SCHEMA public TO tradefleet_admin;
+GRANT ALL ON TABLE public.credit_transfers TO service_role;
+GRANT SELECT ON TABLE public.credit_transfers TO authenticated;
+GRANT ALL ON FUNCTION auth.email() TO postgres;
+GRANT ALL ON FUNCTION auth.email() TO anon;
+GRANT ALL ON FUNCTION auth.email() TO authenticated;
+GRANT ALL ON FUNCTION auth.email() TO service_role;
+GRANT ALL ON FUNCTION auth.jwt() TO postgres;
+GRANT ALL ON FUNCTION auth.jwt() TO anon;
+GRANT ALL ON FUNCTION auth.jwt() TO authenticated;
+GRANT ALL ON FUNCTION auth.jwt() TO service_role;
+GRANT ALL ON FUNCTION auth.role() TO postgres;
+GRANT ALL ON FUNCTION auth.role() TO anon;
+GRANT ALL ON FUNCTION auth.role() TO authenticated;
+GRANT ALL ON FUNCTION auth.role() TO service_role;
+GRANT ALL ON FUNCTION auth.uid() TO postgres;
+GRANT ALL ON FUNCTION auth.uid() TO anon;
+GRANT ALL ON FUNCTION auth.uid() TO authenticated;
+GRANT ALL ON FUNCTION auth.uid() TO service_role;
+REVOKE ALL ON FUNCTION private.app_role() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.app_role() TO anon;
+GRANT ALL ON FUNCTION private.app_role() TO authenticated;
+GRANT ALL ON FUNCTION private.app_role() TO service_role;
+REVOKE ALL ON FUNCTION private.apply_bot_stat_deltas(p_bot uuid[], p_total bigint[], p_win bigint[], p_loss bigint[], p_profit numeric[], p_last timestamp with time zone[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.author_name(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO anon;
+GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.billing_enforce_plan_limits(p_user_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.billing_enqueue_webhook_event() FROM PUBLIC;
+GRANT ALL ON TABLE public.invoices TO service_role;
+GRANT SELECT ON TABLE public.invoices TO authenticated;
+REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
+GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
+GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
+GRANT UPDATE(auto_execute) ON TABLE public.strategy_subscriptions TO authenticated;
+GRANT UPDATE(bot_id) ON TABLE public.strategy_subscriptions TO authenticated;
+GRANT UPDATE(sizing) ON TABLE public.strategy_subscriptions TO authenticated;
+REVOKE ALL ON FUNCTION private.charge_strategy_period(p_sub public.strategy_subscriptions, p_start timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.check_lease_epoch() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_account_keep_history() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_apply(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb, p_prelocked boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_apply_or_raise(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_apply_usage(p_id uuid, p_action text, p_user_id uuid, p_usage text, p_quantity numeric, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_compare(e public.credit_transfers, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_reference_type text, p_reference_id text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_invoice_paid() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_monthly_grant_id(p_subscription_id uuid, p_started_at timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_parse_batch(p_transfers jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_raise(p_code text, p_id uuid, p_debit_account_id uuid, p_amount numeric) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_require_service() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_system_account(p_code text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_usage_price(p_user_id uuid, p_usage text, OUT account_id uuid, OUT price numeric, OUT plan text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_user_account(p_user_id uuid, p_kind text) FROM PUBLIC;
+GRANT ALL ON TABLE public.plans TO service_role;
+GRANT SELECT ON TABLE public.plans TO anon;
+GRANT SELECT ON TABLE public.plans TO authenticated;
+REVOKE ALL ON FUNCTION private.current_plan(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.current_plan(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.enqueue_backtest_run() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) TO service_role;
+REVOKE ALL ON FUNCTION private.guard_backtest_run_changes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.guard_bot_changes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, OUT applied boolean, OUT upserted integer, OUT removed integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, OUT applied boolean, OUT upserted integer, OUT removed integer) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_apply_prices(p_prices jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_apply_prices(p_prices jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_enqueue_snaptrade_event() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.holdings_enqueue_sync_run() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.holdings_ensure_connection(p_provider text, p_provider_user_id text, p_provider_connection_id text, p_brokerage_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_ensure_connection(p_provider text, p_provider_user_id text, p_provider_connection_id text, p_brokerage_name text) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_finish_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_finish_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_finish_account_syncs(p_items jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_finish_account_syncs(p_items jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_prices_from_candles() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_prices_from_candles() TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_request_aggregate(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_request_aggregate(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.is_active_subscriber(p_strategy_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.is_active_subscriber(p_strategy_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.is_active_subscriber(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.is_admin() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.is_admin() TO anon;
+GRANT ALL ON FUNCTION private.is_admin() TO authenticated;
+GRANT ALL ON FUNCTION private.is_admin() TO service_role;
+REVOKE ALL ON FUNCTION private.is_service() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.is_service() TO anon;
+GRANT ALL ON FUNCTION private.is_service() TO authenticated;
+GRANT ALL ON FUNCTION private.is_service() TO service_role;
+REVOKE ALL ON FUNCTION private.limit_manual_sync_requests() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.notify_bot_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.notify_enqueue_outbound() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.own_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.refresh_signal_performance(p_strategy_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.refresh_strategy_backtest_figures() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.signal_after_change() FROM PUBLIC;
+GRANT ALL ON TABLE public.signals TO service_role;
+GRANT SELECT ON TABLE public.signals TO authenticated;
+GRANT INSERT(strategy_id) ON TABLE public.signals TO authenticated;
+GRANT INSERT(provider_id) ON TABLE public.signals TO authenticated;
+GRANT INSERT(action),UPDATE(action) ON TABLE public.signals TO authenticated;
+GRANT UPDATE(status) ON TABLE public.signals TO authenticated;
+GRANT INSERT(pair) ON TABLE public.signals TO authenticated;
+GRANT INSERT(side) ON TABLE public.signals TO authenticated;
+GRANT INSERT(entry_price) ON TABLE public.signals TO authenticated;
+GRANT INSERT(stop_loss),UPDATE(stop_loss) ON TABLE public.signals TO authenticated;
+GRANT INSERT(take_profit),UPDATE(take_profit) ON TABLE public.signals TO authenticated;
+GRANT INSERT(leverage) ON TABLE public.signals TO authenticated;
+GRANT UPDATE(exit_price) ON TABLE public.signals TO authenticated;
+GRANT INSERT(indicators),UPDATE(indicators) ON TABLE public.signals TO authenticated;
+GRANT INSERT(note),UPDATE(note) ON TABLE public.signals TO authenticated;
+GRANT INSERT(idempotency_key) ON TABLE public.signals TO authenticated;
+REVOKE ALL ON FUNCTION private.signal_fan_out_close(p_sig public.signals, p_label text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.signal_first_announcement(p_signal_id uuid, p_phase text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.signal_lifecycle() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.sync_user_role() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.validate_backtest_minutes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.validate_bot_limits() FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) TO service_role;
+REVOKE ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) TO service_role;
+REVOKE ALL ON FUNCTION public.backtest_run_progress(p_run_id uuid, p_progress numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.backtest_run_progress(p_run_id uuid, p_progress numeric) TO service_role;
+GRANT ALL ON TABLE public.backtest_runs TO service_role;
+GRANT SELECT,DELETE ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(id) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(user_id) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(strategy_id) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(strategy) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(parameters) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(exchange) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(trading_pair) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(timeframe) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(start_date) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(end_date) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(settings) ON TABLE public.backtest_runs TO authenticated;
+GRANT UPDATE(status) ON TABLE public.backtest_runs TO authenticated;
+REVOKE ALL ON FUNCTION public.backtest_run_start(p_run_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.backtest_run_start(p_run_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_expire_due(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_expire_due(p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.bot_trade_prices(p_user_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.bot_trade_prices(p_user_ids uuid[]) TO service_role;
+REVOKE ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) TO service_role;
+GRANT ALL ON TABLE public.jobs TO service_role;
+GRANT SELECT ON TABLE public.jobs TO authenticated;
+REVOKE ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) TO service_role;
+REVOKE ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_audit() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_audit() TO service_role;
+REVOKE ALL ON FUNCTION public.credit_charge_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_charge_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric, p_reference_type text, p_reference_id text, p_metadata jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_correct(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_correct(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.credit_correct(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_reason text) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_create_transfer(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_reference_type text, p_reference_id text, p_metadata jsonb, p_pending boolean, p_timeout interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_create_transfer(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_reference_type text, p_reference_id text, p_metadata jsonb, p_pending boolean, p_timeout interval) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_create_transfers(p_transfers jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_create_transfers(p_transfers jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_expire_holds(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_expire_holds(p_limit integer) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_grant(p_id uuid, p_user_id uuid, p_amount numeric, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_grant(p_id uuid, p_user_id uuid, p_amount numeric, p_reference_type text, p_reference_id text, p_metadata jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_grant_monthly(p_subscription_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_grant_monthly(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_grant_monthly_all(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_grant_monthly_all(p_limit integer) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_hold(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_timeout interval, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_hold(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_timeout interval, p_reference_type text, p_reference_id text, p_metadata jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_hold_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric, p_timeout interval, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_hold_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric, p_timeout interval, p_reference_type text, p_reference_id text, p_metadata jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_min_payout() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_min_payout() TO authenticated;
+GRANT ALL ON FUNCTION public.credit_min_payout() TO service_role;
+REVOKE ALL ON FUNCTION public.credit_pay_strategy_subscription(p_id uuid, p_strategy_subscription_id uuid, p_amount numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_pay_strategy_subscription(p_id uuid, p_strategy_subscription_id uuid, p_amount numeric) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_post(p_id uuid, p_pending_id uuid, p_amount numeric, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_post(p_id uuid, p_pending_id uuid, p_amount numeric, p_metadata jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_price(p_user_id uuid, p_usage text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_price(p_user_id uuid, p_usage text) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_purchase_from_invoice(p_invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_purchase_from_invoice(p_invoice_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_quote(p_user_id uuid, p_usage text, p_quantity numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_quote(p_user_id uuid, p_usage text, p_quantity numeric) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_request_payout(p_amount numeric, p_id uuid, p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_request_payout(p_amount numeric, p_id uuid, p_user_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.credit_request_payout(p_amount numeric, p_id uuid, p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.credit_void(p_id uuid, p_pending_id uuid, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.credit_void(p_id uuid, p_pending_id uuid, p_metadata jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.custom_access_token_hook(event jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.custom_access_token_hook(event jsonb) TO service_role;
+GRANT ALL ON FUNCTION public.custom_access_token_hook(event jsonb) TO supabase_auth_admin;
+REVOKE ALL ON FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue text, p_run_at timestamp with time zone, p_priority integer, p_max_attempts integer, p_idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue text, p_run_at timestamp with time zone, p_priority integer, p_max_attempts integer, p_idempotency_key text) TO service_role;
+REVOKE ALL ON FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text, p_priority integer, p_max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text, p_priority integer, p_max_attempts integer) TO service_role;
+REVOKE ALL ON FUNCTION public.extend_job_lock(p_worker_id uuid, p_job_id bigint, p_lock_s double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.extend_job_lock(p_worker_id uuid, p_job_id bigint, p_lock_s double precision) TO service_role;
+REVOKE ALL ON FUNCTION public.fail_job(p_worker_id uuid, p_job_id bigint, p_error text, p_retry boolean, p_retry_after_s double precision, p_backoff_base_s double precision, p_backoff_cap_s double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fail_job(p_worker_id uuid, p_job_id bigint, p_error text, p_retry boolean, p_retry_after_s double precision, p_backoff_base_s double precision, p_backoff_cap_s double precision) TO service_role;
+GRANT ALL ON TABLE public.credit_accounts TO service_role;
+GRANT SELECT ON TABLE public.credit_accounts TO authenticated;
+GRANT ALL ON TABLE public.credit_balances TO service_role;
+GRANT SELECT ON TABLE public.credit_balances TO authenticated;
+REVOKE ALL ON FUNCTION public.get_credit_balance(p_kind text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.get_credit_balance(p_kind text) TO authenticated;
+GRANT ALL ON FUNCTION public.get_credit_balance(p_kind text) TO service_role;
+GRANT ALL ON TABLE public.credit_statement TO service_role;
+GRANT SELECT ON TABLE public.credit_statement TO authenticated;
+REVOKE ALL ON FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) TO authenticated;
+GRANT ALL ON FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) TO service_role;
+REVOKE ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO service_role;
+REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.prune_jobs(p_keep interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.prune_jobs(p_keep interval) TO service_role;
+REVOKE ALL ON FUNCTION public.reclaim_expired_jobs() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.reclaim_expired_jobs() TO service_role;
+REVOKE ALL ON FUNCTION public.register_worker(p_name text, p_host text, p_pid integer, p_version text, p_queues text[], p_capacity integer, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.register_worker(p_name text, p_host text, p_pid integer, p_version text, p_queues text[], p_capacity integer, p_metadata jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.release_bot_leases(p_worker_id uuid, p_bot_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.release_bot_leases(p_worker_id uuid, p_bot_ids uuid[]) TO service_role;
+REVOKE ALL ON FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[]) TO service_role;
+REVOKE ALL ON FUNCTION public.renew_strategy_subscriptions(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.renew_strategy_subscriptions(p_limit integer) TO service_role;
+REVOKE ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) TO service_role;
+REVOKE ALL ON FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer) TO service_role;
+REVOKE ALL ON FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text) TO service_role;
+REVOKE ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.update_bot_statistics() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.update_bot_statistics() TO service_role;
+REVOKE ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) TO service_role;
+GRANT ALL ON TABLE auth.users TO postgres;
+GRANT ALL ON TABLE auth.users TO service_role;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.holdings_pending_aggregates TO service_role;
+GRANT ALL ON TABLE public.bots TO service_role;
+GRANT SELECT,DELETE ON TABLE public.bots TO authenticated;
+GRANT INSERT(id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(user_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(strategy_id),UPDATE(strategy_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exchange_credential_id),UPDATE(exchange_credential_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(name),UPDATE(name) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exchange),UPDATE(exchange) ON TABLE public.bots TO authenticated;
+GRANT INSERT(trading_pair),UPDATE(trading_pair) ON TABLE public.bots TO authenticated;
+GRANT INSERT(timeframe),UPDATE(timeframe) ON TABLE public.bots TO authenticated;
+GRANT INSERT(strategy),UPDATE(strategy) ON TABLE public.bots TO authenticated;
+GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.bots TO authenticated;
+GRANT INSERT(status),UPDATE(status) ON TABLE public.bots TO authenticated;
+GRANT INSERT(initial_balance) ON TABLE public.bots TO authenticated;
+GRANT INSERT(max_open_trades),UPDATE(max_open_trades) ON TABLE public.bots TO authenticated;
+GRANT INSERT(stake_amount),UPDATE(stake_amount) ON TABLE public.bots TO authenticated;
+GRANT INSERT(stop_loss),UPDATE(stop_loss) ON TABLE public.bots TO authenticated;
+GRANT INSERT(take_profit),UPDATE(take_profit) ON TABLE public.bots TO authenticated;
+GRANT INSERT(risk_percentage),UPDATE(risk_percentage) ON TABLE public.bots TO authenticated;
+GRANT INSERT(daily_loss_limit),UPDATE(daily_loss_limit) ON TABLE public.bots TO authenticated;
+GRANT INSERT(leverage),UPDATE(leverage) ON TABLE public.bots TO authenticated;
+GRANT INSERT(allow_short),UPDATE(allow_short) ON TABLE public.bots TO authenticated;
+GRANT INSERT(is_paper_trade),UPDATE(is_paper_trade) ON TABLE public.bots TO authenticated;
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.bots TO authenticated;
+GRANT ALL ON TABLE public.brokerage_positions TO service_role;
+GRANT SELECT ON TABLE public.brokerage_positions TO authenticated;
+GRANT SELECT ON TABLE private.watched_symbols TO service_role;
+GRANT ALL ON TABLE public.aggregated_holdings TO service_role;
+GRANT SELECT ON TABLE public.aggregated_holdings TO authenticated;
+GRANT ALL ON TABLE public.ai_analyses TO service_role;
+GRANT SELECT ON TABLE public.ai_analyses TO authenticated;
+GRANT ALL ON TABLE public.backtest_results TO service_role;
+GRANT SELECT ON TABLE public.backtest_results TO authenticated;
+GRANT ALL ON TABLE public.bot_leases TO service_role;
+GRANT SELECT ON TABLE public.bot_leases TO authenticated;
+GRANT ALL ON TABLE public.bot_logs TO service_role;
+GRANT SELECT ON TABLE public.bot_logs TO authenticated;
+GRANT ALL ON SEQUENCE public.bot_logs_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.bot_logs_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.bot_logs_id_seq TO service_role;
+GRANT ALL ON TABLE public.profiles TO service_role;
+GRANT SELECT ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(full_name) ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(avatar_url) ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(preferences) ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(telegram_chat_id) ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(discord_webhook_url) ON TABLE public.profiles TO authenticated;
+GRANT ALL ON TABLE public.bot_performance_summary TO service_role;
+GRANT SELECT ON TABLE public.bot_performance_summary TO authenticated;
+GRANT ALL ON TABLE public.brokerage_accounts TO service_role;
+GRANT SELECT ON TABLE public.brokerage_accounts TO authenticated;
+GRANT ALL ON TABLE public.brokerage_connections TO service_role;
+GRANT DELETE ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(id) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(user_id) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(provider) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(provider_connection_id) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(brokerage_name) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(status) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(status_reason) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(last_synced_at) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(created_at) ON TABLE public.brokerage_connections TO authenticated;
+GRANT SELECT(updated_at) ON TABLE public.brokerage_connections TO authenticated;
+GRANT ALL ON TABLE public.candles TO service_role;
+GRANT SELECT ON TABLE public.candles TO authenticated;
+GRANT ALL ON TABLE public.exchange_credentials TO service_role;
+GRANT DELETE ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(id) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(user_id) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(exchange) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(label),UPDATE(label) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(key_id) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(api_key_hint) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(is_testnet) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(last_used_at) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(created_at) ON TABLE public.exchange_credentials TO authenticated;
+GRANT SELECT(updated_at) ON TABLE public.exchange_credentials TO authenticated;
+GRANT ALL ON TABLE public.workers TO service_role;
+GRANT SELECT ON TABLE public.workers TO authenticated;
+GRANT ALL ON TABLE public.fleet_health TO service_role;
+GRANT SELECT ON TABLE public.fleet_health TO authenticated;
+GRANT ALL ON TABLE public.job_queue_stats TO service_role;
+GRANT SELECT ON TABLE public.job_queue_stats TO authenticated;
+GRANT ALL ON SEQUENCE public.jobs_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.jobs_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.jobs_id_seq TO service_role;
+GRANT ALL ON TABLE public.notifications TO service_role;
+GRANT SELECT,DELETE ON TABLE public.notifications TO authenticated;
+GRANT UPDATE(read_at) ON TABLE public.notifications TO authenticated;
+GRANT ALL ON TABLE public.orders TO service_role;
+GRANT SELECT ON TABLE public.orders TO authenticated;
+GRANT ALL ON TABLE public.symbol_prices TO service_role;
+GRANT SELECT ON TABLE public.symbol_prices TO authenticated;
+GRANT ALL ON TABLE public.portfolio_holdings TO service_role;
+GRANT SELECT ON TABLE public.portfolio_holdings TO authenticated;
+GRANT ALL ON TABLE public.portfolio_value TO service_role;
+GRANT SELECT ON TABLE public.portfolio_value TO authenticated;
+GRANT ALL ON TABLE public.reviews TO service_role;
+GRANT SELECT,DELETE ON TABLE public.reviews TO authenticated;
+GRANT SELECT ON TABLE public.reviews TO anon;
+GRANT INSERT(strategy_id) ON TABLE public.reviews TO authenticated;
+GRANT INSERT(user_id) ON TABLE public.reviews TO authenticated;
+GRANT INSERT(rating),UPDATE(rating) ON TABLE public.reviews TO authenticated;
+GRANT INSERT(comment),UPDATE(comment) ON TABLE public.reviews TO authenticated;
+GRANT ALL ON TABLE public.signal_executions TO service_role;
+GRANT SELECT ON TABLE public.signal_executions TO authenticated;
+GRANT ALL ON TABLE public.strategies TO service_role;
+GRANT SELECT,DELETE ON TABLE public.strategies TO authenticated;
+GRANT SELECT(id) ON TABLE public.strategies TO anon;
+GRANT INSERT(id) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(user_id) ON TABLE public.strategies TO anon;
+GRANT INSERT(user_id) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(name) ON TABLE public.strategies TO anon;
+GRANT INSERT(name),UPDATE(name) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(description) ON TABLE public.strategies TO anon;
+GRANT INSERT(description),UPDATE(description) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(strategy_type) ON TABLE public.strategies TO anon;
+GRANT INSERT(strategy_type),UPDATE(strategy_type) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(engine) ON TABLE public.strategies TO anon;
+GRANT INSERT(engine),UPDATE(engine) ON TABLE public.strategies TO authenticated;
+GRANT INSERT(content),UPDATE(content) ON TABLE public.strategies TO authenticated;
+GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(performance) ON TABLE public.strategies TO anon;
+GRANT SELECT(is_public) ON TABLE public.strategies TO anon;
+GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(is_verified) ON TABLE public.strategies TO anon;
+GRANT SELECT(backtest_count) ON TABLE public.strategies TO anon;
+GRANT SELECT(avg_backtest_return) ON TABLE public.strategies TO anon;
+GRANT SELECT(tags) ON TABLE public.strategies TO anon;
+GRANT INSERT(tags),UPDATE(tags) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(category) ON TABLE public.strategies TO anon;
+GRANT INSERT(category),UPDATE(category) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(risk_level) ON TABLE public.strategies TO anon;
+GRANT INSERT(risk_level),UPDATE(risk_level) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(monthly_price) ON TABLE public.strategies TO anon;
+GRANT INSERT(monthly_price),UPDATE(monthly_price) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(provider_share) ON TABLE public.strategies TO anon;
+GRANT SELECT(created_at) ON TABLE public.strategies TO anon;
+GRANT SELECT(updated_at) ON TABLE public.strategies TO anon;
+GRANT ALL ON TABLE public.strategy_marketplace TO service_role;
+GRANT SELECT ON TABLE public.strategy_marketplace TO anon;
+GRANT SELECT ON TABLE public.strategy_marketplace TO authenticated;
+GRANT ALL ON TABLE public.subscriptions TO service_role;
+GRANT SELECT ON TABLE public.subscriptions TO authenticated;
+GRANT UPDATE(auto_renew) ON TABLE public.subscriptions TO authenticated;
+GRANT ALL ON TABLE public.sync_runs TO service_role;
+GRANT SELECT ON TABLE public.sync_runs TO authenticated;
+GRANT INSERT(user_id) ON TABLE public.sync_runs TO authenticated;
+GRANT INSERT(connection_id) ON TABLE public.sync_runs TO authenticated;
+GRANT ALL ON TABLE public.trades TO service_role;
+GRANT SELECT ON TABLE public.trades TO authenticated;
+GRANT ALL ON TABLE public.webhook_events TO service_role;
+GRANT SELECT ON TABLE public.webhook_events TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO postgres;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO postgres;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO service_role;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO postgres;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO anon;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO authenticated;
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES  TO service_role;
