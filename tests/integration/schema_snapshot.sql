@@ -16,6 +16,8 @@ CREATE SCHEMA private;
 ALTER SCHEMA private OWNER TO postgres;
 CREATE SCHEMA supabase_migrations;
 ALTER SCHEMA supabase_migrations OWNER TO postgres;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA extensions;
+COMMENT ON EXTENSION pg_stat_statements IS 'track planning and execution statistics of all SQL statements executed';
 CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions;
 COMMENT ON EXTENSION pgcrypto IS 'cryptographic functions';
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA extensions;
