@@ -341,15 +341,19 @@ def _print_summary(console: Console, s: DemoSummary, bots: list[tuple[Any, ...]]
     )
 
 
-def demo(database_url: str | None = None) -> int:
-    """Synchronous entry point: ``DATABASE_URL`` from the environment by default."""
-    url = database_url or os.environ["DATABASE_URL"]
-    summary = asyncio.run(run_demo(url))
+def demo(database_url: str) -> int:
+    """Synchronous entry point of ``tradefleet demo``."""
+    summary = asyncio.run(run_demo(_required_url(database_url)))
     return 0 if summary.orders == summary.distinct_client_ids else 1
 
 
 async def run(database_url: str) -> int:
     """What ``tradefleet demo`` awaits: the demo, then 0 unless a client order id repeated."""
-    url = database_url or os.environ["DATABASE_URL"]
-    summary = await run_demo(url)
+    summary = await run_demo(_required_url(database_url))
     return 0 if summary.orders == summary.distinct_client_ids else 1
+
+
+def _required_url(database_url: str) -> str:
+    if not database_url:
+        raise SystemExit("tradefleet demo: set DATABASE_URL or pass --database-url")
+    return database_url

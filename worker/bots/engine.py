@@ -30,10 +30,10 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from worker.candles import Candle, timeframe_seconds
 from worker.errors import Fatal, Retryable
-from worker.exchanges import Candle, Order, make_client_order_id
-from worker.exchanges.models import OrderStatus, timeframe_seconds
-from worker.exchanges.retry import retry
+from worker.exchanges import Order, OrderStatus, make_client_order_id
+from worker.retry import retry
 
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange

@@ -11,14 +11,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from worker.candles import MarketKey
 from worker.errors import Fatal
 from worker.exchanges import Exchange
 from worker.strategies import StrategyParams, validate_params
 
 HUNDRED = Decimal(100)
 _NS = uuid.UUID("6f1d1e7e-3b1c-4c55-9d1a-7b0f1f3a7c11")
-
-MarketKey = tuple[str, str, str]
 
 
 def derived_id(*parts: object) -> uuid.UUID:

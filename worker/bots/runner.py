@@ -24,21 +24,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from worker.candles import Candle, GapReport, MarketData, MarketKey, timeframe_seconds
 from worker.errors import Fatal, Retryable
-from worker.exchanges import Candle, Exchange, ExchangeCredentials, Keyring, make_client_order_id
-from worker.exchanges.models import timeframe_seconds
+from worker.exchanges import Exchange, ExchangeCredentials, make_client_order_id
+from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
 from . import engine
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
 from .engine import Decision, EntryIntent
-from .market_data import GapReport, MarketData, MarketKey
 from .markets import paper_rules
 from .model import BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
@@ -127,6 +128,7 @@ class BotRunner:
         keyring: Keyring | None = None,
         live_exchange: Callable[[BotConfig, Any, bool], Exchange] | None = None,
         settle_s: float = 0.0,
+        markets_dir: Path | None = None,
     ) -> None:
         self.pool = pool
         self.leases = leases
@@ -135,6 +137,7 @@ class BotRunner:
         self.keyring = keyring
         self.live_exchange = live_exchange
         self.settle_s = settle_s
+        self.markets_dir = markets_dir
         self.credits = CreditGate(pool)
         self.bots: dict[str, BotState] = {}
         self.markets: dict[MarketKey, set[str]] = defaultdict(set)
@@ -261,7 +264,11 @@ class BotRunner:
                     stub = BotState(
                         cfg,
                         leased[bot_id],
-                        BotPaperExchange(cfg.exchange, rules=paper_rules(cfg.exchange), history=0),
+                        BotPaperExchange(
+                            cfg.exchange,
+                            rules=paper_rules(cfg.exchange, self.markets_dir),
+                            history=0,
+                        ),
                     )
                     out = StepOut()
                     engine.fail(stub, e, out)
@@ -318,7 +325,7 @@ class BotRunner:
             exchange = BotPaperExchange(
                 cfg.exchange,
                 {quote: max(quote_balance, ZERO), base: base_balance},
-                rules=paper_rules(cfg.exchange),
+                rules=paper_rules(cfg.exchange, self.markets_dir),
                 taker_fee=cfg.fee,
                 maker_fee=cfg.fee,
                 slippage=cfg.slippage,
@@ -357,7 +364,8 @@ class BotRunner:
             raise Fatal(
                 "this worker has no master keys (TRADEFLEET_MASTER_KEYS) to open exchange keys"
             )
-        credentials = self.keyring.open(str(row["sealed_secret"]))  # in memory only, never logged
+        # in memory only, never logged
+        credentials = ExchangeCredentials.open(self.keyring, str(row["sealed_secret"]))
         open_exchange = self.live_exchange or open_live_exchange
         ex = open_exchange(cfg, credentials, bool(row.get("is_testnet")))
         try:
