@@ -36,7 +36,7 @@ from worker.exchanges import Exchange, ExchangeCredentials, make_client_order_id
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
-from . import engine
+from . import credit_gate, engine
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
 from .engine import Decision, EntryIntent
@@ -418,7 +418,7 @@ class BotRunner:
             cid = str(o["client_order_id"])
             buy = o["side"] == "buy"
             what = purpose(o)
-            hold = derived_id(cid, "hold") if what == "entry" and self._charges(cfg) else None
+            hold = credit_gate.hold_id(cid) if what == "entry" and self._charges(cfg) else None
             if isinstance(ex, BotPaperExchange):
                 await ex.create_order(
                     cfg.symbol,
@@ -449,13 +449,7 @@ class BotRunner:
                     client_order_id=cid,
                 )
                 if hold is not None:
-                    out.credits.append(
-                        {
-                            "action": "void",
-                            "id": str(derived_id(cid, "void")),
-                            "pending_id": str(hold),
-                        }
-                    )
+                    out.credits.append(credit_gate.void(cid, hold))
                 continue
             bot.in_flight[cid] = InFlight(
                 cid,
@@ -642,13 +636,7 @@ class BotRunner:
                 await engine.place_entry(intent, None if hold is None else hold, out)
             except Exception as e:
                 if hold:
-                    out.credits.append(
-                        {
-                            "action": "void",
-                            "id": str(derived_id(intent.client_order_id, "void")),
-                            "pending_id": str(hold),
-                        }
-                    )
+                    out.credits.append(credit_gate.void(intent.client_order_id, hold))
                 if isinstance(e, Retryable):
                     out.log(
                         cfg,
