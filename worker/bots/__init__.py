@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .settings import BotsSettings
 
 if TYPE_CHECKING:
+    from worker.candles.sources import OhlcvClient
     from worker.fleet.registry import Registry
 
 log = logging.getLogger("tradefleet.bots")
@@ -74,7 +75,7 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
         await source_close(source)
 
 
-def _public_client(exchange_id: str) -> Any:
+def _public_client(exchange_id: str) -> OhlcvClient:
     """A public (keyless) ccxt client; ccxt is loaded only when candles come from exchanges."""
     from worker.exchanges.live import LiveExchange
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -129,8 +128,9 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> int:
 
 
 def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
+    """A ``tradefleet worker`` inheriting this process's environment, with the demo's
+    settings on top (``env NAME=value ... command``)."""
+    settings = {
         "DATABASE_URL": url,
         "WORKER_NAME": name,
         "LEASE_TTL_S": "3",
@@ -144,8 +144,11 @@ def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subp
         "TRADEFLEET_REPLAY_ANCHOR": str(anchor),
     }
     out = (logs / f"{name}.log").open("ab")
+    assignments = [f"{key}={value}" for key, value in settings.items()]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker"], env=env, stdout=out, stderr=out
+        ["env", *assignments, sys.executable, "-m", "worker.cli", "worker"],
+        stdout=out,
+        stderr=out,
     )
     out.close()
     return proc
