@@ -28,6 +28,8 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from worker import credits
+
 CANDLES_DIR = Path(__file__).resolve().parents[2] / "data" / "candles"
 REPLAY_START = "2018-01-12T00:00:00Z"
 
@@ -59,13 +61,6 @@ ORDERS_VIEW = """
 select o.created_at, b.name, o.side, o.amount, coalesce(o.average_price, o.price), o.status, o.reason, o.lease_epoch
   from public.orders o join public.bots b on b.id = o.bot_id
  order by o.created_at desc, o.client_order_id limit 8
-"""
-CREDITS_VIEW = """
-select u.email, a.balance, a.debits_pending,
-       (select coalesce(sum(t.amount), 0) from public.credit_transfers t
-         where t.debit_account_id = a.id and t.kind = 'usage' and t.phase = 'post_pending')
-  from public.credit_accounts a join auth.users u on u.id = a.user_id
- where a.kind = 'user' order by u.email
 """
 TOTALS = """
 select (select count(*) from public.orders), (select count(distinct client_order_id) from public.orders),
@@ -228,12 +223,12 @@ async def _view(
     c = Table(title="Credits", expand=True)
     for col in ("user", "balance", "held", "spent on trades"):
         c.add_column(col)
-    for email, balance, held, spent in await (await conn.execute(CREDITS_VIEW)).fetchall():
+    for account in await credits.user_accounts(conn):
         c.add_row(
-            email,
-            f"{Decimal(balance).normalize():f}",
-            f"{Decimal(held).normalize():f}",
-            f"{Decimal(spent).normalize():f}",
+            account.email,
+            f"{account.balance.normalize():f}",
+            f"{account.held.normalize():f}",
+            f"{account.spent.normalize():f}",
         )
     return Group(t, o, c, Panel("\n".join(events[-4:]) or "starting…", title="fleet events"))
 

@@ -31,6 +31,7 @@ from worker.credits.ledger import (
     Transfer,
     TransferRequest,
     TransferResult,
+    UserAccount,
     balance,
     charge_usage,
     create_transfers,
@@ -45,6 +46,7 @@ from worker.credits.ledger import (
     system_account,
     transfer,
     transfer_id,
+    user_accounts,
     void,
 )
 
@@ -58,6 +60,7 @@ __all__ = [
     "TransferRejected",
     "TransferRequest",
     "TransferResult",
+    "UserAccount",
     "balance",
     "charge_usage",
     "create_transfers",
@@ -74,5 +77,6 @@ __all__ = [
     "system_account",
     "transfer",
     "transfer_id",
+    "user_accounts",
     "void",
 ]

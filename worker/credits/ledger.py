@@ -66,6 +66,13 @@ QUOTE = "select public.credit_quote(%(user_id)s, %(usage)s, %(quantity)s) as amo
 BATCH = "select idx, id, result from public.credit_create_transfers(%(transfers)s) order by idx"
 EXPIRE_HOLDS = "select public.credit_expire_holds(%(limit)s) as voided"
 GRANT_MONTHLY_ALL = "select result, transfers from public.credit_grant_monthly_all(%(limit)s)"
+USER_ACCOUNTS = """
+select u.email, a.balance, a.debits_pending as held,
+       (select coalesce(sum(t.amount), 0) from public.credit_transfers t
+         where t.debit_account_id = a.id and t.kind = 'usage' and t.phase = 'post_pending') as spent
+  from public.credit_accounts a join auth.users u on u.id = a.user_id
+ where a.kind = 'user' order by u.email
+"""
 SYSTEM_ACCOUNT = "select id from public.credit_accounts where code = %(code)s"
 BALANCE = """
 select a.id as account_id, a.balance, a.debits_pending as held,
@@ -131,6 +138,16 @@ class Balance:
     balance: Decimal
     held: Decimal
     available: Decimal
+
+
+@dataclass(frozen=True)
+class UserAccount:
+    """A user's account for operators: posted balance, held, and spent on usage."""
+
+    email: str
+    balance: Decimal
+    held: Decimal
+    spent: Decimal
 
 
 @dataclass(frozen=True)
@@ -477,6 +494,20 @@ async def system_account(db: Db, code: str) -> uuid.UUID | None:
     """The id of a system account (``system:usage``, ``system:grants``, ...), if it exists."""
     row = await _one(db, SYSTEM_ACCOUNT, {"code": code})
     return None if row is None else uuid.UUID(str(row["id"]))
+
+
+async def user_accounts(db: Db) -> list[UserAccount]:
+    """Every user's account, by email (the operator's overview)."""
+    try:
+        async with _connection(db) as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(USER_ACCOUNTS)
+            rows = await cur.fetchall()
+    except psycopg.Error as e:
+        raise translate(e) from e
+    return [
+        UserAccount(str(r["email"]), Decimal(r["balance"]), Decimal(r["held"]), Decimal(r["spent"]))
+        for r in rows
+    ]
 
 
 async def expire_holds(db: Db, *, limit: int = 1000) -> int:
