@@ -157,3 +157,16 @@ def test_master_keys_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert KEY_B not in repr(settings)  # a secret never prints
     ring = settings.keyring()
     assert ring.current_key_id == "k2" and ring.key_ids == ["k2", "k1"]
+
+
+def test_keys_rotate_refuses_to_run_without_keys_or_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worker.cli import main
+
+    monkeypatch.delenv("TRADEFLEET_MASTER_KEYS", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert main(["keys", "rotate"]) == 2
+    assert "set DATABASE_URL or pass --database-url" in capsys.readouterr().err
+    assert main(["keys", "rotate", "--database-url", "postgresql://nowhere/db"]) == 2
+    assert "TRADEFLEET_MASTER_KEYS is not set" in capsys.readouterr().err
