@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.holdings.snaptrade import DEFAULT_BASE_URL
 from worker.sealing import SealingSettings
 
 
@@ -21,9 +22,7 @@ class HoldingsSettings(BaseSettings):
     snaptrade_consumer_key: SecretStr | None = Field(
         default=None, description="SnapTrade consumer key that signs every request."
     )
-    snaptrade_api_url: str = Field(
-        default="https://api.snaptrade.com/api/v1", description="SnapTrade API base URL."
-    )
+    snaptrade_api_url: str = Field(default=DEFAULT_BASE_URL, description="SnapTrade API base URL.")
     alpaca_api_url: str = Field(
         default="https://api.alpaca.markets", description="Alpaca trading API base URL."
     )
