@@ -11,15 +11,19 @@ from worker.fleet.registry import Registry
 def register_all(registry: Registry) -> None:
     from worker import billing, bots, notify, signals
     from worker.backtest import jobs as backtest_jobs
+    from worker.backtest.settings import BacktestSettings
+    from worker.bots.settings import BotsSettings
     from worker.credits import jobs as credit_jobs
     from worker.fleet import builtin
     from worker.holdings import jobs as holdings_jobs
+    from worker.holdings.settings import HoldingsSettings
+    from worker.notify.settings import NotifySettings
 
     builtin.register(registry)
     credit_jobs.register(registry)
-    bots.register(registry)
+    bots.register(registry, BotsSettings())
     billing.register(registry)
     signals.register(registry)
-    notify.register(registry)
-    holdings_jobs.register(registry)
-    backtest_jobs.register(registry)
+    notify.register(registry, NotifySettings())
+    holdings_jobs.register(registry, HoldingsSettings())
+    backtest_jobs.register(registry, BacktestSettings())

@@ -24,9 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary.add_commands(sub)
 
-    from worker.bots import keys_cli
+    from worker.sealing import rotate
 
-    keys_cli.add_commands(sub)
+    rotate.add_commands(sub)
     return parser
 
 

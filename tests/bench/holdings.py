@@ -48,12 +48,12 @@ from psycopg_pool import AsyncConnectionPool
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.support import db as support
-from worker.exchanges.keys import Keyring
 from worker.fleet import queue, workers
 from worker.fleet.registry import Job, JobContext, Registry
 from worker.holdings import HoldingsDeps, register
 from worker.holdings.provider import HoldingsProvider
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
+from worker.sealing import Keyring
 
 SYMBOLS = [f"SYM{i:02d}" for i in range(40)]
 POSITIONS_PER_ACCOUNT = 10

@@ -32,7 +32,8 @@ from tests.support.bots import CANDLES, create_bot, grant_credits, harness, regi
 from tests.support.db import User
 from worker.backtest import load_csv, run_backtest
 from worker.bots.markets import paper_rules
-from worker.exchanges import Candle, PaperExchange
+from worker.candles import Candle
+from worker.exchanges import PaperExchange
 from worker.exchanges.models import OrderStatus
 from worker.strategies.registry import compute_signals
 

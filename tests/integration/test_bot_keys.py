@@ -11,8 +11,9 @@ from typing import Any
 import psycopg
 
 from tests.support.db import ROOT, User
-from worker.bots.keys_cli import rotate
-from worker.exchanges import ExchangeCredentials, Keyring
+from worker.exchanges import ExchangeCredentials
+from worker.sealing import Keyring
+from worker.sealing.rotate import rotate
 
 K1 = base64.b64encode(os.urandom(32)).decode()
 K2 = base64.b64encode(os.urandom(32)).decode()
@@ -27,7 +28,7 @@ async def test_rotate_reseals_everything_under_the_new_key_once(
     await conn.execute(
         "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id, api_key_hint) "
         "values (%s, 'binance', %s, 'k1', '****1234')",
-        (alice.id, old.seal(creds)),
+        (alice.id, creds.seal(old)),
     )
     await conn.execute(
         "insert into public.brokerage_connections (user_id, provider, sealed_user_secret) values (%s, 'snaptrade', %s)",
@@ -42,7 +43,9 @@ async def test_rotate_reseals_everything_under_the_new_key_once(
         await conn.execute("select sealed_secret, key_id from public.exchange_credentials")
     ).fetchall()
     assert kid == "k2" and sealed.startswith("v1:k2:")
-    assert Keyring.parse(f"k2:{K2}").open(sealed) == creds  # the old key is no longer needed
+    assert (
+        ExchangeCredentials.open(Keyring.parse(f"k2:{K2}"), sealed) == creds
+    )  # the old key is no longer needed
     ((user_secret,),) = await (
         await conn.execute("select sealed_user_secret from public.brokerage_connections")
     ).fetchall()
@@ -63,7 +66,7 @@ def test_the_command_reports_and_never_prints_secrets(db_url: str) -> None:
             "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id) values (%s, 'bybit', %s, 'k1')",
             (
                 user[0],
-                Keyring.parse(f"k1:{K1}").seal(ExchangeCredentials("plain-api", "plain-secret")),
+                ExchangeCredentials("plain-api", "plain-secret").seal(Keyring.parse(f"k1:{K1}")),
             ),
         )
     env = {**os.environ, "TRADEFLEET_MASTER_KEYS": f"k2:{K2},k1:{K1}", "DATABASE_URL": db_url}

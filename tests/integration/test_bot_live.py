@@ -23,8 +23,9 @@ from tests.support.bots import (
 )
 from tests.support.db import User
 from worker.bots.model import BotConfig
-from worker.exchanges import ExchangeCredentials, Keyring
+from worker.exchanges import ExchangeCredentials
 from worker.exchanges.live import LiveExchange
+from worker.sealing import Keyring
 
 KEYS = Keyring.parse(f"k1:{base64.b64encode(os.urandom(32)).decode()}")
 
@@ -47,7 +48,7 @@ async def live_bot(conn: psycopg.AsyncConnection[Any], user: User, **fields: Any
         await conn.execute(
             "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id, api_key_hint) "
             "values (%s, 'binance', %s, 'k1', '****-key') returning id",
-            (user.id, KEYS.seal(ExchangeCredentials("test-key", "test-secret"))),
+            (user.id, ExchangeCredentials("test-key", "test-secret").seal(KEYS)),
         )
     ).fetchall()
     return await create_bot(
@@ -138,7 +139,7 @@ async def test_live_needs_two_factor_and_a_plan_with_live_trading(
         await conn.execute(
             "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id) "
             "values (%s, 'binance', %s, 'k1') returning id",
-            (bob.id, KEYS.seal(ExchangeCredentials("test-key", "test-secret"))),
+            (bob.id, ExchangeCredentials("test-key", "test-secret").seal(KEYS)),
         )
     ).fetchall()
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="aal2"):

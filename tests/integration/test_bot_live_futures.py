@@ -14,8 +14,8 @@ from tests.fakes.fake_binance_futures import FakeBinanceFutures
 from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
 from tests.support.bots import harness, register_worker
 from tests.support.db import User
+from worker.bots.adoption import open_live_exchange
 from worker.bots.model import BotConfig
-from worker.bots.runner import open_live_exchange
 from worker.exchanges import Exchange, ExchangeCredentials
 
 

@@ -503,3 +503,53 @@ def test_register_gives_the_fleet_the_credit_jobs() -> None:
     credits.register(registry)
     assert set(registry.kinds) == {jobs.SETTLE_USAGE, jobs.EXPIRE_HOLDS, jobs.MONTHLY_GRANTS}
     assert registry.periodic_jobs[jobs.EXPIRE_HOLDS].every == timedelta(minutes=1)
+
+
+async def test_holds_in_a_batch_then_posts_and_voids_inside_the_callers_transaction(
+    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, users: dict[str, User]
+) -> None:
+    alice, bob = users["alice"], users["bob"]
+    await credits.grant(pool, id=uuid.uuid4(), user_id=alice.id, amount=Decimal(10))
+    usage = await credits.system_account(pool, "system:usage")
+    assert usage == await account_id(conn, "system:usage")
+    assert usage is not None and await credits.system_account(pool, "system:nothing") is None
+    account = await account_id(conn, alice)
+
+    def hold(cid: str, amount: str) -> credits.TransferRequest:
+        return credits.TransferRequest.hold(
+            id=credits.order_transfer_id(cid, "hold"),
+            debit_account_id=account,
+            credit_account_id=usage,
+            amount=Decimal(amount),
+            expires_after=timedelta(hours=1),
+            reference_type="order",
+            reference_id=cid,
+        )
+
+    results = await credits.create_transfers(pool, [hold("a1", "3"), hold("a2", "8")])
+    assert [r.accepted for r in results] == [True, False]  # 3 + 8 > 10: the second is refused
+    first = credits.order_transfer_id("a1", "hold")
+    await credits.void(pool, id=uuid.uuid4(), pending_id=first)
+
+    # A post of a hold resolved meanwhile is rejected on its own, and the caller's other
+    # writes in the same transaction still commit.
+    async with pool.connection() as c, c.transaction():
+        await c.execute(
+            "update public.profiles set full_name = 'Alice T.' where id = %s", (alice.id,)
+        )
+        done = await credits.create_transfers(
+            c,
+            [
+                credits.TransferRequest.post(
+                    id=credits.order_transfer_id("a1", "post"), pending_id=first
+                )
+            ],
+        )
+        assert [r.accepted for r in done] == [False]
+    row = await (
+        await conn.execute("select full_name from public.profiles where id = %s", (alice.id,))
+    ).fetchone()
+    assert row == ("Alice T.",)
+    overview = {a.email: a for a in await credits.user_accounts(pool)}
+    assert overview[alice.email].balance == 10 and overview[alice.email].held == 0
+    assert overview[alice.email].spent == 0 and overview[bob.email].balance == 0

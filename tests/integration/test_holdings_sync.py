@@ -20,12 +20,12 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
-from worker.exchanges.keys import Keyring
 from worker.fleet.registry import Job, JobContext, Registry
 from worker.holdings import HoldingsDeps, register
 from worker.holdings.alpaca import Quote
 from worker.holdings.provider import HoldingsProvider
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
+from worker.sealing import Keyring
 
 BASE = "https://api.snaptrade.test/api/v1"
 KEYRING = Keyring({"k1": base64.b64decode(base64.b64encode(os.urandom(32)))})

@@ -18,8 +18,8 @@ from psycopg import sql
 
 from tests.support.db import User, request_as
 from worker.bots.clock import SteppedClock
-from worker.bots.market_data import MarketData, ReplaySource
 from worker.bots.runner import BotRunner
+from worker.candles import MarketData, ReplaySource
 from worker.db import open_pool
 from worker.fleet.leases import LeaseManager
 

@@ -14,8 +14,8 @@ from worker.bots.engine import Decision
 from worker.bots.markets import paper_rules
 from worker.bots.model import BotConfig, BotState, StepOut
 from worker.bots.paper import BotPaperExchange
+from worker.candles import Candle
 from worker.errors import Fatal
-from worker.exchanges import Candle
 
 T0 = datetime(2018, 1, 12, tzinfo=UTC)
 D = Decimal

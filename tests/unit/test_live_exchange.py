@@ -10,9 +10,9 @@ import pytest
 
 from tests.fakes.fake_binance import FakeBinance, default_klines
 from worker.errors import Fatal, Retryable
-from worker.exchanges import ExchangeCredentials, OrderStatus, make_client_order_id, retry
+from worker.exchanges import ExchangeCredentials, OrderStatus, make_client_order_id
 from worker.exchanges.live import LiveExchange
-from worker.exchanges.retry import backoff_delay
+from worker.retry import retry
 
 CREDS = ExchangeCredentials(api_key="test-key", secret="test-secret")
 
@@ -219,38 +219,6 @@ async def test_sandbox_mode_points_at_the_testnet() -> None:
 async def test_unknown_exchange_is_fatal() -> None:
     with pytest.raises(Fatal, match="not a ccxt exchange id"):
         LiveExchange("nosuchexchange")
-
-
-async def test_retry_gives_up_after_the_last_attempt_and_fatal_is_not_retried() -> None:
-    calls = 0
-
-    async def flaky() -> None:
-        nonlocal calls
-        calls += 1
-        raise Retryable("busy")
-
-    async def no_sleep(_: float) -> None:
-        return None
-
-    with pytest.raises(Retryable):
-        await retry(flaky, attempts=3, sleep=no_sleep)
-    assert calls == 3
-
-    async def broken() -> None:
-        nonlocal calls
-        calls += 1
-        raise Fatal("bad key")
-
-    calls = 0
-    with pytest.raises(Fatal):
-        await retry(broken, sleep=no_sleep)
-    assert calls == 1
-
-
-def test_backoff_grows_exponentially_and_is_capped() -> None:
-    delays = [backoff_delay(n, base=0.5, jitter=0) for n in range(1, 8)]
-    assert delays[:4] == [0.5, 1.0, 2.0, 4.0]
-    assert delays[-1] == 30.0  # 0.5 * 2**6 = 32 is capped
 
 
 async def test_leverage_on_a_spot_market_is_refused_before_any_order() -> None:

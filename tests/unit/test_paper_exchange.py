@@ -7,8 +7,9 @@ from decimal import Decimal as D
 
 import pytest
 
+from worker.candles import Candle
 from worker.errors import Fatal
-from worker.exchanges import Candle, OrderStatus, PaperExchange, make_client_order_id
+from worker.exchanges import OrderStatus, PaperExchange, make_client_order_id
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FIVE = timedelta(minutes=5)

@@ -10,13 +10,8 @@ import shutil
 import pytest
 
 from worker.errors import Fatal
-from worker.exchanges.keys import (
-    ExchangeCredentials,
-    Keyring,
-    SealError,
-    generate_master_key,
-    key_id_of,
-)
+from worker.exchanges import ExchangeCredentials
+from worker.sealing import Keyring, SealError, SealingSettings, generate_master_key, key_id_of
 
 KEY_A = base64.b64encode(bytes(range(32))).decode()
 KEY_B = base64.b64encode(bytes(range(32, 64))).decode()
@@ -25,14 +20,14 @@ CREDS = ExchangeCredentials(api_key="AKIA-live-key", secret="s3cr3t-value", pass
 
 def test_seal_and_open_round_trip() -> None:
     ring = Keyring.parse(f"k2024:{KEY_A}")
-    sealed = ring.seal(CREDS)
+    sealed = CREDS.seal(ring)
     assert sealed.startswith("v1:k2024:")
     assert "s3cr3t" not in sealed and "AKIA" not in sealed
-    assert ring.open(sealed) == CREDS
+    assert ExchangeCredentials.open(ring, sealed) == CREDS
 
 
 def test_envelope_has_the_documented_shape() -> None:
-    sealed = Keyring.parse(f"kid1:{KEY_A}").seal(CREDS)
+    sealed = CREDS.seal(Keyring.parse(f"kid1:{KEY_A}"))
     version, kid, nonce, body = sealed.split(":")
     assert (version, kid) == ("v1", "kid1")
     assert len(base64.b64decode(nonce)) == 12
@@ -42,7 +37,7 @@ def test_envelope_has_the_documented_shape() -> None:
 
 def test_each_seal_uses_a_fresh_nonce() -> None:
     ring = Keyring.parse(f"kid1:{KEY_A}")
-    assert ring.seal(CREDS) != ring.seal(CREDS)
+    assert CREDS.seal(ring) != CREDS.seal(ring)
 
 
 def test_repr_and_str_never_show_secrets() -> None:
@@ -54,42 +49,44 @@ def test_repr_and_str_never_show_secrets() -> None:
 
 def test_tampered_envelope_is_refused() -> None:
     ring = Keyring.parse(f"kid1:{KEY_A}")
-    version, kid, nonce, body = ring.seal(CREDS).split(":")
+    version, kid, nonce, body = CREDS.seal(ring).split(":")
     raw = bytearray(base64.b64decode(body))
     raw[0] ^= 1
     with pytest.raises(SealError, match="tampered or wrong key"):
-        ring.open(":".join([version, kid, nonce, base64.b64encode(bytes(raw)).decode()]))
+        ExchangeCredentials.open(
+            ring, ":".join([version, kid, nonce, base64.b64encode(bytes(raw)).decode()])
+        )
 
 
 def test_key_id_is_authenticated() -> None:
     # Same key bytes under another id: relabelling the envelope must not open.
     ring = Keyring.parse(f"kid1:{KEY_A},kid2:{KEY_A}")
-    sealed = ring.seal(CREDS)
+    sealed = CREDS.seal(ring)
     with pytest.raises(SealError):
-        ring.open(sealed.replace("v1:kid1:", "v1:kid2:"))
+        ExchangeCredentials.open(ring, sealed.replace("v1:kid1:", "v1:kid2:"))
 
 
 def test_unknown_key_id_names_the_key() -> None:
-    sealed = Keyring.parse(f"old:{KEY_A}").seal(CREDS)
+    sealed = CREDS.seal(Keyring.parse(f"old:{KEY_A}"))
     with pytest.raises(SealError, match=r"'old'.*TRADEFLEET_MASTER_KEYS"):
-        Keyring.parse(f"new:{KEY_B}").open(sealed)
+        ExchangeCredentials.open(Keyring.parse(f"new:{KEY_B}"), sealed)
 
 
 def test_rotation_reseals_under_the_current_key() -> None:
     old_ring = Keyring.parse(f"k1:{KEY_A}")
-    sealed = old_ring.seal(CREDS)
-    ring = Keyring.from_env({"TRADEFLEET_MASTER_KEYS": f"k2:{KEY_B},k1:{KEY_A}"})
+    sealed = CREDS.seal(old_ring)
+    ring = SealingSettings(tradefleet_master_keys=f"k2:{KEY_B},k1:{KEY_A}").keyring()
     assert ring.current_key_id == "k2"
     assert ring.needs_reseal(sealed)
     resealed = ring.reseal(sealed)
     assert key_id_of(resealed) == "k2" and not ring.needs_reseal(resealed)
     assert ring.reseal(resealed) == resealed
-    assert Keyring.parse(f"k2:{KEY_B}").open(resealed) == CREDS
+    assert ExchangeCredentials.open(Keyring.parse(f"k2:{KEY_B}"), resealed) == CREDS
 
 
 def test_missing_or_bad_master_keys_are_fatal() -> None:
     with pytest.raises(Fatal, match="TRADEFLEET_MASTER_KEYS is not set"):
-        Keyring.from_env({})
+        SealingSettings(tradefleet_master_keys=None).keyring()
     with pytest.raises(Fatal, match="32 bytes"):
         Keyring.parse("k:" + base64.b64encode(b"short").decode())
     assert len(base64.b64decode(generate_master_key())) == 32
@@ -98,7 +95,7 @@ def test_missing_or_bad_master_keys_are_fatal() -> None:
 def test_password_is_optional() -> None:
     ring = Keyring.parse(f"k:{KEY_A}")
     creds = ExchangeCredentials(api_key="a", secret="b")
-    assert ring.open(ring.seal(creds)).password is None
+    assert ExchangeCredentials.open(ring, creds.seal(ring)).password is None
 
 
 WEBCRYPTO_SEAL = """
@@ -143,12 +140,33 @@ async def _webcrypto(*args: str) -> str:
 async def test_webcrypto_sealed_envelope_opens_in_python() -> None:
     payload = json.dumps({"api_key": "from-edge", "secret": "edge-secret", "password": None})
     sealed = await _webcrypto("edge1", KEY_A, payload)
-    creds = Keyring.parse(f"edge1:{KEY_A}").open(sealed)
+    creds = ExchangeCredentials.open(Keyring.parse(f"edge1:{KEY_A}"), sealed)
     assert (creds.api_key, creds.secret, creds.password) == ("from-edge", "edge-secret", None)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node for WebCrypto")
 async def test_python_sealed_envelope_opens_in_webcrypto() -> None:
-    sealed = Keyring.parse(f"edge1:{KEY_A}").seal(CREDS)
+    sealed = CREDS.seal(Keyring.parse(f"edge1:{KEY_A}"))
     opened = json.loads(await _webcrypto("edge1", KEY_A, sealed))
     assert opened == {"api_key": CREDS.api_key, "secret": CREDS.secret, "password": CREDS.password}
+
+
+def test_master_keys_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADEFLEET_MASTER_KEYS", f"k2:{KEY_B},k1:{KEY_A}")
+    settings = SealingSettings()
+    assert KEY_B not in repr(settings)  # a secret never prints
+    ring = settings.keyring()
+    assert ring.current_key_id == "k2" and ring.key_ids == ["k2", "k1"]
+
+
+def test_keys_rotate_refuses_to_run_without_keys_or_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worker.cli import main
+
+    monkeypatch.delenv("TRADEFLEET_MASTER_KEYS", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert main(["keys", "rotate"]) == 2
+    assert "set DATABASE_URL or pass --database-url" in capsys.readouterr().err
+    assert main(["keys", "rotate", "--database-url", "postgresql://nowhere/db"]) == 2
+    assert "TRADEFLEET_MASTER_KEYS is not set" in capsys.readouterr().err

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from worker.backtest.api import BacktestResult, GridResult, run_backtest, run_grid
 from worker.backtest.batch import load_many, run_batch
-from worker.backtest.data import CandleDataError, CandleSeries, Gap, load_csv
 from worker.backtest.engine import Settings, Trades, simulate
 from worker.backtest.optimize import OptimizeResult, grid_around, optimize
 from worker.backtest.report import render, write_report
+from worker.candles import CandleDataError, CandleSeries, Gap, load_csv
 
 __all__ = [
     "BacktestResult",

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from worker.backtest.data import CandleSeries, Gap, find_gaps, infer_timeframe, iso, timeframe_label
 from worker.backtest.engine import EXIT_REASONS, GridRun, Settings, Trades, simulate
 from worker.backtest.metrics import equity_metrics, row_stats, trade_metrics
+from worker.candles import CandleSeries, Gap, find_gaps, infer_timeframe, iso, timeframe_label
 from worker.strategies.base import Candles, FloatArray, SignalGrid, StrategyParams
 from worker.strategies.registry import get_strategy
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from worker.backtest.api import BacktestResult, run_backtest
-from worker.backtest.data import CandleSeries, load_csv
 from worker.backtest.engine import Settings
+from worker.candles import CandleSeries, load_csv
 
 
 def candle_files(specs: Sequence[str]) -> list[Path]:

@@ -30,7 +30,6 @@ from rich.table import Table
 
 from worker.backtest.api import BacktestResult, run_backtest
 from worker.backtest.batch import load_many, run_batch
-from worker.backtest.data import CandleDataError, load_csv
 from worker.backtest.engine import Settings
 from worker.backtest.optimize import (
     OptimizeResult,
@@ -40,6 +39,7 @@ from worker.backtest.optimize import (
     parse_ranges,
 )
 from worker.backtest.report import write_report
+from worker.candles import CandleDataError, load_csv
 from worker.strategies.base import InvalidParameters, UnknownStrategy
 from worker.strategies.registry import list_strategies
 

@@ -13,7 +13,7 @@ The handler:
    budget stops, fails saying so, and is charged the budget;
 4. loads the run's candles from ``candles``; when the table has none for the market and
    period, reads the recorded CSV (``<BASE>_<QUOTE>-<timeframe>.csv`` under
-   ``TRADEFLEET_CANDLES_DIR``) and caches it in ``candles``. Gaps are reported in the
+   ``TRADEFLEET_CANDLES_DIR``, :class:`BacktestSettings`) and caches it in ``candles``. Gaps are reported in the
    result's metadata, never filled;
 5. runs :func:`worker.backtest.run_backtest` in a thread, reporting progress through the
    row (Realtime publishes it) and watching for a cancellation;
@@ -32,12 +32,11 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,25 +48,27 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
+from worker import credits
 from worker.backtest.api import BacktestResult, run_backtest
-from worker.backtest.data import (
+from worker.backtest.engine import Settings
+from worker.backtest.settings import BacktestSettings
+from worker.candles import (
     CandleDataError,
     CandleSeries,
+    csv_name,
     find_gaps,
     iso,
     load_csv,
+    period,
+    store,
     timeframe_ms,
 )
-from worker.backtest.engine import Settings
-from worker.credits import ledger
-from worker.credits.errors import InsufficientCredits
+from worker.credits import InsufficientCredits
 from worker.errors import Fatal, Retryable
 from worker.fleet.registry import JobContext, Registry
-from worker.strategies.base import Candles
 from worker.strategies.registry import validate_params
 
 KIND = "backtest.run"
-CANDLES_DIR_ENV = "TRADEFLEET_CANDLES_DIR"
 MAX_COMPUTE_SECONDS = 600
 """The job's timeout: what a run may use at most."""
 MIN_BUDGET_SECONDS = 1
@@ -90,23 +91,6 @@ FINISH = """
 select public.backtest_run_finish(%(run_id)s, %(status)s, %(compute_seconds)s, %(credits)s,
                                   %(result)s, %(error)s) as result_id
 """
-LOAD_CANDLES = """
-select (extract(epoch from open_time) * 1000)::bigint as t,
-       open::float8 as o, high::float8 as h, low::float8 as l, close::float8 as c, volume::float8 as v
-  from public.candles
- where exchange = %(exchange)s and symbol = %(symbol)s and timeframe = %(timeframe)s
-   and (%(start)s::timestamptz is null or open_time >= %(start)s::timestamptz)
-   and (%(end)s::timestamptz is null or open_time < %(end)s::timestamptz)
- order by open_time
-"""
-CACHE_CANDLES = """
-insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume)
-select %(exchange)s, %(symbol)s, %(timeframe)s, to_timestamp(t / 1000.0), o, h, l, c, v
-  from unnest(%(t)s::bigint[], %(o)s::numeric[], %(h)s::numeric[], %(l)s::numeric[],
-              %(c)s::numeric[], %(v)s::numeric[]) as x(t, o, h, l, c, v)
-on conflict do nothing
-"""
-
 # backtest_results columns filled from the stats, with their scale (numeric(p, s)).
 _NULLABLE = {
     "sharpe_ratio": 4,
@@ -149,12 +133,12 @@ class BudgetExhausted(Exception):
 async def _budget_seconds(ctx: JobContext, user_id: uuid.UUID) -> int:
     """Compute-seconds the run may use: the job's limit, or what the user's available
     credits pay for at their plan's price when that is less (free plans get the limit)."""
-    price = await ledger.quote(
+    price = await credits.quote(
         ctx.pool, user_id=user_id, usage="backtest_second", quantity=Decimal(1)
     )
     if price <= 0:
         return MAX_COMPUTE_SECONDS
-    account = await ledger.balance(ctx.pool, user_id=user_id)
+    account = await credits.balance(ctx.pool, user_id=user_id)
     affordable = int(account.available / price) if account is not None else 0
     if affordable < MIN_BUDGET_SECONDS:
         raise InsufficientCredits(
@@ -169,17 +153,16 @@ class RunCancelled(Exception):
     """The run's owner cancelled it while it was running."""
 
 
-def candles_dir() -> Path:
+def candles_dir(settings: BacktestSettings | None = None) -> Path:
     """Where recorded candles live: ``TRADEFLEET_CANDLES_DIR`` or the repository's ``data/candles``."""
-    configured = os.environ.get(CANDLES_DIR_ENV)
-    path = Path(configured) if configured else Path("data/candles")
+    configured = settings.tradefleet_candles_dir if settings is not None else None
+    path = configured or Path("data/candles")
     return path if path.is_absolute() else (ROOT / path).resolve()
 
 
 def csv_path(trading_pair: str, timeframe: str, directory: Path | None = None) -> Path:
     """``ETH/BTC`` ``5m`` -> ``<candles dir>/ETH_BTC-5m.csv``."""
-    base = trading_pair.split(":")[0].replace("/", "_")
-    return (directory or candles_dir()) / f"{base}-{timeframe}.csv"
+    return (directory or candles_dir()) / csv_name(trading_pair, timeframe)
 
 
 def downsample(
@@ -294,28 +277,19 @@ def _settings(raw: Mapping[str, Any] | None) -> Settings:
 
 
 async def load_candles(
-    pool: AsyncConnectionPool, run: Mapping[str, Any]
+    pool: AsyncConnectionPool, run: Mapping[str, Any], directory: Path | None = None
 ) -> tuple[CandleSeries, str]:
     """The run's candles from ``candles``, else from the recorded CSV (cached in ``candles``).
 
     Returns the series (gaps found) and where the candles came from.
     """
-    market = {
-        "exchange": run["exchange"],
-        "symbol": run["trading_pair"],
-        "timeframe": run["timeframe"],
-    }
-    period = {"start": run.get("start_date"), "end": run.get("end_date")}
+    market = (str(run["exchange"]), str(run["trading_pair"]), str(run["timeframe"]))
+    start, end = run.get("start_date"), run.get("end_date")
     tf = timeframe_ms(str(run["timeframe"]))
-    async with pool.connection() as conn, conn.cursor() as cur:
-        await cur.execute(LOAD_CANDLES, {**market, **period})
-        rows = await cur.fetchall()
+    candles = await store.read(pool, market, start, end)
     source = "candles"
-    if rows:
-        cols = list(zip(*rows, strict=True))
-        candles = Candles.from_arrays(*cols)
-    else:
-        path = csv_path(str(run["trading_pair"]), str(run["timeframe"]))
+    if len(candles) == 0:
+        path = csv_path(str(run["trading_pair"]), str(run["timeframe"]), directory)
         if not path.exists():
             raise Fatal(
                 f"no candles for {run['exchange']} {run['trading_pair']} {run['timeframe']} in the requested "
@@ -325,8 +299,8 @@ async def load_candles(
             series = await asyncio.to_thread(load_csv, path, str(run["timeframe"]))
         except CandleDataError as e:
             raise Fatal(f"recorded candles unusable: {e}") from e
-        await _cache(pool, market, series.candles)
-        candles = _period(series.candles, period["start"], period["end"])
+        await store.write_arrays(pool, market, series.candles)
+        candles = period(series.candles, start, end)
         source = f"csv:{path.name}"
         if len(candles) == 0:
             raise Fatal(
@@ -344,35 +318,7 @@ async def load_candles(
     return CandleSeries(candles, tf, gaps, name=f"{run['trading_pair']} {run['timeframe']}"), source
 
 
-def _period(c: Candles, start: datetime | None, end: datetime | None) -> Candles:
-    def at(when: datetime) -> int:
-        return int(np.searchsorted(c.time, int(when.timestamp() * 1000), side="left"))
-
-    lo = 0 if start is None else at(start)
-    hi = len(c) if end is None else at(end)
-    return c.slice(lo, max(lo, hi))
-
-
-async def _cache(pool: AsyncConnectionPool, market: Mapping[str, Any], c: Candles) -> None:
-    """Store recorded candles in ``candles`` so the next run reads them from the table."""
-
-    def text(a: np.ndarray[Any, Any]) -> list[str]:
-        return [repr(float(x)) for x in a]
-
-    params = {
-        **market,
-        "t": [int(x) for x in c.time],
-        "o": text(c.open),
-        "h": text(c.high),
-        "l": text(c.low),
-        "c": text(c.close),
-        "v": text(c.volume),
-    }
-    async with pool.connection() as conn:
-        await conn.execute(CACHE_CANDLES, params)
-
-
-async def run_job(ctx: JobContext) -> dict[str, Any]:
+async def run_job(ctx: JobContext, config: BacktestSettings | None = None) -> dict[str, Any]:
     """The ``backtest.run`` handler (see the module docstring)."""
     run_id = uuid.UUID(str(ctx.job.payload["run_id"]))
     started = await _one(ctx.pool, START, {"run_id": run_id})
@@ -390,12 +336,12 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
         )
         return {"run_id": str(run_id), "status": "failed", "error": str(e)}
 
-    hold: ledger.Transfer | None = None
+    hold: credits.Transfer | None = None
     try:
         budget_s = await _budget_seconds(ctx, user_id)
-        hold = await ledger.hold_usage(
+        hold = await credits.hold_usage(
             ctx.pool,
-            id=ledger.transfer_id(KIND, run_id, "hold", ctx.job.attempts),
+            id=credits.transfer_id(KIND, run_id, "hold", ctx.job.attempts),
             user_id=user_id,
             usage="backtest_second",
             quantity=Decimal(budget_s),
@@ -422,7 +368,8 @@ async def run_job(ctx: JobContext) -> dict[str, Any]:
 
     try:
         await _progress(ctx, run_id, 0.05)
-        series, source = await load_candles(ctx.pool, run)
+        directory = candles_dir(config) if config is not None else None
+        series, source = await load_candles(ctx.pool, run, directory)
         await _progress(ctx, run_id, 0.3)
         task = asyncio.create_task(
             asyncio.to_thread(
@@ -549,24 +496,24 @@ async def _settle(
     conn: psycopg.AsyncConnection[Any],
     run_id: uuid.UUID,
     user_id: uuid.UUID,
-    hold: ledger.Transfer | None,
+    hold: credits.Transfer | None,
     compute_seconds: Decimal,
 ) -> Decimal:
     """Post the actual cost of ``compute_seconds`` from the hold (the rest is released)."""
     if hold is None:
         return Decimal(0)
-    cost = await ledger.quote(
+    cost = await credits.quote(
         conn, user_id=user_id, usage="backtest_second", quantity=compute_seconds
     )
     cost = min(cost, hold.amount)
     if cost <= 0:
-        await ledger.void(
-            conn, id=ledger.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id
+        await credits.void(
+            conn, id=credits.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id
         )
         return Decimal(0)
-    await ledger.post(
+    await credits.post(
         conn,
-        id=ledger.transfer_id(KIND, run_id, "post"),
+        id=credits.transfer_id(KIND, run_id, "post"),
         pending_id=hold.id,
         amount=cost,
         metadata={"compute_seconds": str(compute_seconds)},
@@ -574,12 +521,12 @@ async def _settle(
     return cost
 
 
-async def _release(ctx: JobContext, run_id: uuid.UUID, hold: ledger.Transfer | None) -> None:
+async def _release(ctx: JobContext, run_id: uuid.UUID, hold: credits.Transfer | None) -> None:
     if hold is None:
         return
     try:
-        await ledger.void(
-            ctx.pool, id=ledger.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id
+        await credits.void(
+            ctx.pool, id=credits.transfer_id(KIND, run_id, "void", hold.id), pending_id=hold.id
         )
     except Exception as e:  # the hold expires on its own; never hide the run's own error
         ctx.log.warning(
@@ -588,13 +535,17 @@ async def _release(ctx: JobContext, run_id: uuid.UUID, hold: ledger.Transfer | N
         )
 
 
-def register(registry: Registry) -> None:
+def register(registry: Registry, settings: BacktestSettings | None = None) -> None:
     """``backtest.run``: backtests requested from the app."""
-    registry.job(KIND, max_attempts=3, timeout_s=MAX_COMPUTE_SECONDS)(run_job)
+    config = settings if settings is not None else BacktestSettings()
+
+    async def handle(ctx: JobContext) -> dict[str, Any]:
+        return await run_job(ctx, config)
+
+    registry.job(KIND, max_attempts=3, timeout_s=MAX_COMPUTE_SECONDS)(handle)
 
 
 __all__ = [
-    "CANDLES_DIR_ENV",
     "KIND",
     "candles_dir",
     "csv_path",

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from worker.backtest.api import grid_metrics
-from worker.backtest.data import CandleSeries
 from worker.backtest.engine import Settings, simulate
 from worker.backtest.metrics import row_stats
+from worker.candles import CandleSeries
 from worker.strategies.base import FloatArray, InvalidParameters, SignalGrid, StrategyParams
 from worker.strategies.registry import get_strategy
 

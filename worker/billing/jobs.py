@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
 from pydantic import ValidationError
 
+from worker import inbox
 from worker.errors import Fatal, Retryable
 from worker.fleet.registry import JobContext
 
@@ -44,12 +45,6 @@ returning id
 
 APPLY = """
 select public.billing_apply_invoice_event(%(invoice_id)s, %(status)s, %(amount)s, %(occurred_at)s, %(details)s) as outcome
-"""
-
-FINISH_EVENT = """
-update public.webhook_events
-   set status = %(status)s, error = %(error)s, attempts = attempts + 1, processed_at = now()
- where id = %(id)s
 """
 
 EXPIRE_DUE = "select invoices_expired, subscriptions_expired from public.billing_expire_due()"
@@ -105,7 +100,8 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                 return {"outcome": "already_" + event["status"]}
             provider = event["provider"]
             parse = PARSERS.get(provider)
-            outcome, status, error = "ignored", "ignored", None
+            outcome, error = "ignored", None
+            status: Literal["processed", "ignored"] = "ignored"
             try:
                 update = parse(event["payload"]) if parse else None
             except ValidationError as e:
@@ -135,7 +131,7 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                     status = "processed"
                     if outcome == "amount_mismatch":
                         error = f"{provider} paid {update.amount}, less than invoice {invoice_id}"
-            await cur.execute(FINISH_EVENT, {"id": event_id, "status": status, "error": error})
+            await inbox.finish(conn, event_id, status, error)
             return {"outcome": outcome, "event_type": event["event_type"], "error": error}
     except psycopg.errors.SerializationFailure as e:
         raise Retryable(f"payment event {event_id} raced another writer") from e

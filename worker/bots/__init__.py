@@ -1,62 +1,85 @@
 """Bots: the engine that trades every running bot the worker leases, paper or live.
 
-``register(registry)`` adds the bot runner to a worker (``tradefleet worker``). Where
-candles come from is set by the environment: by default the exchanges' public APIs under
-the wall clock; with ``TRADEFLEET_REPLAY_DIR`` and ``TRADEFLEET_REPLAY_START`` (and
-``TRADEFLEET_REPLAY_SPEED``, ``TRADEFLEET_REPLAY_ANCHOR``) recorded candles replayed at
-any speed. ``TRADEFLEET_MASTER_KEYS`` opens sealed exchange keys for live bots.
+``register(registry, settings)`` adds the bot runner to a worker (``tradefleet worker``).
+Where candles come from is set by :class:`BotsSettings`: by default the exchanges' public
+APIs under the wall clock; with ``TRADEFLEET_REPLAY_DIR`` and ``TRADEFLEET_REPLAY_START``
+(and ``TRADEFLEET_REPLAY_SPEED``, ``TRADEFLEET_REPLAY_ANCHOR``) recorded candles replayed
+at any speed. ``TRADEFLEET_MASTER_KEYS`` opens sealed exchange keys for live bots.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
+from .settings import BotsSettings
+
 if TYPE_CHECKING:
+    from worker.candles.sources import OhlcvClient
     from worker.fleet.registry import Registry
 
 log = logging.getLogger("tradefleet.bots")
 
+__all__ = ["BotsSettings", "register", "run_bots"]
 
-def register(registry: Registry) -> None:
+
+def register(registry: Registry, settings: BotsSettings | None = None) -> None:
     """Run leased bots in this worker."""
-    registry.lease_task("bots.runner", run_bots)
+    config = settings if settings is not None else BotsSettings()
+
+    async def task(leases: Any) -> None:
+        await run_bots(leases, config)
+
+    registry.lease_task("bots.runner", task)
 
 
-async def run_bots(leases: Any) -> None:
-    """The lease task: build the runner from the environment and run it until cancelled."""
+async def run_bots(leases: Any, settings: BotsSettings) -> None:
+    """The lease task: build the runner from the settings and run it until cancelled."""
+    from worker.candles import CandleSource, ExchangeSource, MarketData, ReplaySource
     from worker.errors import Fatal
-    from worker.exchanges import Keyring
-    from worker.exchanges.keys import MASTER_KEYS_ENV
+    from worker.sealing import Keyring
 
-    from .clock import REPLAY_DIR_ENV, Clock, ReplayClock, WallClock
-    from .market_data import CandleSource, LazyExchangeSource, MarketData, ReplaySource
+    from .clock import Clock, ReplayClock, WallClock
     from .runner import BotRunner
 
-    replay = ReplayClock.from_env()
+    replay = ReplayClock.from_settings(settings)
     clock: Clock
     source: CandleSource
-    if replay is not None:
-        clock, source = replay, ReplaySource(os.environ[REPLAY_DIR_ENV])
+    if replay is not None and settings.tradefleet_replay_dir is not None:
+        clock, source = replay, ReplaySource(settings.tradefleet_replay_dir)
         settle = 0.0
     else:
-        clock, source, settle = WallClock(), LazyExchangeSource(), 2.0
-    keyring = None
-    if os.environ.get(MASTER_KEYS_ENV):
+        clock, source, settle = WallClock(), ExchangeSource(connect=_public_client), 2.0
+    keyring: Keyring | None = None
+    if settings.sealing.configured:
         try:
-            keyring = Keyring.from_env()
+            keyring = settings.sealing.keyring()
         except Fatal as e:
             log.error(
                 "master keys unusable, live bots will stop with an error",
                 extra={"action": "keyring_failed", "error": str(e)},
             )
     market_data = MarketData(source, leases.pool)
-    runner = BotRunner(leases.pool, leases, clock, market_data, keyring=keyring, settle_s=settle)
+    runner = BotRunner(
+        leases.pool,
+        leases,
+        clock,
+        market_data,
+        keyring=keyring,
+        settle_s=settle,
+        markets_dir=settings.exchanges.tradefleet_markets_dir,
+    )
     try:
         await runner.run()
     finally:
         await source_close(source)
+
+
+def _public_client(exchange_id: str) -> OhlcvClient:
+    """A public (keyless) ccxt client; ccxt is loaded only when candles come from exchanges."""
+    from worker.exchanges.live import LiveExchange
+
+    return LiveExchange(exchange_id)
 
 
 async def source_close(source: object) -> None:

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-REPLAY_DIR_ENV = "TRADEFLEET_REPLAY_DIR"
-REPLAY_START_ENV = "TRADEFLEET_REPLAY_START"
-REPLAY_SPEED_ENV = "TRADEFLEET_REPLAY_SPEED"
-REPLAY_ANCHOR_ENV = "TRADEFLEET_REPLAY_ANCHOR"
+from .settings import BotsSettings
 
 
 class Clock(Protocol):
@@ -66,17 +61,20 @@ class ReplayClock:
             await asyncio.sleep(delay)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ReplayClock | None:
+    def from_settings(cls, settings: BotsSettings) -> ReplayClock | None:
         """The replay clock configured by ``TRADEFLEET_REPLAY_*``, or None (wall clock)."""
-        env = os.environ if environ is None else environ
-        if not env.get(REPLAY_DIR_ENV) or not env.get(REPLAY_START_ENV):
+        if not settings.replaying or settings.tradefleet_replay_start is None:
             return None
-        start = datetime.fromisoformat(env[REPLAY_START_ENV].replace("Z", "+00:00"))
-        speed = float(env.get(REPLAY_SPEED_ENV) or "1")
+        start = datetime.fromisoformat(settings.tradefleet_replay_start.replace("Z", "+00:00"))
+        speed = settings.tradefleet_replay_speed
         if not math.isfinite(speed) or speed <= 0:
-            raise ValueError(f"{REPLAY_SPEED_ENV} must be a positive number, got {speed}")
-        anchor = float(env.get(REPLAY_ANCHOR_ENV) or time.time())
-        return cls(start=start.astimezone(UTC), speed=speed, anchor=anchor)
+            raise ValueError(f"TRADEFLEET_REPLAY_SPEED must be a positive number, got {speed}")
+        anchor = settings.tradefleet_replay_anchor
+        return cls(
+            start=start.astimezone(UTC),
+            speed=speed,
+            anchor=time.time() if anchor is None else anchor,
+        )
 
 
 class SteppedClock:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+
+from worker import credits
 
 CANDLES_DIR = Path(__file__).resolve().parents[2] / "data" / "candles"
 REPLAY_START = "2018-01-12T00:00:00Z"
@@ -60,13 +61,6 @@ ORDERS_VIEW = """
 select o.created_at, b.name, o.side, o.amount, coalesce(o.average_price, o.price), o.status, o.reason, o.lease_epoch
   from public.orders o join public.bots b on b.id = o.bot_id
  order by o.created_at desc, o.client_order_id limit 8
-"""
-CREDITS_VIEW = """
-select u.email, a.balance, a.debits_pending,
-       (select coalesce(sum(t.amount), 0) from public.credit_transfers t
-         where t.debit_account_id = a.id and t.kind = 'usage' and t.phase = 'post_pending')
-  from public.credit_accounts a join auth.users u on u.id = a.user_id
- where a.kind = 'user' order by u.email
 """
 TOTALS = """
 select (select count(*) from public.orders), (select count(distinct client_order_id) from public.orders),
@@ -129,8 +123,9 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> int:
 
 
 def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
+    """A ``tradefleet worker`` inheriting this process's environment, with the demo's
+    settings on top (``env NAME=value ... command``)."""
+    settings = {
         "DATABASE_URL": url,
         "WORKER_NAME": name,
         "LEASE_TTL_S": "3",
@@ -144,8 +139,11 @@ def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subp
         "TRADEFLEET_REPLAY_ANCHOR": str(anchor),
     }
     out = (logs / f"{name}.log").open("ab")
+    assignments = [f"{key}={value}" for key, value in settings.items()]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker"], env=env, stdout=out, stderr=out
+        ["env", *assignments, sys.executable, "-m", "worker.cli", "worker"],
+        stdout=out,
+        stderr=out,
     )
     out.close()
     return proc
@@ -225,12 +223,12 @@ async def _view(
     c = Table(title="Credits", expand=True)
     for col in ("user", "balance", "held", "spent on trades"):
         c.add_column(col)
-    for email, balance, held, spent in await (await conn.execute(CREDITS_VIEW)).fetchall():
+    for account in await credits.user_accounts(conn):
         c.add_row(
-            email,
-            f"{Decimal(balance).normalize():f}",
-            f"{Decimal(held).normalize():f}",
-            f"{Decimal(spent).normalize():f}",
+            account.email,
+            f"{account.balance.normalize():f}",
+            f"{account.held.normalize():f}",
+            f"{account.spent.normalize():f}",
         )
     return Group(t, o, c, Panel("\n".join(events[-4:]) or "starting…", title="fleet events"))
 
@@ -341,15 +339,19 @@ def _print_summary(console: Console, s: DemoSummary, bots: list[tuple[Any, ...]]
     )
 
 
-def demo(database_url: str | None = None) -> int:
-    """Synchronous entry point: ``DATABASE_URL`` from the environment by default."""
-    url = database_url or os.environ["DATABASE_URL"]
-    summary = asyncio.run(run_demo(url))
+def demo(database_url: str) -> int:
+    """Synchronous entry point of ``tradefleet demo``."""
+    summary = asyncio.run(run_demo(_required_url(database_url)))
     return 0 if summary.orders == summary.distinct_client_ids else 1
 
 
 async def run(database_url: str) -> int:
     """What ``tradefleet demo`` awaits: the demo, then 0 unless a client order id repeated."""
-    url = database_url or os.environ["DATABASE_URL"]
-    summary = await run_demo(url)
+    summary = await run_demo(_required_url(database_url))
     return 0 if summary.orders == summary.distinct_client_ids else 1
+
+
+def _required_url(database_url: str) -> str:
+    if not database_url:
+        raise SystemExit("tradefleet demo: set DATABASE_URL or pass --database-url")
+    return database_url

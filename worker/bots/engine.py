@@ -30,11 +30,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from worker.candles import Candle, timeframe_seconds
+from worker.credits import TransferRequest
 from worker.errors import Fatal, Retryable
-from worker.exchanges import Candle, Order, make_client_order_id
-from worker.exchanges.models import OrderStatus, timeframe_seconds
-from worker.exchanges.retry import retry
+from worker.exchanges import Order, OrderStatus, make_client_order_id
+from worker.retry import retry
 
+from . import credit_gate
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
 
@@ -240,14 +242,11 @@ def _close_trade(bot: BotState, order: Order, reason: str, when: datetime, out: 
         out.notify(cfg, "error", f"{cfg.name} paused", out.status_reason)
 
 
-def _credit(op: str, flight: InFlight) -> dict[str, Any] | None:
+def _credit(op: Literal["post", "void"], flight: InFlight) -> TransferRequest | None:
     if flight.hold_id is None:
         return None
-    return {
-        "action": op,
-        "id": str(derived_id(flight.client_order_id, op)),
-        "pending_id": str(flight.hold_id),
-    }
+    settle = credit_gate.post if op == "post" else credit_gate.void
+    return settle(flight.client_order_id, flight.hold_id)
 
 
 async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:

@@ -11,6 +11,7 @@ and checked by ccxt exactly like the recorded markets.
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from worker.errors import Fatal
@@ -70,13 +71,13 @@ def btc_market(base: str, step: float, tick: float) -> dict[str, Any]:
 
 
 @cache
-def paper_rules(exchange_id: str) -> MarketRules:
+def paper_rules(exchange_id: str, markets_dir: Path | None = None) -> MarketRules:
     """Markets of ``exchange_id`` for paper trading (recorded ones plus the BTC pairs).
 
     One instance per process and exchange: every paper bot of the worker shares it.
     """
     try:
-        recorded = normalize_markets(read_markets_file(exchange_id))
+        recorded = normalize_markets(read_markets_file(exchange_id, markets_dir))
     except Fatal:
         recorded = {}  # exchanges without a recorded file still trade the BTC pairs on paper
     markets: dict[str, Any] = dict(recorded)

@@ -11,6 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from worker.candles import MarketKey
+from worker.credits import TransferRequest
 from worker.errors import Fatal
 from worker.exchanges import Exchange
 from worker.strategies import StrategyParams, validate_params
@@ -18,11 +20,10 @@ from worker.strategies import StrategyParams, validate_params
 HUNDRED = Decimal(100)
 _NS = uuid.UUID("6f1d1e7e-3b1c-4c55-9d1a-7b0f1f3a7c11")
 
-MarketKey = tuple[str, str, str]
-
 
 def derived_id(*parts: object) -> uuid.UUID:
-    """A deterministic uuid (order rows, trades, credit transfers) from a client order id."""
+    """A deterministic uuid (order and trade rows) from a client order id; the ids of the
+    order's credit transfers come from ``worker.credits.order_transfer_id``."""
     return uuid.uuid5(_NS, "/".join(str(p) for p in parts))
 
 
@@ -192,7 +193,7 @@ class StepOut:
     trades: list[dict[str, Any]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
-    credits: list[dict[str, Any]] = field(default_factory=list)
+    credits: list[TransferRequest] = field(default_factory=list)
     status: str | None = None
     status_reason: str | None = None
     error_message: str | None = None

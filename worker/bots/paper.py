@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from worker.exchanges import Order, PaperExchange, Side
-from worker.exchanges.models import OrderStatus
+from worker.exchanges import Order, OrderStatus, PaperExchange, Side
 
 
 class BotPaperExchange(PaperExchange):

@@ -1,8 +1,8 @@
 """The bot runner: runs every bot this worker leases, one candle close at a time.
 
 - Leases come from the fleet's ``LeaseManager``: a gained bot is loaded from the
-  database (paper account rebuilt, live orders reconciled by client id) before anything
-  is placed for it; a lost bot is dropped at once.
+  database (``adoption``: paper account rebuilt, live orders reconciled by client id)
+  before anything is placed for it; a lost bot is dropped at once.
 - A ``bots.status`` change is notified by the database (``tradefleet_bots``); the runner
   then syncs its leases immediately, so pausing or starting a bot takes effect within a
   second.
@@ -18,55 +18,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from worker.errors import Fatal, Retryable
-from worker.exchanges import Candle, Exchange, ExchangeCredentials, Keyring, make_client_order_id
-from worker.exchanges.models import timeframe_seconds
+from worker.candles import Candle, GapReport, MarketData, MarketKey, timeframe_seconds
+from worker.errors import Retryable
+from worker.exchanges import Exchange
+from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
-from . import engine
+from . import credit_gate, engine
+from .adoption import BotBuilder
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
 from .engine import Decision, EntryIntent
-from .market_data import GapReport, MarketData, MarketKey
-from .markets import paper_rules
-from .model import BotConfig, BotState, InFlight, Position, StepOut, derived_id
-from .paper import BotPaperExchange
+from .model import BotConfig, BotState, StepOut
 from .store import load_bots, persist_steps
 
 log = logging.getLogger("tradefleet.bots.runner")
-ORDER_COLUMNS = frozenset(
-    (
-        "id",
-        "bot_id",
-        "user_id",
-        "client_order_id",
-        "exchange_order_id",
-        "exchange",
-        "symbol",
-        "side",
-        "order_type",
-        "amount",
-        "price",
-        "stop_price",
-        "filled",
-        "average_price",
-        "fee",
-        "fee_currency",
-        "reason",
-        "is_paper_trade",
-    )
-)
 ZERO = Decimal(0)
 CHUNK = 5000
 PROGRESS_EVERY = 12
@@ -96,26 +73,6 @@ class RunnerStats:
     phases: list[tuple[float, float, float]] = field(default_factory=list)  # fetch, step, persist
 
 
-def open_live_exchange(
-    cfg: BotConfig, credentials: ExchangeCredentials, testnet: bool, **options: Any
-) -> Exchange:
-    """The bot's exchange account through ccxt (``options`` go to ``LiveExchange``).
-
-    A futures/swap bot (``BASE/QUOTE:SETTLE``) defaults to the exchange's derivatives API:
-    orders follow the market either way, but the balance its stake is sized from is the
-    derivatives wallet, not the spot one.
-    """
-    from worker.exchanges.live import LiveExchange  # ccxt is loaded only for live bots
-
-    if ":" in cfg.symbol:
-        quote, settle = cfg.symbol.split("/")[1].split(":")
-        options.setdefault("default_type", "swap")
-        options.setdefault(
-            "options", {"defaultSubType": "linear" if settle.split("-")[0] == quote else "inverse"}
-        )
-    return LiveExchange(cfg.exchange, credentials, sandbox=testnet, **options)
-
-
 class BotRunner:
     def __init__(
         self,
@@ -127,15 +84,17 @@ class BotRunner:
         keyring: Keyring | None = None,
         live_exchange: Callable[[BotConfig, Any, bool], Exchange] | None = None,
         settle_s: float = 0.0,
+        markets_dir: Path | None = None,
     ) -> None:
         self.pool = pool
         self.leases = leases
         self.clock = clock
         self.md = market_data
-        self.keyring = keyring
-        self.live_exchange = live_exchange
         self.settle_s = settle_s
         self.credits = CreditGate(pool)
+        self.builder = BotBuilder(
+            self.credits, market_data, clock, keyring, live_exchange, markets_dir
+        )
         self.bots: dict[str, BotState] = {}
         self.markets: dict[MarketKey, set[str]] = defaultdict(set)
         self.stats = RunnerStats()
@@ -253,19 +212,11 @@ class BotRunner:
                 if row["status"] != "running" or bot_id in self.bots:
                     continue
                 try:
-                    bot = await self._build(
+                    bot = await self.builder.build(
                         row, leased[bot_id], trades_by[bot_id], orders_by[bot_id]
                     )
                 except Exception as e:  # one bad bot never stops the others
-                    cfg = _stub_config(row)
-                    stub = BotState(
-                        cfg,
-                        leased[bot_id],
-                        BotPaperExchange(cfg.exchange, rules=paper_rules(cfg.exchange), history=0),
-                    )
-                    out = StepOut()
-                    engine.fail(stub, e, out)
-                    failed.append((stub, out, None))
+                    failed.append((*self.builder.failed(row, leased[bot_id], e), None))
                     continue
                 if bot.pending_out is not None:
                     failed.append((bot, bot.pending_out, None))
@@ -278,191 +229,6 @@ class BotRunner:
                 )
             if failed:
                 await persist_steps(self.pool, failed)
-
-    async def _build(
-        self,
-        row: dict[str, Any],
-        epoch: int,
-        trades: list[dict[str, Any]],
-        orders: list[dict[str, Any]],
-    ) -> BotState:
-        cfg = BotConfig.from_row(row)
-        base, quote = cfg.symbol.split(":")[0].split("/")
-        position: Position | None = None
-        for t in trades[:1]:
-            position = Position(
-                trade_id=t["id"],
-                amount=Decimal(t["amount"]),
-                entry_price=Decimal(t["price"]),
-                entry_cost=Decimal(t["amount"]) * Decimal(t["price"]),
-                entry_fee=Decimal(t["fee"]),
-                entry_time=t["entry_time"],
-                entry_order_id=t["entry_order_id"] or derived_id(t["id"], "order"),
-                stop_price=None if t["stop_loss_price"] is None else Decimal(t["stop_loss_price"]),
-                take_price=None
-                if t["take_profit_price"] is None
-                else Decimal(t["take_profit_price"]),
-                direction="short" if t["direction"] == "short" else "long",
-            )
-        realized = Decimal(row["realized"])
-        exchange: Exchange
-        if cfg.is_paper:
-            quote_balance = cfg.initial_balance + realized
-            base_balance = ZERO
-            if position is not None and position.long:
-                quote_balance -= position.entry_cost + position.entry_fee
-                base_balance = position.amount
-            elif position is not None:  # a margin short: the proceeds held, the base owed
-                quote_balance += position.entry_cost - position.entry_fee
-                base_balance = -position.amount
-            exchange = BotPaperExchange(
-                cfg.exchange,
-                {quote: max(quote_balance, ZERO), base: base_balance},
-                rules=paper_rules(cfg.exchange),
-                taker_fee=cfg.fee,
-                maker_fee=cfg.fee,
-                slippage=cfg.slippage,
-                history=0,
-                margin=cfg.allow_short,
-            )
-            can_short = cfg.allow_short
-        else:
-            exchange = await self._live(cfg, row)
-            # Live shorts only where the exchange holds them: futures/swap markets.
-            can_short = cfg.allow_short and exchange.market(cfg.symbol).contract
-        bot = BotState(
-            cfg,
-            epoch,
-            exchange,
-            position=position,
-            last_candle_at=row["last_candle_at"],
-            realized=realized,
-            day_pnl=Decimal(row["day_pnl"]),
-            can_short=can_short,
-        )
-        if row["last_candle_at"] is not None:
-            bot.day = row["last_candle_at"].date()
-        await self._reconcile(bot, orders)
-        return bot
-
-    async def _live(self, cfg: BotConfig, row: dict[str, Any]) -> Exchange:
-        terms = self.credits.terms.get(cfg.user_id)
-        if terms is not None and not terms.live_trading:
-            raise Fatal(
-                "live trading is not included in your plan: upgrade, or switch the bot to paper"
-            )
-        if not row.get("sealed_secret"):
-            raise Fatal("live trading needs an exchange key: add one and link it to the bot")
-        if self.keyring is None:
-            raise Fatal(
-                "this worker has no master keys (TRADEFLEET_MASTER_KEYS) to open exchange keys"
-            )
-        credentials = self.keyring.open(str(row["sealed_secret"]))  # in memory only, never logged
-        open_exchange = self.live_exchange or open_live_exchange
-        ex = open_exchange(cfg, credentials, bool(row.get("is_testnet")))
-        try:
-            await ex.load_markets()
-        except BaseException:
-            await ex.close()
-            raise
-        return ex
-
-    async def _reconcile(self, bot: BotState, orders: list[dict[str, Any]]) -> None:
-        """Orders the database says are in flight: find them on the exchange by client id
-        (live), or place them again under the same id in the rebuilt paper account."""
-        if not orders:
-            return
-        cfg = bot.config
-        ex = bot.exchange
-        if isinstance(ex, BotPaperExchange):
-            key = cfg.market
-            await self.md.refresh([key], self.clock.now())
-            window = self.md.windows[key]
-            # The paper clock resumes at the candle the orders were placed on, so they fill
-            # at the open of the next one, exactly as they would have without the takeover.
-            seen = [
-                c
-                for c in window.candles
-                if bot.last_candle_at is None or c.time <= bot.last_candle_at
-            ]
-            if seen:
-                ex.on_candle(cfg.symbol, cfg.timeframe, seen[-1])
-        found = (
-            {}
-            if isinstance(ex, BotPaperExchange)
-            else await ex.reconcile([str(o["client_order_id"]) for o in orders], cfg.symbol)
-        )
-        # Orders in flight were placed on the close of the last candle seen; its entry has the
-        # entry's client id (a short entry is a sell, so the side does not tell). Exits are
-        # placed again first, as they were (a reversal's exit fills before its entry).
-        entry_cid = (
-            None
-            if bot.last_candle_at is None
-            else make_client_order_id(cfg.id, bot.last_candle_at.isoformat(), "entry")
-        )
-
-        def purpose(o: dict[str, Any]) -> Literal["entry", "exit"]:
-            if bot.position is None or str(o["client_order_id"]) == entry_cid:
-                return "entry"
-            return "exit"
-
-        for o in sorted(orders, key=lambda o: purpose(o) == "entry"):
-            cid = str(o["client_order_id"])
-            buy = o["side"] == "buy"
-            what = purpose(o)
-            hold = derived_id(cid, "hold") if what == "entry" and self._charges(cfg) else None
-            if isinstance(ex, BotPaperExchange):
-                await ex.create_order(
-                    cfg.symbol,
-                    "buy" if buy else "sell",
-                    "market",
-                    Decimal(o["amount"]),
-                    client_order_id=cid,
-                )
-            elif cid not in found:
-                # The exchange does not know it (expired or purged): record that, free the hold.
-                out = bot.pending_out = bot.pending_out or StepOut()
-                out.orders.append(
-                    {
-                        **{
-                            k: (str(v) if isinstance(v, Decimal | uuid.UUID) else v)
-                            for k, v in o.items()
-                            if k in ORDER_COLUMNS
-                        },
-                        "status": "expired",
-                        "lease_epoch": bot.epoch,
-                    }
-                )
-                out.log(
-                    cfg,
-                    "warning",
-                    f"order {cid} is unknown to the exchange: marked expired",
-                    action="order_expired",
-                    client_order_id=cid,
-                )
-                if hold is not None:
-                    out.credits.append(
-                        {
-                            "action": "void",
-                            "id": str(derived_id(cid, "void")),
-                            "pending_id": str(hold),
-                        }
-                    )
-                continue
-            bot.in_flight[cid] = InFlight(
-                cid,
-                o["id"],
-                what,
-                "buy" if buy else "sell",
-                Decimal(o["amount"]),
-                str(o["reason"] or "signal"),
-                hold,
-                bot.last_candle_at or self.clock.now(),
-            )
-
-    def _charges(self, cfg: BotConfig) -> bool:
-        t = self.credits.terms.get(cfg.user_id)
-        return t is not None and t.credits_per_trade > 0
 
     # -- candle closes --------------------------------------------------------------------
 
@@ -634,13 +400,7 @@ class BotRunner:
                 await engine.place_entry(intent, None if hold is None else hold, out)
             except Exception as e:
                 if hold:
-                    out.credits.append(
-                        {
-                            "action": "void",
-                            "id": str(derived_id(intent.client_order_id, "void")),
-                            "pending_id": str(hold),
-                        }
-                    )
+                    out.credits.append(credit_gate.void(intent.client_order_id, hold))
                 if isinstance(e, Retryable):
                     out.log(
                         cfg,
@@ -663,33 +423,3 @@ def _idle(bot: BotState, decision: Decision) -> bool:
         )
         return not wants or bot.halted
     return not decision.exits(pos) and pos.stop_price is None and pos.take_price is None
-
-
-def _stub_config(row: dict[str, Any]) -> BotConfig:
-    """Enough of a bot's configuration to record why it cannot run."""
-    from worker.strategies import validate_params
-
-    return BotConfig(
-        id=str(row["id"]),
-        user_id=str(row["user_id"]),
-        name=str(row["name"]),
-        exchange=str(row["exchange"]),
-        symbol=str(row["trading_pair"]),
-        timeframe=str(row["timeframe"]),
-        strategy="sma_cross",
-        params=validate_params("sma_cross", {}),
-        params_key="{}",
-        stake_amount=Decimal(1),
-        stop_loss=None,
-        take_profit=None,
-        risk_percentage=Decimal(2),
-        sizing="stake",
-        max_open_trades=1,
-        daily_loss_limit=None,
-        allow_short=False,
-        is_paper=True,
-        credential_id=None,
-        initial_balance=Decimal(str(row["initial_balance"])),
-        fee=None,
-        slippage=Decimal(0),
-    )

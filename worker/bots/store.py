@@ -12,6 +12,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from worker.credits import TransferRequest
+
 from .credit_gate import CreditGate
 from .model import BotState, StepOut
 
@@ -72,7 +74,7 @@ async def persist_steps(
     trades: list[dict[str, Any]] = []
     logs: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
-    credit_ops: dict[str, list[dict[str, Any]]] = {}
+    credit_ops: dict[str, list[TransferRequest]] = {}
     for bot, out, candle_at in steps:
         heads.append(
             {

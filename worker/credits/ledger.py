@@ -36,6 +36,7 @@ Usage = Literal["trade", "backtest_second", "ai_request"]
 Action = Literal["transfer", "hold", "post", "void", "usage"]
 
 _NAMESPACE = uuid.UUID("6f1d1c2e-3c1a-4f3e-9a51-7c2d2b9e4a10")
+_ORDER_NAMESPACE = uuid.UUID("6f1d1e7e-3b1c-4c55-9d1a-7b0f1f3a7c11")
 
 TRANSFER = """
 select * from public.credit_create_transfer(
@@ -65,6 +66,14 @@ QUOTE = "select public.credit_quote(%(user_id)s, %(usage)s, %(quantity)s) as amo
 BATCH = "select idx, id, result from public.credit_create_transfers(%(transfers)s) order by idx"
 EXPIRE_HOLDS = "select public.credit_expire_holds(%(limit)s) as voided"
 GRANT_MONTHLY_ALL = "select result, transfers from public.credit_grant_monthly_all(%(limit)s)"
+USER_ACCOUNTS = """
+select u.email, a.balance, a.debits_pending as held,
+       (select coalesce(sum(t.amount), 0) from public.credit_transfers t
+         where t.debit_account_id = a.id and t.kind = 'usage' and t.phase = 'post_pending') as spent
+  from public.credit_accounts a join auth.users u on u.id = a.user_id
+ where a.kind = 'user' order by u.email
+"""
+SYSTEM_ACCOUNT = "select id from public.credit_accounts where code = %(code)s"
 BALANCE = """
 select a.id as account_id, a.balance, a.debits_pending as held,
        a.credits_posted - a.debits_posted - a.debits_pending as available
@@ -76,6 +85,16 @@ select a.id as account_id, a.balance, a.debits_pending as held,
 def transfer_id(*parts: object) -> uuid.UUID:
     """A deterministic transfer id for what a transfer stands for, e.g. ("trade", trade_id)."""
     return uuid.uuid5(_NAMESPACE, ":".join(str(p) for p in parts))
+
+
+def order_transfer_id(client_order_id: str, phase: Literal["hold", "post", "void"]) -> uuid.UUID:
+    """The id of the hold of an order's price, or of its post or void, from the order's
+    client id.
+
+    Derived exactly as bots have derived them since their first hold (their namespace,
+    ``<client order id>/<phase>``), so a hold made before keeps matching its post or void.
+    """
+    return uuid.uuid5(_ORDER_NAMESPACE, f"{client_order_id}/{phase}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,16 @@ class Balance:
 
 
 @dataclass(frozen=True)
+class UserAccount:
+    """A user's account for operators: posted balance, held, and spent on usage."""
+
+    email: str
+    balance: Decimal
+    held: Decimal
+    spent: Decimal
+
+
+@dataclass(frozen=True)
 class TransferRequest:
     """One element of a batch (see ``create_transfers``)."""
 
@@ -139,6 +168,46 @@ class TransferRequest:
     reference_type: str | None = None
     reference_id: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def hold(
+        cls,
+        *,
+        id: uuid.UUID,
+        debit_account_id: uuid.UUID,
+        credit_account_id: uuid.UUID,
+        amount: Decimal,
+        kind: Kind = "usage",
+        expires_after: timedelta = timedelta(minutes=15),
+        reference_type: str | None = None,
+        reference_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> TransferRequest:
+        """Reserve ``amount`` (see :func:`hold`), as one element of a batch."""
+        return cls(
+            "hold",
+            id,
+            debit_account_id=debit_account_id,
+            credit_account_id=credit_account_id,
+            amount=amount,
+            kind=kind,
+            expires_after=expires_after,
+            reference_type=reference_type,
+            reference_id=reference_id,
+            metadata=dict(metadata or {}),
+        )
+
+    @classmethod
+    def post(
+        cls, *, id: uuid.UUID, pending_id: uuid.UUID, amount: Decimal | None = None
+    ) -> TransferRequest:
+        """Settle a hold (see :func:`post`), as one element of a batch."""
+        return cls("post", id, pending_id=pending_id, amount=amount)
+
+    @classmethod
+    def void(cls, *, id: uuid.UUID, pending_id: uuid.UUID) -> TransferRequest:
+        """Cancel a hold (see :func:`void`), as one element of a batch."""
+        return cls("void", id, pending_id=pending_id)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "id": str(self.id)}
@@ -406,7 +475,9 @@ async def create_transfers(db: Db, requests: Sequence[TransferRequest]) -> list[
 
     Every element is accepted ('ok', or 'exists' for a repeated id) or rejected with its
     reason (``TransferResult.result``; ``worker.credits.errors.rejection`` turns one into
-    an exception) — a rejected element never stops the others.
+    an exception) — a rejected element never stops the others. On a connection the batch
+    joins the caller's transaction: holds settle with the writes they belong to, and a
+    rejected post or void (a hold that expired meanwhile) does not abort them.
     """
     if not requests:
         return []
@@ -417,6 +488,26 @@ async def create_transfers(db: Db, requests: Sequence[TransferRequest]) -> list[
     except psycopg.Error as e:
         raise translate(e) from e
     return [TransferResult(int(r[0]), r[1], str(r[2])) for r in rows]
+
+
+async def system_account(db: Db, code: str) -> uuid.UUID | None:
+    """The id of a system account (``system:usage``, ``system:grants``, ...), if it exists."""
+    row = await _one(db, SYSTEM_ACCOUNT, {"code": code})
+    return None if row is None else uuid.UUID(str(row["id"]))
+
+
+async def user_accounts(db: Db) -> list[UserAccount]:
+    """Every user's account, by email (the operator's overview)."""
+    try:
+        async with _connection(db) as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(USER_ACCOUNTS)
+            rows = await cur.fetchall()
+    except psycopg.Error as e:
+        raise translate(e) from e
+    return [
+        UserAccount(str(r["email"]), Decimal(r["balance"]), Decimal(r["held"]), Decimal(r["spent"]))
+        for r in rows
+    ]
 
 
 async def expire_holds(db: Db, *, limit: int = 1000) -> int:

@@ -16,9 +16,10 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
+from worker.candles import Candle
 from worker.errors import Bug, Fatal
 
-from .models import Balance, Candle, CheckedOrder, Market, Order, OrderType, Side
+from .models import Balance, CheckedOrder, Market, Order, OrderType, Side
 from .precision import MarketRules
 
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

@@ -18,23 +18,20 @@ from urllib.parse import urlsplit
 import ccxt
 import ccxt.async_support as ccxt_async
 
+from worker.candles import Candle, datetime_to_ms, ms_to_datetime, timeframe_seconds
 from worker.errors import Fatal, Retryable
 
 from .base import Exchange, validate_client_order_id
 from .ccxt_errors import translate
-from .keys import ExchangeCredentials
+from .credentials import ExchangeCredentials
 from .models import (
     Balance,
-    Candle,
     Fee,
     Market,
     Order,
     OrderStatus,
     OrderType,
     Side,
-    datetime_to_ms,
-    ms_to_datetime,
-    timeframe_seconds,
     to_decimal,
 )
 from .precision import MarketRules
@@ -76,6 +73,15 @@ def _status(value: object) -> OrderStatus:
         return OrderStatus(str(value)) if value is not None else OrderStatus.OPEN
     except ValueError:
         return OrderStatus.OPEN
+
+
+def candle_from_ccxt(row: list[Any]) -> Candle:
+    """A candle from a ccxt OHLCV row ``[ms, open, high, low, close, volume]``."""
+    ts = ms_to_datetime(row[0])
+    assert ts is not None
+    values = [to_decimal(v) for v in row[1:6]]
+    o, h, lo, c, v = (x if x is not None else Decimal(0) for x in values)
+    return Candle(time=ts, open=o, high=h, low=lo, close=c, volume=v)
 
 
 def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
@@ -387,7 +393,7 @@ class LiveExchange(Exchange):
             ),
         )
         now_ms = int(self._client.milliseconds())
-        return [Candle.from_ccxt(row) for row in rows if int(row[0]) + period_ms <= now_ms]
+        return [candle_from_ccxt(row) for row in rows if int(row[0]) + period_ms <= now_ms]
 
 
 def _with_client_id(order: Order, client_order_id: str) -> Order:

@@ -1,4 +1,5 @@
-"""Typed values the exchange layer hands out: markets, orders, balances, candles.
+"""Typed values the exchange layer hands out: markets, orders, balances (candles are
+``worker.candles.Candle``).
 
 Money is ``Decimal``; times are UTC-aware ``datetime``. The dataclasses are frozen so a
 bot can keep an ``Order`` it received without the exchange changing it underneath.
@@ -7,7 +8,7 @@ bot can keep an ``Order`` it received without the exchange changing it underneat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
@@ -36,18 +37,6 @@ def to_decimal(value: object) -> Decimal | None:
         # repr() gives the shortest string that round-trips, e.g. 1e-05 -> "1e-05".
         return Decimal(repr(value))
     return Decimal(str(value))
-
-
-def ms_to_datetime(ms: int | float | None) -> datetime | None:
-    """Milliseconds since the epoch (ccxt timestamps) to a UTC ``datetime``."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
-
-
-def datetime_to_ms(value: datetime) -> int:
-    """UTC ``datetime`` to milliseconds since the epoch."""
-    return int(value.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,50 +120,3 @@ class Balance:
     free: Decimal
     used: Decimal
     total: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """One OHLCV candle; ``time`` is the candle's open time (UTC)."""
-
-    time: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-
-    @classmethod
-    def from_ccxt(cls, row: list[Any]) -> Candle:
-        """Build from a ccxt OHLCV row ``[ms, open, high, low, close, volume]``."""
-        ts = ms_to_datetime(row[0])
-        assert ts is not None
-        values = [to_decimal(v) for v in row[1:6]]
-        o, h, lo, c, v = (x if x is not None else Decimal(0) for x in values)
-        return cls(time=ts, open=o, high=h, low=lo, close=c, volume=v)
-
-
-TIMEFRAME_SECONDS: dict[str, int] = {
-    "1m": 60,
-    "3m": 180,
-    "5m": 300,
-    "15m": 900,
-    "30m": 1800,
-    "1h": 3600,
-    "2h": 7200,
-    "4h": 14400,
-    "6h": 21600,
-    "8h": 28800,
-    "12h": 43200,
-    "1d": 86400,
-    "3d": 259200,
-    "1w": 604800,
-}
-
-
-def timeframe_seconds(timeframe: str) -> int:
-    """Length of a timeframe such as ``5m`` in seconds."""
-    try:
-        return TIMEFRAME_SECONDS[timeframe]
-    except KeyError:
-        raise ValueError(f"unknown timeframe {timeframe!r}") from None

@@ -36,19 +36,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from worker.candles import Candle, timeframe_seconds
 from worker.errors import Fatal
 
 from .base import Exchange, validate_client_order_id
 from .models import (
     Balance,
-    Candle,
     Fee,
     Market,
     Order,
     OrderStatus,
     OrderType,
     Side,
-    timeframe_seconds,
 )
 from .precision import MarketRules, recorded_rules
 

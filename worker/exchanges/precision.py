@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import decimal
 import json
-import os
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
@@ -29,7 +28,6 @@ from .models import CheckedOrder, Market, OrderType, Side, to_decimal
 DEFAULT_MARKETS_DIR = Path(__file__).resolve().parent / "markets"
 """Recorded ``load_markets()`` output shipped with the package (ccxt's static test fixtures)."""
 
-MARKETS_DIR_ENV = "TRADEFLEET_MARKETS_DIR"
 """Environment variable naming another directory of ``<exchange_id>.json`` market files."""
 
 
@@ -71,9 +69,9 @@ def normalize_markets(markets: Mapping[str, Mapping[str, Any]]) -> dict[str, dic
 
 
 def read_markets_file(exchange_id: str, markets_dir: Path | None = None) -> dict[str, Any]:
-    """Load recorded ``load_markets()`` output for an exchange from ``<dir>/<id>.json``."""
-    env_dir = os.environ.get(MARKETS_DIR_ENV)
-    directory = markets_dir or (Path(env_dir) if env_dir else DEFAULT_MARKETS_DIR)
+    """Load recorded ``load_markets()`` output for an exchange from ``<dir>/<id>.json``
+    (``markets_dir``, by default the definitions shipped with the package)."""
+    directory = markets_dir or DEFAULT_MARKETS_DIR
     path = directory / f"{exchange_id}.json"
     try:
         data = json.loads(path.read_text())

@@ -15,7 +15,6 @@ Kinds (enqueued by SQL triggers from ``webhook_events`` and ``sync_runs``, or pe
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,15 +27,17 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from worker.errors import Fatal, TradefleetError
-from worker.exchanges.keys import Keyring
 from worker.fleet.registry import JobContext, Registry
 from worker.holdings import queries as q
 from worker.holdings.alpaca import AlpacaClient, Quote
 from worker.holdings.prices import QuoteSource, update_prices
 from worker.holdings.provider import HoldingsProvider, ProviderCredentials
 from worker.holdings.routing import route_order
+from worker.holdings.settings import HoldingsSettings
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
 from worker.holdings.sync import HoldingsSync, SyncBatches, SyncStats
+from worker.inbox import mark_failed, mark_processed
+from worker.sealing import Keyring
 
 PRICE_INTERVAL = timedelta(minutes=5)
 NIGHTLY_INTERVAL = timedelta(days=1)
@@ -44,7 +45,7 @@ NIGHTLY_INTERVAL = timedelta(days=1)
 
 @dataclass
 class HoldingsDeps:
-    """What the handlers need besides the pool; built from the environment by default."""
+    """What the handlers need besides the pool; built from :class:`HoldingsSettings` by default."""
 
     keyring: Keyring
     providers: dict[str, HoldingsProvider] = field(default_factory=dict)
@@ -73,25 +74,33 @@ class HoldingsDeps:
         return self._fetch_gate
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> HoldingsDeps:
-        env = os.environ if env is None else env
+    def from_settings(cls, settings: HoldingsSettings) -> HoldingsDeps:
         providers: dict[str, HoldingsProvider] = {}
         snaptrade = None
-        if env.get("SNAPTRADE_CLIENT_ID") and env.get("SNAPTRADE_CONSUMER_KEY"):
-            snaptrade = SnapTradeClient(SnapTradeConfig.from_env(env))
+        if settings.snaptrade_client_id and settings.snaptrade_consumer_key:
+            snaptrade = SnapTradeClient(
+                SnapTradeConfig(
+                    client_id=settings.snaptrade_client_id,
+                    consumer_key=settings.snaptrade_consumer_key.get_secret_value(),
+                    base_url=settings.snaptrade_api_url,
+                )
+            )
             providers["snaptrade"] = snaptrade
-        alpaca = AlpacaClient(
-            base_url=env.get("ALPACA_API_URL", "https://api.alpaca.markets"),
-            data_url=env.get("ALPACA_DATA_URL", "https://data.alpaca.markets"),
-        )
+        alpaca = AlpacaClient(base_url=settings.alpaca_api_url, data_url=settings.alpaca_data_url)
         providers["alpaca"] = alpaca
         quotes: QuoteSource | None = None
-        if env.get("ALPACA_DATA_KEY_ID") and env.get("ALPACA_DATA_SECRET"):
+        if settings.alpaca_data_key_id and settings.alpaca_data_secret:
             quotes = AlpacaQuotes(
-                alpaca, ProviderCredentials(env["ALPACA_DATA_KEY_ID"], env["ALPACA_DATA_SECRET"])
+                alpaca,
+                ProviderCredentials(
+                    settings.alpaca_data_key_id, settings.alpaca_data_secret.get_secret_value()
+                ),
             )
         return cls(
-            keyring=Keyring.from_env(env), providers=providers, snaptrade=snaptrade, quotes=quotes
+            keyring=settings.sealing.keyring(),
+            providers=providers,
+            snaptrade=snaptrade,
+            quotes=quotes,
         )
 
 
@@ -111,9 +120,9 @@ async def _mark_webhook(ctx: JobContext, error: str | None) -> None:
         return
     async with ctx.pool.connection() as conn:
         if error is None:
-            await conn.execute(q.WEBHOOK_PROCESSED, {"id": event_id})
+            await mark_processed(conn, event_id)
         else:
-            await conn.execute(q.WEBHOOK_FAILED, {"id": event_id, "error": error[:500]})
+            await mark_failed(conn, event_id, error[:500])
 
 
 def _required(payload: Mapping[str, Any], key: str) -> str:
@@ -124,16 +133,21 @@ def _required(payload: Mapping[str, Any], key: str) -> str:
 
 
 def register(
-    registry: Registry, deps: HoldingsDeps | Callable[[], HoldingsDeps] | None = None
+    registry: Registry,
+    deps: HoldingsSettings | HoldingsDeps | Callable[[], HoldingsDeps] | None = None,
 ) -> None:
     """Declare the holdings job kinds and periodic jobs. ``deps`` (or a factory) is built
-    lazily from the environment on the first job when not given."""
+    lazily on the first job from the settings given (or the environment's) otherwise."""
     cache: list[HoldingsDeps] = []
 
     def get() -> HoldingsDeps:
         if not cache:
             cache.append(
-                deps() if callable(deps) else deps if deps is not None else HoldingsDeps.from_env()
+                deps
+                if isinstance(deps, HoldingsDeps)
+                else deps()
+                if callable(deps)
+                else HoldingsDeps.from_settings(deps or HoldingsSettings())
             )
         return cache[0]
 

@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 import httpx
 
 from worker.errors import Fatal, Retryable
-from worker.exchanges.retry import backoff_delay
 from worker.holdings.models import BrokerageAccount, PositionsSnapshot
+from worker.retry import backoff_delay, retry
 
 # httpx logs every request URL at INFO; SnapTrade puts the user secret in the query string.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -97,6 +97,14 @@ def _error_message(provider: str, response: httpx.Response) -> tuple[str, str | 
     return f"{provider} answered {response.status_code}: {detail or response.reason_phrase}", code
 
 
+class _TryAgain(Retryable):
+    """Worth another try now: the provider is unreachable, rate-limits or is syncing."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, busy: bool) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.busy = busy
+
+
 async def send_with_retries(
     provider: str,
     send: Callable[[], Awaitable[httpx.Response]],
@@ -111,29 +119,36 @@ async def send_with_retries(
     After the last try a ``Retryable`` goes to the job queue (it reschedules the job).
     Other 4xx become ``ProviderRejected``; other 5xx and network errors are ``Retryable``.
     """
-    attempt = 0
-    while True:
-        attempt += 1
+
+    async def once() -> httpx.Response:
         try:
             response = await send()
         except httpx.TransportError as e:
-            if attempt < attempts:
-                await sleep(backoff_delay(attempt, base=base_delay, maximum=max_delay))
-                continue
-            raise Retryable(f"{provider} unreachable: {type(e).__name__}") from e
+            raise _TryAgain(f"{provider} unreachable: {type(e).__name__}", busy=False) from e
         status = response.status_code
         if status < 400:
             return response
         message, code = _error_message(provider, response)
         if status in (429, 503):
-            wait = max(
-                backoff_delay(attempt, base=base_delay, maximum=max_delay),
-                _retry_after(response) or 0.0,
-            )
-            if attempt < attempts:
-                await sleep(min(wait, max_delay))
-                continue
-            raise Retryable(message, retry_after=wait)
+            raise _TryAgain(message, retry_after=_retry_after(response), busy=True)
         if status >= 500:
             raise Retryable(message)
         raise ProviderRejected(message, status=status, code=code)
+
+    try:
+        return await retry(
+            once,
+            attempts=attempts,
+            base=base_delay,
+            maximum=max_delay,
+            sleep=sleep,
+            describe=f"{provider} request",
+            retry_on=_TryAgain,
+        )
+    except _TryAgain as e:
+        wait = None
+        if e.busy:  # tell the job queue to wait at least as long as the provider asked
+            wait = max(
+                backoff_delay(attempts, base=base_delay, maximum=max_delay), e.retry_after or 0.0
+            )
+        raise Retryable(str(e), retry_after=wait) from (e.__cause__ or e)

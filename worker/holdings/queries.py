@@ -157,16 +157,6 @@ select distinct c.user_id, 'nightly', 'full', 'requested'
  where c.status in ('active', 'broken') and c.sealed_user_secret is not null
 """
 
-WEBHOOK_PROCESSED = """
-update public.webhook_events
-   set status = 'processed', processed_at = now(), attempts = attempts + 1, error = null
- where id = %(id)s
-"""
-
-WEBHOOK_FAILED = """
-update public.webhook_events set status = 'failed', attempts = attempts + 1, error = %(error)s where id = %(id)s
-"""
-
 WATCHED_SYMBOLS = "select symbol, source from private.watched_symbols order by symbol"
 
 APPLY_PRICES = "select private.holdings_apply_prices(%(prices)s::jsonb) as changed"

@@ -11,10 +11,10 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from worker.errors import Fatal
-from worker.exchanges.keys import Keyring
 from worker.holdings import queries as q
 from worker.holdings.provider import ProviderCredentials
 from worker.holdings.snaptrade import SnapTradeClient
+from worker.sealing import Keyring
 
 
 @dataclass(frozen=True)

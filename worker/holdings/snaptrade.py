@@ -102,14 +102,6 @@ class SnapTradeConfig:
     def __repr__(self) -> str:
         return f"SnapTradeConfig(client_id={self.client_id!r}, base_url={self.base_url!r})"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SnapTradeConfig:
-        return cls(
-            client_id=env["SNAPTRADE_CLIENT_ID"],
-            consumer_key=env["SNAPTRADE_CONSUMER_KEY"],
-            base_url=env.get("SNAPTRADE_API_URL", DEFAULT_BASE_URL),
-        )
-
 
 class SnapTradeClient:
     """One instance per process; an ``httpx.AsyncClient`` may be passed in (tests, pooling)."""

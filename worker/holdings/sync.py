@@ -21,7 +21,6 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from worker.errors import Bug, Fatal, Retryable, TradefleetError
-from worker.exchanges.keys import Keyring
 from worker.holdings import queries as q
 from worker.holdings.batching import Coalescer
 from worker.holdings.models import BrokerageAccount
@@ -31,6 +30,8 @@ from worker.holdings.provider import (
     ProviderCredentials,
     ProviderRejected,
 )
+from worker.inbox import mark_processed
+from worker.sealing import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -500,7 +501,7 @@ class HoldingsSync:
         # Nothing applied (deleted connection, or a failed fetch): record it the long way.
         await self.record_run(user_id, stats, started, trigger="webhook", scope="incremental")
         if webhook_event_id is not None:
-            await self._fetch(q.WEBHOOK_PROCESSED, {"id": webhook_event_id})
+            await mark_processed(self.pool, webhook_event_id)
         return user_id, stats
 
     # --- sync runs ---------------------------------------------------------------------------

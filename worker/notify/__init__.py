@@ -2,14 +2,12 @@
 
 Rows in ``public.notifications`` are the source (apps read them live through Realtime);
 inserting one for an opted-in user queues a ``notify.deliver`` job (trigger in SQL).
-``TELEGRAM_BOT_TOKEN`` enables Telegram.
+``TELEGRAM_BOT_TOKEN`` (:class:`NotifySettings`) enables Telegram.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from functools import cache
 
 import httpx
 
@@ -18,21 +16,43 @@ from worker.fleet.registry import Registry
 from .channels import Channel, DiscordChannel, TelegramChannel
 from .deliver import Outbound, deliver
 from .jobs import deliver_notifications, make_handler
+from .settings import NotifySettings
 
-__all__ = ["Outbound", "default_channels", "deliver", "deliver_notifications", "register"]
+__all__ = [
+    "NotifySettings",
+    "Outbound",
+    "default_channels",
+    "deliver",
+    "deliver_notifications",
+    "register",
+]
 
 
-@cache
-def default_channels() -> Mapping[str, Channel]:
-    """Channels from the environment, sharing one HTTP client (built on first use)."""
+def default_channels(settings: NotifySettings) -> Mapping[str, Channel]:
+    """Channels configured by ``settings``, sharing one HTTP client."""
     http = httpx.AsyncClient(headers={"user-agent": "tradefleet-notify"}, timeout=10.0)
+    token = settings.telegram_bot_token
     return {
-        "telegram": TelegramChannel(http, os.environ.get("TELEGRAM_BOT_TOKEN")),
+        "telegram": TelegramChannel(http, token.get_secret_value() if token else None),
         "discord": DiscordChannel(http),
     }
 
 
-def register(registry: Registry, channels: Mapping[str, Channel] | None = None) -> None:
-    registry.job("notify.deliver", max_attempts=8, timeout_s=120)(
-        make_handler(channels if channels is not None else default_channels)
-    )
+def register(
+    registry: Registry,
+    settings: NotifySettings | Mapping[str, Channel] | None = None,
+) -> None:
+    """``notify.deliver``: deliver notifications through the channels of ``settings`` (built
+    on the first job), or through the ``channels`` given (tests)."""
+    if settings is not None and not isinstance(settings, NotifySettings):
+        registry.job("notify.deliver", max_attempts=8, timeout_s=120)(make_handler(settings))
+        return
+    config = settings if settings is not None else NotifySettings()
+    built: list[Mapping[str, Channel]] = []
+
+    def channels() -> Mapping[str, Channel]:
+        if not built:
+            built.append(default_channels(config))
+        return built[0]
+
+    registry.job("notify.deliver", max_attempts=8, timeout_s=120)(make_handler(channels))

@@ -15,6 +15,9 @@ from typing import Literal, Protocol
 
 import httpx
 
+from worker.errors import Retryable
+from worker.retry import retry
+
 Status = Literal["sent", "failed", "retry"]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -29,6 +32,10 @@ class Delivery:
     status: Status
     attempts: int
     error: str | None = None
+
+
+class _Again(Retryable):
+    """The send may succeed if tried again (network error, 5xx, rate limit)."""
 
 
 class Channel(Protocol):
@@ -68,24 +75,37 @@ class _HttpChannel:
             return None
 
     async def _post(self, url: str, payload: dict[str, object]) -> Delivery:
-        error = "not attempted"
-        for attempt in range(1, self.attempts + 1):
-            wait = self.backoff_s * 2 ** (attempt - 1)
+        tries = 0
+
+        async def once() -> Delivery:
+            nonlocal tries
+            tries += 1
             try:
                 response = await self.http.post(url, json=payload, timeout=10.0)
             except httpx.HTTPError as e:
-                error = f"{type(e).__name__}: {e}"
-            else:
-                if response.is_success:
-                    return Delivery("sent", attempt)
-                error = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code == 429:
-                    wait = self._retry_after(response) or wait
-                elif response.status_code < 500:
-                    return Delivery("failed", attempt, error)
-            if attempt < self.attempts:
-                await self.sleep(wait)
-        return Delivery("retry", self.attempts, error)
+                raise _Again(f"{type(e).__name__}: {e}") from e
+            if response.is_success:
+                return Delivery("sent", tries)
+            error = f"HTTP {response.status_code}: {response.text[:200]}"
+            if response.status_code == 429:
+                raise _Again(error, retry_after=self._retry_after(response))
+            if response.status_code < 500:
+                return Delivery("failed", tries, error)
+            raise _Again(error)
+
+        try:
+            return await retry(
+                once,
+                attempts=self.attempts,
+                base=self.backoff_s,
+                maximum=MAX_RETRY_AFTER_S,
+                jitter=0.0,
+                sleep=self.sleep,
+                describe=f"{self.name} delivery",
+                retry_on=_Again,
+            )
+        except _Again as e:
+            return Delivery("retry", self.attempts, str(e))
 
 
 class TelegramChannel(_HttpChannel):

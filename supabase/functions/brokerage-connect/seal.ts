@@ -1,4 +1,4 @@
-// AES-256-GCM envelopes, byte-compatible with worker/exchanges/keys.py:
+// AES-256-GCM envelopes, byte-compatible with worker/sealing/keyring.py:
 //   v1:<key_id>:<base64 nonce>:<base64 ciphertext||tag>, AAD = key id.
 // Keys come from TRADEFLEET_MASTER_KEYS="kid1:<base64 32 bytes>,kid2:..." (first seals).
 import { base64Decode, base64Encode, type Bytes } from "../_shared/hmac.ts";

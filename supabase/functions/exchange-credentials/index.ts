@@ -2,7 +2,7 @@
 // POST (Supabase user JWT) {exchange, api_key, secret, password?, label?, testnet?}
 //   -> 201 {id, exchange, label, api_key_hint, is_testnet, key_id}
 // The secret is sealed with AES-256-GCM under the current master key
-// (TRADEFLEET_MASTER_KEYS), in the envelope worker/exchanges/keys.py opens; the same
+// (TRADEFLEET_MASTER_KEYS), in the envelope worker/sealing/keyring.py opens; the same
 // (user, exchange, label) replaces the earlier key. Plaintext is never returned or logged.
 import { db } from "../_shared/db.ts";
 import { JwtError, verifyUserRequest } from "../_shared/jwt.ts";

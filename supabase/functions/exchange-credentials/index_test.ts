@@ -41,8 +41,9 @@ function call(jwt: string | null, body: unknown): Promise<Response> {
 }
 
 async function pythonOpens(keys: string, sealed: string): Promise<Record<string, unknown>> {
-  const code = "import json, sys; from worker.exchanges import Keyring; " +
-    "c = Keyring.from_env().open(sys.stdin.read()); " +
+  const code = "import json, sys; from worker.exchanges import ExchangeCredentials; " +
+    "from worker.sealing import SealingSettings; " +
+    "c = ExchangeCredentials.open(SealingSettings().keyring(), sys.stdin.read()); " +
     "print(json.dumps({'api_key': c.api_key, 'secret': c.secret, 'password': c.password}))";
   const child = new Deno.Command(`${ROOT}.venv/bin/python`, {
     args: ["-c", code], cwd: ROOT, env: { TRADEFLEET_MASTER_KEYS: keys }, stdin: "piped", stdout: "piped", stderr: "piped",

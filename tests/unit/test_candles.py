@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.backtest.data import CandleDataError, load_csv, timeframe_ms
+from worker.candles import CandleDataError, load_csv, timeframe_ms
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "candles"
 

@@ -1,4 +1,4 @@
-"""Sealing of exchange API keys (and any small secret) with AES-256-GCM.
+"""Sealing of secrets (exchange API keys, brokerage user secrets) with AES-256-GCM.
 
 Envelope format (text, one line, ASCII)::
 
@@ -11,8 +11,8 @@ Envelope format (text, one line, ASCII)::
   ``cryptography``'s ``AESGCM.encrypt`` and WebCrypto's ``encrypt`` return), standard
   base64 with padding.
 - additional authenticated data: the key id as UTF-8 bytes.
-- plaintext: UTF-8 JSON object ``{"api_key": "...", "secret": "...", "password": "..."}``
-  (``password`` may be ``null`` or absent).
+- plaintext: the secret's bytes (exchange keys seal a UTF-8 JSON object, see
+  ``worker.exchanges.ExchangeCredentials``).
 
 A Deno Edge Function produces the same envelope with WebCrypto::
 
@@ -25,16 +25,15 @@ A Deno Edge Function produces the same envelope with WebCrypto::
     const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
     const envelope = `v1:${keyId}:${b64(iv)}:${b64(ct)}`;
 
-Master keys come from ``TRADEFLEET_MASTER_KEYS="kid1:<base64 32 bytes>,kid2:<...>"``; the
-first is current (used to seal), the others only open older envelopes until ``reseal``
-has moved them to the current key (rotation).
+Master keys come from ``TRADEFLEET_MASTER_KEYS="kid1:<base64 32 bytes>,kid2:<...>"``
+(``SealingSettings``); the first is current (used to seal), the others only open older
+envelopes until ``reseal`` has moved them to the current key (``tradefleet keys rotate``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -54,42 +53,6 @@ _KEY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 class SealError(Fatal):
     """A sealed value cannot be opened (unknown key id, tampered or malformed envelope)."""
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class ExchangeCredentials:
-    """Plaintext exchange credentials; lives only in memory and never prints its secrets."""
-
-    api_key: str
-    secret: str
-    password: str | None = None
-
-    def __repr__(self) -> str:
-        password = "None" if self.password is None else "'***'"
-        return f"ExchangeCredentials(api_key='***', secret='***', password={password})"
-
-    __str__ = __repr__
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"api_key": self.api_key, "secret": self.secret, "password": self.password},
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> ExchangeCredentials:
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise SealError("sealed credentials are not valid JSON") from e
-        if not isinstance(data, dict):
-            raise SealError("sealed credentials must be a JSON object")
-        api_key, secret, password = data.get("api_key"), data.get("secret"), data.get("password")
-        if not isinstance(api_key, str) or not isinstance(secret, str) or not api_key or not secret:
-            raise SealError("sealed credentials need non-empty string 'api_key' and 'secret'")
-        if password is not None and not isinstance(password, str):
-            raise SealError("sealed credentials 'password' must be a string or null")
-        return cls(api_key=api_key, secret=secret, password=password or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,14 +137,6 @@ class Keyring:
                 raise Fatal(f"master key {kid.strip()!r} is not valid base64") from e
         return cls(keys)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Keyring:
-        env = os.environ if environ is None else environ
-        spec = env.get(MASTER_KEYS_ENV, "")
-        if not spec.strip():
-            raise Fatal(f"{MASTER_KEYS_ENV} is not set; exchange keys cannot be sealed or opened")
-        return cls.parse(spec)
-
     def seal_bytes(self, plaintext: bytes) -> str:
         kid = self.current_key_id
         nonce = os.urandom(NONCE_BYTES)
@@ -201,16 +156,6 @@ class Keyring:
             raise SealError(
                 f"sealed value does not open with master key {envelope.key_id!r} (tampered or wrong key)"
             ) from e
-
-    def seal(self, credentials: ExchangeCredentials) -> str:
-        """Encrypt credentials under the current master key."""
-        return self.seal_bytes(credentials.to_json().encode())
-
-    def open(self, sealed: str) -> ExchangeCredentials:
-        """Decrypt a sealed value made with any key of the keyring."""
-        return ExchangeCredentials.from_json(self.open_bytes(sealed).decode())
-
-    unseal = open
 
     def needs_reseal(self, sealed: str) -> bool:
         return key_id_of(sealed) != self.current_key_id

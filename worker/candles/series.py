@@ -1,6 +1,6 @@
-"""Candles from CSV files (``date,open,high,low,close,volume``), with gaps reported.
+"""Candle series from CSV files (``date,open,high,low,close,volume``), with gaps reported.
 
-Gaps (missing candles) are detected and reported, never filled: the backtest runs on the
+Gaps (missing candles) are detected and reported, never filled: a backtest runs on the
 candles that exist, and every gap is listed in the result so a user sees where the data
 is incomplete.
 """
@@ -9,35 +9,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from worker.candles.timeframes import iso, timeframe_label, timeframe_ms
 from worker.strategies.base import Candles
 
-_UNITS_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _TF_IN_NAME = re.compile(r"[-_](\d+)([mhdw])$")
 
 
 class CandleDataError(ValueError):
     """The candle file cannot be used as is (bad header, unsorted or duplicate times)."""
-
-
-def timeframe_ms(timeframe: str) -> int:
-    """``"5m"`` -> 300000; accepts m, h, d, w."""
-    m = re.fullmatch(r"(\d+)([mhdw])", timeframe.strip())
-    if not m or int(m.group(1)) == 0:
-        raise ValueError(f"invalid timeframe '{timeframe}' (expected e.g. 1m, 5m, 1h, 1d)")
-    return int(m.group(1)) * _UNITS_MS[m.group(2)]
-
-
-def timeframe_label(ms: int) -> str:
-    """300000 -> ``"5m"`` (largest unit that divides evenly)."""
-    for unit, size in sorted(_UNITS_MS.items(), key=lambda kv: -kv[1]):
-        if ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +52,6 @@ class CandleSeries:
     @property
     def missing(self) -> int:
         return sum(g.missing for g in self.gaps)
-
-
-def iso(ms: int) -> str:
-    """UTC ISO 8601 of a time in ms, e.g. ``2018-01-10T04:55:00Z``."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def find_gaps(time: np.ndarray, tf_ms: int) -> tuple[Gap, ...]:
@@ -110,6 +89,11 @@ def infer_timeframe(time: np.ndarray, hint: str = "") -> int:
     return int(steps[np.argmax(counts)])
 
 
+def csv_name(symbol: str, timeframe: str) -> str:
+    """File name of recorded candles: ``ETH/BTC`` ``5m`` -> ``ETH_BTC-5m.csv``."""
+    return f"{symbol.split(':')[0].replace('/', '_')}-{timeframe}.csv"
+
+
 def load_csv(path: str | Path, timeframe: str | None = None) -> CandleSeries:
     """Read a candle CSV; the timeframe comes from ``timeframe``, the file name, or the data."""
     p = Path(path)
@@ -130,3 +114,14 @@ def load_csv(path: str | Path, timeframe: str | None = None) -> CandleSeries:
     candles = Candles.from_arrays(time, *values)
     tf = timeframe_ms(timeframe) if timeframe else infer_timeframe(time, p.stem)
     return CandleSeries(candles, tf, find_gaps(time, tf), name=p.stem)
+
+
+def period(c: Candles, start: datetime | None, end: datetime | None) -> Candles:
+    """The candles with ``start <= open time < end`` (either bound may be None)."""
+
+    def at(when: datetime) -> int:
+        return int(np.searchsorted(c.time, int(when.timestamp() * 1000), side="left"))
+
+    lo = 0 if start is None else at(start)
+    hi = len(c) if end is None else at(end)
+    return c.slice(lo, max(lo, hi))

@@ -10,7 +10,6 @@ catches it up). Plaintext exists only in this process's memory and is never prin
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import psycopg
 
 from worker.errors import Fatal
-from worker.exchanges import Keyring
-from worker.exchanges.keys import key_id_of
+from worker.sealing.keyring import Keyring, key_id_of
+from worker.sealing.settings import SealingSettings
 
 # (table, column, key id column or None)
 SEALED_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
@@ -79,28 +78,30 @@ async def rotate(database_url: str, keyring: Keyring) -> RotationReport:
     return report
 
 
-def add_commands(subparsers: Any) -> None:
-    """Register ``tradefleet keys rotate``."""
+def add_commands(subparsers: Any, settings: SealingSettings | None = None) -> None:
+    """Register ``tradefleet keys rotate`` (master keys from ``settings``, by default the
+    environment's, read when the command runs)."""
     keys = subparsers.add_parser("keys", help="sealed exchange keys and brokerage secrets")
     sub = keys.add_subparsers(dest="keys_command", required=True)
     rot = sub.add_parser(
         "rotate",
         help="re-encrypt every sealed secret under the first key of TRADEFLEET_MASTER_KEYS",
     )
-    rot.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    rot.set_defaults(handler=_rotate)
+    rot.add_argument("--database-url", default=None)
+    rot.set_defaults(handler=lambda args: _rotate(args, settings or SealingSettings()))
 
 
-def _rotate(args: Any) -> int:
-    if not args.database_url:
+def _rotate(args: Any, settings: SealingSettings) -> int:
+    url = args.database_url or settings.database_url_value
+    if not url:
         print("set DATABASE_URL or pass --database-url", file=sys.stderr)
         return 2
     try:
-        keyring = Keyring.from_env()
+        keyring = settings.keyring()
     except Fatal as e:
         print(f"keys rotate: {e}", file=sys.stderr)
         return 2
-    report = asyncio.run(rotate(args.database_url, keyring))
+    report = asyncio.run(rotate(url, keyring))
     for table, n in report.resealed.items():
         print(f"{table}: {n} resealed under {keyring.current_key_id}")
         for line in report.failed[table]:
