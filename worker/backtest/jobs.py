@@ -1,7 +1,7 @@
 """Backtests requested from the app: the ``backtest.run`` job.
 
 A user inserts a ``backtest_runs`` row through PostgREST; a trigger enqueues one
-``backtest.run`` job per run (``supabase/migrations/20261122060000_backtest_jobs.sql``).
+``backtest.run`` job per run (``supabase/migrations/20261206001000_backtests.sql``).
 The handler:
 
 1. starts the run (``queued`` -> ``running``; a cancelled or finished run is left alone);

@@ -1,7 +1,7 @@
 """The credit ledger as other capabilities use it: hold → post/void, usage, grants, batches.
 
 Every function is a thin call of one ledger function in Postgres (where the rules live:
-``supabase/migrations/202611220200*_credit_*.sql``); this module only types the calls,
+``supabase/migrations/*_credit_ledger.sql`` and ``*_credit_flows.sql``); this module only types the calls,
 keeps amounts ``Decimal`` and translates errors (see ``worker.credits.errors``).
 
 Ids are the idempotency keys: derive them from what the transfer stands for (a job, a
