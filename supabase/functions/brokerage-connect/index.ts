@@ -5,7 +5,7 @@
 import { db } from "../_shared/db.ts";
 import { reply } from "../_shared/http.ts";
 import { readUserBody, userId } from "../_shared/user_request.ts";
-import { open, seal } from "./seal.ts";
+import { open, seal, SealConfigError } from "../_shared/seal.ts";
 import { loginLink, registerUser, SnapTradeError } from "./snaptrade.ts";
 
 type Options = { redirect?: unknown; reconnect?: unknown; connectionType?: unknown; broker?: unknown };
@@ -45,6 +45,7 @@ export async function handler(req: Request): Promise<Response> {
     return reply(200, { url: link.redirectURI, sessionId: link.sessionId ?? null });
   } catch (e) {
     if (e instanceof SnapTradeError) return reply(502, { error: `could not reach the brokerage link provider (${e.message})` });
+    if (e instanceof SealConfigError) return reply(500, { error: `the server is not configured: ${e.message}` });
     throw e;
   }
 }

@@ -35,7 +35,11 @@ export async function signedRequest(
   });
   const text = await response.text();
   if (!response.ok) throw new SnapTradeError(`SnapTrade answered ${response.status}`, response.status);
-  return text ? JSON.parse(text) : null;
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    throw new SnapTradeError("SnapTrade answered with a body that is not JSON", 502);
+  }
 }
 
 export async function registerUser(userId: string): Promise<{ userId: string; userSecret: string }> {

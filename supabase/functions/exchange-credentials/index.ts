@@ -7,7 +7,7 @@
 import { db } from "../_shared/db.ts";
 import { reply } from "../_shared/http.ts";
 import { readUserBody, userId } from "../_shared/user_request.ts";
-import { seal } from "../brokerage-connect/seal.ts";
+import { seal, SealConfigError } from "../_shared/seal.ts";
 
 export const EXCHANGES = ["binance", "bybit", "mexc", "bitget", "kraken", "coinbase", "okx", "kucoin", "gate"];
 
@@ -56,7 +56,13 @@ export async function handler(req: Request): Promise<Response> {
   } catch (e) {
     return reply(400, { error: (e as Error).message });
   }
-  const sealed = await seal(JSON.stringify({ api_key: input.apiKey, secret: input.secret, password: input.password }));
+  let sealed: string;
+  try {
+    sealed = await seal(JSON.stringify({ api_key: input.apiKey, secret: input.secret, password: input.password }));
+  } catch (e) {
+    if (e instanceof SealConfigError) return reply(500, { error: `the server is not configured: ${e.message}` });
+    throw e;
+  }
   const keyId = sealed.split(":")[1];
   const rows = await db()`
     insert into public.exchange_credentials (user_id, exchange, label, sealed_secret, key_id, api_key_hint, is_testnet)

@@ -112,6 +112,12 @@ Deno.test("bad requests are refused with a reason and store nothing", async () =
     assertEquals(big.status, 413);
     await big.body?.cancel();
     assertEquals((await db()`select count(*)::int as n from public.exchange_credentials where user_id = ${user}`)[0].n, 0);
+
+    // No master keys on the server: its operator's fault, said plainly.
+    Deno.env.delete("TRADEFLEET_MASTER_KEYS");
+    const unconfigured = await call(jwt, { exchange: "binance", api_key: "k", secret: "s" });
+    assertEquals([unconfigured.status, (await unconfigured.json()).error],
+      [500, "the server is not configured: TRADEFLEET_MASTER_KEYS is not set"]);
   } finally {
     await closeDb();
   }
