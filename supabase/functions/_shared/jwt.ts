@@ -3,11 +3,15 @@
 //    set (as `supabase functions serve` provides it), else fetched from
 //    <SUPABASE_URL>/auth/v1/.well-known/jwks.json, cached for JWKS_CACHE_MS and fetched
 //    again when a token names a key id the cache does not hold (key rotation);
-//  - the legacy HS256 secret only when configured as TRADEFLEET_JWT_SECRET (the CLI refuses
-//    secrets whose names start with SUPABASE_).
+//  - the legacy HS256 secret only when configured: as TRADEFLEET_JWT_SECRET (the CLI refuses
+//    secrets whose names start with SUPABASE_), or as a symmetric ("oct") key in
+//    SUPABASE_JWKS, which `supabase functions serve` puts there from the local secret. The
+//    fetched JWKS is public and never yields an HS256 key, so a public key can never be
+//    used as an HMAC secret.
 // Every token must be issued by <SUPABASE_URL>/auth/v1 (or TRADEFLEET_JWT_ISSUER), for the
 // `authenticated` audience, unexpired, already valid, with role `authenticated` and a sub.
 import {
+  base64url,
   createLocalJWKSet,
   createRemoteJWKSet,
   decodeProtectedHeader,
@@ -15,6 +19,7 @@ import {
   type JSONWebKeySet,
   type JWTPayload,
   type JWTVerifyGetKey,
+  type JWTVerifyOptions,
   jwtVerify,
 } from "npm:jose@6.2.19";
 
@@ -47,20 +52,27 @@ export interface VerifierOptions {
 /** Builds a verifier with its own JWKS cache; `verifyUserRequest` is the functions' shared one. */
 export function userVerifier(options: VerifierOptions = {}): (req: Request) => Promise<JwtClaims> {
   const remote = new Map<string, JWTVerifyGetKey>();
-  let inline: { text: string; keys: JWTVerifyGetKey } | undefined;
+  let inline: { text: string; keys: JWTVerifyGetKey; secrets: Uint8Array[] } | undefined;
+
+  function inlineKeySet(): typeof inline {
+    const text = Deno.env.get("SUPABASE_JWKS")?.trim();
+    if (!text) return undefined;
+    if (inline?.text !== text) {
+      try {
+        const set = JSON.parse(text) as JSONWebKeySet;
+        const secrets = set.keys.filter((k) => k.kty === "oct" && typeof k.k === "string").map((k) => base64url.decode(k.k!));
+        const asymmetric = set.keys.filter((k) => k.kty !== "oct");
+        inline = { text, keys: createLocalJWKSet({ keys: asymmetric }), secrets };
+      } catch (e) {
+        throw new JwtConfigError(`SUPABASE_JWKS is not a JSON Web Key Set (${(e as Error).message})`);
+      }
+    }
+    return inline;
+  }
 
   function keySet(supabaseUrl: string | undefined): JWTVerifyGetKey {
-    const text = Deno.env.get("SUPABASE_JWKS")?.trim();
-    if (text) {
-      if (inline?.text !== text) {
-        try {
-          inline = { text, keys: createLocalJWKSet(JSON.parse(text) as JSONWebKeySet) };
-        } catch (e) {
-          throw new JwtConfigError(`SUPABASE_JWKS is not a JSON Web Key Set (${(e as Error).message})`);
-        }
-      }
-      return inline.keys;
-    }
+    const local = inlineKeySet();
+    if (local) return local.keys;
     if (!supabaseUrl) throw new JwtConfigError("SUPABASE_URL is not set, so the project's signing keys are unknown");
     const url = `${supabaseUrl}/auth/v1/.well-known/jwks.json`;
     let keys = remote.get(url);
@@ -91,8 +103,9 @@ export function userVerifier(options: VerifierOptions = {}): (req: Request) => P
     try {
       if (alg === "HS256") {
         const secret = Deno.env.get("TRADEFLEET_JWT_SECRET");
-        if (!secret) throw new JwtError("HS256 tokens are not accepted: no legacy JWT secret is configured");
-        claims = (await jwtVerify(token, new TextEncoder().encode(secret), { ...checks, algorithms: ["HS256"] })).payload;
+        const keys = secret ? [new TextEncoder().encode(secret)] : inlineKeySet()?.secrets ?? [];
+        if (!keys.length) throw new JwtError("HS256 tokens are not accepted: no legacy JWT secret is configured");
+        claims = await verifyWithAny(token, keys, { ...checks, algorithms: ["HS256"] });
       } else {
         claims = (await jwtVerify(token, keySet(supabaseUrl), { ...checks, algorithms: ASYMMETRIC })).payload;
       }
@@ -112,6 +125,18 @@ export function userVerifier(options: VerifierOptions = {}): (req: Request) => P
     }
     return claims;
   };
+}
+
+/** Verifies with the first of `keys` whose signature matches (the local JWKS may hold several secrets). */
+async function verifyWithAny(token: string, keys: Uint8Array[], options: JWTVerifyOptions): Promise<JWTPayload> {
+  for (const [i, key] of keys.entries()) {
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch (e) {
+      if (!(e instanceof errors.JWSSignatureVerificationFailed) || i === keys.length - 1) throw e;
+    }
+  }
+  throw new JwtError("no key to verify the token with");
 }
 
 /** The bearer token of a request, or null. */

@@ -156,6 +156,19 @@ Deno.test("legacy HS256 tokens verify only with TRADEFLEET_JWT_SECRET", async ()
   assertEquals((await userVerifier()(request(token))).sub, "legacy");
 });
 
+Deno.test("with `supabase functions serve`, the local secret in SUPABASE_JWKS verifies HS256 tokens", async () => {
+  const { jwk } = await keyPair("RS256", "rsa");
+  // What the CLI injects: the public signing keys plus the legacy secret as an "oct" key.
+  const oct = { kty: "oct", k: btoa(SECRET).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_") };
+  env({ TRADEFLEET_JWT_ISSUER: ISSUER, SUPABASE_JWKS: JSON.stringify({ keys: [jwk, oct] }) });
+  assertEquals((await userVerifier()(request(await userToken("local", enc.encode(SECRET))))).sub, "local");
+  // The RSA public key is no HMAC secret, even next to an "oct" key.
+  const confused = await userToken("u", enc.encode(JSON.stringify(jwk)), { alg: "HS256" });
+  await refused(userVerifier(), confused, /signature/i);
+  env({ TRADEFLEET_JWT_ISSUER: ISSUER, SUPABASE_JWKS: JSON.stringify({ keys: [jwk] }) });
+  await refused(userVerifier(), await userToken("local", enc.encode(SECRET)), /no legacy JWT secret/);
+});
+
 Deno.test("a server that cannot verify tokens says why: 500 without configuration, 503 without its keys", async () => {
   const { privateKey } = await keyPair("ES256", "k");
   const token = await userToken("u", privateKey, { alg: "ES256", kid: "k" });
