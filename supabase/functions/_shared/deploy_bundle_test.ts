@@ -49,7 +49,7 @@ async function importMapFor(slug: string, fc: FunctionConfig): Promise<string | 
 /** The files the CLI uploads for one function, relative to the project root. */
 async function bundleFiles(entrypoint: string, importMap: string | null): Promise<string[]> {
   const files = new Set<string>();
-  let imports: Record<string, string> = {};
+  const imports: Record<string, string> = {};
   if (importMap) {
     files.add(importMap);
     // JSONC comments are not expected here; a deno.json that only names an importMap points to it.
