@@ -111,8 +111,11 @@ export function userVerifier(options: VerifierOptions = {}): (req: Request) => P
       }
     } catch (e) {
       if (e instanceof JwtError || e instanceof JwtConfigError) throw e;
-      if (e instanceof errors.JWKSTimeout || (e instanceof errors.JOSEError && e.code === "ERR_JOSE_GENERIC") ||
-        e instanceof TypeError) {
+      // Only the fetched JWKS can fail like this: fetch() rejects with a TypeError, jose
+      // reports a non-200 answer as ERR_JOSE_GENERIC and a body that is no key set as JWKSInvalid.
+      const fetched = alg !== "HS256" && !Deno.env.get("SUPABASE_JWKS")?.trim();
+      if (fetched && (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || e instanceof TypeError ||
+        (e instanceof errors.JOSEError && e.code === "ERR_JOSE_GENERIC"))) {
         throw new JwtConfigError(`could not fetch the project's signing keys (${(e as Error).message})`, 503);
       }
       if (e instanceof errors.JWTExpired) throw new JwtError("token expired");

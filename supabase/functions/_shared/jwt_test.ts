@@ -178,6 +178,16 @@ Deno.test("a server that cannot verify tokens says why: 500 without configuratio
   assertEquals([error instanceof JwtConfigError, (error as JwtConfigError).status], [true, 500]);
   assertEquals(/SUPABASE_URL is not set/.test((error as Error).message), true);
 
+  // An Auth server that answers with something else than a key set.
+  const broken = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => new Response("oops", { status: 502 }));
+  const brokenUrl = `http://127.0.0.1:${broken.addr.port}`;
+  env({ SUPABASE_URL: brokenUrl });
+  error = undefined;
+  await userVerifier()(request(await userToken("u", privateKey, { alg: "ES256", kid: "k", iss: `${brokenUrl}/auth/v1` })))
+    .catch((e) => error = e);
+  await broken.shutdown();
+  assertEquals([error instanceof JwtConfigError, (error as JwtConfigError).status], [true, 503]);
+
   const auth = jwksServer(() => []);
   await auth.close(); // nothing listens there any more
   env({ SUPABASE_URL: auth.url });

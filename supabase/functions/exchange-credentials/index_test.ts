@@ -113,6 +113,12 @@ Deno.test("bad requests are refused with a reason and store nothing", async () =
     await big.body?.cancel();
     assertEquals((await db()`select count(*)::int as n from public.exchange_credentials where user_id = ${user}`)[0].n, 0);
 
+    // No project URL: tokens cannot be checked, and the answer says why.
+    Deno.env.delete("SUPABASE_URL");
+    const noUrl = await call(jwt, { exchange: "binance", api_key: "k", secret: "s" });
+    assertEquals([noUrl.status, /SUPABASE_URL is not set/.test((await noUrl.json()).error)], [500, true]);
+    Deno.env.set("SUPABASE_URL", SUPABASE_URL);
+
     // No master keys on the server: its operator's fault, said plainly.
     Deno.env.delete("TRADEFLEET_MASTER_KEYS");
     const unconfigured = await call(jwt, { exchange: "binance", api_key: "k", secret: "s" });
