@@ -17,9 +17,7 @@ export type InboxProvider = "snaptrade" | "stripe" | "paystack" | "tripay";
 export type Check = { ok: true } | { ok: false; error: string; status?: 400 | 401 };
 
 export interface Delivery {
-  /** The body exactly as received. */
-  bytes: Bytes;
-  /** The body as text: valid UTF-8 and JSON that Postgres can store. */
+  /** The body as received, as text: valid UTF-8 and JSON that Postgres can store. */
   text: string;
   payload: Record<string, unknown>;
 }
@@ -57,7 +55,7 @@ export async function receiveWebhook(req: Request, options: WebhookOptions = {})
   const parsed = parseStorableJson(text);
   if (!parsed.ok) return fail(400, parsed.error);
   if (!isRecord(parsed.value)) return fail(400, "body must be a JSON object");
-  return { bytes, text, payload: parsed.value };
+  return { text, payload: parsed.value };
 }
 
 export interface Stored {
