@@ -34,6 +34,8 @@ export interface BadBytesTarget {
   event: () => Promise<{ raw: string; stored: () => Promise<number> }>;
   /** Headers that sign `body` correctly (a wrong signature when the provider could not sign it). */
   sign: (body: Bytes) => Promise<Record<string, string>>;
+  /** The answer to a badly signed body, when the signature covers the raw bytes (checked first). */
+  unsignedStatus?: 401;
 }
 
 const enc = new TextEncoder();
@@ -93,6 +95,7 @@ export function badBytesTests(target: BadBytesTarget): void {
       const res = await send(target, withExtra(raw, fragment), { signature: "AAAA", "stripe-signature": "t=1,v1=00" });
       await res.body?.cancel();
       if (res.status < 400 || res.status >= 500) throw new Error(`${fragment.slice(0, 10)}: status ${res.status}`);
+      if (target.unsignedStatus) assertEquals(res.status, target.unsignedStatus, fragment.slice(0, 10));
       assertEquals(await stored(), 0);
     }
   });

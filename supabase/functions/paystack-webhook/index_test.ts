@@ -81,6 +81,7 @@ badBytesTests({
   provider: "paystack",
   handler,
   url: URL_,
+  unsignedStatus: 401,
   event: () => {
     const { eventId, raw } = charge();
     return Promise.resolve({ raw, stored: async () => (await inbox("paystack", eventId)).rows });

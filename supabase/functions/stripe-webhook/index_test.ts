@@ -114,6 +114,7 @@ badBytesTests({
   provider: "stripe",
   handler,
   url: URL_,
+  unsignedStatus: 401,
   event: () => {
     const { id, raw } = event();
     return Promise.resolve({ raw, stored: async () => (await inbox("stripe", id)).rows });

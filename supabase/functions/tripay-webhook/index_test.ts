@@ -90,6 +90,7 @@ badBytesTests({
   provider: "tripay",
   handler,
   url: URL_,
+  unsignedStatus: 401,
   event: () => {
     const { eventId, raw } = callback();
     return Promise.resolve({ raw, stored: async () => (await inbox("tripay", eventId)).rows });
