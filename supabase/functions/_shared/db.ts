@@ -1,5 +1,5 @@
 // The database connection Edge Functions get: SUPABASE_DB_URL (as on Supabase).
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.5";
 
 let sql: ReturnType<typeof postgres> | undefined;
 

@@ -51,24 +51,10 @@ export function timingSafeEqual(a: Bytes, b: Bytes): boolean {
   return diff === 0;
 }
 
-/** True when `signature` (base64) is the HMAC-SHA256 of `message` under `key`. */
-export async function verifyHmacBase64(
-  key: string | Bytes, message: string | Bytes, signature: string | null | undefined,
-): Promise<boolean> {
-  if (!signature) return false;
-  let given: Bytes;
-  try {
-    given = base64Decode(signature.trim());
-  } catch {
-    return false;
-  }
-  return timingSafeEqual(await hmacSha256(key, message), given);
-}
-
 function escapeString(value: string): string {
   // JSON.stringify, then escape non-ASCII as \uXXXX: byte-identical to Python's
   // json.dumps(..., sort_keys=True, separators=(",", ":")), which signers commonly use.
-  return JSON.stringify(value).replace(/[\u0080-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
 /** JSON with object keys sorted (by code point) and no whitespace. */

@@ -1,42 +1,38 @@
-// Payment-provider webhook signatures, verified over the exact raw body (never re-serialised
-// JSON), compared in constant time. Web Crypto only (Deno built-in).
+// Payment-provider webhook signatures, verified over the exact raw body bytes (never
+// decoded or re-serialised), compared in constant time. Web Crypto only (Deno built-in).
+import { type Bytes, timingSafeEqual } from "./hmac.ts";
 
 const encoder = new TextEncoder();
 
 export type HmacAlgorithm = "SHA-256" | "SHA-512";
 
+function bytesOf(value: string | Bytes): Bytes {
+  return typeof value === "string" ? encoder.encode(value) : value;
+}
+
 /** Lower-case hex HMAC of `body` under `secret`. */
-export async function hmacHex(algorithm: HmacAlgorithm, secret: string, body: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: algorithm },
-    false,
-    ["sign"],
-  );
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(body)));
+export async function hmacHex(algorithm: HmacAlgorithm, secret: string, body: string | Bytes): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: algorithm }, false, [
+    "sign",
+  ]);
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, bytesOf(body)));
   return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Constant-time comparison of two strings (length is not secret). */
-export function timingSafeEqual(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  if (x.length !== y.length) return false;
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
-  return diff === 0;
+function sameText(a: string, b: string): boolean {
+  return timingSafeEqual(encoder.encode(a), encoder.encode(b));
 }
 
 export type Verdict = { ok: true } | { ok: false; reason: "missing" | "malformed" | "stale" | "mismatch" };
 
 /**
  * Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=…][,v0=…]`, HMAC-SHA256 over
- * `"{t}.{raw body}"`; any v1 may match; the timestamp must be within `toleranceS` of now.
+ * `"{t}."` followed by the raw body; any v1 may match; the timestamp must be within
+ * `toleranceS` of now.
  */
 export async function verifyStripe(
   header: string | null,
-  rawBody: string,
+  rawBody: Bytes,
   secret: string,
   toleranceS = 300,
   nowS = Math.floor(Date.now() / 1000),
@@ -53,23 +49,27 @@ export async function verifyStripe(
     else if (k === "v1") v1.push(v.toLowerCase());
   }
   if (!timestamp || !/^\d{1,12}$/.test(timestamp) || v1.length === 0) return { ok: false, reason: "malformed" };
-  const expected = await hmacHex("SHA-256", secret, `${timestamp}.${rawBody}`);
-  if (!v1.some((sig) => timingSafeEqual(sig, expected))) return { ok: false, reason: "mismatch" };
+  const prefix = encoder.encode(`${timestamp}.`);
+  const signed = new Uint8Array(prefix.length + rawBody.length);
+  signed.set(prefix);
+  signed.set(rawBody, prefix.length);
+  const expected = await hmacHex("SHA-256", secret, signed);
+  if (!v1.some((sig) => sameText(sig, expected))) return { ok: false, reason: "mismatch" };
   // Checked after the signature, so a forged header cannot probe the clock.
   if (Math.abs(nowS - Number(timestamp)) > toleranceS) return { ok: false, reason: "stale" };
   return { ok: true };
 }
 
 /** Paystack: `x-paystack-signature` = hex HMAC-SHA512 of the raw body under the secret key. */
-export async function verifyPaystack(header: string | null, rawBody: string, secret: string): Promise<Verdict> {
+export async function verifyPaystack(header: string | null, rawBody: Bytes, secret: string): Promise<Verdict> {
   if (!header) return { ok: false, reason: "missing" };
   const expected = await hmacHex("SHA-512", secret, rawBody);
-  return timingSafeEqual(header.trim().toLowerCase(), expected) ? { ok: true } : { ok: false, reason: "mismatch" };
+  return sameText(header.trim().toLowerCase(), expected) ? { ok: true } : { ok: false, reason: "mismatch" };
 }
 
 /** Tripay: `X-Callback-Signature` = hex HMAC-SHA256 of the raw body under the private key. */
-export async function verifyTripay(header: string | null, rawBody: string, secret: string): Promise<Verdict> {
+export async function verifyTripay(header: string | null, rawBody: Bytes, secret: string): Promise<Verdict> {
   if (!header) return { ok: false, reason: "missing" };
   const expected = await hmacHex("SHA-256", secret, rawBody);
-  return timingSafeEqual(header.trim().toLowerCase(), expected) ? { ok: true } : { ok: false, reason: "mismatch" };
+  return sameText(header.trim().toLowerCase(), expected) ? { ok: true } : { ok: false, reason: "mismatch" };
 }

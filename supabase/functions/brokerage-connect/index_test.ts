@@ -2,7 +2,8 @@
 //   deno test --allow-net --allow-env --allow-read
 import { closeDb, db } from "../_shared/db.ts";
 import { base64Encode, canonicalJson, hmacSha256Base64 } from "../_shared/hmac.ts";
-import { signJwt } from "../_shared/jwt.ts";
+import { ISSUER, SUPABASE_URL, userToken } from "../_shared/jwt_test_utils.ts";
+import { exportJWK, generateKeyPair } from "npm:jose@6.2.19";
 import { handler } from "./index.ts";
 
 const JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters";
@@ -43,7 +44,8 @@ function fakeSnapTrade(calls: Call[]) {
 async function withFake(fn: (calls: Call[]) => Promise<void>): Promise<void> {
   const calls: Call[] = [];
   const server = fakeSnapTrade(calls);
-  Deno.env.set("SUPABASE_JWT_SECRET", JWT_SECRET);
+  Deno.env.set("TRADEFLEET_JWT_SECRET", JWT_SECRET);
+  Deno.env.set("SUPABASE_URL", SUPABASE_URL);
   Deno.env.set("SNAPTRADE_CLIENT_ID", "TRADEFLEET");
   Deno.env.set("SNAPTRADE_CONSUMER_KEY", CONSUMER_KEY);
   Deno.env.set("SNAPTRADE_API_URL", `http://127.0.0.1:${server.addr.port}/api/v1`);
@@ -64,8 +66,7 @@ async function newUser(): Promise<string> {
 }
 
 async function token(sub: string, overrides: Record<string, unknown> = {}, secret = JWT_SECRET): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return await signJwt({ sub, role: "authenticated", aud: "authenticated", iat: now, exp: now + 3600, ...overrides }, secret);
+  return await userToken(sub, new TextEncoder().encode(secret), overrides);
 }
 
 function call(jwt: string | null, body: unknown = {}): Promise<Response> {
@@ -119,5 +120,21 @@ Deno.test("a provider failure is a 502 and stores nothing", async () => {
     const res = await call(await token(user));
     assertEquals(res.status, 502);
     assertEquals((await db()`select count(*)::int as n from public.brokerage_connections where user_id = ${user}`)[0].n, 0);
+  });
+});
+
+Deno.test("a user whose token is signed with the project's ES256 key (JWKS) is served", async () => {
+  await withFake(async (calls) => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256");
+    Deno.env.set("SUPABASE_JWKS", JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "es", alg: "ES256" }] }));
+    try {
+      const user = await newUser();
+      const res = await call(await userToken(user, privateKey, { alg: "ES256", kid: "es", iss: ISSUER }));
+      assertEquals(res.status, 200);
+      assertEquals((await res.json()).url, PORTAL);
+      assertEquals(calls.map((c) => c.path), ["/api/v1/snapTrade/registerUser", "/api/v1/snapTrade/login"]);
+    } finally {
+      Deno.env.delete("SUPABASE_JWKS");
+    }
   });
 });

@@ -13,7 +13,7 @@ export function snaptradeConfig() {
   const clientId = Deno.env.get("SNAPTRADE_CLIENT_ID");
   const consumerKey = Deno.env.get("SNAPTRADE_CONSUMER_KEY");
   if (!clientId || !consumerKey) throw new Error("SNAPTRADE_CLIENT_ID and SNAPTRADE_CONSUMER_KEY must be set");
-  const baseUrl = (Deno.env.get("SNAPTRADE_API_URL") ?? "https://api.snaptrade.com/api/v1").replace(/\/$/, "");
+  const baseUrl = (Deno.env.get("SNAPTRADE_API_URL") || "https://api.snaptrade.com/api/v1").replace(/\/$/, "");
   return { clientId, consumerKey, baseUrl };
 }
 
@@ -35,7 +35,11 @@ export async function signedRequest(
   });
   const text = await response.text();
   if (!response.ok) throw new SnapTradeError(`SnapTrade answered ${response.status}`, response.status);
-  return text ? JSON.parse(text) : null;
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    throw new SnapTradeError("SnapTrade answered with a body that is not JSON", 502);
+  }
 }
 
 export async function registerUser(userId: string): Promise<{ userId: string; userSecret: string }> {

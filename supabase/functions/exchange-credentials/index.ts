@@ -5,14 +5,11 @@
 // (TRADEFLEET_MASTER_KEYS), in the envelope worker/sealing/keyring.py opens; the same
 // (user, exchange, label) replaces the earlier key. Plaintext is never returned or logged.
 import { db } from "../_shared/db.ts";
-import { JwtError, verifyUserRequest } from "../_shared/jwt.ts";
-import { seal } from "../brokerage-connect/seal.ts";
+import { reply } from "../_shared/http.ts";
+import { readUserBody, userId } from "../_shared/user_request.ts";
+import { seal, SealConfigError } from "../_shared/seal.ts";
 
 export const EXCHANGES = ["binance", "bybit", "mexc", "bitget", "kraken", "coinbase", "okx", "kucoin", "gate"];
-
-function reply(status: number, body: Record<string, unknown>): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
-}
 
 type Input = { exchange: string; apiKey: string; secret: string; password: string | null; label: string; testnet: boolean };
 
@@ -28,9 +25,7 @@ function text(value: unknown, name: string, required: boolean, max = 512): strin
   return v || null;
 }
 
-function parse(body: unknown): Input {
-  if (!body || typeof body !== "object" || Array.isArray(body)) throw new Error("body must be a JSON object");
-  const b = body as Record<string, unknown>;
+function parse(b: Record<string, unknown>): Input {
   const exchange = text(b.exchange, "exchange", true, 32)!.toLowerCase();
   if (!EXCHANGES.includes(exchange)) throw new Error(`exchange must be one of ${EXCHANGES.join(", ")}`);
   if (b.testnet !== undefined && typeof b.testnet !== "boolean") throw new Error("testnet must be true or false");
@@ -51,24 +46,27 @@ export function hint(apiKey: string): string {
 
 export async function handler(req: Request): Promise<Response> {
   if (req.method !== "POST") return reply(405, { error: "use POST" });
-  let userId: string;
-  try {
-    userId = (await verifyUserRequest(req)).sub as string;
-  } catch (e) {
-    if (e instanceof JwtError) return reply(401, { error: e.message });
-    throw e;
-  }
+  const user = await userId(req);
+  if (user instanceof Response) return user;
+  const body = await readUserBody(req);
+  if (body instanceof Response) return body;
   let input: Input;
   try {
-    input = parse(JSON.parse(await req.text()));
+    input = parse(body);
   } catch (e) {
-    return reply(400, { error: e instanceof SyntaxError ? "body must be JSON" : (e as Error).message });
+    return reply(400, { error: (e as Error).message });
   }
-  const sealed = await seal(JSON.stringify({ api_key: input.apiKey, secret: input.secret, password: input.password }));
+  let sealed: string;
+  try {
+    sealed = await seal(JSON.stringify({ api_key: input.apiKey, secret: input.secret, password: input.password }));
+  } catch (e) {
+    if (e instanceof SealConfigError) return reply(500, { error: `the server is not configured: ${e.message}` });
+    throw e;
+  }
   const keyId = sealed.split(":")[1];
   const rows = await db()`
     insert into public.exchange_credentials (user_id, exchange, label, sealed_secret, key_id, api_key_hint, is_testnet)
-    values (${userId}, ${input.exchange}, ${input.label}, ${sealed}, ${keyId}, ${hint(input.apiKey)}, ${input.testnet})
+    values (${user}, ${input.exchange}, ${input.label}, ${sealed}, ${keyId}, ${hint(input.apiKey)}, ${input.testnet})
     on conflict on constraint exchange_credentials_one_label_per_exchange do update
       set sealed_secret = excluded.sealed_secret, key_id = excluded.key_id, api_key_hint = excluded.api_key_hint,
           is_testnet = excluded.is_testnet

@@ -3,7 +3,7 @@
 // The cross-check opens what was stored with the worker's Python Keyring.
 import { closeDb, db } from "../_shared/db.ts";
 import { base64Encode } from "../_shared/hmac.ts";
-import { signJwt } from "../_shared/jwt.ts";
+import { SUPABASE_URL, userToken } from "../_shared/jwt_test_utils.ts";
 import { handler } from "./index.ts";
 
 const JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters";
@@ -17,7 +17,8 @@ function assertEquals(actual: unknown, expected: unknown, message = ""): void {
 function setup(): string {
   const keys = `k2:${base64Encode(crypto.getRandomValues(new Uint8Array(32)))},` +
     `k1:${base64Encode(crypto.getRandomValues(new Uint8Array(32)))}`;
-  Deno.env.set("SUPABASE_JWT_SECRET", JWT_SECRET);
+  Deno.env.set("TRADEFLEET_JWT_SECRET", JWT_SECRET);
+  Deno.env.set("SUPABASE_URL", SUPABASE_URL);
   Deno.env.set("TRADEFLEET_MASTER_KEYS", keys);
   return keys;
 }
@@ -30,8 +31,7 @@ async function newUser(): Promise<string> {
 }
 
 async function token(sub: string, overrides: Record<string, unknown> = {}, secret = JWT_SECRET): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return await signJwt({ sub, role: "authenticated", aud: "authenticated", iat: now, exp: now + 3600, ...overrides }, secret);
+  return await userToken(sub, new TextEncoder().encode(secret), overrides);
 }
 
 function call(jwt: string | null, body: unknown): Promise<Response> {
@@ -101,7 +101,30 @@ Deno.test("bad requests are refused with a reason and store nothing", async () =
     if (!(await bad.json()).error.includes("exchange")) throw new Error("error does not name the field");
     const missing = await call(jwt, { exchange: "bybit", api_key: "a" });
     assertEquals([missing.status, (await missing.json()).error], [400, "secret is required"]);
+    const raw = (body: string, headers: Record<string, string> = {}) =>
+      handler(new Request("http://localhost/exchange-credentials", {
+        method: "POST", body, headers: { authorization: `Bearer ${jwt}`, ...headers },
+      }));
+    const nul = await raw('{"exchange": "binance", "api_key": "abc\\u0000d", "secret": "s"}');
+    assertEquals([nul.status, /NUL/.test((await nul.json()).error)], [400, true]);
+    const surrogate = await raw('{"exchange": "binance", "api_key": "k", "secret": "s", "label": "\\udfff"}');
+    assertEquals([surrogate.status, /surrogate/.test((await surrogate.json()).error)], [400, true]);
+    const big = await raw(JSON.stringify({ exchange: "binance", api_key: "k", secret: "s".repeat(2 * 1024 * 1024) }));
+    assertEquals(big.status, 413);
+    await big.body?.cancel();
     assertEquals((await db()`select count(*)::int as n from public.exchange_credentials where user_id = ${user}`)[0].n, 0);
+
+    // No project URL: tokens cannot be checked, and the answer says why.
+    Deno.env.delete("SUPABASE_URL");
+    const noUrl = await call(jwt, { exchange: "binance", api_key: "k", secret: "s" });
+    assertEquals([noUrl.status, /SUPABASE_URL is not set/.test((await noUrl.json()).error)], [500, true]);
+    Deno.env.set("SUPABASE_URL", SUPABASE_URL);
+
+    // No master keys on the server: its operator's fault, said plainly.
+    Deno.env.delete("TRADEFLEET_MASTER_KEYS");
+    const unconfigured = await call(jwt, { exchange: "binance", api_key: "k", secret: "s" });
+    assertEquals([unconfigured.status, (await unconfigured.json()).error],
+      [500, "the server is not configured: TRADEFLEET_MASTER_KEYS is not set"]);
   } finally {
     await closeDb();
   }

@@ -1,7 +1,9 @@
 // Paystack webhooks: verify `x-paystack-signature` (hex HMAC-SHA512 of the raw body under
 // the secret key), store the event once in the inbox, answer at once.
+import { reply } from "../_shared/http.ts";
+import { isRecord } from "../_shared/json_body.ts";
 import { verifyPaystack } from "../_shared/signatures.ts";
-import { isRecord, json, parseObject, storeEvent } from "../_shared/webhook_inbox.ts";
+import { receiveWebhook, storeEvent } from "../_shared/webhook_inbox.ts";
 
 /** Paystack events carry no id of their own: the event name plus the object's id (or reference). */
 export function paystackEventId(event: string, data: Record<string, unknown>): string | null {
@@ -11,23 +13,24 @@ export function paystackEventId(event: string, data: Record<string, unknown>): s
 }
 
 export async function handler(req: Request): Promise<Response> {
-  if (req.method !== "POST") return json({ error: "method not allowed" }, 405);
-  const secret = Deno.env.get("PAYSTACK_SECRET_KEY");
-  if (!secret) return json({ error: "PAYSTACK_SECRET_KEY is not configured" }, 500);
-
-  const raw = await req.text();
-  const verdict = await verifyPaystack(req.headers.get("x-paystack-signature"), raw, secret);
-  if (!verdict.ok) return json({ error: `signature ${verdict.reason}` }, 401);
-  const event = parseObject(raw);
-  if (!event || typeof event.event !== "string" || !isRecord(event.data)) {
-    return json({ error: "malformed event: expected an object with event and data" }, 400);
+  const delivery = await receiveWebhook(req, {
+    secretName: "PAYSTACK_SECRET_KEY",
+    verify: async (bytes, req, secret) => {
+      const verdict = await verifyPaystack(req.headers.get("x-paystack-signature"), bytes, secret);
+      return verdict.ok ? verdict : { ok: false, error: `signature ${verdict.reason}` };
+    },
+  });
+  if (delivery instanceof Response) return delivery;
+  const event = delivery.payload;
+  if (typeof event.event !== "string" || !isRecord(event.data)) {
+    return reply(400, { error: "malformed event: expected an object with event and data" });
   }
   const eventId = paystackEventId(event.event, event.data);
-  if (!eventId) return json({ error: "malformed event: data has no id or reference" }, 400);
+  if (!eventId) return reply(400, { error: "malformed event: data has no id or reference" });
   const at = event.data.paid_at ?? event.data.updated_at ?? event.data.created_at;
   const occurred = typeof at === "string" && !Number.isNaN(Date.parse(at)) ? new Date(at) : null;
-  const stored = await storeEvent("paystack", eventId, event.event, event, occurred);
-  return json({ received: true, duplicate: stored.duplicate });
+  const stored = await storeEvent("paystack", eventId, event.event, delivery.text, occurred);
+  return reply(200, { received: true, duplicate: stored.duplicate });
 }
 
 if (import.meta.main) Deno.serve(handler);

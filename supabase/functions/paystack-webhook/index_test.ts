@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import type { Bytes } from "../_shared/hmac.ts";
 import { hmacHex } from "../_shared/signatures.ts";
-import { done, inbox, post, t } from "../_shared/webhook_test_utils.ts";
+import { badBytesTests, done, inbox, post, t } from "../_shared/webhook_test_utils.ts";
 import { handler } from "./index.ts";
 
 const SECRET = "sk_test_paystack";
@@ -23,7 +24,7 @@ function charge(status = "success", id = Math.floor(Math.random() * 1e12)): { ev
   return { eventId: `charge.${status}:${id}`, raw };
 }
 
-const sign = (raw: string, secret = SECRET) => hmacHex("SHA-512", secret, raw);
+const sign = (raw: string | Bytes, secret = SECRET) => hmacHex("SHA-512", secret, raw);
 
 t("a valid delivery is stored once and queued", async () => {
   const { eventId, raw } = charge();
@@ -74,6 +75,18 @@ t("malformed deliveries are refused with 400", async () => {
     assertEquals(res.status, 400, raw);
     await res.body?.cancel();
   }
+});
+
+badBytesTests({
+  provider: "paystack",
+  handler,
+  url: URL_,
+  unsignedStatus: 401,
+  event: () => {
+    const { eventId, raw } = charge();
+    return Promise.resolve({ raw, stored: async () => (await inbox("paystack", eventId)).rows });
+  },
+  sign: async (body) => ({ "x-paystack-signature": await sign(body) }),
 });
 
 done();

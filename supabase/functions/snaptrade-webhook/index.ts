@@ -2,15 +2,14 @@
 // The work happens in the worker fleet: a trigger on webhook_events enqueues the job.
 //
 // Signature: base64 HMAC-SHA256, keyed with the SnapTrade consumer key
-// (SNAPTRADE_CONSUMER_KEY), of the canonical JSON (sorted keys, no spaces) of the payload.
-import { db } from "../_shared/db.ts";
-import { canonicalJson, verifyHmacBase64 } from "../_shared/hmac.ts";
+// (SNAPTRADE_CONSUMER_KEY), of Python's sorted, compact json.dumps of the parsed body
+// (see signature.ts). The body must be parsed to check it, so the parse is bounded
+// (size, nesting) and any failure is a 400, never a 5xx.
+import { decodeUtf8, reply } from "../_shared/http.ts";
+import { receiveWebhook, storeEvent } from "../_shared/webhook_inbox.ts";
+import { verifySnapTrade } from "./signature.ts";
 
 export const MAX_AGE_MS = 5 * 60 * 1000;
-
-function reply(status: number, body: Record<string, unknown>): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
-}
 
 type Event = { eventId: string; eventType: string; occurredAt: Date };
 
@@ -29,36 +28,28 @@ function parseEvent(payload: Record<string, unknown>): Event | string {
 }
 
 export async function handler(req: Request, now: () => number = Date.now): Promise<Response> {
-  if (req.method !== "POST") return reply(405, { error: "use POST" });
-  const key = Deno.env.get("SNAPTRADE_CONSUMER_KEY");
-  if (!key) return reply(500, { error: "webhook receiver is not configured" });
-
-  let payload: unknown;
-  try {
-    payload = JSON.parse(await req.text());
-  } catch {
-    return reply(400, { error: "body is not JSON" });
-  }
-  if (!payload || typeof payload !== "object" || Array.isArray(payload)) {
-    return reply(400, { error: "body must be a JSON object" });
-  }
-  const body = payload as Record<string, unknown>;
-  if (!(await verifyHmacBase64(key, canonicalJson(body), req.headers.get("signature")))) {
-    return reply(401, { error: "invalid signature" });
-  }
-  const event = parseEvent(body);
+  const delivery = await receiveWebhook(req, {
+    secretName: "SNAPTRADE_CONSUMER_KEY",
+    verify: async (bytes, req, key) => {
+      const text = decodeUtf8(bytes);
+      if (text === null) return { ok: false, status: 400, error: "body is not valid UTF-8" };
+      try {
+        if (await verifySnapTrade(text, key, req.headers.get("signature"))) return { ok: true };
+      } catch (e) {
+        const problem = e instanceof RangeError ? e.message : `body is not JSON (${(e as Error).message})`;
+        return { ok: false, status: 400, error: problem };
+      }
+      return { ok: false, error: "invalid signature" };
+    },
+  });
+  if (delivery instanceof Response) return delivery;
+  const event = parseEvent(delivery.payload);
   if (typeof event === "string") return reply(400, { error: event });
   if (Math.abs(now() - event.occurredAt.getTime()) > MAX_AGE_MS) {
     return reply(401, { error: "stale event: eventTimestamp is more than 5 minutes from now" });
   }
-
-  const sql = db();
-  const stored = await sql`
-    insert into public.webhook_events (provider, event_id, event_type, payload, occurred_at)
-    values ('snaptrade', ${event.eventId}, ${event.eventType}, ${sql.json(body as never)}, ${event.occurredAt})
-    on conflict (provider, event_id) do nothing
-    returning id`;
-  return reply(200, { received: true, duplicate: stored.length === 0 });
+  const stored = await storeEvent("snaptrade", event.eventId, event.eventType, delivery.text, event.occurredAt);
+  return reply(200, { received: true, duplicate: stored.duplicate });
 }
 
 if (import.meta.main) {

@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import type { Bytes } from "../_shared/hmac.ts";
 import { hmacHex } from "../_shared/signatures.ts";
-import { done, inbox, post, t } from "../_shared/webhook_test_utils.ts";
+import { badBytesTests, done, inbox, post, t } from "../_shared/webhook_test_utils.ts";
 import { handler } from "./index.ts";
 
 const SECRET = "whsec_test_secret";
@@ -18,8 +19,10 @@ function event(id = `evt_${crypto.randomUUID().replaceAll("-", "")}`): { id: str
   return { id, raw };
 }
 
-async function signature(raw: string, ts = Math.floor(Date.now() / 1000), secret = SECRET): Promise<string> {
-  return `t=${ts},v1=${await hmacHex("SHA-256", secret, `${ts}.${raw}`)}`;
+async function signature(raw: string | Bytes, ts = Math.floor(Date.now() / 1000), secret = SECRET): Promise<string> {
+  const body = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+  const signed = new Uint8Array([...new TextEncoder().encode(`${ts}.`), ...body]);
+  return `t=${ts},v1=${await hmacHex("SHA-256", secret, signed)}`;
 }
 
 t("a valid delivery is stored once and queued for the fleet", async () => {
@@ -93,6 +96,30 @@ t("malformed deliveries are refused with 400", async () => {
   const r4 = await handler(new Request(URL_, { method: "GET" }));
   assertEquals(r4.status, 405);
   await r4.body?.cancel();
+});
+
+t("a missing webhook secret is a 500 that names the secret to set", async () => {
+  Deno.env.delete("STRIPE_WEBHOOK_SECRET");
+  try {
+    const { raw } = event();
+    const res = await handler(post(URL_, raw, { "stripe-signature": await signature(raw) }));
+    assertEquals(res.status, 500);
+    assertEquals(/set the STRIPE_WEBHOOK_SECRET secret/.test((await res.json()).error), true);
+  } finally {
+    Deno.env.set("STRIPE_WEBHOOK_SECRET", SECRET);
+  }
+});
+
+badBytesTests({
+  provider: "stripe",
+  handler,
+  url: URL_,
+  unsignedStatus: 401,
+  event: () => {
+    const { id, raw } = event();
+    return Promise.resolve({ raw, stored: async () => (await inbox("stripe", id)).rows });
+  },
+  sign: async (body) => ({ "stripe-signature": await signature(body) }),
 });
 
 done();

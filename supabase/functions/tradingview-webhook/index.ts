@@ -4,7 +4,9 @@
 // signal of that strategy (entry), or closes / updates / cancels its latest live signal on
 // the pair. Same alert id (or same message) twice -> one signal.
 import { db } from "../_shared/db.ts";
-import { isRecord, json, parseObject } from "../_shared/webhook_inbox.ts";
+import { reply } from "../_shared/http.ts";
+import { isRecord } from "../_shared/json_body.ts";
+import { receiveWebhook } from "../_shared/webhook_inbox.ts";
 
 export const STALE_AFTER_S = 300;
 const QUOTES = ["USDT", "USDC", "BUSD", "FDUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB"];
@@ -102,14 +104,14 @@ export async function parseAlert(
 }
 
 export async function handler(req: Request): Promise<Response> {
-  if (req.method !== "POST") return json({ error: "method not allowed" }, 405);
-  const raw = await req.text();
-  const body = parseObject(raw);
-  if (!body) return json({ error: "the alert message must be a JSON object" }, 400);
+  // No signature: the alert's secret token is checked by the database.
+  const delivery = await receiveWebhook(req);
+  if (delivery instanceof Response) return delivery;
+  const body = delivery.payload;
   const token = new URL(req.url).searchParams.get("token") ?? (typeof body.token === "string" ? body.token : null);
-  if (!token) return json({ error: "missing token" }, 401);
+  if (!token) return reply(401, { error: "missing token" });
   const alert = await parseAlert(body);
-  if ("error" in alert) return json({ error: alert.error }, 400);
+  if ("error" in alert) return reply(400, { error: alert.error });
 
   let result: Record<string, unknown>;
   try {
@@ -120,21 +122,21 @@ export async function handler(req: Request): Promise<Response> {
   } catch (e) {
     const code = (e as { code?: string }).code ?? "";
     if (code.startsWith("22") || code.startsWith("23")) {
-      return json({ error: `alert refused: ${(e as Error).message}` }, 400);
+      return reply(400, { error: `alert refused: ${(e as Error).message}` });
     }
     throw e;
   }
   switch (result.status) {
     case "invalid_token":
-      return json({ error: "invalid token" }, 401);
+      return reply(401, { error: "invalid token" });
     case "created":
-      return json(result, 201);
+      return reply(201, result);
     case "duplicate":
-      return json({ ...result, duplicate: true }, 200);
+      return reply(200, { ...result, duplicate: true });
     case "no_open_signal":
-      return json({ ...result, error: `no open signal on ${alert.pair}` }, 404);
+      return reply(404, { ...result, error: `no open signal on ${alert.pair}` });
     default:
-      return json(result, 200);
+      return reply(200, result);
   }
 }
 

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { db } from "../_shared/db.ts";
-import { done, post, t } from "../_shared/webhook_test_utils.ts";
+import { badBytesTests, done, post, t } from "../_shared/webhook_test_utils.ts";
 import { handler, normalizePair } from "./index.ts";
 
 const URL_ = "http://localhost/tradingview-webhook";
@@ -101,6 +101,21 @@ t("malformed alerts are refused with 400", async () => {
     await res.body?.cancel();
   }
   assertEquals(await signals(strategy), []);
+});
+
+// A fresh strategy per delivery; its URL carries the token (TradingView signs nothing).
+let current = { strategy: "", token: "" };
+badBytesTests({
+  provider: "tradingview",
+  handler,
+  url: () => `${URL_}?token=${current.token}`,
+  event: async () => {
+    current = await providerWithToken();
+    const strategy = current.strategy;
+    const raw = JSON.stringify({ action: "buy", pair: "BTC/USDT", price: 100, id: crypto.randomUUID() });
+    return { raw, stored: async () => (await signals(strategy)).length };
+  },
+  sign: () => Promise.resolve({}),
 });
 
 done();

@@ -1,32 +1,35 @@
 // Tripay payment callbacks: verify `X-Callback-Signature` (hex HMAC-SHA256 of the raw body
 // under the private key), store the callback once in the inbox, answer `{"success": true}`.
+import { reply } from "../_shared/http.ts";
 import { verifyTripay } from "../_shared/signatures.ts";
-import { json, parseObject, storeEvent } from "../_shared/webhook_inbox.ts";
+import { receiveWebhook, storeEvent } from "../_shared/webhook_inbox.ts";
 
 const STATUSES = new Set(["UNPAID", "PAID", "EXPIRED", "FAILED", "REFUND"]);
 
+// Tripay reads `success` and `message` in its callback log.
+const fail = (status: number, message: string) => reply(status, { success: false, message });
+
 export async function handler(req: Request): Promise<Response> {
-  if (req.method !== "POST") return json({ success: false, message: "method not allowed" }, 405);
-  const secret = Deno.env.get("TRIPAY_PRIVATE_KEY");
-  if (!secret) return json({ success: false, message: "TRIPAY_PRIVATE_KEY is not configured" }, 500);
-
-  const raw = await req.text();
-  const verdict = await verifyTripay(req.headers.get("x-callback-signature"), raw, secret);
-  if (!verdict.ok) return json({ success: false, message: `signature ${verdict.reason}` }, 401);
+  const delivery = await receiveWebhook(req, {
+    secretName: "TRIPAY_PRIVATE_KEY",
+    verify: async (bytes, req, secret) => {
+      const verdict = await verifyTripay(req.headers.get("x-callback-signature"), bytes, secret);
+      return verdict.ok ? verdict : { ok: false, error: `signature ${verdict.reason}` };
+    },
+    fail,
+  });
+  if (delivery instanceof Response) return delivery;
   const kind = req.headers.get("x-callback-event") ?? "payment_status";
-  if (kind !== "payment_status") return json({ success: true, ignored: kind });
+  if (kind !== "payment_status") return reply(200, { success: true, ignored: kind });
 
-  const cb = parseObject(raw);
-  if (
-    !cb || typeof cb.reference !== "string" || cb.reference === "" || typeof cb.status !== "string" ||
-    !STATUSES.has(cb.status)
-  ) {
-    return json({ success: false, message: "malformed callback: expected reference and a known status" }, 400);
+  const cb = delivery.payload;
+  if (typeof cb.reference !== "string" || cb.reference === "" || typeof cb.status !== "string" || !STATUSES.has(cb.status)) {
+    return fail(400, "malformed callback: expected reference and a known status");
   }
   // One event per (reference, status): a status is reached once, re-sent callbacks repeat it.
   const occurred = typeof cb.paid_at === "number" ? new Date(cb.paid_at * 1000) : null;
-  const stored = await storeEvent("tripay", `${cb.reference}:${cb.status}`, `payment_status.${cb.status}`, cb, occurred);
-  return json({ success: true, duplicate: stored.duplicate });
+  const stored = await storeEvent("tripay", `${cb.reference}:${cb.status}`, `payment_status.${cb.status}`, delivery.text, occurred);
+  return reply(200, { success: true, duplicate: stored.duplicate });
 }
 
 if (import.meta.main) Deno.serve(handler);

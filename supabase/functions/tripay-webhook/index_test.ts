@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import type { Bytes } from "../_shared/hmac.ts";
 import { hmacHex } from "../_shared/signatures.ts";
-import { done, inbox, post, t } from "../_shared/webhook_test_utils.ts";
+import { badBytesTests, done, inbox, post, t } from "../_shared/webhook_test_utils.ts";
 import { handler } from "./index.ts";
 
 const SECRET = "tripay_private_key";
@@ -26,7 +27,7 @@ function callback(status = "PAID", reference = `T${Math.floor(Math.random() * 1e
   return { eventId: `${reference}:${status}`, raw };
 }
 
-const headers = async (raw: string, secret = SECRET) => ({
+const headers = async (raw: string | Bytes, secret = SECRET) => ({
   "x-callback-signature": await hmacHex("SHA-256", secret, raw),
   "x-callback-event": "payment_status",
 });
@@ -83,6 +84,18 @@ t("malformed callbacks are refused with 400; other callback events are ignored",
   const other = await handler(post(URL_, raw, { ...(await headers(raw)), "x-callback-event": "other_event" }));
   assertEquals(other.status, 200);
   assertEquals((await other.json()).ignored, "other_event");
+});
+
+badBytesTests({
+  provider: "tripay",
+  handler,
+  url: URL_,
+  unsignedStatus: 401,
+  event: () => {
+    const { eventId, raw } = callback();
+    return Promise.resolve({ raw, stored: async () => (await inbox("tripay", eventId)).rows });
+  },
+  sign: (body) => headers(body),
 });
 
 done();
