@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,17 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
-from worker.db import open_pool
 from worker.fleet import queue, workers
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_pool(db_url, max_size=4, name="test-queue")
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def new_worker(pool: AsyncConnectionPool, name: str = "w") -> str:

@@ -62,7 +62,7 @@ from worker.backtest.engine import Settings
 from worker.credits import ledger
 from worker.credits.errors import InsufficientCredits
 from worker.errors import Fatal, Retryable
-from worker.fleet.registry import JobContext, Registry
+from worker.fleet.registry import JobContext, Payload, Registry
 from worker.strategies.base import Candles
 from worker.strategies.registry import validate_params
 
@@ -146,7 +146,7 @@ class BudgetExhausted(Exception):
         self.seconds = seconds
 
 
-async def _budget_seconds(ctx: JobContext, user_id: uuid.UUID) -> int:
+async def _budget_seconds(ctx: JobContext[RunBacktest], user_id: uuid.UUID) -> int:
     """Compute-seconds the run may use: the job's limit, or what the user's available
     credits pay for at their plan's price when that is less (free plans get the limit)."""
     price = await ledger.quote(
@@ -264,7 +264,7 @@ async def _finish(
     return None if row is None else row["result_id"]
 
 
-async def _progress(ctx: JobContext, run_id: uuid.UUID, progress: float) -> None:
+async def _progress(ctx: JobContext[RunBacktest], run_id: uuid.UUID, progress: float) -> None:
     """Report progress; raise :class:`RunCancelled` if the owner cancelled the run."""
     row = await _one(
         ctx.pool, PROGRESS, {"run_id": run_id, "progress": Decimal(str(round(progress, 4)))}
@@ -372,9 +372,15 @@ async def _cache(pool: AsyncConnectionPool, market: Mapping[str, Any], c: Candle
         await conn.execute(CACHE_CANDLES, params)
 
 
-async def run_job(ctx: JobContext) -> dict[str, Any]:
+class RunBacktest(Payload):
+    """``backtest.run``, enqueued by a trigger on ``backtest_runs``."""
+
+    run_id: uuid.UUID
+
+
+async def run_job(ctx: JobContext[RunBacktest]) -> dict[str, Any]:
     """The ``backtest.run`` handler (see the module docstring)."""
-    run_id = uuid.UUID(str(ctx.job.payload["run_id"]))
+    run_id = ctx.payload.run_id
     started = await _one(ctx.pool, START, {"run_id": run_id})
     if started is None:
         return {"run_id": str(run_id), "status": "skipped"}
@@ -574,7 +580,9 @@ async def _settle(
     return cost
 
 
-async def _release(ctx: JobContext, run_id: uuid.UUID, hold: ledger.Transfer | None) -> None:
+async def _release(
+    ctx: JobContext[RunBacktest], run_id: uuid.UUID, hold: ledger.Transfer | None
+) -> None:
     if hold is None:
         return
     try:
@@ -590,7 +598,7 @@ async def _release(ctx: JobContext, run_id: uuid.UUID, hold: ledger.Transfer | N
 
 def register(registry: Registry) -> None:
     """``backtest.run``: backtests requested from the app."""
-    registry.job(KIND, max_attempts=3, timeout_s=MAX_COMPUTE_SECONDS)(run_job)
+    registry.job(KIND, payload=RunBacktest, max_attempts=3, timeout_s=MAX_COMPUTE_SECONDS)(run_job)
 
 
 __all__ = [

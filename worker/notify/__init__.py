@@ -17,7 +17,7 @@ from worker.fleet.registry import Registry
 
 from .channels import Channel, DiscordChannel, TelegramChannel
 from .deliver import Outbound, deliver
-from .jobs import deliver_notifications, make_handler
+from .jobs import Deliver, deliver_notifications, make_handler
 
 __all__ = ["Outbound", "default_channels", "deliver", "deliver_notifications", "register"]
 
@@ -33,6 +33,6 @@ def default_channels() -> Mapping[str, Channel]:
 
 
 def register(registry: Registry, channels: Mapping[str, Channel] | None = None) -> None:
-    registry.job("notify.deliver", max_attempts=8, timeout_s=120)(
+    registry.job("notify.deliver", payload=Deliver, max_attempts=8, timeout_s=120)(
         make_handler(channels if channels is not None else default_channels)
     )
