@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from worker.fleet import queue
+from worker.fleet import queue as job_queue
+from worker.fleet.logs import JobLog
 from worker.fleet.queue import Job
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class JobContext(Generic[P]):
 
 
 Handler = Callable[[JobContext[Any]], Awaitable[object]]
+TypedHandler = Callable[[JobContext[P]], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -123,15 +125,11 @@ class Registry:
         queue: str = "default",
         max_attempts: int = 5,
         timeout_s: float = 300.0,
-    ) -> Callable[
-        [Callable[[JobContext[P]], Awaitable[object]]], Callable[[JobContext[P]], Awaitable[object]]
-    ]:
+    ) -> Callable[[TypedHandler[P]], TypedHandler[P]]:
         """Decorator: ``@registry.job("credits.settle", payload=Settle)`` registers the
         handler of a kind; it receives ``ctx.payload`` as a ``Settle``."""
 
-        def decorate(
-            handler: Callable[[JobContext[P]], Awaitable[object]],
-        ) -> Callable[[JobContext[P]], Awaitable[object]]:
+        def decorate(handler: TypedHandler[P]) -> TypedHandler[P]:
             self.add(JobKind(kind, handler, payload, queue, max_attempts, timeout_s))
             return handler
 
@@ -159,7 +157,7 @@ class Registry:
         """The context a claimed job's handler runs with; raises :class:`PayloadError` if
         the stored payload does not match the kind's model."""
         payload = self.kind(job.kind).parse(job.payload)
-        adapter = log or logging.LoggerAdapter(
+        adapter = log or JobLog(
             logging.getLogger("tradefleet.jobs"), {"job_id": job.id, "kind": job.kind}
         )
         return JobContext(job, payload, pool, worker_id, adapter, extend_lock)
@@ -170,7 +168,7 @@ class Registry:
         kind: str,
         payload: BaseModel | Mapping[str, Any] | None = None,
         *,
-        queue_name: str | None = None,
+        queue: str | None = None,
         run_at: datetime | None = None,
         priority: int = 0,
         max_attempts: int | None = None,
@@ -181,11 +179,11 @@ class Registry:
         and writes nothing. Queue and attempts default to the kind's."""
         job_kind = self.kind(kind)
         parsed = job_kind.parse(payload)
-        return await queue.enqueue(
+        return await job_queue.enqueue(
             pool,
             kind,
             parsed.model_dump(mode="json", exclude_unset=True),
-            queue=queue_name or job_kind.queue,
+            queue=queue or job_kind.queue,
             run_at=run_at,
             priority=priority,
             max_attempts=max_attempts or job_kind.max_attempts,
