@@ -182,3 +182,21 @@ async def test_periodic_payloads_are_checked_when_registered() -> None:
     with pytest.raises(PayloadError, match="keep_s"):
         r.every("prune-often", timedelta(hours=1), "fleet.prune", {"keep_s": -1})
     assert "prune-often" not in r.periodic_jobs
+
+
+async def test_a_payload_error_inside_a_handler_is_the_handlers_bug_not_a_bad_payload(
+    pool: AsyncConnectionPool, db_url: str, conn: psycopg.AsyncConnection[Any]
+) -> None:
+    r = registry()
+
+    async def enqueues_badly(ctx: JobContext[Count]) -> None:
+        await r.enqueue(ctx.pool, "test.count", {"n": "many"})
+
+    r.job("test.enqueues_badly", payload=Count, max_attempts=2)(enqueues_badly)
+    job_id = await r.enqueue(pool, "test.enqueues_badly", {"n": 1})
+    async with worker_running(Worker(fleet_settings(db_url), r)):
+        await job_status(conn, job_id, "dead")
+    status, attempts, error, _ = await job(conn, job_id)
+    # Retried like any crash, and the error says whose payload was wrong.
+    assert (status, attempts) == ("dead", 2)
+    assert error.startswith("PayloadError: 1 validation error for Count")

@@ -287,13 +287,15 @@ class Worker:
             await queue.extend_lock(pool, self.worker_id, job.id, seconds)
 
         try:
-            ctx = self.registry.context(job, pool, self.worker_id, adapter, extend_lock)
-            async with asyncio.timeout(kind.timeout_s):
-                result = await kind.handler(ctx)
-            outcome = _Outcome(job, True, result=_jsonable(result))
-        except PayloadError as e:
-            # Retrying cannot fix a payload: it was enqueued by SQL or by hand.
-            outcome = _Outcome(job, False, error=f"invalid payload: {e}", retry=False)
+            try:
+                ctx = self.registry.context(job, pool, self.worker_id, adapter, extend_lock)
+            except PayloadError as e:
+                # Retrying cannot fix a payload: it was enqueued by SQL or by hand.
+                outcome = _Outcome(job, False, error=f"invalid payload: {e}", retry=False)
+            else:
+                async with asyncio.timeout(kind.timeout_s):
+                    result = await kind.handler(ctx)
+                outcome = _Outcome(job, True, result=_jsonable(result))
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if not (self._stopping.is_set() or (task is not None and task.cancelling())):
