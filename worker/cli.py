@@ -35,22 +35,29 @@ def run_worker(args: argparse.Namespace) -> int:
     import asyncio
 
     from worker.capabilities import register_all
-    from worker.config import Settings
     from worker.fleet.logs import setup_logging
     from worker.fleet.registry import Registry
     from worker.fleet.runtime import Worker
+    from worker.fleet.settings import FleetSettings, load_settings
 
-    settings = Settings()
+    settings = load_settings(FleetSettings)
     setup_logging(settings.log_level)
     registry = Registry()
-    register_all(registry)
+    register_all(registry, settings)
     return asyncio.run(Worker(settings, registry).run())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from worker.errors import ConfigError
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except ConfigError as e:
+        # A configuration mistake is the operator's to fix: one line, no traceback.
+        print(f"tradefleet {args.command}: {e}", file=sys.stderr)
+        return 2
     return result
 
 

@@ -33,3 +33,8 @@ class Fatal(TradefleetError):
 
 class Bug(TradefleetError):
     """An invariant of Tradefleet itself broke."""
+
+
+class ConfigError(TradefleetError):
+    """The process cannot start: a setting is missing or invalid. The message names the
+    environment variable; commands print it as one line and exit non-zero."""

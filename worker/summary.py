@@ -7,7 +7,6 @@ ends with it.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from decimal import Decimal
 from typing import Any
@@ -16,6 +15,9 @@ import psycopg
 from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
+
+from worker.errors import ConfigError
+from worker.fleet.settings import DatabaseSettings, load_settings
 
 USERS_SQL = """
 select p.id, p.email, p.full_name, p.role, pl.name as plan, pl.max_bots,
@@ -210,11 +212,17 @@ def render(data: dict[str, list[dict[str, Any]]], console: Console) -> None:
     )
 
 
+def database_url(given: str | None) -> str:
+    """``given``, else ``DATABASE_URL`` (raises :class:`ConfigError` if neither is set)."""
+    return given or load_settings(DatabaseSettings).database_url.get_secret_value()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    url = args[0] if args else os.environ.get("DATABASE_URL", "")
-    if not url:
-        print("usage: python -m worker.summary DATABASE_URL (or set DATABASE_URL)", file=sys.stderr)
+    try:
+        url = database_url(args[0] if args else None)
+    except ConfigError as e:
+        print(f"usage: python -m worker.summary [DATABASE_URL]: {e}", file=sys.stderr)
         return 2
     console = Console() if sys.stdout.isatty() else Console(width=160)
     render(asyncio.run(fetch(url)), console)
@@ -228,18 +236,19 @@ if __name__ == "__main__":
 def add_commands(subparsers: Any) -> None:
     """Register ``tradefleet summary`` and ``tradefleet demo``."""
     summary = subparsers.add_parser("summary", help="print a readable summary of the platform")
-    summary.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    summary.set_defaults(handler=lambda a: main([a.database_url] if a.database_url else []))
+    summary.add_argument("--database-url", help="default: DATABASE_URL")
+    summary.set_defaults(handler=lambda a: main([database_url(a.database_url)]))
 
     demo = subparsers.add_parser(
         "demo", help="trade the seeded paper bots on replayed candles, then summarise"
     )
-    demo.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    demo.add_argument("--database-url", help="default: DATABASE_URL")
     demo.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args: Any) -> int:
     import worker.bots.demo as demo
 
-    code: int = asyncio.run(demo.run(args.database_url))
-    return code or main([args.database_url])
+    url = database_url(args.database_url)
+    code: int = asyncio.run(demo.run(url))
+    return code or main([url])

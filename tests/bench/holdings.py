@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.support import db as support
 from worker.fleet import queue, workers
-from worker.fleet.registry import Job, JobContext, Registry
+from worker.fleet.registry import Job, Registry
 from worker.holdings import HoldingsDeps, register
 from worker.holdings.provider import HoldingsProvider
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
@@ -116,10 +116,6 @@ def serve(ready: multiprocessing.Queue[int]) -> None:
     httpd.daemon_threads = True
     ready.put(httpd.server_address[1])
     httpd.serve_forever()
-
-
-async def _noop(_: float) -> None:
-    return None
 
 
 async def seed(
@@ -192,7 +188,7 @@ async def run_jobs(
         try:
             return (
                 job,
-                await reg.kinds[job.kind].handler(JobContext(job, pool, worker_id, log, _noop)),
+                await reg.kinds[job.kind].handler(reg.context(job, pool, worker_id, log)),
                 None,
             )
         except Exception as e:

@@ -106,7 +106,6 @@ async def bench_ours(url: str, jobs: int, *, async_commit: bool = True) -> dict[
         "WORKER_CLAIM_BATCH": "100",
         "POLL_INTERVAL_S": "1",
         "LOG_LEVEL": "WARNING",
-        "TRADEFLEET_TEST_KINDS": "0",
         # Its own queue: the periodic jobs other capabilities register stay out of the way.
         "WORKER_QUEUES": "bench",
         "QUEUE_ASYNC_COMMIT": "true" if async_commit else "false",

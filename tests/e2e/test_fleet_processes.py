@@ -63,7 +63,8 @@ class Fleet:
             "JOB_LOCK_S": "4",
             "JOB_BACKOFF_BASE_S": "0.05",
             "DRAIN_TIMEOUT_S": "5",
-            "TRADEFLEET_TEST_KINDS": "1",
+            "WORKER_EXTRA_CAPABILITIES": "tests.support.fleet_kinds",
+            "PYTHONPATH": str(ROOT),
             "WORKER_CONCURRENCY": "4",
             **self.env,
             **env,
@@ -120,7 +121,7 @@ async def running_workers(url: str) -> int:
 async def test_kill_9_mid_job_runs_it_again_exactly_once_elsewhere(fleet: Fleet) -> None:
     url = fleet.url
     for name in ("w1", "w2", "w3"):
-        fleet.start(name, TRADEFLEET_TEST_TICK_S="1")
+        fleet.start(name, FLEET_TEST_TICK_S="1")
     await wait_for("3 workers", lambda: _ge(running_workers(url), 3))
     started = time.time()
     await scalar(url, 'select enqueue_job(\'fleet.record\', \'{"tag": "victim", "sleep_s": 30}\')')
@@ -286,10 +287,11 @@ async def _is(value: Awaitable[Any], expected: Any) -> bool:
 async def test_sigterm_drains_finishes_or_releases_and_frees_leases(fleet: Fleet) -> None:
     url = fleet.url
     await make_running_bots(url, 2)
-    proc = fleet.start("drainer", DRAIN_TIMEOUT_S="1.5", WORKER_CONCURRENCY="2")
+    # A long poll: the drain must not wait for it (nor for a slot to free up).
+    proc = fleet.start("drainer", DRAIN_TIMEOUT_S="2", WORKER_CONCURRENCY="2", POLL_INTERVAL_S="30")
     await wait_for("the drainer to lease its bots", lambda: _is(lease_counts(url), [2]))
     short = await scalar(
-        url, 'select enqueue_job(\'fleet.record\', \'{"tag": "short", "sleep_s": 0.5}\')'
+        url, 'select enqueue_job(\'fleet.record\', \'{"tag": "short", "sleep_s": 1.8}\')'
     )
     stuck = await scalar(
         url, 'select enqueue_job(\'fleet.record\', \'{"tag": "stuck", "sleep_s": 60}\')'
@@ -301,7 +303,7 @@ async def test_sigterm_drains_finishes_or_releases_and_frees_leases(fleet: Fleet
     proc.send_signal(signal.SIGTERM)
     took = time.monotonic()
     assert await asyncio.to_thread(proc.wait, 10) == 0
-    assert time.monotonic() - took < 1.5 + 3  # bounded by DRAIN_TIMEOUT_S
+    assert time.monotonic() - took < 2 + 1  # DRAIN_TIMEOUT_S and a second
     status = dict(
         await rows(
             url, "select id, status || '/' || attempts from jobs where kind = 'fleet.record'"

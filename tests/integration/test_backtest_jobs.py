@@ -4,10 +4,8 @@ credits charged per compute-second through the ledger."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,19 +18,9 @@ from tests.support.db import User, request_as
 from tests.support.waiting import wait_for
 from worker.backtest import jobs, load_csv, run_backtest
 from worker.credits import ledger
-from worker.db import open_pool
-from worker.fleet.registry import Job, JobContext, Registry
+from worker.fleet.registry import Job, Registry
 
 PERIOD = ("2018-01-12T00:00:00Z", "2018-01-20T00:00:00Z")
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_pool(db_url, min_size=1, max_size=6, name="test-backtests")
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 @pytest.fixture
@@ -40,10 +28,6 @@ def registry() -> Registry:
     reg = Registry()
     jobs.register(reg)
     return reg
-
-
-async def _noop(_: float) -> None:
-    return None
 
 
 async def one(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> Any:
@@ -96,21 +80,11 @@ async def job_for(conn: psycopg.AsyncConnection[Any], run_id: uuid.UUID) -> Job:
     return Job(**rows[0])
 
 
-def context(job: Job, pool: AsyncConnectionPool) -> JobContext:
-    return JobContext(
-        job=job,
-        pool=pool,
-        worker_id="test",
-        log=logging.LoggerAdapter(logging.getLogger("test")),
-        extend_lock=_noop,
-    )
-
-
 async def run_it(
     conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry, run_id: uuid.UUID
 ) -> dict[str, Any]:
     job = await job_for(conn, run_id)
-    result: dict[str, Any] = await reg.kinds[job.kind].handler(context(job, pool))
+    result: dict[str, Any] = await reg.kinds[job.kind].handler(reg.context(job, pool, "test"))
     return result
 
 

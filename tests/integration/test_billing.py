@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,35 +15,15 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
-from worker.billing import process_webhook_event, register
-from worker.fleet.registry import Job, JobContext, Registry
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = AsyncConnectionPool(
-        db_url,
-        min_size=1,
-        max_size=6,
-        open=False,
-        kwargs={"autocommit": True, "options": "-c role=service_role"},
-    )
-    await p.open(wait=True, timeout=30)
-    try:
-        yield p
-    finally:
-        await p.close()
+from worker.billing import BillingSettings, process_webhook_event, register
+from worker.fleet.registry import Job, Registry
 
 
 @pytest.fixture
 def registry() -> Registry:
     reg = Registry()
-    register(reg)
+    register(reg, BillingSettings())
     return reg
-
-
-async def _noop(_: float) -> None:
-    return None
 
 
 async def run_jobs(
@@ -62,13 +40,7 @@ async def run_jobs(
             row = await cur.fetchone()
         if row is None:
             return results
-        ctx = JobContext(
-            job=Job(**row),
-            pool=pool,
-            worker_id="test",
-            log=logging.LoggerAdapter(logging.getLogger("test")),
-            extend_lock=_noop,
-        )
+        ctx = reg.context(Job(**row), pool, "test")
         results.append(await reg.kinds[row["kind"]].handler(ctx))
         await conn.execute("update jobs set status = 'succeeded' where id = %s", (row["id"],))
 

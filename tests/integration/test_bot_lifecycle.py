@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,15 +10,23 @@ import psycopg
 
 from tests.support.bots import create_bot, grant_credits, harness, register_worker
 from tests.support.db import User, request_as
+from tests.support.waiting import wait_for
 
 
-async def within(seconds: float, check: Callable[[], bool]) -> float:
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > seconds:
-            raise AssertionError(f"not within {seconds}s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
+async def within(seconds: float, what: str, check: Callable[[], bool]) -> float:
+    async def holds() -> bool:
+        return check()
+
+    return await wait_for(what, holds, limit_s=seconds, every_s=0.02)
+
+
+async def listening(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the runner's session has run ``listen tradefleet_bots``."""
+    cur = await conn.execute(
+        "select count(*) from pg_stat_activity "
+        "where datname = current_database() and query = 'listen tradefleet_bots'"
+    )
+    return await cur.fetchone() == (1,)
 
 
 async def test_pausing_and_starting_a_bot_takes_effect_within_a_second(
@@ -33,13 +40,13 @@ async def test_pausing_and_starting_a_bot_takes_effect_within_a_second(
         await h.leases.sync()
         task = asyncio.create_task(h.runner.run())
         try:
-            await asyncio.sleep(0.3)  # the runner is listening
+            await wait_for("the runner to listen", lambda: listening(conn))
             async with request_as(conn, alice) as cur:
                 await cur.execute("update public.bots set status = 'running' where id = %s", (bot,))
-            await within(1.0, lambda: bot in h.runner.bots)
+            await within(1.0, "the bot to run", lambda: bot in h.runner.bots)
             async with request_as(conn, alice) as cur:
                 await cur.execute("update public.bots set status = 'paused' where id = %s", (bot,))
-            await within(1.0, lambda: bot not in h.runner.bots)
+            await within(1.0, "the bot to pause", lambda: bot not in h.runner.bots)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

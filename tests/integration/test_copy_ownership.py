@@ -10,33 +10,15 @@ statistics count both.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.bots import create_bot, grant_credits, harness, register_worker
 from tests.support.db import User, request_as
 from worker import signals
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = AsyncConnectionPool(
-        db_url,
-        min_size=1,
-        max_size=4,
-        open=False,
-        kwargs={"autocommit": True, "options": "-c role=service_role"},
-    )
-    await p.open(wait=True, timeout=30)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def rows(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -3,9 +3,7 @@ holds that settle once, idempotent retries, batches, flows, and who may move cre
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,18 +15,8 @@ from psycopg_pool import AsyncConnectionPool
 from tests.support.db import User, request_as
 from worker import credits
 from worker.credits import jobs
-from worker.db import open_pool
 from worker.errors import Bug, Fatal
-from worker.fleet.registry import Job, JobContext, Registry
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_pool(db_url, min_size=1, max_size=4, name="test-credits")
-    try:
-        yield p
-    finally:
-        await p.close()
+from worker.fleet.registry import Job, JobContext, PayloadError, Registry
 
 
 async def available(pool: AsyncConnectionPool, user: User) -> Decimal:
@@ -437,17 +425,10 @@ async def test_paid_invoices_and_monthly_grants_credit_once(
     assert await audit(conn) == []
 
 
-def job_context(pool: AsyncConnectionPool, kind: str, payload: dict[str, Any]) -> JobContext:
-    async def extend(_: float) -> None:
-        return None
-
-    return JobContext(
-        job=Job(1, "credits", kind, payload, 1, 5),
-        pool=pool,
-        worker_id="test",
-        log=logging.LoggerAdapter(logging.getLogger("test.credits")),
-        extend_lock=extend,
-    )
+def job_context(pool: AsyncConnectionPool, kind: str, payload: dict[str, Any]) -> JobContext[Any]:
+    registry = Registry()
+    credits.register(registry)
+    return registry.context(Job(1, "credits", kind, payload, 1, 5), pool, "test")
 
 
 async def test_the_settlement_job_charges_usage_events_once(
@@ -492,10 +473,9 @@ async def test_the_settlement_job_charges_usage_events_once(
         "rejected": {"exceeds_credits": 1},
     }
     assert await available(pool, alice) == 3
-    with pytest.raises(Fatal):
-        await jobs.settle_usage(
-            job_context(pool, jobs.SETTLE_USAGE, {"events": [{"usage": "trade"}]})
-        )
+    # An event without a user is refused before anything runs (the job goes to dead).
+    with pytest.raises(PayloadError, match="user_id"):
+        job_context(pool, jobs.SETTLE_USAGE, {"events": [{"usage": "trade"}]})
 
 
 def test_register_gives_the_fleet_the_credit_jobs() -> None:

@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from tests.fakes.fake_realtime import FakeRealtime
-from worker.config import Settings
-from worker.db import open_pool
+from tests.support.fleet import fleet_settings, job_status, worker_running
+from tests.support.waiting import wait_for
 from worker.fleet import queue
 from worker.fleet.events import EventSource, ListenNotifySource, RealtimeSource, Wake
-from worker.fleet.registry import JobContext, Periodic, Registry
+from worker.fleet.registry import JobContext, Payload, Periodic, Registry
 from worker.fleet.runtime import Worker
 from worker.fleet.scheduler import enqueue_periodic
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_pool(db_url, max_size=3, name="test-events")
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 class Wakes:
@@ -110,60 +99,27 @@ class Silent:
         await asyncio.Event().wait()
 
 
-def settings(db_url: str, **over: Any) -> Settings:
-    base: dict[str, Any] = {
-        "database_url": db_url,
-        "worker_name": "in-process",
-        "poll_interval_s": 0.3,
-        "lease_ttl_s": 3,
-        "sweep_interval_s": 0.5,
-        "job_lock_s": 5,
-        "drain_timeout_s": 1,
-        "job_backoff_base_s": 0.05,
-    }
-    return Settings(_env_file=None, **{**base, **over})  # type: ignore[call-arg]
+class Echo(Payload):
+    n: int | None = None
 
 
-@contextlib.asynccontextmanager
-async def worker_running(w: Worker) -> AsyncIterator[Worker]:
-    task = asyncio.create_task(w.run())
-    try:
-        yield w
-    finally:
-        w.request_stop()
-        async with asyncio.timeout(10):
-            assert await task == 0
+async def ok(ctx: JobContext[Echo]) -> dict[str, Any]:
+    return {"echo": ctx.payload.model_dump(exclude_unset=True)}
 
 
-async def until_status(
-    conn: psycopg.AsyncConnection[Any], job_id: int, status: str, limit_s: float = 5.0
-) -> float:
-    start = time.monotonic()
-    async with asyncio.timeout(limit_s):
-        while True:
-            cur = await conn.execute("select status from jobs where id = %s", (job_id,))
-            if await cur.fetchone() == (status,):
-                return time.monotonic() - start
-            await asyncio.sleep(0.02)
-
-
-def registry_with(kind: str, handler: Callable[[JobContext], Awaitable[Any]]) -> Registry:
+def registry_with_ok() -> Registry:
     r = Registry()
-    r.job(kind)(handler)
+    r.job("test.ok", payload=Echo)(ok)
     return r
-
-
-async def ok(ctx: JobContext) -> dict[str, Any]:
-    return {"echo": ctx.job.payload}
 
 
 async def test_lost_notifications_never_lose_a_job(
     pool: AsyncConnectionPool, db_url: str, conn: psycopg.AsyncConnection[Any]
 ) -> None:
-    w = Worker(settings(db_url), registry_with("test.ok", ok), event_source=Silent())
+    w = Worker(fleet_settings(db_url), registry_with_ok(), event_source=Silent())
     async with worker_running(w):
         job_id = await queue.enqueue(pool, "test.ok", {"n": 1})
-        await until_status(conn, job_id, "succeeded", limit_s=3)  # found by the poll
+        await job_status(conn, job_id, "succeeded", limit_s=3)  # found by the poll
     cur = await conn.execute("select result from jobs where id = %s", (job_id,))
     assert await cur.fetchone() == ({"echo": {"n": 1}},)
 
@@ -171,12 +127,18 @@ async def test_lost_notifications_never_lose_a_job(
 async def test_notified_worker_starts_jobs_well_before_the_poll(
     pool: AsyncConnectionPool, db_url: str, conn: psycopg.AsyncConnection[Any]
 ) -> None:
-    w = Worker(settings(db_url, poll_interval_s=30), registry_with("test.ok", ok))
+    w = Worker(fleet_settings(db_url, poll_interval_s=30), registry_with_ok())
     async with worker_running(w):
-        await asyncio.sleep(0.5)  # let it connect its LISTEN session and do its first poll
+        source = w.event_source
+        assert isinstance(source, ListenNotifySource)
+        await wait_for("the LISTEN session", lambda: _is_set(source.connected))
         for _ in range(5):
             job_id = await queue.enqueue(pool, "test.ok")
-            assert await until_status(conn, job_id, "succeeded", limit_s=2) < 1.0
+            assert await job_status(conn, job_id, "succeeded", limit_s=2) < 1.0
+
+
+async def _is_set(event: asyncio.Event) -> bool:
+    return event.is_set()
 
 
 async def test_periodic_job_is_enqueued_once_per_period_by_many_workers(
@@ -191,17 +153,17 @@ async def test_worker_configured_for_realtime_is_woken_through_it(
     pool: AsyncConnectionPool, db_url: str, conn: psycopg.AsyncConnection[Any]
 ) -> None:
     async with FakeRealtime(db_url, api_key="service-key") as fake:
-        s = settings(
+        s = fleet_settings(
             db_url,
             poll_interval_s=30,
             event_source="realtime",
             supabase_url=fake.url,
             supabase_service_role_key="service-key",
         )
-        w = Worker(s, registry_with("test.ok", ok))
+        w = Worker(s, registry_with_ok())
         assert isinstance(w.event_source, RealtimeSource)
         async with worker_running(w):
             await asyncio.wait_for(w.event_source.connected.wait(), 5)
             job_id = await queue.enqueue(pool, "test.ok")
-            assert await until_status(conn, job_id, "succeeded", limit_s=3) < 2.0
+            assert await job_status(conn, job_id, "succeeded", limit_s=3) < 2.0
         assert fake.events_sent >= 1

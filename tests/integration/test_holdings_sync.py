@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,7 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
-from worker.fleet.registry import Job, JobContext, Registry
+from worker.fleet.registry import Job, Registry
 from worker.holdings import HoldingsDeps, register
 from worker.holdings.alpaca import Quote
 from worker.holdings.provider import HoldingsProvider
@@ -49,23 +48,6 @@ class FakeQuotes:
             for s, (p, c) in self.prices.items()
             if s in symbols
         ]
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    # As the fleet connects: acting as service_role, autocommit.
-    p = AsyncConnectionPool(
-        db_url,
-        min_size=1,
-        max_size=6,
-        open=False,
-        kwargs={"autocommit": True, "options": "-c role=service_role"},
-    )
-    await p.open(wait=True, timeout=30)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 @pytest.fixture
@@ -104,13 +86,7 @@ async def run_jobs(
             row = await cur.fetchone()
         if row is None:
             return done
-        ctx = JobContext(
-            job=Job(**row),
-            pool=pool,
-            worker_id="test",
-            log=logging.LoggerAdapter(logging.getLogger("test")),
-            extend_lock=_noop,
-        )
+        ctx = reg.context(Job(**row), pool, "test")
         try:
             result = await reg.kinds[row["kind"]].handler(ctx)
             status = "succeeded"
@@ -121,10 +97,6 @@ async def run_jobs(
             (status, json.dumps(result), row["id"]),
         )
         done.append({"kind": row["kind"], "status": status, "result": result})
-
-
-async def _noop(_: float) -> None:
-    return None
 
 
 async def link(conn: psycopg.AsyncConnection[Any], user: User) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -12,20 +11,10 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, create_user, request_as
-from worker.db import open_pool
 from worker.fleet import queue, workers
 from worker.fleet.leases import LeaseChange, LeaseManager
 
 TTL = 30.0
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_pool(db_url, max_size=4, name="test-leases")
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def new_worker(pool: AsyncConnectionPool, name: str, capacity: int = 100) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,17 +11,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
-from worker.db import open_pool
+from tests.support.waiting import wait_for
 from worker.fleet import queue, workers
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = await open_pool(db_url, max_size=4, name="test-queue")
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 async def new_worker(pool: AsyncConnectionPool, name: str = "w") -> str:
@@ -135,7 +125,14 @@ async def test_expired_locks_are_reclaimed_and_heartbeats_keep_them(
     await queue.claim(pool, crashed, ["default"], 1, lock_s=0.05)
     assert await queue.extend_lock(pool, alive, kept, 60)
     assert not await queue.extend_lock(pool, alive, lost, 60)  # not its job
-    await asyncio.sleep(0.1)  # let the 50 ms visibility timeouts pass
+
+    async def locks_expired() -> bool:
+        cur = await conn.execute(
+            "select count(*) from jobs where status = 'running' and locked_until < now()"
+        )
+        return await cur.fetchone() == (2,)
+
+    await wait_for("the 50 ms visibility timeouts to pass", locks_expired)
     assert await queue.reclaim_expired(pool) == 2
     assert (await job_row(conn, kept))["status"] == "running"
     row = await job_row(conn, lost)

@@ -5,7 +5,6 @@ closes the copies when the signal closes."""
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -20,8 +19,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, create_user, request_as
 from worker import notify, signals
-from worker.fleet.registry import Job, JobContext, Registry
+from worker.fleet.registry import Job, Registry
 from worker.notify.channels import DiscordChannel, TelegramChannel
+from worker.signals import SignalsSettings
 
 TOKEN = "123:abc"
 
@@ -31,26 +31,10 @@ async def _no_sleep(_: float) -> None:
 
 
 @pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = AsyncConnectionPool(
-        db_url,
-        min_size=1,
-        max_size=6,
-        open=False,
-        kwargs={"autocommit": True, "options": "-c role=service_role"},
-    )
-    await p.open(wait=True, timeout=30)
-    try:
-        yield p
-    finally:
-        await p.close()
-
-
-@pytest.fixture
 async def registry() -> AsyncIterator[Registry]:
     async with httpx.AsyncClient() as http:
         reg = Registry()
-        signals.register(reg)
+        signals.register(reg, SignalsSettings())
         notify.register(
             reg,
             {
@@ -59,10 +43,6 @@ async def registry() -> AsyncIterator[Registry]:
             },
         )
         yield reg
-
-
-async def _noop(_: float) -> None:
-    return None
 
 
 async def run_jobs(
@@ -82,13 +62,7 @@ async def run_jobs(
             row = await cur.fetchone()
         if row is None:
             return results
-        ctx = JobContext(
-            job=Job(**row),
-            pool=pool,
-            worker_id="test",
-            log=logging.LoggerAdapter(logging.getLogger("test")),
-            extend_lock=_noop,
-        )
+        ctx = reg.context(Job(**row), pool, "test")
         results.append(await reg.kinds[row["kind"]].handler(ctx))
         await conn.execute("update jobs set status = 'succeeded' where id = %s", (row["id"],))
 

@@ -65,7 +65,7 @@ from worker.candles import (
 )
 from worker.credits import InsufficientCredits
 from worker.errors import Fatal, Retryable
-from worker.fleet.registry import JobContext, Registry
+from worker.fleet.registry import JobContext, Payload, Registry
 from worker.strategies.registry import validate_params
 
 KIND = "backtest.run"
@@ -130,7 +130,7 @@ class BudgetExhausted(Exception):
         self.seconds = seconds
 
 
-async def _budget_seconds(ctx: JobContext, user_id: uuid.UUID) -> int:
+async def _budget_seconds(ctx: JobContext[RunBacktest], user_id: uuid.UUID) -> int:
     """Compute-seconds the run may use: the job's limit, or what the user's available
     credits pay for at their plan's price when that is less (free plans get the limit)."""
     price = await credits.quote(
@@ -247,7 +247,7 @@ async def _finish(
     return None if row is None else row["result_id"]
 
 
-async def _progress(ctx: JobContext, run_id: uuid.UUID, progress: float) -> None:
+async def _progress(ctx: JobContext[RunBacktest], run_id: uuid.UUID, progress: float) -> None:
     """Report progress; raise :class:`RunCancelled` if the owner cancelled the run."""
     row = await _one(
         ctx.pool, PROGRESS, {"run_id": run_id, "progress": Decimal(str(round(progress, 4)))}
@@ -318,9 +318,17 @@ async def load_candles(
     return CandleSeries(candles, tf, gaps, name=f"{run['trading_pair']} {run['timeframe']}"), source
 
 
-async def run_job(ctx: JobContext, config: BacktestSettings | None = None) -> dict[str, Any]:
+class RunBacktest(Payload):
+    """``backtest.run``, enqueued by a trigger on ``backtest_runs``."""
+
+    run_id: uuid.UUID
+
+
+async def run_job(
+    ctx: JobContext[RunBacktest], config: BacktestSettings | None = None
+) -> dict[str, Any]:
     """The ``backtest.run`` handler (see the module docstring)."""
-    run_id = uuid.UUID(str(ctx.job.payload["run_id"]))
+    run_id = ctx.payload.run_id
     started = await _one(ctx.pool, START, {"run_id": run_id})
     if started is None:
         return {"run_id": str(run_id), "status": "skipped"}
@@ -521,7 +529,9 @@ async def _settle(
     return cost
 
 
-async def _release(ctx: JobContext, run_id: uuid.UUID, hold: credits.Transfer | None) -> None:
+async def _release(
+    ctx: JobContext[RunBacktest], run_id: uuid.UUID, hold: credits.Transfer | None
+) -> None:
     if hold is None:
         return
     try:
@@ -539,10 +549,10 @@ def register(registry: Registry, settings: BacktestSettings | None = None) -> No
     """``backtest.run``: backtests requested from the app."""
     config = settings if settings is not None else BacktestSettings()
 
-    async def handle(ctx: JobContext) -> dict[str, Any]:
+    async def handle(ctx: JobContext[RunBacktest]) -> dict[str, Any]:
         return await run_job(ctx, config)
 
-    registry.job(KIND, max_attempts=3, timeout_s=MAX_COMPUTE_SECONDS)(handle)
+    registry.job(KIND, payload=RunBacktest, max_attempts=3, timeout_s=MAX_COMPUTE_SECONDS)(handle)
 
 
 __all__ = [

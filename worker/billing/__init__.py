@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from worker.fleet.registry import Registry
+from worker.fleet.registry import NoPayload, Registry
 
-from .jobs import handle_sweep, handle_webhook, process_webhook_event
+from .jobs import WebhookEvent, handle_sweep, handle_webhook, process_webhook_event
+from .settings import BillingSettings
 
-__all__ = ["process_webhook_event", "register"]
+__all__ = ["BillingSettings", "process_webhook_event", "register"]
 
 
-def register(registry: Registry) -> None:
-    registry.job("billing.webhook", max_attempts=10, timeout_s=60)(handle_webhook)
-    registry.job("billing.sweep", max_attempts=3, timeout_s=120)(handle_sweep)
-    registry.every("billing.sweep", timedelta(minutes=5), "billing.sweep")
+def register(registry: Registry, settings: BillingSettings) -> None:
+    registry.job("billing.webhook", payload=WebhookEvent, max_attempts=10, timeout_s=60)(
+        handle_webhook
+    )
+    registry.job("billing.sweep", payload=NoPayload, max_attempts=3, timeout_s=120)(handle_sweep)
+    registry.every(
+        "billing.sweep", timedelta(seconds=settings.billing_sweep_interval_s), "billing.sweep"
+    )

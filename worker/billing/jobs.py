@@ -13,8 +13,8 @@ from psycopg.rows import dict_row
 from pydantic import ValidationError
 
 from worker import inbox
-from worker.errors import Fatal, Retryable
-from worker.fleet.registry import JobContext
+from worker.errors import Retryable
+from worker.fleet.registry import JobContext, NoPayload, Payload
 
 from .events import PARSERS
 from .models import PaymentUpdate
@@ -141,16 +141,19 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
         raise Retryable(f"database unavailable: {e}") from e
 
 
-async def handle_webhook(ctx: JobContext) -> dict[str, Any]:
-    event_id = ctx.job.payload.get("webhook_event_id")
-    if not isinstance(event_id, str):
-        raise Fatal(f"billing.webhook job {ctx.job.id} names no webhook_event_id")
-    result = await process_webhook_event(ctx.pool, event_id)
+class WebhookEvent(Payload):
+    """``billing.webhook``, enqueued by a trigger on ``webhook_events``."""
+
+    webhook_event_id: uuid.UUID
+
+
+async def handle_webhook(ctx: JobContext[WebhookEvent]) -> dict[str, Any]:
+    result = await process_webhook_event(ctx.pool, ctx.payload.webhook_event_id)
     ctx.log.info("payment event applied", extra={"action": "billing_webhook", **result})
     return result
 
 
-async def handle_sweep(ctx: JobContext) -> dict[str, Any]:
+async def handle_sweep(ctx: JobContext[NoPayload]) -> dict[str, Any]:
     async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(EXPIRE_DUE)
         row = await cur.fetchone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -9,7 +10,9 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 
-def configure_role(role: str | None, async_commit: bool = False) -> Any:
+def configure_role(
+    role: str | None, async_commit: bool = False
+) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]:
     """Return a pool ``configure`` callback: autocommit, then act as ``role``.
 
     On Supabase the worker connects as ``postgres`` (a member of ``service_role``); acting

@@ -7,15 +7,14 @@ module only names the calls so capabilities and the worker share one spelling.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
-
-from worker.fleet.registry import Job
 
 NOTIFY_CHANNEL = "tradefleet_jobs"
 
@@ -41,10 +40,22 @@ RECLAIM = "select public.reclaim_expired_jobs() as n"
 PRUNE = "select public.prune_jobs(make_interval(secs => %(keep_s)s)) as n"
 
 
+@dataclass(frozen=True)
+class Job:
+    """A claimed row of ``public.jobs``; ``payload`` is the stored JSON, unvalidated."""
+
+    id: int
+    queue: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
 async def enqueue(
     pool: AsyncConnectionPool,
     kind: str,
-    payload: dict[str, Any] | None = None,
+    payload: Mapping[str, Any] | None = None,
     *,
     queue: str = "default",
     run_at: datetime | None = None,
@@ -54,6 +65,9 @@ async def enqueue(
 ) -> int:
     """Enqueue one job and wake the workers of ``queue``; returns its id.
 
+    The payload is stored as given: :meth:`worker.fleet.registry.Registry.enqueue`
+    validates it against the kind's model first.
+
     With an ``idempotency_key`` the same key enqueued twice yields one job (the first id).
     """
     async with pool.connection() as conn:
@@ -61,7 +75,7 @@ async def enqueue(
             ENQUEUE,
             {
                 "kind": kind,
-                "payload": Jsonb(payload or {}),
+                "payload": Jsonb(dict(payload or {})),
                 "queue": queue,
                 "run_at": run_at,
                 "priority": priority,

@@ -14,7 +14,9 @@ lock is no longer extended by heartbeats, expires and is reclaimed). Enqueues, l
 everything handlers write stay synchronous.
 
 A failing handler never stops the worker: ``Retryable`` retries with backoff, ``Fatal``
-and ``Bug`` send the job to ``dead`` at once, anything else retries until max_attempts.
+and ``Bug`` send the job to ``dead`` at once, anything else (``CancelledError`` raised by
+the handler itself, ``SystemExit`` and ``KeyboardInterrupt`` included) retries until
+max_attempts. A payload that does not match its kind's model goes to ``dead`` at once.
 Database outages (PostgreSQL restarts) are waited out: every loop retries with backoff
 and the pool checks connections before handing them out.
 """
@@ -36,14 +38,15 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from worker.config import Settings
 from worker.db import open_pool
 from worker.errors import Bug, Fatal, Retryable
 from worker.fleet import queue, workers
 from worker.fleet.events import EventSource, ListenNotifySource, RealtimeSource
 from worker.fleet.leases import LeaseManager
-from worker.fleet.registry import Job, JobContext, Registry
-from worker.fleet.scheduler import FleetScheduler
+from worker.fleet.logs import JobLog
+from worker.fleet.registry import Job, PayloadError, Registry
+from worker.fleet.scheduler import FleetScheduler, Tick
+from worker.fleet.settings import FleetSettings
 
 log = logging.getLogger("tradefleet.worker")
 DB_ERRORS = (psycopg.Error, OSError, PoolTimeout)
@@ -62,7 +65,7 @@ class _Outcome:
     release: bool = False
 
 
-def make_event_source(settings: Settings) -> EventSource:
+def make_event_source(settings: FleetSettings) -> EventSource:
     if settings.event_source == "realtime":
         if not settings.supabase_url or not settings.supabase_service_role_key:
             raise ValueError(
@@ -78,7 +81,11 @@ class Worker:
     """A fleet worker; ``await Worker(settings, registry).run()`` until stopped."""
 
     def __init__(
-        self, settings: Settings, registry: Registry, *, event_source: EventSource | None = None
+        self,
+        settings: FleetSettings,
+        registry: Registry,
+        *,
+        event_source: EventSource | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -103,7 +110,9 @@ class Worker:
                 extra={"action": "drain_start", "worker_id": self.worker_id},
             )
         self._stopping.set()
+        # Wake the claim loop whatever it waits for (a wake-up or a free slot).
         self._wakeup.set()
+        self._slot_freed.set()
 
     def wake(self, queue_name: str | None) -> None:
         if queue_name is None or queue_name in self.settings.worker_queues:
@@ -176,7 +185,7 @@ class Worker:
         )
         if use_leases:
             self.leases = LeaseManager(pool, self.worker_id, ttl_s=s.lease_ttl_s)
-        scheduler = FleetScheduler(self, pool)
+        scheduler = self._scheduler(pool)
         self._spawn("events", self.event_source.run(self.wake))
         self._spawn("outcomes", self._outcome_writer(self._book or pool))
         for name, side in self.registry.side_tasks.items():
@@ -192,6 +201,42 @@ class Worker:
         finally:
             await self._drain(pool, scheduler)
         return 0
+
+    # --- the clock -------------------------------------------------------------------
+
+    def _scheduler(self, pool: AsyncConnectionPool) -> FleetScheduler:
+        s = self.settings
+        ticks = [
+            Tick("heartbeat", s.heartbeat_s, functools.partial(self._heartbeat, pool)),
+            Tick("sweep", s.sweep_interval_s, functools.partial(self._sweep, pool)),
+        ]
+        if self.leases is not None:
+            ticks.append(Tick("leases", s.lease_ttl_s / 3, self.leases.sync))
+        periodic = [
+            (p, self.registry.kinds[p.kind].max_attempts)
+            for p in self.registry.periodic_jobs.values()
+        ]
+        return FleetScheduler(pool, ticks, periodic)
+
+    async def _heartbeat(self, pool: AsyncConnectionPool) -> None:
+        status = await workers.heartbeat(
+            pool, self.worker_id, self.settings.job_lock_s, self.held_job_ids()
+        )
+        if status is None:
+            log.error(
+                "worker row vanished",
+                extra={"action": "heartbeat_unknown_worker", "worker_id": self.worker_id},
+            )
+
+    async def _sweep(self, pool: AsyncConnectionPool) -> None:
+        s = self.settings
+        dead = await workers.mark_dead(pool, max(s.lease_ttl_s, 3 * s.heartbeat_s))
+        reclaimed = await queue.reclaim_expired(pool)
+        if dead or reclaimed:
+            log.info(
+                "sweep",
+                extra={"action": "sweep", "dead_workers": dead, "reclaimed_jobs": reclaimed},
+            )
 
     # --- claiming and running ---------------------------------------------------------
 
@@ -236,31 +281,41 @@ class Worker:
 
     async def _run_job(self, pool: AsyncConnectionPool, job: Job) -> None:
         kind = self.registry.kinds[job.kind]
-        adapter = logging.LoggerAdapter(
-            log, {"job_id": job.id, "kind": job.kind, "attempt": job.attempts}
-        )
+        adapter = JobLog(log, {"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
 
         async def extend_lock(seconds: float) -> None:
             await queue.extend_lock(pool, self.worker_id, job.id, seconds)
 
-        ctx = JobContext(job, pool, self.worker_id, adapter, extend_lock)
         try:
-            async with asyncio.timeout(kind.timeout_s):
-                result = await kind.handler(ctx)
-            outcome = _Outcome(job, True, result=_jsonable(result))
+            try:
+                ctx = self.registry.context(job, pool, self.worker_id, adapter, extend_lock)
+            except PayloadError as e:
+                # Retrying cannot fix a payload: it was enqueued by SQL or by hand.
+                outcome = _Outcome(job, False, error=f"invalid payload: {e}", retry=False)
+            else:
+                async with asyncio.timeout(kind.timeout_s):
+                    result = await kind.handler(ctx)
+                outcome = _Outcome(job, True, result=_jsonable(result))
         except asyncio.CancelledError:
-            self._unwritten.add(job.id)
-            self._outcomes.put_nowait(
-                _Outcome(job, False, error="interrupted by shutdown", release=True)
-            )
-            raise
+            task = asyncio.current_task()
+            if not (self._stopping.is_set() or (task is not None and task.cancelling())):
+                # The handler raised it (or awaited something someone else cancelled):
+                # a failure like any other, not a shutdown.
+                outcome = _Outcome(job, False, error="CancelledError: the handler was cancelled")
+            else:
+                self._unwritten.add(job.id)
+                self._outcomes.put_nowait(
+                    _Outcome(job, False, error="interrupted by shutdown", release=True)
+                )
+                raise
         except Retryable as e:
             outcome = _Outcome(job, False, error=f"Retryable: {e}", retry_after_s=e.retry_after)
         except (Fatal, Bug) as e:
             outcome = _Outcome(job, False, error=f"{type(e).__name__}: {e}", retry=False)
         except TimeoutError:
             outcome = _Outcome(job, False, error=f"timed out after {kind.timeout_s}s")
-        except Exception as e:
+        except (Exception, SystemExit, KeyboardInterrupt) as e:
+            # SystemExit and KeyboardInterrupt raised by a handler end its job, not the worker.
             adapter.exception("job handler crashed", extra={"action": "job_crashed"})
             outcome = _Outcome(job, False, error=f"{type(e).__name__}: {e}")
         finally:

@@ -1,5 +1,5 @@
-"""The worker's clock (apscheduler 3, AsyncIOScheduler): heartbeats, sweeps, lease renewals
-and the registry's periodic jobs.
+"""The worker's clock (apscheduler 3, AsyncIOScheduler): the ticks the worker hands it
+(heartbeats, sweeps, lease renewals) and the registry's periodic jobs.
 
 Periodic jobs run once per period across the whole fleet: every worker enqueues the job
 with the idempotency key ``periodic:<name>:<period number>`` (periods counted from the Unix
@@ -8,22 +8,20 @@ epoch), the database keeps the first and ignores the rest.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from worker.fleet import queue, workers
+from worker.fleet import queue
 from worker.fleet.registry import Periodic
-
-if TYPE_CHECKING:
-    from worker.fleet.runtime import Worker
 
 log = logging.getLogger("tradefleet.scheduler")
 DB_ERRORS = (psycopg.Error, OSError, PoolTimeout)
@@ -47,19 +45,35 @@ async def enqueue_periodic(pool: AsyncConnectionPool, p: Periodic, max_attempts:
     )
 
 
+@dataclass(frozen=True)
+class Tick:
+    """Something the worker does every ``seconds`` (heartbeat, sweep, lease renewal)."""
+
+    name: str
+    seconds: float
+    run: Callable[[], Awaitable[object]]
+
+
 class FleetScheduler:
-    def __init__(self, worker: Worker, pool: AsyncConnectionPool) -> None:
-        self.worker = worker
+    """Runs the worker's ticks and enqueues the registry's periodic jobs (each with its
+    kind's ``max_attempts``); a failing run is logged, never fatal."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        ticks: Iterable[Tick],
+        periodic: Iterable[tuple[Periodic, int]] = (),
+    ) -> None:
         self.pool = pool
         self.scheduler = AsyncIOScheduler(timezone=UTC)
-        s = worker.settings
-        self._every("heartbeat", s.heartbeat_s, self.heartbeat)
-        self._every("sweep", s.sweep_interval_s, self.sweep)
-        if worker.leases is not None:
-            self._every("leases", s.lease_ttl_s / 3, worker.leases.sync)
-        for p in worker.registry.periodic_jobs.values():
+        for tick in ticks:
+            self._every(tick.name, tick.seconds, tick.run)
+        for p, max_attempts in periodic:
             self._every(
-                f"periodic:{p.name}", p.every.total_seconds(), self._periodic(p), aligned=True
+                f"periodic:{p.name}",
+                p.every.total_seconds(),
+                functools.partial(enqueue_periodic, pool, p, max_attempts),
+                aligned=True,
             )
 
     def start(self) -> None:
@@ -99,28 +113,3 @@ class FleetScheduler:
             misfire_grace_time=max(1, int(seconds)),
             next_run_time=datetime.now(UTC) + timedelta(milliseconds=10),
         )
-
-    def _periodic(self, p: Periodic) -> Callable[[], Awaitable[object]]:
-        kind = self.worker.registry.kinds.get(p.kind)
-        return lambda: enqueue_periodic(self.pool, p, kind.max_attempts if kind else 5)
-
-    async def heartbeat(self) -> None:
-        w = self.worker
-        status = await workers.heartbeat(
-            self.pool, w.worker_id, w.settings.job_lock_s, w.held_job_ids()
-        )
-        if status is None:
-            log.error(
-                "worker row vanished",
-                extra={"action": "heartbeat_unknown_worker", "worker_id": w.worker_id},
-            )
-
-    async def sweep(self) -> None:
-        s = self.worker.settings
-        dead = await workers.mark_dead(self.pool, max(s.lease_ttl_s, 3 * s.heartbeat_s))
-        reclaimed = await queue.reclaim_expired(self.pool)
-        if dead or reclaimed:
-            log.info(
-                "sweep",
-                extra={"action": "sweep", "dead_workers": dead, "reclaimed_jobs": reclaimed},
-            )

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from worker.errors import Fatal, TradefleetError
-from worker.fleet.registry import JobContext, Registry
+from worker.fleet.registry import JobContext, NoPayload, Payload, Registry
 from worker.holdings import queries as q
 from worker.holdings.alpaca import AlpacaClient, Quote
 from worker.holdings.prices import QuoteSource, update_prices
@@ -41,6 +41,41 @@ from worker.sealing import Keyring
 
 PRICE_INTERVAL = timedelta(minutes=5)
 NIGHTLY_INTERVAL = timedelta(days=1)
+
+
+class SnapTradeEvent(Payload):
+    """The webhook kinds' payload, built by a trigger from a stored SnapTrade webhook.
+    Fields a kind needs are checked by its handler, which marks the webhook failed."""
+
+    webhook_event_id: UUID | None = None
+    event_type: str | None = None
+    provider_user_id: str | None = None
+    provider_account_id: str | None = None
+    provider_connection_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+class FullSync(Payload):
+    """``holdings.full_sync``, enqueued by a trigger on ``sync_runs``."""
+
+    sync_run_id: UUID
+
+
+class Aggregate(Payload):
+    """``holdings.aggregate``, enqueued by ``holdings_request_aggregate`` in SQL."""
+
+    user_id: UUID
+
+
+class PlaceOrder(Payload):
+    user_id: UUID
+    symbol: str
+    action: str
+    units: Decimal
+    order_type: str = "Market"
+    time_in_force: str = "Day"
+    price: Decimal | None = None
+    client_order_id: str | None = None
 
 
 @dataclass
@@ -114,8 +149,8 @@ class AlpacaQuotes:
         return await self.client.latest_quotes(self.creds, symbols)
 
 
-async def _mark_webhook(ctx: JobContext, error: str | None) -> None:
-    event_id = ctx.job.payload.get("webhook_event_id")
+async def _mark_webhook(ctx: JobContext[SnapTradeEvent], error: str | None) -> None:
+    event_id = ctx.payload.webhook_event_id
     if not event_id:
         return
     async with ctx.pool.connection() as conn:
@@ -125,8 +160,8 @@ async def _mark_webhook(ctx: JobContext, error: str | None) -> None:
             await mark_failed(conn, event_id, error[:500])
 
 
-def _required(payload: Mapping[str, Any], key: str) -> str:
-    value = payload.get(key)
+def _required(payload: SnapTradeEvent, key: str) -> str:
+    value = getattr(payload, key)
     if not value:
         raise Fatal(f"job payload is missing {key!r}")
     return str(value)
@@ -151,7 +186,7 @@ def register(
             )
         return cache[0]
 
-    def engine(ctx: JobContext) -> HoldingsSync:
+    def engine(ctx: JobContext[Any]) -> HoldingsSync:
         d = get()
         return HoldingsSync(
             ctx.pool,
@@ -164,14 +199,14 @@ def register(
 
     def webhook_job(
         kind: str,
-        body: Callable[[JobContext, HoldingsSync], Awaitable[dict[str, Any]]],
+        body: Callable[[JobContext[SnapTradeEvent], HoldingsSync], Awaitable[dict[str, Any]]],
         *,
         marks_processed: bool = False,
     ) -> None:
         """``marks_processed``: the body marks the event processed itself (in its last write)."""
 
-        @registry.job(kind)
-        async def handler(ctx: JobContext) -> dict[str, Any]:
+        @registry.job(kind, payload=SnapTradeEvent)
+        async def handler(ctx: JobContext[SnapTradeEvent]) -> dict[str, Any]:
             try:
                 result = await body(ctx, engine(ctx))
             except TradefleetError as e:
@@ -181,8 +216,10 @@ def register(
                 await _mark_webhook(ctx, None)
             return result
 
-    async def connection_added(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
-        p = ctx.job.payload
+    async def connection_added(
+        ctx: JobContext[SnapTradeEvent], sync: HoldingsSync
+    ) -> dict[str, Any]:
+        p = ctx.payload
         provider_user_id = _required(p, "provider_user_id")
         async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
@@ -210,9 +247,9 @@ def register(
         await sync.finish_run(run_id, stats, started)
         return stats.as_dict()
 
-    async def sync_account(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
-        p = ctx.job.payload
-        event_id = p.get("webhook_event_id")
+    async def sync_account(ctx: JobContext[SnapTradeEvent], sync: HoldingsSync) -> dict[str, Any]:
+        p = ctx.payload
+        event_id = p.webhook_event_id
         _, stats = await sync.sync_account(
             "snaptrade",
             _required(p, "provider_user_id"),
@@ -221,9 +258,11 @@ def register(
         )
         return stats.as_dict()
 
-    async def connection_status(ctx: JobContext, sync: HoldingsSync) -> dict[str, Any]:
-        p = ctx.job.payload
-        deleted = p.get("event_type") == "CONNECTION_DELETED"
+    async def connection_status(
+        ctx: JobContext[SnapTradeEvent], sync: HoldingsSync
+    ) -> dict[str, Any]:
+        p = ctx.payload
+        deleted = p.event_type == "CONNECTION_DELETED"
         reason = (
             "deleted at the brokerage link provider"
             if deleted
@@ -250,26 +289,24 @@ def register(
     webhook_job("holdings.sync_account", sync_account, marks_processed=True)
     webhook_job("holdings.connection_status", connection_status)
 
-    @registry.job("holdings.full_sync")
-    async def full_sync(ctx: JobContext) -> dict[str, Any] | None:
-        stats: SyncStats | None = await engine(ctx).run_requested(
-            UUID(_required(ctx.job.payload, "sync_run_id"))
-        )
+    @registry.job("holdings.full_sync", payload=FullSync)
+    async def full_sync(ctx: JobContext[FullSync]) -> dict[str, Any] | None:
+        stats: SyncStats | None = await engine(ctx).run_requested(ctx.payload.sync_run_id)
         return None if stats is None else stats.as_dict()
 
-    @registry.job("holdings.aggregate")
-    async def aggregate(ctx: JobContext) -> dict[str, Any]:
-        changed = await engine(ctx).aggregate_pending([UUID(_required(ctx.job.payload, "user_id"))])
+    @registry.job("holdings.aggregate", payload=Aggregate)
+    async def aggregate(ctx: JobContext[Aggregate]) -> dict[str, Any]:
+        changed = await engine(ctx).aggregate_pending([ctx.payload.user_id])
         return {"changed": changed}
 
-    @registry.job("holdings.nightly")
-    async def nightly(ctx: JobContext) -> dict[str, Any]:
+    @registry.job("holdings.nightly", payload=NoPayload)
+    async def nightly(ctx: JobContext[NoPayload]) -> dict[str, Any]:
         async with ctx.pool.connection() as conn:
             cur = await conn.execute(q.NIGHTLY_SYNC_RUNS)
             return {"sync_runs": cur.rowcount}
 
-    @registry.job("holdings.update_prices")
-    async def prices(ctx: JobContext) -> dict[str, Any]:
+    @registry.job("holdings.update_prices", payload=NoPayload)
+    async def prices(ctx: JobContext[NoPayload]) -> dict[str, Any]:
         result = await update_prices(ctx.pool, get().quotes)
         return {
             "watched": result.watched,
@@ -277,27 +314,26 @@ def register(
             "revalued": result.holdings_revalued,
         }
 
-    @registry.job("holdings.place_order", max_attempts=1)
-    async def place_order(ctx: JobContext) -> dict[str, Any]:
+    @registry.job("holdings.place_order", payload=PlaceOrder, max_attempts=1)
+    async def place_order(ctx: JobContext[PlaceOrder]) -> dict[str, Any]:
         d = get()
         if d.snaptrade is None:
             raise Fatal(
                 "SnapTrade is not configured on this worker (SNAPTRADE_CLIENT_ID/CONSUMER_KEY)"
             )
-        p = ctx.job.payload
-        price = p.get("price")
+        p = ctx.payload
         routed = await route_order(
             ctx.pool,
             d.keyring,
             d.snaptrade,
-            user_id=UUID(_required(p, "user_id")),
-            symbol=_required(p, "symbol"),
-            action=_required(p, "action"),
-            units=Decimal(_required(p, "units")),
-            order_type=str(p.get("order_type", "Market")),
-            time_in_force=str(p.get("time_in_force", "Day")),
-            price=None if price is None else Decimal(str(price)),
-            client_order_id=p.get("client_order_id"),
+            user_id=p.user_id,
+            symbol=p.symbol,
+            action=p.action,
+            units=p.units,
+            order_type=p.order_type,
+            time_in_force=p.time_in_force,
+            price=p.price,
+            client_order_id=p.client_order_id,
         )
         return {
             "connection_id": str(routed.connection_id),

@@ -15,7 +15,7 @@ from worker.fleet.registry import Registry
 
 from .channels import Channel, DiscordChannel, TelegramChannel
 from .deliver import Outbound, deliver
-from .jobs import deliver_notifications, make_handler
+from .jobs import Deliver, deliver_notifications, make_handler
 from .settings import NotifySettings
 
 __all__ = [
@@ -45,7 +45,9 @@ def register(
     """``notify.deliver``: deliver notifications through the channels of ``settings`` (built
     on the first job), or through the ``channels`` given (tests)."""
     if settings is not None and not isinstance(settings, NotifySettings):
-        registry.job("notify.deliver", max_attempts=8, timeout_s=120)(make_handler(settings))
+        registry.job("notify.deliver", payload=Deliver, max_attempts=8, timeout_s=120)(
+            make_handler(settings)
+        )
         return
     config = settings if settings is not None else NotifySettings()
     built: list[Mapping[str, Channel]] = []
@@ -55,4 +57,6 @@ def register(
             built.append(default_channels(config))
         return built[0]
 
-    registry.job("notify.deliver", max_attempts=8, timeout_s=120)(make_handler(channels))
+    registry.job("notify.deliver", payload=Deliver, max_attempts=8, timeout_s=120)(
+        make_handler(channels)
+    )

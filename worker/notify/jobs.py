@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from worker.errors import Fatal, Retryable
-from worker.fleet.registry import JobContext
+from worker.errors import Retryable
+from worker.fleet.registry import JobContext, Payload
 
 from .channels import Channel
 from .deliver import Outbound, deliver
+
+
+class Deliver(Payload):
+    """``notify.deliver``, enqueued by a trigger on ``notifications`` (100 ids a job)."""
+
+    notification_ids: list[uuid.UUID]
+
 
 LOAD = """
 select n.id, n.title, n.body, n.channels, p.telegram_chat_id, p.discord_webhook_url
@@ -69,13 +76,12 @@ async def deliver_notifications(
     return counts
 
 
-def make_handler(channels: Mapping[str, Channel] | Any) -> Any:
-    async def handle(ctx: JobContext) -> dict[str, int]:
-        raw = ctx.job.payload.get("notification_ids")
-        if not isinstance(raw, list):
-            raise Fatal(f"notify.deliver job {ctx.job.id} names no notification_ids")
+def make_handler(
+    channels: Mapping[str, Channel] | Any,
+) -> Callable[[JobContext[Deliver]], Awaitable[dict[str, int]]]:
+    async def handle(ctx: JobContext[Deliver]) -> dict[str, int]:
         resolved = channels() if callable(channels) else channels
-        counts = await deliver_notifications(ctx.pool, [uuid.UUID(str(i)) for i in raw], resolved)
+        counts = await deliver_notifications(ctx.pool, ctx.payload.notification_ids, resolved)
         if counts["retry"]:
             raise Retryable(
                 f"{counts['retry']} channel deliveries still failing; retrying those only"

@@ -12,12 +12,15 @@ from datetime import timedelta
 
 from worker.fleet.registry import Registry
 
-from .jobs import fan_out, handle_fanout, handle_renew
+from .jobs import Fanout, Renew, fan_out, handle_fanout, handle_renew
+from .settings import SignalsSettings
 
-__all__ = ["fan_out", "register"]
+__all__ = ["SignalsSettings", "fan_out", "register"]
 
 
-def register(registry: Registry) -> None:
-    registry.job("signals.fanout", max_attempts=10, timeout_s=300)(handle_fanout)
-    registry.job("signals.renew", max_attempts=3, timeout_s=300)(handle_renew)
-    registry.every("signals.renew", timedelta(minutes=10), "signals.renew")
+def register(registry: Registry, settings: SignalsSettings) -> None:
+    registry.job("signals.fanout", payload=Fanout, max_attempts=10, timeout_s=300)(handle_fanout)
+    registry.job("signals.renew", payload=Renew, max_attempts=3, timeout_s=300)(handle_renew)
+    registry.every(
+        "signals.renew", timedelta(seconds=settings.signals_renew_interval_s), "signals.renew"
+    )

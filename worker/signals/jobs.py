@@ -5,20 +5,32 @@ subscriptions."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+from pydantic import Field
 
-from worker.errors import Fatal, Retryable
-from worker.fleet.registry import JobContext
+from worker.errors import Retryable
+from worker.fleet.registry import JobContext, Payload
 
 FAN_OUT = "select executed, skipped, notified from public.signal_fan_out(%(signal_id)s, %(phase)s)"
 CHARGE = "select charged, rejected from public.signal_charge_copies(%(signal_id)s, %(chunk)s)"
 RENEW = "select renewed, expired from public.renew_strategy_subscriptions(%(limit)s)"
 
 CHARGE_CHUNK = 500
+
+
+class Fanout(Payload):
+    """``signals.fanout``, enqueued by a trigger on ``signals``."""
+
+    signal_id: uuid.UUID
+    phase: Literal["open", "update", "close"] = "open"
+
+
+class Renew(Payload):
+    limit: int = Field(default=1000, gt=0)
 
 
 async def fan_out(
@@ -47,11 +59,8 @@ async def fan_out(
         raise Retryable(f"database unavailable: {e}") from e
 
 
-async def handle_fanout(ctx: JobContext) -> dict[str, int]:
-    signal_id = ctx.job.payload.get("signal_id")
-    phase = ctx.job.payload.get("phase", "open")
-    if not isinstance(signal_id, str) or phase not in ("open", "update", "close"):
-        raise Fatal(f"signals.fanout job {ctx.job.id} has a bad payload: {ctx.job.payload}")
+async def handle_fanout(ctx: JobContext[Fanout]) -> dict[str, int]:
+    signal_id, phase = ctx.payload.signal_id, ctx.payload.phase
     result = await fan_out(ctx.pool, signal_id, phase)
     ctx.log.info(
         "signal fanned out",
@@ -60,7 +69,7 @@ async def handle_fanout(ctx: JobContext) -> dict[str, int]:
     return result
 
 
-async def handle_renew(ctx: JobContext) -> dict[str, Any]:
+async def handle_renew(ctx: JobContext[Renew]) -> dict[str, Any]:
     async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(RENEW, {"limit": int(ctx.job.payload.get("limit", 1000))})
+        await cur.execute(RENEW, {"limit": ctx.payload.limit})
         return dict(await cur.fetchone() or {})

@@ -1,0 +1,131 @@
+"""The fleet's settings, from the environment (and an optional ``.env``); see ``.env.example``.
+
+Each capability keeps its own settings class beside it; the composition root
+(:mod:`worker.capabilities`) loads them with :func:`load_settings` and hands each to its
+capability's ``register(registry, settings)``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Annotated, Literal, Self, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from worker.errors import ConfigError
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _split_commas(v: object) -> object:
+    if isinstance(v, str):
+        return [part.strip() for part in v.split(",") if part.strip()]
+    return v
+
+
+def load_settings(cls: type[S]) -> S:
+    """Read ``cls`` from the environment; a missing or invalid setting raises
+    :class:`ConfigError` naming the environment variable, never a traceback of pydantic's."""
+    try:
+        return cls()
+    except ValidationError as e:
+        raise ConfigError(describe(e)) from None
+
+
+def describe(e: ValidationError) -> str:
+    """One line naming each bad environment variable and what is wrong with it."""
+    problems = []
+    for err in e.errors():
+        name = "_".join(str(part) for part in err["loc"]).upper()
+        if not name:  # a rule across several settings: its message names them
+            problems.append(str(err["msg"]).removeprefix("Value error, "))
+        elif err["type"] == "missing":
+            problems.append(f"{name} is not set")
+        else:
+            problems.append(f"{name} is invalid: {err['msg']}")
+    return "; ".join(problems) + " (see .env.example)"
+
+
+class DatabaseSettings(BaseSettings):
+    """What every command that talks to the database needs."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: SecretStr = Field(
+        description="Direct (session) connection to the Supabase database; required."
+    )
+
+
+class FleetSettings(DatabaseSettings):
+    """Everything the fleet runtime of a ``tradefleet worker`` process needs; secrets are
+    ``SecretStr`` so they never print in logs or reprs."""
+
+    worker_db_role: str | None = Field(
+        default="service_role", description="Role the worker acts as after connecting."
+    )
+    worker_name: str = Field(default_factory=_default_name)
+    worker_capacity: int = Field(
+        default=1000, gt=0, description="Most bots this worker runs at once."
+    )
+    worker_concurrency: int = Field(
+        default=20, gt=0, description="Most jobs this worker runs at once."
+    )
+    worker_claim_batch: int = Field(
+        default=50, gt=0, description="Most jobs claimed per round trip."
+    )
+    worker_queues: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
+    worker_extra_capabilities: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Importable modules with register(registry, settings) to load as well.",
+    )
+    event_source: Literal["listen", "realtime"] = "listen"
+    supabase_url: str | None = None
+    supabase_service_role_key: SecretStr | None = None
+    lease_ttl_s: float = Field(
+        default=30.0, gt=0, description="Bot lease TTL; bots move within 2x this."
+    )
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, description="Poll for jobs this often even without wake-ups."
+    )
+    heartbeat_interval_s: float | None = Field(
+        default=None, gt=0, description="Default: LEASE_TTL_S / 3."
+    )
+    job_lock_s: float = Field(
+        default=60.0, gt=0, description="Visibility timeout, extended by heartbeats."
+    )
+    job_backoff_base_s: float = Field(default=2.0, gt=0)
+    drain_timeout_s: float = Field(
+        default=25.0, ge=0, description="SIGTERM: how long running jobs may finish."
+    )
+    sweep_interval_s: float = Field(
+        default=5.0, gt=0, description="Mark dead workers, reclaim expired jobs."
+    )
+    queue_async_commit: bool = Field(
+        default=True,
+        description="Claims/outcomes commit asynchronously (a PostgreSQL crash re-runs, never loses, jobs).",
+    )
+    log_level: str = "INFO"
+
+    _split_queues = field_validator("worker_queues", "worker_extra_capabilities", mode="before")(
+        _split_commas
+    )
+
+    @model_validator(mode="after")
+    def _realtime_needs_supabase(self) -> Self:
+        if self.event_source == "realtime" and not (
+            self.supabase_url and self.supabase_service_role_key
+        ):
+            raise ValueError(
+                "EVENT_SOURCE=realtime needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+            )
+        return self
+
+    @property
+    def heartbeat_s(self) -> float:
+        return self.heartbeat_interval_s or self.lease_ttl_s / 3
