@@ -3,7 +3,7 @@
     cli / capabilities / summary            composition root: may import anything
     bots holdings credits signals billing backtest console notify     capabilities
     fleet · candles · strategies (pure) · exchanges
-    sealing · retry · inbox · db · config · errors                   shared tools
+    sealing · retry · inbox · db · errors                            shared tools
 
 Rules (each import, also those inside functions):
 
@@ -36,7 +36,7 @@ CAPABILITIES = {
     "console",
     "notify",
 }
-TOOLS = {"sealing", "retry", "inbox", "db", "config", "errors"}
+TOOLS = {"sealing", "retry", "inbox", "db", "errors"}
 ALLOWED: dict[str, set[str]] = {
     "strategies": {"strategies", "errors"},
     "fleet": {"fleet"} | TOOLS,
