@@ -8,6 +8,13 @@ create domain private.finite_number as numeric
   constraint finite_number_is_finite check (value not in ('NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric));
 grant usage on type private.finite_number to anon, authenticated, service_role;
 
+-- Credit amounts an app may ask for: finite, positive and at most 10^12 credits (the
+-- ledger's columns hold 10^16); a named error for each.
+create domain private.credit_amount as private.finite_number
+  constraint credit_amount_positive check (value > 0)
+  constraint credit_amount_within_bounds check (value <= 1000000000000);
+grant usage on type private.credit_amount to anon, authenticated, service_role;
+
 -- Every stored numeric column refuses them too: <table>_<column>_finite.
 do $$
 declare

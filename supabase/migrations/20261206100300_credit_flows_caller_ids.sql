@@ -2,7 +2,8 @@
 -- never used as a transfer id as is: the transfer id is derived from the caller's account
 -- (or, for corrections, a corrections namespace) and the key, so it can never equal an id
 -- the platform derives (renewals, copy-trade charges, the worker's order holds), and a
--- retried call with the same key still finds the same transfer. Amounts are finite.
+-- retried call with the same key still finds the same transfer. Amounts are finite,
+-- positive and bounded (private.credit_amount).
 
 create or replace function public.credit_request_payout(
   p_amount numeric default null,
@@ -20,7 +21,7 @@ declare
   v_amount numeric;
   v_min numeric := (select s.min_payout from private.credit_settings s);
 begin
-  perform p_amount::private.finite_number;
+  perform p_amount::private.credit_amount;
   if private.is_service() then
     v_user := coalesce(p_user_id, (select auth.uid()));
   else
@@ -67,7 +68,7 @@ begin
   if not (private.is_service() or private.is_admin()) then
     raise exception 'only admins can correct the credit ledger' using errcode = 'insufficient_privilege';
   end if;
-  perform p_amount::private.finite_number;
+  perform p_amount::private.credit_amount;
   if p_reason is null or btrim(p_reason) = '' then
     raise exception 'a correction needs a reason' using errcode = 'check_violation',
       constraint = 'credit_corrections_reason_required';

@@ -6,7 +6,7 @@
 --   writable sequences.
 -- Fixtures use ids of their own, so the file passes on an empty and on a seeded database.
 begin;
-select plan(59);
+select plan(61);
 
 -- Cast: 1301 alice, 1302 bob, 1304 dave, 1306 carol (users), 1303 pat (provider), 1305 dana (admin).
 select tests.create_user(1301, 'alice@abuse-money.test');
@@ -214,7 +214,7 @@ select is(tests.try_as('dave@abuse-money.test', format($$update public.bots set 
 select is(tests.try_as('dave@abuse-money.test', format($$update public.bots set status = 'stopped' where id = %L$$, tests.id('abuse-bot', 12))),
           'rows=1', 'stopping a paused bot stays his choice');
 
--- 10. NaN and Infinity are not money ------------------------------------------------------------
+-- 10. NaN, Infinity and absurd amounts are not money---------------------------------------------------------
 create temp table carol_before on commit drop as select pg_temp.balance(tests.id('user', 1306)) as balance;
 select is(tests.try_as('dana@abuse-money.test', format($$select public.credit_correct(gen_random_uuid(), %L, %L, 'NaN', 'nan')$$,
           private.credit_system_account('system:grants'), private.credit_user_account(tests.id('user', 1306)))),
@@ -228,6 +228,11 @@ select throws_ok(format($$update public.credit_accounts set credits_posted = 'Na
                  '23514', null, 'no stored amount can be NaN');
 select is(tests.try_as('pat@abuse-money.test', $$select public.credit_request_payout('NaN')$$), 'error=23514',
           'a payout of NaN is refused');
+select is(tests.try_as('dana@abuse-money.test', format($$select public.credit_correct(gen_random_uuid(), %L, %L, 1e40, 'absurd')$$,
+          private.credit_system_account('system:grants'), private.credit_user_account(tests.id('user', 1306)))),
+          'error=23514', 'an absurd correction is refused by name (credit_amount_within_bounds)');
+select is(tests.try_as('pat@abuse-money.test', $$select public.credit_request_payout(-60)$$), 'error=23514',
+          'a negative payout is refused');
 select is(pg_temp.balance(tests.id('user', 1306)), (select balance from carol_before), 'carol''s balance is untouched');
 
 -- 11. The ledger's service-only check, with EXECUTE granted --------------------------------------
