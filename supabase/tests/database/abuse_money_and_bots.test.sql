@@ -6,7 +6,7 @@
 --   writable sequences.
 -- Fixtures use ids of their own, so the file passes on an empty and on a seeded database.
 begin;
-select plan(61);
+select plan(63);
 
 -- Cast: 1301 alice, 1302 bob, 1304 dave, 1306 carol (users), 1303 pat (provider), 1305 dana (admin).
 select tests.create_user(1301, 'alice@abuse-money.test');
@@ -248,6 +248,22 @@ select is(tests.try_as('carol@abuse-money.test', format($$select private.credit_
 select is(tests.try_as('carol@abuse-money.test', format($$select public.credit_grant(gen_random_uuid(), %L, 1000) from (select public.subscribe_to_strategy(%L) as sub) s$$,
           tests.id('user', 1306), tests.id('abuse-market', 3))),
           'denied', '... nor after a platform function paid through the ledger in the same transaction');
+-- Every ledger function that serves the service only, granted to authenticated, refuses her.
+create temp table service_only on commit drop as
+select p.oid::regprocedure as fn,
+       format('select * from %s(%s)', p.oid::regproc,
+              (select string_agg('null::' || format_type(t, null), ', ' order by o)
+                 from unnest(p.proargtypes) with ordinality a(t, o))) as call
+  from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+ where n.nspname = 'public' and p.prosrc like '%private.credit_require_service()%';
+grant select on service_only to authenticated;
+do $$ declare r record; begin
+  for r in select * from service_only loop execute format('grant execute on function %s to authenticated', r.fn); end loop;
+end $$;
+select cmp_ok((select count(*)::int from service_only), '>=', 15, 'the ledger''s service-only functions are found');
+select is((select array_agg(fn::text || ' ' || tests.try_as('carol@abuse-money.test', call)) from service_only
+            where tests.try_as('carol@abuse-money.test', call) <> 'denied'), null,
+          'each refuses a user who was granted EXECUTE on it');
 select is(pg_temp.balance(tests.id('user', 1306)), (select balance from carol_before), 'carol''s balance is untouched');
 
 -- 14. Sequences ------------------------------------------------------------------------------------
