@@ -13,12 +13,16 @@ alter table public.bots
     check (pause_cause in ('plan', 'credits', 'daily_loss', 'subscription')),
   add column pause_until timestamptz;
 
--- Settings are JSON objects of bounded size; metadata.sizing is one the engine knows.
+-- Settings are JSON objects of bounded size; metadata.sizing is one the engine knows and
+-- metadata.paper_fee / paper_slippage are fractions (0 to 0.5).
 -- Rows written before these rules are left as they are; every new write is checked.
 alter table public.bots
   add constraint bots_parameters_object check (jsonb_typeof(parameters) = 'object' and pg_column_size(parameters) <= 16384) not valid,
   add constraint bots_metadata_object check (jsonb_typeof(metadata) = 'object' and pg_column_size(metadata) <= 16384) not valid,
   add constraint bots_metadata_sizing_known check (coalesce(metadata ->> 'sizing', 'stake') in ('stake', 'risk')) not valid,
+  add constraint bots_metadata_paper_costs check (
+    (not metadata ? 'paper_fee' or coalesce(private.sizing_number(metadata -> 'paper_fee') between 0 and 0.5, false))
+    and (not metadata ? 'paper_slippage' or coalesce(private.sizing_number(metadata -> 'paper_slippage') between 0 and 0.5, false))) not valid,
   add constraint bots_name_length check (char_length(name) <= 200) not valid,
   add constraint bots_status_reason_length check (char_length(status_reason) <= 2000) not valid;
 
@@ -53,11 +57,11 @@ begin
      and coalesce(auth.jwt() ->> 'aal', 'aal1') <> 'aal2'
      and (new.leverage, new.stake_amount, new.exchange, new.trading_pair, new.timeframe, new.exchange_credential_id,
           new.stop_loss, new.take_profit, new.risk_percentage, new.daily_loss_limit, new.max_open_trades,
-          new.allow_short, new.strategy, new.strategy_id, new.parameters, new.metadata)
+          new.allow_short, new.strategy, new.strategy_id, new.parameters, new.metadata -> 'sizing')
          is distinct from
          (old.leverage, old.stake_amount, old.exchange, old.trading_pair, old.timeframe, old.exchange_credential_id,
           old.stop_loss, old.take_profit, old.risk_percentage, old.daily_loss_limit, old.max_open_trades,
-          old.allow_short, old.strategy, old.strategy_id, old.parameters, old.metadata) then
+          old.allow_short, old.strategy, old.strategy_id, old.parameters, old.metadata -> 'sizing') then
     raise exception 'changing a live bot''s trading settings needs a session with two-factor authentication (aal2)'
       using errcode = 'insufficient_privilege', constraint = 'bots_live_changes_require_aal2';
   end if;

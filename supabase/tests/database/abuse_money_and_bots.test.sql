@@ -6,7 +6,7 @@
 --   writable sequences.
 -- Fixtures use ids of their own, so the file passes on an empty and on a seeded database.
 begin;
-select plan(63);
+select plan(66);
 
 -- Cast: 1301 alice, 1302 bob, 1304 dave, 1306 carol (users), 1303 pat (provider), 1305 dana (admin).
 select tests.create_user(1301, 'alice@abuse-money.test');
@@ -186,6 +186,12 @@ select is(tests.try_as('alice@abuse-money.test', format('update public.bots set 
           'rows=1', 'an aal2 session can');
 select is(tests.try_as('alice@abuse-money.test', format($$update public.bots set name = 'renamed', status = 'stopped' where id = %L$$,
           tests.id('abuse-bot', 3))), 'rows=1', 'renaming or stopping a live bot needs no second factor');
+select is(tests.try_as('alice@abuse-money.test', format($$update public.bots set metadata = '{"sizing": "risk"}' where id = %L$$,
+          tests.id('abuse-bot', 3))), 'denied', 'switching a live bot to risk sizing needs two-factor too');
+select is(tests.try_as('alice@abuse-money.test', format($$update public.bots set metadata = '{"colour": "teal"}' where id = %L$$,
+          tests.id('abuse-bot', 3))), 'rows=1', 'other metadata of a live bot changes in an aal1 session');
+select is(tests.try_as('alice@abuse-money.test', format($$update public.bots set metadata = '{"paper_fee": "lots"}' where id = %L$$,
+          tests.id('abuse-bot', 4))), 'error=23514', 'a paper fee that is not a fraction is refused when written');
 select is(tests.try_as('alice@abuse-money.test', format('update public.bots set leverage = 20 where id = %L', tests.id('abuse-bot', 4))),
           'rows=1', 'a paper bot changes in an aal1 session');
 
