@@ -7,7 +7,8 @@
 --   subscribers); after that it can only be closed, so every signal that went live counts
 --   in the public figures.
 -- * Each strategy publishes at most 30 signals a minute and 500 a day.
--- The fleet (service role) is trusted with exits and not rate limited by these rules.
+-- The fleet (service role) is trusted with exits and not rate limited by these rules;
+-- TradingView alerts, which the service ingests for the provider, are not.
 
 -- Tables ---------------------------------------------------------------------------------
 
@@ -29,7 +30,8 @@ declare
   v_high numeric;
   v_last numeric;
   v_latest timestamptz;
-  v_service boolean := private.is_service();
+  -- Alerts arrive through the service but speak for the provider.
+  v_service boolean := private.is_service() and new.source <> 'tradingview';
 begin
   if tg_op = 'INSERT' then
     new.status := 'open';
@@ -99,7 +101,7 @@ declare
   v_minute integer;
   v_day integer;
 begin
-  if private.is_service() then
+  if private.is_service() and new.source <> 'tradingview' then
     return new;
   end if;
   perform pg_advisory_xact_lock(hashtextextended('signals:' || new.strategy_id::text, 0));
