@@ -22,6 +22,13 @@ CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions;
 COMMENT ON EXTENSION pgcrypto IS 'cryptographic functions';
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA extensions;
 COMMENT ON EXTENSION "uuid-ossp" IS 'generate universally unique identifiers (UUIDs)';
+CREATE DOMAIN private.finite_number AS numeric
+	CONSTRAINT finite_number_is_finite CHECK ((VALUE <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])));
+ALTER DOMAIN private.finite_number OWNER TO postgres;
+CREATE DOMAIN private.credit_amount AS private.finite_number
+	CONSTRAINT credit_amount_positive CHECK (((VALUE)::numeric > (0)::numeric))
+	CONSTRAINT credit_amount_within_bounds CHECK (((VALUE)::numeric <= ('1000000000000'::bigint)::numeric));
+ALTER DOMAIN private.credit_amount OWNER TO postgres;
 CREATE TYPE private.credit_batch_item AS (
 	idx integer,
 	id uuid,
@@ -53,6 +60,7 @@ CREATE TABLE public.credit_transfers (
     reference_id text,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_transfers_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT credit_transfers_amount_positive CHECK ((amount > (0)::numeric)),
     CONSTRAINT credit_transfers_distinct_accounts CHECK ((debit_account_id <> credit_account_id)),
     CONSTRAINT credit_transfers_kind_known CHECK ((kind = ANY (ARRAY['grant'::text, 'purchase'::text, 'usage'::text, 'revenue_share'::text, 'payout'::text, 'refund'::text, 'correction'::text]))),
@@ -154,7 +162,7 @@ declare
 begin
   v_plan := private.current_plan(p_user_id);
   update public.bots b
-     set status = 'paused',
+     set status = 'paused', pause_cause = 'plan',
          status_reason = format('plan limit: the %s plan allows %s bots', v_plan.name, v_plan.max_bots)
    where b.id in (select x.id from public.bots x
                    where x.user_id = p_user_id and x.status = 'running'
@@ -206,7 +214,9 @@ CREATE TABLE public.invoices (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     period text DEFAULT 'month'::text NOT NULL,
+    CONSTRAINT invoices_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT invoices_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT invoices_credits_finite CHECK ((credits <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT invoices_credits_not_negative CHECK ((credits >= (0)::numeric)),
     CONSTRAINT invoices_period_known CHECK ((period = ANY (ARRAY['month'::text, 'year'::text]))),
     CONSTRAINT invoices_provider_known CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text, 'manual'::text]))),
@@ -296,6 +306,85 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_on_refunded(p_invoice public.invoices) OWNER TO postgres;
+CREATE FUNCTION private.bot_rules() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_strategy public.strategies;
+  v_plan public.plans;
+  v_n integer;
+  v_available numeric;
+  v_cause_gone boolean;
+begin
+  if private.is_service() then
+    -- The fleet pausing a bot for its daily loss limit: paused until the next UTC day.
+    if new.status = 'paused' and new.pause_cause is null and new.status_reason like 'daily loss limit reached%'
+       and (tg_op = 'INSERT' or old.status <> 'paused') then
+      new.pause_cause := 'daily_loss';
+      new.pause_until := date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' + interval '1 day';
+    elsif new.status = 'running' then
+      new.pause_cause := null;
+      new.pause_until := null;
+    end if;
+    return new;
+  end if;
+  -- Changing what a live bot risks needs two-factor authentication.
+  if tg_op = 'UPDATE' and not old.is_paper_trade
+     and coalesce(auth.jwt() ->> 'aal', 'aal1') <> 'aal2'
+     and (new.leverage, new.stake_amount, new.exchange, new.trading_pair, new.timeframe, new.exchange_credential_id,
+          new.stop_loss, new.take_profit, new.risk_percentage, new.daily_loss_limit, new.max_open_trades,
+          new.allow_short, new.strategy, new.strategy_id, new.parameters, new.metadata -> 'sizing')
+         is distinct from
+         (old.leverage, old.stake_amount, old.exchange, old.trading_pair, old.timeframe, old.exchange_credential_id,
+          old.stop_loss, old.take_profit, old.risk_percentage, old.daily_loss_limit, old.max_open_trades,
+          old.allow_short, old.strategy, old.strategy_id, old.parameters, old.metadata -> 'sizing') then
+    raise exception 'changing a live bot''s trading settings needs a session with two-factor authentication (aal2)'
+      using errcode = 'insufficient_privilege', constraint = 'bots_live_changes_require_aal2';
+  end if;
+  -- Someone else's strategy only through an active subscription.
+  if new.strategy_id is not null
+     and (tg_op = 'INSERT' or new.strategy_id is distinct from old.strategy_id
+          or (new.status = 'running' and old.status <> 'running')) then
+    select * into v_strategy from public.strategies s where s.id = new.strategy_id;
+    if found and v_strategy.user_id <> new.user_id
+       and not exists (select 1 from public.strategy_subscriptions ss
+                        where ss.strategy_id = new.strategy_id and ss.subscriber_id = new.user_id and ss.status = 'active') then
+      raise exception 'a bot can run a marketplace strategy only while its owner subscribes to it'
+        using errcode = 'insufficient_privilege', constraint = 'bots_strategy_needs_subscription';
+    end if;
+  end if;
+  -- A platform pause holds until its cause is gone.
+  if tg_op = 'UPDATE' and old.pause_cause is not null and new.status = 'running' and old.status <> 'running' then
+    case old.pause_cause
+      when 'plan' then
+        v_plan := private.current_plan(new.user_id);
+        select count(*) into v_n from public.bots b where b.user_id = new.user_id and b.status = 'running' and b.id <> new.id;
+        v_cause_gone := v_n < v_plan.max_bots;
+      when 'credits' then
+        select a.credits_posted - a.debits_posted - a.debits_pending into v_available
+          from public.credit_accounts a where a.user_id = new.user_id and a.kind = 'user';
+        v_cause_gone := coalesce(v_available, 0) > 0;
+      when 'daily_loss' then
+        v_cause_gone := old.pause_until is not null and now() >= old.pause_until;
+      when 'subscription' then
+        -- the strategy check above passed (or the bot no longer uses it)
+        v_cause_gone := true;
+      else
+        v_cause_gone := false;
+    end case;
+    if not v_cause_gone then
+      raise exception 'this bot was paused by the platform (%) and cannot run until that changes: %',
+        old.pause_cause, coalesce(old.status_reason, old.pause_cause)
+        using errcode = 'check_violation', constraint = 'bots_platform_pause_holds';
+    end if;
+    new.pause_cause := null;
+    new.pause_until := null;
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.bot_rules() OWNER TO postgres;
 CREATE TABLE public.strategy_subscriptions (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     strategy_id uuid NOT NULL,
@@ -310,7 +399,12 @@ CREATE TABLE public.strategy_subscriptions (
     cancelled_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    next_price numeric(12,2),
+    next_price_from timestamp with time zone,
     CONSTRAINT strategy_subscriptions_auto_execute_needs_bot CHECK (((NOT auto_execute) OR (bot_id IS NOT NULL))),
+    CONSTRAINT strategy_subscriptions_next_price_finite CHECK ((next_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT strategy_subscriptions_next_price_not_negative CHECK ((next_price >= (0)::numeric)),
+    CONSTRAINT strategy_subscriptions_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT strategy_subscriptions_price_not_negative CHECK ((price >= (0)::numeric)),
     CONSTRAINT strategy_subscriptions_status_known CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text, 'cancelled'::text, 'expired'::text])))
 );
@@ -321,16 +415,31 @@ CREATE FUNCTION private.charge_strategy_period(p_sub public.strategy_subscriptio
     AS $$
 declare
   v_price numeric;
+  v_next numeric := p_sub.next_price;
+  v_next_from timestamptz := p_sub.next_price_from;
   v_sub public.strategy_subscriptions;
 begin
-  select s.monthly_price into v_price from public.strategies s where s.id = p_sub.strategy_id;
+  if p_sub.status in ('cancelled', 'expired') then
+    select s.monthly_price into v_price from public.strategies s where s.id = p_sub.strategy_id;
+    v_next := null;
+    v_next_from := null;
+  elsif v_next is not null and p_start >= v_next_from then
+    v_price := v_next;
+    v_next := null;
+    v_next_from := null;
+  else
+    v_price := p_sub.price;
+  end if;
   if v_price > 0 then
+    perform private.credit_delegate('strategy subscription period');
     perform public.credit_pay_strategy_subscription(
       md5('strategy-subscription-period:' || p_sub.id || ':' || p_start)::uuid, p_sub.id, v_price);
+    perform private.credit_delegate(null);
   end if;
   update public.strategy_subscriptions s
      set status = 'active', price = coalesce(v_price, 0), current_period_start = p_start,
-         current_period_end = p_start + interval '1 month', cancelled_at = null
+         current_period_end = p_start + interval '1 month', cancelled_at = null,
+         next_price = v_next, next_price_from = v_next_from
    where s.id = p_sub.id
   returning * into v_sub;
   return v_sub;
@@ -621,6 +730,20 @@ begin
 end;
 $$;
 ALTER FUNCTION private.credit_compare(e public.credit_transfers, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_reference_type text, p_reference_id text) OWNER TO postgres;
+CREATE FUNCTION private.credit_delegate(p_purpose text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_purpose is null then
+    delete from private.credit_delegations d where d.xact = pg_catalog.pg_current_xact_id();
+  else
+    insert into private.credit_delegations (xact, purpose) values (pg_catalog.pg_current_xact_id(), p_purpose)
+    on conflict (xact) do update set purpose = excluded.purpose;
+  end if;
+end;
+$$;
+ALTER FUNCTION private.credit_delegate(p_purpose text) OWNER TO postgres;
 CREATE FUNCTION private.credit_invoice_paid() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -707,53 +830,58 @@ declare
   v_constraint text := '';
   v_message text;
   v_available numeric;
+  v_app boolean := not private.is_service();
+  v_t text := case when v_app then 'the transfer' else 'transfer ' || coalesce(p_id::text, 'null') end;
 begin
   case
     when p_code = 'exceeds_credits' then
       select a.credits_posted - a.debits_posted - a.debits_pending into v_available
         from public.credit_accounts a where a.id = p_debit_account_id;
       v_constraint := 'credit_accounts_debits_must_not_exceed_credits';
-      v_message := format('insufficient credits: account %s has %s available, transfer %s needs %s',
-                          p_debit_account_id, v_available, p_id, p_amount);
+      v_message := case when v_app
+        then format('insufficient credits: %s available, %s needed', v_available, p_amount)
+        else format('insufficient credits: account %s has %s available, transfer %s needs %s',
+                    p_debit_account_id, v_available, p_id, p_amount) end;
     when p_code = 'amount_must_be_positive' then
       v_constraint := 'credit_transfers_amount_positive';
-      v_message := format('transfer %s: amount must be positive, got %s', p_id, p_amount);
+      v_message := format('%s: amount must be positive, got %s', v_t, p_amount);
     when p_code = 'kind_unknown' then
       v_constraint := 'credit_transfers_kind_known';
-      v_message := format('transfer %s: unknown kind', p_id);
+      v_message := format('%s: unknown kind', v_t);
     when p_code = 'accounts_must_be_different' then
       v_constraint := 'credit_transfers_distinct_accounts';
-      v_message := format('transfer %s: debit and credit account must differ', p_id);
+      v_message := format('%s: debit and credit account must differ', v_t);
     when p_code = 'debit_account_not_found' then
       v_errcode := 'foreign_key_violation'; v_constraint := 'credit_transfers_debit_account_id_fkey';
-      v_message := format('transfer %s: debit account %s does not exist', p_id, p_debit_account_id);
+      v_message := case when v_app then 'the debit account does not exist'
+                        else format('transfer %s: debit account %s does not exist', p_id, p_debit_account_id) end;
     when p_code = 'credit_account_not_found' then
       v_errcode := 'foreign_key_violation'; v_constraint := 'credit_transfers_credit_account_id_fkey';
-      v_message := format('transfer %s: credit account does not exist', p_id);
+      v_message := format('%s: credit account does not exist', v_t);
     when p_code = 'pending_transfer_not_found' then
       v_errcode := 'foreign_key_violation'; v_constraint := 'credit_transfers_pending_id_fkey';
-      v_message := format('transfer %s: the hold it resolves does not exist', p_id);
+      v_message := format('%s: the hold it resolves does not exist', v_t);
     when p_code = 'pending_transfer_not_pending' then
       v_constraint := 'credit_transfers_resolution_names_hold';
-      v_message := format('transfer %s: the transfer it resolves is not a hold', p_id);
+      v_message := format('%s: the transfer it resolves is not a hold', v_t);
     when p_code in ('pending_transfer_already_posted', 'pending_transfer_already_voided', 'pending_transfer_already_resolved') then
       v_errcode := 'unique_violation'; v_constraint := 'credit_transfers_hold_resolves_once';
-      v_message := format('transfer %s: the hold was already %s', p_id,
+      v_message := format('%s: the hold was already %s', v_t,
                           case p_code when 'pending_transfer_already_posted' then 'posted'
                                       when 'pending_transfer_already_voided' then 'voided' else 'resolved' end);
     when p_code = 'exceeds_pending_transfer_amount' then
       v_constraint := 'credit_transfers_post_within_hold';
-      v_message := format('transfer %s: cannot post %s, more than was held', p_id, p_amount);
+      v_message := format('%s: cannot post %s, more than was held', v_t, p_amount);
     when p_code = 'pending_transfer_expired' then
       v_constraint := 'credit_transfers_hold_not_expired';
-      v_message := format('transfer %s: the hold has expired and can no longer be posted', p_id);
+      v_message := format('%s: the hold has expired and can no longer be posted', v_t);
     when p_code like 'exists_with_different_%' then
       v_errcode := 'unique_violation'; v_constraint := 'credit_transfers_pkey';
-      v_message := format('transfer %s already exists with a different %s', p_id,
+      v_message := format('%s already exists with a different %s', v_t,
                           replace(substr(p_code, length('exists_with_different_') + 1), '_', ' '));
     else
       v_errcode := 'invalid_parameter_value';
-      v_message := format('transfer %s rejected: %s', p_id, replace(p_code, '_', ' '));
+      v_message := format('%s rejected: %s', v_t, replace(p_code, '_', ' '));
   end case;
   raise exception using message = v_message, errcode = v_errcode, constraint = v_constraint,
                         detail = 'result: ' || p_code;
@@ -761,22 +889,14 @@ end;
 $$;
 ALTER FUNCTION private.credit_raise(p_code text, p_id uuid, p_debit_account_id uuid, p_amount numeric) OWNER TO postgres;
 CREATE FUNCTION private.credit_require_service() RETURNS void
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_stack text;
 begin
-  if coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', 'service_role')
-     = 'service_role' then
+  if private.is_service() then
     return;
   end if;
-  -- An app request: allowed only through another (platform) function, see 20261122020400.
-  get diagnostics v_stack = pg_context;
-  if exists (
-    select 1 from pg_catalog.regexp_split_to_table(v_stack, E'\n') as frame
-     where frame !~ '(function (public\.|private\.)?(get_)?credit_[a-z_]+\(|function "(get_)?credit_[a-z_]+")'
-  ) then
+  if exists (select 1 from private.credit_delegations d where d.xact = pg_catalog.pg_current_xact_id_if_assigned()) then
     return;
   end if;
   raise exception 'only the service role can move credits' using errcode = 'insufficient_privilege';
@@ -857,7 +977,9 @@ CREATE TABLE public.plans (
     CONSTRAINT plans_backtest_minutes_per_month_check CHECK ((backtest_minutes_per_month >= 0)),
     CONSTRAINT plans_max_bots_not_negative CHECK ((max_bots >= 0)),
     CONSTRAINT plans_max_strategies_not_negative CHECK ((max_strategies >= 0)),
+    CONSTRAINT plans_price_monthly_finite CHECK ((price_monthly <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT plans_price_monthly_not_negative CHECK ((price_monthly >= (0)::numeric)),
+    CONSTRAINT plans_price_yearly_finite CHECK ((price_yearly <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT plans_price_yearly_not_negative CHECK ((price_yearly >= (0)::numeric))
 );
 ALTER TABLE public.plans OWNER TO postgres;
@@ -927,9 +1049,15 @@ CREATE FUNCTION private.guard_backtest_run_changes() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  if not private.is_service() and new.status <> old.status and new.status <> 'cancelled' then
-    raise exception 'apps may only cancel a backtest run'
-      using errcode = 'check_violation', constraint = 'backtest_runs_status_is_fleet_owned';
+  if not private.is_service() and new.status <> old.status then
+    if new.status <> 'cancelled' then
+      raise exception 'apps may only cancel a backtest run'
+        using errcode = 'check_violation', constraint = 'backtest_runs_status_is_fleet_owned';
+    end if;
+    if old.status not in ('queued', 'running') then
+      raise exception 'a % backtest run can no longer be cancelled', old.status
+        using errcode = 'check_violation', constraint = 'backtest_runs_cancel_unfinished';
+    end if;
   end if;
   return new;
 end;
@@ -1507,7 +1635,11 @@ begin
      set backtest_count = f.n, avg_backtest_return = f.avg_return
     from (select st.id, count(br.id) n, coalesce(round(avg(br.total_return_percentage), 4), 0) avg_return
             from public.strategies st
-            left join public.backtest_results br on br.strategy_id = st.id
+            left join public.backtest_results br
+              on br.strategy_id = st.id
+             and (br.user_id = st.user_id
+                  or exists (select 1 from public.profiles p where p.id = br.user_id and p.role = 'admin'))
+             and exists (select 1 from public.backtest_runs r where r.id = br.run_id and r.parameters = st.parameters)
            where st.id in (coalesce(new.strategy_id, old.strategy_id), coalesce(old.strategy_id, new.strategy_id))
            group by st.id) f
    where s.id = f.id;
@@ -1571,14 +1703,20 @@ CREATE TABLE public.signals (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT signals_action_known CHECK ((action = ANY (ARRAY['entry'::text, 'update'::text, 'exit'::text, 'close'::text]))),
+    CONSTRAINT signals_entry_price_finite CHECK ((entry_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signals_entry_price_positive CHECK ((entry_price > (0)::numeric)),
+    CONSTRAINT signals_exit_price_finite CHECK ((exit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signals_exit_price_positive CHECK ((exit_price > (0)::numeric)),
+    CONSTRAINT signals_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signals_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
     CONSTRAINT signals_pair_format CHECK ((pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text)),
+    CONSTRAINT signals_result_pct_finite CHECK ((result_pct <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signals_side_known CHECK ((side = ANY (ARRAY['long'::text, 'short'::text]))),
     CONSTRAINT signals_source_known CHECK ((source = ANY (ARRAY['manual'::text, 'tradingview'::text, 'api'::text]))),
     CONSTRAINT signals_status_known CHECK ((status = ANY (ARRAY['open'::text, 'updated'::text, 'closed'::text, 'cancelled'::text]))),
+    CONSTRAINT signals_stop_loss_finite CHECK ((stop_loss <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signals_stop_loss_positive CHECK ((stop_loss > (0)::numeric)),
+    CONSTRAINT signals_take_profit_finite CHECK ((take_profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signals_take_profit_positive CHECK ((take_profit > (0)::numeric))
 );
 ALTER TABLE public.signals OWNER TO postgres;
@@ -1691,9 +1829,16 @@ end;
 $$;
 ALTER FUNCTION private.signal_first_announcement(p_signal_id uuid, p_phase text) OWNER TO postgres;
 CREATE FUNCTION private.signal_lifecycle() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+declare
+  v_low numeric;
+  v_high numeric;
+  v_last numeric;
+  v_latest timestamptz;
+  -- Alerts arrive through the service but speak for the provider.
+  v_service boolean := private.is_service() and new.source <> 'tradingview';
 begin
   if tg_op = 'INSERT' then
     new.status := 'open';
@@ -1714,9 +1859,26 @@ begin
       using errcode = 'check_violation', constraint = 'signals_terms_fixed';
   end if;
   if new.status = 'cancelled' then
+    if not v_service and exists (select 1 from private.signal_fanouts f where f.signal_id = old.id and f.phase = 'open') then
+      raise exception 'signal % is live: close it at the market instead of cancelling it', old.id
+        using errcode = 'check_violation', constraint = 'signals_cancel_before_entry';
+    end if;
     new.closed_at := now();
     new.result_pct := null;
   elsif new.status = 'closed' or new.action in ('exit', 'close') then
+    if not v_service then
+      select c.close, c.open_time into v_last, v_latest
+        from public.candles c where c.symbol = new.pair order by c.open_time desc limit 1;
+      select min(c.low), max(c.high) into v_low, v_high
+        from public.candles c
+       where c.symbol = new.pair and c.open_time >= least(old.created_at, v_latest - interval '1 day') - interval '5 minutes';
+      if new.exit_price is null then
+        new.exit_price := v_last;
+      elsif v_low is not null and (new.exit_price < v_low or new.exit_price > v_high) then
+        raise exception 'exit price % is outside the market''s range for % (% to %)', new.exit_price, new.pair, v_low, v_high
+          using errcode = 'check_violation', constraint = 'signals_exit_within_market';
+      end if;
+    end if;
     if new.exit_price is null then
       raise exception 'closing a signal needs its exit_price'
         using errcode = 'not_null_violation', constraint = 'signals_closed_has_exit_price';
@@ -1735,6 +1897,114 @@ begin
 end;
 $$;
 ALTER FUNCTION private.signal_lifecycle() OWNER TO postgres;
+CREATE FUNCTION private.signal_rate_limit() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_minute integer;
+  v_day integer;
+begin
+  if private.is_service() and new.source <> 'tradingview' then
+    return new;
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('signals:' || new.strategy_id::text, 0));
+  select count(*) filter (where g.created_at > now() - interval '1 minute'), count(*)
+    into v_minute, v_day
+    from public.signals g where g.strategy_id = new.strategy_id and g.created_at > now() - interval '1 day';
+  if v_minute >= 30 or v_day >= 500 then
+    raise exception 'signal rate limit: a strategy publishes at most 30 signals a minute and 500 a day'
+      using errcode = 'check_violation', constraint = 'signals_rate_limit';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.signal_rate_limit() OWNER TO postgres;
+CREATE FUNCTION private.sizing_is_valid(p_sizing jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_typeof(p_sizing) = 'object'
+     and pg_column_size(p_sizing) <= 2048
+     and not exists (select 1 from jsonb_object_keys(p_sizing) k
+                      where k not in ('mode', 'amount', 'percent', 'max_amount', 'max_leverage'))
+     and coalesce(p_sizing ->> 'mode', 'stake') in ('stake', 'fixed_base', 'fixed_quote', 'percent_balance')
+     and (not p_sizing ? 'mode' or jsonb_typeof(p_sizing -> 'mode') = 'string')
+     and (not p_sizing ? 'amount' or coalesce(private.sizing_number(p_sizing -> 'amount') between 1e-12 and 1e12, false))
+     and (not p_sizing ? 'max_amount' or coalesce(private.sizing_number(p_sizing -> 'max_amount') between 1e-12 and 1e12, false))
+     and (not p_sizing ? 'percent' or coalesce(private.sizing_number(p_sizing -> 'percent') > 0
+                                               and private.sizing_number(p_sizing -> 'percent') <= 100, false))
+     and (not p_sizing ? 'max_leverage' or coalesce(private.sizing_number(p_sizing -> 'max_leverage') between 1 and 125, false))
+     and (coalesce(p_sizing ->> 'mode', 'stake') not in ('fixed_base', 'fixed_quote') or p_sizing ? 'amount')
+     and (coalesce(p_sizing ->> 'mode', 'stake') <> 'percent_balance' or p_sizing ? 'percent')
+$$;
+ALTER FUNCTION private.sizing_is_valid(p_sizing jsonb) OWNER TO postgres;
+CREATE FUNCTION private.sizing_number(p_value jsonb) RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_value) = 'number' then (p_value #>> '{}')::numeric
+    when jsonb_typeof(p_value) = 'string' and (p_value #>> '{}') ~ '^[0-9]{1,15}(\.[0-9]{1,12})?$'
+      then (p_value #>> '{}')::numeric
+  end
+$_$;
+ALTER FUNCTION private.sizing_number(p_value jsonb) OWNER TO postgres;
+CREATE FUNCTION private.strategy_material_edit() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if old.is_verified and new.is_verified
+     and (new.content, new.parameters, new.engine, new.monthly_price, new.strategy_type)
+         is distinct from (old.content, old.parameters, old.engine, old.monthly_price, old.strategy_type)
+     and not private.is_service() then
+    new.is_verified := false;
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.strategy_material_edit() OWNER TO postgres;
+CREATE FUNCTION private.strategy_price_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  with changed as (
+    update public.strategy_subscriptions ss
+       set next_price = new.monthly_price,
+           next_price_from = case when new.monthly_price < ss.price then now() else now() + interval '30 days' end
+     where ss.strategy_id = new.id and ss.status in ('active', 'paused')
+       and (ss.price <> new.monthly_price or ss.next_price is not null)
+    returning ss.subscriber_id, ss.id, ss.price, ss.next_price_from
+  )
+  insert into public.notifications (user_id, kind, title, body, data)
+  select c.subscriber_id, 'payment', 'Price change: ' || new.name,
+         case when new.monthly_price = c.price
+              then format('The monthly price of %s stays %s credits.', new.name, c.price)
+              else format('The monthly price of %s changes from %s to %s credits for periods starting from %s. '
+                          'Accept it, or cancel before then.', new.name, c.price, new.monthly_price,
+                          to_char(c.next_price_from at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')) end,
+         jsonb_build_object('strategy_id', new.id, 'subscription_id', c.id, 'price', c.price,
+                            'next_price', new.monthly_price, 'next_price_from', c.next_price_from)
+    from changed c;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.strategy_price_changed() OWNER TO postgres;
+CREATE FUNCTION private.strategy_subscription_lapsed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.bots b
+     set status = 'paused', pause_cause = 'subscription',
+         status_reason = 'the subscription to this bot''s marketplace strategy is ' || new.status
+   where b.user_id = new.subscriber_id and b.strategy_id = new.strategy_id and b.status = 'running';
+  return null;
+end;
+$$;
+ALTER FUNCTION private.strategy_subscription_lapsed() OWNER TO postgres;
 CREATE FUNCTION private.sync_user_role() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1770,6 +2040,42 @@ begin
 end;
 $$;
 ALTER FUNCTION private.validate_backtest_minutes() OWNER TO postgres;
+CREATE FUNCTION private.validate_backtest_queue() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_plan public.plans;
+  v_limit integer;
+  v_pending integer;
+  v_used numeric;
+begin
+  if private.is_service() then
+    return new;
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('backtest_runs:' || new.user_id::text, 0));
+  v_plan := private.current_plan(new.user_id);
+  v_limit := coalesce((v_plan.features ->> 'max_concurrent_backtests')::integer, 3);
+  select count(*) filter (where r.status in ('queued', 'running')),
+         coalesce(sum(case when r.status in ('queued', 'running') then greatest(coalesce(r.compute_seconds, 0), 60)
+                           else coalesce(r.compute_seconds, 0) end)
+                  filter (where r.created_at >= date_trunc('month', now())), 0)
+    into v_pending, v_used
+    from public.backtest_runs r
+   where r.user_id = new.user_id;
+  if v_pending >= v_limit then
+    raise exception 'plan limit reached: the % plan runs % backtests at a time (max_concurrent_backtests)', v_plan.name, v_limit
+      using errcode = 'check_violation', constraint = 'backtest_runs_plan_concurrency';
+  end if;
+  if v_used + 60 > v_plan.backtest_minutes_per_month * 60 then
+    raise exception 'plan limit reached: the % plan allows % backtest minutes a month, counting queued and running runs (backtest_minutes_per_month)',
+      v_plan.name, v_plan.backtest_minutes_per_month
+      using errcode = 'check_violation', constraint = 'backtest_runs_plan_backtest_minutes';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.validate_backtest_queue() OWNER TO postgres;
 CREATE FUNCTION private.validate_bot_limits() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1797,6 +2103,22 @@ begin
 end;
 $$;
 ALTER FUNCTION private.validate_bot_limits() OWNER TO postgres;
+CREATE FUNCTION public.accept_strategy_price(p_subscription_id uuid) RETURNS public.strategy_subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.strategy_subscriptions := private.own_strategy_subscription(p_subscription_id);
+begin
+  if v_sub.next_price is null then
+    raise exception 'no price change is waiting for this subscription' using errcode = 'check_violation',
+      constraint = 'strategy_subscriptions_price_change_pending';
+  end if;
+  update public.strategy_subscriptions s set next_price_from = now() where s.id = v_sub.id returning * into v_sub;
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION public.accept_strategy_price(p_subscription_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision DEFAULT NULL::double precision) RETURNS TABLE(bot_id uuid, epoch bigint)
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -1974,8 +2296,11 @@ CREATE TABLE public.backtest_runs (
     finished_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT backtest_runs_compute_seconds_finite CHECK ((compute_seconds <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_runs_credits_charged_finite CHECK ((credits_charged <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT backtest_runs_period_ordered CHECK (((end_date IS NULL) OR (start_date IS NULL) OR (end_date > start_date))),
     CONSTRAINT backtest_runs_progress_check CHECK (((progress >= (0)::numeric) AND (progress <= (1)::numeric))),
+    CONSTRAINT backtest_runs_progress_finite CHECK ((progress <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT backtest_runs_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text]))),
     CONSTRAINT backtest_runs_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
     CONSTRAINT backtest_runs_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
@@ -2346,13 +2671,19 @@ begin
   if not (private.is_service() or private.is_admin()) then
     raise exception 'only admins can correct the credit ledger' using errcode = 'insufficient_privilege';
   end if;
+  perform p_amount::private.credit_amount;
   if p_reason is null or btrim(p_reason) = '' then
     raise exception 'a correction needs a reason' using errcode = 'check_violation',
       constraint = 'credit_corrections_reason_required';
   end if;
+  if char_length(p_reason) > 1000 then
+    raise exception 'a correction''s reason is at most 1000 characters' using errcode = 'check_violation',
+      constraint = 'credit_corrections_reason_length';
+  end if;
   return private.credit_apply_or_raise(
-    p_id, 'transfer', p_debit_account_id, p_credit_account_id, p_amount, 'correction', null, null,
-    'correction', null, jsonb_build_object('reason', p_reason, 'corrected_by', (select auth.uid())));
+    case when private.is_service() then p_id else md5('credit-correction:' || p_id::text)::uuid end,
+    'transfer', p_debit_account_id, p_credit_account_id, p_amount, 'correction', null, null,
+    'correction', p_id::text, jsonb_build_object('reason', p_reason, 'corrected_by', (select auth.uid())));
 end;
 $$;
 ALTER FUNCTION public.credit_correct(p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_reason text) OWNER TO postgres;
@@ -2887,6 +3218,7 @@ declare
   v_amount numeric;
   v_min numeric := (select s.min_payout from private.credit_settings s);
 begin
+  perform p_amount::private.credit_amount;
   if private.is_service() then
     v_user := coalesce(p_user_id, (select auth.uid()));
   else
@@ -2908,8 +3240,10 @@ begin
       using errcode = 'check_violation', constraint = 'credit_payouts_minimum', detail = 'result: below_min_payout';
   end if;
   return private.credit_apply_or_raise(
-    coalesce(p_id, gen_random_uuid()), 'hold', v_account.id, private.credit_system_account('system:payouts'),
-    v_amount, 'payout', null, null, 'payout_request', null,
+    case when p_id is null then gen_random_uuid()
+         else md5('credit-payout-request:' || v_account.id::text || ':' || p_id::text)::uuid end,
+    'hold', v_account.id, private.credit_system_account('system:payouts'),
+    v_amount, 'payout', null, null, 'payout_request', p_id::text,
     jsonb_build_object('requested_by', (select auth.uid())));
 end;
 $$;
@@ -3033,11 +3367,16 @@ CREATE TABLE public.credit_accounts (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT credit_accounts_credits_pending_check CHECK ((credits_pending >= (0)::numeric)),
+    CONSTRAINT credit_accounts_credits_pending_finite CHECK ((credits_pending <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT credit_accounts_credits_posted_check CHECK ((credits_posted >= (0)::numeric)),
+    CONSTRAINT credit_accounts_credits_posted_finite CHECK ((credits_posted <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT credit_accounts_debits_must_not_exceed_credits CHECK ((allow_negative OR (((credits_posted - debits_posted) - debits_pending) >= (0)::numeric))),
     CONSTRAINT credit_accounts_debits_pending_check CHECK ((debits_pending >= (0)::numeric)),
+    CONSTRAINT credit_accounts_debits_pending_finite CHECK ((debits_pending <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT credit_accounts_debits_posted_check CHECK ((debits_posted >= (0)::numeric)),
+    CONSTRAINT credit_accounts_debits_posted_finite CHECK ((debits_posted <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT credit_accounts_kind_known CHECK ((kind = ANY (ARRAY['user'::text, 'provider_earnings'::text, 'platform_revenue'::text, 'grants'::text, 'purchases'::text, 'payouts'::text, 'usage'::text]))),
+    CONSTRAINT credit_accounts_low_balance_threshold_finite CHECK ((low_balance_threshold <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT credit_accounts_owner_matches_kind CHECK (((kind = ANY (ARRAY['user'::text, 'provider_earnings'::text])) = (user_id IS NOT NULL)))
 );
 ALTER TABLE public.credit_accounts OWNER TO postgres;
@@ -3128,6 +3467,29 @@ CREATE FUNCTION public.get_credit_statement(p_limit integer DEFAULT 50, p_before
    limit least(greatest(coalesce(p_limit, 50), 1), 500)
 $$;
 ALTER FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) OWNER TO postgres;
+CREATE FUNCTION public.get_strategy_content(p_strategy_id uuid) RETURNS TABLE(id uuid, content text, parameters jsonb)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_strategy_id is null then
+    raise exception 'a strategy id is required' using errcode = 'not_null_violation';
+  end if;
+  return query
+  select s.id, s.content, s.parameters
+    from public.strategies s
+   where s.id = p_strategy_id
+     and (s.user_id = (select auth.uid())
+          or private.is_admin()
+          or private.is_service()
+          or exists (select 1 from public.strategy_subscriptions ss
+                      where ss.strategy_id = s.id and ss.subscriber_id = (select auth.uid()) and ss.status = 'active'));
+  if not found then
+    raise exception 'no strategy whose rules you may read' using errcode = 'insufficient_privilege';
+  end if;
+end;
+$$;
+ALTER FUNCTION public.get_strategy_content(p_strategy_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.get_user_trading_performance(days_back integer DEFAULT 30, user_uuid uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, total_trades bigint, winning_trades bigint, losing_trades bigint, win_rate numeric, total_profit numeric, avg_profit numeric, best_trade numeric, worst_trade numeric, total_volume numeric, total_bots bigint, active_bots bigint)
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -3376,19 +3738,22 @@ begin
   for v_sub in select * from public.strategy_subscriptions s
                 where s.status = 'active' and s.current_period_end <= now()
                 order by s.current_period_end
-                limit p_limit
+                limit greatest(coalesce(p_limit, 1000), 0)
                 for update skip locked loop
     begin
       perform private.charge_strategy_period(v_sub, v_sub.current_period_end);
       renewed := renewed + 1;
-    exception when check_violation or invalid_parameter_value then
-      update public.strategy_subscriptions s set status = 'expired', auto_execute = false where s.id = v_sub.id;
-      select st.name into v_name from public.strategies st where st.id = v_sub.strategy_id;
-      insert into public.notifications (user_id, kind, title, body, data)
-      values (v_sub.subscriber_id, 'low_credits', 'Subscription expired',
-              format('Your subscription to %s could not renew: %s', v_name, sqlerrm),
-              jsonb_build_object('strategy_id', v_sub.strategy_id, 'subscription_id', v_sub.id));
-      expired := expired + 1;
+    exception
+      when check_violation or invalid_parameter_value then
+        update public.strategy_subscriptions s set status = 'expired', auto_execute = false where s.id = v_sub.id;
+        select st.name into v_name from public.strategies st where st.id = v_sub.strategy_id;
+        insert into public.notifications (user_id, kind, title, body, data)
+        values (v_sub.subscriber_id, 'low_credits', 'Subscription expired',
+                format('Your subscription to %s could not renew: %s', v_name, sqlerrm),
+                jsonb_build_object('strategy_id', v_sub.strategy_id, 'subscription_id', v_sub.id));
+        expired := expired + 1;
+      when others then
+        raise warning 'strategy subscription % did not renew: % (%)', v_sub.id, sqlerrm, sqlstate;
     end;
   end loop;
   return next;
@@ -3574,6 +3939,7 @@ begin
   select c.subscription_id, c.subscriber_id, c.bot_id, c.epoch, c.exchange, c.amount, c.leverage, c.credits,
          case
            when c.bot_id is null then 'no_bot'
+           when not c.sizing_valid then 'invalid_sizing'
            when not c.is_paper_trade then 'live_bot_not_supported'
            when c.bot_status <> 'running' or c.epoch is null then 'bot_not_running'
            when v_sig.side = 'short' and not c.allow_short then 'short_not_allowed'
@@ -3588,22 +3954,25 @@ begin
     from (
       select ss.id as subscription_id, ss.subscriber_id, b.id as bot_id, l.epoch, b.exchange, b.status as bot_status,
              b.is_paper_trade, b.allow_short, b.max_open_trades, b.daily_loss_limit, b.current_balance,
-             least(v_sig.leverage, b.leverage, coalesce((ss.sizing ->> 'max_leverage')::numeric, 125)) as leverage,
+             ss.sizing_valid,
+             least(v_sig.leverage, b.leverage, coalesce((ss.safe_sizing ->> 'max_leverage')::numeric, 125)) as leverage,
              round(least(
-               case coalesce(ss.sizing ->> 'mode', 'stake')
-                 when 'fixed_base' then (ss.sizing ->> 'amount')::numeric
-                 when 'fixed_quote' then (ss.sizing ->> 'amount')::numeric / v_price
-                 when 'percent_balance' then b.current_balance * (ss.sizing ->> 'percent')::numeric / 100 / v_price
+               case coalesce(ss.safe_sizing ->> 'mode', 'stake')
+                 when 'fixed_base' then (ss.safe_sizing ->> 'amount')::numeric
+                 when 'fixed_quote' then (ss.safe_sizing ->> 'amount')::numeric / v_price
+                 when 'percent_balance' then b.current_balance * (ss.safe_sizing ->> 'percent')::numeric / 100 / v_price
                  else b.stake_amount / v_price
                end,
-               coalesce((ss.sizing ->> 'max_amount')::numeric, 'infinity'::numeric)), 8) as amount,
+               coalesce((ss.safe_sizing ->> 'max_amount')::numeric, 'infinity'::numeric)), 8) as amount,
              coalesce((p.features ->> 'credits_per_trade')::numeric, 0) as credits,
              coalesce(a.credits_posted - a.debits_posted - a.debits_pending, 0) as available,
              (select count(*) from public.trades t where t.bot_id = b.id and t.status = 'open') as open_trades,
              case when b.daily_loss_limit is null then 0 else
                (select coalesce(sum(t.profit), 0) from public.trades t
                  where t.bot_id = b.id and t.status = 'closed' and t.exit_time >= date_trunc('day', now())) end as daily_pnl
-        from public.strategy_subscriptions ss
+        from (select s0.*, private.sizing_is_valid(s0.sizing) as sizing_valid,
+                     case when private.sizing_is_valid(s0.sizing) then s0.sizing else '{}'::jsonb end as safe_sizing
+                from public.strategy_subscriptions s0) ss
         left join public.bots b on b.id = ss.bot_id and b.user_id = ss.subscriber_id
         left join public.bot_leases l on l.bot_id = b.id
         left join public.credit_accounts a on a.user_id = ss.subscriber_id and a.kind = 'user'
@@ -3846,6 +4215,12 @@ CREATE TABLE auth.users (
     CONSTRAINT users_email_change_confirm_status_check CHECK (((email_change_confirm_status >= 0) AND (email_change_confirm_status <= 2)))
 );
 ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+CREATE TABLE private.credit_delegations (
+    xact xid8 NOT NULL,
+    purpose text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.credit_delegations OWNER TO postgres;
 CREATE TABLE private.credit_open_holds (
     transfer_id uuid NOT NULL,
     timeout_at timestamp with time zone
@@ -3856,6 +4231,7 @@ CREATE TABLE private.credit_settings (
     min_payout numeric(24,8) DEFAULT 50 NOT NULL,
     default_hold_timeout interval DEFAULT '00:15:00'::interval NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_settings_min_payout_finite CHECK ((min_payout <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT credit_settings_min_payout_positive CHECK ((min_payout > (0)::numeric)),
     CONSTRAINT credit_settings_single_row CHECK (id)
 );
@@ -3913,18 +4289,31 @@ CREATE TABLE public.bots (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     last_candle_at timestamp with time zone,
+    pause_cause text,
+    pause_until timestamp with time zone,
+    CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
     CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
+    CONSTRAINT bots_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
+    CONSTRAINT bots_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
     CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
     CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
     CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
+    CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_risk_percentage_finite CHECK ((risk_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_risk_percentage_range CHECK (((risk_percentage > (0)::numeric) AND (risk_percentage <= (100)::numeric))),
+    CONSTRAINT bots_stake_amount_finite CHECK ((stake_amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_stake_amount_positive CHECK ((stake_amount > (0)::numeric)),
     CONSTRAINT bots_status_known CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'error'::text, 'paused'::text]))),
+    CONSTRAINT bots_stop_loss_finite CHECK ((stop_loss <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_stop_loss_percent CHECK (((stop_loss > (0)::numeric) AND (stop_loss < (100)::numeric))),
     CONSTRAINT bots_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
+    CONSTRAINT bots_take_profit_finite CHECK ((take_profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_take_profit_percent CHECK ((take_profit > (0)::numeric)),
     CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
     CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text))
@@ -3944,7 +4333,10 @@ CREATE TABLE public.brokerage_positions (
     currency text DEFAULT 'USD'::text NOT NULL,
     provider_as_of timestamp with time zone DEFAULT now() NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT brokerage_positions_average_cost_finite CHECK ((average_cost <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT brokerage_positions_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT brokerage_positions_units_finite CHECK ((units <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.brokerage_positions OWNER TO postgres;
 CREATE VIEW private.watched_symbols WITH (security_invoker='true') AS
@@ -3973,7 +4365,12 @@ CREATE TABLE public.aggregated_holdings (
     account_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
     account_count integer DEFAULT 0 NOT NULL,
     last_price numeric(28,12),
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT aggregated_holdings_average_cost_finite CHECK ((average_cost <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT aggregated_holdings_last_price_finite CHECK ((last_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT aggregated_holdings_market_value_finite CHECK ((market_value <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT aggregated_holdings_total_units_finite CHECK ((total_units <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT aggregated_holdings_unrealized_pnl_finite CHECK ((unrealized_pnl <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.aggregated_holdings OWNER TO postgres;
 CREATE TABLE public.ai_analyses (
@@ -3991,6 +4388,7 @@ CREATE TABLE public.ai_analyses (
     processing_time_ms integer,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ai_analyses_confidence_score_check CHECK (((confidence_score >= (0)::numeric) AND (confidence_score <= (1)::numeric))),
+    CONSTRAINT ai_analyses_confidence_score_finite CHECK ((confidence_score <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT ai_analyses_tokens_used_check CHECK ((tokens_used >= 0)),
     CONSTRAINT ai_analyses_type_known CHECK ((analysis_type = ANY (ARRAY['performance'::text, 'risk'::text, 'optimization'::text, 'backtest'::text, 'strategy_generation'::text])))
 );
@@ -4026,7 +4424,20 @@ CREATE TABLE public.backtest_results (
     trades jsonb DEFAULT '[]'::jsonb NOT NULL,
     equity_curve jsonb DEFAULT '[]'::jsonb NOT NULL,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT backtest_results_avg_trade_finite CHECK ((avg_trade <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_best_trade_finite CHECK ((best_trade <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_calmar_ratio_finite CHECK ((calmar_ratio <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_final_balance_finite CHECK ((final_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_max_drawdown_finite CHECK ((max_drawdown <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_profit_factor_finite CHECK ((profit_factor <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_sharpe_ratio_finite CHECK ((sharpe_ratio <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_sortino_ratio_finite CHECK ((sortino_ratio <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_total_return_finite CHECK ((total_return <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_total_return_percentage_finite CHECK ((total_return_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_win_rate_finite CHECK ((win_rate <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_results_worst_trade_finite CHECK ((worst_trade <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.backtest_results OWNER TO postgres;
 CREATE TABLE public.bot_leases (
@@ -4134,7 +4545,9 @@ CREATE TABLE public.brokerage_accounts (
     last_synced_at timestamp with time zone,
     sync_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT brokerage_accounts_cash_finite CHECK ((cash <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT brokerage_accounts_total_value_finite CHECK ((total_value <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.brokerage_accounts OWNER TO postgres;
 CREATE TABLE public.brokerage_connections (
@@ -4165,7 +4578,12 @@ CREATE TABLE public.candles (
     close numeric(28,12) NOT NULL,
     volume numeric(32,12) DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT candles_high_low_consistent CHECK (((high >= low) AND (high >= open) AND (high >= close) AND (low <= open) AND (low <= close)))
+    CONSTRAINT candles_close_finite CHECK ((close <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT candles_high_finite CHECK ((high <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT candles_high_low_consistent CHECK (((high >= low) AND (high >= open) AND (high >= close) AND (low <= open) AND (low <= close))),
+    CONSTRAINT candles_low_finite CHECK ((low <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT candles_open_finite CHECK ((open <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT candles_volume_finite CHECK ((volume <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.candles OWNER TO postgres;
 CREATE TABLE public.exchange_credentials (
@@ -4285,11 +4703,17 @@ CREATE TABLE public.orders (
     raw jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT orders_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT orders_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT orders_average_price_finite CHECK ((average_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT orders_fee_finite CHECK ((fee <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT orders_filled_check CHECK ((filled >= (0)::numeric)),
+    CONSTRAINT orders_filled_finite CHECK ((filled <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT orders_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT orders_price_positive CHECK ((price > (0)::numeric)),
     CONSTRAINT orders_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
     CONSTRAINT orders_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'open'::text, 'closed'::text, 'canceled'::text, 'rejected'::text, 'expired'::text]))),
+    CONSTRAINT orders_stop_price_finite CHECK ((stop_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT orders_stop_price_positive CHECK ((stop_price > (0)::numeric)),
     CONSTRAINT orders_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text, 'stop'::text, 'stop_limit'::text])))
 );
@@ -4302,7 +4726,9 @@ CREATE TABLE public.symbol_prices (
     source text NOT NULL,
     as_of timestamp with time zone NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT symbol_prices_previous_close_finite CHECK ((previous_close <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT symbol_prices_previous_close_positive CHECK ((previous_close > (0)::numeric)),
+    CONSTRAINT symbol_prices_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT symbol_prices_price_positive CHECK ((price > (0)::numeric))
 );
 ALTER TABLE public.symbol_prices OWNER TO postgres;
@@ -4383,8 +4809,11 @@ CREATE TABLE public.signal_executions (
     credits_due numeric(24,8) DEFAULT 0 NOT NULL,
     charge_status text DEFAULT 'none'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT signal_executions_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signal_executions_charge_status_known CHECK ((charge_status = ANY (ARRAY['none'::text, 'pending'::text, 'charged'::text, 'rejected'::text]))),
+    CONSTRAINT signal_executions_credits_due_finite CHECK ((credits_due <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signal_executions_phase_known CHECK ((phase = ANY (ARRAY['open'::text, 'close'::text]))),
+    CONSTRAINT signal_executions_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT signal_executions_status_known CHECK ((status = ANY (ARRAY['executed'::text, 'skipped'::text])))
 );
 ALTER TABLE public.signal_executions OWNER TO postgres;
@@ -4410,9 +4839,12 @@ CREATE TABLE public.strategies (
     provider_share numeric(5,4) DEFAULT 0.80 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT strategies_avg_backtest_return_finite CHECK ((avg_backtest_return <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT strategies_engine_known CHECK ((engine = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
+    CONSTRAINT strategies_monthly_price_finite CHECK ((monthly_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT strategies_monthly_price_not_negative CHECK ((monthly_price >= (0)::numeric)),
     CONSTRAINT strategies_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT strategies_provider_share_finite CHECK ((provider_share <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT strategies_provider_share_fraction CHECK (((provider_share >= (0)::numeric) AND (provider_share <= (1)::numeric))),
     CONSTRAINT strategies_risk_level_known CHECK ((risk_level = ANY (ARRAY['low'::text, 'medium'::text, 'high'::text]))),
     CONSTRAINT strategies_type_known CHECK ((strategy_type = ANY (ARRAY['builtin'::text, 'custom'::text, 'ai_generated'::text, 'marketplace'::text])))
@@ -4514,15 +4946,24 @@ CREATE TABLE public.trades (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT trades_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT trades_amount_positive CHECK ((amount > (0)::numeric)),
     CONSTRAINT trades_closed_has_exit CHECK (((status <> 'closed'::text) OR ((exit_time IS NOT NULL) AND (exit_price IS NOT NULL)))),
     CONSTRAINT trades_direction_known CHECK ((direction = ANY (ARRAY['long'::text, 'short'::text]))),
+    CONSTRAINT trades_exit_price_finite CHECK ((exit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT trades_exit_price_positive CHECK ((exit_price > (0)::numeric)),
     CONSTRAINT trades_fee_check CHECK ((fee >= (0)::numeric)),
+    CONSTRAINT trades_fee_finite CHECK ((fee <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT trades_order_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text, 'stop'::text, 'stop_limit'::text]))),
+    CONSTRAINT trades_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT trades_price_positive CHECK ((price > (0)::numeric)),
+    CONSTRAINT trades_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT trades_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
-    CONSTRAINT trades_status_known CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text, 'cancelled'::text])))
+    CONSTRAINT trades_signal_price_finite CHECK ((signal_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_status_known CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text, 'cancelled'::text]))),
+    CONSTRAINT trades_stop_loss_price_finite CHECK ((stop_loss_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_take_profit_price_finite CHECK ((take_profit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.trades OWNER TO postgres;
 CREATE TABLE public.webhook_events (
@@ -4551,6 +4992,8 @@ ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_phone_key UNIQUE (phone);
 ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.credit_delegations
+    ADD CONSTRAINT credit_delegations_pkey PRIMARY KEY (xact);
 ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_pkey PRIMARY KEY (transfer_id);
 ALTER TABLE ONLY private.credit_settings
@@ -4571,14 +5014,30 @@ ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.backtest_results
     ADD CONSTRAINT backtest_results_pkey PRIMARY KEY (id);
+ALTER TABLE public.backtest_runs
+    ADD CONSTRAINT backtest_runs_parameters_object CHECK (((jsonb_typeof(parameters) = 'object'::text) AND (pg_column_size(parameters) <= 16384))) NOT VALID;
 ALTER TABLE ONLY public.backtest_runs
     ADD CONSTRAINT backtest_runs_pkey PRIMARY KEY (id);
+ALTER TABLE public.backtest_runs
+    ADD CONSTRAINT backtest_runs_settings_object CHECK (((jsonb_typeof(settings) = 'object'::text) AND (pg_column_size(settings) <= 16384))) NOT VALID;
 ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_pkey PRIMARY KEY (bot_id);
 ALTER TABLE ONLY public.bot_logs
     ADD CONSTRAINT bot_logs_pkey PRIMARY KEY (id);
+ALTER TABLE public.bots
+    ADD CONSTRAINT bots_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 16384))) NOT VALID;
+ALTER TABLE public.bots
+    ADD CONSTRAINT bots_metadata_paper_costs CHECK ((((NOT (metadata ? 'paper_fee'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_fee'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_fee'::text)) <= 0.5)), false)) AND ((NOT (metadata ? 'paper_slippage'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_slippage'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_slippage'::text)) <= 0.5)), false)))) NOT VALID;
+ALTER TABLE public.bots
+    ADD CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text]))) NOT VALID;
+ALTER TABLE public.bots
+    ADD CONSTRAINT bots_name_length CHECK ((char_length(name) <= 200)) NOT VALID;
+ALTER TABLE public.bots
+    ADD CONSTRAINT bots_parameters_object CHECK (((jsonb_typeof(parameters) = 'object'::text) AND (pg_column_size(parameters) <= 16384))) NOT VALID;
 ALTER TABLE ONLY public.bots
     ADD CONSTRAINT bots_pkey PRIMARY KEY (id);
+ALTER TABLE public.bots
+    ADD CONSTRAINT bots_status_reason_length CHECK ((char_length(status_reason) <= 2000)) NOT VALID;
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT brokerage_accounts_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.brokerage_accounts
@@ -4626,9 +5085,17 @@ ALTER TABLE ONLY public.plans
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_pkey PRIMARY KEY (id);
 ALTER TABLE public.profiles
+    ADD CONSTRAINT profiles_avatar_url_length CHECK ((char_length(avatar_url) <= 2000)) NOT VALID;
+ALTER TABLE public.profiles
     ADD CONSTRAINT profiles_discord_webhook_url_is_discord CHECK (((discord_webhook_url IS NULL) OR (discord_webhook_url ~ '^https://(ptb\.|canary\.)?(discord|discordapp)\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]+$'::text))) NOT VALID;
+ALTER TABLE public.profiles
+    ADD CONSTRAINT profiles_discord_webhook_url_length CHECK ((char_length(discord_webhook_url) <= 500)) NOT VALID;
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_pkey PRIMARY KEY (id);
+ALTER TABLE public.profiles
+    ADD CONSTRAINT profiles_preferences_object CHECK (((jsonb_typeof(preferences) = 'object'::text) AND (pg_column_size(preferences) <= 16384))) NOT VALID;
+ALTER TABLE public.profiles
+    ADD CONSTRAINT profiles_telegram_chat_id_format CHECK ((telegram_chat_id ~ '^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$'::text)) NOT VALID;
 ALTER TABLE ONLY public.reviews
     ADD CONSTRAINT reviews_one_per_subscriber UNIQUE (strategy_id, user_id);
 ALTER TABLE ONLY public.reviews
@@ -4637,16 +5104,36 @@ ALTER TABLE ONLY public.signal_executions
     ADD CONSTRAINT signal_executions_once_per_phase UNIQUE (signal_id, subscription_id, phase);
 ALTER TABLE ONLY public.signal_executions
     ADD CONSTRAINT signal_executions_pkey PRIMARY KEY (id);
+ALTER TABLE public.signals
+    ADD CONSTRAINT signals_idempotency_key_length CHECK ((char_length(idempotency_key) <= 200)) NOT VALID;
 ALTER TABLE ONLY public.signals
     ADD CONSTRAINT signals_idempotency_key_unique UNIQUE (strategy_id, idempotency_key);
+ALTER TABLE public.signals
+    ADD CONSTRAINT signals_indicators_object CHECK (((jsonb_typeof(indicators) = 'object'::text) AND (pg_column_size(indicators) <= 8192))) NOT VALID;
+ALTER TABLE public.signals
+    ADD CONSTRAINT signals_note_length CHECK ((char_length(note) <= 2000)) NOT VALID;
 ALTER TABLE ONLY public.signals
     ADD CONSTRAINT signals_pkey PRIMARY KEY (id);
+ALTER TABLE public.strategies
+    ADD CONSTRAINT strategies_category_length CHECK ((char_length(category) <= 100)) NOT VALID;
+ALTER TABLE public.strategies
+    ADD CONSTRAINT strategies_content_length CHECK ((char_length(content) <= 200000)) NOT VALID;
+ALTER TABLE public.strategies
+    ADD CONSTRAINT strategies_description_length CHECK ((char_length(description) <= 4000)) NOT VALID;
+ALTER TABLE public.strategies
+    ADD CONSTRAINT strategies_name_length CHECK ((char_length(name) <= 200)) NOT VALID;
+ALTER TABLE public.strategies
+    ADD CONSTRAINT strategies_parameters_object CHECK (((jsonb_typeof(parameters) = 'object'::text) AND (pg_column_size(parameters) <= 16384))) NOT VALID;
 ALTER TABLE ONLY public.strategies
     ADD CONSTRAINT strategies_pkey PRIMARY KEY (id);
+ALTER TABLE public.strategies
+    ADD CONSTRAINT strategies_tags_bounded CHECK ((cardinality(tags) <= 20)) NOT VALID;
 ALTER TABLE ONLY public.strategy_subscriptions
     ADD CONSTRAINT strategy_subscriptions_one_per_subscriber UNIQUE (strategy_id, subscriber_id);
 ALTER TABLE ONLY public.strategy_subscriptions
     ADD CONSTRAINT strategy_subscriptions_pkey PRIMARY KEY (id);
+ALTER TABLE public.strategy_subscriptions
+    ADD CONSTRAINT strategy_subscriptions_sizing_valid CHECK (private.sizing_is_valid(sizing)) NOT VALID;
 ALTER TABLE ONLY public.subscriptions
     ADD CONSTRAINT subscriptions_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.symbol_prices
@@ -4738,9 +5225,11 @@ CREATE TRIGGER backtest_runs_enqueue AFTER INSERT ON public.backtest_runs FOR EA
 CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.guard_backtest_run_changes();
 CREATE TRIGGER backtest_runs_updated_at BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER backtest_runs_validate_minutes BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_minutes();
+CREATE TRIGGER backtest_runs_validate_queue BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_queue();
 CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
 CREATE TRIGGER bots_notify_status_insert AFTER INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_notify_status_update AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION private.notify_bot_status();
+CREATE TRIGGER bots_platform_rules BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_rules();
 CREATE TRIGGER bots_updated_at BEFORE UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER bots_validate_limits BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();
 CREATE TRIGGER brokerage_accounts_updated_at BEFORE UPDATE ON public.brokerage_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -4760,9 +5249,13 @@ CREATE TRIGGER profiles_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW
 CREATE TRIGGER reviews_updated_at BEFORE UPDATE ON public.reviews FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER signals_after_change AFTER INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_after_change();
 CREATE TRIGGER signals_lifecycle BEFORE INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_lifecycle();
+CREATE TRIGGER signals_rate_limit BEFORE INSERT ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_rate_limit();
 CREATE TRIGGER signals_updated_at BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER strategies_material_edit BEFORE UPDATE ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.strategy_material_edit();
+CREATE TRIGGER strategies_price_changed AFTER UPDATE OF monthly_price ON public.strategies FOR EACH ROW WHEN ((new.monthly_price IS DISTINCT FROM old.monthly_price)) EXECUTE FUNCTION private.strategy_price_changed();
 CREATE TRIGGER strategies_updated_at BEFORE UPDATE ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER strategies_validate_limits BEFORE INSERT ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();
+CREATE TRIGGER strategy_subscriptions_lapsed AFTER UPDATE OF status ON public.strategy_subscriptions FOR EACH ROW WHEN (((old.status = 'active'::text) AND (new.status <> 'active'::text))) EXECUTE FUNCTION private.strategy_subscription_lapsed();
 CREATE TRIGGER strategy_subscriptions_updated_at BEFORE UPDATE ON public.strategy_subscriptions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER subscriptions_updated_at BEFORE UPDATE ON public.subscriptions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER sync_runs_enqueue_requested AFTER INSERT ON public.sync_runs FOR EACH ROW WHEN ((new.status = 'requested'::text)) EXECUTE FUNCTION private.holdings_enqueue_sync_run();
@@ -5041,6 +5534,12 @@ GRANT USAGE ON SCHEMA public TO anon;
 GRANT USAGE ON SCHEMA public TO authenticated;
 GRANT USAGE ON SCHEMA public TO service_role;
 GRANT USAGE ON SCHEMA public TO tradefleet_admin;
+GRANT ALL ON TYPE private.finite_number TO anon;
+GRANT ALL ON TYPE private.finite_number TO authenticated;
+GRANT ALL ON TYPE private.finite_number TO service_role;
+GRANT ALL ON TYPE private.credit_amount TO anon;
+GRANT ALL ON TYPE private.credit_amount TO authenticated;
+GRANT ALL ON TYPE private.credit_amount TO service_role;
 GRANT ALL ON TABLE public.credit_transfers TO service_role;
 GRANT SELECT ON TABLE public.credit_transfers TO authenticated;
 GRANT ALL ON FUNCTION auth.email() TO postgres;
@@ -5074,6 +5573,7 @@ GRANT ALL ON TABLE public.invoices TO service_role;
 GRANT SELECT ON TABLE public.invoices TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
 GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
 GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
 GRANT UPDATE(auto_execute) ON TABLE public.strategy_subscriptions TO authenticated;
@@ -5086,6 +5586,7 @@ REVOKE ALL ON FUNCTION private.credit_apply(p_id uuid, p_action text, p_debit_ac
 REVOKE ALL ON FUNCTION private.credit_apply_or_raise(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_apply_usage(p_id uuid, p_action text, p_user_id uuid, p_usage text, p_quantity numeric, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_compare(e public.credit_transfers, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_reference_type text, p_reference_id text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_delegate(p_purpose text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_invoice_paid() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_monthly_grant_id(p_subscription_id uuid, p_started_at timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_parse_batch(p_transfers jsonb) FROM PUBLIC;
@@ -5171,9 +5672,25 @@ GRANT INSERT(idempotency_key) ON TABLE public.signals TO authenticated;
 REVOKE ALL ON FUNCTION private.signal_fan_out_close(p_sig public.signals, p_label text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_first_announcement(p_signal_id uuid, p_phase text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_lifecycle() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.signal_rate_limit() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO anon;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.sizing_number(p_value jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO anon;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.strategy_material_edit() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.strategy_price_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.strategy_subscription_lapsed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sync_user_role() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_minutes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.validate_backtest_queue() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_bot_limits() FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) FROM PUBLIC;
@@ -5279,6 +5796,9 @@ GRANT SELECT ON TABLE public.credit_statement TO authenticated;
 REVOKE ALL ON FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) TO authenticated;
 GRANT ALL ON FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) TO service_role;
+REVOKE ALL ON FUNCTION public.get_strategy_content(p_strategy_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.get_strategy_content(p_strategy_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.get_strategy_content(p_strategy_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO service_role;
@@ -5360,8 +5880,6 @@ GRANT ALL ON TABLE public.bot_leases TO service_role;
 GRANT SELECT ON TABLE public.bot_leases TO authenticated;
 GRANT ALL ON TABLE public.bot_logs TO service_role;
 GRANT SELECT ON TABLE public.bot_logs TO authenticated;
-GRANT ALL ON SEQUENCE public.bot_logs_id_seq TO anon;
-GRANT ALL ON SEQUENCE public.bot_logs_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.bot_logs_id_seq TO service_role;
 GRANT ALL ON TABLE public.profiles TO service_role;
 GRANT SELECT ON TABLE public.profiles TO authenticated;
@@ -5406,8 +5924,6 @@ GRANT ALL ON TABLE public.fleet_health TO service_role;
 GRANT SELECT ON TABLE public.fleet_health TO authenticated;
 GRANT ALL ON TABLE public.job_queue_stats TO service_role;
 GRANT SELECT ON TABLE public.job_queue_stats TO authenticated;
-GRANT ALL ON SEQUENCE public.jobs_id_seq TO anon;
-GRANT ALL ON SEQUENCE public.jobs_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.jobs_id_seq TO service_role;
 GRANT ALL ON TABLE public.notifications TO service_role;
 GRANT SELECT,DELETE ON TABLE public.notifications TO authenticated;
@@ -5422,46 +5938,60 @@ GRANT ALL ON TABLE public.portfolio_value TO service_role;
 GRANT SELECT ON TABLE public.portfolio_value TO authenticated;
 GRANT ALL ON TABLE public.reviews TO service_role;
 GRANT SELECT,DELETE ON TABLE public.reviews TO authenticated;
-GRANT SELECT ON TABLE public.reviews TO anon;
+GRANT SELECT(id) ON TABLE public.reviews TO anon;
 GRANT INSERT(strategy_id) ON TABLE public.reviews TO authenticated;
+GRANT SELECT(strategy_id) ON TABLE public.reviews TO anon;
 GRANT INSERT(user_id) ON TABLE public.reviews TO authenticated;
 GRANT INSERT(rating),UPDATE(rating) ON TABLE public.reviews TO authenticated;
+GRANT SELECT(rating) ON TABLE public.reviews TO anon;
 GRANT INSERT(comment),UPDATE(comment) ON TABLE public.reviews TO authenticated;
+GRANT SELECT(comment) ON TABLE public.reviews TO anon;
+GRANT SELECT(created_at) ON TABLE public.reviews TO anon;
+GRANT SELECT(updated_at) ON TABLE public.reviews TO anon;
 GRANT ALL ON TABLE public.signal_executions TO service_role;
 GRANT SELECT ON TABLE public.signal_executions TO authenticated;
 GRANT ALL ON TABLE public.strategies TO service_role;
-GRANT SELECT,DELETE ON TABLE public.strategies TO authenticated;
+GRANT DELETE ON TABLE public.strategies TO authenticated;
+GRANT SELECT ON TABLE public.strategies TO tradefleet_admin;
 GRANT SELECT(id) ON TABLE public.strategies TO anon;
-GRANT INSERT(id) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(id),INSERT(id) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(user_id) ON TABLE public.strategies TO anon;
-GRANT INSERT(user_id) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(user_id),INSERT(user_id) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(name) ON TABLE public.strategies TO anon;
-GRANT INSERT(name),UPDATE(name) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(name),INSERT(name),UPDATE(name) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(description) ON TABLE public.strategies TO anon;
-GRANT INSERT(description),UPDATE(description) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(description),INSERT(description),UPDATE(description) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(strategy_type) ON TABLE public.strategies TO anon;
-GRANT INSERT(strategy_type),UPDATE(strategy_type) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(strategy_type),INSERT(strategy_type),UPDATE(strategy_type) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(engine) ON TABLE public.strategies TO anon;
-GRANT INSERT(engine),UPDATE(engine) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(engine),INSERT(engine),UPDATE(engine) ON TABLE public.strategies TO authenticated;
 GRANT INSERT(content),UPDATE(content) ON TABLE public.strategies TO authenticated;
 GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(performance) ON TABLE public.strategies TO anon;
+GRANT SELECT(performance) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(is_public) ON TABLE public.strategies TO anon;
-GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(is_public),INSERT(is_public),UPDATE(is_public) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(is_verified) ON TABLE public.strategies TO anon;
+GRANT SELECT(is_verified) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(backtest_results) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(backtest_count) ON TABLE public.strategies TO anon;
+GRANT SELECT(backtest_count) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(avg_backtest_return) ON TABLE public.strategies TO anon;
+GRANT SELECT(avg_backtest_return) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(tags) ON TABLE public.strategies TO anon;
-GRANT INSERT(tags),UPDATE(tags) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(tags),INSERT(tags),UPDATE(tags) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(category) ON TABLE public.strategies TO anon;
-GRANT INSERT(category),UPDATE(category) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(category),INSERT(category),UPDATE(category) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(risk_level) ON TABLE public.strategies TO anon;
-GRANT INSERT(risk_level),UPDATE(risk_level) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(risk_level),INSERT(risk_level),UPDATE(risk_level) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(monthly_price) ON TABLE public.strategies TO anon;
-GRANT INSERT(monthly_price),UPDATE(monthly_price) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(monthly_price),INSERT(monthly_price),UPDATE(monthly_price) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(provider_share) ON TABLE public.strategies TO anon;
+GRANT SELECT(provider_share) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(created_at) ON TABLE public.strategies TO anon;
+GRANT SELECT(created_at) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(updated_at) ON TABLE public.strategies TO anon;
+GRANT SELECT(updated_at) ON TABLE public.strategies TO authenticated;
 GRANT ALL ON TABLE public.strategy_marketplace TO service_role;
 GRANT SELECT ON TABLE public.strategy_marketplace TO anon;
 GRANT SELECT ON TABLE public.strategy_marketplace TO authenticated;
@@ -5477,8 +6007,6 @@ GRANT SELECT ON TABLE public.trades TO authenticated;
 GRANT ALL ON TABLE public.webhook_events TO service_role;
 GRANT SELECT ON TABLE public.webhook_events TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO postgres;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO anon;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO service_role;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO postgres;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO anon;

@@ -41,7 +41,8 @@ select is(tests.try_as('bob@abuse-mkt.test', format($$select parameters from pub
           'denied', '3: ... nor its parameters');
 select is(tests.try_as('bob@abuse-mkt.test', format($$select * from public.get_strategy_content(%L)$$, tests.id('abuse-mkt-strategy', 1))),
           'denied', '3: ... nor read them through get_strategy_content');
-select is(tests.try_as('bob@abuse-mkt.test', $$select name, monthly_price from public.strategies where is_public$$),
+select is(tests.try_as('bob@abuse-mkt.test', format($$select name, monthly_price from public.strategies where is_public and user_id = %L$$,
+                                                     tests.id('user', 1301))),
           'rows=2', '3: the marketplace listing stays readable');
 select is(tests.try_as('alice@abuse-mkt.test', format($$select * from public.get_strategy_content(%L)$$, tests.id('abuse-mkt-strategy', 1))),
           'rows=1', '3: an active subscriber reads the rules');

@@ -61,13 +61,18 @@ select results_eq(format($$select status, compute_seconds, error from public.bac
 -- Marketplace figures ------------------------------------------------------------------------------
 insert into public.strategies (id, user_id, name, strategy_type, engine, is_public, is_verified)
 values (tests.id('strategy', 1), tests.id('user', 3), 'Edge', 'marketplace', 'rsi', true, true);
-insert into public.backtest_results (user_id, strategy_id, trading_pair, timeframe, start_date, end_date, initial_balance,
+insert into public.backtest_runs (id, user_id, strategy_id, strategy, trading_pair, timeframe, parameters)
+select tests.id('run', 10 + i::int), case when i = 3 then tests.id('user', 2) else tests.id('user', 3) end,
+       tests.id('strategy', 1), 'rsi', 'BTC/USDT', '1h', '{}'
+  from generate_series(1, 3) i;
+insert into public.backtest_results (user_id, strategy_id, run_id, trading_pair, timeframe, start_date, end_date, initial_balance,
                                      final_balance, total_return, total_return_percentage, max_drawdown, win_rate, total_trades,
                                      winning_trades, losing_trades, best_trade, worst_trade)
-select tests.id('user', 3), tests.id('strategy', 1), 'BTC/USDT', '1h', '2026-01-01', '2026-02-01', 100, 100 + r, r, r, 1, 50, 2, 1, 1, 1, -1
-  from unnest(array[10, 20]) r;
+select case when i = 3 then tests.id('user', 2) else tests.id('user', 3) end, tests.id('strategy', 1), tests.id('run', 10 + i::int),
+       'BTC/USDT', '1h', '2026-01-01', '2026-02-01', 100, 100 + r, r, r, 1, 50, 2, 1, 1, 1, -1
+  from unnest(array[10, 20, 900]) with ordinality as t(r, i);
 select results_eq(format('select backtest_count, avg_backtest_return from public.strategies where id = %L', tests.id('strategy', 1)),
-                  'values (2, 15::numeric)', 'a strategy shows how many backtests it has and their average return');
+                  'values (2, 15::numeric)', 'a strategy counts only its author''s backtests of its published parameters');
 
 -- The plan's compute minutes (Free: 30 a month) ---------------------------------------------------------
 update public.backtest_runs set compute_seconds = 1800 where id = tests.id('run', 1);

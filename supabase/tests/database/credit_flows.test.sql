@@ -115,7 +115,10 @@ select is((select (phase, amount, kind)::text from credit_request_payout(null, '
           '(pending,52.00000000,payout)', 'at the minimum her whole earnings are held toward the payout');
 select is((select available from get_credit_balance('provider_earnings')), 0::numeric, '... and no longer available');
 select pg_temp.as_service();
-select is((select phase from credit_void(gen_random_uuid(), 'c6000000-0000-4000-8000-000000000003')), 'void_pending',
+select is((select phase from credit_void(gen_random_uuid(), (select t.id from public.credit_transfers t
+                                                               where t.reference_type = 'payout_request'
+                                                                 and t.reference_id = 'c6000000-0000-4000-8000-000000000003'))),
+          'void_pending',
           'a failed payout voids the hold');
 select pg_temp.as_owner();
 select is((select available from credit_balances where account_id = private.credit_user_account('c0000000-0000-4000-8000-00000000000c', 'provider_earnings')),
