@@ -206,6 +206,19 @@ begin
 end;
 $$;
 
+-- One pgTAP assertion of an outcome against its expectation ('a|b': either, '!x': anything but x).
+create or replace function tests.mx_check(p_label text, p_actor text, p_actual text, p_expected text) returns text
+language sql
+as $$
+  select case
+    when p_expected like '!%' then ok(p_actual <> substr(p_expected, 2),
+                                      format('%s as %s: %s (anything but %s)', p_label, p_actor, p_actual, substr(p_expected, 2)))
+    when p_expected like '%|%' then ok(p_actual = any(string_to_array(p_expected, '|')),
+                                       format('%s as %s: %s (one of %s)', p_label, p_actor, p_actual, p_expected))
+    else is(p_actual, p_expected, p_label || ' as ' || p_actor)
+  end
+$$;
+
 -- The actors of the matrix, in the order of the expected columns.
 create or replace function tests.mx_actors() returns table (i integer, actor text)
 language sql immutable

@@ -215,21 +215,9 @@ insert into matrix_todo values
   ('strategy_subscriptions: read bot and sizing', 'pat', '-|denied', 'finding 16: providers read subscribers'' bot ids and sizing'),
   ('reviews: read reviewer', 'anon', '-|denied', 'finding 16: anon reads reviewers'' user ids');
 
-create function pg_temp.mx_check(p_label text, p_actor text, p_actual text, p_expected text) returns text
-language sql
-as $$
-  select case
-    when p_expected like '!%' then ok(p_actual <> substr(p_expected, 2),
-                                      format('%s as %s: %s (anything but %s)', p_label, p_actor, p_actual, substr(p_expected, 2)))
-    when p_expected like '%|%' then ok(p_actual = any(string_to_array(p_expected, '|')),
-                                       format('%s as %s: %s (one of %s)', p_label, p_actor, p_actual, p_expected))
-    else is(p_actual, p_expected, p_label || ' as ' || p_actor)
-  end
-$$;
-
 select plan((select count(*)::int from matrix m, tests.mx_actors() a where m.expected[a.i] is not null) + 2);
 
-select pg_temp.mx_check(m.label, a.actor, tests.mx_as(a.actor, m.statement), m.expected[a.i])
+select tests.mx_check(m.label, a.actor, tests.mx_as(a.actor, m.statement), m.expected[a.i])
   from matrix m cross join tests.mx_actors() a
  where m.expected[a.i] is not null
    and not exists (select 1 from matrix_todo t where t.label = m.label and t.actor = a.actor)
@@ -243,7 +231,7 @@ declare
 begin
   for r in select t.*, m.statement from matrix_todo t join matrix m using (label) order by t.label loop
     perform todo_start(r.finding);
-    return next pg_temp.mx_check(r.label, r.actor, tests.mx_as(r.actor, r.statement), r.expected);
+    return next tests.mx_check(r.label, r.actor, tests.mx_as(r.actor, r.statement), r.expected);
     perform todo_end();
   end loop;
 end;
