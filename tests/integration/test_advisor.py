@@ -120,21 +120,21 @@ def load_lints() -> dict[str, str]:
 LINTS = load_lints()
 
 
-def findings(conn: psycopg.Connection[tuple[str]], lint: str) -> list[str]:
-    """What one lint reports on the database behind ``conn``."""
+def findings(conn: psycopg.Connection[tuple[str]], lint: str, skipped: str = "") -> list[str]:
+    """What one lint reports on the database behind ``conn`` (``skipped``: more schemas to skip)."""
     conn.execute(
         "select set_config('pgrst.db_schemas', %s, false), "
         "set_config('advisor.skipped_schemas', %s, false)",
-        (EXPOSED_SCHEMAS, SKIPPED_SCHEMAS),
+        (EXPOSED_SCHEMAS, ",".join(filter(None, [SKIPPED_SCHEMAS, skipped]))),
     )
     return sorted(row[0] for row in conn.execute(LINTS[lint]).fetchall())
 
 
-def unexpected_findings(url: str) -> dict[str, list[str]]:
+def unexpected_findings(url: str, skipped: str = "") -> dict[str, list[str]]:
     """Every finding not listed as intentional, by lint (empty when the schema is clean)."""
     with psycopg.connect(url, autocommit=True) as conn:
         result = {
-            lint: [f for f in findings(conn, lint) if f not in INTENTIONAL.get(lint, {})]
+            lint: [f for f in findings(conn, lint, skipped) if f not in INTENTIONAL.get(lint, {})]
             for lint in sorted(LINTS)
         }
     return {lint: found for lint, found in result.items() if found}
