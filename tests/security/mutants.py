@@ -101,6 +101,17 @@ MUTANTS: list[Mutant] = [
         'alter policy "Users can rename their own exchange credentials" '
         "on public.exchange_credentials using (true);",
     ),
+    Mutant(
+        "owner check weakened",
+        "any user updates any bot (a condition that is true for every row)",
+        'alter policy "Users can update their own bots" on public.bots using (user_id is not null);',
+    ),
+    Mutant(
+        "owner check weakened",
+        "any user deletes any notification",
+        'alter policy "Users can delete their own notifications" on public.notifications '
+        "using (user_id is not null);",
+    ),
     # A select policy reduced to true on a secret-bearing table.
     Mutant(
         "select policy reduced to true on a secret-bearing table",

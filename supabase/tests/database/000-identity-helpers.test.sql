@@ -8,7 +8,8 @@ set client_min_messages = warning;
 -- an actor, undoes it, and answers with the fixture names it touched, sorted:
 -- 'a1 a2', '-' (nothing), 'denied' (insufficient privilege or RLS check) or 'error=<sqlstate>'.
 -- Keys that are not fixture rows come back as 'new' (uuids and integers: rows a statement
--- created) or verbatim (other values a function returned).
+-- created) or verbatim (other values a function returned). A statement of the form
+-- 'write ;; probe' runs the write as the actor and the probe, naming what changed, as owner.
 
 create extension if not exists pgtap with schema extensions;
 create schema if not exists tests;
@@ -66,7 +67,15 @@ begin
   begin
     perform tests.authenticate_as(case when p_actor in ('anon', 'service_role') then p_actor
                                        else tests.mx_email(p_actor) end, p_aal);
-    execute format('with q as (%s) select array_agg(key::text) from q', v_sql) into v_keys;
+    if v_sql like '%;; %' then
+      -- A blind write (no where, no returning, so no select policy narrows it) and a probe
+      -- the owner runs afterwards to name the rows it changed.
+      execute split_part(v_sql, ';; ', 1);
+      perform tests.clear_authentication();
+      execute format('with q as (%s) select array_agg(key::text) from q', split_part(v_sql, ';; ', 2)) into v_keys;
+    else
+      execute format('with q as (%s) select array_agg(key::text) from q', v_sql) into v_keys;
+    end if;
     raise exception using errcode = 'TFUND', message = coalesce(v_keys, '{}')::text;
   exception
     when sqlstate 'TFUND' then v_result := sqlerrm;
@@ -109,7 +118,7 @@ begin
   insert into public.plans (id, name, price_monthly, max_bots, max_strategies, backtest_minutes_per_month)
   values (tests.mx_id('plan', 'x'), 'Matrix ' || current_setting('tests.mx_salt'), 1, 10, 10, 100);
   insert into mx values ('plan', 'x', tests.mx_id('plan', 'x')::text);
-  update public.subscriptions s set plan_id = tests.mx_id('plan', 'x') from mx_owner o where s.user_id = o.uid;
+  update public.subscriptions s set plan_id = tests.mx_id('plan', 'x'), auto_renew = true from mx_owner o where s.user_id = o.uid;
   insert into mx select 'subscription', o.n, s.id::text from public.subscriptions s join mx_owner o on o.uid = s.user_id;
   insert into mx select 'account', o.n, a.id::text from public.credit_accounts a join mx_owner o on o.uid = a.user_id;
 

@@ -4,7 +4,9 @@
 -- 'denied' is a refusal, '-' nothing seen or changed, 'new' a row created; a|b accepts
 -- either, !x anything but x. A null expectation is not checked (admins and the service
 -- role legitimately see rows outside the fixture). "nothing of others" rows assert, for
--- users, that no row outside their own is visible at all (seed rows included).
+-- users, that no row outside their own is visible at all (seed rows included). "blind"
+-- writes have no where and no returning, so no select policy narrows them: which rows they
+-- changed is read back by the owner ('write ;; probe').
 begin;
 
 select tests.mx_fixture();
@@ -203,7 +205,24 @@ insert into matrix values
   ('fleet_health: nothing', $$select id::text as key from fleet_health$$, array['denied', '-', '-', '-', null, null]),
   ('job_queue_stats: nothing', $$select kind as key from job_queue_stats$$, array['denied', '-', '-', '-', null, null]),
   ('portfolio_holdings: nothing of others', $$select symbol as key from portfolio_holdings where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', '-', '-']),
-  ('portfolio_value: nothing of others', $$select user_id::text as key from portfolio_value where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', '-', '-']);
+  ('portfolio_value: nothing of others', $$select user_id::text as key from portfolio_value where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', '-', '-']),
+  ('profiles: blind update', $$update profiles set full_name = 'mx!' ;; select id::text as key from profiles where full_name = 'mx!' and id::text = any(@user)$$, array['denied', 'a', 'b', 'p', 'd', 'a b d p']),
+  ('subscriptions: blind update', $$update subscriptions set auto_renew = false ;; select id::text as key from subscriptions where not auto_renew and id::text = any(@subscription)$$, array['denied', 'a', 'b', 'p', 'd', 'a b d p']),
+  ('exchange_credentials: blind update', $$update exchange_credentials set label = gen_random_uuid()::text ;; select id::text as key from exchange_credentials where label ~ '^[0-9a-f-]{36}$' and id::text = any(@cred)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('exchange_credentials: blind delete', $$delete from exchange_credentials ;; select key from mx where kind = 'cred' and key not in (select id::text from exchange_credentials)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('strategies: blind update', $$update strategies set name = 'mx!' ;; select id::text as key from strategies where name = 'mx!' and id::text = any(@strategy)$$, array['denied', 'a1 a2', 'b1 b2', 'm1 m2 p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 m1 m2 p1 p2']),
+  ('strategies: blind delete', $$delete from strategies ;; select key from mx where kind = 'strategy' and key not in (select id::text from strategies)$$, array['denied', 'a1 a2', 'b1 b2', 'm1 m2 p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 m1 m2 p1 p2']),
+  ('bots: blind update', $$update bots set name = 'mx!' ;; select id::text as key from bots where name = 'mx!' and id::text = any(@bot)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('bots: blind delete', $$delete from bots ;; select key from mx where kind = 'bot' and key not in (select id::text from bots)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('backtest_runs: blind update', $$update backtest_runs set status = 'cancelled' ;; select id::text as key from backtest_runs where status = 'cancelled' and id::text = any(@run)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('backtest_runs: blind delete', $$delete from backtest_runs ;; select key from mx where kind = 'run' and key not in (select id::text from backtest_runs)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('signals: blind update', $$update signals set note = 'mx!' ;; select id::text as key from signals where note = 'mx!' and id::text = any(@signal)$$, array['denied', '-', '-', 's1 s2', '-', 's1 s2']),
+  ('strategy_subscriptions: blind update', $$update strategy_subscriptions set sizing = '{"mx": true}' ;; select id::text as key from strategy_subscriptions where sizing ? 'mx' and id::text = any(@strategy_sub)$$, array['denied', 'a1 a2', 'b1', '-', '-', 'a1 a2 b1']),
+  ('reviews: blind update', $$update reviews set comment = 'mx!' ;; select id::text as key from reviews where comment = 'mx!' and id::text = any(@review)$$, array['denied', 'a1 a2', 'b1', '-', '-', 'a1 a2 b1']),
+  ('reviews: blind delete', $$delete from reviews ;; select key from mx where kind = 'review' and key not in (select id::text from reviews)$$, array['denied', 'a1 a2', 'b1', '-', '-', 'a1 a2 b1']),
+  ('notifications: blind update', $$update notifications set read_at = '2001-01-01' ;; select id::text as key from notifications where read_at = '2001-01-01' and id::text = any(@note)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('notifications: blind delete', $$delete from notifications ;; select key from mx where kind = 'note' and key not in (select id::text from notifications)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('brokerage_connections: blind delete', $$delete from brokerage_connections ;; select key from mx where kind = 'conn' and key not in (select id::text from brokerage_connections)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']);
 
 -- Holes being closed now: the rule each cell should follow, marked TODO until it holds.
 create temp table matrix_todo (label text, actor text, expected text, finding text) on commit drop;
