@@ -1681,6 +1681,22 @@ begin
 end;
 $$;
 ALTER FUNCTION private.signal_after_change() OWNER TO postgres;
+CREATE FUNCTION private.signal_exit_needs_market() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if (private.is_service() and new.source <> 'tradingview')
+     or not (new.status = 'closed' or new.action in ('exit', 'close'))
+     or old.status in ('closed', 'cancelled')
+     or exists (select 1 from public.candles c where c.symbol = new.pair) then
+    return new;
+  end if;
+  raise exception 'the fleet holds no prices for % yet: it closes this signal at the market once it has them', new.pair
+    using errcode = 'check_violation', constraint = 'signals_exit_within_market';
+end;
+$$;
+ALTER FUNCTION private.signal_exit_needs_market() OWNER TO postgres;
 CREATE TABLE public.signals (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     strategy_id uuid NOT NULL,
@@ -3490,6 +3506,25 @@ begin
 end;
 $$;
 ALTER FUNCTION public.get_strategy_content(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) RETURNS TABLE(subscription_id uuid, status text, price numeric, next_price numeric, current_period_end timestamp with time zone, created_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_strategy_id is null then
+    raise exception 'a strategy id is required' using errcode = 'not_null_violation';
+  end if;
+  if not (private.owns_strategy(p_strategy_id) or private.is_admin() or private.is_service()) then
+    raise exception 'only the strategy''s author sees its subscribers' using errcode = 'insufficient_privilege';
+  end if;
+  return query
+  select s.id, s.status, s.price, s.next_price, s.current_period_end, s.created_at
+    from public.strategy_subscriptions s
+   where s.strategy_id = p_strategy_id
+   order by s.created_at, s.id;
+end;
+$$;
+ALTER FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.get_user_trading_performance(days_back integer DEFAULT 30, user_uuid uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, total_trades bigint, winning_trades bigint, losing_trades bigint, win_rate numeric, total_profit numeric, avg_profit numeric, best_trade numeric, worst_trade numeric, total_volume numeric, total_bots bigint, active_bots bigint)
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -5248,6 +5283,7 @@ CREATE TRIGGER plans_updated_at BEFORE UPDATE ON public.plans FOR EACH ROW EXECU
 CREATE TRIGGER profiles_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER reviews_updated_at BEFORE UPDATE ON public.reviews FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER signals_after_change AFTER INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_after_change();
+CREATE TRIGGER signals_exit_needs_market BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_exit_needs_market();
 CREATE TRIGGER signals_lifecycle BEFORE INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_lifecycle();
 CREATE TRIGGER signals_rate_limit BEFORE INSERT ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_rate_limit();
 CREATE TRIGGER signals_updated_at BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -5411,7 +5447,6 @@ CREATE POLICY "Anyone can read reviews of marketplace strategies" ON public.revi
 CREATE POLICY "Anyone can read verified marketplace strategies" ON public.strategies FOR SELECT TO anon, authenticated USING ((is_public AND (strategy_type = 'marketplace'::text) AND is_verified));
 CREATE POLICY "Providers can publish signals on their own strategies" ON public.signals FOR INSERT TO authenticated WITH CHECK (((provider_id = ( SELECT auth.uid() AS uid)) AND (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])) AND private.owns_strategy(strategy_id)));
 CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
-CREATE POLICY "Providers can read subscriptions to their strategies" ON public.strategy_subscriptions FOR SELECT TO authenticated USING (private.owns_strategy(strategy_id));
 CREATE POLICY "Providers can update their own signals" ON public.signals FOR UPDATE TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Signed-in users can read market candles" ON public.candles FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Signed-in users can read prices" ON public.symbol_prices FOR SELECT TO authenticated USING (true);
@@ -5653,6 +5688,7 @@ REVOKE ALL ON FUNCTION private.refresh_signal_performance(p_strategy_id uuid) FR
 REVOKE ALL ON FUNCTION private.refresh_strategy_backtest_figures() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_after_change() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.signal_exit_needs_market() FROM PUBLIC;
 GRANT ALL ON TABLE public.signals TO service_role;
 GRANT SELECT ON TABLE public.signals TO authenticated;
 GRANT INSERT(strategy_id) ON TABLE public.signals TO authenticated;
@@ -5799,6 +5835,9 @@ GRANT ALL ON FUNCTION public.get_credit_statement(p_limit integer, p_before time
 REVOKE ALL ON FUNCTION public.get_strategy_content(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.get_strategy_content(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.get_strategy_content(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO service_role;

@@ -2,7 +2,7 @@
 -- performance, subscriptions through RPCs with the revenue share, reviews, TradingView
 -- tokens and the functions only the fleet may call.
 begin;
-select plan(52);
+select plan(54);
 
 -- Cast: 1 alice and 2 bob (users), 3 pat (provider), 4 dana (admin), 5 eve (another provider).
 select tests.create_user(1, 'alice@mkt.test');
@@ -72,8 +72,10 @@ select is(tests.try_as('alice@mkt.test', 'select * from public.signals'), 'rows=
 select is(tests.try_as('bob@mkt.test', 'select * from public.signals'), 'rows=0', 'a non-subscriber still reads none');
 select is(tests.try_as('bob@mkt.test', 'select * from public.strategy_subscriptions'), 'rows=0',
           'bob does not see alice''s subscription');
-select is(tests.try_as('pat@mkt.test', 'select * from public.strategy_subscriptions'), 'rows=1',
-          'the provider sees who subscribes to their strategy');
+select is(tests.try_as('pat@mkt.test', 'select * from public.strategy_subscriptions'), 'rows=0',
+          'the provider does not read subscribers'' rows (their bots and sizing)');
+select is(tests.try_as('pat@mkt.test', format('select * from public.get_strategy_subscribers(%L)', tests.id('market', 3))), 'rows=1',
+          '... but sees who subscribes to their strategy, by status, price and period');
 select is(tests.try_as('alice@mkt.test', $$update public.strategy_subscriptions set status = 'active', price = 0$$),
           'denied', 'subscribers cannot set status or price directly');
 
@@ -115,10 +117,17 @@ select is(tests.try_as('pat@mkt.test', format($$update public.signals set stop_l
 update public.signals set stop_loss = 95 where id = tests.id('signal', 1);
 select is((select status from public.signals where id = tests.id('signal', 1)), 'updated', 'the signal is now updated');
 select is(tests.try_as('pat@mkt.test', format($$update public.signals set action = 'close' where id = %L$$, tests.id('signal', 1))),
-          'error=23502', 'closing needs an exit price');
-update public.signals set action = 'close', exit_price = 110 where id = tests.id('signal', 1);
+          'error=23514', 'a signal on a pair the fleet holds no prices for cannot be closed by its provider');
+insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close)
+select 'binance', pair, '1h', date_trunc('hour', now()) - interval '1 hour', 104, 112, 103, 110
+  from public.signals where id = tests.id('signal', 1);
+select is(tests.try_as('pat@mkt.test', format($$update public.signals set action = 'close', exit_price = 150 where id = %L$$, tests.id('signal', 1))),
+          'error=23514', 'nor closed outside the market''s range');
+select tests.authenticate_as('pat@mkt.test');
+update public.signals set action = 'close' where id = tests.id('signal', 1);
+select tests.clear_authentication();
 select is((select status || ' ' || result_pct from public.signals where id = tests.id('signal', 1)), 'closed 10.0000',
-          'a closed long from 100 to 110 returned 10%');
+          'without an exit price it closes at the market''s last close: a long from 100 to 110 returned 10%');
 select is(tests.try_as('pat@mkt.test', format($$update public.signals set note = 'x' where id = %L$$, tests.id('signal', 1))),
           'error=23514', 'a closed signal is final');
 select is((select performance ->> 'win_rate' from public.strategies where id = tests.id('market', 3)), '100.00',

@@ -1,0 +1,333 @@
+-- The identity matrix of grants: who may call each function, which columns apps may write,
+-- and sequences. Every function, column grant and sequence in public is listed here, so a
+-- new object (or a widened grant) fails this file until it is added on purpose.
+begin;
+
+select tests.mx_fixture();
+
+-- Functions anon or authenticated may execute, called as each actor (see
+-- 000-identity-helpers for the notation). expected: anon | alice | bob | pat | dana | service_role
+create temp table calls (label text, statement text, expected text[]) on commit drop;
+insert into calls values
+  ('get_user_trading_performance: own', $$select user_id::text as key from get_user_trading_performance(30)$$, array['denied', 'a', 'b', 'p', 'd', 'error=22023']),
+  ('get_user_trading_performance: alice''s', $$select user_id::text as key from get_user_trading_performance(30, @user.a)$$, array['denied', 'a', 'denied', 'denied', 'a', 'a']),
+  ('credit_min_payout', $$select (credit_min_payout() >= 0)::text as key$$, array['denied', 'true', 'true', 'true', 'true', 'true']),
+  ('credit_request_payout: own', $$select (credit_request_payout(1)).debit_account_id::text as key$$, array['denied', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002']),
+  ('credit_request_payout: from alice''s account', $$select (credit_request_payout(1, null, @user.a)).debit_account_id::text as key$$, array['denied', 'error=P0002', 'denied', 'denied', 'denied', 'error=P0002']),
+  ('credit_correct', $$select (credit_correct(gen_random_uuid(), (select id from credit_accounts where code = 'system:grants'), @account.b, 0.5, 'matrix')).credit_account_id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'b', 'b']),
+  ('get_credit_balance', $$select account_id::text as key from get_credit_balance()$$, array['denied', 'a', 'b', 'p', 'd', '-']),
+  ('get_credit_statement', $$select transfer_id::text as key from get_credit_statement(100) where transfer_id::text = any(@transfer)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', '-']),
+  ('subscribe_to_strategy: m1', $$select (subscribe_to_strategy(@strategy.m1)).strategy_id::text as key$$, array['denied', 'm1', 'error=23514', 'error=23514', 'error=23514', 'denied']),
+  ('subscribe_to_strategy: with alice''s bot', $$select (subscribe_to_strategy(@strategy.m1, true, @bot.a2)).strategy_id::text as key$$, array['denied', 'm1', 'denied', 'error=23514', 'denied', 'denied']),
+  ('pause_strategy_subscription: alice''s', $$select (pause_strategy_subscription(@strategy_sub.a1)).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'a1']),
+  ('resume_strategy_subscription: alice''s', $$select (resume_strategy_subscription(@strategy_sub.a1)).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'a1']),
+  ('cancel_strategy_subscription: alice''s', $$select (cancel_strategy_subscription(@strategy_sub.a1)).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'a1']),
+  ('rotate_tradingview_token: m1', $$select (rotate_tradingview_token(@strategy.m1) is not null)::text as key$$, array['denied', 'denied', 'denied', 'true', 'denied', 'denied']),
+  ('get_strategy_content: m1', $$select id::text as key from get_strategy_content(@strategy.m1)$$, array['denied', 'm1', 'denied', 'm1', 'm1', 'm1']),
+  ('get_strategy_subscribers: m1', $$select subscription_id::text as key from get_strategy_subscribers(@strategy.m1)$$, array['denied', 'denied', 'denied', 'a1', 'a1', 'a1']),
+  ('accept_strategy_price: alice''s, nothing pending', $$select (accept_strategy_price(@strategy_sub.a1)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'error=23514']),
+  ('rotate_tradingview_token: alice''s strategy', $$select (rotate_tradingview_token(@strategy.a1) is not null)::text as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'denied']);
+
+-- Who may execute every function in public (anon, authenticated, service_role).
+create temp table executors (fn text, roles text) on commit drop;
+insert into executors values
+  ('accept_strategy_price(uuid)', 'authenticated service_role'),
+  ('acquire_bot_leases(uuid,double precision,double precision)', 'service_role'),
+  ('backtest_run_finish(uuid,text,numeric,numeric,jsonb,text)', 'service_role'),
+  ('backtest_run_progress(uuid,numeric)', 'service_role'),
+  ('backtest_run_start(uuid)', 'service_role'),
+  ('billing_apply_invoice_event(uuid,text,numeric,timestamp with time zone,jsonb)', 'service_role'),
+  ('billing_expire_due(timestamp with time zone)', 'service_role'),
+  ('bot_apply_steps(jsonb,jsonb,jsonb,jsonb,jsonb)', 'service_role'),
+  ('bot_trade_prices(uuid[])', 'service_role'),
+  ('cancel_strategy_subscription(uuid)', 'authenticated service_role'),
+  ('claim_jobs(uuid,text[],integer,double precision,text[])', 'service_role'),
+  ('complete_job(uuid,bigint,jsonb)', 'service_role'),
+  ('complete_jobs(uuid,bigint[],jsonb[])', 'service_role'),
+  ('credit_audit()', 'service_role'),
+  ('credit_charge_usage(uuid,uuid,text,numeric,text,text,jsonb)', 'service_role'),
+  ('credit_correct(uuid,uuid,uuid,numeric,text)', 'authenticated service_role'),
+  ('credit_create_transfer(uuid,uuid,uuid,numeric,text,text,text,jsonb,boolean,interval)', 'service_role'),
+  ('credit_create_transfers(jsonb)', 'service_role'),
+  ('credit_expire_holds(integer)', 'service_role'),
+  ('credit_grant(uuid,uuid,numeric,text,text,jsonb)', 'service_role'),
+  ('credit_grant_monthly(uuid)', 'service_role'),
+  ('credit_grant_monthly_all(integer)', 'service_role'),
+  ('credit_hold(uuid,uuid,uuid,numeric,text,interval,text,text,jsonb)', 'service_role'),
+  ('credit_hold_usage(uuid,uuid,text,numeric,interval,text,text,jsonb)', 'service_role'),
+  ('credit_min_payout()', 'authenticated service_role'),
+  ('credit_pay_strategy_subscription(uuid,uuid,numeric)', 'service_role'),
+  ('credit_post(uuid,uuid,numeric,jsonb)', 'service_role'),
+  ('credit_price(uuid,text)', 'service_role'),
+  ('credit_purchase_from_invoice(uuid)', 'service_role'),
+  ('credit_quote(uuid,text,numeric)', 'service_role'),
+  ('credit_request_payout(numeric,uuid,uuid)', 'authenticated service_role'),
+  ('credit_void(uuid,uuid,jsonb)', 'service_role'),
+  ('custom_access_token_hook(jsonb)', 'service_role'),
+  ('enqueue_job(text,jsonb,text,timestamp with time zone,integer,integer,text)', 'service_role'),
+  ('enqueue_jobs(text,jsonb[],text,integer,integer)', 'service_role'),
+  ('extend_job_lock(uuid,bigint,double precision)', 'service_role'),
+  ('fail_job(uuid,bigint,text,boolean,double precision,double precision,double precision)', 'service_role'),
+  ('get_credit_balance(text)', 'authenticated service_role'),
+  ('get_credit_statement(integer,timestamp with time zone,text)', 'authenticated service_role'),
+  ('get_strategy_content(uuid)', 'authenticated service_role'),
+  ('get_strategy_subscribers(uuid)', 'authenticated service_role'),
+  ('get_user_trading_performance(integer,uuid)', 'authenticated service_role'),
+  ('ingest_tradingview_alert(text,jsonb)', 'service_role'),
+  ('mark_dead_workers(double precision)', 'service_role'),
+  ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
+  ('prune_jobs(interval)', 'service_role'),
+  ('reclaim_expired_jobs()', 'service_role'),
+  ('register_worker(text,text,integer,text,text[],integer,jsonb)', 'service_role'),
+  ('release_bot_leases(uuid,uuid[])', 'service_role'),
+  ('release_jobs(uuid,bigint[])', 'service_role'),
+  ('renew_strategy_subscriptions(integer)', 'service_role'),
+  ('resume_strategy_subscription(uuid)', 'authenticated service_role'),
+  ('rotate_tradingview_token(uuid)', 'authenticated service_role'),
+  ('set_worker_status(uuid,text)', 'service_role'),
+  ('signal_charge_copies(uuid,integer)', 'service_role'),
+  ('signal_fan_out(uuid,text)', 'service_role'),
+  ('subscribe_to_strategy(uuid,boolean,uuid,jsonb)', 'authenticated service_role'),
+  ('update_bot_statistics()', 'service_role'),
+  ('worker_heartbeat(uuid,double precision,bigint[])', 'service_role');
+
+-- What anon and authenticated may do to each relation; a column list where the grant is
+-- narrower than the relation. Columns outside these lists are the fleet's: apps never
+-- write them (statistics, balances, results, plan assignment, verification, …).
+create temp table privileges (role text, privilege text, relation text, columns text[]) on commit drop;
+insert into privileges values
+  ('anon', 'select', 'plans', null),
+  ('anon', 'select', 'reviews', '{comment,created_at,id,rating,strategy_id,updated_at}'),
+  ('anon', 'select', 'strategies', '{avg_backtest_return,backtest_count,category,created_at,description,engine,id,is_public,is_verified,monthly_price,name,performance,provider_share,risk_level,strategy_type,tags,updated_at,user_id}'),
+  ('anon', 'select', 'strategy_marketplace', null),
+  ('authenticated', 'delete', 'backtest_runs', null),
+  ('authenticated', 'delete', 'bots', null),
+  ('authenticated', 'delete', 'brokerage_connections', null),
+  ('authenticated', 'delete', 'exchange_credentials', null),
+  ('authenticated', 'delete', 'notifications', null),
+  ('authenticated', 'delete', 'reviews', null),
+  ('authenticated', 'delete', 'strategies', null),
+  ('authenticated', 'insert', 'backtest_runs', '{end_date,exchange,id,parameters,settings,start_date,strategy,strategy_id,timeframe,trading_pair,user_id}'),
+  ('authenticated', 'insert', 'bots', '{allow_short,daily_loss_limit,exchange,exchange_credential_id,id,initial_balance,is_paper_trade,leverage,max_open_trades,metadata,name,parameters,risk_percentage,stake_amount,status,stop_loss,strategy,strategy_id,take_profit,timeframe,trading_pair,user_id}'),
+  ('authenticated', 'insert', 'reviews', '{comment,rating,strategy_id,user_id}'),
+  ('authenticated', 'insert', 'signals', '{action,entry_price,idempotency_key,indicators,leverage,note,pair,provider_id,side,stop_loss,strategy_id,take_profit}'),
+  ('authenticated', 'insert', 'strategies', '{category,content,description,engine,id,is_public,monthly_price,name,parameters,risk_level,strategy_type,tags,user_id}'),
+  ('authenticated', 'insert', 'sync_runs', '{connection_id,user_id}'),
+  ('authenticated', 'select', 'aggregated_holdings', null),
+  ('authenticated', 'select', 'ai_analyses', null),
+  ('authenticated', 'select', 'backtest_results', null),
+  ('authenticated', 'select', 'backtest_runs', null),
+  ('authenticated', 'select', 'bot_leases', null),
+  ('authenticated', 'select', 'bot_logs', null),
+  ('authenticated', 'select', 'bot_performance_summary', null),
+  ('authenticated', 'select', 'bots', null),
+  ('authenticated', 'select', 'brokerage_accounts', null),
+  ('authenticated', 'select', 'brokerage_connections', '{brokerage_name,created_at,id,last_synced_at,provider,provider_connection_id,status,status_reason,updated_at,user_id}'),
+  ('authenticated', 'select', 'brokerage_positions', null),
+  ('authenticated', 'select', 'candles', null),
+  ('authenticated', 'select', 'credit_accounts', null),
+  ('authenticated', 'select', 'credit_balances', null),
+  ('authenticated', 'select', 'credit_statement', null),
+  ('authenticated', 'select', 'credit_transfers', null),
+  ('authenticated', 'select', 'exchange_credentials', '{api_key_hint,created_at,exchange,id,is_testnet,key_id,label,last_used_at,updated_at,user_id}'),
+  ('authenticated', 'select', 'fleet_health', null),
+  ('authenticated', 'select', 'invoices', null),
+  ('authenticated', 'select', 'job_queue_stats', null),
+  ('authenticated', 'select', 'jobs', null),
+  ('authenticated', 'select', 'notifications', null),
+  ('authenticated', 'select', 'orders', null),
+  ('authenticated', 'select', 'plans', null),
+  ('authenticated', 'select', 'portfolio_holdings', null),
+  ('authenticated', 'select', 'portfolio_value', null),
+  ('authenticated', 'select', 'profiles', null),
+  ('authenticated', 'select', 'reviews', null),
+  ('authenticated', 'select', 'signal_executions', null),
+  ('authenticated', 'select', 'signals', null),
+  ('authenticated', 'select', 'strategies', '{avg_backtest_return,backtest_count,backtest_results,category,created_at,description,engine,id,is_public,is_verified,monthly_price,name,performance,provider_share,risk_level,strategy_type,tags,updated_at,user_id}'),
+  ('authenticated', 'select', 'strategy_marketplace', null),
+  ('authenticated', 'select', 'strategy_subscriptions', null),
+  ('authenticated', 'select', 'subscriptions', null),
+  ('authenticated', 'select', 'symbol_prices', null),
+  ('authenticated', 'select', 'sync_runs', null),
+  ('authenticated', 'select', 'trades', null),
+  ('authenticated', 'select', 'webhook_events', null),
+  ('authenticated', 'select', 'workers', null),
+  ('authenticated', 'update', 'backtest_runs', '{status}'),
+  ('authenticated', 'update', 'bots', '{allow_short,daily_loss_limit,exchange,exchange_credential_id,is_paper_trade,leverage,max_open_trades,metadata,name,parameters,risk_percentage,stake_amount,status,stop_loss,strategy,strategy_id,take_profit,timeframe,trading_pair}'),
+  ('authenticated', 'update', 'exchange_credentials', '{label}'),
+  ('authenticated', 'update', 'notifications', '{read_at}'),
+  ('authenticated', 'update', 'profiles', '{avatar_url,discord_webhook_url,full_name,preferences,telegram_chat_id}'),
+  ('authenticated', 'update', 'reviews', '{comment,rating}'),
+  ('authenticated', 'update', 'signals', '{action,exit_price,indicators,note,status,stop_loss,take_profit}'),
+  ('authenticated', 'update', 'strategies', '{category,content,description,engine,is_public,monthly_price,name,parameters,risk_level,strategy_type,tags}'),
+  ('authenticated', 'update', 'strategy_subscriptions', '{auto_execute,bot_id,sizing}'),
+  ('authenticated', 'update', 'subscriptions', '{auto_renew}');
+
+-- Sequences in public; anon and authenticated must not be able to use or set any of them.
+create temp table sequences (name text, todo text) on commit drop;
+insert into sequences values
+  ('bot_logs_id_seq', null),
+  ('jobs_id_seq', null);
+
+-- How a role fares with one privilege on each column of a table: the columns it was not
+-- refused ('denied', or 428C9 for generated columns nobody writes). One sign-in per table.
+create function pg_temp.writable_columns(p_actor text, p_privilege text, p_table regclass) returns text[]
+language plpgsql
+as $$
+declare
+  v_columns text[] := array(select a.attname::text from pg_attribute a
+                             where a.attrelid = p_table and a.attnum > 0 and not a.attisdropped order by a.attname);
+  v_writable text[] := '{}';
+  v_column text;
+begin
+  perform tests.authenticate_as(case when p_actor = 'anon' then p_actor else tests.mx_email(p_actor) end);
+  foreach v_column in array v_columns loop
+    begin
+      execute case p_privilege
+        when 'update' then format('update %s set %I = null where false', p_table, v_column)
+        else format('insert into %s (%I) overriding system value select null where false', p_table, v_column)
+      end;
+      v_writable := v_writable || v_column;
+    exception
+      when insufficient_privilege or generated_always then null;
+      when others then v_writable := v_writable || v_column;
+    end;
+  end loop;
+  perform tests.clear_authentication();
+  return v_writable;
+end;
+$$;
+
+-- What the privileges table grants a role: every column for a whole-relation grant.
+create function pg_temp.granted_columns(p_role text, p_privilege text, p_table regclass) returns text[]
+language sql
+as $$
+  select coalesce((select array_agg(c order by c) from privileges p, unnest(p.columns) c
+                    where p.role = p_role and p.privilege = p_privilege and p.relation = p_table::text),
+                  (select array_agg(a.attname::text order by a.attname) from pg_attribute a
+                    where a.attrelid = p_table and a.attnum > 0 and not a.attisdropped
+                      and exists (select 1 from privileges p where p.role = p_role and p.privilege = p_privilege
+                                                               and p.relation = p_table::text and p.columns is null)),
+                  '{}')
+$$;
+
+select plan(
+  (select count(*)::int from calls m, tests.mx_actors() a where m.expected[a.i] is not null)
+  + 1 + 1 + 1 + 3 + 2
+  + (select count(*)::int * 6 from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p'))
+  + (select count(*)::int * 4 from sequences));
+
+select tests.mx_check(m.label, a.actor, tests.mx_as(a.actor, m.statement), m.expected[a.i])
+  from calls m cross join tests.mx_actors() a
+ where m.expected[a.i] is not null
+ order by m.label, a.i;
+
+-- Functions: every one listed with who may execute it, each callable one in the calls
+-- above, and every other one refused to anon, users and admins, whatever its arguments.
+select set_eq(
+  $$select p.oid::regprocedure::text,
+           array_to_string(array(select r from unnest(array['anon', 'authenticated', 'service_role']) r
+                                  where has_function_privilege(r, p.oid, 'execute')), ' ')
+      from pg_proc p where p.pronamespace = 'public'::regnamespace$$,
+  $$select fn, roles from executors$$,
+  'every function in public is listed with exactly who may execute it'
+);
+select is(
+  (select array_agg(e.fn order by e.fn) from executors e
+    where e.roles ~ '\m(anon|authenticated)\M'
+      and not exists (select 1 from calls m where split_part(m.label, ':', 1) = split_part(e.fn, '(', 1))),
+  null,
+  'every function anon or authenticated may execute is called by every actor'
+);
+select is(
+  (select array_agg(e.fn order by e.fn) from executors e
+    join pg_proc p on p.oid = e.fn::regprocedure
+   where e.roles !~ case a.actor when 'anon' then '\manon\M' else '\mauthenticated\M' end
+     and tests.mx_as(a.actor, format('select %s(%s) is null as key', p.oid::regproc,
+                                     (select string_agg('(select null::' || format_type(t, null) || ')', ', ')
+                                        from unnest(p.proargtypes::oid[]) t))) <> 'denied'),
+  null,
+  'no function outside its grants can be called by ' || a.actor
+) from (values ('anon'), ('alice'), ('dana')) a(actor);
+
+-- Tables and columns: grants exactly as listed, admins with the same as users, and every
+-- column outside the list refused to anon, users and admins.
+select set_eq(
+  $$with rels as (
+      select c.oid, c.relname from pg_class c
+       where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
+    ), colpriv as (
+      select r.relname, role, priv, count(*) as ncols,
+             array_agg(a.attname::text order by a.attname) filter (where has_column_privilege(role, r.oid, a.attnum, priv)) as cols
+        from rels r join pg_attribute a on a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped
+       cross join unnest(array['anon', 'authenticated']) role
+       cross join unnest(array['select', 'insert', 'update', 'references']) priv
+       group by 1, 2, 3
+    )
+    select role, priv, relname::text, case when cardinality(cols) < ncols then cols end from colpriv where cardinality(cols) > 0
+    union all
+    select role, priv, r.relname::text, null
+      from rels r cross join unnest(array['anon', 'authenticated']) role
+     cross join unnest(array['delete', 'truncate', 'trigger']) priv
+     where has_table_privilege(role, r.oid, priv)$$,
+  $$select role, privilege, relation, columns from privileges$$,
+  'anon and authenticated hold exactly the listed table and column privileges'
+);
+select is(
+  (select array_agg(format('%s %s %s', c.relname, priv, a.attname) order by 1)
+     from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+    cross join unnest(array['select', 'insert', 'update', 'references']) priv
+    where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f')
+      and has_column_privilege('tradefleet_admin', c.oid, a.attnum, priv)
+          <> has_column_privilege('authenticated', c.oid, a.attnum, priv)),
+  '{"strategies select content","strategies select parameters"}'::text[],
+  'admins hold the same column privileges as users (their reach comes from policies), and read strategies'' rules'
+);
+
+select is(pg_temp.writable_columns(a.actor, priv, c.oid::regclass),
+          pg_temp.granted_columns(case a.actor when 'anon' then 'anon' else 'authenticated' end, priv, c.oid::regclass),
+          format('%s may %s only the listed columns of %s', a.actor, priv, c.relname))
+  from pg_class c
+ cross join unnest(array['insert', 'update']) priv
+ cross join (values ('anon'), ('alice'), ('dana')) a(actor)
+ where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+ order by c.relname, priv, a.actor;
+
+-- Sequences: nobody but the fleet draws or sets a value.
+select is(
+  (select array_agg(c.relname::text order by c.relname) from pg_class c
+    where c.relnamespace = 'public'::regnamespace and c.relkind = 'S' and c.relname not in (select name from sequences)),
+  null,
+  'every sequence in public is listed'
+);
+
+create function pg_temp.sequence_checks() returns setof text
+language plpgsql
+as $$
+declare
+  r record;
+  v_last bigint;
+  v_called boolean;
+begin
+  for r in select s.name, s.todo, a.actor, op
+             from sequences s cross join (values ('anon'), ('alice')) a(actor)
+            cross join unnest(array['nextval', 'setval']) op
+            order by 1, 3, 4 loop
+    if r.todo is not null then
+      perform todo_start(r.todo);
+    end if;
+    -- Sequences ignore rollback: setval puts back the value it found, should it succeed.
+    execute format('select last_value, is_called from public.%I', r.name) into v_last, v_called;
+    return next is(tests.mx_as(r.actor, format('select %s(%L%s) as key', r.op, 'public.' || r.name,
+                                               case r.op when 'setval' then format(', %s, %L', v_last, v_called) else '' end)),
+                   'denied', format('%s cannot %s %s', r.actor, r.op, r.name));
+    if r.todo is not null then
+      perform todo_end();
+    end if;
+  end loop;
+end;
+$$;
+select * from pg_temp.sequence_checks();
+
+select * from finish();
+rollback;
