@@ -247,6 +247,12 @@ async def test_a_signal_is_copied_onto_subscribers_bots_and_closed_with_them(
     }
     assert await one(conn, "select count(*) from orders") == 1
 
+    # The provider's exit must lie within what the market traded, so the fleet holds prices.
+    await conn.execute(
+        "insert into candles (exchange, symbol, timeframe, open_time, open, high, low, close) "
+        "values ('binance', 'BTC/USDT', '1h', date_trunc('hour', now()) - interval '1 hour', "
+        "104, 112, 103, 110)"
+    )
     async with request_as(conn, pat) as cur:
         await cur.execute(
             "update signals set action = 'close', exit_price = 110 where id = %s", (signal,)

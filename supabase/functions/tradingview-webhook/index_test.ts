@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
 import { db } from "../_shared/db.ts";
 import { badBytesTests, done, post, t } from "../_shared/webhook_test_utils.ts";
 import { handler, normalizePair } from "./index.ts";
@@ -59,6 +59,9 @@ t("a duplicated alert yields one signal; an exit closes it with its result", asy
   const again = await send(alert);
   assertEquals(again.status, 200);
   assertEquals((await again.json()).duplicate, true);
+  await db()`insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close)
+             values ('binance', 'ETH/USDT', '1h', date_trunc('hour', now()) - interval '1 hour', 190, 205, 175, 180)
+             on conflict do nothing`;
   const exit = await send({ token, action: "exit", pair: "ETHUSDT", price: 180 });
   assertEquals(exit.status, 200);
   assertEquals((await exit.json()).status, "closed");
@@ -66,6 +69,15 @@ t("a duplicated alert yields one signal; an exit closes it with its result", asy
   const nothing = await send({ token, action: "close", pair: "ETHUSDT", price: 180 });
   assertEquals(nothing.status, 404);
   await nothing.body?.cancel();
+});
+
+t("an exit on a pair the fleet holds no prices for is refused and the signal stays open", async () => {
+  const { strategy, token } = await providerWithToken();
+  assertEquals((await send({ token, action: "buy", pair: "ZZZ/USDT", price: 1, alert_id: 1 })).status, 201);
+  const exit = await send({ token, action: "exit", pair: "ZZZUSDT", price: 99 });
+  assertEquals(exit.status, 400);
+  assertMatch((await exit.json()).error, /no prices for ZZZ\/USDT/);
+  assertEquals(await signals(strategy), [{ status: "open", side: "long", pair: "ZZZ/USDT", source: "tradingview", result_pct: null }]);
 });
 
 t("an invalid or missing token is refused and publishes nothing", async () => {
