@@ -81,13 +81,24 @@ async def rotate(database_url: str, keyring: Keyring) -> RotationReport:
 
 def add_commands(subparsers: Any) -> None:
     """Register ``tradefleet keys rotate``."""
-    keys = subparsers.add_parser("keys", help="sealed exchange keys and brokerage secrets")
-    sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys = subparsers.add_parser(
+        "keys",
+        help="sealed exchange keys and brokerage secrets",
+        description="Manage the sealed exchange keys and brokerage secrets in the database.",
+    )
+    sub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
     rot = sub.add_parser(
         "rotate",
         help="re-encrypt every sealed secret under the first key of TRADEFLEET_MASTER_KEYS",
+        description="Re-encrypt every sealed secret under the current master key. Put the "
+        "new key first in TRADEFLEET_MASTER_KEYS (keeping the old ones after it), run this, "
+        "and once it reports nothing left on old keys, drop them. Safe to run again.",
     )
-    rot.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    rot.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", ""),
+        help="PostgreSQL URL of the database (default: the DATABASE_URL environment variable)",
+    )
     rot.set_defaults(handler=_rotate)
 
 
