@@ -308,7 +308,7 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
     return run
 
 
-def stats_table(stats: dict[str, Any], title: str, quote: str = "") -> Table:
+def stats_table(stats: dict[str, Any], title: str | None, quote: str = "") -> Table:
     """Every statistic with its label and unit."""
     table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("statistic")
@@ -324,11 +324,11 @@ def _params_text(params: dict[str, Any]) -> str:
 
 def _print_single(res: BacktestResult, series: CandleSeries) -> None:
     out = console()
-    title = (
-        f"{market_label(series.name)} {res.timeframe} · {res.strategy} "
+    out.print(
+        f"[bold]{market_label(series.name)} {res.timeframe}[/] · {res.strategy} "
         f"({_params_text(res.params)}) · {res.start_date} → {res.end_date}"
     )
-    out.print(stats_table(res.stats, title, quote_currency(series.name)))
+    out.print(stats_table(res.stats, None, quote_currency(series.name)))
     for g in res.gaps[:10]:
         out.print(f"[yellow]gap:[/] {g.describe()}")
     if len(res.gaps) > 10:

@@ -186,7 +186,7 @@ def render_batch(runs: Sequence[tuple[CandleSeries, BacktestResult]]) -> str:
         cells = "".join(f"<td>{_e(format_stat(k, res.stats.get(k), q))}</td>" for k in _SUMMARY)
         rows.append(
             f'<tr><td><a href="#{_anchor(series.name)}">{_e(market_label(series.name))}</a></td>'
-            f"<td>{_e(res.timeframe)}</td><td>{_e(res.start_date)} → {_e(res.end_date)}</td>"
+            f"<td>{_e(res.timeframe)}</td><td>{_e(res.start_date[:10])} → {_e(res.end_date[:10])}</td>"
             f"{cells}</tr>"
         )
     summary = (
