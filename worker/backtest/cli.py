@@ -50,7 +50,13 @@ from worker.backtest.optimize import (
     parse_ranges,
 )
 from worker.backtest.report import write_batch_report, write_optimize_report, write_report
-from worker.backtest.stats_format import format_stat, market_label, quote_currency, stat_rows
+from worker.backtest.stats_format import (
+    format_stat,
+    market_label,
+    quote_currency,
+    stat_label,
+    stat_rows,
+)
 from worker.backtest.timerange import HELP as TIMERANGE_HELP
 from worker.backtest.timerange import TimeRange
 from worker.strategies.base import InvalidParameters, UnknownStrategy
@@ -386,7 +392,7 @@ def _print_ranking(res: OptimizeResult, top: int, quote: str) -> None:
     for label in _HEADERS:
         table.add_column(label, justify="right")
     if res.ranked and res.ranked[0].oos_stats is not None:
-        table.add_column(f"{res.metric}, out of sample", justify="right")
+        table.add_column(f"{stat_label(res.metric)}, out of sample", justify="right")
     for i, r in enumerate(res.ranked[:top], 1):
         cells = [format_stat(k, r.stats.get(k), quote) for k in _SUMMARY]
         if r.oos_stats is not None:

@@ -65,7 +65,7 @@ def describe(strategy: Strategy) -> dict[str, Any]:
                 "description": field.description or "",
             }
         )
-    doc = " ".join((type(strategy).__doc__ or "").split())
+    doc = " ".join((type(strategy).__doc__ or "").replace("``", "").split())
     return {
         "name": strategy.name,
         "description": strategy.description,

@@ -81,7 +81,7 @@ async def wait_for_database(
         try:
             conn = await psycopg.AsyncConnection.connect(url, connect_timeout=connect_timeout_s)
         except psycopg.Error as e:
-            reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             if attempt == tries:
                 raise DatabaseUnreachable(
                     f"cannot reach the database at {where} after {tries} tries: {reason}"
