@@ -43,7 +43,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 def tick_labels(ticks: Sequence[float], unit: str = "") -> list[str]:
     """Labels with thousands separators and as many decimals as the step needs."""
     step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
-    decimals = next(d for d in range(13) if abs(step * 10**d - round(step * 10**d)) < 1e-6)
+    decimals = max(0, -math.floor(math.log10(step)))
+    while decimals < 15 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
+        decimals += 1
     return [f"{v:,.{decimals}f}{unit}" for v in ticks]
 
 
