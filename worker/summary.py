@@ -233,16 +233,28 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
+DB_HELP = "PostgreSQL URL of the database (default: the DATABASE_URL environment variable)"
+
+
 def add_commands(subparsers: Any) -> None:
     """Register ``tradefleet summary`` and ``tradefleet demo``."""
-    summary = subparsers.add_parser("summary", help="print a readable summary of the platform")
-    summary.add_argument("--database-url", help="default: DATABASE_URL")
+    summary = subparsers.add_parser(
+        "summary",
+        help="print a readable summary of the platform",
+        description="Print the platform's users, plans, bots, trading performance, credits "
+        "and marketplace as tables, read from the database.",
+    )
+    summary.add_argument("--database-url", help=DB_HELP)
     summary.set_defaults(handler=lambda a: main([database_url(a.database_url)]))
 
     demo = subparsers.add_parser(
-        "demo", help="trade the seeded paper bots on replayed candles, then summarise"
+        "demo",
+        help="trade the seeded paper bots on replayed candles, then summarise",
+        description="Trade the seeded paper bots on the sample candles replayed through the "
+        "fleet, then print the summary. Needs a database with the migrations and seed applied "
+        "(scripts/demo does all of it).",
     )
-    demo.add_argument("--database-url", help="default: DATABASE_URL")
+    demo.add_argument("--database-url", help=DB_HELP)
     demo.set_defaults(handler=_run_demo)
 
 

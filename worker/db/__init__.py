@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
+
+from worker.errors import Fatal
 
 
 def configure_role(
@@ -61,3 +65,40 @@ async def open_pool(
     )
     await pool.open(wait=True, timeout=timeout_s)
     return pool
+
+
+class DatabaseUnreachable(Fatal):
+    """The database did not accept a connection within the allowed number of tries."""
+
+
+async def wait_for_database(
+    url: str, *, tries: int = 3, delay_s: float = 1.0, connect_timeout_s: int = 5
+) -> None:
+    """Connect once to check the database is there, trying ``tries`` times ``delay_s`` apart.
+
+    Commands call this before their work so an unreachable database is one clear error,
+    not a pool timeout or a traceback after the work has started.
+    """
+    where = _where(url)
+    for attempt in range(1, tries + 1):
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, connect_timeout=connect_timeout_s)
+        except psycopg.Error as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if attempt == tries:
+                raise DatabaseUnreachable(
+                    f"cannot reach the database at {where} after {tries} tries: {reason}"
+                ) from e
+            await asyncio.sleep(delay_s)
+        else:
+            await conn.close()
+            return
+
+
+def _where(url: str) -> str:
+    """``host:port/dbname`` of a connection string, never its password."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "the given DATABASE_URL (it does not parse)"
+    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"

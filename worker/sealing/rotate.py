@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from worker.db import wait_for_database
 from worker.errors import Fatal
 from worker.sealing.keyring import Keyring, key_id_of
 from worker.sealing.settings import SealingSettings
@@ -81,14 +82,28 @@ async def rotate(database_url: str, keyring: Keyring) -> RotationReport:
 def add_commands(subparsers: Any, settings: SealingSettings | None = None) -> None:
     """Register ``tradefleet keys rotate`` (master keys from ``settings``, by default the
     environment's, read when the command runs)."""
-    keys = subparsers.add_parser("keys", help="sealed exchange keys and brokerage secrets")
-    sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys = subparsers.add_parser(
+        "keys",
+        help="sealed exchange keys and brokerage secrets",
+        description="Manage the sealed exchange keys and brokerage secrets in the database.",
+    )
+    sub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
     rot = sub.add_parser(
         "rotate",
         help="re-encrypt every sealed secret under the first key of TRADEFLEET_MASTER_KEYS",
+        description="Re-encrypt every sealed secret under the current master key. Put the "
+        "new key first in TRADEFLEET_MASTER_KEYS (keeping the old ones after it), run this, "
+        "and once it reports nothing left on old keys, drop them. Safe to run again.",
     )
-    rot.add_argument("--database-url", default=None)
-    rot.set_defaults(handler=lambda args: _rotate(args, settings or SealingSettings()))
+    rot.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL URL of the database (default: the DATABASE_URL environment variable)",
+    )
+    # The keys are checked before the database is tried: _rotate checks it itself.
+    rot.set_defaults(
+        handler=lambda args: _rotate(args, settings or SealingSettings()), check_database=False
+    )
 
 
 def _rotate(args: Any, settings: SealingSettings) -> int:
@@ -101,6 +116,7 @@ def _rotate(args: Any, settings: SealingSettings) -> int:
     except Fatal as e:
         print(f"keys rotate: {e}", file=sys.stderr)
         return 2
+    asyncio.run(wait_for_database(url))
     report = asyncio.run(rotate(url, keyring))
     for table, n in report.resealed.items():
         print(f"{table}: {n} resealed under {keyring.current_key_id}")

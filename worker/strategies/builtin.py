@@ -121,9 +121,11 @@ class EmaCross(_MaCross):
 
 
 class RsiParams(StrategyParams):
-    period: int = Field(default=14, ge=2, le=1000)
-    oversold: float = Field(default=30, gt=0, lt=100)
-    overbought: float = Field(default=70, gt=0, lt=100, validate_default=True)
+    period: int = Field(default=14, ge=2, le=1000, description="RSI period, in candles")
+    oversold: float = Field(default=30, gt=0, lt=100, description="RSI level of oversold")
+    overbought: float = Field(
+        default=70, gt=0, lt=100, validate_default=True, description="RSI level of overbought"
+    )
 
     _overbought = field_validator("overbought")(lambda v, info: _above(v, info, "oversold"))
 
@@ -151,9 +153,11 @@ class Rsi(Strategy):
 
 
 class MacdParams(StrategyParams):
-    fast: int = Field(default=12, ge=1, le=1000)
-    slow: int = Field(default=26, ge=2, le=1000, validate_default=True)
-    signal: int = Field(default=9, ge=1, le=1000)
+    fast: int = Field(default=12, ge=1, le=1000, description="fast EMA period")
+    slow: int = Field(
+        default=26, ge=2, le=1000, validate_default=True, description="slow EMA period"
+    )
+    signal: int = Field(default=9, ge=1, le=1000, description="signal-line EMA period")
 
     _slow = field_validator("slow")(lambda v, info: _above(v, info, "fast"))
 
@@ -176,9 +180,11 @@ class Macd(Strategy):
 
 
 class RsiMacdParams(MacdParams):
-    rsi_period: int = Field(default=14, ge=2, le=1000)
-    oversold: float = Field(default=30, gt=0, lt=100)
-    overbought: float = Field(default=70, gt=0, lt=100, validate_default=True)
+    rsi_period: int = Field(default=14, ge=2, le=1000, description="RSI period, in candles")
+    oversold: float = Field(default=30, gt=0, lt=100, description="RSI level of oversold")
+    overbought: float = Field(
+        default=70, gt=0, lt=100, validate_default=True, description="RSI level of overbought"
+    )
 
     _overbought = field_validator("overbought")(lambda v, info: _above(v, info, "oversold"))
 
@@ -213,8 +219,8 @@ class RsiMacd(Strategy):
 
 
 class BollingerParams(StrategyParams):
-    period: int = Field(default=20, ge=2, le=1000)
-    std: float = Field(default=2.0, gt=0, le=10)
+    period: int = Field(default=20, ge=2, le=1000, description="moving-average period")
+    std: float = Field(default=2.0, gt=0, le=10, description="band width, in standard deviations")
 
 
 class Bollinger(Strategy):

@@ -119,10 +119,10 @@ NotOf.model_rebuild()
 
 
 class RulesParams(StrategyParams):
-    entry_long: Node | None = None
-    exit_long: Node | None = None
-    entry_short: Node | None = None
-    exit_short: Node | None = None
+    entry_long: Node | None = Field(default=None, description="condition to open a long")
+    exit_long: Node | None = Field(default=None, description="condition to close a long")
+    entry_short: Node | None = Field(default=None, description="condition to open a short")
+    exit_short: Node | None = Field(default=None, description="condition to close a short")
 
     @model_validator(mode="after")
     def _some_entry(self) -> RulesParams:
