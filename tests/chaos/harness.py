@@ -69,7 +69,7 @@ class Plan:
         return FIVE_MIN.total_seconds() / self.speed
 
 
-SHORT = Plan(bots=40, candles=36, fault_at=6, recovery=12, speed=1000, lead_s=5, lease_ttl_s=2)
+SHORT = Plan(bots=40, candles=36, fault_at=6, recovery=12, speed=1000, lead_s=6, lease_ttl_s=2)
 FULL = Plan(bots=300, candles=60, fault_at=12, recovery=20, speed=600, lead_s=8, lease_ttl_s=3)
 
 

@@ -192,6 +192,15 @@ def judge(
     for rule, account, detail in got.audit[:3]:
         report.note(f"credit_audit: {rule} {account or ''} {detail}")
     compared = sum(1 for t in ref.rows.trades if t.entry_time <= window)
+    theirs, mine = ref.rows.last_candle_at, got.rows.last_candle_at
+    # A run may end up to ``recovery`` closes before the reference; more means it stalled.
+    late = prepared.plan.recovery + 2
+    if theirs is not None and mine is not None and (theirs - mine) // FIVE_MIN > late:
+        report.notes.insert(
+            0,
+            f"compared up to {window:%m-%d %H:%M}: the run's progress stopped "
+            f"{(theirs - mine) // FIVE_MIN} candles short of the reference's",
+        )
     return Outcome(name, got.what, got.seconds, compared, report)
 
 
@@ -201,7 +210,9 @@ async def prepare(plan: Plan, logs: Path, prefix: str) -> Prepared:
     template = support.ensure_template()
     seed_db = f"{prefix}_seed"
     bot_ids = await build_seed(create_database(seed_db, template), plan)
-    grid = candle_grid(REPLAY_START, REPLAY_START + (plan.candles + 4) * FIVE_MIN, FIVE_MIN)
+    grid = candle_grid(
+        REPLAY_START, REPLAY_START + (plan.candles + plan.recovery + 4) * FIVE_MIN, FIVE_MIN
+    )
     ref_db = f"{prefix}_reference"
 
     async def no_fault(fleet: Fleet) -> str:

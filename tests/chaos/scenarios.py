@@ -128,7 +128,10 @@ async def _persist_fail(ctx: Context) -> str:
             row = await (await c.execute("select last_value from public.chaos_fault")).fetchone()
             return row is not None and int(row[0]) > 1
 
-        await wait_for("the injected failure", fired, limit_s=f.plan.candles * f.plan.close_s)
+        try:
+            await wait_for("the injected failure", fired, limit_s=f.plan.candles * f.plan.close_s)
+        except AssertionError as e:  # the harness failed, not the fleet
+            raise RuntimeError(f"the injected failure never fired: {e}") from e
         await c.execute("drop trigger chaos_fail_once on public.trades")
         await c.execute("drop function public.chaos_fail_once()")
         await c.execute("drop sequence public.chaos_fault")
