@@ -953,6 +953,20 @@ begin
 end;
 $$;
 ALTER FUNCTION private.credit_user_account(p_user_id uuid, p_kind text) OWNER TO postgres;
+CREATE FUNCTION private.credit_user_kind(p_kind text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if p_kind is null or p_kind not in ('user', 'provider_earnings') then
+    raise exception 'a user''s credit accounts are of kind user or provider_earnings, not %',
+      coalesce(quote_literal(left(p_kind, 40)), 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  return p_kind;
+end;
+$$;
+ALTER FUNCTION private.credit_user_kind(p_kind text) OWNER TO postgres;
 CREATE TABLE public.plans (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name text NOT NULL,
@@ -3415,7 +3429,7 @@ CREATE FUNCTION public.get_credit_balance(p_kind text DEFAULT 'user'::text) RETU
     SET search_path TO ''
     AS $$
   select b.* from public.credit_balances b
-   where b.user_id = (select auth.uid()) and b.kind = p_kind
+   where b.user_id = (select auth.uid()) and b.kind = private.credit_user_kind(p_kind)
 $$;
 ALTER FUNCTION public.get_credit_balance(p_kind text) OWNER TO postgres;
 CREATE VIEW public.credit_statement WITH (security_invoker='true') AS
@@ -3472,15 +3486,22 @@ UNION ALL
      JOIN public.credit_accounts a ON ((a.id = t.credit_account_id)));
 ALTER TABLE public.credit_statement OWNER TO postgres;
 CREATE FUNCTION public.get_credit_statement(p_limit integer DEFAULT 50, p_before timestamp with time zone DEFAULT NULL::timestamp with time zone, p_kind text DEFAULT 'user'::text) RETURNS SETOF public.credit_statement
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
+begin
+  if p_limit is not null and (p_limit < 1 or p_limit > 500) then
+    raise exception 'a statement page holds 1 to 500 rows, not %', p_limit
+      using errcode = 'invalid_parameter_value';
+  end if;
+  return query
   select s.* from public.credit_statement s
    where s.account_id = (select a.id from public.credit_accounts a
-                          where a.user_id = (select auth.uid()) and a.kind = p_kind)
+                          where a.user_id = (select auth.uid()) and a.kind = private.credit_user_kind(p_kind))
      and (p_before is null or s.created_at < p_before)
    order by s.created_at desc, s.transfer_id
-   limit least(greatest(coalesce(p_limit, 50), 1), 500)
+   limit coalesce(p_limit, 50);
+end;
 $$;
 ALTER FUNCTION public.get_credit_statement(p_limit integer, p_before timestamp with time zone, p_kind text) OWNER TO postgres;
 CREATE FUNCTION public.get_strategy_content(p_strategy_id uuid) RETURNS TABLE(id uuid, content text, parameters jsonb)
@@ -5630,6 +5651,9 @@ REVOKE ALL ON FUNCTION private.credit_require_service() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_system_account(p_code text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_usage_price(p_user_id uuid, p_usage text, OUT account_id uuid, OUT price numeric, OUT plan text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_user_account(p_user_id uuid, p_kind text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.credit_user_kind(p_kind text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.credit_user_kind(p_kind text) TO authenticated;
+GRANT ALL ON FUNCTION private.credit_user_kind(p_kind text) TO service_role;
 GRANT ALL ON TABLE public.plans TO service_role;
 GRANT SELECT ON TABLE public.plans TO anon;
 GRANT SELECT ON TABLE public.plans TO authenticated;

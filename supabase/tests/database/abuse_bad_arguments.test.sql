@@ -1,0 +1,95 @@
+-- Abuse: every RPC apps may call, given what an attacker or a buggy app would send — nulls,
+-- NaN and Infinity, negative and absurd amounts, oversized text, unknown kinds, ids that
+-- are not theirs. Each call is refused with a named error (never an internal error, never
+-- a quiet answer to another question) and leaves every table as it was.
+-- A function apps may execute that is missing here fails the last test.
+begin;
+
+-- Cast: 1401 alice (user with credits), 1402 pat (provider), 1403 dana (admin).
+select tests.create_user(1401, 'alice@abuse-args.test');
+select tests.create_user(1402, 'pat@abuse-args.test', 'provider');
+select tests.create_user(1403, 'dana@abuse-args.test', 'admin');
+insert into public.strategies (id, user_id, name, strategy_type, engine, is_public, is_verified, content, parameters, monthly_price)
+values (tests.id('abuse-args-strategy', 1), tests.id('user', 1402), 'paid', 'marketplace', 'rules', true, true, '{}', '{}', 5);
+select public.credit_grant(tests.id('abuse-args-grant', 1), tests.id('user', 1401), 100, 'test', 'abuse-args', '{}');
+
+create temp table calls (label text, actor text, statement text, expected text) on commit drop;
+grant select on calls to authenticated;
+insert into calls values
+  ('credit_correct: nulls', 'dana', $$select credit_correct(null, null, null, null, null)$$, 'error=23514'),
+  ('credit_correct: NaN', 'dana', $$select credit_correct(gen_random_uuid(), (select id from credit_accounts where code = 'system:grants'), (select id from credit_accounts where user_id = tests.id('user', 1401) and kind = 'user'), 'NaN', 'x')$$, 'error=23514'),
+  ('credit_correct: Infinity', 'dana', $$select credit_correct(gen_random_uuid(), (select id from credit_accounts where code = 'system:grants'), (select id from credit_accounts where user_id = tests.id('user', 1401) and kind = 'user'), 'Infinity', 'x')$$, 'error=23514'),
+  ('credit_correct: negative', 'dana', $$select credit_correct(gen_random_uuid(), (select id from credit_accounts where code = 'system:grants'), (select id from credit_accounts where user_id = tests.id('user', 1401) and kind = 'user'), -5, 'x')$$, 'error=23514'),
+  ('credit_correct: absurd', 'dana', $$select credit_correct(gen_random_uuid(), (select id from credit_accounts where code = 'system:grants'), (select id from credit_accounts where user_id = tests.id('user', 1401) and kind = 'user'), 1e30, 'x')$$, 'error=23514'),
+  ('credit_correct: a reason of 1 MB', 'dana', $$select credit_correct(gen_random_uuid(), (select id from credit_accounts where code = 'system:grants'), (select id from credit_accounts where user_id = tests.id('user', 1401) and kind = 'user'), 1, repeat('x', 1000000))$$, 'error=23514'),
+  ('credit_correct: no reason', 'dana', $$select credit_correct(gen_random_uuid(), (select id from credit_accounts where code = 'system:grants'), (select id from credit_accounts where user_id = tests.id('user', 1401) and kind = 'user'), 1, null)$$, 'error=23514'),
+  ('credit_correct: by a user', 'alice', $$select credit_correct(gen_random_uuid(), (select id from credit_accounts where code = 'system:grants'), (select id from credit_accounts where user_id = tests.id('user', 1401) and kind = 'user'), 1, 'mine')$$, 'denied'),
+  ('get_credit_balance: null kind', 'alice', $$select * from get_credit_balance(null)$$, 'error=22023'),
+  ('get_credit_balance: a kind of 1 MB', 'alice', $$select * from get_credit_balance(repeat('x', 1000000))$$, 'error=22023'),
+  ('get_credit_balance: the platform''s revenue', 'alice', $$select * from get_credit_balance('platform_revenue')$$, 'error=22023'),
+  ('get_credit_statement: a page of -1', 'alice', $$select * from get_credit_statement(-1)$$, 'error=22023'),
+  ('get_credit_statement: a page of 100,000,000', 'alice', $$select * from get_credit_statement(100000000)$$, 'error=22023'),
+  ('get_credit_statement: a null kind', 'alice', $$select * from get_credit_statement(10, null, null)$$, 'error=22023'),
+  ('credit_request_payout: NaN', 'pat', $$select credit_request_payout('NaN')$$, 'error=23514'),
+  ('credit_request_payout: Infinity', 'pat', $$select credit_request_payout('Infinity')$$, 'error=23514'),
+  ('credit_request_payout: negative', 'pat', $$select credit_request_payout(-1)$$, 'error=23514'),
+  ('credit_request_payout: for someone else', 'alice', $$select credit_request_payout(60, null, tests.id('user', 1402))$$, 'denied'),
+  ('get_user_trading_performance: null days', 'alice', $$select * from get_user_trading_performance(null)$$, 'error=22023'),
+  ('get_user_trading_performance: -5 days', 'alice', $$select * from get_user_trading_performance(-5)$$, 'error=22023'),
+  ('get_user_trading_performance: 100,000,000 days', 'alice', $$select * from get_user_trading_performance(100000000)$$, 'error=22023'),
+  ('get_user_trading_performance: someone else''s', 'alice', $$select * from get_user_trading_performance(30, tests.id('user', 1402))$$, 'denied'),
+  ('subscribe_to_strategy: null', 'alice', $$select subscribe_to_strategy(null)$$, 'error=P0002'),
+  ('subscribe_to_strategy: no such strategy', 'alice', $$select subscribe_to_strategy(gen_random_uuid())$$, 'error=P0002'),
+  ('subscribe_to_strategy: unknown sizing', 'alice', format($$select subscribe_to_strategy(%L, false, null, '{"mode": "lots"}')$$, tests.id('abuse-args-strategy', 1)), 'error=23514'),
+  ('subscribe_to_strategy: sizing of 1 MB', 'alice', format($$select subscribe_to_strategy(%L, false, null, jsonb_build_object('mode', repeat('x', 1000000)))$$, tests.id('abuse-args-strategy', 1)), 'error=23514'),
+  ('subscribe_to_strategy: someone else''s bot', 'alice', format($$select subscribe_to_strategy(%L, true, gen_random_uuid())$$, tests.id('abuse-args-strategy', 1)), 'denied'),
+  ('pause_strategy_subscription: null', 'alice', $$select pause_strategy_subscription(null)$$, 'error=P0002'),
+  ('resume_strategy_subscription: null', 'alice', $$select resume_strategy_subscription(null)$$, 'error=P0002'),
+  ('cancel_strategy_subscription: null', 'alice', $$select cancel_strategy_subscription(null)$$, 'error=P0002'),
+  ('accept_strategy_price: null', 'alice', $$select accept_strategy_price(null)$$, 'error=P0002'),
+  ('rotate_tradingview_token: null', 'pat', $$select rotate_tradingview_token(null)$$, 'denied'),
+  ('rotate_tradingview_token: someone else''s strategy', 'alice', format($$select rotate_tradingview_token(%L)$$, tests.id('abuse-args-strategy', 1)), 'denied'),
+  ('get_strategy_content: null', 'alice', $$select * from get_strategy_content(null)$$, 'error=23502'),
+  ('get_strategy_content: not subscribed', 'alice', format($$select * from get_strategy_content(%L)$$, tests.id('abuse-args-strategy', 1)), 'denied'),
+  ('get_strategy_subscribers: null', 'pat', $$select * from get_strategy_subscribers(null)$$, 'error=23502'),
+  ('get_strategy_subscribers: someone else''s strategy', 'alice', format($$select * from get_strategy_subscribers(%L)$$, tests.id('abuse-args-strategy', 1)), 'denied'),
+  ('credit_min_payout: takes nothing', 'alice', $$select credit_min_payout() > 0 as ok$$, 'rows=1');
+
+-- What the public tables hold, to compare before and after every call.
+create function pg_temp.fingerprint() returns text
+language plpgsql
+as $$
+declare
+  r record;
+  v text := '';
+  v_n bigint;
+begin
+  for r in select c.oid::regclass as t from pg_class c
+            where c.relnamespace = 'public'::regnamespace and c.relkind = 'r' order by 1 loop
+    execute format('select count(*) from %s', r.t) into v_n;
+    v := v || r.t || '=' || v_n || ' ';
+  end loop;
+  return v || (select string_agg(a.id || ':' || a.credits_posted || '/' || a.debits_posted || '/' || a.debits_pending, ' ' order by a.id)
+                 from public.credit_accounts a);
+end;
+$$;
+create temp table before_calls on commit drop as select pg_temp.fingerprint() as fp;
+
+select plan((select count(*)::int from calls) + 2);
+
+select is(tests.try_as(c.actor || '@abuse-args.test', c.statement), c.expected, c.label)
+  from calls c order by c.label;
+
+select is(pg_temp.fingerprint(), (select fp from before_calls), 'no refused call changed any table');
+
+select is(
+  (select array_agg(p.proname::text order by p.proname) from pg_proc p
+    where p.pronamespace = 'public'::regnamespace
+      and has_function_privilege('authenticated', p.oid, 'execute')
+      and not exists (select 1 from calls c where split_part(c.label, ':', 1) = p.proname)),
+  null,
+  'every function apps may execute is tried with bad arguments'
+);
+
+select * from finish();
+rollback;
