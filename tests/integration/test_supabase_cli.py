@@ -37,6 +37,12 @@ def supabase(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def cli_url(url: str) -> str:
+    """``url`` as the CLI must be given it here: the local platform serves no TLS, and the CLI
+    only skips TLS on its own for Supabase's local port (54322)."""
+    return f"{url}{'&' if '?' in url else '?'}sslmode=disable"
+
+
 def schema_dump(url: str) -> str:
     out = subprocess.run(
         [str(PG_DUMP), "--schema-only", "--no-owner", url],
@@ -70,7 +76,7 @@ def platform_only_db(template_db: str) -> Iterator[str]:
 def test_db_push_applies_every_migration_as_the_local_runner_does(
     platform_only_db: str, db_url: str
 ) -> None:
-    pushed = supabase("db", "push", "--db-url", platform_only_db, "--yes")
+    pushed = supabase("db", "push", "--db-url", cli_url(platform_only_db), "--yes")
     assert pushed.returncode == 0, pushed.stderr
     with psycopg.connect(platform_only_db) as conn:
         versions = [
@@ -81,7 +87,7 @@ def test_db_push_applies_every_migration_as_the_local_runner_does(
         ]
     assert versions == [p.name.split("_", 1)[0] for p in MIGRATIONS]
 
-    listed = supabase("migration", "list", "--db-url", platform_only_db)
+    listed = supabase("migration", "list", "--db-url", cli_url(platform_only_db))
     assert listed.returncode == 0, listed.stderr
     rows = [
         [cell.strip().strip("`") for cell in line.split("|")[:2]]
@@ -93,13 +99,13 @@ def test_db_push_applies_every_migration_as_the_local_runner_does(
     # db_url is the template the local runner (scripts/db migrate) built.
     assert schema_dump(platform_only_db) == schema_dump(db_url)
 
-    again = supabase("db", "push", "--db-url", platform_only_db, "--yes")
+    again = supabase("db", "push", "--db-url", cli_url(platform_only_db), "--yes")
     assert again.returncode == 0, again.stderr
     assert "database is up to date" in again.stdout
 
 
 @pytest.mark.parametrize("report", ["db-stats", "outliers", "calls"])
 def test_inspect_db_reports_work_on_the_local_platform(db_url: str, report: str) -> None:
-    result = supabase("inspect", "db", report, "--db-url", db_url)
+    result = supabase("inspect", "db", report, "--db-url", cli_url(db_url))
     assert result.returncode == 0, result.stderr
     assert "ERROR" not in result.stderr
