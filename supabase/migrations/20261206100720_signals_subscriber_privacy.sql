@@ -4,8 +4,9 @@
 -- subscribers through get_strategy_subscribers instead.
 --
 -- A signal's exit is priced from market data: closing a signal on a pair the fleet holds
--- no candles for is refused for providers and TradingView alerts alike (the fleet closes
--- it once it has prices), so no exit is ever taken at the provider's word.
+-- no candles for is refused for providers and TradingView alerts alike until the fleet
+-- holds candles for it (the service role is not bound), so no exit is ever taken at the
+-- provider's word.
 
 drop policy "Providers can read subscriptions to their strategies" on public.strategy_subscriptions;
 
@@ -49,7 +50,7 @@ begin
      or exists (select 1 from public.candles c where c.symbol = new.pair) then
     return new;
   end if;
-  raise exception 'the fleet holds no prices for % yet: it closes this signal at the market once it has them', new.pair
+  raise exception 'the fleet holds no prices for % yet: a signal can be closed once its market has candles', new.pair
     using errcode = 'check_violation', constraint = 'signals_exit_within_market';
 end;
 $$;

@@ -1706,7 +1706,7 @@ begin
      or exists (select 1 from public.candles c where c.symbol = new.pair) then
     return new;
   end if;
-  raise exception 'the fleet holds no prices for % yet: it closes this signal at the market once it has them', new.pair
+  raise exception 'the fleet holds no prices for % yet: a signal can be closed once its market has candles', new.pair
     using errcode = 'check_violation', constraint = 'signals_exit_within_market';
 end;
 $$;
