@@ -5,14 +5,24 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
-PGDATA="$LOCAL/pg/data"
-PGRUN="$LOCAL/pg/run"
 PGPORT="${TRADEFLEET_PG_PORT:-54322}"
 PGDATABASE_NAME="postgres"
 VENV="$ROOT/.venv"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The cluster lives in .local/pg. A root user runs it as the 'postgres' system user, who
+# may not be allowed into the checkout (a clone inside a private folder such as one made by
+# mktemp): then the cluster lives in /var/tmp/tradefleet-pg/<checkout's hash> instead.
+PGHOME="$LOCAL/pg"
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
+   && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+  PGHOME="/var/tmp/tradefleet-pg/$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+fi
+PGDATA="$PGHOME/data"
+PGRUN="$PGHOME/run"
+export TRADEFLEET_PG_HOME="$PGHOME"
 
 # The cluster cannot run as root; a root user runs it as the 'postgres' system user.
 as_pg() {

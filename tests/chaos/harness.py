@@ -3,7 +3,7 @@ faulted runs of real ``tradefleet worker`` processes on other copies, all over t
 replayed candles, and what each run left behind.
 
 Everything is driven from outside, as an operator would: worker processes and signals,
-SQL on the database, ``pg_ctl`` on this checkout's own cluster (``.local/pg``).
+SQL on the database, ``pg_ctl`` on this checkout's own cluster (``.local/pg``, see scripts/lib.sh).
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ from tests.support.bots import CANDLES, create_bot, grant_credits, subscribe
 FIVE_MIN = timedelta(minutes=5)
 REPLAY_START = datetime(2018, 1, 12, tzinfo=UTC)
 TRADEFLEET = str(support.ROOT / ".venv" / "bin" / "tradefleet")
-PGDATA = support.ROOT / ".local" / "pg" / "data"
-SERVER_LOG = support.ROOT / ".local" / "pg" / "server.log"
+# scripts/lib.sh says where the cluster lives (``.local/pg`` unless root's postgres user
+# cannot enter the checkout)
+PGHOME = Path(os.environ.get("TRADEFLEET_PG_HOME", support.ROOT / ".local" / "pg"))
+PGDATA = PGHOME / "data"
+SERVER_LOG = PGHOME / "server.log"
 PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 
 MARKETS = sorted(
