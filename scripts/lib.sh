@@ -37,6 +37,8 @@ ensure_debs() {
   local missing=()
   [ -x "$PGBIN/pg_ctl" ] || missing+=(postgresql-15)
   [ -f /usr/share/postgresql/15/extension/pgtap.control ] || missing+=(postgresql-15-pgtap)
+  # plpgsql_check: what `supabase db lint` runs (tests/integration/test_supabase_cli.py)
+  [ -f /usr/share/postgresql/15/extension/plpgsql_check.control ] || missing+=(postgresql-15-plpgsql-check)
   command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgtap-perl)
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
   # the browser the report tests drive (headless, through chromedriver)

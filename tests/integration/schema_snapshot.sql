@@ -81,6 +81,81 @@ CREATE TYPE private.credit_batch_work AS (
 	track_pending boolean
 );
 ALTER TYPE private.credit_batch_work OWNER TO postgres;
+CREATE TYPE private.fanout_candidate AS (
+	subscription_id uuid,
+	subscriber_id uuid,
+	bot_id uuid,
+	epoch bigint,
+	exchange text,
+	amount numeric,
+	leverage numeric,
+	credits numeric,
+	reason text,
+	chunk integer
+);
+ALTER TYPE private.fanout_candidate OWNER TO postgres;
+CREATE TABLE public.trades (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    bot_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    exchange text NOT NULL,
+    trading_pair text NOT NULL,
+    side text NOT NULL,
+    direction text DEFAULT 'long'::text NOT NULL,
+    order_type text DEFAULT 'market'::text NOT NULL,
+    amount numeric(28,12) NOT NULL,
+    price numeric(28,12) NOT NULL,
+    exit_price numeric(28,12),
+    fee numeric(28,12) DEFAULT 0 NOT NULL,
+    profit numeric(28,12) DEFAULT 0 NOT NULL,
+    profit_percentage numeric(12,4) DEFAULT 0 NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    exit_reason text,
+    entry_time timestamp with time zone NOT NULL,
+    exit_time timestamp with time zone,
+    holding_duration interval GENERATED ALWAYS AS ((exit_time - entry_time)) STORED,
+    entry_order_id uuid,
+    exit_order_id uuid,
+    exchange_order_id text,
+    exchange_trade_id text,
+    is_paper_trade boolean DEFAULT true NOT NULL,
+    signal_price numeric(28,12),
+    stop_loss_price numeric(28,12),
+    take_profit_price numeric(28,12),
+    lease_epoch bigint,
+    signal_id uuid,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT trades_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT trades_closed_has_exit CHECK (((status <> 'closed'::text) OR ((exit_time IS NOT NULL) AND (exit_price IS NOT NULL)))),
+    CONSTRAINT trades_direction_known CHECK ((direction = ANY (ARRAY['long'::text, 'short'::text]))),
+    CONSTRAINT trades_exit_price_finite CHECK ((exit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_exit_price_positive CHECK ((exit_price > (0)::numeric)),
+    CONSTRAINT trades_fee_check CHECK ((fee >= (0)::numeric)),
+    CONSTRAINT trades_fee_finite CHECK ((fee <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_order_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text, 'stop'::text, 'stop_limit'::text]))),
+    CONSTRAINT trades_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_price_positive CHECK ((price > (0)::numeric)),
+    CONSTRAINT trades_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
+    CONSTRAINT trades_signal_price_finite CHECK ((signal_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_status_known CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text, 'cancelled'::text]))),
+    CONSTRAINT trades_stop_loss_price_finite CHECK ((stop_loss_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT trades_take_profit_price_finite CHECK ((take_profit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
+);
+ALTER TABLE public.trades OWNER TO postgres;
+CREATE TYPE private.fanout_close AS (
+	subscription_id uuid,
+	subscriber_id uuid,
+	trade public.trades,
+	epoch bigint,
+	reason text,
+	chunk integer
+);
+ALTER TYPE private.fanout_close OWNER TO postgres;
 CREATE FUNCTION auth.email() RETURNS text
     LANGUAGE sql STABLE
     AS $$
@@ -1375,7 +1450,7 @@ CREATE FUNCTION private.holdings_finish_account_syncs(p_items jsonb) RETURNS TAB
 declare
   v_item record;
   v_user_id uuid;
-  v_users uuid[] := '{}';
+  v_users uuid[] := '{}'::uuid[];
 begin
   -- Account rows are locked in id order, so concurrent batches never wait on each other in a cycle.
   for v_item in
@@ -1756,17 +1831,13 @@ CREATE FUNCTION private.signal_fan_out_close(p_sig public.signals, p_label text)
     AS $$
 declare
   v_exit numeric;
+  v_closes private.fanout_close[];
   v_stale integer;
   v_chunk integer;
 begin
   executed := 0; skipped := 0; notified := 0;
   v_exit := coalesce(case when p_sig.status = 'closed' then p_sig.exit_price end, p_sig.entry_price,
                      (select c.close from public.candles c where c.symbol = p_sig.pair order by c.open_time desc limit 1));
-  create temporary table if not exists fanout_closes (
-    subscription_id uuid primary key, subscriber_id uuid, trade public.trades, epoch bigint, reason text,
-    chunk integer
-  ) on commit drop;
-  truncate pg_temp.fanout_closes;
   with todo as (
     select e.subscription_id, e.subscriber_id, t as trade, l.epoch,
            case when v_exit is null then 'no_price' when l.epoch is null then 'bot_not_running' end as reason
@@ -1785,16 +1856,16 @@ begin
     on conflict (signal_id, subscription_id, phase) do nothing
     returning subscription_id
   )
-  insert into pg_temp.fanout_closes
-  select d.subscription_id, d.subscriber_id, d.trade, d.epoch, d.reason,
-         ((row_number() over (order by d.subscription_id)) - 1)::integer / 1000
-    from todo d join gate g on g.subscription_id = d.subscription_id;
+  select coalesce(array_agg(x.c), '{}'::private.fanout_close[]) into v_closes
+    from (select row(d.subscription_id, d.subscriber_id, d.trade, d.epoch, d.reason,
+                     ((row_number() over (order by d.subscription_id)) - 1)::integer / 1000)::private.fanout_close as c
+            from todo d join gate g on g.subscription_id = d.subscription_id) x;
   select count(*) filter (where f.reason is null), count(*) filter (where f.reason is not null)
-    into executed, skipped from pg_temp.fanout_closes f;
-  for v_chunk in select distinct f.chunk from pg_temp.fanout_closes f where f.reason is null order by 1 loop
+    into executed, skipped from unnest(v_closes) f;
+  for v_chunk in select distinct f.chunk from unnest(v_closes) f where f.reason is null order by 1 loop
   with stale as (select s.stale_bot_id from public.bot_apply_steps(
     coalesce((select jsonb_agg(jsonb_build_object('bot_id', (f.trade).bot_id, 'epoch', f.epoch))
-                from pg_temp.fanout_closes f where f.reason is null and f.chunk = v_chunk), '[]'),
+                from unnest(v_closes) f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(jsonb_build_object(
                 'id', md5('copy-order:' || p_sig.id || ':' || f.subscription_id || ':close')::uuid,
                 'bot_id', (f.trade).bot_id, 'user_id', f.subscriber_id,
@@ -1806,7 +1877,7 @@ begin
                 'fee_currency', split_part(split_part((f.trade).trading_pair, '/', 2), ':', 1),
                 'status', 'closed', 'reason', 'copy of signal ' || p_sig.id || ' closed', 'is_paper_trade', true, 'signal_id', p_sig.id,
                 'lease_epoch', f.epoch))
-                from pg_temp.fanout_closes f where f.reason is null and f.chunk = v_chunk), '[]'),
+                from unnest(v_closes) f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(to_jsonb(f.trade) || jsonb_build_object(
                 'exit_price', v_exit, 'exit_time', now(), 'status', 'closed',
                 'exit_reason', case p_sig.status when 'cancelled' then 'signal_cancelled' else 'signal_closed' end,
@@ -1815,7 +1886,7 @@ begin
                 'profit', x.profit,
                 'profit_percentage', round(x.profit / ((f.trade).amount * (f.trade).price) * 100, 4),
                 'lease_epoch', f.epoch))
-                from pg_temp.fanout_closes f
+                from unnest(v_closes) f
                 cross join lateral (select round(((v_exit - (f.trade).price) * (f.trade).amount
                                                   * case (f.trade).direction when 'long' then 1 else -1 end)
                                                  - (f.trade).fee - (f.trade).amount * v_exit * private.copy_fee_rate(), 12)
@@ -2761,16 +2832,16 @@ declare
   a_dpe numeric[];
   a_cpe numeric[];
   -- accepted in this batch: every row; the tracked ones also by id; tracked resolutions
-  n_row public.credit_transfers[] := '{}';
-  t_id uuid[] := '{}';
-  t_row public.credit_transfers[] := '{}';
-  t_dpos integer[] := '{}';
-  t_cpos integer[] := '{}';
-  c_pending uuid[] := '{}';
-  c_phase text[] := '{}';
-  o_id uuid[] := '{}';
-  o_timeout timestamptz[] := '{}';
-  v_resolved uuid[] := '{}';
+  n_row public.credit_transfers[] := '{}'::public.credit_transfers[];
+  t_id uuid[] := '{}'::uuid[];
+  t_row public.credit_transfers[] := '{}'::public.credit_transfers[];
+  t_dpos integer[] := '{}'::integer[];
+  t_cpos integer[] := '{}'::integer[];
+  c_pending uuid[] := '{}'::uuid[];
+  c_phase text[] := '{}'::text[];
+  o_id uuid[] := '{}'::uuid[];
+  o_timeout timestamptz[] := '{}'::timestamptz[];
+  v_resolved uuid[] := '{}'::uuid[];
   v_row public.credit_transfers;
   v_hold public.credit_transfers;
   v_action text;
@@ -3936,12 +4007,15 @@ CREATE FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text DEFAULT 'op
 declare
   v_sig public.signals;
   v_strategy_name text;
-    v_price numeric;
+  v_price numeric;
   v_label text;
   v_announce boolean;
   v_stale integer;
   v_free_plan uuid;
   v_chunk integer;
+  v_cands private.fanout_candidate[];
+  v_marked uuid[];
+  v_lost uuid[] := '{}'::uuid[];   -- copied, then skipped: the bot's lease moved on
 begin
   if not private.is_service() then
     raise exception 'only the fleet fans signals out' using errcode = 'insufficient_privilege';
@@ -3986,13 +4060,9 @@ begin
   v_price := coalesce(v_sig.entry_price,
                       (select c.close from public.candles c where c.symbol = v_sig.pair
                         order by c.open_time desc limit 1));
-  create temporary table if not exists fanout_candidates (
-    subscription_id uuid primary key, subscriber_id uuid, bot_id uuid, epoch bigint, exchange text,
-    amount numeric, leverage numeric, credits numeric, reason text, chunk integer
-  ) on commit drop;
-  truncate pg_temp.fanout_candidates;
-  insert into pg_temp.fanout_candidates
-  select c.subscription_id, c.subscriber_id, c.bot_id, c.epoch, c.exchange, c.amount, c.leverage, c.credits,
+  select coalesce(array_agg(x.c), '{}'::private.fanout_candidate[]) into v_cands
+    from (
+  select row(c.subscription_id, c.subscriber_id, c.bot_id, c.epoch, c.exchange, c.amount, c.leverage, c.credits,
          case
            when c.bot_id is null then 'no_bot'
            when not c.sizing_valid then 'invalid_sizing'
@@ -4006,7 +4076,7 @@ begin
            when c.amount * v_price / c.leverage > c.current_balance then 'insufficient_balance'
            when c.credits > c.available then 'insufficient_credits'
          end,
-         ((row_number() over (order by c.bot_id)) - 1)::integer / 1000
+         ((row_number() over (order by c.bot_id)) - 1)::integer / 1000)::private.fanout_candidate as c
     from (
       select ss.id as subscription_id, ss.subscriber_id, b.id as bot_id, l.epoch, b.exchange, b.status as bot_status,
              b.is_paper_trade, b.allow_short, b.max_open_trades, b.daily_loss_limit, b.current_balance,
@@ -4026,9 +4096,15 @@ begin
              case when b.daily_loss_limit is null then 0 else
                (select coalesce(sum(t.profit), 0) from public.trades t
                  where t.bot_id = b.id and t.status = 'closed' and t.exit_time >= date_trunc('day', now())) end as daily_pnl
-        from (select s0.*, private.sizing_is_valid(s0.sizing) as sizing_valid,
-                     case when private.sizing_is_valid(s0.sizing) then s0.sizing else '{}'::jsonb end as safe_sizing
-                from public.strategy_subscriptions s0) ss
+        -- Each distinct sizing is validated once: the check is a function PostgreSQL cannot
+        -- inline, and without 'offset 0' the planner pulls it up into every expression that
+        -- reads the sizing (a dozen calls per subscription).
+        from (select s0.*, v.sizing_valid, case when v.sizing_valid then s0.sizing else '{}'::jsonb end as safe_sizing
+                from public.strategy_subscriptions s0
+                join (select d.sizing, private.sizing_is_valid(d.sizing) as sizing_valid
+                        from (select distinct s1.sizing from public.strategy_subscriptions s1
+                               where s1.strategy_id = v_sig.strategy_id and s1.status = 'active' and s1.auto_execute) d
+                      offset 0) v on v.sizing = s0.sizing) ss
         left join public.bots b on b.id = ss.bot_id and b.user_id = ss.subscriber_id
         left join public.bot_leases l on l.bot_id = b.id
         left join public.credit_accounts a on a.user_id = ss.subscriber_id and a.kind = 'user'
@@ -4040,7 +4116,8 @@ begin
        where ss.strategy_id = v_sig.strategy_id and ss.status = 'active' and ss.auto_execute
          and not exists (select 1 from public.signal_executions e
                           where e.signal_id = v_sig.id and e.subscription_id = ss.id and e.phase = 'open')
-    ) c;
+    ) c
+    ) x;
   -- The gate: one execution row per (signal, subscription); a concurrent or repeated pass
   -- finds them and writes nothing more.
   with gate as (
@@ -4052,20 +4129,21 @@ begin
            case when f.reason is null then md5('copy-trade:' || v_sig.id || ':' || f.subscription_id)::uuid end,
            f.amount, v_price, case when f.reason is null then f.credits else 0 end,
            case when f.reason is null and f.credits > 0 then 'pending' else 'none' end
-      from pg_temp.fanout_candidates f
+      from unnest(v_cands) f
     on conflict (signal_id, subscription_id, phase) do nothing
     returning subscription_id
   )
-  delete from pg_temp.fanout_candidates f where not exists (select 1 from gate where gate.subscription_id = f.subscription_id);
+  select coalesce(array_agg(f order by f.bot_id), '{}'::private.fanout_candidate[]) into v_cands
+    from unnest(v_cands) f where exists (select 1 from gate where gate.subscription_id = f.subscription_id);
   select count(*) filter (where f.reason is null), count(*) filter (where f.reason is not null)
-    into executed, skipped from pg_temp.fanout_candidates f;
+    into executed, skipped from unnest(v_cands) f;
   -- The bot engine's persistence path: filled paper orders and open trades, fenced by epoch.
   -- A bot whose lease moved on meanwhile is skipped by it and reported here. In chunks of
   -- 1,000 bots: the bot engine's batch checks membership in its batch's bot array.
-  for v_chunk in select distinct f.chunk from pg_temp.fanout_candidates f where f.reason is null order by 1 loop
+  for v_chunk in select distinct f.chunk from unnest(v_cands) f where f.reason is null order by 1 loop
   with stale as (select s.stale_bot_id from public.bot_apply_steps(
     coalesce((select jsonb_agg(jsonb_build_object('bot_id', f.bot_id, 'epoch', f.epoch))
-                from pg_temp.fanout_candidates f where f.reason is null and f.chunk = v_chunk), '[]'),
+                from unnest(v_cands) f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(jsonb_build_object(
                 'id', md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid,
                 'bot_id', f.bot_id, 'user_id', f.subscriber_id,
@@ -4077,7 +4155,7 @@ begin
                 'fee_currency', split_part(split_part(v_sig.pair, '/', 2), ':', 1),
                 'status', 'closed', 'reason', 'copy of signal ' || v_sig.id, 'is_paper_trade', true, 'signal_id', v_sig.id,
                 'lease_epoch', f.epoch))
-                from pg_temp.fanout_candidates f where f.reason is null and f.chunk = v_chunk), '[]'),
+                from unnest(v_cands) f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(jsonb_build_object(
                 'id', md5('copy-trade:' || v_sig.id || ':' || f.subscription_id)::uuid,
                 'bot_id', f.bot_id, 'user_id', f.subscriber_id, 'exchange', f.exchange, 'trading_pair', v_sig.pair,
@@ -4090,7 +4168,7 @@ begin
                 'lease_epoch', f.epoch,
                 'metadata', jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id,
                                                'subscription_id', f.subscription_id, 'leverage', f.leverage)))
-                from pg_temp.fanout_candidates f where f.reason is null and f.chunk = v_chunk), '[]')) s),
+                from unnest(v_cands) f where f.reason is null and f.chunk = v_chunk), '[]')) s),
   marked as (
     update public.signal_executions e
        set status = 'skipped', reason = 'bot_lease_changed', order_id = null, trade_id = null,
@@ -4098,8 +4176,10 @@ begin
       from stale where e.signal_id = v_sig.id and e.phase = 'open' and e.bot_id = stale.stale_bot_id
     returning e.subscription_id
   )
-  update pg_temp.fanout_candidates f set reason = 'bot_lease_changed' from marked m where m.subscription_id = f.subscription_id;
-  get diagnostics v_stale = row_count;
+  select coalesce(array_agg(m.subscription_id), '{}'::uuid[]) into v_marked
+    from marked m where exists (select 1 from unnest(v_cands) f where f.subscription_id = m.subscription_id);
+  v_stale := cardinality(v_marked);
+  v_lost := v_lost || v_marked;
   executed := executed - v_stale;
   skipped := skipped + v_stale;
   end loop;
@@ -4122,7 +4202,11 @@ begin
               else 'Skipped: ' || replace(f.reason, '_', ' ') || '.' end,
          jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id, 'reason', f.reason)
     from public.strategy_subscriptions ss
-    left join pg_temp.fanout_candidates f on f.subscription_id = ss.id
+    left join (select f0.subscription_id, f0.amount,
+                      case when l.subscription_id is null then f0.reason else 'bot_lease_changed' end as reason
+                 from unnest(v_cands) f0
+                 left join unnest(v_lost) l(subscription_id) on l.subscription_id = f0.subscription_id) f
+      on f.subscription_id = ss.id
    where ss.strategy_id = v_sig.strategy_id and ss.status = 'active'
      and (f.subscription_id is not null
           or (not ss.auto_execute and v_announce));
@@ -4969,59 +5053,6 @@ CREATE TABLE public.sync_runs (
     CONSTRAINT sync_runs_trigger_known CHECK ((trigger = ANY (ARRAY['manual'::text, 'webhook'::text, 'nightly'::text, 'connection_added'::text])))
 );
 ALTER TABLE public.sync_runs OWNER TO postgres;
-CREATE TABLE public.trades (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    bot_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    exchange text NOT NULL,
-    trading_pair text NOT NULL,
-    side text NOT NULL,
-    direction text DEFAULT 'long'::text NOT NULL,
-    order_type text DEFAULT 'market'::text NOT NULL,
-    amount numeric(28,12) NOT NULL,
-    price numeric(28,12) NOT NULL,
-    exit_price numeric(28,12),
-    fee numeric(28,12) DEFAULT 0 NOT NULL,
-    profit numeric(28,12) DEFAULT 0 NOT NULL,
-    profit_percentage numeric(12,4) DEFAULT 0 NOT NULL,
-    status text DEFAULT 'open'::text NOT NULL,
-    exit_reason text,
-    entry_time timestamp with time zone NOT NULL,
-    exit_time timestamp with time zone,
-    holding_duration interval GENERATED ALWAYS AS ((exit_time - entry_time)) STORED,
-    entry_order_id uuid,
-    exit_order_id uuid,
-    exchange_order_id text,
-    exchange_trade_id text,
-    is_paper_trade boolean DEFAULT true NOT NULL,
-    signal_price numeric(28,12),
-    stop_loss_price numeric(28,12),
-    take_profit_price numeric(28,12),
-    lease_epoch bigint,
-    signal_id uuid,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT trades_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT trades_amount_positive CHECK ((amount > (0)::numeric)),
-    CONSTRAINT trades_closed_has_exit CHECK (((status <> 'closed'::text) OR ((exit_time IS NOT NULL) AND (exit_price IS NOT NULL)))),
-    CONSTRAINT trades_direction_known CHECK ((direction = ANY (ARRAY['long'::text, 'short'::text]))),
-    CONSTRAINT trades_exit_price_finite CHECK ((exit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT trades_exit_price_positive CHECK ((exit_price > (0)::numeric)),
-    CONSTRAINT trades_fee_check CHECK ((fee >= (0)::numeric)),
-    CONSTRAINT trades_fee_finite CHECK ((fee <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT trades_order_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text, 'stop'::text, 'stop_limit'::text]))),
-    CONSTRAINT trades_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT trades_price_positive CHECK ((price > (0)::numeric)),
-    CONSTRAINT trades_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT trades_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT trades_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
-    CONSTRAINT trades_signal_price_finite CHECK ((signal_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT trades_status_known CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text, 'cancelled'::text]))),
-    CONSTRAINT trades_stop_loss_price_finite CHECK ((stop_loss_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT trades_take_profit_price_finite CHECK ((take_profit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
-);
-ALTER TABLE public.trades OWNER TO postgres;
 CREATE TABLE public.webhook_events (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     provider text NOT NULL,
@@ -5598,6 +5629,10 @@ GRANT ALL ON TYPE private.credit_amount TO authenticated;
 GRANT ALL ON TYPE private.credit_amount TO service_role;
 GRANT ALL ON TABLE public.credit_transfers TO service_role;
 GRANT SELECT ON TABLE public.credit_transfers TO authenticated;
+REVOKE ALL ON TYPE private.fanout_candidate FROM PUBLIC;
+GRANT ALL ON TABLE public.trades TO service_role;
+GRANT SELECT ON TABLE public.trades TO authenticated;
+REVOKE ALL ON TYPE private.fanout_close FROM PUBLIC;
 GRANT ALL ON FUNCTION auth.email() TO postgres;
 GRANT ALL ON FUNCTION auth.email() TO anon;
 GRANT ALL ON FUNCTION auth.email() TO authenticated;
@@ -6065,8 +6100,6 @@ GRANT ALL ON TABLE public.sync_runs TO service_role;
 GRANT SELECT ON TABLE public.sync_runs TO authenticated;
 GRANT INSERT(user_id) ON TABLE public.sync_runs TO authenticated;
 GRANT INSERT(connection_id) ON TABLE public.sync_runs TO authenticated;
-GRANT ALL ON TABLE public.trades TO service_role;
-GRANT SELECT ON TABLE public.trades TO authenticated;
 GRANT ALL ON TABLE public.webhook_events TO service_role;
 GRANT SELECT ON TABLE public.webhook_events TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO postgres;

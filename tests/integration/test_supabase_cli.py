@@ -8,6 +8,7 @@ which Supabase preloads).
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import uuid
@@ -109,3 +110,53 @@ def test_inspect_db_reports_work_on_the_local_platform(db_url: str, report: str)
     result = supabase("inspect", "db", report, "--db-url", cli_url(db_url))
     assert result.returncode == 0, result.stderr
     assert "ERROR" not in result.stderr
+
+
+# --- supabase db lint (plpgsql_check) ---------------------------------------------------------
+
+EXPLAINED = re.compile(r"^- `(?P<function>[\w.]+)`: (?P<message>[^—]+?) — ", re.M)
+
+
+def lint(url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, str]]]:
+    """Run ``supabase db lint`` on ``url``; the result and its issues, one dict per issue."""
+    with psycopg.connect(url) as conn:
+        available = conn.execute(
+            "select 1 from pg_available_extensions where name = 'plpgsql_check'"
+        ).fetchone()
+    if not available:
+        pytest.skip(
+            "plpgsql_check is not installed (apt-get install postgresql-15-plpgsql-check; "
+            "scripts/test installs it): supabase db lint needs it"
+        )
+    result = supabase("db", "lint", "--db-url", cli_url(url), *args)
+    functions = json.loads(result.stdout) if result.stdout.strip() else []
+    issues = [
+        {"function": f["function"], **{k: str(v) for k, v in issue.items()}}
+        for f in functions
+        for issue in f["issues"]
+    ]
+    return result, issues
+
+
+def explained_warnings() -> set[tuple[str, str]]:
+    """The warnings the README's Linting section explains: ``(function, message)``."""
+    readme = (support.ROOT / "README.md").read_text()
+    section = readme.split("\n## Linting\n", 1)[1].split("\n## ", 1)[0]
+    return {(m["function"], m["message"].strip()) for m in EXPLAINED.finditer(section)}
+
+
+def test_db_lint_finds_no_error(db_url: str) -> None:
+    result, issues = lint(db_url, "--level", "error", "--fail-on", "error")
+    errors = [i for i in issues if i["level"] == "error"]
+    assert errors == [], json.dumps(errors, indent=2)
+    assert result.returncode == 0, result.stderr
+
+
+def test_db_lint_warnings_are_exactly_the_explained_ones(db_url: str) -> None:
+    result, issues = lint(db_url, "--level", "warning")
+    assert result.returncode == 0, result.stderr
+    found = {(i["function"], i["message"]) for i in issues}
+    assert found == explained_warnings(), (
+        "fix each new warning, or explain it in the README's Linting section: "
+        + json.dumps(issues, indent=2)
+    )

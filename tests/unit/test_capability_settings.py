@@ -13,6 +13,7 @@ from worker.backtest.jobs import ROOT, candles_dir
 from worker.backtest.settings import BacktestSettings
 from worker.bots.clock import ReplayClock
 from worker.bots.settings import BotsSettings
+from worker.capabilities import parts_off
 from worker.exchanges.precision import read_markets_file
 from worker.exchanges.settings import ExchangesSettings
 from worker.holdings.jobs import HoldingsDeps
@@ -122,3 +123,26 @@ def test_backtests_read_recorded_candles_from_the_configured_directory(
     assert candles_dir(BacktestSettings()) == tmp_path
     monkeypatch.setenv("TRADEFLEET_CANDLES_DIR", "data")
     assert candles_dir(BacktestSettings()) == ROOT / "data"
+
+
+def test_holdings_without_master_keys_still_price(monkeypatch: pytest.MonkeyPatch) -> None:
+    deps = HoldingsDeps.from_settings(HoldingsSettings())  # no TRADEFLEET_MASTER_KEYS
+    assert deps.keyring is None and sorted(deps.providers) == ["alpaca"]
+
+
+def test_parts_off_name_what_is_missing_and_what_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    off = {p.part: p for p in parts_off(HoldingsSettings(), NotifySettings())}
+    assert sorted(off) == ["Alpaca market data", "SnapTrade", "Telegram", "master keys"]
+    assert off["master keys"].periodic == ("holdings.nightly",)
+    assert off["SnapTrade"].message.startswith(
+        "SnapTrade is off: SNAPTRADE_CLIENT_ID and SNAPTRADE_CONSUMER_KEY are not set, so "
+    )
+    monkeypatch.setenv("TRADEFLEET_MASTER_KEYS", f"k1:{KEY}")
+    monkeypatch.setenv("SNAPTRADE_CLIENT_ID", "partner")
+    monkeypatch.setenv("SNAPTRADE_CONSUMER_KEY", " ")  # blank counts as missing
+    monkeypatch.setenv("ALPACA_DATA_KEY_ID", "key-id")
+    monkeypatch.setenv("ALPACA_DATA_SECRET", "data-secret")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    off = {p.part: p for p in parts_off(HoldingsSettings(), NotifySettings())}
+    assert list(off) == ["SnapTrade"] and off["SnapTrade"].missing == ("SNAPTRADE_CONSUMER_KEY",)
+    assert "SNAPTRADE_CONSUMER_KEY is not set" in off["SnapTrade"].message

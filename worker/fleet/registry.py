@@ -206,6 +206,12 @@ class Registry:
             name, kind, every, parsed.model_dump(mode="json", exclude_unset=True), queue
         )
 
+    def unschedule(self, name: str) -> None:
+        """Stop scheduling the periodic job ``name`` (its kind stays registered)."""
+        if name not in self.periodic_jobs:
+            raise ValueError(f"no periodic job {name!r} is registered")
+        del self.periodic_jobs[name]
+
     def side_task(
         self, name: str, run: Callable[[AsyncConnectionPool, str], Awaitable[None]]
     ) -> None:

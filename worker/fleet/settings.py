@@ -79,7 +79,10 @@ class FleetSettings(DatabaseSettings):
     worker_claim_batch: int = Field(
         default=50, gt=0, description="Most jobs claimed per round trip."
     )
-    worker_queues: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
+    worker_queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["default", "credits"],
+        description="Queues this worker takes jobs from; the credit jobs run on 'credits'.",
+    )
     worker_extra_capabilities: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Importable modules with register(registry, settings) to load as well.",

@@ -37,7 +37,7 @@ from worker.holdings.settings import HoldingsSettings
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
 from worker.holdings.sync import HoldingsSync, SyncBatches, SyncStats
 from worker.inbox import mark_failed, mark_processed
-from worker.sealing import Keyring
+from worker.sealing import MASTER_KEYS_ENV, Keyring
 
 PRICE_INTERVAL = timedelta(minutes=5)
 NIGHTLY_INTERVAL = timedelta(days=1)
@@ -80,9 +80,11 @@ class PlaceOrder(Payload):
 
 @dataclass
 class HoldingsDeps:
-    """What the handlers need besides the pool; built from :class:`HoldingsSettings` by default."""
+    """What the handlers need besides the pool; built from :class:`HoldingsSettings` by default.
+    Without a keyring (``TRADEFLEET_MASTER_KEYS`` unset) brokerage syncs and orders are off;
+    price updates still run."""
 
-    keyring: Keyring
+    keyring: Keyring | None
     providers: dict[str, HoldingsProvider] = field(default_factory=dict)
     snaptrade: SnapTradeClient | None = None
     quotes: QuoteSource | None = None
@@ -132,7 +134,7 @@ class HoldingsDeps:
                 ),
             )
         return cls(
-            keyring=settings.sealing.keyring(),
+            keyring=settings.sealing.keyring() if settings.sealing.configured else None,
             providers=providers,
             snaptrade=snaptrade,
             quotes=quotes,
@@ -186,11 +188,18 @@ def register(
             )
         return cache[0]
 
+    def keyring(d: HoldingsDeps) -> Keyring:
+        if d.keyring is None:
+            raise Fatal(
+                f"{MASTER_KEYS_ENV} is not set on this worker: brokerage holdings sync is off"
+            )
+        return d.keyring
+
     def engine(ctx: JobContext[Any]) -> HoldingsSync:
         d = get()
         return HoldingsSync(
             ctx.pool,
-            d.keyring,
+            keyring(d),
             d.providers,
             concurrency=d.concurrency,
             fetch_gate=d.fetch_gate,
@@ -324,7 +333,7 @@ def register(
         p = ctx.payload
         routed = await route_order(
             ctx.pool,
-            d.keyring,
+            keyring(d),
             d.snaptrade,
             user_id=p.user_id,
             symbol=p.symbol,

@@ -2,7 +2,7 @@
 -- on their running bot (fenced by its lease epoch); the close closes the copies; credits
 -- are charged per copy; each subscriber reads only their own executions.
 begin;
-select plan(20);
+select plan(24);
 
 -- Cast: 1 alice and 2 bob (subscribers), 3 pat (provider), 4 dana (admin).
 select tests.create_user(1, 'alice@mkt.test');
@@ -67,6 +67,26 @@ select is(tests.try_as('pat@mkt.test', 'select * from public.signal_executions')
 select is(tests.try_as('dana@mkt.test', format('select * from public.signal_executions where signal_id = %L', tests.id('signal', 1))),
           'rows=' || (select sum(n) from mine), 'signal_executions: admins read all');
 select is(tests.try_as('alice@mkt.test', 'delete from public.signal_executions'), 'denied', 'signal_executions: apps never write');
+
+-- A bot whose lease moves on during the pass: its copy is refused by the bot engine and the
+-- subscriber is told it was skipped (here the lease moves as soon as the execution is written).
+create function public.tests_move_lease() returns trigger language plpgsql as $f$
+begin
+  update public.bot_leases set epoch = epoch + 1 where bot_id = new.bot_id;
+  return new;
+end $f$;
+create trigger tests_move_lease after insert on public.signal_executions
+  for each row execute function public.tests_move_lease();
+insert into public.signals (id, strategy_id, provider_id, pair, side, entry_price)
+values (tests.id('signal', 2), tests.id('market', 3), tests.id('user', 3), 'BTC/USDT', 'long', 100);
+select results_eq(format('select executed, skipped from public.signal_fan_out(%L, ''open'')', tests.id('signal', 2)),
+                  'values (0, 2)', 'a copy whose bot lease moved on counts as skipped');
+select is((select reason from public.signal_executions where signal_id = tests.id('signal', 2) and subscription_id = tests.id('sub', 1)),
+          'bot_lease_changed', '... with the reason recorded');
+select is((select count(*)::int from public.trades where signal_id = tests.id('signal', 2)), 0, '... and no trade');
+select is((select body from public.notifications where user_id = tests.id('user', 1) and data ->> 'signal_id' = tests.id('signal', 2)::text),
+          'Skipped: bot lease changed.', '... and alice is told why');
+drop trigger tests_move_lease on public.signal_executions;
 
 select * from finish();
 rollback;
