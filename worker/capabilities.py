@@ -14,7 +14,7 @@ from typing import Any
 
 from worker.errors import ConfigError
 from worker.fleet.registry import Registry
-from worker.fleet.settings import FleetSettings, load_settings
+from worker.fleet.settings import FleetSettings, RetentionSettings, load_settings
 
 
 def register_all(registry: Registry, fleet: FleetSettings) -> None:
@@ -25,13 +25,14 @@ def register_all(registry: Registry, fleet: FleetSettings) -> None:
     from worker.billing.settings import BillingSettings
     from worker.bots.settings import BotsSettings
     from worker.credits import jobs as credit_jobs
-    from worker.fleet import builtin
+    from worker.fleet import builtin, retention
     from worker.holdings import jobs as holdings_jobs
     from worker.holdings.settings import HoldingsSettings
     from worker.notify.settings import NotifySettings
     from worker.signals.settings import SignalsSettings
 
-    builtin.register(registry, load_settings(builtin.Settings))
+    builtin.register(registry)
+    retention.register(registry, load_settings(RetentionSettings))
     credit_jobs.register(registry)
     bots.register(registry, load_settings(BotsSettings))
     billing.register(registry, load_settings(BillingSettings))
