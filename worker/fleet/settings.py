@@ -111,6 +111,15 @@ class FleetSettings(DatabaseSettings):
         description="Claims/outcomes commit asynchronously (a PostgreSQL crash re-runs, never loses, jobs).",
     )
     log_level: str = "INFO"
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve /healthz, /readyz and /metrics on this port; unset: no probes.",
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0", description="Address the probes listen on (with METRICS_PORT)."
+    )
 
     _split_queues = field_validator("worker_queues", "worker_extra_capabilities", mode="before")(
         _split_commas
