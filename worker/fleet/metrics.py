@@ -30,7 +30,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from psycopg_pool import AsyncConnectionPool
 
 LAG_QUERY = """
@@ -46,6 +53,9 @@ select coalesce(extract(epoch from now() - min(e.received_at)), 0)::float8
 """
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 CANDLE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+
+# No *_created series: Prometheus does not need them and they double every counter.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class FleetMetrics:
