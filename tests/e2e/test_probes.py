@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import signal
+import socket
 import uuid
 from typing import Any
 
@@ -166,3 +167,16 @@ async def test_readyz_is_503_while_the_database_is_away(
         assert fleet.procs["cut-off"].poll() is None
     finally:
         fleet.stop_all()
+
+
+async def test_a_port_in_use_is_one_line_and_exit_code_2(fleet: Fleet) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = fleet.start("clash", METRICS_PORT=str(port), METRICS_HOST="127.0.0.1")
+        assert await asyncio.to_thread(proc.wait, 60) == 2
+    assert fleet.log("clash").strip().splitlines()[-1] == (
+        f"tradefleet worker: METRICS_PORT={port} cannot be served on 127.0.0.1: "
+        "Address already in use; choose a free port for each worker"
+    )

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 
+from worker.errors import ConfigError
 from worker.fleet.metrics import FleetMetrics
 
 log = logging.getLogger("tradefleet.probes")
@@ -82,7 +84,14 @@ class ProbeServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        try:
+            await web.TCPSite(self._runner, self.host, self.port).start()
+        except OSError as e:
+            await self.stop()
+            raise ConfigError(
+                f"METRICS_PORT={self.port} cannot be served on {self.host}: "
+                f"{os.strerror(e.errno) if e.errno else e}; choose a free port for each worker"
+            ) from None
         log.info(
             "probes listening",
             extra={"action": "probes_started", "host": self.host, "port": self.port},
