@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from worker.errors import ConfigError
 from worker.fleet.registry import Registry
-from worker.fleet.settings import FleetSettings, load_settings
+from worker.fleet.settings import FleetSettings, RetentionSettings, load_settings
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -112,7 +112,7 @@ def register_all(registry: Registry, fleet: FleetSettings) -> None:
     from worker.billing.settings import BillingSettings
     from worker.bots.settings import BotsSettings
     from worker.credits import jobs as credit_jobs
-    from worker.fleet import builtin
+    from worker.fleet import builtin, retention
     from worker.holdings import jobs as holdings_jobs
     from worker.holdings.settings import HoldingsSettings
     from worker.notify.settings import NotifySettings
@@ -127,7 +127,8 @@ def register_all(registry: Registry, fleet: FleetSettings) -> None:
             extra={"action": "part_off", "part": part.part, "missing": list(part.missing)},
         )
 
-    builtin.register(registry, load_settings(builtin.Settings))
+    builtin.register(registry)
+    retention.register(registry, load_settings(RetentionSettings))
     credit_jobs.register(registry)
     bots.register(registry, load_settings(BotsSettings))
     billing.register(registry, load_settings(BillingSettings))

@@ -5,113 +5,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.support.db import ROOT, create_user
+from tests.support.db import create_user
+from tests.support.processes import RUNS_TABLE, TTL, Fleet, rows, scalar
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
-
-TTL = 2.0
-TRADEFLEET = str(ROOT / ".venv" / "bin" / "tradefleet")
-PGBIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
-
-RUNS_TABLE = """
-create table public.fleet_test_runs (
-  id bigint generated always as identity primary key,
-  job_id bigint not null,
-  worker_id uuid not null,
-  attempt integer not null,
-  tag text,
-  started_at timestamptz not null default clock_timestamp(),
-  finished_at timestamptz
-);
-grant all on public.fleet_test_runs to service_role;
-"""
-
-
-class Fleet:
-    """Worker processes of one test, with their logs under ``tmp``."""
-
-    def __init__(self, url: str, tmp: Path, **env: str) -> None:
-        self.url = url
-        self.tmp = tmp
-        self.env = env
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, **env: str) -> subprocess.Popen[bytes]:
-        full = {
-            **os.environ,
-            "DATABASE_URL": self.url,
-            "WORKER_NAME": name,
-            "LEASE_TTL_S": str(TTL),
-            "HEARTBEAT_INTERVAL_S": "0.3",
-            "SWEEP_INTERVAL_S": "0.3",
-            "POLL_INTERVAL_S": "1",
-            "JOB_LOCK_S": "4",
-            "JOB_BACKOFF_BASE_S": "0.05",
-            "DRAIN_TIMEOUT_S": "5",
-            "WORKER_EXTRA_CAPABILITIES": "tests.support.fleet_kinds",
-            "PYTHONPATH": str(ROOT),
-            "WORKER_CONCURRENCY": "4",
-            **self.env,
-            **env,
-        }
-        log = (self.tmp / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [TRADEFLEET, "worker"], env=full, stdout=log, stderr=log, cwd=self.tmp
-        )
-        log.close()
-        self.procs[name] = proc
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-
-    def log(self, name: str) -> str:
-        return (self.tmp / f"{name}.log").read_text()
-
-
-@pytest.fixture
-async def test_db(db_url: str) -> AsyncIterator[str]:
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as c:
-        await c.execute(RUNS_TABLE)
-    yield db_url
-
-
-@pytest.fixture
-def fleet(test_db: str, tmp_path: Path) -> Iterator[Fleet]:
-    f = Fleet(test_db, tmp_path)
-    yield f
-    f.stop_all()
-
-
-async def scalar(url: str, query: str, params: Any = None) -> Any:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
-        cur = await c.execute(query, params)
-        row = await cur.fetchone()
-        return None if row is None else row[0]
-
-
-async def rows(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
-        cur = await c.execute(query, params)
-        return await cur.fetchall()
 
 
 async def running_workers(url: str) -> int:
@@ -314,70 +222,6 @@ async def test_sigterm_drains_finishes_or_releases_and_frees_leases(fleet: Fleet
     assert await scalar(url, "select status from workers where name = 'drainer'") == "stopped"
     assert await lease_counts(url) == []
     assert '"action": "drain_start"' in fleet.log("drainer")
-
-
-# --- a PostgreSQL cluster of this test's own, to restart under the workers -----------------
-
-
-def _as_pg(*cmd: str) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def private_cluster() -> Iterator[tuple[str, Callable[[], None]]]:
-    """A throwaway cluster on a free port (never the shared one: others' tests run there)."""
-    # Outside pytest's tmp tree: the postgres system user must be able to reach it.
-    home = Path(tempfile.mkdtemp(prefix="tradefleet-pg-"))
-    data = home / "data"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(home, "postgres", "postgres")
-        shutil.chown(data, "postgres", "postgres")
-    port = _free_port()
-    subprocess.run(
-        _as_pg(
-            str(PGBIN / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-        ),
-        check=True,
-        capture_output=True,
-    )
-    with (data / "postgresql.conf").open("a") as conf:
-        conf.write(
-            f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{data}'\n"
-            "fsync = off\nwal_level = logical\ntimezone = 'UTC'\n"
-        )
-    ctl = [str(PGBIN / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w", "-t", "30"]
-    subprocess.run(_as_pg(*ctl, "start"), check=True, capture_output=True)
-    try:
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        env = {**os.environ, "TRADEFLEET_PG_PORT": str(port)}
-        subprocess.run(
-            [str(ROOT / "scripts" / "db"), "migrate", "postgres"],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
-
-        def restart() -> None:
-            subprocess.run(_as_pg(*ctl, "-m", "fast", "restart"), check=True, capture_output=True)
-
-        yield url, restart
-    finally:
-        subprocess.run(_as_pg(*ctl, "-m", "immediate", "stop"), capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 async def test_workers_reconnect_after_postgres_restarts(

@@ -1688,6 +1688,58 @@ CREATE FUNCTION private.owns_strategy(p_strategy_id uuid) RETURNS boolean
   select exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = auth.uid())
 $$;
 ALTER FUNCTION private.owns_strategy(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  case p_history
+    when 'bot_logs' then
+      with doomed as (
+        select l.id from public.bot_logs l
+         where l.created_at < p_before
+         order by l.created_at
+         limit p_batch
+           for update skip locked
+      )
+      delete from public.bot_logs l using doomed where l.id = doomed.id;
+    when 'webhook_events' then
+      with doomed as (
+        select e.id from public.webhook_events e
+         where e.status in ('processed', 'ignored') and e.processed_at < p_before
+         order by e.processed_at
+         limit p_batch
+           for update skip locked
+      )
+      delete from public.webhook_events e using doomed
+       where e.id = doomed.id and e.status in ('processed', 'ignored');
+    when 'notifications' then
+      with doomed as (
+        select n.id from public.notifications n
+         where n.read_at is not null and n.read_at < p_before
+         order by n.read_at
+         limit p_batch
+           for update skip locked
+      )
+      delete from public.notifications n using doomed where n.id = doomed.id;
+    when 'jobs' then
+      with doomed as (
+        select j.id from public.jobs j
+         where j.status in ('succeeded', 'cancelled') and j.finished_at < p_before
+         order by j.finished_at
+         limit p_batch
+           for update skip locked
+      )
+      delete from public.jobs j using doomed
+       where j.id = doomed.id and j.status in ('succeeded', 'cancelled');
+  end case;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) OWNER TO postgres;
 CREATE FUNCTION private.refresh_signal_performance(p_strategy_id uuid) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
@@ -3758,20 +3810,28 @@ begin
 end;
 $$;
 ALTER FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
-CREATE FUNCTION public.prune_jobs(p_keep interval DEFAULT '7 days'::interval) RETURNS integer
+CREATE FUNCTION public.prune_history(p_history text, p_keep interval, p_batch integer DEFAULT 1000) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-declare
-  v_n integer;
 begin
-  delete from public.jobs j
-  where j.status in ('succeeded', 'cancelled') and j.finished_at < now() - p_keep;
-  get diagnostics v_n = row_count;
-  return v_n;
+  if not private.is_service() then
+    raise exception 'prune_history is for the fleet only' using errcode = '42501';
+  end if;
+  if p_history is null or p_history not in ('bot_logs', 'webhook_events', 'notifications', 'jobs') then
+    raise exception 'prune_history: history must be bot_logs, webhook_events, notifications or jobs'
+      using errcode = '22023';
+  end if;
+  if p_keep is null or p_keep <= interval '0' or p_keep > interval '100 years' then
+    raise exception 'prune_history: keep must be positive and at most 100 years' using errcode = '22023';
+  end if;
+  if p_batch is null or p_batch < 1 or p_batch > 10000 then
+    raise exception 'prune_history: batch must be between 1 and 10000' using errcode = '22023';
+  end if;
+  return private.prune_history(p_history, now() - p_keep, p_batch);
 end;
 $$;
-ALTER FUNCTION public.prune_jobs(p_keep interval) OWNER TO postgres;
+ALTER FUNCTION public.prune_history(p_history text, p_keep interval, p_batch integer) OWNER TO postgres;
 CREATE FUNCTION public.reclaim_expired_jobs() RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -5251,6 +5311,7 @@ CREATE INDEX backtest_runs_user_id_idx ON public.backtest_runs USING btree (user
 CREATE INDEX bot_leases_expires_idx ON public.bot_leases USING btree (expires_at);
 CREATE INDEX bot_leases_worker_id_idx ON public.bot_leases USING btree (worker_id);
 CREATE INDEX bot_logs_bot_id_idx ON public.bot_logs USING btree (bot_id, created_at DESC);
+CREATE INDEX bot_logs_created_at_idx ON public.bot_logs USING btree (created_at);
 CREATE INDEX bot_logs_strategy_id_idx ON public.bot_logs USING btree (strategy_id);
 CREATE INDEX bot_logs_user_id_idx ON public.bot_logs USING btree (user_id, created_at DESC);
 CREATE INDEX bots_exchange_credential_id_idx ON public.bots USING btree (exchange_credential_id);
@@ -5271,9 +5332,11 @@ CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USI
 CREATE INDEX invoices_plan_id_idx ON public.invoices USING btree (plan_id);
 CREATE INDEX invoices_user_id_idx ON public.invoices USING btree (user_id, created_at DESC);
 CREATE INDEX jobs_claim_idx ON public.jobs USING btree (queue, priority DESC, run_at, id) WHERE (status = 'queued'::text);
+CREATE INDEX jobs_finished_idx ON public.jobs USING btree (finished_at) WHERE (status = ANY (ARRAY['succeeded'::text, 'cancelled'::text]));
 CREATE INDEX jobs_kind_status_idx ON public.jobs USING btree (kind, status);
 CREATE INDEX jobs_locked_by_idx ON public.jobs USING btree (locked_by);
 CREATE INDEX jobs_running_idx ON public.jobs USING btree (locked_until) WHERE (status = 'running'::text);
+CREATE INDEX notifications_read_at_idx ON public.notifications USING btree (read_at) WHERE (read_at IS NOT NULL);
 CREATE INDEX notifications_user_id_idx ON public.notifications USING btree (user_id, created_at DESC);
 CREATE INDEX orders_bot_id_idx ON public.orders USING btree (bot_id, created_at DESC);
 CREATE INDEX orders_open_idx ON public.orders USING btree (bot_id) WHERE (status = ANY (ARRAY['pending'::text, 'open'::text]));
@@ -5303,6 +5366,7 @@ CREATE INDEX trades_entry_time_idx ON public.trades USING btree (entry_time);
 CREATE INDEX trades_exit_order_id_idx ON public.trades USING btree (exit_order_id);
 CREATE INDEX trades_open_idx ON public.trades USING btree (bot_id) WHERE (status = 'open'::text);
 CREATE INDEX trades_user_entry_idx ON public.trades USING btree (user_id, entry_time DESC);
+CREATE INDEX webhook_events_done_idx ON public.webhook_events USING btree (processed_at) WHERE (status = ANY (ARRAY['processed'::text, 'ignored'::text]));
 CREATE INDEX webhook_events_pending_idx ON public.webhook_events USING btree (received_at) WHERE (status = ANY (ARRAY['received'::text, 'failed'::text]));
 CREATE INDEX workers_alive_idx ON public.workers USING btree (heartbeat_at) WHERE (status = ANY (ARRAY['running'::text, 'draining'::text]));
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_new_user();
@@ -5743,6 +5807,8 @@ REVOKE ALL ON FUNCTION private.own_strategy_subscription(p_subscription_id uuid)
 REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION private.refresh_signal_performance(p_strategy_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.refresh_strategy_backtest_figures() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
@@ -5907,8 +5973,8 @@ GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO se
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO service_role;
-REVOKE ALL ON FUNCTION public.prune_jobs(p_keep interval) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.prune_jobs(p_keep interval) TO service_role;
+REVOKE ALL ON FUNCTION public.prune_history(p_history text, p_keep interval, p_batch integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.prune_history(p_history text, p_keep interval, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION public.reclaim_expired_jobs() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.reclaim_expired_jobs() TO service_role;
 REVOKE ALL ON FUNCTION public.register_worker(p_name text, p_host text, p_pid integer, p_version text, p_queues text[], p_capacity integer, p_metadata jsonb) FROM PUBLIC;

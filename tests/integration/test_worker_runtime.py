@@ -15,9 +15,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.support.fleet import fleet_settings, job_status, worker_running
 from worker.errors import Retryable
-from worker.fleet import builtin
+from worker.fleet import builtin, retention
 from worker.fleet.registry import JobContext, Payload, PayloadError, Registry
 from worker.fleet.runtime import Worker
+from worker.fleet.settings import RetentionSettings
 
 
 class Count(Payload):
@@ -49,7 +50,8 @@ async def raise_(ctx: JobContext[Raise]) -> None:
 
 def registry() -> Registry:
     r = Registry()
-    builtin.register(r, builtin.Settings())
+    builtin.register(r)
+    retention.register(r, RetentionSettings(_env_file=None))  # type: ignore[call-arg]
     r.job("test.count", payload=Count)(count)
     r.job("test.raise", payload=Raise, max_attempts=2)(raise_)
     return r
@@ -179,8 +181,8 @@ async def test_a_failed_jobs_log_record_carries_its_id_kind_error_and_action(
 
 async def test_periodic_payloads_are_checked_when_registered() -> None:
     r = registry()
-    with pytest.raises(PayloadError, match="keep_s"):
-        r.every("prune-often", timedelta(hours=1), "fleet.prune", {"keep_s": -1})
+    with pytest.raises(PayloadError, match="jobs_keep_s"):
+        r.every("prune-often", timedelta(hours=1), "fleet.prune", {"jobs_keep_s": -1})
     assert "prune-often" not in r.periodic_jobs
 
 

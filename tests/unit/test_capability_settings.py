@@ -16,6 +16,7 @@ from worker.bots.settings import BotsSettings
 from worker.capabilities import parts_off
 from worker.exchanges.precision import read_markets_file
 from worker.exchanges.settings import ExchangesSettings
+from worker.fleet.settings import RetentionSettings
 from worker.holdings.jobs import HoldingsDeps
 from worker.holdings.settings import HoldingsSettings
 from worker.notify import NotifySettings, default_channels
@@ -53,6 +54,7 @@ def test_every_setting_says_what_it_is_for() -> None:
         BacktestSettings,
         ExchangesSettings,
         SealingSettings,
+        RetentionSettings,
     ):
         for name, field in cls.model_fields.items():
             assert field.description, f"{cls.__name__}.{name} has no description"

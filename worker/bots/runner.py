@@ -32,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from worker.candles import Candle, GapReport, MarketData, MarketKey, timeframe_seconds
 from worker.errors import Retryable
 from worker.exchanges import Exchange
+from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
@@ -248,6 +249,9 @@ class BotRunner:
                     stale = await persist_steps(self.pool, steps[i : i + CHUNK])
                     for bot_id in stale:
                         self._forget(bot_id)
+                METRICS.candle_close_to_persisted.observe(
+                    max(0.0, (self.clock.now() - close).total_seconds())
+                )
                 self.stats.phases.append(
                     (t_fetched - started, t_stepped - t_fetched, time.perf_counter() - t_stepped)
                 )

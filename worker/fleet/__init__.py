@@ -17,5 +17,6 @@ and enqueue work with :meth:`Registry.enqueue <worker.fleet.registry.Registry.en
 (validated), :func:`worker.fleet.queue.enqueue` or SQL ``public.enqueue_job``.
 Modules: ``settings`` (FleetSettings), ``queue`` (SQL wrappers), ``workers``, ``leases``
 (LeaseManager), ``events`` (LISTEN/NOTIFY, Realtime), ``scheduler`` (apscheduler),
-``runtime`` (Worker), ``logs``, ``builtin`` (the fleet's own kinds).
+``runtime`` (Worker), ``logs``, ``builtin`` (the fleet's own kinds), ``retention``
+(the periodic history cleanup).
 """

@@ -37,7 +37,6 @@ select public.fail_job(%(worker_id)s, %(job_id)s, %(error)s, %(retry)s, %(retry_
 RELEASE = "select public.release_jobs(%(worker_id)s, %(ids)s) as n"
 EXTEND = "select public.extend_job_lock(%(worker_id)s, %(job_id)s, %(lock_s)s) as ok"
 RECLAIM = "select public.reclaim_expired_jobs() as n"
-PRUNE = "select public.prune_jobs(make_interval(secs => %(keep_s)s)) as n"
 
 
 @dataclass(frozen=True)
@@ -207,13 +206,5 @@ async def reclaim_expired(pool: AsyncConnectionPool) -> int:
     """Requeue running jobs whose lock expired (their worker crashed); returns how many."""
     async with pool.connection() as conn:
         cur = await conn.execute(RECLAIM)
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
-
-
-async def prune(pool: AsyncConnectionPool, keep_s: float) -> int:
-    """Delete succeeded/cancelled jobs finished more than ``keep_s`` ago."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(PRUNE, {"keep_s": keep_s})
         row = await cur.fetchone()
     return int(row[0]) if row else 0

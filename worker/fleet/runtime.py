@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,6 +45,8 @@ from worker.fleet import queue, workers
 from worker.fleet.events import EventSource, ListenNotifySource, RealtimeSource
 from worker.fleet.leases import LeaseManager
 from worker.fleet.logs import JobLog
+from worker.fleet.metrics import METRICS
+from worker.fleet.probes import ProbeServer
 from worker.fleet.registry import Job, PayloadError, Registry
 from worker.fleet.scheduler import FleetScheduler, Tick
 from worker.fleet.settings import FleetSettings
@@ -114,11 +117,36 @@ class Worker:
         self._wakeup.set()
         self._slot_freed.set()
 
+    @property
+    def draining(self) -> bool:
+        return self._stopping.is_set()
+
+    def pools(self) -> dict[str, AsyncConnectionPool | None]:
+        return {"main": self.pool, "queue": self._book}
+
+    def queues(self) -> list[str]:
+        return list(self.settings.worker_queues)
+
+    def bots_leased(self) -> int:
+        return 0 if self.leases is None else len(self.leases.owned)
+
     def wake(self, queue_name: str | None) -> None:
         if queue_name is None or queue_name in self.settings.worker_queues:
             self._wakeup.set()
 
     async def run(self) -> int:
+        s = self.settings
+        probes = None
+        if s.metrics_port is not None:
+            probes = ProbeServer(self, METRICS, s.metrics_port, s.metrics_host)
+            await probes.start()
+        try:
+            return await self._run_with_pools()
+        finally:
+            if probes is not None:
+                await probes.stop()
+
+    async def _run_with_pools(self) -> int:
         s = self.settings
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -273,6 +301,7 @@ class Worker:
                 delay = min(delay * 2, 5.0)
                 continue
             for job in jobs:
+                METRICS.jobs_claimed.labels(job.kind).inc()
                 self._running[job.id] = asyncio.create_task(
                     self._run_job(pool, job), name=f"job-{job.id}"
                 )
@@ -286,6 +315,7 @@ class Worker:
         async def extend_lock(seconds: float) -> None:
             await queue.extend_lock(pool, self.worker_id, job.id, seconds)
 
+        started = time.perf_counter()
         try:
             try:
                 ctx = self.registry.context(job, pool, self.worker_id, adapter, extend_lock)
@@ -321,6 +351,7 @@ class Worker:
         finally:
             self._running.pop(job.id, None)
             self._slot_freed.set()
+            METRICS.job_duration.labels(job.kind).observe(time.perf_counter() - started)
         if not outcome.ok:
             adapter.warning("job failed", extra={"action": "job_failed", "error": outcome.error})
         self._unwritten.add(job.id)
@@ -335,7 +366,7 @@ class Worker:
                 batch.append(self._outcomes.get_nowait())
             done = [o for o in batch if o.ok]
             if done:
-                await self._until_ok(
+                completed = await self._until_ok(
                     "complete",
                     functools.partial(
                         queue.complete,
@@ -345,6 +376,9 @@ class Worker:
                         [o.result for o in done],
                     ),
                 )
+                for o in done:
+                    if o.job.id in completed:
+                        METRICS.jobs_succeeded.labels(o.job.kind).inc()
             released = [o.job.id for o in batch if o.release]
             if released:
                 await self._until_ok(
@@ -352,7 +386,7 @@ class Worker:
                 )
             for o in batch:
                 if not o.ok and not o.release:
-                    await self._until_ok(
+                    status = await self._until_ok(
                         "fail",
                         functools.partial(
                             queue.fail,
@@ -365,6 +399,8 @@ class Worker:
                             backoff_base_s=self.settings.job_backoff_base_s,
                         ),
                     )
+                    if status is not None:
+                        METRICS.count_outcome(o.job.kind, status)
             for o in batch:
                 self._unwritten.discard(o.job.id)
                 self._outcomes.task_done()

@@ -114,6 +114,15 @@ class FleetSettings(DatabaseSettings):
         description="Claims/outcomes commit asynchronously (a PostgreSQL crash re-runs, never loses, jobs).",
     )
     log_level: str = "INFO"
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve /healthz, /readyz and /metrics on this port; unset: no probes.",
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0", description="Address the probes listen on (with METRICS_PORT)."
+    )
 
     _split_queues = field_validator("worker_queues", "worker_extra_capabilities", mode="before")(
         _split_commas
@@ -132,3 +141,48 @@ class FleetSettings(DatabaseSettings):
     @property
     def heartbeat_s(self) -> float:
         return self.heartbeat_interval_s or self.lease_ttl_s / 3
+
+
+DAY_S = 86400.0
+MAX_KEEP_S = 36500 * DAY_S  # public.prune_history keeps at most 100 years
+
+
+class RetentionSettings(BaseSettings):
+    """How long the periodic job ``fleet.prune`` (:mod:`worker.fleet.retention`) keeps each
+    history table, and how it deletes: in batches, each its own short transaction."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_logs_keep_s: float = Field(
+        default=30 * DAY_S,
+        gt=0,
+        le=MAX_KEEP_S,
+        description="Bot log lines older than this are deleted.",
+    )
+    webhook_events_keep_s: float = Field(
+        default=30 * DAY_S,
+        gt=0,
+        le=MAX_KEEP_S,
+        description="Processed or ignored webhook events done longer ago than this are deleted.",
+    )
+    notifications_keep_s: float = Field(
+        default=90 * DAY_S,
+        gt=0,
+        le=MAX_KEEP_S,
+        description="Notifications read longer ago than this are deleted (unread ones stay).",
+    )
+    jobs_keep_s: float = Field(
+        default=7 * DAY_S,
+        gt=0,
+        le=MAX_KEEP_S,
+        description="Succeeded and cancelled jobs finished longer ago than this are deleted.",
+    )
+    retention_interval_s: float = Field(
+        default=3600.0, ge=60, description="fleet.prune runs this often across the fleet."
+    )
+    retention_batch: int = Field(
+        default=1000, ge=1, le=10000, description="Rows deleted per transaction."
+    )
+    retention_pause_s: float = Field(
+        default=0.05, ge=0, description="Pause between two batches, so writers go first."
+    )

@@ -76,7 +76,7 @@ insert into executors values
   ('ingest_tradingview_alert(text,jsonb)', 'service_role'),
   ('mark_dead_workers(double precision)', 'service_role'),
   ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
-  ('prune_jobs(interval)', 'service_role'),
+  ('prune_history(text,interval,integer)', 'service_role'),
   ('reclaim_expired_jobs()', 'service_role'),
   ('register_worker(text,text,integer,text,text[],integer,jsonb)', 'service_role'),
   ('release_bot_leases(uuid,uuid[])', 'service_role'),

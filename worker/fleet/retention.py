@@ -1,0 +1,99 @@
+"""Retention of the history tables: the periodic job ``fleet.prune``.
+
+Every ``RETENTION_INTERVAL_S`` (hourly by default) one worker of the fleet deletes what is
+older than its keep (:class:`~worker.fleet.settings.RetentionSettings`) from
+
+- ``bot_logs`` (every line, ``BOT_LOGS_KEEP_S``, 30 days),
+- ``webhook_events`` processed or ignored (``WEBHOOK_EVENTS_KEEP_S``, 30 days),
+- ``notifications`` read (``NOTIFICATIONS_KEEP_S``, 90 days),
+- ``jobs`` succeeded or cancelled (``JOBS_KEEP_S``, 7 days).
+
+Failed and waiting webhook events, unread notifications, and dead, queued or running jobs
+are never history. Each call of ``public.prune_history`` deletes one batch
+(``RETENTION_BATCH`` rows, oldest first) in its own short transaction and skips rows
+another transaction holds, so writers (bots logging, the queue) are never blocked; a run
+that takes longer than :data:`RUN_BUDGET_S` stops between batches and the next run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Literal
+
+from psycopg_pool import AsyncConnectionPool
+from pydantic import Field
+
+from worker.fleet.registry import JobContext, Payload, Registry
+from worker.fleet.settings import MAX_KEEP_S, RetentionSettings
+
+History = Literal["bot_logs", "webhook_events", "notifications", "jobs"]
+HISTORIES: tuple[History, ...] = ("bot_logs", "webhook_events", "notifications", "jobs")
+RUN_BUDGET_S = 600.0
+PRUNE = "select public.prune_history(%(history)s, make_interval(secs => %(keep_s)s), %(batch)s)"
+
+
+class Prune(Payload):
+    """Optional keeps (seconds) that override the settings for one run."""
+
+    bot_logs_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
+    webhook_events_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
+    notifications_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
+    jobs_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
+
+
+async def prune_history(
+    pool: AsyncConnectionPool,
+    history: History,
+    keep_s: float,
+    *,
+    batch: int = 1000,
+    pause_s: float = 0.0,
+    deadline: float | None = None,
+) -> tuple[int, bool]:
+    """Delete ``history`` older than ``keep_s`` batch after batch; returns how many rows
+    went and whether it finished (False: ``deadline``, a ``time.monotonic()``, came first)."""
+    total = 0
+    while True:
+        async with pool.connection() as conn:
+            cur = await conn.execute(PRUNE, {"history": history, "keep_s": keep_s, "batch": batch})
+            row = await cur.fetchone()
+        deleted = int(row[0]) if row else 0
+        total += deleted
+        if deleted < batch:
+            return total, True
+        if deadline is not None and time.monotonic() >= deadline:
+            return total, False
+        if pause_s:
+            await asyncio.sleep(pause_s)
+
+
+def register(registry: Registry, settings: RetentionSettings) -> None:
+    async def prune(ctx: JobContext[Prune]) -> dict[str, object]:
+        deadline = time.monotonic() + RUN_BUDGET_S
+        deleted: dict[str, int] = {}
+        unfinished: list[str] = []
+        for history in HISTORIES:
+            override: float | None = getattr(ctx.payload, f"{history}_keep_s")
+            keep_s: float = override or getattr(settings, f"{history}_keep_s")
+            n, done = await prune_history(
+                ctx.pool,
+                history,
+                keep_s,
+                batch=settings.retention_batch,
+                pause_s=settings.retention_pause_s,
+                deadline=deadline,
+            )
+            deleted[history] = n
+            if not done:
+                unfinished.append(history)
+        if unfinished or any(deleted.values()):
+            ctx.log.info(
+                "history pruned",
+                extra={"action": "history_pruned", "deleted": deleted, "unfinished": unfinished},
+            )
+        return {"deleted": deleted, "unfinished": unfinished}
+
+    registry.job("fleet.prune", payload=Prune, max_attempts=3, timeout_s=RUN_BUDGET_S + 300)(prune)
+    registry.every("fleet.prune", timedelta(seconds=settings.retention_interval_s), "fleet.prune")
