@@ -21,7 +21,7 @@ create table public.admin_audit_log (
   reason text constraint admin_audit_log_reason_length check (char_length(reason) <= 1000),
   before jsonb not null default '{}',
   after jsonb not null default '{}',
-  at timestamptz not null default now(),
+  at timestamptz not null default clock_timestamp(),
   constraint admin_audit_log_actor_matches_role check ((actor_role = 'admin') = (actor_id is not null))
 );
 

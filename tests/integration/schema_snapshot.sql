@@ -127,7 +127,7 @@ CREATE TABLE public.admin_audit_log (
     reason text,
     before jsonb DEFAULT '{}'::jsonb NOT NULL,
     after jsonb DEFAULT '{}'::jsonb NOT NULL,
-    at timestamp with time zone DEFAULT now() NOT NULL,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT admin_audit_log_action_format CHECK ((action ~ '^[a-z][a-z_]{0,63}$'::text)),
     CONSTRAINT admin_audit_log_actor_matches_role CHECK (((actor_role = 'admin'::text) = (actor_id IS NOT NULL))),
     CONSTRAINT admin_audit_log_actor_role_known CHECK ((actor_role = ANY (ARRAY['admin'::text, 'service_role'::text]))),
