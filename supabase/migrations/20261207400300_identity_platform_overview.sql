@@ -2,17 +2,26 @@
 -- subscriptions per plan and MRR, revenue per day and per provider, credits, trades and
 -- volume per day, running bots per exchange, signals and copy executions, and backtest
 -- compute, in one JSON document. Days are UTC dates; windows are the last 30 days
--- including today. Every part reads an index or a small table, so the call stays fast
--- with millions of trades (scripts/bench overview).
+-- including today. Every part reads an index, a small table or a total kept by triggers,
+-- so the call stays fast with millions of trades (scripts/bench overview).
 
 -- ======================================================================================
 -- Tables and indexes
 -- ======================================================================================
 
--- Trades per day: an index-only scan over the window instead of the table. It replaces
--- trades_entry_time_idx (same key).
-create index trades_entry_time_covering_idx on public.trades (entry_time) include (trading_pair, amount, price);
-drop index public.trades_entry_time_idx;
+-- Trades and volume per UTC day and quote currency, kept current by statement triggers on
+-- trades (a scan of a month of trades would take a large part of a second at a million
+-- trades). Each connection adds to its own shard of a day's row, so workers writing trades
+-- at the same time do not queue on one row; readers sum the shards.
+create table private.trade_daily_totals (
+  day date not null,
+  quote text not null,
+  shard smallint not null,
+  trades bigint not null default 0,
+  volume numeric not null default 0,
+  primary key (day, quote, shard)
+);
+
 create index invoices_paid_at_idx on public.invoices (paid_at) include (provider, currency, amount) where status = 'paid';
 create index signals_created_at_idx on public.signals (created_at);
 create index signal_executions_created_at_idx on public.signal_executions (created_at) include (status);
@@ -20,8 +29,77 @@ create index backtest_runs_finished_at_idx on public.backtest_runs (finished_at)
   where finished_at is not null;
 
 -- ======================================================================================
+-- Row level security and table grants
+-- ======================================================================================
+
+-- Private: only the owner (the triggers and the overview, both definers) touches it.
+revoke all on private.trade_daily_totals from public, anon, authenticated, service_role;
+
+-- ======================================================================================
 -- Functions and views, each followed by its grants
 -- ======================================================================================
+
+-- Add what a statement on trades changed to trade_daily_totals: inserted rows count, deleted
+-- rows count negatively, updated rows move when their day, pair, amount or price changed.
+-- Rows are applied in (day, quote) order, so two statements never wait on each other in a
+-- cycle.
+create or replace function private.trade_totals_apply() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_shard smallint := (pg_backend_pid() % 16)::smallint;
+begin
+  if tg_op = 'INSERT' then
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select (n.entry_time at time zone 'utc')::date, split_part(n.trading_pair, '/', 2), v_shard, count(*),
+           sum(n.amount * n.price)
+      from new_rows n group by 1, 2 order by 1, 2
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  elsif tg_op = 'DELETE' then
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select (o.entry_time at time zone 'utc')::date, split_part(o.trading_pair, '/', 2), v_shard, -count(*),
+           -sum(o.amount * o.price)
+      from old_rows o group by 1, 2 order by 1, 2
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  else
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select c.day, c.quote, v_shard, sum(c.trades), sum(c.volume)
+      from (
+        select (o.entry_time at time zone 'utc')::date as day, split_part(o.trading_pair, '/', 2) as quote,
+               -1 as trades, -(o.amount * o.price) as volume
+          from old_rows o join new_rows n on n.id = o.id
+         where (o.entry_time, o.trading_pair, o.amount, o.price) is distinct from (n.entry_time, n.trading_pair, n.amount, n.price)
+        union all
+        select (n.entry_time at time zone 'utc')::date, split_part(n.trading_pair, '/', 2), 1, n.amount * n.price
+          from old_rows o join new_rows n on n.id = o.id
+         where (o.entry_time, o.trading_pair, o.amount, o.price) is distinct from (n.entry_time, n.trading_pair, n.amount, n.price)
+      ) c
+     group by c.day, c.quote order by c.day, c.quote
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  end if;
+  return null;
+end;
+$$;
+
+revoke all on function private.trade_totals_apply() from public, anon, authenticated;
+
+create or replace function private.trade_totals_truncate() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  delete from private.trade_daily_totals;
+  return null;
+end;
+$$;
+
+revoke all on function private.trade_totals_truncate() from public, anon, authenticated;
 
 create or replace function public.admin_platform_overview() returns jsonb
 language plpgsql
@@ -99,11 +177,11 @@ begin
       from (
         select q.day, sum(q.trades) as trades, jsonb_object_agg(q.quote, q.volume) as volume
         from (
-          select (t.entry_time at time zone 'utc')::date as day, split_part(t.trading_pair, '/', 2) as quote,
-                 count(*) as trades, round(sum(t.amount * t.price), 8) as volume
-          from public.trades t
-          where t.entry_time >= v_from_ts
-          group by 1, 2) q
+          select t.day, t.quote, sum(t.trades) as trades, round(sum(t.volume), 8) as volume
+          from private.trade_daily_totals t
+          where t.day >= v_from
+          group by 1, 2
+          having sum(t.trades) <> 0) q
         group by q.day) d), '[]'),
     'bots_running', coalesce((
       select jsonb_object_agg(b.exchange, b.n)
@@ -132,3 +210,24 @@ $$;
 
 revoke execute on function public.admin_platform_overview() from public, anon;
 grant execute on function public.admin_platform_overview() to authenticated, service_role;
+
+-- ======================================================================================
+-- Triggers
+-- ======================================================================================
+
+create trigger trades_daily_totals_insert after insert on public.trades
+  referencing new table as new_rows
+  for each statement execute function private.trade_totals_apply();
+create trigger trades_daily_totals_update after update on public.trades
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function private.trade_totals_apply();
+create trigger trades_daily_totals_delete after delete on public.trades
+  referencing old table as old_rows
+  for each statement execute function private.trade_totals_apply();
+create trigger trades_daily_totals_truncate after truncate on public.trades
+  for each statement execute function private.trade_totals_truncate();
+
+-- Trades written before this migration.
+insert into private.trade_daily_totals (day, quote, shard, trades, volume)
+select (t.entry_time at time zone 'utc')::date, split_part(t.trading_pair, '/', 2), 0, count(*), sum(t.amount * t.price)
+  from public.trades t group by 1, 2;

@@ -2148,6 +2148,58 @@ begin
 end;
 $$;
 ALTER FUNCTION private.sync_user_role() OWNER TO postgres;
+CREATE FUNCTION private.trade_totals_apply() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_shard smallint := (pg_backend_pid() % 16)::smallint;
+begin
+  if tg_op = 'INSERT' then
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select (n.entry_time at time zone 'utc')::date, split_part(n.trading_pair, '/', 2), v_shard, count(*),
+           sum(n.amount * n.price)
+      from new_rows n group by 1, 2 order by 1, 2
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  elsif tg_op = 'DELETE' then
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select (o.entry_time at time zone 'utc')::date, split_part(o.trading_pair, '/', 2), v_shard, -count(*),
+           -sum(o.amount * o.price)
+      from old_rows o group by 1, 2 order by 1, 2
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  else
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select c.day, c.quote, v_shard, sum(c.trades), sum(c.volume)
+      from (
+        select (o.entry_time at time zone 'utc')::date as day, split_part(o.trading_pair, '/', 2) as quote,
+               -1 as trades, -(o.amount * o.price) as volume
+          from old_rows o join new_rows n on n.id = o.id
+         where (o.entry_time, o.trading_pair, o.amount, o.price) is distinct from (n.entry_time, n.trading_pair, n.amount, n.price)
+        union all
+        select (n.entry_time at time zone 'utc')::date, split_part(n.trading_pair, '/', 2), 1, n.amount * n.price
+          from old_rows o join new_rows n on n.id = o.id
+         where (o.entry_time, o.trading_pair, o.amount, o.price) is distinct from (n.entry_time, n.trading_pair, n.amount, n.price)
+      ) c
+     group by c.day, c.quote order by c.day, c.quote
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.trade_totals_apply() OWNER TO postgres;
+CREATE FUNCTION private.trade_totals_truncate() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from private.trade_daily_totals;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.trade_totals_truncate() OWNER TO postgres;
 CREATE FUNCTION private.validate_backtest_minutes() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2445,11 +2497,11 @@ begin
       from (
         select q.day, sum(q.trades) as trades, jsonb_object_agg(q.quote, q.volume) as volume
         from (
-          select (t.entry_time at time zone 'utc')::date as day, split_part(t.trading_pair, '/', 2) as quote,
-                 count(*) as trades, round(sum(t.amount * t.price), 8) as volume
-          from public.trades t
-          where t.entry_time >= v_from_ts
-          group by 1, 2) q
+          select t.day, t.quote, sum(t.trades) as trades, round(sum(t.volume), 8) as volume
+          from private.trade_daily_totals t
+          where t.day >= v_from
+          group by 1, 2
+          having sum(t.trades) <> 0) q
         group by q.day) d), '[]'),
     'bots_running', coalesce((
       select jsonb_object_agg(b.exchange, b.n)
@@ -4669,6 +4721,14 @@ CREATE TABLE private.signal_fanouts (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.signal_fanouts OWNER TO postgres;
+CREATE TABLE private.trade_daily_totals (
+    day date NOT NULL,
+    quote text NOT NULL,
+    shard smallint NOT NULL,
+    trades bigint DEFAULT 0 NOT NULL,
+    volume numeric DEFAULT 0 NOT NULL
+);
+ALTER TABLE private.trade_daily_totals OWNER TO postgres;
 CREATE TABLE private.tradingview_tokens (
     strategy_id uuid NOT NULL,
     token_hash bytea NOT NULL,
@@ -5373,6 +5433,8 @@ ALTER TABLE ONLY private.holdings_pending_aggregates
     ADD CONSTRAINT holdings_pending_aggregates_pkey PRIMARY KEY (user_id);
 ALTER TABLE ONLY private.signal_fanouts
     ADD CONSTRAINT signal_fanouts_pkey PRIMARY KEY (signal_id, phase);
+ALTER TABLE ONLY private.trade_daily_totals
+    ADD CONSTRAINT trade_daily_totals_pkey PRIMARY KEY (day, quote, shard);
 ALTER TABLE ONLY private.tradingview_tokens
     ADD CONSTRAINT tradingview_tokens_hash_unique UNIQUE (token_hash);
 ALTER TABLE ONLY private.tradingview_tokens
@@ -5594,7 +5656,7 @@ CREATE INDEX sync_runs_requested_idx ON public.sync_runs USING btree (created_at
 CREATE INDEX sync_runs_user_id_idx ON public.sync_runs USING btree (user_id, created_at DESC);
 CREATE INDEX trades_bot_id_idx ON public.trades USING btree (bot_id);
 CREATE INDEX trades_entry_order_id_idx ON public.trades USING btree (entry_order_id);
-CREATE INDEX trades_entry_time_covering_idx ON public.trades USING btree (entry_time) INCLUDE (trading_pair, amount, price);
+CREATE INDEX trades_entry_time_idx ON public.trades USING btree (entry_time);
 CREATE INDEX trades_exit_order_id_idx ON public.trades USING btree (exit_order_id);
 CREATE INDEX trades_open_idx ON public.trades USING btree (bot_id) WHERE (status = 'open'::text);
 CREATE INDEX trades_user_entry_idx ON public.trades USING btree (user_id, entry_time DESC);
@@ -5645,6 +5707,10 @@ CREATE TRIGGER sync_runs_enqueue_requested AFTER INSERT ON public.sync_runs FOR 
 CREATE TRIGGER sync_runs_rate_limit BEFORE INSERT ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION private.limit_manual_sync_requests();
 CREATE TRIGGER sync_runs_updated_at BEFORE UPDATE ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER trades_check_lease_epoch BEFORE INSERT OR UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
+CREATE TRIGGER trades_daily_totals_delete AFTER DELETE ON public.trades REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_apply();
+CREATE TRIGGER trades_daily_totals_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_apply();
+CREATE TRIGGER trades_daily_totals_truncate AFTER TRUNCATE ON public.trades FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_truncate();
+CREATE TRIGGER trades_daily_totals_update AFTER UPDATE ON public.trades REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_apply();
 CREATE TRIGGER trades_update_bot_statistics_delete AFTER DELETE ON public.trades REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
 CREATE TRIGGER trades_update_bot_statistics_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
 CREATE TRIGGER trades_update_bot_statistics_update AFTER UPDATE ON public.trades REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
@@ -6081,6 +6147,8 @@ REVOKE ALL ON FUNCTION private.strategy_material_edit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_price_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_subscription_lapsed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sync_user_role() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.trade_totals_apply() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.trade_totals_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_minutes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_queue() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_bot_limits() FROM PUBLIC;

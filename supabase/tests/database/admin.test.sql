@@ -76,7 +76,7 @@ insert into calls values
   ('admin_platform_overview', $$select 1 where admin_platform_overview() is not null$$);
 grant select on calls to authenticated;
 
-select plan(70);
+select plan(73);
 
 -- Refusals -------------------------------------------------------------------------------
 
@@ -261,6 +261,23 @@ select ok((select (o -> 'credits' ->> 'held')::numeric >= 0 and (o -> 'credits' 
           'credits are reported as numbers');
 select is(tests.try_as('service_role', 'select 1 where admin_platform_overview() is not null'), 'rows=1',
           'the service role reads the overview');
+
+-- The daily totals follow trades through updates, deletes and moves to another day.
+update public.trades set amount = 4 where bot_id = tests.id('admin-bot', 1) and trading_pair = 'ETH/ZZZ' and amount = 3;
+delete from public.trades where bot_id = tests.id('admin-bot', 1) and trading_pair = 'ETH/BTC';
+update public.trades set entry_time = now() where bot_id = tests.id('admin-bot', 1) and entry_time < now() - interval '30 days';
+select is((select pg_temp.today(public.admin_platform_overview(), 'trades_per_day') -> 'volume' ->> 'ZZZ'), '41.00000000',
+          'an updated amount and a trade moved to today change today''s volume');
+select is((select (coalesce((pg_temp.today(public.admin_platform_overview(), 'trades_per_day') ->> 'trades')::int, 0))
+                  - coalesce((pg_temp.today(b.o, 'trades_per_day') ->> 'trades')::int, 0)
+             from overview_before b),
+          2, 'a deleted trade leaves the count, a moved one joins its new day');
+select set_eq(
+  $$select day, quote, sum(trades)::bigint as trades, sum(volume) as volume from private.trade_daily_totals group by 1, 2 having sum(trades) <> 0$$,
+  $$select (entry_time at time zone 'utc')::date, split_part(trading_pair, '/', 2), count(*), sum(amount * price)
+      from public.trades group by 1, 2$$,
+  'the daily totals equal a count of the trades'
+);
 
 select * from finish();
 rollback;
