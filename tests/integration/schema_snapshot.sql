@@ -192,6 +192,51 @@ CREATE FUNCTION auth.uid() RETURNS uuid
   )::uuid
 $$;
 ALTER FUNCTION auth.uid() OWNER TO supabase_auth_admin;
+CREATE TABLE public.admin_audit_log (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    actor_id uuid,
+    actor_role text NOT NULL,
+    action text NOT NULL,
+    target_type text NOT NULL,
+    target_id text NOT NULL,
+    reason text,
+    before jsonb DEFAULT '{}'::jsonb NOT NULL,
+    after jsonb DEFAULT '{}'::jsonb NOT NULL,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT admin_audit_log_action_format CHECK ((action ~ '^[a-z][a-z_]{0,63}$'::text)),
+    CONSTRAINT admin_audit_log_actor_matches_role CHECK (((actor_role = 'admin'::text) = (actor_id IS NOT NULL))),
+    CONSTRAINT admin_audit_log_actor_role_known CHECK ((actor_role = ANY (ARRAY['admin'::text, 'service_role'::text]))),
+    CONSTRAINT admin_audit_log_reason_length CHECK ((char_length(reason) <= 1000)),
+    CONSTRAINT admin_audit_log_target_id_length CHECK ((char_length(target_id) <= 200)),
+    CONSTRAINT admin_audit_log_target_type_format CHECK ((target_type ~ '^[a-z][a-z_]{0,63}$'::text))
+);
+ALTER TABLE public.admin_audit_log OWNER TO postgres;
+CREATE FUNCTION private.admin_audit(p_actor uuid, p_action text, p_target_type text, p_target_id text, p_reason text, p_before jsonb, p_after jsonb) RETURNS public.admin_audit_log
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  insert into public.admin_audit_log (actor_id, actor_role, action, target_type, target_id, reason, before, after)
+  values (p_actor, case when p_actor is null then 'service_role' else 'admin' end, p_action, p_target_type,
+          p_target_id, p_reason, coalesce(p_before, '{}'), coalesce(p_after, '{}'))
+  returning *;
+$$;
+ALTER FUNCTION private.admin_audit(p_actor uuid, p_action text, p_target_type text, p_target_id text, p_reason text, p_before jsonb, p_after jsonb) OWNER TO postgres;
+CREATE FUNCTION private.admin_check_reason(p_reason text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if p_reason is null or btrim(p_reason) = '' then
+    raise exception 'this action needs a reason' using errcode = 'check_violation',
+      constraint = 'admin_audit_log_reason_required';
+  end if;
+  if char_length(p_reason) > 1000 then
+    raise exception 'a reason is at most 1000 characters' using errcode = 'check_violation',
+      constraint = 'admin_audit_log_reason_length';
+  end if;
+end;
+$$;
+ALTER FUNCTION private.admin_check_reason(p_reason text) OWNER TO postgres;
 CREATE FUNCTION private.app_role() RETURNS text
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -1619,6 +1664,38 @@ CREATE FUNCTION private.is_service() RETURNS boolean
          = 'service_role'
 $$;
 ALTER FUNCTION private.is_service() OWNER TO postgres;
+CREATE TABLE public.jobs (
+    id bigint NOT NULL,
+    queue text DEFAULT 'default'::text NOT NULL,
+    kind text NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    run_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 5 NOT NULL,
+    idempotency_key text,
+    locked_by uuid,
+    locked_until timestamp with time zone,
+    last_error text,
+    result jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT jobs_kind_format CHECK ((kind ~ '^[a-z][a-z0-9_.]{0,63}$'::text)),
+    CONSTRAINT jobs_max_attempts_positive CHECK ((max_attempts > 0)),
+    CONSTRAINT jobs_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'dead'::text, 'cancelled'::text])))
+);
+ALTER TABLE public.jobs OWNER TO postgres;
+CREATE FUNCTION private.job_audit_state(p_job public.jobs) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object('status', p_job.status, 'attempts', p_job.attempts, 'max_attempts', p_job.max_attempts,
+                            'run_at', p_job.run_at, 'last_error', p_job.last_error)
+$$;
+ALTER FUNCTION private.job_audit_state(p_job public.jobs) OWNER TO postgres;
 CREATE FUNCTION private.limit_manual_sync_requests() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1788,6 +1865,28 @@ begin
 end;
 $$;
 ALTER FUNCTION private.refresh_strategy_backtest_figures() OWNER TO postgres;
+CREATE FUNCTION private.require_admin() RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_claims jsonb := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
+  v_uid uuid := (select auth.uid());
+begin
+  if private.is_service() then
+    return null;
+  end if;
+  if v_uid is null
+     or coalesce(v_claims ->> 'role', '') <> 'tradefleet_admin'
+     or coalesce(v_claims -> 'app_metadata' ->> 'role', '') <> 'admin'
+     or not exists (select 1 from public.profiles p
+                     where p.id = v_uid and p.role = 'admin' and p.is_active) then
+    raise exception 'only admins may do this' using errcode = 'insufficient_privilege';
+  end if;
+  return v_uid;
+end;
+$$;
+ALTER FUNCTION private.require_admin() OWNER TO postgres;
 CREATE FUNCTION private.set_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2172,6 +2271,58 @@ begin
 end;
 $$;
 ALTER FUNCTION private.sync_user_role() OWNER TO postgres;
+CREATE FUNCTION private.trade_totals_apply() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_shard smallint := (pg_backend_pid() % 16)::smallint;
+begin
+  if tg_op = 'INSERT' then
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select (n.entry_time at time zone 'utc')::date, split_part(n.trading_pair, '/', 2), v_shard, count(*),
+           sum(n.amount * n.price)
+      from new_rows n group by 1, 2 order by 1, 2
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  elsif tg_op = 'DELETE' then
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select (o.entry_time at time zone 'utc')::date, split_part(o.trading_pair, '/', 2), v_shard, -count(*),
+           -sum(o.amount * o.price)
+      from old_rows o group by 1, 2 order by 1, 2
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  else
+    insert into private.trade_daily_totals as t (day, quote, shard, trades, volume)
+    select c.day, c.quote, v_shard, sum(c.trades), sum(c.volume)
+      from (
+        select (o.entry_time at time zone 'utc')::date as day, split_part(o.trading_pair, '/', 2) as quote,
+               -1 as trades, -(o.amount * o.price) as volume
+          from old_rows o join new_rows n on n.id = o.id
+         where (o.entry_time, o.trading_pair, o.amount, o.price) is distinct from (n.entry_time, n.trading_pair, n.amount, n.price)
+        union all
+        select (n.entry_time at time zone 'utc')::date, split_part(n.trading_pair, '/', 2), 1, n.amount * n.price
+          from old_rows o join new_rows n on n.id = o.id
+         where (o.entry_time, o.trading_pair, o.amount, o.price) is distinct from (n.entry_time, n.trading_pair, n.amount, n.price)
+      ) c
+     group by c.day, c.quote order by c.day, c.quote
+    on conflict (day, quote, shard) do update
+      set trades = t.trades + excluded.trades, volume = t.volume + excluded.volume;
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.trade_totals_apply() OWNER TO postgres;
+CREATE FUNCTION private.trade_totals_truncate() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from private.trade_daily_totals;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.trade_totals_truncate() OWNER TO postgres;
 CREATE FUNCTION private.validate_backtest_minutes() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2367,6 +2518,296 @@ begin
 end;
 $$;
 ALTER FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) OWNER TO postgres;
+CREATE FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) RETURNS public.jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_actor uuid := private.require_admin();
+  v_before public.jobs;
+  v_after public.jobs;
+begin
+  perform private.admin_check_reason(p_reason);
+  select * into v_before from public.jobs j where j.id = p_job_id for update;
+  if not found then
+    raise exception 'no such job: %', p_job_id using errcode = 'no_data_found';
+  end if;
+  if not (v_before.status = 'dead' or (v_before.status = 'queued' and v_before.last_error is not null)) then
+    raise exception 'job % is %; only dead or failed jobs are discarded', p_job_id, v_before.status
+      using errcode = 'check_violation', constraint = 'jobs_discard_dead_or_failed';
+  end if;
+  update public.jobs j
+     set status = 'cancelled', finished_at = now(), locked_by = null, locked_until = null, updated_at = now()
+   where j.id = p_job_id
+  returning * into v_after;
+  perform private.admin_audit(v_actor, 'discard_job', 'job', p_job_id::text, p_reason,
+                              private.job_audit_state(v_before), private.job_audit_state(v_after));
+  return v_after;
+end;
+$$;
+ALTER FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) OWNER TO postgres;
+CREATE FUNCTION public.admin_platform_overview() RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_today date := (now() at time zone 'utc')::date;
+  v_from date := v_today - 29;
+  v_from_ts timestamptz := (v_today - 29)::timestamp at time zone 'utc';
+  v_today_ts timestamptz := v_today::timestamp at time zone 'utc';
+  v_month_ts timestamptz := date_trunc('month', v_today)::timestamp at time zone 'utc';
+begin
+  perform private.require_admin();
+  return jsonb_build_object(
+    'as_of', now(),
+    'window', jsonb_build_object('from', v_from, 'to', v_today),
+    -- Active: signed in during the last 7 days.
+    'users', (
+      select jsonb_build_object(
+        'total', count(*),
+        'new_today', count(*) filter (where u.created_at >= v_today_ts),
+        'active_7d', count(*) filter (where u.last_sign_in_at >= now() - interval '7 days'))
+      from auth.users u),
+    -- Current subscriptions per plan; MRR counts paid active ones at the plan's monthly
+    -- price (a yearly invoice at a twelfth of the yearly price), per currency.
+    'subscriptions', coalesce((
+      select jsonb_agg(jsonb_build_object('plan', x.name, 'currency', x.currency, 'active', x.active,
+                                          'trial', x.trial, 'mrr', x.mrr) order by x.sort_order, x.name)
+      from (
+        select p.name, p.currency, p.sort_order,
+               count(*) filter (where s.status = 'active') as active,
+               count(*) filter (where s.status = 'trial') as trial,
+               coalesce(sum(case when i.period = 'year' then round(coalesce(p.price_yearly, p.price_monthly * 12) / 12, 2)
+                                 else p.price_monthly end) filter (where s.status = 'active'), 0) as mrr
+        from public.subscriptions s
+        join public.plans p on p.id = s.plan_id
+        left join public.invoices i on i.id = s.invoice_id
+        where s.status in ('active', 'trial') and s.expires_at > now()
+        group by p.id, p.name, p.currency, p.sort_order) x), '[]'),
+    'mrr', coalesce((
+      select jsonb_object_agg(y.currency, y.mrr)
+      from (
+        select p.currency,
+               sum(case when i.period = 'year' then round(coalesce(p.price_yearly, p.price_monthly * 12) / 12, 2)
+                        else p.price_monthly end) as mrr
+        from public.subscriptions s
+        join public.plans p on p.id = s.plan_id
+        left join public.invoices i on i.id = s.invoice_id
+        where s.status = 'active' and s.expires_at > now()
+        group by p.currency) y), '{}'),
+    -- Paid invoices per day, provider and currency.
+    'revenue_per_day', coalesce((
+      select jsonb_agg(jsonb_build_object('day', r.day, 'provider', r.provider, 'currency', r.currency,
+                                          'invoices', r.n, 'amount', r.amount) order by r.day, r.provider, r.currency)
+      from (
+        select (i.paid_at at time zone 'utc')::date as day, i.provider, i.currency, count(*) as n, sum(i.amount) as amount
+        from public.invoices i
+        where i.status = 'paid' and i.paid_at >= v_from_ts
+        group by 1, 2, 3) r), '[]'),
+    -- All-time credits from the system accounts' running totals; held is what holds
+    -- reserve now.
+    'credits', (
+      select jsonb_build_object(
+        'granted', coalesce(sum(a.debits_posted - a.credits_posted) filter (where a.code = 'system:grants'), 0),
+        'purchased', coalesce(sum(a.debits_posted - a.credits_posted) filter (where a.code = 'system:purchases'), 0),
+        'spent', coalesce(sum(a.credits_posted - a.debits_posted) filter (where a.code = 'system:usage'), 0),
+        'held', coalesce((select sum(h.debits_pending) from public.credit_accounts h where h.debits_pending > 0), 0))
+      from public.credit_accounts a
+      where a.user_id is null),
+    -- Trades opened per day; volume (amount × price) per quote currency.
+    'trades_per_day', coalesce((
+      select jsonb_agg(jsonb_build_object('day', d.day, 'trades', d.trades, 'volume', d.volume) order by d.day)
+      from (
+        select q.day, sum(q.trades) as trades, jsonb_object_agg(q.quote, q.volume) as volume
+        from (
+          select t.day, t.quote, sum(t.trades) as trades, round(sum(t.volume), 8) as volume
+          from private.trade_daily_totals t
+          where t.day >= v_from
+          group by 1, 2
+          having sum(t.trades) <> 0) q
+        group by q.day) d), '[]'),
+    'bots_running', coalesce((
+      select jsonb_object_agg(b.exchange, b.n)
+      from (select b.exchange, count(*) as n from public.bots b where b.status = 'running' group by b.exchange) b), '{}'),
+    'signals', jsonb_build_object(
+      'today', (select count(*) from public.signals s where s.created_at >= v_today_ts),
+      'last_30_days', (select count(*) from public.signals s where s.created_at >= v_from_ts)),
+    'copy_executions', (
+      select jsonb_build_object(
+        'today', count(*) filter (where e.created_at >= v_today_ts),
+        'last_30_days', count(*),
+        'executed_30_days', count(*) filter (where e.status = 'executed'),
+        'skipped_30_days', count(*) filter (where e.status = 'skipped'))
+      from public.signal_executions e
+      where e.created_at >= v_from_ts),
+    'backtest_minutes', (
+      select jsonb_build_object(
+        'today', round(coalesce(sum(r.compute_seconds) filter (where r.finished_at >= v_today_ts), 0) / 60, 2),
+        'month_to_date', round(coalesce(sum(r.compute_seconds) filter (where r.finished_at >= v_month_ts), 0) / 60, 2),
+        'last_30_days', round(coalesce(sum(r.compute_seconds) filter (where r.finished_at >= v_from_ts), 0) / 60, 2))
+      from public.backtest_runs r
+      where r.finished_at >= least(v_from_ts, v_month_ts))
+  );
+end;
+$$;
+ALTER FUNCTION public.admin_platform_overview() OWNER TO postgres;
+CREATE FUNCTION public.admin_retry_job(p_job_id bigint) RETURNS public.jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_actor uuid := private.require_admin();
+  v_before public.jobs;
+  v_after public.jobs;
+begin
+  select * into v_before from public.jobs j where j.id = p_job_id for update;
+  if not found then
+    raise exception 'no such job: %', p_job_id using errcode = 'no_data_found';
+  end if;
+  if not (v_before.status in ('dead', 'cancelled') or (v_before.status = 'queued' and v_before.last_error is not null)) then
+    raise exception 'job % is %; only dead, discarded or failed jobs are retried', p_job_id, v_before.status
+      using errcode = 'check_violation', constraint = 'jobs_retry_dead_or_failed';
+  end if;
+  update public.jobs j
+     set status = 'queued',
+         run_at = now(),
+         max_attempts = greatest(j.max_attempts, j.attempts + 1),
+         finished_at = null,
+         locked_by = null,
+         locked_until = null,
+         updated_at = now()
+   where j.id = p_job_id
+  returning * into v_after;
+  perform pg_notify('tradefleet_jobs', v_after.queue);
+  perform private.admin_audit(v_actor, 'retry_job', 'job', p_job_id::text, null,
+                              private.job_audit_state(v_before), private.job_audit_state(v_after));
+  return v_after;
+end;
+$$;
+ALTER FUNCTION public.admin_retry_job(p_job_id bigint) OWNER TO postgres;
+CREATE TABLE public.profiles (
+    id uuid NOT NULL,
+    email text,
+    full_name text,
+    avatar_url text,
+    role text DEFAULT 'user'::text NOT NULL,
+    preferences jsonb DEFAULT '{}'::jsonb NOT NULL,
+    telegram_chat_id text,
+    discord_webhook_url text,
+    is_active boolean DEFAULT true NOT NULL,
+    last_login_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT profiles_full_name_check CHECK ((char_length(full_name) <= 200)),
+    CONSTRAINT profiles_role_known CHECK ((role = ANY (ARRAY['user'::text, 'provider'::text, 'admin'::text])))
+);
+ALTER TABLE public.profiles OWNER TO postgres;
+CREATE FUNCTION public.admin_set_user_role(p_user_id uuid, p_role text, p_reason text) RETURNS public.profiles
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_actor uuid := private.require_admin();
+  v_before public.profiles;
+  v_after public.profiles;
+begin
+  if p_role is null or p_role not in ('user', 'provider', 'admin') then
+    raise exception 'a role is user, provider or admin' using errcode = 'check_violation',
+      constraint = 'profiles_role_known';
+  end if;
+  perform private.admin_check_reason(p_reason);
+  select * into v_before from public.profiles p where p.id = p_user_id for update;
+  if not found then
+    raise exception 'no such user: %', p_user_id using errcode = 'no_data_found';
+  end if;
+  if v_actor is not null and (p_role = 'admin' or v_before.role = 'admin') then
+    raise exception 'only the service role grants or revokes the admin role' using errcode = 'insufficient_privilege';
+  end if;
+  if v_before.role = p_role then
+    return v_before;
+  end if;
+  update auth.users u
+     set raw_app_meta_data = coalesce(u.raw_app_meta_data, '{}') || jsonb_build_object('role', p_role)
+   where u.id = p_user_id;
+  select * into v_after from public.profiles p where p.id = p_user_id;
+  perform private.admin_audit(v_actor, 'set_user_role', 'user', p_user_id::text, p_reason,
+                              jsonb_build_object('role', v_before.role), jsonb_build_object('role', v_after.role));
+  return v_after;
+end;
+$$;
+ALTER FUNCTION public.admin_set_user_role(p_user_id uuid, p_role text, p_reason text) OWNER TO postgres;
+CREATE TABLE public.strategies (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    name text NOT NULL,
+    description text,
+    strategy_type text NOT NULL,
+    engine text DEFAULT 'rules'::text NOT NULL,
+    content text,
+    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
+    performance jsonb DEFAULT '{}'::jsonb NOT NULL,
+    is_public boolean DEFAULT false NOT NULL,
+    is_verified boolean DEFAULT false NOT NULL,
+    backtest_results jsonb,
+    backtest_count integer DEFAULT 0 NOT NULL,
+    avg_backtest_return numeric(12,4) DEFAULT 0 NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    category text,
+    risk_level text,
+    monthly_price numeric(12,2) DEFAULT 0 NOT NULL,
+    provider_share numeric(5,4) DEFAULT 0.80 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT strategies_avg_backtest_return_finite CHECK ((avg_backtest_return <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT strategies_engine_known CHECK ((engine = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
+    CONSTRAINT strategies_monthly_price_finite CHECK ((monthly_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT strategies_monthly_price_not_negative CHECK ((monthly_price >= (0)::numeric)),
+    CONSTRAINT strategies_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT strategies_provider_share_finite CHECK ((provider_share <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT strategies_provider_share_fraction CHECK (((provider_share >= (0)::numeric) AND (provider_share <= (1)::numeric))),
+    CONSTRAINT strategies_risk_level_known CHECK ((risk_level = ANY (ARRAY['low'::text, 'medium'::text, 'high'::text]))),
+    CONSTRAINT strategies_type_known CHECK ((strategy_type = ANY (ARRAY['builtin'::text, 'custom'::text, 'ai_generated'::text, 'marketplace'::text])))
+);
+ALTER TABLE public.strategies OWNER TO postgres;
+CREATE FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) RETURNS public.strategies
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_actor uuid := private.require_admin();
+  v_before public.strategies;
+  v_after public.strategies;
+begin
+  if p_verified is null then
+    raise exception 'say whether the strategy is verified (true or false)' using errcode = 'not_null_violation';
+  end if;
+  perform private.admin_check_reason(p_reason);
+  select * into v_before from public.strategies s where s.id = p_strategy_id for update;
+  if not found then
+    raise exception 'no such strategy: %', p_strategy_id using errcode = 'no_data_found';
+  end if;
+  if p_verified and not (v_before.is_public and v_before.strategy_type = 'marketplace') then
+    raise exception 'only a public marketplace strategy can be verified' using errcode = 'check_violation',
+      constraint = 'strategies_verified_marketplace';
+  end if;
+  if v_before.is_verified = p_verified then
+    return v_before;
+  end if;
+  update public.strategies s set is_verified = p_verified where s.id = p_strategy_id
+  returning * into v_after;
+  insert into public.notifications (user_id, kind, title, body, data)
+  values (v_before.user_id, 'system',
+          case when p_verified then 'Your strategy is verified' else 'Your strategy is no longer verified' end,
+          format('%s: %s', v_before.name, p_reason),
+          jsonb_build_object('strategy_id', p_strategy_id, 'is_verified', p_verified));
+  perform private.admin_audit(v_actor, case when p_verified then 'verify_strategy' else 'unverify_strategy' end,
+                              'strategy', p_strategy_id::text, p_reason,
+                              jsonb_build_object('is_verified', v_before.is_verified),
+                              jsonb_build_object('is_verified', v_after.is_verified));
+  return v_after;
+end;
+$$;
+ALTER FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) OWNER TO postgres;
 CREATE FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb DEFAULT NULL::jsonb, p_error text DEFAULT NULL::text) RETURNS uuid
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2669,30 +3110,6 @@ begin
 end;
 $$;
 ALTER FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
-CREATE TABLE public.jobs (
-    id bigint NOT NULL,
-    queue text DEFAULT 'default'::text NOT NULL,
-    kind text NOT NULL,
-    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
-    status text DEFAULT 'queued'::text NOT NULL,
-    priority integer DEFAULT 0 NOT NULL,
-    run_at timestamp with time zone DEFAULT now() NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    max_attempts integer DEFAULT 5 NOT NULL,
-    idempotency_key text,
-    locked_by uuid,
-    locked_until timestamp with time zone,
-    last_error text,
-    result jsonb,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    started_at timestamp with time zone,
-    finished_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT jobs_kind_format CHECK ((kind ~ '^[a-z][a-z0-9_.]{0,63}$'::text)),
-    CONSTRAINT jobs_max_attempts_positive CHECK ((max_attempts > 0)),
-    CONSTRAINT jobs_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'dead'::text, 'cancelled'::text])))
-);
-ALTER TABLE public.jobs OWNER TO postgres;
 CREATE FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision DEFAULT 30, p_kinds text[] DEFAULT NULL::text[]) RETURNS SETOF public.jobs
     LANGUAGE sql
     SET search_path TO ''
@@ -4448,6 +4865,14 @@ CREATE TABLE private.signal_fanouts (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.signal_fanouts OWNER TO postgres;
+CREATE TABLE private.trade_daily_totals (
+    day date NOT NULL,
+    quote text NOT NULL,
+    shard smallint NOT NULL,
+    trades bigint DEFAULT 0 NOT NULL,
+    volume numeric DEFAULT 0 NOT NULL
+);
+ALTER TABLE private.trade_daily_totals OWNER TO postgres;
 CREATE TABLE private.tradingview_tokens (
     strategy_id uuid NOT NULL,
     token_hash bytea NOT NULL,
@@ -4670,23 +5095,6 @@ ALTER TABLE public.bot_logs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
-CREATE TABLE public.profiles (
-    id uuid NOT NULL,
-    email text,
-    full_name text,
-    avatar_url text,
-    role text DEFAULT 'user'::text NOT NULL,
-    preferences jsonb DEFAULT '{}'::jsonb NOT NULL,
-    telegram_chat_id text,
-    discord_webhook_url text,
-    is_active boolean DEFAULT true NOT NULL,
-    last_login_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT profiles_full_name_check CHECK ((char_length(full_name) <= 200)),
-    CONSTRAINT profiles_role_known CHECK ((role = ANY (ARRAY['user'::text, 'provider'::text, 'admin'::text])))
-);
-ALTER TABLE public.profiles OWNER TO postgres;
 CREATE VIEW public.bot_performance_summary WITH (security_invoker='true') AS
  SELECT b.id,
     b.user_id,
@@ -5017,39 +5425,6 @@ CREATE TABLE public.signal_executions (
     CONSTRAINT signal_executions_status_known CHECK ((status = ANY (ARRAY['executed'::text, 'skipped'::text])))
 );
 ALTER TABLE public.signal_executions OWNER TO postgres;
-CREATE TABLE public.strategies (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid DEFAULT auth.uid() NOT NULL,
-    name text NOT NULL,
-    description text,
-    strategy_type text NOT NULL,
-    engine text DEFAULT 'rules'::text NOT NULL,
-    content text,
-    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
-    performance jsonb DEFAULT '{}'::jsonb NOT NULL,
-    is_public boolean DEFAULT false NOT NULL,
-    is_verified boolean DEFAULT false NOT NULL,
-    backtest_results jsonb,
-    backtest_count integer DEFAULT 0 NOT NULL,
-    avg_backtest_return numeric(12,4) DEFAULT 0 NOT NULL,
-    tags text[] DEFAULT '{}'::text[] NOT NULL,
-    category text,
-    risk_level text,
-    monthly_price numeric(12,2) DEFAULT 0 NOT NULL,
-    provider_share numeric(5,4) DEFAULT 0.80 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT strategies_avg_backtest_return_finite CHECK ((avg_backtest_return <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT strategies_engine_known CHECK ((engine = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
-    CONSTRAINT strategies_monthly_price_finite CHECK ((monthly_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT strategies_monthly_price_not_negative CHECK ((monthly_price >= (0)::numeric)),
-    CONSTRAINT strategies_name_not_blank CHECK ((btrim(name) <> ''::text)),
-    CONSTRAINT strategies_provider_share_finite CHECK ((provider_share <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT strategies_provider_share_fraction CHECK (((provider_share >= (0)::numeric) AND (provider_share <= (1)::numeric))),
-    CONSTRAINT strategies_risk_level_known CHECK ((risk_level = ANY (ARRAY['low'::text, 'medium'::text, 'high'::text]))),
-    CONSTRAINT strategies_type_known CHECK ((strategy_type = ANY (ARRAY['builtin'::text, 'custom'::text, 'ai_generated'::text, 'marketplace'::text])))
-);
-ALTER TABLE public.strategies OWNER TO postgres;
 CREATE VIEW public.strategy_marketplace WITH (security_invoker='true') AS
  SELECT s.id,
     s.user_id AS author_id,
@@ -5149,10 +5524,14 @@ ALTER TABLE ONLY private.holdings_pending_aggregates
     ADD CONSTRAINT holdings_pending_aggregates_pkey PRIMARY KEY (user_id);
 ALTER TABLE ONLY private.signal_fanouts
     ADD CONSTRAINT signal_fanouts_pkey PRIMARY KEY (signal_id, phase);
+ALTER TABLE ONLY private.trade_daily_totals
+    ADD CONSTRAINT trade_daily_totals_pkey PRIMARY KEY (day, quote, shard);
 ALTER TABLE ONLY private.tradingview_tokens
     ADD CONSTRAINT tradingview_tokens_hash_unique UNIQUE (token_hash);
 ALTER TABLE ONLY private.tradingview_tokens
     ADD CONSTRAINT tradingview_tokens_pkey PRIMARY KEY (strategy_id);
+ALTER TABLE ONLY public.admin_audit_log
+    ADD CONSTRAINT admin_audit_log_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.aggregated_holdings
     ADD CONSTRAINT aggregated_holdings_one_per_symbol UNIQUE (user_id, symbol);
 ALTER TABLE ONLY public.aggregated_holdings
@@ -5300,12 +5679,16 @@ ALTER TABLE ONLY supabase_migrations.schema_migrations
 CREATE UNIQUE INDEX users_email_partial_key ON auth.users USING btree (email) WHERE (is_sso_user = false);
 CREATE INDEX users_instance_id_idx ON auth.users USING btree (instance_id);
 CREATE INDEX credit_open_holds_timeout_idx ON private.credit_open_holds USING btree (timeout_at) WHERE (timeout_at IS NOT NULL);
+CREATE INDEX admin_audit_log_actor_idx ON public.admin_audit_log USING btree (actor_id, at DESC);
+CREATE INDEX admin_audit_log_at_idx ON public.admin_audit_log USING btree (at DESC);
+CREATE INDEX admin_audit_log_target_idx ON public.admin_audit_log USING btree (target_type, target_id, at DESC);
 CREATE INDEX ai_analyses_bot_id_idx ON public.ai_analyses USING btree (bot_id);
 CREATE INDEX ai_analyses_strategy_id_idx ON public.ai_analyses USING btree (strategy_id);
 CREATE INDEX ai_analyses_user_id_idx ON public.ai_analyses USING btree (user_id, created_at DESC);
 CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
 CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
 CREATE INDEX backtest_results_user_id_idx ON public.backtest_results USING btree (user_id, created_at DESC);
+CREATE INDEX backtest_runs_finished_at_idx ON public.backtest_runs USING btree (finished_at) INCLUDE (compute_seconds) WHERE (finished_at IS NOT NULL);
 CREATE INDEX backtest_runs_strategy_id_idx ON public.backtest_runs USING btree (strategy_id);
 CREATE INDEX backtest_runs_user_id_idx ON public.backtest_runs USING btree (user_id, created_at DESC);
 CREATE INDEX bot_leases_expires_idx ON public.bot_leases USING btree (expires_at);
@@ -5329,9 +5712,11 @@ CREATE INDEX credit_transfers_debit_account_idx ON public.credit_transfers USING
 CREATE INDEX credit_transfers_pending_timeout_idx ON public.credit_transfers USING btree (timeout_at) WHERE (phase = 'pending'::text);
 CREATE INDEX credit_transfers_reference_idx ON public.credit_transfers USING btree (reference_type, reference_id);
 CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USING btree (user_id);
+CREATE INDEX invoices_paid_at_idx ON public.invoices USING btree (paid_at) INCLUDE (provider, currency, amount) WHERE (status = 'paid'::text);
 CREATE INDEX invoices_plan_id_idx ON public.invoices USING btree (plan_id);
 CREATE INDEX invoices_user_id_idx ON public.invoices USING btree (user_id, created_at DESC);
 CREATE INDEX jobs_claim_idx ON public.jobs USING btree (queue, priority DESC, run_at, id) WHERE (status = 'queued'::text);
+CREATE INDEX jobs_dead_idx ON public.jobs USING btree (finished_at DESC) WHERE (status = 'dead'::text);
 CREATE INDEX jobs_finished_idx ON public.jobs USING btree (finished_at) WHERE (status = ANY (ARRAY['succeeded'::text, 'cancelled'::text]));
 CREATE INDEX jobs_kind_status_idx ON public.jobs USING btree (kind, status);
 CREATE INDEX jobs_locked_by_idx ON public.jobs USING btree (locked_by);
@@ -5343,10 +5728,13 @@ CREATE INDEX orders_open_idx ON public.orders USING btree (bot_id) WHERE (status
 CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id, created_at DESC);
 CREATE INDEX reviews_user_id_idx ON public.reviews USING btree (user_id);
 CREATE INDEX signal_executions_charge_pending_idx ON public.signal_executions USING btree (signal_id) WHERE (charge_status = 'pending'::text);
+CREATE INDEX signal_executions_created_at_idx ON public.signal_executions USING btree (created_at) INCLUDE (status);
 CREATE INDEX signal_executions_subscriber_id_idx ON public.signal_executions USING btree (subscriber_id, created_at DESC);
 CREATE INDEX signal_executions_subscription_id_idx ON public.signal_executions USING btree (subscription_id);
+CREATE INDEX signals_created_at_idx ON public.signals USING btree (created_at);
 CREATE INDEX signals_provider_id_idx ON public.signals USING btree (provider_id);
 CREATE INDEX signals_strategy_id_idx ON public.signals USING btree (strategy_id, created_at DESC);
+CREATE INDEX strategies_awaiting_verification_idx ON public.strategies USING btree (created_at) WHERE (is_public AND (strategy_type = 'marketplace'::text) AND (NOT is_verified));
 CREATE INDEX strategies_marketplace_idx ON public.strategies USING btree (is_public, strategy_type, is_verified) WHERE (is_public AND (strategy_type = 'marketplace'::text));
 CREATE INDEX strategies_user_id_idx ON public.strategies USING btree (user_id);
 CREATE INDEX strategy_subscriptions_active_idx ON public.strategy_subscriptions USING btree (strategy_id) WHERE (status = 'active'::text);
@@ -5414,6 +5802,10 @@ CREATE TRIGGER sync_runs_enqueue_requested AFTER INSERT ON public.sync_runs FOR 
 CREATE TRIGGER sync_runs_rate_limit BEFORE INSERT ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION private.limit_manual_sync_requests();
 CREATE TRIGGER sync_runs_updated_at BEFORE UPDATE ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER trades_check_lease_epoch BEFORE INSERT OR UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
+CREATE TRIGGER trades_daily_totals_delete AFTER DELETE ON public.trades REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_apply();
+CREATE TRIGGER trades_daily_totals_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_apply();
+CREATE TRIGGER trades_daily_totals_truncate AFTER TRUNCATE ON public.trades FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_truncate();
+CREATE TRIGGER trades_daily_totals_update AFTER UPDATE ON public.trades REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_apply();
 CREATE TRIGGER trades_update_bot_statistics_delete AFTER DELETE ON public.trades REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
 CREATE TRIGGER trades_update_bot_statistics_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
 CREATE TRIGGER trades_update_bot_statistics_update AFTER UPDATE ON public.trades REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
@@ -5554,6 +5946,7 @@ CREATE POLICY "Admins can read every sync run" ON public.sync_runs FOR SELECT TO
 CREATE POLICY "Admins can read every trade" ON public.trades FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every transfer" ON public.credit_transfers FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read jobs" ON public.jobs FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read the audit log" ON public.admin_audit_log FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read webhook events" ON public.webhook_events FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read workers" ON public.workers FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Anyone can read active plans" ON public.plans FOR SELECT TO anon, authenticated USING (is_active);
@@ -5625,6 +6018,7 @@ CREATE POLICY "Users can update their own bots" ON public.bots FOR UPDATE TO aut
   WHERE ((c.id = bots.exchange_credential_id) AND (c.user_id = ( SELECT auth.uid() AS uid))))))));
 CREATE POLICY "Users can update their own profile" ON public.profiles FOR UPDATE TO authenticated USING ((id = ( SELECT auth.uid() AS uid))) WITH CHECK ((id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can update their own strategies" ON public.strategies FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (strategy_type <> 'builtin'::text) AND ((strategy_type <> 'marketplace'::text) OR (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])))));
+ALTER TABLE public.admin_audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.aggregated_holdings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.ai_analyses ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_results ENABLE ROW LEVEL SECURITY;
@@ -5713,6 +6107,10 @@ GRANT ALL ON FUNCTION auth.uid() TO postgres;
 GRANT ALL ON FUNCTION auth.uid() TO anon;
 GRANT ALL ON FUNCTION auth.uid() TO authenticated;
 GRANT ALL ON FUNCTION auth.uid() TO service_role;
+GRANT SELECT ON TABLE public.admin_audit_log TO authenticated;
+GRANT SELECT ON TABLE public.admin_audit_log TO service_role;
+REVOKE ALL ON FUNCTION private.admin_audit(p_actor uuid, p_action text, p_target_type text, p_target_id text, p_reason text, p_before jsonb, p_after jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.admin_check_reason(p_reason text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.app_role() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.app_role() TO anon;
 GRANT ALL ON FUNCTION private.app_role() TO authenticated;
@@ -5800,6 +6198,9 @@ REVOKE ALL ON FUNCTION private.is_service() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.is_service() TO anon;
 GRANT ALL ON FUNCTION private.is_service() TO authenticated;
 GRANT ALL ON FUNCTION private.is_service() TO service_role;
+GRANT ALL ON TABLE public.jobs TO service_role;
+GRANT SELECT ON TABLE public.jobs TO authenticated;
+REVOKE ALL ON FUNCTION private.job_audit_state(p_job public.jobs) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.limit_manual_sync_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_bot_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_enqueue_outbound() FROM PUBLIC;
@@ -5811,6 +6212,7 @@ REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp 
 GRANT ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION private.refresh_signal_performance(p_strategy_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.refresh_strategy_backtest_figures() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.require_admin() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_after_change() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_exit_needs_market() FROM PUBLIC;
@@ -5846,6 +6248,8 @@ REVOKE ALL ON FUNCTION private.strategy_material_edit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_price_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_subscription_lapsed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sync_user_role() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.trade_totals_apply() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.trade_totals_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_minutes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_queue() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_bot_limits() FROM PUBLIC;
@@ -5854,6 +6258,70 @@ GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO au
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) TO service_role;
+REVOKE ALL ON FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) TO service_role;
+REVOKE ALL ON FUNCTION public.admin_platform_overview() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_platform_overview() TO authenticated;
+GRANT ALL ON FUNCTION public.admin_platform_overview() TO service_role;
+REVOKE ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) TO authenticated;
+GRANT ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) TO service_role;
+GRANT ALL ON TABLE public.profiles TO service_role;
+GRANT SELECT ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(full_name) ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(avatar_url) ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(preferences) ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(telegram_chat_id) ON TABLE public.profiles TO authenticated;
+GRANT UPDATE(discord_webhook_url) ON TABLE public.profiles TO authenticated;
+REVOKE ALL ON FUNCTION public.admin_set_user_role(p_user_id uuid, p_role text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_set_user_role(p_user_id uuid, p_role text, p_reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.admin_set_user_role(p_user_id uuid, p_role text, p_reason text) TO service_role;
+GRANT ALL ON TABLE public.strategies TO service_role;
+GRANT DELETE ON TABLE public.strategies TO authenticated;
+GRANT SELECT ON TABLE public.strategies TO tradefleet_admin;
+GRANT SELECT(id) ON TABLE public.strategies TO anon;
+GRANT SELECT(id),INSERT(id) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(user_id) ON TABLE public.strategies TO anon;
+GRANT SELECT(user_id),INSERT(user_id) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(name) ON TABLE public.strategies TO anon;
+GRANT SELECT(name),INSERT(name),UPDATE(name) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(description) ON TABLE public.strategies TO anon;
+GRANT SELECT(description),INSERT(description),UPDATE(description) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(strategy_type) ON TABLE public.strategies TO anon;
+GRANT SELECT(strategy_type),INSERT(strategy_type),UPDATE(strategy_type) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(engine) ON TABLE public.strategies TO anon;
+GRANT SELECT(engine),INSERT(engine),UPDATE(engine) ON TABLE public.strategies TO authenticated;
+GRANT INSERT(content),UPDATE(content) ON TABLE public.strategies TO authenticated;
+GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(performance) ON TABLE public.strategies TO anon;
+GRANT SELECT(performance) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(is_public) ON TABLE public.strategies TO anon;
+GRANT SELECT(is_public),INSERT(is_public),UPDATE(is_public) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(is_verified) ON TABLE public.strategies TO anon;
+GRANT SELECT(is_verified) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(backtest_results) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(backtest_count) ON TABLE public.strategies TO anon;
+GRANT SELECT(backtest_count) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(avg_backtest_return) ON TABLE public.strategies TO anon;
+GRANT SELECT(avg_backtest_return) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(tags) ON TABLE public.strategies TO anon;
+GRANT SELECT(tags),INSERT(tags),UPDATE(tags) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(category) ON TABLE public.strategies TO anon;
+GRANT SELECT(category),INSERT(category),UPDATE(category) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(risk_level) ON TABLE public.strategies TO anon;
+GRANT SELECT(risk_level),INSERT(risk_level),UPDATE(risk_level) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(monthly_price) ON TABLE public.strategies TO anon;
+GRANT SELECT(monthly_price),INSERT(monthly_price),UPDATE(monthly_price) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(provider_share) ON TABLE public.strategies TO anon;
+GRANT SELECT(provider_share) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(created_at) ON TABLE public.strategies TO anon;
+GRANT SELECT(created_at) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(updated_at) ON TABLE public.strategies TO anon;
+GRANT SELECT(updated_at) ON TABLE public.strategies TO authenticated;
+REVOKE ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_progress(p_run_id uuid, p_progress numeric) FROM PUBLIC;
@@ -5885,8 +6353,6 @@ GRANT ALL ON FUNCTION public.bot_trade_prices(p_user_ids uuid[]) TO service_role
 REVOKE ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) TO service_role;
-GRANT ALL ON TABLE public.jobs TO service_role;
-GRANT SELECT ON TABLE public.jobs TO authenticated;
 REVOKE ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) FROM PUBLIC;
@@ -6045,13 +6511,6 @@ GRANT SELECT ON TABLE public.bot_leases TO authenticated;
 GRANT ALL ON TABLE public.bot_logs TO service_role;
 GRANT SELECT ON TABLE public.bot_logs TO authenticated;
 GRANT ALL ON SEQUENCE public.bot_logs_id_seq TO service_role;
-GRANT ALL ON TABLE public.profiles TO service_role;
-GRANT SELECT ON TABLE public.profiles TO authenticated;
-GRANT UPDATE(full_name) ON TABLE public.profiles TO authenticated;
-GRANT UPDATE(avatar_url) ON TABLE public.profiles TO authenticated;
-GRANT UPDATE(preferences) ON TABLE public.profiles TO authenticated;
-GRANT UPDATE(telegram_chat_id) ON TABLE public.profiles TO authenticated;
-GRANT UPDATE(discord_webhook_url) ON TABLE public.profiles TO authenticated;
 GRANT ALL ON TABLE public.bot_performance_summary TO service_role;
 GRANT SELECT ON TABLE public.bot_performance_summary TO authenticated;
 GRANT ALL ON TABLE public.brokerage_accounts TO service_role;
@@ -6114,48 +6573,6 @@ GRANT SELECT(created_at) ON TABLE public.reviews TO anon;
 GRANT SELECT(updated_at) ON TABLE public.reviews TO anon;
 GRANT ALL ON TABLE public.signal_executions TO service_role;
 GRANT SELECT ON TABLE public.signal_executions TO authenticated;
-GRANT ALL ON TABLE public.strategies TO service_role;
-GRANT DELETE ON TABLE public.strategies TO authenticated;
-GRANT SELECT ON TABLE public.strategies TO tradefleet_admin;
-GRANT SELECT(id) ON TABLE public.strategies TO anon;
-GRANT SELECT(id),INSERT(id) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(user_id) ON TABLE public.strategies TO anon;
-GRANT SELECT(user_id),INSERT(user_id) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(name) ON TABLE public.strategies TO anon;
-GRANT SELECT(name),INSERT(name),UPDATE(name) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(description) ON TABLE public.strategies TO anon;
-GRANT SELECT(description),INSERT(description),UPDATE(description) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(strategy_type) ON TABLE public.strategies TO anon;
-GRANT SELECT(strategy_type),INSERT(strategy_type),UPDATE(strategy_type) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(engine) ON TABLE public.strategies TO anon;
-GRANT SELECT(engine),INSERT(engine),UPDATE(engine) ON TABLE public.strategies TO authenticated;
-GRANT INSERT(content),UPDATE(content) ON TABLE public.strategies TO authenticated;
-GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(performance) ON TABLE public.strategies TO anon;
-GRANT SELECT(performance) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(is_public) ON TABLE public.strategies TO anon;
-GRANT SELECT(is_public),INSERT(is_public),UPDATE(is_public) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(is_verified) ON TABLE public.strategies TO anon;
-GRANT SELECT(is_verified) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(backtest_results) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(backtest_count) ON TABLE public.strategies TO anon;
-GRANT SELECT(backtest_count) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(avg_backtest_return) ON TABLE public.strategies TO anon;
-GRANT SELECT(avg_backtest_return) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(tags) ON TABLE public.strategies TO anon;
-GRANT SELECT(tags),INSERT(tags),UPDATE(tags) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(category) ON TABLE public.strategies TO anon;
-GRANT SELECT(category),INSERT(category),UPDATE(category) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(risk_level) ON TABLE public.strategies TO anon;
-GRANT SELECT(risk_level),INSERT(risk_level),UPDATE(risk_level) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(monthly_price) ON TABLE public.strategies TO anon;
-GRANT SELECT(monthly_price),INSERT(monthly_price),UPDATE(monthly_price) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(provider_share) ON TABLE public.strategies TO anon;
-GRANT SELECT(provider_share) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(created_at) ON TABLE public.strategies TO anon;
-GRANT SELECT(created_at) ON TABLE public.strategies TO authenticated;
-GRANT SELECT(updated_at) ON TABLE public.strategies TO anon;
-GRANT SELECT(updated_at) ON TABLE public.strategies TO authenticated;
 GRANT ALL ON TABLE public.strategy_marketplace TO service_role;
 GRANT SELECT ON TABLE public.strategy_marketplace TO anon;
 GRANT SELECT ON TABLE public.strategy_marketplace TO authenticated;

@@ -91,6 +91,11 @@ _APP_READ = (
     "the caller may see (strategy rules, a provider's subscribers), which row policies cannot "
     "narrow by column, and it checks the caller itself (rls_identity_grants.test.sql)"
 )
+_ADMIN_RPC = (
+    "an admin action or read the console calls with the admin's JWT; security definer because "
+    "it writes the audit log (and rows) nobody writes directly, or reads the whole platform; "
+    "private.require_admin refuses everyone else (admin.test.sql, rls_identity_grants.test.sql)"
+)
 
 # Findings that stay, by lint, with the reason.
 INTENTIONAL: dict[str, dict[str, str]] = {
@@ -102,6 +107,14 @@ INTENTIONAL: dict[str, dict[str, str]] = {
         f"authenticated_security_definer_function_executable_public_{signature}": reason
         for signature, reason in (
             ("accept_strategy_price_p_subscription_id uuid", _APP_RPC),
+            ("admin_discard_job_p_job_id bigint, p_reason text", _ADMIN_RPC),
+            ("admin_platform_overview_", _ADMIN_RPC),
+            ("admin_retry_job_p_job_id bigint", _ADMIN_RPC),
+            ("admin_set_user_role_p_user_id uuid, p_role text, p_reason text", _ADMIN_RPC),
+            (
+                "admin_verify_strategy_p_strategy_id uuid, p_verified boolean, p_reason text",
+                _ADMIN_RPC,
+            ),
             ("cancel_strategy_subscription_p_subscription_id uuid", _APP_RPC),
             (
                 "credit_correct_p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, "

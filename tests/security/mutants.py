@@ -1,9 +1,9 @@
 """Mutation testing of the security suite: open holes on purpose, check each one is caught.
 
 Each mutant is a few statements that open one hole in a copy of the migrated database.
-The security suite (Supabase's advisor lints, the identity matrix and the abuse files under
-``supabase/tests/database``) runs against every copy; a mutant no part of it notices
-survives, and the command fails naming it. Run it with ``scripts/security-mutants``.
+The security suite (Supabase's advisor lints, the identity matrix, the abuse files and the
+admin actions' file under ``supabase/tests/database``) runs against every copy; a mutant no
+part of it notices survives, and the command fails naming it. Run it with ``scripts/security-mutants``.
 """
 
 from __future__ import annotations
@@ -296,6 +296,88 @@ MUTANTS: list[Mutant] = [
         $$;
         """,
     ),
+    # Admin actions: the admin check, the audit log, who may make admins.
+    Mutant(
+        "role check removed from a function",
+        "admin_retry_job without its admin check",
+        """
+        create or replace function public.admin_retry_job(p_job_id bigint) returns public.jobs
+        language plpgsql security definer set search_path = ''
+        as $$
+        declare
+          v_job public.jobs;
+        begin
+          update public.jobs j set status = 'queued', run_at = now()
+           where j.id = p_job_id and (j.status in ('dead', 'cancelled') or j.last_error is not null)
+          returning * into v_job;
+          if not found then
+            raise exception 'no retriable job %', p_job_id using errcode = 'check_violation';
+          end if;
+          return v_job;
+        end;
+        $$;
+        """,
+    ),
+    Mutant(
+        "admin check weakened",
+        "require_admin trusts the token alone (a demoted admin keeps acting)",
+        """
+        create or replace function private.require_admin() returns uuid
+        language plpgsql stable security definer set search_path = ''
+        as $$
+        begin
+          if private.is_service() then
+            return null;
+          end if;
+          if not private.is_admin() then
+            raise exception 'only admins may do this' using errcode = 'insufficient_privilege';
+          end if;
+          return (select auth.uid());
+        end;
+        $$;
+        """,
+    ),
+    Mutant(
+        "admin check weakened",
+        "admins may grant the admin role",
+        """
+        create or replace function public.admin_set_user_role(p_user_id uuid, p_role text, p_reason text)
+        returns public.profiles language plpgsql security definer set search_path = ''
+        as $$
+        declare
+          v_actor uuid := private.require_admin();
+          v_profile public.profiles;
+        begin
+          if p_role is null or p_role not in ('user', 'provider', 'admin') then
+            raise exception 'unknown role' using errcode = 'check_violation';
+          end if;
+          perform private.admin_check_reason(p_reason);
+          update auth.users u set raw_app_meta_data = u.raw_app_meta_data || jsonb_build_object('role', p_role)
+           where u.id = p_user_id;
+          select * into v_profile from public.profiles p where p.id = p_user_id;
+          if not found then
+            raise exception 'no such user' using errcode = 'no_data_found';
+          end if;
+          return v_profile;
+        end;
+        $$;
+        """,
+    ),
+    Mutant(
+        "function execute granted",
+        "anon may execute admin_platform_overview",
+        "grant execute on function public.admin_platform_overview() to anon;",
+    ),
+    Mutant(
+        "permissive select policy",
+        "every user reads the admin audit log",
+        _policy("admin_audit_log", "select", "using (true)"),
+    ),
+    Mutant(
+        "table grant widened",
+        "the service role may erase admin audit rows",
+        "grant delete on public.admin_audit_log to service_role;",
+    ),
     # New objects left open.
     Mutant(
         "table created without RLS",
@@ -340,7 +422,11 @@ class Outcome:
 def security_files() -> list[Path]:
     """The pgTAP part of the security suite, quickest first; helpers excluded (the copy has them)."""
     grants = sorted(PGTAP.glob("rls_identity_grants*.test.sql"))
-    others = sorted(PGTAP.glob("rls_identity_*.test.sql")) + sorted(PGTAP.glob("abuse_*.test.sql"))
+    others = (
+        sorted(PGTAP.glob("rls_identity_*.test.sql"))
+        + sorted(PGTAP.glob("abuse_*.test.sql"))
+        + [PGTAP / "admin.test.sql"]
+    )
     return grants + [p for p in others if p not in grants]
 
 

@@ -12,6 +12,11 @@ select tests.create_user(1403, 'dana@abuse-args.test', 'admin');
 insert into public.strategies (id, user_id, name, strategy_type, engine, is_public, is_verified, content, parameters, monthly_price)
 values (tests.id('abuse-args-strategy', 1), tests.id('user', 1402), 'paid', 'marketplace', 'rules', true, true, '{}', '{}', 5);
 select public.credit_grant(tests.id('abuse-args-grant', 1), tests.id('user', 1401), 100, 'test', 'abuse-args', '{}');
+insert into public.strategies (id, user_id, name, strategy_type, engine, parameters)
+values (tests.id('abuse-args-strategy', 2), tests.id('user', 1401), 'private', 'custom', 'sma_cross', '{}');
+create temp table abuse_jobs on commit drop as
+  select public.enqueue_job('abuse.args', '{}', 'abuse-args') as waiting;
+grant select on abuse_jobs to authenticated;
 
 create temp table calls (label text, actor text, statement text, expected text) on commit drop;
 grant select on calls to authenticated;
@@ -53,7 +58,32 @@ insert into calls values
   ('get_strategy_content: not subscribed', 'alice', format($$select * from get_strategy_content(%L)$$, tests.id('abuse-args-strategy', 1)), 'denied'),
   ('get_strategy_subscribers: null', 'pat', $$select * from get_strategy_subscribers(null)$$, 'error=23502'),
   ('get_strategy_subscribers: someone else''s strategy', 'alice', format($$select * from get_strategy_subscribers(%L)$$, tests.id('abuse-args-strategy', 1)), 'denied'),
-  ('credit_min_payout: takes nothing', 'alice', $$select credit_min_payout() > 0 as ok$$, 'rows=1');
+  ('credit_min_payout: takes nothing', 'alice', $$select credit_min_payout() > 0 as ok$$, 'rows=1'),
+  ('admin_set_user_role: nulls', 'dana', $$select admin_set_user_role(null, null, null)$$, 'error=23514'),
+  ('admin_set_user_role: an unknown role', 'dana', format($$select admin_set_user_role(%L, 'root', 'x')$$, tests.id('user', 1401)), 'error=23514'),
+  ('admin_set_user_role: no reason', 'dana', format($$select admin_set_user_role(%L, 'provider', ' ')$$, tests.id('user', 1401)), 'error=23514'),
+  ('admin_set_user_role: a reason of 1 MB', 'dana', format($$select admin_set_user_role(%L, 'provider', repeat('x', 1000000))$$, tests.id('user', 1401)), 'error=23514'),
+  ('admin_set_user_role: no such user', 'dana', $$select admin_set_user_role(gen_random_uuid(), 'provider', 'x')$$, 'error=P0002'),
+  ('admin_set_user_role: an admin making an admin', 'dana', format($$select admin_set_user_role(%L, 'admin', 'x')$$, tests.id('user', 1401)), 'denied'),
+  ('admin_set_user_role: by a user', 'alice', format($$select admin_set_user_role(%L, 'provider', 'x')$$, tests.id('user', 1401)), 'denied'),
+  ('admin_set_user_role: by a provider', 'pat', $$select admin_set_user_role(null, null, null)$$, 'denied'),
+  ('admin_verify_strategy: nulls', 'dana', $$select admin_verify_strategy(null, null, null)$$, 'error=23502'),
+  ('admin_verify_strategy: no such strategy', 'dana', $$select admin_verify_strategy(gen_random_uuid(), true, 'x')$$, 'error=P0002'),
+  ('admin_verify_strategy: no reason', 'dana', format($$select admin_verify_strategy(%L, false, null)$$, tests.id('abuse-args-strategy', 1)), 'error=23514'),
+  ('admin_verify_strategy: a private strategy', 'dana', format($$select admin_verify_strategy(%L, true, 'x')$$, tests.id('abuse-args-strategy', 2)), 'error=23514'),
+  ('admin_verify_strategy: by its provider', 'pat', format($$select admin_verify_strategy(%L, false, 'x')$$, tests.id('abuse-args-strategy', 1)), 'denied'),
+  ('admin_verify_strategy: by a user', 'alice', $$select admin_verify_strategy(null, null, null)$$, 'denied'),
+  ('admin_retry_job: null', 'dana', $$select admin_retry_job(null)$$, 'error=P0002'),
+  ('admin_retry_job: no such job', 'dana', $$select admin_retry_job(-1)$$, 'error=P0002'),
+  ('admin_retry_job: a job still waiting', 'dana', $$select admin_retry_job((select waiting from abuse_jobs))$$, 'error=23514'),
+  ('admin_retry_job: by a user', 'alice', $$select admin_retry_job(null)$$, 'denied'),
+  ('admin_discard_job: nulls', 'dana', $$select admin_discard_job(null, null)$$, 'error=23514'),
+  ('admin_discard_job: no such job', 'dana', $$select admin_discard_job(-1, 'x')$$, 'error=P0002'),
+  ('admin_discard_job: a job still waiting', 'dana', $$select admin_discard_job((select waiting from abuse_jobs), 'x')$$, 'error=23514'),
+  ('admin_discard_job: by a user', 'alice', $$select admin_discard_job(null, null)$$, 'denied'),
+  ('admin_platform_overview: by a user', 'alice', $$select 1 where admin_platform_overview() is not null$$, 'denied'),
+  ('admin_platform_overview: by a provider', 'pat', $$select 1 where admin_platform_overview() is not null$$, 'denied'),
+  ('admin_platform_overview: takes nothing', 'dana', $$select 1 where admin_platform_overview() is not null$$, 'rows=1');
 
 -- What the public tables hold, to compare before and after every call.
 create function pg_temp.fingerprint() returns text

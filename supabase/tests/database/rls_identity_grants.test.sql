@@ -26,12 +26,26 @@ insert into calls values
   ('get_strategy_content: m1', $$select id::text as key from get_strategy_content(@strategy.m1)$$, array['denied', 'm1', 'denied', 'm1', 'm1', 'm1']),
   ('get_strategy_subscribers: m1', $$select subscription_id::text as key from get_strategy_subscribers(@strategy.m1)$$, array['denied', 'denied', 'denied', 'a1', 'a1', 'a1']),
   ('accept_strategy_price: alice''s, nothing pending', $$select (accept_strategy_price(@strategy_sub.a1)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'error=23514']),
-  ('rotate_tradingview_token: alice''s strategy', $$select (rotate_tradingview_token(@strategy.a1) is not null)::text as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'denied']);
+  ('rotate_tradingview_token: alice''s strategy', $$select (rotate_tradingview_token(@strategy.a1) is not null)::text as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'denied']),
+  ('admin_set_user_role: bob to provider', $$select (admin_set_user_role(@user.b, 'provider', 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'b', 'b']),
+  ('admin_set_user_role: pat to user', $$select (admin_set_user_role(@user.p, 'user', 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'p', 'p']),
+  ('admin_set_user_role: alice to admin', $$select (admin_set_user_role(@user.a, 'admin', 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a']),
+  ('admin_set_user_role: dana to user', $$select (admin_set_user_role(@user.d, 'user', 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'd']),
+  ('admin_verify_strategy: m2', $$select (admin_verify_strategy(@strategy.m2, true, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'm2', 'm2']),
+  ('admin_verify_strategy: unverify m1', $$select (admin_verify_strategy(@strategy.m1, false, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'm1', 'm1']),
+  ('admin_retry_job: j1, waiting', $$select (admin_retry_job(@job.j1)).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=23514', 'error=23514']),
+  ('admin_discard_job: j1, waiting', $$select (admin_discard_job(@job.j1, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=23514', 'error=23514']),
+  ('admin_platform_overview', $$select (admin_platform_overview() ? 'trades_per_day')::text as key$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
 insert into executors values
   ('accept_strategy_price(uuid)', 'authenticated service_role'),
+  ('admin_discard_job(bigint,text)', 'authenticated service_role'),
+  ('admin_platform_overview()', 'authenticated service_role'),
+  ('admin_retry_job(bigint)', 'authenticated service_role'),
+  ('admin_set_user_role(uuid,text,text)', 'authenticated service_role'),
+  ('admin_verify_strategy(uuid,boolean,text)', 'authenticated service_role'),
   ('acquire_bot_leases(uuid,double precision,double precision)', 'service_role'),
   ('backtest_run_finish(uuid,text,numeric,numeric,jsonb,text)', 'service_role'),
   ('backtest_run_progress(uuid,numeric)', 'service_role'),
@@ -113,6 +127,7 @@ insert into privileges values
   ('authenticated', 'insert', 'signals', '{action,entry_price,idempotency_key,indicators,leverage,note,pair,provider_id,side,stop_loss,strategy_id,take_profit}'),
   ('authenticated', 'insert', 'strategies', '{category,content,description,engine,id,is_public,monthly_price,name,parameters,risk_level,strategy_type,tags,user_id}'),
   ('authenticated', 'insert', 'sync_runs', '{connection_id,user_id}'),
+  ('authenticated', 'select', 'admin_audit_log', null),
   ('authenticated', 'select', 'aggregated_holdings', null),
   ('authenticated', 'select', 'ai_analyses', null),
   ('authenticated', 'select', 'backtest_results', null),

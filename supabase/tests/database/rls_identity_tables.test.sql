@@ -10,6 +10,11 @@
 begin;
 
 select tests.mx_fixture();
+-- Two audit rows (written by admin functions in real life; the owner writes them here).
+insert into mx
+select 'audit', 'x' || n, (private.admin_audit(tests.mx_id('user', 'dana'), 'set_user_role', 'user',
+                                             tests.mx_id('user', 'bob')::text, 'matrix', '{}', '{}')).id::text
+  from generate_series(1, 2) n;
 
 -- expected: anon | alice | bob | pat | dana | service_role
 create temp table matrix (label text, statement text, expected text[]) on commit drop;
@@ -147,6 +152,10 @@ insert into matrix values
   ('webhook_events: insert', $$insert into webhook_events (provider, event_id, event_type, payload) values ('stripe', 'evt_' || random(), 'x', '{}') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('webhook_events: update', $$update webhook_events set status = 'processed' where id::text = any(@event) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'w1 w2']),
   ('webhook_events: delete', $$delete from webhook_events where id::text = any(@event) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'w1 w2']),
+  ('admin_audit_log: select', $$select id::text as key from admin_audit_log where id::text = any(@audit)$$, array['denied', '-', '-', '-', 'x1 x2', 'x1 x2']),
+  ('admin_audit_log: insert', $$insert into admin_audit_log (actor_role, action, target_type, target_id) values ('service_role', 'forged', 'user', 'x') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'denied']),
+  ('admin_audit_log: update', $$update admin_audit_log set reason = 'forged' where id::text = any(@audit) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'denied']),
+  ('admin_audit_log: delete', $$delete from admin_audit_log where id::text = any(@audit) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'denied']),
   ('jobs: select', $$select id::text as key from jobs where id::text = any(@job)$$, array['denied', '-', '-', '-', 'j1 j2', 'j1 j2']),
   ('jobs: insert', $$insert into jobs (kind) values ('fleet.noop') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('jobs: update', $$update jobs set priority = 100 where id::text = any(@job) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'j1 j2']),
@@ -197,6 +206,7 @@ insert into matrix values
   ('aggregated_holdings: nothing of others', $$select id::text as key from aggregated_holdings where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', '-', '-']),
   ('sync_runs: nothing of others', $$select id::text as key from sync_runs where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('webhook_events: nothing', $$select id::text as key from webhook_events$$, array['denied', '-', '-', '-', null, null]),
+  ('admin_audit_log: nothing', $$select id::text as key from admin_audit_log$$, array['denied', '-', '-', '-', null, null]),
   ('jobs: nothing', $$select id::text as key from jobs$$, array['denied', '-', '-', '-', null, null]),
   ('workers: nothing', $$select id::text as key from workers$$, array['denied', '-', '-', '-', null, null]),
   ('bot_performance_summary: nothing of others', $$select id::text as key from bot_performance_summary where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
