@@ -214,6 +214,7 @@ CREATE TABLE public.invoices (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     period text DEFAULT 'month'::text NOT NULL,
+    provider_refs text[] DEFAULT '{}'::text[] NOT NULL,
     CONSTRAINT invoices_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT invoices_amount_positive CHECK ((amount > (0)::numeric)),
     CONSTRAINT invoices_credits_finite CHECK ((credits <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -306,6 +307,18 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_on_refunded(p_invoice public.invoices) OWNER TO postgres;
+CREATE FUNCTION private.billing_requeue_webhook_event() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform public.enqueue_job('billing.webhook', jsonb_build_object('webhook_event_id', new.id), 'default',
+                             null, 0, 10,
+                             'billing-webhook:' || new.provider || ':' || new.event_id || ':woken:' || new.attempts);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.billing_requeue_webhook_event() OWNER TO postgres;
 CREATE FUNCTION private.bot_rules() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2368,8 +2381,11 @@ begin
     when 'failed' then v_inv.status = 'pending'
     when 'expired' then v_inv.status in ('pending', 'failed')
     when 'cancelled' then v_inv.status = 'pending'
-    when 'refunded' then v_inv.status in ('pending', 'failed', 'expired', 'paid')
+    when 'refunded' then v_inv.status = 'paid'
   end;
+  if p_status = 'refunded' and v_inv.status in ('pending', 'failed', 'expired') then
+    return 'not_paid_yet';
+  end if;
   if not v_allowed then return 'unchanged'; end if;
   if p_status = 'paid' and p_amount is not null and p_amount < v_inv.amount then
     return 'amount_mismatch';
@@ -2384,7 +2400,7 @@ begin
   returning * into v_inv;
   if p_status = 'paid' then
     perform private.billing_on_paid(v_inv);
-  elsif p_status = 'refunded' and v_inv.paid_at is not null then
+  elsif p_status = 'refunded' then
     perform private.billing_on_refunded(v_inv);
   elsif p_status in ('failed', 'expired') then
     insert into public.notifications (user_id, kind, title, body, data)
@@ -5034,8 +5050,10 @@ CREATE TABLE public.webhook_events (
     occurred_at timestamp with time zone,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     processed_at timestamp with time zone,
+    waiting_for text[],
     CONSTRAINT webhook_events_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'stripe'::text, 'paystack'::text, 'tripay'::text, 'tradingview'::text, 'alpaca'::text]))),
-    CONSTRAINT webhook_events_status_known CHECK ((status = ANY (ARRAY['received'::text, 'processing'::text, 'processed'::text, 'failed'::text, 'ignored'::text])))
+    CONSTRAINT webhook_events_status_known CHECK ((status = ANY (ARRAY['received'::text, 'processing'::text, 'processed'::text, 'failed'::text, 'ignored'::text, 'waiting'::text]))),
+    CONSTRAINT webhook_events_waiting_names_keys CHECK (((status <> 'waiting'::text) OR (cardinality(waiting_for) > 0)))
 );
 ALTER TABLE public.webhook_events OWNER TO postgres;
 CREATE TABLE supabase_migrations.schema_migrations (
@@ -5238,6 +5256,7 @@ CREATE INDEX credit_transfers_pending_timeout_idx ON public.credit_transfers USI
 CREATE INDEX credit_transfers_reference_idx ON public.credit_transfers USING btree (reference_type, reference_id);
 CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USING btree (user_id);
 CREATE INDEX invoices_plan_id_idx ON public.invoices USING btree (plan_id);
+CREATE INDEX invoices_provider_refs_idx ON public.invoices USING gin (provider_refs);
 CREATE INDEX invoices_user_id_idx ON public.invoices USING btree (user_id, created_at DESC);
 CREATE INDEX jobs_claim_idx ON public.jobs USING btree (queue, priority DESC, run_at, id) WHERE (status = 'queued'::text);
 CREATE INDEX jobs_kind_status_idx ON public.jobs USING btree (kind, status);
@@ -5273,6 +5292,8 @@ CREATE INDEX trades_exit_order_id_idx ON public.trades USING btree (exit_order_i
 CREATE INDEX trades_open_idx ON public.trades USING btree (bot_id) WHERE (status = 'open'::text);
 CREATE INDEX trades_user_entry_idx ON public.trades USING btree (user_id, entry_time DESC);
 CREATE INDEX webhook_events_pending_idx ON public.webhook_events USING btree (received_at) WHERE (status = ANY (ARRAY['received'::text, 'failed'::text]));
+CREATE INDEX webhook_events_waiting_idx ON public.webhook_events USING gin (waiting_for) WHERE (status = 'waiting'::text);
+CREATE INDEX webhook_events_waiting_since_idx ON public.webhook_events USING btree (provider, received_at) WHERE (status = 'waiting'::text);
 CREATE INDEX workers_alive_idx ON public.workers USING btree (heartbeat_at) WHERE (status = ANY (ARRAY['running'::text, 'draining'::text]));
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_new_user();
 CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF raw_app_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_user_role();
@@ -5325,6 +5346,7 @@ CREATE TRIGGER trades_update_bot_statistics_update AFTER UPDATE ON public.trades
 CREATE TRIGGER trades_updated_at BEFORE UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER webhook_events_enqueue_billing AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text]))) EXECUTE FUNCTION private.billing_enqueue_webhook_event();
 CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = 'snaptrade'::text)) EXECUTE FUNCTION private.holdings_enqueue_snaptrade_event();
+CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
 ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
@@ -5629,6 +5651,7 @@ GRANT ALL ON TABLE public.invoices TO service_role;
 GRANT SELECT ON TABLE public.invoices TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
 GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
 GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
