@@ -1266,6 +1266,39 @@ begin
 end;
 $$;
 ALTER FUNCTION private.holdings_apply_prices(p_prices jsonb) OWNER TO postgres;
+CREATE FUNCTION private.holdings_connection_event(p_provider text, p_provider_connection_id text, p_status text, p_reason text, p_occurred_at timestamp with time zone, OUT id uuid, OUT user_id uuid, OUT applied boolean) RETURNS SETOF record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_conn public.brokerage_connections;
+begin
+  if p_status is null or p_status not in ('active', 'broken', 'deleted') then
+    raise exception 'unknown connection status %', p_status using errcode = 'invalid_parameter_value';
+  end if;
+  for v_conn in select * from public.brokerage_connections c
+                 where c.provider = p_provider and c.provider_connection_id = p_provider_connection_id
+                 for update loop
+    id := v_conn.id;
+    user_id := v_conn.user_id;
+    applied := v_conn.status <> 'deleted'
+               and (p_status = 'deleted' or p_occurred_at is null or v_conn.status_event_at is null
+                    or p_occurred_at >= v_conn.status_event_at);
+    if applied then
+      update public.brokerage_connections c
+         set status = p_status,
+             status_reason = case when p_status = 'active' then null else p_reason end,
+             status_event_at = greatest(c.status_event_at, p_occurred_at)
+       where c.id = v_conn.id;
+      if p_status = 'deleted' then
+        delete from public.brokerage_accounts a where a.connection_id = v_conn.id;
+      end if;
+    end if;
+    return next;
+  end loop;
+end;
+$$;
+ALTER FUNCTION private.holdings_connection_event(p_provider text, p_provider_connection_id text, p_status text, p_reason text, p_occurred_at timestamp with time zone, OUT id uuid, OUT user_id uuid, OUT applied boolean) OWNER TO postgres;
 CREATE FUNCTION private.holdings_enqueue_snaptrade_event() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1511,6 +1544,40 @@ begin
 end;
 $$;
 ALTER FUNCTION private.holdings_request_aggregate(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.holdings_requeue_snaptrade_event() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_kind text;
+begin
+  v_kind := case new.event_type
+    when 'CONNECTION_ADDED' then 'holdings.connection_added'
+    when 'CONNECTION_UPDATED' then 'holdings.connection_added'
+    when 'CONNECTION_FIXED' then 'holdings.connection_added'
+    when 'ACCOUNT_HOLDINGS_UPDATED' then 'holdings.sync_account'
+    when 'CONNECTION_BROKEN' then 'holdings.connection_status'
+    when 'CONNECTION_DELETED' then 'holdings.connection_status'
+    else null end;
+  if v_kind is null then
+    return null;
+  end if;
+  insert into public.jobs (queue, kind, payload, idempotency_key)
+  values ('default', v_kind,
+          jsonb_build_object(
+            'webhook_event_id', new.id,
+            'event_type', new.event_type,
+            'provider_user_id', new.payload ->> 'userId',
+            'provider_account_id', new.payload ->> 'accountId',
+            'provider_connection_id', coalesce(new.payload ->> 'connectionId', new.payload ->> 'brokerageAuthorizationId'),
+            'occurred_at', new.occurred_at),
+          'snaptrade-webhook:' || new.event_id || ':woken:' || new.attempts)
+  on conflict (idempotency_key) do nothing;
+  perform pg_notify('tradefleet_jobs', 'default');
+  return null;
+end;
+$$;
+ALTER FUNCTION private.holdings_requeue_snaptrade_event() OWNER TO postgres;
 CREATE FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid DEFAULT NULL::uuid, p_duration_ms integer DEFAULT NULL::integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) RETURNS record
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -4635,6 +4702,7 @@ CREATE TABLE public.brokerage_connections (
     last_synced_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    status_event_at timestamp with time zone,
     CONSTRAINT brokerage_connections_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'alpaca'::text]))),
     CONSTRAINT brokerage_connections_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'active'::text, 'broken'::text, 'deleted'::text])))
 );
@@ -5347,6 +5415,7 @@ CREATE TRIGGER trades_updated_at BEFORE UPDATE ON public.trades FOR EACH ROW EXE
 CREATE TRIGGER webhook_events_enqueue_billing AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text]))) EXECUTE FUNCTION private.billing_enqueue_webhook_event();
 CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = 'snaptrade'::text)) EXECUTE FUNCTION private.holdings_enqueue_snaptrade_event();
 CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
+CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = 'snaptrade'::text))) EXECUTE FUNCTION private.holdings_requeue_snaptrade_event();
 ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
@@ -5697,6 +5766,8 @@ REVOKE ALL ON FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_
 GRANT ALL ON FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, OUT applied boolean, OUT upserted integer, OUT removed integer) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_apply_prices(p_prices jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_apply_prices(p_prices jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_connection_event(p_provider text, p_provider_connection_id text, p_status text, p_reason text, p_occurred_at timestamp with time zone, OUT id uuid, OUT user_id uuid, OUT applied boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_connection_event(p_provider text, p_provider_connection_id text, p_status text, p_reason text, p_occurred_at timestamp with time zone, OUT id uuid, OUT user_id uuid, OUT applied boolean) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_enqueue_snaptrade_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_enqueue_sync_run() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_ensure_connection(p_provider text, p_provider_user_id text, p_provider_connection_id text, p_brokerage_name text) FROM PUBLIC;
@@ -5711,6 +5782,7 @@ REVOKE ALL ON FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) FR
 GRANT ALL ON FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_request_aggregate(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_request_aggregate(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_requeue_snaptrade_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.is_active_subscriber(p_strategy_id uuid) FROM PUBLIC;
