@@ -113,9 +113,24 @@ def stripe_one_time(user: User, inv: uuid.UUID, plan: uuid.UUID, s: str) -> list
 
 def stripe_subscription(user: User, inv: uuid.UUID, plan: uuid.UUID, s: str) -> list[Delivery]:
     """A plan bought through Checkout in subscription mode: the session completing, the
-    subscription's first invoice paid (the same payment), then a renewal billed by Stripe."""
+    subscription's first invoice paid (the same payment), then a renewal billed by Stripe,
+    announced twice (``invoice.paid`` and ``invoice.payment_succeeded``)."""
     sub = f"sub_{s}"
     meta = {"user_id": str(user.id), "plan_id": str(plan), "credits": "0"}
+    renewal = {
+        "id": f"in_renew_{s}",
+        "object": "invoice",
+        "billing_reason": "subscription_cycle",
+        "amount_paid": 2900,
+        "currency": "usd",
+        "payment_intent": f"pi_renew_{s}",
+        "metadata": {},
+        # Stripe's newer API versions name the subscription under ``parent``.
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": sub, "metadata": meta},
+        },
+    }
     return [
         payments.stripe(
             f"evt_cs_{s}",
@@ -148,24 +163,8 @@ def stripe_subscription(user: User, inv: uuid.UUID, plan: uuid.UUID, s: str) -> 
                 "subscription_details": {"metadata": meta},
             },
         ),
-        payments.stripe(
-            f"evt_in2_{s}",
-            "invoice.paid",
-            {
-                "id": f"in_renew_{s}",
-                "object": "invoice",
-                "billing_reason": "subscription_cycle",
-                "amount_paid": 2900,
-                "currency": "usd",
-                "payment_intent": f"pi_renew_{s}",
-                "metadata": {},
-                # Stripe's newer API versions name the subscription under ``parent``.
-                "parent": {
-                    "type": "subscription_details",
-                    "subscription_details": {"subscription": sub, "metadata": meta},
-                },
-            },
-        ),
+        payments.stripe(f"evt_in2_{s}", "invoice.paid", renewal),
+        payments.stripe(f"evt_in2s_{s}", "invoice.payment_succeeded", renewal),
     ]
 
 
@@ -332,7 +331,7 @@ async def test_the_natural_orders_end_where_users_expect(
     assert one_time[1]["plans"] == []
 
     _, sub = await play(
-        conn, pool, registry, stripe_subscription, "stripe", "29.00", pro, [0, 1, 2]
+        conn, pool, registry, stripe_subscription, "stripe", "29.00", pro, [0, 1, 2, 3]
     )
     assert [s for s, _, _ in sub["invoices"]] == ["paid", "paid"]  # ours and the renewal
     ((plan, until),) = sub["plans"]
@@ -344,6 +343,7 @@ async def test_the_natural_orders_end_where_users_expect(
         ("checkout.session.completed", "processed"),
         ("invoice.paid", "processed"),
         ("invoice.paid", "processed"),
+        ("invoice.payment_succeeded", "processed"),
     ]
 
     tri = await play(conn, pool, registry, tripay, "tripay", "100", pro, [0, 1, 2, 3])
