@@ -1,9 +1,9 @@
 """Payment webhooks in any order end as in the natural order (Stripe, Paystack, Tripay).
 
 Each scenario is the events one payment's life can send. Every order they can arrive in
-(with a re-delivery in between) is played against a fresh user, each event processed
-before the next arrives, and the user's end state — invoices, credits, plan, what became
-of every event — must equal the natural order's.
+(with a re-delivery and a re-run of its job in between) is played against a fresh user,
+each event processed before the next arrives, and the user's end state — invoices,
+credits, plan, what became of every event — must equal the natural order's.
 """
 
 from __future__ import annotations
@@ -234,7 +234,8 @@ SCENARIOS: dict[str, tuple[Scenario, str, str]] = {
 
 
 def orders(n: int) -> list[list[int]]:
-    """Every order of n events, each with a re-delivery of its first event after its second."""
+    """Every order of n events, each with its first event delivered (and its job run) again
+    after its second."""
     return [[*p[:2], p[0], *p[2:]] for p in itertools.permutations(range(n))]
 
 
@@ -290,8 +291,18 @@ async def play(
         (inv, user.id, plan_id, provider, amount, reference[provider]),
     )
     deliveries = scenario(user, inv, plan_id, suffix)
+    seen: set[int] = set()
     for i in order:
         await payments.store(conn, deliveries[i])
+        if i in seen:
+            # Delivered again, and its job run again (as after a worker crash).
+            await conn.execute(
+                "select enqueue_job('billing.webhook', jsonb_build_object('webhook_event_id', e.id), "
+                "'default', null, 0, 10, 'again:' || e.id) from webhook_events e "
+                "where e.provider = %s and e.event_id = %s",
+                (provider, deliveries[i].event_id),
+            )
+        seen.add(i)
         await payments.run_jobs(conn, pool, registry, "billing.")
     return user, await end_state(conn, user, [d.event_id for d in deliveries])
 

@@ -2,9 +2,10 @@
 
 Each scenario is a connection's life as SnapTrade reports it (connected, holdings updated,
 broken, fixed, deleted), each event stamped with the time it happened. Every order they
-can arrive in (with a re-delivery in between) is played for a fresh user, each event
-processed before the next arrives; the user's connections, accounts and holdings must
-equal the natural order's, and no event may be left waiting or failed.
+can arrive in (with a re-delivery and a re-run of its job in between) is played for a
+fresh user, each event processed before the next arrives; the user's connections,
+accounts and holdings must equal the natural order's, and no event may be left waiting or
+failed.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def fake_snaptrade() -> None:
 
 
 def orders(n: int) -> list[list[int]]:
-    """Every order of n events, each with a re-delivery of its first event after its second."""
+    """Every order of n events, each with its first event delivered (and its job run) again
+    after its second."""
     return [[*p[:2], p[0], *p[2:]] for p in itertools.permutations(range(n))]
 
 
@@ -118,6 +120,7 @@ async def play(
     auth, acc = f"auth-{user.id}", f"acc-{user.id}"
     happened = datetime.now(UTC) - timedelta(minutes=10)
     ids = [str(uuid.uuid4()) for _ in events]
+    seen: set[int] = set()
     for i in order:
         fields = {"accountId": acc} if events[i] == "ACCOUNT_HOLDINGS_UPDATED" else {}
         await webhook(
@@ -129,6 +132,15 @@ async def play(
             brokerageAuthorizationId=auth,
             **fields,
         )
+        if i in seen:
+            # Delivered again, and its job run again (as after a worker crash).
+            await conn.execute(
+                "insert into jobs (kind, payload, idempotency_key) "
+                "select kind, payload, idempotency_key || ':again' from jobs "
+                "where idempotency_key = %s",
+                (f"snaptrade-webhook:{ids[i]}",),
+            )
+        seen.add(i)
         await run_jobs(conn, pool, registry)
     return await end_state(conn, user, ids)
 
