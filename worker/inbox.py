@@ -86,6 +86,18 @@ async def mark_failed(db: Db, event_id: EventId, error: str) -> None:
     await _execute(db, FAIL, {"id": event_id, "error": error})
 
 
+LOCK_KEY = "select pg_advisory_xact_lock(hashtextextended(%(name)s, 0))"
+
+
+async def lock_keys(conn: psycopg.AsyncConnection[Any], provider: str, keys: Iterable[str]) -> None:
+    """Serialise, until the transaction ends, with every other transaction of ``provider``
+    naming one of ``keys``: take it before looking for the predecessor (a waiter) and before
+    applying an event (a waker), and a wake is never missed by an event deciding to wait at
+    the same moment. Keys are taken in one order, so two events never wait on each other."""
+    for key in sorted({k for k in keys if k}):
+        await conn.execute(LOCK_KEY, {"name": f"webhook:{provider}:{key}"})
+
+
 async def wait(db: Db, event_id: EventId, keys: Iterable[str], reason: str) -> None:
     """The event cannot apply yet: it waits until an event with one of ``keys`` is applied
     (see :func:`wake`), or its capability's wait runs out (see :func:`sweep_waiting`).
@@ -109,7 +121,7 @@ async def wake(db: Db, providers: Sequence[str], keys: Iterable[str]) -> int:
 async def sweep_waiting(db: Db, providers: Sequence[str], wait_for: timedelta) -> dict[str, int]:
     """The periodic look at waiting events of ``providers``: those received longer than
     ``wait_for`` ago end ``ignored`` with the reason they waited; the others are tried again
-    (a predecessor applied while the event was deciding to wait is found this way)."""
+    (a backstop: :func:`lock_keys` already orders a wait and the wake it needs)."""
     params = {
         "providers": list(providers),
         "wait": wait_for,

@@ -4,10 +4,11 @@
 -- a disconnect before its connect. The handler of such an event sets it 'waiting' with the
 -- keys of what it waits for in waiting_for (provider-side references, our ids). When the
 -- predecessor is applied, its handler wakes the events waiting for any of its keys
--- (status back to 'received'); the owning area's trigger enqueues them again. A periodic
--- sweep of the owning capability retries waiting events (a wake can race the wait) and ends
--- those still unmatched after the capability's documented wait as 'ignored' with a reason.
--- worker/inbox.py speaks this SQL.
+-- (status back to 'received'); the owning area's trigger enqueues them again. Advisory
+-- locks on the keys (worker/inbox.py lock_keys) serialise an event deciding to wait with
+-- the wake of its predecessor. A periodic sweep of the owning capability retries waiting
+-- events (a backstop) and ends those still unmatched after the capability's documented
+-- wait as 'ignored' with a reason. worker/inbox.py speaks this SQL.
 
 -- ======================================================================================
 -- Tables and indexes

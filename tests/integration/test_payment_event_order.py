@@ -8,6 +8,8 @@ credits, plan, what became of every event — must equal the natural order's.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import uuid
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from tests.support import payments
 from tests.support.db import User, create_user
 from tests.support.payments import Delivery
+from worker import inbox
 from worker.billing import BillingSettings, process_webhook_event, register
 from worker.fleet.registry import Registry
 
@@ -466,3 +469,55 @@ async def test_processing_a_waiting_event_again_changes_nothing_until_it_can_app
     assert again["outcome"] == "waiting"
     cur = await conn.execute("select status, credits from invoices where id = %s", (inv,))
     assert await cur.fetchone() == ("pending", Decimal("7"))
+
+
+async def test_a_refund_deciding_to_wait_while_its_payment_applies_is_still_woken(
+    conn: psycopg.AsyncConnection[Any],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+    pro: uuid.UUID,
+    users: dict[str, User],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers take the refund and its payment at the same moment; the refund has
+    found no payment and is about to wait when the payment would apply and wake nobody.
+    It must still be woken at once, not by the sweep minutes later."""
+    alice = users["alice"]
+    inv = uuid.uuid4()
+    await conn.execute(
+        "insert into invoices (id, user_id, provider, amount, credits, provider_invoice_id) "
+        "values (%s, %s, 'stripe', 29, 500, 'cs_race')",
+        (inv, alice.id),
+    )
+    _, checkout, _, refund = stripe_one_time(alice, inv, pro, "race")
+    for d in (refund, checkout):
+        await payments.store(conn, d)
+    await conn.execute("update jobs set status = 'succeeded' where kind = 'billing.webhook'")
+    cur = await conn.execute(
+        "select event_id, id from webhook_events where event_id = any(%s)",
+        ([refund.event_id, checkout.event_id],),
+    )
+    ids = dict(await cur.fetchall())
+
+    paid = asyncio.Event()
+    real_wait = inbox.wait
+
+    async def wait_after_the_payment(*args: Any) -> None:
+        # The refund waits only once the payment is done (or could not be, for a second).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(paid.wait(), 1.0)
+        await real_wait(*args)
+
+    async def payment() -> None:
+        await process_webhook_event(pool, ids[checkout.event_id])
+        paid.set()
+
+    monkeypatch.setattr(inbox, "wait", wait_after_the_payment)
+    refunding = asyncio.create_task(process_webhook_event(pool, ids[refund.event_id]))
+    await asyncio.sleep(0.2)  # the refund has looked for its invoice
+    await asyncio.gather(refunding, payment())
+    monkeypatch.setattr(inbox, "wait", real_wait)
+
+    await payments.run_jobs(conn, pool, registry, "billing.")  # the woken refund
+    cur = await conn.execute("select status from invoices where id = %s", (inv,))
+    assert await cur.fetchone() == ("refunded",)

@@ -10,6 +10,8 @@ failed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,7 +36,8 @@ from tests.support.snaptrade import (
     run_jobs,
     webhook,
 )
-from worker.fleet.registry import Registry
+from worker import inbox
+from worker.fleet.registry import Job, Registry
 
 T0 = datetime(2026, 6, 2, 14, 30, tzinfo=UTC)
 
@@ -218,3 +221,54 @@ async def test_a_disconnect_for_a_connection_that_never_comes_ends_ignored_after
         "ignored",
         "nothing it waited for arrived within 72 h (CONNECTION_BROKEN waits for connection auth-x)",
     )
+
+
+@respx.mock
+async def test_a_disconnect_deciding_to_wait_while_its_connect_applies_is_still_woken(
+    conn: psycopg.AsyncConnection[Any],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+    users: dict[str, User],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers take CONNECTION_ADDED and an earlier-sent CONNECTION_BROKEN at the same
+    moment; the break has found no connection and is about to wait when the connect would
+    apply and wake nobody. It must still be woken at once, not by the sweep."""
+    fake_snaptrade()
+    alice = users["alice"]
+    await link(conn, alice)
+    auth = f"auth-{alice.id}"
+    t1 = datetime.now(UTC) - timedelta(minutes=2)
+    await webhook(conn, alice, "CONNECTION_BROKEN", at=t1 + timedelta(minutes=1), connectionId=auth)
+    await webhook(conn, alice, "CONNECTION_ADDED", at=t1, connectionId=auth)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "update jobs set status = 'succeeded' where kind like 'holdings.%%' "
+            "returning id, queue, kind, payload, attempts, max_attempts"
+        )
+        jobs = {r["kind"]: r for r in await cur.fetchall()}
+
+    added = asyncio.Event()
+    real_wait = inbox.wait
+
+    async def wait_after_the_connect(*args: Any) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(added.wait(), 1.0)
+        await real_wait(*args)
+
+    async def run(kind: str) -> None:
+        ctx = registry.context(Job(**jobs[kind]), pool, "test")
+        await registry.kinds[kind].handler(ctx)
+        if kind == "holdings.connection_added":
+            added.set()
+
+    monkeypatch.setattr(inbox, "wait", wait_after_the_connect)
+    breaking = asyncio.create_task(run("holdings.connection_status"))
+    await asyncio.sleep(0.2)  # the break has looked for its connection
+    await asyncio.gather(breaking, run("holdings.connection_added"))
+    monkeypatch.setattr(inbox, "wait", real_wait)
+
+    await run_jobs(conn, pool, registry)  # the woken break
+    async with request_as(conn, alice) as cur:
+        await cur.execute("select status from brokerage_connections")
+        assert await cur.fetchall() == [{"status": "broken"}]

@@ -104,6 +104,15 @@ async def _find_or_create_invoice(
     return uuid.UUID(str(created["id"])) if created else None
 
 
+def _keys(update: PaymentUpdate) -> list[str]:
+    """What the event names: events waiting for one another share one of these."""
+    return [
+        *update.references,
+        str(update.invoice_id) if update.invoice_id else "",
+        update.subscription or "",
+    ]
+
+
 async def _waits_for(
     cur: psycopg.AsyncCursor[dict[str, Any]], provider: str, update: PaymentUpdate
 ) -> tuple[list[str], str] | None:
@@ -167,6 +176,9 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
             if update is None:
                 error = error or f"{event['event_type']} changes no invoice"
             else:
+                # Before looking for what it needs: the event that applies it wakes us
+                # after we decided to wait, or we see it applied (see inbox.lock_keys).
+                await inbox.lock_keys(conn, provider, _keys(update))
                 waits = await _waits_for(cur, provider, update)
                 invoice_id = None if waits else await _find_or_create_invoice(cur, provider, update)
                 if waits is None and invoice_id is None:

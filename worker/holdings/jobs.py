@@ -163,12 +163,18 @@ class AlpacaQuotes:
 
 async def _wake_connections(ctx: JobContext[SnapTradeEvent], provider_user_id: str) -> None:
     """Wake the events waiting for any connection of this SnapTrade user."""
-    async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+    async with (
+        ctx.pool.connection() as conn,
+        conn.transaction(),
+        conn.cursor(row_factory=dict_row) as cur,
+    ):
         await cur.execute(
             q.CONNECTION_KEYS, {"provider": "snaptrade", "provider_user_id": provider_user_id}
         )
         row = await cur.fetchone()
         if row is not None:
+            # After an event that decided to wait at this moment has committed it.
+            await inbox.lock_keys(conn, "snaptrade", row["keys"])
             await inbox.wake(conn, ["snaptrade"], row["keys"])
 
 
@@ -323,7 +329,13 @@ def register(
             if deleted
             else "the brokerage disconnected; reconnect it from your brokerage settings"
         )
-        async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with (
+            ctx.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            # A wake for this connection comes after we decided to wait, or we see it.
+            await inbox.lock_keys(conn, "snaptrade", [f"connection:{connection}"])
             await cur.execute(
                 q.CONNECTION_EVENT,
                 {
