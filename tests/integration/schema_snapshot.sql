@@ -334,6 +334,7 @@ CREATE TABLE public.invoices (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     period text DEFAULT 'month'::text NOT NULL,
+    provider_refs text[] DEFAULT '{}'::text[] NOT NULL,
     CONSTRAINT invoices_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT invoices_amount_positive CHECK ((amount > (0)::numeric)),
     CONSTRAINT invoices_credits_finite CHECK ((credits <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -426,6 +427,18 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_on_refunded(p_invoice public.invoices) OWNER TO postgres;
+CREATE FUNCTION private.billing_requeue_webhook_event() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform public.enqueue_job('billing.webhook', jsonb_build_object('webhook_event_id', new.id), 'default',
+                             null, 0, 10,
+                             'billing-webhook:' || new.provider || ':' || new.event_id || ':woken:' || new.attempts);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.billing_requeue_webhook_event() OWNER TO postgres;
 CREATE FUNCTION private.bot_rules() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1373,6 +1386,39 @@ begin
 end;
 $$;
 ALTER FUNCTION private.holdings_apply_prices(p_prices jsonb) OWNER TO postgres;
+CREATE FUNCTION private.holdings_connection_event(p_provider text, p_provider_connection_id text, p_status text, p_reason text, p_occurred_at timestamp with time zone, OUT id uuid, OUT user_id uuid, OUT applied boolean) RETURNS SETOF record
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_conn public.brokerage_connections;
+begin
+  if p_status is null or p_status not in ('active', 'broken', 'deleted') then
+    raise exception 'unknown connection status %', p_status using errcode = 'invalid_parameter_value';
+  end if;
+  for v_conn in select * from public.brokerage_connections c
+                 where c.provider = p_provider and c.provider_connection_id = p_provider_connection_id
+                 for update loop
+    id := v_conn.id;
+    user_id := v_conn.user_id;
+    applied := v_conn.status <> 'deleted'
+               and (p_status = 'deleted' or p_occurred_at is null or v_conn.status_event_at is null
+                    or p_occurred_at >= v_conn.status_event_at);
+    if applied then
+      update public.brokerage_connections c
+         set status = p_status,
+             status_reason = case when p_status = 'active' then null else p_reason end,
+             status_event_at = greatest(c.status_event_at, p_occurred_at)
+       where c.id = v_conn.id;
+      if p_status = 'deleted' then
+        delete from public.brokerage_accounts a where a.connection_id = v_conn.id;
+      end if;
+    end if;
+    return next;
+  end loop;
+end;
+$$;
+ALTER FUNCTION private.holdings_connection_event(p_provider text, p_provider_connection_id text, p_status text, p_reason text, p_occurred_at timestamp with time zone, OUT id uuid, OUT user_id uuid, OUT applied boolean) OWNER TO postgres;
 CREATE FUNCTION private.holdings_enqueue_snaptrade_event() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1618,6 +1664,40 @@ begin
 end;
 $$;
 ALTER FUNCTION private.holdings_request_aggregate(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.holdings_requeue_snaptrade_event() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_kind text;
+begin
+  v_kind := case new.event_type
+    when 'CONNECTION_ADDED' then 'holdings.connection_added'
+    when 'CONNECTION_UPDATED' then 'holdings.connection_added'
+    when 'CONNECTION_FIXED' then 'holdings.connection_added'
+    when 'ACCOUNT_HOLDINGS_UPDATED' then 'holdings.sync_account'
+    when 'CONNECTION_BROKEN' then 'holdings.connection_status'
+    when 'CONNECTION_DELETED' then 'holdings.connection_status'
+    else null end;
+  if v_kind is null then
+    return null;
+  end if;
+  insert into public.jobs (queue, kind, payload, idempotency_key)
+  values ('default', v_kind,
+          jsonb_build_object(
+            'webhook_event_id', new.id,
+            'event_type', new.event_type,
+            'provider_user_id', new.payload ->> 'userId',
+            'provider_account_id', new.payload ->> 'accountId',
+            'provider_connection_id', coalesce(new.payload ->> 'connectionId', new.payload ->> 'brokerageAuthorizationId'),
+            'occurred_at', new.occurred_at),
+          'snaptrade-webhook:' || new.event_id || ':woken:' || new.attempts)
+  on conflict (idempotency_key) do nothing;
+  perform pg_notify('tradefleet_jobs', 'default');
+  return null;
+end;
+$$;
+ALTER FUNCTION private.holdings_requeue_snaptrade_event() OWNER TO postgres;
 CREATE FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid DEFAULT NULL::uuid, p_duration_ms integer DEFAULT NULL::integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) RETURNS record
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2932,8 +3012,11 @@ begin
     when 'failed' then v_inv.status = 'pending'
     when 'expired' then v_inv.status in ('pending', 'failed')
     when 'cancelled' then v_inv.status = 'pending'
-    when 'refunded' then v_inv.status in ('pending', 'failed', 'expired', 'paid')
+    when 'refunded' then v_inv.status = 'paid'
   end;
+  if p_status = 'refunded' and v_inv.status in ('pending', 'failed', 'expired') then
+    return 'not_paid_yet';
+  end if;
   if not v_allowed then return 'unchanged'; end if;
   if p_status = 'paid' and p_amount is not null and p_amount < v_inv.amount then
     return 'amount_mismatch';
@@ -2948,7 +3031,7 @@ begin
   returning * into v_inv;
   if p_status = 'paid' then
     perform private.billing_on_paid(v_inv);
-  elsif p_status = 'refunded' and v_inv.paid_at is not null then
+  elsif p_status = 'refunded' then
     perform private.billing_on_refunded(v_inv);
   elsif p_status in ('failed', 'expired') then
     insert into public.notifications (user_id, kind, title, body, data)
@@ -5171,6 +5254,7 @@ CREATE TABLE public.brokerage_connections (
     last_synced_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    status_event_at timestamp with time zone,
     CONSTRAINT brokerage_connections_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'alpaca'::text]))),
     CONSTRAINT brokerage_connections_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'active'::text, 'broken'::text, 'deleted'::text])))
 );
@@ -5500,8 +5584,10 @@ CREATE TABLE public.webhook_events (
     occurred_at timestamp with time zone,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     processed_at timestamp with time zone,
+    waiting_for text[],
     CONSTRAINT webhook_events_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'stripe'::text, 'paystack'::text, 'tripay'::text, 'tradingview'::text, 'alpaca'::text]))),
-    CONSTRAINT webhook_events_status_known CHECK ((status = ANY (ARRAY['received'::text, 'processing'::text, 'processed'::text, 'failed'::text, 'ignored'::text])))
+    CONSTRAINT webhook_events_status_known CHECK ((status = ANY (ARRAY['received'::text, 'processing'::text, 'processed'::text, 'failed'::text, 'ignored'::text, 'waiting'::text]))),
+    CONSTRAINT webhook_events_waiting_names_keys CHECK (((status <> 'waiting'::text) OR (cardinality(waiting_for) > 0)))
 );
 ALTER TABLE public.webhook_events OWNER TO postgres;
 CREATE TABLE supabase_migrations.schema_migrations (
@@ -5714,6 +5800,7 @@ CREATE INDEX credit_transfers_reference_idx ON public.credit_transfers USING btr
 CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USING btree (user_id);
 CREATE INDEX invoices_paid_at_idx ON public.invoices USING btree (paid_at) INCLUDE (provider, currency, amount) WHERE (status = 'paid'::text);
 CREATE INDEX invoices_plan_id_idx ON public.invoices USING btree (plan_id);
+CREATE INDEX invoices_provider_refs_idx ON public.invoices USING gin (provider_refs);
 CREATE INDEX invoices_user_id_idx ON public.invoices USING btree (user_id, created_at DESC);
 CREATE INDEX jobs_claim_idx ON public.jobs USING btree (queue, priority DESC, run_at, id) WHERE (status = 'queued'::text);
 CREATE INDEX jobs_dead_idx ON public.jobs USING btree (finished_at DESC) WHERE (status = 'dead'::text);
@@ -5756,6 +5843,8 @@ CREATE INDEX trades_open_idx ON public.trades USING btree (bot_id) WHERE (status
 CREATE INDEX trades_user_entry_idx ON public.trades USING btree (user_id, entry_time DESC);
 CREATE INDEX webhook_events_done_idx ON public.webhook_events USING btree (processed_at) WHERE (status = ANY (ARRAY['processed'::text, 'ignored'::text]));
 CREATE INDEX webhook_events_pending_idx ON public.webhook_events USING btree (received_at) WHERE (status = ANY (ARRAY['received'::text, 'failed'::text]));
+CREATE INDEX webhook_events_waiting_idx ON public.webhook_events USING gin (waiting_for) WHERE (status = 'waiting'::text);
+CREATE INDEX webhook_events_waiting_since_idx ON public.webhook_events USING btree (provider, received_at) WHERE (status = 'waiting'::text);
 CREATE INDEX workers_alive_idx ON public.workers USING btree (heartbeat_at) WHERE (status = ANY (ARRAY['running'::text, 'draining'::text]));
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_new_user();
 CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF raw_app_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_user_role();
@@ -5812,6 +5901,8 @@ CREATE TRIGGER trades_update_bot_statistics_update AFTER UPDATE ON public.trades
 CREATE TRIGGER trades_updated_at BEFORE UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER webhook_events_enqueue_billing AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text]))) EXECUTE FUNCTION private.billing_enqueue_webhook_event();
 CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = 'snaptrade'::text)) EXECUTE FUNCTION private.holdings_enqueue_snaptrade_event();
+CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
+CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = 'snaptrade'::text))) EXECUTE FUNCTION private.holdings_requeue_snaptrade_event();
 ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
@@ -6126,6 +6217,7 @@ GRANT ALL ON TABLE public.invoices TO service_role;
 GRANT SELECT ON TABLE public.invoices TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
 GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
 GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
@@ -6171,6 +6263,8 @@ REVOKE ALL ON FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_
 GRANT ALL ON FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, OUT applied boolean, OUT upserted integer, OUT removed integer) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_apply_prices(p_prices jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_apply_prices(p_prices jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_connection_event(p_provider text, p_provider_connection_id text, p_status text, p_reason text, p_occurred_at timestamp with time zone, OUT id uuid, OUT user_id uuid, OUT applied boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_connection_event(p_provider text, p_provider_connection_id text, p_status text, p_reason text, p_occurred_at timestamp with time zone, OUT id uuid, OUT user_id uuid, OUT applied boolean) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_enqueue_snaptrade_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_enqueue_sync_run() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_ensure_connection(p_provider text, p_provider_user_id text, p_provider_connection_id text, p_brokerage_name text) FROM PUBLIC;
@@ -6185,6 +6279,7 @@ REVOKE ALL ON FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) FR
 GRANT ALL ON FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_request_aggregate(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_request_aggregate(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_requeue_snaptrade_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.is_active_subscriber(p_strategy_id uuid) FROM PUBLIC;

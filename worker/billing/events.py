@@ -4,7 +4,7 @@ change any invoice (an event type we do not act on, or a still-pending payment).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from .models import (
     InvoiceStatus,
@@ -31,6 +31,13 @@ STRIPE_STATUS: dict[str, InvoiceStatus] = {
     "payment_intent.payment_failed": "failed",
     "payment_intent.canceled": "cancelled",
     "charge.refunded": "refunded",
+}
+
+# An invoice's billing_reason: the subscription's first invoice is paid by the checkout
+# that started it; a cycle is a renewal billed by Stripe.
+STRIPE_BILLING_REASON: dict[str, Literal["first", "renewal"]] = {
+    "subscription_create": "first",
+    "subscription_cycle": "renewal",
 }
 
 PAYSTACK_STATUS: dict[str, InvoiceStatus] = {
@@ -73,7 +80,9 @@ def parse_stripe(payload: dict[str, Any]) -> PaymentUpdate | None:
             (m for m in (obj.amount_total, obj.amount_paid, obj.amount_received) if m is not None),
             None,
         )
-    meta = obj.metadata
+    meta = obj.all_metadata()
+    subscription = obj.subscription_id()
+    # Not the subscription: a renewal names the same one as the first payment.
     refs = tuple(r for r in (obj.id, obj.payment_intent, obj.invoice) if r)
     return PaymentUpdate(
         status=status,
@@ -86,6 +95,8 @@ def parse_stripe(payload: dict[str, Any]) -> PaymentUpdate | None:
         plan_id=as_uuid(meta.get("plan_id")),
         credits=_decimal(meta.get("credits")),
         currency=obj.currency.upper() if obj.currency else None,
+        subscription=subscription,
+        billing_reason=STRIPE_BILLING_REASON.get(obj.billing_reason or ""),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from worker import inbox
 from worker.errors import Retryable
-from worker.fleet.registry import JobContext, NoPayload, Payload
+from worker.fleet.registry import JobContext, Payload
 
 from .events import PARSERS
 from .models import PaymentUpdate
@@ -28,9 +29,26 @@ FIND_INVOICE = """
 select i.id from public.invoices i
  where i.id = %(invoice_id)s
     or (i.provider = %(provider)s and (i.provider_invoice_id = any(%(refs)s) or i.reference_id = any(%(refs)s)
-                                       or i.transaction_id = any(%(refs)s)))
+                                       or i.transaction_id = any(%(refs)s) or i.provider_refs && %(refs)s::text[]))
  order by (i.id = %(invoice_id)s) desc nulls last
  limit 1
+"""
+
+# Has the subscription's first payment been applied (a renewal applies after it)?
+SUBSCRIPTION_PAID = """
+select exists (select 1 from public.invoices i
+                where i.provider = %(provider)s and i.provider_refs @> array[%(subscription)s]::text[]
+                  and i.status in ('paid', 'refunded')) as paid
+"""
+
+# Every reference an applied event named finds the invoice from now on; returns the keys
+# events waiting for this invoice may name.
+REMEMBER_REFS = """
+update public.invoices i
+   set provider_refs = array(select distinct r from unnest(i.provider_refs || %(refs)s::text[]) r order by r)
+ where i.id = %(invoice_id)s
+returning array_remove(i.provider_refs || array[i.id::text, i.provider_invoice_id, i.reference_id, i.transaction_id],
+                       null) as keys
 """
 
 # A provider-initiated invoice (a subscription renewal billed by the provider) that we
@@ -49,6 +67,8 @@ select public.billing_apply_invoice_event(%(invoice_id)s, %(status)s, %(amount)s
 
 EXPIRE_DUE = "select invoices_expired, subscriptions_expired from public.billing_expire_due()"
 
+PROVIDERS = ("stripe", "paystack", "tripay")
+
 
 async def _find_or_create_invoice(
     cur: psycopg.AsyncCursor[dict[str, Any]], provider: str, update: PaymentUpdate
@@ -65,6 +85,7 @@ async def _find_or_create_invoice(
         or update.user_id is None
         or update.amount is None
         or not update.references
+        or update.billing_reason == "first"  # its invoice is the checkout's: wait for it
     ):
         return None
     await cur.execute(
@@ -81,6 +102,49 @@ async def _find_or_create_invoice(
     )
     created = await cur.fetchone()
     return uuid.UUID(str(created["id"])) if created else None
+
+
+def _keys(update: PaymentUpdate) -> list[str]:
+    """What the event names: events waiting for one another share one of these."""
+    return [
+        *update.references,
+        str(update.invoice_id) if update.invoice_id else "",
+        update.subscription or "",
+    ]
+
+
+async def _waits_for(
+    cur: psycopg.AsyncCursor[dict[str, Any]], provider: str, update: PaymentUpdate
+) -> tuple[list[str], str] | None:
+    """What a renewal waits for: its subscription's first payment (which starts the plan
+    it renews). ``None``: nothing to wait for."""
+    if update.billing_reason != "renewal" or update.subscription is None:
+        return None
+    await cur.execute(
+        SUBSCRIPTION_PAID, {"provider": provider, "subscription": update.subscription}
+    )
+    row = await cur.fetchone()
+    if row is not None and row["paid"]:
+        return None
+    return (
+        [update.subscription],
+        f"renewal waits for the first payment of subscription {update.subscription}",
+    )
+
+
+async def _wake_successors(
+    cur: psycopg.AsyncCursor[dict[str, Any]],
+    provider: str,
+    invoice_id: uuid.UUID,
+    update: PaymentUpdate,
+) -> None:
+    """Remember the event's references on its invoice and wake the events waiting for
+    this invoice (a refund before its payment, a renewal before the first payment)."""
+    refs = [*update.references, *([update.subscription] if update.subscription else [])]
+    await cur.execute(REMEMBER_REFS, {"invoice_id": invoice_id, "refs": refs})
+    row = await cur.fetchone()
+    keys = list(row["keys"]) if row else [str(invoice_id)]
+    await inbox.wake(cur.connection, [provider], keys)
 
 
 async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[str, Any]:
@@ -112,10 +176,18 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
             if update is None:
                 error = error or f"{event['event_type']} changes no invoice"
             else:
-                invoice_id = await _find_or_create_invoice(cur, provider, update)
-                if invoice_id is None:
-                    error = f"no invoice matches {provider} references {list(update.references)}"
-                else:
+                # Before looking for what it needs: the event that applies it wakes us
+                # after we decided to wait, or we see it applied (see inbox.lock_keys).
+                await inbox.lock_keys(conn, provider, _keys(update))
+                waits = await _waits_for(cur, provider, update)
+                invoice_id = None if waits else await _find_or_create_invoice(cur, provider, update)
+                if waits is None and invoice_id is None:
+                    refs = list(update.references)
+                    waits = (
+                        [*refs, str(update.invoice_id) if update.invoice_id else ""],
+                        f"waits for an invoice matching {provider} references {refs}",
+                    )
+                if waits is None and invoice_id is not None:
                     await cur.execute(
                         APPLY,
                         {
@@ -131,6 +203,21 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                     status = "processed"
                     if outcome == "amount_mismatch":
                         error = f"{provider} paid {update.amount}, less than invoice {invoice_id}"
+                    elif outcome == "not_paid_yet":
+                        waits = (
+                            [str(invoice_id), *update.references],
+                            f"{update.status} waits for the payment of invoice {invoice_id}",
+                        )
+                    elif outcome in ("applied", "unchanged"):
+                        await _wake_successors(cur, provider, invoice_id, update)
+                if waits is not None:
+                    keys, reason = waits
+                    await inbox.wait(conn, event_id, keys, reason)
+                    return {
+                        "outcome": "waiting",
+                        "event_type": event["event_type"],
+                        "error": reason,
+                    }
             await inbox.finish(conn, event_id, status, error)
             return {"outcome": outcome, "event_type": event["event_type"], "error": error}
     except psycopg.errors.SerializationFailure as e:
@@ -153,8 +240,12 @@ async def handle_webhook(ctx: JobContext[WebhookEvent]) -> dict[str, Any]:
     return result
 
 
-async def handle_sweep(ctx: JobContext[NoPayload]) -> dict[str, Any]:
-    async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+async def sweep(pool: Any, wait_for: timedelta) -> dict[str, Any]:
+    """Expire overdue invoices and lapsed plans; retry waiting payment events and end those
+    waiting longer than ``wait_for`` as ``ignored``."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(EXPIRE_DUE)
         row = await cur.fetchone()
-    return dict(row) if row else {}
+        result: dict[str, Any] = dict(row) if row else {}
+        result.update(await inbox.sweep_waiting(conn, PROVIDERS, wait_for))
+    return result

@@ -32,6 +32,10 @@ class PaymentUpdate:
     plan_id: uuid.UUID | None = None
     credits: Decimal | None = None
     currency: str | None = None
+    # A provider subscription the payment belongs to, and whether this is its first
+    # payment (paid together with the checkout that started it) or a renewal.
+    subscription: str | None = None
+    billing_reason: Literal["first", "renewal"] | None = None
 
 
 def as_uuid(value: object) -> uuid.UUID | None:
@@ -61,6 +65,19 @@ def stripe_amount(minor: int | None, currency: str | None) -> Decimal | None:
     return Decimal(minor) / 100
 
 
+class StripeSubscriptionDetails(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    subscription: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class StripeParent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    subscription_details: StripeSubscriptionDetails | None = None
+
+
 class StripeObject(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -81,6 +98,27 @@ class StripeObject(BaseModel):
     # charge
     refunded: bool | None = None
     amount_refunded: int | None = None
+    # checkout.session (subscription mode) and invoice: the subscription it belongs to;
+    # invoice: why it was billed (subscription_create, subscription_cycle, ...), and the
+    # subscription's metadata (``subscription_details``, under ``parent`` since API 2025-03)
+    subscription: str | None = None
+    billing_reason: str | None = None
+    subscription_details: StripeSubscriptionDetails | None = None
+    parent: StripeParent | None = None
+
+    def subscription_id(self) -> str | None:
+        details = self.parent.subscription_details if self.parent else None
+        return self.subscription or (details.subscription if details else None)
+
+    def all_metadata(self) -> dict[str, Any]:
+        """The object's metadata, or its subscription's for a subscription invoice."""
+        for details in (
+            self.subscription_details,
+            self.parent.subscription_details if self.parent else None,
+        ):
+            if not self.metadata and details is not None and details.metadata:
+                return details.metadata
+        return self.metadata
 
 
 class StripeData(BaseModel):

@@ -10,6 +10,13 @@ Kinds (enqueued by SQL triggers from ``webhook_events`` and ``sync_runs``, or pe
 - ``holdings.nightly``            daily: a nightly sync run for every linked user
 - ``holdings.update_prices``      every few minutes: prices of watched symbols
 - ``holdings.place_order``        route an order to the connection holding the symbol
+- ``holdings.webhook_sweep``      periodically: retry waiting SnapTrade events, end the
+  unmatched ones after ``HOLDINGS_WEBHOOK_WAIT_H``
+
+Connection events apply in the order they happened (their ``eventTimestamp``), whatever
+their arrival: a CONNECTION_BROKEN or CONNECTION_DELETED naming a connection not known yet
+waits for it (``worker.inbox``), and is woken when a connection event or an account sync
+establishes it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from uuid import UUID
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from worker import inbox
 from worker.errors import Fatal, TradefleetError
 from worker.fleet.registry import JobContext, NoPayload, Payload, Registry
 from worker.holdings import queries as q
@@ -41,6 +49,7 @@ from worker.sealing import MASTER_KEYS_ENV, Keyring
 
 PRICE_INTERVAL = timedelta(minutes=5)
 NIGHTLY_INTERVAL = timedelta(days=1)
+WEBHOOK_SWEEP_INTERVAL = timedelta(minutes=5)
 
 
 class SnapTradeEvent(Payload):
@@ -94,6 +103,8 @@ class HoldingsDeps:
     # to hide the providers' latency, few enough for their rate limits and for httpx's pool
     # (which scans its connections on every request).
     max_fetches: int = 16
+    # How long a SnapTrade event that cannot apply yet waits for its predecessor.
+    webhook_wait: timedelta = timedelta(hours=72)
     _fetch_gate: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
     _batches: dict[int, SyncBatches] = field(default_factory=dict, init=False, repr=False)
 
@@ -138,6 +149,7 @@ class HoldingsDeps:
             providers=providers,
             snaptrade=snaptrade,
             quotes=quotes,
+            webhook_wait=timedelta(hours=settings.holdings_webhook_wait_h),
         )
 
 
@@ -149,6 +161,23 @@ class AlpacaQuotes:
 
     async def quotes(self, symbols: Sequence[str]) -> list[Quote]:
         return await self.client.latest_quotes(self.creds, symbols)
+
+
+async def _wake_connections(ctx: JobContext[SnapTradeEvent], provider_user_id: str) -> None:
+    """Wake the events waiting for any connection of this SnapTrade user."""
+    async with (
+        ctx.pool.connection() as conn,
+        conn.transaction(),
+        conn.cursor(row_factory=dict_row) as cur,
+    ):
+        await cur.execute(
+            q.CONNECTION_KEYS, {"provider": "snaptrade", "provider_user_id": provider_user_id}
+        )
+        row = await cur.fetchone()
+        if row is not None:
+            # After an event that decided to wait at this moment has committed it.
+            await inbox.lock_keys(conn, "snaptrade", row["keys"])
+            await inbox.wake(conn, ["snaptrade"], row["keys"])
 
 
 async def _mark_webhook(ctx: JobContext[SnapTradeEvent], error: str | None) -> None:
@@ -221,7 +250,13 @@ def register(
             except TradefleetError as e:
                 await _mark_webhook(ctx, str(e))
                 raise
-            if not marks_processed:
+            event_id = ctx.payload.webhook_event_id
+            if "waiting" in result:
+                pass  # the body set the event waiting
+            elif "ignored" in result and event_id:
+                async with ctx.pool.connection() as conn:
+                    await inbox.finish(conn, event_id, "ignored", str(result["ignored"]))
+            elif not marks_processed:
                 await _mark_webhook(ctx, None)
             return result
 
@@ -243,6 +278,17 @@ def register(
             row = await cur.fetchone()
             if row is None or row["id"] is None:
                 return {"ignored": "connection was deleted"}
+            # Active again, unless a later event (a CONNECTION_BROKEN) already came.
+            await cur.execute(
+                q.CONNECTION_EVENT,
+                {
+                    "provider": "snaptrade",
+                    "provider_connection_id": p.provider_connection_id,
+                    "status": "active",
+                    "reason": None,
+                    "occurred_at": p.occurred_at,
+                },
+            )
             await cur.execute(
                 "select user_id from public.brokerage_connections where id = %(id)s", row
             )
@@ -254,17 +300,30 @@ def register(
         )
         stats = await sync.sync_user(owner["user_id"], connection_id=row["id"])
         await sync.finish_run(run_id, stats, started)
+        await _wake_connections(ctx, provider_user_id)
         return stats.as_dict()
 
     async def sync_account(ctx: JobContext[SnapTradeEvent], sync: HoldingsSync) -> dict[str, Any]:
         p = ctx.payload
         event_id = p.webhook_event_id
+        provider_user_id = _required(p, "provider_user_id")
+        async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                q.USER_HAS_LIVE_CONNECTION,
+                {"provider": "snaptrade", "provider_user_id": provider_user_id},
+            )
+            live = await cur.fetchone()
+        if live is not None and not live["live"]:
+            # A late update of an account whose connection is gone: nothing to show.
+            return {"ignored": f"every connection of snaptrade user {provider_user_id} is deleted"}
         _, stats = await sync.sync_account(
             "snaptrade",
-            _required(p, "provider_user_id"),
+            provider_user_id,
             _required(p, "provider_account_id"),
             webhook_event_id=str(event_id) if event_id else None,
         )
+        # The sync may have established the connection a waiting event names.
+        await _wake_connections(ctx, provider_user_id)
         return stats.as_dict()
 
     async def connection_status(
@@ -272,27 +331,39 @@ def register(
     ) -> dict[str, Any]:
         p = ctx.payload
         deleted = p.event_type == "CONNECTION_DELETED"
+        status = "deleted" if deleted else "broken"
+        connection = _required(p, "provider_connection_id")
         reason = (
             "deleted at the brokerage link provider"
             if deleted
             else "the brokerage disconnected; reconnect it from your brokerage settings"
         )
-        async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        async with (
+            ctx.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            # A wake for this connection comes after we decided to wait, or we see it.
+            await inbox.lock_keys(conn, "snaptrade", [f"connection:{connection}"])
             await cur.execute(
-                q.CONNECTION_STATUS,
+                q.CONNECTION_EVENT,
                 {
-                    "status": "deleted" if deleted else "broken",
-                    "reason": reason,
                     "provider": "snaptrade",
-                    "provider_connection_id": _required(p, "provider_connection_id"),
+                    "provider_connection_id": connection,
+                    "status": status,
+                    "reason": reason,
+                    "occurred_at": p.occurred_at,
                 },
             )
             rows = await cur.fetchall()
-            if deleted:
-                for r in rows:
-                    await cur.execute(q.DELETE_CONNECTION_ACCOUNTS, {"connection_id": r["id"]})
-        await sync.aggregate(sorted({r["user_id"] for r in rows}, key=str))
-        return {"connections": len(rows), "status": "deleted" if deleted else "broken"}
+            if not rows and p.webhook_event_id:
+                # Before its CONNECTION_ADDED: wait for the connection to be known.
+                why = f"{p.event_type} waits for connection {connection}"
+                await inbox.wait(conn, p.webhook_event_id, [f"connection:{connection}"], why)
+                return {"waiting": why}
+        changed = [r for r in rows if r["applied"]]
+        await sync.aggregate(sorted({r["user_id"] for r in changed}, key=str))
+        return {"connections": len(changed), "status": status}
 
     webhook_job("holdings.connection_added", connection_added)
     webhook_job("holdings.sync_account", sync_account, marks_processed=True)
@@ -351,5 +422,18 @@ def register(
             "status": routed.status,
         }
 
+    @registry.job("holdings.webhook_sweep", payload=NoPayload)
+    async def webhook_sweep(ctx: JobContext[NoPayload]) -> dict[str, Any]:
+        # Not get(): the sweep needs no provider nor master keys.
+        if isinstance(deps, HoldingsDeps):
+            wait = deps.webhook_wait
+        elif callable(deps):
+            wait = get().webhook_wait
+        else:
+            wait = timedelta(hours=(deps or HoldingsSettings()).holdings_webhook_wait_h)
+        async with ctx.pool.connection() as conn:
+            return await inbox.sweep_waiting(conn, ["snaptrade"], wait)
+
     registry.every("holdings.nightly", NIGHTLY_INTERVAL, "holdings.nightly")
+    registry.every("holdings.webhook_sweep", WEBHOOK_SWEEP_INTERVAL, "holdings.webhook_sweep")
     registry.every("holdings.update_prices", PRICE_INTERVAL, "holdings.update_prices")

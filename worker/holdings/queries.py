@@ -111,16 +111,27 @@ update public.brokerage_connections set status = 'broken', status_reason = %(rea
  where id = any (%(connection_ids)s::uuid[]) and status <> 'deleted'
 """
 
-CONNECTION_STATUS = """
-update public.brokerage_connections
-   set status = %(status)s, status_reason = %(reason)s
- where provider = %(provider)s and provider_connection_id = %(provider_connection_id)s and status <> 'deleted'
-returning id, user_id
+# A provider status event of a connection, ordered by the time it happened (see the migration).
+CONNECTION_EVENT = """
+select id, user_id, applied
+  from private.holdings_connection_event(%(provider)s, %(provider_connection_id)s, %(status)s, %(reason)s,
+                                         %(occurred_at)s)
 """
 
-DELETE_CONNECTION_ACCOUNTS = (
-    "delete from public.brokerage_accounts where connection_id = %(connection_id)s"
-)
+# The keys events waiting for a provider user's connections wait on.
+CONNECTION_KEYS = """
+select coalesce(array_agg('connection:' || c.provider_connection_id), '{}') as keys
+  from public.brokerage_connections c
+ where c.provider = %(provider)s and c.provider_user_id = %(provider_user_id)s
+   and c.provider_connection_id is not null
+"""
+
+# Has the provider user any connection that is not deleted?
+USER_HAS_LIVE_CONNECTION = """
+select exists (select 1 from public.brokerage_connections c
+                where c.provider = %(provider)s and c.provider_user_id = %(provider_user_id)s
+                  and c.status <> 'deleted') as live
+"""
 
 START_SYNC_RUN = """
 update public.sync_runs set status = 'running', started_at = coalesce(started_at, now())

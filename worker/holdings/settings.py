@@ -35,6 +35,12 @@ class HoldingsSettings(BaseSettings):
     alpaca_data_secret: SecretStr | None = Field(
         default=None, description="Alpaca secret for quotes of watched symbols."
     )
+    holdings_webhook_wait_h: float = Field(
+        default=72.0,
+        gt=0,
+        description="A SnapTrade event that cannot apply yet (a disconnect before its connect) "
+        "waits this long for it, then ends ignored.",
+    )
     sealing: SealingSettings = Field(
         default_factory=SealingSettings,
         description="Master keys that open brokerage user secrets (TRADEFLEET_MASTER_KEYS).",

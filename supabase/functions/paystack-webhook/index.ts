@@ -27,6 +27,11 @@ export async function handler(req: Request): Promise<Response> {
   }
   const eventId = paystackEventId(event.event, event.data);
   if (!eventId) return reply(400, { error: "malformed event: data has no id or reference" });
+  // Paystack counts in the currency's subunit: an amount is a whole number.
+  const amount = event.data.amount;
+  if (amount !== undefined && amount !== null && !(Number.isSafeInteger(amount) && (amount as number) >= 0)) {
+    return reply(400, { error: "malformed event: data.amount must be a whole number of subunits" });
+  }
   const at = event.data.paid_at ?? event.data.updated_at ?? event.data.created_at;
   const occurred = typeof at === "string" && !Number.isNaN(Date.parse(at)) ? new Date(at) : null;
   const stored = await storeEvent("paystack", eventId, event.event, delivery.text, occurred);

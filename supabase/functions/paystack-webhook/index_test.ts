@@ -70,7 +70,16 @@ t("a stale (older, re-sent) delivery is stored once and left for the fleet's sta
 });
 
 t("malformed deliveries are refused with 400", async () => {
-  for (const raw of ["nope", JSON.stringify({ data: { id: 1 } }), JSON.stringify({ event: "charge.success", data: {} }), "[]"]) {
+  for (
+    const raw of [
+      "nope",
+      JSON.stringify({ data: { id: 1 } }),
+      JSON.stringify({ event: "charge.success", data: {} }),
+      "[]",
+      JSON.stringify({ event: "charge.success", data: { id: 2, amount: "10000" } }),
+      JSON.stringify({ event: "charge.success", data: { id: 3, amount: 99.5 } }),
+    ]
+  ) {
     const res = await handler(post(URL_, raw, { "x-paystack-signature": await sign(raw) }));
     assertEquals(res.status, 400, raw);
     await res.body?.cancel();

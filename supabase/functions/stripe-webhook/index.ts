@@ -23,6 +23,15 @@ export async function handler(req: Request): Promise<Response> {
   if (typeof event.id !== "string" || event.id === "" || typeof event.type !== "string" || !isRecord(event.data)) {
     return reply(400, { error: "malformed event: expected an object with id, type and data" });
   }
+  // What the fleet's model of a Stripe event needs (worker/billing/models.py): refused here,
+  // with the field named, rather than stored and ignored later.
+  const object = event.data.object;
+  if (!isRecord(object) || typeof object.id !== "string" || object.id === "") {
+    return reply(400, { error: "malformed event: data.object must be an object with an id" });
+  }
+  if (event.created !== undefined && event.created !== null && !Number.isSafeInteger(event.created)) {
+    return reply(400, { error: "malformed event: created must be a Unix time in seconds" });
+  }
   const created = typeof event.created === "number" ? new Date(event.created * 1000) : null;
   const stored = await storeEvent("stripe", event.id, event.type, delivery.text, created);
   return reply(200, { received: true, duplicate: stored.duplicate });

@@ -98,6 +98,23 @@ t("malformed deliveries are refused with 400", async () => {
   await r4.body?.cancel();
 });
 
+t("a signed event the fleet could not read is refused with 400 naming the field, and not stored", async () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ data: {} }, "malformed event: data.object must be an object with an id"],
+    [{ data: { object: { object: "charge" } } }, "malformed event: data.object must be an object with an id"],
+    [{ data: { object: [] } }, "malformed event: data.object must be an object with an id"],
+    [{ created: "yesterday" }, "malformed event: created must be a Unix time in seconds"],
+    [{ created: 1.5 }, "malformed event: created must be a Unix time in seconds"],
+  ];
+  for (const [change, error] of cases) {
+    const { id, raw } = event();
+    const bad = JSON.stringify({ ...JSON.parse(raw), ...change });
+    const res = await handler(post(URL_, bad, { "stripe-signature": await signature(bad) }));
+    assertEquals([res.status, await res.json()], [400, { error }], bad);
+    assertEquals((await inbox("stripe", id)).rows, 0);
+  }
+});
+
 t("a missing webhook secret is a 500 that names the secret to set", async () => {
   Deno.env.delete("STRIPE_WEBHOOK_SECRET");
   try {

@@ -2,7 +2,8 @@
 // cannot set headers: `?token=` in the webhook URL, or "token" in the JSON message); only
 // the token's SHA-256 is stored, in a schema the API never exposes. The alert becomes a
 // signal of that strategy (entry), or closes / updates / cancels its latest live signal on
-// the pair. Same alert id (or same message) twice -> one signal.
+// the pair. Same alert id (or same message) twice -> one signal. An exit, close, update or
+// cancel with no live signal on the pair (it arrived before its entry) is refused with 404.
 import { db } from "../_shared/db.ts";
 import { reply } from "../_shared/http.ts";
 import { isRecord } from "../_shared/json_body.ts";
@@ -134,7 +135,14 @@ export async function handler(req: Request): Promise<Response> {
     case "duplicate":
       return reply(200, { ...result, duplicate: true });
     case "no_open_signal":
-      return reply(404, { ...result, error: `no open signal on ${alert.pair}` });
+      // Not kept for later: TradingView does not retry, and an exit with nothing open cannot be
+      // told from a stray or repeated one (the exit half of a reversal), which waiting for the
+      // next entry would close at once. The provider sees the refusal in TradingView's alert log.
+      return reply(404, {
+        ...result,
+        error: `no open signal on ${alert.pair} for this ${alert.action}: an alert that arrives ` +
+          "before its entry is refused; send it again once the entry is open",
+      });
     default:
       return reply(200, result);
   }

@@ -115,6 +115,59 @@ t("malformed alerts are refused with 400", async () => {
   assertEquals(await signals(strategy), []);
 });
 
+// Alerts in any order. An entry, an update and an exit of one position, each order they can
+// arrive in, with a re-delivery of the entry after the exit: the natural order ends closed at
+// the exit's price. An update or exit that arrives before its entry is refused with 404
+// (nothing is kept for later: TradingView does not retry, and a stray exit must not close the
+// next entry), so those orders end with the signal open and the refusal in the alert log.
+const ALERTS = ["entry", "update", "exit"] as const;
+const permutations = <T>(xs: readonly T[]): T[][] =>
+  xs.length <= 1 ? [[...xs]] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
+
+async function signalState(strategy: string) {
+  const rows = await db()<{ status: string; stop_loss: string | null; exit_price: string | null }[]>`
+    select status, stop_loss::float8::text as stop_loss, exit_price::float8::text as exit_price
+    from public.signals where strategy_id = ${strategy}`;
+  return rows.map((r) => ({ ...r }));
+}
+
+t("alerts in every order: the entry counts once, an early update or exit is refused and stores nothing", async () => {
+  await db()`insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close)
+             values ('binance', 'SOL/USDT', '1h', date_trunc('hour', now()) - interval '1 hour', 100, 112, 95, 110)
+             on conflict do nothing`;
+  for (const order of permutations(ALERTS)) {
+    const { strategy, token } = await providerWithToken();
+    const alerts = {
+      entry: { token, action: "buy", pair: "SOLUSDT", price: 100, alert_id: `e-${strategy}` },
+      update: { token, action: "update", pair: "SOLUSDT", sl: 96 },
+      exit: { token, action: "exit", pair: "SOLUSDT", price: 110 },
+    };
+    const statuses: Record<string, number> = {};
+    for (const name of [...order, "entry" as const]) { // the entry is delivered again last
+      const res = await send(alerts[name]);
+      const body = await res.json();
+      statuses[name] = res.status;
+      if (res.status === 404) {
+        assertMatch(body.error, /no open signal on SOL\/USDT for this (update|exit): an alert that arrives before its entry is refused/);
+      }
+    }
+    const seen = order.join(",");
+    const at = (name: string) => order.indexOf(name as typeof ALERTS[number]);
+    const exitLast = at("exit") > at("entry"); // the exit found the entry open
+    const updated = at("update") > at("entry") && (!exitLast || at("update") < at("exit"));
+    assertEquals(statuses.entry, 200, `${seen}: the re-delivered entry is a duplicate`);
+    assertEquals(statuses.exit, exitLast ? 200 : 404, seen);
+    assertEquals((await signalState(strategy)).length, 1, `${seen}: one signal`);
+    const [signal] = await signalState(strategy);
+    assertEquals(signal.status, exitLast ? "closed" : updated ? "updated" : "open", seen);
+    assertEquals(signal.exit_price, exitLast ? "110" : null, seen);
+    assertEquals(signal.stop_loss, updated ? "96" : null, seen);
+    if (seen === ALERTS.join(",")) {
+      assertEquals(signal, { status: "closed", stop_loss: "96", exit_price: "110" }, "the natural order");
+    }
+  }
+});
+
 // A fresh strategy per delivery; its URL carries the token (TradingView signs nothing).
 let current = { strategy: "", token: "" };
 badBytesTests({

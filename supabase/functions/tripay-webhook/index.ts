@@ -26,6 +26,15 @@ export async function handler(req: Request): Promise<Response> {
   if (typeof cb.reference !== "string" || cb.reference === "" || typeof cb.status !== "string" || !STATUSES.has(cb.status)) {
     return fail(400, "malformed callback: expected reference and a known status");
   }
+  for (const field of ["total_amount", "paid_at"] as const) {
+    const v = cb[field];
+    if (v !== undefined && v !== null && !(Number.isSafeInteger(v) && (v as number) >= 0)) {
+      return fail(400, `malformed callback: ${field} must be a whole number`);
+    }
+  }
+  if (cb.merchant_ref !== undefined && cb.merchant_ref !== null && typeof cb.merchant_ref !== "string") {
+    return fail(400, "malformed callback: merchant_ref must be a string");
+  }
   // One event per (reference, status): a status is reached once, re-sent callbacks repeat it.
   const occurred = typeof cb.paid_at === "number" ? new Date(cb.paid_at * 1000) : null;
   const stored = await storeEvent("tripay", `${cb.reference}:${cb.status}`, `payment_status.${cb.status}`, delivery.text, occurred);

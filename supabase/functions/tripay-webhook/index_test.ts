@@ -75,7 +75,16 @@ t("an invalid signature is refused and nothing is stored", async () => {
 });
 
 t("malformed callbacks are refused with 400; other callback events are ignored", async () => {
-  for (const raw of ["{", JSON.stringify({ status: "PAID" }), JSON.stringify({ reference: "T1", status: "WEIRD" })]) {
+  for (
+    const raw of [
+      "{",
+      JSON.stringify({ status: "PAID" }),
+      JSON.stringify({ reference: "T1", status: "WEIRD" }),
+      JSON.stringify({ reference: "T1", status: "PAID", total_amount: "200000" }),
+      JSON.stringify({ reference: "T1", status: "PAID", paid_at: 1.5 }),
+      JSON.stringify({ reference: "T1", status: "PAID", merchant_ref: 7 }),
+    ]
+  ) {
     const res = await handler(post(URL_, raw, await headers(raw)));
     assertEquals(res.status, 400, raw);
     await res.body?.cancel();

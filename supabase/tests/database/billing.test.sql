@@ -2,7 +2,7 @@
 -- inbox queues work once per event; the invoice state machine applies each effect once
 -- whatever the delivery count or order; expiry, plan changes and limits.
 begin;
-select plan(34);
+select plan(38);
 
 select tests.create_user(1, 'alice@bill.test');
 select tests.create_user(2, 'bob@bill.test');
@@ -36,6 +36,14 @@ select is(tests.try_as('alice@bill.test', 'select * from public.webhook_events')
 select is(tests.try_as('dana@bill.test', 'select * from public.webhook_events'), 'rows=3', 'admins read them');
 select is(tests.try_as('alice@bill.test', $$insert into public.webhook_events (provider, event_id, event_type, payload)
           values ('stripe', 'evt_x', 'x', '{}')$$), 'denied', 'users cannot forge webhook events');
+-- An event waiting for its predecessor is queued again when woken.
+update public.webhook_events set status = 'waiting', waiting_for = '{in_1}', attempts = 1 where event_id = 'evt_1';
+select is((select count(*)::int from public.jobs where kind = 'billing.webhook'), 3, 'waiting queues nothing');
+update public.webhook_events set status = 'received' where event_id = 'evt_1';
+select is((select count(*)::int from public.jobs where kind = 'billing.webhook'), 4,
+          'a woken payment event queues its billing.webhook job again');
+select throws_ok($$update public.webhook_events set status = 'waiting', waiting_for = '{}' where event_id = 'T1:PAID'$$,
+                 '23514', null, 'a waiting event names what it waits for');
 
 -- Paying an invoice ------------------------------------------------------------------------------------
 insert into public.invoices (id, user_id, plan_id, provider, provider_invoice_id, amount, credits)
@@ -71,12 +79,15 @@ select is(public.billing_apply_invoice_event(tests.id('invoice', 1), 'refunded')
 select is(pg_temp.balance(tests.id('user', 1)), 2000::numeric, 'the 500 bought credits are taken back');
 select is(public.billing_apply_invoice_event(tests.id('invoice', 1), 'paid', 29), 'unchanged', 'a refunded invoice stays refunded');
 
--- Out of order: the refund arrives before the payment: nothing is ever credited.
+-- Out of order: a refund before its payment is not applied yet (its event waits for the
+-- payment); once the payment is applied, the refund takes back what it bought.
 insert into public.invoices (id, user_id, provider, provider_invoice_id, amount, credits)
 values (tests.id('invoice', 3), tests.id('user', 2), 'paystack', 'ref_3', 10, 100);
-select is(public.billing_apply_invoice_event(tests.id('invoice', 3), 'refunded'), 'applied', 'an early refund is recorded');
-select is(public.billing_apply_invoice_event(tests.id('invoice', 3), 'paid', 10), 'unchanged', 'the late payment is ignored');
-select is(pg_temp.balance(tests.id('user', 2)), 0::numeric, 'bob was never credited');
+select is(public.billing_apply_invoice_event(tests.id('invoice', 3), 'refunded'), 'not_paid_yet',
+          'an early refund waits for the payment');
+select is(public.billing_apply_invoice_event(tests.id('invoice', 3), 'paid', 10), 'applied', 'the payment applies');
+select is(public.billing_apply_invoice_event(tests.id('invoice', 3), 'refunded'), 'applied', 'then the refund');
+select is(pg_temp.balance(tests.id('user', 2)), 0::numeric, 'bob keeps none of the refunded credits');
 
 -- Plan change with limits: moving to a 1-bot plan pauses the other running bots.
 insert into public.bots (id, user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount, status)

@@ -4,7 +4,7 @@
 -- Run: pg_prove -d <db> supabase/tests/database/holdings.test.sql
 begin;
 create extension if not exists pgtap;
-select plan(68);
+select plan(73);
 
 -- Cast and data (as the superuser, like Auth and the worker would create them).
 insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values
@@ -208,5 +208,22 @@ select results_eq($$select kind, payload ->> 'provider_account_id' from public.j
 select is((select status from public.webhook_events where id = '50000000-0000-0000-0000-000000000002'), 'ignored',
           'an event nobody handles is marked ignored');
 
+-- Waiting events: woken, a SnapTrade event is queued again.
+update public.webhook_events set status = 'waiting', waiting_for = '{connection:x}', attempts = 1
+ where id = '50000000-0000-0000-0000-000000000001';
+update public.webhook_events set status = 'received' where id = '50000000-0000-0000-0000-000000000001';
+select is((select kind from public.jobs where idempotency_key = 'snaptrade-webhook:holdings-test-1:woken:1'),
+          'holdings.sync_account', 'a woken SnapTrade event is queued again');
+
+-- Connection events apply in the order they happened.
+select is((select count(*)::int from private.holdings_connection_event('snaptrade', 'no-such-auth', 'broken', 'x', now())),
+          0, 'an event for an unknown connection finds nothing (its event waits)');
+select results_eq($$select applied from private.holdings_connection_event('snaptrade', 'auth-b', 'broken', 'gone', now())$$,
+                  $$values (true)$$, 'a connection breaks');
+select results_eq($$select applied from private.holdings_connection_event('snaptrade', 'auth-b', 'active', null,
+                                                                           now() - interval '1 minute')$$,
+                  $$values (false)$$, 'an older fix does not undo a later break');
+select is((select status from public.brokerage_connections where provider_connection_id = 'auth-b'), 'broken',
+          '... the connection stays broken');
 select * from finish();
 rollback;
