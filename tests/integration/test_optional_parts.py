@@ -30,6 +30,7 @@ PERIODIC = {
     "signals.renew",
     "holdings.nightly",
     "holdings.update_prices",
+    "holdings.webhook_sweep",
 }
 CONFIGURED = {
     "TRADEFLEET_MASTER_KEYS": KEY,
