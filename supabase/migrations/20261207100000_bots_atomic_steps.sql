@@ -63,6 +63,10 @@ begin
               on s.bot_id = l.bot_id and s.epoch = l.epoch
            order by l.bot_id
              for share of l) x;
+  -- Then the bots, in the same order, before the step's rows (whose triggers update the
+  -- bots' statistics): two batches of the same bots (a runner's and a signal's fan-out)
+  -- queue behind each other instead of deadlocking.
+  perform 1 from public.bots b where b.id = any (v_ok) order by b.id for no key update;
 
   insert into public.orders as o (id, bot_id, user_id, client_order_id, exchange_order_id, exchange, symbol, side,
                                   order_type, amount, price, stop_price, filled, average_price, fee, fee_currency,
