@@ -16,6 +16,7 @@ from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
 from tests.support.bots import FIVE_MIN, START, create_bot, grant_credits, harness, register_worker
 from tests.support.db import User
 from worker.bots import runner as runner_module
+from worker.bots.credit_gate import HoldRequest
 from worker.bots.model import BotConfig
 from worker.bots.store import persist_steps
 from worker.exchanges import ExchangeCredentials
@@ -154,3 +155,48 @@ async def test_a_live_bot_resuming_after_a_gap_logs_each_missed_entry(
         await conn.execute("select client_order_id from public.orders where bot_id = %s", (bot,))
     ).fetchall()
     assert not {cid for _, _, cid in missed} & {o for (o,) in orders}
+
+
+async def test_holds_are_fenced_by_the_lease_epoch_and_orphans_voided_on_adoption(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    await grant_credits(conn, alice, "100")
+    bot = await create_bot(conn, alice, stop_loss=2, take_profit=3)
+    worker = await register_worker(conn)
+    await run(db_url, worker, 30)
+    ((epoch, last),) = await (
+        await conn.execute(
+            "select l.epoch, b.last_candle_at from bot_leases l join bots b on b.id = l.bot_id"
+            " where b.id = %s",
+            (bot,),
+        )
+    ).fetchall()
+    async with harness(db_url, worker) as h:
+        await h.runner.credits.load_terms([str(alice.id)])
+        # A worker holding for an epoch that is no longer the bot's holds nothing.
+        stale = await h.runner.credits.hold(
+            [HoldRequest(str(alice.id), bot, "tf-stale-entry", epoch - 1, last)]
+        )
+        assert stale.results == [False] and stale.stale == {bot}
+        # A worker that held, then died before its order was written.
+        held = await h.runner.credits.hold(
+            [HoldRequest(str(alice.id), bot, "tf-orphan-entry", epoch, last - FIVE_MIN)]
+        )
+        assert held.results[0] and not held.stale
+    holds = "select reference_id, phase from public.credit_transfers where reference_id like 'tf-%%-entry'"
+    assert await (await conn.execute(holds)).fetchall() == [("tf-orphan-entry", "pending")]
+
+    # Another worker takes the bot over: the hold is voided when it adopts the bot.
+    await conn.execute("update public.bot_leases set worker_id = null, expires_at = now()")
+    second = await register_worker(conn, "second")
+    async with harness(db_url, second, last) as h:
+        await h.sync()
+        assert h.leases.owned[bot] == epoch + 1
+    voided = await (
+        await conn.execute(
+            "select count(*) from public.credit_transfers v join public.credit_transfers h"
+            " on h.id = v.pending_id where h.reference_id = 'tf-orphan-entry' and v.phase = 'void_pending'"
+        )
+    ).fetchone()
+    assert voided == (1,)
