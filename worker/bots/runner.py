@@ -158,7 +158,7 @@ class BotRunner:
             if gained:
                 try:
                     await self.adopt(gained)
-                except (psycopg.Error, OSError) as e:
+                except Exception as e:  # the database or the ledger unavailable
                     self._reload.update(gained)  # tried again on the next close
                     log.warning(
                         "loading bots failed", extra={"action": "adopt_failed", "error": str(e)}
@@ -191,7 +191,10 @@ class BotRunner:
                 await asyncio.sleep(self.settle_s)  # let the exchange publish the closed candle
             try:
                 await self.process_close(close)
-            except (psycopg.Error, OSError) as e:
+            except Exception as e:  # market data or the database unavailable: next close
+                if not isinstance(e, psycopg.Error | OSError | Retryable):
+                    log.exception("candle close failed", extra={"action": "close_failed"})
+                    continue
                 log.warning(
                     "candle close failed", extra={"action": "close_failed", "error": str(e)}
                 )
@@ -354,7 +357,7 @@ class BotRunner:
             return True
         try:
             await self._adopt({b: owned[b] for b in self._reload})
-        except (psycopg.Error, OSError) as e:
+        except Exception as e:  # the database or the ledger unavailable
             log.warning("reloading bots failed", extra={"action": "reload_failed", "error": str(e)})
             return False
         return True
@@ -437,10 +440,13 @@ class BotRunner:
                         elif bot.config.is_paper:
                             # A missed candle replayed: enter now, so the next candle fills
                             # the entry as it would have without the gap.
-                            await self._enter([(intent, out)])
+                            try:
+                                await self._enter([(intent, out)])
+                            except Exception as e:  # the hold failed: not the bot's fault
+                                raise _StepAborted(str(e)) from e
                         else:
                             _missed_entry(intent, out)
-                except (psycopg.Error, OSError):
+                except (psycopg.Error, OSError, _StepAborted):
                     raise  # the database, not the bot: the whole step is retried
                 except Exception as e:  # one bad bot never stops the others
                     if isinstance(e, Retryable):
@@ -534,6 +540,10 @@ class BotRunner:
                     )
                 else:
                     engine.fail(intent.bot, e, out)
+
+
+class _StepAborted(Exception):
+    """A step that cannot go on for a reason outside the bot (its credit hold failed)."""
 
 
 def _missed_entry(intent: EntryIntent, out: StepOut) -> None:
