@@ -146,18 +146,35 @@ async def _restart(ctx: Context) -> str:
     return f"SIGTERM w0 (exit {code}) and start w2: a rolling restart"
 
 
+LEASING = """
+select count(*) from public.bot_leases l join public.workers w on w.id = l.worker_id
+ where w.name = %s and w.status = 'running' and l.expires_at > now()
+"""
+
+
 async def _lease_churn(ctx: Context) -> str:
-    """Very short leases while workers come and go every few candles."""
+    """Very short leases while workers come and go every few candles: a rolling
+    replacement, each new worker leasing bots before the oldest one is sent SIGTERM (on
+    a loaded machine a worker can take seconds to start; retiring the old one first would
+    leave the bots without any worker, which is an outage, not churn)."""
     f = ctx.fleet
     close, churned = f.plan.fault_at, 0
     while close < f.plan.candles - 5:
         await f.until(close)
         oldest = f.alive()[0]
-        f.start(lease_ttl_s=1.0)
+        name = f.start(lease_ttl_s=1.0)
+
+        async def leasing(name: str = name) -> bool:
+            return bool((await query(f.url, LEASING, (name,)))[0][0])
+
+        try:
+            await wait_for(f"{name} to lease bots", leasing, limit_s=60.0)
+        except AssertionError as e:  # the harness failed, not the fleet
+            raise RuntimeError(str(e)) from e
         f.retire(oldest)
         churned += 1
-        close += 5
-    return f"LEASE_TTL_S=1, {churned} workers replaced by SIGTERM and a fresh start"
+        close = max(close + 5, f.close_now() + 1)
+    return f"LEASE_TTL_S=1, {churned} workers replaced by SIGTERM once their successor leased bots"
 
 
 SCENARIOS: dict[str, Scenario] = {
