@@ -65,6 +65,13 @@ class Plan:
     seed: int = 1
 
     @property
+    def last_close(self) -> int:
+        """The latest close a faulted run may reach: its recovery comes after the fault is
+        over, and a fault (a restart of a busy cluster and the reconnects after it) can take
+        several recovery periods."""
+        return self.candles + 4 * self.recovery
+
+    @property
     def close_s(self) -> float:
         return FIVE_MIN.total_seconds() / self.speed
 

@@ -126,10 +126,14 @@ async def run_fleet(
             raise NotReady(str(e)) from e
         what = await act(fleet)
         longest = plan.candles + plan.recovery
+        # A faulted run gets its recovery closes after the fault is over, even when the
+        # fault itself took long (a restart of a busy cluster can take ten seconds, and the
+        # workers' reconnects as long again): it is compared with the reference up to the
+        # candle both reached.
         end = (
             longest
             if reference
-            else min(longest, max(plan.candles, fleet.close_now() + plan.recovery))
+            else min(plan.last_close, max(plan.candles, fleet.close_now() + plan.recovery))
         )
         await fleet.until(end)
         observed = await observe(url, lease_ttl_s)
@@ -218,7 +222,7 @@ async def prepare(plan: Plan, logs: Path, prefix: str) -> Prepared:
     drain = math.ceil(STOP_TIMEOUT_S / plan.close_s)
     grid = candle_grid(
         REPLAY_START,
-        REPLAY_START + (plan.candles + plan.recovery + 4 + drain) * FIVE_MIN,
+        REPLAY_START + (plan.last_close + 4 + drain) * FIVE_MIN,
         FIVE_MIN,
     )
     ref_db = f"{prefix}_reference"
