@@ -68,10 +68,19 @@ class Plan:
     seed: int = 1
 
     @property
+    def last_close(self) -> int:
+        """The latest close a faulted run may reach: its recovery comes after the fault is
+        over, and a fault (a restart of a busy cluster and the reconnects after it) can take
+        several recovery periods."""
+        return self.candles + 4 * self.recovery
+
+    @property
     def close_s(self) -> float:
         return FIVE_MIN.total_seconds() / self.speed
 
 
+STOP_TIMEOUT_S = 20.0
+"""How long a stopped worker may drain before it is killed."""
 SHORT = Plan(bots=40, candles=36, fault_at=6, recovery=12, speed=1000, lead_s=6, lease_ttl_s=2)
 FULL = Plan(bots=300, candles=60, fault_at=12, recovery=20, speed=600, lead_s=8, lease_ttl_s=3)
 
@@ -251,7 +260,7 @@ class Fleet:
         self.signal(name, signal.SIGKILL)
         self.procs[name].wait()
 
-    async def stop(self, name: str, timeout_s: float = 20.0) -> int | None:
+    async def stop(self, name: str, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM (drain), then SIGKILL if it does not exit in time; returns its exit code."""
         p = self.procs[name]
         self.signal(name, signal.SIGCONT)

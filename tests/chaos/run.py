@@ -3,6 +3,7 @@ then each scenario on its own copy, and compare."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
@@ -26,6 +27,7 @@ from tests.chaos.compare import (
 from tests.chaos.harness import (
     FIVE_MIN,
     REPLAY_START,
+    STOP_TIMEOUT_S,
     Fleet,
     Plan,
     audit_rows,
@@ -124,10 +126,14 @@ async def run_fleet(
             raise NotReady(str(e)) from e
         what = await act(fleet)
         longest = plan.candles + plan.recovery
+        # A faulted run gets its recovery closes after the fault is over, even when the
+        # fault itself took long (a restart of a busy cluster can take ten seconds, and the
+        # workers' reconnects as long again): it is compared with the reference up to the
+        # candle both reached.
         end = (
             longest
             if reference
-            else min(longest, max(plan.candles, fleet.close_now() + plan.recovery))
+            else min(plan.last_close, max(plan.candles, fleet.close_now() + plan.recovery))
         )
         await fleet.until(end)
         observed = await observe(url, lease_ttl_s)
@@ -210,8 +216,14 @@ async def prepare(plan: Plan, logs: Path, prefix: str) -> Prepared:
     template = support.ensure_template()
     seed_db = f"{prefix}_seed"
     bot_ids = await build_seed(create_database(seed_db, template), plan)
+    # Workers go on closing candles while they drain at the end of a run (up to the stop's
+    # timeout), so the grid reaches that far past the last planned close: every order a
+    # run writes is then known by its candle and leg.
+    drain = math.ceil(STOP_TIMEOUT_S / plan.close_s)
     grid = candle_grid(
-        REPLAY_START, REPLAY_START + (plan.candles + plan.recovery + 4) * FIVE_MIN, FIVE_MIN
+        REPLAY_START,
+        REPLAY_START + (plan.last_close + 4 + drain) * FIVE_MIN,
+        FIVE_MIN,
     )
     ref_db = f"{prefix}_reference"
 

@@ -8,9 +8,10 @@ the fault-free reference.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
@@ -80,15 +81,42 @@ def _pg_restart(mode: str) -> Callable[[Context], Awaitable[str]]:
         await query(f.url, "checkpoint")
         caught = await freeze_mid_close(f, f.plan.fault_at)
         took = restart_postgres(mode)
+        if caught is not None:
+            f.signal(caught.worker, signal.SIGCONT)
+        back = await _leased_again(f)
         if caught is None:
-            return f"pg_ctl restart -m {mode} ({took:.1f}s), no close caught mid-way"
-        f.signal(caught.worker, signal.SIGCONT)
+            return f"pg_ctl restart -m {mode} ({took:.1f}s, {back}), no close caught mid-way"
         return (
-            f"pg_ctl restart -m {mode} ({took:.1f}s) while {caught.worker} was between "
-            f"the hold and the persist of close {caught.close}"
+            f"pg_ctl restart -m {mode} ({took:.1f}s, {back}) while {caught.worker} was "
+            f"between the hold and the persist of close {caught.close}"
         )
 
     return act
+
+
+ALL_LEASED = """
+select (select count(*) from public.bots where status = 'running')
+     = (select count(*) from public.bot_leases l join public.workers w on w.id = l.worker_id
+         where l.expires_at > now() and w.status = 'running' and l.renewed_at >= %(since)s)
+"""
+
+
+async def _leased_again(f: Fleet, limit_s: float = 60.0) -> str:
+    """The fault is over once live workers have renewed the lease of every bot since it
+    (the workers' pools reconnect with backoff after a restart); says how long that took."""
+    started, since = time.monotonic(), datetime.now(UTC)
+
+    async def leased() -> bool:
+        try:
+            return bool((await query(f.url, ALL_LEASED, {"since": since}))[0][0])
+        except psycopg.OperationalError:
+            return False  # still starting up
+
+    try:
+        await wait_for("every bot leased again", leased, limit_s=limit_s, every_s=0.1)
+    except AssertionError:
+        return f"bots not all leased again {limit_s:g}s later"
+    return f"every bot leased again {time.monotonic() - started:.1f}s later"
 
 
 FAULT_FUNCTION = """
@@ -146,18 +174,35 @@ async def _restart(ctx: Context) -> str:
     return f"SIGTERM w0 (exit {code}) and start w2: a rolling restart"
 
 
+LEASING = """
+select count(*) from public.bot_leases l join public.workers w on w.id = l.worker_id
+ where w.name = %s and w.status = 'running' and l.expires_at > now()
+"""
+
+
 async def _lease_churn(ctx: Context) -> str:
-    """Very short leases while workers come and go every few candles."""
+    """Very short leases while workers come and go every few candles: a rolling
+    replacement, each new worker leasing bots before the oldest one is sent SIGTERM (on
+    a loaded machine a worker can take seconds to start; retiring the old one first would
+    leave the bots without any worker, which is an outage, not churn)."""
     f = ctx.fleet
     close, churned = f.plan.fault_at, 0
     while close < f.plan.candles - 5:
         await f.until(close)
         oldest = f.alive()[0]
-        f.start(lease_ttl_s=1.0)
+        name = f.start(lease_ttl_s=1.0)
+
+        async def leasing(name: str = name) -> bool:
+            return bool((await query(f.url, LEASING, (name,)))[0][0])
+
+        try:
+            await wait_for(f"{name} to lease bots", leasing, limit_s=60.0)
+        except AssertionError as e:  # the harness failed, not the fleet
+            raise RuntimeError(str(e)) from e
         f.retire(oldest)
         churned += 1
-        close += 5
-    return f"LEASE_TTL_S=1, {churned} workers replaced by SIGTERM and a fresh start"
+        close = max(close + 5, f.close_now() + 1)
+    return f"LEASE_TTL_S=1, {churned} workers replaced by SIGTERM once their successor leased bots"
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -127,6 +127,7 @@ CREATE TABLE public.trades (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    decided_at timestamp with time zone,
     CONSTRAINT trades_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT trades_amount_positive CHECK ((amount > (0)::numeric)),
     CONSTRAINT trades_closed_has_exit CHECK (((status <> 'closed'::text) OR ((exit_time IS NOT NULL) AND (exit_price IS NOT NULL)))),
@@ -147,6 +148,7 @@ CREATE TABLE public.trades (
     CONSTRAINT trades_take_profit_price_finite CHECK ((take_profit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.trades OWNER TO postgres;
+COMMENT ON COLUMN public.trades.decided_at IS 'Open time of the candle whose close decided the entry (null: a copy of a signal, or older rows).';
 CREATE TYPE private.fanout_close AS (
 	subscription_id uuid,
 	subscriber_id uuid,
@@ -1176,6 +1178,7 @@ begin
   if v_queues is not null then
     perform pg_notify('tradefleet_jobs', q) from unnest(v_queues) q;
   end if;
+  perform 1 from public.bot_leases l where l.worker_id = p_worker_id order by l.bot_id for update;
   update public.bot_leases l set worker_id = null, expires_at = least(l.expires_at, now())
   where l.worker_id = p_worker_id;
 end;
@@ -2516,16 +2519,21 @@ declare
   v_target integer := 0;
   v_share integer;
   v_held integer;
+  v_take uuid[];
   w record;
 begin
   perform pg_advisory_xact_lock(hashtextextended('tradefleet:bot_leases', 0));
   select wk.status, wk.capacity into v_status, v_capacity from public.workers wk where wk.id = p_worker_id;
   if v_status is distinct from 'running' then
     -- Draining, stopped, dead or unknown: hold nothing.
+    perform 1 from public.bot_leases l where l.worker_id = p_worker_id order by l.bot_id for update;
     update public.bot_leases l set worker_id = null, expires_at = least(l.expires_at, now())
     where l.worker_id = p_worker_id;
     return;
   end if;
+  -- Every lease row this call may change is locked first, in bot-id order (the order
+  -- public.bot_apply_steps locks them in): this worker's own, then free ones it may take.
+  perform 1 from public.bot_leases l where l.worker_id = p_worker_id order by l.bot_id for update;
   -- Bots that stopped running are let go.
   update public.bot_leases l set worker_id = null, expires_at = least(l.expires_at, now())
   where l.worker_id = p_worker_id
@@ -2574,15 +2582,21 @@ begin
   where l.worker_id = p_worker_id and l.expires_at > now();
   get diagnostics v_held = row_count;
   -- Under the share: take free bots (never leased, released or expired), longest-free first.
+  -- The chosen ones are locked in bot-id order before they are taken.
   if v_held < v_target then
+    select coalesce(array_agg(c.id), '{}') into v_take
+    from (select b.id
+          from public.bots b
+          left join public.bot_leases x on x.bot_id = b.id
+          where b.status = 'running'
+            and (x.bot_id is null or x.expires_at <= now() or x.worker_id is null)
+          order by x.expires_at nulls first, b.id
+          limit v_target - v_held) c;
+    perform 1 from public.bot_leases l where l.bot_id = any (v_take) order by l.bot_id for update;
     insert into public.bot_leases as l (bot_id, worker_id, epoch, acquired_at, renewed_at, expires_at)
-    select b.id, p_worker_id, 1, now(), now(), now() + make_interval(secs => p_ttl_s)
-    from public.bots b
-    left join public.bot_leases x on x.bot_id = b.id
-    where b.status = 'running'
-      and (x.bot_id is null or x.expires_at <= now() or x.worker_id is null)
-    order by x.expires_at nulls first, b.id
-    limit v_target - v_held
+    select t.id, p_worker_id, 1, now(), now(), now() + make_interval(secs => p_ttl_s)
+    from unnest(v_take) as t(id)
+    order by t.id
     on conflict on constraint bot_leases_pkey do update
       set worker_id = excluded.worker_id,
           epoch = l.epoch + 1,
@@ -3088,7 +3102,8 @@ CREATE FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb DEFAULT '[]
 declare
   v_ok uuid[];
 begin
-  -- Lock the leases of the batch: a takeover (epoch + 1) waits until this commits.
+  -- Lock the leases of the batch first, in bot-id order: a takeover (epoch + 1) waits
+  -- until this commits, and lease renewals lock in the same order.
   select coalesce(array_agg(x.bot_id), '{}') into v_ok
     from (select l.bot_id
             from public.bot_leases l
@@ -3096,17 +3111,24 @@ begin
               on s.bot_id = l.bot_id and s.epoch = l.epoch
            order by l.bot_id
              for share of l) x;
+  -- Then the bots, in the same order, before the step's rows (whose triggers update the
+  -- bots' statistics): two batches of the same bots (a runner's and a signal's fan-out)
+  -- queue behind each other instead of deadlocking.
+  perform 1 from public.bots b where b.id = any (v_ok) order by b.id for no key update;
   insert into public.orders as o (id, bot_id, user_id, client_order_id, exchange_order_id, exchange, symbol, side,
                                   order_type, amount, price, stop_price, filled, average_price, fee, fee_currency,
-                                  status, reason, is_paper_trade, lease_epoch, signal_id)
+                                  status, reason, is_paper_trade, lease_epoch, signal_id, decided_at)
   select r.id, r.bot_id, r.user_id, r.client_order_id, r.exchange_order_id, r.exchange, r.symbol, r.side,
          r.order_type, r.amount, r.price, r.stop_price, coalesce(r.filled, 0), r.average_price, coalesce(r.fee, 0),
-         r.fee_currency, r.status, r.reason, coalesce(r.is_paper_trade, true), r.lease_epoch, r.signal_id
+         r.fee_currency, r.status, r.reason, coalesce(r.is_paper_trade, true), r.lease_epoch, r.signal_id,
+         r.decided_at
     from jsonb_to_recordset(p_orders) as r(id uuid, bot_id uuid, user_id uuid, client_order_id text,
          exchange_order_id text, exchange text, symbol text, side text, order_type text, amount numeric,
          price numeric, stop_price numeric, filled numeric, average_price numeric, fee numeric, fee_currency text,
-         status text, reason text, is_paper_trade boolean, lease_epoch bigint, signal_id uuid)
+         status text, reason text, is_paper_trade boolean, lease_epoch bigint, signal_id uuid,
+         decided_at timestamptz)
    where r.bot_id = any (v_ok)
+   order by r.bot_id, r.client_order_id
   on conflict (client_order_id) do update
      set exchange_order_id = coalesce(excluded.exchange_order_id, o.exchange_order_id),
          filled = excluded.filled,
@@ -3114,22 +3136,25 @@ begin
          fee = excluded.fee,
          fee_currency = coalesce(excluded.fee_currency, o.fee_currency),
          status = excluded.status,
-         lease_epoch = excluded.lease_epoch;
+         lease_epoch = excluded.lease_epoch,
+         decided_at = coalesce(o.decided_at, excluded.decided_at);
   insert into public.trades as t (id, bot_id, user_id, exchange, trading_pair, side, direction, order_type, amount,
                                   price, exit_price, fee, profit, profit_percentage, status, exit_reason, entry_time,
                                   exit_time, entry_order_id, exit_order_id, is_paper_trade, stop_loss_price,
-                                  take_profit_price, lease_epoch, metadata, signal_id)
+                                  take_profit_price, lease_epoch, metadata, signal_id, decided_at)
   select r.id, r.bot_id, r.user_id, r.exchange, r.trading_pair, r.side, r.direction, r.order_type, r.amount,
          r.price, r.exit_price, r.fee, coalesce(r.profit, 0), coalesce(r.profit_percentage, 0), r.status,
          r.exit_reason, r.entry_time, r.exit_time, r.entry_order_id, r.exit_order_id,
          coalesce(r.is_paper_trade, true), r.stop_loss_price, r.take_profit_price, r.lease_epoch,
-         coalesce(r.metadata, '{}'), r.signal_id
+         coalesce(r.metadata, '{}'), r.signal_id, r.decided_at
     from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, user_id uuid, exchange text, trading_pair text,
          side text, direction text, order_type text, amount numeric, price numeric, exit_price numeric, fee numeric,
          profit numeric, profit_percentage numeric, status text, exit_reason text, entry_time timestamptz,
          exit_time timestamptz, entry_order_id uuid, exit_order_id uuid, is_paper_trade boolean,
-         stop_loss_price numeric, take_profit_price numeric, lease_epoch bigint, metadata jsonb, signal_id uuid)
+         stop_loss_price numeric, take_profit_price numeric, lease_epoch bigint, metadata jsonb, signal_id uuid,
+         decided_at timestamptz)
    where r.bot_id = any (v_ok)
+   order by r.bot_id, r.id
   on conflict (id) do update
      set exit_price = excluded.exit_price,
          fee = excluded.fee,
@@ -3140,7 +3165,8 @@ begin
          exit_time = excluded.exit_time,
          exit_order_id = excluded.exit_order_id,
          lease_epoch = excluded.lease_epoch,
-         metadata = t.metadata || excluded.metadata;
+         metadata = t.metadata || excluded.metadata,
+         decided_at = coalesce(t.decided_at, excluded.decided_at);
   insert into public.bot_logs (bot_id, user_id, log_level, message, context, source)
   select r.bot_id, r.user_id, r.log_level, r.message, coalesce(r.context, '{}'), 'bot'
     from jsonb_to_recordset(p_logs) as r(bot_id uuid, user_id uuid, log_level text, message text, context jsonb)
@@ -3163,6 +3189,62 @@ begin
 end;
 $$;
 ALTER FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) OWNER TO postgres;
+CREATE FUNCTION public.bot_fence_holds(p_bots jsonb) RETURNS TABLE(stale_bot_id uuid)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_ok uuid[];
+begin
+  if p_bots is null or jsonb_typeof(p_bots) <> 'array' then
+    raise exception 'p_bots must be a JSON array of {bot_id, epoch}' using errcode = '22023';
+  end if;
+  select coalesce(array_agg(x.bot_id), '{}') into v_ok
+    from (select l.bot_id
+            from public.bot_leases l
+            join jsonb_to_recordset(p_bots) as s(bot_id uuid, epoch bigint)
+              on s.bot_id = l.bot_id and s.epoch = l.epoch
+           order by l.bot_id
+             for share of l) x;
+  return query
+    select distinct s.bot_id from jsonb_to_recordset(p_bots) as s(bot_id uuid)
+     where s.bot_id is not null and not (s.bot_id = any (v_ok));
+end;
+$$;
+ALTER FUNCTION public.bot_fence_holds(p_bots jsonb) OWNER TO postgres;
+CREATE FUNCTION public.bot_orphan_holds(p_bots jsonb) RETURNS TABLE(bot_id uuid, hold_id uuid, client_order_id text, decided_at timestamp with time zone)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_ok uuid[];
+begin
+  if p_bots is null or jsonb_typeof(p_bots) <> 'array' then
+    raise exception 'p_bots must be a JSON array of {bot_id, epoch}' using errcode = '22023';
+  end if;
+  select coalesce(array_agg(x.bot_id), '{}') into v_ok
+    from (select l.bot_id
+            from public.bot_leases l
+            join jsonb_to_recordset(p_bots) as s(bot_id uuid, epoch bigint)
+              on s.bot_id = l.bot_id and s.epoch = l.epoch
+           order by l.bot_id
+             for share of l) x;
+  return query
+    select b.id, t.id, t.reference_id, (t.metadata ->> 'decided_at')::timestamptz
+      from public.bots b
+      join public.credit_transfers t
+        on t.reference_type = 'order'
+       and t.phase = 'pending'
+       and t.metadata ->> 'bot_id' = b.id::text
+     where b.id = any (v_ok)
+       and t.metadata ? 'decided_at'
+       and (t.metadata ->> 'decided_at')::timestamptz <= b.last_candle_at
+       and not exists (select 1 from public.credit_transfers r where r.pending_id = t.id)
+       and not exists (select 1 from public.orders o where o.client_order_id = t.reference_id)
+     order by b.id, t.id;
+end;
+$$;
+ALTER FUNCTION public.bot_orphan_holds(p_bots jsonb) OWNER TO postgres;
 CREATE FUNCTION public.bot_trade_prices(p_user_ids uuid[]) RETURNS TABLE(user_id uuid, credits_per_trade numeric, account_id uuid, live_trading boolean)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -4382,6 +4464,9 @@ CREATE FUNCTION public.release_bot_leases(p_worker_id uuid, p_bot_ids uuid[] DEF
 declare
   v_n integer;
 begin
+  perform 1 from public.bot_leases l
+  where l.worker_id = p_worker_id and (p_bot_ids is null or l.bot_id = any (p_bot_ids))
+  order by l.bot_id for update;
   update public.bot_leases l set worker_id = null, expires_at = least(l.expires_at, now())
   where l.worker_id = p_worker_id and (p_bot_ids is null or l.bot_id = any (p_bot_ids));
   get diagnostics v_n = row_count;
@@ -5395,6 +5480,7 @@ CREATE TABLE public.orders (
     raw jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    decided_at timestamp with time zone,
     CONSTRAINT orders_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT orders_amount_positive CHECK ((amount > (0)::numeric)),
     CONSTRAINT orders_average_price_finite CHECK ((average_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -5410,6 +5496,7 @@ CREATE TABLE public.orders (
     CONSTRAINT orders_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text, 'stop'::text, 'stop_limit'::text])))
 );
 ALTER TABLE public.orders OWNER TO postgres;
+COMMENT ON COLUMN public.orders.decided_at IS 'Open time of the candle whose close decided this order (null: a copy of a signal, or older rows).';
 CREATE TABLE public.symbol_prices (
     symbol text NOT NULL,
     price numeric(28,12) NOT NULL,
@@ -5795,6 +5882,7 @@ CREATE INDEX brokerage_positions_user_symbol_idx ON public.brokerage_positions U
 CREATE INDEX credit_accounts_user_id_idx ON public.credit_accounts USING btree (user_id);
 CREATE INDEX credit_transfers_credit_account_idx ON public.credit_transfers USING btree (credit_account_id, created_at);
 CREATE INDEX credit_transfers_debit_account_idx ON public.credit_transfers USING btree (debit_account_id, created_at);
+CREATE INDEX credit_transfers_pending_bot_idx ON public.credit_transfers USING btree (((metadata ->> 'bot_id'::text))) WHERE ((phase = 'pending'::text) AND (reference_type = 'order'::text));
 CREATE INDEX credit_transfers_pending_timeout_idx ON public.credit_transfers USING btree (timeout_at) WHERE (phase = 'pending'::text);
 CREATE INDEX credit_transfers_reference_idx ON public.credit_transfers USING btree (reference_type, reference_id);
 CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USING btree (user_id);
@@ -6443,6 +6531,10 @@ REVOKE ALL ON FUNCTION public.billing_expire_due(p_now timestamp with time zone)
 GRANT ALL ON FUNCTION public.billing_expire_due(p_now timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.bot_orphan_holds(p_bots jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.bot_orphan_holds(p_bots jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_trade_prices(p_user_ids uuid[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_trade_prices(p_user_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;

@@ -117,6 +117,7 @@ class BotBuilder:
                 if t["take_profit_price"] is None
                 else Decimal(t["take_profit_price"]),
                 direction="short" if t["direction"] == "short" else "long",
+                decided_at=t.get("decided_at"),
             )
         realized = Decimal(row["realized"])
         exchange: Exchange
@@ -266,7 +267,7 @@ class BotBuilder:
                 Decimal(o["amount"]),
                 str(o["reason"] or "signal"),
                 hold,
-                bot.last_candle_at or self.clock.now(),
+                o.get("decided_at") or bot.last_candle_at or self.clock.now(),
             )
 
     def _charges(self, cfg: BotConfig) -> bool:

@@ -5,18 +5,25 @@ This is the one seam between bots and credits, and it goes through ``worker.cred
 typed API: holds of a candle's entries in one batch, posts and voids as batch elements
 written with the step's decisions (in their transaction). Prices come from the user's plan
 (``plans.features.credits_per_trade``, through ``public.bot_trade_prices``).
+
+Holds are fenced by the lease epoch: the batch is placed in one transaction that first
+locks the bots' leases (``public.bot_fence_holds``), so a worker that lost a bot holds
+nothing for it. A hold records the candle that decided it (``metadata.decided_at``); one
+whose order never happened is voided by the bot's next worker when it adopts the bot
+(``public.bot_orphan_holds``, ``void_orphans``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from worker import credits
@@ -25,6 +32,10 @@ from worker.credits import TransferRequest
 PRICES = """
 select user_id::text, credits_per_trade, account_id::text, live_trading
   from public.bot_trade_prices(%(user_ids)s::uuid[])
+"""
+FENCE = "select stale_bot_id::text from public.bot_fence_holds(%(bots)s)"
+ORPHANS = """
+select bot_id::text, hold_id::text, client_order_id from public.bot_orphan_holds(%(bots)s)
 """
 HOLD_TIMEOUT = timedelta(hours=1)
 
@@ -41,6 +52,17 @@ class HoldRequest:
     user_id: str
     bot_id: str
     client_order_id: str
+    epoch: int
+    decided_at: datetime  # open time of the candle whose close decided the entry
+
+
+@dataclass(slots=True)
+class Holds:
+    """Per request: the hold id, ``None`` when the plan charges nothing, or ``False`` when
+    the user lacks credits (or the bot's lease is stale: its id is then in ``stale``)."""
+
+    results: list[uuid.UUID | Literal[False] | None]
+    stale: set[str] = field(default_factory=set)
 
 
 def hold_id(client_order_id: str) -> uuid.UUID:
@@ -82,11 +104,9 @@ class CreditGate:
         for user_id, price, account, live in rows:
             self.terms[str(user_id)] = PlanTerms(Decimal(price or 0), account, bool(live))
 
-    async def hold(
-        self, requests: Sequence[HoldRequest]
-    ) -> list[uuid.UUID | Literal[False] | None]:
-        """Hold one trade's price for each request. Per request: the hold id, ``None`` when
-        the plan charges nothing, or ``False`` when the user lacks credits."""
+    async def hold(self, requests: Sequence[HoldRequest]) -> Holds:
+        """Hold one trade's price for each request, in one transaction fenced by the
+        requests' lease epochs."""
         results: list[uuid.UUID | Literal[False] | None] = []
         batch: list[TransferRequest] = []
         where: list[int] = []
@@ -111,13 +131,44 @@ class CreditGate:
                     expires_after=HOLD_TIMEOUT,
                     reference_type="order",
                     reference_id=r.client_order_id,
-                    metadata={"bot_id": r.bot_id, "usage": "trade"},
+                    metadata={
+                        "bot_id": r.bot_id,
+                        "usage": "trade",
+                        "decided_at": r.decided_at.isoformat(),
+                    },
                 )
             )
-        for outcome in await credits.create_transfers(self.pool, batch):
-            if not outcome.accepted:
-                results[where[outcome.index]] = False
-        return results
+        if not batch:
+            return Holds(results)
+        fence = sorted({(requests[i].bot_id, requests[i].epoch) for i in where})
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                FENCE, {"bots": Jsonb([{"bot_id": b, "epoch": e} for b, e in fence])}
+            )
+            stale = {str(r[0]) for r in await cur.fetchall()}
+            keep = [k for k, i in enumerate(where) if requests[i].bot_id not in stale]
+            for outcome in await credits.create_transfers(conn, [batch[k] for k in keep]):
+                if not outcome.accepted:
+                    results[where[keep[outcome.index]]] = False
+        for i in where:
+            if requests[i].bot_id in stale:
+                results[i] = False
+        return Holds(results, stale)
+
+    @staticmethod
+    async def void_orphans(pool: AsyncConnectionPool, bots: dict[str, int]) -> int:
+        """Void the pending holds of these bots (id -> lease epoch) whose order never
+        happened and never will (the bot's committed progress is past their candle); fenced
+        by the epochs, in one transaction. Returns how many were voided."""
+        if not bots:
+            return 0
+        arg = Jsonb([{"bot_id": b, "epoch": e} for b, e in sorted(bots.items())])
+        async with pool.connection() as conn, conn.transaction():
+            rows = await (await conn.execute(ORPHANS, {"bots": arg})).fetchall()
+            outcomes = await credits.create_transfers(
+                conn, [void(str(cid), str(hold)) for _bot, hold, cid in rows]
+            )
+        return sum(1 for o in outcomes if o.accepted)
 
     @staticmethod
     async def settle(

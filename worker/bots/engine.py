@@ -95,7 +95,10 @@ def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
 
 
-def order_row(bot: BotState, order: Order, cid: str, reason: str) -> dict[str, Any]:
+def order_row(
+    bot: BotState, order: Order, cid: str, reason: str, decided_at: datetime
+) -> dict[str, Any]:
+    """An ``orders`` row; ``decided_at`` is the open time of the candle whose close decided it."""
     fee = order.fee
     status = order.status.value if isinstance(order.status, OrderStatus) else str(order.status)
     return {
@@ -119,6 +122,7 @@ def order_row(bot: BotState, order: Order, cid: str, reason: str) -> dict[str, A
         "reason": reason,
         "is_paper_trade": bot.config.is_paper,
         "lease_epoch": bot.epoch,
+        "decided_at": _iso(decided_at),
     }
 
 
@@ -127,7 +131,9 @@ def _rollover(bot: BotState, when: datetime) -> None:
         bot.day, bot.day_pnl = when.date(), ZERO
 
 
-def _open_trade(bot: BotState, order: Order, when: datetime, out: StepOut) -> None:
+def _open_trade(
+    bot: BotState, order: Order, when: datetime, decided_at: datetime, out: StepOut
+) -> None:
     cfg = bot.config
     price = order.average or order.price or ZERO
     fee = order.fee.cost if order.fee else ZERO
@@ -145,6 +151,7 @@ def _open_trade(bot: BotState, order: Order, when: datetime, out: StepOut) -> No
         stop_price=None if cfg.stop_loss is None else price * (ONE - away * cfg.stop_loss),
         take_price=None if cfg.take_profit is None else price * (ONE + away * cfg.take_profit),
         direction="long" if long else "short",
+        decided_at=decided_at,
     )
     bot.position = pos
     out.trades.append(_trade_row(bot, pos, status="open"))
@@ -185,6 +192,7 @@ def _trade_row(bot: BotState, pos: Position, **extra: Any) -> dict[str, Any]:
         "take_profit_price": None if pos.take_price is None else str(pos.take_price),
         "lease_epoch": bot.epoch,
         "metadata": {},
+        "decided_at": _iso(pos.decided_at),
     }
     row.update(extra)
     return row
@@ -278,11 +286,11 @@ async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
         if cid is None or cid not in bot.in_flight:
             continue
         flight = bot.in_flight.pop(cid)
-        out.orders.append(order_row(bot, order, cid, flight.reason))
+        out.orders.append(order_row(bot, order, cid, flight.reason, flight.placed_at))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
             op = _credit("post", flight)
             if flight.purpose == "entry":
-                _open_trade(bot, order, candle.time, out)
+                _open_trade(bot, order, candle.time, flight.placed_at, out)
             else:
                 _close_trade(bot, order, flight.reason, candle.time, out)
         else:
@@ -329,7 +337,7 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
         )
     else:
         order = await _place(bot, side, pos.amount, cid, opening=False)
-    out.orders.append(order_row(bot, order, cid, reason))
+    out.orders.append(order_row(bot, order, cid, reason, candle.time))
     if order.status is OrderStatus.CLOSED:
         _close_trade(bot, order, reason, candle.time, out)
     else:
@@ -398,7 +406,7 @@ async def plan_decision(
             None,
             candle.time,
         )
-        out.orders.append(order_row(bot, order, cid, "signal"))
+        out.orders.append(order_row(bot, order, cid, "signal", candle.time))
         if order.status is OrderStatus.CLOSED:  # live market orders fill at once
             bot.in_flight.pop(cid)
             _close_trade(bot, order, "signal", candle.time, out)
@@ -456,9 +464,9 @@ async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
         hold_id,
         intent.candle.time,
     )
-    out.orders.append(order_row(bot, order, cid, "signal"))
+    out.orders.append(order_row(bot, order, cid, "signal", intent.candle.time))
     if order.status is OrderStatus.CLOSED:
-        _open_trade(bot, order, intent.candle.time, out)
+        _open_trade(bot, order, intent.candle.time, intent.candle.time, out)
         if (op := _credit("post", flight)) is not None:
             out.credits.append(op)
     elif order.is_open:

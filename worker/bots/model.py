@@ -143,6 +143,7 @@ class Position:
     stop_price: Decimal | None  # long: below entry; short: above
     take_price: Decimal | None  # long: above entry; short: below
     direction: Literal["long", "short"] = "long"
+    decided_at: datetime | None = None  # open time of the candle whose close decided the entry
 
     @property
     def long(self) -> bool:

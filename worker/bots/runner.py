@@ -8,8 +8,16 @@
   second.
 - At each candle close, market data is fetched once per market, the strategy is computed
   once per (market, strategy, parameters), every bot steps (``engine``), credits for new
-  entries are held in one batch, and all decisions are persisted in one transaction per
-  chunk, each fenced by its bot's lease epoch.
+  entries are held in one batch (fenced by the lease epochs), and all decisions are
+  persisted in one transaction per chunk, each fenced by its bot's lease epoch.
+- A bot that missed candles (a takeover, a restart, a failed persist) replays each of
+  them on its next close: a paper bot with every decision, entries included, exactly as
+  it would have traded them (the backtest's fill rules); a live bot cannot trade in the
+  past, so each entry it missed is logged on the bot (``missed_entry``).
+- Memory never runs ahead of the database: when a step or its persist fails (any error:
+  the database restarting, a deadlock, a failed write), the bots of that step are thrown
+  away and reloaded from the database, and the step is retried (now, or on the next
+  close if the database is still away).
 - One bad bot never stops the others: its error becomes its ``error_message``.
 """
 
@@ -47,6 +55,9 @@ from .store import load_bots, persist_steps
 log = logging.getLogger("tradefleet.bots.runner")
 ZERO = Decimal(0)
 CHUNK = 5000
+RETRIES = 2
+"""Times a failed step is retried at once (reload from the database, step again) before
+the bots wait for the next close."""
 PROGRESS_EVERY = 12
 """A bot's progress (``last_candle_at``) is written with every step that writes anything,
 and otherwise once every this many candles (staggered across bots): a worker taking a
@@ -103,6 +114,8 @@ class BotRunner:
         self._changes: asyncio.Queue[Any] = asyncio.Queue()
         self.processed = asyncio.Condition()
         self._no_data: set[str] = set()
+        self._reload: set[str] = set()  # thrown away after a failed step: load again
+        self._persist_s = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -146,7 +159,8 @@ class BotRunner:
             if gained:
                 try:
                     await self.adopt(gained)
-                except (psycopg.Error, OSError) as e:
+                except Exception as e:  # the database or the ledger unavailable
+                    self._reload.update(gained)  # tried again on the next close
                     log.warning(
                         "loading bots failed", extra={"action": "adopt_failed", "error": str(e)}
                     )
@@ -178,7 +192,10 @@ class BotRunner:
                 await asyncio.sleep(self.settle_s)  # let the exchange publish the closed candle
             try:
                 await self.process_close(close)
-            except (psycopg.Error, OSError) as e:
+            except Exception as e:  # market data or the database unavailable: next close
+                if not isinstance(e, psycopg.Error | OSError | Retryable):
+                    log.exception("candle close failed", extra={"action": "close_failed"})
+                    continue
                 log.warning(
                     "candle close failed", extra={"action": "close_failed", "error": str(e)}
                 )
@@ -187,6 +204,7 @@ class BotRunner:
 
     async def drop(self, bot_id: str) -> None:
         async with self._lock:
+            self._reload.discard(bot_id)
             bot = self.bots.pop(bot_id, None)
             if bot is None:
                 return
@@ -198,6 +216,19 @@ class BotRunner:
 
     async def adopt(self, leased: dict[str, int]) -> None:
         """Load bots this worker now leases; reconcile their orders before they trade."""
+        async with self._lock:
+            await self._adopt(leased)
+
+    async def _adopt(self, leased: dict[str, int]) -> None:
+        """``adopt`` under the runner's lock. Holds of these bots whose order never happened
+        (their worker died or lost them between the hold and the persist) are voided first."""
+        fresh = {b: e for b, e in leased.items() if b not in self.bots}
+        voided = await CreditGate.void_orphans(self.pool, fresh)
+        if voided:
+            log.info(
+                "orphaned holds voided",
+                extra={"action": "orphan_holds_voided", "count": voided},
+            )
         rows, trades, orders = await load_bots(self.pool, sorted(leased))
         await self.credits.load_terms(str(r["user_id"]) for r in rows)
         trades_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -206,30 +237,33 @@ class BotRunner:
             trades_by[str(t["bot_id"])].append(t)
         for o in orders:
             orders_by[str(o["bot_id"])].append(o)
-        async with self._lock:
-            failed: list[tuple[BotState, StepOut, datetime | None]] = []
-            for row in rows:
-                bot_id = str(row["id"])
-                if row["status"] != "running" or bot_id in self.bots:
-                    continue
-                try:
-                    bot = await self.builder.build(
-                        row, leased[bot_id], trades_by[bot_id], orders_by[bot_id]
-                    )
-                except Exception as e:  # one bad bot never stops the others
-                    failed.append((*self.builder.failed(row, leased[bot_id], e), None))
-                    continue
-                if bot.pending_out is not None:
-                    failed.append((bot, bot.pending_out, None))
-                    bot.pending_out = None
-                self.bots[bot_id] = bot
-                self.markets[bot.config.market].add(bot_id)
-                log.info(
-                    "bot adopted",
-                    extra={"bot_id": bot_id, "action": "bot_adopted", "epoch": bot.epoch},
+        failed: list[tuple[BotState, StepOut, datetime | None]] = []
+        for row in rows:
+            bot_id = str(row["id"])
+            self._reload.discard(bot_id)
+            if row["status"] != "running" or bot_id in self.bots:
+                continue
+            try:
+                bot = await self.builder.build(
+                    row, leased[bot_id], trades_by[bot_id], orders_by[bot_id]
                 )
-            if failed:
-                await persist_steps(self.pool, failed)
+            except (psycopg.Error, OSError):
+                raise  # the database, not the bot: the caller tries again
+            except Exception as e:  # one bad bot never stops the others
+                failed.append((*self.builder.failed(row, leased[bot_id], e), None))
+                continue
+            if bot.pending_out is not None:
+                failed.append((bot, bot.pending_out, None))
+                bot.pending_out = None
+            self.bots[bot_id] = bot
+            self.markets[bot.config.market].add(bot_id)
+            log.info(
+                "bot adopted",
+                extra={"bot_id": bot_id, "action": "bot_adopted", "epoch": bot.epoch},
+            )
+        if failed:
+            for bot_id in await persist_steps(self.pool, failed):
+                self._forget(bot_id)
 
     # -- candle closes --------------------------------------------------------------------
 
@@ -237,31 +271,101 @@ class BotRunner:
         """Everything that happens when candles close at ``close``."""
         started = time.perf_counter()
         async with self._lock:
+            await self._reload_thrown_away()
             keys = [
                 k for k in self.markets if int(close.timestamp()) % timeframe_seconds(k[2]) == 0
             ]
             if keys:
                 _added, gaps = await self.md.refresh(keys, close)
                 t_fetched = time.perf_counter()
-                steps = await self._step_all(keys, close, gaps)
-                t_stepped = time.perf_counter()
-                for i in range(0, len(steps), CHUNK):
-                    stale = await persist_steps(self.pool, steps[i : i + CHUNK])
-                    for bot_id in stale:
-                        self._forget(bot_id)
-                METRICS.candle_close_to_persisted.observe(
-                    max(0.0, (self.clock.now() - close).total_seconds())
-                )
-                self.stats.phases.append(
-                    (t_fetched - started, t_stepped - t_fetched, time.perf_counter() - t_stepped)
-                )
-                self.stats.steps += len(steps)
+                self._persist_s = 0.0
+                failed = await self._step_and_persist(keys, close, gaps, None)
+                for _ in range(RETRIES):
+                    if not failed:
+                        break
+                    # Memory was thrown away: load those bots again and step them again.
+                    if not await self._reload_thrown_away():
+                        break
+                    failed = await self._step_and_persist(keys, close, gaps, failed)
+                if not failed:
+                    METRICS.candle_close_to_persisted.observe(
+                        max(0.0, (self.clock.now() - close).total_seconds())
+                    )
+                stepped = time.perf_counter() - t_fetched - self._persist_s
+                self.stats.phases.append((t_fetched - started, stepped, self._persist_s))
         self.stats.closes += 1
         self.stats.last_close = close
         self.stats.last_duration_s = time.perf_counter() - started
         self.stats.durations.append(self.stats.last_duration_s)
         async with self.processed:
             self.processed.notify_all()
+
+    async def _step_and_persist(
+        self,
+        keys: Sequence[MarketKey],
+        close: datetime,
+        gaps: list[GapReport],
+        only: set[str] | None,
+    ) -> set[str]:
+        """Step the bots of ``keys`` (or only those of ``only``) and persist their steps.
+        A failure throws the bots it touched away (marked for reloading); returns them."""
+        touched = {b for k in keys for b in self.markets.get(k, ()) if only is None or b in only}
+        try:
+            steps = await self._step_all(keys, close, gaps, only)
+        except Exception as e:
+            await self._throw_away(touched, "step", e)
+            return touched
+        for i in range(0, len(steps), CHUNK):
+            chunk = steps[i : i + CHUNK]
+            t0 = time.perf_counter()
+            try:
+                stale = await persist_steps(self.pool, chunk)
+            except Exception as e:
+                # Nothing of this chunk (or the chunks after it) committed.
+                lost = {b.id for b, _, _ in steps[i:]}
+                await self._throw_away(lost, "persist", e)
+                return lost
+            self._persist_s += time.perf_counter() - t0
+            for bot_id in stale:
+                self._forget(bot_id)
+            self.stats.steps += len(chunk)
+        return set()
+
+    async def _throw_away(self, bot_ids: set[str], what: str, error: Exception) -> None:
+        """Forget what memory holds of these bots: their step did not commit."""
+        log.warning(
+            f"{what} failed: reloading the bots from the database",
+            extra={"action": f"{what}_failed", "error": str(error), "bots": len(bot_ids)},
+        )
+        for bot_id in sorted(bot_ids):
+            bot = self.bots.pop(bot_id, None)
+            if bot is None:
+                continue
+            self.markets[bot.config.market].discard(bot_id)
+            if not self.markets[bot.config.market]:
+                del self.markets[bot.config.market]
+            self._reload.add(bot_id)
+            try:
+                await bot.exchange.close()
+            except Exception as e:  # closing a connection must not stop the reload
+                log.warning(
+                    "closing an exchange failed",
+                    extra={"bot_id": bot_id, "action": "exchange_close_failed", "error": str(e)},
+                )
+
+    async def _reload_thrown_away(self) -> bool:
+        """Load again the bots thrown away after a failed step (those still leased).
+        Returns False when the database is still unavailable (they wait for a later close)."""
+        owned = self.leases.owned
+        self._reload &= set(owned)
+        if not self._reload:
+            return True
+        try:
+            await self._adopt({b: owned[b] for b in self._reload})
+        except Exception as e:  # the database or the ledger unavailable
+            log.warning("reloading bots failed", extra={"action": "reload_failed", "error": str(e)})
+            return False
+        return True
 
     def _forget(self, bot_id: str) -> None:
         bot = self.bots.pop(bot_id, None)
@@ -272,7 +376,11 @@ class BotRunner:
             )
 
     async def _step_all(
-        self, keys: Sequence[MarketKey], close: datetime, gaps: list[GapReport]
+        self,
+        keys: Sequence[MarketKey],
+        close: datetime,
+        gaps: list[GapReport],
+        only: set[str] | None = None,
     ) -> list[tuple[BotState, StepOut, datetime | None]]:
         gap_by: dict[MarketKey, list[GapReport]] = defaultdict(list)
         for g in gaps:
@@ -285,6 +393,8 @@ class BotRunner:
             last = None if window is None else window.last
             if window is None or last is None:
                 for bot_id in sorted(self.markets.get(key, ())):
+                    if only is not None and bot_id not in only:
+                        continue
                     bot = self.bots[bot_id]
                     if bot_id not in self._no_data:
                         self._no_data.add(bot_id)
@@ -303,6 +413,8 @@ class BotRunner:
             previous = window.candles[-2].time if len(window.candles) > 1 else None
             gapless = key not in gap_by
             for bot_id in sorted(self.markets.get(key, ())):
+                if only is not None and bot_id not in only:
+                    continue
                 bot = self.bots[bot_id]
                 if (
                     gapless
@@ -326,9 +438,21 @@ class BotRunner:
                     for candle in todo:
                         decision = self._decision(bot, window, candle, last, signal_cache)
                         intent = await self._step(bot, candle, decision, out)
-                        if intent is not None:
-                            if candle is last:
-                                intents.append((intent, out))
+                        if intent is None:
+                            continue
+                        if candle is last:
+                            intents.append((intent, out))
+                        elif bot.config.is_paper:
+                            # A missed candle replayed: enter now, so the next candle fills
+                            # the entry as it would have without the gap.
+                            try:
+                                await self._enter([(intent, out)])
+                            except Exception as e:  # the hold failed: not the bot's fault
+                                raise _StepAborted(str(e)) from e
+                        else:
+                            _missed_entry(intent, out)
+                except (psycopg.Error, OSError, _StepAborted):
+                    raise  # the database, not the bot: the whole step is retried
                 except Exception as e:  # one bad bot never stops the others
                     if isinstance(e, Retryable):
                         out.log(
@@ -381,10 +505,17 @@ class BotRunner:
         if not intents:
             return
         holds = await self.credits.hold(
-            [HoldRequest(i.bot.config.user_id, i.bot.id, i.client_order_id) for i, _ in intents]
+            [
+                HoldRequest(
+                    i.bot.config.user_id, i.bot.id, i.client_order_id, i.bot.epoch, i.candle.time
+                )
+                for i, _ in intents
+            ]
         )
-        for (intent, out), hold in zip(intents, holds, strict=True):
+        for (intent, out), hold in zip(intents, holds.results, strict=True):
             cfg = intent.bot.config
+            if intent.bot.id in holds.stale:
+                continue  # another worker leases the bot now: its persist is refused too
             if hold is False:
                 out.log(
                     cfg,
@@ -414,6 +545,26 @@ class BotRunner:
                     )
                 else:
                     engine.fail(intent.bot, e, out)
+
+
+class _StepAborted(Exception):
+    """A step that cannot go on for a reason outside the bot (its credit hold failed)."""
+
+
+def _missed_entry(intent: EntryIntent, out: StepOut) -> None:
+    """A live bot replaying a missed candle cannot trade in the past: log the entry."""
+    cfg = intent.bot.config
+    when = intent.candle.time.isoformat()
+    out.log(
+        cfg,
+        "warning",
+        f"entry decided on the candle of {when} missed: the bot was not running at that "
+        "close, and a live bot does not trade in the past",
+        action="missed_entry",
+        candle=when,
+        reason="not running at that close (catch-up after a gap)",
+        client_order_id=intent.client_order_id,
+    )
 
 
 def _idle(bot: BotState, decision: Decision) -> bool:

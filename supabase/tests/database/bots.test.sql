@@ -2,7 +2,7 @@
 -- state), statistics from closed trades, the performance RPC, and the bot runner's batch
 -- write (bot_apply_steps) fenced by lease epochs.
 begin;
-select plan(29);
+select plan(36);
 
 select tests.create_user(1, 'ann@bots.test');
 select tests.create_user(2, 'ben@bots.test');
@@ -141,6 +141,56 @@ select results_eq($$select status, error_message, last_candle_at from public.bot
                   $$values ('error'::text, 'key revoked'::text, '2026-01-01T10:00:00Z'::timestamptz)$$,
                   'a step sets the fleet''s status and error; the last candle never goes back');
 select is(tests.try_as('ben@bots.test', 'select * from public.bot_apply_steps(''[]'')'), 'denied', 'only the fleet writes batches');
+
+-- decided_at: orders and trades record the candle their decision was taken on --------------------
+select is((select count(*)::int from public.bot_apply_steps(
+             jsonb_build_array(jsonb_build_object('bot_id', tests.id('bot', 3), 'epoch', 3, 'candle_at', '2026-01-01T11:00:00Z')),
+             jsonb_build_array(jsonb_build_object('id', tests.id('order', 5), 'bot_id', tests.id('bot', 3), 'user_id', tests.id('user', 2),
+                            'client_order_id', 'bots-test-5', 'exchange', 'binance', 'symbol', 'BTC/USDT', 'side', 'buy',
+                            'order_type', 'market', 'amount', 0.1, 'status', 'open', 'lease_epoch', 3,
+                            'decided_at', '2026-01-01T10:00:00Z')),
+             jsonb_build_array(jsonb_build_object('id', tests.id('trade', 5), 'bot_id', tests.id('bot', 3), 'user_id', tests.id('user', 2),
+                            'exchange', 'binance', 'trading_pair', 'BTC/USDT', 'side', 'buy', 'direction', 'long',
+                            'order_type', 'market', 'amount', 0.1, 'price', 100, 'fee', 0, 'status', 'open',
+                            'entry_time', '2026-01-01T11:00:00Z', 'entry_order_id', tests.id('order', 5), 'lease_epoch', 3,
+                            'decided_at', '2026-01-01T10:00:00Z')))), 0,
+          'a step with decided_at is accepted');
+select results_eq($$select o.decided_at, t.decided_at from public.orders o, public.trades t
+                    where o.client_order_id = 'bots-test-5' and t.id = tests.id('trade', 5)$$,
+                  $$values ('2026-01-01T10:00:00Z'::timestamptz, '2026-01-01T10:00:00Z'::timestamptz)$$,
+                  'the order and the trade record the candle that decided them');
+
+-- bot_fence_holds: holds are placed only under a current lease epoch ------------------------------
+select results_eq($$select stale_bot_id from public.bot_fence_holds(jsonb_build_array(
+                      jsonb_build_object('bot_id', tests.id('bot', 3), 'epoch', 3),
+                      jsonb_build_object('bot_id', tests.id('bot', 4), 'epoch', 1)))$$,
+                  format('values (%L::uuid)', tests.id('bot', 4)),
+                  'the fence names the bots whose lease epoch is stale, and only them');
+select throws_ok($$select * from public.bot_fence_holds('{}')$$, '22023', null, 'the fence refuses what is not an array');
+select is(tests.try_as('ben@bots.test', 'select * from public.bot_fence_holds(''[]'')'), 'denied', 'only the fleet fences holds');
+
+-- bot_orphan_holds: holds whose order never happened, past the bot's committed progress ----------
+select credit_grant(tests.id('grant', 1), tests.id('user', 2), 10);
+create function pg_temp.bot_hold(p_n int, p_bot uuid, p_cid text, p_decided text) returns uuid
+language sql as $$
+  select (public.credit_hold(tests.id('hold', p_n),
+            (select id from public.credit_accounts where user_id = tests.id('user', 2) and kind = 'user'),
+            (select id from public.credit_accounts where code = 'system:usage'), 1, 'usage', interval '1 hour',
+            'order', p_cid, jsonb_build_object('bot_id', p_bot, 'usage', 'trade', 'decided_at', p_decided))).id
+$$;
+select pg_temp.bot_hold(1, tests.id('bot', 3), 'bots-test-orphan', '2026-01-01T10:00:00Z'),  -- never placed
+       pg_temp.bot_hold(2, tests.id('bot', 3), 'bots-test-5', '2026-01-01T10:00:00Z'),       -- its order exists
+       pg_temp.bot_hold(3, tests.id('bot', 3), 'bots-test-later', '2026-01-01T12:00:00Z'),   -- not yet committed
+       pg_temp.bot_hold(4, tests.id('bot', 4), 'bots-test-stale', '2026-01-01T08:00:00Z');   -- lease not ours
+select results_eq($$select bot_id, hold_id, client_order_id from public.bot_orphan_holds(jsonb_build_array(
+                      jsonb_build_object('bot_id', tests.id('bot', 3), 'epoch', 3),
+                      jsonb_build_object('bot_id', tests.id('bot', 4), 'epoch', 1)))$$,
+                  format('values (%L::uuid, %L::uuid, %L::text)', tests.id('bot', 3), tests.id('hold', 1), 'bots-test-orphan'),
+                  'an orphan is a pending hold whose order never happened, decided on a committed candle, of a current lease');
+select credit_void(tests.id('void', 1), tests.id('hold', 1));
+select is((select count(*)::int from public.bot_orphan_holds(jsonb_build_array(
+             jsonb_build_object('bot_id', tests.id('bot', 3), 'epoch', 3)))), 0,
+          'a voided orphan hold is not listed again');
 
 -- bot_performance_summary ------------------------------------------------------------------------
 select is(tests.try_as('ben@bots.test', 'select win_rate_percentage from public.bot_performance_summary where total_trades > 0'),

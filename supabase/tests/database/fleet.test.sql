@@ -2,7 +2,7 @@
 -- (registration, heartbeats, death) and bot leases with fencing epochs. now() is fixed
 -- inside the transaction, so times are set explicitly where the test needs them to pass.
 begin;
-select plan(47);
+select plan(50);
 
 create or replace function pg_temp.job(p_id bigint) returns public.jobs language sql as
   $$ select * from public.jobs where id = p_id $$;
@@ -152,6 +152,15 @@ select is((select epoch from public.bot_leases where bot_id = tests.id('bot', 1)
 update public.bots set status = 'stopped' where id = tests.id('bot', 1);
 select is((select count(*)::int from public.acquire_bot_leases(pg_temp.w('w2'), 30, 60) where bot_id = tests.id('bot', 1)), 0,
           'a bot that stopped is let go');
+
+-- One lock order: every function that changes lease rows locks them in bot-id order first,
+-- the order bot_apply_steps locks them in, so renewals and steps cannot deadlock.
+select matches(pg_get_functiondef('public.acquire_bot_leases(uuid,double precision,double precision)'::regprocedure),
+               'order by l\.bot_id for update', 'acquiring and renewing leases locks them in bot-id order');
+select matches(pg_get_functiondef('public.release_bot_leases(uuid,uuid[])'::regprocedure),
+               'order by l\.bot_id for update', 'releasing leases locks them in bot-id order');
+select matches(pg_get_functiondef('private.fleet_forget_worker(uuid,text)'::regprocedure),
+               'order by l\.bot_id for update', 'forgetting a dead worker locks its leases in bot-id order');
 
 select * from finish();
 rollback;

@@ -53,6 +53,8 @@ insert into executors values
   ('billing_apply_invoice_event(uuid,text,numeric,timestamp with time zone,jsonb)', 'service_role'),
   ('billing_expire_due(timestamp with time zone)', 'service_role'),
   ('bot_apply_steps(jsonb,jsonb,jsonb,jsonb,jsonb)', 'service_role'),
+  ('bot_fence_holds(jsonb)', 'service_role'),
+  ('bot_orphan_holds(jsonb)', 'service_role'),
   ('bot_trade_prices(uuid[])', 'service_role'),
   ('cancel_strategy_subscription(uuid)', 'authenticated service_role'),
   ('claim_jobs(uuid,text[],integer,double precision,text[])', 'service_role'),

@@ -1,0 +1,96 @@
+"""One lock order for leases: renewing, releasing and taking leases over (lease churn) while
+steps of the same bots are written never deadlocks, and no step is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from tests.integration.test_leases import new_worker, running_bots
+
+BOTS = 1500
+ROUNDS = 30
+START = datetime(2026, 1, 1, tzinfo=UTC)
+DEADLOCKS = "select deadlocks from pg_stat_database where datname = current_database()"
+
+
+async def deadlocks(conn: psycopg.AsyncConnection[Any]) -> int:
+    await conn.execute("select pg_stat_clear_snapshot()")
+    row = await (await conn.execute(DEADLOCKS)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_lease_churn_and_steps_of_the_same_bots_never_deadlock(
+    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, db_url: str
+) -> None:
+    bots = await running_bots(conn, BOTS)
+    holder = await new_worker(pool, "holder", capacity=BOTS)
+    churners = [await new_worker(pool, f"churn-{i}", capacity=1) for i in range(2)]
+    # The holder's leases, taken over time in any order (their rows are not in bot-id order).
+    await conn.execute(
+        "insert into bot_leases (bot_id, worker_id, epoch, acquired_at, renewed_at, expires_at)"
+        " select b, %s, 1, now(), now(), now() + interval '1 hour'"
+        " from unnest(%s::uuid[]) b order by random()",
+        (holder, random.sample(bots, len(bots))),
+    )
+    before = await deadlocks(conn)
+    lost: list[str] = []
+    failed: list[str] = []
+
+    async def steps(offset: int) -> None:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as c:
+            for i in range(ROUNDS):
+                candle = START + timedelta(minutes=5 * i)
+                batch = [
+                    {"bot_id": b, "epoch": 1, "candle_at": candle.isoformat()}
+                    for b in bots[offset::3]
+                ]
+                try:
+                    await c.execute(
+                        "select * from public.bot_apply_steps(%s::jsonb)", (json.dumps(batch),)
+                    )
+                except psycopg.Error as e:
+                    lost.append(f"{candle}: {e}")
+
+    async def churn(worker: str | None) -> None:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as c:
+            for _ in range(ROUNDS):
+                try:
+                    if worker is None:  # the holder renews what it holds
+                        await c.execute(
+                            "select * from public.acquire_bot_leases(%s, 3600)", (holder,)
+                        )
+                    else:  # others come, take their share, and let go of it
+                        await c.execute(
+                            "select * from public.acquire_bot_leases(%s, 0.01)", (worker,)
+                        )
+                        await c.execute("select public.release_bot_leases(%s)", (worker,))
+                except psycopg.Error as e:
+                    failed.append(str(e))
+
+    await asyncio.gather(
+        steps(0), steps(1), steps(2), churn(None), churn(None), *map(churn, churners)
+    )
+
+    assert lost == [] and failed == []
+    assert await deadlocks(conn) == before
+    # Bots the holder kept all along (the churners took one each, now and then) carry every
+    # step: none was lost to a deadlock.
+    (kept, late) = (
+        await (
+            await conn.execute(
+                "select count(*), count(*) filter (where b.last_candle_at is distinct from %s)"
+                " from bots b join bot_leases l on l.bot_id = b.id"
+                " where b.id = any(%s::uuid[]) and l.epoch = 1",
+                (START + timedelta(minutes=5 * (ROUNDS - 1)), bots),
+            )
+        ).fetchall()
+    )[0]
+    assert kept >= BOTS - 2 * len(churners) and late == 0
