@@ -236,7 +236,7 @@ begin
       using errcode = 'check_violation', constraint = 'bots_market_active';
   end if;
   if v_m.max_leverage is not null and v_m.max_leverage > 0 and new.leverage > v_m.max_leverage then
-    raise exception 'leverage % is above the maximum % of % on %', new.leverage::float8, v_m.max_leverage::float8,
+    raise exception 'leverage % is above the maximum % of % on %', trim_scale(new.leverage), trim_scale(v_m.max_leverage),
       new.trading_pair, new.exchange
       using errcode = 'check_violation', constraint = 'bots_leverage_within_market';
   end if;
@@ -245,21 +245,21 @@ begin
   if coalesce(new.metadata ->> 'sizing', 'stake') = 'stake' then
     v_notional := new.stake_amount * case when v_m.contract then new.leverage else 1 end;
     if v_m.min_cost is not null and v_notional < v_m.min_cost then
-      raise exception 'stake % % is below the minimum order value % % of % on %', new.stake_amount::float8,
-        v_m.quote, v_m.min_cost::float8, v_m.quote, new.trading_pair, new.exchange
+      raise exception 'stake % % is below the minimum order value % % of % on %', trim_scale(new.stake_amount),
+        v_m.quote, trim_scale(v_m.min_cost), v_m.quote, new.trading_pair, new.exchange
         using errcode = 'check_violation', constraint = 'bots_stake_within_market';
     end if;
     if v_m.min_amount is not null and not (v_m.contract and v_m.linear is false) then
       select c.close into v_price
         from public.candles c
-       where c.exchange = new.exchange and c.symbol = new.trading_pair
+       where c.exchange = new.exchange and c.symbol = new.trading_pair and c.timeframe = new.timeframe
        order by c.open_time desc
        limit 1;
       if v_price is not null and v_price > 0
          and v_notional / (v_price * coalesce(nullif(v_m.contract_size, 0), 1)) < v_m.min_amount then
         raise exception 'stake % % buys less than the minimum amount % % of % on % at the last price %',
-          new.stake_amount::float8, v_m.quote, v_m.min_amount::float8, v_m.base, new.trading_pair, new.exchange,
-          v_price::float8
+          trim_scale(new.stake_amount), v_m.quote, trim_scale(v_m.min_amount), v_m.base, new.trading_pair, new.exchange,
+          trim_scale(v_price)
           using errcode = 'check_violation', constraint = 'bots_stake_within_market';
       end if;
     end if;
