@@ -29,6 +29,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from worker import credits
+from worker.exchanges.market_cache import unified_markets
+
+from .markets import offline_markets
 
 CANDLES_DIR = Path(__file__).resolve().parents[2] / "data" / "candles"
 REPLAY_START = "2018-01-12T00:00:00Z"
@@ -98,8 +101,22 @@ async def _as_owner(
         await conn.execute(sql, params)
 
 
+async def seed_markets(conn: psycopg.AsyncConnection[Any], exchange: str = "binance") -> int:
+    """Fill the markets cache offline, as the fleet's refresh would from the exchange: the
+    shipped definitions (the recorded markets and the pairs of the recorded candles)."""
+    markets = json.dumps(unified_markets(offline_markets(exchange)))
+    row = await (
+        await conn.execute(
+            "select public.exchange_markets_store(%s, %s::jsonb, now())", (exchange, markets)
+        )
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 async def prepare(conn: psycopg.AsyncConnection[Any]) -> int:
-    """Start the seeded bots and add Carol's demo bots, as their owners' apps would."""
+    """Fill the markets cache, start the seeded bots and add Carol's demo bots, as their
+    owners' apps would (each new bot is checked against the cached markets)."""
+    await seed_markets(conn)
     rows = await (await conn.execute("select id, user_id from public.bots")).fetchall()
     for bot_id, user_id in rows:
         await _as_owner(
