@@ -31,8 +31,8 @@ create table public.exchange_markets (
   max_leverage numeric,
   maker numeric,
   taker numeric,
-  -- ccxt's unified market without its raw exchange payload ("info"): what the worker hands
-  -- back to ccxt for rounding and limit checks.
+  -- ccxt's unified market with the exchange's own payload ("info", which ccxt's exchange
+  -- code reads, e.g. the order types a market accepts): what the worker hands back to ccxt.
   market jsonb not null constraint exchange_markets_market_object check (jsonb_typeof(market) = 'object'),
   -- Set when a refresh no longer finds the market (delisted); active is false from then on.
   delisted_at timestamptz,
@@ -98,7 +98,7 @@ begin
   end if;
 
   with incoming as (
-    select e.key as symbol, e.value - 'info' as m
+    select e.key as symbol, e.value as m
       from jsonb_each(p_markets) e
      where jsonb_typeof(e.value) = 'object'
   )

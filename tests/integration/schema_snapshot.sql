@@ -3452,7 +3452,7 @@ begin
     raise exception 'fetched_at is required' using errcode = 'invalid_parameter_value';
   end if;
   with incoming as (
-    select e.key as symbol, e.value - 'info' as m
+    select e.key as symbol, e.value as m
       from jsonb_each(p_markets) e
      where jsonb_typeof(e.value) = 'object'
   )

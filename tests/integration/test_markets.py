@@ -5,29 +5,35 @@ turns inactive stops new entries with a clear error while the open position is m
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_binance_futures import FakeBinanceFutures
+from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
 from tests.support.bots import create_bot, grant_credits, harness, register_worker
 from tests.support.db import User, request_as
 from worker.bots.market_catalog import MarketCatalog, MarketSource, refresh_markets
 from worker.bots.markets import offline_markets
+from worker.bots.model import BotConfig
+from worker.db import open_pool
+from worker.exchanges import ExchangeCredentials
 from worker.exchanges.live import LiveExchange
 from worker.exchanges.market_cache import store_markets
 
 
-def connect_to(fake: FakeBinanceFutures) -> Any:
+def connect_to(fake: FakeBinance) -> Any:
     def connect(exchange_id: str) -> MarketSource:
         return LiveExchange(exchange_id, api_base_url=fake.url, enable_rate_limit=False)
 
     return connect
 
 
-def market_loads(fake: FakeBinanceFutures) -> int:
+def market_loads(fake: FakeBinance) -> int:
     return sum(1 for r in fake.requests if r.path == "/api/v3/exchangeInfo")
 
 
@@ -168,3 +174,37 @@ async def test_a_market_the_exchange_no_longer_lists_stops_idle_bots_at_once(
         "where exchange = 'binance' and symbol = 'BTC/USDT'",
     )
     assert (active, delisted) == (False, True)
+
+
+async def test_a_live_bot_takes_its_markets_from_the_cache_not_from_the_exchange(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    bot = await live_bot(conn, users["alice"])
+    async with FakeBinance() as fake:
+        pool = await open_pool(db_url, max_size=2)
+        try:
+            await refresh_markets(pool, connect_to(fake), ["binance"])
+            loads = market_loads(fake)
+
+            def factory(cfg: BotConfig, creds: ExchangeCredentials, testnet: bool) -> LiveExchange:
+                return LiveExchange(
+                    "binance", creds, api_base_url=fake.url, enable_rate_limit=False
+                )
+
+            worker = await register_worker(conn)
+            async with harness(
+                db_url,
+                worker,
+                candles=btc_usdt_candles(tmp_path),
+                keyring=KEYS,
+                live_exchange=factory,
+            ) as h:
+                h.runner.builder.catalog = MarketCatalog(pool)
+                await h.sync()
+                await h.candles(60)
+        finally:
+            await pool.close()
+        assert market_loads(fake) == loads  # no market download per bot
+    status = await one(conn, "select status, error_message from public.bots where id = %s", bot)
+    assert status == ("running", None), status[1]
+    assert fake.order_posts(), "the bot traded"

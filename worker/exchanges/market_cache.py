@@ -2,7 +2,7 @@
 ``load_markets()`` returned per exchange, stored by the fleet and read by paper and live
 bots alike.
 
-- ``unified_markets`` turns a ccxt client's markets into the JSON stored (``info`` dropped).
+- ``unified_markets`` turns a ccxt client's markets into the JSON stored.
 - ``store_markets`` replaces one exchange's cache (markets gone are kept, inactive and
   delisted; bots on them are stopped or told, see the migration).
 - ``read_markets`` returns an exchange's cached markets, or ``None`` while it is not loaded.
@@ -35,9 +35,9 @@ def _plain(value: Any) -> Any:
 
 
 def unified_markets(markets: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """ccxt markets by symbol, without the raw exchange payload (``info``)."""
+    """ccxt markets by symbol, JSON-safe (``info`` kept: ccxt's exchange code reads it)."""
     return {
-        str(symbol): {k: _plain(v) for k, v in market.items() if k != "info"}
+        str(symbol): {k: _plain(v) for k, v in market.items()}
         for symbol, market in markets.items()
         if isinstance(market, Mapping)
     }
