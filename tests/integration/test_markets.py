@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_binance_futures import FakeBinanceFutures
 from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
-from tests.support.bots import create_bot, grant_credits, harness, register_worker
+from tests.support.bots import CANDLES, create_bot, grant_credits, harness, register_worker
 from tests.support.db import User, request_as
 from worker.bots.market_catalog import MarketCatalog, MarketSource, refresh_markets
 from worker.bots.markets import offline_markets
@@ -208,3 +208,44 @@ async def test_a_live_bot_takes_its_markets_from_the_cache_not_from_the_exchange
     status = await one(conn, "select status, error_message from public.bots where id = %s", bot)
     assert status == ("running", None), status[1]
     assert fake.order_posts(), "the bot traded"
+
+
+def sol_usdt_candles(tmp: Path) -> Path:
+    """Real ETH/BTC candle shapes scaled to SOL/USDT prices (no SOL/USDT candles are recorded)."""
+    src = (CANDLES / "ETH_BTC-5m.csv").read_text().splitlines()
+    out = [src[0]]
+    for line in src[1:]:
+        d, *nums = line.split(",")
+        out.append(",".join([d, *(f"{float(x) * 1500:.4f}" for x in nums[:4]), nums[4]]))
+    (tmp / "SOL_USDT-5m.csv").write_text("\n".join(out) + "\n")
+    return tmp
+
+
+async def test_a_paper_bot_on_a_pair_beyond_the_recorded_markets_trades_once_the_exchange_lists_it(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    alice = users["alice"]
+    await grant_credits(conn, alice, "50")
+    bot = await create_bot(
+        conn, alice, trading_pair="SOL/USDT", initial_balance="1000", stake_amount="100"
+    )
+    async with FakeBinance() as fake:
+        btc = next(s for s in fake.symbols if s["symbol"] == "BTCUSDT")
+        fake.symbols.append({**btc, "symbol": "SOLUSDT", "baseAsset": "SOL"})
+        worker = await register_worker(conn)
+        pool = await open_pool(db_url, max_size=2)
+        try:
+            async with harness(db_url, worker, candles=sol_usdt_candles(tmp_path)) as h:
+                h.runner.builder.catalog = MarketCatalog(pool, connect_to(fake))
+                await h.sync()
+                await h.candles(150)
+        finally:
+            await pool.close()
+        assert market_loads(fake) == 1  # loaded once, when the first bot on binance needed it
+    status = await one(conn, "select status, error_message from public.bots where id = %s", bot)
+    assert status == ("running", None), status[1]
+    assert await one(conn, "select count(*) from public.trades where bot_id = %s", bot) > 0
+    assert await one(
+        conn,
+        "select active from public.exchange_markets where exchange = 'binance' and symbol = 'SOL/USDT'",
+    )

@@ -139,6 +139,28 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> int:
     return int(n)
 
 
+async def new_market_bot(conn: psycopg.AsyncConnection[Any], pair: str = "SOL/USDT") -> str:
+    """Save Carol's paper bot on a pair beyond the recorded data, as her app would.
+
+    Online the cache lists every market of the exchange and the bot is saved (and trades once
+    candles arrive); offline the cache holds the shipped definitions, which lack the pair, so
+    the save is refused by name. Returns what happened, for the demo's events.
+    """
+    try:
+        await _as_owner(
+            conn,
+            CAROL,
+            """
+            insert into public.bots (name, exchange, trading_pair, timeframe, strategy, parameters,
+                                     status, initial_balance, stake_amount)
+            values (%s, 'binance', %s, '5m', 'ema_cross', '{"fast": 9, "slow": 21}', 'running', 1000, 50)""",
+            (f"demo {pair} ema", pair),
+        )
+    except psycopg.errors.CheckViolation as e:
+        return f"{pair} bot refused ({e.diag.constraint_name}): {e.diag.message_primary}"
+    return f"{pair} bot saved: the markets cache lists the pair"
+
+
 def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subprocess.Popen[bytes]:
     """A ``tradefleet worker`` inheriting this process's environment, with the demo's
     settings on top (``env NAME=value ... command``)."""
@@ -264,6 +286,7 @@ async def run_demo(
     logs = Path(tempfile.mkdtemp(prefix="tradefleet-demo-"))
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         summary.bots = await prepare(conn)
+        summary.events.append(await new_market_bot(conn))
         anchor = time.time() + 1.0
         procs = {
             name: _spawn(database_url, name, logs, anchor, speed)

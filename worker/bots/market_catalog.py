@@ -10,8 +10,10 @@
   shared by its bots and updated in place when the cache changes, so a market that turns
   inactive stops new entries of every bot on it.
 
-While an exchange has never been loaded (a fresh database, the tests), paper bots use the
-definitions shipped for tests and the offline demo (:func:`worker.bots.markets.paper_rules`).
+A worker that refreshes loads an exchange the cache lacks before its first bot on it
+trades. Where it does not (replayed candles, ``TRADEFLEET_MARKETS_REFRESH=false``) or the
+refresh fails, paper bots on an exchange never loaded use the definitions shipped for the
+tests and the offline demo (:func:`worker.bots.markets.paper_rules`).
 """
 
 from __future__ import annotations
@@ -197,27 +199,31 @@ class MarketCatalog:
                 )
 
     async def market_rules(self, exchange_id: str, symbol: str) -> MarketRules:
-        """The rules of an exchange that lists ``symbol``; refreshes the cache once (bounded)
-        when it lacks the market; ``Fatal`` naming the market if the exchange does not list it."""
+        """The rules of an exchange that lists ``symbol``; ``Fatal`` naming the market if it
+        does not. Refreshes the cache first (at most once per exchange per ``min_refresh_s``
+        across the fleet) when it lacks the market or has never loaded the exchange."""
         rules = await self.rules(exchange_id)
-        if symbol in rules.symbols:
+        known = symbol in rules.symbols
+        if known and (self.connect is None or self._loaded.get(exchange_id) is not None):
             return rules
-        if self.connect is not None and self._loaded.get(exchange_id) is not None:
-            if await claim_refresh(self.pool, exchange_id, self.min_refresh_s):
-                try:
-                    await refresh_exchange(self.pool, exchange_id, self.connect)
-                except TradefleetError as e:
-                    log.warning(
-                        "markets refresh failed",
-                        extra={"action": "markets_refresh_failed", "exchange": exchange_id},
-                    )
+        if self.connect is not None and await claim_refresh(
+            self.pool, exchange_id, self.min_refresh_s
+        ):
+            try:
+                await refresh_exchange(self.pool, exchange_id, self.connect)
+            except TradefleetError as e:
+                log.warning(
+                    "markets refresh failed",
+                    extra={"action": "markets_refresh_failed", "exchange": exchange_id},
+                )
+                if not known:
                     raise Fatal(
                         f"{exchange_id} market {symbol} is not in the markets cache and "
                         f"refreshing it failed: {e}"
                     ) from e
-            async with self._lock:
-                await self._load(exchange_id)
-            rules = self._rules[exchange_id]
-            if symbol in rules.symbols:
-                return rules
+        async with self._lock:
+            await self._load(exchange_id)
+        rules = self._rules[exchange_id]
+        if symbol in rules.symbols:
+            return rules
         raise Fatal(f"{exchange_id} does not list the market {symbol}")
