@@ -3505,9 +3505,8 @@ begin
   update public.bots b
      set status = case when exists (select 1 from public.trades t where t.bot_id = b.id and t.status = 'open')
                        then b.status else 'error' end,
-         error_message = format('%s %s on %s: no new entries%s',
-                                case when x.delisted_at is null then 'the market is inactive'
-                                     else 'the exchange no longer lists the market' end,
+         error_message = format(case when x.delisted_at is null then 'the market %s on %s is not active: no new entries%s'
+                                     else 'the market %s is no longer listed on %s: no new entries%s' end,
                                 b.trading_pair, b.exchange,
                                 case when exists (select 1 from public.trades t where t.bot_id = b.id and t.status = 'open')
                                      then '; the open position is still managed' else '' end)

@@ -133,7 +133,7 @@ async def test_an_inactive_market_stops_new_entries_and_the_open_position_is_sti
         )
         assert status == "running"
         assert message == (
-            "the market is inactive ETH/BTC on binance: no new entries; "
+            "the market ETH/BTC on binance is not active: no new entries; "
             "the open position is still managed"
         )
         await catalog.poll()
@@ -167,7 +167,7 @@ async def test_a_market_the_exchange_no_longer_lists_stops_idle_bots_at_once(
         conn, "select status, error_message from public.bots where id = %s", bot
     )
     assert status == "error"
-    assert message == "the exchange no longer lists the market BTC/USDT on binance: no new entries"
+    assert message == "the market BTC/USDT is no longer listed on binance: no new entries"
     active, delisted = await one(
         conn,
         "select active, delisted_at is not null from public.exchange_markets "
