@@ -3501,20 +3501,35 @@ begin
   values (p_exchange, p_fetched_at, v_n, null)
   on conflict (exchange) do update
      set loaded_at = excluded.loaded_at, markets = excluded.markets, last_error = null;
-  -- Bots on markets that are no longer active.
+  -- Running bots the new definitions no longer admit (inactive or delisted market, stake
+  -- below the minimum order value, leverage above the maximum), with the save rules' words.
+  with refused as (
+    select b.id,
+           exists (select 1 from public.trades t where t.bot_id = b.id and t.status = 'open') as holding,
+           case
+             when not x.active and x.delisted_at is null then
+               format('the market %s on %s is not active: no new entries', b.trading_pair, b.exchange)
+             when not x.active then
+               format('the market %s is no longer listed on %s: no new entries', b.trading_pair, b.exchange)
+             when x.max_leverage > 0 and b.leverage > x.max_leverage then
+               format('leverage %s is above the maximum %s of %s on %s', trim_scale(b.leverage),
+                      trim_scale(x.max_leverage), b.trading_pair, b.exchange)
+             when coalesce(b.metadata ->> 'sizing', 'stake') = 'stake' and x.min_cost is not null
+                  and b.stake_amount * case when x.contract then b.leverage else 1 end < x.min_cost then
+               format('stake %s %s is below the minimum order value %s %s of %s on %s', trim_scale(b.stake_amount),
+                      x.quote, trim_scale(x.min_cost), x.quote, b.trading_pair, b.exchange)
+           end as reason
+      from public.bots b
+      join public.exchange_markets x on x.exchange = b.exchange and x.symbol = b.trading_pair
+     where x.exchange = p_exchange and b.status = 'running'
+  )
   update public.bots b
-     set status = case when exists (select 1 from public.trades t where t.bot_id = b.id and t.status = 'open')
-                       then b.status else 'error' end,
-         error_message = format(case when x.delisted_at is null then 'the market %s on %s is not active: no new entries%s'
-                                     else 'the market %s is no longer listed on %s: no new entries%s' end,
-                                b.trading_pair, b.exchange,
-                                case when exists (select 1 from public.trades t where t.bot_id = b.id and t.status = 'open')
-                                     then '; the open position is still managed' else '' end)
-    from public.exchange_markets x
-   where x.exchange = p_exchange
-     and b.exchange = x.exchange and b.trading_pair = x.symbol
-     and not x.active
-     and b.status = 'running';
+     set status = case when r.holding then b.status else 'error' end,
+         error_message = r.reason || case when r.holding then '; the open position is still managed' else '' end
+    from refused r
+   where b.id = r.id
+     and r.reason is not null
+     and b.error_message is distinct from r.reason || case when r.holding then '; the open position is still managed' else '' end;
   return v_n;
 end;
 $_$;

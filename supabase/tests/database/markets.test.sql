@@ -2,7 +2,7 @@
 -- is saved under: a pair the exchange lists, an active market, a stake at least the
 -- market's minimum, a leverage at most its maximum; nothing refused before a load.
 begin;
-select plan(17);
+select plan(21);
 
 select tests.create_user(1, 'mia@markets.test');
 select tests.create_user(2, 'max@markets.test');
@@ -109,6 +109,28 @@ select tests.authenticate_as('mia@markets.test');
 select is(pg_temp.refusal($$update public.bots set name = 'renamed', status = 'stopped' where id = tests.id('bot', 3)$$),
   'accepted', 'a bot on an inactive market can still be renamed and stopped');
 select tests.clear_authentication();
+
+-- Definitions that change under running bots: the bot stops with the save rule's reason.
+update public.bots set status = 'running' where id in (tests.id('bot', 2), tests.id('bot', 3));
+select public.exchange_markets_store('binance', (select jsonb_object_agg(symbol, case symbol
+                                                     when 'BTC/USDT' then market || '{"active": true}'::jsonb
+                                                     when 'BTC/USDT:USDT' then jsonb_set(market, '{limits,leverage,max}', '5')
+                                                     else market end)
+                                                   from public.exchange_markets where exchange = 'binance'), now());
+select is((select status || ': ' || error_message from public.bots where id = tests.id('bot', 2)),
+  'error: leverage 10 is above the maximum 5 of BTC/USDT:USDT on binance',
+  'a running bot whose leverage the market no longer allows stops with that reason');
+select is((select status || ': ' || coalesce(error_message, '-') from public.bots where id = tests.id('bot', 3)),
+  'running: -', 'a running bot the market still admits runs on');
+select public.exchange_markets_store('binance', (select jsonb_object_agg(symbol, case symbol
+                                                     when 'BTC/USDT' then jsonb_set(market, '{limits,cost,min}', '50')
+                                                     else market end)
+                                                   from public.exchange_markets where exchange = 'binance'), now());
+select is((select status || ': ' || error_message from public.bots where id = tests.id('bot', 3)),
+  'error: stake 20 USDT is below the minimum order value 50 USDT of BTC/USDT on binance',
+  'a running bot whose stake fell below a raised minimum stops with that reason');
+select throws_ok($$select public.exchange_markets_store('binance', '[]'::jsonb, now())$$, '22023', null,
+  'markets that are not an object of symbol to market are refused by name');
 
 select * from finish();
 rollback;
