@@ -2,7 +2,7 @@
 -- is saved under: a pair the exchange lists, an active market, a stake at least the
 -- market's minimum, a leverage at most its maximum; nothing refused before a load.
 begin;
-select plan(21);
+select plan(25);
 
 select tests.create_user(1, 'mia@markets.test');
 select tests.create_user(2, 'max@markets.test');
@@ -131,6 +131,13 @@ select is((select status || ': ' || error_message from public.bots where id = te
   'a running bot whose stake fell below a raised minimum stops with that reason');
 select throws_ok($$select public.exchange_markets_store('binance', '[]'::jsonb, now())$$, '22023', null,
   'markets that are not an object of symbol to market are refused by name');
+
+-- Refreshes asked for by a missing market are bounded per exchange.
+select is(public.exchange_markets_claim_refresh('okx', 300), true, 'the first refresh of an exchange may start');
+select is(public.exchange_markets_claim_refresh('okx', 300), false, 'another within the interval may not');
+select is(public.exchange_markets_claim_refresh('okx', 0), true, 'a zero interval (the daily job) always may');
+select throws_ok($$select public.exchange_markets_claim_refresh('okx', -1)$$, '22023', null,
+  'a negative interval is refused by name');
 
 select * from finish();
 rollback;
