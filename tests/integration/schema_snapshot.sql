@@ -441,6 +441,65 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_requeue_webhook_event() OWNER TO postgres;
+CREATE FUNCTION private.bot_market_rules() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_m public.exchange_markets;
+  v_loaded timestamptz;
+  v_price numeric;
+  v_notional numeric;
+begin
+  select l.loaded_at into v_loaded
+    from public.exchange_market_loads l
+   where l.exchange = new.exchange and l.loaded_at is not null;
+  if v_loaded is null then
+    return new;
+  end if;
+  select * into v_m from public.exchange_markets x where x.exchange = new.exchange and x.symbol = new.trading_pair;
+  if not found or v_m.delisted_at is not null then
+    raise exception '% does not list the market % (markets loaded %)', new.exchange, new.trading_pair,
+      to_char(v_loaded at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
+      using errcode = 'check_violation', constraint = 'bots_market_listed';
+  end if;
+  if not v_m.active then
+    raise exception 'the market % on % is not active: no bot can trade it now', new.trading_pair, new.exchange
+      using errcode = 'check_violation', constraint = 'bots_market_active';
+  end if;
+  if v_m.max_leverage is not null and v_m.max_leverage > 0 and new.leverage > v_m.max_leverage then
+    raise exception 'leverage % is above the maximum % of % on %', trim_scale(new.leverage), trim_scale(v_m.max_leverage),
+      new.trading_pair, new.exchange
+      using errcode = 'check_violation', constraint = 'bots_leverage_within_market';
+  end if;
+  -- The stake is the quote amount of an entry (the notional, times the leverage on
+  -- contract markets); risk sizing derives it from the equity at run time, so it is not checked.
+  if coalesce(new.metadata ->> 'sizing', 'stake') = 'stake' then
+    v_notional := new.stake_amount * case when v_m.contract then new.leverage else 1 end;
+    if v_m.min_cost is not null and v_notional < v_m.min_cost then
+      raise exception 'stake % % is below the minimum order value % % of % on %', trim_scale(new.stake_amount),
+        v_m.quote, trim_scale(v_m.min_cost), v_m.quote, new.trading_pair, new.exchange
+        using errcode = 'check_violation', constraint = 'bots_stake_within_market';
+    end if;
+    if v_m.min_amount is not null and not (v_m.contract and v_m.linear is false) then
+      select c.close into v_price
+        from public.candles c
+       where c.exchange = new.exchange and c.symbol = new.trading_pair and c.timeframe = new.timeframe
+       order by c.open_time desc
+       limit 1;
+      if v_price is not null and v_price > 0
+         and v_notional / (v_price * coalesce(nullif(v_m.contract_size, 0), 1)) < v_m.min_amount then
+        raise exception 'stake % % buys less than the minimum amount % % of % on % at the last price %',
+          trim_scale(new.stake_amount), v_m.quote, trim_scale(v_m.min_amount), v_m.base, new.trading_pair, new.exchange,
+          trim_scale(v_price)
+          using errcode = 'check_violation', constraint = 'bots_stake_within_market';
+      end if;
+    end if;
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.bot_market_rules() OWNER TO postgres;
 CREATE FUNCTION private.bot_rules() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4049,6 +4108,137 @@ begin
 end;
 $$;
 ALTER FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text, p_priority integer, p_max_attempts integer) OWNER TO postgres;
+CREATE FUNCTION public.exchange_markets_claim_refresh(p_exchange text, p_min_interval_s double precision) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_claimed boolean;
+begin
+  if not private.is_service() then
+    raise exception 'only the fleet refreshes market definitions' using errcode = 'insufficient_privilege';
+  end if;
+  if p_exchange is null or p_exchange !~ '^[a-z0-9]{2,32}$' then
+    raise exception 'exchange must be a ccxt exchange id, got %', coalesce(p_exchange, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if p_min_interval_s is null or p_min_interval_s < 0 or p_min_interval_s <> p_min_interval_s then
+    raise exception 'the minimum interval must be zero or more seconds' using errcode = 'invalid_parameter_value';
+  end if;
+  insert into public.exchange_market_loads as l (exchange, refresh_started_at)
+  values (p_exchange, now())
+  on conflict (exchange) do update
+     set refresh_started_at = now()
+   where l.refresh_started_at is null
+      or l.refresh_started_at <= now() - make_interval(secs => p_min_interval_s)
+  returning true into v_claimed;
+  return coalesce(v_claimed, false);
+end;
+$_$;
+ALTER FUNCTION public.exchange_markets_claim_refresh(p_exchange text, p_min_interval_s double precision) OWNER TO postgres;
+CREATE FUNCTION public.exchange_markets_store(p_exchange text, p_markets jsonb, p_fetched_at timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_n integer;
+begin
+  if not private.is_service() then
+    raise exception 'only the fleet stores market definitions' using errcode = 'insufficient_privilege';
+  end if;
+  if p_exchange is null or p_exchange !~ '^[a-z0-9]{2,32}$' then
+    raise exception 'exchange must be a ccxt exchange id, got %', coalesce(p_exchange, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if p_markets is null or jsonb_typeof(p_markets) <> 'object' then
+    raise exception 'markets must be a JSON object of symbol to market' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_fetched_at is null then
+    raise exception 'fetched_at is required' using errcode = 'invalid_parameter_value';
+  end if;
+  with incoming as (
+    select e.key as symbol, e.value as m
+      from jsonb_each(p_markets) e
+     where jsonb_typeof(e.value) = 'object'
+  )
+  insert into public.exchange_markets as x (exchange, symbol, market_id, base, quote, settle, type, active,
+                                            contract, linear, inverse, contract_size, amount_precision,
+                                            price_precision, min_amount, max_amount, min_cost, max_cost,
+                                            min_price, max_price, max_leverage, maker, taker, market,
+                                            delisted_at, fetched_at)
+  select p_exchange, i.symbol, i.m ->> 'id', coalesce(i.m ->> 'base', split_part(i.symbol, '/', 1)),
+         coalesce(i.m ->> 'quote', split_part(split_part(i.symbol, '/', 2), ':', 1)), i.m ->> 'settle',
+         case when i.m ->> 'type' in ('spot', 'margin', 'swap', 'future', 'option') then i.m ->> 'type' else 'spot' end,
+         coalesce((i.m -> 'active') <> 'false'::jsonb, true),
+         coalesce((i.m -> 'contract') = 'true'::jsonb, false),
+         case jsonb_typeof(i.m -> 'linear') when 'boolean' then (i.m ->> 'linear')::boolean end,
+         case jsonb_typeof(i.m -> 'inverse') when 'boolean' then (i.m ->> 'inverse')::boolean end,
+         private.sizing_number(i.m -> 'contractSize'),
+         private.sizing_number(i.m #> '{precision,amount}'),
+         private.sizing_number(i.m #> '{precision,price}'),
+         private.sizing_number(i.m #> '{limits,amount,min}'),
+         private.sizing_number(i.m #> '{limits,amount,max}'),
+         private.sizing_number(i.m #> '{limits,cost,min}'),
+         private.sizing_number(i.m #> '{limits,cost,max}'),
+         private.sizing_number(i.m #> '{limits,price,min}'),
+         private.sizing_number(i.m #> '{limits,price,max}'),
+         private.sizing_number(i.m #> '{limits,leverage,max}'),
+         private.sizing_number(i.m -> 'maker'),
+         private.sizing_number(i.m -> 'taker'),
+         i.m, null, p_fetched_at
+    from incoming i
+  on conflict (exchange, symbol) do update
+     set market_id = excluded.market_id, base = excluded.base, quote = excluded.quote,
+         settle = excluded.settle, type = excluded.type, active = excluded.active,
+         contract = excluded.contract, linear = excluded.linear, inverse = excluded.inverse,
+         contract_size = excluded.contract_size, amount_precision = excluded.amount_precision,
+         price_precision = excluded.price_precision, min_amount = excluded.min_amount,
+         max_amount = excluded.max_amount, min_cost = excluded.min_cost, max_cost = excluded.max_cost,
+         min_price = excluded.min_price, max_price = excluded.max_price,
+         max_leverage = excluded.max_leverage, maker = excluded.maker, taker = excluded.taker,
+         market = excluded.market, delisted_at = null, fetched_at = excluded.fetched_at;
+  get diagnostics v_n = row_count;
+  update public.exchange_markets x
+     set active = false, delisted_at = coalesce(x.delisted_at, p_fetched_at)
+   where x.exchange = p_exchange
+     and not p_markets ? x.symbol;
+  insert into public.exchange_market_loads as l (exchange, loaded_at, markets, last_error)
+  values (p_exchange, p_fetched_at, v_n, null)
+  on conflict (exchange) do update
+     set loaded_at = excluded.loaded_at, markets = excluded.markets, last_error = null;
+  -- Running bots the new definitions no longer admit (inactive or delisted market, stake
+  -- below the minimum order value, leverage above the maximum), with the save rules' words.
+  with refused as (
+    select b.id,
+           exists (select 1 from public.trades t where t.bot_id = b.id and t.status = 'open') as holding,
+           case
+             when not x.active and x.delisted_at is null then
+               format('the market %s on %s is not active: no new entries', b.trading_pair, b.exchange)
+             when not x.active then
+               format('the market %s is no longer listed on %s: no new entries', b.trading_pair, b.exchange)
+             when x.max_leverage > 0 and b.leverage > x.max_leverage then
+               format('leverage %s is above the maximum %s of %s on %s', trim_scale(b.leverage),
+                      trim_scale(x.max_leverage), b.trading_pair, b.exchange)
+             when coalesce(b.metadata ->> 'sizing', 'stake') = 'stake' and x.min_cost is not null
+                  and b.stake_amount * case when x.contract then b.leverage else 1 end < x.min_cost then
+               format('stake %s %s is below the minimum order value %s %s of %s on %s', trim_scale(b.stake_amount),
+                      x.quote, trim_scale(x.min_cost), x.quote, b.trading_pair, b.exchange)
+           end as reason
+      from public.bots b
+      join public.exchange_markets x on x.exchange = b.exchange and x.symbol = b.trading_pair
+     where x.exchange = p_exchange and b.status = 'running'
+  )
+  update public.bots b
+     set status = case when r.holding then b.status else 'error' end,
+         error_message = r.reason || case when r.holding then '; the open position is still managed' else '' end
+    from refused r
+   where b.id = r.id
+     and r.reason is not null
+     and b.error_message is distinct from r.reason || case when r.holding then '; the open position is still managed' else '' end;
+  return v_n;
+end;
+$_$;
+ALTER FUNCTION public.exchange_markets_store(p_exchange text, p_markets jsonb, p_fetched_at timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION public.extend_job_lock(p_worker_id uuid, p_job_id bigint, p_lock_s double precision) RETURNS boolean
     LANGUAGE sql
     SET search_path TO ''
@@ -5378,6 +5568,49 @@ CREATE TABLE public.exchange_credentials (
     CONSTRAINT exchange_credentials_exchange_format CHECK ((exchange ~ '^[a-z0-9]{2,32}$'::text))
 );
 ALTER TABLE public.exchange_credentials OWNER TO postgres;
+CREATE TABLE public.exchange_market_loads (
+    exchange text NOT NULL,
+    loaded_at timestamp with time zone,
+    markets integer DEFAULT 0 NOT NULL,
+    refresh_started_at timestamp with time zone,
+    last_error text,
+    CONSTRAINT exchange_market_loads_error_length CHECK ((char_length(last_error) <= 2000)),
+    CONSTRAINT exchange_market_loads_exchange_format CHECK ((exchange ~ '^[a-z0-9]{2,32}$'::text))
+);
+ALTER TABLE public.exchange_market_loads OWNER TO postgres;
+CREATE TABLE public.exchange_markets (
+    exchange text NOT NULL,
+    symbol text NOT NULL,
+    market_id text,
+    base text NOT NULL,
+    quote text NOT NULL,
+    settle text,
+    type text NOT NULL,
+    active boolean DEFAULT true NOT NULL,
+    contract boolean DEFAULT false NOT NULL,
+    linear boolean,
+    inverse boolean,
+    contract_size numeric,
+    amount_precision numeric,
+    price_precision numeric,
+    min_amount numeric,
+    max_amount numeric,
+    min_cost numeric,
+    max_cost numeric,
+    min_price numeric,
+    max_price numeric,
+    max_leverage numeric,
+    maker numeric,
+    taker numeric,
+    market jsonb NOT NULL,
+    delisted_at timestamp with time zone,
+    fetched_at timestamp with time zone NOT NULL,
+    CONSTRAINT exchange_markets_exchange_format CHECK ((exchange ~ '^[a-z0-9]{2,32}$'::text)),
+    CONSTRAINT exchange_markets_market_object CHECK ((jsonb_typeof(market) = 'object'::text)),
+    CONSTRAINT exchange_markets_symbol_length CHECK (((char_length(symbol) >= 3) AND (char_length(symbol) <= 100))),
+    CONSTRAINT exchange_markets_type_known CHECK ((type = ANY (ARRAY['spot'::text, 'margin'::text, 'swap'::text, 'future'::text, 'option'::text])))
+);
+ALTER TABLE public.exchange_markets OWNER TO postgres;
 CREATE TABLE public.workers (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name text NOT NULL,
@@ -5765,6 +5998,10 @@ ALTER TABLE ONLY public.exchange_credentials
     ADD CONSTRAINT exchange_credentials_one_label_per_exchange UNIQUE (user_id, exchange, label);
 ALTER TABLE ONLY public.exchange_credentials
     ADD CONSTRAINT exchange_credentials_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.exchange_market_loads
+    ADD CONSTRAINT exchange_market_loads_pkey PRIMARY KEY (exchange);
+ALTER TABLE ONLY public.exchange_markets
+    ADD CONSTRAINT exchange_markets_pkey PRIMARY KEY (exchange, symbol);
 ALTER TABLE ONLY public.invoices
     ADD CONSTRAINT invoices_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.invoices
@@ -5886,6 +6123,7 @@ CREATE INDEX credit_transfers_pending_bot_idx ON public.credit_transfers USING b
 CREATE INDEX credit_transfers_pending_timeout_idx ON public.credit_transfers USING btree (timeout_at) WHERE (phase = 'pending'::text);
 CREATE INDEX credit_transfers_reference_idx ON public.credit_transfers USING btree (reference_type, reference_id);
 CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USING btree (user_id);
+CREATE INDEX exchange_markets_type_idx ON public.exchange_markets USING btree (exchange, type, symbol);
 CREATE INDEX invoices_paid_at_idx ON public.invoices USING btree (paid_at) INCLUDE (provider, currency, amount) WHERE (status = 'paid'::text);
 CREATE INDEX invoices_plan_id_idx ON public.invoices USING btree (plan_id);
 CREATE INDEX invoices_provider_refs_idx ON public.invoices USING gin (provider_refs);
@@ -5943,6 +6181,8 @@ CREATE TRIGGER backtest_runs_updated_at BEFORE UPDATE ON public.backtest_runs FO
 CREATE TRIGGER backtest_runs_validate_minutes BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_minutes();
 CREATE TRIGGER backtest_runs_validate_queue BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_queue();
 CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
+CREATE TRIGGER bots_market_rules BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_market_rules();
+CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pair, stake_amount, leverage, metadata ON public.bots FOR EACH ROW WHEN ((((((old.exchange IS DISTINCT FROM new.exchange) OR (old.trading_pair IS DISTINCT FROM new.trading_pair)) OR (old.stake_amount IS DISTINCT FROM new.stake_amount)) OR (old.leverage IS DISTINCT FROM new.leverage)) OR (COALESCE((old.metadata ->> 'sizing'::text), 'stake'::text) IS DISTINCT FROM COALESCE((new.metadata ->> 'sizing'::text), 'stake'::text)))) EXECUTE FUNCTION private.bot_market_rules();
 CREATE TRIGGER bots_notify_status_insert AFTER INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_notify_status_update AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_platform_rules BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_rules();
@@ -6138,6 +6378,8 @@ CREATE POLICY "Providers can read signals of their strategies" ON public.signals
 CREATE POLICY "Providers can update their own signals" ON public.signals FOR UPDATE TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Signed-in users can read market candles" ON public.candles FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Signed-in users can read prices" ON public.symbol_prices FOR SELECT TO authenticated USING (true);
+CREATE POLICY "Signed-in users can read the exchanges' markets" ON public.exchange_markets FOR SELECT TO authenticated USING (true);
+CREATE POLICY "Signed-in users can read when markets were loaded" ON public.exchange_market_loads FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Subscribers can change execution of their own subscriptions" ON public.strategy_subscriptions FOR UPDATE TO authenticated USING ((subscriber_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((subscriber_id = ( SELECT auth.uid() AS uid)) AND ((bot_id IS NULL) OR (EXISTS ( SELECT 1
    FROM public.bots b
   WHERE ((b.id = strategy_subscriptions.bot_id) AND (b.user_id = ( SELECT auth.uid() AS uid))))))));
@@ -6212,6 +6454,8 @@ ALTER TABLE public.candles ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_accounts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_transfers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.exchange_credentials ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.exchange_market_loads ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.exchange_markets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
@@ -6306,6 +6550,7 @@ GRANT SELECT ON TABLE public.invoices TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
 GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
 GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
@@ -6594,6 +6839,10 @@ REVOKE ALL ON FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue 
 GRANT ALL ON FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue text, p_run_at timestamp with time zone, p_priority integer, p_max_attempts integer, p_idempotency_key text) TO service_role;
 REVOKE ALL ON FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text, p_priority integer, p_max_attempts integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text, p_priority integer, p_max_attempts integer) TO service_role;
+REVOKE ALL ON FUNCTION public.exchange_markets_claim_refresh(p_exchange text, p_min_interval_s double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.exchange_markets_claim_refresh(p_exchange text, p_min_interval_s double precision) TO service_role;
+REVOKE ALL ON FUNCTION public.exchange_markets_store(p_exchange text, p_markets jsonb, p_fetched_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.exchange_markets_store(p_exchange text, p_markets jsonb, p_fetched_at timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.extend_job_lock(p_worker_id uuid, p_job_id bigint, p_lock_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.extend_job_lock(p_worker_id uuid, p_job_id bigint, p_lock_s double precision) TO service_role;
 REVOKE ALL ON FUNCTION public.fail_job(p_worker_id uuid, p_job_id bigint, p_error text, p_retry boolean, p_retry_after_s double precision, p_backoff_base_s double precision, p_backoff_cap_s double precision) FROM PUBLIC;
@@ -6728,6 +6977,10 @@ GRANT SELECT(is_testnet) ON TABLE public.exchange_credentials TO authenticated;
 GRANT SELECT(last_used_at) ON TABLE public.exchange_credentials TO authenticated;
 GRANT SELECT(created_at) ON TABLE public.exchange_credentials TO authenticated;
 GRANT SELECT(updated_at) ON TABLE public.exchange_credentials TO authenticated;
+GRANT ALL ON TABLE public.exchange_market_loads TO service_role;
+GRANT SELECT ON TABLE public.exchange_market_loads TO authenticated;
+GRANT ALL ON TABLE public.exchange_markets TO service_role;
+GRANT SELECT ON TABLE public.exchange_markets TO authenticated;
 GRANT ALL ON TABLE public.workers TO service_role;
 GRANT SELECT ON TABLE public.workers TO authenticated;
 GRANT ALL ON TABLE public.fleet_health TO service_role;

@@ -31,6 +31,7 @@ PERIODIC = {
     "holdings.nightly",
     "holdings.update_prices",
     "holdings.webhook_sweep",
+    "markets.refresh",
 }
 CONFIGURED = {
     "TRADEFLEET_MASTER_KEYS": KEY,

@@ -60,6 +60,8 @@ class Fleet:
             "WORKER_EXTRA_CAPABILITIES": "tests.support.fleet_kinds",
             "PYTHONPATH": str(ROOT),
             "WORKER_CONCURRENCY": "4",
+            # These workers trade without replayed candles; tests never reach the exchanges.
+            "TRADEFLEET_MARKETS_REFRESH": "false",
             **self.env,
             **env,
         }

@@ -9,6 +9,7 @@ at any speed. ``TRADEFLEET_MASTER_KEYS`` opens sealed exchange keys for live bot
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +25,35 @@ __all__ = ["BotsSettings", "register", "run_bots"]
 
 
 def register(registry: Registry, settings: BotsSettings | None = None) -> None:
-    """Run leased bots in this worker."""
+    """Run leased bots in this worker, and keep the markets cache filled (daily)."""
+    from datetime import timedelta
+
+    from worker.fleet.registry import JobContext
+
+    from .market_catalog import REFRESH_KIND, RefreshMarkets, public_client, refresh_markets
+
     config = settings if settings is not None else BotsSettings()
 
     async def task(leases: Any) -> None:
         await run_bots(leases, config)
 
+    async def refresh(ctx: JobContext[RefreshMarkets]) -> object:
+        if not markets_refresh_on(config):
+            return {"skipped": "markets refresh is off (TRADEFLEET_MARKETS_REFRESH)"}
+        exchanges = None if ctx.payload.exchange is None else [ctx.payload.exchange]
+        return await refresh_markets(
+            ctx.pool, public_client, exchanges, min_interval_s=ctx.payload.min_interval_s
+        )
+
     registry.lease_task("bots.runner", task)
+    registry.job(REFRESH_KIND, payload=RefreshMarkets, max_attempts=3, timeout_s=600)(refresh)
+    registry.every(REFRESH_KIND, timedelta(days=1), REFRESH_KIND, {"min_interval_s": 3600})
+
+
+def markets_refresh_on(settings: BotsSettings) -> bool:
+    """Whether this worker refreshes markets from the exchanges (default: unless replaying)."""
+    explicit = settings.exchanges.tradefleet_markets_refresh
+    return explicit if explicit is not None else settings.tradefleet_replay_dir is None
 
 
 async def run_bots(leases: Any, settings: BotsSettings) -> None:
@@ -40,6 +63,7 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
     from worker.sealing import Keyring
 
     from .clock import Clock, ReplayClock, WallClock
+    from .market_catalog import MarketCatalog, public_client
     from .runner import BotRunner
 
     replay = ReplayClock.from_settings(settings)
@@ -69,9 +93,19 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
         settle_s=settle,
         markets_dir=settings.exchanges.tradefleet_markets_dir,
     )
+    catalog = MarketCatalog(
+        leases.pool,
+        public_client if markets_refresh_on(settings) else None,
+        settings.exchanges.tradefleet_markets_refresh_min_s,
+        settings.exchanges.tradefleet_markets_dir,
+    )
+    runner.builder.catalog = catalog
+    watcher = asyncio.create_task(catalog.watch(), name="bots.markets_cache")
     try:
         await runner.run()
     finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         await source_close(source)
 
 

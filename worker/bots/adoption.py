@@ -18,6 +18,7 @@ from worker.sealing import Keyring
 from . import credit_gate, engine
 from .clock import Clock
 from .credit_gate import CreditGate
+from .market_catalog import MarketCatalog
 from .markets import paper_rules
 from .model import BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
@@ -77,6 +78,7 @@ class BotBuilder:
     keyring: Keyring | None = None
     live_exchange: Callable[[BotConfig, Any, bool], Exchange] | None = None
     markets_dir: Path | None = None
+    catalog: MarketCatalog | None = None  # the markets cache; None: the shipped definitions
 
     def failed(self, row: dict[str, Any], epoch: int, error: Exception) -> tuple[BotState, StepOut]:
         """A bot that cannot be rebuilt, with the step that records why (it stops with an error)."""
@@ -130,10 +132,15 @@ class BotBuilder:
             elif position is not None:  # a margin short: the proceeds held, the base owed
                 quote_balance += position.entry_cost - position.entry_fee
                 base_balance = -position.amount
+            rules = (
+                paper_rules(cfg.exchange, self.markets_dir)
+                if self.catalog is None
+                else await self.catalog.market_rules(cfg.exchange, cfg.symbol)
+            )
             exchange = BotPaperExchange(
                 cfg.exchange,
                 {quote: max(quote_balance, ZERO), base: base_balance},
-                rules=paper_rules(cfg.exchange, self.markets_dir),
+                rules=rules,
                 taker_fee=cfg.fee,
                 maker_fee=cfg.fee,
                 slippage=cfg.slippage,
@@ -177,6 +184,12 @@ class BotBuilder:
         open_exchange = self.live_exchange or open_live_exchange
         ex = open_exchange(cfg, credentials, bool(row.get("is_testnet")))
         try:
+            if self.catalog is not None and await self.catalog.is_loaded(cfg.exchange):
+                # The cached markets, not a download per bot (refreshed on a missing market).
+                cached = await self.catalog.market_rules(cfg.exchange, cfg.symbol)
+                client = getattr(ex, "client", None)
+                if client is not None and hasattr(client, "set_markets"):
+                    client.set_markets([cached.raw_market(s) for s in cached.symbols])
             await ex.load_markets()
         except BaseException:
             await ex.close()

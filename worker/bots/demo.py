@@ -29,6 +29,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from worker import credits
+from worker.exchanges.market_cache import unified_markets
+
+from .markets import offline_markets
 
 CANDLES_DIR = Path(__file__).resolve().parents[2] / "data" / "candles"
 REPLAY_START = "2018-01-12T00:00:00Z"
@@ -98,8 +101,22 @@ async def _as_owner(
         await conn.execute(sql, params)
 
 
+async def seed_markets(conn: psycopg.AsyncConnection[Any], exchange: str = "binance") -> int:
+    """Fill the markets cache offline, as the fleet's refresh would from the exchange: the
+    shipped definitions (the recorded markets and the pairs of the recorded candles)."""
+    markets = json.dumps(unified_markets(offline_markets(exchange)))
+    row = await (
+        await conn.execute(
+            "select public.exchange_markets_store(%s, %s::jsonb, now())", (exchange, markets)
+        )
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 async def prepare(conn: psycopg.AsyncConnection[Any]) -> int:
-    """Start the seeded bots and add Carol's demo bots, as their owners' apps would."""
+    """Fill the markets cache, start the seeded bots and add Carol's demo bots, as their
+    owners' apps would (each new bot is checked against the cached markets)."""
+    await seed_markets(conn)
     rows = await (await conn.execute("select id, user_id from public.bots")).fetchall()
     for bot_id, user_id in rows:
         await _as_owner(
@@ -120,6 +137,28 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> int:
         )
     (n,) = await (await conn.execute("select count(*) from public.bots")).fetchone() or (0,)
     return int(n)
+
+
+async def new_market_bot(conn: psycopg.AsyncConnection[Any], pair: str = "SOL/USDT") -> str:
+    """Save Carol's paper bot on a pair beyond the recorded data, as her app would.
+
+    Online the cache lists every market of the exchange and the bot is saved (and trades once
+    candles arrive); offline the cache holds the shipped definitions, which lack the pair, so
+    the save is refused by name. Returns what happened, for the demo's events.
+    """
+    try:
+        await _as_owner(
+            conn,
+            CAROL,
+            """
+            insert into public.bots (name, exchange, trading_pair, timeframe, strategy, parameters,
+                                     status, initial_balance, stake_amount)
+            values (%s, 'binance', %s, '5m', 'ema_cross', '{"fast": 9, "slow": 21}', 'running', 1000, 50)""",
+            (f"demo {pair} ema", pair),
+        )
+    except psycopg.errors.CheckViolation as e:
+        return f"{pair} bot refused ({e.diag.constraint_name}): {e.diag.message_primary}"
+    return f"{pair} bot saved: the markets cache lists the pair"
 
 
 def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subprocess.Popen[bytes]:
@@ -247,6 +286,7 @@ async def run_demo(
     logs = Path(tempfile.mkdtemp(prefix="tradefleet-demo-"))
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         summary.bots = await prepare(conn)
+        summary.events.append(await new_market_bot(conn))
         anchor = time.time() + 1.0
         procs = {
             name: _spawn(database_url, name, logs, anchor, speed)

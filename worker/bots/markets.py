@@ -1,5 +1,7 @@
-"""Market definitions for paper bots: the recorded ccxt markets plus the BTC-quoted pairs
-of the recorded candles (``data/candles``).
+"""Shipped market definitions: the recorded ccxt markets plus the BTC-quoted pairs of the
+recorded candles (``data/candles``). Bots read the markets cache in the database (see
+``market_catalog``); these definitions seed it for the offline demo and stand in for an
+exchange the cache has not loaded yet (a fresh database, the tests).
 
 The recorded ``load_markets()`` files hold USDT/USDC markets only, while the candles that
 the demo, the tests and the benchmark replay are 2018 BTC-quoted spot markets. Those pairs
@@ -70,12 +72,10 @@ def btc_market(base: str, step: float, tick: float) -> dict[str, Any]:
     }
 
 
-@cache
-def paper_rules(exchange_id: str, markets_dir: Path | None = None) -> MarketRules:
-    """Markets of ``exchange_id`` for paper trading (recorded ones plus the BTC pairs).
-
-    One instance per process and exchange: every paper bot of the worker shares it.
-    """
+def offline_markets(exchange_id: str, markets_dir: Path | None = None) -> dict[str, Any]:
+    """The shipped definitions of ``exchange_id`` (recorded ones plus the BTC pairs): what
+    the offline demo seeds the markets cache with, and what paper bots use while the
+    exchange is not in the cache yet."""
     try:
         recorded = normalize_markets(read_markets_file(exchange_id, markets_dir))
     except Fatal:
@@ -83,4 +83,13 @@ def paper_rules(exchange_id: str, markets_dir: Path | None = None) -> MarketRule
     markets: dict[str, Any] = dict(recorded)
     for base, (step, tick) in BTC_PAIRS.items():
         markets.setdefault(f"{base}/BTC", btc_market(base, step, tick))
-    return MarketRules.from_markets(exchange_id, markets)
+    return markets
+
+
+@cache
+def paper_rules(exchange_id: str, markets_dir: Path | None = None) -> MarketRules:
+    """Markets of ``exchange_id`` for paper trading from the shipped definitions.
+
+    One instance per process and exchange: every paper bot of the worker shares it.
+    """
+    return MarketRules.from_markets(exchange_id, offline_markets(exchange_id, markets_dir))

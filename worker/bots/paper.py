@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from worker.exchanges import Order, OrderStatus, PaperExchange, Side
+from worker.exchanges import CheckedOrder, Order, OrderStatus, OrderType, PaperExchange, Side
 
 
 class BotPaperExchange(PaperExchange):
@@ -26,6 +26,24 @@ class BotPaperExchange(PaperExchange):
     one-cancels-other orders, so the bot engine detects the touch on the closed candle and
     books the fill here, at that price, with the paper exchange's fees and rounding.
     """
+
+    def check_order(
+        self,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        amount: Decimal,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> CheckedOrder:
+        """As the exchange would, except that an order closing the open position passes on
+        a market that became inactive (its position stays managed; new entries are refused)."""
+        base = self.market(symbol).base
+        held = self._free[base] + self._used[base]
+        closing = (side == "sell" and held >= amount > 0) or (side == "buy" and -held >= amount > 0)
+        return self.rules.check_order(
+            symbol, side, type, amount, price, stop_price, closing=closing
+        )
 
     async def fill_protective(
         self,

@@ -130,6 +130,11 @@ class MarketRules:
     ) -> MarketRules:
         return cls(offline_client(exchange_id, markets))
 
+    def replace_markets(self, markets: Mapping[str, Mapping[str, Any]]) -> None:
+        """Swap in new definitions (a refreshed cache); every holder of these rules sees them."""
+        self._client.set_markets(list(normalize_markets(markets).values()))
+        self._cache.clear()
+
     @property
     def exchange_id(self) -> str:
         return str(self._client.id)
@@ -221,8 +226,13 @@ class MarketRules:
         amount: Decimal,
         price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        *,
+        closing: bool = False,
     ) -> CheckedOrder:
         """Round and validate an order exactly as the exchange would; ``Fatal`` if it would reject.
+
+        ``closing`` (an order that only reduces a paper position) passes on an inactive
+        market: a delisted market stops new entries, its open positions are still managed.
 
         ``price`` is the limit price for limit orders (and stop-limit orders). For market
         and stop-market orders it may carry a reference price (last close) used only for
@@ -230,8 +240,8 @@ class MarketRules:
         """
         market = self.market(symbol)
         where = f"{symbol} on {self.exchange_id}"
-        if not market.active:
-            raise Fatal(f"market {where} is not active")
+        if not market.active and not closing:
+            raise Fatal(f"market {where} is not active: no new entries")
         if side not in ("buy", "sell"):
             raise Fatal(f"order side must be 'buy' or 'sell', not {side!r}")
         if type not in ("market", "limit", "stop"):

@@ -1,4 +1,5 @@
-"""Settings of the exchange layer: where recorded market definitions are read from."""
+"""Settings of the exchange layer: the markets cache refresh and the recorded market
+definitions used while an exchange is not loaded yet."""
 
 from __future__ import annotations
 
@@ -21,7 +22,20 @@ class ExchangesSettings(BaseSettings):
         ),
     )
 
-    @field_validator("tradefleet_markets_dir", mode="before")
+    tradefleet_markets_refresh: bool | None = Field(
+        default=None,
+        description=(
+            "Refresh the markets cache from the exchanges' public APIs (daily, and when a bot "
+            "needs a market the cache lacks); default: on, off when candles are replayed."
+        ),
+    )
+    tradefleet_markets_refresh_min_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Least seconds between two refreshes of one exchange asked for by a missing market.",
+    )
+
+    @field_validator("tradefleet_markets_dir", "tradefleet_markets_refresh", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v

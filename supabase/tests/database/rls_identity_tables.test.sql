@@ -15,6 +15,8 @@ insert into mx
 select 'audit', 'x' || n, (private.admin_audit(tests.mx_id('user', 'dana'), 'set_user_role', 'user',
                                              tests.mx_id('user', 'bob')::text, 'matrix', '{}', '{}')).id::text
   from generate_series(1, 2) n;
+-- A market the fleet cached (no user owns markets: every signed-in user reads them).
+select public.exchange_markets_store('mxtest', '{"MX/USDT": {"symbol": "MX/USDT", "base": "MX", "quote": "USDT", "type": "spot"}}', now());
 
 -- expected: anon | alice | bob | pat | dana | service_role
 create temp table matrix (label text, statement text, expected text[]) on commit drop;
@@ -45,6 +47,14 @@ insert into matrix values
   ('credit_transfers: insert', $$insert into credit_transfers (id, debit_account_id, credit_account_id, amount, kind) values (gen_random_uuid(), @account.b, @account.a, 1, 'correction') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('credit_transfers: update', $$update credit_transfers set metadata = '{}' where id::text = any(@transfer) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23001']),
   ('credit_transfers: delete', $$delete from credit_transfers where id::text = any(@transfer) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23001']),
+  ('exchange_markets: select', $$select symbol as key from exchange_markets where exchange = 'mxtest'$$, array['denied', 'MX/USDT', 'MX/USDT', 'MX/USDT', 'MX/USDT', 'MX/USDT']),
+  ('exchange_markets: insert', $$insert into exchange_markets (exchange, symbol, base, quote, type, market, fetched_at) values ('mxtest', 'EVIL/USDT', 'EVIL', 'USDT', 'spot', '{}', now()) returning symbol as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'EVIL/USDT']),
+  ('exchange_markets: update', $$update exchange_markets set active = false where exchange = 'mxtest' returning symbol as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'MX/USDT']),
+  ('exchange_markets: delete', $$delete from exchange_markets where exchange = 'mxtest' returning symbol as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'MX/USDT']),
+  ('exchange_market_loads: select', $$select exchange as key from exchange_market_loads where exchange = 'mxtest'$$, array['denied', 'mxtest', 'mxtest', 'mxtest', 'mxtest', 'mxtest']),
+  ('exchange_market_loads: insert', $$insert into exchange_market_loads (exchange) values ('mxevil') returning exchange as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'mxevil']),
+  ('exchange_market_loads: update', $$update exchange_market_loads set markets = 0 where exchange = 'mxtest' returning exchange as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'mxtest']),
+  ('exchange_market_loads: delete', $$delete from exchange_market_loads where exchange = 'mxtest' returning exchange as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'mxtest']),
   ('exchange_credentials: select', $$select id::text as key from exchange_credentials where id::text = any(@cred)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('exchange_credentials: select ciphertext', $$select sealed_secret as key from exchange_credentials where id::text = any(@cred)$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'v1:k1:bm9uY2U=:c2VjcmV0 v1:k1:bm9uY2U=:c2VjcmV0 v1:k1:bm9uY2U=:c2VjcmV0 v1:k1:bm9uY2U=:c2VjcmV0 v1:k1:bm9uY2U=:c2VjcmV0 v1:k1:bm9uY2U=:c2VjcmV0 v1:k1:bm9uY2U=:c2VjcmV0 v1:k1:bm9uY2U=:c2VjcmV0']),
   ('exchange_credentials: insert', $$insert into exchange_credentials (user_id, exchange, label, sealed_secret, key_id) values (@user.a, 'bybit', 'x', 'x', 'k') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
