@@ -11,12 +11,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
+from tests.support.fleet import run_queued_jobs
 from worker.billing import BillingSettings, process_webhook_event, register
-from worker.fleet.registry import Job, Registry
+from worker.fleet.registry import Registry
 
 
 @pytest.fixture
@@ -24,25 +24,6 @@ def registry() -> Registry:
     reg = Registry()
     register(reg, BillingSettings())
     return reg
-
-
-async def run_jobs(
-    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry
-) -> list[Any]:
-    """Run queued billing jobs the way the fleet would, until none is left."""
-    results: list[Any] = []
-    while True:
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "select id, queue, kind, payload, attempts, max_attempts from jobs "
-                "where status = 'queued' and kind like 'billing.%%' order by id limit 1"
-            )
-            row = await cur.fetchone()
-        if row is None:
-            return results
-        ctx = reg.context(Job(**row), pool, "test")
-        results.append(await reg.kinds[row["kind"]].handler(ctx))
-        await conn.execute("update jobs set status = 'succeeded' where id = %s", (row["id"],))
 
 
 async def store(
@@ -154,7 +135,7 @@ async def test_a_stripe_checkout_pays_the_invoice_once_whatever_the_deliveries(
     )
     await store(conn, "stripe", "evt_pi", intent["type"], intent)
 
-    results = await run_jobs(conn, pool, registry)
+    results = await run_queued_jobs(conn, pool, registry, "billing.")
     assert [r["outcome"] for r in results] == ["applied", "unchanged"]
     assert await one(conn, "select status from invoices where id = %s", inv) == "paid"
     assert (
@@ -187,7 +168,9 @@ async def test_a_stripe_checkout_pays_the_invoice_once_whatever_the_deliveries(
         },
     )
     await store(conn, "stripe", "evt_refund", refund["type"], refund)
-    assert [r["outcome"] for r in await run_jobs(conn, pool, registry)] == ["applied"]
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "applied"
+    ]
     assert await one(conn, "select status from invoices where id = %s", inv) == "refunded"
     assert await balance(conn, alice) == Decimal("2000")
     assert (
@@ -230,14 +213,16 @@ async def test_a_refund_before_the_payment_waits_for_it_and_takes_the_credits_ba
         },
     }
     await store(conn, "paystack", "refund.processed:7", "refund.processed", refund)
-    assert [r["outcome"] for r in await run_jobs(conn, pool, registry)] == ["waiting"]
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "waiting"
+    ]
     assert (
         await one(conn, "select status from invoices where provider_invoice_id = 'ref_42'")
         == "pending"
     )
     await store(conn, "paystack", "charge.success:99", "charge.success", charge)
     # The payment applies, then the refund it woke: as if they had come in that order.
-    results = await run_jobs(conn, pool, registry)
+    results = await run_queued_jobs(conn, pool, registry, "billing.")
     assert [r["outcome"] for r in results] == ["applied", "applied"]
     assert (
         await one(conn, "select status from invoices where provider_invoice_id = 'ref_42'")
@@ -263,14 +248,18 @@ async def test_paystack_pays_in_subunits_and_a_short_payment_is_refused(
         "data": {"id": 1, "reference": "ref_short", "amount": 9999, "currency": "NGN"},
     }
     await store(conn, "paystack", "charge.success:1", "charge.success", short)
-    assert [r["outcome"] for r in await run_jobs(conn, pool, registry)] == ["amount_mismatch"]
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "amount_mismatch"
+    ]
     assert await one(conn, "select status from invoices where id = %s", inv) == "pending"
     full = {
         "event": "charge.success",
         "data": {"id": 2, "reference": "ref_short", "amount": 10000, "currency": "NGN"},
     }
     await store(conn, "paystack", "charge.success:2", "charge.success", full)
-    assert [r["outcome"] for r in await run_jobs(conn, pool, registry)] == ["applied"]
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "applied"
+    ]
     assert await balance(conn, bob) == Decimal("10")
 
 
@@ -295,7 +284,7 @@ async def test_tripay_callbacks_move_the_invoice_and_expiry_is_final_until_paid(
     await store(
         conn, "tripay", "T0001:UNPAID", "payment_status.UNPAID", {**base, "status": "UNPAID"}
     )
-    results = await run_jobs(conn, pool, registry)
+    results = await run_queued_jobs(conn, pool, registry, "billing.")
     assert [r["outcome"] for r in results] == ["applied", "ignored"]
     assert await one(conn, "select status from invoices where id = %s", inv) == "expired"
     await store(
@@ -305,7 +294,9 @@ async def test_tripay_callbacks_move_the_invoice_and_expiry_is_final_until_paid(
         "payment_status.PAID",
         {**base, "status": "PAID", "paid_at": int(time.time())},
     )
-    assert [r["outcome"] for r in await run_jobs(conn, pool, registry)] == ["applied"]
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "applied"
+    ]
     assert (
         await one(conn, "select status || ' ' || payment_method from invoices where id = %s", inv)
         == "paid BRIVA"
@@ -335,7 +326,10 @@ async def test_a_provider_billed_renewal_creates_its_invoice_and_extends_the_pla
             },
         )
         await store(conn, "stripe", ev["id"], ev["type"], ev)
-    assert [r["outcome"] for r in await run_jobs(conn, pool, registry)] == ["applied", "applied"]
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "applied",
+        "applied",
+    ]
     assert (
         await one(
             conn, "select count(*) from invoices where user_id = %s and status = 'paid'", alice.id
@@ -379,7 +373,7 @@ async def test_malformed_or_unknown_events_are_ignored_with_a_reason_and_unmatch
             "evt_orphan", "invoice.paid", {"id": "in_nobody", "amount_paid": 100, "currency": "usd"}
         ),
     )
-    await run_jobs(conn, pool, registry)
+    await run_queued_jobs(conn, pool, registry, "billing.")
     cur = await conn.execute("select event_id, status, error from webhook_events order by event_id")
     rows = {r[0]: (r[1], r[2]) for r in await cur.fetchall()}
     assert rows["evt_bad"][0] == "ignored" and "schema" in rows["evt_bad"][1]
@@ -427,7 +421,7 @@ async def test_the_sweep_expires_overdue_invoices(
         "update invoices set expired_at = now() - interval '1 minute' where id = %s", (inv,)
     )
     await conn.execute("select enqueue_job('billing.sweep')")
-    assert await run_jobs(conn, pool, registry) == [
+    assert await run_queued_jobs(conn, pool, registry, "billing.") == [
         {
             "invoices_expired": 1,
             "subscriptions_expired": 0,

@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.support import payments
 from tests.support.db import User, create_user
+from tests.support.fleet import run_queued_jobs
 from tests.support.payments import Delivery
 from worker import inbox
 from worker.billing import BillingSettings, process_webhook_event, register
@@ -306,7 +307,7 @@ async def play(
                 (provider, deliveries[i].event_id),
             )
         seen.add(i)
-        await payments.run_jobs(conn, pool, registry, "billing.")
+        await run_queued_jobs(conn, pool, registry, "billing.")
     return user, await end_state(conn, user, [d.event_id for d in deliveries])
 
 
@@ -377,7 +378,7 @@ async def test_a_refund_whose_payment_never_comes_ends_ignored_after_the_wait(
         {"id": "ch_x", "object": "charge", "payment_intent": "pi_x", "refunded": True},
     )
     await payments.store(conn, refund)
-    (result,) = await payments.run_jobs(conn, pool, registry, "billing.")
+    (result,) = await run_queued_jobs(conn, pool, registry, "billing.")
     assert result["outcome"] == "waiting"
     cur = await conn.execute(
         "select status, waiting_for, error from webhook_events where event_id = 'evt_lonely_refund'"
@@ -390,7 +391,7 @@ async def test_a_refund_whose_payment_never_comes_ends_ignored_after_the_wait(
 
     # Within the wait, the sweep tries it again: still nothing to match, it waits on.
     await conn.execute("select enqueue_job('billing.sweep')")
-    results = await payments.run_jobs(conn, pool, registry, "billing.")
+    results = await run_queued_jobs(conn, pool, registry, "billing.")
     assert results[0]["events_retried"] == 1 and results[0]["events_expired"] == 0
     assert results[1]["outcome"] == "waiting"
 
@@ -400,7 +401,7 @@ async def test_a_refund_whose_payment_never_comes_ends_ignored_after_the_wait(
         "where event_id = 'evt_lonely_refund'"
     )
     await conn.execute("select enqueue_job('billing.sweep', '{}', 'default', null, 0, 3, 'again')")
-    (swept,) = await payments.run_jobs(conn, pool, registry, "billing.")
+    (swept,) = await run_queued_jobs(conn, pool, registry, "billing.")
     assert swept["events_expired"] == 1
     cur = await conn.execute(
         "select status, error from webhook_events where event_id = 'evt_lonely_refund'"
@@ -437,7 +438,7 @@ async def test_a_waiting_event_missed_by_its_wake_is_applied_by_the_sweep(
         (refund.event_id,),
     )
     await conn.execute("select enqueue_job('billing.sweep')")
-    results = await payments.run_jobs(conn, pool, registry, "billing.")
+    results = await run_queued_jobs(conn, pool, registry, "billing.")
     assert [r.get("outcome") for r in results[1:]] == ["applied"]
     cur = await conn.execute("select status from invoices where id = %s", (inv,))
     assert await cur.fetchone() == ("refunded",)
@@ -459,7 +460,7 @@ async def test_processing_a_waiting_event_again_changes_nothing_until_it_can_app
     base = {"reference": "T-again", "merchant_ref": str(inv), "total_amount": 100}
     refund = payments.tripay({**base, "status": "REFUND"})
     await payments.store(conn, refund)
-    await payments.run_jobs(conn, pool, registry, "billing.")
+    await run_queued_jobs(conn, pool, registry, "billing.")
     cur = await conn.execute(
         "select id from webhook_events where event_id = %s", (refund.event_id,)
     )
@@ -518,6 +519,6 @@ async def test_a_refund_deciding_to_wait_while_its_payment_applies_is_still_woke
     await asyncio.gather(refunding, payment())
     monkeypatch.setattr(inbox, "wait", real_wait)
 
-    await payments.run_jobs(conn, pool, registry, "billing.")  # the woken refund
+    await run_queued_jobs(conn, pool, registry, "billing.")  # the woken refund
     cur = await conn.execute("select status from invoices where id = %s", (inv,))
     assert await cur.fetchone() == ("refunded",)

@@ -14,12 +14,12 @@ import httpx
 import psycopg
 import pytest
 import respx
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, create_user, request_as
+from tests.support.fleet import run_queued_jobs
 from worker import notify, signals
-from worker.fleet.registry import Job, Registry
+from worker.fleet.registry import Registry
 from worker.notify.channels import DiscordChannel, TelegramChannel
 from worker.signals import SignalsSettings
 
@@ -43,28 +43,6 @@ async def registry() -> AsyncIterator[Registry]:
             },
         )
         yield reg
-
-
-async def run_jobs(
-    conn: psycopg.AsyncConnection[Any],
-    pool: AsyncConnectionPool,
-    reg: Registry,
-    prefix: str = "signals.",
-) -> list[Any]:
-    results: list[Any] = []
-    while True:
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "select id, queue, kind, payload, attempts, max_attempts from jobs "
-                "where status = 'queued' and kind like %s order by id limit 1",
-                (prefix + "%",),
-            )
-            row = await cur.fetchone()
-        if row is None:
-            return results
-        ctx = reg.context(Job(**row), pool, "test")
-        results.append(await reg.kinds[row["kind"]].handler(ctx))
-        await conn.execute("update jobs set status = 'succeeded' where id = %s", (row["id"],))
 
 
 async def one(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> Any:
@@ -178,7 +156,7 @@ async def test_a_signal_is_copied_onto_subscribers_bots_and_closed_with_them(
     )
 
     signal = await publish(conn, pat, market)
-    [opened] = await run_jobs(conn, pool, registry)
+    [opened] = await run_queued_jobs(conn, pool, registry, "signals.")
     assert opened == {"executed": 1, "skipped": 2, "notified": 4, "charged": 1, "rejected": 0}
 
     async with request_as(conn, alice) as cur:
@@ -257,7 +235,7 @@ async def test_a_signal_is_copied_onto_subscribers_bots_and_closed_with_them(
         await cur.execute(
             "update signals set action = 'close', exit_price = 110 where id = %s", (signal,)
         )
-    [closed] = await run_jobs(conn, pool, registry)
+    [closed] = await run_queued_jobs(conn, pool, registry, "signals.")
     assert closed["executed"] == 1
     async with request_as(conn, alice) as cur:
         await cur.execute("select status, exit_price, exit_reason, profit from trades")
@@ -306,8 +284,8 @@ async def test_opted_in_users_get_the_signal_on_telegram_too(
     async with request_as(conn, bob) as cur:
         await cur.execute("update profiles set telegram_chat_id = '4242' where id = %s", (bob.id,))
     await publish(conn, users["provider"], market)
-    await run_jobs(conn, pool, registry)
-    results = await run_jobs(conn, pool, registry, "notify.")
+    await run_queued_jobs(conn, pool, registry, "signals.")
+    results = await run_queued_jobs(conn, pool, registry, "notify.")
     assert results == [{"sent": 1, "failed": 0, "retry": 0}]
     assert send.call_count == 2
     assert b'"chat_id":"4242"' in send.calls.last.request.read()

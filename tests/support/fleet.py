@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from tests.support.waiting import wait_for
+from worker.fleet.registry import Job, Registry
 from worker.fleet.runtime import Worker
 from worker.fleet.settings import FleetSettings
 
@@ -52,3 +55,24 @@ async def job_status(
         return await cur.fetchone() == (status,)
 
     return await wait_for(f"job {job_id} to be {status}", reached, limit_s=limit_s, every_s=0.02)
+
+
+async def run_queued_jobs(
+    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry, prefix: str
+) -> list[Any]:
+    """Run queued jobs of kinds starting with ``prefix`` the way the fleet would, oldest
+    first, until none is left; returns their results."""
+    results: list[Any] = []
+    while True:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "select id, queue, kind, payload, attempts, max_attempts from jobs "
+                "where status = 'queued' and kind like %s order by id limit 1",
+                (prefix + "%",),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return results
+        ctx = reg.context(Job(**row), pool, "test")
+        results.append(await reg.kinds[row["kind"]].handler(ctx))
+        await conn.execute("update jobs set status = 'succeeded' where id = %s", (row["id"],))

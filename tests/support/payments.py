@@ -19,10 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
-
-from worker.fleet.registry import Job, Registry
 
 STRIPE_SECRET = "whsec_test_secret"
 PAYSTACK_SECRET = "sk_test_paystack"
@@ -127,24 +123,3 @@ async def store(conn: psycopg.AsyncConnection[Any], delivery: Delivery) -> None:
             delivery.occurred_at,
         ),
     )
-
-
-async def run_jobs(
-    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry, prefix: str
-) -> list[Any]:
-    """Run queued jobs of kinds starting with ``prefix`` the way the fleet would, oldest
-    first, until none is left; returns their results."""
-    results: list[Any] = []
-    while True:
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "select id, queue, kind, payload, attempts, max_attempts from jobs "
-                "where status = 'queued' and kind like %s order by id limit 1",
-                (prefix + "%",),
-            )
-            row = await cur.fetchone()
-        if row is None:
-            return results
-        ctx = reg.context(Job(**row), pool, "test")
-        results.append(await reg.kinds[row["kind"]].handler(ctx))
-        await conn.execute("update jobs set status = 'succeeded' where id = %s", (row["id"],))
