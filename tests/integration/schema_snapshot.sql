@@ -1795,6 +1795,8 @@ CREATE FUNCTION private.is_admin() RETURNS boolean
     SET search_path TO ''
     AS $$
   select coalesce(auth.jwt() -> 'app_metadata' ->> 'role', '') = 'admin'
+     and exists (select 1 from public.profiles p
+                  where p.id = (select auth.uid()) and p.role = 'admin' and p.is_active)
 $$;
 ALTER FUNCTION private.is_admin() OWNER TO postgres;
 CREATE FUNCTION private.is_service() RETURNS boolean

@@ -76,7 +76,7 @@ insert into calls values
   ('admin_platform_overview', $$select 1 where admin_platform_overview() is not null$$);
 grant select on calls to authenticated;
 
-select plan(73);
+select plan(75);
 
 -- Refusals -------------------------------------------------------------------------------
 
@@ -92,6 +92,14 @@ select is((public.admin_set_user_role(tests.id('user', 1604), 'user', 'left the 
 select is(pg_temp.try_with_claims((select claims from stale), c.statement), 'denied',
           format('%s refused to a token issued before its admin was demoted', c.fn))
   from calls c order by c.fn;
+-- The same token no longer passes the admin checks of the ledger and of strategy content.
+select is(pg_temp.try_with_claims((select claims from stale),
+            format('select public.credit_correct(gen_random_uuid(), %L, %L, 1, %L)',
+                   gen_random_uuid(), gen_random_uuid(), 'stale token')),
+          'denied', 'credit_correct refused to a token issued before its admin was demoted');
+select is(pg_temp.try_with_claims((select claims from stale),
+            'select 1 / (case when private.is_admin() then 0 else 1 end)'),
+          'ran', 'a demoted admin''s token is no admin''s (private.is_admin)');
 
 -- Tokens the hook never issues: the admin database role without admin app_metadata, and
 -- admin app_metadata without the admin database role.
