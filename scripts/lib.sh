@@ -4,7 +4,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
-PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
+export PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
 PGPORT="${TRADEFLEET_PG_PORT:-54322}"
 PGDATABASE_NAME="postgres"
 VENV="$ROOT/.venv"
@@ -42,8 +42,8 @@ ensure_debs() {
   command -v pg_prove >/dev/null 2>&1 || missing+=(libtap-parser-sourcehandler-pgtap-perl)
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
   # the browser the report tests drive (headless, through chromedriver)
-  [ -x /usr/bin/chromium ] || missing+=(chromium)
-  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]}"

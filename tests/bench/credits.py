@@ -41,6 +41,7 @@ from psycopg import sql
 
 from tests.bench._common import bench_database
 from tests.support import db as support
+from tests.support.programs import pg_program
 
 CLIENTS = 8
 PROCESSES = 2
@@ -50,7 +51,7 @@ SINGLE_SECONDS = 15.0
 BATCH_SECONDS = 10.0
 BATCH_SIZE = 1000
 PGBENCH_SECONDS = 15
-PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+PGBENCH = pg_program("pgbench")
 
 CHARGE = "select (credit_charge_usage(%(id)s, %(user_id)s, %(usage)s, %(quantity)s)).id"
 HOLD = "select (credit_hold(%(id)s, %(debit)s, %(credit)s, %(amount)s, 'usage', interval '10 minutes')).id"

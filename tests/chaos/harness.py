@@ -26,6 +26,7 @@ from psycopg import sql
 from tests.chaos.compare import Hold, Observed, Order, RunRows, Trade
 from tests.support import db as support
 from tests.support.bots import CANDLES, create_bot, grant_credits, subscribe
+from tests.support.programs import pg_program
 
 FIVE_MIN = timedelta(minutes=5)
 REPLAY_START = datetime(2018, 1, 12, tzinfo=UTC)
@@ -35,7 +36,6 @@ TRADEFLEET = str(support.ROOT / ".venv" / "bin" / "tradefleet")
 PGHOME = Path(os.environ.get("TRADEFLEET_PG_HOME", support.ROOT / ".local" / "pg"))
 PGDATA = PGHOME / "data"
 SERVER_LOG = PGHOME / "server.log"
-PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 
 MARKETS = sorted(
     p.stem.removesuffix("-5m").replace("_", "/")
@@ -108,7 +108,7 @@ def restart_postgres(mode: str) -> float:
     subprocess.run(
         _as_postgres(
             [
-                PG_CTL,
+                pg_program("pg_ctl"),
                 "-D",
                 str(PGDATA),
                 "-l",

@@ -7,20 +7,19 @@ committed schema snapshot the migrations build.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from tests.support import db as support
+from tests.support.programs import pg_program
 
 EXPOSED = ("public",)
 SNAPSHOT = support.ROOT / "tests" / "integration" / "schema_snapshot.sql"
-PG_DUMP = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")) / "pg_dump"
+PG_DUMP = pg_program("pg_dump")
 
 
 async def rows(conn: psycopg.AsyncConnection[Any], query: str) -> list[tuple[Any, ...]]:
@@ -165,7 +164,7 @@ def schema_snapshot(url: str) -> str:
     grants, policies, comments, publication, default privileges), without comment lines,
     blank lines and psql meta-commands, which vary between runs."""
     out = subprocess.run(
-        [str(PG_DUMP), "--schema-only", url], check=True, capture_output=True, text=True
+        [PG_DUMP, "--schema-only", url], check=True, capture_output=True, text=True
     ).stdout
     kept = [
         ln

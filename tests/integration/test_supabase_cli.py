@@ -13,16 +13,16 @@ import re
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from tests.support import db as support
+from tests.support.programs import pg_program
 
 CLI = support.ROOT / "node_modules" / ".bin" / "supabase"
-PG_DUMP = Path("/usr/lib/postgresql/15/bin/pg_dump")
+PG_DUMP = pg_program("pg_dump")
 MIGRATIONS = sorted((support.ROOT / "supabase" / "migrations").glob("*.sql"))
 
 
@@ -46,7 +46,7 @@ def cli_url(url: str) -> str:
 
 def schema_dump(url: str) -> str:
     out = subprocess.run(
-        [str(PG_DUMP), "--schema-only", "--no-owner", url],
+        [PG_DUMP, "--schema-only", "--no-owner", url],
         capture_output=True,
         text=True,
         check=True,

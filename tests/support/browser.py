@@ -17,8 +17,10 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+from tests.support.programs import on_path
+
+CHROMIUM = on_path("chromium")
+CHROMEDRIVER = on_path("chromedriver")
 FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -32,12 +34,16 @@ FLAGS = (
 
 
 def available() -> bool:
-    return CHROMIUM.exists() and CHROMEDRIVER.exists()
+    return CHROMIUM is not None and CHROMEDRIVER is not None
 
 
 @contextmanager
 def chromium(width: int = 1200, height: int = 900) -> Iterator[webdriver.Chrome]:
     """A fresh headless browser with a throw-away profile, closed afterwards."""
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        raise RuntimeError(
+            "chromium and chromedriver are not on PATH (Debian: chromium, chromium-driver)"
+        )
     profile = tempfile.mkdtemp(prefix="tradefleet-chromium-")
     opts = Options()
     opts.binary_location = str(CHROMIUM)

@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 
 from tests.support.db import ROOT
+from tests.support.programs import pg_program
 
 TTL = 2.0
 TRADEFLEET = str(ROOT / ".venv" / "bin" / "tradefleet")
-PGBIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
 
 RUNS_TABLE = """
 create table public.fleet_test_runs (
@@ -140,7 +140,7 @@ def private_cluster() -> Iterator[Cluster]:
     port = free_port()
     subprocess.run(
         _as_pg(
-            str(PGBIN / "initdb"),
+            pg_program("initdb"),
             "-D",
             str(data),
             "-U",
@@ -157,7 +157,7 @@ def private_cluster() -> Iterator[Cluster]:
             f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{data}'\n"
             "fsync = off\nwal_level = logical\ntimezone = 'UTC'\n"
         )
-    ctl = [str(PGBIN / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w", "-t", "30"]
+    ctl = [pg_program("pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w", "-t", "30"]
     subprocess.run(_as_pg(*ctl, "start"), check=True, capture_output=True)
     try:
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
