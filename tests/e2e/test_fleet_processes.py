@@ -210,8 +210,10 @@ async def test_sigterm_drains_finishes_or_releases_and_frees_leases(fleet: Fleet
     )
     proc.send_signal(signal.SIGTERM)
     took = time.monotonic()
-    assert await asyncio.to_thread(proc.wait, 10) == 0
-    assert time.monotonic() - took < 2 + 1  # DRAIN_TIMEOUT_S and a second
+    assert await asyncio.to_thread(proc.wait, 20) == 0
+    # Far below the 30 s poll and the 60 s stuck job: the drain waited for neither, even on a
+    # loaded machine where the 2 s drain timeout stretches.
+    assert time.monotonic() - took < 15
     status = dict(
         await rows(
             url, "select id, status || '/' || attempts from jobs where kind = 'fleet.record'"
