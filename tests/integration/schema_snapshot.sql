@@ -4722,6 +4722,52 @@ begin
 end;
 $$;
 ALTER FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) OWNER TO postgres;
+CREATE FUNCTION public.hook_password_verification_attempt(event jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_user uuid;
+  v_row private.password_failures;
+  v_max constant integer := 5;
+  v_window constant interval := interval '15 minutes';
+  v_lock constant interval := interval '15 minutes';
+begin
+  if jsonb_typeof(event -> 'user_id') is distinct from 'string' or jsonb_typeof(event -> 'valid') is distinct from 'boolean'
+     or (event ->> 'user_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    raise exception 'event must hold user_id (a UUID) and valid (a boolean)' using errcode = 'invalid_parameter_value';
+  end if;
+  v_user := (event ->> 'user_id')::uuid;
+  select * into v_row from private.password_failures f where f.user_id = v_user for update;
+  if found and v_row.locked_until > now() then
+    return jsonb_build_object('decision', 'reject', 'should_logout_user', false,
+      'message', format('Too many failed sign-in attempts. Try again in %s minute(s).',
+                        ceil(extract(epoch from v_row.locked_until - now()) / 60)));
+  end if;
+  if (event ->> 'valid')::boolean then
+    delete from private.password_failures f where f.user_id = v_user;
+    return jsonb_build_object('decision', 'continue');
+  end if;
+  if not exists (select 1 from auth.users u where u.id = v_user) then
+    return jsonb_build_object('decision', 'continue');
+  end if;
+  insert into private.password_failures as f (user_id, failures, first_failed_at)
+  values (v_user, 1, now())
+  on conflict (user_id) do update
+    set failures = case when f.first_failed_at > now() - v_window then f.failures + 1 else 1 end,
+        first_failed_at = case when f.first_failed_at > now() - v_window then f.first_failed_at else now() end,
+        locked_until = null
+  returning * into v_row;
+  if v_row.failures >= v_max then
+    update private.password_failures f set locked_until = now() + v_lock, failures = 0, first_failed_at = now()
+     where f.user_id = v_user;
+    return jsonb_build_object('decision', 'reject', 'should_logout_user', false,
+      'message', format('Too many failed sign-in attempts. Try again in %s minutes.', extract(epoch from v_lock) / 60));
+  end if;
+  return jsonb_build_object('decision', 'continue');
+end;
+$_$;
+ALTER FUNCTION public.hook_password_verification_attempt(event jsonb) OWNER TO postgres;
 CREATE FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5487,6 +5533,13 @@ CREATE TABLE private.holdings_pending_aggregates (
     requested_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.holdings_pending_aggregates OWNER TO postgres;
+CREATE TABLE private.password_failures (
+    user_id uuid NOT NULL,
+    failures integer DEFAULT 0 NOT NULL,
+    first_failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    locked_until timestamp with time zone
+);
+ALTER TABLE private.password_failures OWNER TO postgres;
 CREATE TABLE private.rate_limit_buckets (
     bucket text NOT NULL,
     tat timestamp with time zone NOT NULL
@@ -6223,6 +6276,8 @@ ALTER TABLE ONLY private.credit_settings
     ADD CONSTRAINT credit_settings_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
     ADD CONSTRAINT holdings_pending_aggregates_pkey PRIMARY KEY (user_id);
+ALTER TABLE ONLY private.password_failures
+    ADD CONSTRAINT password_failures_pkey PRIMARY KEY (user_id);
 ALTER TABLE ONLY private.rate_limit_buckets
     ADD CONSTRAINT rate_limit_buckets_pkey PRIMARY KEY (bucket);
 ALTER TABLE ONLY private.signal_fanouts
@@ -6539,6 +6594,8 @@ ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
     ADD CONSTRAINT holdings_pending_aggregates_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY private.password_failures
+    ADD CONSTRAINT password_failures_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.signal_fanouts
     ADD CONSTRAINT signal_fanouts_signal_id_fkey FOREIGN KEY (signal_id) REFERENCES public.signals(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.tradingview_tokens
@@ -7189,6 +7246,9 @@ GRANT ALL ON FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) TO ser
 REVOKE ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) TO service_role;
+GRANT ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) TO supabase_auth_admin;
 REVOKE ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) FROM PUBLIC;

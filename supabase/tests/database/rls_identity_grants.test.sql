@@ -95,6 +95,7 @@ insert into executors values
   ('get_strategy_content(uuid)', 'authenticated service_role'),
   ('get_strategy_subscribers(uuid)', 'authenticated service_role'),
   ('get_user_trading_performance(integer,uuid)', 'authenticated service_role'),
+  ('hook_password_verification_attempt(jsonb)', 'service_role'),
   ('ingest_tradingview_alert(text,jsonb)', 'service_role'),
   ('mark_dead_workers(double precision)', 'service_role'),
   ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
