@@ -239,6 +239,13 @@ begin
 end;
 $$;
 ALTER FUNCTION private.admin_check_reason(p_reason text) OWNER TO postgres;
+CREATE FUNCTION private.api_key_hash(p_key text) RETURNS bytea
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select extensions.hmac(convert_to(p_key, 'UTF8'), s.secret, 'sha256') from private.api_key_secret s
+$$;
+ALTER FUNCTION private.api_key_hash(p_key text) OWNER TO postgres;
 CREATE FUNCTION private.app_role() RETURNS text
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -1909,6 +1916,30 @@ CREATE FUNCTION private.owns_strategy(p_strategy_id uuid) RETURNS boolean
   select exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = auth.uid())
 $$;
 ALTER FUNCTION private.owns_strategy(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.plan_lifting(p_limit text, p_needed numeric DEFAULT NULL::numeric) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select p.name
+    from public.plans p
+   where p.is_active
+     and case jsonb_typeof(private.plan_limit_value(p, p_limit))
+           when 'boolean' then (private.plan_limit_value(p, p_limit))::boolean
+           when 'number' then (private.plan_limit_value(p, p_limit))::numeric >= coalesce(p_needed, 0)
+           when 'null' then p_needed is not null
+           else false
+         end
+   order by p.sort_order, p.price_monthly, p.name
+   limit 1
+$$;
+ALTER FUNCTION private.plan_lifting(p_limit text, p_needed numeric) OWNER TO postgres;
+CREATE FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(to_jsonb(p_plan) -> p_limit, p_plan.features -> p_limit)
+$$;
+ALTER FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) OWNER TO postgres;
 CREATE FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -1961,6 +1992,59 @@ begin
 end;
 $$;
 ALTER FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) OWNER TO postgres;
+CREATE FUNCTION private.raise_plan_limit(p_plan public.plans, p_limit text, p_allows text, p_needed numeric, p_constraint text, p_errcode text DEFAULT 'check_violation'::text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_lift text := private.plan_lifting(p_limit, p_needed);
+  v_value jsonb;
+  v_tail text;
+begin
+  if v_lift is null or v_lift = p_plan.name then
+    v_tail := 'no active plan allows more';
+  else
+    select private.plan_limit_value(p, p_limit) into v_value from public.plans p where p.name = v_lift;
+    v_tail := format('the %s plan %s', v_lift,
+                     case jsonb_typeof(v_value) when 'boolean' then 'does'
+                                                when 'null' then 'has no limit'
+                                                else 'allows ' || (v_value #>> '{}') end);
+  end if;
+  raise exception 'plan limit reached: the % plan % (%); %', p_plan.name, p_allows, p_limit, v_tail
+    using errcode = p_errcode, constraint = p_constraint,
+          hint = case when v_lift is not null and v_lift <> p_plan.name then format('Upgrade to the %s plan.', v_lift)
+                      else 'No active plan allows more.' end;
+end;
+$$;
+ALTER FUNCTION private.raise_plan_limit(p_plan public.plans, p_limit text, p_allows text, p_needed numeric, p_constraint text, p_errcode text) OWNER TO postgres;
+CREATE FUNCTION private.rate_limit_take(p_bucket text, p_limit integer, p_period interval, OUT allowed boolean, OUT remaining integer, OUT reset_seconds integer, OUT retry_after_seconds integer) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_now timestamptz := clock_timestamp();
+  v_t interval := p_period / greatest(p_limit, 1);
+  v_tat timestamptz;
+begin
+  if p_limit is null or p_limit < 1 then
+    allowed := false; remaining := 0; reset_seconds := ceil(extract(epoch from p_period))::integer;
+    retry_after_seconds := reset_seconds;
+    return;
+  end if;
+  insert into private.rate_limit_buckets as b (bucket, tat) values (p_bucket, v_now + v_t)
+  on conflict (bucket) do update set tat = greatest(b.tat, v_now) + v_t
+   where greatest(b.tat, v_now) + v_t <= v_now + p_period
+  returning b.tat into v_tat;
+  allowed := v_tat is not null;
+  if not allowed then
+    select b.tat into v_tat from private.rate_limit_buckets b where b.bucket = p_bucket;
+    retry_after_seconds := greatest(ceil(extract(epoch from (v_tat + v_t - p_period - v_now))), 1)::integer;
+  end if;
+  remaining := greatest(floor(extract(epoch from (v_now + p_period - v_tat)) / extract(epoch from v_t)), 0)::integer;
+  reset_seconds := greatest(ceil(extract(epoch from (v_tat - v_now))), 0)::integer;
+end;
+$$;
+ALTER FUNCTION private.rate_limit_take(p_bucket text, p_limit integer, p_period interval, OUT allowed boolean, OUT remaining integer, OUT reset_seconds integer, OUT retry_after_seconds integer) OWNER TO postgres;
 CREATE FUNCTION private.refresh_signal_performance(p_strategy_id uuid) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
@@ -2467,6 +2551,31 @@ begin
 end;
 $$;
 ALTER FUNCTION private.trade_totals_truncate() OWNER TO postgres;
+CREATE FUNCTION private.validate_ai_requests() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_plan public.plans;
+  v_count integer;
+begin
+  perform pg_advisory_xact_lock(hashtextextended('ai_analyses:' || new.user_id::text, 0));
+  v_plan := private.current_plan(new.user_id);
+  if v_plan.ai_requests_per_month is null then
+    return new;
+  end if;
+  select count(*) into v_count from public.ai_analyses a
+   where a.user_id = new.user_id
+     and a.created_at >= date_trunc('month', now() at time zone 'UTC') at time zone 'UTC';
+  if v_count >= v_plan.ai_requests_per_month then
+    perform private.raise_plan_limit(v_plan, 'ai_requests_per_month',
+                                     format('allows %s AI requests a month', v_plan.ai_requests_per_month),
+                                     v_count + 1, 'ai_analyses_plan_ai_requests_per_month');
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.validate_ai_requests() OWNER TO postgres;
 CREATE FUNCTION private.validate_backtest_minutes() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2512,13 +2621,15 @@ begin
     from public.backtest_runs r
    where r.user_id = new.user_id;
   if v_pending >= v_limit then
-    raise exception 'plan limit reached: the % plan runs % backtests at a time (max_concurrent_backtests)', v_plan.name, v_limit
-      using errcode = 'check_violation', constraint = 'backtest_runs_plan_concurrency';
+    perform private.raise_plan_limit(v_plan, 'max_concurrent_backtests',
+                                     format('runs %s backtests at a time', v_limit), v_pending + 1,
+                                     'backtest_runs_plan_concurrency');
   end if;
   if v_used + 60 > v_plan.backtest_minutes_per_month * 60 then
-    raise exception 'plan limit reached: the % plan allows % backtest minutes a month, counting queued and running runs (backtest_minutes_per_month)',
-      v_plan.name, v_plan.backtest_minutes_per_month
-      using errcode = 'check_violation', constraint = 'backtest_runs_plan_backtest_minutes';
+    perform private.raise_plan_limit(v_plan, 'backtest_minutes_per_month',
+                                     format('allows %s backtest minutes a month, counting queued and running runs',
+                                            v_plan.backtest_minutes_per_month),
+                                     ceil((v_used + 60) / 60), 'backtest_runs_plan_backtest_minutes');
   end if;
   return new;
 end;
@@ -2543,14 +2654,33 @@ begin
     select count(*) into v_count from public.strategies where user_id = new.user_id;
   end if;
   if v_count >= v_limit then
-    raise exception 'plan limit reached: the % plan allows % % (max_%)', v_plan.name, v_limit, tg_table_name, tg_table_name
-      using errcode = 'check_violation', constraint = tg_table_name || '_plan_max_' || tg_table_name,
-            hint = format('Upgrade the plan or delete one of your %s.', tg_table_name);
+    perform private.raise_plan_limit(v_plan, 'max_' || tg_table_name, format('allows %s %s', v_limit, tg_table_name),
+                                     v_count + 1, tg_table_name || '_plan_max_' || tg_table_name);
   end if;
   return new;
 end;
 $$;
 ALTER FUNCTION private.validate_bot_limits() OWNER TO postgres;
+CREATE FUNCTION private.validate_custom_strategy() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_plan public.plans;
+begin
+  if private.is_service() or new.strategy_type <> 'custom'
+     or (tg_op = 'UPDATE' and old.strategy_type = 'custom') then
+    return new;
+  end if;
+  v_plan := private.current_plan(new.user_id);
+  if not v_plan.custom_strategies then
+    perform private.raise_plan_limit(v_plan, 'custom_strategies', 'does not include custom strategies', null,
+                                     'strategies_plan_custom_strategies');
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.validate_custom_strategy() OWNER TO postgres;
 CREATE FUNCTION public.accept_strategy_price(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2963,6 +3093,61 @@ begin
 end;
 $$;
 ALTER FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) OWNER TO postgres;
+CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT NULL::inet) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_key public.api_keys;
+  v_plan public.plans;
+  v_role text;
+  v_limit integer;
+  v_rate record;
+  v_headers jsonb;
+begin
+  if not private.is_service() then
+    raise exception 'only the service resolves API keys' using errcode = 'insufficient_privilege';
+  end if;
+  -- What this call writes (the limiter, the key's last use) may be lost in a crash without
+  -- harm, so its transaction commits without waiting for the WAL flush: that wait is most of
+  -- a request's cost. Call it as a statement of its own, as the api function does.
+  perform set_config('synchronous_commit', 'off', true);
+  if p_key is null or p_key !~ '^tf_(live|test)_[A-Za-z0-9]{32}$' then
+    return jsonb_build_object('status', 401, 'error', 'invalid API key');
+  end if;
+  select * into v_key from public.api_keys k where k.key_hash = private.api_key_hash(p_key);
+  if not found or v_key.revoked_at is not null or (v_key.expires_at is not null and v_key.expires_at <= now()) then
+    return jsonb_build_object('status', 401, 'error', 'invalid API key');
+  end if;
+  if p_scope is not null and not p_scope = any (v_key.scopes) then
+    return jsonb_build_object('status', 403, 'error', format('this API key lacks the scope %s', p_scope),
+                              'scope', p_scope);
+  end if;
+  v_plan := private.current_plan(v_key.user_id);
+  if not v_plan.api_access then
+    return jsonb_build_object('status', 403, 'error',
+      format('plan limit reached: the %s plan does not include API access (api_access)%s', v_plan.name,
+             coalesce('; the ' || private.plan_lifting('api_access') || ' plan does', '')));
+  end if;
+  v_limit := coalesce((v_plan.features ->> 'api_requests_per_minute')::integer, 60);
+  select * into v_rate from private.rate_limit_take('api:user:' || v_key.user_id, v_limit, interval '1 minute');
+  v_headers := jsonb_build_object('limit', v_limit, 'remaining', v_rate.remaining, 'reset', v_rate.reset_seconds);
+  if not v_rate.allowed then
+    return v_headers || jsonb_build_object('status', 429, 'retry_after', v_rate.retry_after_seconds,
+      'error', format('rate limit reached: the %s plan allows %s API requests a minute (api_requests_per_minute)',
+                      v_plan.name, v_limit));
+  end if;
+  update public.api_keys k set last_used_at = now(), last_used_ip = p_ip where k.id = v_key.id;
+  select coalesce(u.raw_app_meta_data ->> 'role', 'user') into v_role from auth.users u where u.id = v_key.user_id;
+  return v_headers || jsonb_build_object(
+    'status', 200, 'user_id', v_key.user_id, 'key_id', v_key.id, 'scopes', to_jsonb(v_key.scopes),
+    'claims', jsonb_build_object(
+      'sub', v_key.user_id, 'role', 'authenticated', 'aud', 'authenticated', 'aal', 'aal1',
+      'app_metadata', jsonb_build_object('role', case when v_role = 'provider' then 'provider' else 'user' end),
+      'api_key_id', v_key.id));
+end;
+$_$;
+ALTER FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) OWNER TO postgres;
 CREATE FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb DEFAULT NULL::jsonb, p_error text DEFAULT NULL::text) RETURNS uuid
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -3393,6 +3578,57 @@ CREATE FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_res
   returning j.id;
 $$;
 ALTER FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) OWNER TO postgres;
+CREATE FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_environment text DEFAULT 'live'::text) RETURNS TABLE(id uuid, key text, prefix text, name text, environment text, scopes text[], expires_at timestamp with time zone, created_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_user uuid := (select auth.uid());
+  v_plan public.plans;
+  v_key text;
+  v_row public.api_keys;
+begin
+  if v_user is null or private.is_service() then
+    raise exception 'API keys are created by a signed-in user'
+      using errcode = 'insufficient_privilege';
+  end if;
+  if p_name is null or char_length(btrim(p_name)) not between 1 and 100 then
+    raise exception 'name must be 1 to 100 characters' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_scopes is null or cardinality(p_scopes) not between 1 and 16 or array_position(p_scopes, null) is not null
+     or not p_scopes <@ array['bots:read', 'bots:write', 'trades:read', 'signals:write']::text[] then
+    raise exception 'scopes must be one or more of bots:read, bots:write, trades:read, signals:write'
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if p_environment is null or p_environment not in ('live', 'test') then
+    raise exception 'environment must be live or test' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_expires_at is not null and (p_expires_at <= now() or p_expires_at > now() + interval '2 years'
+                                   or not isfinite(p_expires_at)) then
+    raise exception 'expires_at must be in the future and at most two years away' using errcode = 'invalid_parameter_value';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('api_keys:' || v_user::text, 0));
+  v_plan := private.current_plan(v_user);
+  if not v_plan.api_access then
+    perform private.raise_plan_limit(v_plan, 'api_access', 'does not include API access', null,
+                                     'api_keys_plan_api_access');
+  end if;
+  if (select count(*) from public.api_keys k where k.user_id = v_user and k.revoked_at is null) >= 25 then
+    raise exception 'at most 25 API keys may be active at once; revoke one first'
+      using errcode = 'check_violation', constraint = 'api_keys_max_active';
+  end if;
+  v_key := 'tf_' || p_environment || '_'
+           || translate(encode(extensions.gen_random_bytes(24), 'base64'), '+/', 'xy');
+  insert into public.api_keys (user_id, name, environment, prefix, key_hash, scopes, expires_at)
+  values (v_user, btrim(p_name), p_environment, left(v_key, 16), private.api_key_hash(v_key),
+          array(select distinct s from unnest(p_scopes) s order by s), p_expires_at)
+  returning * into v_row;
+  return query select v_row.id, v_key, v_row.prefix, v_row.name, v_row.environment, v_row.scopes, v_row.expires_at,
+                      v_row.created_at;
+end;
+$$;
+ALTER FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) OWNER TO postgres;
 CREATE FUNCTION public.credit_audit() RETURNS TABLE(rule text, account_id uuid, detail text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -4486,6 +4722,52 @@ begin
 end;
 $$;
 ALTER FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) OWNER TO postgres;
+CREATE FUNCTION public.hook_password_verification_attempt(event jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_user uuid;
+  v_row private.password_failures;
+  v_max constant integer := 5;
+  v_window constant interval := interval '15 minutes';
+  v_lock constant interval := interval '15 minutes';
+begin
+  if jsonb_typeof(event -> 'user_id') is distinct from 'string' or jsonb_typeof(event -> 'valid') is distinct from 'boolean'
+     or (event ->> 'user_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    raise exception 'event must hold user_id (a UUID) and valid (a boolean)' using errcode = 'invalid_parameter_value';
+  end if;
+  v_user := (event ->> 'user_id')::uuid;
+  select * into v_row from private.password_failures f where f.user_id = v_user for update;
+  if found and v_row.locked_until > now() then
+    return jsonb_build_object('decision', 'reject', 'should_logout_user', false,
+      'message', format('Too many failed sign-in attempts. Try again in %s minute(s).',
+                        ceil(extract(epoch from v_row.locked_until - now()) / 60)));
+  end if;
+  if (event ->> 'valid')::boolean then
+    delete from private.password_failures f where f.user_id = v_user;
+    return jsonb_build_object('decision', 'continue');
+  end if;
+  if not exists (select 1 from auth.users u where u.id = v_user) then
+    return jsonb_build_object('decision', 'continue');
+  end if;
+  insert into private.password_failures as f (user_id, failures, first_failed_at)
+  values (v_user, 1, now())
+  on conflict (user_id) do update
+    set failures = case when f.first_failed_at > now() - v_window then f.failures + 1 else 1 end,
+        first_failed_at = case when f.first_failed_at > now() - v_window then f.first_failed_at else now() end,
+        locked_until = null
+  returning * into v_row;
+  if v_row.failures >= v_max then
+    update private.password_failures f set locked_until = now() + v_lock, failures = 0, first_failed_at = now()
+     where f.user_id = v_user;
+    return jsonb_build_object('decision', 'reject', 'should_logout_user', false,
+      'message', format('Too many failed sign-in attempts. Try again in %s minutes.', extract(epoch from v_lock) / 60));
+  end if;
+  return jsonb_build_object('decision', 'continue');
+end;
+$_$;
+ALTER FUNCTION public.hook_password_verification_attempt(event jsonb) OWNER TO postgres;
 CREATE FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4746,6 +5028,31 @@ begin
 end;
 $$;
 ALTER FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.revoke_api_key(p_id uuid) RETURNS TABLE(id uuid, revoked_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_user uuid := (select auth.uid());
+  v_service boolean := private.is_service();
+begin
+  if not v_service and v_user is null then
+    raise exception 'API keys are revoked by a signed-in user' using errcode = 'insufficient_privilege';
+  end if;
+  return query
+    with changed as (
+      update public.api_keys k set revoked_at = coalesce(k.revoked_at, now())
+       where k.id = p_id and (v_service or k.user_id = v_user)
+      returning k.id, k.revoked_at
+    )
+    select c.id, c.revoked_at from changed c;
+  if not found then
+    raise exception 'no such API key' using errcode = 'no_data_found';
+  end if;
+end;
+$$;
+ALTER FUNCTION public.revoke_api_key(p_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5192,6 +5499,13 @@ CREATE TABLE auth.users (
     CONSTRAINT users_email_change_confirm_status_check CHECK (((email_change_confirm_status >= 0) AND (email_change_confirm_status <= 2)))
 );
 ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+CREATE TABLE private.api_key_secret (
+    id boolean DEFAULT true NOT NULL,
+    secret bytea DEFAULT extensions.gen_random_bytes(32) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT api_key_secret_one_row CHECK (id)
+);
+ALTER TABLE private.api_key_secret OWNER TO postgres;
 CREATE TABLE private.credit_delegations (
     xact xid8 NOT NULL,
     purpose text NOT NULL,
@@ -5219,6 +5533,18 @@ CREATE TABLE private.holdings_pending_aggregates (
     requested_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.holdings_pending_aggregates OWNER TO postgres;
+CREATE TABLE private.password_failures (
+    user_id uuid NOT NULL,
+    failures integer DEFAULT 0 NOT NULL,
+    first_failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    locked_until timestamp with time zone
+);
+ALTER TABLE private.password_failures OWNER TO postgres;
+CREATE TABLE private.rate_limit_buckets (
+    bucket text NOT NULL,
+    tat timestamp with time zone NOT NULL
+);
+ALTER TABLE private.rate_limit_buckets OWNER TO postgres;
 CREATE TABLE private.signal_fanouts (
     signal_id uuid NOT NULL,
     phase text NOT NULL,
@@ -5378,6 +5704,24 @@ CREATE TABLE public.ai_analyses (
     CONSTRAINT ai_analyses_type_known CHECK ((analysis_type = ANY (ARRAY['performance'::text, 'risk'::text, 'optimization'::text, 'backtest'::text, 'strategy_generation'::text])))
 );
 ALTER TABLE public.ai_analyses OWNER TO postgres;
+CREATE TABLE public.api_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    name text NOT NULL,
+    environment text NOT NULL,
+    prefix text NOT NULL,
+    key_hash bytea NOT NULL,
+    scopes text[] NOT NULL,
+    expires_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    last_used_ip inet,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT api_keys_environment_known CHECK ((environment = ANY (ARRAY['live'::text, 'test'::text]))),
+    CONSTRAINT api_keys_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100))),
+    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text, 'signals:write'::text])))
+);
+ALTER TABLE public.api_keys OWNER TO postgres;
 CREATE TABLE public.backtest_results (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     run_id uuid,
@@ -5922,6 +6266,8 @@ ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_phone_key UNIQUE (phone);
 ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.api_key_secret
+    ADD CONSTRAINT api_key_secret_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.credit_delegations
     ADD CONSTRAINT credit_delegations_pkey PRIMARY KEY (xact);
 ALTER TABLE ONLY private.credit_open_holds
@@ -5930,6 +6276,10 @@ ALTER TABLE ONLY private.credit_settings
     ADD CONSTRAINT credit_settings_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
     ADD CONSTRAINT holdings_pending_aggregates_pkey PRIMARY KEY (user_id);
+ALTER TABLE ONLY private.password_failures
+    ADD CONSTRAINT password_failures_pkey PRIMARY KEY (user_id);
+ALTER TABLE ONLY private.rate_limit_buckets
+    ADD CONSTRAINT rate_limit_buckets_pkey PRIMARY KEY (bucket);
 ALTER TABLE ONLY private.signal_fanouts
     ADD CONSTRAINT signal_fanouts_pkey PRIMARY KEY (signal_id, phase);
 ALTER TABLE ONLY private.trade_daily_totals
@@ -5946,6 +6296,10 @@ ALTER TABLE ONLY public.aggregated_holdings
     ADD CONSTRAINT aggregated_holdings_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_key_hash_unique UNIQUE (key_hash);
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.backtest_results
     ADD CONSTRAINT backtest_results_pkey PRIMARY KEY (id);
 ALTER TABLE public.backtest_runs
@@ -6097,6 +6451,7 @@ CREATE INDEX admin_audit_log_target_idx ON public.admin_audit_log USING btree (t
 CREATE INDEX ai_analyses_bot_id_idx ON public.ai_analyses USING btree (bot_id);
 CREATE INDEX ai_analyses_strategy_id_idx ON public.ai_analyses USING btree (strategy_id);
 CREATE INDEX ai_analyses_user_id_idx ON public.ai_analyses USING btree (user_id, created_at DESC);
+CREATE INDEX api_keys_user_id_idx ON public.api_keys USING btree (user_id, created_at DESC);
 CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
 CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
 CREATE INDEX backtest_results_user_id_idx ON public.backtest_results USING btree (user_id, created_at DESC);
@@ -6176,6 +6531,7 @@ CREATE INDEX webhook_events_waiting_since_idx ON public.webhook_events USING btr
 CREATE INDEX workers_alive_idx ON public.workers USING btree (heartbeat_at) WHERE (status = ANY (ARRAY['running'::text, 'draining'::text]));
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_new_user();
 CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF raw_app_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_user_role();
+CREATE TRIGGER ai_analyses_plan_ai_requests BEFORE INSERT ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.validate_ai_requests();
 CREATE TRIGGER backtest_results_refresh_strategy AFTER INSERT OR DELETE OR UPDATE OF strategy_id, total_return_percentage ON public.backtest_results FOR EACH ROW EXECUTE FUNCTION private.refresh_strategy_backtest_figures();
 CREATE TRIGGER backtest_runs_enqueue AFTER INSERT ON public.backtest_runs FOR EACH ROW WHEN ((new.status = 'queued'::text)) EXECUTE FUNCTION private.enqueue_backtest_run();
 CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.guard_backtest_run_changes();
@@ -6211,6 +6567,7 @@ CREATE TRIGGER signals_lifecycle BEFORE INSERT OR UPDATE ON public.signals FOR E
 CREATE TRIGGER signals_rate_limit BEFORE INSERT ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_rate_limit();
 CREATE TRIGGER signals_updated_at BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER strategies_material_edit BEFORE UPDATE ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.strategy_material_edit();
+CREATE TRIGGER strategies_plan_custom_strategies BEFORE INSERT OR UPDATE OF strategy_type ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.validate_custom_strategy();
 CREATE TRIGGER strategies_price_changed AFTER UPDATE OF monthly_price ON public.strategies FOR EACH ROW WHEN ((new.monthly_price IS DISTINCT FROM old.monthly_price)) EXECUTE FUNCTION private.strategy_price_changed();
 CREATE TRIGGER strategies_updated_at BEFORE UPDATE ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER strategies_validate_limits BEFORE INSERT ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();
@@ -6237,6 +6594,8 @@ ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
     ADD CONSTRAINT holdings_pending_aggregates_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY private.password_failures
+    ADD CONSTRAINT password_failures_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.signal_fanouts
     ADD CONSTRAINT signal_fanouts_signal_id_fkey FOREIGN KEY (signal_id) REFERENCES public.signals(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.tradingview_tokens
@@ -6249,6 +6608,8 @@ ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_results
     ADD CONSTRAINT backtest_results_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_results
@@ -6405,6 +6766,7 @@ CREATE POLICY "Users can delete their own strategies" ON public.strategies FOR D
 CREATE POLICY "Users can edit their own reviews" ON public.reviews FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can mark their own notifications read" ON public.notifications FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own AI analyses" ON public.ai_analyses FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own API keys" ON public.api_keys FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own aggregated holdings" ON public.aggregated_holdings FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own backtest results" ON public.backtest_results FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own backtest runs" ON public.backtest_runs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -6444,6 +6806,7 @@ CREATE POLICY "Users can update their own strategies" ON public.strategies FOR U
 ALTER TABLE public.admin_audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.aggregated_holdings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.ai_analyses ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.api_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bot_leases ENABLE ROW LEVEL SECURITY;
@@ -6536,6 +6899,7 @@ GRANT SELECT ON TABLE public.admin_audit_log TO authenticated;
 GRANT SELECT ON TABLE public.admin_audit_log TO service_role;
 REVOKE ALL ON FUNCTION private.admin_audit(p_actor uuid, p_action text, p_target_type text, p_target_id text, p_reason text, p_before jsonb, p_after jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.admin_check_reason(p_reason text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.api_key_hash(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.app_role() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.app_role() TO anon;
 GRANT ALL ON FUNCTION private.app_role() TO authenticated;
@@ -6638,8 +7002,13 @@ REVOKE ALL ON FUNCTION private.own_strategy_subscription(p_subscription_id uuid)
 REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO service_role;
+REVOKE ALL ON FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) TO service_role;
+REVOKE ALL ON FUNCTION private.raise_plan_limit(p_plan public.plans, p_limit text, p_allows text, p_needed numeric, p_constraint text, p_errcode text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.rate_limit_take(p_bucket text, p_limit integer, p_period interval, OUT allowed boolean, OUT remaining integer, OUT reset_seconds integer, OUT retry_after_seconds integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.refresh_signal_performance(p_strategy_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.refresh_strategy_backtest_figures() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.require_admin() FROM PUBLIC;
@@ -6680,9 +7049,11 @@ REVOKE ALL ON FUNCTION private.strategy_subscription_lapsed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sync_user_role() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.trade_totals_apply() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.trade_totals_truncate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.validate_ai_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_minutes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_queue() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_bot_limits() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.validate_custom_strategy() FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO service_role;
@@ -6752,6 +7123,8 @@ GRANT SELECT(updated_at) ON TABLE public.strategies TO authenticated;
 REVOKE ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO service_role;
+REVOKE ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_progress(p_run_id uuid, p_progress numeric) FROM PUBLIC;
@@ -6793,6 +7166,9 @@ REVOKE ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_
 GRANT ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) TO service_role;
+REVOKE ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO authenticated;
+GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO service_role;
 REVOKE ALL ON FUNCTION public.credit_audit() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.credit_audit() TO service_role;
 REVOKE ALL ON FUNCTION public.credit_charge_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
@@ -6870,6 +7246,9 @@ GRANT ALL ON FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) TO ser
 REVOKE ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) TO service_role;
+GRANT ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) TO supabase_auth_admin;
 REVOKE ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) FROM PUBLIC;
@@ -6892,6 +7271,9 @@ GRANT ALL ON FUNCTION public.renew_strategy_subscriptions(p_limit integer) TO se
 REVOKE ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.revoke_api_key(p_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.revoke_api_key(p_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.revoke_api_key(p_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO service_role;
@@ -6942,6 +7324,28 @@ GRANT ALL ON TABLE public.aggregated_holdings TO service_role;
 GRANT SELECT ON TABLE public.aggregated_holdings TO authenticated;
 GRANT ALL ON TABLE public.ai_analyses TO service_role;
 GRANT SELECT ON TABLE public.ai_analyses TO authenticated;
+GRANT SELECT(id) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(id) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(user_id) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(user_id) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(name) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(name) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(environment) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(environment) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(prefix) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(prefix) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(scopes) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(scopes) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(expires_at) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(expires_at) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(revoked_at) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(revoked_at) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(last_used_at) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(last_used_at) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(last_used_ip) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(last_used_ip) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(created_at) ON TABLE public.api_keys TO service_role;
+GRANT SELECT(created_at) ON TABLE public.api_keys TO authenticated;
 GRANT ALL ON TABLE public.backtest_results TO service_role;
 GRANT SELECT ON TABLE public.backtest_results TO authenticated;
 GRANT ALL ON TABLE public.bot_leases TO service_role;

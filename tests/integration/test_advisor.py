@@ -117,6 +117,11 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             ),
             ("cancel_strategy_subscription_p_subscription_id uuid", _APP_RPC),
             (
+                "create_api_key_p_name text, p_scopes text[], p_expires_at timestamp with time zone, "
+                "p_environment text",
+                _APP_RPC,
+            ),
+            (
                 "credit_correct_p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, "
                 "p_amount numeric, p_reason text",
                 _APP_RPC,
@@ -126,6 +131,7 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             ("get_strategy_content_p_strategy_id uuid", _APP_READ),
             ("get_strategy_subscribers_p_strategy_id uuid", _APP_READ),
             ("pause_strategy_subscription_p_subscription_id uuid", _APP_RPC),
+            ("revoke_api_key_p_id uuid", _APP_RPC),
             ("resume_strategy_subscription_p_subscription_id uuid", _APP_RPC),
             ("rotate_tradingview_token_p_strategy_id uuid", _APP_RPC),
             (

@@ -115,8 +115,9 @@ begin
     select o.n || i as k, o.n, o.who, o.uid, i from mx_owner o, generate_series(1, 2) i;
 
   insert into mx select 'user', n, ukey from mx_owner;
-  insert into public.plans (id, name, price_monthly, max_bots, max_strategies, backtest_minutes_per_month)
-  values (tests.mx_id('plan', 'x'), 'Matrix ' || current_setting('tests.mx_salt'), 1, 10, 10, 100);
+  insert into public.plans (id, name, price_monthly, max_bots, max_strategies, backtest_minutes_per_month,
+                            custom_strategies, api_access)
+  values (tests.mx_id('plan', 'x'), 'Matrix ' || current_setting('tests.mx_salt'), 1, 10, 10, 100, true, true);
   insert into mx values ('plan', 'x', tests.mx_id('plan', 'x')::text);
   update public.subscriptions s set plan_id = tests.mx_id('plan', 'x'), auto_renew = true from mx_owner o where s.user_id = o.uid;
   insert into mx select 'subscription', o.n, s.id::text from public.subscriptions s join mx_owner o on o.uid = s.user_id;
@@ -127,6 +128,9 @@ begin
   select tests.mx_id('cred', k), uid, 'binance', k, 'v1:k1:bm9uY2U=:c2VjcmV0', 'k1' from mx_rows;
   insert into public.strategies (id, user_id, name, strategy_type, engine, parameters)
   select tests.mx_id('strategy', k), uid, 'private ' || k, 'custom', 'sma_cross', '{"fast": 5, "slow": 20}' from mx_rows;
+  insert into public.api_keys (id, user_id, name, environment, prefix, key_hash, scopes)
+  select tests.mx_id('api_key', k), uid, 'key ' || k, 'live', 'tf_live_' || left(md5(random()::text), 8),
+         extensions.gen_random_bytes(32), '{bots:read}' from mx_rows;
   insert into public.strategies (id, user_id, name, strategy_type, engine, is_public, is_verified, content, parameters, monthly_price)
   values (tests.mx_id('strategy', 'm1'), tests.mx_id('user', 'pat'), 'paid', 'marketplace', 'rules', true, true,
           '{"secret": "rules"}', '{"fast": 7}', 19),
@@ -206,7 +210,7 @@ begin
 
   insert into mx select kind, k, tests.mx_id(kind, k)::text
     from mx_rows, unnest(array['invoice', 'cred', 'strategy', 'bot', 'order', 'trade', 'run', 'result', 'ai', 'note',
-                               'conn', 'acct', 'pos', 'hold', 'sync', 'transfer']) kind;
+                               'conn', 'acct', 'pos', 'hold', 'sync', 'transfer', 'api_key']) kind;
   insert into mx select kind, name, tests.mx_id(kind, name)::text
     from (values ('strategy', 'm1'), ('strategy', 'm2'), ('signal', 's1'), ('signal', 's2'), ('strategy_sub', 'a1'),
                  ('strategy_sub', 'a2'), ('strategy_sub', 'b1'), ('review', 'a1'), ('review', 'a2'), ('review', 'b1'),

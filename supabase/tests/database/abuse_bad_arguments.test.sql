@@ -83,7 +83,19 @@ insert into calls values
   ('admin_discard_job: by a user', 'alice', $$select admin_discard_job(null, null)$$, 'denied'),
   ('admin_platform_overview: by a user', 'alice', $$select 1 where admin_platform_overview() is not null$$, 'denied'),
   ('admin_platform_overview: by a provider', 'pat', $$select 1 where admin_platform_overview() is not null$$, 'denied'),
-  ('admin_platform_overview: takes nothing', 'dana', $$select 1 where admin_platform_overview() is not null$$, 'rows=1');
+  ('admin_platform_overview: takes nothing', 'dana', $$select 1 where admin_platform_overview() is not null$$, 'rows=1'),
+  ('create_api_key: nulls', 'alice', $$select * from create_api_key(null, null, null, null)$$, 'error=22023'),
+  ('create_api_key: a name of 1 MB', 'alice', $$select * from create_api_key(repeat('x', 1000000), '{bots:read}')$$, 'error=22023'),
+  ('create_api_key: a blank name', 'alice', $$select * from create_api_key('   ', '{bots:read}')$$, 'error=22023'),
+  ('create_api_key: no scopes', 'alice', $$select * from create_api_key('k', '{}')$$, 'error=22023'),
+  ('create_api_key: an unknown scope', 'alice', $$select * from create_api_key('k', '{bots:read,admin:all}')$$, 'error=22023'),
+  ('create_api_key: a null scope', 'alice', $$select * from create_api_key('k', array['bots:read', null])$$, 'error=22023'),
+  ('create_api_key: expired at birth', 'alice', $$select * from create_api_key('k', '{bots:read}', now() - interval '1 second')$$, 'error=22023'),
+  ('create_api_key: expiring in infinity', 'alice', $$select * from create_api_key('k', '{bots:read}', 'infinity')$$, 'error=22023'),
+  ('create_api_key: an unknown environment', 'alice', $$select * from create_api_key('k', '{bots:read}', null, 'prod')$$, 'error=22023'),
+  ('create_api_key: on a plan without api_access', 'alice', $$select * from create_api_key('k', '{bots:read}')$$, 'error=23514'),
+  ('revoke_api_key: null', 'alice', $$select * from revoke_api_key(null)$$, 'error=P0002'),
+  ('revoke_api_key: an unknown key', 'alice', $$select * from revoke_api_key(gen_random_uuid())$$, 'error=P0002');
 
 -- What the public tables hold, to compare before and after every call.
 create function pg_temp.fingerprint() returns text

@@ -25,8 +25,8 @@ select throws_ok(
   $$insert into public.bots (name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
     values ('x', 'binance', 'ETH/BTC', '5m', 'rsi', 1, -1)$$,
   '23514', null, 'a negative stake is refused');
-insert into public.strategies (name, strategy_type, engine) values ('a', 'custom', 'rsi'), ('b', 'custom', 'rsi'), ('c', 'custom', 'rsi');
-select throws_like($$insert into public.strategies (name, strategy_type, engine) values ('d', 'custom', 'rsi')$$,
+insert into public.strategies (name, strategy_type, engine) values ('a', 'ai_generated', 'rsi'), ('b', 'ai_generated', 'rsi'), ('c', 'ai_generated', 'rsi');
+select throws_like($$insert into public.strategies (name, strategy_type, engine) values ('d', 'ai_generated', 'rsi')$$,
   '%allows 3 strategies (max_strategies)%', 'a fourth strategy on Free fails naming max_strategies');
 
 -- aal2 for live trading

@@ -35,7 +35,9 @@ insert into calls values
   ('admin_verify_strategy: unverify m1', $$select (admin_verify_strategy(@strategy.m1, false, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'm1', 'm1']),
   ('admin_retry_job: j1, waiting', $$select (admin_retry_job(@job.j1)).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=23514', 'error=23514']),
   ('admin_discard_job: j1, waiting', $$select (admin_discard_job(@job.j1, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=23514', 'error=23514']),
-  ('admin_platform_overview', $$select (admin_platform_overview() ? 'trades_per_day')::text as key$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']);
+  ('admin_platform_overview', $$select (admin_platform_overview() ? 'trades_per_day')::text as key$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']),
+  ('create_api_key: own', $$select (create_api_key('matrix', '{bots:read}')).key ~ '^tf_live_[A-Za-z0-9]{32}$' as key$$, array['denied', 'true', 'true', 'true', 'true', 'denied']),
+  ('revoke_api_key: alice''s', $$select (revoke_api_key(@api_key.a1)).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'a1']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
@@ -47,6 +49,7 @@ insert into executors values
   ('admin_set_user_role(uuid,text,text)', 'authenticated service_role'),
   ('admin_verify_strategy(uuid,boolean,text)', 'authenticated service_role'),
   ('acquire_bot_leases(uuid,double precision,double precision)', 'service_role'),
+  ('api_authorize(text,text,inet)', 'service_role'),
   ('backtest_run_finish(uuid,text,numeric,numeric,jsonb,text)', 'service_role'),
   ('backtest_run_progress(uuid,numeric)', 'service_role'),
   ('backtest_run_start(uuid)', 'service_role'),
@@ -60,6 +63,7 @@ insert into executors values
   ('claim_jobs(uuid,text[],integer,double precision,text[])', 'service_role'),
   ('complete_job(uuid,bigint,jsonb)', 'service_role'),
   ('complete_jobs(uuid,bigint[],jsonb[])', 'service_role'),
+  ('create_api_key(text,text[],timestamp with time zone,text)', 'authenticated service_role'),
   ('credit_audit()', 'service_role'),
   ('credit_charge_usage(uuid,uuid,text,numeric,text,text,jsonb)', 'service_role'),
   ('credit_correct(uuid,uuid,uuid,numeric,text)', 'authenticated service_role'),
@@ -91,6 +95,7 @@ insert into executors values
   ('get_strategy_content(uuid)', 'authenticated service_role'),
   ('get_strategy_subscribers(uuid)', 'authenticated service_role'),
   ('get_user_trading_performance(integer,uuid)', 'authenticated service_role'),
+  ('hook_password_verification_attempt(jsonb)', 'service_role'),
   ('ingest_tradingview_alert(text,jsonb)', 'service_role'),
   ('mark_dead_workers(double precision)', 'service_role'),
   ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
@@ -100,6 +105,7 @@ insert into executors values
   ('release_bot_leases(uuid,uuid[])', 'service_role'),
   ('release_jobs(uuid,bigint[])', 'service_role'),
   ('renew_strategy_subscriptions(integer)', 'service_role'),
+  ('revoke_api_key(uuid)', 'authenticated service_role'),
   ('resume_strategy_subscription(uuid)', 'authenticated service_role'),
   ('rotate_tradingview_token(uuid)', 'authenticated service_role'),
   ('set_worker_status(uuid,text)', 'service_role'),
@@ -134,6 +140,7 @@ insert into privileges values
   ('authenticated', 'select', 'admin_audit_log', null),
   ('authenticated', 'select', 'aggregated_holdings', null),
   ('authenticated', 'select', 'ai_analyses', null),
+  ('authenticated', 'select', 'api_keys', '{created_at,environment,expires_at,id,last_used_at,last_used_ip,name,prefix,revoked_at,scopes,user_id}'),
   ('authenticated', 'select', 'backtest_results', null),
   ('authenticated', 'select', 'backtest_runs', null),
   ('authenticated', 'select', 'bot_leases', null),

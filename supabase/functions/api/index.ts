@@ -1,0 +1,249 @@
+// The public API: REST endpoints over the same tables apps use, for callers holding an
+// API key (`Authorization: Bearer tf_live_…`).
+//   GET /api/openapi.json                      the OpenAPI 3.1 document (no key needed)
+//   /api/v1/…                                  see ROUTES in openapi.ts
+// Each request: the route, then the body against its schema (400 naming the field), then
+// one call of public.api_authorize (key → user, scope, plan, rate limit: 401, 403, 429),
+// then the statement in a transaction acting as the key's user (role authenticated and
+// the user's claims, as PostgREST does), so row-level security decides what it sees and
+// changes. A refused request writes nothing.
+import { db } from "../_shared/db.ts";
+import { bearerToken } from "../_shared/jwt.ts";
+import { decodeUtf8, MAX_BODY_BYTES, readBody } from "../_shared/http.ts";
+import { isRecord, parseStorableJson } from "../_shared/json_body.ts";
+import { openApiDocument, resolveRef, type Route, ROUTES } from "./openapi.ts";
+import { check } from "./schema.ts";
+
+const KEY = /^tf_(live|test)_[A-Za-z0-9]{32}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PAGE = 100;
+
+type Json = Record<string, unknown>;
+type Sql = ReturnType<typeof db>;
+// deno-lint-ignore no-explicit-any
+type Tx = any;
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+}
+
+/** The route a method and path name, with its id; or the 404 / 405 reply. */
+export function matchRoute(method: string, pathname: string): { route: Route; id?: string } | Response {
+  const path = pathname.replace(/^\/functions\/v1/, "").replace(/^\/api(?=\/|$)/, "").replace(/\/+$/, "") || "/";
+  let allowed = false;
+  for (const route of ROUTES) {
+    const m = pattern(route).exec(path);
+    if (!m) continue;
+    if (route.method !== method) {
+      allowed = true;
+      continue;
+    }
+    return { route, id: m[1] };
+  }
+  return allowed ? json(405, { error: `use ${ROUTES.filter((r) => pattern(r).test(path)).map((r) => r.method).join(" or ")}` })
+    : json(404, { error: "no such endpoint; see /api/openapi.json" });
+}
+
+function pattern(route: Route): RegExp {
+  return new RegExp("^" + route.path.replace("{id}", "([^/]+)") + "$");
+}
+
+/** The caller's address for the key's last use: the first X-Forwarded-For entry, if an IP. */
+export function clientIp(req: Request): string | null {
+  const first = (req.headers.get("x-forwarded-for") ?? "").split(",")[0].trim();
+  if (/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(first)) return first;
+  if (first.includes(":") && /^[0-9a-fA-F:.]{2,45}$/.test(first)) {
+    try {
+      new URL(`http://[${first}]/`);
+      return first;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function rateHeaders(a: Json): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (a.limit !== undefined) {
+    h["RateLimit-Limit"] = String(a.limit);
+    h["RateLimit-Remaining"] = String(a.remaining);
+    h["RateLimit-Reset"] = String(a.reset);
+  }
+  if (a.retry_after !== undefined) h["Retry-After"] = String(a.retry_after);
+  return h;
+}
+
+const BOT = `b.id, b.name, b.status, b.status_reason, b.exchange, b.trading_pair, b.timeframe, b.strategy, b.strategy_id,
+  b.is_paper_trade, b.initial_balance::text, b.current_balance::text, b.stake_amount::text, b.profit::text, b.total_trades,
+  b.created_at`;
+const ORDER = `o.id, o.bot_id, o.client_order_id, o.symbol, o.side, o.order_type, o.amount::text, o.price::text,
+  o.filled::text, o.average_price::text, o.fee::text, o.status, o.is_paper_trade, o.created_at`;
+const TRADE = `t.id, t.bot_id, t.trading_pair, t.side, t.direction, t.amount::text, t.price::text, t.exit_price::text,
+  t.fee::text, t.profit::text, t.profit_percentage::text, t.status, t.exit_reason, t.entry_time, t.exit_time,
+  t.is_paper_trade`;
+const SIGNAL = `s.id, s.strategy_id, s.action, s.status, s.pair, s.side, s.entry_price::text, s.stop_loss::text,
+  s.take_profit::text, s.leverage::text, s.note, s.idempotency_key, s.created_at`;
+
+const str = (v: unknown): string | null => (v === undefined || v === null ? null : String(v));
+
+/** Rows as JSON: timestamps in ISO 8601. */
+function plain(rows: Json[]): Json[] {
+  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])));
+}
+
+async function botVisible(tx: Tx, id: string): Promise<boolean> {
+  return (await tx.unsafe("select 1 from public.bots b where b.id = $1", [id])).length > 0;
+}
+
+/** Run the route's statement as the user (inside `tx`); the reply's status and body. */
+async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Promise<[number, unknown]> {
+  switch (route.operationId) {
+    case "listBots":
+      return [200, { data: plain(await tx.unsafe(`select ${BOT} from public.bots b order by b.created_at desc, b.id limit ${PAGE}`)) }];
+    case "getBot": {
+      const rows = await tx.unsafe(`select ${BOT} from public.bots b where b.id = $1`, [id]);
+      return rows.length ? [200, plain(rows)[0]] : [404, { error: "no such bot" }];
+    }
+    case "createBot": {
+      const rows = await tx.unsafe(
+        `insert into public.bots as b (user_id, name, exchange, trading_pair, timeframe, strategy, strategy_id, parameters,
+                                       initial_balance, stake_amount, max_open_trades, stop_loss, take_profit, is_paper_trade)
+         values (auth.uid(), $1, $2, $3, $4, $5, $6::uuid, coalesce($7::jsonb, '{}'), $8::numeric, $9::numeric,
+                 coalesce($10::integer, 1), $11::numeric, $12::numeric, true)
+         returning ${BOT}`,
+        [body.name, body.exchange, body.trading_pair, body.timeframe, body.strategy, str(body.strategy_id),
+         body.parameters === undefined ? null : JSON.stringify(body.parameters), str(body.initial_balance),
+         str(body.stake_amount), str(body.max_open_trades), str(body.stop_loss), str(body.take_profit)],
+      );
+      return [201, plain(rows)[0]];
+    }
+    case "startBot":
+    case "pauseBot":
+    case "stopBot": {
+      const status = { startBot: "running", pauseBot: "paused", stopBot: "stopped" }[route.operationId];
+      const rows = await tx.unsafe(`update public.bots b set status = $2 where b.id = $1 returning ${BOT}`, [id, status]);
+      return rows.length ? [200, plain(rows)[0]] : [404, { error: "no such bot" }];
+    }
+    case "listBotOrders":
+      if (!(await botVisible(tx, id!))) return [404, { error: "no such bot" }];
+      return [200, {
+        data: plain(await tx.unsafe(
+          `select ${ORDER} from public.orders o where o.bot_id = $1 order by o.created_at desc, o.id limit ${PAGE}`, [id],
+        )),
+      }];
+    case "listBotTrades":
+      if (!(await botVisible(tx, id!))) return [404, { error: "no such bot" }];
+      return [200, {
+        data: plain(await tx.unsafe(
+          `select ${TRADE} from public.trades t where t.bot_id = $1 order by t.entry_time desc, t.id limit ${PAGE}`, [id],
+        )),
+      }];
+    case "publishSignal": {
+      const rows = await tx.unsafe(
+        `insert into public.signals as s (strategy_id, provider_id, pair, side, entry_price, stop_loss, take_profit, leverage,
+                                          note, idempotency_key)
+         values ($1::uuid, auth.uid(), $2, $3, $4::numeric, $5::numeric, $6::numeric, coalesce($7::numeric, 1), $8, $9)
+         returning ${SIGNAL}`,
+        [body.strategy_id, body.pair, body.side, str(body.entry_price), str(body.stop_loss), str(body.take_profit),
+         str(body.leverage), str(body.note), str(body.idempotency_key)],
+      );
+      return [201, plain(rows)[0]];
+    }
+  }
+  throw new Error(`unrouted operation ${route.operationId}`);
+}
+
+/** A database refusal as the API's reply: the user's mistake is a 4xx naming it. */
+function refusal(e: unknown): Response | null {
+  const err = e as { code?: string; message?: string; constraint_name?: string; column_name?: string };
+  const code = err.code ?? "";
+  const body: Json = { error: err.message ?? "refused" };
+  if (err.column_name) body.field = err.column_name;
+  if (code === "42501" || code === "P0004") return json(403, body);
+  if (code === "P0002") return json(404, body);
+  if (code === "23505") return json(409, body);
+  if (code.startsWith("22") || code.startsWith("23") || code === "P0001") return json(400, body);
+  return null;
+}
+
+async function readJson(req: Request): Promise<Json | Response> {
+  const bytes = await readBody(req);
+  if (bytes === null) return json(413, { error: `body is larger than ${MAX_BODY_BYTES} bytes` });
+  const text = decodeUtf8(bytes);
+  if (text === null) return json(400, { error: "body is not valid UTF-8" });
+  if (!text.trim()) return json(400, { error: "body is required (a JSON object)" });
+  const parsed = parseStorableJson(text);
+  if (!parsed.ok) return json(400, { error: parsed.error });
+  if (!isRecord(parsed.value)) return json(400, { error: "body must be a JSON object" });
+  return parsed.value;
+}
+
+export async function handler(req: Request, sql: Sql = db()): Promise<Response> {
+  const url = new URL(req.url);
+  if (/^(\/functions\/v1)?\/api\/openapi\.json$/.test(url.pathname)) {
+    if (req.method !== "GET") return json(405, { error: "use GET" });
+    return json(200, openApiDocument(`${url.origin}/api`));
+  }
+  const matched = matchRoute(req.method, url.pathname);
+  if (matched instanceof Response) return matched;
+  const { route, id } = matched;
+
+  const unauthorized = json(401, { error: "invalid API key" }, { "WWW-Authenticate": 'Bearer realm="api"' });
+  const key = bearerToken(req);
+  if (!key || !KEY.test(key)) {
+    await req.body?.cancel();
+    return unauthorized;
+  }
+  if (id !== undefined && !UUID.test(id)) return json(400, { error: "id must be a UUID", field: "id" });
+  let body: Json = {};
+  if (route.body) {
+    const read = await readJson(req);
+    if (read instanceof Response) return read;
+    const problem = check(read, route.body, "", resolveRef);
+    if (problem) return json(400, { error: problem, field: problem.split(" ")[0] });
+    body = read;
+  } else {
+    await req.body?.cancel();
+  }
+
+  const [{ a }] = await sql`select public.api_authorize(${key}, ${route.scope}, ${clientIp(req)}::inet) as a`;
+  const auth = a as Json;
+  const headers = rateHeaders(auth);
+  if (auth.status === 401) return unauthorized;
+  if (auth.status !== 200) {
+    const reply: Json = { error: auth.error };
+    if (auth.scope) reply.scope = auth.scope;
+    return json(auth.status as number, reply, headers);
+  }
+
+  try {
+    const [status, out] = await sql.begin(async (tx: Tx) => {
+      await tx`select set_config('request.jwt.claims', ${JSON.stringify(auth.claims)}, true),
+                      set_config('role', 'authenticated', true)`;
+      const result = await act(tx, route, id, body);
+      if (result[0] >= 400) throw new Reply(result);
+      return result;
+    });
+    return json(status, out, headers);
+  } catch (e) {
+    if (e instanceof Reply) return json(e.result[0], e.result[1], headers);
+    const refused = refusal(e);
+    if (refused) {
+      for (const [k, v] of Object.entries(headers)) refused.headers.set(k, v);
+      return refused;
+    }
+    throw e;
+  }
+}
+
+/** A 4xx reply that rolls the request's transaction back. */
+class Reply extends Error {
+  constructor(readonly result: [number, unknown]) {
+    super("reply");
+  }
+}
+
+if (import.meta.main) {
+  Deno.serve((req) => handler(req));
+}

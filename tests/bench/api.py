@@ -1,0 +1,163 @@
+"""Benchmark: the public API's per-request SQL, and a request through it versus PostgREST's.
+
+100,000 API keys (10,000 users with 10 keys each, 2 bots each). Eight clients, each on its
+own connection, call ``public.api_authorize`` (key lookup by keyed hash, scope check, plan,
+GCRA rate-limit decision, the key's last use recorded) with random keys: its p99 is the
+first figure. Then the same clients time a whole request to ``GET /api/v1/bots`` as the
+function runs it (``api_authorize``, then a transaction with the user's claims and role
+and the bots query) against the same query the way PostgREST runs it (a transaction with
+the role switch and claims, then the query): the ratio of their p99s is the second.
+
+Last line: ``api: p99_ms=<api_authorize p99> ratio=<api request p99 / PostgREST p99>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from typing import Any
+
+import psycopg
+from rich.console import Console
+
+from tests.bench._common import bench_database, percentile
+
+USERS, KEYS_PER_USER, BOTS_PER_USER = 10_000, 10, 2
+CLIENTS, CALLS = 8, 2_000
+
+GENERATE = """
+update public.plans set api_access = true,
+       features = features || '{"api_requests_per_minute": 100000000}' where name = 'Free';
+
+insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+select gen_random_uuid(), 'authenticated', 'authenticated', 'user' || g || '@bench.local',
+       '{"provider": "email", "role": "user"}', '{}', now(), now()
+  from generate_series(1, %(users)s) g;
+
+insert into public.bots (user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
+select p.id, 'bot ' || b, 'binance', 'ETH/BTC', '5m', 'sma_cross', 1, 0.1
+  from public.profiles p cross join generate_series(1, %(bots)s) b;
+
+create table public.bench_api_keys as
+select p.id as user_id, k, 'tf_live_' || md5(p.id::text || ':' || k) as key
+  from public.profiles p cross join generate_series(1, %(keys)s) k;
+
+insert into public.api_keys (user_id, name, environment, prefix, key_hash, scopes)
+select b.user_id, 'bench ' || b.k, 'live', left(b.key, 16), private.api_key_hash(b.key), '{bots:read,trades:read}'
+  from public.bench_api_keys b
+"""
+
+AUTHORIZE = "select public.api_authorize(%s, 'bots:read', '198.51.100.7'::inet)"
+BOTS = (
+    "select b.id, b.name, b.status, b.initial_balance::text, b.created_at"
+    " from public.bots b order by b.created_at desc, b.id limit 100"
+)
+ACT = "select set_config('request.jwt.claims', %s, true), set_config('role', 'authenticated', true)"
+
+
+def claims(user_id: str) -> str:
+    return json.dumps(
+        {
+            "sub": user_id,
+            "role": "authenticated",
+            "aud": "authenticated",
+            "aal": "aal1",
+            "app_metadata": {"role": "user"},
+        }
+    )
+
+
+def authorize_only(conn: psycopg.Connection[Any], key: str, user: str) -> float:
+    start = time.perf_counter()
+    row = conn.execute(AUTHORIZE, (key,)).fetchone()
+    elapsed = (time.perf_counter() - start) * 1000
+    assert row is not None and row[0]["status"] == 200, row
+    return elapsed
+
+
+def through_api(conn: psycopg.Connection[Any], key: str, user: str) -> float:
+    start = time.perf_counter()
+    row = conn.execute(AUTHORIZE, (key,)).fetchone()
+    assert row is not None and row[0]["status"] == 200, row
+    with conn.transaction():
+        conn.execute(ACT, (json.dumps(row[0]["claims"]),))
+        conn.execute(BOTS).fetchall()
+    return (time.perf_counter() - start) * 1000
+
+
+def through_postgrest(conn: psycopg.Connection[Any], key: str, user: str) -> float:
+    start = time.perf_counter()
+    with conn.transaction():
+        conn.execute(ACT, (claims(user),))
+        conn.execute(BOTS).fetchall()
+    return (time.perf_counter() - start) * 1000
+
+
+def run(url: str, sample: list[tuple[str, str]], fn: Any) -> list[float]:
+    """CLIENTS threads, each on its own connection, CALLS calls each; every latency."""
+    results: list[list[float]] = [[] for _ in range(CLIENTS)]
+    barrier = threading.Barrier(CLIENTS)
+
+    def client(i: int) -> None:
+        rng = random.Random(i)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("set role service_role")
+            for _ in range(50):  # warm up
+                key, user = sample[rng.randrange(len(sample))]
+                fn(conn, key, user)
+            barrier.wait()
+            for _ in range(CALLS):
+                key, user = sample[rng.randrange(len(sample))]
+                results[i].append(fn(conn, key, user))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [v for r in results for v in r]
+
+
+def main() -> None:
+    console = Console(stderr=True)
+    with bench_database("api") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            started = time.perf_counter()
+            for statement in GENERATE.split(";\n\n"):
+                conn.execute(
+                    statement, {"users": USERS, "keys": KEYS_PER_USER, "bots": BOTS_PER_USER}
+                )
+            conn.execute("vacuum analyze")
+            n = conn.execute("select count(*) from public.api_keys").fetchone()
+            assert n is not None
+            console.print(f"generated {n[0]:,} API keys in {time.perf_counter() - started:.1f} s")
+            sample = [
+                (str(k), str(u))
+                for k, u in conn.execute(
+                    "select key, user_id from public.bench_api_keys order by random() limit 20000"
+                ).fetchall()
+            ]
+        auth_ms = run(url, sample, authorize_only)
+        api_ms = run(url, sample, through_api)
+        rest_ms = run(url, sample, through_postgrest)
+    for name, values in (
+        ("api_authorize", auth_ms),
+        ("request via api", api_ms),
+        ("via PostgREST", rest_ms),
+    ):
+        print(
+            f"{name:16s} n={len(values)} p50={percentile(values, 50):.2f} ms"
+            f" p95={percentile(values, 95):.2f} ms p99={percentile(values, 99):.2f} ms"
+        )
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"load average while measuring: {load} on {os.cpu_count()} cores")
+    p99 = percentile(auth_ms, 99)
+    ratio = percentile(api_ms, 99) / percentile(rest_ms, 99)
+    print(f"api: p99_ms={p99:.2f} ratio={ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
