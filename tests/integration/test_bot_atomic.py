@@ -4,6 +4,7 @@ that resumes after a gap replays every missed candle, entries included."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from worker.bots.model import BotConfig
 from worker.bots.store import persist_steps
 from worker.exchanges import ExchangeCredentials
 from worker.exchanges.live import LiveExchange
+from worker.fleet.leases import LeaseManager
 
 TRADES = """
 select direction, entry_time, exit_time, price, exit_price, exit_reason, status, amount, decided_at
@@ -200,3 +202,73 @@ async def test_holds_are_fenced_by_the_lease_epoch_and_orphans_voided_on_adoptio
         )
     ).fetchone()
     assert voided == (1,)
+
+
+async def test_a_worker_stopping_mid_step_finishes_it_before_giving_its_bots_up(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice = users["alice"]
+    await grant_credits(conn, alice, "100")
+    bot = await create_bot(conn, alice, stop_loss=2, take_profit=3)
+    worker = await register_worker(conn)
+    peer_id = await register_worker(conn, "peer")
+    entering = asyncio.Event()
+
+    async def slow(pool: Any, steps: Any) -> set[str]:
+        if any(o for b, out, _ in steps if b.id == bot for o in out.orders):
+            entering.set()  # credits are held for this entry; its order is not written yet
+            await asyncio.sleep(1.0)  # a peer has time to take the bot over meanwhile
+        return await persist_steps(pool, steps)
+
+    async def take_over(pool: Any) -> None:
+        """A peer takes the bot as soon as the stopping worker gives it up."""
+        peer = LeaseManager(pool, peer_id, ttl_s=30)
+        while bot not in peer.owned:
+            await peer.sync()
+            await asyncio.sleep(0.05)
+
+    monkeypatch.setattr(runner_module, "persist_steps", slow)
+    async with harness(db_url, worker) as h:
+        await h.sync()
+        stopping: asyncio.Task[Any] | None = None
+        waiting = asyncio.create_task(entering.wait())
+        for _ in range(200):
+            h.now += FIVE_MIN
+            await h.clock.advance_to(h.now)
+            step = asyncio.create_task(h.runner.process_close(h.now))
+            await asyncio.wait([step, waiting], return_when=asyncio.FIRST_COMPLETED)
+            if entering.is_set():
+                stopping = asyncio.gather(h.leases.close(), take_over(h.runner.pool))
+                await asyncio.gather(step, stopping)
+                break
+            await step
+        waiting.cancel()
+        assert stopping is not None, "the bot never entered"
+        # A close after the stop began steps nothing.
+        await h.runner.process_close(h.now + FIVE_MIN)
+
+    # The entry the worker was writing committed with its hold; nothing is left pending for
+    # the peer to clean up, and the peer holds the bot.
+    pending = await (
+        await conn.execute(
+            "select count(*) from public.credit_transfers h where h.phase = 'pending'"
+            " and h.metadata ->> 'bot_id' = %s"
+            " and not exists (select 1 from public.credit_transfers r where r.pending_id = h.id)"
+            " and not exists (select 1 from public.orders o where o.client_order_id = h.reference_id)",
+            (bot,),
+        )
+    ).fetchone()
+    assert pending == (0,)
+    orders = await (
+        await conn.execute("select count(*) from public.orders where bot_id = %s", (bot,))
+    ).fetchone()
+    assert orders == (1,)
+    holder = await (
+        await conn.execute(
+            "select worker_id::text from public.bot_leases where bot_id = %s", (bot,)
+        )
+    ).fetchone()
+    assert holder == (peer_id,)

@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -74,6 +74,8 @@ class Leases(Protocol):
 
     def changes(self) -> Any: ...
 
+    def before_release(self, hook: Callable[[], Awaitable[None]]) -> None: ...
+
 
 @dataclass
 class RunnerStats:
@@ -116,6 +118,8 @@ class BotRunner:
         self._no_data: set[str] = set()
         self._reload: set[str] = set()  # thrown away after a failed step: load again
         self._persist_s = 0.0
+        self._stopping = False
+        leases.before_release(self.quiesce)  # finish the step in flight before a shutdown
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -133,6 +137,14 @@ class BotRunner:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.close()
+
+    async def quiesce(self) -> None:
+        """Finish the close being processed and start no other (the worker is stopping and
+        is about to release its leases: a step cut off by that release would leave its
+        credit holds for a peer to void)."""
+        self._stopping = True
+        async with self._lock:
+            pass
 
     async def close(self) -> None:
         for bot in list(self.bots.values()):
@@ -271,6 +283,8 @@ class BotRunner:
         """Everything that happens when candles close at ``close``."""
         started = time.perf_counter()
         async with self._lock:
+            if self._stopping:
+                return
             await self._reload_thrown_away()
             keys = [
                 k for k in self.markets if int(close.timestamp()) % timeframe_seconds(k[2]) == 0

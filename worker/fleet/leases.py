@@ -24,8 +24,10 @@ How a bot runner uses it (the runner is a capability; the fleet only keeps the l
 - If the database cannot be reached for a whole TTL, every lease is reported lost locally
   (peers may already have taken them over); they come back, with a new epoch, on
   reconnection.
-- On shutdown the worker emits ``lost`` for every bot, then releases the leases so peers
-  take over at once instead of after the TTL.
+- On shutdown the worker first awaits the hooks given to :meth:`LeaseManager.before_release`
+  (the runner finishes the step it is in, so nothing it committed a part of is left for a
+  peer to clean up), then emits ``lost`` for every bot and releases the leases so peers take
+  over at once instead of after the TTL.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class LeaseManager:
         self.owned: dict[str, int] = {}
         self._valid_until = 0.0
         self._listeners: list[Listener] = []
+        self._before_release: list[Callable[[], Awaitable[None]]] = []
         self._queues: list[asyncio.Queue[LeaseChange | None]] = []
         self._lock = asyncio.Lock()
         self._closed = False
@@ -88,6 +91,28 @@ class LeaseManager:
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(change)`` (sync or async) for every gain and loss."""
         self._listeners.append(listener)
+
+    def before_release(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Await ``hook()`` on shutdown before the leases are released (bounded by the TTL,
+        after which peers may take the bots over anyway)."""
+        self._before_release.append(hook)
+
+    async def quiesce(self) -> None:
+        """Run the :meth:`before_release` hooks once (the worker is about to drain: its
+        leases may go at the next sync), each bounded by the TTL."""
+        hooks, self._before_release = self._before_release, []
+        if not hooks:
+            return
+        tasks = [asyncio.ensure_future(hook()) for hook in hooks]
+        done, late = await asyncio.wait(tasks, timeout=self.ttl_s)
+        for task in late:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning(
+                    "lease holder failed to stop",
+                    extra={"action": "lease_quiesce_failed", "error": str(task.exception())},
+                )
 
     async def changes(self) -> AsyncIterator[LeaseChange]:
         """Async iterator of changes, starting with a ``gained`` for every lease held now;
@@ -144,7 +169,9 @@ class LeaseManager:
                 )
 
     async def close(self) -> None:
-        """Shutdown: report every bot lost, release them all, end the ``changes()`` iterators."""
+        """Shutdown: let the holders finish, report every bot lost, release them all, end
+        the ``changes()`` iterators."""
+        await self.quiesce()
         try:
             await self.release()
         except (psycopg.Error, OSError) as e:

@@ -409,6 +409,8 @@ class Worker:
 
     async def _drain(self, pool: AsyncConnectionPool, scheduler: FleetScheduler) -> None:
         s = self.settings
+        if self.leases is not None:
+            await self.leases.quiesce()  # before "draining" gives the leases up at a sync
         with contextlib.suppress(*DB_ERRORS):
             await workers.set_status(pool, self.worker_id, "draining")
         if self._running:
