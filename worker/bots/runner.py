@@ -50,6 +50,7 @@ from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
 from .engine import Decision, EntryIntent
 from .model import BotConfig, BotState, StepOut
+from .requests import PositionRequests
 from .store import load_bots, persist_steps
 
 log = logging.getLogger("tradefleet.bots.runner")
@@ -116,6 +117,7 @@ class BotRunner:
         self._no_data: set[str] = set()
         self._reload: set[str] = set()  # thrown away after a failed step: load again
         self._persist_s = 0.0
+        self.requests = PositionRequests(self)  # owners' closes, stops and manual trades
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -125,6 +127,7 @@ class BotRunner:
             asyncio.create_task(self._apply_changes(), name="bots.apply_changes"),
             asyncio.create_task(self._listen(), name="bots.listen"),
             asyncio.create_task(self._candle_loop(), name="bots.candles"),
+            asyncio.create_task(self.requests.loop(), name="bots.requests"),
         ]
         try:
             await asyncio.gather(*tasks)
