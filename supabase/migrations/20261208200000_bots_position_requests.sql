@@ -410,3 +410,9 @@ create trigger position_requests_set_updated_at before update on public.position
 create trigger bots_cancel_position_requests after update of status on public.bots
   for each row when (old.status = 'running' and new.status <> 'running')
   execute function private.cancel_position_requests();
+
+-- ======================================================================================
+-- Realtime: an app follows its requests (pending → working → done, cancelled or failed)
+-- ======================================================================================
+
+alter publication supabase_realtime add table public.position_requests;

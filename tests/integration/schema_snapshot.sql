@@ -6806,6 +6806,7 @@ ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bots;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.jobs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.notifications;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.orders;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.position_requests;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.signals;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.symbol_prices;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.sync_runs;

@@ -5,6 +5,7 @@ answering like Binance; a worker crash between a request and its fill never clos
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.fakes.fake_binance import FakeBinance
 from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
 from tests.support.bots import create_bot, grant_credits, harness, register_worker, subscribe
 from tests.support.db import User, request_as
+from tests.support.waiting import wait_for
 from worker.bots import requests as requests_module
 from worker.bots.model import BotConfig
 from worker.exchanges import ExchangeCredentials
@@ -372,3 +374,32 @@ async def test_live_money_needs_aal2_and_a_crash_between_close_and_record_closes
         )
     ).fetchall()
     assert req_status == "done" and cid == sells[0].params["newClientOrderId"]
+
+
+async def test_a_running_worker_executes_a_request_without_being_asked(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    bot = await paper_bot(conn, alice)
+    worker = await register_worker(conn)
+    async with harness(db_url, worker) as h:
+        await h.sync()
+        await h.candles(2)
+        running = asyncio.create_task(h.runner.run())
+        try:
+            await rpc(conn, alice, "manual_trade(%s, true, 'buy', null, 0.1)", bot)
+
+            async def opened() -> bool:
+                row = await (
+                    await conn.execute("select status from public.position_requests")
+                ).fetchone()
+                return row is not None and row[0] == "done"
+
+            await wait_for("the worker to open the manual trade", opened)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+    ((status,),) = await (
+        await conn.execute("select status from public.trades where bot_id = %s", (bot,))
+    ).fetchall()
+    assert status == "open"

@@ -19,8 +19,9 @@ request's outcome (``persist_steps``), fenced by the lease epoch.
   the credit hold; it becomes the bot's position (its stop-loss, take-profit and exits
   manage it).
 
-A new request is notified on ``tradefleet_position_requests``; the worker also looks for
-work every ``POLL_S`` seconds (timeouts, bots it just adopted, a missed notification).
+A new request is notified on ``tradefleet_position_requests`` (heard by the runner's
+listener, which wakes ``loop``); the worker also looks for work every ``POLL_S`` seconds
+(limit timeouts, bots it just adopted, a missed notification).
 """
 
 from __future__ import annotations
@@ -117,40 +118,23 @@ class PositionRequests:
     # -- the loop -------------------------------------------------------------------------
 
     async def loop(self) -> None:
-        listener = asyncio.create_task(self._listen(), name="bots.requests_listen")
-        try:
-            while True:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), POLL_S)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-                try:
-                    await self.run()
-                except Exception as e:  # the database away: the next poll tries again
-                    log.warning(
-                        "position requests failed",
-                        extra={"action": "requests_failed", "error": str(e)},
-                    )
-        finally:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
-
-    async def _listen(self) -> None:
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    str(self.runner.pool.conninfo), autocommit=True
-                ) as conn:
-                    await conn.execute(f"listen {CHANNEL}")
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except (psycopg.Error, OSError) as e:
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.run()
+            except Exception as e:  # the database away: the next poll tries again
                 log.warning(
-                    "position request listener reconnecting",
-                    extra={"action": "listen_failed", "error": str(e)},
+                    "position requests failed",
+                    extra={"action": "requests_failed", "error": str(e)},
                 )
-                await asyncio.sleep(1.0)
+
+    def wake(self) -> None:
+        """A request was made (the runner's listener heard ``CHANNEL``): look now."""
+        self._wake.set()
 
     # -- one pass -------------------------------------------------------------------------
 

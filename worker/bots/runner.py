@@ -50,6 +50,7 @@ from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
 from .engine import Decision, EntryIntent
 from .model import BotConfig, BotState, StepOut
+from .requests import CHANNEL as REQUESTS_CHANNEL
 from .requests import PositionRequests
 from .store import load_bots, persist_steps
 
@@ -169,15 +170,20 @@ class BotRunner:
                     )
 
     async def _listen(self) -> None:
-        """Wake up on ``bots.status`` changes and sync leases right away."""
+        """Wake up on ``bots.status`` changes and sync leases right away; wake the owners'
+        requests up when one is made."""
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     str(self.pool.conninfo), autocommit=True
                 ) as conn:
                     await conn.execute("listen tradefleet_bots")
-                    async for _ in conn.notifies():
-                        await self.leases.sync()
+                    await conn.execute(f"listen {REQUESTS_CHANNEL}")
+                    async for note in conn.notifies():
+                        if note.channel == REQUESTS_CHANNEL:
+                            self.requests.wake()
+                        else:
+                            await self.leases.sync()
             except (psycopg.Error, OSError) as e:
                 log.warning(
                     "bot status listener reconnecting",
