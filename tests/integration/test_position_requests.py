@@ -403,3 +403,54 @@ async def test_a_running_worker_executes_a_request_without_being_asked(
         await conn.execute("select status from public.trades where bot_id = %s", (bot,))
     ).fetchall()
     assert status == "open"
+
+
+async def test_a_live_limit_close_that_times_out_is_cancelled_then_closed_at_market(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    alice = users["alice"]
+    bot = await live_bot(conn, alice, **QUIET)
+    async with FakeBinance() as fake:
+        worker = await register_worker(conn)
+        async with harness(
+            db_url,
+            worker,
+            candles=btc_usdt_candles(tmp_path),
+            keyring=KEYS,
+            live_exchange=fake_factory(fake),
+        ) as h:
+            await h.sync()
+            await h.candles(2)
+            await rpc(conn, alice, "manual_trade(%s, false, 'buy', 0.01)", bot, aal="aal2")
+            await h.runner.requests.run()
+            (trade,) = await one(conn, "select id from public.trades where bot_id = %s", bot)
+            # far above the market: the exchange keeps it open
+            await rpc(
+                conn, alice, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
+            )
+            await h.runner.requests.run()
+            await h.candles(1)
+            await h.runner.requests.run(h.now + timedelta(seconds=60))
+            ((working,),) = await (
+                await conn.execute(
+                    "select status from public.position_requests where kind = 'close'"
+                )
+            ).fetchall()
+            assert working == "working"
+            await h.runner.requests.run(h.now + timedelta(seconds=601))
+        sells = [
+            (p.params["type"], p.params.get("price"))
+            for p in fake.order_posts()
+            if p.params["side"] == "SELL"
+        ]
+    assert sells == [("LIMIT", "90000"), ("MARKET", None)]
+    orders = await (
+        await conn.execute(
+            "select order_type, status from public.orders where side = 'sell' order by created_at"
+        )
+    ).fetchall()
+    assert orders == [("limit", "canceled"), ("market", "closed")]
+    status, reason = await one(
+        conn, "select status, exit_reason from public.trades where id = %s", trade
+    )
+    assert (status, reason) == ("closed", "manual_close")
