@@ -58,9 +58,10 @@ log = logging.getLogger("tradefleet.bots.requests")
 ONE = Decimal(1)
 POLL_S = 2.0
 CHANNEL = "tradefleet_position_requests"
+# Open requests are few: read them all (the partial index) and keep this worker's bots'.
 LOAD = """
 select * from public.position_requests
- where bot_id = any(%(ids)s::uuid[]) and status in ('pending', 'working')
+ where status in ('pending', 'working')
  order by created_at, id
 """
 UPDATE = """
@@ -146,11 +147,12 @@ class PositionRequests:
             if not runner.bots:
                 return 0
             async with runner.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(LOAD, {"ids": sorted(runner.bots)})
+                await cur.execute(LOAD)
                 rows = await cur.fetchall()
             by_bot: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for r in rows:
-                by_bot[str(r["bot_id"])].append(r)
+                if str(r["bot_id"]) in runner.bots:
+                    by_bot[str(r["bot_id"])].append(r)
             when = now or runner.clock.now()
             steps: list[tuple[BotState, StepOut, datetime | None]] = []
             outcomes: list[Outcome] = []
