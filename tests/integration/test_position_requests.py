@@ -454,3 +454,42 @@ async def test_a_live_limit_close_that_times_out_is_cancelled_then_closed_at_mar
         conn, "select status, exit_reason from public.trades where id = %s", trade
     )
     assert (status, reason) == ("closed", "manual_close")
+
+
+async def test_a_database_failure_mid_pass_reloads_the_bots_instead_of_forgetting_a_close(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice = users["alice"]
+    # requests run bot by bot in id order: the first one's close, then the second one's entry
+    first, second = sorted([await paper_bot(conn, alice), await create_bot(conn, alice, **QUIET)])
+    worker = await register_worker(conn)
+    async with harness(db_url, worker) as h:
+        await h.sync()
+        await h.candles(2)
+        await rpc(conn, alice, "manual_trade(%s, true, 'buy', null, 0.1)", first)
+        await h.runner.requests.run()
+        (trade,) = await one(conn, "select id from public.trades where bot_id = %s", first)
+        await rpc(conn, alice, "close_position(%s, true)", trade)
+        await rpc(conn, alice, "manual_trade(%s, true, 'buy', null, 0.1)", second)
+
+        async def unavailable(*args: Any, **kwargs: Any) -> Any:
+            raise OSError("the database went away")
+
+        # The first bot's close runs in memory, then the second's credit hold fails.
+        monkeypatch.setattr(h.runner.credits, "hold", unavailable)
+        with pytest.raises(OSError):
+            await h.runner.requests.run()
+        monkeypatch.undo()
+        await h.candles(1)  # the bots thrown away are loaded again
+        await h.runner.requests.run()
+    rows = await (
+        await conn.execute("select bot_id::text, status, exit_reason from public.trades")
+    ).fetchall()
+    assert sorted(rows) == [(first, "closed", "manual_close"), (second, "open", None)]
+    statuses = await (
+        await conn.execute("select status from public.position_requests order by created_at")
+    ).fetchall()
+    assert statuses == [("done",), ("done",), ("done",)]

@@ -143,38 +143,43 @@ class PositionRequests:
         """Execute (or follow up) every open request of the bots this worker runs; returns
         how many changed state."""
         runner = self.runner
+        if not runner.bots:
+            return 0
+        # Read without the runner's lock: a database that is away must not hold up its steps.
+        async with runner.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(LOAD)
+            rows = await cur.fetchall()
+        if not any(str(r["bot_id"]) in runner.bots for r in rows):
+            return 0
         async with runner._lock:
-            if not runner.bots:
-                return 0
-            async with runner.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(LOAD)
-                rows = await cur.fetchall()
             by_bot: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for r in rows:
-                if str(r["bot_id"]) in runner.bots:
+                if str(r["bot_id"]) in runner.bots:  # still leased here
                     by_bot[str(r["bot_id"])].append(r)
             when = now or runner.clock.now()
             steps: list[tuple[BotState, StepOut, datetime | None]] = []
             outcomes: list[Outcome] = []
-            for bot_id, requests in sorted(by_bot.items()):
-                bot = runner.bots.get(bot_id)
-                if bot is None:
-                    continue
-                out = StepOut()
-                for req in requests:
-                    if req["stop_after"]:
-                        bot.halted = True  # stopping: no new decisions of its own
-                    outcome = await self._one(bot, req, when, out)
-                    if outcome is not None:
-                        outcomes.append(outcome)
-                        if outcome.status != "working" and req["stop_after"]:
-                            _stopped(bot, out, outcome)
-                if out.has_writes:
-                    steps.append((bot, out, None))
-            if not steps and not outcomes:
+            touched: set[str] = set()
+            try:
+                for bot_id, requests in sorted(by_bot.items()):
+                    bot = runner.bots[bot_id]
+                    touched.add(bot_id)
+                    out = StepOut()
+                    for req in requests:
+                        if req["stop_after"]:
+                            bot.halted = True  # stopping: no new decisions of its own
+                        outcome = await self._one(bot, req, when, out)
+                        if outcome is not None:
+                            outcomes.append(outcome)
+                            if outcome.status != "working" and req["stop_after"]:
+                                _stopped(bot, out, outcome)
+                    if out.has_writes or any(o.bot_id == bot_id for o in outcomes):
+                        steps.append((bot, out, None))
+            except Exception as e:  # the database away mid-pass: memory must not run ahead
+                await runner._throw_away(touched, "request", e)
+                raise
+            if not steps:
                 return 0
-            for bot_id in {o.bot_id for o in outcomes} - {b.id for b, _, _ in steps}:
-                steps.append((runner.bots[bot_id], StepOut(), None))
 
             async def write(conn: psycopg.AsyncConnection[Any], stale: set[str]) -> None:
                 await conn.execute(
@@ -324,8 +329,10 @@ class PositionRequests:
                 if order.status is OrderStatus.CLOSED and order.filled > 0:
                     _close_trade(bot, order, CLOSE_REASON, now, out)
                     return Outcome(rid, bot.id, "done", "closed at the limit", cid)
-        elif deadline is not None and now < deadline:
+        elif req["order_type"] == "limit" and deadline is not None and now < deadline:
             raise _Wait  # placed again on adoption, or ended without a fill: wait for the timeout
+        if req["order_type"] == "market":
+            return Outcome(rid, bot.id, "failed", "the close order ended without a fill", cid)
         what = f"the limit order did not fill within {req['timeout_s']} s"
         if req["on_timeout"] == "market":
             market_cid = make_client_order_id(bot.id, "request", rid, "close-market")

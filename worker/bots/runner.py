@@ -177,8 +177,8 @@ class BotRunner:
                 async with await psycopg.AsyncConnection.connect(
                     str(self.pool.conninfo), autocommit=True
                 ) as conn:
-                    await conn.execute("listen tradefleet_bots")
                     await conn.execute(f"listen {REQUESTS_CHANNEL}")
+                    await conn.execute("listen tradefleet_bots")
                     async for note in conn.notifies():
                         if note.channel == REQUESTS_CHANNEL:
                             self.requests.wake()
