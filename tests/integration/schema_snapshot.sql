@@ -586,6 +586,19 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bot_rules() OWNER TO postgres;
+CREATE FUNCTION private.cancel_position_requests() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.position_requests r
+     set status = 'cancelled', status_reason = 'the bot stopped running (' || new.status || ') before the request ran',
+         updated_at = now(), completed_at = now()
+   where r.bot_id = new.id and r.status = 'pending';
+  return null;
+end;
+$$;
+ALTER FUNCTION private.cancel_position_requests() OWNER TO postgres;
 CREATE TABLE public.strategy_subscriptions (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     strategy_id uuid NOT NULL,
@@ -1894,6 +1907,17 @@ begin
 end;
 $$;
 ALTER FUNCTION private.notify_enqueue_outbound() OWNER TO postgres;
+CREATE FUNCTION private.notify_position_request() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform pg_notify('tradefleet_position_requests',
+                    json_build_object('id', new.id, 'bot_id', new.bot_id)::text);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.notify_position_request() OWNER TO postgres;
 CREATE FUNCTION private.own_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1940,6 +1964,124 @@ CREATE FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) RETU
   select coalesce(to_jsonb(p_plan) -> p_limit, p_plan.features -> p_limit)
 $$;
 ALTER FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) OWNER TO postgres;
+CREATE TABLE public.bots (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    strategy_id uuid,
+    exchange_credential_id uuid,
+    name text NOT NULL,
+    exchange text NOT NULL,
+    trading_pair text NOT NULL,
+    timeframe text NOT NULL,
+    strategy text NOT NULL,
+    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'stopped'::text NOT NULL,
+    initial_balance numeric(20,8) NOT NULL,
+    current_balance numeric(20,8) NOT NULL,
+    total_trades integer DEFAULT 0 NOT NULL,
+    winning_trades integer DEFAULT 0 NOT NULL,
+    losing_trades integer DEFAULT 0 NOT NULL,
+    profit numeric(20,8) DEFAULT 0 NOT NULL,
+    profit_percentage numeric(12,4) DEFAULT 0 NOT NULL,
+    max_open_trades integer DEFAULT 1 NOT NULL,
+    stake_amount numeric(20,8) NOT NULL,
+    stop_loss numeric(10,4),
+    take_profit numeric(10,4),
+    risk_percentage numeric(5,2) DEFAULT 2.0 NOT NULL,
+    daily_loss_limit numeric(20,8),
+    leverage numeric(6,2) DEFAULT 1 NOT NULL,
+    allow_short boolean DEFAULT false NOT NULL,
+    is_paper_trade boolean DEFAULT true NOT NULL,
+    last_trade_at timestamp with time zone,
+    error_message text,
+    status_reason text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_candle_at timestamp with time zone,
+    pause_cause text,
+    pause_until timestamp with time zone,
+    stop_positions text,
+    CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
+    CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
+    CONSTRAINT bots_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
+    CONSTRAINT bots_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
+    CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
+    CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
+    CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
+    CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_risk_percentage_finite CHECK ((risk_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_risk_percentage_range CHECK (((risk_percentage > (0)::numeric) AND (risk_percentage <= (100)::numeric))),
+    CONSTRAINT bots_stake_amount_finite CHECK ((stake_amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_stake_amount_positive CHECK ((stake_amount > (0)::numeric)),
+    CONSTRAINT bots_status_known CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'error'::text, 'paused'::text]))),
+    CONSTRAINT bots_stop_loss_finite CHECK ((stop_loss <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_stop_loss_percent CHECK (((stop_loss > (0)::numeric) AND (stop_loss < (100)::numeric))),
+    CONSTRAINT bots_stop_positions_known CHECK ((stop_positions = ANY (ARRAY['close'::text, 'keep'::text]))),
+    CONSTRAINT bots_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
+    CONSTRAINT bots_take_profit_finite CHECK ((take_profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_take_profit_percent CHECK ((take_profit > (0)::numeric)),
+    CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
+    CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text))
+);
+ALTER TABLE public.bots OWNER TO postgres;
+COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
+CREATE FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) RETURNS public.bots
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := auth.uid();
+  v_bot public.bots;
+begin
+  if v_uid is null then
+    raise exception 'position requests are made by a signed-in user'
+      using errcode = 'insufficient_privilege', constraint = 'position_requests_caller';
+  end if;
+  select * into v_bot from public.bots b where b.id = p_bot_id and b.user_id = v_uid;
+  if not found then
+    raise exception 'no bot of yours with id %', p_bot_id
+      using errcode = 'no_data_found', constraint = 'position_requests_bot_owned';
+  end if;
+  if p_is_paper_trade is null or p_is_paper_trade <> v_bot.is_paper_trade then
+    raise exception 'the bot trades % but the request says %',
+      case when v_bot.is_paper_trade then 'on paper' else 'live money' end,
+      case when p_is_paper_trade then 'paper' when not p_is_paper_trade then 'live' else 'neither' end
+      using errcode = 'check_violation', constraint = 'position_requests_mode_matches',
+            hint = 'Pass is_paper_trade as the bot has it, so live money is never moved by mistake.';
+  end if;
+  if not v_bot.is_paper_trade and coalesce(auth.jwt() ->> 'aal', 'aal1') <> 'aal2' then
+    raise exception 'moving live money needs a session with two-factor authentication (aal2)'
+      using errcode = 'insufficient_privilege', constraint = 'position_requests_live_requires_aal2';
+  end if;
+  if v_bot.status <> 'running' then
+    raise exception 'the bot is %: only a running bot executes requests', v_bot.status
+      using errcode = 'check_violation', constraint = 'position_requests_bot_running',
+            hint = 'Set the bot running first (a paused or stopped bot leaves its position untouched).';
+  end if;
+  return v_bot;
+end;
+$$;
+ALTER FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) OWNER TO postgres;
+CREATE FUNCTION private.position_request_key(p_key text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if p_key is not null and (char_length(p_key) not between 1 and 200) then
+    raise exception 'an idempotency key has 1 to 200 characters'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_idempotency_key_length';
+  end if;
+  return p_key;
+end;
+$$;
+ALTER FUNCTION private.position_request_key(p_key text) OWNER TO postgres;
 CREATE FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -3553,6 +3695,122 @@ CREATE FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit int
   returning j.*;
 $$;
 ALTER FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) OWNER TO postgres;
+CREATE TABLE public.position_requests (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    bot_id uuid NOT NULL,
+    trade_id uuid,
+    kind text NOT NULL,
+    origin text DEFAULT 'user'::text NOT NULL,
+    side text,
+    amount numeric(28,12),
+    stake numeric(28,12),
+    order_type text DEFAULT 'market'::text NOT NULL,
+    limit_price numeric(28,12),
+    timeout_s integer,
+    on_timeout text,
+    stop_after boolean DEFAULT false NOT NULL,
+    is_paper_trade boolean NOT NULL,
+    idempotency_key text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    status_reason text,
+    client_order_id text,
+    deadline_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    completed_at timestamp with time zone,
+    CONSTRAINT position_requests_amount_positive CHECK (((amount > (0)::numeric) AND (amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
+    CONSTRAINT position_requests_kind_known CHECK ((kind = ANY (ARRAY['close'::text, 'open'::text]))),
+    CONSTRAINT position_requests_limit_price_positive CHECK (((limit_price > (0)::numeric) AND (limit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
+    CONSTRAINT position_requests_limit_terms CHECK ((((order_type = 'market'::text) AND (limit_price IS NULL) AND (timeout_s IS NULL)) OR ((order_type = 'limit'::text) AND (limit_price IS NOT NULL) AND (timeout_s IS NOT NULL) AND (on_timeout IS NOT NULL)))),
+    CONSTRAINT position_requests_on_timeout_known CHECK ((on_timeout = ANY (ARRAY['market'::text, 'cancel'::text]))),
+    CONSTRAINT position_requests_open_has_side CHECK (((kind <> 'open'::text) OR ((side IS NOT NULL) AND ((amount IS NULL) <> (stake IS NULL))))),
+    CONSTRAINT position_requests_order_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
+    CONSTRAINT position_requests_origin_known CHECK ((origin = ANY (ARRAY['user'::text, 'stop'::text]))),
+    CONSTRAINT position_requests_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
+    CONSTRAINT position_requests_stake_positive CHECK (((stake > (0)::numeric) AND (stake <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
+    CONSTRAINT position_requests_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'working'::text, 'done'::text, 'cancelled'::text, 'failed'::text]))),
+    CONSTRAINT position_requests_status_reason_length CHECK ((char_length(status_reason) <= 2000)),
+    CONSTRAINT position_requests_timeout_range CHECK (((timeout_s >= 5) AND (timeout_s <= 86400)))
+);
+ALTER TABLE public.position_requests OWNER TO postgres;
+CREATE FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text DEFAULT 'market'::text, p_limit_price private.finite_number DEFAULT NULL::numeric, p_timeout_s integer DEFAULT NULL::integer, p_on_timeout text DEFAULT 'market'::text, p_idempotency_key text DEFAULT NULL::text) RETURNS public.position_requests
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := auth.uid();
+  v_trade public.trades;
+  v_bot public.bots;
+  v_key text := private.position_request_key(p_idempotency_key);
+  v_req public.position_requests;
+begin
+  if v_uid is null then
+    raise exception 'position requests are made by a signed-in user'
+      using errcode = 'insufficient_privilege', constraint = 'position_requests_caller';
+  end if;
+  if p_order_type is null or p_order_type not in ('market', 'limit') then
+    raise exception 'order type must be market or limit'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_order_type_known';
+  end if;
+  if p_order_type = 'market' and (p_limit_price is not null or p_timeout_s is not null) then
+    raise exception 'a market close takes no limit price and no timeout'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_limit_terms';
+  end if;
+  if p_order_type = 'limit' then
+    if p_limit_price is null or p_limit_price <= 0 or p_limit_price > 1e15 then
+      raise exception 'a limit close needs a limit price above 0'
+        using errcode = 'invalid_parameter_value', constraint = 'position_requests_limit_price_positive';
+    end if;
+    if p_timeout_s is null or p_timeout_s not between 5 and 86400 then
+      raise exception 'a limit close needs a timeout of 5 to 86400 seconds'
+        using errcode = 'invalid_parameter_value', constraint = 'position_requests_timeout_range';
+    end if;
+    if p_on_timeout is null or p_on_timeout not in ('market', 'cancel') then
+      raise exception 'on timeout a limit close goes to market or is cancelled'
+        using errcode = 'invalid_parameter_value', constraint = 'position_requests_on_timeout_known';
+    end if;
+  end if;
+  if v_key is not null then
+    select * into v_req from public.position_requests r
+     where r.user_id = v_uid and r.idempotency_key = v_uid::text || ':' || v_key;
+    if found then
+      if v_req.kind <> 'close' or v_req.trade_id is distinct from p_trade_id then
+        raise exception 'this idempotency key was used for another request'
+          using errcode = 'check_violation', constraint = 'position_requests_idempotency_key_reused';
+      end if;
+      return v_req;
+    end if;
+  end if;
+  -- The bot's own trades only: copies of signals close with their signal.
+  select * into v_trade from public.trades t
+   where t.id = p_trade_id and t.user_id = v_uid and t.signal_id is null;
+  if not found then
+    raise exception 'no position of yours with id %', p_trade_id
+      using errcode = 'no_data_found', constraint = 'position_requests_trade_owned';
+  end if;
+  if v_trade.status <> 'open' then
+    raise exception 'the trade is % already', v_trade.status
+      using errcode = 'check_violation', constraint = 'position_requests_trade_open';
+  end if;
+  v_bot := private.position_request_bot(v_trade.bot_id, p_is_paper_trade);
+  select * into v_req from public.position_requests r
+   where r.trade_id = p_trade_id and r.kind = 'close' and r.status in ('pending', 'working');
+  if found then
+    return v_req;
+  end if;
+  insert into public.position_requests as r (user_id, bot_id, trade_id, kind, order_type, limit_price, timeout_s,
+                                             on_timeout, is_paper_trade, idempotency_key)
+  values (v_uid, v_bot.id, p_trade_id, 'close', p_order_type,
+          case when p_order_type = 'limit' then p_limit_price end,
+          case when p_order_type = 'limit' then p_timeout_s end,
+          case when p_order_type = 'limit' then p_on_timeout end,
+          v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
+  returning * into v_req;
+  return v_req;
+end;
+$$;
+ALTER FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) OWNER TO postgres;
 CREATE FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb DEFAULT NULL::jsonb) RETURNS boolean
     LANGUAGE sql
     SET search_path TO ''
@@ -4828,6 +5086,63 @@ begin
 end;
 $$;
 ALTER FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) OWNER TO postgres;
+CREATE FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number DEFAULT NULL::numeric, p_stake private.finite_number DEFAULT NULL::numeric, p_idempotency_key text DEFAULT NULL::text) RETURNS public.position_requests
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := auth.uid();
+  v_bot public.bots;
+  v_key text := private.position_request_key(p_idempotency_key);
+  v_req public.position_requests;
+begin
+  if v_uid is null then
+    raise exception 'position requests are made by a signed-in user'
+      using errcode = 'insufficient_privilege', constraint = 'position_requests_caller';
+  end if;
+  if p_side is null or p_side not in ('buy', 'sell') then
+    raise exception 'side must be buy or sell'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_side_known';
+  end if;
+  if (p_amount is null) = (p_stake is null) then
+    raise exception 'give either an amount (base currency) or a stake (quote currency)'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_or_stake';
+  end if;
+  if coalesce(p_amount, p_stake) <= 0 or coalesce(p_amount, p_stake) > 1e15 then
+    raise exception 'the amount or stake must be above 0 and at most 10^15'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_positive';
+  end if;
+  if v_key is not null then
+    select * into v_req from public.position_requests r
+     where r.user_id = v_uid and r.idempotency_key = v_uid::text || ':' || v_key;
+    if found then
+      if v_req.kind <> 'open' or v_req.bot_id <> p_bot_id then
+        raise exception 'this idempotency key was used for another request'
+          using errcode = 'check_violation', constraint = 'position_requests_idempotency_key_reused';
+      end if;
+      return v_req;
+    end if;
+  end if;
+  v_bot := private.position_request_bot(p_bot_id, p_is_paper_trade);
+  if p_side = 'sell' and not v_bot.allow_short then
+    raise exception 'the bot does not allow shorts: a manual sell opens a short'
+      using errcode = 'check_violation', constraint = 'position_requests_short_allowed',
+            hint = 'Close a long with close_position.';
+  end if;
+  if exists (select 1 from public.trades t where t.bot_id = v_bot.id and t.status = 'open' and t.signal_id is null)
+     or exists (select 1 from public.position_requests r
+                 where r.bot_id = v_bot.id and r.kind = 'open' and r.status in ('pending', 'working')) then
+    raise exception 'the bot holds a position (or is opening one): close it first'
+      using errcode = 'check_violation', constraint = 'position_requests_bot_flat';
+  end if;
+  insert into public.position_requests (user_id, bot_id, kind, side, amount, stake, is_paper_trade, idempotency_key)
+  values (v_uid, v_bot.id, 'open', p_side, p_amount, p_stake, v_bot.is_paper_trade,
+          v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
+  returning * into v_req;
+  return v_req;
+end;
+$$;
+ALTER FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) OWNER TO postgres;
 CREATE FUNCTION public.mark_dead_workers(p_stale_s double precision) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -5359,6 +5674,59 @@ begin
 end;
 $$;
 ALTER FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text) OWNER TO postgres;
+CREATE FUNCTION public.stop_bot(p_bot_id uuid, p_positions text) RETURNS public.bots
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := auth.uid();
+  v_bot public.bots;
+  v_trade uuid;
+  v_req public.position_requests;
+begin
+  if v_uid is null then
+    raise exception 'bots are stopped by their owner'
+      using errcode = 'insufficient_privilege', constraint = 'position_requests_caller';
+  end if;
+  if p_positions is null or p_positions not in ('close', 'keep') then
+    raise exception 'say what happens to the open positions: close or keep'
+      using errcode = 'invalid_parameter_value', constraint = 'bots_stop_positions_known';
+  end if;
+  select * into v_bot from public.bots b where b.id = p_bot_id and b.user_id = v_uid for update;
+  if not found then
+    raise exception 'no bot of yours with id %', p_bot_id
+      using errcode = 'no_data_found', constraint = 'position_requests_bot_owned';
+  end if;
+  select t.id into v_trade from public.trades t
+   where t.bot_id = v_bot.id and t.status = 'open' and t.signal_id is null
+   order by t.entry_time limit 1;
+  if p_positions = 'close' and v_trade is not null then
+    perform private.position_request_bot(v_bot.id, v_bot.is_paper_trade);
+    select * into v_req from public.position_requests r
+     where r.trade_id = v_trade and r.kind = 'close' and r.status in ('pending', 'working');
+    if found then
+      update public.position_requests r set stop_after = true, updated_at = now() where r.id = v_req.id;
+    else
+      insert into public.position_requests (user_id, bot_id, trade_id, kind, origin, stop_after, is_paper_trade,
+                                            idempotency_key)
+      values (v_uid, v_bot.id, v_trade, 'close', 'stop', true, v_bot.is_paper_trade,
+              v_uid::text || ':' || gen_random_uuid()::text);
+    end if;
+    update public.bots b set stop_positions = 'close', status_reason = 'stopping: closing the open position'
+     where b.id = v_bot.id
+    returning * into v_bot;
+    return v_bot;
+  end if;
+  update public.bots b
+     set status = 'stopped', stop_positions = p_positions,
+         status_reason = case when v_trade is null then 'stopped by its owner'
+                              else 'stopped by its owner: the open position is kept' end
+   where b.id = v_bot.id
+  returning * into v_bot;
+  return v_bot;
+end;
+$$;
+ALTER FUNCTION public.stop_bot(p_bot_id uuid, p_positions text) OWNER TO postgres;
 CREATE FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean DEFAULT false, p_bot_id uuid DEFAULT NULL::uuid, p_sizing jsonb DEFAULT '{}'::jsonb) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5565,72 +5933,6 @@ CREATE TABLE private.tradingview_tokens (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.tradingview_tokens OWNER TO postgres;
-CREATE TABLE public.bots (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid DEFAULT auth.uid() NOT NULL,
-    strategy_id uuid,
-    exchange_credential_id uuid,
-    name text NOT NULL,
-    exchange text NOT NULL,
-    trading_pair text NOT NULL,
-    timeframe text NOT NULL,
-    strategy text NOT NULL,
-    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
-    status text DEFAULT 'stopped'::text NOT NULL,
-    initial_balance numeric(20,8) NOT NULL,
-    current_balance numeric(20,8) NOT NULL,
-    total_trades integer DEFAULT 0 NOT NULL,
-    winning_trades integer DEFAULT 0 NOT NULL,
-    losing_trades integer DEFAULT 0 NOT NULL,
-    profit numeric(20,8) DEFAULT 0 NOT NULL,
-    profit_percentage numeric(12,4) DEFAULT 0 NOT NULL,
-    max_open_trades integer DEFAULT 1 NOT NULL,
-    stake_amount numeric(20,8) NOT NULL,
-    stop_loss numeric(10,4),
-    take_profit numeric(10,4),
-    risk_percentage numeric(5,2) DEFAULT 2.0 NOT NULL,
-    daily_loss_limit numeric(20,8),
-    leverage numeric(6,2) DEFAULT 1 NOT NULL,
-    allow_short boolean DEFAULT false NOT NULL,
-    is_paper_trade boolean DEFAULT true NOT NULL,
-    last_trade_at timestamp with time zone,
-    error_message text,
-    status_reason text,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_candle_at timestamp with time zone,
-    pause_cause text,
-    pause_until timestamp with time zone,
-    CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
-    CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
-    CONSTRAINT bots_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
-    CONSTRAINT bots_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
-    CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
-    CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
-    CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
-    CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
-    CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_risk_percentage_finite CHECK ((risk_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_risk_percentage_range CHECK (((risk_percentage > (0)::numeric) AND (risk_percentage <= (100)::numeric))),
-    CONSTRAINT bots_stake_amount_finite CHECK ((stake_amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_stake_amount_positive CHECK ((stake_amount > (0)::numeric)),
-    CONSTRAINT bots_status_known CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'error'::text, 'paused'::text]))),
-    CONSTRAINT bots_stop_loss_finite CHECK ((stop_loss <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_stop_loss_percent CHECK (((stop_loss > (0)::numeric) AND (stop_loss < (100)::numeric))),
-    CONSTRAINT bots_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
-    CONSTRAINT bots_take_profit_finite CHECK ((take_profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_take_profit_percent CHECK ((take_profit > (0)::numeric)),
-    CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
-    CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text))
-);
-ALTER TABLE public.bots OWNER TO postgres;
-COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
 CREATE TABLE public.brokerage_positions (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     account_id uuid NOT NULL,
@@ -6376,6 +6678,10 @@ ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_name_key UNIQUE (name);
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.position_requests
+    ADD CONSTRAINT position_requests_idempotency_key_unique UNIQUE (user_id, idempotency_key);
+ALTER TABLE ONLY public.position_requests
+    ADD CONSTRAINT position_requests_pkey PRIMARY KEY (id);
 ALTER TABLE public.profiles
     ADD CONSTRAINT profiles_avatar_url_length CHECK ((char_length(avatar_url) <= 2000)) NOT VALID;
 ALTER TABLE public.profiles
@@ -6496,6 +6802,10 @@ CREATE INDEX notifications_user_id_idx ON public.notifications USING btree (user
 CREATE INDEX orders_bot_id_idx ON public.orders USING btree (bot_id, created_at DESC);
 CREATE INDEX orders_open_idx ON public.orders USING btree (bot_id) WHERE (status = ANY (ARRAY['pending'::text, 'open'::text]));
 CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id, created_at DESC);
+CREATE INDEX position_requests_bot_active_idx ON public.position_requests USING btree (bot_id) WHERE (status = ANY (ARRAY['pending'::text, 'working'::text]));
+CREATE UNIQUE INDEX position_requests_one_close_per_trade ON public.position_requests USING btree (trade_id) WHERE ((kind = 'close'::text) AND (status = ANY (ARRAY['pending'::text, 'working'::text])));
+CREATE INDEX position_requests_trade_id_idx ON public.position_requests USING btree (trade_id);
+CREATE INDEX position_requests_user_idx ON public.position_requests USING btree (user_id, created_at DESC);
 CREATE INDEX reviews_user_id_idx ON public.reviews USING btree (user_id);
 CREATE INDEX signal_executions_charge_pending_idx ON public.signal_executions USING btree (signal_id) WHERE (charge_status = 'pending'::text);
 CREATE INDEX signal_executions_created_at_idx ON public.signal_executions USING btree (created_at) INCLUDE (status);
@@ -6538,6 +6848,7 @@ CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs
 CREATE TRIGGER backtest_runs_updated_at BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER backtest_runs_validate_minutes BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_minutes();
 CREATE TRIGGER backtest_runs_validate_queue BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_queue();
+CREATE TRIGGER bots_cancel_position_requests AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION private.cancel_position_requests();
 CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
 CREATE TRIGGER bots_market_rules BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_market_rules();
 CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pair, stake_amount, leverage, metadata ON public.bots FOR EACH ROW WHEN ((((((old.exchange IS DISTINCT FROM new.exchange) OR (old.trading_pair IS DISTINCT FROM new.trading_pair)) OR (old.stake_amount IS DISTINCT FROM new.stake_amount)) OR (old.leverage IS DISTINCT FROM new.leverage)) OR (COALESCE((old.metadata ->> 'sizing'::text), 'stake'::text) IS DISTINCT FROM COALESCE((new.metadata ->> 'sizing'::text), 'stake'::text)))) EXECUTE FUNCTION private.bot_market_rules();
@@ -6559,6 +6870,8 @@ CREATE TRIGGER notifications_enqueue_outbound AFTER INSERT ON public.notificatio
 CREATE TRIGGER orders_check_lease_epoch BEFORE INSERT OR UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
 CREATE TRIGGER orders_updated_at BEFORE UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER plans_updated_at BEFORE UPDATE ON public.plans FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER position_requests_notify AFTER INSERT ON public.position_requests FOR EACH ROW EXECUTE FUNCTION private.notify_position_request();
+CREATE TRIGGER position_requests_set_updated_at BEFORE UPDATE ON public.position_requests FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER profiles_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER reviews_updated_at BEFORE UPDATE ON public.reviews FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER signals_after_change AFTER INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_after_change();
@@ -6664,6 +6977,12 @@ ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.position_requests
+    ADD CONSTRAINT position_requests_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.position_requests
+    ADD CONSTRAINT position_requests_trade_id_fkey FOREIGN KEY (trade_id) REFERENCES public.trades(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.position_requests
+    ADD CONSTRAINT position_requests_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_id_fkey FOREIGN KEY (id) REFERENCES auth.users(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.reviews
@@ -6719,6 +7038,7 @@ CREATE POLICY "Admins can read every credit account" ON public.credit_accounts F
 CREATE POLICY "Admins can read every invoice" ON public.invoices FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every order" ON public.orders FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every plan" ON public.plans FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every position request" ON public.position_requests FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every profile" ON public.profiles FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every signal" ON public.signals FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every strategy" ON public.strategies FOR SELECT TO tradefleet_admin USING (true);
@@ -6780,6 +7100,7 @@ CREATE POLICY "Users can read their own exchange credentials" ON public.exchange
 CREATE POLICY "Users can read their own invoices" ON public.invoices FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own notifications" ON public.notifications FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own orders" ON public.orders FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own position requests" ON public.position_requests FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own profile" ON public.profiles FOR SELECT TO authenticated USING ((id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own strategies" ON public.strategies FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own subscriptions" ON public.subscriptions FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -6826,6 +7147,7 @@ ALTER TABLE public.jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.position_requests ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.reviews ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.signal_executions ENABLE ROW LEVEL SECURITY;
@@ -6847,6 +7169,7 @@ ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bots;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.jobs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.notifications;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.orders;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.position_requests;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.signals;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.symbol_prices;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.sync_runs;
@@ -6918,6 +7241,7 @@ REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FR
 REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.cancel_position_requests() FROM PUBLIC;
 GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
 GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
 GRANT UPDATE(auto_execute) ON TABLE public.strategy_subscriptions TO authenticated;
@@ -6998,6 +7322,7 @@ REVOKE ALL ON FUNCTION private.job_audit_state(p_job public.jobs) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.limit_manual_sync_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_bot_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_enqueue_outbound() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.notify_position_request() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.own_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
@@ -7005,6 +7330,32 @@ GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO service_role;
 REVOKE ALL ON FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) FROM PUBLIC;
+GRANT ALL ON TABLE public.bots TO service_role;
+GRANT SELECT,DELETE ON TABLE public.bots TO authenticated;
+GRANT INSERT(id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(user_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(strategy_id),UPDATE(strategy_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exchange_credential_id),UPDATE(exchange_credential_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(name),UPDATE(name) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exchange),UPDATE(exchange) ON TABLE public.bots TO authenticated;
+GRANT INSERT(trading_pair),UPDATE(trading_pair) ON TABLE public.bots TO authenticated;
+GRANT INSERT(timeframe),UPDATE(timeframe) ON TABLE public.bots TO authenticated;
+GRANT INSERT(strategy),UPDATE(strategy) ON TABLE public.bots TO authenticated;
+GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.bots TO authenticated;
+GRANT INSERT(status),UPDATE(status) ON TABLE public.bots TO authenticated;
+GRANT INSERT(initial_balance) ON TABLE public.bots TO authenticated;
+GRANT INSERT(max_open_trades),UPDATE(max_open_trades) ON TABLE public.bots TO authenticated;
+GRANT INSERT(stake_amount),UPDATE(stake_amount) ON TABLE public.bots TO authenticated;
+GRANT INSERT(stop_loss),UPDATE(stop_loss) ON TABLE public.bots TO authenticated;
+GRANT INSERT(take_profit),UPDATE(take_profit) ON TABLE public.bots TO authenticated;
+GRANT INSERT(risk_percentage),UPDATE(risk_percentage) ON TABLE public.bots TO authenticated;
+GRANT INSERT(daily_loss_limit),UPDATE(daily_loss_limit) ON TABLE public.bots TO authenticated;
+GRANT INSERT(leverage),UPDATE(leverage) ON TABLE public.bots TO authenticated;
+GRANT INSERT(allow_short),UPDATE(allow_short) ON TABLE public.bots TO authenticated;
+GRANT INSERT(is_paper_trade),UPDATE(is_paper_trade) ON TABLE public.bots TO authenticated;
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.bots TO authenticated;
+REVOKE ALL ON FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.position_request_key(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION private.raise_plan_limit(p_plan public.plans, p_limit text, p_allows text, p_needed numeric, p_constraint text, p_errcode text) FROM PUBLIC;
@@ -7162,6 +7513,11 @@ GRANT ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid
 GRANT ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) TO service_role;
+GRANT ALL ON TABLE public.position_requests TO service_role;
+GRANT SELECT ON TABLE public.position_requests TO authenticated;
+REVOKE ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) FROM PUBLIC;
@@ -7251,6 +7607,9 @@ GRANT ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) TO 
 GRANT ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) TO supabase_auth_admin;
 REVOKE ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) TO service_role;
 REVOKE ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO service_role;
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
@@ -7283,6 +7642,9 @@ REVOKE ALL ON FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit int
 GRANT ALL ON FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer) TO service_role;
 REVOKE ALL ON FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text) TO service_role;
+REVOKE ALL ON FUNCTION public.stop_bot(p_bot_id uuid, p_positions text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.stop_bot(p_bot_id uuid, p_positions text) TO authenticated;
+GRANT ALL ON FUNCTION public.stop_bot(p_bot_id uuid, p_positions text) TO service_role;
 REVOKE ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO service_role;
@@ -7293,30 +7655,6 @@ GRANT ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double 
 GRANT ALL ON TABLE auth.users TO postgres;
 GRANT ALL ON TABLE auth.users TO service_role;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.holdings_pending_aggregates TO service_role;
-GRANT ALL ON TABLE public.bots TO service_role;
-GRANT SELECT,DELETE ON TABLE public.bots TO authenticated;
-GRANT INSERT(id) ON TABLE public.bots TO authenticated;
-GRANT INSERT(user_id) ON TABLE public.bots TO authenticated;
-GRANT INSERT(strategy_id),UPDATE(strategy_id) ON TABLE public.bots TO authenticated;
-GRANT INSERT(exchange_credential_id),UPDATE(exchange_credential_id) ON TABLE public.bots TO authenticated;
-GRANT INSERT(name),UPDATE(name) ON TABLE public.bots TO authenticated;
-GRANT INSERT(exchange),UPDATE(exchange) ON TABLE public.bots TO authenticated;
-GRANT INSERT(trading_pair),UPDATE(trading_pair) ON TABLE public.bots TO authenticated;
-GRANT INSERT(timeframe),UPDATE(timeframe) ON TABLE public.bots TO authenticated;
-GRANT INSERT(strategy),UPDATE(strategy) ON TABLE public.bots TO authenticated;
-GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.bots TO authenticated;
-GRANT INSERT(status),UPDATE(status) ON TABLE public.bots TO authenticated;
-GRANT INSERT(initial_balance) ON TABLE public.bots TO authenticated;
-GRANT INSERT(max_open_trades),UPDATE(max_open_trades) ON TABLE public.bots TO authenticated;
-GRANT INSERT(stake_amount),UPDATE(stake_amount) ON TABLE public.bots TO authenticated;
-GRANT INSERT(stop_loss),UPDATE(stop_loss) ON TABLE public.bots TO authenticated;
-GRANT INSERT(take_profit),UPDATE(take_profit) ON TABLE public.bots TO authenticated;
-GRANT INSERT(risk_percentage),UPDATE(risk_percentage) ON TABLE public.bots TO authenticated;
-GRANT INSERT(daily_loss_limit),UPDATE(daily_loss_limit) ON TABLE public.bots TO authenticated;
-GRANT INSERT(leverage),UPDATE(leverage) ON TABLE public.bots TO authenticated;
-GRANT INSERT(allow_short),UPDATE(allow_short) ON TABLE public.bots TO authenticated;
-GRANT INSERT(is_paper_trade),UPDATE(is_paper_trade) ON TABLE public.bots TO authenticated;
-GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.bots TO authenticated;
 GRANT ALL ON TABLE public.brokerage_positions TO service_role;
 GRANT SELECT ON TABLE public.brokerage_positions TO authenticated;
 GRANT SELECT ON TABLE private.watched_symbols TO service_role;

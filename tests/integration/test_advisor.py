@@ -122,6 +122,12 @@ INTENTIONAL: dict[str, dict[str, str]] = {
                 _APP_RPC,
             ),
             (
+                "close_position_p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, "
+                "p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, "
+                "p_idempotency_key text",
+                _APP_RPC,
+            ),
+            (
                 "credit_correct_p_id uuid, p_debit_account_id uuid, p_credit_account_id uuid, "
                 "p_amount numeric, p_reason text",
                 _APP_RPC,
@@ -130,10 +136,17 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             ("credit_request_payout_p_amount numeric, p_id uuid, p_user_id uuid", _APP_RPC),
             ("get_strategy_content_p_strategy_id uuid", _APP_READ),
             ("get_strategy_subscribers_p_strategy_id uuid", _APP_READ),
+            (
+                "manual_trade_p_bot_id uuid, p_is_paper_trade boolean, p_side text, "
+                "p_amount private.finite_number, p_stake private.finite_number, "
+                "p_idempotency_key text",
+                _APP_RPC,
+            ),
             ("pause_strategy_subscription_p_subscription_id uuid", _APP_RPC),
             ("revoke_api_key_p_id uuid", _APP_RPC),
             ("resume_strategy_subscription_p_subscription_id uuid", _APP_RPC),
             ("rotate_tradingview_token_p_strategy_id uuid", _APP_RPC),
+            ("stop_bot_p_bot_id uuid, p_positions text", _APP_RPC),
             (
                 "subscribe_to_strategy_p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, "
                 "p_sizing jsonb",

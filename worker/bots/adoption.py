@@ -241,11 +241,13 @@ class BotBuilder:
             what = purpose(o)
             hold = credit_gate.hold_id(cid) if what == "entry" and self._charges(cfg) else None
             if isinstance(ex, BotPaperExchange):
-                await ex.create_order(
+                limit = o.get("order_type") == "limit" and o.get("price") is not None
+                await ex.create_order(  # a resting limit (an owner's limit close) rests again
                     cfg.symbol,
                     "buy" if buy else "sell",
-                    "market",
+                    "limit" if limit else "market",
                     Decimal(o["amount"]),
+                    Decimal(o["price"]) if limit else None,
                     client_order_id=cid,
                 )
             elif cid not in found:

@@ -495,3 +495,32 @@ def candle_close(candle: Candle, timeframe: str) -> datetime:
 
 def fee_for(cfg: BotConfig) -> Decimal | None:
     return cfg.fee
+
+
+def missed_entry(intent: EntryIntent, out: StepOut) -> None:
+    """A live bot replaying a missed candle cannot trade in the past: log the entry."""
+    cfg = intent.bot.config
+    when = intent.candle.time.isoformat()
+    out.log(
+        cfg,
+        "warning",
+        f"entry decided on the candle of {when} missed: the bot was not running at that "
+        "close, and a live bot does not trade in the past",
+        action="missed_entry",
+        candle=when,
+        reason="not running at that close (catch-up after a gap)",
+        client_order_id=intent.client_order_id,
+    )
+
+
+def idle(bot: BotState, decision: Decision) -> bool:
+    """Without orders in flight: would this candle change nothing for the bot?"""
+    pos = bot.position
+    if pos is None:
+        wants = (
+            decision.enter_long
+            or decision.enter_short
+            or (decision.short_blocked and bot.config.allow_short)
+        )
+        return not wants or bot.halted
+    return not decision.exits(pos) and pos.stop_price is None and pos.take_price is None

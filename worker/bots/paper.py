@@ -13,6 +13,8 @@ so nothing is ever placed twice).
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 from worker.exchanges import CheckedOrder, Order, OrderStatus, OrderType, PaperExchange, Side
@@ -67,3 +69,24 @@ class BotPaperExchange(PaperExchange):
         assert when is not None
         # Same bookkeeping as a fill on the next candle, but inside the candle just seen.
         return self._fill(order, order.price or price, taker, when)
+
+    async def fill_now(
+        self,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        price: Decimal,
+        client_order_id: str,
+        when: datetime,
+    ) -> Order:
+        """A market order of the bot's owner (close now, a manual trade), filled at once at
+        ``price`` (the latest close, slipped) with the taker fee, not at the next open."""
+        existing = await self.fetch_order_by_client_id(client_order_id, symbol)
+        if existing is not None:
+            return replace(existing, type="market")
+        order = await self.create_order(
+            symbol, side, "limit", amount, price, client_order_id=client_order_id
+        )
+        if order.status is not OrderStatus.OPEN:
+            return order
+        return replace(self._fill(order, order.price or price, True, when), type="market")

@@ -50,6 +50,8 @@ from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
 from .engine import Decision, EntryIntent
 from .model import BotConfig, BotState, StepOut
+from .requests import CHANNEL as REQUESTS_CHANNEL
+from .requests import PositionRequests
 from .store import load_bots, persist_steps
 
 log = logging.getLogger("tradefleet.bots.runner")
@@ -120,6 +122,7 @@ class BotRunner:
         self._persist_s = 0.0
         self._stopping = False
         leases.before_release(self.quiesce)  # finish the step in flight before a shutdown
+        self.requests = PositionRequests(self)  # owners' closes, stops and manual trades
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -129,6 +132,7 @@ class BotRunner:
             asyncio.create_task(self._apply_changes(), name="bots.apply_changes"),
             asyncio.create_task(self._listen(), name="bots.listen"),
             asyncio.create_task(self._candle_loop(), name="bots.candles"),
+            asyncio.create_task(self.requests.loop(), name="bots.requests"),
         ]
         try:
             await asyncio.gather(*tasks)
@@ -178,15 +182,20 @@ class BotRunner:
                     )
 
     async def _listen(self) -> None:
-        """Wake up on ``bots.status`` changes and sync leases right away."""
+        """Wake up on ``bots.status`` changes and sync leases right away; wake the owners'
+        requests up when one is made."""
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     str(self.pool.conninfo), autocommit=True
                 ) as conn:
+                    await conn.execute(f"listen {REQUESTS_CHANNEL}")
                     await conn.execute("listen tradefleet_bots")
-                    async for _ in conn.notifies():
-                        await self.leases.sync()
+                    async for note in conn.notifies():
+                        if note.channel == REQUESTS_CHANNEL:
+                            self.requests.wake()
+                        else:
+                            await self.leases.sync()
             except (psycopg.Error, OSError) as e:
                 log.warning(
                     "bot status listener reconnecting",
@@ -438,7 +447,7 @@ class BotRunner:
                 ):
                     # Fast path: one new candle and nothing in flight; most bots stop here.
                     decision = self._decision(bot, window, last, last, signal_cache)
-                    if _idle(bot, decision):
+                    if engine.idle(bot, decision):
                         bot.last_candle_at = last.time
                         if bot.config.int_id % PROGRESS_EVERY == turn:
                             results.append((bot, StepOut(), last.time))
@@ -464,7 +473,7 @@ class BotRunner:
                             except Exception as e:  # the hold failed: not the bot's fault
                                 raise _StepAborted(str(e)) from e
                         else:
-                            _missed_entry(intent, out)
+                            engine.missed_entry(intent, out)
                 except (psycopg.Error, OSError, _StepAborted):
                     raise  # the database, not the bot: the whole step is retried
                 except Exception as e:  # one bad bot never stops the others
@@ -509,7 +518,7 @@ class BotRunner:
     async def _step(
         self, bot: BotState, candle: Candle, decision: Decision, out: StepOut
     ) -> EntryIntent | None:
-        if not bot.in_flight and _idle(bot, decision):
+        if not bot.in_flight and engine.idle(bot, decision):
             return None  # nothing can fill, trigger or be decided: most bots on most candles
         await engine.apply_fills(bot, candle, out)
         await engine.apply_stops(bot, candle, out)
@@ -563,32 +572,3 @@ class BotRunner:
 
 class _StepAborted(Exception):
     """A step that cannot go on for a reason outside the bot (its credit hold failed)."""
-
-
-def _missed_entry(intent: EntryIntent, out: StepOut) -> None:
-    """A live bot replaying a missed candle cannot trade in the past: log the entry."""
-    cfg = intent.bot.config
-    when = intent.candle.time.isoformat()
-    out.log(
-        cfg,
-        "warning",
-        f"entry decided on the candle of {when} missed: the bot was not running at that "
-        "close, and a live bot does not trade in the past",
-        action="missed_entry",
-        candle=when,
-        reason="not running at that close (catch-up after a gap)",
-        client_order_id=intent.client_order_id,
-    )
-
-
-def _idle(bot: BotState, decision: Decision) -> bool:
-    """Without orders in flight: would this candle change nothing for the bot?"""
-    pos = bot.position
-    if pos is None:
-        wants = (
-            decision.enter_long
-            or decision.enter_short
-            or (decision.short_blocked and bot.config.allow_short)
-        )
-        return not wants or bot.halted
-    return not decision.exits(pos) and pos.stop_price is None and pos.take_price is None

@@ -4,10 +4,11 @@ voids) in one transaction, fenced by each bot's lease epoch."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -63,10 +64,13 @@ async def load_bots(
 
 
 async def persist_steps(
-    pool: AsyncConnectionPool, steps: Sequence[tuple[BotState, StepOut, datetime | None]]
+    pool: AsyncConnectionPool,
+    steps: Sequence[tuple[BotState, StepOut, datetime | None]],
+    also: Callable[[psycopg.AsyncConnection[Any], set[str]], Awaitable[None]] | None = None,
 ) -> set[str]:
     """Write the steps of many bots in one transaction; returns the bots whose lease epoch
-    is stale (nothing of theirs was written: another worker owns them now)."""
+    is stale (nothing of theirs was written: another worker owns them now). ``also`` writes
+    more in the same transaction, given the stale bots (the outcome of owners' requests)."""
     if not steps:
         return set()
     heads: list[dict[str, Any]] = []
@@ -112,4 +116,6 @@ async def persist_steps(
             op for bot_id, bot_ops in credit_ops.items() if bot_id not in stale for op in bot_ops
         ]
         await CreditGate.settle(conn, ops)
+        if also is not None:
+            await also(conn, stale)
     return stale

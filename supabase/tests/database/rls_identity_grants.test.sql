@@ -37,7 +37,10 @@ insert into calls values
   ('admin_discard_job: j1, waiting', $$select (admin_discard_job(@job.j1, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=23514', 'error=23514']),
   ('admin_platform_overview', $$select (admin_platform_overview() ? 'trades_per_day')::text as key$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']),
   ('create_api_key: own', $$select (create_api_key('matrix', '{bots:read}')).key ~ '^tf_live_[A-Za-z0-9]{32}$' as key$$, array['denied', 'true', 'true', 'true', 'true', 'denied']),
-  ('revoke_api_key: alice''s', $$select (revoke_api_key(@api_key.a1)).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'a1']);
+  ('revoke_api_key: alice''s', $$select (revoke_api_key(@api_key.a1)).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'a1']),
+  ('close_position: alice''s trade on a stopped bot', $$select (close_position(@trade.a1, true)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
+  ('manual_trade: alice''s stopped bot', $$select (manual_trade(@bot.a1, true, 'buy', 1)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
+  ('stop_bot: alice''s, keeping positions', $$select (stop_bot(@bot.a1, 'keep')).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
@@ -61,6 +64,7 @@ insert into executors values
   ('bot_trade_prices(uuid[])', 'service_role'),
   ('cancel_strategy_subscription(uuid)', 'authenticated service_role'),
   ('claim_jobs(uuid,text[],integer,double precision,text[])', 'service_role'),
+  ('close_position(uuid,boolean,text,private.finite_number,integer,text,text)', 'authenticated service_role'),
   ('complete_job(uuid,bigint,jsonb)', 'service_role'),
   ('complete_jobs(uuid,bigint[],jsonb[])', 'service_role'),
   ('create_api_key(text,text[],timestamp with time zone,text)', 'authenticated service_role'),
@@ -97,6 +101,7 @@ insert into executors values
   ('get_user_trading_performance(integer,uuid)', 'authenticated service_role'),
   ('hook_password_verification_attempt(jsonb)', 'service_role'),
   ('ingest_tradingview_alert(text,jsonb)', 'service_role'),
+  ('manual_trade(uuid,boolean,text,private.finite_number,private.finite_number,text)', 'authenticated service_role'),
   ('mark_dead_workers(double precision)', 'service_role'),
   ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
   ('prune_history(text,interval,integer)', 'service_role'),
@@ -111,6 +116,7 @@ insert into executors values
   ('set_worker_status(uuid,text)', 'service_role'),
   ('signal_charge_copies(uuid,integer)', 'service_role'),
   ('signal_fan_out(uuid,text)', 'service_role'),
+  ('stop_bot(uuid,text)', 'authenticated service_role'),
   ('subscribe_to_strategy(uuid,boolean,uuid,jsonb)', 'authenticated service_role'),
   ('update_bot_statistics()', 'service_role'),
   ('worker_heartbeat(uuid,double precision,bigint[])', 'service_role');
@@ -164,6 +170,7 @@ insert into privileges values
   ('authenticated', 'select', 'jobs', null),
   ('authenticated', 'select', 'notifications', null),
   ('authenticated', 'select', 'orders', null),
+  ('authenticated', 'select', 'position_requests', null),
   ('authenticated', 'select', 'plans', null),
   ('authenticated', 'select', 'portfolio_holdings', null),
   ('authenticated', 'select', 'portfolio_value', null),

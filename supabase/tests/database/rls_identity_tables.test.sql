@@ -15,6 +15,11 @@ insert into mx
 select 'audit', 'x' || n, (private.admin_audit(tests.mx_id('user', 'dana'), 'set_user_role', 'user',
                                              tests.mx_id('user', 'bob')::text, 'matrix', '{}', '{}')).id::text
   from generate_series(1, 2) n;
+-- Owners' requests on their positions (the RPCs write them in real life; the owner here).
+insert into public.position_requests (id, user_id, bot_id, trade_id, kind, is_paper_trade, idempotency_key)
+select tests.mx_id('preq', k), uid, tests.mx_id('bot', k), tests.mx_id('trade', k), 'close', true, uid::text || ':' || k
+  from mx_rows;
+insert into mx select 'preq', k, tests.mx_id('preq', k)::text from mx_rows;
 -- A market the fleet cached (no user owns markets: every signed-in user reads them).
 select public.exchange_markets_store('mxtest', '{"MX/USDT": {"symbol": "MX/USDT", "base": "MX", "quote": "USDT", "type": "spot"}}', now());
 
@@ -83,6 +88,10 @@ insert into matrix values
   ('bot_leases: insert', $$insert into bot_leases (bot_id, epoch, expires_at) values (gen_random_uuid(), 1, now()) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23503']),
   ('bot_leases: update', $$update bot_leases set epoch = epoch + 1 where bot_id::text = any(@bot) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('bot_leases: delete', $$delete from bot_leases where bot_id::text = any(@bot) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('position_requests: select', $$select id::text as key from position_requests where id::text = any(@preq)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('position_requests: insert', $$insert into position_requests (user_id, bot_id, trade_id, kind, is_paper_trade, idempotency_key) values (@user.a, @bot.a1, @trade.a1, 'close', true, 'forged') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23505']),
+  ('position_requests: update', $$update position_requests set status = 'done' where id::text = any(@preq) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('position_requests: delete', $$delete from position_requests where id::text = any(@preq) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('orders: select', $$select id::text as key from orders where id::text = any(@order)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('orders: insert', $$insert into orders (bot_id, user_id, client_order_id, exchange, symbol, side, order_type, amount, lease_epoch) values (@bot.a1, @user.a, 'x', 'binance', 'ETH/BTC', 'buy', 'market', 1, 1) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('orders: update', $$update orders set status = 'canceled' where id::text = any(@order) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
@@ -206,6 +215,7 @@ insert into matrix values
   ('strategies: no private strategy of others', $$select id::text as key from strategies where user_id <> (select auth.uid()) and not is_public$$, array['-', '-', '-', '-', null, '-']),
   ('bots: nothing of others', $$select id::text as key from bots where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('bot_leases: nothing', $$select bot_id::text as key from bot_leases$$, array['denied', '-', '-', '-', null, null]),
+  ('position_requests: nothing of others', $$select id::text as key from position_requests where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('orders: nothing of others', $$select id::text as key from orders where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('trades: nothing of others', $$select id::text as key from trades where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('bot_logs: nothing of others', $$select id::text as key from bot_logs where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),

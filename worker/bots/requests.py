@@ -1,0 +1,450 @@
+"""Requests of a bot's owner (``public.position_requests``): close the position now (at
+market, or at a limit price with a timeout), stop the bot closing it, and manual trades.
+
+The worker that leases the bot executes them, between candle closes, under the runner's
+lock and through the engine's own paths: client order ids derived from the request (so a
+request executed again after a crash finds its order instead of placing a second one),
+credit holds for entries (``CreditGate``, fenced by the lease epoch), trades opened and
+closed as the bot's own (``engine``), and everything written in one transaction with the
+request's outcome (``persist_steps``), fenced by the lease epoch.
+
+- Close at market: a live bot places a market order (reduce-only on contract markets) and
+  records the fill; a paper bot fills at once at the latest close (slipped, taker fee).
+- Close at a limit: the limit order rests (a paper one fills when a later candle trades
+  through it); unless it filled when the timeout ends it is cancelled, then the position is
+  closed at market (``on_timeout = 'market'``) or left open (``'cancel'``).
+- Stop with close: the bot makes no new decisions; once the position is closed its status
+  becomes ``stopped``.
+- Manual trade: a market entry of the given amount (or stake) on the bot's market, after
+  the credit hold; it becomes the bot's position (its stop-loss, take-profit and exits
+  manage it).
+
+A new request is notified on ``tradefleet_position_requests`` (heard by the runner's
+listener, which wakes ``loop``); the worker also looks for work every ``POLL_S`` seconds
+(limit timeouts, bots it just adopted, a missed notification).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from worker.candles import Candle
+from worker.errors import Retryable
+from worker.exchanges import Order, OrderStatus, make_client_order_id
+
+from . import credit_gate
+from .credit_gate import HoldRequest
+from .engine import _close_trade, _fee_rate, _open_trade, _place, order_row
+from .model import BotState, InFlight, StepOut, derived_id
+from .paper import BotPaperExchange
+from .store import persist_steps
+
+if TYPE_CHECKING:
+    from .runner import BotRunner
+
+log = logging.getLogger("tradefleet.bots.requests")
+
+ONE = Decimal(1)
+POLL_S = 2.0
+CHANNEL = "tradefleet_position_requests"
+# Open requests are few: read them all (the partial index) and keep this worker's bots'.
+LOAD = """
+select * from public.position_requests
+ where status in ('pending', 'working')
+ order by created_at, id
+"""
+UPDATE = """
+update public.position_requests r
+   set status = u.status,
+       status_reason = u.status_reason,
+       client_order_id = coalesce(u.client_order_id, r.client_order_id),
+       deadline_at = coalesce(u.deadline_at, r.deadline_at),
+       trade_id = coalesce(u.trade_id, r.trade_id),
+       completed_at = case when u.status in ('done', 'cancelled', 'failed') then now() end
+  from jsonb_to_recordset(%(rows)s) as u(id uuid, bot_id uuid, status text, status_reason text,
+                                          client_order_id text, deadline_at timestamptz, trade_id uuid)
+ where r.id = u.id and r.status in ('pending', 'working') and not (u.bot_id = any(%(stale)s::uuid[]))
+"""
+CLOSE_REASON = "manual_close"
+OPEN_REASON = "manual"
+Status = Literal["working", "done", "cancelled", "failed"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a request became (written with the bot's step)."""
+
+    id: str
+    bot_id: str
+    status: Status
+    reason: str | None = None
+    client_order_id: str | None = None
+    deadline_at: datetime | None = None
+    trade_id: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "bot_id": self.bot_id,
+            "status": self.status,
+            "status_reason": None if self.reason is None else self.reason[:2000],
+            "client_order_id": self.client_order_id,
+            "deadline_at": None if self.deadline_at is None else self.deadline_at.isoformat(),
+            "trade_id": self.trade_id,
+        }
+
+
+class _Wait(Exception):
+    """The request cannot run yet (no price, the bot catching up, an exit in flight)."""
+
+
+class PositionRequests:
+    """Executes the owners' requests of the bots a runner leases."""
+
+    def __init__(self, runner: BotRunner) -> None:
+        self.runner = runner
+        self._wake = asyncio.Event()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.run()
+            except Exception as e:  # the database away: the next poll tries again
+                log.warning(
+                    "position requests failed",
+                    extra={"action": "requests_failed", "error": str(e)},
+                )
+
+    def wake(self) -> None:
+        """A request was made (the runner's listener heard ``CHANNEL``): look now."""
+        self._wake.set()
+
+    # -- one pass -------------------------------------------------------------------------
+
+    async def run(self, now: datetime | None = None) -> int:
+        """Execute (or follow up) every open request of the bots this worker runs; returns
+        how many changed state."""
+        runner = self.runner
+        if not runner.bots:
+            return 0
+        # Read without the runner's lock: a database that is away must not hold up its steps.
+        async with runner.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(LOAD)
+            rows = await cur.fetchall()
+        if not any(str(r["bot_id"]) in runner.bots for r in rows):
+            return 0
+        async with runner._lock:
+            by_bot: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for r in rows:
+                if str(r["bot_id"]) in runner.bots:  # still leased here
+                    by_bot[str(r["bot_id"])].append(r)
+            when = now or runner.clock.now()
+            steps: list[tuple[BotState, StepOut, datetime | None]] = []
+            outcomes: list[Outcome] = []
+            touched: set[str] = set()
+            try:
+                for bot_id, requests in sorted(by_bot.items()):
+                    bot = runner.bots[bot_id]
+                    touched.add(bot_id)
+                    out = StepOut()
+                    for req in requests:
+                        if req["stop_after"]:
+                            bot.halted = True  # stopping: no new decisions of its own
+                        outcome = await self._one(bot, req, when, out)
+                        if outcome is not None:
+                            outcomes.append(outcome)
+                            if outcome.status != "working" and req["stop_after"]:
+                                _stopped(bot, out, outcome)
+                    if out.has_writes or any(o.bot_id == bot_id for o in outcomes):
+                        steps.append((bot, out, None))
+            except Exception as e:  # the database away mid-pass: memory must not run ahead
+                await runner._throw_away(touched, "request", e)
+                raise
+            if not steps:
+                return 0
+
+            async def write(conn: psycopg.AsyncConnection[Any], stale: set[str]) -> None:
+                await conn.execute(
+                    UPDATE,
+                    {"rows": Jsonb([o.row() for o in outcomes]), "stale": sorted(stale)},
+                )
+
+            try:
+                stale = await persist_steps(runner.pool, steps, also=write)
+            except Exception as e:
+                await runner._throw_away({b.id for b, _, _ in steps}, "request", e)
+                raise
+            for bot_id in stale:
+                runner._forget(bot_id)
+            return len(outcomes)
+
+    async def _one(
+        self, bot: BotState, req: dict[str, Any], now: datetime, out: StepOut
+    ) -> Outcome | None:
+        cfg = bot.config
+        rid = str(req["id"])
+        try:
+            if req["kind"] == "close":
+                return await self._close(bot, req, now, out)
+            return await self._open(bot, req, now, out)
+        except _Wait:
+            return None
+        except (psycopg.Error, OSError):
+            raise
+        except Retryable as e:
+            out.log(
+                cfg,
+                "warning",
+                f"request {rid} waits, the exchange is unavailable: {e}",
+                action="request_retry",
+                request_id=rid,
+            )
+            return None
+        except Exception as e:  # refused by the exchange or the market rules: say why
+            message = str(e) or type(e).__name__
+            out.log(
+                cfg,
+                "warning",
+                f"request {rid} failed: {message}",
+                action="request_failed",
+                request_id=rid,
+            )
+            return Outcome(rid, bot.id, "failed", message)
+
+    # -- closing --------------------------------------------------------------------------
+
+    async def _close(
+        self, bot: BotState, req: dict[str, Any], now: datetime, out: StepOut
+    ) -> Outcome | None:
+        rid = str(req["id"])
+        pos = bot.position
+        if pos is None or str(pos.trade_id) != str(req["trade_id"]):
+            return Outcome(rid, bot.id, "done", "the position is closed")
+        if req["status"] == "working":
+            return await self._follow_limit(bot, req, now, out)
+        if bot.in_flight:
+            raise _Wait  # an exit (or a reversal) in flight closes it first
+        if req["order_type"] == "limit":
+            return await self._place_limit(bot, req, now, out)
+        cid = make_client_order_id(bot.id, "request", rid, "close")
+        return await self._close_at_market(bot, req, cid, now, out)
+
+    async def _close_at_market(
+        self, bot: BotState, req: dict[str, Any], cid: str, now: datetime, out: StepOut
+    ) -> Outcome:
+        rid = str(req["id"])
+        pos = bot.position
+        assert pos is not None
+        side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
+        last = self._last_candle(bot)
+        decided = last.time if last is not None else now
+        ex = bot.exchange
+        if isinstance(ex, BotPaperExchange):
+            if last is None:
+                raise _Wait
+            order = await ex.fill_now(
+                bot.config.symbol, side, pos.amount, _slipped(ex, side, last.close), cid, now
+            )
+        else:
+            order = await _place(bot, side, pos.amount, cid, opening=False)
+        out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
+        if order.status is OrderStatus.CLOSED and order.filled > 0:
+            _close_trade(bot, order, CLOSE_REASON, now, out)
+            return Outcome(rid, bot.id, "done", "closed at market", cid)
+        if order.is_open:
+            bot.in_flight[cid] = InFlight(
+                cid, derived_id(cid, "order"), "exit", side, pos.amount, CLOSE_REASON, None, decided
+            )
+            return Outcome(rid, bot.id, "working", "market order placed", cid)
+        return Outcome(rid, bot.id, "failed", f"the close order was {order.status}", cid)
+
+    async def _place_limit(
+        self, bot: BotState, req: dict[str, Any], now: datetime, out: StepOut
+    ) -> Outcome:
+        rid = str(req["id"])
+        pos = bot.position
+        assert pos is not None
+        cfg, ex = bot.config, bot.exchange
+        side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
+        cid = make_client_order_id(bot.id, "request", rid, "close")
+        price = ex.price_to_precision(cfg.symbol, Decimal(str(req["limit_price"])))
+        params = None
+        if not isinstance(ex, BotPaperExchange) and ex.market(cfg.symbol).contract:
+            params = {"reduceOnly": True}
+        last = self._last_candle(bot)
+        decided = last.time if last is not None else now
+        order = await ex.place_order_once(
+            cfg.symbol, side, "limit", pos.amount, price, client_order_id=cid, params=params
+        )
+        out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
+        if order.status is OrderStatus.CLOSED and order.filled > 0:
+            _close_trade(bot, order, CLOSE_REASON, now, out)
+            return Outcome(rid, bot.id, "done", f"closed at the limit {price}", cid)
+        if not order.is_open:
+            return Outcome(rid, bot.id, "failed", f"the limit order was {order.status}", cid)
+        bot.in_flight[cid] = InFlight(
+            cid, derived_id(cid, "order"), "exit", side, pos.amount, CLOSE_REASON, None, decided
+        )
+        deadline = now + timedelta(seconds=int(req["timeout_s"]))
+        return Outcome(rid, bot.id, "working", f"limit order at {price} placed", cid, deadline)
+
+    async def _follow_limit(
+        self, bot: BotState, req: dict[str, Any], now: datetime, out: StepOut
+    ) -> Outcome | None:
+        """A resting limit close: filled, still resting, or timed out (cancel, then market
+        or nothing)."""
+        rid = str(req["id"])
+        cid = str(req["client_order_id"])
+        cfg, ex = bot.config, bot.exchange
+        deadline = req["deadline_at"]
+        flight = bot.in_flight.get(cid)
+        order: Order | None = None
+        if flight is not None:
+            order = await ex.fetch_order_by_client_id(cid, cfg.symbol)
+            if order is not None and order.is_open and (deadline is None or now < deadline):
+                return None  # resting
+            if order is not None and order.is_open:
+                order = await ex.cancel_order(order.id, cfg.symbol)
+            bot.in_flight.pop(cid, None)
+            if order is not None:
+                out.orders.append(order_row(bot, order, cid, CLOSE_REASON, flight.placed_at))
+                if order.status is OrderStatus.CLOSED and order.filled > 0:
+                    _close_trade(bot, order, CLOSE_REASON, now, out)
+                    return Outcome(rid, bot.id, "done", "closed at the limit", cid)
+        elif req["order_type"] == "limit" and deadline is not None and now < deadline:
+            raise _Wait  # placed again on adoption, or ended without a fill: wait for the timeout
+        if req["order_type"] == "market":
+            return Outcome(rid, bot.id, "failed", "the close order ended without a fill", cid)
+        what = f"the limit order did not fill within {req['timeout_s']} s"
+        if req["on_timeout"] == "market":
+            market_cid = make_client_order_id(bot.id, "request", rid, "close-market")
+            outcome = await self._close_at_market(bot, req, market_cid, now, out)
+            if outcome.reason is not None:
+                outcome.reason = f"{what}: {outcome.reason}"
+            return outcome
+        out.log(cfg, "info", f"{what}: cancelled, the position stays open", action="close_timeout")
+        return Outcome(rid, bot.id, "cancelled", f"{what}: cancelled, the position stays open")
+
+    # -- manual entries -------------------------------------------------------------------
+
+    async def _open(
+        self, bot: BotState, req: dict[str, Any], now: datetime, out: StepOut
+    ) -> Outcome | None:
+        rid = str(req["id"])
+        cfg, ex = bot.config, bot.exchange
+        cid = make_client_order_id(bot.id, "request", rid, "open")
+        trade_id = str(derived_id(cid, "trade"))
+        if req["status"] == "working":
+            if bot.position is not None and str(bot.position.trade_id) == trade_id:
+                return Outcome(rid, bot.id, "done", "opened", cid, trade_id=trade_id)
+            if cid in bot.in_flight:
+                return None
+            return Outcome(rid, bot.id, "failed", "the entry order did not fill", cid)
+        if bot.position is not None:
+            return Outcome(rid, bot.id, "failed", "the bot holds a position: close it first")
+        if bot.in_flight:
+            raise _Wait
+        side: Literal["buy", "sell"] = "buy" if req["side"] == "buy" else "sell"
+        if side == "sell" and not bot.can_short:
+            return Outcome(
+                rid,
+                bot.id,
+                "failed",
+                f"{cfg.symbol} on {cfg.exchange}: this bot cannot hold a short here",
+            )
+        last = self._last_candle(bot)
+        if last is None:
+            raise _Wait
+        if req["amount"] is not None:
+            amount = Decimal(str(req["amount"]))
+        else:
+            amount = Decimal(str(req["stake"])) / (ONE + _fee_rate(bot)) / last.close
+        amount = ex.amount_to_precision(cfg.symbol, amount)
+        ex.check_order(cfg.symbol, side, "market", amount, last.close)
+        holds = await self.runner.credits.hold(
+            [HoldRequest(cfg.user_id, bot.id, cid, bot.epoch, now)]
+        )
+        if bot.id in holds.stale:
+            raise _Wait  # another worker leases the bot now
+        hold = holds.results[0]
+        if hold is False:
+            out.notify(
+                cfg,
+                "low_credits",
+                "Out of credits",
+                f"{cfg.name} could not place your trade because your credits ran out.",
+            )
+            return Outcome(rid, bot.id, "failed", "not enough credits for a trade", cid)
+        try:
+            if isinstance(ex, BotPaperExchange):
+                order = await ex.fill_now(
+                    cfg.symbol, side, amount, _slipped(ex, side, last.close), cid, now
+                )
+            else:
+                order = await _place(bot, side, amount, cid, opening=True)
+        except Exception:
+            if hold is not None:
+                out.credits.append(credit_gate.void(cid, hold))
+            raise
+        hold_id: uuid.UUID | None = hold
+        flight = InFlight(
+            cid, derived_id(cid, "order"), "entry", side, amount, OPEN_REASON, hold_id, last.time
+        )
+        out.orders.append(order_row(bot, order, cid, OPEN_REASON, last.time))
+        if order.status is OrderStatus.CLOSED and order.filled > 0:
+            _open_trade(bot, order, now, last.time, out)
+            if hold_id is not None:
+                out.credits.append(credit_gate.post(cid, hold_id))
+            return Outcome(rid, bot.id, "done", "opened", cid, trade_id=trade_id)
+        if order.is_open:
+            bot.in_flight[cid] = flight
+            return Outcome(rid, bot.id, "working", "entry order placed", cid)
+        if hold_id is not None:
+            out.credits.append(credit_gate.void(cid, hold_id))
+        return Outcome(rid, bot.id, "failed", f"the entry order was {order.status}", cid)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _last_candle(self, bot: BotState) -> Candle | None:
+        """The latest closed candle of the bot's market, if the bot has stepped it (a paper
+        fill at an older price while the bot catches up would trade in the past)."""
+        window = self.runner.md.windows.get(bot.config.market)
+        last = None if window is None else window.last
+        if last is None:
+            return None
+        if isinstance(bot.exchange, BotPaperExchange) and bot.last_candle_at != last.time:
+            raise _Wait
+        return last
+
+
+def _slipped(ex: BotPaperExchange, side: str, price: Decimal) -> Decimal:
+    return price * (ONE + ex.slippage if side == "buy" else ONE - ex.slippage)
+
+
+def _stopped(bot: BotState, out: StepOut, outcome: Outcome) -> None:
+    """``stop_bot(…, 'close')``: the close ended; the bot stops."""
+    out.status = "stopped"
+    out.status_reason = (
+        "stopped by its owner: the open position was closed"
+        if outcome.status == "done"
+        else f"stopped by its owner; closing the position {outcome.status}: {outcome.reason}"
+    )
+    out.log(bot.config, "info", out.status_reason, action="bot_stopped")
