@@ -53,7 +53,6 @@ LOOKUP_BY_CLIENT_ID = frozenset(
         "binanceusdm",
         "binancecoinm",
         "binanceus",
-        "bybit",
         "okx",
         "bitget",
         "mexc",
@@ -66,6 +65,14 @@ LOOKUP_BY_CLIENT_ID = frozenset(
     }
 )
 """Exchanges whose ccxt ``fetch_order`` finds an order by ``params={'clientOrderId': ...}``."""
+
+MARGIN_MODE_WITH_LEVERAGE = frozenset({"okx", "bitget"})
+"""Exchanges whose ccxt ``set_margin_mode`` needs the leverage alongside."""
+
+LIST_BY_CLIENT_ID: dict[str, str] = {"bybit": "orderLinkId"}
+"""Exchanges whose order lists filter by client id (request parameter): their ccxt
+``fetch_order`` cannot look an order up by client id (Bybit's unified account answers
+``fetch_order`` only by exchange id and passes unknown parameters through)."""
 
 
 def _status(value: object) -> OrderStatus:
@@ -242,6 +249,26 @@ class LiveExchange(Exchange):
             raise translate(e, self.id, f"set leverage {leverage}x on {symbol}") from e
         self._leverage[symbol] = leverage
 
+    async def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """Trade a contract market with ``cross`` or ``isolated`` margin.
+
+        OKX sets margin mode and leverage together: the leverage set by this process (else 1)
+        goes with it. Bybit's unified account sets the mode for the whole account.
+        """
+        if mode not in {"cross", "isolated"}:
+            raise Fatal(f"margin mode must be cross or isolated, not {mode!r}")
+        if not self.market(symbol).contract:
+            raise Fatal(f"margin mode applies to futures/swap markets only, {symbol} is spot")
+        params: dict[str, Any] = {}
+        if self.id in MARGIN_MODE_WITH_LEVERAGE:
+            params["leverage"] = self._leverage.get(symbol, 1)
+        try:
+            await self._client.set_margin_mode(mode, symbol, params)
+        except ccxt.MarginModeAlreadySet:
+            pass
+        except ccxt.BaseError as e:
+            raise translate(e, self.id, f"set {mode} margin on {symbol}") from e
+
     async def create_order(
         self,
         symbol: str,
@@ -287,6 +314,9 @@ class LiveExchange(Exchange):
                 if existing is not None:
                     return existing
             raise error from e
+        if raw.get("status") is None and raw.get("id"):
+            # Some exchanges (Bybit) answer an accepted order with its ids only.
+            raw = await self._fetch_raw(str(raw["id"]), symbol, action, params)
         order = order_from_ccxt(raw)
         if order.client_order_id is None and client_order_id is not None:
             order = _with_client_id(order, client_order_id)
@@ -302,22 +332,57 @@ class LiveExchange(Exchange):
         )
         return order
 
-    async def cancel_order(self, order_id: str, symbol: str) -> Order:
+    async def cancel_order(
+        self, order_id: str, symbol: str, *, params: Mapping[str, Any] | None = None
+    ) -> Order:
+        """Cancel an order (``params`` as ccxt takes them, e.g. ``{"trigger": True}`` for an
+        OKX or Bitget trigger order); an order already closed is reported as it ended."""
         await self.load_markets()
+        action = f"fetch order {order_id}"
         try:
-            raw = await self._client.cancel_order(order_id, symbol)
+            raw = await self._client.cancel_order(order_id, symbol, dict(params or {}))
         except ccxt.OrderNotFound:
             # Already filled or canceled: report its final state.
-            raw = await self._call(
-                f"fetch order {order_id}", self._client.fetch_order(order_id, symbol)
-            )
+            raw = await self._fetch_raw(order_id, symbol, action, params)
         except ccxt.BaseError as e:
             raise translate(e, self.id, f"cancel order {order_id} on {symbol}") from e
+        if raw.get("status") is None:
+            raw = await self._fetch_raw(order_id, symbol, action, params)
         return order_from_ccxt(raw)
+
+    async def _fetch_raw(
+        self, order_id: str, symbol: str, action: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One order by exchange id, as ccxt parses it."""
+        extra = {k: v for k, v in (params or {}).items() if k in {"trigger", "stop"}}
+        if self.id in LIST_BY_CLIENT_ID:
+            for fetch in (self._client.fetch_open_orders, self._client.fetch_closed_orders):
+                rows = await self._call(
+                    action, fetch(symbol, None, None, {"orderId": order_id, **extra})
+                )
+                for row in rows:
+                    if str(row.get("id")) == order_id:
+                        return dict(row)
+            raise Fatal(f"{self.id} {action}: order not found")
+        raw: dict[str, Any] = await self._call(
+            action, self._client.fetch_order(order_id, symbol, extra)
+        )
+        return raw
 
     async def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
         await self.load_markets()
         action = f"fetch order by client id {client_order_id}"
+        listing_param = LIST_BY_CLIENT_ID.get(self.id)
+        if listing_param is not None:
+            # The exchange filters its open and recent order lists by the client id.
+            for fetch in (self._client.fetch_open_orders, self._client.fetch_closed_orders):
+                rows = await self._call(
+                    action, fetch(symbol, None, None, {listing_param: client_order_id})
+                )
+                for raw in rows:
+                    if raw.get("clientOrderId") == client_order_id:
+                        return order_from_ccxt(raw)
+            return None
         if self.id in LOOKUP_BY_CLIENT_ID and self._client.has.get("fetchOrder"):
             try:
                 raw = await self._client.fetch_order("", symbol, {"clientOrderId": client_order_id})

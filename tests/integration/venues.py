@@ -1,0 +1,76 @@
+"""The exchanges a live bot can trade, each with the local fake that speaks its REST API:
+what the shared contract (``test_venues.py``) needs to know to drive each of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tests.fakes.fake_bybit import FakeBybit
+from tests.fakes.fake_venue import FakeVenue
+from worker.exchanges import ExchangeCredentials
+from worker.exchanges.live import LiveExchange
+
+CREDENTIALS = ExchangeCredentials("test-key", "test-secret", "test-pass")
+
+
+def _stop_loss(price: Decimal, contract: bool) -> dict[str, Any]:
+    """ccxt's unified stop-loss order: ``stopLossPrice`` (reduce-only on contracts)."""
+    params: dict[str, Any] = {"stopLossPrice": float(price)}
+    if contract:
+        params["reduceOnly"] = True
+    return params
+
+
+@dataclass(frozen=True)
+class Venue:
+    """One exchange and market type under test."""
+
+    name: str
+    fake: type[FakeVenue]
+    exchange_id: str
+    symbol: str
+    create_path: str
+    default_type: str | None = None
+    contract: bool = False
+    stop: Callable[[Decimal, bool], dict[str, Any]] | None = _stop_loss
+    """ccxt params placing a protective stop; ``None`` where the market has none."""
+    stop_cancel: dict[str, Any] = field(default_factory=dict)
+    """ccxt params cancelling that stop (OKX/Bitget keep trigger orders apart)."""
+    sandbox_host: str | None = None
+    """A host of the exchange's testnet/demo API (``None``: ccxt has no sandbox for it)."""
+    password: bool = False
+
+    def open(self, fake: FakeVenue, credentials: ExchangeCredentials = CREDENTIALS) -> LiveExchange:
+        return LiveExchange(
+            self.exchange_id,
+            credentials,
+            api_base_url=fake.url,
+            enable_rate_limit=False,
+            default_type=self.default_type,
+            timeout_ms=3000,
+        )
+
+
+VENUES = [
+    Venue(
+        "bybit-spot",
+        FakeBybit,
+        "bybit",
+        "BTC/USDT",
+        "/v5/order/create",
+        sandbox_host="api-testnet.",
+    ),
+    Venue(
+        "bybit-linear",
+        FakeBybit,
+        "bybit",
+        "BTC/USDT:USDT",
+        "/v5/order/create",
+        default_type="swap",
+        contract=True,
+        sandbox_host="api-testnet.",
+    ),
+]
