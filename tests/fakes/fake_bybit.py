@@ -91,7 +91,13 @@ class FakeBybit(FakeVenue):
         return hmac.compare_digest(expected, h.get("x-bapi-sign", ""))
 
     def _answer(self, result: Any, code: int = 0, msg: str = "OK") -> web.Response:
-        body = {"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": now_ms()}
+        body = {
+            "retCode": code,
+            "retMsg": msg,
+            "result": result,
+            "retExtInfo": {},
+            "time": now_ms(),
+        }
         return web.json_response(body)
 
     def error(self, kind: str, request: Request) -> web.Response:

@@ -233,7 +233,9 @@ class FakeVenue:
     def new_id(self) -> str:
         return str(next(self._ids))
 
-    def find(self, *, order_id: str | None = None, client_id: str | None = None) -> VenueOrder | None:
+    def find(
+        self, *, order_id: str | None = None, client_id: str | None = None
+    ) -> VenueOrder | None:
         if order_id:
             return self.orders.get(str(order_id))
         if client_id:

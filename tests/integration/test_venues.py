@@ -34,22 +34,22 @@ async def test_markets_and_balance(venue: Venue) -> None:
 async def test_market_and_limit_orders_cancel_and_lookup_by_client_id(venue: Venue) -> None:
     async with venue.fake() as fake, venue.open(fake) as ex:
         bought = await ex.create_order(
-            venue.symbol, "buy", "market", AMOUNT, client_order_id="tf-entry-1"
+            venue.symbol, "buy", "market", AMOUNT, client_order_id="tfentry1"
         )
         assert bought.status is OrderStatus.CLOSED
         assert bought.filled == AMOUNT and bought.average == Decimal("43000")
-        assert bought.client_order_id == "tf-entry-1"
+        assert bought.client_order_id == "tfentry1"
 
         resting = await ex.create_order(
-            venue.symbol, "buy", "limit", AMOUNT, Decimal("40000"), client_order_id="tf-entry-2"
+            venue.symbol, "buy", "limit", AMOUNT, Decimal("40000"), client_order_id="tfentry2"
         )
         assert resting.status is OrderStatus.OPEN and resting.price == Decimal("40000")
 
-        found = await ex.fetch_order_by_client_id("tf-entry-2", venue.symbol)
+        found = await ex.fetch_order_by_client_id("tfentry2", venue.symbol)
         assert found is not None and (found.id, found.status) == (resting.id, OrderStatus.OPEN)
-        found = await ex.fetch_order_by_client_id("tf-entry-1", venue.symbol)
+        found = await ex.fetch_order_by_client_id("tfentry1", venue.symbol)
         assert found is not None and (found.id, found.status) == (bought.id, OrderStatus.CLOSED)
-        assert await ex.fetch_order_by_client_id("tf-never-sent", venue.symbol) is None
+        assert await ex.fetch_order_by_client_id("tfneversent", venue.symbol) is None
         assert [o.id for o in await ex.fetch_open_orders(venue.symbol)] == [resting.id]
 
         canceled = await ex.cancel_order(resting.id, venue.symbol)
@@ -62,7 +62,7 @@ async def test_market_and_limit_orders_cancel_and_lookup_by_client_id(venue: Ven
 
 async def test_a_protective_stop_is_accepted_and_reported(venue: Venue) -> None:
     async with venue.fake() as fake, venue.open(fake) as ex:
-        await ex.create_order(venue.symbol, "buy", "market", AMOUNT, client_order_id="tf-in")
+        await ex.create_order(venue.symbol, "buy", "market", AMOUNT, client_order_id="tfin")
         if venue.stop is None:
             with pytest.raises(Fatal, match="not supported"):
                 await ex.create_order(
@@ -70,7 +70,7 @@ async def test_a_protective_stop_is_accepted_and_reported(venue: Venue) -> None:
                     "sell",
                     "market",
                     AMOUNT,
-                    client_order_id="tf-stop",
+                    client_order_id="tfstop",
                     params=_stop_loss_params(Decimal("41000"), venue.contract),
                 )
             return
@@ -79,7 +79,7 @@ async def test_a_protective_stop_is_accepted_and_reported(venue: Venue) -> None:
             "sell",
             "market",
             AMOUNT,
-            client_order_id="tf-stop",
+            client_order_id="tfstop",
             params=venue.stop(Decimal("41000"), venue.contract),
         )
         assert stop.stop_price == Decimal("41000")
@@ -107,7 +107,7 @@ async def test_leverage_and_margin_mode_on_contracts(venue: Venue) -> None:
         await ex.set_leverage(venue.symbol, 5)  # unchanged: no second request
         await ex.set_margin_mode(venue.symbol, "isolated")
         order = await ex.create_order(
-            venue.symbol, "sell", "market", AMOUNT, leverage=3, client_order_id="tf-short"
+            venue.symbol, "sell", "market", AMOUNT, leverage=3, client_order_id="tfshort"
         )
     assert order.status is OrderStatus.CLOSED
     assert set(fake.leverage.values()) == {3}
@@ -150,13 +150,13 @@ async def test_a_wrong_secret_is_refused_by_the_signature_check(venue: Venue) ->
 
 
 async def test_sandbox_mode_points_at_the_exchange_testnet(venue: Venue) -> None:
-    if venue.sandbox_host is None:
+    if venue.sandbox is None:
         with pytest.raises(Fatal, match="no testnet"):
             LiveExchange(venue.exchange_id, CREDENTIALS, sandbox=True)
         return
     ex = LiveExchange(venue.exchange_id, CREDENTIALS, sandbox=True)
     try:
-        assert venue.sandbox_host in str(ex.client.urls["api"])
+        assert venue.sandbox in str(ex.client.urls["api"]) + str(ex.client.headers)
     finally:
         await ex.close()
     # the testnet speaks the same API: signing and parsing still hold

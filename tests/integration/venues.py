@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from tests.fakes.fake_bybit import FakeBybit
+from tests.fakes.fake_okx import FakeOkx
 from tests.fakes.fake_venue import FakeVenue
 from worker.exchanges import ExchangeCredentials
 from worker.exchanges.live import LiveExchange
@@ -39,8 +40,9 @@ class Venue:
     """ccxt params placing a protective stop; ``None`` where the market has none."""
     stop_cancel: dict[str, Any] = field(default_factory=dict)
     """ccxt params cancelling that stop (OKX/Bitget keep trigger orders apart)."""
-    sandbox_host: str | None = None
-    """A host of the exchange's testnet/demo API (``None``: ccxt has no sandbox for it)."""
+    sandbox: str | None = None
+    """What marks ccxt's sandbox mode: part of the testnet/demo host, or the header the demo
+    account needs (``None``: ccxt has no sandbox for the exchange)."""
     password: bool = False
 
     def open(self, fake: FakeVenue, credentials: ExchangeCredentials = CREDENTIALS) -> LiveExchange:
@@ -61,7 +63,7 @@ VENUES = [
         "bybit",
         "BTC/USDT",
         "/v5/order/create",
-        sandbox_host="api-testnet.",
+        sandbox="api-testnet.",
     ),
     Venue(
         "bybit-linear",
@@ -71,6 +73,26 @@ VENUES = [
         "/v5/order/create",
         default_type="swap",
         contract=True,
-        sandbox_host="api-testnet.",
+        sandbox="api-testnet.",
+    ),
+    Venue(
+        "okx-spot",
+        FakeOkx,
+        "okx",
+        "BTC/USDT",
+        "/api/v5/trade/batch-orders",
+        stop_cancel={"trigger": True},
+        sandbox="x-simulated-trading",
+    ),
+    Venue(
+        "okx-swap",
+        FakeOkx,
+        "okx",
+        "BTC/USDT:USDT",
+        "/api/v5/trade/batch-orders",
+        default_type="swap",
+        contract=True,
+        stop_cancel={"trigger": True},
+        sandbox="x-simulated-trading",
     ),
 ]

@@ -67,7 +67,14 @@ LOOKUP_BY_CLIENT_ID = frozenset(
 """Exchanges whose ccxt ``fetch_order`` finds an order by ``params={'clientOrderId': ...}``."""
 
 MARGIN_MODE_WITH_LEVERAGE = frozenset({"okx", "bitget"})
-"""Exchanges whose ccxt ``set_margin_mode`` needs the leverage alongside."""
+"""Exchanges whose ccxt ``set_margin_mode`` needs the leverage alongside, and whose leverage
+and orders name the margin mode they are for (``marginMode``)."""
+
+TRIGGER_ORDERS_APART = frozenset({"okx", "bitget"})
+"""Exchanges that keep trigger (stop) orders apart from plain orders: ccxt reads them back
+with ``params={"trigger": True}``."""
+
+TRIGGER_PARAMS = frozenset({"triggerPrice", "stopPrice", "stopLossPrice", "takeProfitPrice"})
 
 LIST_BY_CLIENT_ID: dict[str, str] = {"bybit": "orderLinkId"}
 """Exchanges whose order lists filter by client id (request parameter): their ccxt
@@ -93,7 +100,12 @@ def candle_from_ccxt(row: list[Any]) -> Candle:
 
 def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
     """Turn a ccxt unified order structure into an ``Order``."""
-    stop_price = to_decimal(raw.get("triggerPrice") or raw.get("stopPrice"))
+    stop_price = to_decimal(
+        raw.get("triggerPrice")
+        or raw.get("stopPrice")
+        or raw.get("stopLossPrice")  # OKX and Bitget report a stop-loss order's trigger here
+        or raw.get("takeProfitPrice")
+    )
     ccxt_type = str(raw.get("type") or "").lower()
     order_type: OrderType
     if stop_price is not None or "stop" in ccxt_type:
@@ -214,6 +226,7 @@ class LiveExchange(Exchange):
         if api_base_url is not None:
             point_urls_at(self._client, api_base_url)
         self._leverage: dict[str, int] = {}
+        self._margin_mode: dict[str, str] = {}
 
     @property
     def client(self) -> ccxt_async.Exchange:
@@ -241,8 +254,11 @@ class LiveExchange(Exchange):
             return
         if not self.market(symbol).contract:
             raise Fatal(f"leverage applies to futures/swap markets only, {symbol} is spot")
+        params: dict[str, Any] = {}
+        if self.id in MARGIN_MODE_WITH_LEVERAGE and symbol in self._margin_mode:
+            params["marginMode"] = self._margin_mode[symbol]
         try:
-            await self._client.set_leverage(leverage, symbol)
+            await self._client.set_leverage(leverage, symbol, params)
         except ccxt.NoChange:
             pass
         except ccxt.BaseError as e:
@@ -268,6 +284,7 @@ class LiveExchange(Exchange):
             pass
         except ccxt.BaseError as e:
             raise translate(e, self.id, f"set {mode} margin on {symbol}") from e
+        self._margin_mode[symbol] = mode
 
     async def create_order(
         self,
@@ -290,6 +307,8 @@ class LiveExchange(Exchange):
         if client_order_id is not None:
             validate_client_order_id(client_order_id)
             request[CLIENT_ID_PARAM.get(self.id, "clientOrderId")] = client_order_id
+        if self.id in MARGIN_MODE_WITH_LEVERAGE and symbol in self._margin_mode:
+            request.setdefault("marginMode", self._margin_mode[symbol])
         ccxt_type = "limit" if checked.price is not None else "market"
         if checked.stop_price is not None:
             request["triggerPrice"] = float(checked.stop_price)
@@ -315,8 +334,11 @@ class LiveExchange(Exchange):
                     return existing
             raise error from e
         if raw.get("status") is None and raw.get("id"):
-            # Some exchanges (Bybit) answer an accepted order with its ids only.
-            raw = await self._fetch_raw(str(raw["id"]), symbol, action, params)
+            # Some exchanges (Bybit, OKX) answer an accepted order with its ids only.
+            fetch_params = {}
+            if self.id in TRIGGER_ORDERS_APART and TRIGGER_PARAMS & request.keys():
+                fetch_params["trigger"] = True
+            raw = await self._fetch_raw(str(raw["id"]), symbol, action, fetch_params)
         order = order_from_ccxt(raw)
         if order.client_order_id is None and client_order_id is not None:
             order = _with_client_id(order, client_order_id)
