@@ -5,6 +5,7 @@ and margin mode on contracts, and the exchange's error codes as clear bot errors
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 
 import pytest
@@ -12,12 +13,18 @@ import pytest
 from tests.integration.venues import CREDENTIALS, VENUES, Venue
 from worker.errors import Fatal, Retryable
 from worker.exchanges import ExchangeCredentials
+from worker.exchanges.base import make_client_order_id
 from worker.exchanges.live import LiveExchange
 from worker.exchanges.models import OrderStatus
 
 pytestmark = pytest.mark.parametrize("venue", VENUES, ids=[v.name for v in VENUES])
 
 AMOUNT = Decimal("0.01")
+
+
+def cid(name: str) -> str:
+    """A client order id as bots make them (32 characters)."""
+    return make_client_order_id("bot", name)
 
 
 async def test_markets_and_balance(venue: Venue) -> None:
@@ -34,22 +41,22 @@ async def test_markets_and_balance(venue: Venue) -> None:
 async def test_market_and_limit_orders_cancel_and_lookup_by_client_id(venue: Venue) -> None:
     async with venue.fake() as fake, venue.open(fake) as ex:
         bought = await ex.create_order(
-            venue.symbol, "buy", "market", AMOUNT, client_order_id="tfentry1"
+            venue.symbol, "buy", "market", AMOUNT, client_order_id=cid("tfentry1")
         )
         assert bought.status is OrderStatus.CLOSED
         assert bought.filled == AMOUNT and bought.average == Decimal("43000")
-        assert bought.client_order_id == "tfentry1"
+        assert bought.client_order_id == cid("tfentry1")
 
         resting = await ex.create_order(
-            venue.symbol, "buy", "limit", AMOUNT, Decimal("40000"), client_order_id="tfentry2"
+            venue.symbol, "buy", "limit", AMOUNT, Decimal("40000"), client_order_id=cid("tfentry2")
         )
         assert resting.status is OrderStatus.OPEN and resting.price == Decimal("40000")
 
-        found = await ex.fetch_order_by_client_id("tfentry2", venue.symbol)
+        found = await ex.fetch_order_by_client_id(cid("tfentry2"), venue.symbol)
         assert found is not None and (found.id, found.status) == (resting.id, OrderStatus.OPEN)
-        found = await ex.fetch_order_by_client_id("tfentry1", venue.symbol)
+        found = await ex.fetch_order_by_client_id(cid("tfentry1"), venue.symbol)
         assert found is not None and (found.id, found.status) == (bought.id, OrderStatus.CLOSED)
-        assert await ex.fetch_order_by_client_id("tfneversent", venue.symbol) is None
+        assert await ex.fetch_order_by_client_id(cid("tfneversent"), venue.symbol) is None
         assert [o.id for o in await ex.fetch_open_orders(venue.symbol)] == [resting.id]
 
         canceled = await ex.cancel_order(resting.id, venue.symbol)
@@ -62,7 +69,7 @@ async def test_market_and_limit_orders_cancel_and_lookup_by_client_id(venue: Ven
 
 async def test_a_protective_stop_is_accepted_and_reported(venue: Venue) -> None:
     async with venue.fake() as fake, venue.open(fake) as ex:
-        await ex.create_order(venue.symbol, "buy", "market", AMOUNT, client_order_id="tfin")
+        await ex.create_order(venue.symbol, "buy", "market", AMOUNT, client_order_id=cid("tfin"))
         if venue.stop is None:
             with pytest.raises(Fatal, match="not supported"):
                 await ex.create_order(
@@ -70,7 +77,7 @@ async def test_a_protective_stop_is_accepted_and_reported(venue: Venue) -> None:
                     "sell",
                     "market",
                     AMOUNT,
-                    client_order_id="tfstop",
+                    client_order_id=cid("tfstop"),
                     params=_stop_loss_params(Decimal("41000"), venue.contract),
                 )
             return
@@ -79,7 +86,7 @@ async def test_a_protective_stop_is_accepted_and_reported(venue: Venue) -> None:
             "sell",
             "market",
             AMOUNT,
-            client_order_id="tfstop",
+            client_order_id=cid("tfstop"),
             params=venue.stop(Decimal("41000"), venue.contract),
         )
         assert stop.stop_price == Decimal("41000")
@@ -107,7 +114,7 @@ async def test_leverage_and_margin_mode_on_contracts(venue: Venue) -> None:
         await ex.set_leverage(venue.symbol, 5)  # unchanged: no second request
         await ex.set_margin_mode(venue.symbol, "isolated")
         order = await ex.create_order(
-            venue.symbol, "sell", "market", AMOUNT, leverage=3, client_order_id="tfshort"
+            venue.symbol, "sell", "market", AMOUNT, leverage=3, client_order_id=cid("tfshort")
         )
     assert order.status is OrderStatus.CLOSED
     assert set(fake.leverage.values()) == {3}
@@ -143,7 +150,10 @@ async def test_an_order_the_account_cannot_fund_is_refused_as_insufficient(venue
 
 
 async def test_a_wrong_secret_is_refused_by_the_signature_check(venue: Venue) -> None:
-    wrong = ExchangeCredentials(CREDENTIALS.api_key, "not-the-secret", CREDENTIALS.password)
+    right = venue.credentials
+    wrong = ExchangeCredentials(
+        right.api_key, base64.b64encode(b"not-the-secret").decode(), right.password
+    )
     async with venue.fake() as fake, venue.open(fake, wrong) as ex:
         with pytest.raises(Fatal, match="rejected the API key"):
             await ex.fetch_balance()

@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from tests.fakes.fake_bybit import FakeBybit
+from tests.fakes.fake_kraken import SECRET as KRAKEN_SECRET
+from tests.fakes.fake_kraken import FakeKraken
 from tests.fakes.fake_okx import FakeOkx
 from tests.fakes.fake_venue import FakeVenue
 from worker.exchanges import ExchangeCredentials
@@ -43,12 +45,12 @@ class Venue:
     sandbox: str | None = None
     """What marks ccxt's sandbox mode: part of the testnet/demo host, or the header the demo
     account needs (``None``: ccxt has no sandbox for the exchange)."""
-    password: bool = False
+    credentials: ExchangeCredentials = CREDENTIALS
 
-    def open(self, fake: FakeVenue, credentials: ExchangeCredentials = CREDENTIALS) -> LiveExchange:
+    def open(self, fake: FakeVenue, credentials: ExchangeCredentials | None = None) -> LiveExchange:
         return LiveExchange(
             self.exchange_id,
-            credentials,
+            credentials or self.credentials,
             api_base_url=fake.url,
             enable_rate_limit=False,
             default_type=self.default_type,
@@ -94,5 +96,13 @@ VENUES = [
         contract=True,
         stop_cancel={"trigger": True},
         sandbox="x-simulated-trading",
+    ),
+    Venue(
+        "kraken-spot",
+        FakeKraken,
+        "kraken",
+        "BTC/USDT",
+        "/0/private/AddOrder",
+        credentials=ExchangeCredentials("test-key", KRAKEN_SECRET),
     ),
 ]

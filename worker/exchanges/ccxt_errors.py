@@ -20,6 +20,18 @@ _AUTH_MARKERS = ('"code":-2015', '"code": -2015', "Invalid API-key")
 the client has authenticated before, but retrying will not fix a revoked key."""
 
 
+MAINTENANCE: dict[str, tuple[str, ...]] = {
+    "bybit": ('"retCode":10016', '"retCode": 10016'),
+    "kraken": ("EService:Unavailable",),
+    "bitget": ('"code":"40725"', '"code": "40725"'),
+    "mexc": ('"code":10072', '"code": 10072'),
+}
+"""What each exchange answers while it is under maintenance, where ccxt reports it as a
+generic or "not available" error: Bybit ``10016`` (server under maintenance / restarting),
+Kraken ``EService:Unavailable`` (matching engine or API offline), Bitget ``40725``
+(service returned an error during an upgrade), MEXC ``10072`` (API under maintenance)."""
+
+
 def exchange_says(error: BaseException, exchange_id: str = "") -> str:
     """The exchange's own words from a ccxt error (the ``msg`` of a JSON body if present)."""
     text = str(error)
@@ -34,6 +46,8 @@ def exchange_says(error: BaseException, exchange_id: str = "") -> str:
         if isinstance(body, dict):
             for key in ("msg", "message", "retMsg", "error", "error_description"):
                 value = body.get(key)
+                if isinstance(value, list):  # Kraken: {"error": ["EOrder:Insufficient funds"]}
+                    value = "; ".join(str(v) for v in value)
                 if value:
                     code = body.get("code", body.get("retCode"))
                     return f"{value} (code {code})" if code is not None else str(value)
@@ -49,6 +63,8 @@ def translate(error: Exception, exchange_id: str, action: str) -> TradefleetErro
     where = f"{exchange_id} {action}"
     if isinstance(error, ccxt.DDoSProtection) and any(m in str(error) for m in _AUTH_MARKERS):
         error = ccxt.AuthenticationError(str(error))
+    if any(m in str(error) for m in MAINTENANCE.get(exchange_id, ())):
+        error = ccxt.OnMaintenance(str(error))
     # Order matters: subclasses before their parents.
     if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return Retryable(

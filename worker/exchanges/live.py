@@ -8,7 +8,9 @@ placing a second one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -76,10 +78,22 @@ with ``params={"trigger": True}``."""
 
 TRIGGER_PARAMS = frozenset({"triggerPrice", "stopPrice", "stopLossPrice", "takeProfitPrice"})
 
-LIST_BY_CLIENT_ID: dict[str, str] = {"bybit": "orderLinkId"}
-"""Exchanges whose order lists filter by client id (request parameter): their ccxt
+LIST_BY_CLIENT_ID: dict[str, str] = {"bybit": "orderLinkId", "kraken": "clientOrderId"}
+"""Exchanges whose order lists filter by client id (ccxt parameter): their ccxt
 ``fetch_order`` cannot look an order up by client id (Bybit's unified account answers
-``fetch_order`` only by exchange id and passes unknown parameters through)."""
+``fetch_order`` only by exchange id and passes unknown parameters through; Kraken's
+QueryOrders needs the exchange id and takes only an integer ``userref``)."""
+
+LIST_BY_ID = frozenset({"bybit"})
+"""Exchanges whose ccxt ``fetch_order`` cannot read one order by id: read from the lists."""
+
+HEADER_SANDBOX = frozenset({"okx"})
+"""Exchanges whose sandbox is the live host with a header (OKX demo trading)."""
+
+NATIVE_CLIENT_ID: dict[str, re.Pattern[str]] = {
+    "kraken": re.compile(r"^([0-9a-fA-F]{32}|[0-9a-fA-F-]{36}|[A-Za-z0-9_-]{1,18})$"),
+}
+"""Client order id forms an exchange accepts, where narrower than ours."""
 
 
 def _status(value: object) -> OrderStatus:
@@ -219,6 +233,8 @@ class LiveExchange(Exchange):
             config["options"] = merged_options
         self._client: ccxt_async.Exchange = cls(config)
         if sandbox:
+            if not self._client.urls.get("test") and exchange_id not in HEADER_SANDBOX:
+                raise Fatal(f"{exchange_id} has no testnet/sandbox in ccxt")
             try:
                 self._client.set_sandbox_mode(True)
             except ccxt.NotSupported as e:
@@ -227,6 +243,22 @@ class LiveExchange(Exchange):
             point_urls_at(self._client, api_base_url)
         self._leverage: dict[str, int] = {}
         self._margin_mode: dict[str, str] = {}
+        self._cid_alias: dict[str, str] = {}
+
+    def _native_cid(self, client_order_id: str) -> str:
+        """The client order id as sent to this exchange (Kraken takes a UUID, 32 hex digits
+        or up to 18 characters: longer ids go as 32 hex digits of their SHA-256)."""
+        form = NATIVE_CLIENT_ID.get(self.id)
+        if form is None or form.match(client_order_id):
+            return client_order_id
+        native = hashlib.sha256(client_order_id.encode()).hexdigest()[:32]
+        self._cid_alias[native] = client_order_id
+        return native
+
+    def _order(self, raw: Mapping[str, Any]) -> Order:
+        order = order_from_ccxt(raw)
+        ours = self._cid_alias.get(order.client_order_id or "")
+        return order if ours is None else _with_client_id(order, ours)
 
     @property
     def client(self) -> ccxt_async.Exchange:
@@ -306,7 +338,9 @@ class LiveExchange(Exchange):
         request: dict[str, Any] = dict(params or {})
         if client_order_id is not None:
             validate_client_order_id(client_order_id)
-            request[CLIENT_ID_PARAM.get(self.id, "clientOrderId")] = client_order_id
+            request[CLIENT_ID_PARAM.get(self.id, "clientOrderId")] = self._native_cid(
+                client_order_id
+            )
         if self.id in MARGIN_MODE_WITH_LEVERAGE and symbol in self._margin_mode:
             request.setdefault("marginMode", self._margin_mode[symbol])
         ccxt_type = "limit" if checked.price is not None else "market"
@@ -339,7 +373,7 @@ class LiveExchange(Exchange):
             if self.id in TRIGGER_ORDERS_APART and TRIGGER_PARAMS & request.keys():
                 fetch_params["trigger"] = True
             raw = await self._fetch_raw(str(raw["id"]), symbol, action, fetch_params)
-        order = order_from_ccxt(raw)
+        order = self._order(raw)
         if order.client_order_id is None and client_order_id is not None:
             order = _with_client_id(order, client_order_id)
         log.info(
@@ -363,21 +397,24 @@ class LiveExchange(Exchange):
         action = f"fetch order {order_id}"
         try:
             raw = await self._client.cancel_order(order_id, symbol, dict(params or {}))
-        except ccxt.OrderNotFound:
-            # Already filled or canceled: report its final state.
+        except (ccxt.OrderNotFound, ccxt.InvalidOrder) as e:
+            # Already filled or canceled (Kraken says "EOrder:Unknown order", an InvalidOrder):
+            # report its final state.
             raw = await self._fetch_raw(order_id, symbol, action, params)
+            if raw.get("status") == "open":
+                raise translate(e, self.id, f"cancel order {order_id} on {symbol}") from e
         except ccxt.BaseError as e:
             raise translate(e, self.id, f"cancel order {order_id} on {symbol}") from e
         if raw.get("status") is None:
             raw = await self._fetch_raw(order_id, symbol, action, params)
-        return order_from_ccxt(raw)
+        return self._order(raw)
 
     async def _fetch_raw(
         self, order_id: str, symbol: str, action: str, params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """One order by exchange id, as ccxt parses it."""
         extra = {k: v for k, v in (params or {}).items() if k in {"trigger", "stop"}}
-        if self.id in LIST_BY_CLIENT_ID:
+        if self.id in LIST_BY_ID:
             for fetch in (self._client.fetch_open_orders, self._client.fetch_closed_orders):
                 rows = await self._call(
                     action, fetch(symbol, None, None, {"orderId": order_id, **extra})
@@ -394,16 +431,15 @@ class LiveExchange(Exchange):
     async def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
         await self.load_markets()
         action = f"fetch order by client id {client_order_id}"
+        native = self._native_cid(client_order_id)
         listing_param = LIST_BY_CLIENT_ID.get(self.id)
         if listing_param is not None:
             # The exchange filters its open and recent order lists by the client id.
             for fetch in (self._client.fetch_open_orders, self._client.fetch_closed_orders):
-                rows = await self._call(
-                    action, fetch(symbol, None, None, {listing_param: client_order_id})
-                )
+                rows = await self._call(action, fetch(symbol, None, None, {listing_param: native}))
                 for raw in rows:
-                    if raw.get("clientOrderId") == client_order_id:
-                        return order_from_ccxt(raw)
+                    if raw.get("clientOrderId") == native:
+                        return self._order(raw)
             return None
         if self.id in LOOKUP_BY_CLIENT_ID and self._client.has.get("fetchOrder"):
             try:
@@ -412,7 +448,7 @@ class LiveExchange(Exchange):
                 return None
             except ccxt.BaseError as e:
                 raise translate(e, self.id, action) from e
-            return _with_client_id(order_from_ccxt(raw), client_order_id)
+            return _with_client_id(self._order(raw), client_order_id)
         # Fallback: look through open orders, then recent orders.
         for order in await self.fetch_open_orders(symbol):
             if order.client_order_id == client_order_id:
@@ -426,13 +462,15 @@ class LiveExchange(Exchange):
                 rows = await self._call(action, fetch(symbol))
                 for raw in rows:
                     if raw.get("clientOrderId") == client_order_id:
-                        return order_from_ccxt(raw)
+                        return self._order(raw)
                 break
         return None
 
     async def reconcile(self, client_order_ids: Iterable[str], symbol: str) -> dict[str, Order]:
         """Orders already placed under these client ids: open ones in one call, others by id."""
         wanted = list(dict.fromkeys(client_order_ids))
+        for cid in wanted:
+            self._native_cid(cid)  # so orders listed under the exchange's form map back
         found = {
             o.client_order_id: o
             for o in await self.fetch_open_orders(symbol)
@@ -448,7 +486,7 @@ class LiveExchange(Exchange):
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         await self.load_markets()
         rows = await self._call("fetch open orders", self._client.fetch_open_orders(symbol))
-        return [order_from_ccxt(r) for r in rows]
+        return [self._order(r) for r in rows]
 
     async def fetch_balance(self) -> dict[str, Balance]:
         raw = await self._call("fetch balance", self._client.fetch_balance())
