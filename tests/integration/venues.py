@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from tests.fakes.fake_bitget import FakeBitget
 from tests.fakes.fake_bybit import FakeBybit
 from tests.fakes.fake_kraken import SECRET as KRAKEN_SECRET
 from tests.fakes.fake_kraken import FakeKraken
@@ -25,6 +26,11 @@ def _stop_loss(price: Decimal, contract: bool) -> dict[str, Any]:
     if contract:
         params["reduceOnly"] = True
     return params
+
+
+def _trigger(price: Decimal, contract: bool) -> dict[str, Any]:
+    """A trigger (plan) order: where ccxt's ``stopLossPrice`` applies to contracts only."""
+    return {"triggerPrice": float(price)}
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class Venue:
     sandbox: str | None = None
     """What marks ccxt's sandbox mode: part of the testnet/demo host, or the header the demo
     account needs (``None``: ccxt has no sandbox for the exchange)."""
+    sandbox_header: bool = False
+    """The sandbox is the live host with a header (the fake counts requests carrying it)."""
     credentials: ExchangeCredentials = CREDENTIALS
 
     def open(self, fake: FakeVenue, credentials: ExchangeCredentials | None = None) -> LiveExchange:
@@ -85,6 +93,7 @@ VENUES = [
         "/api/v5/trade/batch-orders",
         stop_cancel={"trigger": True},
         sandbox="x-simulated-trading",
+        sandbox_header=True,
     ),
     Venue(
         "okx-swap",
@@ -96,6 +105,7 @@ VENUES = [
         contract=True,
         stop_cancel={"trigger": True},
         sandbox="x-simulated-trading",
+        sandbox_header=True,
     ),
     Venue(
         "kraken-spot",
@@ -104,5 +114,16 @@ VENUES = [
         "BTC/USDT",
         "/0/private/AddOrder",
         credentials=ExchangeCredentials("test-key", KRAKEN_SECRET),
+    ),
+    Venue(
+        "bitget-spot",
+        FakeBitget,
+        "bitget",
+        "BTC/USDT",
+        "/api/v2/spot/trade/place-order",
+        stop=_trigger,
+        stop_cancel={"trigger": True},
+        sandbox="paptrading",
+        sandbox_header=True,
     ),
 ]

@@ -23,13 +23,12 @@ the client has authenticated before, but retrying will not fix a revoked key."""
 MAINTENANCE: dict[str, tuple[str, ...]] = {
     "bybit": ('"retCode":10016', '"retCode": 10016'),
     "kraken": ("EService:Unavailable",),
-    "bitget": ('"code":"40725"', '"code": "40725"'),
     "mexc": ('"code":10072', '"code": 10072'),
 }
 """What each exchange answers while it is under maintenance, where ccxt reports it as a
 generic or "not available" error: Bybit ``10016`` (server under maintenance / restarting),
-Kraken ``EService:Unavailable`` (matching engine or API offline), Bitget ``40725``
-(service returned an error during an upgrade), MEXC ``10072`` (API under maintenance)."""
+Kraken ``EService:Unavailable`` (matching engine or API offline), MEXC ``10072`` (API
+under maintenance). (OKX ``50001`` and Bitget ``40200`` are maintenance in ccxt already.)"""
 
 
 def exchange_says(error: BaseException, exchange_id: str = "") -> str:

@@ -76,6 +76,13 @@ TRIGGER_ORDERS_APART = frozenset({"okx", "bitget"})
 """Exchanges that keep trigger (stop) orders apart from plain orders: ccxt reads them back
 with ``params={"trigger": True}``."""
 
+MARKET_BUY_BY_COST = frozenset({"bitget"})
+"""Exchanges whose spot market buy spends an amount of the quote currency: the base amount
+is sent as ``cost`` = amount x the current ask."""
+
+TRIGGER_BY_LIST = frozenset({"bitget"})
+"""Exchanges whose ccxt ``fetch_order`` cannot read a trigger order: read from the lists."""
+
 TRIGGER_PARAMS = frozenset({"triggerPrice", "stopPrice", "stopLossPrice", "takeProfitPrice"})
 
 LIST_BY_CLIENT_ID: dict[str, str] = {"bybit": "orderLinkId", "kraken": "clientOrderId"}
@@ -87,8 +94,8 @@ QueryOrders needs the exchange id and takes only an integer ``userref``)."""
 LIST_BY_ID = frozenset({"bybit"})
 """Exchanges whose ccxt ``fetch_order`` cannot read one order by id: read from the lists."""
 
-HEADER_SANDBOX = frozenset({"okx"})
-"""Exchanges whose sandbox is the live host with a header (OKX demo trading)."""
+HEADER_SANDBOX = frozenset({"okx", "bitget"})
+"""Exchanges whose sandbox is the live host with a header (OKX and Bitget demo trading)."""
 
 NATIVE_CLIENT_ID: dict[str, re.Pattern[str]] = {
     "kraken": re.compile(r"^([0-9a-fA-F]{32}|[0-9a-fA-F-]{36}|[A-Za-z0-9_-]{1,18})$"),
@@ -344,6 +351,9 @@ class LiveExchange(Exchange):
         if self.id in MARGIN_MODE_WITH_LEVERAGE and symbol in self._margin_mode:
             request.setdefault("marginMode", self._margin_mode[symbol])
         ccxt_type = "limit" if checked.price is not None else "market"
+        if ccxt_type == "market" and side == "buy" and self.id in MARKET_BUY_BY_COST:
+            if not self.market(symbol).contract and "cost" not in request:
+                request["cost"] = float(checked.amount * await self._reference_price(symbol))
         if checked.stop_price is not None:
             request["triggerPrice"] = float(checked.stop_price)
         action = f"create {type} {side} order {checked.amount} {symbol}"
@@ -409,13 +419,30 @@ class LiveExchange(Exchange):
             raw = await self._fetch_raw(order_id, symbol, action, params)
         return self._order(raw)
 
+    async def _reference_price(self, symbol: str) -> Decimal:
+        """The ask (else last) price of ``symbol``: what a market buy of an amount costs."""
+        ticker = await self._call(f"fetch ticker of {symbol}", self._client.fetch_ticker(symbol))
+        price = to_decimal(ticker.get("ask") or ticker.get("last"))
+        if price is None or price <= 0:
+            raise Retryable(f"{self.id} has no price for {symbol} to size a market buy")
+        return price
+
+    def _finished_orders(
+        self, symbol: str, since: Any = None, limit: Any = None, params: Any = None
+    ) -> Awaitable[list[dict[str, Any]]]:
+        """Recent closed and cancelled orders (ccxt's closed orders alone omit cancelled ones
+        on some exchanges)."""
+        if self._client.has.get("fetchCanceledAndClosedOrders"):
+            return self._client.fetch_canceled_and_closed_orders(symbol, since, limit, params or {})
+        return self._client.fetch_closed_orders(symbol, since, limit, params or {})
+
     async def _fetch_raw(
         self, order_id: str, symbol: str, action: str, params: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """One order by exchange id, as ccxt parses it."""
         extra = {k: v for k, v in (params or {}).items() if k in {"trigger", "stop"}}
-        if self.id in LIST_BY_ID:
-            for fetch in (self._client.fetch_open_orders, self._client.fetch_closed_orders):
+        if self.id in LIST_BY_ID or (extra and self.id in TRIGGER_BY_LIST):
+            for fetch in (self._client.fetch_open_orders, self._finished_orders):
                 rows = await self._call(
                     action, fetch(symbol, None, None, {"orderId": order_id, **extra})
                 )
@@ -435,7 +462,7 @@ class LiveExchange(Exchange):
         listing_param = LIST_BY_CLIENT_ID.get(self.id)
         if listing_param is not None:
             # The exchange filters its open and recent order lists by the client id.
-            for fetch in (self._client.fetch_open_orders, self._client.fetch_closed_orders):
+            for fetch in (self._client.fetch_open_orders, self._finished_orders):
                 rows = await self._call(action, fetch(symbol, None, None, {listing_param: native}))
                 for raw in rows:
                     if raw.get("clientOrderId") == native:
