@@ -432,9 +432,11 @@ class LiveExchange(Exchange):
     ) -> Awaitable[list[dict[str, Any]]]:
         """Recent closed and cancelled orders (ccxt's closed orders alone omit cancelled ones
         on some exchanges)."""
+        fetch: Any = self._client.fetch_closed_orders
         if self._client.has.get("fetchCanceledAndClosedOrders"):
-            return self._client.fetch_canceled_and_closed_orders(symbol, since, limit, params or {})
-        return self._client.fetch_closed_orders(symbol, since, limit, params or {})
+            fetch = self._client.fetch_canceled_and_closed_orders
+        rows: Awaitable[list[dict[str, Any]]] = fetch(symbol, since, limit, params or {})
+        return rows
 
     async def _fetch_raw(
         self, order_id: str, symbol: str, action: str, params: Mapping[str, Any] | None = None
