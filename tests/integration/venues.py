@@ -12,6 +12,7 @@ from tests.fakes.fake_bitget import FakeBitget
 from tests.fakes.fake_bybit import FakeBybit
 from tests.fakes.fake_kraken import SECRET as KRAKEN_SECRET
 from tests.fakes.fake_kraken import FakeKraken
+from tests.fakes.fake_mexc import FakeMexc
 from tests.fakes.fake_okx import FakeOkx
 from tests.fakes.fake_venue import FakeVenue
 from worker.exchanges import ExchangeCredentials
@@ -125,5 +126,13 @@ VENUES = [
         stop_cancel={"trigger": True},
         sandbox="paptrading",
         sandbox_header=True,
+    ),
+    Venue(
+        "mexc-spot",
+        FakeMexc,
+        "mexc",
+        "BTC/USDT",
+        "/api/v3/order",
+        stop=None,
     ),
 ]

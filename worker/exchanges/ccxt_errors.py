@@ -20,15 +20,25 @@ _AUTH_MARKERS = ('"code":-2015', '"code": -2015', "Invalid API-key")
 the client has authenticated before, but retrying will not fix a revoked key."""
 
 
-MAINTENANCE: dict[str, tuple[str, ...]] = {
-    "bybit": ('"retCode":10016', '"retCode": 10016'),
-    "kraken": ("EService:Unavailable",),
-    "mexc": ('"code":10072', '"code": 10072'),
+EXACT_CODES: dict[str, dict[str, type[ccxt.BaseError]]] = {
+    # "Server is under maintenance" / restarting (ccxt: a generic ExchangeError)
+    "bybit": {"10016": ccxt.OnMaintenance},
+    # "The matching engine or API is offline" (ccxt: ExchangeNotAvailable)
+    "kraken": {"EService:Unavailable": ccxt.OnMaintenance},
+    # "Order does not exist." (ccxt: unmapped), "Unknown order sent." (ccxt: BadRequest)
+    "mexc": {"-2013": ccxt.OrderNotFound, "-2011": ccxt.OrderNotFound},
 }
-"""What each exchange answers while it is under maintenance, where ccxt reports it as a
-generic or "not available" error: Bybit ``10016`` (server under maintenance / restarting),
-Kraken ``EService:Unavailable`` (matching engine or API offline), MEXC ``10072`` (API
-under maintenance). (OKX ``50001`` and Bitget ``40200`` are maintenance in ccxt already.)"""
+"""Exchange error codes ccxt maps to a class too generic for a bot to act on: added to the
+client's exact-match table (``teach``) so ccxt raises the right class itself. OKX ``50001``,
+Bitget ``40200`` and MEXC ``801`` are maintenance in ccxt already."""
+
+
+def teach(client: ccxt.Exchange, exchange_id: str) -> None:
+    """Let ``client`` raise the classes of ``EXACT_CODES`` for ``exchange_id``."""
+    extra = EXACT_CODES.get(exchange_id)
+    if extra:
+        exceptions = client.exceptions
+        exceptions["exact"] = {**exceptions.get("exact", {}), **extra}
 
 
 def exchange_says(error: BaseException, exchange_id: str = "") -> str:
@@ -62,8 +72,6 @@ def translate(error: Exception, exchange_id: str, action: str) -> TradefleetErro
     where = f"{exchange_id} {action}"
     if isinstance(error, ccxt.DDoSProtection) and any(m in str(error) for m in _AUTH_MARKERS):
         error = ccxt.AuthenticationError(str(error))
-    if any(m in str(error) for m in MAINTENANCE.get(exchange_id, ())):
-        error = ccxt.OnMaintenance(str(error))
     # Order matters: subclasses before their parents.
     if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return Retryable(

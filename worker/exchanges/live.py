@@ -24,7 +24,7 @@ from worker.candles import Candle, datetime_to_ms, ms_to_datetime, timeframe_sec
 from worker.errors import Fatal, Retryable
 
 from .base import Exchange, validate_client_order_id
-from .ccxt_errors import translate
+from .ccxt_errors import teach, translate
 from .credentials import ExchangeCredentials
 from .models import (
     Balance,
@@ -75,6 +75,9 @@ and orders name the margin mode they are for (``marginMode``)."""
 TRIGGER_ORDERS_APART = frozenset({"okx", "bitget"})
 """Exchanges that keep trigger (stop) orders apart from plain orders: ccxt reads them back
 with ``params={"trigger": True}``."""
+
+SPOT_WITHOUT_STOPS = frozenset({"mexc"})
+"""Exchanges whose spot API has no stop or trigger orders."""
 
 MARKET_BUY_BY_COST = frozenset({"bitget"})
 """Exchanges whose spot market buy spends an amount of the quote currency: the base amount
@@ -239,6 +242,7 @@ class LiveExchange(Exchange):
         if merged_options:
             config["options"] = merged_options
         self._client: ccxt_async.Exchange = cls(config)
+        teach(self._client, exchange_id)
         if sandbox:
             if not self._client.urls.get("test") and exchange_id not in HEADER_SANDBOX:
                 raise Fatal(f"{exchange_id} has no testnet/sandbox in ccxt")
@@ -351,6 +355,13 @@ class LiveExchange(Exchange):
         if self.id in MARGIN_MODE_WITH_LEVERAGE and symbol in self._margin_mode:
             request.setdefault("marginMode", self._margin_mode[symbol])
         ccxt_type = "limit" if checked.price is not None else "market"
+        if TRIGGER_PARAMS & request.keys() and self.id in SPOT_WITHOUT_STOPS:
+            if not self.market(symbol).contract:
+                # ccxt would drop the trigger and send a plain order that fills at once.
+                raise Fatal(
+                    f"{self.id} {symbol}: stop and trigger orders are not supported on "
+                    f"{self.id} spot markets"
+                )
         if ccxt_type == "market" and side == "buy" and self.id in MARKET_BUY_BY_COST:
             if not self.market(symbol).contract and "cost" not in request:
                 request["cost"] = float(checked.amount * await self._reference_price(symbol))
