@@ -68,6 +68,7 @@ class FakeOkx(FakeVenue):
                 contract=swap,
                 min_amount=Decimal(info["minSz"]),
                 max_leverage=int(info["lever"]),
+                contract_size=Decimal(info["ctVal"]) if swap else Decimal(1),
             )
 
     def price(self, instrument_id: str) -> Decimal:

@@ -100,6 +100,8 @@ class Instrument:
     contract: bool
     min_amount: Decimal
     max_leverage: int = 1
+    contract_size: Decimal = Decimal(1)
+    """Base currency per unit of amount (contracts: OKX's BTC-USDT-SWAP is 0.01 BTC)."""
 
 
 class FakeVenue:
@@ -302,14 +304,15 @@ class FakeVenue:
             if order.reduce_only:
                 return order.quote, Decimal(0)
             lev = Decimal(self.leverage.get(order.symbol, 1))
-            return order.quote, order.amount * at / lev
+            size = self.instruments[order.symbol].contract_size
+            return order.quote, order.amount * size * at / lev
         if order.side == "buy":
             return order.quote, order.amount * at * (1 + FEE_RATE)
         return order.base, order.amount
 
     def _fill(self, order: VenueOrder, at: Decimal) -> None:
         order.status, order.filled, order.average = "filled", order.amount, at
-        order.fee = order.amount * at * FEE_RATE
+        order.fee = order.amount * self.instruments[order.symbol].contract_size * at * FEE_RATE
         order.updated = now_ms()
         q = self.balances.setdefault(order.quote, [Decimal(0), Decimal(0)])
         if order.contract:

@@ -46,6 +46,9 @@ async def test_market_and_limit_orders_cancel_and_lookup_by_client_id(venue: Ven
         assert bought.status is OrderStatus.CLOSED
         assert bought.filled == AMOUNT and bought.average == Decimal("43000")
         assert bought.client_order_id == cid("tfentry1")
+        contract_size = Decimal(str(ex.client.market(venue.symbol).get("contractSize") or 1))
+        (sent,) = [o for o in fake.orders.values() if o.id == bought.id]
+        assert sent.amount == AMOUNT / contract_size  # OKX counts contracts of 0.01 BTC
 
         resting = await ex.create_order(
             venue.symbol, "buy", "limit", AMOUNT, Decimal("40000"), client_order_id=cid("tfentry2")

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -266,10 +267,32 @@ class LiveExchange(Exchange):
         self._cid_alias[native] = client_order_id
         return native
 
+    def _contract_size(self, symbol: str) -> Decimal:
+        """Base currency per contract of a contract market (1 for spot and most linear
+        swaps; OKX's BTC-USDT-SWAP is 0.01 BTC)."""
+        market = (self._client.markets or {}).get(symbol) or {}
+        size = to_decimal(market.get("contractSize")) if market.get("contract") else None
+        return size if size is not None and size > 0 else Decimal(1)
+
     def _order(self, raw: Mapping[str, Any]) -> Order:
+        """An order in the bot's units: client id as the bot made it, amounts in the base
+        currency (contracts times contract size)."""
         order = order_from_ccxt(raw)
         ours = self._cid_alias.get(order.client_order_id or "")
-        return order if ours is None else _with_client_id(order, ours)
+        if ours is not None:
+            order = _with_client_id(order, ours)
+        size = self._contract_size(order.symbol)
+        if size != 1:
+            order = replace(
+                order,
+                amount=order.amount * size,
+                filled=order.filled * size,
+                remaining=order.remaining * size,
+                cost=order.filled * size * order.average
+                if order.average is not None
+                else order.cost,
+            )
+        return order
 
     @property
     def client(self) -> ccxt_async.Exchange:
@@ -343,7 +366,10 @@ class LiveExchange(Exchange):
         params: Mapping[str, Any] | None = None,
     ) -> Order:
         await self.load_markets()
-        checked = self.check_order(symbol, side, type, amount, price, stop_price)
+        # Contracts: ``amount`` is in the base currency, the exchange counts contracts.
+        checked = self.check_order(
+            symbol, side, type, amount / self._contract_size(symbol), price, stop_price
+        )
         if leverage is not None:
             await self.set_leverage(symbol, leverage)
         request: dict[str, Any] = dict(params or {})
@@ -564,6 +590,4 @@ class LiveExchange(Exchange):
 def _with_client_id(order: Order, client_order_id: str) -> Order:
     if order.client_order_id == client_order_id:
         return order
-    from dataclasses import replace
-
     return replace(order, client_order_id=client_order_id)
