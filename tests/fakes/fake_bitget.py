@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from aiohttp import web
@@ -173,7 +173,9 @@ class FakeBitget(FakeVenue):
     def _size(self, p: dict[str, Any], symbol: str, market: bool) -> Decimal:
         size = Decimal(str(p.get("size", "0")))
         if market and p.get("side") == "buy":  # a market buy spends ``size`` of the quote coin
-            size = size / self.price(symbol)
+            info = next(i for i in self.symbols if i["symbol"] == symbol)
+            step = Decimal(1).scaleb(-int(info["quantityPrecision"]))
+            size = (size / self.price(symbol)).quantize(step, rounding=ROUND_DOWN)
         return size
 
     def _placed(self, result: VenueOrder | str, request: Request) -> web.Response:
