@@ -25,14 +25,16 @@ from worker.exchanges.live import LiveExchange
 pytestmark = pytest.mark.parametrize("venue", VENUES, ids=[v.name for v in VENUES])
 
 
-async def _credential(conn: psycopg.AsyncConnection[Any], user: User, venue: Venue) -> str:
+async def _credential(
+    conn: psycopg.AsyncConnection[Any], user: User, venue: Venue, *, testnet: bool = False
+) -> str:
     await subscribe(conn, user, live_trading=True)
     await grant_credits(conn, user, "100")
     ((cred,),) = await (
         await conn.execute(
-            "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id) "
-            "values (%s, %s, %s, 'k1') returning id",
-            (user.id, venue.exchange_id, venue.credentials.seal(KEYS)),
+            "insert into public.exchange_credentials (user_id, exchange, sealed_secret, key_id,"
+            " is_testnet) values (%s, %s, %s, 'k1', %s) returning id",
+            (user.id, venue.exchange_id, venue.credentials.seal(KEYS), testnet),
         )
     ).fetchall()
     return str(cred)
@@ -119,3 +121,42 @@ async def test_a_live_bot_is_saved_against_the_exchange_markets_and_trades_throu
 def sent_size(fake: Any, instrument_id: str) -> Decimal:
     size: Decimal = fake.instruments[instrument_id].contract_size
     return size
+
+
+async def test_a_testnet_key_trades_the_exchange_sandbox_or_says_there_is_none(
+    venue: Venue,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    alice = users["alice"]
+    bot = await _live_bot(conn, alice, venue, await _credential(conn, alice, venue, testnet=True))
+    async with venue.fake() as fake:
+
+        def factory(cfg: BotConfig, creds: ExchangeCredentials, testnet: bool) -> Exchange:
+            assert testnet
+            return open_live_exchange(
+                cfg, creds, testnet, api_base_url=fake.url, enable_rate_limit=False, timeout_ms=3000
+            )
+
+        worker = await register_worker(conn)
+        async with harness(
+            db_url, worker, candles=btc_usdt_candles(tmp_path), keyring=KEYS, live_exchange=factory
+        ) as h:
+            await h.sync()
+            await h.candles(40)
+    status, message = (
+        await (
+            await conn.execute(
+                "select status, error_message from public.bots where id = %s", (bot,)
+            )
+        ).fetchone()
+    ) or (None, None)
+    if venue.sandbox is None:
+        assert status == "error"
+        assert message == f"{venue.exchange_id} has no testnet or sandbox: trade it with a live key"
+        assert fake.requests == []
+    else:
+        assert (status, message) == ("running", None)
+        assert fake.orders and fake.sandbox_requests() > 0

@@ -246,11 +246,13 @@ class LiveExchange(Exchange):
         teach(self._client, exchange_id)
         if sandbox:
             if not self._client.urls.get("test") and exchange_id not in HEADER_SANDBOX:
-                raise Fatal(f"{exchange_id} has no testnet/sandbox in ccxt")
+                raise Fatal(f"{exchange_id} has no testnet or sandbox: trade it with a live key")
             try:
                 self._client.set_sandbox_mode(True)
             except ccxt.NotSupported as e:
-                raise Fatal(f"{exchange_id} has no testnet/sandbox in ccxt") from e
+                raise Fatal(
+                    f"{exchange_id} has no testnet or sandbox: trade it with a live key"
+                ) from e
         if api_base_url is not None:
             point_urls_at(self._client, api_base_url)
         self._leverage: dict[str, int] = {}
