@@ -63,6 +63,7 @@ class FakeBitget(FakeVenue):
                 contract=False,
                 min_amount=Decimal(info["minTradeAmount"]),
             )
+        self._auth_error = ("40009", "sign signature error")
 
     def sandbox_requests(self) -> int:
         return sum(1 for r in self.requests if r.headers.get("paptrading") == "1")
@@ -78,8 +79,13 @@ class FakeBitget(FakeVenue):
 
     def authenticate(self, request: Request) -> bool:
         h = request.headers
-        if h.get("access-key") != self.api_key or h.get("access-passphrase") != self.password:
+        if h.get("access-key") != self.api_key:
+            self._auth_error = ("40006", "Invalid ACCESS_KEY")
             return False
+        if h.get("access-passphrase") != self.password:
+            self._auth_error = ("40012", "apikey/password is incorrect")
+            return False
+        self._auth_error = ("40009", "sign signature error")
         query = request.headers["x-raw-query"]
         prehash = (
             h.get("access-timestamp", "")
@@ -100,7 +106,7 @@ class FakeBitget(FakeVenue):
 
     def error(self, kind: str, request: Request) -> web.Response:
         code, msg, status = {
-            "auth": ("40009", "sign signature error", 400),
+            "auth": (*self._auth_error, 400),
             "rate_limit": ("429", "Too Many Requests", 429),
             "maintenance": ("40200", "Server upgrade, please try again later", 400),
             "insufficient": ("43012", "Insufficient balance", 400),

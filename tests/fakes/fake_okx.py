@@ -31,7 +31,6 @@ import base64
 import hmac
 import json
 import re
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -71,8 +70,7 @@ class FakeOkx(FakeVenue):
                 contract_size=Decimal(info["ctVal"]) if swap else Decimal(1),
             )
 
-    def price(self, instrument_id: str) -> Decimal:
-        return self.prices.get(instrument_id, Decimal("43000"))
+        self._auth_error = ("50113", "Invalid Sign")
 
     def sandbox_requests(self) -> int:
         return sum(1 for r in self.requests if r.headers.get("x-simulated-trading") == "1")
@@ -85,9 +83,12 @@ class FakeOkx(FakeVenue):
     def authenticate(self, request: Request) -> bool:
         h = request.headers
         if h.get("ok-access-key") != self.api_key:
+            self._auth_error = ("50111", "Invalid OK-ACCESS-KEY")
             return False
         if h.get("ok-access-passphrase") != self.password:
+            self._auth_error = ("50105", "Invalid OK-ACCESS-PASSPHRASE")
             return False
+        self._auth_error = ("50113", "Invalid Sign")
         query = request.headers["x-raw-query"]
         path = request.path + ("?" + query if query else "")
         prehash = h.get("ok-access-timestamp", "") + request.method + path + request.body
@@ -100,7 +101,7 @@ class FakeOkx(FakeVenue):
 
     def error(self, kind: str, request: Request) -> web.Response:
         if kind == "auth":
-            return self._answer([], "50113", "Invalid Sign", 401)
+            return self._answer([], *self._auth_error, 401)
         if kind == "rate_limit":
             return self._answer([], "50011", "Too Many Requests", 429)
         if kind == "maintenance":
@@ -405,7 +406,3 @@ class FakeOkx(FakeVenue):
             "actualPx": "",
             "triggerTime": "",
         }
-
-
-def iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

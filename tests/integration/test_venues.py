@@ -162,6 +162,17 @@ async def test_a_wrong_secret_is_refused_by_the_signature_check(venue: Venue) ->
             await ex.fetch_balance()
 
 
+async def test_a_wrong_passphrase_is_refused_where_the_exchange_has_one(venue: Venue) -> None:
+    right = venue.credentials
+    wrong = ExchangeCredentials(right.api_key, right.secret, "not-the-passphrase")
+    async with venue.fake() as fake, venue.open(fake, wrong) as ex:
+        if venue.passphrase:
+            with pytest.raises(Fatal, match="rejected the API key"):
+                await ex.fetch_balance()
+        else:  # no passphrase on this exchange: nothing to get wrong
+            assert (await ex.fetch_balance())["USDT"].free == Decimal("10000")
+
+
 async def test_sandbox_mode_points_at_the_exchange_testnet(venue: Venue) -> None:
     if venue.sandbox is None:
         with pytest.raises(Fatal, match="no testnet"):

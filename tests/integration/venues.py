@@ -55,6 +55,8 @@ class Venue:
     sandbox_header: bool = False
     """The sandbox is the live host with a header (the fake counts requests carrying it)."""
     credentials: ExchangeCredentials = CREDENTIALS
+    passphrase: bool = False
+    """The exchange's keys come with a passphrase (ccxt ``password``) it checks."""
 
     def open(self, fake: FakeVenue, credentials: ExchangeCredentials | None = None) -> LiveExchange:
         return LiveExchange(
@@ -94,6 +96,7 @@ VENUES = [
         "/api/v5/trade/batch-orders",
         stop_cancel={"trigger": True},
         sandbox="x-simulated-trading",
+        passphrase=True,
         sandbox_header=True,
     ),
     Venue(
@@ -106,6 +109,7 @@ VENUES = [
         contract=True,
         stop_cancel={"trigger": True},
         sandbox="x-simulated-trading",
+        passphrase=True,
         sandbox_header=True,
     ),
     Venue(
@@ -125,6 +129,7 @@ VENUES = [
         stop=_trigger,
         stop_cancel={"trigger": True},
         sandbox="paptrading",
+        passphrase=True,
         sandbox_header=True,
     ),
     Venue(
