@@ -1,11 +1,17 @@
-"""A local HTTP server that answers like Bitget's V2 spot REST API, for ccxt tests.
+"""A local HTTP server that answers like Bitget's V2 REST API (spot and USDT-FUTURES), for
+ccxt tests.
 
 Paths (https://www.bitget.com/api-doc/spot/intro): ``/api/v2/public/time``,
 ``/api/v2/spot/public/symbols``, ``/api/v2/spot/public/coins``, ``/api/v2/spot/market/tickers``,
-``/api/v2/margin/currencies`` and ``/api/v2/mix/market/contracts`` (listed empty: spot only),
+``/api/v2/margin/currencies`` (listed empty),
 ``/api/v2/spot/account/assets``, ``/api/v2/spot/trade/place-order``, ``cancel-order``,
 ``orderInfo``, ``unfilled-orders``, ``history-orders``, and the plan (trigger) orders
-``place-plan-order``, ``cancel-plan-order``, ``current-plan-order``, ``history-plan-order``.
+``place-plan-order``, ``cancel-plan-order``, ``current-plan-order``, ``history-plan-order``;
+USDT-FUTURES perpetual swaps (one-way position mode): ``/api/v2/mix/market/contracts``,
+``/api/v2/mix/market/ticker``, ``/api/v2/mix/account/accounts``, ``set-leverage``,
+``set-margin-mode``, ``/api/v2/mix/order/place-order``, ``place-plan-order``, ``detail``,
+``cancel-order``, ``cancel-plan-order``, ``orders-pending``, ``orders-history``,
+``orders-plan-pending``, ``orders-plan-history``.
 
 Private calls are signed as documented: ``ACCESS-KEY``, ``ACCESS-PASSPHRASE``,
 ``ACCESS-TIMESTAMP`` (ms) and ``ACCESS-SIGN`` = base64 HMAC-SHA256 of
@@ -21,7 +27,8 @@ insufficient balance ``43012``, invalid order ``45110`` (below the minimum amoun
 The account is a classic (not unified) one: the unified ``/api/v3`` paths, which ccxt probes
 to tell, answer ``40404`` like any unknown path.
 
-Markets: a small sample of Bitget's own symbols payload in ``tests/fakes/markets/bitget.json``.
+Markets: small samples of Bitget's own payloads in ``tests/fakes/markets/bitget.json`` (spot
+symbols) and ``bitget_contracts.json`` (USDT-FUTURES contracts).
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ from tests.fakes.fake_venue import (
 
 STATUS = {"open": "live", "untriggered": "live", "filled": "filled", "canceled": "cancelled"}
 SPOT = "/api/v2/spot/trade/"
+MIX_ORDER = "/api/v2/mix/order/"
+MIX = "mix:"
+"""Prefix of the engine's instrument ids of USDT-FUTURES contracts (the symbols are shared)."""
 
 
 class FakeBitget(FakeVenue):
@@ -62,6 +72,16 @@ class FakeBitget(FakeVenue):
                 quote=info["quoteCoin"],
                 contract=False,
                 min_amount=Decimal(info["minTradeAmount"]),
+            )
+        self.contracts: list[dict[str, Any]] = load_fixture("bitget_contracts.json")
+        for info in self.contracts:
+            self.instruments[MIX + info["symbol"]] = Instrument(
+                id=MIX + info["symbol"],
+                base=info["baseCoin"],
+                quote=info["quoteCoin"],
+                contract=True,
+                min_amount=Decimal(info["minTradeNum"]),
+                max_leverage=int(info["maxLever"]),
             )
         self._auth_error = ("40009", "sign signature error")
 
@@ -121,7 +141,20 @@ class FakeBitget(FakeVenue):
             ("GET", "/api/v2/spot/public/symbols"): lambda r: self._answer(self.symbols),
             ("GET", "/api/v2/spot/public/coins"): lambda r: self._answer([]),
             ("GET", "/api/v2/margin/currencies"): lambda r: self._answer([]),
-            ("GET", "/api/v2/mix/market/contracts"): lambda r: self._answer([]),
+            ("GET", "/api/v2/mix/market/contracts"): self._contracts,
+            ("GET", "/api/v2/mix/market/ticker"): self._tickers,
+            ("GET", "/api/v2/mix/account/accounts"): self._mix_accounts,
+            ("POST", "/api/v2/mix/account/set-leverage"): self._mix_set_leverage,
+            ("POST", "/api/v2/mix/account/set-margin-mode"): self._mix_set_margin_mode,
+            ("POST", MIX_ORDER + "place-order"): self._mix_place,
+            ("POST", MIX_ORDER + "place-plan-order"): self._mix_place,
+            ("GET", MIX_ORDER + "detail"): self._mix_detail,
+            ("POST", MIX_ORDER + "cancel-order"): self._mix_cancel,
+            ("POST", MIX_ORDER + "cancel-plan-order"): self._mix_cancel_plan,
+            ("GET", MIX_ORDER + "orders-pending"): lambda r: self._mix_list(r, True, False),
+            ("GET", MIX_ORDER + "orders-history"): lambda r: self._mix_list(r, False, False),
+            ("GET", MIX_ORDER + "orders-plan-pending"): lambda r: self._mix_list(r, True, True),
+            ("GET", MIX_ORDER + "orders-plan-history"): lambda r: self._mix_list(r, False, True),
             ("GET", "/api/v2/spot/market/tickers"): self._tickers,
             ("GET", "/api/v2/spot/account/assets"): self._assets,
             ("POST", SPOT + "place-order"): self._place,
@@ -264,6 +297,181 @@ class FakeBitget(FakeVenue):
             )
         return self._answer([self._public(o) for o in rows])
 
+    # -- USDT-FUTURES (/api/v2/mix): perpetual swaps, one-way position mode ----------------
+
+    def _contracts(self, request: Request) -> web.Response:
+        if request.params.get("productType") != "USDT-FUTURES":
+            return self._answer([])
+        return self._answer(self.contracts)
+
+    def _mix_accounts(self, request: Request) -> web.Response:
+        if request.params.get("productType") != "USDT-FUTURES":
+            return self._answer(None, "40019", "Parameter productType cannot be empty", 400)
+        free, used = self.balances.get("USDT", [Decimal(0), Decimal(0)])
+        row = {
+            "marginCoin": "USDT",
+            "locked": plain(used),
+            "available": plain(free + used),
+            "crossedMaxAvailable": plain(free),
+            "isolatedMaxAvailable": plain(free),
+            "maxTransferOut": plain(free),
+            "accountEquity": plain(free + used),
+            "usdtEquity": plain(free + used),
+            "unrealizedPL": "0",
+            "coupon": "0",
+        }
+        return self._answer([row])
+
+    def _mix_checked(self, p: dict[str, Any]) -> Instrument | web.Response:
+        inst = self.instruments.get(_mix_key(p))
+        if (
+            inst is None
+            or p.get("productType") != "USDT-FUTURES"
+            or p.get("marginCoin", "USDT") != "USDT"
+        ):
+            return self._answer(None, "40034", "Parameter does not exist", 400)
+        return inst
+
+    def _mix_set_leverage(self, request: Request) -> web.Response:
+        inst = self._mix_checked(request.params)
+        if isinstance(inst, web.Response):
+            return inst
+        leverage = int(Decimal(str(request.params.get("leverage"))))
+        if not 1 <= leverage <= inst.max_leverage:
+            return self._answer(None, "40797", "Exceeded the maximum settable leverage", 400)
+        self.leverage[inst.id] = leverage
+        row = {
+            "symbol": request.params["symbol"],
+            "marginCoin": "USDT",
+            "crossMarginLeverage": leverage,
+        }
+        return self._answer(row)
+
+    def _mix_set_margin_mode(self, request: Request) -> web.Response:
+        inst = self._mix_checked(request.params)
+        if isinstance(inst, web.Response):
+            return inst
+        mode = request.params.get("marginMode")
+        if mode not in {"isolated", "crossed"}:
+            return self._answer(None, "40034", "Parameter marginMode does not exist", 400)
+        self.margin_mode[inst.id] = str(mode)
+        return self._answer({"symbol": request.params["symbol"], "marginMode": mode})
+
+    def _mix_place(self, request: Request) -> web.Response:
+        p = request.params
+        inst = self._mix_checked(p)
+        if isinstance(inst, web.Response):
+            return inst
+        plan = request.path.endswith("place-plan-order")
+        kind = p.get("orderType")
+        if kind not in {"market", "limit"} or p.get("marginMode") not in {"isolated", "crossed"}:
+            return self._answer(None, "40034", "Parameter does not exist", 400)
+        if plan and not p.get("triggerPrice"):
+            return self._answer(None, "40034", "Parameter triggerPrice does not exist", 400)
+        price = p.get("executePrice") if plan else p.get("price")
+        result = self.place(
+            inst.id,
+            str(p.get("side")),
+            str(kind),
+            Decimal(str(p.get("size", "0"))),
+            Decimal(str(price)) if price and Decimal(str(price)) > 0 else None,
+            trigger=Decimal(str(p["triggerPrice"])) if plan else None,
+            client_id=p.get("clientOid") or None,
+            reduce_only=p.get("reduceOnly") == "YES",
+            extra={
+                "plan": plan,
+                "planType": p.get("planType", ""),
+                "marginMode": p.get("marginMode"),
+            },
+        )
+        return self._placed(result, request)
+
+    def _mix_one(self, p: dict[str, Any], plan: bool) -> VenueOrder | None:
+        order = self._one(p, plan)
+        return order if order is not None and order.symbol == _mix_key(p) else None
+
+    def _mix_detail(self, request: Request) -> web.Response:
+        order = self._mix_one(request.params, plan=False)
+        if order is None:
+            return self._answer(None, "40109", "The data of the order cannot be found", 400)
+        return self._answer(self._mix_public(order))
+
+    def _mix_cancel(self, request: Request) -> web.Response:
+        order = self._mix_one(request.params, plan=False)
+        if order is None or not self.cancel(order):
+            return self._answer(None, "40768", "Order does not exist", 400)
+        return self._answer({"orderId": order.id, "clientOid": order.client_id})
+
+    def _mix_cancel_plan(self, request: Request) -> web.Response:
+        p = request.params
+        done, failed = [], []
+        for ids in p.get("orderIdList") or []:
+            order = self._mix_one({**p, **ids}, plan=True)
+            if order is not None and self.cancel(order):
+                done.append({"orderId": order.id, "clientOid": order.client_id})
+            else:
+                failed.append({**ids, "errorMsg": "Plan order does not exist"})
+        return self._answer({"successList": done, "failureList": failed})
+
+    def _mix_list(self, request: Request, open_ones: bool, plan: bool) -> web.Response:
+        p = request.params
+        rows = [
+            o
+            for o in sorted(self.orders.values(), key=lambda o: o.created, reverse=True)
+            if o.symbol.startswith(MIX)
+            and bool(o.extra.get("plan")) == plan
+            and (o.status in {"open", "untriggered"}) == open_ones
+            and (not p.get("symbol") or o.symbol == _mix_key(p))
+            and (not p.get("orderId") or o.id == p["orderId"])
+            and (not plan or o.extra.get("planType") == p.get("planType", "normal_plan"))
+        ]
+        return self._answer(
+            {"entrustedList": [self._mix_public(o) for o in rows] or None, "endId": ""}
+        )
+
+    def _mix_public(self, o: VenueOrder) -> dict[str, Any]:
+        status = {"open": "live", "untriggered": "live", "filled": "filled", "canceled": "canceled"}
+        if o.extra.get("plan"):
+            status = {
+                **status,
+                "untriggered": "live",
+                "filled": "executed",
+                "canceled": "cancelled",
+            }
+        return {
+            "symbol": o.symbol[len(MIX) :],
+            "size": plain(o.amount),
+            "orderId": o.id,
+            "clientOid": o.client_id,
+            "baseVolume": plain(o.filled),
+            "fee": plain(-o.fee),
+            "price": plain(o.price) if o.price is not None else "",
+            "priceAvg": plain(o.average) if o.average is not None else "",
+            "status": status[o.status],
+            "state": status[o.status],
+            "planStatus": status[o.status],
+            "side": o.side,
+            "force": "gtc",
+            "totalProfits": "0",
+            "posSide": "net",
+            "marginCoin": "USDT",
+            "quoteVolume": plain(o.cost),
+            "leverage": str(self.leverage.get(o.symbol, 1)),
+            "marginMode": o.extra.get("marginMode", "crossed"),
+            "reduceOnly": "YES" if o.reduce_only else "NO",
+            "enterPointSource": "API",
+            "tradeSide": "buy_single" if o.side == "buy" else "sell_single",
+            "posMode": "one_way_mode",
+            "orderType": o.type,
+            "orderSource": o.type,
+            "planType": o.extra.get("planType", ""),
+            "triggerPrice": plain(o.trigger) if o.trigger is not None else "",
+            "executePrice": plain(o.price) if o.price is not None else "0",
+            "triggerType": "fill_price" if o.trigger is not None else "",
+            "cTime": str(o.created),
+            "uTime": str(o.updated),
+        }
+
     # -- payloads -------------------------------------------------------------------------
 
     def _public(self, o: VenueOrder) -> dict[str, Any]:
@@ -318,3 +526,7 @@ class FakeBitget(FakeVenue):
             "cTime": str(o.created),
             "uTime": str(o.updated),
         }
+
+
+def _mix_key(p: dict[str, Any]) -> str:
+    return MIX + str(p.get("symbol"))

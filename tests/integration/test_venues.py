@@ -35,7 +35,8 @@ async def test_markets_and_balance(venue: Venue) -> None:
         assert market.active
         balance = await ex.fetch_balance()
     assert balance["USDT"].free == Decimal("10000")
-    assert balance["BTC"].total == Decimal("1")
+    if not venue.contract:  # a futures wallet (Bitget's) holds only its margin coin
+        assert balance["BTC"].total == Decimal("1")
 
 
 async def test_market_and_limit_orders_cancel_and_lookup_by_client_id(venue: Venue) -> None:

@@ -34,6 +34,11 @@ def _trigger(price: Decimal, contract: bool) -> dict[str, Any]:
     return {"triggerPrice": float(price)}
 
 
+def _reduce_only_trigger(price: Decimal, contract: bool) -> dict[str, Any]:
+    """A reduce-only trigger (plan) order: a stop that can only close the position."""
+    return {"triggerPrice": float(price), "reduceOnly": True}
+
+
 @dataclass(frozen=True)
 class Venue:
     """One exchange and market type under test."""
@@ -139,5 +144,19 @@ VENUES = [
         "BTC/USDT",
         "/api/v3/order",
         stop=None,
+    ),
+    Venue(
+        "bitget-swap",
+        FakeBitget,
+        "bitget",
+        "BTC/USDT:USDT",
+        "/api/v2/mix/order/place-order",
+        default_type="swap",
+        contract=True,
+        stop=_reduce_only_trigger,
+        stop_cancel={"trigger": True},
+        sandbox="paptrading",
+        sandbox_header=True,
+        passphrase=True,
     ),
 ]
