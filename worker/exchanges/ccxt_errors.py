@@ -20,6 +20,27 @@ _AUTH_MARKERS = ('"code":-2015', '"code": -2015', "Invalid API-key")
 the client has authenticated before, but retrying will not fix a revoked key."""
 
 
+EXACT_CODES: dict[str, dict[str, type[ccxt.BaseError]]] = {
+    # "Server is under maintenance" / restarting (ccxt: a generic ExchangeError)
+    "bybit": {"10016": ccxt.OnMaintenance},
+    # "The matching engine or API is offline" (ccxt: ExchangeNotAvailable)
+    "kraken": {"EService:Unavailable": ccxt.OnMaintenance},
+    # "Order does not exist." (ccxt: unmapped), "Unknown order sent." (ccxt: BadRequest)
+    "mexc": {"-2013": ccxt.OrderNotFound, "-2011": ccxt.OrderNotFound},
+}
+"""Exchange error codes ccxt maps to a class too generic for a bot to act on: added to the
+client's exact-match table (``teach``) so ccxt raises the right class itself. OKX ``50001``,
+Bitget ``40200`` and MEXC ``801`` are maintenance in ccxt already."""
+
+
+def teach(client: ccxt.Exchange, exchange_id: str) -> None:
+    """Let ``client`` raise the classes of ``EXACT_CODES`` for ``exchange_id``."""
+    extra = EXACT_CODES.get(exchange_id)
+    if extra:
+        exceptions = client.exceptions
+        exceptions["exact"] = {**exceptions.get("exact", {}), **extra}
+
+
 def exchange_says(error: BaseException, exchange_id: str = "") -> str:
     """The exchange's own words from a ccxt error (the ``msg`` of a JSON body if present)."""
     text = str(error)
@@ -34,6 +55,8 @@ def exchange_says(error: BaseException, exchange_id: str = "") -> str:
         if isinstance(body, dict):
             for key in ("msg", "message", "retMsg", "error", "error_description"):
                 value = body.get(key)
+                if isinstance(value, list):  # Kraken: {"error": ["EOrder:Insufficient funds"]}
+                    value = "; ".join(str(v) for v in value)
                 if value:
                     code = body.get("code", body.get("retCode"))
                     return f"{value} (code {code})" if code is not None else str(value)

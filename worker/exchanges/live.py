@@ -8,8 +8,10 @@ placing a second one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -22,7 +24,7 @@ from worker.candles import Candle, datetime_to_ms, ms_to_datetime, timeframe_sec
 from worker.errors import Fatal, Retryable
 
 from .base import Exchange, validate_client_order_id
-from .ccxt_errors import translate
+from .ccxt_errors import teach, translate
 from .credentials import ExchangeCredentials
 from .models import (
     Balance,
@@ -35,37 +37,23 @@ from .models import (
     to_decimal,
 )
 from .precision import MarketRules
+from .venues import (
+    CLIENT_ID_PARAM,
+    HEADER_SANDBOX,
+    LIST_BY_CLIENT_ID,
+    LIST_BY_ID,
+    LOOKUP_BY_CLIENT_ID,
+    MARGIN_MODE_WITH_LEVERAGE,
+    MARKET_BUY_BY_COST,
+    NATIVE_CLIENT_ID,
+    SPOT_WITHOUT_STOPS,
+    TRIGGER_BY_LIST,
+    TRIGGER_ORDERS_APART,
+    TRIGGER_PARAMS,
+)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-CLIENT_ID_PARAM: dict[str, str] = {
-    "binance": "newClientOrderId",
-    "binanceusdm": "newClientOrderId",
-    "binancecoinm": "newClientOrderId",
-    "binanceus": "newClientOrderId",
-}
-"""Exchange-native request parameter for the client order id; others use ccxt's ``clientOrderId``."""
-
-LOOKUP_BY_CLIENT_ID = frozenset(
-    {
-        "binance",
-        "binanceusdm",
-        "binancecoinm",
-        "binanceus",
-        "bybit",
-        "okx",
-        "bitget",
-        "mexc",
-        "kucoin",
-        "gate",
-        "htx",
-        "bingx",
-        "coinbase",
-        "kraken",
-    }
-)
-"""Exchanges whose ccxt ``fetch_order`` finds an order by ``params={'clientOrderId': ...}``."""
 
 
 def _status(value: object) -> OrderStatus:
@@ -86,7 +74,12 @@ def candle_from_ccxt(row: list[Any]) -> Candle:
 
 def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
     """Turn a ccxt unified order structure into an ``Order``."""
-    stop_price = to_decimal(raw.get("triggerPrice") or raw.get("stopPrice"))
+    stop_price = to_decimal(
+        raw.get("triggerPrice")
+        or raw.get("stopPrice")
+        or raw.get("stopLossPrice")  # OKX and Bitget report a stop-loss order's trigger here
+        or raw.get("takeProfitPrice")
+    )
     ccxt_type = str(raw.get("type") or "").lower()
     order_type: OrderType
     if stop_price is not None or "stop" in ccxt_type:
@@ -199,14 +192,58 @@ class LiveExchange(Exchange):
         if merged_options:
             config["options"] = merged_options
         self._client: ccxt_async.Exchange = cls(config)
+        teach(self._client, exchange_id)
         if sandbox:
+            if not self._client.urls.get("test") and exchange_id not in HEADER_SANDBOX:
+                raise Fatal(f"{exchange_id} has no testnet or sandbox: trade it with a live key")
             try:
                 self._client.set_sandbox_mode(True)
             except ccxt.NotSupported as e:
-                raise Fatal(f"{exchange_id} has no testnet/sandbox in ccxt") from e
+                raise Fatal(
+                    f"{exchange_id} has no testnet or sandbox: trade it with a live key"
+                ) from e
         if api_base_url is not None:
             point_urls_at(self._client, api_base_url)
         self._leverage: dict[str, int] = {}
+        self._margin_mode: dict[str, str] = {}
+        self._cid_alias: dict[str, str] = {}
+
+    def _native_cid(self, client_order_id: str) -> str:
+        """The client order id as sent to this exchange (Kraken takes a UUID, 32 hex digits
+        or up to 18 characters: longer ids go as 32 hex digits of their SHA-256)."""
+        form = NATIVE_CLIENT_ID.get(self.id)
+        if form is None or form.match(client_order_id):
+            return client_order_id
+        native = hashlib.sha256(client_order_id.encode()).hexdigest()[:32]
+        self._cid_alias[native] = client_order_id
+        return native
+
+    def _contract_size(self, symbol: str) -> Decimal:
+        """Base currency per contract of a contract market (1 for spot and most linear
+        swaps; OKX's BTC-USDT-SWAP is 0.01 BTC)."""
+        market = (self._client.markets or {}).get(symbol) or {}
+        size = to_decimal(market.get("contractSize")) if market.get("contract") else None
+        return size if size is not None and size > 0 else Decimal(1)
+
+    def _order(self, raw: Mapping[str, Any]) -> Order:
+        """An order in the bot's units: client id as the bot made it, amounts in the base
+        currency (contracts times contract size)."""
+        order = order_from_ccxt(raw)
+        ours = self._cid_alias.get(order.client_order_id or "")
+        if ours is not None:
+            order = _with_client_id(order, ours)
+        size = self._contract_size(order.symbol)
+        if size != 1:
+            order = replace(
+                order,
+                amount=order.amount * size,
+                filled=order.filled * size,
+                remaining=order.remaining * size,
+                cost=order.filled * size * order.average
+                if order.average is not None
+                else order.cost,
+            )
+        return order
 
     @property
     def client(self) -> ccxt_async.Exchange:
@@ -234,13 +271,37 @@ class LiveExchange(Exchange):
             return
         if not self.market(symbol).contract:
             raise Fatal(f"leverage applies to futures/swap markets only, {symbol} is spot")
+        params: dict[str, Any] = {}
+        if self.id in MARGIN_MODE_WITH_LEVERAGE and symbol in self._margin_mode:
+            params["marginMode"] = self._margin_mode[symbol]
         try:
-            await self._client.set_leverage(leverage, symbol)
+            await self._client.set_leverage(leverage, symbol, params)
         except ccxt.NoChange:
             pass
         except ccxt.BaseError as e:
             raise translate(e, self.id, f"set leverage {leverage}x on {symbol}") from e
         self._leverage[symbol] = leverage
+
+    async def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """Trade a contract market with ``cross`` or ``isolated`` margin.
+
+        OKX sets margin mode and leverage together: the leverage set by this process (else 1)
+        goes with it. Bybit's unified account sets the mode for the whole account.
+        """
+        if mode not in {"cross", "isolated"}:
+            raise Fatal(f"margin mode must be cross or isolated, not {mode!r}")
+        if not self.market(symbol).contract:
+            raise Fatal(f"margin mode applies to futures/swap markets only, {symbol} is spot")
+        params: dict[str, Any] = {}
+        if self.id in MARGIN_MODE_WITH_LEVERAGE:
+            params["leverage"] = self._leverage.get(symbol, 1)
+        try:
+            await self._client.set_margin_mode(mode, symbol, params)
+        except ccxt.MarginModeAlreadySet:
+            pass
+        except ccxt.BaseError as e:
+            raise translate(e, self.id, f"set {mode} margin on {symbol}") from e
+        self._margin_mode[symbol] = mode
 
     async def create_order(
         self,
@@ -256,14 +317,31 @@ class LiveExchange(Exchange):
         params: Mapping[str, Any] | None = None,
     ) -> Order:
         await self.load_markets()
-        checked = self.check_order(symbol, side, type, amount, price, stop_price)
+        # Contracts: ``amount`` is in the base currency, the exchange counts contracts.
+        checked = self.check_order(
+            symbol, side, type, amount / self._contract_size(symbol), price, stop_price
+        )
         if leverage is not None:
             await self.set_leverage(symbol, leverage)
         request: dict[str, Any] = dict(params or {})
         if client_order_id is not None:
             validate_client_order_id(client_order_id)
-            request[CLIENT_ID_PARAM.get(self.id, "clientOrderId")] = client_order_id
+            request[CLIENT_ID_PARAM.get(self.id, "clientOrderId")] = self._native_cid(
+                client_order_id
+            )
+        if self.id in MARGIN_MODE_WITH_LEVERAGE and symbol in self._margin_mode:
+            request.setdefault("marginMode", self._margin_mode[symbol])
         ccxt_type = "limit" if checked.price is not None else "market"
+        if TRIGGER_PARAMS & request.keys() and self.id in SPOT_WITHOUT_STOPS:
+            if not self.market(symbol).contract:
+                # ccxt would drop the trigger and send a plain order that fills at once.
+                raise Fatal(
+                    f"{self.id} {symbol}: stop and trigger orders are not supported on "
+                    f"{self.id} spot markets"
+                )
+        if ccxt_type == "market" and side == "buy" and self.id in MARKET_BUY_BY_COST:
+            if not self.market(symbol).contract and "cost" not in request:
+                request["cost"] = float(checked.amount * await self._reference_price(symbol))
         if checked.stop_price is not None:
             request["triggerPrice"] = float(checked.stop_price)
         action = f"create {type} {side} order {checked.amount} {symbol}"
@@ -287,7 +365,13 @@ class LiveExchange(Exchange):
                 if existing is not None:
                     return existing
             raise error from e
-        order = order_from_ccxt(raw)
+        if raw.get("status") is None and raw.get("id"):
+            # Some exchanges (Bybit, OKX) answer an accepted order with its ids only.
+            fetch_params = {}
+            if self.id in TRIGGER_ORDERS_APART and TRIGGER_PARAMS & request.keys():
+                fetch_params["trigger"] = True
+            raw = await self._fetch_raw(str(raw["id"]), symbol, action, fetch_params)
+        order = self._order(raw)
         if order.client_order_id is None and client_order_id is not None:
             order = _with_client_id(order, client_order_id)
         log.info(
@@ -302,22 +386,78 @@ class LiveExchange(Exchange):
         )
         return order
 
-    async def cancel_order(self, order_id: str, symbol: str) -> Order:
+    async def cancel_order(
+        self, order_id: str, symbol: str, *, params: Mapping[str, Any] | None = None
+    ) -> Order:
+        """Cancel an order (``params`` as ccxt takes them, e.g. ``{"trigger": True}`` for an
+        OKX or Bitget trigger order); an order already closed is reported as it ended."""
         await self.load_markets()
+        action = f"fetch order {order_id}"
         try:
-            raw = await self._client.cancel_order(order_id, symbol)
-        except ccxt.OrderNotFound:
-            # Already filled or canceled: report its final state.
-            raw = await self._call(
-                f"fetch order {order_id}", self._client.fetch_order(order_id, symbol)
-            )
+            raw = await self._client.cancel_order(order_id, symbol, dict(params or {}))
+        except (ccxt.OrderNotFound, ccxt.InvalidOrder) as e:
+            # Already filled or canceled (Kraken says "EOrder:Unknown order", an InvalidOrder):
+            # report its final state.
+            raw = await self._fetch_raw(order_id, symbol, action, params)
+            if raw.get("status") == "open":
+                raise translate(e, self.id, f"cancel order {order_id} on {symbol}") from e
         except ccxt.BaseError as e:
             raise translate(e, self.id, f"cancel order {order_id} on {symbol}") from e
-        return order_from_ccxt(raw)
+        if raw.get("status") is None:
+            raw = await self._fetch_raw(order_id, symbol, action, params)
+        return self._order(raw)
+
+    async def _reference_price(self, symbol: str) -> Decimal:
+        """The ask (else last) price of ``symbol``: what a market buy of an amount costs."""
+        ticker = await self._call(f"fetch ticker of {symbol}", self._client.fetch_ticker(symbol))
+        price = to_decimal(ticker.get("ask") or ticker.get("last"))
+        if price is None or price <= 0:
+            raise Retryable(f"{self.id} has no price for {symbol} to size a market buy")
+        return price
+
+    def _finished_orders(
+        self, symbol: str, since: Any = None, limit: Any = None, params: Any = None
+    ) -> Awaitable[list[dict[str, Any]]]:
+        """Recent closed and cancelled orders (ccxt's closed orders alone omit cancelled ones
+        on some exchanges)."""
+        fetch: Any = self._client.fetch_closed_orders
+        if self._client.has.get("fetchCanceledAndClosedOrders"):
+            fetch = self._client.fetch_canceled_and_closed_orders
+        rows: Awaitable[list[dict[str, Any]]] = fetch(symbol, since, limit, params or {})
+        return rows
+
+    async def _fetch_raw(
+        self, order_id: str, symbol: str, action: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One order by exchange id, as ccxt parses it."""
+        extra = {k: v for k, v in (params or {}).items() if k in {"trigger", "stop"}}
+        if self.id in LIST_BY_ID or (extra and self.id in TRIGGER_BY_LIST):
+            for fetch in (self._client.fetch_open_orders, self._finished_orders):
+                rows = await self._call(
+                    action, fetch(symbol, None, None, {"orderId": order_id, **extra})
+                )
+                for row in rows:
+                    if str(row.get("id")) == order_id:
+                        return dict(row)
+            raise Fatal(f"{self.id} {action}: order not found")
+        raw: dict[str, Any] = await self._call(
+            action, self._client.fetch_order(order_id, symbol, extra)
+        )
+        return raw
 
     async def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
         await self.load_markets()
         action = f"fetch order by client id {client_order_id}"
+        native = self._native_cid(client_order_id)
+        listing_param = LIST_BY_CLIENT_ID.get(self.id)
+        if listing_param is not None:
+            # The exchange filters its open and recent order lists by the client id.
+            for fetch in (self._client.fetch_open_orders, self._finished_orders):
+                rows = await self._call(action, fetch(symbol, None, None, {listing_param: native}))
+                for raw in rows:
+                    if raw.get("clientOrderId") == native:
+                        return self._order(raw)
+            return None
         if self.id in LOOKUP_BY_CLIENT_ID and self._client.has.get("fetchOrder"):
             try:
                 raw = await self._client.fetch_order("", symbol, {"clientOrderId": client_order_id})
@@ -325,7 +465,7 @@ class LiveExchange(Exchange):
                 return None
             except ccxt.BaseError as e:
                 raise translate(e, self.id, action) from e
-            return _with_client_id(order_from_ccxt(raw), client_order_id)
+            return _with_client_id(self._order(raw), client_order_id)
         # Fallback: look through open orders, then recent orders.
         for order in await self.fetch_open_orders(symbol):
             if order.client_order_id == client_order_id:
@@ -339,13 +479,15 @@ class LiveExchange(Exchange):
                 rows = await self._call(action, fetch(symbol))
                 for raw in rows:
                     if raw.get("clientOrderId") == client_order_id:
-                        return order_from_ccxt(raw)
+                        return self._order(raw)
                 break
         return None
 
     async def reconcile(self, client_order_ids: Iterable[str], symbol: str) -> dict[str, Order]:
         """Orders already placed under these client ids: open ones in one call, others by id."""
         wanted = list(dict.fromkeys(client_order_ids))
+        for cid in wanted:
+            self._native_cid(cid)  # so orders listed under the exchange's form map back
         found = {
             o.client_order_id: o
             for o in await self.fetch_open_orders(symbol)
@@ -361,7 +503,7 @@ class LiveExchange(Exchange):
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         await self.load_markets()
         rows = await self._call("fetch open orders", self._client.fetch_open_orders(symbol))
-        return [order_from_ccxt(r) for r in rows]
+        return [self._order(r) for r in rows]
 
     async def fetch_balance(self) -> dict[str, Balance]:
         raw = await self._call("fetch balance", self._client.fetch_balance())
@@ -399,6 +541,4 @@ class LiveExchange(Exchange):
 def _with_client_id(order: Order, client_order_id: str) -> Order:
     if order.client_order_id == client_order_id:
         return order
-    from dataclasses import replace
-
     return replace(order, client_order_id=client_order_id)

@@ -1,0 +1,74 @@
+"""What differs between exchanges behind ccxt's unified API, as ``LiveExchange`` needs it.
+
+Each table names the ccxt exchange ids a quirk applies to; the fakes in ``tests/fakes``
+(one per exchange, speaking its documented REST API) prove every entry. See docs/bots.md,
+"Supported exchanges".
+"""
+
+from __future__ import annotations
+
+import re
+
+CLIENT_ID_PARAM: dict[str, str] = {
+    "binance": "newClientOrderId",
+    "binanceusdm": "newClientOrderId",
+    "binancecoinm": "newClientOrderId",
+    "binanceus": "newClientOrderId",
+}
+"""Exchange-native request parameter for the client order id; others use ccxt's ``clientOrderId``."""
+
+LOOKUP_BY_CLIENT_ID = frozenset(
+    {
+        "binance",
+        "binanceusdm",
+        "binancecoinm",
+        "binanceus",
+        "okx",
+        "bitget",
+        "mexc",
+        "kucoin",
+        "gate",
+        "htx",
+        "bingx",
+        "coinbase",
+        "kraken",
+    }
+)
+"""Exchanges whose ccxt ``fetch_order`` finds an order by ``params={'clientOrderId': ...}``."""
+
+MARGIN_MODE_WITH_LEVERAGE = frozenset({"okx", "bitget"})
+"""Exchanges whose ccxt ``set_margin_mode`` needs the leverage alongside, and whose leverage
+and orders name the margin mode they are for (``marginMode``)."""
+
+TRIGGER_ORDERS_APART = frozenset({"okx", "bitget"})
+"""Exchanges that keep trigger (stop) orders apart from plain orders: ccxt reads them back
+with ``params={"trigger": True}``."""
+
+SPOT_WITHOUT_STOPS = frozenset({"mexc"})
+"""Exchanges whose spot API has no stop or trigger orders."""
+
+MARKET_BUY_BY_COST = frozenset({"bitget"})
+"""Exchanges whose spot market buy spends an amount of the quote currency: the base amount
+is sent as ``cost`` = amount x the current ask."""
+
+TRIGGER_BY_LIST = frozenset({"bitget"})
+"""Exchanges whose ccxt ``fetch_order`` cannot read a trigger order: read from the lists."""
+
+TRIGGER_PARAMS = frozenset({"triggerPrice", "stopPrice", "stopLossPrice", "takeProfitPrice"})
+
+LIST_BY_CLIENT_ID: dict[str, str] = {"bybit": "orderLinkId", "kraken": "clientOrderId"}
+"""Exchanges whose order lists filter by client id (ccxt parameter): their ccxt
+``fetch_order`` cannot look an order up by client id (Bybit's unified account answers
+``fetch_order`` only by exchange id and passes unknown parameters through; Kraken's
+QueryOrders needs the exchange id and takes only an integer ``userref``)."""
+
+LIST_BY_ID = frozenset({"bybit"})
+"""Exchanges whose ccxt ``fetch_order`` cannot read one order by id: read from the lists."""
+
+HEADER_SANDBOX = frozenset({"okx", "bitget"})
+"""Exchanges whose sandbox is the live host with a header (OKX and Bitget demo trading)."""
+
+NATIVE_CLIENT_ID: dict[str, re.Pattern[str]] = {
+    "kraken": re.compile(r"^([0-9a-fA-F]{32}|[0-9a-fA-F-]{36}|[A-Za-z0-9_-]{1,18})$"),
+}
+"""Client order id forms an exchange accepts, where narrower than ours."""
