@@ -55,6 +55,7 @@ insert into executors values
   ('bot_apply_steps(jsonb,jsonb,jsonb,jsonb,jsonb)', 'service_role'),
   ('bot_fence_holds(jsonb)', 'service_role'),
   ('bot_orphan_holds(jsonb)', 'service_role'),
+  ('bot_record_protection(jsonb,jsonb)', 'service_role'),
   ('bot_trade_prices(uuid[])', 'service_role'),
   ('cancel_strategy_subscription(uuid)', 'authenticated service_role'),
   ('claim_jobs(uuid,text[],integer,double precision,text[])', 'service_role'),
