@@ -162,6 +162,7 @@ insert into privileges values
   ('authenticated', 'select', 'portfolio_holdings', null),
   ('authenticated', 'select', 'portfolio_value', null),
   ('authenticated', 'select', 'profiles', null),
+  ('authenticated', 'select', 'protective_orders', null),
   ('authenticated', 'select', 'reviews', null),
   ('authenticated', 'select', 'signal_executions', null),
   ('authenticated', 'select', 'signals', null),
