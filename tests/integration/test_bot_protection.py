@@ -5,6 +5,7 @@ the trade's exit once, with the exchange's own fill price, commission and time."
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -13,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_binance_futures import FakeBinanceFutures
 from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
-from tests.support.bots import START, Harness, harness, register_worker
+from tests.support.bots import START, Harness, create_bot, harness, register_worker
 from tests.support.db import User
 from worker.bots.adoption import open_live_exchange
 from worker.bots.model import BotConfig
@@ -294,3 +296,39 @@ async def test_a_futures_position_rests_a_reduce_only_stop_and_target(
     assert fake.position().amount == 0
     final = {p["kind"]: p["status"] for p in await protective(conn, bot)}
     assert final == {"stop_loss": "canceled", "take_profit": "filled"}
+
+
+async def test_a_stop_on_the_wrong_side_of_the_price_is_refused_when_the_bot_is_saved(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User]
+) -> None:
+    # A short's target of 100 % or more would sit at or below zero.
+    with pytest.raises(psycopg.errors.CheckViolation, match="bots_take_profit_short_side"):
+        await create_bot(conn, users["alice"], allow_short=True, take_profit="100")
+    # A stop-loss of 100 % or more would sit at or below zero (below nothing a long can lose).
+    with pytest.raises(psycopg.errors.CheckViolation, match="bots_stop_loss_percent"):
+        await create_bot(conn, users["alice"], stop_loss="100")
+    with pytest.raises(psycopg.errors.CheckViolation, match="bots_trailing_stop_needs_stop_loss"):
+        await create_bot(conn, users["alice"], metadata={"trailing_stop": True})
+    await create_bot(conn, users["alice"], allow_short=True, take_profit="99", stop_loss="99")
+
+
+async def test_a_worker_that_lost_the_bot_records_no_protective_order(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    bot = await live_bot(conn, users["alice"], stop_loss="2")
+    async with FakeBinance() as fake:
+        async with a_worker(conn, db_url, fake, btc_usdt_candles(tmp_path), "first") as h:
+            trade = await until_open_trade(h, conn, bot)
+    [stop] = await protective(conn, bot)
+    await conn.execute("update public.bot_leases set epoch = epoch + 1 where bot_id = %s", (bot,))
+    stale = {k: str(v) if isinstance(v, Decimal) else v for k, v in stop.items()}
+    stale.update(status="canceled", status_reason="exit", trade_id=str(trade["id"]))
+    [(written,)] = await (
+        await conn.execute(
+            "select public.bot_record_protection(%s::jsonb, '[]')",
+            (json.dumps([stale], default=str),),
+        )
+    ).fetchall()
+    assert written == 0
+    [again] = await protective(conn, bot)
+    assert again["status"] == "open"

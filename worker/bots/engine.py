@@ -6,6 +6,8 @@ The order of a step follows the backtester's fill rules, so a backtest predicts 
    live: the exchange reports the fill) and open or close trades.
 2. A stop-loss or take-profit touched inside this candle closes the position at its price
    (at the open if the candle gapped through it), the stop first when both were touched.
+   A level a live bot rests on the exchange (``protection``) is the exchange's: its fill,
+   when the exchange reports one, is the exit.
 3. The decision taken on this candle's close (``Signals.at(-1)``) places a market order
    that fills at the next candle's open: an exit when a position is open, else an entry
    (after risk checks and a credit hold).
