@@ -332,3 +332,26 @@ async def test_a_worker_that_lost_the_bot_records_no_protective_order(
     assert written == 0
     [again] = await protective(conn, bot)
     assert again["status"] == "open"
+
+
+async def test_a_stop_the_exchange_took_but_the_database_never_recorded_is_found_not_doubled(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    bot = await live_bot(conn, users["alice"], stop_loss="2")
+    async with FakeBinance() as fake:
+        candles = btc_usdt_candles(tmp_path)
+        async with a_worker(conn, db_url, fake, candles, "first") as h:
+            await until_open_trade(h, conn, bot)
+            now = h.now
+        # The worker died between the exchange's answer and the commit of its step.
+        [stop] = await protective(conn, bot)
+        await conn.execute("delete from public.protective_orders where bot_id = %s", (bot,))
+        async with a_worker(conn, db_url, fake, candles, "second", now) as h2:
+            await h2.candles(1)
+    resting = [o for o in fake.orders.values() if o["status"] == "NEW"]
+    assert [o["clientOrderId"] for o in resting] == [stop["client_order_id"]]
+    stops = [p for p in fake.order_posts() if p.params["type"] == "STOP_LOSS_LIMIT"]
+    assert len(stops) == 1
+    [again] = await protective(conn, bot)
+    assert again["client_order_id"] == stop["client_order_id"] and again["status"] == "open"
+    assert again["exchange_order_id"] == stop["exchange_order_id"]

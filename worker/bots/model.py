@@ -177,6 +177,7 @@ class Protective:
     amount: Decimal
     trigger: Decimal
     trade_id: uuid.UUID
+    recorded: bool = True  # False: found on the exchange, not yet in protective_orders
 
 
 @dataclass(slots=True)

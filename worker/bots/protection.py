@@ -162,7 +162,38 @@ async def adopt(pool: AsyncConnectionPool, bots: Sequence[BotState]) -> None:
             trade_id=r["trade_id"],
         )
     for bot in held:
+        await _discover(bot)
         _follow_settings(bot)
+
+
+async def _discover(bot: BotState) -> None:
+    """Orders the exchange took for this position that no step recorded (the worker died
+    between the exchange's answer and its commit): found by their client order ids, so the
+    fleet neither places a second stop nor sells beside one."""
+    ex, pos = _live(bot), bot.position
+    if ex is None or pos is None:
+        return
+    from worker.exchanges import protective as xp
+
+    cfg = bot.config
+    can = xp.support(ex, cfg.symbol)
+    side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
+    for kind, level in _levels(bot).items():
+        if level is None or not can.holds(kind):
+            continue
+        if any(p.kind == kind for p in bot.protective.values()):
+            continue
+        trigger = ex.price_to_precision(cfg.symbol, level)
+        for n in range(ATTEMPTS):
+            cid = make_client_order_id(cfg.id, pos.trade_id, kind, trigger, n)
+            order = await retry(partial(xp.fetch, ex, cfg.symbol, cid), attempts=3, describe="find")
+            if order is None:
+                break
+            if order.is_open or order.status is OrderStatus.CLOSED:
+                bot.protective[cid] = Protective(
+                    cid, order.id, kind, side, pos.amount, trigger, pos.trade_id, recorded=False
+                )
+                break
 
 
 def _follow_settings(bot: BotState) -> None:
@@ -219,6 +250,10 @@ async def poll(bot: BotState, out: StepOut) -> Hit | None:
         cid = p.client_order_id
         order = await retry(partial(xp.fetch, ex, symbol, cid), attempts=3, describe="poll stop")
         if order is not None and order.is_open:
+            if not p.recorded:
+                p.recorded = True
+                limit = xp.limit_price(ex, symbol, p.side, p.trigger)
+                out.protective.append(_row(bot, p, "open", limit=limit))
             continue
         del bot.protective[cid]
         if order is not None and order.status is OrderStatus.CLOSED:
@@ -293,8 +328,8 @@ async def sync(bot: BotState, candle: Candle, out: StepOut) -> Hit | None:
         bot.stops_moved = False
         _record_stops(bot, out)
     ex = _live(bot)
-    if ex is None:
-        return None
+    if ex is None or any(f.purpose == "exit" for f in bot.in_flight.values()):
+        return None  # an exit on its way closes the position: nothing to rest beside it
     from worker.exchanges import protective as xp
 
     cfg = bot.config
