@@ -43,8 +43,9 @@ alter table public.bots
 -- A trailing stop trails the stop-loss: it needs one.
 alter table public.bots
   add constraint bots_trailing_stop_needs_stop_loss
-    check (coalesce(jsonb_typeof(metadata -> 'trailing_stop'), 'null') in ('null', 'boolean')
-           and (coalesce((metadata ->> 'trailing_stop')::boolean, false) is false or stop_loss is not null));
+    check (case when jsonb_typeof(metadata -> 'trailing_stop') = 'boolean'
+                then not (metadata -> 'trailing_stop')::boolean or stop_loss is not null
+                else coalesce(jsonb_typeof(metadata -> 'trailing_stop'), 'null') = 'null' end);
 
 -- RLS -----------------------------------------------------------------------------------
 

@@ -5353,7 +5353,11 @@ CREATE TABLE public.bots (
     CONSTRAINT bots_take_profit_short_side CHECK (((NOT allow_short) OR (take_profit IS NULL) OR (take_profit < (100)::numeric))),
     CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
     CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text)),
-    CONSTRAINT bots_trailing_stop_needs_stop_loss CHECK (((COALESCE(jsonb_typeof((metadata -> 'trailing_stop'::text)), 'null'::text) = ANY (ARRAY['null'::text, 'boolean'::text])) AND ((COALESCE(((metadata ->> 'trailing_stop'::text))::boolean, false) IS FALSE) OR (stop_loss IS NOT NULL))))
+    CONSTRAINT bots_trailing_stop_needs_stop_loss CHECK (
+CASE
+    WHEN (jsonb_typeof((metadata -> 'trailing_stop'::text)) = 'boolean'::text) THEN ((NOT ((metadata -> 'trailing_stop'::text))::boolean) OR (stop_loss IS NOT NULL))
+    ELSE (COALESCE(jsonb_typeof((metadata -> 'trailing_stop'::text)), 'null'::text) = 'null'::text)
+END)
 );
 ALTER TABLE public.bots OWNER TO postgres;
 COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';

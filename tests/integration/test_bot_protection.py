@@ -309,6 +309,8 @@ async def test_a_stop_on_the_wrong_side_of_the_price_is_refused_when_the_bot_is_
         await create_bot(conn, users["alice"], stop_loss="100")
     with pytest.raises(psycopg.errors.CheckViolation, match="bots_trailing_stop_needs_stop_loss"):
         await create_bot(conn, users["alice"], metadata={"trailing_stop": True})
+    with pytest.raises(psycopg.errors.CheckViolation, match="bots_trailing_stop_needs_stop_loss"):
+        await create_bot(conn, users["alice"], stop_loss="2", metadata={"trailing_stop": "abc"})
     await create_bot(conn, users["alice"], allow_short=True, take_profit="99", stop_loss="99")
 
 
