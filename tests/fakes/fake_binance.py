@@ -2,7 +2,7 @@
 
 Covers what ccxt's ``binance`` calls for markets, candles, orders and balances:
 ``/api/v3/exchangeInfo``, ``time``, ``ticker/24hr``, ``klines``, ``order`` (POST/GET/DELETE
-with ``newClientOrderId`` / ``origClientOrderId``), ``openOrders`` and ``account``; the
+with ``newClientOrderId`` / ``origClientOrderId``), ``openOrders``, ``myTrades`` and ``account``; the
 futures ``exchangeInfo`` endpoints answer with no symbols and ``sapi`` currency config with
 an empty list. Market definitions are the real ones recorded in ``markets/binance.json``.
 
@@ -10,6 +10,12 @@ Failures are switched on per test with ``fail_next``: ``"auth"`` (-2015, HTTP 40
 ``"insufficient"`` (-2010), ``"rate_limit"`` (HTTP 429), ``"unavailable"`` (HTTP 503),
 ``"timeout"`` (no answer until the client gives up) and ``"lost_response"`` (the order is
 accepted, then the answer never arrives).
+
+Stop orders (``STOP_LOSS``, ``STOP_LOSS_LIMIT``, ``TAKE_PROFIT``, ``TAKE_PROFIT_LIMIT``, with
+``stopPrice``) rest with their amount locked, as Binance holds them, and are accepted only on
+symbols whose ``orderTypes`` list them (-1116 otherwise). ``set_price`` moves the market: a
+stop whose ``stopPrice`` the new price crossed triggers and fills at that price (a limit stop
+only at its ``price`` or better), with the 0.1 % commission reported by ``myTrades``.
 
 Usage::
 
@@ -47,6 +53,16 @@ INSUFFICIENT = (
 NOT_FOUND = (400, {"code": -2013, "msg": "Order does not exist."})
 UNKNOWN_ORDER = (400, {"code": -2011, "msg": "Unknown order sent."})
 DUPLICATE = (400, {"code": -2010, "msg": "Duplicate order sent."})
+INVALID_ORDER_TYPE = (400, {"code": -1116, "msg": "Invalid orderType."})
+STOP_TYPES = {
+    "STOP_LOSS": "stop",
+    "STOP_LOSS_LIMIT": "stop",
+    "TAKE_PROFIT": "take",
+    "TAKE_PROFIT_LIMIT": "take",
+}
+"""Binance spot's conditional order types, by direction: a stop triggers against the
+position (a sell at or below ``stopPrice``), a take-profit with it."""
+COMMISSION = Decimal("0.001")
 
 
 @dataclass
@@ -71,6 +87,7 @@ class FakeBinance:
     klines: dict[str, list[list[Any]]] = field(default_factory=dict)
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    trades: list[dict[str, Any]] = field(default_factory=list)
     timeout_seconds: float = 5.0
 
     def __post_init__(self) -> None:
@@ -98,6 +115,66 @@ class FakeBinance:
 
     def order_posts(self) -> list[Request]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/api/v3/order"]
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        """Move ``symbol``'s price: resting stops whose trigger it crossed fill."""
+        self.prices[symbol] = price
+        for order in list(self.orders.values()):
+            direction = STOP_TYPES.get(order["type"])
+            if order["symbol"] != symbol or order["status"] != "NEW" or direction is None:
+                continue
+            stop, sell = Decimal(order["stopPrice"]), order["side"] == "SELL"
+            falling = (direction == "stop") == sell  # triggers when the price falls to it
+            if (price > stop) if falling else (price < stop):
+                continue
+            if order["type"].endswith("_LIMIT"):
+                limit = Decimal(order["price"])
+                if (price < limit) if sell else (price > limit):
+                    continue  # triggered; its limit rests until the price comes back
+            self._fill_resting(order, price)
+
+    def _fill_resting(self, order: dict[str, Any], price: Decimal) -> None:
+        market = next(s for s in self.symbols if s["symbol"] == order["symbol"])
+        base, quote = market["baseAsset"], market["quoteAsset"]
+        qty = Decimal(order["origQty"])
+        if order["side"] == "BUY":
+            locked = qty * Decimal(order["price"])
+            self.balances[quote][0] += locked
+            self.balances[quote][1] -= locked
+        else:
+            self.balances[base][0] += qty
+            self.balances[base][1] -= qty
+        self._settle(base, quote, order["side"], qty, price)
+        now = _now_ms()
+        order.update(
+            status="FILLED",
+            executedQty=order["origQty"],
+            cummulativeQuoteQty=str(qty * price),
+            updateTime=now,
+        )
+        self._trade(order, qty, price, quote, now)
+
+    def _trade(
+        self, order: dict[str, Any], qty: Decimal, price: Decimal, quote: str, when: int
+    ) -> dict[str, Any]:
+        """A fill as ``GET /api/v3/myTrades`` reports it."""
+        trade = {
+            "symbol": order["symbol"],
+            "id": next(self._ids),
+            "orderId": order["orderId"],
+            "orderListId": -1,
+            "price": str(price),
+            "qty": str(qty),
+            "quoteQty": str(qty * price),
+            "commission": str(qty * price * COMMISSION),
+            "commissionAsset": quote,
+            "time": when,
+            "isBuyer": order["side"] == "BUY",
+            "isMaker": False,
+            "isBestMatch": True,
+        }
+        self.trades.append(trade)
+        return trade
 
     async def __aenter__(self) -> FakeBinance:
         app = web.Application()
@@ -192,6 +269,7 @@ class FakeBinance:
             ("GET", "/api/v3/order"): self._get_order,
             ("DELETE", "/api/v3/order"): self._cancel_order,
             ("GET", "/api/v3/openOrders"): self._open_orders,
+            ("GET", "/api/v3/myTrades"): self._my_trades,
             ("GET", "/api/v3/account"): self._account,
         }
 
@@ -270,6 +348,8 @@ class FakeBinance:
         if any(o["clientOrderId"] == cid and o["status"] == "NEW" for o in self.orders.values()):
             return self._json(*DUPLICATE)
         market = next(s for s in self.symbols if s["symbol"] == symbol)
+        if kind not in market.get("orderTypes", [kind]):
+            return self._json(*INVALID_ORDER_TYPE)
         base, quote = market["baseAsset"], market["quoteAsset"]
         price = (
             Decimal(params["price"]) if "price" in params else self.prices.get(symbol, Decimal(1))
@@ -304,7 +384,7 @@ class FakeBinance:
             "fills": [],
         }
         if kind == "MARKET":
-            fee = qty * price * Decimal("0.001")
+            fee = qty * price * COMMISSION
             order.update(
                 status="FILLED",
                 executedQty=params["quantity"],
@@ -320,6 +400,7 @@ class FakeBinance:
                 ],
             )
             self._settle(base, quote, side, qty, price)
+            self._trade(order, qty, price, quote, now)
         else:
             free[0] -= need
             free[1] += need
@@ -362,6 +443,15 @@ class FakeBinance:
             _public(o)
             for o in self.orders.values()
             if o["status"] == "NEW" and (symbol is None or o["symbol"] == symbol)
+        ]
+        return self._json(200, rows)
+
+    def _my_trades(self, params: dict[str, str]) -> web.Response:
+        rows = [
+            t
+            for t in self.trades
+            if t["symbol"] == params.get("symbol")
+            and ("orderId" not in params or str(t["orderId"]) == params["orderId"])
         ]
         return self._json(200, rows)
 

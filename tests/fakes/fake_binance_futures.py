@@ -5,7 +5,12 @@ Covers what ccxt's ``binanceusdm`` (or ``binance`` on a ``:USDT`` market) calls:
 ``/fapi/v1/exchangeInfo`` (one perpetual, BTC/USDT:USDT, with Binance's filter shapes),
 ``time``, ``ping``, ``klines``, ``leverage`` (POST, recorded), ``order`` (POST/GET/DELETE with
 ``newClientOrderId`` / ``origClientOrderId``, ``reduceOnly``, ``positionSide``),
-``openOrders``, ``account`` (v2 and v3), ``balance`` (v2) and ``positionRisk`` (v2, v3).
+``openOrders``, ``userTrades``, ``account`` (v2 and v3), ``balance`` (v2) and ``positionRisk``
+(v2, v3), and conditional orders through Binance's algo order API (``algoOrder`` POST/GET/DELETE
+with ``clientAlgoId``, ``openAlgoOrders``): ``STOP_MARKET`` and ``TAKE_PROFIT_MARKET`` with
+``triggerPrice`` and ``reduceOnly``. ``set_price`` moves the market: an algo order whose
+trigger the price crossed places its market order (``actualOrderId``) and ends ``FINISHED``;
+a reduce-only one with no position left to reduce ends ``EXPIRED``.
 The account is in one-way mode (``positionSide`` BOTH); market orders fill at
 ``prices[symbol]``; margin is ``notional / leverage`` and is checked on orders that open or
 add to a position. A reduce-only order that would open or grow a position is rejected
@@ -113,10 +118,68 @@ class FakeBinanceFutures(FakeBinance):
     wallet: dict[str, Decimal] = field(default_factory=lambda: {"USDT": Decimal("10000")})
     leverage: dict[str, int] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
+    algo_orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    user_trades: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.futures_symbols = [BTCUSDT_PERPETUAL]
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        """Move ``symbol``'s price: algo orders whose trigger it crossed fire."""
+        super().set_price(symbol, price)
+        for algo in list(self.algo_orders.values()):
+            if algo["symbol"] != symbol or algo["algoStatus"] != "NEW":
+                continue
+            trigger, sell = Decimal(algo["triggerPrice"]), algo["side"] == "SELL"
+            falling = (algo["orderType"] == "STOP_MARKET") == sell
+            if (price > trigger) if falling else (price < trigger):
+                continue
+            self._fire(algo, price)
+
+    def _fire(self, algo: dict[str, Any], price: Decimal) -> None:
+        symbol, now = algo["symbol"], _now_ms()
+        pos = self.position(symbol)
+        qty = Decimal(algo["quantity"])
+        signed = qty if algo["side"] == "BUY" else -qty
+        algo.update(triggerTime=now, updateTime=now)
+        if algo["reduceOnly"]:
+            if pos.amount == 0 or (pos.amount > 0) == (signed > 0):
+                algo["algoStatus"] = "EXPIRED"
+                return
+            qty = min(qty, abs(pos.amount))
+            signed = qty if algo["side"] == "BUY" else -qty
+        order_id = next(self._ids)
+        self.orders[order_id] = {
+            "orderId": order_id,
+            "symbol": symbol,
+            "status": "FILLED",
+            "clientOrderId": f"autoclose-{order_id}",
+            "price": "0",
+            "avgPrice": str(price),
+            "origQty": str(qty),
+            "executedQty": str(qty),
+            "cumQty": str(qty),
+            "cumQuote": str(qty * price),
+            "timeInForce": "GTC",
+            "type": "MARKET",
+            "reduceOnly": algo["reduceOnly"],
+            "closePosition": False,
+            "side": algo["side"],
+            "positionSide": "BOTH",
+            "stopPrice": "0",
+            "workingType": "CONTRACT_PRICE",
+            "priceProtect": False,
+            "origType": algo["orderType"],
+            "priceMatch": "NONE",
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+            "goodTillDate": 0,
+            "time": now,
+            "updateTime": now,
+            "_leverage": self._leverage_of(symbol),
+        }
+        self._fill(symbol, signed, price, order_id=order_id, side=algo["side"])
+        algo.update(algoStatus="FINISHED", actualOrderId=str(order_id), actualPrice=str(price))
 
     # -- control --------------------------------------------------------------------------
 
@@ -147,6 +210,11 @@ class FakeBinanceFutures(FakeBinance):
                 ("GET", "/fapi/v1/order"): self._get_futures_order,
                 ("DELETE", "/fapi/v1/order"): self._cancel_futures_order,
                 ("GET", "/fapi/v1/openOrders"): self._futures_open_orders,
+                ("POST", "/fapi/v1/algoOrder"): self._new_algo_order,
+                ("GET", "/fapi/v1/algoOrder"): self._get_algo_order,
+                ("DELETE", "/fapi/v1/algoOrder"): self._cancel_algo_order,
+                ("GET", "/fapi/v1/openAlgoOrders"): self._open_algo_orders,
+                ("GET", "/fapi/v1/userTrades"): self._user_trades,
                 ("GET", "/fapi/v2/balance"): self._futures_balance,
                 ("GET", "/fapi/v2/account"): self._futures_account,
                 ("GET", "/fapi/v3/account"): self._futures_account,
@@ -398,7 +466,7 @@ class FakeBinanceFutures(FakeBinance):
                 cumQty=str(qty),
                 cumQuote=str(qty * price),
             )
-            self._fill(symbol, signed, price)
+            self._fill(symbol, signed, price, order_id=order_id, side=side)
         self.orders[order_id] = order
         if params.get("newOrderRespType", "ACK") == "ACK":
             # Binance's default answer: the order as accepted, before it matched.
@@ -408,10 +476,30 @@ class FakeBinanceFutures(FakeBinance):
             return self._json(200, _public(ack))
         return self._json(200, _public(order))
 
-    def _fill(self, symbol: str, signed: Decimal, price: Decimal) -> None:
+    def _fill(
+        self, symbol: str, signed: Decimal, price: Decimal, *, order_id: int, side: str
+    ) -> None:
         pos = self.position(symbol)
         fee = abs(signed) * price * TAKER_FEE
         self.wallet["USDT"] -= fee
+        self.user_trades.append(
+            {
+                "buyer": side == "BUY",
+                "commission": str(fee),
+                "commissionAsset": "USDT",
+                "id": next(self._ids),
+                "maker": False,
+                "orderId": order_id,
+                "price": str(price),
+                "qty": str(abs(signed)),
+                "quoteQty": str(abs(signed) * price),
+                "realizedPnl": "0",
+                "side": side,
+                "positionSide": "BOTH",
+                "symbol": symbol,
+                "time": _now_ms(),
+            }
+        )
         new = pos.amount + signed
         if pos.amount == 0 or (pos.amount > 0) == (signed > 0):  # open or add
             pos.entry_price = (pos.amount * pos.entry_price + signed * price) / new
@@ -441,6 +529,101 @@ class FakeBinanceFutures(FakeBinance):
             _public(o)
             for o in self.orders.values()
             if o["status"] == "NEW" and (symbol is None or o["symbol"] == symbol)
+        ]
+        return self._json(200, rows)
+
+    def _new_algo_order(self, params: dict[str, str]) -> web.Response:
+        symbol, kind = params["symbol"], params["type"]
+        if params.get("algoType") != "CONDITIONAL" or kind not in (
+            "STOP_MARKET",
+            "TAKE_PROFIT_MARKET",
+        ):
+            return self._json(400, {"code": -1116, "msg": "Invalid orderType."})
+        cid = params.get("clientAlgoId") or f"x-{next(self._ids)}"
+        if any(a["clientAlgoId"] == cid for a in self.algo_orders.values()):
+            return self._json(*DUPLICATE_CLIENT_ID)
+        if "triggerPrice" not in params or "quantity" not in params:
+            return self._json(
+                400, {"code": -1102, "msg": "Mandatory parameter was not sent or was empty."}
+            )
+        algo_id = next(self._ids)
+        now = _now_ms()
+        algo: dict[str, Any] = {
+            "algoId": algo_id,
+            "clientAlgoId": cid,
+            "algoType": "CONDITIONAL",
+            "orderType": kind,
+            "symbol": symbol,
+            "side": params["side"],
+            "positionSide": "BOTH",
+            "timeInForce": params.get("timeInForce", "GTC"),
+            "quantity": params["quantity"],
+            "algoStatus": "NEW",
+            "triggerPrice": params["triggerPrice"],
+            "price": "0.00",
+            "icebergQuantity": None,
+            "selfTradePreventionMode": "EXPIRE_MAKER",
+            "workingType": params.get("workingType", "CONTRACT_PRICE"),
+            "priceMatch": "NONE",
+            "closePosition": False,
+            "priceProtect": False,
+            "reduceOnly": params.get("reduceOnly", "false").lower() == "true",
+            "activatePrice": "",
+            "callbackRate": "",
+            "createTime": now,
+            "updateTime": now,
+            "triggerTime": 0,
+            "goodTillDate": 0,
+        }
+        self.algo_orders[algo_id] = algo
+        return self._json(200, algo)
+
+    def _find_algo(self, params: dict[str, str]) -> dict[str, Any] | None:
+        if "clientAlgoId" in params:
+            matches = [
+                a for a in self.algo_orders.values() if a["clientAlgoId"] == params["clientAlgoId"]
+            ]
+            return matches[-1] if matches else None
+        if "algoId" in params:
+            return self.algo_orders.get(int(params["algoId"]))
+        return None
+
+    def _get_algo_order(self, params: dict[str, str]) -> web.Response:
+        algo = self._find_algo(params)
+        if algo is None:
+            return self._json(*NOT_FOUND)
+        return self._json(200, {"actualOrderId": "", "actualPrice": "0.00", **algo})
+
+    def _cancel_algo_order(self, params: dict[str, str]) -> web.Response:
+        algo = self._find_algo(params)
+        if algo is None or algo["algoStatus"] != "NEW":
+            return self._json(*UNKNOWN_ORDER)
+        algo.update(algoStatus="CANCELED", updateTime=_now_ms())
+        return self._json(
+            200,
+            {
+                "algoId": algo["algoId"],
+                "clientAlgoId": algo["clientAlgoId"],
+                "code": "200",
+                "msg": "success",
+            },
+        )
+
+    def _open_algo_orders(self, params: dict[str, str]) -> web.Response:
+        symbol = params.get("symbol")
+        rows = [
+            a
+            for a in self.algo_orders.values()
+            if a["algoStatus"] == "NEW" and (symbol is None or a["symbol"] == symbol)
+        ]
+        return self._json(200, rows)
+
+    def _user_trades(self, params: dict[str, str]) -> web.Response:
+        rows = [
+            t
+            for t in self.user_trades
+            if t["symbol"] == params.get("symbol")
+            and ("orderId" not in params or str(t["orderId"]) == params["orderId"])
         ]
         return self._json(200, rows)
 

@@ -2027,8 +2027,14 @@ CREATE TABLE public.bots (
     CONSTRAINT bots_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
     CONSTRAINT bots_take_profit_finite CHECK ((take_profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_take_profit_percent CHECK ((take_profit > (0)::numeric)),
+    CONSTRAINT bots_take_profit_short_side CHECK (((NOT allow_short) OR (take_profit IS NULL) OR (take_profit < (100)::numeric))),
     CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
-    CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text))
+    CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text)),
+    CONSTRAINT bots_trailing_stop_needs_stop_loss CHECK (
+CASE
+    WHEN (jsonb_typeof((metadata -> 'trailing_stop'::text)) = 'boolean'::text) THEN ((NOT ((metadata -> 'trailing_stop'::text))::boolean) OR (stop_loss IS NOT NULL))
+    ELSE (COALESCE(jsonb_typeof((metadata -> 'trailing_stop'::text)), 'null'::text) = 'null'::text)
+END)
 );
 ALTER TABLE public.bots OWNER TO postgres;
 COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
@@ -3633,6 +3639,56 @@ begin
 end;
 $$;
 ALTER FUNCTION public.bot_orphan_holds(p_bots jsonb) OWNER TO postgres;
+CREATE FUNCTION public.bot_record_protection(p_orders jsonb, p_trades jsonb DEFAULT '[]'::jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_ok uuid[];
+  v_n integer;
+begin
+  if jsonb_typeof(coalesce(p_orders, 'null')) <> 'array' or jsonb_typeof(coalesce(p_trades, 'null')) <> 'array' then
+    raise exception 'p_orders and p_trades must be JSON arrays' using errcode = '22023';
+  end if;
+  select coalesce(array_agg(x.bot_id), '{}') into v_ok
+    from (select l.bot_id
+            from public.bot_leases l
+            join (select distinct r.bot_id, r.lease_epoch
+                    from jsonb_to_recordset(p_orders || p_trades) as r(bot_id uuid, lease_epoch bigint)) s
+              on s.bot_id = l.bot_id and s.lease_epoch = l.epoch
+           order by l.bot_id
+             for share of l) x;
+  update public.trades t
+     set stop_loss_price = r.stop_loss_price,
+         take_profit_price = r.take_profit_price,
+         lease_epoch = r.lease_epoch
+    from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, lease_epoch bigint, stop_loss_price numeric,
+                                           take_profit_price numeric)
+   where t.id = r.id and t.bot_id = r.bot_id and t.status = 'open' and r.bot_id = any (v_ok);
+  insert into public.protective_orders as p (id, bot_id, user_id, trade_id, client_order_id, exchange_order_id,
+                                             exchange, symbol, kind, side, amount, trigger_price, limit_price,
+                                             status, status_reason, filled_at, lease_epoch)
+  select r.id, r.bot_id, r.user_id, r.trade_id, r.client_order_id, r.exchange_order_id, r.exchange, r.symbol,
+         r.kind, r.side, r.amount, r.trigger_price, r.limit_price, coalesce(r.status, 'open'), r.status_reason,
+         r.filled_at, r.lease_epoch
+    from jsonb_to_recordset(p_orders) as r(id uuid, bot_id uuid, user_id uuid, trade_id uuid, client_order_id text,
+         exchange_order_id text, exchange text, symbol text, kind text, side text, amount numeric,
+         trigger_price numeric, limit_price numeric, status text, status_reason text, filled_at timestamptz,
+         lease_epoch bigint)
+   where r.bot_id = any (v_ok)
+   order by r.bot_id, r.client_order_id
+  on conflict (client_order_id) do update
+     set exchange_order_id = coalesce(excluded.exchange_order_id, p.exchange_order_id),
+         status = excluded.status,
+         status_reason = coalesce(excluded.status_reason, p.status_reason),
+         filled_at = coalesce(excluded.filled_at, p.filled_at),
+         lease_epoch = excluded.lease_epoch,
+         updated_at = now();
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.bot_record_protection(p_orders jsonb, p_trades jsonb) OWNER TO postgres;
 CREATE FUNCTION public.bot_trade_prices(p_user_ids uuid[]) RETURNS TABLE(user_id uuid, credits_per_trade numeric, account_id uuid, live_trading boolean)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -6441,6 +6497,34 @@ CREATE VIEW public.portfolio_value WITH (security_invoker='true') AS
    FROM (held h
      FULL JOIN cash c ON ((c.user_id = h.user_id)));
 ALTER TABLE public.portfolio_value OWNER TO postgres;
+CREATE TABLE public.protective_orders (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    bot_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    trade_id uuid NOT NULL,
+    client_order_id text NOT NULL,
+    exchange_order_id text,
+    exchange text NOT NULL,
+    symbol text NOT NULL,
+    kind text NOT NULL,
+    side text NOT NULL,
+    amount numeric(28,12) NOT NULL,
+    trigger_price numeric(28,12) NOT NULL,
+    limit_price numeric(28,12),
+    status text DEFAULT 'open'::text NOT NULL,
+    status_reason text,
+    filled_at timestamp with time zone,
+    lease_epoch bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT protective_orders_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT protective_orders_kind_known CHECK ((kind = ANY (ARRAY['stop_loss'::text, 'take_profit'::text]))),
+    CONSTRAINT protective_orders_limit_positive CHECK ((limit_price > (0)::numeric)),
+    CONSTRAINT protective_orders_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
+    CONSTRAINT protective_orders_status_known CHECK ((status = ANY (ARRAY['open'::text, 'filled'::text, 'canceled'::text, 'rejected'::text]))),
+    CONSTRAINT protective_orders_trigger_positive CHECK ((trigger_price > (0)::numeric))
+);
+ALTER TABLE public.protective_orders OWNER TO postgres;
 CREATE TABLE public.reviews (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     strategy_id uuid NOT NULL,
@@ -6694,6 +6778,10 @@ ALTER TABLE public.profiles
     ADD CONSTRAINT profiles_preferences_object CHECK (((jsonb_typeof(preferences) = 'object'::text) AND (pg_column_size(preferences) <= 16384))) NOT VALID;
 ALTER TABLE public.profiles
     ADD CONSTRAINT profiles_telegram_chat_id_format CHECK ((telegram_chat_id ~ '^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$'::text)) NOT VALID;
+ALTER TABLE ONLY public.protective_orders
+    ADD CONSTRAINT protective_orders_client_order_id_unique UNIQUE (client_order_id);
+ALTER TABLE ONLY public.protective_orders
+    ADD CONSTRAINT protective_orders_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.reviews
     ADD CONSTRAINT reviews_one_per_subscriber UNIQUE (strategy_id, user_id);
 ALTER TABLE ONLY public.reviews
@@ -6806,6 +6894,9 @@ CREATE INDEX position_requests_bot_active_idx ON public.position_requests USING 
 CREATE UNIQUE INDEX position_requests_one_close_per_trade ON public.position_requests USING btree (trade_id) WHERE ((kind = 'close'::text) AND (status = ANY (ARRAY['pending'::text, 'working'::text])));
 CREATE INDEX position_requests_trade_id_idx ON public.position_requests USING btree (trade_id);
 CREATE INDEX position_requests_user_idx ON public.position_requests USING btree (user_id, created_at DESC);
+CREATE INDEX protective_orders_bot_open_idx ON public.protective_orders USING btree (bot_id) WHERE (status = 'open'::text);
+CREATE INDEX protective_orders_trade_id_idx ON public.protective_orders USING btree (trade_id);
+CREATE INDEX protective_orders_user_id_idx ON public.protective_orders USING btree (user_id);
 CREATE INDEX reviews_user_id_idx ON public.reviews USING btree (user_id);
 CREATE INDEX signal_executions_charge_pending_idx ON public.signal_executions USING btree (signal_id) WHERE (charge_status = 'pending'::text);
 CREATE INDEX signal_executions_created_at_idx ON public.signal_executions USING btree (created_at) INCLUDE (status);
@@ -6873,6 +6964,7 @@ CREATE TRIGGER plans_updated_at BEFORE UPDATE ON public.plans FOR EACH ROW EXECU
 CREATE TRIGGER position_requests_notify AFTER INSERT ON public.position_requests FOR EACH ROW EXECUTE FUNCTION private.notify_position_request();
 CREATE TRIGGER position_requests_set_updated_at BEFORE UPDATE ON public.position_requests FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER profiles_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER protective_orders_set_updated_at BEFORE UPDATE ON public.protective_orders FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER reviews_updated_at BEFORE UPDATE ON public.reviews FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER signals_after_change AFTER INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_after_change();
 CREATE TRIGGER signals_exit_needs_market BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_exit_needs_market();
@@ -6985,6 +7077,12 @@ ALTER TABLE ONLY public.position_requests
     ADD CONSTRAINT position_requests_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_id_fkey FOREIGN KEY (id) REFERENCES auth.users(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.protective_orders
+    ADD CONSTRAINT protective_orders_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.protective_orders
+    ADD CONSTRAINT protective_orders_trade_id_fkey FOREIGN KEY (trade_id) REFERENCES public.trades(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.protective_orders
+    ADD CONSTRAINT protective_orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.reviews
     ADD CONSTRAINT reviews_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.reviews
@@ -7040,6 +7138,7 @@ CREATE POLICY "Admins can read every order" ON public.orders FOR SELECT TO trade
 CREATE POLICY "Admins can read every plan" ON public.plans FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every position request" ON public.position_requests FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every profile" ON public.profiles FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every protective order" ON public.protective_orders FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every signal" ON public.signals FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every strategy" ON public.strategies FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every subscription" ON public.subscriptions FOR SELECT TO tradefleet_admin USING (true);
@@ -7102,6 +7201,7 @@ CREATE POLICY "Users can read their own notifications" ON public.notifications F
 CREATE POLICY "Users can read their own orders" ON public.orders FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own position requests" ON public.position_requests FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own profile" ON public.profiles FOR SELECT TO authenticated USING ((id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own strategies" ON public.strategies FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own subscriptions" ON public.subscriptions FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own sync runs" ON public.sync_runs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -7149,6 +7249,7 @@ ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.position_requests ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.protective_orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.reviews ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.signal_executions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.signals ENABLE ROW LEVEL SECURITY;
@@ -7506,6 +7607,8 @@ REVOKE ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_orphan_holds(p_bots jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_orphan_holds(p_bots jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.bot_record_protection(p_orders jsonb, p_trades jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.bot_record_protection(p_orders jsonb, p_trades jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_trade_prices(p_user_ids uuid[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_trade_prices(p_user_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
@@ -7743,6 +7846,8 @@ GRANT ALL ON TABLE public.portfolio_holdings TO service_role;
 GRANT SELECT ON TABLE public.portfolio_holdings TO authenticated;
 GRANT ALL ON TABLE public.portfolio_value TO service_role;
 GRANT SELECT ON TABLE public.portfolio_value TO authenticated;
+GRANT ALL ON TABLE public.protective_orders TO service_role;
+GRANT SELECT ON TABLE public.protective_orders TO authenticated;
 GRANT ALL ON TABLE public.reviews TO service_role;
 GRANT SELECT,DELETE ON TABLE public.reviews TO authenticated;
 GRANT SELECT(id) ON TABLE public.reviews TO anon;

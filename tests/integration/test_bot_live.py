@@ -160,8 +160,12 @@ async def test_a_live_allow_short_bot_on_a_spot_market_skips_short_entries_and_s
     conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
 ) -> None:
     # Stops close trades often, so the bot is flat when the averages cross down: a short entry.
+    # The fake's price stands still, so the stops are the fleet's candle checks: the market
+    # lists no stop orders to rest on the exchange.
     bot = await live_bot(conn, users["alice"], allow_short=True, stop_loss="0.3", take_profit="0.3")
     async with FakeBinance() as fake:
+        [market] = [s for s in fake.symbols if s["symbol"] == "BTCUSDT"]
+        market["orderTypes"] = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 
         def factory(cfg: BotConfig, creds: ExchangeCredentials, testnet: bool) -> LiveExchange:
             return LiveExchange(

@@ -6,6 +6,8 @@ The order of a step follows the backtester's fill rules, so a backtest predicts 
    live: the exchange reports the fill) and open or close trades.
 2. A stop-loss or take-profit touched inside this candle closes the position at its price
    (at the open if the candle gapped through it), the stop first when both were touched.
+   A level a live bot rests on the exchange (``protection``) is the exchange's: its fill,
+   when the exchange reports one, is the exit.
 3. The decision taken on this candle's close (``Signals.at(-1)``) places a market order
    that fills at the next candle's open: an exit when a position is open, else an entry
    (after risk checks and a credit hold).
@@ -36,7 +38,7 @@ from worker.errors import Fatal, Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 from worker.retry import retry
 
-from . import credit_gate
+from . import credit_gate, protection
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
 
@@ -306,24 +308,52 @@ async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
             out.credits.append(op)
 
 
+def _protective_exit(bot: BotState, hit: protection.Hit, candle: Candle, out: StepOut) -> None:
+    """A protective order filled on the exchange: its fill is the trade's exit, at the
+    fill's own price, commission and time."""
+    order, reason = hit
+    cid = order.client_order_id or ""
+    out.orders.append(order_row(bot, order, cid, reason, candle.time))
+    _close_trade(bot, order, reason, order.updated_at or candle.time, out)
+
+
+async def protect(bot: BotState, candle: Candle, out: StepOut) -> None:
+    """After a step: the exchange holds the open position's stop (and target)."""
+    hit = await protection.sync(bot, candle, out)
+    if hit is not None:
+        _protective_exit(bot, hit, candle, out)
+        await protection.sync(bot, candle, out)
+
+
 async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
-    """Step 2: stop-loss / take-profit touched inside this candle."""
+    """Step 2: stop-loss / take-profit touched inside this candle (the levels the exchange
+    holds for a live bot are the exchange's: their fill is the exit)."""
+    if (hit := await protection.poll(bot, out)) is not None:
+        _protective_exit(bot, hit, candle, out)
+        await protection.cancel_all(bot, out, "exit")
+        return
     pos = bot.position
-    if pos is None or (pos.stop_price is None and pos.take_price is None):
+    held = {p.kind for p in bot.protective.values()}
+    stop = None if pos is None or "stop_loss" in held else pos.stop_price
+    take = None if pos is None or "take_profit" in held else pos.take_price
+    if pos is None or (stop is None and take is None):
         return
     if any(f.purpose == "exit" for f in bot.in_flight.values()):
         return  # the exit order fills at the next open; stops covered until this candle
     level: Decimal | None = None
     if pos.long:
-        if pos.stop_price is not None and candle.low <= pos.stop_price:
-            level, reason = min(candle.open, pos.stop_price), "stop_loss"
-        elif pos.take_price is not None and candle.high >= pos.take_price:
-            level, reason = max(candle.open, pos.take_price), "take_profit"
-    elif pos.stop_price is not None and candle.high >= pos.stop_price:
-        level, reason = max(candle.open, pos.stop_price), "stop_loss"
-    elif pos.take_price is not None and candle.low <= pos.take_price:
-        level, reason = min(candle.open, pos.take_price), "take_profit"
+        if stop is not None and candle.low <= stop:
+            level, reason = min(candle.open, stop), "stop_loss"
+        elif take is not None and candle.high >= take:
+            level, reason = max(candle.open, take), "take_profit"
+    elif stop is not None and candle.high >= stop:
+        level, reason = max(candle.open, stop), "stop_loss"
+    elif take is not None and candle.low <= take:
+        level, reason = min(candle.open, take), "take_profit"
     if level is None:
+        return
+    if (hit := await protection.cancel_all(bot, out, "exit")) is not None:
+        _protective_exit(bot, hit, candle, out)
         return
     cfg = bot.config
     side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
@@ -392,6 +422,9 @@ async def plan_decision(
     side: Literal["buy", "sell"]
     if pos is not None:
         if not decision.exits(pos) or bot.in_flight:
+            return None
+        if (hit := await protection.cancel_all(bot, out, "exit")) is not None:
+            _protective_exit(bot, hit, candle, out)  # the exchange closed it first
             return None
         exit_side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
         cid = make_client_order_id(cfg.id, candle.time.isoformat(), "exit")

@@ -55,6 +55,7 @@ class BotConfig:
     slippage: Decimal
     int_id: int = 0  # the id as a number (spreads periodic work across bots)
     leverage: int = 1  # live futures/swap markets only
+    trailing_stop: bool = False  # metadata.trailing_stop: the stop follows the price up
 
     @property
     def market(self) -> MarketKey:
@@ -126,6 +127,7 @@ class BotConfig:
             slippage=Decimal(str(meta.get("paper_slippage", "0"))),
             int_id=uuid.UUID(str(row["id"])).int,
             leverage=max(1, int(Decimal(str(row.get("leverage") or 1)))),
+            trailing_stop=meta.get("trailing_stop") is True and stop is not None,
         )
 
 
@@ -165,6 +167,20 @@ class InFlight:
 
 
 @dataclass(slots=True)
+class Protective:
+    """A stop-loss or take-profit resting on the exchange for the open position."""
+
+    client_order_id: str
+    exchange_order_id: str | None
+    kind: Literal["stop_loss", "take_profit"]
+    side: Literal["buy", "sell"]
+    amount: Decimal
+    trigger: Decimal
+    trade_id: uuid.UUID
+    recorded: bool = True  # False: found on the exchange, not yet in protective_orders
+
+
+@dataclass(slots=True)
 class BotState:
     """One leased bot in the runner's memory."""
 
@@ -180,6 +196,9 @@ class BotState:
     halted: bool = False  # paused/errored by the runner: no new decisions until reloaded
     can_short: bool = False  # allow_short on a paper (margin) account or a live futures/swap market
     pending_out: StepOut | None = None  # what reconciliation found, written on adoption
+    protective: dict[str, Protective] = field(default_factory=dict)  # resting on the exchange
+    unprotected: uuid.UUID | None = None  # the trade whose missing exchange stop was logged
+    stops_moved: bool = False  # the open trade's stop or target moved: record it
 
     @property
     def id(self) -> str:
@@ -195,6 +214,8 @@ class StepOut:
     logs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
     credits: list[TransferRequest] = field(default_factory=list)
+    protective: list[dict[str, Any]] = field(default_factory=list)  # protective_orders rows
+    stops: list[dict[str, Any]] = field(default_factory=list)  # open trades whose stop moved
     status: str | None = None
     status_reason: str | None = None
     error_message: str | None = None
@@ -202,7 +223,14 @@ class StepOut:
     @property
     def has_writes(self) -> bool:
         return bool(
-            self.orders or self.trades or self.logs or self.notes or self.credits or self.status
+            self.orders
+            or self.trades
+            or self.logs
+            or self.notes
+            or self.credits
+            or self.protective
+            or self.stops
+            or self.status
         )
 
     def log(self, bot: BotConfig, level: str, message: str, **context: Any) -> None:

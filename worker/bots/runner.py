@@ -44,7 +44,7 @@ from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
-from . import credit_gate, engine
+from . import credit_gate, engine, protection
 from .adoption import BotBuilder
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
@@ -259,6 +259,7 @@ class BotRunner:
         for o in orders:
             orders_by[str(o["bot_id"])].append(o)
         failed: list[tuple[BotState, StepOut, datetime | None]] = []
+        built: list[BotState] = []
         for row in rows:
             bot_id = str(row["id"])
             self._reload.discard(bot_id)
@@ -276,12 +277,14 @@ class BotRunner:
             if bot.pending_out is not None:
                 failed.append((bot, bot.pending_out, None))
                 bot.pending_out = None
+            built.append(bot)
             self.bots[bot_id] = bot
             self.markets[bot.config.market].add(bot_id)
             log.info(
                 "bot adopted",
                 extra={"bot_id": bot_id, "action": "bot_adopted", "epoch": bot.epoch},
             )
+        await protection.adopt(self.pool, built)
         if failed:
             for bot_id in await persist_steps(self.pool, failed):
                 self._forget(bot_id)
@@ -334,6 +337,7 @@ class BotRunner:
         A failure throws the bots it touched away (marked for reloading); returns them."""
         touched = {b for k in keys for b in self.markets.get(k, ()) if only is None or b in only}
         try:
+            await protection.refresh_settings(self.pool, [self.bots[b] for b in sorted(touched)])
             steps = await self._step_all(keys, close, gaps, only)
         except Exception as e:
             await self._throw_away(touched, "step", e)
@@ -522,7 +526,9 @@ class BotRunner:
             return None  # nothing can fill, trigger or be decided: most bots on most candles
         await engine.apply_fills(bot, candle, out)
         await engine.apply_stops(bot, candle, out)
-        return await engine.plan_decision(bot, decision, candle, out)
+        intent = await engine.plan_decision(bot, decision, candle, out)
+        await engine.protect(bot, candle, out)
+        return intent
 
     async def _enter(self, intents: list[tuple[EntryIntent, StepOut]]) -> None:
         if not intents:
@@ -556,6 +562,7 @@ class BotRunner:
                 continue
             try:
                 await engine.place_entry(intent, None if hold is None else hold, out)
+                await engine.protect(intent.bot, intent.candle, out)
             except Exception as e:
                 if hold:
                     out.credits.append(credit_gate.void(intent.client_order_id, hold))

@@ -46,6 +46,7 @@ select * from public.orders
  where bot_id = any(%(ids)s::uuid[]) and status in ('pending', 'open') and signal_id is null
  order by created_at
 """
+RECORD_PROTECTION = "select public.bot_record_protection(%(orders)s, %(trades)s)"
 APPLY_STEPS = """
 select stale_bot_id::text from public.bot_apply_steps(%(steps)s, %(orders)s, %(trades)s, %(logs)s, %(notes)s)
 """
@@ -78,6 +79,8 @@ async def persist_steps(
     trades: list[dict[str, Any]] = []
     logs: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
+    protective: list[dict[str, Any]] = []
+    stops: list[dict[str, Any]] = []
     credit_ops: dict[str, list[TransferRequest]] = {}
     for bot, out, candle_at in steps:
         heads.append(
@@ -94,6 +97,8 @@ async def persist_steps(
         trades.extend(out.trades)
         logs.extend(out.logs)
         notes.extend(out.notes)
+        protective.extend(out.protective)
+        stops.extend(out.stops)
         if out.credits:
             credit_ops[bot.id] = out.credits
     # A step may open and close the same trade (entry filled at the open, stop hit in the
@@ -112,6 +117,14 @@ async def persist_steps(
             },
         )
         stale = {str(r[0]) for r in await cur.fetchall()}
+        if protective or stops:
+            await conn.execute(
+                RECORD_PROTECTION,
+                {
+                    "orders": Jsonb(list({p["client_order_id"]: p for p in protective}.values())),
+                    "trades": Jsonb(list({t["id"]: t for t in stops}.values())),
+                },
+            )
         ops = [
             op for bot_id, bot_ops in credit_ops.items() if bot_id not in stale for op in bot_ops
         ]

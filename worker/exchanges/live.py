@@ -208,7 +208,7 @@ class LiveExchange(Exchange):
         self._margin_mode: dict[str, str] = {}
         self._cid_alias: dict[str, str] = {}
 
-    def _native_cid(self, client_order_id: str) -> str:
+    def native_cid(self, client_order_id: str) -> str:
         """The client order id as sent to this exchange (Kraken takes a UUID, 32 hex digits
         or up to 18 characters: longer ids go as 32 hex digits of their SHA-256)."""
         form = NATIVE_CLIENT_ID.get(self.id)
@@ -326,7 +326,7 @@ class LiveExchange(Exchange):
         request: dict[str, Any] = dict(params or {})
         if client_order_id is not None:
             validate_client_order_id(client_order_id)
-            request[CLIENT_ID_PARAM.get(self.id, "clientOrderId")] = self._native_cid(
+            request[CLIENT_ID_PARAM.get(self.id, "clientOrderId")] = self.native_cid(
                 client_order_id
             )
         if self.id in MARGIN_MODE_WITH_LEVERAGE and symbol in self._margin_mode:
@@ -448,7 +448,7 @@ class LiveExchange(Exchange):
     async def fetch_order_by_client_id(self, client_order_id: str, symbol: str) -> Order | None:
         await self.load_markets()
         action = f"fetch order by client id {client_order_id}"
-        native = self._native_cid(client_order_id)
+        native = self.native_cid(client_order_id)
         listing_param = LIST_BY_CLIENT_ID.get(self.id)
         if listing_param is not None:
             # The exchange filters its open and recent order lists by the client id.
@@ -487,7 +487,7 @@ class LiveExchange(Exchange):
         """Orders already placed under these client ids: open ones in one call, others by id."""
         wanted = list(dict.fromkeys(client_order_ids))
         for cid in wanted:
-            self._native_cid(cid)  # so orders listed under the exchange's form map back
+            self.native_cid(cid)  # so orders listed under the exchange's form map back
         found = {
             o.client_order_id: o
             for o in await self.fetch_open_orders(symbol)

@@ -2,7 +2,7 @@
 -- state), statistics from closed trades, the performance RPC, and the bot runner's batch
 -- write (bot_apply_steps) fenced by lease epochs.
 begin;
-select plan(36);
+select plan(40);
 
 select tests.create_user(1, 'ann@bots.test');
 select tests.create_user(2, 'ben@bots.test');
@@ -25,6 +25,10 @@ select throws_ok(
   $$insert into public.bots (name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
     values ('x', 'binance', 'ETH/BTC', '5m', 'rsi', 1, -1)$$,
   '23514', null, 'a negative stake is refused');
+select throws_like($$update public.bots set allow_short = true, take_profit = 150 where id = tests.id('bot', 1)$$,
+  '%bots_take_profit_short_side%', 'a short''s take-profit of 100 % or more (a target at or below zero) is refused');
+select throws_like($$update public.bots set metadata = '{"trailing_stop": true}' where id = tests.id('bot', 1)$$,
+  '%bots_trailing_stop_needs_stop_loss%', 'a trailing stop without a stop-loss is refused');
 insert into public.strategies (name, strategy_type, engine) values ('a', 'ai_generated', 'rsi'), ('b', 'ai_generated', 'rsi'), ('c', 'ai_generated', 'rsi');
 select throws_like($$insert into public.strategies (name, strategy_type, engine) values ('d', 'ai_generated', 'rsi')$$,
   '%allows 3 strategies (max_strategies)%', 'a fourth strategy on Free fails naming max_strategies');
@@ -197,5 +201,12 @@ select is(tests.try_as('ben@bots.test', 'select win_rate_percentage from public.
           'rows=1', 'a user reads the performance of their own bots');
 
 select tests.clear_authentication();
+
+-- bot_record_protection ---------------------------------------------------------------------------
+select throws_ok($$select public.bot_record_protection('{}'::jsonb)$$, '22023', null,
+                 'protective orders come as a JSON array');
+select is(public.bot_record_protection(jsonb_build_array(jsonb_build_object(
+            'bot_id', tests.id('bot', 1), 'lease_epoch', 99, 'client_order_id', 'bots-test-stop')), '[]'),
+          0, 'a worker without the bot''s current lease records no protective order');
 select * from finish();
 rollback;

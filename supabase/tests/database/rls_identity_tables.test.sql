@@ -10,6 +10,11 @@
 begin;
 
 select tests.mx_fixture();
+-- A resting stop for every fixture trade (its owner's, as the fleet records them).
+insert into public.protective_orders (bot_id, user_id, trade_id, client_order_id, exchange, symbol, kind, side,
+                                      amount, trigger_price)
+select t.bot_id, t.user_id, t.id, 'mx-' || t.id, 'binance', 'ETH/BTC', 'stop_loss', 'sell', 1, 0.09
+  from public.trades t where t.id::text in (select m.key from mx m where m.kind = 'trade');
 -- Two audit rows (written by admin functions in real life; the owner writes them here).
 insert into mx
 select 'audit', 'x' || n, (private.admin_audit(tests.mx_id('user', 'dana'), 'set_user_role', 'user',
@@ -100,6 +105,10 @@ insert into matrix values
   ('trades: insert', $$insert into trades (bot_id, user_id, exchange, trading_pair, side, amount, price, entry_time) values (@bot.a1, @user.a, 'binance', 'ETH/BTC', 'buy', 1, 0.1, now()) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('trades: update', $$update trades set profit = 100 where id::text = any(@trade) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('trades: delete', $$delete from trades where id::text = any(@trade) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('protective_orders: select', $$select trade_id::text as key from protective_orders where trade_id::text = any(@trade)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('protective_orders: insert', $$insert into protective_orders (bot_id, user_id, trade_id, client_order_id, exchange, symbol, kind, side, amount, trigger_price) values (@bot.a1, @user.a, @trade.a1, 'x', 'binance', 'ETH/BTC', 'stop_loss', 'sell', 1, 0.09) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
+  ('protective_orders: update', $$update protective_orders set status = 'canceled' where trade_id::text = any(@trade) returning trade_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('protective_orders: delete', $$delete from protective_orders where trade_id::text = any(@trade) returning trade_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('bot_logs: select', $$select id::text as key from bot_logs where id::text = any(@log)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('bot_logs: insert', $$insert into bot_logs (user_id, log_level, message) values (@user.a, 'info', 'x') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('bot_logs: update', $$update bot_logs set message = 'x' where id::text = any(@log) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
@@ -218,6 +227,7 @@ insert into matrix values
   ('position_requests: nothing of others', $$select id::text as key from position_requests where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('orders: nothing of others', $$select id::text as key from orders where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('trades: nothing of others', $$select id::text as key from trades where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
+  ('protective_orders: nothing of others', $$select id::text as key from protective_orders where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('bot_logs: nothing of others', $$select id::text as key from bot_logs where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('backtest_runs: nothing of others', $$select id::text as key from backtest_runs where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('backtest_results: nothing of others', $$select id::text as key from backtest_results where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),

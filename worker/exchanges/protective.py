@@ -1,0 +1,214 @@
+"""Protective orders on a live exchange: a stop-loss (and take-profit) resting on the
+exchange, through ccxt's unified parameters, so a position is protected while no worker
+watches it.
+
+- Capabilities come from ccxt (``has['createStopLossOrder']`` / ``createTakeProfitOrder``)
+  and the market's own list of order types where the exchange publishes one (Binance's
+  ``orderTypes``): a spot market rests a stop-limit sell (Binance ``STOP_LOSS_LIMIT``), a
+  futures/swap market a reduce-only stop-market and take-profit-market (Binance's
+  conditional algo orders). On spot the take-profit is not rested beside the stop: both
+  would lock the same coins.
+- Orders carry the caller's deterministic client order id: placing again after a restart
+  finds the order already placed.
+- A filled protective order is read back with its real fills (``fetch_my_trades``): price,
+  amount, commission and time, which order responses often lack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Literal
+
+import ccxt
+
+from worker.candles import ms_to_datetime
+from worker.errors import Retryable
+
+from .base import Exchange, validate_client_order_id
+from .ccxt_errors import translate
+from .live import LiveExchange, order_from_ccxt
+from .models import Fee, Order, OrderStatus, Side, to_decimal
+from .venues import CLIENT_ID_PARAM
+
+Kind = Literal["stop_loss", "take_profit"]
+
+LIMIT_BAND = Decimal("0.005")
+"""A stop-limit's limit price lies this fraction beyond its trigger (below for a sell), so
+it fills in a fast market without selling at any price."""
+
+SPOT_TYPES: dict[Kind, tuple[str, ...]] = {
+    "stop_loss": ("STOP_LOSS_LIMIT", "STOP_LOSS"),
+    "take_profit": ("TAKE_PROFIT_LIMIT", "TAKE_PROFIT"),
+}
+CONTRACT_TYPES: dict[Kind, tuple[str, ...]] = {
+    "stop_loss": ("STOP_MARKET", "STOP"),
+    "take_profit": ("TAKE_PROFIT_MARKET", "TAKE_PROFIT"),
+}
+HAS: dict[Kind, str] = {"stop_loss": "createStopLossOrder", "take_profit": "createTakeProfitOrder"}
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """What an exchange market can rest on the exchange; ``missing`` says why not."""
+
+    stop_loss: bool
+    take_profit: bool
+    missing: str | None = None
+
+    def holds(self, kind: Kind) -> bool:
+        return self.stop_loss if kind == "stop_loss" else self.take_profit
+
+
+def support(ex: Exchange, symbol: str) -> Support:
+    """Which protective orders ``symbol`` on ``ex`` can rest (none on paper accounts)."""
+    if not isinstance(ex, LiveExchange):
+        return Support(False, False, "a paper account has no exchange to rest orders on")
+    client = ex.client
+    market: Mapping[str, Any] = client.market(symbol)
+    contract = bool(market.get("contract"))
+    listed = (market.get("info") or {}).get("orderTypes")
+
+    def can(kind: Kind) -> bool:
+        if not client.has.get(HAS[kind]):
+            return False
+        wanted = CONTRACT_TYPES[kind] if contract else SPOT_TYPES[kind]
+        return not isinstance(listed, list) or any(t in listed for t in wanted)
+
+    stop, take = can("stop_loss"), can("take_profit") and contract
+    missing = None
+    if not stop:
+        missing = (
+            f"{ex.id} has no stop-loss orders for {symbol}: the stop is checked by the "
+            "fleet at each candle close, and only while a worker runs the bot"
+        )
+    return Support(stop, take, missing)
+
+
+def _contract(ex: LiveExchange, symbol: str) -> bool:
+    return bool(ex.client.market(symbol).get("contract"))
+
+
+def limit_price(ex: LiveExchange, symbol: str, side: Side, trigger: Decimal) -> Decimal | None:
+    """The limit of a spot stop-limit beyond ``trigger``; None for stop-market orders."""
+    if _contract(ex, symbol):
+        return None
+    band = Decimal(1) - LIMIT_BAND if side == "sell" else Decimal(1) + LIMIT_BAND
+    return ex.price_to_precision(symbol, trigger * band)
+
+
+async def fetch(ex: LiveExchange, symbol: str, client_order_id: str) -> Order | None:
+    """The protective order placed under ``client_order_id``, or None."""
+    params: dict[str, Any] = {"clientOrderId": client_order_id}
+    if _contract(ex, symbol):
+        params["trigger"] = True
+    try:
+        raw = await ex.client.fetch_order("", symbol, params)
+    except ccxt.OrderNotFound:
+        return None
+    except ccxt.BaseError as e:
+        raise translate(e, ex.id, f"fetch protective order {client_order_id}") from e
+    order = order_from_ccxt(raw)
+    return order if order.client_order_id else replace(order, client_order_id=client_order_id)
+
+
+async def place(
+    ex: LiveExchange,
+    symbol: str,
+    kind: Kind,
+    side: Side,
+    amount: Decimal,
+    trigger: Decimal,
+    client_order_id: str,
+) -> Order:
+    """Rest a stop-loss or take-profit that closes ``amount`` (once per client order id)."""
+    await ex.load_markets()
+    existing = await fetch(ex, symbol, client_order_id)
+    if existing is not None:
+        return existing
+    validate_client_order_id(client_order_id)
+    contract = _contract(ex, symbol)
+    trigger = ex.price_to_precision(symbol, trigger)
+    params: dict[str, Any] = {
+        CLIENT_ID_PARAM.get(ex.id, "clientOrderId"): ex.native_cid(client_order_id),
+        "stopLossPrice" if kind == "stop_loss" else "takeProfitPrice": float(trigger),
+    }
+    if contract:
+        params["reduceOnly"] = True
+    limit = limit_price(ex, symbol, side, trigger)
+    amount = ex.amount_to_precision(symbol, amount)
+    action = f"place {kind.replace('_', '-')} {side} {amount} {symbol} at {trigger}"
+    try:
+        raw = await ex.client.create_order(
+            symbol,
+            "market" if limit is None else "limit",
+            side,
+            float(amount),
+            None if limit is None else float(limit),
+            params,
+        )
+    except ccxt.BaseError as e:
+        error = translate(e, ex.id, action)
+        if isinstance(error, Retryable):  # it may have reached the exchange
+            try:
+                existing = await fetch(ex, symbol, client_order_id)
+            except Retryable:
+                existing = None
+            if existing is not None:
+                return existing
+        raise error from e
+    order = order_from_ccxt(raw)
+    return replace(
+        order,
+        client_order_id=order.client_order_id or client_order_id,
+        stop_price=order.stop_price or trigger,
+    )
+
+
+async def cancel(ex: LiveExchange, symbol: str, client_order_id: str) -> Order | None:
+    """Cancel a protective order; returns its final state (it may have filled meanwhile)."""
+    params: dict[str, Any] = {"clientOrderId": client_order_id}
+    if _contract(ex, symbol):
+        params["trigger"] = True
+    try:
+        await ex.client.cancel_order("", symbol, params)
+    except ccxt.OrderNotFound:
+        pass  # filled, canceled or expired already: its state says which
+    except ccxt.BaseError as e:
+        raise translate(e, ex.id, f"cancel protective order {client_order_id}") from e
+    return await fetch(ex, symbol, client_order_id)
+
+
+async def with_fills(ex: LiveExchange, symbol: str, order: Order) -> Order:
+    """``order`` (a filled protective order) with its real fills: average price, amount,
+    cost, commission and the time of the last fill, from the account's trades."""
+    oid = str(order.info.get("actualOrderId") or order.id)
+    rows: list[dict[str, Any]] = []
+    if ex.client.has.get("fetchMyTrades"):
+        try:
+            rows = await ex.client.fetch_my_trades(symbol, None, None, {"orderId": oid})
+        except ccxt.BaseError as e:
+            raise translate(e, ex.id, f"fetch the fills of order {oid}") from e
+    rows = [r for r in rows if str(r.get("order")) == oid]
+    if not rows:
+        return order
+    amount = sum((to_decimal(r.get("amount")) or Decimal(0) for r in rows), Decimal(0))
+    cost = sum((to_decimal(r.get("cost")) or Decimal(0) for r in rows), Decimal(0))
+    fee_cost = Decimal(0)
+    currency = ""
+    for r in rows:
+        fee = r.get("fee") or {}
+        fee_cost += to_decimal(fee.get("cost")) or Decimal(0)
+        currency = str(fee.get("currency") or currency)
+    last = max(int(r.get("timestamp") or 0) for r in rows)
+    return replace(
+        order,
+        status=OrderStatus.CLOSED,
+        filled=amount,
+        remaining=max(order.amount - amount, Decimal(0)),
+        average=cost / amount if amount else order.average,
+        cost=cost,
+        fee=Fee(fee_cost, currency),
+        updated_at=ms_to_datetime(last) or order.updated_at,
+    )
