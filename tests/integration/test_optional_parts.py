@@ -32,6 +32,8 @@ PERIODIC = {
     "holdings.update_prices",
     "holdings.webhook_sweep",
     "markets.refresh",
+    "ops.health",
+    "ops.alerts",
 }
 CONFIGURED = {
     "TRADEFLEET_MASTER_KEYS": KEY,
@@ -43,6 +45,7 @@ CONFIGURED = {
     "ALPACA_DATA_KEY_ID": "key-id",
     "ALPACA_DATA_SECRET": "data-secret",
     "TELEGRAM_BOT_TOKEN": "123:abc",
+    "TELEGRAM_API_URL": "http://127.0.0.1:9",
 }
 
 
