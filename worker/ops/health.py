@@ -37,7 +37,8 @@ from .settings import OpsSettings
 KIND = "ops.health"
 RECORD = """
 select status from public.record_service_check(
-  %(service)s, %(target)s, %(ok)s, %(latency_ms)s, %(error)s, %(slow_ms)s, %(down_after)s)
+  %(service)s::text, %(target)s::text, %(ok)s::boolean, %(latency_ms)s::numeric,
+  %(error)s::text, %(slow_ms)s::numeric, %(down_after)s::integer)
 """
 EXCHANGES_IN_USE = "select distinct exchange from public.bots where status = 'running' order by 1"
 FORGET = "delete from public.service_status where (service || ':' || target) <> all(%(kept)s)"
