@@ -17,7 +17,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import create_user, request_as
 from worker.notify import DiscordChannel, TelegramChannel
-from worker.ops import ChannelSender, OpsSettings, WebhookChannel, evaluate
+from worker.ops import RULES, ChannelSender, OpsSettings, WebhookChannel, evaluate
+from worker.ops.alerts import rules_due
 
 HOOK = "https://alerts.test/hook"
 DISCORD = "https://discord.com/api/webhooks/42/ops-channel"
@@ -225,3 +226,10 @@ async def test_rules_and_thresholds_come_from_the_settings(
     ]
     with pytest.raises(ValueError, match="alert_rules"):
         ops_settings(alert_rules="worker_dead,cpu_hot")
+
+
+def test_the_ledger_audit_runs_once_per_its_period_and_the_other_rules_every_time() -> None:
+    settings = ops_settings(alerts_interval_s=30, alert_ledger_audit_every_s=300)
+    runs = [rules_due(settings, 1_800_000_000 + 30 * n) for n in range(20)]
+    assert [n for n, rules in enumerate(runs) if "ledger_audit" in rules] == [0, 10]
+    assert all(set(rules) >= set(RULES) - {"ledger_audit"} for rules in runs)

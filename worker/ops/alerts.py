@@ -18,6 +18,7 @@ an incident is never announced twice, even across restarts.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -158,7 +159,7 @@ async def worker_dead(conn: AsyncConnection[Any], s: OpsSettings) -> list[Firing
             "worker_dead",
             r["id"],
             f"worker {r['name']} on {r['host']} is dead: no heartbeat since "
-            f"{r['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC",
+            f"{r['heartbeat_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
             {"name": r["name"], "host": r["host"]},
         )
         for r in rows
@@ -256,7 +257,7 @@ async def service_down(conn: AsyncConnection[Any], s: OpsSettings) -> list[Firin
             "service_down",
             f"{r['service']}:{r['target']}" if r["target"] else r["service"],
             f"{r['service']}{' ' + r['target'] if r['target'] else ''} is down since "
-            f"{r['changed_at']:%Y-%m-%d %H:%M:%S} UTC: {(r['error'] or '')[:300]}",
+            f"{r['changed_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: {(r['error'] or '')[:300]}",
         )
         for r in rows
     ]
@@ -385,12 +386,21 @@ async def evaluate(
     return report
 
 
+def rules_due(settings: OpsSettings, now: float) -> list[Rule]:
+    """The rules a run at ``now`` evaluates: all of ``ALERT_RULES`` but the ledger audit,
+    which runs at the first run of each ``ALERT_LEDGER_AUDIT_EVERY_S`` (its incidents stay
+    as they are in between)."""
+    every = settings.alert_ledger_audit_every_s
+    audit = int(now // every) != int((now - settings.alerts_interval_s) // every)
+    return [r for r in settings.alert_rules if r != "ledger_audit" or audit]
+
+
 def register(registry: Registry, settings: OpsSettings, sender: Sender) -> None:
     """``ops.alerts`` every ``ALERTS_INTERVAL_S``, once across the fleet."""
 
     @registry.job(KIND, payload=NoPayload, max_attempts=1, timeout_s=300)
     async def alerts(ctx: JobContext[NoPayload]) -> dict[str, list[str]]:
-        report = await evaluate(ctx.pool, settings, sender)
+        report = await evaluate(ctx.pool, settings, sender, rules_due(settings, time.time()))
         if report["opened"] or report["resolved"]:
             ctx.log.info("alerts", extra={"action": "alerts", **report})
         return report

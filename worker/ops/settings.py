@@ -118,6 +118,11 @@ class OpsSettings(BaseSettings):
     alert_webhook_failures: int = Field(
         default=1, ge=1, description="This many failed webhook events of a provider alert."
     )
+    alert_ledger_audit_every_s: float = Field(
+        default=300.0,
+        ge=5,
+        description="credit_audit() reads the whole ledger: the ledger rule runs this often.",
+    )
     alert_bot_errors: int = Field(
         default=50, ge=1, description="This many bot error log lines in the window alert."
     )
