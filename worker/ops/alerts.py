@@ -398,7 +398,7 @@ def rules_due(settings: OpsSettings, now: float) -> list[Rule]:
 def register(registry: Registry, settings: OpsSettings, sender: Sender) -> None:
     """``ops.alerts`` every ``ALERTS_INTERVAL_S``, once across the fleet."""
 
-    @registry.job(KIND, payload=NoPayload, max_attempts=1, timeout_s=300)
+    @registry.job(KIND, payload=NoPayload, max_attempts=3, timeout_s=300)
     async def alerts(ctx: JobContext[NoPayload]) -> dict[str, list[str]]:
         report = await evaluate(ctx.pool, settings, sender, rules_due(settings, time.time()))
         if report["opened"] or report["resolved"]:

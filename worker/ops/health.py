@@ -306,7 +306,7 @@ def register(registry: Registry, services: Services) -> None:
             )
         return clients[0]
 
-    @registry.job(KIND, payload=NoPayload, max_attempts=1, timeout_s=settings.health_timeout_s + 60)
+    @registry.job(KIND, payload=NoPayload, max_attempts=3, timeout_s=settings.health_timeout_s + 60)
     async def health(ctx: JobContext[NoPayload]) -> dict[str, object]:
         return {"status": await check_all(ctx.pool, services, http())}
 
