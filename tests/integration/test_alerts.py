@@ -233,3 +233,25 @@ def test_the_ledger_audit_runs_once_per_its_period_and_the_other_rules_every_tim
     runs = [rules_due(settings, 1_800_000_000 + 30 * n) for n in range(20)]
     assert [n for n, rules in enumerate(runs) if "ledger_audit" in rules] == [0, 10]
     assert all(set(rules) >= set(RULES) - {"ledger_audit"} for rules in runs)
+
+
+async def test_once_a_message_reaches_no_channel_the_others_wait_for_the_next_run(
+    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, http: httpx.AsyncClient
+) -> None:
+    settings = ops_settings(alert_rules="dead_jobs,webhook_failures")
+    only_hook = ChannelSender(webhook=WebhookChannel(http, HOOK))
+    await conn.execute(CASES["dead_jobs"][0])
+    await conn.execute(CASES["webhook_failures"][0])
+    with respx.mock() as mock:
+        hook = mock.post(HOOK)
+        hook.side_effect = [
+            httpx.ConnectError("unreachable"),
+            httpx.Response(204),
+            httpx.Response(204),
+        ]
+        first = await evaluate(pool, settings, only_hook)
+        assert len(first["opened"]) == 2 and first["announced"] == []
+        assert hook.call_count == 1, "the second alert did not wait out a dead channel"
+        second = await evaluate(pool, settings, only_hook)
+        assert sorted(second["announced"]) == ["dead_jobs:test.dying", "webhook_failures:stripe"]
+        assert hook.call_count == 3

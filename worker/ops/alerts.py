@@ -316,6 +316,17 @@ async def evaluate(
     Returns the incidents ``opened``, ``announced``, ``resolved`` and still ``open``."""
     chosen: Sequence[Rule] = list(rules if rules is not None else settings.alert_rules)
     report: dict[str, list[str]] = {"opened": [], "announced": [], "resolved": [], "open": []}
+    reachable = sender.configured
+
+    async def send(text: str, event: dict[str, Any]) -> bool:
+        """Send unless a message of this run already reached no channel (the rest wait for
+        the next run rather than each wait out the channels' retries)."""
+        nonlocal reachable
+        if not reachable:
+            return False
+        reachable = await sender.send(text, event)
+        return reachable
+
     async with pool.connection() as conn, conn.transaction():
         await conn.execute(LOCK)
         firing: dict[tuple[str, str], Firing] = {}
@@ -351,7 +362,7 @@ async def evaluate(
                         where id = %(id)s""",
                     {"id": incident["id"], "details": Jsonb(f.details)},
                 )
-            if incident["notified_at"] is None and await sender.send(
+            if incident["notified_at"] is None and await send(
                 f"ALERT [{f.rule}] {incident['summary']}", _event("firing", incident)
             ):
                 await conn.execute(
@@ -367,7 +378,7 @@ async def evaluate(
             recovered = False
             if incident["notified_at"] is not None:
                 since = datetime.now(UTC) - incident["opened_at"]
-                recovered = await sender.send(
+                recovered = await send(
                     f"RESOLVED [{incident['rule']}] after {_age(since.total_seconds())}: "
                     f"{incident['summary']}",
                     _event("resolved", {**incident, "resolved_at": datetime.now(UTC)}),
