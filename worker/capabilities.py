@@ -106,10 +106,11 @@ def parts_off(holdings: HoldingsSettings, notify: NotifySettings) -> list[PartOf
 
 def register_all(registry: Registry, fleet: FleetSettings) -> None:
     """Register every capability, then the extra modules ``fleet`` names."""
-    from worker import billing, bots, notify, signals
+    from worker import billing, bots, notify, ops, signals
     from worker.backtest import jobs as backtest_jobs
     from worker.backtest.settings import BacktestSettings
     from worker.billing.settings import BillingSettings
+    from worker.bots import markets_refresh_on
     from worker.bots.settings import BotsSettings
     from worker.credits import jobs as credit_jobs
     from worker.fleet import builtin, retention
@@ -130,12 +131,20 @@ def register_all(registry: Registry, fleet: FleetSettings) -> None:
     builtin.register(registry)
     retention.register(registry, load_settings(RetentionSettings))
     credit_jobs.register(registry)
-    bots.register(registry, load_settings(BotsSettings))
+    bots_settings = load_settings(BotsSettings)
+    bots.register(registry, bots_settings)
     billing.register(registry, load_settings(BillingSettings))
     signals.register(registry, load_settings(SignalsSettings))
     notify.register(registry, notify_settings)
     holdings_jobs.register(registry, holdings)
     backtest_jobs.register(registry, load_settings(BacktestSettings))
+    ops.register(
+        registry,
+        load_settings(ops.OpsSettings),
+        holdings=holdings,
+        notify=notify_settings,
+        exchanges=markets_refresh_on(bots_settings),
+    )
     for part in off:
         for name in part.periodic:
             registry.unschedule(name)

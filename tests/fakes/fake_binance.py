@@ -89,6 +89,7 @@ class FakeBinance:
     requests: list[Request] = field(default_factory=list)
     trades: list[dict[str, Any]] = field(default_factory=list)
     timeout_seconds: float = 5.0
+    maintenance: bool = False  # what /sapi/v1/system/status reports
 
     def __post_init__(self) -> None:
         markets = json.loads(MARKETS_FILE.read_text())
@@ -257,6 +258,12 @@ class FakeBinance:
         return {
             ("GET", "/api/v3/ping"): lambda p: self._json(200, {}),
             ("GET", "/api/v3/time"): lambda p: self._json(200, {"serverTime": _now_ms()}),
+            ("GET", "/sapi/v1/system/status"): lambda p: self._json(
+                200,
+                {"status": 1, "msg": "system maintenance"}
+                if self.maintenance
+                else {"status": 0, "msg": "normal"},
+            ),
             ("GET", "/api/v3/exchangeInfo"): self._exchange_info,
             ("GET", "/fapi/v1/exchangeInfo"): lambda p: self._json(200, {"symbols": []}),
             ("GET", "/dapi/v1/exchangeInfo"): lambda p: self._json(200, {"symbols": []}),

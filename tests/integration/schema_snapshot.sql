@@ -2134,6 +2134,15 @@ begin
       )
       delete from public.jobs j using doomed
        where j.id = doomed.id and j.status in ('succeeded', 'cancelled');
+    when 'service_checks' then
+      with doomed as (
+        select c.id from public.service_checks c
+         where c.checked_at < p_before
+         order by c.checked_at
+         limit p_batch
+           for update skip locked
+      )
+      delete from public.service_checks c using doomed where c.id = doomed.id;
   end case;
   get diagnostics v_n = row_count;
   return v_n;
@@ -3118,6 +3127,26 @@ begin
 end;
 $$;
 ALTER FUNCTION public.admin_retry_job(p_job_id bigint) OWNER TO postgres;
+CREATE FUNCTION public.admin_service_health() RETURNS TABLE(service text, target text, status text, latency_ms numeric, error text, checked_at timestamp with time zone, changed_at timestamp with time zone, history jsonb)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.require_admin();
+  return query
+  select s.service, s.target, s.status, s.latency_ms, s.error, s.checked_at, s.changed_at,
+         coalesce((select jsonb_agg(jsonb_build_object('status', h.status, 'latency_ms', h.latency_ms,
+                                                       'checked_at', h.checked_at) order by h.checked_at desc, h.id desc)
+                     from (select c.id, c.status, c.latency_ms, c.checked_at
+                             from public.service_checks c
+                            where c.service = s.service and c.target = s.target
+                            order by c.checked_at desc, c.id desc
+                            limit 20) h), '[]'::jsonb)
+    from public.service_status s
+   order by s.service, s.target;
+end;
+$$;
+ALTER FUNCTION public.admin_service_health() OWNER TO postgres;
 CREATE TABLE public.profiles (
     id uuid NOT NULL,
     email text,
@@ -5245,8 +5274,8 @@ begin
   if not private.is_service() then
     raise exception 'prune_history is for the fleet only' using errcode = '42501';
   end if;
-  if p_history is null or p_history not in ('bot_logs', 'webhook_events', 'notifications', 'jobs') then
-    raise exception 'prune_history: history must be bot_logs, webhook_events, notifications or jobs'
+  if p_history is null or p_history not in ('bot_logs', 'webhook_events', 'notifications', 'jobs', 'service_checks') then
+    raise exception 'prune_history: history must be bot_logs, webhook_events, notifications, jobs or service_checks'
       using errcode = '22023';
   end if;
   if p_keep is null or p_keep <= interval '0' or p_keep > interval '100 years' then
@@ -5293,6 +5322,78 @@ begin
 end;
 $$;
 ALTER FUNCTION public.reclaim_expired_jobs() OWNER TO postgres;
+CREATE TABLE public.service_status (
+    service text NOT NULL,
+    target text DEFAULT ''::text NOT NULL,
+    status text NOT NULL,
+    latency_ms numeric,
+    error text,
+    failures integer DEFAULT 0 NOT NULL,
+    checked_at timestamp with time zone NOT NULL,
+    changed_at timestamp with time zone NOT NULL,
+    CONSTRAINT service_status_failures_positive CHECK ((failures >= 0)),
+    CONSTRAINT service_status_status_known CHECK ((status = ANY (ARRAY['healthy'::text, 'degraded'::text, 'down'::text])))
+);
+ALTER TABLE public.service_status OWNER TO postgres;
+CREATE FUNCTION public.record_service_check(p_service text, p_target text, p_ok boolean, p_latency_ms numeric, p_error text, p_slow_ms numeric DEFAULT 2000, p_down_after integer DEFAULT 3) RETURNS public.service_status
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  v_prev public.service_status;
+  v_now public.service_status;
+  v_failures integer;
+  v_status text;
+  v_error text := left(p_error, 1000);
+begin
+  if not private.is_service() then
+    raise exception 'record_service_check is for the fleet only' using errcode = '42501';
+  end if;
+  if p_service is null or p_service !~ '^[a-z][a-z0-9_]{0,31}$' then
+    raise exception 'record_service_check: service must be a short lower-case name' using errcode = '22023';
+  end if;
+  if p_ok is null then
+    raise exception 'record_service_check: ok must be true or false' using errcode = '22023';
+  end if;
+  if p_latency_ms is not null and (p_latency_ms < 0 or p_latency_ms = 'NaN'::numeric) then
+    raise exception 'record_service_check: latency_ms must not be negative' using errcode = '22023';
+  end if;
+  if p_slow_ms is null or p_slow_ms <= 0 or p_down_after is null or p_down_after < 1 then
+    raise exception 'record_service_check: slow_ms must be positive and down_after at least 1'
+      using errcode = '22023';
+  end if;
+  select * into v_prev from public.service_status s
+   where s.service = p_service and s.target = coalesce(p_target, '')
+     for update;
+  v_failures := case when p_ok then 0 else coalesce(v_prev.failures, 0) + 1 end;
+  v_status := case
+    when not p_ok and v_failures >= p_down_after then 'down'
+    when not p_ok then 'degraded'
+    when p_latency_ms > p_slow_ms then 'degraded'
+    else 'healthy'
+  end;
+  insert into public.service_checks (service, target, status, ok, latency_ms, error)
+  values (p_service, coalesce(p_target, ''), v_status, p_ok, p_latency_ms, v_error);
+  insert into public.service_status as s (service, target, status, latency_ms, error, failures, checked_at, changed_at)
+  values (p_service, coalesce(p_target, ''), v_status, p_latency_ms, v_error, v_failures, now(), now())
+  on conflict (service, target) do update
+     set status = excluded.status,
+         latency_ms = excluded.latency_ms,
+         error = excluded.error,
+         failures = excluded.failures,
+         checked_at = excluded.checked_at,
+         changed_at = case when s.status = excluded.status then s.changed_at else excluded.changed_at end
+  returning * into v_now;
+  if v_prev.status is distinct from v_status then
+    perform pg_notify('tradefleet_service_health', jsonb_build_object(
+      'service', p_service, 'target', coalesce(p_target, ''), 'status', v_status,
+      'previous', v_prev.status, 'latency_ms', p_latency_ms, 'error', left(v_error, 200),
+      'checked_at', v_now.checked_at)::text);
+  end if;
+  return v_now;
+end;
+$_$;
+ALTER FUNCTION public.record_service_check(p_service text, p_target text, p_ok boolean, p_latency_ms numeric, p_error text, p_slow_ms numeric, p_down_after integer) OWNER TO postgres;
 CREATE FUNCTION public.register_worker(p_name text, p_host text, p_pid integer, p_version text, p_queues text[] DEFAULT '{default}'::text[], p_capacity integer DEFAULT 1000, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS uuid
     LANGUAGE sql
     SET search_path TO ''
@@ -6062,6 +6163,30 @@ CREATE TABLE public.ai_analyses (
     CONSTRAINT ai_analyses_type_known CHECK ((analysis_type = ANY (ARRAY['performance'::text, 'risk'::text, 'optimization'::text, 'backtest'::text, 'strategy_generation'::text])))
 );
 ALTER TABLE public.ai_analyses OWNER TO postgres;
+CREATE TABLE public.alert_incidents (
+    id bigint NOT NULL,
+    rule text NOT NULL,
+    key text DEFAULT ''::text NOT NULL,
+    summary text NOT NULL,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    opened_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    notified_at timestamp with time zone,
+    resolved_at timestamp with time zone,
+    recovery_notified_at timestamp with time zone,
+    CONSTRAINT alert_incidents_key_length CHECK ((char_length(key) <= 200)),
+    CONSTRAINT alert_incidents_rule_format CHECK ((rule ~ '^[a-z][a-z_]{0,63}$'::text)),
+    CONSTRAINT alert_incidents_summary_length CHECK ((char_length(summary) <= 2000))
+);
+ALTER TABLE public.alert_incidents OWNER TO postgres;
+ALTER TABLE public.alert_incidents ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.alert_incidents_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE public.api_keys (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid NOT NULL,
@@ -6537,6 +6662,30 @@ CREATE TABLE public.reviews (
     CONSTRAINT reviews_rating_range CHECK (((rating >= 1) AND (rating <= 5)))
 );
 ALTER TABLE public.reviews OWNER TO postgres;
+CREATE TABLE public.service_checks (
+    id bigint NOT NULL,
+    service text NOT NULL,
+    target text DEFAULT ''::text NOT NULL,
+    status text NOT NULL,
+    ok boolean NOT NULL,
+    latency_ms numeric,
+    error text,
+    checked_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT service_checks_error_length CHECK ((char_length(error) <= 1000)),
+    CONSTRAINT service_checks_latency_positive CHECK ((latency_ms >= (0)::numeric)),
+    CONSTRAINT service_checks_service_format CHECK ((service ~ '^[a-z][a-z0-9_]{0,31}$'::text)),
+    CONSTRAINT service_checks_status_known CHECK ((status = ANY (ARRAY['healthy'::text, 'degraded'::text, 'down'::text]))),
+    CONSTRAINT service_checks_target_length CHECK ((char_length(target) <= 200))
+);
+ALTER TABLE public.service_checks OWNER TO postgres;
+ALTER TABLE public.service_checks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.service_checks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE public.signal_executions (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     signal_id uuid NOT NULL,
@@ -6682,6 +6831,8 @@ ALTER TABLE ONLY public.aggregated_holdings
     ADD CONSTRAINT aggregated_holdings_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.alert_incidents
+    ADD CONSTRAINT alert_incidents_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_key_hash_unique UNIQUE (key_hash);
 ALTER TABLE ONLY public.api_keys
@@ -6786,6 +6937,10 @@ ALTER TABLE ONLY public.reviews
     ADD CONSTRAINT reviews_one_per_subscriber UNIQUE (strategy_id, user_id);
 ALTER TABLE ONLY public.reviews
     ADD CONSTRAINT reviews_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.service_checks
+    ADD CONSTRAINT service_checks_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.service_status
+    ADD CONSTRAINT service_status_pkey PRIMARY KEY (service, target);
 ALTER TABLE ONLY public.signal_executions
     ADD CONSTRAINT signal_executions_once_per_phase UNIQUE (signal_id, subscription_id, phase);
 ALTER TABLE ONLY public.signal_executions
@@ -6845,6 +7000,8 @@ CREATE INDEX admin_audit_log_target_idx ON public.admin_audit_log USING btree (t
 CREATE INDEX ai_analyses_bot_id_idx ON public.ai_analyses USING btree (bot_id);
 CREATE INDEX ai_analyses_strategy_id_idx ON public.ai_analyses USING btree (strategy_id);
 CREATE INDEX ai_analyses_user_id_idx ON public.ai_analyses USING btree (user_id, created_at DESC);
+CREATE UNIQUE INDEX alert_incidents_open_idx ON public.alert_incidents USING btree (rule, key) WHERE (resolved_at IS NULL);
+CREATE INDEX alert_incidents_opened_at_idx ON public.alert_incidents USING btree (opened_at DESC);
 CREATE INDEX api_keys_user_id_idx ON public.api_keys USING btree (user_id, created_at DESC);
 CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
 CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
@@ -6898,6 +7055,8 @@ CREATE INDEX protective_orders_bot_open_idx ON public.protective_orders USING bt
 CREATE INDEX protective_orders_trade_id_idx ON public.protective_orders USING btree (trade_id);
 CREATE INDEX protective_orders_user_id_idx ON public.protective_orders USING btree (user_id);
 CREATE INDEX reviews_user_id_idx ON public.reviews USING btree (user_id);
+CREATE INDEX service_checks_checked_at_idx ON public.service_checks USING btree (checked_at);
+CREATE INDEX service_checks_service_idx ON public.service_checks USING btree (service, target, checked_at DESC);
 CREATE INDEX signal_executions_charge_pending_idx ON public.signal_executions USING btree (signal_id) WHERE (charge_status = 'pending'::text);
 CREATE INDEX signal_executions_created_at_idx ON public.signal_executions USING btree (created_at) INCLUDE (status);
 CREATE INDEX signal_executions_subscriber_id_idx ON public.signal_executions USING btree (subscriber_id, created_at DESC);
@@ -7125,6 +7284,7 @@ ALTER TABLE ONLY public.trades
     ADD CONSTRAINT trades_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "Active subscribers can read signals" ON public.signals FOR SELECT TO authenticated USING (private.is_active_subscriber(strategy_id));
+CREATE POLICY "Admins can read alert incidents" ON public.alert_incidents FOR SELECT TO tradefleet_admin USING (( SELECT private.is_admin() AS is_admin));
 CREATE POLICY "Admins can read bot leases" ON public.bot_leases FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every AI analysis" ON public.ai_analyses FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every backtest result" ON public.backtest_results FOR SELECT TO tradefleet_admin USING (true);
@@ -7147,6 +7307,8 @@ CREATE POLICY "Admins can read every sync run" ON public.sync_runs FOR SELECT TO
 CREATE POLICY "Admins can read every trade" ON public.trades FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every transfer" ON public.credit_transfers FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read jobs" ON public.jobs FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read service checks" ON public.service_checks FOR SELECT TO tradefleet_admin USING (( SELECT private.is_admin() AS is_admin));
+CREATE POLICY "Admins can read service status" ON public.service_status FOR SELECT TO tradefleet_admin USING (( SELECT private.is_admin() AS is_admin));
 CREATE POLICY "Admins can read the audit log" ON public.admin_audit_log FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read webhook events" ON public.webhook_events FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read workers" ON public.workers FOR SELECT TO tradefleet_admin USING (true);
@@ -7227,6 +7389,7 @@ CREATE POLICY "Users can update their own strategies" ON public.strategies FOR U
 ALTER TABLE public.admin_audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.aggregated_holdings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.ai_analyses ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.alert_incidents ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.api_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_runs ENABLE ROW LEVEL SECURITY;
@@ -7251,6 +7414,8 @@ ALTER TABLE public.position_requests ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.protective_orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.reviews ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.service_checks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.service_status ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.signal_executions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.signals ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.strategies ENABLE ROW LEVEL SECURITY;
@@ -7520,6 +7685,9 @@ GRANT ALL ON FUNCTION public.admin_platform_overview() TO service_role;
 REVOKE ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) TO authenticated;
 GRANT ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) TO service_role;
+REVOKE ALL ON FUNCTION public.admin_service_health() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_service_health() TO authenticated;
+GRANT ALL ON FUNCTION public.admin_service_health() TO service_role;
 GRANT ALL ON TABLE public.profiles TO service_role;
 GRANT SELECT ON TABLE public.profiles TO authenticated;
 GRANT UPDATE(full_name) ON TABLE public.profiles TO authenticated;
@@ -7722,6 +7890,10 @@ REVOKE ALL ON FUNCTION public.prune_history(p_history text, p_keep interval, p_b
 GRANT ALL ON FUNCTION public.prune_history(p_history text, p_keep interval, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION public.reclaim_expired_jobs() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.reclaim_expired_jobs() TO service_role;
+GRANT ALL ON TABLE public.service_status TO service_role;
+GRANT SELECT ON TABLE public.service_status TO authenticated;
+REVOKE ALL ON FUNCTION public.record_service_check(p_service text, p_target text, p_ok boolean, p_latency_ms numeric, p_error text, p_slow_ms numeric, p_down_after integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_service_check(p_service text, p_target text, p_ok boolean, p_latency_ms numeric, p_error text, p_slow_ms numeric, p_down_after integer) TO service_role;
 REVOKE ALL ON FUNCTION public.register_worker(p_name text, p_host text, p_pid integer, p_version text, p_queues text[], p_capacity integer, p_metadata jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.register_worker(p_name text, p_host text, p_pid integer, p_version text, p_queues text[], p_capacity integer, p_metadata jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.release_bot_leases(p_worker_id uuid, p_bot_ids uuid[]) FROM PUBLIC;
@@ -7765,6 +7937,9 @@ GRANT ALL ON TABLE public.aggregated_holdings TO service_role;
 GRANT SELECT ON TABLE public.aggregated_holdings TO authenticated;
 GRANT ALL ON TABLE public.ai_analyses TO service_role;
 GRANT SELECT ON TABLE public.ai_analyses TO authenticated;
+GRANT ALL ON TABLE public.alert_incidents TO service_role;
+GRANT SELECT ON TABLE public.alert_incidents TO authenticated;
+GRANT ALL ON SEQUENCE public.alert_incidents_id_seq TO service_role;
 GRANT SELECT(id) ON TABLE public.api_keys TO service_role;
 GRANT SELECT(id) ON TABLE public.api_keys TO authenticated;
 GRANT SELECT(user_id) ON TABLE public.api_keys TO service_role;
@@ -7860,6 +8035,9 @@ GRANT INSERT(comment),UPDATE(comment) ON TABLE public.reviews TO authenticated;
 GRANT SELECT(comment) ON TABLE public.reviews TO anon;
 GRANT SELECT(created_at) ON TABLE public.reviews TO anon;
 GRANT SELECT(updated_at) ON TABLE public.reviews TO anon;
+GRANT ALL ON TABLE public.service_checks TO service_role;
+GRANT SELECT ON TABLE public.service_checks TO authenticated;
+GRANT ALL ON SEQUENCE public.service_checks_id_seq TO service_role;
 GRANT ALL ON TABLE public.signal_executions TO service_role;
 GRANT SELECT ON TABLE public.signal_executions TO authenticated;
 GRANT ALL ON TABLE public.strategy_marketplace TO service_role;

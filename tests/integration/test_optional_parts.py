@@ -32,6 +32,8 @@ PERIODIC = {
     "holdings.update_prices",
     "holdings.webhook_sweep",
     "markets.refresh",
+    "ops.health",
+    "ops.alerts",
 }
 CONFIGURED = {
     "TRADEFLEET_MASTER_KEYS": KEY,
@@ -43,6 +45,7 @@ CONFIGURED = {
     "ALPACA_DATA_KEY_ID": "key-id",
     "ALPACA_DATA_SECRET": "data-secret",
     "TELEGRAM_BOT_TOKEN": "123:abc",
+    "TELEGRAM_API_URL": "http://127.0.0.1:9",
 }
 
 
@@ -118,6 +121,12 @@ async def jobs(url: str) -> list[dict[str, Any]]:
         return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
 
 
+async def services_checked(url: str) -> dict[str, str]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
+        cur = await c.execute("select service, status from public.service_status")
+        return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+
+
 async def run_one_period(url: str, worker: Worker, expected: set[str]) -> list[dict[str, Any]]:
     """Wait until the worker has enqueued and finished this period of each ``expected``
     periodic job; return every job."""
@@ -147,6 +156,7 @@ async def test_a_fresh_setup_runs_every_period_and_no_job_fails(db_url: str, sta
     failed = [j for j in found if j["status"] != "succeeded" or j["attempts"] != 1]
     assert failed == [], failed
     assert worker.proc.returncode == 0, worker.log_path.read_text()
+    assert await services_checked(db_url) == {"database": "healthy"}, "only what is configured"
 
 
 async def test_each_missing_part_gives_exactly_one_warning(db_url: str, start: Any) -> None:
@@ -178,3 +188,9 @@ async def test_configured_parts_run(db_url: str, start: Any) -> None:
     assert periodic == PERIODIC
     failed = [j for j in found if j["status"] != "succeeded" or j["attempts"] != 1]
     assert failed == [], failed
+    # Their fake addresses refuse connections, so each has failed (degraded, or down after
+    # HEALTH_DOWN_AFTER periods).
+    checked = await services_checked(db_url)
+    assert set(checked) == {"database", "snaptrade", "alpaca", "telegram"}
+    assert checked["database"] == "healthy"
+    assert {checked[s] for s in ("snaptrade", "alpaca", "telegram")} <= {"degraded", "down"}

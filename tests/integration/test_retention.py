@@ -19,7 +19,7 @@ from worker.fleet.runtime import Worker
 from worker.fleet.settings import RetentionSettings
 
 OLD_LOGS = 900
-# History on both sides of each default keep (30, 30, 90 and 7 days).
+# History on both sides of each default keep (30, 30, 90, 7 and 7 days).
 HISTORY = [
     """
     insert into bot_logs (user_id, log_level, message, created_at)
@@ -52,6 +52,12 @@ HISTORY = [
            ('test.history', '{"n": "dead-old"}', 'dead', now() - interval '9 days', now() - interval '8 days'),
            ('test.history', '{"n": "succeeded-recent"}', 'succeeded', now() - interval '9 days', now() - interval '6 days')
     """,
+    """
+    insert into service_checks (service, target, status, ok, latency_ms, error, checked_at)
+    values ('stripe', '', 'down', false, 5000, 'check-old', now() - interval '8 days'),
+           ('exchange', 'binance', 'healthy', true, 80, 'check-old', now() - interval '7 days 1 minute'),
+           ('stripe', '', 'healthy', true, 90, 'check-recent', now() - interval '6 days')
+    """,
 ]
 
 
@@ -61,7 +67,7 @@ def settings(**over: Any) -> RetentionSettings:
 
 
 async def fill_history(conn: psycopg.AsyncConnection[Any], user_id: Any) -> None:
-    """History on both sides of each default keep (30, 30, 90 and 7 days)."""
+    """History on both sides of each default keep (30, 30, 90, 7 and 7 days)."""
     for statement in HISTORY:
         await conn.execute(statement, {"u": user_id, "n": OLD_LOGS})
 
@@ -115,6 +121,7 @@ async def test_the_periodic_prune_deletes_exactly_the_old_history_while_a_bot_lo
                     "webhook_events": 2,
                     "notifications": 1,
                     "jobs": 2,
+                    "service_checks": 2,
                 },
                 "unfinished": [],
             },
@@ -136,6 +143,7 @@ async def test_the_periodic_prune_deletes_exactly_the_old_history_while_a_bot_lo
         "dead-old",
         "succeeded-recent",
     ]
+    assert await names(conn, "select error from service_checks") == ["check-recent"]
 
 
 async def test_rows_another_transaction_holds_are_skipped_not_waited_for(

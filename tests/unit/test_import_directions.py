@@ -1,7 +1,7 @@
 """The dependency picture of ARCHITECTURE.md, enforced on the AST of every worker module.
 
     cli / capabilities / summary            composition root: may import anything
-    bots holdings credits signals billing backtest console notify     capabilities
+    bots holdings credits signals billing backtest console notify ops capabilities
     fleet · candles · strategies (pure) · exchanges
     sealing · retry · inbox · db · errors                            shared tools
 
@@ -35,6 +35,7 @@ CAPABILITIES = {
     "backtest",
     "console",
     "notify",
+    "ops",
 }
 TOOLS = {"sealing", "retry", "inbox", "db", "errors"}
 ALLOWED: dict[str, set[str]] = {

@@ -6,7 +6,8 @@ older than its keep (:class:`~worker.fleet.settings.RetentionSettings`) from
 - ``bot_logs`` (every line, ``BOT_LOGS_KEEP_S``, 30 days),
 - ``webhook_events`` processed or ignored (``WEBHOOK_EVENTS_KEEP_S``, 30 days),
 - ``notifications`` read (``NOTIFICATIONS_KEEP_S``, 90 days),
-- ``jobs`` succeeded or cancelled (``JOBS_KEEP_S``, 7 days).
+- ``jobs`` succeeded or cancelled (``JOBS_KEEP_S``, 7 days),
+- ``service_checks``, the history of the services' health (``SERVICE_CHECKS_KEEP_S``, 7 days).
 
 Failed and waiting webhook events, unread notifications, and dead, queued or running jobs
 are never history. Each call of ``public.prune_history`` deletes one batch
@@ -28,8 +29,14 @@ from pydantic import Field
 from worker.fleet.registry import JobContext, Payload, Registry
 from worker.fleet.settings import MAX_KEEP_S, RetentionSettings
 
-History = Literal["bot_logs", "webhook_events", "notifications", "jobs"]
-HISTORIES: tuple[History, ...] = ("bot_logs", "webhook_events", "notifications", "jobs")
+History = Literal["bot_logs", "webhook_events", "notifications", "jobs", "service_checks"]
+HISTORIES: tuple[History, ...] = (
+    "bot_logs",
+    "webhook_events",
+    "notifications",
+    "jobs",
+    "service_checks",
+)
 RUN_BUDGET_S = 600.0
 PRUNE = "select public.prune_history(%(history)s, make_interval(secs => %(keep_s)s), %(batch)s)"
 
@@ -41,6 +48,7 @@ class Prune(Payload):
     webhook_events_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
     notifications_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
     jobs_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
+    service_checks_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
 
 
 async def prune_history(

@@ -177,6 +177,12 @@ class RetentionSettings(BaseSettings):
         le=MAX_KEEP_S,
         description="Succeeded and cancelled jobs finished longer ago than this are deleted.",
     )
+    service_checks_keep_s: float = Field(
+        default=7 * DAY_S,
+        gt=0,
+        le=MAX_KEEP_S,
+        description="Service health checks older than this are deleted.",
+    )
     retention_interval_s: float = Field(
         default=3600.0, ge=60, description="fleet.prune runs this often across the fleet."
     )

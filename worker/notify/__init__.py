@@ -13,14 +13,18 @@ import httpx
 
 from worker.fleet.registry import Registry
 
-from .channels import Channel, DiscordChannel, TelegramChannel
+from .channels import Channel, Delivery, DiscordChannel, TelegramChannel
 from .deliver import Outbound, deliver
 from .jobs import Deliver, deliver_notifications, make_handler
 from .settings import NotifySettings
 
 __all__ = [
+    "Channel",
+    "Delivery",
+    "DiscordChannel",
     "NotifySettings",
     "Outbound",
+    "TelegramChannel",
     "default_channels",
     "deliver",
     "deliver_notifications",
@@ -33,7 +37,11 @@ def default_channels(settings: NotifySettings) -> Mapping[str, Channel]:
     http = httpx.AsyncClient(headers={"user-agent": "tradefleet-notify"}, timeout=10.0)
     token = settings.telegram_bot_token
     return {
-        "telegram": TelegramChannel(http, token.get_secret_value() if token else None),
+        "telegram": TelegramChannel(
+            http,
+            token.get_secret_value() if token else None,
+            base_url=settings.telegram_api_url.rstrip("/"),
+        ),
         "discord": DiscordChannel(http),
     }
 

@@ -15,3 +15,6 @@ class NotifySettings(BaseSettings):
         default=None,
         description="Telegram Bot API token; without it Telegram deliveries fail as not configured.",
     )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="Telegram Bot API base URL."
+    )

@@ -121,7 +121,10 @@ insert into calls values
   ('create_api_key: an unknown environment', 'alice', $$select * from create_api_key('k', '{bots:read}', null, 'prod')$$, 'error=22023'),
   ('create_api_key: on a plan without api_access', 'alice', $$select * from create_api_key('k', '{bots:read}')$$, 'error=23514'),
   ('revoke_api_key: null', 'alice', $$select * from revoke_api_key(null)$$, 'error=P0002'),
-  ('revoke_api_key: an unknown key', 'alice', $$select * from revoke_api_key(gen_random_uuid())$$, 'error=P0002');
+  ('revoke_api_key: an unknown key', 'alice', $$select * from revoke_api_key(gen_random_uuid())$$, 'error=P0002'),
+  ('admin_service_health: by a user', 'alice', $$select 1 from admin_service_health()$$, 'denied'),
+  ('admin_service_health: by a provider', 'pat', $$select 1 from admin_service_health()$$, 'denied'),
+  ('admin_service_health: takes nothing', 'dana', $$select 1 where (select count(*) from admin_service_health()) >= 0$$, 'rows=1');
 
 -- What the public tables hold, to compare before and after every call.
 create function pg_temp.fingerprint() returns text

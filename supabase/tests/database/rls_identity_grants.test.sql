@@ -40,7 +40,8 @@ insert into calls values
   ('revoke_api_key: alice''s', $$select (revoke_api_key(@api_key.a1)).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'a1']),
   ('close_position: alice''s trade on a stopped bot', $$select (close_position(@trade.a1, true)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
   ('manual_trade: alice''s stopped bot', $$select (manual_trade(@bot.a1, true, 'buy', 1)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
-  ('stop_bot: alice''s, keeping positions', $$select (stop_bot(@bot.a1, 'keep')).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']);
+  ('stop_bot: alice''s, keeping positions', $$select (stop_bot(@bot.a1, 'keep')).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
+  ('admin_service_health', $$select (count(*) >= 0)::text as key from admin_service_health()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
@@ -49,6 +50,7 @@ insert into executors values
   ('admin_discard_job(bigint,text)', 'authenticated service_role'),
   ('admin_platform_overview()', 'authenticated service_role'),
   ('admin_retry_job(bigint)', 'authenticated service_role'),
+  ('admin_service_health()', 'authenticated service_role'),
   ('admin_set_user_role(uuid,text,text)', 'authenticated service_role'),
   ('admin_verify_strategy(uuid,boolean,text)', 'authenticated service_role'),
   ('acquire_bot_leases(uuid,double precision,double precision)', 'service_role'),
@@ -106,6 +108,7 @@ insert into executors values
   ('mark_dead_workers(double precision)', 'service_role'),
   ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
   ('prune_history(text,interval,integer)', 'service_role'),
+  ('record_service_check(text,text,boolean,numeric,text,numeric,integer)', 'service_role'),
   ('reclaim_expired_jobs()', 'service_role'),
   ('register_worker(text,text,integer,text,text[],integer,jsonb)', 'service_role'),
   ('release_bot_leases(uuid,uuid[])', 'service_role'),
@@ -145,6 +148,7 @@ insert into privileges values
   ('authenticated', 'insert', 'strategies', '{category,content,description,engine,id,is_public,monthly_price,name,parameters,risk_level,strategy_type,tags,user_id}'),
   ('authenticated', 'insert', 'sync_runs', '{connection_id,user_id}'),
   ('authenticated', 'select', 'admin_audit_log', null),
+  ('authenticated', 'select', 'alert_incidents', null),
   ('authenticated', 'select', 'aggregated_holdings', null),
   ('authenticated', 'select', 'ai_analyses', null),
   ('authenticated', 'select', 'api_keys', '{created_at,environment,expires_at,id,last_used_at,last_used_ip,name,prefix,revoked_at,scopes,user_id}'),
@@ -178,6 +182,8 @@ insert into privileges values
   ('authenticated', 'select', 'profiles', null),
   ('authenticated', 'select', 'protective_orders', null),
   ('authenticated', 'select', 'reviews', null),
+  ('authenticated', 'select', 'service_checks', null),
+  ('authenticated', 'select', 'service_status', null),
   ('authenticated', 'select', 'signal_executions', null),
   ('authenticated', 'select', 'signals', null),
   ('authenticated', 'select', 'strategies', '{avg_backtest_return,backtest_count,backtest_results,category,created_at,description,engine,id,is_public,is_verified,monthly_price,name,performance,provider_share,risk_level,strategy_type,tags,updated_at,user_id}'),
@@ -203,8 +209,10 @@ insert into privileges values
 -- Sequences in public; anon and authenticated must not be able to use or set any of them.
 create temp table sequences (name text, todo text) on commit drop;
 insert into sequences values
+  ('alert_incidents_id_seq', null),
   ('bot_logs_id_seq', null),
-  ('jobs_id_seq', null);
+  ('jobs_id_seq', null),
+  ('service_checks_id_seq', null);
 
 -- How a role fares with one privilege on each column of a table: the columns it was not
 -- refused ('denied', or 428C9 for generated columns nobody writes). One sign-in per table.

@@ -28,6 +28,18 @@ insert into mx select 'preq', k, tests.mx_id('preq', k)::text from mx_rows;
 -- A market the fleet cached (no user owns markets: every signed-in user reads them).
 select public.exchange_markets_store('mxtest', '{"MX/USDT": {"symbol": "MX/USDT", "base": "MX", "quote": "USDT", "type": "spot"}}', now());
 
+-- A service check, its service's state and an alert incident (the fleet writes them; the
+-- owner writes them here).
+-- Ids far from those of other tables' rows (keys of mx are unique across kinds).
+insert into public.service_checks (id, service, status, ok, latency_ms) overriding system value
+values (987654301, 'mxhealth', 'healthy', true, 1);
+insert into mx values ('check', 'c1', '987654301');
+insert into public.service_status (service, status, checked_at, changed_at) values ('mxhealth', 'healthy', now(), now());
+insert into mx values ('status', 's1', 'mxhealth');
+insert into public.alert_incidents (id, rule, key, summary) overriding system value
+values (987654302, 'mx_rule', 'mx', 'matrix');
+insert into mx values ('incident', 'i1', '987654302');
+
 -- expected: anon | alice | bob | pat | dana | service_role
 create temp table matrix (label text, statement text, expected text[]) on commit drop;
 insert into matrix values
@@ -186,6 +198,21 @@ insert into matrix values
   ('webhook_events: insert', $$insert into webhook_events (provider, event_id, event_type, payload) values ('stripe', 'evt_' || random(), 'x', '{}') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('webhook_events: update', $$update webhook_events set status = 'processed' where id::text = any(@event) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'w1 w2']),
   ('webhook_events: delete', $$delete from webhook_events where id::text = any(@event) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'w1 w2']),
+  ('service_checks: select', $$select id::text as key from service_checks where id::text = any(@check)$$, array['denied', '-', '-', '-', 'c1', 'c1']),
+  ('service_checks: insert', $$insert into service_checks (service, status, ok) values ('mxforged', 'down', false) returning service as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'mxforged']),
+  ('service_checks: update', $$update service_checks set status = 'down' where id::text = any(@check) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'c1']),
+  ('service_checks: delete', $$delete from service_checks where id::text = any(@check) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'c1']),
+  ('service_checks: nothing', $$select id::text as key from service_checks$$, array['denied', '-', '-', '-', null, null]),
+  ('service_status: select', $$select service as key from service_status where service = any(@status)$$, array['denied', '-', '-', '-', 's1', 's1']),
+  ('service_status: insert', $$insert into service_status (service, status, checked_at, changed_at) values ('mxforged', 'down', now(), now()) returning service as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'mxforged']),
+  ('service_status: update', $$update service_status set status = 'down' where service = any(@status) returning service as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 's1']),
+  ('service_status: delete', $$delete from service_status where service = any(@status) returning service as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 's1']),
+  ('service_status: nothing', $$select service as key from service_status$$, array['denied', '-', '-', '-', null, null]),
+  ('alert_incidents: select', $$select id::text as key from alert_incidents where id::text = any(@incident)$$, array['denied', '-', '-', '-', 'i1', 'i1']),
+  ('alert_incidents: insert', $$insert into alert_incidents (rule, key, summary) values ('mx_forged', 'x', 'forged') returning rule as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'mx_forged']),
+  ('alert_incidents: update', $$update alert_incidents set resolved_at = now() where id::text = any(@incident) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'i1']),
+  ('alert_incidents: delete', $$delete from alert_incidents where id::text = any(@incident) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'i1']),
+  ('alert_incidents: nothing', $$select id::text as key from alert_incidents$$, array['denied', '-', '-', '-', null, null]),
   ('admin_audit_log: select', $$select id::text as key from admin_audit_log where id::text = any(@audit)$$, array['denied', '-', '-', '-', 'x1 x2', 'x1 x2']),
   ('admin_audit_log: insert', $$insert into admin_audit_log (actor_role, action, target_type, target_id) values ('service_role', 'forged', 'user', 'x') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'denied']),
   ('admin_audit_log: update', $$update admin_audit_log set reason = 'forged' where id::text = any(@audit) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'denied']),
