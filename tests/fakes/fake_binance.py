@@ -2,7 +2,7 @@
 
 Covers what ccxt's ``binance`` calls for markets, candles, orders and balances:
 ``/api/v3/exchangeInfo``, ``time``, ``ticker/24hr``, ``klines``, ``order`` (POST/GET/DELETE
-with ``newClientOrderId`` / ``origClientOrderId``), ``openOrders`` and ``account``; the
+with ``newClientOrderId`` / ``origClientOrderId``), ``openOrders``, ``account`` and ``myTrades``; the
 futures ``exchangeInfo`` endpoints answer with no symbols and ``sapi`` currency config with
 an empty list. Market definitions are the real ones recorded in ``markets/binance.json``.
 
@@ -193,6 +193,7 @@ class FakeBinance:
             ("DELETE", "/api/v3/order"): self._cancel_order,
             ("GET", "/api/v3/openOrders"): self._open_orders,
             ("GET", "/api/v3/account"): self._account,
+            ("GET", "/api/v3/myTrades"): self._my_trades,
         }
 
     # -- market data ----------------------------------------------------------------------
@@ -362,6 +363,32 @@ class FakeBinance:
             _public(o)
             for o in self.orders.values()
             if o["status"] == "NEW" and (symbol is None or o["symbol"] == symbol)
+        ]
+        return self._json(200, rows)
+
+    def _my_trades(self, params: dict[str, str]) -> web.Response:
+        """The account's fills on a symbol (of one order with ``orderId``)."""
+        order_id = params.get("orderId")
+        rows = [
+            {
+                "symbol": o["symbol"],
+                "id": f["tradeId"],
+                "orderId": o["orderId"],
+                "orderListId": -1,
+                "price": f["price"],
+                "qty": f["qty"],
+                "quoteQty": str(Decimal(f["price"]) * Decimal(f["qty"])),
+                "commission": f["commission"],
+                "commissionAsset": f["commissionAsset"],
+                "time": o["updateTime"],
+                "isBuyer": o["side"] == "BUY",
+                "isMaker": False,
+                "isBestMatch": True,
+            }
+            for o in self.orders.values()
+            if o["symbol"] == params.get("symbol")
+            and (order_id is None or str(o["orderId"]) == order_id)
+            for f in o.get("fills") or []
         ]
         return self._json(200, rows)
 

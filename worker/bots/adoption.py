@@ -22,6 +22,7 @@ from .market_catalog import MarketCatalog
 from .markets import paper_rules
 from .model import BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
+from .recovery import advance, recover_unrecorded_entries
 
 ZERO = Decimal(0)
 ORDER_COLUMNS = frozenset(
@@ -165,6 +166,9 @@ class BotBuilder:
         if row["last_candle_at"] is not None:
             bot.day = row["last_candle_at"].date()
         await self.reconcile(bot, orders)
+        if not cfg.is_paper:
+            advance(bot, position.decided_at if position is not None else None)
+            await recover_unrecorded_entries(self.credits.pool, bot)
         return bot
 
     async def _live(self, cfg: BotConfig, row: dict[str, Any]) -> Exchange:

@@ -325,7 +325,7 @@ class LiveExchange(Exchange):
                 return None
             except ccxt.BaseError as e:
                 raise translate(e, self.id, action) from e
-            return _with_client_id(order_from_ccxt(raw), client_order_id)
+            return await self._with_fee(_with_client_id(order_from_ccxt(raw), client_order_id))
         # Fallback: look through open orders, then recent orders.
         for order in await self.fetch_open_orders(symbol):
             if order.client_order_id == client_order_id:
@@ -342,6 +342,35 @@ class LiveExchange(Exchange):
                         return order_from_ccxt(raw)
                 break
         return None
+
+    async def _with_fee(self, order: Order) -> Order:
+        """A filled order as an order query reports it carries no commission (Binance's
+        order endpoint has no fills): take it from the account's trades of that order."""
+        if order.fee is not None or order.filled <= 0 or not self._client.has.get("fetchMyTrades"):
+            return order
+        try:
+            rows = await self._client.fetch_my_trades(
+                order.symbol, None, None, {"orderId": order.id}
+            )
+        except ccxt.BaseError as e:
+            log.warning(
+                "trades of an order unavailable: its fee stays unknown",
+                extra={"exchange": self.id, "order_id": order.id, "error": str(e)},
+            )
+            return order
+        fees = [
+            t["fee"]
+            for t in rows
+            if str(t.get("order")) == order.id
+            and isinstance(t.get("fee"), Mapping)
+            and t["fee"].get("cost") is not None
+        ]
+        if not fees:
+            return order
+        from dataclasses import replace
+
+        cost = sum((to_decimal(f["cost"]) or Decimal(0) for f in fees), Decimal(0))
+        return replace(order, fee=Fee(cost=cost, currency=str(fees[0].get("currency") or "")))
 
     async def reconcile(self, client_order_ids: Iterable[str], symbol: str) -> dict[str, Order]:
         """Orders already placed under these client ids: open ones in one call, others by id."""
