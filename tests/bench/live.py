@@ -44,10 +44,13 @@ from tests.bench.fleet import CANDLES, EXCHANGES, PAIRS, SETUP, START, STRATEGIE
 from tests.fakes.serve import PROTECTIVE_TYPES
 from tests.support.fake_exchange import FakeExchangeProcess, fake_exchange
 from worker.bots.clock import SteppedClock
+from worker.bots.market_catalog import MarketCatalog
+from worker.bots.markets import offline_markets
 from worker.bots.runner import BotRunner
 from worker.candles import MarketData, ReplaySource
 from worker.db import open_pool
 from worker.exchanges import ExchangeCredentials
+from worker.exchanges.market_cache import store_markets
 from worker.fleet.leases import LeaseManager
 from worker.sealing import Keyring
 
@@ -193,6 +196,10 @@ async def run(bots: int, live: int, closes: int, n_fakes: int, live_on: bool) ->
                 keyring=keyring,
                 live_exchange=open_exchange,
             )
+            # As a worker does: the markets cache (filled here from the shipped definitions,
+            # as the demo does) gives live bots their markets without a download each.
+            await store_markets(pool, "binance", offline_markets("binance"))
+            runner.builder.catalog = MarketCatalog(pool)
             try:
                 t = time.perf_counter()
                 await leases.sync()

@@ -55,7 +55,14 @@ from worker.exchanges import ExchangeCredentials
 from worker.sealing import Keyring
 
 TRADEFLEET = str(ROOT / ".venv" / "bin" / "tradefleet")
-SCENARIOS = {"entry": "a: entry accepted, not recorded", "exit": "c: exit accepted, not recorded"}
+SCENARIOS = {
+    "entry": "a: entry accepted, not recorded",
+    "entry_uncharged": "a, on a plan that charges no credits per trade",
+    "exit": "c: exit accepted, not recorded",
+}
+KILL_POINT = {"entry": ("entry", 0), "entry_uncharged": ("entry", 1), "exit": ("exit", 0)}
+"""Each scenario's kill point, and how many orders matching it go through first (the bot's
+second entry, once its progress is written, when no credit hold names the entry)."""
 START_BALANCES = {"USDT": Decimal("10000"), "BTC": Decimal("1")}
 PRICE = Decimal("45000")
 SPEED = "900"  # replayed time: one 5m candle every third of a second
@@ -120,10 +127,10 @@ class Run:
             proc.wait()
 
 
-async def live_bot(url: str, keyring: Keyring) -> str:
+async def live_bot(url: str, keyring: Keyring, credits_per_trade: str) -> str:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         user: User = await create_user(conn, f"trader-{os.getpid()}-{time.time_ns()}@test.local")
-        await subscribe(conn, user, live_trading=True)
+        await subscribe(conn, user, live_trading=True, credits_per_trade=credits_per_trade)
         await grant_credits(conn, user, "100")
         ((cred,),) = await (
             await conn.execute(
@@ -144,12 +151,13 @@ async def live_bot(url: str, keyring: Keyring) -> str:
         )
 
 
-async def run_scenario(url: str, tmp: Path, kill_point: str) -> dict[str, Any]:
+async def run_scenario(url: str, tmp: Path, scenario: str) -> dict[str, Any]:
     """Run one scenario on the (fresh, migrated) database at ``url``; raises AssertionError
     when exactly-once does not hold. Returns what happened (for the long form's report)."""
     master = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
     keyring = Keyring.parse(master)
-    bot = await live_bot(url, keyring)
+    charged = scenario != "entry_uncharged"
+    bot = await live_bot(url, keyring, "0.2" if charged else "0")
     btc_usdt_candles(tmp)
     args = (
         "--price",
@@ -159,14 +167,17 @@ async def run_scenario(url: str, tmp: Path, kill_point: str) -> dict[str, Any]:
     with fake_exchange("binance", log=tmp / "exchange.log", args=args) as fake:
         run = Run(url, tmp, fake, master, time.time(), {})
         try:
-            return await _scenario(run, bot, kill_point)
+            result = await _scenario(run, bot, *KILL_POINT[scenario])
+            if charged:
+                await _charged_once(run, result["client_order_id"])
+            return result
         finally:
             run.stop_all()
             await fake.aclose()
 
 
-async def _scenario(run: Run, bot: str, kill_point: str) -> dict[str, Any]:
-    await run.fake.arm(kill_point)
+async def _scenario(run: Run, bot: str, kill_point: str, after: int) -> dict[str, Any]:
+    await run.fake.arm(kill_point, after)
     first = run.start_worker("w1")
 
     async def held() -> bool:
@@ -185,6 +196,9 @@ async def _scenario(run: Run, bot: str, kill_point: str) -> dict[str, Any]:
         "select id from trades where bot_id = %s and status = 'open'", (bot,)
     )
     assert bool(open_before) == (kill_point == "exit")
+    ((closed_before,),) = await run.rows(
+        "select count(*) from trades where bot_id = %s and status = 'closed'", (bot,)
+    )
 
     run.start_worker("w2")
 
@@ -194,7 +208,7 @@ async def _scenario(run: Run, bot: str, kill_point: str) -> dict[str, Any]:
             "(select count(*) from trades where bot_id = %s and status = 'closed')",
             (cid, bot),
         )
-        return bool(got[0][0] == 1 and got[0][1] >= 1)
+        return bool(got[0][0] == 1 and got[0][1] > closed_before)
 
     await wait_for("the takeover to record the order and close a trade", recorded_and_closed, 90.0)
     took_over_s = time.monotonic() - killed_at
@@ -279,14 +293,6 @@ async def _compare(run: Run, bot: str, cid: str) -> dict[str, Any]:
     assert Decimal(balances["BTC"]["free"]) == btc, (balances, btc)
     assert Decimal(balances["USDT"]["free"]) == usdt, (balances, usdt)
 
-    # The killed entry's credit hold is charged once; an exit holds nothing.
-    settled = await run.rows(
-        "select r.phase from credit_transfers h join credit_transfers r on r.pending_id = h.id "
-        "where h.reference_type = 'order' and h.reference_id = %s",
-        (cid,),
-    )
-    if cid in {o["clientOrderId"] for o in buys}:
-        assert [s[0] for s in settled] == ["post_pending"], settled
     errors = await run.rows(
         "select error_message from bots where id = %s and status = 'error'", (bot,)
     )
@@ -294,15 +300,30 @@ async def _compare(run: Run, bot: str, cid: str) -> dict[str, Any]:
     return {"orders": len(exchange), "trades": len(trades)}
 
 
-async def _one_run(kill_point: str, keep: bool) -> dict[str, Any]:
+async def _charged_once(run: Run, cid: str) -> None:
+    """Every entry's credit hold is charged once (posted, never voided), the killed one too."""
+    holds = await run.rows(
+        "select h.reference_id, array_agg(r.phase order by r.phase) filter (where r.id is not null) "
+        "from credit_transfers h left join credit_transfers r on r.pending_id = h.id "
+        "where h.reference_type = 'order' and h.phase = 'pending' group by 1"
+    )
+    state = await run.fake.state()
+    entries = {o["clientOrderId"] for o in state["orders"] if o["side"] == "BUY"}
+    settled = {str(h[0]): h[1] for h in holds}
+    assert entries <= set(settled), "an entry without a credit hold"
+    for entry in entries:
+        assert settled[entry] == ["post_pending"], (entry, settled[entry], entry == cid)
+
+
+async def _one_run(scenario: str, keep: bool) -> dict[str, Any]:
     from tests.support import db as support
 
     support.ensure_platform()
     template = support.ensure_template()
-    tmp = Path(tempfile.mkdtemp(prefix=f"exactly-once-{kill_point}-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"exactly-once-{scenario}-"))
     try:
         with support.cloned_database(template) as url:
-            result = await run_scenario(url, tmp, kill_point)
+            result = await run_scenario(url, tmp, scenario)
     except BaseException:
         print(f"  logs kept in {tmp}", flush=True)
         raise
@@ -314,7 +335,7 @@ async def _one_run(kill_point: str, keep: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="runs of each scenario")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="entry,exit")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=",".join(SCENARIOS))
     parser.add_argument("--keep", action="store_true", help="keep every run's logs")
     args = parser.parse_args(argv)
     names = [s for s in args.scenarios.split(",") if s]

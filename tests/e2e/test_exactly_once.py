@@ -14,9 +14,9 @@ from tests.e2e.exactly_once import SCENARIOS, run_scenario
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("kill_point", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 async def test_a_live_order_accepted_but_not_recorded_is_recorded_once_after_takeover(
-    db_url: str, tmp_path: Path, kill_point: str
+    db_url: str, tmp_path: Path, scenario: str
 ) -> None:
-    result = await run_scenario(db_url, tmp_path, kill_point)
+    result = await run_scenario(db_url, tmp_path, scenario)
     assert result["orders"] >= 2 and result["trades"] >= 1

@@ -9,9 +9,10 @@ signed, loopback only):
 
 - ``GET /_fake/state``: ``orders`` (every order with its fills), ``trades`` (the fills),
   ``balances`` (``{asset: {free, locked}}``), ``held`` (orders whose answer is held back);
-- ``POST /_fake/kill_point`` ``{"name": "entry"}``: arm a kill point (see ``KILL_POINTS``):
-  the next order it matches is accepted (it exists on the exchange, balances move), but its
-  answer is held back, so its caller never learns of it; the test then kills the caller;
+- ``POST /_fake/kill_point`` ``{"name": "entry", "after": 0}``: arm a kill point (see
+  ``KILL_POINTS``): the next order it matches (after letting ``after`` such orders through)
+  is accepted (it exists on the exchange, balances move), but its answer is held back, so
+  its caller never learns of it; the test then kills the caller;
 - ``POST /_fake/release``: answer the held requests (to a dead caller: nothing arrives);
 - ``POST /_fake/price`` ``{"symbol": "BTCUSDT", "price": "43000"}``: the market price.
 """
@@ -61,7 +62,7 @@ class Control:
 
     def __init__(self, fake: FakeBinance) -> None:
         self.fake = fake
-        self.armed: list[str] = []
+        self.armed: list[list[Any]] = []  # [kill point, matching orders still let through]
         self.held: list[dict[str, Any]] = []
         self.release = asyncio.Event()
         self._dispatch = fake._dispatch
@@ -79,10 +80,12 @@ class Control:
             and self.armed
         ):
             order = self.fake.orders[max(self.fake.orders)]
-            name = next((n for n in self.armed if KILL_POINTS[n](order)), None)
-            if name is not None:
-                self.armed.remove(name)
-                self.held.append({"kill_point": name, "clientOrderId": order["clientOrderId"]})
+            point = next((p for p in self.armed if KILL_POINTS[p[0]](order)), None)
+            if point is not None and point[1] > 0:
+                point[1] -= 1
+            elif point is not None:
+                self.armed.remove(point)
+                self.held.append({"kill_point": point[0], "clientOrderId": order["clientOrderId"]})
                 await self.release.wait()
         return response
 
@@ -101,7 +104,7 @@ class Control:
                         status=400,
                     )
                 self.release.clear()
-                self.armed.append(name)
+                self.armed.append([name, int(body.get("after", 0))])
                 return web.json_response({"armed": self.armed})
             case ("POST", "/_fake/release"):
                 self.release.set()

@@ -27,9 +27,11 @@ class FakeExchangeProcess:
         body: dict[str, Any] = response.json()
         return body
 
-    async def arm(self, kill_point: str) -> None:
-        """Hold back the answer to the next order matching ``kill_point`` (entry, exit, stop)."""
-        (await self._client.post("/_fake/kill_point", json={"name": kill_point})).raise_for_status()
+    async def arm(self, kill_point: str, after: int = 0) -> None:
+        """Hold back the answer to the next order matching ``kill_point`` (entry, exit, stop),
+        after letting ``after`` such orders through."""
+        body = {"name": kill_point, "after": after}
+        (await self._client.post("/_fake/kill_point", json=body)).raise_for_status()
 
     async def release(self) -> None:
         (await self._client.post("/_fake/release")).raise_for_status()

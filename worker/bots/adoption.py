@@ -168,7 +168,9 @@ class BotBuilder:
         await self.reconcile(bot, orders)
         if not cfg.is_paper:
             advance(bot, position.decided_at if position is not None else None)
-            await recover_unrecorded_entries(self.credits.pool, bot)
+            await recover_unrecorded_entries(
+                self.credits.pool, bot, charged=self._charges(cfg), now=self.clock.now()
+            )
         return bot
 
     async def _live(self, cfg: BotConfig, row: dict[str, Any]) -> Exchange:
