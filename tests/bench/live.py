@@ -2,8 +2,9 @@
 Binance processes over HTTP on this machine.
 
 9,000 paper bots on the fleet benchmark's 50 markets and 1,000 live bots on five Binance
-USDT markets (recorded candle shapes scaled to USDT prices), with their keys sealed in
-the database and opened by the worker. Each live bot's ccxt client talks to one of
+USDT markets (recorded candle shapes scaled to USDT prices), of 100 users with one key
+each (bots on one key share a client, as in a worker), the keys sealed in the database
+and opened by the worker. Each live bot's ccxt client talks to one of
 ``--fakes`` fake exchange processes (``python -m tests.fakes.serve binance``). For each
 replayed 5m candle close it measures the time until every decision is persisted (for a
 live bot: its orders placed on the exchange and answered, then written with the rest),
