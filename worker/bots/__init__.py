@@ -92,6 +92,7 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
         keyring=keyring,
         settle_s=settle,
         markets_dir=settings.exchanges.tradefleet_markets_dir,
+        live_exchange=redirected_exchanges(settings.exchanges.exchange_urls),
     )
     catalog = MarketCatalog(
         leases.pool,
@@ -107,6 +108,24 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         await source_close(source)
+
+
+def redirected_exchanges(urls: dict[str, str]) -> Any:
+    """With ``TRADEFLEET_EXCHANGE_URLS``: open live bots' exchanges at those base URLs (local
+    fakes, without ccxt's client-side throttle); otherwise None (the real exchanges)."""
+    if not urls:
+        return None
+    from .adoption import open_live_exchange
+
+    def open_exchange(cfg: Any, credentials: Any, testnet: bool) -> Any:
+        url = urls.get(cfg.exchange)
+        if url is None:
+            return open_live_exchange(cfg, credentials, testnet)
+        return open_live_exchange(
+            cfg, credentials, testnet, api_base_url=url, enable_rate_limit=False
+        )
+
+    return open_exchange
 
 
 def _public_client(exchange_id: str) -> OhlcvClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from .market_catalog import MarketCatalog
 from .markets import paper_rules
 from .model import BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
+from .recovery import advance, recover_unrecorded_entries
 
 ZERO = Decimal(0)
 ORDER_COLUMNS = frozenset(
@@ -79,6 +80,10 @@ class BotBuilder:
     live_exchange: Callable[[BotConfig, Any, bool], Exchange] | None = None
     markets_dir: Path | None = None
     catalog: MarketCatalog | None = None  # the markets cache; None: the shipped definitions
+    # One client per exchange account (key, testnet, market type), shared by its bots.
+    _accounts: dict[tuple[str, str, bool, str], Any] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def failed(self, row: dict[str, Any], epoch: int, error: Exception) -> tuple[BotState, StepOut]:
         """A bot that cannot be rebuilt, with the step that records why (it stops with an error)."""
@@ -165,6 +170,11 @@ class BotBuilder:
         if row["last_candle_at"] is not None:
             bot.day = row["last_candle_at"].date()
         await self.reconcile(bot, orders)
+        if not cfg.is_paper:
+            advance(bot, position.decided_at if position is not None else None)
+            await recover_unrecorded_entries(
+                self.credits.pool, bot, charged=self._charges(cfg), now=self.clock.now()
+            )
         return bot
 
     async def _live(self, cfg: BotConfig, row: dict[str, Any]) -> Exchange:
@@ -179,10 +189,15 @@ class BotBuilder:
             raise Fatal(
                 "this worker has no master keys (TRADEFLEET_MASTER_KEYS) to open exchange keys"
             )
+        testnet = bool(row.get("is_testnet"))
+        account = (cfg.exchange, str(row["sealed_secret"]), testnet, cfg.symbol.partition(":")[2])
+        shared = self._accounts.get(account)
+        if shared is not None and not shared.closed:
+            return shared.share()  # type: ignore[no-any-return]
         # in memory only, never logged
         credentials = ExchangeCredentials.open(self.keyring, str(row["sealed_secret"]))
         open_exchange = self.live_exchange or open_live_exchange
-        ex = open_exchange(cfg, credentials, bool(row.get("is_testnet")))
+        ex = open_exchange(cfg, credentials, testnet)
         try:
             if self.catalog is not None and await self.catalog.is_loaded(cfg.exchange):
                 # The cached markets, not a download per bot (refreshed on a missing market).
@@ -194,6 +209,8 @@ class BotBuilder:
         except BaseException:
             await ex.close()
             raise
+        if hasattr(ex, "share"):
+            self._accounts[account] = ex
         return ex
 
     async def reconcile(self, bot: BotState, orders: list[dict[str, Any]]) -> None:

@@ -193,6 +193,10 @@ class LiveExchange(Exchange):
             config["options"] = merged_options
         self._client: ccxt_async.Exchange = cls(config)
         teach(self._client, exchange_id)
+        # ccxt's close() sleeps 250 ms (for TLS connections to wind down at interpreter
+        # exit); a worker closes a client per dropped bot, so 1,000 live bots would take
+        # minutes to drop or reload. Closing returns at once instead.
+        self._client.timeout_on_exit = 0
         if sandbox:
             if not self._client.urls.get("test") and exchange_id not in HEADER_SANDBOX:
                 raise Fatal(f"{exchange_id} has no testnet or sandbox: trade it with a live key")
@@ -207,6 +211,7 @@ class LiveExchange(Exchange):
         self._leverage: dict[str, int] = {}
         self._margin_mode: dict[str, str] = {}
         self._cid_alias: dict[str, str] = {}
+        self._holders = 1
 
     def native_cid(self, client_order_id: str) -> str:
         """The client order id as sent to this exchange (Kraken takes a UUID, 32 hex digits
@@ -245,6 +250,16 @@ class LiveExchange(Exchange):
             )
         return order
 
+    def share(self) -> LiveExchange:
+        """One more bot trades through this client (the same account and market type): one
+        connection pool and one rate limit per account; the last ``close`` closes it."""
+        self._holders += 1
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return self._holders <= 0
+
     @property
     def client(self) -> ccxt_async.Exchange:
         """The underlying ccxt client (for exchange-specific calls; translate errors yourself)."""
@@ -257,7 +272,9 @@ class LiveExchange(Exchange):
             raise translate(e, self.id, action) from e
 
     async def close(self) -> None:
-        await self._client.close()
+        self._holders -= 1
+        if self._holders == 0:
+            await self._client.close()
 
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
         await self._call("load markets", self._client.load_markets(reload))
@@ -465,7 +482,7 @@ class LiveExchange(Exchange):
                 return None
             except ccxt.BaseError as e:
                 raise translate(e, self.id, action) from e
-            return _with_client_id(self._order(raw), client_order_id)
+            return await self._with_fee(_with_client_id(self._order(raw), client_order_id))
         # Fallback: look through open orders, then recent orders.
         for order in await self.fetch_open_orders(symbol):
             if order.client_order_id == client_order_id:
@@ -482,6 +499,35 @@ class LiveExchange(Exchange):
                         return self._order(raw)
                 break
         return None
+
+    async def _with_fee(self, order: Order) -> Order:
+        """A filled order as an order query reports it carries no commission (Binance's
+        order endpoint has no fills): take it from the account's trades of that order."""
+        if order.fee is not None or order.filled <= 0 or not self._client.has.get("fetchMyTrades"):
+            return order
+        try:
+            rows = await self._client.fetch_my_trades(
+                order.symbol, None, None, {"orderId": order.id}
+            )
+        except ccxt.BaseError as e:
+            log.warning(
+                "trades of an order unavailable: its fee stays unknown",
+                extra={"exchange": self.id, "order_id": order.id, "error": str(e)},
+            )
+            return order
+        fees = [
+            t["fee"]
+            for t in rows
+            if str(t.get("order")) == order.id
+            and isinstance(t.get("fee"), Mapping)
+            and t["fee"].get("cost") is not None
+        ]
+        if not fees:
+            return order
+        from dataclasses import replace
+
+        cost = sum((to_decimal(f["cost"]) or Decimal(0) for f in fees), Decimal(0))
+        return replace(order, fee=Fee(cost=cost, currency=str(fees[0].get("currency") or "")))
 
     async def reconcile(self, client_order_ids: Iterable[str], symbol: str) -> dict[str, Order]:
         """Orders already placed under these client ids: open ones in one call, others by id."""

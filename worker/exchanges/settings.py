@@ -35,7 +35,26 @@ class ExchangesSettings(BaseSettings):
         description="Least seconds between two refreshes of one exchange asked for by a missing market.",
     )
 
+    tradefleet_exchange_urls: str | None = Field(
+        default=None,
+        description=(
+            "Comma-separated <exchange id>=<base URL> pairs: live bots' REST calls to these "
+            "exchanges go to that URL instead (local fake exchanges of the end-to-end tests "
+            "and benchmarks); unset in production."
+        ),
+    )
+
     @field_validator("tradefleet_markets_dir", "tradefleet_markets_refresh", mode="before")
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @property
+    def exchange_urls(self) -> dict[str, str]:
+        """``TRADEFLEET_EXCHANGE_URLS`` as {exchange id: base URL}."""
+        out: dict[str, str] = {}
+        for pair in (self.tradefleet_exchange_urls or "").split(","):
+            name, _, url = pair.strip().partition("=")
+            if name and url:
+                out[name.strip()] = url.strip()
+        return out
