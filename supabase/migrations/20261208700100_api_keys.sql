@@ -250,7 +250,12 @@ begin
       'error', format('rate limit reached: the %s plan allows %s API requests a minute (api_requests_per_minute)',
                       v_plan.name, v_limit));
   end if;
-  update public.api_keys k set last_used_at = now(), last_used_ip = p_ip where k.id = v_key.id;
+  -- The last use to the minute (and any change of address): a busy key is not rewritten on
+  -- every request.
+  if v_key.last_used_at is null or v_key.last_used_at < now() - interval '1 minute'
+     or v_key.last_used_ip is distinct from p_ip then
+    update public.api_keys k set last_used_at = now(), last_used_ip = p_ip where k.id = v_key.id;
+  end if;
   select coalesce(u.raw_app_meta_data ->> 'role', 'user') into v_role from auth.users u where u.id = v_key.user_id;
   return v_headers || jsonb_build_object(
     'status', 200, 'user_id', v_key.user_id, 'key_id', v_key.id, 'scopes', to_jsonb(v_key.scopes),
