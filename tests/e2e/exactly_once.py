@@ -213,7 +213,7 @@ async def _scenario(run: Run, bot: str, kill_point: str, after: int) -> dict[str
     open_before = await run.rows(
         "select id from trades where bot_id = %s and status = 'open'", (bot,)
     )
-    if kill_point != "stop":
+    if kill_point != "stop":  # an entry's fill is recorded in the step that places its stop
         assert bool(open_before) == (kill_point == "exit")
     ((closed_before,),) = await run.rows(
         "select count(*) from trades where bot_id = %s and status = 'closed'", (bot,)
@@ -341,7 +341,7 @@ async def _compare(run: Run, bot: str, cid: str, protected: bool = False) -> dic
         "select error_message from bots where id = %s and status = 'error'", (bot,)
     )
     assert not errors, errors
-    return {"orders": len(exchange), "trades": len(trades)}
+    return {"orders": len(state["orders"]), "trades": len(trades), "stops": len(stops)}
 
 
 async def _one_stop_each(run: Run, bot: str, cid: str, stops: list[dict[str, Any]]) -> None:
