@@ -424,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             passed[name] += 1
             print(
-                f"{name} run {i + 1}: ok, {r['orders']} orders, {r['trades']} trades, "
+                f"{name} run {i + 1}: ok, {r['orders']} orders ({r['stops']} stops), "
+                f"{r['trades']} trades, "
                 f"taken over in {r['takeover_s']:.1f}s",
                 flush=True,
             )
