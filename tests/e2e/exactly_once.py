@@ -14,9 +14,12 @@ worker takes the bot over when the lease expires. Then:
 - the balances the exchange holds are what the database's trades say they are;
 - the killed entry's credit hold is charged once (posted, never voided).
 
-Kill points (``tests.fakes.serve.KILL_POINTS``): ``entry`` (scenario a), ``exit``
-(scenario c: during a close). ``stop`` (a protective order accepted, not recorded) is
-armed the same way once bots place protective orders on the exchange.
+Kill points (``tests.fakes.serve.KILL_POINTS``): ``entry`` (scenario a), ``stop``
+(scenario b: the protective stop-loss the entry puts on the exchange) and ``exit``
+(scenario c: during a close). In scenario b the bot has a stop-loss, so every position
+rests its stop on the exchange; after takeover each open position has exactly one live
+stop there (the killed one is found, not placed again), recorded in ``protective_orders``
+with the exchange's id, and every stop the exchange holds or held is recorded once.
 
 Long form (each scenario N times, a fresh database each run)::
 
@@ -46,6 +49,7 @@ from typing import Any
 
 import psycopg
 
+from tests.fakes.serve import PROTECTIVE_TYPES
 from tests.support.bots import CANDLES, create_bot, grant_credits, subscribe
 from tests.support.db import ROOT, User, create_user
 from tests.support.fake_exchange import FakeExchangeProcess, fake_exchange
@@ -58,11 +62,20 @@ TRADEFLEET = str(ROOT / ".venv" / "bin" / "tradefleet")
 SCENARIOS = {
     "entry": "a: entry accepted, not recorded",
     "entry_uncharged": "a, on a plan that charges no credits per trade",
+    "stop": "b: protective stop accepted, not recorded",
     "exit": "c: exit accepted, not recorded",
 }
-KILL_POINT = {"entry": ("entry", 0), "entry_uncharged": ("entry", 1), "exit": ("exit", 0)}
+KILL_POINT = {
+    "entry": ("entry", 0),
+    "entry_uncharged": ("entry", 1),
+    "stop": ("stop", 0),
+    "exit": ("exit", 0),
+}
 """Each scenario's kill point, and how many orders matching it go through first (the bot's
 second entry, once its progress is written, when no credit hold names the entry)."""
+STOP_LOSS = "2"
+"""The stop-loss (percent) of scenario b's bot: 2 % under the entry, which the fake's fixed
+price never reaches, so the stop rests on the exchange for as long as the position is open."""
 START_BALANCES = {"USDT": Decimal("10000"), "BTC": Decimal("1")}
 PRICE = Decimal("45000")
 SPEED = "900"  # replayed time: one 5m candle every third of a second
@@ -127,7 +140,9 @@ class Run:
             proc.wait()
 
 
-async def live_bot(url: str, keyring: Keyring, credits_per_trade: str) -> str:
+async def live_bot(
+    url: str, keyring: Keyring, credits_per_trade: str, stop_loss: str | None = None
+) -> str:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         user: User = await create_user(conn, f"trader-{os.getpid()}-{time.time_ns()}@test.local")
         await subscribe(conn, user, live_trading=True, credits_per_trade=credits_per_trade)
@@ -148,6 +163,7 @@ async def live_bot(url: str, keyring: Keyring, credits_per_trade: str) -> str:
             stake_amount="500",
             is_paper_trade=False,
             exchange_credential_id=str(cred),
+            **({} if stop_loss is None else {"stop_loss": stop_loss}),
         )
 
 
@@ -157,7 +173,8 @@ async def run_scenario(url: str, tmp: Path, scenario: str) -> dict[str, Any]:
     master = f"k1:{base64.b64encode(os.urandom(32)).decode()}"
     keyring = Keyring.parse(master)
     charged = scenario != "entry_uncharged"
-    bot = await live_bot(url, keyring, "0.2" if charged else "0")
+    protected = scenario == "stop"
+    bot = await live_bot(url, keyring, "0.2" if charged else "0", STOP_LOSS if protected else None)
     btc_usdt_candles(tmp)
     args = (
         "--price",
@@ -192,10 +209,12 @@ async def _scenario(run: Run, bot: str, kill_point: str, after: int) -> dict[str
     # The kill point held: the exchange has the order, the database does not.
     assert [o for o in (await run.fake.state())["orders"] if o["clientOrderId"] == cid]
     assert not await run.rows("select 1 from orders where client_order_id = %s", (cid,))
+    assert not await run.rows("select 1 from protective_orders where client_order_id = %s", (cid,))
     open_before = await run.rows(
         "select id from trades where bot_id = %s and status = 'open'", (bot,)
     )
-    assert bool(open_before) == (kill_point == "exit")
+    if kill_point != "stop":  # an entry's fill is recorded in the step that places its stop
+        assert bool(open_before) == (kill_point == "exit")
     ((closed_before,),) = await run.rows(
         "select count(*) from trades where bot_id = %s and status = 'closed'", (bot,)
     )
@@ -210,14 +229,33 @@ async def _scenario(run: Run, bot: str, kill_point: str, after: int) -> dict[str
         )
         return bool(got[0][0] == 1 and got[0][1] > closed_before)
 
-    await wait_for("the takeover to record the order and close a trade", recorded_and_closed, 90.0)
+    ((candle_before,),) = await run.rows("select last_candle_at from bots where id = %s", (bot,))
+
+    async def stop_recorded_and_stepped() -> bool:
+        # The killed stop recorded with the exchange's id, and a few more candles stepped
+        # by the new worker (a second stop, if it placed one, would be on the exchange).
+        got = await run.rows(
+            "select (select count(*) from protective_orders where client_order_id = %s "
+            "and exchange_order_id is not null), (select last_candle_at >= "
+            "coalesce(%s, '-infinity'::timestamptz) + interval '15 minutes' from bots "
+            "where id = %s)",
+            (cid, candle_before, bot),
+        )
+        return bool(got[0][0] == 1 and got[0][1])
+
+    if kill_point == "stop":
+        await wait_for("the takeover to record the stop", stop_recorded_and_stepped, 90.0)
+    else:
+        await wait_for(
+            "the takeover to record the order and close a trade", recorded_and_closed, 90.0
+        )
     took_over_s = time.monotonic() - killed_at
     await _pause(run, bot)
     return {
         "kill_point": kill_point,
         "client_order_id": cid,
         "takeover_s": took_over_s,
-        **await _compare(run, bot, cid),
+        **await _compare(run, bot, cid, protected=kill_point == "stop"),
     }
 
 
@@ -240,18 +278,20 @@ async def _pause(run: Run, bot: str) -> None:
             proc.wait(timeout=30)
 
 
-async def _compare(run: Run, bot: str, cid: str) -> dict[str, Any]:
+async def _compare(run: Run, bot: str, cid: str, protected: bool = False) -> dict[str, Any]:
     state = await run.fake.state()
-    exchange = state["orders"]
-    counts = Counter(o["clientOrderId"] for o in exchange)
+    counts = Counter(o["clientOrderId"] for o in state["orders"])
     assert counts[cid] == 1, f"the killed order {cid} is on the exchange {counts[cid]} times"
     assert all(n == 1 for n in counts.values()), f"an order was placed twice: {counts}"
+    stops = [o for o in state["orders"] if o["type"] in PROTECTIVE_TYPES]
+    exchange = [o for o in state["orders"] if o["type"] not in PROTECTIVE_TYPES]
     db_orders = await run.rows(
         "select client_order_id, side, status, filled, average_price, exchange_order_id "
         "from orders where bot_id = %s and status <> 'expired'",
         (bot,),
     )
-    assert Counter(o[0] for o in db_orders)[cid] == 1
+    if not protected:
+        assert Counter(o[0] for o in db_orders)[cid] == 1
     by_cid = {o["clientOrderId"]: o for o in exchange}
     assert sorted(by_cid) == sorted(o[0] for o in db_orders), "orders differ"
     for client_id, side, status, filled, average, exchange_id in db_orders:
@@ -290,14 +330,44 @@ async def _compare(run: Run, bot: str, cid: str) -> dict[str, Any]:
             usdt += Decimal(amount) * Decimal(exit_price)
             btc -= Decimal(amount)
     balances = state["balances"]
-    assert Decimal(balances["BTC"]["free"]) == btc, (balances, btc)
+    resting = sum((Decimal(o["origQty"]) for o in stops if o["status"] == "NEW"), Decimal(0))
+    assert Decimal(balances["BTC"]["free"]) == btc - resting, (balances, btc, resting)
+    assert Decimal(balances["BTC"]["locked"]) == resting, (balances, resting)
     assert Decimal(balances["USDT"]["free"]) == usdt, (balances, usdt)
+    if protected:
+        await _one_stop_each(run, bot, cid, stops)
 
     errors = await run.rows(
         "select error_message from bots where id = %s and status = 'error'", (bot,)
     )
     assert not errors, errors
-    return {"orders": len(exchange), "trades": len(trades)}
+    return {"orders": len(state["orders"]), "trades": len(trades), "stops": len(stops)}
+
+
+async def _one_stop_each(run: Run, bot: str, cid: str, stops: list[dict[str, Any]]) -> None:
+    """Every stop the exchange holds or held is recorded once, with its id and state, and
+    each open position has exactly one stop resting on the exchange (the killed one is
+    found by the takeover, not placed a second time)."""
+    assert any(o["clientOrderId"] == cid for o in stops), "the killed order is not a stop"
+    recorded = await run.rows(
+        "select client_order_id, exchange_order_id, status, trade_id::text, trigger_price "
+        "from protective_orders where bot_id = %s",
+        (bot,),
+    )
+    by_cid = {o["clientOrderId"]: o for o in stops}
+    assert sorted(by_cid) == sorted(r[0] for r in recorded), "protective orders differ"
+    state = {"NEW": "open", "CANCELED": "canceled", "FILLED": "filled"}
+    for client_id, exchange_id, status, _, trigger in recorded:
+        o = by_cid[client_id]
+        assert str(exchange_id) == str(o["orderId"]), client_id
+        assert status == state[o["status"]], (client_id, status, o["status"])
+        assert Decimal(trigger) == Decimal(o["stopPrice"]), client_id
+    live = Counter(r[3] for r in recorded if r[2] == "open")
+    open_trades = await run.rows(
+        "select id::text from trades where bot_id = %s and status = 'open'", (bot,)
+    )
+    assert set(live) == {t[0] for t in open_trades}, ("live stops", dict(live), open_trades)
+    assert all(n == 1 for n in live.values()), f"a position has more than one stop: {live}"
 
 
 async def _charged_once(run: Run, cid: str) -> None:
@@ -354,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             passed[name] += 1
             print(
-                f"{name} run {i + 1}: ok, {r['orders']} orders, {r['trades']} trades, "
+                f"{name} run {i + 1}: ok, {r['orders']} orders ({r['stops']} stops), "
+                f"{r['trades']} trades, "
                 f"taken over in {r['takeover_s']:.1f}s",
                 flush=True,
             )
