@@ -125,6 +125,34 @@ MUTANTS: list[Mutant] = [
         'alter policy "Users can read their own brokerage connections" '
         "on public.brokerage_connections using (true);",
     ),
+    Mutant(
+        "select policy reduced to true on a secret-bearing table",
+        "api_keys",
+        'alter policy "Users can read their own API keys" on public.api_keys using (true);',
+    ),
+    Mutant(
+        "column grant widened to a secret column",
+        "api_keys.key_hash",
+        "grant select (key_hash) on public.api_keys to authenticated;",
+    ),
+    Mutant(
+        "permissive select policy",
+        "every user reads every protective order",
+        'alter policy "Users can read their own protective orders" '
+        "on public.protective_orders using (true);",
+    ),
+    Mutant(
+        "permissive select policy",
+        "every user reads every position request",
+        'alter policy "Users can read their own position requests" '
+        "on public.position_requests using (true);",
+    ),
+    Mutant(
+        "admin policy given to every user",
+        "service_checks",
+        'alter policy "Admins can read service checks" on public.service_checks to authenticated '
+        "using (true);",
+    ),
     # A policy given to the wrong role.
     Mutant(
         "admin policy given to every user",
