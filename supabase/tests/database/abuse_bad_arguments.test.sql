@@ -83,7 +83,10 @@ insert into calls values
   ('admin_discard_job: by a user', 'alice', $$select admin_discard_job(null, null)$$, 'denied'),
   ('admin_platform_overview: by a user', 'alice', $$select 1 where admin_platform_overview() is not null$$, 'denied'),
   ('admin_platform_overview: by a provider', 'pat', $$select 1 where admin_platform_overview() is not null$$, 'denied'),
-  ('admin_platform_overview: takes nothing', 'dana', $$select 1 where admin_platform_overview() is not null$$, 'rows=1');
+  ('admin_platform_overview: takes nothing', 'dana', $$select 1 where admin_platform_overview() is not null$$, 'rows=1'),
+  ('admin_credit_audit: by a user', 'alice', $$select * from admin_credit_audit()$$, 'denied'),
+  ('admin_credit_audit: by a provider', 'pat', $$select * from admin_credit_audit()$$, 'denied'),
+  ('admin_credit_audit: takes nothing', 'dana', $$select count(*) from admin_credit_audit()$$, 'rows=1');
 
 -- What the public tables hold, to compare before and after every call.
 create function pg_temp.fingerprint() returns text

@@ -35,12 +35,14 @@ insert into calls values
   ('admin_verify_strategy: unverify m1', $$select (admin_verify_strategy(@strategy.m1, false, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'm1', 'm1']),
   ('admin_retry_job: j1, waiting', $$select (admin_retry_job(@job.j1)).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=23514', 'error=23514']),
   ('admin_discard_job: j1, waiting', $$select (admin_discard_job(@job.j1, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=23514', 'error=23514']),
-  ('admin_platform_overview', $$select (admin_platform_overview() ? 'trades_per_day')::text as key$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']);
+  ('admin_platform_overview', $$select (admin_platform_overview() ? 'trades_per_day')::text as key$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']),
+  ('admin_credit_audit', $$select (count(*) >= 0)::text as key from admin_credit_audit()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
 insert into executors values
   ('accept_strategy_price(uuid)', 'authenticated service_role'),
+  ('admin_credit_audit()', 'authenticated service_role'),
   ('admin_discard_job(bigint,text)', 'authenticated service_role'),
   ('admin_platform_overview()', 'authenticated service_role'),
   ('admin_retry_job(bigint)', 'authenticated service_role'),
