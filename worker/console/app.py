@@ -99,7 +99,9 @@ class Console:
                 Route("/part/{name}", self.part),
                 Route("/queue/jobs/{job_id:int}/retry", self.retry_job, methods=["POST"]),
                 Route("/queue/jobs/{job_id:int}/discard", self.discard_job, methods=["POST"]),
-                Route("/marketplace/strategies/{strategy_id}/verify", self.verify, methods=["POST"]),
+                Route(
+                    "/marketplace/strategies/{strategy_id}/verify", self.verify, methods=["POST"]
+                ),
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
                 Route("/", self.page),
                 Route("/{name}", self.page),
@@ -242,11 +244,16 @@ class Console:
     # --- actions ---------------------------------------------------------------------------
 
     async def _act(
-        self, request: Request, back: str, action: Callable[[Cursor, dict[str, str]], Awaitable[str]]
+        self,
+        request: Request,
+        back: str,
+        action: Callable[[Cursor, dict[str, str]], Awaitable[str]],
     ) -> Response:
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
-            return self.render("error.html", 403, message="cross-site request refused", session=None)
+            return self.render(
+                "error.html", 403, message="cross-site request refused", session=None
+            )
         try:
             session = await self.session(request)
         except SignInError as e:

@@ -95,6 +95,7 @@ def run_token(args: argparse.Namespace) -> int:
 
 async def _claims(url: str, email: str) -> dict[str, Any] | None:
     import psycopg
+    from psycopg.types.json import Jsonb
 
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cur = await conn.execute(
@@ -107,10 +108,11 @@ async def _claims(url: str, email: str) -> dict[str, Any] | None:
         hook = await conn.execute(
             "select public.custom_access_token_hook(jsonb_build_object('user_id', %s::uuid, "
             "'claims', jsonb_build_object('role', 'authenticated', 'app_metadata', %s::jsonb)))",
-            (row[0], psycopg.types.json.Jsonb(row[2] or {})),
+            (row[0], Jsonb(row[2] or {})),
         )
-        event = (await hook.fetchone() or [{}])[0]
-    role = ((event or {}).get("claims") or {}).get("role", "authenticated")
+        found = await hook.fetchone()
+    event: dict[str, Any] = (found[0] if found else None) or {}
+    role = (event.get("claims") or {}).get("role", "authenticated")
     return {"sub": str(row[0]), "email": row[1], "app_metadata": row[2] or {}, "role": role}
 
 

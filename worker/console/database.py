@@ -49,7 +49,9 @@ class Database:
 
     @classmethod
     async def open(cls, url: str, *, max_size: int = 10) -> Database:
-        pool = await open_pool(url, role=None, min_size=1, max_size=max_size, name="tradefleet-console")
+        pool = await open_pool(
+            url, role=None, min_size=1, max_size=max_size, name="tradefleet-console"
+        )
         return cls(pool)
 
     async def close(self) -> None:

@@ -11,12 +11,12 @@ Data = dict[str, Any]
 
 
 async def _rows(cur: Cursor, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    await cur.execute(query, params)  # type: ignore[arg-type]
+    await cur.execute(query, params)
     return await cur.fetchall()
 
 
 async def _one(cur: Cursor, query: str, params: tuple[Any, ...] = ()) -> dict[str, Any]:
-    await cur.execute(query, params)  # type: ignore[arg-type]
+    await cur.execute(query, params)
     row = await cur.fetchone()
     return row or {}
 
