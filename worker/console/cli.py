@@ -78,6 +78,8 @@ def run_console(args: argparse.Namespace) -> int:
         port=settings.console_port,
         log_level="warning",
         access_log=False,
+        # Live pages hold their event streams open; a stop does not wait for them.
+        timeout_graceful_shutdown=2,
     )
     return 0
 

@@ -67,6 +67,8 @@
   }
 
   var events = new EventSource("/events");
+  // Browsers hold few connections per site: a page left behind gives its stream back.
+  window.addEventListener("pagehide", function () { events.close(); });
   events.onopen = function () { document.body.classList.add("live"); };
   events.onerror = function () { document.body.classList.remove("live"); };
   events.addEventListener("change", function (e) {
