@@ -78,3 +78,35 @@ def serve(url: str, log: Path, **env: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def screenshot(
+    url: str, email: str, out: Path, page: str = "/", size: tuple[int, int] = (1280, 1000)
+) -> None:
+    """Serve the console on ``url``, sign in as the admin ``email`` and save ``page``."""
+    import asyncio
+    import tempfile
+
+    from tests.support import browser
+    from worker.console.cli import _claims
+
+    found = asyncio.run(_claims(url, email))
+    if found is None:
+        raise SystemExit(f"no user with the email {email!r}")
+    claims = {**found, "iss": ISSUER, "aud": "authenticated"}
+    now = int(time.time())
+    signed = jwt.encode({**claims, "iat": now, "exp": now + 600}, SECRET, algorithm="HS256")
+    with tempfile.TemporaryDirectory() as tmp, serve(url, Path(tmp) / "console.log") as base:
+        with browser.chromium(*size) as driver:
+            driver.get(f"{base}/login")
+            driver.add_cookie({"name": "tradefleet_console", "value": signed})
+            driver.get(f"{base}{page}")
+            time.sleep(1)  # the charts draw after the page loads
+            driver.save_screenshot(str(out))
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python -m tests.support.console DATABASE_URL EMAIL OUT.png [PAGE]
+    screenshot(sys.argv[1], sys.argv[2], Path(sys.argv[3]), *(sys.argv[4:5] or ["/"]))

@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -69,6 +70,18 @@ def _ts(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+def _num(value: Any) -> str:
+    """A figure as people read it: thousands separated, no trailing zeros."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return str(value)
+    d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if d == d.to_integral_value():
+        return f"{d:,.0f}"
+    return f"{d.normalize():,f}"
+
+
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -77,6 +90,7 @@ def _templates() -> jinja2.Environment:
     )
     env.filters["age"] = _age
     env.filters["ts"] = _ts
+    env.filters["num"] = _num
     return env
 
 

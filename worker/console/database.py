@@ -10,16 +10,22 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from worker.console.auth import ADMIN_DB_ROLE, Session
 from worker.db import open_pool
 
 Cursor = psycopg.AsyncCursor[dict[str, Any]]
+
+# Money in JSON (the overview's MRR, revenue, credits) stays exact.
+_json_loads = partial(json.loads, parse_float=Decimal)
 
 
 class Refused(Exception):
@@ -63,6 +69,7 @@ class Database:
         if session.db_role != ADMIN_DB_ROLE:  # the verifier guarantees it; never widen it
             raise Refused("this account is not an admin", 403)
         async with self.pool.connection() as conn:
+            set_json_loads(_json_loads, conn)
             try:
                 async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                     await cur.execute(

@@ -17,11 +17,18 @@
         return;
       }
       var width = Math.max(320, el.clientWidth || 520);
+      var half = 43200;  // bars centred on their day, the whole window shown
+      var range = el.dataset.from && el.dataset.to
+        ? [days([el.dataset.from])[0] - half, days([el.dataset.to])[0] + half]
+        : null;
       new uPlot({
         width: width,
         height: 200,
         legend: { show: false },
-        scales: { x: { time: true } },
+        scales: {
+          x: range ? { time: true, range: function () { return range; } } : { time: true },
+          y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } },
+        },
         axes: [{}, { size: 60 }],
         series: [{}, {
           label: el.dataset.label,
