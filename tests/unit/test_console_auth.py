@@ -84,7 +84,7 @@ async def test_refused_tokens(es256: tuple[Any, str], change: dict[str, Any], er
 
 
 async def test_hs256_needs_the_legacy_secret(es256: tuple[Any, str]) -> None:
-    key, jwks = es256
+    _, jwks = es256
     only_public = json.dumps({"keys": [json.loads(jwks)["keys"][0]]})
     v = Verifier(settings(supabase_jwks=only_public))
     with pytest.raises(SignInError, match="no legacy JWT secret"):
