@@ -73,11 +73,31 @@ async def queue(cur: Cursor) -> Data:
         "select id, queue, kind, attempts, max_attempts, last_error, run_at from public.jobs "
         "where status = 'queued' and last_error is not null order by run_at limit 50",
     )
+    per_minute = await _rows(
+        cur,
+        "select extract(epoch from date_trunc('minute', finished_at))::bigint as minute, "
+        "count(*) as done from public.jobs "
+        "where status = 'succeeded' and finished_at > now() - interval '1 hour' "
+        "group by 1 order by 1",
+    )
     totals = {
         name: sum(int(k[name]) for k in kinds)
         for name in ("ready", "scheduled", "failed", "running", "dead")
     }
-    return {"kinds": kinds, "dead": dead, "failed": failed, "totals": totals}
+    now = await _one(cur, "select extract(epoch from now())::bigint as now")
+    throughput = {
+        "x": [int(m["minute"]) for m in per_minute],
+        "y": [int(m["done"]) for m in per_minute],
+        "from": int(now["now"]) - 3600,
+        "to": int(now["now"]),
+    }
+    return {
+        "kinds": kinds,
+        "dead": dead,
+        "failed": failed,
+        "totals": totals,
+        "throughput": throughput,
+    }
 
 
 async def bots(cur: Cursor) -> Data:

@@ -9,18 +9,22 @@
 
   function drawCharts(root) {
     root.querySelectorAll("[data-chart]").forEach(function (el) {
-      var x = days(JSON.parse(el.dataset.x));
+      var seconds = el.dataset.unit === "s";  // x in epoch seconds, else UTC days
+      var x = seconds ? JSON.parse(el.dataset.x) : days(JSON.parse(el.dataset.x));
       var y = JSON.parse(el.dataset.y);
       el.textContent = "";
       if (!x.length) {
-        el.textContent = "nothing in the window";
+        el.textContent = seconds ? "no job done in the last hour" : "nothing in the window";
         return;
       }
       var width = Math.max(320, el.clientWidth || 520);
-      var half = 43200;  // bars centred on their day, the whole window shown
-      var range = el.dataset.from && el.dataset.to
-        ? [days([el.dataset.from])[0] - half, days([el.dataset.to])[0] + half]
-        : null;
+      var half = seconds ? 30 : 43200;  // bars centred on their minute or day
+      var range = null;
+      if (el.dataset.from && el.dataset.to) {
+        range = seconds
+          ? [Number(el.dataset.from) - half, Number(el.dataset.to) + half]
+          : [days([el.dataset.from])[0] - half, days([el.dataset.to])[0] + half];
+      }
       new uPlot({
         width: width,
         height: 200,
