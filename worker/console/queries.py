@@ -85,7 +85,7 @@ async def queue(cur: Cursor) -> Data:
         for name in ("ready", "scheduled", "failed", "running", "dead")
     }
     now = await _one(cur, "select extract(epoch from now())::bigint as now")
-    throughput = {
+    chart = {
         "x": [int(m["minute"]) for m in per_minute],
         "y": [int(m["done"]) for m in per_minute],
         "from": int(now["now"]) - 3600,
@@ -96,7 +96,7 @@ async def queue(cur: Cursor) -> Data:
         "dead": dead,
         "failed": failed,
         "totals": totals,
-        "throughput": throughput,
+        "throughput": chart,
     }
 
 
