@@ -114,7 +114,7 @@ async def test_every_page_renders_for_an_admin(
 ) -> None:
     headers = as_(users["admin"])
     for path in ("/", "/fleet", "/queue", "/bots", "/webhooks", "/ledger", "/services",
-                 "/marketplace", "/audit"):  # fmt: skip
+                 "/marketplace", "/audit", "/users"):  # fmt: skip
         r = await app.get(path, headers=headers)
         assert r.status_code == 200, (path, r.text[-500:])
     assert (await app.get("/nowhere", headers=headers)).status_code == 404
@@ -246,3 +246,33 @@ async def test_one_listen_connection_feeds_every_subscriber(db_url: str, conn: C
         listener.cancel()
         with pytest.raises(asyncio.CancelledError):
             await listener
+
+
+async def test_users_are_found_by_email_and_made_providers_without_secrets(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    await conn.execute(
+        "update public.profiles set telegram_chat_id = '4242424242', "
+        "discord_webhook_url = 'https://discord.com/api/webhooks/42/hook-secret' where id = %s",
+        (users["bob"].id,),
+    )
+    r = await app.get("/users?q=bob", headers=headers)
+    assert f'data-user="{users["bob"].id}"' in r.text
+    assert f'data-user="{users["alice"].id}"' not in r.text
+    assert "4242424242" not in r.text and "hook-secret" not in r.text
+    assert 'data-src="/part/users?q=bob"' in r.text
+    r = await app.get("/users?q=%25", headers=headers)  # a % is searched for, not a wildcard
+    assert "data-user=" not in r.text
+    r = await app.post(
+        f"/users/{users['bob'].id}/role?q=bob", headers=headers, content="role=provider&reason=ok"
+    )
+    assert r.headers["location"].startswith("/users?q=bob&done=")
+    cur = await conn.execute("select role from public.profiles where id = %s", (users["bob"].id,))
+    assert await cur.fetchone() == ("provider",)
+    r = await app.post(
+        f"/users/{users['bob'].id}/role", headers=headers, content="role=admin&reason=promote"
+    )
+    assert "failed=" in r.headers["location"]  # only the service role grants admin
+    cur = await conn.execute("select role from public.profiles where id = %s", (users["bob"].id,))
+    assert await cur.fetchone() == ("provider",)

@@ -35,7 +35,7 @@ HERE = Path(__file__).parent
 COOKIE = "tradefleet_console"
 SSE_PING_S = 15.0
 
-Reader = Callable[[Cursor], Awaitable[dict[str, Any]]]
+Reader = Callable[[Cursor, queries.Params], Awaitable[dict[str, Any]]]
 
 # name -> (title, topics that redraw it, what it reads)
 PAGES: dict[str, tuple[str, tuple[str, ...], Reader]] = {
@@ -47,6 +47,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...], Reader]] = {
     "ledger": ("Ledger", ("audit",), queries.ledger),
     "services": ("Services", ("services",), queries.services),
     "marketplace": ("Marketplace", ("audit",), queries.marketplace),
+    "users": ("Users", ("audit",), queries.users),
     "audit": ("Audit log", ("audit",), queries.audit),
 }
 
@@ -117,6 +118,7 @@ class Console:
                     "/marketplace/strategies/{strategy_id}/verify", self.verify, methods=["POST"]
                 ),
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+                Route("/users/{user_id}/role", self.set_role, methods=["POST"]),
                 Route("/", self.page),
                 Route("/{name}", self.page),
             ],
@@ -159,10 +161,11 @@ class Console:
             raise SignInError("sign in first")
         return await self.verifier.verify(token)
 
-    async def read(self, session: Session, name: str) -> dict[str, Any]:
+    async def read(self, session: Session, name: str, request: Request) -> dict[str, Any]:
         assert self.db is not None
+        params = {k: v for k, v in request.query_params.items() if k not in ("done", "failed")}
         async with self.db.as_admin(session) as cur:
-            return await PAGES[name][2](cur)
+            return await PAGES[name][2](cur, params)
 
     # --- pages -----------------------------------------------------------------------------
 
@@ -207,11 +210,13 @@ class Console:
             return self.render("error.html", 404, message=f"no page {name!r}", session=None)
         try:
             session = await self.session(request)
-            data = await self.read(session, name)
+            data = await self.read(session, name, request)
         except (SignInError, Refused) as e:
             return self.refused(e)
+        search = request.query_params.get("q")
         return self.render(
             "page.html",
+            query=f"?q={quote(search)}" if search else "",
             name=name,
             session=session,
             flash_done=request.query_params.get("done"),
@@ -225,7 +230,7 @@ class Console:
             return self.render("error.html", 404, message=f"no page {name!r}", session=None)
         try:
             session = await self.session(request)
-            data = await self.read(session, name)
+            data = await self.read(session, name, request)
         except (SignInError, Refused) as e:
             return self.refused(e)
         return self.render(f"parts/{name}.html", name=name, session=session, **data)
@@ -262,6 +267,7 @@ class Console:
         request: Request,
         back: str,
         action: Callable[[Cursor, dict[str, str]], Awaitable[str]],
+        keep: str = "",
     ) -> Response:
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
@@ -279,10 +285,10 @@ class Console:
             async with self.db.as_admin(session) as cur:
                 message = await action(cur, form)
         except Refused as e:
-            if e.status == 403:
+            if e.session:
                 return self.refused(e, session)
-            return RedirectResponse(f"{back}?failed={quote(str(e))}", status_code=303)
-        return RedirectResponse(f"{back}?done={quote(message)}", status_code=303)
+            return RedirectResponse(f"{back}?{keep}failed={quote(str(e))}", status_code=303)
+        return RedirectResponse(f"{back}?{keep}done={quote(message)}", status_code=303)
 
     async def retry_job(self, request: Request) -> Response:
         job_id = int(request.path_params["job_id"])
@@ -304,6 +310,18 @@ class Console:
             return await queries.verify_strategy(cur, strategy_id, verified, form.get("reason", ""))
 
         return await self._act(request, "/marketplace", act)
+
+    async def set_role(self, request: Request) -> Response:
+        user_id = str(request.path_params["user_id"])
+        search = request.query_params.get("q", "")
+
+        async def act(cur: Cursor, form: dict[str, str]) -> str:
+            return await queries.set_user_role(
+                cur, user_id, form.get("role", ""), form.get("reason", "")
+            )
+
+        keep = f"q={quote(search)}&" if search else ""
+        return await self._act(request, "/users", act, keep)
 
 
 def create_app(settings: ConsoleSettings, *, database_url: str | None = None) -> Starlette:

@@ -31,9 +31,10 @@ _json_loads = partial(json.loads, parse_float=Decimal)
 class Refused(Exception):
     """The database refused an admin request; ``status`` is the HTTP answer it deserves."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, *, session: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.session = session  # the session itself is refused, not just this request
 
 
 # SQLSTATE -> HTTP status of a refused request (anything else is the server's fault).
@@ -67,7 +68,7 @@ class Database:
     async def as_admin(self, session: Session) -> AsyncIterator[Cursor]:
         """A cursor in a transaction acting as ``session``'s admin (rolled back on error)."""
         if session.db_role != ADMIN_DB_ROLE:  # the verifier guarantees it; never widen it
-            raise Refused("this account is not an admin", 403)
+            raise Refused("this account is not an admin", 403, session=True)
         async with self.pool.connection() as conn:
             set_json_loads(_json_loads, conn)
             try:
@@ -82,7 +83,7 @@ class Database:
                     await cur.execute("select private.is_admin() as admin")
                     row = await cur.fetchone()
                     if not (row and row["admin"]):
-                        raise Refused("this account is no longer an admin", 403)
+                        raise Refused("this account is no longer an admin", 403, session=True)
                     yield cur
             except psycopg.Error as e:
                 status = _STATUSES.get(e.sqlstate or "")

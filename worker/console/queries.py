@@ -3,11 +3,14 @@ and the tables their policies let admins read. Each function returns the templat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from worker.console.database import Cursor
 
 Data = dict[str, Any]
+Params = Mapping[str, str]
+EMPTY: Params = {}
 
 
 async def _rows(cur: Cursor, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -21,7 +24,7 @@ async def _one(cur: Cursor, query: str, params: tuple[Any, ...] = ()) -> dict[st
     return row or {}
 
 
-async def overview(cur: Cursor) -> Data:
+async def overview(cur: Cursor, params: Params = EMPTY) -> Data:
     row = await _one(cur, "select public.admin_platform_overview() as o")
     o: dict[str, Any] = row["o"]
     trades = sorted(o.get("trades_per_day") or [], key=lambda d: str(d.get("day")))
@@ -38,7 +41,7 @@ async def overview(cur: Cursor) -> Data:
     }
 
 
-async def fleet(cur: Cursor) -> Data:
+async def fleet(cur: Cursor, params: Params = EMPTY) -> Data:
     workers = await _rows(
         cur,
         "select name, host, version, status, capacity, heartbeat_age_s, running_jobs, "
@@ -48,7 +51,7 @@ async def fleet(cur: Cursor) -> Data:
     return {"workers": workers}
 
 
-async def queue(cur: Cursor) -> Data:
+async def queue(cur: Cursor, params: Params = EMPTY) -> Data:
     kinds = await _rows(
         cur,
         "select queue, kind, ready, scheduled, failed, running, dead, succeeded, "
@@ -100,7 +103,7 @@ async def queue(cur: Cursor) -> Data:
     }
 
 
-async def bots(cur: Cursor) -> Data:
+async def bots(cur: Cursor, params: Params = EMPTY) -> Data:
     by_status = await _rows(
         cur, "select status, count(*) as bots from public.bots group by status order by status"
     )
@@ -118,7 +121,7 @@ async def bots(cur: Cursor) -> Data:
     return {"by_status": by_status, "by_exchange": by_exchange, "errors": errors}
 
 
-async def webhooks(cur: Cursor) -> Data:
+async def webhooks(cur: Cursor, params: Params = EMPTY) -> Data:
     providers = await _rows(
         cur,
         """
@@ -144,7 +147,7 @@ async def webhooks(cur: Cursor) -> Data:
     return {"providers": providers, "failures": failures}
 
 
-async def ledger(cur: Cursor) -> Data:
+async def ledger(cur: Cursor, params: Params = EMPTY) -> Data:
     audit = await _rows(cur, "select rule, account_id, detail from public.admin_credit_audit()")
     system = await _rows(
         cur,
@@ -175,7 +178,7 @@ async def ledger(cur: Cursor) -> Data:
     return {"audit": audit, "system": system, "holds": holds, "payouts": payouts}
 
 
-async def services(cur: Cursor) -> Data:
+async def services(cur: Cursor, params: Params = EMPTY) -> Data:
     found = await _one(
         cur, "select to_regprocedure('public.admin_service_health()') is not null as found"
     )
@@ -184,7 +187,7 @@ async def services(cur: Cursor) -> Data:
     return {"checks": await _rows(cur, "select * from public.admin_service_health()")}
 
 
-async def marketplace(cur: Cursor) -> Data:
+async def marketplace(cur: Cursor, params: Params = EMPTY) -> Data:
     strategies = await _rows(
         cur,
         """
@@ -198,7 +201,7 @@ async def marketplace(cur: Cursor) -> Data:
     return {"strategies": strategies}
 
 
-async def audit(cur: Cursor, limit: int = 100) -> Data:
+async def audit(cur: Cursor, params: Params = EMPTY) -> Data:
     entries = await _rows(
         cur,
         """
@@ -206,11 +209,45 @@ async def audit(cur: Cursor, limit: int = 100) -> Data:
                l.reason, l.before, l.after
           from public.admin_audit_log l
           left join public.profiles p on p.id = l.actor_id
-         order by l.at desc limit %s
+         order by l.at desc limit 100
         """,
-        (limit,),
     )
     return {"entries": entries}
+
+
+async def users(cur: Cursor, params: Params = EMPTY) -> Data:
+    """Users whose email contains ``q`` (newest first): plan, credits, bots, last sign-in.
+    Never their secrets (chat ids, webhook URLs, exchange keys)."""
+    q = params.get("q", "").strip()[:200]
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await _rows(
+        cur,
+        """
+        select p.id, p.email, p.role, p.is_active, p.last_login_at, p.created_at,
+               (select pl.name from public.subscriptions s join public.plans pl on pl.id = s.plan_id
+                 where s.user_id = p.id and s.status in ('active', 'trial')
+                 order by s.started_at desc limit 1) as plan,
+               (select a.balance from public.credit_accounts a
+                 where a.user_id = p.id and a.kind = 'user' limit 1) as credits,
+               (select count(*) from public.bots b where b.user_id = p.id) as bots,
+               (select count(*) from public.bots b
+                 where b.user_id = p.id and b.status = 'running') as running
+          from public.profiles p
+         where p.email ilike %s
+         order by p.created_at desc limit 50
+        """,
+        (pattern,),
+    )
+    return {"q": q, "users": rows}
+
+
+async def set_user_role(cur: Cursor, user_id: str, role: str, reason: str) -> str:
+    row = await _one(
+        cur,
+        "select (p).email, (p).role from public.admin_set_user_role(%s::uuid, %s, %s) p",
+        (user_id, role, reason),
+    )
+    return f"{row.get('email') or user_id} is now a {row.get('role', role)}"
 
 
 async def retry_job(cur: Cursor, job_id: int) -> str:
