@@ -44,12 +44,14 @@ revoke all on function private.console_notify() from public, anon, authenticated
 -- Triggers
 -- ======================================================================================
 
+-- Only changes an operator sees: a worker's heartbeat extending its jobs' locks (an update
+-- of locked_until alone) stays quiet, so the fleet's busiest statements send nothing.
 create trigger jobs_console_notify
-  after insert or update or delete on public.jobs
+  after insert or update of status, last_error or delete on public.jobs
   for each statement execute function private.console_notify('queue');
 
 create trigger webhook_events_console_notify
-  after insert or update or delete on public.webhook_events
+  after insert or update of status, error or delete on public.webhook_events
   for each statement execute function private.console_notify('webhooks');
 
 create trigger bots_console_notify

@@ -6221,7 +6221,7 @@ CREATE TRIGGER credit_transfers_immutable BEFORE DELETE OR UPDATE ON public.cred
 CREATE TRIGGER exchange_credentials_updated_at BEFORE UPDATE ON public.exchange_credentials FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER invoices_paid_credit_purchase AFTER INSERT OR UPDATE OF status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.credit_invoice_paid();
 CREATE TRIGGER invoices_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
-CREATE TRIGGER jobs_console_notify AFTER INSERT OR DELETE OR UPDATE ON public.jobs FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('queue');
+CREATE TRIGGER jobs_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, last_error ON public.jobs FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('queue');
 CREATE TRIGGER notifications_enqueue_outbound AFTER INSERT ON public.notifications REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.notify_enqueue_outbound();
 CREATE TRIGGER orders_check_lease_epoch BEFORE INSERT OR UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
 CREATE TRIGGER orders_updated_at BEFORE UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -6252,7 +6252,7 @@ CREATE TRIGGER trades_update_bot_statistics_delete AFTER DELETE ON public.trades
 CREATE TRIGGER trades_update_bot_statistics_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
 CREATE TRIGGER trades_update_bot_statistics_update AFTER UPDATE ON public.trades REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
 CREATE TRIGGER trades_updated_at BEFORE UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
-CREATE TRIGGER webhook_events_console_notify AFTER INSERT OR DELETE OR UPDATE ON public.webhook_events FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('webhooks');
+CREATE TRIGGER webhook_events_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, error ON public.webhook_events FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('webhooks');
 CREATE TRIGGER webhook_events_enqueue_billing AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text]))) EXECUTE FUNCTION private.billing_enqueue_webhook_event();
 CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = 'snaptrade'::text)) EXECUTE FUNCTION private.holdings_enqueue_snaptrade_event();
 CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
