@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -36,11 +37,29 @@ def driver() -> Iterator[webdriver.Chrome]:
 
 
 def text(driver: webdriver.Chrome, css: str) -> str:
+    """The element's text; live pages swap their parts in, so a found element may be gone."""
+    for _ in range(10):
+        try:
+            return str(driver.find_element(By.CSS_SELECTOR, css).text)
+        except StaleElementReferenceException:
+            continue
     return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
 
+def click(driver: webdriver.Chrome, css: str) -> None:
+    for _ in range(10):
+        try:
+            driver.find_element(By.CSS_SELECTOR, css).click()
+            return
+        except StaleElementReferenceException:
+            continue
+    driver.find_element(By.CSS_SELECTOR, css).click()
+
+
 def until(driver: webdriver.Chrome, what: str, check: Any) -> None:
-    WebDriverWait(driver, WAIT_S).until(lambda d: check(d), message=f"waiting for {what}")
+    WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: check(d), message=f"waiting for {what}"
+    )
 
 
 def sign_in(driver: webdriver.Chrome, base: str, token: str) -> None:
@@ -100,7 +119,7 @@ async def test_an_admin_runs_the_platform_from_the_console(
         until(driver, "the dead job", lambda d: d.find_elements(By.CSS_SELECTOR, row))
         assert "exchange timed out" in text(driver, row)
         assert driver.execute_script("return window.notReloaded") is True
-        driver.find_element(By.CSS_SELECTOR, f"{row} button.retry").click()
+        click(driver, f"{row} button.retry")
         until(driver, "the retry's outcome", lambda d: d.find_elements(By.ID, "flash"))
         assert text(driver, "#flash") == f"job {dead[0]} is queued again"
         assert db.execute("select status from jobs where id = %s", dead).fetchone() == ("queued",)
