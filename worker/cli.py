@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.sealing import rotate
 
     rotate.add_commands(sub)
+
+    from worker.console import cli as console_cli
+
+    console_cli.add_commands(sub)
     return parser
 
 

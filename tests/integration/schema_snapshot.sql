@@ -679,6 +679,16 @@ begin
 end;
 $$;
 ALTER FUNCTION private.check_lease_epoch() OWNER TO postgres;
+CREATE FUNCTION private.console_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform pg_notify('tradefleet_console', tg_argv[0]);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.console_notify() OWNER TO postgres;
 CREATE FUNCTION private.copy_fee_rate() RETURNS numeric
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -2960,6 +2970,16 @@ begin
 end;
 $$;
 ALTER FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) OWNER TO postgres;
+CREATE FUNCTION public.admin_credit_audit() RETURNS TABLE(rule text, account_id uuid, detail text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.require_admin();
+  return query select a.rule, a.account_id, a.detail from public.credit_audit() a;
+end;
+$$;
+ALTER FUNCTION public.admin_credit_audit() OWNER TO postgres;
 CREATE FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) RETURNS public.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -7096,6 +7116,7 @@ CREATE INDEX webhook_events_waiting_since_idx ON public.webhook_events USING btr
 CREATE INDEX workers_alive_idx ON public.workers USING btree (heartbeat_at) WHERE (status = ANY (ARRAY['running'::text, 'draining'::text]));
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_new_user();
 CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF raw_app_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_user_role();
+CREATE TRIGGER admin_audit_log_console_notify AFTER INSERT ON public.admin_audit_log FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('audit');
 CREATE TRIGGER ai_analyses_plan_ai_requests BEFORE INSERT ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.validate_ai_requests();
 CREATE TRIGGER backtest_results_refresh_strategy AFTER INSERT OR DELETE OR UPDATE OF strategy_id, total_return_percentage ON public.backtest_results FOR EACH ROW EXECUTE FUNCTION private.refresh_strategy_backtest_figures();
 CREATE TRIGGER backtest_runs_enqueue AFTER INSERT ON public.backtest_runs FOR EACH ROW WHEN ((new.status = 'queued'::text)) EXECUTE FUNCTION private.enqueue_backtest_run();
@@ -7104,6 +7125,7 @@ CREATE TRIGGER backtest_runs_updated_at BEFORE UPDATE ON public.backtest_runs FO
 CREATE TRIGGER backtest_runs_validate_minutes BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_minutes();
 CREATE TRIGGER backtest_runs_validate_queue BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_queue();
 CREATE TRIGGER bots_cancel_position_requests AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION private.cancel_position_requests();
+CREATE TRIGGER bots_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.bots FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('bots');
 CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
 CREATE TRIGGER bots_market_rules BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_market_rules();
 CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pair, stake_amount, leverage, metadata ON public.bots FOR EACH ROW WHEN ((((((old.exchange IS DISTINCT FROM new.exchange) OR (old.trading_pair IS DISTINCT FROM new.trading_pair)) OR (old.stake_amount IS DISTINCT FROM new.stake_amount)) OR (old.leverage IS DISTINCT FROM new.leverage)) OR (COALESCE((old.metadata ->> 'sizing'::text), 'stake'::text) IS DISTINCT FROM COALESCE((new.metadata ->> 'sizing'::text), 'stake'::text)))) EXECUTE FUNCTION private.bot_market_rules();
@@ -7121,6 +7143,7 @@ CREATE TRIGGER credit_transfers_immutable BEFORE DELETE OR UPDATE ON public.cred
 CREATE TRIGGER exchange_credentials_updated_at BEFORE UPDATE ON public.exchange_credentials FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER invoices_paid_credit_purchase AFTER INSERT OR UPDATE OF status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.credit_invoice_paid();
 CREATE TRIGGER invoices_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER jobs_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, last_error ON public.jobs FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('queue');
 CREATE TRIGGER notifications_enqueue_outbound AFTER INSERT ON public.notifications REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.notify_enqueue_outbound();
 CREATE TRIGGER orders_check_lease_epoch BEFORE INSERT OR UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
 CREATE TRIGGER orders_updated_at BEFORE UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -7155,10 +7178,12 @@ CREATE TRIGGER trades_update_bot_statistics_delete AFTER DELETE ON public.trades
 CREATE TRIGGER trades_update_bot_statistics_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
 CREATE TRIGGER trades_update_bot_statistics_update AFTER UPDATE ON public.trades REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.update_bot_statistics();
 CREATE TRIGGER trades_updated_at BEFORE UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER webhook_events_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, error ON public.webhook_events FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('webhooks');
 CREATE TRIGGER webhook_events_enqueue_billing AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text]))) EXECUTE FUNCTION private.billing_enqueue_webhook_event();
 CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = 'snaptrade'::text)) EXECUTE FUNCTION private.holdings_enqueue_snaptrade_event();
 CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
 CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = 'snaptrade'::text))) EXECUTE FUNCTION private.holdings_requeue_snaptrade_event();
+CREATE TRIGGER workers_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.workers FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('fleet');
 ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
@@ -7520,6 +7545,7 @@ GRANT UPDATE(bot_id) ON TABLE public.strategy_subscriptions TO authenticated;
 GRANT UPDATE(sizing) ON TABLE public.strategy_subscriptions TO authenticated;
 REVOKE ALL ON FUNCTION private.charge_strategy_period(p_sub public.strategy_subscriptions, p_start timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.check_lease_epoch() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.console_notify() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_account_keep_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_apply(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb, p_prelocked boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_apply_or_raise(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
@@ -7681,6 +7707,9 @@ GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO au
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.acquire_bot_leases(p_worker_id uuid, p_ttl_s double precision, p_live_s double precision) TO service_role;
+REVOKE ALL ON FUNCTION public.admin_credit_audit() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_credit_audit() TO authenticated;
+GRANT ALL ON FUNCTION public.admin_credit_audit() TO service_role;
 REVOKE ALL ON FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) TO service_role;

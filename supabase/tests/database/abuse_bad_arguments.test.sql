@@ -124,7 +124,10 @@ insert into calls values
   ('revoke_api_key: an unknown key', 'alice', $$select * from revoke_api_key(gen_random_uuid())$$, 'error=P0002'),
   ('admin_service_health: by a user', 'alice', $$select 1 from admin_service_health()$$, 'denied'),
   ('admin_service_health: by a provider', 'pat', $$select 1 from admin_service_health()$$, 'denied'),
-  ('admin_service_health: takes nothing', 'dana', $$select 1 where (select count(*) from admin_service_health()) >= 0$$, 'rows=1');
+  ('admin_service_health: takes nothing', 'dana', $$select 1 where (select count(*) from admin_service_health()) >= 0$$, 'rows=1'),
+  ('admin_credit_audit: by a user', 'alice', $$select * from admin_credit_audit()$$, 'denied'),
+  ('admin_credit_audit: by a provider', 'pat', $$select * from admin_credit_audit()$$, 'denied'),
+  ('admin_credit_audit: takes nothing', 'dana', $$select count(*) from admin_credit_audit()$$, 'rows=1');
 
 -- What the public tables hold, to compare before and after every call.
 create function pg_temp.fingerprint() returns text

@@ -41,12 +41,14 @@ insert into calls values
   ('close_position: alice''s trade on a stopped bot', $$select (close_position(@trade.a1, true)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
   ('manual_trade: alice''s stopped bot', $$select (manual_trade(@bot.a1, true, 'buy', 1)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
   ('stop_bot: alice''s, keeping positions', $$select (stop_bot(@bot.a1, 'keep')).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
-  ('admin_service_health', $$select (count(*) >= 0)::text as key from admin_service_health()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']);
+  ('admin_service_health', $$select (count(*) >= 0)::text as key from admin_service_health()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']),
+  ('admin_credit_audit', $$select (count(*) >= 0)::text as key from admin_credit_audit()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
 insert into executors values
   ('accept_strategy_price(uuid)', 'authenticated service_role'),
+  ('admin_credit_audit()', 'authenticated service_role'),
   ('admin_discard_job(bigint,text)', 'authenticated service_role'),
   ('admin_platform_overview()', 'authenticated service_role'),
   ('admin_retry_job(bigint)', 'authenticated service_role'),

@@ -1,0 +1,286 @@
+"""The operator console against a real database: who gets in, what each page shows, and
+that admin actions go through the audited SQL functions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.support import console
+from tests.support.db import User
+from worker.console.app import Console
+from worker.console.events import Hub
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+@pytest.fixture
+async def app(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The console in this process (its lifespan opens the pool and the LISTEN)."""
+    c = Console(console.settings(db_url))
+    async with c.app.router.lifespan_context(c.app):
+        transport = httpx.ASGITransport(app=c.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+            yield client
+
+
+def as_(user: User, **kw: Any) -> dict[str, str]:
+    return {"authorization": f"Bearer {console.token(user, **kw)}"}
+
+
+async def dead_job(conn: Conn, kind: str = "demo.sync", error: str = "exchange said no") -> int:
+    cur = await conn.execute(
+        "insert into public.jobs (kind, status, attempts, max_attempts, last_error, finished_at) "
+        "values (%s, 'dead', 5, 5, %s, now()) returning id",
+        (kind, error),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_without_a_session_every_page_sends_to_the_login_page(
+    app: httpx.AsyncClient,
+) -> None:
+    for path in ("/", "/queue", "/part/queue", "/events", "/audit"):
+        r = await app.get(path)
+        assert (r.status_code, r.headers["location"]) == (303, "/login"), path
+    r = await app.get("/login")
+    assert r.status_code == 200 and 'name="token"' in r.text
+
+
+async def test_a_user_or_a_provider_is_refused_with_403(
+    app: httpx.AsyncClient, users: dict[str, User]
+) -> None:
+    for who in ("alice", "provider"):
+        r = await app.get("/", headers=as_(users[who]))
+        assert r.status_code == 403 and "not an admin" in r.text
+        r = await app.post("/login", content=f"token={console.token(users[who])}")
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+
+
+async def test_an_expired_session_goes_back_to_the_login_page(
+    app: httpx.AsyncClient, users: dict[str, User]
+) -> None:
+    r = await app.get("/queue", headers=as_(users["admin"], expires_in=-120))
+    assert (r.status_code, r.headers["location"]) == (303, "/login?expired=1")
+    r = await app.get("/login?expired=1")
+    assert "Your session has expired" in r.text
+    r = await app.post("/login", content=f"token={console.token(users['admin'], expires_in=-120)}")
+    assert r.status_code == 401 and "expired" in r.text
+
+
+async def test_a_token_signed_with_another_secret_is_refused(
+    app: httpx.AsyncClient, users: dict[str, User]
+) -> None:
+    forged = console.token(users["admin"], secret="not-the-project-secret-at-all-0123456789")
+    r = await app.post("/login", content=f"token={forged}")
+    assert r.status_code == 401 and "refused" in r.text
+    r = await app.post("/login", content="token=not-a-token")
+    assert r.status_code == 401
+
+
+async def test_an_admin_signs_in_and_the_cookie_carries_the_session(
+    app: httpx.AsyncClient, users: dict[str, User]
+) -> None:
+    r = await app.post("/login", content=f"token={console.token(users['admin'])}")
+    assert (r.status_code, r.headers["location"]) == (303, "/")
+    cookie = r.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    r = await app.get("/")
+    assert r.status_code == 200 and "admin@test.local" in r.text
+    assert 'id="users-total">4<' in r.text
+
+
+async def test_an_admin_demoted_since_the_token_was_issued_is_refused(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    assert (await app.get("/fleet", headers=headers)).status_code == 200
+    await conn.execute(
+        "select public.admin_set_user_role(%s, 'user', 'rotation over')", (users["admin"].id,)
+    )
+    r = await app.get("/fleet", headers=headers)
+    assert r.status_code == 403 and "no longer an admin" in r.text
+
+
+async def test_every_page_renders_for_an_admin(
+    app: httpx.AsyncClient, users: dict[str, User]
+) -> None:
+    headers = as_(users["admin"])
+    for path in ("/", "/fleet", "/queue", "/bots", "/webhooks", "/ledger", "/services",
+                 "/marketplace", "/audit", "/users"):  # fmt: skip
+        r = await app.get(path, headers=headers)
+        assert r.status_code == 200, (path, r.text[-500:])
+    assert (await app.get("/nowhere", headers=headers)).status_code == 404
+
+
+async def test_the_queue_shows_dead_jobs_and_a_retry_is_audited(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    job = await dead_job(conn)
+    r = await app.get("/queue", headers=headers)
+    assert f'data-job="{job}"' in r.text and "exchange said no" in r.text
+    assert 'id="queue-dead">1<' in r.text
+    r = await app.post(f"/queue/jobs/{job}/retry", headers=headers)
+    assert r.status_code == 303 and r.headers["location"].startswith("/queue?done=")
+    cur = await conn.execute("select status from public.jobs where id = %s", (job,))
+    assert await cur.fetchone() == ("queued",)
+    r = await app.get("/audit", headers=headers)
+    assert "retry_job" in r.text and f"job {job}" in r.text and "admin@test.local" in r.text
+
+
+async def test_a_discard_needs_a_reason_and_leaves_the_job_dead_without_one(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    job = await dead_job(conn)
+    r = await app.post(f"/queue/jobs/{job}/discard", headers=headers, content="reason=")
+    assert r.status_code == 303 and "failed=" in r.headers["location"]
+    cur = await conn.execute("select status from public.jobs where id = %s", (job,))
+    assert await cur.fetchone() == ("dead",)
+    r = await app.post(f"/queue/jobs/{job}/discard", headers=headers, content="reason=noise")
+    assert "done=" in r.headers["location"]
+    cur = await conn.execute(
+        "select action, reason from public.admin_audit_log where target_id = %s", (str(job),)
+    )
+    assert await cur.fetchall() == [("discard_job", "noise")]
+    r = await app.post("/queue/jobs/999999/retry", headers=headers)
+    assert "failed=" in r.headers["location"] and "no%20such%20job" in r.headers["location"]
+
+
+async def test_a_user_cannot_act_even_by_posting_directly(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    job = await dead_job(conn)
+    r = await app.post(f"/queue/jobs/{job}/retry", headers=as_(users["alice"]))
+    assert r.status_code == 403
+    cur = await conn.execute("select status from public.jobs where id = %s", (job,))
+    assert await cur.fetchone() == ("dead",)
+
+
+async def test_a_cross_site_post_is_refused(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    job = await dead_job(conn)
+    headers = {**as_(users["admin"]), "origin": "https://evil.example"}
+    r = await app.post(f"/queue/jobs/{job}/retry", headers=headers)
+    assert r.status_code == 403
+    cur = await conn.execute("select status from public.jobs where id = %s", (job,))
+    assert await cur.fetchone() == ("dead",)
+
+
+async def test_verifying_a_strategy_is_audited_with_its_reason(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    cur = await conn.execute(
+        "insert into public.strategies (user_id, name, strategy_type, engine, is_public, "
+        "parameters) values (%s, 'Trend rider', 'marketplace', 'rules', true, '{}') returning id",
+        (users["provider"].id,),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    strategy = row[0]
+    r = await app.get("/marketplace", headers=headers)
+    assert f'data-strategy="{strategy}"' in r.text and "Trend rider" in r.text
+    r = await app.post(
+        f"/marketplace/strategies/{strategy}/verify",
+        headers=headers,
+        content="verified=true&reason=reviewed+the+rules",
+    )
+    assert "done=" in r.headers["location"]
+    r = await app.get("/audit", headers=headers)
+    assert "verify_strategy" in r.text and "reviewed the rules" in r.text
+    r = await app.post(
+        "/marketplace/strategies/not-a-uuid/verify",
+        headers=headers,
+        content="verified=true&reason=x",
+    )
+    assert r.status_code == 303 and "failed=" in r.headers["location"]
+
+
+async def test_ledger_and_services_pages(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    r = await app.get("/ledger", headers=headers)
+    assert "credit_audit() finds nothing" in r.text and "system:grants" in r.text
+    r = await app.get("/services", headers=headers)
+    assert 'id="no-checks"' in r.text
+    await conn.execute(
+        "select public.record_service_check('stripe', 'api.stripe.com', false, 12, 'HTTP 503')"
+    )
+    r = await app.get("/services", headers=headers)
+    assert 'id="no-checks"' not in r.text
+    assert "stripe" in r.text and "HTTP 503" in r.text
+
+
+async def test_one_listen_connection_feeds_every_subscriber(db_url: str, conn: Conn) -> None:
+    hub = Hub(interval_s=0)
+    listener = asyncio.create_task(hub.listen(db_url))
+    try:
+        await asyncio.wait_for(hub.connected.wait(), 10)
+        with hub.subscribe() as first, hub.subscribe() as second:
+            await conn.execute("select public.enqueue_job('demo.sync')")
+            for q in (first, second):
+                while (await asyncio.wait_for(q.get(), 10)) != "queue":
+                    pass
+            await dead_job(conn)
+            await conn.execute(
+                "select public.admin_retry_job((select max(id) from public.jobs where status = 'dead'))"
+            )
+            seen: set[str] = set()
+            while not {"queue", "audit"} <= seen:
+                seen.add(await asyncio.wait_for(first.get(), 10))
+            # A service whose health changes redraws the Services page.
+            await conn.execute(
+                "select public.record_service_check('telegram', 'api.telegram.org', true, 5, null)"
+            )
+            while (await asyncio.wait_for(second.get(), 10)) != "services":
+                pass
+        cur = await conn.execute(
+            "select count(*) from pg_stat_activity "
+            "where application_name = 'tradefleet-console-listen' and datname = current_database()"
+        )
+        assert await cur.fetchone() == (1,)
+    finally:
+        listener.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await listener
+
+
+async def test_users_are_found_by_email_and_made_providers_without_secrets(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    await conn.execute(
+        "update public.profiles set telegram_chat_id = '4242424242', "
+        "discord_webhook_url = 'https://discord.com/api/webhooks/42/hook-secret' where id = %s",
+        (users["bob"].id,),
+    )
+    r = await app.get("/users?q=bob", headers=headers)
+    assert f'data-user="{users["bob"].id}"' in r.text
+    assert f'data-user="{users["alice"].id}"' not in r.text
+    assert "4242424242" not in r.text and "hook-secret" not in r.text
+    assert 'data-src="/part/users?q=bob"' in r.text
+    r = await app.get("/users?q=%25", headers=headers)  # a % is searched for, not a wildcard
+    assert "data-user=" not in r.text
+    r = await app.post(
+        f"/users/{users['bob'].id}/role?q=bob", headers=headers, content="role=provider&reason=ok"
+    )
+    assert r.headers["location"].startswith("/users?q=bob&done=")
+    cur = await conn.execute("select role from public.profiles where id = %s", (users["bob"].id,))
+    assert await cur.fetchone() == ("provider",)
+    r = await app.post(
+        f"/users/{users['bob'].id}/role", headers=headers, content="role=admin&reason=promote"
+    )
+    assert "failed=" in r.headers["location"]  # only the service role grants admin
+    cur = await conn.execute("select role from public.profiles where id = %s", (users["bob"].id,))
+    assert await cur.fetchone() == ("provider",)
