@@ -63,6 +63,7 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
     from worker.sealing import Keyring
 
     from .clock import Clock, ReplayClock, WallClock
+    from .lanes import LiveLanes
     from .market_catalog import MarketCatalog, public_client
     from .runner import BotRunner
 
@@ -93,6 +94,7 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
         settle_s=settle,
         markets_dir=settings.exchanges.tradefleet_markets_dir,
         live_exchange=redirected_exchanges(settings.exchanges.exchange_urls),
+        lanes=LiveLanes(settings.tradefleet_live_concurrency, settings.tradefleet_live_per_account),
     )
     catalog = MarketCatalog(
         leases.pool,

@@ -508,6 +508,44 @@ async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
         out.credits.append(op)
 
 
+def no_credits(intent: EntryIntent, out: StepOut) -> None:
+    """The owner's credits could not hold the entry: skipped, logged and notified."""
+    cfg = intent.bot.config
+    out.log(
+        cfg,
+        "warning",
+        "not enough credits for a trade: entry skipped",
+        action="no_credits",
+        client_order_id=intent.client_order_id,
+    )
+    out.notify(
+        cfg,
+        "low_credits",
+        "Out of credits",
+        f"{cfg.name} skipped a trade because your credits ran out.",
+    )
+
+
+async def enter(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
+    """Place an entry whose credits are held, then its protective orders; a failure voids
+    the hold and is logged on the bot (an exchange unavailable) or stops it."""
+    try:
+        await place_entry(intent, hold_id, out)
+        await protect(intent.bot, intent.candle, out)
+    except Exception as e:
+        if hold_id:
+            out.credits.append(credit_gate.void(intent.client_order_id, hold_id))
+        if isinstance(e, Retryable):
+            out.log(
+                intent.bot.config,
+                "warning",
+                f"entry not placed, exchange unavailable: {e}",
+                action="entry_failed",
+            )
+        else:
+            fail(intent.bot, e, out)
+
+
 def fail(bot: BotState, error: Exception, out: StepOut) -> None:
     """A fatal error for this bot: it goes to ``error`` with a message its owner can act on."""
     cfg = bot.config

@@ -19,6 +19,9 @@
   away and reloaded from the database, and the step is retried (now, or on the next
   close if the database is still away).
 - One bad bot never stops the others: its error becomes its ``error_message``.
+- Live bots' exchange calls of a close run concurrently across bots, bounded per exchange
+  account and per worker (``lanes``), each bot's in order; results are those of a
+  sequential run.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,11 +48,12 @@ from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
-from . import credit_gate, engine, protection
+from . import engine, protection
 from .adoption import BotBuilder
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
 from .engine import Decision, EntryIntent
+from .lanes import LiveLanes
 from .model import BotConfig, BotState, StepOut
 from .requests import CHANNEL as REQUESTS_CHANNEL
 from .requests import PositionRequests
@@ -101,12 +106,14 @@ class BotRunner:
         live_exchange: Callable[[BotConfig, Any, bool], Exchange] | None = None,
         settle_s: float = 0.0,
         markets_dir: Path | None = None,
+        lanes: LiveLanes | None = None,
     ) -> None:
         self.pool = pool
         self.leases = leases
         self.clock = clock
         self.md = market_data
         self.settle_s = settle_s
+        self.lanes = lanes or LiveLanes()  # bounds on live bots' concurrent exchange calls
         self.credits = CreditGate(pool)
         self.builder = BotBuilder(
             self.credits, market_data, clock, keyring, live_exchange, markets_dir
@@ -412,8 +419,9 @@ class BotRunner:
         gap_by: dict[MarketKey, list[GapReport]] = defaultdict(list)
         for g in gaps:
             gap_by[g.key].append(g)
-        results: list[tuple[BotState, StepOut, datetime | None]] = []
+        results: list[tuple[BotState, StepOut, datetime | None] | None] = []  # None: a job's
         intents: list[tuple[EntryIntent, StepOut]] = []
+        jobs: list[tuple[BotState, Callable[[], Awaitable[_Stepped]]]] = []
         due: set[str] = set()
         for key in keys:
             window = self.md.windows.get(key)
@@ -435,7 +443,7 @@ class BotRunner:
                         )
                         results.append((bot, out, None))
                 continue
-            signal_cache: dict[tuple[str, str, datetime, bool], Decision] = {}
+            cache: dict[tuple[str, str, datetime, bool], Decision] = {}
             turn = int(last.time.timestamp()) // timeframe_seconds(key[2]) % PROGRESS_EVERY
             previous = window.candles[-2].time if len(window.candles) > 1 else None
             gapless = key not in gap_by
@@ -450,53 +458,77 @@ class BotRunner:
                     and previous is not None
                 ):
                     # Fast path: one new candle and nothing in flight; most bots stop here.
-                    decision = self._decision(bot, window, last, last, signal_cache)
+                    decision = self._decision(bot, window, last, last, cache)
                     if engine.idle(bot, decision):
                         bot.last_candle_at = last.time
                         if bot.config.int_id % PROGRESS_EVERY == turn:
                             results.append((bot, StepOut(), last.time))
                             due.add(bot.id)
                         continue
-                out = StepOut()
-                for g in gap_by.get(key, ()):
-                    out.log(bot.config, "warning", g.describe(), action="candle_gap")
-                todo = window.since(bot.last_candle_at) if bot.last_candle_at else [last]
-                try:
-                    for candle in todo:
-                        decision = self._decision(bot, window, candle, last, signal_cache)
-                        intent = await self._step(bot, candle, decision, out)
-                        if intent is None:
-                            continue
-                        if candle is last:
-                            intents.append((intent, out))
-                        elif bot.config.is_paper:
-                            # A missed candle replayed: enter now, so the next candle fills
-                            # the entry as it would have without the gap.
-                            try:
-                                await self._enter([(intent, out)])
-                            except Exception as e:  # the hold failed: not the bot's fault
-                                raise _StepAborted(str(e)) from e
-                        else:
-                            engine.missed_entry(intent, out)
-                except (psycopg.Error, OSError, _StepAborted):
-                    raise  # the database, not the bot: the whole step is retried
-                except Exception as e:  # one bad bot never stops the others
-                    if isinstance(e, Retryable):
-                        out.log(
-                            bot.config,
-                            "warning",
-                            f"exchange unavailable, step skipped: {e}",
-                            action="step_retry_exhausted",
-                        )
-                    else:
-                        engine.fail(bot, e, out)
-                if todo:
-                    bot.last_candle_at = todo[-1].time
-                results.append((bot, out, bot.last_candle_at))
+                jobs.append((bot, partial(self._step_bot, bot, window, gap_by.get(key, ()), cache)))
+                results.append(None)
                 if bot.config.int_id % PROGRESS_EVERY == turn:
                     due.add(bot.id)
+        stepped = iter(await self.lanes.run(jobs))  # in the order of a sequential run
+        done: list[tuple[BotState, StepOut, datetime | None]] = []
+        for r in results:
+            if r is None:
+                bot, out, intent = next(stepped)
+                r = (bot, out, bot.last_candle_at)
+                if intent is not None:
+                    intents.append((intent, out))
+            done.append(r)
         await self._enter(intents)
-        return [r for r in results if r[1].has_writes or r[0].id in due]
+        return [r for r in done if r[1].has_writes or r[0].id in due]
+
+    async def _step_bot(
+        self,
+        bot: BotState,
+        window: Any,
+        gaps: Sequence[GapReport],
+        cache: dict[tuple[str, str, datetime, bool], Decision],
+    ) -> _Stepped:
+        """One bot's step of this close (the candles it missed first); a live bot's runs
+        concurrently with other bots' (``lanes``). Returns the entry decided at the last
+        candle, to be placed after the credit hold."""
+        last = window.last
+        out = StepOut()
+        for g in gaps:
+            out.log(bot.config, "warning", g.describe(), action="candle_gap")
+        todo = window.since(bot.last_candle_at) if bot.last_candle_at else [last]
+        entry: EntryIntent | None = None
+        try:
+            for candle in todo:
+                decision = self._decision(bot, window, candle, last, cache)
+                intent = await self._step(bot, candle, decision, out)
+                if intent is None:
+                    continue
+                if candle is last:
+                    entry = intent
+                elif bot.config.is_paper:
+                    # A missed candle replayed: enter now, so the next candle fills
+                    # the entry as it would have without the gap.
+                    try:
+                        await self._enter([(intent, out)])
+                    except Exception as e:  # the hold failed: not the bot's fault
+                        raise _StepAborted(str(e)) from e
+                else:
+                    engine.missed_entry(intent, out)
+        except (psycopg.Error, OSError, _StepAborted):
+            raise  # the database, not the bot: the whole step is retried
+        except Exception as e:  # one bad bot never stops the others
+            if isinstance(e, Retryable):
+                out.log(
+                    bot.config,
+                    "warning",
+                    f"exchange unavailable, step skipped: {e}",
+                    action="step_retry_exhausted",
+                )
+            else:
+                engine.fail(bot, e, out)
+        if todo:
+            bot.last_candle_at = todo[-1].time
+        return bot, out, entry
 
     def _decision(
         self,
@@ -541,40 +573,18 @@ class BotRunner:
                 for i, _ in intents
             ]
         )
+        jobs: list[tuple[BotState, Callable[[], Awaitable[None]]]] = []
         for (intent, out), hold in zip(intents, holds.results, strict=True):
-            cfg = intent.bot.config
             if intent.bot.id in holds.stale:
                 continue  # another worker leases the bot now: its persist is refused too
             if hold is False:
-                out.log(
-                    cfg,
-                    "warning",
-                    "not enough credits for a trade: entry skipped",
-                    action="no_credits",
-                    client_order_id=intent.client_order_id,
-                )
-                out.notify(
-                    cfg,
-                    "low_credits",
-                    "Out of credits",
-                    f"{cfg.name} skipped a trade because your credits ran out.",
-                )
+                engine.no_credits(intent, out)
                 continue
-            try:
-                await engine.place_entry(intent, None if hold is None else hold, out)
-                await engine.protect(intent.bot, intent.candle, out)
-            except Exception as e:
-                if hold:
-                    out.credits.append(credit_gate.void(intent.client_order_id, hold))
-                if isinstance(e, Retryable):
-                    out.log(
-                        cfg,
-                        "warning",
-                        f"entry not placed, exchange unavailable: {e}",
-                        action="entry_failed",
-                    )
-                else:
-                    engine.fail(intent.bot, e, out)
+            jobs.append((intent.bot, partial(engine.enter, intent, hold, out)))
+        await self.lanes.run(jobs)  # live bots' entries (and their stops) concurrently
+
+
+_Stepped = tuple[BotState, StepOut, EntryIntent | None]
 
 
 class _StepAborted(Exception):

@@ -38,6 +38,19 @@ class BotsSettings(BaseSettings):
             "same anchor agree on the replayed time. Default: when the worker starts."
         ),
     )
+    tradefleet_live_concurrency: int = Field(
+        default=64,
+        ge=1,
+        description=(
+            "Live bots' exchange calls running at once per worker at a candle close "
+            "(different bots' calls overlap; one bot's run in order)."
+        ),
+    )
+    tradefleet_live_per_account: int = Field(
+        default=4,
+        ge=1,
+        description="Of those, at most this many per exchange account (one API key).",
+    )
     sealing: SealingSettings = Field(
         default_factory=SealingSettings,
         description="Master keys that open live bots' sealed exchange keys (TRADEFLEET_MASTER_KEYS).",
