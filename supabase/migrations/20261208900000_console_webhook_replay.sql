@@ -19,7 +19,9 @@ $$;
 revoke all on function private.webhook_event_audit_state(public.webhook_events) from public, anon, authenticated;
 
 -- Replay a failed event: it is received again and its job enqueued again. Its attempts and
--- last error stay in the audit log; any other state is refused.
+-- last error stay in the audit log. Refused: any other state, a provider no job processes
+-- (nothing would pick the event up), and an event whose job is still queued or running
+-- (that job's own retry is the way; a replay would run the event twice).
 create or replace function public.admin_replay_webhook_event(p_event_id uuid, p_reason text)
 returns public.webhook_events
 language plpgsql
@@ -39,6 +41,15 @@ begin
   if v_before.status <> 'failed' then
     raise exception 'webhook event % is %; only failed events are replayed', p_event_id, v_before.status
       using errcode = 'check_violation', constraint = 'webhook_events_replay_failed';
+  end if;
+  if v_before.provider not in ('stripe', 'paystack', 'tripay', 'snaptrade') then
+    raise exception 'webhook event % is from %, which no job processes; it cannot be replayed', p_event_id, v_before.provider
+      using errcode = 'check_violation', constraint = 'webhook_events_replay_processed_provider';
+  end if;
+  if exists (select 1 from public.jobs j
+              where j.payload ->> 'webhook_event_id' = p_event_id::text and j.status in ('queued', 'running')) then
+    raise exception 'webhook event % still has a job waiting or running; retry that job instead', p_event_id
+      using errcode = 'check_violation', constraint = 'webhook_events_replay_job_pending';
   end if;
   update public.webhook_events e
      set status = 'received', processed_at = null

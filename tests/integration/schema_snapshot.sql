@@ -3175,6 +3175,15 @@ begin
     raise exception 'webhook event % is %; only failed events are replayed', p_event_id, v_before.status
       using errcode = 'check_violation', constraint = 'webhook_events_replay_failed';
   end if;
+  if v_before.provider not in ('stripe', 'paystack', 'tripay', 'snaptrade') then
+    raise exception 'webhook event % is from %, which no job processes; it cannot be replayed', p_event_id, v_before.provider
+      using errcode = 'check_violation', constraint = 'webhook_events_replay_processed_provider';
+  end if;
+  if exists (select 1 from public.jobs j
+              where j.payload ->> 'webhook_event_id' = p_event_id::text and j.status in ('queued', 'running')) then
+    raise exception 'webhook event % still has a job waiting or running; retry that job instead', p_event_id
+      using errcode = 'check_violation', constraint = 'webhook_events_replay_job_pending';
+  end if;
   update public.webhook_events e
      set status = 'received', processed_at = null
    where e.id = p_event_id

@@ -173,6 +173,14 @@ async def test_a_failed_webhook_event_is_replayed_into_a_new_job_and_audited(
         "error = 'stripe said no' where id = %s",
         (event,),
     )
+    # Its job is still waiting for another attempt: that job's retry is the way, not a replay.
+    r = await app.post(f"/webhooks/events/{event}/replay", headers=headers, content="reason=x")
+    assert "failed=" in r.headers["location"] and "retry%20that%20job" in r.headers["location"]
+    await conn.execute(
+        "update public.jobs set status = 'dead', attempts = max_attempts, finished_at = now() "
+        "where payload ->> 'webhook_event_id' = %s",
+        (event,),
+    )
     jobs = "select count(*) from public.jobs where kind = 'billing.webhook' and status = 'queued'"
     before = await (await conn.execute(jobs)).fetchone()
     r = await app.get("/webhooks", headers=headers)
@@ -203,6 +211,15 @@ async def test_a_failed_webhook_event_is_replayed_into_a_new_job_and_audited(
     assert "failed=" in r.headers["location"] and "only%20failed" in r.headers["location"]
     r = await app.post("/webhooks/events/not-a-uuid/replay", headers=headers, content="reason=x")
     assert r.status_code == 303 and "failed=" in r.headers["location"]
+    # No job processes TradingView events: a replay would leave one received forever.
+    cur = await conn.execute(
+        "insert into public.webhook_events (provider, event_id, event_type, payload, status) "
+        "values ('tradingview', 'tv_1', 'alert', '{}', 'failed') returning id::text"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    r = await app.post(f"/webhooks/events/{row[0]}/replay", headers=headers, content="reason=x")
+    assert "failed=" in r.headers["location"] and "no%20job%20processes" in r.headers["location"]
 
 
 async def test_the_queue_depth_chart_counts_jobs_waiting_each_minute(
