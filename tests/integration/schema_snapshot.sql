@@ -448,6 +448,24 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_requeue_webhook_event() OWNER TO postgres;
+CREATE FUNCTION private.bot_leases_track_takeover() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'UPDATE' and new.epoch > old.epoch and new.worker_id is not null
+     and coalesce(old.worker_id, old.last_worker_id) is distinct from new.worker_id
+     and coalesce(old.worker_id, old.last_worker_id) is not null then
+    new.taken_over_at := now();
+    new.taken_over_from := coalesce(old.worker_id, old.last_worker_id);
+  end if;
+  if new.worker_id is not null then
+    new.last_worker_id := new.worker_id;
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.bot_leases_track_takeover() OWNER TO postgres;
 CREATE FUNCTION private.bot_market_rules() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2848,6 +2866,32 @@ begin
 end;
 $$;
 ALTER FUNCTION private.validate_custom_strategy() OWNER TO postgres;
+CREATE TABLE public.webhook_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    provider text NOT NULL,
+    event_id text NOT NULL,
+    event_type text NOT NULL,
+    payload jsonb NOT NULL,
+    status text DEFAULT 'received'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    error text,
+    occurred_at timestamp with time zone,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    processed_at timestamp with time zone,
+    waiting_for text[],
+    CONSTRAINT webhook_events_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'stripe'::text, 'paystack'::text, 'tripay'::text, 'tradingview'::text, 'alpaca'::text]))),
+    CONSTRAINT webhook_events_status_known CHECK ((status = ANY (ARRAY['received'::text, 'processing'::text, 'processed'::text, 'failed'::text, 'ignored'::text, 'waiting'::text]))),
+    CONSTRAINT webhook_events_waiting_names_keys CHECK (((status <> 'waiting'::text) OR (cardinality(waiting_for) > 0)))
+);
+ALTER TABLE public.webhook_events OWNER TO postgres;
+CREATE FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object('status', p_event.status, 'attempts', p_event.attempts, 'error', p_event.error,
+                            'processed_at', p_event.processed_at)
+$$;
+ALTER FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) OWNER TO postgres;
 CREATE FUNCTION public.accept_strategy_price(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3113,6 +3157,44 @@ begin
 end;
 $$;
 ALTER FUNCTION public.admin_platform_overview() OWNER TO postgres;
+CREATE FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) RETURNS public.webhook_events
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_actor uuid := private.require_admin();
+  v_before public.webhook_events;
+  v_after public.webhook_events;
+begin
+  perform private.admin_check_reason(p_reason);
+  select * into v_before from public.webhook_events e where e.id = p_event_id for update;
+  if not found then
+    raise exception 'no such webhook event: %', p_event_id using errcode = 'no_data_found';
+  end if;
+  if v_before.status <> 'failed' then
+    raise exception 'webhook event % is %; only failed events are replayed', p_event_id, v_before.status
+      using errcode = 'check_violation', constraint = 'webhook_events_replay_failed';
+  end if;
+  if v_before.provider not in ('stripe', 'paystack', 'tripay', 'snaptrade') then
+    raise exception 'webhook event % is from %, which no job processes; it cannot be replayed', p_event_id, v_before.provider
+      using errcode = 'check_violation', constraint = 'webhook_events_replay_processed_provider';
+  end if;
+  if exists (select 1 from public.jobs j
+              where j.payload ->> 'webhook_event_id' = p_event_id::text and j.status in ('queued', 'running')) then
+    raise exception 'webhook event % still has a job waiting or running; retry that job instead', p_event_id
+      using errcode = 'check_violation', constraint = 'webhook_events_replay_job_pending';
+  end if;
+  update public.webhook_events e
+     set status = 'received', processed_at = null
+   where e.id = p_event_id
+  returning * into v_after;
+  perform private.admin_audit(v_actor, 'replay_webhook_event', 'webhook_event', p_event_id::text, p_reason,
+                              private.webhook_event_audit_state(v_before),
+                              private.webhook_event_audit_state(v_after));
+  return v_after;
+end;
+$$;
+ALTER FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) OWNER TO postgres;
 CREATE FUNCTION public.admin_retry_job(p_job_id bigint) RETURNS public.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -6283,7 +6365,10 @@ CREATE TABLE public.bot_leases (
     epoch bigint DEFAULT 1 NOT NULL,
     acquired_at timestamp with time zone DEFAULT now() NOT NULL,
     renewed_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL
+    expires_at timestamp with time zone NOT NULL,
+    last_worker_id uuid,
+    taken_over_at timestamp with time zone,
+    taken_over_from uuid
 );
 ALTER TABLE public.bot_leases OWNER TO postgres;
 CREATE TABLE public.bot_logs (
@@ -6798,24 +6883,6 @@ CREATE TABLE public.sync_runs (
     CONSTRAINT sync_runs_trigger_known CHECK ((trigger = ANY (ARRAY['manual'::text, 'webhook'::text, 'nightly'::text, 'connection_added'::text])))
 );
 ALTER TABLE public.sync_runs OWNER TO postgres;
-CREATE TABLE public.webhook_events (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    provider text NOT NULL,
-    event_id text NOT NULL,
-    event_type text NOT NULL,
-    payload jsonb NOT NULL,
-    status text DEFAULT 'received'::text NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    error text,
-    occurred_at timestamp with time zone,
-    received_at timestamp with time zone DEFAULT now() NOT NULL,
-    processed_at timestamp with time zone,
-    waiting_for text[],
-    CONSTRAINT webhook_events_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'stripe'::text, 'paystack'::text, 'tripay'::text, 'tradingview'::text, 'alpaca'::text]))),
-    CONSTRAINT webhook_events_status_known CHECK ((status = ANY (ARRAY['received'::text, 'processing'::text, 'processed'::text, 'failed'::text, 'ignored'::text, 'waiting'::text]))),
-    CONSTRAINT webhook_events_waiting_names_keys CHECK (((status <> 'waiting'::text) OR (cardinality(waiting_for) > 0)))
-);
-ALTER TABLE public.webhook_events OWNER TO postgres;
 CREATE TABLE supabase_migrations.schema_migrations (
     version text NOT NULL,
     statements text[],
@@ -7035,6 +7102,9 @@ CREATE INDEX backtest_runs_finished_at_idx ON public.backtest_runs USING btree (
 CREATE INDEX backtest_runs_strategy_id_idx ON public.backtest_runs USING btree (strategy_id);
 CREATE INDEX backtest_runs_user_id_idx ON public.backtest_runs USING btree (user_id, created_at DESC);
 CREATE INDEX bot_leases_expires_idx ON public.bot_leases USING btree (expires_at);
+CREATE INDEX bot_leases_last_worker_id_idx ON public.bot_leases USING btree (last_worker_id);
+CREATE INDEX bot_leases_taken_over_from_idx ON public.bot_leases USING btree (taken_over_from);
+CREATE INDEX bot_leases_taken_over_idx ON public.bot_leases USING btree (taken_over_at DESC) WHERE (taken_over_at IS NOT NULL);
 CREATE INDEX bot_leases_worker_id_idx ON public.bot_leases USING btree (worker_id);
 CREATE INDEX bot_logs_bot_id_idx ON public.bot_logs USING btree (bot_id, created_at DESC);
 CREATE INDEX bot_logs_created_at_idx ON public.bot_logs USING btree (created_at);
@@ -7124,6 +7194,7 @@ CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs
 CREATE TRIGGER backtest_runs_updated_at BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER backtest_runs_validate_minutes BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_minutes();
 CREATE TRIGGER backtest_runs_validate_queue BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_queue();
+CREATE TRIGGER bot_leases_track_takeover BEFORE INSERT OR UPDATE ON public.bot_leases FOR EACH ROW EXECUTE FUNCTION private.bot_leases_track_takeover();
 CREATE TRIGGER bots_cancel_position_requests AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION private.cancel_position_requests();
 CREATE TRIGGER bots_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.bots FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('bots');
 CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
@@ -7181,8 +7252,8 @@ CREATE TRIGGER trades_updated_at BEFORE UPDATE ON public.trades FOR EACH ROW EXE
 CREATE TRIGGER webhook_events_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, error ON public.webhook_events FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('webhooks');
 CREATE TRIGGER webhook_events_enqueue_billing AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text]))) EXECUTE FUNCTION private.billing_enqueue_webhook_event();
 CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = 'snaptrade'::text)) EXECUTE FUNCTION private.holdings_enqueue_snaptrade_event();
-CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
-CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = 'waiting'::text) AND (new.status = 'received'::text) AND (new.provider = 'snaptrade'::text))) EXECUTE FUNCTION private.holdings_requeue_snaptrade_event();
+CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = ANY (ARRAY['waiting'::text, 'failed'::text])) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
+CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = ANY (ARRAY['waiting'::text, 'failed'::text])) AND (new.status = 'received'::text) AND (new.provider = 'snaptrade'::text))) EXECUTE FUNCTION private.holdings_requeue_snaptrade_event();
 CREATE TRIGGER workers_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.workers FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('fleet');
 ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
@@ -7216,6 +7287,10 @@ ALTER TABLE ONLY public.backtest_runs
     ADD CONSTRAINT backtest_runs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.bot_leases
+    ADD CONSTRAINT bot_leases_last_worker_id_fkey FOREIGN KEY (last_worker_id) REFERENCES public.workers(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.bot_leases
+    ADD CONSTRAINT bot_leases_taken_over_from_fkey FOREIGN KEY (taken_over_from) REFERENCES public.workers(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_worker_id_fkey FOREIGN KEY (worker_id) REFERENCES public.workers(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.bot_logs
@@ -7535,6 +7610,7 @@ GRANT SELECT ON TABLE public.invoices TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.cancel_position_requests() FROM PUBLIC;
@@ -7702,6 +7778,9 @@ REVOKE ALL ON FUNCTION private.validate_backtest_minutes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_queue() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_bot_limits() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_custom_strategy() FROM PUBLIC;
+GRANT ALL ON TABLE public.webhook_events TO service_role;
+GRANT SELECT ON TABLE public.webhook_events TO authenticated;
+REVOKE ALL ON FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO service_role;
@@ -7716,6 +7795,9 @@ GRANT ALL ON FUNCTION public.admin_discard_job(p_job_id bigint, p_reason text) T
 REVOKE ALL ON FUNCTION public.admin_platform_overview() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_platform_overview() TO authenticated;
 GRANT ALL ON FUNCTION public.admin_platform_overview() TO service_role;
+REVOKE ALL ON FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) TO authenticated;
 GRANT ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) TO service_role;
@@ -8084,8 +8166,6 @@ GRANT ALL ON TABLE public.sync_runs TO service_role;
 GRANT SELECT ON TABLE public.sync_runs TO authenticated;
 GRANT INSERT(user_id) ON TABLE public.sync_runs TO authenticated;
 GRANT INSERT(connection_id) ON TABLE public.sync_runs TO authenticated;
-GRANT ALL ON TABLE public.webhook_events TO service_role;
-GRANT SELECT ON TABLE public.webhook_events TO authenticated;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO postgres;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON SEQUENCES  TO service_role;
 ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS  TO postgres;

@@ -110,6 +110,7 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             ("admin_credit_audit_", _ADMIN_RPC),
             ("admin_discard_job_p_job_id bigint, p_reason text", _ADMIN_RPC),
             ("admin_platform_overview_", _ADMIN_RPC),
+            ("admin_replay_webhook_event_p_event_id uuid, p_reason text", _ADMIN_RPC),
             ("admin_retry_job_p_job_id bigint", _ADMIN_RPC),
             ("admin_service_health_", _ADMIN_RPC),
             ("admin_set_user_role_p_user_id uuid, p_role text, p_reason text", _ADMIN_RPC),

@@ -4,6 +4,7 @@ that admin actions go through the audited SQL functions."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.integration.test_leases import running_bots
 from tests.support import console
 from tests.support.db import User
 from worker.console.app import Console
@@ -153,6 +155,130 @@ async def test_a_discard_needs_a_reason_and_leaves_the_job_dead_without_one(
     assert await cur.fetchall() == [("discard_job", "noise")]
     r = await app.post("/queue/jobs/999999/retry", headers=headers)
     assert "failed=" in r.headers["location"] and "no%20such%20job" in r.headers["location"]
+
+
+async def test_a_failed_webhook_event_is_replayed_into_a_new_job_and_audited(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    cur = await conn.execute(
+        "insert into public.webhook_events (provider, event_id, event_type, payload) "
+        "values ('stripe', 'evt_replay', 'invoice.paid', '{}') returning id"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    event = str(row[0])
+    await conn.execute(
+        "update public.webhook_events set status = 'failed', attempts = 3, "
+        "error = 'stripe said no' where id = %s",
+        (event,),
+    )
+    # Its job is still waiting for another attempt: that job's retry is the way, not a replay.
+    r = await app.post(f"/webhooks/events/{event}/replay", headers=headers, content="reason=x")
+    assert "failed=" in r.headers["location"] and "retry%20that%20job" in r.headers["location"]
+    await conn.execute(
+        "update public.jobs set status = 'dead', attempts = max_attempts, finished_at = now() "
+        "where payload ->> 'webhook_event_id' = %s",
+        (event,),
+    )
+    jobs = "select count(*) from public.jobs where kind = 'billing.webhook' and status = 'queued'"
+    before = await (await conn.execute(jobs)).fetchone()
+    r = await app.get("/webhooks", headers=headers)
+    assert f'data-event="{event}"' in r.text and "stripe said no" in r.text
+    assert f"/webhooks/events/{event}/replay" in r.text
+    r = await app.post(f"/webhooks/events/{event}/replay", headers=headers, content="reason=")
+    assert r.status_code == 303 and "failed=" in r.headers["location"]
+    r = await app.post(
+        f"/webhooks/events/{event}/replay", headers=headers, content="reason=stripe+is+back"
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/webhooks?done=")
+    cur = await conn.execute("select status from public.webhook_events where id = %s", (event,))
+    assert await cur.fetchone() == ("received",)
+    after = await (await conn.execute(jobs)).fetchone()
+    assert before is not None and after == (before[0] + 1,)
+    cur = await conn.execute(
+        "select action, reason, before ->> 'status', after ->> 'status' "
+        "from public.admin_audit_log where target_id = %s",
+        (event,),
+    )
+    assert await cur.fetchall() == [
+        ("replay_webhook_event", "stripe is back", "failed", "received")
+    ]
+    r = await app.get("/webhooks", headers=headers)
+    assert f'data-event="{event}"' not in r.text
+    # Only a failed event is replayed: a second replay is refused, and so is a made-up id.
+    r = await app.post(f"/webhooks/events/{event}/replay", headers=headers, content="reason=x")
+    assert "failed=" in r.headers["location"] and "only%20failed" in r.headers["location"]
+    r = await app.post("/webhooks/events/not-a-uuid/replay", headers=headers, content="reason=x")
+    assert r.status_code == 303 and "failed=" in r.headers["location"]
+    # No job processes TradingView events: a replay would leave one received forever.
+    cur = await conn.execute(
+        "insert into public.webhook_events (provider, event_id, event_type, payload, status) "
+        "values ('tradingview', 'tv_1', 'alert', '{}', 'failed') returning id::text"
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    r = await app.post(f"/webhooks/events/{row[0]}/replay", headers=headers, content="reason=x")
+    assert "failed=" in r.headers["location"] and "no%20job%20processes" in r.headers["location"]
+
+
+async def test_the_queue_depth_chart_counts_jobs_waiting_each_minute(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    # Three jobs enqueued 20 minutes ago; a worker claimed one 10 minutes ago.
+    await conn.execute(
+        "insert into public.jobs (kind, created_at, run_at) "
+        "select 'demo.sync', now() - interval '20 minutes', now() - interval '20 minutes' "
+        "from generate_series(1, 3)"
+    )
+    await conn.execute(
+        "update public.jobs set status = 'running', started_at = now() - interval '10 minutes' "
+        "where id = (select max(id) from public.jobs where kind = 'demo.sync')"
+    )
+    r = await app.get("/queue", headers=as_(users["admin"]))
+    chart = r.text.split('id="queue-depth-chart"', 1)[1].split("></div>", 1)[0]
+    x = json.loads(chart.split("data-x='", 1)[1].split("'", 1)[0])
+    y = json.loads(chart.split("data-y='", 1)[1].split("'", 1)[0])
+    assert len(x) == len(y) == 60
+    now = x[-1] + 60
+
+    def at(minutes_ago: int) -> int:
+        return int(y[x.index(now - 60 * minutes_ago)])
+
+    assert at(15) - at(40) == 3
+    assert at(5) - at(40) == 2
+
+
+async def test_the_fleet_page_shows_a_lease_taken_over_by_another_worker(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    (bot,) = await running_bots(conn, 1)
+    ids = []
+    for name in ("worker-a", "worker-b"):
+        cur = await conn.execute(
+            "insert into public.workers (name, host, pid, version, metadata) "
+            "values (%s, 'test', 1, 'test', '{\"leases\": true}') returning id::text",
+            (name,),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        ids.append(row[0])
+    await conn.execute("select * from public.acquire_bot_leases(%s, 3600)", (ids[0],))
+    # Renewals by the holder, and the holder taking its own bot back, are no takeover.
+    await conn.execute("select * from public.acquire_bot_leases(%s, 3600)", (ids[0],))
+    await conn.execute("select public.release_bot_leases(%s)", (ids[0],))
+    await conn.execute("select * from public.acquire_bot_leases(%s, 3600)", (ids[0],))
+    r = await app.get("/fleet", headers=headers)
+    assert f'data-bot="{bot}"' not in r.text and "no takeover in the last hour" in r.text
+    # worker-a is stopped; worker-b takes the bot with the next epoch.
+    await conn.execute("update public.workers set status = 'stopped' where id = %s", (ids[0],))
+    await conn.execute("select * from public.acquire_bot_leases(%s, 0)", (ids[0],))
+    cur = await conn.execute("select * from public.acquire_bot_leases(%s, 3600)", (ids[1],))
+    assert [(str(b), e) for b, e in await cur.fetchall()] == [(bot, 3)]
+    r = await app.get("/fleet", headers=headers)
+    row = r.text.split(f'data-bot="{bot}"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>worker-a</td><td>worker-b</td><td>3</td>" in row
 
 
 async def test_a_user_cannot_act_even_by_posting_directly(

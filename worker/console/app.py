@@ -114,6 +114,7 @@ class Console:
                 Route("/part/{name}", self.part),
                 Route("/queue/jobs/{job_id:int}/retry", self.retry_job, methods=["POST"]),
                 Route("/queue/jobs/{job_id:int}/discard", self.discard_job, methods=["POST"]),
+                Route("/webhooks/events/{event_id}/replay", self.replay_webhook, methods=["POST"]),
                 Route(
                     "/marketplace/strategies/{strategy_id}/verify", self.verify, methods=["POST"]
                 ),
@@ -300,6 +301,14 @@ class Console:
             request,
             "/queue",
             lambda cur, form: queries.discard_job(cur, job_id, form.get("reason", "")),
+        )
+
+    async def replay_webhook(self, request: Request) -> Response:
+        event_id = request.path_params["event_id"]
+        return await self._act(
+            request,
+            "/webhooks",
+            lambda cur, form: queries.replay_webhook_event(cur, event_id, form.get("reason", "")),
         )
 
     async def verify(self, request: Request) -> Response:

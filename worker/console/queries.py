@@ -48,7 +48,41 @@ async def fleet(cur: Cursor, params: Params = EMPTY) -> Data:
         "leased_bots, queue_lag_s, started_at from public.fleet_health "
         "order by status, name",
     )
-    return {"workers": workers}
+    takeovers = await _rows(
+        cur,
+        "select l.bot_id, b.name as bot, f.name as taken_from, w.name as taken_by, l.epoch, "
+        "l.taken_over_at from public.bot_leases l "
+        "left join public.bots b on b.id = l.bot_id "
+        "left join public.workers f on f.id = l.taken_over_from "
+        "left join public.workers w on w.id = l.last_worker_id "
+        "where l.taken_over_at > now() - interval '1 hour' "
+        "order by l.taken_over_at desc limit 50",
+    )
+    return {"workers": workers, "takeovers": takeovers}
+
+
+# Jobs waiting (ready, not yet claimed) at the end of each of the last 60 minutes, from the
+# jobs' own timestamps: ready from max(created_at, run_at) until started (or finished without
+# starting, as a cancelled one); a job queued again after a failure waits from its run_at.
+QUEUE_DEPTH = """
+with minutes as (
+  select m, least(m + interval '1 minute', now()) as t
+    from generate_series(date_trunc('minute', now()) - interval '59 minutes',
+                         date_trunc('minute', now()), interval '1 minute') m
+), recent as (
+  select j.status, j.created_at, j.run_at, j.started_at, j.finished_at
+    from public.jobs j
+   where j.status = 'queued'
+      or coalesce(j.started_at, j.finished_at) > now() - interval '61 minutes'
+)
+select extract(epoch from m.m)::bigint as minute,
+       count(r.status) filter (
+         where (r.status = 'queued' and greatest(r.created_at, r.run_at) <= m.t)
+            or (r.status <> 'queued' and greatest(r.created_at, r.run_at) <= m.t
+                and coalesce(r.started_at, r.finished_at) > m.t)) as depth
+  from minutes m left join recent r on true
+ group by m.m order by m.m
+"""
 
 
 async def queue(cur: Cursor, params: Params = EMPTY) -> Data:
@@ -83,6 +117,7 @@ async def queue(cur: Cursor, params: Params = EMPTY) -> Data:
         "where status = 'succeeded' and finished_at > now() - interval '1 hour' "
         "group by 1 order by 1",
     )
+    depth = await _rows(cur, QUEUE_DEPTH)
     totals = {
         name: sum(int(k[name]) for k in kinds)
         for name in ("ready", "scheduled", "failed", "running", "dead")
@@ -100,6 +135,12 @@ async def queue(cur: Cursor, params: Params = EMPTY) -> Data:
         "failed": failed,
         "totals": totals,
         "throughput": chart,
+        "depth": {
+            "x": [int(d["minute"]) for d in depth],
+            "y": [int(d["depth"]) for d in depth],
+            "from": chart["from"],
+            "to": chart["to"],
+        },
     }
 
 
@@ -140,7 +181,7 @@ async def webhooks(cur: Cursor, params: Params = EMPTY) -> Data:
     )
     failures = await _rows(
         cur,
-        "select provider, event_type, event_id, attempts, error, received_at "
+        "select id, provider, event_type, event_id, attempts, error, received_at "
         "from public.webhook_events where status = 'failed' "
         "order by received_at desc limit 50",
     )
@@ -258,6 +299,15 @@ async def retry_job(cur: Cursor, job_id: int) -> str:
 async def discard_job(cur: Cursor, job_id: int, reason: str) -> str:
     await cur.execute("select public.admin_discard_job(%s, %s)", (job_id, reason))
     return f"job {job_id} is discarded"
+
+
+async def replay_webhook_event(cur: Cursor, event_id: str, reason: str) -> str:
+    row = await _one(
+        cur,
+        "select (e).provider, (e).event_id from public.admin_replay_webhook_event(%s::uuid, %s) e",
+        (event_id, reason),
+    )
+    return f"{row.get('provider')} event {row.get('event_id', event_id)} is replayed"
 
 
 async def verify_strategy(cur: Cursor, strategy_id: str, verified: bool, reason: str) -> str:
