@@ -220,8 +220,8 @@ async def run(bots: int, live: int, closes: int, n_fakes: int, live_on: bool) ->
                 async with pool.connection() as conn:
                     counts = await (
                         await conn.execute(
-                            "select count(*) filter (where not is_paper_trade), count(*) "
-                            "from public.orders"
+                            "select count(*) filter (where not is_paper_trade), count(*), "
+                            "(select count(*) from public.protective_orders) from public.orders"
                         )
                     ).fetchone()
                     errors = await (
@@ -245,6 +245,7 @@ async def run(bots: int, live: int, closes: int, n_fakes: int, live_on: bool) ->
         "durations": durations,
         "live_orders_db": counts[0],
         "orders_db": counts[1],
+        "protective_db": counts[2],
         "orders_exchange": len(on_exchanges),
         "protective_exchange": sum(1 for o in on_exchanges if o["type"] in PROTECTIVE_TYPES),
         "errors": [list(e) for e in errors],
@@ -275,7 +276,8 @@ def report(name: str, r: dict[str, Any]) -> None:
     print(
         f"{name}: {r['bots']} bots ({r['live']} live) loaded in {r['adopt_s']:.1f}s; "
         f"{len(d)} closes: p50 {percentile(d, 50):.3f}s p99 {percentile(d, 99):.3f}s "
-        f"max {max(d):.3f}s; orders persisted {r['orders_db']} ({r['live_orders_db']} live), "
+        f"max {max(d):.3f}s; orders persisted {r['orders_db']} ({r['live_orders_db']} live, "
+        f"{r['protective_db']} protective), "
         f"on the fake exchanges {r['orders_exchange']} "
         f"(protective {r['protective_exchange']}); rss {r['rss_mb']:.0f} MB"
         + (f"; bots in error: {r['errors']}" if r["errors"] else "")
@@ -298,10 +300,10 @@ def main() -> None:
     report("reference, all paper", paper)
     live = child("live", args)
     report("live", live)
-    if live["live_orders_db"] != live["orders_exchange"]:
+    if live["live_orders_db"] + live["protective_db"] != live["orders_exchange"]:
         print(
             f"MISMATCH: {live['orders_exchange']} orders on the exchanges, "
-            f"{live['live_orders_db']} live orders persisted"
+            f"{live['live_orders_db']} live and {live['protective_db']} protective orders persisted"
         )
     p99_live = percentile(live["durations"], 99)
     p99_paper = percentile(paper["durations"], 99)
