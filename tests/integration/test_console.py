@@ -249,6 +249,55 @@ async def test_the_queue_depth_chart_counts_jobs_waiting_each_minute(
     assert at(5) - at(40) == 2
 
 
+def chart_of(html: str, chart_id: str) -> dict[int, float]:
+    """The series a page's chart draws: x (epoch seconds) to y."""
+    chart = html.split(f'id="{chart_id}"', 1)[1].split("></div>", 1)[0]
+    x = json.loads(chart.split("data-x='", 1)[1].split("'", 1)[0])
+    y = json.loads(chart.split("data-y='", 1)[1].split("'", 1)[0])
+    return dict(zip(x, y, strict=True))
+
+
+async def test_trades_per_hour_and_webhook_lag_are_charted(
+    app: httpx.AsyncClient, users: dict[str, User], conn: Conn
+) -> None:
+    headers = as_(users["admin"])
+    bob = users["bob"]
+    await conn.execute(
+        "insert into public.bots (user_id, name, exchange, trading_pair, timeframe, strategy, "
+        "initial_balance, current_balance, stake_amount) values "
+        "(%s, 'charted', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 1, 0.1)",
+        (bob.id,),
+    )
+    # Two trades three hours ago, one this hour, one two days ago (outside the window).
+    await conn.execute(
+        "insert into public.trades (bot_id, user_id, exchange, trading_pair, side, amount, price, "
+        "entry_time) select b.id, b.user_id, 'binance', 'ETH/BTC', 'buy', 1, 0.1, "
+        "date_trunc('hour', now()) - o from public.bots b, (values (interval '3 hours'), "
+        "(interval '3 hours'), (interval '0 hours'), (interval '2 days')) v(o) "
+        "where b.name = 'charted'"
+    )
+    hour = await (
+        await conn.execute("select extract(epoch from date_trunc('hour', now()))::bigint")
+    ).fetchone()
+    assert hour is not None
+    this_hour = int(hour[0])
+    trades = chart_of((await app.get("/bots", headers=headers)).text, "trades-per-hour-chart")
+    assert len(trades) == 24
+    assert trades[this_hour] == 1 and trades[this_hour - 3 * 3600] == 2
+    assert sum(trades.values()) == 3
+
+    # Webhook events processed 2 s and 10 s after they arrived, two hours ago.
+    await conn.execute(
+        "insert into public.webhook_events (provider, event_id, event_type, payload, status, "
+        "received_at, processed_at) select 'stripe', 'evt_lag_' || s, 'invoice.paid', '{}', "
+        "'processed', date_trunc('hour', now()) - interval '2 hours', "
+        "date_trunc('hour', now()) - interval '2 hours' + make_interval(secs => s) "
+        "from (values (2), (10)) v(s)"
+    )
+    lag = chart_of((await app.get("/webhooks", headers=headers)).text, "webhook-lag-chart")
+    assert lag == {this_hour - 2 * 3600: pytest.approx(9.6)}
+
+
 async def test_the_fleet_page_shows_a_lease_taken_over_by_another_worker(
     app: httpx.AsyncClient, users: dict[str, User], conn: Conn
 ) -> None:

@@ -144,6 +144,37 @@ async def queue(cur: Cursor, params: Params = EMPTY) -> Data:
     }
 
 
+# Trades opened in each of the last 24 hours (through trades_entry_time_idx).
+TRADES_PER_HOUR = """
+select extract(epoch from h)::bigint as hour, count(t.id) as trades
+  from generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()),
+                       interval '1 hour') h
+  left join public.trades t
+    on t.entry_time >= h and t.entry_time < h + interval '1 hour'
+ group by h order by h
+"""
+
+# Webhook lag (received -> processed), p95 per hour over the last 24 hours, all providers.
+WEBHOOK_LAG = """
+select extract(epoch from date_trunc('hour', received_at))::bigint as hour,
+       percentile_cont(0.95) within group (
+         order by extract(epoch from processed_at - received_at))::float8 as lag_p95_s
+  from public.webhook_events
+ where received_at > now() - interval '24 hours' and processed_at is not null
+ group by 1 order by 1
+"""
+
+
+def _series(rows: list[dict[str, Any]], x: str, y: str, now: int, span_s: int) -> Data:
+    """A chart's series: ``x`` as epoch seconds, ``y`` as numbers, over the last ``span_s``."""
+    return {
+        "x": [int(r[x]) for r in rows],
+        "y": [float(r[y]) for r in rows],
+        "from": now - span_s,
+        "to": now,
+    }
+
+
 async def bots(cur: Cursor, params: Params = EMPTY) -> Data:
     by_status = await _rows(
         cur, "select status, count(*) as bots from public.bots group by status order by status"
@@ -159,7 +190,14 @@ async def bots(cur: Cursor, params: Params = EMPTY) -> Data:
         "select id, name, exchange, trading_pair, error_message, updated_at from public.bots "
         "where status = 'error' order by updated_at desc limit 50",
     )
-    return {"by_status": by_status, "by_exchange": by_exchange, "errors": errors}
+    now = int((await _one(cur, "select extract(epoch from now())::bigint as now"))["now"])
+    per_hour = _series(await _rows(cur, TRADES_PER_HOUR), "hour", "trades", now, 24 * 3600)
+    return {
+        "by_status": by_status,
+        "by_exchange": by_exchange,
+        "errors": errors,
+        "trades_per_hour": per_hour,
+    }
 
 
 async def webhooks(cur: Cursor, params: Params = EMPTY) -> Data:
@@ -185,7 +223,9 @@ async def webhooks(cur: Cursor, params: Params = EMPTY) -> Data:
         "from public.webhook_events where status = 'failed' "
         "order by received_at desc limit 50",
     )
-    return {"providers": providers, "failures": failures}
+    now = int((await _one(cur, "select extract(epoch from now())::bigint as now"))["now"])
+    lag = _series(await _rows(cur, WEBHOOK_LAG), "hour", "lag_p95_s", now, 24 * 3600)
+    return {"providers": providers, "failures": failures, "lag": lag}
 
 
 async def ledger(cur: Cursor, params: Params = EMPTY) -> Data:
