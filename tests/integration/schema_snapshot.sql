@@ -7194,7 +7194,8 @@ CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs
 CREATE TRIGGER backtest_runs_updated_at BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER backtest_runs_validate_minutes BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_minutes();
 CREATE TRIGGER backtest_runs_validate_queue BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_queue();
-CREATE TRIGGER bot_leases_track_takeover BEFORE INSERT OR UPDATE ON public.bot_leases FOR EACH ROW EXECUTE FUNCTION private.bot_leases_track_takeover();
+CREATE TRIGGER bot_leases_track_takeover BEFORE INSERT ON public.bot_leases FOR EACH ROW EXECUTE FUNCTION private.bot_leases_track_takeover();
+CREATE TRIGGER bot_leases_track_takeover_change BEFORE UPDATE OF worker_id, epoch ON public.bot_leases FOR EACH ROW WHEN (((old.worker_id IS DISTINCT FROM new.worker_id) OR (old.epoch IS DISTINCT FROM new.epoch))) EXECUTE FUNCTION private.bot_leases_track_takeover();
 CREATE TRIGGER bots_cancel_position_requests AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION private.cancel_position_requests();
 CREATE TRIGGER bots_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.bots FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('bots');
 CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
