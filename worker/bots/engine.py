@@ -29,16 +29,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
 from worker.candles import Candle, timeframe_seconds
-from worker.credits import TransferRequest
 from worker.errors import Fatal, Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 from worker.retry import retry
 
-from . import credit_gate, protection
+from . import credit_gate, protection, trades
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
 
@@ -46,7 +45,6 @@ log = logging.getLogger("tradefleet.bots.engine")
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-PCT = Decimal("0.0001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,172 +91,6 @@ class EntryIntent:
     side: Literal["buy", "sell"] = "buy"  # sell: a short
 
 
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat()
-
-
-def order_row(
-    bot: BotState, order: Order, cid: str, reason: str, decided_at: datetime
-) -> dict[str, Any]:
-    """An ``orders`` row; ``decided_at`` is the open time of the candle whose close decided it."""
-    fee = order.fee
-    status = order.status.value if isinstance(order.status, OrderStatus) else str(order.status)
-    return {
-        "id": str(derived_id(cid, "order")),
-        "bot_id": bot.id,
-        "user_id": bot.config.user_id,
-        "client_order_id": cid,
-        "exchange_order_id": order.id,
-        "exchange": bot.config.exchange,
-        "symbol": bot.config.symbol,
-        "side": order.side,
-        "order_type": order.type,
-        "amount": str(order.amount),
-        "price": None if order.price is None else str(order.price),
-        "stop_price": None if order.stop_price is None else str(order.stop_price),
-        "filled": str(order.filled),
-        "average_price": None if order.average is None else str(order.average),
-        "fee": str(fee.cost) if fee else "0",
-        "fee_currency": fee.currency if fee else None,
-        "status": status,
-        "reason": reason,
-        "is_paper_trade": bot.config.is_paper,
-        "lease_epoch": bot.epoch,
-        "decided_at": _iso(decided_at),
-    }
-
-
-def _rollover(bot: BotState, when: datetime) -> None:
-    if bot.day != when.date():
-        bot.day, bot.day_pnl = when.date(), ZERO
-
-
-def _open_trade(
-    bot: BotState, order: Order, when: datetime, decided_at: datetime, out: StepOut
-) -> None:
-    cfg = bot.config
-    price = order.average or order.price or ZERO
-    fee = order.fee.cost if order.fee else ZERO
-    entry_order = derived_id(order.client_order_id, "order")
-    long = order.side == "buy"
-    away = ONE if long else -ONE  # stop below a long's entry, above a short's; target opposite
-    pos = Position(
-        trade_id=derived_id(order.client_order_id, "trade"),
-        amount=order.filled,
-        entry_price=price,
-        entry_cost=order.cost,
-        entry_fee=fee,
-        entry_time=when,
-        entry_order_id=entry_order,
-        stop_price=None if cfg.stop_loss is None else price * (ONE - away * cfg.stop_loss),
-        take_price=None if cfg.take_profit is None else price * (ONE + away * cfg.take_profit),
-        direction="long" if long else "short",
-        decided_at=decided_at,
-    )
-    bot.position = pos
-    out.trades.append(_trade_row(bot, pos, status="open"))
-    verb = "bought" if long else "sold short"
-    out.log(
-        cfg,
-        "info",
-        f"{verb} {pos.amount} {cfg.symbol} at {price}",
-        action="entry_filled",
-        client_order_id=order.client_order_id,
-    )
-
-
-def _trade_row(bot: BotState, pos: Position, **extra: Any) -> dict[str, Any]:
-    cfg = bot.config
-    row: dict[str, Any] = {
-        "id": str(pos.trade_id),
-        "bot_id": cfg.id,
-        "user_id": cfg.user_id,
-        "exchange": cfg.exchange,
-        "trading_pair": cfg.symbol,
-        "side": "buy" if pos.long else "sell",
-        "direction": pos.direction,
-        "order_type": "market",
-        "amount": str(pos.amount),
-        "price": str(pos.entry_price),
-        "exit_price": None,
-        "fee": str(pos.entry_fee),
-        "profit": "0",
-        "profit_percentage": "0",
-        "exit_reason": None,
-        "entry_time": _iso(pos.entry_time),
-        "exit_time": None,
-        "entry_order_id": str(pos.entry_order_id),
-        "exit_order_id": None,
-        "is_paper_trade": cfg.is_paper,
-        "stop_loss_price": None if pos.stop_price is None else str(pos.stop_price),
-        "take_profit_price": None if pos.take_price is None else str(pos.take_price),
-        "lease_epoch": bot.epoch,
-        "metadata": {},
-        "decided_at": _iso(pos.decided_at),
-    }
-    row.update(extra)
-    return row
-
-
-def _close_trade(bot: BotState, order: Order, reason: str, when: datetime, out: StepOut) -> None:
-    pos = bot.position
-    if pos is None:
-        return
-    cfg = bot.config
-    exit_price = order.average or order.price or ZERO
-    exit_fee = order.fee.cost if order.fee else ZERO
-    invested = pos.entry_cost + pos.entry_fee  # the stake, either side
-    if pos.long:
-        profit = order.cost - exit_fee - invested
-    else:  # sold at entry, bought back now
-        profit = pos.entry_cost - pos.entry_fee - order.cost - exit_fee
-    pct = (profit / invested * HUNDRED).quantize(PCT, ROUND_HALF_EVEN) if invested else ZERO
-    out.trades.append(
-        _trade_row(
-            bot,
-            pos,
-            status="closed",
-            exit_price=str(exit_price),
-            fee=str(pos.entry_fee + exit_fee),
-            profit=str(profit),
-            profit_percentage=str(pct),
-            exit_reason=reason,
-            exit_time=_iso(when),
-            exit_order_id=str(derived_id(order.client_order_id, "order")),
-        )
-    )
-    bot.position = None
-    bot.realized += profit
-    _rollover(bot, when)
-    bot.day_pnl += profit
-    verb = "sold" if pos.long else "bought back"
-    out.log(
-        cfg,
-        "info",
-        f"{verb} {pos.amount} {cfg.symbol} at {exit_price} ({reason}), profit {profit}",
-        action="exit_filled",
-        exit_reason=reason,
-        profit=str(profit),
-    )
-    limit = cfg.daily_loss_limit
-    if limit is not None and bot.day_pnl <= -limit and not bot.halted:
-        bot.halted = True
-        out.status = "paused"
-        out.status_reason = (
-            f"daily loss limit reached: lost {-bot.day_pnl} {cfg.symbol.split('/')[1]} on "
-            f"{when.date().isoformat()} (limit {limit})"
-        )
-        out.log(cfg, "warning", out.status_reason, action="daily_loss_limit")
-        out.notify(cfg, "error", f"{cfg.name} paused", out.status_reason)
-
-
-def _credit(op: Literal["post", "void"], flight: InFlight) -> TransferRequest | None:
-    if flight.hold_id is None:
-        return None
-    settle = credit_gate.post if op == "post" else credit_gate.void
-    return settle(flight.client_order_id, flight.hold_id)
-
-
 async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
     """Step 1: orders in flight that filled (or died) by this candle."""
     cfg = bot.config
@@ -288,15 +120,15 @@ async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
         if cid is None or cid not in bot.in_flight:
             continue
         flight = bot.in_flight.pop(cid)
-        out.orders.append(order_row(bot, order, cid, flight.reason, flight.placed_at))
+        out.orders.append(trades.order_row(bot, order, cid, flight.reason, flight.placed_at))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
-            op = _credit("post", flight)
+            op = trades.settle_hold("post", flight)
             if flight.purpose == "entry":
-                _open_trade(bot, order, candle.time, flight.placed_at, out)
+                trades.open_trade(bot, order, candle.time, flight.placed_at, out)
             else:
-                _close_trade(bot, order, flight.reason, candle.time, out)
+                trades.close_trade(bot, order, flight.reason, candle.time, out)
         else:
-            op = _credit("void", flight)
+            op = trades.settle_hold("void", flight)
             out.log(
                 cfg,
                 "warning",
@@ -313,8 +145,8 @@ def _protective_exit(bot: BotState, hit: protection.Hit, candle: Candle, out: St
     fill's own price, commission and time."""
     order, reason = hit
     cid = order.client_order_id or ""
-    out.orders.append(order_row(bot, order, cid, reason, candle.time))
-    _close_trade(bot, order, reason, order.updated_at or candle.time, out)
+    out.orders.append(trades.order_row(bot, order, cid, reason, candle.time))
+    trades.close_trade(bot, order, reason, order.updated_at or candle.time, out)
 
 
 async def protect(bot: BotState, candle: Candle, out: StepOut) -> None:
@@ -366,48 +198,14 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
             cfg.symbol, side, pos.amount, level, cid, taker=reason == "stop_loss"
         )
     else:
-        order = await _place(bot, side, pos.amount, cid, opening=False)
-    out.orders.append(order_row(bot, order, cid, reason, candle.time))
+        order = await trades.place_market(bot, side, pos.amount, cid, opening=False)
+    out.orders.append(trades.order_row(bot, order, cid, reason, candle.time))
     if order.status is OrderStatus.CLOSED:
-        _close_trade(bot, order, reason, candle.time, out)
+        trades.close_trade(bot, order, reason, candle.time, out)
     else:
         bot.in_flight[cid] = InFlight(
             cid, derived_id(cid, "order"), "exit", side, pos.amount, reason, None, candle.time
         )
-
-
-async def _place(bot: BotState, side: str, amount: Decimal, cid: str, *, opening: bool) -> Order:
-    """A market order; on a live futures/swap market an entry carries the bot's leverage
-    and an exit only reduces the position."""
-    cfg = bot.config
-    ex = bot.exchange
-    leverage: int | None = None
-    params: dict[str, Any] | None = None
-    if not isinstance(ex, BotPaperExchange) and ex.market(cfg.symbol).contract:
-        if opening:
-            leverage = cfg.leverage
-        else:
-            params = {"reduceOnly": True}
-    return await retry(
-        lambda: ex.place_order_once(
-            cfg.symbol,
-            "buy" if side == "buy" else "sell",
-            "market",
-            amount,
-            client_order_id=cid,
-            leverage=leverage,
-            params=params,
-        ),
-        attempts=4,
-        describe=f"place order for bot {cfg.id}",
-    )
-
-
-def _fee_rate(bot: BotState) -> Decimal:
-    ex = bot.exchange
-    if isinstance(ex, BotPaperExchange) and ex.taker_fee is not None:
-        return ex.taker_fee
-    return ex.market(bot.config.symbol).taker
 
 
 async def plan_decision(
@@ -428,7 +226,7 @@ async def plan_decision(
             return None
         exit_side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
         cid = make_client_order_id(cfg.id, candle.time.isoformat(), "exit")
-        order = await _place(bot, exit_side, pos.amount, cid, opening=False)
+        order = await trades.place_market(bot, exit_side, pos.amount, cid, opening=False)
         bot.in_flight[cid] = InFlight(
             cid,
             derived_id(cid, "order"),
@@ -439,10 +237,10 @@ async def plan_decision(
             None,
             candle.time,
         )
-        out.orders.append(order_row(bot, order, cid, "signal", candle.time))
+        out.orders.append(trades.order_row(bot, order, cid, "signal", candle.time))
         if order.status is OrderStatus.CLOSED:  # live market orders fill at once
             bot.in_flight.pop(cid)
-            _close_trade(bot, order, "signal", candle.time, out)
+            trades.close_trade(bot, order, "signal", candle.time, out)
         if not (decision.enter_short if pos.long else decision.enter_long):
             return None
         side = "buy" if not pos.long else "sell"  # a reversal: the opposite entry, same fill
@@ -476,7 +274,7 @@ async def plan_decision(
     if stake <= 0:
         out.log(cfg, "warning", f"no {quote} left to stake: entry skipped", action="entry_skipped")
         return None
-    amount = stake / (ONE + _fee_rate(bot)) / candle.close
+    amount = stake / (ONE + trades.fee_rate(bot)) / candle.close
     amount = bot.exchange.amount_to_precision(cfg.symbol, amount)
     bot.exchange.check_order(cfg.symbol, side, "market", amount, candle.close)
     cid = make_client_order_id(cfg.id, candle.time.isoformat(), "entry")
@@ -486,7 +284,7 @@ async def plan_decision(
 async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
     """Place an entry whose credits are held (``hold_id``; None when the plan charges none)."""
     bot, cid = intent.bot, intent.client_order_id
-    order = await _place(bot, intent.side, intent.amount, cid, opening=True)
+    order = await trades.place_market(bot, intent.side, intent.amount, cid, opening=True)
     flight = InFlight(
         cid,
         derived_id(cid, "order"),
@@ -497,14 +295,14 @@ async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
         hold_id,
         intent.candle.time,
     )
-    out.orders.append(order_row(bot, order, cid, "signal", intent.candle.time))
+    out.orders.append(trades.order_row(bot, order, cid, "signal", intent.candle.time))
     if order.status is OrderStatus.CLOSED:
-        _open_trade(bot, order, intent.candle.time, intent.candle.time, out)
-        if (op := _credit("post", flight)) is not None:
+        trades.open_trade(bot, order, intent.candle.time, intent.candle.time, out)
+        if (op := trades.settle_hold("post", flight)) is not None:
             out.credits.append(op)
     elif order.is_open:
         bot.in_flight[cid] = flight
-    elif (op := _credit("void", flight)) is not None:
+    elif (op := trades.settle_hold("void", flight)) is not None:
         out.credits.append(op)
 
 

@@ -32,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from worker.candles import timeframe_seconds
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 
-from . import credit_gate, engine
+from . import credit_gate, trades
 from .model import BotState, InFlight, StepOut, derived_id
 
 log = logging.getLogger("tradefleet.bots.recovery")
@@ -97,7 +97,7 @@ def record(
     """Record an entry found on the exchange as the worker that placed it would have."""
     cfg = bot.config
     out = bot.pending_out = bot.pending_out or StepOut()
-    out.orders.append(engine.order_row(bot, order, cid, "signal", decided_at))
+    out.orders.append(trades.order_row(bot, order, cid, "signal", decided_at))
     if order.is_open or (order.status is OrderStatus.CLOSED and bot.position is not None):
         # Filled later (or after the exit of a reversal): the next step records the fill.
         bot.in_flight[cid] = InFlight(
@@ -111,7 +111,7 @@ def record(
             decided_at,
         )
     elif order.status is OrderStatus.CLOSED and order.filled > 0:
-        engine._open_trade(bot, order, decided_at, decided_at, out)
+        trades.open_trade(bot, order, decided_at, decided_at, out)
         if hold is not None:
             out.credits.append(credit_gate.post(cid, hold))
     elif hold is not None:

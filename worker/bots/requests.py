@@ -45,10 +45,10 @@ from worker.exchanges import Order, OrderStatus, make_client_order_id
 
 from . import credit_gate
 from .credit_gate import HoldRequest
-from .engine import _close_trade, _fee_rate, _open_trade, _place, order_row
 from .model import BotState, InFlight, StepOut, derived_id
 from .paper import BotPaperExchange
 from .store import persist_steps
+from .trades import close_trade, fee_rate, open_trade, order_row, place_market
 
 if TYPE_CHECKING:
     from .runner import BotRunner
@@ -264,10 +264,10 @@ class PositionRequests:
                 bot.config.symbol, side, pos.amount, _slipped(ex, side, last.close), cid, now
             )
         else:
-            order = await _place(bot, side, pos.amount, cid, opening=False)
+            order = await place_market(bot, side, pos.amount, cid, opening=False)
         out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
-            _close_trade(bot, order, CLOSE_REASON, now, out)
+            close_trade(bot, order, CLOSE_REASON, now, out)
             return Outcome(rid, bot.id, "done", "closed at market", cid)
         if order.is_open:
             bot.in_flight[cid] = InFlight(
@@ -296,7 +296,7 @@ class PositionRequests:
         )
         out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
-            _close_trade(bot, order, CLOSE_REASON, now, out)
+            close_trade(bot, order, CLOSE_REASON, now, out)
             return Outcome(rid, bot.id, "done", f"closed at the limit {price}", cid)
         if not order.is_open:
             return Outcome(rid, bot.id, "failed", f"the limit order was {order.status}", cid)
@@ -327,7 +327,7 @@ class PositionRequests:
             if order is not None:
                 out.orders.append(order_row(bot, order, cid, CLOSE_REASON, flight.placed_at))
                 if order.status is OrderStatus.CLOSED and order.filled > 0:
-                    _close_trade(bot, order, CLOSE_REASON, now, out)
+                    close_trade(bot, order, CLOSE_REASON, now, out)
                     return Outcome(rid, bot.id, "done", "closed at the limit", cid)
         elif req["order_type"] == "limit" and deadline is not None and now < deadline:
             raise _Wait  # placed again on adoption, or ended without a fill: wait for the timeout
@@ -376,7 +376,7 @@ class PositionRequests:
         if req["amount"] is not None:
             amount = Decimal(str(req["amount"]))
         else:
-            amount = Decimal(str(req["stake"])) / (ONE + _fee_rate(bot)) / last.close
+            amount = Decimal(str(req["stake"])) / (ONE + fee_rate(bot)) / last.close
         amount = ex.amount_to_precision(cfg.symbol, amount)
         ex.check_order(cfg.symbol, side, "market", amount, last.close)
         holds = await self.runner.credits.hold(
@@ -399,7 +399,7 @@ class PositionRequests:
                     cfg.symbol, side, amount, _slipped(ex, side, last.close), cid, now
                 )
             else:
-                order = await _place(bot, side, amount, cid, opening=True)
+                order = await place_market(bot, side, amount, cid, opening=True)
         except Exception:
             if hold is not None:
                 out.credits.append(credit_gate.void(cid, hold))
@@ -410,7 +410,7 @@ class PositionRequests:
         )
         out.orders.append(order_row(bot, order, cid, OPEN_REASON, last.time))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
-            _open_trade(bot, order, now, last.time, out)
+            open_trade(bot, order, now, last.time, out)
             if hold_id is not None:
                 out.credits.append(credit_gate.post(cid, hold_id))
             return Outcome(rid, bot.id, "done", "opened", cid, trade_id=trade_id)
