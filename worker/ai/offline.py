@@ -469,10 +469,12 @@ def draft_strategy(description: str) -> StrategyDraft:
         "entry_long": entries[0] if len(entries) == 1 else {"all": entries},
         "exit_long": exits[0] if len(exits) == 1 else {"any": exits},
     }
-    if m := re.search(r"stop[\s-]*loss\D{0,10}(\d{1,2}(?:\.\d+)?)\s*%", text):
-        rules["stop_loss"] = float(m.group(1)) / 100
-    if m := re.search(r"take[\s-]*profit\D{0,10}(\d{1,3}(?:\.\d+)?)\s*%", text):
-        rules["take_profit"] = float(m.group(1)) / 100
+    for key, words in (("stop_loss", r"stop[\s-]*loss"), ("take_profit", r"take[\s-]*profit")):
+        m = re.search(words + r"\D{0,10}(\d{1,2}(?:\.\d+)?)\s*%", text) or re.search(
+            r"(\d{1,2}(?:\.\d+)?)\s*%\s*" + words, text
+        )
+        if m:
+            rules[key] = float(m.group(1)) / 100
     name = " + ".join(names)
     return StrategyDraft(
         name=name,
