@@ -366,7 +366,9 @@ async def _print_analysis(console: Console, conn: psycopg.AsyncConnection[Any]) 
     console.print(f"\n[bold]AI {kind} analysis of {bot or 'the portfolio'}[/] ({model}): {text}")
     for f in findings:
         console.print(f"  \\[{f['severity']}] {f['title']}: {f['detail']}")
-    console.print(f"  tokens {prompt} prompt + {completion} completion · {cost.normalize():f} credits")
+    console.print(
+        f"  tokens {prompt} prompt + {completion} completion · {cost.normalize():f} credits"
+    )
 
 
 def _print_summary(console: Console, s: DemoSummary, bots: list[tuple[Any, ...]]) -> None:
