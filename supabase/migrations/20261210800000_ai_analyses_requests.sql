@@ -13,6 +13,8 @@
 --   one call, under the caller's own grants and row level security.
 -- * save_ai_strategy: saves the strategy the assistant generated as the caller's strategy.
 -- * ai_token_price: the plan's credits per 1,000 tokens (plans.features.credits_per_1k_ai_tokens).
+-- * A generated strategy's backtest reports back: when its result is stored, its metrics
+--   join the analysis's figures (figures.backtest).
 -- * ai_analyses is published to Realtime so apps see the row change.
 
 -- Tables --------------------------------------------------------------------------------
@@ -255,12 +257,31 @@ end;
 $$;
 revoke all on function private.enqueue_ai_analysis() from public, anon, authenticated;
 
+-- The metrics of a generated strategy's backtest, added to its analysis's figures.
+create or replace function private.ai_backtest_reported() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  update public.ai_analyses a
+     set figures = a.figures || jsonb_build_object('backtest', jsonb_build_object(
+           'result_id', new.id, 'total_trades', new.total_trades, 'win_rate', new.win_rate,
+           'total_return_pct', new.total_return_percentage, 'max_drawdown_pct', new.max_drawdown,
+           'sharpe_ratio', new.sharpe_ratio, 'profit_factor', new.profit_factor))
+   where a.result_backtest_run_id = new.run_id;
+  return null;
+end;
+$$;
+revoke all on function private.ai_backtest_reported() from public, anon, authenticated;
+
 -- Triggers ------------------------------------------------------------------------------
 
 create trigger ai_analyses_enqueue after insert on public.ai_analyses
   for each row execute function private.enqueue_ai_analysis();
 create trigger ai_analyses_updated_at before update on public.ai_analyses
   for each row execute function private.set_updated_at();
+create trigger backtest_results_ai_analyses after insert on public.backtest_results
+  for each row when (new.run_id is not null) execute function private.ai_backtest_reported();
 
 -- Realtime ------------------------------------------------------------------------------
 

@@ -239,6 +239,21 @@ begin
 end;
 $$;
 ALTER FUNCTION private.admin_check_reason(p_reason text) OWNER TO postgres;
+CREATE FUNCTION private.ai_backtest_reported() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.ai_analyses a
+     set figures = a.figures || jsonb_build_object('backtest', jsonb_build_object(
+           'result_id', new.id, 'total_trades', new.total_trades, 'win_rate', new.win_rate,
+           'total_return_pct', new.total_return_percentage, 'max_drawdown_pct', new.max_drawdown,
+           'sharpe_ratio', new.sharpe_ratio, 'profit_factor', new.profit_factor))
+   where a.result_backtest_run_id = new.run_id;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.ai_backtest_reported() OWNER TO postgres;
 CREATE FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -7394,6 +7409,7 @@ CREATE TRIGGER admin_audit_log_console_notify AFTER INSERT ON public.admin_audit
 CREATE TRIGGER ai_analyses_enqueue AFTER INSERT ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.enqueue_ai_analysis();
 CREATE TRIGGER ai_analyses_plan_ai_requests BEFORE INSERT ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.validate_ai_requests();
 CREATE TRIGGER ai_analyses_updated_at BEFORE UPDATE ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER backtest_results_ai_analyses AFTER INSERT ON public.backtest_results FOR EACH ROW WHEN ((new.run_id IS NOT NULL)) EXECUTE FUNCTION private.ai_backtest_reported();
 CREATE TRIGGER backtest_results_refresh_strategy AFTER INSERT OR DELETE OR UPDATE OF strategy_id, total_return_percentage ON public.backtest_results FOR EACH ROW EXECUTE FUNCTION private.refresh_strategy_backtest_figures();
 CREATE TRIGGER backtest_runs_enqueue AFTER INSERT ON public.backtest_runs FOR EACH ROW WHEN ((new.status = 'queued'::text)) EXECUTE FUNCTION private.enqueue_backtest_run();
 CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.guard_backtest_run_changes();
@@ -7807,6 +7823,7 @@ GRANT SELECT ON TABLE public.admin_audit_log TO authenticated;
 GRANT SELECT ON TABLE public.admin_audit_log TO service_role;
 REVOKE ALL ON FUNCTION private.admin_audit(p_actor uuid, p_action text, p_target_type text, p_target_id text, p_reason text, p_before jsonb, p_after jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.admin_check_reason(p_reason text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.ai_backtest_reported() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION private.api_key_hash(p_key text) FROM PUBLIC;

@@ -224,10 +224,16 @@ async def test_a_description_becomes_a_backtested_strategy_the_user_saves(
     assert done["status"] == "completed"
     async with request_as(conn, alice) as cur:
         await cur.execute(
-            "select total_trades, stats from backtest_results where run_id = %s", (run_id,)
+            "select id, total_trades, stats from backtest_results where run_id = %s", (run_id,)
         )
         result = await cur.fetchone()
         assert result is not None and "sharpe_ratio" in result["stats"]
+        await cur.execute("select figures from ai_analyses where id = %s", (analysis_id,))
+        reported = await cur.fetchone()
+        # The backtest's metrics came back to the analysis (Realtime shows the change).
+        assert reported is not None
+        assert reported["figures"]["backtest"]["result_id"] == str(result["id"])
+        assert reported["figures"]["backtest"]["total_trades"] == result["total_trades"]
         await cur.execute("select save_ai_strategy(%s, 'My RSI') as id", (analysis_id,))
         saved = await cur.fetchone()
         assert saved is not None

@@ -16,7 +16,7 @@ update public.plans set features = features || '{"ai_requests_per_minute": 2}', 
 create temp table asked (n int, id uuid) on commit drop;
 grant all on asked to public;
 
-select plan(12);
+select plan(13);
 
 select tests.authenticate_as('ana@ai.test');
 insert into asked select 1, a.id from public.request_ai_analysis('performance', tests.id('ai-bot', 1)) a;
@@ -71,6 +71,10 @@ select tests.clear_authentication();
 select is((select name || ' ' || strategy_type || ' ' || engine || ' ' || (content::jsonb -> 'entry_long' ->> 'op')
              from public.strategies where id = (select id from asked where n = 3)),
           'RSI dip ai_generated rules <', 'saved as the owner''s ai_generated rules strategy');
+
+select ok(exists (select 1 from pg_publication_tables where pubname = 'supabase_realtime'
+                  and schemaname = 'public' and tablename = 'ai_analyses'),
+          'analyses are published to Realtime');
 
 select * from finish();
 rollback;
