@@ -10,7 +10,8 @@ import httpx
 import pytest
 import respx
 
-from worker.ai import Analysis, ModelClient, ModelError, ModelUnavailable, StrategyDraft
+from worker.ai import Analysis, ModelError, ModelUnavailable, StrategyDraft
+from worker.ai.model import ModelClient
 from worker.ai.settings import AiSettings
 
 BASE = "http://llm.test/v1"

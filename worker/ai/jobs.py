@@ -24,7 +24,7 @@ import math
 import time
 import uuid
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -34,12 +34,15 @@ from pydantic import BaseModel
 
 from worker import credits
 from worker.ai import offline, prompts
+from worker.ai.errors import ModelError, ModelUnavailable
 from worker.ai.figures import NotFound, as_user, load
-from worker.ai.model import Completion, ModelClient, ModelError, ModelUnavailable
-from worker.ai.schema import ANALYSIS_TYPES, Analysis, StrategyDraft
+from worker.ai.schema import ANALYSIS_TYPES, Analysis, Completion, StrategyDraft
 from worker.ai.settings import AiSettings
 from worker.errors import Fatal
 from worker.fleet.registry import JobContext, Registry
+
+if TYPE_CHECKING:
+    from worker.ai.model import ModelClient
 
 KIND = "ai.analyze"
 CENTS = Decimal("0.00000001")
@@ -116,6 +119,9 @@ class Analyst:
 
     def _client(self) -> ModelClient:
         if self.client is None:
+            # The SDK is imported only when a model is configured: it is slow to import.
+            from worker.ai.model import ModelClient
+
             self.client = ModelClient(self.settings)
         return self.client
 

@@ -11,49 +11,18 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 import openai
 from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 
-from worker.ai.schema import json_schema
+from worker.ai.errors import ModelError, ModelUnavailable
+from worker.ai.schema import Completion, json_schema
 from worker.ai.settings import AiSettings
-from worker.errors import Fatal, Retryable
 
 T = TypeVar("T", bound=BaseModel)
-
-
-class ModelError(Fatal):
-    """The model's answer cannot be used; ``code`` names why (stored on the analysis)."""
-
-    def __init__(
-        self, code: str, message: str, *, prompt_tokens: int = 0, completion_tokens: int = 0
-    ):
-        super().__init__(message)
-        self.code = code
-        self.prompt_tokens = prompt_tokens
-        self.completion_tokens = completion_tokens
-
-
-class ModelUnavailable(Retryable):
-    """The endpoint timed out, rate limited or failed after the SDK's retries."""
-
-    code = "model_unavailable"
-
-
-@dataclass(frozen=True)
-class Completion(Generic[T]):
-    """A validated answer and what it cost."""
-
-    output: T
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    latency_ms: int
-    attempts: int
 
 
 def _retry_after(e: openai.APIStatusError) -> float | None:

@@ -3,7 +3,8 @@ validation of what comes back (the offline analyst writes the same models)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
@@ -87,3 +88,18 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     close(schema)
     return schema
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Completion(Generic[T]):
+    """A validated answer and what it cost."""
+
+    output: T
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int
+    attempts: int
