@@ -239,7 +239,6 @@ begin
 end;
 $$;
 revoke all on function private.ai_link_saved_strategy(uuid, uuid) from public, anon, authenticated;
-grant usage on schema private to authenticated;
 grant execute on function private.ai_link_saved_strategy(uuid, uuid) to authenticated;
 
 -- One ai.analyze job per queued row (the idempotency key is the row id).

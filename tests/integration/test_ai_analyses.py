@@ -320,3 +320,39 @@ async def test_the_monthly_plan_limit_and_the_rate_limit_are_named_errors(
     with pytest.raises(psycopg.Error, match="rate limited: at most 1 AI requests a minute") as e:
         await request(conn, bob, "portfolio")
     assert e.value.sqlstate == "PT429"
+
+
+@pytest.mark.parametrize(
+    ("kind", "whose_bot", "code"),
+    [("optimization", "alice", "unknown_analysis_type"), ("risk", "bob", "not_found")],
+)
+async def test_a_row_the_fleet_cannot_analyse_fails_with_a_named_error(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    kind: str,
+    whose_bot: str,
+    code: str,
+) -> None:
+    """Rows written by other means than the RPC (a service, an import) are checked again:
+    the figures are read under the requester's RLS, so another user's bot is not found."""
+    alice = users["alice"]
+    bot = await create_bot(conn, users[whose_bot], status="stopped")
+    cur = await conn.execute(
+        "insert into ai_analyses (user_id, bot_id, analysis_type, input_data) "
+        "values (%s, %s, %s, '{}') returning id",
+        (alice.id, bot, kind),
+    )
+    got = await cur.fetchone()
+    assert got is not None
+    analysis_id = got[0]
+    out = await run_job(conn, pool, registry(), f"ai.analyze:{analysis_id}")
+    assert out["status"] == "failed"
+    row = await analysis(conn, alice, analysis_id)
+    assert row is not None
+    assert (row["status"], row["error_code"], row["summary"], row["figures"]) == (
+        "failed",
+        code,
+        None,
+        {},
+    )
