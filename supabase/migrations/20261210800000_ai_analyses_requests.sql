@@ -44,7 +44,8 @@ alter table public.ai_analyses
   add column started_at timestamptz,
   add column finished_at timestamptz,
   add column updated_at timestamptz not null default now(),
-  add constraint ai_analyses_input_object check (jsonb_typeof(input_data) = 'object' and pg_column_size(input_data) <= 16384);
+  add constraint ai_analyses_input_object
+    check (jsonb_typeof(input_data) = 'object' and pg_column_size(input_data) <= 16384) not valid;
 
 create index ai_analyses_backtest_run_id_idx on public.ai_analyses (backtest_run_id);
 create index ai_analyses_result_backtest_run_id_idx on public.ai_analyses (result_backtest_run_id);

@@ -5721,7 +5721,6 @@ CREATE TABLE public.ai_analyses (
     CONSTRAINT ai_analyses_credits_not_negative CHECK ((credits_charged >= (0)::numeric)),
     CONSTRAINT ai_analyses_figures_object CHECK ((jsonb_typeof(figures) = 'object'::text)),
     CONSTRAINT ai_analyses_findings_array CHECK ((jsonb_typeof(findings) = 'array'::text)),
-    CONSTRAINT ai_analyses_input_object CHECK (((jsonb_typeof(input_data) = 'object'::text) AND (pg_column_size(input_data) <= 16384))),
     CONSTRAINT ai_analyses_prompt_tokens_not_negative CHECK ((prompt_tokens >= 0)),
     CONSTRAINT ai_analyses_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'completed'::text, 'failed'::text]))),
     CONSTRAINT ai_analyses_suggestions_array CHECK ((jsonb_typeof(suggestions) = 'array'::text)),
@@ -7137,6 +7136,8 @@ ALTER TABLE ONLY public.aggregated_holdings
     ADD CONSTRAINT aggregated_holdings_one_per_symbol UNIQUE (user_id, symbol);
 ALTER TABLE ONLY public.aggregated_holdings
     ADD CONSTRAINT aggregated_holdings_pkey PRIMARY KEY (id);
+ALTER TABLE public.ai_analyses
+    ADD CONSTRAINT ai_analyses_input_object CHECK (((jsonb_typeof(input_data) = 'object'::text) AND (pg_column_size(input_data) <= 16384))) NOT VALID;
 ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.alert_incidents
