@@ -106,7 +106,7 @@ def parts_off(holdings: HoldingsSettings, notify: NotifySettings) -> list[PartOf
 
 def register_all(registry: Registry, fleet: FleetSettings) -> None:
     """Register every capability, then the extra modules ``fleet`` names."""
-    from worker import billing, bots, notify, ops, signals
+    from worker import ai, billing, bots, notify, ops, signals
     from worker.backtest import jobs as backtest_jobs
     from worker.backtest.settings import BacktestSettings
     from worker.billing.settings import BillingSettings
@@ -138,6 +138,7 @@ def register_all(registry: Registry, fleet: FleetSettings) -> None:
     notify.register(registry, notify_settings)
     holdings_jobs.register(registry, holdings)
     backtest_jobs.register(registry, load_settings(BacktestSettings))
+    ai.register(registry, load_settings(ai.AiSettings))
     ops.register(
         registry,
         load_settings(ops.OpsSettings),

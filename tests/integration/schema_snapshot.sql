@@ -239,6 +239,32 @@ begin
 end;
 $$;
 ALTER FUNCTION private.admin_check_reason(p_reason text) OWNER TO postgres;
+CREATE FUNCTION private.ai_backtest_reported() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.ai_analyses a
+     set figures = a.figures || jsonb_build_object('backtest', jsonb_build_object(
+           'result_id', new.id, 'total_trades', new.total_trades, 'win_rate', new.win_rate,
+           'total_return_pct', new.total_return_percentage, 'max_drawdown_pct', new.max_drawdown,
+           'sharpe_ratio', new.sharpe_ratio, 'profit_factor', new.profit_factor))
+   where a.result_backtest_run_id = new.run_id;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.ai_backtest_reported() OWNER TO postgres;
+CREATE FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.ai_analyses a set saved_strategy_id = p_strategy_id, updated_at = now()
+   where a.id = p_analysis_id and a.user_id = (select auth.uid())
+     and exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = (select auth.uid()));
+end;
+$$;
+ALTER FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) OWNER TO postgres;
 CREATE FUNCTION private.api_key_hash(p_key text) RETURNS bytea
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -1253,6 +1279,19 @@ CREATE FUNCTION private.current_plan(p_user_id uuid) RETURNS public.plans
   )
 $$;
 ALTER FUNCTION private.current_plan(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.enqueue_ai_analysis() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'queued' then
+    perform public.enqueue_job('ai.analyze', jsonb_build_object('analysis_id', new.id), 'default', null, 0, 3,
+                               'ai.analyze:' || new.id::text);
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.enqueue_ai_analysis() OWNER TO postgres;
 CREATE FUNCTION private.enqueue_backtest_run() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3372,6 +3411,18 @@ begin
 end;
 $$;
 ALTER FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) OWNER TO postgres;
+CREATE FUNCTION public.ai_token_price(p_user_id uuid) RETURNS numeric
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the fleet prices AI tokens' using errcode = 'insufficient_privilege';
+  end if;
+  return coalesce(((private.current_plan(p_user_id)).features ->> 'credits_per_1k_ai_tokens')::numeric, 0);
+end;
+$$;
+ALTER FUNCTION public.ai_token_price(p_user_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT NULL::inet) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3432,6 +3483,54 @@ begin
 end;
 $_$;
 ALTER FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) OWNER TO postgres;
+CREATE FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer DEFAULT 0) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_row public.ai_analyses;
+  v_s jsonb;
+  v_params jsonb;
+  v_n integer;
+begin
+  if (select auth.uid()) is null then
+    raise exception 'sign in to apply a suggestion' using errcode = 'insufficient_privilege';
+  end if;
+  select * into v_row from public.ai_analyses a where a.id = p_analysis_id and a.user_id = (select auth.uid());
+  if not found then
+    raise exception 'no analysis of yours has id %', p_analysis_id using errcode = 'no_data_found';
+  end if;
+  if v_row.status <> 'completed' then
+    raise exception 'the analysis is %, not completed', v_row.status using errcode = 'invalid_parameter_value';
+  end if;
+  v_s := v_row.suggestions -> coalesce(p_index, -1);
+  if v_s is null or jsonb_typeof(v_s -> 'parameters') <> 'object' then
+    raise exception 'suggestion % of analysis % has no parameters to apply', p_index, p_analysis_id
+      using errcode = 'invalid_parameter_value';
+  end if;
+  v_params := v_s -> 'parameters';
+  if v_s ->> 'target' = 'strategy' and v_row.strategy_id is not null then
+    update public.strategies s set parameters = s.parameters || v_params where s.id = v_row.strategy_id;
+    get diagnostics v_n = row_count;
+  elsif v_row.bot_id is not null then
+    update public.bots b
+       set parameters = b.parameters || (v_params - 'stop_loss' - 'take_profit'),
+           stop_loss = coalesce((v_params ->> 'stop_loss')::numeric, b.stop_loss),
+           take_profit = coalesce((v_params ->> 'take_profit')::numeric, b.take_profit)
+     where b.id = v_row.bot_id;
+    get diagnostics v_n = row_count;
+  else
+    v_n := 0;
+  end if;
+  if v_n = 0 then
+    raise exception 'the bot or strategy of analysis % no longer exists', p_analysis_id using errcode = 'no_data_found';
+  end if;
+  return jsonb_build_object('analysis_id', v_row.id, 'bot_id', v_row.bot_id, 'strategy_id',
+                            case when v_s ->> 'target' = 'strategy' then v_row.strategy_id end,
+                            'applied', v_params);
+end;
+$$;
+ALTER FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) OWNER TO postgres;
 CREATE FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb DEFAULT NULL::jsonb, p_error text DEFAULT NULL::text) RETURNS uuid
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -5585,6 +5684,110 @@ begin
 end;
 $$;
 ALTER FUNCTION public.renew_strategy_subscriptions(p_limit integer) OWNER TO postgres;
+CREATE TABLE public.ai_analyses (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    bot_id uuid,
+    strategy_id uuid,
+    analysis_type text NOT NULL,
+    input_data jsonb NOT NULL,
+    results jsonb DEFAULT '{}'::jsonb NOT NULL,
+    recommendations text[] DEFAULT '{}'::text[] NOT NULL,
+    confidence_score numeric(3,2) DEFAULT 0 NOT NULL,
+    model_used text,
+    tokens_used integer DEFAULT 0 NOT NULL,
+    processing_time_ms integer,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    backtest_run_id uuid,
+    status text DEFAULT 'queued'::text NOT NULL,
+    error_code text,
+    error text,
+    summary text,
+    findings jsonb DEFAULT '[]'::jsonb NOT NULL,
+    suggestions jsonb DEFAULT '[]'::jsonb NOT NULL,
+    figures jsonb DEFAULT '{}'::jsonb NOT NULL,
+    generated_strategy jsonb,
+    result_backtest_run_id uuid,
+    saved_strategy_id uuid,
+    prompt_tokens integer DEFAULT 0 NOT NULL,
+    completion_tokens integer DEFAULT 0 NOT NULL,
+    credits_charged numeric(24,8) DEFAULT 0 NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ai_analyses_completion_tokens_not_negative CHECK ((completion_tokens >= 0)),
+    CONSTRAINT ai_analyses_confidence_score_check CHECK (((confidence_score >= (0)::numeric) AND (confidence_score <= (1)::numeric))),
+    CONSTRAINT ai_analyses_confidence_score_finite CHECK ((confidence_score <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT ai_analyses_credits_not_negative CHECK ((credits_charged >= (0)::numeric)),
+    CONSTRAINT ai_analyses_figures_object CHECK ((jsonb_typeof(figures) = 'object'::text)),
+    CONSTRAINT ai_analyses_findings_array CHECK ((jsonb_typeof(findings) = 'array'::text)),
+    CONSTRAINT ai_analyses_prompt_tokens_not_negative CHECK ((prompt_tokens >= 0)),
+    CONSTRAINT ai_analyses_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'completed'::text, 'failed'::text]))),
+    CONSTRAINT ai_analyses_suggestions_array CHECK ((jsonb_typeof(suggestions) = 'array'::text)),
+    CONSTRAINT ai_analyses_tokens_used_check CHECK ((tokens_used >= 0)),
+    CONSTRAINT ai_analyses_type_known CHECK ((analysis_type = ANY (ARRAY['performance'::text, 'risk'::text, 'optimization'::text, 'backtest'::text, 'strategy_generation'::text, 'portfolio'::text])))
+);
+ALTER TABLE public.ai_analyses OWNER TO postgres;
+CREATE FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid DEFAULT NULL::uuid, p_strategy_id uuid DEFAULT NULL::uuid, p_backtest_run_id uuid DEFAULT NULL::uuid, p_input jsonb DEFAULT '{}'::jsonb) RETURNS public.ai_analyses
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_plan public.plans;
+  v_limit integer;
+  v_take record;
+  v_row public.ai_analyses;
+begin
+  if v_uid is null or current_user = 'anon' then
+    raise exception 'sign in to request an AI analysis' using errcode = 'insufficient_privilege';
+  end if;
+  if p_type is null or p_type not in ('performance', 'risk', 'backtest', 'portfolio', 'strategy_generation') then
+    raise exception 'unknown analysis type %; expected performance, risk, backtest, portfolio or strategy_generation',
+      coalesce(p_type, 'null') using errcode = 'invalid_parameter_value';
+  end if;
+  if p_input is null or jsonb_typeof(p_input) <> 'object' or pg_column_size(p_input) > 16384 then
+    raise exception 'p_input must be a JSON object of at most 16 KiB' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_type in ('performance', 'risk') and (p_bot_id is null) = (p_strategy_id is null) then
+    raise exception 'a % analysis needs exactly one of p_bot_id and p_strategy_id', p_type
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if p_type = 'performance' and p_bot_id is null then
+    raise exception 'a performance review is of a bot: pass p_bot_id' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_type = 'backtest' and p_backtest_run_id is null then
+    raise exception 'a backtest explanation needs p_backtest_run_id' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_type = 'strategy_generation' and coalesce(btrim(p_input ->> 'description'), '') = '' then
+    raise exception 'describe the strategy in p_input.description' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_bot_id is not null and not exists (select 1 from public.bots b where b.id = p_bot_id and b.user_id = v_uid) then
+    raise exception 'no bot of yours has id %', p_bot_id using errcode = 'insufficient_privilege';
+  end if;
+  if p_strategy_id is not null
+     and not exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = v_uid) then
+    raise exception 'no strategy of yours has id %', p_strategy_id using errcode = 'insufficient_privilege';
+  end if;
+  if p_backtest_run_id is not null
+     and not exists (select 1 from public.backtest_runs r where r.id = p_backtest_run_id and r.user_id = v_uid) then
+    raise exception 'no backtest run of yours has id %', p_backtest_run_id using errcode = 'insufficient_privilege';
+  end if;
+  v_plan := private.current_plan(v_uid);
+  v_limit := coalesce((v_plan.features ->> 'ai_requests_per_minute')::integer, 5);
+  select * into v_take from private.rate_limit_take('ai:' || v_uid::text, v_limit, interval '1 minute');
+  if not v_take.allowed then
+    raise exception 'rate limited: at most % AI requests a minute; try again in % seconds',
+      v_limit, v_take.retry_after_seconds
+      using errcode = 'PT429', hint = format('retry after %s seconds', v_take.retry_after_seconds);
+  end if;
+  insert into public.ai_analyses (user_id, bot_id, strategy_id, backtest_run_id, analysis_type, input_data)
+  values (v_uid, p_bot_id, p_strategy_id, p_backtest_run_id, p_type, p_input)
+  returning * into v_row;
+  return v_row;
+end;
+$$;
+ALTER FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid, p_strategy_id uuid, p_backtest_run_id uuid, p_input jsonb) OWNER TO postgres;
 CREATE FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5651,6 +5854,38 @@ begin
 end;
 $$;
 ALTER FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text DEFAULT NULL::text) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_row public.ai_analyses;
+  v_id uuid;
+begin
+  if (select auth.uid()) is null then
+    raise exception 'sign in to save a strategy' using errcode = 'insufficient_privilege';
+  end if;
+  select * into v_row from public.ai_analyses a where a.id = p_analysis_id and a.user_id = (select auth.uid());
+  if not found then
+    raise exception 'no analysis of yours has id %', p_analysis_id using errcode = 'no_data_found';
+  end if;
+  if v_row.analysis_type <> 'strategy_generation' or v_row.status <> 'completed' or v_row.generated_strategy is null then
+    raise exception 'analysis % has no generated strategy to save', p_analysis_id using errcode = 'invalid_parameter_value';
+  end if;
+  if v_row.saved_strategy_id is not null then
+    return v_row.saved_strategy_id;
+  end if;
+  insert into public.strategies (user_id, name, description, strategy_type, engine, content, tags)
+  values ((select auth.uid()),
+          coalesce(nullif(btrim(p_name), ''), v_row.generated_strategy ->> 'name', 'Assistant strategy'),
+          left(v_row.input_data ->> 'description', 4000), 'ai_generated', 'rules',
+          (v_row.generated_strategy -> 'rules')::text, array['assistant'])
+  returning id into v_id;
+  perform private.ai_link_saved_strategy(v_row.id, v_id);
+  return v_id;
+end;
+$$;
+ALTER FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text) OWNER TO postgres;
 CREATE FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -6250,26 +6485,6 @@ CREATE TABLE public.aggregated_holdings (
     CONSTRAINT aggregated_holdings_unrealized_pnl_finite CHECK ((unrealized_pnl <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.aggregated_holdings OWNER TO postgres;
-CREATE TABLE public.ai_analyses (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    bot_id uuid,
-    strategy_id uuid,
-    analysis_type text NOT NULL,
-    input_data jsonb NOT NULL,
-    results jsonb DEFAULT '{}'::jsonb NOT NULL,
-    recommendations text[] DEFAULT '{}'::text[] NOT NULL,
-    confidence_score numeric(3,2) DEFAULT 0 NOT NULL,
-    model_used text,
-    tokens_used integer DEFAULT 0 NOT NULL,
-    processing_time_ms integer,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT ai_analyses_confidence_score_check CHECK (((confidence_score >= (0)::numeric) AND (confidence_score <= (1)::numeric))),
-    CONSTRAINT ai_analyses_confidence_score_finite CHECK ((confidence_score <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT ai_analyses_tokens_used_check CHECK ((tokens_used >= 0)),
-    CONSTRAINT ai_analyses_type_known CHECK ((analysis_type = ANY (ARRAY['performance'::text, 'risk'::text, 'optimization'::text, 'backtest'::text, 'strategy_generation'::text])))
-);
-ALTER TABLE public.ai_analyses OWNER TO postgres;
 CREATE TABLE public.alert_incidents (
     id bigint NOT NULL,
     rule text NOT NULL,
@@ -6921,6 +7136,8 @@ ALTER TABLE ONLY public.aggregated_holdings
     ADD CONSTRAINT aggregated_holdings_one_per_symbol UNIQUE (user_id, symbol);
 ALTER TABLE ONLY public.aggregated_holdings
     ADD CONSTRAINT aggregated_holdings_pkey PRIMARY KEY (id);
+ALTER TABLE public.ai_analyses
+    ADD CONSTRAINT ai_analyses_input_object CHECK (((jsonb_typeof(input_data) = 'object'::text) AND (pg_column_size(input_data) <= 16384))) NOT VALID;
 ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.alert_incidents
@@ -7089,7 +7306,10 @@ CREATE INDEX credit_open_holds_timeout_idx ON private.credit_open_holds USING bt
 CREATE INDEX admin_audit_log_actor_idx ON public.admin_audit_log USING btree (actor_id, at DESC);
 CREATE INDEX admin_audit_log_at_idx ON public.admin_audit_log USING btree (at DESC);
 CREATE INDEX admin_audit_log_target_idx ON public.admin_audit_log USING btree (target_type, target_id, at DESC);
+CREATE INDEX ai_analyses_backtest_run_id_idx ON public.ai_analyses USING btree (backtest_run_id);
 CREATE INDEX ai_analyses_bot_id_idx ON public.ai_analyses USING btree (bot_id);
+CREATE INDEX ai_analyses_result_backtest_run_id_idx ON public.ai_analyses USING btree (result_backtest_run_id);
+CREATE INDEX ai_analyses_saved_strategy_id_idx ON public.ai_analyses USING btree (saved_strategy_id);
 CREATE INDEX ai_analyses_strategy_id_idx ON public.ai_analyses USING btree (strategy_id);
 CREATE INDEX ai_analyses_user_id_idx ON public.ai_analyses USING btree (user_id, created_at DESC);
 CREATE UNIQUE INDEX alert_incidents_open_idx ON public.alert_incidents USING btree (rule, key) WHERE (resolved_at IS NULL);
@@ -7187,7 +7407,10 @@ CREATE INDEX workers_alive_idx ON public.workers USING btree (heartbeat_at) WHER
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_new_user();
 CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF raw_app_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_user_role();
 CREATE TRIGGER admin_audit_log_console_notify AFTER INSERT ON public.admin_audit_log FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('audit');
+CREATE TRIGGER ai_analyses_enqueue AFTER INSERT ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.enqueue_ai_analysis();
 CREATE TRIGGER ai_analyses_plan_ai_requests BEFORE INSERT ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.validate_ai_requests();
+CREATE TRIGGER ai_analyses_updated_at BEFORE UPDATE ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER backtest_results_ai_analyses AFTER INSERT ON public.backtest_results FOR EACH ROW WHEN ((new.run_id IS NOT NULL)) EXECUTE FUNCTION private.ai_backtest_reported();
 CREATE TRIGGER backtest_results_refresh_strategy AFTER INSERT OR DELETE OR UPDATE OF strategy_id, total_return_percentage ON public.backtest_results FOR EACH ROW EXECUTE FUNCTION private.refresh_strategy_backtest_figures();
 CREATE TRIGGER backtest_runs_enqueue AFTER INSERT ON public.backtest_runs FOR EACH ROW WHEN ((new.status = 'queued'::text)) EXECUTE FUNCTION private.enqueue_backtest_run();
 CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.guard_backtest_run_changes();
@@ -7269,7 +7492,13 @@ ALTER TABLE ONLY private.tradingview_tokens
 ALTER TABLE ONLY public.aggregated_holdings
     ADD CONSTRAINT aggregated_holdings_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.ai_analyses
+    ADD CONSTRAINT ai_analyses_backtest_run_id_fkey FOREIGN KEY (backtest_run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.ai_analyses
+    ADD CONSTRAINT ai_analyses_result_backtest_run_id_fkey FOREIGN KEY (result_backtest_run_id) REFERENCES public.backtest_runs(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.ai_analyses
+    ADD CONSTRAINT ai_analyses_saved_strategy_id_fkey FOREIGN KEY (saved_strategy_id) REFERENCES public.strategies(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.ai_analyses
@@ -7535,6 +7764,7 @@ ALTER TABLE public.workers ENABLE ROW LEVEL SECURITY;
 CREATE PUBLICATION supabase_realtime WITH (publish = 'insert, update, delete, truncate');
 ALTER PUBLICATION supabase_realtime OWNER TO postgres;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.aggregated_holdings;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.ai_analyses;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.backtest_runs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_logs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bots;
@@ -7594,6 +7824,9 @@ GRANT SELECT ON TABLE public.admin_audit_log TO authenticated;
 GRANT SELECT ON TABLE public.admin_audit_log TO service_role;
 REVOKE ALL ON FUNCTION private.admin_audit(p_actor uuid, p_action text, p_target_type text, p_target_id text, p_reason text, p_before jsonb, p_after jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.admin_check_reason(p_reason text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.ai_backtest_reported() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION private.api_key_hash(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.app_role() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.app_role() TO anon;
@@ -7645,6 +7878,7 @@ GRANT SELECT ON TABLE public.plans TO anon;
 GRANT SELECT ON TABLE public.plans TO authenticated;
 REVOKE ALL ON FUNCTION private.current_plan(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.current_plan(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.enqueue_ai_analysis() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.enqueue_backtest_run() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) TO service_role;
@@ -7860,8 +8094,13 @@ GRANT SELECT(updated_at) ON TABLE public.strategies TO authenticated;
 REVOKE ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO service_role;
+REVOKE ALL ON FUNCTION public.ai_token_price(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.ai_token_price(p_user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) TO service_role;
+REVOKE ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) TO authenticated;
+GRANT ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_progress(p_run_id uuid, p_progress numeric) FROM PUBLIC;
@@ -8019,6 +8258,11 @@ REVOKE ALL ON FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[])
 GRANT ALL ON FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[]) TO service_role;
 REVOKE ALL ON FUNCTION public.renew_strategy_subscriptions(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.renew_strategy_subscriptions(p_limit integer) TO service_role;
+GRANT ALL ON TABLE public.ai_analyses TO service_role;
+GRANT SELECT ON TABLE public.ai_analyses TO authenticated;
+REVOKE ALL ON FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid, p_strategy_id uuid, p_backtest_run_id uuid, p_input jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid, p_strategy_id uuid, p_backtest_run_id uuid, p_input jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid, p_strategy_id uuid, p_backtest_run_id uuid, p_input jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) TO service_role;
@@ -8028,6 +8272,9 @@ GRANT ALL ON FUNCTION public.revoke_api_key(p_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text) TO authenticated;
+GRANT ALL ON FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text) TO service_role;
 REVOKE ALL ON FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) TO service_role;
 REVOKE ALL ON FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer) FROM PUBLIC;
@@ -8052,8 +8299,6 @@ GRANT SELECT ON TABLE public.brokerage_positions TO authenticated;
 GRANT SELECT ON TABLE private.watched_symbols TO service_role;
 GRANT ALL ON TABLE public.aggregated_holdings TO service_role;
 GRANT SELECT ON TABLE public.aggregated_holdings TO authenticated;
-GRANT ALL ON TABLE public.ai_analyses TO service_role;
-GRANT SELECT ON TABLE public.ai_analyses TO authenticated;
 GRANT ALL ON TABLE public.alert_incidents TO service_role;
 GRANT SELECT ON TABLE public.alert_incidents TO authenticated;
 GRANT ALL ON SEQUENCE public.alert_incidents_id_seq TO service_role;

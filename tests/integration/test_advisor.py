@@ -120,6 +120,11 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             ),
             ("cancel_strategy_subscription_p_subscription_id uuid", _APP_RPC),
             (
+                "request_ai_analysis_p_type text, p_bot_id uuid, p_strategy_id uuid, "
+                "p_backtest_run_id uuid, p_input jsonb",
+                _APP_RPC,
+            ),
+            (
                 "create_api_key_p_name text, p_scopes text[], p_expires_at timestamp with time zone, "
                 "p_environment text",
                 _APP_RPC,

@@ -47,6 +47,25 @@ def _policy(table: str, command: str, clause: str) -> str:
     )
 
 
+def _migration_function(path: str, signature: str) -> str:
+    """The ``create or replace function`` statement of ``signature`` in a migration."""
+    text = (support.ROOT / "supabase" / "migrations" / path).read_text()
+    start = text.index(f"create or replace function {signature}")
+    return text[start : text.index("$$;", start) + 3]
+
+
+_AI_REQUEST = _migration_function(
+    "20261210800000_ai_analyses_requests.sql", "public.request_ai_analysis("
+)
+_AI_BOT_CHECK = (
+    "  if p_bot_id is not null and not exists "
+    "(select 1 from public.bots b where b.id = p_bot_id and b.user_id = v_uid) then\n"
+    "    raise exception 'no bot of yours has id %', p_bot_id using errcode = 'insufficient_privilege';\n"
+    "  end if;\n"
+)
+assert _AI_BOT_CHECK in _AI_REQUEST, "the mutant must remove the bot ownership check"
+
+
 MUTANTS: list[Mutant] = [
     # The four holes an earlier audit opened by hand without the old matrix noticing.
     Mutant(
@@ -435,6 +454,43 @@ MUTANTS: list[Mutant] = [
         "extension in public",
         "pg_trgm",
         "create extension pg_trgm with schema public;",
+    ),
+    # AI analyses: the request RPC, the fleet's price function and the analyses' rows.
+    Mutant(
+        "permissive select policy",
+        "every user reads every AI analysis",
+        'alter policy "Users can read their own AI analyses" on public.ai_analyses using (true);',
+    ),
+    Mutant(
+        "column grant widened to a fleet-owned column",
+        "authenticated may mark their AI analysis completed and free",
+        "grant update (status, credits_charged) on public.ai_analyses to authenticated;"
+        + _policy("ai_analyses", "update", "using (user_id = (select auth.uid()))"),
+    ),
+    Mutant(
+        "function execute granted",
+        "anon may request AI analyses",
+        "grant execute on function public.request_ai_analysis(text, uuid, uuid, uuid, jsonb) to anon;",
+    ),
+    Mutant(
+        "function execute granted",
+        "authenticated may price AI tokens",
+        "grant execute on function public.ai_token_price(uuid) to authenticated;",
+    ),
+    Mutant(
+        "definer function without its search_path",
+        "request_ai_analysis",
+        "alter function public.request_ai_analysis(text, uuid, uuid, uuid, jsonb) reset search_path;",
+    ),
+    Mutant(
+        "invoker function switched to definer rights",
+        "apply_ai_suggestion",
+        "alter function public.apply_ai_suggestion(uuid, integer) security definer;",
+    ),
+    Mutant(
+        "caller check removed",
+        "request_ai_analysis without its bot ownership check",
+        _AI_REQUEST.replace(_AI_BOT_CHECK, ""),
     ),
 ]
 

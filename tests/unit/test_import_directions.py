@@ -1,7 +1,7 @@
 """The dependency picture of ARCHITECTURE.md, enforced on the AST of every worker module.
 
     cli / capabilities / summary            composition root: may import anything
-    bots holdings credits signals billing backtest console notify ops capabilities
+    ai bots holdings credits signals billing backtest console notify ops capabilities
     fleet · candles · strategies (pure) · exchanges
     sealing · retry · inbox · db · errors                            shared tools
 
@@ -27,6 +27,7 @@ WORKER = Path(__file__).resolve().parents[2] / "worker"
 
 ROOT = {"cli", "capabilities", "summary", "__main__"}
 CAPABILITIES = {
+    "ai",
     "bots",
     "holdings",
     "credits",

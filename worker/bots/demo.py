@@ -343,7 +343,32 @@ async def run_demo(
         ) = row
         summary.profit, summary.max_epoch = Decimal(profit), int(epoch or 0)
         _print_summary(console, summary, await (await conn.execute(BOTS_VIEW)).fetchall())
+        await _print_analysis(console, conn)
     return summary
+
+
+LAST_ANALYSIS = """
+select a.analysis_type, b.name, a.summary, a.findings, a.model_used, a.prompt_tokens, a.completion_tokens,
+       a.credits_charged
+  from public.ai_analyses a left join public.bots b on b.id = a.bot_id
+ where a.status = 'completed'
+ order by a.finished_at desc nulls last, a.created_at desc
+ limit 1
+"""
+
+
+async def _print_analysis(console: Console, conn: psycopg.AsyncConnection[Any]) -> None:
+    """The latest completed AI analysis (docs/ai.md), as its owner would read it."""
+    row = await (await conn.execute(LAST_ANALYSIS)).fetchone()
+    if row is None:
+        return
+    kind, bot, text, findings, model, prompt, completion, cost = row
+    console.print(f"\n[bold]AI {kind} analysis of {bot or 'the portfolio'}[/] ({model}): {text}")
+    for f in findings:
+        console.print(f"  \\[{f['severity']}] {f['title']}: {f['detail']}")
+    console.print(
+        f"  tokens {prompt} prompt + {completion} completion · {cost.normalize():f} credits"
+    )
 
 
 def _print_summary(console: Console, s: DemoSummary, bots: list[tuple[Any, ...]]) -> None:
