@@ -40,7 +40,8 @@ def test_an_unlimited_stake_splits_the_balance_over_the_free_slots() -> None:
         available=Decimal(1200),
         stake_amount=None,
     )
-    assert [e.stake for e in taken] == [Decimal(300)] * 3
+    # 99 % of what is available over the free slots, one entry after the other
+    assert [e.stake for e in taken] == [Decimal("297"), Decimal("297.99"), Decimal("299.47995")]
     assert skipped == []
 
 
@@ -82,7 +83,9 @@ def test_two_pairs_with_one_slot_trade_one_at_a_time_in_list_order() -> None:
         ["B/USDT", "A/USDT"],
         "sma_cross",
         {"fast": 3, "slow": 6},
-        MultiPairSettings(cash=Decimal(1000), fee=Decimal(0), max_open_trades=1),
+        MultiPairSettings(
+            cash=Decimal(1000), fee=Decimal(0), stake_amount=Decimal(100), max_open_trades=1
+        ),
     )
     assert [t["pair"] for t in result.trades] == ["B/USDT"]
     assert {s["pair"] for s in result.skipped} == {"A/USDT"}

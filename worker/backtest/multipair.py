@@ -17,7 +17,9 @@ candle by candle in ``Decimal`` as a running bot steps:
 Phases 1 and 2 run for every pair before any decision of that close, so a slot a stop
 frees inside a candle is free for the entries decided on its close. An entry's amount is
 ``stake / (1 + fee) / close`` at its decision (the bot rounds it to the market's amount
-precision as well). Long only: multi-pair bots do not short. A trade still open after
+precision as well). An entry the balance cannot pay at its fill price is rejected, as
+the paper exchange rejects it (``skipped`` with reason ``rejected``). Long only:
+multi-pair bots do not short. A trade still open after
 the last candle is closed at the last close (``exit_reason = "end"``), as in ``run_backtest``.
 """
 
@@ -84,9 +86,13 @@ def run_multi_pair(
     strategy_name: str,
     params: Mapping[str, Any] | None,
     settings: MultiPairSettings | Mapping[str, Any] | None = None,
+    *,
+    start: datetime | None = None,
 ) -> MultiPairResult:
-    """Backtest ``strategy_name`` on ``pairs`` (each in ``series``) with one balance.
-    Raises ``ValueError`` naming a pair without candles or a timeframe that differs."""
+    """Backtest ``strategy_name`` on ``pairs`` (each in ``series``) with one balance; with
+    ``start``, the first decision is taken on the candle opened then (the candles before it
+    only warm the strategy up, as a bot started then). Raises ``ValueError`` naming a pair
+    without candles or a timeframe that differs."""
     s = (
         settings
         if isinstance(settings, MultiPairSettings)
@@ -151,8 +157,12 @@ def run_multi_pair(
                 price = o * (ONE + s.slippage)
                 cost = amount * price
                 fee = cost * s.fee
-                cash += reserved - cost - fee
-                positions[p] = _Open(when, price, amount, cost, fee)
+                cash += reserved
+                if cash < cost + fee:  # the balance cannot pay the fill: rejected
+                    skipped.append({"time": _iso(when), "pair": p, "reason": "rejected"})
+                else:
+                    cash -= cost + fee
+                    positions[p] = _Open(when, price, amount, cost, fee)
             pos = positions.get(p)
             if pos is None:
                 continue
@@ -163,6 +173,8 @@ def run_multi_pair(
             elif take is not None and h >= take:
                 close(p, when, max(o, take), "take_profit")
         # 3: the decisions of this close, exits first, then entries in the pairs' order.
+        if start is not None and when < start:
+            continue
         wanted: list[str] = []
         for p in pairs:
             i = rows[p].get(t)
@@ -188,7 +200,7 @@ def run_multi_pair(
         for e in taken:
             price = last_close[e.pair][1]
             amount = e.stake / (ONE + s.fee) / price
-            reserved = amount * price * (ONE + s.fee)
+            reserved = amount * price * (ONE + s.slippage) * (ONE + s.fee)
             cash -= reserved
             pending[e.pair] = ("entry", amount, reserved)
         for k in skips:

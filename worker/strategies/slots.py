@@ -9,11 +9,15 @@ The bot runner and the backtester apply these rules alike, so a backtest predict
   Entries decided on the same close take the free slots in the order of the bot's pairs
   list; those beyond the cap are skipped (the bot logs each one, ``max_open_trades``).
 - **Stake** (freqtrade's rules): with a fixed stake, ``stake_amount`` per trade; with an
-  unlimited stake (``stake_amount`` None), the available balance divided by the free slots,
-  ``available / (max_open_trades - open_trades)``. Entries of one close are sized one after
-  the other in the pairs' order, each from the balance the previous ones left, so an
-  unlimited stake splits the balance evenly across the slots it fills. An entry never
-  stakes more than is available; with nothing available it is skipped (``no_balance``).
+  unlimited stake (``stake_amount`` None), the tradable part of the available balance
+  divided by the free slots, ``available * 0.99 / (max_open_trades - open_trades)``: like
+  freqtrade's ``tradable_balance_ratio`` (0.99), the last 1 % pays for a price that moved
+  between the decision (at a close) and the fill (at the next open). Entries of one close
+  are sized one after the other in the pairs' order, each from the balance the previous
+  ones left, so an unlimited stake splits the balance about evenly across the slots it
+  fills. An entry never stakes more than is available; with nothing available it is
+  skipped (``no_balance``). A market entry the balance cannot pay at its fill price is
+  rejected by the exchange and nothing is traded.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 ZERO = Decimal(0)
+TRADABLE = Decimal("0.99")  # of the available balance, for an unlimited stake
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,7 @@ def allocate(
         if free_slots <= 0:
             skipped.append(Skip(pair, "max_open_trades"))
             continue
-        stake = left / free_slots if stake_amount is None else stake_amount
+        stake = left * TRADABLE / free_slots if stake_amount is None else stake_amount
         stake = min(stake, left)
         if stake <= ZERO:
             skipped.append(Skip(pair, "no_balance"))
