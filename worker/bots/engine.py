@@ -36,6 +36,7 @@ from worker.candles import Candle, timeframe_seconds
 from worker.errors import Fatal, Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 from worker.retry import retry
+from worker.strategies.slots import TRADABLE
 
 from . import credit_gate, protection, trades
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
@@ -271,7 +272,7 @@ async def plan_decision(
         equity = cfg.initial_balance + bot.realized
         stake = equity * cfg.risk_percentage / HUNDRED / cfg.stop_loss
     elif cfg.sizing == "unlimited":
-        stake = free  # one pair, one slot: what is available (slots.allocate for several)
+        stake = free * TRADABLE  # one position: the tradable part of what is available
     stake = min(stake, free)
     if stake <= 0:
         out.log(cfg, "warning", f"no {quote} left to stake: entry skipped", action="entry_skipped")
