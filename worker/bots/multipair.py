@@ -19,9 +19,10 @@ A close steps the legs in three phases, the backtester's order (``worker.backtes
 3. the entries are placed after their credit holds (batched across bots by the runner).
 
 A pair that cannot trade (its market inactive or gone) is a **pair error**: its leg takes
-no new entries, the reason is logged and becomes the bot's ``error_message``, and the
-other pairs, and every open position, stay managed. The bot stops (``error``) only when no
-pair can trade and no position is open.
+no new entries, the reason is logged on the bot (``pair_error``) and notified to its owner,
+and the other pairs, and every open position, stay managed. The bot stops (``error``) only
+when no pair can trade and no position is open. (A markets refresh that drops a pair also
+names it in the bot's ``error_message``: ``public.exchange_markets_store``.)
 """
 
 from __future__ import annotations
@@ -157,19 +158,25 @@ def _share(leg: BotState, legs: Sequence[BotState]) -> None:
 
 
 def _pair_error(bot: BotState, leg: BotState, error: Exception, out: StepOut) -> None:
-    """A pair that cannot trade: no new entries on it, said on the bot; the bot stops only
-    when no pair can trade and no position is open."""
+    """A pair that cannot trade: no new entries on it, logged on the bot and told to its
+    owner; the bot stops (``error``) only when no pair can trade and no position is open."""
     cfg = leg.config
     message = f"{cfg.symbol}: {error}"
     leg.pair_error = message
-    out.log(cfg, "error", message, action="pair_error", pair=cfg.symbol)
     errors = [g.pair_error for g in bot.legs if g.pair_error]
     if len(errors) == len(bot.legs) and all(g.position is None for g in bot.legs):
         engine.fail(bot, Fatal("; ".join(errors)), out)
         for g in bot.legs:
             g.halted = True
-    else:
-        out.error_message = "; ".join(errors)[:1000]
+        return
+    out.log(cfg, "error", message, action="pair_error", pair=cfg.symbol)
+    out.notify(
+        cfg,
+        "error",
+        f"{cfg.name}: {cfg.symbol} stopped",
+        f"{message}. The other pairs trade on; open positions stay managed.",
+        pair=cfg.symbol,
+    )
 
 
 async def step(
