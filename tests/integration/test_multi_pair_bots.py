@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from tests.fakes.fake_binance import FakeBinance
+from tests.integration.test_bot_live import live_bot
+from tests.integration.test_bot_protection import a_worker, on_fake, protective, rows
 from tests.integration.test_position_requests import rpc
 from tests.support.bots import (
     CANDLES,
@@ -142,3 +146,61 @@ async def test_the_owner_closes_one_position_of_a_multi_pair_bot(
     )
     assert rows[trade] == ("closed", "manual_close", target.config.symbol)
     assert rows[kept] == ("open", None, other.config.symbol)
+
+
+def usdt_candles(tmp: Path) -> Path:
+    """Real 2018 candle shapes scaled to BTC/USDT and ETH/USDT prices (the fake exchange's)."""
+    for pair, source, scale in (("BTC_USDT", "ETH_BTC", 450_000), ("ETH_USDT", "LTC_BTC", 140_000)):
+        src = (CANDLES / f"{source}-5m.csv").read_text().splitlines()
+        out = [src[0]]
+        for line in src[1:]:
+            d, *nums = line.split(",")
+            out.append(",".join([d, *(f"{float(x) * scale:.2f}" for x in nums[:4]), nums[4]]))
+        (tmp / f"{pair}-5m.csv").write_text("\n".join(out) + "\n")
+    return tmp
+
+
+async def test_a_live_multi_pair_bot_rests_a_stop_per_position_and_survives_a_takeover(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    bot = await live_bot(
+        conn,
+        users["alice"],
+        trading_pair="BTC/USDT",
+        pairs=["BTC/USDT", "ETH/USDT"],
+        stop_loss="2",
+        max_open_trades=2,
+    )
+    candles = usdt_candles(tmp_path)
+    prices = {"BTCUSDT": Decimal("43000.00"), "ETHUSDT": Decimal("2500.00")}
+    async with FakeBinance(prices=prices) as fake:
+        async with a_worker(conn, db_url, fake, candles, "first") as h:
+            for _ in range(400):
+                await h.candles(1)
+                legs = h.runner.bots[bot].legs
+                if all(g.position is not None and not g.in_flight for g in legs):
+                    break
+            assert all(g.position is not None for g in h.runner.bots[bot].legs)
+            now = h.now
+        async with a_worker(conn, db_url, fake, candles, "second", now) as h2:
+            assert [g.position is not None for g in h2.runner.bots[bot].legs] == [True, True]
+            await h2.candles(3)
+    open_trades = await rows(
+        conn, "select * from public.trades where bot_id = %s and status = 'open'", bot
+    )
+    stops = [p for p in await protective(conn, bot) if p["status"] == "open"]
+    # one stop resting on the exchange per open position, on its own pair
+    assert sorted((s["trade_id"], s["kind"]) for s in stops) == sorted(
+        (t["id"], "stop_loss") for t in open_trades
+    )
+    for s in stops:
+        order = on_fake(fake, s["client_order_id"])
+        trade = next(t for t in open_trades if t["id"] == s["trade_id"])
+        assert order["symbol"] == trade["trading_pair"].replace("/", "")
+        assert Decimal(order["origQty"]) == trade["amount"]
+    cids = [p.params["newClientOrderId"] for p in fake.order_posts()]
+    assert len(cids) == len(set(cids)), "no client order id posted twice"
+    ((epoch,),) = await (
+        await conn.execute("select max(lease_epoch) from public.orders where bot_id = %s", (bot,))
+    ).fetchall()
+    assert epoch >= 1

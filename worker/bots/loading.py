@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("tradefleet.bots.runner")
 
 
+async def close(bot: BotState) -> None:
+    """Release the bot's exchange clients (every leg's share of a live account)."""
+    for leg in bot.legs or [bot]:
+        await leg.exchange.close()
+
+
 def index(runner: BotRunner, bot: BotState) -> None:
     for key in multipair.markets_of(bot):
         runner.markets[key].add(bot.id)

@@ -2,7 +2,8 @@
 
 A bot whose ``pairs`` list has more than one pair runs as **legs**: one ``BotState`` per
 pair (its configuration's ``symbol`` is the pair), all sharing the bot's lease epoch, its
-paper account (one quote balance) and its realised profit. The first leg stands for the
+account (one paper account, or one client of the live exchange account: one quote
+balance) and its realised profit. The first leg stands for the
 bot in the runner (``BotState.legs`` lists them all); every leg's market is indexed under
 the bot's id, so the fleet's per-market grouping (one fetch and one strategy computation
 per market) is unchanged. Orders, trades and protective orders are per leg, so credits,
@@ -16,7 +17,9 @@ A close steps the legs in three phases, the backtester's order (``worker.backtes
    ``max_open_trades`` in the pairs' order with the stake of ``worker.strategies.slots``
    (fixed, or unlimited: the available balance over the free slots); entries beyond the
    cap are logged (``max_open_trades``) and not placed;
-3. the entries are placed after their credit holds (batched across bots by the runner).
+3. each open position's protective orders rest on the exchange (live); the entries are
+   placed after their credit holds (batched across bots by the runner), a live bot's with
+   their stops. A live bot catching up missed closes logs their entries (``missed_entry``).
 
 A pair that cannot trade (its market inactive or gone) is a **pair error**: its leg takes
 no new entries, the reason is logged on the bot (``pair_error``) and notified to its owner,
@@ -42,6 +45,7 @@ from . import engine, trades
 from .engine import Decision, EntryIntent
 from .model import BotConfig, BotState, Position, StepOut, derived_id
 from .paper import BotPaperExchange
+from .recovery import advance, recover_unrecorded_entries
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -103,7 +107,7 @@ async def build(
     each leg's position and orders in flight restored (``BotBuilder.reconcile``)."""
     cfg = BotConfig.from_row(row)
     if not cfg.is_paper:
-        raise Fatal("multi-pair bots trade on paper accounts only: use one bot per pair live")
+        return await _build_live(builder, cfg, row, epoch, open_trades, orders)
     quote = cfg.symbol.split("/")[1].split(":")[0]
     realized = Decimal(row["realized"])
     positions = {str(t["trading_pair"]): _position(t) for t in open_trades}
@@ -145,6 +149,51 @@ async def build(
             leg.day = row["last_candle_at"].date()
         await builder.reconcile(leg, [o for o in orders if o["symbol"] == pair])
         legs.append(leg)
+    legs[0].legs = legs
+    return legs[0]
+
+
+async def _build_live(
+    builder: Any,
+    cfg: BotConfig,
+    row: dict[str, Any],
+    epoch: int,
+    open_trades: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+) -> BotState:
+    """A live multi-pair bot: a leg per pair on one exchange account (one shared client),
+    each leg's orders reconciled by client id and its unrecorded entries recovered."""
+    positions = {str(t["trading_pair"]): _position(t) for t in open_trades}
+    realized = Decimal(row["realized"])
+    legs: list[BotState] = []
+    try:
+        for pair in cfg.pairs:
+            leg_cfg = replace(cfg, symbol=pair)
+            leg = BotState(
+                leg_cfg,
+                epoch,
+                await builder._live(leg_cfg, row),
+                position=positions.get(pair),
+                last_candle_at=row["last_candle_at"],
+                realized=realized,
+                day_pnl=Decimal(row["day_pnl"]),
+            )
+            legs.append(leg)
+            if row["last_candle_at"] is not None:
+                leg.day = row["last_candle_at"].date()
+            await builder.reconcile(leg, [o for o in orders if o["symbol"] == pair])
+            pos = leg.position
+            advance(leg, pos.decided_at if pos is not None else None)
+            await recover_unrecorded_entries(
+                builder.credits.pool,
+                leg,
+                charged=builder._charges(cfg),
+                now=builder.clock.now(),
+            )
+    except BaseException:
+        for leg in legs:
+            await leg.exchange.close()
+        raise
     legs[0].legs = legs
     return legs[0]
 
@@ -222,10 +271,15 @@ async def step(
             elif d.enter_long and not leg.in_flight and not leg.halted and not leg.pair_error:
                 wanted.append((leg, c))
         intents = await _entries(bot, wanted, out)
+        for n in sorted(candles):  # the exchange holds each open position's stop (live)
+            await engine.protect(legs[n], candles[n], out)
         if t == times[-1]:
             entries = intents
-        elif intents:  # a missed close replayed: enter now, as without the gap
+        elif intents and bot.config.is_paper:  # a missed close replayed: enter now
             await enter_now([(i, out) for i in intents])
+        else:
+            for i in intents:  # a live bot does not trade in the past
+                engine.missed_entry(i, out)
     for leg in legs:
         if times:
             leg.last_candle_at = times[-1]

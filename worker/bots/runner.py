@@ -159,7 +159,7 @@ class BotRunner:
 
     async def close(self) -> None:
         for bot in list(self.bots.values()):
-            await bot.exchange.close()
+            await loading.close(bot)
         self.bots.clear()
         self.markets.clear()
 
@@ -237,7 +237,7 @@ class BotRunner:
             if bot is None:
                 return
             loading.unindex(self, bot)
-        await bot.exchange.close()
+        await loading.close(bot)
         log.info("bot dropped", extra={"bot_id": bot_id, "action": "bot_dropped"})
 
     async def adopt(self, leased: dict[str, int]) -> None:
@@ -297,7 +297,9 @@ class BotRunner:
         A failure throws the bots it touched away (marked for reloading); returns them."""
         touched = {b for k in keys for b in self.markets.get(k, ()) if only is None or b in only}
         try:
-            await protection.refresh_settings(self.pool, [self.bots[b] for b in sorted(touched)])
+            await protection.refresh_settings(
+                self.pool, [g for b in sorted(touched) for g in self.bots[b].legs or [self.bots[b]]]
+            )
             steps = await self._step_all(keys, close, gaps, only)
         except Exception as e:
             await self._throw_away(touched, "step", e)
@@ -331,7 +333,7 @@ class BotRunner:
             loading.unindex(self, bot)
             self._reload.add(bot_id)
             try:
-                await bot.exchange.close()
+                await loading.close(bot)
             except Exception as e:  # closing a connection must not stop the reload
                 log.warning(
                     "closing an exchange failed",
