@@ -42,10 +42,16 @@ def same_price(pair: str, a: Any, b: Any) -> bool:
     return abs(Decimal(str(a)) - Decimal(str(b))) <= tick / 2
 
 
-@pytest.mark.parametrize("sizing", ["stake", "unlimited"])
+@pytest.mark.parametrize(("sizing", "stop"), [("stake", None), ("unlimited", None), ("stake", "1")])
 async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, sizing: str
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    db_url: str,
+    sizing: str,
+    stop: str | None,
 ) -> None:
+    """With a stop-loss, a stop hit inside a candle frees its slot for the entries decided
+    on that candle's close, whatever the pair's place in the list."""
     alice = users["alice"]
     await grant_credits(conn, alice, "1000")
     bot = await create_bot(
@@ -57,6 +63,7 @@ async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
         initial_balance="1",
         stake_amount="0.1",
         max_open_trades=2,
+        stop_loss=stop,
         metadata={"paper_fee": str(FEE), "sizing": sizing},
     )
     now, previous = START, None
@@ -111,11 +118,14 @@ async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
             "fee": str(FEE),
             "max_open_trades": 2,
             "stake_amount": None if sizing == "unlimited" else "0.1",
+            "stop_loss": None if stop is None else str(Decimal(stop) / 100),
         },
         start=START,
     )
     expected = sorted(result.trades, key=lambda t: (t["entry_time"], t["pair"]))
     assert len(expected) >= 20
+    if stop is not None:
+        assert any(t["exit_reason"] == "stop_loss" for t in expected)
     assert {t["pair"] for t in expected} == set(PAIRS)
     assert len(rows) == len(expected), (len(rows), len(expected))
     for (pair, et, price, xt, xp), want in zip(rows, expected, strict=True):
