@@ -37,9 +37,13 @@ select name, price_monthly, max_bots, max_strategies, backtest_minutes_per_month
 """
 
 BOTS_SQL = """
-select name, user_email, exchange, trading_pair, timeframe, strategy, status, is_paper_trade,
-       total_trades, win_rate_percentage, profit, profit_percentage, current_balance
-  from public.bot_performance_summary order by user_email, name
+select s.name, s.user_email, s.exchange,
+       coalesce(array_to_string(b.pairs, ' '), s.trading_pair) as trading_pair, s.timeframe,
+       s.strategy, s.status, s.is_paper_trade, s.total_trades, s.win_rate_percentage, s.profit,
+       s.profit_percentage, s.current_balance
+  from public.bot_performance_summary s
+  join public.bots b on b.id = s.id
+ order by s.user_email, s.name
 """
 
 PERFORMANCE_SQL = """

@@ -124,7 +124,7 @@ def main() -> int:
     ap.add_argument("--bt-repeat", type=int, default=2, help="timed runs of backtesting.py")
     args = ap.parse_args()
 
-    real = [load_csv(p) for p in sorted(DATA.glob("*-5m.csv"))]
+    real = [load_csv(p) for p in sorted(DATA.glob("*_BTC-5m.csv"))]
     synth = synthetic(args.synthetic)
     bt_n = args.synthetic if args.bt_synthetic is None else min(args.bt_synthetic, args.synthetic)
     synth_bt = synth if bt_n == args.synthetic else CandleSeries(

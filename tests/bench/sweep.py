@@ -1,7 +1,7 @@
 """Benchmark: a ±30 % sma_cross parameter sweep, ours vs vectorbt, on all real 5m markets.
 
 Grid: ±30 % around fast=30 slow=100 (fast 21..39 x slow 70..130 = 1,159 sets), long only,
-fee 0.001, whole equity staked, over the 11 ``*-5m.csv`` files of data/candles.
+fee 0.001, whole equity staked, over the 11 ``*_BTC-5m.csv`` files of data/candles.
 Ours: ``worker.backtest.optimize.optimize`` (every metric of every set, ranked). vectorbt:
 the same SMAs (TA-Lib through ``vbt.IndicatorFactory.from_talib``), its own crossing
 functions and ``Portfolio.from_signals`` with entries/exits shifted one bar and filled at
@@ -82,7 +82,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--markets", type=int, default=None, help="use only the first N markets")
     args = ap.parse_args()
-    markets = [load_csv(p) for p in sorted(DATA.glob("*-5m.csv"))][: args.markets]
+    markets = [load_csv(p) for p in sorted(DATA.glob("*_BTC-5m.csv"))][: args.markets]
     values = grid_around("sma_cross", CENTER)
     sets, skipped = expand("sma_cross", CENTER, values)
     fasts = [p.fast for p in sets]  # type: ignore[attr-defined]

@@ -474,6 +474,39 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_requeue_webhook_event() OWNER TO postgres;
+CREATE FUNCTION private.bot_check_pairs() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+begin
+  if new.pairs is null then
+    return new;
+  end if;
+  if cardinality(new.pairs) not between 1 and 20 or array_ndims(new.pairs) <> 1 then
+    raise exception 'a bot trades 1 to 20 pairs, got %', coalesce(cardinality(new.pairs), 0)
+      using errcode = 'check_violation', constraint = 'bots_pairs_valid';
+  end if;
+  if exists (select 1 from unnest(new.pairs) p
+              where p is null or p !~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$') then
+    raise exception 'every pair must look like BASE/QUOTE (or BASE/QUOTE:SETTLE), got %', array_to_string(new.pairs, ', ', 'null')
+      using errcode = 'check_violation', constraint = 'bots_pairs_valid';
+  end if;
+  if (select count(distinct p) from unnest(new.pairs) p) <> cardinality(new.pairs) then
+    raise exception 'a pair is listed twice: %', array_to_string(new.pairs, ', ')
+      using errcode = 'check_violation', constraint = 'bots_pairs_valid';
+  end if;
+  if new.pairs[1] <> new.trading_pair then
+    raise exception 'the first pair must be the bot''s trading_pair %, got %', new.trading_pair, new.pairs[1]
+      using errcode = 'check_violation', constraint = 'bots_pairs_valid';
+  end if;
+  if (select count(distinct split_part(split_part(p, '/', 2), ':', 1)) from unnest(new.pairs) p) <> 1 then
+    raise exception 'every pair of a bot needs the same quote currency (one balance): %', array_to_string(new.pairs, ', ')
+      using errcode = 'check_violation', constraint = 'bots_pairs_valid';
+  end if;
+  return new;
+end;
+$_$;
+ALTER FUNCTION private.bot_check_pairs() OWNER TO postgres;
 CREATE FUNCTION private.bot_leases_track_takeover() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -492,6 +525,20 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bot_leases_track_takeover() OWNER TO postgres;
+CREATE FUNCTION private.bot_live_pairs_aal2() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() and not old.is_paper_trade
+     and coalesce(auth.jwt() ->> 'aal', 'aal1') <> 'aal2' then
+    raise exception 'changing a live bot''s trading settings needs a session with two-factor authentication (aal2)'
+      using errcode = 'insufficient_privilege', constraint = 'bots_live_changes_require_aal2';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.bot_live_pairs_aal2() OWNER TO postgres;
 CREATE FUNCTION private.bot_market_rules() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -501,6 +548,7 @@ declare
   v_loaded timestamptz;
   v_price numeric;
   v_notional numeric;
+  v_pair text;
 begin
   select l.loaded_at into v_loaded
     from public.exchange_market_loads l
@@ -508,45 +556,47 @@ begin
   if v_loaded is null then
     return new;
   end if;
-  select * into v_m from public.exchange_markets x where x.exchange = new.exchange and x.symbol = new.trading_pair;
-  if not found or v_m.delisted_at is not null then
-    raise exception '% does not list the market % (markets loaded %)', new.exchange, new.trading_pair,
-      to_char(v_loaded at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
-      using errcode = 'check_violation', constraint = 'bots_market_listed';
-  end if;
-  if not v_m.active then
-    raise exception 'the market % on % is not active: no bot can trade it now', new.trading_pair, new.exchange
-      using errcode = 'check_violation', constraint = 'bots_market_active';
-  end if;
-  if v_m.max_leverage is not null and v_m.max_leverage > 0 and new.leverage > v_m.max_leverage then
-    raise exception 'leverage % is above the maximum % of % on %', trim_scale(new.leverage), trim_scale(v_m.max_leverage),
-      new.trading_pair, new.exchange
-      using errcode = 'check_violation', constraint = 'bots_leverage_within_market';
-  end if;
-  -- The stake is the quote amount of an entry (the notional, times the leverage on
-  -- contract markets); risk sizing derives it from the equity at run time, so it is not checked.
-  if coalesce(new.metadata ->> 'sizing', 'stake') = 'stake' then
-    v_notional := new.stake_amount * case when v_m.contract then new.leverage else 1 end;
-    if v_m.min_cost is not null and v_notional < v_m.min_cost then
-      raise exception 'stake % % is below the minimum order value % % of % on %', trim_scale(new.stake_amount),
-        v_m.quote, trim_scale(v_m.min_cost), v_m.quote, new.trading_pair, new.exchange
-        using errcode = 'check_violation', constraint = 'bots_stake_within_market';
+  foreach v_pair in array coalesce(new.pairs, array[new.trading_pair]) loop
+    select * into v_m from public.exchange_markets x where x.exchange = new.exchange and x.symbol = v_pair;
+    if not found or v_m.delisted_at is not null then
+      raise exception '% does not list the market % (markets loaded %)', new.exchange, v_pair,
+        to_char(v_loaded at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
+        using errcode = 'check_violation', constraint = 'bots_market_listed';
     end if;
-    if v_m.min_amount is not null and not (v_m.contract and v_m.linear is false) then
-      select c.close into v_price
-        from public.candles c
-       where c.exchange = new.exchange and c.symbol = new.trading_pair and c.timeframe = new.timeframe
-       order by c.open_time desc
-       limit 1;
-      if v_price is not null and v_price > 0
-         and v_notional / (v_price * coalesce(nullif(v_m.contract_size, 0), 1)) < v_m.min_amount then
-        raise exception 'stake % % buys less than the minimum amount % % of % on % at the last price %',
-          trim_scale(new.stake_amount), v_m.quote, trim_scale(v_m.min_amount), v_m.base, new.trading_pair, new.exchange,
-          trim_scale(v_price)
+    if not v_m.active then
+      raise exception 'the market % on % is not active: no bot can trade it now', v_pair, new.exchange
+        using errcode = 'check_violation', constraint = 'bots_market_active';
+    end if;
+    if v_m.max_leverage is not null and v_m.max_leverage > 0 and new.leverage > v_m.max_leverage then
+      raise exception 'leverage % is above the maximum % of % on %', trim_scale(new.leverage), trim_scale(v_m.max_leverage),
+        v_pair, new.exchange
+        using errcode = 'check_violation', constraint = 'bots_leverage_within_market';
+    end if;
+    -- The stake is the quote amount of an entry (the notional, times the leverage on
+    -- contract markets); risk sizing derives it from the equity at run time, so it is not checked.
+    if coalesce(new.metadata ->> 'sizing', 'stake') = 'stake' then
+      v_notional := new.stake_amount * case when v_m.contract then new.leverage else 1 end;
+      if v_m.min_cost is not null and v_notional < v_m.min_cost then
+        raise exception 'stake % % is below the minimum order value % % of % on %', trim_scale(new.stake_amount),
+          v_m.quote, trim_scale(v_m.min_cost), v_m.quote, v_pair, new.exchange
           using errcode = 'check_violation', constraint = 'bots_stake_within_market';
       end if;
+      if v_m.min_amount is not null and not (v_m.contract and v_m.linear is false) then
+        select c.close into v_price
+          from public.candles c
+         where c.exchange = new.exchange and c.symbol = v_pair and c.timeframe = new.timeframe
+         order by c.open_time desc
+         limit 1;
+        if v_price is not null and v_price > 0
+           and v_notional / (v_price * coalesce(nullif(v_m.contract_size, 0), 1)) < v_m.min_amount then
+          raise exception 'stake % % buys less than the minimum amount % % of % on % at the last price %',
+            trim_scale(new.stake_amount), v_m.quote, trim_scale(v_m.min_amount), v_m.base, v_pair, new.exchange,
+            trim_scale(v_price)
+            using errcode = 'check_violation', constraint = 'bots_stake_within_market';
+        end if;
+      end if;
     end if;
-  end if;
+  end loop;
   return new;
 end;
 $$;
@@ -2069,6 +2119,7 @@ CREATE TABLE public.bots (
     pause_cause text,
     pause_until timestamp with time zone,
     stop_positions text,
+    pairs text[],
     CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
@@ -2079,6 +2130,7 @@ CREATE TABLE public.bots (
     CONSTRAINT bots_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
     CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
     CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
+    CONSTRAINT bots_multi_pair_long_only CHECK (((pairs IS NULL) OR (cardinality(pairs) = 1) OR (NOT allow_short))),
     CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
     CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
     CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -2105,6 +2157,7 @@ END)
 );
 ALTER TABLE public.bots OWNER TO postgres;
 COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
+COMMENT ON COLUMN public.bots.pairs IS 'The pairs a multi-pair bot trades, in order (first = trading_pair, 1 to 20, no repeats); null: trading_pair only.';
 CREATE FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) RETURNS public.bots
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -4994,34 +5047,51 @@ begin
   on conflict (exchange) do update
      set loaded_at = excluded.loaded_at, markets = excluded.markets, last_error = null;
   -- Running bots the new definitions no longer admit (inactive or delisted market, stake
-  -- below the minimum order value, leverage above the maximum), with the save rules' words.
-  with refused as (
-    select b.id,
-           exists (select 1 from public.trades t where t.bot_id = b.id and t.status = 'open') as holding,
+  -- below the minimum order value, leverage above the maximum), with the save rules' words,
+  -- every refused pair of a multi-pair bot named in its list's order. A bot stops only when
+  -- it holds no open trade and none of its pairs can trade; otherwise it keeps running: its
+  -- open positions stay managed, the refused pairs take no new entries, the others trade.
+  with refused_pairs as (
+    select b.id, p.ord, cardinality(coalesce(b.pairs, array[b.trading_pair])) as n_pairs,
            case
              when not x.active and x.delisted_at is null then
-               format('the market %s on %s is not active: no new entries', b.trading_pair, b.exchange)
+               format('the market %s on %s is not active: no new entries', p.pair, b.exchange)
              when not x.active then
-               format('the market %s is no longer listed on %s: no new entries', b.trading_pair, b.exchange)
+               format('the market %s is no longer listed on %s: no new entries', p.pair, b.exchange)
              when x.max_leverage > 0 and b.leverage > x.max_leverage then
                format('leverage %s is above the maximum %s of %s on %s', trim_scale(b.leverage),
-                      trim_scale(x.max_leverage), b.trading_pair, b.exchange)
+                      trim_scale(x.max_leverage), p.pair, b.exchange)
              when coalesce(b.metadata ->> 'sizing', 'stake') = 'stake' and x.min_cost is not null
                   and b.stake_amount * case when x.contract then b.leverage else 1 end < x.min_cost then
                format('stake %s %s is below the minimum order value %s %s of %s on %s', trim_scale(b.stake_amount),
-                      x.quote, trim_scale(x.min_cost), x.quote, b.trading_pair, b.exchange)
+                      x.quote, trim_scale(x.min_cost), x.quote, p.pair, b.exchange)
            end as reason
       from public.bots b
-      join public.exchange_markets x on x.exchange = b.exchange and x.symbol = b.trading_pair
+      cross join lateral unnest(coalesce(b.pairs, array[b.trading_pair])) with ordinality as p(pair, ord)
+      join public.exchange_markets x on x.exchange = b.exchange and x.symbol = p.pair
      where x.exchange = p_exchange and b.status = 'running'
+  ), refused as (
+    select r.id,
+           exists (select 1 from public.trades t where t.bot_id = r.id and t.status = 'open') as holding,
+           count(*) = max(r.n_pairs) as every_pair,
+           max(r.n_pairs) > 1 as multi,
+           string_agg(r.reason, '; ' order by r.ord) as reason
+      from refused_pairs r
+     where r.reason is not null
+     group by r.id
+  ), decided as (
+    select r.id, r.holding or not r.every_pair as keeps_running,
+           r.reason || case when r.holding then '; the open position is still managed'
+                            when not r.every_pair then '; the other pairs still trade'
+                            else '' end as message
+      from refused r
   )
   update public.bots b
-     set status = case when r.holding then b.status else 'error' end,
-         error_message = r.reason || case when r.holding then '; the open position is still managed' else '' end
-    from refused r
-   where b.id = r.id
-     and r.reason is not null
-     and b.error_message is distinct from r.reason || case when r.holding then '; the open position is still managed' else '' end;
+     set status = case when d.keeps_running then b.status else 'error' end,
+         error_message = d.message
+    from decided d
+   where b.id = d.id
+     and b.error_message is distinct from d.message;
   return v_n;
 end;
 $_$;
@@ -7163,7 +7233,7 @@ ALTER TABLE public.bots
 ALTER TABLE public.bots
     ADD CONSTRAINT bots_metadata_paper_costs CHECK ((((NOT (metadata ? 'paper_fee'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_fee'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_fee'::text)) <= 0.5)), false)) AND ((NOT (metadata ? 'paper_slippage'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_slippage'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_slippage'::text)) <= 0.5)), false)))) NOT VALID;
 ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text]))) NOT VALID;
+    ADD CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text, 'unlimited'::text]))) NOT VALID;
 ALTER TABLE public.bots
     ADD CONSTRAINT bots_name_length CHECK ((char_length(name) <= 200)) NOT VALID;
 ALTER TABLE public.bots
@@ -7420,10 +7490,12 @@ CREATE TRIGGER backtest_runs_validate_queue BEFORE INSERT ON public.backtest_run
 CREATE TRIGGER bot_leases_track_takeover BEFORE INSERT ON public.bot_leases FOR EACH ROW EXECUTE FUNCTION private.bot_leases_track_takeover();
 CREATE TRIGGER bot_leases_track_takeover_change BEFORE UPDATE OF worker_id, epoch ON public.bot_leases FOR EACH ROW WHEN (((old.worker_id IS DISTINCT FROM new.worker_id) OR (old.epoch IS DISTINCT FROM new.epoch))) EXECUTE FUNCTION private.bot_leases_track_takeover();
 CREATE TRIGGER bots_cancel_position_requests AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION private.cancel_position_requests();
+CREATE TRIGGER bots_check_pairs BEFORE INSERT OR UPDATE OF pairs, trading_pair ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_check_pairs();
 CREATE TRIGGER bots_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.bots FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('bots');
 CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
+CREATE TRIGGER bots_live_pairs_aal2 BEFORE UPDATE OF pairs ON public.bots FOR EACH ROW WHEN ((old.pairs IS DISTINCT FROM new.pairs)) EXECUTE FUNCTION private.bot_live_pairs_aal2();
 CREATE TRIGGER bots_market_rules BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_market_rules();
-CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pair, stake_amount, leverage, metadata ON public.bots FOR EACH ROW WHEN ((((((old.exchange IS DISTINCT FROM new.exchange) OR (old.trading_pair IS DISTINCT FROM new.trading_pair)) OR (old.stake_amount IS DISTINCT FROM new.stake_amount)) OR (old.leverage IS DISTINCT FROM new.leverage)) OR (COALESCE((old.metadata ->> 'sizing'::text), 'stake'::text) IS DISTINCT FROM COALESCE((new.metadata ->> 'sizing'::text), 'stake'::text)))) EXECUTE FUNCTION private.bot_market_rules();
+CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pair, pairs, stake_amount, leverage, metadata ON public.bots FOR EACH ROW WHEN (((((((old.exchange IS DISTINCT FROM new.exchange) OR (old.trading_pair IS DISTINCT FROM new.trading_pair)) OR (old.pairs IS DISTINCT FROM new.pairs)) OR (old.stake_amount IS DISTINCT FROM new.stake_amount)) OR (old.leverage IS DISTINCT FROM new.leverage)) OR (COALESCE((old.metadata ->> 'sizing'::text), 'stake'::text) IS DISTINCT FROM COALESCE((new.metadata ->> 'sizing'::text), 'stake'::text)))) EXECUTE FUNCTION private.bot_market_rules();
 CREATE TRIGGER bots_notify_status_insert AFTER INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_notify_status_update AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_platform_rules BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_rules();
@@ -7844,7 +7916,9 @@ GRANT SELECT ON TABLE public.invoices TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bot_check_pairs() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bot_live_pairs_aal2() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.cancel_position_requests() FROM PUBLIC;
@@ -7962,6 +8036,7 @@ GRANT INSERT(leverage),UPDATE(leverage) ON TABLE public.bots TO authenticated;
 GRANT INSERT(allow_short),UPDATE(allow_short) ON TABLE public.bots TO authenticated;
 GRANT INSERT(is_paper_trade),UPDATE(is_paper_trade) ON TABLE public.bots TO authenticated;
 GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.bots TO authenticated;
+GRANT INSERT(pairs),UPDATE(pairs) ON TABLE public.bots TO authenticated;
 REVOKE ALL ON FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.position_request_key(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;

@@ -56,8 +56,8 @@ def test_batch_runs_every_market(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["backtest", "--batch", str(DATA / "*-5m.csv"), "--strategy", "macd", "--json"])
     assert rc == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 11
-    assert {r["market"] for r in rows} >= {"ETH_BTC-5m", "ZEC_BTC-5m"}
+    assert len(rows) == 12
+    assert {r["market"] for r in rows} >= {"ETH_BTC-5m", "ZEC_BTC-5m", "SOL_USDT-5m"}
     assert all(r["stats"]["total_trades"] > 0 for r in rows)
 
 

@@ -244,7 +244,7 @@ class BotBuilder:
         entry_cid = (
             None
             if bot.last_candle_at is None
-            else make_client_order_id(cfg.id, bot.last_candle_at.isoformat(), "entry")
+            else make_client_order_id(cfg.order_key, bot.last_candle_at.isoformat(), "entry")
         )
 
         def purpose(o: dict[str, Any]) -> Literal["entry", "exit"]:

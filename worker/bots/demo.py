@@ -47,10 +47,15 @@ DEMO_BOTS: list[tuple[str, str, str, dict[str, Any], int | None, int | None]] = 
     ("demo NXT sma", "NXT/BTC", "sma_cross", {"fast": 8, "slow": 24}, None, None),
     ("demo ETH ema", "ETH/BTC", "ema_cross", {"fast": 5, "slow": 13}, 2, 2),
 ]
+# Carol's multi-pair bot: three of the 2018 pairs, two positions at most, one balance.
+MULTI_BOT = ("demo multi-pair sma", ["ETH/BTC", "LTC/BTC", "XMR/BTC"], "sma_cross", 2)
 CAROL = "ca201000-0000-4000-8000-000000000003"
+# The second era: Carol's SOL/USDT paper bot over the December 2020 candles of that pair
+# (data/candles/SOL_USDT-5m.csv), once the 2018 replay is over.
+SOL_START = "2020-12-01T02:00:00Z"
 
 BOTS_VIEW = """
-select b.name, u.email, b.trading_pair, b.strategy, b.status, coalesce(w.name, '-'),
+select b.name, u.email, coalesce(array_to_string(b.pairs, ' '), b.trading_pair), b.strategy, b.status, coalesce(w.name, '-'),
        b.total_trades, b.winning_trades, b.profit, b.initial_balance,
        (select count(*) from public.trades t where t.bot_id = b.id and t.status = 'open'),
        b.last_candle_at, b.error_message, b.status_reason
@@ -69,9 +74,13 @@ TOTALS = """
 select (select count(*) from public.orders), (select count(distinct client_order_id) from public.orders),
        (select count(*) from public.trades where lease_epoch is not null),
        (select count(*) from public.trades where lease_epoch is not null and status = 'closed'),
-       (select coalesce(sum(profit), 0) from public.trades where lease_epoch is not null and status = 'closed'),
        (select count(*) from public.bot_logs where source = 'bot'),
        (select max(epoch) from public.bot_leases)
+"""
+PROFITS = """
+select split_part(split_part(trading_pair, '/', 2), ':', 1), sum(profit) from public.trades
+ where lease_epoch is not null and status = 'closed'
+ group by 1
 """
 
 
@@ -82,7 +91,7 @@ class DemoSummary:
     distinct_client_ids: int = 0
     trades: int = 0
     closed_trades: int = 0
-    profit: Decimal = Decimal(0)
+    profit: dict[str, Decimal] = field(default_factory=dict)  # realised, per quote currency
     logs: int = 0
     max_epoch: int = 0
     events: list[str] = field(default_factory=list)
@@ -135,17 +144,25 @@ async def prepare(conn: psycopg.AsyncConnection[Any]) -> int:
             values (%s, 'binance', %s, '5m', %s, %s, 'running', 1, 0.25, %s, %s, 0.05)""",
             (name, pair, strategy, json.dumps(params), sl, tp),
         )
+    name, pairs, strategy, slots = MULTI_BOT
+    if name not in have:
+        await _as_owner(
+            conn,
+            CAROL,
+            """
+            insert into public.bots (name, exchange, trading_pair, pairs, timeframe, strategy, parameters,
+                                     status, initial_balance, stake_amount, max_open_trades)
+            values (%s, 'binance', %s, %s, '5m', %s, '{"fast": 10, "slow": 20}', 'running', 1, 0.25, %s)""",
+            (name, pairs[0], pairs, strategy, slots),
+        )
     (n,) = await (await conn.execute("select count(*) from public.bots")).fetchone() or (0,)
     return int(n)
 
 
 async def new_market_bot(conn: psycopg.AsyncConnection[Any], pair: str = "SOL/USDT") -> str:
-    """Save Carol's paper bot on a pair beyond the recorded data, as her app would.
-
-    Online the cache lists every market of the exchange and the bot is saved (and trades once
-    candles arrive); offline the cache holds the shipped definitions, which lack the pair, so
-    the save is refused by name. Returns what happened, for the demo's events.
-    """
+    """Save Carol's paper bot on ``pair`` as her app would, stopped until the second era
+    replays that pair's candles (a pair the markets cache lacks is refused by name).
+    Returns what happened, for the demo's events."""
     try:
         await _as_owner(
             conn,
@@ -153,7 +170,7 @@ async def new_market_bot(conn: psycopg.AsyncConnection[Any], pair: str = "SOL/US
             """
             insert into public.bots (name, exchange, trading_pair, timeframe, strategy, parameters,
                                      status, initial_balance, stake_amount)
-            values (%s, 'binance', %s, '5m', 'ema_cross', '{"fast": 9, "slow": 21}', 'running', 1000, 50)""",
+            values (%s, 'binance', %s, '5m', 'ema_cross', '{"fast": 9, "slow": 21}', 'stopped', 1000, 50)""",
             (f"demo {pair} ema", pair),
         )
     except psycopg.errors.CheckViolation as e:
@@ -161,7 +178,29 @@ async def new_market_bot(conn: psycopg.AsyncConnection[Any], pair: str = "SOL/US
     return f"{pair} bot saved: the markets cache lists the pair"
 
 
-def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subprocess.Popen[bytes]:
+async def second_era(conn: psycopg.AsyncConnection[Any], pair: str = "SOL/USDT") -> None:
+    """The 2018 candles are replayed: pause their bots (as their owners would) and start
+    Carol's bot on ``pair``, whose recorded candles are from December 2020."""
+    for bot_id, user_id in await (
+        await conn.execute(
+            "select id, user_id from public.bots where status = 'running' and trading_pair <> %s",
+            (pair,),
+        )
+    ).fetchall():
+        await _as_owner(
+            conn, str(user_id), "update public.bots set status = 'paused' where id = %s", (bot_id,)
+        )
+    await _as_owner(
+        conn,
+        CAROL,
+        "update public.bots set status = 'running' where trading_pair = %s and status = 'stopped'",
+        (pair,),
+    )
+
+
+def _spawn(
+    url: str, name: str, logs: Path, anchor: float, speed: float, start: str = REPLAY_START
+) -> subprocess.Popen[bytes]:
     """A ``tradefleet worker`` inheriting this process's environment, with the demo's
     settings on top (``env NAME=value ... command``)."""
     settings = {
@@ -173,7 +212,7 @@ def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subp
         "DRAIN_TIMEOUT_S": "3",
         "LOG_LEVEL": "INFO",
         "TRADEFLEET_REPLAY_DIR": str(CANDLES_DIR),
-        "TRADEFLEET_REPLAY_START": REPLAY_START,
+        "TRADEFLEET_REPLAY_START": start,
         "TRADEFLEET_REPLAY_SPEED": str(speed),
         "TRADEFLEET_REPLAY_ANCHOR": str(anchor),
     }
@@ -186,6 +225,10 @@ def _spawn(url: str, name: str, logs: Path, anchor: float, speed: float) -> subp
     )
     out.close()
     return proc
+
+
+def _quote(pairs: str) -> str:
+    return str(pairs).split(" ")[0].split("/")[1].split(":")[0]
 
 
 def _money(v: Any) -> str:
@@ -207,7 +250,7 @@ async def _view(
         "worker",
         "trades",
         "won",
-        "P&L (BTC)",
+        "P&L",
         "P&L %",
         "open",
     ):
@@ -239,7 +282,7 @@ async def _view(
             worker,
             str(total),
             str(won),
-            _money(profit),
+            f"{_money(profit)} {_quote(pair)}",
             f"{pct:+.2f}",
             str(open_n),
         )
@@ -272,21 +315,79 @@ async def _view(
     return Group(t, o, c, Panel("\n".join(events[-4:]) or "starting…", title="fleet events"))
 
 
+async def _watch(
+    conn: psycopg.AsyncConnection[Any],
+    console: Console,
+    procs: dict[str, subprocess.Popen[bytes]],
+    summary: DemoSummary,
+    logs: Path,
+    *,
+    start: str,
+    anchor: float,
+    speed: float,
+    duration_s: float,
+    kill: str | None,
+) -> None:
+    """Show the fleet live for ``duration_s`` seconds (killing ``kill`` halfway), then stop
+    the workers."""
+    started = time.monotonic()
+    killed = False
+    origin = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC)
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while (elapsed := time.monotonic() - started) < duration_s:
+                replay_now = datetime.fromtimestamp(
+                    origin.timestamp() + max(0.0, time.time() - anchor) * speed, UTC
+                )
+                if kill is not None and not killed and elapsed > duration_s / 2:
+                    procs[kill].send_signal(signal.SIGKILL)
+                    procs[kill].wait()
+                    killed = True
+                    summary.events.append(
+                        f"kill -9 {kill}: its bots move to the other worker with a new lease epoch"
+                    )
+                for name, p in procs.items():
+                    if p.poll() is not None and not (killed and name == kill):
+                        summary.events.append(
+                            f"{name} exited with {p.returncode} (see {logs / (name + '.log')})"
+                        )
+                live.update(await _view(conn, replay_now, summary.events))
+                await asyncio.sleep(0.5)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                await asyncio.to_thread(p.wait, 15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 async def run_demo(
     database_url: str,
     *,
     duration_s: float = 80.0,
     speed: float = 1500.0,
     kill_one: bool = True,
+    second_era_s: float = 40.0,
+    second_era_speed: float = 3000.0,
     console: Console | None = None,
 ) -> DemoSummary:
-    """Run the demo against a seeded database; returns (and prints) its summary."""
+    """Run the demo against a seeded database; returns (and prints) its summary.
+
+    First the 2018 candles: two workers trade the seeded bots, Carol's demo bots and her
+    multi-pair bot, and one worker is killed halfway. Then (``second_era_s`` seconds, 0 to
+    skip) the December 2020 ``SOL/USDT`` candles: those bots paused, one worker trades
+    Carol's ``SOL/USDT`` paper bot."""
     console = console or (Console() if sys.stdout.isatty() else Console(width=160))
     summary = DemoSummary()
     logs = Path(tempfile.mkdtemp(prefix="tradefleet-demo-"))
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         summary.bots = await prepare(conn)
         summary.events.append(await new_market_bot(conn))
+        summary.bots += 1
         anchor = time.time() + 1.0
         procs = {
             name: _spawn(database_url, name, logs, anchor, speed)
@@ -295,41 +396,41 @@ async def run_demo(
         summary.events.append(
             f"started worker-1 and worker-2 ({summary.bots} bots, replay x{speed:g}); logs in {logs}"
         )
-        started = time.monotonic()
-        killed = False
-        try:
-            with Live(console=console, refresh_per_second=4, transient=False) as live:
-                while (elapsed := time.monotonic() - started) < duration_s:
-                    replay_now = datetime.fromisoformat(
-                        REPLAY_START.replace("Z", "+00:00")
-                    ).astimezone(UTC)
-                    replay_now = datetime.fromtimestamp(
-                        replay_now.timestamp() + max(0.0, time.time() - anchor) * speed, UTC
-                    )
-                    if kill_one and not killed and elapsed > duration_s / 2:
-                        procs["worker-1"].send_signal(signal.SIGKILL)
-                        procs["worker-1"].wait()
-                        killed = True
-                        summary.events.append(
-                            "kill -9 worker-1: its bots move to worker-2 with a new lease epoch"
-                        )
-                    for name, p in procs.items():
-                        if p.poll() is not None and not (killed and name == "worker-1"):
-                            summary.events.append(
-                                f"{name} exited with {p.returncode} (see {logs / (name + '.log')})"
-                            )
-                    live.update(await _view(conn, replay_now, summary.events))
-                    await asyncio.sleep(0.5)
-        finally:
-            for p in procs.values():
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            for p in procs.values():
-                try:
-                    await asyncio.to_thread(p.wait, 15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        await _watch(
+            conn,
+            console,
+            procs,
+            summary,
+            logs,
+            start=REPLAY_START,
+            anchor=anchor,
+            speed=speed,
+            duration_s=duration_s,
+            kill="worker-1" if kill_one else None,
+        )
+        if second_era_s > 0:
+            await second_era(conn)
+            anchor = time.time() + 1.0
+            summary.events.append(
+                f"2018 replay over: its bots paused; worker-3 trades SOL/USDT from {SOL_START}"
+            )
+            procs = {
+                "worker-3": _spawn(
+                    database_url, "worker-3", logs, anchor, second_era_speed, SOL_START
+                )
+            }
+            await _watch(
+                conn,
+                console,
+                procs,
+                summary,
+                logs,
+                start=SOL_START,
+                anchor=anchor,
+                speed=second_era_speed,
+                duration_s=second_era_s,
+                kill=None,
+            )
         row = await (await conn.execute(TOTALS)).fetchone()
         assert row is not None
         (
@@ -337,11 +438,12 @@ async def run_demo(
             summary.distinct_client_ids,
             summary.trades,
             summary.closed_trades,
-            profit,
             summary.logs,
             epoch,
         ) = row
-        summary.profit, summary.max_epoch = Decimal(profit), int(epoch or 0)
+        summary.max_epoch = int(epoch or 0)
+        for quote, profit in await (await conn.execute(PROFITS)).fetchall():
+            summary.profit[str(quote)] = Decimal(profit)
         _print_summary(console, summary, await (await conn.execute(BOTS_VIEW)).fetchall())
         await _print_analysis(console, conn)
     return summary
@@ -374,7 +476,7 @@ async def _print_analysis(console: Console, conn: psycopg.AsyncConnection[Any]) 
 def _print_summary(console: Console, s: DemoSummary, bots: list[tuple[Any, ...]]) -> None:
     console.print()
     t = Table(title="Summary per bot")
-    for col in ("bot", "pair", "strategy", "status", "trades", "won", "P&L (BTC)", "note"):
+    for col in ("bot", "pair", "strategy", "status", "trades", "won", "P&L", "note"):
         t.add_column(col)
     for (
         name,
@@ -393,13 +495,21 @@ def _print_summary(console: Console, s: DemoSummary, bots: list[tuple[Any, ...]]
         reason,
     ) in bots:
         t.add_row(
-            name, pair, strat, status, str(total), str(won), _money(profit), err or reason or ""
+            name,
+            pair,
+            strat,
+            status,
+            str(total),
+            str(won),
+            f"{_money(profit)} {_quote(pair)}",
+            err or reason or "",
         )
     console.print(t)
     dup = s.orders - s.distinct_client_ids
+    pnl = ", ".join(f"{v:+.8f} {q}" for q, v in sorted(s.profit.items())) or "0"
     console.print(
         f"[bold]{s.bots} bots · {s.orders} orders ({dup} client order ids used twice) · "
-        f"{s.closed_trades}/{s.trades} trades closed · realised P&L {s.profit:+.8f} BTC · "
+        f"{s.closed_trades}/{s.trades} trades closed · realised P&L {pnl} · "
         f"{s.logs} bot log lines · highest lease epoch {s.max_epoch}[/]"
     )
 

@@ -36,6 +36,7 @@ from worker.candles import Candle, timeframe_seconds
 from worker.errors import Fatal, Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 from worker.retry import retry
+from worker.strategies.slots import TRADABLE
 
 from . import credit_gate, protection, trades
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
@@ -189,7 +190,7 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
         return
     cfg = bot.config
     side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
-    cid = make_client_order_id(cfg.id, candle.time.isoformat(), reason)
+    cid = make_client_order_id(cfg.order_key, candle.time.isoformat(), reason)
     ex = bot.exchange
     if isinstance(ex, BotPaperExchange):
         if reason == "stop_loss":  # a market order: slippage against the trader
@@ -225,7 +226,7 @@ async def plan_decision(
             _protective_exit(bot, hit, candle, out)  # the exchange closed it first
             return None
         exit_side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
-        cid = make_client_order_id(cfg.id, candle.time.isoformat(), "exit")
+        cid = make_client_order_id(cfg.order_key, candle.time.isoformat(), "exit")
         order = await trades.place_market(bot, exit_side, pos.amount, cid, opening=False)
         bot.in_flight[cid] = InFlight(
             cid,
@@ -270,6 +271,8 @@ async def plan_decision(
     if cfg.sizing == "risk" and cfg.stop_loss:
         equity = cfg.initial_balance + bot.realized
         stake = equity * cfg.risk_percentage / HUNDRED / cfg.stop_loss
+    elif cfg.sizing == "unlimited":
+        stake = free * TRADABLE  # one position: the tradable part of what is available
     stake = min(stake, free)
     if stake <= 0:
         out.log(cfg, "warning", f"no {quote} left to stake: entry skipped", action="entry_skipped")
@@ -277,7 +280,7 @@ async def plan_decision(
     amount = stake / (ONE + trades.fee_rate(bot)) / candle.close
     amount = bot.exchange.amount_to_precision(cfg.symbol, amount)
     bot.exchange.check_order(cfg.symbol, side, "market", amount, candle.close)
-    cid = make_client_order_id(cfg.id, candle.time.isoformat(), "entry")
+    cid = make_client_order_id(cfg.order_key, candle.time.isoformat(), "entry")
     return EntryIntent(bot, candle, amount, cid, side)
 
 

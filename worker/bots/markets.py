@@ -7,7 +7,9 @@ The recorded ``load_markets()`` files hold USDT/USDC markets only, while the can
 the demo, the tests and the benchmark replay are 2018 BTC-quoted spot markets. Those pairs
 get definitions in ccxt's unified shape with Binance's spot filters of the time (step and
 tick sizes, 0.0001 BTC minimum notional, 0.1 % fees), so paper orders on them are rounded
-and checked by ccxt exactly like the recorded markets.
+and checked by ccxt exactly like the recorded markets. ``SOL/USDT`` (December 2020 candles,
+absent from the recorded markets) gets Binance-style filters that fit its recorded prices:
+0.01 SOL steps, 0.0001 USDT ticks, 10 USDT minimum notional.
 """
 
 from __future__ import annotations
@@ -35,17 +37,22 @@ BTC_PAIRS: dict[str, tuple[float, float]] = {
     "UNITTEST": (0.001, 1e-8),
 }
 MIN_NOTIONAL_BTC = 0.0001
+# USDT-quoted pairs of the recorded candles the recorded markets lack: base -> (step, tick)
+USDT_PAIRS: dict[str, tuple[float, float]] = {"SOL": (0.01, 0.0001)}
+MIN_NOTIONAL_USDT = 10.0
 
 
-def btc_market(base: str, step: float, tick: float) -> dict[str, Any]:
-    """A spot ``<base>/BTC`` market in ccxt's unified shape (tick-size precision)."""
+def btc_market(
+    base: str, step: float, tick: float, quote: str = "BTC", min_cost: float = MIN_NOTIONAL_BTC
+) -> dict[str, Any]:
+    """A spot ``<base>/<quote>`` market in ccxt's unified shape (tick-size precision)."""
     return {
-        "id": f"{base}BTC",
-        "symbol": f"{base}/BTC",
+        "id": f"{base}{quote}",
+        "symbol": f"{base}/{quote}",
         "base": base,
-        "quote": "BTC",
+        "quote": quote,
         "baseId": base,
-        "quoteId": "BTC",
+        "quoteId": quote,
         "settle": None,
         "active": True,
         "type": "spot",
@@ -64,7 +71,7 @@ def btc_market(base: str, step: float, tick: float) -> dict[str, Any]:
         "limits": {
             "amount": {"min": step, "max": 90_000_000.0},
             "price": {"min": tick, "max": 1000.0},
-            "cost": {"min": MIN_NOTIONAL_BTC, "max": None},
+            "cost": {"min": min_cost, "max": None},
             "leverage": {},
             "market": {"min": None, "max": None},
         },
@@ -83,6 +90,8 @@ def offline_markets(exchange_id: str, markets_dir: Path | None = None) -> dict[s
     markets: dict[str, Any] = dict(recorded)
     for base, (step, tick) in BTC_PAIRS.items():
         markets.setdefault(f"{base}/BTC", btc_market(base, step, tick))
+    for base, (step, tick) in USDT_PAIRS.items():
+        markets.setdefault(f"{base}/USDT", btc_market(base, step, tick, "USDT", MIN_NOTIONAL_USDT))
     return markets
 
 

@@ -44,7 +44,7 @@ class BotConfig:
     stop_loss: Decimal | None  # fraction of the entry price
     take_profit: Decimal | None
     risk_percentage: Decimal
-    sizing: Literal["stake", "risk"]
+    sizing: Literal["stake", "risk", "unlimited"]
     max_open_trades: int
     daily_loss_limit: Decimal | None
     allow_short: bool
@@ -56,10 +56,17 @@ class BotConfig:
     int_id: int = 0  # the id as a number (spreads periodic work across bots)
     leverage: int = 1  # live futures/swap markets only
     trailing_stop: bool = False  # metadata.trailing_stop: the stop follows the price up
+    pairs: tuple[str, ...] = ()  # every pair the bot trades, in order (symbol first)
 
     @property
     def market(self) -> MarketKey:
         return (self.exchange, self.symbol, self.timeframe)
+
+    @property
+    def order_key(self) -> str:
+        """What the bot's client order ids derive from: its id, with the pair for a leg of a
+        multi-pair bot (two pairs' entries on one close are two orders)."""
+        return self.id if len(self.pairs) <= 1 else f"{self.id}/{self.symbol}"
 
     @property
     def group(self) -> tuple[str, str, str, str, str]:
@@ -88,8 +95,8 @@ class BotConfig:
             return None if v is None else Decimal(str(v)) / HUNDRED
 
         sizing = str(meta.get("sizing", "stake"))
-        if sizing not in ("stake", "risk"):
-            raise Fatal(f"metadata.sizing must be 'stake' or 'risk', got {sizing!r}")
+        if sizing not in ("stake", "risk", "unlimited"):
+            raise Fatal(f"metadata.sizing must be 'stake', 'risk' or 'unlimited', got {sizing!r}")
         stop = pct(row.get("stop_loss"))
         if stop is None and params.stop_loss is not None:
             stop = Decimal(repr(params.stop_loss))
@@ -114,7 +121,11 @@ class BotConfig:
             stop_loss=stop,
             take_profit=take,
             risk_percentage=Decimal(str(row.get("risk_percentage") or 2)),
-            sizing="risk" if sizing == "risk" else "stake",
+            sizing="risk"
+            if sizing == "risk"
+            else "unlimited"
+            if sizing == "unlimited"
+            else "stake",
             max_open_trades=int(row.get("max_open_trades") or 1),
             daily_loss_limit=None if limit is None else Decimal(str(limit)),
             allow_short=bool(row.get("allow_short")),
@@ -128,6 +139,7 @@ class BotConfig:
             int_id=uuid.UUID(str(row["id"])).int,
             leverage=max(1, int(Decimal(str(row.get("leverage") or 1)))),
             trailing_stop=meta.get("trailing_stop") is True and stop is not None,
+            pairs=tuple(str(p) for p in (row.get("pairs") or [row["trading_pair"]])),
         )
 
 
@@ -199,6 +211,8 @@ class BotState:
     protective: dict[str, Protective] = field(default_factory=dict)  # resting on the exchange
     unprotected: uuid.UUID | None = None  # the trade whose missing exchange stop was logged
     stops_moved: bool = False  # the open trade's stop or target moved: record it
+    legs: list[BotState] = field(default_factory=list)  # a multi-pair bot's, one per pair
+    pair_error: str | None = None  # a leg whose pair cannot trade: why (no new entries)
 
     @property
     def id(self) -> str:

@@ -83,7 +83,7 @@ async def recover_unrecorded_entries(
         candle = start + step * k
         if candle + step > now:
             break
-        cid = make_client_order_id(cfg.id, candle.isoformat(), "entry")
+        cid = make_client_order_id(cfg.order_key, candle.isoformat(), "entry")
         order = await bot.exchange.fetch_order_by_client_id(cid, cfg.symbol)
         if order is not None:
             record(bot, order, cid, candle, None)

@@ -43,7 +43,7 @@ from worker.candles import Candle
 from worker.errors import Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 
-from . import credit_gate
+from . import credit_gate, multipair
 from .credit_gate import HoldRequest
 from .model import BotState, InFlight, StepOut, derived_id
 from .paper import BotPaperExchange
@@ -167,8 +167,9 @@ class PositionRequests:
                     out = StepOut()
                     for req in requests:
                         if req["stop_after"]:
-                            bot.halted = True  # stopping: no new decisions of its own
-                        outcome = await self._one(bot, req, when, out)
+                            for leg in bot.legs or [bot]:
+                                leg.halted = True  # stopping: no new decisions of its own
+                        outcome = await self._one(multipair.leg_for(bot, req), req, when, out)
                         if outcome is not None:
                             outcomes.append(outcome)
                             if outcome.status != "working" and req["stop_after"]:

@@ -48,7 +48,7 @@ from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
-from . import engine, protection
+from . import engine, loading, multipair, protection
 from .adoption import BotBuilder
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
@@ -57,7 +57,7 @@ from .lanes import LiveLanes
 from .model import BotConfig, BotState, StepOut
 from .requests import CHANNEL as REQUESTS_CHANNEL
 from .requests import PositionRequests
-from .store import load_bots, persist_steps
+from .store import persist_steps
 
 log = logging.getLogger("tradefleet.bots.runner")
 ZERO = Decimal(0)
@@ -159,7 +159,7 @@ class BotRunner:
 
     async def close(self) -> None:
         for bot in list(self.bots.values()):
-            await bot.exchange.close()
+            await loading.close(bot)
         self.bots.clear()
         self.markets.clear()
 
@@ -236,10 +236,8 @@ class BotRunner:
             bot = self.bots.pop(bot_id, None)
             if bot is None:
                 return
-            self.markets[bot.config.market].discard(bot_id)
-            if not self.markets[bot.config.market]:
-                del self.markets[bot.config.market]
-        await bot.exchange.close()
+            loading.unindex(self, bot)
+        await loading.close(bot)
         log.info("bot dropped", extra={"bot_id": bot_id, "action": "bot_dropped"})
 
     async def adopt(self, leased: dict[str, int]) -> None:
@@ -248,53 +246,8 @@ class BotRunner:
             await self._adopt(leased)
 
     async def _adopt(self, leased: dict[str, int]) -> None:
-        """``adopt`` under the runner's lock. Holds of these bots whose order never happened
-        (their worker died or lost them between the hold and the persist) are voided first."""
-        fresh = {b: e for b, e in leased.items() if b not in self.bots}
-        voided = await CreditGate.void_orphans(self.pool, fresh)
-        if voided:
-            log.info(
-                "orphaned holds voided",
-                extra={"action": "orphan_holds_voided", "count": voided},
-            )
-        rows, trades, orders = await load_bots(self.pool, sorted(leased))
-        await self.credits.load_terms(str(r["user_id"]) for r in rows)
-        trades_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        orders_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for t in trades:
-            trades_by[str(t["bot_id"])].append(t)
-        for o in orders:
-            orders_by[str(o["bot_id"])].append(o)
-        failed: list[tuple[BotState, StepOut, datetime | None]] = []
-        built: list[BotState] = []
-        for row in rows:
-            bot_id = str(row["id"])
-            self._reload.discard(bot_id)
-            if row["status"] != "running" or bot_id in self.bots:
-                continue
-            try:
-                bot = await self.builder.build(
-                    row, leased[bot_id], trades_by[bot_id], orders_by[bot_id]
-                )
-            except (psycopg.Error, OSError):
-                raise  # the database, not the bot: the caller tries again
-            except Exception as e:  # one bad bot never stops the others
-                failed.append((*self.builder.failed(row, leased[bot_id], e), None))
-                continue
-            if bot.pending_out is not None:
-                failed.append((bot, bot.pending_out, None))
-                bot.pending_out = None
-            built.append(bot)
-            self.bots[bot_id] = bot
-            self.markets[bot.config.market].add(bot_id)
-            log.info(
-                "bot adopted",
-                extra={"bot_id": bot_id, "action": "bot_adopted", "epoch": bot.epoch},
-            )
-        await protection.adopt(self.pool, built)
-        if failed:
-            for bot_id in await persist_steps(self.pool, failed):
-                self._forget(bot_id)
+        """``adopt`` under the runner's lock (``loading.adopt``)."""
+        await loading.adopt(self, leased)
 
     # -- candle closes --------------------------------------------------------------------
 
@@ -344,7 +297,9 @@ class BotRunner:
         A failure throws the bots it touched away (marked for reloading); returns them."""
         touched = {b for k in keys for b in self.markets.get(k, ()) if only is None or b in only}
         try:
-            await protection.refresh_settings(self.pool, [self.bots[b] for b in sorted(touched)])
+            await protection.refresh_settings(
+                self.pool, [g for b in sorted(touched) for g in self.bots[b].legs or [self.bots[b]]]
+            )
             steps = await self._step_all(keys, close, gaps, only)
         except Exception as e:
             await self._throw_away(touched, "step", e)
@@ -375,12 +330,10 @@ class BotRunner:
             bot = self.bots.pop(bot_id, None)
             if bot is None:
                 continue
-            self.markets[bot.config.market].discard(bot_id)
-            if not self.markets[bot.config.market]:
-                del self.markets[bot.config.market]
+            loading.unindex(self, bot)
             self._reload.add(bot_id)
             try:
-                await bot.exchange.close()
+                await loading.close(bot)
             except Exception as e:  # closing a connection must not stop the reload
                 log.warning(
                     "closing an exchange failed",
@@ -404,7 +357,7 @@ class BotRunner:
     def _forget(self, bot_id: str) -> None:
         bot = self.bots.pop(bot_id, None)
         if bot is not None:
-            self.markets[bot.config.market].discard(bot_id)
+            loading.unindex(self, bot)
             log.warning(
                 "lease lost while trading", extra={"bot_id": bot_id, "action": "stale_epoch"}
             )
@@ -423,6 +376,7 @@ class BotRunner:
         intents: list[tuple[EntryIntent, StepOut]] = []
         jobs: list[tuple[BotState, Callable[[], Awaitable[_Stepped]]]] = []
         due: set[str] = set()
+        multi: set[str] = set()  # multi-pair bots: stepped once, all their markets at a time
         for key in keys:
             window = self.md.windows.get(key)
             last = None if window is None else window.last
@@ -431,7 +385,9 @@ class BotRunner:
                     if only is not None and bot_id not in only:
                         continue
                     bot = self.bots[bot_id]
-                    if bot_id not in self._no_data:
+                    if bot.legs:
+                        multi.add(bot_id)
+                    elif bot_id not in self._no_data:
                         self._no_data.add(bot_id)
                         out = StepOut()
                         out.log(
@@ -451,6 +407,9 @@ class BotRunner:
                 if only is not None and bot_id not in only:
                     continue
                 bot = self.bots[bot_id]
+                if bot.legs:
+                    multi.add(bot_id)
+                    continue
                 if (
                     gapless
                     and not bot.in_flight
@@ -469,14 +428,19 @@ class BotRunner:
                 results.append(None)
                 if bot.config.int_id % PROGRESS_EVERY == turn:
                     due.add(bot.id)
+        for bot_id in sorted(multi):
+            jobs.append((self.bots[bot_id], partial(self._step_multi, self.bots[bot_id], gap_by)))
+            results.append(None)
+            due.add(bot_id)
         stepped = iter(await self.lanes.run(jobs))  # in the order of a sequential run
         done: list[tuple[BotState, StepOut, datetime | None]] = []
         for r in results:
             if r is None:
-                bot, out, intent = next(stepped)
+                bot, out, entries = next(stepped)
                 r = (bot, out, bot.last_candle_at)
-                if intent is not None:
-                    intents.append((intent, out))
+                for intent in entries if isinstance(entries, list) else [entries]:
+                    if intent is not None:
+                        intents.append((intent, out))
             done.append(r)
         await self._enter(intents)
         return [r for r in done if r[1].has_writes or r[0].id in due]
@@ -529,6 +493,29 @@ class BotRunner:
         if todo:
             bot.last_candle_at = todo[-1].time
         return bot, out, entry
+
+    async def _step_multi(self, bot: BotState, gaps: dict[MarketKey, list[GapReport]]) -> _Stepped:
+        """A multi-pair bot's step (``multipair.step``), its errors handled as ``_step_bot``'s."""
+        out = StepOut()
+        try:
+            entries = await multipair.step(
+                bot, out, self.md.windows, gaps, self._decision, self._enter_replayed
+            )
+        except (psycopg.Error, OSError, _StepAborted):
+            raise  # the database, not the bot: the whole step is retried
+        except Exception as e:  # one bad bot never stops the others
+            if not isinstance(e, Retryable):
+                engine.fail(bot, e, out)
+            else:
+                out.log(bot.config, "warning", f"exchange unavailable, step skipped: {e}")
+            return bot, out, None
+        return bot, out, entries
+
+    async def _enter_replayed(self, intents: list[tuple[EntryIntent, StepOut]]) -> None:
+        try:
+            await self._enter(intents)
+        except Exception as e:  # the hold failed: not the bot's fault
+            raise _StepAborted(str(e)) from e
 
     def _decision(
         self,
@@ -584,7 +571,7 @@ class BotRunner:
         await self.lanes.run(jobs)  # live bots' entries (and their stops) concurrently
 
 
-_Stepped = tuple[BotState, StepOut, EntryIntent | None]
+_Stepped = tuple[BotState, StepOut, EntryIntent | list[EntryIntent] | None]
 
 
 class _StepAborted(Exception):
