@@ -4022,7 +4022,7 @@ begin
     raise exception 'no renewal invoice with this id' using errcode = 'no_data_found';
   end if;
   select * into v_sub from public.subscriptions s where s.id = v_inv.subscription_id for update;
-  if v_inv.status <> 'pending' or v_sub.status <> 'active' or v_sub.renewal_due_at is null then
+  if v_inv.status not in ('pending', 'failed') or v_sub.status <> 'active' or v_sub.renewal_due_at is null then
     return v_sub;  -- paid, cancelled or ended meanwhile: nothing to record
   end if;
   select p.name into v_plan from public.plans p where p.id = v_sub.plan_id;
@@ -4100,7 +4100,7 @@ begin
   with due as (
     select i.id, s.id as sub_id, i.user_id, i.provider, i.amount, i.currency, s.renewal_attempts
       from public.invoices i join public.subscriptions s on s.id = i.subscription_id
-     where i.status = 'pending' and s.status = 'active' and s.next_renewal_attempt_at <= p_now
+     where i.status in ('pending', 'failed') and s.status = 'active' and s.next_renewal_attempt_at <= p_now
        and s.renewal_due_at is not null and i.provider in ('paystack', 'tripay')
        and (i.provider = 'paystack' or i.checkout_url is null)
      order by s.next_renewal_attempt_at
