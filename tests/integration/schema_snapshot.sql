@@ -326,11 +326,11 @@ declare
 begin
   v_plan := private.current_plan(p_user_id);
   update public.bots b
-     set status = 'paused', pause_cause = 'plan',
+     set status = 'paused',
          status_reason = format('plan limit: the %s plan allows %s bots', v_plan.name, v_plan.max_bots)
    where b.id in (select x.id from public.bots x
                    where x.user_id = p_user_id and x.status = 'running'
-                   order by x.created_at desc
+                   order by x.created_at, x.id
                    offset greatest(v_plan.max_bots, 0));
   get diagnostics v_n = row_count;
   if v_n > 0 then
@@ -3927,7 +3927,12 @@ begin
     raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
   end if;
   v_sub := private.billing_provider_subscription(p_provider, p_subscription_ref);
-  if v_sub.id is null then return 'not_found'; end if;
+  if v_sub.id is null then
+    -- Known but no longer current (ended or replaced): old news; unknown: not yet seen.
+    return case when exists (select 1 from public.invoices i where i.provider = p_provider
+                                and i.provider_refs @> array[p_subscription_ref])
+                then 'unchanged' else 'not_found' end;
+  end if;
   select * into v_sub from public.subscriptions s where s.id = v_sub.id for update;
   v_due := coalesce(v_sub.renewal_due_at, v_sub.expires_at);
   -- A failure of a period already paid (delivered after the recovery) is old news.
