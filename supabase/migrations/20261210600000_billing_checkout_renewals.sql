@@ -422,39 +422,6 @@ $$;
 
 revoke all on function private.billing_on_paid(public.invoices) from public, anon, authenticated;
 
--- Plan limits after a plan change or expiry (replaces the earlier version, which kept the
--- newest bots and paused the oldest): the oldest running bots up to the plan's max_bots
--- keep running, those beyond it (the newest) are paused with the reason, never deleted.
--- Returns how many were paused.
-create or replace function private.billing_enforce_plan_limits(p_user_id uuid) returns integer
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_plan public.plans;
-  v_n integer;
-begin
-  v_plan := private.current_plan(p_user_id);
-  update public.bots b
-     set status = 'paused',
-         status_reason = format('plan limit: the %s plan allows %s bots', v_plan.name, v_plan.max_bots)
-   where b.id in (select x.id from public.bots x
-                   where x.user_id = p_user_id and x.status = 'running'
-                   order by x.created_at, x.id
-                   offset greatest(v_plan.max_bots, 0));
-  get diagnostics v_n = row_count;
-  if v_n > 0 then
-    insert into public.notifications (user_id, kind, title, body, data)
-    values (p_user_id, 'system', 'Bots paused by your plan',
-            format('%s running bot(s) were paused: the %s plan allows %s bots.', v_n, v_plan.name, v_plan.max_bots),
-            jsonb_build_object('plan', v_plan.name, 'paused', v_n));
-  end if;
-  return v_n;
-end;
-$$;
-
-revoke all on function private.billing_enforce_plan_limits(uuid) from public, anon, authenticated;
-
 -- Tell the user about their renewal.
 create or replace function private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb)
 returns void

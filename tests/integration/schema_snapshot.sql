@@ -326,11 +326,11 @@ declare
 begin
   v_plan := private.current_plan(p_user_id);
   update public.bots b
-     set status = 'paused',
+     set status = 'paused', pause_cause = 'plan',
          status_reason = format('plan limit: the %s plan allows %s bots', v_plan.name, v_plan.max_bots)
    where b.id in (select x.id from public.bots x
                    where x.user_id = p_user_id and x.status = 'running'
-                   order by x.created_at, x.id
+                   order by x.created_at desc
                    offset greatest(v_plan.max_bots, 0));
   get diagnostics v_n = row_count;
   if v_n > 0 then

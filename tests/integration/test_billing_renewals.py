@@ -314,10 +314,10 @@ async def test_tripay_sends_a_renewal_link_and_an_unpaid_plan_falls_back_to_free
     assert swept["subscriptions_expired"] == 1 and swept["invoices_expired"] == 1
     assert await current_plan(conn, bob) == "Free"
     assert await bots_by_status(conn, bob) == [
-        ("running", ""),
-        ("running", ""),
         ("paused", "plan limit: the Free plan allows 2 bots"),
         ("paused", "plan limit: the Free plan allows 2 bots"),
+        ("running", ""),
+        ("running", ""),
     ]
     told = await titles(conn, bob)
     for title in ("Subscription expired", "Bots paused by your plan", "Payment expired"):
@@ -452,7 +452,7 @@ async def test_stripe_renews_by_its_webhooks_and_a_deleted_subscription_downgrad
     await deliver(conn, "stripe", [deleted, late])
     assert [r["outcome"] for r in await run(conn, pool, registry)] == ["applied", "unchanged"]
     assert await current_plan(conn, alice) == "Free"
-    assert [s for s, _ in await bots_by_status(conn, alice)] == ["running", "running", "paused"]
+    assert [s for s, _ in await bots_by_status(conn, alice)] == ["paused", "running", "running"]
     [ended] = await notes(conn, alice, "Subscription ended")
     assert "payment_failed" in ended
     assert await balance(conn, alice) == Decimal("4000")
