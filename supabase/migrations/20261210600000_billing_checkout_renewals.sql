@@ -65,7 +65,9 @@ alter table public.subscriptions
   add column grace_until timestamptz,
   add column past_due_since timestamptz,
   add column renewal_attempts integer not null default 0,
-  add column next_renewal_attempt_at timestamptz;
+  add column next_renewal_attempt_at timestamptz,
+  -- When the provider last told us about its subscription (older news is ignored).
+  add column provider_updated_at timestamptz;
 
 create index subscriptions_renewal_idx on public.subscriptions (expires_at)
   where status in ('active', 'trial') and expires_at <> 'infinity';
@@ -698,6 +700,56 @@ $$;
 
 revoke execute on function public.billing_provider_subscription_ended(text, text, text) from public, anon, authenticated;
 grant execute on function public.billing_provider_subscription_ended(text, text, text) to service_role;
+
+-- The provider's subscription changed (Stripe's customer.subscription.updated, e.g. a
+-- cancellation at period end made in the billing portal): the subscription follows it,
+-- unless a later change was already applied. Returns 'applied', 'unchanged' or 'not_found'.
+create or replace function public.billing_provider_subscription_updated(
+  p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamptz
+) returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_sub public.subscriptions;
+  v_plan text;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  if p_cancel_at_period_end is null or p_occurred_at is null then
+    raise exception 'cancel_at_period_end and the time of the change are required' using errcode = 'invalid_parameter_value';
+  end if;
+  v_sub := private.billing_provider_subscription(p_provider, p_subscription_ref);
+  if v_sub.id is null then
+    return case when exists (select 1 from public.invoices i where i.provider = p_provider
+                                and i.provider_refs @> array[p_subscription_ref])
+                then 'unchanged' else 'not_found' end;
+  end if;
+  select * into v_sub from public.subscriptions s where s.id = v_sub.id for update;
+  if v_sub.provider_updated_at is not null and v_sub.provider_updated_at > p_occurred_at then
+    return 'unchanged';
+  end if;
+  update public.subscriptions s set provider_updated_at = p_occurred_at where s.id = v_sub.id;
+  if v_sub.cancel_at_period_end = p_cancel_at_period_end then
+    return 'unchanged';
+  end if;
+  update public.subscriptions s
+     set cancel_at_period_end = p_cancel_at_period_end, auto_renew = not p_cancel_at_period_end
+   where s.id = v_sub.id
+  returning * into v_sub;
+  select p.name into v_plan from public.plans p where p.id = v_sub.plan_id;
+  perform private.billing_tell(v_sub, case when p_cancel_at_period_end then 'Plan cancelled' else 'Plan renews again' end,
+    case when p_cancel_at_period_end
+         then format('Your %s plan ends on %s and will not renew.', v_plan, private.billing_day(coalesce(v_sub.renewal_due_at, v_sub.expires_at)))
+         else format('Your %s plan renews on %s.', v_plan, private.billing_day(coalesce(v_sub.renewal_due_at, v_sub.expires_at))) end,
+    jsonb_build_object('status', case when p_cancel_at_period_end then 'cancel_at_period_end' else 'renews' end));
+  return 'applied';
+end;
+$$;
+
+revoke execute on function public.billing_provider_subscription_updated(text, text, boolean, timestamptz) from public, anon, authenticated;
+grant execute on function public.billing_provider_subscription_updated(text, text, boolean, timestamptz) to service_role;
 
 -- Reminders 3 days and 1 day before a trial or a paid period ends (only the nearer one
 -- when both are due), once each, in the app and on the user's channels. Returns how many.

@@ -511,6 +511,7 @@ CREATE TABLE public.subscriptions (
     past_due_since timestamp with time zone,
     renewal_attempts integer DEFAULT 0 NOT NULL,
     next_renewal_attempt_at timestamp with time zone,
+    provider_updated_at timestamp with time zone,
     CONSTRAINT subscriptions_expire_after_start CHECK ((expires_at > started_at)),
     CONSTRAINT subscriptions_period_known CHECK ((period = ANY (ARRAY['month'::text, 'year'::text]))),
     CONSTRAINT subscriptions_provider_known CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text, 'manual'::text]))),
@@ -4006,6 +4007,48 @@ begin
 end;
 $$;
 ALTER FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.subscriptions;
+  v_plan text;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  if p_cancel_at_period_end is null or p_occurred_at is null then
+    raise exception 'cancel_at_period_end and the time of the change are required' using errcode = 'invalid_parameter_value';
+  end if;
+  v_sub := private.billing_provider_subscription(p_provider, p_subscription_ref);
+  if v_sub.id is null then
+    return case when exists (select 1 from public.invoices i where i.provider = p_provider
+                                and i.provider_refs @> array[p_subscription_ref])
+                then 'unchanged' else 'not_found' end;
+  end if;
+  select * into v_sub from public.subscriptions s where s.id = v_sub.id for update;
+  if v_sub.provider_updated_at is not null and v_sub.provider_updated_at > p_occurred_at then
+    return 'unchanged';
+  end if;
+  update public.subscriptions s set provider_updated_at = p_occurred_at where s.id = v_sub.id;
+  if v_sub.cancel_at_period_end = p_cancel_at_period_end then
+    return 'unchanged';
+  end if;
+  update public.subscriptions s
+     set cancel_at_period_end = p_cancel_at_period_end, auto_renew = not p_cancel_at_period_end
+   where s.id = v_sub.id
+  returning * into v_sub;
+  select p.name into v_plan from public.plans p where p.id = v_sub.plan_id;
+  perform private.billing_tell(v_sub, case when p_cancel_at_period_end then 'Plan cancelled' else 'Plan renews again' end,
+    case when p_cancel_at_period_end
+         then format('Your %s plan ends on %s and will not renew.', v_plan, private.billing_day(coalesce(v_sub.renewal_due_at, v_sub.expires_at)))
+         else format('Your %s plan renews on %s.', v_plan, private.billing_day(coalesce(v_sub.renewal_due_at, v_sub.expires_at))) end,
+    jsonb_build_object('status', case when p_cancel_at_period_end then 'cancel_at_period_end' else 'renews' end));
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text DEFAULT NULL::text, p_url text DEFAULT NULL::text, p_reference text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT now()) RETURNS public.subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -8569,6 +8612,8 @@ REVOKE ALL ON FUNCTION public.billing_provider_subscription_ended(p_provider tex
 GRANT ALL ON FUNCTION public.billing_provider_subscription_ended(p_provider text, p_subscription_ref text, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_renewals_due(p_now timestamp with time zone, p_lead interval, p_limit integer) FROM PUBLIC;

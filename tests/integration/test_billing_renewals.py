@@ -417,6 +417,30 @@ async def test_stripe_renews_by_its_webhooks_and_a_deleted_subscription_downgrad
     ]
     assert "Plan cancelled" in await titles(conn, alice)
 
+    # She cancels in Stripe's billing portal instead; Stripe's updates, the later one first,
+    # leave what she did last.
+    def updated(event_id: str, cancel: bool, at: int) -> tuple[str, dict[str, Any]]:
+        event = stripe_event(
+            event_id,
+            "customer.subscription.updated",
+            {"id": "sub_a", "object": "subscription", "cancel_at_period_end": cancel},
+        )
+        event[1]["created"] = at
+        return event
+
+    now = int(time.time())
+    await deliver(conn, "stripe", [updated("evt_upd_1", True, now + 1)])
+    assert [r["outcome"] for r in await run(conn, pool, registry)] == ["applied"]
+    sub = await current(conn, alice)
+    assert (sub["cancel_at_period_end"], sub["auto_renew"]) == (True, False)
+    await deliver(
+        conn, "stripe", [updated("evt_upd_3", False, now + 3), updated("evt_upd_2", True, now + 2)]
+    )
+    assert [r["outcome"] for r in await run(conn, pool, registry)] == ["applied", "unchanged"]
+    sub = await current(conn, alice)
+    assert (sub["cancel_at_period_end"], sub["auto_renew"]) == (False, True)
+    assert (await titles(conn, alice)).count("Plan cancelled") == 2
+
     # The next cycle's charge fails: dunning until Stripe's next attempt.
     await period_ends(conn, alice, "1 minute")
     retry_at = int(time.time()) + 3 * 86400

@@ -47,6 +47,9 @@ STRIPE_SUB_REF = "select public.billing_provider_subscription_ref(%(id)s) as ref
 RENEWAL_FAILED = """
 select public.billing_provider_renewal_failed('stripe', %(sub)s, %(next)s, %(reason)s, %(at)s) as outcome
 """
+SUBSCRIPTION_UPDATED = """
+select public.billing_provider_subscription_updated('stripe', %(sub)s, %(cancel)s, %(at)s) as outcome
+"""
 SUBSCRIPTION_ENDED = (
     "select public.billing_provider_subscription_ended('stripe', %(sub)s, %(reason)s) as outcome"
 )
@@ -209,7 +212,8 @@ async def apply_subscription_event(
     cur: psycopg.AsyncCursor[dict[str, Any]], provider: str, payload: dict[str, Any]
 ) -> tuple[str, str] | None:
     """A Stripe event about a subscription's renewal rather than an invoice of ours: a
-    cycle's failed charge (dunning) or the subscription's end. Returns (outcome, the
+    cycle's failed charge (dunning), a cancellation at period end made at Stripe (the
+    billing portal) or taken back, or the subscription's end. Returns (outcome, the
     subscription it names), or ``None`` for any other event (the invoice flow's)."""
     if provider != "stripe":
         return None
@@ -235,6 +239,21 @@ async def apply_subscription_event(
         details = obj.get("cancellation_details")
         reason = details.get("reason") if isinstance(details, dict) else None
         await cur.execute(SUBSCRIPTION_ENDED, {"sub": sub, "reason": reason})
+    elif (
+        kind == "customer.subscription.updated"
+        and isinstance(obj.get("id"), str)
+        and isinstance(obj.get("cancel_at_period_end"), bool)
+        and isinstance(payload.get("created"), int)
+    ):
+        sub = obj["id"]
+        await cur.execute(
+            SUBSCRIPTION_UPDATED,
+            {
+                "sub": sub,
+                "cancel": obj["cancel_at_period_end"],
+                "at": from_unix(payload["created"]),
+            },
+        )
     else:
         return None
     row = await cur.fetchone()

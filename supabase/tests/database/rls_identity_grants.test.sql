@@ -74,6 +74,7 @@ insert into executors values
   ('billing_provider_renewal_failed(text,text,timestamp with time zone,text,timestamp with time zone)', 'service_role'),
   ('billing_provider_subscription_ended(text,text,text)', 'service_role'),
   ('billing_provider_subscription_ref(uuid)', 'service_role'),
+  ('billing_provider_subscription_updated(text,text,boolean,timestamp with time zone)', 'service_role'),
   ('billing_renewal_attempted(uuid,text,text,text,text,timestamp with time zone)', 'service_role'),
   ('billing_renewals_due(timestamp with time zone,interval,integer)', 'service_role'),
   ('billing_save_payment_method(uuid,text,text,text,text,text)', 'service_role'),
