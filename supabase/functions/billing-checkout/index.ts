@@ -116,6 +116,10 @@ export async function handler(req: Request): Promise<Response> {
   if (invoice.existing) return answer(200, invoice.checkout_url as string);
 
   const invoiceId = invoice.id as string;
+  if (input.provider === "paystack" && !invoice.customer_email) {
+    await sql`select public.billing_checkout_abort(${invoiceId})`;
+    return reply(400, { error: "paystack needs an email address on your profile" });
+  }
   try {
     const [customer] = input.provider === "stripe"
       ? await sql`select public.billing_customer(${user}, 'stripe') as customer`

@@ -227,6 +227,15 @@ Deno.test("bad checkouts are refused with a reason and leave no invoice", async 
     }
     assertEquals((await call(null, { provider: "stripe", plan_id: plans.usd })).status, 401);
 
+    // Paystack charges an email address: a user without one is told so.
+    const phoneOnly = crypto.randomUUID();
+    await db()`insert into auth.users (id, aud, role, phone, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+               values (${phoneOnly}, 'authenticated', 'authenticated', ${"+234" + String(Date.now()).slice(-10)},
+                       '{"role":"user"}', '{}', now(), now())`;
+    const noEmail = await call(phoneOnly, { provider: "paystack", plan_id: plans.ngn });
+    assertEquals([noEmail.status, (await noEmail.json()).error], [400, "paystack needs an email address on your profile"]);
+    assertEquals((await invoices(phoneOnly)).length, 0);
+
     // A provider without its secrets is not configured: refused before anything is written.
     Deno.env.delete("TRIPAY_MERCHANT_CODE");
     const unconfigured = await call(user, { provider: "tripay", plan_id: plans.idr, channel: "QRIS" });
