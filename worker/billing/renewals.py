@@ -19,6 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 
+from worker import inbox
 from worker.errors import Retryable
 
 from . import providers
@@ -214,7 +215,8 @@ async def apply_subscription_event(
     """A Stripe event about a subscription's renewal rather than an invoice of ours: a
     cycle's failed charge (dunning), a cancellation at period end made at Stripe (the
     billing portal) or taken back, or the subscription's end. Returns (outcome, the
-    subscription it names), or ``None`` for any other event (the invoice flow's)."""
+    subscription it names), or ``None`` for any other event (the invoice flow's). The
+    subscription's key is locked first, as the payment that would wake the event locks it."""
     if provider != "stripe":
         return None
     kind, obj = payload.get("type"), _object(payload)
@@ -222,6 +224,7 @@ async def apply_subscription_event(
         sub = _subscription_of(obj)
         if sub is None:
             return None
+        await inbox.lock_keys(cur.connection, provider, [sub])
         created = payload.get("created")
         attempt = obj.get("next_payment_attempt")
         error = obj.get("last_finalization_error")
@@ -236,6 +239,7 @@ async def apply_subscription_event(
         )
     elif kind == "customer.subscription.deleted" and isinstance(obj.get("id"), str):
         sub = obj["id"]
+        await inbox.lock_keys(cur.connection, provider, [sub])
         details = obj.get("cancellation_details")
         reason = details.get("reason") if isinstance(details, dict) else None
         await cur.execute(SUBSCRIPTION_ENDED, {"sub": sub, "reason": reason})
@@ -246,6 +250,7 @@ async def apply_subscription_event(
         and isinstance(payload.get("created"), int)
     ):
         sub = obj["id"]
+        await inbox.lock_keys(cur.connection, provider, [sub])
         await cur.execute(
             SUBSCRIPTION_UPDATED,
             {
