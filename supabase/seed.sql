@@ -1,4 +1,4 @@
--- Demo data: plans, three users on different plans (a provider and an admin among them),
+-- Demo data: plans and credit packs, three users on different plans (a provider and an admin among them),
 -- strategies of every type, bots with closed trades, backtest results and an invoice.
 
 insert into public.plans (name, description, price_monthly, price_yearly, max_bots, max_strategies,
@@ -17,6 +17,13 @@ on conflict (name) do update set
   ai_requests_per_month = excluded.ai_requests_per_month, backtest_minutes_per_month = excluded.backtest_minutes_per_month,
   priority_support = excluded.priority_support, custom_strategies = excluded.custom_strategies,
   api_access = excluded.api_access, live_trading = excluded.live_trading, features = excluded.features,
+  sort_order = excluded.sort_order;
+
+-- Pro can be tried for 14 days; credits are also sold in packs.
+update public.plans set trial_days = 14 where name = 'Pro';
+insert into public.credit_packs (name, credits, price, currency, sort_order)
+values ('1,000 credits', 1000, 10, 'USD', 0), ('5,000 credits', 5000, 45, 'USD', 1)
+on conflict (name) do update set credits = excluded.credits, price = excluded.price, currency = excluded.currency,
   sort_order = excluded.sort_order;
 
 insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)

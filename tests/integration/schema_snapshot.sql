@@ -307,6 +307,41 @@ CREATE FUNCTION private.author_name(p_user_id uuid) RETURNS text
                   where s.user_id = p_user_id and s.is_public and s.strategy_type = 'marketplace' and s.is_verified)
 $$;
 ALTER FUNCTION private.author_name(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case
+    when p_provider = 'tripay' then p_amount
+    when p_provider = 'stripe' and lower(p_currency) = any (string_to_array('bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf', ' '))
+      then p_amount
+    else p_amount * 100
+  end::bigint
+$$;
+ALTER FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) OWNER TO postgres;
+CREATE FUNCTION private.billing_currency_problem(p_provider text, p_amount numeric, p_currency text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case
+    when p_provider = 'stripe' and lower(p_currency) = any (string_to_array('bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf', ' '))
+         and p_amount <> trunc(p_amount)
+      then format('stripe takes %s in whole units', p_currency)
+    when p_provider = 'stripe' and p_amount < 0.5 then 'stripe takes at least 0.50'
+    when p_provider = 'paystack' and p_currency not in ('NGN', 'GHS', 'ZAR', 'KES', 'USD')
+      then format('paystack does not take %s (NGN, GHS, ZAR, KES, USD)', p_currency)
+    when p_provider = 'tripay' and p_currency <> 'IDR'
+      then format('tripay does not take %s (IDR only)', p_currency)
+    when p_provider = 'tripay' and (p_amount <> trunc(p_amount) or p_amount < 10000)
+      then 'tripay takes whole rupiah, at least 10000'
+  end
+$$;
+ALTER FUNCTION private.billing_currency_problem(p_provider text, p_amount numeric, p_currency text) OWNER TO postgres;
+CREATE FUNCTION private.billing_day(p_at timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"') $$;
+ALTER FUNCTION private.billing_day(p_at timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION private.billing_enforce_plan_limits(p_user_id uuid) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -345,6 +380,11 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_enqueue_webhook_event() OWNER TO postgres;
+CREATE FUNCTION private.billing_grace() RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select interval '7 days' $$;
+ALTER FUNCTION private.billing_grace() OWNER TO postgres;
 CREATE TABLE public.invoices (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid NOT NULL,
@@ -370,6 +410,11 @@ CREATE TABLE public.invoices (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     period text DEFAULT 'month'::text NOT NULL,
     provider_refs text[] DEFAULT '{}'::text[] NOT NULL,
+    credit_pack_id uuid,
+    subscription_id uuid,
+    checkout_key text,
+    checkout_url text,
+    renewal_attempts integer DEFAULT 0 NOT NULL,
     CONSTRAINT invoices_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT invoices_amount_positive CHECK ((amount > (0)::numeric)),
     CONSTRAINT invoices_credits_finite CHECK ((credits <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -387,19 +432,24 @@ declare
   v_cur public.subscriptions;
   v_period interval := case p_invoice.period when 'year' then interval '1 year' else interval '1 month' end;
   v_sub_id uuid;
+  v_recovered boolean := false;
 begin
   -- Credits bought with the invoice are added by the ledger's own trigger on invoices
   -- (credit_invoice_paid), in this same transaction.
-  -- The plan it pays for: renew the same plan, or switch to the new one.
   if p_invoice.plan_id is not null then
     select * into v_cur from public.subscriptions s
      where s.user_id = p_invoice.user_id and s.status in ('active', 'trial')
      for update;
     if found and v_cur.plan_id = p_invoice.plan_id and v_cur.expires_at <> 'infinity' then
+      v_recovered := v_cur.past_due_since is not null;
       update public.subscriptions s
          set status = 'active',
-             expires_at = greatest(s.expires_at, now()) + v_period,
-             invoice_id = p_invoice.id, cancelled_at = null
+             expires_at = case when s.status = 'trial' then greatest(s.expires_at, now())
+                               else coalesce(s.renewal_due_at, greatest(s.expires_at, now())) end + v_period,
+             invoice_id = p_invoice.id, cancelled_at = null,
+             provider = p_invoice.provider, period = p_invoice.period, auto_renew = true,
+             cancel_at_period_end = false, renewal_due_at = null, grace_until = null, past_due_since = null,
+             renewal_attempts = 0, next_renewal_attempt_at = null
        where s.id = v_cur.id
       returning s.id into v_sub_id;
     else
@@ -408,21 +458,25 @@ begin
            set status = 'cancelled', cancelled_at = now(), auto_renew = false
          where s.id = v_cur.id;
       end if;
-      insert into public.subscriptions (user_id, plan_id, invoice_id, status, started_at, expires_at, auto_renew)
-      values (p_invoice.user_id, p_invoice.plan_id, p_invoice.id, 'active', now(), now() + v_period, true)
+      insert into public.subscriptions (user_id, plan_id, invoice_id, status, started_at, expires_at, auto_renew,
+                                        provider, period)
+      values (p_invoice.user_id, p_invoice.plan_id, p_invoice.id, 'active', now(), now() + v_period, true,
+              p_invoice.provider, p_invoice.period)
       returning id into v_sub_id;
     end if;
-    -- The plan's monthly credits for the cycle this payment starts (once per cycle).
+    -- Other open renewal invoices of the subscription are no longer needed.
+    update public.invoices i set status = 'cancelled'
+     where i.subscription_id = v_sub_id and i.status = 'pending' and i.id <> p_invoice.id;
     perform public.credit_grant_monthly(v_sub_id);
     perform private.billing_enforce_plan_limits(p_invoice.user_id);
   end if;
   insert into public.notifications (user_id, kind, title, body, data)
-  values (p_invoice.user_id, 'payment', 'Payment received',
+  values (p_invoice.user_id, 'payment', case when v_recovered then 'Payment received: plan renewed' else 'Payment received' end,
           format('%s %s paid%s.', p_invoice.amount, p_invoice.currency,
                  case when p_invoice.plan_id is not null
                       then ' for the ' || (select p.name from public.plans p where p.id = p_invoice.plan_id) || ' plan'
                       else '' end),
-          jsonb_build_object('invoice_id', p_invoice.id, 'status', 'paid'));
+          jsonb_build_object('invoice_id', p_invoice.id, 'status', 'paid', 'recovered', v_recovered));
 end;
 $$;
 ALTER FUNCTION private.billing_on_paid(p_invoice public.invoices) OWNER TO postgres;
@@ -462,6 +516,47 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_on_refunded(p_invoice public.invoices) OWNER TO postgres;
+CREATE TABLE public.subscriptions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    plan_id uuid NOT NULL,
+    invoice_id uuid,
+    status text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    cancelled_at timestamp with time zone,
+    auto_renew boolean DEFAULT true NOT NULL,
+    trial_ends_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    provider text,
+    period text DEFAULT 'month'::text NOT NULL,
+    cancel_at_period_end boolean DEFAULT false NOT NULL,
+    renewal_due_at timestamp with time zone,
+    grace_until timestamp with time zone,
+    past_due_since timestamp with time zone,
+    renewal_attempts integer DEFAULT 0 NOT NULL,
+    next_renewal_attempt_at timestamp with time zone,
+    provider_updated_at timestamp with time zone,
+    CONSTRAINT subscriptions_expire_after_start CHECK ((expires_at > started_at)),
+    CONSTRAINT subscriptions_period_known CHECK ((period = ANY (ARRAY['month'::text, 'year'::text]))),
+    CONSTRAINT subscriptions_provider_known CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text, 'manual'::text]))),
+    CONSTRAINT subscriptions_status_known CHECK ((status = ANY (ARRAY['active'::text, 'cancelled'::text, 'expired'::text, 'trial'::text])))
+);
+ALTER TABLE public.subscriptions OWNER TO postgres;
+CREATE FUNCTION private.billing_provider_subscription(p_provider text, p_ref text) RETURNS public.subscriptions
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select s.* from public.subscriptions s
+   where s.status in ('active', 'trial')
+     and exists (select 1 from public.invoices i
+                  where i.user_id = s.user_id and i.plan_id = s.plan_id and i.provider = p_provider
+                    and i.provider_refs @> array[p_ref])
+   order by s.created_at desc
+   limit 1
+$$;
+ALTER FUNCTION private.billing_provider_subscription(p_provider text, p_ref text) OWNER TO postgres;
 CREATE FUNCTION private.billing_requeue_webhook_event() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -474,6 +569,20 @@ begin
 end;
 $$;
 ALTER FUNCTION private.billing_requeue_webhook_event() OWNER TO postgres;
+CREATE FUNCTION private.billing_retry_offsets() RETURNS interval[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select array[interval '0', interval '1 day', interval '3 days', interval '5 days'] $$;
+ALTER FUNCTION private.billing_retry_offsets() OWNER TO postgres;
+CREATE FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  insert into public.notifications (user_id, kind, title, body, data)
+  values (p_sub.user_id, 'payment', p_title, p_body,
+          jsonb_build_object('subscription_id', p_sub.id, 'plan_id', p_sub.plan_id) || coalesce(p_data, '{}'))
+$$;
+ALTER FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) OWNER TO postgres;
 CREATE FUNCTION private.bot_check_pairs() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1305,6 +1414,7 @@ CREATE TABLE public.plans (
     sort_order integer DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    trial_days integer DEFAULT 0 NOT NULL,
     CONSTRAINT plans_ai_requests_per_month_check CHECK ((ai_requests_per_month >= 0)),
     CONSTRAINT plans_backtest_minutes_per_month_check CHECK ((backtest_minutes_per_month >= 0)),
     CONSTRAINT plans_max_bots_not_negative CHECK ((max_bots >= 0)),
@@ -1312,7 +1422,8 @@ CREATE TABLE public.plans (
     CONSTRAINT plans_price_monthly_finite CHECK ((price_monthly <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT plans_price_monthly_not_negative CHECK ((price_monthly >= (0)::numeric)),
     CONSTRAINT plans_price_yearly_finite CHECK ((price_yearly <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT plans_price_yearly_not_negative CHECK ((price_yearly >= (0)::numeric))
+    CONSTRAINT plans_price_yearly_not_negative CHECK ((price_yearly >= (0)::numeric)),
+    CONSTRAINT plans_trial_days_range CHECK (((trial_days >= 0) AND (trial_days <= 90)))
 );
 ALTER TABLE public.plans OWNER TO postgres;
 CREATE FUNCTION private.current_plan(p_user_id uuid) RETURNS public.plans
@@ -3740,6 +3851,185 @@ begin
 end;
 $$;
 ALTER FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) OWNER TO postgres;
+CREATE FUNCTION public.billing_cancel_at_period_end(p_cancel boolean DEFAULT true) RETURNS public.subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid := (select auth.uid());
+  v_sub public.subscriptions;
+  v_plan text;
+begin
+  if v_user is null or private.is_service() then
+    raise exception 'only a signed-in user cancels their plan' using errcode = 'insufficient_privilege';
+  end if;
+  if p_cancel is null then
+    raise exception 'p_cancel must be true or false' using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_sub from public.subscriptions s
+   where s.user_id = v_user and s.status in ('active', 'trial') and s.expires_at <> 'infinity' for update;
+  if not found then
+    raise exception 'you have no paid plan to cancel' using errcode = 'no_data_found';
+  end if;
+  if v_sub.cancel_at_period_end = p_cancel then
+    return v_sub;
+  end if;
+  update public.subscriptions s
+     set cancel_at_period_end = p_cancel, auto_renew = not p_cancel and s.status = 'active'
+   where s.id = v_sub.id
+  returning * into v_sub;
+  if p_cancel then
+    update public.invoices i set status = 'cancelled' where i.subscription_id = v_sub.id and i.status = 'pending';
+  end if;
+  if v_sub.provider = 'stripe' then
+    perform public.enqueue_job('billing.provider_cancel',
+      jsonb_build_object('subscription_id', v_sub.id, 'cancel', p_cancel), 'default', null, 0, 10,
+      format('billing-provider-cancel:%s:%s:%s', v_sub.id, p_cancel, extract(epoch from clock_timestamp())));
+  end if;
+  select p.name into v_plan from public.plans p where p.id = v_sub.plan_id;
+  perform private.billing_tell(v_sub, case when p_cancel then 'Plan cancelled' else 'Plan renews again' end,
+    case when p_cancel
+         then format('Your %s plan ends on %s and will not renew.', v_plan, private.billing_day(coalesce(v_sub.renewal_due_at, v_sub.expires_at)))
+         else format('Your %s plan renews on %s.', v_plan, private.billing_day(coalesce(v_sub.renewal_due_at, v_sub.expires_at))) end,
+    jsonb_build_object('status', case when p_cancel then 'cancel_at_period_end' else 'renews' end));
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION public.billing_cancel_at_period_end(p_cancel boolean) OWNER TO postgres;
+CREATE FUNCTION public.billing_checkout_abort(p_invoice_id uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role aborts checkouts' using errcode = 'insufficient_privilege';
+  end if;
+  delete from public.invoices i
+   where i.id = p_invoice_id and i.status = 'pending' and i.checkout_url is null and i.paid_at is null;
+  return found;
+end;
+$$;
+ALTER FUNCTION public.billing_checkout_abort(p_invoice_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.billing_checkout_open(p_user_id uuid, p_provider text, p_plan_id uuid DEFAULT NULL::uuid, p_credit_pack_id uuid DEFAULT NULL::uuid, p_period text DEFAULT 'month'::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_plan public.plans;
+  v_pack public.credit_packs;
+  v_amount numeric;
+  v_currency text;
+  v_key text;
+  v_problem text;
+  v_inv public.invoices;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role opens checkouts' using errcode = 'insufficient_privilege';
+  end if;
+  if p_provider is null or p_provider not in ('stripe', 'paystack', 'tripay') then
+    raise exception 'provider must be stripe, paystack or tripay' using errcode = 'invalid_parameter_value',
+      constraint = 'billing_provider_known';
+  end if;
+  if (p_plan_id is null) = (p_credit_pack_id is null) then
+    raise exception 'name a plan or a credit pack' using errcode = 'invalid_parameter_value',
+      constraint = 'billing_checkout_one_item';
+  end if;
+  if p_period is null or p_period not in ('month', 'year') then
+    raise exception 'period must be month or year' using errcode = 'invalid_parameter_value',
+      constraint = 'billing_period_known';
+  end if;
+  if not exists (select 1 from public.profiles p where p.id = p_user_id) then
+    raise exception 'no such user' using errcode = 'no_data_found';
+  end if;
+  if p_plan_id is not null then
+    select * into v_plan from public.plans p where p.id = p_plan_id and p.is_active;
+    if not found then
+      raise exception 'no plan for sale with this id' using errcode = 'no_data_found', constraint = 'billing_item_for_sale';
+    end if;
+    v_amount := case p_period when 'year' then v_plan.price_yearly else v_plan.price_monthly end;
+    v_currency := v_plan.currency;
+    v_key := format('plan:%s:%s', v_plan.id, p_period);
+  else
+    select * into v_pack from public.credit_packs c where c.id = p_credit_pack_id and c.is_active;
+    if not found then
+      raise exception 'no credit pack for sale with this id' using errcode = 'no_data_found', constraint = 'billing_item_for_sale';
+    end if;
+    v_amount := v_pack.price;
+    v_currency := v_pack.currency;
+    v_key := format('pack:%s', v_pack.id);
+  end if;
+  if v_amount is null or v_amount <= 0 then
+    raise exception 'this plan is not sold for a %', p_period using errcode = 'check_violation',
+      constraint = 'billing_item_for_sale';
+  end if;
+  v_problem := private.billing_currency_problem(p_provider, v_amount, v_currency);
+  if v_problem is not null then
+    raise exception '%', v_problem using errcode = 'check_violation', constraint = 'billing_currency_supported';
+  end if;
+  -- One checkout at a time per user and item: concurrent calls serialise here.
+  perform pg_advisory_xact_lock(hashtextextended('billing-checkout:' || p_user_id || ':' || v_key, 0));
+  select * into v_inv from public.invoices i
+   where i.user_id = p_user_id and i.checkout_key = v_key and i.status = 'pending' for update;
+  if found and v_inv.provider = p_provider and v_inv.checkout_url is not null
+     and v_inv.amount = v_amount and v_inv.currency = v_currency then
+    return to_jsonb(v_inv) || jsonb_build_object('existing', true, 'amount', v_inv.amount::text,
+      'amount_minor', private.billing_amount_minor(p_provider, v_inv.amount, v_inv.currency));
+  end if;
+  if found and v_inv.checkout_url is null and v_inv.created_at > now() - interval '1 minute' then
+    raise exception 'a checkout of this item is being started; try again in a minute' using errcode = 'check_violation',
+      constraint = 'billing_checkout_in_progress';
+  end if;
+  if found then
+    update public.invoices i set status = 'cancelled' where i.id = v_inv.id;
+  end if;
+  insert into public.invoices (user_id, plan_id, credit_pack_id, provider, amount, currency, credits, period,
+                               checkout_key, description, expired_at, customer_email)
+  values (p_user_id, v_plan.id, v_pack.id, p_provider, v_amount, v_currency, coalesce(v_pack.credits, 0), p_period,
+          v_key, coalesce(v_plan.name || ' plan, 1 ' || p_period, v_pack.name), now() + interval '1 day',
+          (select p.email from public.profiles p where p.id = p_user_id))
+  returning * into v_inv;
+  return to_jsonb(v_inv) || jsonb_build_object('existing', false, 'amount', v_inv.amount::text,
+    'amount_minor', private.billing_amount_minor(p_provider, v_inv.amount, v_inv.currency));
+end;
+$$;
+ALTER FUNCTION public.billing_checkout_open(p_user_id uuid, p_provider text, p_plan_id uuid, p_credit_pack_id uuid, p_period text) OWNER TO postgres;
+CREATE FUNCTION public.billing_checkout_started(p_invoice_id uuid, p_url text, p_provider_invoice_id text, p_refs text[] DEFAULT '{}'::text[]) RETURNS public.invoices
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.invoices;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role records checkouts' using errcode = 'insufficient_privilege';
+  end if;
+  update public.invoices i
+     set checkout_url = p_url,
+         provider_invoice_id = coalesce(p_provider_invoice_id, i.provider_invoice_id),
+         reference_id = coalesce(i.reference_id, p_provider_invoice_id),
+         provider_refs = array(select distinct r from unnest(i.provider_refs || coalesce(p_refs, '{}')) r
+                                where r is not null order by r)
+   where i.id = p_invoice_id and i.status = 'pending'
+  returning * into v_inv;
+  if not found then
+    raise exception 'no pending invoice with this id' using errcode = 'no_data_found';
+  end if;
+  return v_inv;
+end;
+$$;
+ALTER FUNCTION public.billing_checkout_started(p_invoice_id uuid, p_url text, p_provider_invoice_id text, p_refs text[]) OWNER TO postgres;
+CREATE FUNCTION public.billing_customer(p_user_id uuid, p_provider text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role reads payment methods' using errcode = 'insufficient_privilege';
+  end if;
+  return (select m.customer from private.billing_payment_methods m where m.user_id = p_user_id and m.provider = p_provider);
+end;
+$$;
+ALTER FUNCTION public.billing_customer(p_user_id uuid, p_provider text) OWNER TO postgres;
 CREATE FUNCTION public.billing_expire_due(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(invoices_expired integer, subscriptions_expired integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3777,6 +4067,369 @@ begin
 end;
 $$;
 ALTER FUNCTION public.billing_expire_due(p_now timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION public.billing_provider_renewal_failed(p_provider text, p_subscription_ref text, p_next_attempt_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_reason text DEFAULT NULL::text, p_occurred_at timestamp with time zone DEFAULT now()) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.subscriptions;
+  v_plan text;
+  v_due timestamptz;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  v_sub := private.billing_provider_subscription(p_provider, p_subscription_ref);
+  if v_sub.id is null then
+    -- Known but no longer current (ended or replaced): old news; unknown: not yet seen.
+    return case when exists (select 1 from public.invoices i where i.provider = p_provider
+                                and i.provider_refs @> array[p_subscription_ref])
+                then 'unchanged' else 'not_found' end;
+  end if;
+  select * into v_sub from public.subscriptions s where s.id = v_sub.id for update;
+  v_due := coalesce(v_sub.renewal_due_at, v_sub.expires_at);
+  -- A failure of a period already paid (delivered after the recovery) is old news.
+  if v_sub.status <> 'active' or p_occurred_at < v_due - interval '1 day' then return 'unchanged'; end if;
+  select p.name into v_plan from public.plans p where p.id = v_sub.plan_id;
+  update public.subscriptions s
+     set renewal_due_at = v_due, grace_until = coalesce(s.grace_until, v_due + private.billing_grace()),
+         expires_at = coalesce(s.grace_until, v_due + private.billing_grace()),
+         renewal_attempts = s.renewal_attempts + 1, past_due_since = coalesce(s.past_due_since, p_occurred_at),
+         next_renewal_attempt_at = null
+   where s.id = v_sub.id
+  returning * into v_sub;
+  perform private.billing_tell(v_sub, 'Renewal payment failed',
+    format('Your %s plan could not be renewed%s. %s Your plan stays active until %s; after that you move to the Free plan.',
+           v_plan, coalesce(' (' || p_reason || ')', ''),
+           case when p_next_attempt_at is not null
+                then 'The payment will be tried again on ' || private.billing_day(p_next_attempt_at) || '.'
+                else 'Update your payment method in the billing portal.' end,
+           private.billing_day(v_sub.grace_until)),
+    jsonb_build_object('status', 'renewal_failed', 'attempt', v_sub.renewal_attempts,
+                       'next_attempt_at', p_next_attempt_at, 'grace_until', v_sub.grace_until));
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.billing_provider_renewal_failed(p_provider text, p_subscription_ref text, p_next_attempt_at timestamp with time zone, p_reason text, p_occurred_at timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION public.billing_provider_subscription_ended(p_provider text, p_subscription_ref text, p_reason text DEFAULT NULL::text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.subscriptions;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  v_sub := private.billing_provider_subscription(p_provider, p_subscription_ref);
+  if v_sub.id is null then
+    return case when exists (select 1 from public.invoices i where i.provider = p_provider
+                                and i.provider_refs @> array[p_subscription_ref])
+                then 'unchanged' else 'not_found' end;
+  end if;
+  update public.subscriptions s
+     set status = 'expired', expires_at = greatest(least(s.expires_at, now()), s.started_at + interval '1 second'),
+         auto_renew = false, next_renewal_attempt_at = null
+   where s.id = v_sub.id
+  returning * into v_sub;
+  update public.invoices i set status = 'cancelled'
+   where i.subscription_id = v_sub.id and i.status = 'pending';
+  perform private.billing_enforce_plan_limits(v_sub.user_id);
+  perform private.billing_tell(v_sub, 'Subscription ended',
+    format('Your %s plan ended%s; you are on the Free plan now.',
+           (select p.name from public.plans p where p.id = v_sub.plan_id), coalesce(' (' || p_reason || ')', '')),
+    jsonb_build_object('status', 'expired'));
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.billing_provider_subscription_ended(p_provider text, p_subscription_ref text, p_reason text) OWNER TO postgres;
+CREATE FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role reads provider references' using errcode = 'insufficient_privilege';
+  end if;
+  return (select r from public.subscriptions s
+            join public.invoices i on i.user_id = s.user_id and i.plan_id = s.plan_id and i.provider = s.provider
+            cross join unnest(i.provider_refs) r
+           where s.id = p_subscription_id and r like 'sub\_%'
+           order by i.created_at desc limit 1);
+end;
+$$;
+ALTER FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_sub public.subscriptions;
+  v_plan text;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  if p_cancel_at_period_end is null or p_occurred_at is null then
+    raise exception 'cancel_at_period_end and the time of the change are required' using errcode = 'invalid_parameter_value';
+  end if;
+  v_sub := private.billing_provider_subscription(p_provider, p_subscription_ref);
+  if v_sub.id is null then
+    return case when exists (select 1 from public.invoices i where i.provider = p_provider
+                                and i.provider_refs @> array[p_subscription_ref])
+                then 'unchanged' else 'not_found' end;
+  end if;
+  select * into v_sub from public.subscriptions s where s.id = v_sub.id for update;
+  if v_sub.provider_updated_at is not null and v_sub.provider_updated_at > p_occurred_at then
+    return 'unchanged';
+  end if;
+  update public.subscriptions s set provider_updated_at = p_occurred_at where s.id = v_sub.id;
+  if v_sub.cancel_at_period_end = p_cancel_at_period_end then
+    return 'unchanged';
+  end if;
+  update public.subscriptions s
+     set cancel_at_period_end = p_cancel_at_period_end, auto_renew = not p_cancel_at_period_end
+   where s.id = v_sub.id
+  returning * into v_sub;
+  select p.name into v_plan from public.plans p where p.id = v_sub.plan_id;
+  perform private.billing_tell(v_sub, case when p_cancel_at_period_end then 'Plan cancelled' else 'Plan renews again' end,
+    case when p_cancel_at_period_end
+         then format('Your %s plan ends on %s and will not renew.', v_plan, private.billing_day(coalesce(v_sub.renewal_due_at, v_sub.expires_at)))
+         else format('Your %s plan renews on %s.', v_plan, private.billing_day(coalesce(v_sub.renewal_due_at, v_sub.expires_at))) end,
+    jsonb_build_object('status', case when p_cancel_at_period_end then 'cancel_at_period_end' else 'renews' end));
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text DEFAULT NULL::text, p_url text DEFAULT NULL::text, p_reference text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT now()) RETURNS public.subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.invoices;
+  v_sub public.subscriptions;
+  v_next timestamptz;
+  v_plan text;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role records renewal attempts' using errcode = 'insufficient_privilege';
+  end if;
+  if p_outcome is null or p_outcome not in ('failed', 'link') then
+    raise exception 'outcome must be failed or link' using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_inv from public.invoices i where i.id = p_invoice_id for update;
+  if not found or v_inv.subscription_id is null then
+    raise exception 'no renewal invoice with this id' using errcode = 'no_data_found';
+  end if;
+  select * into v_sub from public.subscriptions s where s.id = v_inv.subscription_id for update;
+  if v_inv.status not in ('pending', 'failed') or v_sub.status <> 'active' or v_sub.renewal_due_at is null then
+    return v_sub;  -- paid, cancelled or ended meanwhile: nothing to record
+  end if;
+  select p.name into v_plan from public.plans p where p.id = v_sub.plan_id;
+  if p_outcome = 'link' then
+    update public.invoices i
+       set checkout_url = p_url, provider_invoice_id = coalesce(p_reference, i.provider_invoice_id),
+           provider_refs = array(select distinct x from unnest(i.provider_refs || array[p_reference]) x
+                                  where x is not null order by x)
+     where i.id = v_inv.id;
+    update public.subscriptions s set next_renewal_attempt_at = null where s.id = v_sub.id returning * into v_sub;
+    perform private.billing_tell(v_sub, 'Renew your ' || v_plan || ' plan',
+      format('Your %s plan renews on %s: pay %s %s here: %s', v_plan, private.billing_day(v_sub.renewal_due_at),
+             v_inv.amount, v_inv.currency, p_url),
+      jsonb_build_object('invoice_id', v_inv.id, 'status', 'renewal_invoice', 'url', p_url));
+    return v_sub;
+  end if;
+  select min(v_sub.renewal_due_at + o) into v_next
+    from unnest(private.billing_retry_offsets()) o
+   where v_sub.renewal_due_at + o > p_now and v_sub.renewal_due_at + o < v_sub.grace_until;
+  update public.invoices i set renewal_attempts = i.renewal_attempts + 1 where i.id = v_inv.id;
+  update public.subscriptions s
+     set renewal_attempts = s.renewal_attempts + 1, past_due_since = coalesce(s.past_due_since, p_now),
+         next_renewal_attempt_at = v_next
+   where s.id = v_sub.id
+  returning * into v_sub;
+  perform private.billing_tell(v_sub, 'Renewal payment failed',
+    format('We could not charge %s %s for your %s plan%s. %s Your plan stays active until %s; after that you move to the Free plan.',
+           v_inv.amount, v_inv.currency, v_plan, coalesce(' (' || p_reason || ')', ''),
+           case when v_next is not null then 'We will try again on ' || private.billing_day(v_next) || '.'
+                else 'We will not try again.' end,
+           private.billing_day(v_sub.grace_until)),
+    jsonb_build_object('invoice_id', v_inv.id, 'status', 'renewal_failed', 'attempt', v_sub.renewal_attempts,
+                       'next_attempt_at', v_next, 'grace_until', v_sub.grace_until));
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION public.billing_renewals_due(p_now timestamp with time zone DEFAULT now(), p_lead interval DEFAULT '01:00:00'::interval, p_limit integer DEFAULT 100) RETURNS TABLE(invoice_id uuid, subscription_id uuid, user_id uuid, provider text, amount numeric, currency text, email text, authorization_code text, channel text, attempt integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  r record;
+  v_amount numeric;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role runs renewals' using errcode = 'insufficient_privilege';
+  end if;
+  for r in select s.*, p.price_monthly, p.price_yearly, p.currency as plan_currency, p.name as plan_name
+             from public.subscriptions s join public.plans p on p.id = s.plan_id
+            where s.status = 'active' and s.auto_renew and not s.cancel_at_period_end
+              and s.provider in ('stripe', 'paystack', 'tripay') and s.renewal_due_at is null
+              and s.expires_at <> 'infinity'
+              and s.expires_at <= p_now + case s.provider when 'tripay' then greatest(p_lead, interval '3 days') else p_lead end
+            order by s.expires_at
+            limit greatest(coalesce(p_limit, 100), 0)
+            for update of s skip locked loop
+    v_amount := case r.period when 'year' then r.price_yearly else r.price_monthly end;
+    update public.subscriptions s
+       set renewal_due_at = r.expires_at, grace_until = r.expires_at + private.billing_grace(),
+           expires_at = r.expires_at + private.billing_grace(), renewal_attempts = 0,
+           next_renewal_attempt_at = case when r.provider = 'stripe' then null
+                                          when r.provider = 'paystack' then r.expires_at else p_now end
+     where s.id = r.id;
+    if r.provider <> 'stripe' and coalesce(v_amount, 0) > 0 then
+      insert into public.invoices (user_id, plan_id, subscription_id, provider, amount, currency, period,
+                                   checkout_key, description, expired_at, customer_email)
+      values (r.user_id, r.plan_id, r.id, r.provider, v_amount, r.plan_currency, r.period,
+              format('renewal:%s:%s', r.id, r.expires_at), r.plan_name || ' plan renewal, 1 ' || r.period,
+              r.expires_at + private.billing_grace(), (select p.email from public.profiles p where p.id = r.user_id))
+      on conflict do nothing;
+    end if;
+  end loop;
+  return query
+  with due as (
+    select i.id, s.id as sub_id, i.user_id, i.provider, i.amount, i.currency, s.renewal_attempts
+      from public.invoices i join public.subscriptions s on s.id = i.subscription_id
+     where i.status in ('pending', 'failed') and s.status = 'active' and s.next_renewal_attempt_at <= p_now
+       and s.renewal_due_at is not null and i.provider in ('paystack', 'tripay')
+       and (i.provider = 'paystack' or i.checkout_url is null)
+     order by s.next_renewal_attempt_at
+     limit greatest(coalesce(p_limit, 100), 0)
+     for update of s skip locked
+  ), claimed as (
+    update public.subscriptions s set next_renewal_attempt_at = p_now + interval '30 minutes'
+      from due where s.id = due.sub_id
+    returning s.id
+  )
+  select d.id, d.sub_id, d.user_id, d.provider, d.amount, d.currency,
+         coalesce(m.email, (select p.email from public.profiles p where p.id = d.user_id)),
+         m.authorization_code, m.channel, d.renewal_attempts + 1
+    from due d join claimed c on c.id = d.sub_id
+    left join private.billing_payment_methods m on m.user_id = d.user_id and m.provider = d.provider;
+end;
+$$;
+ALTER FUNCTION public.billing_renewals_due(p_now timestamp with time zone, p_lead interval, p_limit integer) OWNER TO postgres;
+CREATE FUNCTION public.billing_save_payment_method(p_user_id uuid, p_provider text, p_customer text DEFAULT NULL::text, p_authorization_code text DEFAULT NULL::text, p_email text DEFAULT NULL::text, p_channel text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role saves payment methods' using errcode = 'insufficient_privilege';
+  end if;
+  insert into private.billing_payment_methods as m (user_id, provider, customer, authorization_code, email, channel)
+  values (p_user_id, p_provider, p_customer, p_authorization_code, p_email, p_channel)
+  on conflict (user_id, provider) do update
+    set customer = coalesce(excluded.customer, m.customer),
+        authorization_code = coalesce(excluded.authorization_code, m.authorization_code),
+        email = coalesce(excluded.email, m.email),
+        channel = coalesce(excluded.channel, m.channel),
+        updated_at = now();
+end;
+$$;
+ALTER FUNCTION public.billing_save_payment_method(p_user_id uuid, p_provider text, p_customer text, p_authorization_code text, p_email text, p_channel text) OWNER TO postgres;
+CREATE FUNCTION public.billing_send_reminders(p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  r record;
+  v_n integer := 0;
+  v_end timestamptz;
+  v_what text;
+  v_url text;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role sends reminders' using errcode = 'insufficient_privilege';
+  end if;
+  for r in select s.*, p.name as plan_name, d.days
+             from public.subscriptions s
+             join public.plans p on p.id = s.plan_id
+             cross join lateral (select min(x) as days from unnest(array[1, 3]) x
+                                  where coalesce(s.renewal_due_at, s.expires_at) - p_now <= make_interval(days => x)) d
+            where s.status in ('active', 'trial') and s.expires_at <> 'infinity' and p.price_monthly > 0
+              and d.days is not null and coalesce(s.renewal_due_at, s.expires_at) > p_now
+              and s.past_due_since is null
+              and not exists (select 1 from private.billing_reminders b
+                               where b.subscription_id = s.id and b.period_end = coalesce(s.renewal_due_at, s.expires_at)
+                                 and b.days_before <= d.days)
+            order by s.id loop
+    v_end := coalesce(r.renewal_due_at, r.expires_at);
+    insert into private.billing_reminders (subscription_id, period_end, days_before)
+    values (r.id, v_end, r.days) on conflict do nothing;
+    select i.checkout_url into v_url from public.invoices i
+     where i.subscription_id = r.id and i.status = 'pending' and i.checkout_url is not null
+     order by i.created_at desc limit 1;
+    v_what := case
+      when r.status = 'trial' then format('Your %s trial ends on %s. Check out to keep the plan.', r.plan_name, private.billing_day(v_end))
+      when r.cancel_at_period_end or not r.auto_renew
+        then format('Your %s plan ends on %s and will not renew; you then move to the Free plan.', r.plan_name, private.billing_day(v_end))
+      when r.provider = 'tripay' and v_url is not null
+        then format('Your %s plan renews on %s: pay here: %s', r.plan_name, private.billing_day(v_end), v_url)
+      else format('Your %s plan renews on %s; your saved payment method will be charged.', r.plan_name, private.billing_day(v_end))
+    end;
+    insert into public.notifications (user_id, kind, title, body, data)
+    values (r.user_id, 'payment',
+            format('%s %s in %s day%s', r.plan_name, case when r.status = 'trial' then 'trial ends' else 'plan ends' end,
+                   r.days, case when r.days = 1 then '' else 's' end),
+            v_what,
+            jsonb_build_object('subscription_id', r.id, 'plan_id', r.plan_id, 'status', 'reminder',
+                               'days_before', r.days, 'ends_at', v_end, 'url', v_url));
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.billing_send_reminders(p_now timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION public.billing_start_trial(p_plan_id uuid) RETURNS public.subscriptions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid := (select auth.uid());
+  v_plan public.plans;
+  v_sub public.subscriptions;
+begin
+  if v_user is null or private.is_service() then
+    raise exception 'only a signed-in user starts a trial' using errcode = 'insufficient_privilege';
+  end if;
+  select * into v_plan from public.plans p where p.id = p_plan_id and p.is_active and p.trial_days > 0;
+  if not found then
+    raise exception 'no plan with a trial has this id' using errcode = 'no_data_found';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('billing-trial:' || v_user, 0));
+  if exists (select 1 from public.subscriptions s where s.user_id = v_user and s.trial_ends_at is not null) then
+    raise exception 'you have already had a trial' using errcode = 'check_violation', constraint = 'billing_one_trial_per_user';
+  end if;
+  select * into v_sub from public.subscriptions s
+   where s.user_id = v_user and s.status in ('active', 'trial') for update;
+  if found and v_sub.expires_at <> 'infinity' then
+    raise exception 'you are already on a paid plan' using errcode = 'check_violation', constraint = 'billing_trial_from_free';
+  end if;
+  if found then
+    update public.subscriptions s set status = 'cancelled', cancelled_at = now(), auto_renew = false where s.id = v_sub.id;
+  end if;
+  insert into public.subscriptions (user_id, plan_id, status, started_at, expires_at, trial_ends_at, auto_renew)
+  values (v_user, v_plan.id, 'trial', now(), now() + make_interval(days => v_plan.trial_days),
+          now() + make_interval(days => v_plan.trial_days), false)
+  returning * into v_sub;
+  perform private.billing_tell(v_sub, v_plan.name || ' trial started',
+    format('You are on the %s plan until %s.', v_plan.name, private.billing_day(v_sub.trial_ends_at)),
+    jsonb_build_object('status', 'trial', 'trial_ends_at', v_sub.trial_ends_at));
+  return v_sub;
+end;
+$$;
+ALTER FUNCTION public.billing_start_trial(p_plan_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb DEFAULT '[]'::jsonb, p_trades jsonb DEFAULT '[]'::jsonb, p_logs jsonb DEFAULT '[]'::jsonb, p_notes jsonb DEFAULT '[]'::jsonb) RETURNS TABLE(stale_bot_id uuid)
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -6443,6 +7096,24 @@ CREATE TABLE private.api_key_secret (
     CONSTRAINT api_key_secret_one_row CHECK (id)
 );
 ALTER TABLE private.api_key_secret OWNER TO postgres;
+CREATE TABLE private.billing_payment_methods (
+    user_id uuid NOT NULL,
+    provider text NOT NULL,
+    customer text,
+    authorization_code text,
+    email text,
+    channel text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT billing_payment_methods_provider_check CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))
+);
+ALTER TABLE private.billing_payment_methods OWNER TO postgres;
+CREATE TABLE private.billing_reminders (
+    subscription_id uuid NOT NULL,
+    period_end timestamp with time zone NOT NULL,
+    days_before integer NOT NULL,
+    sent_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.billing_reminders OWNER TO postgres;
 CREATE TABLE private.credit_delegations (
     xact xid8 NOT NULL,
     purpose text NOT NULL,
@@ -6777,6 +7448,23 @@ CREATE TABLE public.candles (
     CONSTRAINT candles_volume_finite CHECK ((volume <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.candles OWNER TO postgres;
+CREATE TABLE public.credit_packs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    credits numeric(20,8) NOT NULL,
+    price numeric(12,2) NOT NULL,
+    currency text DEFAULT 'USD'::text NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    sort_order integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_packs_credits_finite CHECK ((credits <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT credit_packs_credits_positive CHECK ((credits > (0)::numeric)),
+    CONSTRAINT credit_packs_currency_code CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT credit_packs_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT credit_packs_price_positive CHECK ((price > (0)::numeric))
+);
+ALTER TABLE public.credit_packs OWNER TO postgres;
 CREATE TABLE public.exchange_credentials (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid NOT NULL,
@@ -7129,23 +7817,6 @@ CREATE VIEW public.strategy_marketplace WITH (security_invoker='true') AS
           WHERE (rv.strategy_id = s.id)) r ON (true))
   WHERE (s.is_public AND (s.strategy_type = 'marketplace'::text) AND s.is_verified);
 ALTER TABLE public.strategy_marketplace OWNER TO postgres;
-CREATE TABLE public.subscriptions (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    plan_id uuid NOT NULL,
-    invoice_id uuid,
-    status text NOT NULL,
-    started_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL,
-    cancelled_at timestamp with time zone,
-    auto_renew boolean DEFAULT true NOT NULL,
-    trial_ends_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT subscriptions_expire_after_start CHECK ((expires_at > started_at)),
-    CONSTRAINT subscriptions_status_known CHECK ((status = ANY (ARRAY['active'::text, 'cancelled'::text, 'expired'::text, 'trial'::text])))
-);
-ALTER TABLE public.subscriptions OWNER TO postgres;
 CREATE TABLE public.sync_runs (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid DEFAULT auth.uid() NOT NULL,
@@ -7180,6 +7851,10 @@ ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.api_key_secret
     ADD CONSTRAINT api_key_secret_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.billing_payment_methods
+    ADD CONSTRAINT billing_payment_methods_pkey PRIMARY KEY (user_id, provider);
+ALTER TABLE ONLY private.billing_reminders
+    ADD CONSTRAINT billing_reminders_pkey PRIMARY KEY (subscription_id, period_end, days_before);
 ALTER TABLE ONLY private.credit_delegations
     ADD CONSTRAINT credit_delegations_pkey PRIMARY KEY (xact);
 ALTER TABLE ONLY private.credit_open_holds
@@ -7262,6 +7937,10 @@ ALTER TABLE ONLY public.credit_accounts
     ADD CONSTRAINT credit_accounts_one_per_user_and_kind UNIQUE (user_id, kind);
 ALTER TABLE ONLY public.credit_accounts
     ADD CONSTRAINT credit_accounts_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.credit_packs
+    ADD CONSTRAINT credit_packs_name_unique UNIQUE (name);
+ALTER TABLE ONLY public.credit_packs
+    ADD CONSTRAINT credit_packs_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.credit_transfers
     ADD CONSTRAINT credit_transfers_hold_resolves_once UNIQUE (pending_id);
 ALTER TABLE ONLY public.credit_transfers
@@ -7417,9 +8096,12 @@ CREATE INDEX credit_transfers_pending_timeout_idx ON public.credit_transfers USI
 CREATE INDEX credit_transfers_reference_idx ON public.credit_transfers USING btree (reference_type, reference_id);
 CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USING btree (user_id);
 CREATE INDEX exchange_markets_type_idx ON public.exchange_markets USING btree (exchange, type, symbol);
+CREATE INDEX invoices_credit_pack_id_idx ON public.invoices USING btree (credit_pack_id);
+CREATE UNIQUE INDEX invoices_open_checkout_unique ON public.invoices USING btree (user_id, checkout_key) WHERE ((status = 'pending'::text) AND (checkout_key IS NOT NULL));
 CREATE INDEX invoices_paid_at_idx ON public.invoices USING btree (paid_at) INCLUDE (provider, currency, amount) WHERE (status = 'paid'::text);
 CREATE INDEX invoices_plan_id_idx ON public.invoices USING btree (plan_id);
 CREATE INDEX invoices_provider_refs_idx ON public.invoices USING gin (provider_refs);
+CREATE INDEX invoices_subscription_id_idx ON public.invoices USING btree (subscription_id);
 CREATE INDEX invoices_user_id_idx ON public.invoices USING btree (user_id, created_at DESC);
 CREATE INDEX jobs_claim_idx ON public.jobs USING btree (queue, priority DESC, run_at, id) WHERE (status = 'queued'::text);
 CREATE INDEX jobs_dead_idx ON public.jobs USING btree (finished_at DESC) WHERE (status = 'dead'::text);
@@ -7458,6 +8140,7 @@ CREATE INDEX strategy_subscriptions_subscriber_idx ON public.strategy_subscripti
 CREATE INDEX subscriptions_invoice_id_idx ON public.subscriptions USING btree (invoice_id);
 CREATE UNIQUE INDEX subscriptions_one_current_per_user ON public.subscriptions USING btree (user_id) WHERE (status = ANY (ARRAY['active'::text, 'trial'::text]));
 CREATE INDEX subscriptions_plan_id_idx ON public.subscriptions USING btree (plan_id);
+CREATE INDEX subscriptions_renewal_idx ON public.subscriptions USING btree (expires_at) WHERE ((status = ANY (ARRAY['active'::text, 'trial'::text])) AND (expires_at <> 'infinity'::timestamp with time zone));
 CREATE INDEX subscriptions_user_id_idx ON public.subscriptions USING btree (user_id);
 CREATE INDEX sync_runs_account_id_idx ON public.sync_runs USING btree (account_id);
 CREATE INDEX sync_runs_connection_id_idx ON public.sync_runs USING btree (connection_id);
@@ -7506,6 +8189,7 @@ CREATE TRIGGER brokerage_connections_updated_at BEFORE UPDATE ON public.brokerag
 CREATE TRIGGER brokerage_positions_updated_at BEFORE UPDATE ON public.brokerage_positions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER credit_accounts_keep_history BEFORE DELETE ON public.credit_accounts FOR EACH ROW EXECUTE FUNCTION private.credit_account_keep_history();
 CREATE TRIGGER credit_accounts_updated_at BEFORE UPDATE ON public.credit_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER credit_packs_updated_at BEFORE UPDATE ON public.credit_packs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER credit_transfers_immutable BEFORE DELETE OR UPDATE ON public.credit_transfers FOR EACH ROW EXECUTE FUNCTION private.forbid_transfer_changes();
 CREATE TRIGGER exchange_credentials_updated_at BEFORE UPDATE ON public.exchange_credentials FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER invoices_paid_credit_purchase AFTER INSERT OR UPDATE OF status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.credit_invoice_paid();
@@ -7551,6 +8235,10 @@ CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_e
 CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = ANY (ARRAY['waiting'::text, 'failed'::text])) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
 CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = ANY (ARRAY['waiting'::text, 'failed'::text])) AND (new.status = 'received'::text) AND (new.provider = 'snaptrade'::text))) EXECUTE FUNCTION private.holdings_requeue_snaptrade_event();
 CREATE TRIGGER workers_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.workers FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('fleet');
+ALTER TABLE ONLY private.billing_payment_methods
+    ADD CONSTRAINT billing_payment_methods_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY private.billing_reminders
+    ADD CONSTRAINT billing_reminders_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.subscriptions(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY private.holdings_pending_aggregates
@@ -7624,7 +8312,11 @@ ALTER TABLE ONLY public.credit_transfers
 ALTER TABLE ONLY public.exchange_credentials
     ADD CONSTRAINT exchange_credentials_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_credit_pack_id_fkey FOREIGN KEY (credit_pack_id) REFERENCES public.credit_packs(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.invoices
     ADD CONSTRAINT invoices_plan_id_fkey FOREIGN KEY (plan_id) REFERENCES public.plans(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.subscriptions(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.invoices
     ADD CONSTRAINT invoices_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.jobs
@@ -7700,6 +8392,7 @@ CREATE POLICY "Admins can read every bot" ON public.bots FOR SELECT TO tradeflee
 CREATE POLICY "Admins can read every bot log" ON public.bot_logs FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every copy execution" ON public.signal_executions FOR SELECT TO authenticated USING (( SELECT private.is_admin() AS is_admin));
 CREATE POLICY "Admins can read every credit account" ON public.credit_accounts FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every credit pack" ON public.credit_packs FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every invoice" ON public.invoices FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every order" ON public.orders FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every plan" ON public.plans FOR SELECT TO tradefleet_admin USING (true);
@@ -7720,6 +8413,7 @@ CREATE POLICY "Admins can read the audit log" ON public.admin_audit_log FOR SELE
 CREATE POLICY "Admins can read webhook events" ON public.webhook_events FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read workers" ON public.workers FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Anyone can read active plans" ON public.plans FOR SELECT TO anon, authenticated USING (is_active);
+CREATE POLICY "Anyone can read credit packs for sale" ON public.credit_packs FOR SELECT TO anon, authenticated USING (is_active);
 CREATE POLICY "Anyone can read reviews of marketplace strategies" ON public.reviews FOR SELECT TO anon, authenticated USING ((EXISTS ( SELECT 1
    FROM public.strategies s
   WHERE (s.id = reviews.strategy_id))));
@@ -7808,6 +8502,7 @@ ALTER TABLE public.brokerage_connections ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.brokerage_positions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.candles ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.credit_packs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_transfers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.exchange_credentials ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.exchange_market_loads ENABLE ROW LEVEL SECURITY;
@@ -7909,13 +8604,27 @@ REVOKE ALL ON FUNCTION private.author_name(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO anon;
 GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) TO service_role;
+REVOKE ALL ON FUNCTION private.billing_currency_problem(p_provider text, p_amount numeric, p_currency text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.billing_currency_problem(p_provider text, p_amount numeric, p_currency text) TO service_role;
+REVOKE ALL ON FUNCTION private.billing_day(p_at timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_enforce_plan_limits(p_user_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_enqueue_webhook_event() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.billing_grace() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.billing_grace() TO service_role;
 GRANT ALL ON TABLE public.invoices TO service_role;
 GRANT SELECT ON TABLE public.invoices TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
+GRANT ALL ON TABLE public.subscriptions TO service_role;
+GRANT SELECT ON TABLE public.subscriptions TO authenticated;
+GRANT UPDATE(auto_renew) ON TABLE public.subscriptions TO authenticated;
+REVOKE ALL ON FUNCTION private.billing_provider_subscription(p_provider text, p_ref text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.billing_retry_offsets() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.billing_retry_offsets() TO service_role;
+REVOKE ALL ON FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_check_pairs() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_live_pairs_aal2() FROM PUBLIC;
@@ -8198,8 +8907,38 @@ REVOKE ALL ON FUNCTION public.backtest_run_start(p_run_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.backtest_run_start(p_run_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_cancel_at_period_end(p_cancel boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_cancel_at_period_end(p_cancel boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.billing_cancel_at_period_end(p_cancel boolean) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_checkout_abort(p_invoice_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_checkout_abort(p_invoice_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_checkout_open(p_user_id uuid, p_provider text, p_plan_id uuid, p_credit_pack_id uuid, p_period text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_checkout_open(p_user_id uuid, p_provider text, p_plan_id uuid, p_credit_pack_id uuid, p_period text) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_checkout_started(p_invoice_id uuid, p_url text, p_provider_invoice_id text, p_refs text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_checkout_started(p_invoice_id uuid, p_url text, p_provider_invoice_id text, p_refs text[]) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_customer(p_user_id uuid, p_provider text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_customer(p_user_id uuid, p_provider text) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_expire_due(p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_expire_due(p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_provider_renewal_failed(p_provider text, p_subscription_ref text, p_next_attempt_at timestamp with time zone, p_reason text, p_occurred_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_provider_renewal_failed(p_provider text, p_subscription_ref text, p_next_attempt_at timestamp with time zone, p_reason text, p_occurred_at timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_provider_subscription_ended(p_provider text, p_subscription_ref text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_provider_subscription_ended(p_provider text, p_subscription_ref text, p_reason text) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_renewals_due(p_now timestamp with time zone, p_lead interval, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_renewals_due(p_now timestamp with time zone, p_lead interval, p_limit integer) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_save_payment_method(p_user_id uuid, p_provider text, p_customer text, p_authorization_code text, p_email text, p_channel text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_save_payment_method(p_user_id uuid, p_provider text, p_customer text, p_authorization_code text, p_email text, p_channel text) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_send_reminders(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_send_reminders(p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) FROM PUBLIC;
@@ -8368,6 +9107,8 @@ REVOKE ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double
 GRANT ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) TO service_role;
 GRANT ALL ON TABLE auth.users TO postgres;
 GRANT ALL ON TABLE auth.users TO service_role;
+GRANT ALL ON TABLE private.billing_payment_methods TO service_role;
+GRANT ALL ON TABLE private.billing_reminders TO service_role;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.holdings_pending_aggregates TO service_role;
 GRANT ALL ON TABLE public.brokerage_positions TO service_role;
 GRANT SELECT ON TABLE public.brokerage_positions TO authenticated;
@@ -8424,6 +9165,9 @@ GRANT SELECT(created_at) ON TABLE public.brokerage_connections TO authenticated;
 GRANT SELECT(updated_at) ON TABLE public.brokerage_connections TO authenticated;
 GRANT ALL ON TABLE public.candles TO service_role;
 GRANT SELECT ON TABLE public.candles TO authenticated;
+GRANT ALL ON TABLE public.credit_packs TO service_role;
+GRANT SELECT ON TABLE public.credit_packs TO anon;
+GRANT SELECT ON TABLE public.credit_packs TO authenticated;
 GRANT ALL ON TABLE public.exchange_credentials TO service_role;
 GRANT DELETE ON TABLE public.exchange_credentials TO authenticated;
 GRANT SELECT(id) ON TABLE public.exchange_credentials TO authenticated;
@@ -8480,9 +9224,6 @@ GRANT SELECT ON TABLE public.signal_executions TO authenticated;
 GRANT ALL ON TABLE public.strategy_marketplace TO service_role;
 GRANT SELECT ON TABLE public.strategy_marketplace TO anon;
 GRANT SELECT ON TABLE public.strategy_marketplace TO authenticated;
-GRANT ALL ON TABLE public.subscriptions TO service_role;
-GRANT SELECT ON TABLE public.subscriptions TO authenticated;
-GRANT UPDATE(auto_renew) ON TABLE public.subscriptions TO authenticated;
 GRANT ALL ON TABLE public.sync_runs TO service_role;
 GRANT SELECT ON TABLE public.sync_runs TO authenticated;
 GRANT INSERT(user_id) ON TABLE public.sync_runs TO authenticated;

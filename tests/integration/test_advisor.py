@@ -107,6 +107,8 @@ INTENTIONAL: dict[str, dict[str, str]] = {
         f"authenticated_security_definer_function_executable_public_{signature}": reason
         for signature, reason in (
             ("accept_strategy_price_p_subscription_id uuid", _APP_RPC),
+            ("billing_cancel_at_period_end_p_cancel boolean", _APP_RPC),
+            ("billing_start_trial_p_plan_id uuid", _APP_RPC),
             ("admin_credit_audit_", _ADMIN_RPC),
             ("admin_discard_job_p_job_id bigint, p_reason text", _ADMIN_RPC),
             ("admin_platform_overview_", _ADMIN_RPC),

@@ -27,6 +27,7 @@ PERIODIC = {
     "credits.expire_holds",
     "credits.monthly_grants",
     "billing.sweep",
+    "billing.renew",
     "signals.renew",
     "holdings.nightly",
     "holdings.update_prices",

@@ -1,7 +1,10 @@
 """Billing: payment webhooks (Stripe, Paystack, Tripay) become invoice state, plan
 subscriptions and credits; a periodic sweep expires overdue invoices and lapsed plans, and
 retries payment events waiting for their predecessor (ending those unmatched after
-``BILLING_WEBHOOK_WAIT_H`` as ignored).
+``BILLING_WEBHOOK_WAIT_H`` as ignored). ``billing.renew`` sends trial and period-end
+reminders and makes due renewal attempts (Paystack charges of the saved authorisation,
+Tripay renewal transactions); ``billing.provider_cancel`` tells Stripe about a
+cancellation at period end.
 
 The rules live in SQL (``public.billing_apply_invoice_event``, ``public.billing_expire_due``);
 this package parses provider payloads and calls them.
@@ -9,15 +12,26 @@ this package parses provider payloads and calls them.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
-from worker.fleet.registry import JobContext, NoPayload, Registry
+import httpx
+
+from worker.fleet.registry import JobContext, NoPayload, Payload, Registry
 
 from .jobs import WebhookEvent, handle_webhook, process_webhook_event, sweep
+from .renewals import provider_cancel, renew
 from .settings import BillingSettings
 
-__all__ = ["BillingSettings", "process_webhook_event", "register"]
+__all__ = ["BillingSettings", "process_webhook_event", "register", "renew"]
+
+
+class ProviderCancel(Payload):
+    """``billing.provider_cancel``, enqueued by ``billing_cancel_at_period_end``."""
+
+    subscription_id: uuid.UUID
+    cancel: bool
 
 
 def register(registry: Registry, settings: BillingSettings) -> None:
@@ -33,3 +47,19 @@ def register(registry: Registry, settings: BillingSettings) -> None:
     registry.every(
         "billing.sweep", timedelta(seconds=settings.billing_sweep_interval_s), "billing.sweep"
     )
+
+    http = httpx.AsyncClient(headers={"user-agent": "tradefleet-billing"}, timeout=20.0)
+
+    @registry.job("billing.renew", payload=NoPayload, max_attempts=3, timeout_s=300)
+    async def handle_renew(ctx: JobContext[NoPayload]) -> dict[str, Any]:
+        return await renew(ctx.pool, http, settings)
+
+    registry.every(
+        "billing.renew", timedelta(seconds=settings.billing_renew_interval_s), "billing.renew"
+    )
+
+    @registry.job("billing.provider_cancel", payload=ProviderCancel, max_attempts=10, timeout_s=60)
+    async def handle_provider_cancel(ctx: JobContext[ProviderCancel]) -> dict[str, Any]:
+        return await provider_cancel(
+            ctx.pool, http, settings, ctx.payload.subscription_id, ctx.payload.cancel
+        )

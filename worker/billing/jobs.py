@@ -19,6 +19,7 @@ from worker.fleet.registry import JobContext, Payload
 
 from .events import PARSERS
 from .models import PaymentUpdate
+from .renewals import apply_subscription_event, save_payment_method
 
 LOCK_EVENT = """
 select id, provider, event_id, event_type, payload, status
@@ -163,6 +164,9 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
             if event["status"] in ("processed", "ignored"):
                 return {"outcome": "already_" + event["status"]}
             provider = event["provider"]
+            renewal = await apply_subscription_event(cur, provider, event["payload"])
+            if renewal is not None:
+                return await _finish_renewal_event(conn, event, renewal)
             parse = PARSERS.get(provider)
             outcome, error = "ignored", None
             status: Literal["processed", "ignored"] = "ignored"
@@ -210,6 +214,7 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                         )
                     elif outcome in ("applied", "unchanged"):
                         await _wake_successors(cur, provider, invoice_id, update)
+                        await save_payment_method(cur, provider, event["payload"], invoice_id)
                 if waits is not None:
                     keys, reason = waits
                     await inbox.wait(conn, event_id, keys, reason)
@@ -226,6 +231,20 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
         raise Retryable(f"payment event {event_id} is locked") from e
     except psycopg.OperationalError as e:
         raise Retryable(f"database unavailable: {e}") from e
+
+
+async def _finish_renewal_event(
+    conn: psycopg.AsyncConnection[Any], event: dict[str, Any], renewal: tuple[str, str]
+) -> dict[str, Any]:
+    """A provider's renewal event (see ``renewals.apply_subscription_event``): one naming
+    a subscription we do not know yet waits for its first payment."""
+    outcome, subscription = renewal
+    if outcome == "not_found":
+        reason = f"waits for the first payment of subscription {subscription}"
+        await inbox.wait(conn, event["id"], [subscription], reason)
+        return {"outcome": "waiting", "event_type": event["event_type"], "error": reason}
+    await inbox.finish(conn, event["id"], "processed", None)
+    return {"outcome": outcome, "event_type": event["event_type"], "error": None}
 
 
 class WebhookEvent(Payload):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,4 +17,39 @@ class BillingSettings(BaseSettings):
         gt=0,
         description="A payment event that cannot apply yet (a refund before its payment, a "
         "renewal before the first payment) waits this long for it, then ends ignored.",
+    )
+    billing_renew_interval_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Send trial and period-end reminders and run due renewals this often.",
+    )
+    billing_renew_lead_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="A paid period enters its renewal this long before it ends (Paystack is "
+        "charged then; Tripay renewal invoices are created 3 days before).",
+    )
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, description="Stripe secret key: cancels subscriptions at period end."
+    )
+    stripe_api_url: str = Field(default="https://api.stripe.com", description="Stripe API.")
+    paystack_secret_key: SecretStr | None = Field(
+        default=None, description="Paystack secret key: charges saved authorisations."
+    )
+    paystack_api_url: str = Field(default="https://api.paystack.co", description="Paystack API.")
+    tripay_api_key: SecretStr | None = Field(
+        default=None, description="Tripay API key: creates renewal transactions."
+    )
+    tripay_private_key: SecretStr | None = Field(
+        default=None, description="Tripay private key that signs transactions."
+    )
+    tripay_merchant_code: str | None = Field(default=None, description="Tripay merchant code.")
+    tripay_api_url: str = Field(default="https://tripay.co.id/api", description="Tripay API.")
+    tripay_default_channel: str = Field(
+        default="QRIS",
+        description="Tripay channel of a renewal when the user's last payment named none.",
+    )
+    billing_return_url: str = Field(
+        default="http://127.0.0.1:3000/billing",
+        description="Where a provider sends the user back after paying a renewal.",
     )

@@ -46,7 +46,9 @@ insert into calls values
   ('manual_trade: alice''s stopped bot', $$select (manual_trade(@bot.a1, true, 'buy', 1)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
   ('stop_bot: alice''s, keeping positions', $$select (stop_bot(@bot.a1, 'keep')).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
   ('admin_service_health', $$select (count(*) >= 0)::text as key from admin_service_health()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']),
-  ('admin_credit_audit', $$select (count(*) >= 0)::text as key from admin_credit_audit()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']);
+  ('admin_credit_audit', $$select (count(*) >= 0)::text as key from admin_credit_audit()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']),
+  ('billing_start_trial: a plan without a trial', $$select (billing_start_trial(@plan.x)).id::text as key$$, array['denied', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
+  ('billing_cancel_at_period_end: no paid plan', $$select (billing_cancel_at_period_end()).id::text as key$$, array['denied', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
@@ -68,7 +70,21 @@ insert into executors values
   ('backtest_run_progress(uuid,numeric)', 'service_role'),
   ('backtest_run_start(uuid)', 'service_role'),
   ('billing_apply_invoice_event(uuid,text,numeric,timestamp with time zone,jsonb)', 'service_role'),
+  ('billing_cancel_at_period_end(boolean)', 'authenticated service_role'),
+  ('billing_checkout_abort(uuid)', 'service_role'),
+  ('billing_checkout_open(uuid,text,uuid,uuid,text)', 'service_role'),
+  ('billing_checkout_started(uuid,text,text,text[])', 'service_role'),
+  ('billing_customer(uuid,text)', 'service_role'),
   ('billing_expire_due(timestamp with time zone)', 'service_role'),
+  ('billing_provider_renewal_failed(text,text,timestamp with time zone,text,timestamp with time zone)', 'service_role'),
+  ('billing_provider_subscription_ended(text,text,text)', 'service_role'),
+  ('billing_provider_subscription_ref(uuid)', 'service_role'),
+  ('billing_provider_subscription_updated(text,text,boolean,timestamp with time zone)', 'service_role'),
+  ('billing_renewal_attempted(uuid,text,text,text,text,timestamp with time zone)', 'service_role'),
+  ('billing_renewals_due(timestamp with time zone,interval,integer)', 'service_role'),
+  ('billing_save_payment_method(uuid,text,text,text,text,text)', 'service_role'),
+  ('billing_send_reminders(timestamp with time zone)', 'service_role'),
+  ('billing_start_trial(uuid)', 'authenticated service_role'),
   ('bot_apply_steps(jsonb,jsonb,jsonb,jsonb,jsonb)', 'service_role'),
   ('bot_fence_holds(jsonb)', 'service_role'),
   ('bot_orphan_holds(jsonb)', 'service_role'),
@@ -142,6 +158,7 @@ insert into executors values
 create temp table privileges (role text, privilege text, relation text, columns text[]) on commit drop;
 insert into privileges values
   ('anon', 'select', 'plans', null),
+  ('anon', 'select', 'credit_packs', null),
   ('anon', 'select', 'reviews', '{comment,created_at,id,rating,strategy_id,updated_at}'),
   ('anon', 'select', 'strategies', '{avg_backtest_return,backtest_count,category,created_at,description,engine,id,is_public,is_verified,monthly_price,name,performance,provider_share,risk_level,strategy_type,tags,updated_at,user_id}'),
   ('anon', 'select', 'strategy_marketplace', null),
@@ -188,6 +205,7 @@ insert into privileges values
   ('authenticated', 'select', 'orders', null),
   ('authenticated', 'select', 'position_requests', null),
   ('authenticated', 'select', 'plans', null),
+  ('authenticated', 'select', 'credit_packs', null),
   ('authenticated', 'select', 'portfolio_holdings', null),
   ('authenticated', 'select', 'portfolio_value', null),
   ('authenticated', 'select', 'profiles', null),
