@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from decimal import Decimal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,4 +19,41 @@ class BillingSettings(BaseSettings):
         gt=0,
         description="A payment event that cannot apply yet (a refund before its payment, a "
         "renewal before the first payment) waits this long for it, then ends ignored.",
+    )
+    billing_stripe_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Stripe secret key with Connect write access: creates providers' Connect "
+        "accounts, onboarding links and payout transfers. Unset: Stripe payouts are refused.",
+    )
+    billing_stripe_api_url: str = Field(
+        default="https://api.stripe.com", description="Stripe API base URL (payouts)."
+    )
+    billing_paystack_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Paystack secret key: resolves bank accounts, creates transfer recipients "
+        "and payout transfers. Unset: Paystack payouts are refused.",
+    )
+    billing_paystack_api_url: str = Field(
+        default="https://api.paystack.co", description="Paystack API base URL (payouts)."
+    )
+    billing_payout_units_per_credit: Decimal = Field(
+        default=Decimal(1),
+        gt=0,
+        description="One credit pays out as this many units of the destination's currency.",
+    )
+    billing_connect_return_url: str = Field(
+        default="http://localhost:3000/payouts?connected=1",
+        description="Where Stripe sends a provider who finished Connect onboarding.",
+    )
+    billing_connect_refresh_url: str = Field(
+        default="http://localhost:3000/payouts?refresh=1",
+        description="Where Stripe sends a provider whose onboarding link expired.",
+    )
+    billing_payout_interval_s: float = Field(
+        default=60.0, gt=0, description="Send approved payouts this often."
+    )
+    billing_monthly_payout_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Look this often for providers due their monthly payout (once a month each).",
     )
