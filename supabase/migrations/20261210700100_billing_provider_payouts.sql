@@ -280,8 +280,10 @@ begin
       constraint = 'payouts_review_once';
   end if;
   if not p_approve then
-    perform public.credit_void(md5('payout-void:' || v_row.id)::uuid, v_row.hold_id,
-                               jsonb_build_object('payout_id', v_row.id, 'rejected', p_reason));
+    -- Admins are no service role: the ledger's own void, as credit_correct does.
+    perform private.credit_apply_or_raise(md5('payout-void:' || v_row.id)::uuid, 'void', null, null, null, null,
+                                          v_row.hold_id, null, null, null,
+                                          jsonb_build_object('payout_id', v_row.id, 'rejected', p_reason));
   end if;
   update public.payouts p
      set status = case when p_approve then 'approved' else 'rejected' end,
