@@ -27,6 +27,8 @@ PERIODIC = {
     "credits.expire_holds",
     "credits.monthly_grants",
     "billing.sweep",
+    "billing.payouts",
+    "billing.monthly_payouts",
     "signals.renew",
     "holdings.nightly",
     "holdings.update_prices",
