@@ -143,7 +143,7 @@ async def connect_destination(
 # --- sending ----------------------------------------------------------------------------
 
 
-async def send_approved(pool: Any, clients: PayoutClients, limit: int = 20) -> dict[str, int]:
+async def send_approved(pool: Any, clients: PayoutClients, limit: int = 5) -> dict[str, int]:
     """Send every approved payout once: the payout id is the idempotency key (Stripe) and
     the reference (Paystack), so a payout sent before a crash is not sent twice."""
     sent = failed = 0
