@@ -22,6 +22,7 @@ from tests.support import payments
 from tests.support.db import User, request_as
 from tests.support.fleet import run_queued_jobs
 from worker.billing import BillingSettings, register
+from worker.errors import Retryable
 from worker.fleet.registry import Registry
 
 STRIPE = "https://stripe.test"
@@ -528,4 +529,31 @@ async def test_large_payouts_wait_for_an_admin_and_the_monthly_run_pays_everyone
             (pat.id,),
         )
         assert (await acur.fetchone() or {})["status"] == "approved"
+    await audit_clean(conn)
+
+
+@respx.mock
+async def test_a_success_webhook_before_the_fleet_recorded_the_transfer_posts_the_hold_once(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+) -> None:
+    pat, bob = users["provider"], users["bob"]
+    paystack_bank()
+    await connect_paystack(conn, pool, registry, pat)
+    await earn(conn, bob, pat, 100)
+    payout = await request_payout(conn, pat, 75)
+    # Paystack queued the transfer but its answer never reached the fleet.
+    transfer = respx.post(f"{PAYSTACK}/transfer").mock(return_value=httpx.Response(502))
+    with pytest.raises(Retryable):
+        await send(conn, pool, registry)
+    await conn.execute("update jobs set status = 'succeeded' where kind = 'billing.payouts'")
+    assert await one(conn, "select status from payouts where id = %s", payout["id"]) == "approved"
+    success = transfer_event("transfer.success", payout["id"], 9201)
+    assert await deliver(conn, pool, registry, success, success) == ["applied"]
+    assert await one(conn, "select status from payouts where id = %s", payout["id"]) == "paid"
+    assert await send(conn, pool, registry) == {"sent": 0, "failed": 0}  # never sent again
+    assert transfer.call_count == 1
+    assert await earnings(conn, pat) == (Decimal(5), Decimal(5))
     await audit_clean(conn)
