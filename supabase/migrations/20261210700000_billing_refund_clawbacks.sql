@@ -6,7 +6,8 @@
 -- each is reversed to system:purchases from where it went, the provider's share from
 -- their provider_earnings account and the platform's from system:platform_revenue, and the
 -- strategy subscription it paid for is cancelled. Nothing is ever edited: every step is a
--- new transfer with an id derived from the invoice and the transfer it reverses.
+-- new transfer with an id derived from the invoice and the transfer it reverses. A payment
+-- is never claimed twice: what earlier reversals took of it is not taken again.
 --
 -- What no account can cover (the user spent the credits elsewhere, the provider was paid
 -- out already) is never forced through the ledger (user and provider accounts cannot go
@@ -58,6 +59,17 @@ create table private.billing_chargebacks (
   primary key (invoice_id, dispute_ref)
 );
 
+-- How much of each strategy payment every reversed invoice has claimed (recovered or
+-- not), so two invoices never claim the same credits of one payment.
+create table private.billing_clawback_parts (
+  invoice_id uuid not null references public.invoices (id) on delete cascade,
+  payment_transfer_id uuid not null,
+  attributed numeric(24, 8) not null check (attributed > 0),
+  primary key (payment_transfer_id, invoice_id)
+);
+
+create index billing_clawback_parts_invoice_idx on private.billing_clawback_parts (invoice_id);
+
 -- ======================================================================================
 -- RLS
 -- ======================================================================================
@@ -71,7 +83,7 @@ revoke all on public.credit_exposures from anon, authenticated;
 grant select on public.credit_exposures to authenticated;
 grant all on public.credit_exposures to service_role;
 
-revoke all on private.billing_chargebacks from public, anon, authenticated;
+revoke all on private.billing_chargebacks, private.billing_clawback_parts from public, anon, authenticated;
 
 -- ======================================================================================
 -- Functions, each followed by its grants
@@ -159,7 +171,12 @@ begin
        order by t.created_at desc, t.id
     loop
       exit when v_left <= 0;
-      v_part := least(v_payment.amount, v_left);
+      v_part := least(v_payment.amount - coalesce((select sum(c.attributed) from private.billing_clawback_parts c
+                                                    where c.payment_transfer_id = v_payment.id), 0),
+                      v_left);
+      continue when v_part <= 0;
+      insert into private.billing_clawback_parts (invoice_id, payment_transfer_id, attributed)
+      values (p_invoice.id, v_payment.id, v_part);
       select * into v_from from public.credit_accounts a where a.id = v_payment.credit_account_id;
       v_take := least(v_part, greatest(v_from.credits_posted - v_from.debits_posted - v_from.debits_pending, 0));
       if v_take > 0 then

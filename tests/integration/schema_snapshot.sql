@@ -452,7 +452,12 @@ begin
        order by t.created_at desc, t.id
     loop
       exit when v_left <= 0;
-      v_part := least(v_payment.amount, v_left);
+      v_part := least(v_payment.amount - coalesce((select sum(c.attributed) from private.billing_clawback_parts c
+                                                    where c.payment_transfer_id = v_payment.id), 0),
+                      v_left);
+      continue when v_part <= 0;
+      insert into private.billing_clawback_parts (invoice_id, payment_transfer_id, attributed)
+      values (p_invoice.id, v_payment.id, v_part);
       select * into v_from from public.credit_accounts a where a.id = v_payment.credit_account_id;
       v_take := least(v_part, greatest(v_from.credits_posted - v_from.debits_posted - v_from.debits_pending, 0));
       if v_take > 0 then
@@ -6595,6 +6600,13 @@ CREATE TABLE private.billing_chargebacks (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.billing_chargebacks OWNER TO postgres;
+CREATE TABLE private.billing_clawback_parts (
+    invoice_id uuid NOT NULL,
+    payment_transfer_id uuid NOT NULL,
+    attributed numeric(24,8) NOT NULL,
+    CONSTRAINT billing_clawback_parts_attributed_check CHECK ((attributed > (0)::numeric))
+);
+ALTER TABLE private.billing_clawback_parts OWNER TO postgres;
 CREATE TABLE private.credit_delegations (
     xact xid8 NOT NULL,
     purpose text NOT NULL,
@@ -7390,6 +7402,8 @@ ALTER TABLE ONLY private.api_key_secret
     ADD CONSTRAINT api_key_secret_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.billing_chargebacks
     ADD CONSTRAINT billing_chargebacks_pkey PRIMARY KEY (invoice_id, dispute_ref);
+ALTER TABLE ONLY private.billing_clawback_parts
+    ADD CONSTRAINT billing_clawback_parts_pkey PRIMARY KEY (payment_transfer_id, invoice_id);
 ALTER TABLE ONLY private.credit_delegations
     ADD CONSTRAINT credit_delegations_pkey PRIMARY KEY (xact);
 ALTER TABLE ONLY private.credit_open_holds
@@ -7594,6 +7608,7 @@ ALTER TABLE ONLY supabase_migrations.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 CREATE UNIQUE INDEX users_email_partial_key ON auth.users USING btree (email) WHERE (is_sso_user = false);
 CREATE INDEX users_instance_id_idx ON auth.users USING btree (instance_id);
+CREATE INDEX billing_clawback_parts_invoice_idx ON private.billing_clawback_parts USING btree (invoice_id);
 CREATE INDEX credit_open_holds_timeout_idx ON private.credit_open_holds USING btree (timeout_at) WHERE (timeout_at IS NOT NULL);
 CREATE INDEX admin_audit_log_actor_idx ON public.admin_audit_log USING btree (actor_id, at DESC);
 CREATE INDEX admin_audit_log_at_idx ON public.admin_audit_log USING btree (at DESC);
@@ -7775,6 +7790,8 @@ CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public
 CREATE TRIGGER workers_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.workers FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('fleet');
 ALTER TABLE ONLY private.billing_chargebacks
     ADD CONSTRAINT billing_chargebacks_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES public.invoices(id) ON DELETE CASCADE;
+ALTER TABLE ONLY private.billing_clawback_parts
+    ADD CONSTRAINT billing_clawback_parts_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES public.invoices(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY private.holdings_pending_aggregates

@@ -2,7 +2,7 @@
 -- from the strategy payments made with them, and records what nobody can cover; a payout
 -- holds, settles once whatever the order of outcomes, and the ledger stays whole.
 begin;
-select plan(27);
+select plan(31);
 
 select tests.create_user(1701, 'sam@payouts.test');
 select tests.create_user(1702, 'pia@payouts.test', 'provider');
@@ -36,6 +36,33 @@ select is(public.billing_apply_chargeback(gen_random_uuid(), 'dp_x'), 'not_found
 select throws_ok($$select public.billing_apply_chargeback(tests.id('payouts-invoice', 1), '')$$, '22023', null,
                  'a chargeback names its dispute');
 select is((select count(*)::int from public.credit_audit()), 0, 'the ledger is whole after the chargeback');
+
+-- Two refunded invoices never claim the same strategy payment twice -----------------------------
+insert into public.invoices (id, user_id, provider, provider_invoice_id, amount, credits)
+values (tests.id('payouts-invoice', 2), tests.id('user', 1703), 'stripe', 'cs_payouts_2', 50, 50),
+       (tests.id('payouts-invoice', 3), tests.id('user', 1703), 'stripe', 'cs_payouts_3', 50, 50);
+select public.billing_apply_invoice_event(tests.id('payouts-invoice', 2), 'paid', 50);
+select public.billing_apply_invoice_event(tests.id('payouts-invoice', 3), 'paid', 50);
+insert into public.strategy_subscriptions (id, strategy_id, subscriber_id, price)
+values (tests.id('payouts-sub', 3), tests.id('payouts-strategy', 1), tests.id('user', 1703), 100);
+select public.credit_pay_strategy_subscription(tests.id('payouts-pay', 3), tests.id('payouts-sub', 3));
+-- The platform has revenue of other payments: it could give back more than its fee.
+select public.credit_create_transfer(tests.id('payouts-revenue', 1), private.credit_system_account('system:grants'),
+                                     private.credit_system_account('system:platform_revenue'), 100, 'correction');
+select public.billing_apply_invoice_event(tests.id('payouts-invoice', 2), 'refunded');
+select public.billing_apply_invoice_event(tests.id('payouts-invoice', 3), 'refunded');
+select is((select sum(t.amount) from public.credit_transfers t
+            where t.kind = 'refund' and t.metadata ->> 'share' = 'provider'
+              and t.reference_id in (tests.id('payouts-invoice', 2)::text, tests.id('payouts-invoice', 3)::text)),
+          80::numeric, 'the provider gives back its 80 once, however many invoices paid for the payment');
+select is(pg_temp.available(tests.id('user', 1702), 'provider_earnings'), 0::numeric, 'and keeps nothing of it');
+select is((select sum(t.amount) from public.credit_transfers t
+            where t.kind = 'refund' and t.metadata ->> 'share' = 'platform'
+              and t.reference_id in (tests.id('payouts-invoice', 2)::text, tests.id('payouts-invoice', 3)::text)),
+          20::numeric, 'the platform gives back its fee once');
+select is((select count(*)::int from public.credit_exposures
+            where invoice_id in (tests.id('payouts-invoice', 2), tests.id('payouts-invoice', 3))),
+          0, 'everything was recovered: no exposure is invented');
 
 -- Payouts ---------------------------------------------------------------------------------------
 select public.credit_grant(tests.id('payouts-grant', 1), tests.id('user', 1701), 200, 'test', 'payouts', '{}');
