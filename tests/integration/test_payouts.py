@@ -234,7 +234,7 @@ async def test_a_strategy_payment_is_paid_out_through_paystack_once_the_webhook_
             },
         )
     )
-    assert await send(conn, pool, registry) == {"sent": 1, "failed": 0}
+    assert await send(conn, pool, registry) == {"sent": 1, "failed": 0, "ready": 0}
     body = json.loads(transfer.calls.last.request.content)
     assert body == {
         "source": "balance",
@@ -245,7 +245,7 @@ async def test_a_strategy_payment_is_paid_out_through_paystack_once_the_webhook_
         "reason": "Tradefleet provider payout",
     }
     assert await one(conn, "select status from payouts where id = %s", payout["id"]) == "sent"
-    assert await send(conn, pool, registry) == {"sent": 0, "failed": 0}  # sent once
+    assert await send(conn, pool, registry) == {"sent": 0, "failed": 0, "ready": 0}  # sent once
     await audit_clean(conn)
 
     # Delivered twice, and a stale failure after the success: posted once, nothing else.
@@ -349,6 +349,24 @@ async def test_stripe_connect_onboarding_then_a_transfer_reversed_before_its_cre
         await request_payout(conn, pat, 60)
     assert await earnings(conn, pat) == (Decimal(80), Decimal(80))  # nothing held
 
+    # Every payout run asks Stripe whether the account can receive transfers yet.
+    account_state = respx.get(f"{STRIPE}/v1/accounts/acct_pat")
+    account_state.mock(
+        return_value=httpx.Response(
+            200,
+            json={"id": "acct_pat", "object": "account", "capabilities": {"transfers": "inactive"}},
+        )
+    )
+    assert await send(conn, pool, registry) == {"sent": 0, "failed": 0, "ready": 0}
+    account_state.mock(
+        return_value=httpx.Response(
+            200,
+            json={"id": "acct_pat", "object": "account", "capabilities": {"transfers": "active"}},
+        )
+    )
+    assert await send(conn, pool, registry) == {"sent": 0, "failed": 0, "ready": 1}
+    assert account_state.call_count == 2
+
     ready = payments.stripe(
         "evt_acct",
         "account.updated",
@@ -359,7 +377,7 @@ async def test_stripe_connect_onboarding_then_a_transfer_reversed_before_its_cre
             "capabilities": {"transfers": "active"},
         },
     )
-    assert await deliver(conn, pool, registry, ready) == ["applied"]
+    assert await deliver(conn, pool, registry, ready) == ["unchanged"]  # Stripe's word, once more
     payout = await request_payout(conn, pat, 70)
     transfer = respx.post(f"{STRIPE}/v1/transfers").mock(
         return_value=httpx.Response(
@@ -375,7 +393,7 @@ async def test_stripe_connect_onboarding_then_a_transfer_reversed_before_its_cre
             },
         )
     )
-    assert await send(conn, pool, registry) == {"sent": 1, "failed": 0}
+    assert await send(conn, pool, registry) == {"sent": 1, "failed": 0, "ready": 0}
     sent = parse_qs(transfer.calls.last.request.content.decode())
     assert (
         sent["amount"] == ["7000"]
@@ -431,7 +449,7 @@ async def test_a_transfer_stripe_refuses_fails_the_payout_and_releases_the_hold(
             },
         )
     )
-    assert await send(conn, pool, registry) == {"sent": 0, "failed": 1}
+    assert await send(conn, pool, registry) == {"sent": 0, "failed": 1, "ready": 0}
     assert await one(conn, "select failure from payouts where id = %s", payout["id"]) == (
         "stripe: You have insufficient available funds in your Stripe account."
     )
@@ -553,7 +571,11 @@ async def test_a_success_webhook_before_the_fleet_recorded_the_transfer_posts_th
     success = transfer_event("transfer.success", payout["id"], 9201)
     assert await deliver(conn, pool, registry, success, success) == ["applied"]
     assert await one(conn, "select status from payouts where id = %s", payout["id"]) == "paid"
-    assert await send(conn, pool, registry) == {"sent": 0, "failed": 0}  # never sent again
+    assert await send(conn, pool, registry) == {
+        "sent": 0,
+        "failed": 0,
+        "ready": 0,
+    }  # never sent again
     assert transfer.call_count == 1
     assert await earnings(conn, pat) == (Decimal(5), Decimal(5))
     await audit_clean(conn)

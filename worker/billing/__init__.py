@@ -23,6 +23,7 @@ from .payouts import (
     ConnectDestination,
     PayoutClients,
     connect_destination,
+    refresh_stripe_destinations,
     request_monthly,
     send_approved,
 )
@@ -67,7 +68,8 @@ def register(
 
     @registry.job("billing.payouts", payload=NoPayload, max_attempts=3, timeout_s=120)
     async def handle_payouts(ctx: JobContext[NoPayload]) -> dict[str, Any]:
-        return await send_approved(ctx.pool, clients)
+        ready = await refresh_stripe_destinations(ctx.pool, clients)
+        return {**await send_approved(ctx.pool, clients), "ready": ready}
 
     @registry.job("billing.monthly_payouts", payload=NoPayload, max_attempts=3, timeout_s=120)
     async def handle_monthly(ctx: JobContext[NoPayload]) -> dict[str, Any]:

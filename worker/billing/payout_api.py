@@ -2,7 +2,8 @@
 
 Stripe (form-encoded, ``Authorization: Bearer``, ``Idempotency-Key``):
 ``POST /v1/accounts`` (an Express account able to receive transfers),
-``POST /v1/account_links`` (its onboarding link), ``POST /v1/transfers`` (a payout).
+``POST /v1/account_links`` (its onboarding link), ``GET /v1/accounts/{id}`` (can it receive
+transfers yet), ``POST /v1/transfers`` (a payout).
 Paystack (JSON, ``Authorization: Bearer``): ``GET /bank/resolve`` (whose account is it),
 ``POST /transferrecipient``, ``POST /transfer`` (the payout's reference is its
 idempotency key) and ``GET /transfer/verify/{reference}``.
@@ -107,6 +108,16 @@ class StripeConnect:
             f"account-link-{key}",
         )
         return str(body["url"])
+
+    async def transfers_active(self, account: str) -> bool:
+        """Whether the connected account can receive transfers (``GET /v1/accounts/{id}``)."""
+        headers = self._headers("")
+        del headers["idempotency-key"]
+        body = await _send(
+            "stripe", self.http.get(f"{self.base}/v1/accounts/{account}", headers=headers)
+        )
+        capabilities = body.get("capabilities")
+        return isinstance(capabilities, dict) and capabilities.get("transfers") == "active"
 
     async def transfer(
         self, payout_id: str, account: str, amount_minor: int, currency: str

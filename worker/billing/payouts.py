@@ -45,6 +45,13 @@ update public.payout_destinations
  where provider = 'stripe' and stripe_account_id = %(account)s and status <> 'ready'
 """
 
+PENDING_STRIPE = """
+select d.id, d.stripe_account_id from public.payout_destinations d
+ where d.provider = 'stripe' and d.status = 'pending' and d.stripe_account_id is not null
+ order by d.updated_at
+ limit %(limit)s
+"""
+
 TO_SEND = """
 select p.id, p.amount, d.provider, d.currency, d.stripe_account_id, d.paystack_recipient_code
   from public.payouts p join public.payout_destinations d on d.id = p.destination_id
@@ -177,6 +184,23 @@ async def send_approved(pool: Any, clients: PayoutClients, limit: int = 5) -> di
             await cur.execute(MARK_SENT, {"id": row["id"], "transfer": transfer.transfer_id})
             sent += 1
     return {"sent": sent, "failed": failed}
+
+
+async def refresh_stripe_destinations(pool: Any, clients: PayoutClients, limit: int = 20) -> int:
+    """Ask Stripe whether pending Connect accounts can receive transfers yet (their
+    ``account.updated`` events go to a Connect endpoint); returns how many became ready."""
+    ready = 0
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(PENDING_STRIPE, {"limit": limit})
+        for row in await cur.fetchall():
+            try:
+                active = await clients.stripe.transfers_active(row["stripe_account_id"])
+            except (PayoutRejected, NotConfigured):
+                continue
+            if active:
+                await cur.execute(STRIPE_ACCOUNT_READY, {"account": row["stripe_account_id"]})
+                ready += cur.rowcount
+    return ready
 
 
 async def request_monthly(pool: Any) -> dict[str, Any]:
