@@ -413,7 +413,7 @@ declare
   v_part numeric;
   v_recovered numeric := 0;
   v_payment record;
-  v_providers jsonb := '{}';
+  v_providers jsonb := '{}'::jsonb;
   v_provider text;
   v_n integer;
 begin
@@ -456,10 +456,14 @@ begin
                                                     where c.payment_transfer_id = v_payment.id), 0),
                       v_left);
       continue when v_part <= 0;
-      insert into private.billing_clawback_parts (invoice_id, payment_transfer_id, attributed)
-      values (p_invoice.id, v_payment.id, v_part);
       select * into v_from from public.credit_accounts a where a.id = v_payment.credit_account_id;
       v_take := least(v_part, greatest(v_from.credits_posted - v_from.debits_posted - v_from.debits_pending, 0));
+      -- A provider's share is claimed whole (what it cannot give back is its exposure); of
+      -- the platform's fee only what it gave back, the rest stays the user's to find.
+      if v_from.kind = 'provider_earnings' or v_take > 0 then
+        insert into private.billing_clawback_parts (invoice_id, payment_transfer_id, attributed)
+        values (p_invoice.id, v_payment.id, case when v_from.kind = 'provider_earnings' then v_part else v_take end);
+      end if;
       if v_take > 0 then
         perform public.credit_create_transfer(
           md5('invoice-clawback:' || p_invoice.id || ':' || v_payment.id)::uuid,
