@@ -485,22 +485,95 @@ CREATE FUNCTION private.billing_on_refunded(p_invoice public.invoices) RETURNS v
     SET search_path TO ''
     AS $$
 declare
-  v_account public.credit_accounts;
-  v_back numeric;
+  v_purchases uuid := private.credit_system_account('system:purchases');
+  v_user_account public.credit_accounts;
+  v_from public.credit_accounts;
+  v_left numeric;
+  v_take numeric;
+  v_part numeric;
+  v_recovered numeric := 0;
+  v_payment record;
+  v_providers jsonb := '{}'::jsonb;
+  v_provider text;
   v_n integer;
 begin
   if p_invoice.credits > 0 then
-    select * into v_account from public.credit_accounts a
+    -- Lock order of the ledger: user-owned accounts by id, then system accounts.
+    perform 1 from public.credit_accounts a
+     where a.user_id = p_invoice.user_id and a.kind = 'user'
+        or a.id in (select t.credit_account_id from public.credit_transfers t
+                     where t.debit_account_id = (select u.id from public.credit_accounts u
+                                                  where u.user_id = p_invoice.user_id and u.kind = 'user')
+                       and t.kind = 'revenue_share' and t.phase = 'posted'
+                       and t.created_at >= coalesce(p_invoice.paid_at, p_invoice.created_at))
+        or a.id = v_purchases
+     order by a.user_id is null, a.id for no key update;
+    select * into v_user_account from public.credit_accounts a
      where a.user_id = p_invoice.user_id and a.kind = 'user';
-    v_back := least(p_invoice.credits,
-                    greatest(v_account.credits_posted - v_account.debits_posted - v_account.debits_pending, 0));
-    if v_back > 0 then
+    v_left := p_invoice.credits;
+    v_take := least(v_left, greatest(v_user_account.credits_posted - v_user_account.debits_posted
+                                     - v_user_account.debits_pending, 0));
+    if v_take > 0 then
       perform public.credit_create_transfer(
         md5('invoice-refund:' || p_invoice.id)::uuid,
-        v_account.id, (select a.id from public.credit_accounts a where a.code = 'system:purchases'),
-        v_back, 'refund', 'invoice', p_invoice.id::text,
-        jsonb_build_object('purchased', p_invoice.credits, 'taken_back', v_back));
+        v_user_account.id, v_purchases, v_take, 'refund', 'invoice', p_invoice.id::text,
+        jsonb_build_object('purchased', p_invoice.credits, 'taken_back', v_take));
+      v_left := v_left - v_take;
+      v_recovered := v_take;
     end if;
+    -- What the user no longer has: reverse their strategy payments since the payment,
+    -- newest first, each share from the account it went to.
+    for v_payment in
+      select t.id, t.credit_account_id, t.amount, t.reference_id
+        from public.credit_transfers t
+       where v_left > 0 and v_user_account.id is not null
+         and t.debit_account_id = v_user_account.id and t.kind = 'revenue_share' and t.phase = 'posted'
+         and t.created_at >= coalesce(p_invoice.paid_at, p_invoice.created_at)
+       order by t.created_at desc, t.id
+    loop
+      exit when v_left <= 0;
+      v_part := least(v_payment.amount - coalesce((select sum(c.attributed) from private.billing_clawback_parts c
+                                                    where c.payment_transfer_id = v_payment.id), 0),
+                      v_left);
+      continue when v_part <= 0;
+      select * into v_from from public.credit_accounts a where a.id = v_payment.credit_account_id;
+      v_take := least(v_part, greatest(v_from.credits_posted - v_from.debits_posted - v_from.debits_pending, 0));
+      -- A provider's share is claimed whole (what it cannot give back is its exposure); of
+      -- the platform's fee only what it gave back, the rest stays the user's to find.
+      if v_from.kind = 'provider_earnings' or v_take > 0 then
+        insert into private.billing_clawback_parts (invoice_id, payment_transfer_id, attributed)
+        values (p_invoice.id, v_payment.id, case when v_from.kind = 'provider_earnings' then v_part else v_take end);
+      end if;
+      if v_take > 0 then
+        perform public.credit_create_transfer(
+          md5('invoice-clawback:' || p_invoice.id || ':' || v_payment.id)::uuid,
+          v_from.id, v_purchases, v_take, 'refund', 'invoice', p_invoice.id::text,
+          jsonb_build_object('clawback_of', v_payment.id, 'strategy_subscription', v_payment.reference_id,
+                             'share', case when v_from.kind = 'provider_earnings' then 'provider' else 'platform' end));
+      end if;
+      if v_from.kind = 'provider_earnings' then
+        -- The provider's share counts as recovered for the user either way: what the
+        -- provider cannot give back is the provider's exposure.
+        v_provider := v_from.user_id::text;
+        v_providers := jsonb_set(v_providers, array[v_provider],
+          jsonb_build_array(coalesce((v_providers -> v_provider ->> 0)::numeric, 0) + v_part,
+                            coalesce((v_providers -> v_provider ->> 1)::numeric, 0) + v_take));
+        v_recovered := v_recovered + v_part;
+        v_left := v_left - v_part;
+      else
+        v_recovered := v_recovered + v_take;
+        v_left := v_left - v_take;
+      end if;
+      update public.strategy_subscriptions s
+         set status = 'cancelled', cancelled_at = coalesce(s.cancelled_at, now())
+       where s.id::text = v_payment.reference_id and s.status in ('active', 'paused');
+    end loop;
+    perform private.billing_record_exposure(p_invoice, p_invoice.user_id, 'user', p_invoice.credits, v_recovered);
+    for v_provider in select jsonb_object_keys(v_providers) loop
+      perform private.billing_record_exposure(p_invoice, v_provider::uuid, 'provider_earnings',
+                                              (v_providers -> v_provider ->> 0)::numeric,
+                                              (v_providers -> v_provider ->> 1)::numeric);
+    end loop;
   end if;
   update public.subscriptions s
      set status = 'cancelled', cancelled_at = now(), auto_renew = false
@@ -510,7 +583,9 @@ begin
     perform private.billing_enforce_plan_limits(p_invoice.user_id);
   end if;
   insert into public.notifications (user_id, kind, title, body, data)
-  values (p_invoice.user_id, 'payment', 'Payment refunded',
+  values (p_invoice.user_id, 'payment',
+          case when exists (select 1 from private.billing_chargebacks c where c.invoice_id = p_invoice.id)
+               then 'Payment charged back' else 'Payment refunded' end,
           format('%s %s refunded.', p_invoice.amount, p_invoice.currency),
           jsonb_build_object('invoice_id', p_invoice.id, 'status', 'refunded'));
 end;
@@ -557,6 +632,25 @@ CREATE FUNCTION private.billing_provider_subscription(p_provider text, p_ref tex
    limit 1
 $$;
 ALTER FUNCTION private.billing_provider_subscription(p_provider text, p_ref text) OWNER TO postgres;
+CREATE FUNCTION private.billing_record_exposure(p_invoice public.invoices, p_user_id uuid, p_kind text, p_due numeric, p_recovered numeric) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_due <= 0 or p_recovered >= p_due then
+    return;
+  end if;
+  insert into public.credit_exposures (invoice_id, user_id, account_kind, reason, amount_due, amount_recovered)
+  values (p_invoice.id, p_user_id, p_kind,
+          case when exists (select 1 from private.billing_chargebacks c where c.invoice_id = p_invoice.id)
+               then 'chargeback' else 'refund' end,
+          p_due, p_recovered)
+  on conflict (invoice_id, user_id, account_kind) do update
+     set amount_due = public.credit_exposures.amount_due + excluded.amount_due,
+         amount_recovered = public.credit_exposures.amount_recovered + excluded.amount_recovered;
+end;
+$$;
+ALTER FUNCTION private.billing_record_exposure(p_invoice public.invoices, p_user_id uuid, p_kind text, p_due numeric, p_recovered numeric) OWNER TO postgres;
 CREATE FUNCTION private.billing_requeue_webhook_event() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3398,6 +3492,57 @@ begin
 end;
 $$;
 ALTER FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) OWNER TO postgres;
+CREATE TABLE public.credit_exposures (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    invoice_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    account_kind text NOT NULL,
+    reason text NOT NULL,
+    amount_due numeric(24,8) NOT NULL,
+    amount_recovered numeric(24,8) DEFAULT 0 NOT NULL,
+    shortfall numeric(24,8) GENERATED ALWAYS AS ((amount_due - amount_recovered)) STORED,
+    status text DEFAULT 'open'::text NOT NULL,
+    resolution text,
+    resolved_by uuid,
+    resolved_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_exposures_account_kind_known CHECK ((account_kind = ANY (ARRAY['user'::text, 'provider_earnings'::text]))),
+    CONSTRAINT credit_exposures_amount_due_finite CHECK ((amount_due <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT credit_exposures_amount_due_positive CHECK ((amount_due > (0)::numeric)),
+    CONSTRAINT credit_exposures_amount_recovered_finite CHECK ((amount_recovered <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT credit_exposures_amount_recovered_not_negative CHECK ((amount_recovered >= (0)::numeric)),
+    CONSTRAINT credit_exposures_reason_known CHECK ((reason = ANY (ARRAY['refund'::text, 'chargeback'::text]))),
+    CONSTRAINT credit_exposures_resolution_length CHECK ((char_length(resolution) <= 1000)),
+    CONSTRAINT credit_exposures_shortfall_positive CHECK ((amount_recovered < amount_due)),
+    CONSTRAINT credit_exposures_status_known CHECK ((status = ANY (ARRAY['open'::text, 'settled'::text, 'written_off'::text])))
+);
+ALTER TABLE public.credit_exposures OWNER TO postgres;
+CREATE FUNCTION public.admin_resolve_credit_exposure(p_id uuid, p_status text, p_reason text) RETURNS public.credit_exposures
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_actor uuid := private.require_admin();
+  v_row public.credit_exposures;
+begin
+  perform private.admin_check_reason(p_reason);
+  if p_status is null or p_status not in ('settled', 'written_off') then
+    raise exception 'an exposure is resolved as settled or written_off, not %', p_status
+      using errcode = 'invalid_parameter_value';
+  end if;
+  update public.credit_exposures e
+     set status = p_status, resolution = p_reason, resolved_by = v_actor, resolved_at = now()
+   where e.id = p_id and e.status = 'open'
+  returning * into v_row;
+  if not found then
+    raise exception 'no open credit exposure %', p_id using errcode = 'no_data_found';
+  end if;
+  perform private.admin_audit(v_actor, 'resolve_credit_exposure', 'credit_exposure', p_id::text,
+                              p_reason, '{}', jsonb_build_object('status', p_status));
+  return v_row;
+end;
+$$;
+ALTER FUNCTION public.admin_resolve_credit_exposure(p_id uuid, p_status text, p_reason text) OWNER TO postgres;
 CREATE FUNCTION public.admin_retry_job(p_job_id bigint) RETURNS public.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3432,6 +3577,73 @@ begin
 end;
 $$;
 ALTER FUNCTION public.admin_retry_job(p_job_id bigint) OWNER TO postgres;
+CREATE TABLE public.payouts (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    destination_id uuid NOT NULL,
+    hold_id uuid NOT NULL,
+    amount numeric(24,8) NOT NULL,
+    status text DEFAULT 'requested'::text NOT NULL,
+    source text DEFAULT 'request'::text NOT NULL,
+    approved_by uuid,
+    approved_at timestamp with time zone,
+    provider_transfer_id text,
+    failure text,
+    settled_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payouts_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT payouts_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT payouts_failure_length CHECK ((char_length(failure) <= 1000)),
+    CONSTRAINT payouts_provider_transfer_id_length CHECK ((char_length(provider_transfer_id) <= 255)),
+    CONSTRAINT payouts_source_known CHECK ((source = ANY (ARRAY['request'::text, 'monthly'::text]))),
+    CONSTRAINT payouts_status_known CHECK ((status = ANY (ARRAY['requested'::text, 'approved'::text, 'sent'::text, 'paid'::text, 'failed'::text, 'reversed'::text, 'rejected'::text])))
+);
+ALTER TABLE public.payouts OWNER TO postgres;
+CREATE FUNCTION public.admin_review_payout(p_payout_id uuid, p_approve boolean, p_reason text) RETURNS public.payouts
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_actor uuid := private.require_admin();
+  v_row public.payouts;
+begin
+  perform private.admin_check_reason(p_reason);
+  if p_approve is null then
+    raise exception 'approve (true) or reject (false)' using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_row from public.payouts p where p.id = p_payout_id for update;
+  if not found then
+    raise exception 'no payout %', p_payout_id using errcode = 'no_data_found';
+  end if;
+  if v_row.status <> 'requested' then
+    raise exception 'payout % is % already', p_payout_id, v_row.status using errcode = 'check_violation',
+      constraint = 'payouts_review_once';
+  end if;
+  if not p_approve then
+    -- Admins are no service role: the ledger's own void, as credit_correct does.
+    perform private.credit_apply_or_raise(md5('payout-void:' || v_row.id)::uuid, 'void', null, null, null, null,
+                                          v_row.hold_id, null, null, null,
+                                          jsonb_build_object('payout_id', v_row.id, 'rejected', p_reason));
+  end if;
+  update public.payouts p
+     set status = case when p_approve then 'approved' else 'rejected' end,
+         approved_by = v_actor, approved_at = case when p_approve then now() end,
+         failure = case when p_approve then null else p_reason end,
+         settled_at = case when p_approve then null else now() end,
+         updated_at = now()
+   where p.id = v_row.id
+  returning * into v_row;
+  perform private.admin_audit(v_actor, case when p_approve then 'approve_payout' else 'reject_payout' end,
+                              'payout', v_row.id::text, p_reason, '{}', jsonb_build_object('status', v_row.status));
+  insert into public.notifications (user_id, kind, title, body, data)
+  values (v_row.user_id, 'payment', case when p_approve then 'Payout approved' else 'Payout rejected' end,
+          format('Your payout of %s credits was %s.', v_row.amount, case when p_approve then 'approved' else 'rejected: ' || p_reason end),
+          jsonb_build_object('payout_id', v_row.id, 'status', v_row.status));
+  return v_row;
+end;
+$$;
+ALTER FUNCTION public.admin_review_payout(p_payout_id uuid, p_approve boolean, p_reason text) OWNER TO postgres;
 CREATE FUNCTION public.admin_service_health() RETURNS TABLE(service text, target text, status text, latency_ms numeric, error text, checked_at timestamp with time zone, changed_at timestamp with time zone, history jsonb)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -3798,6 +4010,26 @@ CREATE FUNCTION public.backtest_run_start(p_run_id uuid) RETURNS SETOF public.ba
   returning r.*;
 $$;
 ALTER FUNCTION public.backtest_run_start(p_run_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.billing_apply_chargeback(p_invoice_id uuid, p_dispute_ref text, p_occurred_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  if p_dispute_ref is null or btrim(p_dispute_ref) = '' or char_length(p_dispute_ref) > 200 then
+    raise exception 'a chargeback names its dispute (at most 200 characters)' using errcode = 'invalid_parameter_value';
+  end if;
+  if not exists (select 1 from public.invoices i where i.id = p_invoice_id) then
+    return 'not_found';
+  end if;
+  insert into private.billing_chargebacks (invoice_id, dispute_ref) values (p_invoice_id, p_dispute_ref)
+  on conflict do nothing;
+  return public.billing_apply_invoice_event(p_invoice_id, 'refunded', null, p_occurred_at, '{}');
+end;
+$$;
+ALTER FUNCTION public.billing_apply_chargeback(p_invoice_id uuid, p_dispute_ref text, p_occurred_at timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric DEFAULT NULL::numeric, p_occurred_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_details jsonb DEFAULT '{}'::jsonb) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4833,6 +5065,89 @@ CREATE FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_res
   returning j.id;
 $$;
 ALTER FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) OWNER TO postgres;
+CREATE TABLE public.payout_destinations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    provider text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    currency text NOT NULL,
+    stripe_account_id text,
+    onboarding_url text,
+    paystack_recipient_code text,
+    bank_code text,
+    account_last4 text,
+    account_name text,
+    error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payout_destinations_account_last4_format CHECK ((account_last4 ~ '^[0-9]{1,4}$'::text)),
+    CONSTRAINT payout_destinations_account_name_length CHECK ((char_length(account_name) <= 255)),
+    CONSTRAINT payout_destinations_bank_code_format CHECK ((bank_code ~ '^[0-9A-Za-z]{1,20}$'::text)),
+    CONSTRAINT payout_destinations_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT payout_destinations_error_length CHECK ((char_length(error) <= 1000)),
+    CONSTRAINT payout_destinations_onboarding_url_length CHECK ((char_length(onboarding_url) <= 2000)),
+    CONSTRAINT payout_destinations_provider_known CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text]))),
+    CONSTRAINT payout_destinations_recipient_length CHECK ((char_length(paystack_recipient_code) <= 255)),
+    CONSTRAINT payout_destinations_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'ready'::text, 'rejected'::text]))),
+    CONSTRAINT payout_destinations_stripe_account_length CHECK ((char_length(stripe_account_id) <= 255))
+);
+ALTER TABLE public.payout_destinations OWNER TO postgres;
+CREATE FUNCTION public.connect_payout_destination(p_provider text, p_currency text DEFAULT NULL::text, p_bank_code text DEFAULT NULL::text, p_account_number text DEFAULT NULL::text) RETURNS public.payout_destinations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_user uuid := (select auth.uid());
+  v_row public.payout_destinations;
+begin
+  if v_user is null or private.is_service() then
+    raise exception 'providers connect their own payout destination' using errcode = 'insufficient_privilege';
+  end if;
+  if coalesce(auth.jwt() -> 'app_metadata' ->> 'role', '') <> 'provider' then
+    raise exception 'only providers connect a payout destination' using errcode = 'insufficient_privilege';
+  end if;
+  if p_provider is null or p_provider not in ('stripe', 'paystack') then
+    raise exception 'payouts go through stripe or paystack, not %', p_provider
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if p_currency is not null and p_currency !~ '^[A-Za-z]{3}$' then
+    raise exception 'a currency is a three-letter code' using errcode = 'check_violation',
+      constraint = 'payout_destinations_currency_format';
+  end if;
+  if p_provider = 'paystack' and (p_bank_code is null or p_bank_code !~ '^[0-9A-Za-z]{1,20}$') then
+    raise exception 'a paystack destination needs a bank code' using errcode = 'check_violation',
+      constraint = 'payout_destinations_bank_code_format';
+  end if;
+  if p_provider = 'paystack' and (p_account_number is null or p_account_number !~ '^[0-9]{6,20}$') then
+    raise exception 'a paystack destination needs an account number of 6 to 20 digits'
+      using errcode = 'check_violation', constraint = 'payout_destinations_account_number_format';
+  end if;
+  if exists (select 1 from public.payouts p
+              where p.user_id = v_user and p.status in ('requested', 'approved', 'sent')) then
+    raise exception 'a payout is on its way: change the destination once it has settled'
+      using errcode = 'check_violation', constraint = 'payout_destinations_no_payout_in_flight';
+  end if;
+  insert into public.payout_destinations as d (user_id, provider, status, currency, bank_code, account_last4)
+  values (v_user, p_provider, 'pending',
+          upper(coalesce(p_currency, case p_provider when 'stripe' then 'USD' else 'NGN' end)),
+          case when p_provider = 'paystack' then p_bank_code end,
+          case when p_provider = 'paystack' then right(p_account_number, 4) end)
+  on conflict (user_id) do update
+     set provider = excluded.provider, status = 'pending', currency = excluded.currency,
+         bank_code = excluded.bank_code, account_last4 = excluded.account_last4,
+         -- A Stripe account already created is kept: onboarding continues where it stopped.
+         stripe_account_id = case when excluded.provider = 'stripe' then d.stripe_account_id end,
+         paystack_recipient_code = null, account_name = null, onboarding_url = null, error = null,
+         updated_at = now()
+  returning * into v_row;
+  perform public.enqueue_job('billing.payout_destination',
+                             jsonb_build_object('destination_id', v_row.id, 'account_number', p_account_number),
+                             'default', null, 0, 5,
+                             'payout-destination:' || v_row.id || ':' || extract(epoch from v_row.updated_at));
+  return v_row;
+end;
+$_$;
+ALTER FUNCTION public.connect_payout_destination(p_provider text, p_currency text, p_bank_code text, p_account_number text) OWNER TO postgres;
 CREATE FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_environment text DEFAULT 'live'::text) RETURNS TABLE(id uuid, key text, prefix text, name text, environment text, scopes text[], expires_at timestamp with time zone, created_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -6195,6 +6510,107 @@ begin
 end;
 $$;
 ALTER FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role records payouts' using errcode = 'insufficient_privilege';
+  end if;
+  update public.payouts p
+     set status = case when p.status = 'approved' then 'sent' else p.status end,
+         provider_transfer_id = coalesce(p.provider_transfer_id, p_provider_transfer_id), updated_at = now()
+   where p.id = p_payout_id and p.status in ('approved', 'sent', 'paid');
+  return case when found then 'applied' else 'unchanged' end;
+end;
+$$;
+ALTER FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) OWNER TO postgres;
+CREATE FUNCTION public.payout_request_monthly(p_month date DEFAULT NULL::date) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_month date := date_trunc('month', coalesce(p_month, (now() at time zone 'utc')::date))::date;
+  v_min numeric := (select s.min_payout from private.credit_settings s);
+  v_user uuid;
+  v_n integer := 0;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role runs the monthly payouts' using errcode = 'insufficient_privilege';
+  end if;
+  for v_user in
+    select d.user_id from public.payout_destinations d
+      join public.credit_accounts a on a.user_id = d.user_id and a.kind = 'provider_earnings'
+     where d.status = 'ready' and a.credits_posted - a.debits_posted - a.debits_pending >= v_min
+       and not exists (select 1 from public.payouts p
+                        where p.user_id = d.user_id
+                          and (p.status in ('requested', 'approved', 'sent')
+                               or (p.source = 'monthly' and p.created_at >= v_month)))
+     order by d.user_id
+  loop
+    perform public.request_payout(null, md5('monthly-payout:' || v_month || ':' || v_user)::uuid, v_user, 'monthly');
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.payout_request_monthly(p_month date) OWNER TO postgres;
+CREATE FUNCTION public.payout_settle(p_payout_id uuid, p_outcome text, p_provider_transfer_id text DEFAULT NULL::text, p_reason text DEFAULT NULL::text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_row public.payouts;
+  v_open boolean;
+  v_account uuid;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role settles payouts' using errcode = 'insufficient_privilege';
+  end if;
+  if p_outcome is null or p_outcome not in ('paid', 'failed', 'reversed') then
+    raise exception 'a payout is paid, failed or reversed, not %', p_outcome using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_row from public.payouts p where p.id = p_payout_id for update;
+  if not found then
+    return 'not_found';
+  end if;
+  v_open := exists (select 1 from private.credit_open_holds h where h.transfer_id = v_row.hold_id);
+  if p_outcome = 'paid' and v_row.status in ('approved', 'sent') and v_open then
+    perform public.credit_post(md5('payout-post:' || v_row.id)::uuid, v_row.hold_id, null,
+                               jsonb_build_object('payout_id', v_row.id, 'provider_transfer_id', p_provider_transfer_id));
+  elsif p_outcome in ('failed', 'reversed') and v_row.status in ('approved', 'sent') and v_open then
+    perform public.credit_void(md5('payout-void:' || v_row.id)::uuid, v_row.hold_id,
+                               jsonb_build_object('payout_id', v_row.id, 'reason', p_reason));
+  elsif p_outcome = 'reversed' and v_row.status = 'paid' then
+    v_account := (select t.debit_account_id from public.credit_transfers t where t.id = v_row.hold_id);
+    perform 1 from public.credit_accounts a
+     where a.id in (v_account, private.credit_system_account('system:payouts'))
+     order by a.user_id is null, a.id for no key update;
+    perform public.credit_create_transfer(md5('payout-reversal:' || v_row.id)::uuid,
+                                          private.credit_system_account('system:payouts'), v_account,
+                                          v_row.amount, 'payout', 'payout', v_row.id::text,
+                                          jsonb_build_object('payout_id', v_row.id, 'reversed', true));
+  else
+    return 'unchanged';
+  end if;
+  update public.payouts p
+     set status = case p_outcome when 'paid' then 'paid' when 'failed' then 'failed' else 'reversed' end,
+         provider_transfer_id = coalesce(p.provider_transfer_id, p_provider_transfer_id),
+         failure = case when p_outcome = 'paid' then null else left(coalesce(p_reason, p_outcome), 1000) end,
+         settled_at = now(), updated_at = now()
+   where p.id = v_row.id
+  returning * into v_row;
+  insert into public.notifications (user_id, kind, title, body, data)
+  values (v_row.user_id, 'payment', 'Payout ' || v_row.status,
+          format('Your payout of %s credits was %s.', v_row.amount,
+                 case v_row.status when 'paid' then 'sent' when 'failed' then 'not sent; the credits are available again'
+                                   else 'reversed; the credits are available again' end),
+          jsonb_build_object('payout_id', v_row.id, 'status', v_row.status));
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.payout_settle(p_payout_id uuid, p_outcome text, p_provider_transfer_id text, p_reason text) OWNER TO postgres;
 CREATE FUNCTION public.prune_history(p_history text, p_keep interval, p_batch integer DEFAULT 1000) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -6511,6 +6927,50 @@ begin
 end;
 $$;
 ALTER FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid, p_strategy_id uuid, p_backtest_run_id uuid, p_input jsonb) OWNER TO postgres;
+CREATE FUNCTION public.request_payout(p_amount numeric DEFAULT NULL::numeric, p_id uuid DEFAULT NULL::uuid, p_user_id uuid DEFAULT NULL::uuid, p_source text DEFAULT 'request'::text) RETURNS public.payouts
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid;
+  v_dest public.payout_destinations;
+  v_hold public.credit_transfers;
+  v_row public.payouts;
+  v_auto boolean;
+begin
+  if private.is_service() then
+    v_user := coalesce(p_user_id, (select auth.uid()));
+  else
+    v_user := (select auth.uid());
+    if v_user is null or (p_user_id is not null and p_user_id <> v_user) or p_source is distinct from 'request' then
+      raise exception 'providers can request payouts of their own earnings only' using errcode = 'insufficient_privilege';
+    end if;
+  end if;
+  if p_source is null or p_source not in ('request', 'monthly') then
+    raise exception 'a payout comes from a request or the monthly run, not %', p_source
+      using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_dest from public.payout_destinations d where d.user_id = v_user;
+  if not found or v_dest.status <> 'ready' then
+    raise exception 'connect a payout destination first (%)', coalesce(v_dest.status, 'none')
+      using errcode = 'check_violation', constraint = 'payouts_destination_ready',
+            detail = 'result: payout_destination_not_ready';
+  end if;
+  v_hold := public.credit_request_payout(p_amount, p_id, v_user);
+  select * into v_row from public.payouts p where p.hold_id = v_hold.id;
+  if found then
+    return v_row;
+  end if;
+  v_auto := v_hold.amount <= (select s.auto_approve_max from private.payout_settings s);
+  insert into public.payouts (id, user_id, destination_id, hold_id, amount, status, source, approved_at)
+  values (md5('payout:' || v_hold.id)::uuid, v_user, v_dest.id, v_hold.id, v_hold.amount,
+          case when v_auto then 'approved' else 'requested' end, p_source,
+          case when v_auto then now() end)
+  returning * into v_row;
+  return v_row;
+end;
+$$;
+ALTER FUNCTION public.request_payout(p_amount numeric, p_id uuid, p_user_id uuid, p_source text) OWNER TO postgres;
 CREATE FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -7096,6 +7556,19 @@ CREATE TABLE private.api_key_secret (
     CONSTRAINT api_key_secret_one_row CHECK (id)
 );
 ALTER TABLE private.api_key_secret OWNER TO postgres;
+CREATE TABLE private.billing_chargebacks (
+    invoice_id uuid NOT NULL,
+    dispute_ref text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.billing_chargebacks OWNER TO postgres;
+CREATE TABLE private.billing_clawback_parts (
+    invoice_id uuid NOT NULL,
+    payment_transfer_id uuid NOT NULL,
+    attributed numeric(24,8) NOT NULL,
+    CONSTRAINT billing_clawback_parts_attributed_check CHECK ((attributed > (0)::numeric))
+);
+ALTER TABLE private.billing_clawback_parts OWNER TO postgres;
 CREATE TABLE private.billing_payment_methods (
     user_id uuid NOT NULL,
     provider text NOT NULL,
@@ -7148,6 +7621,14 @@ CREATE TABLE private.password_failures (
     locked_until timestamp with time zone
 );
 ALTER TABLE private.password_failures OWNER TO postgres;
+CREATE TABLE private.payout_settings (
+    id boolean DEFAULT true NOT NULL,
+    auto_approve_max numeric(24,8) DEFAULT 500 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payout_settings_auto_approve_max_not_negative CHECK ((auto_approve_max >= (0)::numeric)),
+    CONSTRAINT payout_settings_single_row CHECK (id)
+);
+ALTER TABLE private.payout_settings OWNER TO postgres;
 CREATE TABLE private.rate_limit_buckets (
     bucket text NOT NULL,
     tat timestamp with time zone NOT NULL
@@ -7733,6 +8214,34 @@ CREATE TABLE public.protective_orders (
     CONSTRAINT protective_orders_trigger_positive CHECK ((trigger_price > (0)::numeric))
 );
 ALTER TABLE public.protective_orders OWNER TO postgres;
+CREATE VIEW public.provider_statement WITH (security_invoker='true') AS
+ SELECT s.user_id,
+    s.transfer_id,
+    s.created_at,
+        CASE
+            WHEN (s.kind = 'revenue_share'::text) THEN 'earning'::text
+            WHEN (s.kind = 'refund'::text) THEN 'clawback'::text
+            WHEN ((s.kind = 'payout'::text) AND (s.phase = 'pending'::text)) THEN 'payout_held'::text
+            WHEN ((s.kind = 'payout'::text) AND (s.phase = 'post_pending'::text)) THEN 'payout_paid'::text
+            WHEN ((s.kind = 'payout'::text) AND (s.phase = 'void_pending'::text)) THEN 'payout_released'::text
+            WHEN (s.kind = 'payout'::text) THEN 'payout_reversed'::text
+            ELSE s.kind
+        END AS entry,
+        CASE
+            WHEN (s.kind = 'revenue_share'::text) THEN ((s.metadata ->> 'payment'::text))::numeric
+            ELSE NULL::numeric
+        END AS gross,
+        CASE
+            WHEN (s.kind = 'revenue_share'::text) THEN (((s.metadata ->> 'payment'::text))::numeric - s.amount)
+            ELSE NULL::numeric
+        END AS fee,
+    s.amount,
+    s.available_change,
+    s.reference_type,
+    s.reference_id
+   FROM public.credit_statement s
+  WHERE (s.account_kind = 'provider_earnings'::text);
+ALTER TABLE public.provider_statement OWNER TO postgres;
 CREATE TABLE public.reviews (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     strategy_id uuid NOT NULL,
@@ -7851,6 +8360,10 @@ ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.api_key_secret
     ADD CONSTRAINT api_key_secret_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.billing_chargebacks
+    ADD CONSTRAINT billing_chargebacks_pkey PRIMARY KEY (invoice_id, dispute_ref);
+ALTER TABLE ONLY private.billing_clawback_parts
+    ADD CONSTRAINT billing_clawback_parts_pkey PRIMARY KEY (payment_transfer_id, invoice_id);
 ALTER TABLE ONLY private.billing_payment_methods
     ADD CONSTRAINT billing_payment_methods_pkey PRIMARY KEY (user_id, provider);
 ALTER TABLE ONLY private.billing_reminders
@@ -7865,6 +8378,8 @@ ALTER TABLE ONLY private.holdings_pending_aggregates
     ADD CONSTRAINT holdings_pending_aggregates_pkey PRIMARY KEY (user_id);
 ALTER TABLE ONLY private.password_failures
     ADD CONSTRAINT password_failures_pkey PRIMARY KEY (user_id);
+ALTER TABLE ONLY private.payout_settings
+    ADD CONSTRAINT payout_settings_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.rate_limit_buckets
     ADD CONSTRAINT rate_limit_buckets_pkey PRIMARY KEY (bucket);
 ALTER TABLE ONLY private.signal_fanouts
@@ -7937,6 +8452,10 @@ ALTER TABLE ONLY public.credit_accounts
     ADD CONSTRAINT credit_accounts_one_per_user_and_kind UNIQUE (user_id, kind);
 ALTER TABLE ONLY public.credit_accounts
     ADD CONSTRAINT credit_accounts_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.credit_exposures
+    ADD CONSTRAINT credit_exposures_one_per_invoice_and_account UNIQUE (invoice_id, user_id, account_kind);
+ALTER TABLE ONLY public.credit_exposures
+    ADD CONSTRAINT credit_exposures_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.credit_packs
     ADD CONSTRAINT credit_packs_name_unique UNIQUE (name);
 ALTER TABLE ONLY public.credit_packs
@@ -7967,6 +8486,14 @@ ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_client_order_id_unique UNIQUE (client_order_id);
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.payout_destinations
+    ADD CONSTRAINT payout_destinations_one_per_user UNIQUE (user_id);
+ALTER TABLE ONLY public.payout_destinations
+    ADD CONSTRAINT payout_destinations_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_one_per_hold UNIQUE (hold_id);
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_name_key UNIQUE (name);
 ALTER TABLE ONLY public.plans
@@ -8051,6 +8578,7 @@ ALTER TABLE ONLY supabase_migrations.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 CREATE UNIQUE INDEX users_email_partial_key ON auth.users USING btree (email) WHERE (is_sso_user = false);
 CREATE INDEX users_instance_id_idx ON auth.users USING btree (instance_id);
+CREATE INDEX billing_clawback_parts_invoice_idx ON private.billing_clawback_parts USING btree (invoice_id);
 CREATE INDEX credit_open_holds_timeout_idx ON private.credit_open_holds USING btree (timeout_at) WHERE (timeout_at IS NOT NULL);
 CREATE INDEX admin_audit_log_actor_idx ON public.admin_audit_log USING btree (actor_id, at DESC);
 CREATE INDEX admin_audit_log_at_idx ON public.admin_audit_log USING btree (at DESC);
@@ -8089,6 +8617,9 @@ CREATE INDEX brokerage_connections_provider_user_idx ON public.brokerage_connect
 CREATE INDEX brokerage_connections_user_id_idx ON public.brokerage_connections USING btree (user_id);
 CREATE INDEX brokerage_positions_user_symbol_idx ON public.brokerage_positions USING btree (user_id, symbol);
 CREATE INDEX credit_accounts_user_id_idx ON public.credit_accounts USING btree (user_id);
+CREATE INDEX credit_exposures_open_idx ON public.credit_exposures USING btree (created_at) WHERE (status = 'open'::text);
+CREATE INDEX credit_exposures_resolved_by_idx ON public.credit_exposures USING btree (resolved_by);
+CREATE INDEX credit_exposures_user_id_idx ON public.credit_exposures USING btree (user_id);
 CREATE INDEX credit_transfers_credit_account_idx ON public.credit_transfers USING btree (credit_account_id, created_at);
 CREATE INDEX credit_transfers_debit_account_idx ON public.credit_transfers USING btree (debit_account_id, created_at);
 CREATE INDEX credit_transfers_pending_bot_idx ON public.credit_transfers USING btree (((metadata ->> 'bot_id'::text))) WHERE ((phase = 'pending'::text) AND (reference_type = 'order'::text));
@@ -8114,6 +8645,10 @@ CREATE INDEX notifications_user_id_idx ON public.notifications USING btree (user
 CREATE INDEX orders_bot_id_idx ON public.orders USING btree (bot_id, created_at DESC);
 CREATE INDEX orders_open_idx ON public.orders USING btree (bot_id) WHERE (status = ANY (ARRAY['pending'::text, 'open'::text]));
 CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id, created_at DESC);
+CREATE INDEX payouts_approved_by_idx ON public.payouts USING btree (approved_by);
+CREATE INDEX payouts_destination_id_idx ON public.payouts USING btree (destination_id);
+CREATE INDEX payouts_to_send_idx ON public.payouts USING btree (created_at) WHERE (status = 'approved'::text);
+CREATE INDEX payouts_user_id_idx ON public.payouts USING btree (user_id, created_at DESC);
 CREATE INDEX position_requests_bot_active_idx ON public.position_requests USING btree (bot_id) WHERE (status = ANY (ARRAY['pending'::text, 'working'::text]));
 CREATE UNIQUE INDEX position_requests_one_close_per_trade ON public.position_requests USING btree (trade_id) WHERE ((kind = 'close'::text) AND (status = ANY (ARRAY['pending'::text, 'working'::text])));
 CREATE INDEX position_requests_trade_id_idx ON public.position_requests USING btree (trade_id);
@@ -8198,6 +8733,7 @@ CREATE TRIGGER jobs_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, l
 CREATE TRIGGER notifications_enqueue_outbound AFTER INSERT ON public.notifications REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.notify_enqueue_outbound();
 CREATE TRIGGER orders_check_lease_epoch BEFORE INSERT OR UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
 CREATE TRIGGER orders_updated_at BEFORE UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER payout_destinations_updated_at BEFORE UPDATE ON public.payout_destinations FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER plans_updated_at BEFORE UPDATE ON public.plans FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER position_requests_notify AFTER INSERT ON public.position_requests FOR EACH ROW EXECUTE FUNCTION private.notify_position_request();
 CREATE TRIGGER position_requests_set_updated_at BEFORE UPDATE ON public.position_requests FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -8235,6 +8771,10 @@ CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_e
 CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = ANY (ARRAY['waiting'::text, 'failed'::text])) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
 CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = ANY (ARRAY['waiting'::text, 'failed'::text])) AND (new.status = 'received'::text) AND (new.provider = 'snaptrade'::text))) EXECUTE FUNCTION private.holdings_requeue_snaptrade_event();
 CREATE TRIGGER workers_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.workers FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('fleet');
+ALTER TABLE ONLY private.billing_chargebacks
+    ADD CONSTRAINT billing_chargebacks_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES public.invoices(id) ON DELETE CASCADE;
+ALTER TABLE ONLY private.billing_clawback_parts
+    ADD CONSTRAINT billing_clawback_parts_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES public.invoices(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.billing_payment_methods
     ADD CONSTRAINT billing_payment_methods_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.billing_reminders
@@ -8307,6 +8847,12 @@ ALTER TABLE ONLY public.brokerage_positions
     ADD CONSTRAINT brokerage_positions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.credit_accounts
     ADD CONSTRAINT credit_accounts_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.credit_exposures
+    ADD CONSTRAINT credit_exposures_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES public.invoices(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.credit_exposures
+    ADD CONSTRAINT credit_exposures_resolved_by_fkey FOREIGN KEY (resolved_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.credit_exposures
+    ADD CONSTRAINT credit_exposures_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.credit_transfers
     ADD CONSTRAINT credit_transfers_pending_id_fkey FOREIGN KEY (pending_id) REFERENCES public.credit_transfers(id);
 ALTER TABLE ONLY public.exchange_credentials
@@ -8327,6 +8873,14 @@ ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.payout_destinations
+    ADD CONSTRAINT payout_destinations_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_approved_by_fkey FOREIGN KEY (approved_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_destination_id_fkey FOREIGN KEY (destination_id) REFERENCES public.payout_destinations(id) ON DELETE RESTRICT;
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.position_requests
     ADD CONSTRAINT position_requests_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.position_requests
@@ -8392,9 +8946,12 @@ CREATE POLICY "Admins can read every bot" ON public.bots FOR SELECT TO tradeflee
 CREATE POLICY "Admins can read every bot log" ON public.bot_logs FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every copy execution" ON public.signal_executions FOR SELECT TO authenticated USING (( SELECT private.is_admin() AS is_admin));
 CREATE POLICY "Admins can read every credit account" ON public.credit_accounts FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every credit exposure" ON public.credit_exposures FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every credit pack" ON public.credit_packs FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every invoice" ON public.invoices FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every order" ON public.orders FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every payout" ON public.payouts FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every payout destination" ON public.payout_destinations FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every plan" ON public.plans FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every position request" ON public.position_requests FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every profile" ON public.profiles FOR SELECT TO tradefleet_admin USING (true);
@@ -8420,6 +8977,8 @@ CREATE POLICY "Anyone can read reviews of marketplace strategies" ON public.revi
 CREATE POLICY "Anyone can read verified marketplace strategies" ON public.strategies FOR SELECT TO anon, authenticated USING ((is_public AND (strategy_type = 'marketplace'::text) AND is_verified));
 CREATE POLICY "Providers can publish signals on their own strategies" ON public.signals FOR INSERT TO authenticated WITH CHECK (((provider_id = ( SELECT auth.uid() AS uid)) AND (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])) AND private.owns_strategy(strategy_id)));
 CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Providers can read their own payout destination" ON public.payout_destinations FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Providers can read their own payouts" ON public.payouts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Providers can update their own signals" ON public.signals FOR UPDATE TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Signed-in users can read market candles" ON public.candles FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Signed-in users can read prices" ON public.symbol_prices FOR SELECT TO authenticated USING (true);
@@ -8502,6 +9061,7 @@ ALTER TABLE public.brokerage_connections ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.brokerage_positions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.candles ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_accounts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.credit_exposures ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_packs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_transfers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.exchange_credentials ENABLE ROW LEVEL SECURITY;
@@ -8511,6 +9071,8 @@ ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.payout_destinations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.payouts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.position_requests ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
@@ -8621,6 +9183,7 @@ GRANT ALL ON TABLE public.subscriptions TO service_role;
 GRANT SELECT ON TABLE public.subscriptions TO authenticated;
 GRANT UPDATE(auto_renew) ON TABLE public.subscriptions TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_provider_subscription(p_provider text, p_ref text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.billing_record_exposure(p_invoice public.invoices, p_user_id uuid, p_kind text, p_due numeric, p_recovered numeric) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_retry_offsets() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.billing_retry_offsets() TO service_role;
@@ -8817,9 +9380,19 @@ GRANT ALL ON FUNCTION public.admin_platform_overview() TO service_role;
 REVOKE ALL ON FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.admin_replay_webhook_event(p_event_id uuid, p_reason text) TO service_role;
+GRANT ALL ON TABLE public.credit_exposures TO service_role;
+GRANT SELECT ON TABLE public.credit_exposures TO authenticated;
+REVOKE ALL ON FUNCTION public.admin_resolve_credit_exposure(p_id uuid, p_status text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_resolve_credit_exposure(p_id uuid, p_status text, p_reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.admin_resolve_credit_exposure(p_id uuid, p_status text, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) TO authenticated;
 GRANT ALL ON FUNCTION public.admin_retry_job(p_job_id bigint) TO service_role;
+GRANT ALL ON TABLE public.payouts TO service_role;
+GRANT SELECT ON TABLE public.payouts TO authenticated;
+REVOKE ALL ON FUNCTION public.admin_review_payout(p_payout_id uuid, p_approve boolean, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_review_payout(p_payout_id uuid, p_approve boolean, p_reason text) TO authenticated;
+GRANT ALL ON FUNCTION public.admin_review_payout(p_payout_id uuid, p_approve boolean, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION public.admin_service_health() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_service_health() TO authenticated;
 GRANT ALL ON FUNCTION public.admin_service_health() TO service_role;
@@ -8905,6 +9478,8 @@ GRANT INSERT(settings) ON TABLE public.backtest_runs TO authenticated;
 GRANT UPDATE(status) ON TABLE public.backtest_runs TO authenticated;
 REVOKE ALL ON FUNCTION public.backtest_run_start(p_run_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.backtest_run_start(p_run_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_apply_chargeback(p_invoice_id uuid, p_dispute_ref text, p_occurred_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_apply_chargeback(p_invoice_id uuid, p_dispute_ref text, p_occurred_at timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_cancel_at_period_end(p_cancel boolean) FROM PUBLIC;
@@ -8963,6 +9538,11 @@ REVOKE ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_
 GRANT ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) TO service_role;
+GRANT ALL ON TABLE public.payout_destinations TO service_role;
+GRANT SELECT ON TABLE public.payout_destinations TO authenticated;
+REVOKE ALL ON FUNCTION public.connect_payout_destination(p_provider text, p_currency text, p_bank_code text, p_account_number text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.connect_payout_destination(p_provider text, p_currency text, p_bank_code text, p_account_number text) TO authenticated;
+GRANT ALL ON FUNCTION public.connect_payout_destination(p_provider text, p_currency text, p_bank_code text, p_account_number text) TO service_role;
 REVOKE ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO authenticated;
 GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO service_role;
@@ -9056,6 +9636,12 @@ GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO se
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) TO service_role;
+REVOKE ALL ON FUNCTION public.payout_request_monthly(p_month date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.payout_request_monthly(p_month date) TO service_role;
+REVOKE ALL ON FUNCTION public.payout_settle(p_payout_id uuid, p_outcome text, p_provider_transfer_id text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.payout_settle(p_payout_id uuid, p_outcome text, p_provider_transfer_id text, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION public.prune_history(p_history text, p_keep interval, p_batch integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.prune_history(p_history text, p_keep interval, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION public.reclaim_expired_jobs() FROM PUBLIC;
@@ -9077,6 +9663,9 @@ GRANT SELECT ON TABLE public.ai_analyses TO authenticated;
 REVOKE ALL ON FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid, p_strategy_id uuid, p_backtest_run_id uuid, p_input jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid, p_strategy_id uuid, p_backtest_run_id uuid, p_input jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.request_ai_analysis(p_type text, p_bot_id uuid, p_strategy_id uuid, p_backtest_run_id uuid, p_input jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.request_payout(p_amount numeric, p_id uuid, p_user_id uuid, p_source text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.request_payout(p_amount numeric, p_id uuid, p_user_id uuid, p_source text) TO authenticated;
+GRANT ALL ON FUNCTION public.request_payout(p_amount numeric, p_id uuid, p_user_id uuid, p_source text) TO service_role;
 REVOKE ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid) TO service_role;
@@ -9204,6 +9793,8 @@ GRANT ALL ON TABLE public.portfolio_value TO service_role;
 GRANT SELECT ON TABLE public.portfolio_value TO authenticated;
 GRANT ALL ON TABLE public.protective_orders TO service_role;
 GRANT SELECT ON TABLE public.protective_orders TO authenticated;
+GRANT ALL ON TABLE public.provider_statement TO service_role;
+GRANT SELECT ON TABLE public.provider_statement TO authenticated;
 GRANT ALL ON TABLE public.reviews TO service_role;
 GRANT SELECT,DELETE ON TABLE public.reviews TO authenticated;
 GRANT SELECT(id) ON TABLE public.reviews TO anon;

@@ -110,6 +110,8 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             ("billing_cancel_at_period_end_p_cancel boolean", _APP_RPC),
             ("billing_start_trial_p_plan_id uuid", _APP_RPC),
             ("admin_credit_audit_", _ADMIN_RPC),
+            ("admin_resolve_credit_exposure_p_id uuid, p_status text, p_reason text", _ADMIN_RPC),
+            ("admin_review_payout_p_payout_id uuid, p_approve boolean, p_reason text", _ADMIN_RPC),
             ("admin_discard_job_p_job_id bigint, p_reason text", _ADMIN_RPC),
             ("admin_platform_overview_", _ADMIN_RPC),
             ("admin_replay_webhook_event_p_event_id uuid, p_reason text", _ADMIN_RPC),
@@ -142,6 +144,11 @@ INTENTIONAL: dict[str, dict[str, str]] = {
                 "p_amount numeric, p_reason text",
                 _APP_RPC,
             ),
+            (
+                "connect_payout_destination_p_provider text, p_currency text, p_bank_code text, "
+                "p_account_number text",
+                _APP_RPC,
+            ),
             ("credit_min_payout_", _APP_RPC),
             ("credit_request_payout_p_amount numeric, p_id uuid, p_user_id uuid", _APP_RPC),
             ("get_strategy_content_p_strategy_id uuid", _APP_READ),
@@ -153,6 +160,10 @@ INTENTIONAL: dict[str, dict[str, str]] = {
                 _APP_RPC,
             ),
             ("pause_strategy_subscription_p_subscription_id uuid", _APP_RPC),
+            (
+                "request_payout_p_amount numeric, p_id uuid, p_user_id uuid, p_source text",
+                _APP_RPC,
+            ),
             ("revoke_api_key_p_id uuid", _APP_RPC),
             ("resume_strategy_subscription_p_subscription_id uuid", _APP_RPC),
             ("rotate_tradingview_token_p_strategy_id uuid", _APP_RPC),

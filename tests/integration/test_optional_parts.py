@@ -28,6 +28,8 @@ PERIODIC = {
     "credits.monthly_grants",
     "billing.sweep",
     "billing.renew",
+    "billing.payouts",
+    "billing.monthly_payouts",
     "signals.renew",
     "holdings.nightly",
     "holdings.update_prices",

@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from tests.integration.test_advisor import unexpected_findings
+from tests.security.mutants_payouts import PAYOUT_MUTANTS
 from tests.support import db as support
 
 PGTAP = support.ROOT / "supabase" / "tests" / "database"
@@ -493,6 +494,7 @@ MUTANTS: list[Mutant] = [
         _AI_REQUEST.replace(_AI_BOT_CHECK, ""),
     ),
 ]
+MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Billing: payment webhooks (Stripe, Paystack, Tripay) become invoice state, plan
-subscriptions and credits; a periodic sweep expires overdue invoices and lapsed plans, and
+subscriptions and credits (refunds and lost disputes claw them back); providers' payouts
+are sent through Stripe Connect or Paystack transfers and settled by their webhooks; a periodic sweep expires overdue invoices and lapsed plans, and
 retries payment events waiting for their predecessor (ending those unmatched after
 ``BILLING_WEBHOOK_WAIT_H`` as ignored). ``billing.renew`` sends trial and period-end
 reminders and makes due renewal attempts (Paystack charges of the saved authorisation,
@@ -21,6 +22,15 @@ import httpx
 from worker.fleet.registry import JobContext, NoPayload, Payload, Registry
 
 from .jobs import WebhookEvent, handle_webhook, process_webhook_event, sweep
+from .payout_api import PaystackTransfers, StripeConnect
+from .payouts import (
+    ConnectDestination,
+    PayoutClients,
+    connect_destination,
+    refresh_stripe_destinations,
+    request_monthly,
+    send_approved,
+)
 from .renewals import provider_cancel, renew
 from .settings import BillingSettings
 
@@ -34,7 +44,57 @@ class ProviderCancel(Payload):
     cancel: bool
 
 
-def register(registry: Registry, settings: BillingSettings) -> None:
+def payout_clients(settings: BillingSettings, http: httpx.AsyncClient) -> PayoutClients:
+    stripe_key = settings.stripe_secret_key
+    paystack_key = settings.paystack_secret_key
+    return PayoutClients(
+        stripe=StripeConnect(
+            http,
+            settings.stripe_api_url,
+            stripe_key.get_secret_value() if stripe_key else None,
+        ),
+        paystack=PaystackTransfers(
+            http,
+            settings.paystack_api_url,
+            paystack_key.get_secret_value() if paystack_key else None,
+        ),
+        units_per_credit=settings.billing_payout_units_per_credit,
+        connect_refresh_url=settings.billing_connect_refresh_url,
+        connect_return_url=settings.billing_connect_return_url,
+    )
+
+
+def register(
+    registry: Registry, settings: BillingSettings, http: httpx.AsyncClient | None = None
+) -> None:
+    clients = payout_clients(
+        settings,
+        http or httpx.AsyncClient(headers={"user-agent": "tradefleet-billing"}, timeout=20.0),
+    )
+
+    @registry.job(
+        "billing.payout_destination", payload=ConnectDestination, max_attempts=5, timeout_s=60
+    )
+    async def handle_destination(ctx: JobContext[ConnectDestination]) -> dict[str, Any]:
+        return await connect_destination(ctx.pool, clients, ctx.payload)
+
+    @registry.job("billing.payouts", payload=NoPayload, max_attempts=3, timeout_s=120)
+    async def handle_payouts(ctx: JobContext[NoPayload]) -> dict[str, Any]:
+        ready = await refresh_stripe_destinations(ctx.pool, clients)
+        return {**await send_approved(ctx.pool, clients), "ready": ready}
+
+    @registry.job("billing.monthly_payouts", payload=NoPayload, max_attempts=3, timeout_s=120)
+    async def handle_monthly(ctx: JobContext[NoPayload]) -> dict[str, Any]:
+        return await request_monthly(ctx.pool)
+
+    registry.every(
+        "billing.payouts", timedelta(seconds=settings.billing_payout_interval_s), "billing.payouts"
+    )
+    registry.every(
+        "billing.monthly_payouts",
+        timedelta(seconds=settings.billing_monthly_payout_interval_s),
+        "billing.monthly_payouts",
+    )
     registry.job("billing.webhook", payload=WebhookEvent, max_attempts=10, timeout_s=60)(
         handle_webhook
     )

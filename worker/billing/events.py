@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
+from .disputes import is_dispute, paystack_dispute, stripe_dispute
 from .models import (
     InvoiceStatus,
     PaymentUpdate,
@@ -63,6 +64,8 @@ def _decimal(value: Any) -> Decimal | None:
 
 def parse_stripe(payload: dict[str, Any]) -> PaymentUpdate | None:
     event = StripeEvent.model_validate(payload)
+    if is_dispute(event.type):
+        return stripe_dispute(event.type, payload["data"]["object"], event.created)
     status = STRIPE_STATUS.get(event.type)
     if status is None:
         return None
@@ -102,6 +105,8 @@ def parse_stripe(payload: dict[str, Any]) -> PaymentUpdate | None:
 
 def parse_paystack(payload: dict[str, Any]) -> PaymentUpdate | None:
     event = PaystackEvent.model_validate(payload)
+    if is_dispute(event.event):
+        return paystack_dispute(event.event, payload["data"])
     status = PAYSTACK_STATUS.get(event.event)
     if status is None:
         return None

@@ -17,8 +17,10 @@ from worker import inbox
 from worker.errors import Retryable
 from worker.fleet.registry import JobContext, Payload
 
+from .disputes import CHARGEBACK
 from .events import PARSERS
 from .models import PaymentUpdate
+from .payouts import process_payout_event
 from .renewals import apply_subscription_event, save_payment_method
 
 LOCK_EVENT = """
@@ -64,6 +66,11 @@ returning id
 
 APPLY = """
 select public.billing_apply_invoice_event(%(invoice_id)s, %(status)s, %(amount)s, %(occurred_at)s, %(details)s) as outcome
+"""
+
+# A dispute decided against us: the invoice is reversed as a chargeback.
+APPLY_CHARGEBACK = """
+select public.billing_apply_chargeback(%(invoice_id)s, %(dispute)s, %(occurred_at)s) as outcome
 """
 
 EXPIRE_DUE = "select invoices_expired, subscriptions_expired from public.billing_expire_due()"
@@ -192,14 +199,16 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                         f"waits for an invoice matching {provider} references {refs}",
                     )
                 if waits is None and invoice_id is not None:
+                    chargeback = update.details.get("reason") == CHARGEBACK
                     await cur.execute(
-                        APPLY,
+                        APPLY_CHARGEBACK if chargeback else APPLY,
                         {
                             "invoice_id": invoice_id,
                             "status": update.status,
                             "amount": update.amount,
                             "occurred_at": update.occurred_at,
                             "details": json.dumps(update.details),
+                            "dispute": update.details.get("dispute"),
                         },
                     )
                     applied = await cur.fetchone()
@@ -254,6 +263,10 @@ class WebhookEvent(Payload):
 
 
 async def handle_webhook(ctx: JobContext[WebhookEvent]) -> dict[str, Any]:
+    result = await process_payout_event(ctx.pool, ctx.payload.webhook_event_id)
+    if result is not None:
+        ctx.log.info("payout event applied", extra={"action": "billing_payout_event", **result})
+        return result
     result = await process_webhook_event(ctx.pool, ctx.payload.webhook_event_id)
     ctx.log.info("payment event applied", extra={"action": "billing_webhook", **result})
     return result

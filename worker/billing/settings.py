@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,11 +32,17 @@ class BillingSettings(BaseSettings):
         "charged then; Tripay renewal invoices are created 3 days before).",
     )
     stripe_secret_key: SecretStr | None = Field(
-        default=None, description="Stripe secret key: cancels subscriptions at period end."
+        default=None,
+        description="Stripe secret key: cancels subscriptions at period end; with Connect "
+        "write access it also creates providers' Connect accounts, onboarding links and payout "
+        "transfers (unset: Stripe payouts are refused).",
     )
     stripe_api_url: str = Field(default="https://api.stripe.com", description="Stripe API.")
     paystack_secret_key: SecretStr | None = Field(
-        default=None, description="Paystack secret key: charges saved authorisations."
+        default=None,
+        description="Paystack secret key: charges saved authorisations, resolves bank "
+        "accounts, creates transfer recipients and payout transfers (unset: Paystack payouts are "
+        "refused).",
     )
     paystack_api_url: str = Field(default="https://api.paystack.co", description="Paystack API.")
     tripay_api_key: SecretStr | None = Field(
@@ -52,4 +60,25 @@ class BillingSettings(BaseSettings):
     billing_return_url: str = Field(
         default="http://127.0.0.1:3000/billing",
         description="Where a provider sends the user back after paying a renewal.",
+    )
+    billing_payout_units_per_credit: Decimal = Field(
+        default=Decimal(1),
+        gt=0,
+        description="One credit pays out as this many units of the destination's currency.",
+    )
+    billing_connect_return_url: str = Field(
+        default="http://localhost:3000/payouts?connected=1",
+        description="Where Stripe sends a provider who finished Connect onboarding.",
+    )
+    billing_connect_refresh_url: str = Field(
+        default="http://localhost:3000/payouts?refresh=1",
+        description="Where Stripe sends a provider whose onboarding link expired.",
+    )
+    billing_payout_interval_s: float = Field(
+        default=60.0, gt=0, description="Send approved payouts this often."
+    )
+    billing_monthly_payout_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Look this often for providers due their monthly payout (once a month each).",
     )

@@ -34,6 +34,21 @@ t("a valid delivery is stored once and queued", async () => {
   assertEquals(await inbox("paystack", eventId), { rows: 1, jobs: 1 });
 });
 
+t("transfer and dispute events are stored and queued like payments", async () => {
+  for (const [event, data] of [
+    ["transfer.success", { id: 41, amount: 6000, currency: "NGN", reference: crypto.randomUUID(), transfer_code: "TRF_1" }],
+    ["transfer.failed", { id: 42, amount: 6000, currency: "NGN", reference: crypto.randomUUID(), transfer_code: "TRF_2" }],
+    ["charge.dispute.resolve", { id: 43, status: "resolved", resolution: "merchant-accepted", transaction: { id: 1, reference: "ref_1" } }],
+  ] as const) {
+    const id = Math.floor(Math.random() * 1e12);
+    const raw = JSON.stringify({ event, data: { ...data, id } });
+    const res = await handler(post(URL_, raw, { "x-paystack-signature": await sign(raw) }));
+    assertEquals(res.status, 200, event);
+    await res.body?.cancel();
+    assertEquals(await inbox("paystack", `${event}:${id}`), { rows: 1, jobs: 1 }, event);
+  }
+});
+
 t("a duplicated delivery is acknowledged and changes nothing", async () => {
   const { eventId, raw } = charge();
   const sig = await sign(raw);

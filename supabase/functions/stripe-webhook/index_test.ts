@@ -33,6 +33,22 @@ t("a valid delivery is stored once and queued for the fleet", async () => {
   assertEquals(await inbox("stripe", id), { rows: 1, jobs: 1 });
 });
 
+t("dispute, transfer and Connect account events are stored and queued like payments", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  for (const [type, object] of [
+    ["charge.dispute.closed", { id: "dp_1", object: "dispute", charge: "ch_1", payment_intent: "pi_1", status: "lost" }],
+    ["transfer.created", { id: "tr_1", object: "transfer", amount: 7000, destination: "acct_1", metadata: {} }],
+    ["account.updated", { id: "acct_1", object: "account", capabilities: { transfers: "active" } }],
+  ] as const) {
+    const id = `evt_${crypto.randomUUID().replaceAll("-", "")}`;
+    const raw = JSON.stringify({ id, object: "event", type, created: now, data: { object } });
+    const res = await handler(post(URL_, raw, { "stripe-signature": await signature(raw) }));
+    assertEquals(res.status, 200, type);
+    await res.body?.cancel();
+    assertEquals(await inbox("stripe", id), { rows: 1, jobs: 1 }, type);
+  }
+});
+
 t("a duplicated delivery is acknowledged and changes nothing", async () => {
   const { id, raw } = event();
   const sig = await signature(raw);

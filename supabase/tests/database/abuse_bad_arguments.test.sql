@@ -149,7 +149,25 @@ insert into calls values
   ('admin_service_health: takes nothing', 'dana', $$select 1 where (select count(*) from admin_service_health()) >= 0$$, 'rows=1'),
   ('admin_credit_audit: by a user', 'alice', $$select * from admin_credit_audit()$$, 'denied'),
   ('admin_credit_audit: by a provider', 'pat', $$select * from admin_credit_audit()$$, 'denied'),
-  ('admin_credit_audit: takes nothing', 'dana', $$select count(*) from admin_credit_audit()$$, 'rows=1');
+  ('admin_credit_audit: takes nothing', 'dana', $$select count(*) from admin_credit_audit()$$, 'rows=1'),
+  ('admin_resolve_credit_exposure: nulls', 'dana', $$select admin_resolve_credit_exposure(null, null, null)$$, 'error=23514'),
+  ('admin_resolve_credit_exposure: an unknown status', 'dana', $$select admin_resolve_credit_exposure(gen_random_uuid(), 'paid', 'x')$$, 'error=22023'),
+  ('admin_resolve_credit_exposure: a reason of 1 MB', 'dana', $$select admin_resolve_credit_exposure(gen_random_uuid(), 'settled', repeat('x', 1000000))$$, 'error=23514'),
+  ('admin_resolve_credit_exposure: by a user', 'alice', $$select admin_resolve_credit_exposure(gen_random_uuid(), 'settled', 'mine')$$, 'denied'),
+  ('admin_review_payout: nulls', 'dana', $$select admin_review_payout(null, null, null)$$, 'error=23514'),
+  ('admin_review_payout: neither approved nor rejected', 'dana', $$select admin_review_payout(gen_random_uuid(), null, 'x')$$, 'error=22023'),
+  ('admin_review_payout: by the provider', 'pat', $$select admin_review_payout(gen_random_uuid(), true, 'mine')$$, 'denied'),
+  ('connect_payout_destination: nulls', 'pat', $$select connect_payout_destination(null, null, null, null)$$, 'error=22023'),
+  ('connect_payout_destination: an unknown provider', 'pat', $$select connect_payout_destination('paypal')$$, 'error=22023'),
+  ('connect_payout_destination: a currency of 1 MB', 'pat', $$select connect_payout_destination('stripe', repeat('x', 1000000))$$, 'error=23514'),
+  ('connect_payout_destination: paystack without a bank', 'pat', $$select connect_payout_destination('paystack', 'NGN', null, '0001234567')$$, 'error=23514'),
+  ('connect_payout_destination: an account number of letters', 'pat', $$select connect_payout_destination('paystack', 'NGN', '058', 'abc')$$, 'error=23514'),
+  ('connect_payout_destination: a bank code of 1 MB', 'pat', $$select connect_payout_destination('paystack', 'NGN', repeat('1', 1000000), '0001234567')$$, 'error=23514'),
+  ('connect_payout_destination: by a user', 'alice', $$select connect_payout_destination('stripe')$$, 'denied'),
+  ('request_payout: NaN', 'pat', $$select request_payout('NaN')$$, 'error=23514'),
+  ('request_payout: negative', 'pat', $$select request_payout(-1)$$, 'error=23514'),
+  ('request_payout: as the monthly run', 'pat', $$select request_payout(60, null, null, 'monthly')$$, 'denied'),
+  ('request_payout: for someone else', 'alice', $$select request_payout(60, null, tests.id('user', 1402))$$, 'denied');
 
 -- What the public tables hold, to compare before and after every call.
 create function pg_temp.fingerprint() returns text

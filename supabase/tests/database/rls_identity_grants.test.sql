@@ -48,13 +48,26 @@ insert into calls values
   ('admin_service_health', $$select (count(*) >= 0)::text as key from admin_service_health()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']),
   ('admin_credit_audit', $$select (count(*) >= 0)::text as key from admin_credit_audit()$$, array['denied', 'denied', 'denied', 'denied', 'true', 'true']),
   ('billing_start_trial: a plan without a trial', $$select (billing_start_trial(@plan.x)).id::text as key$$, array['denied', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
-  ('billing_cancel_at_period_end: no paid plan', $$select (billing_cancel_at_period_end()).id::text as key$$, array['denied', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']);
+  ('billing_cancel_at_period_end: no paid plan', $$select (billing_cancel_at_period_end()).id::text as key$$, array['denied', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
+  ('admin_resolve_credit_exposure: no such exposure', $$select (admin_resolve_credit_exposure(gen_random_uuid(), 'settled', 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=P0002', 'error=P0002']),
+  ('admin_review_payout: no such payout', $$select (admin_review_payout(gen_random_uuid(), true, 'matrix')).id::text as key$$, array['denied', 'denied', 'denied', 'denied', 'error=P0002', 'error=P0002']),
+  ('connect_payout_destination: stripe', $$select (connect_payout_destination('stripe')).provider as key$$, array['denied', 'denied', 'denied', 'stripe', 'denied', 'denied']),
+  ('request_payout: own, no destination', $$select (request_payout(60)).status as key$$, array['denied', 'error=23514', 'error=23514', 'error=23514', 'error=23514', 'error=23514']),
+  ('request_payout: from alice''s earnings', $$select (request_payout(60, null, @user.a)).status as key$$, array['denied', 'error=23514', 'denied', 'denied', 'denied', 'error=23514']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
 insert into executors values
   ('accept_strategy_price(uuid)', 'authenticated service_role'),
   ('admin_credit_audit()', 'authenticated service_role'),
+  ('admin_resolve_credit_exposure(uuid,text,text)', 'authenticated service_role'),
+  ('admin_review_payout(uuid,boolean,text)', 'authenticated service_role'),
+  ('billing_apply_chargeback(uuid,text,timestamp with time zone)', 'service_role'),
+  ('connect_payout_destination(text,text,text,text)', 'authenticated service_role'),
+  ('payout_mark_sent(uuid,text)', 'service_role'),
+  ('payout_request_monthly(date)', 'service_role'),
+  ('payout_settle(uuid,text,text,text)', 'service_role'),
+  ('request_payout(numeric,uuid,uuid,text)', 'authenticated service_role'),
   ('admin_discard_job(bigint,text)', 'authenticated service_role'),
   ('admin_platform_overview()', 'authenticated service_role'),
   ('admin_replay_webhook_event(uuid,text)', 'authenticated service_role'),
@@ -199,6 +212,10 @@ insert into privileges values
   ('authenticated', 'select', 'exchange_credentials', '{api_key_hint,created_at,exchange,id,is_testnet,key_id,label,last_used_at,updated_at,user_id}'),
   ('authenticated', 'select', 'fleet_health', null),
   ('authenticated', 'select', 'invoices', null),
+  ('authenticated', 'select', 'credit_exposures', null),
+  ('authenticated', 'select', 'payout_destinations', null),
+  ('authenticated', 'select', 'payouts', null),
+  ('authenticated', 'select', 'provider_statement', null),
   ('authenticated', 'select', 'job_queue_stats', null),
   ('authenticated', 'select', 'jobs', null),
   ('authenticated', 'select', 'notifications', null),

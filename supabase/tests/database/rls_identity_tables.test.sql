@@ -25,6 +25,21 @@ insert into public.position_requests (id, user_id, bot_id, trade_id, kind, is_pa
 select tests.mx_id('preq', k), uid, tests.mx_id('bot', k), tests.mx_id('trade', k), 'close', true, uid::text || ':' || k
   from mx_rows;
 insert into mx select 'preq', k, tests.mx_id('preq', k)::text from mx_rows;
+-- Every owner's payout destination and payouts, an exposure of each invoice, and an
+-- earning of pat's (the fleet and the RPCs write them in real life; the owner here).
+insert into public.payout_destinations (id, user_id, provider, status, currency, stripe_account_id)
+select tests.mx_id('pdest', o.n), o.uid, 'stripe', 'ready', 'USD', 'acct_mx_' || o.n from mx_owner o;
+insert into mx select 'pdest', o.n, tests.mx_id('pdest', o.n)::text from mx_owner o;
+insert into public.payouts (id, user_id, destination_id, hold_id, amount)
+select tests.mx_id('payout', k), uid, tests.mx_id('pdest', n), tests.mx_id('payout-hold', k), 1 from mx_rows;
+insert into mx select 'payout', k, tests.mx_id('payout', k)::text from mx_rows;
+insert into public.credit_exposures (id, invoice_id, user_id, account_kind, reason, amount_due)
+select tests.mx_id('exposure', k), tests.mx_id('invoice', k), uid, 'user', 'refund', 1 from mx_rows;
+insert into mx select 'exposure', k, tests.mx_id('exposure', k)::text from mx_rows;
+select public.credit_create_transfer(tests.mx_id('earning', 'p1'), private.credit_system_account('system:grants'),
+                                     private.credit_user_account(tests.mx_id('user', 'pat'), 'provider_earnings'),
+                                     8, 'revenue_share', 'strategy_subscription', 'mx', '{"payment": 10}');
+insert into mx values ('earning', 'p1', tests.mx_id('earning', 'p1')::text);
 -- A market the fleet cached (no user owns markets: every signed-in user reads them).
 select public.exchange_markets_store('mxtest', '{"MX/USDT": {"symbol": "MX/USDT", "base": "MX", "quote": "USDT", "type": "spot"}}', now());
 
@@ -109,6 +124,19 @@ insert into matrix values
   ('bot_leases: insert', $$insert into bot_leases (bot_id, epoch, expires_at) values (gen_random_uuid(), 1, now()) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23503']),
   ('bot_leases: update', $$update bot_leases set epoch = epoch + 1 where bot_id::text = any(@bot) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('bot_leases: delete', $$delete from bot_leases where bot_id::text = any(@bot) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('credit_exposures: select', $$select id::text as key from credit_exposures where id::text = any(@exposure)$$, array['denied', '-', '-', '-', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('credit_exposures: insert', $$insert into credit_exposures (invoice_id, user_id, account_kind, reason, amount_due) values (@invoice.a1, @user.a, 'provider_earnings', 'refund', 1) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
+  ('credit_exposures: update', $$update credit_exposures set status = 'settled' where id::text = any(@exposure) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('credit_exposures: delete', $$delete from credit_exposures where id::text = any(@exposure) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('payout_destinations: select', $$select id::text as key from payout_destinations where id::text = any(@pdest)$$, array['denied', 'a', 'b', 'p', 'a b d p', 'a b d p']),
+  ('payout_destinations: insert', $$insert into payout_destinations (user_id, provider, currency) values (@user.a, 'stripe', 'USD') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23505']),
+  ('payout_destinations: update', $$update payout_destinations set status = 'ready' where id::text = any(@pdest) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a b d p']),
+  ('payout_destinations: delete', $$delete from payout_destinations where id::text = any(@pdest) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23503']),
+  ('payouts: select', $$select id::text as key from payouts where id::text = any(@payout)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('payouts: insert', $$insert into payouts (id, user_id, destination_id, hold_id, amount) values (gen_random_uuid(), @user.a, @pdest.a, gen_random_uuid(), 1) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
+  ('payouts: update', $$update payouts set status = 'paid' where id::text = any(@payout) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('payouts: delete', $$delete from payouts where id::text = any(@payout) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('provider_statement: select', $$select transfer_id::text as key from provider_statement where transfer_id::text = any(@earning)$$, array['denied', '-', '-', 'p1', 'p1', 'p1']),
   ('position_requests: select', $$select id::text as key from position_requests where id::text = any(@preq)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('position_requests: insert', $$insert into position_requests (user_id, bot_id, trade_id, kind, is_paper_trade, idempotency_key) values (@user.a, @bot.a1, @trade.a1, 'close', true, 'forged') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23505']),
   ('position_requests: update', $$update position_requests set status = 'done' where id::text = any(@preq) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
@@ -247,6 +275,10 @@ insert into matrix values
   ('portfolio_holdings: select', $$select (select h.id::text from aggregated_holdings h where h.user_id = v.user_id and h.symbol = v.symbol) as key from portfolio_holdings v where v.user_id::text = any(@user) and v.symbol like 'MX%'$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('portfolio_value: select', $$select user_id::text as key from portfolio_value where user_id::text = any(@user)$$, array['denied', 'a', 'b', 'p', 'd', 'a b d p']),
   ('profiles: nothing of others', $$select id::text as key from profiles where id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
+  ('payouts: nothing of others', $$select id::text as key from payouts where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, null]),
+  ('payout_destinations: nothing of others', $$select id::text as key from payout_destinations where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, null]),
+  ('credit_exposures: nothing', $$select id::text as key from credit_exposures$$, array['denied', '-', '-', '-', null, null]),
+  ('provider_statement: nothing of others', $$select transfer_id::text as key from provider_statement where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, null]),
   ('invoices: nothing of others', $$select id::text as key from invoices where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('subscriptions: nothing of others', $$select id::text as key from subscriptions where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('credit_accounts: nothing of others', $$select id::text as key from credit_accounts where user_id is distinct from (select auth.uid())$$, array['denied', '-', '-', '-', null, null]),
