@@ -178,6 +178,7 @@ class Protective:
     trigger: Decimal
     trade_id: uuid.UUID
     recorded: bool = True  # False: found on the exchange, not yet in protective_orders
+    listed: bool = False  # in the account's open orders as surveyed before this close
 
 
 @dataclass(slots=True)
@@ -199,6 +200,7 @@ class BotState:
     protective: dict[str, Protective] = field(default_factory=dict)  # resting on the exchange
     unprotected: uuid.UUID | None = None  # the trade whose missing exchange stop was logged
     stops_moved: bool = False  # the open trade's stop or target moved: record it
+    placed_ids: set[str] = field(default_factory=set)  # protective client ids sent or known
 
     @property
     def id(self) -> str:

@@ -469,6 +469,9 @@ class BotRunner:
                 results.append(None)
                 if bot.config.int_id % PROGRESS_EVERY == turn:
                     due.add(bot.id)
+        await protection.survey(
+            [bot for bot, _ in jobs], self.lanes
+        )  # open orders: one query per account
         stepped = iter(await self.lanes.run(jobs))  # in the order of a sequential run
         done: list[tuple[BotState, StepOut, datetime | None]] = []
         for r in results:
