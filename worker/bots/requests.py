@@ -380,7 +380,7 @@ class PositionRequests:
         amount = ex.amount_to_precision(cfg.symbol, amount)
         ex.check_order(cfg.symbol, side, "market", amount, last.close)
         holds = await self.runner.credits.hold(
-            [HoldRequest(cfg.user_id, bot.id, cid, bot.epoch, now)]
+            [HoldRequest(cfg.user_id, bot.id, cid, bot.epoch, now, request_id=rid)]
         )
         if bot.id in holds.stale:
             raise _Wait  # another worker leases the bot now
