@@ -557,11 +557,8 @@ class LiveExchange(Exchange):
         await self.load_markets()
         if symbol is None:  # a deliberate account-wide query, not a forgotten symbol
             self._client.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
-        rows = await self._call(
-            "fetch open orders",
-            self._client.fetch_open_orders(symbol, None, None, dict(params or {})),
-        )
-        return [self._order(r) for r in rows]
+        fetch = self._client.fetch_open_orders(symbol, None, None, dict(params or {}))
+        return [self._order(r) for r in await self._call("fetch open orders", fetch)]
 
     async def fetch_balance(self) -> dict[str, Balance]:
         raw = await self._call("fetch balance", self._client.fetch_balance())
