@@ -119,3 +119,25 @@ async def test_binance_lists_resting_stops_in_one_query_on_spot_and_futures() ->
             assert [r.path for r in fake.requests[mark:]] == [path]
             await xp.cancel(ex, symbol, ids[0])
             assert await xp.open_protective(ex, [symbol], ids) == set()
+
+
+async def test_a_stop_placed_again_without_a_lookup_is_found_not_doubled() -> None:
+    """A placement whose answer was lost is sent again under the same client id: the
+    exchange refuses the second open order and the fleet finds the first one."""
+    creds = ExchangeCredentials("test-key", "test-secret")
+    async with (
+        FakeBinance() as fake,
+        LiveExchange("binance", creds, api_base_url=fake.url, enable_rate_limit=False) as ex,
+    ):
+        await ex.load_markets()
+        amount, trigger = Decimal("0.01"), Decimal("41000")
+        await ex.create_order("BTC/USDT", "buy", "market", amount, client_order_id="tfin")
+        cid = make_client_order_id("bot", "stop")
+        first = await xp.place(
+            ex, "BTC/USDT", "stop_loss", "sell", amount, trigger, cid, look_first=False
+        )
+        again = await xp.place(
+            ex, "BTC/USDT", "stop_loss", "sell", amount, trigger, cid, look_first=False
+        )
+    assert again.id == first.id and again.is_open
+    assert len([o for o in fake.orders.values() if o["clientOrderId"] == cid]) == 1
