@@ -4808,6 +4808,10 @@ begin
        and (t.metadata ->> 'decided_at')::timestamptz <= b.last_candle_at
        and not exists (select 1 from public.credit_transfers r where r.pending_id = t.id)
        and not exists (select 1 from public.orders o where o.client_order_id = t.reference_id)
+       and not exists (select 1 from public.position_requests q
+                        where q.bot_id = b.id
+                          and q.status in ('pending', 'working')
+                          and q.id::text = t.metadata ->> 'request_id')
      order by b.id, t.id;
 end;
 $$;

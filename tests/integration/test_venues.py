@@ -13,9 +13,11 @@ import pytest
 from tests.integration.venues import CREDENTIALS, VENUES, Venue
 from worker.errors import Fatal, Retryable
 from worker.exchanges import ExchangeCredentials
+from worker.exchanges import protective as xp
 from worker.exchanges.base import make_client_order_id
 from worker.exchanges.live import LiveExchange
 from worker.exchanges.models import OrderStatus
+from worker.exchanges.venues import TRIGGER_CLIENT_ID_PARAM
 
 pytestmark = pytest.mark.parametrize("venue", VENUES, ids=[v.name for v in VENUES])
 
@@ -198,3 +200,31 @@ async def test_sandbox_mode_points_at_the_exchange_testnet(venue: Venue) -> None
         async with ex:
             assert (await ex.fetch_balance())["USDT"].free == Decimal("10000")
         assert fake.sandbox_requests() > 0
+
+
+async def test_resting_stops_are_listed_by_one_open_orders_query(venue: Venue) -> None:
+    """What a bot's close reads instead of asking about each stop: the account's open
+    orders list its resting stop (and its plain orders), and no longer once it is gone."""
+    if venue.stop is None:
+        pytest.skip("the market holds no stop orders")
+    async with venue.fake() as fake, venue.open(fake) as ex:
+        await ex.create_order(venue.symbol, "buy", "market", AMOUNT, client_order_id=cid("tfin"))
+        native = TRIGGER_CLIENT_ID_PARAM.get(ex.id)  # OKX algo orders: algoClOrdId
+        stop = await ex.create_order(
+            venue.symbol,
+            "sell",
+            "market",
+            AMOUNT,
+            client_order_id=cid("tfstop"),
+            params={
+                **venue.stop(Decimal("41000"), venue.contract),
+                **({native: cid("tfstop")} if native else {}),
+            },
+        )
+        wanted = [cid("tfstop"), cid("tfother")]
+        before = len(fake.requests)
+        listed = await xp.open_protective(ex, [venue.symbol], wanted)
+        assert listed == {cid("tfstop")}
+        assert len(fake.requests) - before == 1  # one query, however many stops rest
+        await ex.cancel_order(stop.id, venue.symbol, params=venue.stop_cancel)
+        assert await xp.open_protective(ex, [venue.symbol], wanted) == set()

@@ -10,7 +10,9 @@ Holds are fenced by the lease epoch: the batch is placed in one transaction that
 locks the bots' leases (``public.bot_fence_holds``), so a worker that lost a bot holds
 nothing for it. A hold records the candle that decided it (``metadata.decided_at``); one
 whose order never happened is voided by the bot's next worker when it adopts the bot
-(``public.bot_orphan_holds``, ``void_orphans``).
+(``public.bot_orphan_holds``, ``void_orphans``). A manual trade's hold names its request
+(``metadata.request_id``) and is no orphan while that request is pending or working: the
+request's next attempt places that order and charges that hold.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class HoldRequest:
     client_order_id: str
     epoch: int
     decided_at: datetime  # open time of the candle whose close decided the entry
+    request_id: str | None = None  # the owner's request (a manual trade) the entry serves
 
 
 @dataclass(slots=True)
@@ -135,6 +138,7 @@ class CreditGate:
                         "bot_id": r.bot_id,
                         "usage": "trade",
                         "decided_at": r.decided_at.isoformat(),
+                        **({"request_id": r.request_id} if r.request_id else {}),
                     },
                 )
             )

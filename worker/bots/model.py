@@ -190,6 +190,7 @@ class Protective:
     trigger: Decimal
     trade_id: uuid.UUID
     recorded: bool = True  # False: found on the exchange, not yet in protective_orders
+    listed: bool = False  # in the account's open orders as surveyed before this close
 
 
 @dataclass(slots=True)
@@ -213,6 +214,7 @@ class BotState:
     stops_moved: bool = False  # the open trade's stop or target moved: record it
     legs: list[BotState] = field(default_factory=list)  # a multi-pair bot's, one per pair
     pair_error: str | None = None  # a leg whose pair cannot trade: why (no new entries)
+    placed_ids: set[str] = field(default_factory=set)  # protective client ids sent or known
 
     @property
     def id(self) -> str:

@@ -6,9 +6,12 @@ its stop while the fleet is down, deploying or cut off from the database.
   trigger moved (the owner edited the stop-loss, or a trailing stop followed the price up at
   a candle close) and cancels what no position needs any more. Client order ids derive from
   the bot, the trade, the leg and the trigger, so a step repeated after a crash finds the
-  order it placed instead of placing a second one.
-- ``poll`` (before the fleet's own stop check) asks the exchange whether a resting order
-  filled; the fill, with its real price, commission and time (``fetch_my_trades``), becomes
+  order it placed instead of placing a second one. An id never sent before is placed
+  without a lookup first: the exchange refuses a second open order under one client id, and
+  a refused or unanswered placement is looked up before the error counts.
+- ``survey`` (before a close's steps) reads the open orders of each exchange account (and
+  market type) once for all its bots; ``poll`` (before the fleet's own stop check) asks the
+  exchange about a resting order only when it has left that list; the fill, with its real price, commission and time (``fetch_my_trades``), becomes
   the trade's exit. A worker adopting a bot loads its open protective orders (``adopt``), so
   a stop that filled while no worker ran is recorded once, on the adopting worker's next step.
 - ``cancel_all`` runs before the fleet exits by another path (a signal, or a level the
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -43,6 +47,8 @@ from .model import HUNDRED, BotState, Protective, StepOut, derived_id
 if TYPE_CHECKING:
     from worker.exchanges.live import LiveExchange
 
+    from .lanes import LiveLanes
+
 log = logging.getLogger("tradefleet.bots.protection")
 
 ONE = Decimal(1)
@@ -57,7 +63,7 @@ Hit = tuple[Order, str]
 LOAD_OPEN = """
 select p.* from public.protective_orders p
   join public.trades t on t.id = p.trade_id and t.status = 'open'
- where p.bot_id = any(%(ids)s::uuid[]) and p.status = 'open'
+ where p.bot_id = any(%(ids)s::uuid[])
  order by p.created_at
 """
 LOAD_SETTINGS = """
@@ -144,13 +150,16 @@ async def adopt(pool: AsyncConnectionPool, bots: Sequence[BotState]) -> None:
     held = [b for b in bots if b.position is not None and not b.config.is_paper]
     if not held:
         return
-    by_id = {b.id: b for b in held}
+    # By trade: a multi-pair bot's legs share the bot's id, each holds its own trade.
+    by_trade = {b.position.trade_id: b for b in held if b.position is not None}
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        rows = await (await cur.execute(LOAD_OPEN, {"ids": list(by_id)})).fetchall()
+        rows = await (await cur.execute(LOAD_OPEN, {"ids": list({b.id for b in held})})).fetchall()
     for r in rows:
-        bot = by_id[str(r["bot_id"])]
-        assert bot.position is not None
-        if r["trade_id"] != bot.position.trade_id:
+        bot = by_trade.get(r["trade_id"])
+        if bot is None or bot.position is None:
+            continue
+        bot.placed_ids.add(str(r["client_order_id"]))
+        if r["status"] != "open":
             continue
         bot.protective[str(r["client_order_id"])] = Protective(
             client_order_id=str(r["client_order_id"]),
@@ -189,6 +198,7 @@ async def _discover(bot: BotState) -> None:
             order = await retry(partial(xp.fetch, ex, cfg.symbol, cid), attempts=3, describe="find")
             if order is None:
                 break
+            bot.placed_ids.add(cid)
             if order.is_open or order.status is OrderStatus.CLOSED:
                 bot.protective[cid] = Protective(
                     cid, order.id, kind, side, pos.amount, trigger, pos.trade_id, recorded=False
@@ -238,8 +248,46 @@ async def refresh_settings(pool: AsyncConnectionPool, bots: Sequence[BotState]) 
 # -- on the exchange ----------------------------------------------------------------------
 
 
+async def survey(bots: Sequence[BotState], lanes: LiveLanes) -> None:
+    """Before a close's steps: one open-orders query per exchange account (and market type)
+    for every bot with resting orders; an order still listed open needs no question of its
+    own this close. A failed query leaves each bot to ask about its own orders. The queries
+    run within the live bounds (``lanes``)."""
+    accounts: defaultdict[int, list[BotState]] = defaultdict(list)
+    for bot in bots:
+        for p in bot.protective.values():
+            p.listed = False
+        if bot.protective and _live(bot) is not None:
+            accounts[id(bot.exchange)].append(bot)
+    if accounts:
+        await lanes.run([(m[0], partial(_survey_account, m)) for m in accounts.values()])
+
+
+async def _survey_account(bots: Sequence[BotState]) -> None:
+    from worker.exchanges import protective as xp
+
+    ex = _live(bots[0])
+    assert ex is not None
+    symbols = {b.config.symbol for b in bots}
+    cids = [cid for b in bots for cid in b.protective]
+    try:
+        listed = await retry(
+            partial(xp.open_protective, ex, symbols, cids), attempts=2, describe="open orders"
+        )
+    except (Retryable, Fatal) as e:
+        log.warning(
+            "open orders unavailable: each bot asks about its own",
+            extra={"exchange": ex.id, "action": "survey_failed", "error": str(e)},
+        )
+        return
+    for bot in bots:
+        for cid, p in bot.protective.items():
+            p.listed = cid in listed
+
+
 async def poll(bot: BotState, out: StepOut) -> Hit | None:
-    """Ask the exchange about the resting orders: the one that filled closes the position."""
+    """Ask the exchange about the resting orders: the one that filled closes the position.
+    An order the close's survey found open is not asked about again."""
     ex = None if not bot.protective else _live(bot)
     if ex is None:
         return None
@@ -248,8 +296,16 @@ async def poll(bot: BotState, out: StepOut) -> Hit | None:
     symbol = bot.config.symbol
     for p in list(bot.protective.values()):
         cid = p.client_order_id
-        order = await retry(partial(xp.fetch, ex, symbol, cid), attempts=3, describe="poll stop")
-        if order is not None and order.is_open:
+        order: Order | None = None
+        if p.listed:
+            p.listed = False  # good for this poll only
+            is_open = True
+        else:
+            order = await retry(
+                partial(xp.fetch, ex, symbol, cid), attempts=3, describe="poll stop"
+            )
+            is_open = order is not None and order.is_open
+        if is_open:
             if not p.recorded:
                 p.recorded = True
                 limit = xp.limit_price(ex, symbol, p.side, p.trigger)
@@ -323,7 +379,10 @@ async def sync(bot: BotState, candle: Candle, out: StepOut) -> Hit | None:
     _trail(bot, candle)
     pos = bot.position
     if pos is None:
-        return await cancel_all(bot, out, "exit") if bot.protective else None
+        hit = await cancel_all(bot, out, "exit") if bot.protective else None
+        if not bot.protective:
+            bot.placed_ids.clear()  # ids derive from the trade: the next one has its own
+        return hit
     if bot.stops_moved:
         bot.stops_moved = False
         _record_stops(bot, out)
@@ -376,12 +435,17 @@ async def _place(
     what = kind.replace("_", "-")
     for n in range(ATTEMPTS):
         cid = make_client_order_id(cfg.id, trade_id, kind, trigger, n)
+        # A lookup first only for an id that may be on the exchange already (sent before,
+        # in this process or a previous one); every retry looks first.
+        sent = [cid in bot.placed_ids]
+        bot.placed_ids.add(cid)
+
+        async def once(cid: str = cid, sent: list[bool] = sent) -> Order:
+            look, sent[0] = sent[0], True
+            return await xp.place(ex, cfg.symbol, kind, side, amount, trigger, cid, look_first=look)
+
         try:
-            order = await retry(
-                partial(xp.place, ex, cfg.symbol, kind, side, amount, trigger, cid),
-                attempts=4,
-                describe=f"place {what}",
-            )
+            order = await retry(once, attempts=4, describe=f"place {what}")
         except (Retryable, Fatal) as e:
             # Not placed: the fleet's own check at candle close keeps the position covered.
             out.log(

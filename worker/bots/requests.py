@@ -8,6 +8,10 @@ credit holds for entries (``CreditGate``, fenced by the lease epoch), trades ope
 closed as the bot's own (``engine``), and everything written in one transaction with the
 request's outcome (``persist_steps``), fenced by the lease epoch.
 
+- Closing takes the position's stop-loss and take-profit off the exchange first (they would
+  sell the same coins twice, and on spot they lock them); one that filled meanwhile closed
+  the position already and is recorded as the exit. A close that does not end the position
+  (a limit close cancelled at its timeout) leaves the next step to rest them again.
 - Close at market: a live bot places a market order (reduce-only on contract markets) and
   records the fill; a paper bot fills at once at the latest close (slipped, taker fee).
 - Close at a limit: the limit order rests (a paper one fills when a later candle trades
@@ -43,7 +47,7 @@ from worker.candles import Candle
 from worker.errors import Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 
-from . import credit_gate, multipair
+from . import credit_gate, multipair, protection
 from .credit_gate import HoldRequest
 from .model import BotState, InFlight, StepOut, derived_id
 from .paper import BotPaperExchange
@@ -257,6 +261,8 @@ class PositionRequests:
         side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
         last = self._last_candle(bot)
         decided = last.time if last is not None else now
+        if (done := await _unprotect(bot, rid, decided, now, out)) is not None:
+            return done
         ex = bot.exchange
         if isinstance(ex, BotPaperExchange):
             if last is None:
@@ -292,6 +298,8 @@ class PositionRequests:
             params = {"reduceOnly": True}
         last = self._last_candle(bot)
         decided = last.time if last is not None else now
+        if (done := await _unprotect(bot, rid, decided, now, out)) is not None:
+            return done
         order = await ex.place_order_once(
             cfg.symbol, side, "limit", pos.amount, price, client_order_id=cid, params=params
         )
@@ -381,7 +389,7 @@ class PositionRequests:
         amount = ex.amount_to_precision(cfg.symbol, amount)
         ex.check_order(cfg.symbol, side, "market", amount, last.close)
         holds = await self.runner.credits.hold(
-            [HoldRequest(cfg.user_id, bot.id, cid, bot.epoch, now)]
+            [HoldRequest(cfg.user_id, bot.id, cid, bot.epoch, now, request_id=rid)]
         )
         if bot.id in holds.stale:
             raise _Wait  # another worker leases the bot now
@@ -434,6 +442,22 @@ class PositionRequests:
         if isinstance(bot.exchange, BotPaperExchange) and bot.last_candle_at != last.time:
             raise _Wait
         return last
+
+
+async def _unprotect(
+    bot: BotState, rid: str, decided: datetime, now: datetime, out: StepOut
+) -> Outcome | None:
+    """Before a close: the position's resting stop and target come off the exchange. One
+    that filled meanwhile is the exit (the request is done: the position is closed)."""
+    hit = await protection.cancel_all(bot, out, "closed by its owner")
+    if hit is None:
+        return None
+    order, reason = hit
+    cid = order.client_order_id or ""
+    out.orders.append(order_row(bot, order, cid, reason, decided))
+    close_trade(bot, order, reason, order.updated_at or now, out)
+    what = reason.replace("_", "-")
+    return Outcome(rid, bot.id, "done", f"the {what} on the exchange closed it first", cid)
 
 
 def _slipped(ex: BotPaperExchange, side: str, price: Decimal) -> Decimal:

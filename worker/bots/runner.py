@@ -432,6 +432,8 @@ class BotRunner:
             jobs.append((self.bots[bot_id], partial(self._step_multi, self.bots[bot_id], gap_by)))
             results.append(None)
             due.add(bot_id)
+        # Open orders: one query per account, for single-pair bots and multi-pair legs alike.
+        await protection.survey([b for bot, _ in jobs for b in (bot.legs or [bot])], self.lanes)
         stepped = iter(await self.lanes.run(jobs))  # in the order of a sequential run
         done: list[tuple[BotState, StepOut, datetime | None]] = []
         for r in results:

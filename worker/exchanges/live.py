@@ -106,7 +106,10 @@ def order_from_ccxt(raw: Mapping[str, Any]) -> Order:
     side = str(raw.get("side") or "buy").lower()
     return Order(
         id=str(raw.get("id")),
-        client_order_id=raw.get("clientOrderId"),
+        # OKX's algo (trigger) orders carry their client id as ``algoClOrdId``.
+        client_order_id=raw.get("clientOrderId")
+        or (raw.get("info") or {}).get("algoClOrdId")
+        or None,
         symbol=str(raw.get("symbol")),
         side="sell" if side == "sell" else "buy",
         type=order_type,
@@ -546,10 +549,16 @@ class LiveExchange(Exchange):
                     found[cid] = order
         return {cid: order for cid, order in found.items() if cid is not None}
 
-    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+    async def fetch_open_orders(
+        self, symbol: str | None = None, *, params: Mapping[str, Any] | None = None
+    ) -> list[Order]:
+        """Open orders (of one market, or of every market where the exchange lists them all;
+        ``params`` as ccxt takes them, e.g. ``{"trigger": True}`` for trigger orders)."""
         await self.load_markets()
-        rows = await self._call("fetch open orders", self._client.fetch_open_orders(symbol))
-        return [self._order(r) for r in rows]
+        if symbol is None:  # a deliberate account-wide query, not a forgotten symbol
+            self._client.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
+        fetch = self._client.fetch_open_orders(symbol, None, None, dict(params or {}))
+        return [self._order(r) for r in await self._call("fetch open orders", fetch)]
 
     async def fetch_balance(self) -> dict[str, Balance]:
         raw = await self._call("fetch balance", self._client.fetch_balance())

@@ -10,13 +10,16 @@ watches it.
   would lock the same coins.
 - Orders carry the caller's deterministic client order id: placing again after a restart
   finds the order already placed.
+- The account's resting orders are read in one open-orders query (per symbol only where the
+  exchange wants one, with ccxt's ``trigger`` where it lists trigger orders apart): a bot
+  asks about one of its orders only once it has left that list.
 - A filled protective order is read back with its real fills (``fetch_my_trades``): price,
   amount, commission and time, which order responses often lack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -30,7 +33,14 @@ from .base import Exchange, validate_client_order_id
 from .ccxt_errors import translate
 from .live import LiveExchange, order_from_ccxt
 from .models import Fee, Order, OrderStatus, Side, to_decimal
-from .venues import CLIENT_ID_PARAM
+from .venues import (
+    CLIENT_ID_PARAM,
+    OPEN_LIST_HOLDS_TRIGGERS,
+    OPEN_ORDERS_ANY_SYMBOL,
+    TRIGGER_CLIENT_ID_PARAM,
+    TRIGGER_LIST_PARAMS,
+    TRIGGER_ORDERS_APART,
+)
 
 Kind = Literal["stop_loss", "take_profit"]
 
@@ -113,6 +123,40 @@ async def fetch(ex: LiveExchange, symbol: str, client_order_id: str) -> Order | 
     return order if order.client_order_id else replace(order, client_order_id=client_order_id)
 
 
+def _trigger_params(ex: LiveExchange, symbol: str) -> dict[str, Any]:
+    """ccxt parameters that read this market's protective orders from their list."""
+    if ex.id in OPEN_LIST_HOLDS_TRIGGERS:
+        return {}
+    if ex.id in TRIGGER_ORDERS_APART or _contract(ex, symbol):
+        return {"trigger": True, **TRIGGER_LIST_PARAMS.get(ex.id, {})}
+    return {}
+
+
+async def open_protective(
+    ex: LiveExchange, symbols: Iterable[str], client_order_ids: Iterable[str]
+) -> set[str]:
+    """Which of ``client_order_ids`` rest open on the account (``symbols`` are their
+    markets): one open-orders query for the account, or one per symbol where the exchange
+    lists a single market at a time."""
+    await ex.load_markets()
+    wanted = set(client_order_ids)
+    for cid in wanted:
+        ex.native_cid(cid)  # so orders listed under the exchange's form map back
+    markets = sorted(set(symbols))
+    if not markets or not wanted:
+        return set()
+    queries: list[str | None] = list(markets)
+    if ex.id in OPEN_ORDERS_ANY_SYMBOL and len(markets) > 1:
+        queries = [None]
+    found: set[str] = set()
+    for symbol in queries:
+        params = _trigger_params(ex, markets[0] if symbol is None else symbol)
+        for order in await ex.fetch_open_orders(symbol, params=params):
+            if order.client_order_id in wanted and order.is_open:
+                found.add(order.client_order_id)
+    return found
+
+
 async def place(
     ex: LiveExchange,
     symbol: str,
@@ -121,17 +165,25 @@ async def place(
     amount: Decimal,
     trigger: Decimal,
     client_order_id: str,
+    *,
+    look_first: bool = True,
 ) -> Order:
-    """Rest a stop-loss or take-profit that closes ``amount`` (once per client order id)."""
+    """Rest a stop-loss or take-profit that closes ``amount`` (once per client order id).
+
+    ``look_first=False`` skips the lookup before placing, for an id never sent before: the
+    exchange refuses a second open order under one client id, and a refused or unanswered
+    placement is looked up before the error counts."""
     await ex.load_markets()
-    existing = await fetch(ex, symbol, client_order_id)
-    if existing is not None:
-        return existing
+    if look_first:
+        existing = await fetch(ex, symbol, client_order_id)
+        if existing is not None:
+            return existing
     validate_client_order_id(client_order_id)
     contract = _contract(ex, symbol)
     trigger = ex.price_to_precision(symbol, trigger)
+    id_param = TRIGGER_CLIENT_ID_PARAM.get(ex.id) or CLIENT_ID_PARAM.get(ex.id, "clientOrderId")
     params: dict[str, Any] = {
-        CLIENT_ID_PARAM.get(ex.id, "clientOrderId"): ex.native_cid(client_order_id),
+        id_param: ex.native_cid(client_order_id),
         "stopLossPrice" if kind == "stop_loss" else "takeProfitPrice": float(trigger),
     }
     if contract:
@@ -150,7 +202,7 @@ async def place(
         )
     except ccxt.BaseError as e:
         error = translate(e, ex.id, action)
-        if isinstance(error, Retryable):  # it may have reached the exchange
+        if isinstance(error, Retryable) or not look_first:  # it may be on the exchange
             try:
                 existing = await fetch(ex, symbol, client_order_id)
             except Retryable:

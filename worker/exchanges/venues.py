@@ -44,6 +44,22 @@ TRIGGER_ORDERS_APART = frozenset({"okx", "bitget"})
 """Exchanges that keep trigger (stop) orders apart from plain orders: ccxt reads them back
 with ``params={"trigger": True}``."""
 
+OPEN_ORDERS_ANY_SYMBOL = frozenset({"binance", "binanceusdm", "binancecoinm", "okx", "kraken"})
+"""Exchanges whose open-orders list answers for every market of the account in one query
+(ccxt ``fetch_open_orders`` without a symbol); the others are asked per market."""
+
+OPEN_LIST_HOLDS_TRIGGERS = frozenset({"bybit", "kraken"})
+"""Exchanges whose open-orders list holds trigger (stop) orders beside plain ones (Bybit's
+unified account lists every kind unless filtered; Kraken's OpenOrders has them all)."""
+
+TRIGGER_LIST_PARAMS: dict[str, dict[str, str]] = {"okx": {"ordType": "conditional"}}
+"""What an exchange's pending trigger-order list needs besides ccxt's ``trigger`` (OKX
+lists one algo order type per query; stops and targets are ``conditional``)."""
+
+TRIGGER_CLIENT_ID_PARAM: dict[str, str] = {"okx": "algoClOrdId"}
+"""Exchange-native parameter for the client id of a trigger order, where it differs from
+the plain order's (OKX algo orders take ``algoClOrdId``; ccxt sends ``clOrdId``)."""
+
 SPOT_WITHOUT_STOPS = frozenset({"mexc"})
 """Exchanges whose spot API has no stop or trigger orders."""
 
