@@ -17,6 +17,8 @@ from worker.errors import Fatal
 from worker.exchanges import Exchange
 from worker.strategies import StrategyParams, validate_params
 
+from .order_settings import OrderSettings
+
 HUNDRED = Decimal(100)
 _NS = uuid.UUID("6f1d1e7e-3b1c-4c55-9d1a-7b0f1f3a7c11")
 
@@ -56,6 +58,7 @@ class BotConfig:
     int_id: int = 0  # the id as a number (spreads periodic work across bots)
     leverage: int = 1  # live futures/swap markets only
     trailing_stop: bool = False  # metadata.trailing_stop: the stop follows the price up
+    orders: OrderSettings = field(default_factory=OrderSettings)  # market or limit, timeouts
 
     @property
     def market(self) -> MarketKey:
@@ -128,6 +131,7 @@ class BotConfig:
             int_id=uuid.UUID(str(row["id"])).int,
             leverage=max(1, int(Decimal(str(row.get("leverage") or 1)))),
             trailing_stop=meta.get("trailing_stop") is True and stop is not None,
+            orders=OrderSettings.from_row(row),
         )
 
 
@@ -164,6 +168,7 @@ class InFlight:
     reason: str
     hold_id: uuid.UUID | None
     placed_at: datetime  # open time of the candle whose close decided it
+    price: Decimal | None = None  # a limit order's price (it times out); None: market
 
 
 @dataclass(slots=True)
@@ -199,6 +204,7 @@ class BotState:
     protective: dict[str, Protective] = field(default_factory=dict)  # resting on the exchange
     unprotected: uuid.UUID | None = None  # the trade whose missing exchange stop was logged
     stops_moved: bool = False  # the open trade's stop or target moved: record it
+    requote: Literal["buy", "sell"] | None = None  # an entry to place again (limit timeout)
 
     @property
     def id(self) -> str:
@@ -216,6 +222,8 @@ class StepOut:
     credits: list[TransferRequest] = field(default_factory=list)
     protective: list[dict[str, Any]] = field(default_factory=list)  # protective_orders rows
     stops: list[dict[str, Any]] = field(default_factory=list)  # open trades whose stop moved
+    resized: list[dict[str, Any]] = field(default_factory=list)  # open trades an exit reduced
+    equity: dict[str, Any] | None = None  # the bot_equity row of this step
     status: str | None = None
     status_reason: str | None = None
     error_message: str | None = None
@@ -230,6 +238,8 @@ class StepOut:
             or self.credits
             or self.protective
             or self.stops
+            or self.resized
+            or self.equity
             or self.status
         )
 

@@ -48,7 +48,7 @@ from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
-from . import engine, protection
+from . import engine, orders, protection
 from .adoption import BotBuilder
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
@@ -461,7 +461,9 @@ class BotRunner:
                     decision = self._decision(bot, window, last, last, cache)
                     if engine.idle(bot, decision):
                         bot.last_candle_at = last.time
-                        if bot.config.int_id % PROGRESS_EVERY == turn:
+                        if bot.position is not None:  # its equity moves with the price
+                            results.append((bot, StepOut(), last.time))
+                        elif bot.config.int_id % PROGRESS_EVERY == turn:
                             results.append((bot, StepOut(), last.time))
                             due.add(bot.id)
                         continue
@@ -479,6 +481,11 @@ class BotRunner:
                     intents.append((intent, out))
             done.append(r)
         await self._enter(intents)
+        for bot, out, _ in done:
+            window = self.md.windows.get(bot.config.market)
+            if window is not None and window.last is not None:
+                if bot.position is not None or out.trades:
+                    out.equity = orders.equity_row(bot, window.last)
         return [r for r in done if r[1].has_writes or r[0].id in due]
 
     async def _step_bot(

@@ -26,6 +26,8 @@ from .model import BotState, StepOut
 # fan-out's own checks count both. See docs/bots.md, "Copies of signals".
 LOAD_BOTS = """
 select b.*, c.sealed_secret, c.is_testnet, s.content as strategy_content,
+       (select p.preferences ->> 'notify_fills' from public.profiles p where p.id = b.user_id)
+         as notify_fills,
        (select coalesce(sum(t.profit), 0) from public.trades t
          where t.bot_id = b.id and t.status = 'closed' and t.signal_id is null) as realized,
        (select coalesce(sum(t.profit), 0) from public.trades t
@@ -47,6 +49,7 @@ select * from public.orders
  order by created_at
 """
 RECORD_PROTECTION = "select public.bot_record_protection(%(orders)s, %(trades)s)"
+RECORD_EQUITY = "select public.bot_record_equity(%(rows)s, %(trades)s)"
 APPLY_STEPS = """
 select stale_bot_id::text from public.bot_apply_steps(%(steps)s, %(orders)s, %(trades)s, %(logs)s, %(notes)s)
 """
@@ -81,6 +84,8 @@ async def persist_steps(
     notes: list[dict[str, Any]] = []
     protective: list[dict[str, Any]] = []
     stops: list[dict[str, Any]] = []
+    equity: list[dict[str, Any]] = []
+    resized: list[dict[str, Any]] = []
     credit_ops: dict[str, list[TransferRequest]] = {}
     for bot, out, candle_at in steps:
         heads.append(
@@ -99,6 +104,9 @@ async def persist_steps(
         notes.extend(out.notes)
         protective.extend(out.protective)
         stops.extend(out.stops)
+        resized.extend(out.resized)
+        if out.equity is not None:
+            equity.append(out.equity)
         if out.credits:
             credit_ops[bot.id] = out.credits
     # A step may open and close the same trade (entry filled at the open, stop hit in the
@@ -123,6 +131,14 @@ async def persist_steps(
                 {
                     "orders": Jsonb(list({p["client_order_id"]: p for p in protective}.values())),
                     "trades": Jsonb(list({t["id"]: t for t in stops}.values())),
+                },
+            )
+        if equity or resized:  # one statement for the batch, fenced by the epochs
+            await conn.execute(
+                RECORD_EQUITY,
+                {
+                    "rows": Jsonb([e for e in equity if e["bot_id"] not in stale]),
+                    "trades": Jsonb([t for t in resized if t["bot_id"] not in stale]),
                 },
             )
         ops = [
