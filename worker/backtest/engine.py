@@ -63,6 +63,9 @@ class Settings(BaseModel):
     entry_timeout: int = Field(default=1, ge=1, le=1000, description="candles a limit entry rests")
     exit_timeout: int = Field(default=1, ge=1, le=1000, description="candles a limit exit rests")
     timeout_action: Literal["cancel", "requote"] = "cancel"
+    price_tick: float | None = Field(
+        default=None, gt=0, description="the market's tick: limit prices round to it"
+    )
 
     @model_validator(mode="after")
     def _stake_fits(self) -> Settings:

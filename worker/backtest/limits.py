@@ -17,7 +17,8 @@ candles of each parameter set in the order of a bot's step (``worker.bots.orders
    not fill in that candle is cancelled. Slippage applies to the stop.
 3. **Decisions** on the close: an exit when a position is open and nothing is in flight,
    else an entry when nothing is in flight. A limit buy rests at ``close * (1 - offset)``,
-   a limit sell at ``close * (1 + offset)``.
+   a limit sell at ``close * (1 + offset)``, rounded to ``price_tick`` when it is given
+   (the market's tick, as the exchange rounds the bot's limit prices).
 
 Limit orders are backtested long-only (a bot's limit exit never reverses on its close).
 """
@@ -61,6 +62,10 @@ def trades_with_limits(
     limit_entry, limit_exit = settings.entry_order == "limit", settings.exit_order == "limit"
     t_in, t_out = settings.entry_timeout, settings.exit_timeout
     requote = settings.timeout_action == "requote"
+    tick = settings.price_tick
+
+    def at(price: float) -> float:  # a limit price, on the market's tick as the exchange does
+        return round(price / tick) * tick if tick else price
 
     rows: list[tuple[int, int, int, float, float, int, float, float]] = []
     equity = settings.cash
@@ -107,7 +112,7 @@ def trades_with_limits(
                     close(x, px, EXIT_SIGNAL)
                     pending = None
                 elif x >= placed + t_out:
-                    pending = ("exit", c[x] * (1.0 + off), x) if requote else None
+                    pending = ("exit", at(c[x] * (1.0 + off)), x) if requote else None
         # 2. stops (not while a market exit waits for the next open)
         if pos is not None and (pending is None or pending[1] is not None):
             _, _, sl_px, tp_px = pos
@@ -124,9 +129,9 @@ def trades_with_limits(
             continue
         if pos is not None:
             if xl[x]:
-                pending = ("exit", c[x] * (1.0 + off) if limit_exit else None, x)
+                pending = ("exit", at(c[x] * (1.0 + off)) if limit_exit else None, x)
         elif el[x] or requote_entry:
-            pending = ("entry", c[x] * (1.0 - off) if limit_entry else None, x)
+            pending = ("entry", at(c[x] * (1.0 - off)) if limit_entry else None, x)
             decided = x
     if pos is not None:
         close(n - 1, c[n - 1] * (1.0 - slip), EXIT_END)
