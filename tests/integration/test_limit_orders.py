@@ -1,7 +1,8 @@
 """Limit orders end to end: a paper bot with limit entries (and exits) makes the trades its
 backtest predicts (the paper exchange and the backtester fill a limit order by the same
 rule), records its equity on every candle it holds a position, and notifies fills to an
-owner who opted in.
+owner who opted in; a worker that takes the bot over with a limit order resting goes on
+making the same trades.
 
 The backtest is the engine's over the candles the bot saw, with the decisions before the
 bot's first candle removed (both start flat with nothing resting; a limit order resting
@@ -89,10 +90,26 @@ async def test_a_paper_bot_with_limit_orders_makes_the_backtests_trades(
         limit_offset=str(offset),
         **case,
     )
-    worker = await register_worker(conn, f"limits-{name}")
-    async with harness(db_url, worker, START) as h:
+    # Halfway, with a limit order resting, another worker takes the bot over: it rebuilds
+    # the paper account, places the order again and times it out by the same candles.
+    first = await register_worker(conn, f"limits-{name}-1")
+    done = 0
+    async with harness(db_url, first, START) as h:
         await h.sync()
-        await h.candles(STEPS)
+        await h.candles(STEPS // 2)
+        done = STEPS // 2
+        while not any(f.price is not None for f in h.runner.bots[bot].in_flight.values()):
+            await h.candles(1)
+            done += 1
+        now = h.now
+    assert done < STEPS - 50
+    await conn.execute("select public.release_bot_leases(%s)", (first,))
+    second = await register_worker(conn, f"limits-{name}-2")
+    async with harness(db_url, second, now) as h:
+        await h.sync()
+        # the limit order again, with its timeout
+        assert any(f.price is not None for f in h.runner.bots[bot].in_flight.values())
+        await h.candles(STEPS - done)
 
     status, error = (
         await (
