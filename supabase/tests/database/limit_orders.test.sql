@@ -2,7 +2,7 @@
 -- saved (named constraints), and the fleet's equity rows are fenced by the lease epoch
 -- and read by the bot's owner only.
 begin;
-select plan(13);
+select plan(14);
 
 select tests.create_user(1, 'ann@orders.test');
 select tests.create_user(2, 'ben@orders.test');
@@ -48,5 +48,8 @@ select is(tests.try_as('ann@orders.test', 'select equity from public.bot_equity 
           'the owner reads their bot''s equity');
 select is(tests.try_as('ben@orders.test', 'select equity from public.bot_equity'), 'rows=0',
           'another user sees nothing of the bot''s equity');
+select ok(exists (select 1 from pg_publication_tables
+                  where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = 'bot_equity'),
+          'bot_equity is published over Realtime');
 select * from finish();
 rollback;
