@@ -461,11 +461,11 @@ class BotRunner:
                     decision = self._decision(bot, window, last, last, cache)
                     if engine.idle(bot, decision):
                         bot.last_candle_at = last.time
-                        if bot.position is not None:  # its equity moves with the price
-                            results.append((bot, StepOut(), last.time))
-                        elif bot.config.int_id % PROGRESS_EVERY == turn:
+                        if bot.config.int_id % PROGRESS_EVERY == turn:
                             results.append((bot, StepOut(), last.time))
                             due.add(bot.id)
+                        elif bot.position is not None:  # its equity only, no progress
+                            results.append((bot, StepOut(), None))
                         continue
                 jobs.append((bot, partial(self._step_bot, bot, window, gap_by.get(key, ()), cache)))
                 results.append(None)

@@ -88,6 +88,11 @@ async def persist_steps(
     resized: list[dict[str, Any]] = []
     credit_ops: dict[str, list[TransferRequest]] = {}
     for bot, out, candle_at in steps:
+        resized.extend(out.resized)
+        if out.equity is not None:
+            equity.append(out.equity)
+        if candle_at is None and out.equity is not None and out == StepOut(equity=out.equity):
+            continue  # its equity only: no lock on the bot, no progress to write
         heads.append(
             {
                 "bot_id": bot.id,
@@ -104,9 +109,6 @@ async def persist_steps(
         notes.extend(out.notes)
         protective.extend(out.protective)
         stops.extend(out.stops)
-        resized.extend(out.resized)
-        if out.equity is not None:
-            equity.append(out.equity)
         if out.credits:
             credit_ops[bot.id] = out.credits
     # A step may open and close the same trade (entry filled at the open, stop hit in the
