@@ -2,7 +2,8 @@
 backtest predicts (the paper exchange and the backtester fill a limit order by the same
 rule), records its equity on every candle it holds a position, and notifies fills to an
 owner who opted in; a worker that takes the bot over with a limit order resting goes on
-making the same trades.
+making the same trades; an owner who closes the position now cancels the bot's resting
+limit exit first.
 
 The backtest is the engine's over the candles the bot saw, with the decisions before the
 bot's first candle removed (both start flat with nothing resting; a limit order resting
@@ -20,8 +21,15 @@ import psycopg
 import pytest
 
 from tests.integration.test_backtest_parity import FEE, PARAMS, Fill, assert_same_trades, iso
-from tests.support.bots import CANDLES, create_bot, grant_credits, harness, register_worker
-from tests.support.db import User
+from tests.support.bots import (
+    CANDLES,
+    create_bot,
+    grant_credits,
+    harness,
+    register_worker,
+    subscribe,
+)
+from tests.support.db import User, request_as
 from worker.backtest import load_csv
 from worker.backtest.api import trade_rows
 from worker.backtest.engine import Settings, simulate
@@ -176,3 +184,46 @@ async def test_a_paper_bot_with_limit_orders_makes_the_backtests_trades(
     assert (amount != 0) is open_trade
     if open_trade:
         assert candle_at == START + FIVE_MIN * (STEPS - 1)
+
+
+async def test_closing_a_position_now_cancels_the_bots_resting_limit_exit(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    await subscribe(conn, alice, credits_per_trade="0.5")
+    await grant_credits(conn, alice, "10")
+    bot = await create_bot(
+        conn,
+        alice,
+        exit_order_type="limit",
+        limit_offset="10",  # far above the price: it rests
+        exit_timeout=1000,
+        timeout_action="requote",
+    )
+    worker = await register_worker(conn, "limits-close")
+    async with harness(db_url, worker) as h:
+        await h.sync()
+        state = h.runner.bots[bot]
+        for _ in range(300):
+            await h.candles(1)
+            if any(f.purpose == "exit" and f.price is not None for f in state.in_flight.values()):
+                break
+        else:
+            raise AssertionError("the bot never placed its limit exit")
+        assert state.position is not None
+        trade = str(state.position.trade_id)
+        async with request_as(conn, alice) as cur:
+            await cur.execute("select * from public.close_position(%s, true)", (trade,))
+        await h.runner.requests.run()
+    rows = await (
+        await conn.execute(
+            "select reason, order_type, status from public.orders where bot_id = %s "
+            "and reason in ('signal', 'manual_close') and side = 'sell' order by created_at",
+            (bot,),
+        )
+    ).fetchall()
+    assert rows[-2:] == [("signal", "limit", "canceled"), ("manual_close", "market", "closed")]
+    status, reason = await (
+        await conn.execute("select status, exit_reason from public.trades where id = %s", (trade,))
+    ).fetchone() or (None, None)
+    assert (status, reason) == ("closed", "manual_close")

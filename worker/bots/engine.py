@@ -178,7 +178,7 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
         level, reason = max(candle.open, stop), "stop_loss"
     elif take is not None and candle.low <= take:
         level, reason = min(candle.open, take), "take_profit"
-    if level is None or not await orders.cancel_resting_exits(bot, candle, out):
+    if level is None or not await orders.cancel_resting_exits(bot, candle.time, out):
         return
     if (pos := bot.position) is None:
         return

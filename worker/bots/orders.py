@@ -29,7 +29,7 @@ fill notifications and each bot's equity.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -200,10 +200,10 @@ async def _requote_exit(bot: BotState, flight: InFlight, candle: Candle, out: St
         bot.in_flight[cid] = again
 
 
-async def cancel_resting_exits(bot: BotState, candle: Candle, out: StepOut) -> bool:
-    """A stop or target is about to close the position: cancel the limit exits resting for
-    it. False when one of them filled first (the position is closed, or what is left of it
-    is the position the stop closes)."""
+async def cancel_resting_exits(bot: BotState, when: datetime, out: StepOut) -> bool:
+    """A stop, a target or the owner is about to close the position: cancel the limit
+    exits resting for it (a part that filled first is recorded). False when the position
+    is closed."""
     for cid, flight in list(bot.in_flight.items()):
         if flight.purpose != "exit" or flight.price is None:
             continue
@@ -213,7 +213,7 @@ async def cancel_resting_exits(bot: BotState, candle: Candle, out: StepOut) -> b
             continue
         out.orders.append(trades.order_row(bot, order, cid, flight.reason, flight.placed_at))
         if order.filled > 0:
-            record_fill(bot, flight, order, candle.time, out)
+            record_fill(bot, flight, order, when, out)
     return bot.position is not None
 
 
