@@ -464,7 +464,7 @@ class BotRunner:
                         if bot.config.int_id % PROGRESS_EVERY == turn:
                             results.append((bot, StepOut(), last.time))
                             due.add(bot.id)
-                        elif bot.position is not None:  # its equity only, no progress
+                        elif bot.position is not None:  # its equity, no progress write
                             results.append((bot, StepOut(), None))
                         continue
                 jobs.append((bot, partial(self._step_bot, bot, window, gap_by.get(key, ()), cache)))

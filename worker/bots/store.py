@@ -91,8 +91,6 @@ async def persist_steps(
         resized.extend(out.resized)
         if out.equity is not None:
             equity.append(out.equity)
-        if candle_at is None and out.equity is not None and out == StepOut(equity=out.equity):
-            continue  # its equity only: no lock on the bot, no progress to write
         heads.append(
             {
                 "bot_id": bot.id,
@@ -135,7 +133,10 @@ async def persist_steps(
                     "trades": Jsonb(list({t["id"]: t for t in stops}.values())),
                 },
             )
-        if equity or resized:  # one statement for the batch, fenced by the epochs
+        # One statement for the batch, fenced by the epochs. Its bots are the steps' (an
+        # equity-only step has a head without progress), so their leases are locked above,
+        # in the one bot-id order: locking more here could deadlock with lease renewals.
+        if equity or resized:
             await conn.execute(
                 RECORD_EQUITY,
                 {
