@@ -484,7 +484,13 @@ class FakeBitget(FakeVenue):
                 "r": plain(-o.fee),
                 "t": plain(-o.fee),
                 "totalDeductionFee": 0,
-            }
+            },
+            o.quote: {
+                "deduction": False,
+                "feeCoinCode": o.quote,
+                "totalDeductionFee": 0,
+                "totalFee": plain(-o.fee),
+            },
         }
         return {
             "userId": "1",

@@ -303,6 +303,7 @@ def _public(o: VenueOrder) -> dict[str, Any]:
         "cumExecQty": plain(o.filled),
         "cumExecValue": plain(o.cost),
         "cumExecFee": plain(o.fee),
+        "cumFeeDetail": {o.quote: plain(o.fee)} if o.fee else {},
         "timeInForce": "IOC" if o.type == "market" else "GTC",
         "orderType": o.type.capitalize(),
         "stopOrderType": "StopLoss" if o.trigger is not None else "",

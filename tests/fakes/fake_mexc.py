@@ -109,6 +109,7 @@ class FakeMexc(FakeVenue):
             ("DELETE", "/api/v3/order"): self._cancel,
             ("GET", "/api/v3/openOrders"): lambda r: self._list(r, open_only=True),
             ("GET", "/api/v3/allOrders"): lambda r: self._list(r, open_only=False),
+            ("GET", "/api/v3/myTrades"): self._my_trades,
         }
 
     # -- market data and account ------------------------------------------------------------
@@ -205,6 +206,35 @@ class FakeMexc(FakeVenue):
             for o in sorted(self.orders.values(), key=lambda o: o.created)
             if (symbol is None or o.symbol == symbol)
             and (not open_only or o.status in {"open", "untriggered"})
+        ]
+        return web.json_response(rows)
+
+    def _my_trades(self, request: Request) -> web.Response:
+        """The account's fills (one per filled order here), with their commission: MEXC's
+        order endpoints report none."""
+        p = request.params
+        rows = [
+            {
+                "symbol": o.symbol,
+                "id": f"t{o.id}",
+                "orderId": o.id,
+                "orderListId": -1,
+                "price": plain(o.average),
+                "qty": plain(o.filled),
+                "quoteQty": plain(o.cost),
+                "commission": plain(o.fee),
+                "commissionAsset": self.instruments[o.symbol].quote,
+                "time": o.updated,
+                "isBuyer": o.side == "buy",
+                "isMaker": o.type == "limit",
+                "isBestMatch": True,
+                "isSelfTrade": False,
+                "clientOrderId": o.client_id,
+            }
+            for o in sorted(self.orders.values(), key=lambda o: o.created)
+            if o.symbol == p.get("symbol")
+            and o.filled > 0
+            and (p.get("orderId") is None or o.id == p.get("orderId"))
         ]
         return web.json_response(rows)
 

@@ -2325,18 +2325,38 @@ CREATE TABLE public.bots (
     pause_until timestamp with time zone,
     stop_positions text,
     pairs text[],
+    entry_order_type text DEFAULT 'market'::text NOT NULL,
+    exit_order_type text DEFAULT 'market'::text NOT NULL,
+    limit_offset numeric(8,4) DEFAULT 0 NOT NULL,
+    order_timeout_unit text DEFAULT 'candles'::text NOT NULL,
+    entry_timeout integer DEFAULT 1 NOT NULL,
+    exit_timeout integer DEFAULT 1 NOT NULL,
+    timeout_action text DEFAULT 'cancel'::text NOT NULL,
     CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
+    CONSTRAINT bots_entry_order_type_known CHECK ((entry_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
     CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
+    CONSTRAINT bots_exit_order_type_known CHECK ((exit_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
     CONSTRAINT bots_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
     CONSTRAINT bots_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
+    CONSTRAINT bots_limit_offset_range CHECK (((limit_offset >= (0)::numeric) AND (limit_offset <= (10)::numeric))),
     CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
     CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
     CONSTRAINT bots_multi_pair_long_only CHECK (((pairs IS NULL) OR (cardinality(pairs) = 1) OR (NOT allow_short))),
     CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT bots_order_timeout_range CHECK (((entry_timeout >= 1) AND (exit_timeout >= 1) AND (entry_timeout <=
+CASE order_timeout_unit
+    WHEN 'minutes'::text THEN 10080
+    ELSE 1000
+END) AND (exit_timeout <=
+CASE order_timeout_unit
+    WHEN 'minutes'::text THEN 10080
+    ELSE 1000
+END))),
+    CONSTRAINT bots_order_timeout_unit_known CHECK ((order_timeout_unit = ANY (ARRAY['minutes'::text, 'candles'::text]))),
     CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
     CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -2353,6 +2373,7 @@ CREATE TABLE public.bots (
     CONSTRAINT bots_take_profit_percent CHECK ((take_profit > (0)::numeric)),
     CONSTRAINT bots_take_profit_short_side CHECK (((NOT allow_short) OR (take_profit IS NULL) OR (take_profit < (100)::numeric))),
     CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
+    CONSTRAINT bots_timeout_action_known CHECK ((timeout_action = ANY (ARRAY['cancel'::text, 'requote'::text]))),
     CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text)),
     CONSTRAINT bots_trailing_stop_needs_stop_loss CHECK (
 CASE
@@ -4816,6 +4837,55 @@ begin
 end;
 $$;
 ALTER FUNCTION public.bot_orphan_holds(p_bots jsonb) OWNER TO postgres;
+CREATE FUNCTION public.bot_record_equity(p_rows jsonb, p_trades jsonb DEFAULT '[]'::jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_ok uuid[];
+  v_n integer;
+begin
+  if jsonb_typeof(coalesce(p_rows, 'null')) <> 'array' or jsonb_typeof(coalesce(p_trades, 'null')) <> 'array' then
+    raise exception 'p_rows and p_trades must be JSON arrays' using errcode = '22023';
+  end if;
+  select coalesce(array_agg(x.bot_id), '{}') into v_ok
+    from (select l.bot_id
+            from public.bot_leases l
+            join (select distinct r.bot_id, r.lease_epoch
+                    from jsonb_to_recordset(p_rows || p_trades) as r(bot_id uuid, lease_epoch bigint)) s
+              on s.bot_id = l.bot_id and s.lease_epoch = l.epoch
+           order by l.bot_id
+             for share of l) x;
+  update public.trades t
+     set amount = r.amount,
+         fee = r.fee,
+         lease_epoch = r.lease_epoch
+    from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, lease_epoch bigint, amount numeric, fee numeric)
+   where t.id = r.id and t.bot_id = r.bot_id and t.status = 'open' and r.bot_id = any (v_ok);
+  insert into public.bot_equity as e (bot_id, user_id, candle_at, price, position_amount, unrealized_pnl,
+                                      realized_pnl, equity, lease_epoch)
+  select r.bot_id, r.user_id, r.candle_at, r.price, coalesce(r.position_amount, 0),
+         coalesce(r.unrealized_pnl, 0), coalesce(r.realized_pnl, 0), r.equity, r.lease_epoch
+    from jsonb_to_recordset(p_rows) as r(bot_id uuid, user_id uuid, candle_at timestamptz, price numeric,
+         position_amount numeric, unrealized_pnl numeric, realized_pnl numeric, equity numeric,
+         lease_epoch bigint)
+   where r.bot_id = any (v_ok)
+   order by r.bot_id
+  on conflict (bot_id) do update
+     set candle_at = excluded.candle_at,
+         price = excluded.price,
+         position_amount = excluded.position_amount,
+         unrealized_pnl = excluded.unrealized_pnl,
+         realized_pnl = excluded.realized_pnl,
+         equity = excluded.equity,
+         lease_epoch = excluded.lease_epoch,
+         updated_at = now()
+   where e.candle_at <= excluded.candle_at;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.bot_record_equity(p_rows jsonb, p_trades jsonb) OWNER TO postgres;
 CREATE FUNCTION public.bot_record_protection(p_orders jsonb, p_trades jsonb DEFAULT '[]'::jsonb) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -7800,6 +7870,19 @@ CREATE TABLE public.backtest_results (
     CONSTRAINT backtest_results_worst_trade_finite CHECK ((worst_trade <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
 );
 ALTER TABLE public.backtest_results OWNER TO postgres;
+CREATE TABLE public.bot_equity (
+    bot_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    candle_at timestamp with time zone NOT NULL,
+    price numeric(28,12),
+    position_amount numeric(28,12) DEFAULT 0 NOT NULL,
+    unrealized_pnl numeric(28,12) DEFAULT 0 NOT NULL,
+    realized_pnl numeric(28,12) DEFAULT 0 NOT NULL,
+    equity numeric(28,12) NOT NULL,
+    lease_epoch bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.bot_equity OWNER TO postgres;
 CREATE TABLE public.bot_leases (
     bot_id uuid NOT NULL,
     worker_id uuid,
@@ -8418,6 +8501,8 @@ ALTER TABLE ONLY public.backtest_runs
     ADD CONSTRAINT backtest_runs_pkey PRIMARY KEY (id);
 ALTER TABLE public.backtest_runs
     ADD CONSTRAINT backtest_runs_settings_object CHECK (((jsonb_typeof(settings) = 'object'::text) AND (pg_column_size(settings) <= 16384))) NOT VALID;
+ALTER TABLE ONLY public.bot_equity
+    ADD CONSTRAINT bot_equity_pkey PRIMARY KEY (bot_id);
 ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_pkey PRIMARY KEY (bot_id);
 ALTER TABLE ONLY public.bot_logs
@@ -8602,6 +8687,7 @@ CREATE INDEX backtest_results_user_id_idx ON public.backtest_results USING btree
 CREATE INDEX backtest_runs_finished_at_idx ON public.backtest_runs USING btree (finished_at) INCLUDE (compute_seconds) WHERE (finished_at IS NOT NULL);
 CREATE INDEX backtest_runs_strategy_id_idx ON public.backtest_runs USING btree (strategy_id);
 CREATE INDEX backtest_runs_user_id_idx ON public.backtest_runs USING btree (user_id, created_at DESC);
+CREATE INDEX bot_equity_user_id_idx ON public.bot_equity USING btree (user_id);
 CREATE INDEX bot_leases_expires_idx ON public.bot_leases USING btree (expires_at);
 CREATE INDEX bot_leases_last_worker_id_idx ON public.bot_leases USING btree (last_worker_id);
 CREATE INDEX bot_leases_taken_over_from_idx ON public.bot_leases USING btree (taken_over_from);
@@ -8819,6 +8905,10 @@ ALTER TABLE ONLY public.backtest_runs
     ADD CONSTRAINT backtest_runs_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.backtest_runs
     ADD CONSTRAINT backtest_runs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.bot_equity
+    ADD CONSTRAINT bot_equity_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.bot_equity
+    ADD CONSTRAINT bot_equity_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.bot_leases
@@ -8948,6 +9038,7 @@ CREATE POLICY "Admins can read every backtest result" ON public.backtest_results
 CREATE POLICY "Admins can read every backtest run" ON public.backtest_runs FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every bot" ON public.bots FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every bot log" ON public.bot_logs FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every bot's equity" ON public.bot_equity FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every copy execution" ON public.signal_executions FOR SELECT TO authenticated USING (( SELECT private.is_admin() AS is_admin));
 CREATE POLICY "Admins can read every credit account" ON public.credit_accounts FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every credit exposure" ON public.credit_exposures FOR SELECT TO tradefleet_admin USING (true);
@@ -9017,6 +9108,7 @@ CREATE POLICY "Users can read their own backtest results" ON public.backtest_res
 CREATE POLICY "Users can read their own backtest runs" ON public.backtest_runs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own bot logs" ON public.bot_logs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own bots" ON public.bots FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own bots' equity" ON public.bot_equity FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own brokerage accounts" ON public.brokerage_accounts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own brokerage connections" ON public.brokerage_connections FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own brokerage positions" ON public.brokerage_positions FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -9057,6 +9149,7 @@ ALTER TABLE public.alert_incidents ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.api_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.bot_equity ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bot_leases ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bot_logs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bots ENABLE ROW LEVEL SECURITY;
@@ -9099,6 +9192,7 @@ ALTER PUBLICATION supabase_realtime OWNER TO postgres;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.aggregated_holdings;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.ai_analyses;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.backtest_runs;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_equity;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_logs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bots;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.jobs;
@@ -9313,6 +9407,13 @@ GRANT INSERT(allow_short),UPDATE(allow_short) ON TABLE public.bots TO authentica
 GRANT INSERT(is_paper_trade),UPDATE(is_paper_trade) ON TABLE public.bots TO authenticated;
 GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.bots TO authenticated;
 GRANT INSERT(pairs),UPDATE(pairs) ON TABLE public.bots TO authenticated;
+GRANT INSERT(entry_order_type),UPDATE(entry_order_type) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exit_order_type),UPDATE(exit_order_type) ON TABLE public.bots TO authenticated;
+GRANT INSERT(limit_offset),UPDATE(limit_offset) ON TABLE public.bots TO authenticated;
+GRANT INSERT(order_timeout_unit),UPDATE(order_timeout_unit) ON TABLE public.bots TO authenticated;
+GRANT INSERT(entry_timeout),UPDATE(entry_timeout) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exit_timeout),UPDATE(exit_timeout) ON TABLE public.bots TO authenticated;
+GRANT INSERT(timeout_action),UPDATE(timeout_action) ON TABLE public.bots TO authenticated;
 REVOKE ALL ON FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.position_request_key(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
@@ -9524,6 +9625,8 @@ REVOKE ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_orphan_holds(p_bots jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_orphan_holds(p_bots jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.bot_record_equity(p_rows jsonb, p_trades jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.bot_record_equity(p_rows jsonb, p_trades jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_record_protection(p_orders jsonb, p_trades jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_record_protection(p_orders jsonb, p_trades jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_trade_prices(p_user_ids uuid[]) FROM PUBLIC;
@@ -9735,6 +9838,8 @@ GRANT SELECT(created_at) ON TABLE public.api_keys TO service_role;
 GRANT SELECT(created_at) ON TABLE public.api_keys TO authenticated;
 GRANT ALL ON TABLE public.backtest_results TO service_role;
 GRANT SELECT ON TABLE public.backtest_results TO authenticated;
+GRANT ALL ON TABLE public.bot_equity TO service_role;
+GRANT SELECT ON TABLE public.bot_equity TO authenticated;
 GRANT ALL ON TABLE public.bot_leases TO service_role;
 GRANT SELECT ON TABLE public.bot_leases TO authenticated;
 GRANT ALL ON TABLE public.bot_logs TO service_role;

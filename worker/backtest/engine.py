@@ -19,6 +19,9 @@ Fill rules (the paper exchange's, so a backtest predicts the bot):
   entering both sides, is ignored for that side.
 - A trade still open after the last candle is **closed at the last close** (fee and
   slippage included) and marked ``exit_reason = "end"``.
+- **Limit orders** (``entry_order`` / ``exit_order`` = ``limit``) rest at the close moved by
+  ``limit_offset`` and fill when a candle touches or goes through their price, at that
+  price, with unfilled timeouts in candles; see ``worker.backtest.limits``.
 
 Without stop-loss/take-profit the position over time is a pure function of the decisions,
 so the engine is vectorised across candles and across parameter sets (no Python loop per
@@ -29,7 +32,7 @@ with numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -52,12 +55,29 @@ class Settings(BaseModel):
     stake_fraction: float = Field(default=1.0, gt=0, le=1, description="fraction of equity")
     stake_amount: float | None = Field(default=None, gt=0, description="fixed stake, overrides")
     shorts: bool = False
+    entry_order: Literal["market", "limit"] = "market"
+    exit_order: Literal["market", "limit"] = "market"
+    limit_offset: float = Field(
+        default=0.0, ge=0, le=0.1, description="fraction of the close a limit rests away"
+    )
+    entry_timeout: int = Field(default=1, ge=1, le=1000, description="candles a limit entry rests")
+    exit_timeout: int = Field(default=1, ge=1, le=1000, description="candles a limit exit rests")
+    timeout_action: Literal["cancel", "requote"] = "cancel"
+    price_tick: float | None = Field(
+        default=None, gt=0, description="the market's tick: limit prices round to it"
+    )
 
     @model_validator(mode="after")
     def _stake_fits(self) -> Settings:
         if self.stake_amount is not None and self.stake_amount > self.cash:
             raise ValueError("stake_amount must not exceed cash")
+        if self.limits and self.shorts:
+            raise ValueError("limit orders are backtested long-only: set shorts to false")
         return self
+
+    @property
+    def limits(self) -> bool:
+        return self.entry_order == "limit" or self.exit_order == "limit"
 
 
 @dataclass(slots=True)
@@ -386,7 +406,13 @@ def simulate(candles: Candles, sig: SignalGrid, settings: Settings) -> GridRun:
     sets = sig.enter_long.shape[0]
     if len(candles) == 0:
         return GridRun(_empty_trades(), np.zeros((sets, 0)), np.zeros(sets))
-    if sig.has_stops:
+    if settings.limits:
+        from .limits import trades_with_limits  # a candle walk: see worker.backtest.limits
+
+        trades = Trades.concat(
+            [trades_with_limits(candles, sig, r, settings, set_id=r) for r in range(sets)]
+        )
+    elif sig.has_stops:
         trades = Trades.concat(
             [trades_with_stops(candles, sig, r, settings, set_id=r) for r in range(sets)]
         )

@@ -300,6 +300,11 @@ class BotBuilder:
                 str(o["reason"] or "signal"),
                 hold,
                 o.get("decided_at") or bot.last_candle_at or self.clock.now(),
+                # the bot's own limit order times out by its settings (an owner's limit
+                # close by its request's deadline)
+                Decimal(o["price"])
+                if o.get("order_type") == "limit" and o.get("reason") == "signal" and o["price"]
+                else None,
             )
 
     def _charges(self, cfg: BotConfig) -> bool:

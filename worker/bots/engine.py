@@ -38,7 +38,7 @@ from worker.exchanges import Order, OrderStatus, make_client_order_id
 from worker.retry import retry
 from worker.strategies.slots import TRADABLE
 
-from . import credit_gate, protection, trades
+from . import credit_gate, orders, protection, trades
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
 
@@ -122,23 +122,19 @@ async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
             continue
         flight = bot.in_flight.pop(cid)
         out.orders.append(trades.order_row(bot, order, cid, flight.reason, flight.placed_at))
-        if order.status is OrderStatus.CLOSED and order.filled > 0:
-            op = trades.settle_hold("post", flight)
-            if flight.purpose == "entry":
-                trades.open_trade(bot, order, candle.time, flight.placed_at, out)
-            else:
-                trades.close_trade(bot, order, flight.reason, candle.time, out)
-        else:
-            op = trades.settle_hold("void", flight)
-            out.log(
-                cfg,
-                "warning",
-                f"{flight.purpose} order {order.status}: nothing traded",
-                action="order_not_filled",
-                client_order_id=cid,
-            )
-        if op:
+        if order.filled > 0:  # all of it, or part of it before it was cancelled
+            orders.record_fill(bot, flight, order, candle.time, out)
+            continue
+        if (op := trades.settle_hold("void", flight)) is not None:
             out.credits.append(op)
+        out.log(
+            cfg,
+            "warning",
+            f"{flight.purpose} order {order.status}: nothing traded",
+            action="order_not_filled",
+            client_order_id=cid,
+        )
+    await orders.expire(bot, candle, out)  # limit orders whose timeout ended
 
 
 def _protective_exit(bot: BotState, hit: protection.Hit, candle: Candle, out: StepOut) -> None:
@@ -171,7 +167,7 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
     take = None if pos is None or "take_profit" in held else pos.take_price
     if pos is None or (stop is None and take is None):
         return
-    if any(f.purpose == "exit" for f in bot.in_flight.values()):
+    if any(f.purpose == "exit" and f.price is None for f in bot.in_flight.values()):
         return  # the exit order fills at the next open; stops covered until this candle
     level: Decimal | None = None
     if pos.long:
@@ -183,7 +179,9 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
         level, reason = max(candle.open, stop), "stop_loss"
     elif take is not None and candle.low <= take:
         level, reason = min(candle.open, take), "take_profit"
-    if level is None:
+    if level is None or not await orders.cancel_resting_exits(bot, candle.time, out):
+        return
+    if (pos := bot.position) is None:
         return
     if (hit := await protection.cancel_all(bot, out, "exit")) is not None:
         _protective_exit(bot, hit, candle, out)
@@ -215,6 +213,7 @@ async def plan_decision(
     """Step 3: act on the decision of this close. Exits are placed at once; an entry comes
     back as an intent, to be placed after the credit hold (batched across bots)."""
     cfg = bot.config
+    requote, bot.requote = bot.requote, None
     if bot.halted:
         return None
     pos = bot.position
@@ -227,8 +226,10 @@ async def plan_decision(
             return None
         exit_side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
         cid = make_client_order_id(cfg.order_key, candle.time.isoformat(), "exit")
-        order = await trades.place_market(bot, exit_side, pos.amount, cid, opening=False)
-        bot.in_flight[cid] = InFlight(
+        order, price = await orders.place(
+            bot, "exit", exit_side, pos.amount, cid, candle.close, opening=False
+        )
+        bot.in_flight[cid] = flight = InFlight(
             cid,
             derived_id(cid, "order"),
             "exit",
@@ -237,13 +238,15 @@ async def plan_decision(
             "signal",
             None,
             candle.time,
+            price,
         )
         out.orders.append(trades.order_row(bot, order, cid, "signal", candle.time))
-        if order.status is OrderStatus.CLOSED:  # live market orders fill at once
+        if not order.is_open:  # live market orders fill at once
             bot.in_flight.pop(cid)
-            trades.close_trade(bot, order, "signal", candle.time, out)
-        if not (decision.enter_short if pos.long else decision.enter_long):
-            return None
+            if order.filled > 0:
+                orders.record_fill(bot, flight, order, candle.time, out)
+        if not (decision.enter_short if pos.long else decision.enter_long) or price is not None:
+            return None  # a limit exit may not fill: no reversal on its close
         side = "buy" if not pos.long else "sell"  # a reversal: the opposite entry, same fill
     else:
         if bot.in_flight:
@@ -252,6 +255,8 @@ async def plan_decision(
             side = "buy"
         elif decision.enter_short:
             side = "sell"
+        elif requote is not None:  # a limit entry timed out on this close: placed again
+            side = requote
         else:
             if decision.short_blocked and cfg.allow_short:
                 out.log(
@@ -277,7 +282,10 @@ async def plan_decision(
     if stake <= 0:
         out.log(cfg, "warning", f"no {quote} left to stake: entry skipped", action="entry_skipped")
         return None
-    amount = stake / (ONE + trades.fee_rate(bot)) / candle.close
+    price = candle.close
+    if cfg.orders.entry_type == "limit":
+        price = cfg.orders.limit_price(side, price)
+    amount = stake / (ONE + trades.fee_rate(bot)) / price
     amount = bot.exchange.amount_to_precision(cfg.symbol, amount)
     bot.exchange.check_order(cfg.symbol, side, "market", amount, candle.close)
     cid = make_client_order_id(cfg.order_key, candle.time.isoformat(), "entry")
@@ -287,7 +295,9 @@ async def plan_decision(
 async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
     """Place an entry whose credits are held (``hold_id``; None when the plan charges none)."""
     bot, cid = intent.bot, intent.client_order_id
-    order = await trades.place_market(bot, intent.side, intent.amount, cid, opening=True)
+    order, price = await orders.place(
+        bot, "entry", intent.side, intent.amount, cid, intent.candle.close, opening=True
+    )
     flight = InFlight(
         cid,
         derived_id(cid, "order"),
@@ -297,12 +307,11 @@ async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
         "signal",
         hold_id,
         intent.candle.time,
+        price,
     )
     out.orders.append(trades.order_row(bot, order, cid, "signal", intent.candle.time))
-    if order.status is OrderStatus.CLOSED:
-        trades.open_trade(bot, order, intent.candle.time, intent.candle.time, out)
-        if (op := trades.settle_hold("post", flight)) is not None:
-            out.credits.append(op)
+    if not order.is_open and order.filled > 0:
+        orders.record_fill(bot, flight, order, intent.candle.time, out)
     elif order.is_open:
         bot.in_flight[cid] = flight
     elif (op := trades.settle_hold("void", flight)) is not None:

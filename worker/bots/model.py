@@ -17,6 +17,8 @@ from worker.errors import Fatal
 from worker.exchanges import Exchange
 from worker.strategies import StrategyParams, validate_params
 
+from .order_settings import OrderSettings
+
 HUNDRED = Decimal(100)
 _NS = uuid.UUID("6f1d1e7e-3b1c-4c55-9d1a-7b0f1f3a7c11")
 
@@ -57,6 +59,7 @@ class BotConfig:
     leverage: int = 1  # live futures/swap markets only
     trailing_stop: bool = False  # metadata.trailing_stop: the stop follows the price up
     pairs: tuple[str, ...] = ()  # every pair the bot trades, in order (symbol first)
+    orders: OrderSettings = field(default_factory=OrderSettings)  # market or limit, timeouts
 
     @property
     def market(self) -> MarketKey:
@@ -140,6 +143,7 @@ class BotConfig:
             leverage=max(1, int(Decimal(str(row.get("leverage") or 1)))),
             trailing_stop=meta.get("trailing_stop") is True and stop is not None,
             pairs=tuple(str(p) for p in (row.get("pairs") or [row["trading_pair"]])),
+            orders=OrderSettings.from_row(row),
         )
 
 
@@ -176,6 +180,7 @@ class InFlight:
     reason: str
     hold_id: uuid.UUID | None
     placed_at: datetime  # open time of the candle whose close decided it
+    price: Decimal | None = None  # a limit order's price (it times out); None: market
 
 
 @dataclass(slots=True)
@@ -215,6 +220,7 @@ class BotState:
     legs: list[BotState] = field(default_factory=list)  # a multi-pair bot's, one per pair
     pair_error: str | None = None  # a leg whose pair cannot trade: why (no new entries)
     placed_ids: set[str] = field(default_factory=set)  # protective client ids sent or known
+    requote: Literal["buy", "sell"] | None = None  # an entry to place again (limit timeout)
 
     @property
     def id(self) -> str:
@@ -232,6 +238,8 @@ class StepOut:
     credits: list[TransferRequest] = field(default_factory=list)
     protective: list[dict[str, Any]] = field(default_factory=list)  # protective_orders rows
     stops: list[dict[str, Any]] = field(default_factory=list)  # open trades whose stop moved
+    resized: list[dict[str, Any]] = field(default_factory=list)  # open trades an exit reduced
+    equity: dict[str, Any] | None = None  # the bot_equity row of this step
     status: str | None = None
     status_reason: str | None = None
     error_message: str | None = None
@@ -246,6 +254,8 @@ class StepOut:
             or self.credits
             or self.protective
             or self.stops
+            or self.resized
+            or self.equity
             or self.status
         )
 

@@ -109,6 +109,7 @@ def record(
             "signal",
             hold,
             decided_at,
+            order.price if order.type == "limit" else None,  # a limit entry times out
         )
     elif order.status is OrderStatus.CLOSED and order.filled > 0:
         trades.open_trade(bot, order, decided_at, decided_at, out)

@@ -47,7 +47,7 @@ from worker.candles import Candle
 from worker.errors import Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 
-from . import credit_gate, multipair, protection
+from . import credit_gate, multipair, orders, protection
 from .credit_gate import HoldRequest
 from .model import BotState, InFlight, StepOut, derived_id
 from .paper import BotPaperExchange
@@ -245,8 +245,10 @@ class PositionRequests:
             return Outcome(rid, bot.id, "done", "the position is closed")
         if req["status"] == "working":
             return await self._follow_limit(bot, req, now, out)
-        if bot.in_flight:
+        if any(f.price is None or f.purpose != "exit" for f in bot.in_flight.values()):
             raise _Wait  # an exit (or a reversal) in flight closes it first
+        if bot.in_flight and not await orders.cancel_resting_exits(bot, now, out):
+            return Outcome(rid, bot.id, "done", "the position is closed")  # by the bot's exit
         if req["order_type"] == "limit":
             return await self._place_limit(bot, req, now, out)
         cid = make_client_order_id(bot.id, "request", rid, "close")

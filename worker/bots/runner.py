@@ -48,7 +48,7 @@ from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
-from . import engine, loading, multipair, protection
+from . import engine, loading, multipair, orders, protection
 from .adoption import BotBuilder
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
@@ -423,6 +423,8 @@ class BotRunner:
                         if bot.config.int_id % PROGRESS_EVERY == turn:
                             results.append((bot, StepOut(), last.time))
                             due.add(bot.id)
+                        elif bot.position is not None:  # its equity, no progress write
+                            results.append((bot, StepOut(), None))
                         continue
                 jobs.append((bot, partial(self._step_bot, bot, window, gap_by.get(key, ()), cache)))
                 results.append(None)
@@ -445,6 +447,11 @@ class BotRunner:
                         intents.append((intent, out))
             done.append(r)
         await self._enter(intents)
+        for bot, out, _ in done:
+            window = self.md.windows.get(bot.config.market)
+            if window is not None and window.last is not None:
+                if bot.position is not None or out.trades:
+                    out.equity = orders.equity_row(bot, window.last)
         return [r for r in done if r[1].has_writes or r[0].id in due]
 
     async def _step_bot(

@@ -26,6 +26,8 @@ from .model import BotState, StepOut
 # fan-out's own checks count both. See docs/bots.md, "Copies of signals".
 LOAD_BOTS = """
 select b.*, c.sealed_secret, c.is_testnet, s.content as strategy_content,
+       (select p.preferences ->> 'notify_fills' from public.profiles p where p.id = b.user_id)
+         as notify_fills,
        (select coalesce(sum(t.profit), 0) from public.trades t
          where t.bot_id = b.id and t.status = 'closed' and t.signal_id is null) as realized,
        (select coalesce(sum(t.profit), 0) from public.trades t
@@ -47,6 +49,7 @@ select * from public.orders
  order by created_at
 """
 RECORD_PROTECTION = "select public.bot_record_protection(%(orders)s, %(trades)s)"
+RECORD_EQUITY = "select public.bot_record_equity(%(rows)s, %(trades)s)"
 APPLY_STEPS = """
 select stale_bot_id::text from public.bot_apply_steps(%(steps)s, %(orders)s, %(trades)s, %(logs)s, %(notes)s)
 """
@@ -81,8 +84,13 @@ async def persist_steps(
     notes: list[dict[str, Any]] = []
     protective: list[dict[str, Any]] = []
     stops: list[dict[str, Any]] = []
+    equity: list[dict[str, Any]] = []
+    resized: list[dict[str, Any]] = []
     credit_ops: dict[str, list[TransferRequest]] = {}
     for bot, out, candle_at in steps:
+        resized.extend(out.resized)
+        if out.equity is not None:
+            equity.append(out.equity)
         heads.append(
             {
                 "bot_id": bot.id,
@@ -123,6 +131,17 @@ async def persist_steps(
                 {
                     "orders": Jsonb(list({p["client_order_id"]: p for p in protective}.values())),
                     "trades": Jsonb(list({t["id"]: t for t in stops}.values())),
+                },
+            )
+        # One statement for the batch, fenced by the epochs. Its bots are the steps' (an
+        # equity-only step has a head without progress), so their leases are locked above,
+        # in the one bot-id order: locking more here could deadlock with lease renewals.
+        if equity or resized:
+            await conn.execute(
+                RECORD_EQUITY,
+                {
+                    "rows": Jsonb([e for e in equity if e["bot_id"] not in stale]),
+                    "trades": Jsonb([t for t in resized if t["bot_id"] not in stale]),
                 },
             )
         ops = [

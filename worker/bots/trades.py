@@ -107,7 +107,7 @@ def trade_row(bot: BotState, pos: Position, **extra: Any) -> dict[str, Any]:
         "trading_pair": cfg.symbol,
         "side": "buy" if pos.long else "sell",
         "direction": pos.direction,
-        "order_type": "market",
+        "order_type": cfg.orders.entry_type,
         "amount": str(pos.amount),
         "price": str(pos.entry_price),
         "exit_price": None,
@@ -190,10 +190,16 @@ def settle_hold(op: Literal["post", "void"], flight: InFlight) -> TransferReques
 
 
 async def place_market(
-    bot: BotState, side: str, amount: Decimal, cid: str, *, opening: bool
+    bot: BotState,
+    side: str,
+    amount: Decimal,
+    cid: str,
+    *,
+    opening: bool,
+    price: Decimal | None = None,
 ) -> Order:
-    """A market order; on a live futures/swap market an entry carries the bot's leverage
-    and an exit only reduces the position."""
+    """A market order (a limit order at ``price`` when given); on a live futures/swap
+    market an entry carries the bot's leverage and an exit only reduces the position."""
     cfg = bot.config
     ex = bot.exchange
     leverage: int | None = None
@@ -207,8 +213,9 @@ async def place_market(
         lambda: ex.place_order_once(
             cfg.symbol,
             "buy" if side == "buy" else "sell",
-            "market",
+            "market" if price is None else "limit",
             amount,
+            price,
             client_order_id=cid,
             leverage=leverage,
             params=params,

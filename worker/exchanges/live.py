@@ -394,6 +394,7 @@ class LiveExchange(Exchange):
         order = self._order(raw)
         if order.client_order_id is None and client_order_id is not None:
             order = _with_client_id(order, client_order_id)
+        order = await self._with_fee(order)  # a fill at once: its commission from its trades
         log.info(
             "order placed",
             extra={

@@ -15,6 +15,9 @@ insert into public.protective_orders (bot_id, user_id, trade_id, client_order_id
                                       amount, trigger_price)
 select t.bot_id, t.user_id, t.id, 'mx-' || t.id, 'binance', 'ETH/BTC', 'stop_loss', 'sell', 1, 0.09
   from public.trades t where t.id::text in (select m.key from mx m where m.kind = 'trade');
+-- Equity for every fixture bot (its owner's, as the fleet records it).
+insert into public.bot_equity (bot_id, user_id, candle_at, equity)
+select b.id, b.user_id, now(), 1 from public.bots b where b.id::text in (select m.key from mx m where m.kind = 'bot');
 -- Two audit rows (written by admin functions in real life; the owner writes them here).
 insert into mx
 select 'audit', 'x' || n, (private.admin_audit(tests.mx_id('user', 'dana'), 'set_user_role', 'user',
@@ -153,6 +156,10 @@ insert into matrix values
   ('protective_orders: insert', $$insert into protective_orders (bot_id, user_id, trade_id, client_order_id, exchange, symbol, kind, side, amount, trigger_price) values (@bot.a1, @user.a, @trade.a1, 'x', 'binance', 'ETH/BTC', 'stop_loss', 'sell', 1, 0.09) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('protective_orders: update', $$update protective_orders set status = 'canceled' where trade_id::text = any(@trade) returning trade_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('protective_orders: delete', $$delete from protective_orders where trade_id::text = any(@trade) returning trade_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('bot_equity: select', $$select bot_id::text as key from bot_equity where bot_id::text = any(@bot)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('bot_equity: insert', $$insert into bot_equity (bot_id, user_id, candle_at, equity) values (@bot.a1, @user.a, now(), 1e9) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23505']),
+  ('bot_equity: update', $$update bot_equity set equity = 1e9 where bot_id::text = any(@bot) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
+  ('bot_equity: delete', $$delete from bot_equity where bot_id::text = any(@bot) returning bot_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('bot_logs: select', $$select id::text as key from bot_logs where id::text = any(@log)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2', 'a1 a2 b1 b2 d1 d2 p1 p2']),
   ('bot_logs: insert', $$insert into bot_logs (user_id, log_level, message) values (@user.a, 'info', 'x') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('bot_logs: update', $$update bot_logs set message = 'x' where id::text = any(@log) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a1 a2 b1 b2 d1 d2 p1 p2']),
@@ -291,6 +298,7 @@ insert into matrix values
   ('orders: nothing of others', $$select id::text as key from orders where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('trades: nothing of others', $$select id::text as key from trades where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('protective_orders: nothing of others', $$select id::text as key from protective_orders where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
+  ('bot_equity: nothing of others', $$select bot_id::text as key from bot_equity where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('bot_logs: nothing of others', $$select id::text as key from bot_logs where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('backtest_runs: nothing of others', $$select id::text as key from backtest_runs where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),
   ('backtest_results: nothing of others', $$select id::text as key from backtest_results where user_id <> (select auth.uid())$$, array['denied', '-', '-', '-', null, '-']),

@@ -1,0 +1,229 @@
+"""Limit orders end to end: a paper bot with limit entries (and exits) makes the trades its
+backtest predicts (the paper exchange and the backtester fill a limit order by the same
+rule), records its equity on every candle it holds a position, and notifies fills to an
+owner who opted in; a worker that takes the bot over with a limit order resting goes on
+making the same trades; an owner who closes the position now cancels the bot's resting
+limit exit first.
+
+The backtest is the engine's over the candles the bot saw, with the decisions before the
+bot's first candle removed (both start flat with nothing resting; a limit order resting
+from before would otherwise make them differ), and the market's tick (the exchange rounds
+the bot's limit prices)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from tests.integration.test_backtest_parity import FEE, PARAMS, Fill, assert_same_trades, iso
+from tests.support.bots import (
+    CANDLES,
+    create_bot,
+    grant_credits,
+    harness,
+    register_worker,
+    subscribe,
+)
+from tests.support.db import User, request_as
+from worker.backtest import load_csv
+from worker.backtest.api import trade_rows
+from worker.backtest.engine import Settings, simulate
+from worker.bots.markets import paper_rules
+from worker.strategies.registry import get_strategy
+
+FIVE_MIN = timedelta(minutes=5)
+START = datetime(2018, 1, 12, 6, tzinfo=UTC)
+STEPS = 900
+
+CASES = {
+    "limit-entries": {"entry_order_type": "limit", "entry_timeout": 2},
+    "limit-both-requote": {
+        "entry_order_type": "limit",
+        "exit_order_type": "limit",
+        "entry_timeout": 3,
+        "exit_timeout": 2,
+        "timeout_action": "requote",
+    },
+}
+
+
+def backtest(case: dict[str, Any], offset: Decimal) -> list[dict[str, Any]]:
+    series = load_csv(CANDLES / "ETH_BTC-5m.csv")
+    t = series.candles.time
+    last_open = START + FIVE_MIN * (STEPS - 1)
+    c = series.candles.slice(0, int((t <= int(last_open.timestamp() * 1000)).sum()))
+    first = int(np.searchsorted(c.time, int(START.timestamp() * 1000)))
+    strategy = get_strategy("sma_cross")
+    sig = strategy.signal_grid(c, [strategy.validate(PARAMS)])
+    for flags in (sig.enter_long, sig.exit_long):
+        flags[:, :first] = False  # the bot's first decision is on the candle opening at START
+    tick = paper_rules("binance").market("ETH/BTC").price_precision
+    settings = Settings(
+        fee=float(FEE),
+        entry_order=case.get("entry_order_type", "market"),
+        exit_order=case.get("exit_order_type", "market"),
+        limit_offset=float(offset) / 100,
+        entry_timeout=case.get("entry_timeout", 1),
+        exit_timeout=case.get("exit_timeout", 1),
+        timeout_action=case.get("timeout_action", "cancel"),
+        price_tick=None if tick is None else float(tick),
+    )
+    return trade_rows(simulate(c, sig, settings).trades, c)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_a_paper_bot_with_limit_orders_makes_the_backtests_trades(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, name: str
+) -> None:
+    case = CASES[name]
+    alice = users["alice"]
+    await grant_credits(conn, alice, "1000")
+    await conn.execute(
+        "update public.profiles set preferences = '{\"notify_fills\": true}' where id = %s",
+        (alice.id,),
+    )
+    offset = Decimal("0.05")  # percent of the deciding close
+    bot = await create_bot(
+        conn,
+        alice,
+        parameters=PARAMS,
+        initial_balance="10",
+        stake_amount="0.1",
+        metadata={"paper_fee": str(FEE)},
+        limit_offset=str(offset),
+        **case,
+    )
+    # Halfway, with a limit order resting, another worker takes the bot over: it rebuilds
+    # the paper account, places the order again and times it out by the same candles.
+    first = await register_worker(conn, f"limits-{name}-1")
+    done = 0
+    async with harness(db_url, first, START) as h:
+        await h.sync()
+        await h.candles(STEPS // 2)
+        done = STEPS // 2
+        while not any(f.price is not None for f in h.runner.bots[bot].in_flight.values()):
+            await h.candles(1)
+            done += 1
+        now = h.now
+    assert done < STEPS - 50
+    await conn.execute("select public.release_bot_leases(%s)", (first,))
+    second = await register_worker(conn, f"limits-{name}-2")
+    async with harness(db_url, second, now) as h:
+        await h.sync()
+        # the limit order again, with its timeout
+        assert any(f.price is not None for f in h.runner.bots[bot].in_flight.values())
+        await h.candles(STEPS - done)
+
+    status, error = (
+        await (
+            await conn.execute("select status, error_message from bots where id = %s", (bot,))
+        ).fetchone()
+    ) or (None, None)
+    assert status == "running", error
+    rows = await (
+        await conn.execute(
+            "select direction, entry_time, price, exit_time, exit_price, order_type from trades "
+            "where bot_id = %s order by entry_time",
+            (bot,),
+        )
+    ).fetchall()
+    fills = [
+        Fill(d, iso(et), p, None if xt is None else iso(xt), xp) for d, et, p, xt, xp, _ in rows
+    ]
+    expected = backtest(case, offset)
+    assert len(expected) >= 10
+    assert_same_trades(fills, expected)
+    assert {r[5] for r in rows} == {"limit"}
+
+    # limit orders rested, some timed out and were cancelled
+    counts = {
+        (kind, st): n
+        for kind, st, n in await (
+            await conn.execute(
+                "select order_type, status, count(*) from orders where bot_id = %s "
+                "group by order_type, status",
+                (bot,),
+            )
+        ).fetchall()
+    }
+    closed_trades = sum(1 for f in fills if f.exit_time is not None)
+    limit_fills = len(fills) + (closed_trades if "exit_order_type" in case else 0)
+    assert counts[("limit", "closed")] == limit_fills
+    assert counts.get(("limit", "canceled"), 0) > 0
+
+    # one fill notification per filled order, to the owner who opted in
+    (notes,) = await (
+        await conn.execute(
+            "select count(*) from notifications where user_id = %s and kind = 'fill'",
+            (alice.id,),
+        )
+    ).fetchone() or (0,)
+    assert notes == len(fills) + closed_trades
+
+    # the equity row: the bot's last candle, realized P&L of its closed trades
+    equity = await (
+        await conn.execute(
+            "select e.candle_at, e.realized_pnl, e.unrealized_pnl, e.equity, e.position_amount,"
+            " (select coalesce(sum(profit), 0) from trades t where t.bot_id = e.bot_id"
+            "   and t.status = 'closed')"
+            " from bot_equity e where e.bot_id = %s",
+            (bot,),
+        )
+    ).fetchone()
+    assert equity is not None
+    candle_at, realized, unrealized, total, amount, profit = equity
+    cent = Decimal("1e-10")  # each value is stored to 12 places
+    assert abs(realized - profit) < cent
+    assert abs(total - (Decimal(10) + realized + unrealized)) < cent
+    open_trade = fills[-1].exit_time is None
+    assert (amount != 0) is open_trade
+    if open_trade:
+        assert candle_at == START + FIVE_MIN * (STEPS - 1)
+
+
+async def test_closing_a_position_now_cancels_the_bots_resting_limit_exit(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    await subscribe(conn, alice, credits_per_trade="0.5")
+    await grant_credits(conn, alice, "10")
+    bot = await create_bot(
+        conn,
+        alice,
+        exit_order_type="limit",
+        limit_offset="10",  # far above the price: it rests
+        exit_timeout=1000,
+        timeout_action="requote",
+    )
+    worker = await register_worker(conn, "limits-close")
+    async with harness(db_url, worker) as h:
+        await h.sync()
+        state = h.runner.bots[bot]
+        for _ in range(300):
+            await h.candles(1)
+            if any(f.purpose == "exit" and f.price is not None for f in state.in_flight.values()):
+                break
+        else:
+            raise AssertionError("the bot never placed its limit exit")
+        assert state.position is not None
+        trade = str(state.position.trade_id)
+        async with request_as(conn, alice) as cur:
+            await cur.execute("select * from public.close_position(%s, true)", (trade,))
+        await h.runner.requests.run()
+    rows = await (
+        await conn.execute(
+            "select reason, order_type, status from public.orders where bot_id = %s "
+            "and reason in ('signal', 'manual_close') and side = 'sell' order by created_at",
+            (bot,),
+        )
+    ).fetchall()
+    assert rows[-2:] == [("signal", "limit", "canceled"), ("manual_close", "market", "closed")]
+    status, reason = await (
+        await conn.execute("select status, exit_reason from public.trades where id = %s", (trade,))
+    ).fetchone() or (None, None)
+    assert (status, reason) == ("closed", "manual_close")

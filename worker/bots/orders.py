@@ -1,0 +1,264 @@
+"""Orders as traders place them: limit entries and exits, unfilled timeouts, partial fills,
+fill notifications and each bot's equity.
+
+- **Limit orders.** A bot whose ``entry_order_type`` (or ``exit_order_type``) is ``limit``
+  places that side as a limit order at the deciding close moved by ``limit_offset`` in the
+  trader's favour (a buy below the close, a sell above it), rounded to the market's tick.
+  It fills by the paper exchange's rule, which the backtester shares: from the next candle
+  on, a buy fills when the candle's low touches or goes through the limit, at the limit
+  price (at the open when the candle opens through it); a sell when the high does.
+- **Unfilled timeouts** (freqtrade's ``unfilledtimeout``): a limit order placed on the
+  close of candle ``k`` with a timeout of ``n`` candles may fill in candles ``k+1 .. k+n``;
+  still open after the fills of candle ``k+n`` it is cancelled (a timeout in minutes ends
+  at the first candle close at or after it). Then ``timeout_action`` decides: ``cancel``
+  gives up (an entry is skipped and its credit hold voided; an exit leaves the position
+  open and managed: stops, targets and the next exit decision still apply), ``requote``
+  places it again at the latest close with the same offset (an entry through the credit
+  gate, as a new entry decided on that close). A cancel that races a fill keeps the fill:
+  the exchange's final state of the order is what is recorded.
+- **Partial fills.** An entry cancelled after part of it filled opens a position of the
+  filled amount (its credit hold is posted: a trade happened; the exchange frees the funds
+  it reserved for the rest). An exit that filled in part closes that part as its own trade
+  and leaves the rest open and managed, with the entry's cost and fee split pro rata.
+- **Equity.** Every step of a bot that holds a position (and every step that changed its
+  result) records its realized and unrealised P&L and equity at the candle's close
+  (``bot_equity``), in the step's transaction.
+- **Fill notifications** go to owners who opted in (``profiles.preferences.notify_fills``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from worker.candles import Candle, timeframe_seconds
+from worker.exchanges import Order, OrderStatus, make_client_order_id
+from worker.retry import retry
+
+from . import trades
+from .model import BotState, InFlight, Position, StepOut, derived_id
+from .order_settings import Purpose
+
+ZERO = Decimal(0)
+Side = Literal["buy", "sell"]
+
+
+async def place(
+    bot: BotState,
+    purpose: Purpose,
+    side: Side,
+    amount: Decimal,
+    cid: str,
+    close: Decimal,
+    *,
+    opening: bool,
+) -> tuple[Order, Decimal | None]:
+    """Place an entry or exit as the bot's settings say: a market order, or a limit order
+    at ``close`` moved by the offset. Returns the order and its limit price (None: market)."""
+    cfg = bot.config
+    if cfg.orders.kind(purpose) == "market":
+        return await trades.place_market(bot, side, amount, cid, opening=opening), None
+    price = bot.exchange.price_to_precision(cfg.symbol, cfg.orders.limit_price(side, close))
+    order = await trades.place_market(bot, side, amount, cid, opening=opening, price=price)
+    return order, price
+
+
+async def _final(bot: BotState, flight: InFlight) -> Order | None:
+    """Cancel a resting order; its final state (a fill that won the race included)."""
+    cfg = bot.config
+    ex = bot.exchange
+    current = await retry(
+        lambda: ex.fetch_order_by_client_id(flight.client_order_id, cfg.symbol),
+        attempts=3,
+        describe="fetch order",
+    )
+    if current is None or not current.is_open:
+        return current
+    final = await retry(
+        lambda: ex.cancel_order(current.id, cfg.symbol), attempts=3, describe="cancel order"
+    )
+    if final.is_open:  # an exchange that answers a cancel with the order before it
+        again = await ex.fetch_order_by_client_id(flight.client_order_id, cfg.symbol)
+        final = again or replace(final, status=OrderStatus.CANCELED)
+    return final
+
+
+def record_fill(bot: BotState, flight: InFlight, order: Order, when: Any, out: StepOut) -> None:
+    """An order in flight that filled, all of it or part (cancelled after a partial fill)."""
+    if (op := trades.settle_hold("post", flight)) is not None:
+        out.credits.append(op)
+    if flight.purpose == "entry":
+        trades.open_trade(bot, order, when, flight.placed_at, out)
+    elif bot.position is not None and order.filled < bot.position.amount:
+        close_part(bot, order, flight.reason, when, out)
+    else:
+        trades.close_trade(bot, order, flight.reason, when, out)
+    notify_fill(bot, order, flight.purpose, out)
+
+
+def close_part(bot: BotState, order: Order, reason: str, when: Any, out: StepOut) -> None:
+    """A partially filled exit: the filled part closes as its own trade; the rest stays
+    open under the position's trade id, with cost and fee split pro rata."""
+    pos = bot.position
+    assert pos is not None
+    share = order.filled / pos.amount
+    part = replace(
+        pos,
+        trade_id=derived_id(order.client_order_id, "trade"),
+        amount=order.filled,
+        entry_cost=pos.entry_cost * share,
+        entry_fee=pos.entry_fee * share,
+    )
+    rest = replace(
+        pos,
+        amount=pos.amount - order.filled,
+        entry_cost=pos.entry_cost - part.entry_cost,
+        entry_fee=pos.entry_fee - part.entry_fee,
+    )
+    bot.position = part
+    trades.close_trade(bot, order, reason, when, out)
+    bot.position = rest
+    out.resized.append(
+        {
+            "id": str(rest.trade_id),
+            "bot_id": bot.id,
+            "lease_epoch": bot.epoch,
+            "amount": str(rest.amount),
+            "fee": str(rest.entry_fee),
+        }
+    )
+    out.log(
+        bot.config,
+        "info",
+        f"exit filled in part: {order.filled} of {pos.amount} {bot.config.symbol}, "
+        f"{rest.amount} stays open",
+        action="exit_partial",
+        client_order_id=order.client_order_id,
+    )
+
+
+async def expire(bot: BotState, candle: Candle, out: StepOut) -> None:
+    """Cancel the limit orders whose timeout ended with this candle (after its fills);
+    re-quote them when the bot says so (an entry: ``bot.requote``, placed by the decision
+    step through the credit gate; an exit: placed again now)."""
+    cfg = bot.config
+    tf = timeframe_seconds(cfg.timeframe)
+    for cid, flight in list(bot.in_flight.items()):
+        if flight.price is None:
+            continue
+        n = cfg.orders.timeout_candles(flight.purpose, tf)
+        if candle.time < flight.placed_at + timedelta(seconds=tf * n):
+            continue
+        order = await _final(bot, flight)
+        bot.in_flight.pop(cid)
+        if order is not None:
+            out.orders.append(trades.order_row(bot, order, cid, flight.reason, flight.placed_at))
+        if order is not None and order.filled > 0:
+            record_fill(bot, flight, order, candle.time, out)
+            if order.status is OrderStatus.CLOSED:
+                continue  # it filled before the cancel reached it
+        elif (op := trades.settle_hold("void", flight)) is not None:
+            out.credits.append(op)
+        unit = "candle" if cfg.orders.timeout_unit == "candles" else "minute"
+        timeout = cfg.orders.entry_timeout if flight.purpose == "entry" else cfg.orders.exit_timeout
+        again = cfg.orders.requote and not bot.halted
+        out.log(
+            cfg,
+            "info",
+            f"limit {flight.purpose} at {flight.price} unfilled after {timeout} {unit}(s): "
+            + ("cancelled, re-quoted" if again else "cancelled"),
+            action="order_timeout",
+            client_order_id=cid,
+            filled=str(order.filled if order is not None else ZERO),
+        )
+        if not again:
+            continue
+        if flight.purpose == "entry":
+            if bot.position is None:
+                bot.requote = flight.side
+        elif bot.position is not None:
+            await _requote_exit(bot, flight, candle, out)
+
+
+async def _requote_exit(bot: BotState, flight: InFlight, candle: Candle, out: StepOut) -> None:
+    pos = bot.position
+    assert pos is not None
+    cid = make_client_order_id(bot.config.order_key, candle.time.isoformat(), "exit")
+    order, price = await place(
+        bot, "exit", flight.side, pos.amount, cid, candle.close, opening=False
+    )
+    out.orders.append(trades.order_row(bot, order, cid, flight.reason, candle.time))
+    again = InFlight(
+        cid, derived_id(cid, "order"), "exit", flight.side, pos.amount, flight.reason, None,
+        candle.time, price,
+    )  # fmt: skip
+    if order.status is OrderStatus.CLOSED or (not order.is_open and order.filled > 0):
+        record_fill(bot, again, order, candle.time, out)
+    elif order.is_open:
+        bot.in_flight[cid] = again
+
+
+async def cancel_resting_exits(bot: BotState, when: datetime, out: StepOut) -> bool:
+    """A stop, a target or the owner is about to close the position: cancel the limit
+    exits resting for it (a part that filled first is recorded). False when the position
+    is closed."""
+    for cid, flight in list(bot.in_flight.items()):
+        if flight.purpose != "exit" or flight.price is None:
+            continue
+        order = await _final(bot, flight)
+        bot.in_flight.pop(cid)
+        if order is None:
+            continue
+        out.orders.append(trades.order_row(bot, order, cid, flight.reason, flight.placed_at))
+        if order.filled > 0:
+            record_fill(bot, flight, order, when, out)
+    return bot.position is not None
+
+
+def notify_fill(bot: BotState, order: Order, purpose: Purpose, out: StepOut) -> None:
+    cfg = bot.config
+    if not cfg.orders.notify_fills:
+        return
+    price = order.average or order.price
+    verb = "bought" if order.side == "buy" else "sold"
+    out.notify(
+        cfg,
+        "fill",
+        f"{cfg.name}: {purpose} filled",
+        f"{verb} {order.filled} {cfg.symbol} at {price}",
+        client_order_id=order.client_order_id,
+        side=order.side,
+        amount=str(order.filled),
+        price=None if price is None else str(price),
+        fee=None if order.fee is None else str(order.fee.cost),
+    )
+
+
+def equity_row(bot: BotState, candle: Candle) -> dict[str, Any]:
+    """The bot's result at this candle's close: realized, unrealised (the open position
+    marked at the close, net of its entry fee) and equity over the initial balance."""
+    cfg = bot.config
+    pos: Position | None = bot.position
+    unrealized = ZERO
+    amount = ZERO
+    if pos is not None:
+        value = pos.amount * candle.close
+        unrealized = (
+            value - pos.entry_cost - pos.entry_fee
+            if pos.long
+            else pos.entry_cost - pos.entry_fee - value
+        )
+        amount = pos.amount if pos.long else -pos.amount
+    return {
+        "bot_id": bot.id,
+        "user_id": cfg.user_id,
+        "candle_at": candle.time.isoformat(),
+        "price": str(candle.close),
+        "position_amount": str(amount),
+        "unrealized_pnl": str(unrealized),
+        "realized_pnl": str(bot.realized),
+        "equity": str(cfg.initial_balance + bot.realized + unrealized),
+        "lease_epoch": bot.epoch,
+    }
