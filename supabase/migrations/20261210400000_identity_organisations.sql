@@ -118,6 +118,16 @@ $$;
 revoke all on function private.organisation_role(uuid) from public, anon;
 grant execute on function private.organisation_role(uuid) to authenticated, service_role;
 
+-- The caller's sign-in address, lower case (invitations are addressed to it).
+create or replace function private.caller_email() returns text
+language sql stable security definer
+set search_path = ''
+as $$
+  select lower(u.email) from auth.users u where u.id = (select auth.uid())
+$$;
+revoke all on function private.caller_email() from public, anon;
+grant execute on function private.caller_email() to authenticated, service_role;
+
 create policy "Members can read their organisations" on public.organisations
   for select to authenticated using (id = any ((select private.organisation_ids())::uuid[]));
 create policy "Admins can read every organisation" on public.organisations
@@ -129,7 +139,7 @@ create policy "Admins can read every organisation member" on public.organisation
 create policy "Organisation admins and invitees can read invitations" on public.organisation_invitations
   for select to authenticated using (
     organisation_id = any ((select private.organisation_ids('admin'))::uuid[])
-    or email = (select lower(u.email) from auth.users u where u.id = (select auth.uid())));
+    or email = (select private.caller_email()));
 create policy "Admins can read every organisation invitation" on public.organisation_invitations
   for select to tradefleet_admin using (true);
 
@@ -322,7 +332,7 @@ declare
 begin
   select i.* into v_inv from public.organisation_invitations i
    where i.id = p_invitation_id
-     and i.email = (select lower(u.email) from auth.users u where u.id = v_uid)
+     and i.email = private.caller_email()
   for update;
   if not found then
     raise exception 'no invitation for you with id %', p_invitation_id
