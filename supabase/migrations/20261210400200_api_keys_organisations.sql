@@ -29,27 +29,27 @@ create policy "Organisation admins can read its API keys" on public.api_keys
 -- A request made with an organisation's key reaches that organisation's bots only.
 create policy "Organisation API keys reach only its bots" on public.bots
   as restrictive for all to authenticated
-  using ((select auth.jwt() ->> 'organisation_id') is null
-         or organisation_id = (select (auth.jwt() ->> 'organisation_id')::uuid))
-  with check ((select auth.jwt() ->> 'organisation_id') is null
-              or organisation_id = (select (auth.jwt() ->> 'organisation_id')::uuid));
+  using (((select auth.jwt()) ->> 'organisation_id') is null
+         or organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid)
+  with check (((select auth.jwt()) ->> 'organisation_id') is null
+              or organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid);
 create policy "Organisation API keys reach only its strategies" on public.strategies
   as restrictive for all to authenticated
-  using ((select auth.jwt() ->> 'organisation_id') is null
-         or organisation_id = (select (auth.jwt() ->> 'organisation_id')::uuid)
+  using (((select auth.jwt()) ->> 'organisation_id') is null
+         or organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid
          or (is_public and strategy_type = 'marketplace' and is_verified))
-  with check ((select auth.jwt() ->> 'organisation_id') is null
-              or organisation_id = (select (auth.jwt() ->> 'organisation_id')::uuid));
+  with check (((select auth.jwt()) ->> 'organisation_id') is null
+              or organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid);
 create policy "Organisation API keys reach only its orders" on public.orders
   as restrictive for select to authenticated
-  using ((select auth.jwt() ->> 'organisation_id') is null
+  using (((select auth.jwt()) ->> 'organisation_id') is null
          or exists (select 1 from public.bots b
-                     where b.id = bot_id and b.organisation_id = (select (auth.jwt() ->> 'organisation_id')::uuid)));
+                     where b.id = bot_id and b.organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid));
 create policy "Organisation API keys reach only its trades" on public.trades
   as restrictive for select to authenticated
-  using ((select auth.jwt() ->> 'organisation_id') is null
+  using (((select auth.jwt()) ->> 'organisation_id') is null
          or exists (select 1 from public.bots b
-                     where b.id = bot_id and b.organisation_id = (select (auth.jwt() ->> 'organisation_id')::uuid)));
+                     where b.id = bot_id and b.organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid));
 
 -- ======================================================================================
 -- Functions, each followed by its grants

@@ -4,7 +4,7 @@
 -- removing and roles (never without an owner); whose plan and wallet an organisation bot
 -- uses; organisation API keys and what a request made with one reaches.
 begin;
-select plan(118);
+select plan(122);
 
 -- Cast: 1901 olivia (paying owner), 1902 oscar (second owner), 1903 adam (admin),
 -- 1904 mia (member), 1905 rita (read_only), 1906 xena (outsider), 1907 nina (invited).
@@ -142,6 +142,9 @@ select is(pg_temp.try_user(u, format($$insert into bots (organisation_id, name, 
   from (values ('oscar', 'rows=1'), ('mia', '42501 -'), ('rita', '42501 -'), ('xena', '42501 -')) v(u, e);
 select is(pg_temp.try_user(u, format($$update strategies set name = 'renamed' where id = %L$$, tests.id('orgstrategy', 1))), e,
           u || ' renames the organisation''s strategy: ' || e)
+  from (values ('adam', 'rows=1'), ('mia', 'rows=0'), ('rita', 'rows=0'), ('xena', 'rows=0')) v(u, e);
+select is(pg_temp.try_user(u, format($$delete from strategies where id = %L$$, tests.id('orgstrategy', 1))), e,
+          u || ' deletes the organisation''s strategy: ' || e)
   from (values ('adam', 'rows=1'), ('mia', 'rows=0'), ('rita', 'rows=0'), ('xena', 'rows=0')) v(u, e);
 select is(pg_temp.try_user(u, format($$insert into strategies (organisation_id, name, strategy_type, engine)
                                       values (%L, 'x', 'custom', 'rsi')$$, pg_temp.org())), e,
