@@ -13,10 +13,11 @@
 --   account, with no second wallet to keep in step. The paying owner cannot leave, be
 --   removed or be demoted, so an organisation always has an owner; deleting the
 --   organisation hands its bots and strategies back to them as personal ones.
--- - RLS reads an indexed membership table (primary key user_id, organisation_id) through
---   private.organisation_ids(), evaluated once per statement (`(select …)`): a change of
---   membership takes effect on the next request, which JWT claims could not promise (see
---   docs/architecture.md, Organisations, for the measured comparison).
+-- - RLS reads the caller's rows of an indexed membership table (primary key user_id,
+--   organisation_id) once per statement, inline in each policy (`(select array(select …
+--   where m.user_id = (select auth.uid())))`): as fast as organisation ids carried in JWT
+--   claims, and a change of membership takes effect on the next request, which claims
+--   could not promise (scripts/bench orgs; docs/architecture.md, Organisations).
 -- - The organisation of a bot or strategy is chosen when it is created and never changes.
 
 -- ======================================================================================
@@ -129,16 +130,21 @@ revoke all on function private.caller_email() from public, anon;
 grant execute on function private.caller_email() to authenticated, service_role;
 
 create policy "Members can read their organisations" on public.organisations
-  for select to authenticated using (id = any ((select private.organisation_ids())::uuid[]));
+  for select to authenticated using (id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid())))::uuid[]));
 create policy "Admins can read every organisation" on public.organisations
   for select to tradefleet_admin using (true);
+-- Their own rows first: the policies above and below read them through this one, and for
+-- those rows the function (the member lists of their organisations) is never called.
 create policy "Members can read their organisations' members" on public.organisation_members
-  for select to authenticated using (organisation_id = any ((select private.organisation_ids())::uuid[]));
+  for select to authenticated using (
+    user_id = (select auth.uid()) or organisation_id = any ((select private.organisation_ids())::uuid[]));
 create policy "Admins can read every organisation member" on public.organisation_members
   for select to tradefleet_admin using (true);
 create policy "Organisation admins and invitees can read invitations" on public.organisation_invitations
   for select to authenticated using (
-    organisation_id = any ((select private.organisation_ids('admin'))::uuid[])
+    organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role in ('owner', 'admin')))::uuid[])
     or email = (select private.caller_email()));
 create policy "Admins can read every organisation invitation" on public.organisation_invitations
   for select to tradefleet_admin using (true);
@@ -147,59 +153,74 @@ create policy "Admins can read every organisation invitation" on public.organisa
 -- (start, pause, stop: the column guard below keeps them to status), admins and owners
 -- create, update and delete. A live bot's exchange key must be the paying owner's own.
 create policy "Organisation members can read its bots" on public.bots
-  for select to authenticated using (organisation_id = any ((select private.organisation_ids())::uuid[]));
+  for select to authenticated using (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid())))::uuid[]));
 create policy "Organisation admins can create its bots" on public.bots
   for insert to authenticated with check (
-    organisation_id = any ((select private.organisation_ids('admin'))::uuid[])
+    organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role in ('owner', 'admin')))::uuid[])
     and (strategy_id is null or exists (select 1 from public.strategies s where s.id = strategy_id))
     and (exchange_credential_id is null
          or exists (select 1 from public.exchange_credentials c
                      where c.id = exchange_credential_id and c.user_id = (select auth.uid()) and c.user_id = bots.user_id))
   );
 create policy "Organisation members can update its bots" on public.bots
-  for update to authenticated using (organisation_id = any ((select private.organisation_ids('member'))::uuid[]))
+  for update to authenticated using (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role <> 'read_only'))::uuid[]))
   with check (
-    organisation_id = any ((select private.organisation_ids('member'))::uuid[])
+    organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role <> 'read_only'))::uuid[])
     and (strategy_id is null or exists (select 1 from public.strategies s where s.id = strategy_id))
     and (exchange_credential_id is null
          or exists (select 1 from public.exchange_credentials c
                      where c.id = exchange_credential_id and c.user_id = (select auth.uid()) and c.user_id = bots.user_id))
   );
 create policy "Organisation admins can delete its bots" on public.bots
-  for delete to authenticated using (organisation_id = any ((select private.organisation_ids('admin'))::uuid[]));
+  for delete to authenticated using (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role in ('owner', 'admin')))::uuid[]));
 
 create policy "Organisation members can read its strategies" on public.strategies
-  for select to authenticated using (organisation_id = any ((select private.organisation_ids())::uuid[]));
+  for select to authenticated using (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid())))::uuid[]));
 create policy "Organisation admins can create its strategies" on public.strategies
   for insert to authenticated with check (
-    organisation_id = any ((select private.organisation_ids('admin'))::uuid[])
+    organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role in ('owner', 'admin')))::uuid[])
     and strategy_type in ('custom', 'ai_generated')
   );
 create policy "Organisation admins can update its strategies" on public.strategies
-  for update to authenticated using (organisation_id = any ((select private.organisation_ids('admin'))::uuid[]))
+  for update to authenticated using (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role in ('owner', 'admin')))::uuid[]))
   with check (
-    organisation_id = any ((select private.organisation_ids('admin'))::uuid[])
+    organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role in ('owner', 'admin')))::uuid[])
     and strategy_type in ('custom', 'ai_generated')
   );
 create policy "Organisation admins can delete its strategies" on public.strategies
-  for delete to authenticated using (organisation_id = any ((select private.organisation_ids('admin'))::uuid[]));
+  for delete to authenticated using (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role in ('owner', 'admin')))::uuid[]));
 
 -- What the organisation's bots did: read by every member.
 create policy "Organisation members can read its bots' orders" on public.orders
   for select to authenticated using (exists (
-    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select private.organisation_ids())::uuid[])));
+    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid())))::uuid[])));
 create policy "Organisation members can read its bots' trades" on public.trades
   for select to authenticated using (exists (
-    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select private.organisation_ids())::uuid[])));
+    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid())))::uuid[])));
 create policy "Organisation members can read its bots' logs" on public.bot_logs
   for select to authenticated using (exists (
-    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select private.organisation_ids())::uuid[])));
+    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid())))::uuid[])));
 create policy "Organisation members can read its bots' position requests" on public.position_requests
   for select to authenticated using (exists (
-    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select private.organisation_ids())::uuid[])));
+    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid())))::uuid[])));
 create policy "Organisation members can read its bots' protective orders" on public.protective_orders
   for select to authenticated using (exists (
-    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select private.organisation_ids())::uuid[])));
+    select 1 from public.bots b where b.id = bot_id and b.organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid())))::uuid[])));
 grant select (organisation_id) on public.strategies to authenticated;
 
 -- ======================================================================================

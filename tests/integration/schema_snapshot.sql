@@ -7919,8 +7919,10 @@ CREATE POLICY "Anyone can read reviews of marketplace strategies" ON public.revi
    FROM public.strategies s
   WHERE (s.id = reviews.strategy_id))));
 CREATE POLICY "Anyone can read verified marketplace strategies" ON public.strategies FOR SELECT TO anon, authenticated USING ((is_public AND (strategy_type = 'marketplace'::text) AND is_verified));
-CREATE POLICY "Members can read their organisations" ON public.organisations FOR SELECT TO authenticated USING ((id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[])));
-CREATE POLICY "Members can read their organisations' members" ON public.organisation_members FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[])));
+CREATE POLICY "Members can read their organisations" ON public.organisations FOR SELECT TO authenticated USING ((id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
+CREATE POLICY "Members can read their organisations' members" ON public.organisation_members FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))));
 CREATE POLICY "Organisation API keys reach only its bots" ON public.bots AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
 CREATE POLICY "Organisation API keys reach only its orders" ON public.orders AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (EXISTS ( SELECT 1
    FROM public.bots b
@@ -7929,35 +7931,67 @@ CREATE POLICY "Organisation API keys reach only its strategies" ON public.strate
 CREATE POLICY "Organisation API keys reach only its trades" ON public.trades AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (EXISTS ( SELECT 1
    FROM public.bots b
   WHERE ((b.id = trades.bot_id) AND (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))))));
-CREATE POLICY "Organisation admins and invitees can read invitations" ON public.organisation_invitations FOR SELECT TO authenticated USING (((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[])) OR (email = ( SELECT private.caller_email() AS caller_email))));
-CREATE POLICY "Organisation admins can create its bots" ON public.bots FOR INSERT TO authenticated WITH CHECK (((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[])) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
+CREATE POLICY "Organisation admins and invitees can read invitations" ON public.organisation_invitations FOR SELECT TO authenticated USING (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) OR (email = ( SELECT private.caller_email() AS caller_email))));
+CREATE POLICY "Organisation admins can create its bots" ON public.bots FOR INSERT TO authenticated WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
    FROM public.strategies s
   WHERE (s.id = bots.strategy_id)))) AND ((exchange_credential_id IS NULL) OR (EXISTS ( SELECT 1
    FROM public.exchange_credentials c
   WHERE ((c.id = bots.exchange_credential_id) AND (c.user_id = ( SELECT auth.uid() AS uid)) AND (c.user_id = bots.user_id)))))));
-CREATE POLICY "Organisation admins can create its strategies" ON public.strategies FOR INSERT TO authenticated WITH CHECK (((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[])) AND (strategy_type = ANY (ARRAY['custom'::text, 'ai_generated'::text]))));
-CREATE POLICY "Organisation admins can delete its bots" ON public.bots FOR DELETE TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[])));
-CREATE POLICY "Organisation admins can delete its strategies" ON public.strategies FOR DELETE TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[])));
+CREATE POLICY "Organisation admins can create its strategies" ON public.strategies FOR INSERT TO authenticated WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) AND (strategy_type = ANY (ARRAY['custom'::text, 'ai_generated'::text]))));
+CREATE POLICY "Organisation admins can delete its bots" ON public.bots FOR DELETE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])));
+CREATE POLICY "Organisation admins can delete its strategies" ON public.strategies FOR DELETE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])));
 CREATE POLICY "Organisation admins can read its API keys" ON public.api_keys FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[])));
-CREATE POLICY "Organisation admins can update its strategies" ON public.strategies FOR UPDATE TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[]))) WITH CHECK (((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[])) AND (strategy_type = ANY (ARRAY['custom'::text, 'ai_generated'::text]))));
-CREATE POLICY "Organisation members can read its bots" ON public.bots FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[])));
+CREATE POLICY "Organisation admins can update its strategies" ON public.strategies FOR UPDATE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[]))) WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) AND (strategy_type = ANY (ARRAY['custom'::text, 'ai_generated'::text]))));
+CREATE POLICY "Organisation members can read its bots" ON public.bots FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
 CREATE POLICY "Organisation members can read its bots' logs" ON public.bot_logs FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
    FROM public.bots b
-  WHERE ((b.id = bot_logs.bot_id) AND (b.organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))))));
+  WHERE ((b.id = bot_logs.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
 CREATE POLICY "Organisation members can read its bots' orders" ON public.orders FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
    FROM public.bots b
-  WHERE ((b.id = orders.bot_id) AND (b.organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))))));
+  WHERE ((b.id = orders.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
 CREATE POLICY "Organisation members can read its bots' position requests" ON public.position_requests FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
    FROM public.bots b
-  WHERE ((b.id = position_requests.bot_id) AND (b.organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))))));
+  WHERE ((b.id = position_requests.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
 CREATE POLICY "Organisation members can read its bots' protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
    FROM public.bots b
-  WHERE ((b.id = protective_orders.bot_id) AND (b.organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))))));
+  WHERE ((b.id = protective_orders.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
 CREATE POLICY "Organisation members can read its bots' trades" ON public.trades FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
    FROM public.bots b
-  WHERE ((b.id = trades.bot_id) AND (b.organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))))));
-CREATE POLICY "Organisation members can read its strategies" ON public.strategies FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[])));
-CREATE POLICY "Organisation members can update its bots" ON public.bots FOR UPDATE TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids('member'::text) AS organisation_ids)::uuid[]))) WITH CHECK (((organisation_id = ANY (( SELECT private.organisation_ids('member'::text) AS organisation_ids)::uuid[])) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
+  WHERE ((b.id = trades.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
+CREATE POLICY "Organisation members can read its strategies" ON public.strategies FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can update its bots" ON public.bots FOR UPDATE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[]))) WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[])) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
    FROM public.strategies s
   WHERE (s.id = bots.strategy_id)))) AND ((exchange_credential_id IS NULL) OR (EXISTS ( SELECT 1
    FROM public.exchange_credentials c
