@@ -348,9 +348,9 @@ language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.organisation_caller();
   v_inv public.organisation_invitations;
 begin
+  perform private.organisation_caller();
   select i.* into v_inv from public.organisation_invitations i
    where i.id = p_invitation_id
      and i.email = private.caller_email()

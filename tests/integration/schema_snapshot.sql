@@ -2161,9 +2161,9 @@ CREATE FUNCTION private.organisation_invitation_for_caller(p_invitation_id uuid)
     SET search_path TO ''
     AS $$
 declare
-  v_uid uuid := private.organisation_caller();
   v_inv public.organisation_invitations;
 begin
+  perform private.organisation_caller();
   select i.* into v_inv from public.organisation_invitations i
    where i.id = p_invitation_id
      and i.email = private.caller_email()
