@@ -164,17 +164,13 @@ create policy "Organisation admins can create its bots" on public.bots
          or exists (select 1 from public.exchange_credentials c
                      where c.id = exchange_credential_id and c.user_id = (select auth.uid()) and c.user_id = bots.user_id))
   );
+-- Its strategy and exchange key are checked by the guard below when they change: a member
+-- pausing a bot need not see the paying owner's strategy or key.
 create policy "Organisation members can update its bots" on public.bots
   for update to authenticated using (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
                                      where m.user_id = (select auth.uid()) and m.role <> 'read_only'))::uuid[]))
-  with check (
-    organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
-                                     where m.user_id = (select auth.uid()) and m.role <> 'read_only'))::uuid[])
-    and (strategy_id is null or exists (select 1 from public.strategies s where s.id = strategy_id))
-    and (exchange_credential_id is null
-         or exists (select 1 from public.exchange_credentials c
-                     where c.id = exchange_credential_id and c.user_id = (select auth.uid()) and c.user_id = bots.user_id))
-  );
+  with check (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
+                                     where m.user_id = (select auth.uid()) and m.role <> 'read_only'))::uuid[]));
 create policy "Organisation admins can delete its bots" on public.bots
   for delete to authenticated using (organisation_id = any ((select array(select m.organisation_id from public.organisation_members m
                                      where m.user_id = (select auth.uid()) and m.role in ('owner', 'admin')))::uuid[]));
@@ -551,14 +547,30 @@ end;
 $$;
 revoke all on function private.assign_organisation_owner() from public, anon, authenticated;
 
--- A member (not admin) of a bot's organisation changes its status only.
+-- Changes to an organisation's bot by its members: a member (not admin) changes its
+-- status only; a new strategy must be one the caller can see, a new exchange key the
+-- caller's own and the paying owner's.
 create or replace function private.guard_organisation_bot_changes() returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-  if new.organisation_id is not null and not private.is_service()
-     and private.organisation_role(new.organisation_id) = 'member'
+  if new.organisation_id is null or private.is_service() then
+    return new;
+  end if;
+  if new.strategy_id is distinct from old.strategy_id and new.strategy_id is not null
+     and not exists (select 1 from public.strategies s where s.id = new.strategy_id) then
+    raise exception 'no strategy you can use with id %', new.strategy_id
+      using errcode = 'insufficient_privilege', constraint = 'bots_organisation_strategy_visible';
+  end if;
+  if new.exchange_credential_id is distinct from old.exchange_credential_id and new.exchange_credential_id is not null
+     and not exists (select 1 from public.exchange_credentials c
+                      where c.id = new.exchange_credential_id and c.user_id = (select auth.uid())
+                        and c.user_id = new.user_id) then
+    raise exception 'an organisation bot trades with an exchange key of its paying owner, set by them'
+      using errcode = 'insufficient_privilege', constraint = 'bots_organisation_credential_owner';
+  end if;
+  if private.organisation_role(new.organisation_id) = 'member'
      and (new.strategy_id, new.exchange_credential_id, new.name, new.exchange, new.trading_pair, new.timeframe,
           new.strategy, new.parameters, new.max_open_trades, new.stake_amount, new.stop_loss, new.take_profit,
           new.risk_percentage, new.daily_loss_limit, new.leverage, new.allow_short, new.is_paper_trade, new.metadata)

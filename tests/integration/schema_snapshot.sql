@@ -1470,8 +1470,22 @@ CREATE FUNCTION private.guard_organisation_bot_changes() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  if new.organisation_id is not null and not private.is_service()
-     and private.organisation_role(new.organisation_id) = 'member'
+  if new.organisation_id is null or private.is_service() then
+    return new;
+  end if;
+  if new.strategy_id is distinct from old.strategy_id and new.strategy_id is not null
+     and not exists (select 1 from public.strategies s where s.id = new.strategy_id) then
+    raise exception 'no strategy you can use with id %', new.strategy_id
+      using errcode = 'insufficient_privilege', constraint = 'bots_organisation_strategy_visible';
+  end if;
+  if new.exchange_credential_id is distinct from old.exchange_credential_id and new.exchange_credential_id is not null
+     and not exists (select 1 from public.exchange_credentials c
+                      where c.id = new.exchange_credential_id and c.user_id = (select auth.uid())
+                        and c.user_id = new.user_id) then
+    raise exception 'an organisation bot trades with an exchange key of its paying owner, set by them'
+      using errcode = 'insufficient_privilege', constraint = 'bots_organisation_credential_owner';
+  end if;
+  if private.organisation_role(new.organisation_id) = 'member'
      and (new.strategy_id, new.exchange_credential_id, new.name, new.exchange, new.trading_pair, new.timeframe,
           new.strategy, new.parameters, new.max_open_trades, new.stake_amount, new.stop_loss, new.take_profit,
           new.risk_percentage, new.daily_loss_limit, new.leverage, new.allow_short, new.is_paper_trade, new.metadata)
@@ -7989,13 +8003,9 @@ CREATE POLICY "Organisation members can read its strategies" ON public.strategie
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
 CREATE POLICY "Organisation members can update its bots" ON public.bots FOR UPDATE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
-          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[]))) WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[]))) WITH CHECK ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
-          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[])) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
-   FROM public.strategies s
-  WHERE (s.id = bots.strategy_id)))) AND ((exchange_credential_id IS NULL) OR (EXISTS ( SELECT 1
-   FROM public.exchange_credentials c
-  WHERE ((c.id = bots.exchange_credential_id) AND (c.user_id = ( SELECT auth.uid() AS uid)) AND (c.user_id = bots.user_id)))))));
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[])));
 CREATE POLICY "Providers can publish signals on their own strategies" ON public.signals FOR INSERT TO authenticated WITH CHECK (((provider_id = ( SELECT auth.uid() AS uid)) AND (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])) AND private.owns_strategy(strategy_id)));
 CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Providers can update their own signals" ON public.signals FOR UPDATE TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((provider_id = ( SELECT auth.uid() AS uid)));

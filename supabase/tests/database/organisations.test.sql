@@ -4,7 +4,7 @@
 -- removing and roles (never without an owner); whose plan and wallet an organisation bot
 -- uses; organisation API keys and what a request made with one reaches.
 begin;
-select plan(122);
+select plan(126);
 
 -- Cast: 1901 olivia (paying owner), 1902 oscar (second owner), 1903 adam (admin),
 -- 1904 mia (member), 1905 rita (read_only), 1906 xena (outsider), 1907 nina (invited).
@@ -15,8 +15,8 @@ select tests.create_user(1904, 'mia@orgs.test');
 select tests.create_user(1905, 'rita@orgs.test');
 select tests.create_user(1906, 'xena@orgs.test');
 select tests.create_user(1907, 'nina@orgs.test');
-insert into public.plans (id, name, price_monthly, max_bots, max_strategies, custom_strategies, api_access)
-values (tests.id('plan', 1901), 'Orgs test', 0, 5, 10, true, true);
+insert into public.plans (id, name, price_monthly, max_bots, max_strategies, custom_strategies, api_access, live_trading)
+values (tests.id('plan', 1901), 'Orgs test', 0, 5, 10, true, true, true);
 update public.subscriptions set plan_id = tests.id('plan', 1901) where user_id = tests.id('user', 1901);
 
 -- What a statement did as a user: 'rows=N', or 'SQLSTATE constraint' for an error.
@@ -88,6 +88,17 @@ select is((select array_agg(distinct user_id) from public.bots where organisatio
 select is(pg_temp.as_user('adam', format($$insert into strategies (id, organisation_id, name, strategy_type, engine)
                                            values (tests.id('orgstrategy', 1), %L, 'org rules', 'custom', 'rsi')$$, pg_temp.org())),
           'rows=1', 'an admin creates the organisation''s strategy');
+-- A third, live, running on olivia's exchange key and her personal strategy.
+insert into public.exchange_credentials (id, user_id, exchange, sealed_secret, key_id)
+values (tests.id('orgcred', 1901), tests.id('user', 1901), 'binance', 'v1:k1:bm9uY2U=:c2VjcmV0', 'k1'),
+       (tests.id('orgcred', 1903), tests.id('user', 1903), 'binance', 'v1:k1:bm9uY2U=:c2VjcmV0', 'k1');
+insert into public.strategies (id, user_id, name, strategy_type, engine)
+values (tests.id('orgstrategy', 11), tests.id('user', 1901), 'olivia''s rules', 'custom', 'rsi'),
+       (tests.id('orgstrategy', 16), tests.id('user', 1906), 'xena''s rules', 'custom', 'rsi');
+insert into public.bots (id, user_id, organisation_id, strategy_id, exchange_credential_id, name, exchange, trading_pair,
+                         timeframe, strategy, initial_balance, stake_amount, status, is_paper_trade)
+values (tests.id('orgbot', 3), tests.id('user', 1901), pg_temp.org(), tests.id('orgstrategy', 11), tests.id('orgcred', 1901),
+        'org live', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1, 'running', false);
 insert into public.bots (id, user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
 values (tests.id('orgbot', 11), tests.id('user', 1901), 'olivia''s own', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1),
        (tests.id('orgbot', 16), tests.id('user', 1906), 'xena''s own', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1);
@@ -108,7 +119,7 @@ select tests.id('user', 1901), tests.id('orgbot', n), 'info', 'orgs' from genera
 -- nothing of the paying owner's personal bot; an outsider nothing; anon is refused.
 select is(pg_temp.as_user(u, format($$select 1 from bots where organisation_id = %L$$, pg_temp.org())), e,
           u || ' reads the organisation''s bots: ' || e)
-  from (values ('olivia', 'rows=2'), ('oscar', 'rows=2'), ('adam', 'rows=2'), ('mia', 'rows=2'), ('rita', 'rows=2'),
+  from (values ('olivia', 'rows=3'), ('oscar', 'rows=3'), ('adam', 'rows=3'), ('mia', 'rows=3'), ('rita', 'rows=3'),
                ('xena', 'rows=0'), ('anon', '42501 -')) v(u, e);
 select is(pg_temp.as_user(u, $$select 1 from bots where name like '%own'$$), e, u || ' reads personal bots: ' || e)
   from (values ('olivia', 'rows=1'), ('adam', 'rows=0'), ('mia', 'rows=0'), ('rita', 'rows=0'), ('xena', 'rows=1')) v(u, e);
@@ -127,6 +138,17 @@ select is(pg_temp.try_user(u, format($$update bots set status = 'paused' where i
           u || ' pauses an organisation bot: ' || e)
   from (values ('olivia', 'rows=1'), ('oscar', 'rows=1'), ('adam', 'rows=1'), ('mia', 'rows=1'), ('rita', 'rows=0'),
                ('xena', 'rows=0'), ('anon', '42501 -')) v(u, e);
+-- A live bot on the paying owner's key and personal strategy, neither of which the
+-- member can see: the member still pauses it.
+select is(pg_temp.try_user(u, format($$update bots set status = 'paused' where id = %L$$, tests.id('orgbot', 3))), e,
+          u || ' pauses the organisation''s live bot: ' || e)
+  from (values ('mia', 'rows=1'), ('rita', 'rows=0')) v(u, e);
+select is(pg_temp.try_user('adam', format($$update bots set exchange_credential_id = %L where id = %L$$,
+                                          tests.id('orgcred', 1903), tests.id('orgbot', 3))),
+          '42501 bots_organisation_credential_owner', 'an admin cannot put their own exchange key on an organisation bot');
+select is(pg_temp.try_user('adam', format($$update bots set strategy_id = %L where id = %L$$,
+                                          tests.id('orgstrategy', 16), tests.id('orgbot', 1))),
+          '42501 bots_organisation_strategy_visible', 'an admin cannot give an organisation bot a strategy they cannot see');
 -- Changing a bot: admins and up; a member is refused by name.
 select is(pg_temp.try_user(u, format($$update bots set stake_amount = 0.2 where id = %L$$, tests.id('orgbot', 1))), e,
           u || ' changes an organisation bot''s stake: ' || e)
@@ -174,13 +196,13 @@ select is(pg_temp.as_user(u, format($$select 1 from position_requests where bot_
 select is((select user_id from public.position_requests where bot_id = tests.id('orgbot', 2)), tests.id('user', 1904),
           'the request is recorded under the member who made it');
 
--- Plan and wallet: the paying owner's. Olivia's plan allows 5 bots: she has 2 of the
--- organisation and 1 of her own; two more fill it and the sixth names her plan.
+-- Plan and wallet: the paying owner's. Olivia's plan allows 5 bots: she has 3 of the
+-- organisation and 1 of her own; one more fills it and the sixth names her plan.
 select is(pg_temp.as_user('adam', format($$insert into bots (organisation_id, name, exchange, trading_pair, timeframe, strategy,
                                                             initial_balance, stake_amount)
                                           select %L, 'fill ' || n, 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1
-                                            from generate_series(1, 2) n$$, pg_temp.org())),
-          'rows=2', 'organisation bots count against the paying owner''s plan');
+                                            from generate_series(1, 1) n$$, pg_temp.org())),
+          'rows=1', 'organisation bots count against the paying owner''s plan');
 select is(pg_temp.try_user('adam', format($$insert into bots (organisation_id, name, exchange, trading_pair, timeframe, strategy,
                                                              initial_balance, stake_amount)
                                            values (%L, 'sixth', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1)$$, pg_temp.org())),
