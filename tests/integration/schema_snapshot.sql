@@ -296,6 +296,18 @@ CREATE FUNCTION private.apply_bot_stat_deltas(p_bot uuid[], p_total bigint[], p_
    where b.id = d.bot_id
 $$;
 ALTER FUNCTION private.apply_bot_stat_deltas(p_bot uuid[], p_total bigint[], p_win bigint[], p_loss bigint[], p_profit numeric[], p_last timestamp with time zone[]) OWNER TO postgres;
+CREATE FUNCTION private.assign_organisation_owner() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.organisation_id is not null then
+    select o.owner_id into new.user_id from public.organisations o where o.id = new.organisation_id;
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.assign_organisation_owner() OWNER TO postgres;
 CREATE FUNCTION private.author_name(p_user_id uuid) RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -677,6 +689,128 @@ CREATE FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p
           jsonb_build_object('subscription_id', p_sub.id, 'plan_id', p_sub.plan_id) || coalesce(p_data, '{}'))
 $$;
 ALTER FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) OWNER TO postgres;
+CREATE TABLE public.bots (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    strategy_id uuid,
+    exchange_credential_id uuid,
+    name text NOT NULL,
+    exchange text NOT NULL,
+    trading_pair text NOT NULL,
+    timeframe text NOT NULL,
+    strategy text NOT NULL,
+    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
+    status text DEFAULT 'stopped'::text NOT NULL,
+    initial_balance numeric(20,8) NOT NULL,
+    current_balance numeric(20,8) NOT NULL,
+    total_trades integer DEFAULT 0 NOT NULL,
+    winning_trades integer DEFAULT 0 NOT NULL,
+    losing_trades integer DEFAULT 0 NOT NULL,
+    profit numeric(20,8) DEFAULT 0 NOT NULL,
+    profit_percentage numeric(12,4) DEFAULT 0 NOT NULL,
+    max_open_trades integer DEFAULT 1 NOT NULL,
+    stake_amount numeric(20,8) NOT NULL,
+    stop_loss numeric(10,4),
+    take_profit numeric(10,4),
+    risk_percentage numeric(5,2) DEFAULT 2.0 NOT NULL,
+    daily_loss_limit numeric(20,8),
+    leverage numeric(6,2) DEFAULT 1 NOT NULL,
+    allow_short boolean DEFAULT false NOT NULL,
+    is_paper_trade boolean DEFAULT true NOT NULL,
+    last_trade_at timestamp with time zone,
+    error_message text,
+    status_reason text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_candle_at timestamp with time zone,
+    pause_cause text,
+    pause_until timestamp with time zone,
+    stop_positions text,
+    pairs text[],
+    entry_order_type text DEFAULT 'market'::text NOT NULL,
+    exit_order_type text DEFAULT 'market'::text NOT NULL,
+    limit_offset numeric(8,4) DEFAULT 0 NOT NULL,
+    order_timeout_unit text DEFAULT 'candles'::text NOT NULL,
+    entry_timeout integer DEFAULT 1 NOT NULL,
+    exit_timeout integer DEFAULT 1 NOT NULL,
+    timeout_action text DEFAULT 'cancel'::text NOT NULL,
+    organisation_id uuid,
+    CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
+    CONSTRAINT bots_entry_order_type_known CHECK ((entry_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
+    CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
+    CONSTRAINT bots_exit_order_type_known CHECK ((exit_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
+    CONSTRAINT bots_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
+    CONSTRAINT bots_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
+    CONSTRAINT bots_limit_offset_range CHECK (((limit_offset >= (0)::numeric) AND (limit_offset <= (10)::numeric))),
+    CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
+    CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
+    CONSTRAINT bots_multi_pair_long_only CHECK (((pairs IS NULL) OR (cardinality(pairs) = 1) OR (NOT allow_short))),
+    CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT bots_order_timeout_range CHECK (((entry_timeout >= 1) AND (exit_timeout >= 1) AND (entry_timeout <=
+CASE order_timeout_unit
+    WHEN 'minutes'::text THEN 10080
+    ELSE 1000
+END) AND (exit_timeout <=
+CASE order_timeout_unit
+    WHEN 'minutes'::text THEN 10080
+    ELSE 1000
+END))),
+    CONSTRAINT bots_order_timeout_unit_known CHECK ((order_timeout_unit = ANY (ARRAY['minutes'::text, 'candles'::text]))),
+    CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
+    CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_risk_percentage_finite CHECK ((risk_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_risk_percentage_range CHECK (((risk_percentage > (0)::numeric) AND (risk_percentage <= (100)::numeric))),
+    CONSTRAINT bots_stake_amount_finite CHECK ((stake_amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_stake_amount_positive CHECK ((stake_amount > (0)::numeric)),
+    CONSTRAINT bots_status_known CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'error'::text, 'paused'::text]))),
+    CONSTRAINT bots_stop_loss_finite CHECK ((stop_loss <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_stop_loss_percent CHECK (((stop_loss > (0)::numeric) AND (stop_loss < (100)::numeric))),
+    CONSTRAINT bots_stop_positions_known CHECK ((stop_positions = ANY (ARRAY['close'::text, 'keep'::text]))),
+    CONSTRAINT bots_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
+    CONSTRAINT bots_take_profit_finite CHECK ((take_profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT bots_take_profit_percent CHECK ((take_profit > (0)::numeric)),
+    CONSTRAINT bots_take_profit_short_side CHECK (((NOT allow_short) OR (take_profit IS NULL) OR (take_profit < (100)::numeric))),
+    CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
+    CONSTRAINT bots_timeout_action_known CHECK ((timeout_action = ANY (ARRAY['cancel'::text, 'requote'::text]))),
+    CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text)),
+    CONSTRAINT bots_trailing_stop_needs_stop_loss CHECK (
+CASE
+    WHEN (jsonb_typeof((metadata -> 'trailing_stop'::text)) = 'boolean'::text) THEN ((NOT ((metadata -> 'trailing_stop'::text))::boolean) OR (stop_loss IS NOT NULL))
+    ELSE (COALESCE(jsonb_typeof((metadata -> 'trailing_stop'::text)), 'null'::text) = 'null'::text)
+END)
+);
+ALTER TABLE public.bots OWNER TO postgres;
+COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
+COMMENT ON COLUMN public.bots.pairs IS 'The pairs a multi-pair bot trades, in order (first = trading_pair, 1 to 20, no repeats); null: trading_pair only.';
+CREATE FUNCTION private.bot_actor_check(p_bot public.bots) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_role text;
+begin
+  if p_bot.user_id = (select auth.uid()) then
+    return;
+  end if;
+  v_role := private.organisation_role(p_bot.organisation_id);
+  if v_role is null then
+    raise exception 'no bot of yours with id %', p_bot.id
+      using errcode = 'no_data_found', constraint = 'position_requests_bot_owned';
+  end if;
+  if private.organisation_rank(v_role) < private.organisation_rank('member') then
+    raise exception 'your role in the bot''s organisation (%) only reads its bots', v_role
+      using errcode = 'insufficient_privilege', constraint = 'bots_organisation_role',
+            hint = 'A member, admin or owner of the organisation starts, stops and trades its bots.';
+  end if;
+end;
+$$;
+ALTER FUNCTION private.bot_actor_check(p_bot public.bots) OWNER TO postgres;
 CREATE FUNCTION private.bot_check_pairs() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -883,6 +1017,13 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bot_rules() OWNER TO postgres;
+CREATE FUNCTION private.caller_email() RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select lower(u.email) from auth.users u where u.id = (select auth.uid())
+$$;
+ALTER FUNCTION private.caller_email() OWNER TO postgres;
 CREATE FUNCTION private.cancel_position_requests() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1642,6 +1783,42 @@ begin
 end;
 $$;
 ALTER FUNCTION private.guard_bot_changes() OWNER TO postgres;
+CREATE FUNCTION private.guard_organisation_bot_changes() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if new.organisation_id is null or private.is_service() then
+    return new;
+  end if;
+  if new.strategy_id is distinct from old.strategy_id and new.strategy_id is not null
+     and not exists (select 1 from public.strategies s where s.id = new.strategy_id) then
+    raise exception 'no strategy you can use with id %', new.strategy_id
+      using errcode = 'insufficient_privilege', constraint = 'bots_organisation_strategy_visible';
+  end if;
+  if new.exchange_credential_id is distinct from old.exchange_credential_id and new.exchange_credential_id is not null
+     and not exists (select 1 from public.exchange_credentials c
+                      where c.id = new.exchange_credential_id and c.user_id = (select auth.uid())
+                        and c.user_id = new.user_id) then
+    raise exception 'an organisation bot trades with an exchange key of its paying owner, set by them'
+      using errcode = 'insufficient_privilege', constraint = 'bots_organisation_credential_owner';
+  end if;
+  if private.organisation_role(new.organisation_id) = 'member'
+     and (new.strategy_id, new.exchange_credential_id, new.name, new.exchange, new.trading_pair, new.timeframe,
+          new.strategy, new.parameters, new.max_open_trades, new.stake_amount, new.stop_loss, new.take_profit,
+          new.risk_percentage, new.daily_loss_limit, new.leverage, new.allow_short, new.is_paper_trade, new.metadata)
+         is distinct from
+         (old.strategy_id, old.exchange_credential_id, old.name, old.exchange, old.trading_pair, old.timeframe,
+          old.strategy, old.parameters, old.max_open_trades, old.stake_amount, old.stop_loss, old.take_profit,
+          old.risk_percentage, old.daily_loss_limit, old.leverage, old.allow_short, old.is_paper_trade, old.metadata)
+  then
+    raise exception 'a member of the organisation starts, pauses and stops its bots; changing them needs admin'
+      using errcode = 'insufficient_privilege', constraint = 'bots_organisation_member_status_only';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.guard_organisation_bot_changes() OWNER TO postgres;
 CREATE FUNCTION private.handle_new_user() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2240,6 +2417,158 @@ begin
 end;
 $$;
 ALTER FUNCTION private.notify_position_request() OWNER TO postgres;
+CREATE FUNCTION private.organisation_caller() RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception 'organisations are managed by a signed-in user'
+      using errcode = 'insufficient_privilege', constraint = 'organisations_caller';
+  end if;
+  return v_uid;
+end;
+$$;
+ALTER FUNCTION private.organisation_caller() OWNER TO postgres;
+CREATE TABLE public.organisation_members (
+    user_id uuid NOT NULL,
+    organisation_id uuid NOT NULL,
+    role text NOT NULL,
+    invited_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT organisation_members_role_known CHECK ((role = ANY (ARRAY['owner'::text, 'admin'::text, 'member'::text, 'read_only'::text])))
+);
+ALTER TABLE public.organisation_members OWNER TO postgres;
+CREATE FUNCTION private.organisation_drop_member(p_organisation_id uuid, p_user_id uuid) RETURNS public.organisation_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_member public.organisation_members;
+begin
+  if exists (select 1 from public.organisations o where o.id = p_organisation_id and o.owner_id = p_user_id) then
+    raise exception 'the paying owner stays in the organisation (delete the organisation instead)'
+      using errcode = 'check_violation', constraint = 'organisations_owner_stays';
+  end if;
+  delete from public.organisation_members m
+   where m.organisation_id = p_organisation_id and m.user_id = p_user_id
+  returning * into v_member;
+  if v_member.user_id is null then
+    raise exception 'no member % in this organisation', p_user_id
+      using errcode = 'no_data_found', constraint = 'organisation_members_member';
+  end if;
+  return v_member;
+end;
+$$;
+ALTER FUNCTION private.organisation_drop_member(p_organisation_id uuid, p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.organisation_ids(p_min_role text DEFAULT 'read_only'::text) RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select coalesce(array_agg(m.organisation_id), '{}')
+    from public.organisation_members m
+   where m.user_id = (select auth.uid())
+     and private.organisation_rank(m.role) >= private.organisation_rank(p_min_role)
+$$;
+ALTER FUNCTION private.organisation_ids(p_min_role text) OWNER TO postgres;
+CREATE TABLE public.organisation_invitations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organisation_id uuid NOT NULL,
+    email text NOT NULL,
+    role text NOT NULL,
+    invited_by uuid,
+    status text DEFAULT 'pending'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    responded_at timestamp with time zone,
+    CONSTRAINT organisation_invitations_email_format CHECK (((char_length(email) <= 320) AND (email ~ '^[^@\s]+@[^@\s]+$'::text) AND (email = lower(email)))),
+    CONSTRAINT organisation_invitations_role_known CHECK ((role = ANY (ARRAY['owner'::text, 'admin'::text, 'member'::text, 'read_only'::text]))),
+    CONSTRAINT organisation_invitations_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'accepted'::text, 'declined'::text, 'revoked'::text])))
+);
+ALTER TABLE public.organisation_invitations OWNER TO postgres;
+CREATE FUNCTION private.organisation_invitation_for_caller(p_invitation_id uuid) RETURNS public.organisation_invitations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.organisation_invitations;
+begin
+  perform private.organisation_caller();
+  select i.* into v_inv from public.organisation_invitations i
+   where i.id = p_invitation_id
+     and i.email = private.caller_email()
+  for update;
+  if not found then
+    raise exception 'no invitation for you with id %', p_invitation_id
+      using errcode = 'no_data_found', constraint = 'organisation_invitations_addressee';
+  end if;
+  if v_inv.status <> 'pending' then
+    raise exception 'the invitation is % already', v_inv.status
+      using errcode = 'check_violation', constraint = 'organisation_invitations_pending';
+  end if;
+  return v_inv;
+end;
+$$;
+ALTER FUNCTION private.organisation_invitation_for_caller(p_invitation_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.organisation_managed_member(p_organisation_id uuid, p_user_id uuid, p_new_role text) RETURNS public.organisation_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_role text := private.organisation_require(p_organisation_id, 'admin');
+  v_member public.organisation_members;
+begin
+  select m.* into v_member from public.organisation_members m
+   where m.organisation_id = p_organisation_id and m.user_id = p_user_id
+  for update;
+  if not found then
+    raise exception 'no member % in this organisation', p_user_id
+      using errcode = 'no_data_found', constraint = 'organisation_members_member';
+  end if;
+  if v_role <> 'owner' and (v_member.role = 'owner' or p_new_role = 'owner') then
+    raise exception 'only an owner manages owners'
+      using errcode = 'insufficient_privilege', constraint = 'organisation_members_role_owner';
+  end if;
+  return v_member;
+end;
+$$;
+ALTER FUNCTION private.organisation_managed_member(p_organisation_id uuid, p_user_id uuid, p_new_role text) OWNER TO postgres;
+CREATE FUNCTION private.organisation_rank(p_role text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case p_role when 'owner' then 4 when 'admin' then 3 when 'member' then 2 when 'read_only' then 1 end
+$$;
+ALTER FUNCTION private.organisation_rank(p_role text) OWNER TO postgres;
+CREATE FUNCTION private.organisation_require(p_organisation_id uuid, p_min_role text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_role text := private.organisation_role(p_organisation_id);
+begin
+  if v_role is null then
+    raise exception 'no organisation of yours with id %', p_organisation_id
+      using errcode = 'no_data_found', constraint = 'organisation_members_member';
+  end if;
+  if private.organisation_rank(v_role) < private.organisation_rank(p_min_role) then
+    raise exception 'this needs the % role in the organisation; yours is %', p_min_role, v_role
+      using errcode = 'insufficient_privilege', constraint = 'organisation_members_role_' || p_min_role;
+  end if;
+  return v_role;
+end;
+$$;
+ALTER FUNCTION private.organisation_require(p_organisation_id uuid, p_min_role text) OWNER TO postgres;
+CREATE FUNCTION private.organisation_role(p_organisation_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select m.role from public.organisation_members m
+   where m.user_id = (select auth.uid()) and m.organisation_id = p_organisation_id
+$$;
+ALTER FUNCTION private.organisation_role(p_organisation_id uuid) OWNER TO postgres;
 CREATE FUNCTION private.own_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2286,104 +2615,6 @@ CREATE FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) RETU
   select coalesce(to_jsonb(p_plan) -> p_limit, p_plan.features -> p_limit)
 $$;
 ALTER FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) OWNER TO postgres;
-CREATE TABLE public.bots (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid DEFAULT auth.uid() NOT NULL,
-    strategy_id uuid,
-    exchange_credential_id uuid,
-    name text NOT NULL,
-    exchange text NOT NULL,
-    trading_pair text NOT NULL,
-    timeframe text NOT NULL,
-    strategy text NOT NULL,
-    parameters jsonb DEFAULT '{}'::jsonb NOT NULL,
-    status text DEFAULT 'stopped'::text NOT NULL,
-    initial_balance numeric(20,8) NOT NULL,
-    current_balance numeric(20,8) NOT NULL,
-    total_trades integer DEFAULT 0 NOT NULL,
-    winning_trades integer DEFAULT 0 NOT NULL,
-    losing_trades integer DEFAULT 0 NOT NULL,
-    profit numeric(20,8) DEFAULT 0 NOT NULL,
-    profit_percentage numeric(12,4) DEFAULT 0 NOT NULL,
-    max_open_trades integer DEFAULT 1 NOT NULL,
-    stake_amount numeric(20,8) NOT NULL,
-    stop_loss numeric(10,4),
-    take_profit numeric(10,4),
-    risk_percentage numeric(5,2) DEFAULT 2.0 NOT NULL,
-    daily_loss_limit numeric(20,8),
-    leverage numeric(6,2) DEFAULT 1 NOT NULL,
-    allow_short boolean DEFAULT false NOT NULL,
-    is_paper_trade boolean DEFAULT true NOT NULL,
-    last_trade_at timestamp with time zone,
-    error_message text,
-    status_reason text,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_candle_at timestamp with time zone,
-    pause_cause text,
-    pause_until timestamp with time zone,
-    stop_positions text,
-    pairs text[],
-    entry_order_type text DEFAULT 'market'::text NOT NULL,
-    exit_order_type text DEFAULT 'market'::text NOT NULL,
-    limit_offset numeric(8,4) DEFAULT 0 NOT NULL,
-    order_timeout_unit text DEFAULT 'candles'::text NOT NULL,
-    entry_timeout integer DEFAULT 1 NOT NULL,
-    exit_timeout integer DEFAULT 1 NOT NULL,
-    timeout_action text DEFAULT 'cancel'::text NOT NULL,
-    CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
-    CONSTRAINT bots_entry_order_type_known CHECK ((entry_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
-    CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
-    CONSTRAINT bots_exit_order_type_known CHECK ((exit_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
-    CONSTRAINT bots_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
-    CONSTRAINT bots_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_leverage_range CHECK (((leverage >= (1)::numeric) AND (leverage <= (125)::numeric))),
-    CONSTRAINT bots_limit_offset_range CHECK (((limit_offset >= (0)::numeric) AND (limit_offset <= (10)::numeric))),
-    CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
-    CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
-    CONSTRAINT bots_multi_pair_long_only CHECK (((pairs IS NULL) OR (cardinality(pairs) = 1) OR (NOT allow_short))),
-    CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
-    CONSTRAINT bots_order_timeout_range CHECK (((entry_timeout >= 1) AND (exit_timeout >= 1) AND (entry_timeout <=
-CASE order_timeout_unit
-    WHEN 'minutes'::text THEN 10080
-    ELSE 1000
-END) AND (exit_timeout <=
-CASE order_timeout_unit
-    WHEN 'minutes'::text THEN 10080
-    ELSE 1000
-END))),
-    CONSTRAINT bots_order_timeout_unit_known CHECK ((order_timeout_unit = ANY (ARRAY['minutes'::text, 'candles'::text]))),
-    CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
-    CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_risk_percentage_finite CHECK ((risk_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_risk_percentage_range CHECK (((risk_percentage > (0)::numeric) AND (risk_percentage <= (100)::numeric))),
-    CONSTRAINT bots_stake_amount_finite CHECK ((stake_amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_stake_amount_positive CHECK ((stake_amount > (0)::numeric)),
-    CONSTRAINT bots_status_known CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'error'::text, 'paused'::text]))),
-    CONSTRAINT bots_stop_loss_finite CHECK ((stop_loss <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_stop_loss_percent CHECK (((stop_loss > (0)::numeric) AND (stop_loss < (100)::numeric))),
-    CONSTRAINT bots_stop_positions_known CHECK ((stop_positions = ANY (ARRAY['close'::text, 'keep'::text]))),
-    CONSTRAINT bots_strategy_known CHECK ((strategy = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
-    CONSTRAINT bots_take_profit_finite CHECK ((take_profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT bots_take_profit_percent CHECK ((take_profit > (0)::numeric)),
-    CONSTRAINT bots_take_profit_short_side CHECK (((NOT allow_short) OR (take_profit IS NULL) OR (take_profit < (100)::numeric))),
-    CONSTRAINT bots_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
-    CONSTRAINT bots_timeout_action_known CHECK ((timeout_action = ANY (ARRAY['cancel'::text, 'requote'::text]))),
-    CONSTRAINT bots_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text)),
-    CONSTRAINT bots_trailing_stop_needs_stop_loss CHECK (
-CASE
-    WHEN (jsonb_typeof((metadata -> 'trailing_stop'::text)) = 'boolean'::text) THEN ((NOT ((metadata -> 'trailing_stop'::text))::boolean) OR (stop_loss IS NOT NULL))
-    ELSE (COALESCE(jsonb_typeof((metadata -> 'trailing_stop'::text)), 'null'::text) = 'null'::text)
-END)
-);
-ALTER TABLE public.bots OWNER TO postgres;
-COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
-COMMENT ON COLUMN public.bots.pairs IS 'The pairs a multi-pair bot trades, in order (first = trading_pair, 1 to 20, no repeats); null: trading_pair only.';
 CREATE FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) RETURNS public.bots
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -2396,11 +2627,13 @@ begin
     raise exception 'position requests are made by a signed-in user'
       using errcode = 'insufficient_privilege', constraint = 'position_requests_caller';
   end if;
-  select * into v_bot from public.bots b where b.id = p_bot_id and b.user_id = v_uid;
+  select * into v_bot from public.bots b
+   where b.id = p_bot_id and (b.user_id = v_uid or b.organisation_id = any (private.organisation_ids()));
   if not found then
     raise exception 'no bot of yours with id %', p_bot_id
       using errcode = 'no_data_found', constraint = 'position_requests_bot_owned';
   end if;
+  perform private.bot_actor_check(v_bot);
   if p_is_paper_trade is null or p_is_paper_trade <> v_bot.is_paper_trade then
     raise exception 'the bot trades % but the request says %',
       case when v_bot.is_paper_trade then 'on paper' else 'live money' end,
@@ -3210,6 +3443,28 @@ CREATE FUNCTION private.webhook_event_audit_state(p_event public.webhook_events)
                             'processed_at', p_event.processed_at)
 $$;
 ALTER FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) OWNER TO postgres;
+CREATE FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) RETURNS public.organisation_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.organisation_caller();
+  v_inv public.organisation_invitations := private.organisation_invitation_for_caller(p_invitation_id);
+  v_member public.organisation_members;
+begin
+  update public.organisation_invitations i set status = 'accepted', responded_at = now() where i.id = v_inv.id;
+  insert into public.organisation_members (user_id, organisation_id, role, invited_by)
+  values (v_uid, v_inv.organisation_id, v_inv.role, v_inv.invited_by)
+  on conflict (user_id, organisation_id) do nothing
+  returning * into v_member;
+  if v_member.user_id is null then
+    raise exception 'you are a member of this organisation already'
+      using errcode = 'unique_violation', constraint = 'organisation_members_pkey';
+  end if;
+  return v_member;
+end;
+$$;
+ALTER FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.accept_strategy_price(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3758,6 +4013,7 @@ CREATE TABLE public.strategies (
     provider_share numeric(5,4) DEFAULT 0.80 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    organisation_id uuid,
     CONSTRAINT strategies_avg_backtest_return_finite CHECK ((avg_backtest_return <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT strategies_engine_known CHECK ((engine = ANY (ARRAY['sma_cross'::text, 'ema_cross'::text, 'rsi'::text, 'macd'::text, 'rsi_macd'::text, 'bollinger'::text, 'rules'::text]))),
     CONSTRAINT strategies_monthly_price_finite CHECK ((monthly_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -3826,18 +4082,17 @@ CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT
     AS $_$
 declare
   v_key public.api_keys;
+  v_user uuid;
   v_plan public.plans;
   v_role text;
   v_limit integer;
   v_rate record;
   v_headers jsonb;
+  v_claims jsonb;
 begin
   if not private.is_service() then
     raise exception 'only the service resolves API keys' using errcode = 'insufficient_privilege';
   end if;
-  -- What this call writes (the limiter, the key's last use) may be lost in a crash without
-  -- harm, so its transaction commits without waiting for the WAL flush: that wait is most of
-  -- a request's cost. Call it as a statement of its own, as the api function does.
   perform set_config('synchronous_commit', 'off', true);
   if p_key is null or p_key !~ '^tf_(live|test)_[A-Za-z0-9]{32}$' then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
@@ -3850,33 +4105,38 @@ begin
     return jsonb_build_object('status', 403, 'error', format('this API key lacks the scope %s', p_scope),
                               'scope', p_scope);
   end if;
-  v_plan := private.current_plan(v_key.user_id);
+  v_user := coalesce(v_key.user_id, (select o.owner_id from public.organisations o where o.id = v_key.organisation_id));
+  v_plan := private.current_plan(v_user);
   if not v_plan.api_access then
     return jsonb_build_object('status', 403, 'error',
       format('plan limit reached: the %s plan does not include API access (api_access)%s', v_plan.name,
              coalesce('; the ' || private.plan_lifting('api_access') || ' plan does', '')));
   end if;
   v_limit := coalesce((v_plan.features ->> 'api_requests_per_minute')::integer, 60);
-  select * into v_rate from private.rate_limit_take('api:user:' || v_key.user_id, v_limit, interval '1 minute');
+  select * into v_rate from private.rate_limit_take(
+    case when v_key.organisation_id is null then 'api:user:' || v_user else 'api:org:' || v_key.organisation_id end,
+    v_limit, interval '1 minute');
   v_headers := jsonb_build_object('limit', v_limit, 'remaining', v_rate.remaining, 'reset', v_rate.reset_seconds);
   if not v_rate.allowed then
     return v_headers || jsonb_build_object('status', 429, 'retry_after', v_rate.retry_after_seconds,
       'error', format('rate limit reached: the %s plan allows %s API requests a minute (api_requests_per_minute)',
                       v_plan.name, v_limit));
   end if;
-  -- The last use to the minute (and any change of address): a busy key is not rewritten on
-  -- every request.
   if v_key.last_used_at is null or v_key.last_used_at < now() - interval '1 minute'
      or v_key.last_used_ip is distinct from p_ip then
     update public.api_keys k set last_used_at = now(), last_used_ip = p_ip where k.id = v_key.id;
   end if;
-  select coalesce(u.raw_app_meta_data ->> 'role', 'user') into v_role from auth.users u where u.id = v_key.user_id;
+  select coalesce(u.raw_app_meta_data ->> 'role', 'user') into v_role from auth.users u where u.id = v_user;
+  v_claims := jsonb_build_object(
+    'sub', v_user, 'role', 'authenticated', 'aud', 'authenticated', 'aal', 'aal1',
+    'app_metadata', jsonb_build_object('role', case when v_role = 'provider' then 'provider' else 'user' end),
+    'api_key_id', v_key.id);
+  if v_key.organisation_id is not null then
+    v_claims := v_claims || jsonb_build_object('organisation_id', v_key.organisation_id);
+  end if;
   return v_headers || jsonb_build_object(
-    'status', 200, 'user_id', v_key.user_id, 'key_id', v_key.id, 'scopes', to_jsonb(v_key.scopes),
-    'claims', jsonb_build_object(
-      'sub', v_key.user_id, 'role', 'authenticated', 'aud', 'authenticated', 'aal', 'aal1',
-      'app_metadata', jsonb_build_object('role', case when v_role = 'provider' then 'provider' else 'user' end),
-      'api_key_id', v_key.id));
+    'status', 200, 'user_id', v_user, 'organisation_id', v_key.organisation_id, 'key_id', v_key.id,
+    'scopes', to_jsonb(v_key.scopes), 'claims', v_claims);
 end;
 $_$;
 ALTER FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) OWNER TO postgres;
@@ -5087,7 +5347,10 @@ begin
   end if;
   -- The bot's own trades only: copies of signals close with their signal.
   select * into v_trade from public.trades t
-   where t.id = p_trade_id and t.user_id = v_uid and t.signal_id is null;
+   where t.id = p_trade_id and t.signal_id is null
+     and (t.user_id = v_uid
+          or exists (select 1 from public.bots b
+                      where b.id = t.bot_id and b.organisation_id = any (private.organisation_ids())));
   if not found then
     raise exception 'no position of yours with id %', p_trade_id
       using errcode = 'no_data_found', constraint = 'position_requests_trade_owned';
@@ -5273,6 +5536,88 @@ begin
 end;
 $$;
 ALTER FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) OWNER TO postgres;
+CREATE TABLE public.organisations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    owner_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT organisations_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100)))
+);
+ALTER TABLE public.organisations OWNER TO postgres;
+CREATE FUNCTION public.create_organisation(p_name text) RETURNS public.organisations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.organisation_caller();
+  v_org public.organisations;
+begin
+  if p_name is null or char_length(btrim(p_name)) not between 1 and 100 then
+    raise exception 'an organisation''s name has 1 to 100 characters'
+      using errcode = 'invalid_parameter_value', constraint = 'organisations_name_length';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('organisations:' || v_uid::text, 0));
+  if (select count(*) from public.organisations o where o.owner_id = v_uid) >= 20 then
+    raise exception 'a user pays for at most 20 organisations'
+      using errcode = 'check_violation', constraint = 'organisations_max_per_owner';
+  end if;
+  insert into public.organisations (name, owner_id) values (btrim(p_name), v_uid) returning * into v_org;
+  insert into public.organisation_members (user_id, organisation_id, role) values (v_uid, v_org.id, 'owner');
+  return v_org;
+end;
+$$;
+ALTER FUNCTION public.create_organisation(p_name text) OWNER TO postgres;
+CREATE FUNCTION public.create_organisation_api_key(p_organisation_id uuid, p_name text, p_scopes text[], p_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_environment text DEFAULT 'live'::text) RETURNS TABLE(id uuid, key text, prefix text, name text, environment text, scopes text[], expires_at timestamp with time zone, created_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_owner uuid;
+  v_plan public.plans;
+  v_key text;
+  v_row public.api_keys;
+begin
+  perform private.organisation_caller();
+  if p_name is null or char_length(btrim(p_name)) not between 1 and 100 then
+    raise exception 'name must be 1 to 100 characters' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_scopes is null or cardinality(p_scopes) not between 1 and 16 or array_position(p_scopes, null) is not null
+     or not p_scopes <@ array['bots:read', 'bots:write', 'trades:read']::text[] then
+    raise exception 'an organisation''s key takes one or more of bots:read, bots:write, trades:read'
+      using errcode = 'invalid_parameter_value', constraint = 'api_keys_organisation_scopes';
+  end if;
+  if p_environment is null or p_environment not in ('live', 'test') then
+    raise exception 'environment must be live or test' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_expires_at is not null and (p_expires_at <= now() or p_expires_at > now() + interval '2 years'
+                                   or not isfinite(p_expires_at)) then
+    raise exception 'expires_at must be in the future and at most two years away' using errcode = 'invalid_parameter_value';
+  end if;
+  perform private.organisation_require(p_organisation_id, 'admin');
+  perform pg_advisory_xact_lock(hashtextextended('api_keys:org:' || p_organisation_id::text, 0));
+  select o.owner_id into v_owner from public.organisations o where o.id = p_organisation_id;
+  v_plan := private.current_plan(v_owner);
+  if not v_plan.api_access then
+    perform private.raise_plan_limit(v_plan, 'api_access', 'does not include API access', null,
+                                     'api_keys_plan_api_access');
+  end if;
+  if (select count(*) from public.api_keys k where k.organisation_id = p_organisation_id and k.revoked_at is null) >= 25 then
+    raise exception 'at most 25 API keys may be active at once; revoke one first'
+      using errcode = 'check_violation', constraint = 'api_keys_max_active';
+  end if;
+  v_key := 'tf_' || p_environment || '_'
+           || translate(encode(extensions.gen_random_bytes(24), 'base64'), '+/', 'xy');
+  insert into public.api_keys (organisation_id, name, environment, prefix, key_hash, scopes, expires_at)
+  values (p_organisation_id, btrim(p_name), p_environment, left(v_key, 16), private.api_key_hash(v_key),
+          array(select distinct s from unnest(p_scopes) s order by s), p_expires_at)
+  returning * into v_row;
+  return query select v_row.id, v_key, v_row.prefix, v_row.name, v_row.environment, v_row.scopes, v_row.expires_at,
+                      v_row.created_at;
+end;
+$$;
+ALTER FUNCTION public.create_organisation_api_key(p_organisation_id uuid, p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) OWNER TO postgres;
 CREATE FUNCTION public.credit_audit() RETURNS TABLE(rule text, account_id uuid, detail text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -5953,6 +6298,34 @@ CREATE FUNCTION public.custom_access_token_hook(event jsonb) RETURNS jsonb
   end
 $$;
 ALTER FUNCTION public.custom_access_token_hook(event jsonb) OWNER TO postgres;
+CREATE FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) RETURNS public.organisation_invitations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.organisation_invitations := private.organisation_invitation_for_caller(p_invitation_id);
+begin
+  update public.organisation_invitations i set status = 'declined', responded_at = now()
+   where i.id = v_inv.id
+  returning * into v_inv;
+  return v_inv;
+end;
+$$;
+ALTER FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.delete_organisation(p_organisation_id uuid) RETURNS public.organisations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_org public.organisations;
+begin
+  perform private.organisation_caller();
+  perform private.organisation_require(p_organisation_id, 'owner');
+  delete from public.organisations o where o.id = p_organisation_id returning * into v_org;
+  return v_org;
+end;
+$$;
+ALTER FUNCTION public.delete_organisation(p_organisation_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.enqueue_job(p_kind text, p_payload jsonb DEFAULT '{}'::jsonb, p_queue text DEFAULT 'default'::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_priority integer DEFAULT 0, p_max_attempts integer DEFAULT 5, p_idempotency_key text DEFAULT NULL::text) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -6489,6 +6862,60 @@ begin
 end;
 $$;
 ALTER FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) OWNER TO postgres;
+CREATE FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) RETURNS public.organisation_invitations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_uid uuid := private.organisation_caller();
+  v_role text;
+  v_email text := lower(btrim(p_email));
+  v_inv public.organisation_invitations;
+begin
+  if p_role is null or private.organisation_rank(p_role) is null then
+    raise exception 'role must be owner, admin, member or read_only'
+      using errcode = 'invalid_parameter_value', constraint = 'organisation_invitations_role_known';
+  end if;
+  if v_email is null or char_length(v_email) > 320 or v_email !~ '^[^@\s]+@[^@\s]+$' then
+    raise exception 'an invitation goes to an email address'
+      using errcode = 'invalid_parameter_value', constraint = 'organisation_invitations_email_format';
+  end if;
+  v_role := private.organisation_require(p_organisation_id, 'admin');
+  if p_role = 'owner' and v_role <> 'owner' then
+    raise exception 'only an owner invites owners'
+      using errcode = 'insufficient_privilege', constraint = 'organisation_members_role_owner';
+  end if;
+  if exists (select 1 from public.organisation_members m join auth.users u on u.id = m.user_id
+              where m.organisation_id = p_organisation_id and lower(u.email) = v_email) then
+    raise exception 'this address belongs to a member already'
+      using errcode = 'unique_violation', constraint = 'organisation_members_pkey';
+  end if;
+  if (select count(*) from public.organisation_invitations i
+       where i.organisation_id = p_organisation_id and i.status = 'pending') >= 100 then
+    raise exception 'an organisation has at most 100 pending invitations'
+      using errcode = 'check_violation', constraint = 'organisation_invitations_max_pending';
+  end if;
+  update public.organisation_invitations i set status = 'revoked', responded_at = now()
+   where i.organisation_id = p_organisation_id and i.email = v_email and i.status = 'pending';
+  insert into public.organisation_invitations (organisation_id, email, role, invited_by)
+  values (p_organisation_id, v_email, p_role, v_uid)
+  returning * into v_inv;
+  return v_inv;
+end;
+$_$;
+ALTER FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) OWNER TO postgres;
+CREATE FUNCTION public.leave_organisation(p_organisation_id uuid) RETURNS public.organisation_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.organisation_caller();
+begin
+  perform private.organisation_require(p_organisation_id, 'read_only');
+  return private.organisation_drop_member(p_organisation_id, v_uid);
+end;
+$$;
+ALTER FUNCTION public.leave_organisation(p_organisation_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number DEFAULT NULL::numeric, p_stake private.finite_number DEFAULT NULL::numeric, p_idempotency_key text DEFAULT NULL::text) RETURNS public.position_requests
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -6859,6 +7286,17 @@ begin
 end;
 $$;
 ALTER FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[]) OWNER TO postgres;
+CREATE FUNCTION public.remove_organisation_member(p_organisation_id uuid, p_user_id uuid) RETURNS public.organisation_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.organisation_caller();
+  perform private.organisation_managed_member(p_organisation_id, p_user_id, null);
+  return private.organisation_drop_member(p_organisation_id, p_user_id);
+end;
+$$;
+ALTER FUNCTION public.remove_organisation_member(p_organisation_id uuid, p_user_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.renew_strategy_subscriptions(p_limit integer DEFAULT 1000) RETURNS TABLE(renewed integer, expired integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -7082,7 +7520,8 @@ begin
   return query
     with changed as (
       update public.api_keys k set revoked_at = coalesce(k.revoked_at, now())
-       where k.id = p_id and (v_service or k.user_id = v_user)
+       where k.id = p_id
+         and (v_service or k.user_id = v_user or k.organisation_id = any (private.organisation_ids('admin')))
       returning k.id, k.revoked_at
     )
     select c.id, c.revoked_at from changed c;
@@ -7143,6 +7582,31 @@ begin
 end;
 $$;
 ALTER FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text) OWNER TO postgres;
+CREATE FUNCTION public.set_organisation_member_role(p_organisation_id uuid, p_user_id uuid, p_role text) RETURNS public.organisation_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_member public.organisation_members;
+begin
+  perform private.organisation_caller();
+  if p_role is null or private.organisation_rank(p_role) is null then
+    raise exception 'role must be owner, admin, member or read_only'
+      using errcode = 'invalid_parameter_value', constraint = 'organisation_members_role_known';
+  end if;
+  v_member := private.organisation_managed_member(p_organisation_id, p_user_id, p_role);
+  if p_role <> 'owner' and exists (select 1 from public.organisations o
+                                    where o.id = p_organisation_id and o.owner_id = p_user_id) then
+    raise exception 'the paying owner stays an owner'
+      using errcode = 'check_violation', constraint = 'organisations_owner_stays';
+  end if;
+  update public.organisation_members m set role = p_role, updated_at = now()
+   where m.organisation_id = p_organisation_id and m.user_id = p_user_id
+  returning * into v_member;
+  return v_member;
+end;
+$$;
+ALTER FUNCTION public.set_organisation_member_role(p_organisation_id uuid, p_user_id uuid, p_role text) OWNER TO postgres;
 CREATE FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -7441,18 +7905,21 @@ declare
   v_req public.position_requests;
 begin
   if v_uid is null then
-    raise exception 'bots are stopped by their owner'
+    raise exception 'bots are stopped by a signed-in user'
       using errcode = 'insufficient_privilege', constraint = 'position_requests_caller';
   end if;
   if p_positions is null or p_positions not in ('close', 'keep') then
     raise exception 'say what happens to the open positions: close or keep'
       using errcode = 'invalid_parameter_value', constraint = 'bots_stop_positions_known';
   end if;
-  select * into v_bot from public.bots b where b.id = p_bot_id and b.user_id = v_uid for update;
+  select * into v_bot from public.bots b
+   where b.id = p_bot_id and (b.user_id = v_uid or b.organisation_id = any (private.organisation_ids()))
+  for update;
   if not found then
     raise exception 'no bot of yours with id %', p_bot_id
       using errcode = 'no_data_found', constraint = 'position_requests_bot_owned';
   end if;
+  perform private.bot_actor_check(v_bot);
   select t.id into v_trade from public.trades t
    where t.bot_id = v_bot.id and t.status = 'open' and t.signal_id is null
    order by t.entry_time limit 1;
@@ -7807,7 +8274,7 @@ ALTER TABLE public.alert_incidents ALTER COLUMN id ADD GENERATED ALWAYS AS IDENT
 );
 CREATE TABLE public.api_keys (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid,
     name text NOT NULL,
     environment text NOT NULL,
     prefix text NOT NULL,
@@ -7818,8 +8285,11 @@ CREATE TABLE public.api_keys (
     last_used_at timestamp with time zone,
     last_used_ip inet,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    organisation_id uuid,
     CONSTRAINT api_keys_environment_known CHECK ((environment = ANY (ARRAY['live'::text, 'test'::text]))),
     CONSTRAINT api_keys_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100))),
+    CONSTRAINT api_keys_one_owner CHECK (((user_id IS NULL) <> (organisation_id IS NULL))),
+    CONSTRAINT api_keys_organisation_scopes CHECK (((organisation_id IS NULL) OR (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text]))),
     CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text, 'signals:write'::text])))
 );
 ALTER TABLE public.api_keys OWNER TO postgres;
@@ -8575,6 +9045,12 @@ ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_client_order_id_unique UNIQUE (client_order_id);
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.organisation_invitations
+    ADD CONSTRAINT organisation_invitations_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.organisation_members
+    ADD CONSTRAINT organisation_members_pkey PRIMARY KEY (user_id, organisation_id);
+ALTER TABLE ONLY public.organisations
+    ADD CONSTRAINT organisations_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.payout_destinations
     ADD CONSTRAINT payout_destinations_one_per_user UNIQUE (user_id);
 ALTER TABLE ONLY public.payout_destinations
@@ -8680,6 +9156,7 @@ CREATE INDEX ai_analyses_strategy_id_idx ON public.ai_analyses USING btree (stra
 CREATE INDEX ai_analyses_user_id_idx ON public.ai_analyses USING btree (user_id, created_at DESC);
 CREATE UNIQUE INDEX alert_incidents_open_idx ON public.alert_incidents USING btree (rule, key) WHERE (resolved_at IS NULL);
 CREATE INDEX alert_incidents_opened_at_idx ON public.alert_incidents USING btree (opened_at DESC);
+CREATE INDEX api_keys_organisation_id_idx ON public.api_keys USING btree (organisation_id, created_at DESC) WHERE (organisation_id IS NOT NULL);
 CREATE INDEX api_keys_user_id_idx ON public.api_keys USING btree (user_id, created_at DESC);
 CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
 CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
@@ -8699,6 +9176,7 @@ CREATE INDEX bot_logs_strategy_id_idx ON public.bot_logs USING btree (strategy_i
 CREATE INDEX bot_logs_user_id_idx ON public.bot_logs USING btree (user_id, created_at DESC);
 CREATE INDEX bots_exchange_credential_id_idx ON public.bots USING btree (exchange_credential_id);
 CREATE INDEX bots_market_idx ON public.bots USING btree (exchange, trading_pair, timeframe) WHERE (status = 'running'::text);
+CREATE INDEX bots_organisation_id_idx ON public.bots USING btree (organisation_id) WHERE (organisation_id IS NOT NULL);
 CREATE INDEX bots_status_idx ON public.bots USING btree (status) WHERE (status = 'running'::text);
 CREATE INDEX bots_strategy_id_idx ON public.bots USING btree (strategy_id);
 CREATE INDEX bots_user_id_idx ON public.bots USING btree (user_id);
@@ -8735,6 +9213,12 @@ CREATE INDEX notifications_user_id_idx ON public.notifications USING btree (user
 CREATE INDEX orders_bot_id_idx ON public.orders USING btree (bot_id, created_at DESC);
 CREATE INDEX orders_open_idx ON public.orders USING btree (bot_id) WHERE (status = ANY (ARRAY['pending'::text, 'open'::text]));
 CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id, created_at DESC);
+CREATE INDEX organisation_invitations_email_idx ON public.organisation_invitations USING btree (email) WHERE (status = 'pending'::text);
+CREATE INDEX organisation_invitations_invited_by_idx ON public.organisation_invitations USING btree (invited_by);
+CREATE UNIQUE INDEX organisation_invitations_one_pending ON public.organisation_invitations USING btree (organisation_id, email) WHERE (status = 'pending'::text);
+CREATE INDEX organisation_members_invited_by_idx ON public.organisation_members USING btree (invited_by);
+CREATE INDEX organisation_members_organisation_id_idx ON public.organisation_members USING btree (organisation_id, role);
+CREATE INDEX organisations_owner_id_idx ON public.organisations USING btree (owner_id);
 CREATE INDEX payouts_approved_by_idx ON public.payouts USING btree (approved_by);
 CREATE INDEX payouts_destination_id_idx ON public.payouts USING btree (destination_id);
 CREATE INDEX payouts_to_send_idx ON public.payouts USING btree (created_at) WHERE (status = 'approved'::text);
@@ -8758,6 +9242,7 @@ CREATE INDEX signals_provider_id_idx ON public.signals USING btree (provider_id)
 CREATE INDEX signals_strategy_id_idx ON public.signals USING btree (strategy_id, created_at DESC);
 CREATE INDEX strategies_awaiting_verification_idx ON public.strategies USING btree (created_at) WHERE (is_public AND (strategy_type = 'marketplace'::text) AND (NOT is_verified));
 CREATE INDEX strategies_marketplace_idx ON public.strategies USING btree (is_public, strategy_type, is_verified) WHERE (is_public AND (strategy_type = 'marketplace'::text));
+CREATE INDEX strategies_organisation_id_idx ON public.strategies USING btree (organisation_id) WHERE (organisation_id IS NOT NULL);
 CREATE INDEX strategies_user_id_idx ON public.strategies USING btree (user_id);
 CREATE INDEX strategy_subscriptions_active_idx ON public.strategy_subscriptions USING btree (strategy_id) WHERE (status = 'active'::text);
 CREATE INDEX strategy_subscriptions_bot_id_idx ON public.strategy_subscriptions USING btree (bot_id);
@@ -8797,10 +9282,12 @@ CREATE TRIGGER backtest_runs_validate_minutes BEFORE INSERT ON public.backtest_r
 CREATE TRIGGER backtest_runs_validate_queue BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.validate_backtest_queue();
 CREATE TRIGGER bot_leases_track_takeover BEFORE INSERT ON public.bot_leases FOR EACH ROW EXECUTE FUNCTION private.bot_leases_track_takeover();
 CREATE TRIGGER bot_leases_track_takeover_change BEFORE UPDATE OF worker_id, epoch ON public.bot_leases FOR EACH ROW WHEN (((old.worker_id IS DISTINCT FROM new.worker_id) OR (old.epoch IS DISTINCT FROM new.epoch))) EXECUTE FUNCTION private.bot_leases_track_takeover();
+CREATE TRIGGER bots_assign_organisation_owner BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.assign_organisation_owner();
 CREATE TRIGGER bots_cancel_position_requests AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION private.cancel_position_requests();
 CREATE TRIGGER bots_check_pairs BEFORE INSERT OR UPDATE OF pairs, trading_pair ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_check_pairs();
 CREATE TRIGGER bots_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.bots FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('bots');
 CREATE TRIGGER bots_guard_changes BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_bot_changes();
+CREATE TRIGGER bots_guard_organisation_changes BEFORE UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.guard_organisation_bot_changes();
 CREATE TRIGGER bots_live_pairs_aal2 BEFORE UPDATE OF pairs ON public.bots FOR EACH ROW WHEN ((old.pairs IS DISTINCT FROM new.pairs)) EXECUTE FUNCTION private.bot_live_pairs_aal2();
 CREATE TRIGGER bots_market_rules BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_market_rules();
 CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pair, pairs, stake_amount, leverage, metadata ON public.bots FOR EACH ROW WHEN (((((((old.exchange IS DISTINCT FROM new.exchange) OR (old.trading_pair IS DISTINCT FROM new.trading_pair)) OR (old.pairs IS DISTINCT FROM new.pairs)) OR (old.stake_amount IS DISTINCT FROM new.stake_amount)) OR (old.leverage IS DISTINCT FROM new.leverage)) OR (COALESCE((old.metadata ->> 'sizing'::text), 'stake'::text) IS DISTINCT FROM COALESCE((new.metadata ->> 'sizing'::text), 'stake'::text)))) EXECUTE FUNCTION private.bot_market_rules();
@@ -8823,6 +9310,7 @@ CREATE TRIGGER jobs_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, l
 CREATE TRIGGER notifications_enqueue_outbound AFTER INSERT ON public.notifications REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.notify_enqueue_outbound();
 CREATE TRIGGER orders_check_lease_epoch BEFORE INSERT OR UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
 CREATE TRIGGER orders_updated_at BEFORE UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER organisations_updated_at BEFORE UPDATE ON public.organisations FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER payout_destinations_updated_at BEFORE UPDATE ON public.payout_destinations FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER plans_updated_at BEFORE UPDATE ON public.plans FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER position_requests_notify AFTER INSERT ON public.position_requests FOR EACH ROW EXECUTE FUNCTION private.notify_position_request();
@@ -8835,6 +9323,7 @@ CREATE TRIGGER signals_exit_needs_market BEFORE UPDATE ON public.signals FOR EAC
 CREATE TRIGGER signals_lifecycle BEFORE INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_lifecycle();
 CREATE TRIGGER signals_rate_limit BEFORE INSERT ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_rate_limit();
 CREATE TRIGGER signals_updated_at BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER strategies_assign_organisation_owner BEFORE INSERT ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.assign_organisation_owner();
 CREATE TRIGGER strategies_material_edit BEFORE UPDATE ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.strategy_material_edit();
 CREATE TRIGGER strategies_plan_custom_strategies BEFORE INSERT OR UPDATE OF strategy_type ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.validate_custom_strategy();
 CREATE TRIGGER strategies_price_changed AFTER UPDATE OF monthly_price ON public.strategies FOR EACH ROW WHEN ((new.monthly_price IS DISTINCT FROM old.monthly_price)) EXECUTE FUNCTION private.strategy_price_changed();
@@ -8894,6 +9383,8 @@ ALTER TABLE ONLY public.ai_analyses
 ALTER TABLE ONLY public.ai_analyses
     ADD CONSTRAINT ai_analyses_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_organisation_id_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisations(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_results
     ADD CONSTRAINT backtest_results_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
@@ -8925,6 +9416,8 @@ ALTER TABLE ONLY public.bot_logs
     ADD CONSTRAINT bot_logs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.bots
     ADD CONSTRAINT bots_exchange_credential_id_fkey FOREIGN KEY (exchange_credential_id) REFERENCES public.exchange_credentials(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.bots
+    ADD CONSTRAINT bots_organisation_id_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisations(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.bots
     ADD CONSTRAINT bots_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.bots
@@ -8967,6 +9460,18 @@ ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.organisation_invitations
+    ADD CONSTRAINT organisation_invitations_invited_by_fkey FOREIGN KEY (invited_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.organisation_invitations
+    ADD CONSTRAINT organisation_invitations_organisation_id_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisations(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.organisation_members
+    ADD CONSTRAINT organisation_members_invited_by_fkey FOREIGN KEY (invited_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
+ALTER TABLE ONLY public.organisation_members
+    ADD CONSTRAINT organisation_members_organisation_id_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisations(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.organisation_members
+    ADD CONSTRAINT organisation_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.organisations
+    ADD CONSTRAINT organisations_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.payout_destinations
     ADD CONSTRAINT payout_destinations_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.payouts
@@ -9001,6 +9506,8 @@ ALTER TABLE ONLY public.signals
     ADD CONSTRAINT signals_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.signals
     ADD CONSTRAINT signals_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.strategies
+    ADD CONSTRAINT strategies_organisation_id_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisations(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.strategies
     ADD CONSTRAINT strategies_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.strategy_subscriptions
@@ -9045,6 +9552,9 @@ CREATE POLICY "Admins can read every credit exposure" ON public.credit_exposures
 CREATE POLICY "Admins can read every credit pack" ON public.credit_packs FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every invoice" ON public.invoices FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every order" ON public.orders FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every organisation" ON public.organisations FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every organisation invitation" ON public.organisation_invitations FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every organisation member" ON public.organisation_members FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every payout" ON public.payouts FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every payout destination" ON public.payout_destinations FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every plan" ON public.plans FOR SELECT TO tradefleet_admin USING (true);
@@ -9070,6 +9580,79 @@ CREATE POLICY "Anyone can read reviews of marketplace strategies" ON public.revi
    FROM public.strategies s
   WHERE (s.id = reviews.strategy_id))));
 CREATE POLICY "Anyone can read verified marketplace strategies" ON public.strategies FOR SELECT TO anon, authenticated USING ((is_public AND (strategy_type = 'marketplace'::text) AND is_verified));
+CREATE POLICY "Members can read their organisations" ON public.organisations FOR SELECT TO authenticated USING ((id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
+CREATE POLICY "Members can read their organisations' members" ON public.organisation_members FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))));
+CREATE POLICY "Organisation API keys reach only its bots" ON public.bots AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
+CREATE POLICY "Organisation API keys reach only its orders" ON public.orders AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.id = orders.bot_id) AND (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))))));
+CREATE POLICY "Organisation API keys reach only its strategies" ON public.strategies AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid) OR (is_public AND (strategy_type = 'marketplace'::text) AND is_verified))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
+CREATE POLICY "Organisation API keys reach only its trades" ON public.trades AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.id = trades.bot_id) AND (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))))));
+CREATE POLICY "Organisation admins and invitees can read invitations" ON public.organisation_invitations FOR SELECT TO authenticated USING (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) OR (email = ( SELECT private.caller_email() AS caller_email))));
+CREATE POLICY "Organisation admins can create its bots" ON public.bots FOR INSERT TO authenticated WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.strategies s
+  WHERE (s.id = bots.strategy_id)))) AND ((exchange_credential_id IS NULL) OR (EXISTS ( SELECT 1
+   FROM public.exchange_credentials c
+  WHERE ((c.id = bots.exchange_credential_id) AND (c.user_id = ( SELECT auth.uid() AS uid)) AND (c.user_id = bots.user_id)))))));
+CREATE POLICY "Organisation admins can create its strategies" ON public.strategies FOR INSERT TO authenticated WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) AND (strategy_type = ANY (ARRAY['custom'::text, 'ai_generated'::text]))));
+CREATE POLICY "Organisation admins can delete its bots" ON public.bots FOR DELETE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])));
+CREATE POLICY "Organisation admins can delete its strategies" ON public.strategies FOR DELETE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])));
+CREATE POLICY "Organisation admins can read its API keys" ON public.api_keys FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids('admin'::text) AS organisation_ids)::uuid[])));
+CREATE POLICY "Organisation admins can update its strategies" ON public.strategies FOR UPDATE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[]))) WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) AND (strategy_type = ANY (ARRAY['custom'::text, 'ai_generated'::text]))));
+CREATE POLICY "Organisation members can read its bots" ON public.bots FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can read its bots' logs" ON public.bot_logs FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.id = bot_logs.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
+CREATE POLICY "Organisation members can read its bots' orders" ON public.orders FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.id = orders.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
+CREATE POLICY "Organisation members can read its bots' position requests" ON public.position_requests FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.id = position_requests.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
+CREATE POLICY "Organisation members can read its bots' protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.id = protective_orders.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
+CREATE POLICY "Organisation members can read its bots' trades" ON public.trades FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.id = trades.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                   FROM public.organisation_members m
+                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
+CREATE POLICY "Organisation members can read its strategies" ON public.strategies FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can update its bots" ON public.bots FOR UPDATE TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[]))) WITH CHECK ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+           FROM public.organisation_members m
+          WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[])));
 CREATE POLICY "Providers can publish signals on their own strategies" ON public.signals FOR INSERT TO authenticated WITH CHECK (((provider_id = ( SELECT auth.uid() AS uid)) AND (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])) AND private.owns_strategy(strategy_id)));
 CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Providers can read their own payout destination" ON public.payout_destinations FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -9168,6 +9751,9 @@ ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.organisation_invitations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.organisation_members ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.organisations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.payout_destinations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.payouts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
@@ -9260,6 +9846,7 @@ GRANT ALL ON FUNCTION private.app_role() TO anon;
 GRANT ALL ON FUNCTION private.app_role() TO authenticated;
 GRANT ALL ON FUNCTION private.app_role() TO service_role;
 REVOKE ALL ON FUNCTION private.apply_bot_stat_deltas(p_bot uuid[], p_total bigint[], p_win bigint[], p_loss bigint[], p_profit numeric[], p_last timestamp with time zone[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.assign_organisation_owner() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.author_name(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO anon;
 GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO authenticated;
@@ -9286,11 +9873,48 @@ REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_retry_offsets() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.billing_retry_offsets() TO service_role;
 REVOKE ALL ON FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) FROM PUBLIC;
+GRANT ALL ON TABLE public.bots TO service_role;
+GRANT SELECT,DELETE ON TABLE public.bots TO authenticated;
+GRANT INSERT(id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(user_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(strategy_id),UPDATE(strategy_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exchange_credential_id),UPDATE(exchange_credential_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(name),UPDATE(name) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exchange),UPDATE(exchange) ON TABLE public.bots TO authenticated;
+GRANT INSERT(trading_pair),UPDATE(trading_pair) ON TABLE public.bots TO authenticated;
+GRANT INSERT(timeframe),UPDATE(timeframe) ON TABLE public.bots TO authenticated;
+GRANT INSERT(strategy),UPDATE(strategy) ON TABLE public.bots TO authenticated;
+GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.bots TO authenticated;
+GRANT INSERT(status),UPDATE(status) ON TABLE public.bots TO authenticated;
+GRANT INSERT(initial_balance) ON TABLE public.bots TO authenticated;
+GRANT INSERT(max_open_trades),UPDATE(max_open_trades) ON TABLE public.bots TO authenticated;
+GRANT INSERT(stake_amount),UPDATE(stake_amount) ON TABLE public.bots TO authenticated;
+GRANT INSERT(stop_loss),UPDATE(stop_loss) ON TABLE public.bots TO authenticated;
+GRANT INSERT(take_profit),UPDATE(take_profit) ON TABLE public.bots TO authenticated;
+GRANT INSERT(risk_percentage),UPDATE(risk_percentage) ON TABLE public.bots TO authenticated;
+GRANT INSERT(daily_loss_limit),UPDATE(daily_loss_limit) ON TABLE public.bots TO authenticated;
+GRANT INSERT(leverage),UPDATE(leverage) ON TABLE public.bots TO authenticated;
+GRANT INSERT(allow_short),UPDATE(allow_short) ON TABLE public.bots TO authenticated;
+GRANT INSERT(is_paper_trade),UPDATE(is_paper_trade) ON TABLE public.bots TO authenticated;
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.bots TO authenticated;
+GRANT INSERT(pairs),UPDATE(pairs) ON TABLE public.bots TO authenticated;
+GRANT INSERT(entry_order_type),UPDATE(entry_order_type) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exit_order_type),UPDATE(exit_order_type) ON TABLE public.bots TO authenticated;
+GRANT INSERT(limit_offset),UPDATE(limit_offset) ON TABLE public.bots TO authenticated;
+GRANT INSERT(order_timeout_unit),UPDATE(order_timeout_unit) ON TABLE public.bots TO authenticated;
+GRANT INSERT(entry_timeout),UPDATE(entry_timeout) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exit_timeout),UPDATE(exit_timeout) ON TABLE public.bots TO authenticated;
+GRANT INSERT(timeout_action),UPDATE(timeout_action) ON TABLE public.bots TO authenticated;
+GRANT INSERT(organisation_id) ON TABLE public.bots TO authenticated;
+REVOKE ALL ON FUNCTION private.bot_actor_check(p_bot public.bots) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_check_pairs() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_live_pairs_aal2() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.caller_email() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.caller_email() TO authenticated;
+GRANT ALL ON FUNCTION private.caller_email() TO service_role;
 REVOKE ALL ON FUNCTION private.cancel_position_requests() FROM PUBLIC;
 GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
 GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
@@ -9328,6 +9952,7 @@ REVOKE ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason te
 GRANT ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION private.guard_backtest_run_changes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_bot_changes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.guard_organisation_bot_changes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO authenticated;
@@ -9375,6 +10000,26 @@ REVOKE ALL ON FUNCTION private.limit_manual_sync_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_bot_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_enqueue_outbound() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_position_request() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_caller() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.organisation_caller() TO authenticated;
+GRANT ALL ON FUNCTION private.organisation_caller() TO service_role;
+GRANT ALL ON TABLE public.organisation_members TO service_role;
+GRANT SELECT ON TABLE public.organisation_members TO authenticated;
+REVOKE ALL ON FUNCTION private.organisation_drop_member(p_organisation_id uuid, p_user_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_ids(p_min_role text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.organisation_ids(p_min_role text) TO authenticated;
+GRANT ALL ON FUNCTION private.organisation_ids(p_min_role text) TO service_role;
+GRANT ALL ON TABLE public.organisation_invitations TO service_role;
+GRANT SELECT ON TABLE public.organisation_invitations TO authenticated;
+REVOKE ALL ON FUNCTION private.organisation_invitation_for_caller(p_invitation_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_managed_member(p_organisation_id uuid, p_user_id uuid, p_new_role text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_rank(p_role text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.organisation_rank(p_role text) TO authenticated;
+GRANT ALL ON FUNCTION private.organisation_rank(p_role text) TO service_role;
+REVOKE ALL ON FUNCTION private.organisation_require(p_organisation_id uuid, p_min_role text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_role(p_organisation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.organisation_role(p_organisation_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.organisation_role(p_organisation_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.own_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
@@ -9382,38 +10027,6 @@ GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO service_role;
 REVOKE ALL ON FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) FROM PUBLIC;
-GRANT ALL ON TABLE public.bots TO service_role;
-GRANT SELECT,DELETE ON TABLE public.bots TO authenticated;
-GRANT INSERT(id) ON TABLE public.bots TO authenticated;
-GRANT INSERT(user_id) ON TABLE public.bots TO authenticated;
-GRANT INSERT(strategy_id),UPDATE(strategy_id) ON TABLE public.bots TO authenticated;
-GRANT INSERT(exchange_credential_id),UPDATE(exchange_credential_id) ON TABLE public.bots TO authenticated;
-GRANT INSERT(name),UPDATE(name) ON TABLE public.bots TO authenticated;
-GRANT INSERT(exchange),UPDATE(exchange) ON TABLE public.bots TO authenticated;
-GRANT INSERT(trading_pair),UPDATE(trading_pair) ON TABLE public.bots TO authenticated;
-GRANT INSERT(timeframe),UPDATE(timeframe) ON TABLE public.bots TO authenticated;
-GRANT INSERT(strategy),UPDATE(strategy) ON TABLE public.bots TO authenticated;
-GRANT INSERT(parameters),UPDATE(parameters) ON TABLE public.bots TO authenticated;
-GRANT INSERT(status),UPDATE(status) ON TABLE public.bots TO authenticated;
-GRANT INSERT(initial_balance) ON TABLE public.bots TO authenticated;
-GRANT INSERT(max_open_trades),UPDATE(max_open_trades) ON TABLE public.bots TO authenticated;
-GRANT INSERT(stake_amount),UPDATE(stake_amount) ON TABLE public.bots TO authenticated;
-GRANT INSERT(stop_loss),UPDATE(stop_loss) ON TABLE public.bots TO authenticated;
-GRANT INSERT(take_profit),UPDATE(take_profit) ON TABLE public.bots TO authenticated;
-GRANT INSERT(risk_percentage),UPDATE(risk_percentage) ON TABLE public.bots TO authenticated;
-GRANT INSERT(daily_loss_limit),UPDATE(daily_loss_limit) ON TABLE public.bots TO authenticated;
-GRANT INSERT(leverage),UPDATE(leverage) ON TABLE public.bots TO authenticated;
-GRANT INSERT(allow_short),UPDATE(allow_short) ON TABLE public.bots TO authenticated;
-GRANT INSERT(is_paper_trade),UPDATE(is_paper_trade) ON TABLE public.bots TO authenticated;
-GRANT INSERT(metadata),UPDATE(metadata) ON TABLE public.bots TO authenticated;
-GRANT INSERT(pairs),UPDATE(pairs) ON TABLE public.bots TO authenticated;
-GRANT INSERT(entry_order_type),UPDATE(entry_order_type) ON TABLE public.bots TO authenticated;
-GRANT INSERT(exit_order_type),UPDATE(exit_order_type) ON TABLE public.bots TO authenticated;
-GRANT INSERT(limit_offset),UPDATE(limit_offset) ON TABLE public.bots TO authenticated;
-GRANT INSERT(order_timeout_unit),UPDATE(order_timeout_unit) ON TABLE public.bots TO authenticated;
-GRANT INSERT(entry_timeout),UPDATE(entry_timeout) ON TABLE public.bots TO authenticated;
-GRANT INSERT(exit_timeout),UPDATE(exit_timeout) ON TABLE public.bots TO authenticated;
-GRANT INSERT(timeout_action),UPDATE(timeout_action) ON TABLE public.bots TO authenticated;
 REVOKE ALL ON FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.position_request_key(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
@@ -9468,6 +10081,9 @@ REVOKE ALL ON FUNCTION private.validate_custom_strategy() FROM PUBLIC;
 GRANT ALL ON TABLE public.webhook_events TO service_role;
 GRANT SELECT ON TABLE public.webhook_events TO authenticated;
 REVOKE ALL ON FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO service_role;
@@ -9553,6 +10169,7 @@ GRANT SELECT(created_at) ON TABLE public.strategies TO anon;
 GRANT SELECT(created_at) ON TABLE public.strategies TO authenticated;
 GRANT SELECT(updated_at) ON TABLE public.strategies TO anon;
 GRANT SELECT(updated_at) ON TABLE public.strategies TO authenticated;
+GRANT SELECT(organisation_id),INSERT(organisation_id) ON TABLE public.strategies TO authenticated;
 REVOKE ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO authenticated;
 GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO service_role;
@@ -9653,6 +10270,14 @@ GRANT ALL ON FUNCTION public.connect_payout_destination(p_provider text, p_curre
 REVOKE ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO authenticated;
 GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO service_role;
+GRANT ALL ON TABLE public.organisations TO service_role;
+GRANT SELECT ON TABLE public.organisations TO authenticated;
+REVOKE ALL ON FUNCTION public.create_organisation(p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_organisation(p_name text) TO authenticated;
+GRANT ALL ON FUNCTION public.create_organisation(p_name text) TO service_role;
+REVOKE ALL ON FUNCTION public.create_organisation_api_key(p_organisation_id uuid, p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_organisation_api_key(p_organisation_id uuid, p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO authenticated;
+GRANT ALL ON FUNCTION public.create_organisation_api_key(p_organisation_id uuid, p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO service_role;
 REVOKE ALL ON FUNCTION public.credit_audit() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.credit_audit() TO service_role;
 REVOKE ALL ON FUNCTION public.credit_charge_usage(p_id uuid, p_user_id uuid, p_usage text, p_quantity numeric, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
@@ -9697,6 +10322,12 @@ GRANT ALL ON FUNCTION public.credit_void(p_id uuid, p_pending_id uuid, p_metadat
 REVOKE ALL ON FUNCTION public.custom_access_token_hook(event jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.custom_access_token_hook(event jsonb) TO service_role;
 GRANT ALL ON FUNCTION public.custom_access_token_hook(event jsonb) TO supabase_auth_admin;
+REVOKE ALL ON FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.delete_organisation(p_organisation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.delete_organisation(p_organisation_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.delete_organisation(p_organisation_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue text, p_run_at timestamp with time zone, p_priority integer, p_max_attempts integer, p_idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue text, p_run_at timestamp with time zone, p_priority integer, p_max_attempts integer, p_idempotency_key text) TO service_role;
 REVOKE ALL ON FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text, p_priority integer, p_max_attempts integer) FROM PUBLIC;
@@ -9735,6 +10366,12 @@ GRANT ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) TO 
 GRANT ALL ON FUNCTION public.hook_password_verification_attempt(event jsonb) TO supabase_auth_admin;
 REVOKE ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) TO authenticated;
+GRANT ALL ON FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) TO service_role;
+REVOKE ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) TO authenticated;
 GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) TO service_role;
@@ -9763,6 +10400,9 @@ REVOKE ALL ON FUNCTION public.release_bot_leases(p_worker_id uuid, p_bot_ids uui
 GRANT ALL ON FUNCTION public.release_bot_leases(p_worker_id uuid, p_bot_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.release_jobs(p_worker_id uuid, p_job_ids bigint[]) TO service_role;
+REVOKE ALL ON FUNCTION public.remove_organisation_member(p_organisation_id uuid, p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.remove_organisation_member(p_organisation_id uuid, p_user_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.remove_organisation_member(p_organisation_id uuid, p_user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.renew_strategy_subscriptions(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.renew_strategy_subscriptions(p_limit integer) TO service_role;
 GRANT ALL ON TABLE public.ai_analyses TO service_role;
@@ -9785,6 +10425,9 @@ GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO ser
 REVOKE ALL ON FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text) TO authenticated;
 GRANT ALL ON FUNCTION public.save_ai_strategy(p_analysis_id uuid, p_name text) TO service_role;
+REVOKE ALL ON FUNCTION public.set_organisation_member_role(p_organisation_id uuid, p_user_id uuid, p_role text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.set_organisation_member_role(p_organisation_id uuid, p_user_id uuid, p_role text) TO authenticated;
+GRANT ALL ON FUNCTION public.set_organisation_member_role(p_organisation_id uuid, p_user_id uuid, p_role text) TO service_role;
 REVOKE ALL ON FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) TO service_role;
 REVOKE ALL ON FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer) FROM PUBLIC;
@@ -9836,6 +10479,8 @@ GRANT SELECT(last_used_ip) ON TABLE public.api_keys TO service_role;
 GRANT SELECT(last_used_ip) ON TABLE public.api_keys TO authenticated;
 GRANT SELECT(created_at) ON TABLE public.api_keys TO service_role;
 GRANT SELECT(created_at) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(organisation_id) ON TABLE public.api_keys TO authenticated;
+GRANT SELECT(organisation_id) ON TABLE public.api_keys TO service_role;
 GRANT ALL ON TABLE public.backtest_results TO service_role;
 GRANT SELECT ON TABLE public.backtest_results TO authenticated;
 GRANT ALL ON TABLE public.bot_equity TO service_role;

@@ -493,6 +493,52 @@ MUTANTS: list[Mutant] = [
         "request_ai_analysis without its bot ownership check",
         _AI_REQUEST.replace(_AI_BOT_CHECK, ""),
     ),
+    # Organisations: their tables, and the policies that give members their reach.
+    Mutant(
+        "permissive select policy",
+        "every user reads every organisation",
+        _policy("organisations", "select", "using (true)"),
+    ),
+    Mutant(
+        "permissive select policy",
+        "every user reads every organisation's members",
+        _policy("organisation_members", "select", "using (true)"),
+    ),
+    Mutant(
+        "permissive select policy",
+        "every user reads every organisation invitation",
+        _policy("organisation_invitations", "select", "using (true)"),
+    ),
+    Mutant(
+        "permissive write policy",
+        "any user may add themselves to any organisation",
+        "grant insert on public.organisation_members to authenticated;"
+        + _policy("organisation_members", "insert", "with check (user_id = (select auth.uid()))"),
+    ),
+    Mutant(
+        "organisation policy widened",
+        "read_only members of an organisation may update its bots",
+        'alter policy "Organisation members can update its bots" on public.bots '
+        "using (organisation_id = any ((select private.organisation_ids())::uuid[])) "
+        "with check (organisation_id = any ((select private.organisation_ids())::uuid[]));",
+    ),
+    Mutant(
+        "organisation policy widened",
+        "any user may create bots in any organisation",
+        'alter policy "Organisation admins can create its bots" on public.bots '
+        "with check (organisation_id is not null);",
+    ),
+    Mutant(
+        "organisation policy widened",
+        "members of an organisation may delete its strategies",
+        'alter policy "Organisation admins can delete its strategies" on public.strategies '
+        "using (organisation_id = any ((select private.organisation_ids())::uuid[]));",
+    ),
+    Mutant(
+        "organisation policy dropped",
+        "an organisation's API key reaches the paying owner's own bots",
+        'drop policy "Organisation API keys reach only its bots" on public.bots;',
+    ),
 ]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 
@@ -511,7 +557,7 @@ def security_files() -> list[Path]:
     others = (
         sorted(PGTAP.glob("rls_identity_*.test.sql"))
         + sorted(PGTAP.glob("abuse_*.test.sql"))
-        + [PGTAP / "admin.test.sql"]
+        + [PGTAP / "admin.test.sql", PGTAP / "organisations.test.sql"]
     )
     return grants + [p for p in others if p not in grants]
 

@@ -6,7 +6,9 @@
 // one call of public.api_authorize (key → user, scope, plan, rate limit: 401, 403, 429),
 // then the statement in a transaction acting as the key's user (role authenticated and
 // the user's claims, as PostgREST does), so row-level security decides what it sees and
-// changes. A refused request writes nothing.
+// changes. A refused request writes nothing. An organisation's key acts as its paying
+// owner with the claim organisation_id: it reaches that organisation's bots only, and the
+// bots it creates belong to the organisation.
 import { db } from "../_shared/db.ts";
 import { bearerToken } from "../_shared/jwt.ts";
 import { decodeUtf8, MAX_BODY_BYTES, readBody } from "../_shared/http.ts";
@@ -107,9 +109,10 @@ async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Pr
     }
     case "createBot": {
       const rows = await tx.unsafe(
-        `insert into public.bots as b (user_id, name, exchange, trading_pair, timeframe, strategy, strategy_id, parameters,
-                                       initial_balance, stake_amount, max_open_trades, stop_loss, take_profit, is_paper_trade)
-         values (auth.uid(), $1, $2, $3, $4, $5, $6::uuid, coalesce($7::jsonb, '{}'), $8::numeric, $9::numeric,
+        `insert into public.bots as b (user_id, organisation_id, name, exchange, trading_pair, timeframe, strategy,
+                                       strategy_id, parameters, initial_balance, stake_amount, max_open_trades, stop_loss,
+                                       take_profit, is_paper_trade)
+         values (auth.uid(), (auth.jwt() ->> 'organisation_id')::uuid, $1, $2, $3, $4, $5, $6::uuid, coalesce($7::jsonb, '{}'), $8::numeric, $9::numeric,
                  coalesce($10::integer, 1), $11::numeric, $12::numeric, true)
          returning ${BOT}`,
         [body.name, body.exchange, body.trading_pair, body.timeframe, body.strategy, str(body.strategy_id),

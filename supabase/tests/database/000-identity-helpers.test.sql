@@ -215,6 +215,22 @@ begin
     from (values ('strategy', 'm1'), ('strategy', 'm2'), ('signal', 's1'), ('signal', 's2'), ('strategy_sub', 'a1'),
                  ('strategy_sub', 'a2'), ('strategy_sub', 'b1'), ('review', 'a1'), ('review', 'a2'), ('review', 'b1'),
                  ('execution', 'a1'), ('execution', 'b1'), ('event', 'w1'), ('event', 'w2')) v(kind, name);
+  -- Organisations: o1 paid for by alice with bob as a member, o2 by pat; o1 invites pat
+  -- (member) and o2 invites alice (read_only).
+  insert into public.organisations (id, name, owner_id)
+  values (tests.mx_id('org', 'o1'), 'org o1', tests.mx_id('user', 'alice')),
+         (tests.mx_id('org', 'o2'), 'org o2', tests.mx_id('user', 'pat'));
+  insert into public.organisation_members (user_id, organisation_id, role)
+  values (tests.mx_id('user', 'alice'), tests.mx_id('org', 'o1'), 'owner'),
+         (tests.mx_id('user', 'bob'), tests.mx_id('org', 'o1'), 'member'),
+         (tests.mx_id('user', 'pat'), tests.mx_id('org', 'o2'), 'owner');
+  insert into public.organisation_invitations (id, organisation_id, email, role, invited_by)
+  values (tests.mx_id('org_invite', 'i1'), tests.mx_id('org', 'o1'), tests.mx_email('pat'), 'member',
+          tests.mx_id('user', 'alice')),
+         (tests.mx_id('org_invite', 'i2'), tests.mx_id('org', 'o2'), tests.mx_email('alice'), 'read_only',
+          tests.mx_id('user', 'pat'));
+  insert into mx select kind, name, tests.mx_id(kind, name)::text
+    from (values ('org', 'o1'), ('org', 'o2'), ('org_invite', 'i1'), ('org_invite', 'i2')) v(kind, name);
   grant select on pg_temp.mx to public;
 end;
 $$;

@@ -167,7 +167,32 @@ insert into calls values
   ('request_payout: NaN', 'pat', $$select request_payout('NaN')$$, 'error=23514'),
   ('request_payout: negative', 'pat', $$select request_payout(-1)$$, 'error=23514'),
   ('request_payout: as the monthly run', 'pat', $$select request_payout(60, null, null, 'monthly')$$, 'denied'),
-  ('request_payout: for someone else', 'alice', $$select request_payout(60, null, tests.id('user', 1402))$$, 'denied');
+  ('request_payout: for someone else', 'alice', $$select request_payout(60, null, tests.id('user', 1402))$$, 'denied'),
+  ('create_organisation: null', 'alice', $$select create_organisation(null)$$, 'error=22023'),
+  ('create_organisation: a blank name', 'alice', $$select create_organisation('   ')$$, 'error=22023'),
+  ('create_organisation: a name of 1 MB', 'alice', $$select create_organisation(repeat('x', 1000000))$$, 'error=22023'),
+  ('invite_to_organisation: nulls', 'alice', $$select invite_to_organisation(null, null, null)$$, 'error=22023'),
+  ('invite_to_organisation: an unknown role', 'alice', $$select invite_to_organisation(gen_random_uuid(), 'x@y.test', 'god')$$, 'error=22023'),
+  ('invite_to_organisation: not an address', 'alice', $$select invite_to_organisation(gen_random_uuid(), 'nobody', 'member')$$, 'error=22023'),
+  ('invite_to_organisation: an address of 1 MB', 'alice', $$select invite_to_organisation(gen_random_uuid(), repeat('x', 1000000) || '@y.test', 'member')$$, 'error=22023'),
+  ('invite_to_organisation: someone else''s organisation', 'alice', $$select invite_to_organisation(gen_random_uuid(), 'x@y.test', 'member')$$, 'error=P0002'),
+  ('accept_organisation_invitation: null', 'alice', $$select accept_organisation_invitation(null)$$, 'error=P0002'),
+  ('accept_organisation_invitation: no such invitation', 'alice', $$select accept_organisation_invitation(gen_random_uuid())$$, 'error=P0002'),
+  ('decline_organisation_invitation: null', 'alice', $$select decline_organisation_invitation(null)$$, 'error=P0002'),
+  ('decline_organisation_invitation: no such invitation', 'alice', $$select decline_organisation_invitation(gen_random_uuid())$$, 'error=P0002'),
+  ('leave_organisation: null', 'alice', $$select leave_organisation(null)$$, 'error=P0002'),
+  ('leave_organisation: not a member', 'alice', $$select leave_organisation(gen_random_uuid())$$, 'error=P0002'),
+  ('remove_organisation_member: nulls', 'alice', $$select remove_organisation_member(null, null)$$, 'error=P0002'),
+  ('remove_organisation_member: someone else''s organisation', 'alice', $$select remove_organisation_member(gen_random_uuid(), tests.id('user', 1402))$$, 'error=P0002'),
+  ('set_organisation_member_role: nulls', 'alice', $$select set_organisation_member_role(null, null, null)$$, 'error=22023'),
+  ('set_organisation_member_role: an unknown role', 'alice', $$select set_organisation_member_role(gen_random_uuid(), tests.id('user', 1402), 'god')$$, 'error=22023'),
+  ('set_organisation_member_role: someone else''s organisation', 'alice', $$select set_organisation_member_role(gen_random_uuid(), tests.id('user', 1402), 'admin')$$, 'error=P0002'),
+  ('delete_organisation: null', 'alice', $$select delete_organisation(null)$$, 'error=P0002'),
+  ('delete_organisation: someone else''s organisation', 'alice', $$select delete_organisation(gen_random_uuid())$$, 'error=P0002'),
+  ('create_organisation_api_key: nulls', 'alice', $$select * from create_organisation_api_key(null, null, null, null, null)$$, 'error=22023'),
+  ('create_organisation_api_key: a signals scope', 'alice', $$select * from create_organisation_api_key(gen_random_uuid(), 'k', '{signals:write}')$$, 'error=22023'),
+  ('create_organisation_api_key: expiring in infinity', 'alice', $$select * from create_organisation_api_key(gen_random_uuid(), 'k', '{bots:read}', 'infinity')$$, 'error=22023'),
+  ('create_organisation_api_key: someone else''s organisation', 'alice', $$select * from create_organisation_api_key(gen_random_uuid(), 'k', '{bots:read}')$$, 'error=P0002');
 
 -- What the public tables hold, to compare before and after every call.
 create function pg_temp.fingerprint() returns text

@@ -61,6 +61,19 @@ insert into mx values ('incident', 'i1', '987654302');
 -- expected: anon | alice | bob | pat | dana | service_role
 create temp table matrix (label text, statement text, expected text[]) on commit drop;
 insert into matrix values
+  ('organisations: select', $$select id::text as key from organisations where id::text = any(@org)$$, array['denied', 'o1', 'o1', 'o2', 'o1 o2', 'o1 o2']),
+  ('organisations: insert', $$insert into organisations (name, owner_id) values ('x', @user.a) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
+  ('organisations: update', $$update organisations set owner_id = @user.b where id::text = any(@org) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'o1 o2']),
+  ('organisations: delete', $$delete from organisations where id::text = any(@org) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'o1 o2']),
+  ('organisation_members: select', $$select user_id::text as key from organisation_members where organisation_id::text = any(@org)$$, array['denied', 'a b', 'a b', 'p', 'a b p', 'a b p']),
+  ('organisation_members: insert', $$insert into organisation_members (user_id, organisation_id, role) values (@user.b, @org.o2, 'owner') returning user_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'b']),
+  ('organisation_members: update', $$update organisation_members set role = 'owner' where organisation_id::text = any(@org) returning user_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a b p']),
+  ('organisation_members: delete', $$delete from organisation_members where organisation_id::text = any(@org) returning user_id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'a b p']),
+  ('organisation_invitations: select', $$select id::text as key from organisation_invitations where id::text = any(@org_invite)$$, array['denied', 'i1 i2', '-', 'i1 i2', 'i1 i2', 'i1 i2']),
+  ('organisation_invitations: insert', $$insert into organisation_invitations (organisation_id, email, role) values (@org.o1, 'x@identity.test', 'owner') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
+  ('organisation_invitations: update', $$update organisation_invitations set status = 'accepted' where id::text = any(@org_invite) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'i1 i2']),
+  ('organisation_invitations: delete', $$delete from organisation_invitations where id::text = any(@org_invite) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'i1 i2']),
+  ('organisation_members: nothing of other organisations', $$select organisation_id::text as key from organisation_members where not organisation_id = any (array(select m.organisation_id from organisation_members m where m.user_id = (select auth.uid())))$$, array['denied', '-', '-', '-', null, null]),
   ('profiles: select', $$select id::text as key from profiles where id::text = any(@user)$$, array['denied', 'a', 'b', 'p', 'a b d p', 'a b d p']),
   ('profiles: insert', $$insert into profiles (id, email) values (gen_random_uuid(), 'x@identity.test') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23503']),
   ('profiles: update name', $$update profiles set full_name = full_name where id::text = any(@user) returning id as key$$, array['denied', 'a', 'b', 'p', 'd', 'a b d p']),
