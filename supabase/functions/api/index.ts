@@ -126,7 +126,7 @@ async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Pr
                  coalesce($10::integer, 1), $11::numeric, $12::numeric, true)
          returning ${BOT}`,
         [body.name, body.exchange, body.trading_pair, body.timeframe, body.strategy, str(body.strategy_id),
-         body.parameters === undefined ? null : JSON.stringify(body.parameters), str(body.initial_balance),
+         body.parameters ?? null, str(body.initial_balance),
          str(body.stake_amount), str(body.max_open_trades), str(body.stop_loss), str(body.take_profit)],
       );
       return [201, plain(rows)[0]];

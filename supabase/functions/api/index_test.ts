@@ -128,12 +128,14 @@ Deno.test("bots through a key: create, read, start, pause, stop; answers match t
       assert(problem === null, `${op}: ${problem}`);
     };
 
-    const created = await call("POST", "/v1/bots", key, NEW_BOT);
+    const created = await call("POST", "/v1/bots", key, { ...NEW_BOT, parameters: { fast: 5, slow: 20 } });
     assertEquals(created.status, 201);
     assertEquals(created.headers.get("RateLimit-Limit"), "1000");
     const bot = await created.json();
     conforms(bot, "createBot");
     assertEquals([bot.name, bot.status, bot.is_paper_trade, bot.initial_balance], ["api bot", "stopped", true, "1000.50000000"]);
+    const [stored] = await db()`select parameters from public.bots where id = ${bot.id}`;
+    assertEquals(stored.parameters, { fast: 5, slow: 20 }, "parameters are stored as the JSON object sent");
 
     for (const [op, path, status] of [["startBot", "start", "running"], ["pauseBot", "pause", "paused"], ["stopBot", "stop", "stopped"]]) {
       const res = await call("POST", `/v1/bots/${bot.id}/${path}`, key);
