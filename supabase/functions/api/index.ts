@@ -10,7 +10,7 @@
 // it is made (usage.ts): key, endpoint, status and latency.
 import { db } from "../_shared/db.ts";
 import { bearerToken } from "../_shared/jwt.ts";
-import { decodeUtf8, MAX_BODY_BYTES, readBody } from "../_shared/http.ts";
+import { clientIp, decodeUtf8, MAX_BODY_BYTES, readBody } from "../_shared/http.ts";
 import { isRecord, parseStorableJson } from "../_shared/json_body.ts";
 import { openApiDocument, resolveRef, type Route, ROUTES } from "./openapi.ts";
 import { check } from "./schema.ts";
@@ -48,21 +48,6 @@ export function matchRoute(method: string, pathname: string): { route: Route; id
 
 function pattern(route: Route): RegExp {
   return new RegExp("^" + route.path.replace("{id}", "([^/]+)") + "$");
-}
-
-/** The caller's address for the key's last use: the first X-Forwarded-For entry, if an IP. */
-export function clientIp(req: Request): string | null {
-  const first = (req.headers.get("x-forwarded-for") ?? "").split(",")[0].trim();
-  if (/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(first)) return first;
-  if (first.includes(":") && /^[0-9a-fA-F:.]{2,45}$/.test(first)) {
-    try {
-      new URL(`http://[${first}]/`);
-      return first;
-    } catch {
-      return null;
-    }
-  }
-  return null;
 }
 
 function rateHeaders(a: Json): Record<string, string> {
