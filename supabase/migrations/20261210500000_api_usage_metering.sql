@@ -184,8 +184,9 @@ end;
 $$;
 revoke all on function private.api_usage_bill_day(uuid, date) from public, anon, authenticated, service_role;
 
--- The fleet's periodic step: move recorded calls into the rollups, then charge the days
--- that closed (at least five minutes ago). Returns {"calls": n, "days_billed": n}.
+-- The fleet's periodic step: move recorded calls into the rollups, drop the rate-limit
+-- buckets that have drained, then charge the days that closed (at least five minutes ago).
+-- Returns {"calls": n, "days_billed": n}.
 create or replace function public.api_usage_rollup() returns jsonb
 language plpgsql security definer
 set search_path = ''
@@ -225,6 +226,8 @@ begin
   select count(*) into v_calls from moved;
   -- Calls of keys deleted meanwhile have nothing to count against.
   delete from private.api_calls c where not exists (select 1 from public.api_keys k where k.id = c.key_id);
+  -- A bucket whose theoretical arrival time has passed holds nothing a new one would not.
+  delete from private.rate_limit_buckets b where b.tat < clock_timestamp();
   for r in
     select d.key_id, d.day from public.api_usage_days d
      where d.billed_at is null and d.day < ((now() - interval '5 minutes') at time zone 'UTC')::date

@@ -28,7 +28,7 @@ select tests.authenticate_as('ben@api-usage.test');
 insert into made select 'ben', 1, k.id, k.key from public.create_api_key('one', '{bots:read}') k;
 select tests.clear_authentication();
 
-select plan(27);
+select plan(29);
 
 -- Recording and rolling up.
 select is(public.api_record_calls(jsonb_build_array(
@@ -118,6 +118,13 @@ select throws_like($$select tests.authenticate_as('ben@api-usage.test');
   '%at most 10 requests a minute to backtest_runs (write_requests_per_minute.backtest_runs)%',
   'the default backtest limit is 10 a minute, and the error names it');
 select tests.clear_authentication();
+
+-- The minute job drops drained buckets and keeps busy ones.
+insert into private.rate_limit_buckets (bucket, tat)
+values ('test:drained', clock_timestamp() - interval '1 second'), ('test:busy', clock_timestamp() + interval '1 minute');
+select public.api_usage_rollup();
+select ok(not exists (select 1 from private.rate_limit_buckets where bucket = 'test:drained'), 'a drained bucket is dropped');
+select ok(exists (select 1 from private.rate_limit_buckets where bucket = 'test:busy'), 'a busy bucket is kept');
 
 -- Webhook sources.
 select is((select array_agg(public.webhook_rate_take('stripe:198.51.100.1', 2) ->> 'allowed' order by g) from generate_series(1, 3) g),
