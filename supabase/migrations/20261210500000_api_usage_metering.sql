@@ -2,7 +2,7 @@
 -- * Every answered API call with a known key is recorded (key, user, endpoint, status,
 --   latency, time) by public.api_record_calls, which the api function calls after it has
 --   answered, several calls of one isolate batched into one insert. The raw rows live in
---   private.api_calls (append-only, no index) until public.api_usage_rollup, run every
+--   private.api_calls (append-only, keyed by id) until public.api_usage_rollup, run every
 --   minute by the fleet, moves them into the per-minute and per-day rollups in one
 --   statement (delete … returning feeding both upserts), so a row is counted once however
 --   the rollups race. Nothing is recomputed on read.
@@ -39,6 +39,7 @@ alter table public.api_keys add constraint api_keys_scopes_known
   check (cardinality(scopes) between 1 and 16 and scopes <@ private.api_scopes());
 
 create table private.api_calls (
+  id bigint generated always as identity primary key,
   key_id uuid not null,
   user_id uuid not null,
   endpoint text not null,

@@ -6,7 +6,9 @@
 --   reviews. Those are limited per user and minute by the plan
 --   (features.write_requests_per_minute.<table>, else the defaults below). Over the limit
 --   it raises PostgREST's custom error (SQLSTATE PGRST): 429 with Retry-After and the
---   RateLimit-* headers, before the write runs.
+--   RateLimit-* headers, before the write runs. The hook runs with the request's role; the
+--   limiter behind it (private.write_limit_take) is a definer function that can only
+--   spend the caller's own allowance.
 -- * public.webhook_rate_take (service only) admits one delivery from a source (provider and
 --   address, or a TradingView token): the webhook functions answer 429 when refused.
 
@@ -21,37 +23,34 @@ as $$
 $$;
 revoke all on function private.write_limit_default(text) from public, anon, authenticated, service_role;
 
-create or replace function public.db_pre_request() returns void
+-- One expensive write by the calling user to p_table: nothing when admitted; past the
+-- limit, PostgREST's custom error for a 429. Definer (the buckets are private); a caller
+-- can only spend their own allowance.
+create or replace function private.write_limit_take(p_table text) returns void
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_table text;
-  v_user uuid;
+  v_user uuid := (select auth.uid());
   v_limit integer;
   v_rate record;
 begin
-  if current_setting('request.method', true) is distinct from 'POST' then
+  if p_table is null or p_table not in ('backtest_runs', 'sync_runs', 'signals', 'reviews') then
     return;
   end if;
-  v_table := substring(current_setting('request.path', true) from '^/(?:rest/v1/)?(backtest_runs|sync_runs|signals|reviews)/?$');
-  if v_table is null then
-    return;
-  end if;
-  v_user := (select auth.uid());
   if v_user is null or private.is_service() then
     return;  -- anon cannot write these (RLS); the service is not limited
   end if;
-  v_limit := coalesce((select ((p.features -> 'write_requests_per_minute') ->> v_table)::integer
+  v_limit := coalesce((select ((p.features -> 'write_requests_per_minute') ->> p_table)::integer
                          from private.current_plan(v_user) p),
-                      private.write_limit_default(v_table));
-  select * into v_rate from private.rate_limit_take('write:' || v_table || ':' || v_user, v_limit, interval '1 minute');
+                      private.write_limit_default(p_table));
+  select * into v_rate from private.rate_limit_take('write:' || p_table || ':' || v_user, v_limit, interval '1 minute');
   if not v_rate.allowed then
     raise sqlstate 'PGRST' using
       message = json_build_object(
         'code', 'TF429',
         'message', format('rate limit reached: at most %s requests a minute to %s (write_requests_per_minute.%s)',
-                          v_limit, v_table, v_table),
+                          v_limit, p_table, p_table),
         'details', null, 'hint', format('retry in %s s', v_rate.retry_after_seconds))::text,
       detail = json_build_object(
         'status', 429,
@@ -59,6 +58,27 @@ begin
                                      'RateLimit-Limit', v_limit::text,
                                      'RateLimit-Remaining', v_rate.remaining::text,
                                      'RateLimit-Reset', v_rate.reset_seconds::text))::text;
+  end if;
+end;
+$$;
+revoke all on function private.write_limit_take(text) from public;
+grant execute on function private.write_limit_take(text) to anon, authenticated, service_role;
+
+-- PostgREST's pre-request hook, run with the request's role: two GUC reads, and the
+-- limiter only for a POST to one of the expensive writes.
+create or replace function public.db_pre_request() returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_table text;
+begin
+  if current_setting('request.method', true) is distinct from 'POST' then
+    return;
+  end if;
+  v_table := substring(current_setting('request.path', true) from '^/(?:rest/v1/)?(backtest_runs|sync_runs|signals|reviews)/?$');
+  if v_table is not null then
+    perform private.write_limit_take(v_table);
   end if;
 end;
 $$;

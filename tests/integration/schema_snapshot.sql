@@ -2958,6 +2958,42 @@ CREATE FUNCTION private.write_limit_default(p_table text) RETURNS integer
                       when 'reviews' then 5 end
 $$;
 ALTER FUNCTION private.write_limit_default(p_table text) OWNER TO postgres;
+CREATE FUNCTION private.write_limit_take(p_table text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid := (select auth.uid());
+  v_limit integer;
+  v_rate record;
+begin
+  if p_table is null or p_table not in ('backtest_runs', 'sync_runs', 'signals', 'reviews') then
+    return;
+  end if;
+  if v_user is null or private.is_service() then
+    return;  -- anon cannot write these (RLS); the service is not limited
+  end if;
+  v_limit := coalesce((select ((p.features -> 'write_requests_per_minute') ->> p_table)::integer
+                         from private.current_plan(v_user) p),
+                      private.write_limit_default(p_table));
+  select * into v_rate from private.rate_limit_take('write:' || p_table || ':' || v_user, v_limit, interval '1 minute');
+  if not v_rate.allowed then
+    raise sqlstate 'PGRST' using
+      message = json_build_object(
+        'code', 'TF429',
+        'message', format('rate limit reached: at most %s requests a minute to %s (write_requests_per_minute.%s)',
+                          v_limit, p_table, p_table),
+        'details', null, 'hint', format('retry in %s s', v_rate.retry_after_seconds))::text,
+      detail = json_build_object(
+        'status', 429,
+        'headers', json_build_object('Retry-After', v_rate.retry_after_seconds::text,
+                                     'RateLimit-Limit', v_limit::text,
+                                     'RateLimit-Remaining', v_rate.remaining::text,
+                                     'RateLimit-Reset', v_rate.reset_seconds::text))::text;
+  end if;
+end;
+$$;
+ALTER FUNCTION private.write_limit_take(p_table text) OWNER TO postgres;
 CREATE FUNCTION public.accept_strategy_price(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4938,43 +4974,18 @@ CREATE FUNCTION public.custom_access_token_hook(event jsonb) RETURNS jsonb
 $$;
 ALTER FUNCTION public.custom_access_token_hook(event jsonb) OWNER TO postgres;
 CREATE FUNCTION public.db_pre_request() RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $_$
 declare
   v_table text;
-  v_user uuid;
-  v_limit integer;
-  v_rate record;
 begin
   if current_setting('request.method', true) is distinct from 'POST' then
     return;
   end if;
   v_table := substring(current_setting('request.path', true) from '^/(?:rest/v1/)?(backtest_runs|sync_runs|signals|reviews)/?$');
-  if v_table is null then
-    return;
-  end if;
-  v_user := (select auth.uid());
-  if v_user is null or private.is_service() then
-    return;  -- anon cannot write these (RLS); the service is not limited
-  end if;
-  v_limit := coalesce((select ((p.features -> 'write_requests_per_minute') ->> v_table)::integer
-                         from private.current_plan(v_user) p),
-                      private.write_limit_default(v_table));
-  select * into v_rate from private.rate_limit_take('write:' || v_table || ':' || v_user, v_limit, interval '1 minute');
-  if not v_rate.allowed then
-    raise sqlstate 'PGRST' using
-      message = json_build_object(
-        'code', 'TF429',
-        'message', format('rate limit reached: at most %s requests a minute to %s (write_requests_per_minute.%s)',
-                          v_limit, v_table, v_table),
-        'details', null, 'hint', format('retry in %s s', v_rate.retry_after_seconds))::text,
-      detail = json_build_object(
-        'status', 429,
-        'headers', json_build_object('Retry-After', v_rate.retry_after_seconds::text,
-                                     'RateLimit-Limit', v_limit::text,
-                                     'RateLimit-Remaining', v_rate.remaining::text,
-                                     'RateLimit-Reset', v_rate.reset_seconds::text))::text;
+  if v_table is not null then
+    perform private.write_limit_take(v_table);
   end if;
 end;
 $_$;
@@ -6374,6 +6385,7 @@ CREATE TABLE auth.users (
 );
 ALTER TABLE auth.users OWNER TO supabase_auth_admin;
 CREATE TABLE private.api_calls (
+    id bigint NOT NULL,
     key_id uuid NOT NULL,
     user_id uuid NOT NULL,
     endpoint text NOT NULL,
@@ -6382,6 +6394,14 @@ CREATE TABLE private.api_calls (
     called_at timestamp with time zone NOT NULL
 );
 ALTER TABLE private.api_calls OWNER TO postgres;
+ALTER TABLE private.api_calls ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.api_calls_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE private.api_key_secret (
     id boolean DEFAULT true NOT NULL,
     secret bytea DEFAULT extensions.gen_random_bytes(32) NOT NULL,
@@ -7198,6 +7218,8 @@ ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_phone_key UNIQUE (phone);
 ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.api_calls
+    ADD CONSTRAINT api_calls_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.api_key_secret
     ADD CONSTRAINT api_key_secret_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.credit_delegations
@@ -8115,6 +8137,10 @@ GRANT ALL ON TABLE public.webhook_events TO service_role;
 GRANT SELECT ON TABLE public.webhook_events TO authenticated;
 REVOKE ALL ON FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.write_limit_default(p_table text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.write_limit_take(p_table text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.write_limit_take(p_table text) TO anon;
+GRANT ALL ON FUNCTION private.write_limit_take(p_table text) TO authenticated;
+GRANT ALL ON FUNCTION private.write_limit_take(p_table text) TO service_role;
 REVOKE ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.accept_strategy_price(p_subscription_id uuid) TO service_role;
