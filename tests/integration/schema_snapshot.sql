@@ -272,6 +272,55 @@ CREATE FUNCTION private.api_key_hash(p_key text) RETURNS bytea
   select extensions.hmac(convert_to(p_key, 'UTF8'), s.secret, 'sha256') from private.api_key_secret s
 $$;
 ALTER FUNCTION private.api_key_hash(p_key text) OWNER TO postgres;
+CREATE FUNCTION private.api_scopes() RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select array['backtests:read', 'backtests:write', 'bots:read', 'bots:write', 'portfolio:read', 'signals:write',
+               'trades:read']::text[]
+$$;
+ALTER FUNCTION private.api_scopes() OWNER TO postgres;
+CREATE FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_day public.api_usage_days;
+  v_price numeric;
+  v_amount numeric;
+begin
+  select * into v_day from public.api_usage_days d where d.key_id = p_key_id and d.day = p_day for update;
+  if not found or v_day.billed_at is not null then
+    return;
+  end if;
+  v_price := (private.current_plan(v_day.user_id)).api_credits_per_1000_calls;
+  v_amount := round(coalesce(v_price, 0) * v_day.calls / 1000, 8);
+  if v_amount > 0 then
+    begin
+      perform private.credit_apply_or_raise(
+        md5('api_usage:' || p_key_id || ':' || p_day)::uuid,
+        'transfer', private.credit_user_account(v_day.user_id), private.credit_system_account('system:usage'),
+        v_amount, 'usage', null, null, 'api_usage', p_key_id || ':' || p_day,
+        jsonb_build_object('usage', 'api_call', 'quantity', v_day.calls, 'credits_per_1000_calls', v_price,
+                           'day', p_day));
+    exception when others then
+      update public.api_usage_days d set billing_error = sqlerrm where d.key_id = p_key_id and d.day = p_day;
+      return;
+    end;
+  end if;
+  update public.api_usage_days d
+     set billed_calls = v_day.calls, credits_charged = v_amount, billed_at = now(), billing_error = null
+   where d.key_id = p_key_id and d.day = p_day;
+end;
+$$;
+ALTER FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) OWNER TO postgres;
+CREATE FUNCTION private.api_usage_visible(p_user_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select p_user_id = (select auth.uid())
+$$;
+ALTER FUNCTION private.api_usage_visible(p_user_id uuid) OWNER TO postgres;
 CREATE FUNCTION private.app_role() RETURNS text
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -1649,8 +1698,10 @@ CREATE TABLE public.plans (
     sort_order integer DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    api_credits_per_1000_calls numeric(20,8),
     trial_days integer DEFAULT 0 NOT NULL,
     CONSTRAINT plans_ai_requests_per_month_check CHECK ((ai_requests_per_month >= 0)),
+    CONSTRAINT plans_api_credits_per_1000_calls_not_negative CHECK ((api_credits_per_1000_calls >= (0)::numeric)),
     CONSTRAINT plans_backtest_minutes_per_month_check CHECK ((backtest_minutes_per_month >= 0)),
     CONSTRAINT plans_max_bots_not_negative CHECK ((max_bots >= 0)),
     CONSTRAINT plans_max_strategies_not_negative CHECK ((max_strategies >= 0)),
@@ -2753,6 +2804,13 @@ begin
 end;
 $$;
 ALTER FUNCTION private.raise_plan_limit(p_plan public.plans, p_limit text, p_allows text, p_needed numeric, p_constraint text, p_errcode text) OWNER TO postgres;
+CREATE FUNCTION private.rate_limit_give_back(p_bucket text, p_limit integer, p_period interval) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update private.rate_limit_buckets b set tat = b.tat - p_period / greatest(p_limit, 1) where b.bucket = p_bucket
+$$;
+ALTER FUNCTION private.rate_limit_give_back(p_bucket text, p_limit integer, p_period interval) OWNER TO postgres;
 CREATE FUNCTION private.rate_limit_take(p_bucket text, p_limit integer, p_period interval, OUT allowed boolean, OUT remaining integer, OUT reset_seconds integer, OUT retry_after_seconds integer) RETURNS record
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3443,6 +3501,50 @@ CREATE FUNCTION private.webhook_event_audit_state(p_event public.webhook_events)
                             'processed_at', p_event.processed_at)
 $$;
 ALTER FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) OWNER TO postgres;
+CREATE FUNCTION private.write_limit_default(p_table text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case p_table when 'backtest_runs' then 10 when 'sync_runs' then 2 when 'signals' then 60
+                      when 'reviews' then 5 end
+$$;
+ALTER FUNCTION private.write_limit_default(p_table text) OWNER TO postgres;
+CREATE FUNCTION private.write_limit_take(p_table text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid := (select auth.uid());
+  v_limit integer;
+  v_rate record;
+begin
+  if p_table is null or p_table not in ('backtest_runs', 'sync_runs', 'signals', 'reviews') then
+    return;
+  end if;
+  if v_user is null or private.is_service() then
+    return;  -- anon cannot write these (RLS); the service is not limited
+  end if;
+  v_limit := coalesce((select ((p.features -> 'write_requests_per_minute') ->> p_table)::integer
+                         from private.current_plan(v_user) p),
+                      private.write_limit_default(p_table));
+  select * into v_rate from private.rate_limit_take('write:' || p_table || ':' || v_user, v_limit, interval '1 minute');
+  if not v_rate.allowed then
+    raise sqlstate 'PGRST' using
+      message = json_build_object(
+        'code', 'TF429',
+        'message', format('rate limit reached: at most %s requests a minute to %s (write_requests_per_minute.%s)',
+                          v_limit, p_table, p_table),
+        'details', null, 'hint', format('retry in %s s', v_rate.retry_after_seconds))::text,
+      detail = json_build_object(
+        'status', 429,
+        'headers', json_build_object('Retry-After', v_rate.retry_after_seconds::text,
+                                     'RateLimit-Limit', v_limit::text,
+                                     'RateLimit-Remaining', v_rate.remaining::text,
+                                     'RateLimit-Reset', v_rate.reset_seconds::text))::text;
+  end if;
+end;
+$$;
+ALTER FUNCTION private.write_limit_take(p_table text) OWNER TO postgres;
 CREATE FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) RETURNS public.organisation_members
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4081,65 +4183,185 @@ CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT
     SET search_path TO ''
     AS $_$
 declare
-  v_key public.api_keys;
-  v_user uuid;
+  v_key record;
   v_plan public.plans;
-  v_role text;
   v_limit integer;
+  v_key_limit integer;
   v_rate record;
+  v_key_rate record;
+  v_key_taken boolean := false;
   v_headers jsonb;
-  v_claims jsonb;
+  v_ids jsonb;
 begin
   if not private.is_service() then
     raise exception 'only the service resolves API keys' using errcode = 'insufficient_privilege';
   end if;
+  -- What this call writes (the limiter, the key's last use) may be lost in a crash without
+  -- harm, so its transaction commits without waiting for the WAL flush: that wait is most of
+  -- a request's cost. Call it as a statement of its own, as the api function does.
   perform set_config('synchronous_commit', 'off', true);
   if p_key is null or p_key !~ '^tf_(live|test)_[A-Za-z0-9]{32}$' then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
   end if;
-  select * into v_key from public.api_keys k where k.key_hash = private.api_key_hash(p_key);
+  -- An organisation's key acts as the organisation's paying owner, kept to its bots by the
+  -- policies that read the organisation_id claim.
+  select k.id, coalesce(k.user_id, o.owner_id) as user_id, k.organisation_id, k.scopes,
+         k.revoked_at, k.expires_at, k.last_used_at, k.last_used_ip,
+         coalesce(u.raw_app_meta_data ->> 'role', 'user') as role
+    into v_key
+    from public.api_keys k
+    left join public.organisations o on o.id = k.organisation_id
+    left join auth.users u on u.id = coalesce(k.user_id, o.owner_id)
+   where k.key_hash = private.api_key_hash(p_key);
   if not found or v_key.revoked_at is not null or (v_key.expires_at is not null and v_key.expires_at <= now()) then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
   end if;
+  v_ids := jsonb_build_object('key_id', v_key.id, 'user_id', v_key.user_id)
+    || case when v_key.organisation_id is null then '{}'::jsonb
+            else jsonb_build_object('organisation_id', v_key.organisation_id) end;
   if p_scope is not null and not p_scope = any (v_key.scopes) then
-    return jsonb_build_object('status', 403, 'error', format('this API key lacks the scope %s', p_scope),
-                              'scope', p_scope);
+    return v_ids || jsonb_build_object('status', 403, 'error', format('this API key lacks the scope %s', p_scope),
+                                       'scope', p_scope);
   end if;
-  v_user := coalesce(v_key.user_id, (select o.owner_id from public.organisations o where o.id = v_key.organisation_id));
-  v_plan := private.current_plan(v_user);
+  v_plan := private.current_plan(v_key.user_id);
   if not v_plan.api_access then
-    return jsonb_build_object('status', 403, 'error',
+    return v_ids || jsonb_build_object('status', 403, 'error',
       format('plan limit reached: the %s plan does not include API access (api_access)%s', v_plan.name,
              coalesce('; the ' || private.plan_lifting('api_access') || ' plan does', '')));
   end if;
   v_limit := coalesce((v_plan.features ->> 'api_requests_per_minute')::integer, 60);
+  v_key_limit := (v_plan.features ->> 'api_key_requests_per_minute')::integer;
+  if v_key_limit is not null and v_key_limit < v_limit then
+    -- A key's bucket can only bind when it is smaller than the user's (every request of the
+    -- key also takes from the user's), so it is kept only then.
+    select * into v_key_rate from private.rate_limit_take('api:key:' || v_key.id, v_key_limit, interval '1 minute');
+    if not v_key_rate.allowed then
+      return v_ids || jsonb_build_object(
+        'status', 429, 'limit', v_key_limit, 'remaining', v_key_rate.remaining, 'reset', v_key_rate.reset_seconds,
+        'retry_after', v_key_rate.retry_after_seconds,
+        'error', format('rate limit reached: the %s plan allows %s API requests a minute per key (api_key_requests_per_minute)',
+                        v_plan.name, v_key_limit));
+    end if;
+    v_key_taken := true;
+  end if;
   select * into v_rate from private.rate_limit_take(
-    case when v_key.organisation_id is null then 'api:user:' || v_user else 'api:org:' || v_key.organisation_id end,
+    case when v_key.organisation_id is null then 'api:user:' || v_key.user_id
+         else 'api:org:' || v_key.organisation_id end,
     v_limit, interval '1 minute');
-  v_headers := jsonb_build_object('limit', v_limit, 'remaining', v_rate.remaining, 'reset', v_rate.reset_seconds);
   if not v_rate.allowed then
-    return v_headers || jsonb_build_object('status', 429, 'retry_after', v_rate.retry_after_seconds,
+    if v_key_taken then
+      perform private.rate_limit_give_back('api:key:' || v_key.id, v_key_limit, interval '1 minute');
+    end if;
+    return v_ids || jsonb_build_object(
+      'status', 429, 'limit', v_limit, 'remaining', v_rate.remaining, 'reset', v_rate.reset_seconds,
+      'retry_after', v_rate.retry_after_seconds,
       'error', format('rate limit reached: the %s plan allows %s API requests a minute (api_requests_per_minute)',
                       v_plan.name, v_limit));
   end if;
+  v_headers := jsonb_build_object('limit', v_limit, 'remaining', v_rate.remaining, 'reset', v_rate.reset_seconds);
+  if v_key_taken then
+    if v_key_rate.remaining < v_rate.remaining then
+      v_headers := jsonb_build_object('limit', v_key_limit, 'remaining', v_key_rate.remaining,
+                                      'reset', v_key_rate.reset_seconds);
+    end if;
+  end if;
+  -- The last use to the minute (and any change of address): a busy key is not rewritten on
+  -- every request.
   if v_key.last_used_at is null or v_key.last_used_at < now() - interval '1 minute'
      or v_key.last_used_ip is distinct from p_ip then
     update public.api_keys k set last_used_at = now(), last_used_ip = p_ip where k.id = v_key.id;
   end if;
-  select coalesce(u.raw_app_meta_data ->> 'role', 'user') into v_role from auth.users u where u.id = v_user;
-  v_claims := jsonb_build_object(
-    'sub', v_user, 'role', 'authenticated', 'aud', 'authenticated', 'aal', 'aal1',
-    'app_metadata', jsonb_build_object('role', case when v_role = 'provider' then 'provider' else 'user' end),
-    'api_key_id', v_key.id);
-  if v_key.organisation_id is not null then
-    v_claims := v_claims || jsonb_build_object('organisation_id', v_key.organisation_id);
-  end if;
   return v_headers || jsonb_build_object(
-    'status', 200, 'user_id', v_user, 'organisation_id', v_key.organisation_id, 'key_id', v_key.id,
-    'scopes', to_jsonb(v_key.scopes), 'claims', v_claims);
+    'status', 200, 'user_id', v_key.user_id, 'organisation_id', v_key.organisation_id,
+    'key_id', v_key.id, 'scopes', to_jsonb(v_key.scopes),
+    'claims', jsonb_build_object(
+      'sub', v_key.user_id, 'role', 'authenticated', 'aud', 'authenticated', 'aal', 'aal1',
+      'app_metadata', jsonb_build_object('role', case when v_key.role = 'provider' then 'provider' else 'user' end),
+      'api_key_id', v_key.id)
+      || case when v_key.organisation_id is null then '{}'::jsonb
+              else jsonb_build_object('organisation_id', v_key.organisation_id) end);
 end;
 $_$;
 ALTER FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) OWNER TO postgres;
+CREATE FUNCTION public.api_record_calls(p_calls jsonb) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  if not private.is_service() then
+    raise exception 'only the service records API calls' using errcode = 'insufficient_privilege';
+  end if;
+  if p_calls is null or jsonb_typeof(p_calls) <> 'array' or jsonb_array_length(p_calls) > 1000 then
+    raise exception 'calls must be a JSON array of at most 1000 calls' using errcode = 'invalid_parameter_value';
+  end if;
+  perform set_config('synchronous_commit', 'off', true);
+  insert into private.api_calls (key_id, user_id, endpoint, status, latency_ms, called_at)
+  select c.key_id, c.user_id, c.endpoint, c.status, greatest(c.latency_ms, 0), coalesce(c.at, now())
+    from jsonb_to_recordset(p_calls) as c(key_id uuid, user_id uuid, endpoint text, status smallint, latency_ms integer,
+                                         at timestamptz)
+   where c.key_id is not null and c.user_id is not null and char_length(c.endpoint) between 1 and 100
+     and c.status between 100 and 599 and c.latency_ms is not null;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.api_record_calls(p_calls jsonb) OWNER TO postgres;
+CREATE FUNCTION public.api_usage_rollup() RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_calls bigint;
+  v_billed integer := 0;
+  r record;
+begin
+  if not private.is_service() then
+    raise exception 'only the service rolls up API usage' using errcode = 'insufficient_privilege';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('api_usage_rollup', 0));
+  with moved as (
+    delete from private.api_calls c
+     where exists (select 1 from public.api_keys k where k.id = c.key_id)
+    returning c.*
+  ), minutes as (
+    insert into public.api_usage_minutes as m (key_id, user_id, minute, endpoint, status, calls, latency_ms_sum,
+                                               latency_ms_max)
+    select key_id, user_id, date_trunc('minute', called_at), endpoint, status, count(*), sum(latency_ms), max(latency_ms)
+      from moved group by 1, 2, 3, 4, 5
+    on conflict (key_id, minute, endpoint, status) do update
+      set calls = m.calls + excluded.calls, latency_ms_sum = m.latency_ms_sum + excluded.latency_ms_sum,
+          latency_ms_max = greatest(m.latency_ms_max, excluded.latency_ms_max)
+    returning 1
+  ), days as (
+    insert into public.api_usage_days as d (key_id, user_id, day, calls, errors, latency_ms_sum)
+    select key_id, user_id, (called_at at time zone 'UTC')::date, count(*), count(*) filter (where status >= 400),
+           sum(latency_ms)
+      from moved group by 1, 2, 3
+    on conflict (key_id, day) do update
+      set calls = d.calls + excluded.calls, errors = d.errors + excluded.errors,
+          latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum
+    returning 1
+  )
+  select count(*) into v_calls from moved;
+  -- Calls of keys deleted meanwhile have nothing to count against.
+  delete from private.api_calls c where not exists (select 1 from public.api_keys k where k.id = c.key_id);
+  -- A bucket whose theoretical arrival time has passed holds nothing a new one would not.
+  delete from private.rate_limit_buckets b where b.tat < clock_timestamp();
+  for r in
+    select d.key_id, d.day from public.api_usage_days d
+     where d.billed_at is null and d.day < ((now() - interval '5 minutes') at time zone 'UTC')::date
+     order by d.day, d.key_id
+     limit 5000
+  loop
+    perform private.api_usage_bill_day(r.key_id, r.day);
+    v_billed := v_billed + 1;
+  end loop;
+  return jsonb_build_object('calls', v_calls, 'days_billed', v_billed);
+end;
+$$;
+ALTER FUNCTION public.api_usage_rollup() OWNER TO postgres;
 CREATE FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer DEFAULT 0) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -5504,8 +5726,8 @@ begin
     raise exception 'name must be 1 to 100 characters' using errcode = 'invalid_parameter_value';
   end if;
   if p_scopes is null or cardinality(p_scopes) not between 1 and 16 or array_position(p_scopes, null) is not null
-     or not p_scopes <@ array['bots:read', 'bots:write', 'trades:read', 'signals:write']::text[] then
-    raise exception 'scopes must be one or more of bots:read, bots:write, trades:read, signals:write'
+     or not p_scopes <@ private.api_scopes() then
+    raise exception 'scopes must be one or more of %', array_to_string(private.api_scopes(), ', ')
       using errcode = 'invalid_parameter_value';
   end if;
   if p_environment is null or p_environment not in ('live', 'test') then
@@ -6298,6 +6520,23 @@ CREATE FUNCTION public.custom_access_token_hook(event jsonb) RETURNS jsonb
   end
 $$;
 ALTER FUNCTION public.custom_access_token_hook(event jsonb) OWNER TO postgres;
+CREATE FUNCTION public.db_pre_request() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  v_table text;
+begin
+  if current_setting('request.method', true) is distinct from 'POST' then
+    return;
+  end if;
+  v_table := substring(current_setting('request.path', true) from '^/(?:rest/v1/)?(backtest_runs|sync_runs|signals|reviews)/?$');
+  if v_table is not null then
+    perform private.write_limit_take(v_table);
+  end if;
+end;
+$_$;
+ALTER FUNCTION public.db_pre_request() OWNER TO postgres;
 CREATE FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) RETURNS public.organisation_invitations
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -8029,6 +8268,28 @@ begin
 end;
 $$;
 ALTER FUNCTION public.update_bot_statistics() OWNER TO postgres;
+CREATE FUNCTION public.webhook_rate_take(p_source text, p_per_minute integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_rate record;
+begin
+  if not private.is_service() then
+    raise exception 'only the service limits webhooks' using errcode = 'insufficient_privilege';
+  end if;
+  if p_source is null or char_length(p_source) not between 1 and 200 or p_per_minute is null
+     or p_per_minute not between 1 and 1000000 then
+    raise exception 'source must be 1 to 200 characters and the limit 1 to 1000000 a minute'
+      using errcode = 'invalid_parameter_value';
+  end if;
+  perform set_config('synchronous_commit', 'off', true);
+  select * into v_rate from private.rate_limit_take('webhook:' || p_source, p_per_minute, interval '1 minute');
+  return jsonb_build_object('allowed', v_rate.allowed, 'limit', p_per_minute, 'remaining', v_rate.remaining,
+                            'reset', v_rate.reset_seconds, 'retry_after', v_rate.retry_after_seconds);
+end;
+$$;
+ALTER FUNCTION public.webhook_rate_take(p_source text, p_per_minute integer) OWNER TO postgres;
 CREATE FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision DEFAULT 30, p_job_ids bigint[] DEFAULT '{}'::bigint[]) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -8090,6 +8351,24 @@ CREATE TABLE auth.users (
     CONSTRAINT users_email_change_confirm_status_check CHECK (((email_change_confirm_status >= 0) AND (email_change_confirm_status <= 2)))
 );
 ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+CREATE TABLE private.api_calls (
+    id bigint NOT NULL,
+    key_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    endpoint text NOT NULL,
+    status smallint NOT NULL,
+    latency_ms integer NOT NULL,
+    called_at timestamp with time zone NOT NULL
+);
+ALTER TABLE private.api_calls OWNER TO postgres;
+ALTER TABLE private.api_calls ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.api_calls_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE private.api_key_secret (
     id boolean DEFAULT true NOT NULL,
     secret bytea DEFAULT extensions.gen_random_bytes(32) NOT NULL,
@@ -8170,10 +8449,11 @@ CREATE TABLE private.payout_settings (
     CONSTRAINT payout_settings_single_row CHECK (id)
 );
 ALTER TABLE private.payout_settings OWNER TO postgres;
-CREATE TABLE private.rate_limit_buckets (
+CREATE UNLOGGED TABLE private.rate_limit_buckets (
     bucket text NOT NULL,
     tat timestamp with time zone NOT NULL
-);
+)
+WITH (fillfactor='50');
 ALTER TABLE private.rate_limit_buckets OWNER TO postgres;
 CREATE TABLE private.signal_fanouts (
     signal_id uuid NOT NULL,
@@ -8290,9 +8570,62 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100))),
     CONSTRAINT api_keys_one_owner CHECK (((user_id IS NULL) <> (organisation_id IS NULL))),
     CONSTRAINT api_keys_organisation_scopes CHECK (((organisation_id IS NULL) OR (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text]))),
-    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text, 'signals:write'::text])))
+    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ private.api_scopes())))
 );
 ALTER TABLE public.api_keys OWNER TO postgres;
+CREATE TABLE public.api_usage_days (
+    key_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    day date NOT NULL,
+    calls bigint NOT NULL,
+    errors bigint NOT NULL,
+    latency_ms_sum bigint NOT NULL,
+    billed_calls bigint,
+    credits_charged numeric(24,8),
+    billed_at timestamp with time zone,
+    billing_error text
+);
+ALTER TABLE public.api_usage_days OWNER TO postgres;
+CREATE TABLE public.api_usage_minutes (
+    key_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    endpoint text NOT NULL,
+    status smallint NOT NULL,
+    calls integer NOT NULL,
+    latency_ms_sum bigint NOT NULL,
+    latency_ms_max integer NOT NULL
+);
+ALTER TABLE public.api_usage_minutes OWNER TO postgres;
+CREATE VIEW public.api_usage_per_day WITH (security_invoker='true') AS
+ SELECT d.key_id,
+    k.name AS key_name,
+    k.prefix AS key_prefix,
+    d.user_id,
+    d.day,
+    d.calls,
+    d.errors,
+    round(((d.latency_ms_sum)::numeric / (NULLIF(d.calls, 0))::numeric), 1) AS latency_ms_avg,
+    d.billed_calls,
+    d.credits_charged,
+    d.billed_at
+   FROM (public.api_usage_days d
+     JOIN public.api_keys k ON ((k.id = d.key_id)));
+ALTER TABLE public.api_usage_per_day OWNER TO postgres;
+CREATE VIEW public.api_usage_per_minute WITH (security_invoker='true') AS
+ SELECT m.key_id,
+    k.name AS key_name,
+    k.prefix AS key_prefix,
+    m.user_id,
+    m.minute,
+    m.endpoint,
+    m.status,
+    m.calls,
+    round(((m.latency_ms_sum)::numeric / (NULLIF(m.calls, 0))::numeric), 1) AS latency_ms_avg,
+    m.latency_ms_max
+   FROM (public.api_usage_minutes m
+     JOIN public.api_keys k ON ((k.id = m.key_id)));
+ALTER TABLE public.api_usage_per_minute OWNER TO postgres;
 CREATE TABLE public.backtest_results (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     run_id uuid,
@@ -8915,6 +9248,8 @@ ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_phone_key UNIQUE (phone);
 ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.api_calls
+    ADD CONSTRAINT api_calls_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.api_key_secret
     ADD CONSTRAINT api_key_secret_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.billing_chargebacks
@@ -8963,6 +9298,10 @@ ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_key_hash_unique UNIQUE (key_hash);
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.api_usage_days
+    ADD CONSTRAINT api_usage_days_pkey PRIMARY KEY (key_id, day);
+ALTER TABLE ONLY public.api_usage_minutes
+    ADD CONSTRAINT api_usage_minutes_pkey PRIMARY KEY (key_id, minute, endpoint, status);
 ALTER TABLE ONLY public.backtest_results
     ADD CONSTRAINT backtest_results_pkey PRIMARY KEY (id);
 ALTER TABLE public.backtest_runs
@@ -9158,6 +9497,9 @@ CREATE UNIQUE INDEX alert_incidents_open_idx ON public.alert_incidents USING btr
 CREATE INDEX alert_incidents_opened_at_idx ON public.alert_incidents USING btree (opened_at DESC);
 CREATE INDEX api_keys_organisation_id_idx ON public.api_keys USING btree (organisation_id, created_at DESC) WHERE (organisation_id IS NOT NULL);
 CREATE INDEX api_keys_user_id_idx ON public.api_keys USING btree (user_id, created_at DESC);
+CREATE INDEX api_usage_days_unbilled_idx ON public.api_usage_days USING btree (day) WHERE (billed_at IS NULL);
+CREATE INDEX api_usage_days_user_day_idx ON public.api_usage_days USING btree (user_id, day DESC);
+CREATE INDEX api_usage_minutes_user_minute_idx ON public.api_usage_minutes USING btree (user_id, minute DESC);
 CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
 CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
 CREATE INDEX backtest_results_user_id_idx ON public.backtest_results USING btree (user_id, created_at DESC);
@@ -9386,6 +9728,14 @@ ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_organisation_id_fkey FOREIGN KEY (organisation_id) REFERENCES public.organisations(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.api_usage_days
+    ADD CONSTRAINT api_usage_days_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.api_usage_days
+    ADD CONSTRAINT api_usage_days_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.api_usage_minutes
+    ADD CONSTRAINT api_usage_minutes_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.api_usage_minutes
+    ADD CONSTRAINT api_usage_minutes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_results
     ADD CONSTRAINT backtest_results_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_results
@@ -9653,6 +10003,8 @@ CREATE POLICY "Organisation members can update its bots" ON public.bots FOR UPDA
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[]))) WITH CHECK ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[])));
+CREATE POLICY "Owners can read their keys' usage per day" ON public.api_usage_days FOR SELECT TO authenticated USING (private.api_usage_visible(user_id));
+CREATE POLICY "Owners can read their keys' usage per minute" ON public.api_usage_minutes FOR SELECT TO authenticated USING (private.api_usage_visible(user_id));
 CREATE POLICY "Providers can publish signals on their own strategies" ON public.signals FOR INSERT TO authenticated WITH CHECK (((provider_id = ( SELECT auth.uid() AS uid)) AND (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])) AND private.owns_strategy(strategy_id)));
 CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Providers can read their own payout destination" ON public.payout_destinations FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -9730,6 +10082,8 @@ ALTER TABLE public.aggregated_holdings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.ai_analyses ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.alert_incidents ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.api_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.api_usage_days ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.api_usage_minutes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bot_equity ENABLE ROW LEVEL SECURITY;
@@ -9777,6 +10131,8 @@ CREATE PUBLICATION supabase_realtime WITH (publish = 'insert, update, delete, tr
 ALTER PUBLICATION supabase_realtime OWNER TO postgres;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.aggregated_holdings;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.ai_analyses;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.api_usage_days;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.api_usage_minutes;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.backtest_runs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_equity;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_logs;
@@ -9841,6 +10197,11 @@ REVOKE ALL ON FUNCTION private.ai_backtest_reported() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION private.api_key_hash(p_key text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.api_scopes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.app_role() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.app_role() TO anon;
 GRANT ALL ON FUNCTION private.app_role() TO authenticated;
@@ -10032,6 +10393,7 @@ REVOKE ALL ON FUNCTION private.position_request_key(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION private.raise_plan_limit(p_plan public.plans, p_limit text, p_allows text, p_needed numeric, p_constraint text, p_errcode text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.rate_limit_give_back(p_bucket text, p_limit integer, p_period interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.rate_limit_take(p_bucket text, p_limit integer, p_period interval, OUT allowed boolean, OUT remaining integer, OUT reset_seconds integer, OUT retry_after_seconds integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.refresh_signal_performance(p_strategy_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.refresh_strategy_backtest_figures() FROM PUBLIC;
@@ -10081,6 +10443,11 @@ REVOKE ALL ON FUNCTION private.validate_custom_strategy() FROM PUBLIC;
 GRANT ALL ON TABLE public.webhook_events TO service_role;
 GRANT SELECT ON TABLE public.webhook_events TO authenticated;
 REVOKE ALL ON FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.write_limit_default(p_table text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.write_limit_take(p_table text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.write_limit_take(p_table text) TO anon;
+GRANT ALL ON FUNCTION private.write_limit_take(p_table text) TO authenticated;
+GRANT ALL ON FUNCTION private.write_limit_take(p_table text) TO service_role;
 REVOKE ALL ON FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.accept_organisation_invitation(p_invitation_id uuid) TO service_role;
@@ -10177,6 +10544,10 @@ REVOKE ALL ON FUNCTION public.ai_token_price(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ai_token_price(p_user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) TO service_role;
+REVOKE ALL ON FUNCTION public.api_record_calls(p_calls jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_record_calls(p_calls jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.api_usage_rollup() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_usage_rollup() TO service_role;
 REVOKE ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) TO authenticated;
 GRANT ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) TO service_role;
@@ -10322,6 +10693,10 @@ GRANT ALL ON FUNCTION public.credit_void(p_id uuid, p_pending_id uuid, p_metadat
 REVOKE ALL ON FUNCTION public.custom_access_token_hook(event jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.custom_access_token_hook(event jsonb) TO service_role;
 GRANT ALL ON FUNCTION public.custom_access_token_hook(event jsonb) TO supabase_auth_admin;
+REVOKE ALL ON FUNCTION public.db_pre_request() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.db_pre_request() TO anon;
+GRANT ALL ON FUNCTION public.db_pre_request() TO authenticated;
+GRANT ALL ON FUNCTION public.db_pre_request() TO service_role;
 REVOKE ALL ON FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.decline_organisation_invitation(p_invitation_id uuid) TO service_role;
@@ -10442,6 +10817,8 @@ GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_ex
 GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.update_bot_statistics() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_bot_statistics() TO service_role;
+REVOKE ALL ON FUNCTION public.webhook_rate_take(p_source text, p_per_minute integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.webhook_rate_take(p_source text, p_per_minute integer) TO service_role;
 REVOKE ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) TO service_role;
 GRANT ALL ON TABLE auth.users TO postgres;
@@ -10481,6 +10858,14 @@ GRANT SELECT(created_at) ON TABLE public.api_keys TO service_role;
 GRANT SELECT(created_at) ON TABLE public.api_keys TO authenticated;
 GRANT SELECT(organisation_id) ON TABLE public.api_keys TO authenticated;
 GRANT SELECT(organisation_id) ON TABLE public.api_keys TO service_role;
+GRANT SELECT ON TABLE public.api_usage_days TO authenticated;
+GRANT SELECT ON TABLE public.api_usage_days TO service_role;
+GRANT SELECT ON TABLE public.api_usage_minutes TO authenticated;
+GRANT SELECT ON TABLE public.api_usage_minutes TO service_role;
+GRANT SELECT ON TABLE public.api_usage_per_day TO authenticated;
+GRANT SELECT ON TABLE public.api_usage_per_day TO service_role;
+GRANT SELECT ON TABLE public.api_usage_per_minute TO authenticated;
+GRANT SELECT ON TABLE public.api_usage_per_minute TO service_role;
 GRANT ALL ON TABLE public.backtest_results TO service_role;
 GRANT SELECT ON TABLE public.backtest_results TO authenticated;
 GRANT ALL ON TABLE public.bot_equity TO service_role;

@@ -481,7 +481,12 @@ async def test_the_settlement_job_charges_usage_events_once(
 def test_register_gives_the_fleet_the_credit_jobs() -> None:
     registry = Registry()
     credits.register(registry)
-    assert set(registry.kinds) == {jobs.SETTLE_USAGE, jobs.EXPIRE_HOLDS, jobs.MONTHLY_GRANTS}
+    assert set(registry.kinds) == {
+        jobs.SETTLE_USAGE,
+        jobs.EXPIRE_HOLDS,
+        jobs.MONTHLY_GRANTS,
+        jobs.API_USAGE,
+    }
     assert registry.periodic_jobs[jobs.EXPIRE_HOLDS].every == timedelta(minutes=1)
 
 

@@ -26,6 +26,7 @@ PERIODIC = {
     "fleet.prune",
     "credits.expire_holds",
     "credits.monthly_grants",
+    "credits.api_usage",
     "billing.sweep",
     "billing.renew",
     "billing.payouts",

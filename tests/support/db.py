@@ -179,12 +179,18 @@ async def create_user(
 
 @contextlib.asynccontextmanager
 async def request_as(
-    conn: psycopg.AsyncConnection[Any], who: User | str, *, aal: str | None = None
+    conn: psycopg.AsyncConnection[Any],
+    who: User | str,
+    *,
+    aal: str | None = None,
+    path: str | None = None,
 ) -> AsyncIterator[psycopg.AsyncCursor[dict[str, Any]]]:
     """Run statements exactly as PostgREST would for ``who`` ("anon", "service_role" or a User).
 
     Opens a transaction, switches role and sets ``request.jwt.claims`` locally; an error
-    rolls the whole request back, as PostgREST does.
+    rolls the whole request back, as PostgREST does. With ``path`` (a POST to it, such as
+    ``/backtest_runs``) it also sets ``request.path`` and runs the pre-request hook
+    (``public.db_pre_request``, configured as ``pgrst.db_pre_request``) first, as PostgREST does.
     """
     if isinstance(who, User):
         role, claims = who.db_role, who.claims(aal=aal)
@@ -201,6 +207,10 @@ async def request_as(
                 "set_config('request.method', 'POST', true)",
                 (role, json.dumps(claims)),
             )
+            if path is not None:
+                await cur.execute(
+                    "select set_config('request.path', %s, true), public.db_pre_request()", (path,)
+                )
             yield cur
 
 

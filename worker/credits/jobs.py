@@ -1,4 +1,5 @@
-"""The credit job kinds the fleet runs: usage settlement, hold expiry, monthly grants."""
+"""The credit job kinds the fleet runs: usage settlement, hold expiry, monthly grants,
+and the API usage rollup (which bills the API calls of closed days)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from worker.fleet.registry import JobContext, NoPayload, Payload, Registry
 SETTLE_USAGE = "credits.settle_usage"
 EXPIRE_HOLDS = "credits.expire_holds"
 MONTHLY_GRANTS = "credits.monthly_grants"
+API_USAGE = "credits.api_usage"
 
 EXPIRE_BATCH = 1000
 EXPIRE_ROUNDS = 20
@@ -114,6 +116,11 @@ async def monthly_grants(ctx: JobContext[NoPayload]) -> dict[str, Any]:
     return {"results": await ledger.grant_monthly_all(ctx.pool)}
 
 
+async def api_usage(ctx: JobContext[NoPayload]) -> dict[str, Any]:
+    """Roll recorded API calls up per minute and day; bill each key's closed days once."""
+    return await ledger.roll_up_api_usage(ctx.pool)
+
+
 def register(registry: Registry) -> None:
     """Give the fleet the credit job kinds and their schedules."""
     registry.job(
@@ -125,5 +132,9 @@ def register(registry: Registry) -> None:
     registry.job(MONTHLY_GRANTS, payload=NoPayload, queue="credits", max_attempts=5, timeout_s=600)(
         monthly_grants
     )
+    registry.job(API_USAGE, payload=NoPayload, queue="credits", max_attempts=3, timeout_s=120)(
+        api_usage
+    )
     registry.every(EXPIRE_HOLDS, timedelta(minutes=1), EXPIRE_HOLDS, queue="credits")
+    registry.every(API_USAGE, timedelta(minutes=1), API_USAGE, queue="credits")
     registry.every(MONTHLY_GRANTS, timedelta(hours=1), MONTHLY_GRANTS, queue="credits")

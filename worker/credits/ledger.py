@@ -516,6 +516,14 @@ async def expire_holds(db: Db, *, limit: int = 1000) -> int:
     return int(row["voided"]) if row else 0
 
 
+async def roll_up_api_usage(db: Db) -> dict[str, int]:
+    """Move recorded API calls into the per-minute and per-day rollups and bill the days
+    that closed; returns ``{"calls": moved, "days_billed": n}``."""
+    row = await _one(db, "select public.api_usage_rollup() as r", {})
+    result = row["r"] if row else {}
+    return {"calls": int(result.get("calls", 0)), "days_billed": int(result.get("days_billed", 0))}
+
+
 async def grant_monthly_all(db: Db, *, limit: int = 5000) -> dict[str, int]:
     """Grant every current subscription its monthly credits for this cycle (once)."""
     try:

@@ -47,3 +47,18 @@ export function decodeUtf8(bytes: Bytes): string | null {
     return null;
   }
 }
+
+/** The caller's address: the first X-Forwarded-For entry, if it is an IP address. */
+export function clientIp(req: Request): string | null {
+  const first = (req.headers.get("x-forwarded-for") ?? "").split(",")[0].trim();
+  if (/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(first)) return first;
+  if (first.includes(":") && /^[0-9a-fA-F:.]{2,45}$/.test(first)) {
+    try {
+      new URL(`http://[${first}]/`);
+      return first;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}

@@ -1,6 +1,7 @@
 // Receiving a webhook, the same way for every provider, and the inbox it lands in.
 //
-// `receiveWebhook` runs the checks in one order: method, the server-side secret, body
+// `receiveWebhook` runs the checks in one order: method, the per-source rate limit
+// (the provider and the sender's address, 429 past perAddressPerMinute()), the server-side secret, body
 // size (413 past MAX_BODY_BYTES), the signature over the raw bytes (before anything is
 // parsed), UTF-8, then JSON that Postgres can store (400 naming the problem). A verified
 // delivery is stored once per (provider, event id) in public.webhook_events by
@@ -8,8 +9,9 @@
 // enqueues the job). A re-delivery finds the row and changes nothing.
 import { db } from "./db.ts";
 import type { Bytes } from "./hmac.ts";
-import { decodeUtf8, MAX_BODY_BYTES, readBody, reply } from "./http.ts";
+import { clientIp, decodeUtf8, MAX_BODY_BYTES, readBody, reply } from "./http.ts";
 import { isRecord, parseStorableJson } from "./json_body.ts";
+import { limitSource, perAddressPerMinute } from "./webhook_limit.ts";
 
 export type InboxProvider = "snaptrade" | "stripe" | "paystack" | "tripay";
 
@@ -23,6 +25,8 @@ export interface Delivery {
 }
 
 export interface WebhookOptions {
+  /** The provider, to limit deliveries per provider and address (unset: no limit here). */
+  source?: string;
   /** The env var holding the provider's secret; unset is the operator's fault (500). */
   secretName?: string;
   /** Verifies the delivery from its raw bytes and headers. */
@@ -37,6 +41,13 @@ const defaultFail = (status: number, error: string) => reply(status, { error });
 export async function receiveWebhook(req: Request, options: WebhookOptions = {}): Promise<Delivery | Response> {
   const fail = options.fail ?? defaultFail;
   if (req.method !== "POST") return fail(405, "method not allowed: use POST");
+  if (options.source) {
+    const limited = await limitSource(`${options.source}:${clientIp(req) ?? "unknown"}`, perAddressPerMinute());
+    if (limited) {
+      await req.body?.cancel();
+      return limited;
+    }
+  }
   let secret = "";
   if (options.secretName) {
     secret = Deno.env.get(options.secretName) ?? "";

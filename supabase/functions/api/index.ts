@@ -6,15 +6,17 @@
 // one call of public.api_authorize (key → user, scope, plan, rate limit: 401, 403, 429),
 // then the statement in a transaction acting as the key's user (role authenticated and
 // the user's claims, as PostgREST does), so row-level security decides what it sees and
-// changes. A refused request writes nothing. An organisation's key acts as its paying
-// owner with the claim organisation_id: it reaches that organisation's bots only, and the
-// bots it creates belong to the organisation.
+// changes. A refused request writes nothing. Every answer to a known key is metered after
+// it is made (usage.ts): key, endpoint, status and latency. An organisation's key acts as its
+// paying owner with the claim organisation_id: it reaches that organisation's bots only, and
+// the bots it creates belong to the organisation.
 import { db } from "../_shared/db.ts";
 import { bearerToken } from "../_shared/jwt.ts";
-import { decodeUtf8, MAX_BODY_BYTES, readBody } from "../_shared/http.ts";
+import { clientIp, decodeUtf8, MAX_BODY_BYTES, readBody } from "../_shared/http.ts";
 import { isRecord, parseStorableJson } from "../_shared/json_body.ts";
 import { openApiDocument, resolveRef, type Route, ROUTES } from "./openapi.ts";
 import { check } from "./schema.ts";
+import { recordCall } from "./usage.ts";
 
 const KEY = /^tf_(live|test)_[A-Za-z0-9]{32}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -50,21 +52,6 @@ function pattern(route: Route): RegExp {
   return new RegExp("^" + route.path.replace("{id}", "([^/]+)") + "$");
 }
 
-/** The caller's address for the key's last use: the first X-Forwarded-For entry, if an IP. */
-export function clientIp(req: Request): string | null {
-  const first = (req.headers.get("x-forwarded-for") ?? "").split(",")[0].trim();
-  if (/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(first)) return first;
-  if (first.includes(":") && /^[0-9a-fA-F:.]{2,45}$/.test(first)) {
-    try {
-      new URL(`http://[${first}]/`);
-      return first;
-    } catch {
-      return null;
-    }
-  }
-  return null;
-}
-
 function rateHeaders(a: Json): Record<string, string> {
   const h: Record<string, string> = {};
   if (a.limit !== undefined) {
@@ -84,6 +71,17 @@ const ORDER = `o.id, o.bot_id, o.client_order_id, o.symbol, o.side, o.order_type
 const TRADE = `t.id, t.bot_id, t.trading_pair, t.side, t.direction, t.amount::text, t.price::text, t.exit_price::text,
   t.fee::text, t.profit::text, t.profit_percentage::text, t.status, t.exit_reason, t.entry_time, t.exit_time,
   t.is_paper_trade`;
+const HOLDING = `h.symbol, h.currency, h.total_units::text, h.average_cost::text, h.price::text, h.previous_close::text,
+  h.market_value::text, h.unrealized_pnl::text, h.day_change::text, h.account_count, h.updated_at`;
+const VALUE = `v.market_value::text, v.unrealized_pnl::text, v.day_change::text, v.day_change_percent::text,
+  v.holdings_count::int, v.cash::text, v.total_value::text, v.updated_at`;
+const RUN = `r.id, r.strategy, r.strategy_id, r.parameters, r.exchange, r.trading_pair, r.timeframe, r.start_date, r.end_date,
+  r.settings, r.status, r.progress::text, r.error, r.compute_seconds::text, r.credits_charged::text, r.started_at,
+  r.finished_at, r.created_at`;
+const RESULT = `x.id, x.initial_balance::text, x.final_balance::text, x.total_return::text,
+  x.total_return_percentage::text, x.max_drawdown::text, x.sharpe_ratio::text, x.sortino_ratio::text, x.win_rate::text,
+  x.profit_factor::text, x.total_trades, x.winning_trades, x.losing_trades, x.best_trade::text, x.worst_trade::text,
+  x.avg_trade::text, x.calmar_ratio::text, x.trades, x.equity_curve, x.created_at`;
 const SIGNAL = `s.id, s.strategy_id, s.action, s.status, s.pair, s.side, s.entry_price::text, s.stop_loss::text,
   s.take_profit::text, s.leverage::text, s.note, s.idempotency_key, s.created_at`;
 
@@ -116,7 +114,7 @@ async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Pr
                  coalesce($10::integer, 1), $11::numeric, $12::numeric, true)
          returning ${BOT}`,
         [body.name, body.exchange, body.trading_pair, body.timeframe, body.strategy, str(body.strategy_id),
-         body.parameters === undefined ? null : JSON.stringify(body.parameters), str(body.initial_balance),
+         body.parameters ?? null, str(body.initial_balance),
          str(body.stake_amount), str(body.max_open_trades), str(body.stop_loss), str(body.take_profit)],
       );
       return [201, plain(rows)[0]];
@@ -142,6 +140,44 @@ async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Pr
           `select ${TRADE} from public.trades t where t.bot_id = $1 order by t.entry_time desc, t.id limit ${PAGE}`, [id],
         )),
       }];
+    case "getPortfolio": {
+      const [value] = await tx.unsafe(`select ${VALUE} from public.portfolio_value v where v.user_id = auth.uid()`);
+      const holdings = await tx.unsafe(
+        `select ${HOLDING} from public.portfolio_holdings h where h.user_id = auth.uid()
+          order by h.market_value desc nulls last, h.symbol limit 500`,
+      );
+      return [200, {
+        value: value ? plain([value])[0] : {
+          market_value: null, unrealized_pnl: null, day_change: "0", day_change_percent: null, holdings_count: 0,
+          cash: "0", total_value: "0", updated_at: null,
+        },
+        holdings: plain(holdings),
+      }];
+    }
+    case "listBacktests":
+      return [200, {
+        data: plain(await tx.unsafe(`select ${RUN} from public.backtest_runs r order by r.created_at desc, r.id limit ${PAGE}`)),
+      }];
+    case "getBacktest": {
+      const rows = await tx.unsafe(`select ${RUN} from public.backtest_runs r where r.id = $1`, [id]);
+      if (!rows.length) return [404, { error: "no such backtest" }];
+      const results = await tx.unsafe(
+        `select ${RESULT} from public.backtest_results x where x.run_id = $1 order by x.created_at desc limit 1`, [id],
+      );
+      return [200, { ...plain(rows)[0], result: results.length ? plain(results)[0] : null }];
+    }
+    case "startBacktest": {
+      const rows = await tx.unsafe(
+        `insert into public.backtest_runs as r (user_id, strategy, strategy_id, parameters, exchange, trading_pair, timeframe,
+                                                start_date, end_date, settings)
+         values (auth.uid(), $1, $2::uuid, coalesce($3::jsonb, '{}'), coalesce($4, 'binance'), $5, $6, $7::timestamptz,
+                 $8::timestamptz, coalesce($9::jsonb, '{}'))
+         returning ${RUN}`,
+        [body.strategy, str(body.strategy_id), body.parameters ?? null, str(body.exchange), body.trading_pair,
+         body.timeframe, str(body.start_date), str(body.end_date), body.settings ?? null],
+      );
+      return [201, plain(rows)[0]];
+    }
     case "publishSignal": {
       const rows = await tx.unsafe(
         `insert into public.signals as s (strategy_id, provider_id, pair, side, entry_price, stop_loss, take_profit, leverage,
@@ -182,7 +218,28 @@ async function readJson(req: Request): Promise<Json | Response> {
   return parsed.value;
 }
 
+/** Who a call is metered against, once the key is known. */
+type Meter = { key_id?: string; user_id?: string; endpoint?: string };
+
 export async function handler(req: Request, sql: Sql = db()): Promise<Response> {
+  const started = performance.now();
+  const meter: Meter = {};
+  let status = 500;
+  try {
+    const res = await respond(req, sql, meter);
+    status = res.status;
+    return res;
+  } finally {
+    if (meter.key_id && meter.user_id && meter.endpoint) {
+      recordCall(sql, {
+        key_id: meter.key_id, user_id: meter.user_id, endpoint: meter.endpoint, status,
+        latency_ms: Math.round(performance.now() - started), at: new Date().toISOString(),
+      });
+    }
+  }
+}
+
+async function respond(req: Request, sql: Sql, meter: Meter): Promise<Response> {
   const url = new URL(req.url);
   if (/^(\/functions\/v1)?\/api\/openapi\.json$/.test(url.pathname)) {
     if (req.method !== "GET") return json(405, { error: "use GET" });
@@ -214,6 +271,9 @@ export async function handler(req: Request, sql: Sql = db()): Promise<Response> 
   const auth = a as Json;
   const headers = rateHeaders(auth);
   if (auth.status === 401) return unauthorized;
+  if (typeof auth.key_id === "string" && typeof auth.user_id === "string") {
+    Object.assign(meter, { key_id: auth.key_id, user_id: auth.user_id, endpoint: `${route.method} ${route.path}` });
+  }
   if (auth.status !== 200) {
     const reply: Json = { error: auth.error };
     if (auth.scope) reply.scope = auth.scope;

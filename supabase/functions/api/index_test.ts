@@ -7,6 +7,7 @@ import { closeDb, db } from "../_shared/db.ts";
 import { handler } from "./index.ts";
 import { openApiDocument, resolveRef, ROUTES, SCOPES } from "./openapi.ts";
 import { check, type Schema } from "./schema.ts";
+import { usageWritten } from "./usage.ts";
 
 function assertEquals(actual: unknown, expected: unknown, message = ""): void {
   const a = JSON.stringify(actual), e = JSON.stringify(expected);
@@ -23,18 +24,18 @@ const NEW_BOT = {
   initial_balance: "1000.5", stake_amount: 10,
 };
 
-async function plan(perMinute: number): Promise<string> {
+async function plan(perMinute: number, features: Record<string, number> = {}): Promise<string> {
   const name = `${PLAN}-${perMinute}-${crypto.randomUUID().slice(0, 8)}`;
-  await db()`insert into public.plans (name, price_monthly, max_bots, max_strategies, api_access, features)
-             values (${name}, 1, 20, 20, true, ${db().json({ api_requests_per_minute: perMinute })})`;
+  await db()`insert into public.plans (name, price_monthly, max_bots, max_strategies, api_access, backtest_minutes_per_month, features)
+             values (${name}, 1, 20, 20, true, 100, ${db().json({ api_requests_per_minute: perMinute, ...features })})`;
   return name;
 }
 
-async function newUser(role = "user", perMinute = 1000): Promise<string> {
+async function newUser(role = "user", perMinute = 1000, features: Record<string, number> = {}): Promise<string> {
   const id = crypto.randomUUID();
   await db()`insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
              values (${id}, 'authenticated', 'authenticated', ${id + "@api.test"}, now(), ${db().json({ role })}, '{}', now(), now())`;
-  const name = await plan(perMinute);
+  const name = await plan(perMinute, features);
   await db()`update public.subscriptions set plan_id = (select id from public.plans where name = ${name}),
                status = 'active', expires_at = now() + interval '1 day' where user_id = ${id}`;
   return id;
@@ -63,6 +64,24 @@ async function botCount(user: string): Promise<number> {
   return r.n as number;
 }
 
+const NEW_BACKTEST = { strategy: "rsi", trading_pair: "BTC/USDT", timeframe: "1h", parameters: { period: 14 } };
+
+async function backtestCount(user: string): Promise<number> {
+  const [r] = await db()`select count(*)::int as n from public.backtest_runs where user_id = ${user}`;
+  return r.n as number;
+}
+
+function conformsTo(value: unknown, op: string): void {
+  const problem = check(value, ROUTES.find((r) => r.operationId === op)!.response, "", resolveRef);
+  assert(problem === null, `${op}: ${problem}`);
+}
+
+/** Every queued usage record written, then the connections closed. */
+async function done(): Promise<void> {
+  await usageWritten();
+  await closeDb();
+}
+
 /** A concrete path for a route, with `id` for {id}. */
 const pathOf = (path: string, id: string) => path.replace("{id}", id);
 
@@ -88,13 +107,14 @@ Deno.test("the OpenAPI document is served and matches the routes the handler ser
                              values (${user}, 'doc', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1) returning id`;
     for (const r of ROUTES) {
       const res = await call(r.method, pathOf(r.path, bot.id), key, r.body ? {} : undefined);
-      assert(![404, 405].includes(res.status), `${r.method} ${r.path} is documented but answered ${res.status}`);
-      await res.body?.cancel();
+      const answer = await res.json();
+      const unrouted = res.status === 405 || (res.status === 404 && String(answer.error).startsWith("no such endpoint"));
+      assert(!unrouted, `${r.method} ${r.path} is documented but answered ${res.status}`);
     }
-    assertEquals((await call("GET", "/v1/portfolio", key)).status, 404);
+    assertEquals((await call("GET", "/v1/nothing", key)).status, 404);
     assertEquals((await call("DELETE", "/v1/bots", key)).status, 405);
   } finally {
-    await closeDb();
+    await done();
   }
 });
 
@@ -108,12 +128,14 @@ Deno.test("bots through a key: create, read, start, pause, stop; answers match t
       assert(problem === null, `${op}: ${problem}`);
     };
 
-    const created = await call("POST", "/v1/bots", key, NEW_BOT);
+    const created = await call("POST", "/v1/bots", key, { ...NEW_BOT, parameters: { fast: 5, slow: 20 } });
     assertEquals(created.status, 201);
     assertEquals(created.headers.get("RateLimit-Limit"), "1000");
     const bot = await created.json();
     conforms(bot, "createBot");
     assertEquals([bot.name, bot.status, bot.is_paper_trade, bot.initial_balance], ["api bot", "stopped", true, "1000.50000000"]);
+    const [stored] = await db()`select parameters from public.bots where id = ${bot.id}`;
+    assertEquals(stored.parameters, { fast: 5, slow: 20 }, "parameters are stored as the JSON object sent");
 
     for (const [op, path, status] of [["startBot", "start", "running"], ["pauseBot", "pause", "paused"], ["stopBot", "stop", "stopped"]]) {
       const res = await call("POST", `/v1/bots/${bot.id}/${path}`, key);
@@ -144,7 +166,7 @@ Deno.test("bots through a key: create, read, start, pause, stop; answers match t
     conforms(trades, "listBotTrades");
     assertEquals([trades.data.length, trades.data[0].price], [1, "0.050000000000"]);
   } finally {
-    await closeDb();
+    await done();
   }
 });
 
@@ -157,17 +179,19 @@ Deno.test("each route needs its scope: 403 names it and nothing is written", asy
       const { key } = await newKey(user, SCOPES.filter((s) => s !== scope));
       for (const r of ROUTES.filter((r) => r.scope === scope)) {
         const body = r.operationId === "createBot" ? NEW_BOT
-          : r.operationId === "publishSignal" ? { strategy_id: crypto.randomUUID(), pair: "ETH/BTC", side: "long" } : undefined;
+          : r.operationId === "publishSignal" ? { strategy_id: crypto.randomUUID(), pair: "ETH/BTC", side: "long" }
+          : r.operationId === "startBacktest" ? NEW_BACKTEST : undefined;
         const res = await call(r.method, pathOf(r.path, bot.id), key, body);
         assertEquals(res.status, 403, `${r.operationId} without ${scope}`);
         assertEquals(await res.json(), { error: `this API key lacks the scope ${scope}`, scope }, r.operationId);
       }
     }
     assertEquals(await botCount(user), 1, "bots after refused writes");
+    assertEquals(await backtestCount(user), 0, "backtests after refused writes");
     const [row] = await db()`select status from public.bots where id = ${bot.id}`;
     assertEquals(row.status, "stopped");
   } finally {
-    await closeDb();
+    await done();
   }
 });
 
@@ -188,7 +212,7 @@ Deno.test("a key acts as its user: row-level security hides and protects other u
     const res = await call("POST", "/v1/bots", key, { ...NEW_BOT, user_id: alice });
     assertEquals([res.status, (await res.json()).error], [400, "user_id is not a known field"]);
   } finally {
-    await closeDb();
+    await done();
   }
 });
 
@@ -212,7 +236,7 @@ Deno.test("unknown, malformed, revoked and expired keys all get the same 401", a
     const [k] = await db()`select last_used_at from public.api_keys where id = ${revoked.id}`;
     assertEquals(k.last_used_at, null, "a refused key is not marked used");
   } finally {
-    await closeDb();
+    await done();
   }
 });
 
@@ -238,7 +262,7 @@ Deno.test("over the plan's rate: 429 with Retry-After and RateLimit headers, and
     const [after] = await db()`select last_used_at from public.api_keys where id = ${id}`;
     assertEquals(after.last_used_at, before.last_used_at, "a refused request does not touch the key");
   } finally {
-    await closeDb();
+    await done();
   }
 });
 
@@ -276,7 +300,7 @@ Deno.test("bodies that do not match the schema get 400 naming the field, before 
     const [k] = await db()`select last_used_at from public.api_keys where id = ${id}`;
     assert(k.last_used_at !== null, "the database refusal came after the key was used");
   } finally {
-    await closeDb();
+    await done();
   }
 });
 
@@ -306,6 +330,156 @@ Deno.test("signals: a provider publishes on their own strategy; a user's key can
     const [n] = await db()`select count(*)::int as n from public.signals where strategy_id = ${strategy.id}`;
     assertEquals(n.n, 1);
   } finally {
-    await closeDb();
+    await done();
+  }
+});
+
+Deno.test("the portfolio through a key: value and holdings of the key's user only", async () => {
+  try {
+    const alice = await newUser();
+    const bob = await newUser();
+    await db()`insert into public.aggregated_holdings (user_id, symbol, total_units, average_cost, last_price, account_count)
+               values (${alice}, 'AAPL', 10, 150, 190.5, 1), (${alice}, 'MSFT', 2, 300, 410, 1), (${bob}, 'TSLA', 5, 200, 250, 1)`;
+    const { key } = await newKey(alice, ["portfolio:read"]);
+    const res = await call("GET", "/v1/portfolio", key);
+    assertEquals(res.status, 200);
+    const portfolio = await res.json();
+    conformsTo(portfolio, "getPortfolio");
+    assertEquals(portfolio.holdings.map((h: { symbol: string; market_value: string }) => [h.symbol, Number(h.market_value)]),
+                 [["AAPL", 1905], ["MSFT", 820]], "alice's holdings, largest first");
+    assertEquals([portfolio.value.holdings_count, Number(portfolio.value.total_value)], [2, 2725]);
+    const { key: bobKey } = await newKey(bob, ["bots:read"]);
+    const refused = await call("GET", "/v1/portfolio", bobKey);
+    assertEquals([refused.status, (await refused.json()).scope], [403, "portfolio:read"]);
+    const { key: bobPortfolio } = await newKey(bob, ["portfolio:read"]);
+    const bobs = await (await call("GET", "/v1/portfolio", bobPortfolio)).json();
+    assertEquals(bobs.holdings.map((h: { symbol: string }) => h.symbol), ["TSLA"], "bob sees only his");
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("backtests through a key: start one, list it, read it and its result; others' stay hidden", async () => {
+  try {
+    const alice = await newUser();
+    const bob = await newUser();
+    const { key } = await newKey(alice, ["backtests:read", "backtests:write"]);
+    const started = await call("POST", "/v1/backtests", key, {
+      ...NEW_BACKTEST, start_date: "2026-01-01T00:00:00Z", end_date: "2026-02-01T00:00:00Z",
+    });
+    const run = await started.json();
+    assertEquals(started.status, 201, JSON.stringify(run));
+    conformsTo(run, "startBacktest");
+    assertEquals([run.status, run.strategy, run.parameters, run.start_date], ["queued", "rsi", { period: 14 }, "2026-01-01T00:00:00.000Z"]);
+    const [job] = await db()`select count(*)::int as n from public.jobs where kind = 'backtest.run' and payload ->> 'run_id' = ${run.id}`;
+    assertEquals(job.n, 1, "the run is queued for the fleet, as from the app");
+
+    const list = await (await call("GET", "/v1/backtests", key)).json();
+    conformsTo(list, "listBacktests");
+    assertEquals(list.data.map((r: { id: string }) => r.id), [run.id]);
+    const pending = await (await call("GET", `/v1/backtests/${run.id}`, key)).json();
+    conformsTo(pending, "getBacktest");
+    assertEquals(pending.result, null);
+
+    await db()`insert into public.backtest_results (run_id, user_id, trading_pair, timeframe, start_date, end_date, initial_balance,
+                 final_balance, total_return, total_return_percentage, max_drawdown, win_rate, total_trades, winning_trades,
+                 losing_trades, best_trade, worst_trade)
+               values (${run.id}, ${alice}, 'BTC/USDT', '1h', '2026-01-01', '2026-02-01', 1000, 1100, 100, 10, 5, 60, 5, 3, 2, 50, -20)`;
+    await db()`update public.backtest_runs set status = 'completed', finished_at = now() where id = ${run.id}`;
+    const done = await (await call("GET", `/v1/backtests/${run.id}`, key)).json();
+    conformsTo(done, "getBacktest");
+    assertEquals([done.status, done.result.final_balance, done.result.total_trades], ["completed", "1100.00000000", 5]);
+
+    const { key: bobKey } = await newKey(bob, ["backtests:read", "backtests:write"]);
+    assertEquals((await call("GET", `/v1/backtests/${run.id}`, bobKey)).status, 404, "alice's run is hidden from bob");
+    assertEquals((await (await call("GET", "/v1/backtests", bobKey)).json()).data, []);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a backtest body that does not match the schema is 400 naming the field, and nothing is queued", async () => {
+  try {
+    const user = await newUser();
+    const { key } = await newKey(user, ["backtests:write"]);
+    const cases: [unknown, string][] = [
+      [{ ...NEW_BACKTEST, strategy: undefined }, "strategy"],
+      [{ ...NEW_BACKTEST, timeframe: "2h" }, "timeframe"],
+      [{ ...NEW_BACKTEST, start_date: "yesterday" }, "start_date"],
+      [{ ...NEW_BACKTEST, trading_pair: "btc" }, "trading_pair"],
+      [{ ...NEW_BACKTEST, user_id: crypto.randomUUID() }, "user_id"],
+    ];
+    for (const [body, field] of cases) {
+      const res = await call("POST", "/v1/backtests", key, body);
+      assertEquals([res.status, (await res.json()).field], [400, field], JSON.stringify(body));
+    }
+    // The database's own refusal (end before start) is a 400 too, and writes nothing.
+    const backwards = await call("POST", "/v1/backtests", key, {
+      ...NEW_BACKTEST, start_date: "2026-02-01T00:00:00Z", end_date: "2026-01-01T00:00:00Z",
+    });
+    assertEquals(backwards.status, 400);
+    await backwards.body?.cancel();
+    assertEquals(await backtestCount(user), 0);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("every call with a known key is metered: rolled up per minute and day, seen by its owner only", async () => {
+  try {
+    const alice = await newUser();
+    const bob = await newUser();
+    const { key, id } = await newKey(alice, ["bots:read"]);
+    for (let i = 0; i < 3; i++) await (await call("GET", "/v1/bots", key)).body?.cancel();
+    await (await call("POST", "/v1/bots", key, NEW_BOT)).body?.cancel(); // 403: no bots:write
+    await (await call("GET", "/v1/bots", "tf_live_" + "B".repeat(32))).body?.cancel(); // unknown: nobody to meter
+    await usageWritten();
+    const raw = await db()`select endpoint, status, latency_ms from private.api_calls where key_id = ${id} order by status, endpoint`;
+    assertEquals(raw.map((r) => [r.endpoint, r.status]),
+                 [["GET /v1/bots", 200], ["GET /v1/bots", 200], ["GET /v1/bots", 200], ["POST /v1/bots", 403]]);
+    assert(raw.every((r) => r.latency_ms >= 0), "latencies are recorded");
+
+    const [rolled] = await db()`select public.api_usage_rollup() as r`;
+    assert((rolled.r as { calls: number }).calls >= 4, `rolled ${JSON.stringify(rolled.r)}`);
+    const [left] = await db()`select count(*)::int as n from private.api_calls where key_id = ${id}`;
+    assertEquals(left.n, 0, "rolled-up calls leave the raw table");
+    const seen = async (user: string, relation: string) =>
+      await db().begin(async (tx) => {
+        await tx`select set_config('request.jwt.claims', ${JSON.stringify({ sub: user, role: "authenticated" })}, true),
+                        set_config('role', 'authenticated', true)`;
+        return await tx.unsafe(`select * from public.${relation} where key_id = $1 order by 1`, [id]);
+      });
+    const minutes = await seen(alice, "api_usage_per_minute");
+    assertEquals(minutes.map((m) => [m.endpoint, m.status, m.calls]).sort(),
+                 [["GET /v1/bots", 200, 3], ["POST /v1/bots", 403, 1]]);
+    const days = await seen(alice, "api_usage_per_day");
+    assertEquals(days.map((d) => [Number(d.calls), Number(d.errors)]), [[4, 1]]);
+    assertEquals((await seen(bob, "api_usage_per_minute")).length, 0, "bob sees none of alice's usage");
+    assertEquals((await seen(bob, "api_usage_per_day")).length, 0, "bob sees none of alice's usage per day");
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a plan may limit each key: one key at its limit gets 429 while the user's other key still passes", async () => {
+  try {
+    const user = await newUser("user", 100, { api_key_requests_per_minute: 2 });
+    const a = await newKey(user, ["bots:read"]);
+    const b = await newKey(user, ["bots:read"]);
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await call("GET", "/v1/bots", a.key);
+      statuses.push([res.status, res.headers.get("RateLimit-Limit")]);
+      if (res.status === 429) {
+        assert(((await res.json()).error as string).includes("api_key_requests_per_minute"), "names the per-key limit");
+        assert(Number(res.headers.get("Retry-After")) >= 1, "Retry-After");
+      } else await res.body?.cancel();
+    }
+    assertEquals(statuses, [[200, "2"], [200, "2"], [429, "2"]]);
+    const other = await call("GET", "/v1/bots", b.key);
+    assertEquals(other.status, 200, "the user's other key has its own bucket");
+    await other.body?.cancel();
+  } finally {
+    await done();
   }
 });

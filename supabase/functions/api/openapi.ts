@@ -3,8 +3,23 @@
 // and what the document says (index_test.ts checks the two against each other).
 import type { Schema } from "./schema.ts";
 
-export type Scope = "bots:read" | "bots:write" | "trades:read" | "signals:write";
-export const SCOPES: Scope[] = ["bots:read", "bots:write", "trades:read", "signals:write"];
+export type Scope =
+  | "bots:read"
+  | "bots:write"
+  | "trades:read"
+  | "signals:write"
+  | "portfolio:read"
+  | "backtests:read"
+  | "backtests:write";
+export const SCOPES: Scope[] = [
+  "bots:read",
+  "bots:write",
+  "trades:read",
+  "signals:write",
+  "portfolio:read",
+  "backtests:read",
+  "backtests:write",
+];
 
 export type Route = {
   method: "GET" | "POST";
@@ -29,6 +44,9 @@ const list = (name: string): Schema => ({
 const AMOUNT: Schema = { type: ["number", "string"], pattern: "^[0-9]{1,20}(\\.[0-9]{1,12})?$", exclusiveMinimum: 0 };
 const DECIMAL_OUT: Schema = { type: ["string", "null"], description: "a decimal, as a string" };
 const PAIR_PATTERN = "^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$";
+const STRATEGIES = ["sma_cross", "ema_cross", "rsi", "macd", "rsi_macd", "bollinger", "rules"];
+const TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "4h", "1d"];
+const TIME_OUT: Schema = { type: ["string", "null"], description: "a time, ISO 8601" };
 
 export const SCHEMAS: Record<string, Schema> = {
   Bot: {
@@ -152,6 +170,114 @@ export const SCHEMAS: Record<string, Schema> = {
       created_at: { type: "string" },
     },
   },
+  Holding: {
+    type: "object",
+    required: ["symbol", "total_units"],
+    properties: {
+      symbol: { type: "string" },
+      currency: { type: ["string", "null"] },
+      total_units: DECIMAL_OUT,
+      average_cost: DECIMAL_OUT,
+      price: DECIMAL_OUT,
+      previous_close: DECIMAL_OUT,
+      market_value: DECIMAL_OUT,
+      unrealized_pnl: DECIMAL_OUT,
+      day_change: DECIMAL_OUT,
+      account_count: { type: ["integer", "null"] },
+      updated_at: TIME_OUT,
+    },
+  },
+  Portfolio: {
+    type: "object",
+    required: ["value", "holdings"],
+    properties: {
+      value: {
+        type: "object",
+        required: ["total_value", "cash", "holdings_count"],
+        properties: {
+          market_value: DECIMAL_OUT,
+          unrealized_pnl: DECIMAL_OUT,
+          day_change: DECIMAL_OUT,
+          day_change_percent: DECIMAL_OUT,
+          holdings_count: { type: "integer" },
+          cash: DECIMAL_OUT,
+          total_value: DECIMAL_OUT,
+          updated_at: TIME_OUT,
+        },
+      },
+      holdings: { type: "array", items: ref("Holding") },
+    },
+  },
+  NewBacktest: {
+    type: "object",
+    additionalProperties: false,
+    required: ["strategy", "trading_pair", "timeframe"],
+    properties: {
+      strategy: { type: "string", enum: STRATEGIES },
+      strategy_id: { type: "string", format: "uuid" },
+      parameters: { type: "object" },
+      exchange: {
+        type: "string",
+        enum: ["binance", "bybit", "mexc", "bitget", "kraken", "coinbase", "okx", "kucoin", "gate"],
+      },
+      trading_pair: { type: "string", pattern: PAIR_PATTERN },
+      timeframe: { type: "string", enum: TIMEFRAMES },
+      start_date: { type: "string", format: "date-time" },
+      end_date: { type: "string", format: "date-time" },
+      settings: { type: "object" },
+    },
+  },
+  BacktestResult: {
+    type: "object",
+    required: ["id", "final_balance", "total_return_percentage", "total_trades"],
+    properties: {
+      id: { type: "string", format: "uuid" },
+      initial_balance: DECIMAL_OUT,
+      final_balance: DECIMAL_OUT,
+      total_return: DECIMAL_OUT,
+      total_return_percentage: DECIMAL_OUT,
+      max_drawdown: DECIMAL_OUT,
+      sharpe_ratio: DECIMAL_OUT,
+      sortino_ratio: DECIMAL_OUT,
+      win_rate: DECIMAL_OUT,
+      profit_factor: DECIMAL_OUT,
+      total_trades: { type: "integer" },
+      winning_trades: { type: "integer" },
+      losing_trades: { type: "integer" },
+      best_trade: DECIMAL_OUT,
+      worst_trade: DECIMAL_OUT,
+      avg_trade: DECIMAL_OUT,
+      calmar_ratio: DECIMAL_OUT,
+      trades: { type: "array" },
+      equity_curve: { type: "array" },
+      created_at: { type: "string" },
+    },
+  },
+  Backtest: {
+    type: "object",
+    required: ["id", "strategy", "trading_pair", "timeframe", "status", "created_at"],
+    properties: {
+      id: { type: "string", format: "uuid" },
+      strategy: { type: "string", enum: STRATEGIES },
+      strategy_id: { type: ["string", "null"], format: "uuid" },
+      parameters: { type: "object" },
+      exchange: { type: "string" },
+      trading_pair: { type: "string" },
+      timeframe: { type: "string" },
+      start_date: TIME_OUT,
+      end_date: TIME_OUT,
+      settings: { type: "object" },
+      status: { type: "string", enum: ["queued", "running", "completed", "failed", "cancelled"] },
+      progress: DECIMAL_OUT,
+      error: { type: ["string", "null"] },
+      compute_seconds: DECIMAL_OUT,
+      credits_charged: DECIMAL_OUT,
+      started_at: TIME_OUT,
+      finished_at: TIME_OUT,
+      created_at: { type: "string" },
+      result: { anyOf: [ref("BacktestResult"), { type: "null" }] },
+    },
+  },
   Error: {
     type: "object",
     required: ["error"],
@@ -179,6 +305,17 @@ export const ROUTES: Route[] = [
   { method: "POST", path: "/v1/signals", operationId: "publishSignal",
     summary: "Publish a signal on one of the key's provider's strategies", scope: "signals:write",
     body: ref("NewSignal"), status: 201, response: ref("Signal") },
+  { method: "GET", path: "/v1/portfolio", operationId: "getPortfolio",
+    summary: "The key's user's brokerage portfolio: its value and holdings", scope: "portfolio:read", status: 200,
+    response: ref("Portfolio") },
+  { method: "GET", path: "/v1/backtests", operationId: "listBacktests", summary: "The key's user's backtests, newest first",
+    scope: "backtests:read", status: 200, response: list("Backtest") },
+  { method: "POST", path: "/v1/backtests", operationId: "startBacktest",
+    summary: "Queue a backtest run (the plan's backtest quota applies)", scope: "backtests:write",
+    body: ref("NewBacktest"), status: 201, response: ref("Backtest") },
+  { method: "GET", path: "/v1/backtests/{id}", operationId: "getBacktest",
+    summary: "One backtest run, with its result once completed", scope: "backtests:read", status: 200,
+    response: ref("Backtest") },
 ];
 
 export function resolveRef(r: string): Schema {
@@ -220,7 +357,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
       },
     };
     if (r.body || parameters) responses["400"] = errorResponse("a body or argument the schema or the database refuses, naming the field");
-    if (parameters) responses["404"] = errorResponse("no such bot visible to the key's user");
+    if (parameters) responses["404"] = errorResponse("nothing with that id visible to the key's user");
     paths[r.path] ??= {};
     paths[r.path][r.method.toLowerCase()] = {
       operationId: r.operationId,

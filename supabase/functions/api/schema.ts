@@ -1,6 +1,6 @@
 // A JSON Schema checker for the subset the API's OpenAPI document uses (type, enum,
 // required, properties, additionalProperties: false, min/maxLength, pattern, minimum,
-// exclusiveMinimum, maximum, format: uuid, items, maxItems). Each problem names the field.
+// exclusiveMinimum, maximum, format: uuid and date-time, items, maxItems, anyOf). Each problem names the field.
 
 export type Schema = {
   type?: string | string[];
@@ -19,10 +19,12 @@ export type Schema = {
   maxItems?: number;
   description?: string;
   $ref?: string;
+  anyOf?: Schema[];
   [key: string]: unknown;
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/i;
 
 function typeOf(value: unknown): string {
   if (value === null) return "null";
@@ -45,6 +47,10 @@ export function check(
 ): string | null {
   if (schema.$ref) return check(value, resolve(schema.$ref), path, resolve);
   const where = path || "body";
+  if (schema.anyOf) {
+    const problems = schema.anyOf.map((s) => check(value, s, path, resolve));
+    if (!problems.includes(null)) return problems[0];
+  }
   if (schema.type !== undefined) {
     const types = Array.isArray(schema.type) ? schema.type : [schema.type];
     if (!types.some((t) => typeMatches(value, t))) {
@@ -62,6 +68,9 @@ export function check(
       return `${where} is longer than ${schema.maxLength} characters`;
     }
     if (schema.format === "uuid" && !UUID.test(value)) return `${where} must be a UUID`;
+    if (schema.format === "date-time" && (!DATE_TIME.test(value) || Number.isNaN(Date.parse(value)))) {
+      return `${where} must be a date-time (ISO 8601 with a time zone)`;
+    }
     if (schema.pattern && !new RegExp(schema.pattern, "u").test(value)) {
       return `${where} must match ${schema.pattern}`;
     }

@@ -14,6 +14,7 @@ export function paystackEventId(event: string, data: Record<string, unknown>): s
 
 export async function handler(req: Request): Promise<Response> {
   const delivery = await receiveWebhook(req, {
+    source: "paystack",
     secretName: "PAYSTACK_SECRET_KEY",
     verify: async (bytes, req, secret) => {
       const verdict = await verifyPaystack(req.headers.get("x-paystack-signature"), bytes, secret);

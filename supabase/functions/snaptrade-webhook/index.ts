@@ -29,6 +29,7 @@ function parseEvent(payload: Record<string, unknown>): Event | string {
 
 export async function handler(req: Request, now: () => number = Date.now): Promise<Response> {
   const delivery = await receiveWebhook(req, {
+    source: "snaptrade",
     secretName: "SNAPTRADE_CONSUMER_KEY",
     verify: async (bytes, req, key) => {
       const text = decodeUtf8(bytes);

@@ -10,6 +10,7 @@ export const TOLERANCE_S = 300;
 
 export async function handler(req: Request): Promise<Response> {
   const delivery = await receiveWebhook(req, {
+    source: "stripe",
     secretName: "STRIPE_WEBHOOK_SECRET",
     verify: async (bytes, req, secret) => {
       const verdict = await verifyStripe(req.headers.get("stripe-signature"), bytes, secret, TOLERANCE_S);

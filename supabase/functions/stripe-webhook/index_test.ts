@@ -49,6 +49,28 @@ t("dispute, transfer and Connect account events are stored and queued like payme
   }
 });
 
+t("deliveries past the per-address limit get 429 and are not stored; other addresses go on", async () => {
+  Deno.env.set("WEBHOOK_RATE_PER_MINUTE", "2");
+  try {
+    const address = `198.51.100.${Math.floor(Math.random() * 250) + 1}, 10.0.0.1`;
+    const send = async (from: string) => {
+      const { id, raw } = event();
+      const res = await handler(post(URL_, raw, { "stripe-signature": await signature(raw), "x-forwarded-for": from }));
+      return { id, res };
+    };
+    for (let i = 0; i < 2; i++) assertEquals((await send(address)).res.status, 200);
+    const { id, res } = await send(address);
+    assertEquals(res.status, 429);
+    assertEquals(Number(res.headers.get("Retry-After")) >= 1, true);
+    assertEquals(res.headers.get("RateLimit-Limit"), "2");
+    assertEquals((await res.json()).error, "too many deliveries from this source: at most 2 a minute; retry later");
+    assertEquals(await inbox("stripe", id), { rows: 0, jobs: 0 });
+    assertEquals((await send("203.0.113.9")).res.status, 200, "another address has its own allowance");
+  } finally {
+    Deno.env.delete("WEBHOOK_RATE_PER_MINUTE");
+  }
+});
+
 t("a duplicated delivery is acknowledged and changes nothing", async () => {
   const { id, raw } = event();
   const sig = await signature(raw);

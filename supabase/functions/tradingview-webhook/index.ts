@@ -8,6 +8,7 @@ import { db } from "../_shared/db.ts";
 import { reply } from "../_shared/http.ts";
 import { isRecord } from "../_shared/json_body.ts";
 import { receiveWebhook } from "../_shared/webhook_inbox.ts";
+import { limitSource, PER_TOKEN_PER_MINUTE } from "../_shared/webhook_limit.ts";
 
 export const STALE_AFTER_S = 300;
 const QUOTES = ["USDT", "USDC", "BUSD", "FDUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB"];
@@ -111,6 +112,8 @@ export async function handler(req: Request): Promise<Response> {
   const body = delivery.payload;
   const token = new URL(req.url).searchParams.get("token") ?? (typeof body.token === "string" ? body.token : null);
   if (!token) return reply(401, { error: "missing token" });
+  const limited = await limitSource(`tradingview:${(await sha256Hex(token)).slice(0, 32)}`, PER_TOKEN_PER_MINUTE);
+  if (limited) return limited;
   const alert = await parseAlert(body);
   if ("error" in alert) return reply(400, { error: alert.error });
 

@@ -52,6 +52,24 @@ t("a valid alert publishes a signal of the token's strategy, queued for the flee
   assertEquals(job.n, 1);
 });
 
+t("a token past 60 alerts a minute gets 429 with Retry-After; another token goes on", async () => {
+  const { strategy, token } = await providerWithToken();
+  for (let i = 0; i < 60; i++) {
+    const res = await send({ action: "buy", ticker: "NOT A PAIR" }, token);
+    assertEquals(res.status, 400);
+    await res.body?.cancel();
+  }
+  const refused = await send({ action: "buy", ticker: "BINANCE:BTCUSDT", price: 1, id: "late" }, token);
+  assertEquals(refused.status, 429);
+  assertEquals(Number(refused.headers.get("Retry-After")) >= 1, true);
+  await refused.body?.cancel();
+  assertEquals(await signals(strategy), [], "the refused alert published nothing");
+  const other = await providerWithToken();
+  const res = await send({ action: "buy", ticker: "BINANCE:BTCUSDT", price: 1, id: "other" }, other.token);
+  assertEquals(res.status, 201);
+  await res.body?.cancel();
+});
+
 t("a duplicated alert yields one signal; an exit closes it with its result", async () => {
   const { strategy, token } = await providerWithToken();
   const alert = { token, action: "short", pair: "ETH/USDT", price: 200, alert_id: 7 };

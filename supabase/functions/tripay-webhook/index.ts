@@ -11,6 +11,7 @@ const fail = (status: number, message: string) => reply(status, { success: false
 
 export async function handler(req: Request): Promise<Response> {
   const delivery = await receiveWebhook(req, {
+    source: "tripay",
     secretName: "TRIPAY_PRIVATE_KEY",
     verify: async (bytes, req, secret) => {
       const verdict = await verifyTripay(req.headers.get("x-callback-signature"), bytes, secret);

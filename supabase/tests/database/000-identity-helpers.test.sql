@@ -131,6 +131,10 @@ begin
   insert into public.api_keys (id, user_id, name, environment, prefix, key_hash, scopes)
   select tests.mx_id('api_key', k), uid, 'key ' || k, 'live', 'tf_live_' || left(md5(random()::text), 8),
          extensions.gen_random_bytes(32), '{bots:read}' from mx_rows;
+  insert into public.api_usage_minutes (key_id, user_id, minute, endpoint, status, calls, latency_ms_sum, latency_ms_max)
+  select tests.mx_id('api_key', k), uid, date_trunc('minute', now()), 'GET /v1/bots', 200, 1, 1, 1 from mx_rows;
+  insert into public.api_usage_days (key_id, user_id, day, calls, errors, latency_ms_sum)
+  select tests.mx_id('api_key', k), uid, current_date, 1, 0, 1 from mx_rows;
   insert into public.strategies (id, user_id, name, strategy_type, engine, is_public, is_verified, content, parameters, monthly_price)
   values (tests.mx_id('strategy', 'm1'), tests.mx_id('user', 'pat'), 'paid', 'marketplace', 'rules', true, true,
           '{"secret": "rules"}', '{"fast": 7}', 19),

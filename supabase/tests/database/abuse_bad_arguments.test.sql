@@ -144,6 +144,8 @@ insert into calls values
   ('create_api_key: on a plan without api_access', 'alice', $$select * from create_api_key('k', '{bots:read}')$$, 'error=23514'),
   ('revoke_api_key: null', 'alice', $$select * from revoke_api_key(null)$$, 'error=P0002'),
   ('revoke_api_key: an unknown key', 'alice', $$select * from revoke_api_key(gen_random_uuid())$$, 'error=P0002'),
+  ('db_pre_request: a path of 1 MB', 'alice', $$select 1 from (select set_config('request.method', 'POST', true), set_config('request.path', repeat('/reviews', 125000), true)) s, lateral (select public.db_pre_request()) r$$, 'rows=1'),
+  ('db_pre_request: past the limit of reviews', 'alice', $$select 1 from (select set_config('request.method', 'POST', true), set_config('request.path', '/reviews', true)) s, generate_series(1, 6) g, lateral (select public.db_pre_request(), g) r$$, 'error=PGRST'),
   ('admin_service_health: by a user', 'alice', $$select 1 from admin_service_health()$$, 'denied'),
   ('admin_service_health: by a provider', 'pat', $$select 1 from admin_service_health()$$, 'denied'),
   ('admin_service_health: takes nothing', 'dana', $$select 1 where (select count(*) from admin_service_health()) >= 0$$, 'rows=1'),

@@ -56,7 +56,7 @@ select is((public.api_authorize((select key from made where who = 'kim' and n = 
           tests.id('user', 1701)::text, 'a key resolves to its user');
 select is((public.api_authorize((select key from made where who = 'lee' and n = 1), 'signals:write')) -> 'claims' -> 'app_metadata' ->> 'role',
           'provider', 'a provider''s key acts as a provider');
-select is((public.api_authorize((select key from made where who = 'kim' and n = 1), 'bots:write')) - 'limit',
+select is((public.api_authorize((select key from made where who = 'kim' and n = 1), 'bots:write')) - 'limit' - 'key_id' - 'user_id',
           '{"status": 403, "error": "this API key lacks the scope bots:write", "scope": "bots:write"}'::jsonb,
           'a missing scope is 403 naming the scope');
 select is(public.api_authorize('tf_live_' || repeat('A', 32), 'bots:read'), '{"status": 401, "error": "invalid API key"}',

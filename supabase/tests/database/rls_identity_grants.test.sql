@@ -42,6 +42,7 @@ insert into calls values
   ('save_ai_strategy: alice''s risk analysis', $$select save_ai_strategy(@ai.a1)::text as key$$, array['denied', 'error=22023', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
   ('create_api_key: own', $$select (create_api_key('matrix', '{bots:read}')).key ~ '^tf_live_[A-Za-z0-9]{32}$' as key$$, array['denied', 'true', 'true', 'true', 'true', 'denied']),
   ('revoke_api_key: alice''s', $$select (revoke_api_key(@api_key.a1)).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'a1']),
+  ('db_pre_request: not an expensive write', $$select 'ran' as key from (select db_pre_request()) r$$, array['ran', 'ran', 'ran', 'ran', 'ran', 'ran']),
   ('close_position: alice''s trade on a stopped bot', $$select (close_position(@trade.a1, true)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
   ('manual_trade: alice''s stopped bot', $$select (manual_trade(@bot.a1, true, 'buy', 1)).id::text as key$$, array['denied', 'error=23514', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
   ('stop_bot: alice''s, keeping positions', $$select (stop_bot(@bot.a1, 'keep')).id::text as key$$, array['denied', 'a1', 'error=P0002', 'error=P0002', 'error=P0002', 'denied']),
@@ -100,6 +101,8 @@ insert into executors values
   ('acquire_bot_leases(uuid,double precision,double precision)', 'service_role'),
   ('api_authorize(text,text,inet)', 'service_role'),
   ('apply_ai_suggestion(uuid,integer)', 'authenticated service_role'),
+  ('api_record_calls(jsonb)', 'service_role'),
+  ('api_usage_rollup()', 'service_role'),
   ('backtest_run_finish(uuid,text,numeric,numeric,jsonb,text)', 'service_role'),
   ('backtest_run_progress(uuid,numeric)', 'service_role'),
   ('backtest_run_start(uuid)', 'service_role'),
@@ -185,6 +188,8 @@ insert into executors values
   ('stop_bot(uuid,text)', 'authenticated service_role'),
   ('subscribe_to_strategy(uuid,boolean,uuid,jsonb)', 'authenticated service_role'),
   ('update_bot_statistics()', 'service_role'),
+  ('webhook_rate_take(text,integer)', 'service_role'),
+  ('db_pre_request()', 'anon authenticated service_role'),
   ('worker_heartbeat(uuid,double precision,bigint[])', 'service_role');
 
 -- What anon and authenticated may do to each relation; a column list where the grant is
@@ -215,6 +220,10 @@ insert into privileges values
   ('authenticated', 'select', 'aggregated_holdings', null),
   ('authenticated', 'select', 'ai_analyses', null),
   ('authenticated', 'select', 'api_keys', '{created_at,environment,expires_at,id,last_used_at,last_used_ip,name,organisation_id,prefix,revoked_at,scopes,user_id}'),
+  ('authenticated', 'select', 'api_usage_days', null),
+  ('authenticated', 'select', 'api_usage_minutes', null),
+  ('authenticated', 'select', 'api_usage_per_day', null),
+  ('authenticated', 'select', 'api_usage_per_minute', null),
   ('authenticated', 'select', 'backtest_results', null),
   ('authenticated', 'select', 'backtest_runs', null),
   ('authenticated', 'select', 'bot_leases', null),
