@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.console import cli as console_cli
 
     console_cli.add_commands(sub)
+
+    from worker.data import cli as data_cli
+
+    data_cli.add_commands(sub)
     return parser
 
 

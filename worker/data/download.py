@@ -1,0 +1,326 @@
+"""Historical candles from an exchange's public API into ``public.candles`` (or CSV files).
+
+Each market (pair and timeframe) is fetched page by page through ccxt's ``fetch_ohlcv``
+with the client's rate limiter on, from ``since`` (or just after the last candle already
+stored, so an interrupted download resumes) up to ``until``. Pages are stored as they
+arrive: COPY into a temporary table, then one insert that keeps candles already stored.
+Gaps (candles the exchange does not have) are reported, never filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import ccxt
+import psycopg
+
+from worker.candles.series import Gap, csv_name
+from worker.candles.timeframes import datetime_to_ms, iso, ms_to_datetime, timeframe_ms
+from worker.errors import Fatal
+
+RAW_ROW_EXCHANGES = frozenset({"binance"})
+"""Exchanges whose kline rows start ``[time, open, high, low, close, volume]`` with prices
+as decimal text: their rows are kept as that text (exact, and far faster than ccxt's
+float parsing). Other exchanges go through ccxt's own row parser."""
+
+PAGE = 1000
+"""Candles asked for per request (Binance's documented maximum for klines)."""
+
+STAGE = """
+create temporary table if not exists candles_download (
+  open_time timestamptz, open numeric, high numeric, low numeric, close numeric, volume numeric
+) on commit delete rows
+"""
+COPY = "copy candles_download (open_time, open, high, low, close, volume) from stdin"
+MERGE = """
+insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume)
+select %(exchange)s, %(symbol)s, %(timeframe)s, open_time, open, high, low, close, volume
+  from candles_download
+on conflict do nothing
+"""
+RESUME = """
+select (extract(epoch from max(open_time)) * 1000)::bigint
+  from public.candles
+ where exchange = %(exchange)s and symbol = %(symbol)s and timeframe = %(timeframe)s
+   and open_time >= %(since)s and open_time < %(until)s
+   and exists (select 1 from public.candles s
+                where s.exchange = %(exchange)s and s.symbol = %(symbol)s
+                  and s.timeframe = %(timeframe)s and s.open_time = %(since)s)
+"""
+
+
+class OhlcvExchange(Protocol):
+    """What the downloader needs of a ccxt async client."""
+
+    id: str
+    timeframes: dict[str, Any]
+    markets: dict[str, Any]
+
+    async def load_markets(self, reload: bool = False) -> Any: ...
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since: int | None, limit: int | None
+    ) -> list[list[Any]]: ...
+
+    def milliseconds(self) -> int: ...
+
+
+@dataclass
+class MarketResult:
+    """What one market's download did."""
+
+    symbol: str
+    timeframe: str
+    resumed_from: int | None = None  # open time (ms) the download restarted after
+    fetched: int = 0
+    first: int | None = None
+    last: int | None = None
+    gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return sum(g.missing for g in self.gaps)
+
+    def describe(self) -> str:
+        if self.fetched == 0:
+            return f"{self.symbol} {self.timeframe}: up to date"
+        assert self.first is not None and self.last is not None
+        text = (
+            f"{self.symbol} {self.timeframe}: {self.fetched} candles "
+            f"{iso(self.first)} .. {iso(self.last)}"
+        )
+        if self.resumed_from is not None:
+            text += f" (resumed after {iso(self.resumed_from)})"
+        if self.gaps:
+            text += f", {len(self.gaps)} gap(s), {self.missing} candle(s) missing"
+        return text
+
+
+Progress = Callable[[str, int, int], None]
+"""progress(market label, candles done, candles expected)"""
+
+
+def _rows_as_text(client: Any) -> None:
+    """Keep kline rows as the exchange's decimal text (see :data:`RAW_ROW_EXCHANGES`)."""
+
+    def parse_ohlcv(row: Any, market: Any = None) -> list[Any]:
+        return [int(row[0]), row[1], row[2], row[3], row[4], row[5]]
+
+    client.parse_ohlcv = parse_ohlcv
+
+
+def _check(client: OhlcvExchange, pairs: Sequence[str], timeframes: Sequence[str]) -> None:
+    offered = sorted(client.timeframes or {})
+    for tf in timeframes:
+        if tf not in (client.timeframes or {}):
+            raise Fatal(
+                f"{client.id} does not offer timeframe {tf!r} (it offers {', '.join(offered)})"
+            )
+    for pair in pairs:
+        if pair not in client.markets:
+            raise Fatal(f"unknown pair {pair!r} on {client.id}")
+
+
+class CandleSink(Protocol):
+    async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
+        """Open time (ms) of the last candle already stored for the period, if resuming."""
+
+    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None: ...
+
+
+class DatabaseSink:
+    """Candles into ``public.candles`` through one connection (autocommit off)."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], exchange: str) -> None:
+        self.conn = conn
+        self.exchange = exchange
+        self._staged = False
+
+    def _key(self, symbol: str, timeframe: str) -> dict[str, Any]:
+        return {"exchange": self.exchange, "symbol": symbol, "timeframe": timeframe}
+
+    async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
+        params = {
+            **self._key(symbol, timeframe),
+            "since": ms_to_datetime(since),
+            "until": ms_to_datetime(until),
+        }
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            await cur.execute(RESUME, params)
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
+        text = "".join(
+            f"{iso(r[0])}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n" for r in rows
+        ).encode()
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            if not self._staged:
+                await cur.execute(STAGE)
+                self._staged = True
+            async with cur.copy(COPY) as copy:
+                await copy.write(text)
+            await cur.execute(MERGE, self._key(symbol, timeframe))
+
+
+class FileSink:
+    """Candles into ``DIR/<BASE>_<QUOTE>-<timeframe>.csv`` (what backtests read), appended."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, symbol: str, timeframe: str) -> Path:
+        return self.directory / csv_name(symbol, timeframe)
+
+    async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
+        path = self._path(symbol, timeframe)
+        if not path.exists():
+            return None
+        with path.open("rb") as fh:
+            fh.readline()
+            second = fh.readline()
+            if not second:
+                return None
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 512))
+            last = fh.read().decode().strip().splitlines()[-1]
+        start = datetime_to_ms(datetime.fromisoformat(second.decode().split(",")[0]))
+        end = datetime_to_ms(datetime.fromisoformat(last.split(",")[0]))
+        if start != since:
+            raise Fatal(
+                f"{path} starts at {iso(start)}, not {iso(since)}: move it away or download "
+                "from its start"
+            )
+        return end
+
+    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
+        path = self._path(symbol, timeframe)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with path.open("a") as fh:
+            if new:
+                fh.write("date,open,high,low,close,volume\n")
+            fh.writelines(f"{iso(r[0])},{r[1]},{r[2]},{r[3]},{r[4]},{r[5]}\n" for r in rows)
+
+
+def _gaps(previous: int | None, rows: list[list[Any]], step: int) -> list[Gap]:
+    out: list[Gap] = []
+    for r in rows:
+        t = int(r[0])
+        if previous is not None and t - previous > step:
+            out.append(Gap(after=previous, before=t, missing=(t - previous) // step - 1))
+        previous = t
+    return out
+
+
+async def _fetch(client: OhlcvExchange, symbol: str, timeframe: str, since: int) -> list[list[Any]]:
+    try:
+        return await client.fetch_ohlcv(symbol, timeframe, since, PAGE)
+    except ccxt.RateLimitExceeded:
+        await asyncio.sleep(max(1.0, getattr(client, "rateLimit", 1000) / 1000))
+        return await client.fetch_ohlcv(symbol, timeframe, since, PAGE)
+    except ccxt.BaseError as e:
+        raise Fatal(f"{client.id}: fetching {timeframe} candles of {symbol} failed: {e}") from e
+
+
+async def download_market(
+    client: OhlcvExchange,
+    sink: CandleSink,
+    symbol: str,
+    timeframe: str,
+    since: int,
+    until: int,
+    progress: Progress | None = None,
+) -> MarketResult:
+    """Download the closed candles of one market with ``since <= open time < until``."""
+    step = timeframe_ms(timeframe)
+    since -= since % step
+    result = MarketResult(symbol, timeframe)
+    until = min(until, client.milliseconds() // step * step)  # closed candles only
+    resumed = await sink.resume_after(symbol, timeframe, since, until)
+    cursor = since
+    previous: int | None = None
+    if resumed is not None:
+        result.resumed_from = previous = resumed
+        cursor = resumed + step
+    label = f"{symbol} {timeframe}"
+    expected = max(0, (until - since) // step)
+    pending: asyncio.Task[None] | None = None
+    try:
+        while cursor < until:
+            rows = await _fetch(client, symbol, timeframe, cursor)
+            rows = [r for r in rows if cursor <= int(r[0]) < until]
+            if not rows:
+                break
+            result.gaps += _gaps(previous if previous is not None else None, rows, step)
+            if result.first is None:
+                result.first = int(rows[0][0])
+                if previous is None and result.first > since:
+                    result.gaps.append(
+                        Gap(
+                            after=since - step,
+                            before=result.first,
+                            missing=(result.first - since) // step,
+                        )
+                    )
+            previous = result.last = int(rows[-1][0])
+            result.fetched += len(rows)
+            cursor = previous + step
+            if pending is not None:
+                await pending
+            # Store this page while the next one is fetched.
+            pending = asyncio.ensure_future(sink.store(symbol, timeframe, rows))
+            if progress is not None:
+                progress(label, (cursor - since) // step, expected)
+        if pending is not None:
+            await pending
+            pending = None
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+    if previous is not None and previous + step < until and result.fetched:
+        result.gaps.append(
+            Gap(after=previous, before=until, missing=(until - previous) // step - 1)
+        )
+    if result.fetched == 0 and resumed is None:
+        raise Fatal(
+            f"{client.id} has no {timeframe} candles of {symbol} between {iso(since)} and "
+            f"{iso(until)}"
+        )
+    return result
+
+
+async def download(
+    client: Any,
+    sink: CandleSink,
+    pairs: Sequence[str],
+    timeframes: Sequence[str],
+    since: datetime,
+    until: datetime | None = None,
+    progress: Progress | None = None,
+) -> list[MarketResult]:
+    """Download every pair and timeframe; checks pairs and timeframes before fetching."""
+    try:
+        await client.load_markets()
+    except ccxt.BaseError as e:
+        raise Fatal(f"{client.id}: cannot load its markets: {e}") from e
+    _check(client, pairs, timeframes)
+    if client.id in RAW_ROW_EXCHANGES:
+        _rows_as_text(client)
+    start = datetime_to_ms(since)
+    end = datetime_to_ms(until) if until is not None else client.milliseconds()
+    if end <= start:
+        raise Fatal(f"--until ({iso(end)}) must be after --since ({iso(start)})")
+    return [
+        await download_market(client, sink, pair, tf, start, end, progress)
+        for pair in pairs
+        for tf in timeframes
+    ]
