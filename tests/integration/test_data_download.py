@@ -16,6 +16,7 @@ from tests.fakes.fake_binance import FakeBinance
 from worker.candles.series import load_csv
 from worker.cli import build_parser, main
 from worker.data.cli import _run
+from worker.data.download import WINDOWS
 from worker.errors import Fatal
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -66,8 +67,10 @@ async def test_download_stores_every_candle_exactly_and_reports_the_gap(
     out = capsys.readouterr().out
     assert "BTC/USDT 1m: 2498 candles 2024-01-01T00:00:00Z .. 2024-01-02T17:39:00Z" in out
     assert "gap: 2 candle(s) missing between 2024-01-01T19:59:00Z and 2024-01-01T20:02:00Z" in out
-    # Paginated: 1,000 candles per request (the exchange's maximum), then an empty page.
-    assert len(klines_starts(fake)) == 4
+    # Paginated: 1,000 candles per request (the exchange's maximum); no request runs on
+    # after the exchange answered that it has nothing newer.
+    limits = [r.params["limit"] for r in fake.requests if r.path == "/api/v3/klines"]
+    assert set(limits) == {"1000"} and 3 <= len(limits) <= 2 + WINDOWS
 
     # The exchange gets 500 newer candles; a second run asks only for those.
     fake.history[("BTCUSDT", "1m")] = (START_MS, 3000)
@@ -126,3 +129,30 @@ def test_unknown_exchange_is_one_line(capsys: pytest.CaptureFixture[str]) -> Non
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err == ["tradefleet data: error: unknown exchange 'nosuchx': not a ccxt exchange id"]
+
+
+async def test_an_interrupted_download_resumes_where_it_stopped(
+    fake: FakeBinance, conn: psycopg.AsyncConnection[Any], db_url: str
+) -> None:
+    generated = fake._generated
+    calls = 0
+
+    def then_down(*a: Any) -> list[list[Any]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the exchange goes down after the first page
+            fake.fail_next("unavailable", path="/api/v3/klines", times=1000)
+        return generated(*a)
+
+    fake._generated = then_down  # type: ignore[method-assign]
+    base = ["--exchange", "binance", "--pairs", "BTC/USDT", "--timeframes", "1m"]
+    argv = args(*base, "--since", "2024-01-01", "--database-url", db_url)
+    with pytest.raises(Fatal, match="failed 3 times"):
+        await _run(argv)
+    assert len(await stored(conn)) == 1000
+
+    fake._failures.clear()
+    fake.requests.clear()
+    await _run(argv)
+    assert klines_starts(fake)[0] == START_MS + 1000 * MINUTE
+    assert len(await stored(conn)) == 2498

@@ -32,15 +32,25 @@ float parsing). Other exchanges go through ccxt's own row parser."""
 PAGE = 1000
 """Candles asked for per request (Binance's documented maximum for klines)."""
 
+WINDOWS = 8
+"""Pages requested at once (ccxt's rate limiter queues them by the exchange's limit)."""
+
+BATCH = 50_000
+"""Candles stored per transaction."""
+
+RETRIES = 2
+"""Further attempts at a page after a network error before the download stops."""
+
 STAGE = """
 create temporary table if not exists candles_download (
-  open_time timestamptz, open numeric, high numeric, low numeric, close numeric, volume numeric
+  t bigint, open numeric, high numeric, low numeric, close numeric, volume numeric
 ) on commit delete rows
 """
-COPY = "copy candles_download (open_time, open, high, low, close, volume) from stdin"
+COPY = "copy candles_download (t, open, high, low, close, volume) from stdin"
 MERGE = """
 insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume)
-select %(exchange)s, %(symbol)s, %(timeframe)s, open_time, open, high, low, close, volume
+select %(exchange)s, %(symbol)s, %(timeframe)s,
+       timestamptz 'epoch' + t * interval '1 millisecond', open, high, low, close, volume
   from candles_download
 on conflict do nothing
 """
@@ -157,15 +167,16 @@ class DatabaseSink:
         return None if row is None or row[0] is None else int(row[0])
 
     async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
-        text = "".join(
-            f"{iso(r[0])}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n" for r in rows
-        ).encode()
+        text = "".join(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n" for r in rows)
         async with self.conn.transaction(), self.conn.cursor() as cur:
             if not self._staged:
                 await cur.execute(STAGE)
                 self._staged = True
+            # A commit lost in a crash costs only a re-fetch: the next run resumes after
+            # the last candle that was stored.
+            await cur.execute("set local synchronous_commit = off")
             async with cur.copy(COPY) as copy:
-                await copy.write(text)
+                await copy.write(text.encode())
             await cur.execute(MERGE, self._key(symbol, timeframe))
 
 
@@ -220,13 +231,42 @@ def _gaps(previous: int | None, rows: list[list[Any]], step: int) -> list[Gap]:
 
 
 async def _fetch(client: OhlcvExchange, symbol: str, timeframe: str, since: int) -> list[list[Any]]:
-    try:
-        return await client.fetch_ohlcv(symbol, timeframe, since, PAGE)
-    except ccxt.RateLimitExceeded:
-        await asyncio.sleep(max(1.0, getattr(client, "rateLimit", 1000) / 1000))
-        return await client.fetch_ohlcv(symbol, timeframe, since, PAGE)
-    except ccxt.BaseError as e:
-        raise Fatal(f"{client.id}: fetching {timeframe} candles of {symbol} failed: {e}") from e
+    """One page; a network error, an unavailable exchange or a rate-limit answer is tried
+    again (after 1 s, then 2 s) before the download stops."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return await client.fetch_ohlcv(symbol, timeframe, since, PAGE)
+        except ccxt.NetworkError as e:
+            if attempt == RETRIES:
+                raise Fatal(
+                    f"{client.id}: fetching {timeframe} candles of {symbol} failed "
+                    f"{RETRIES + 1} times: {e}"
+                ) from e
+            await asyncio.sleep(2**attempt)
+        except ccxt.BaseError as e:
+            raise Fatal(f"{client.id}: fetching {timeframe} candles of {symbol} failed: {e}") from e
+    raise AssertionError("unreachable")
+
+
+async def _window(
+    client: OhlcvExchange, symbol: str, timeframe: str, start: int, end: int, step: int
+) -> tuple[list[list[Any]], bool]:
+    """Every candle with ``start <= open time < end``, page after page (an exchange may
+    answer fewer than asked for), and whether the exchange has candles after the window
+    (it answers from the first candle at or after the time asked for: an empty answer
+    means there are none)."""
+    out: list[list[Any]] = []
+    cursor = start
+    while cursor < end:
+        page = await _fetch(client, symbol, timeframe, cursor)
+        if not page:
+            return out, False
+        rows = [r for r in page if cursor <= r[0] < end]
+        out += rows
+        if not rows or int(page[-1][0]) >= end - step:
+            break
+        cursor = int(rows[-1][0]) + step
+    return out, True
 
 
 async def download_market(
@@ -238,7 +278,13 @@ async def download_market(
     until: int,
     progress: Progress | None = None,
 ) -> MarketResult:
-    """Download the closed candles of one market with ``since <= open time < until``."""
+    """Download the closed candles of one market with ``since <= open time < until``.
+
+    The first page finds where the exchange's data starts; after it, windows of one page
+    each are fetched :data:`WINDOWS` at a time (ccxt's rate limiter still spaces the
+    requests) and stored in order, :data:`BATCH` candles per transaction, so the stored
+    candles always end at a point a later run resumes from.
+    """
     step = timeframe_ms(timeframe)
     since -= since % step
     result = MarketResult(symbol, timeframe)
@@ -251,41 +297,69 @@ async def download_market(
         cursor = resumed + step
     label = f"{symbol} {timeframe}"
     expected = max(0, (until - since) // step)
-    pending: asyncio.Task[None] | None = None
+    batch: list[list[Any]] = []
+    storing: asyncio.Task[None] | None = None
+
+    async def flush(wait: bool = False) -> None:
+        # One batch is stored while the next is fetched; stores stay in order.
+        nonlocal storing, batch
+        if storing is not None:
+            await storing
+            storing = None
+        if batch:
+            storing = asyncio.ensure_future(sink.store(symbol, timeframe, batch))
+            batch = []
+        if wait and storing is not None:
+            await storing
+            storing = None
+
+    def take(rows: list[list[Any]]) -> None:
+        nonlocal previous
+        if not rows:
+            return
+        result.gaps.extend(_gaps(previous, rows, step))
+        if result.first is None:
+            result.first = int(rows[0][0])
+            if previous is None and result.first > since:
+                missing = (result.first - since) // step
+                result.gaps.append(Gap(after=since - step, before=result.first, missing=missing))
+        previous = result.last = int(rows[-1][0])
+        result.fetched += len(rows)
+        batch.extend(rows)
+
+    if cursor < until:
+        # The first page: the exchange answers from where its candles start.
+        first = [r for r in await _fetch(client, symbol, timeframe, cursor) if r[0] < until]
+        take(first)
+        cursor = int(first[-1][0]) + step if first else until
+    span = PAGE * step
     try:
         while cursor < until:
-            rows = await _fetch(client, symbol, timeframe, cursor)
-            rows = [r for r in rows if cursor <= int(r[0]) < until]
-            if not rows:
-                break
-            result.gaps += _gaps(previous if previous is not None else None, rows, step)
-            if result.first is None:
-                result.first = int(rows[0][0])
-                if previous is None and result.first > since:
-                    result.gaps.append(
-                        Gap(
-                            after=since - step,
-                            before=result.first,
-                            missing=(result.first - since) // step,
-                        )
-                    )
-            previous = result.last = int(rows[-1][0])
-            result.fetched += len(rows)
-            cursor = previous + step
-            if pending is not None:
-                await pending
-            # Store this page while the next one is fetched.
-            pending = asyncio.ensure_future(sink.store(symbol, timeframe, rows))
+            starts = [cursor + i * span for i in range(WINDOWS) if cursor + i * span < until]
+            windows = await asyncio.gather(
+                *(_window(client, symbol, timeframe, s, min(until, s + span), step) for s in starts)
+            )
+            for rows, _ in windows:
+                take(rows)
+            cursor = starts[-1] + span
+            if not all(more for _, more in windows):
+                cursor = until  # the exchange has nothing newer
+            if len(batch) >= BATCH:
+                await flush()
             if progress is not None:
-                progress(label, (cursor - since) // step, expected)
-        if pending is not None:
-            await pending
-            pending = None
+                progress(label, (min(cursor, until) - since) // step, expected)
+        await flush(wait=True)
+    except Fatal:
+        # Keep what was fetched (contiguous from the start): a new run resumes after it.
+        await flush(wait=True)
+        raise
     finally:
-        if pending is not None:
-            pending.cancel()
+        if storing is not None and not storing.done():
+            storing.cancel()
             with contextlib.suppress(BaseException):
-                await pending
+                await storing
+    if progress is not None:
+        progress(label, expected, expected)
     if previous is not None and previous + step < until and result.fetched:
         result.gaps.append(
             Gap(after=previous, before=until, missing=(until - previous) // step - 1)
