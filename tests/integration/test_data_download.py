@@ -101,6 +101,7 @@ async def test_download_to_files_writes_what_backtests_read(
     [
         (["--pairs", "NOPE/USDT", "--timeframes", "1m"], "unknown pair 'NOPE/USDT' on binance"),
         (["--pairs", "BTC/USDT", "--timeframes", "7m"], "binance does not offer timeframe '7m'"),
+        (["--pairs", "BTC/USDT", "--timeframes", "1h,1M"], "timeframe '1M' cannot be stored"),
     ],
 )
 async def test_bad_pair_or_timeframe_is_named_before_any_download(

@@ -132,6 +132,12 @@ def _check(client: OhlcvExchange, pairs: Sequence[str], timeframes: Sequence[str
             raise Fatal(
                 f"{client.id} does not offer timeframe {tf!r} (it offers {', '.join(offered)})"
             )
+        try:
+            timeframe_ms(tf)
+        except ValueError:
+            raise Fatal(
+                f"timeframe {tf!r} cannot be stored (candles are counted in m, h, d or w)"
+            ) from None
     for pair in pairs:
         if pair not in client.markets:
             raise Fatal(f"unknown pair {pair!r} on {client.id}")
