@@ -184,6 +184,7 @@ insert into privileges values
   ('authenticated', 'select', 'invoices', null),
   ('authenticated', 'select', 'job_queue_stats', null),
   ('authenticated', 'select', 'jobs', null),
+  ('authenticated', 'select', 'market_latest_candles', null),
   ('authenticated', 'select', 'notifications', null),
   ('authenticated', 'select', 'orders', null),
   ('authenticated', 'select', 'position_requests', null),
