@@ -7765,7 +7765,6 @@ CREATE POLICY "Providers can publish signals on their own strategies" ON public.
 CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Providers can update their own signals" ON public.signals FOR UPDATE TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Signed-in users can read market candles" ON public.candles FOR SELECT TO authenticated USING (true);
-CREATE POLICY "Signed-in users can read prices" ON public.symbol_prices FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Signed-in users can read the exchanges' markets" ON public.exchange_markets FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Signed-in users can read when markets were loaded" ON public.exchange_market_loads FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Subscribers can change execution of their own subscriptions" ON public.strategy_subscriptions FOR UPDATE TO authenticated USING ((subscriber_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((subscriber_id = ( SELECT auth.uid() AS uid)) AND ((bot_id IS NULL) OR (EXISTS ( SELECT 1
@@ -7833,6 +7832,13 @@ CREATE POLICY "Users can update their own strategies" ON public.strategies FOR U
 CREATE POLICY "Users read the latest candles of their bots' markets" ON public.market_latest_candles FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
    FROM public.bots b
   WHERE ((b.user_id = ( SELECT auth.uid() AS uid)) AND (b.exchange = market_latest_candles.exchange) AND (market_latest_candles.symbol = ANY (COALESCE(b.pairs, ARRAY[b.trading_pair])))))));
+CREATE POLICY "Users read the prices of what they hold or trade" ON public.symbol_prices FOR SELECT TO authenticated USING (((EXISTS ( SELECT 1
+   FROM public.brokerage_positions p
+  WHERE ((p.user_id = ( SELECT auth.uid() AS uid)) AND (p.symbol = symbol_prices.symbol)))) OR (EXISTS ( SELECT 1
+   FROM public.aggregated_holdings h
+  WHERE ((h.user_id = ( SELECT auth.uid() AS uid)) AND (h.symbol = symbol_prices.symbol)))) OR (EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.user_id = ( SELECT auth.uid() AS uid)) AND (symbol_prices.symbol = ANY (COALESCE(b.pairs, ARRAY[b.trading_pair]))))))));
 ALTER TABLE public.admin_audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.aggregated_holdings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.ai_analyses ENABLE ROW LEVEL SECURITY;

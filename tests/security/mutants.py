@@ -115,6 +115,12 @@ MUTANTS: list[Mutant] = [
         "where b.exchange = market_latest_candles.exchange));",
     ),
     Mutant(
+        "owner check dropped",
+        "users read the price of every symbol",
+        'alter policy "Users read the prices of what they hold or trade" '
+        "on public.symbol_prices using (true);",
+    ),
+    Mutant(
         "permissive write policy",
         "any user may update any notification",
         _policy("notifications", "update", "using (true) with check (true)"),
