@@ -26,6 +26,7 @@ examples:
   tradefleet strategies
   tradefleet backtest --candles data/candles/ETH_BTC-5m.csv --strategy sma_cross --report run.html
   tradefleet optimize --candles data/candles/ETH_BTC-5m.csv --strategy rsi --oos 0.3
+  tradefleet data download --exchange binance --pairs BTC/USDT --timeframes 1h --since 2024-01-01
   DATABASE_URL=postgresql://... tradefleet worker
 
 Run 'tradefleet COMMAND --help' for a command's options.
@@ -122,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.console import cli as console_cli
 
     console_cli.add_commands(sub)
+
+    from worker.data import cli as data_cli
+
+    data_cli.add_commands(sub)
     return parser
 
 

@@ -85,6 +85,10 @@ class FakeBinance:
     )
     prices: dict[str, Decimal] = field(default_factory=lambda: {"BTCUSDT": Decimal("43000.00")})
     klines: dict[str, list[list[Any]]] = field(default_factory=dict)
+    # Generated history per (symbol, interval): (first open ms, number of candles); open
+    # times in ``missing`` are absent (gaps in the exchange's own data).
+    history: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    missing: set[int] = field(default_factory=set)
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     trades: list[dict[str, Any]] = field(default_factory=list)
@@ -325,13 +329,55 @@ class FakeBinance:
         )
 
     def _klines(self, params: dict[str, str]) -> web.Response:
+        """GET /api/v3/klines: ``startTime``/``endTime`` inclusive, ``limit`` default 500,
+        at most 1000 (an error above), oldest first."""
         symbol, interval = params["symbol"], params.get("interval", "1m")
+        start = int(params.get("startTime", 0))
+        end = int(params.get("endTime", 2**62))
+        limit = int(params.get("limit", 500))
+        if not 1 <= limit <= 1000:
+            return self._json(
+                400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}
+            )
+        if (symbol, interval) in self.history:
+            return self._json(200, self._generated(symbol, interval, start, end, limit))
         rows = self.klines.get(symbol)
         if rows is None:
             rows = default_klines(interval, count=5)
-        start = int(params.get("startTime", 0))
-        limit = int(params.get("limit", 500))
-        return self._json(200, [r for r in rows if int(r[0]) >= start][:limit])
+        return self._json(200, [r for r in rows if start <= int(r[0]) <= end][:limit])
+
+    def _generated(
+        self, symbol: str, interval: str, start: int, end: int, limit: int
+    ) -> list[list[Any]]:
+        first, count = self.history[(symbol, interval)]
+        step = INTERVAL_MS[interval]
+        i = max(0, -(-(start - first) // step))
+        rows: list[list[Any]] = []
+        while len(rows) < limit and i < count:
+            t = first + i * step
+            if t > end:
+                break
+            i += 1
+            if t in self.missing:
+                continue
+            o = 40000 + (i % 997)
+            rows.append(
+                [
+                    t,
+                    f"{o}.10000000",
+                    f"{o + 5}.00000000",
+                    f"{o - 5}.00000000",
+                    f"{o + 1}.25000000",
+                    "12.50000000",
+                    t + step - 1,
+                    "537500.00000000",
+                    100,
+                    "6.00000000",
+                    "258000.00000000",
+                    "0",
+                ]
+            )
+        return rows
 
     # -- trading --------------------------------------------------------------------------
 

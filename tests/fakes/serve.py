@@ -15,6 +15,9 @@ signed, loopback only):
   its caller never learns of it; the test then kills the caller;
 - ``POST /_fake/release``: answer the held requests (to a dead caller: nothing arrives);
 - ``POST /_fake/price`` ``{"symbol": "BTCUSDT", "price": "43000"}``: the market price.
+
+``--history BTCUSDT:1m:1577836800000:1000000`` makes ``/api/v3/klines`` serve that many
+generated candles of the symbol and interval from the given open time (ms).
 """
 
 from __future__ import annotations
@@ -151,10 +154,17 @@ def _pairs(values: list[str]) -> dict[str, Decimal]:
 
 
 async def serve(
-    kind: str, port: int, prices: dict[str, Decimal], balances: dict[str, Decimal]
+    kind: str,
+    port: int,
+    prices: dict[str, Decimal],
+    balances: dict[str, Decimal],
+    history: list[str] | None = None,
 ) -> None:
     fake = KINDS[kind]()
     fake.prices.update(prices)
+    for spec in history or []:
+        symbol, interval, first, count = spec.split(":")
+        fake.history[(symbol, interval)] = (int(first), int(count))
     for asset, amount in balances.items():
         fake.balances[asset] = [amount, Decimal(0)]
     Control(fake)
@@ -182,8 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--price", action="append", default=[], help="SYMBOL=PRICE")
     parser.add_argument("--balance", action="append", default=[], help="ASSET=AMOUNT")
+    parser.add_argument(
+        "--history", action="append", default=[], help="SYMBOL:INTERVAL:FIRST_MS:COUNT"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.kind, args.port, _pairs(args.price), _pairs(args.balance)))
+    asyncio.run(serve(args.kind, args.port, _pairs(args.price), _pairs(args.balance), args.history))
 
 
 if __name__ == "__main__":

@@ -2779,6 +2779,26 @@ begin
 end;
 $$;
 ALTER FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) OWNER TO postgres;
+CREATE FUNCTION private.publish_latest_candles() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  insert into public.market_latest_candles as m
+    (exchange, symbol, timeframe, open_time, open, high, low, close, volume, updated_at)
+  select distinct on (n.exchange, n.symbol, n.timeframe)
+         n.exchange, n.symbol, n.timeframe, n.open_time, n.open, n.high, n.low, n.close, n.volume, now()
+    from new_rows n
+   order by n.exchange, n.symbol, n.timeframe, n.open_time desc
+  on conflict (exchange, symbol, timeframe) do update
+     set open_time = excluded.open_time, open = excluded.open, high = excluded.high,
+         low = excluded.low, close = excluded.close, volume = excluded.volume,
+         updated_at = excluded.updated_at
+   where excluded.open_time >= m.open_time;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.publish_latest_candles() OWNER TO postgres;
 CREATE FUNCTION private.raise_plan_limit(p_plan public.plans, p_limit text, p_allows text, p_needed numeric, p_constraint text, p_errcode text DEFAULT 'check_violation'::text) RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -8958,6 +8978,20 @@ ALTER TABLE public.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+CREATE TABLE public.market_latest_candles (
+    exchange text NOT NULL,
+    symbol text NOT NULL,
+    timeframe text NOT NULL,
+    open_time timestamp with time zone NOT NULL,
+    open numeric(28,12) NOT NULL,
+    high numeric(28,12) NOT NULL,
+    low numeric(28,12) NOT NULL,
+    close numeric(28,12) NOT NULL,
+    volume numeric(32,12) DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.market_latest_candles OWNER TO postgres;
+COMMENT ON TABLE public.market_latest_candles IS 'The latest stored candle of each market (exchange, symbol, timeframe), kept from candles by a trigger; published through Realtime.';
 CREATE TABLE public.notifications (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid NOT NULL,
@@ -9378,6 +9412,8 @@ ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_idempotency_key_unique UNIQUE (idempotency_key);
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.market_latest_candles
+    ADD CONSTRAINT market_latest_candles_pkey PRIMARY KEY (exchange, symbol, timeframe);
 ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.orders
@@ -9641,6 +9677,7 @@ CREATE TRIGGER bots_validate_limits BEFORE INSERT ON public.bots FOR EACH ROW EX
 CREATE TRIGGER brokerage_accounts_updated_at BEFORE UPDATE ON public.brokerage_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER brokerage_connections_updated_at BEFORE UPDATE ON public.brokerage_connections FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER brokerage_positions_updated_at BEFORE UPDATE ON public.brokerage_positions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER candles_publish_latest AFTER INSERT ON public.candles REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.publish_latest_candles();
 CREATE TRIGGER credit_accounts_keep_history BEFORE DELETE ON public.credit_accounts FOR EACH ROW EXECUTE FUNCTION private.credit_account_keep_history();
 CREATE TRIGGER credit_accounts_updated_at BEFORE UPDATE ON public.credit_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER credit_packs_updated_at BEFORE UPDATE ON public.credit_packs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -10011,7 +10048,6 @@ CREATE POLICY "Providers can read their own payout destination" ON public.payout
 CREATE POLICY "Providers can read their own payouts" ON public.payouts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Providers can update their own signals" ON public.signals FOR UPDATE TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Signed-in users can read market candles" ON public.candles FOR SELECT TO authenticated USING (true);
-CREATE POLICY "Signed-in users can read prices" ON public.symbol_prices FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Signed-in users can read the exchanges' markets" ON public.exchange_markets FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Signed-in users can read when markets were loaded" ON public.exchange_market_loads FOR SELECT TO authenticated USING (true);
 CREATE POLICY "Subscribers can change execution of their own subscriptions" ON public.strategy_subscriptions FOR UPDATE TO authenticated USING ((subscriber_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((subscriber_id = ( SELECT auth.uid() AS uid)) AND ((bot_id IS NULL) OR (EXISTS ( SELECT 1
@@ -10077,6 +10113,16 @@ CREATE POLICY "Users can update their own bots" ON public.bots FOR UPDATE TO aut
   WHERE ((c.id = bots.exchange_credential_id) AND (c.user_id = ( SELECT auth.uid() AS uid))))))));
 CREATE POLICY "Users can update their own profile" ON public.profiles FOR UPDATE TO authenticated USING ((id = ( SELECT auth.uid() AS uid))) WITH CHECK ((id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can update their own strategies" ON public.strategies FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (strategy_type <> 'builtin'::text) AND ((strategy_type <> 'marketplace'::text) OR (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])))));
+CREATE POLICY "Users read the latest candles of their bots' markets" ON public.market_latest_candles FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.user_id = ( SELECT auth.uid() AS uid)) AND (b.exchange = market_latest_candles.exchange) AND (market_latest_candles.symbol = ANY (COALESCE(b.pairs, ARRAY[b.trading_pair])))))));
+CREATE POLICY "Users read the prices of what they hold or trade" ON public.symbol_prices FOR SELECT TO authenticated USING (((EXISTS ( SELECT 1
+   FROM public.brokerage_positions p
+  WHERE ((p.user_id = ( SELECT auth.uid() AS uid)) AND (p.symbol = symbol_prices.symbol)))) OR (EXISTS ( SELECT 1
+   FROM public.aggregated_holdings h
+  WHERE ((h.user_id = ( SELECT auth.uid() AS uid)) AND (h.symbol = symbol_prices.symbol)))) OR (EXISTS ( SELECT 1
+   FROM public.bots b
+  WHERE ((b.user_id = ( SELECT auth.uid() AS uid)) AND (symbol_prices.symbol = ANY (COALESCE(b.pairs, ARRAY[b.trading_pair]))))))));
 ALTER TABLE public.admin_audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.aggregated_holdings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.ai_analyses ENABLE ROW LEVEL SECURITY;
@@ -10103,6 +10149,7 @@ ALTER TABLE public.exchange_market_loads ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.exchange_markets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.market_latest_candles ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.organisation_invitations ENABLE ROW LEVEL SECURITY;
@@ -10138,6 +10185,7 @@ ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_equity;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_logs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bots;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.jobs;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.market_latest_candles;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.notifications;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.orders;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.position_requests;
@@ -10392,6 +10440,7 @@ REVOKE ALL ON FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_tr
 REVOKE ALL ON FUNCTION private.position_request_key(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) TO service_role;
+REVOKE ALL ON FUNCTION private.publish_latest_candles() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.raise_plan_limit(p_plan public.plans, p_limit text, p_allows text, p_needed numeric, p_constraint text, p_errcode text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.rate_limit_give_back(p_bucket text, p_limit integer, p_period interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.rate_limit_take(p_bucket text, p_limit integer, p_period interval, OUT allowed boolean, OUT remaining integer, OUT reset_seconds integer, OUT retry_after_seconds integer) FROM PUBLIC;
@@ -10919,6 +10968,8 @@ GRANT SELECT ON TABLE public.fleet_health TO authenticated;
 GRANT ALL ON TABLE public.job_queue_stats TO service_role;
 GRANT SELECT ON TABLE public.job_queue_stats TO authenticated;
 GRANT ALL ON SEQUENCE public.jobs_id_seq TO service_role;
+GRANT ALL ON TABLE public.market_latest_candles TO service_role;
+GRANT SELECT ON TABLE public.market_latest_candles TO authenticated;
 GRANT ALL ON TABLE public.notifications TO service_role;
 GRANT SELECT,DELETE ON TABLE public.notifications TO authenticated;
 GRANT UPDATE(read_at) ON TABLE public.notifications TO authenticated;

@@ -104,6 +104,24 @@ MUTANTS: list[Mutant] = [
         _policy("credit_transfers", "select", "using (true)"),
     ),
     Mutant(
+        "permissive select policy",
+        "every user reads the latest candle of every market",
+        _policy("market_latest_candles", "select", "using (true)"),
+    ),
+    Mutant(
+        "owner check dropped",
+        "users read the latest candles of every market on their bots' exchanges",
+        'alter policy "Users read the latest candles of their bots\' markets" '
+        "on public.market_latest_candles using (exists (select 1 from public.bots b "
+        "where b.exchange = market_latest_candles.exchange));",
+    ),
+    Mutant(
+        "owner check dropped",
+        "users read the price of every symbol",
+        'alter policy "Users read the prices of what they hold or trade" '
+        "on public.symbol_prices using (true);",
+    ),
+    Mutant(
         "permissive write policy",
         "any user may update any notification",
         _policy("notifications", "update", "using (true) with check (true)"),

@@ -1,7 +1,7 @@
 """The dependency picture of ARCHITECTURE.md, enforced on the AST of every worker module.
 
     cli / capabilities / summary            composition root: may import anything
-    ai bots holdings credits signals billing backtest console notify ops capabilities
+    ai bots holdings credits signals billing backtest console notify ops data capabilities
     fleet · candles · strategies (pure) · exchanges
     sealing · retry · inbox · db · errors                            shared tools
 
@@ -37,6 +37,7 @@ CAPABILITIES = {
     "console",
     "notify",
     "ops",
+    "data",
 }
 TOOLS = {"sealing", "retry", "inbox", "db", "errors"}
 ALLOWED: dict[str, set[str]] = {

@@ -250,6 +250,7 @@ insert into privileges values
   ('authenticated', 'select', 'provider_statement', null),
   ('authenticated', 'select', 'job_queue_stats', null),
   ('authenticated', 'select', 'jobs', null),
+  ('authenticated', 'select', 'market_latest_candles', null),
   ('authenticated', 'select', 'notifications', null),
   ('authenticated', 'select', 'orders', null),
   ('authenticated', 'select', 'organisation_invitations', null),

@@ -57,6 +57,19 @@ insert into mx values ('status', 's1', 'mxhealth');
 insert into public.alert_incidents (id, rule, key, summary) overriding system value
 values (987654302, 'mx_rule', 'mx', 'matrix');
 insert into mx values ('incident', 'i1', '987654302');
+-- Latest candles (the candles trigger keeps them): of the fixture bots' market (every
+-- fixture user has a bot on binance ETH/BTC) and of a market no bot trades.
+insert into public.market_latest_candles (exchange, symbol, timeframe, open_time, open, high, low, close)
+values ('binance', 'ETH/BTC', '5m', now(), 1, 1, 1, 1),
+       ('binance', 'MXL/' || left(current_setting('tests.mx_salt'), 8), '5m', now(), 1, 1, 1, 1)
+on conflict (exchange, symbol, timeframe) do nothing;
+-- A price of a symbol every fixture user holds (aggregated holdings MX1), beside the
+-- fixture's prices of symbols nobody holds.
+insert into public.symbol_prices (symbol, price, source, as_of) values ('MX1', 190, 'alpaca', now())
+on conflict (symbol) do nothing;
+insert into mx values ('price', 'h1', 'MX1');
+insert into mx values ('latest', 'l1', 'binance:ETH/BTC:5m'),
+                      ('latest', 'l2', 'binance:MXL/' || left(current_setting('tests.mx_salt'), 8) || ':5m');
 
 -- expected: anon | alice | bob | pat | dana | service_role
 create temp table matrix (label text, statement text, expected text[]) on commit drop;
@@ -287,10 +300,14 @@ insert into matrix values
   ('workers: insert', $$insert into workers (name, host, pid, version) values ('evil', 'h', 1, '0') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('workers: update', $$update workers set status = 'dead' where id::text = any(@worker) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'w1 w2']),
   ('workers: delete', $$delete from workers where id::text = any(@worker) returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'w1 w2']),
-  ('symbol_prices: select', $$select symbol as key from symbol_prices where symbol = any(@price)$$, array['denied', 'x1 x2', 'x1 x2', 'x1 x2', 'x1 x2', 'x1 x2']),
+  ('symbol_prices: select', $$select symbol as key from symbol_prices where symbol = any(@price)$$, array['denied', 'h1', 'h1', 'h1', 'h1', 'h1 x1 x2']),
   ('symbol_prices: insert', $$insert into symbol_prices (symbol, price, source, as_of) values ('ZZZ', 1, 'alpaca', now()) returning 0 as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
   ('symbol_prices: update', $$update symbol_prices set price = 0 where symbol = any(@price) returning symbol as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'error=23514']),
-  ('symbol_prices: delete', $$delete from symbol_prices where symbol = any(@price) returning symbol as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'x1 x2']),
+  ('symbol_prices: delete', $$delete from symbol_prices where symbol = any(@price) returning symbol as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'h1 x1 x2']),
+  ('market_latest_candles: select', $$select exchange || ':' || symbol || ':' || timeframe as key from market_latest_candles where exchange || ':' || symbol || ':' || timeframe = any(@latest)$$, array['denied', 'l1', 'l1', 'l1', 'l1', 'l1 l2']),
+  ('market_latest_candles: insert', $$insert into market_latest_candles (exchange, symbol, timeframe, open_time, open, high, low, close) values ('binance', 'EVIL/X', '5m', now(), 1, 1, 1, 1) returning 0 as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),
+  ('market_latest_candles: update', $$update market_latest_candles set close = 1 where exchange || ':' || symbol || ':' || timeframe = any(@latest) returning exchange || ':' || symbol || ':' || timeframe as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'l1 l2']),
+  ('market_latest_candles: delete', $$delete from market_latest_candles where exchange || ':' || symbol || ':' || timeframe = any(@latest) returning exchange || ':' || symbol || ':' || timeframe as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'l1 l2']),
   ('signal_executions: select', $$select id::text as key from signal_executions where id::text = any(@execution)$$, array['denied', 'a1', 'b1', '-', 'a1 b1', 'a1 b1']),
   ('signal_executions: read bot', $$select id::text as key from signal_executions where id::text = any(@execution) and bot_id is not null$$, array['denied', 'a1', 'b1', '-', 'a1 b1', 'a1 b1']),
   ('signal_executions: insert', $$insert into signal_executions (signal_id, subscription_id, subscriber_id, phase, status) values (@signal.s1, @strategy_sub.a1, @user.a, 'close', 'skipped') returning id as key$$, array['denied', 'denied', 'denied', 'denied', 'denied', 'new']),

@@ -1,0 +1,76 @@
+"""Download 1,000,000 one-minute candles from the fake Binance (a process of its own,
+over HTTP, 1,000 per request) into ``public.candles`` of a fresh database.
+
+    scripts/bench download [--candles N] [--rate-limit-ms MS]
+
+ccxt's rate limiter stays on; its delay is set to ``--rate-limit-ms`` (default 0: the
+fake exchange has no limit; Binance's own, 50 ms per request weight, caps a real download
+near 50,000 candles/s whatever the store does). Last line:
+``download: candles_per_s=… candles=… seconds=… requests=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import psycopg
+
+from tests.bench._common import bench_database
+from tests.support.fake_exchange import fake_exchange
+from worker.data.download import DatabaseSink, download
+from worker.exchanges.live import LiveExchange
+
+FIRST = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+async def run(url: str, fake_url: str, candles: int, rate_limit_ms: float) -> tuple[float, int]:
+    exchange = LiveExchange("binance", api_base_url=fake_url, enable_rate_limit=True)
+    client = exchange.client
+    client.rateLimit = rate_limit_ms
+    requests = 0
+    fetch = client.fetch_ohlcv
+
+    async def counted(*args: object, **kwargs: object) -> list[list[object]]:
+        nonlocal requests
+        requests += 1
+        rows: list[list[object]] = await fetch(*args, **kwargs)
+        return rows
+
+    client.fetch_ohlcv = counted
+    until = datetime.fromtimestamp(FIRST.timestamp() + candles * 60, tz=UTC)
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        started = time.perf_counter()
+        results = await download(
+            client, DatabaseSink(conn, "binance"), ["BTC/USDT"], ["1m"], FIRST, until
+        )
+        elapsed = time.perf_counter() - started
+        cur = await conn.execute("select count(*) from public.candles")
+        row = await cur.fetchone()
+    await exchange.close()
+    assert row is not None and row[0] == candles == results[0].fetched, (row, results)
+    return elapsed, requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--candles", type=int, default=1_000_000)
+    parser.add_argument("--rate-limit-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    first_ms = int(FIRST.timestamp() * 1000)
+    history = f"BTCUSDT:1m:{first_ms}:{args.candles}"
+    with (
+        bench_database("download") as url,
+        fake_exchange("binance", args=("--history", history)) as fake,
+    ):
+        elapsed, requests = asyncio.run(run(url, fake.url, args.candles, args.rate_limit_ms))
+    print(
+        f"download: candles_per_s={args.candles / elapsed:.0f} candles={args.candles} "
+        f"seconds={elapsed:.2f} requests={requests}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Historical market data: candles downloaded from exchanges into the candle store."""

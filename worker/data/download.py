@@ -1,0 +1,406 @@
+"""Historical candles from an exchange's public API into ``public.candles`` (or CSV files).
+
+Each market (pair and timeframe) is fetched page by page through ccxt's ``fetch_ohlcv``
+with the client's rate limiter on, from ``since`` (or just after the last candle already
+stored, so an interrupted download resumes) up to ``until``. Pages are stored as they
+arrive: COPY into a temporary table, then one insert that keeps candles already stored.
+Gaps (candles the exchange does not have) are reported, never filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import ccxt
+import psycopg
+
+from worker.candles.series import Gap, csv_name
+from worker.candles.timeframes import datetime_to_ms, iso, ms_to_datetime, timeframe_ms
+from worker.errors import Fatal
+
+RAW_ROW_EXCHANGES = frozenset({"binance"})
+"""Exchanges whose kline rows start ``[time, open, high, low, close, volume]`` with prices
+as decimal text: their rows are kept as that text (exact, and far faster than ccxt's
+float parsing). Other exchanges go through ccxt's own row parser."""
+
+PAGE = 1000
+"""Candles asked for per request (Binance's documented maximum for klines)."""
+
+WINDOWS = 8
+"""Pages requested at once (ccxt's rate limiter queues them by the exchange's limit)."""
+
+BATCH = 50_000
+"""Candles stored per transaction."""
+
+RETRIES = 2
+"""Further attempts at a page after a network error before the download stops."""
+
+STAGE = """
+create temporary table if not exists candles_download (
+  t bigint, open numeric, high numeric, low numeric, close numeric, volume numeric
+) on commit delete rows
+"""
+COPY = "copy candles_download (t, open, high, low, close, volume) from stdin"
+MERGE = """
+insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume)
+select %(exchange)s, %(symbol)s, %(timeframe)s,
+       timestamptz 'epoch' + t * interval '1 millisecond', open, high, low, close, volume
+  from candles_download
+on conflict do nothing
+"""
+RESUME = """
+select (extract(epoch from max(open_time)) * 1000)::bigint
+  from public.candles
+ where exchange = %(exchange)s and symbol = %(symbol)s and timeframe = %(timeframe)s
+   and open_time >= %(since)s and open_time < %(until)s
+   and exists (select 1 from public.candles s
+                where s.exchange = %(exchange)s and s.symbol = %(symbol)s
+                  and s.timeframe = %(timeframe)s and s.open_time = %(since)s)
+"""
+
+
+class OhlcvExchange(Protocol):
+    """What the downloader needs of a ccxt async client."""
+
+    id: str
+    timeframes: dict[str, Any]
+    markets: dict[str, Any]
+
+    async def load_markets(self, reload: bool = False) -> Any: ...
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since: int | None, limit: int | None
+    ) -> list[list[Any]]: ...
+
+    def milliseconds(self) -> int: ...
+
+
+@dataclass
+class MarketResult:
+    """What one market's download did."""
+
+    symbol: str
+    timeframe: str
+    resumed_from: int | None = None  # open time (ms) the download restarted after
+    fetched: int = 0
+    first: int | None = None
+    last: int | None = None
+    gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return sum(g.missing for g in self.gaps)
+
+    def describe(self) -> str:
+        if self.fetched == 0:
+            return f"{self.symbol} {self.timeframe}: up to date"
+        assert self.first is not None and self.last is not None
+        text = (
+            f"{self.symbol} {self.timeframe}: {self.fetched} candles "
+            f"{iso(self.first)} .. {iso(self.last)}"
+        )
+        if self.resumed_from is not None:
+            text += f" (resumed after {iso(self.resumed_from)})"
+        if self.gaps:
+            text += f", {len(self.gaps)} gap(s), {self.missing} candle(s) missing"
+        return text
+
+
+Progress = Callable[[str, int, int], None]
+"""progress(market label, candles done, candles expected)"""
+
+
+def _rows_as_text(client: Any) -> None:
+    """Keep kline rows as the exchange's decimal text (see :data:`RAW_ROW_EXCHANGES`)."""
+
+    def parse_ohlcv(row: Any, market: Any = None) -> list[Any]:
+        return [int(row[0]), row[1], row[2], row[3], row[4], row[5]]
+
+    client.parse_ohlcv = parse_ohlcv
+
+
+def _check(client: OhlcvExchange, pairs: Sequence[str], timeframes: Sequence[str]) -> None:
+    offered = sorted(client.timeframes or {})
+    for tf in timeframes:
+        if tf not in (client.timeframes or {}):
+            raise Fatal(
+                f"{client.id} does not offer timeframe {tf!r} (it offers {', '.join(offered)})"
+            )
+        try:
+            timeframe_ms(tf)
+        except ValueError:
+            raise Fatal(
+                f"timeframe {tf!r} cannot be stored (candles are counted in m, h, d or w)"
+            ) from None
+    for pair in pairs:
+        if pair not in client.markets:
+            raise Fatal(f"unknown pair {pair!r} on {client.id}")
+
+
+class CandleSink(Protocol):
+    async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
+        """Open time (ms) of the last candle already stored for the period, if resuming."""
+
+    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None: ...
+
+
+class DatabaseSink:
+    """Candles into ``public.candles`` through one connection (autocommit off)."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], exchange: str) -> None:
+        self.conn = conn
+        self.exchange = exchange
+        self._staged = False
+
+    def _key(self, symbol: str, timeframe: str) -> dict[str, Any]:
+        return {"exchange": self.exchange, "symbol": symbol, "timeframe": timeframe}
+
+    async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
+        params = {
+            **self._key(symbol, timeframe),
+            "since": ms_to_datetime(since),
+            "until": ms_to_datetime(until),
+        }
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            await cur.execute(RESUME, params)
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
+        text = "".join(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n" for r in rows)
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            if not self._staged:
+                await cur.execute(STAGE)
+                self._staged = True
+            # A commit lost in a crash costs only a re-fetch: the next run resumes after
+            # the last candle that was stored.
+            await cur.execute("set local synchronous_commit = off")
+            async with cur.copy(COPY) as copy:
+                await copy.write(text.encode())
+            await cur.execute(MERGE, self._key(symbol, timeframe))
+
+
+class FileSink:
+    """Candles into ``DIR/<BASE>_<QUOTE>-<timeframe>.csv`` (what backtests read), appended."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, symbol: str, timeframe: str) -> Path:
+        return self.directory / csv_name(symbol, timeframe)
+
+    async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
+        path = self._path(symbol, timeframe)
+        if not path.exists():
+            return None
+        with path.open("rb") as fh:
+            fh.readline()
+            second = fh.readline()
+            if not second:
+                return None
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 512))
+            last = fh.read().decode().strip().splitlines()[-1]
+        start = datetime_to_ms(datetime.fromisoformat(second.decode().split(",")[0]))
+        end = datetime_to_ms(datetime.fromisoformat(last.split(",")[0]))
+        if start != since:
+            raise Fatal(
+                f"{path} starts at {iso(start)}, not {iso(since)}: move it away or download "
+                "from its start"
+            )
+        return end
+
+    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
+        path = self._path(symbol, timeframe)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with path.open("a") as fh:
+            if new:
+                fh.write("date,open,high,low,close,volume\n")
+            fh.writelines(f"{iso(r[0])},{r[1]},{r[2]},{r[3]},{r[4]},{r[5]}\n" for r in rows)
+
+
+def _gaps(previous: int | None, rows: list[list[Any]], step: int) -> list[Gap]:
+    out: list[Gap] = []
+    for r in rows:
+        t = int(r[0])
+        if previous is not None and t - previous > step:
+            out.append(Gap(after=previous, before=t, missing=(t - previous) // step - 1))
+        previous = t
+    return out
+
+
+async def _fetch(client: OhlcvExchange, symbol: str, timeframe: str, since: int) -> list[list[Any]]:
+    """One page; a network error, an unavailable exchange or a rate-limit answer is tried
+    again (after 1 s, then 2 s) before the download stops."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return await client.fetch_ohlcv(symbol, timeframe, since, PAGE)
+        except ccxt.NetworkError as e:
+            if attempt == RETRIES:
+                raise Fatal(
+                    f"{client.id}: fetching {timeframe} candles of {symbol} failed "
+                    f"{RETRIES + 1} times: {e}"
+                ) from e
+            await asyncio.sleep(2**attempt)
+        except ccxt.BaseError as e:
+            raise Fatal(f"{client.id}: fetching {timeframe} candles of {symbol} failed: {e}") from e
+    raise AssertionError("unreachable")
+
+
+async def _window(
+    client: OhlcvExchange, symbol: str, timeframe: str, start: int, end: int, step: int
+) -> tuple[list[list[Any]], bool]:
+    """Every candle with ``start <= open time < end``, page after page (an exchange may
+    answer fewer than asked for), and whether the exchange has candles after the window
+    (it answers from the first candle at or after the time asked for: an empty answer
+    means there are none)."""
+    out: list[list[Any]] = []
+    cursor = start
+    while cursor < end:
+        page = await _fetch(client, symbol, timeframe, cursor)
+        if not page:
+            return out, False
+        rows = [r for r in page if cursor <= r[0] < end]
+        out += rows
+        if not rows or int(page[-1][0]) >= end - step:
+            break
+        cursor = int(rows[-1][0]) + step
+    return out, True
+
+
+async def download_market(
+    client: OhlcvExchange,
+    sink: CandleSink,
+    symbol: str,
+    timeframe: str,
+    since: int,
+    until: int,
+    progress: Progress | None = None,
+) -> MarketResult:
+    """Download the closed candles of one market with ``since <= open time < until``.
+
+    The first page finds where the exchange's data starts; after it, windows of one page
+    each are fetched :data:`WINDOWS` at a time (ccxt's rate limiter still spaces the
+    requests) and stored in order, :data:`BATCH` candles per transaction, so the stored
+    candles always end at a point a later run resumes from.
+    """
+    step = timeframe_ms(timeframe)
+    since -= since % step
+    result = MarketResult(symbol, timeframe)
+    until = min(until, client.milliseconds() // step * step)  # closed candles only
+    resumed = await sink.resume_after(symbol, timeframe, since, until)
+    cursor = since
+    previous: int | None = None
+    if resumed is not None:
+        result.resumed_from = previous = resumed
+        cursor = resumed + step
+    label = f"{symbol} {timeframe}"
+    expected = max(0, (until - since) // step)
+    batch: list[list[Any]] = []
+    storing: asyncio.Task[None] | None = None
+
+    async def flush(wait: bool = False) -> None:
+        # One batch is stored while the next is fetched; stores stay in order.
+        nonlocal storing, batch
+        if storing is not None:
+            await storing
+            storing = None
+        if batch:
+            storing = asyncio.ensure_future(sink.store(symbol, timeframe, batch))
+            batch = []
+        if wait and storing is not None:
+            await storing
+            storing = None
+
+    def take(rows: list[list[Any]]) -> None:
+        nonlocal previous
+        if not rows:
+            return
+        result.gaps.extend(_gaps(previous, rows, step))
+        if result.first is None:
+            result.first = int(rows[0][0])
+            if previous is None and result.first > since:
+                missing = (result.first - since) // step
+                result.gaps.append(Gap(after=since - step, before=result.first, missing=missing))
+        previous = result.last = int(rows[-1][0])
+        result.fetched += len(rows)
+        batch.extend(rows)
+
+    if cursor < until:
+        # The first page: the exchange answers from where its candles start.
+        first = [r for r in await _fetch(client, symbol, timeframe, cursor) if r[0] < until]
+        take(first)
+        cursor = int(first[-1][0]) + step if first else until
+    span = PAGE * step
+    try:
+        while cursor < until:
+            starts = [cursor + i * span for i in range(WINDOWS) if cursor + i * span < until]
+            windows = await asyncio.gather(
+                *(_window(client, symbol, timeframe, s, min(until, s + span), step) for s in starts)
+            )
+            for rows, _ in windows:
+                take(rows)
+            cursor = starts[-1] + span
+            if not all(more for _, more in windows):
+                cursor = until  # the exchange has nothing newer
+            if len(batch) >= BATCH:
+                await flush()
+            if progress is not None:
+                progress(label, (min(cursor, until) - since) // step, expected)
+        await flush(wait=True)
+    except Fatal:
+        # Keep what was fetched (contiguous from the start): a new run resumes after it.
+        await flush(wait=True)
+        raise
+    finally:
+        if storing is not None and not storing.done():
+            storing.cancel()
+            with contextlib.suppress(BaseException):
+                await storing
+    if progress is not None:
+        progress(label, expected, expected)
+    if previous is not None and previous + step < until and result.fetched:
+        result.gaps.append(
+            Gap(after=previous, before=until, missing=(until - previous) // step - 1)
+        )
+    if result.fetched == 0 and resumed is None:
+        raise Fatal(
+            f"{client.id} has no {timeframe} candles of {symbol} between {iso(since)} and "
+            f"{iso(until)}"
+        )
+    return result
+
+
+async def download(
+    client: Any,
+    sink: CandleSink,
+    pairs: Sequence[str],
+    timeframes: Sequence[str],
+    since: datetime,
+    until: datetime | None = None,
+    progress: Progress | None = None,
+) -> list[MarketResult]:
+    """Download every pair and timeframe; checks pairs and timeframes before fetching."""
+    try:
+        await client.load_markets()
+    except ccxt.BaseError as e:
+        raise Fatal(f"{client.id}: cannot load its markets: {e}") from e
+    _check(client, pairs, timeframes)
+    if client.id in RAW_ROW_EXCHANGES:
+        _rows_as_text(client)
+    start = datetime_to_ms(since)
+    end = datetime_to_ms(until) if until is not None else client.milliseconds()
+    if end <= start:
+        raise Fatal(f"--until ({iso(end)}) must be after --since ({iso(start)})")
+    return [
+        await download_market(client, sink, pair, tf, start, end, progress)
+        for pair in pairs
+        for tf in timeframes
+    ]
