@@ -411,10 +411,10 @@ async def run_job(
             "params": result.params,
             "settings": result.settings.model_dump(),
             "candles": len(series.candles),
-            "missing_candles": series.missing,
+            "missing_candles": sum(g.missing for g in result.gaps),
             "gaps": [
                 {"after": iso(g.after), "before": iso(g.before), "missing": g.missing}
-                for g in series.gaps
+                for g in result.gaps
             ],
             "equity_points": len(result.equity),
         }
