@@ -131,3 +131,31 @@ def test_crypto_weekends_are_gaps() -> None:
     assert sum(g.missing for g in find_gaps(time, DAY)) == 2
     # the same gap in a session market is a weekend
     assert session_gaps(find_gaps(time, DAY), DAY) == ()
+
+
+def main() -> None:
+    """Print ours vs empyrical per metric for every run above (the docs' comparison table)."""
+    runs = [(load_csv(DATA / n), s, p, Settings(**k)) for n, s, p, k in RUNS]
+    runs.append((goog_daily(), "sma_cross", {"fast": 10, "slow": 20}, Settings()))
+    worst: dict[str, float] = {}
+    print("| run | metric | ours | empyrical | difference |")
+    print("|---|---|---:|---:|---:|")
+    for series, strategy, params, settings in runs:
+        tm = series.candles.time
+        if market_calendar(tm, series.timeframe_ms) == "sessions":
+            per_year = len(tm) / ((tm[-1] - tm[0] + DAY) / YEAR)
+        else:
+            per_year = YEAR / series.timeframe_ms
+        for key, (got, want) in compare(series, strategy, params, settings, per_year).items():
+            worst[key] = max(worst.get(key, 0.0), abs(got - want))
+            diff = abs(got - want)
+            print(f"| {series.name} {strategy} | {key} | {got:.12g} | {want:.12g} | {diff:.1e} |")
+    print()
+    print("| metric | largest difference |")
+    print("|---|---:|")
+    for key, diff in worst.items():
+        print(f"| {key} | {diff:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
