@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from worker.backtest import Settings, load_csv, run_backtest, run_grid
 from worker.backtest.engine import round_amount
+from worker.backtest.jobs import market_units
+from worker.cli import main
 from worker.exchanges.paper import PaperExchange
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "candles"
@@ -76,3 +79,23 @@ def test_rounding_agrees_with_the_paper_exchange_on_awkward_amounts(
         assert round_amount(float(a), float(step)) == float(
             paper.amount_to_precision(symbol, Decimal(repr(float(a))))
         ), a
+
+
+def test_app_runs_take_the_markets_step_unless_they_set_one() -> None:
+    assert market_units(Settings(), "binance", "XRP/USDT").amount_step == 1.0
+    assert market_units(Settings(), "binance", "LTC/USDT").amount_step == 0.001
+    assert market_units(Settings(amount_step=5), "binance", "XRP/USDT").amount_step == 5
+    # markets the paper exchange has no definition of trade any fraction
+    assert market_units(Settings(), "binance", "ETH/BTC").amount_step is None
+    assert market_units(Settings(), "no-such-exchange", "XRP/USDT").amount_step is None
+
+
+def test_cli_trades_whole_units(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["backtest", "--candles", str(DATA / "SOL_USDT-5m.csv"), "--strategy", "sma_cross",
+               "--cash", "100", "--amount-step", "1", "--json"])  # fmt: skip
+    assert rc == 0
+    trades = json.loads(capsys.readouterr().out)["trades"]
+    assert trades and all(t["amount"] == int(t["amount"]) for t in trades)
+    assert main(["backtest", "--candles", str(DATA / "SOL_USDT-5m.csv"), "--strategy",
+                 "sma_cross", "--amount-step", "0"]) == 2  # fmt: skip
+    assert "invalid setting 'amount_step'" in capsys.readouterr().err
