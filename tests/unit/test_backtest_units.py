@@ -12,6 +12,7 @@ import pytest
 from worker.backtest import Settings, load_csv, run_backtest, run_grid
 from worker.backtest.engine import round_amount
 from worker.backtest.jobs import market_units
+from worker.backtest.report import header
 from worker.cli import main
 from worker.exchanges.paper import PaperExchange
 
@@ -99,3 +100,11 @@ def test_cli_trades_whole_units(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backtest", "--candles", str(DATA / "SOL_USDT-5m.csv"), "--strategy",
                  "sma_cross", "--amount-step", "0"]) == 2  # fmt: skip
     assert "invalid setting 'amount_step'" in capsys.readouterr().err
+
+
+def test_the_report_says_amounts_are_whole_units() -> None:
+    series = load_csv(DATA / "SOL_USDT-5m.csv")
+    res = run_backtest(series, "sma_cross", {"fast": 10, "slow": 20}, {"amount_step": 1})
+    assert "amounts in multiples of 1<" in header(res, series)
+    plain = run_backtest(series, "sma_cross", {"fast": 10, "slow": 20})
+    assert "multiples of" not in header(plain, series)
