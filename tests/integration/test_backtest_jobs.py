@@ -4,9 +4,11 @@ credits charged per compute-second through the ledger."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,10 +19,12 @@ from psycopg_pool import AsyncConnectionPool
 from tests.support.db import User, request_as
 from tests.support.waiting import wait_for
 from worker.backtest import jobs, load_csv, run_backtest
+from worker.backtest.settings import BacktestSettings
 from worker.credits import ledger
 from worker.fleet.registry import Job, Registry
 
 PERIOD = ("2018-01-12T00:00:00Z", "2018-01-20T00:00:00Z")
+DATA = Path(__file__).resolve().parents[2] / "data" / "candles"
 
 
 @pytest.fixture
@@ -368,3 +372,30 @@ async def test_a_run_holds_only_what_the_user_can_pay_and_stops_at_that_budget(
     broke = await request_run(conn, bob)
     assert (await run_it(conn, pool, registry, broke))["status"] == "failed"
     assert "not enough credits" in (await run_row(conn, broke))["error"]
+
+
+async def test_a_run_trades_the_units_of_its_market(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    tmp_path: Path,
+) -> None:
+    # XRP/USDT trades whole units on binance: so does its backtest, as a paper bot would
+    shutil.copy(DATA / "SOL_USDT-5m.csv", tmp_path / "XRP_USDT-5m.csv")
+    reg = Registry()
+    jobs.register(reg, BacktestSettings(tradefleet_candles_dir=tmp_path))
+    alice = users["alice"]
+    await fund(pool, alice)
+    run_id = await request_run(
+        conn, alice, trading_pair="XRP/USDT", start_date="2020-12-01T00:00:00Z",
+        end_date="2020-12-10T00:00:00Z", settings='{"cash": 100}',
+    )  # fmt: skip
+    assert (await run_it(conn, pool, reg, run_id))["status"] == "completed"
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "select trades, metadata from backtest_results where run_id = %s", (run_id,)
+        )
+        res = await cur.fetchone()
+    assert res is not None and res["metadata"]["settings"]["amount_step"] == 1.0
+    amounts = [t["amount"] for t in res["trades"]]
+    assert amounts and all(a == int(a) for a in amounts)

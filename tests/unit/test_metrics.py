@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 
 from worker.backtest.engine import Trades
-from worker.backtest.metrics import YEAR_MS, equity_metrics, row_stats, trade_metrics
-
-DAY = 86_400_000
+from worker.backtest.metrics import equity_metrics, row_stats, trade_metrics
 
 
 def trades_with_pnl(pnl: list[float], set_id: list[int] | None = None) -> Trades:
@@ -26,7 +24,7 @@ def trades_with_pnl(pnl: list[float], set_id: list[int] | None = None) -> Trades
 
 def test_returns_volatility_sharpe_sortino() -> None:
     eq = np.array([[110.0, 99.0, 120.0]])
-    m = row_stats(equity_metrics(eq, 100.0, 3 * DAY, DAY, np.array([1.0])), 0)
+    m = row_stats(equity_metrics(eq, 100.0, 365.0, np.array([1.0])), 0)
     r = [0.1, -0.1, 120 / 99 - 1]
     per_year = 365
     assert m["total_return"] == pytest.approx(20.0)
@@ -45,7 +43,7 @@ def test_returns_volatility_sharpe_sortino() -> None:
 
 def test_drawdown_depth_duration_and_average() -> None:
     eq = np.array([[90.0, 100.0, 95.0, 80.0, 105.0, 105.0]])
-    m = row_stats(equity_metrics(eq, 100.0, 6 * DAY, DAY, np.array([0.5])), 0)
+    m = row_stats(equity_metrics(eq, 100.0, 365.0, np.array([0.5])), 0)
     # episodes: [90] (10 %) and [95, 80] (20 %)
     assert m["max_drawdown"] == pytest.approx(20.0)
     assert m["avg_drawdown"] == pytest.approx(15.0)
@@ -53,7 +51,7 @@ def test_drawdown_depth_duration_and_average() -> None:
 
 
 def test_flat_equity_has_no_ratios() -> None:
-    m = row_stats(equity_metrics(np.full((1, 5), 100.0), 100.0, 5 * DAY, DAY, np.zeros(1)), 0)
+    m = row_stats(equity_metrics(np.full((1, 5), 100.0), 100.0, 365.0, np.zeros(1)), 0)
     assert m["sharpe_ratio"] is None and m["calmar_ratio"] is None
     assert m["max_drawdown"] == 0.0 and m["avg_drawdown"] == 0.0
     assert m["annual_return_percentage"] == 0.0
@@ -61,7 +59,7 @@ def test_flat_equity_has_no_ratios() -> None:
 
 def test_one_year_of_daily_bars_annualises_to_total_return() -> None:
     eq = np.linspace(101, 150, 365)[None, :]
-    m = row_stats(equity_metrics(eq, 100.0, YEAR_MS, DAY, np.ones(1)), 0)
+    m = row_stats(equity_metrics(eq, 100.0, 365.0, np.ones(1)), 0)
     assert m["annual_return_percentage"] == pytest.approx(50.0)
 
 
@@ -94,7 +92,7 @@ def test_many_sets_at_once_equal_one_at_a_time() -> None:
     rng = np.random.default_rng(2)
     eq = 100 * np.cumprod(1 + rng.normal(0, 0.01, (4, 300)), axis=1)
     exposure = np.array([0.1, 0.2, 0.3, 0.4])
-    together = equity_metrics(eq, 100.0, 300 * DAY, DAY, exposure)
+    together = equity_metrics(eq, 100.0, 365.0, exposure)
     for k in range(4):
-        alone = equity_metrics(eq[k : k + 1], 100.0, 300 * DAY, DAY, exposure[k : k + 1])
+        alone = equity_metrics(eq[k : k + 1], 100.0, 365.0, exposure[k : k + 1])
         assert row_stats(together, k) == pytest.approx(row_stats(alone, 0))

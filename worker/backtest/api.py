@@ -15,6 +15,7 @@ import numpy as np
 
 from worker.backtest.engine import EXIT_REASONS, GridRun, Settings, Trades, simulate
 from worker.backtest.metrics import equity_metrics, row_stats, trade_metrics
+from worker.backtest.sessions import periods_per_year, with_calendar
 from worker.candles import CandleSeries, Gap, find_gaps, infer_timeframe, iso, timeframe_label
 from worker.strategies.base import Candles, FloatArray, SignalGrid, StrategyParams
 from worker.strategies.registry import get_strategy
@@ -69,10 +70,11 @@ class GridResult:
 
 
 def _series(candles: Candles | CandleSeries) -> CandleSeries:
-    if isinstance(candles, CandleSeries):
-        return candles
-    tf = infer_timeframe(candles.time) if len(candles) > 1 else 60_000
-    return CandleSeries(candles, tf, find_gaps(candles.time, tf))
+    """The candles as a series whose gaps are those of the market's calendar."""
+    if not isinstance(candles, CandleSeries):
+        tf = infer_timeframe(candles.time) if len(candles) > 1 else 60_000
+        candles = CandleSeries(candles, tf, find_gaps(candles.time, tf))
+    return with_calendar(candles)[0]
 
 
 def _settings(settings: Settings | Mapping[str, Any] | None) -> Settings:
@@ -83,10 +85,12 @@ def _settings(settings: Settings | Mapping[str, Any] | None) -> Settings:
 
 def grid_metrics(series: CandleSeries, run: GridRun, settings: Settings) -> dict[str, FloatArray]:
     """Every metric of every set of ``run`` (arrays of shape ``(sets,)``)."""
+    series, calendar = with_calendar(series)
     c = series.candles
     sets = run.equity.shape[0]
     span = float(c.time[-1] - c.time[0] + series.timeframe_ms) if len(c) else 0.0
-    out = equity_metrics(run.equity, settings.cash, span, series.timeframe_ms, run.exposure)
+    per_year = periods_per_year(len(c), span, series.timeframe_ms, calendar)
+    out = equity_metrics(run.equity, settings.cash, per_year, run.exposure)
     out.update(trade_metrics(run.trades, sets))
     bh = float(c.close[-1] / c.close[0] - 1.0) * 100.0 if len(c) else float("nan")
     out["buy_and_hold_return_percentage"] = np.full(sets, bh)

@@ -146,6 +146,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="fixed stake per trade in the quote currency (overrides --stake-fraction)",
     )
     p.add_argument(
+        "--amount-step",
+        type=float,
+        default=None,
+        help="trade multiples of this amount of the base, as the market does "
+        "(1 for whole shares or lots; default: any fraction)",
+    )
+    p.add_argument(
         "--timeframe",
         default=None,
         help="candle timeframe, e.g. 5m or 1h (default: from the file name, else the data)",
@@ -230,6 +237,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         stake_fraction=args.stake_fraction,
         stake_amount=args.stake_amount,
         shorts=args.shorts,
+        amount_step=args.amount_step,
     )
 
 

@@ -13,6 +13,12 @@ Fill rules (the paper exchange's, so a backtest predicts the bot):
   fraction of price, against us: buys fill at ``open * (1 + s)``, sells at ``open * (1 - s)``.
 - **Sizing**: a stake of ``stake_fraction`` x current equity, or a fixed ``stake_amount``.
   The stake pays for the position and its entry fee: ``notional = stake / (1 + fee)``.
+- **Units**: with ``amount_step`` (the market's amount precision: 1 for whole-unit lots of
+  stocks and many futures, 0.001 for a crypto market that trades thousandths) the amount
+  ``notional / entry price`` is truncated down to a multiple of the step, exactly as the
+  paper exchange rounds an order (ccxt's ``amount_to_precision``); the unspent part of the
+  stake stays cash, and an entry that rounds to zero units is not taken. Without it any
+  fraction trades.
 - **Long-only** by default; with ``shorts`` both sides trade and an opposite entry is a
   **reversal**: the open trade closes and the opposite one opens on the same fill.
 - Conflicting decisions on one candle cancel: entering and exiting the same side, or
@@ -32,6 +38,7 @@ with numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
@@ -65,6 +72,9 @@ class Settings(BaseModel):
     timeout_action: Literal["cancel", "requote"] = "cancel"
     price_tick: float | None = Field(
         default=None, gt=0, description="the market's tick: limit prices round to it"
+    )
+    amount_step: float | None = Field(
+        default=None, gt=0, description="amounts are truncated to a multiple of this (base units)"
     )
 
     @model_validator(mode="after")
@@ -206,6 +216,8 @@ def _book(
     settings: Settings,
 ) -> Trades:
     """Amounts, fees and P&L of trades whose fills are known (stakes computed if None)."""
+    if settings.amount_step is not None:
+        return _book_in_units(set_id, side, entry_idx, exit_idx, pe, px, reason, settings)
     f = settings.fee
     sd = side.astype(np.float64)
     # return on the stake, fees included: notional = stake / (1 + f)
@@ -229,6 +241,67 @@ def _book(
         return_pct=ret * 100.0,
         exit_reason=reason,
     )
+
+
+def round_amount(amount: float, step: float) -> float:
+    """``amount`` truncated down to a multiple of ``step``, in decimal as ccxt rounds orders."""
+    a, s = Decimal(repr(float(amount))), Decimal(repr(float(step)))
+    return float(a - a % s) if a > 0 else 0.0
+
+
+def _book_in_units(
+    set_id: IntArray,
+    side: npt.NDArray[np.int8],
+    entry_idx: IntArray,
+    exit_idx: IntArray,
+    pe: FloatArray,
+    px: FloatArray,
+    reason: npt.NDArray[np.int8],
+    settings: Settings,
+) -> Trades:
+    """Trades whose amounts are whole multiples of the market's step, sized in trade order.
+
+    Rounding breaks the proportionality the vectorised sizing relies on, so each set's
+    equity is carried from trade to trade (a loop over trades, never over candles).
+    Trades that round to zero units are dropped.
+    """
+    f, step = settings.fee, float(settings.amount_step or 0.0)
+    t = len(set_id)
+    amount, stake, before = np.zeros(t), np.zeros(t), np.zeros(t)
+    equity, current = settings.cash, -1
+    for i in range(t):
+        if set_id[i] != current:
+            equity, current = settings.cash, int(set_id[i])
+        st = settings.stake_amount or settings.stake_fraction * max(equity, 0.0)
+        units = round_amount(st / (1.0 + f) / float(pe[i]), step)
+        amount[i], stake[i], before[i] = units, st, equity
+        equity += units * (side[i] * (px[i] - pe[i]) - f * (pe[i] + px[i]))
+    sd = side.astype(np.float64)
+    pnl = amount * (sd * (px - pe) - f * (pe + px))
+    keep = amount > 0
+    trades = Trades(
+        set_id=set_id,
+        side=side,
+        entry_idx=entry_idx,
+        exit_idx=exit_idx,
+        entry_price=pe,
+        exit_price=px,
+        amount=amount,
+        stake=stake,
+        equity_before=before,
+        entry_fee=f * amount * pe,
+        exit_fee=f * amount * px,
+        pnl=pnl,
+        return_pct=_div0(pnl, stake) * 100.0,
+        exit_reason=reason,
+    )
+    return trades if keep.all() else trades.select(keep)
+
+
+def _div0(a: FloatArray, b: FloatArray) -> FloatArray:
+    out = np.zeros_like(a)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
 
 
 def trades_from_signals(sig: SignalGrid, candles: Candles, settings: Settings) -> Trades:

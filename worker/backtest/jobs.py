@@ -6,14 +6,17 @@ The handler:
 
 1. starts the run (``queued`` -> ``running``; a cancelled or finished run is left alone);
 2. validates the strategy parameters and settings — bad input fails the run with a
-   message naming the parameter, and nothing is charged;
+   message naming the parameter, and nothing is charged; unless the settings give an
+   ``amount_step``, amounts take the market's step from the market definitions the paper
+   exchange uses (:func:`market_units`), so a run trades the units a paper bot would;
 3. holds credits for the run's compute budget: the longest a run may take
    (``MAX_COMPUTE_SECONDS``), or as many seconds as the user's available credits pay for
    at the plan's ``credits_per_backtest_second`` if that is less; a run that outgrows its
    budget stops, fails saying so, and is charged the budget;
 4. loads the run's candles from ``candles``; when the table has none for the market and
    period, reads the recorded CSV (``<BASE>_<QUOTE>-<timeframe>.csv`` under
-   ``TRADEFLEET_CANDLES_DIR``, :class:`BacktestSettings`) and caches it in ``candles``. Gaps are reported in the
+   ``TRADEFLEET_CANDLES_DIR``, :class:`BacktestSettings`) and caches it in ``candles``. Gaps
+   (by the market's calendar: a session market's weekends are none) are reported in the
    result's metadata, never filled;
 5. runs :func:`worker.backtest.run_backtest` in a thread, reporting progress through the
    row (Realtime publishes it) and watching for a cancellation;
@@ -65,6 +68,7 @@ from worker.candles import (
 )
 from worker.credits import InsufficientCredits
 from worker.errors import Fatal, Retryable
+from worker.exchanges import recorded_rules
 from worker.fleet.registry import JobContext, Payload, Registry
 from worker.strategies.registry import validate_params
 
@@ -276,6 +280,19 @@ def _settings(raw: Mapping[str, Any] | None) -> Settings:
         raise Fatal(f"invalid setting '{where}': {err['msg']}") from e
 
 
+def market_units(settings: Settings, exchange: str, pair: str) -> Settings:
+    """``settings`` trading the market's units: its amount step from the market definitions
+    the paper exchange uses, unless the run sets one (markets it does not know trade any
+    fraction)."""
+    if settings.amount_step is not None:
+        return settings
+    try:
+        step = recorded_rules(exchange).market(pair).amount_precision
+    except Fatal:
+        return settings
+    return settings if step is None else settings.model_copy(update={"amount_step": float(step)})
+
+
 async def load_candles(
     pool: AsyncConnectionPool, run: Mapping[str, Any], directory: Path | None = None
 ) -> tuple[CandleSeries, str]:
@@ -337,7 +354,9 @@ async def run_job(
     user_id: uuid.UUID = run["user_id"]
     try:
         params = validate_params(str(run["strategy"]), _params(run))
-        settings = _settings(run.get("settings"))
+        settings = market_units(
+            _settings(run.get("settings")), str(run["exchange"]), str(run["trading_pair"])
+        )
     except Fatal as e:
         await _finish(
             ctx.pool, run_id, "failed", error=str(e), compute_seconds=Decimal(0), credits=Decimal(0)
@@ -411,10 +430,10 @@ async def run_job(
             "params": result.params,
             "settings": result.settings.model_dump(),
             "candles": len(series.candles),
-            "missing_candles": series.missing,
+            "missing_candles": sum(g.missing for g in result.gaps),
             "gaps": [
                 {"after": iso(g.after), "before": iso(g.before), "missing": g.missing}
-                for g in series.gaps
+                for g in result.gaps
             ],
             "equity_points": len(result.equity),
         }

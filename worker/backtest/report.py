@@ -76,9 +76,10 @@ def _settings_text(result: BacktestResult, quote: str) -> str:
         if s.stake_amount
         else f"{s.stake_fraction:.0%} of equity per trade"
     )
+    units = f" · amounts in multiples of {s.amount_step:g}" if s.amount_step else ""
     return (
         f"initial balance {number(s.cash)} {quote} · fee {s.fee:.3%} · slippage "
-        f"{s.slippage:.3%} · {'long and short' if s.shorts else 'long only'} · {stake}"
+        f"{s.slippage:.3%} · {'long and short' if s.shorts else 'long only'} · {stake}{units}"
     )
 
 
