@@ -351,6 +351,45 @@ def _next_index(ev: BoolArray) -> IntArray:
     return np.minimum.accumulate(out[::-1])[::-1].copy()
 
 
+def _clean_row(
+    sig: SignalGrid, row: int, shorts: bool
+) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
+    """``_clean`` of one parameter set's decisions, as 1-D arrays."""
+    one = SignalGrid(
+        sig.enter_long[row : row + 1],
+        sig.exit_long[row : row + 1],
+        sig.enter_short[row : row + 1],
+        sig.exit_short[row : row + 1],
+        sig.stop_loss[row : row + 1],
+        sig.take_profit[row : row + 1],
+    )
+    el, xl, es, xs = _clean(one, shorts)
+    return el[0], xl[0], es[0], xs[0]
+
+
+TradeRow = tuple[int, int, int, float, float, int, float, float]
+
+
+def _book_rows(rows: list[TradeRow], set_id: int, settings: Settings) -> Trades:
+    """Book the trades a candle walk found: (side, entry index, exit index, entry price,
+    exit price, reason, stake, equity before) each."""
+    if not rows:
+        return _empty_trades()
+    cols = list(zip(*rows, strict=True))
+    return _book(
+        np.full(len(rows), set_id, dtype=np.int64),
+        np.array(cols[0], dtype=np.int8),
+        np.array(cols[1], dtype=np.int64),
+        np.array(cols[2], dtype=np.int64),
+        np.array(cols[3], dtype=np.float64),
+        np.array(cols[4], dtype=np.float64),
+        np.array(cols[5], dtype=np.int8),
+        (np.array(cols[6], dtype=np.float64), np.array(cols[7], dtype=np.float64)),
+        set_id + 1,
+        settings,
+    )
+
+
 def trades_with_stops(
     candles: Candles, sig: SignalGrid, row: int, settings: Settings, set_id: int = 0
 ) -> Trades:
@@ -361,21 +400,13 @@ def trades_with_stops(
     (found with one vectorised search over the candles the trade spans).
     """
     n = len(candles)
-    one = SignalGrid(
-        sig.enter_long[row : row + 1],
-        sig.exit_long[row : row + 1],
-        sig.enter_short[row : row + 1],
-        sig.exit_short[row : row + 1],
-        sig.stop_loss[row : row + 1],
-        sig.take_profit[row : row + 1],
-    )
-    el, xl, es, xs = (a[0] for a in _clean(one, settings.shorts))
+    el, xl, es, xs = _clean_row(sig, row, settings.shorts)
     next_el, next_es = _next_index(el), _next_index(es)
     exit_of = {1: _next_index(xl | es), -1: _next_index(xs | el)}
     stop_l, take_p = sig.stop_loss[row], sig.take_profit[row]
     o, h, lo, c = candles.open, candles.high, candles.low, candles.close
     f, slip = settings.fee, settings.slippage
-    rows: list[tuple[int, int, int, float, float, int, float, float]] = []
+    rows: list[TradeRow] = []
     equity, i = settings.cash, 0
     while True:
         k = int(min(next_el[i], next_es[i]))
@@ -415,21 +446,7 @@ def trades_with_stops(
         if reason == EXIT_END:
             break
         i = j
-    if not rows:
-        return _empty_trades()
-    cols = list(zip(*rows, strict=True))
-    return _book(
-        np.full(len(rows), set_id, dtype=np.int64),
-        np.array(cols[0], dtype=np.int8),
-        np.array(cols[1], dtype=np.int64),
-        np.array(cols[2], dtype=np.int64),
-        np.array(cols[3], dtype=np.float64),
-        np.array(cols[4], dtype=np.float64),
-        np.array(cols[5], dtype=np.int8),
-        (np.array(cols[6], dtype=np.float64), np.array(cols[7], dtype=np.float64)),
-        set_id + 1,
-        settings,
-    )
+    return _book_rows(rows, set_id, settings)
 
 
 def equity_curves(

@@ -25,8 +25,6 @@ Limit orders are backtested long-only (a bot's limit exit never reverses on its 
 
 from __future__ import annotations
 
-import numpy as np
-
 from worker.strategies.base import Candles, SignalGrid
 
 from .engine import (
@@ -35,10 +33,10 @@ from .engine import (
     EXIT_STOP_LOSS,
     EXIT_TAKE_PROFIT,
     Settings,
+    TradeRow,
     Trades,
-    _book,
-    _clean,
-    _empty_trades,
+    _book_rows,
+    _clean_row,
 )
 
 
@@ -47,15 +45,7 @@ def trades_with_limits(
 ) -> Trades:
     """Trades of one parameter set with limit entries and/or exits (long-only)."""
     n = len(candles)
-    one = SignalGrid(
-        sig.enter_long[row : row + 1],
-        sig.exit_long[row : row + 1],
-        sig.enter_short[row : row + 1],
-        sig.exit_short[row : row + 1],
-        sig.stop_loss[row : row + 1],
-        sig.take_profit[row : row + 1],
-    )
-    el, xl = (a[0] for a in _clean(one, False)[:2])
+    el, xl = _clean_row(sig, row, False)[:2]
     stop_l, take_p = sig.stop_loss[row], sig.take_profit[row]
     o, h, lo, c = (a.tolist() for a in (candles.open, candles.high, candles.low, candles.close))
     f, slip, off = settings.fee, settings.slippage, settings.limit_offset
@@ -67,7 +57,7 @@ def trades_with_limits(
     def at(price: float) -> float:  # a limit price, on the market's tick as the exchange does
         return round(price / tick) * tick if tick else price
 
-    rows: list[tuple[int, int, int, float, float, int, float, float]] = []
+    rows: list[TradeRow] = []
     equity = settings.cash
     pos: tuple[int, float, float, float] | None = None  # entry idx, price, stop, target
     pending: tuple[str, float | None, int] | None = None  # purpose, limit (None: market), placed
@@ -135,18 +125,4 @@ def trades_with_limits(
             decided = x
     if pos is not None:
         close(n - 1, c[n - 1] * (1.0 - slip), EXIT_END)
-    if not rows:
-        return _empty_trades()
-    cols = list(zip(*rows, strict=True))
-    return _book(
-        np.full(len(rows), set_id, dtype=np.int64),
-        np.array(cols[0], dtype=np.int8),
-        np.array(cols[1], dtype=np.int64),
-        np.array(cols[2], dtype=np.int64),
-        np.array(cols[3], dtype=np.float64),
-        np.array(cols[4], dtype=np.float64),
-        np.array(cols[5], dtype=np.int8),
-        (np.array(cols[6], dtype=np.float64), np.array(cols[7], dtype=np.float64)),
-        set_id + 1,
-        settings,
-    )
+    return _book_rows(rows, set_id, settings)
