@@ -5,8 +5,11 @@ over HTTP, 1,000 per request) into ``public.candles`` of a fresh database.
 
 ccxt's rate limiter stays on; its delay is set to ``--rate-limit-ms`` (default 0: the
 fake exchange has no limit; Binance's own, 50 ms per request weight, caps a real download
-near 50,000 candles/s whatever the store does). Last line:
-``download: candles_per_s=… candles=… seconds=… requests=…``.
+near 50,000 candles/s whatever the store does). The reference, measured in the same run:
+the same candles written straight back into ``public.candles`` with one COPY from memory
+(no HTTP, no parsing, no staging table), the database's own ceiling on this machine. Last
+line: ``download: candles_per_s=… candles=… seconds=… requests=… ratio=…`` (ratio: the
+download's rate over the reference's).
 """
 
 from __future__ import annotations
@@ -26,7 +29,29 @@ from worker.exchanges.live import LiveExchange
 FIRST = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-async def run(url: str, fake_url: str, candles: int, rate_limit_ms: float) -> tuple[float, int]:
+async def reference(conn: psycopg.AsyncConnection[tuple[object, ...]], candles: int) -> float:
+    """Seconds to write the stored candles again with one COPY from memory."""
+    data = bytearray()
+    async with conn.cursor() as cur:
+        async with cur.copy("copy public.candles to stdout") as out:
+            async for chunk in out:
+                data += chunk
+        await cur.execute("truncate public.candles")
+        await conn.commit()
+        started = time.perf_counter()
+        async with cur.copy("copy public.candles from stdin") as into:
+            await into.write(bytes(data))
+        await conn.commit()
+        elapsed = time.perf_counter() - started
+        await cur.execute("select count(*) from public.candles")
+        row = await cur.fetchone()
+    assert row is not None and row[0] == candles, row
+    return elapsed
+
+
+async def run(
+    url: str, fake_url: str, candles: int, rate_limit_ms: float
+) -> tuple[float, int, float]:
     exchange = LiveExchange("binance", api_base_url=fake_url, enable_rate_limit=True)
     client = exchange.client
     client.rateLimit = rate_limit_ms
@@ -49,9 +74,10 @@ async def run(url: str, fake_url: str, candles: int, rate_limit_ms: float) -> tu
         elapsed = time.perf_counter() - started
         cur = await conn.execute("select count(*) from public.candles")
         row = await cur.fetchone()
+        assert row is not None and row[0] == candles == results[0].fetched, (row, results)
+        ref = await reference(conn, candles)
     await exchange.close()
-    assert row is not None and row[0] == candles == results[0].fetched, (row, results)
-    return elapsed, requests
+    return elapsed, requests, ref
 
 
 def main() -> None:
@@ -65,10 +91,11 @@ def main() -> None:
         bench_database("download") as url,
         fake_exchange("binance", args=("--history", history)) as fake,
     ):
-        elapsed, requests = asyncio.run(run(url, fake.url, args.candles, args.rate_limit_ms))
+        elapsed, requests, ref = asyncio.run(run(url, fake.url, args.candles, args.rate_limit_ms))
+    print(f"reference, one COPY from memory: {args.candles / ref:.0f} candles/s ({ref:.2f} s)")
     print(
         f"download: candles_per_s={args.candles / elapsed:.0f} candles={args.candles} "
-        f"seconds={elapsed:.2f} requests={requests}"
+        f"seconds={elapsed:.2f} requests={requests} ratio={ref / elapsed:.2f}"
     )
 
 
