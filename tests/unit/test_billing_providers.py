@@ -12,7 +12,9 @@ from decimal import Decimal
 import httpx
 import pytest
 import respx
+from pydantic import SecretStr
 
+from tests.support.billing import SETTINGS
 from worker.billing import BillingSettings
 from worker.billing.providers import (
     ProviderRefused,
@@ -24,16 +26,12 @@ from worker.billing.providers import (
 from worker.billing.renewals import configured
 from worker.errors import Retryable
 
-SETTINGS = BillingSettings(
-    stripe_secret_key="sk_test_1",
-    stripe_api_url="https://stripe.test",
-    paystack_secret_key="sk_test_ps",
-    paystack_api_url="https://paystack.test",
-    tripay_api_key="api-key",
-    tripay_private_key="private",
-    tripay_merchant_code="T0001",
-    tripay_api_url="https://tripay.test/api",
-)
+
+def key(secret: SecretStr | None) -> str:
+    assert secret is not None
+    return secret.get_secret_value()
+
+
 CHARGE = "https://paystack.test/transaction/charge_authorization"
 
 
@@ -90,7 +88,10 @@ async def test_a_paystack_charge_is_paid_declined_or_postponed() -> None:
         )
         sent = json.loads(route.calls.last.request.content)
         assert sent["amount"] == "1999" and sent["authorization_code"] == "AUTH_1"
-        assert route.calls.last.request.headers["authorization"] == "Bearer sk_test_ps"
+        assert (
+            route.calls.last.request.headers["authorization"]
+            == f"Bearer {key(SETTINGS.paystack_secret_key)}"
+        )
 
         route.mock(
             return_value=httpx.Response(
@@ -157,7 +158,9 @@ async def test_a_tripay_renewal_is_a_signed_closed_transaction() -> None:
             "https://tripay.co.id/checkout/T1",
         )
         sent = json.loads(route.calls.last.request.content)
-        signature = hmac.new(b"private", b"T0001inv-2150000", hashlib.sha256).hexdigest()
+        signature = hmac.new(
+            key(SETTINGS.tripay_private_key).encode(), b"T0001inv-2150000", hashlib.sha256
+        ).hexdigest()
         assert (sent["amount"], sent["method"], sent["signature"]) == (150000, "QRIS", signature)
         assert sent["expired_time"] == int(datetime(2030, 1, 1, tzinfo=UTC).timestamp())
 
@@ -178,7 +181,7 @@ async def test_stripe_is_told_about_a_cancellation_at_period_end() -> None:
         await stripe_cancel_at_period_end(http, SETTINGS, "sub_1", True)
         request = route.calls.last.request
         assert request.content == b"cancel_at_period_end=true"
-        assert request.headers["authorization"] == "Bearer sk_test_1"
+        assert request.headers["authorization"] == f"Bearer {key(SETTINGS.stripe_secret_key)}"
         route.mock(
             return_value=httpx.Response(
                 404,
