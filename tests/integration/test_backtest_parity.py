@@ -28,7 +28,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.bots import CANDLES, create_bot, grant_credits, harness, register_worker
+from tests.support.bots import (
+    CANDLES,
+    bot_status,
+    create_bot,
+    grant_credits,
+    harness,
+    register_worker,
+)
 from tests.support.db import User
 from worker.backtest import load_csv, run_backtest
 from worker.bots.markets import paper_rules
@@ -249,11 +256,7 @@ async def test_a_paper_bot_makes_the_backtests_trades(
             await h.candles(n)
             now = h.now
         previous = worker
-    status, error = (
-        await (
-            await conn.execute("select status, error_message from bots where id = %s", (bot,))
-        ).fetchone()
-    ) or (None, None)
+    status, error = await bot_status(conn, bot)
     assert status == "running", error
 
     cur = await conn.execute(

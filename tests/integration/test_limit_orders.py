@@ -23,6 +23,7 @@ import pytest
 from tests.integration.test_backtest_parity import FEE, PARAMS, Fill, assert_same_trades, iso
 from tests.support.bots import (
     CANDLES,
+    bot_status,
     create_bot,
     grant_credits,
     harness,
@@ -119,11 +120,7 @@ async def test_a_paper_bot_with_limit_orders_makes_the_backtests_trades(
         assert any(f.price is not None for f in h.runner.bots[bot].in_flight.values())
         await h.candles(STEPS - done)
 
-    status, error = (
-        await (
-            await conn.execute("select status, error_message from bots where id = %s", (bot,))
-        ).fetchone()
-    ) or (None, None)
+    status, error = await bot_status(conn, bot)
     assert status == "running", error
     rows = await (
         await conn.execute(

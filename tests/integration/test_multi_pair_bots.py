@@ -18,6 +18,7 @@ from tests.integration.test_bot_protection import a_worker, on_fake, protective,
 from tests.integration.test_position_requests import rpc
 from tests.support.bots import (
     CANDLES,
+    bot_status,
     create_bot,
     grant_credits,
     harness,
@@ -55,11 +56,7 @@ async def test_a_pair_that_cannot_trade_is_named_and_the_others_trade_on(
     async with harness(db_url, worker, START, candles=tmp_path) as h:
         await h.sync()
         await h.candles(300)
-    status, error = (
-        await (
-            await conn.execute("select status, error_message from bots where id = %s", (bot,))
-        ).fetchone()
-    ) or (None, None)
+    status, error = await bot_status(conn, bot)
     assert (status, error) == ("running", None)
     notes = await (
         await conn.execute(

@@ -66,6 +66,13 @@ async def grant_credits(conn: psycopg.AsyncConnection[Any], user: User, amount: 
         )
 
 
+async def bot_status(conn: psycopg.AsyncConnection[Any], bot: Any) -> tuple[str | None, str | None]:
+    """The bot's status and error message (both None when it is gone)."""
+    cur = await conn.execute("select status, error_message from bots where id = %s", (bot,))
+    row = await cur.fetchone()
+    return (None, None) if row is None else (row[0], row[1])
+
+
 async def register_worker(
     conn: psycopg.AsyncConnection[Any], name: str = "test", capacity: int = 10000
 ) -> str:
