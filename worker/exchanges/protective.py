@@ -37,6 +37,7 @@ from .venues import (
     CANCEL_BY_ID,
     CLIENT_ID_PARAM,
     LIST_BY_CLIENT_ID,
+    OCO_SPOT,
     OPEN_LIST_HOLDS_TRIGGERS,
     OPEN_ORDERS_ANY_SYMBOL,
     STOPS_AS_TRIGGERS,
@@ -70,6 +71,9 @@ class Support:
     stop_loss: bool
     take_profit: bool
     missing: str | None = None
+    oco: bool = False
+    """A spot market that rests the stop-loss and the take-profit together as one OCO list
+    (one leg filling expires the other, so the coins are sold once)."""
 
     def holds(self, kind: Kind) -> bool:
         return self.stop_loss if kind == "stop_loss" else self.take_profit
@@ -91,13 +95,21 @@ def support(ex: Exchange, symbol: str) -> Support:
         return not isinstance(listed, list) or any(t in listed for t in wanted)
 
     stop, take = can("stop_loss"), can("take_profit") and contract
+    info = market.get("info") or {}
+    oco = (
+        ex.id in OCO_SPOT
+        and stop
+        and not contract
+        and info.get("ocoAllowed") is True
+        and (not isinstance(listed, list) or "LIMIT_MAKER" in listed)
+    )
     missing = None
     if not stop:
         missing = (
             f"{ex.id} has no stop-loss orders for {symbol}: the stop is checked by the "
             "fleet at each candle close, and only while a worker runs the bot"
         )
-    return Support(stop, take, missing)
+    return Support(stop, take, missing, oco)
 
 
 def _contract(ex: LiveExchange, symbol: str) -> bool:
@@ -245,6 +257,53 @@ async def place(
         client_order_id=order.client_order_id or client_order_id,
         stop_price=order.stop_price or trigger,
     )
+
+
+async def place_oco(
+    ex: LiveExchange,
+    symbol: str,
+    amount: Decimal,
+    stop: Decimal,
+    take: Decimal,
+    client_order_ids: tuple[str, str, str],
+) -> tuple[Order, Order]:
+    """Rest a long's stop-loss and take-profit as one OCO list (Binance spot
+    ``POST /api/v3/orderList/oco``): a ``STOP_LOSS_LIMIT`` leg below the price and a
+    ``LIMIT_MAKER`` leg above it, under the client ids (stop leg, take-profit leg, list).
+    Returns the stop and take-profit legs."""
+    await ex.load_markets()
+    stop_cid, take_cid, list_cid = client_order_ids
+    for cid in client_order_ids:
+        validate_client_order_id(cid)
+    market = ex.client.market(symbol)
+    stop = ex.price_to_precision(symbol, stop)
+    take = ex.price_to_precision(symbol, take)
+    limit = limit_price(ex, symbol, "sell", stop)
+    request = {
+        "symbol": market["id"],
+        "side": "SELL",
+        "quantity": str(ex.amount_to_precision(symbol, amount)),
+        "listClientOrderId": list_cid,
+        "aboveType": "LIMIT_MAKER",
+        "abovePrice": str(take),
+        "aboveClientOrderId": take_cid,
+        "belowType": "STOP_LOSS_LIMIT",
+        "belowStopPrice": str(stop),
+        "belowPrice": str(limit),
+        "belowTimeInForce": "GTC",
+        "belowClientOrderId": stop_cid,
+    }
+    action = f"place an OCO sell of {amount} {symbol}: stop {stop}, take-profit {take}"
+    try:
+        raw = await ex.client.private_post_orderlist_oco(request)
+    except ccxt.BaseError as e:
+        raise translate(e, ex.id, action) from e
+    legs = {str(r.get("clientOrderId")): r for r in raw.get("orderReports") or []}
+    orders = []
+    for cid, trigger in ((stop_cid, stop), (take_cid, take)):
+        order = ex.to_order(ex.client.parse_order(legs[cid], market))
+        orders.append(replace(order, client_order_id=cid, stop_price=order.stop_price or trigger))
+    return orders[0], orders[1]
 
 
 async def cancel(ex: LiveExchange, symbol: str, client_order_id: str) -> Order | None:

@@ -65,6 +65,10 @@ STOPS_AS_TRIGGERS = frozenset({"bitget"})
 ``triggerPrice`` (reduce-only on contracts): ccxt's ``stopLossPrice`` is refused on Bitget
 spot and asks Bitget futures for a position-bound TP/SL order instead."""
 
+OCO_SPOT = frozenset({"binance"})
+"""Exchanges whose spot markets rest a stop-loss and a take-profit together as one OCO order
+list (Binance ``POST /api/v3/orderList/oco``; the market's ``ocoAllowed``)."""
+
 CANCEL_BY_ID = frozenset({"bybit", "okx", "bitget"})
 """Exchanges whose ccxt cancel of a trigger order needs the exchange's order id (not the
 client id): the order is looked up first."""
