@@ -174,3 +174,42 @@ async def test_the_owner_s_close_takes_the_stop_off_and_a_kept_position_keeps_it
     assert stop["trade_id"] == trade["id"]
     assert _resting(fake, stop).status == "untriggered"
     assert [o.id for o in fake.open_orders()] == [str(stop["exchange_order_id"])]
+
+
+async def test_a_contract_position_rests_a_reduce_only_stop_and_target(
+    venue: Venue,
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    db_url: str,
+    pool: AsyncConnectionPool,
+    tmp_path: Path,
+) -> None:
+    if not venue.contract:
+        pytest.skip("on spot the target is checked by the fleet (both would sell the coins)")
+    alice = users["alice"]
+    candles = btc_usdt_candles(tmp_path)
+    async with venue.fake() as fake:
+        bot = await _bot(venue, fake, conn, pool, alice)
+        await conn.execute("update public.bots set take_profit = 20 where id = %s", (bot,))
+        async with a_worker(conn, db_url, fake, candles, "first") as h:  # type: ignore[arg-type]
+            trade = await _enter(conn, alice, bot, h)
+            now = h.now
+        placed = {p["kind"]: p for p in await protective(conn, bot)}
+        stop, take = (
+            _resting(fake, placed["stop_loss"]),
+            fake.orders[str(placed["take_profit"]["exchange_order_id"])],
+        )
+        assert take.trigger == Decimal("51600") == placed["take_profit"]["trigger_price"]
+        assert stop.reduce_only and take.reduce_only
+        # The fleet is down; the market rises through the target, which fills.
+        fake.set_price(fake.price_key(take.symbol), Decimal("51700"))
+        [fill] = [f for f in fake.fills if f.order.side == "sell"]
+        async with a_worker(conn, db_url, fake, candles, "second", now) as h2:  # type: ignore[arg-type]
+            await h2.candles(1)
+    [closed] = await rows(conn, "select * from public.trades where id = %s", trade["id"])
+    assert (closed["exit_reason"], closed["exit_price"]) == ("take_profit", Decimal("51700"))
+    assert closed["fee"] == trade["fee"] + fill.fee
+    assert fake.positions[take.symbol] == 0
+    assert stop.status == "canceled"  # the other leg comes off once the position is gone
+    final = {p["kind"]: p["status"] for p in await protective(conn, bot)}
+    assert final == {"stop_loss": "canceled", "take_profit": "filled"}
