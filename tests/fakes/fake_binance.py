@@ -9,7 +9,7 @@ an empty list. Market definitions are the real ones recorded in ``markets/binanc
 Failures are switched on per test with ``fail_next``: ``"auth"`` (-2015, HTTP 401),
 ``"insufficient"`` (-2010), ``"rate_limit"`` (HTTP 429), ``"unavailable"`` (HTTP 503),
 ``"timeout"`` (no answer until the client gives up) and ``"lost_response"`` (the order is
-accepted, then the answer never arrives).
+accepted, then the answer never arrives). OCO order lists: ``fake_binance_oco``.
 
 Stop orders (``STOP_LOSS``, ``STOP_LOSS_LIMIT``, ``TAKE_PROFIT``, ``TAKE_PROFIT_LIMIT``, with
 ``stopPrice``) rest with their amount locked, as Binance holds them, and are accepted only on
@@ -38,6 +38,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from tests.fakes import fake_binance_oco as oco
 
 MARKETS_FILE = (
     Path(__file__).resolve().parents[2] / "worker" / "exchanges" / "markets" / "binance.json"
@@ -92,6 +94,7 @@ class FakeBinance:
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     trades: list[dict[str, Any]] = field(default_factory=list)
+    order_lists: dict[int, dict[str, Any]] = field(default_factory=dict)  # OCO lists
     timeout_seconds: float = 5.0
     maintenance: bool = False  # what /sapi/v1/system/status reports
 
@@ -125,8 +128,15 @@ class FakeBinance:
         """Move ``symbol``'s price: resting stops whose trigger it crossed fill."""
         self.prices[symbol] = price
         for order in list(self.orders.values()):
+            if order["symbol"] != symbol or order["status"] != "NEW":
+                continue
+            if order["type"] == "LIMIT_MAKER":  # an OCO's take-profit leg
+                limit = Decimal(order["price"])
+                if (price >= limit) if order["side"] == "SELL" else (price <= limit):
+                    self._fill_resting(order, limit)
+                continue
             direction = STOP_TYPES.get(order["type"])
-            if order["symbol"] != symbol or order["status"] != "NEW" or direction is None:
+            if direction is None:
                 continue
             stop, sell = Decimal(order["stopPrice"]), order["side"] == "SELL"
             falling = (direction == "stop") == sell  # triggers when the price falls to it
@@ -158,6 +168,8 @@ class FakeBinance:
             updateTime=now,
         )
         self._trade(order, qty, price, quote, now)
+        if order["orderListId"] != -1:
+            oco.filled(self, order)
 
     def _trade(
         self, order: dict[str, Any], qty: Decimal, price: Decimal, quote: str, when: int
@@ -279,6 +291,9 @@ class FakeBinance:
             ("POST", "/api/v3/order"): self._new_order,
             ("GET", "/api/v3/order"): self._get_order,
             ("DELETE", "/api/v3/order"): self._cancel_order,
+            ("POST", "/api/v3/orderList/oco"): lambda p: oco.new_oco(self, p),
+            ("GET", "/api/v3/orderList"): lambda p: oco.get_list(self, p),
+            ("DELETE", "/api/v3/orderList"): lambda p: oco.cancel_list(self, p),
             ("GET", "/api/v3/openOrders"): self._open_orders,
             ("GET", "/api/v3/myTrades"): self._my_trades,
             ("GET", "/api/v3/account"): self._account,
@@ -478,6 +493,9 @@ class FakeBinance:
         order = self._find(params)
         if order is None or order["status"] != "NEW":
             return self._json(*UNKNOWN_ORDER)
+        if order["orderListId"] != -1:  # a leg of a list cancels the whole list
+            oco.cancel(self, self.order_lists[order["orderListId"]])
+            return self._json(200, _public(order))
         order["status"] = "CANCELED"
         market = next(s for s in self.symbols if s["symbol"] == order["symbol"])
         qty, price = Decimal(order["origQty"]), Decimal(order["price"])

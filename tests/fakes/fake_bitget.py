@@ -11,7 +11,10 @@ USDT-FUTURES perpetual swaps (one-way position mode): ``/api/v2/mix/market/contr
 ``/api/v2/mix/market/ticker``, ``/api/v2/mix/account/accounts``, ``set-leverage``,
 ``set-margin-mode``, ``/api/v2/mix/order/place-order``, ``place-plan-order``, ``detail``,
 ``cancel-order``, ``cancel-plan-order``, ``orders-pending``, ``orders-history``,
-``orders-plan-pending``, ``orders-plan-history``.
+``orders-plan-pending``, ``orders-plan-history``; the account's fills ``/api/v2/spot/trade/fills``
+and ``/api/v2/mix/order/fills`` (fees negative, as Bitget reports them).
+
+A plan (trigger) order that triggers fills under its own ``orderId`` (``executed``).
 
 Private calls are signed as documented: ``ACCESS-KEY``, ``ACCESS-PASSPHRASE``,
 ``ACCESS-TIMESTAMP`` (ms) and ``ACCESS-SIGN`` = base64 HMAC-SHA256 of
@@ -166,6 +169,8 @@ class FakeBitget(FakeVenue):
             ("POST", SPOT + "cancel-plan-order"): self._cancel_plan,
             ("GET", SPOT + "current-plan-order"): lambda r: self._list(r, True, True),
             ("GET", SPOT + "history-plan-order"): lambda r: self._list(r, False, True),
+            ("GET", SPOT + "fills"): lambda r: self._fills(r, contract=False),
+            ("GET", MIX_ORDER + "fills"): lambda r: self._fills(r, contract=True),
         }
 
     # -- market data and account ------------------------------------------------------------
@@ -471,6 +476,51 @@ class FakeBitget(FakeVenue):
             "cTime": str(o.created),
             "uTime": str(o.updated),
         }
+
+    def _fills(self, request: Request, contract: bool) -> web.Response:
+        p = request.params
+        symbol = _mix_key(p) if contract else str(p.get("symbol"))
+        rows = [
+            f
+            for f in sorted(self.fills, key=lambda f: f.time, reverse=True)
+            if f.order.symbol == symbol and (not p.get("orderId") or f.order.id == p["orderId"])
+        ]
+        out: list[dict[str, Any]] = []
+        for f in rows:
+            fee = {"deduction": "no", "feeCoin": f.order.quote, "totalDeductionFee": "0"}
+            row = {
+                "userId": "1",
+                "symbol": f.order.symbol.removeprefix(MIX),
+                "orderId": f.order.id,
+                "tradeId": f.id,
+                "orderType": f.order.type,
+                "side": f.order.side,
+                "tradeScope": "taker",
+                "cTime": str(f.time),
+                "uTime": str(f.time),
+            }
+            if contract:
+                row.update(
+                    price=plain(f.price),
+                    baseVolume=plain(f.amount),
+                    quoteVolume=plain(f.price * f.amount),
+                    profit="0",
+                    enterPointSource="API",
+                    tradeSide="close" if f.order.reduce_only else "open",
+                    posMode="one_way_mode",
+                    feeDetail=[{**fee, "totalFee": plain(-f.fee)}],
+                )
+            else:
+                row.update(
+                    priceAvg=plain(f.price),
+                    size=plain(f.amount),
+                    amount=plain(f.price * f.amount),
+                    feeDetail={**fee, "totalFee": plain(-f.fee)},
+                )
+            out.append(row)
+        if contract:
+            return self._answer({"fillList": out or None, "endId": ""})
+        return self._answer(out)
 
     # -- payloads -------------------------------------------------------------------------
 

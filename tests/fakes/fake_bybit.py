@@ -5,8 +5,11 @@ Paths (https://bybit-exchange.github.io/docs/v5/intro): ``/v5/market/time``,
 ``/v5/market/instruments-info`` (``category`` spot / linear / inverse / option),
 ``/v5/user/query-api``, ``/v5/account/info``, ``/v5/account/wallet-balance``,
 ``/v5/asset/coin/query-info``, ``/v5/order/create``, ``/v5/order/cancel``,
-``/v5/order/realtime``, ``/v5/order/history``, ``/v5/position/set-leverage``,
-``/v5/account/set-margin-mode``.
+``/v5/order/realtime``, ``/v5/order/history``, ``/v5/execution/list`` (the account's fills),
+``/v5/position/set-leverage``, ``/v5/account/set-margin-mode``.
+
+A conditional (stop) order that triggers keeps its ``orderId`` and fills under it, as Bybit's
+V5 conditional orders do.
 
 Private calls are signed as documented: headers ``X-BAPI-API-KEY``, ``X-BAPI-TIMESTAMP``,
 ``X-BAPI-RECV-WINDOW`` and ``X-BAPI-SIGN`` = hex HMAC-SHA256 of
@@ -73,8 +76,8 @@ class FakeBybit(FakeVenue):
                 max_leverage=int(Decimal(info.get("leverageFilter", {}).get("maxLeverage", "1"))),
             )
 
-    def price(self, instrument_id: str) -> Decimal:
-        return self.prices.get(instrument_id.split(":")[-1], Decimal("43000"))
+    def price_key(self, instrument_id: str) -> str:
+        return instrument_id.split(":")[-1]  # spot and linear share a price
 
     # -- protocol -------------------------------------------------------------------------
 
@@ -135,6 +138,7 @@ class FakeBybit(FakeVenue):
             ("POST", "/v5/order/cancel"): self._cancel,
             ("GET", "/v5/order/realtime"): self._realtime,
             ("GET", "/v5/order/history"): self._history,
+            ("GET", "/v5/execution/list"): self._executions,
             ("POST", "/v5/position/set-leverage"): self._set_leverage,
             ("POST", "/v5/account/set-margin-mode"): self._set_margin_mode,
         }
@@ -276,6 +280,46 @@ class FakeBybit(FakeVenue):
 
     def _history(self, request: Request) -> web.Response:
         return self._listing(request, open_ones=False)
+
+    def _executions(self, request: Request) -> web.Response:
+        p = request.params
+        category = p.get("category")
+        rows = [
+            f
+            for f in sorted(self.fills, key=lambda f: f.time, reverse=True)
+            if f.order.extra.get("category") == category
+            and (not p.get("symbol") or f.order.symbol == _key(str(category), p["symbol"]))
+            and (not p.get("orderId") or f.order.id == p["orderId"])
+        ]
+        out = [
+            {
+                "symbol": f.order.symbol.split(":")[-1],
+                "orderId": f.order.id,
+                "orderLinkId": f.order.client_id,
+                "side": f.order.side.capitalize(),
+                "orderPrice": plain(f.order.price) if f.order.price is not None else "0",
+                "orderQty": plain(f.order.amount),
+                "leavesQty": "0",
+                "orderType": f.order.type.capitalize(),
+                "stopOrderType": "StopLoss" if f.order.trigger is not None else "UNKNOWN",
+                "execFee": plain(f.fee),
+                "feeCurrency": f.order.quote,
+                "execId": f.id,
+                "execPrice": plain(f.price),
+                "execQty": plain(f.amount),
+                "execType": "Trade",
+                "execValue": plain(f.price * f.amount),
+                "execTime": str(f.time),
+                "feeRate": "0.001",
+                "isMaker": False,
+                "markPrice": "",
+                "indexPrice": "",
+                "closedSize": "",
+                "seq": int(f.id),
+            }
+            for f in rows
+        ]
+        return self._answer({"category": category, "list": out, "nextPageCursor": ""})
 
 
 def _key(category: str, symbol: str) -> str:

@@ -7,7 +7,11 @@ Paths (https://www.okx.com/docs-v5/en/): ``/api/v5/public/time``, ``/api/v5/publ
 ``clOrdId``), ``/api/v5/trade/cancel-order``, ``/api/v5/trade/orders-pending``,
 ``/api/v5/trade/orders-history``, ``/api/v5/trade/order-algo`` (POST place, GET details),
 ``/api/v5/trade/cancel-algos``, ``/api/v5/trade/orders-algo-pending``,
-``/api/v5/account/set-leverage``.
+``/api/v5/trade/fills-history`` (the account's fills), ``/api/v5/account/set-leverage``.
+
+An algo (conditional or trigger) order that triggers places an order of its own: the algo
+order turns ``effective`` with that order's ``ordId``, ``actualSz``, ``actualPx`` and
+``triggerTime``, and its fill is listed under that ``ordId``.
 
 Private calls are signed as documented: ``OK-ACCESS-KEY``, ``OK-ACCESS-PASSPHRASE``,
 ``OK-ACCESS-TIMESTAMP`` (ISO 8601) and ``OK-ACCESS-SIGN`` = base64 HMAC-SHA256 of
@@ -142,6 +146,7 @@ class FakeOkx(FakeVenue):
             ("GET", "/api/v5/trade/order-algo"): self._algo_details,
             ("POST", "/api/v5/trade/cancel-algos"): self._cancel_algos,
             ("GET", "/api/v5/trade/orders-algo-pending"): self._algo_pending,
+            ("GET", "/api/v5/trade/fills-history"): self._fills,
         }
 
     # -- market data and account -------------------------------------------------------------
@@ -342,6 +347,59 @@ class FakeOkx(FakeVenue):
             )
         return self._answer(out)
 
+    def fire(self, order: VenueOrder, at: Decimal) -> VenueOrder:
+        """The algo order turns ``effective`` and places the order it describes."""
+        spawned = self.place(
+            order.symbol,
+            order.side,
+            "market",
+            order.amount,
+            client_id=None,
+            reduce_only=order.reduce_only,
+            extra={"tdMode": order.extra.get("tdMode"), "algoId": order.id},
+        )
+        assert isinstance(spawned, VenueOrder), spawned
+        order.status, order.updated = "filled", now_ms()
+        order.extra.update(ordId=spawned.id, triggered=order.updated)
+        return spawned
+
+    def _fills(self, request: Request) -> web.Response:
+        p = request.params
+        kind = p.get("instType")
+        if kind not in {"SPOT", "SWAP", "FUTURES", "MARGIN", "OPTION"}:
+            return self._answer([], "51000", "Parameter instType error")
+        rows = [
+            f
+            for f in sorted(self.fills, key=lambda f: f.time, reverse=True)
+            if ("SWAP" if f.order.contract else "SPOT") == kind
+            and (not p.get("instId") or f.order.symbol == p["instId"])
+            and (not p.get("ordId") or f.order.id == p["ordId"])
+        ]
+        out = [
+            {
+                "instType": kind,
+                "instId": f.order.symbol,
+                "tradeId": f.id,
+                "ordId": f.order.id,
+                "clOrdId": f.order.client_id,
+                "billId": f.id,
+                "tag": "",
+                "fillPx": plain(f.price),
+                "fillSz": plain(f.amount),
+                "fillIdxPx": "",
+                "fillPnl": "0",
+                "side": f.order.side,
+                "posSide": "net",
+                "execType": "T",
+                "feeCcy": f.order.quote,
+                "fee": plain(-f.fee),
+                "ts": str(f.time),
+                "fillTime": str(f.time),
+            }
+            for f in rows
+        ]
+        return self._answer(out)
+
     # -- payloads -------------------------------------------------------------------------
 
     def _common(self, o: VenueOrder) -> dict[str, Any]:
@@ -392,7 +450,6 @@ class FakeOkx(FakeVenue):
             "algoId": o.id,
             "algoClOrdId": o.client_id,
             "clOrdId": "",
-            "ordId": "",
             "ordType": o.extra.get("ordType", "conditional"),
             "state": state.get(o.status, "live"),
             "slTriggerPx": trigger if stop_loss else "",
@@ -402,7 +459,9 @@ class FakeOkx(FakeVenue):
             "tpOrdPx": "",
             "triggerPx": "" if stop_loss else trigger,
             "ordPx": "" if stop_loss else str(o.extra.get("orderPx", "-1")),
-            "actualSz": "",
+            "ordId": str(o.extra.get("ordId", "")),
+            "actualSz": plain(o.amount) if o.extra.get("ordId") else "",
             "actualPx": "",
-            "triggerTime": "",
+            "actualSide": ("sl" if stop_loss else "") if o.extra.get("ordId") else "",
+            "triggerTime": str(o.extra.get("triggered", "")),
         }

@@ -6,7 +6,12 @@ signature check, payload shapes and error codes; the engine here is exchange-neu
 
 - a market order fills at once at ``prices[symbol]`` with a 0.1 % fee in the quote currency;
 - a limit order rests (its funds are locked) until cancelled;
-- a trigger (stop) order rests untriggered and locks nothing;
+- a trigger (stop) order rests untriggered and locks nothing; ``set_price`` fires the ones
+  whose trigger the price reached (from the side it stood on when they were placed): a
+  market one fills at the new price, a limit one at the new price if it is marketable (else
+  it rests), each exchange choosing whether the fill keeps the trigger order's id or goes to
+  an order of its own (``fire``);
+- every fill is listed in ``fills`` (the account's trades, with their commission);
 - contract markets keep a position per symbol (margin = notional / leverage, settled in
   the quote currency), leverage and margin mode per symbol.
 
@@ -91,6 +96,18 @@ class VenueOrder:
 
 
 @dataclass
+class Fill:
+    """One trade of the account: what an exchange's fills endpoint lists."""
+
+    id: str
+    order: VenueOrder
+    price: Decimal
+    amount: Decimal
+    fee: Decimal
+    time: int
+
+
+@dataclass
 class Instrument:
     """What the engine needs of a market: its exchange id, currencies and limits."""
 
@@ -127,6 +144,7 @@ class FakeVenue:
         self.leverage: dict[str, int] = {}
         self.margin_mode: dict[str, str] = {}
         self.requests: list[Request] = []
+        self.fills: list[Fill] = []
         self.instruments: dict[str, Instrument] = {}
         self._ids = itertools.count(1_000_001)
         self._failures: list[tuple[str, str | None]] = []
@@ -140,8 +158,12 @@ class FakeVenue:
         assert kind in FAILURES, kind
         self._failures.extend([(kind, path)] * times)
 
+    def price_key(self, instrument_id: str) -> str:
+        """The key of ``prices`` that prices the instrument."""
+        return instrument_id
+
     def price(self, instrument_id: str) -> Decimal:
-        return self.prices.get(instrument_id, Decimal("43000"))
+        return self.prices.get(self.price_key(instrument_id), Decimal("43000"))
 
     async def __aenter__(self) -> Self:
         app = web.Application()
@@ -285,6 +307,7 @@ class FakeVenue:
         at = price if price is not None else self.price(instrument_id)
         if trigger is not None:
             order.status = "untriggered"
+            order.extra["_rising"] = trigger > self.price(instrument_id)
         else:
             need = self._need(order, at)
             free = self.balances.setdefault(need[0], [Decimal(0), Decimal(0)])
@@ -310,10 +333,40 @@ class FakeVenue:
             return order.quote, order.amount * at * (1 + FEE_RATE)
         return order.base, order.amount
 
+    def set_price(self, price_key: str, price: Decimal) -> None:
+        """Move a market's price (``prices[price_key]``): resting trigger orders whose
+        trigger it reached fire (``fire``)."""
+        self.prices[price_key] = price
+        for order in list(self.orders.values()):
+            if order.status != "untriggered" or order.trigger is None:
+                continue
+            if self.price_key(order.symbol) != price_key:
+                continue  # another market
+            at, rising = price, bool(order.extra.get("_rising"))
+            if (at >= order.trigger) if rising else (at <= order.trigger):
+                self.fire(order, at)
+
+    def fire(self, order: VenueOrder, at: Decimal) -> VenueOrder:
+        """A trigger order reached its trigger: it becomes the order it describes (by
+        default under its own id) and fills at ``at`` where its limit allows. Returns the
+        order that trades."""
+        order.status, order.updated = "open", now_ms()
+        order.extra["triggered"] = order.updated
+        self.execute(order, at)
+        return order
+
+    def execute(self, order: VenueOrder, at: Decimal) -> None:
+        """Fill a just triggered order at ``at`` if it is marketable, else let it rest."""
+        limit = order.price if order.type == "limit" else None
+        if limit is not None and ((at < limit) if order.side == "sell" else (at > limit)):
+            return
+        self._fill(order, at)
+
     def _fill(self, order: VenueOrder, at: Decimal) -> None:
         order.status, order.filled, order.average = "filled", order.amount, at
         order.fee = order.amount * self.instruments[order.symbol].contract_size * at * FEE_RATE
         order.updated = now_ms()
+        self.fills.append(Fill(self.new_id(), order, at, order.amount, order.fee, order.updated))
         q = self.balances.setdefault(order.quote, [Decimal(0), Decimal(0)])
         if order.contract:
             signed = order.amount if order.side == "buy" else -order.amount

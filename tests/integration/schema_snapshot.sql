@@ -1079,9 +1079,14 @@ CREATE FUNCTION private.cancel_position_requests() RETURNS trigger
     AS $$
 begin
   update public.position_requests r
-     set status = 'cancelled', status_reason = 'the bot stopped running (' || new.status || ') before the request ran',
+     set status = case r.status when 'pending' then 'cancelled' else 'failed' end,
+         status_reason = case r.status
+           when 'pending' then 'the bot stopped running (' || new.status || ') before the request ran'
+           else 'the bot stopped running (' || new.status || ') before the request finished'
+         end,
          updated_at = now(), completed_at = now()
-   where r.bot_id = new.id and r.status = 'pending';
+   where r.bot_id = new.id and r.status in ('pending', 'working')
+     and not (r.stop_after and new.status = 'stopped' and new.stop_positions = 'close');
   return null;
 end;
 $$;

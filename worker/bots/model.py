@@ -196,6 +196,7 @@ class Protective:
     trade_id: uuid.UUID
     recorded: bool = True  # False: found on the exchange, not yet in protective_orders
     listed: bool = False  # in the account's open orders as surveyed before this close
+    oco: bool = False  # a leg of an OCO list (the take-profit leg's limit is its trigger)
 
 
 @dataclass(slots=True)

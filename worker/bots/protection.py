@@ -186,6 +186,11 @@ async def _discover(bot: BotState) -> None:
 
     cfg = bot.config
     can = xp.support(ex, cfg.symbol)
+    from . import protection_oco as oco
+
+    if oco.pair(bot, can):
+        await oco.discover(bot, ex)
+        return
     side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
     for kind, level in _levels(bot).items():
         if level is None or not can.holds(kind):
@@ -294,6 +299,7 @@ async def poll(bot: BotState, out: StepOut) -> Hit | None:
     from worker.exchanges import protective as xp
 
     symbol = bot.config.symbol
+    gone: list[tuple[Protective, Order | None]] = []
     for p in list(bot.protective.values()):
         cid = p.client_order_id
         order: Order | None = None
@@ -308,12 +314,18 @@ async def poll(bot: BotState, out: StepOut) -> Hit | None:
         if is_open:
             if not p.recorded:
                 p.recorded = True
-                limit = xp.limit_price(ex, symbol, p.side, p.trigger)
+                limit = p.trigger if p.oco and p.kind == "take_profit" else None
+                limit = limit or xp.limit_price(ex, symbol, p.side, p.trigger)
                 out.protective.append(_row(bot, p, "open", limit=limit))
             continue
-        del bot.protective[cid]
+        gone.append((p, order))
+    for p, order in gone:  # a fill first: the other leg of an OCO list expired with it
         if order is not None and order.status is OrderStatus.CLOSED:
+            del bot.protective[p.client_order_id]
             return await _filled(bot, ex, p, order, out)
+    for p, order in gone:
+        cid = p.client_order_id
+        del bot.protective[cid]
         why = "unknown to the exchange" if order is None else f"{order.status} on the exchange"
         out.protective.append(_row(bot, p, "canceled", why))
         out.log(
@@ -396,6 +408,10 @@ async def sync(bot: BotState, candle: Candle, out: StepOut) -> Hit | None:
     if not can.stop_loss and pos.stop_price is not None and bot.unprotected != pos.trade_id:
         bot.unprotected = pos.trade_id
         out.log(cfg, "warning", can.missing or "no stop orders", action="protection_unavailable")
+    from . import protection_oco as oco
+
+    if oco.pair(bot, can):
+        return await oco.sync(bot, ex, out)
     side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
     for kind, level in _levels(bot).items():
         trigger = None if level is None else ex.price_to_precision(cfg.symbol, level)

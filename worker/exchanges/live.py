@@ -226,21 +226,21 @@ class LiveExchange(Exchange):
         self._cid_alias[native] = client_order_id
         return native
 
-    def _contract_size(self, symbol: str) -> Decimal:
+    def contract_size(self, symbol: str) -> Decimal:
         """Base currency per contract of a contract market (1 for spot and most linear
         swaps; OKX's BTC-USDT-SWAP is 0.01 BTC)."""
         market = (self._client.markets or {}).get(symbol) or {}
         size = to_decimal(market.get("contractSize")) if market.get("contract") else None
         return size if size is not None and size > 0 else Decimal(1)
 
-    def _order(self, raw: Mapping[str, Any]) -> Order:
+    def to_order(self, raw: Mapping[str, Any]) -> Order:
         """An order in the bot's units: client id as the bot made it, amounts in the base
         currency (contracts times contract size)."""
         order = order_from_ccxt(raw)
         ours = self._cid_alias.get(order.client_order_id or "")
         if ours is not None:
             order = _with_client_id(order, ours)
-        size = self._contract_size(order.symbol)
+        size = self.contract_size(order.symbol)
         if size != 1:
             order = replace(
                 order,
@@ -339,7 +339,7 @@ class LiveExchange(Exchange):
         await self.load_markets()
         # Contracts: ``amount`` is in the base currency, the exchange counts contracts.
         checked = self.check_order(
-            symbol, side, type, amount / self._contract_size(symbol), price, stop_price
+            symbol, side, type, amount / self.contract_size(symbol), price, stop_price
         )
         if leverage is not None:
             await self.set_leverage(symbol, leverage)
@@ -391,7 +391,7 @@ class LiveExchange(Exchange):
             if self.id in TRIGGER_ORDERS_APART and TRIGGER_PARAMS & request.keys():
                 fetch_params["trigger"] = True
             raw = await self._fetch_raw(str(raw["id"]), symbol, action, fetch_params)
-        order = self._order(raw)
+        order = self.to_order(raw)
         if order.client_order_id is None and client_order_id is not None:
             order = _with_client_id(order, client_order_id)
         order = await self._with_fee(order)  # a fill at once: its commission from its trades
@@ -426,7 +426,7 @@ class LiveExchange(Exchange):
             raise translate(e, self.id, f"cancel order {order_id} on {symbol}") from e
         if raw.get("status") is None:
             raw = await self._fetch_raw(order_id, symbol, action, params)
-        return self._order(raw)
+        return self.to_order(raw)
 
     async def _reference_price(self, symbol: str) -> Decimal:
         """The ask (else last) price of ``symbol``: what a market buy of an amount costs."""
@@ -436,7 +436,7 @@ class LiveExchange(Exchange):
             raise Retryable(f"{self.id} has no price for {symbol} to size a market buy")
         return price
 
-    def _finished_orders(
+    def finished_orders(
         self, symbol: str, since: Any = None, limit: Any = None, params: Any = None
     ) -> Awaitable[list[dict[str, Any]]]:
         """Recent closed and cancelled orders (ccxt's closed orders alone omit cancelled ones
@@ -453,7 +453,7 @@ class LiveExchange(Exchange):
         """One order by exchange id, as ccxt parses it."""
         extra = {k: v for k, v in (params or {}).items() if k in {"trigger", "stop"}}
         if self.id in LIST_BY_ID or (extra and self.id in TRIGGER_BY_LIST):
-            for fetch in (self._client.fetch_open_orders, self._finished_orders):
+            for fetch in (self._client.fetch_open_orders, self.finished_orders):
                 rows = await self._call(
                     action, fetch(symbol, None, None, {"orderId": order_id, **extra})
                 )
@@ -473,11 +473,11 @@ class LiveExchange(Exchange):
         listing_param = LIST_BY_CLIENT_ID.get(self.id)
         if listing_param is not None:
             # The exchange filters its open and recent order lists by the client id.
-            for fetch in (self._client.fetch_open_orders, self._finished_orders):
+            for fetch in (self._client.fetch_open_orders, self.finished_orders):
                 rows = await self._call(action, fetch(symbol, None, None, {listing_param: native}))
                 for raw in rows:
                     if raw.get("clientOrderId") == native:
-                        return self._order(raw)
+                        return self.to_order(raw)
             return None
         if self.id in LOOKUP_BY_CLIENT_ID and self._client.has.get("fetchOrder"):
             try:
@@ -486,7 +486,7 @@ class LiveExchange(Exchange):
                 return None
             except ccxt.BaseError as e:
                 raise translate(e, self.id, action) from e
-            return await self._with_fee(_with_client_id(self._order(raw), client_order_id))
+            return await self._with_fee(_with_client_id(self.to_order(raw), client_order_id))
         # Fallback: look through open orders, then recent orders.
         for order in await self.fetch_open_orders(symbol):
             if order.client_order_id == client_order_id:
@@ -500,7 +500,7 @@ class LiveExchange(Exchange):
                 rows = await self._call(action, fetch(symbol))
                 for raw in rows:
                     if raw.get("clientOrderId") == client_order_id:
-                        return self._order(raw)
+                        return self.to_order(raw)
                 break
         return None
 
@@ -559,7 +559,7 @@ class LiveExchange(Exchange):
         if symbol is None:  # a deliberate account-wide query, not a forgotten symbol
             self._client.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
         fetch = self._client.fetch_open_orders(symbol, None, None, dict(params or {}))
-        return [self._order(r) for r in await self._call("fetch open orders", fetch)]
+        return [self.to_order(r) for r in await self._call("fetch open orders", fetch)]
 
     async def fetch_balance(self) -> dict[str, Balance]:
         raw = await self._call("fetch balance", self._client.fetch_balance())

@@ -31,12 +31,17 @@ from worker.errors import Retryable
 
 from .base import Exchange, validate_client_order_id
 from .ccxt_errors import translate
-from .live import LiveExchange, order_from_ccxt
+from .live import LiveExchange
 from .models import Fee, Order, OrderStatus, Side, to_decimal
 from .venues import (
+    CANCEL_BY_ID,
     CLIENT_ID_PARAM,
+    LIST_BY_CLIENT_ID,
+    OCO_SPOT,
     OPEN_LIST_HOLDS_TRIGGERS,
     OPEN_ORDERS_ANY_SYMBOL,
+    STOPS_AS_TRIGGERS,
+    TRIGGER_BY_LIST,
     TRIGGER_CLIENT_ID_PARAM,
     TRIGGER_LIST_PARAMS,
     TRIGGER_ORDERS_APART,
@@ -66,6 +71,9 @@ class Support:
     stop_loss: bool
     take_profit: bool
     missing: str | None = None
+    oco: bool = False
+    """A spot market that rests the stop-loss and the take-profit together as one OCO list
+    (one leg filling expires the other, so the coins are sold once)."""
 
     def holds(self, kind: Kind) -> bool:
         return self.stop_loss if kind == "stop_loss" else self.take_profit
@@ -87,13 +95,21 @@ def support(ex: Exchange, symbol: str) -> Support:
         return not isinstance(listed, list) or any(t in listed for t in wanted)
 
     stop, take = can("stop_loss"), can("take_profit") and contract
+    info = market.get("info") or {}
+    oco = (
+        ex.id in OCO_SPOT
+        and stop
+        and not contract
+        and info.get("ocoAllowed") is True
+        and (not isinstance(listed, list) or "LIMIT_MAKER" in listed)
+    )
     missing = None
     if not stop:
         missing = (
             f"{ex.id} has no stop-loss orders for {symbol}: the stop is checked by the "
             "fleet at each candle close, and only while a worker runs the bot"
         )
-    return Support(stop, take, missing)
+    return Support(stop, take, missing, oco)
 
 
 def _contract(ex: LiveExchange, symbol: str) -> bool:
@@ -108,19 +124,43 @@ def limit_price(ex: LiveExchange, symbol: str, side: Side, trigger: Decimal) -> 
     return ex.price_to_precision(symbol, trigger * band)
 
 
+def _kept_apart(ex: LiveExchange, symbol: str) -> dict[str, Any]:
+    """ccxt parameters that read or cancel one protective order where the exchange keeps
+    trigger orders apart from plain ones (OKX, Bitget; contract markets elsewhere)."""
+    if ex.id in OPEN_LIST_HOLDS_TRIGGERS:
+        return {}
+    return {"trigger": True} if ex.id in TRIGGER_ORDERS_APART or _contract(ex, symbol) else {}
+
+
 async def fetch(ex: LiveExchange, symbol: str, client_order_id: str) -> Order | None:
     """The protective order placed under ``client_order_id``, or None."""
-    params: dict[str, Any] = {"clientOrderId": client_order_id}
-    if _contract(ex, symbol):
-        params["trigger"] = True
+    native = ex.native_cid(client_order_id)
+    apart = _kept_apart(ex, symbol)
     try:
-        raw = await ex.client.fetch_order("", symbol, params)
+        if ex.id in LIST_BY_CLIENT_ID or ex.id in TRIGGER_BY_LIST:
+            # No lookup by client id: its open and recent order lists, filtered.
+            params = {**apart, **_by_client_id(ex, native)}
+            raw = None
+            for listing in (ex.client.fetch_open_orders, ex.finished_orders):
+                rows = await listing(symbol, None, None, params)
+                raw = next((r for r in rows if r.get("clientOrderId") == native), None)
+                if raw is not None:
+                    break
+            if raw is None:
+                return None
+        else:
+            raw = await ex.client.fetch_order("", symbol, {"clientOrderId": native, **apart})
     except ccxt.OrderNotFound:
         return None
     except ccxt.BaseError as e:
         raise translate(e, ex.id, f"fetch protective order {client_order_id}") from e
-    order = order_from_ccxt(raw)
-    return order if order.client_order_id else replace(order, client_order_id=client_order_id)
+    order = ex.to_order(raw)
+    return replace(order, client_order_id=client_order_id)
+
+
+def _by_client_id(ex: LiveExchange, native: str) -> dict[str, Any]:
+    param = LIST_BY_CLIENT_ID.get(ex.id)
+    return {} if param is None else {param: native}
 
 
 def _trigger_params(ex: LiveExchange, symbol: str) -> dict[str, Any]:
@@ -182,21 +222,22 @@ async def place(
     contract = _contract(ex, symbol)
     trigger = ex.price_to_precision(symbol, trigger)
     id_param = TRIGGER_CLIENT_ID_PARAM.get(ex.id) or CLIENT_ID_PARAM.get(ex.id, "clientOrderId")
-    params: dict[str, Any] = {
-        id_param: ex.native_cid(client_order_id),
-        "stopLossPrice" if kind == "stop_loss" else "takeProfitPrice": float(trigger),
-    }
+    level = "stopLossPrice" if kind == "stop_loss" else "takeProfitPrice"
+    if ex.id in STOPS_AS_TRIGGERS:
+        level = "triggerPrice"
+    params: dict[str, Any] = {id_param: ex.native_cid(client_order_id), level: float(trigger)}
     if contract:
         params["reduceOnly"] = True
     limit = limit_price(ex, symbol, side, trigger)
     amount = ex.amount_to_precision(symbol, amount)
+    contracts = amount / ex.contract_size(symbol)  # the exchange counts contracts
     action = f"place {kind.replace('_', '-')} {side} {amount} {symbol} at {trigger}"
     try:
         raw = await ex.client.create_order(
             symbol,
             "market" if limit is None else "limit",
             side,
-            float(amount),
+            float(contracts),
             None if limit is None else float(limit),
             params,
         )
@@ -210,7 +251,7 @@ async def place(
             if existing is not None:
                 return existing
         raise error from e
-    order = order_from_ccxt(raw)
+    order = ex.to_order(raw)
     return replace(
         order,
         client_order_id=order.client_order_id or client_order_id,
@@ -218,13 +259,66 @@ async def place(
     )
 
 
+async def place_oco(
+    ex: LiveExchange,
+    symbol: str,
+    amount: Decimal,
+    stop: Decimal,
+    take: Decimal,
+    client_order_ids: tuple[str, str, str],
+) -> tuple[Order, Order]:
+    """Rest a long's stop-loss and take-profit as one OCO list (Binance spot
+    ``POST /api/v3/orderList/oco``): a ``STOP_LOSS_LIMIT`` leg below the price and a
+    ``LIMIT_MAKER`` leg above it, under the client ids (stop leg, take-profit leg, list).
+    Returns the stop and take-profit legs."""
+    await ex.load_markets()
+    stop_cid, take_cid, list_cid = client_order_ids
+    for cid in client_order_ids:
+        validate_client_order_id(cid)
+    market = ex.client.market(symbol)
+    stop = ex.price_to_precision(symbol, stop)
+    take = ex.price_to_precision(symbol, take)
+    limit = limit_price(ex, symbol, "sell", stop)
+    request = {
+        "symbol": market["id"],
+        "side": "SELL",
+        "quantity": str(ex.amount_to_precision(symbol, amount)),
+        "listClientOrderId": list_cid,
+        "aboveType": "LIMIT_MAKER",
+        "abovePrice": str(take),
+        "aboveClientOrderId": take_cid,
+        "belowType": "STOP_LOSS_LIMIT",
+        "belowStopPrice": str(stop),
+        "belowPrice": str(limit),
+        "belowTimeInForce": "GTC",
+        "belowClientOrderId": stop_cid,
+    }
+    action = f"place an OCO sell of {amount} {symbol}: stop {stop}, take-profit {take}"
+    try:
+        raw = await ex.client.private_post_orderlist_oco(request)
+    except ccxt.BaseError as e:
+        raise translate(e, ex.id, action) from e
+    legs = {str(r.get("clientOrderId")): r for r in raw.get("orderReports") or []}
+    orders = []
+    for cid, trigger in ((stop_cid, stop), (take_cid, take)):
+        order = ex.to_order(ex.client.parse_order(legs[cid], market))
+        orders.append(replace(order, client_order_id=cid, stop_price=order.stop_price or trigger))
+    return orders[0], orders[1]
+
+
 async def cancel(ex: LiveExchange, symbol: str, client_order_id: str) -> Order | None:
     """Cancel a protective order; returns its final state (it may have filled meanwhile)."""
-    params: dict[str, Any] = {"clientOrderId": client_order_id}
-    if _contract(ex, symbol):
-        params["trigger"] = True
+    params: dict[str, Any] = {"clientOrderId": ex.native_cid(client_order_id)}
+    params.update(_kept_apart(ex, symbol))
+    order_id = ""
+    if ex.id in CANCEL_BY_ID:
+        found = await fetch(ex, symbol, client_order_id)
+        if found is None or not found.is_open:
+            return found
+        order_id = found.id
+        del params["clientOrderId"]
     try:
-        await ex.client.cancel_order("", symbol, params)
+        await ex.client.cancel_order(order_id, symbol, params)
     except ccxt.OrderNotFound:
         pass  # filled, canceled or expired already: its state says which
     except ccxt.BaseError as e:
@@ -235,7 +329,9 @@ async def cancel(ex: LiveExchange, symbol: str, client_order_id: str) -> Order |
 async def with_fills(ex: LiveExchange, symbol: str, order: Order) -> Order:
     """``order`` (a filled protective order) with its real fills: average price, amount,
     cost, commission and the time of the last fill, from the account's trades."""
-    oid = str(order.info.get("actualOrderId") or order.id)
+    # The order that traded: Binance's algo orders and OKX's name it apart from their own id.
+    info = order.info
+    oid = str(info.get("actualOrderId") or (info.get("algoId") and info.get("ordId")) or order.id)
     rows: list[dict[str, Any]] = []
     if ex.client.has.get("fetchMyTrades"):
         try:
@@ -245,8 +341,16 @@ async def with_fills(ex: LiveExchange, symbol: str, order: Order) -> Order:
     rows = [r for r in rows if str(r.get("order")) == oid]
     if not rows:
         return order
-    amount = sum((to_decimal(r.get("amount")) or Decimal(0) for r in rows), Decimal(0))
-    cost = sum((to_decimal(r.get("cost")) or Decimal(0) for r in rows), Decimal(0))
+    size = ex.contract_size(symbol)  # trades of contract markets count contracts
+    amounts = [(to_decimal(r.get("amount")) or Decimal(0)) * size for r in rows]
+    amount = sum(amounts, Decimal(0))
+    cost = sum(
+        (
+            (to_decimal(r.get("price")) or Decimal(0)) * a
+            for r, a in zip(rows, amounts, strict=True)
+        ),
+        Decimal(0),
+    )
     fee_cost = Decimal(0)
     currency = ""
     for r in rows:

@@ -60,6 +60,19 @@ TRIGGER_CLIENT_ID_PARAM: dict[str, str] = {"okx": "algoClOrdId"}
 """Exchange-native parameter for the client id of a trigger order, where it differs from
 the plain order's (OKX algo orders take ``algoClOrdId``; ccxt sends ``clOrdId``)."""
 
+STOPS_AS_TRIGGERS = frozenset({"bitget"})
+"""Exchanges whose protective orders go as plain trigger (plan) orders, ccxt's
+``triggerPrice`` (reduce-only on contracts): ccxt's ``stopLossPrice`` is refused on Bitget
+spot and asks Bitget futures for a position-bound TP/SL order instead."""
+
+OCO_SPOT = frozenset({"binance"})
+"""Exchanges whose spot markets rest a stop-loss and a take-profit together as one OCO order
+list (Binance ``POST /api/v3/orderList/oco``; the market's ``ocoAllowed``)."""
+
+CANCEL_BY_ID = frozenset({"bybit", "okx", "bitget"})
+"""Exchanges whose ccxt cancel of a trigger order needs the exchange's order id (not the
+client id): the order is looked up first."""
+
 SPOT_WITHOUT_STOPS = frozenset({"mexc"})
 """Exchanges whose spot API has no stop or trigger orders."""
 
