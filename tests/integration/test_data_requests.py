@@ -191,16 +191,22 @@ async def test_the_refresh_keeps_the_markets_of_running_bots_current(
     await create_bot(conn, alice, trading_pair="BTC/USDT", timeframe="1m")
     await create_bot(conn, alice, trading_pair="ETH/BTC", timeframe="1m", status="stopped")
     settings = ExchangesSettings()
+    # A candle recorded long ago: the refresh does not backfill the years since.
+    await conn.execute(
+        "insert into candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume) "
+        "values ('binance', 'BTC/USDT', '1m', '2018-01-10 05:00+00', 1, 1, 1, 1, 1)"
+    )
 
     out = await jobs.refresh_markets(pool, settings)
     assert out["markets"] == 1 and out["failed"] == []
-    # A market with nothing stored gets its last REFRESH_CANDLES candles.
-    assert await count(conn) == out["stored"] == jobs.REFRESH_CANDLES - 10
+    # It fetches at most the last REFRESH_CANDLES candles.
+    assert out["stored"] == jobs.REFRESH_CANDLES - 10
+    assert await count(conn) == 1 + jobs.REFRESH_CANDLES - 10
     # The exchange gets five newer candles: the next refresh fetches only those.
     fake.history[("BTCUSDT", "1m")] = (first, 2995)
     fake.requests.clear()
     out = await jobs.refresh_markets(pool, settings)
-    assert out["stored"] == 5 and await count(conn) == jobs.REFRESH_CANDLES - 5
+    assert out["stored"] == 5 and await count(conn) == 1 + jobs.REFRESH_CANDLES - 5
     starts = [int(r.params["startTime"]) for r in fake.requests if r.path == "/api/v3/klines"]
     assert starts[0] == first + 2990 * MINUTE
     # The fleet runs it every five minutes.

@@ -9,8 +9,8 @@
   with no data) as one line.
 * ``data.refresh`` (every :data:`REFRESH_EVERY`): keeps the candles current for every
   market a running bot trades and every queued backtest whose period is open-ended
-  (no ``end_date``): from the last candle stored, or the last :data:`REFRESH_CANDLES`
-  candles for a market with none.
+  (no ``end_date``): from the last candle stored, but never more than the last
+  :data:`REFRESH_CANDLES` candles (history is what data requests are for).
 """
 
 from __future__ import annotations
@@ -199,7 +199,8 @@ async def refresh_markets(
             row = await (await conn.execute(LAST_STORED, m)).fetchone()
         last = row[0] if row else None
         step = timedelta(milliseconds=timeframe_ms(str(m["timeframe"])))
-        since = last if last is not None else now - REFRESH_CANDLES * step
+        # Never a backfill: at most the last REFRESH_CANDLES candles (data requests fetch history).
+        since = max(last, now - REFRESH_CANDLES * step) if last else now - REFRESH_CANDLES * step
         label = f"{m['exchange']} {m['symbol']} {m['timeframe']}"
         try:
             result = await _download(
