@@ -13,15 +13,18 @@ The handler:
    (``MAX_COMPUTE_SECONDS``), or as many seconds as the user's available credits pay for
    at the plan's ``credits_per_backtest_second`` if that is less; a run that outgrows its
    budget stops, fails saying so, and is charged the budget;
-4. loads the run's candles from ``candles``; when the table has none for the market and
-   period, reads the recorded CSV (``<BASE>_<QUOTE>-<timeframe>.csv`` under
+4. checks an optimisation's grid against the plan (``max_optimization_sets``), then loads
+   the candles of the run's market (each of a batch's markets) from ``candles``; when the
+   table has none for the market and period, reads the recorded CSV (``<BASE>_<QUOTE>-<timeframe>.csv`` under
    ``TRADEFLEET_CANDLES_DIR``, :class:`BacktestSettings`) and caches it in ``candles``. Gaps
    (by the market's calendar: a session market's weekends are none) are reported in the
    result's metadata, never filled;
-5. runs :func:`worker.backtest.run_backtest` in a thread, reporting progress through the
-   row (Realtime publishes it) and watching for a cancellation;
+5. runs the work of the run's mode (:mod:`worker.backtest.app_modes`: a backtest, an
+   optimisation or a batch) in a thread, reporting progress through the row (Realtime
+   publishes it) and watching for a cancellation;
 6. in one transaction posts the actual cost (compute-seconds x price, the rest of the
-   hold released) and stores the result row with the run ``completed``.
+   hold released) and stores the result rows, the summary and the HTML report with the
+   run ``completed``.
 
 A run cancelled by its owner stops at the next progress report and is charged for the
 compute-seconds it used until then. A failure voids the hold.
