@@ -63,7 +63,11 @@ async def request(conn: psycopg.AsyncConnection[Any], user: User, **fields: Any)
 
 
 async def run_job(
-    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry, key: str
+    conn: psycopg.AsyncConnection[Any],
+    pool: AsyncConnectionPool,
+    reg: Registry,
+    key: str,
+    attempts: int | None = None,
 ) -> dict[str, Any]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
@@ -73,7 +77,7 @@ async def run_job(
         )
         rows = await cur.fetchall()
     assert len(rows) == 1, "one job per request"
-    job = Job(**rows[0])
+    job = Job(**{**rows[0], "attempts": attempts or rows[0]["attempts"]})
     result: dict[str, Any] = await reg.kinds[job.kind].handler(reg.context(job, pool, "test"))
     return result
 
@@ -154,6 +158,30 @@ async def test_bad_requests_fail_with_a_named_error_on_the_row(
     assert out["status"] == "failed"
     row = await row_of(conn, alice, request_id)
     assert row["status"] == "failed" and message in row["error"]
+
+
+async def test_an_unexpected_error_is_retried_then_left_failed_on_the_row(
+    fake: FakeBinance,
+    conn: psycopg.AsyncConnection[Any],
+    pool: AsyncConnectionPool,
+    users: dict[str, User],
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(jobs, "download", broken)
+    alice = users["alice"]
+    request_id = await request(conn, alice)
+    key = f"data.download:{request_id}"
+    with pytest.raises(RuntimeError):
+        await run_job(conn, pool, registry, key, attempts=1)
+    assert (await row_of(conn, alice, request_id))["status"] == "running"
+    with pytest.raises(RuntimeError):
+        await run_job(conn, pool, registry, key, attempts=3)
+    row = await row_of(conn, alice, request_id)
+    assert row["status"] == "failed" and row["error"].startswith("internal error: RuntimeError")
 
 
 async def test_the_plans_monthly_quota_names_the_plan_that_lifts_it(

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -165,6 +166,14 @@ async def run_download(
         await asyncio.gather(*pending, return_exceptions=True)
         await _update(ctx.pool, FINISH, {**finish, "status": "failed", "error": str(e)})
         return {"request_id": str(request_id), "status": "failed", "error": str(e)}
+    except Exception as e:
+        # Retried by the queue; the last attempt leaves the row failed, not running.
+        await asyncio.gather(*pending, return_exceptions=True)
+        if ctx.job.attempts >= ctx.job.max_attempts:
+            message = f"internal error: {type(e).__name__}; the candles stored so far are kept"
+            with contextlib.suppress(Exception):
+                await _update(ctx.pool, FINISH, {**finish, "status": "failed", "error": message})
+        raise
     await asyncio.gather(*pending, return_exceptions=True)
     gaps = [
         {"after": iso(g.after), "before": iso(g.before), "missing": g.missing}
