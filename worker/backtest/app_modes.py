@@ -7,8 +7,8 @@
   ``folds``, walk-forward. The result row is the best set backtested over the whole
   period; its ``metadata.optimization`` keeps the ranked sets (top ``top``) with their
   in- and out-of-sample metrics, the best set's in- and out-of-sample return
-  (``in_sample``/``out_of_sample``, in %), the overfitting verdict and the walk-forward
-  folds. The grid is checked against the plan before anything is evaluated.
+  (``in_sample``/``out_of_sample``, in %; with walk-forward only, the folds' mean when
+  ranking by return), the overfitting verdict and the walk-forward folds. The grid is checked against the plan before anything is evaluated.
 * ``batch``: the same strategy and parameters on each of ``trading_pairs`` (each with its
   market's units): one result row per market and a summary on the run.
 
@@ -154,6 +154,12 @@ def optimization_metadata(res: OptimizeResult, req: OptimizeRequest) -> dict[str
     best = res.ranked[0]
     ins = best.stats.get("total_return_percentage")
     oos = best.oos_stats.get("total_return_percentage") if best.oos_stats else None
+    if best.oos_stats is None and res.folds and res.metric == "total_return_percentage":
+        # Walk-forward only: the chosen sets' mean return in and out of sample.
+        pairs = [(f.in_sample, f.out_of_sample) for f in res.folds]
+        if all(a is not None and b is not None for a, b in pairs):
+            ins = sum(float(a or 0) for a, _ in pairs) / len(pairs)
+            oos = sum(float(b or 0) for _, b in pairs) / len(pairs)
     out.update(
         {
             "best_params": best.params,
