@@ -9,6 +9,8 @@
 -- * backtest_run_finish also takes several results (a batch: one per market), the run's
 --   summary (backtest_runs.summary) and the run's HTML report (backtest_reports, readable
 --   by the run's owner only).
+-- * A marketplace strategy's public figures leave optimisations out: their result is the
+--   best set of a grid, not the strategy's published parameters.
 
 -- Tables and indexes -----------------------------------------------------------------------
 
@@ -83,6 +85,29 @@ begin
 end;
 $$;
 revoke all on function private.backtest_run_batch_market() from public, anon, authenticated;
+
+create or replace function private.refresh_strategy_backtest_figures() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  update public.strategies s
+     set backtest_count = f.n, avg_backtest_return = f.avg_return
+    from (select st.id, count(br.id) n, coalesce(round(avg(br.total_return_percentage), 4), 0) avg_return
+            from public.strategies st
+            left join public.backtest_results br
+              on br.strategy_id = st.id
+             and (br.user_id = st.user_id
+                  or exists (select 1 from public.profiles p where p.id = br.user_id and p.role = 'admin'))
+             and exists (select 1 from public.backtest_runs r
+                          where r.id = br.run_id and r.parameters = st.parameters and r.mode <> 'optimize')
+           where st.id in (coalesce(new.strategy_id, old.strategy_id), coalesce(old.strategy_id, new.strategy_id))
+           group by st.id) f
+   where s.id = f.id;
+  return null;
+end;
+$$;
+revoke all on function private.refresh_strategy_backtest_figures() from public, anon, authenticated;
 
 -- The fleet asks before it evaluates an optimisation's grid of p_sets parameter sets.
 -- Returns the plan's limit; raises the plan-limit error when the grid is larger.
