@@ -2938,7 +2938,8 @@ begin
               on br.strategy_id = st.id
              and (br.user_id = st.user_id
                   or exists (select 1 from public.profiles p where p.id = br.user_id and p.role = 'admin'))
-             and exists (select 1 from public.backtest_runs r where r.id = br.run_id and r.parameters = st.parameters)
+             and exists (select 1 from public.backtest_runs r
+                          where r.id = br.run_id and r.parameters = st.parameters and r.mode <> 'optimize')
            where st.id in (coalesce(new.strategy_id, old.strategy_id), coalesce(old.strategy_id, new.strategy_id))
            group by st.id) f
    where s.id = f.id;
