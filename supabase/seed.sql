@@ -6,11 +6,11 @@ insert into public.plans (name, description, price_monthly, price_yearly, max_bo
                           custom_strategies, api_access, live_trading, features, sort_order)
 values
   ('Free', 'Paper trading to get started', 0, 0, 2, 3, 10, 30, false, false, false, false,
-   '{"credits_per_trade": 1, "credits_per_backtest_second": 0.1, "credits_per_ai_request": 5, "credits_per_1k_ai_tokens": 1, "ai_requests_per_minute": 3, "monthly_credits": 100}', 0),
+   '{"credits_per_trade": 1, "credits_per_backtest_second": 0.1, "credits_per_ai_request": 5, "credits_per_1k_ai_tokens": 1, "ai_requests_per_minute": 3, "monthly_credits": 100, "max_optimization_sets": 500, "data_requests_per_month": 5}', 0),
   ('Pro', 'Live trading, custom strategies and more bots', 29, 290, 10, 25, 200, 600, false, true, true, true,
-   '{"credits_per_trade": 0.5, "credits_per_backtest_second": 0.05, "credits_per_ai_request": 2, "credits_per_1k_ai_tokens": 0.5, "ai_requests_per_minute": 10, "monthly_credits": 2000}', 1),
+   '{"credits_per_trade": 0.5, "credits_per_backtest_second": 0.05, "credits_per_ai_request": 2, "credits_per_1k_ai_tokens": 0.5, "ai_requests_per_minute": 10, "monthly_credits": 2000, "max_optimization_sets": 5000, "data_requests_per_month": 100}', 1),
   ('Enterprise', 'Many bots, API access and priority support', 199, 1990, 100, 250, 5000, 6000, true, true, true, true,
-   '{"credits_per_trade": 0.2, "credits_per_backtest_second": 0.02, "credits_per_ai_request": 1, "credits_per_1k_ai_tokens": 0.2, "ai_requests_per_minute": 30, "monthly_credits": 20000}', 2)
+   '{"credits_per_trade": 0.2, "credits_per_backtest_second": 0.02, "credits_per_ai_request": 1, "credits_per_1k_ai_tokens": 0.2, "ai_requests_per_minute": 30, "monthly_credits": 20000, "max_optimization_sets": 50000, "data_requests_per_month": 1000}', 2)
 on conflict (name) do update set
   description = excluded.description, price_monthly = excluded.price_monthly, price_yearly = excluded.price_yearly,
   max_bots = excluded.max_bots, max_strategies = excluded.max_strategies,

@@ -113,6 +113,8 @@ def register_all(registry: Registry, fleet: FleetSettings) -> None:
     from worker.bots import markets_refresh_on
     from worker.bots.settings import BotsSettings
     from worker.credits import jobs as credit_jobs
+    from worker.data import jobs as data_jobs
+    from worker.exchanges.settings import ExchangesSettings
     from worker.fleet import builtin, retention
     from worker.holdings import jobs as holdings_jobs
     from worker.holdings.settings import HoldingsSettings
@@ -138,6 +140,7 @@ def register_all(registry: Registry, fleet: FleetSettings) -> None:
     notify.register(registry, notify_settings)
     holdings_jobs.register(registry, holdings)
     backtest_jobs.register(registry, load_settings(BacktestSettings))
+    data_jobs.register(registry, load_settings(ExchangesSettings))
     ai.register(registry, load_settings(ai.AiSettings))
     ops.register(
         registry,

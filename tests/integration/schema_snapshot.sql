@@ -368,6 +368,34 @@ CREATE FUNCTION private.author_name(p_user_id uuid) RETURNS text
                   where s.user_id = p_user_id and s.is_public and s.strategy_type = 'marketplace' and s.is_verified)
 $$;
 ALTER FUNCTION private.author_name(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.backtest_run_batch_market() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  v_pair text;
+begin
+  if new.mode = 'batch' and new.trading_pairs is not null then
+    if cardinality(new.trading_pairs) not between 1 and 20 then
+      raise exception 'a batch runs on 1 to 20 markets, not %', coalesce(cardinality(new.trading_pairs), 0)
+        using errcode = 'check_violation', constraint = 'backtest_runs_batch_pairs';
+    end if;
+    foreach v_pair in array new.trading_pairs loop
+      if v_pair is null or v_pair !~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$' then
+        raise exception 'invalid trading pair % in trading_pairs (expected e.g. BTC/USDT)', coalesce(v_pair, 'null')
+          using errcode = 'check_violation', constraint = 'backtest_runs_batch_pairs';
+      end if;
+    end loop;
+    if (select count(distinct p) from unnest(new.trading_pairs) p) <> cardinality(new.trading_pairs) then
+      raise exception 'trading_pairs names a market twice'
+        using errcode = 'check_violation', constraint = 'backtest_runs_batch_pairs';
+    end if;
+    new.trading_pair := new.trading_pairs[1];
+  end if;
+  return new;
+end;
+$_$;
+ALTER FUNCTION private.backtest_run_batch_market() OWNER TO postgres;
 CREATE FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) RETURNS bigint
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -1755,6 +1783,17 @@ begin
 end;
 $$;
 ALTER FUNCTION private.enqueue_backtest_run() OWNER TO postgres;
+CREATE FUNCTION private.enqueue_data_request() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform public.enqueue_job('data.download', jsonb_build_object('request_id', new.id), 'default', null, 0, 3,
+                             'data.download:' || new.id::text);
+  return null;
+end;
+$$;
+ALTER FUNCTION private.enqueue_data_request() OWNER TO postgres;
 CREATE FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2904,7 +2943,8 @@ begin
               on br.strategy_id = st.id
              and (br.user_id = st.user_id
                   or exists (select 1 from public.profiles p where p.id = br.user_id and p.role = 'admin'))
-             and exists (select 1 from public.backtest_runs r where r.id = br.run_id and r.parameters = st.parameters)
+             and exists (select 1 from public.backtest_runs r
+                          where r.id = br.run_id and r.parameters = st.parameters and r.mode <> 'optimize')
            where st.id in (coalesce(new.strategy_id, old.strategy_id), coalesce(old.strategy_id, new.strategy_id))
            group by st.id) f
    where s.id = f.id;
@@ -3500,6 +3540,33 @@ begin
 end;
 $$;
 ALTER FUNCTION private.validate_custom_strategy() OWNER TO postgres;
+CREATE FUNCTION private.validate_data_request() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_plan public.plans;
+  v_limit integer;
+  v_count integer;
+begin
+  if private.is_service() then
+    return new;
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('data_requests:' || new.user_id::text, 0));
+  v_plan := private.current_plan(new.user_id);
+  v_limit := coalesce((v_plan.features ->> 'data_requests_per_month')::integer, 5);
+  select count(*) into v_count from public.data_requests d
+   where d.user_id = new.user_id
+     and d.created_at >= date_trunc('month', now() at time zone 'UTC') at time zone 'UTC';
+  if v_count >= v_limit then
+    perform private.raise_plan_limit(v_plan, 'data_requests_per_month',
+                                     format('allows %s data downloads a month', v_limit),
+                                     v_count + 1, 'data_requests_plan_data_requests_per_month');
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.validate_data_request() OWNER TO postgres;
 CREATE TABLE public.webhook_events (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     provider text NOT NULL,
@@ -4435,6 +4502,30 @@ begin
 end;
 $$;
 ALTER FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) OWNER TO postgres;
+CREATE FUNCTION public.backtest_run_check_grid(p_run_id uuid, p_sets integer) RETURNS integer
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid;
+  v_plan public.plans;
+  v_limit integer;
+begin
+  select r.user_id into v_user from public.backtest_runs r where r.id = p_run_id;
+  if v_user is null then
+    raise exception 'no backtest run has id %', p_run_id using errcode = 'no_data_found';
+  end if;
+  v_plan := private.current_plan(v_user);
+  v_limit := coalesce((v_plan.features ->> 'max_optimization_sets')::integer, 500);
+  if p_sets > v_limit then
+    perform private.raise_plan_limit(v_plan, 'max_optimization_sets',
+                                     format('allows %s parameter sets per optimisation', v_limit),
+                                     p_sets, 'backtest_runs_plan_optimization_sets');
+  end if;
+  return v_limit;
+end;
+$$;
+ALTER FUNCTION public.backtest_run_check_grid(p_run_id uuid, p_sets integer) OWNER TO postgres;
 CREATE FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb DEFAULT NULL::jsonb, p_error text DEFAULT NULL::text) RETURNS uuid
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -4442,6 +4533,7 @@ CREATE FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compu
 declare
   v_run public.backtest_runs;
   v_result_id uuid;
+  v_results jsonb;
 begin
   if p_status not in ('completed', 'failed', 'cancelled') then
     raise exception 'a run finishes completed, failed or cancelled, not %', p_status
@@ -4460,21 +4552,39 @@ begin
     return null;
   end if;
   if p_status = 'completed' then
-    if p_result is null then
+    if p_result is null or jsonb_typeof(p_result) <> 'object' then
       raise exception 'a completed run needs its result' using errcode = 'not_null_violation';
     end if;
-    insert into public.backtest_results
-    select (jsonb_populate_record(null::public.backtest_results,
-              p_result || jsonb_build_object(
-                'id', gen_random_uuid(), 'run_id', v_run.id, 'strategy_id', v_run.strategy_id,
-                'user_id', v_run.user_id, 'trading_pair', v_run.trading_pair, 'timeframe', v_run.timeframe,
-                'created_at', now()))).*
-    returning id into v_result_id;
+    v_results := case when p_result ? 'results' then p_result -> 'results'
+                      else jsonb_build_array(p_result - 'summary' - 'report_html') end;
+    if jsonb_typeof(v_results) <> 'array' or jsonb_array_length(v_results) = 0 then
+      raise exception 'a completed run needs at least one result' using errcode = 'not_null_violation';
+    end if;
+    with stored as (
+      insert into public.backtest_results
+      select (jsonb_populate_record(null::public.backtest_results,
+                e.value || jsonb_build_object(
+                  'id', gen_random_uuid(), 'run_id', v_run.id, 'strategy_id', v_run.strategy_id,
+                  'user_id', v_run.user_id,
+                  'trading_pair', coalesce(e.value ->> 'trading_pair', v_run.trading_pair),
+                  'timeframe', v_run.timeframe, 'created_at', now()))).*
+        from jsonb_array_elements(v_results) with ordinality e(value, n)
+       order by e.n
+      returning id, trading_pair
+    )
+    select s.id into v_result_id from stored s
+     order by s.trading_pair = v_run.trading_pair desc limit 1;
+    if p_result ? 'report_html' then
+      insert into public.backtest_reports (run_id, user_id, html)
+      values (v_run.id, v_run.user_id, p_result ->> 'report_html')
+      on conflict (run_id) do update set html = excluded.html, created_at = now();
+    end if;
   end if;
   update public.backtest_runs r
      set status = p_status,
          progress = case when p_status = 'completed' then 1 else r.progress end,
          error = case when p_status = 'failed' then left(coalesce(p_error, 'failed'), 2000) end,
+         summary = case when p_status = 'completed' then p_result -> 'summary' else r.summary end,
          compute_seconds = p_compute_seconds,
          credits_charged = p_credits_charged,
          finished_at = now()
@@ -4517,8 +4627,15 @@ CREATE TABLE public.backtest_runs (
     finished_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    mode text DEFAULT 'backtest'::text NOT NULL,
+    trading_pairs text[],
+    optimization jsonb DEFAULT '{}'::jsonb NOT NULL,
+    summary jsonb,
+    CONSTRAINT backtest_runs_batch_pairs CHECK ((((mode = 'batch'::text) = (trading_pairs IS NOT NULL)) AND ((trading_pairs IS NULL) OR (((cardinality(trading_pairs) >= 1) AND (cardinality(trading_pairs) <= 20)) AND (trading_pair = trading_pairs[1]))))),
     CONSTRAINT backtest_runs_compute_seconds_finite CHECK ((compute_seconds <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT backtest_runs_credits_charged_finite CHECK ((credits_charged <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT backtest_runs_mode_known CHECK ((mode = ANY (ARRAY['backtest'::text, 'optimize'::text, 'batch'::text]))),
+    CONSTRAINT backtest_runs_optimization_object CHECK (((jsonb_typeof(optimization) = 'object'::text) AND (pg_column_size(optimization) <= 16384))),
     CONSTRAINT backtest_runs_period_ordered CHECK (((end_date IS NULL) OR (start_date IS NULL) OR (end_date > start_date))),
     CONSTRAINT backtest_runs_progress_check CHECK (((progress >= (0)::numeric) AND (progress <= (1)::numeric))),
     CONSTRAINT backtest_runs_progress_finite CHECK ((progress <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -8651,6 +8768,13 @@ CREATE VIEW public.api_usage_per_minute WITH (security_invoker='true') AS
    FROM (public.api_usage_minutes m
      JOIN public.api_keys k ON ((k.id = m.key_id)));
 ALTER TABLE public.api_usage_per_minute OWNER TO postgres;
+CREATE TABLE public.backtest_reports (
+    run_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    html text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE public.backtest_reports OWNER TO postgres;
 CREATE TABLE public.backtest_results (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     run_id uuid,
@@ -8861,6 +8985,32 @@ CREATE TABLE public.credit_packs (
     CONSTRAINT credit_packs_price_positive CHECK ((price > (0)::numeric))
 );
 ALTER TABLE public.credit_packs OWNER TO postgres;
+CREATE TABLE public.data_requests (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    exchange text DEFAULT 'binance'::text NOT NULL,
+    trading_pair text NOT NULL,
+    timeframe text NOT NULL,
+    start_date timestamp with time zone NOT NULL,
+    end_date timestamp with time zone,
+    status text DEFAULT 'queued'::text NOT NULL,
+    progress numeric(5,4) DEFAULT 0 NOT NULL,
+    candles_stored integer,
+    missing_candles integer,
+    gaps jsonb,
+    error text,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT data_requests_exchange_format CHECK ((exchange ~ '^[a-z0-9_]{1,40}$'::text)),
+    CONSTRAINT data_requests_period_ordered CHECK (((end_date IS NULL) OR (end_date > start_date))),
+    CONSTRAINT data_requests_progress_check CHECK (((progress >= (0)::numeric) AND (progress <= (1)::numeric))),
+    CONSTRAINT data_requests_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'completed'::text, 'failed'::text]))),
+    CONSTRAINT data_requests_timeframe_supported CHECK ((timeframe = ANY (ARRAY['1m'::text, '5m'::text, '15m'::text, '30m'::text, '1h'::text, '4h'::text, '1d'::text]))),
+    CONSTRAINT data_requests_trading_pair_format CHECK ((trading_pair ~ '^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$'::text))
+);
+ALTER TABLE public.data_requests OWNER TO postgres;
 CREATE TABLE public.exchange_credentials (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid NOT NULL,
@@ -9341,6 +9491,8 @@ ALTER TABLE ONLY public.api_usage_days
     ADD CONSTRAINT api_usage_days_pkey PRIMARY KEY (key_id, day);
 ALTER TABLE ONLY public.api_usage_minutes
     ADD CONSTRAINT api_usage_minutes_pkey PRIMARY KEY (key_id, minute, endpoint, status);
+ALTER TABLE ONLY public.backtest_reports
+    ADD CONSTRAINT backtest_reports_pkey PRIMARY KEY (run_id);
 ALTER TABLE ONLY public.backtest_results
     ADD CONSTRAINT backtest_results_pkey PRIMARY KEY (id);
 ALTER TABLE public.backtest_runs
@@ -9401,6 +9553,8 @@ ALTER TABLE ONLY public.credit_transfers
     ADD CONSTRAINT credit_transfers_hold_resolves_once UNIQUE (pending_id);
 ALTER TABLE ONLY public.credit_transfers
     ADD CONSTRAINT credit_transfers_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.data_requests
+    ADD CONSTRAINT data_requests_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.exchange_credentials
     ADD CONSTRAINT exchange_credentials_one_label_per_exchange UNIQUE (user_id, exchange, label);
 ALTER TABLE ONLY public.exchange_credentials
@@ -9541,6 +9695,7 @@ CREATE INDEX api_keys_user_id_idx ON public.api_keys USING btree (user_id, creat
 CREATE INDEX api_usage_days_unbilled_idx ON public.api_usage_days USING btree (day) WHERE (billed_at IS NULL);
 CREATE INDEX api_usage_days_user_day_idx ON public.api_usage_days USING btree (user_id, day DESC);
 CREATE INDEX api_usage_minutes_user_minute_idx ON public.api_usage_minutes USING btree (user_id, minute DESC);
+CREATE INDEX backtest_reports_user_id_idx ON public.backtest_reports USING btree (user_id);
 CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
 CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
 CREATE INDEX backtest_results_user_id_idx ON public.backtest_results USING btree (user_id, created_at DESC);
@@ -9576,6 +9731,7 @@ CREATE INDEX credit_transfers_debit_account_idx ON public.credit_transfers USING
 CREATE INDEX credit_transfers_pending_bot_idx ON public.credit_transfers USING btree (((metadata ->> 'bot_id'::text))) WHERE ((phase = 'pending'::text) AND (reference_type = 'order'::text));
 CREATE INDEX credit_transfers_pending_timeout_idx ON public.credit_transfers USING btree (timeout_at) WHERE (phase = 'pending'::text);
 CREATE INDEX credit_transfers_reference_idx ON public.credit_transfers USING btree (reference_type, reference_id);
+CREATE INDEX data_requests_user_id_idx ON public.data_requests USING btree (user_id, created_at DESC);
 CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USING btree (user_id);
 CREATE INDEX exchange_markets_type_idx ON public.exchange_markets USING btree (exchange, type, symbol);
 CREATE INDEX invoices_credit_pack_id_idx ON public.invoices USING btree (credit_pack_id);
@@ -9658,6 +9814,7 @@ CREATE TRIGGER ai_analyses_plan_ai_requests BEFORE INSERT ON public.ai_analyses 
 CREATE TRIGGER ai_analyses_updated_at BEFORE UPDATE ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER backtest_results_ai_analyses AFTER INSERT ON public.backtest_results FOR EACH ROW WHEN ((new.run_id IS NOT NULL)) EXECUTE FUNCTION private.ai_backtest_reported();
 CREATE TRIGGER backtest_results_refresh_strategy AFTER INSERT OR DELETE OR UPDATE OF strategy_id, total_return_percentage ON public.backtest_results FOR EACH ROW EXECUTE FUNCTION private.refresh_strategy_backtest_figures();
+CREATE TRIGGER backtest_runs_batch_market BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.backtest_run_batch_market();
 CREATE TRIGGER backtest_runs_enqueue AFTER INSERT ON public.backtest_runs FOR EACH ROW WHEN ((new.status = 'queued'::text)) EXECUTE FUNCTION private.enqueue_backtest_run();
 CREATE TRIGGER backtest_runs_guard_changes BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.guard_backtest_run_changes();
 CREATE TRIGGER backtest_runs_updated_at BEFORE UPDATE ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -9687,6 +9844,9 @@ CREATE TRIGGER credit_accounts_keep_history BEFORE DELETE ON public.credit_accou
 CREATE TRIGGER credit_accounts_updated_at BEFORE UPDATE ON public.credit_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER credit_packs_updated_at BEFORE UPDATE ON public.credit_packs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER credit_transfers_immutable BEFORE DELETE OR UPDATE ON public.credit_transfers FOR EACH ROW EXECUTE FUNCTION private.forbid_transfer_changes();
+CREATE TRIGGER data_requests_enqueue AFTER INSERT ON public.data_requests FOR EACH ROW EXECUTE FUNCTION private.enqueue_data_request();
+CREATE TRIGGER data_requests_updated_at BEFORE UPDATE ON public.data_requests FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER data_requests_validate_quota BEFORE INSERT ON public.data_requests FOR EACH ROW EXECUTE FUNCTION private.validate_data_request();
 CREATE TRIGGER exchange_credentials_updated_at BEFORE UPDATE ON public.exchange_credentials FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER invoices_paid_credit_purchase AFTER INSERT OR UPDATE OF status ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.credit_invoice_paid();
 CREATE TRIGGER invoices_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -9778,6 +9938,10 @@ ALTER TABLE ONLY public.api_usage_minutes
     ADD CONSTRAINT api_usage_minutes_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.api_usage_minutes
     ADD CONSTRAINT api_usage_minutes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.backtest_reports
+    ADD CONSTRAINT backtest_reports_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.backtest_reports
+    ADD CONSTRAINT backtest_reports_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_results
     ADD CONSTRAINT backtest_results_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_results
@@ -9834,6 +9998,8 @@ ALTER TABLE ONLY public.credit_exposures
     ADD CONSTRAINT credit_exposures_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.credit_transfers
     ADD CONSTRAINT credit_transfers_pending_id_fkey FOREIGN KEY (pending_id) REFERENCES public.credit_transfers(id);
+ALTER TABLE ONLY public.data_requests
+    ADD CONSTRAINT data_requests_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.exchange_credentials
     ADD CONSTRAINT exchange_credentials_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.invoices
@@ -9933,6 +10099,7 @@ CREATE POLICY "Active subscribers can read signals" ON public.signals FOR SELECT
 CREATE POLICY "Admins can read alert incidents" ON public.alert_incidents FOR SELECT TO tradefleet_admin USING (( SELECT private.is_admin() AS is_admin));
 CREATE POLICY "Admins can read bot leases" ON public.bot_leases FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every AI analysis" ON public.ai_analyses FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every backtest report" ON public.backtest_reports FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every backtest result" ON public.backtest_results FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every backtest run" ON public.backtest_runs FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every bot" ON public.bots FOR SELECT TO tradefleet_admin USING (true);
@@ -9942,6 +10109,7 @@ CREATE POLICY "Admins can read every copy execution" ON public.signal_executions
 CREATE POLICY "Admins can read every credit account" ON public.credit_accounts FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every credit exposure" ON public.credit_exposures FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every credit pack" ON public.credit_packs FOR SELECT TO tradefleet_admin USING (true);
+CREATE POLICY "Admins can read every data request" ON public.data_requests FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every invoice" ON public.invoices FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every order" ON public.orders FOR SELECT TO tradefleet_admin USING (true);
 CREATE POLICY "Admins can read every organisation" ON public.organisations FOR SELECT TO tradefleet_admin USING (true);
@@ -10080,6 +10248,7 @@ CREATE POLICY "Users can mark their own notifications read" ON public.notificati
 CREATE POLICY "Users can read their own AI analyses" ON public.ai_analyses FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own API keys" ON public.api_keys FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own aggregated holdings" ON public.aggregated_holdings FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own backtest reports" ON public.backtest_reports FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own backtest results" ON public.backtest_results FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own backtest runs" ON public.backtest_runs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own bot logs" ON public.bot_logs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -10089,6 +10258,7 @@ CREATE POLICY "Users can read their own brokerage accounts" ON public.brokerage_
 CREATE POLICY "Users can read their own brokerage connections" ON public.brokerage_connections FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own brokerage positions" ON public.brokerage_positions FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own credit accounts" ON public.credit_accounts FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY "Users can read their own data requests" ON public.data_requests FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own exchange credentials" ON public.exchange_credentials FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own invoices" ON public.invoices FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can read their own notifications" ON public.notifications FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -10110,6 +10280,7 @@ CREATE POLICY "Users can request a refresh of their own holdings" ON public.sync
 CREATE POLICY "Users can request their own backtest runs" ON public.backtest_runs FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
    FROM public.strategies s
   WHERE (s.id = backtest_runs.strategy_id))))));
+CREATE POLICY "Users can request their own data downloads" ON public.data_requests FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can unlink their own brokerage connections" ON public.brokerage_connections FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Users can update their own bots" ON public.bots FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND ((strategy_id IS NULL) OR (EXISTS ( SELECT 1
    FROM public.strategies s
@@ -10135,6 +10306,7 @@ ALTER TABLE public.alert_incidents ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.api_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.api_usage_days ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.api_usage_minutes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.backtest_reports ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.backtest_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.bot_equity ENABLE ROW LEVEL SECURITY;
@@ -10149,6 +10321,7 @@ ALTER TABLE public.credit_accounts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_exposures ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_packs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.credit_transfers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.data_requests ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.exchange_credentials ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.exchange_market_loads ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.exchange_markets ENABLE ROW LEVEL SECURITY;
@@ -10189,6 +10362,7 @@ ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.backtest_runs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_equity;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bot_logs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.bots;
+ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.data_requests;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.jobs;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.market_latest_candles;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.notifications;
@@ -10265,6 +10439,7 @@ REVOKE ALL ON FUNCTION private.author_name(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO anon;
 GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.backtest_run_batch_market() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) TO service_role;
 REVOKE ALL ON FUNCTION private.billing_currency_problem(p_provider text, p_amount numeric, p_currency text) FROM PUBLIC;
@@ -10362,6 +10537,7 @@ REVOKE ALL ON FUNCTION private.current_plan(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.current_plan(p_user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.enqueue_ai_analysis() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.enqueue_backtest_run() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.enqueue_data_request() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION private.guard_backtest_run_changes() FROM PUBLIC;
@@ -10494,6 +10670,7 @@ REVOKE ALL ON FUNCTION private.validate_backtest_minutes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_backtest_queue() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_bot_limits() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.validate_custom_strategy() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.validate_data_request() FROM PUBLIC;
 GRANT ALL ON TABLE public.webhook_events TO service_role;
 GRANT SELECT ON TABLE public.webhook_events TO authenticated;
 REVOKE ALL ON FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) FROM PUBLIC;
@@ -10605,6 +10782,8 @@ GRANT ALL ON FUNCTION public.api_usage_rollup() TO service_role;
 REVOKE ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) TO authenticated;
 GRANT ALL ON FUNCTION public.apply_ai_suggestion(p_analysis_id uuid, p_index integer) TO service_role;
+REVOKE ALL ON FUNCTION public.backtest_run_check_grid(p_run_id uuid, p_sets integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.backtest_run_check_grid(p_run_id uuid, p_sets integer) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.backtest_run_finish(p_run_id uuid, p_status text, p_compute_seconds numeric, p_credits_charged numeric, p_result jsonb, p_error text) TO service_role;
 REVOKE ALL ON FUNCTION public.backtest_run_progress(p_run_id uuid, p_progress numeric) FROM PUBLIC;
@@ -10623,6 +10802,9 @@ GRANT INSERT(start_date) ON TABLE public.backtest_runs TO authenticated;
 GRANT INSERT(end_date) ON TABLE public.backtest_runs TO authenticated;
 GRANT INSERT(settings) ON TABLE public.backtest_runs TO authenticated;
 GRANT UPDATE(status) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(mode) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(trading_pairs) ON TABLE public.backtest_runs TO authenticated;
+GRANT INSERT(optimization) ON TABLE public.backtest_runs TO authenticated;
 REVOKE ALL ON FUNCTION public.backtest_run_start(p_run_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.backtest_run_start(p_run_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_apply_chargeback(p_invoice_id uuid, p_dispute_ref text, p_occurred_at timestamp with time zone) FROM PUBLIC;
@@ -10920,6 +11102,8 @@ GRANT SELECT ON TABLE public.api_usage_per_day TO authenticated;
 GRANT SELECT ON TABLE public.api_usage_per_day TO service_role;
 GRANT SELECT ON TABLE public.api_usage_per_minute TO authenticated;
 GRANT SELECT ON TABLE public.api_usage_per_minute TO service_role;
+GRANT ALL ON TABLE public.backtest_reports TO service_role;
+GRANT SELECT ON TABLE public.backtest_reports TO authenticated;
 GRANT ALL ON TABLE public.backtest_results TO service_role;
 GRANT SELECT ON TABLE public.backtest_results TO authenticated;
 GRANT ALL ON TABLE public.bot_equity TO service_role;
@@ -10950,6 +11134,15 @@ GRANT SELECT ON TABLE public.candles TO authenticated;
 GRANT ALL ON TABLE public.credit_packs TO service_role;
 GRANT SELECT ON TABLE public.credit_packs TO anon;
 GRANT SELECT ON TABLE public.credit_packs TO authenticated;
+GRANT ALL ON TABLE public.data_requests TO service_role;
+GRANT SELECT ON TABLE public.data_requests TO authenticated;
+GRANT INSERT(id) ON TABLE public.data_requests TO authenticated;
+GRANT INSERT(user_id) ON TABLE public.data_requests TO authenticated;
+GRANT INSERT(exchange) ON TABLE public.data_requests TO authenticated;
+GRANT INSERT(trading_pair) ON TABLE public.data_requests TO authenticated;
+GRANT INSERT(timeframe) ON TABLE public.data_requests TO authenticated;
+GRANT INSERT(start_date) ON TABLE public.data_requests TO authenticated;
+GRANT INSERT(end_date) ON TABLE public.data_requests TO authenticated;
 GRANT ALL ON TABLE public.exchange_credentials TO service_role;
 GRANT DELETE ON TABLE public.exchange_credentials TO authenticated;
 GRANT SELECT(id) ON TABLE public.exchange_credentials TO authenticated;

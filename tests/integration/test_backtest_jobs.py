@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
 from tests.support.waiting import wait_for
-from worker.backtest import jobs, load_csv, run_backtest
+from worker.backtest import app_modes, jobs, load_csv, run_backtest
 from worker.backtest.settings import BacktestSettings
 from worker.credits import ledger
 from worker.fleet.registry import Job, Registry
@@ -267,7 +267,7 @@ async def test_a_cancelled_run_stops_and_pays_only_what_it_used(
         release.wait(30)
         return run_backtest(*args, **kwargs)
 
-    monkeypatch.setattr(jobs, "run_backtest", slow)
+    monkeypatch.setattr(app_modes, "run_backtest", slow)
     monkeypatch.setattr(jobs, "PROGRESS_EVERY_S", 0.1)
     run_id = await request_run(conn, alice)
     task = asyncio.create_task(run_it(conn, pool, registry, run_id))
@@ -351,7 +351,7 @@ async def test_a_run_holds_only_what_the_user_can_pay_and_stops_at_that_budget(
         release.wait(30)
         return run_backtest(*args, **kwargs)
 
-    monkeypatch.setattr(jobs, "run_backtest", slow)
+    monkeypatch.setattr(app_modes, "run_backtest", slow)
     monkeypatch.setattr(jobs, "PROGRESS_EVERY_S", 0.1)
     before = await balances(pool, bob)
     budget_s = int(before.available / Decimal("0.1"))

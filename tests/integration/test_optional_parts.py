@@ -36,6 +36,7 @@ PERIODIC = {
     "holdings.update_prices",
     "holdings.webhook_sweep",
     "markets.refresh",
+    "data.refresh",
     "ops.health",
     "ops.alerts",
 }

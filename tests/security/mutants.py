@@ -122,6 +122,23 @@ MUTANTS: list[Mutant] = [
         "on public.symbol_prices using (true);",
     ),
     Mutant(
+        "owner check dropped",
+        "every user reads every backtest report",
+        'alter policy "Users can read their own backtest reports" '
+        "on public.backtest_reports using (true);",
+    ),
+    Mutant(
+        "owner check dropped",
+        "every user reads every data request",
+        'alter policy "Users can read their own data requests" '
+        "on public.data_requests using (true);",
+    ),
+    Mutant(
+        "permissive write policy",
+        "any user may request a data download for another user",
+        _policy("data_requests", "insert", "with check (true)"),
+    ),
+    Mutant(
         "permissive write policy",
         "any user may update any notification",
         _policy("notifications", "update", "using (true) with check (true)"),

@@ -43,6 +43,7 @@ from worker.backtest.batch import candle_files, run_batch
 from worker.backtest.engine import Settings
 from worker.backtest.optimize import (
     OptimizeResult,
+    default_axes,
     expand,
     grid_around,
     optimize,
@@ -436,8 +437,7 @@ def _heatmap_axes(arg: str | None, values: dict[str, list[Any]]) -> tuple[str, s
                     f"--heatmap: '{n}' is not in the grid (grid parameters: {', '.join(values)})"
                 )
         return names[0], names[1]
-    varying = [n for n, v in values.items() if len(v) > 1]
-    return (varying[0], varying[1]) if len(varying) >= 2 else None
+    return default_axes(values)
 
 
 def _optimize(args: argparse.Namespace) -> int:

@@ -13,15 +13,18 @@ The handler:
    (``MAX_COMPUTE_SECONDS``), or as many seconds as the user's available credits pay for
    at the plan's ``credits_per_backtest_second`` if that is less; a run that outgrows its
    budget stops, fails saying so, and is charged the budget;
-4. loads the run's candles from ``candles``; when the table has none for the market and
-   period, reads the recorded CSV (``<BASE>_<QUOTE>-<timeframe>.csv`` under
+4. checks an optimisation's grid against the plan (``max_optimization_sets``), then loads
+   the candles of the run's market (each of a batch's markets) from ``candles``; when the
+   table has none for the market and period, reads the recorded CSV (``<BASE>_<QUOTE>-<timeframe>.csv`` under
    ``TRADEFLEET_CANDLES_DIR``, :class:`BacktestSettings`) and caches it in ``candles``. Gaps
    (by the market's calendar: a session market's weekends are none) are reported in the
    result's metadata, never filled;
-5. runs :func:`worker.backtest.run_backtest` in a thread, reporting progress through the
-   row (Realtime publishes it) and watching for a cancellation;
+5. runs the work of the run's mode (:mod:`worker.backtest.app_modes`: a backtest, an
+   optimisation or a batch) in a thread, reporting progress through the row (Realtime
+   publishes it) and watching for a cancellation;
 6. in one transaction posts the actual cost (compute-seconds x price, the rest of the
-   hold released) and stores the result row with the run ``completed``.
+   hold released) and stores the result rows, the summary and the HTML report with the
+   run ``completed``.
 
 A run cancelled by its owner stops at the next progress report and is charged for the
 compute-seconds it used until then. A failure voids the hold.
@@ -38,13 +41,11 @@ import math
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -52,8 +53,9 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
 from worker import credits
-from worker.backtest.api import BacktestResult, run_backtest
+from worker.backtest import app_modes
 from worker.backtest.engine import Settings
+from worker.backtest.results import downsample, result_row
 from worker.backtest.settings import BacktestSettings
 from worker.candles import (
     CandleDataError,
@@ -77,7 +79,6 @@ MAX_COMPUTE_SECONDS = 600
 """The job's timeout: what a run may use at most."""
 MIN_BUDGET_SECONDS = 1
 """A run needs credits for at least this many compute-seconds to start."""
-MAX_EQUITY_POINTS = 2000
 PROGRESS_EVERY_S = 1.0
 MS = Decimal("0.001")
 
@@ -90,37 +91,12 @@ select r.*, s.content as strategy_content
  where r.id = %(run_id)s
 """
 START = "select * from public.backtest_run_start(%(run_id)s)"
+CHECK_GRID = "select public.backtest_run_check_grid(%(run_id)s, %(sets)s)"
 PROGRESS = "select public.backtest_run_progress(%(run_id)s, %(progress)s) as status"
 FINISH = """
 select public.backtest_run_finish(%(run_id)s, %(status)s, %(compute_seconds)s, %(credits)s,
                                   %(result)s, %(error)s) as result_id
 """
-# backtest_results columns filled from the stats, with their scale (numeric(p, s)).
-_NULLABLE = {
-    "sharpe_ratio": 4,
-    "sortino_ratio": 4,
-    "profit_factor": 4,
-    "calmar_ratio": 4,
-    "avg_trade": 8,
-}
-_REQUIRED = {
-    "initial_balance": 8,
-    "final_balance": 8,
-    "total_return": 8,
-    "total_return_percentage": 4,
-    "max_drawdown": 4,
-    "win_rate": 2,
-    "best_trade": 8,
-    "worst_trade": 8,
-}
-_COUNTS = (
-    "total_trades",
-    "winning_trades",
-    "losing_trades",
-    "max_consecutive_wins",
-    "max_consecutive_losses",
-)
-_LIMIT = {2: Decimal("999.99"), 4: Decimal("99999999.9999"), 8: Decimal("999999999999.99999999")}
 
 
 class BudgetExhausted(Exception):
@@ -169,53 +145,6 @@ def csv_path(trading_pair: str, timeframe: str, directory: Path | None = None) -
     return (directory or candles_dir()) / csv_name(trading_pair, timeframe)
 
 
-def downsample(
-    equity: list[dict[str, Any]], limit: int = MAX_EQUITY_POINTS
-) -> list[dict[str, Any]]:
-    """At most ``limit`` points, evenly spaced, keeping the first, the last and the deepest
-    drawdown (so the chart still shows the max drawdown the stats report)."""
-    n = len(equity)
-    if n <= limit:
-        return equity
-    deepest = max(range(n), key=lambda i: float(equity[i].get("drawdown") or 0.0))
-    keep = {int(i) for i in np.linspace(0, n - 1, limit - 1).round()} | {deepest}
-    return [equity[i] for i in sorted(keep)]
-
-
-def _number(value: float | int | None, scale: int) -> str | None:
-    if value is None or not math.isfinite(value):
-        return None
-    d = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-scale))
-    return str(max(-_LIMIT[scale], min(_LIMIT[scale], d)))
-
-
-def result_row(result: BacktestResult, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``backtest_results`` columns a worker fills (the run supplies who and what)."""
-    s = result.stats
-    row: dict[str, Any] = {
-        "start_date": result.start_date,
-        "end_date": result.end_date,
-        "stats": s,
-        "trades": result.trades,
-        "equity_curve": downsample(result.equity),
-        "metadata": dict(metadata),
-    }
-    for key, scale in _NULLABLE.items():
-        row[key] = _number(s.get(key), scale)
-    for key, scale in _REQUIRED.items():
-        row[key] = _number(s.get(key), scale) or "0"
-    for key in _COUNTS:
-        row[key] = int(s.get(key) or 0)
-    return row
-
-
-@dataclass
-class _Run:
-    id: uuid.UUID
-    user_id: uuid.UUID
-    row: dict[str, Any]
-
-
 async def _one(
     pool: AsyncConnectionPool, query: str, params: Mapping[str, Any]
 ) -> dict[str, Any] | None:
@@ -249,6 +178,14 @@ async def _finish(
             await cur.execute(FINISH, params)
             row = await cur.fetchone()
     return None if row is None else row["result_id"]
+
+
+async def _check_grid(pool: AsyncConnectionPool, run_id: uuid.UUID, sets: int) -> None:
+    """The plan-limit error, as the run's error, when the grid has too many sets."""
+    try:
+        await _one(pool, CHECK_GRID, {"run_id": run_id, "sets": sets})
+    except psycopg.errors.CheckViolation as e:
+        raise Fatal(e.diag.message_primary or str(e)) from e
 
 
 async def _progress(ctx: JobContext[RunBacktest], run_id: uuid.UUID, progress: float) -> None:
@@ -354,9 +291,7 @@ async def run_job(
     user_id: uuid.UUID = run["user_id"]
     try:
         params = validate_params(str(run["strategy"]), _params(run))
-        settings = market_units(
-            _settings(run.get("settings")), str(run["exchange"]), str(run["trading_pair"])
-        )
+        settings = _settings(run.get("settings"))
     except Fatal as e:
         await _finish(
             ctx.pool, run_id, "failed", error=str(e), compute_seconds=Decimal(0), credits=Decimal(0)
@@ -396,48 +331,41 @@ async def run_job(
     try:
         await _progress(ctx, run_id, 0.05)
         directory = candles_dir(config) if config is not None else None
-        series, source = await load_candles(ctx.pool, run, directory)
-        await _progress(ctx, run_id, 0.3)
-        task = asyncio.create_task(
-            asyncio.to_thread(
-                run_backtest,
-                series,
-                str(run["strategy"]),
-                params.model_dump(exclude_none=True),
-                settings,
-            )
+
+        async def load(pair: str) -> tuple[CandleSeries, str]:
+            return await load_candles(ctx.pool, {**run, "trading_pair": pair}, directory)
+
+        def units(pair: str) -> Settings:
+            return market_units(settings, str(run["exchange"]), pair)
+
+        async def check_grid(sets: int) -> None:
+            await _check_grid(ctx.pool, run_id, sets)
+
+        work = await app_modes.prepare(
+            run, params.model_dump(exclude_none=True), units, load, check_grid
         )
+        await _progress(ctx, run_id, 0.3)
+        task = asyncio.create_task(asyncio.to_thread(work.run))
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
                 if done:
                     break
-                # A vectorised run has no inner progress: creep towards 0.9 and look for a cancel.
                 elapsed = time.perf_counter() - t0
                 if elapsed > budget_s:
                     raise BudgetExhausted(budget_s)
-                await _progress(ctx, run_id, 0.3 + 0.6 * (1 - math.exp(-elapsed / 30)))
+                # Work that does not count its steps creeps towards 0.9.
+                share = work.fraction()
+                if share is None:
+                    share = 1 - math.exp(-elapsed / 30)
+                await _progress(ctx, run_id, 0.3 + 0.6 * share)
                 await ctx.extend_lock(60)
         except BaseException:
             task.cancel()  # the thread finishes on its own; its result is dropped
             raise
-        result = task.result()
+        row = task.result()
         await _progress(ctx, run_id, 0.9)
         compute_seconds = used()
-        metadata = {
-            "source": source,
-            "strategy": result.strategy,
-            "params": result.params,
-            "settings": result.settings.model_dump(),
-            "candles": len(series.candles),
-            "missing_candles": sum(g.missing for g in result.gaps),
-            "gaps": [
-                {"after": iso(g.after), "before": iso(g.before), "missing": g.missing}
-                for g in result.gaps
-            ],
-            "equity_points": len(result.equity),
-        }
-        row = result_row(result, metadata)
         async with ctx.pool.connection() as conn, conn.transaction():
             charged = await _settle(conn, run_id, user_id, hold, compute_seconds)
             result_id = await _finish(

@@ -91,6 +91,12 @@ def parse_ranges(ranges: Mapping[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
+def default_axes(values: Mapping[str, Sequence[Any]]) -> tuple[str, str] | None:
+    """The heatmap's axes: the first two parameters the grid varies (None if fewer)."""
+    varying = [n for n, v in values.items() if len(v) > 1]
+    return (varying[0], varying[1]) if len(varying) >= 2 else None
+
+
 def expand(
     strategy_name: str, base: Mapping[str, Any] | None, values: Mapping[str, Sequence[Any]]
 ) -> tuple[list[StrategyParams], int]:

@@ -164,6 +164,10 @@ begin
                                        win_rate, total_trades, winning_trades, losing_trades, best_trade, worst_trade)
   select tests.mx_id('result', k), tests.mx_id('run', k), tests.mx_id('strategy', k), uid, 'ETH/BTC', '5m',
          '2018-01-10', '2018-01-20', 1, 1.1, 0.1, 10, 2, 50, 2, 1, 1, 0.2, -0.1 from mx_rows;
+  insert into public.backtest_reports (run_id, user_id, html)
+  select tests.mx_id('run', k), uid, '<p>report ' || k || '</p>' from mx_rows;
+  insert into public.data_requests (id, user_id, trading_pair, timeframe, start_date)
+  select tests.mx_id('dreq', k), uid, 'ETH/BTC', '5m', '2018-01-10' from mx_rows;
   insert into public.ai_analyses (id, user_id, analysis_type, input_data)
   select tests.mx_id('ai', k), uid, 'risk', '{}' from mx_rows;
   insert into public.signals (id, strategy_id, provider_id, pair, side, entry_price)
@@ -213,7 +217,7 @@ begin
   insert into mx select 'price', 'x' || i, 'MX' || i || left(current_setting('tests.mx_salt'), 8) from generate_series(1, 2) i;
 
   insert into mx select kind, k, tests.mx_id(kind, k)::text
-    from mx_rows, unnest(array['invoice', 'cred', 'strategy', 'bot', 'order', 'trade', 'run', 'result', 'ai', 'note',
+    from mx_rows, unnest(array['invoice', 'cred', 'strategy', 'bot', 'order', 'trade', 'run', 'result', 'dreq', 'ai', 'note',
                                'conn', 'acct', 'pos', 'hold', 'sync', 'transfer', 'api_key']) kind;
   insert into mx select kind, name, tests.mx_id(kind, name)::text
     from (values ('strategy', 'm1'), ('strategy', 'm2'), ('signal', 's1'), ('signal', 's2'), ('strategy_sub', 'a1'),
