@@ -41,7 +41,7 @@ select i.id from public.invoices i
 SUBSCRIPTION_PAID = """
 select exists (select 1 from public.invoices i
                 where i.provider = %(provider)s and i.provider_refs @> array[%(subscription)s]::text[]
-                  and i.status in ('paid', 'refunded')) as paid
+                  and i.status in ('paid', 'partially_refunded', 'refunded')) as paid
 """
 
 # Every reference an applied event named finds the invoice from now on; returns the keys
@@ -66,6 +66,12 @@ returning id
 
 APPLY = """
 select public.billing_apply_invoice_event(%(invoice_id)s, %(status)s, %(amount)s, %(occurred_at)s, %(details)s) as outcome
+"""
+
+# A refund of part (or all) of the payment.
+APPLY_REFUND = """
+select public.billing_apply_refund(%(invoice_id)s, %(refund_ref)s, %(refund_amount)s, %(refund_cumulative)s,
+                                   %(occurred_at)s, %(details)s) as outcome
 """
 
 # A dispute decided against us: the invoice is reversed as a chargeback.
@@ -200,8 +206,11 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                     )
                 if waits is None and invoice_id is not None:
                     chargeback = update.details.get("reason") == CHARGEBACK
+                    partial = update.refund_amount is not None and (
+                        update.refund_cumulative or update.refund_ref is not None
+                    )
                     await cur.execute(
-                        APPLY_CHARGEBACK if chargeback else APPLY,
+                        APPLY_CHARGEBACK if chargeback else APPLY_REFUND if partial else APPLY,
                         {
                             "invoice_id": invoice_id,
                             "status": update.status,
@@ -209,6 +218,9 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                             "occurred_at": update.occurred_at,
                             "details": json.dumps(update.details),
                             "dispute": update.details.get("dispute"),
+                            "refund_ref": update.refund_ref,
+                            "refund_amount": update.refund_amount,
+                            "refund_cumulative": update.refund_cumulative,
                         },
                     )
                     applied = await cur.fetchone()

@@ -85,6 +85,7 @@ insert into executors values
   ('admin_resolve_credit_exposure(uuid,text,text)', 'authenticated service_role'),
   ('admin_review_payout(uuid,boolean,text)', 'authenticated service_role'),
   ('billing_apply_chargeback(uuid,text,timestamp with time zone)', 'service_role'),
+  ('billing_apply_refund(uuid,text,numeric,boolean,timestamp with time zone,jsonb)', 'service_role'),
   ('connect_payout_destination(text,text,text,text)', 'authenticated service_role'),
   ('payout_mark_sent(uuid,text)', 'service_role'),
   ('payout_request_monthly(date)', 'service_role'),
