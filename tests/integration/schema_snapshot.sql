@@ -5035,6 +5035,78 @@ begin
 end;
 $$;
 ALTER FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION public.billing_provider_trial(p_provider text, p_subscription_ref text, p_user_id uuid, p_plan_id uuid, p_trial_ends_at timestamp with time zone, p_occurred_at timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.invoices;
+  v_sub public.subscriptions;
+  v_plan public.plans;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  if p_provider is null or p_provider not in ('stripe', 'paystack', 'tripay')
+     or p_subscription_ref is null or btrim(p_subscription_ref) = '' or char_length(p_subscription_ref) > 200
+     or p_user_id is null or p_plan_id is null or p_trial_ends_at is null or p_occurred_at is null
+     or p_trial_ends_at = 'infinity' then
+    raise exception 'a trial names its provider, subscription, user, plan, end and the time of the report'
+      using errcode = 'invalid_parameter_value', constraint = 'billing_trial_arguments';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('billing-trial:' || p_user_id, 0));
+  select * into v_inv from public.invoices i
+   where i.provider = p_provider and i.provider_refs @> array[p_subscription_ref]
+   order by i.created_at limit 1 for update;
+  if not found then
+    select * into v_inv from public.invoices i
+     where i.provider = p_provider and i.user_id = p_user_id and i.plan_id = p_plan_id and i.status = 'pending'
+       and i.subscription_id is null and i.checkout_key like 'plan:%'
+     order by i.created_at desc limit 1 for update;
+    if not found then
+      return 'not_found';
+    end if;
+    update public.invoices i
+       set provider_refs = array(select distinct r from unnest(i.provider_refs || array[p_subscription_ref]) r order by r)
+     where i.id = v_inv.id;
+  end if;
+  if v_inv.status <> 'pending' then
+    return 'unchanged';
+  end if;
+  select * into v_sub from public.subscriptions s
+   where s.user_id = v_inv.user_id and s.invoice_id = v_inv.id and s.status = 'trial' for update;
+  if found then
+    if v_sub.provider_updated_at is not null and v_sub.provider_updated_at > p_occurred_at
+       or v_sub.trial_ends_at = p_trial_ends_at then
+      return 'unchanged';
+    end if;
+    update public.subscriptions s
+       set trial_ends_at = p_trial_ends_at, expires_at = p_trial_ends_at, provider_updated_at = p_occurred_at
+     where s.id = v_sub.id;
+    return 'applied';
+  end if;
+  if exists (select 1 from public.subscriptions s where s.user_id = v_inv.user_id and s.trial_ends_at is not null)
+     or exists (select 1 from public.subscriptions s where s.user_id = v_inv.user_id and s.status in ('active', 'trial')
+                   and s.expires_at <> 'infinity') then
+    return 'no_trial';
+  end if;
+  select * into v_plan from public.plans p where p.id = v_inv.plan_id;
+  update public.subscriptions s set status = 'cancelled', cancelled_at = now(), auto_renew = false
+   where s.user_id = v_inv.user_id and s.status in ('active', 'trial');
+  insert into public.subscriptions (user_id, plan_id, invoice_id, status, started_at, expires_at, trial_ends_at,
+                                    auto_renew, provider, period, provider_updated_at)
+  values (v_inv.user_id, v_inv.plan_id, v_inv.id, 'trial', now(), p_trial_ends_at, p_trial_ends_at,
+          true, v_inv.provider, v_inv.period, p_occurred_at)
+  returning * into v_sub;
+  perform private.billing_enforce_plan_limits(v_inv.user_id);
+  perform private.billing_tell(v_sub, v_plan.name || ' trial started',
+    format('You are on the %s plan until %s; your card is charged then unless you cancel.', v_plan.name,
+           private.billing_day(p_trial_ends_at)),
+    jsonb_build_object('status', 'trial', 'trial_ends_at', p_trial_ends_at));
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.billing_provider_trial(p_provider text, p_subscription_ref text, p_user_id uuid, p_plan_id uuid, p_trial_ends_at timestamp with time zone, p_occurred_at timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text DEFAULT NULL::text, p_url text DEFAULT NULL::text, p_reference text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT now()) RETURNS public.subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5264,6 +5336,23 @@ begin
 end;
 $$;
 ALTER FUNCTION public.billing_start_trial(p_plan_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.billing_trial_days(p_user_id uuid, p_plan_id uuid) RETURNS integer
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role opens checkouts' using errcode = 'insufficient_privilege';
+  end if;
+  if exists (select 1 from public.subscriptions s where s.user_id = p_user_id and s.trial_ends_at is not null)
+     or exists (select 1 from public.subscriptions s where s.user_id = p_user_id and s.status in ('active', 'trial')
+                   and s.expires_at <> 'infinity') then
+    return 0;
+  end if;
+  return coalesce((select p.trial_days from public.plans p where p.id = p_plan_id and p.is_active), 0);
+end;
+$$;
+ALTER FUNCTION public.billing_trial_days(p_user_id uuid, p_plan_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb DEFAULT '[]'::jsonb, p_trades jsonb DEFAULT '[]'::jsonb, p_logs jsonb DEFAULT '[]'::jsonb, p_notes jsonb DEFAULT '[]'::jsonb) RETURNS TABLE(stale_bot_id uuid)
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -10740,6 +10829,8 @@ REVOKE ALL ON FUNCTION public.billing_provider_subscription_ref(p_subscription_i
 GRANT ALL ON FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_provider_trial(p_provider text, p_subscription_ref text, p_user_id uuid, p_plan_id uuid, p_trial_ends_at timestamp with time zone, p_occurred_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_provider_trial(p_provider text, p_subscription_ref text, p_user_id uuid, p_plan_id uuid, p_trial_ends_at timestamp with time zone, p_occurred_at timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_renewals_due(p_now timestamp with time zone, p_lead interval, p_limit integer) FROM PUBLIC;
@@ -10751,6 +10842,8 @@ GRANT ALL ON FUNCTION public.billing_send_reminders(p_now timestamp with time zo
 REVOKE ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_trial_days(p_user_id uuid, p_plan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_trial_days(p_user_id uuid, p_plan_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) FROM PUBLIC;

@@ -87,6 +87,8 @@ def parse_stripe(payload: dict[str, Any]) -> PaymentUpdate | None:
             (m for m in (obj.amount_total, obj.amount_paid, obj.amount_received) if m is not None),
             None,
         )
+        if minor == 0:
+            return None  # a trial's start: nothing paid (the first charge ends the trial)
     meta = obj.all_metadata()
     subscription = obj.subscription_id()
     # Not the subscription: a renewal names the same one as the first payment.
