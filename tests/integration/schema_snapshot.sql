@@ -2662,6 +2662,26 @@ CREATE FUNCTION private.owns_strategy(p_strategy_id uuid) RETURNS boolean
   select exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = auth.uid())
 $$;
 ALTER FUNCTION private.owns_strategy(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.payout_connect_check(p_user_id uuid, p_provider text) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_provider is null or p_provider not in ('stripe', 'paystack') then
+    raise exception 'payouts go through stripe or paystack, not %', p_provider
+      using errcode = 'invalid_parameter_value', constraint = 'payout_destinations_provider_known';
+  end if;
+  if not exists (select 1 from public.profiles p where p.id = p_user_id and p.role = 'provider') then
+    raise exception 'only providers connect a payout destination' using errcode = 'insufficient_privilege';
+  end if;
+  if exists (select 1 from public.payouts p
+              where p.user_id = p_user_id and p.status in ('requested', 'approved', 'sent')) then
+    raise exception 'a payout is on its way: change the destination once it has settled'
+      using errcode = 'check_violation', constraint = 'payout_destinations_no_payout_in_flight';
+  end if;
+end;
+$$;
+ALTER FUNCTION private.payout_connect_check(p_user_id uuid, p_provider text) OWNER TO postgres;
 CREATE FUNCTION private.plan_lifting(p_limit text, p_needed numeric DEFAULT NULL::numeric) RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -7438,6 +7458,63 @@ begin
 end;
 $$;
 ALTER FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.payout_connect_begin(p_user_id uuid, p_provider text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role connects payout destinations' using errcode = 'insufficient_privilege';
+  end if;
+  perform private.payout_connect_check(p_user_id, p_provider);
+  return jsonb_build_object('stripe_account_id',
+    (select d.stripe_account_id from public.payout_destinations d
+      where d.user_id = p_user_id and d.provider = 'stripe' and p_provider = 'stripe'));
+end;
+$$;
+ALTER FUNCTION public.payout_connect_begin(p_user_id uuid, p_provider text) OWNER TO postgres;
+CREATE FUNCTION public.payout_connect_save(p_user_id uuid, p_provider text, p_currency text, p_stripe_account_id text DEFAULT NULL::text, p_onboarding_url text DEFAULT NULL::text, p_bank_code text DEFAULT NULL::text, p_account_last4 text DEFAULT NULL::text, p_recipient_code text DEFAULT NULL::text, p_account_name text DEFAULT NULL::text) RETURNS public.payout_destinations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_row public.payout_destinations;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role connects payout destinations' using errcode = 'insufficient_privilege';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('payout-connect:' || p_user_id, 0));
+  perform private.payout_connect_check(p_user_id, p_provider);
+  if p_currency is null or p_currency !~ '^[A-Z]{3}$' then
+    raise exception 'a currency is a three-letter code' using errcode = 'check_violation',
+      constraint = 'payout_destinations_currency_format';
+  end if;
+  if p_provider = 'stripe' and (p_stripe_account_id is null or p_onboarding_url is null) then
+    raise exception 'a stripe destination needs its account and onboarding link' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_provider = 'paystack' and (p_recipient_code is null or p_bank_code is null or p_account_last4 is null) then
+    raise exception 'a paystack destination needs its recipient and bank details' using errcode = 'invalid_parameter_value';
+  end if;
+  insert into public.payout_destinations as d (user_id, provider, status, currency, stripe_account_id, onboarding_url,
+                                               paystack_recipient_code, bank_code, account_last4, account_name)
+  values (p_user_id, p_provider, case p_provider when 'paystack' then 'ready' else 'pending' end, p_currency,
+          case when p_provider = 'stripe' then p_stripe_account_id end,
+          case when p_provider = 'stripe' then p_onboarding_url end,
+          case when p_provider = 'paystack' then p_recipient_code end,
+          case when p_provider = 'paystack' then p_bank_code end,
+          case when p_provider = 'paystack' then p_account_last4 end,
+          case when p_provider = 'paystack' then p_account_name end)
+  on conflict (user_id) do update
+     set provider = excluded.provider, status = excluded.status, currency = excluded.currency,
+         stripe_account_id = excluded.stripe_account_id, onboarding_url = excluded.onboarding_url,
+         paystack_recipient_code = excluded.paystack_recipient_code, bank_code = excluded.bank_code,
+         account_last4 = excluded.account_last4, account_name = excluded.account_name, error = null,
+         updated_at = now()
+  returning * into v_row;
+  return v_row;
+end;
+$_$;
+ALTER FUNCTION public.payout_connect_save(p_user_id uuid, p_provider text, p_currency text, p_stripe_account_id text, p_onboarding_url text, p_bank_code text, p_account_last4 text, p_recipient_code text, p_account_name text) OWNER TO postgres;
 CREATE FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -10615,6 +10692,7 @@ REVOKE ALL ON FUNCTION private.own_strategy_subscription(p_subscription_id uuid)
 REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.payout_connect_check(p_user_id uuid, p_provider text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO service_role;
 REVOKE ALL ON FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) FROM PUBLIC;
@@ -10992,6 +11070,10 @@ GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO se
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.payout_connect_begin(p_user_id uuid, p_provider text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.payout_connect_begin(p_user_id uuid, p_provider text) TO service_role;
+REVOKE ALL ON FUNCTION public.payout_connect_save(p_user_id uuid, p_provider text, p_currency text, p_stripe_account_id text, p_onboarding_url text, p_bank_code text, p_account_last4 text, p_recipient_code text, p_account_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.payout_connect_save(p_user_id uuid, p_provider text, p_currency text, p_stripe_account_id text, p_onboarding_url text, p_bank_code text, p_account_last4 text, p_recipient_code text, p_account_name text) TO service_role;
 REVOKE ALL ON FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) TO service_role;
 REVOKE ALL ON FUNCTION public.payout_request_monthly(p_month date) FROM PUBLIC;

@@ -87,6 +87,8 @@ insert into executors values
   ('billing_apply_chargeback(uuid,text,timestamp with time zone)', 'service_role'),
   ('billing_apply_refund(uuid,text,numeric,boolean,timestamp with time zone,jsonb)', 'service_role'),
   ('billing_trial_days(uuid,uuid)', 'service_role'),
+  ('payout_connect_begin(uuid,text)', 'service_role'),
+  ('payout_connect_save(uuid,text,text,text,text,text,text,text,text)', 'service_role'),
   ('billing_provider_trial(text,text,uuid,uuid,timestamp with time zone,timestamp with time zone)', 'service_role'),
   ('connect_payout_destination(text,text,text,text)', 'authenticated service_role'),
   ('payout_mark_sent(uuid,text)', 'service_role'),
