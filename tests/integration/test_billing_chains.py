@@ -461,3 +461,129 @@ async def test_stripe_chain_from_checkout_to_a_paid_out_provider(
     assert await status(conn, "payouts", payout) == "paid"
     assert await earnings(conn, pat) == (10, 10)
     await audit_clean(conn)
+
+
+def tripay(
+    invoice_id: uuid.UUID, reference: str, state: str, amount: int
+) -> tuple[str, dict[str, Any]]:
+    return f"{reference}:{state}", {
+        "reference": reference,
+        "merchant_ref": str(invoice_id),
+        "payment_method": "BRI Virtual Account",
+        "payment_method_code": "BRIVA",
+        "total_amount": amount,
+        "status": state,
+        "paid_at": int(time.time()) if state == "PAID" else None,
+    }
+
+
+def tripay_link(reference: str) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "success": True,
+            "message": "",
+            "data": {
+                "reference": reference,
+                "checkout_url": f"https://tripay.co.id/checkout/{reference}",
+                "status": "UNPAID",
+            },
+        },
+    )
+
+
+async def test_tripay_chain_from_checkout_to_a_clawed_back_strategy_payment(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+) -> None:
+    """Tripay pays in and never out (payouts go through Stripe or Paystack): its chain ends
+    with the refund of credits already spent on a strategy, clawed back from the provider."""
+    bob, pat = users["bob"], users["provider"]
+    silver = await plan(conn, "Silver chain", "150000", "IDR", monthly_credits=500)
+    inv = await checkout(conn, bob, "tripay", "T0001CH1", plan_id=silver)
+    # Checkout -> callback (twice, a stale EXPIRED after the payment) -> plan -> credits.
+    await deliver(
+        conn,
+        "tripay",
+        [tripay(inv, "T0001CH1", "PAID", 150000), tripay(inv, "T0001CH1", "EXPIRED", 150000)],
+    )
+    assert await run(conn, pool, registry) == ["applied", "unchanged"]
+    assert (await current_plan(conn, bob), await balance(conn, bob)) == ("Silver chain", 500)
+    await audit_clean(conn)
+    await running_bots(conn, bob, 3)
+
+    # Renewal: a link ahead of the period's end, paid by callback (twice).
+    await conn.execute(
+        "update subscriptions set expires_at = now() + interval '2 days',"
+        " started_at = now() + interval '2 days' - interval '1 month' where user_id = %s and status = 'active'",
+        (bob.id,),
+    )
+    with respx.mock() as mock:
+        mock.post("https://tripay.test/api/transaction/create").mock(
+            return_value=tripay_link("T0001CH2")
+        )
+        assert (await renewal_run(pool))["link"] == 1
+    renewal = await one(
+        conn, "select id from invoices where subscription_id is not null and user_id = %s", bob.id
+    )
+    await days_pass(conn, bob, 2.1)  # paid in the grace period, the new month begun
+    await deliver(conn, "tripay", [tripay(renewal, "T0001CH2", "PAID", 150000)])
+    assert await run(conn, pool, registry) == ["applied"]
+    assert await balance(conn, bob) == 1000
+    await audit_clean(conn)
+
+    # A credit pack, its credits spent on Pat's strategy.
+    pack = await one(
+        conn,
+        "insert into credit_packs (name, credits, price, currency) values ('IDR chain pack', 200, 50000, 'IDR')"
+        " returning id",
+    )
+    pack_inv = await checkout(conn, bob, "tripay", "T0001CH3", pack_id=pack)
+    await deliver(conn, "tripay", [tripay(pack_inv, "T0001CH3", "PAID", 50000)])
+    assert await run(conn, pool, registry) == ["applied"]
+    await conn.execute(
+        "select credit_create_transfer(gen_random_uuid(), (select id from credit_accounts where user_id = %s"
+        " and kind = 'user'), (select id from credit_accounts where code = 'system:usage'), 1000, 'usage')",
+        (bob.id,),
+    )
+    await subscribe_to_strategy(conn, bob, pat, 150)
+    assert (await balance(conn, bob), await earnings(conn, pat)) == (50, (120, 120))
+    await audit_clean(conn)
+
+    # Failed renewal: the next link is never paid; dunning through the grace period, then Free.
+    await conn.execute(
+        "update subscriptions set expires_at = now() + interval '2 days',"
+        " started_at = now() + interval '2 days' - interval '1 month' where user_id = %s and status = 'active'",
+        (bob.id,),
+    )
+    with respx.mock() as mock:
+        mock.post("https://tripay.test/api/transaction/create").mock(
+            return_value=tripay_link("T0001CH4")
+        )
+        assert (await renewal_run(pool))["link"] == 1
+    await days_pass(conn, bob, 3)
+    assert await current_plan(conn, bob) == "Silver chain"  # kept in the grace period
+    await days_pass(conn, bob, 7)
+    await conn.execute("select enqueue_job('billing.sweep')")
+    await run_queued_jobs(conn, pool, registry, "billing.")
+    assert await current_plan(conn, bob) == "Free"
+    assert [s for s, _ in await bots_by_status(conn, bob)] == ["paused", "running", "running"]
+    await audit_clean(conn)
+
+    # Refund of the pack (twice): 50 from Bob, the rest from the strategy payment: 120 of
+    # Pat's earnings and 30 of the platform's fee.
+    await deliver(conn, "tripay", [tripay(pack_inv, "T0001CH3", "REFUND", 50000)])
+    assert await run(conn, pool, registry) == ["applied"]
+    assert await status(conn, "invoices", pack_inv) == "refunded"
+    assert (await balance(conn, bob), await earnings(conn, pat)) == (0, (0, 0))
+    shares = await one(
+        conn,
+        "select string_agg(coalesce(metadata ->> 'share', 'user') || '=' || amount::numeric(12, 2), ','"
+        " order by metadata ->> 'share' nulls first) from credit_transfers"
+        " where reference_type = 'invoice' and reference_id = %s and kind = 'refund'",
+        str(pack_inv),
+    )
+    assert shares == "user=50.00,platform=30.00,provider=120.00"
+    await audit_clean(conn)
