@@ -1,9 +1,9 @@
 """Money in and out, one chain per provider, on the real database with the providers' APIs
 faked by respx: checkout -> webhook -> invoice paid -> plan active -> credits granted ->
-renewal -> failed renewal -> dunning -> recovery (Paystack) or downgrade (Stripe) ->
-refund -> clawback, then a strategy payment -> payout request -> transfer -> webhook ->
-hold posted. Every webhook is delivered twice and out of order, and ``credit_audit()`` is
-clean after every step."""
+renewal -> failed renewal -> dunning -> recovery (Paystack) or downgrade (Stripe, Tripay)
+-> refund -> clawback, then, for the providers that pay out (Paystack, Stripe), a strategy
+payment -> payout request -> transfer -> webhook -> hold posted. Every webhook is delivered
+twice and out of order, and ``credit_audit()`` is clean after every step."""
 
 from __future__ import annotations
 
