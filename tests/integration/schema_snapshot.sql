@@ -5297,6 +5297,9 @@ begin
      where i.subscription_id = r.id and i.status = 'pending' and i.checkout_url is not null
      order by i.created_at desc limit 1;
     v_what := case
+      when r.status = 'trial' and r.provider = 'stripe' and r.auto_renew and not r.cancel_at_period_end
+        then format('Your %s trial ends on %s; your card will then be charged for the plan.', r.plan_name,
+                    private.billing_day(v_end))
       when r.status = 'trial' then format('Your %s trial ends on %s. Check out to keep the plan.', r.plan_name, private.billing_day(v_end))
       when r.cancel_at_period_end or not r.auto_renew
         then format('Your %s plan ends on %s and will not renew; you then move to the Free plan.', r.plan_name, private.billing_day(v_end))

@@ -273,6 +273,17 @@ async def test_a_stripe_trial_from_trial_period_days_ends_in_the_first_charge(
     # One trial per user: none is offered again, and a second Stripe trial is not granted.
     assert await one(conn, "select public.billing_trial_days(%s, %s)", alice.id, pro) == 0
 
+    # Three days before the end Alice is told her card will be charged, not to check out.
+    await ends_in(conn, alice, "2 days 23 hours")
+    assert await reminders(conn) == 1
+    [told] = await notes(conn, alice, "Pro Stripe trial trial ends in 3 days")
+    assert "your card will then be charged" in told
+    await conn.execute(
+        "update subscriptions set trial_ends_at = to_timestamp(%s), expires_at = to_timestamp(%s)"
+        " where user_id = %s and status = 'trial'",
+        (trial_end, trial_end, alice.id),
+    )
+
     # Stripe moves the trial's end (an update), then the late creation comes again.
     later = {**subscription, "trial_end": trial_end + 86400}
     updated = stripe_event("evt_trial_updated", "customer.subscription.updated", later)
