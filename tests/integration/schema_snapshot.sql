@@ -408,6 +408,147 @@ CREATE FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, 
   end::bigint
 $$;
 ALTER FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) OWNER TO postgres;
+CREATE TABLE public.invoices (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    plan_id uuid,
+    provider text DEFAULT 'manual'::text NOT NULL,
+    provider_invoice_id text,
+    merchant_id text,
+    reference_id text,
+    amount numeric(12,2) NOT NULL,
+    currency text DEFAULT 'USD'::text NOT NULL,
+    credits numeric(20,8) DEFAULT 0 NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    payment_method text,
+    payment_channel text,
+    transaction_id text,
+    description text,
+    customer_name text,
+    customer_email text,
+    customer_phone text,
+    expired_at timestamp with time zone,
+    paid_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    period text DEFAULT 'month'::text NOT NULL,
+    provider_refs text[] DEFAULT '{}'::text[] NOT NULL,
+    credit_pack_id uuid,
+    subscription_id uuid,
+    checkout_key text,
+    checkout_url text,
+    renewal_attempts integer DEFAULT 0 NOT NULL,
+    amount_refunded numeric(24,8) DEFAULT 0 NOT NULL,
+    credits_refunded numeric(24,8) DEFAULT 0 NOT NULL,
+    CONSTRAINT invoices_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT invoices_amount_positive CHECK ((amount > (0)::numeric)),
+    CONSTRAINT invoices_amount_refunded_not_negative CHECK (((amount_refunded >= (0)::numeric) AND (amount_refunded <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
+    CONSTRAINT invoices_credits_finite CHECK ((credits <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT invoices_credits_not_negative CHECK ((credits >= (0)::numeric)),
+    CONSTRAINT invoices_credits_refunded_not_negative CHECK (((credits_refunded >= (0)::numeric) AND (credits_refunded <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
+    CONSTRAINT invoices_period_known CHECK ((period = ANY (ARRAY['month'::text, 'year'::text]))),
+    CONSTRAINT invoices_provider_known CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text, 'manual'::text]))),
+    CONSTRAINT invoices_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'paid'::text, 'failed'::text, 'expired'::text, 'cancelled'::text, 'partially_refunded'::text, 'refunded'::text])))
+);
+ALTER TABLE public.invoices OWNER TO postgres;
+CREATE FUNCTION private.billing_claw_back(p_invoice public.invoices, p_credits numeric, p_step text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_purchases uuid := private.credit_system_account('system:purchases');
+  v_key text := p_invoice.id::text || coalesce(':' || p_step, '');
+  v_user_account public.credit_accounts;
+  v_from public.credit_accounts;
+  v_left numeric;
+  v_take numeric;
+  v_part numeric;
+  v_recovered numeric := 0;
+  v_payment record;
+  v_providers jsonb := '{}'::jsonb;
+  v_provider text;
+begin
+  if p_credits is null or p_credits <= 0 then
+    return;
+  end if;
+  -- Lock order of the ledger: user-owned accounts by id, then system accounts.
+  perform 1 from public.credit_accounts a
+   where a.user_id = p_invoice.user_id and a.kind = 'user'
+      or a.id in (select t.credit_account_id from public.credit_transfers t
+                   where t.debit_account_id = (select u.id from public.credit_accounts u
+                                                where u.user_id = p_invoice.user_id and u.kind = 'user')
+                     and t.kind = 'revenue_share' and t.phase = 'posted'
+                     and t.created_at >= coalesce(p_invoice.paid_at, p_invoice.created_at))
+      or a.id = v_purchases
+   order by a.user_id is null, a.id for no key update;
+  select * into v_user_account from public.credit_accounts a
+   where a.user_id = p_invoice.user_id and a.kind = 'user';
+  v_left := p_credits;
+  v_take := least(v_left, greatest(v_user_account.credits_posted - v_user_account.debits_posted
+                                   - v_user_account.debits_pending, 0));
+  if v_take > 0 then
+    perform public.credit_create_transfer(
+      md5('invoice-refund:' || v_key)::uuid,
+      v_user_account.id, v_purchases, v_take, 'refund', 'invoice', p_invoice.id::text,
+      jsonb_build_object('purchased', p_invoice.credits, 'taken_back', v_take, 'step', p_step));
+    v_left := v_left - v_take;
+    v_recovered := v_take;
+  end if;
+  for v_payment in
+    select t.id, t.credit_account_id, t.amount, t.reference_id
+      from public.credit_transfers t
+     where v_left > 0 and v_user_account.id is not null
+       and t.debit_account_id = v_user_account.id and t.kind = 'revenue_share' and t.phase = 'posted'
+       and t.created_at >= coalesce(p_invoice.paid_at, p_invoice.created_at)
+     order by t.created_at desc, t.id
+  loop
+    exit when v_left <= 0;
+    v_part := least(v_payment.amount - coalesce((select sum(c.attributed) from private.billing_clawback_parts c
+                                                  where c.payment_transfer_id = v_payment.id), 0),
+                    v_left);
+    continue when v_part <= 0;
+    select * into v_from from public.credit_accounts a where a.id = v_payment.credit_account_id;
+    v_take := least(v_part, greatest(v_from.credits_posted - v_from.debits_posted - v_from.debits_pending, 0));
+    -- A provider's share is claimed whole (what it cannot give back is its exposure); of
+    -- the platform's fee only what it gave back, the rest stays the user's to find.
+    if v_from.kind = 'provider_earnings' or v_take > 0 then
+      insert into private.billing_clawback_parts (invoice_id, payment_transfer_id, attributed)
+      values (p_invoice.id, v_payment.id, case when v_from.kind = 'provider_earnings' then v_part else v_take end)
+      on conflict (payment_transfer_id, invoice_id) do update
+         set attributed = private.billing_clawback_parts.attributed + excluded.attributed;
+    end if;
+    if v_take > 0 then
+      perform public.credit_create_transfer(
+        md5('invoice-clawback:' || v_key || ':' || v_payment.id)::uuid,
+        v_from.id, v_purchases, v_take, 'refund', 'invoice', p_invoice.id::text,
+        jsonb_build_object('clawback_of', v_payment.id, 'strategy_subscription', v_payment.reference_id,
+                           'share', case when v_from.kind = 'provider_earnings' then 'provider' else 'platform' end,
+                           'step', p_step));
+    end if;
+    if v_from.kind = 'provider_earnings' then
+      v_provider := v_from.user_id::text;
+      v_providers := jsonb_set(v_providers, array[v_provider],
+        jsonb_build_array(coalesce((v_providers -> v_provider ->> 0)::numeric, 0) + v_part,
+                          coalesce((v_providers -> v_provider ->> 1)::numeric, 0) + v_take));
+      v_recovered := v_recovered + v_part;
+      v_left := v_left - v_part;
+    else
+      v_recovered := v_recovered + v_take;
+      v_left := v_left - v_take;
+    end if;
+    update public.strategy_subscriptions s
+       set status = 'cancelled', cancelled_at = coalesce(s.cancelled_at, now())
+     where s.id::text = v_payment.reference_id and s.status in ('active', 'paused');
+  end loop;
+  perform private.billing_record_exposure(p_invoice, p_invoice.user_id, 'user', p_credits, v_recovered);
+  for v_provider in select jsonb_object_keys(v_providers) loop
+    perform private.billing_record_exposure(p_invoice, v_provider::uuid, 'provider_earnings',
+                                            (v_providers -> v_provider ->> 0)::numeric,
+                                            (v_providers -> v_provider ->> 1)::numeric);
+  end loop;
+end;
+$$;
+ALTER FUNCTION private.billing_claw_back(p_invoice public.invoices, p_credits numeric, p_step text) OWNER TO postgres;
 CREATE FUNCTION private.billing_currency_problem(p_provider text, p_amount numeric, p_currency text) RETURNS text
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -474,45 +615,6 @@ CREATE FUNCTION private.billing_grace() RETURNS interval
     SET search_path TO ''
     AS $$ select interval '7 days' $$;
 ALTER FUNCTION private.billing_grace() OWNER TO postgres;
-CREATE TABLE public.invoices (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    plan_id uuid,
-    provider text DEFAULT 'manual'::text NOT NULL,
-    provider_invoice_id text,
-    merchant_id text,
-    reference_id text,
-    amount numeric(12,2) NOT NULL,
-    currency text DEFAULT 'USD'::text NOT NULL,
-    credits numeric(20,8) DEFAULT 0 NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    payment_method text,
-    payment_channel text,
-    transaction_id text,
-    description text,
-    customer_name text,
-    customer_email text,
-    customer_phone text,
-    expired_at timestamp with time zone,
-    paid_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    period text DEFAULT 'month'::text NOT NULL,
-    provider_refs text[] DEFAULT '{}'::text[] NOT NULL,
-    credit_pack_id uuid,
-    subscription_id uuid,
-    checkout_key text,
-    checkout_url text,
-    renewal_attempts integer DEFAULT 0 NOT NULL,
-    CONSTRAINT invoices_amount_finite CHECK ((amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT invoices_amount_positive CHECK ((amount > (0)::numeric)),
-    CONSTRAINT invoices_credits_finite CHECK ((credits <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT invoices_credits_not_negative CHECK ((credits >= (0)::numeric)),
-    CONSTRAINT invoices_period_known CHECK ((period = ANY (ARRAY['month'::text, 'year'::text]))),
-    CONSTRAINT invoices_provider_known CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text, 'manual'::text]))),
-    CONSTRAINT invoices_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'paid'::text, 'failed'::text, 'expired'::text, 'cancelled'::text, 'refunded'::text])))
-);
-ALTER TABLE public.invoices OWNER TO postgres;
 CREATE FUNCTION private.billing_on_paid(p_invoice public.invoices) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -574,96 +676,13 @@ CREATE FUNCTION private.billing_on_refunded(p_invoice public.invoices) RETURNS v
     SET search_path TO ''
     AS $$
 declare
-  v_purchases uuid := private.credit_system_account('system:purchases');
-  v_user_account public.credit_accounts;
-  v_from public.credit_accounts;
-  v_left numeric;
-  v_take numeric;
-  v_part numeric;
-  v_recovered numeric := 0;
-  v_payment record;
-  v_providers jsonb := '{}'::jsonb;
-  v_provider text;
   v_n integer;
 begin
-  if p_invoice.credits > 0 then
-    -- Lock order of the ledger: user-owned accounts by id, then system accounts.
-    perform 1 from public.credit_accounts a
-     where a.user_id = p_invoice.user_id and a.kind = 'user'
-        or a.id in (select t.credit_account_id from public.credit_transfers t
-                     where t.debit_account_id = (select u.id from public.credit_accounts u
-                                                  where u.user_id = p_invoice.user_id and u.kind = 'user')
-                       and t.kind = 'revenue_share' and t.phase = 'posted'
-                       and t.created_at >= coalesce(p_invoice.paid_at, p_invoice.created_at))
-        or a.id = v_purchases
-     order by a.user_id is null, a.id for no key update;
-    select * into v_user_account from public.credit_accounts a
-     where a.user_id = p_invoice.user_id and a.kind = 'user';
-    v_left := p_invoice.credits;
-    v_take := least(v_left, greatest(v_user_account.credits_posted - v_user_account.debits_posted
-                                     - v_user_account.debits_pending, 0));
-    if v_take > 0 then
-      perform public.credit_create_transfer(
-        md5('invoice-refund:' || p_invoice.id)::uuid,
-        v_user_account.id, v_purchases, v_take, 'refund', 'invoice', p_invoice.id::text,
-        jsonb_build_object('purchased', p_invoice.credits, 'taken_back', v_take));
-      v_left := v_left - v_take;
-      v_recovered := v_take;
-    end if;
-    -- What the user no longer has: reverse their strategy payments since the payment,
-    -- newest first, each share from the account it went to.
-    for v_payment in
-      select t.id, t.credit_account_id, t.amount, t.reference_id
-        from public.credit_transfers t
-       where v_left > 0 and v_user_account.id is not null
-         and t.debit_account_id = v_user_account.id and t.kind = 'revenue_share' and t.phase = 'posted'
-         and t.created_at >= coalesce(p_invoice.paid_at, p_invoice.created_at)
-       order by t.created_at desc, t.id
-    loop
-      exit when v_left <= 0;
-      v_part := least(v_payment.amount - coalesce((select sum(c.attributed) from private.billing_clawback_parts c
-                                                    where c.payment_transfer_id = v_payment.id), 0),
-                      v_left);
-      continue when v_part <= 0;
-      select * into v_from from public.credit_accounts a where a.id = v_payment.credit_account_id;
-      v_take := least(v_part, greatest(v_from.credits_posted - v_from.debits_posted - v_from.debits_pending, 0));
-      -- A provider's share is claimed whole (what it cannot give back is its exposure); of
-      -- the platform's fee only what it gave back, the rest stays the user's to find.
-      if v_from.kind = 'provider_earnings' or v_take > 0 then
-        insert into private.billing_clawback_parts (invoice_id, payment_transfer_id, attributed)
-        values (p_invoice.id, v_payment.id, case when v_from.kind = 'provider_earnings' then v_part else v_take end);
-      end if;
-      if v_take > 0 then
-        perform public.credit_create_transfer(
-          md5('invoice-clawback:' || p_invoice.id || ':' || v_payment.id)::uuid,
-          v_from.id, v_purchases, v_take, 'refund', 'invoice', p_invoice.id::text,
-          jsonb_build_object('clawback_of', v_payment.id, 'strategy_subscription', v_payment.reference_id,
-                             'share', case when v_from.kind = 'provider_earnings' then 'provider' else 'platform' end));
-      end if;
-      if v_from.kind = 'provider_earnings' then
-        -- The provider's share counts as recovered for the user either way: what the
-        -- provider cannot give back is the provider's exposure.
-        v_provider := v_from.user_id::text;
-        v_providers := jsonb_set(v_providers, array[v_provider],
-          jsonb_build_array(coalesce((v_providers -> v_provider ->> 0)::numeric, 0) + v_part,
-                            coalesce((v_providers -> v_provider ->> 1)::numeric, 0) + v_take));
-        v_recovered := v_recovered + v_part;
-        v_left := v_left - v_part;
-      else
-        v_recovered := v_recovered + v_take;
-        v_left := v_left - v_take;
-      end if;
-      update public.strategy_subscriptions s
-         set status = 'cancelled', cancelled_at = coalesce(s.cancelled_at, now())
-       where s.id::text = v_payment.reference_id and s.status in ('active', 'paused');
-    end loop;
-    perform private.billing_record_exposure(p_invoice, p_invoice.user_id, 'user', p_invoice.credits, v_recovered);
-    for v_provider in select jsonb_object_keys(v_providers) loop
-      perform private.billing_record_exposure(p_invoice, v_provider::uuid, 'provider_earnings',
-                                              (v_providers -> v_provider ->> 0)::numeric,
-                                              (v_providers -> v_provider ->> 1)::numeric);
-    end loop;
-  end if;
+  perform private.billing_claw_back(p_invoice, p_invoice.credits - p_invoice.credits_refunded,
+                                    case when p_invoice.credits_refunded > 0 then 'rest' end);
+  update public.invoices i
+     set credits_refunded = i.credits, amount_refunded = i.amount
+   where i.id = p_invoice.id;
   update public.subscriptions s
      set status = 'cancelled', cancelled_at = now(), auto_renew = false
    where s.invoice_id = p_invoice.id and s.status in ('active', 'trial');
@@ -675,7 +694,8 @@ begin
   values (p_invoice.user_id, 'payment',
           case when exists (select 1 from private.billing_chargebacks c where c.invoice_id = p_invoice.id)
                then 'Payment charged back' else 'Payment refunded' end,
-          format('%s %s refunded.', p_invoice.amount, p_invoice.currency),
+          format('%s %s refunded.', case when p_invoice.amount_refunded > 0 then p_invoice.amount - p_invoice.amount_refunded
+                                       else p_invoice.amount end, p_invoice.currency),
           jsonb_build_object('invoice_id', p_invoice.id, 'status', 'refunded'));
 end;
 $$;
@@ -2686,6 +2706,26 @@ CREATE FUNCTION private.owns_strategy(p_strategy_id uuid) RETURNS boolean
   select exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = auth.uid())
 $$;
 ALTER FUNCTION private.owns_strategy(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.payout_connect_check(p_user_id uuid, p_provider text) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if p_provider is null or p_provider not in ('stripe', 'paystack') then
+    raise exception 'payouts go through stripe or paystack, not %', p_provider
+      using errcode = 'invalid_parameter_value', constraint = 'payout_destinations_provider_known';
+  end if;
+  if not exists (select 1 from public.profiles p where p.id = p_user_id and p.role = 'provider') then
+    raise exception 'only providers connect a payout destination' using errcode = 'insufficient_privilege';
+  end if;
+  if exists (select 1 from public.payouts p
+              where p.user_id = p_user_id and p.status in ('requested', 'approved', 'sent')) then
+    raise exception 'a payout is on its way: change the destination once it has settled'
+      using errcode = 'check_violation', constraint = 'payout_destinations_no_payout_in_flight';
+  end if;
+end;
+$$;
+ALTER FUNCTION private.payout_connect_check(p_user_id uuid, p_provider text) OWNER TO postgres;
 CREATE FUNCTION private.plan_lifting(p_limit text, p_needed numeric DEFAULT NULL::numeric) RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -4696,7 +4736,7 @@ begin
     when 'failed' then v_inv.status = 'pending'
     when 'expired' then v_inv.status in ('pending', 'failed')
     when 'cancelled' then v_inv.status = 'pending'
-    when 'refunded' then v_inv.status = 'paid'
+    when 'refunded' then v_inv.status in ('paid', 'partially_refunded')
   end;
   if p_status = 'refunded' and v_inv.status in ('pending', 'failed', 'expired') then
     return 'not_paid_yet';
@@ -4728,6 +4768,65 @@ begin
 end;
 $$;
 ALTER FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) OWNER TO postgres;
+CREATE FUNCTION public.billing_apply_refund(p_invoice_id uuid, p_refund_ref text, p_amount numeric, p_cumulative boolean, p_occurred_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_details jsonb DEFAULT '{}'::jsonb) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.invoices;
+  v_total numeric;
+  v_credits numeric;
+  v_n integer;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  if p_amount is null or p_amount <= 0 or p_amount in ('NaN'::numeric, 'Infinity'::numeric) then
+    raise exception 'a refund is a positive amount, not %', p_amount using errcode = 'invalid_parameter_value',
+      constraint = 'billing_refund_amount_positive';
+  end if;
+  if p_cumulative is null then
+    raise exception 'say whether the amount is the total refunded so far' using errcode = 'invalid_parameter_value';
+  end if;
+  if not p_cumulative and (p_refund_ref is null or btrim(p_refund_ref) = '' or char_length(p_refund_ref) > 200) then
+    raise exception 'a single refund names its reference (at most 200 characters)'
+      using errcode = 'invalid_parameter_value', constraint = 'billing_refund_reference';
+  end if;
+  select * into v_inv from public.invoices i where i.id = p_invoice_id for update;
+  if not found then return 'not_found'; end if;
+  if v_inv.status in ('pending', 'failed', 'expired') then return 'not_paid_yet'; end if;
+  if v_inv.status not in ('paid', 'partially_refunded') then return 'unchanged'; end if;
+  if p_cumulative then
+    v_total := least(greatest(v_inv.amount_refunded, p_amount), v_inv.amount);
+    insert into private.billing_refunds (invoice_id, refund_ref, amount, cumulative)
+    values (v_inv.id, 'total:' || p_amount::text, p_amount, true) on conflict do nothing;
+  else
+    insert into private.billing_refunds (invoice_id, refund_ref, amount, cumulative)
+    values (v_inv.id, p_refund_ref, p_amount, false) on conflict do nothing;
+    get diagnostics v_n = row_count;
+    if v_n = 0 then return 'unchanged'; end if;
+    v_total := least(v_inv.amount_refunded + p_amount, v_inv.amount);
+  end if;
+  if v_total <= v_inv.amount_refunded then return 'unchanged'; end if;
+  if v_total >= v_inv.amount then
+    return public.billing_apply_invoice_event(v_inv.id, 'refunded', null, p_occurred_at, p_details);
+  end if;
+  v_credits := trunc(v_inv.credits * v_total / v_inv.amount, 8);
+  perform private.billing_claw_back(v_inv, v_credits - v_inv.credits_refunded, 'partial:' || v_total::text);
+  update public.invoices i
+     set status = 'partially_refunded', amount_refunded = v_total, credits_refunded = v_credits
+   where i.id = v_inv.id
+  returning * into v_inv;
+  insert into public.notifications (user_id, kind, title, body, data)
+  values (v_inv.user_id, 'payment', 'Payment partly refunded',
+          format('%s %s of %s %s refunded%s.', v_inv.amount_refunded, v_inv.currency, v_inv.amount, v_inv.currency,
+                 case when v_credits > 0 then format('; %s credits taken back', v_credits) else '' end),
+          jsonb_build_object('invoice_id', v_inv.id, 'status', 'partially_refunded',
+                             'amount_refunded', v_inv.amount_refunded, 'credits_refunded', v_credits));
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.billing_apply_refund(p_invoice_id uuid, p_refund_ref text, p_amount numeric, p_cumulative boolean, p_occurred_at timestamp with time zone, p_details jsonb) OWNER TO postgres;
 CREATE FUNCTION public.billing_cancel_at_period_end(p_cancel boolean DEFAULT true) RETURNS public.subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5078,6 +5177,78 @@ begin
 end;
 $$;
 ALTER FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION public.billing_provider_trial(p_provider text, p_subscription_ref text, p_user_id uuid, p_plan_id uuid, p_trial_ends_at timestamp with time zone, p_occurred_at timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.invoices;
+  v_sub public.subscriptions;
+  v_plan public.plans;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role applies payment events' using errcode = 'insufficient_privilege';
+  end if;
+  if p_provider is null or p_provider not in ('stripe', 'paystack', 'tripay')
+     or p_subscription_ref is null or btrim(p_subscription_ref) = '' or char_length(p_subscription_ref) > 200
+     or p_user_id is null or p_plan_id is null or p_trial_ends_at is null or p_occurred_at is null
+     or p_trial_ends_at = 'infinity' then
+    raise exception 'a trial names its provider, subscription, user, plan, end and the time of the report'
+      using errcode = 'invalid_parameter_value', constraint = 'billing_trial_arguments';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('billing-trial:' || p_user_id, 0));
+  select * into v_inv from public.invoices i
+   where i.provider = p_provider and i.provider_refs @> array[p_subscription_ref]
+   order by i.created_at limit 1 for update;
+  if not found then
+    select * into v_inv from public.invoices i
+     where i.provider = p_provider and i.user_id = p_user_id and i.plan_id = p_plan_id and i.status = 'pending'
+       and i.subscription_id is null and i.checkout_key like 'plan:%'
+     order by i.created_at desc limit 1 for update;
+    if not found then
+      return 'not_found';
+    end if;
+    update public.invoices i
+       set provider_refs = array(select distinct r from unnest(i.provider_refs || array[p_subscription_ref]) r order by r)
+     where i.id = v_inv.id;
+  end if;
+  if v_inv.status <> 'pending' then
+    return 'unchanged';
+  end if;
+  select * into v_sub from public.subscriptions s
+   where s.user_id = v_inv.user_id and s.invoice_id = v_inv.id and s.status = 'trial' for update;
+  if found then
+    if v_sub.provider_updated_at is not null and v_sub.provider_updated_at > p_occurred_at
+       or v_sub.trial_ends_at = p_trial_ends_at then
+      return 'unchanged';
+    end if;
+    update public.subscriptions s
+       set trial_ends_at = p_trial_ends_at, expires_at = p_trial_ends_at, provider_updated_at = p_occurred_at
+     where s.id = v_sub.id;
+    return 'applied';
+  end if;
+  if exists (select 1 from public.subscriptions s where s.user_id = v_inv.user_id and s.trial_ends_at is not null)
+     or exists (select 1 from public.subscriptions s where s.user_id = v_inv.user_id and s.status in ('active', 'trial')
+                   and s.expires_at <> 'infinity') then
+    return 'no_trial';
+  end if;
+  select * into v_plan from public.plans p where p.id = v_inv.plan_id;
+  update public.subscriptions s set status = 'cancelled', cancelled_at = now(), auto_renew = false
+   where s.user_id = v_inv.user_id and s.status in ('active', 'trial');
+  insert into public.subscriptions (user_id, plan_id, invoice_id, status, started_at, expires_at, trial_ends_at,
+                                    auto_renew, provider, period, provider_updated_at)
+  values (v_inv.user_id, v_inv.plan_id, v_inv.id, 'trial', now(), p_trial_ends_at, p_trial_ends_at,
+          true, v_inv.provider, v_inv.period, p_occurred_at)
+  returning * into v_sub;
+  perform private.billing_enforce_plan_limits(v_inv.user_id);
+  perform private.billing_tell(v_sub, v_plan.name || ' trial started',
+    format('You are on the %s plan until %s; your card is charged then unless you cancel.', v_plan.name,
+           private.billing_day(p_trial_ends_at)),
+    jsonb_build_object('status', 'trial', 'trial_ends_at', p_trial_ends_at));
+  return 'applied';
+end;
+$$;
+ALTER FUNCTION public.billing_provider_trial(p_provider text, p_subscription_ref text, p_user_id uuid, p_plan_id uuid, p_trial_ends_at timestamp with time zone, p_occurred_at timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text DEFAULT NULL::text, p_url text DEFAULT NULL::text, p_reference text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT now()) RETURNS public.subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5248,6 +5419,9 @@ begin
      where i.subscription_id = r.id and i.status = 'pending' and i.checkout_url is not null
      order by i.created_at desc limit 1;
     v_what := case
+      when r.status = 'trial' and r.provider = 'stripe' and r.auto_renew and not r.cancel_at_period_end
+        then format('Your %s trial ends on %s; your card will then be charged for the plan.', r.plan_name,
+                    private.billing_day(v_end))
       when r.status = 'trial' then format('Your %s trial ends on %s. Check out to keep the plan.', r.plan_name, private.billing_day(v_end))
       when r.cancel_at_period_end or not r.auto_renew
         then format('Your %s plan ends on %s and will not renew; you then move to the Free plan.', r.plan_name, private.billing_day(v_end))
@@ -5307,6 +5481,23 @@ begin
 end;
 $$;
 ALTER FUNCTION public.billing_start_trial(p_plan_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.billing_trial_days(p_user_id uuid, p_plan_id uuid) RETURNS integer
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role opens checkouts' using errcode = 'insufficient_privilege';
+  end if;
+  if exists (select 1 from public.subscriptions s where s.user_id = p_user_id and s.trial_ends_at is not null)
+     or exists (select 1 from public.subscriptions s where s.user_id = p_user_id and s.status in ('active', 'trial')
+                   and s.expires_at <> 'infinity') then
+    return 0;
+  end if;
+  return coalesce((select p.trial_days from public.plans p where p.id = p_plan_id and p.is_active), 0);
+end;
+$$;
+ALTER FUNCTION public.billing_trial_days(p_user_id uuid, p_plan_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb DEFAULT '[]'::jsonb, p_trades jsonb DEFAULT '[]'::jsonb, p_logs jsonb DEFAULT '[]'::jsonb, p_notes jsonb DEFAULT '[]'::jsonb) RETURNS TABLE(stale_bot_id uuid)
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -7392,6 +7583,63 @@ begin
 end;
 $$;
 ALTER FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.payout_connect_begin(p_user_id uuid, p_provider text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service role connects payout destinations' using errcode = 'insufficient_privilege';
+  end if;
+  perform private.payout_connect_check(p_user_id, p_provider);
+  return jsonb_build_object('stripe_account_id',
+    (select d.stripe_account_id from public.payout_destinations d
+      where d.user_id = p_user_id and d.provider = 'stripe' and p_provider = 'stripe'));
+end;
+$$;
+ALTER FUNCTION public.payout_connect_begin(p_user_id uuid, p_provider text) OWNER TO postgres;
+CREATE FUNCTION public.payout_connect_save(p_user_id uuid, p_provider text, p_currency text, p_stripe_account_id text DEFAULT NULL::text, p_onboarding_url text DEFAULT NULL::text, p_bank_code text DEFAULT NULL::text, p_account_last4 text DEFAULT NULL::text, p_recipient_code text DEFAULT NULL::text, p_account_name text DEFAULT NULL::text) RETURNS public.payout_destinations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_row public.payout_destinations;
+begin
+  if not private.is_service() then
+    raise exception 'only the service role connects payout destinations' using errcode = 'insufficient_privilege';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('payout-connect:' || p_user_id, 0));
+  perform private.payout_connect_check(p_user_id, p_provider);
+  if p_currency is null or p_currency !~ '^[A-Z]{3}$' then
+    raise exception 'a currency is a three-letter code' using errcode = 'check_violation',
+      constraint = 'payout_destinations_currency_format';
+  end if;
+  if p_provider = 'stripe' and (p_stripe_account_id is null or p_onboarding_url is null) then
+    raise exception 'a stripe destination needs its account and onboarding link' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_provider = 'paystack' and (p_recipient_code is null or p_bank_code is null or p_account_last4 is null) then
+    raise exception 'a paystack destination needs its recipient and bank details' using errcode = 'invalid_parameter_value';
+  end if;
+  insert into public.payout_destinations as d (user_id, provider, status, currency, stripe_account_id, onboarding_url,
+                                               paystack_recipient_code, bank_code, account_last4, account_name)
+  values (p_user_id, p_provider, case p_provider when 'paystack' then 'ready' else 'pending' end, p_currency,
+          case when p_provider = 'stripe' then p_stripe_account_id end,
+          case when p_provider = 'stripe' then p_onboarding_url end,
+          case when p_provider = 'paystack' then p_recipient_code end,
+          case when p_provider = 'paystack' then p_bank_code end,
+          case when p_provider = 'paystack' then p_account_last4 end,
+          case when p_provider = 'paystack' then p_account_name end)
+  on conflict (user_id) do update
+     set provider = excluded.provider, status = excluded.status, currency = excluded.currency,
+         stripe_account_id = excluded.stripe_account_id, onboarding_url = excluded.onboarding_url,
+         paystack_recipient_code = excluded.paystack_recipient_code, bank_code = excluded.bank_code,
+         account_last4 = excluded.account_last4, account_name = excluded.account_name, error = null,
+         updated_at = now()
+  returning * into v_row;
+  return v_row;
+end;
+$_$;
+ALTER FUNCTION public.payout_connect_save(p_user_id uuid, p_provider text, p_currency text, p_stripe_account_id text, p_onboarding_url text, p_bank_code text, p_account_last4 text, p_recipient_code text, p_account_name text) OWNER TO postgres;
 CREATE FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -8542,6 +8790,15 @@ CREATE TABLE private.billing_payment_methods (
     CONSTRAINT billing_payment_methods_provider_check CHECK ((provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))
 );
 ALTER TABLE private.billing_payment_methods OWNER TO postgres;
+CREATE TABLE private.billing_refunds (
+    invoice_id uuid NOT NULL,
+    refund_ref text NOT NULL,
+    amount numeric(24,8) NOT NULL,
+    cumulative boolean NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT billing_refunds_amount_check CHECK ((amount > (0)::numeric))
+);
+ALTER TABLE private.billing_refunds OWNER TO postgres;
 CREATE TABLE private.billing_reminders (
     subscription_id uuid NOT NULL,
     period_end timestamp with time zone NOT NULL,
@@ -9447,6 +9704,8 @@ ALTER TABLE ONLY private.billing_clawback_parts
     ADD CONSTRAINT billing_clawback_parts_pkey PRIMARY KEY (payment_transfer_id, invoice_id);
 ALTER TABLE ONLY private.billing_payment_methods
     ADD CONSTRAINT billing_payment_methods_pkey PRIMARY KEY (user_id, provider);
+ALTER TABLE ONLY private.billing_refunds
+    ADD CONSTRAINT billing_refunds_pkey PRIMARY KEY (invoice_id, refund_ref);
 ALTER TABLE ONLY private.billing_reminders
     ADD CONSTRAINT billing_reminders_pkey PRIMARY KEY (subscription_id, period_end, days_before);
 ALTER TABLE ONLY private.credit_delegations
@@ -9900,6 +10159,8 @@ ALTER TABLE ONLY private.billing_clawback_parts
     ADD CONSTRAINT billing_clawback_parts_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES public.invoices(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.billing_payment_methods
     ADD CONSTRAINT billing_payment_methods_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+ALTER TABLE ONLY private.billing_refunds
+    ADD CONSTRAINT billing_refunds_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES public.invoices(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.billing_reminders
     ADD CONSTRAINT billing_reminders_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.subscriptions(id) ON DELETE CASCADE;
 ALTER TABLE ONLY private.credit_open_holds
@@ -10442,6 +10703,9 @@ GRANT ALL ON FUNCTION private.author_name(p_user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.backtest_run_batch_market() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.billing_amount_minor(p_provider text, p_amount numeric, p_currency text) TO service_role;
+GRANT ALL ON TABLE public.invoices TO service_role;
+GRANT SELECT ON TABLE public.invoices TO authenticated;
+REVOKE ALL ON FUNCTION private.billing_claw_back(p_invoice public.invoices, p_credits numeric, p_step text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_currency_problem(p_provider text, p_amount numeric, p_currency text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.billing_currency_problem(p_provider text, p_amount numeric, p_currency text) TO service_role;
 REVOKE ALL ON FUNCTION private.billing_day(p_at timestamp with time zone) FROM PUBLIC;
@@ -10449,8 +10713,6 @@ REVOKE ALL ON FUNCTION private.billing_enforce_plan_limits(p_user_id uuid) FROM 
 REVOKE ALL ON FUNCTION private.billing_enqueue_webhook_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_grace() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.billing_grace() TO service_role;
-GRANT ALL ON TABLE public.invoices TO service_role;
-GRANT SELECT ON TABLE public.invoices TO authenticated;
 REVOKE ALL ON FUNCTION private.billing_on_paid(p_invoice public.invoices) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_on_refunded(p_invoice public.invoices) FROM PUBLIC;
 GRANT ALL ON TABLE public.subscriptions TO service_role;
@@ -10614,6 +10876,7 @@ REVOKE ALL ON FUNCTION private.own_strategy_subscription(p_subscription_id uuid)
 REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.payout_connect_check(p_user_id uuid, p_provider text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO service_role;
 REVOKE ALL ON FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) FROM PUBLIC;
@@ -10811,6 +11074,8 @@ REVOKE ALL ON FUNCTION public.billing_apply_chargeback(p_invoice_id uuid, p_disp
 GRANT ALL ON FUNCTION public.billing_apply_chargeback(p_invoice_id uuid, p_dispute_ref text, p_occurred_at timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_apply_invoice_event(p_invoice_id uuid, p_status text, p_amount numeric, p_occurred_at timestamp with time zone, p_details jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_apply_refund(p_invoice_id uuid, p_refund_ref text, p_amount numeric, p_cumulative boolean, p_occurred_at timestamp with time zone, p_details jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_apply_refund(p_invoice_id uuid, p_refund_ref text, p_amount numeric, p_cumulative boolean, p_occurred_at timestamp with time zone, p_details jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_cancel_at_period_end(p_cancel boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_cancel_at_period_end(p_cancel boolean) TO authenticated;
 GRANT ALL ON FUNCTION public.billing_cancel_at_period_end(p_cancel boolean) TO service_role;
@@ -10832,6 +11097,8 @@ REVOKE ALL ON FUNCTION public.billing_provider_subscription_ref(p_subscription_i
 GRANT ALL ON FUNCTION public.billing_provider_subscription_ref(p_subscription_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_provider_subscription_updated(p_provider text, p_subscription_ref text, p_cancel_at_period_end boolean, p_occurred_at timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_provider_trial(p_provider text, p_subscription_ref text, p_user_id uuid, p_plan_id uuid, p_trial_ends_at timestamp with time zone, p_occurred_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_provider_trial(p_provider text, p_subscription_ref text, p_user_id uuid, p_plan_id uuid, p_trial_ends_at timestamp with time zone, p_occurred_at timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_renewal_attempted(p_invoice_id uuid, p_outcome text, p_reason text, p_url text, p_reference text, p_now timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.billing_renewals_due(p_now timestamp with time zone, p_lead interval, p_limit integer) FROM PUBLIC;
@@ -10843,6 +11110,8 @@ GRANT ALL ON FUNCTION public.billing_send_reminders(p_now timestamp with time zo
 REVOKE ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.billing_start_trial(p_plan_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.billing_trial_days(p_user_id uuid, p_plan_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.billing_trial_days(p_user_id uuid, p_plan_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.bot_apply_steps(p_steps jsonb, p_orders jsonb, p_trades jsonb, p_logs jsonb, p_notes jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.bot_fence_holds(p_bots jsonb) FROM PUBLIC;
@@ -10991,6 +11260,10 @@ GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO se
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.payout_connect_begin(p_user_id uuid, p_provider text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.payout_connect_begin(p_user_id uuid, p_provider text) TO service_role;
+REVOKE ALL ON FUNCTION public.payout_connect_save(p_user_id uuid, p_provider text, p_currency text, p_stripe_account_id text, p_onboarding_url text, p_bank_code text, p_account_last4 text, p_recipient_code text, p_account_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.payout_connect_save(p_user_id uuid, p_provider text, p_currency text, p_stripe_account_id text, p_onboarding_url text, p_bank_code text, p_account_last4 text, p_recipient_code text, p_account_name text) TO service_role;
 REVOKE ALL ON FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.payout_mark_sent(p_payout_id uuid, p_provider_transfer_id text) TO service_role;
 REVOKE ALL ON FUNCTION public.payout_request_monthly(p_month date) FROM PUBLIC;

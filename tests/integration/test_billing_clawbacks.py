@@ -321,3 +321,162 @@ async def test_a_paystack_dispute_accepted_by_the_merchant_is_a_chargeback_and_a
         (bob.id, "user", "chargeback", Decimal(40), Decimal(25), Decimal(15), "open")
     ]
     await audit_clean(conn)
+
+
+async def refunded(conn: psycopg.AsyncConnection[Any], inv: uuid.UUID) -> tuple[Any, ...]:
+    cur = await conn.execute(
+        "select status, amount_refunded, credits_refunded, "
+        "(select coalesce(sum(amount), 0) from credit_transfers "
+        "  where reference_type = 'invoice' and reference_id = %s::text and kind = 'refund') "
+        "from invoices where id = %s",
+        (inv, inv),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+async def test_paystack_partial_refunds_claw_back_in_proportion_and_add_up_exactly(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+) -> None:
+    bob = users["bob"]
+    inv = uuid.uuid4()
+    await conn.execute(
+        "insert into invoices (id, user_id, provider, provider_invoice_id, amount, currency, credits) "
+        "values (%s, %s, 'paystack', 'ref_part', 30, 'NGN', 100)",
+        (inv, bob.id),
+    )
+    paid = payments.paystack(
+        "charge.success",
+        {
+            "id": 9001,
+            "reference": "ref_part",
+            "status": "success",
+            "amount": 3000,
+            "currency": "NGN",
+            "paid_at": "2026-11-22T10:00:00.000Z",
+        },
+    )
+    assert await deliver(conn, pool, registry, paid) == ["applied"]
+    assert await available(conn, bob) == 100
+
+    def refund(refund_id: int, kobo: int) -> payments.Delivery:
+        return payments.paystack(
+            "refund.processed",
+            {
+                "id": refund_id,
+                "transaction_reference": "ref_part",
+                "status": "processed",
+                "amount": kobo,
+                "currency": "NGN",
+            },
+        )
+
+    # 10 of 30 NGN back: a third of the credits, exact to the ledger's 8 places.
+    assert await deliver(conn, pool, registry, refund(81, 1000), refund(81, 1000)) == ["applied"]
+    assert await refunded(conn, inv) == (
+        "partially_refunded",
+        Decimal(10),
+        Decimal("33.33333333"),
+        Decimal("33.33333333"),
+    )
+    assert await available(conn, bob) == Decimal("66.66666667")
+    await audit_clean(conn)
+
+    # A second refund adds up; the first delivered again changes nothing.
+    assert await deliver(conn, pool, registry, refund(82, 1000)) == ["applied"]
+    assert await one(conn, "select billing_apply_refund(%s, '81', 10, false)", inv) == "unchanged"
+    assert await refunded(conn, inv) == (
+        "partially_refunded",
+        Decimal(20),
+        Decimal("66.66666666"),
+        Decimal("66.66666666"),
+    )
+    await audit_clean(conn)
+
+    # The last 10 refund the payment in full: only the rest comes back, 100 in all.
+    assert await deliver(conn, pool, registry, refund(83, 1000)) == ["applied"]
+    assert await refunded(conn, inv) == ("refunded", Decimal(30), Decimal(100), Decimal(100))
+    assert await available(conn, bob) == 0
+    assert (
+        await one(
+            conn,
+            "select string_agg(title, ',' order by created_at, title) from notifications "
+            "where user_id = %s and data ->> 'invoice_id' = %s::text",
+            bob.id,
+            inv,
+        )
+        == "Payment received,Payment partly refunded,Payment partly refunded,Payment refunded"
+    )
+    assert await exposures(conn, inv) == []
+    await audit_clean(conn)
+
+
+async def test_stripe_partial_refunds_count_the_charge_total_in_any_order(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+) -> None:
+    alice, pat = users["alice"], users["provider"]
+    strategy = await strategy_of(conn, pat, 100)
+    inv = uuid.uuid4()
+    await conn.execute(
+        "insert into invoices (id, user_id, provider, provider_invoice_id, amount, credits) "
+        "values (%s, %s, 'stripe', 'cs_part', 29, 500)",
+        (inv, alice.id),
+    )
+    paid = payments.stripe(
+        "evt_part_paid",
+        "checkout.session.completed",
+        {
+            "id": "cs_part",
+            "object": "checkout.session",
+            "payment_status": "paid",
+            "amount_total": 2900,
+            "currency": "usd",
+            "payment_intent": "pi_part",
+            "metadata": {"invoice_id": str(inv)},
+        },
+    )
+
+    def charge(event_id: str, refunded_cents: int) -> payments.Delivery:
+        return payments.stripe(
+            event_id,
+            "charge.refunded",
+            {
+                "id": "ch_part",
+                "object": "charge",
+                "amount": 2900,
+                "currency": "usd",
+                "amount_refunded": refunded_cents,
+                "refunded": refunded_cents == 2900,
+                "payment_intent": "pi_part",
+            },
+        )
+
+    # The second partial refund (20 of 29 USD so far) comes first, before the payment.
+    assert await deliver(conn, pool, registry, charge("evt_part_r2", 2000)) == ["waiting"]
+    assert await deliver(conn, pool, registry, paid) == ["applied", "applied"]
+    await subscribe(conn, alice, strategy)  # 100 of what is left go to a strategy
+    # 500 * 20 / 29 credits were taken back; the late first refund (10 so far) is no news.
+    assert await deliver(conn, pool, registry, charge("evt_part_r1", 1000)) == ["unchanged"]
+    assert await refunded(conn, inv) == (
+        "partially_refunded",
+        Decimal(20),
+        Decimal("344.82758620"),
+        Decimal("344.82758620"),
+    )
+    assert await available(conn, alice) == Decimal("55.17241380")
+    await audit_clean(conn)
+
+    # The full refund takes the rest from the strategy payment: the provider's and the
+    # platform's shares of what Alice no longer has.
+    assert await deliver(conn, pool, registry, charge("evt_part_r3", 2900)) == ["applied"]
+    assert await refunded(conn, inv) == ("refunded", Decimal(29), Decimal(500), Decimal(500))
+    assert await available(conn, alice) == 0
+    assert await exposures(conn, inv) == []
+    await audit_clean(conn)

@@ -31,6 +31,8 @@ from tests.support.billing import (
     deliver,
     notes,
     one,
+    paystack_charge_answer,
+    paystack_success,
     period_ends,
     plan,
     running_bots,
@@ -60,53 +62,6 @@ async def run(conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg
 async def renewal_run(pool: AsyncConnectionPool) -> dict[str, Any]:
     async with httpx.AsyncClient() as http:
         return await renew(pool, http, SETTINGS)
-
-
-def paystack_charge_answer(request: httpx.Request, status: str, reason: str) -> httpx.Response:
-    """Paystack's answer to charge_authorization (https://paystack.com/docs/api/transaction)."""
-    sent = json.loads(request.content)
-    assert request.headers["authorization"] == "Bearer sk_test_paystack"
-    return httpx.Response(
-        200,
-        json={
-            "status": True,
-            "message": "Charge attempted",
-            "data": {
-                "amount": int(sent["amount"]),
-                "currency": sent["currency"],
-                "paid_at": "2026-12-07T02:00:00.000Z" if status == "success" else None,
-                "reference": sent["reference"],
-                "status": status,
-                "gateway_response": reason,
-                "channel": "card",
-            },
-        },
-    )
-
-
-def paystack_success(
-    event_id: str, reference: str, invoice_id: uuid.UUID, kobo: int
-) -> tuple[str, dict[str, Any]]:
-    return event_id, {
-        "event": "charge.success",
-        "data": {
-            "id": int(hashlib.sha1(event_id.encode()).hexdigest()[:8], 16),
-            "reference": reference,
-            "amount": kobo,
-            "currency": "NGN",
-            "status": "success",
-            "paid_at": "2026-12-07T01:00:00.000Z",
-            "channel": "card",
-            "metadata": {"invoice_id": str(invoice_id)},
-            "authorization": {
-                "authorization_code": "AUTH_alice",
-                "reusable": True,
-                "card_type": "visa",
-                "last4": "4081",
-            },
-            "customer": {"email": "alice@test.local", "customer_code": "CUS_alice"},
-        },
-    }
 
 
 async def test_paystack_renews_with_the_saved_card_and_recovers_after_dunning(

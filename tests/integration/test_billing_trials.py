@@ -3,6 +3,7 @@ on the real database."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.support.billing import (
     notes,
     one,
     plan,
+    stripe_event,
     titles,
 )
 from tests.support.db import User, request_as
@@ -191,3 +193,140 @@ async def test_checkout_is_one_open_invoice_per_user_item_and_period(
             await cur.execute(
                 "select public.billing_checkout_open(%s, 'stripe', %s)", (alice.id, pro)
             )
+
+
+async def test_a_stripe_trial_from_trial_period_days_ends_in_the_first_charge(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+) -> None:
+    alice, bob = users["alice"], users["bob"]
+    pro = await plan(conn, "Pro Stripe trial", "29", "USD", monthly_credits=2000, trial_days=14)
+    assert await one(conn, "select public.billing_trial_days(%s, %s)", alice.id, pro) == 14
+    inv = await checkout(conn, alice, "stripe", "cs_trial", plan_id=pro)
+    meta = {"user_id": str(alice.id), "plan_id": str(pro)}
+    trial_end = int(datetime.now(UTC).timestamp()) + 14 * 86400
+    subscription = {
+        "id": "sub_trial",
+        "object": "subscription",
+        "status": "trialing",
+        "trial_end": trial_end,
+        "cancel_at_period_end": False,
+        "metadata": meta,
+    }
+    completed = stripe_event(
+        "evt_trial_cs",
+        "checkout.session.completed",
+        {
+            "id": "cs_trial",
+            "object": "checkout.session",
+            "mode": "subscription",
+            "payment_status": "no_payment_required",
+            "amount_total": 0,
+            "currency": "usd",
+            "customer": "cus_trial",
+            "subscription": "sub_trial",
+            "metadata": {"invoice_id": str(inv), **meta},
+        },
+    )
+    zero = stripe_event(
+        "evt_trial_in0",
+        "invoice.paid",
+        {
+            "id": "in_trial_0",
+            "object": "invoice",
+            "billing_reason": "subscription_create",
+            "amount_paid": 0,
+            "currency": "usd",
+            "parent": {"subscription_details": {"subscription": "sub_trial", "metadata": meta}},
+        },
+    )
+    created = stripe_event("evt_trial_created", "customer.subscription.created", subscription)
+    # The first charge, at the trial's end, delivered first: it waits for the trial.
+    first_charge = stripe_event(
+        "evt_trial_in1",
+        "invoice.paid",
+        {
+            "id": "in_trial_1",
+            "object": "invoice",
+            "billing_reason": "subscription_cycle",
+            "amount_paid": 2900,
+            "currency": "usd",
+            "customer": "cus_trial",
+            "parent": {"subscription_details": {"subscription": "sub_trial", "metadata": meta}},
+        },
+    )
+    await deliver(conn, "stripe", [completed, zero])
+    outcomes = [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")]
+    assert "applied" not in outcomes  # a $0 start pays nothing
+    await deliver(conn, "stripe", [created])
+    assert "applied" in [
+        r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")
+    ]
+    sub = await current(conn, alice)
+    assert (sub["plan"], sub["status"]) == ("Pro Stripe trial", "trial")
+    assert int(sub["trial_ends_at"].timestamp()) == trial_end
+    assert sub["expires_at"] == sub["trial_ends_at"]
+    assert await one(conn, "select status from invoices where id = %s", inv) == "pending"
+    assert "Pro Stripe trial trial started" in await titles(conn, alice)
+    # One trial per user: none is offered again, and a second Stripe trial is not granted.
+    assert await one(conn, "select public.billing_trial_days(%s, %s)", alice.id, pro) == 0
+
+    # Three days before the end Alice is told her card will be charged, not to check out.
+    await ends_in(conn, alice, "2 days 23 hours")
+    assert await reminders(conn) == 1
+    [told] = await notes(conn, alice, "Pro Stripe trial trial ends in 3 days")
+    assert "your card will then be charged" in told
+    await conn.execute(
+        "update subscriptions set trial_ends_at = to_timestamp(%s), expires_at = to_timestamp(%s)"
+        " where user_id = %s and status = 'trial'",
+        (trial_end, trial_end, alice.id),
+    )
+
+    # Stripe moves the trial's end (an update), then the late creation comes again.
+    later = {**subscription, "trial_end": trial_end + 86400}
+    updated = stripe_event("evt_trial_updated", "customer.subscription.updated", later)
+    await deliver(conn, "stripe", [updated])
+    await run_queued_jobs(conn, pool, registry, "billing.")
+    assert int((await current(conn, alice))["trial_ends_at"].timestamp()) == trial_end + 86400
+    event_id, resent = stripe_event(
+        "evt_trial_resent", "customer.subscription.created", subscription
+    )
+    resent["created"] -= 60
+    await deliver(conn, "stripe", [(event_id, resent)])
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "unchanged"
+    ]
+    assert int((await current(conn, alice))["trial_ends_at"].timestamp()) == trial_end + 86400
+
+    # The trial ends: the first charge pays the checkout's invoice and the plan runs on.
+    await deliver(conn, "stripe", [first_charge])
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "applied"
+    ]
+    assert await one(conn, "select status from invoices where id = %s", inv) == "paid"
+    sub = await current(conn, alice)
+    assert sub["status"] == "active" and sub["plan"] == "Pro Stripe trial"
+    assert (sub["expires_at"] - sub["trial_ends_at"]).days in (28, 29, 30, 31)
+    assert await balance(conn, alice) == Decimal("2000")
+    await audit_clean(conn)
+
+    # Bob had a trial already: his Stripe "trial" is no trial here; the plan starts when paid.
+    await conn.execute(
+        "insert into subscriptions (user_id, plan_id, status, started_at, expires_at, trial_ends_at)"
+        " values (%s, %s, 'expired', now() - interval '40 days', now() - interval '26 days',"
+        " now() - interval '26 days')",
+        (bob.id, pro),
+    )
+    assert await one(conn, "select public.billing_trial_days(%s, %s)", bob.id, pro) == 0
+    bob_inv = await checkout(conn, bob, "stripe", "cs_trial_bob", plan_id=pro)
+    bob_sub = {**subscription, "id": "sub_bob", "metadata": {**meta, "user_id": str(bob.id)}}
+    await deliver(
+        conn, "stripe", [stripe_event("evt_bob", "customer.subscription.created", bob_sub)]
+    )
+    assert [r["outcome"] for r in await run_queued_jobs(conn, pool, registry, "billing.")] == [
+        "no_trial"
+    ]
+    assert await current_plan(conn, bob) == "Free"
+    assert await one(conn, "select status from invoices where id = %s", bob_inv) == "pending"

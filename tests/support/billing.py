@@ -3,12 +3,14 @@ Edge Functions store them, time passing for one subscription, and the ledger's a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import psycopg
 from psycopg.rows import dict_row
 
@@ -206,3 +208,50 @@ async def notes(conn: psycopg.AsyncConnection[Any], user: User, title: str) -> l
         (user.id, title),
     )
     return [r[0] for r in await cur.fetchall()]
+
+
+def paystack_charge_answer(request: httpx.Request, status: str, reason: str) -> httpx.Response:
+    """Paystack's answer to charge_authorization (https://paystack.com/docs/api/transaction)."""
+    sent = json.loads(request.content)
+    assert request.headers["authorization"] == "Bearer sk_test_paystack"
+    return httpx.Response(
+        200,
+        json={
+            "status": True,
+            "message": "Charge attempted",
+            "data": {
+                "amount": int(sent["amount"]),
+                "currency": sent["currency"],
+                "paid_at": "2026-12-07T02:00:00.000Z" if status == "success" else None,
+                "reference": sent["reference"],
+                "status": status,
+                "gateway_response": reason,
+                "channel": "card",
+            },
+        },
+    )
+
+
+def paystack_success(
+    event_id: str, reference: str, invoice_id: uuid.UUID, kobo: int
+) -> tuple[str, dict[str, Any]]:
+    return event_id, {
+        "event": "charge.success",
+        "data": {
+            "id": int(hashlib.sha1(event_id.encode()).hexdigest()[:8], 16),
+            "reference": reference,
+            "amount": kobo,
+            "currency": "NGN",
+            "status": "success",
+            "paid_at": "2026-12-07T01:00:00.000Z",
+            "channel": "card",
+            "metadata": {"invoice_id": str(invoice_id)},
+            "authorization": {
+                "authorization_code": "AUTH_alice",
+                "reusable": True,
+                "card_type": "visa",
+                "last4": "4081",
+            },
+            "customer": {"email": "alice@test.local", "customer_code": "CUS_alice"},
+        },
+    }

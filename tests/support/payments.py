@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import stripe as sdk
 
 STRIPE_SECRET = "whsec_test_secret"
 PAYSTACK_SECRET = "sk_test_paystack"
@@ -44,8 +45,8 @@ def _hex_hmac(key: str, message: bytes, digest: Any) -> str:
 def stripe(
     event_id: str, event_type: str, obj: dict[str, Any], created: int | None = None
 ) -> Delivery:
-    """A Stripe event (https://docs.stripe.com/api/events/object) signed as Stripe signs it:
-    ``t={timestamp},v1={hex HMAC-SHA256 of "{t}.{body}"}``."""
+    """A Stripe event (https://docs.stripe.com/api/events/object) signed as Stripe signs it,
+    by the official SDK: ``t={timestamp},v1={hex HMAC-SHA256 of "{t}.{body}"}``."""
     created = int(time.time()) if created is None else created
     event = {
         "id": event_id,
@@ -58,14 +59,13 @@ def stripe(
         "data": {"object": obj},
     }
     body = json.dumps(event).encode()
-    t = str(int(time.time()))
-    signature = _hex_hmac(STRIPE_SECRET, t.encode() + b"." + body, hashlib.sha256)
+    signature = sdk.WebhookSignature.generate_signature_header(body.decode(), STRIPE_SECRET)
     return Delivery(
         "stripe",
         event_id,
         event_type,
         body,
-        {"stripe-signature": f"t={t},v1={signature}", "content-type": "application/json"},
+        {"stripe-signature": signature, "content-type": "application/json"},
         datetime.fromtimestamp(created, UTC),
     )
 

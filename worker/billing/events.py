@@ -75,14 +75,20 @@ def parse_stripe(payload: dict[str, Any]) -> PaymentUpdate | None:
         "no_payment_required",
     ):
         return None  # paid later: async_payment_succeeded follows
+    refund_amount = None
     if event.type == "charge.refunded" and not obj.refunded:
-        return None  # a partial refund leaves the invoice paid
+        # Part of the charge refunded: amount_refunded is the total so far.
+        if not obj.amount_refunded:
+            return None
+        refund_amount = stripe_amount(obj.amount_refunded, obj.currency)
     minor = None
     if status == "paid":
         minor = next(
             (m for m in (obj.amount_total, obj.amount_paid, obj.amount_received) if m is not None),
             None,
         )
+        if minor == 0:
+            return None  # a trial's start: nothing paid (the first charge ends the trial)
     meta = obj.all_metadata()
     subscription = obj.subscription_id()
     # Not the subscription: a renewal names the same one as the first payment.
@@ -100,6 +106,9 @@ def parse_stripe(payload: dict[str, Any]) -> PaymentUpdate | None:
         currency=obj.currency.upper() if obj.currency else None,
         subscription=subscription,
         billing_reason=STRIPE_BILLING_REASON.get(obj.billing_reason or ""),
+        refund_amount=refund_amount,
+        refund_ref=obj.id if refund_amount is not None else None,
+        refund_cumulative=refund_amount is not None,
     )
 
 
@@ -121,10 +130,17 @@ def parse_paystack(payload: dict[str, Any]) -> PaymentUpdate | None:
         )
         if r
     )
+    # A refund names its amount (possibly part of the payment) and its own id; one that
+    # names no amount refunds the whole payment.
+    refund = status == "refunded" and data.amount is not None
     return PaymentUpdate(
         status=status,
         invoice_id=as_uuid(meta.get("invoice_id")),
         references=refs,
+        refund_amount=Decimal(data.amount) / 100 if refund and data.amount is not None else None,
+        refund_ref=(data.refund_reference or (str(data.id) if data.id is not None else None))
+        if refund
+        else None,
         # Paystack counts in the currency's subunit (kobo, pesewas, cents).
         amount=Decimal(data.amount) / 100 if status == "paid" and data.amount is not None else None,
         occurred_at=data.paid_at,

@@ -41,7 +41,16 @@ select i.id from public.invoices i
 SUBSCRIPTION_PAID = """
 select exists (select 1 from public.invoices i
                 where i.provider = %(provider)s and i.provider_refs @> array[%(subscription)s]::text[]
-                  and i.status in ('paid', 'refunded')) as paid
+                  and i.status in ('paid', 'partially_refunded', 'refunded')) as paid
+"""
+
+# A subscription in trial: its checkout's invoice, still unpaid, that the first charge at
+# the trial's end pays.
+TRIAL_INVOICE = """
+select i.id from public.invoices i
+ where i.provider = %(provider)s and i.provider_refs @> array[%(subscription)s]::text[]
+   and i.status in ('pending', 'failed', 'expired')
+ order by i.created_at limit 1
 """
 
 # Every reference an applied event named finds the invoice from now on; returns the keys
@@ -66,6 +75,12 @@ returning id
 
 APPLY = """
 select public.billing_apply_invoice_event(%(invoice_id)s, %(status)s, %(amount)s, %(occurred_at)s, %(details)s) as outcome
+"""
+
+# A refund of part (or all) of the payment.
+APPLY_REFUND = """
+select public.billing_apply_refund(%(invoice_id)s, %(refund_ref)s, %(refund_amount)s, %(refund_cumulative)s,
+                                   %(occurred_at)s, %(details)s) as outcome
 """
 
 # A dispute decided against us: the invoice is reversed as a chargeback.
@@ -140,6 +155,18 @@ async def _waits_for(
     )
 
 
+async def _trial_invoice(
+    cur: psycopg.AsyncCursor[dict[str, Any]], provider: str, update: PaymentUpdate
+) -> uuid.UUID | None:
+    """The unpaid checkout invoice of a subscription in trial: the first charge after the
+    trial (a renewal to the provider) pays it."""
+    if update.billing_reason != "renewal" or update.subscription is None or update.status != "paid":
+        return None
+    await cur.execute(TRIAL_INVOICE, {"provider": provider, "subscription": update.subscription})
+    row = await cur.fetchone()
+    return uuid.UUID(str(row["id"])) if row else None
+
+
 async def _wake_successors(
     cur: psycopg.AsyncCursor[dict[str, Any]],
     provider: str,
@@ -191,7 +218,11 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                 # after we decided to wait, or we see it applied (see inbox.lock_keys).
                 await inbox.lock_keys(conn, provider, _keys(update))
                 waits = await _waits_for(cur, provider, update)
-                invoice_id = None if waits else await _find_or_create_invoice(cur, provider, update)
+                invoice_id = await _trial_invoice(cur, provider, update) if waits else None
+                if invoice_id is not None:
+                    waits = None
+                elif waits is None:
+                    invoice_id = await _find_or_create_invoice(cur, provider, update)
                 if waits is None and invoice_id is None:
                     refs = list(update.references)
                     waits = (
@@ -200,8 +231,11 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                     )
                 if waits is None and invoice_id is not None:
                     chargeback = update.details.get("reason") == CHARGEBACK
+                    partial = update.refund_amount is not None and (
+                        update.refund_cumulative or update.refund_ref is not None
+                    )
                     await cur.execute(
-                        APPLY_CHARGEBACK if chargeback else APPLY,
+                        APPLY_CHARGEBACK if chargeback else APPLY_REFUND if partial else APPLY,
                         {
                             "invoice_id": invoice_id,
                             "status": update.status,
@@ -209,6 +243,9 @@ async def process_webhook_event(pool: Any, event_id: uuid.UUID | str) -> dict[st
                             "occurred_at": update.occurred_at,
                             "details": json.dumps(update.details),
                             "dispute": update.details.get("dispute"),
+                            "refund_ref": update.refund_ref,
+                            "refund_amount": update.refund_amount,
+                            "refund_cumulative": update.refund_cumulative,
                         },
                     )
                     applied = await cur.fetchone()

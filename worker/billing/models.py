@@ -36,6 +36,12 @@ class PaymentUpdate:
     # payment (paid together with the checkout that started it) or a renewal.
     subscription: str | None = None
     billing_reason: Literal["first", "renewal"] | None = None
+    # A refund of part (or all) of the payment, in the invoice's currency: the total
+    # refunded so far when ``refund_cumulative`` (Stripe), else one refund named by
+    # ``refund_ref`` (Paystack). ``None``: the whole payment was refunded.
+    refund_amount: Decimal | None = None
+    refund_ref: str | None = None
+    refund_cumulative: bool = False
 
 
 def as_uuid(value: object) -> uuid.UUID | None:
@@ -96,6 +102,7 @@ class StripeObject(BaseModel):
     # payment_intent
     amount_received: int | None = None
     # charge
+    amount: int | None = None
     refunded: bool | None = None
     amount_refunded: int | None = None
     # checkout.session (subscription mode) and invoice: the subscription it belongs to;
@@ -156,6 +163,8 @@ class PaystackData(BaseModel):
     metadata: dict[str, Any] | str | None = None
     transaction_reference: str | None = None
     transaction: PaystackTransaction | None = None
+    # refund.processed: the refund's own reference
+    refund_reference: str | None = None
 
 
 class PaystackEvent(BaseModel):

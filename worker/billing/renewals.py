@@ -23,7 +23,7 @@ from worker import inbox
 from worker.errors import Retryable
 
 from . import providers
-from .models import from_unix
+from .models import as_uuid, from_unix
 from .settings import BillingSettings
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,9 @@ select public.billing_provider_renewal_failed('stripe', %(sub)s, %(next)s, %(rea
 """
 SUBSCRIPTION_UPDATED = """
 select public.billing_provider_subscription_updated('stripe', %(sub)s, %(cancel)s, %(at)s) as outcome
+"""
+TRIAL = """
+select public.billing_provider_trial('stripe', %(sub)s, %(user)s, %(plan)s, %(ends)s, %(at)s) as outcome
 """
 SUBSCRIPTION_ENDED = (
     "select public.billing_provider_subscription_ended('stripe', %(sub)s, %(reason)s) as outcome"
@@ -220,6 +223,10 @@ async def apply_subscription_event(
     if provider != "stripe":
         return None
     kind, obj = payload.get("type"), _object(payload)
+    if kind in ("customer.subscription.created", "customer.subscription.updated") and (
+        obj.get("status") == "trialing"
+    ):
+        return await _trial(cur, payload, obj)
     if kind == "invoice.payment_failed" and obj.get("billing_reason") == "subscription_cycle":
         sub = _subscription_of(obj)
         if sub is None:
@@ -263,6 +270,51 @@ async def apply_subscription_event(
         return None
     row = await cur.fetchone()
     return (str(row["outcome"]) if row else "not_found"), sub
+
+
+async def _trial(
+    cur: psycopg.AsyncCursor[dict[str, Any]], payload: dict[str, Any], obj: dict[str, Any]
+) -> tuple[str, str] | None:
+    """A Stripe subscription in trial (``trial_period_days`` of the checkout): the user is
+    on the plan until ``trial_end``; the renewal that Stripe bills at the trial's end pays
+    the checkout's invoice, and waits for this event (it is woken here)."""
+    sub, trial_end, created = obj.get("id"), obj.get("trial_end"), payload.get("created")
+    raw = obj.get("metadata")
+    meta: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    user, plan = as_uuid(meta.get("user_id")), as_uuid(meta.get("plan_id"))
+    if (
+        not isinstance(sub, str)
+        or not isinstance(trial_end, int)
+        or not isinstance(created, int)
+        or user is None
+        or plan is None
+    ):
+        return None
+    await inbox.lock_keys(cur.connection, "stripe", [sub])
+    await cur.execute(
+        TRIAL,
+        {
+            "sub": sub,
+            "user": user,
+            "plan": plan,
+            "ends": from_unix(trial_end),
+            "at": from_unix(created),
+        },
+    )
+    row = await cur.fetchone()
+    outcome = str(row["outcome"]) if row else "not_found"
+    if outcome == "not_found":
+        return outcome, sub
+    await inbox.wake(cur.connection, ["stripe"], [sub])
+    cancel = obj.get("cancel_at_period_end")
+    if payload.get("type") == "customer.subscription.updated" and isinstance(cancel, bool):
+        await cur.execute(
+            SUBSCRIPTION_UPDATED, {"sub": sub, "cancel": cancel, "at": from_unix(created)}
+        )
+        updated = await cur.fetchone()
+        if updated is not None and updated["outcome"] == "applied":
+            outcome = "applied"
+    return outcome, sub
 
 
 async def save_payment_method(

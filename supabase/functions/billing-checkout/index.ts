@@ -124,11 +124,15 @@ export async function handler(req: Request): Promise<Response> {
     const [customer] = input.provider === "stripe"
       ? await sql`select public.billing_customer(${user}, 'stripe') as customer`
       : [{ customer: null }];
+    const [trial] = input.provider === "stripe" && input.planId !== null
+      ? await sql`select public.billing_trial_days(${user}, ${input.planId}) as days`
+      : [{ days: 0 }];
     const started = await startPayment(input.provider, {
       invoiceId, userId: user, email: (invoice.customer_email as string | null) ?? null,
       planId: input.planId, creditPackId: input.creditPackId, description: String(invoice.description),
       currency: String(invoice.currency), amountMinor: Number(invoice.amount_minor), period: input.period,
       channel: input.channel, customer: (customer?.customer as string | null) ?? null, returnUrl: returnUrl(),
+      trialDays: Number(trial?.days ?? 0),
     });
     await sql`select public.billing_checkout_started(${invoiceId}, ${started.url}, ${started.reference},
                                                      ${started.refs}::text[])`;

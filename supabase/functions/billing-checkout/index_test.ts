@@ -161,6 +161,29 @@ Deno.test("a Stripe checkout of a plan is a subscription session for the amount 
   });
 });
 
+Deno.test("a plan with trial days starts its Stripe subscription in trial, once per user", async () => {
+  await withWorld(async ({ calls, plans }) => {
+    await db()`update public.plans set trial_days = 14 where id = ${plans.usd}`;
+    const user = await newUser();
+    const res = await call(user, { provider: "stripe", plan_id: plans.usd });
+    assertEquals(res.status, 201);
+    assertEquals(calls[0].form!.get("subscription_data[trial_period_days]"), "14");
+    // A plan without trial days has none.
+    await db()`update public.plans set trial_days = 0 where id = ${plans.eur}`;
+    await call(user, { provider: "stripe", plan_id: plans.eur });
+    assertEquals(calls[1].form!.get("subscription_data[trial_period_days]"), null);
+
+    // A user who had a trial already pays from the first day.
+    const veteran = await newUser();
+    await db()`insert into public.subscriptions (user_id, plan_id, status, started_at, expires_at, trial_ends_at)
+               values (${veteran}, ${plans.usd}, 'expired', now() - interval '30 days', now() - interval '16 days',
+                       now() - interval '16 days')`;
+    assertEquals((await call(veteran, { provider: "stripe", plan_id: plans.usd })).status, 201);
+    assertEquals(calls[2].form!.get("subscription_data[trial_period_days]"), null);
+    assertEquals(calls[2].form!.get("mode"), "subscription");
+  });
+});
+
 Deno.test("a credit pack is a one-off payment on Stripe and a Paystack transaction in subunits", async () => {
   await withWorld(async ({ calls, plans, pack }) => {
     const user = await newUser();

@@ -30,6 +30,8 @@ export type Checkout = {
   channel: string | null;
   customer: string | null;
   returnUrl: string;
+  /** Stripe plans: days of trial before the first charge (0: none). */
+  trialDays: number;
 };
 
 export type Started = { url: string; reference: string; refs: string[] };
@@ -110,7 +112,14 @@ async function stripe(c: Checkout): Promise<Started> {
   else if (c.email) params.customer_email = c.email;
   // Renewals billed by Stripe carry the subscription's metadata: who and which plan (never
   // the first invoice's id, which each renewal would otherwise name).
-  if (subscription) params.subscription_data = { metadata: { user_id: c.userId, plan_id: c.planId } };
+  // A plan's trial (granted once per user, public.billing_trial_days) is Stripe's: the
+  // subscription is 'trialing' until trial_end, then Stripe charges the first period.
+  if (subscription) {
+    params.subscription_data = {
+      metadata: { user_id: c.userId, plan_id: c.planId },
+      trial_period_days: c.trialDays > 0 ? c.trialDays : undefined,
+    };
+  }
   else params.payment_intent_data = { metadata: meta };
   const body = await call(`${base("STRIPE_API_URL", "https://api.stripe.com")}/v1/checkout/sessions`, {
     method: "POST",

@@ -2,7 +2,7 @@
 -- inbox queues work once per event; the invoice state machine applies each effect once
 -- whatever the delivery count or order; expiry, plan changes and limits.
 begin;
-select plan(38);
+select plan(44);
 
 select tests.create_user(1, 'alice@bill.test');
 select tests.create_user(2, 'bob@bill.test');
@@ -89,6 +89,20 @@ select is(public.billing_apply_invoice_event(tests.id('invoice', 3), 'paid', 10)
 select is(public.billing_apply_invoice_event(tests.id('invoice', 3), 'refunded'), 'applied', 'then the refund');
 select is(pg_temp.balance(tests.id('user', 2)), 0::numeric, 'bob keeps none of the refunded credits');
 
+-- Partial refunds: part of the credits, in proportion, each refund reference once; a
+-- refund reaching the amount is the full refund of what is left.
+insert into public.invoices (id, user_id, provider, provider_invoice_id, amount, credits)
+values (tests.id('invoice', 6), tests.id('user', 2), 'paystack', 'ref_6', 3, 10);
+select public.billing_apply_invoice_event(tests.id('invoice', 6), 'paid', 3);
+select is(public.billing_apply_refund(tests.id('invoice', 6), 'rf_1', 1, false), 'applied', 'a partial refund applies');
+select is(public.billing_apply_refund(tests.id('invoice', 6), 'rf_1', 1, false), 'unchanged', 'the same refund counts once');
+select is(pg_temp.balance(tests.id('user', 2)), 6.66666667::numeric, 'a third of the credits is taken back');
+select is(public.billing_apply_refund(tests.id('invoice', 6), 'rf_2', 5, false), 'applied', 'a refund past the amount');
+select is((select status || ' ' || credits_refunded from public.invoices where id = tests.id('invoice', 6)),
+          'refunded 10.00000000', 'is the full refund');
+select throws_ok($$select public.billing_apply_refund(tests.id('invoice', 6), null, 1, false)$$, '22023',
+                 'a single refund names its reference (at most 200 characters)', 'a refund without its reference is refused');
+
 -- Plan change with limits: moving to a 1-bot plan pauses the other running bots.
 insert into public.bots (id, user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount, status)
 select tests.id('bot', n), tests.id('user', 1), 'b' || n, 'binance', 'BTC/USDT', '1h', 'rsi', 100, 10, 'running'
@@ -109,7 +123,7 @@ update public.subscriptions set expires_at = now() - interval '1 second', starte
 select results_eq('select * from public.billing_expire_due()', 'values (1, 1)',
                   'the sweep expires the overdue invoice and the lapsed subscription');
 select is((select p.name from private.current_plan(tests.id('user', 1)) p), 'Free', 'alice is back on Free');
-select is(tests.try_as('bob@bill.test', 'select * from public.invoices'), 'rows=2', 'bob reads his own invoices only');
+select is(tests.try_as('bob@bill.test', 'select * from public.invoices'), 'rows=3', 'bob reads his own invoices only');
 select is(tests.try_as('alice@bill.test', $$select * from public.notifications where kind = 'payment'$$), 'rows=5',
           'alice was told of each payment, refund and expiry');
 
