@@ -314,13 +314,16 @@ begin
 end;
 $$;
 ALTER FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) OWNER TO postgres;
-CREATE FUNCTION private.api_usage_visible(p_user_id uuid) RETURNS boolean
-    LANGUAGE sql STABLE
+CREATE FUNCTION private.api_usage_key_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select p_user_id = (select auth.uid())
+  select coalesce(array_agg(k.id), '{}')
+    from public.api_keys k
+   where k.user_id = (select auth.uid())
+      or k.organisation_id = any (private.organisation_ids('admin'))
 $$;
-ALTER FUNCTION private.api_usage_visible(p_user_id uuid) OWNER TO postgres;
+ALTER FUNCTION private.api_usage_key_ids() OWNER TO postgres;
 CREATE FUNCTION private.app_role() RETURNS text
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -7790,6 +7793,36 @@ begin
 end;
 $$;
 ALTER FUNCTION public.revoke_api_key(p_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) RETURNS public.organisation_invitations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.organisation_invitations;
+  v_role text;
+begin
+  perform private.organisation_caller();
+  select i.* into v_inv from public.organisation_invitations i where i.id = p_invitation_id for update;
+  if not found or private.organisation_role(v_inv.organisation_id) is null then
+    raise exception 'no invitation of your organisations with id %', p_invitation_id
+      using errcode = 'no_data_found', constraint = 'organisation_invitations_invitation';
+  end if;
+  v_role := private.organisation_require(v_inv.organisation_id, 'admin');
+  if v_inv.role = 'owner' and v_role <> 'owner' then
+    raise exception 'only an owner revokes an invitation to owner'
+      using errcode = 'insufficient_privilege', constraint = 'organisation_members_role_owner';
+  end if;
+  if v_inv.status <> 'pending' then
+    raise exception 'the invitation is % already; only a pending one can be revoked', v_inv.status
+      using errcode = 'check_violation', constraint = 'organisation_invitations_pending';
+  end if;
+  update public.organisation_invitations i set status = 'revoked', responded_at = now()
+   where i.id = v_inv.id
+  returning * into v_inv;
+  return v_inv;
+end;
+$$;
+ALTER FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -8259,6 +8292,101 @@ begin
 end;
 $$;
 ALTER FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) OWNER TO postgres;
+CREATE FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) RETURNS public.organisations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.organisation_caller();
+  v_org public.organisations;
+  v_member public.organisation_members;
+  v_plan public.plans;
+  v_n integer;
+begin
+  if p_organisation_id is null or p_new_owner_id is null then
+    raise exception 'say which organisation and which member takes it over'
+      using errcode = 'invalid_parameter_value', constraint = 'organisations_transfer_arguments';
+  end if;
+  perform private.organisation_require(p_organisation_id, 'read_only');
+  select o.* into v_org from public.organisations o where o.id = p_organisation_id for update;
+  if v_org.owner_id <> v_uid then
+    raise exception 'only the paying owner hands the organisation over'
+      using errcode = 'insufficient_privilege', constraint = 'organisations_transfer_paying_owner';
+  end if;
+  if p_new_owner_id = v_uid then
+    raise exception 'you are the paying owner already'
+      using errcode = 'check_violation', constraint = 'organisations_transfer_new_owner';
+  end if;
+  select m.* into v_member from public.organisation_members m
+   where m.organisation_id = p_organisation_id and m.user_id = p_new_owner_id
+  for update;
+  if not found then
+    raise exception 'no member % in this organisation', p_new_owner_id
+      using errcode = 'no_data_found', constraint = 'organisation_members_member';
+  end if;
+  if v_member.role = 'read_only' then
+    raise exception 'the organisation is handed to an owner, admin or member, not to a read_only member'
+      using errcode = 'check_violation', constraint = 'organisations_transfer_role';
+  end if;
+  -- The locks the new owner's own limits are checked under (create_organisation and the
+  -- bot and strategy plan-limit triggers take the same ones).
+  perform pg_advisory_xact_lock(hashtextextended('organisations:' || p_new_owner_id::text, 0));
+  perform pg_advisory_xact_lock(hashtextextended('bots:' || p_new_owner_id::text, 0));
+  perform pg_advisory_xact_lock(hashtextextended('strategies:' || p_new_owner_id::text, 0));
+  if (select count(*) from public.organisations o where o.owner_id = p_new_owner_id) >= 20 then
+    raise exception 'a user pays for at most 20 organisations'
+      using errcode = 'check_violation', constraint = 'organisations_max_per_owner';
+  end if;
+  perform 1 from public.bots b where b.organisation_id = p_organisation_id order by b.id for update;
+  if exists (select 1 from public.trades t join public.bots b on b.id = t.bot_id
+              where b.organisation_id = p_organisation_id and t.status = 'open')
+     or exists (select 1 from public.position_requests r join public.bots b on b.id = r.bot_id
+                 where b.organisation_id = p_organisation_id and r.status in ('pending', 'working')) then
+    raise exception 'the organisation''s bots hold open positions or pending requests, paid by the paying owner; close them first'
+      using errcode = 'check_violation', constraint = 'organisations_transfer_open_positions';
+  end if;
+  if exists (select 1 from public.bots b where b.organisation_id = p_organisation_id and not b.is_paper_trade) then
+    raise exception 'the organisation''s live bots trade with the paying owner''s exchange keys, which stay theirs; delete them or make them paper bots first'
+      using errcode = 'check_violation', constraint = 'organisations_transfer_live_bots';
+  end if;
+  v_plan := private.current_plan(p_new_owner_id);
+  select count(*) into v_n from public.bots b
+   where b.user_id = p_new_owner_id or b.organisation_id = p_organisation_id;
+  if v_n > v_plan.max_bots then
+    perform private.raise_plan_limit(v_plan, 'max_bots', format('allows %s bots', v_plan.max_bots), v_n,
+                                     'organisations_transfer_plan_max_bots');
+  end if;
+  select count(*) into v_n from public.strategies s
+   where s.user_id = p_new_owner_id or s.organisation_id = p_organisation_id;
+  if v_n > v_plan.max_strategies then
+    perform private.raise_plan_limit(v_plan, 'max_strategies', format('allows %s strategies', v_plan.max_strategies),
+                                     v_n, 'organisations_transfer_plan_max_strategies');
+  end if;
+  if not v_plan.custom_strategies
+     and exists (select 1 from public.strategies s
+                  where s.organisation_id = p_organisation_id and s.strategy_type = 'custom') then
+    perform private.raise_plan_limit(v_plan, 'custom_strategies', 'does not include custom strategies', null,
+                                     'organisations_transfer_plan_custom_strategies');
+  end if;
+  update public.organisations o set owner_id = p_new_owner_id where o.id = p_organisation_id returning * into v_org;
+  update public.organisation_members m
+     set role = case when m.user_id = p_new_owner_id then 'owner' else 'admin' end, updated_at = now()
+   where m.organisation_id = p_organisation_id and m.user_id in (p_new_owner_id, v_uid);
+  update public.strategies s set user_id = p_new_owner_id where s.organisation_id = p_organisation_id;
+  update public.bots b set user_id = p_new_owner_id where b.organisation_id = p_organisation_id;
+  update public.bots b
+     set status = 'paused', pause_cause = 'subscription',
+         status_reason = 'the organisation''s new paying owner does not subscribe to this bot''s marketplace strategy'
+   where b.organisation_id = p_organisation_id and b.status = 'running'
+     and exists (select 1 from public.strategies s
+                  where s.id = b.strategy_id and s.user_id <> p_new_owner_id
+                    and not exists (select 1 from public.strategy_subscriptions ss
+                                     where ss.strategy_id = s.id and ss.subscriber_id = p_new_owner_id
+                                       and ss.status = 'active'));
+  return v_org;
+end;
+$$;
+ALTER FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.update_bot_statistics() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -9967,6 +10095,8 @@ CREATE POLICY "Anyone can read reviews of marketplace strategies" ON public.revi
    FROM public.strategies s
   WHERE (s.id = reviews.strategy_id))));
 CREATE POLICY "Anyone can read verified marketplace strategies" ON public.strategies FOR SELECT TO anon, authenticated USING ((is_public AND (strategy_type = 'marketplace'::text) AND is_verified));
+CREATE POLICY "Key owners and organisation admins can read usage per day" ON public.api_usage_days FOR SELECT TO authenticated USING ((key_id = ANY (( SELECT private.api_usage_key_ids() AS api_usage_key_ids)::uuid[])));
+CREATE POLICY "Key owners and organisation admins can read usage per minute" ON public.api_usage_minutes FOR SELECT TO authenticated USING ((key_id = ANY (( SELECT private.api_usage_key_ids() AS api_usage_key_ids)::uuid[])));
 CREATE POLICY "Members can read their organisations" ON public.organisations FOR SELECT TO authenticated USING ((id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
@@ -10040,8 +10170,6 @@ CREATE POLICY "Organisation members can update its bots" ON public.bots FOR UPDA
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[]))) WITH CHECK ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[])));
-CREATE POLICY "Owners can read their keys' usage per day" ON public.api_usage_days FOR SELECT TO authenticated USING (private.api_usage_visible(user_id));
-CREATE POLICY "Owners can read their keys' usage per minute" ON public.api_usage_minutes FOR SELECT TO authenticated USING (private.api_usage_visible(user_id));
 CREATE POLICY "Providers can publish signals on their own strategies" ON public.signals FOR INSERT TO authenticated WITH CHECK (((provider_id = ( SELECT auth.uid() AS uid)) AND (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])) AND private.owns_strategy(strategy_id)));
 CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Providers can read their own payout destination" ON public.payout_destinations FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -10247,9 +10375,9 @@ GRANT ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strat
 REVOKE ALL ON FUNCTION private.api_key_hash(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_scopes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) FROM PUBLIC;
-REVOKE ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.api_usage_key_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.api_usage_key_ids() TO authenticated;
+GRANT ALL ON FUNCTION private.api_usage_key_ids() TO service_role;
 REVOKE ALL ON FUNCTION private.app_role() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.app_role() TO anon;
 GRANT ALL ON FUNCTION private.app_role() TO authenticated;
@@ -10843,6 +10971,9 @@ GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid
 REVOKE ALL ON FUNCTION public.revoke_api_key(p_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.revoke_api_key(p_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.revoke_api_key(p_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO service_role;
@@ -10864,6 +10995,9 @@ GRANT ALL ON FUNCTION public.stop_bot(p_bot_id uuid, p_positions text) TO servic
 REVOKE ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.update_bot_statistics() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_bot_statistics() TO service_role;
 REVOKE ALL ON FUNCTION public.webhook_rate_take(p_source text, p_per_minute integer) FROM PUBLIC;
