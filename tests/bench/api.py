@@ -11,6 +11,9 @@ function runs it (``api_authorize``, then a transaction with the user's claims a
 and the bots query) against the same query the way PostgREST runs it (a transaction with
 the role switch and claims, then the query): the ratio of their p99s is the second.
 
+The ``api_authorize`` of the previous release (``REFERENCE``, from its migration) runs beside
+it in the same run, alone and with the usage record, so the two compare under the same load.
+
 Last line: ``api: p99_ms=<authorize + usage record p99> ratio=<api request p99 / PostgREST p99>``.
 """
 
@@ -21,6 +24,7 @@ import os
 import random
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -54,6 +58,8 @@ select b.user_id, 'bench ' || b.k, 'live', left(b.key, 16), private.api_key_hash
 """
 
 AUTHORIZE = "select public.api_authorize(%s, 'bots:read', '198.51.100.7'::inet)"
+REFERENCE = "20261211000000_api_authorize_organisations.sql"
+AUTHORIZE_REFERENCE = AUTHORIZE.replace("api_authorize", "bench_api_authorize_reference")
 RECORD = "select public.api_record_calls(%s)"
 BOTS = (
     "select b.id, b.name, b.status, b.initial_balance::text, b.created_at"
@@ -82,18 +88,46 @@ def authorize_only(conn: psycopg.Connection[Any], key: str, user: str) -> float:
     return elapsed
 
 
-def authorize_and_record(conn: psycopg.Connection[Any], key: str, user: str) -> float:
+def reference_only(conn: psycopg.Connection[Any], key: str, user: str) -> float:
     start = time.perf_counter()
-    row = conn.execute(AUTHORIZE, (key,)).fetchone()
+    row = conn.execute(AUTHORIZE_REFERENCE, (key,)).fetchone()
+    elapsed = (time.perf_counter() - start) * 1000
     assert row is not None and row[0]["status"] == 200, row
+    return elapsed
+
+
+def record(conn: psycopg.Connection[Any], key_id: str, user: str) -> None:
     call = {
-        "key_id": row[0]["key_id"],
+        "key_id": key_id,
         "user_id": user,
         "endpoint": "GET /v1/bots",
         "status": 200,
         "latency_ms": 1,
     }
     conn.execute(RECORD, (json.dumps([call]),))
+
+
+def reference_and_record(conn: psycopg.Connection[Any], key: str, user: str) -> float:
+    start = time.perf_counter()
+    row = conn.execute(AUTHORIZE_REFERENCE, (key,)).fetchone()
+    assert row is not None and row[0]["status"] == 200, row
+    record(conn, row[0]["key_id"], user)
+    return (time.perf_counter() - start) * 1000
+
+
+def reference_function() -> str:
+    """The previous release's api_authorize, renamed, to run beside the current one."""
+    text = (Path(__file__).resolve().parents[2] / "supabase" / "migrations" / REFERENCE).read_text()
+    start = text.index("create or replace function public.api_authorize(")
+    body = text[start : text.index("$$;", start) + 3]
+    return body.replace("public.api_authorize(", "public.bench_api_authorize_reference(", 1)
+
+
+def authorize_and_record(conn: psycopg.Connection[Any], key: str, user: str) -> float:
+    start = time.perf_counter()
+    row = conn.execute(AUTHORIZE, (key,)).fetchone()
+    assert row is not None and row[0]["status"] == 200, row
+    record(conn, row[0]["key_id"], user)
     return (time.perf_counter() - start) * 1000
 
 
@@ -149,6 +183,11 @@ def main() -> None:
                 conn.execute(
                     statement, {"users": USERS, "keys": KEYS_PER_USER, "bots": BOTS_PER_USER}
                 )
+            conn.execute(reference_function())
+            conn.execute(
+                "grant execute on function public.bench_api_authorize_reference(text, text, inet)"
+                " to service_role"
+            )
             conn.execute("vacuum analyze")
             n = conn.execute("select count(*) from public.api_keys").fetchone()
             assert n is not None
@@ -156,15 +195,22 @@ def main() -> None:
             sample = [
                 (str(k), str(u))
                 for k, u in conn.execute(
-                    "select key, user_id from public.bench_api_keys order by random() limit 20000"
+                    "select key, user_id from public.bench_api_keys order by random() limit 60000"
                 ).fetchall()
             ]
-        auth_ms = run(url, sample, authorize_only)
-        metered_ms = run(url, sample, authorize_and_record)
-        api_ms = run(url, sample, through_api)
-        rest_ms = run(url, sample, through_postgrest)
+        # Each comparison of the two functions uses keys of its own: a key used within the
+        # minute is not marked used again, which would favour the second.
+        parts = [sample[i::6] for i in range(6)]
+        reference_ms = run(url, parts[0], reference_only)
+        auth_ms = run(url, parts[1], authorize_only)
+        reference_metered_ms = run(url, parts[2], reference_and_record)
+        metered_ms = run(url, parts[3], authorize_and_record)
+        api_ms = run(url, parts[4], through_api)
+        rest_ms = run(url, parts[5], through_postgrest)
     for name, values in (
+        ("reference", reference_ms),
         ("api_authorize", auth_ms),
+        ("reference + rec", reference_metered_ms),
         ("+ usage record", metered_ms),
         ("request via api", api_ms),
         ("via PostgREST", rest_ms),
