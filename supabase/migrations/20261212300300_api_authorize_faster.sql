@@ -11,6 +11,12 @@
 -- * The bucket of the user or organisation is taken by the GCRA upsert inline, the same
 --   statement as private.rate_limit_take; the key's own bucket, rarer, still goes through
 --   it. A limit below 1 refuses as before.
+-- * The api function's usage records of earlier calls may ride along (p_calls, the argument
+--   of public.api_record_calls): in steady traffic a request then costs one round trip for
+--   its key, limits and the usage record, where it took two. They are recorded whatever
+--   this call answers (they are other calls' records); a malformed list is refused as
+--   api_record_calls refuses it. api_record_calls and api_authorize share one insert
+--   (private.api_calls_record).
 -- The 100-racers-limit-10 tests (pgTAP api_keys, Deno api) are unchanged and still admit
 -- exactly 10.
 
@@ -24,7 +30,48 @@ alter table public.api_keys set (fillfactor = 70);
 -- Functions, each followed by its grants
 -- ======================================================================================
 
-create or replace function public.api_authorize(p_key text, p_scope text, p_ip inet default null) returns jsonb
+-- The api function's usage records (a JSON array of {key_id, user_id, endpoint, status,
+-- latency_ms, at}, at most 1000), inserted; the count. Its callers are service-only.
+create or replace function private.api_calls_record(p_calls jsonb) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_n integer;
+begin
+  if p_calls is null or jsonb_typeof(p_calls) <> 'array' or jsonb_array_length(p_calls) > 1000 then
+    raise exception 'calls must be a JSON array of at most 1000 calls' using errcode = 'invalid_parameter_value';
+  end if;
+  insert into private.api_calls (key_id, user_id, endpoint, status, latency_ms, called_at)
+  select c.key_id, c.user_id, c.endpoint, c.status, greatest(c.latency_ms, 0), coalesce(c.at, now())
+    from jsonb_to_recordset(p_calls) as c(key_id uuid, user_id uuid, endpoint text, status smallint, latency_ms integer,
+                                         at timestamptz)
+   where c.key_id is not null and c.user_id is not null and char_length(c.endpoint) between 1 and 100
+     and c.status between 100 and 599 and c.latency_ms is not null;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+revoke all on function private.api_calls_record(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function public.api_record_calls(p_calls jsonb) returns integer
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if not private.is_service() then
+    raise exception 'only the service records API calls' using errcode = 'insufficient_privilege';
+  end if;
+  perform set_config('synchronous_commit', 'off', true);
+  return private.api_calls_record(p_calls);
+end;
+$$;
+revoke all on function public.api_record_calls(jsonb) from public, anon, authenticated;
+grant execute on function public.api_record_calls(jsonb) to service_role;
+
+drop function public.api_authorize(text, text, inet);
+create function public.api_authorize(p_key text, p_scope text, p_ip inet default null, p_calls jsonb default null)
+returns jsonb
 language plpgsql security definer
 set search_path = ''
 as $$
@@ -54,6 +101,9 @@ begin
   -- harm, so its transaction commits without waiting for the WAL flush: that wait is most of
   -- a request's cost. Call it as a statement of its own, as the api function does.
   perform set_config('synchronous_commit', 'off', true);
+  if p_calls is not null then
+    perform private.api_calls_record(p_calls);
+  end if;
   if p_key is null or p_key !~ '^tf_(live|test)_[A-Za-z0-9]{32}$' then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
   end if;
@@ -158,5 +208,5 @@ begin
 end;
 $$;
 
-revoke all on function public.api_authorize(text, text, inet) from public, anon, authenticated;
-grant execute on function public.api_authorize(text, text, inet) to service_role;
+revoke all on function public.api_authorize(text, text, inet, jsonb) from public, anon, authenticated;
+grant execute on function public.api_authorize(text, text, inet, jsonb) to service_role;

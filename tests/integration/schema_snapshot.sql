@@ -265,6 +265,27 @@ begin
 end;
 $$;
 ALTER FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.api_calls_record(p_calls jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  if p_calls is null or jsonb_typeof(p_calls) <> 'array' or jsonb_array_length(p_calls) > 1000 then
+    raise exception 'calls must be a JSON array of at most 1000 calls' using errcode = 'invalid_parameter_value';
+  end if;
+  insert into private.api_calls (key_id, user_id, endpoint, status, latency_ms, called_at)
+  select c.key_id, c.user_id, c.endpoint, c.status, greatest(c.latency_ms, 0), coalesce(c.at, now())
+    from jsonb_to_recordset(p_calls) as c(key_id uuid, user_id uuid, endpoint text, status smallint, latency_ms integer,
+                                         at timestamptz)
+   where c.key_id is not null and c.user_id is not null and char_length(c.endpoint) between 1 and 100
+     and c.status between 100 and 599 and c.latency_ms is not null;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.api_calls_record(p_calls jsonb) OWNER TO postgres;
 CREATE FUNCTION private.api_key_hash(p_key text) RETURNS bytea
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -4201,7 +4222,7 @@ begin
 end;
 $$;
 ALTER FUNCTION public.ai_token_price(p_user_id uuid) OWNER TO postgres;
-CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT NULL::inet) RETURNS jsonb
+CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT NULL::inet, p_calls jsonb DEFAULT NULL::jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $_$
@@ -4231,6 +4252,9 @@ begin
   -- harm, so its transaction commits without waiting for the WAL flush: that wait is most of
   -- a request's cost. Call it as a statement of its own, as the api function does.
   perform set_config('synchronous_commit', 'off', true);
+  if p_calls is not null then
+    perform private.api_calls_record(p_calls);
+  end if;
   if p_key is null or p_key !~ '^tf_(live|test)_[A-Za-z0-9]{32}$' then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
   end if;
@@ -4334,29 +4358,17 @@ begin
               else jsonb_build_object('organisation_id', v_key.organisation_id) end);
 end;
 $_$;
-ALTER FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) OWNER TO postgres;
+ALTER FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet, p_calls jsonb) OWNER TO postgres;
 CREATE FUNCTION public.api_record_calls(p_calls jsonb) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_n integer;
 begin
   if not private.is_service() then
     raise exception 'only the service records API calls' using errcode = 'insufficient_privilege';
   end if;
-  if p_calls is null or jsonb_typeof(p_calls) <> 'array' or jsonb_array_length(p_calls) > 1000 then
-    raise exception 'calls must be a JSON array of at most 1000 calls' using errcode = 'invalid_parameter_value';
-  end if;
   perform set_config('synchronous_commit', 'off', true);
-  insert into private.api_calls (key_id, user_id, endpoint, status, latency_ms, called_at)
-  select c.key_id, c.user_id, c.endpoint, c.status, greatest(c.latency_ms, 0), coalesce(c.at, now())
-    from jsonb_to_recordset(p_calls) as c(key_id uuid, user_id uuid, endpoint text, status smallint, latency_ms integer,
-                                         at timestamptz)
-   where c.key_id is not null and c.user_id is not null and char_length(c.endpoint) between 1 and 100
-     and c.status between 100 and 599 and c.latency_ms is not null;
-  get diagnostics v_n = row_count;
-  return v_n;
+  return private.api_calls_record(p_calls);
 end;
 $$;
 ALTER FUNCTION public.api_record_calls(p_calls jsonb) OWNER TO postgres;
@@ -10402,6 +10414,7 @@ REVOKE ALL ON FUNCTION private.admin_check_reason(p_reason text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.ai_backtest_reported() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) TO authenticated;
+REVOKE ALL ON FUNCTION private.api_calls_record(p_calls jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_key_hash(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_scopes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) FROM PUBLIC;
@@ -10749,8 +10762,8 @@ GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verifie
 GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION public.ai_token_price(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ai_token_price(p_user_id uuid) TO service_role;
-REVOKE ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) TO service_role;
+REVOKE ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet, p_calls jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet, p_calls jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.api_record_calls(p_calls jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.api_record_calls(p_calls jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.api_usage_rollup() FROM PUBLIC;

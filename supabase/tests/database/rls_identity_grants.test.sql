@@ -103,7 +103,7 @@ insert into executors values
   ('admin_verify_strategy(uuid,boolean,text)', 'authenticated service_role'),
   ('ai_token_price(uuid)', 'service_role'),
   ('acquire_bot_leases(uuid,double precision,double precision)', 'service_role'),
-  ('api_authorize(text,text,inet)', 'service_role'),
+  ('api_authorize(text,text,inet,jsonb)', 'service_role'),
   ('apply_ai_suggestion(uuid,integer)', 'authenticated service_role'),
   ('api_record_calls(jsonb)', 'service_role'),
   ('api_usage_rollup()', 'service_role'),
