@@ -265,6 +265,27 @@ begin
 end;
 $$;
 ALTER FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.api_calls_record(p_calls jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  if p_calls is null or jsonb_typeof(p_calls) <> 'array' or jsonb_array_length(p_calls) > 1000 then
+    raise exception 'calls must be a JSON array of at most 1000 calls' using errcode = 'invalid_parameter_value';
+  end if;
+  insert into private.api_calls (key_id, user_id, endpoint, status, latency_ms, called_at)
+  select c.key_id, c.user_id, c.endpoint, c.status, greatest(c.latency_ms, 0), coalesce(c.at, now())
+    from jsonb_to_recordset(p_calls) as c(key_id uuid, user_id uuid, endpoint text, status smallint, latency_ms integer,
+                                         at timestamptz)
+   where c.key_id is not null and c.user_id is not null and char_length(c.endpoint) between 1 and 100
+     and c.status between 100 and 599 and c.latency_ms is not null;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.api_calls_record(p_calls jsonb) OWNER TO postgres;
 CREATE FUNCTION private.api_key_hash(p_key text) RETURNS bytea
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -314,13 +335,16 @@ begin
 end;
 $$;
 ALTER FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) OWNER TO postgres;
-CREATE FUNCTION private.api_usage_visible(p_user_id uuid) RETURNS boolean
-    LANGUAGE sql STABLE
+CREATE FUNCTION private.api_usage_key_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select p_user_id = (select auth.uid())
+  select coalesce(array_agg(k.id), '{}')
+    from public.api_keys k
+   where k.user_id = (select auth.uid())
+      or k.organisation_id = any (private.organisation_ids('admin'))
 $$;
-ALTER FUNCTION private.api_usage_visible(p_user_id uuid) OWNER TO postgres;
+ALTER FUNCTION private.api_usage_key_ids() OWNER TO postgres;
 CREATE FUNCTION private.app_role() RETURNS text
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -4310,7 +4334,7 @@ begin
 end;
 $$;
 ALTER FUNCTION public.ai_token_price(p_user_id uuid) OWNER TO postgres;
-CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT NULL::inet) RETURNS jsonb
+CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT NULL::inet, p_calls jsonb DEFAULT NULL::jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $_$
@@ -4319,6 +4343,14 @@ declare
   v_plan public.plans;
   v_limit integer;
   v_key_limit integer;
+  v_bucket text;
+  v_now timestamptz;
+  v_t interval;
+  v_tat timestamptz;
+  v_remaining integer;
+  v_reset integer;
+  v_retry integer;
+  v_refused boolean;
   v_rate record;
   v_key_rate record;
   v_key_taken boolean := false;
@@ -4332,11 +4364,14 @@ begin
   -- harm, so its transaction commits without waiting for the WAL flush: that wait is most of
   -- a request's cost. Call it as a statement of its own, as the api function does.
   perform set_config('synchronous_commit', 'off', true);
+  if p_calls is not null then
+    perform private.api_calls_record(p_calls);
+  end if;
   if p_key is null or p_key !~ '^tf_(live|test)_[A-Za-z0-9]{32}$' then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
   end if;
-  -- An organisation's key acts as the organisation's paying owner, kept to its bots by the
-  -- policies that read the organisation_id claim.
+  -- The key, the user it acts as (an organisation's key: the paying owner) and their role,
+  -- in one statement. The hash is private.api_key_hash's, inline.
   select k.id, coalesce(k.user_id, o.owner_id) as user_id, k.organisation_id, k.scopes,
          k.revoked_at, k.expires_at, k.last_used_at, k.last_used_ip,
          coalesce(u.raw_app_meta_data ->> 'role', 'user') as role
@@ -4344,7 +4379,8 @@ begin
     from public.api_keys k
     left join public.organisations o on o.id = k.organisation_id
     left join auth.users u on u.id = coalesce(k.user_id, o.owner_id)
-   where k.key_hash = private.api_key_hash(p_key);
+   where k.key_hash = extensions.hmac(convert_to(p_key, 'UTF8'),
+                                      (select s.secret from private.api_key_secret s), 'sha256');
   if not found or v_key.revoked_at is not null or (v_key.expires_at is not null and v_key.expires_at <= now()) then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
   end if;
@@ -4376,23 +4412,43 @@ begin
     end if;
     v_key_taken := true;
   end if;
-  select * into v_rate from private.rate_limit_take(
-    case when v_key.organisation_id is null then 'api:user:' || v_key.user_id
-         else 'api:org:' || v_key.organisation_id end,
-    v_limit, interval '1 minute');
-  if not v_rate.allowed then
+  v_bucket := case when v_key.organisation_id is null then 'api:user:' || v_key.user_id
+                   else 'api:org:' || v_key.organisation_id end;
+  if v_limit >= 1 then
+    -- private.rate_limit_take's GCRA step, inline.
+    v_now := clock_timestamp();
+    v_t := interval '1 minute' / v_limit;
+    insert into private.rate_limit_buckets as b (bucket, tat) values (v_bucket, v_now + v_t)
+    on conflict (bucket) do update set tat = greatest(b.tat, v_now) + v_t
+     where greatest(b.tat, v_now) + v_t <= v_now + interval '1 minute'
+    returning b.tat into v_tat;
+    v_refused := v_tat is null;
+    if v_refused then
+      select b.tat into v_tat from private.rate_limit_buckets b where b.bucket = v_bucket;
+      v_retry := greatest(ceil(extract(epoch from (v_tat + v_t - interval '1 minute' - v_now))), 1)::integer;
+    end if;
+    v_remaining := greatest(floor(extract(epoch from (v_now + interval '1 minute' - v_tat)) / extract(epoch from v_t)), 0)::integer;
+    v_reset := greatest(ceil(extract(epoch from (v_tat - v_now))), 0)::integer;
+  else
+    -- No allowance at all: refused, as private.rate_limit_take refuses it (writing nothing).
+    select * into v_rate from private.rate_limit_take(v_bucket, v_limit, interval '1 minute');
+    v_refused := true;
+    v_remaining := v_rate.remaining;
+    v_reset := v_rate.reset_seconds;
+    v_retry := v_rate.retry_after_seconds;
+  end if;
+  if v_refused then
     if v_key_taken then
       perform private.rate_limit_give_back('api:key:' || v_key.id, v_key_limit, interval '1 minute');
     end if;
     return v_ids || jsonb_build_object(
-      'status', 429, 'limit', v_limit, 'remaining', v_rate.remaining, 'reset', v_rate.reset_seconds,
-      'retry_after', v_rate.retry_after_seconds,
+      'status', 429, 'limit', v_limit, 'remaining', v_remaining, 'reset', v_reset, 'retry_after', v_retry,
       'error', format('rate limit reached: the %s plan allows %s API requests a minute (api_requests_per_minute)',
                       v_plan.name, v_limit));
   end if;
-  v_headers := jsonb_build_object('limit', v_limit, 'remaining', v_rate.remaining, 'reset', v_rate.reset_seconds);
+  v_headers := jsonb_build_object('limit', v_limit, 'remaining', v_remaining, 'reset', v_reset);
   if v_key_taken then
-    if v_key_rate.remaining < v_rate.remaining then
+    if v_key_rate.remaining < v_remaining then
       v_headers := jsonb_build_object('limit', v_key_limit, 'remaining', v_key_rate.remaining,
                                       'reset', v_key_rate.reset_seconds);
     end if;
@@ -4414,29 +4470,17 @@ begin
               else jsonb_build_object('organisation_id', v_key.organisation_id) end);
 end;
 $_$;
-ALTER FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) OWNER TO postgres;
+ALTER FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet, p_calls jsonb) OWNER TO postgres;
 CREATE FUNCTION public.api_record_calls(p_calls jsonb) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_n integer;
 begin
   if not private.is_service() then
     raise exception 'only the service records API calls' using errcode = 'insufficient_privilege';
   end if;
-  if p_calls is null or jsonb_typeof(p_calls) <> 'array' or jsonb_array_length(p_calls) > 1000 then
-    raise exception 'calls must be a JSON array of at most 1000 calls' using errcode = 'invalid_parameter_value';
-  end if;
   perform set_config('synchronous_commit', 'off', true);
-  insert into private.api_calls (key_id, user_id, endpoint, status, latency_ms, called_at)
-  select c.key_id, c.user_id, c.endpoint, c.status, greatest(c.latency_ms, 0), coalesce(c.at, now())
-    from jsonb_to_recordset(p_calls) as c(key_id uuid, user_id uuid, endpoint text, status smallint, latency_ms integer,
-                                         at timestamptz)
-   where c.key_id is not null and c.user_id is not null and char_length(c.endpoint) between 1 and 100
-     and c.status between 100 and 599 and c.latency_ms is not null;
-  get diagnostics v_n = row_count;
-  return v_n;
+  return private.api_calls_record(p_calls);
 end;
 $$;
 ALTER FUNCTION public.api_record_calls(p_calls jsonb) OWNER TO postgres;
@@ -8160,6 +8204,36 @@ begin
 end;
 $$;
 ALTER FUNCTION public.revoke_api_key(p_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) RETURNS public.organisation_invitations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_inv public.organisation_invitations;
+  v_role text;
+begin
+  perform private.organisation_caller();
+  select i.* into v_inv from public.organisation_invitations i where i.id = p_invitation_id for update;
+  if not found or private.organisation_role(v_inv.organisation_id) is null then
+    raise exception 'no invitation of your organisations with id %', p_invitation_id
+      using errcode = 'no_data_found', constraint = 'organisation_invitations_invitation';
+  end if;
+  v_role := private.organisation_require(v_inv.organisation_id, 'admin');
+  if v_inv.role = 'owner' and v_role <> 'owner' then
+    raise exception 'only an owner revokes an invitation to owner'
+      using errcode = 'insufficient_privilege', constraint = 'organisation_members_role_owner';
+  end if;
+  if v_inv.status <> 'pending' then
+    raise exception 'the invitation is % already; only a pending one can be revoked', v_inv.status
+      using errcode = 'check_violation', constraint = 'organisation_invitations_pending';
+  end if;
+  update public.organisation_invitations i set status = 'revoked', responded_at = now()
+   where i.id = v_inv.id
+  returning * into v_inv;
+  return v_inv;
+end;
+$$;
+ALTER FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -8629,6 +8703,101 @@ begin
 end;
 $$;
 ALTER FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) OWNER TO postgres;
+CREATE FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) RETURNS public.organisations
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.organisation_caller();
+  v_org public.organisations;
+  v_member public.organisation_members;
+  v_plan public.plans;
+  v_n integer;
+begin
+  if p_organisation_id is null or p_new_owner_id is null then
+    raise exception 'say which organisation and which member takes it over'
+      using errcode = 'invalid_parameter_value', constraint = 'organisations_transfer_arguments';
+  end if;
+  perform private.organisation_require(p_organisation_id, 'read_only');
+  select o.* into v_org from public.organisations o where o.id = p_organisation_id for update;
+  if v_org.owner_id <> v_uid then
+    raise exception 'only the paying owner hands the organisation over'
+      using errcode = 'insufficient_privilege', constraint = 'organisations_transfer_paying_owner';
+  end if;
+  if p_new_owner_id = v_uid then
+    raise exception 'you are the paying owner already'
+      using errcode = 'check_violation', constraint = 'organisations_transfer_new_owner';
+  end if;
+  select m.* into v_member from public.organisation_members m
+   where m.organisation_id = p_organisation_id and m.user_id = p_new_owner_id
+  for update;
+  if not found then
+    raise exception 'no member % in this organisation', p_new_owner_id
+      using errcode = 'no_data_found', constraint = 'organisation_members_member';
+  end if;
+  if v_member.role = 'read_only' then
+    raise exception 'the organisation is handed to an owner, admin or member, not to a read_only member'
+      using errcode = 'check_violation', constraint = 'organisations_transfer_role';
+  end if;
+  -- The locks the new owner's own limits are checked under (create_organisation and the
+  -- bot and strategy plan-limit triggers take the same ones).
+  perform pg_advisory_xact_lock(hashtextextended('organisations:' || p_new_owner_id::text, 0));
+  perform pg_advisory_xact_lock(hashtextextended('bots:' || p_new_owner_id::text, 0));
+  perform pg_advisory_xact_lock(hashtextextended('strategies:' || p_new_owner_id::text, 0));
+  if (select count(*) from public.organisations o where o.owner_id = p_new_owner_id) >= 20 then
+    raise exception 'a user pays for at most 20 organisations'
+      using errcode = 'check_violation', constraint = 'organisations_max_per_owner';
+  end if;
+  perform 1 from public.bots b where b.organisation_id = p_organisation_id order by b.id for update;
+  if exists (select 1 from public.trades t join public.bots b on b.id = t.bot_id
+              where b.organisation_id = p_organisation_id and t.status = 'open')
+     or exists (select 1 from public.position_requests r join public.bots b on b.id = r.bot_id
+                 where b.organisation_id = p_organisation_id and r.status in ('pending', 'working')) then
+    raise exception 'the organisation''s bots hold open positions or pending requests, paid by the paying owner; close them first'
+      using errcode = 'check_violation', constraint = 'organisations_transfer_open_positions';
+  end if;
+  if exists (select 1 from public.bots b where b.organisation_id = p_organisation_id and not b.is_paper_trade) then
+    raise exception 'the organisation''s live bots trade with the paying owner''s exchange keys, which stay theirs; delete them or make them paper bots first'
+      using errcode = 'check_violation', constraint = 'organisations_transfer_live_bots';
+  end if;
+  v_plan := private.current_plan(p_new_owner_id);
+  select count(*) into v_n from public.bots b
+   where b.user_id = p_new_owner_id or b.organisation_id = p_organisation_id;
+  if v_n > v_plan.max_bots then
+    perform private.raise_plan_limit(v_plan, 'max_bots', format('allows %s bots', v_plan.max_bots), v_n,
+                                     'organisations_transfer_plan_max_bots');
+  end if;
+  select count(*) into v_n from public.strategies s
+   where s.user_id = p_new_owner_id or s.organisation_id = p_organisation_id;
+  if v_n > v_plan.max_strategies then
+    perform private.raise_plan_limit(v_plan, 'max_strategies', format('allows %s strategies', v_plan.max_strategies),
+                                     v_n, 'organisations_transfer_plan_max_strategies');
+  end if;
+  if not v_plan.custom_strategies
+     and exists (select 1 from public.strategies s
+                  where s.organisation_id = p_organisation_id and s.strategy_type = 'custom') then
+    perform private.raise_plan_limit(v_plan, 'custom_strategies', 'does not include custom strategies', null,
+                                     'organisations_transfer_plan_custom_strategies');
+  end if;
+  update public.organisations o set owner_id = p_new_owner_id where o.id = p_organisation_id returning * into v_org;
+  update public.organisation_members m
+     set role = case when m.user_id = p_new_owner_id then 'owner' else 'admin' end, updated_at = now()
+   where m.organisation_id = p_organisation_id and m.user_id in (p_new_owner_id, v_uid);
+  update public.strategies s set user_id = p_new_owner_id where s.organisation_id = p_organisation_id;
+  update public.bots b set user_id = p_new_owner_id where b.organisation_id = p_organisation_id;
+  update public.bots b
+     set status = 'paused', pause_cause = 'subscription',
+         status_reason = 'the organisation''s new paying owner does not subscribe to this bot''s marketplace strategy'
+   where b.organisation_id = p_organisation_id and b.status = 'running'
+     and exists (select 1 from public.strategies s
+                  where s.id = b.strategy_id and s.user_id <> p_new_owner_id
+                    and not exists (select 1 from public.strategy_subscriptions ss
+                                     where ss.strategy_id = s.id and ss.subscriber_id = p_new_owner_id
+                                       and ss.status = 'active'));
+  return v_org;
+end;
+$$;
+ALTER FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.update_bot_statistics() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -8970,7 +9139,8 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_one_owner CHECK (((user_id IS NULL) <> (organisation_id IS NULL))),
     CONSTRAINT api_keys_organisation_scopes CHECK (((organisation_id IS NULL) OR (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text]))),
     CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ private.api_scopes())))
-);
+)
+WITH (fillfactor='70');
 ALTER TABLE public.api_keys OWNER TO postgres;
 CREATE TABLE public.api_usage_days (
     key_id uuid NOT NULL,
@@ -10401,6 +10571,8 @@ CREATE POLICY "Anyone can read reviews of marketplace strategies" ON public.revi
    FROM public.strategies s
   WHERE (s.id = reviews.strategy_id))));
 CREATE POLICY "Anyone can read verified marketplace strategies" ON public.strategies FOR SELECT TO anon, authenticated USING ((is_public AND (strategy_type = 'marketplace'::text) AND is_verified));
+CREATE POLICY "Key owners and organisation admins can read usage per day" ON public.api_usage_days FOR SELECT TO authenticated USING ((key_id = ANY (( SELECT private.api_usage_key_ids() AS api_usage_key_ids)::uuid[])));
+CREATE POLICY "Key owners and organisation admins can read usage per minute" ON public.api_usage_minutes FOR SELECT TO authenticated USING ((key_id = ANY (( SELECT private.api_usage_key_ids() AS api_usage_key_ids)::uuid[])));
 CREATE POLICY "Members can read their organisations" ON public.organisations FOR SELECT TO authenticated USING ((id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
@@ -10474,8 +10646,6 @@ CREATE POLICY "Organisation members can update its bots" ON public.bots FOR UPDA
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[]))) WITH CHECK ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role <> 'read_only'::text))) AS "array")::uuid[])));
-CREATE POLICY "Owners can read their keys' usage per day" ON public.api_usage_days FOR SELECT TO authenticated USING (private.api_usage_visible(user_id));
-CREATE POLICY "Owners can read their keys' usage per minute" ON public.api_usage_minutes FOR SELECT TO authenticated USING (private.api_usage_visible(user_id));
 CREATE POLICY "Providers can publish signals on their own strategies" ON public.signals FOR INSERT TO authenticated WITH CHECK (((provider_id = ( SELECT auth.uid() AS uid)) AND (( SELECT private.app_role() AS app_role) = ANY (ARRAY['provider'::text, 'admin'::text])) AND private.owns_strategy(strategy_id)));
 CREATE POLICY "Providers can read signals of their strategies" ON public.signals FOR SELECT TO authenticated USING ((provider_id = ( SELECT auth.uid() AS uid)));
 CREATE POLICY "Providers can read their own payout destination" ON public.payout_destinations FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -10684,12 +10854,13 @@ REVOKE ALL ON FUNCTION private.admin_check_reason(p_reason text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.ai_backtest_reported() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) TO authenticated;
+REVOKE ALL ON FUNCTION private.api_calls_record(p_calls jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_key_hash(p_key text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_scopes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) FROM PUBLIC;
-REVOKE ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) TO authenticated;
-GRANT ALL ON FUNCTION private.api_usage_visible(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.api_usage_key_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.api_usage_key_ids() TO authenticated;
+GRANT ALL ON FUNCTION private.api_usage_key_ids() TO service_role;
 REVOKE ALL ON FUNCTION private.app_role() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.app_role() TO anon;
 GRANT ALL ON FUNCTION private.app_role() TO authenticated;
@@ -11036,8 +11207,8 @@ GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verifie
 GRANT ALL ON FUNCTION public.admin_verify_strategy(p_strategy_id uuid, p_verified boolean, p_reason text) TO service_role;
 REVOKE ALL ON FUNCTION public.ai_token_price(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ai_token_price(p_user_id uuid) TO service_role;
-REVOKE ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet) TO service_role;
+REVOKE ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet, p_calls jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet, p_calls jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.api_record_calls(p_calls jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.api_record_calls(p_calls jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.api_usage_rollup() FROM PUBLIC;
@@ -11303,6 +11474,9 @@ GRANT ALL ON FUNCTION public.resume_strategy_subscription(p_subscription_id uuid
 REVOKE ALL ON FUNCTION public.revoke_api_key(p_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.revoke_api_key(p_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.revoke_api_key(p_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.revoke_organisation_invitation(p_invitation_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.rotate_tradingview_token(p_strategy_id uuid) TO service_role;
@@ -11324,6 +11498,9 @@ GRANT ALL ON FUNCTION public.stop_bot(p_bot_id uuid, p_positions text) TO servic
 REVOKE ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO authenticated;
 GRANT ALL ON FUNCTION public.subscribe_to_strategy(p_strategy_id uuid, p_auto_execute boolean, p_bot_id uuid, p_sizing jsonb) TO service_role;
+REVOKE ALL ON FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION public.transfer_organisation_ownership(p_organisation_id uuid, p_new_owner_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION public.update_bot_statistics() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.update_bot_statistics() TO service_role;
 REVOKE ALL ON FUNCTION public.webhook_rate_take(p_source text, p_per_minute integer) FROM PUBLIC;

@@ -152,6 +152,11 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             ),
             ("leave_organisation_p_organisation_id uuid", _APP_RPC),
             ("remove_organisation_member_p_organisation_id uuid, p_user_id uuid", _APP_RPC),
+            ("revoke_organisation_invitation_p_invitation_id uuid", _APP_RPC),
+            (
+                "transfer_organisation_ownership_p_organisation_id uuid, p_new_owner_id uuid",
+                _APP_RPC,
+            ),
             (
                 "set_organisation_member_role_p_organisation_id uuid, p_user_id uuid, p_role text",
                 _APP_RPC,

@@ -574,6 +574,15 @@ MUTANTS: list[Mutant] = [
         "an organisation's API key reaches the paying owner's own bots",
         'drop policy "Organisation API keys reach only its bots" on public.bots;',
     ),
+    Mutant(
+        "organisation policy widened",
+        "every member of an organisation reads its keys' usage",
+        "create or replace function private.api_usage_key_ids() returns uuid[] "
+        "language sql stable security definer set search_path = '' as $$ "
+        "select coalesce(array_agg(k.id), '{}') from public.api_keys k "
+        "where k.user_id = (select auth.uid()) "
+        "or k.organisation_id = any (private.organisation_ids()) $$;",
+    ),
 ]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 
@@ -592,7 +601,11 @@ def security_files() -> list[Path]:
     others = (
         sorted(PGTAP.glob("rls_identity_*.test.sql"))
         + sorted(PGTAP.glob("abuse_*.test.sql"))
-        + [PGTAP / "admin.test.sql", PGTAP / "organisations.test.sql"]
+        + [
+            PGTAP / "admin.test.sql",
+            PGTAP / "organisations.test.sql",
+            PGTAP / "organisations_handover.test.sql",
+        ]
     )
     return grants + [p for p in others if p not in grants]
 

@@ -6,8 +6,9 @@
 // one call of public.api_authorize (key → user, scope, plan, rate limit: 401, 403, 429),
 // then the statement in a transaction acting as the key's user (role authenticated and
 // the user's claims, as PostgREST does), so row-level security decides what it sees and
-// changes. A refused request writes nothing. Every answer to a known key is metered after
-// it is made (usage.ts): key, endpoint, status and latency. An organisation's key acts as its
+// changes. A refused request writes nothing of its own. Every answer to a known key is
+// metered after it is made (usage.ts): key, endpoint, status and latency; the records
+// waiting in the isolate ride along in the next api_authorize call. An organisation's key acts as its
 // paying owner with the claim organisation_id: it reaches that organisation's bots only, and
 // the bots it creates belong to the organisation.
 import { db } from "../_shared/db.ts";
@@ -16,7 +17,7 @@ import { clientIp, decodeUtf8, MAX_BODY_BYTES, readBody } from "../_shared/http.
 import { isRecord, parseStorableJson } from "../_shared/json_body.ts";
 import { openApiDocument, resolveRef, type Route, ROUTES } from "./openapi.ts";
 import { check } from "./schema.ts";
-import { recordCall } from "./usage.ts";
+import { recordCall, returnCalls, takeCalls } from "./usage.ts";
 
 const KEY = /^tf_(live|test)_[A-Za-z0-9]{32}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -267,7 +268,16 @@ async function respond(req: Request, sql: Sql, meter: Meter): Promise<Response> 
     await req.body?.cancel();
   }
 
-  const [{ a }] = await sql`select public.api_authorize(${key}, ${route.scope}, ${clientIp(req)}::inet) as a`;
+  // The isolate's waiting usage records ride along (usage.ts).
+  const calls = takeCalls();
+  let a: unknown;
+  try {
+    [{ a }] = await sql`select public.api_authorize(${key}, ${route.scope}, ${clientIp(req)}::inet,
+                                                    ${calls ? sql.json(calls) : null}::jsonb) as a`;
+  } catch (e) {
+    returnCalls(sql, calls);
+    throw e;
+  }
   const auth = a as Json;
   const headers = rateHeaders(auth);
   if (auth.status === 401) return unauthorized;

@@ -6,6 +6,7 @@
 // rate limit is the organisation's own.
 import { closeDb, db } from "../_shared/db.ts";
 import { handler } from "./index.ts";
+import { usageWritten } from "./usage.ts";
 
 function assertEquals(actual: unknown, expected: unknown, message = ""): void {
   const a = JSON.stringify(actual), e = JSON.stringify(expected);
@@ -93,6 +94,7 @@ Deno.test("an organisation's key reaches the organisation's bots only, and creat
     const [row] = await db()`select organisation_id, user_id from public.bots where id = ${bot.id}`;
     assertEquals([row.organisation_id, row.user_id], [o.org, o.owner], "the new bot's organisation and paying owner");
   } finally {
+    await usageWritten();
     await closeDb();
   }
 });
@@ -125,6 +127,7 @@ Deno.test("an organisation's key keeps its scopes, dies with revocation and has 
     assertEquals(own.status, 200, "the owner's own key, on its own allowance");
     await own.body?.cancel();
   } finally {
+    await usageWritten();
     await closeDb();
   }
 });

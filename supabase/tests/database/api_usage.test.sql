@@ -28,7 +28,7 @@ select tests.authenticate_as('ben@api-usage.test');
 insert into made select 'ben', 1, k.id, k.key from public.create_api_key('one', '{bots:read}') k;
 select tests.clear_authentication();
 
-select plan(29);
+select plan(32);
 
 -- Recording and rolling up.
 select is(public.api_record_calls(jsonb_build_array(
@@ -46,7 +46,17 @@ select is(public.api_record_calls(jsonb_build_array(
                      'endpoint', 'GET /v1/bots', 'status', 999, 'latency_ms', 2))),
   5, 'calls are recorded, and one with an impossible status is not');
 select throws_ok($$select public.api_record_calls('{"not": "an array"}')$$, '22023', null, 'calls must be an array');
-select is((public.api_usage_rollup() ->> 'calls')::int, 5, 'the rollup moves every recorded call');
+-- Records of earlier calls ride along in a request's api_authorize, whatever it answers.
+select is((public.api_authorize('not a key', 'bots:read', null, jsonb_build_array(
+             jsonb_build_object('key_id', (select id from made where who = 'ben' and n = 1), 'user_id', tests.id('user', 1802),
+                                'endpoint', 'GET /v1/bots', 'status', 200, 'latency_ms', 2, 'at', '2026-03-01T12:00:01Z'),
+             jsonb_build_object('key_id', (select id from made where who = 'ben' and n = 1), 'user_id', tests.id('user', 1802),
+                                'endpoint', 'GET /v1/bots', 'status', 999, 'latency_ms', 2)))) ->> 'status',
+          '401', 'a refused request still carries the earlier calls'' records');
+select throws_ok($$select public.api_authorize('not a key', 'bots:read', null, '{"not": "an array"}')$$, '22023', null,
+                 'the records an api_authorize carries must be an array');
+select is((select count(*)::int from private.api_calls), 6, 'the five recorded and the one carried, not the impossible one');
+select is((public.api_usage_rollup() ->> 'calls')::int, 6, 'the rollup moves every recorded call');
 select is((select count(*)::int from private.api_calls), 0, 'and leaves none behind');
 select is((public.api_usage_rollup() ->> 'calls')::int, 0, 'a second rollup finds nothing new: each call counts once');
 select is((select array_agg(row(m.minute, m.status, m.calls, m.latency_ms_sum, m.latency_ms_max)::text order by m.minute, m.status)

@@ -66,7 +66,9 @@ insert into calls values
   ('set_organisation_member_role: bob in o1 to admin', $$select (set_organisation_member_role(@org.o1, @user.b, 'admin')).role as key$$, array['denied', 'admin', 'denied', 'error=P0002', 'error=P0002', 'denied']),
   ('set_organisation_member_role: alice in o1 to member', $$select (set_organisation_member_role(@org.o1, @user.a, 'member')).role as key$$, array['denied', 'error=23514', 'denied', 'error=P0002', 'error=P0002', 'denied']),
   ('delete_organisation: o1', $$select (delete_organisation(@org.o1)).id::text as key$$, array['denied', 'o1', 'denied', 'error=P0002', 'error=P0002', 'denied']),
-  ('create_organisation_api_key: o1', $$select (create_organisation_api_key(@org.o1, 'matrix', '{bots:read}')).key ~ '^tf_live_[A-Za-z0-9]{32}$' as key$$, array['denied', 'true', 'denied', 'error=P0002', 'error=P0002', 'denied']);
+  ('create_organisation_api_key: o1', $$select (create_organisation_api_key(@org.o1, 'matrix', '{bots:read}')).key ~ '^tf_live_[A-Za-z0-9]{32}$' as key$$, array['denied', 'true', 'denied', 'error=P0002', 'error=P0002', 'denied']),
+  ('revoke_organisation_invitation: pat''s to o1', $$select (revoke_organisation_invitation(@org_invite.i1)).id::text as key$$, array['denied', 'i1', 'denied', 'error=P0002', 'error=P0002', 'denied']),
+  ('transfer_organisation_ownership: o1 to bob', $$select (transfer_organisation_ownership(@org.o1, @user.b)).id::text as key$$, array['denied', 'o1', 'denied', 'error=P0002', 'error=P0002', 'denied']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
 create temp table executors (fn text, roles text) on commit drop;
@@ -81,6 +83,8 @@ insert into executors values
   ('create_organisation_api_key(uuid,text,text[],timestamp with time zone,text)', 'authenticated service_role'),
   ('create_organisation(text)', 'authenticated service_role'),
   ('accept_organisation_invitation(uuid)', 'authenticated service_role'),
+  ('revoke_organisation_invitation(uuid)', 'authenticated service_role'),
+  ('transfer_organisation_ownership(uuid,uuid)', 'authenticated service_role'),
   ('admin_credit_audit()', 'authenticated service_role'),
   ('admin_resolve_credit_exposure(uuid,text,text)', 'authenticated service_role'),
   ('admin_review_payout(uuid,boolean,text)', 'authenticated service_role'),
@@ -104,7 +108,7 @@ insert into executors values
   ('admin_verify_strategy(uuid,boolean,text)', 'authenticated service_role'),
   ('ai_token_price(uuid)', 'service_role'),
   ('acquire_bot_leases(uuid,double precision,double precision)', 'service_role'),
-  ('api_authorize(text,text,inet)', 'service_role'),
+  ('api_authorize(text,text,inet,jsonb)', 'service_role'),
   ('apply_ai_suggestion(uuid,integer)', 'authenticated service_role'),
   ('api_record_calls(jsonb)', 'service_role'),
   ('api_usage_rollup()', 'service_role'),
