@@ -171,6 +171,8 @@ insert into executors values
   ('mark_dead_workers(double precision)', 'service_role'),
   ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
   ('prune_history(text,interval,integer)', 'service_role'),
+  ('create_history_partitions()', 'service_role'),
+  ('drop_history_partitions(text,interval)', 'service_role'),
   ('record_service_check(text,text,boolean,numeric,text,numeric,integer)', 'service_role'),
   ('reclaim_expired_jobs()', 'service_role'),
   ('register_worker(text,text,integer,text,text[],integer,jsonb)', 'service_role'),
