@@ -1187,8 +1187,9 @@ CREATE FUNCTION private.create_history_partition(p_table text, p_at timestamp wi
     AS $_$
 declare
   v_key text := (select h.partition_key from private.history_partitions h where h.table_name = p_table);
-  v_lo timestamptz := pg_catalog.date_bin(interval '1 day', p_at, timestamptz '2000-01-01 00:00:00+00');
-  v_hi timestamptz := v_lo + interval '1 day';
+  v_step interval := (select h.step from private.history_partitions h where h.table_name = p_table);
+  v_lo timestamptz := pg_catalog.date_bin(v_step, p_at, timestamptz '2000-01-03 00:00:00+00');
+  v_hi timestamptz := v_lo + v_step;
   v_name text := p_table || '_p' || pg_catalog.to_char(v_lo at time zone 'UTC', 'YYYYMMDD');
   v_default text := p_table || '_default';
   v_waiting boolean;
@@ -1220,27 +1221,26 @@ begin
 end;
 $_$;
 ALTER FUNCTION private.create_history_partition(p_table text, p_at timestamp with time zone) OWNER TO postgres;
-CREATE FUNCTION private.create_history_partitions(p_until timestamp with time zone) RETURNS integer
+CREATE FUNCTION private.create_history_partitions(p_table text, p_until timestamp with time zone) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-  v_table text;
-  v_day timestamptz;
+  v_at timestamptz;
   v_n integer := 0;
 begin
-  for v_table in select h.table_name from private.history_partitions h order by h.table_name loop
-    for v_day in select pg_catalog.generate_series(pg_catalog.date_bin(interval '1 day', now(), timestamptz '2000-01-01 00:00:00+00'),
-                                                    p_until, interval '1 day') loop
-      if private.create_history_partition(v_table, v_day) then
-        v_n := v_n + 1;
-      end if;
-    end loop;
+  for v_at in
+    select pg_catalog.generate_series(now(), p_until, h.step) from private.history_partitions h where h.table_name = p_table
+    union select p_until
+  loop
+    if private.create_history_partition(p_table, v_at) then
+      v_n := v_n + 1;
+    end if;
   end loop;
   return v_n;
 end;
 $$;
-ALTER FUNCTION private.create_history_partitions(p_until timestamp with time zone) OWNER TO postgres;
+ALTER FUNCTION private.create_history_partitions(p_table text, p_until timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION private.credit_account_keep_history() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2739,7 +2739,7 @@ CREATE FUNCTION private.partition_history_acl(p_rel regclass, p_name text) RETUR
     ) grants;
 $$;
 ALTER FUNCTION private.partition_history_acl(p_rel regclass, p_name text) OWNER TO postgres;
-CREATE FUNCTION private.partition_history_table(p_table text, p_key text, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) RETURNS bigint
+CREATE FUNCTION private.partition_history_table(p_table text, p_key text, p_step interval, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -2919,9 +2919,10 @@ begin
   foreach v_sql in array v_table_after loop
     execute v_sql;
   end loop;
-  insert into private.history_partitions (table_name, partition_key, ahead) values (p_table, p_key, p_ahead);
+  insert into private.history_partitions (table_name, partition_key, step, ahead)
+  values (p_table, p_key, p_step, p_ahead);
   perform private.create_history_partition(p_table, d)
-     from pg_catalog.generate_series(p_from, p_until, interval '1 day') d;
+     from (select pg_catalog.generate_series(p_from, p_until, p_step) union select p_until) s(d);
   execute pg_catalog.format('revoke all on table partitions.%I from public, anon, authenticated', p_table || '_default');
   execute pg_catalog.format('grant select, update, delete on table partitions.%I to service_role', p_table || '_default');
   -- Every row moves, identities keep their values and their sequences go on.
@@ -2963,7 +2964,7 @@ begin
   return v_count_after;
 end;
 $$;
-ALTER FUNCTION private.partition_history_table(p_table text, p_key text, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) OWNER TO postgres;
+ALTER FUNCTION private.partition_history_table(p_table text, p_key text, p_step interval, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) OWNER TO postgres;
 CREATE FUNCTION private.plan_lifting(p_limit text, p_needed numeric DEFAULT NULL::numeric) RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -6116,7 +6117,7 @@ begin
   -- Creating a partition locks its parent briefly; never queue behind a long transaction.
   perform pg_catalog.set_config('lock_timeout', '5s', true);
   for v_table, v_ahead in select h.table_name, h.ahead from private.history_partitions h order by h.table_name loop
-    v_n := v_n + private.create_history_partitions(now() + v_ahead);
+    v_n := v_n + private.create_history_partitions(v_table, now() + v_ahead);
   end loop;
   return v_n;
 end;
@@ -8846,8 +8847,10 @@ ALTER TABLE private.credit_settings OWNER TO postgres;
 CREATE TABLE private.history_partitions (
     table_name text NOT NULL,
     partition_key text NOT NULL,
+    step interval DEFAULT '7 days'::interval NOT NULL,
     ahead interval DEFAULT '7 days'::interval NOT NULL,
-    CONSTRAINT history_partitions_ahead_range CHECK (((ahead >= '1 day'::interval) AND (ahead <= '366 days'::interval)))
+    CONSTRAINT history_partitions_ahead_range CHECK (((ahead >= '1 day'::interval) AND (ahead <= '366 days'::interval))),
+    CONSTRAINT history_partitions_step_days CHECK (((step >= '1 day'::interval) AND (step <= '31 days'::interval) AND (((date_part('epoch'::text, step))::bigint % (86400)::bigint) = 0) AND (date_part('month'::text, step) = (0)::double precision)))
 );
 ALTER TABLE private.history_partitions OWNER TO postgres;
 CREATE TABLE private.holdings_pending_aggregates (
@@ -10725,7 +10728,7 @@ REVOKE ALL ON FUNCTION private.charge_strategy_period(p_sub public.strategy_subs
 REVOKE ALL ON FUNCTION private.check_lease_epoch() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.console_notify() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.create_history_partition(p_table text, p_at timestamp with time zone) FROM PUBLIC;
-REVOKE ALL ON FUNCTION private.create_history_partitions(p_until timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.create_history_partitions(p_table text, p_until timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_account_keep_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_apply(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb, p_prelocked boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_apply_or_raise(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
@@ -10828,7 +10831,7 @@ REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.partition_history_acl(p_rel regclass, p_name text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION private.partition_history_table(p_table text, p_key text, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.partition_history_table(p_table text, p_key text, p_step interval, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO service_role;
 REVOKE ALL ON FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) FROM PUBLIC;

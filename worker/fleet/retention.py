@@ -11,10 +11,10 @@ older than its keep (:class:`~worker.fleet.settings.RetentionSettings`) from
 
 Failed and waiting webhook events, unread notifications, and dead, queued or running jobs
 are never history. A partitioned history (:data:`PARTITIONED`: ``bot_logs``, one partition
-per day) loses whole days: ``public.drop_history_partitions`` detaches and drops every
-daily partition whose last day is older than the keep, without deleting a row; only the
+per week) loses whole weeks: ``public.drop_history_partitions`` detaches and drops every
+partition whose last day is older than the keep, without deleting a row; only the
 rows of its default partition (days that had no partition) are deleted in batches. The
-periodic job ``fleet.partitions`` (every ``RETENTION_INTERVAL_S`` too) creates the daily
+periodic job ``fleet.partitions`` (every ``RETENTION_INTERVAL_S`` too) creates the
 partitions of the week ahead (``public.create_history_partitions``).
 
 Each call of ``public.prune_history`` deletes one batch
@@ -56,7 +56,7 @@ class Partitions(Payload):
 
 
 async def drop_partitions(pool: AsyncConnectionPool, history: History, keep_s: float) -> int:
-    """Detach and drop the daily partitions of ``history`` older than ``keep_s``; returns
+    """Detach and drop the partitions of ``history`` older than ``keep_s``; returns
     how many went."""
     async with pool.connection() as conn:
         cur = await conn.execute(DROP, {"history": history, "keep_s": keep_s})

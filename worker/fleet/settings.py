@@ -158,7 +158,7 @@ class RetentionSettings(BaseSettings):
         gt=0,
         le=MAX_KEEP_S,
         description=(
-            "Bot log lines older than this are deleted (whole days: a daily partition"
+            "Bot log lines older than this are deleted (whole weeks: a weekly partition"
             " goes once its last day is older)."
         ),
     )
