@@ -2916,9 +2916,6 @@ begin
     'including generated including storage including comments including statistics) partition by range (%I)',
     p_table, v_legacy, p_key);
   execute pg_catalog.format('create table partitions.%I partition of public.%I default', p_table || '_default', p_table);
-  foreach v_sql in array v_table_after loop
-    execute v_sql;
-  end loop;
   insert into private.history_partitions (table_name, partition_key, step, ahead)
   values (p_table, p_key, p_step, p_ahead);
   perform private.create_history_partition(p_table, d)
@@ -2934,6 +2931,12 @@ begin
     execute pg_catalog.format('select pg_catalog.setval(%L, s.last_value, s.is_called) from %s s',
       pg_catalog.pg_get_serial_sequence(pg_catalog.format('public.%I', p_table), v_rec.attname),
       pg_catalog.pg_get_serial_sequence(pg_catalog.format('public.%I', v_legacy), v_rec.attname));
+  end loop;
+  -- Keys, foreign keys and indexes are built once over the moved rows (faster than row by
+  -- row), and triggers and publications come after the copy: moving a row is not an
+  -- event, nothing fires and Realtime sends nothing.
+  foreach v_sql in array v_table_after loop
+    execute v_sql;
   end loop;
   execute pg_catalog.format(v_checksum, p_table) into v_count_after, v_sum_after;
   if v_count_after is distinct from v_count_before or v_sum_after is distinct from v_sum_before then

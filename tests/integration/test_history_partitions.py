@@ -104,6 +104,17 @@ async def test_partitioning_a_populated_bot_logs_keeps_every_row_and_rule(before
             "begin atomic select count(*) from public.bot_logs l where l.bot_id = p_bot; end"
         )
         await conn.execute("revoke all on function public.bot_log_count(uuid) from public, anon")
+        # A trigger: moving a row is not an event, a new row is.
+        await conn.execute("create table private.log_inserts (n integer not null)")
+        await conn.execute("insert into private.log_inserts values (0)")
+        await conn.execute(
+            "create function private.count_log_insert() returns trigger language plpgsql security definer"
+            " set search_path = '' as $$ begin update private.log_inserts set n = n + 1; return null; end $$"
+        )
+        await conn.execute(
+            "create trigger bot_logs_counted after insert on public.bot_logs"
+            " for each row execute function private.count_log_insert()"
+        )
         before = await (await conn.execute(CHECKSUM)).fetchone()
         last_id = (await (await conn.execute("select max(id) from bot_logs")).fetchone() or [0])[0]
         seen_before = {
@@ -177,6 +188,8 @@ async def test_partitioning_a_populated_bot_logs_keeps_every_row_and_rule(before
                 (owner.id, mine),
             )
             assert (await cur.fetchone() or {})["id"] > last_id
+        counted = await (await conn.execute("select n from private.log_inserts")).fetchone()
+        assert counted == (1,)
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             await conn.execute(
                 "insert into bot_logs (user_id, log_level, message) values (%s, 'info', 'x')",
