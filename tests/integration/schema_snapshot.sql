@@ -1258,6 +1258,66 @@ CREATE FUNCTION private.copy_fee_rate() RETURNS numeric
     SET search_path TO ''
     AS $$ select 0.001::numeric $$;
 ALTER FUNCTION private.copy_fee_rate() OWNER TO postgres;
+CREATE FUNCTION private.create_history_partition(p_table text, p_at timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  v_key text := (select h.partition_key from private.history_partitions h where h.table_name = p_table);
+  v_step interval := (select h.step from private.history_partitions h where h.table_name = p_table);
+  v_lo timestamptz := pg_catalog.date_bin(v_step, p_at, timestamptz '2000-01-03 00:00:00+00');
+  v_hi timestamptz := v_lo + v_step;
+  v_name text := p_table || '_p' || pg_catalog.to_char(v_lo at time zone 'UTC', 'YYYYMMDD');
+  v_default text := p_table || '_default';
+  v_waiting boolean;
+begin
+  if v_key is null then
+    raise exception 'create_history_partition: % is not partitioned history', p_table using errcode = '22023';
+  end if;
+  if pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)) is not null then
+    return false;
+  end if;
+  execute pg_catalog.format('select exists (select 1 from partitions.%I where %I >= $1 and %I < $2)',
+                            v_default, v_key, v_key)
+     into v_waiting using v_lo, v_hi;
+  if not v_waiting then
+    execute pg_catalog.format('create table partitions.%I partition of public.%I for values from (%L) to (%L)',
+                              v_name, p_table, v_lo, v_hi);
+  else
+    execute pg_catalog.format('create table partitions.%I (like public.%I including defaults including constraints)',
+                              v_name, p_table);
+    execute pg_catalog.format(
+      'with moved as (delete from partitions.%I where %I >= $1 and %I < $2 returning *) '
+      'insert into partitions.%I select * from moved', v_default, v_key, v_key, v_name)
+      using v_lo, v_hi;
+    execute pg_catalog.format('alter table public.%I attach partition partitions.%I for values from (%L) to (%L)',
+                              p_table, v_name, v_lo, v_hi);
+  end if;
+  execute pg_catalog.format('revoke all on table partitions.%I from public, anon, authenticated', v_name);
+  return true;
+end;
+$_$;
+ALTER FUNCTION private.create_history_partition(p_table text, p_at timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION private.create_history_partitions(p_table text, p_until timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_at timestamptz;
+  v_n integer := 0;
+begin
+  for v_at in
+    select pg_catalog.generate_series(now(), p_until, h.step) from private.history_partitions h where h.table_name = p_table
+    union select p_until
+  loop
+    if private.create_history_partition(p_table, v_at) then
+      v_n := v_n + 1;
+    end if;
+  end loop;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.create_history_partitions(p_table text, p_until timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION private.credit_account_keep_history() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1994,6 +2054,23 @@ CREATE FUNCTION private.has_subscribed(p_strategy_id uuid) RETURNS boolean
   )
 $$;
 ALTER FUNCTION private.has_subscribed(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  v_bound text := pg_catalog.pg_get_expr(
+    (select c.relpartbound from pg_catalog.pg_class c where c.oid = p_partition), p_partition);
+  v_parts text[];
+begin
+  v_parts := pg_catalog.regexp_match(v_bound, $r$FROM \('([^']+)'\) TO \('([^']+)'\)$r$);
+  if v_parts is not null then
+    lo := v_parts[1]::timestamptz;
+    hi := v_parts[2]::timestamptz;
+  end if;
+end;
+$_$;
+ALTER FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2730,6 +2807,255 @@ CREATE FUNCTION private.owns_strategy(p_strategy_id uuid) RETURNS boolean
   select exists (select 1 from public.strategies s where s.id = p_strategy_id and s.user_id = auth.uid())
 $$;
 ALTER FUNCTION private.owns_strategy(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.partition_history_acl(p_rel regclass, p_name text) RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(pg_catalog.array_agg(g order by g), '{}')
+    from (
+      select pg_catalog.format('grant %s on table %s to %s%s', a.privilege_type, p_name,
+               case when a.grantee = 0 then 'public' else pg_catalog.quote_ident(a.grantee::regrole::text) end,
+               case when a.is_grantable then ' with grant option' else '' end) as g
+        from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+       where c.oid = p_rel and a.grantee <> c.relowner
+      union all
+      select pg_catalog.format('grant %s (%I) on table %s to %s%s', a.privilege_type, att.attname, p_name,
+               case when a.grantee = 0 then 'public' else pg_catalog.quote_ident(a.grantee::regrole::text) end,
+               case when a.is_grantable then ' with grant option' else '' end)
+        from pg_catalog.pg_attribute att, pg_catalog.aclexplode(att.attacl) a
+       where att.attrelid = p_rel and att.attnum > 0 and not att.attisdropped
+    ) grants;
+$$;
+ALTER FUNCTION private.partition_history_acl(p_rel regclass, p_name text) OWNER TO postgres;
+CREATE FUNCTION private.partition_history_table(p_table text, p_key text, p_step interval, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_old regclass := pg_catalog.format('public.%I', p_table)::regclass;
+  v_legacy text := p_table || '_unpartitioned';
+  v_path text := pg_catalog.current_setting('search_path');
+  v_views text[] := '{}';
+  v_view_names text[] := '{}';
+  v_funcs text[] := '{}';
+  v_table_after text[] := '{}';
+  v_dependents_after text[] := '{}';
+  v_sql text;
+  v_seqs text[];
+  v_rec record;
+  v_count_before bigint;
+  v_count_after bigint;
+  v_sum_before text;
+  v_sum_after text;
+  v_checksum constant text :=
+    'select count(*), md5(coalesce(string_agg(md5(t::text), '''' order by md5(t::text)), '''')) from public.%I t';
+begin
+  if (select c.relkind from pg_catalog.pg_class c where c.oid = v_old) <> 'r' then
+    raise exception 'partition_history_table: public.% is not a plain table', p_table using errcode = '22023';
+  end if;
+  if exists (select 1 from pg_catalog.pg_constraint c where c.confrelid = v_old) then
+    raise exception 'partition_history_table: foreign keys reference public.%', p_table using errcode = '2BP01';
+  end if;
+  -- Read every definition fully qualified, as it is now.
+  perform pg_catalog.set_config('search_path', '', true);
+  execute pg_catalog.format('lock table public.%I in access exclusive mode', p_table);
+  -- Views on the table (and views on those), innermost first, with options and grants.
+  for v_rec in
+    with recursive deps(oid, depth) as (
+      select r.ev_class, 1
+        from pg_catalog.pg_depend d
+        join pg_catalog.pg_rewrite r on r.oid = d.objid
+       where d.classid = 'pg_catalog.pg_rewrite'::regclass and d.refobjid = v_old and r.ev_class <> v_old
+      union
+      select r.ev_class, deps.depth + 1
+        from deps
+        join pg_catalog.pg_depend d on d.refobjid = deps.oid
+        join pg_catalog.pg_rewrite r on r.oid = d.objid
+       where d.classid = 'pg_catalog.pg_rewrite'::regclass and r.ev_class <> deps.oid
+    )
+    select c.oid, c.relkind, c.reloptions, pg_catalog.max(deps.depth) as depth
+      from deps join pg_catalog.pg_class c on c.oid = deps.oid
+     group by c.oid, c.relkind, c.reloptions
+     order by pg_catalog.max(deps.depth), c.oid
+  loop
+    v_views := v_views || pg_catalog.format('create %s %s%s as %s',
+      case v_rec.relkind when 'm' then 'materialized view' else 'view' end,
+      v_rec.oid::regclass,
+      case when v_rec.reloptions is null then ''
+           else ' with (' || pg_catalog.array_to_string(v_rec.reloptions, ', ') || ')' end,
+      pg_catalog.rtrim(pg_catalog.pg_get_viewdef(v_rec.oid), ';'));
+    v_view_names := v_view_names || pg_catalog.format('drop %s if exists %s',
+      case v_rec.relkind when 'm' then 'materialized view' else 'view' end, v_rec.oid::regclass);
+    v_dependents_after := v_dependents_after || private.partition_history_acl(v_rec.oid, v_rec.oid::regclass::text);
+    v_dependents_after := v_dependents_after || coalesce(
+      (select pg_catalog.array_agg(pg_catalog.format('comment on %s %s is %L',
+                case v_rec.relkind when 'm' then 'materialized view' else 'view' end, v_rec.oid::regclass, d))
+         from pg_catalog.obj_description(v_rec.oid, 'pg_class') d where d is not null), '{}');
+  end loop;
+  -- `begin atomic` functions bound to the table, with their grants.
+  for v_rec in
+    select distinct p.oid, p.proowner, p.proacl
+      from pg_catalog.pg_depend d join pg_catalog.pg_proc p on p.oid = d.objid
+     where d.classid = 'pg_catalog.pg_proc'::regclass and d.refobjid = v_old
+  loop
+    v_funcs := v_funcs || pg_catalog.pg_get_functiondef(v_rec.oid);
+    v_dependents_after := v_dependents_after
+      || pg_catalog.format('revoke all on function %s from public', v_rec.oid::regprocedure)
+      || (select coalesce(pg_catalog.array_agg(pg_catalog.format('grant execute on function %s to %s',
+                   v_rec.oid::regprocedure,
+                   case when a.grantee = 0 then 'public' else pg_catalog.quote_ident(a.grantee::regrole::text) end)), '{}')
+            from pg_catalog.aclexplode(coalesce(v_rec.proacl, pg_catalog.acldefault('f', v_rec.proowner))) a
+           where a.grantee <> v_rec.proowner);
+  end loop;
+  -- The table's own: keys (a unique one gains the partition key), foreign keys, indexes,
+  -- RLS, policies, grants, triggers, publications, comment.
+  v_table_after := v_table_after || (
+    select coalesce(pg_catalog.array_agg(pg_catalog.format('alter table public.%I add constraint %I %s (%s)',
+             p_table, c.conname, case c.contype when 'p' then 'primary key' else 'unique' end,
+             (select pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' order by k.n)
+                from pg_catalog.unnest(c.conkey) with ordinality k(attnum, n)
+                join pg_catalog.pg_attribute a on a.attrelid = v_old and a.attnum = k.attnum)
+             || case when exists (select 1 from pg_catalog.pg_attribute a
+                                   where a.attrelid = v_old and a.attnum = any (c.conkey) and a.attname = p_key)
+                     then '' else ', ' || pg_catalog.quote_ident(p_key) end)
+           order by c.contype, c.conname), '{}')
+      from pg_catalog.pg_constraint c where c.conrelid = v_old and c.contype in ('p', 'u'));
+  if exists (select 1 from pg_catalog.pg_index i
+              where i.indrelid = v_old and i.indisunique
+                and not exists (select 1 from pg_catalog.pg_constraint c where c.conindid = i.indexrelid)) then
+    raise exception 'partition_history_table: public.% has a unique index that is not a constraint', p_table
+      using errcode = '0A000';
+  end if;
+  v_table_after := v_table_after || (
+    select coalesce(pg_catalog.array_agg(pg_catalog.format('alter table public.%I add constraint %I %s',
+             p_table, c.conname, pg_catalog.pg_get_constraintdef(c.oid)) order by c.conname), '{}')
+      from pg_catalog.pg_constraint c where c.conrelid = v_old and c.contype = 'f');
+  v_table_after := v_table_after || (
+    select coalesce(pg_catalog.array_agg(pg_catalog.pg_get_indexdef(i.indexrelid) order by i.indexrelid), '{}')
+      from pg_catalog.pg_index i where i.indrelid = v_old and not i.indisunique);
+  if (select c.relrowsecurity from pg_catalog.pg_class c where c.oid = v_old) then
+    v_table_after := v_table_after || pg_catalog.format('alter table public.%I enable row level security', p_table);
+  end if;
+  if (select c.relforcerowsecurity from pg_catalog.pg_class c where c.oid = v_old) then
+    v_table_after := v_table_after || pg_catalog.format('alter table public.%I force row level security', p_table);
+  end if;
+  for v_rec in
+    select p.polname, p.polpermissive, p.polcmd, p.polroles,
+           pg_catalog.pg_get_expr(p.polqual, p.polrelid) as qual,
+           pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) as with_check
+      from pg_catalog.pg_policy p where p.polrelid = v_old order by p.polname
+  loop
+    v_table_after := v_table_after || pg_catalog.format('create policy %I on public.%I as %s for %s to %s%s%s',
+      v_rec.polname, p_table,
+      case when v_rec.polpermissive then 'permissive' else 'restrictive' end,
+      case v_rec.polcmd when 'r' then 'select' when 'a' then 'insert' when 'w' then 'update'
+                        when 'd' then 'delete' else 'all' end,
+      (select pg_catalog.string_agg(case when r = 0 then 'public' else pg_catalog.quote_ident(r::regrole::text) end, ', ')
+         from pg_catalog.unnest(v_rec.polroles) r),
+      case when v_rec.qual is null then '' else ' using (' || v_rec.qual || ')' end,
+      case when v_rec.with_check is null then '' else ' with check (' || v_rec.with_check || ')' end);
+  end loop;
+  v_table_after := v_table_after
+    || pg_catalog.format('revoke all on table public.%I from public, anon, authenticated, service_role', p_table)
+    || private.partition_history_acl(v_old, pg_catalog.format('public.%I', p_table));
+  v_table_after := v_table_after || (
+    select coalesce(pg_catalog.array_agg(pg_catalog.pg_get_triggerdef(t.oid) order by t.tgname), '{}')
+      from pg_catalog.pg_trigger t where t.tgrelid = v_old and not t.tgisinternal);
+  v_table_after := v_table_after || (
+    select coalesce(pg_catalog.array_agg(pg_catalog.format('alter publication %I add table public.%I', p.pubname, p_table)), '{}')
+      from pg_catalog.pg_publication_rel pr join pg_catalog.pg_publication p on p.oid = pr.prpubid
+     where pr.prrelid = v_old);
+  v_table_after := v_table_after || (
+    select coalesce(pg_catalog.array_agg(pg_catalog.format('comment on table public.%I is %L', p_table, d)), '{}')
+      from pg_catalog.obj_description(v_old, 'pg_class') d where d is not null);
+  execute pg_catalog.format(v_checksum, p_table) into v_count_before, v_sum_before;
+  -- Out of the way: dependents (outermost first), then the old table and its indexes.
+  for v_rec in
+    select distinct p.oid from pg_catalog.pg_depend d join pg_catalog.pg_proc p on p.oid = d.objid
+     where d.classid = 'pg_catalog.pg_proc'::regclass and d.refobjid = v_old
+  loop
+    execute pg_catalog.format('drop function %s', v_rec.oid::regprocedure);
+  end loop;
+  for v_rec in select u.v from pg_catalog.unnest(v_view_names) with ordinality u(v, n) order by u.n desc loop
+    execute v_rec.v;
+  end loop;
+  for v_rec in
+    select p.pubname from pg_catalog.pg_publication_rel pr join pg_catalog.pg_publication p on p.oid = pr.prpubid
+     where pr.prrelid = v_old
+  loop
+    execute pg_catalog.format('alter publication %I drop table public.%I', v_rec.pubname, p_table);
+  end loop;
+  execute pg_catalog.format('alter table public.%I rename to %I', p_table, v_legacy);
+  for v_rec in
+    select c.oid, c.relname, con.conname
+      from pg_catalog.pg_index i join pg_catalog.pg_class c on c.oid = i.indexrelid
+      left join pg_catalog.pg_constraint con on con.conindid = i.indexrelid and con.conrelid = v_old
+     where i.indrelid = v_old
+  loop
+    if v_rec.conname is not null then
+      execute pg_catalog.format('alter table public.%I rename constraint %I to %I', v_legacy, v_rec.conname, 'unpartitioned_' || v_rec.oid);
+    else
+      execute pg_catalog.format('alter index public.%I rename to %I', v_rec.relname, 'unpartitioned_' || v_rec.oid);
+    end if;
+  end loop;
+  -- The partitioned table, its partitions and everything the old one had.
+  execute pg_catalog.format(
+    'create table public.%I (like public.%I including defaults including constraints including identity '
+    'including generated including storage including comments including statistics) partition by range (%I)',
+    p_table, v_legacy, p_key);
+  execute pg_catalog.format('create table partitions.%I partition of public.%I default', p_table || '_default', p_table);
+  insert into private.history_partitions (table_name, partition_key, step, ahead)
+  values (p_table, p_key, p_step, p_ahead);
+  perform private.create_history_partition(p_table, d)
+     from (select pg_catalog.generate_series(p_from, p_until, p_step) union select p_until) s(d);
+  execute pg_catalog.format('revoke all on table partitions.%I from public, anon, authenticated', p_table || '_default');
+  execute pg_catalog.format('grant select, update, delete on table partitions.%I to service_role', p_table || '_default');
+  -- Every row moves, identities keep their values and their sequences go on.
+  execute pg_catalog.format('insert into public.%I overriding system value select * from public.%I', p_table, v_legacy);
+  for v_rec in
+    select a.attname from pg_catalog.pg_attribute a
+     where a.attrelid = pg_catalog.format('public.%I', p_table)::regclass and a.attidentity <> '' and not a.attisdropped
+  loop
+    execute pg_catalog.format('select pg_catalog.setval(%L, s.last_value, s.is_called) from %s s',
+      pg_catalog.pg_get_serial_sequence(pg_catalog.format('public.%I', p_table), v_rec.attname),
+      pg_catalog.pg_get_serial_sequence(pg_catalog.format('public.%I', v_legacy), v_rec.attname));
+  end loop;
+  -- Keys, foreign keys and indexes are built once over the moved rows (faster than row by
+  -- row), and triggers and publications come after the copy: moving a row is not an
+  -- event, nothing fires and Realtime sends nothing.
+  foreach v_sql in array v_table_after loop
+    execute v_sql;
+  end loop;
+  execute pg_catalog.format(v_checksum, p_table) into v_count_after, v_sum_after;
+  if v_count_after is distinct from v_count_before or v_sum_after is distinct from v_sum_before then
+    raise exception 'partition_history_table: public.% had % rows (checksum %), the partitioned table has % (%)',
+      p_table, v_count_before, v_sum_before, v_count_after, v_sum_after;
+  end if;
+  v_seqs := array(
+    select pg_catalog.format('alter sequence %s rename to %I',
+             pg_catalog.pg_get_serial_sequence(pg_catalog.format('public.%I', p_table), a.attname),
+             (pg_catalog.parse_ident(pg_catalog.pg_get_serial_sequence(pg_catalog.format('public.%I', v_legacy), a.attname)))[2])
+      from pg_catalog.pg_attribute a
+     where a.attrelid = pg_catalog.format('public.%I', p_table)::regclass and a.attidentity <> '' and not a.attisdropped);
+  execute pg_catalog.format('drop table public.%I', v_legacy);
+  -- The sequences keep their names (and their grants: none but the owner's, as identities').
+  foreach v_sql in array v_seqs loop
+    execute v_sql;
+  end loop;
+  foreach v_sql in array v_views loop
+    execute v_sql;
+  end loop;
+  foreach v_sql in array v_funcs loop
+    execute v_sql;
+  end loop;
+  foreach v_sql in array v_dependents_after loop
+    execute v_sql;
+  end loop;
+  perform pg_catalog.set_config('search_path', v_path, true);
+  return v_count_after;
+end;
+$$;
+ALTER FUNCTION private.partition_history_table(p_table text, p_key text, p_step interval, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) OWNER TO postgres;
 CREATE FUNCTION private.payout_connect_check(p_user_id uuid, p_provider text) RETURNS void
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -2836,13 +3162,14 @@ begin
   case p_history
     when 'bot_logs' then
       with doomed as (
-        select l.id from public.bot_logs l
+        select l.id, l.created_at from partitions.bot_logs_default l
          where l.created_at < p_before
          order by l.created_at
          limit p_batch
            for update skip locked
       )
-      delete from public.bot_logs l using doomed where l.id = doomed.id;
+      delete from partitions.bot_logs_default l using doomed
+       where l.id = doomed.id and l.created_at = doomed.created_at;
     when 'webhook_events' then
       with doomed as (
         select e.id from public.webhook_events e
@@ -6135,6 +6462,27 @@ begin
 end;
 $$;
 ALTER FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) OWNER TO postgres;
+CREATE FUNCTION public.create_history_partitions() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer := 0;
+  v_table text;
+  v_ahead interval;
+begin
+  if not private.is_service() then
+    raise exception 'create_history_partitions is for the fleet only' using errcode = '42501';
+  end if;
+  -- Creating a partition locks its parent briefly; never queue behind a long transaction.
+  perform pg_catalog.set_config('lock_timeout', '5s', true);
+  for v_table, v_ahead in select h.table_name, h.ahead from private.history_partitions h order by h.table_name loop
+    v_n := v_n + private.create_history_partitions(v_table, now() + v_ahead);
+  end loop;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.create_history_partitions() OWNER TO postgres;
 CREATE TABLE public.organisations (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name text NOT NULL,
@@ -6942,6 +7290,43 @@ begin
 end;
 $$;
 ALTER FUNCTION public.delete_organisation(p_organisation_id uuid) OWNER TO postgres;
+CREATE FUNCTION public.drop_history_partitions(p_history text, p_keep interval) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_part record;
+  v_n integer := 0;
+begin
+  if not private.is_service() then
+    raise exception 'drop_history_partitions is for the fleet only' using errcode = '42501';
+  end if;
+  if p_history is null or not exists (select 1 from private.history_partitions h where h.table_name = p_history) then
+    raise exception 'drop_history_partitions: history must be one of %',
+      (select pg_catalog.string_agg(h.table_name, ', ' order by h.table_name) from private.history_partitions h)
+      using errcode = '22023';
+  end if;
+  if p_keep is null or p_keep <= interval '0' or p_keep > interval '100 years' then
+    raise exception 'drop_history_partitions: keep must be positive and at most 100 years' using errcode = '22023';
+  end if;
+  perform pg_catalog.set_config('lock_timeout', '5s', true);
+  for v_part in
+    select c.oid::regclass as part, c.relname, r.hi
+      from pg_catalog.pg_inherits i
+      join pg_catalog.pg_class c on c.oid = i.inhrelid
+      cross join lateral private.history_partition_range(c.oid::regclass) r
+     where i.inhparent = pg_catalog.format('public.%I', p_history)::regclass
+       and r.hi is not null and r.hi <= now() - p_keep
+     order by r.hi
+  loop
+    execute pg_catalog.format('alter table public.%I detach partition partitions.%I', p_history, v_part.relname);
+    execute pg_catalog.format('drop table partitions.%I', v_part.relname);
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION public.drop_history_partitions(p_history text, p_keep interval) OWNER TO postgres;
 CREATE FUNCTION public.enqueue_job(p_kind text, p_payload jsonb DEFAULT '{}'::jsonb, p_queue text DEFAULT 'default'::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_priority integer DEFAULT 0, p_max_attempts integer DEFAULT 5, p_idempotency_key text DEFAULT NULL::text) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -8910,6 +9295,20 @@ CREATE TABLE auth.users (
     CONSTRAINT users_email_change_confirm_status_check CHECK (((email_change_confirm_status >= 0) AND (email_change_confirm_status <= 2)))
 );
 ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+CREATE TABLE public.bot_logs (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    bot_id uuid,
+    strategy_id uuid,
+    log_level text NOT NULL,
+    message text NOT NULL,
+    context jsonb DEFAULT '{}'::jsonb NOT NULL,
+    source text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT bot_logs_level_known CHECK ((log_level = ANY (ARRAY['debug'::text, 'info'::text, 'warning'::text, 'error'::text])))
+)
+PARTITION BY RANGE (created_at);
+ALTER TABLE public.bot_logs OWNER TO postgres;
 CREATE TABLE private.api_calls (
     id bigint NOT NULL,
     key_id uuid NOT NULL,
@@ -8996,6 +9395,15 @@ CREATE TABLE private.credit_settings (
     CONSTRAINT credit_settings_single_row CHECK (id)
 );
 ALTER TABLE private.credit_settings OWNER TO postgres;
+CREATE TABLE private.history_partitions (
+    table_name text NOT NULL,
+    partition_key text NOT NULL,
+    step interval DEFAULT '7 days'::interval NOT NULL,
+    ahead interval DEFAULT '7 days'::interval NOT NULL,
+    CONSTRAINT history_partitions_ahead_range CHECK (((ahead >= '1 day'::interval) AND (ahead <= '366 days'::interval))),
+    CONSTRAINT history_partitions_step_days CHECK (((step >= '1 day'::interval) AND (step <= '31 days'::interval) AND (((date_part('epoch'::text, step))::bigint % (86400)::bigint) = 0) AND (date_part('month'::text, step) = (0)::double precision)))
+);
+ALTER TABLE private.history_partitions OWNER TO postgres;
 CREATE TABLE private.holdings_pending_aggregates (
     user_id uuid NOT NULL,
     job_id bigint,
@@ -9274,19 +9682,6 @@ CREATE TABLE public.bot_leases (
     taken_over_from uuid
 );
 ALTER TABLE public.bot_leases OWNER TO postgres;
-CREATE TABLE public.bot_logs (
-    id bigint NOT NULL,
-    user_id uuid NOT NULL,
-    bot_id uuid,
-    strategy_id uuid,
-    log_level text NOT NULL,
-    message text NOT NULL,
-    context jsonb DEFAULT '{}'::jsonb NOT NULL,
-    source text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT bot_logs_level_known CHECK ((log_level = ANY (ARRAY['debug'::text, 'info'::text, 'warning'::text, 'error'::text])))
-);
-ALTER TABLE public.bot_logs OWNER TO postgres;
 ALTER TABLE public.bot_logs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.bot_logs_id_seq
     START WITH 1
@@ -9884,6 +10279,8 @@ ALTER TABLE ONLY private.credit_open_holds
     ADD CONSTRAINT credit_open_holds_pkey PRIMARY KEY (transfer_id);
 ALTER TABLE ONLY private.credit_settings
     ADD CONSTRAINT credit_settings_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.history_partitions
+    ADD CONSTRAINT history_partitions_pkey PRIMARY KEY (table_name);
 ALTER TABLE ONLY private.holdings_pending_aggregates
     ADD CONSTRAINT holdings_pending_aggregates_pkey PRIMARY KEY (user_id);
 ALTER TABLE ONLY private.password_failures
@@ -9935,7 +10332,7 @@ ALTER TABLE ONLY public.bot_equity
 ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_pkey PRIMARY KEY (bot_id);
 ALTER TABLE ONLY public.bot_logs
-    ADD CONSTRAINT bot_logs_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT bot_logs_pkey PRIMARY KEY (id, created_at);
 ALTER TABLE public.bots
     ADD CONSTRAINT bots_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 16384))) NOT VALID;
 ALTER TABLE public.bots
@@ -10137,10 +10534,10 @@ CREATE INDEX bot_leases_last_worker_id_idx ON public.bot_leases USING btree (las
 CREATE INDEX bot_leases_taken_over_from_idx ON public.bot_leases USING btree (taken_over_from);
 CREATE INDEX bot_leases_taken_over_idx ON public.bot_leases USING btree (taken_over_at DESC) WHERE (taken_over_at IS NOT NULL);
 CREATE INDEX bot_leases_worker_id_idx ON public.bot_leases USING btree (worker_id);
-CREATE INDEX bot_logs_bot_id_idx ON public.bot_logs USING btree (bot_id, created_at DESC);
-CREATE INDEX bot_logs_created_at_idx ON public.bot_logs USING btree (created_at);
-CREATE INDEX bot_logs_strategy_id_idx ON public.bot_logs USING btree (strategy_id);
-CREATE INDEX bot_logs_user_id_idx ON public.bot_logs USING btree (user_id, created_at DESC);
+CREATE INDEX bot_logs_bot_id_idx ON ONLY public.bot_logs USING btree (bot_id, created_at DESC);
+CREATE INDEX bot_logs_created_at_idx ON ONLY public.bot_logs USING btree (created_at);
+CREATE INDEX bot_logs_strategy_id_idx ON ONLY public.bot_logs USING btree (strategy_id);
+CREATE INDEX bot_logs_user_id_idx ON ONLY public.bot_logs USING btree (user_id, created_at DESC);
 CREATE INDEX bots_exchange_credential_id_idx ON public.bots USING btree (exchange_credential_id);
 CREATE INDEX bots_market_idx ON public.bots USING btree (exchange, trading_pair, timeframe) WHERE (status = 'running'::text);
 CREATE INDEX bots_organisation_id_idx ON public.bots USING btree (organisation_id) WHERE (organisation_id IS NOT NULL);
@@ -10395,11 +10792,11 @@ ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_taken_over_from_fkey FOREIGN KEY (taken_over_from) REFERENCES public.workers(id) ON DELETE SET NULL;
 ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_worker_id_fkey FOREIGN KEY (worker_id) REFERENCES public.workers(id) ON DELETE SET NULL;
-ALTER TABLE ONLY public.bot_logs
+ALTER TABLE public.bot_logs
     ADD CONSTRAINT bot_logs_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
-ALTER TABLE ONLY public.bot_logs
+ALTER TABLE public.bot_logs
     ADD CONSTRAINT bot_logs_strategy_id_fkey FOREIGN KEY (strategy_id) REFERENCES public.strategies(id) ON DELETE CASCADE;
-ALTER TABLE ONLY public.bot_logs
+ALTER TABLE public.bot_logs
     ADD CONSTRAINT bot_logs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.bots
     ADD CONSTRAINT bots_exchange_credential_id_fkey FOREIGN KEY (exchange_credential_id) REFERENCES public.exchange_credentials(id) ON DELETE SET NULL;
@@ -10783,7 +11180,7 @@ ALTER TABLE public.sync_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.trades ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.webhook_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.workers ENABLE ROW LEVEL SECURITY;
-CREATE PUBLICATION supabase_realtime WITH (publish = 'insert, update, delete, truncate');
+CREATE PUBLICATION supabase_realtime WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true);
 ALTER PUBLICATION supabase_realtime OWNER TO postgres;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.aggregated_holdings;
 ALTER PUBLICATION supabase_realtime ADD TABLE ONLY public.ai_analyses;
@@ -10946,6 +11343,8 @@ GRANT UPDATE(sizing) ON TABLE public.strategy_subscriptions TO authenticated;
 REVOKE ALL ON FUNCTION private.charge_strategy_period(p_sub public.strategy_subscriptions, p_start timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.check_lease_epoch() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.console_notify() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.create_history_partition(p_table text, p_at timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.create_history_partitions(p_table text, p_until timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_account_keep_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_apply(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb, p_prelocked boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.credit_apply_or_raise(p_id uuid, p_action text, p_debit_account_id uuid, p_credit_account_id uuid, p_amount numeric, p_kind text, p_pending_id uuid, p_timeout_at timestamp with time zone, p_reference_type text, p_reference_id text, p_metadata jsonb) FROM PUBLIC;
@@ -10980,6 +11379,7 @@ REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, OUT applied boolean, OUT upserted integer, OUT removed integer) FROM PUBLIC;
@@ -11047,6 +11447,8 @@ REVOKE ALL ON FUNCTION private.own_strategy_subscription(p_subscription_id uuid)
 REVOKE ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.owns_strategy(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.partition_history_acl(p_rel regclass, p_name text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.partition_history_table(p_table text, p_key text, p_step interval, p_from timestamp with time zone, p_until timestamp with time zone, p_ahead interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.payout_connect_check(p_user_id uuid, p_provider text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO service_role;
@@ -11317,6 +11719,8 @@ GRANT ALL ON FUNCTION public.connect_payout_destination(p_provider text, p_curre
 REVOKE ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO authenticated;
 GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO service_role;
+REVOKE ALL ON FUNCTION public.create_history_partitions() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_history_partitions() TO service_role;
 GRANT ALL ON TABLE public.organisations TO service_role;
 GRANT SELECT ON TABLE public.organisations TO authenticated;
 REVOKE ALL ON FUNCTION public.create_organisation(p_name text) FROM PUBLIC;
@@ -11379,6 +11783,8 @@ GRANT ALL ON FUNCTION public.decline_organisation_invitation(p_invitation_id uui
 REVOKE ALL ON FUNCTION public.delete_organisation(p_organisation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.delete_organisation(p_organisation_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.delete_organisation(p_organisation_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION public.drop_history_partitions(p_history text, p_keep interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.drop_history_partitions(p_history text, p_keep interval) TO service_role;
 REVOKE ALL ON FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue text, p_run_at timestamp with time zone, p_priority integer, p_max_attempts integer, p_idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.enqueue_job(p_kind text, p_payload jsonb, p_queue text, p_run_at timestamp with time zone, p_priority integer, p_max_attempts integer, p_idempotency_key text) TO service_role;
 REVOKE ALL ON FUNCTION public.enqueue_jobs(p_kind text, p_payloads jsonb[], p_queue text, p_priority integer, p_max_attempts integer) FROM PUBLIC;
@@ -11509,8 +11915,11 @@ REVOKE ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double
 GRANT ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) TO service_role;
 GRANT ALL ON TABLE auth.users TO postgres;
 GRANT ALL ON TABLE auth.users TO service_role;
+GRANT ALL ON TABLE public.bot_logs TO service_role;
+GRANT SELECT ON TABLE public.bot_logs TO authenticated;
 GRANT ALL ON TABLE private.billing_payment_methods TO service_role;
 GRANT ALL ON TABLE private.billing_reminders TO service_role;
+GRANT SELECT ON TABLE private.history_partitions TO service_role;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.holdings_pending_aggregates TO service_role;
 GRANT ALL ON TABLE public.brokerage_positions TO service_role;
 GRANT SELECT ON TABLE public.brokerage_positions TO authenticated;
@@ -11560,8 +11969,6 @@ GRANT ALL ON TABLE public.bot_equity TO service_role;
 GRANT SELECT ON TABLE public.bot_equity TO authenticated;
 GRANT ALL ON TABLE public.bot_leases TO service_role;
 GRANT SELECT ON TABLE public.bot_leases TO authenticated;
-GRANT ALL ON TABLE public.bot_logs TO service_role;
-GRANT SELECT ON TABLE public.bot_logs TO authenticated;
 GRANT ALL ON SEQUENCE public.bot_logs_id_seq TO service_role;
 GRANT ALL ON TABLE public.bot_performance_summary TO service_role;
 GRANT SELECT ON TABLE public.bot_performance_summary TO authenticated;

@@ -24,6 +24,7 @@ KEY = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 # Every periodic job of the built-in capabilities, and the queue it runs on.
 PERIODIC = {
     "fleet.prune",
+    "fleet.partitions",
     "credits.expire_holds",
     "credits.monthly_grants",
     "credits.api_usage",

@@ -27,6 +27,14 @@ HISTORY = [
       from generate_series(1, %(n)s) n
     """,
     """
+    select private.create_history_partition('bot_logs', now() - interval '40 days')
+    """,
+    """
+    insert into bot_logs (user_id, log_level, message, created_at)
+    select %(u)s, 'info', 'old day', now() - interval '40 days' + n * interval '1 second'
+      from generate_series(1, 5) n
+    """,
+    """
     insert into bot_logs (user_id, log_level, message, created_at)
     values (%(u)s, 'info', 'recent', now() - interval '29 days'),
            (%(u)s, 'info', 'recent', now() - interval '1 hour')
@@ -123,6 +131,7 @@ async def test_the_periodic_prune_deletes_exactly_the_old_history_while_a_bot_lo
                     "jobs": 2,
                     "service_checks": 2,
                 },
+                "partitions_dropped": {"bot_logs": 1},
                 "unfinished": [],
             },
         )

@@ -257,6 +257,12 @@ MUTANTS: list[Mutant] = [
         "grant select (sealed_secret) on public.exchange_credentials to authenticated;",
     ),
     Mutant(
+        "partition reachable directly",
+        "authenticated may read every user's bot logs in their partition",
+        "grant usage on schema partitions to authenticated;"
+        " grant select on partitions.bot_logs_default to authenticated;",
+    ),
+    Mutant(
         "function execute granted",
         "anon may enqueue jobs",
         "grant execute on function public.enqueue_job(text, jsonb, text, timestamptz, integer, "

@@ -10,7 +10,14 @@ older than its keep (:class:`~worker.fleet.settings.RetentionSettings`) from
 - ``service_checks``, the history of the services' health (``SERVICE_CHECKS_KEEP_S``, 7 days).
 
 Failed and waiting webhook events, unread notifications, and dead, queued or running jobs
-are never history. Each call of ``public.prune_history`` deletes one batch
+are never history. A partitioned history (:data:`PARTITIONED`: ``bot_logs``, one partition
+per week) loses whole weeks: ``public.drop_history_partitions`` detaches and drops every
+partition whose last day is older than the keep, without deleting a row; only the
+rows of its default partition (days that had no partition) are deleted in batches. The
+periodic job ``fleet.partitions`` (every ``RETENTION_INTERVAL_S`` too) creates the
+partitions of the week ahead (``public.create_history_partitions``).
+
+Each call of ``public.prune_history`` deletes one batch
 (``RETENTION_BATCH`` rows, oldest first) in its own short transaction and skips rows
 another transaction holds, so writers (bots logging, the queue) are never blocked; a run
 that takes longer than :data:`RUN_BUDGET_S` stops between batches and the next run goes on.
@@ -37,8 +44,32 @@ HISTORIES: tuple[History, ...] = (
     "jobs",
     "service_checks",
 )
+PARTITIONED: frozenset[History] = frozenset({"bot_logs"})
 RUN_BUDGET_S = 600.0
 PRUNE = "select public.prune_history(%(history)s, make_interval(secs => %(keep_s)s), %(batch)s)"
+DROP = "select public.drop_history_partitions(%(history)s, make_interval(secs => %(keep_s)s))"
+CREATE = "select public.create_history_partitions()"
+
+
+class Partitions(Payload):
+    """No arguments: each history's partitions up to its ``ahead``."""
+
+
+async def drop_partitions(pool: AsyncConnectionPool, history: History, keep_s: float) -> int:
+    """Detach and drop the partitions of ``history`` older than ``keep_s``; returns
+    how many went."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(DROP, {"history": history, "keep_s": keep_s})
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def create_partitions(pool: AsyncConnectionPool) -> int:
+    """Create the partitions of the days ahead; returns how many were new."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(CREATE)
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 class Prune(Payload):
@@ -81,10 +112,13 @@ def register(registry: Registry, settings: RetentionSettings) -> None:
     async def prune(ctx: JobContext[Prune]) -> dict[str, object]:
         deadline = time.monotonic() + RUN_BUDGET_S
         deleted: dict[str, int] = {}
+        dropped: dict[str, int] = {}
         unfinished: list[str] = []
         for history in HISTORIES:
             override: float | None = getattr(ctx.payload, f"{history}_keep_s")
             keep_s: float = override or getattr(settings, f"{history}_keep_s")
+            if history in PARTITIONED:
+                dropped[history] = await drop_partitions(ctx.pool, history, keep_s)
             n, done = await prune_history(
                 ctx.pool,
                 history,
@@ -96,12 +130,30 @@ def register(registry: Registry, settings: RetentionSettings) -> None:
             deleted[history] = n
             if not done:
                 unfinished.append(history)
-        if unfinished or any(deleted.values()):
+        if unfinished or any(deleted.values()) or any(dropped.values()):
             ctx.log.info(
                 "history pruned",
-                extra={"action": "history_pruned", "deleted": deleted, "unfinished": unfinished},
+                extra={
+                    "action": "history_pruned",
+                    "deleted": deleted,
+                    "partitions_dropped": dropped,
+                    "unfinished": unfinished,
+                },
             )
-        return {"deleted": deleted, "unfinished": unfinished}
+        return {"deleted": deleted, "partitions_dropped": dropped, "unfinished": unfinished}
+
+    async def partitions(ctx: JobContext[Partitions]) -> dict[str, object]:
+        created = await create_partitions(ctx.pool)
+        if created:
+            ctx.log.info(
+                "history partitions created",
+                extra={"action": "history_partitions_created", "created": created},
+            )
+        return {"created": created}
 
     registry.job("fleet.prune", payload=Prune, max_attempts=3, timeout_s=RUN_BUDGET_S + 300)(prune)
     registry.every("fleet.prune", timedelta(seconds=settings.retention_interval_s), "fleet.prune")
+    registry.job("fleet.partitions", payload=Partitions, max_attempts=3, timeout_s=300)(partitions)
+    registry.every(
+        "fleet.partitions", timedelta(seconds=settings.retention_interval_s), "fleet.partitions"
+    )

@@ -157,7 +157,10 @@ class RetentionSettings(BaseSettings):
         default=30 * DAY_S,
         gt=0,
         le=MAX_KEEP_S,
-        description="Bot log lines older than this are deleted.",
+        description=(
+            "Bot log lines older than this are deleted (whole weeks: a weekly partition"
+            " goes once its last day is older)."
+        ),
     )
     webhook_events_keep_s: float = Field(
         default=30 * DAY_S,

@@ -181,6 +181,8 @@ insert into executors values
   ('mark_dead_workers(double precision)', 'service_role'),
   ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
   ('prune_history(text,interval,integer)', 'service_role'),
+  ('create_history_partitions()', 'service_role'),
+  ('drop_history_partitions(text,interval)', 'service_role'),
   ('record_service_check(text,text,boolean,numeric,text,numeric,integer)', 'service_role'),
   ('reclaim_expired_jobs()', 'service_role'),
   ('register_worker(text,text,integer,text,text[],integer,jsonb)', 'service_role'),
@@ -353,7 +355,7 @@ $$;
 
 select plan(
   (select count(*)::int from calls m, tests.mx_actors() a where m.expected[a.i] is not null)
-  + 1 + 1 + 1 + 3 + 2
+  + 1 + 1 + 1 + 3 + 2 + 2
   + (select count(*)::int * 6 from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p'))
   + (select count(*)::int * 4 from sequences));
 
@@ -468,6 +470,22 @@ begin
 end;
 $$;
 select * from pg_temp.sequence_checks();
+
+-- Partitions of the partitioned history are reached only through their parents.
+select is(
+  (select array_agg(r order by r) from unnest(array['anon', 'authenticated', 'tradefleet_admin']) r
+    where has_schema_privilege(r, 'partitions', 'usage')),
+  null,
+  'no app role may use schema partitions'
+);
+select is(
+  (select array_agg(format('%s %s', r, c.relname) order by c.relname, r)
+     from pg_class c cross join unnest(array['anon', 'authenticated', 'tradefleet_admin']) r
+    where c.relnamespace = 'partitions'::regnamespace and c.relkind in ('r', 'p')
+      and has_table_privilege(r, c.oid, 'select, insert, update, delete')),
+  null,
+  'no app role holds a privilege on a partition'
+);
 
 select * from finish();
 rollback;
