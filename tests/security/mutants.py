@@ -557,6 +557,16 @@ MUTANTS: list[Mutant] = [
         "an organisation's API key reaches the paying owner's own bots",
         'drop policy "Organisation API keys reach only its bots" on public.bots;',
     ),
+    Mutant(
+        "organisation policy widened",
+        "the organisation members' trades policy lets every user read every trade",
+        'alter policy "Organisation members can read its bots\' trades" on public.trades using (true);',
+    ),
+    Mutant(
+        "organisation policy dropped",
+        "an organisation's API key reads the paying owner's own trades",
+        'drop policy "Organisation API keys reach only its trades" on public.trades;',
+    ),
 ]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 
