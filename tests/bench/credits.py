@@ -73,7 +73,7 @@ class Accounts:
     grants: str
 
 
-async def setup(url: str, cold: int) -> Accounts:
+async def setup(url: str, cold_accounts: int) -> Accounts:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute(
             """
@@ -82,7 +82,7 @@ async def setup(url: str, cold: int) -> Accounts:
                    '{"role": "user"}', now(), now()
               from generate_series(1, %(n)s) g
             """,
-            {"n": HOT + cold},
+            {"n": HOT + cold_accounts},
         )
         cur = await conn.execute(
             "select user_id::text, id::text from credit_accounts where kind = 'user' order by id"
