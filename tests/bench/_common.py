@@ -38,3 +38,35 @@ def median(values: list[float]) -> float:
 
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
+
+
+def parse_sizes(text: str) -> list[int]:
+    """'1000,10_000,1e5' → [1000, 10000, 100000], ascending; for the benchmarks' --sizes."""
+    try:
+        sizes = sorted({int(float(part.replace("_", ""))) for part in text.split(",") if part})
+    except ValueError:
+        raise SystemExit(
+            f"bench: --sizes wants numbers separated by commas, not {text!r}"
+        ) from None
+    if not sizes or sizes[0] < 0 or sizes[-1] == 0:
+        raise SystemExit("bench: --sizes wants sizes of 0 or more, one of them positive")
+    return sizes
+
+
+def growth(curve: list[tuple[int, float]]) -> float:
+    """Cost per unit of work at the largest size over the smallest: 1.0 is linear scaling.
+
+    ``curve`` holds (size, seconds for all the work at that size). For figures that are per
+    request already (latencies), pass size 1 at every point.
+    """
+    (small, t_small), (large, t_large) = curve[0], curve[-1]
+    return (t_large / large) / (t_small / small)
+
+
+def print_curve(name: str, unit: str, rows: list[tuple[int, dict[str, float]]]) -> None:
+    """One line per size: ``NAME curve: <unit>=<size> key=value …``."""
+    for size, figures in rows:
+        parts = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()
+        )
+        print(f"{name} curve: {unit}={size} {parts}")

@@ -1,12 +1,16 @@
 """Credit ledger benchmark.
 
-8 concurrent clients over 10 hot and 10,000 cold user accounts run a realistic mix
+8 concurrent clients over 10 hot and 10,000, 100,000 and 1,000,000 user accounts (each
+size on a fresh database) run a realistic mix
 (usage charges, holds, partial posts, voids, grants, and retries of earlier calls with
 the same id), first one transfer per call, then the same mix through the batch call;
 in the same run pgbench's built-in tpcb-like script runs on the same cluster with the
 same client count. The ledger is audited after both runs. Last line:
 
-    credits: transfers_per_s=<x> batch_transfers_per_s=<y> violations=<n> ratio=<x / pgbench tps>
+    credits: accounts=<n> transfers_per_s=<x> batch_transfers_per_s=<y> violations=<n>
+             ratio=<x / pgbench tps> growth=<time per batched transfer, largest over smallest size>
+
+    scripts/bench credits [--sizes 10000,100000,1000000]
 
 Clients run in 2 processes of 4 asyncio connections each, as pgbench runs 8 clients on
 2 threads (-j 2), so the Python client is not the bottleneck on a small machine.
@@ -24,6 +28,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parents[1]))
 # ruff: noqa: E402
 
+import argparse
 import asyncio
 import json
 import multiprocessing
@@ -39,14 +44,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tests.bench._common import bench_database
+from tests.bench._common import bench_database, parse_sizes, print_curve
 from tests.support import db as support
 from tests.support.programs import pg_program
 
 CLIENTS = 8
 PROCESSES = 2
 HOT = 10
-COLD = 10_000
 SINGLE_SECONDS = 15.0
 BATCH_SECONDS = 10.0
 BATCH_SIZE = 1000
@@ -69,7 +73,7 @@ class Accounts:
     grants: str
 
 
-async def setup(url: str) -> Accounts:
+async def setup(url: str, cold_accounts: int) -> Accounts:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute(
             """
@@ -78,7 +82,7 @@ async def setup(url: str) -> Accounts:
                    '{"role": "user"}', now(), now()
               from generate_series(1, %(n)s) g
             """,
-            {"n": HOT + COLD},
+            {"n": HOT + cold_accounts},
         )
         cur = await conn.execute(
             "select user_id::text, id::text from credit_accounts where kind = 'user' order by id"
@@ -342,24 +346,60 @@ async def audit(url: str, expected_new: int) -> tuple[int, list[Any]]:
         return len(problems), problems
 
 
-def main() -> None:
+def measure(cold: int) -> dict[str, Any]:
+    """One size on a fresh database: the single-call phase, the batched phase, the audit."""
     with bench_database("credits") as url:
-        acc = asyncio.run(setup(url))
+        started = time.monotonic()
+        acc = asyncio.run(setup(url, cold))
+        setup_s = time.monotonic() - started
         single, single_s = run_phase("single", url, acc, SINGLE_SECONDS, 1)
         batch, batch_s = run_phase("batch", url, acc, BATCH_SECONDS, 10_000)
         violations, problems = asyncio.run(audit(url, single["new"] + batch["new"]))
         violations += single["retry_mismatch"] + batch["retry_mismatch"] + single["errors"] // 1000
-    tps = pgbench_tps()
-    single_rate = single["new"] / single_s
-    batch_rate = batch["new"] / batch_s
-    print(f"single: {single} in {single_s:.1f}s")
-    print(f"batch:  {batch} in {batch_s:.1f}s (batches of {BATCH_SIZE})")
-    print(f"pgbench tpcb-like: tps={tps:.0f} (-c {CLIENTS} -j {PROCESSES} -T {PGBENCH_SECONDS})")
+    print(f"accounts={HOT + cold} setup {setup_s:.1f}s", flush=True)
+    print(f"  single: {single} in {single_s:.1f}s", flush=True)
+    print(f"  batch:  {batch} in {batch_s:.1f}s (batches of {BATCH_SIZE})", flush=True)
     for p in problems[:10]:
-        print(f"violation: {p}")
+        print(f"  violation: {p}", flush=True)
+    return {
+        "single": single["new"] / single_s,
+        "batch": batch["new"] / batch_s,
+        "violations": violations,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000,1000000",
+        help="user accounts, comma-separated (a curve; 10 of them are hot)",
+    )
+    args = parser.parse_args()
+    rows: list[tuple[int, dict[str, float]]] = []
+    for accounts in parse_sizes(args.sizes):
+        r = measure(max(1, accounts - HOT))
+        rows.append(
+            (
+                accounts,
+                {
+                    "transfers_per_s": r["single"],
+                    "batch_transfers_per_s": r["batch"],
+                    "violations": r["violations"],
+                },
+            )
+        )
+    tps = pgbench_tps()
+    print(f"pgbench tpcb-like: tps={tps:.0f} (-c {CLIENTS} -j {PROCESSES} -T {PGBENCH_SECONDS})")
+    print_curve("credits", "accounts", rows)
+    accounts, last = rows[-1]
+    violations = sum(int(f["violations"]) for _, f in rows)
+    # Time per transfer at the largest size over the smallest (batched: the path at scale).
+    rate = rows[0][1]["batch_transfers_per_s"] / last["batch_transfers_per_s"]
     print(
-        f"credits: transfers_per_s={single_rate:.0f} batch_transfers_per_s={batch_rate:.0f} "
-        f"violations={violations} ratio={single_rate / tps:.2f}"
+        f"credits: accounts={accounts} transfers_per_s={last['transfers_per_s']:.0f} "
+        f"batch_transfers_per_s={last['batch_transfers_per_s']:.0f} violations={violations} "
+        f"ratio={last['transfers_per_s'] / tps:.2f} growth={rate:.2f}"
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from tests.bench._common import bench_database
+from tests.bench._common import bench_database, growth, parse_sizes, print_curve
 from worker.signals.jobs import CHARGE, CHARGE_CHUNK, FAN_OUT
 
 SETUP = [
@@ -166,19 +166,29 @@ async def run(url: str, n: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--subscribers", type=int, default=10_000)
-    args = parser.parse_args()
-    n = args.subscribers
-    with bench_database("fanout") as url:
-        started = time.perf_counter()
-        result = asyncio.run(run(url, n))
-    assert result["orders"] == n, f"only {result['orders']} of {n} orders persisted"
-    print(
-        f"fanout detail: executed={result['executed']} skipped={result['skipped']} "
-        f"notified={result['notified']} charged={result['charged']} "
-        f"credits_charged_after_s={result['charged_s']:.2f} total_run_s={time.perf_counter() - started:.1f}"
+    parser.add_argument(
+        "--sizes", default="10000,100000", help="subscriber counts, comma-separated (a curve)"
     )
-    print(f"fanout: subscribers={n} seconds={result['orders_s']:.2f}")
+    args = parser.parse_args()
+    rows: list[tuple[int, dict[str, float]]] = []
+    for n in parse_sizes(args.sizes):
+        with bench_database("fanout") as url:
+            result = asyncio.run(run(url, n))
+        assert result["orders"] == n, f"only {result['orders']} of {n} orders persisted"
+        assert result["charged"] == n, f"only {result['charged']} of {n} copies charged"
+        rows.append((n, {"orders_s": result["orders_s"], "seconds": result["charged_s"]}))
+        print(
+            f"fanout detail: subscribers={n} executed={result['executed']} skipped={result['skipped']} "
+            f"notified={result['notified']} charged={result['charged']}",
+            flush=True,
+        )
+    print_curve("fanout", "subscribers", rows)
+    n, last = rows[-1]
+    rate = growth([(size, r["seconds"]) for size, r in rows]) if len(rows) > 1 else 1.0
+    print(
+        f"fanout: subscribers={n} seconds={last['seconds']:.2f} orders_s={last['orders_s']:.2f} "
+        f"growth={rate:.2f}"
+    )
 
 
 if __name__ == "__main__":

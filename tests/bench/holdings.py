@@ -1,4 +1,4 @@
-"""Benchmark: webhook events stored -> aggregated holdings updated, 1,000 accounts x 10 positions.
+"""Benchmark: webhook events stored -> aggregated holdings updated, 1,000 and 10,000 accounts x 10 positions.
 
 A local fake SnapTrade serves positions over real HTTP (a threaded server on 127.0.0.1);
 the database is a fresh clone of the migrated template on the shared cluster, dropped at
@@ -8,11 +8,12 @@ request. Jobs are claimed, run and completed through the fleet queue's public fu
 the way a fleet worker does (batched claims up to its free slots, handlers run
 concurrently, outcomes written in batches). Before printing, every user's
 aggregated_holdings are checked against totals computed here from what the fake served.
-Goal: <= 5 s. Last line:
+Each size runs on a fresh database. Goal: 10,000 accounts in <= 10 s. Last line, for the
+largest size (growth: seconds per account at the largest size over the smallest):
 
-    holdings: accounts=<n> positions=<m> seconds=<s>
+    holdings: accounts=<n> positions=<m> seconds=<s> growth=<g>
 
-Run: .venv/bin/python tests/bench/holdings.py [--users 100] [--accounts-per-user 10]
+Run: scripts/bench holdings [--sizes 1000,10000] [--accounts-per-user 10]
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from psycopg_pool import AsyncConnectionPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.bench._common import growth, parse_sizes, print_curve
 from tests.support import db as support
 from worker.fleet import queue, workers
 from worker.fleet.registry import Job, Registry
@@ -301,30 +303,15 @@ async def verify(
     return problems
 
 
-async def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=100)
-    parser.add_argument("--accounts-per-user", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=24, help="jobs a worker runs at once")
-    parser.add_argument(
-        "--fetches",
-        type=int,
-        default=HoldingsDeps.max_fetches,
-        help="provider requests in flight at once (HoldingsDeps.max_fetches)",
-    )
-    args = parser.parse_args()
-
-    # The fake provider runs in its own process, as a real one would (no shared GIL).
-    ready: multiprocessing.Queue[int] = multiprocessing.Queue()
-    server = multiprocessing.Process(target=serve, args=(ready,), daemon=True)
-    server.start()
-    base = f"http://127.0.0.1:{ready.get(timeout=30)}/api/v1"
-
+async def measure(
+    args: argparse.Namespace, base: str, users: int, accounts_per_user: int
+) -> dict[str, Any]:
+    """One size: a fresh database, every account's webhook event, until no holdings job is left."""
     support.ensure_platform()
     template = support.ensure_template()
     keyring = Keyring({"bench": os.urandom(32)})
     with support.cloned_database(template) as url:
-        events, owners = await seed(url, keyring, args.users, args.accounts_per_user)
+        events, owners = await seed(url, keyring, users, accounts_per_user)
         # Deliveries of many users arrive interleaved, not user by user.
         random.Random(7).shuffle(events)
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=args.concurrency * 2))
@@ -375,18 +362,67 @@ async def main() -> int:
         finally:
             await pool.close()
             await http.aclose()
-            server.terminate()
-            server.join(5)
-    if failures or problems:
-        print(
-            f"FAILED: {len(failures)} job failures (first: {failures[:3]}); {'; '.join(problems)}"
-        )
-        return 1
-    print(
-        f"jobs run: {ran} ({ran - len(events)} holdings.aggregate); aggregated holdings rows: {holdings}, "
-        f"all as served; goal 5.0 s -> {seconds / 5.0:.2f} of budget"
+    return {
+        "accounts": len(events),
+        "positions": positions,
+        "holdings": holdings,
+        "ran": ran,
+        "seconds": seconds,
+        "failures": failures,
+        "problems": problems,
+    }
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--sizes",
+        default="1000,10000",
+        help="accounts, comma-separated (a curve; goal 10,000 in 10 s)",
     )
-    print(f"holdings: accounts={len(events)} positions={positions} seconds={seconds:.2f}")
+    parser.add_argument("--accounts-per-user", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=24, help="jobs a worker runs at once")
+    parser.add_argument(
+        "--fetches",
+        type=int,
+        default=HoldingsDeps.max_fetches,
+        help="provider requests in flight at once (HoldingsDeps.max_fetches)",
+    )
+    args = parser.parse_args()
+
+    # The fake provider runs in its own process, as a real one would (no shared GIL).
+    ready: multiprocessing.Queue[int] = multiprocessing.Queue()
+    server = multiprocessing.Process(target=serve, args=(ready,), daemon=True)
+    server.start()
+    base = f"http://127.0.0.1:{ready.get(timeout=30)}/api/v1"
+    rows: list[tuple[int, dict[str, float]]] = []
+    try:
+        for accounts in parse_sizes(args.sizes):
+            users = max(1, accounts // args.accounts_per_user)
+            r = await measure(args, base, users, args.accounts_per_user)
+            if r["failures"] or r["problems"]:
+                print(
+                    f"FAILED at {r['accounts']} accounts: {len(r['failures'])} job failures "
+                    f"(first: {r['failures'][:3]}); {'; '.join(r['problems'])}"
+                )
+                return 1
+            print(
+                f"holdings detail: accounts={r['accounts']} jobs run: {r['ran']} "
+                f"({r['ran'] - r['accounts']} holdings.aggregate); aggregated holdings rows: "
+                f"{r['holdings']}, all as served",
+                flush=True,
+            )
+            rows.append((r["accounts"], {"positions": r["positions"], "seconds": r["seconds"]}))
+    finally:
+        server.terminate()
+        server.join(5)
+    print_curve("holdings", "accounts", rows)
+    accounts, last = rows[-1]
+    rate = growth([(n, f["seconds"]) for n, f in rows]) if len(rows) > 1 else 1.0
+    print(
+        f"holdings: accounts={accounts} positions={int(last['positions'])} "
+        f"seconds={last['seconds']:.2f} growth={rate:.2f}"
+    )
     return 0
 
 

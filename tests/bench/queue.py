@@ -8,10 +8,14 @@ For each system:
    one; latency = start - enqueue per job (database timestamps), p50/p99.
 
 Tradefleet runs as configured by default (claims and outcomes with asynchronous commit)
-and once more with QUEUE_ASYNC_COMMIT=false for reference; the last line uses the default.
+with 0, 100,000 and 1,000,000 jobs waiting in the same queue (due tomorrow: a backlog of
+retries and scheduled work the claim must step over), then once with QUEUE_ASYNC_COMMIT=false
+and no backlog for reference.
 
-Run: ``.venv/bin/python tests/bench/queue.py`` (``--jobs N`` for a quicker run). The last
-line is ``queue: jobs_per_s=<ours> p99_wake_ms=<ours> ratio=<ours / procrastinate jobs/s>``.
+Run: ``scripts/bench queue`` (``--jobs N``, ``--sizes 0,100000`` for a quicker run). The
+last line is ``queue: waiting=<largest> jobs_per_s=<ours at it> p99_wake_ms=<ours at it>
+vs_empty=<jobs/s at it / jobs/s with none waiting> ratio=<ours with none waiting /
+procrastinate jobs/s> growth=<time per job at the largest backlog / with none>``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from tests.bench._common import percentile  # noqa: E402
+from tests.bench._common import parse_sizes, percentile, print_curve  # noqa: E402
 from tests.support import db as support  # noqa: E402
 
 WORKERS = 2
@@ -88,8 +92,20 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 # --- Tradefleet ------------------------------------------------------------------------------
 
 
-async def bench_ours(url: str, jobs: int, *, async_commit: bool = True) -> dict[str, float]:
+async def bench_ours(
+    url: str, jobs: int, *, async_commit: bool = True, waiting: int = 0
+) -> dict[str, float]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as c:
+        if waiting:
+            # A backlog in the same queue that is not due yet (retries, scheduled work): the
+            # claim must step over it, not through it.
+            await c.execute(
+                "insert into public.jobs (queue, kind, payload, run_at) "
+                "select 'bench', 'bench.later', '{}', now() + interval '1 day' "
+                "from generate_series(1, %s)",
+                (waiting,),
+            )
+            await c.execute("vacuum analyze public.jobs")
         t0 = time.monotonic()
         for start in range(0, jobs, 10_000):
             n = min(10_000, jobs - start)
@@ -327,35 +343,52 @@ def report(name: str, r: dict[str, float]) -> None:
     )
 
 
-async def main(jobs: int, ours_only: bool) -> None:
+async def main(jobs: int, ours_only: bool, sizes: list[int]) -> None:
     support.ensure_platform()
     ours_db, theirs_db = f"tf_bench_ours_{os.getpid()}", f"tf_bench_procrastinate_{os.getpid()}"
+    curve: list[tuple[int, dict[str, float]]] = []
     try:
         print(
             f"bench: {jobs} trivial jobs, {WORKERS} worker processes each, then {WAKE_JOBS} single "
-            f"enqueues for wake-up latency (NOTIFY)",
+            f"enqueues for wake-up latency (NOTIFY); with {', '.join(f'{n:,}' for n in sizes)} "
+            "jobs waiting (not due) in the same queue",
             flush=True,
         )
-        ours = await bench_ours(fresh_database(ours_db, migrate=True), jobs)
-        report("tradefleet", ours)
-        synced = await bench_ours(fresh_database(ours_db, migrate=True), jobs, async_commit=False)
-        report("(sync commit)", synced)
+        for waiting in sizes:
+            r = await bench_ours(fresh_database(ours_db, migrate=True), jobs, waiting=waiting)
+            report(f"{waiting:,} waiting", r)
+            curve.append((waiting, r))
         if ours_only:
             return
+        synced = await bench_ours(fresh_database(ours_db, migrate=True), jobs, async_commit=False)
+        report("(sync commit)", synced)
         theirs = await bench_procrastinate(fresh_database(theirs_db, migrate=False), jobs)
         report("procrastinate", theirs)
     finally:
         drop_database(ours_db)
         drop_database(theirs_db)
-    ratio = ours["jobs_per_s"] / theirs["jobs_per_s"]
+        print_curve(
+            "queue",
+            "waiting",
+            [(n, {"jobs_per_s": r["jobs_per_s"], "p99_wake_ms": r["p99_ms"]}) for n, r in curve],
+        )
+    empty, largest = curve[0][1], curve[-1][1]
+    ratio = empty["jobs_per_s"] / theirs["jobs_per_s"]
     print(
-        f"queue: jobs_per_s={ours['jobs_per_s']:.0f} p99_wake_ms={ours['p99_ms']:.1f} ratio={ratio:.2f}"
+        f"queue: waiting={curve[-1][0]} jobs_per_s={largest['jobs_per_s']:.0f} "
+        f"p99_wake_ms={largest['p99_ms']:.1f} vs_empty={largest['jobs_per_s'] / empty['jobs_per_s']:.2f} "
+        f"ratio={ratio:.2f} growth={empty['jobs_per_s'] / largest['jobs_per_s']:.2f}"
     )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument(
+        "--sizes",
+        default="0,100000,1000000",
+        help="jobs waiting (not due) in the queue while the jobs run, comma-separated (a curve)",
+    )
     parser.add_argument("--procrastinate-worker", metavar="URL")
     parser.add_argument(
         "--ours-only", action="store_true", help="skip procrastinate (quick checks)"
@@ -364,4 +397,4 @@ if __name__ == "__main__":
     if args.procrastinate_worker:
         asyncio.run(procrastinate_worker(args.procrastinate_worker))
     else:
-        asyncio.run(main(args.jobs, args.ours_only))
+        asyncio.run(main(args.jobs, args.ours_only, parse_sizes(args.sizes)))

@@ -10975,13 +10975,13 @@ CREATE POLICY "Members can read their organisations" ON public.organisations FOR
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
 CREATE POLICY "Members can read their organisations' members" ON public.organisation_members FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))));
 CREATE POLICY "Organisation API keys reach only its bots" ON public.bots AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
-CREATE POLICY "Organisation API keys reach only its orders" ON public.orders AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (EXISTS ( SELECT 1
-   FROM public.bots b
-  WHERE ((b.id = orders.bot_id) AND (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))))));
+CREATE POLICY "Organisation API keys reach only its orders" ON public.orders AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT ARRAY( SELECT b.id
+           FROM public.bots b
+          WHERE (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)) AS "array")::uuid[]))));
 CREATE POLICY "Organisation API keys reach only its strategies" ON public.strategies AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid) OR (is_public AND (strategy_type = 'marketplace'::text) AND is_verified))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
-CREATE POLICY "Organisation API keys reach only its trades" ON public.trades AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (EXISTS ( SELECT 1
-   FROM public.bots b
-  WHERE ((b.id = trades.bot_id) AND (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))))));
+CREATE POLICY "Organisation API keys reach only its trades" ON public.trades AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT ARRAY( SELECT b.id
+           FROM public.bots b
+          WHERE (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)) AS "array")::uuid[]))));
 CREATE POLICY "Organisation admins and invitees can read invitations" ON public.organisation_invitations FOR SELECT TO authenticated USING (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) OR (email = ( SELECT private.caller_email() AS caller_email))));
@@ -11010,31 +11010,31 @@ CREATE POLICY "Organisation admins can update its strategies" ON public.strategi
 CREATE POLICY "Organisation members can read its bots" ON public.bots FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' logs" ON public.bot_logs FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
-   FROM public.bots b
-  WHERE ((b.id = bot_logs.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                   FROM public.organisation_members m
-                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
-CREATE POLICY "Organisation members can read its bots' orders" ON public.orders FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
-   FROM public.bots b
-  WHERE ((b.id = orders.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                   FROM public.organisation_members m
-                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
-CREATE POLICY "Organisation members can read its bots' position requests" ON public.position_requests FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
-   FROM public.bots b
-  WHERE ((b.id = position_requests.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                   FROM public.organisation_members m
-                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
-CREATE POLICY "Organisation members can read its bots' protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
-   FROM public.bots b
-  WHERE ((b.id = protective_orders.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                   FROM public.organisation_members m
-                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
-CREATE POLICY "Organisation members can read its bots' trades" ON public.trades FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
-   FROM public.bots b
-  WHERE ((b.id = trades.bot_id) AND (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                   FROM public.organisation_members m
-                  WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))))));
+CREATE POLICY "Organisation members can read its bots' logs" ON public.bot_logs FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
+           FROM public.bots b
+          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                           FROM public.organisation_members m
+                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can read its bots' orders" ON public.orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
+           FROM public.bots b
+          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                           FROM public.organisation_members m
+                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can read its bots' position requests" ON public.position_requests FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
+           FROM public.bots b
+          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                           FROM public.organisation_members m
+                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can read its bots' protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
+           FROM public.bots b
+          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                           FROM public.organisation_members m
+                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can read its bots' trades" ON public.trades FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
+           FROM public.bots b
+          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
+                           FROM public.organisation_members m
+                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
 CREATE POLICY "Organisation members can read its strategies" ON public.strategies FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));

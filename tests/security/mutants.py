@@ -589,6 +589,16 @@ MUTANTS: list[Mutant] = [
         "where k.user_id = (select auth.uid()) "
         "or k.organisation_id = any (private.organisation_ids()) $$;",
     ),
+    Mutant(
+        "organisation policy widened",
+        "the organisation members' trades policy lets every user read every trade",
+        'alter policy "Organisation members can read its bots\' trades" on public.trades using (true);',
+    ),
+    Mutant(
+        "organisation policy dropped",
+        "an organisation's API key reads the paying owner's own trades",
+        'drop policy "Organisation API keys reach only its trades" on public.trades;',
+    ),
 ]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 

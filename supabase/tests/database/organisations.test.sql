@@ -4,7 +4,7 @@
 -- removing and roles (never without an owner); whose plan and wallet an organisation bot
 -- uses; organisation API keys and what a request made with one reaches.
 begin;
-select plan(126);
+select plan(127);
 
 -- Cast: 1901 olivia (paying owner), 1902 oscar (second owner), 1903 adam (admin),
 -- 1904 mia (member), 1905 rita (read_only), 1906 xena (outsider), 1907 nina (invited).
@@ -114,6 +114,13 @@ select tests.id('orgtrade', n), tests.id('orgbot', n), tests.id('user', 1901), '
   from generate_series(1, 2) n;
 insert into public.bot_logs (user_id, bot_id, log_level, message)
 select tests.id('user', 1901), tests.id('orgbot', n), 'info', 'orgs' from generate_series(1, 2) n;
+-- What the paying owner's personal bot did: an organisation key must not reach it.
+insert into public.bot_leases (bot_id, epoch, expires_at) values (tests.id('orgbot', 11), 1, now() + interval '1 minute');
+insert into public.orders (id, bot_id, user_id, client_order_id, exchange, symbol, side, order_type, amount, lease_epoch)
+values (tests.id('orgorder', 11), tests.id('orgbot', 11), tests.id('user', 1901), 'orgs-11', 'binance', 'ETH/BTC', 'buy',
+        'market', 1, 1);
+insert into public.trades (id, bot_id, user_id, exchange, trading_pair, side, amount, price, entry_time)
+values (tests.id('orgtrade', 11), tests.id('orgbot', 11), tests.id('user', 1901), 'binance', 'ETH/BTC', 'buy', 1, 0.1, now());
 
 -- Reading, by role: every member reads the organisation's bots and what they did, and
 -- nothing of the paying owner's personal bot; an outsider nothing; anon is refused.
@@ -318,6 +325,7 @@ select is(pg_temp.as_key(format($$select 1 from bots where id = %L$$, tests.id('
 select is(pg_temp.as_key(format($$update bots set status = 'paused' where id = %L$$, tests.id('orgbot', 11))), 'rows=0',
           'the key cannot pause the paying owner''s personal bot');
 select is(pg_temp.as_key($$select 1 from trades$$), 'rows=2', 'the key reads the organisation''s trades only');
+select is(pg_temp.as_key($$select 1 from orders$$), 'rows=2', 'the key reads the organisation''s orders only');
 update public.plans set max_bots = 50 where id = tests.id('plan', 1901);
 select is(pg_temp.as_key($$insert into bots (name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
                            values ('personal', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1)$$), '42501',
