@@ -798,7 +798,6 @@ CREATE TABLE public.bots (
     CONSTRAINT bots_limit_offset_range CHECK (((limit_offset >= (0)::numeric) AND (limit_offset <= (10)::numeric))),
     CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
     CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
-    CONSTRAINT bots_multi_pair_long_only CHECK (((pairs IS NULL) OR (cardinality(pairs) = 1) OR (NOT allow_short))),
     CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
     CONSTRAINT bots_order_timeout_range CHECK (((entry_timeout >= 1) AND (exit_timeout >= 1) AND (entry_timeout <=
 CASE order_timeout_unit

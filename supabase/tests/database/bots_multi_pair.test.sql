@@ -57,8 +57,8 @@ select is(pg_temp.refusal($$insert into public.bots (name, exchange, trading_pai
   'pairs of different quote currencies are refused (one balance)');
 select is(pg_temp.refusal($$insert into public.bots (name, exchange, trading_pair, pairs, timeframe, strategy, initial_balance, stake_amount, allow_short)
   values ('shorts', 'binance', 'SOL/USDT', '{SOL/USDT,ETH/USDT}', '5m', 'rsi', 100, 10, true)$$),
-  '23514 bots_multi_pair_long_only: new row for relation "bots" violates check constraint "bots_multi_pair_long_only"',
-  'a multi-pair bot trades long only');
+  'accepted',
+  'a multi-pair bot may short (a long or a short per pair, one cap and one balance)');
 select is(pg_temp.refusal($$update public.bots set pairs = '{SOL/USDT,XYZ/USDT}' where id = tests.id('bot', 1)$$),
   format('23514 bots_market_listed: binance does not list the market XYZ/USDT (markets loaded %s)',
          to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')),
