@@ -2717,6 +2717,29 @@ begin
 end;
 $$;
 ALTER FUNCTION private.position_request_key(p_key text) OWNER TO postgres;
+CREATE FUNCTION private.position_request_pair(p_bot public.bots, p_pair text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_pairs text[] := coalesce(p_bot.pairs, array[p_bot.trading_pair]);
+begin
+  if p_pair is null then
+    if cardinality(v_pairs) > 1 then
+      raise exception 'the bot trades % pairs (%): name the pair to trade', cardinality(v_pairs),
+        array_to_string(v_pairs, ', ')
+        using errcode = 'invalid_parameter_value', constraint = 'position_requests_pair_required';
+    end if;
+    return p_bot.trading_pair;
+  end if;
+  if not p_pair = any (v_pairs) then
+    raise exception '% is not a pair of this bot (it trades %)', left(p_pair, 64), array_to_string(v_pairs, ', ')
+      using errcode = 'check_violation', constraint = 'position_requests_pair_of_bot';
+  end if;
+  return p_pair;
+end;
+$$;
+ALTER FUNCTION private.position_request_pair(p_bot public.bots, p_pair text) OWNER TO postgres;
 CREATE FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -5523,6 +5546,7 @@ CREATE TABLE public.position_requests (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
+    pair text,
     CONSTRAINT position_requests_amount_positive CHECK (((amount > (0)::numeric) AND (amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
     CONSTRAINT position_requests_kind_known CHECK ((kind = ANY (ARRAY['close'::text, 'open'::text]))),
     CONSTRAINT position_requests_limit_price_positive CHECK (((limit_price > (0)::numeric) AND (limit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
@@ -5531,6 +5555,7 @@ CREATE TABLE public.position_requests (
     CONSTRAINT position_requests_open_has_side CHECK (((kind <> 'open'::text) OR ((side IS NOT NULL) AND ((amount IS NULL) <> (stake IS NULL))))),
     CONSTRAINT position_requests_order_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
     CONSTRAINT position_requests_origin_known CHECK ((origin = ANY (ARRAY['user'::text, 'stop'::text]))),
+    CONSTRAINT position_requests_pair_length CHECK (((char_length(pair) >= 1) AND (char_length(pair) <= 64))),
     CONSTRAINT position_requests_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
     CONSTRAINT position_requests_stake_positive CHECK (((stake > (0)::numeric) AND (stake <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
     CONSTRAINT position_requests_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'working'::text, 'done'::text, 'cancelled'::text, 'failed'::text]))),
@@ -5538,7 +5563,8 @@ CREATE TABLE public.position_requests (
     CONSTRAINT position_requests_timeout_range CHECK (((timeout_s >= 5) AND (timeout_s <= 86400)))
 );
 ALTER TABLE public.position_requests OWNER TO postgres;
-CREATE FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text DEFAULT 'market'::text, p_limit_price private.finite_number DEFAULT NULL::numeric, p_timeout_s integer DEFAULT NULL::integer, p_on_timeout text DEFAULT 'market'::text, p_idempotency_key text DEFAULT NULL::text) RETURNS public.position_requests
+COMMENT ON COLUMN public.position_requests.pair IS 'The pair a manual entry trades (one of the bot''s pairs); null on older requests: the bot''s trading_pair.';
+CREATE FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text DEFAULT 'market'::text, p_limit_price private.finite_number DEFAULT NULL::numeric, p_timeout_s integer DEFAULT NULL::integer, p_on_timeout text DEFAULT 'market'::text, p_idempotency_key text DEFAULT NULL::text, p_pair text DEFAULT NULL::text) RETURNS public.position_requests
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -5596,6 +5622,10 @@ begin
     raise exception 'no position of yours with id %', p_trade_id
       using errcode = 'no_data_found', constraint = 'position_requests_trade_owned';
   end if;
+  if p_pair is not null and p_pair is distinct from v_trade.trading_pair then
+    raise exception 'the trade is on %, not on %', v_trade.trading_pair, left(p_pair, 64)
+      using errcode = 'check_violation', constraint = 'position_requests_pair_of_trade';
+  end if;
   if v_trade.status <> 'open' then
     raise exception 'the trade is % already', v_trade.status
       using errcode = 'check_violation', constraint = 'position_requests_trade_open';
@@ -5607,17 +5637,17 @@ begin
     return v_req;
   end if;
   insert into public.position_requests as r (user_id, bot_id, trade_id, kind, order_type, limit_price, timeout_s,
-                                             on_timeout, is_paper_trade, idempotency_key)
+                                             on_timeout, pair, is_paper_trade, idempotency_key)
   values (v_uid, v_bot.id, p_trade_id, 'close', p_order_type,
           case when p_order_type = 'limit' then p_limit_price end,
           case when p_order_type = 'limit' then p_timeout_s end,
           case when p_order_type = 'limit' then p_on_timeout end,
-          v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
+          v_trade.trading_pair, v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
   returning * into v_req;
   return v_req;
 end;
 $$;
-ALTER FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) OWNER TO postgres;
+ALTER FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text) OWNER TO postgres;
 CREATE FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb DEFAULT NULL::jsonb) RETURNS boolean
     LANGUAGE sql
     SET search_path TO ''
@@ -7174,7 +7204,7 @@ begin
 end;
 $$;
 ALTER FUNCTION public.leave_organisation(p_organisation_id uuid) OWNER TO postgres;
-CREATE FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number DEFAULT NULL::numeric, p_stake private.finite_number DEFAULT NULL::numeric, p_idempotency_key text DEFAULT NULL::text) RETURNS public.position_requests
+CREATE FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number DEFAULT NULL::numeric, p_stake private.finite_number DEFAULT NULL::numeric, p_idempotency_key text DEFAULT NULL::text, p_pair text DEFAULT NULL::text) RETURNS public.position_requests
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -7183,6 +7213,7 @@ declare
   v_bot public.bots;
   v_key text := private.position_request_key(p_idempotency_key);
   v_req public.position_requests;
+  v_pair text;
 begin
   if v_uid is null then
     raise exception 'position requests are made by a signed-in user'
@@ -7200,11 +7231,16 @@ begin
     raise exception 'the amount or stake must be above 0 and at most 10^15'
       using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_positive';
   end if;
+  if char_length(p_pair) > 64 then
+    raise exception 'a pair is at most 64 characters'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_pair_length';
+  end if;
   if v_key is not null then
     select * into v_req from public.position_requests r
      where r.user_id = v_uid and r.idempotency_key = v_uid::text || ':' || v_key;
     if found then
-      if v_req.kind <> 'open' or v_req.bot_id <> p_bot_id then
+      if v_req.kind <> 'open' or v_req.bot_id <> p_bot_id
+         or (p_pair is not null and v_req.pair is distinct from p_pair) then
         raise exception 'this idempotency key was used for another request'
           using errcode = 'check_violation', constraint = 'position_requests_idempotency_key_reused';
       end if;
@@ -7212,25 +7248,30 @@ begin
     end if;
   end if;
   v_bot := private.position_request_bot(p_bot_id, p_is_paper_trade);
+  v_pair := private.position_request_pair(v_bot, p_pair);
   if p_side = 'sell' and not v_bot.allow_short then
     raise exception 'the bot does not allow shorts: a manual sell opens a short'
       using errcode = 'check_violation', constraint = 'position_requests_short_allowed',
             hint = 'Close a long with close_position.';
   end if;
-  if exists (select 1 from public.trades t where t.bot_id = v_bot.id and t.status = 'open' and t.signal_id is null)
+  if exists (select 1 from public.trades t
+              where t.bot_id = v_bot.id and t.status = 'open' and t.signal_id is null
+                and t.trading_pair = v_pair)
      or exists (select 1 from public.position_requests r
-                 where r.bot_id = v_bot.id and r.kind = 'open' and r.status in ('pending', 'working')) then
-    raise exception 'the bot holds a position (or is opening one): close it first'
+                 where r.bot_id = v_bot.id and r.kind = 'open' and r.status in ('pending', 'working')
+                   and coalesce(r.pair, v_bot.trading_pair) = v_pair) then
+    raise exception 'the bot holds a position on % (or is opening one): close it first', v_pair
       using errcode = 'check_violation', constraint = 'position_requests_bot_flat';
   end if;
-  insert into public.position_requests (user_id, bot_id, kind, side, amount, stake, is_paper_trade, idempotency_key)
-  values (v_uid, v_bot.id, 'open', p_side, p_amount, p_stake, v_bot.is_paper_trade,
+  insert into public.position_requests (user_id, bot_id, kind, side, amount, stake, pair, is_paper_trade,
+                                        idempotency_key)
+  values (v_uid, v_bot.id, 'open', p_side, p_amount, p_stake, v_pair, v_bot.is_paper_trade,
           v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
   returning * into v_req;
   return v_req;
 end;
 $$;
-ALTER FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) OWNER TO postgres;
+ALTER FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) OWNER TO postgres;
 CREATE FUNCTION public.mark_dead_workers(p_stale_s double precision) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -10437,6 +10478,7 @@ GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO se
 REVOKE ALL ON FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.position_request_key(p_key text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.position_request_pair(p_bot public.bots, p_pair text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION private.publish_latest_candles() FROM PUBLIC;
@@ -10674,9 +10716,9 @@ REVOKE ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_li
 GRANT ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) TO service_role;
 GRANT ALL ON TABLE public.position_requests TO service_role;
 GRANT SELECT ON TABLE public.position_requests TO authenticated;
-REVOKE ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) TO authenticated;
-GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) TO service_role;
+REVOKE ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text) TO authenticated;
+GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) FROM PUBLIC;
@@ -10795,9 +10837,9 @@ GRANT ALL ON FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_em
 REVOKE ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) TO service_role;
-REVOKE ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) TO authenticated;
-GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) TO service_role;
+REVOKE ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) TO authenticated;
+GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) TO service_role;
 REVOKE ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO service_role;
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;

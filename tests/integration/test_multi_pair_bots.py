@@ -269,3 +269,36 @@ async def test_a_live_multi_pair_futures_bot_shorts_and_rests_a_stop_per_positio
     assert len(cids) == len(set(cids)), "no client order id posted twice"
     status, error = await bot_status(conn, bot)
     assert (status, error) == ("running", None)
+
+
+async def test_a_manual_trade_on_a_multi_pair_bot_trades_the_pair_it_names(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    await grant_credits(conn, alice, "100")
+    bot = await create_bot(
+        conn,
+        alice,
+        trading_pair="ETH/BTC",
+        pairs=["ETH/BTC", "LTC/BTC", "XMR/BTC"],
+        parameters=PARAMS,
+        initial_balance="1",
+        stake_amount="0.1",
+        max_open_trades=3,
+    )
+    worker = await register_worker(conn, f"multi-{uuid.uuid4().hex[:6]}")
+    async with harness(db_url, worker, START) as h:
+        await h.sync()
+        await h.candles(1)
+        req = await rpc(
+            conn, alice, "manual_trade(%s, true, 'buy', null, 0.05, null, 'XMR/BTC')", bot
+        )
+        await h.runner.requests.run()
+    ((status, trade_id, pair),) = await (
+        await conn.execute(
+            "select r.status, r.trade_id, t.trading_pair from position_requests r"
+            " left join trades t on t.id = r.trade_id where r.id = %s",
+            (req["id"],),
+        )
+    ).fetchall()
+    assert (status, pair) == ("done", "XMR/BTC") and trade_id is not None

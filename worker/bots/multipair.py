@@ -65,10 +65,16 @@ def markets_of(bot: BotState) -> list[MarketKey]:
 
 
 def leg_for(bot: BotState, request: Mapping[str, Any]) -> BotState:
-    """The leg an owner's position request is for: the one holding (or opening) its trade;
-    a manual entry on a multi-pair bot trades its first pair."""
+    """The leg an owner's position request is for: the one holding (or opening) its trade,
+    else the leg of the pair it names (``manual_trade``'s ``p_pair``; the first pair for a
+    request made before requests named one)."""
     if not bot.legs:
         return bot
+    pair = request.get("pair")
+    if request.get("kind") == "open" and pair is not None:
+        for leg in bot.legs:
+            if leg.config.symbol == pair:
+                return leg
     trade_id = request.get("trade_id")
     cid = make_client_order_id(bot.id, "request", request["id"], "open")
     for leg in bot.legs:
