@@ -50,6 +50,21 @@ CASES = {
         "exit_timeout": 2,
         "timeout_action": "requote",
     },
+    # long and short: limit short entries sell above the close; market exits reverse
+    "limit-entries-shorts": {
+        "entry_order_type": "limit",
+        "entry_timeout": 2,
+        "timeout_action": "requote",
+        "allow_short": True,
+    },
+    # long and short: a short's limit exit buys back below the close
+    "limit-both-shorts": {
+        "entry_order_type": "limit",
+        "exit_order_type": "limit",
+        "entry_timeout": 3,
+        "exit_timeout": 2,
+        "allow_short": True,
+    },
 }
 
 
@@ -61,7 +76,7 @@ def backtest(case: dict[str, Any], offset: Decimal) -> list[dict[str, Any]]:
     first = int(np.searchsorted(c.time, int(START.timestamp() * 1000)))
     strategy = get_strategy("sma_cross")
     sig = strategy.signal_grid(c, [strategy.validate(PARAMS)])
-    for flags in (sig.enter_long, sig.exit_long):
+    for flags in (sig.enter_long, sig.exit_long, sig.enter_short, sig.exit_short):
         flags[:, :first] = False  # the bot's first decision is on the candle opening at START
     tick = paper_rules("binance").market("ETH/BTC").price_precision
     settings = Settings(
@@ -73,6 +88,7 @@ def backtest(case: dict[str, Any], offset: Decimal) -> list[dict[str, Any]]:
         exit_timeout=case.get("exit_timeout", 1),
         timeout_action=case.get("timeout_action", "cancel"),
         price_tick=None if tick is None else float(tick),
+        shorts=bool(case.get("allow_short")),
     )
     return trade_rows(simulate(c, sig, settings).trades, c)
 
@@ -134,6 +150,8 @@ async def test_a_paper_bot_with_limit_orders_makes_the_backtests_trades(
     ]
     expected = backtest(case, offset)
     assert len(expected) >= 10
+    if case.get("allow_short"):
+        assert {t["side"] for t in expected} == {"long", "short"}
     assert_same_trades(fills, expected)
     assert {r[5] for r in rows} == {"limit"}
 

@@ -81,8 +81,6 @@ class Settings(BaseModel):
     def _stake_fits(self) -> Settings:
         if self.stake_amount is not None and self.stake_amount > self.cash:
             raise ValueError("stake_amount must not exceed cash")
-        if self.limits and self.shorts:
-            raise ValueError("limit orders are backtested long-only: set shorts to false")
         return self
 
     @property
