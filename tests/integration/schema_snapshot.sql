@@ -7001,7 +7001,7 @@ begin
 end;
 $$;
 ALTER FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) OWNER TO postgres;
-CREATE FUNCTION public.get_user_trading_performance(days_back integer DEFAULT 30, user_uuid uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, total_trades bigint, winning_trades bigint, losing_trades bigint, win_rate numeric, total_profit numeric, avg_profit numeric, best_trade numeric, worst_trade numeric, total_volume numeric, total_bots bigint, active_bots bigint)
+CREATE FUNCTION public.get_user_trading_performance(days_back integer DEFAULT 30, user_uuid uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, quote_currency text, total_trades bigint, winning_trades bigint, losing_trades bigint, win_rate numeric, total_profit numeric, avg_profit numeric, best_trade numeric, worst_trade numeric, total_volume numeric, total_bots bigint, active_bots bigint)
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
@@ -7020,27 +7020,42 @@ begin
   end if;
   return query
   with t as (
-    select tr.profit, tr.amount * tr.price as volume
+    select split_part(split_part(tr.trading_pair, '/', 2), ':', 1) as quote, tr.profit,
+           tr.amount * tr.price as volume
       from public.trades tr
      where tr.user_id = v_user and tr.status = 'closed'
        and tr.entry_time >= now() - make_interval(days => days_back)
   ), b as (
-    select count(*) as total_bots, count(*) filter (where bo.status = 'running') as active_bots
+    select split_part(split_part(bo.trading_pair, '/', 2), ':', 1) as quote,
+           count(*) as total_bots, count(*) filter (where bo.status = 'running') as active_bots
       from public.bots bo where bo.user_id = v_user
+     group by 1
+  ), q as (
+    select t.quote from t union select b.quote from b
+  ), quotes as (
+    select q.quote from q
+    union all
+    select null::text where not exists (select 1 from q)
   )
   select v_user,
-         count(t.*),
+         qs.quote,
+         count(t.quote),
          count(*) filter (where t.profit > 0),
          count(*) filter (where t.profit < 0),
-         case when count(t.*) > 0 then round(count(*) filter (where t.profit > 0)::numeric / count(t.*) * 100, 2) else 0 end,
+         case when count(t.quote) > 0
+              then round(count(*) filter (where t.profit > 0)::numeric / count(t.quote) * 100, 2) else 0 end,
          coalesce(sum(t.profit), 0),
          coalesce(round(avg(t.profit), 8), 0),
          coalesce(max(t.profit), 0),
          coalesce(min(t.profit), 0),
          coalesce(sum(t.volume), 0),
-         (select b.total_bots from b),
-         (select b.active_bots from b)
-    from t;
+         coalesce(max(b.total_bots), 0),
+         coalesce(max(b.active_bots), 0)
+    from quotes qs
+    left join t on t.quote = qs.quote
+    left join b on b.quote = qs.quote
+   group by qs.quote
+   order by qs.quote;
 end;
 $$;
 ALTER FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) OWNER TO postgres;
