@@ -785,12 +785,14 @@ CREATE TABLE public.bots (
     exit_timeout integer DEFAULT 1 NOT NULL,
     timeout_action text DEFAULT 'cancel'::text NOT NULL,
     organisation_id uuid,
+    exit_timeout_count integer DEFAULT 0 NOT NULL,
     CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
     CONSTRAINT bots_entry_order_type_known CHECK ((entry_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
     CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
     CONSTRAINT bots_exit_order_type_known CHECK ((exit_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
+    CONSTRAINT bots_exit_timeout_count_range CHECK (((exit_timeout_count >= 0) AND (exit_timeout_count <= 100))),
     CONSTRAINT bots_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
     CONSTRAINT bots_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -836,6 +838,7 @@ END)
 ALTER TABLE public.bots OWNER TO postgres;
 COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
 COMMENT ON COLUMN public.bots.pairs IS 'The pairs a multi-pair bot trades, in order (first = trading_pair, 1 to 20, no repeats); null: trading_pair only.';
+COMMENT ON COLUMN public.bots.exit_timeout_count IS 'After this many timed-out limit exits of one position the bot exits at market; 0: never.';
 CREATE FUNCTION private.bot_actor_check(p_bot public.bots) RETURNS void
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -10370,6 +10373,7 @@ GRANT INSERT(entry_timeout),UPDATE(entry_timeout) ON TABLE public.bots TO authen
 GRANT INSERT(exit_timeout),UPDATE(exit_timeout) ON TABLE public.bots TO authenticated;
 GRANT INSERT(timeout_action),UPDATE(timeout_action) ON TABLE public.bots TO authenticated;
 GRANT INSERT(organisation_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exit_timeout_count),UPDATE(exit_timeout_count) ON TABLE public.bots TO authenticated;
 REVOKE ALL ON FUNCTION private.bot_actor_check(p_bot public.bots) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_check_pairs() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;

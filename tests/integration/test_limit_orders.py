@@ -50,6 +50,15 @@ CASES = {
         "exit_timeout": 2,
         "timeout_action": "requote",
     },
+    # exit_timeout_count: the second timeout of a position's limit exit exits at market
+    "limit-exits-give-up": {
+        "entry_order_type": "limit",
+        "exit_order_type": "limit",
+        "entry_timeout": 2,
+        "exit_timeout": 1,
+        "timeout_action": "requote",
+        "exit_timeout_count": 2,
+    },
     # long and short: limit short entries sell above the close; market exits reverse
     "limit-entries-shorts": {
         "entry_order_type": "limit",
@@ -89,6 +98,7 @@ def backtest(case: dict[str, Any], offset: Decimal) -> list[dict[str, Any]]:
         timeout_action=case.get("timeout_action", "cancel"),
         price_tick=None if tick is None else float(tick),
         shorts=bool(case.get("allow_short")),
+        exit_timeout_count=case.get("exit_timeout_count", 0),
     )
     return trade_rows(simulate(c, sig, settings).trades, c)
 
@@ -167,8 +177,19 @@ async def test_a_paper_bot_with_limit_orders_makes_the_backtests_trades(
         ).fetchall()
     }
     closed_trades = sum(1 for f in fills if f.exit_time is not None)
-    limit_fills = len(fills) + (closed_trades if "exit_order_type" in case else 0)
+    market_exits = counts.get(("market", "closed"), 0)  # exit_timeout_count gave up
+    limit_fills = len(fills) + (closed_trades - market_exits if "exit_order_type" in case else 0)
     assert counts[("limit", "closed")] == limit_fills
+    if case.get("exit_timeout_count"):
+        assert market_exits > 0
+        (gave_up,) = await (
+            await conn.execute(
+                "select count(*) from bot_logs where bot_id = %s"
+                " and context ->> 'action' = 'exit_timeout_market'",
+                (bot,),
+            )
+        ).fetchone() or (0,)
+        assert gave_up == market_exits
     assert counts.get(("limit", "canceled"), 0) > 0
 
     # one fill notification per filled order, to the owner who opted in

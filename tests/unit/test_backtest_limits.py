@@ -108,3 +108,21 @@ def test_with_market_orders_the_walk_makes_the_vectorised_engines_trades(
         assert np.array_equal(getattr(got, k), getattr(want, k)), k
     for k in ("entry_price", "exit_price", "pnl"):
         assert np.allclose(getattr(got, k), getattr(want, k)), k
+
+
+def test_after_exit_timeout_count_timeouts_a_limit_exit_goes_to_market() -> None:
+    o = [10.0, 10, 10, 10, 9.5, 9.5, 9.5]
+    closes = [10.0, 10, 10, 10, 9.5, 9.5, 9.5]
+    c = candles(o, closes, [9.5] * 7, closes)  # highs never reach 1 % above a close
+    sig = signals(7, enter=(0,), exit_=(1,))
+    base = {"exit_order": "limit", "limit_offset": 0.01, "exit_timeout": 1, "fee": 0.0}
+    # the limit exit 1 % above the close never fills: re-quoted for ever, open at the end
+    t = simulate(c, sig, Settings(**base, timeout_action="requote")).trades
+    assert list(t.exit_reason) == [EXIT_END]
+    # the second timeout (candle 3) exits at market: filled at candle 4's open
+    t = simulate(c, sig, Settings(**base, timeout_action="requote", exit_timeout_count=2)).trades
+    assert list(t.exit_idx) == [4] and list(t.exit_reason) == [EXIT_SIGNAL]
+    assert t.exit_price[0] == pytest.approx(9.5)
+    # with cancel, the first timeout gives up; the count still applies per position
+    t = simulate(c, sig, Settings(**base, exit_timeout_count=1)).trades
+    assert list(t.exit_idx) == [3] and t.exit_price[0] == pytest.approx(10.0)

@@ -10,7 +10,9 @@ candles of each parameter set in the order of a bot's step (``worker.bots.orders
    limit sell when the high does. This is the paper exchange's rule. A reversal's exit
    fills before its entry. A limit order still open after the fills of candle
    ``k + timeout`` is cancelled; with ``requote`` an exit is placed again at once, and an
-   entry on that candle's close, at that close moved by the offset.
+   entry on that candle's close, at that close moved by the offset. The
+   ``exit_timeout_count``-th exit timeout of one position places a market exit instead
+   (it fills at the next open; stops wait for it, as the bot's do).
 2. **Stops.** The position's stop-loss and take-profit (fractions of the entry fill: below
    and above a long's entry, above and below a short's) are checked inside every candle it
    is open, the fill candle included, at their level (at the open when the candle opens
@@ -63,6 +65,7 @@ def trades_with_limits(
     limit_entry, limit_exit = settings.entry_order == "limit", settings.exit_order == "limit"
     t_in, t_out = settings.entry_timeout, settings.exit_timeout
     requote = settings.timeout_action == "requote"
+    give_up = settings.exit_timeout_count
     tick = settings.price_tick
 
     def at(price: float) -> float:  # a limit price, on the market's tick as the exchange does
@@ -84,6 +87,7 @@ def trades_with_limits(
     exiting: tuple[float | None, int] | None = None  # limit (None: market), placed
     entering: tuple[int, float | None, int] | None = None  # side, limit, placed
     decided = 0  # the candle whose decision the open trade's levels come from
+    exit_timeouts = 0  # limit exits of the open position that timed out
 
     def close(x: int, px: float, reason: int) -> None:
         nonlocal pos, equity
@@ -106,7 +110,11 @@ def trades_with_limits(
                 close(x, px, EXIT_SIGNAL)
                 exiting = None
             elif x >= placed + t_out:
-                exiting = (rest(pos[0] < 0, x), x) if requote else None
+                exit_timeouts += 1
+                if 0 < give_up <= exit_timeouts:  # exit_timeout_count: at market now
+                    exiting = (None, x)
+                else:
+                    exiting = (rest(pos[0] < 0, x), x) if requote else None
         if entering is not None:
             side, limit, placed = entering
             pe = fill(side > 0, limit, x)
@@ -114,7 +122,7 @@ def trades_with_limits(
                 sl, tp = float(stop_l[decided]), float(take_p[decided])
                 sl_px = pe * (1.0 - side * sl) if sl == sl else float("nan")
                 tp_px = pe * (1.0 + side * tp) if tp == tp else float("nan")
-                pos, entering = (side, x, pe, sl_px, tp_px), None
+                pos, entering, exit_timeouts = (side, x, pe, sl_px, tp_px), None, 0
             elif x >= placed + t_in:
                 entering, requote_side = None, side if requote else 0
         # 2. stops (not while a market exit waits for the next open)

@@ -125,6 +125,7 @@ class BotBuilder:
                 else Decimal(t["take_profit_price"]),
                 direction="short" if t["direction"] == "short" else "long",
                 decided_at=t.get("decided_at"),
+                exit_timeouts=int(t.get("exit_timeouts") or 0),
             )
         realized = Decimal(row["realized"])
         exchange: Exchange

@@ -100,6 +100,7 @@ def _position(t: Mapping[str, Any]) -> Position:
         take_price=None if t["take_profit_price"] is None else Decimal(t["take_profit_price"]),
         direction="short" if t.get("direction") == "short" else "long",
         decided_at=t.get("decided_at"),
+        exit_timeouts=int(t.get("exit_timeouts") or 0),
     )
 
 

@@ -29,6 +29,7 @@ class OrderSettings:
     entry_timeout: int = 1
     exit_timeout: int = 1
     requote: bool = False  # on timeout: place again at the latest close (else give up)
+    exit_timeout_count: int = 0  # after this many exit timeouts of a position: exit at market
     notify_fills: bool = False  # the owner opted in to a notification per fill
 
     @classmethod
@@ -55,6 +56,7 @@ class OrderSettings:
             entry_timeout=entry_timeout,
             exit_timeout=exit_timeout,
             requote=row.get("timeout_action") == "requote",
+            exit_timeout_count=int(row.get("exit_timeout_count") or 0),
             notify_fills=_opted_in(row.get("notify_fills")),
         )
 
