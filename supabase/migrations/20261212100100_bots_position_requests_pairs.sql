@@ -3,7 +3,8 @@
 -- of the bot's pairs (a named error otherwise); on a single-pair bot it defaults to the bot's
 -- pair. The bot must be flat on that pair, not on all of them. `close_position` takes an
 -- optional `p_pair` that must be the trade's: an app that shows positions by pair cannot
--- close another pair's trade by a stale id.
+-- close another pair's trade by a stale id; and `p_amount` or `p_fraction` to close only a
+-- part of the position (at market or at a limit), stored as the request's `amount`.
 
 -- Tables ---------------------------------------------------------------------------------
 
@@ -133,7 +134,9 @@ drop function public.close_position(uuid, boolean, text, private.finite_number, 
 
 -- close_position: close an open trade of the caller's running bot (theirs, or their
 -- organisation's with a role of member or above), at market now or at a limit with a
--- timeout; with p_pair, only if the trade is on that pair.
+-- timeout; with p_pair, only if the trade is on that pair; with p_amount (base currency) or
+-- p_fraction (0 to 1 of the trade's amount), only that part of it (the worker closes the
+-- part as a trade of its own and the rest stays open and managed).
 create or replace function public.close_position(
   p_trade_id uuid,
   p_is_paper_trade boolean,
@@ -142,13 +145,16 @@ create or replace function public.close_position(
   p_timeout_s integer default null,
   p_on_timeout text default 'market',
   p_idempotency_key text default null,
-  p_pair text default null
+  p_pair text default null,
+  p_amount private.finite_number default null,
+  p_fraction private.finite_number default null
 ) returns public.position_requests
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
   v_uid uuid := auth.uid();
+  v_amount numeric;
   v_trade public.trades;
   v_bot public.bots;
   v_key text := private.position_request_key(p_idempotency_key);
@@ -180,6 +186,18 @@ begin
         using errcode = 'invalid_parameter_value', constraint = 'position_requests_on_timeout_known';
     end if;
   end if;
+  if p_amount is not null and p_fraction is not null then
+    raise exception 'give an amount (base currency) or a fraction of the position, not both'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_or_fraction';
+  end if;
+  if p_amount <= 0 or p_amount > 1e15 then
+    raise exception 'the amount to close must be above 0 and at most 10^15'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_positive';
+  end if;
+  if p_fraction <= 0 or p_fraction > 1 then
+    raise exception 'the fraction to close must be above 0 and at most 1, got %', p_fraction
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_fraction_range';
+  end if;
   if v_key is not null then
     select * into v_req from public.position_requests r
      where r.user_id = v_uid and r.idempotency_key = v_uid::text || ':' || v_key;
@@ -210,22 +228,27 @@ begin
       using errcode = 'check_violation', constraint = 'position_requests_trade_open';
   end if;
   v_bot := private.position_request_bot(v_trade.bot_id, p_is_paper_trade);
+  -- A part of the position (null: all of it; a part as large as the position is all of it).
+  v_amount := coalesce(p_amount, v_trade.amount * p_fraction);
+  if v_amount >= v_trade.amount then
+    v_amount := null;
+  end if;
   select * into v_req from public.position_requests r
    where r.trade_id = p_trade_id and r.kind = 'close' and r.status in ('pending', 'working');
   if found then
     return v_req;
   end if;
   insert into public.position_requests as r (user_id, bot_id, trade_id, kind, order_type, limit_price, timeout_s,
-                                             on_timeout, pair, is_paper_trade, idempotency_key)
+                                             on_timeout, pair, amount, is_paper_trade, idempotency_key)
   values (v_uid, v_bot.id, p_trade_id, 'close', p_order_type,
           case when p_order_type = 'limit' then p_limit_price end,
           case when p_order_type = 'limit' then p_timeout_s end,
           case when p_order_type = 'limit' then p_on_timeout end,
-          v_trade.trading_pair, v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
+          v_trade.trading_pair, round(v_amount, 12), v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
   returning * into v_req;
   return v_req;
 end;
 $$;
-revoke all on function public.close_position(uuid, boolean, text, private.finite_number, integer, text, text, text) from public, anon;
-grant execute on function public.close_position(uuid, boolean, text, private.finite_number, integer, text, text, text)
+revoke all on function public.close_position(uuid, boolean, text, private.finite_number, integer, text, text, text, private.finite_number, private.finite_number) from public, anon;
+grant execute on function public.close_position(uuid, boolean, text, private.finite_number, integer, text, text, text, private.finite_number, private.finite_number)
   to authenticated, service_role;

@@ -5567,12 +5567,13 @@ CREATE TABLE public.position_requests (
 );
 ALTER TABLE public.position_requests OWNER TO postgres;
 COMMENT ON COLUMN public.position_requests.pair IS 'The pair a manual entry trades (one of the bot''s pairs); null on older requests: the bot''s trading_pair.';
-CREATE FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text DEFAULT 'market'::text, p_limit_price private.finite_number DEFAULT NULL::numeric, p_timeout_s integer DEFAULT NULL::integer, p_on_timeout text DEFAULT 'market'::text, p_idempotency_key text DEFAULT NULL::text, p_pair text DEFAULT NULL::text) RETURNS public.position_requests
+CREATE FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text DEFAULT 'market'::text, p_limit_price private.finite_number DEFAULT NULL::numeric, p_timeout_s integer DEFAULT NULL::integer, p_on_timeout text DEFAULT 'market'::text, p_idempotency_key text DEFAULT NULL::text, p_pair text DEFAULT NULL::text, p_amount private.finite_number DEFAULT NULL::numeric, p_fraction private.finite_number DEFAULT NULL::numeric) RETURNS public.position_requests
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_uid uuid := auth.uid();
+  v_amount numeric;
   v_trade public.trades;
   v_bot public.bots;
   v_key text := private.position_request_key(p_idempotency_key);
@@ -5604,6 +5605,18 @@ begin
         using errcode = 'invalid_parameter_value', constraint = 'position_requests_on_timeout_known';
     end if;
   end if;
+  if p_amount is not null and p_fraction is not null then
+    raise exception 'give an amount (base currency) or a fraction of the position, not both'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_or_fraction';
+  end if;
+  if p_amount <= 0 or p_amount > 1e15 then
+    raise exception 'the amount to close must be above 0 and at most 10^15'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_positive';
+  end if;
+  if p_fraction <= 0 or p_fraction > 1 then
+    raise exception 'the fraction to close must be above 0 and at most 1, got %', p_fraction
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_fraction_range';
+  end if;
   if v_key is not null then
     select * into v_req from public.position_requests r
      where r.user_id = v_uid and r.idempotency_key = v_uid::text || ':' || v_key;
@@ -5634,23 +5647,28 @@ begin
       using errcode = 'check_violation', constraint = 'position_requests_trade_open';
   end if;
   v_bot := private.position_request_bot(v_trade.bot_id, p_is_paper_trade);
+  -- A part of the position (null: all of it; a part as large as the position is all of it).
+  v_amount := coalesce(p_amount, v_trade.amount * p_fraction);
+  if v_amount >= v_trade.amount then
+    v_amount := null;
+  end if;
   select * into v_req from public.position_requests r
    where r.trade_id = p_trade_id and r.kind = 'close' and r.status in ('pending', 'working');
   if found then
     return v_req;
   end if;
   insert into public.position_requests as r (user_id, bot_id, trade_id, kind, order_type, limit_price, timeout_s,
-                                             on_timeout, pair, is_paper_trade, idempotency_key)
+                                             on_timeout, pair, amount, is_paper_trade, idempotency_key)
   values (v_uid, v_bot.id, p_trade_id, 'close', p_order_type,
           case when p_order_type = 'limit' then p_limit_price end,
           case when p_order_type = 'limit' then p_timeout_s end,
           case when p_order_type = 'limit' then p_on_timeout end,
-          v_trade.trading_pair, v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
+          v_trade.trading_pair, round(v_amount, 12), v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
   returning * into v_req;
   return v_req;
 end;
 $$;
-ALTER FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text) OWNER TO postgres;
+ALTER FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text, p_amount private.finite_number, p_fraction private.finite_number) OWNER TO postgres;
 CREATE FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb DEFAULT NULL::jsonb) RETURNS boolean
     LANGUAGE sql
     SET search_path TO ''
@@ -10735,9 +10753,9 @@ REVOKE ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_li
 GRANT ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) TO service_role;
 GRANT ALL ON TABLE public.position_requests TO service_role;
 GRANT SELECT ON TABLE public.position_requests TO authenticated;
-REVOKE ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text) TO authenticated;
-GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text) TO service_role;
+REVOKE ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text, p_amount private.finite_number, p_fraction private.finite_number) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text, p_amount private.finite_number, p_fraction private.finite_number) TO authenticated;
+GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text, p_amount private.finite_number, p_fraction private.finite_number) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) FROM PUBLIC;

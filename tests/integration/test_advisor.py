@@ -183,7 +183,8 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             (
                 "close_position_p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, "
                 "p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, "
-                "p_idempotency_key text, p_pair text",
+                "p_idempotency_key text, p_pair text, p_amount private.finite_number, "
+                "p_fraction private.finite_number",
                 _APP_RPC,
             ),
             (

@@ -130,7 +130,7 @@ insert into executors values
   ('bot_trade_prices(uuid[])', 'service_role'),
   ('cancel_strategy_subscription(uuid)', 'authenticated service_role'),
   ('claim_jobs(uuid,text[],integer,double precision,text[])', 'service_role'),
-  ('close_position(uuid,boolean,text,private.finite_number,integer,text,text,text)', 'authenticated service_role'),
+  ('close_position(uuid,boolean,text,private.finite_number,integer,text,text,text,private.finite_number,private.finite_number)', 'authenticated service_role'),
   ('complete_job(uuid,bigint,jsonb)', 'service_role'),
   ('complete_jobs(uuid,bigint[],jsonb[])', 'service_role'),
   ('create_api_key(text,text[],timestamp with time zone,text)', 'authenticated service_role'),
