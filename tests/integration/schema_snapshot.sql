@@ -9431,6 +9431,8 @@ ALTER TABLE public.bots
 ALTER TABLE public.bots
     ADD CONSTRAINT bots_metadata_paper_costs CHECK ((((NOT (metadata ? 'paper_fee'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_fee'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_fee'::text)) <= 0.5)), false)) AND ((NOT (metadata ? 'paper_slippage'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_slippage'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_slippage'::text)) <= 0.5)), false)))) NOT VALID;
 ALTER TABLE public.bots
+    ADD CONSTRAINT bots_metadata_paper_volume_share_range CHECK (((NOT (metadata ? 'paper_volume_share'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_volume_share'::text)) > (0)::numeric) AND (private.sizing_number((metadata -> 'paper_volume_share'::text)) <= (1)::numeric)), false))) NOT VALID;
+ALTER TABLE public.bots
     ADD CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text, 'unlimited'::text]))) NOT VALID;
 ALTER TABLE public.bots
     ADD CONSTRAINT bots_name_length CHECK ((char_length(name) <= 200)) NOT VALID;

@@ -263,3 +263,54 @@ async def test_closing_a_position_now_cancels_the_bots_resting_limit_exit(
         await conn.execute("select status, exit_reason from public.trades where id = %s", (trade,))
     ).fetchone() or (None, None)
     assert (status, reason) == ("closed", "manual_close")
+
+
+async def test_paper_partial_fills_open_and_close_positions_in_part(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    """With metadata.paper_volume_share a paper limit order fills at most that share of each
+    candle's volume: an entry that timed out partly filled opens what filled, an exit that
+    timed out partly filled closes that part and leaves the rest open."""
+    alice = users["alice"]
+    await grant_credits(conn, alice, "1000")
+    bot = await create_bot(
+        conn,
+        alice,
+        parameters=PARAMS,
+        initial_balance="10",
+        stake_amount="0.5",
+        metadata={"paper_fee": str(FEE), "paper_volume_share": "0.0005"},
+        entry_order_type="limit",
+        exit_order_type="limit",
+        limit_offset="0.02",
+        entry_timeout=2,
+        exit_timeout=2,
+        timeout_action="requote",
+    )
+    worker = await register_worker(conn, "partial-fills")
+    async with harness(db_url, worker, START) as h:
+        await h.sync()
+        await h.candles(500)
+    status, error = await bot_status(conn, bot)
+    assert status == "running", error
+    entries = await (
+        await conn.execute(
+            # an exit in part splits the trade: its parts add up to the entry's fill
+            "select o.amount, o.filled, sum(t.amount) from orders o join trades t"
+            " on t.entry_order_id = o.id where o.bot_id = %s and o.status = 'canceled'"
+            " group by o.id",
+            (bot,),
+        )
+    ).fetchall()
+    assert entries, "an entry timed out partly filled"
+    assert all(0 < filled < ordered and traded == filled for ordered, filled, traded in entries), (
+        entries
+    )
+    (parts,) = await (
+        await conn.execute(
+            "select count(*) from bot_logs where bot_id = %s"
+            " and context ->> 'action' = 'exit_partial'",
+            (bot,),
+        )
+    ).fetchone() or (0,)
+    assert parts > 0, "an exit timed out partly filled"

@@ -150,6 +150,7 @@ class BotBuilder:
                 taker_fee=cfg.fee,
                 maker_fee=cfg.fee,
                 slippage=cfg.slippage,
+                volume_share=cfg.orders.paper_volume_share,
                 history=0,
                 margin=cfg.allow_short,
             )

@@ -144,6 +144,7 @@ async def build(
         taker_fee=cfg.fee,
         maker_fee=cfg.fee,
         slippage=cfg.slippage,
+        volume_share=cfg.orders.paper_volume_share,
         history=0,
         margin=cfg.allow_short,
     )

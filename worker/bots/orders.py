@@ -21,7 +21,8 @@ fill notifications and each bot's equity.
   market on the close of the last timeout (it fills at the next open, as any market exit).
   The count is the position's own: a takeover recounts it from the cancelled limit exits
   recorded since its entry. 0 never gives up.
-- **Partial fills.** An entry cancelled after part of it filled opens a position of the
+- **Partial fills** (on exchanges; on paper with ``metadata.paper_volume_share``, see
+  ``worker.bots.paper``). An entry cancelled after part of it filled opens a position of the
   filled amount (its credit hold is posted: a trade happened; the exchange frees the funds
   it reserved for the rest). An exit that filled in part closes that part as its own trade
   and leaves the rest open and managed, with the entry's cost and fee split pro rata.
