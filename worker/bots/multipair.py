@@ -16,7 +16,10 @@ A close steps the legs in three phases, the backtester's order (``worker.backtes
 2. every leg's decision: exits at once; the entries wanted take the free slots of
    ``max_open_trades`` in the pairs' order with the stake of ``worker.strategies.slots``
    (fixed, or unlimited: the available balance over the free slots); entries beyond the
-   cap are logged (``max_open_trades``) and not placed;
+   cap are logged (``max_open_trades``) and not placed. With ``allow_short`` (a paper
+   margin account, or live futures/swap markets) an entry is a long or a short; an entry
+   of the other side while a position is open is a reversal: its exit is placed at once
+   and frees its slot, and its entry competes for the free slots like any other;
 3. each open position's protective orders rest on the exchange (live); the entries are
    placed after their credit holds (batched across bots by the runner), a live bot's with
    their stops. A live bot catching up missed closes logs their entries (``missed_entry``).
