@@ -50,7 +50,7 @@ PERFORMANCE_SQL = """
 select p.email, perf.*
   from public.profiles p
  cross join lateral public.get_user_trading_performance(3650, p.id) perf
- order by p.email
+ order by p.email, perf.quote_currency
 """
 
 MARKETPLACE_SQL = """
@@ -167,12 +167,24 @@ def render(data: dict[str, list[dict[str, Any]]], console: Console) -> None:
     )
     console.print(
         _table(
-            "Performance per user (closed trades, last 10 years)",
-            ["Email", "Trades", "Won", "Lost", "Win %", "Profit", "Best", "Worst", "Running bots"],
-            left=1,
+            "Performance per user and quote currency (closed trades, last 10 years)",
+            [
+                "Email",
+                "Quote",
+                "Trades",
+                "Won",
+                "Lost",
+                "Win %",
+                "Profit",
+                "Best",
+                "Worst",
+                "Running bots",
+            ],
+            left=2,
             rows=[
                 [
                     r["email"],
+                    r["quote_currency"] or "-",
                     str(r["total_trades"]),
                     str(r["winning_trades"]),
                     str(r["losing_trades"]),

@@ -857,12 +857,14 @@ CREATE TABLE public.bots (
     exit_timeout integer DEFAULT 1 NOT NULL,
     timeout_action text DEFAULT 'cancel'::text NOT NULL,
     organisation_id uuid,
+    exit_timeout_count integer DEFAULT 0 NOT NULL,
     CONSTRAINT bots_current_balance_finite CHECK ((current_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_finite CHECK ((daily_loss_limit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_daily_loss_limit_positive CHECK ((daily_loss_limit > (0)::numeric)),
     CONSTRAINT bots_entry_order_type_known CHECK ((entry_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
     CONSTRAINT bots_exchange_supported CHECK ((exchange = ANY (ARRAY['binance'::text, 'bybit'::text, 'mexc'::text, 'bitget'::text, 'kraken'::text, 'coinbase'::text, 'okx'::text, 'kucoin'::text, 'gate'::text]))),
     CONSTRAINT bots_exit_order_type_known CHECK ((exit_order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
+    CONSTRAINT bots_exit_timeout_count_range CHECK (((exit_timeout_count >= 0) AND (exit_timeout_count <= 100))),
     CONSTRAINT bots_initial_balance_finite CHECK ((initial_balance <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_initial_balance_positive CHECK ((initial_balance > (0)::numeric)),
     CONSTRAINT bots_leverage_finite CHECK ((leverage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -870,7 +872,6 @@ CREATE TABLE public.bots (
     CONSTRAINT bots_limit_offset_range CHECK (((limit_offset >= (0)::numeric) AND (limit_offset <= (10)::numeric))),
     CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
     CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
-    CONSTRAINT bots_multi_pair_long_only CHECK (((pairs IS NULL) OR (cardinality(pairs) = 1) OR (NOT allow_short))),
     CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
     CONSTRAINT bots_order_timeout_range CHECK (((entry_timeout >= 1) AND (exit_timeout >= 1) AND (entry_timeout <=
 CASE order_timeout_unit
@@ -909,6 +910,7 @@ END)
 ALTER TABLE public.bots OWNER TO postgres;
 COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
 COMMENT ON COLUMN public.bots.pairs IS 'The pairs a multi-pair bot trades, in order (first = trading_pair, 1 to 20, no repeats); null: trading_pair only.';
+COMMENT ON COLUMN public.bots.exit_timeout_count IS 'After this many timed-out limit exits of one position the bot exits at market; 0: never.';
 CREATE FUNCTION private.bot_actor_check(p_bot public.bots) RETURNS void
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -3152,6 +3154,29 @@ begin
 end;
 $$;
 ALTER FUNCTION private.position_request_key(p_key text) OWNER TO postgres;
+CREATE FUNCTION private.position_request_pair(p_bot public.bots, p_pair text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_pairs text[] := coalesce(p_bot.pairs, array[p_bot.trading_pair]);
+begin
+  if p_pair is null then
+    if cardinality(v_pairs) > 1 then
+      raise exception 'the bot trades % pairs (%): name the pair to trade', cardinality(v_pairs),
+        array_to_string(v_pairs, ', ')
+        using errcode = 'invalid_parameter_value', constraint = 'position_requests_pair_required';
+    end if;
+    return p_bot.trading_pair;
+  end if;
+  if not p_pair = any (v_pairs) then
+    raise exception '% is not a pair of this bot (it trades %)', left(p_pair, 64), array_to_string(v_pairs, ', ')
+      using errcode = 'check_violation', constraint = 'position_requests_pair_of_bot';
+  end if;
+  return p_pair;
+end;
+$$;
+ALTER FUNCTION private.position_request_pair(p_bot public.bots, p_pair text) OWNER TO postgres;
 CREATE FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -6208,6 +6233,7 @@ CREATE TABLE public.position_requests (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
+    pair text,
     CONSTRAINT position_requests_amount_positive CHECK (((amount > (0)::numeric) AND (amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
     CONSTRAINT position_requests_kind_known CHECK ((kind = ANY (ARRAY['close'::text, 'open'::text]))),
     CONSTRAINT position_requests_limit_price_positive CHECK (((limit_price > (0)::numeric) AND (limit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
@@ -6216,6 +6242,7 @@ CREATE TABLE public.position_requests (
     CONSTRAINT position_requests_open_has_side CHECK (((kind <> 'open'::text) OR ((side IS NOT NULL) AND ((amount IS NULL) <> (stake IS NULL))))),
     CONSTRAINT position_requests_order_type_known CHECK ((order_type = ANY (ARRAY['market'::text, 'limit'::text]))),
     CONSTRAINT position_requests_origin_known CHECK ((origin = ANY (ARRAY['user'::text, 'stop'::text]))),
+    CONSTRAINT position_requests_pair_length CHECK (((char_length(pair) >= 1) AND (char_length(pair) <= 64))),
     CONSTRAINT position_requests_side_known CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text]))),
     CONSTRAINT position_requests_stake_positive CHECK (((stake > (0)::numeric) AND (stake <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
     CONSTRAINT position_requests_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'working'::text, 'done'::text, 'cancelled'::text, 'failed'::text]))),
@@ -6223,12 +6250,14 @@ CREATE TABLE public.position_requests (
     CONSTRAINT position_requests_timeout_range CHECK (((timeout_s >= 5) AND (timeout_s <= 86400)))
 );
 ALTER TABLE public.position_requests OWNER TO postgres;
-CREATE FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text DEFAULT 'market'::text, p_limit_price private.finite_number DEFAULT NULL::numeric, p_timeout_s integer DEFAULT NULL::integer, p_on_timeout text DEFAULT 'market'::text, p_idempotency_key text DEFAULT NULL::text) RETURNS public.position_requests
+COMMENT ON COLUMN public.position_requests.pair IS 'The pair a manual entry trades (one of the bot''s pairs); null on older requests: the bot''s trading_pair.';
+CREATE FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text DEFAULT 'market'::text, p_limit_price private.finite_number DEFAULT NULL::numeric, p_timeout_s integer DEFAULT NULL::integer, p_on_timeout text DEFAULT 'market'::text, p_idempotency_key text DEFAULT NULL::text, p_pair text DEFAULT NULL::text, p_amount private.finite_number DEFAULT NULL::numeric, p_fraction private.finite_number DEFAULT NULL::numeric) RETURNS public.position_requests
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_uid uuid := auth.uid();
+  v_amount numeric;
   v_trade public.trades;
   v_bot public.bots;
   v_key text := private.position_request_key(p_idempotency_key);
@@ -6260,6 +6289,18 @@ begin
         using errcode = 'invalid_parameter_value', constraint = 'position_requests_on_timeout_known';
     end if;
   end if;
+  if p_amount is not null and p_fraction is not null then
+    raise exception 'give an amount (base currency) or a fraction of the position, not both'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_or_fraction';
+  end if;
+  if p_amount <= 0 or p_amount > 1e15 then
+    raise exception 'the amount to close must be above 0 and at most 10^15'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_positive';
+  end if;
+  if p_fraction <= 0 or p_fraction > 1 then
+    raise exception 'the fraction to close must be above 0 and at most 1, got %', p_fraction
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_fraction_range';
+  end if;
   if v_key is not null then
     select * into v_req from public.position_requests r
      where r.user_id = v_uid and r.idempotency_key = v_uid::text || ':' || v_key;
@@ -6281,28 +6322,37 @@ begin
     raise exception 'no position of yours with id %', p_trade_id
       using errcode = 'no_data_found', constraint = 'position_requests_trade_owned';
   end if;
+  if p_pair is not null and p_pair is distinct from v_trade.trading_pair then
+    raise exception 'the trade is on %, not on %', v_trade.trading_pair, left(p_pair, 64)
+      using errcode = 'check_violation', constraint = 'position_requests_pair_of_trade';
+  end if;
   if v_trade.status <> 'open' then
     raise exception 'the trade is % already', v_trade.status
       using errcode = 'check_violation', constraint = 'position_requests_trade_open';
   end if;
   v_bot := private.position_request_bot(v_trade.bot_id, p_is_paper_trade);
+  -- A part of the position (null: all of it; a part as large as the position is all of it).
+  v_amount := coalesce(p_amount, v_trade.amount * p_fraction);
+  if v_amount >= v_trade.amount then
+    v_amount := null;
+  end if;
   select * into v_req from public.position_requests r
    where r.trade_id = p_trade_id and r.kind = 'close' and r.status in ('pending', 'working');
   if found then
     return v_req;
   end if;
   insert into public.position_requests as r (user_id, bot_id, trade_id, kind, order_type, limit_price, timeout_s,
-                                             on_timeout, is_paper_trade, idempotency_key)
+                                             on_timeout, pair, amount, is_paper_trade, idempotency_key)
   values (v_uid, v_bot.id, p_trade_id, 'close', p_order_type,
           case when p_order_type = 'limit' then p_limit_price end,
           case when p_order_type = 'limit' then p_timeout_s end,
           case when p_order_type = 'limit' then p_on_timeout end,
-          v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
+          v_trade.trading_pair, round(v_amount, 12), v_bot.is_paper_trade, v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
   returning * into v_req;
   return v_req;
 end;
 $$;
-ALTER FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) OWNER TO postgres;
+ALTER FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text, p_amount private.finite_number, p_fraction private.finite_number) OWNER TO postgres;
 CREATE FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb DEFAULT NULL::jsonb) RETURNS boolean
     LANGUAGE sql
     SET search_path TO ''
@@ -7714,7 +7764,7 @@ begin
 end;
 $$;
 ALTER FUNCTION public.get_strategy_subscribers(p_strategy_id uuid) OWNER TO postgres;
-CREATE FUNCTION public.get_user_trading_performance(days_back integer DEFAULT 30, user_uuid uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, total_trades bigint, winning_trades bigint, losing_trades bigint, win_rate numeric, total_profit numeric, avg_profit numeric, best_trade numeric, worst_trade numeric, total_volume numeric, total_bots bigint, active_bots bigint)
+CREATE FUNCTION public.get_user_trading_performance(days_back integer DEFAULT 30, user_uuid uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, quote_currency text, total_trades bigint, winning_trades bigint, losing_trades bigint, win_rate numeric, total_profit numeric, avg_profit numeric, best_trade numeric, worst_trade numeric, total_volume numeric, total_bots bigint, active_bots bigint)
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
@@ -7733,27 +7783,42 @@ begin
   end if;
   return query
   with t as (
-    select tr.profit, tr.amount * tr.price as volume
+    select split_part(split_part(tr.trading_pair, '/', 2), ':', 1) as quote, tr.profit,
+           tr.amount * tr.price as volume
       from public.trades tr
      where tr.user_id = v_user and tr.status = 'closed'
        and tr.entry_time >= now() - make_interval(days => days_back)
   ), b as (
-    select count(*) as total_bots, count(*) filter (where bo.status = 'running') as active_bots
+    select split_part(split_part(bo.trading_pair, '/', 2), ':', 1) as quote,
+           count(*) as total_bots, count(*) filter (where bo.status = 'running') as active_bots
       from public.bots bo where bo.user_id = v_user
+     group by 1
+  ), q as (
+    select t.quote from t union select b.quote from b
+  ), quotes as (
+    select q.quote from q
+    union all
+    select null::text where not exists (select 1 from q)
   )
   select v_user,
-         count(t.*),
+         qs.quote,
+         count(t.quote),
          count(*) filter (where t.profit > 0),
          count(*) filter (where t.profit < 0),
-         case when count(t.*) > 0 then round(count(*) filter (where t.profit > 0)::numeric / count(t.*) * 100, 2) else 0 end,
+         case when count(t.quote) > 0
+              then round(count(*) filter (where t.profit > 0)::numeric / count(t.quote) * 100, 2) else 0 end,
          coalesce(sum(t.profit), 0),
          coalesce(round(avg(t.profit), 8), 0),
          coalesce(max(t.profit), 0),
          coalesce(min(t.profit), 0),
          coalesce(sum(t.volume), 0),
-         (select b.total_bots from b),
-         (select b.active_bots from b)
-    from t;
+         coalesce(max(b.total_bots), 0),
+         coalesce(max(b.active_bots), 0)
+    from quotes qs
+    left join t on t.quote = qs.quote
+    left join b on b.quote = qs.quote
+   group by qs.quote
+   order by qs.quote;
 end;
 $$;
 ALTER FUNCTION public.get_user_trading_performance(days_back integer, user_uuid uuid) OWNER TO postgres;
@@ -7917,7 +7982,7 @@ begin
 end;
 $$;
 ALTER FUNCTION public.leave_organisation(p_organisation_id uuid) OWNER TO postgres;
-CREATE FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number DEFAULT NULL::numeric, p_stake private.finite_number DEFAULT NULL::numeric, p_idempotency_key text DEFAULT NULL::text) RETURNS public.position_requests
+CREATE FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number DEFAULT NULL::numeric, p_stake private.finite_number DEFAULT NULL::numeric, p_idempotency_key text DEFAULT NULL::text, p_pair text DEFAULT NULL::text) RETURNS public.position_requests
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -7926,6 +7991,7 @@ declare
   v_bot public.bots;
   v_key text := private.position_request_key(p_idempotency_key);
   v_req public.position_requests;
+  v_pair text;
 begin
   if v_uid is null then
     raise exception 'position requests are made by a signed-in user'
@@ -7943,11 +8009,16 @@ begin
     raise exception 'the amount or stake must be above 0 and at most 10^15'
       using errcode = 'invalid_parameter_value', constraint = 'position_requests_amount_positive';
   end if;
+  if char_length(p_pair) > 64 then
+    raise exception 'a pair is at most 64 characters'
+      using errcode = 'invalid_parameter_value', constraint = 'position_requests_pair_length';
+  end if;
   if v_key is not null then
     select * into v_req from public.position_requests r
      where r.user_id = v_uid and r.idempotency_key = v_uid::text || ':' || v_key;
     if found then
-      if v_req.kind <> 'open' or v_req.bot_id <> p_bot_id then
+      if v_req.kind <> 'open' or v_req.bot_id <> p_bot_id
+         or (p_pair is not null and v_req.pair is distinct from p_pair) then
         raise exception 'this idempotency key was used for another request'
           using errcode = 'check_violation', constraint = 'position_requests_idempotency_key_reused';
       end if;
@@ -7955,25 +8026,30 @@ begin
     end if;
   end if;
   v_bot := private.position_request_bot(p_bot_id, p_is_paper_trade);
+  v_pair := private.position_request_pair(v_bot, p_pair);
   if p_side = 'sell' and not v_bot.allow_short then
     raise exception 'the bot does not allow shorts: a manual sell opens a short'
       using errcode = 'check_violation', constraint = 'position_requests_short_allowed',
             hint = 'Close a long with close_position.';
   end if;
-  if exists (select 1 from public.trades t where t.bot_id = v_bot.id and t.status = 'open' and t.signal_id is null)
+  if exists (select 1 from public.trades t
+              where t.bot_id = v_bot.id and t.status = 'open' and t.signal_id is null
+                and t.trading_pair = v_pair)
      or exists (select 1 from public.position_requests r
-                 where r.bot_id = v_bot.id and r.kind = 'open' and r.status in ('pending', 'working')) then
-    raise exception 'the bot holds a position (or is opening one): close it first'
+                 where r.bot_id = v_bot.id and r.kind = 'open' and r.status in ('pending', 'working')
+                   and coalesce(r.pair, v_bot.trading_pair) = v_pair) then
+    raise exception 'the bot holds a position on % (or is opening one): close it first', v_pair
       using errcode = 'check_violation', constraint = 'position_requests_bot_flat';
   end if;
-  insert into public.position_requests (user_id, bot_id, kind, side, amount, stake, is_paper_trade, idempotency_key)
-  values (v_uid, v_bot.id, 'open', p_side, p_amount, p_stake, v_bot.is_paper_trade,
+  insert into public.position_requests (user_id, bot_id, kind, side, amount, stake, pair, is_paper_trade,
+                                        idempotency_key)
+  values (v_uid, v_bot.id, 'open', p_side, p_amount, p_stake, v_pair, v_bot.is_paper_trade,
           v_uid::text || ':' || coalesce(v_key, gen_random_uuid()::text))
   returning * into v_req;
   return v_req;
 end;
 $$;
-ALTER FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) OWNER TO postgres;
+ALTER FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) OWNER TO postgres;
 CREATE FUNCTION public.mark_dead_workers(p_stale_s double precision) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -10338,6 +10414,8 @@ ALTER TABLE public.bots
 ALTER TABLE public.bots
     ADD CONSTRAINT bots_metadata_paper_costs CHECK ((((NOT (metadata ? 'paper_fee'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_fee'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_fee'::text)) <= 0.5)), false)) AND ((NOT (metadata ? 'paper_slippage'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_slippage'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_slippage'::text)) <= 0.5)), false)))) NOT VALID;
 ALTER TABLE public.bots
+    ADD CONSTRAINT bots_metadata_paper_volume_share_range CHECK (((NOT (metadata ? 'paper_volume_share'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_volume_share'::text)) > (0)::numeric) AND (private.sizing_number((metadata -> 'paper_volume_share'::text)) <= (1)::numeric)), false))) NOT VALID;
+ALTER TABLE public.bots
     ADD CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text, 'unlimited'::text]))) NOT VALID;
 ALTER TABLE public.bots
     ADD CONSTRAINT bots_name_length CHECK ((char_length(name) <= 200)) NOT VALID;
@@ -11325,6 +11403,7 @@ GRANT INSERT(entry_timeout),UPDATE(entry_timeout) ON TABLE public.bots TO authen
 GRANT INSERT(exit_timeout),UPDATE(exit_timeout) ON TABLE public.bots TO authenticated;
 GRANT INSERT(timeout_action),UPDATE(timeout_action) ON TABLE public.bots TO authenticated;
 GRANT INSERT(organisation_id) ON TABLE public.bots TO authenticated;
+GRANT INSERT(exit_timeout_count),UPDATE(exit_timeout_count) ON TABLE public.bots TO authenticated;
 REVOKE ALL ON FUNCTION private.bot_actor_check(p_bot public.bots) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_check_pairs() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;
@@ -11455,6 +11534,7 @@ GRANT ALL ON FUNCTION private.plan_lifting(p_limit text, p_needed numeric) TO se
 REVOKE ALL ON FUNCTION private.plan_limit_value(p_plan public.plans, p_limit text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.position_request_bot(p_bot_id uuid, p_is_paper_trade boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.position_request_key(p_key text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.position_request_pair(p_bot public.bots, p_pair text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) TO service_role;
 REVOKE ALL ON FUNCTION private.publish_latest_candles() FROM PUBLIC;
@@ -11704,9 +11784,9 @@ REVOKE ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_li
 GRANT ALL ON FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision, p_kinds text[]) TO service_role;
 GRANT ALL ON TABLE public.position_requests TO service_role;
 GRANT SELECT ON TABLE public.position_requests TO authenticated;
-REVOKE ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) TO authenticated;
-GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text) TO service_role;
+REVOKE ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text, p_amount private.finite_number, p_fraction private.finite_number) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text, p_amount private.finite_number, p_fraction private.finite_number) TO authenticated;
+GRANT ALL ON FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, p_idempotency_key text, p_pair text, p_amount private.finite_number, p_fraction private.finite_number) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) TO service_role;
 REVOKE ALL ON FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) FROM PUBLIC;
@@ -11829,9 +11909,9 @@ GRANT ALL ON FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_em
 REVOKE ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) TO service_role;
-REVOKE ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) TO authenticated;
-GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text) TO service_role;
+REVOKE ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) TO authenticated;
+GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) TO service_role;
 REVOKE ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO service_role;
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;

@@ -188,7 +188,8 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             (
                 "close_position_p_trade_id uuid, p_is_paper_trade boolean, p_order_type text, "
                 "p_limit_price private.finite_number, p_timeout_s integer, p_on_timeout text, "
-                "p_idempotency_key text",
+                "p_idempotency_key text, p_pair text, p_amount private.finite_number, "
+                "p_fraction private.finite_number",
                 _APP_RPC,
             ),
             (
@@ -208,7 +209,7 @@ INTENTIONAL: dict[str, dict[str, str]] = {
             (
                 "manual_trade_p_bot_id uuid, p_is_paper_trade boolean, p_side text, "
                 "p_amount private.finite_number, p_stake private.finite_number, "
-                "p_idempotency_key text",
+                "p_idempotency_key text, p_pair text",
                 _APP_RPC,
             ),
             ("pause_strategy_subscription_p_subscription_id uuid", _APP_RPC),

@@ -7,8 +7,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from rich.console import Console
 
 from tests.support.db import User, create_user, request_as
+from worker import summary
 
 BOT = {
     "name": "test bot",
@@ -178,3 +180,56 @@ async def test_performance_function_is_the_callers_own(
             "select user_id from get_user_trading_performance(30, %s)", (users["bob"].id,)
         )
         assert await cur.fetchone() == {"user_id": users["bob"].id}
+
+
+async def test_performance_is_reported_per_quote_currency(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    """Profits in BTC and in USDT are never added together: one row per quote currency, in
+    the function and in the platform summary."""
+    alice = users["alice"]
+    btc = await insert_bot(conn, alice)
+    usdt = await insert_bot(conn, alice, name="usdt", trading_pair="BTC/USDT")
+    await conn.execute(
+        """
+        insert into trades (bot_id, user_id, exchange, trading_pair, side, amount, price, exit_price, profit,
+                            status, entry_time, exit_time)
+        values (%(b)s, %(u)s, 'binance', 'ETH/BTC', 'buy', 1, 0.1, 0.11, 0.01, 'closed', now() - interval '1 hour', now()),
+               (%(s)s, %(u)s, 'binance', 'BTC/USDT', 'buy', 0.01, 40000, 41000, 10, 'closed', now() - interval '1 hour', now()),
+               (%(s)s, %(u)s, 'binance', 'BTC/USDT', 'buy', 0.01, 40000, 39000, -10.5, 'closed', now() - interval '1 hour', now())
+        """,
+        {"b": btc["id"], "s": usdt["id"], "u": alice.id},
+    )
+    async with request_as(conn, alice) as cur:
+        await cur.execute(
+            "select quote_currency, total_trades, total_profit, best_trade, total_bots "
+            "from get_user_trading_performance(30)"
+        )
+        assert await cur.fetchall() == [
+            {
+                "quote_currency": "BTC",
+                "total_trades": 1,
+                "total_profit": Decimal("0.01"),
+                "best_trade": Decimal("0.01"),
+                "total_bots": 1,
+            },
+            {
+                "quote_currency": "USDT",
+                "total_trades": 2,
+                "total_profit": Decimal("-0.5"),
+                "best_trade": Decimal(10),
+                "total_bots": 1,
+            },
+        ]
+    console = Console(record=True, width=200)
+    summary.render(await summary.fetch(db_url), console)
+    cells = [
+        [c.strip() for c in ln.split("\u2502")[1:-1]]
+        for ln in console.export_text().splitlines()
+        if alice.email in ln
+    ]
+    perf = [c for c in cells if c[1] in ("BTC", "USDT")]  # alice's rows of the performance table
+    assert [(p[1], p[2], p[6]) for p in perf] == [
+        ("BTC", "1", "0.01000000"),
+        ("USDT", "2", "-0.50000000"),
+    ]

@@ -50,6 +50,30 @@ CASES = {
         "exit_timeout": 2,
         "timeout_action": "requote",
     },
+    # exit_timeout_count: the second timeout of a position's limit exit exits at market
+    "limit-exits-give-up": {
+        "entry_order_type": "limit",
+        "exit_order_type": "limit",
+        "entry_timeout": 2,
+        "exit_timeout": 1,
+        "timeout_action": "requote",
+        "exit_timeout_count": 2,
+    },
+    # long and short: limit short entries sell above the close; market exits reverse
+    "limit-entries-shorts": {
+        "entry_order_type": "limit",
+        "entry_timeout": 2,
+        "timeout_action": "requote",
+        "allow_short": True,
+    },
+    # long and short: a short's limit exit buys back below the close
+    "limit-both-shorts": {
+        "entry_order_type": "limit",
+        "exit_order_type": "limit",
+        "entry_timeout": 3,
+        "exit_timeout": 2,
+        "allow_short": True,
+    },
 }
 
 
@@ -61,7 +85,7 @@ def backtest(case: dict[str, Any], offset: Decimal) -> list[dict[str, Any]]:
     first = int(np.searchsorted(c.time, int(START.timestamp() * 1000)))
     strategy = get_strategy("sma_cross")
     sig = strategy.signal_grid(c, [strategy.validate(PARAMS)])
-    for flags in (sig.enter_long, sig.exit_long):
+    for flags in (sig.enter_long, sig.exit_long, sig.enter_short, sig.exit_short):
         flags[:, :first] = False  # the bot's first decision is on the candle opening at START
     tick = paper_rules("binance").market("ETH/BTC").price_precision
     settings = Settings(
@@ -73,6 +97,8 @@ def backtest(case: dict[str, Any], offset: Decimal) -> list[dict[str, Any]]:
         exit_timeout=case.get("exit_timeout", 1),
         timeout_action=case.get("timeout_action", "cancel"),
         price_tick=None if tick is None else float(tick),
+        shorts=bool(case.get("allow_short")),
+        exit_timeout_count=case.get("exit_timeout_count", 0),
     )
     return trade_rows(simulate(c, sig, settings).trades, c)
 
@@ -134,6 +160,8 @@ async def test_a_paper_bot_with_limit_orders_makes_the_backtests_trades(
     ]
     expected = backtest(case, offset)
     assert len(expected) >= 10
+    if case.get("allow_short"):
+        assert {t["side"] for t in expected} == {"long", "short"}
     assert_same_trades(fills, expected)
     assert {r[5] for r in rows} == {"limit"}
 
@@ -149,8 +177,19 @@ async def test_a_paper_bot_with_limit_orders_makes_the_backtests_trades(
         ).fetchall()
     }
     closed_trades = sum(1 for f in fills if f.exit_time is not None)
-    limit_fills = len(fills) + (closed_trades if "exit_order_type" in case else 0)
+    market_exits = counts.get(("market", "closed"), 0)  # exit_timeout_count gave up
+    limit_fills = len(fills) + (closed_trades - market_exits if "exit_order_type" in case else 0)
     assert counts[("limit", "closed")] == limit_fills
+    if case.get("exit_timeout_count"):
+        assert market_exits > 0
+        (gave_up,) = await (
+            await conn.execute(
+                "select count(*) from bot_logs where bot_id = %s"
+                " and context ->> 'action' = 'exit_timeout_market'",
+                (bot,),
+            )
+        ).fetchone() or (0,)
+        assert gave_up == market_exits
     assert counts.get(("limit", "canceled"), 0) > 0
 
     # one fill notification per filled order, to the owner who opted in
@@ -224,3 +263,54 @@ async def test_closing_a_position_now_cancels_the_bots_resting_limit_exit(
         await conn.execute("select status, exit_reason from public.trades where id = %s", (trade,))
     ).fetchone() or (None, None)
     assert (status, reason) == ("closed", "manual_close")
+
+
+async def test_paper_partial_fills_open_and_close_positions_in_part(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    """With metadata.paper_volume_share a paper limit order fills at most that share of each
+    candle's volume: an entry that timed out partly filled opens what filled, an exit that
+    timed out partly filled closes that part and leaves the rest open."""
+    alice = users["alice"]
+    await grant_credits(conn, alice, "1000")
+    bot = await create_bot(
+        conn,
+        alice,
+        parameters=PARAMS,
+        initial_balance="10",
+        stake_amount="0.5",
+        metadata={"paper_fee": str(FEE), "paper_volume_share": "0.0005"},
+        entry_order_type="limit",
+        exit_order_type="limit",
+        limit_offset="0.02",
+        entry_timeout=2,
+        exit_timeout=2,
+        timeout_action="requote",
+    )
+    worker = await register_worker(conn, "partial-fills")
+    async with harness(db_url, worker, START) as h:
+        await h.sync()
+        await h.candles(500)
+    status, error = await bot_status(conn, bot)
+    assert status == "running", error
+    entries = await (
+        await conn.execute(
+            # an exit in part splits the trade: its parts add up to the entry's fill
+            "select o.amount, o.filled, sum(t.amount) from orders o join trades t"
+            " on t.entry_order_id = o.id where o.bot_id = %s and o.status = 'canceled'"
+            " group by o.id",
+            (bot,),
+        )
+    ).fetchall()
+    assert entries, "an entry timed out partly filled"
+    assert all(0 < filled < ordered and traded == filled for ordered, filled, traded in entries), (
+        entries
+    )
+    (parts,) = await (
+        await conn.execute(
+            "select count(*) from bot_logs where bot_id = %s"
+            " and context ->> 'action' = 'exit_partial'",
+            (bot,),
+        )
+    ).fetchone() or (0,)
+    assert parts > 0, "an exit timed out partly filled"

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from tests.fakes.fake_binance import FakeBinance
+from tests.fakes.fake_binance_futures import BTCUSDT_PERPETUAL, FakeBinanceFutures
 from tests.integration.test_bot_live import live_bot
 from tests.integration.test_bot_protection import a_worker, on_fake, protective, rows
 from tests.integration.test_position_requests import rpc
@@ -201,3 +202,103 @@ async def test_a_live_multi_pair_bot_rests_a_stop_per_position_and_survives_a_ta
         await conn.execute("select max(lease_epoch) from public.orders where bot_id = %s", (bot,))
     ).fetchall()
     assert epoch >= 1
+
+
+async def test_a_live_multi_pair_futures_bot_shorts_and_rests_a_stop_per_position(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    """On Binance USD-M perpetuals each pair holds a long or a short under the one cap; every
+    open position rests its own reduce-only stop on the exchange, on the right side, and a
+    second worker takes the bot over with all of it in place."""
+    bot = await live_bot(
+        conn,
+        users["alice"],
+        trading_pair="BTC/USDT:USDT",
+        pairs=["BTC/USDT:USDT", "ETH/USDT:USDT"],
+        allow_short=True,
+        stop_loss="2",
+        max_open_trades=2,
+    )
+    candles = usdt_candles(tmp_path)
+    async with FakeBinanceFutures() as fake:
+        fake.futures_symbols.append(
+            {**BTCUSDT_PERPETUAL, "symbol": "ETHUSDT", "pair": "ETHUSDT", "baseAsset": "ETH"}
+        )
+        fake.prices["ETHUSDT"] = Decimal("2500.00")
+        async with a_worker(conn, db_url, fake, candles, "first") as h:
+            for _ in range(500):
+                await h.candles(1)
+                legs = h.runner.bots[bot].legs
+                held = [g.position for g in legs if g.position is not None and not g.in_flight]
+                if len(held) == 2 and any(not p.long for p in held):
+                    break
+            assert len(held) == 2 and any(not p.long for p in held), "a short among two"
+            now = h.now
+        async with a_worker(conn, db_url, fake, candles, "second", now) as h2:
+            assert [g.position is not None for g in h2.runner.bots[bot].legs] == [True, True]
+            await h2.candles(2)
+    trades = await rows(conn, "select * from public.trades where bot_id = %s", bot)
+    assert {t["direction"] for t in trades} == {"long", "short"}
+    open_trades = [t for t in trades if t["status"] == "open"]
+    stops = [p for p in await protective(conn, bot) if p["status"] == "open"]
+    assert sorted((s["trade_id"], s["kind"]) for s in stops) == sorted(
+        (t["id"], "stop_loss") for t in open_trades
+    )
+    algos = {a["clientAlgoId"]: a for a in fake.algo_orders.values()}
+    for s in stops:
+        trade = next(t for t in open_trades if t["id"] == s["trade_id"])
+        algo = algos[s["client_order_id"]]
+        short = trade["direction"] == "short"
+        assert algo["symbol"] == trade["trading_pair"].split(":")[0].replace("/", "")
+        assert algo["orderType"] == "STOP_MARKET" and algo["reduceOnly"]
+        assert algo["side"] == ("BUY" if short else "SELL")
+        # a short's stop is above its entry, a long's below
+        assert (Decimal(algo["triggerPrice"]) > trade["price"]) == short
+    # the exchange's positions are the bot's open trades, pair by pair
+    for symbol, pair in (("BTCUSDT", "BTC/USDT:USDT"), ("ETHUSDT", "ETH/USDT:USDT")):
+        signed = sum(
+            (
+                t["amount"] * (-1 if t["direction"] == "short" else 1)
+                for t in open_trades
+                if t["trading_pair"] == pair
+            ),
+            Decimal(0),
+        )
+        assert fake.position(symbol).amount == signed, pair
+    cids = [p.params["newClientOrderId"] for p in fake.order_posts()]
+    assert len(cids) == len(set(cids)), "no client order id posted twice"
+    status, error = await bot_status(conn, bot)
+    assert (status, error) == ("running", None)
+
+
+async def test_a_manual_trade_on_a_multi_pair_bot_trades_the_pair_it_names(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    await grant_credits(conn, alice, "100")
+    bot = await create_bot(
+        conn,
+        alice,
+        trading_pair="ETH/BTC",
+        pairs=["ETH/BTC", "LTC/BTC", "XMR/BTC"],
+        parameters=PARAMS,
+        initial_balance="1",
+        stake_amount="0.1",
+        max_open_trades=3,
+    )
+    worker = await register_worker(conn, f"multi-{uuid.uuid4().hex[:6]}")
+    async with harness(db_url, worker, START) as h:
+        await h.sync()
+        await h.candles(1)
+        req = await rpc(
+            conn, alice, "manual_trade(%s, true, 'buy', null, 0.05, null, 'XMR/BTC')", bot
+        )
+        await h.runner.requests.run()
+    ((status, trade_id, pair),) = await (
+        await conn.execute(
+            "select r.status, r.trade_id, t.trading_pair from position_requests r"
+            " left join trades t on t.id = r.trade_id where r.id = %s",
+            (req["id"],),
+        )
+    ).fetchall()
+    assert (status, pair) == ("done", "XMR/BTC") and trade_id is not None

@@ -49,16 +49,27 @@ def same_price(pair: str, a: Any, b: Any) -> bool:
     return abs(Decimal(str(a)) - Decimal(str(b))) <= tick / 2
 
 
-@pytest.mark.parametrize(("sizing", "stop"), [("stake", None), ("unlimited", None), ("stake", "1")])
+@pytest.mark.parametrize(
+    ("sizing", "stop", "shorts"),
+    [
+        ("stake", None, False),
+        ("unlimited", None, False),
+        ("stake", "1", False),
+        ("stake", "1", True),
+        ("unlimited", None, True),
+    ],
+)
 async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
     conn: psycopg.AsyncConnection[Any],
     users: dict[str, User],
     db_url: str,
     sizing: str,
     stop: str | None,
+    shorts: bool,
 ) -> None:
     """With a stop-loss, a stop hit inside a candle frees its slot for the entries decided
-    on that candle's close, whatever the pair's place in the list."""
+    on that candle's close, whatever the pair's place in the list. With shorts, each pair
+    holds a long or a short (reversals included) under the same cap and stake split."""
     alice = users["alice"]
     await grant_credits(conn, alice, "1000")
     bot = await create_bot(
@@ -71,6 +82,7 @@ async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
         stake_amount="0.1",
         max_open_trades=2,
         stop_loss=stop,
+        allow_short=shorts,
         metadata={"paper_fee": str(FEE), "sizing": sizing},
     )
     now, previous = START, None
@@ -90,7 +102,8 @@ async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
 
     rows = await (
         await conn.execute(
-            "select trading_pair, entry_time, price, exit_time, exit_price from trades "
+            "select trading_pair, entry_time, price, exit_time, exit_price, direction, amount "
+            "from trades "
             "where bot_id = %s order by entry_time, trading_pair",
             (bot,),
         )
@@ -122,6 +135,8 @@ async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
             "max_open_trades": 2,
             "stake_amount": None if sizing == "unlimited" else "0.1",
             "stop_loss": None if stop is None else str(Decimal(stop) / 100),
+            "shorts": shorts,
+            "amount_step": {p: paper_rules("binance").market(p).amount_precision for p in PAIRS},
         },
         start=START,
     )
@@ -131,9 +146,13 @@ async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
         assert any(t["exit_reason"] == "stop_loss" for t in expected)
     assert {t["pair"] for t in expected} == set(PAIRS)
     assert len(rows) == len(expected), (len(rows), len(expected))
-    for (pair, et, price, xt, xp), want in zip(rows, expected, strict=True):
+    if shorts:
+        assert {t["side"] for t in expected} == {"long", "short"}
+    for (pair, et, price, xt, xp, side, amount), want in zip(rows, expected, strict=True):
         where = f"{pair} {iso(et)} vs {want}"
         assert pair == want["pair"], where
+        assert side == want["side"], where
+        assert Decimal(amount) == want["amount"], where  # the market's amount step
         assert iso(et) == want["entry_time"], where
         assert same_price(pair, price, want["entry_price"]), where
         if want["exit_reason"] == "end":
@@ -152,8 +171,8 @@ async def test_a_paper_multi_pair_bot_makes_the_multi_pair_backtests_trades(
         want_skipped, key=lambda x: (x[1], x[0])
     )
     events = sorted(
-        [(iso(et), 1) for _, et, _, _, _ in rows]
-        + [(iso(xt), -1) for _, _, _, xt, _ in rows if xt is not None]
+        [(iso(et), 1) for _, et, *_ in rows]
+        + [(iso(xt), -1) for _, _, _, xt, *_ in rows if xt is not None]
     )
     open_now = peak = 0
     for _, d in events:

@@ -493,3 +493,66 @@ async def test_a_database_failure_mid_pass_reloads_the_bots_instead_of_forgettin
         await conn.execute("select status from public.position_requests order by created_at")
     ).fetchall()
     assert statuses == [("done",), ("done",), ("done",)]
+
+
+async def test_a_part_of_a_position_closes_at_a_limit_or_at_market_and_the_rest_stays_open(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    at_limit = await paper_bot(conn, alice, name="limit")
+    at_market = await create_bot(conn, alice, name="market", **QUIET)
+    worker = await register_worker(conn)
+    async with harness(db_url, worker) as h:
+        await h.sync()
+        await h.candles(2)
+        for bot in (at_limit, at_market):
+            await rpc(conn, alice, "manual_trade(%s, true, 'buy', 2)", bot)
+        await h.runner.requests.run()
+        trades = dict(
+            await (await conn.execute("select bot_id::text, id from public.trades")).fetchall()
+        )
+        # half of it at a limit below the market (it fills at the next open), 0.5 at market
+        await rpc(
+            conn,
+            alice,
+            "close_position(%s, true, 'limit', 0.0001, 600, 'market', null, null, null, 0.5)",
+            trades[at_limit],
+        )
+        await rpc(
+            conn,
+            alice,
+            "close_position(%s, true, 'market', null, null, 'market', null, null, 0.5)",
+            trades[at_market],
+        )
+        await h.runner.requests.run()
+        await h.candles(1)
+        await h.runner.requests.run(h.now + timedelta(seconds=60))
+        await h.runner.requests.run(h.now + timedelta(seconds=601))  # nothing more is closed
+    rows = await (
+        await conn.execute(
+            "select b.name, t.id = r.trade_id, t.status, t.amount, t.exit_reason"
+            " from public.trades t join public.bots b on b.id = t.bot_id"
+            " join public.position_requests r on r.bot_id = b.id and r.kind = 'close'"
+            " order by b.name, t.status desc"
+        )
+    ).fetchall()
+    assert rows == [
+        ("limit", True, "open", Decimal(1), None),  # the rest, under the position's id
+        ("limit", False, "closed", Decimal(1), "manual_close"),
+        ("market", True, "open", Decimal("1.5"), None),
+        ("market", False, "closed", Decimal("0.5"), "manual_close"),
+    ]
+    requests = await (
+        await conn.execute(
+            "select b.name, r.status, r.amount from public.position_requests r"
+            " join public.bots b on b.id = r.bot_id where r.kind = 'close' order by b.name"
+        )
+    ).fetchall()
+    assert requests == [("limit", "done", Decimal(1)), ("market", "done", Decimal("0.5"))]
+    sells = await (
+        await conn.execute(
+            "select b.name, o.order_type, o.amount from public.orders o join public.bots b"
+            " on b.id = o.bot_id where o.side = 'sell' order by b.name"
+        )
+    ).fetchall()
+    assert sells == [("limit", "limit", Decimal(1)), ("market", "market", Decimal("0.5"))]

@@ -65,24 +65,64 @@ def test_a_limit_exit_rests_above_the_close() -> None:
     assert list(t.exit_reason) == [EXIT_SIGNAL]
 
 
-def test_limit_orders_are_refused_with_shorts() -> None:
-    with pytest.raises(ValidationError, match="long-only"):
-        Settings(entry_order="limit", shorts=True)
+def test_a_limit_short_entry_fills_above_the_close_and_buys_back_below() -> None:
+    n = 6
+    c = candles([10.0] * n, [10, 10.05, 10.1, 10, 10, 10], [10, 10, 10, 9.95, 9.8, 10], [10.0] * n)
+    flags = signals(n).enter_long.copy()
+    enter, exit_ = flags.copy(), flags.copy()
+    enter[0, 0], exit_[0, 2] = True, True
+    nan = np.full((1, n), np.nan)
+    sig = SignalGrid(flags, flags.copy(), enter, exit_, nan, nan.copy())
+    settings = Settings(**LIMIT, exit_order="limit", exit_timeout=3, shorts=True)
+    t = simulate(c, sig, settings).trades
+    # sold at 10.1 (1 % above the close) in candle 2, bought back at 9.9 in candle 4
+    assert list(t.side) == [-1] and list(t.entry_idx) == [2] and list(t.exit_idx) == [4]
+    assert t.entry_price[0] == pytest.approx(10.1) and t.exit_price[0] == pytest.approx(9.9)
+    assert t.pnl[0] > 0
 
 
+def test_limit_settings_take_shorts() -> None:
+    with pytest.raises(ValidationError):
+        Settings(entry_order="stop", shorts=True)  # type: ignore[arg-type]
+    assert Settings(entry_order="limit", shorts=True).shorts
+
+
+@pytest.mark.parametrize("shorts", [False, True], ids=["long-only", "long-and-short"])
 @pytest.mark.parametrize("stops", [False, True], ids=["signals", "with-stops"])
-def test_with_market_orders_the_walk_makes_the_vectorised_engines_trades(stops: bool) -> None:
+def test_with_market_orders_the_walk_makes_the_vectorised_engines_trades(
+    stops: bool, shorts: bool
+) -> None:
     c = load_csv(CANDLES / "ETH_BTC-5m.csv").candles
     params = {"fast": 10, "slow": 20}
     if stops:
         params |= {"stop_loss": 0.01, "take_profit": 0.02}
     strategy = get_strategy("sma_cross")
     sig = strategy.signal_grid(c, [strategy.validate(params)])
-    settings = Settings(fee=0.002, slippage=0.0005)
+    settings = Settings(fee=0.002, slippage=0.0005, shorts=shorts)
     want = simulate(c, sig, settings).trades
     got = trades_with_limits(c, sig, 0, settings)
     assert len(want) > 100
-    for k in ("entry_idx", "exit_idx", "exit_reason"):
+    if shorts:
+        assert set(want.side.tolist()) == {1, -1}
+    for k in ("side", "entry_idx", "exit_idx", "exit_reason"):
         assert np.array_equal(getattr(got, k), getattr(want, k)), k
     for k in ("entry_price", "exit_price", "pnl"):
         assert np.allclose(getattr(got, k), getattr(want, k)), k
+
+
+def test_after_exit_timeout_count_timeouts_a_limit_exit_goes_to_market() -> None:
+    o = [10.0, 10, 10, 10, 9.5, 9.5, 9.5]
+    closes = [10.0, 10, 10, 10, 9.5, 9.5, 9.5]
+    c = candles(o, closes, [9.5] * 7, closes)  # highs never reach 1 % above a close
+    sig = signals(7, enter=(0,), exit_=(1,))
+    base = {"exit_order": "limit", "limit_offset": 0.01, "exit_timeout": 1, "fee": 0.0}
+    # the limit exit 1 % above the close never fills: re-quoted for ever, open at the end
+    t = simulate(c, sig, Settings(**base, timeout_action="requote")).trades
+    assert list(t.exit_reason) == [EXIT_END]
+    # the second timeout (candle 3) exits at market: filled at candle 4's open
+    t = simulate(c, sig, Settings(**base, timeout_action="requote", exit_timeout_count=2)).trades
+    assert list(t.exit_idx) == [4] and list(t.exit_reason) == [EXIT_SIGNAL]
+    assert t.exit_price[0] == pytest.approx(9.5)
+    # with cancel, the first timeout gives up; the count still applies per position
+    t = simulate(c, sig, Settings(**base, exit_timeout_count=1)).trades
+    assert list(t.exit_idx) == [3] and t.exit_price[0] == pytest.approx(10.0)

@@ -117,3 +117,60 @@ def test_the_multi_pair_backtest_keeps_one_balance_on_real_candles() -> None:
     assert peak <= 2
     profit = sum((t["profit"] for t in result.trades), Decimal(0))
     assert result.final_balance == pytest.approx(Decimal(1) + profit, abs=Decimal("1e-20"))
+
+
+def test_a_multi_pair_backtest_with_shorts_reverses_and_keeps_one_balance() -> None:
+    pairs = ["ETH/BTC", "LTC/BTC", "XLM/BTC"]
+    series = {p: load_csv(CANDLES / f"{p.replace('/', '_')}-5m.csv") for p in pairs}
+    settings = {"cash": "1", "fee": "0.001", "max_open_trades": 2, "stake_amount": "0.2"}
+    result = run_multi_pair(
+        series, pairs, "sma_cross", {"fast": 10, "slow": 20}, {**settings, "shorts": True}
+    )
+    shorts = [t for t in result.trades if t["side"] == "short"]
+    assert shorts and len(shorts) < len(result.trades)
+    # a short gains when the price falls: its profit is the entry's proceeds less the buy-back
+    for t in shorts:
+        value_in, value_out = t["amount"] * t["entry_price"], t["amount"] * t["exit_price"]
+        assert t["profit"] == pytest.approx(
+            value_in * Decimal("0.999") - value_out * Decimal("1.001"), abs=Decimal("1e-18")
+        )
+    # reversals: a pair's short opens on the open its long closed on
+    exits = {(t["pair"], t["exit_time"]) for t in result.trades if t["side"] == "long"}
+    assert any((t["pair"], t["entry_time"]) in exits for t in shorts)
+    events = sorted(
+        [(t["entry_time"], 1) for t in result.trades]
+        + [(t["exit_time"], -1) for t in result.trades]
+    )
+    open_now = peak = 0
+    for _, d in events:
+        open_now += d
+        peak = max(peak, open_now)
+    assert peak <= 2
+    profit = sum((t["profit"] for t in result.trades), Decimal(0))
+    assert result.final_balance == pytest.approx(Decimal(1) + profit, abs=Decimal("1e-18"))
+    long_only = run_multi_pair(series, pairs, "sma_cross", {"fast": 10, "slow": 20}, settings)
+    assert {t["side"] for t in long_only.trades} == {"long"}
+
+
+def test_the_multi_pair_backtest_truncates_amounts_to_the_markets_step() -> None:
+    up = [10.0 - i * 0.2 for i in range(25)] + [6.0 + i for i in range(15)] + [5.0] * 15
+    series = {"A/USDT": _series(up), "B/USDT": _series(up)}
+    result = run_multi_pair(
+        series,
+        ["A/USDT", "B/USDT"],
+        "sma_cross",
+        {"fast": 3, "slow": 6},
+        MultiPairSettings(
+            cash=Decimal(1000),
+            fee=Decimal(0),
+            stake_amount=Decimal(100),
+            max_open_trades=2,
+            amount_step={"A/USDT": Decimal(1), "B/USDT": Decimal(1000)},
+        ),
+    )
+    # A trades whole units; B's step is larger than a stake buys: its entry is not taken
+    [trade] = result.trades
+    assert trade["pair"] == "A/USDT"
+    assert trade["amount"] == trade["amount"].to_integral_value() > 0
+    assert [s["reason"] for s in result.skipped] == ["amount_zero"]
+    assert result.final_balance == Decimal(1000) + trade["profit"]

@@ -205,3 +205,31 @@ async def test_a_margin_account_shorts_against_quote_collateral_and_buys_back() 
     # a short the quote cannot cover is refused, naming what is missing
     with pytest.raises(Fatal, match="insufficient funds"):
         await ex.create_order("BTC/USDT", "sell", "market", D("1"))
+
+
+async def test_a_bot_paper_limit_order_fills_its_share_of_each_candles_volume() -> None:
+    from worker.bots.paper import BotPaperExchange
+
+    ex = BotPaperExchange("binance", {"USDT": D("20000")}, volume_share=D("0.01"))
+    ex.on_candle("BTC/USDT", "5m", candle(0, "42000", "42100", "41900", "42050"))
+    order = await ex.create_order("BTC/USDT", "buy", "limit", D("0.25"), D("41950"))
+    # touched: 1 % of the candle's 10 BTC fills (0.1), the rest rests and is not reported
+    assert ex.on_candle("BTC/USDT", "5m", candle(1, "42000", "42000", "41900", "41950")) == []
+    part = await ex.fetch_order(order.id)
+    assert part is not None and part.is_open
+    assert (part.filled, part.remaining, part.average) == (D("0.1"), D("0.15"), D("41950"))
+    # not touched: nothing more
+    assert ex.on_candle("BTC/USDT", "5m", candle(2, "42000", "42100", "41990", "42000")) == []
+    # touched again: another 0.1; then the timeout cancels what is left
+    ex.on_candle("BTC/USDT", "5m", candle(3, "42000", "42000", "41900", "41950"))
+    final = await ex.cancel_order(order.id, "BTC/USDT")
+    assert final.status is OrderStatus.CANCELED and final.filled == D("0.2")
+    assert final.fee is not None and final.fee.cost == D("0.2") * D("41950") * D("0.001")
+    balance = await ex.fetch_balance()
+    assert balance["BTC"].free == D("0.2")
+    assert balance["USDT"].used == 0
+    assert balance["USDT"].free == D("20000") - D("0.2") * D("41950") * D("1.001")
+    # an order within the share fills whole, and reported, as without a share
+    small = await ex.create_order("BTC/USDT", "sell", "limit", D("0.05"), D("41960"))
+    [done] = ex.on_candle("BTC/USDT", "5m", candle(4, "41950", "42000", "41900", "41990"))
+    assert done.id == small.id and done.status is OrderStatus.CLOSED and done.filled == D("0.05")

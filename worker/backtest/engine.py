@@ -70,6 +70,9 @@ class Settings(BaseModel):
     entry_timeout: int = Field(default=1, ge=1, le=1000, description="candles a limit entry rests")
     exit_timeout: int = Field(default=1, ge=1, le=1000, description="candles a limit exit rests")
     timeout_action: Literal["cancel", "requote"] = "cancel"
+    exit_timeout_count: int = Field(
+        default=0, ge=0, le=100, description="exit timeouts of a position before a market exit"
+    )
     price_tick: float | None = Field(
         default=None, gt=0, description="the market's tick: limit prices round to it"
     )
@@ -81,8 +84,6 @@ class Settings(BaseModel):
     def _stake_fits(self) -> Settings:
         if self.stake_amount is not None and self.stake_amount > self.cash:
             raise ValueError("stake_amount must not exceed cash")
-        if self.limits and self.shorts:
-            raise ValueError("limit orders are backtested long-only: set shorts to false")
         return self
 
     @property

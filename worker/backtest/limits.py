@@ -7,20 +7,28 @@ candles of each parameter set in the order of a bot's step (``worker.bots.orders
 1. **Fills.** An order placed on the close of candle ``k`` may fill from candle ``k+1``: a
    market order at the open (with slippage); a limit buy when the candle's low touches or
    goes through its price, at that price (at the open when the candle opens through it), a
-   limit sell when the high does. This is the paper exchange's rule. A limit order still
-   open after the fills of candle ``k + timeout`` is cancelled; with ``requote`` an exit is
-   placed again at once, and an entry on that candle's close, at that close moved by the
-   offset.
-2. **Stops.** The position's stop-loss and take-profit (fractions of the entry fill) are
-   checked inside every candle it is open, the fill candle included, at their level (at the
-   open when the candle opens through it), the stop first; a resting limit exit that did
-   not fill in that candle is cancelled. Slippage applies to the stop.
-3. **Decisions** on the close: an exit when a position is open and nothing is in flight,
-   else an entry when nothing is in flight. A limit buy rests at ``close * (1 - offset)``,
-   a limit sell at ``close * (1 + offset)``, rounded to ``price_tick`` when it is given
-   (the market's tick, as the exchange rounds the bot's limit prices).
+   limit sell when the high does. This is the paper exchange's rule. A reversal's exit
+   fills before its entry. A limit order still open after the fills of candle
+   ``k + timeout`` is cancelled; with ``requote`` an exit is placed again at once, and an
+   entry on that candle's close, at that close moved by the offset. The
+   ``exit_timeout_count``-th exit timeout of one position places a market exit instead
+   (it fills at the next open; stops wait for it, as the bot's do).
+2. **Stops.** The position's stop-loss and take-profit (fractions of the entry fill: below
+   and above a long's entry, above and below a short's) are checked inside every candle it
+   is open, the fill candle included, at their level (at the open when the candle opens
+   through it), the stop first; a resting limit exit that did not fill in that candle is
+   cancelled. Slippage applies to the stop.
+3. **Decisions** on the close, when nothing is in flight: an exit when a position is open
+   (an exit of its side, or an entry of the other side), else an entry. A limit buy rests
+   at ``close * (1 - offset)``, a limit sell at ``close * (1 + offset)``, rounded to
+   ``price_tick`` when it is given (the market's tick, as the exchange rounds the bot's
+   limit prices).
 
-Limit orders are backtested long-only (a bot's limit exit never reverses on its close).
+With ``shorts``, a short entry sells (at the limit above the close) and its exit buys back
+(at the limit below it). An entry of the other side while a position is open is a
+reversal when the exit is a market order: the exit and the new entry are placed on the
+same close and the exit fills first; a limit exit may not fill, so it reverses nothing
+(the bot's rule: ``worker.bots.engine.plan_decision``).
 """
 
 from __future__ import annotations
@@ -39,90 +47,115 @@ from .engine import (
     _clean_row,
 )
 
+Position = tuple[
+    int, int, float, float, float
+]  # side (1 long, -1 short), entry idx, price, stop, target
+
 
 def trades_with_limits(
     candles: Candles, sig: SignalGrid, row: int, settings: Settings, set_id: int = 0
 ) -> Trades:
-    """Trades of one parameter set with limit entries and/or exits (long-only)."""
+    """Trades of one parameter set with limit entries and/or exits (long, and short with
+    ``settings.shorts``)."""
     n = len(candles)
-    el, xl = _clean_row(sig, row, False)[:2]
+    el, xl, es, xs = _clean_row(sig, row, settings.shorts)
     stop_l, take_p = sig.stop_loss[row], sig.take_profit[row]
     o, h, lo, c = (a.tolist() for a in (candles.open, candles.high, candles.low, candles.close))
     f, slip, off = settings.fee, settings.slippage, settings.limit_offset
     limit_entry, limit_exit = settings.entry_order == "limit", settings.exit_order == "limit"
     t_in, t_out = settings.entry_timeout, settings.exit_timeout
     requote = settings.timeout_action == "requote"
+    give_up = settings.exit_timeout_count
     tick = settings.price_tick
 
     def at(price: float) -> float:  # a limit price, on the market's tick as the exchange does
         return round(price / tick) * tick if tick else price
 
+    def rest(buy: bool, x: int) -> float:  # a limit buy below the close, a sell above it
+        return at(c[x] * (1.0 - off if buy else 1.0 + off))
+
+    def fill(buy: bool, limit: float | None, x: int) -> float | None:
+        if limit is None:  # a market order, at the open with slippage against the trader
+            return float(o[x] * (1.0 + slip if buy else 1.0 - slip))
+        if buy:
+            return float(min(o[x], limit)) if lo[x] <= limit else None
+        return float(max(o[x], limit)) if h[x] >= limit else None
+
     rows: list[TradeRow] = []
     equity = settings.cash
-    pos: tuple[int, float, float, float] | None = None  # entry idx, price, stop, target
-    pending: tuple[str, float | None, int] | None = None  # purpose, limit (None: market), placed
+    pos: Position | None = None
+    exiting: tuple[float | None, int] | None = None  # limit (None: market), placed
+    entering: tuple[int, float | None, int] | None = None  # side, limit, placed
     decided = 0  # the candle whose decision the open trade's levels come from
+    exit_timeouts = 0  # limit exits of the open position that timed out
 
     def close(x: int, px: float, reason: int) -> None:
         nonlocal pos, equity
         assert pos is not None
-        e, pe = pos[0], pos[1]
-        ret = (px - pe) / pe - f - f * px / pe
+        side, e, pe = pos[0], pos[1], pos[2]
+        ret = side * (px - pe) / pe - f - f * px / pe
         ret /= 1.0 + f
         stake = settings.stake_amount or settings.stake_fraction * max(equity, 0.0)
-        rows.append((1, e, x, pe, px, reason, stake, equity))
+        rows.append((side, e, x, pe, px, reason, stake, equity))
         equity += stake * ret
         pos = None
 
     for x in range(n):
-        requote_entry = False
-        # 1. fills of orders placed on earlier closes, then timeouts
-        if pending is not None:
-            purpose, limit, placed = pending
-            if purpose == "entry":
-                pe: float | None = None
-                if limit is None:
-                    pe = o[x] * (1.0 + slip)
-                elif lo[x] <= limit:
-                    pe = min(o[x], limit)
-                if pe is not None:
-                    sl, tp = float(stop_l[decided]), float(take_p[decided])
-                    sl_px = pe * (1.0 - sl) if sl == sl else float("nan")
-                    tp_px = pe * (1.0 + tp) if tp == tp else float("nan")
-                    pos, pending = (x, pe, sl_px, tp_px), None
-                elif x >= placed + t_in:
-                    pending, requote_entry = None, requote
-            else:
-                px: float | None = None
-                if limit is None:
-                    px = o[x] * (1.0 - slip)
-                elif h[x] >= limit:
-                    px = max(o[x], limit)
-                if px is not None:
-                    close(x, px, EXIT_SIGNAL)
-                    pending = None
-                elif x >= placed + t_out:
-                    pending = ("exit", at(c[x] * (1.0 + off)), x) if requote else None
+        requote_side = 0
+        # 1. fills of orders placed on earlier closes (a reversal's exit first), then timeouts
+        if exiting is not None and pos is not None:
+            limit, placed = exiting
+            px = fill(pos[0] < 0, limit, x)
+            if px is not None:
+                close(x, px, EXIT_SIGNAL)
+                exiting = None
+            elif x >= placed + t_out:
+                exit_timeouts += 1
+                if 0 < give_up <= exit_timeouts:  # exit_timeout_count: at market now
+                    exiting = (None, x)
+                else:
+                    exiting = (rest(pos[0] < 0, x), x) if requote else None
+        if entering is not None:
+            side, limit, placed = entering
+            pe = fill(side > 0, limit, x)
+            if pe is not None:
+                sl, tp = float(stop_l[decided]), float(take_p[decided])
+                sl_px = pe * (1.0 - side * sl) if sl == sl else float("nan")
+                tp_px = pe * (1.0 + side * tp) if tp == tp else float("nan")
+                pos, entering, exit_timeouts = (side, x, pe, sl_px, tp_px), None, 0
+            elif x >= placed + t_in:
+                entering, requote_side = None, side if requote else 0
         # 2. stops (not while a market exit waits for the next open)
-        if pos is not None and (pending is None or pending[1] is not None):
-            _, _, sl_px, tp_px = pos
-            if sl_px == sl_px and lo[x] <= sl_px:
+        if pos is not None and (exiting is None or exiting[0] is not None):
+            side, _, _, sl_px, tp_px = pos
+            if side > 0 and sl_px == sl_px and lo[x] <= sl_px:
                 close(x, min(o[x], sl_px) * (1.0 - slip), EXIT_STOP_LOSS)
-                pending = None
-            elif tp_px == tp_px and h[x] >= tp_px:
+            elif side > 0 and tp_px == tp_px and h[x] >= tp_px:
                 close(x, max(o[x], tp_px), EXIT_TAKE_PROFIT)
-                pending = None
+            elif side < 0 and sl_px == sl_px and h[x] >= sl_px:
+                close(x, max(o[x], sl_px) * (1.0 + slip), EXIT_STOP_LOSS)
+            elif side < 0 and tp_px == tp_px and lo[x] <= tp_px:
+                close(x, min(o[x], tp_px), EXIT_TAKE_PROFIT)
+            if pos is None:
+                exiting = None  # a resting limit exit is cancelled first
         if x == n - 1:
             break
         # 3. the decision on this close
-        if pending is not None:
+        if exiting is not None or entering is not None:
             continue
         if pos is not None:
-            if xl[x]:
-                pending = ("exit", at(c[x] * (1.0 + off)) if limit_exit else None, x)
-        elif el[x] or requote_entry:
-            pending = ("entry", at(c[x] * (1.0 - off)) if limit_entry else None, x)
-            decided = x
+            long = pos[0] > 0
+            if (xl[x] or es[x]) if long else (xs[x] or el[x]):
+                exiting = (rest(not long, x) if limit_exit else None, x)
+                if not limit_exit and (es[x] if long else el[x]):  # a reversal
+                    side = -1 if long else 1
+                    entering = (side, rest(side > 0, x) if limit_entry else None, x)
+                    decided = x
+        else:
+            side = 1 if el[x] else -1 if es[x] else requote_side
+            if side:
+                entering = (side, rest(side > 0, x) if limit_entry else None, x)
+                decided = x
     if pos is not None:
-        close(n - 1, c[n - 1] * (1.0 - slip), EXIT_END)
+        close(n - 1, c[n - 1] * (1.0 - pos[0] * slip), EXIT_END)
     return _book_rows(rows, set_id, settings)

@@ -8,7 +8,8 @@ free slots). The fill rules are the single-pair engine's and the paper exchange'
 candle by candle in ``Decimal`` as a running bot steps:
 
 1. at a candle's open, orders decided at the previous close fill (buys at
-   ``open * (1 + slippage)``, sells at ``open * (1 - slippage)``, a fee on each fill);
+   ``open * (1 + slippage)``, sells at ``open * (1 - slippage)``, a fee on each fill),
+   a reversal's exit before its entry;
 2. inside the candle a stop-loss or take-profit (fractions of the entry fill) closes the
    position at its level (at the open through a gap), the stop first; slippage applies to
    the stop only;
@@ -16,11 +17,21 @@ candle by candle in ``Decimal`` as a running bot steps:
 
 Phases 1 and 2 run for every pair before any decision of that close, so a slot a stop
 frees inside a candle is free for the entries decided on its close. An entry's amount is
-``stake / (1 + fee) / close`` at its decision (the bot rounds it to the market's amount
-precision as well). An entry the balance cannot pay at its fill price is rejected, as
-the paper exchange rejects it (``skipped`` with reason ``rejected``). Long only:
-multi-pair bots do not short. A trade still open after
-the last candle is closed at the last close (``exit_reason = "end"``), as in ``run_backtest``.
+``stake / (1 + fee) / close`` at its decision, truncated to the market's ``amount_step``
+when one is given (per pair, or one for all), as the bot rounds it to the market's amount
+precision; an entry that rounds to zero is skipped (``amount_zero``). An entry the
+balance cannot pay at its fill price is rejected, as the paper exchange rejects it
+(``skipped`` with reason ``rejected``).
+
+**Shorts** (``shorts``, a bot with ``allow_short`` on a paper margin account): a pair holds
+a long or a short. A short sells at the open (the collateral of a 1x margin short, as much
+as a buy of that size, is reserved until it fills), its proceeds are credited, and it is
+bought back to close; its stop is above the entry and its target below. An entry of the
+opposite side while a position is open is a reversal: its exit is placed on that close
+(freeing the slot for that close's entries) and its entry competes for the free slots in
+the pairs' order like any other entry. The balance entries stake from leaves out what
+the open shorts hold (``slots.stakeable``). A trade still open after the last candle is
+closed at the last close (``exit_reason = "end"``), as in ``run_backtest``.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from worker.candles import CandleSeries
 from worker.strategies.registry import compute_signals
-from worker.strategies.slots import allocate
+from worker.strategies.slots import allocate, stakeable
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -53,6 +64,14 @@ class MultiPairSettings(BaseModel):
     max_open_trades: int = Field(default=1, ge=1, le=100)
     stop_loss: Decimal | None = Field(default=None, gt=0, lt=1, description="fraction")
     take_profit: Decimal | None = Field(default=None, gt=0, description="fraction")
+    shorts: bool = Field(default=False, description="a pair may hold a short (margin, 1x)")
+    amount_step: Decimal | dict[str, Decimal] | None = Field(
+        default=None, description="the market's amount step (one for all pairs, or per pair)"
+    )
+
+    def step_of(self, pair: str) -> Decimal | None:
+        step = self.amount_step
+        return step.get(pair) if isinstance(step, dict) else step
 
 
 @dataclass(slots=True)
@@ -62,6 +81,7 @@ class _Open:
     amount: Decimal
     cost: Decimal
     fee: Decimal
+    long: bool = True
 
 
 @dataclass(slots=True)
@@ -78,6 +98,11 @@ def _dec(x: float) -> Decimal:
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _truncate(amount: Decimal, step: Decimal | None) -> Decimal:
+    """``amount`` down to a multiple of ``step``, as ccxt's ``amount_to_precision``."""
+    return amount if step is None else amount - amount % step
 
 
 def run_multi_pair(
@@ -113,7 +138,8 @@ def run_multi_pair(
 
     cash = s.cash
     positions: dict[str, _Open] = {}
-    pending: dict[str, tuple[str, Decimal, Decimal]] = {}  # pair -> (entry|exit, amount, reserved)
+    exiting: dict[str, Decimal] = {}  # pair -> quote reserved by an exit filling next open
+    entering: dict[str, tuple[bool, Decimal, Decimal]] = {}  # pair -> (long, amount, reserved)
     trades: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     last_close: dict[str, tuple[datetime, Decimal]] = {}
@@ -123,12 +149,16 @@ def run_multi_pair(
         pos = positions.pop(pair)
         value = pos.amount * price
         fee = value * s.fee
-        cash += value - fee
-        profit = value - fee - pos.cost - pos.fee
+        if pos.long:
+            cash += value - fee
+            profit = value - fee - pos.cost - pos.fee
+        else:  # bought back with the proceeds credited at the entry
+            cash -= value + fee
+            profit = pos.cost - pos.fee - value - fee
         trades.append(
             {
                 "pair": pair,
-                "side": "long",
+                "side": "long" if pos.long else "short",
                 "entry_time": _iso(pos.entry_time),
                 "entry_price": pos.entry_price,
                 "exit_time": _iso(when),
@@ -138,6 +168,9 @@ def run_multi_pair(
                 "exit_reason": reason,
             }
         )
+
+    def against(long_exit: bool) -> Decimal:  # a market exit's slippage, against the trader
+        return ONE - s.slippage if long_exit else ONE + s.slippage
 
     for t in times:
         when = datetime.fromtimestamp(t / 1000, tz=UTC)
@@ -149,16 +182,20 @@ def run_multi_pair(
             c = series[p].candles
             o, h, lo = _dec(c.open[i]), _dec(c.high[i]), _dec(c.low[i])
             last_close[p] = (when, _dec(c.close[i]))
-            order = pending.pop(p, None)
-            if order is not None and order[0] == "exit":
-                close(p, when, o * (ONE - s.slippage), "signal")
-            elif order is not None:
-                _, amount, reserved = order
-                price = o * (ONE + s.slippage)
+            if p in exiting:  # a reversal's exit fills before its entry
+                cash += exiting.pop(p)
+                close(p, when, o * against(positions[p].long), "signal")
+            order = entering.pop(p, None)
+            if order is not None:
+                long, amount, reserved = order
+                price = o * (ONE + s.slippage if long else ONE - s.slippage)
                 cost = amount * price
                 fee = cost * s.fee
                 cash += reserved
-                if cash < cost + fee:  # the balance cannot pay the fill: rejected
+                if not long:  # a margin short: the proceeds are credited
+                    cash += cost - fee
+                    positions[p] = _Open(when, price, amount, cost, fee, False)
+                elif cash < cost + fee:  # the balance cannot pay the fill: rejected
                     skipped.append({"time": _iso(when), "pair": p, "reason": "rejected"})
                 else:
                     cash -= cost + fee
@@ -166,47 +203,69 @@ def run_multi_pair(
             pos = positions.get(p)
             if pos is None:
                 continue
-            stop = None if s.stop_loss is None else pos.entry_price * (ONE - s.stop_loss)
-            take = None if s.take_profit is None else pos.entry_price * (ONE + s.take_profit)
-            if stop is not None and lo <= stop:
-                close(p, when, min(o, stop) * (ONE - s.slippage), "stop_loss")
-            elif take is not None and h >= take:
+            sign = ONE if pos.long else -ONE
+            stop = None if s.stop_loss is None else pos.entry_price * (ONE - sign * s.stop_loss)
+            take = None if s.take_profit is None else pos.entry_price * (ONE + sign * s.take_profit)
+            if pos.long and stop is not None and lo <= stop:
+                close(p, when, min(o, stop) * against(True), "stop_loss")
+            elif pos.long and take is not None and h >= take:
                 close(p, when, max(o, take), "take_profit")
+            elif not pos.long and stop is not None and h >= stop:
+                close(p, when, max(o, stop) * against(False), "stop_loss")
+            elif not pos.long and take is not None and lo <= take:
+                close(p, when, min(o, take), "take_profit")
         # 3: the decisions of this close, exits first, then entries in the pairs' order.
         if start is not None and when < start:
             continue
-        wanted: list[str] = []
+        wanted: dict[str, bool] = {}  # pair -> long
         for p in pairs:
             i = rows[p].get(t)
-            if i is None or i == len(series[p].candles) - 1 or p in pending:
+            if i is None or i == len(series[p].candles) - 1 or p in exiting or p in entering:
                 continue
             sig = signals[p]
             el, xl = bool(sig.enter_long[i]), bool(sig.exit_long[i])
-            if p in positions:
-                if xl and not el:
-                    pending[p] = ("exit", positions[p].amount, ZERO)
-            elif el and not xl:
-                wanted.append(p)
+            es = xs = False
+            if s.shorts:
+                es, xs = bool(sig.enter_short[i]), bool(sig.exit_short[i])
+                el, es = el and not xl and not es, es and not xs and not el
+                xl, xs = xl and not bool(sig.enter_long[i]), xs and not bool(sig.enter_short[i])
+            else:
+                el, xl = el and not xl, xl and not el
+            pos = positions.get(p)
+            if pos is not None:
+                if (xl or es) if pos.long else (xs or el):
+                    # a buy-back reserves its cost at the close, as the paper account does
+                    held = ZERO if pos.long else pos.amount * last_close[p][1] * against(False)
+                    exiting[p] = held * (ONE + s.fee)
+                    cash -= exiting[p]
+                    if es if pos.long else el:  # a reversal
+                        wanted[p] = not pos.long
+            elif el or es:
+                wanted[p] = el
         if not wanted:
             continue
+        busy = sum(1 for p in positions if p not in exiting or p not in wanted)
         taken, skips = allocate(
-            wanted,
+            list(wanted),
             pairs,
-            open_trades=len(positions) + sum(1 for k, _, _ in pending.values() if k == "entry"),
+            open_trades=busy + len(entering),
             max_open_trades=s.max_open_trades,
-            available=cash,
+            available=stakeable(cash, [q.cost for q in positions.values() if not q.long]),
             stake_amount=s.stake_amount,
         )
         for e in taken:
             price = last_close[e.pair][1]
-            amount = e.stake / (ONE + s.fee) / price
+            amount = _truncate(e.stake / (ONE + s.fee) / price, s.step_of(e.pair))
+            if amount <= ZERO:
+                skipped.append({"time": _iso(when), "pair": e.pair, "reason": "amount_zero"})
+                continue
             reserved = amount * price * (ONE + s.slippage) * (ONE + s.fee)
             cash -= reserved
-            pending[e.pair] = ("entry", amount, reserved)
+            entering[e.pair] = (wanted[e.pair], amount, reserved)
         for k in skips:
             skipped.append({"time": _iso(when), "pair": k.pair, "reason": k.reason})
     for p in pairs:
         if p in positions:
             when, price = last_close[p]
-            close(p, when, price * (ONE - s.slippage), "end")
+            close(p, when, price * against(positions[p].long), "end")
     return MultiPairResult(trades, skipped, cash, list(pairs))

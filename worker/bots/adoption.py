@@ -125,6 +125,7 @@ class BotBuilder:
                 else Decimal(t["take_profit_price"]),
                 direction="short" if t["direction"] == "short" else "long",
                 decided_at=t.get("decided_at"),
+                exit_timeouts=int(t.get("exit_timeouts") or 0),
             )
         realized = Decimal(row["realized"])
         exchange: Exchange
@@ -149,6 +150,7 @@ class BotBuilder:
                 taker_fee=cfg.fee,
                 maker_fee=cfg.fee,
                 slippage=cfg.slippage,
+                volume_share=cfg.orders.paper_volume_share,
                 history=0,
                 margin=cfg.allow_short,
             )

@@ -259,13 +259,7 @@ async def plan_decision(
             side = requote
         else:
             if decision.short_blocked and cfg.allow_short:
-                out.log(
-                    cfg,
-                    "warning",
-                    f"short entry skipped: {cfg.symbol} on {cfg.exchange} is a spot "
-                    "market and live bots short on futures/swap markets only",
-                    action="short_skipped",
-                )
+                short_skipped(bot, out)
             return None
     if cfg.max_open_trades < 1:
         return None
@@ -316,6 +310,18 @@ async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
         bot.in_flight[cid] = flight
     elif (op := trades.settle_hold("void", flight)) is not None:
         out.credits.append(op)
+
+
+def short_skipped(bot: BotState, out: StepOut) -> None:
+    """A short entry on a live spot market: not taken, logged."""
+    cfg = bot.config
+    out.log(
+        cfg,
+        "warning",
+        f"short entry skipped: {cfg.symbol} on {cfg.exchange} is a spot "
+        "market and live bots short on futures/swap markets only",
+        action="short_skipped",
+    )
 
 
 def no_credits(intent: EntryIntent, out: StepOut) -> None:

@@ -162,6 +162,7 @@ class Position:
     take_price: Decimal | None  # long: above entry; short: below
     direction: Literal["long", "short"] = "long"
     decided_at: datetime | None = None  # open time of the candle whose close decided the entry
+    exit_timeouts: int = 0  # limit exits of this position that timed out
 
     @property
     def long(self) -> bool:

@@ -16,7 +16,10 @@ A close steps the legs in three phases, the backtester's order (``worker.backtes
 2. every leg's decision: exits at once; the entries wanted take the free slots of
    ``max_open_trades`` in the pairs' order with the stake of ``worker.strategies.slots``
    (fixed, or unlimited: the available balance over the free slots); entries beyond the
-   cap are logged (``max_open_trades``) and not placed;
+   cap are logged (``max_open_trades``) and not placed. With ``allow_short`` (a paper
+   margin account, or live futures/swap markets) an entry is a long or a short; an entry
+   of the other side while a position is open is a reversal: its exit is placed at once
+   and frees its slot, and its entry competes for the free slots like any other;
 3. each open position's protective orders rest on the exchange (live); the entries are
    placed after their credit holds (batched across bots by the runner), a live bot's with
    their stops. A live bot catching up missed closes logs their entries (``missed_entry``).
@@ -34,12 +37,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from worker.candles import Candle, GapReport, MarketKey
 from worker.errors import Fatal
 from worker.exchanges import Exchange, make_client_order_id
-from worker.strategies.slots import allocate
+from worker.strategies.slots import allocate, stakeable
 
 from . import engine, trades
 from .engine import Decision, EntryIntent
@@ -51,6 +54,7 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 Decide = Callable[[BotState, Any, Candle, Candle, dict[Any, Decision]], Decision]
+Side = Literal["buy", "sell"]
 EnterNow = Callable[[list[tuple[EntryIntent, StepOut]]], Awaitable[None]]
 
 
@@ -64,10 +68,16 @@ def markets_of(bot: BotState) -> list[MarketKey]:
 
 
 def leg_for(bot: BotState, request: Mapping[str, Any]) -> BotState:
-    """The leg an owner's position request is for: the one holding (or opening) its trade;
-    a manual entry on a multi-pair bot trades its first pair."""
+    """The leg an owner's position request is for: the one holding (or opening) its trade,
+    else the leg of the pair it names (``manual_trade``'s ``p_pair``; the first pair for a
+    request made before requests named one)."""
     if not bot.legs:
         return bot
+    pair = request.get("pair")
+    if request.get("kind") == "open" and pair is not None:
+        for leg in bot.legs:
+            if leg.config.symbol == pair:
+                return leg
     trade_id = request.get("trade_id")
     cid = make_client_order_id(bot.id, "request", request["id"], "open")
     for leg in bot.legs:
@@ -91,8 +101,9 @@ def _position(t: Mapping[str, Any]) -> Position:
         entry_order_id=t["entry_order_id"] or derived_id(t["id"], "order"),
         stop_price=None if t["stop_loss_price"] is None else Decimal(t["stop_loss_price"]),
         take_price=None if t["take_profit_price"] is None else Decimal(t["take_profit_price"]),
-        direction="long",
+        direction="short" if t.get("direction") == "short" else "long",
         decided_at=t.get("decided_at"),
+        exit_timeouts=int(t.get("exit_timeouts") or 0),
     )
 
 
@@ -114,8 +125,12 @@ async def build(
     free_quote = cfg.initial_balance + realized
     balances: dict[str, Decimal] = {}
     for pair, pos in positions.items():
-        free_quote -= pos.entry_cost + pos.entry_fee
-        balances[pair.split("/")[0]] = pos.amount
+        if pos.long:
+            free_quote -= pos.entry_cost + pos.entry_fee
+            balances[pair.split("/")[0]] = pos.amount
+        else:  # a margin short: the proceeds held, the base owed
+            free_quote += pos.entry_cost - pos.entry_fee
+            balances[pair.split("/")[0]] = -pos.amount
     rules = (
         None
         if builder.catalog is None
@@ -132,7 +147,9 @@ async def build(
         taker_fee=cfg.fee,
         maker_fee=cfg.fee,
         slippage=cfg.slippage,
+        volume_share=cfg.orders.paper_volume_share,
         history=0,
+        margin=cfg.allow_short,
     )
     legs: list[BotState] = []
     for pair in cfg.pairs:
@@ -144,6 +161,7 @@ async def build(
             last_candle_at=row["last_candle_at"],
             realized=realized,
             day_pnl=Decimal(row["day_pnl"]),
+            can_short=cfg.allow_short,
         )
         if row["last_candle_at"] is not None:
             leg.day = row["last_candle_at"].date()
@@ -169,14 +187,17 @@ async def _build_live(
     try:
         for pair in cfg.pairs:
             leg_cfg = replace(cfg, symbol=pair)
+            exchange = await builder._live(leg_cfg, row)
             leg = BotState(
                 leg_cfg,
                 epoch,
-                await builder._live(leg_cfg, row),
+                exchange,
                 position=positions.get(pair),
                 last_candle_at=row["last_candle_at"],
                 realized=realized,
                 day_pnl=Decimal(row["day_pnl"]),
+                # live shorts only where the exchange holds them: futures/swap markets
+                can_short=cfg.allow_short and exchange.market(pair).contract,
             )
             legs.append(leg)
             if row["last_candle_at"] is not None:
@@ -261,16 +282,24 @@ async def step(
             await engine.apply_fills(leg, c, out)
             await engine.apply_stops(leg, c, out)
             _share(leg, legs)
-        wanted: list[tuple[BotState, Candle]] = []
+        wanted: list[tuple[BotState, Candle, Side]] = []
+        reversing: set[int] = set()
         for n, c in sorted(candles.items()):  # 2: decisions
             leg = legs[n]
             d = decide(leg, windows[leg.config.market], c, last[n], caches[n])
+            side: Side | None = "buy" if d.enter_long else "sell" if d.enter_short else None
             if leg.position is not None:
-                await engine.plan_decision(leg, d, c, out)
+                side = await _exit(leg, d, c, out)
                 _share(leg, legs)
-            elif d.enter_long and not leg.in_flight and not leg.halted and not leg.pair_error:
-                wanted.append((leg, c))
-        intents = await _entries(bot, wanted, out)
+                if side is not None:
+                    reversing.add(id(leg))
+            elif leg.in_flight or leg.halted:
+                side = None
+            elif d.short_blocked and leg.config.allow_short:
+                engine.short_skipped(leg, out)
+            if side is not None and not leg.pair_error:
+                wanted.append((leg, c, side))
+        intents = await _entries(bot, wanted, reversing, out)
         for n in sorted(candles):  # the exchange holds each open position's stop (live)
             await engine.protect(legs[n], candles[n], out)
         if t == times[-1]:
@@ -286,33 +315,63 @@ async def step(
     return entries
 
 
+async def _exit(leg: BotState, d: Decision, candle: Candle, out: StepOut) -> Side | None:
+    """The decision of a leg holding a position: its exit, placed now. A reversal (an entry
+    of the other side) comes back as that side when its exit went out at market on this
+    close: its entry then competes for the free slots like any other."""
+    pos = leg.position
+    assert pos is not None
+    flat = not leg.in_flight
+    if pos.long:
+        reverse = d.enter_short
+        d = replace(d, exit_long=d.exit_long or d.enter_short, enter_short=False)
+    else:
+        reverse = d.enter_long
+        d = replace(d, exit_short=d.exit_short or d.enter_long, enter_long=False)
+    await engine.plan_decision(leg, d, candle, out)
+    if not (reverse and flat and not leg.halted):
+        return None
+    placed = leg.position is None or any(
+        f.purpose == "exit" and f.price is None for f in leg.in_flight.values()
+    )
+    return ("sell" if pos.long else "buy") if placed else None
+
+
 async def _entries(
-    bot: BotState, wanted: list[tuple[BotState, Candle]], out: StepOut
+    bot: BotState,
+    wanted: list[tuple[BotState, Candle, Side]],
+    reversing: set[int],
+    out: StepOut,
 ) -> list[EntryIntent]:
     """The entries of one close: free slots in the pairs' order, the stake split by the
-    bot's rule, one shared balance; the others logged."""
+    bot's rule, one shared balance; the others logged. A reversing leg's exit frees its slot."""
     if not wanted:
         return []
     cfg = bot.config
     quote = cfg.symbol.split("/")[1].split(":")[0]
     balance = await bot.exchange.fetch_balance()
     free = balance[quote].free if quote in balance else ZERO
+    if cfg.is_paper and cfg.allow_short:  # a margin account holds what its shorts need
+        free = stakeable(
+            free, [g.position.entry_cost for g in bot.legs if g.position and not g.position.long]
+        )
     busy = sum(
         1
         for g in bot.legs
-        if g.position is not None or any(f.purpose == "entry" for f in g.in_flight.values())
+        if (g.position is not None and id(g) not in reversing)
+        or any(f.purpose == "entry" for f in g.in_flight.values())
     )
     taken, skipped = allocate(
-        [leg.config.symbol for leg, _ in wanted],
+        [leg.config.symbol for leg, _, _ in wanted],
         cfg.pairs,
         open_trades=busy,
         max_open_trades=cfg.max_open_trades,
         available=free,
         stake_amount=None if cfg.sizing == "unlimited" else cfg.stake_amount,
     )
-    by_pair = {leg.config.symbol: (leg, c) for leg, c in wanted}
+    by_pair = {leg.config.symbol: (leg, c, side) for leg, c, side in wanted}
     for s in skipped:
-        leg, c = by_pair[s.pair]
+        leg, c, _ = by_pair[s.pair]
         why = (
             f"{cfg.max_open_trades} trades open (max_open_trades)"
             if s.reason == "max_open_trades"
@@ -329,15 +388,15 @@ async def _entries(
         )
     intents: list[EntryIntent] = []
     for e in taken:
-        leg, c = by_pair[e.pair]
+        leg, c, side = by_pair[e.pair]
         lc = leg.config
         try:
             amount = e.stake / (ONE + trades.fee_rate(leg)) / c.close
             amount = leg.exchange.amount_to_precision(lc.symbol, amount)
-            leg.exchange.check_order(lc.symbol, "buy", "market", amount, c.close)
+            leg.exchange.check_order(lc.symbol, side, "market", amount, c.close)
         except Fatal as err:
             _pair_error(bot, leg, err, out)
             continue
         cid = make_client_order_id(lc.order_key, c.time.isoformat(), "entry")
-        intents.append(EntryIntent(leg, c, amount, cid, "buy"))
+        intents.append(EntryIntent(leg, c, amount, cid, side))
     return intents

@@ -29,6 +29,9 @@ class OrderSettings:
     entry_timeout: int = 1
     exit_timeout: int = 1
     requote: bool = False  # on timeout: place again at the latest close (else give up)
+    exit_timeout_count: int = 0  # after this many exit timeouts of a position: exit at market
+    # paper only: a limit order fills at most this share of a candle's volume (None: whole)
+    paper_volume_share: Decimal | None = None
     notify_fills: bool = False  # the owner opted in to a notification per fill
 
     @classmethod
@@ -47,6 +50,10 @@ class OrderSettings:
             raise Fatal(f"limit_offset must be between 0 and 10 %, got {offset * HUNDRED}")
         if unit not in ("minutes", "candles") or min(entry_timeout, exit_timeout) < 1:
             raise Fatal("order timeouts must be at least one minute or candle")
+        share = (row.get("metadata") or {}).get("paper_volume_share")
+        volume_share = None if share is None else Decimal(str(share))
+        if volume_share is not None and not Decimal(0) < volume_share <= ONE:
+            raise Fatal(f"paper_volume_share must be above 0 and at most 1, got {share}")
         return cls(
             entry_type=kind("entry_order_type"),
             exit_type=kind("exit_order_type"),
@@ -55,6 +62,8 @@ class OrderSettings:
             entry_timeout=entry_timeout,
             exit_timeout=exit_timeout,
             requote=row.get("timeout_action") == "requote",
+            exit_timeout_count=int(row.get("exit_timeout_count") or 0),
+            paper_volume_share=volume_share,
             notify_fills=_opted_in(row.get("notify_fills")),
         )
 

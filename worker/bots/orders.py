@@ -16,7 +16,13 @@ fill notifications and each bot's equity.
   places it again at the latest close with the same offset (an entry through the credit
   gate, as a new entry decided on that close). A cancel that races a fill keeps the fill:
   the exchange's final state of the order is what is recorded.
-- **Partial fills.** An entry cancelled after part of it filled opens a position of the
+- **Giving up on limit exits** (freqtrade's ``exit_timeout_count``): after that many limit
+  exits of one position timed out (whatever ``timeout_action``), the bot exits it at
+  market on the close of the last timeout (it fills at the next open, as any market exit).
+  The count is the position's own: a takeover recounts it from the cancelled limit exits
+  recorded since its entry. 0 never gives up.
+- **Partial fills** (on exchanges; on paper with ``metadata.paper_volume_share``, see
+  ``worker.bots.paper``). An entry cancelled after part of it filled opens a position of the
   filled amount (its credit hold is posted: a trade happened; the exchange frees the funds
   it reserved for the rest). An exit that filled in part closes that part as its own trade
   and leaves the rest open and managed, with the entry's cost and fee split pro rata.
@@ -164,6 +170,11 @@ async def expire(bot: BotState, candle: Candle, out: StepOut) -> None:
         unit = "candle" if cfg.orders.timeout_unit == "candles" else "minute"
         timeout = cfg.orders.entry_timeout if flight.purpose == "entry" else cfg.orders.exit_timeout
         again = cfg.orders.requote and not bot.halted
+        if flight.purpose == "exit" and (pos := bot.position) is not None:
+            bot.position = pos = replace(pos, exit_timeouts=pos.exit_timeouts + 1)
+            if 0 < cfg.orders.exit_timeout_count <= pos.exit_timeouts:
+                await _exit_at_market(bot, flight, candle, out)
+                continue
         out.log(
             cfg,
             "info",
@@ -180,6 +191,31 @@ async def expire(bot: BotState, candle: Candle, out: StepOut) -> None:
                 bot.requote = flight.side
         elif bot.position is not None:
             await _requote_exit(bot, flight, candle, out)
+
+
+async def _exit_at_market(bot: BotState, flight: InFlight, candle: Candle, out: StepOut) -> None:
+    """``exit_timeout_count`` limit exits of the position timed out: exit at market now."""
+    pos = bot.position
+    assert pos is not None
+    cfg = bot.config
+    cid = make_client_order_id(cfg.order_key, candle.time.isoformat(), "exit")
+    order = await trades.place_market(bot, flight.side, pos.amount, cid, opening=False)
+    out.orders.append(trades.order_row(bot, order, cid, flight.reason, candle.time))
+    out.log(
+        cfg,
+        "info",
+        f"limit exit unfilled {pos.exit_timeouts} time(s) (exit_timeout_count): exiting at market",
+        action="exit_timeout_market",
+        client_order_id=cid,
+    )
+    again = InFlight(
+        cid, derived_id(cid, "order"), "exit", flight.side, pos.amount, flight.reason, None,
+        candle.time,
+    )  # fmt: skip
+    if order.is_open:
+        bot.in_flight[cid] = again
+    elif order.filled > 0:
+        record_fill(bot, again, order, candle.time, out)
 
 
 async def _requote_exit(bot: BotState, flight: InFlight, candle: Candle, out: StepOut) -> None:

@@ -16,8 +16,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from worker.exchanges import CheckedOrder, Order, OrderStatus, OrderType, PaperExchange, Side
+from worker.candles import Candle
+from worker.errors import Fatal
+from worker.exchanges import (
+    CheckedOrder,
+    Fee,
+    Order,
+    OrderStatus,
+    OrderType,
+    PaperExchange,
+    Side,
+)
 
 
 class BotPaperExchange(PaperExchange):
@@ -27,7 +38,86 @@ class BotPaperExchange(PaperExchange):
     open when the candle gapped through it), the stop first. The paper exchange has no
     one-cancels-other orders, so the bot engine detects the touch on the closed candle and
     books the fill here, at that price, with the paper exchange's fees and rounding.
+
+    **Partial fills** (``volume_share``, a bot's ``metadata.paper_volume_share``, off by
+    default): a resting limit order a candle touches fills at most ``volume_share`` of that
+    candle's volume (base units, truncated to the market's amount step); what is left rests
+    on and takes its share of the next candles that touch it, until it is filled or
+    cancelled (a timeout then finds it partly filled: the bot's partial-fill paths run on
+    paper as on an exchange). A touched order whose share rounds to nothing does not fill
+    in that candle. Market orders, stops and the owner's fills at once fill whole.
     """
+
+    def __init__(self, *args: Any, volume_share: Decimal | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.volume_share = volume_share
+        self._volume: Decimal | None = None  # the candle being fed, while it is
+
+    def on_candle(self, symbol: str, timeframe: str, candle: Candle) -> list[Order]:
+        """As the paper exchange, except that limit orders fill at most their share of the
+        candle's volume; orders still open after a partial fill are not reported."""
+        self._volume = candle.volume if self.volume_share is not None else None
+        try:
+            return [o for o in super().on_candle(symbol, timeframe, candle) if not o.is_open]
+        finally:
+            self._volume = None
+
+    def _fill(self, order: Order, price: Decimal, taker: bool, when: datetime) -> Order:
+        if self._volume is None or self.volume_share is None or order.type != "limit":
+            return super()._fill(order, price, taker, when)
+        cap = self.amount_to_share(order.symbol, self._volume * self.volume_share)
+        remaining = order.amount - order.filled
+        if cap >= remaining and order.filled == 0:
+            return super()._fill(order, price, taker, when)
+        if cap <= 0:
+            return order
+        return self._fill_part(order, min(cap, remaining), price, taker, when)
+
+    def amount_to_share(self, symbol: str, amount: Decimal) -> Decimal:
+        try:
+            return self.amount_to_precision(symbol, amount)
+        except Fatal:  # rounds to nothing
+            return Decimal(0)
+
+    def _fill_part(
+        self, order: Order, amount: Decimal, price: Decimal, taker: bool, when: datetime
+    ) -> Order:
+        """Fill ``amount`` of a resting limit order: its share of the reservation is freed
+        and the trade booked; the order closes when nothing is left."""
+        market = self.market(order.symbol)
+        rate = self._fee_rate(market, taker)
+        cost = amount * price
+        fee = cost * rate
+        share = amount / order.amount
+        kept: list[tuple[str, Decimal]] = []
+        for currency, reserved in self._reserved.get(order.id, ()):
+            part = min(reserved, reserved * share / (1 - order.filled / order.amount))
+            self._used[currency] -= part
+            self._free[currency] += part
+            kept.append((currency, reserved - part))
+        self._reserved[order.id] = kept
+        if order.side == "buy":
+            self._free[market.quote] -= cost + fee
+            self._free[market.base] += amount
+        else:
+            self._free[market.base] -= amount
+            self._free[market.quote] += cost - fee
+        filled = order.filled + amount
+        total_fee = (order.fee.cost if order.fee else Decimal(0)) + fee
+        updated = replace(
+            order,
+            filled=filled,
+            remaining=order.amount - filled,
+            cost=order.cost + cost,
+            average=(order.cost + cost) / filled,
+            fee=Fee(cost=total_fee, currency=market.quote, rate=rate),
+            updated_at=when,
+        )
+        self._orders[order.id] = updated
+        if updated.remaining > 0:
+            return updated
+        self._release(order.id)
+        return self._close(updated, OrderStatus.CLOSED, when)
 
     def check_order(
         self,

@@ -17,6 +17,12 @@ request's outcome (``persist_steps``), fenced by the lease epoch.
 - Close at a limit: the limit order rests (a paper one fills when a later candle trades
   through it); unless it filled when the timeout ends it is cancelled, then the position is
   closed at market (``on_timeout = 'market'``) or left open (``'cancel'``).
+- A part of the position (``p_amount`` or ``p_fraction``, at market or at a limit): the
+  order is for that part, rounded to the market's amount step; what fills closes as a
+  trade of its own and the rest stays open under the position's trade id, managed as
+  before (its protective orders rest again for the rest at the next step). A limit close
+  cancelled after part of it filled records that part; ``on_timeout = 'market'`` then
+  closes the rest of the part asked for.
 - Stop with close: the bot makes no new decisions; once the position is closed its status
   becomes ``stopped``.
 - Manual trade: a market entry of the given amount (or stake) on the bot's market, after
@@ -60,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tradefleet.bots.requests")
 
 ONE = Decimal(1)
+ZERO = Decimal(0)
 POLL_S = 2.0
 CHANNEL = "tradefleet_position_requests"
 # Open requests are few: read them all (the partial index) and keep this worker's bots'.
@@ -255,12 +262,20 @@ class PositionRequests:
         return await self._close_at_market(bot, req, cid, now, out)
 
     async def _close_at_market(
-        self, bot: BotState, req: dict[str, Any], cid: str, now: datetime, out: StepOut
+        self,
+        bot: BotState,
+        req: dict[str, Any],
+        cid: str,
+        now: datetime,
+        out: StepOut,
+        part: Decimal | None = None,
     ) -> Outcome:
+        """Close the position at market: all of it, or ``part`` (else the request's part)."""
         rid = str(req["id"])
         pos = bot.position
         assert pos is not None
         side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
+        amount = _amount(bot, req["amount"] if part is None else part)
         last = self._last_candle(bot)
         decided = last.time if last is not None else now
         if (done := await _unprotect(bot, rid, decided, now, out)) is not None:
@@ -270,17 +285,16 @@ class PositionRequests:
             if last is None:
                 raise _Wait
             order = await ex.fill_now(
-                bot.config.symbol, side, pos.amount, _slipped(ex, side, last.close), cid, now
+                bot.config.symbol, side, amount, _slipped(ex, side, last.close), cid, now
             )
         else:
-            order = await place_market(bot, side, pos.amount, cid, opening=False)
+            order = await place_market(bot, side, amount, cid, opening=False)
         out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
-            close_trade(bot, order, CLOSE_REASON, now, out)
-            return Outcome(rid, bot.id, "done", "closed at market", cid)
+            return Outcome(rid, bot.id, "done", _closed(bot, order, now, out, "at market"), cid)
         if order.is_open:
             bot.in_flight[cid] = InFlight(
-                cid, derived_id(cid, "order"), "exit", side, pos.amount, CLOSE_REASON, None, decided
+                cid, derived_id(cid, "order"), "exit", side, amount, CLOSE_REASON, None, decided
             )
             return Outcome(rid, bot.id, "working", "market order placed", cid)
         return Outcome(rid, bot.id, "failed", f"the close order was {order.status}", cid)
@@ -294,6 +308,7 @@ class PositionRequests:
         cfg, ex = bot.config, bot.exchange
         side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
         cid = make_client_order_id(bot.id, "request", rid, "close")
+        amount = _amount(bot, req["amount"])
         price = ex.price_to_precision(cfg.symbol, Decimal(str(req["limit_price"])))
         params = None
         if not isinstance(ex, BotPaperExchange) and ex.market(cfg.symbol).contract:
@@ -303,16 +318,16 @@ class PositionRequests:
         if (done := await _unprotect(bot, rid, decided, now, out)) is not None:
             return done
         order = await ex.place_order_once(
-            cfg.symbol, side, "limit", pos.amount, price, client_order_id=cid, params=params
+            cfg.symbol, side, "limit", amount, price, client_order_id=cid, params=params
         )
         out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
-            close_trade(bot, order, CLOSE_REASON, now, out)
-            return Outcome(rid, bot.id, "done", f"closed at the limit {price}", cid)
+            reason = _closed(bot, order, now, out, f"at the limit {price}")
+            return Outcome(rid, bot.id, "done", reason, cid)
         if not order.is_open:
             return Outcome(rid, bot.id, "failed", f"the limit order was {order.status}", cid)
         bot.in_flight[cid] = InFlight(
-            cid, derived_id(cid, "order"), "exit", side, pos.amount, CLOSE_REASON, None, decided
+            cid, derived_id(cid, "order"), "exit", side, amount, CLOSE_REASON, None, decided
         )
         deadline = now + timedelta(seconds=int(req["timeout_s"]))
         return Outcome(rid, bot.id, "working", f"limit order at {price} placed", cid, deadline)
@@ -328,6 +343,7 @@ class PositionRequests:
         deadline = req["deadline_at"]
         flight = bot.in_flight.get(cid)
         order: Order | None = None
+        filled = ZERO
         if flight is not None:
             order = await ex.fetch_order_by_client_id(cid, cfg.symbol)
             if order is not None and order.is_open and (deadline is None or now < deadline):
@@ -337,9 +353,16 @@ class PositionRequests:
             bot.in_flight.pop(cid, None)
             if order is not None:
                 out.orders.append(order_row(bot, order, cid, CLOSE_REASON, flight.placed_at))
-                if order.status is OrderStatus.CLOSED and order.filled > 0:
-                    close_trade(bot, order, CLOSE_REASON, now, out)
-                    return Outcome(rid, bot.id, "done", "closed at the limit", cid)
+                if order.filled > 0:  # all of it, or part before the cancel
+                    reason = _closed(bot, order, now, out, "at the limit")
+                    if order.status is OrderStatus.CLOSED or bot.position is None:
+                        return Outcome(rid, bot.id, "done", reason, cid)
+                    filled = order.filled
+        elif req["amount"] is not None and (got := await self._recorded(bot, cid))[0] > 0:
+            # a part's limit close the bot's step found filled (all or part of it)
+            if got[1] == "closed" or bot.position is None:
+                return Outcome(rid, bot.id, "done", f"closed {got[0]} at the limit", cid)
+            filled = got[0]
         elif req["order_type"] == "limit" and deadline is not None and now < deadline:
             raise _Wait  # placed again on adoption, or ended without a fill: wait for the timeout
         if req["order_type"] == "market":
@@ -347,12 +370,25 @@ class PositionRequests:
         what = f"the limit order did not fill within {req['timeout_s']} s"
         if req["on_timeout"] == "market":
             market_cid = make_client_order_id(bot.id, "request", rid, "close-market")
-            outcome = await self._close_at_market(bot, req, market_cid, now, out)
+            rest = None if req["amount"] is None else Decimal(str(req["amount"])) - filled
+            outcome = await self._close_at_market(bot, req, market_cid, now, out, rest)
             if outcome.reason is not None:
                 outcome.reason = f"{what}: {outcome.reason}"
             return outcome
         out.log(cfg, "info", f"{what}: cancelled, the position stays open", action="close_timeout")
         return Outcome(rid, bot.id, "cancelled", f"{what}: cancelled, the position stays open")
+
+    async def _recorded(self, bot: BotState, cid: str) -> tuple[Decimal, str]:
+        """What the database holds of an order of the bot: filled amount and status."""
+        async with self.runner.pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "select filled, status from public.orders"
+                    " where bot_id = %s and client_order_id = %s",
+                    (bot.id, cid),
+                )
+            ).fetchone()
+        return (ZERO, "") if row is None else (Decimal(row[0]), str(row[1]))
 
     # -- manual entries -------------------------------------------------------------------
 
@@ -460,6 +496,28 @@ async def _unprotect(
     close_trade(bot, order, reason, order.updated_at or now, out)
     what = reason.replace("_", "-")
     return Outcome(rid, bot.id, "done", f"the {what} on the exchange closed it first", cid)
+
+
+def _amount(bot: BotState, part: Any) -> Decimal:
+    """What a close request closes: its part of the position (``close_position``'s
+    ``p_amount`` or ``p_fraction``), rounded to the market's amount step, or all of it."""
+    pos = bot.position
+    assert pos is not None
+    if part is None or Decimal(str(part)) >= pos.amount:
+        return pos.amount
+    return bot.exchange.amount_to_precision(bot.config.symbol, Decimal(str(part)))
+
+
+def _closed(bot: BotState, order: Order, now: datetime, out: StepOut, how: str) -> str:
+    """Record a close that filled: the whole position, or the part that filled (a trade of
+    its own; the rest stays open under the position's trade id). Returns what happened."""
+    pos = bot.position
+    assert pos is not None
+    if order.filled < pos.amount:
+        orders.close_part(bot, order, CLOSE_REASON, now, out)
+        return f"closed {order.filled} of {pos.amount} {bot.config.symbol} {how}"
+    close_trade(bot, order, CLOSE_REASON, now, out)
+    return f"closed {how}"
 
 
 def _slipped(ex: BotPaperExchange, side: str, price: Decimal) -> Decimal:

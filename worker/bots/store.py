@@ -39,9 +39,15 @@ select b.*, c.sealed_secret, c.is_testnet, s.content as strategy_content,
  where b.id = any(%(ids)s::uuid[])
 """
 LOAD_OPEN_TRADES = """
-select * from public.trades
- where bot_id = any(%(ids)s::uuid[]) and status = 'open' and signal_id is null
- order by entry_time
+select t.*,
+       -- the position's limit exits that timed out (cancelled unfilled or in part)
+       (select count(*) from public.orders o
+         where o.bot_id = t.bot_id and o.symbol = t.trading_pair and o.reason = 'signal'
+           and o.order_type = 'limit' and o.status = 'canceled' and o.side <> t.side
+           and o.decided_at >= t.entry_time)::int as exit_timeouts
+  from public.trades t
+ where t.bot_id = any(%(ids)s::uuid[]) and t.status = 'open' and t.signal_id is null
+ order by t.entry_time
 """
 LOAD_OPEN_ORDERS = """
 select * from public.orders

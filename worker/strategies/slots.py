@@ -18,6 +18,15 @@ The bot runner and the backtester apply these rules alike, so a backtest predict
   fills. An entry never stakes more than is available; with nothing available it is
   skipped (``no_balance``). A market entry the balance cannot pay at its fill price is
   rejected by the exchange and nothing is traded.
+- **Shorts** (``allow_short``): a pair holds a long or a short; both take a slot and stake
+  alike. A reversal's exit, placed on the close that decides it, frees its slot for that
+  close's entries, and the reversal's opposite entry takes a free slot in the pairs' order
+  like any other entry (a pair listed earlier may take it first). On a paper margin account
+  a short's proceeds are credited to the quote balance while it is open; the balance
+  entries stake from leaves out twice each open short's entry value (its proceeds, kept to
+  buy it back, and as much again as the 1x collateral a futures account would hold), so
+  the other pairs never stake what a short needs to close (``stakeable``). A live futures
+  account reports its free margin itself and is taken as it is.
 """
 
 from __future__ import annotations
@@ -44,6 +53,12 @@ class Skip:
 
     pair: str
     reason: str
+
+
+def stakeable(free: Decimal, short_values: Sequence[Decimal]) -> Decimal:
+    """What a paper margin account's entries may stake: its free quote less twice the entry
+    value of each open short (never below zero)."""
+    return max(free - 2 * sum(short_values, ZERO), ZERO)
 
 
 def allocate(

@@ -2,7 +2,7 @@
 -- exchange (named errors otherwise), and a pair that later disappears is named on the bot,
 -- which keeps trading its other pairs and managing its positions.
 begin;
-select plan(11);
+select plan(16);
 
 select tests.create_user(1, 'pia@pairs.test');
 
@@ -57,13 +57,28 @@ select is(pg_temp.refusal($$insert into public.bots (name, exchange, trading_pai
   'pairs of different quote currencies are refused (one balance)');
 select is(pg_temp.refusal($$insert into public.bots (name, exchange, trading_pair, pairs, timeframe, strategy, initial_balance, stake_amount, allow_short)
   values ('shorts', 'binance', 'SOL/USDT', '{SOL/USDT,ETH/USDT}', '5m', 'rsi', 100, 10, true)$$),
-  '23514 bots_multi_pair_long_only: new row for relation "bots" violates check constraint "bots_multi_pair_long_only"',
-  'a multi-pair bot trades long only');
+  'accepted',
+  'a multi-pair bot may short (a long or a short per pair, one cap and one balance)');
 select is(pg_temp.refusal($$update public.bots set pairs = '{SOL/USDT,XYZ/USDT}' where id = tests.id('bot', 1)$$),
   format('23514 bots_market_listed: binance does not list the market XYZ/USDT (markets loaded %s)',
          to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')),
   'adding an unlisted pair later is refused by name');
 update public.bots set status = 'running' where id = tests.id('bot', 1);
+
+-- A manual trade names one of the bot's pairs and needs only that pair flat.
+select is(pg_temp.refusal($$select public.manual_trade(tests.id('bot', 1), true, 'buy', 1)$$),
+  '22023 position_requests_pair_required: the bot trades 3 pairs (SOL/USDT, ETH/USDT, BTC/USDT): name the pair to trade',
+  'a manual trade on a multi-pair bot names its pair');
+select is(pg_temp.refusal($$select public.manual_trade(tests.id('bot', 1), true, 'buy', 1, null, null, 'ETH/BTC')$$),
+  '23514 position_requests_pair_of_bot: ETH/BTC is not a pair of this bot (it trades SOL/USDT, ETH/USDT, BTC/USDT)',
+  'a pair the bot does not trade is refused by name');
+select is((public.manual_trade(tests.id('bot', 1), true, 'buy', 1, null, null, 'ETH/USDT')).pair, 'ETH/USDT',
+  'a manual trade on the second pair is recorded with its pair');
+select is((public.manual_trade(tests.id('bot', 1), true, 'buy', 1, null, null, 'BTC/USDT')).pair, 'BTC/USDT',
+  'another pair may be entered while the first is opening');
+select is(pg_temp.refusal($$select public.manual_trade(tests.id('bot', 1), true, 'buy', 1, null, null, 'ETH/USDT')$$),
+  '23514 position_requests_bot_flat: the bot holds a position on ETH/USDT (or is opening one): close it first',
+  'one position per pair');
 select tests.clear_authentication();
 
 -- ETH/USDT disappears: the bot names it and trades on.
