@@ -20,6 +20,7 @@ from worker.strategies.base import (
     Signals,
     Strategy,
     StrategyParams,
+    skip_warmup,
 )
 
 
@@ -28,12 +29,15 @@ def _mirror(up: Any, down: Any) -> Signals:
     return Signals(enter_long=up, exit_long=down, enter_short=down, exit_short=up)
 
 
-def _grid(ps: Sequence[StrategyParams], el: Any, xl: Any, es: Any, xs: Any) -> SignalGrid:
-    """A grid of decisions with each set's constant stop-loss / take-profit levels."""
+def _grid(
+    strategy: Strategy, ps: Sequence[StrategyParams], el: Any, xl: Any, es: Any, xs: Any
+) -> SignalGrid:
+    """A grid of decisions with each set's constant stop-loss / take-profit levels (none
+    before each set's warm-up, as in ``Strategy.signals``)."""
     shape = el.shape
     sl = np.array([np.nan if p.stop_loss is None else p.stop_loss for p in ps])
     tp = np.array([np.nan if p.take_profit is None else p.take_profit for p in ps])
-    return SignalGrid(
+    grid = SignalGrid(
         enter_long=el,
         exit_long=xl,
         enter_short=es,
@@ -42,6 +46,8 @@ def _grid(ps: Sequence[StrategyParams], el: Any, xl: Any, es: Any, xs: Any) -> S
         stop_loss=np.broadcast_to(sl[:, None], shape),
         take_profit=np.broadcast_to(tp[:, None], shape),
     )
+    skip_warmup(grid, [strategy.warmup(p) for p in ps])
+    return grid
 
 
 def _levels(ps: Sequence[Any], name: str) -> FloatArray:
@@ -103,7 +109,7 @@ class _MaCross(Strategy):
         fasts = np.array([p.fast for p in ps], dtype=np.int64)
         slows = np.array([p.slow for p in ps], dtype=np.int64)
         up, down = ma_cross_grid(candles.close, fasts, slows, self._ma)
-        return _grid(ps, up, down, down, up)
+        return _grid(self, ps, up, down, down, up)
 
 
 def ma_cross_grid(
@@ -181,7 +187,7 @@ class Rsi(Strategy):
         r = np.stack(_table(ps, lambda p: p.period, lambda k: ta.rsi(candles.close, k)))
         up_os, down_os = ta.difference_crosses(r - _levels(ps, "oversold"))
         up_ob, down_ob = ta.difference_crosses(r - _levels(ps, "overbought"))
-        return _grid(ps, up_os, up_ob, down_ob, down_os)
+        return _grid(self, ps, up_os, up_ob, down_ob, down_os)
 
 
 class MacdParams(StrategyParams):
@@ -203,7 +209,7 @@ class Macd(Strategy):
 
     def warmup(self, params: StrategyParams) -> int:
         p = cast(MacdParams, params)
-        return p.slow + p.signal
+        return p.slow + p.signal - 1  # the signal line's first value, and one before it
 
     def compute(self, candles: Candles, params: StrategyParams) -> Signals:
         p = cast(MacdParams, params)
@@ -216,7 +222,7 @@ class Macd(Strategy):
         """All sets in one pass: crossing detection on one (sets, candles) table."""
         ps = [cast(MacdParams, self.validate(p)) for p in param_sets]
         up, down = ta.difference_crosses(_macd_table(candles, ps))
-        return _grid(ps, up, down, down, up)
+        return _grid(self, ps, up, down, down, up)
 
 
 def _macd_table(candles: Candles, ps: Sequence[Any]) -> FloatArray:
@@ -253,7 +259,7 @@ class RsiMacd(Strategy):
 
     def warmup(self, params: StrategyParams) -> int:
         p = cast(RsiMacdParams, params)
-        return max(p.slow + p.signal, p.rsi_period + 1)
+        return max(p.slow + p.signal - 1, p.rsi_period + 1)
 
     def compute(self, candles: Candles, params: StrategyParams) -> Signals:
         p = cast(RsiMacdParams, params)
@@ -277,7 +283,7 @@ class RsiMacd(Strategy):
         r = np.stack(_table(ps, lambda p: p.rsi_period, lambda k: ta.rsi(candles.close, k)))
         ob, os_ = _levels(ps, "overbought"), _levels(ps, "oversold")
         with np.errstate(invalid="ignore"):
-            return _grid(ps, up & (r < ob), down | (r > ob), down & (r > os_), up | (r < os_))
+            return _grid(self, ps, up & (r < ob), down | (r > ob), down & (r > os_), up | (r < os_))
 
 
 class BollingerParams(StrategyParams):
@@ -320,7 +326,7 @@ class Bollinger(Strategy):
         _, low_below = ta.difference_crosses(np.stack([c - b[2] for b in bands]))
         mid_above, mid_below = ta.difference_crosses(np.stack([c - b[1] for b in bands]))
         up_above, _ = ta.difference_crosses(np.stack([c - b[0] for b in bands]))
-        return _grid(ps, low_below, mid_above, up_above, mid_below)
+        return _grid(self, ps, low_below, mid_above, up_above, mid_below)
 
 
 BUILTINS: tuple[type[Strategy], ...] = (SmaCross, EmaCross, Rsi, Macd, RsiMacd, Bollinger)
