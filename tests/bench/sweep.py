@@ -2,7 +2,7 @@
 
 For each built-in strategy, the ±30 % grid around its centre (``grid_around``: every
 integer in the span, floats in 7 steps; rsi_macd's six parameters take 3 values each, the
-lowest, the centre and the highest, or its grid would hold 231,525 sets), long only, fee
+lowest, the centre and the highest, or its grid would hold 628,425 sets), long only, fee
 0.001, whole equity staked, over the 11 ``*_BTC-5m.csv`` files of data/candles.
 
 Ours: ``worker.backtest.optimize.optimize`` (every metric of every set, ranked), best of 3.
