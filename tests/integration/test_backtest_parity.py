@@ -298,3 +298,124 @@ async def test_a_paper_bot_makes_the_backtests_trades(
         for _, amount, price, exit_price, fee, profit in closed:
             # short P&L: sold at entry, bought back at exit, both fills' fees paid
             assert profit == amount * (price - exit_price) - fee
+
+
+# --- every built-in strategy, with stops and sizing, through the bot engine ------------------
+
+RULES = {
+    "entry_long": {"left": {"indicator": "rsi", "period": 14}, "op": "crosses_above", "right": 35},
+    "exit_long": {
+        "left": {"indicator": "close"},
+        "op": "crosses_above",
+        "right": {"indicator": "bb_upper", "period": 20},
+    },
+    "entry_short": {"left": {"indicator": "rsi", "period": 14}, "op": "crosses_below", "right": 65},
+    "exit_short": {
+        "left": {"indicator": "close"},
+        "op": "crosses_below",
+        "right": {"indicator": "bb_lower", "period": 20},
+    },
+}
+# parameters with a 1 % stop-loss and a take-profit that, over the first STEPS candles of
+# ETH/BTC 5m, make trades leave on their signal, their stop and their target
+STRATEGIES: dict[str, dict[str, Any]] = {
+    "sma_cross": {"fast": 10, "slow": 20, "take_profit": 0.03},
+    "ema_cross": {"fast": 10, "slow": 20, "take_profit": 0.04},
+    "rsi": {"period": 14, "oversold": 35, "overbought": 65, "take_profit": 0.04},
+    "macd": {"take_profit": 0.01},
+    "rsi_macd": {"oversold": 40, "overbought": 60, "take_profit": 0.01},
+    "bollinger": {"period": 20, "std": 2.0, "take_profit": 0.01},
+    "rules": {**RULES, "take_profit": 0.03},
+}
+STEPS = 600
+SLIPPAGE = Decimal("0.0005")
+RISK = Decimal("0.25")  # % of equity lost at the stop: a 2.5 BTC stake on 10 BTC
+
+
+@dataclass(frozen=True)
+class Booked:
+    fill: Fill
+    amount: Decimal
+    profit: Decimal | None
+    reason: str | None
+
+
+def same_money(a: Decimal | None, b: float) -> bool:
+    """Equal to a float's precision (the backtester computes in floats, the bot in decimals)."""
+    return a is not None and abs(float(a) - b) <= 1e-12 * max(1.0, abs(b))
+
+
+@pytest.mark.parametrize(
+    "shorts", [False, True], ids=["long-only-stake-sizing", "long-and-short-risk-sizing"]
+)
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+async def test_every_strategy_trades_on_a_paper_bot_as_in_its_backtest(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    db_url: str,
+    strategy: str,
+    shorts: bool,
+) -> None:
+    alice = users["alice"]
+    await grant_credits(conn, alice, "1000")
+    params = {**STRATEGIES[strategy], "stop_loss": 0.01}
+    series = load_csv(CANDLES / "ETH_BTC-5m.csv")
+    market = paper_rules("binance").market(PAIR)
+    assert market.amount_precision is not None and market.price_precision is not None
+    # The bot starts with the file: flat, with the same balance and history as the backtest.
+    start = datetime.fromtimestamp(int(series.candles.time[0]) / 1000, tz=UTC)
+    sizing = {"sizing": "risk"} if shorts else {}
+    bot = await create_bot(
+        conn,
+        alice,
+        strategy=strategy,
+        parameters=params,
+        initial_balance="10",
+        stake_amount="0.1",
+        risk_percentage=str(RISK),
+        allow_short=shorts,
+        metadata={"paper_fee": str(FEE), "paper_slippage": str(SLIPPAGE), **sizing},
+    )
+    worker = await register_worker(conn, f"parity-{uuid.uuid4().hex[:6]}")
+    async with harness(db_url, worker, start) as h:
+        await h.sync()
+        assert bot in h.runner.bots
+        await h.candles(STEPS)
+    status, error = await bot_status(conn, bot)
+    assert status == "running", error
+
+    cur = await conn.execute(
+        "select direction, entry_time, price, exit_time, exit_price, amount, profit, exit_reason "
+        "from trades where bot_id = %s order by entry_time",
+        (bot,),
+    )
+    booked = [
+        Booked(Fill(d, iso(et), p, None if xt is None else iso(xt), xp), a, pnl, r)
+        for d, et, p, xt, xp, a, pnl, r in await cur.fetchall()
+    ]
+    settings = {
+        "cash": 10.0,
+        "fee": float(FEE),
+        "slippage": float(SLIPPAGE),
+        "shorts": shorts,
+        "amount_step": float(market.amount_precision),
+        "price_tick": float(market.price_precision),
+        **({"risk_percentage": float(RISK)} if shorts else {"stake_amount": 0.1}),
+    }
+    result = run_backtest(series.candles.slice(0, STEPS), strategy, params, settings)
+    expected = result.trades
+    reasons = {t["exit_reason"] for t in expected}
+    assert {"signal", "stop_loss", "take_profit"} <= reasons, reasons
+    if shorts:
+        assert {t["side"] for t in expected} == {"long", "short"}
+        assert max(t["amount"] for t in expected) > 10  # risk-sized: far above the 0.1 stake
+    assert_same_trades([b.fill for b in booked], expected)
+    for i, (got, want) in enumerate(zip(booked, expected, strict=True)):
+        where = f"trade {i}: {got} vs {want}"
+        assert float(got.amount) == want["amount"], where
+        assert abs(float(got.fill.entry_price) - want["entry_price"]) <= 1e-15, where
+        if want["exit_reason"] != "end":
+            assert got.reason == want["exit_reason"], where
+            assert got.fill.exit_price is not None, where
+            assert abs(float(got.fill.exit_price) - want["exit_price"]) <= 1e-15, where
+            assert same_money(got.profit, want["pnl"]), where

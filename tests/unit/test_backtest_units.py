@@ -40,7 +40,10 @@ def test_trade_amounts_are_what_the_paper_exchange_fills(
     run = run_grid(series, "sma_cross", [params], settings).run
     trades = run.trades
     assert len(trades) > 20
-    for stake, price, amount in zip(trades.stake, trades.entry_price, trades.amount, strict=True):
+    # a bot sizes its order on the close it decides on: the next open is not known yet
+    ordered_at = series.candles.close[trades.entry_idx - 1]
+    assert (ordered_at != trades.entry_price).any()
+    for stake, price, amount in zip(trades.stake, ordered_at, trades.amount, strict=True):
         wanted = Decimal(repr(float(stake) / (1 + settings.fee) / float(price)))
         filled = paper.check_order(symbol, "buy", "market", wanted, Decimal(repr(float(price))))
         assert amount == float(filled.amount)

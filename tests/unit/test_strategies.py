@@ -195,10 +195,11 @@ def test_rules_groups_comparisons_and_shift() -> None:
     }
     sig = get_strategy("rules").signals(c, params)
     prev = np.r_[np.nan, c.close[:-1]]
+    warm = np.arange(len(c)) >= 15  # no decision before the warm-up: RSI(14) and one more
     with np.errstate(invalid="ignore"):
-        expected = (rsi < 40) & ~(c.close > prev)
+        expected = (rsi < 40) & ~(c.close > prev) & warm
         assert (sig.enter_long == expected).all()
-        assert (sig.enter_short == (rsi >= 65)).all()
+        assert (sig.enter_short == ((rsi >= 65) & warm)).all()
     assert sig.enter_long.any()
 
 

@@ -11,14 +11,21 @@ Fill rules (the paper exchange's, so a backtest predicts the bot):
   (a market order), not to the take-profit (a limit order).
 - **Fees** are a fraction of notional, charged on entry and on exit. **Slippage** is a
   fraction of price, against us: buys fill at ``open * (1 + s)``, sells at ``open * (1 - s)``.
-- **Sizing**: a stake of ``stake_fraction`` x current equity, or a fixed ``stake_amount``.
-  The stake pays for the position and its entry fee: ``notional = stake / (1 + fee)``.
+- **Sizing**: a stake of ``stake_fraction`` x current equity, a fixed ``stake_amount``, or
+  with ``risk_percentage`` (risk sizing, trades with a stop-loss only) the stake whose
+  stop-loss would lose that percentage of the equity: ``equity x risk / 100 / stop``, at
+  most the equity. The stake pays for the position and its entry fee:
+  ``notional = stake / (1 + fee)``.
 - **Units**: with ``amount_step`` (the market's amount precision: 1 for whole-unit lots of
   stocks and many futures, 0.001 for a crypto market that trades thousandths) the amount
   ``notional / entry price`` is truncated down to a multiple of the step, exactly as the
   paper exchange rounds an order (ccxt's ``amount_to_precision``); the unspent part of the
   stake stays cash, and an entry that rounds to zero units is not taken. Without it any
-  fraction trades.
+  fraction trades. In units the amount is what a bot orders: sized at the close the
+  decision was taken on (the next open is not known yet), and a reversal's new entry is
+  sized on the equity before the trade it reverses (both orders go out on the same close).
+  With ``price_tick`` a stop-loss or take-profit fills at its price rounded to the tick,
+  as the exchange rounds the order that closes the position.
 - **Long-only** by default; with ``shorts`` both sides trade and an opposite entry is a
   **reversal**: the open trade closes and the opposite one opens on the same fill.
 - Conflicting decisions on one candle cancel: entering and exiting the same side, or
@@ -79,12 +86,25 @@ class Settings(BaseModel):
     amount_step: float | None = Field(
         default=None, gt=0, description="amounts are truncated to a multiple of this (base units)"
     )
+    risk_percentage: float | None = Field(
+        default=None, gt=0, le=100, description="risk sizing: % of equity lost at the stop"
+    )
 
     @model_validator(mode="after")
     def _stake_fits(self) -> Settings:
         if self.stake_amount is not None and self.stake_amount > self.cash:
             raise ValueError("stake_amount must not exceed cash")
+        if self.risk_percentage is not None and self.stake_amount is not None:
+            raise ValueError("risk_percentage and stake_amount are two sizings: choose one")
         return self
+
+    def stake(self, equity: float, stop: float = float("nan")) -> float:
+        """The stake of an entry on ``equity``, given the trade's stop-loss fraction."""
+        if self.risk_percentage is not None:
+            if not stop > 0:
+                raise ValueError("risk sizing needs a stop_loss: the risk is the loss at the stop")
+            return min(max(equity, 0.0) * self.risk_percentage / 100.0 / stop, max(equity, 0.0))
+        return self.stake_amount or self.stake_fraction * max(equity, 0.0)
 
     @property
     def limits(self) -> bool:
@@ -215,10 +235,18 @@ def _book(
     sized: tuple[FloatArray, FloatArray] | None,
     sets: int,
     settings: Settings,
+    orders: tuple[FloatArray, FloatArray] | None = None,
 ) -> Trades:
-    """Amounts, fees and P&L of trades whose fills are known (stakes computed if None)."""
+    """Amounts, fees and P&L of trades whose fills are known (stakes computed if None).
+
+    ``orders``: each entry's order price (what a bot sizes the amount on) and stop-loss
+    fraction (NaN: none); by default the entry fill price and no stop.
+    """
     if settings.amount_step is not None:
-        return _book_in_units(set_id, side, entry_idx, exit_idx, pe, px, reason, settings)
+        size_px, stops = orders if orders is not None else (pe, np.full(len(pe), np.nan))
+        return _book_in_units(
+            set_id, side, entry_idx, exit_idx, pe, px, reason, settings, size_px, stops
+        )
     f = settings.fee
     sd = side.astype(np.float64)
     # return on the stake, fees included: notional = stake / (1 + f)
@@ -259,6 +287,8 @@ def _book_in_units(
     px: FloatArray,
     reason: npt.NDArray[np.int8],
     settings: Settings,
+    size_px: FloatArray,
+    stops: FloatArray,
 ) -> Trades:
     """Trades whose amounts are whole multiples of the market's step, sized in trade order.
 
@@ -269,13 +299,19 @@ def _book_in_units(
     f, step = settings.fee, float(settings.amount_step or 0.0)
     t = len(set_id)
     amount, stake, before = np.zeros(t), np.zeros(t), np.zeros(t)
-    equity, current = settings.cash, -1
+    equity = realized = settings.cash
+    current = -1
     for i in range(t):
         if set_id[i] != current:
-            equity, current = settings.cash, int(set_id[i])
-        st = settings.stake_amount or settings.stake_fraction * max(equity, 0.0)
-        units = round_amount(st / (1.0 + f) / float(pe[i]), step)
+            equity = realized = settings.cash
+            current = int(set_id[i])
+        # a reversal: ordered on the close that ordered the previous trade's exit
+        reversal = i > 0 and set_id[i - 1] == current and exit_idx[i - 1] == entry_idx[i]
+        reversal = reversal and reason[i - 1] == EXIT_SIGNAL
+        st = settings.stake(realized if reversal else equity, float(stops[i]))
+        units = round_amount(st / (1.0 + f) / float(size_px[i]), step)
         amount[i], stake[i], before[i] = units, st, equity
+        realized = equity
         equity += units * (side[i] * (px[i] - pe[i]) - f * (pe[i] + px[i]))
     sd = side.astype(np.float64)
     pnl = amount * (sd * (px - pe) - f * (pe + px))
@@ -341,7 +377,8 @@ def trades_from_signals(sig: SignalGrid, candles: Candles, settings: Settings) -
     pe = candles.open[entry] * (1.0 + sd * slip)
     raw_exit = np.where(has_next, candles.open[exit_idx], candles.close[n - 1])
     px = raw_exit * (1.0 - sd * slip)
-    return _book(set_id, side, entry, exit_idx, pe, px, reason, None, sets, settings)
+    orders = (candles.close[entry - 1], np.full(len(entry), np.nan))
+    return _book(set_id, side, entry, exit_idx, pe, px, reason, None, sets, settings, orders)
 
 
 def _next_index(ev: BoolArray) -> IntArray:
@@ -371,9 +408,14 @@ def _clean_row(
 TradeRow = tuple[int, int, int, float, float, int, float, float]
 
 
-def _book_rows(rows: list[TradeRow], set_id: int, settings: Settings) -> Trades:
+def _book_rows(
+    rows: list[TradeRow],
+    set_id: int,
+    settings: Settings,
+    orders: tuple[FloatArray, FloatArray] | None = None,
+) -> Trades:
     """Book the trades a candle walk found: (side, entry index, exit index, entry price,
-    exit price, reason, stake, equity before) each."""
+    exit price, reason, stake, equity before) each; ``orders`` as for ``_book``."""
     if not rows:
         return _empty_trades()
     cols = list(zip(*rows, strict=True))
@@ -388,6 +430,7 @@ def _book_rows(rows: list[TradeRow], set_id: int, settings: Settings) -> Trades:
         (np.array(cols[6], dtype=np.float64), np.array(cols[7], dtype=np.float64)),
         set_id + 1,
         settings,
+        orders,
     )
 
 
@@ -406,8 +449,10 @@ def trades_with_stops(
     exit_of = {1: _next_index(xl | es), -1: _next_index(xs | el)}
     stop_l, take_p = sig.stop_loss[row], sig.take_profit[row]
     o, h, lo, c = candles.open, candles.high, candles.low, candles.close
-    f, slip = settings.fee, settings.slippage
+    f, slip, tick = settings.fee, settings.slippage, settings.price_tick
     rows: list[TradeRow] = []
+    size_px: list[float] = []
+    stops: list[float] = []
     equity, i = settings.cash, 0
     while True:
         k = int(min(next_el[i], next_es[i]))
@@ -439,15 +484,19 @@ def trades_with_stops(
                 else:
                     lvl = max(o[x], tp_px) if side > 0 else min(o[x], tp_px)
                     reason, px = EXIT_TAKE_PROFIT, lvl if gap else tp_px
+                if tick:  # the order that closes the position has a price on the tick
+                    px = round(px / tick) * tick
                 j = x
         ret = (side * (px - pe) / pe - f - f * px / pe) / (1.0 + f)
-        stake = settings.stake_amount or settings.stake_fraction * max(equity, 0.0)
+        stake = settings.stake(equity, sl)
         rows.append((side, e, x, pe, px, reason, stake, equity))
+        size_px.append(float(c[k]))
+        stops.append(sl)
         equity += stake * ret
         if reason == EXIT_END:
             break
         i = j
-    return _book_rows(rows, set_id, settings)
+    return _book_rows(rows, set_id, settings, (np.array(size_px), np.array(stops)))
 
 
 def equity_curves(
@@ -497,6 +546,8 @@ def simulate(candles: Candles, sig: SignalGrid, settings: Settings) -> GridRun:
     sets = sig.enter_long.shape[0]
     if len(candles) == 0:
         return GridRun(_empty_trades(), np.zeros((sets, 0)), np.zeros(sets))
+    if settings.risk_percentage is not None and (settings.limits or not sig.has_stops):
+        raise ValueError("risk sizing needs a stop_loss and market orders")
     if settings.limits:
         from .limits import trades_with_limits  # a candle walk: see worker.backtest.limits
 

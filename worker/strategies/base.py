@@ -228,9 +228,14 @@ class Strategy(ABC):
         """Decisions for every candle (parameters already validated)."""
 
     def signals(self, candles: Candles, params: Mapping[str, Any] | StrategyParams) -> Signals:
-        """Validate ``params`` and compute decisions for every candle."""
+        """Validate ``params`` and compute decisions for every candle.
+
+        No decision is taken on the first ``warmup`` candles: a bot decides once it has
+        ``warmup + 1`` closed candles, so a backtest decides from the same candle on.
+        """
         p = self.validate(params)
         sig = self.compute(candles, p)
+        skip_warmup(sig, self.warmup(p))
         return with_stops(sig, p)
 
     def signal_grid(
@@ -238,6 +243,18 @@ class Strategy(ABC):
     ) -> SignalGrid:
         """Decisions for many parameter sets; strategies override this to share work."""
         return SignalGrid.stack([self.signals(candles, p) for p in param_sets])
+
+
+def skip_warmup(sig: Signals | SignalGrid, warmup: Any) -> None:
+    """Clear the decisions on candles before ``warmup`` (one value, or one per grid row)."""
+    w = np.asarray(warmup, dtype=np.int64)
+    if not w.ndim:
+        for a in (sig.enter_long, sig.exit_long, sig.enter_short, sig.exit_short):
+            a[..., : int(w)] = False
+        return
+    early = np.arange(sig.enter_long.shape[-1])[None, :] < w[:, None]
+    for a in (sig.enter_long, sig.exit_long, sig.enter_short, sig.exit_short):
+        a[early] = False
 
 
 def with_stops(sig: Signals, params: StrategyParams) -> Signals:

@@ -6,7 +6,7 @@ the bot's (or backtest's) choice, not the strategy's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -20,12 +20,51 @@ from worker.strategies.base import (
     Signals,
     Strategy,
     StrategyParams,
+    skip_warmup,
 )
 
 
 def _mirror(up: Any, down: Any) -> Signals:
     """Enter long / exit short on ``up``, enter short / exit long on ``down``."""
     return Signals(enter_long=up, exit_long=down, enter_short=down, exit_short=up)
+
+
+def _grid(
+    strategy: Strategy, ps: Sequence[StrategyParams], el: Any, xl: Any, es: Any, xs: Any
+) -> SignalGrid:
+    """A grid of decisions with each set's constant stop-loss / take-profit levels (none
+    before each set's warm-up, as in ``Strategy.signals``)."""
+    shape = el.shape
+    sl = np.array([np.nan if p.stop_loss is None else p.stop_loss for p in ps])
+    tp = np.array([np.nan if p.take_profit is None else p.take_profit for p in ps])
+    grid = SignalGrid(
+        enter_long=el,
+        exit_long=xl,
+        enter_short=es,
+        exit_short=xs,
+        # one level per set, seen as a (sets, candles) read-only view without copies
+        stop_loss=np.broadcast_to(sl[:, None], shape),
+        take_profit=np.broadcast_to(tp[:, None], shape),
+    )
+    skip_warmup(grid, [strategy.warmup(p) for p in ps])
+    return grid
+
+
+def _levels(ps: Sequence[Any], name: str) -> FloatArray:
+    """One column of per-set levels, to compare with a (sets, candles) table."""
+    return np.array([float(getattr(p, name)) for p in ps])[:, None]
+
+
+def _table(ps: Sequence[Any], key: Callable[[Any], Hashable], make: Callable[..., Any]) -> Any:
+    """``make(*key(p))`` for each set, computed once per distinct key."""
+    cache: dict[Hashable, Any] = {}
+    out = []
+    for p in ps:
+        k = key(p)
+        if k not in cache:
+            cache[k] = make(*k) if isinstance(k, tuple) else make(k)
+        out.append(cache[k])
+    return out
 
 
 def _above(value: Any, info: ValidationInfo, other: str) -> Any:
@@ -70,18 +109,7 @@ class _MaCross(Strategy):
         fasts = np.array([p.fast for p in ps], dtype=np.int64)
         slows = np.array([p.slow for p in ps], dtype=np.int64)
         up, down = ma_cross_grid(candles.close, fasts, slows, self._ma)
-        shape = up.shape
-        sl = np.array([np.nan if p.stop_loss is None else p.stop_loss for p in ps])
-        tp = np.array([np.nan if p.take_profit is None else p.take_profit for p in ps])
-        return SignalGrid(
-            enter_long=up,
-            exit_long=down,
-            enter_short=down,
-            exit_short=up,
-            # one level per set, seen as a (sets, candles) read-only view without copies
-            stop_loss=np.broadcast_to(sl[:, None], shape),
-            take_profit=np.broadcast_to(tp[:, None], shape),
-        )
+        return _grid(self, ps, up, down, down, up)
 
 
 def ma_cross_grid(
@@ -151,6 +179,16 @@ class Rsi(Strategy):
         up_ob, down_ob = ta.crosses(r, p.overbought)
         return Signals(enter_long=up_os, exit_long=up_ob, enter_short=down_ob, exit_short=down_os)
 
+    def signal_grid(
+        self, candles: Candles, param_sets: Sequence[Mapping[str, Any] | StrategyParams]
+    ) -> SignalGrid:
+        """All sets in one pass: each distinct period's RSI is computed once."""
+        ps = [cast(RsiParams, self.validate(p)) for p in param_sets]
+        r = np.stack(_table(ps, lambda p: p.period, lambda k: ta.rsi(candles.close, k)))
+        up_os, down_os = ta.difference_crosses(r - _levels(ps, "oversold"))
+        up_ob, down_ob = ta.difference_crosses(r - _levels(ps, "overbought"))
+        return _grid(self, ps, up_os, up_ob, down_ob, down_os)
+
 
 class MacdParams(StrategyParams):
     fast: int = Field(default=12, ge=1, le=1000, description="fast EMA period")
@@ -171,12 +209,31 @@ class Macd(Strategy):
 
     def warmup(self, params: StrategyParams) -> int:
         p = cast(MacdParams, params)
-        return p.slow + p.signal
+        return p.slow + p.signal - 1  # the signal line's first value, and one before it
 
     def compute(self, candles: Candles, params: StrategyParams) -> Signals:
         p = cast(MacdParams, params)
         line, sig, _ = ta.macd(candles.close, p.fast, p.slow, p.signal)
         return _mirror(*ta.crosses(line, sig))
+
+    def signal_grid(
+        self, candles: Candles, param_sets: Sequence[Mapping[str, Any] | StrategyParams]
+    ) -> SignalGrid:
+        """All sets in one pass: crossing detection on one (sets, candles) table."""
+        ps = [cast(MacdParams, self.validate(p)) for p in param_sets]
+        up, down = ta.difference_crosses(_macd_table(candles, ps))
+        return _grid(self, ps, up, down, down, up)
+
+
+def _macd_table(candles: Candles, ps: Sequence[Any]) -> FloatArray:
+    """MACD line minus signal line, one row per set (each distinct MACD computed once)."""
+
+    def diff(fast: int, slow: int, signal: int) -> FloatArray:
+        line, sig, _ = ta.macd(candles.close, fast, slow, signal)
+        out: FloatArray = np.asarray(line, np.float64) - np.asarray(sig, np.float64)
+        return out
+
+    return np.stack(_table(ps, lambda p: (p.fast, p.slow, p.signal), diff))
 
 
 class RsiMacdParams(MacdParams):
@@ -202,7 +259,7 @@ class RsiMacd(Strategy):
 
     def warmup(self, params: StrategyParams) -> int:
         p = cast(RsiMacdParams, params)
-        return max(p.slow + p.signal, p.rsi_period + 1)
+        return max(p.slow + p.signal - 1, p.rsi_period + 1)
 
     def compute(self, candles: Candles, params: StrategyParams) -> Signals:
         p = cast(RsiMacdParams, params)
@@ -216,6 +273,17 @@ class RsiMacd(Strategy):
                 enter_short=down & (r > p.oversold),
                 exit_short=up | (r < p.oversold),
             )
+
+    def signal_grid(
+        self, candles: Candles, param_sets: Sequence[Mapping[str, Any] | StrategyParams]
+    ) -> SignalGrid:
+        """All sets in one pass: each distinct MACD and RSI is computed once."""
+        ps = [cast(RsiMacdParams, self.validate(p)) for p in param_sets]
+        up, down = ta.difference_crosses(_macd_table(candles, ps))
+        r = np.stack(_table(ps, lambda p: p.rsi_period, lambda k: ta.rsi(candles.close, k)))
+        ob, os_ = _levels(ps, "overbought"), _levels(ps, "oversold")
+        with np.errstate(invalid="ignore"):
+            return _grid(self, ps, up & (r < ob), down | (r > ob), down & (r > os_), up | (r < os_))
 
 
 class BollingerParams(StrategyParams):
@@ -247,6 +315,18 @@ class Bollinger(Strategy):
             enter_short=ta.crossed_above(c, up),
             exit_short=ta.crossed_below(c, mid),
         )
+
+    def signal_grid(
+        self, candles: Candles, param_sets: Sequence[Mapping[str, Any] | StrategyParams]
+    ) -> SignalGrid:
+        """All sets in one pass: each distinct band is computed once."""
+        ps = [cast(BollingerParams, self.validate(p)) for p in param_sets]
+        c = candles.close
+        bands = _table(ps, lambda p: (p.period, p.std), lambda n, k: ta.bollinger(c, n, k))
+        _, low_below = ta.difference_crosses(np.stack([c - b[2] for b in bands]))
+        mid_above, mid_below = ta.difference_crosses(np.stack([c - b[1] for b in bands]))
+        up_above, _ = ta.difference_crosses(np.stack([c - b[0] for b in bands]))
+        return _grid(self, ps, low_below, mid_above, up_above, mid_below)
 
 
 BUILTINS: tuple[type[Strategy], ...] = (SmaCross, EmaCross, Rsi, Macd, RsiMacd, Bollinger)
