@@ -11,8 +11,9 @@ bytes per close (``pg_current_wal_lsn`` difference) over the measured closes. Th
 work is printed beside its reference without sharing (one candle fetch and one strategy
 computation per bot).
 
-``--sizes 10000 --workers 1`` is the quick single-worker run. The default curve takes
-about 15 to 25 minutes on 2 shared cores (most of it setting up 175,000 bots and loading them).
+``--sizes 10000 --workers 1`` is the quick single-worker run (2 to 8 minutes on 2 shared
+cores). The curve took 23 minutes with ``--closes 10`` at load average 15 to 20; the default
+30 closes add about 26 minutes at that load.
 
 Last line: ``fleet: bots=<n> workers=<w> p50_s=<x> p99_s=<y> rss_mb=<z> growth=<g>
 commits_per_s=<c> wal_kb_per_close=<k>`` with the largest size's figures; growth is its p99
@@ -105,6 +106,7 @@ class Size:
     durations: list[float] = field(default_factory=list)
     rss_mb: float = 0.0
     commits_per_s: float = 0.0
+    commits_per_close: float = 0.0
     wal_kb_per_close: float = 0.0
     lines: list[str] = field(default_factory=list)
 
@@ -279,6 +281,7 @@ async def run_size(size: Size, closes: int) -> None:
                     proc.kill()
     # commits during the closes over the time of the closes (the counter reads add 2)
     size.commits_per_s = (commits1 - commits0 - 2) / elapsed
+    size.commits_per_close = (commits1 - commits0 - 2) / closes
     size.wal_kb_per_close = (wal1 - wal0) / closes / 1024
     size.rss_mb = max(s["rss_mb"] for s in stats)
     fetches = sum(s["fetches"] for s in stats)
@@ -292,7 +295,8 @@ async def run_size(size: Size, closes: int) -> None:
         f"per close: min {min(size.durations):.3f}s max {max(size.durations):.3f}s; p50 per worker of market data "
         f"{max(s['market_s'] for s in stats):.3f}s, bot steps {max(s['steps_s'] for s in stats):.3f}s, "
         f"persistence {max(s['persist_s'] for s in stats):.3f}s",
-        f"database: {size.commits_per_s:.0f} commits/s, {size.wal_kb_per_close:.0f} kB WAL per close",
+        f"database: {size.commits_per_s:.1f} commits/s ({size.commits_per_close:.1f} per close), "
+        f"{size.wal_kb_per_close:.0f} kB WAL per close",
     ]
     for line in size.lines:
         print(line, flush=True)
@@ -313,13 +317,13 @@ async def run(sizes: list[Size], closes: int) -> None:
     for s in sizes:
         print(
             f"{s.bots:>8} {s.workers:>7} {s.p50:>7.3f} {s.p99:>7.3f} {s.p99 / s.bots * 1e6:>7.1f} "
-            f"{s.rss_mb:>6.0f} {s.commits_per_s:>9.0f} {s.wal_kb_per_close:>12.0f}"
+            f"{s.rss_mb:>6.0f} {s.commits_per_s:>9.1f} {s.wal_kb_per_close:>12.0f}"
         )
     small, large = sizes[0], sizes[-1]
     growth = (large.p99 / large.bots) / (small.p99 / small.bots)
     print(
         f"fleet: bots={large.bots} workers={large.workers} p50_s={large.p50:.3f} p99_s={large.p99:.3f} "
-        f"rss_mb={large.rss_mb:.0f} growth={growth:.2f} commits_per_s={large.commits_per_s:.0f} "
+        f"rss_mb={large.rss_mb:.0f} growth={growth:.2f} commits_per_s={large.commits_per_s:.1f} "
         f"wal_kb_per_close={large.wal_kb_per_close:.0f}"
     )
 
