@@ -250,6 +250,7 @@ async def run(bots: int, live: int, closes: int, n_fakes: int, live_on: bool) ->
         "protective_exchange": sum(1 for o in on_exchanges if o["type"] in PROTECTIVE_TYPES),
         "errors": [list(e) for e in errors],
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "phases": runner.stats.phases[1:],
     }
 
 
@@ -281,6 +282,14 @@ def report(name: str, r: dict[str, Any]) -> None:
         f"on the fake exchanges {r['orders_exchange']} "
         f"(protective {r['protective_exchange']}); rss {r['rss_mb']:.0f} MB"
         + (f"; bots in error: {r['errors']}" if r["errors"] else "")
+    )
+    phases = r["phases"]
+    print(
+        f"  per close, p50 / p99: market data {percentile([p[0] for p in phases], 50):.3f} / "
+        f"{percentile([p[0] for p in phases], 99):.3f}s, bot steps (exchange calls included) "
+        f"{percentile([p[1] for p in phases], 50):.3f} / {percentile([p[1] for p in phases], 99):.3f}s, "
+        f"persistence {percentile([p[2] for p in phases], 50):.3f} / "
+        f"{percentile([p[2] for p in phases], 99):.3f}s"
     )
 
 

@@ -6059,20 +6059,22 @@ begin
   if jsonb_typeof(coalesce(p_rows, 'null')) <> 'array' or jsonb_typeof(coalesce(p_trades, 'null')) <> 'array' then
     raise exception 'p_rows and p_trades must be JSON arrays' using errcode = '22023';
   end if;
-  select coalesce(array_agg(x.bot_id), '{}') into v_ok
-    from (select l.bot_id
-            from public.bot_leases l
-            join (select distinct r.bot_id, r.lease_epoch
-                    from jsonb_to_recordset(p_rows || p_trades) as r(bot_id uuid, lease_epoch bigint)) s
-              on s.bot_id = l.bot_id and s.lease_epoch = l.epoch
-           order by l.bot_id
-             for share of l) x;
-  update public.trades t
-     set amount = r.amount,
-         fee = r.fee,
-         lease_epoch = r.lease_epoch
-    from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, lease_epoch bigint, amount numeric, fee numeric)
-   where t.id = r.id and t.bot_id = r.bot_id and t.status = 'open' and r.bot_id = any (v_ok);
+  if jsonb_array_length(p_trades) > 0 then
+    select coalesce(array_agg(x.bot_id), '{}') into v_ok
+      from (select l.bot_id
+              from public.bot_leases l
+              join (select distinct r.bot_id, r.lease_epoch
+                      from jsonb_to_recordset(p_trades) as r(bot_id uuid, lease_epoch bigint)) s
+                on s.bot_id = l.bot_id and s.lease_epoch = l.epoch
+             order by l.bot_id
+               for share of l) x;
+    update public.trades t
+       set amount = r.amount,
+           fee = r.fee,
+           lease_epoch = r.lease_epoch
+      from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, lease_epoch bigint, amount numeric, fee numeric)
+     where t.id = r.id and t.bot_id = r.bot_id and t.status = 'open' and r.bot_id = any (v_ok);
+  end if;
   insert into public.bot_equity as e (bot_id, user_id, candle_at, price, position_amount, unrealized_pnl,
                                       realized_pnl, equity, lease_epoch)
   select r.bot_id, r.user_id, r.candle_at, r.price, coalesce(r.position_amount, 0),
@@ -6080,7 +6082,7 @@ begin
     from jsonb_to_recordset(p_rows) as r(bot_id uuid, user_id uuid, candle_at timestamptz, price numeric,
          position_amount numeric, unrealized_pnl numeric, realized_pnl numeric, equity numeric,
          lease_epoch bigint)
-   where r.bot_id = any (v_ok)
+    join public.bot_leases l on l.bot_id = r.bot_id and l.epoch = r.lease_epoch
    order by r.bot_id
   on conflict (bot_id) do update
      set candle_at = excluded.candle_at,
@@ -6091,7 +6093,8 @@ begin
          equity = excluded.equity,
          lease_epoch = excluded.lease_epoch,
          updated_at = now()
-   where e.candle_at <= excluded.candle_at;
+   where e.candle_at <= excluded.candle_at
+     and coalesce(e.lease_epoch, 0) <= excluded.lease_epoch;
   get diagnostics v_n = row_count;
   return v_n;
 end;
@@ -9744,7 +9747,8 @@ CREATE TABLE public.bot_equity (
     equity numeric(28,12) NOT NULL,
     lease_epoch bigint,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
-);
+)
+WITH (fillfactor='50');
 ALTER TABLE public.bot_equity OWNER TO postgres;
 CREATE TABLE public.bot_leases (
     bot_id uuid NOT NULL,

@@ -61,6 +61,21 @@ select stale_bot_id::text from public.bot_apply_steps(%(steps)s, %(orders)s, %(t
 """
 
 
+def _equity_only(out: StepOut) -> bool:
+    """A step whose only write is the bot's equity row (a bot holding through the candle)."""
+    return not (
+        out.orders
+        or out.trades
+        or out.logs
+        or out.notes
+        or out.credits
+        or out.protective
+        or out.stops
+        or out.resized
+        or out.status
+    )
+
+
 async def load_bots(
     pool: AsyncConnectionPool, ids: Sequence[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -97,6 +112,8 @@ async def persist_steps(
         resized.extend(out.resized)
         if out.equity is not None:
             equity.append(out.equity)
+            if candle_at is None and _equity_only(out):
+                continue  # fenced by bot_record_equity itself: no lease or bot lock
         heads.append(
             {
                 "bot_id": bot.id,
@@ -139,9 +156,10 @@ async def persist_steps(
                     "trades": Jsonb(list({t["id"]: t for t in stops}.values())),
                 },
             )
-        # One statement for the batch, fenced by the epochs. Its bots are the steps' (an
-        # equity-only step has a head without progress), so their leases are locked above,
-        # in the one bot-id order: locking more here could deadlock with lease renewals.
+        # One statement for the batch, fenced by the epochs. The equity rows take no lock
+        # (a row is recomputed each candle, never written over a newer epoch or candle);
+        # the resized trades' bots are the steps', so their leases are locked above, in
+        # the one bot-id order: locking more here could deadlock with lease renewals.
         if equity or resized:
             await conn.execute(
                 RECORD_EQUITY,

@@ -2,7 +2,7 @@
 -- saved (named constraints), and the fleet's equity rows are fenced by the lease epoch
 -- and read by the bot's owner only.
 begin;
-select plan(14);
+select plan(17);
 
 select tests.create_user(1, 'ann@orders.test');
 select tests.create_user(2, 'ben@orders.test');
@@ -44,6 +44,23 @@ select is(public.bot_record_equity(jsonb_build_array(jsonb_build_object(
             'candle_at', '2026-01-01T00:00:00Z', 'price', 0.05, 'position_amount', 2,
             'unrealized_pnl', 0.01, 'realized_pnl', 0, 'equity', 1.01))),
           1, 'the leasing worker records the bot''s equity');
+select is(public.bot_record_equity(jsonb_build_array(jsonb_build_object(
+            'bot_id', tests.id('bot', 1), 'user_id', tests.id('user', 1), 'lease_epoch', 4,
+            'candle_at', '2025-12-31T23:55:00Z', 'price', 0.04, 'position_amount', 2,
+            'unrealized_pnl', -0.01, 'realized_pnl', 0, 'equity', 0.99))),
+          0, 'an older candle never overwrites the equity of a newer one');
+update public.bot_leases set epoch = 5 where bot_id = tests.id('bot', 1);
+select is(public.bot_record_equity(jsonb_build_array(jsonb_build_object(
+            'bot_id', tests.id('bot', 1), 'user_id', tests.id('user', 1), 'lease_epoch', 4,
+            'candle_at', '2026-01-01T00:05:00Z', 'price', 0.06, 'position_amount', 2,
+            'unrealized_pnl', 0.03, 'realized_pnl', 0, 'equity', 1.03))),
+          0, 'a worker that lost the lease records no equity, even for a newer candle');
+update public.bot_equity set lease_epoch = 6 where bot_id = tests.id('bot', 1);
+select is(public.bot_record_equity(jsonb_build_array(jsonb_build_object(
+            'bot_id', tests.id('bot', 1), 'user_id', tests.id('user', 1), 'lease_epoch', 5,
+            'candle_at', '2026-01-01T00:05:00Z', 'price', 0.06, 'position_amount', 2,
+            'unrealized_pnl', 0.03, 'realized_pnl', 0, 'equity', 1.03))),
+          0, 'a row of an older epoch never overwrites one of a newer epoch');
 select is(tests.try_as('ann@orders.test', 'select equity from public.bot_equity where equity = 1.01'), 'rows=1',
           'the owner reads their bot''s equity');
 select is(tests.try_as('ben@orders.test', 'select equity from public.bot_equity'), 'rows=0',
