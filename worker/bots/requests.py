@@ -171,6 +171,8 @@ class PositionRequests:
                     bot = runner.bots[bot_id]
                     touched.add(bot_id)
                     out = StepOut()
+                    ended: Outcome | None = None  # the bot stops once every stop_after one ended
+                    pending_stop = keep = False
                     for req in requests:
                         if req["stop_after"]:
                             for leg in bot.legs or [bot]:
@@ -178,8 +180,13 @@ class PositionRequests:
                         outcome = await self._one(multipair.leg_for(bot, req), req, when, out)
                         if outcome is not None:
                             outcomes.append(outcome)
-                            if outcome.status != "working" and req["stop_after"]:
-                                _stopped(bot, out, outcome, keep=_keeps(req))
+                        if req["stop_after"]:
+                            if outcome is None or outcome.status == "working":
+                                pending_stop = True
+                            elif ended is None or ended.status == "done":
+                                ended, keep = outcome, _keeps(req)
+                    if ended is not None and not pending_stop:
+                        _stopped(bot, out, ended, keep=keep)
                     if out.has_writes or any(o.bot_id == bot_id for o in outcomes):
                         steps.append((bot, out, None))
             except Exception as e:  # the database away mid-pass: memory must not run ahead
