@@ -2,8 +2,13 @@
 
 Paths (https://docs.kraken.com/api-reference/): ``GET /0/public/Time``, ``/0/public/Assets``,
 ``/0/public/AssetPairs``; ``POST /0/private/BalanceEx``, ``AddOrder``, ``CancelOrder``,
-``QueryOrders``, ``OpenOrders``, ``ClosedOrders``. Every answer is HTTP 200 with
-``{"error": [...], "result": ...}``.
+``QueryOrders``, ``OpenOrders``, ``ClosedOrders``, ``TradesHistory``. Every answer is HTTP
+200 with ``{"error": [...], "result": ...}``.
+
+``AddOrder`` takes the documented order types ``market``, ``limit``, ``stop-loss`` and
+``take-profit`` (``price`` is the trigger; market on trigger) and ``stop-loss-limit`` and
+``take-profit-limit`` (``price`` is the trigger, ``price2`` the limit); any other answers
+``EGeneral:Invalid arguments:ordertype``. A triggered order keeps its txid.
 
 Private calls are signed as documented: form-encoded body with an increasing ``nonce``,
 headers ``API-Key`` and ``API-Sign`` = base64 HMAC-SHA512 (key: the base64-decoded secret)
@@ -139,6 +144,7 @@ class FakeKraken(FakeVenue):
             ("POST", "/0/private/QueryOrders"): self._private(self._query),
             ("POST", "/0/private/OpenOrders"): self._private(self._open),
             ("POST", "/0/private/ClosedOrders"): self._private(self._closed),
+            ("POST", "/0/private/TradesHistory"): self._private(self._trades),
         }
 
     def _private(self, handler: Any) -> Any:
@@ -190,6 +196,10 @@ class FakeKraken(FakeVenue):
         price = Decimal(str(p["price"])) if p.get("price") else None
         if kind in {"stop-loss", "take-profit"}:
             trigger, price, kind = price, None, "market"
+        elif kind in {"stop-loss-limit", "take-profit-limit"}:
+            if price is None or not p.get("price2"):
+                return self._answer(errors=["EGeneral:Invalid arguments:price2"])
+            trigger, price, kind = price, Decimal(str(p["price2"])), "limit"
         elif kind not in {"market", "limit"}:
             return self._answer(errors=["EGeneral:Invalid arguments:ordertype"])
         result = self.place(
@@ -239,10 +249,32 @@ class FakeKraken(FakeVenue):
         closed = self._listed(request, open_ones=False)
         return self._answer({"closed": closed, "count": len(closed)})
 
+    def _trades(self, request: Request) -> web.Response:
+        """The account's trades, newest first (Kraken filters by time, not by order)."""
+        trades = {
+            f.id: {
+                "ordertxid": f.order.id,
+                "postxid": f"T{f.id}",
+                "pair": f.order.symbol,
+                "time": f.time / 1000,
+                "type": f.order.side,
+                "ordertype": f.order.type,
+                "price": plain(f.price),
+                "cost": plain(f.price * f.amount),
+                "fee": plain(f.fee),
+                "vol": plain(f.amount),
+                "margin": "0",
+                "misc": "",
+            }
+            for f in sorted(self.fills, key=lambda f: f.time, reverse=True)
+        }
+        return self._answer({"trades": trades, "count": len(trades)})
+
 
 def _public(o: VenueOrder) -> dict[str, Any]:
     ordertype = o.extra.get("ordertype") or o.type
     shown_price = o.trigger if o.trigger is not None else o.price
+    limit = o.price if o.trigger is not None and o.type == "limit" else None
     return {
         "refid": None,
         "userref": 0,
@@ -257,7 +289,7 @@ def _public(o: VenueOrder) -> dict[str, Any]:
             "type": o.side,
             "ordertype": ordertype,
             "price": plain(shown_price) if shown_price is not None else "0",
-            "price2": "0",
+            "price2": plain(limit) if limit is not None else "0",
             "leverage": "none",
             "order": _description(o),
             "close": "",
@@ -267,8 +299,8 @@ def _public(o: VenueOrder) -> dict[str, Any]:
         "cost": plain(o.cost),
         "fee": plain(o.fee),
         "price": plain(o.average) if o.average is not None else "0",
-        "stopprice": "0",
-        "limitprice": "0",
+        "stopprice": plain(o.trigger) if o.trigger is not None else "0",
+        "limitprice": plain(limit) if limit is not None else "0",
         "misc": "",
         "oflags": "fciq",
         "reason": "User requested" if o.status == "canceled" else None,

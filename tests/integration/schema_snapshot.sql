@@ -1160,7 +1160,7 @@ begin
          end,
          updated_at = now(), completed_at = now()
    where r.bot_id = new.id and r.status in ('pending', 'working')
-     and not (r.stop_after and new.status = 'stopped' and new.stop_positions = 'close');
+     and not (r.stop_after and new.status = 'stopped');
   return null;
 end;
 $$;
@@ -9106,6 +9106,25 @@ begin
      where b.id = v_bot.id
     returning * into v_bot;
     return v_bot;
+  end if;
+  if p_positions = 'keep' and v_bot.status = 'running' then
+    -- A close working on the exchange took the stop off: the worker cancels it and rests
+    -- the stop again before the bot stops.
+    update public.position_requests r set stop_after = true, updated_at = now()
+     where r.bot_id = v_bot.id and r.kind = 'close' and r.status = 'working';
+    if found then
+      update public.bots b
+         set stop_positions = 'keep',
+             status_reason = 'stopping: cancelling the working close, the position is kept'
+       where b.id = v_bot.id
+      returning * into v_bot;
+      return v_bot;
+    end if;
+  end if;
+  if p_positions = 'keep' then
+    -- An earlier stop_bot(…, 'close') gave way: its request is no longer the bot's last.
+    update public.position_requests r set stop_after = false, updated_at = now()
+     where r.bot_id = v_bot.id and r.stop_after and r.status in ('pending', 'working');
   end if;
   update public.bots b
      set status = 'stopped', stop_positions = p_positions,

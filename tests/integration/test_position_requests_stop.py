@@ -1,6 +1,6 @@
 """Owners' requests still working when their bot stops running: they end with a named
 reason instead of staying ``working`` until the bot runs again, while a close-and-stop the
-worker finishes ends ``done``."""
+worker finishes ends ``done`` and a stop keeping the position cancels the working close."""
 
 from __future__ import annotations
 
@@ -50,18 +50,22 @@ async def test_a_working_request_ends_with_the_reason_when_its_bot_stops_or_paus
         await h.runner.requests.run()
         await h.sync()
         await h.candles(1)
-    for bot, state in ((stopped, "stopped"), (paused, "paused")):
+    ended = {
+        paused: ("failed", "the bot stopped running (paused) before the request finished"),
+        # Stopped keeping the position: the worker cancels the close before the bot stops.
+        stopped: ("cancelled", "the bot was stopped keeping the position: the close was cancelled"),
+    }
+    for bot, want in ended.items():
         status, reason, completed = await one(
             conn,
             "select status, status_reason, completed_at from public.position_requests"
             " where id = %s",
             requests[bot],
         )
-        assert (status, reason) == (
-            "failed",
-            f"the bot stopped running ({state}) before the request finished",
-        )
+        assert (status, reason) == want
         assert completed is not None
+    (stopped_status,) = await one(conn, "select status from public.bots where id = %s", stopped)
+    assert stopped_status == "stopped"
     (status, reason) = await one(
         conn,
         "select status, status_reason from public.position_requests"

@@ -1,4 +1,4 @@
-"""Protective stops in a live bot's flows on Bybit, OKX and Bitget (spot and contracts),
+"""Protective stops in a live bot's flows on Bybit, OKX, Kraken and Bitget (spot and contracts),
 against each exchange's local fake over HTTP through ccxt, as on Binance
 (``test_bot_protection.py``): the stop rests from the entry, follows the owner's settings, is
 cancelled before the owner's close, stays on the exchange when the bot stops keeping its
@@ -25,7 +25,7 @@ from tests.support.db import User
 from worker.bots.market_catalog import MarketSource, refresh_markets
 from worker.exchanges.live import LiveExchange
 
-PROTECTED = [v for v in VENUES if v.stop is not None and v.exchange_id != "kraken"]
+PROTECTED = [v for v in VENUES if v.stop is not None]
 pytestmark = pytest.mark.parametrize("venue", PROTECTED, ids=[v.name for v in PROTECTED])
 
 AMOUNT = Decimal("0.01")
@@ -94,6 +94,13 @@ async def test_the_stop_rests_follows_the_settings_and_is_the_exit_once_it_fills
             assert first["trigger_price"] == Decimal("34400")  # 43000 - 20 %
             resting = _resting(fake, first)
             assert resting.status == "untriggered"
+            if venue.exchange_id == "kraken":  # AddOrder as documented: a stop-limit
+                [sent] = [
+                    r.params
+                    for r in fake.calls("POST", venue.create_path)
+                    if r.params.get("ordertype") == "stop-loss-limit"
+                ]
+                assert (sent["price"], sent["price2"]) == ("34400", "34228")
             assert resting.reduce_only or not venue.contract
 
             await conn.execute("update public.bots set stop_loss = 25 where id = %s", (bot,))

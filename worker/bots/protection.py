@@ -385,10 +385,12 @@ def _trail(bot: BotState, candle: Candle) -> None:
         bot.stops_moved = True
 
 
-async def sync(bot: BotState, candle: Candle, out: StepOut) -> Hit | None:
+async def sync(bot: BotState, candle: Candle | None, out: StepOut) -> Hit | None:
     """After a step: the resting orders match the open position (placed, replaced or
-    cancelled). Returns a protective order found filled while replacing it."""
-    _trail(bot, candle)
+    cancelled). Returns a protective order found filled while replacing it. Without a
+    candle (between closes) a trailing stop keeps its level."""
+    if candle is not None:
+        _trail(bot, candle)
     pos = bot.position
     if pos is None:
         hit = await cancel_all(bot, out, "exit") if bot.protective else None

@@ -71,9 +71,10 @@ POLL_S = 2.0
 CHANNEL = "tradefleet_position_requests"
 # Open requests are few: read them all (the partial index) and keep this worker's bots'.
 LOAD = """
-select * from public.position_requests
- where status in ('pending', 'working')
- order by created_at, id
+select r.*, b.stop_positions from public.position_requests r
+  join public.bots b on b.id = r.bot_id
+ where r.status in ('pending', 'working')
+ order by r.created_at, r.id
 """
 UPDATE = """
 update public.position_requests r
@@ -88,6 +89,7 @@ update public.position_requests r
  where r.id = u.id and r.status in ('pending', 'working') and not (u.bot_id = any(%(stale)s::uuid[]))
 """
 CLOSE_REASON = "manual_close"
+KEPT = "the bot was stopped keeping the position: the close was cancelled"
 OPEN_REASON = "manual"
 Status = Literal["working", "done", "cancelled", "failed"]
 
@@ -176,6 +178,8 @@ class PositionRequests:
                     bot = runner.bots[bot_id]
                     touched.add(bot_id)
                     out = StepOut()
+                    ended: Outcome | None = None  # the bot stops once every stop_after one ended
+                    pending_stop = keep = False
                     for req in requests:
                         if req["stop_after"]:
                             for leg in bot.legs or [bot]:
@@ -183,8 +187,13 @@ class PositionRequests:
                         outcome = await self._one(multipair.leg_for(bot, req), req, when, out)
                         if outcome is not None:
                             outcomes.append(outcome)
-                            if outcome.status != "working" and req["stop_after"]:
-                                _stopped(bot, out, outcome)
+                        if req["stop_after"]:
+                            if outcome is None or outcome.status == "working":
+                                pending_stop = True
+                            elif ended is None or ended.status == "done":
+                                ended, keep = outcome, _keeps(req)
+                    if ended is not None and not pending_stop:
+                        _stopped(bot, out, ended, keep=keep)
                     if out.has_writes or any(o.bot_id == bot_id for o in outcomes):
                         steps.append((bot, out, None))
             except Exception as e:  # the database away mid-pass: memory must not run ahead
@@ -214,6 +223,8 @@ class PositionRequests:
         cfg = bot.config
         rid = str(req["id"])
         try:
+            if req["kind"] == "close" and _keeps(req):
+                return await self._keep(bot, req, now, out)
             if req["kind"] == "close":
                 return await self._close(bot, req, now, out)
             return await self._open(bot, req, now, out)
@@ -390,6 +401,42 @@ class PositionRequests:
             ).fetchone()
         return (ZERO, "") if row is None else (Decimal(row[0]), str(row[1]))
 
+    async def _keep(
+        self, bot: BotState, req: dict[str, Any], now: datetime, out: StepOut
+    ) -> Outcome:
+        """``stop_bot(…, 'keep')`` while this close works: its resting order comes off the
+        exchange and the position's stop-loss (and take-profit) rest there again, so the
+        kept position is protected while no worker runs the bot. A close that filled first
+        closed the position."""
+        rid = str(req["id"])
+        pos = bot.position
+        if pos is None or str(pos.trade_id) != str(req["trade_id"]):
+            return Outcome(rid, bot.id, "done", "the position is closed")
+        cfg, ex = bot.config, bot.exchange
+        cid = None if req["client_order_id"] is None else str(req["client_order_id"])
+        decided, finished = now, None
+        if cid is not None:
+            flight = bot.in_flight.get(cid)
+            decided = now if flight is None else flight.placed_at
+            order = await ex.fetch_order_by_client_id(cid, cfg.symbol)
+            if order is not None and order.is_open:
+                order = await ex.cancel_order(order.id, cfg.symbol)
+            bot.in_flight.pop(cid, None)
+            if order is not None:
+                out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
+                if order.filled > 0:  # all of it, or part before the cancel
+                    reason = _closed(bot, order, now, out, "at the limit before the stop")
+                    if bot.position is None:
+                        return Outcome(rid, bot.id, "done", reason, cid)
+                    if order.status is OrderStatus.CLOSED:  # the part asked for closed
+                        finished = reason
+        hit = await protection.sync(bot, None, out)  # what is kept rests protected again
+        if hit is not None:
+            return _hit(bot, rid, hit, decided, now, out)
+        if finished is not None:
+            return Outcome(rid, bot.id, "done", finished, cid)
+        return Outcome(rid, bot.id, "cancelled", KEPT, cid)
+
     # -- manual entries -------------------------------------------------------------------
 
     async def _open(
@@ -490,6 +537,13 @@ async def _unprotect(
     hit = await protection.cancel_all(bot, out, "closed by its owner")
     if hit is None:
         return None
+    return _hit(bot, rid, hit, decided, now, out)
+
+
+def _hit(
+    bot: BotState, rid: str, hit: protection.Hit, decided: datetime, now: datetime, out: StepOut
+) -> Outcome:
+    """A protective order that filled is the position's exit: the request is done."""
     order, reason = hit
     cid = order.client_order_id or ""
     out.orders.append(order_row(bot, order, cid, reason, decided))
@@ -524,12 +578,21 @@ def _slipped(ex: BotPaperExchange, side: str, price: Decimal) -> Decimal:
     return price * (ONE + ex.slippage if side == "buy" else ONE - ex.slippage)
 
 
-def _stopped(bot: BotState, out: StepOut, outcome: Outcome) -> None:
-    """``stop_bot(…, 'close')``: the close ended; the bot stops."""
+def _keeps(req: dict[str, Any]) -> bool:
+    """The owner stopped the bot keeping its position while this request worked."""
+    return bool(req["stop_after"]) and req.get("stop_positions") == "keep"
+
+
+def _stopped(bot: BotState, out: StepOut, outcome: Outcome, keep: bool = False) -> None:
+    """``stop_bot(…, 'close')``: the close ended; ``stop_bot(…, 'keep')``: the working close
+    was cancelled and the position protected again. The bot stops."""
     out.status = "stopped"
-    out.status_reason = (
-        "stopped by its owner: the open position was closed"
-        if outcome.status == "done"
-        else f"stopped by its owner; closing the position {outcome.status}: {outcome.reason}"
-    )
+    if outcome.status == "done":
+        out.status_reason = "stopped by its owner: the open position was closed"
+    elif keep:
+        out.status_reason = "stopped by its owner: the open position is kept"
+    else:
+        out.status_reason = (
+            f"stopped by its owner; closing the position {outcome.status}: {outcome.reason}"
+        )
     out.log(bot.config, "info", out.status_reason, action="bot_stopped")

@@ -2,8 +2,8 @@
 exchange, through ccxt's unified parameters, so a position is protected while no worker
 watches it.
 
-- Capabilities come from ccxt (``has['createStopLossOrder']`` / ``createTakeProfitOrder``)
-  and the market's own list of order types where the exchange publishes one (Binance's
+- Capabilities come from ccxt (``has['createStopLossOrder']`` / ``createTakeProfitOrder``,
+  or ``STOPS_UNDECLARED`` where ccxt places them without declaring it) and the market's own list of order types where the exchange publishes one (Binance's
   ``orderTypes``): a spot market rests a stop-limit sell (Binance ``STOP_LOSS_LIMIT``), a
   futures/swap market a reduce-only stop-market and take-profit-market (Binance's
   conditional algo orders). On spot the take-profit is not rested beside the stop: both
@@ -36,11 +36,13 @@ from .models import Fee, Order, OrderStatus, Side, to_decimal
 from .venues import (
     CANCEL_BY_ID,
     CLIENT_ID_PARAM,
+    FILLS_UNFILTERED,
     LIST_BY_CLIENT_ID,
     OCO_SPOT,
     OPEN_LIST_HOLDS_TRIGGERS,
     OPEN_ORDERS_ANY_SYMBOL,
     STOPS_AS_TRIGGERS,
+    STOPS_UNDECLARED,
     TRIGGER_BY_LIST,
     TRIGGER_CLIENT_ID_PARAM,
     TRIGGER_LIST_PARAMS,
@@ -89,7 +91,7 @@ def support(ex: Exchange, symbol: str) -> Support:
     listed = (market.get("info") or {}).get("orderTypes")
 
     def can(kind: Kind) -> bool:
-        if not client.has.get(HAS[kind]):
+        if not client.has.get(HAS[kind]) and ex.id not in STOPS_UNDECLARED:
             return False
         wanted = CONTRACT_TYPES[kind] if contract else SPOT_TYPES[kind]
         return not isinstance(listed, list) or any(t in listed for t in wanted)
@@ -335,7 +337,8 @@ async def with_fills(ex: LiveExchange, symbol: str, order: Order) -> Order:
     rows: list[dict[str, Any]] = []
     if ex.client.has.get("fetchMyTrades"):
         try:
-            rows = await ex.client.fetch_my_trades(symbol, None, None, {"orderId": oid})
+            by_order = {} if ex.id in FILLS_UNFILTERED else {"orderId": oid}
+            rows = await ex.client.fetch_my_trades(symbol, None, None, by_order)
         except ccxt.BaseError as e:
             raise translate(e, ex.id, f"fetch the fills of order {oid}") from e
     rows = [r for r in rows if str(r.get("order")) == oid]

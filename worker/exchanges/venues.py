@@ -65,6 +65,16 @@ STOPS_AS_TRIGGERS = frozenset({"bitget"})
 ``triggerPrice`` (reduce-only on contracts): ccxt's ``stopLossPrice`` is refused on Bitget
 spot and asks Bitget futures for a position-bound TP/SL order instead."""
 
+STOPS_UNDECLARED = frozenset({"kraken"})
+"""Exchanges whose ccxt ``create_order`` places stop-loss and take-profit orders through
+``stopLossPrice`` / ``takeProfitPrice`` though ccxt's ``has`` does not declare
+``createStopLossOrder`` (Kraken's AddOrder ``stop-loss-limit``: ``price`` the trigger,
+``price2`` the limit)."""
+
+FILLS_UNFILTERED = frozenset({"kraken"})
+"""Exchanges whose trade history takes no order filter (Kraken's TradesHistory): the
+account's recent trades are read and the order's picked out."""
+
 OCO_SPOT = frozenset({"binance"})
 """Exchanges whose spot markets rest a stop-loss and a take-profit together as one OCO order
 list (Binance ``POST /api/v3/orderList/oco``; the market's ``ocoAllowed``)."""

@@ -3,7 +3,7 @@
 -- error and store nothing, a retried request is the same request, and apps never write
 -- requests themselves.
 begin;
-select plan(24);
+select plan(27);
 
 select tests.create_user(1501, 'olga@positions.test');
 select tests.create_user(1502, 'sam@positions.test');
@@ -101,6 +101,21 @@ select results_eq(
   format($$select b.status, b.stop_positions, r.stop_after, r.status from public.bots b join public.position_requests r on r.bot_id = b.id where b.id = %L$$, tests.id('bot', 1)),
   $$values ('running', 'close', true, 'pending')$$,
   'the bot runs until the worker closed its position, then stops');
+
+-- Keeping the position while its close works (a limit close resting, the stop taken off):
+-- the bot runs until the worker cancelled the close and rested the stop again.
+update public.position_requests set status = 'working' where bot_id = tests.id('bot', 1);
+select is(pg_temp.as_user('olga@positions.test', format($$select stop_bot(%L, 'keep')$$, tests.id('bot', 1))),
+          'accepted', 'stopping a bot keeping its position while its close works');
+select results_eq(
+  format($$select b.status, b.stop_positions, b.status_reason, r.stop_after, r.status from public.bots b join public.position_requests r on r.bot_id = b.id where b.id = %L$$, tests.id('bot', 1)),
+  $$values ('running', 'keep', 'stopping: cancelling the working close, the position is kept', true, 'working')$$,
+  'the bot runs until the worker cancelled the working close and protected the position');
+update public.bots set status = 'stopped' where id = tests.id('bot', 1);
+select results_eq(
+  format($$select r.status from public.position_requests r where r.bot_id = %L$$, tests.id('bot', 1)),
+  $$values ('working')$$,
+  'the worker stopping the bot ends that request itself, in the same transaction');
 
 select * from finish();
 rollback;
