@@ -40,7 +40,7 @@ SETUP = [
        select md5('bench-user:' || n)::uuid, 'authenticated', 'authenticated', 'sub' || n || '@bench.test',
               jsonb_build_object('provider', 'email', 'role', case when n = 0 then 'provider' else 'user' end),
               '{}', now(), now()
-         from generate_series(0, %(n)s::int) n""",
+         from generate_series(%(lo)s::int, %(hi)s::int) n""",
     """insert into public.strategies (id, user_id, name, strategy_type, is_public, is_verified, monthly_price)
        values (md5('bench-strategy')::uuid, md5('bench-user:0')::uuid, 'Bench Momentum', 'marketplace', true, true, 10)""",
     # Every subscriber's paper bot, running under some worker's lease.
@@ -48,14 +48,14 @@ SETUP = [
                                 current_balance, stake_amount, status)
        select md5('bench-bot:' || n)::uuid, md5('bench-user:' || n)::uuid, 'copy', 'binance', 'BTC/USDT', '1h',
               'rules', 1000, 1000, 100, 'running'
-         from generate_series(1, %(n)s::int) n""",
+         from generate_series(%(lo)s::int, %(hi)s::int) n""",
     """insert into public.bot_leases (bot_id, epoch, expires_at)
-       select md5('bench-bot:' || n)::uuid, 1, now() + interval '1 hour' from generate_series(1, %(n)s::int) n""",
+       select md5('bench-bot:' || n)::uuid, 1, now() + interval '1 hour' from generate_series(%(lo)s::int, %(hi)s::int) n""",
     """insert into public.strategy_subscriptions (strategy_id, subscriber_id, status, auto_execute, bot_id, sizing,
                                                   price, current_period_end)
        select md5('bench-strategy')::uuid, md5('bench-user:' || n)::uuid, 'active', true, md5('bench-bot:' || n)::uuid,
               '{"mode": "fixed_quote", "amount": 250}', 10, now() + interval '1 month'
-         from generate_series(1, %(n)s::int) n""",
+         from generate_series(%(lo)s::int, %(hi)s::int) n""",
 ]
 
 GRANT_CHUNK = """
@@ -75,8 +75,15 @@ values (md5('bench-strategy')::uuid, 'BTC/USDT', 'long', 100, 90, 120) returning
 
 async def setup(url: str, n: int) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        # In chunks: each new bot takes its owner's advisory lock (the plan-limit check),
+        # and one statement for 100,000 bots would exceed max_locks_per_transaction.
         for statement in SETUP:
-            await conn.execute(statement, {"n": n})
+            if "%(lo)s" not in statement:
+                await conn.execute(statement)
+                continue
+            first = 0 if statement.startswith("insert into auth.users") else 1  # 0: the provider
+            for lo in range(first, n + 1, 10_000):
+                await conn.execute(statement, {"lo": lo, "hi": min(lo + 9_999, n)})
         # Grants in chunks: every one credits from the one system:grants account.
         for lo in range(1, n + 1, 1000):
             await conn.execute(GRANT_CHUNK, {"lo": lo, "hi": min(lo + 999, n)})
