@@ -338,6 +338,26 @@ async def poll(bot: BotState, out: StepOut) -> Hit | None:
     return None
 
 
+async def take_off(
+    bot: BotState, ex: LiveExchange, held: list[Protective], out: StepOut
+) -> Hit | None:
+    """Cancel protective orders being replaced. One that filled meanwhile is the position's
+    exit (its hit is returned at once); the others are recorded as replaced."""
+    from worker.exchanges import protective as xp
+
+    for p in held:
+        order = await retry(
+            partial(xp.cancel, ex, bot.config.symbol, p.client_order_id),
+            attempts=4,
+            describe="cancel",
+        )
+        del bot.protective[p.client_order_id]
+        if order is not None and order.status is OrderStatus.CLOSED and order.filled > 0:
+            return await _filled(bot, ex, p, order, out)
+        out.protective.append(_row(bot, p, "canceled", "replaced"))
+    return None
+
+
 async def _filled(
     bot: BotState, ex: LiveExchange, p: Protective, order: Order, out: StepOut
 ) -> Hit:
@@ -422,14 +442,9 @@ async def sync(bot: BotState, candle: Candle | None, out: StepOut) -> Hit | None
             trigger = None
         if current and current[0].trigger == trigger and current[0].amount == pos.amount:
             continue
-        for p in current:  # replaced: the new one goes on once the old one is off
-            order = await retry(
-                partial(xp.cancel, ex, cfg.symbol, p.client_order_id), attempts=4, describe="cancel"
-            )
-            del bot.protective[p.client_order_id]
-            if order is not None and order.status is OrderStatus.CLOSED and order.filled > 0:
-                return await _filled(bot, ex, p, order, out)
-            out.protective.append(_row(bot, p, "canceled", "replaced"))
+        # replaced: the new one goes on once the old one is off
+        if (hit := await take_off(bot, ex, current, out)) is not None:
+            return hit
         if trigger is not None:
             hit = await _place(bot, ex, kind, side, pos.amount, trigger, pos.trade_id, out)
             if hit is not None:

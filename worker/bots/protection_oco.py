@@ -19,7 +19,7 @@ from worker.exchanges import OrderStatus, make_client_order_id
 from worker.retry import retry
 
 from .model import BotState, Protective, StepOut
-from .protection import ATTEMPTS, Hit, _filled, _row
+from .protection import ATTEMPTS, Hit, _row, take_off
 
 if TYPE_CHECKING:
     from worker.exchanges.live import LiveExchange
@@ -103,14 +103,9 @@ async def sync(bot: BotState, ex: LiveExchange, out: StepOut) -> Hit | None:
     want = {("stop_loss", stop, pos.amount), ("take_profit", take, pos.amount)}
     if held == want and len(bot.protective) == 2:
         return None
-    for p in list(bot.protective.values()):  # replaced: the old list (or order) comes off
-        order = await retry(
-            partial(xp.cancel, ex, cfg.symbol, p.client_order_id), attempts=4, describe="cancel"
-        )
-        del bot.protective[p.client_order_id]
-        if order is not None and order.status is OrderStatus.CLOSED and order.filled > 0:
-            return await _filled(bot, ex, p, order, out)
-        out.protective.append(_row(bot, p, "canceled", "replaced"))
+    # replaced: the old list (or order) comes off
+    if (hit := await take_off(bot, ex, list(bot.protective.values()), out)) is not None:
+        return hit
     for n in range(ATTEMPTS):
         cids = _ids(bot, stop, take, n)
         if cids[0] in bot.placed_ids:
