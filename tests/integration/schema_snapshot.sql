@@ -4284,14 +4284,16 @@ begin
         left join public.invoices i on i.id = s.invoice_id
         where s.status = 'active' and s.expires_at > now()
         group by p.currency) y), '{}'),
-    -- Paid invoices per day, provider and currency.
+    -- Paid invoices per day, provider and currency; a partly refunded one counts what was
+    -- kept (a fully refunded one nothing).
     'revenue_per_day', coalesce((
       select jsonb_agg(jsonb_build_object('day', r.day, 'provider', r.provider, 'currency', r.currency,
                                           'invoices', r.n, 'amount', r.amount) order by r.day, r.provider, r.currency)
       from (
-        select (i.paid_at at time zone 'utc')::date as day, i.provider, i.currency, count(*) as n, sum(i.amount) as amount
+        select (i.paid_at at time zone 'utc')::date as day, i.provider, i.currency, count(*) as n,
+               sum(i.amount - i.amount_refunded) as amount
         from public.invoices i
-        where i.status = 'paid' and i.paid_at >= v_from_ts
+        where i.status in ('paid', 'partially_refunded') and i.paid_at >= v_from_ts
         group by 1, 2, 3) r), '[]'),
     -- All-time credits from the system accounts' running totals; held is what holds
     -- reserve now.
@@ -10663,7 +10665,7 @@ CREATE INDEX exchange_credentials_user_id_idx ON public.exchange_credentials USI
 CREATE INDEX exchange_markets_type_idx ON public.exchange_markets USING btree (exchange, type, symbol);
 CREATE INDEX invoices_credit_pack_id_idx ON public.invoices USING btree (credit_pack_id);
 CREATE UNIQUE INDEX invoices_open_checkout_unique ON public.invoices USING btree (user_id, checkout_key) WHERE ((status = 'pending'::text) AND (checkout_key IS NOT NULL));
-CREATE INDEX invoices_paid_at_idx ON public.invoices USING btree (paid_at) INCLUDE (provider, currency, amount) WHERE (status = 'paid'::text);
+CREATE INDEX invoices_paid_at_idx ON public.invoices USING btree (paid_at) INCLUDE (provider, currency, amount, amount_refunded) WHERE (status = ANY (ARRAY['paid'::text, 'partially_refunded'::text]));
 CREATE INDEX invoices_plan_id_idx ON public.invoices USING btree (plan_id);
 CREATE INDEX invoices_provider_refs_idx ON public.invoices USING gin (provider_refs);
 CREATE INDEX invoices_subscription_id_idx ON public.invoices USING btree (subscription_id);

@@ -235,6 +235,9 @@ values (tests.id('admin-bot', 1), tests.id('user', 1601), 'kraken', 'ETH/BTC', '
 insert into public.invoices (user_id, provider, amount, currency, status, paid_at)
 values (tests.id('user', 1601), 'paystack', 12.5, 'ZZZ', 'paid', now()),
        (tests.id('user', 1601), 'paystack', 99, 'ZZZ', 'pending', null);
+insert into public.invoices (user_id, provider, amount, currency, status, paid_at, amount_refunded)
+values (tests.id('user', 1601), 'paystack', 10, 'ZZZ', 'partially_refunded', now(), 4),
+       (tests.id('user', 1601), 'paystack', 7, 'ZZZ', 'refunded', now(), 7);
 insert into public.backtest_runs (user_id, strategy, trading_pair, timeframe, status, compute_seconds, finished_at)
 values (tests.id('user', 1601), 'sma_cross', 'ETH/BTC', '5m', 'completed', 90, now());
 create temp table overview_after on commit drop as select public.admin_platform_overview() as o;
@@ -257,9 +260,9 @@ select is((select pg_temp.today(o, 'trades_per_day') -> 'volume' ->> 'ZZZ' from 
 select is((select (a.o -> 'bots_running' ->> 'kraken')::int - coalesce((b.o -> 'bots_running' ->> 'kraken')::int, 0)
              from overview_before b, overview_after a),
           1, 'running bots are counted per exchange');
-select is((select e ->> 'amount' from overview_after, jsonb_array_elements(o -> 'revenue_per_day') e
+select is((select (e ->> 'amount')::numeric from overview_after, jsonb_array_elements(o -> 'revenue_per_day') e
             where e ->> 'currency' = 'ZZZ' and e ->> 'provider' = 'paystack'),
-          '12.50', 'revenue counts paid invoices per day, provider and currency');
+          18.50, 'revenue counts paid invoices per day, provider and currency, a partly refunded one at what it kept');
 select is((select (a.o -> 'backtest_minutes' ->> 'today')::numeric - (b.o -> 'backtest_minutes' ->> 'today')::numeric
              from overview_before b, overview_after a),
           1.50, 'backtest compute is counted in minutes');
