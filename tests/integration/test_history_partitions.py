@@ -20,7 +20,7 @@ from tests.support.bots import create_bot
 from tests.support.db import create_user, request_as
 
 MIGRATION = next(Path(support.ROOT, "supabase/migrations").glob("*_fleet_partitioned_history.sql"))
-VERSION, NAME = MIGRATION.stem.split("_", 1)
+VERSION = MIGRATION.stem.split("_", 1)[0]
 CHECKSUM = "select count(*), md5(string_agg(md5(l::text), '' order by l.id)) from public.bot_logs l"
 
 
@@ -41,14 +41,21 @@ def before_url() -> Iterator[str]:
         with psycopg.connect(url, autocommit=True) as conn:
             for platform in sorted(Path(support.ROOT, "sql/platform").glob("*.sql")):
                 conn.execute(platform.read_text())  # type: ignore[call-overload]
-            conn.execute(
-                "insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
-                (VERSION, NAME),
+            # This migration and the later ones (which may build on it) wait.
+            later = sorted(
+                p.stem.split("_", 1)
+                for p in Path(support.ROOT, "supabase/migrations").glob("*.sql")
+                if p.stem.split("_", 1)[0] >= VERSION
             )
+            for version, name_ in later:
+                conn.execute(
+                    "insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
+                    (version, name_),
+                )
         migrate(name)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
-                "delete from supabase_migrations.schema_migrations where version = %s", (VERSION,)
+                "delete from supabase_migrations.schema_migrations where version >= %s", (VERSION,)
             )
         yield url
     finally:
