@@ -3180,6 +3180,17 @@ begin
       )
       delete from partitions.bot_logs_default l using doomed
        where l.id = doomed.id and l.created_at = doomed.created_at;
+    when 'api_usage_minutes' then
+      with doomed as (
+        select m.key_id, m.minute, m.endpoint, m.status from partitions.api_usage_minutes_default m
+         where m.minute < p_before
+         order by m.minute
+         limit p_batch
+           for update skip locked
+      )
+      delete from partitions.api_usage_minutes_default m using doomed
+       where m.key_id = doomed.key_id and m.minute = doomed.minute
+         and m.endpoint = doomed.endpoint and m.status = doomed.status;
     when 'webhook_events' then
       with doomed as (
         select e.id from public.webhook_events e
@@ -8240,8 +8251,9 @@ begin
   if not private.is_service() then
     raise exception 'prune_history is for the fleet only' using errcode = '42501';
   end if;
-  if p_history is null or p_history not in ('bot_logs', 'webhook_events', 'notifications', 'jobs', 'service_checks') then
-    raise exception 'prune_history: history must be bot_logs, webhook_events, notifications, jobs or service_checks'
+  if p_history is null
+     or p_history not in ('bot_logs', 'webhook_events', 'notifications', 'jobs', 'service_checks', 'api_usage_minutes') then
+    raise exception 'prune_history: history must be bot_logs, webhook_events, notifications, jobs, service_checks or api_usage_minutes'
       using errcode = '22023';
   end if;
   if p_keep is null or p_keep <= interval '0' or p_keep > interval '100 years' then
@@ -9357,6 +9369,18 @@ CREATE TABLE auth.users (
     CONSTRAINT users_email_change_confirm_status_check CHECK (((email_change_confirm_status >= 0) AND (email_change_confirm_status <= 2)))
 );
 ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+CREATE TABLE public.api_usage_minutes (
+    key_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    endpoint text NOT NULL,
+    status smallint NOT NULL,
+    calls integer NOT NULL,
+    latency_ms_sum bigint NOT NULL,
+    latency_ms_max integer NOT NULL
+)
+PARTITION BY RANGE (minute);
+ALTER TABLE public.api_usage_minutes OWNER TO postgres;
 CREATE TABLE public.bot_logs (
     id bigint NOT NULL,
     user_id uuid NOT NULL,
@@ -9647,17 +9671,6 @@ CREATE TABLE public.api_usage_days (
     billing_error text
 );
 ALTER TABLE public.api_usage_days OWNER TO postgres;
-CREATE TABLE public.api_usage_minutes (
-    key_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    minute timestamp with time zone NOT NULL,
-    endpoint text NOT NULL,
-    status smallint NOT NULL,
-    calls integer NOT NULL,
-    latency_ms_sum bigint NOT NULL,
-    latency_ms_max integer NOT NULL
-);
-ALTER TABLE public.api_usage_minutes OWNER TO postgres;
 CREATE VIEW public.api_usage_per_day WITH (security_invoker='true') AS
  SELECT d.key_id,
     k.name AS key_name,
@@ -10585,7 +10598,7 @@ CREATE INDEX api_keys_organisation_id_idx ON public.api_keys USING btree (organi
 CREATE INDEX api_keys_user_id_idx ON public.api_keys USING btree (user_id, created_at DESC);
 CREATE INDEX api_usage_days_unbilled_idx ON public.api_usage_days USING btree (day) WHERE (billed_at IS NULL);
 CREATE INDEX api_usage_days_user_day_idx ON public.api_usage_days USING btree (user_id, day DESC);
-CREATE INDEX api_usage_minutes_user_minute_idx ON public.api_usage_minutes USING btree (user_id, minute DESC);
+CREATE INDEX api_usage_minutes_user_minute_idx ON ONLY public.api_usage_minutes USING btree (user_id, minute DESC);
 CREATE INDEX backtest_reports_user_id_idx ON public.backtest_reports USING btree (user_id);
 CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
 CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
@@ -10827,9 +10840,9 @@ ALTER TABLE ONLY public.api_usage_days
     ADD CONSTRAINT api_usage_days_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.api_usage_days
     ADD CONSTRAINT api_usage_days_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
-ALTER TABLE ONLY public.api_usage_minutes
+ALTER TABLE public.api_usage_minutes
     ADD CONSTRAINT api_usage_minutes_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
-ALTER TABLE ONLY public.api_usage_minutes
+ALTER TABLE public.api_usage_minutes
     ADD CONSTRAINT api_usage_minutes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_reports
     ADD CONSTRAINT backtest_reports_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
@@ -11983,6 +11996,8 @@ REVOKE ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double
 GRANT ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) TO service_role;
 GRANT ALL ON TABLE auth.users TO postgres;
 GRANT ALL ON TABLE auth.users TO service_role;
+GRANT SELECT ON TABLE public.api_usage_minutes TO authenticated;
+GRANT SELECT ON TABLE public.api_usage_minutes TO service_role;
 GRANT ALL ON TABLE public.bot_logs TO service_role;
 GRANT SELECT ON TABLE public.bot_logs TO authenticated;
 GRANT ALL ON TABLE public.candles TO service_role;
@@ -12025,12 +12040,11 @@ GRANT SELECT(organisation_id) ON TABLE public.api_keys TO authenticated;
 GRANT SELECT(organisation_id) ON TABLE public.api_keys TO service_role;
 GRANT SELECT ON TABLE public.api_usage_days TO authenticated;
 GRANT SELECT ON TABLE public.api_usage_days TO service_role;
-GRANT SELECT ON TABLE public.api_usage_minutes TO authenticated;
-GRANT SELECT ON TABLE public.api_usage_minutes TO service_role;
 GRANT SELECT ON TABLE public.api_usage_per_day TO authenticated;
 GRANT SELECT ON TABLE public.api_usage_per_day TO service_role;
-GRANT SELECT ON TABLE public.api_usage_per_minute TO authenticated;
-GRANT SELECT ON TABLE public.api_usage_per_minute TO service_role;
+GRANT ALL ON TABLE public.api_usage_per_minute TO anon;
+GRANT ALL ON TABLE public.api_usage_per_minute TO authenticated;
+GRANT ALL ON TABLE public.api_usage_per_minute TO service_role;
 GRANT ALL ON TABLE public.backtest_reports TO service_role;
 GRANT SELECT ON TABLE public.backtest_reports TO authenticated;
 GRANT ALL ON TABLE public.backtest_results TO service_role;

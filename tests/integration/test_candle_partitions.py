@@ -4,19 +4,17 @@ every month the data covers gets its partition and the default partition stays e
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from tests.support import db as support
 from tests.support.db import create_user, request_as
+from tests.support.migrations import database_before, migrate
 from worker.candles import Candle, store
 
 MIGRATION = next(Path(support.ROOT, "supabase/migrations").glob("*_fleet_partitioned_candles.sql"))
@@ -28,45 +26,11 @@ CHECKSUM = (
 START = datetime(2022, 11, 15, tzinfo=UTC)
 
 
-def migrate(database: str) -> None:
-    subprocess.run(
-        [str(support.SCRIPTS / "db"), "migrate", database], check=True, capture_output=True
-    )
-
-
 @pytest.fixture
 def before_url() -> Iterator[str]:
     """A database migrated up to, but not including, the candle partitioning migration."""
-    name = f"tf_test_candles_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        url = support.admin_url(name)
-        with psycopg.connect(url, autocommit=True) as conn:
-            for platform in sorted(Path(support.ROOT, "sql/platform").glob("*.sql")):
-                conn.execute(platform.read_text())  # type: ignore[call-overload]
-            # This migration and the later ones (which may build on it) wait.
-            later = sorted(
-                p.stem.split("_", 1)
-                for p in Path(support.ROOT, "supabase/migrations").glob("*.sql")
-                if p.stem.split("_", 1)[0] >= VERSION
-            )
-            for version, name_ in later:
-                conn.execute(
-                    "insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
-                    (version, name_),
-                )
-        migrate(name)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                "delete from supabase_migrations.schema_migrations where version >= %s", (VERSION,)
-            )
+    with database_before(VERSION) as url:
         yield url
-    finally:
-        with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 async def test_partitioning_populated_candles_keeps_every_candle_and_rule(
@@ -153,7 +117,8 @@ async def test_partitioning_populated_candles_keeps_every_candle_and_rule(
             == latest
         )
         first = START
-        newest = datetime.now(UTC).replace(second=0, microsecond=0)
+        # Later than every stored candle (the series runs to the 4h candle nearest now).
+        newest = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
         d = Decimal
         one = Candle(first, d(1), d(1), d(1), d(1), d(1))
         fresh = Candle(newest, d(5), d(6), d(4), d(5), d(1))
