@@ -2896,7 +2896,10 @@ begin
       pg_catalog.rtrim(pg_catalog.pg_get_viewdef(v_rec.oid), ';'));
     v_view_names := v_view_names || pg_catalog.format('drop %s if exists %s',
       case v_rec.relkind when 'm' then 'materialized view' else 'view' end, v_rec.oid::regclass);
-    v_dependents_after := v_dependents_after || private.partition_history_acl(v_rec.oid, v_rec.oid::regclass::text);
+    -- A re-created view gets the schema's default privileges: only its own grants stay.
+    v_dependents_after := v_dependents_after
+      || pg_catalog.format('revoke all on table %s from public, anon, authenticated, service_role', v_rec.oid::regclass)
+      || private.partition_history_acl(v_rec.oid, v_rec.oid::regclass::text);
     v_dependents_after := v_dependents_after || coalesce(
       (select pg_catalog.array_agg(pg_catalog.format('comment on %s %s is %L',
                 case v_rec.relkind when 'm' then 'materialized view' else 'view' end, v_rec.oid::regclass, d))
@@ -2910,7 +2913,7 @@ begin
   loop
     v_funcs := v_funcs || pg_catalog.pg_get_functiondef(v_rec.oid);
     v_dependents_after := v_dependents_after
-      || pg_catalog.format('revoke all on function %s from public', v_rec.oid::regprocedure)
+      || pg_catalog.format('revoke all on function %s from public, anon, authenticated, service_role', v_rec.oid::regprocedure)
       || (select coalesce(pg_catalog.array_agg(pg_catalog.format('grant execute on function %s to %s',
                    v_rec.oid::regprocedure,
                    case when a.grantee = 0 then 'public' else pg_catalog.quote_ident(a.grantee::regrole::text) end)), '{}')
@@ -12042,9 +12045,8 @@ GRANT SELECT ON TABLE public.api_usage_days TO authenticated;
 GRANT SELECT ON TABLE public.api_usage_days TO service_role;
 GRANT SELECT ON TABLE public.api_usage_per_day TO authenticated;
 GRANT SELECT ON TABLE public.api_usage_per_day TO service_role;
-GRANT ALL ON TABLE public.api_usage_per_minute TO anon;
-GRANT ALL ON TABLE public.api_usage_per_minute TO authenticated;
-GRANT ALL ON TABLE public.api_usage_per_minute TO service_role;
+GRANT SELECT ON TABLE public.api_usage_per_minute TO authenticated;
+GRANT SELECT ON TABLE public.api_usage_per_minute TO service_role;
 GRANT ALL ON TABLE public.backtest_reports TO service_role;
 GRANT SELECT ON TABLE public.backtest_reports TO authenticated;
 GRANT ALL ON TABLE public.backtest_results TO service_role;

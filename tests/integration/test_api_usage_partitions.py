@@ -111,6 +111,15 @@ async def test_partitioning_populated_api_usage_minutes_keeps_rows_and_readers(
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             async with request_as(conn, owner) as cur:
                 await cur.execute("delete from public.api_usage_minutes")
+        # The re-created view keeps its grants, no more.
+        grants = await (
+            await conn.execute(
+                "select r, array_agg(p order by p) from unnest(array['anon', 'authenticated']) r,"
+                " unnest(array['select', 'insert', 'update', 'delete', 'truncate']) p"
+                " where has_table_privilege(r, 'public.api_usage_per_minute', p) group by r"
+            )
+        ).fetchall()
+        assert grants == [("authenticated", ["select"])]
 
         # The roll-up still folds calls into this minute's partition.
         key = keys[0][0]
