@@ -33,7 +33,7 @@ async def reference(conn: psycopg.AsyncConnection[tuple[object, ...]], candles: 
     """Seconds to write the stored candles again with one COPY from memory."""
     data = bytearray()
     async with conn.cursor() as cur:
-        async with cur.copy("copy public.candles to stdout") as out:
+        async with cur.copy("copy (select * from public.candles) to stdout") as out:
             async for chunk in out:
                 data += chunk
         await cur.execute("truncate public.candles")

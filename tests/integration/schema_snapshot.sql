@@ -1267,8 +1267,9 @@ CREATE FUNCTION private.create_history_partition(p_table text, p_at timestamp wi
 declare
   v_key text := (select h.partition_key from private.history_partitions h where h.table_name = p_table);
   v_step interval := (select h.step from private.history_partitions h where h.table_name = p_table);
-  v_lo timestamptz := pg_catalog.date_bin(v_step, p_at, timestamptz '2000-01-03 00:00:00+00');
-  v_hi timestamptz := v_lo + v_step;
+  v_lo timestamptz := private.history_step_start(v_step, p_at);
+  v_hi timestamptz := case when v_step = interval '1 month'
+                           then (v_lo at time zone 'UTC' + v_step) at time zone 'UTC' else v_lo + v_step end;
   v_name text := p_table || '_p' || pg_catalog.to_char(v_lo at time zone 'UTC', 'YYYYMMDD');
   v_default text := p_table || '_default';
   v_waiting boolean;
@@ -2073,6 +2074,15 @@ begin
 end;
 $_$;
 ALTER FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) OWNER TO postgres;
+CREATE FUNCTION private.history_step_start(p_step interval, p_at timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case when p_step = interval '1 month'
+              then pg_catalog.date_trunc('month', p_at, 'UTC')
+              else pg_catalog.date_bin(p_step, p_at, timestamptz '2000-01-03 00:00:00+00') end;
+$$;
+ALTER FUNCTION private.history_step_start(p_step interval, p_at timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2888,7 +2898,10 @@ begin
       pg_catalog.rtrim(pg_catalog.pg_get_viewdef(v_rec.oid), ';'));
     v_view_names := v_view_names || pg_catalog.format('drop %s if exists %s',
       case v_rec.relkind when 'm' then 'materialized view' else 'view' end, v_rec.oid::regclass);
-    v_dependents_after := v_dependents_after || private.partition_history_acl(v_rec.oid, v_rec.oid::regclass::text);
+    -- A re-created view gets the schema's default privileges: only its own grants stay.
+    v_dependents_after := v_dependents_after
+      || pg_catalog.format('revoke all on table %s from public, anon, authenticated, service_role', v_rec.oid::regclass)
+      || private.partition_history_acl(v_rec.oid, v_rec.oid::regclass::text);
     v_dependents_after := v_dependents_after || coalesce(
       (select pg_catalog.array_agg(pg_catalog.format('comment on %s %s is %L',
                 case v_rec.relkind when 'm' then 'materialized view' else 'view' end, v_rec.oid::regclass, d))
@@ -2902,7 +2915,7 @@ begin
   loop
     v_funcs := v_funcs || pg_catalog.pg_get_functiondef(v_rec.oid);
     v_dependents_after := v_dependents_after
-      || pg_catalog.format('revoke all on function %s from public', v_rec.oid::regprocedure)
+      || pg_catalog.format('revoke all on function %s from public, anon, authenticated, service_role', v_rec.oid::regprocedure)
       || (select coalesce(pg_catalog.array_agg(pg_catalog.format('grant execute on function %s to %s',
                    v_rec.oid::regprocedure,
                    case when a.grantee = 0 then 'public' else pg_catalog.quote_ident(a.grantee::regrole::text) end)), '{}')
@@ -3195,6 +3208,17 @@ begin
       )
       delete from partitions.bot_logs_default l using doomed
        where l.id = doomed.id and l.created_at = doomed.created_at;
+    when 'api_usage_minutes' then
+      with doomed as (
+        select m.key_id, m.minute, m.endpoint, m.status from partitions.api_usage_minutes_default m
+         where m.minute < p_before
+         order by m.minute
+         limit p_batch
+           for update skip locked
+      )
+      delete from partitions.api_usage_minutes_default m using doomed
+       where m.key_id = doomed.key_id and m.minute = doomed.minute
+         and m.endpoint = doomed.endpoint and m.status = doomed.status;
     when 'webhook_events' then
       with doomed as (
         select e.id from public.webhook_events e
@@ -6520,24 +6544,76 @@ ALTER FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at 
 CREATE FUNCTION public.create_history_partitions() RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
   v_n integer := 0;
   v_table text;
+  v_key text;
+  v_step interval;
   v_ahead interval;
+  v_fill boolean;
+  v_at timestamptz;
 begin
   if not private.is_service() then
     raise exception 'create_history_partitions is for the fleet only' using errcode = '42501';
   end if;
   -- Creating a partition locks its parent briefly; never queue behind a long transaction.
   perform pg_catalog.set_config('lock_timeout', '5s', true);
-  for v_table, v_ahead in select h.table_name, h.ahead from private.history_partitions h order by h.table_name loop
+  for v_table, v_key, v_step, v_ahead, v_fill in
+    select h.table_name, h.partition_key, h.step, h.ahead, h.fill_from_default
+      from private.history_partitions h order by h.table_name
+  loop
     v_n := v_n + private.create_history_partitions(v_table, now() + v_ahead);
+    if v_fill then
+      for v_at in
+        execute pg_catalog.format('select distinct private.history_step_start($1, d.%I) from partitions.%I d',
+                                  v_key, v_table || '_default')
+          using v_step
+      loop
+        if private.create_history_partition(v_table, v_at) then
+          v_n := v_n + 1;
+        end if;
+      end loop;
+    end if;
+  end loop;
+  return v_n;
+end;
+$_$;
+ALTER FUNCTION public.create_history_partitions() OWNER TO postgres;
+CREATE FUNCTION public.create_history_partitions_between(p_history text, p_from timestamp with time zone, p_until timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_step interval := (select h.step from private.history_partitions h where h.table_name = p_history);
+  v_at timestamptz;
+  v_n integer := 0;
+begin
+  if not private.is_service() then
+    raise exception 'create_history_partitions_between is for the fleet only' using errcode = '42501';
+  end if;
+  if v_step is null then
+    raise exception 'create_history_partitions_between: history must be one of %',
+      (select pg_catalog.string_agg(h.table_name, ', ' order by h.table_name) from private.history_partitions h)
+      using errcode = '22023';
+  end if;
+  if p_from is null or p_until is null or p_until < p_from or p_until > p_from + interval '100 years'
+     or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_until) then
+    raise exception 'create_history_partitions_between: from and until must be finite, from <= until, at most 100 years apart'
+      using errcode = '22023';
+  end if;
+  perform pg_catalog.set_config('lock_timeout', '5s', true);
+  for v_at in
+    select pg_catalog.generate_series(private.history_step_start(v_step, p_from), p_until, v_step) union select p_until
+  loop
+    if private.create_history_partition(p_history, v_at) then
+      v_n := v_n + 1;
+    end if;
   end loop;
   return v_n;
 end;
 $$;
-ALTER FUNCTION public.create_history_partitions() OWNER TO postgres;
+ALTER FUNCTION public.create_history_partitions_between(p_history text, p_from timestamp with time zone, p_until timestamp with time zone) OWNER TO postgres;
 CREATE TABLE public.organisations (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name text NOT NULL,
@@ -8259,8 +8335,9 @@ begin
   if not private.is_service() then
     raise exception 'prune_history is for the fleet only' using errcode = '42501';
   end if;
-  if p_history is null or p_history not in ('bot_logs', 'webhook_events', 'notifications', 'jobs', 'service_checks') then
-    raise exception 'prune_history: history must be bot_logs, webhook_events, notifications, jobs or service_checks'
+  if p_history is null
+     or p_history not in ('bot_logs', 'webhook_events', 'notifications', 'jobs', 'service_checks', 'api_usage_minutes') then
+    raise exception 'prune_history: history must be bot_logs, webhook_events, notifications, jobs, service_checks or api_usage_minutes'
       using errcode = '22023';
   end if;
   if p_keep is null or p_keep <= interval '0' or p_keep > interval '100 years' then
@@ -9395,6 +9472,18 @@ CREATE TABLE auth.users (
     CONSTRAINT users_email_change_confirm_status_check CHECK (((email_change_confirm_status >= 0) AND (email_change_confirm_status <= 2)))
 );
 ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+CREATE TABLE public.api_usage_minutes (
+    key_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    endpoint text NOT NULL,
+    status smallint NOT NULL,
+    calls integer NOT NULL,
+    latency_ms_sum bigint NOT NULL,
+    latency_ms_max integer NOT NULL
+)
+PARTITION BY RANGE (minute);
+ALTER TABLE public.api_usage_minutes OWNER TO postgres;
 CREATE TABLE public.bot_logs (
     id bigint NOT NULL,
     user_id uuid NOT NULL,
@@ -9409,6 +9498,26 @@ CREATE TABLE public.bot_logs (
 )
 PARTITION BY RANGE (created_at);
 ALTER TABLE public.bot_logs OWNER TO postgres;
+CREATE TABLE public.candles (
+    exchange text NOT NULL,
+    symbol text NOT NULL,
+    timeframe text NOT NULL,
+    open_time timestamp with time zone NOT NULL,
+    open numeric(28,12) NOT NULL,
+    high numeric(28,12) NOT NULL,
+    low numeric(28,12) NOT NULL,
+    close numeric(28,12) NOT NULL,
+    volume numeric(32,12) DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT candles_close_finite CHECK ((close <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT candles_high_finite CHECK ((high <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT candles_high_low_consistent CHECK (((high >= low) AND (high >= open) AND (high >= close) AND (low <= open) AND (low <= close))),
+    CONSTRAINT candles_low_finite CHECK ((low <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT candles_open_finite CHECK ((open <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
+    CONSTRAINT candles_volume_finite CHECK ((volume <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
+)
+PARTITION BY RANGE (open_time);
+ALTER TABLE public.candles OWNER TO postgres;
 CREATE TABLE private.api_calls (
     id bigint NOT NULL,
     key_id uuid NOT NULL,
@@ -9500,10 +9609,12 @@ CREATE TABLE private.history_partitions (
     partition_key text NOT NULL,
     step interval DEFAULT '7 days'::interval NOT NULL,
     ahead interval DEFAULT '7 days'::interval NOT NULL,
+    fill_from_default boolean DEFAULT false NOT NULL,
     CONSTRAINT history_partitions_ahead_range CHECK (((ahead >= '1 day'::interval) AND (ahead <= '366 days'::interval))),
-    CONSTRAINT history_partitions_step_days CHECK (((step >= '1 day'::interval) AND (step <= '31 days'::interval) AND (((date_part('epoch'::text, step))::bigint % (86400)::bigint) = 0) AND (date_part('month'::text, step) = (0)::double precision)))
+    CONSTRAINT history_partitions_step_days CHECK (((step = '1 mon'::interval) OR ((step >= '1 day'::interval) AND (step <= '31 days'::interval) AND (((date_part('epoch'::text, step))::bigint % (86400)::bigint) = 0) AND (date_part('month'::text, step) = (0)::double precision))))
 );
 ALTER TABLE private.history_partitions OWNER TO postgres;
+COMMENT ON COLUMN private.history_partitions.fill_from_default IS 'Rows waiting in the default partition get a partition of their own range from create_history_partitions.';
 CREATE TABLE private.holdings_pending_aggregates (
     user_id uuid NOT NULL,
     job_id bigint,
@@ -9663,17 +9774,6 @@ CREATE TABLE public.api_usage_days (
     billing_error text
 );
 ALTER TABLE public.api_usage_days OWNER TO postgres;
-CREATE TABLE public.api_usage_minutes (
-    key_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    minute timestamp with time zone NOT NULL,
-    endpoint text NOT NULL,
-    status smallint NOT NULL,
-    calls integer NOT NULL,
-    latency_ms_sum bigint NOT NULL,
-    latency_ms_max integer NOT NULL
-);
-ALTER TABLE public.api_usage_minutes OWNER TO postgres;
 CREATE VIEW public.api_usage_per_day WITH (security_invoker='true') AS
  SELECT d.key_id,
     k.name AS key_name,
@@ -9872,25 +9972,6 @@ CREATE TABLE public.brokerage_connections (
     CONSTRAINT brokerage_connections_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'active'::text, 'broken'::text, 'deleted'::text])))
 );
 ALTER TABLE public.brokerage_connections OWNER TO postgres;
-CREATE TABLE public.candles (
-    exchange text NOT NULL,
-    symbol text NOT NULL,
-    timeframe text NOT NULL,
-    open_time timestamp with time zone NOT NULL,
-    open numeric(28,12) NOT NULL,
-    high numeric(28,12) NOT NULL,
-    low numeric(28,12) NOT NULL,
-    close numeric(28,12) NOT NULL,
-    volume numeric(32,12) DEFAULT 0 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT candles_close_finite CHECK ((close <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT candles_high_finite CHECK ((high <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT candles_high_low_consistent CHECK (((high >= low) AND (high >= open) AND (high >= close) AND (low <= open) AND (low <= close))),
-    CONSTRAINT candles_low_finite CHECK ((low <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT candles_open_finite CHECK ((open <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
-    CONSTRAINT candles_volume_finite CHECK ((volume <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])))
-);
-ALTER TABLE public.candles OWNER TO postgres;
 CREATE TABLE public.credit_packs (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name text NOT NULL,
@@ -10623,7 +10704,7 @@ CREATE INDEX api_keys_organisation_id_idx ON public.api_keys USING btree (organi
 CREATE INDEX api_keys_user_id_idx ON public.api_keys USING btree (user_id, created_at DESC);
 CREATE INDEX api_usage_days_unbilled_idx ON public.api_usage_days USING btree (day) WHERE (billed_at IS NULL);
 CREATE INDEX api_usage_days_user_day_idx ON public.api_usage_days USING btree (user_id, day DESC);
-CREATE INDEX api_usage_minutes_user_minute_idx ON public.api_usage_minutes USING btree (user_id, minute DESC);
+CREATE INDEX api_usage_minutes_user_minute_idx ON ONLY public.api_usage_minutes USING btree (user_id, minute DESC);
 CREATE INDEX backtest_reports_user_id_idx ON public.backtest_reports USING btree (user_id);
 CREATE INDEX backtest_results_run_id_idx ON public.backtest_results USING btree (run_id);
 CREATE INDEX backtest_results_strategy_id_idx ON public.backtest_results USING btree (strategy_id);
@@ -10865,9 +10946,9 @@ ALTER TABLE ONLY public.api_usage_days
     ADD CONSTRAINT api_usage_days_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.api_usage_days
     ADD CONSTRAINT api_usage_days_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
-ALTER TABLE ONLY public.api_usage_minutes
+ALTER TABLE public.api_usage_minutes
     ADD CONSTRAINT api_usage_minutes_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.api_keys(id) ON DELETE CASCADE;
-ALTER TABLE ONLY public.api_usage_minutes
+ALTER TABLE public.api_usage_minutes
     ADD CONSTRAINT api_usage_minutes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.backtest_reports
     ADD CONSTRAINT backtest_reports_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backtest_runs(id) ON DELETE CASCADE;
@@ -11484,6 +11565,7 @@ REVOKE ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.history_step_start(p_step interval, p_at timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_apply_positions(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, OUT applied boolean, OUT upserted integer, OUT removed integer) FROM PUBLIC;
@@ -11826,6 +11908,8 @@ GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expi
 GRANT ALL ON FUNCTION public.create_api_key(p_name text, p_scopes text[], p_expires_at timestamp with time zone, p_environment text) TO service_role;
 REVOKE ALL ON FUNCTION public.create_history_partitions() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.create_history_partitions() TO service_role;
+REVOKE ALL ON FUNCTION public.create_history_partitions_between(p_history text, p_from timestamp with time zone, p_until timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.create_history_partitions_between(p_history text, p_from timestamp with time zone, p_until timestamp with time zone) TO service_role;
 GRANT ALL ON TABLE public.organisations TO service_role;
 GRANT SELECT ON TABLE public.organisations TO authenticated;
 REVOKE ALL ON FUNCTION public.create_organisation(p_name text) FROM PUBLIC;
@@ -12020,8 +12104,12 @@ REVOKE ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double
 GRANT ALL ON FUNCTION public.worker_heartbeat(p_worker_id uuid, p_lock_s double precision, p_job_ids bigint[]) TO service_role;
 GRANT ALL ON TABLE auth.users TO postgres;
 GRANT ALL ON TABLE auth.users TO service_role;
+GRANT SELECT ON TABLE public.api_usage_minutes TO authenticated;
+GRANT SELECT ON TABLE public.api_usage_minutes TO service_role;
 GRANT ALL ON TABLE public.bot_logs TO service_role;
 GRANT SELECT ON TABLE public.bot_logs TO authenticated;
+GRANT ALL ON TABLE public.candles TO service_role;
+GRANT SELECT ON TABLE public.candles TO authenticated;
 GRANT ALL ON TABLE private.billing_payment_methods TO service_role;
 GRANT ALL ON TABLE private.billing_reminders TO service_role;
 GRANT SELECT ON TABLE private.history_partitions TO service_role;
@@ -12060,8 +12148,6 @@ GRANT SELECT(organisation_id) ON TABLE public.api_keys TO authenticated;
 GRANT SELECT(organisation_id) ON TABLE public.api_keys TO service_role;
 GRANT SELECT ON TABLE public.api_usage_days TO authenticated;
 GRANT SELECT ON TABLE public.api_usage_days TO service_role;
-GRANT SELECT ON TABLE public.api_usage_minutes TO authenticated;
-GRANT SELECT ON TABLE public.api_usage_minutes TO service_role;
 GRANT SELECT ON TABLE public.api_usage_per_day TO authenticated;
 GRANT SELECT ON TABLE public.api_usage_per_day TO service_role;
 GRANT SELECT ON TABLE public.api_usage_per_minute TO authenticated;
@@ -12091,8 +12177,6 @@ GRANT SELECT(status_reason) ON TABLE public.brokerage_connections TO authenticat
 GRANT SELECT(last_synced_at) ON TABLE public.brokerage_connections TO authenticated;
 GRANT SELECT(created_at) ON TABLE public.brokerage_connections TO authenticated;
 GRANT SELECT(updated_at) ON TABLE public.brokerage_connections TO authenticated;
-GRANT ALL ON TABLE public.candles TO service_role;
-GRANT SELECT ON TABLE public.candles TO authenticated;
 GRANT ALL ON TABLE public.credit_packs TO service_role;
 GRANT SELECT ON TABLE public.credit_packs TO anon;
 GRANT SELECT ON TABLE public.credit_packs TO authenticated;

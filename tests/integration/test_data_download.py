@@ -64,6 +64,11 @@ async def test_download_stores_every_candle_exactly_and_reports_the_gap(
     assert len(rows) == 2498
     assert rows[0][0] == START
     assert rows[0][1] == Decimal("40001.1") and rows[0][2] == Decimal("40002.25")
+    # Candles of months long gone go straight into their month's partition.
+    where = await conn.execute(
+        "select distinct tableoid::regclass::text from public.candles where symbol = 'BTC/USDT'"
+    )
+    assert await where.fetchall() == [("partitions.candles_p20240101",)]
     out = capsys.readouterr().out
     assert "BTC/USDT 1m: 2498 candles 2024-01-01T00:00:00Z .. 2024-01-02T17:39:00Z" in out
     assert "gap: 2 candle(s) missing between 2024-01-01T19:59:00Z and 2024-01-01T20:02:00Z" in out

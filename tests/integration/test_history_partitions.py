@@ -5,7 +5,6 @@ feed; the fleet creates partitions ahead and retention drops whole old weeks."""
 from __future__ import annotations
 
 import struct
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,49 +12,22 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from tests.support import db as support
 from tests.support.bots import create_bot
 from tests.support.db import create_user, request_as
+from tests.support.migrations import database_before, migrate
 
 MIGRATION = next(Path(support.ROOT, "supabase/migrations").glob("*_fleet_partitioned_history.sql"))
-VERSION, NAME = MIGRATION.stem.split("_", 1)
+VERSION = MIGRATION.stem.split("_", 1)[0]
 CHECKSUM = "select count(*), md5(string_agg(md5(l::text), '' order by l.id)) from public.bot_logs l"
-
-
-def migrate(database: str) -> None:
-    subprocess.run(
-        [str(support.SCRIPTS / "db"), "migrate", database], check=True, capture_output=True
-    )
 
 
 @pytest.fixture
 def before_url() -> Iterator[str]:
     """A database migrated up to, but not including, the partitioning migration."""
-    name = f"tf_test_partition_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        url = support.admin_url(name)
-        with psycopg.connect(url, autocommit=True) as conn:
-            for platform in sorted(Path(support.ROOT, "sql/platform").glob("*.sql")):
-                conn.execute(platform.read_text())  # type: ignore[call-overload]
-            conn.execute(
-                "insert into supabase_migrations.schema_migrations (version, name) values (%s, %s)",
-                (VERSION, NAME),
-            )
-        migrate(name)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                "delete from supabase_migrations.schema_migrations where version = %s", (VERSION,)
-            )
+    with database_before(VERSION) as url:
         yield url
-    finally:
-        with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 async def visible(conn: psycopg.AsyncConnection[Any], who: Any) -> set[str]:

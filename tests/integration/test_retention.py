@@ -19,7 +19,7 @@ from worker.fleet.runtime import Worker
 from worker.fleet.settings import RetentionSettings
 
 OLD_LOGS = 900
-# History on both sides of each default keep (30, 30, 90, 7 and 7 days).
+# History on both sides of each default keep (30, 30, 90, 7, 7 and 30 days).
 HISTORY = [
     """
     insert into bot_logs (user_id, log_level, message, created_at)
@@ -66,6 +66,24 @@ HISTORY = [
            ('exchange', 'binance', 'healthy', true, 80, 'check-old', now() - interval '7 days 1 minute'),
            ('stripe', '', 'healthy', true, 90, 'check-recent', now() - interval '6 days')
     """,
+    """
+    select private.create_history_partition('api_usage_minutes', now() - interval '40 days')
+    """,
+    """
+    with k as (
+      insert into api_keys (user_id, name, environment, prefix, key_hash, scopes)
+      values (%(u)s, 'usage', 'live', 'tf_live_usage001', decode('0badc0de', 'hex'), '{bots:read}')
+      returning id
+    )
+    insert into api_usage_minutes (key_id, user_id, minute, endpoint, status, calls, latency_ms_sum, latency_ms_max)
+    select k.id, %(u)s, date_trunc('minute', m.at), m.endpoint, 200, 1, 5, 5
+      from k, (values (now() - interval '40 days' + interval '1 hour', 'old-day'),
+                      (now() - interval '40 days' + interval '2 hours', 'old-day'),
+                      (now() - interval '31 days', 'old'),
+                      (now() - interval '31 days 1 minute', 'old'),
+                      (now() - interval '29 days', 'recent'),
+                      (now() - interval '1 hour', 'recent')) m(at, endpoint)
+    """,
 ]
 
 
@@ -75,7 +93,7 @@ def settings(**over: Any) -> RetentionSettings:
 
 
 async def fill_history(conn: psycopg.AsyncConnection[Any], user_id: Any) -> None:
-    """History on both sides of each default keep (30, 30, 90, 7 and 7 days)."""
+    """History on both sides of each default keep (30, 30, 90, 7, 7 and 30 days)."""
     for statement in HISTORY:
         await conn.execute(statement, {"u": user_id, "n": OLD_LOGS})
 
@@ -130,8 +148,9 @@ async def test_the_periodic_prune_deletes_exactly_the_old_history_while_a_bot_lo
                     "notifications": 1,
                     "jobs": 2,
                     "service_checks": 2,
+                    "api_usage_minutes": 2,
                 },
-                "partitions_dropped": {"bot_logs": 1},
+                "partitions_dropped": {"bot_logs": 1, "api_usage_minutes": 1},
                 "unfinished": [],
             },
         )
@@ -153,6 +172,9 @@ async def test_the_periodic_prune_deletes_exactly_the_old_history_while_a_bot_lo
         "succeeded-recent",
     ]
     assert await names(conn, "select error from service_checks") == ["check-recent"]
+    # Per-minute API usage: the whole old day and the old minutes went, the per-day rows
+    # (none here) are not touched.
+    assert await names(conn, "select endpoint from api_usage_minutes") == ["recent", "recent"]
 
 
 async def test_rows_another_transaction_holds_are_skipped_not_waited_for(

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +54,9 @@ select %(exchange)s, %(symbol)s, %(timeframe)s,
   from candles_download
 on conflict do nothing
 """
+PARTITIONS = "select public.create_history_partitions_between('candles', %(first)s, %(last)s)"
+"""Makes the monthly partitions of ``public.candles`` a batch falls in before it is written,
+so that old candles go straight into their months, not through the default partition."""
 RESUME = """
 select (extract(epoch from max(open_time)) * 1000)::bigint
   from public.candles
@@ -157,6 +160,7 @@ class DatabaseSink:
         self.conn = conn
         self.exchange = exchange
         self._staged = False
+        self._months: set[tuple[int, int]] = set()
 
     def _key(self, symbol: str, timeframe: str) -> dict[str, Any]:
         return {"exchange": self.exchange, "symbol": symbol, "timeframe": timeframe}
@@ -172,7 +176,25 @@ class DatabaseSink:
             row = await cur.fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    async def _partitions(self, rows: list[list[Any]]) -> None:
+        times = [int(r[0]) for r in rows]
+        first = datetime.fromtimestamp(min(times) / 1000, tz=UTC)
+        last = datetime.fromtimestamp(max(times) / 1000, tz=UTC)
+        months = {
+            (y, m)
+            for n in range(first.year * 12 + first.month - 1, last.year * 12 + last.month)
+            for y, m in [(n // 12, n % 12 + 1)]
+        }
+        if months <= self._months:
+            return
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            await cur.execute(PARTITIONS, {"first": first, "last": last})
+        self._months |= months
+
     async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
+        if not rows:
+            return
+        await self._partitions(rows)
         text = "".join(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n" for r in rows)
         async with self.conn.transaction(), self.conn.cursor() as cur:
             if not self._staged:

@@ -7,11 +7,13 @@ older than its keep (:class:`~worker.fleet.settings.RetentionSettings`) from
 - ``webhook_events`` processed or ignored (``WEBHOOK_EVENTS_KEEP_S``, 30 days),
 - ``notifications`` read (``NOTIFICATIONS_KEEP_S``, 90 days),
 - ``jobs`` succeeded or cancelled (``JOBS_KEEP_S``, 7 days),
-- ``service_checks``, the history of the services' health (``SERVICE_CHECKS_KEEP_S``, 7 days).
+- ``service_checks``, the history of the services' health (``SERVICE_CHECKS_KEEP_S``, 7 days),
+- ``api_usage_minutes``, the per-minute API usage rollups (``API_USAGE_MINUTES_KEEP_S``,
+  30 days; the per-day rollups stay).
 
 Failed and waiting webhook events, unread notifications, and dead, queued or running jobs
 are never history. A partitioned history (:data:`PARTITIONED`: ``bot_logs``, one partition
-per week) loses whole weeks: ``public.drop_history_partitions`` detaches and drops every
+per week; ``api_usage_minutes``, one per day) loses whole weeks or days: ``public.drop_history_partitions`` detaches and drops every
 partition whose last day is older than the keep, without deleting a row; only the
 rows of its default partition (days that had no partition) are deleted in batches. The
 periodic job ``fleet.partitions`` (every ``RETENTION_INTERVAL_S`` too) creates the
@@ -36,15 +38,18 @@ from pydantic import Field
 from worker.fleet.registry import JobContext, Payload, Registry
 from worker.fleet.settings import MAX_KEEP_S, RetentionSettings
 
-History = Literal["bot_logs", "webhook_events", "notifications", "jobs", "service_checks"]
+History = Literal[
+    "bot_logs", "webhook_events", "notifications", "jobs", "service_checks", "api_usage_minutes"
+]
 HISTORIES: tuple[History, ...] = (
     "bot_logs",
     "webhook_events",
     "notifications",
     "jobs",
     "service_checks",
+    "api_usage_minutes",
 )
-PARTITIONED: frozenset[History] = frozenset({"bot_logs"})
+PARTITIONED: frozenset[History] = frozenset({"bot_logs", "api_usage_minutes"})
 RUN_BUDGET_S = 600.0
 PRUNE = "select public.prune_history(%(history)s, make_interval(secs => %(keep_s)s), %(batch)s)"
 DROP = "select public.drop_history_partitions(%(history)s, make_interval(secs => %(keep_s)s))"
@@ -80,6 +85,7 @@ class Prune(Payload):
     notifications_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
     jobs_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
     service_checks_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
+    api_usage_minutes_keep_s: float | None = Field(default=None, gt=0, le=MAX_KEEP_S)
 
 
 async def prune_history(

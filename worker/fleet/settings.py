@@ -186,6 +186,16 @@ class RetentionSettings(BaseSettings):
         le=MAX_KEEP_S,
         description="Service health checks older than this are deleted.",
     )
+    api_usage_minutes_keep_s: float = Field(
+        default=30 * DAY_S,
+        gt=0,
+        le=MAX_KEEP_S,
+        description=(
+            "Per-minute API usage rollups older than this are deleted (whole days: a daily"
+            " partition goes once it ended before now minus the keep); the per-day rollups"
+            " are kept."
+        ),
+    )
     retention_interval_s: float = Field(
         default=3600.0, ge=60, description="fleet.prune runs this often across the fleet."
     )

@@ -86,7 +86,7 @@ select tests.clear_authentication();
 select is((select count(*)::int from public.bot_logs where user_id = tests.id('user', 1)), 2, '... and only those');
 
 select throws_ok($$select public.prune_history('trades', interval '1 day')$$, '22023',
-                 'prune_history: history must be bot_logs, webhook_events, notifications, jobs or service_checks',
+                 'prune_history: history must be bot_logs, webhook_events, notifications, jobs, service_checks or api_usage_minutes',
                  'a table that is not history is refused by name');
 select throws_ok($$select public.prune_history(null, interval '1 day')$$, '22023', null, 'so is no table');
 select throws_ok($$select public.prune_history('jobs', interval '0')$$, '22023',

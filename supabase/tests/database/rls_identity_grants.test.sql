@@ -182,6 +182,7 @@ insert into executors values
   ('pause_strategy_subscription(uuid)', 'authenticated service_role'),
   ('prune_history(text,interval,integer)', 'service_role'),
   ('create_history_partitions()', 'service_role'),
+  ('create_history_partitions_between(text,timestamp with time zone,timestamp with time zone)', 'service_role'),
   ('drop_history_partitions(text,interval)', 'service_role'),
   ('record_service_check(text,text,boolean,numeric,text,numeric,integer)', 'service_role'),
   ('reclaim_expired_jobs()', 'service_role'),
