@@ -6210,20 +6210,33 @@ CREATE FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit int
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  with ready as (
-    select c.id
+  with recursive priorities (queue, priority) as (
+    select q.name, (select j.priority from public.jobs j
+                     where j.status = 'queued' and j.queue = q.name
+                     order by j.priority desc limit 1)
     from unnest(p_queues) as q(name)
+    union all
+    select p.queue, (select j.priority from public.jobs j
+                      where j.status = 'queued' and j.queue = p.queue and j.priority < p.priority
+                      order by j.priority desc limit 1)
+    from priorities p
+    where p.priority is not null
+  ), ready as (
+    select c.id
+    from priorities p
     cross join lateral (
       select j.id, j.priority, j.run_at
       from public.jobs j
       where j.status = 'queued'
-        and j.queue = q.name
+        and j.queue = p.queue
+        and j.priority = p.priority
         and j.run_at <= now()
         and (p_kinds is null or j.kind = any (p_kinds))
-      order by j.priority desc, j.run_at, j.id
+      order by j.run_at, j.id
       limit greatest(p_limit, 0)
       for update skip locked
     ) c
+    where p.priority is not null
     order by c.priority desc, c.run_at, c.id
     limit greatest(p_limit, 0)
   )
