@@ -3512,6 +3512,8 @@ declare
   v_closes private.fanout_close[];
   v_stale integer;
   v_chunk integer;
+  v_lo bigint;
+  v_hi bigint;
 begin
   executed := 0; skipped := 0; notified := 0;
   v_exit := coalesce(case when p_sig.status = 'closed' then p_sig.exit_price end, p_sig.entry_price,
@@ -3540,10 +3542,15 @@ begin
             from todo d join gate g on g.subscription_id = d.subscription_id) x;
   select count(*) filter (where f.reason is null), count(*) filter (where f.reason is not null)
     into executed, skipped from unnest(v_closes) f;
-  for v_chunk in select distinct f.chunk from unnest(v_closes) f where f.reason is null order by 1 loop
+  -- Each chunk's candidates lie together (v_closes is in bot order, chunks are runs of it):
+  -- slice them out instead of reading the whole array once per chunk.
+  for v_chunk, v_lo, v_hi in
+    select u.chunk, min(u.ordinality), max(u.ordinality)
+      from unnest(v_closes) with ordinality u where u.reason is null group by u.chunk order by 1
+  loop
   with stale as (select s.stale_bot_id from public.bot_apply_steps(
     coalesce((select jsonb_agg(jsonb_build_object('bot_id', (f.trade).bot_id, 'epoch', f.epoch))
-                from unnest(v_closes) f where f.reason is null and f.chunk = v_chunk), '[]'),
+                from unnest(v_closes[v_lo:v_hi]) f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(jsonb_build_object(
                 'id', md5('copy-order:' || p_sig.id || ':' || f.subscription_id || ':close')::uuid,
                 'bot_id', (f.trade).bot_id, 'user_id', f.subscriber_id,
@@ -3555,7 +3562,7 @@ begin
                 'fee_currency', split_part(split_part((f.trade).trading_pair, '/', 2), ':', 1),
                 'status', 'closed', 'reason', 'copy of signal ' || p_sig.id || ' closed', 'is_paper_trade', true, 'signal_id', p_sig.id,
                 'lease_epoch', f.epoch))
-                from unnest(v_closes) f where f.reason is null and f.chunk = v_chunk), '[]'),
+                from unnest(v_closes[v_lo:v_hi]) f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(to_jsonb(f.trade) || jsonb_build_object(
                 'exit_price', v_exit, 'exit_time', now(), 'status', 'closed',
                 'exit_reason', case p_sig.status when 'cancelled' then 'signal_cancelled' else 'signal_closed' end,
@@ -3564,7 +3571,7 @@ begin
                 'profit', x.profit,
                 'profit_percentage', round(x.profit / ((f.trade).amount * (f.trade).price) * 100, 4),
                 'lease_epoch', f.epoch))
-                from unnest(v_closes) f
+                from unnest(v_closes[v_lo:v_hi]) f
                 cross join lateral (select round(((v_exit - (f.trade).price) * (f.trade).amount
                                                   * case (f.trade).direction when 'long' then 1 else -1 end)
                                                  - (f.trade).fee - (f.trade).amount * v_exit * private.copy_fee_rate(), 12)
@@ -8951,6 +8958,8 @@ declare
   v_stale integer;
   v_free_plan uuid;
   v_chunk integer;
+  v_lo bigint;
+  v_hi bigint;
   v_cands private.fanout_candidate[];
   v_marked uuid[];
   v_lost uuid[] := '{}'::uuid[];   -- copied, then skipped: the bot's lease moved on
@@ -9078,10 +9087,15 @@ begin
   -- The bot engine's persistence path: filled paper orders and open trades, fenced by epoch.
   -- A bot whose lease moved on meanwhile is skipped by it and reported here. In chunks of
   -- 1,000 bots: the bot engine's batch checks membership in its batch's bot array.
-  for v_chunk in select distinct f.chunk from unnest(v_cands) f where f.reason is null order by 1 loop
+  -- Each chunk's candidates lie together (v_cands is in bot order, chunks are runs of it):
+  -- slice them out instead of reading the whole array once per chunk.
+  for v_chunk, v_lo, v_hi in
+    select u.chunk, min(u.ordinality), max(u.ordinality)
+      from unnest(v_cands) with ordinality u where u.reason is null group by u.chunk order by 1
+  loop
   with stale as (select s.stale_bot_id from public.bot_apply_steps(
     coalesce((select jsonb_agg(jsonb_build_object('bot_id', f.bot_id, 'epoch', f.epoch))
-                from unnest(v_cands) f where f.reason is null and f.chunk = v_chunk), '[]'),
+                from unnest(v_cands[v_lo:v_hi]) f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(jsonb_build_object(
                 'id', md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid,
                 'bot_id', f.bot_id, 'user_id', f.subscriber_id,
@@ -9093,7 +9107,7 @@ begin
                 'fee_currency', split_part(split_part(v_sig.pair, '/', 2), ':', 1),
                 'status', 'closed', 'reason', 'copy of signal ' || v_sig.id, 'is_paper_trade', true, 'signal_id', v_sig.id,
                 'lease_epoch', f.epoch))
-                from unnest(v_cands) f where f.reason is null and f.chunk = v_chunk), '[]'),
+                from unnest(v_cands[v_lo:v_hi]) f where f.reason is null and f.chunk = v_chunk), '[]'),
     coalesce((select jsonb_agg(jsonb_build_object(
                 'id', md5('copy-trade:' || v_sig.id || ':' || f.subscription_id)::uuid,
                 'bot_id', f.bot_id, 'user_id', f.subscriber_id, 'exchange', f.exchange, 'trading_pair', v_sig.pair,
@@ -9106,7 +9120,7 @@ begin
                 'lease_epoch', f.epoch,
                 'metadata', jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id,
                                                'subscription_id', f.subscription_id, 'leverage', f.leverage)))
-                from unnest(v_cands) f where f.reason is null and f.chunk = v_chunk), '[]')) s),
+                from unnest(v_cands[v_lo:v_hi]) f where f.reason is null and f.chunk = v_chunk), '[]')) s),
   marked as (
     update public.signal_executions e
        set status = 'skipped', reason = 'bot_lease_changed', order_id = null, trade_id = null,
@@ -10795,7 +10809,7 @@ CREATE INDEX protective_orders_user_id_idx ON public.protective_orders USING btr
 CREATE INDEX reviews_user_id_idx ON public.reviews USING btree (user_id);
 CREATE INDEX service_checks_checked_at_idx ON public.service_checks USING btree (checked_at);
 CREATE INDEX service_checks_service_idx ON public.service_checks USING btree (service, target, checked_at DESC);
-CREATE INDEX signal_executions_charge_pending_idx ON public.signal_executions USING btree (signal_id) WHERE (charge_status = 'pending'::text);
+CREATE INDEX signal_executions_charge_pending_idx ON public.signal_executions USING btree (signal_id, id) WHERE (charge_status = 'pending'::text);
 CREATE INDEX signal_executions_created_at_idx ON public.signal_executions USING btree (created_at) INCLUDE (status);
 CREATE INDEX signal_executions_subscriber_id_idx ON public.signal_executions USING btree (subscriber_id, created_at DESC);
 CREATE INDEX signal_executions_subscription_id_idx ON public.signal_executions USING btree (subscription_id);
