@@ -2847,11 +2847,11 @@ declare
   v_old regclass := pg_catalog.format('public.%I', p_table)::regclass;
   v_legacy text := p_table || '_unpartitioned';
   v_path text := pg_catalog.current_setting('search_path');
-  v_views text[] := '{}';
-  v_view_names text[] := '{}';
-  v_funcs text[] := '{}';
-  v_table_after text[] := '{}';
-  v_dependents_after text[] := '{}';
+  v_views text[] := '{}'::text[];
+  v_view_names text[] := '{}'::text[];
+  v_funcs text[] := '{}'::text[];
+  v_table_after text[] := '{}'::text[];
+  v_dependents_after text[] := '{}'::text[];
   v_sql text;
   v_seqs text[];
   v_rec record;
