@@ -13,17 +13,16 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from tests.support.billing import billing_registry
 from tests.support.db import User, request_as
 from tests.support.fleet import run_queued_jobs
-from worker.billing import BillingSettings, process_webhook_event, register
+from worker.billing import process_webhook_event
 from worker.fleet.registry import Registry
 
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register(reg, BillingSettings())
-    return reg
+    return billing_registry()
 
 
 async def store(

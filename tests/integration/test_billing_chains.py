@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -23,12 +22,14 @@ from tests.support.billing import (
     SETTINGS,
     audit_clean,
     balance,
+    billing_registry,
     bots_by_status,
     checkout,
     current,
     current_plan,
     days_pass,
     deliver,
+    earnings,
     one,
     paystack_charge_answer,
     paystack_success,
@@ -39,7 +40,7 @@ from tests.support.billing import (
 )
 from tests.support.db import User, request_as
 from tests.support.fleet import run_queued_jobs
-from worker.billing import register, renew
+from worker.billing import renew
 from worker.fleet.registry import Registry
 
 STRIPE = "https://stripe.test"
@@ -48,9 +49,7 @@ PAYSTACK = "https://paystack.test"
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register(reg, SETTINGS, httpx.AsyncClient())
-    return reg
+    return billing_registry(SETTINGS, httpx.AsyncClient())
 
 
 async def run(
@@ -66,17 +65,6 @@ async def renewal_run(pool: AsyncConnectionPool) -> dict[str, Any]:
 
 async def status(conn: psycopg.AsyncConnection[Any], table: str, row_id: Any) -> str:
     return str(await one(conn, f"select status from {table} where id = %s", row_id))
-
-
-async def earnings(conn: psycopg.AsyncConnection[Any], user: User) -> tuple[Decimal, Decimal]:
-    """(posted, available) of the provider's earnings."""
-    cur = await conn.execute(
-        "select credits_posted - debits_posted, credits_posted - debits_posted - debits_pending"
-        " from credit_accounts where user_id = %s and kind = 'provider_earnings'",
-        (user.id,),
-    )
-    row = await cur.fetchone()
-    return (Decimal(row[0]), Decimal(row[1])) if row else (Decimal(0), Decimal(0))
 
 
 async def subscribe_to_strategy(

@@ -14,17 +14,15 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support import payments
+from tests.support.billing import audit_clean, billing_registry
 from tests.support.db import User, request_as
 from tests.support.fleet import run_queued_jobs
-from worker.billing import BillingSettings, register
 from worker.fleet.registry import Registry
 
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register(reg, BillingSettings())
-    return reg
+    return billing_registry()
 
 
 async def one(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> Any:
@@ -44,11 +42,6 @@ async def available(conn: psycopg.AsyncConnection[Any], user: User, kind: str = 
             kind,
         )
     )
-
-
-async def audit_clean(conn: psycopg.AsyncConnection[Any]) -> None:
-    cur = await conn.execute("select rule, account_id, detail from credit_audit()")
-    assert await cur.fetchall() == []
 
 
 async def deliver(

@@ -23,6 +23,7 @@ from tests.support.billing import (
     SETTINGS,
     audit_clean,
     balance,
+    billing_registry,
     bots_by_status,
     checkout,
     current,
@@ -41,7 +42,7 @@ from tests.support.billing import (
 )
 from tests.support.db import User, request_as
 from tests.support.fleet import run_queued_jobs
-from worker.billing import register, renew
+from worker.billing import renew
 from worker.fleet.registry import Registry
 
 PAYSTACK_CHARGE = "https://paystack.test/transaction/charge_authorization"
@@ -50,9 +51,7 @@ TRIPAY_CREATE = "https://tripay.test/api/transaction/create"
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register(reg, SETTINGS)
-    return reg
+    return billing_registry(SETTINGS)
 
 
 async def run(conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, reg: Registry) -> Any:

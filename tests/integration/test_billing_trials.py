@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from tests.support.billing import (
     audit_clean,
     balance,
+    billing_registry,
     checkout,
     current,
     current_plan,
@@ -26,15 +27,12 @@ from tests.support.billing import (
 )
 from tests.support.db import User, request_as
 from tests.support.fleet import run_queued_jobs
-from worker.billing import BillingSettings, register
 from worker.fleet.registry import Registry
 
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register(reg, BillingSettings())
-    return reg
+    return billing_registry()
 
 
 async def reminders(conn: psycopg.AsyncConnection[Any]) -> int:

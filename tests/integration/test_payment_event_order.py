@@ -22,11 +22,12 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support import payments
+from tests.support.billing import billing_registry
 from tests.support.db import User, create_user
 from tests.support.fleet import run_queued_jobs
 from tests.support.payments import Delivery
 from worker import inbox
-from worker.billing import BillingSettings, process_webhook_event, register
+from worker.billing import process_webhook_event
 from worker.fleet.registry import Registry
 
 # One scenario: given the user, a fresh invoice of theirs for a plan and a unique suffix,
@@ -36,9 +37,7 @@ Scenario = Callable[[User, uuid.UUID, uuid.UUID, str], list[Delivery]]
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register(reg, BillingSettings())
-    return reg
+    return billing_registry()
 
 
 @pytest.fixture

@@ -19,9 +19,10 @@ import respx
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support import payments
+from tests.support.billing import audit_clean, billing_registry, earnings, one
 from tests.support.db import User, request_as
 from tests.support.fleet import run_queued_jobs
-from worker.billing import BillingSettings, register
+from worker.billing import BillingSettings
 from worker.errors import Retryable
 from worker.fleet.registry import Registry
 
@@ -42,32 +43,7 @@ def settings(**overrides: Any) -> BillingSettings:
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register(reg, settings(), httpx.AsyncClient())
-    return reg
-
-
-async def one(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> Any:
-    cur = await conn.execute(query, args)
-    row = await cur.fetchone()
-    assert row is not None
-    return row[0]
-
-
-async def audit_clean(conn: psycopg.AsyncConnection[Any]) -> None:
-    cur = await conn.execute("select rule, account_id, detail from credit_audit()")
-    assert await cur.fetchall() == []
-
-
-async def earnings(conn: psycopg.AsyncConnection[Any], user: User) -> tuple[Decimal, Decimal]:
-    """(posted balance, available) of the provider's earnings."""
-    cur = await conn.execute(
-        "select credits_posted - debits_posted, credits_posted - debits_posted - debits_pending "
-        "from credit_accounts where user_id = %s and kind = 'provider_earnings'",
-        (user.id,),
-    )
-    row = await cur.fetchone()
-    return (Decimal(row[0]), Decimal(row[1])) if row else (Decimal(0), Decimal(0))
+    return billing_registry(settings(), httpx.AsyncClient())
 
 
 async def run(
@@ -484,8 +460,7 @@ async def test_bad_payouts_are_refused_by_name_and_leave_no_hold(
         await request_payout(conn, pat, 60)
 
     # Not configured: the fleet without a Paystack key rejects the destination.
-    unconfigured = Registry()
-    register(unconfigured, settings(paystack_secret_key=None), httpx.AsyncClient())
+    unconfigured = billing_registry(settings(paystack_secret_key=None), httpx.AsyncClient())
     result = await connect_paystack(conn, pool, unconfigured, pat)
     assert result == {
         "outcome": "rejected",

@@ -15,7 +15,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tests.support.db import User
-from worker.billing import BillingSettings
+from worker.billing import BillingSettings, register
+from worker.fleet.registry import Registry
 
 SETTINGS = BillingSettings(
     stripe_secret_key="sk_test_fake",
@@ -125,6 +126,26 @@ async def balance(conn: psycopg.AsyncConnection[Any], user: User) -> Decimal:
 async def audit_clean(conn: psycopg.AsyncConnection[Any]) -> None:
     cur = await conn.execute("select rule, account_id, detail from credit_audit()")
     assert await cur.fetchall() == []
+
+
+async def earnings(conn: psycopg.AsyncConnection[Any], user: User) -> tuple[Decimal, Decimal]:
+    """(posted balance, available) of the provider's earnings."""
+    cur = await conn.execute(
+        "select credits_posted - debits_posted, credits_posted - debits_posted - debits_pending"
+        " from credit_accounts where user_id = %s and kind = 'provider_earnings'",
+        (user.id,),
+    )
+    row = await cur.fetchone()
+    return (Decimal(row[0]), Decimal(row[1])) if row else (Decimal(0), Decimal(0))
+
+
+def billing_registry(
+    settings: BillingSettings | None = None, http: httpx.AsyncClient | None = None
+) -> Registry:
+    """A registry with the billing jobs, as the fleet registers them."""
+    reg = Registry()
+    register(reg, settings or BillingSettings(), http)
+    return reg
 
 
 async def current(conn: psycopg.AsyncConnection[Any], user: User) -> dict[str, Any]:
