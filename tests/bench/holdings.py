@@ -129,7 +129,8 @@ async def seed(
 
     events: list[dict[str, str]] = []
     owners: dict[str, list[int]] = {}
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    # One transaction: a commit (and its WAL flush) per row made the setup take minutes.
+    async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
         for u in range(users):
             uid = uuid.uuid4()
             await conn.execute(
