@@ -57,6 +57,7 @@ from worker.fleet.registry import Job, Registry
 from worker.holdings import HoldingsDeps, register
 from worker.holdings.provider import HoldingsProvider
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
+from worker.http_transport import AiohttpTransport
 from worker.sealing import Keyring
 
 SYMBOLS = [f"SYM{i:02d}" for i in range(40)]
@@ -372,7 +373,8 @@ async def _worker(
     start: Any,
 ) -> tuple[int, list[str], float]:
     keyring = Keyring({"bench": key})
-    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=args.concurrency * 2))
+    # As SnapTradeClient's default client: httpx over aiohttp.
+    http = httpx.AsyncClient(timeout=30.0, transport=AiohttpTransport(limit=args.concurrency * 2))
     snaptrade = SnapTradeClient(SnapTradeConfig("BENCH", "bench-key", base), http=http)
     providers: dict[str, HoldingsProvider] = {"snaptrade": snaptrade}
     reg = Registry()
