@@ -86,7 +86,12 @@ async def mark_failed(db: Db, event_id: EventId, error: str) -> None:
     await _execute(db, FAIL, {"id": event_id, "error": error})
 
 
-LOCK_KEY = "select pg_advisory_xact_lock(hashtextextended(%(name)s, 0))"
+# Every key in one round trip, in the order given (unnest keeps it; the subquery's order by
+# makes that explicit).
+LOCK_KEYS = """
+select count(pg_advisory_xact_lock(hashtextextended(k.name, 0)))
+  from (select u.name from unnest(%(names)s::text[]) with ordinality as u(name, ord) order by u.ord) k
+"""
 
 
 async def lock_keys(conn: psycopg.AsyncConnection[Any], provider: str, keys: Iterable[str]) -> None:
@@ -94,8 +99,9 @@ async def lock_keys(conn: psycopg.AsyncConnection[Any], provider: str, keys: Ite
     naming one of ``keys``: take it before looking for the predecessor (a waiter) and before
     applying an event (a waker), and a wake is never missed by an event deciding to wait at
     the same moment. Keys are taken in one order, so two events never wait on each other."""
-    for key in sorted({k for k in keys if k}):
-        await conn.execute(LOCK_KEY, {"name": f"webhook:{provider}:{key}"})
+    names = [f"webhook:{provider}:{key}" for key in sorted({k for k in keys if k})]
+    if names:
+        await conn.execute(LOCK_KEYS, {"names": names})
 
 
 async def wait(db: Db, event_id: EventId, keys: Iterable[str], reason: str) -> None:

@@ -4,16 +4,18 @@ A local fake SnapTrade serves positions over real HTTP (a threaded server on 127
 the database is a fresh clone of the migrated template on the shared cluster, dropped at
 the end. The clock runs from the webhook events' insert (whose trigger enqueues one job per
 event) until no holdings job is left: account syncs, then the holdings.aggregate jobs they
-request. Jobs are claimed, run and completed through the fleet queue's public functions
-the way a fleet worker does (batched claims up to its free slots, handlers run
-concurrently, outcomes written in batches). Before printing, every user's
+request. ``--workers`` processes (2 by default), started and connected before the clock,
+model a fleet's workers: each has its own HTTP client, pool and batches, and claims, runs
+and completes jobs through the fleet queue's public functions the way a fleet worker does
+(batched claims up to its free slots, handlers run concurrently, outcomes written in
+batches). Before printing, every user's
 aggregated_holdings are checked against totals computed here from what the fake served.
 Each size runs on a fresh database. Goal: 10,000 accounts in <= 10 s. Last line, for the
 largest size (growth: seconds per account at the largest size over the smallest):
 
     holdings: accounts=<n> positions=<m> seconds=<s> growth=<g>
 
-Run: scripts/bench holdings [--sizes 1000,10000] [--accounts-per-user 10]
+Run: scripts/bench holdings [--sizes 1000,10000] [--accounts-per-user 10] [--workers 2]
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from worker.fleet.registry import Job, Registry
 from worker.holdings import HoldingsDeps, register
 from worker.holdings.provider import HoldingsProvider
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
+from worker.http_transport import AiohttpTransport
 from worker.sealing import Keyring
 
 SYMBOLS = [f"SYM{i:02d}" for i in range(40)]
@@ -129,7 +132,8 @@ async def seed(
 
     events: list[dict[str, str]] = []
     owners: dict[str, list[int]] = {}
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    # One transaction: a commit (and its WAL flush) per row made the setup take minutes.
+    async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
         for u in range(users):
             uid = uuid.uuid4()
             await conn.execute(
@@ -303,37 +307,144 @@ async def verify(
     return problems
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process, in clock ticks (None: it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+class DatabaseCpu:
+    """CPU seconds the database's backends spend, from /proc (the cluster runs on this
+    machine): sampled every 0.2 s while the run lasts, each backend's last sample minus its
+    first (what a backend spends after the last sample is missed). Unlike wall time, it hardly depends on what else runs on the machine."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+
+    async def sample(self) -> None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "select pid from pg_stat_activity where datname = current_database()"
+            )
+            pids = [r[0] for r in await cur.fetchall()]
+        for pid in pids:
+            ticks = _cpu_ticks(pid)
+            if ticks is None:
+                continue
+            self.first.setdefault(pid, ticks)
+            self.last[pid] = ticks
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            await self.sample()
+
+    def seconds(self) -> float:
+        hz = os.sysconf("SC_CLK_TCK")
+        return sum(self.last[p] - self.first[p] for p in self.last) / hz
+
+
+def worker_process(
+    url: str,
+    base: str,
+    key: bytes,
+    args: argparse.Namespace,
+    ready: multiprocessing.Queue[str],
+    start: Any,
+    results: multiprocessing.Queue[tuple[int, list[str], float]],
+) -> None:
+    """One fleet worker: its own HTTP client, registry, pool and batches, as each worker
+    process of a fleet has. Waits for ``start`` (the deliveries are stored), then runs
+    holdings jobs until none is left and reports (jobs run, failures, CPU seconds it used)."""
+    results.put(asyncio.run(_worker(url, base, key, args, ready, start)))
+
+
+async def _worker(
+    url: str,
+    base: str,
+    key: bytes,
+    args: argparse.Namespace,
+    ready: multiprocessing.Queue[str],
+    start: Any,
+) -> tuple[int, list[str], float]:
+    keyring = Keyring({"bench": key})
+    # As SnapTradeClient's default client: httpx over aiohttp.
+    http = httpx.AsyncClient(timeout=30.0, transport=AiohttpTransport(limit=args.concurrency * 2))
+    snaptrade = SnapTradeClient(SnapTradeConfig("BENCH", "bench-key", base), http=http)
+    providers: dict[str, HoldingsProvider] = {"snaptrade": snaptrade}
+    reg = Registry()
+    register(
+        reg,
+        HoldingsDeps(
+            keyring=keyring, providers=providers, snaptrade=snaptrade, max_fetches=args.fetches
+        ),
+    )
+    pool = AsyncConnectionPool(
+        url,
+        min_size=args.concurrency,
+        max_size=args.concurrency + 2,
+        open=False,
+        kwargs={"autocommit": True, "options": "-c role=service_role"},
+    )
+    await pool.open(wait=True, timeout=60)
+    failures: list[str] = []
+    try:
+        ready.put("ready")
+        await asyncio.to_thread(start.wait)
+        cpu = time.process_time()
+        ran = await run_jobs(pool, reg, args.concurrency, failures)
+        cpu = time.process_time() - cpu
+    finally:
+        await pool.close()
+        await http.aclose()
+    return ran, failures, cpu
+
+
 async def measure(
     args: argparse.Namespace, base: str, users: int, accounts_per_user: int
 ) -> dict[str, Any]:
-    """One size: a fresh database, every account's webhook event, until no holdings job is left."""
+    """One size: a fresh database, every account's webhook event, until no holdings job is
+    left in any of the ``--workers`` worker processes (started and connected beforehand)."""
     support.ensure_platform()
     template = support.ensure_template()
-    keyring = Keyring({"bench": os.urandom(32)})
+    key = os.urandom(32)
+    keyring = Keyring({"bench": key})
+    ctx = multiprocessing.get_context("spawn")
     with support.cloned_database(template) as url:
         events, owners = await seed(url, keyring, users, accounts_per_user)
         # Deliveries of many users arrive interleaved, not user by user.
         random.Random(7).shuffle(events)
-        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=args.concurrency * 2))
-        snaptrade = SnapTradeClient(SnapTradeConfig("BENCH", "bench-key", base), http=http)
-        providers: dict[str, HoldingsProvider] = {"snaptrade": snaptrade}
-        reg = Registry()
-        register(
-            reg,
-            HoldingsDeps(
-                keyring=keyring, providers=providers, snaptrade=snaptrade, max_fetches=args.fetches
-            ),
-        )
+        ready: multiprocessing.Queue[str] = ctx.Queue()
+        results: multiprocessing.Queue[tuple[int, list[str], float]] = ctx.Queue()
+        start = ctx.Event()
+        procs = [
+            ctx.Process(target=worker_process, args=(url, base, key, args, ready, start, results))
+            for _ in range(args.workers)
+        ]
+        for proc in procs:
+            proc.start()
         pool = AsyncConnectionPool(
             url,
-            min_size=args.concurrency,
-            max_size=args.concurrency + 2,
+            min_size=1,
+            max_size=2,
             open=False,
             kwargs={"autocommit": True, "options": "-c role=service_role"},
         )
         await pool.open(wait=True, timeout=60)
         failures: list[str] = []
+        ran = 0
+        worker_cpu = 0.0
         try:
+            for _ in procs:
+                await asyncio.to_thread(ready.get, True, 120)
+            db_cpu = DatabaseCpu(pool)
+            await db_cpu.sample()
+            sampler = asyncio.create_task(db_cpu.run())
             started = time.perf_counter()
             # What the Edge Function does per delivery: one idempotent insert (the trigger enqueues).
             async with pool.connection() as conn:
@@ -343,8 +454,14 @@ async def measure(
                     "from jsonb_array_elements(%s::jsonb) e on conflict (provider, event_id) do nothing",
                     (json.dumps(events),),
                 )
-            ran = await run_jobs(pool, reg, args.concurrency, failures)
+            start.set()
+            for _ in procs:
+                n, failed, cpu = await asyncio.to_thread(results.get, True, 1800)
+                ran += n
+                failures.extend(failed)
+                worker_cpu += cpu
             seconds = time.perf_counter() - started
+            sampler.cancel()
             problems = await verify(pool, owners, len(events))
             async with pool.connection() as conn:
                 positions = (
@@ -361,12 +478,17 @@ async def measure(
                 )[0]
         finally:
             await pool.close()
-            await http.aclose()
+            for proc in procs:
+                proc.join(30)
+                if proc.is_alive():
+                    proc.terminate()
     return {
         "accounts": len(events),
         "positions": positions,
         "holdings": holdings,
         "ran": ran,
+        "worker_cpu": worker_cpu,
+        "db_cpu": db_cpu.seconds(),
         "seconds": seconds,
         "failures": failures,
         "problems": problems,
@@ -382,6 +504,12 @@ async def main() -> int:
     )
     parser.add_argument("--accounts-per-user", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=24, help="jobs a worker runs at once")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes (a fleet's workers, each with its own pool and batches)",
+    )
     parser.add_argument(
         "--fetches",
         type=int,
@@ -409,7 +537,8 @@ async def main() -> int:
             print(
                 f"holdings detail: accounts={r['accounts']} jobs run: {r['ran']} "
                 f"({r['ran'] - r['accounts']} holdings.aggregate); aggregated holdings rows: "
-                f"{r['holdings']}, all as served",
+                f"{r['holdings']}, all as served; CPU: workers {r['worker_cpu']:.2f} s, "
+                f"database {r['db_cpu']:.2f} s ({args.workers} workers)",
                 flush=True,
             )
             rows.append((r["accounts"], {"positions": r["positions"], "seconds": r["seconds"]}))

@@ -3,7 +3,7 @@
     cli / capabilities / summary            composition root: may import anything
     ai bots holdings credits signals billing backtest console notify ops data capabilities
     fleet · candles · strategies (pure) · exchanges
-    sealing · retry · inbox · db · errors                            shared tools
+    sealing · retry · inbox · http_transport · db · errors           shared tools
 
 Rules (each import, also those inside functions):
 
@@ -39,7 +39,7 @@ CAPABILITIES = {
     "ops",
     "data",
 }
-TOOLS = {"sealing", "retry", "inbox", "db", "errors"}
+TOOLS = {"sealing", "retry", "inbox", "http_transport", "db", "errors"}
 ALLOWED: dict[str, set[str]] = {
     "strategies": {"strategies", "errors"},
     "fleet": {"fleet"} | TOOLS,

@@ -163,21 +163,10 @@ class AlpacaQuotes:
         return await self.client.latest_quotes(self.creds, symbols)
 
 
-async def _wake_connections(ctx: JobContext[SnapTradeEvent], provider_user_id: str) -> None:
-    """Wake the events waiting for any connection of this SnapTrade user."""
-    async with (
-        ctx.pool.connection() as conn,
-        conn.transaction(),
-        conn.cursor(row_factory=dict_row) as cur,
-    ):
-        await cur.execute(
-            q.CONNECTION_KEYS, {"provider": "snaptrade", "provider_user_id": provider_user_id}
-        )
-        row = await cur.fetchone()
-        if row is not None:
-            # After an event that decided to wait at this moment has committed it.
-            await inbox.lock_keys(conn, "snaptrade", row["keys"])
-            await inbox.wake(conn, ["snaptrade"], row["keys"])
+async def _wake_connections(sync: HoldingsSync, provider_user_id: str) -> None:
+    """Wake the events waiting for any connection of this SnapTrade user (with the wakes of
+    the other syncs finishing now, in one transaction)."""
+    await sync.batches.wakes.submit(("snaptrade", provider_user_id))
 
 
 async def _mark_webhook(ctx: JobContext[SnapTradeEvent], error: str | None) -> None:
@@ -300,20 +289,14 @@ def register(
         )
         stats = await sync.sync_user(owner["user_id"], connection_id=row["id"])
         await sync.finish_run(run_id, stats, started)
-        await _wake_connections(ctx, provider_user_id)
+        await _wake_connections(sync, provider_user_id)
         return stats.as_dict()
 
     async def sync_account(ctx: JobContext[SnapTradeEvent], sync: HoldingsSync) -> dict[str, Any]:
         p = ctx.payload
         event_id = p.webhook_event_id
         provider_user_id = _required(p, "provider_user_id")
-        async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                q.USER_HAS_LIVE_CONNECTION,
-                {"provider": "snaptrade", "provider_user_id": provider_user_id},
-            )
-            live = await cur.fetchone()
-        if live is not None and not live["live"]:
+        if not await sync.batches.live.submit(("snaptrade", provider_user_id)):
             # A late update of an account whose connection is gone: nothing to show.
             return {"ignored": f"every connection of snaptrade user {provider_user_id} is deleted"}
         _, stats = await sync.sync_account(
@@ -323,7 +306,7 @@ def register(
             webhook_event_id=str(event_id) if event_id else None,
         )
         # The sync may have established the connection a waiting event names.
-        await _wake_connections(ctx, provider_user_id)
+        await _wake_connections(sync, provider_user_id)
         return stats.as_dict()
 
     async def connection_status(

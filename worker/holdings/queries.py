@@ -118,19 +118,20 @@ select id, user_id, applied
                                          %(occurred_at)s)
 """
 
-# The keys events waiting for a provider user's connections wait on.
-CONNECTION_KEYS = """
-select coalesce(array_agg('connection:' || c.provider_connection_id), '{}') as keys
-  from public.brokerage_connections c
- where c.provider = %(provider)s and c.provider_user_id = %(provider_user_id)s
-   and c.provider_connection_id is not null
+# Has each provider user any connection that is not deleted? (row idx = position, from 1)
+USERS_HAVE_LIVE_CONNECTION = """
+select k.idx, exists (select 1 from public.brokerage_connections c
+                       where c.provider = k.provider and c.provider_user_id = k.provider_user_id
+                         and c.status <> 'deleted') as live
+  from unnest(%(providers)s::text[], %(provider_user_ids)s::text[]) with ordinality as k(provider, provider_user_id, idx)
 """
 
-# Has the provider user any connection that is not deleted?
-USER_HAS_LIVE_CONNECTION = """
-select exists (select 1 from public.brokerage_connections c
-                where c.provider = %(provider)s and c.provider_user_id = %(provider_user_id)s
-                  and c.status <> 'deleted') as live
+# The keys events waiting for connections of these provider users (of one provider) wait on.
+CONNECTION_KEYS_OF_USERS = """
+select coalesce(array_agg(distinct 'connection:' || c.provider_connection_id), '{}') as keys
+  from public.brokerage_connections c
+ where c.provider = %(provider)s and c.provider_user_id = any (%(provider_user_ids)s::text[])
+   and c.provider_connection_id is not null
 """
 
 START_SYNC_RUN = """

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from worker import inbox
 from worker.errors import Bug, Fatal, Retryable, TradefleetError
 from worker.holdings import queries as q
 from worker.holdings.batching import Coalescer
@@ -83,16 +84,58 @@ def _describe(error: BaseException) -> str:
 
 
 AccountKey = tuple[str, str, str]  # provider, provider user id, provider account id
+LoginKey = tuple[str, str]  # provider, provider user id
 
 
 class SyncBatches:
-    """The account lookups and the writes of incremental syncs running at the same time in
-    this process, coalesced into one round trip each (see :mod:`worker.holdings.batching`)."""
+    """The account lookups, the writes and the wakes of incremental syncs running at the
+    same time in this process, coalesced into one round trip (or one transaction) each (see
+    :mod:`worker.holdings.batching`)."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+        self.live: Coalescer[LoginKey, bool] = Coalescer(self._live_many)
         self.lookups: Coalescer[AccountKey, dict[str, Any] | None] = Coalescer(self._lookup_many)
         self.finishes: Coalescer[dict[str, Any], dict[str, Any]] = Coalescer(self._finish_many)
+        self.wakes: Coalescer[LoginKey, None] = Coalescer(self._wake_many)
+        self.aggregates: Coalescer[UUID, int] = Coalescer(self._aggregate_many)
+
+    async def _aggregate_many(self, user_ids: Sequence[UUID]) -> list[int | BaseException]:
+        """The pending aggregations of these users in one set-based call; each user's
+        result is the number of aggregated rows the call changed (for all of them)."""
+        rows = await self._fetch(q.AGGREGATE_PENDING, {"user_ids": sorted(set(user_ids), key=str)})
+        changed = int(rows[0]["changed"]) if rows else 0
+        return [changed] * len(user_ids)
+
+    async def _live_many(self, keys: Sequence[LoginKey]) -> list[bool | BaseException]:
+        """Has each provider user any connection that is not deleted?"""
+        rows = await self._fetch(
+            q.USERS_HAVE_LIVE_CONNECTION,
+            {"providers": [k[0] for k in keys], "provider_user_ids": [k[1] for k in keys]},
+        )
+        live = {int(r["idx"]) - 1: bool(r["live"]) for r in rows}
+        return [live.get(i, False) for i in range(len(keys))]
+
+    async def _wake_many(self, keys: Sequence[LoginKey]) -> list[BaseException | None]:
+        """Wake the events waiting for any connection of these provider users: one
+        transaction per provider, its keys locked in one order (see :func:`inbox.lock_keys`)."""
+        by_provider: dict[str, set[str]] = {}
+        for provider, provider_user_id in keys:
+            by_provider.setdefault(provider, set()).add(provider_user_id)
+        async with self.pool.connection() as conn:
+            for provider, users in sorted(by_provider.items()):
+                async with conn.transaction():
+                    cur = await conn.execute(
+                        q.CONNECTION_KEYS_OF_USERS,
+                        {"provider": provider, "provider_user_ids": sorted(users)},
+                    )
+                    row = await cur.fetchone()
+                    names = list(row[0]) if row else []
+                    if names:
+                        # After an event that decided to wait at this moment has committed it.
+                        await inbox.lock_keys(conn, provider, names)
+                        await inbox.wake(conn, [provider], names)
+        return [None] * len(keys)
 
     async def _fetch(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -183,9 +226,10 @@ class HoldingsSync:
             await self._fetch(q.REFRESH_AGGREGATES, {"user_ids": list(user_ids)})
 
     async def aggregate_pending(self, user_ids: Sequence[UUID]) -> int:
-        """Aggregate those of the users whose positions changed since their last aggregation."""
-        row = await self._one(q.AGGREGATE_PENDING, {"user_ids": list(user_ids)})
-        return int(row["changed"]) if row else 0
+        """Aggregate those of the users whose positions changed since their last aggregation.
+        Calls made at the same time in this process are aggregated in one batch."""
+        results = await asyncio.gather(*(self.batches.aggregates.submit(u) for u in user_ids))
+        return max(results, default=0)
 
     # --- accounts ------------------------------------------------------------------------
 
