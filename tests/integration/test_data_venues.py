@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.fakes.fake_bybit import FakeBybit
+from tests.fakes.fake_mexc import FakeMexc
 from tests.fakes.fake_venue import FakeVenue
 from worker.cli import build_parser
 from worker.data.cli import _run
@@ -37,6 +38,7 @@ class KlineVenue:
 
 VENUES = [
     KlineVenue(FakeBybit, "bybit", "BTCUSDT", "/v5/market/kline", "start", "7m"),
+    KlineVenue(FakeMexc, "mexc", "BTCUSDT", "/api/v3/klines", "startTime", "3m"),
 ]
 
 
