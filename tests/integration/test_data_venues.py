@@ -5,7 +5,7 @@ the exchange's gaps, resumes and names a timeframe the venue does not offer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +16,7 @@ import pytest
 
 from tests.fakes.fake_bybit import FakeBybit
 from tests.fakes.fake_mexc import FakeMexc
+from tests.fakes.fake_okx import FakeOkx
 from tests.fakes.fake_venue import FakeVenue
 from worker.cli import build_parser
 from worker.data.cli import _run
@@ -32,13 +33,22 @@ class KlineVenue:
     exchange_id: str
     instrument: str  # the exchange's id of BTC/USDT
     klines_path: str
-    start_param: str  # the query parameter that carries the page's first open time
+    start: Callable[[dict[str, Any]], int]  # a request's first open time asked for
     unoffered: str  # a timeframe the exchange does not offer
 
 
 VENUES = [
-    KlineVenue(FakeBybit, "bybit", "BTCUSDT", "/v5/market/kline", "start", "7m"),
-    KlineVenue(FakeMexc, "mexc", "BTCUSDT", "/api/v3/klines", "startTime", "3m"),
+    KlineVenue(FakeBybit, "bybit", "BTCUSDT", "/v5/market/kline", lambda p: int(p["start"]), "7m"),
+    KlineVenue(FakeMexc, "mexc", "BTCUSDT", "/api/v3/klines", lambda p: int(p["startTime"]), "3m"),
+    # OKX pages by exclusive bounds: ``before`` is the millisecond ahead of the first candle.
+    KlineVenue(
+        FakeOkx,
+        "okx",
+        "BTC-USDT",
+        "/api/v5/market/history-candles",
+        lambda p: int(p["before"]) + 1,
+        "7m",
+    ),
 ]
 
 
@@ -64,7 +74,7 @@ def until(minutes: int) -> str:
 
 
 def kline_starts(spec: KlineVenue, fake: FakeVenue) -> list[int]:
-    return [int(r.params[spec.start_param]) for r in fake.calls("GET", spec.klines_path)]
+    return [spec.start(r.params) for r in fake.calls("GET", spec.klines_path)]
 
 
 async def test_a_venue_download_stores_every_candle_reports_gaps_and_resumes(
