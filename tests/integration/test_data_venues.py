@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.fakes.fake_bitget import FakeBitget
 from tests.fakes.fake_bybit import FakeBybit
 from tests.fakes.fake_mexc import FakeMexc
 from tests.fakes.fake_okx import FakeOkx
@@ -47,6 +48,14 @@ VENUES = [
         "BTC-USDT",
         "/api/v5/market/history-candles",
         lambda p: int(p["before"]) + 1,
+        "7m",
+    ),
+    KlineVenue(
+        FakeBitget,
+        "bitget",
+        "BTCUSDT",
+        "/api/v2/spot/market/history-candles",
+        lambda p: int(p["startTime"]),
         "7m",
     ),
 ]

@@ -37,7 +37,9 @@ per row: ccxt's own parser converts every price to a float one row at a time). O
 exchanges go through ccxt's own parser."""
 
 PAGE = 1000
-"""Candles asked for per request (Binance's documented maximum for klines)."""
+"""Most candles asked for per request (Binance's documented maximum for klines); fewer on
+an exchange whose ccxt ``features`` give a lower ``fetchOHLCV`` limit (OKX 300, Bitget
+200, Kraken 720): a page then covers exactly the window it is asked for."""
 
 WINDOWS = 8
 """Pages requested at once (ccxt's rate limiter queues them by the exchange's limit)."""
@@ -332,12 +334,23 @@ def _gaps(previous: int | None, rows: list[list[Any]], step: int) -> list[Gap]:
     return out
 
 
-async def _fetch(client: OhlcvExchange, symbol: str, timeframe: str, since: int) -> list[list[Any]]:
+def page_size(client: Any, symbol: str) -> int:
+    """Candles per request for the market: ccxt's documented ``features`` limit of its
+    market type, at most :data:`PAGE`."""
+    kind = str((client.markets or {}).get(symbol, {}).get("type") or "spot")
+    features = getattr(client, "features", None) or {}
+    limit = (features.get(kind) or {}).get("fetchOHLCV") or {}
+    return min(PAGE, int(limit.get("limit") or PAGE))
+
+
+async def _fetch(
+    client: OhlcvExchange, symbol: str, timeframe: str, since: int, limit: int
+) -> list[list[Any]]:
     """One page; a network error, an unavailable exchange or a rate-limit answer is tried
     again (after 1 s, then 2 s) before the download stops."""
     for attempt in range(RETRIES + 1):
         try:
-            return await client.fetch_ohlcv(symbol, timeframe, since, PAGE)
+            return await client.fetch_ohlcv(symbol, timeframe, since, limit)
         except ccxt.NetworkError as e:
             if attempt == RETRIES:
                 raise Fatal(
@@ -351,7 +364,7 @@ async def _fetch(client: OhlcvExchange, symbol: str, timeframe: str, since: int)
 
 
 async def _window(
-    client: OhlcvExchange, symbol: str, timeframe: str, start: int, end: int, step: int
+    client: OhlcvExchange, symbol: str, timeframe: str, start: int, end: int, step: int, limit: int
 ) -> tuple[list[list[Any]], bool]:
     """Every candle with ``start <= open time < end``, page after page (an exchange may
     answer fewer than asked for), and whether the exchange has candles after the window
@@ -360,7 +373,7 @@ async def _window(
     out: list[list[Any]] = []
     cursor = start
     while cursor < end:
-        page = await _fetch(client, symbol, timeframe, cursor)
+        page = await _fetch(client, symbol, timeframe, cursor, limit)
         if not page:
             return out, False
         rows = [r for r in page if cursor <= r[0] < end]
@@ -429,17 +442,22 @@ async def download_market(
         result.fetched += len(rows)
         batch.extend(rows)
 
+    limit = page_size(client, symbol)
     if cursor < until:
         # The first page: the exchange answers from where its candles start.
-        first = [r for r in await _fetch(client, symbol, timeframe, cursor) if r[0] < until]
+        page = await _fetch(client, symbol, timeframe, cursor, limit)
+        first = [r for r in page if r[0] < until]
         take(first)
         cursor = int(first[-1][0]) + step if first else until
-    span = PAGE * step
+    span = limit * step
     try:
         while cursor < until:
             starts = [cursor + i * span for i in range(WINDOWS) if cursor + i * span < until]
             windows = await asyncio.gather(
-                *(_window(client, symbol, timeframe, s, min(until, s + span), step) for s in starts)
+                *(
+                    _window(client, symbol, timeframe, s, min(until, s + span), step, limit)
+                    for s in starts
+                )
             )
             for rows, _ in windows:
                 take(rows)
