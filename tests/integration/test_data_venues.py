@@ -16,6 +16,7 @@ import pytest
 
 from tests.fakes.fake_bitget import FakeBitget
 from tests.fakes.fake_bybit import FakeBybit
+from tests.fakes.fake_kraken import FakeKraken
 from tests.fakes.fake_mexc import FakeMexc
 from tests.fakes.fake_okx import FakeOkx
 from tests.fakes.fake_venue import FakeVenue
@@ -135,3 +136,33 @@ async def test_a_timeframe_the_venue_does_not_offer_is_named(
             )
         )  # fmt: skip
     assert kline_starts(spec, fake) == []
+
+
+async def test_kraken_serves_only_its_newest_720_candles_and_the_rest_is_a_gap(
+    conn: psycopg.AsyncConnection[Any],
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Kraken's OHLC endpoint has only the newest 720 candles of a market.
+    async with FakeKraken() as fake:
+        fake.history[("XBTUSDT", MINUTE)] = (START_MS, 2500)
+        monkeypatch.setenv("TRADEFLEET_EXCHANGE_URLS", f"kraken={fake.url}")
+        base = ["--exchange", "kraken", "--pairs", "BTC/USDT", "--timeframes", "1m"]
+        base += ["--since", "2024-01-01", "--database-url", db_url]
+        assert await _run(args(*base, "--until", until(2500))) == 0
+        cur = await conn.execute(
+            "select min(open_time), max(open_time), count(*) from public.candles"
+            " where exchange = 'kraken' and symbol = 'BTC/USDT' and timeframe = '1m'"
+        )
+        assert await cur.fetchone() == (
+            START + timedelta(minutes=1780),
+            START + timedelta(minutes=2499),
+            720,
+        )
+        out = capsys.readouterr().out
+        assert "BTC/USDT 1m: 720 candles 2024-01-02T05:40:00Z .. 2024-01-02T17:39:00Z" in out
+        assert "gap: 1780 candle(s) missing" in out
+
+        with pytest.raises(Fatal, match="kraken does not offer timeframe '3m'"):
+            await _run(args(*base[:4], "--timeframes", "3m", *base[6:]))
