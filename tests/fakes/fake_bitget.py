@@ -62,6 +62,18 @@ MIX = "mix:"
 """Prefix of the engine's instrument ids of USDT-FUTURES contracts (the symbols are shared)."""
 
 
+SPOT_GRANULARITIES = {
+    **{f"{m}min": m * 60_000 for m in (1, 3, 5, 15, 30)},
+    "1h": 3_600_000,
+    "4h": 4 * 3_600_000,
+    "6Hutc": 6 * 3_600_000,
+    "12Hutc": 12 * 3_600_000,
+    "1Dutc": 86_400_000,
+    "1Wutc": 7 * 86_400_000,
+}
+"""Bitget spot's candle granularities in ms (months are not generated)."""
+
+
 class FakeBitget(FakeVenue):
     exchange_id = "bitget"
 
@@ -142,6 +154,8 @@ class FakeBitget(FakeVenue):
         return {
             ("GET", "/api/v2/public/time"): lambda r: self._answer({"serverTime": str(now_ms())}),
             ("GET", "/api/v2/spot/public/symbols"): lambda r: self._answer(self.symbols),
+            ("GET", "/api/v2/spot/market/candles"): lambda r: self._candles(r, 1000),
+            ("GET", "/api/v2/spot/market/history-candles"): lambda r: self._candles(r, 200),
             ("GET", "/api/v2/spot/public/coins"): lambda r: self._answer([]),
             ("GET", "/api/v2/margin/currencies"): lambda r: self._answer([]),
             ("GET", "/api/v2/mix/market/contracts"): self._contracts,
@@ -174,6 +188,22 @@ class FakeBitget(FakeVenue):
         }
 
     # -- market data and account ------------------------------------------------------------
+
+    def _candles(self, request: Request, most: int) -> web.Response:
+        """GET /api/v2/spot/market/candles (at most 1,000) and history-candles (at most 200):
+        ``granularity`` 1min … 4h, 6Hutc, 12Hutc, 1Dutc, 1Wutc; the newest ``limit``
+        candles with ``startTime <= ts < endTime``, oldest first, each ``[ts, open, high,
+        low, close, baseVolume, usdtVolume, quoteVolume]`` as text."""
+        p = request.params
+        step = SPOT_GRANULARITIES.get(p.get("granularity", ""))
+        if step is None:
+            return self._answer(None, "400172", "Parameter verification failed", 400)
+        limit = int(p.get("limit", 100))
+        if not 1 <= limit <= most:
+            return self._answer(None, "400172", "Parameter verification failed", 400)
+        start, end = int(p.get("startTime", 0)), int(p.get("endTime", now_ms() + 1))
+        rows = self.candles(p.get("symbol", ""), step, start, end - 1, 10**9)[-limit:]
+        return self._answer([[str(t), o, h, lo, c, v, "0", "0"] for t, o, h, lo, c, v in rows])
 
     def _tickers(self, request: Request) -> web.Response:
         symbol = str(request.params.get("symbol", "BTCUSDT"))

@@ -42,6 +42,13 @@ from tests.fakes.fake_venue import (
     plain,
 )
 
+KLINE_INTERVALS = {
+    **{str(m): m * 60_000 for m in (1, 3, 5, 15, 30, 60, 120, 240, 360, 720)},
+    "D": 86_400_000,
+    "W": 7 * 86_400_000,
+}
+"""Bybit's kline intervals in ms (``M``, a month, is not generated)."""
+
 STATUS = {
     "open": "New",
     "untriggered": "Untriggered",
@@ -126,6 +133,7 @@ class FakeBybit(FakeVenue):
         return {
             ("GET", "/v5/market/time"): self._time,
             ("GET", "/v5/market/instruments-info"): self._instruments,
+            ("GET", "/v5/market/kline"): self._kline,
             ("GET", "/v5/user/query-api"): lambda r: self._answer(
                 {"id": "1", "apiKey": self.api_key, "readOnly": 0, "unified": 0, "uta": 1}
             ),
@@ -155,6 +163,24 @@ class FakeBybit(FakeVenue):
         if rows is None:
             return self._answer({}, 10001, "params error: category")
         return self._answer({"category": category, "list": rows, "nextPageCursor": ""})
+
+    def _kline(self, request: Request) -> web.Response:
+        """GET /v5/market/kline: ``interval`` 1 … 720 (minutes), D, W or M; ``start`` and
+        ``end`` inclusive, ``limit`` 1 … 1000 (default 200); the candles from ``start`` on,
+        newest first, each ``[startTime, open, high, low, close, volume, turnover]`` as text."""
+        p = request.params
+        step = KLINE_INTERVALS.get(p.get("interval", ""))
+        if step is None:
+            return self._answer({}, 10001, "Invalid period!")
+        limit = int(p.get("limit", 200))
+        if not 1 <= limit <= 1000:
+            return self._answer({}, 10001, "params error: limit")
+        start, end = int(p.get("start", 0)), int(p.get("end", now_ms()))
+        rows = self.candles(p.get("symbol", ""), step, start, end, limit)
+        listed = [[str(t), o, h, lo, c, v, "0"] for t, o, h, lo, c, v in reversed(rows)]
+        return self._answer(
+            {"category": p.get("category"), "symbol": p.get("symbol"), "list": listed}
+        )
 
     # -- account --------------------------------------------------------------------------
 

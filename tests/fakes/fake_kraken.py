@@ -66,6 +66,10 @@ CL_ORD_ID = re.compile(
 STATUS = {"open": "open", "untriggered": "open", "filled": "closed", "canceled": "canceled"}
 
 
+OHLC_INTERVALS = {"1", "5", "15", "30", "60", "240", "1440", "10080", "21600"}
+"""Kraken's OHLC intervals, in minutes."""
+
+
 class FakeKraken(FakeVenue):
     exchange_id = "kraken"
 
@@ -138,6 +142,7 @@ class FakeKraken(FakeVenue):
             ),
             ("GET", "/0/public/Assets"): self._assets,
             ("GET", "/0/public/AssetPairs"): lambda r: self._answer(self.pairs),
+            ("GET", "/0/public/OHLC"): self._ohlc,
             ("POST", "/0/private/BalanceEx"): self._private(self._balance),
             ("POST", "/0/private/AddOrder"): self._private(self._add),
             ("POST", "/0/private/CancelOrder"): self._private(self._cancel),
@@ -180,6 +185,24 @@ class FakeKraken(FakeVenue):
                 for code, (free, used) in self.balances.items()
             }
         )
+
+    def _ohlc(self, request: Request) -> web.Response:
+        """GET /0/public/OHLC: ``interval`` in minutes (1, 5, 15, 30, 60, 240, 1440, 10080,
+        21600); only the newest 720 candles exist (of the generated history), those after
+        ``since`` (seconds, exclusive) oldest first, each ``[time (s), open, high, low,
+        close, vwap, volume, count]`` as text, under the pair's id, with ``last``."""
+        p = request.params
+        interval = p.get("interval", "1")
+        if interval not in OHLC_INTERVALS:
+            return self._answer(errors=["EGeneral:Invalid arguments"])
+        pair, step = p.get("pair", ""), int(interval) * 60_000
+        first, count = self.history.get((pair, step), (0, 0))
+        newest = first + (count - 1) * step
+        start = max(newest - 719 * step, int(p.get("since", 0)) * 1000 + 1)
+        rows = self.candles(pair, step, start, newest, 720)
+        listed = [[t // 1000, o, h, lo, c, c, v, 1] for t, o, h, lo, c, v in rows]
+        last = rows[-1][0] // 1000 if rows else int(p.get("since", 0))
+        return self._answer({pair: listed, "last": last})
 
     # -- orders ---------------------------------------------------------------------------
 

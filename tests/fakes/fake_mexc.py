@@ -41,6 +41,19 @@ from tests.fakes.fake_venue import (
 STATUS = {"open": "NEW", "untriggered": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
 
 
+KLINE_INTERVALS = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "60m": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+    "1W": 7 * 86_400_000,
+}
+"""MEXC spot's kline intervals in ms (``1M``, a month, is not generated)."""
+
+
 class FakeMexc(FakeVenue):
     exchange_id = "mexc"
 
@@ -99,6 +112,7 @@ class FakeMexc(FakeVenue):
             ("GET", "/api/v3/ping"): lambda r: web.json_response({}),
             ("GET", "/api/v3/time"): lambda r: web.json_response({"serverTime": now_ms()}),
             ("GET", "/api/v3/exchangeInfo"): self._exchange_info,
+            ("GET", "/api/v3/klines"): self._klines,
             ("GET", "/api/v1/contract/detail"): lambda r: web.json_response(
                 {"success": True, "code": 0, "data": []}
             ),
@@ -113,6 +127,22 @@ class FakeMexc(FakeVenue):
         }
 
     # -- market data and account ------------------------------------------------------------
+
+    def _klines(self, request: Request) -> web.Response:
+        """GET /api/v3/klines: ``interval`` 1m, 5m, 15m, 30m, 60m, 4h, 1d, 1W or 1M;
+        ``startTime`` inclusive, ``endTime`` exclusive, ``limit`` at most 1000 (default 500);
+        oldest first, each ``[openTime, open, high, low, close, volume, closeTime,
+        quoteVolume]`` with prices as text."""
+        p = request.params
+        step = KLINE_INTERVALS.get(p.get("interval", ""))
+        if step is None:
+            return self._fail(-1121, "Invalid interval.")
+        limit = int(p.get("limit", 500))
+        if not 1 <= limit <= 1000:
+            return self._fail(-1121, "Invalid limit.")
+        start, end = int(p.get("startTime", 0)), int(p.get("endTime", now_ms() + 1))
+        rows = self.candles(p.get("symbol", ""), step, start, end - 1, limit)
+        return web.json_response([[t, o, h, lo, c, v, t + step, "0"] for t, o, h, lo, c, v in rows])
 
     def _exchange_info(self, request: Request) -> web.Response:
         return web.json_response(

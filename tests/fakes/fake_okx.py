@@ -55,6 +55,17 @@ CL_ORD_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 STATE = {"open": "live", "untriggered": "live", "filled": "filled", "canceled": "canceled"}
 
 
+CANDLE_BARS = {
+    **{f"{m}m": m * 60_000 for m in (1, 3, 5, 15, 30)},
+    **{f"{h}H": h * 3_600_000 for h in (1, 2, 4)},
+    "6Hutc": 6 * 3_600_000,
+    "12Hutc": 12 * 3_600_000,
+    "1Dutc": 86_400_000,
+    "1Wutc": 7 * 86_400_000,
+}
+"""OKX's candle bars in ms (UTC-aligned from 6 hours up; months are not generated)."""
+
+
 class FakeOkx(FakeVenue):
     exchange_id = "okx"
 
@@ -82,7 +93,7 @@ class FakeOkx(FakeVenue):
     # -- protocol -------------------------------------------------------------------------
 
     def is_private(self, request: Request) -> bool:
-        return not request.path.startswith("/api/v5/public/")
+        return not request.path.startswith(("/api/v5/public/", "/api/v5/market/"))
 
     def authenticate(self, request: Request) -> bool:
         h = request.headers
@@ -133,6 +144,8 @@ class FakeOkx(FakeVenue):
         return {
             ("GET", "/api/v5/public/time"): lambda r: self._answer([{"ts": str(now_ms())}]),
             ("GET", "/api/v5/public/instruments"): self._instruments,
+            ("GET", "/api/v5/market/candles"): lambda r: self._candles(r, 300),
+            ("GET", "/api/v5/market/history-candles"): lambda r: self._candles(r, 300),
             ("GET", "/api/v5/asset/currencies"): lambda r: self._answer([]),
             ("GET", "/api/v5/account/balance"): self._balance,
             ("POST", "/api/v5/account/set-leverage"): self._set_leverage,
@@ -150,6 +163,24 @@ class FakeOkx(FakeVenue):
         }
 
     # -- market data and account -------------------------------------------------------------
+
+    def _candles(self, request: Request, most: int) -> web.Response:
+        """GET /api/v5/market/candles and history-candles: ``bar`` 1m … 4H, 6Hutc, 12Hutc,
+        1Dutc or 1Wutc; the candles with ``before < ts < after`` (both exclusive), newest
+        first, at most ``limit`` (default 100) of the newest of them, each ``[ts, o, h, l,
+        c, vol, volCcy, volCcyQuote, confirm]`` as text."""
+        p = request.params
+        step = CANDLE_BARS.get(p.get("bar", "1m"))
+        if step is None:
+            return self._answer([], "51000", "Parameter bar error")
+        limit = int(p.get("limit", 100))
+        if not 1 <= limit <= most:
+            return self._answer([], "51000", "Parameter limit error")
+        before, after = int(p.get("before", -1)), int(p.get("after", now_ms() + 1))
+        rows = self.candles(p.get("instId", ""), step, before + 1, after - 1, 10**9)[-limit:]
+        return self._answer(
+            [[str(t), o, h, lo, c, v, v, "0", "1"] for t, o, h, lo, c, v in reversed(rows)]
+        )
 
     def _instruments(self, request: Request) -> web.Response:
         kind = request.params.get("instType")

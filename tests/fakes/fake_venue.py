@@ -146,6 +146,10 @@ class FakeVenue:
         self.requests: list[Request] = []
         self.fills: list[Fill] = []
         self.instruments: dict[str, Instrument] = {}
+        # Generated candle history per (instrument id, step in ms): (first open ms, number
+        # of candles); open times in ``missing`` are absent (gaps in the exchange's data).
+        self.history: dict[tuple[str, int], tuple[int, int]] = {}
+        self.missing: set[int] = set()
         self._ids = itertools.count(1_000_001)
         self._failures: list[tuple[str, str | None]] = []
         self._runner: web.AppRunner | None = None
@@ -251,6 +255,29 @@ class FakeVenue:
 
     def calls(self, method: str, path: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path == path]
+
+    # -- candles --------------------------------------------------------------------------
+
+    def candles(
+        self, instrument_id: str, step: int, start: int, end: int, limit: int
+    ) -> list[tuple[int, str, str, str, str, str]]:
+        """The generated history's first ``limit`` candles with ``start <= open <= end``,
+        oldest first, as (open ms, open, high, low, close, volume) with decimal text; each
+        exchange's kline endpoint renders them (and orders them) its own way."""
+        if (instrument_id, step) not in self.history:
+            return []
+        first, count = self.history[(instrument_id, step)]
+        low = max(0, -(-(start - first) // step))
+        rows: list[tuple[int, str, str, str, str, str]] = []
+        for i in range(low, min(count, (end - first) // step + 1)):
+            t = first + i * step
+            if t in self.missing:
+                continue
+            o = 40000 + (i + 1) % 997
+            rows.append((t, f"{o}.1", f"{o + 5}", f"{o - 5}", f"{o + 1}.25", "12.5"))
+            if len(rows) == limit:
+                break
+        return rows
 
     # -- the engine -----------------------------------------------------------------------
 

@@ -1297,6 +1297,9 @@ begin
                               p_table, v_name, v_lo, v_hi);
   end if;
   execute pg_catalog.format('revoke all on table partitions.%I from public, anon, authenticated', v_name);
+  if p_table = 'candles' then
+    execute pg_catalog.format('grant insert on table partitions.%I to service_role', v_name);
+  end if;
   return true;
 end;
 $_$;

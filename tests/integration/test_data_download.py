@@ -162,3 +162,33 @@ async def test_an_interrupted_download_resumes_where_it_stopped(
     await _run(argv)
     assert klines_starts(fake)[0] == START_MS + 1000 * MINUTE
     assert len(await stored(conn)) == 2498
+
+
+async def test_candles_already_stored_are_kept_and_the_latest_is_published(
+    fake: FakeBinance, conn: psycopg.AsyncConnection[Any], db_url: str
+) -> None:
+    # Two candles of the period are stored already (another source): the download writes
+    # the months around them with a conflict check and keeps them as they are.
+    await conn.execute(
+        "insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close)"
+        " values ('binance', 'BTC/USDT', '1m', %s, 7, 7, 7, 7), ('binance', 'BTC/USDT', '1m', %s, 7, 7, 7, 7)",
+        (START, datetime.fromtimestamp((START_MS + 1500 * MINUTE) / 1000, tz=UTC)),
+    )
+    await conn.commit()
+    base = ["--exchange", "binance", "--pairs", "BTC/USDT", "--timeframes", "1m"]
+    await _run(args(*base, "--since", "2024-01-01T00:01", "--database-url", db_url))
+    rows = await stored(conn)
+    assert len(rows) == 2498
+    assert [r[2] for r in rows if r[1] == 7] == [Decimal(7), Decimal(7)]
+    # The newest candle is published, although the months went straight into partitions.
+    cur = await conn.execute(
+        "select open_time, close from public.market_latest_candles"
+        " where exchange = 'binance' and symbol = 'BTC/USDT' and timeframe = '1m'"
+    )
+    latest = await cur.fetchone()
+    assert latest is not None
+    assert (
+        latest[0]
+        == rows[-1][0]
+        == datetime.fromtimestamp((START_MS + 2499 * MINUTE) / 1000, tz=UTC)
+    )

@@ -241,3 +241,31 @@ async def test_the_refresh_keeps_the_markets_of_running_bots_current(
     reg = Registry()
     jobs.register(reg, settings)
     assert reg.periodic_jobs[jobs.REFRESH_KIND].every == jobs.REFRESH_EVERY
+
+
+async def test_a_timeframe_the_exchange_does_not_offer_is_named_on_the_row(
+    fake: FakeBinance,
+    conn: psycopg.AsyncConnection[Any],
+    pool: AsyncConnectionPool,
+    users: dict[str, User],
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every timeframe a request may name is offered by the venues the fleet trades; an
+    # exchange that stops offering one (here: Binance without 4h) fails the request by name.
+    client = jobs._client
+
+    def without_4h(exchange: str, settings: ExchangesSettings) -> Any:
+        live = client(exchange, settings)
+        live.client.timeframes = {k: v for k, v in live.client.timeframes.items() if k != "4h"}
+        return live
+
+    monkeypatch.setattr(jobs, "_client", without_4h)
+    alice = users["alice"]
+    request_id = await request(conn, alice, timeframe="4h")
+    out = await run_job(conn, pool, registry, f"data.download:{request_id}")
+    assert out["status"] == "failed"
+    row = await row_of(conn, alice, request_id)
+    assert row["status"] == "failed"
+    assert row["error"].startswith("binance does not offer timeframe '4h' (it offers ")
+    assert [r for r in fake.requests if r.path == "/api/v3/klines"] == []

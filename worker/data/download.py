@@ -2,9 +2,13 @@
 
 Each market (pair and timeframe) is fetched page by page through ccxt's ``fetch_ohlcv``
 with the client's rate limiter on, from ``since`` (or just after the last candle already
-stored, so an interrupted download resumes) up to ``until``. Pages are stored as they
-arrive: COPY into a temporary table, then one insert that keeps candles already stored.
-Gaps (candles the exchange does not have) are reported, never filled.
+stored, so an interrupted download resumes) up to ``until``, several pages in flight at
+once. Pages are stored in batches as they arrive: COPY into a temporary table, then one
+insert per month straight into that month's partition of ``candles`` (without a conflict
+check when the market has no candle in that range yet, else keeping the candles already
+stored); the batch's newest candle goes through ``candles`` itself, whose trigger publishes
+a market's latest candle. Gaps (candles the exchange does not have) are reported, never
+filled.
 """
 
 from __future__ import annotations
@@ -19,18 +23,23 @@ from typing import Any, Protocol
 
 import ccxt
 import psycopg
+from psycopg import sql
 
 from worker.candles.series import Gap, csv_name
 from worker.candles.timeframes import datetime_to_ms, iso, ms_to_datetime, timeframe_ms
 from worker.errors import Fatal
 
 RAW_ROW_EXCHANGES = frozenset({"binance"})
-"""Exchanges whose kline rows start ``[time, open, high, low, close, volume]`` with prices
-as decimal text: their rows are kept as that text (exact, and far faster than ccxt's
-float parsing). Other exchanges go through ccxt's own row parser."""
+"""Exchanges whose kline answers are documented as rows ``[time, open, high, low, close,
+volume, …]``, oldest first, from the time asked for, with prices as decimal text: ccxt's
+``fetch_ohlcv`` hands those rows on as they came (exact decimal text, and no Python work
+per row: ccxt's own parser converts every price to a float one row at a time). Other
+exchanges go through ccxt's own parser."""
 
 PAGE = 1000
-"""Candles asked for per request (Binance's documented maximum for klines)."""
+"""Most candles asked for per request (Binance's documented maximum for klines); fewer on
+an exchange whose ccxt ``features`` give a lower ``fetchOHLCV`` limit (OKX 300, Bitget
+200, Kraken 720): a page then covers exactly the window it is asked for."""
 
 WINDOWS = 8
 """Pages requested at once (ccxt's rate limiter queues them by the exchange's limit)."""
@@ -47,16 +56,30 @@ create temporary table if not exists candles_download (
 ) on commit delete rows
 """
 COPY = "copy candles_download (t, open, high, low, close, volume) from stdin"
-MERGE = """
-insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume)
+SELECT_STAGED = """
 select %(exchange)s, %(symbol)s, %(timeframe)s,
        timestamptz 'epoch' + t * interval '1 millisecond', open, high, low, close, volume
   from candles_download
-on conflict do nothing
+"""
+INSERT = "insert into {} (exchange, symbol, timeframe, open_time, open, high, low, close, volume)"
+MONTH = INSERT + SELECT_STAGED + " where t >= %(first)s and t < %(end)s"
+NEWEST = (
+    INSERT.format("public.candles") + SELECT_STAGED + " where t = %(newest)s on conflict do nothing"
+)
+"""The batch's newest candle goes through ``public.candles``: its statement trigger
+(``candles_publish_latest``) publishes each market's latest candle, and does not fire for
+rows written into a partition."""
+STORED = """
+select exists (select 1 from public.candles
+                where exchange = %(exchange)s and symbol = %(symbol)s and timeframe = %(timeframe)s
+                  and open_time >= %(first)s and open_time < %(end)s)
 """
 PARTITIONS = "select public.create_history_partitions_between('candles', %(first)s, %(last)s)"
 """Makes the monthly partitions of ``public.candles`` a batch falls in before it is written,
 so that old candles go straight into their months, not through the default partition."""
+PARTITION_NAMES = """
+select n from unnest(%(names)s::text[]) n where pg_catalog.to_regclass('partitions.' || n) is not null
+"""
 RESUME = """
 select (extract(epoch from max(open_time)) * 1000)::bigint
   from public.candles
@@ -119,13 +142,16 @@ Progress = Callable[[str, int, int], None]
 """progress(market label, candles done, candles expected)"""
 
 
-def _rows_as_text(client: Any) -> None:
-    """Keep kline rows as the exchange's decimal text (see :data:`RAW_ROW_EXCHANGES`)."""
+def _rows_as_sent(client: Any) -> None:
+    """Keep kline rows as the exchange sent them (see :data:`RAW_ROW_EXCHANGES`); the
+    downloader keeps only the rows of the window it asked for."""
 
-    def parse_ohlcv(row: Any, market: Any = None) -> list[Any]:
-        return [int(row[0]), row[1], row[2], row[3], row[4], row[5]]
+    def parse_ohlcvs(
+        ohlcvs: list[Any] | None, market: Any = None, *args: Any, **kwargs: Any
+    ) -> list[Any]:
+        return ohlcvs or []
 
-    client.parse_ohlcv = parse_ohlcv
+    client.parse_ohlcvs = parse_ohlcvs
 
 
 def _check(client: OhlcvExchange, pairs: Sequence[str], timeframes: Sequence[str]) -> None:
@@ -153,6 +179,15 @@ class CandleSink(Protocol):
     async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None: ...
 
 
+def _month_start(ms: int) -> datetime:
+    at = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return datetime(at.year, at.month, 1, tzinfo=UTC)
+
+
+def _next_month(at: datetime) -> datetime:
+    return datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+
+
 class DatabaseSink:
     """Candles into ``public.candles`` through one connection (autocommit off)."""
 
@@ -160,7 +195,7 @@ class DatabaseSink:
         self.conn = conn
         self.exchange = exchange
         self._staged = False
-        self._months: set[tuple[int, int]] = set()
+        self._partitions: set[str] = set()  # partitions known to exist
 
     def _key(self, symbol: str, timeframe: str) -> dict[str, Any]:
         return {"exchange": self.exchange, "symbol": symbol, "timeframe": timeframe}
@@ -176,26 +211,49 @@ class DatabaseSink:
             row = await cur.fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    async def _partitions(self, rows: list[list[Any]]) -> None:
-        times = [int(r[0]) for r in rows]
-        first = datetime.fromtimestamp(min(times) / 1000, tz=UTC)
-        last = datetime.fromtimestamp(max(times) / 1000, tz=UTC)
-        months = {
-            (y, m)
-            for n in range(first.year * 12 + first.month - 1, last.year * 12 + last.month)
-            for y, m in [(n // 12, n % 12 + 1)]
-        }
-        if months <= self._months:
-            return
-        async with self.conn.transaction(), self.conn.cursor() as cur:
-            await cur.execute(PARTITIONS, {"first": first, "last": last})
-        self._months |= months
+    async def _months(self, first: int, last: int) -> list[tuple[int, int, str | None]]:
+        """The months from ``first`` to ``last`` (ms) as (start, end, partition name or
+        None when the month has no partition of its own); missing partitions are made."""
+        months: list[tuple[int, int, str]] = []
+        at = _month_start(first)
+        while datetime_to_ms(at) <= last:
+            end = _next_month(at)
+            months.append((datetime_to_ms(at), datetime_to_ms(end), f"candles_p{at:%Y%m}01"))
+            at = end
+        names = [name for _, _, name in months]
+        if not set(names) <= self._partitions:
+            async with self.conn.transaction(), self.conn.cursor() as cur:
+                bounds = {"first": ms_to_datetime(first), "last": ms_to_datetime(last)}
+                await cur.execute(PARTITIONS, bounds)
+                await cur.execute(PARTITION_NAMES, {"names": names})
+                self._partitions |= {str(r[0]) for r in await cur.fetchall()}
+        return [(a, b, name if name in self._partitions else None) for a, b, name in months]
 
     async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
+        """Store a batch of rows (in time order); candles already stored are kept."""
         if not rows:
             return
-        await self._partitions(rows)
-        text = "".join(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n" for r in rows)
+        first, newest = int(rows[0][0]), int(rows[-1][0])
+        months = await self._months(first, newest)
+        data = "".join(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n" for r in rows).encode()
+        try:
+            await self._write(symbol, timeframe, data, months, first, newest, checked=True)
+        except psycopg.errors.UniqueViolation:
+            # A candle stored meanwhile (another download of the market): keep it.
+            await self._write(symbol, timeframe, data, months, first, newest, checked=False)
+
+    async def _write(
+        self,
+        symbol: str,
+        timeframe: str,
+        data: bytes,
+        months: list[tuple[int, int, str | None]],
+        first: int,
+        newest: int,
+        *,
+        checked: bool,
+    ) -> None:
+        key = self._key(symbol, timeframe)
         async with self.conn.transaction(), self.conn.cursor() as cur:
             if not self._staged:
                 await cur.execute(STAGE)
@@ -204,8 +262,26 @@ class DatabaseSink:
             # the last candle that was stored.
             await cur.execute("set local synchronous_commit = off")
             async with cur.copy(COPY) as copy:
-                await copy.write(text.encode())
-            await cur.execute(MERGE, self._key(symbol, timeframe))
+                await copy.write(data)
+            for start, end, name in months:
+                part = {**key, "first": max(start, first), "end": min(end, newest)}
+                table = sql.Identifier("public", "candles")
+                if name is not None:
+                    table = sql.Identifier("partitions", name)
+                conflict = " on conflict do nothing"
+                if checked:
+                    window = {
+                        **key,
+                        "first": ms_to_datetime(part["first"]),
+                        "end": ms_to_datetime(part["end"]),
+                    }
+                    await cur.execute(STORED, window)
+                    row = await cur.fetchone()
+                    if row is not None and not row[0]:
+                        conflict = ""  # nothing stored in the range: no conflict to look for
+                if part["first"] < part["end"]:
+                    await cur.execute(sql.SQL(MONTH + conflict).format(table), part)
+            await cur.execute(NEWEST, {**key, "newest": newest})
 
 
 class FileSink:
@@ -258,12 +334,23 @@ def _gaps(previous: int | None, rows: list[list[Any]], step: int) -> list[Gap]:
     return out
 
 
-async def _fetch(client: OhlcvExchange, symbol: str, timeframe: str, since: int) -> list[list[Any]]:
+def page_size(client: Any, symbol: str) -> int:
+    """Candles per request for the market: ccxt's documented ``features`` limit of its
+    market type, at most :data:`PAGE`."""
+    kind = str((client.markets or {}).get(symbol, {}).get("type") or "spot")
+    features = getattr(client, "features", None) or {}
+    limit = (features.get(kind) or {}).get("fetchOHLCV") or {}
+    return min(PAGE, int(limit.get("limit") or PAGE))
+
+
+async def _fetch(
+    client: OhlcvExchange, symbol: str, timeframe: str, since: int, limit: int
+) -> list[list[Any]]:
     """One page; a network error, an unavailable exchange or a rate-limit answer is tried
     again (after 1 s, then 2 s) before the download stops."""
     for attempt in range(RETRIES + 1):
         try:
-            return await client.fetch_ohlcv(symbol, timeframe, since, PAGE)
+            return await client.fetch_ohlcv(symbol, timeframe, since, limit)
         except ccxt.NetworkError as e:
             if attempt == RETRIES:
                 raise Fatal(
@@ -277,7 +364,7 @@ async def _fetch(client: OhlcvExchange, symbol: str, timeframe: str, since: int)
 
 
 async def _window(
-    client: OhlcvExchange, symbol: str, timeframe: str, start: int, end: int, step: int
+    client: OhlcvExchange, symbol: str, timeframe: str, start: int, end: int, step: int, limit: int
 ) -> tuple[list[list[Any]], bool]:
     """Every candle with ``start <= open time < end``, page after page (an exchange may
     answer fewer than asked for), and whether the exchange has candles after the window
@@ -286,7 +373,7 @@ async def _window(
     out: list[list[Any]] = []
     cursor = start
     while cursor < end:
-        page = await _fetch(client, symbol, timeframe, cursor)
+        page = await _fetch(client, symbol, timeframe, cursor, limit)
         if not page:
             return out, False
         rows = [r for r in page if cursor <= r[0] < end]
@@ -355,17 +442,22 @@ async def download_market(
         result.fetched += len(rows)
         batch.extend(rows)
 
+    limit = page_size(client, symbol)
     if cursor < until:
         # The first page: the exchange answers from where its candles start.
-        first = [r for r in await _fetch(client, symbol, timeframe, cursor) if r[0] < until]
+        page = await _fetch(client, symbol, timeframe, cursor, limit)
+        first = [r for r in page if r[0] < until]
         take(first)
         cursor = int(first[-1][0]) + step if first else until
-    span = PAGE * step
+    span = limit * step
     try:
         while cursor < until:
             starts = [cursor + i * span for i in range(WINDOWS) if cursor + i * span < until]
             windows = await asyncio.gather(
-                *(_window(client, symbol, timeframe, s, min(until, s + span), step) for s in starts)
+                *(
+                    _window(client, symbol, timeframe, s, min(until, s + span), step, limit)
+                    for s in starts
+                )
             )
             for rows, _ in windows:
                 take(rows)
@@ -416,7 +508,7 @@ async def download(
         raise Fatal(f"{client.id}: cannot load its markets: {e}") from e
     _check(client, pairs, timeframes)
     if client.id in RAW_ROW_EXCHANGES:
-        _rows_as_text(client)
+        _rows_as_sent(client)
     start = datetime_to_ms(since)
     end = datetime_to_ms(until) if until is not None else client.milliseconds()
     if end <= start:

@@ -4,7 +4,7 @@
 -- statement; partitions are reached only through the parent; candles are never dropped by
 -- retention unless asked.
 begin;
-select plan(18);
+select plan(22);
 
 select tests.create_user(1, 'candles@partitions.test');
 
@@ -54,6 +54,19 @@ select is(tests.try_as('candles@partitions.test', $$select count(*) from partiti
           'a user cannot read a partition directly');
 select is(tests.try_as('candles@partitions.test', $$select * from public.candles where symbol = 'OLD/USDT'$$), 'rows=41',
           'a signed-in user reads candles through the parent');
+
+-- The fleet's downloads write a month straight into its partition (insert only); users never.
+select is(tests.try_as('service_role', $$insert into partitions.candles_p20160201 (exchange, symbol, timeframe, open_time, open, high, low, close)
+                                         values ('binance', 'NEW/USDT', '1d', '2016-02-03', 1, 2, 1, 2)$$), 'rows=1',
+          'the service role inserts into a month partition of candles it made');
+select is(tests.try_as('service_role', $$insert into partitions.candles_p20150301 (exchange, symbol, timeframe, open_time, open, high, low, close)
+                                         values ('binance', 'NEW/USDT', '1d', '2015-03-09', 1, 2, 1, 2)$$), 'rows=1',
+          '... and into one made when candles of its month left the default partition');
+select is(tests.try_as('service_role', $$delete from partitions.candles_p20160201$$), 'denied',
+          '... but only inserts: everything else goes through the parent');
+select is(tests.try_as('candles@partitions.test', $$insert into partitions.candles_p20160201 (exchange, symbol, timeframe, open_time, open, high, low, close)
+                                                    values ('binance', 'NEW/USDT', '1d', '2016-02-04', 1, 2, 1, 2)$$), 'denied',
+          'a user cannot write a partition');
 
 select * from finish();
 rollback;
