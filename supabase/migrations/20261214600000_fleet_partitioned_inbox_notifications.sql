@@ -75,6 +75,69 @@ $$;
 
 revoke all on function private.webhook_events_once() from public, anon, authenticated, service_role;
 
+-- The end of `<p_table>_kept` (the partition from MINVALUE), or null when it has none.
+create or replace function private.history_kept_end(p_table text)
+returns timestamptz
+language sql
+stable
+set search_path = ''
+as $$
+  select (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), $r$TO \('([^']+)'\)$r$))[1]::timestamptz
+    from pg_catalog.pg_inherits i join pg_catalog.pg_class c on c.oid = i.inhrelid
+   where i.inhparent = pg_catalog.format('public.%I', p_table)::regclass
+     and i.inhrelid = pg_catalog.to_regclass(pg_catalog.format('partitions.%I', p_table || '_kept'));
+$$;
+
+revoke all on function private.history_kept_end(text) from public, anon, authenticated, service_role;
+
+-- Make sure the step holding p_at has its partition of p_table; true if it was created.
+-- Rows of that range waiting in the default partition move into it first. A step that
+-- `_kept` covers (folded, or older than every week) gets none: its rows are in `_kept`.
+create or replace function private.create_history_partition(p_table text, p_at timestamptz)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_key text := (select h.partition_key from private.history_partitions h where h.table_name = p_table);
+  v_step interval := (select h.step from private.history_partitions h where h.table_name = p_table);
+  v_lo timestamptz := private.history_step_start(v_step, p_at);
+  v_hi timestamptz := case when v_step = interval '1 month'
+                           then (v_lo at time zone 'UTC' + v_step) at time zone 'UTC' else v_lo + v_step end;
+  v_name text := p_table || '_p' || pg_catalog.to_char(v_lo at time zone 'UTC', 'YYYYMMDD');
+  v_default text := p_table || '_default';
+  v_waiting boolean;
+begin
+  if v_key is null then
+    raise exception 'create_history_partition: % is not partitioned history', p_table using errcode = '22023';
+  end if;
+  if pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)) is not null
+     or v_lo < coalesce(private.history_kept_end(p_table), '-infinity') then
+    return false;
+  end if;
+  execute pg_catalog.format('select exists (select 1 from partitions.%I where %I >= $1 and %I < $2)',
+                            v_default, v_key, v_key)
+     into v_waiting using v_lo, v_hi;
+  if not v_waiting then
+    execute pg_catalog.format('create table partitions.%I partition of public.%I for values from (%L) to (%L)',
+                              v_name, p_table, v_lo, v_hi);
+  else
+    execute pg_catalog.format('create table partitions.%I (like public.%I including defaults including constraints)',
+                              v_name, p_table);
+    execute pg_catalog.format(
+      'with moved as (delete from partitions.%I where %I >= $1 and %I < $2 returning *) '
+      'insert into partitions.%I select * from moved', v_default, v_key, v_key, v_name)
+      using v_lo, v_hi;
+    execute pg_catalog.format('alter table public.%I attach partition partitions.%I for values from (%L) to (%L)',
+                              p_table, v_name, v_lo, v_hi);
+  end if;
+  execute pg_catalog.format('revoke all on table partitions.%I from public, anon, authenticated', v_name);
+  return true;
+end;
+$$;
+
+revoke all on function private.create_history_partition(text, timestamptz) from public, anon, authenticated;
+
 -- Fold the partitions of p_table that end at or before p_before into `<p_table>_kept`:
 -- detach them and `_kept`, copy into `_kept` the rows that stay at p_cutoff (the table's
 -- `kept` condition), delete from `_kept` the rows that no longer stay, move in the rows of

@@ -1277,7 +1277,8 @@ begin
   if v_key is null then
     raise exception 'create_history_partition: % is not partitioned history', p_table using errcode = '22023';
   end if;
-  if pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)) is not null then
+  if pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)) is not null
+     or v_lo < coalesce(private.history_kept_end(p_table), '-infinity') then
     return false;
   end if;
   execute pg_catalog.format('select exists (select 1 from partitions.%I where %I >= $1 and %I < $2)',
@@ -2127,6 +2128,16 @@ CREATE FUNCTION private.has_subscribed(p_strategy_id uuid) RETURNS boolean
   )
 $$;
 ALTER FUNCTION private.has_subscribed(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.history_kept_end(p_table text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $_$
+  select (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), $r$TO \('([^']+)'\)$r$))[1]::timestamptz
+    from pg_catalog.pg_inherits i join pg_catalog.pg_class c on c.oid = i.inhrelid
+   where i.inhparent = pg_catalog.format('public.%I', p_table)::regclass
+     and i.inhrelid = pg_catalog.to_regclass(pg_catalog.format('partitions.%I', p_table || '_kept'));
+$_$;
+ALTER FUNCTION private.history_kept_end(p_table text) OWNER TO postgres;
 CREATE FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) RETURNS record
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -11703,6 +11714,7 @@ REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.history_kept_end(p_table text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.history_step_start(p_step interval, p_at timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) FROM PUBLIC;
