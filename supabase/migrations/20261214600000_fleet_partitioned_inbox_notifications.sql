@@ -48,7 +48,8 @@ alter table public.webhook_events drop constraint webhook_events_once_per_provid
 -- Functions
 -- ======================================================================================
 
--- Before an event is stored: its key, once. A redelivery (the key exists) is skipped.
+-- Before an event is stored: its key, once. A redelivery (the key exists for another
+-- event) is skipped.
 create or replace function private.webhook_events_once()
 returns trigger
 language plpgsql
@@ -66,10 +67,17 @@ begin
   insert into private.webhook_event_keys (provider, event_id, id, received_at)
   values (new.provider, new.event_id, new.id, new.received_at)
   on conflict on constraint webhook_events_once_per_provider_event do nothing;
-  if not found then
-    return null;
+  if found then
+    return new;
   end if;
-  return new;
+  -- An update of received_at into another week moves the event: a delete, then this
+  -- insert of the same event (its id) into the other week's partition.
+  update private.webhook_event_keys k set received_at = new.received_at
+   where k.provider = new.provider and k.event_id = new.event_id and k.id = new.id;
+  if found then
+    return new;
+  end if;
+  return null;
 end;
 $$;
 

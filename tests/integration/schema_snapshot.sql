@@ -4142,10 +4142,17 @@ begin
   insert into private.webhook_event_keys (provider, event_id, id, received_at)
   values (new.provider, new.event_id, new.id, new.received_at)
   on conflict on constraint webhook_events_once_per_provider_event do nothing;
-  if not found then
-    return null;
+  if found then
+    return new;
   end if;
-  return new;
+  -- An update of received_at into another week moves the event: a delete, then this
+  -- insert of the same event (its id) into the other week's partition.
+  update private.webhook_event_keys k set received_at = new.received_at
+   where k.provider = new.provider and k.event_id = new.event_id and k.id = new.id;
+  if found then
+    return new;
+  end if;
+  return null;
 end;
 $$;
 ALTER FUNCTION private.webhook_events_once() OWNER TO postgres;

@@ -3,7 +3,7 @@
 -- (unread notifications, events not processed or ignored); a (provider, event_id) is
 -- received once for ever, also after its event went.
 begin;
-select plan(21);
+select plan(22);
 
 select tests.create_user(1, 'inbox@partitions.test');
 select tests.create_user(2, 'other@partitions.test');
@@ -68,6 +68,9 @@ select is((select count(*) from public.jobs where kind = 'billing.webhook'), (se
           '... and queues no job');
 select is((select id from private.webhook_event_keys where provider = 'stripe' and event_id = 'evt_failed'),
           (select id from public.webhook_events where event_id = 'evt_failed'), 'the key names its event');
+update public.webhook_events set received_at = now() where event_id = 'evt_failed';
+select is((select tableoid::regclass::text ~ '_p[0-9]{8}$' from public.webhook_events where event_id = 'evt_failed'), true,
+          'an event moved from the kept partition to this week by an update of received_at stays');
 select throws_ok($$update public.webhook_events set event_id = 'evt_old' where event_id = 'evt_failed'$$, '23514',
                  'webhook_events_key_fixed: an event keeps its provider and event id',
                  'an event cannot take another key');
