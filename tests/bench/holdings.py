@@ -451,7 +451,7 @@ async def measure(
                 await conn.execute(
                     "insert into webhook_events (provider, event_id, event_type, payload, occurred_at) "
                     "select 'snaptrade', e ->> 'webhookId', e ->> 'eventType', e, (e ->> 'eventTimestamp')::timestamptz "
-                    "from jsonb_array_elements(%s::jsonb) e on conflict (provider, event_id) do nothing",
+                    "from jsonb_array_elements(%s::jsonb) e",
                     (json.dumps(events),),
                 )
             start.set()

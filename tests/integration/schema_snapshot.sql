@@ -1277,7 +1277,8 @@ begin
   if v_key is null then
     raise exception 'create_history_partition: % is not partitioned history', p_table using errcode = '22023';
   end if;
-  if pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)) is not null then
+  if pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)) is not null
+     or v_lo < coalesce(private.history_kept_end(p_table), '-infinity') then
     return false;
   end if;
   execute pg_catalog.format('select exists (select 1 from partitions.%I where %I >= $1 and %I < $2)',
@@ -1931,6 +1932,76 @@ begin
 end;
 $$;
 ALTER FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) OWNER TO postgres;
+CREATE FUNCTION private.fold_history_partitions(p_table text, p_before timestamp with time zone, p_cutoff timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  v_key text;
+  v_kept text;
+  v_parent regclass := pg_catalog.format('public.%I', p_table)::regclass;
+  v_name text := p_table || '_kept';
+  v_exists boolean;
+  v_hi timestamptz;
+  v_part record;
+  v_n integer := 0;
+begin
+  select h.partition_key, h.kept into v_key, v_kept from private.history_partitions h where h.table_name = p_table;
+  if v_kept is null then
+    raise exception 'fold_history_partitions: % keeps no rows of old partitions', p_table using errcode = '22023';
+  end if;
+  v_exists := exists (select 1 from pg_catalog.pg_inherits i
+                       where i.inhparent = v_parent
+                         and i.inhrelid = pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)));
+  select pg_catalog.max(r.hi) into v_hi
+    from pg_catalog.pg_inherits i cross join lateral private.history_partition_range(i.inhrelid::regclass) r
+   where i.inhparent = v_parent and r.hi is not null and r.hi <= p_before;
+  if v_hi is null then
+    if v_exists then
+      return 0;
+    end if;
+    -- No week to fold yet: `_kept` starts empty, up to the first week.
+    select pg_catalog.min(r.lo) into v_hi
+      from pg_catalog.pg_inherits i cross join lateral private.history_partition_range(i.inhrelid::regclass) r
+     where i.inhparent = v_parent and r.lo is not null;
+    if v_hi is null then
+      return 0;
+    end if;
+  end if;
+  if v_exists then
+    execute pg_catalog.format('alter table public.%I detach partition partitions.%I', p_table, v_name);
+    execute pg_catalog.format('delete from partitions.%I t where not (%s)', v_name, v_kept) using p_cutoff;
+  else
+    execute pg_catalog.format('create table partitions.%I (like public.%I including defaults including constraints)',
+                              v_name, p_table);
+  end if;
+  for v_part in
+    select c.relname
+      from pg_catalog.pg_inherits i
+      join pg_catalog.pg_class c on c.oid = i.inhrelid
+      cross join lateral private.history_partition_range(c.oid::regclass) r
+     where i.inhparent = v_parent and r.hi is not null and r.hi <= v_hi
+     order by r.hi
+  loop
+    execute pg_catalog.format('alter table public.%I detach partition partitions.%I', p_table, v_part.relname);
+    execute pg_catalog.format('insert into partitions.%I select * from partitions.%I t where %s',
+                              v_name, v_part.relname, v_kept) using p_cutoff;
+    execute pg_catalog.format('drop table partitions.%I', v_part.relname);
+    v_n := v_n + 1;
+  end loop;
+  -- Rows of weeks that had no partition wait in the default one; those in the new range move.
+  execute pg_catalog.format(
+    'with moved as (delete from partitions.%I t where t.%I < $2 returning *) '
+    'insert into partitions.%I select * from moved t where %s',
+    p_table || '_default', v_key, v_name, v_kept) using p_cutoff, v_hi;
+  execute pg_catalog.format('alter table public.%I attach partition partitions.%I for values from (minvalue) to (%L)',
+                            p_table, v_name, v_hi);
+  execute pg_catalog.format('revoke all on table partitions.%I from public, anon, authenticated', v_name);
+  execute pg_catalog.format('grant select, update, delete on table partitions.%I to service_role', v_name);
+  return v_n;
+end;
+$_$;
+ALTER FUNCTION private.fold_history_partitions(p_table text, p_before timestamp with time zone, p_cutoff timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION private.forbid_transfer_changes() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2060,6 +2131,16 @@ CREATE FUNCTION private.has_subscribed(p_strategy_id uuid) RETURNS boolean
   )
 $$;
 ALTER FUNCTION private.has_subscribed(p_strategy_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.history_kept_end(p_table text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $_$
+  select (pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), $r$TO \('([^']+)'\)$r$))[1]::timestamptz
+    from pg_catalog.pg_inherits i join pg_catalog.pg_class c on c.oid = i.inhrelid
+   where i.inhparent = pg_catalog.format('public.%I', p_table)::regclass
+     and i.inhrelid = pg_catalog.to_regclass(pg_catalog.format('partitions.%I', p_table || '_kept'));
+$_$;
+ALTER FUNCTION private.history_kept_end(p_table text) OWNER TO postgres;
 CREATE FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) RETURNS record
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -3224,23 +3305,28 @@ begin
          and m.endpoint = doomed.endpoint and m.status = doomed.status;
     when 'webhook_events' then
       with doomed as (
-        select e.id from public.webhook_events e
-         where e.status in ('processed', 'ignored') and e.processed_at < p_before
+        select e.tableoid, e.id, e.received_at from public.webhook_events e
+         where e.tableoid in ('partitions.webhook_events_kept'::regclass, 'partitions.webhook_events_default'::regclass)
+           and e.status in ('processed', 'ignored') and e.processed_at < p_before
          order by e.processed_at
          limit p_batch
            for update skip locked
       )
       delete from public.webhook_events e using doomed
-       where e.id = doomed.id and e.status in ('processed', 'ignored');
+       where e.tableoid = doomed.tableoid and e.id = doomed.id and e.received_at = doomed.received_at
+         and e.status in ('processed', 'ignored');
     when 'notifications' then
       with doomed as (
-        select n.id from public.notifications n
-         where n.read_at is not null and n.read_at < p_before
+        select n.tableoid, n.id, n.created_at from public.notifications n
+         where n.tableoid in ('partitions.notifications_kept'::regclass, 'partitions.notifications_default'::regclass)
+           and n.read_at is not null and n.read_at < p_before
          order by n.read_at
          limit p_batch
            for update skip locked
       )
-      delete from public.notifications n using doomed where n.id = doomed.id;
+      delete from public.notifications n using doomed
+       where n.tableoid = doomed.tableoid and n.id = doomed.id and n.created_at = doomed.created_at
+         and n.read_at is not null;
     when 'jobs' then
       with doomed as (
         select j.id from public.jobs j
@@ -4033,7 +4119,8 @@ CREATE TABLE public.webhook_events (
     CONSTRAINT webhook_events_provider_known CHECK ((provider = ANY (ARRAY['snaptrade'::text, 'stripe'::text, 'paystack'::text, 'tripay'::text, 'tradingview'::text, 'alpaca'::text]))),
     CONSTRAINT webhook_events_status_known CHECK ((status = ANY (ARRAY['received'::text, 'processing'::text, 'processed'::text, 'failed'::text, 'ignored'::text, 'waiting'::text]))),
     CONSTRAINT webhook_events_waiting_names_keys CHECK (((status <> 'waiting'::text) OR (cardinality(waiting_for) > 0)))
-);
+)
+PARTITION BY RANGE (received_at);
 ALTER TABLE public.webhook_events OWNER TO postgres;
 CREATE FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) RETURNS jsonb
     LANGUAGE sql IMMUTABLE
@@ -4043,6 +4130,35 @@ CREATE FUNCTION private.webhook_event_audit_state(p_event public.webhook_events)
                             'processed_at', p_event.processed_at)
 $$;
 ALTER FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) OWNER TO postgres;
+CREATE FUNCTION private.webhook_events_once() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'UPDATE' then
+    if new.provider is distinct from old.provider or new.event_id is distinct from old.event_id then
+      raise exception 'webhook_events_key_fixed: an event keeps its provider and event id'
+        using errcode = '23514';
+    end if;
+    return new;
+  end if;
+  insert into private.webhook_event_keys (provider, event_id, id, received_at)
+  values (new.provider, new.event_id, new.id, new.received_at)
+  on conflict on constraint webhook_events_once_per_provider_event do nothing;
+  if found then
+    return new;
+  end if;
+  -- An update of received_at into another week moves the event: a delete, then this
+  -- insert of the same event (its id) into the other week's partition.
+  update private.webhook_event_keys k set received_at = new.received_at
+   where k.provider = new.provider and k.event_id = new.event_id and k.id = new.id;
+  if found then
+    return new;
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.webhook_events_once() OWNER TO postgres;
 CREATE FUNCTION private.write_limit_default(p_table text) RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -7464,6 +7580,9 @@ begin
     raise exception 'drop_history_partitions: keep must be positive and at most 100 years' using errcode = '22023';
   end if;
   perform pg_catalog.set_config('lock_timeout', '5s', true);
+  if (select h.kept from private.history_partitions h where h.table_name = p_history) is not null then
+    return private.fold_history_partitions(p_history, now() - p_keep, now() - p_keep);
+  end if;
   for v_part in
     select c.oid::regclass as part, c.relname, r.hi
       from pg_catalog.pg_inherits i
@@ -9548,6 +9667,20 @@ CREATE TABLE public.candles (
 )
 PARTITION BY RANGE (open_time);
 ALTER TABLE public.candles OWNER TO postgres;
+CREATE TABLE public.notifications (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    kind text NOT NULL,
+    title text NOT NULL,
+    body text,
+    data jsonb DEFAULT '{}'::jsonb NOT NULL,
+    channels jsonb DEFAULT '{}'::jsonb NOT NULL,
+    read_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notifications_kind_known CHECK ((kind = ANY (ARRAY['signal'::text, 'fill'::text, 'error'::text, 'low_credits'::text, 'payment'::text, 'sync'::text, 'system'::text])))
+)
+PARTITION BY RANGE (created_at);
+ALTER TABLE public.notifications OWNER TO postgres;
 CREATE TABLE private.api_calls (
     id bigint NOT NULL,
     key_id uuid NOT NULL,
@@ -9640,6 +9773,7 @@ CREATE TABLE private.history_partitions (
     step interval DEFAULT '7 days'::interval NOT NULL,
     ahead interval DEFAULT '7 days'::interval NOT NULL,
     fill_from_default boolean DEFAULT false NOT NULL,
+    kept text,
     CONSTRAINT history_partitions_ahead_range CHECK (((ahead >= '1 day'::interval) AND (ahead <= '366 days'::interval))),
     CONSTRAINT history_partitions_step_days CHECK (((step = '1 mon'::interval) OR ((step >= '1 day'::interval) AND (step <= '31 days'::interval) AND (((date_part('epoch'::text, step))::bigint % (86400)::bigint) = 0) AND (date_part('month'::text, step) = (0)::double precision))))
 );
@@ -9725,6 +9859,13 @@ UNION ALL
   WHERE (b.status = 'running'::text)
   GROUP BY b.trading_pair;
 ALTER TABLE private.watched_symbols OWNER TO postgres;
+CREATE TABLE private.webhook_event_keys (
+    provider text NOT NULL,
+    event_id text NOT NULL,
+    id uuid NOT NULL,
+    received_at timestamp with time zone NOT NULL
+);
+ALTER TABLE private.webhook_event_keys OWNER TO postgres;
 CREATE TABLE public.aggregated_holdings (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid NOT NULL,
@@ -10181,19 +10322,6 @@ CREATE TABLE public.market_latest_candles (
 );
 ALTER TABLE public.market_latest_candles OWNER TO postgres;
 COMMENT ON TABLE public.market_latest_candles IS 'The latest stored candle of each market (exchange, symbol, timeframe), kept from candles by a trigger; published through Realtime.';
-CREATE TABLE public.notifications (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    kind text NOT NULL,
-    title text NOT NULL,
-    body text,
-    data jsonb DEFAULT '{}'::jsonb NOT NULL,
-    channels jsonb DEFAULT '{}'::jsonb NOT NULL,
-    read_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT notifications_kind_known CHECK ((kind = ANY (ARRAY['signal'::text, 'fill'::text, 'error'::text, 'low_credits'::text, 'payment'::text, 'sync'::text, 'system'::text])))
-);
-ALTER TABLE public.notifications OWNER TO postgres;
 CREATE TABLE public.orders (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     bot_id uuid NOT NULL,
@@ -10509,6 +10637,8 @@ ALTER TABLE ONLY private.tradingview_tokens
     ADD CONSTRAINT tradingview_tokens_hash_unique UNIQUE (token_hash);
 ALTER TABLE ONLY private.tradingview_tokens
     ADD CONSTRAINT tradingview_tokens_pkey PRIMARY KEY (strategy_id);
+ALTER TABLE ONLY private.webhook_event_keys
+    ADD CONSTRAINT webhook_events_once_per_provider_event PRIMARY KEY (provider, event_id);
 ALTER TABLE ONLY public.admin_audit_log
     ADD CONSTRAINT admin_audit_log_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.aggregated_holdings
@@ -10614,7 +10744,7 @@ ALTER TABLE ONLY public.jobs
 ALTER TABLE ONLY public.market_latest_candles
     ADD CONSTRAINT market_latest_candles_pkey PRIMARY KEY (exchange, symbol, timeframe);
 ALTER TABLE ONLY public.notifications
-    ADD CONSTRAINT notifications_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT notifications_pkey PRIMARY KEY (id, created_at);
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_client_order_id_unique UNIQUE (client_order_id);
 ALTER TABLE ONLY public.orders
@@ -10708,9 +10838,7 @@ ALTER TABLE ONLY public.sync_runs
 ALTER TABLE ONLY public.trades
     ADD CONSTRAINT trades_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.webhook_events
-    ADD CONSTRAINT webhook_events_once_per_provider_event UNIQUE (provider, event_id);
-ALTER TABLE ONLY public.webhook_events
-    ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id, received_at);
 ALTER TABLE ONLY public.workers
     ADD CONSTRAINT workers_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY supabase_migrations.schema_migrations
@@ -10787,8 +10915,8 @@ CREATE INDEX jobs_finished_idx ON public.jobs USING btree (finished_at) WHERE (s
 CREATE INDEX jobs_kind_status_idx ON public.jobs USING btree (kind, status);
 CREATE INDEX jobs_locked_by_idx ON public.jobs USING btree (locked_by);
 CREATE INDEX jobs_running_idx ON public.jobs USING btree (locked_until) WHERE (status = 'running'::text);
-CREATE INDEX notifications_read_at_idx ON public.notifications USING btree (read_at) WHERE (read_at IS NOT NULL);
-CREATE INDEX notifications_user_id_idx ON public.notifications USING btree (user_id, created_at DESC);
+CREATE INDEX notifications_read_at_idx ON ONLY public.notifications USING btree (read_at) WHERE (read_at IS NOT NULL);
+CREATE INDEX notifications_user_id_idx ON ONLY public.notifications USING btree (user_id, created_at DESC);
 CREATE INDEX orders_bot_id_idx ON public.orders USING btree (bot_id, created_at DESC);
 CREATE INDEX orders_open_idx ON public.orders USING btree (bot_id) WHERE (status = ANY (ARRAY['pending'::text, 'open'::text]));
 CREATE INDEX orders_user_id_idx ON public.orders USING btree (user_id, created_at DESC);
@@ -10841,10 +10969,10 @@ CREATE INDEX trades_entry_time_idx ON public.trades USING btree (entry_time);
 CREATE INDEX trades_exit_order_id_idx ON public.trades USING btree (exit_order_id);
 CREATE INDEX trades_open_idx ON public.trades USING btree (bot_id) WHERE (status = 'open'::text);
 CREATE INDEX trades_user_entry_idx ON public.trades USING btree (user_id, entry_time DESC);
-CREATE INDEX webhook_events_done_idx ON public.webhook_events USING btree (processed_at) WHERE (status = ANY (ARRAY['processed'::text, 'ignored'::text]));
-CREATE INDEX webhook_events_pending_idx ON public.webhook_events USING btree (received_at) WHERE (status = ANY (ARRAY['received'::text, 'failed'::text]));
-CREATE INDEX webhook_events_waiting_idx ON public.webhook_events USING gin (waiting_for) WHERE (status = 'waiting'::text);
-CREATE INDEX webhook_events_waiting_since_idx ON public.webhook_events USING btree (provider, received_at) WHERE (status = 'waiting'::text);
+CREATE INDEX webhook_events_done_idx ON ONLY public.webhook_events USING btree (processed_at) WHERE (status = ANY (ARRAY['processed'::text, 'ignored'::text]));
+CREATE INDEX webhook_events_pending_idx ON ONLY public.webhook_events USING btree (received_at) WHERE (status = ANY (ARRAY['received'::text, 'failed'::text]));
+CREATE INDEX webhook_events_waiting_idx ON ONLY public.webhook_events USING gin (waiting_for) WHERE (status = 'waiting'::text);
+CREATE INDEX webhook_events_waiting_since_idx ON ONLY public.webhook_events USING btree (provider, received_at) WHERE (status = 'waiting'::text);
 CREATE INDEX workers_alive_idx ON public.workers USING btree (heartbeat_at) WHERE (status = ANY (ARRAY['running'::text, 'draining'::text]));
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION private.handle_new_user();
 CREATE TRIGGER on_auth_user_updated AFTER UPDATE OF raw_app_meta_data, email ON auth.users FOR EACH ROW EXECUTE FUNCTION private.sync_user_role();
@@ -10931,6 +11059,7 @@ CREATE TRIGGER trades_updated_at BEFORE UPDATE ON public.trades FOR EACH ROW EXE
 CREATE TRIGGER webhook_events_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, error ON public.webhook_events FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('webhooks');
 CREATE TRIGGER webhook_events_enqueue_billing AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text]))) EXECUTE FUNCTION private.billing_enqueue_webhook_event();
 CREATE TRIGGER webhook_events_enqueue_snaptrade AFTER INSERT ON public.webhook_events FOR EACH ROW WHEN ((new.provider = 'snaptrade'::text)) EXECUTE FUNCTION private.holdings_enqueue_snaptrade_event();
+CREATE TRIGGER webhook_events_once BEFORE INSERT OR UPDATE OF provider, event_id ON public.webhook_events FOR EACH ROW EXECUTE FUNCTION private.webhook_events_once();
 CREATE TRIGGER webhook_events_requeue_billing AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = ANY (ARRAY['waiting'::text, 'failed'::text])) AND (new.status = 'received'::text) AND (new.provider = ANY (ARRAY['stripe'::text, 'paystack'::text, 'tripay'::text])))) EXECUTE FUNCTION private.billing_requeue_webhook_event();
 CREATE TRIGGER webhook_events_requeue_snaptrade AFTER UPDATE OF status ON public.webhook_events FOR EACH ROW WHEN (((old.status = ANY (ARRAY['waiting'::text, 'failed'::text])) AND (new.status = 'received'::text) AND (new.provider = 'snaptrade'::text))) EXECUTE FUNCTION private.holdings_requeue_snaptrade_event();
 CREATE TRIGGER workers_console_notify AFTER INSERT OR DELETE OR UPDATE OF status ON public.workers FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('fleet');
@@ -11054,7 +11183,7 @@ ALTER TABLE ONLY public.invoices
     ADD CONSTRAINT invoices_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_locked_by_fkey FOREIGN KEY (locked_by) REFERENCES public.workers(id) ON DELETE SET NULL;
-ALTER TABLE ONLY public.notifications
+ALTER TABLE public.notifications
     ADD CONSTRAINT notifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_bot_id_fkey FOREIGN KEY (bot_id) REFERENCES public.bots(id) ON DELETE CASCADE;
@@ -11587,6 +11716,7 @@ REVOKE ALL ON FUNCTION private.enqueue_backtest_run() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.enqueue_data_request() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.fleet_forget_worker(p_worker_id uuid, p_reason text) TO service_role;
+REVOKE ALL ON FUNCTION private.fold_history_partitions(p_table text, p_before timestamp with time zone, p_cutoff timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_backtest_run_changes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_bot_changes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.guard_organisation_bot_changes() FROM PUBLIC;
@@ -11594,6 +11724,7 @@ REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.history_kept_end(p_table text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.history_step_start(p_step interval, p_at timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) FROM PUBLIC;
@@ -11727,6 +11858,7 @@ REVOKE ALL ON FUNCTION private.validate_data_request() FROM PUBLIC;
 GRANT ALL ON TABLE public.webhook_events TO service_role;
 GRANT SELECT ON TABLE public.webhook_events TO authenticated;
 REVOKE ALL ON FUNCTION private.webhook_event_audit_state(p_event public.webhook_events) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.webhook_events_once() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.write_limit_default(p_table text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.write_limit_take(p_table text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.write_limit_take(p_table text) TO anon;
@@ -12140,6 +12272,9 @@ GRANT ALL ON TABLE public.bot_logs TO service_role;
 GRANT SELECT ON TABLE public.bot_logs TO authenticated;
 GRANT ALL ON TABLE public.candles TO service_role;
 GRANT SELECT ON TABLE public.candles TO authenticated;
+GRANT SELECT,DELETE ON TABLE public.notifications TO authenticated;
+GRANT ALL ON TABLE public.notifications TO service_role;
+GRANT UPDATE(read_at) ON TABLE public.notifications TO authenticated;
 GRANT ALL ON TABLE private.billing_payment_methods TO service_role;
 GRANT ALL ON TABLE private.billing_reminders TO service_role;
 GRANT SELECT ON TABLE private.history_partitions TO service_role;
@@ -12147,6 +12282,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.holdings_pending_aggregates T
 GRANT ALL ON TABLE public.brokerage_positions TO service_role;
 GRANT SELECT ON TABLE public.brokerage_positions TO authenticated;
 GRANT SELECT ON TABLE private.watched_symbols TO service_role;
+GRANT SELECT ON TABLE private.webhook_event_keys TO service_role;
 GRANT ALL ON TABLE public.aggregated_holdings TO service_role;
 GRANT SELECT ON TABLE public.aggregated_holdings TO authenticated;
 GRANT ALL ON TABLE public.alert_incidents TO service_role;
@@ -12244,9 +12380,6 @@ GRANT SELECT ON TABLE public.job_queue_stats TO authenticated;
 GRANT ALL ON SEQUENCE public.jobs_id_seq TO service_role;
 GRANT ALL ON TABLE public.market_latest_candles TO service_role;
 GRANT SELECT ON TABLE public.market_latest_candles TO authenticated;
-GRANT ALL ON TABLE public.notifications TO service_role;
-GRANT SELECT,DELETE ON TABLE public.notifications TO authenticated;
-GRANT UPDATE(read_at) ON TABLE public.notifications TO authenticated;
 GRANT ALL ON TABLE public.orders TO service_role;
 GRANT SELECT ON TABLE public.orders TO authenticated;
 GRANT ALL ON TABLE public.symbol_prices TO service_role;

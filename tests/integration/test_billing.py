@@ -34,8 +34,7 @@ async def store(
 ) -> None:
     """What the Edge Functions do: insert once per (provider, event id)."""
     await conn.execute(
-        "insert into webhook_events (provider, event_id, event_type, payload) values (%s, %s, %s, %s) "
-        "on conflict (provider, event_id) do nothing",
+        "insert into webhook_events (provider, event_id, event_type, payload) values (%s, %s, %s, %s)",
         (provider, event_id, event_type, json.dumps(payload)),
     )
 

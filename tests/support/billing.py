@@ -98,7 +98,7 @@ async def deliver(
         event_type = payload.get("type") or payload.get("event") or payload.get("status")
         await conn.execute(
             "insert into webhook_events (provider, event_id, event_type, payload)"
-            " values (%s, %s, %s, %s) on conflict (provider, event_id) do nothing",
+            " values (%s, %s, %s, %s)",
             (provider, event_id, event_type, json.dumps(payload)),
         )
 

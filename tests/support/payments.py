@@ -114,7 +114,7 @@ async def store(conn: psycopg.AsyncConnection[Any], delivery: Delivery) -> None:
     """What the Edge Function does with a verified delivery: store it once per event id."""
     await conn.execute(
         "insert into webhook_events (provider, event_id, event_type, payload, occurred_at) "
-        "values (%s, %s, %s, %s, %s) on conflict (provider, event_id) do nothing",
+        "values (%s, %s, %s, %s, %s)",
         (
             delivery.provider,
             delivery.event_id,

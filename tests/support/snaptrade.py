@@ -128,7 +128,7 @@ async def webhook(
     }
     await conn.execute(
         "insert into webhook_events (provider, event_id, event_type, payload, occurred_at) "
-        "values ('snaptrade', %s, %s, %s, %s) on conflict (provider, event_id) do nothing",
+        "values ('snaptrade', %s, %s, %s, %s)",
         (payload["webhookId"], event_type, json.dumps(payload), at),
     )
     return str(payload["webhookId"])

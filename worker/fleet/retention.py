@@ -12,12 +12,16 @@ older than its keep (:class:`~worker.fleet.settings.RetentionSettings`) from
   30 days; the per-day rollups stay).
 
 Failed and waiting webhook events, unread notifications, and dead, queued or running jobs
-are never history. A partitioned history (:data:`PARTITIONED`: ``bot_logs``, one partition
-per week; ``api_usage_minutes``, one per day) loses whole weeks or days: ``public.drop_history_partitions`` detaches and drops every
-partition whose last day is older than the keep, without deleting a row; only the
-rows of its default partition (days that had no partition) are deleted in batches. The
-periodic job ``fleet.partitions`` (every ``RETENTION_INTERVAL_S`` too) creates the
-partitions of the week ahead (``public.create_history_partitions``).
+are never history. A partitioned history (:data:`PARTITIONED`: ``bot_logs``,
+``webhook_events`` and ``notifications``, one partition per week; ``api_usage_minutes``, one
+per day) loses whole weeks or days: ``public.drop_history_partitions`` detaches and drops
+every partition whose last day is older than the keep, without deleting a row. Webhook
+events and notifications keep some old rows (those that are not history), so their old
+weeks are folded: the rows that stay are copied into one partition ``<table>_kept`` before
+the weeks are dropped. Only the rows of the default partition (days that had no
+partition) and of ``_kept`` are deleted in batches. The periodic job ``fleet.partitions``
+(every ``RETENTION_INTERVAL_S`` too) creates the partitions of the week ahead
+(``public.create_history_partitions``).
 
 Each call of ``public.prune_history`` deletes one batch
 (``RETENTION_BATCH`` rows, oldest first) in its own short transaction and skips rows
@@ -49,7 +53,9 @@ HISTORIES: tuple[History, ...] = (
     "service_checks",
     "api_usage_minutes",
 )
-PARTITIONED: frozenset[History] = frozenset({"bot_logs", "api_usage_minutes"})
+PARTITIONED: frozenset[History] = frozenset(
+    {"bot_logs", "webhook_events", "notifications", "api_usage_minutes"}
+)
 RUN_BUDGET_S = 600.0
 PRUNE = "select public.prune_history(%(history)s, make_interval(secs => %(keep_s)s), %(batch)s)"
 DROP = "select public.drop_history_partitions(%(history)s, make_interval(secs => %(keep_s)s))"

@@ -6,7 +6,9 @@
 // parsed), UTF-8, then JSON that Postgres can store (400 naming the problem). A verified
 // delivery is stored once per (provider, event id) in public.webhook_events by
 // `storeEvent` and answered at once; the fleet does the work (a trigger on the inbox
-// enqueues the job). A re-delivery finds the row and changes nothing.
+// enqueues the job). A re-delivery changes nothing: a trigger on the inbox skips an event
+// whose (provider, event id) private.webhook_event_keys holds, for ever, also after the
+// event itself went with its week.
 import { db } from "./db.ts";
 import type { Bytes } from "./hmac.ts";
 import { clientIp, decodeUtf8, MAX_BODY_BYTES, readBody, reply } from "./http.ts";
@@ -74,7 +76,8 @@ export interface Stored {
   duplicate: boolean;
 }
 
-/** Stores a delivery once per (provider, event id); `text` is stored as received. */
+/** Stores a delivery once per (provider, event id); `text` is stored as received. A
+ * duplicate answers the id of the event first stored (which retention may have dropped). */
 export async function storeEvent(
   provider: InboxProvider,
   eventId: string,
@@ -87,12 +90,11 @@ export async function storeEvent(
     with ins as (
       insert into public.webhook_events (provider, event_id, event_type, payload, occurred_at)
       values (${provider}, ${eventId}, ${eventType}, (${text}::text)::jsonb, ${occurredAt})
-      on conflict (provider, event_id) do nothing
       returning id
     )
     select id, true as inserted from ins
     union all
-    select id, false from public.webhook_events
+    select id, false from private.webhook_event_keys
      where provider = ${provider} and event_id = ${eventId} and not exists (select 1 from ins)`;
   return { id: rows[0].id, duplicate: !rows[0].inserted };
 }

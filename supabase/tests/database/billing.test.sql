@@ -29,7 +29,7 @@ insert into public.webhook_events (provider, event_id, event_type, payload)
 values ('stripe', 'evt_1', 'invoice.paid', '{}'), ('paystack', 'charge.success:9', 'charge.success', '{}'),
        ('tripay', 'T1:PAID', 'payment_status.PAID', '{}');
 insert into public.webhook_events (provider, event_id, event_type, payload)
-values ('stripe', 'evt_1', 'invoice.paid', '{}') on conflict (provider, event_id) do nothing;
+values ('stripe', 'evt_1', 'invoice.paid', '{}');
 select is((select count(*)::int from public.jobs where kind = 'billing.webhook'), 3,
           'each stored payment event queues one billing.webhook job; a duplicate queues none');
 select is(tests.try_as('alice@bill.test', 'select * from public.webhook_events'), 'rows=0', 'users read no webhook events');

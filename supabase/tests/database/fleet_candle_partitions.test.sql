@@ -42,7 +42,7 @@ select is(public.create_history_partitions_between('candles', '2016-01-20', '201
           'the months of a period are made before a download');
 select is(public.create_history_partitions_between('candles', '2016-01-01', '2016-03-31'), 0, '... once');
 select throws_ok($$select public.create_history_partitions_between('trades', now(), now())$$, '22023',
-                 'create_history_partitions_between: history must be one of api_usage_minutes, bot_logs, candles', 'only a partitioned history');
+                 'create_history_partitions_between: history must be one of api_usage_minutes, bot_logs, candles, notifications, webhook_events', 'only a partitioned history');
 select throws_ok($$select public.create_history_partitions_between('candles', now(), now() - interval '1 day')$$, '22023',
                  'create_history_partitions_between: from and until must be finite, from <= until, at most 100 years apart',
                  'a period must run forward');

@@ -41,7 +41,7 @@ select is(tests.try_as('boss@partitions.test', $$select count(*) from partitions
 select is(tests.try_as('part@partitions.test', $$select public.create_history_partitions()$$), 'denied',
           'a user cannot create partitions');
 select throws_ok($$select public.drop_history_partitions('jobs', interval '1 day')$$, '22023',
-                 'drop_history_partitions: history must be one of api_usage_minutes, bot_logs, candles', 'only a partitioned history is dropped');
+                 'drop_history_partitions: history must be one of api_usage_minutes, bot_logs, candles, notifications, webhook_events', 'only a partitioned history is dropped');
 select throws_ok($$select public.drop_history_partitions('bot_logs', interval '0')$$, '22023',
                  'drop_history_partitions: keep must be positive and at most 100 years', 'the keep must be positive');
 
