@@ -96,5 +96,11 @@ export async function storeEvent(
     union all
     select id, false from private.webhook_event_keys
      where provider = ${provider} and event_id = ${eventId} and not exists (select 1 from ins)`;
-  return { id: rows[0].id, duplicate: !rows[0].inserted };
+  if (rows.length > 0) return { id: rows[0].id, duplicate: !rows[0].inserted };
+  // A first delivery of the same event committed while this one waited on its key: the
+  // statement's snapshot predates that commit, so the key is read again in a new one.
+  const [first] = await sql<{ id: string }[]>`
+    select id from private.webhook_event_keys where provider = ${provider} and event_id = ${eventId}`;
+  if (!first) throw new Error(`webhook event ${provider}/${eventId} was neither stored nor found`);
+  return { id: first.id, duplicate: true };
 }
