@@ -4722,10 +4722,10 @@ ALTER FUNCTION public.ai_token_price(p_user_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT NULL::inet, p_calls jsonb DEFAULT NULL::jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
 declare
   v_key record;
-  v_plan public.plans;
   v_limit integer;
   v_key_limit integer;
   v_bucket text;
@@ -4742,7 +4742,10 @@ declare
   v_headers jsonb;
   v_ids jsonb;
 begin
-  if not private.is_service() then
+  -- private.is_service(), inline (a SQL function with settings is planned again at every call).
+  if current_user in ('anon', 'authenticated', 'tradefleet_admin')
+     or coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', 'service_role')
+        <> 'service_role' then
     raise exception 'only the service resolves API keys' using errcode = 'insufficient_privilege';
   end if;
   -- What this call writes (the limiter, the key's last use) may be lost in a crash without
@@ -4755,15 +4758,25 @@ begin
   if p_key is null or p_key !~ '^tf_(live|test)_[A-Za-z0-9]{32}$' then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
   end if;
-  -- The key, the user it acts as (an organisation's key: the paying owner) and their role,
-  -- in one statement. The hash is private.api_key_hash's, inline.
+  -- The key, the user it acts as (an organisation's key: the paying owner), their role and
+  -- their plan (private.current_plan's rule), in one statement. The hash is
+  -- private.api_key_hash's, inline.
   select k.id, coalesce(k.user_id, o.owner_id) as user_id, k.organisation_id, k.scopes,
          k.revoked_at, k.expires_at, k.last_used_at, k.last_used_ip,
-         coalesce(u.raw_app_meta_data ->> 'role', 'user') as role
+         coalesce(u.raw_app_meta_data ->> 'role', 'user') as role,
+         p.name as plan_name, p.api_access, p.features
     into v_key
     from public.api_keys k
     left join public.organisations o on o.id = k.organisation_id
     left join auth.users u on u.id = coalesce(k.user_id, o.owner_id)
+    left join lateral (
+      select p.name, p.api_access, p.features from public.plans p
+       where p.id = coalesce((select s.plan_id from public.subscriptions s
+                               where s.user_id = coalesce(k.user_id, o.owner_id) and s.status in ('active', 'trial')
+                                 and s.expires_at > now()
+                               limit 1),
+                             (select f.id from public.plans f where f.name = 'Free'))
+       limit 1) p on true
    where k.key_hash = extensions.hmac(convert_to(p_key, 'UTF8'),
                                       (select s.secret from private.api_key_secret s), 'sha256');
   if not found or v_key.revoked_at is not null or (v_key.expires_at is not null and v_key.expires_at <= now()) then
@@ -4776,14 +4789,13 @@ begin
     return v_ids || jsonb_build_object('status', 403, 'error', format('this API key lacks the scope %s', p_scope),
                                        'scope', p_scope);
   end if;
-  v_plan := private.current_plan(v_key.user_id);
-  if not v_plan.api_access then
+  if not coalesce(v_key.api_access, false) then
     return v_ids || jsonb_build_object('status', 403, 'error',
-      format('plan limit reached: the %s plan does not include API access (api_access)%s', v_plan.name,
+      format('plan limit reached: the %s plan does not include API access (api_access)%s', v_key.plan_name,
              coalesce('; the ' || private.plan_lifting('api_access') || ' plan does', '')));
   end if;
-  v_limit := coalesce((v_plan.features ->> 'api_requests_per_minute')::integer, 60);
-  v_key_limit := (v_plan.features ->> 'api_key_requests_per_minute')::integer;
+  v_limit := coalesce((v_key.features ->> 'api_requests_per_minute')::integer, 60);
+  v_key_limit := (v_key.features ->> 'api_key_requests_per_minute')::integer;
   if v_key_limit is not null and v_key_limit < v_limit then
     -- A key's bucket can only bind when it is smaller than the user's (every request of the
     -- key also takes from the user's), so it is kept only then.
@@ -4793,7 +4805,7 @@ begin
         'status', 429, 'limit', v_key_limit, 'remaining', v_key_rate.remaining, 'reset', v_key_rate.reset_seconds,
         'retry_after', v_key_rate.retry_after_seconds,
         'error', format('rate limit reached: the %s plan allows %s API requests a minute per key (api_key_requests_per_minute)',
-                        v_plan.name, v_key_limit));
+                        v_key.plan_name, v_key_limit));
     end if;
     v_key_taken := true;
   end if;
@@ -4803,10 +4815,15 @@ begin
     -- private.rate_limit_take's GCRA step, inline.
     v_now := clock_timestamp();
     v_t := interval '1 minute' / v_limit;
-    insert into private.rate_limit_buckets as b (bucket, tat) values (v_bucket, v_now + v_t)
-    on conflict (bucket) do update set tat = greatest(b.tat, v_now) + v_t
-     where greatest(b.tat, v_now) + v_t <= v_now + interval '1 minute'
+    update private.rate_limit_buckets b set tat = greatest(b.tat, v_now) + v_t
+     where b.bucket = v_bucket and greatest(b.tat, v_now) + v_t <= v_now + interval '1 minute'
     returning b.tat into v_tat;
+    if not found then
+      insert into private.rate_limit_buckets as b (bucket, tat) values (v_bucket, v_now + v_t)
+      on conflict (bucket) do update set tat = greatest(b.tat, v_now) + v_t
+       where greatest(b.tat, v_now) + v_t <= v_now + interval '1 minute'
+      returning b.tat into v_tat;
+    end if;
     v_refused := v_tat is null;
     if v_refused then
       select b.tat into v_tat from private.rate_limit_buckets b where b.bucket = v_bucket;
@@ -4829,7 +4846,7 @@ begin
     return v_ids || jsonb_build_object(
       'status', 429, 'limit', v_limit, 'remaining', v_remaining, 'reset', v_reset, 'retry_after', v_retry,
       'error', format('rate limit reached: the %s plan allows %s API requests a minute (api_requests_per_minute)',
-                      v_plan.name, v_limit));
+                      v_key.plan_name, v_limit));
   end if;
   v_headers := jsonb_build_object('limit', v_limit, 'remaining', v_remaining, 'reset', v_reset);
   if v_key_taken then
@@ -9784,7 +9801,7 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100))),
     CONSTRAINT api_keys_one_owner CHECK (((user_id IS NULL) <> (organisation_id IS NULL))),
     CONSTRAINT api_keys_organisation_scopes CHECK (((organisation_id IS NULL) OR (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text]))),
-    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ private.api_scopes())))
+    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ '{backtests:read,backtests:write,bots:read,bots:write,portfolio:read,signals:write,trades:read}'::text[])))
 )
 WITH (fillfactor='70');
 ALTER TABLE public.api_keys OWNER TO postgres;
