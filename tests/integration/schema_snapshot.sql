@@ -2000,8 +2000,8 @@ begin
   end if;
   if new.exchange_credential_id is distinct from old.exchange_credential_id and new.exchange_credential_id is not null
      and not exists (select 1 from public.exchange_credentials c
-                      where c.id = new.exchange_credential_id and c.user_id = (select auth.uid())
-                        and c.user_id = new.user_id) then
+                      where c.id = new.exchange_credential_id and c.user_id = new.user_id
+                        and (c.user_id = (select auth.uid()) or new.user_id is distinct from old.user_id)) then
     raise exception 'an organisation bot trades with an exchange key of its paying owner, set by them'
       using errcode = 'insufficient_privilege', constraint = 'bots_organisation_credential_owner';
   end if;
@@ -2667,6 +2667,7 @@ CREATE TABLE public.organisation_members (
     invited_by uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    offers_exchange_keys boolean DEFAULT false NOT NULL,
     CONSTRAINT organisation_members_role_known CHECK ((role = ANY (ARRAY['owner'::text, 'admin'::text, 'member'::text, 'read_only'::text])))
 );
 ALTER TABLE public.organisation_members OWNER TO postgres;
@@ -8190,6 +8191,26 @@ begin
 end;
 $$;
 ALTER FUNCTION public.mark_dead_workers(p_stale_s double precision) OWNER TO postgres;
+CREATE FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean DEFAULT true) RETURNS public.organisation_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.organisation_caller();
+  v_member public.organisation_members;
+begin
+  if p_organisation_id is null or p_offer is null then
+    raise exception 'say which organisation and whether you offer your exchange keys'
+      using errcode = 'invalid_parameter_value', constraint = 'organisation_members_offer_arguments';
+  end if;
+  perform private.organisation_require(p_organisation_id, 'member');
+  update public.organisation_members m set offers_exchange_keys = p_offer, updated_at = now()
+   where m.organisation_id = p_organisation_id and m.user_id = v_uid
+  returning * into v_member;
+  return v_member;
+end;
+$$;
+ALTER FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean) OWNER TO postgres;
 CREATE FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -9319,6 +9340,8 @@ declare
   v_member public.organisation_members;
   v_plan public.plans;
   v_n integer;
+  v_exchanges text[];
+  v_missing text[];
 begin
   if p_organisation_id is null or p_new_owner_id is null then
     raise exception 'say which organisation and which member takes it over'
@@ -9362,9 +9385,36 @@ begin
     raise exception 'the organisation''s bots hold open positions or pending requests, paid by the paying owner; close them first'
       using errcode = 'check_violation', constraint = 'organisations_transfer_open_positions';
   end if;
-  if exists (select 1 from public.bots b where b.organisation_id = p_organisation_id and not b.is_paper_trade) then
-    raise exception 'the organisation''s live bots trade with the paying owner''s exchange keys, which stay theirs; delete them or make them paper bots first'
-      using errcode = 'check_violation', constraint = 'organisations_transfer_live_bots';
+  -- Live bots trade with the paying owner's exchange keys, which stay theirs: they move to
+  -- keys of the new owner on the same exchanges (live or testnet as before), which the new
+  -- owner offered for the organisation (offer_exchange_keys_to_organisation). Moving what
+  -- live bots trade with needs the caller's two-factor session, as any change of a live
+  -- bot's key does.
+  select array_agg(distinct b.exchange || case when c.is_testnet then ' (testnet)' else '' end order by
+                   b.exchange || case when c.is_testnet then ' (testnet)' else '' end)
+    into v_exchanges
+    from public.bots b left join public.exchange_credentials c on c.id = b.exchange_credential_id
+   where b.organisation_id = p_organisation_id and not b.is_paper_trade;
+  if v_exchanges is not null then
+    if coalesce(auth.jwt() ->> 'aal', 'aal1') <> 'aal2' then
+      raise exception 'handing over live bots needs a session with two-factor authentication (aal2)'
+        using errcode = 'insufficient_privilege', constraint = 'organisations_transfer_live_bots_aal2';
+    end if;
+    if not v_member.offers_exchange_keys then
+      raise exception 'the organisation''s live bots (on %) trade with your exchange keys, which stay yours; the new owner first offers their own keys for them (offer_exchange_keys_to_organisation), or delete the bots or make them paper bots',
+        array_to_string(v_exchanges, ', ')
+        using errcode = 'check_violation', constraint = 'organisations_transfer_live_bots';
+    end if;
+    select array_agg(x order by x) into v_missing
+      from unnest(v_exchanges) x
+     where not exists (select 1 from public.exchange_credentials c
+                        where c.user_id = p_new_owner_id
+                          and c.exchange || case when c.is_testnet then ' (testnet)' else '' end = x);
+    if v_missing is not null then
+      raise exception 'the new owner has no exchange key on % for the organisation''s live bots; they add one first, or the bots are deleted or made paper bots',
+        array_to_string(v_missing, ', ')
+        using errcode = 'check_violation', constraint = 'organisations_transfer_exchange_keys';
+    end if;
   end if;
   v_plan := private.current_plan(p_new_owner_id);
   select count(*) into v_n from public.bots b
@@ -9390,7 +9440,31 @@ begin
      set role = case when m.user_id = p_new_owner_id then 'owner' else 'admin' end, updated_at = now()
    where m.organisation_id = p_organisation_id and m.user_id in (p_new_owner_id, v_uid);
   update public.strategies s set user_id = p_new_owner_id where s.organisation_id = p_organisation_id;
-  update public.bots b set user_id = p_new_owner_id where b.organisation_id = p_organisation_id;
+  -- The bots move to the new owner; live ones to the new owner's key on their exchange (the
+  -- 'default' label first, then the oldest), and those running are paused: a person with a
+  -- two-factor session starts them again on the new key.
+  update public.bots b
+     set user_id = p_new_owner_id,
+         exchange_credential_id = coalesce(
+           (select c.id from public.exchange_credentials c
+             where not b.is_paper_trade and c.user_id = p_new_owner_id and c.exchange = b.exchange
+               and c.is_testnet = coalesce((select o.is_testnet from public.exchange_credentials o
+                                             where o.id = b.exchange_credential_id), false)
+             order by c.label = 'default' desc, c.created_at, c.id
+             limit 1),
+           case when b.is_paper_trade then b.exchange_credential_id end),
+         status = case when not b.is_paper_trade and b.status = 'running' then 'paused' else b.status end,
+         status_reason = case when not b.is_paper_trade and b.status = 'running'
+                              then 'the organisation was handed over: start the bot again to trade with its new paying owner''s exchange key'
+                              else b.status_reason end
+   where b.organisation_id = p_organisation_id;
+  -- Copying a marketplace strategy into the organisation's bots was paid for by whoever
+  -- subscribed; bots they no longer pay for stop copying (their subscriptions stay theirs,
+  -- without the bot). The new owner subscribes with a bot of the organisation to copy again.
+  update public.strategy_subscriptions ss
+     set auto_execute = false, bot_id = null
+   where ss.bot_id in (select b.id from public.bots b where b.organisation_id = p_organisation_id)
+     and ss.subscriber_id <> p_new_owner_id;
   update public.bots b
      set status = 'paused', pause_cause = 'subscription',
          status_reason = 'the organisation''s new paying owner does not subscribe to this bot''s marketplace strategy'
@@ -12067,6 +12141,9 @@ GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolea
 GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) TO service_role;
 REVOKE ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO service_role;
+REVOKE ALL ON FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean) TO service_role;
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO service_role;
