@@ -2074,8 +2074,8 @@ begin
   end if;
   if new.exchange_credential_id is distinct from old.exchange_credential_id and new.exchange_credential_id is not null
      and not exists (select 1 from public.exchange_credentials c
-                      where c.id = new.exchange_credential_id and c.user_id = (select auth.uid())
-                        and c.user_id = new.user_id) then
+                      where c.id = new.exchange_credential_id and c.user_id = new.user_id
+                        and (c.user_id = (select auth.uid()) or new.user_id is distinct from old.user_id)) then
     raise exception 'an organisation bot trades with an exchange key of its paying owner, set by them'
       using errcode = 'insufficient_privilege', constraint = 'bots_organisation_credential_owner';
   end if;
@@ -2751,6 +2751,7 @@ CREATE TABLE public.organisation_members (
     invited_by uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    offers_exchange_keys boolean DEFAULT false NOT NULL,
     CONSTRAINT organisation_members_role_known CHECK ((role = ANY (ARRAY['owner'::text, 'admin'::text, 'member'::text, 'read_only'::text])))
 );
 ALTER TABLE public.organisation_members OWNER TO postgres;
@@ -4841,10 +4842,10 @@ ALTER FUNCTION public.ai_token_price(p_user_id uuid) OWNER TO postgres;
 CREATE FUNCTION public.api_authorize(p_key text, p_scope text, p_ip inet DEFAULT NULL::inet, p_calls jsonb DEFAULT NULL::jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
 declare
   v_key record;
-  v_plan public.plans;
   v_limit integer;
   v_key_limit integer;
   v_bucket text;
@@ -4861,7 +4862,10 @@ declare
   v_headers jsonb;
   v_ids jsonb;
 begin
-  if not private.is_service() then
+  -- private.is_service(), inline (a SQL function with settings is planned again at every call).
+  if current_user in ('anon', 'authenticated', 'tradefleet_admin')
+     or coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', 'service_role')
+        <> 'service_role' then
     raise exception 'only the service resolves API keys' using errcode = 'insufficient_privilege';
   end if;
   -- What this call writes (the limiter, the key's last use) may be lost in a crash without
@@ -4874,15 +4878,25 @@ begin
   if p_key is null or p_key !~ '^tf_(live|test)_[A-Za-z0-9]{32}$' then
     return jsonb_build_object('status', 401, 'error', 'invalid API key');
   end if;
-  -- The key, the user it acts as (an organisation's key: the paying owner) and their role,
-  -- in one statement. The hash is private.api_key_hash's, inline.
+  -- The key, the user it acts as (an organisation's key: the paying owner), their role and
+  -- their plan (private.current_plan's rule), in one statement. The hash is
+  -- private.api_key_hash's, inline.
   select k.id, coalesce(k.user_id, o.owner_id) as user_id, k.organisation_id, k.scopes,
          k.revoked_at, k.expires_at, k.last_used_at, k.last_used_ip,
-         coalesce(u.raw_app_meta_data ->> 'role', 'user') as role
+         coalesce(u.raw_app_meta_data ->> 'role', 'user') as role,
+         p.name as plan_name, p.api_access, p.features
     into v_key
     from public.api_keys k
     left join public.organisations o on o.id = k.organisation_id
     left join auth.users u on u.id = coalesce(k.user_id, o.owner_id)
+    left join lateral (
+      select p.name, p.api_access, p.features from public.plans p
+       where p.id = coalesce((select s.plan_id from public.subscriptions s
+                               where s.user_id = coalesce(k.user_id, o.owner_id) and s.status in ('active', 'trial')
+                                 and s.expires_at > now()
+                               limit 1),
+                             (select f.id from public.plans f where f.name = 'Free'))
+       limit 1) p on true
    where k.key_hash = extensions.hmac(convert_to(p_key, 'UTF8'),
                                       (select s.secret from private.api_key_secret s), 'sha256');
   if not found or v_key.revoked_at is not null or (v_key.expires_at is not null and v_key.expires_at <= now()) then
@@ -4895,14 +4909,13 @@ begin
     return v_ids || jsonb_build_object('status', 403, 'error', format('this API key lacks the scope %s', p_scope),
                                        'scope', p_scope);
   end if;
-  v_plan := private.current_plan(v_key.user_id);
-  if not v_plan.api_access then
+  if not coalesce(v_key.api_access, false) then
     return v_ids || jsonb_build_object('status', 403, 'error',
-      format('plan limit reached: the %s plan does not include API access (api_access)%s', v_plan.name,
+      format('plan limit reached: the %s plan does not include API access (api_access)%s', v_key.plan_name,
              coalesce('; the ' || private.plan_lifting('api_access') || ' plan does', '')));
   end if;
-  v_limit := coalesce((v_plan.features ->> 'api_requests_per_minute')::integer, 60);
-  v_key_limit := (v_plan.features ->> 'api_key_requests_per_minute')::integer;
+  v_limit := coalesce((v_key.features ->> 'api_requests_per_minute')::integer, 60);
+  v_key_limit := (v_key.features ->> 'api_key_requests_per_minute')::integer;
   if v_key_limit is not null and v_key_limit < v_limit then
     -- A key's bucket can only bind when it is smaller than the user's (every request of the
     -- key also takes from the user's), so it is kept only then.
@@ -4912,7 +4925,7 @@ begin
         'status', 429, 'limit', v_key_limit, 'remaining', v_key_rate.remaining, 'reset', v_key_rate.reset_seconds,
         'retry_after', v_key_rate.retry_after_seconds,
         'error', format('rate limit reached: the %s plan allows %s API requests a minute per key (api_key_requests_per_minute)',
-                        v_plan.name, v_key_limit));
+                        v_key.plan_name, v_key_limit));
     end if;
     v_key_taken := true;
   end if;
@@ -4922,10 +4935,15 @@ begin
     -- private.rate_limit_take's GCRA step, inline.
     v_now := clock_timestamp();
     v_t := interval '1 minute' / v_limit;
-    insert into private.rate_limit_buckets as b (bucket, tat) values (v_bucket, v_now + v_t)
-    on conflict (bucket) do update set tat = greatest(b.tat, v_now) + v_t
-     where greatest(b.tat, v_now) + v_t <= v_now + interval '1 minute'
+    update private.rate_limit_buckets b set tat = greatest(b.tat, v_now) + v_t
+     where b.bucket = v_bucket and greatest(b.tat, v_now) + v_t <= v_now + interval '1 minute'
     returning b.tat into v_tat;
+    if not found then
+      insert into private.rate_limit_buckets as b (bucket, tat) values (v_bucket, v_now + v_t)
+      on conflict (bucket) do update set tat = greatest(b.tat, v_now) + v_t
+       where greatest(b.tat, v_now) + v_t <= v_now + interval '1 minute'
+      returning b.tat into v_tat;
+    end if;
     v_refused := v_tat is null;
     if v_refused then
       select b.tat into v_tat from private.rate_limit_buckets b where b.bucket = v_bucket;
@@ -4948,7 +4966,7 @@ begin
     return v_ids || jsonb_build_object(
       'status', 429, 'limit', v_limit, 'remaining', v_remaining, 'reset', v_reset, 'retry_after', v_retry,
       'error', format('rate limit reached: the %s plan allows %s API requests a minute (api_requests_per_minute)',
-                      v_plan.name, v_limit));
+                      v_key.plan_name, v_limit));
   end if;
   v_headers := jsonb_build_object('limit', v_limit, 'remaining', v_remaining, 'reset', v_reset);
   if v_key_taken then
@@ -8295,6 +8313,26 @@ begin
 end;
 $$;
 ALTER FUNCTION public.mark_dead_workers(p_stale_s double precision) OWNER TO postgres;
+CREATE FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean DEFAULT true) RETURNS public.organisation_members
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.organisation_caller();
+  v_member public.organisation_members;
+begin
+  if p_organisation_id is null or p_offer is null then
+    raise exception 'say which organisation and whether you offer your exchange keys'
+      using errcode = 'invalid_parameter_value', constraint = 'organisation_members_offer_arguments';
+  end if;
+  perform private.organisation_require(p_organisation_id, 'member');
+  update public.organisation_members m set offers_exchange_keys = p_offer, updated_at = now()
+   where m.organisation_id = p_organisation_id and m.user_id = v_uid
+  returning * into v_member;
+  return v_member;
+end;
+$$;
+ALTER FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean) OWNER TO postgres;
 CREATE FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) RETURNS public.strategy_subscriptions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -9424,6 +9462,8 @@ declare
   v_member public.organisation_members;
   v_plan public.plans;
   v_n integer;
+  v_exchanges text[];
+  v_missing text[];
 begin
   if p_organisation_id is null or p_new_owner_id is null then
     raise exception 'say which organisation and which member takes it over'
@@ -9467,9 +9507,36 @@ begin
     raise exception 'the organisation''s bots hold open positions or pending requests, paid by the paying owner; close them first'
       using errcode = 'check_violation', constraint = 'organisations_transfer_open_positions';
   end if;
-  if exists (select 1 from public.bots b where b.organisation_id = p_organisation_id and not b.is_paper_trade) then
-    raise exception 'the organisation''s live bots trade with the paying owner''s exchange keys, which stay theirs; delete them or make them paper bots first'
-      using errcode = 'check_violation', constraint = 'organisations_transfer_live_bots';
+  -- Live bots trade with the paying owner's exchange keys, which stay theirs: they move to
+  -- keys of the new owner on the same exchanges (live or testnet as before), which the new
+  -- owner offered for the organisation (offer_exchange_keys_to_organisation). Moving what
+  -- live bots trade with needs the caller's two-factor session, as any change of a live
+  -- bot's key does.
+  select array_agg(distinct b.exchange || case when c.is_testnet then ' (testnet)' else '' end order by
+                   b.exchange || case when c.is_testnet then ' (testnet)' else '' end)
+    into v_exchanges
+    from public.bots b left join public.exchange_credentials c on c.id = b.exchange_credential_id
+   where b.organisation_id = p_organisation_id and not b.is_paper_trade;
+  if v_exchanges is not null then
+    if coalesce(auth.jwt() ->> 'aal', 'aal1') <> 'aal2' then
+      raise exception 'handing over live bots needs a session with two-factor authentication (aal2)'
+        using errcode = 'insufficient_privilege', constraint = 'organisations_transfer_live_bots_aal2';
+    end if;
+    if not v_member.offers_exchange_keys then
+      raise exception 'the organisation''s live bots (on %) trade with your exchange keys, which stay yours; the new owner first offers their own keys for them (offer_exchange_keys_to_organisation), or delete the bots or make them paper bots',
+        array_to_string(v_exchanges, ', ')
+        using errcode = 'check_violation', constraint = 'organisations_transfer_live_bots';
+    end if;
+    select array_agg(x order by x) into v_missing
+      from unnest(v_exchanges) x
+     where not exists (select 1 from public.exchange_credentials c
+                        where c.user_id = p_new_owner_id
+                          and c.exchange || case when c.is_testnet then ' (testnet)' else '' end = x);
+    if v_missing is not null then
+      raise exception 'the new owner has no exchange key on % for the organisation''s live bots; they add one first, or the bots are deleted or made paper bots',
+        array_to_string(v_missing, ', ')
+        using errcode = 'check_violation', constraint = 'organisations_transfer_exchange_keys';
+    end if;
   end if;
   v_plan := private.current_plan(p_new_owner_id);
   select count(*) into v_n from public.bots b
@@ -9495,7 +9562,31 @@ begin
      set role = case when m.user_id = p_new_owner_id then 'owner' else 'admin' end, updated_at = now()
    where m.organisation_id = p_organisation_id and m.user_id in (p_new_owner_id, v_uid);
   update public.strategies s set user_id = p_new_owner_id where s.organisation_id = p_organisation_id;
-  update public.bots b set user_id = p_new_owner_id where b.organisation_id = p_organisation_id;
+  -- The bots move to the new owner; live ones to the new owner's key on their exchange (the
+  -- 'default' label first, then the oldest), and those running are paused: a person with a
+  -- two-factor session starts them again on the new key.
+  update public.bots b
+     set user_id = p_new_owner_id,
+         exchange_credential_id = coalesce(
+           (select c.id from public.exchange_credentials c
+             where not b.is_paper_trade and c.user_id = p_new_owner_id and c.exchange = b.exchange
+               and c.is_testnet = coalesce((select o.is_testnet from public.exchange_credentials o
+                                             where o.id = b.exchange_credential_id), false)
+             order by c.label = 'default' desc, c.created_at, c.id
+             limit 1),
+           case when b.is_paper_trade then b.exchange_credential_id end),
+         status = case when not b.is_paper_trade and b.status = 'running' then 'paused' else b.status end,
+         status_reason = case when not b.is_paper_trade and b.status = 'running'
+                              then 'the organisation was handed over: start the bot again to trade with its new paying owner''s exchange key'
+                              else b.status_reason end
+   where b.organisation_id = p_organisation_id;
+  -- Copying a marketplace strategy into the organisation's bots was paid for by whoever
+  -- subscribed; bots they no longer pay for stop copying (their subscriptions stay theirs,
+  -- without the bot). The new owner subscribes with a bot of the organisation to copy again.
+  update public.strategy_subscriptions ss
+     set auto_execute = false, bot_id = null
+   where ss.bot_id in (select b.id from public.bots b where b.organisation_id = p_organisation_id)
+     and ss.subscriber_id <> p_new_owner_id;
   update public.bots b
      set status = 'paused', pause_cause = 'subscription',
          status_reason = 'the organisation''s new paying owner does not subscribe to this bot''s marketplace strategy'
@@ -9928,7 +10019,7 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100))),
     CONSTRAINT api_keys_one_owner CHECK (((user_id IS NULL) <> (organisation_id IS NULL))),
     CONSTRAINT api_keys_organisation_scopes CHECK (((organisation_id IS NULL) OR (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text]))),
-    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ private.api_scopes())))
+    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ '{backtests:read,backtests:write,bots:read,bots:write,portfolio:read,signals:write,trades:read}'::text[])))
 )
 WITH (fillfactor='70');
 ALTER TABLE public.api_keys OWNER TO postgres;
@@ -12185,6 +12276,9 @@ GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolea
 GRANT ALL ON FUNCTION public.manual_trade(p_bot_id uuid, p_is_paper_trade boolean, p_side text, p_amount private.finite_number, p_stake private.finite_number, p_idempotency_key text, p_pair text) TO service_role;
 REVOKE ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.mark_dead_workers(p_stale_s double precision) TO service_role;
+REVOKE ALL ON FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean) TO authenticated;
+GRANT ALL ON FUNCTION public.offer_exchange_keys_to_organisation(p_organisation_id uuid, p_offer boolean) TO service_role;
 REVOKE ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.pause_strategy_subscription(p_subscription_id uuid) TO service_role;

@@ -158,6 +158,10 @@ INTENTIONAL: dict[str, dict[str, str]] = {
                 _APP_RPC,
             ),
             (
+                "offer_exchange_keys_to_organisation_p_organisation_id uuid, p_offer boolean",
+                _APP_RPC,
+            ),
+            (
                 "set_organisation_member_role_p_organisation_id uuid, p_user_id uuid, p_role text",
                 _APP_RPC,
             ),

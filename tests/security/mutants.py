@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from tests.integration.test_advisor import unexpected_findings
+from tests.security.mutants_organisations import HANDOVER_MUTANTS
 from tests.security.mutants_payouts import PAYOUT_MUTANTS
 from tests.support import db as support
 
@@ -601,6 +602,7 @@ MUTANTS: list[Mutant] = [
     ),
 ]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
+MUTANTS += [Mutant(*m) for m in HANDOVER_MUTANTS]
 
 
 @dataclass

@@ -78,8 +78,8 @@ const VALUE = `v.market_value::text, v.unrealized_pnl::text, v.day_change::text,
   v.holdings_count::int, v.cash::text, v.total_value::text, v.updated_at`;
 const RUN = `r.id, r.strategy, r.strategy_id, r.parameters, r.exchange, r.trading_pair, r.timeframe, r.start_date, r.end_date,
   r.settings, r.status, r.progress::text, r.error, r.compute_seconds::text, r.credits_charged::text, r.started_at,
-  r.finished_at, r.created_at`;
-const RESULT = `x.id, x.initial_balance::text, x.final_balance::text, x.total_return::text,
+  r.finished_at, r.created_at, r.mode, r.trading_pairs, r.optimization, r.summary`;
+const RESULT = `x.id, x.trading_pair, x.initial_balance::text, x.final_balance::text, x.total_return::text,
   x.total_return_percentage::text, x.max_drawdown::text, x.sharpe_ratio::text, x.sortino_ratio::text, x.win_rate::text,
   x.profit_factor::text, x.total_trades, x.winning_trades, x.losing_trades, x.best_trade::text, x.worst_trade::text,
   x.avg_trade::text, x.calmar_ratio::text, x.trades, x.equity_curve, x.created_at`;
@@ -165,17 +165,52 @@ async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Pr
       const results = await tx.unsafe(
         `select ${RESULT} from public.backtest_results x where x.run_id = $1 order by x.created_at desc limit 1`, [id],
       );
-      return [200, { ...plain(rows)[0], result: results.length ? plain(results)[0] : null }];
+      const run = plain(rows)[0] as Json;
+      // A batch's markets, best return first; an optimisation's ranked parameter sets.
+      const markets = run.mode === "batch"
+        ? await tx.unsafe(
+          `select ${RESULT} from public.backtest_results x where x.run_id = $1
+            order by x.total_return_percentage desc nulls last, x.trading_pair limit 20`,
+          [id],
+        )
+        : [];
+      const [ranked] = run.mode === "optimize"
+        ? await tx.unsafe(
+          `select x.metadata -> 'optimization' -> 'ranked' as ranked from public.backtest_results x
+            where x.run_id = $1 order by x.created_at desc limit 1`,
+          [id],
+        )
+        : [];
+      return [200, {
+        ...run,
+        result: results.length ? plain(results)[0] : null,
+        results: plain(markets),
+        ranked: Array.isArray(ranked?.ranked) ? ranked.ranked : null,
+      }];
     }
     case "startBacktest": {
+      // A batch names its markets (trading_pairs; the first is its trading_pair), the other
+      // modes one market.
+      const pairs = Array.isArray(body.trading_pairs) ? body.trading_pairs as string[] : null;
+      if (body.mode === "batch" && !pairs) {
+        return [400, { error: "trading_pairs is required for a batch", field: "trading_pairs" }];
+      }
+      if (body.mode !== "batch" && pairs) {
+        return [400, { error: "trading_pairs is for a batch only (mode batch)", field: "trading_pairs" }];
+      }
+      if (!pairs && body.trading_pair === undefined) {
+        return [400, { error: "trading_pair is required", field: "trading_pair" }];
+      }
       const rows = await tx.unsafe(
         `insert into public.backtest_runs as r (user_id, strategy, strategy_id, parameters, exchange, trading_pair, timeframe,
-                                                start_date, end_date, settings)
-         values (auth.uid(), $1, $2::uuid, coalesce($3::jsonb, '{}'), coalesce($4, 'binance'), $5, $6, $7::timestamptz,
-                 $8::timestamptz, coalesce($9::jsonb, '{}'))
+                                                start_date, end_date, settings, mode, trading_pairs, optimization)
+         values (auth.uid(), $1, $2::uuid, coalesce($3::jsonb, '{}'), coalesce($4, 'binance'),
+                 coalesce(($11::text[])[1], $5), $6, $7::timestamptz, $8::timestamptz, coalesce($9::jsonb, '{}'),
+                 coalesce($10, 'backtest'), $11::text[], coalesce($12::jsonb, '{}'))
          returning ${RUN}`,
-        [body.strategy, str(body.strategy_id), body.parameters ?? null, str(body.exchange), body.trading_pair,
-         body.timeframe, str(body.start_date), str(body.end_date), body.settings ?? null],
+        [body.strategy, str(body.strategy_id), body.parameters ?? null, str(body.exchange), str(body.trading_pair),
+         body.timeframe, str(body.start_date), str(body.end_date), body.settings ?? null, str(body.mode), pairs,
+         body.optimization ?? null],
       );
       return [201, plain(rows)[0]];
     }

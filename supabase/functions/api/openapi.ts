@@ -46,6 +46,7 @@ const DECIMAL_OUT: Schema = { type: ["string", "null"], description: "a decimal,
 const PAIR_PATTERN = "^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$";
 const STRATEGIES = ["sma_cross", "ema_cross", "rsi", "macd", "rsi_macd", "bollinger", "rules"];
 const TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "4h", "1d"];
+const MODES = ["backtest", "optimize", "batch"];
 const TIME_OUT: Schema = { type: ["string", "null"], description: "a time, ISO 8601" };
 
 export const SCHEMAS: Record<string, Schema> = {
@@ -211,8 +212,9 @@ export const SCHEMAS: Record<string, Schema> = {
   NewBacktest: {
     type: "object",
     additionalProperties: false,
-    required: ["strategy", "trading_pair", "timeframe"],
+    required: ["strategy", "timeframe"],
     properties: {
+      mode: { type: "string", enum: MODES },
       strategy: { type: "string", enum: STRATEGIES },
       strategy_id: { type: "string", format: "uuid" },
       parameters: { type: "object" },
@@ -221,10 +223,12 @@ export const SCHEMAS: Record<string, Schema> = {
         enum: ["binance", "bybit", "mexc", "bitget", "kraken", "coinbase", "okx", "kucoin", "gate"],
       },
       trading_pair: { type: "string", pattern: PAIR_PATTERN },
+      trading_pairs: { type: "array", items: { type: "string", pattern: PAIR_PATTERN }, maxItems: 20 },
       timeframe: { type: "string", enum: TIMEFRAMES },
       start_date: { type: "string", format: "date-time" },
       end_date: { type: "string", format: "date-time" },
       settings: { type: "object" },
+      optimization: { type: "object" },
     },
   },
   BacktestResult: {
@@ -232,6 +236,7 @@ export const SCHEMAS: Record<string, Schema> = {
     required: ["id", "final_balance", "total_return_percentage", "total_trades"],
     properties: {
       id: { type: "string", format: "uuid" },
+      trading_pair: { type: "string" },
       initial_balance: DECIMAL_OUT,
       final_balance: DECIMAL_OUT,
       total_return: DECIMAL_OUT,
@@ -258,6 +263,7 @@ export const SCHEMAS: Record<string, Schema> = {
     required: ["id", "strategy", "trading_pair", "timeframe", "status", "created_at"],
     properties: {
       id: { type: "string", format: "uuid" },
+      mode: { type: "string", enum: MODES },
       strategy: { type: "string", enum: STRATEGIES },
       strategy_id: { type: ["string", "null"], format: "uuid" },
       parameters: { type: "object" },
@@ -275,7 +281,21 @@ export const SCHEMAS: Record<string, Schema> = {
       started_at: TIME_OUT,
       finished_at: TIME_OUT,
       created_at: { type: "string" },
+      trading_pairs: { type: ["array", "null"], items: { type: "string" } },
+      optimization: { type: "object" },
+      summary: { type: ["object", "null"] },
       result: { anyOf: [ref("BacktestResult"), { type: "null" }] },
+      results: { type: "array", items: ref("BacktestResult") },
+      ranked: { type: ["array", "null"], items: ref("RankedSet") },
+    },
+  },
+  RankedSet: {
+    type: "object",
+    required: ["params"],
+    properties: {
+      params: { type: "object" },
+      stats: { type: "object" },
+      oos_stats: { type: ["object", "null"] },
     },
   },
   Error: {

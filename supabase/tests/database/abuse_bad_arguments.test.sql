@@ -201,6 +201,8 @@ insert into calls values
   ('revoke_organisation_invitation: null', 'alice', $$select revoke_organisation_invitation(null)$$, 'error=P0002'),
   ('revoke_organisation_invitation: no such invitation', 'alice', $$select revoke_organisation_invitation(gen_random_uuid())$$, 'error=P0002'),
   ('transfer_organisation_ownership: nulls', 'alice', $$select transfer_organisation_ownership(null, null)$$, 'error=22023'),
+  ('offer_exchange_keys_to_organisation: nulls', 'alice', $$select offer_exchange_keys_to_organisation(null, null)$$, 'error=22023'),
+  ('offer_exchange_keys_to_organisation: someone else''s organisation', 'alice', $$select offer_exchange_keys_to_organisation(gen_random_uuid())$$, 'error=P0002'),
   ('transfer_organisation_ownership: someone else''s organisation', 'alice', $$select transfer_organisation_ownership(gen_random_uuid(), tests.id('user', 1402))$$, 'error=P0002'),
   ('delete_organisation: someone else''s organisation', 'alice', $$select delete_organisation(gen_random_uuid())$$, 'error=P0002'),
   ('create_organisation_api_key: nulls', 'alice', $$select * from create_organisation_api_key(null, null, null, null, null)$$, 'error=22023'),

@@ -219,7 +219,8 @@ insert into public.bots (id, user_id, organisation_id, exchange_credential_id, n
                          initial_balance, stake_amount, is_paper_trade)
 values (tests.id('hobot', 3), tests.id('user', 2001), pg_temp.org(), tests.id('hocred', 1), 'desk live', 'binance', 'ETH/BTC',
         '5m', 'rsi', 1, 0.1, false);
-select is(pg_temp.transfer('olga', 2002), '23514 organisations_transfer_live_bots', 'refused while the organisation has a live bot');
+select is(pg_temp.transfer('olga', 2002), '42501 organisations_transfer_live_bots_aal2',
+          'a live bot is handed over only from a two-factor session (abuse_handover_live_bots has the rest)');
 delete from public.bots where id = tests.id('hobot', 3);
 select is((select owner_id from public.organisations where id = pg_temp.org()), tests.id('user', 2001),
           'every refusal left olga the paying owner');

@@ -68,6 +68,7 @@ insert into calls values
   ('delete_organisation: o1', $$select (delete_organisation(@org.o1)).id::text as key$$, array['denied', 'o1', 'denied', 'error=P0002', 'error=P0002', 'denied']),
   ('create_organisation_api_key: o1', $$select (create_organisation_api_key(@org.o1, 'matrix', '{bots:read}')).key ~ '^tf_live_[A-Za-z0-9]{32}$' as key$$, array['denied', 'true', 'denied', 'error=P0002', 'error=P0002', 'denied']),
   ('revoke_organisation_invitation: pat''s to o1', $$select (revoke_organisation_invitation(@org_invite.i1)).id::text as key$$, array['denied', 'i1', 'denied', 'error=P0002', 'error=P0002', 'denied']),
+  ('offer_exchange_keys_to_organisation: o1', $$select (offer_exchange_keys_to_organisation(@org.o1)).user_id::text as key$$, array['denied', 'a', 'b', 'error=P0002', 'error=P0002', 'denied']),
   ('transfer_organisation_ownership: o1 to bob', $$select (transfer_organisation_ownership(@org.o1, @user.b)).id::text as key$$, array['denied', 'o1', 'denied', 'error=P0002', 'error=P0002', 'denied']);
 
 -- Who may execute every function in public (anon, authenticated, service_role).
@@ -85,6 +86,7 @@ insert into executors values
   ('accept_organisation_invitation(uuid)', 'authenticated service_role'),
   ('revoke_organisation_invitation(uuid)', 'authenticated service_role'),
   ('transfer_organisation_ownership(uuid,uuid)', 'authenticated service_role'),
+  ('offer_exchange_keys_to_organisation(uuid,boolean)', 'authenticated service_role'),
   ('admin_credit_audit()', 'authenticated service_role'),
   ('admin_resolve_credit_exposure(uuid,text,text)', 'authenticated service_role'),
   ('admin_review_payout(uuid,boolean,text)', 'authenticated service_role'),
