@@ -5,7 +5,8 @@
 -- batch's newest candle still goes through public.candles, whose statement trigger
 -- publishes a market's latest candle. service_role already writes candles through the
 -- parent; it gets insert (only) on the month partitions of candles, existing and new. Users
--- still reach partitions only through the parent.
+-- still reach partitions only through the parent. create_history_partition keeps the
+-- rule of 20261214600000: a step that `<table>_kept` covers gets no partition.
 
 create or replace function private.create_history_partition(p_table text, p_at timestamptz)
 returns boolean
@@ -25,7 +26,8 @@ begin
   if v_key is null then
     raise exception 'create_history_partition: % is not partitioned history', p_table using errcode = '22023';
   end if;
-  if pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)) is not null then
+  if pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)) is not null
+     or v_lo < coalesce(private.history_kept_end(p_table), '-infinity') then
     return false;
   end if;
   execute pg_catalog.format('select exists (select 1 from partitions.%I where %I >= $1 and %I < $2)',
