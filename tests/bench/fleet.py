@@ -6,8 +6,10 @@ replayed 5m candles. Each size (by default 25,000 bots in 1 worker process, 50,0
 their leases. For each candle close the bench measures the time until every worker has
 persisted every bot's decision (fills, stops, strategy, credit holds, orders/trades/logs,
 equity and ``bots.last_candle_at`` committed), and reports p50/p99, the largest worker's
-peak RSS, the database's commits per second (``pg_stat_database.xact_commit``) and WAL
-bytes per close (``pg_current_wal_lsn`` difference) over the measured closes. The shared
+peak RSS and CPU seconds per close (p50: on a shared machine, the part of the wall time
+that is the worker's own work), the database's commits per second
+(``pg_stat_database.xact_commit``) and WAL bytes per close (``pg_current_wal_lsn``
+difference) over the measured closes. The shared
 work is printed beside its reference without sharing (one candle fetch and one strategy
 computation per bot).
 
@@ -181,14 +183,16 @@ async def _worker(url: str, worker_id: str, pipe: Connection) -> None:
         pipe.send(("ready", len(runner.bots), time.perf_counter() - t))
         fetches0 = md.fetches
         closes = 0
+        cpu: list[float] = []
         while True:
             message = pipe.recv()
             if message[0] != "close":
                 break
             now = datetime.fromisoformat(message[1])
             await clock.advance_to(now)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             await runner.process_close(now)
+            cpu.append(time.process_time() - c)
             closes += 1
             pipe.send(("closed", time.perf_counter() - t))
         groups = len({b.config.group for b in runner.bots.values()})
@@ -204,6 +208,7 @@ async def _worker(url: str, worker_id: str, pipe: Connection) -> None:
                     "market_s": percentile([p[0] for p in phases], 50),
                     "steps_s": percentile([p[1] for p in phases], 50),
                     "persist_s": percentile([p[2] for p in phases], 50),
+                    "cpu_s": percentile(cpu, 50),
                 },
             )
         )
@@ -294,7 +299,8 @@ async def run_size(size: Size, closes: int) -> None:
         f"{size.bots / max(groups * size.workers, 1):.0f}x fewer",
         f"per close: min {min(size.durations):.3f}s max {max(size.durations):.3f}s; p50 per worker of market data "
         f"{max(s['market_s'] for s in stats):.3f}s, bot steps {max(s['steps_s'] for s in stats):.3f}s, "
-        f"persistence {max(s['persist_s'] for s in stats):.3f}s",
+        f"persistence {max(s['persist_s'] for s in stats):.3f}s; worker CPU "
+        f"{max(s['cpu_s'] for s in stats):.3f}s",
         f"database: {size.commits_per_s:.1f} commits/s ({size.commits_per_close:.1f} per close), "
         f"{size.wal_kb_per_close:.0f} kB WAL per close",
     ]

@@ -254,3 +254,53 @@ async def test_an_allow_short_bot_that_cannot_short_logs_the_skipped_entry() -> 
     assert not out.orders and not b.in_flight
     [entry] = out.logs
     assert entry["context"]["action"] == "short_skipped" and "spot market" in entry["message"]
+
+
+# Levels of the position opened at 0.1 (stop 2 %, target 3 %): a long's stop 0.098 and
+# target 0.103, a short's stop 0.102 and target 0.097; candles around, on and through them.
+LEVEL_CANDLES = [
+    ("0.1", "0.1", "0.1", "0.1"),
+    ("0.1", "0.1029", "0.0981", "0.1"),  # inside both levels
+    ("0.1", "0.103", "0.099", "0.1"),  # on the long's target
+    ("0.1", "0.101", "0.098", "0.1"),  # on the long's stop
+    ("0.1", "0.102", "0.099", "0.1"),  # on the short's stop
+    ("0.1", "0.101", "0.097", "0.1"),  # on the short's target
+    ("0.1", "0.1019", "0.0971", "0.1"),  # inside the short's levels
+    ("0.105", "0.106", "0.104", "0.105"),  # a gap through the long's target
+    ("0.09", "0.091", "0.089", "0.09"),  # a gap through the long's stop
+]
+
+
+@pytest.mark.parametrize("short", [False, True], ids=["long", "short"])
+@pytest.mark.parametrize("ohlc", LEVEL_CANDLES)
+async def test_a_position_is_idle_exactly_when_its_step_changes_nothing(
+    short: bool, ohlc: tuple[str, str, str, str]
+) -> None:
+    """The runner skips the step of a bot whose decision and candle are ``idle``: that must
+    never skip a stop-loss or take-profit the candle touched."""
+    b = short_bot() if short else bot()
+    await step(b, candle(0, "0.1", "0.1", "0.1", "0.1"), SHORT if short else Decision(True, False))
+    await step(b, candle(1, "0.1", "0.1", "0.1", "0.1"))
+    assert b.position is not None and not b.in_flight
+    c = candle(2, *ohlc)
+    idle = engine.idle(b, HOLD, c)
+    out = await step(b, c)
+    assert idle == (not out.has_writes and b.position is not None), (ohlc, out.trades)
+
+
+async def test_a_trailing_stop_or_a_live_level_is_never_idle() -> None:
+    """A trailing stop moves with every close and a live bot's levels rest on its exchange:
+    their steps always run."""
+    trailing = bot(metadata={"paper_fee": "0.001", "trailing_stop": True})
+    await enter(trailing)
+    await step(trailing, candle(1, "0.1", "0.1", "0.1", "0.1"))
+    quiet = candle(2, "0.1", "0.1", "0.1", "0.1")
+    assert trailing.position is not None and not engine.idle(trailing, HOLD, quiet)
+    plain = bot()
+    await enter(plain)
+    await step(plain, candle(1, "0.1", "0.1", "0.1", "0.1"))
+    assert engine.idle(plain, HOLD, quiet)
+    assert not engine.idle(plain, HOLD)  # no candle: the levels cannot be checked
+    assert not engine.idle(plain, Decision(False, True), quiet)  # the exit decision
+    plain.stops_moved = True
+    assert not engine.idle(plain, HOLD, quiet)

@@ -400,8 +400,10 @@ def missed_entry(intent: EntryIntent, out: StepOut) -> None:
     )
 
 
-def idle(bot: BotState, decision: Decision) -> bool:
-    """Without orders in flight: would this candle change nothing for the bot?"""
+def idle(bot: BotState, decision: Decision, candle: Candle | None = None) -> bool:
+    """Without orders in flight: would this candle change nothing for the bot? A position
+    with a stop-loss or take-profit is idle when ``candle`` touches neither level and
+    nothing else can move them (a paper bot's levels, no trailing stop, none to record)."""
     pos = bot.position
     if pos is None:
         wants = (
@@ -410,4 +412,19 @@ def idle(bot: BotState, decision: Decision) -> bool:
             or (decision.short_blocked and bot.config.allow_short)
         )
         return not wants or bot.halted
-    return not decision.exits(pos) and pos.stop_price is None and pos.take_price is None
+    if decision.exits(pos):
+        return False
+    stop, take = pos.stop_price, pos.take_price
+    if stop is None and take is None:
+        return True
+    if (
+        candle is None
+        or bot.protective
+        or bot.stops_moved
+        or bot.config.trailing_stop
+        or not isinstance(bot.exchange, BotPaperExchange)
+    ):
+        return False
+    if pos.long:  # apply_stops' tests, none of them true
+        return (stop is None or candle.low > stop) and (take is None or candle.high < take)
+    return (stop is None or candle.high < stop) and (take is None or candle.low > take)

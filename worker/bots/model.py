@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal
 
 from worker.candles import MarketKey
@@ -23,9 +24,11 @@ HUNDRED = Decimal(100)
 _NS = uuid.UUID("6f1d1e7e-3b1c-4c55-9d1a-7b0f1f3a7c11")
 
 
+@lru_cache(maxsize=1 << 14)
 def derived_id(*parts: object) -> uuid.UUID:
     """A deterministic uuid (order and trade rows) from a client order id; the ids of the
-    order's credit transfers come from ``worker.credits.order_transfer_id``."""
+    order's credit transfers come from ``worker.credits.order_transfer_id``. Cached: a
+    step derives the same order's id several times (its flight, its rows, its trade)."""
     return uuid.uuid5(_NS, "/".join(str(p) for p in parts))
 
 

@@ -418,7 +418,7 @@ class BotRunner:
                 ):
                     # Fast path: one new candle and nothing in flight; most bots stop here.
                     decision = self._decision(bot, window, last, last, cache)
-                    if engine.idle(bot, decision):
+                    if engine.idle(bot, decision, last):
                         bot.last_candle_at = last.time
                         if bot.config.int_id % PROGRESS_EVERY == turn:
                             results.append((bot, StepOut(), last.time))
@@ -550,7 +550,7 @@ class BotRunner:
     async def _step(
         self, bot: BotState, candle: Candle, decision: Decision, out: StepOut
     ) -> EntryIntent | None:
-        if not bot.in_flight and engine.idle(bot, decision):
+        if not bot.in_flight and engine.idle(bot, decision, candle):
             return None  # nothing can fill, trigger or be decided: most bots on most candles
         await engine.apply_fills(bot, candle, out)
         await engine.apply_stops(bot, candle, out)
