@@ -1,6 +1,7 @@
 """The worker's one retry policy: exponential backoff with a little jitter, honouring a
-server's ``retry_after``. A plain loop: the first attempt, which nearly always succeeds,
-costs one call (a paper bot places thousands of orders per candle close through it).
+server's ``retry_after``, built on tenacity. The first attempt, which nearly always
+succeeds, runs bare and costs one call (a paper bot places thousands of orders per candle
+close through it); tenacity takes over from the first failure.
 
 Exchanges, brokerage providers and notification channels all retry through
 :func:`retry`; what counts as worth another try is the exception type they raise
@@ -15,6 +16,8 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from worker.errors import Retryable
 
@@ -64,25 +67,52 @@ async def retry(
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
-    attempt = 1
-    while True:
-        try:
-            return await operation()
-        except retry_on as error:
-            if attempt >= attempts:
-                raise
-            delay = backoff_delay(attempt, base=base, factor=factor, maximum=maximum, jitter=jitter)
-            retry_after = getattr(error, "retry_after", None)
-            if isinstance(retry_after, int | float):
-                delay = max(delay, min(float(retry_after), maximum))
-            log.warning(
-                "%s failed (attempt %d of %d), retrying in %.2fs: %s",
-                describe,
-                attempt,
-                attempts,
-                delay,
-                error,
-                extra={"action": "retry", "attempt": attempt},
-            )
-            await sleep(delay)
-            attempt += 1
+    # The first try runs bare: it is the hot path (a paper order, a notification) and most
+    # calls succeed, so only a failed one pays for tenacity's machinery, which then runs
+    # the policy from that failure on (its attempt 1 re-raises it).
+    try:
+        return await operation()
+    except retry_on as error:
+        if attempts == 1:
+            raise
+        failed: list[BaseException] = [error]
+
+    def wait(state: RetryCallState) -> float:
+        delay = backoff_delay(
+            state.attempt_number, base=base, factor=factor, maximum=maximum, jitter=jitter
+        )
+        error = state.outcome.exception() if state.outcome is not None else None
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, int | float):
+            delay = max(delay, min(float(retry_after), maximum))
+        return delay
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning(
+            "%s failed (attempt %d of %d), retrying in %.2fs: %s",
+            describe,
+            state.attempt_number,
+            attempts,
+            delay,
+            error,
+            extra={"action": "retry", "attempt": state.attempt_number},
+        )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait,
+        retry=retry_if_exception_type(retry_on),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+    async def call() -> T:
+        # tenacity awaits only coroutine functions; ``operation`` may be a lambda.
+        if failed:
+            raise failed.pop()
+        return await operation()
+
+    return await retrying(call)
