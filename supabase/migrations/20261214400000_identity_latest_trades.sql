@@ -16,8 +16,9 @@
 -- branch stops at the page size and the two are merged. The planner cannot know how few
 -- rows the policies' parameters (auth.uid(), the organisation's bots) leave, so it would
 -- still take a bitmap scan of all the user's trades: bitmap scans are off inside the
--- function, which leaves the ordered index scan. PL/pgSQL keeps the plan for the session,
--- as PostgREST's prepared statements keep the table query's.
+-- function, which leaves the ordered index scan. The organisation branch runs only for
+-- members of organisations with other members' bots. PL/pgSQL keeps the plans for the
+-- session, as PostgREST's prepared statements keep the table query's.
 --
 -- It runs with the caller's rights (security invoker): every policy of public.trades
 -- still applies to each branch; the branches only say where to look first. It lists the
@@ -39,35 +40,49 @@ set search_path = ''
 set enable_bitmapscan = off
 as $$
 declare
-  v_limit integer := p_limit;
+  v_uid uuid := (select auth.uid());
+  v_org_bots uuid[];
 begin
   if p_limit is null or p_limit < 1 or p_limit > 1000 then
     raise exception 'latest_trades reads 1 to 1,000 trades a call, not %', coalesce(p_limit::text, 'null')
       using errcode = 'invalid_parameter_value';
+  end if;
+  -- Other members' bots of the caller's organisations, as the bots table shows them.
+  v_org_bots := array(
+    select b.id from public.bots b
+     where b.organisation_id = any (array(
+             select m.organisation_id from public.organisation_members m where m.user_id = v_uid))
+       and b.user_id <> v_uid);
+  if cardinality(v_org_bots) = 0 then
+    return query
+    select t.*
+      from public.trades t
+     where t.user_id = v_uid
+       and (p_before is null or t.entry_time < p_before)
+     order by t.entry_time desc
+     limit p_limit;
+    return;
   end if;
   return query
   select l.*
   from (
     (select t.*
        from public.trades t
-      where t.user_id = (select auth.uid())
+      where t.user_id = v_uid
         and (p_before is null or t.entry_time < p_before)
       order by t.entry_time desc
-      limit v_limit)
+      limit p_limit)
     union all
     (select t.*
        from public.trades t
-      where t.bot_id = any ((select array(
-              select b.id from public.bots b where b.organisation_id = any ((select array(
-                select m.organisation_id from public.organisation_members m
-                 where m.user_id = (select auth.uid())))::uuid[])))::uuid[])
-        and t.user_id <> (select auth.uid())
+      where t.bot_id = any (v_org_bots)
+        and t.user_id <> v_uid
         and (p_before is null or t.entry_time < p_before)
       order by t.entry_time desc
-      limit v_limit)
+      limit p_limit)
   ) l
   order by l.entry_time desc, l.id
-  limit v_limit;
+  limit p_limit;
 end;
 $$;
 

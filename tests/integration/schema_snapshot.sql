@@ -8078,35 +8078,49 @@ CREATE FUNCTION public.latest_trades(p_limit integer DEFAULT 50, p_before timest
     SET enable_bitmapscan TO 'off'
     AS $$
 declare
-  v_limit integer := p_limit;
+  v_uid uuid := (select auth.uid());
+  v_org_bots uuid[];
 begin
   if p_limit is null or p_limit < 1 or p_limit > 1000 then
     raise exception 'latest_trades reads 1 to 1,000 trades a call, not %', coalesce(p_limit::text, 'null')
       using errcode = 'invalid_parameter_value';
+  end if;
+  -- Other members' bots of the caller's organisations, as the bots table shows them.
+  v_org_bots := array(
+    select b.id from public.bots b
+     where b.organisation_id = any (array(
+             select m.organisation_id from public.organisation_members m where m.user_id = v_uid))
+       and b.user_id <> v_uid);
+  if cardinality(v_org_bots) = 0 then
+    return query
+    select t.*
+      from public.trades t
+     where t.user_id = v_uid
+       and (p_before is null or t.entry_time < p_before)
+     order by t.entry_time desc
+     limit p_limit;
+    return;
   end if;
   return query
   select l.*
   from (
     (select t.*
        from public.trades t
-      where t.user_id = (select auth.uid())
+      where t.user_id = v_uid
         and (p_before is null or t.entry_time < p_before)
       order by t.entry_time desc
-      limit v_limit)
+      limit p_limit)
     union all
     (select t.*
        from public.trades t
-      where t.bot_id = any ((select array(
-              select b.id from public.bots b where b.organisation_id = any ((select array(
-                select m.organisation_id from public.organisation_members m
-                 where m.user_id = (select auth.uid())))::uuid[])))::uuid[])
-        and t.user_id <> (select auth.uid())
+      where t.bot_id = any (v_org_bots)
+        and t.user_id <> v_uid
         and (p_before is null or t.entry_time < p_before)
       order by t.entry_time desc
-      limit v_limit)
+      limit p_limit)
   ) l
   order by l.entry_time desc, l.id
-  limit v_limit;
+  limit p_limit;
 end;
 $$;
 ALTER FUNCTION public.latest_trades(p_limit integer, p_before timestamp with time zone) OWNER TO postgres;
