@@ -51,7 +51,6 @@ WAKE_JOBS = 500
 WAKE_GAP_S = 0.004
 PROCRASTINATE_CONCURRENCY = 20
 PROCRASTINATE_BOX_S = 75.0
-LAST_MIGRATION = "20261206000200"  # private, identity and the fleet
 
 
 async def wait_until(
@@ -289,38 +288,22 @@ async def bench_procrastinate(url: str, jobs: int) -> dict[str, float]:
 
 
 def fresh_database(name: str, *, migrate: bool) -> str:
-    """A new database; with ``migrate``, the platform and the migrations up to the fleet's
-    (later ones belong to other capabilities and are not needed here)."""
+    """A new database; with ``migrate``, a clone of the migrated template (every migration:
+    the queue measured is the one that ships, with its latest claim)."""
+    template = support.ensure_template() if migrate else None
     with psycopg.connect(support.admin_url(), autocommit=True) as conn:
         conn.execute(
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
         )
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = support.admin_url(name)
-    if migrate:
-        files = sorted((ROOT / "sql" / "platform").glob("*.sql")) + [
-            f
-            for f in sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
-            if f.name[:14] <= LAST_MIGRATION
-        ]
-        for f in files:
-            subprocess.run(
-                [
-                    "psql",
-                    "-X",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "--single-transaction",
-                    url,
-                    "-f",
-                    str(f),
-                ],
-                check=True,
-                capture_output=True,
-                env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
+        if template:
+            conn.execute(
+                sql.SQL("create database {} template {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
             )
-    return url
+        else:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return support.admin_url(name)
 
 
 def drop_database(name: str) -> None:

@@ -2,8 +2,8 @@
 
 10,000 users, 20,000 bots, and 1,000,000, 3,000,000 and 10,000,000 trades (the same
 users' history growing, measured at each size). The dashboard is what an app asks for on
-load: the user's bots with performance, their last 50 trades, and their performance
-function. Each query runs as PostgREST runs it (role + request.jwt.claims in a
+load: the user's bots with performance, their last 50 trades (``latest_trades``, the
+dashboard's RPC), and their performance function. Each query runs as PostgREST runs it (role + request.jwt.claims in a
 transaction), alternately as the user (RLS decides) and as the service role (with an
 explicit user filter), so both see the same machine at the same moment.
 
@@ -52,7 +52,7 @@ select b.id, b.user_id, b.exchange, b.trading_pair, 'buy', 1, 0.1, case when t %
 
 USER_QUERIES = {
     "bots": "select id, name, status, total_trades, win_rate_percentage, profit from bot_performance_summary order by created_at desc",
-    "last_trades": "select id, trading_pair, side, price, profit, entry_time from trades order by entry_time desc limit 50",
+    "last_trades": "select id, trading_pair, side, price, profit, entry_time from latest_trades(50)",
     "performance": "select * from get_user_trading_performance(30)",
 }
 SERVICE_QUERIES = {

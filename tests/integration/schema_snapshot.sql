@@ -6353,6 +6353,7 @@ ALTER FUNCTION public.cancel_strategy_subscription(p_subscription_id uuid) OWNER
 CREATE FUNCTION public.claim_jobs(p_worker_id uuid, p_queues text[], p_limit integer, p_lock_s double precision DEFAULT 30, p_kinds text[] DEFAULT NULL::text[]) RETURNS SETOF public.jobs
     LANGUAGE sql
     SET search_path TO ''
+    SET jit TO 'off'
     AS $$
   with recursive priorities (queue, priority) as (
     select q.name, (select j.priority from public.jobs j
@@ -8211,6 +8212,59 @@ begin
 end;
 $_$;
 ALTER FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) OWNER TO postgres;
+CREATE FUNCTION public.latest_trades(p_limit integer DEFAULT 50, p_before timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF public.trades
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET enable_bitmapscan TO 'off'
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_org_bots uuid[];
+begin
+  if p_limit is null or p_limit < 1 or p_limit > 1000 then
+    raise exception 'latest_trades reads 1 to 1,000 trades a call, not %', coalesce(p_limit::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  -- Other members' bots of the caller's organisations, as the bots table shows them.
+  v_org_bots := array(
+    select b.id from public.bots b
+     where b.organisation_id = any (array(
+             select m.organisation_id from public.organisation_members m where m.user_id = v_uid))
+       and b.user_id <> v_uid);
+  if cardinality(v_org_bots) = 0 then
+    return query
+    select t.*
+      from public.trades t
+     where t.user_id = v_uid
+       and (p_before is null or t.entry_time < p_before)
+     order by t.entry_time desc
+     limit p_limit;
+    return;
+  end if;
+  return query
+  select l.*
+  from (
+    (select t.*
+       from public.trades t
+      where t.user_id = v_uid
+        and (p_before is null or t.entry_time < p_before)
+      order by t.entry_time desc
+      limit p_limit)
+    union all
+    (select t.*
+       from public.trades t
+      where t.bot_id = any (v_org_bots)
+        and t.user_id <> v_uid
+        and (p_before is null or t.entry_time < p_before)
+      order by t.entry_time desc
+      limit p_limit)
+  ) l
+  order by l.entry_time desc, l.id
+  limit p_limit;
+end;
+$$;
+ALTER FUNCTION public.latest_trades(p_limit integer, p_before timestamp with time zone) OWNER TO postgres;
+COMMENT ON FUNCTION public.latest_trades(p_limit integer, p_before timestamp with time zone) IS 'The caller''s latest trades, newest first: their own and their organisations'' bots'', p_limit (1 to 1,000) entered before p_before.';
 CREATE FUNCTION public.leave_organisation(p_organisation_id uuid) RETURNS public.organisation_members
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -12268,6 +12322,9 @@ GRANT ALL ON FUNCTION public.ingest_tradingview_alert(p_token text, p_alert json
 REVOKE ALL ON FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) TO authenticated;
 GRANT ALL ON FUNCTION public.invite_to_organisation(p_organisation_id uuid, p_email text, p_role text) TO service_role;
+REVOKE ALL ON FUNCTION public.latest_trades(p_limit integer, p_before timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.latest_trades(p_limit integer, p_before timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.latest_trades(p_limit integer, p_before timestamp with time zone) TO service_role;
 REVOKE ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION public.leave_organisation(p_organisation_id uuid) TO service_role;

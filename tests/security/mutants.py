@@ -315,6 +315,11 @@ MUTANTS: list[Mutant] = [
         "alter view public.portfolio_value set (security_invoker = false);",
     ),
     Mutant(
+        "function switched to definer rights",
+        "latest_trades reads trades as their owner",
+        "alter function public.latest_trades(integer, timestamptz) security definer;",
+    ),
+    Mutant(
         "definer function without its search_path",
         "subscribe_to_strategy",
         "alter function public.subscribe_to_strategy(uuid, boolean, uuid, jsonb) reset search_path;",

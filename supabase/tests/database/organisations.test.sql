@@ -4,7 +4,7 @@
 -- removing and roles (never without an owner); whose plan and wallet an organisation bot
 -- uses; organisation API keys and what a request made with one reaches.
 begin;
-select plan(127);
+select plan(139);
 
 -- Cast: 1901 olivia (paying owner), 1902 oscar (second owner), 1903 adam (admin),
 -- 1904 mia (member), 1905 rita (read_only), 1906 xena (outsider), 1907 nina (invited).
@@ -133,6 +133,15 @@ select is(pg_temp.as_user(u, $$select 1 from bots where name like '%own'$$), e, 
 select is(pg_temp.as_user(u, format($$select 1 from %s where bot_id in (%L, %L)$$, t, tests.id('orgbot', 1), tests.id('orgbot', 2))),
           case when u = 'xena' then 'rows=0' else 'rows=2' end, u || ' reads the organisation''s ' || t)
   from unnest(array['orders', 'trades', 'bot_logs']) t, unnest(array['mia', 'rita', 'xena']) u;
+-- latest_trades (the dashboard's list) shows each of them exactly what trades shows, each
+-- row once: the owner's trades of organisation bots are hers, not counted twice.
+select is(pg_temp.as_user(u, $$select 1 from latest_trades(1000)$$), e, u || ' reads latest_trades: ' || e)
+  from (values ('olivia', 'rows=3'), ('oscar', 'rows=2'), ('mia', 'rows=2'), ('rita', 'rows=2'), ('xena', 'rows=0'),
+               ('anon', '42501 -')) v(u, e);
+select is(pg_temp.as_user(u, $$select id from (select id from trades except all select id from latest_trades(1000)) a
+                                union all select id from (select id from latest_trades(1000) except all select id from trades) b$$),
+          'rows=0', u || '''s latest_trades are exactly the trades RLS shows')
+  from unnest(array['olivia', 'oscar', 'mia', 'rita', 'xena']) u;
 select is(pg_temp.as_user(u, format($$select 1 from strategies where organisation_id = %L$$, pg_temp.org())), e,
           u || ' reads the organisation''s strategies: ' || e)
   from (values ('adam', 'rows=1'), ('rita', 'rows=1'), ('xena', 'rows=0')) v(u, e);
@@ -325,6 +334,8 @@ select is(pg_temp.as_key(format($$select 1 from bots where id = %L$$, tests.id('
 select is(pg_temp.as_key(format($$update bots set status = 'paused' where id = %L$$, tests.id('orgbot', 11))), 'rows=0',
           'the key cannot pause the paying owner''s personal bot');
 select is(pg_temp.as_key($$select 1 from trades$$), 'rows=2', 'the key reads the organisation''s trades only');
+select is(pg_temp.as_key($$select 1 from latest_trades(1000)$$), 'rows=2',
+          'through latest_trades too: the paying owner''s personal trade stays out of the key''s reach');
 select is(pg_temp.as_key($$select 1 from orders$$), 'rows=2', 'the key reads the organisation''s orders only');
 update public.plans set max_bots = 50 where id = tests.id('plan', 1901);
 select is(pg_temp.as_key($$insert into bots (name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)

@@ -11,6 +11,7 @@ create temp table calls (label text, statement text, expected text[]) on commit 
 insert into calls values
   ('get_user_trading_performance: own', $$select user_id::text as key from get_user_trading_performance(30)$$, array['denied', 'a', 'b', 'p', 'd', 'error=22023']),
   ('get_user_trading_performance: alice''s', $$select user_id::text as key from get_user_trading_performance(30, @user.a)$$, array['denied', 'a', 'denied', 'denied', 'a', 'a']),
+  ('latest_trades', $$select id::text as key from latest_trades(50) where id::text = any(@trade)$$, array['denied', 'a1 a2', 'b1 b2', 'p1 p2', 'd1 d2', '-']),
   ('credit_min_payout', $$select (credit_min_payout() >= 0)::text as key$$, array['denied', 'true', 'true', 'true', 'true', 'true']),
   ('credit_request_payout: own', $$select (credit_request_payout(1)).debit_account_id::text as key$$, array['denied', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002', 'error=P0002']),
   ('credit_request_payout: from alice''s account', $$select (credit_request_payout(1, null, @user.a)).debit_account_id::text as key$$, array['denied', 'error=P0002', 'denied', 'denied', 'denied', 'error=P0002']),
@@ -177,6 +178,7 @@ insert into executors values
   ('get_strategy_content(uuid)', 'authenticated service_role'),
   ('get_strategy_subscribers(uuid)', 'authenticated service_role'),
   ('get_user_trading_performance(integer,uuid)', 'authenticated service_role'),
+  ('latest_trades(integer,timestamp with time zone)', 'authenticated service_role'),
   ('hook_password_verification_attempt(jsonb)', 'service_role'),
   ('ingest_tradingview_alert(text,jsonb)', 'service_role'),
   ('manual_trade(uuid,boolean,text,private.finite_number,private.finite_number,text,text)', 'authenticated service_role'),
