@@ -9,7 +9,9 @@ and opened by the worker. Each live bot's ccxt client talks to one of
 replayed 5m candle close it measures the time until every decision is persisted (for a
 live bot: its orders placed on the exchange and answered, then written with the rest),
 then reports p50/p99 and the worker's peak RSS. Protective orders placed on the exchanges
-are counted (as orders of a protective type the fakes hold).
+are counted (as orders of a protective type the fakes hold), and so are the worker's CPU
+seconds and the HTTP requests its clients send per close (load-independent figures, for a
+machine whose load moves the latencies).
 
 The reference, measured side by side: the same 10,000 bots all on paper (ratio = live p99
 / paper p99). Each run is a process of its own (its own database and RSS).
