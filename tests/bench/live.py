@@ -9,7 +9,9 @@ and opened by the worker. Each live bot's ccxt client talks to one of
 replayed 5m candle close it measures the time until every decision is persisted (for a
 live bot: its orders placed on the exchange and answered, then written with the rest),
 then reports p50/p99 and the worker's peak RSS. Protective orders placed on the exchanges
-are counted (as orders of a protective type the fakes hold).
+are counted (as orders of a protective type the fakes hold), and so are the worker's CPU
+seconds and the HTTP requests its clients send per close (load-independent figures, for a
+machine whose load moves the latencies).
 
 The reference, measured side by side: the same 10,000 bots all on paper (ratio = live p99
 / paper p99). Each run is a process of its own (its own database and RSS).
@@ -184,7 +186,17 @@ async def run(bots: int, live: int, closes: int, n_fakes: int, live_on: bool) ->
                 from worker.exchanges.live import LiveExchange
 
                 url = exchanges[cfg.int_id % len(exchanges)].url
-                return LiveExchange(cfg.exchange, creds, api_base_url=url, enable_rate_limit=False)
+                ex = LiveExchange(cfg.exchange, creds, api_base_url=url, enable_rate_limit=False)
+                fetch = ex.client.fetch
+
+                async def counted(*args: Any, **kwargs: Any) -> Any:
+                    requests[0] += 1
+                    return await fetch(*args, **kwargs)
+
+                ex.client.fetch = counted  # every HTTP request of the client
+                return ex
+
+            requests = [0]
 
             pool = await open_pool(url, max_size=4)
             leases = LeaseManager(pool, str(worker[0]), ttl_s=3600)
@@ -209,12 +221,16 @@ async def run(bots: int, live: int, closes: int, n_fakes: int, live_on: bool) ->
                 now = START
                 await runner.process_close(now)  # first close: loads each market's history once
                 durations: list[float] = []
+                cpu: list[float] = []  # this process's CPU seconds per close
+                sent: list[int] = []  # HTTP requests to the exchanges per close
                 for _ in range(closes):
                     now += timedelta(minutes=5)
                     await clock.advance_to(now)
-                    t = time.perf_counter()
+                    t, c, r = time.perf_counter(), time.process_time(), requests[0]
                     await runner.process_close(now)
                     durations.append(time.perf_counter() - t)
+                    cpu.append(time.process_time() - c)
+                    sent.append(requests[0] - r)
                 running = len(runner.bots)
                 live_running = sum(1 for b in runner.bots.values() if not b.config.is_paper)
                 async with pool.connection() as conn:
@@ -243,6 +259,8 @@ async def run(bots: int, live: int, closes: int, n_fakes: int, live_on: bool) ->
         "setup_s": setup_s,
         "adopt_s": adopt_s,
         "durations": durations,
+        "cpu": cpu,
+        "requests": sent,
         "live_orders_db": counts[0],
         "orders_db": counts[1],
         "protective_db": counts[2],
@@ -290,6 +308,11 @@ def report(name: str, r: dict[str, Any]) -> None:
         f"{percentile([p[1] for p in phases], 50):.3f} / {percentile([p[1] for p in phases], 99):.3f}s, "
         f"persistence {percentile([p[2] for p in phases], 50):.3f} / "
         f"{percentile([p[2] for p in phases], 99):.3f}s"
+    )
+    print(
+        f"  per close, p50 / p99: worker CPU {percentile(r['cpu'], 50):.3f} / "
+        f"{percentile(r['cpu'], 99):.3f}s, exchange requests {percentile(r['requests'], 50):.0f} / "
+        f"{percentile(r['requests'], 99):.0f} ({sum(r['requests'])} in all)"
     )
 
 

@@ -45,7 +45,8 @@ where b.name like %s order by b.name, p.created_at, p.kind
 
 
 class Counting(LiveExchange):
-    """A client that counts the calls in flight: on its account and across the worker."""
+    """A client that counts the HTTP requests in flight: on its account and across the
+    worker."""
 
     worker_now = 0
     worker_max = 0
@@ -54,15 +55,21 @@ class Counting(LiveExchange):
         super().__init__(*args, **kwargs)
         self.now = 0
         self.max = 0
+        fetch = self.client.fetch
 
-    async def _call(self, action: str, awaitable: Awaitable[T]) -> T:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            return await self._counted(fetch(*args, **kwargs))
+
+        self.client.fetch = counted
+
+    async def _counted(self, awaitable: Awaitable[T]) -> T:
         cls = Counting
         self.now += 1
         cls.worker_now += 1
         self.max = max(self.max, self.now)
         cls.worker_max = max(cls.worker_max, cls.worker_now)
         try:
-            return await super()._call(action, awaitable)
+            return await awaitable
         finally:
             self.now -= 1
             cls.worker_now -= 1
@@ -125,6 +132,9 @@ async def run(
         ) as h:
             await h.sync()
             assert len(h.runner.bots) == 2 * BOTS_PER_KEY
+            Counting.worker_max = 0  # counted from the first close on (not the loading)
+            for ex in opened:
+                ex.max = 0
             await h.candles(CANDLES)
     return opened
 

@@ -173,6 +173,7 @@ class BotBuilder:
             bot.day = row["last_candle_at"].date()
         await self.reconcile(bot, orders)
         if not cfg.is_paper:
+            bot.loaded_at = self.clock.now()
             advance(bot, position.decided_at if position is not None else None)
             await recover_unrecorded_entries(
                 self.credits.pool, bot, charged=self._charges(cfg), now=self.clock.now()

@@ -38,7 +38,7 @@ from worker.exchanges import Order, OrderStatus, make_client_order_id
 from worker.retry import retry
 from worker.strategies.slots import TRADABLE
 
-from . import credit_gate, orders, protection, trades
+from . import balances, credit_gate, orders, protection, trades
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
 
@@ -197,7 +197,8 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
             cfg.symbol, side, pos.amount, level, cid, taker=reason == "stop_loss"
         )
     else:
-        order = await trades.place_market(bot, side, pos.amount, cid, opening=False)
+        fresh = trades.never_sent(bot, candle.time)
+        order = await trades.place_market(bot, side, pos.amount, cid, opening=False, fresh=fresh)
     out.orders.append(trades.order_row(bot, order, cid, reason, candle.time))
     if order.status is OrderStatus.CLOSED:
         trades.close_trade(bot, order, reason, candle.time, out)
@@ -227,8 +228,9 @@ async def plan_decision(
         exit_side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
         cid = make_client_order_id(cfg.order_key, candle.time.isoformat(), "exit")
         order, price = await orders.place(
-            bot, "exit", exit_side, pos.amount, cid, candle.close, opening=False
-        )
+            bot, "exit", exit_side, pos.amount, cid, candle.close, opening=False,
+            fresh=trades.never_sent(bot, candle.time),
+        )  # fmt: skip
         bot.in_flight[cid] = flight = InFlight(
             cid,
             derived_id(cid, "order"),
@@ -263,7 +265,7 @@ async def plan_decision(
             return None
     if cfg.max_open_trades < 1:
         return None
-    balance = await bot.exchange.fetch_balance()
+    balance = await balances.balance(bot, candle.time)  # one read per account and close
     quote = cfg.symbol.split("/")[1].split(":")[0]
     free = balance[quote].free if quote in balance else ZERO
     stake = cfg.stake_amount
@@ -290,8 +292,9 @@ async def place_entry(intent: EntryIntent, hold_id: Any, out: StepOut) -> None:
     """Place an entry whose credits are held (``hold_id``; None when the plan charges none)."""
     bot, cid = intent.bot, intent.client_order_id
     order, price = await orders.place(
-        bot, "entry", intent.side, intent.amount, cid, intent.candle.close, opening=True
-    )
+        bot, "entry", intent.side, intent.amount, cid, intent.candle.close, opening=True,
+        fresh=trades.never_sent(bot, intent.candle.time),
+    )  # fmt: skip
     flight = InFlight(
         cid,
         derived_id(cid, "order"),

@@ -226,6 +226,7 @@ class BotState:
     pair_error: str | None = None  # a leg whose pair cannot trade: why (no new entries)
     placed_ids: set[str] = field(default_factory=set)  # protective client ids sent or known
     requote: Literal["buy", "sell"] | None = None  # an entry to place again (limit timeout)
+    loaded_at: datetime | None = None  # live: the clock when loaded (``trades.never_sent``)
 
     @property
     def id(self) -> str:

@@ -60,14 +60,19 @@ async def place(
     close: Decimal,
     *,
     opening: bool,
+    fresh: bool = False,
 ) -> tuple[Order, Decimal | None]:
     """Place an entry or exit as the bot's settings say: a market order, or a limit order
-    at ``close`` moved by the offset. Returns the order and its limit price (None: market)."""
+    at ``close`` moved by the offset. Returns the order and its limit price (None: market).
+    ``fresh``: see ``trades.place_market``."""
     cfg = bot.config
     if cfg.orders.kind(purpose) == "market":
-        return await trades.place_market(bot, side, amount, cid, opening=opening), None
+        order = await trades.place_market(bot, side, amount, cid, opening=opening, fresh=fresh)
+        return order, None
     price = bot.exchange.price_to_precision(cfg.symbol, cfg.orders.limit_price(side, close))
-    order = await trades.place_market(bot, side, amount, cid, opening=opening, price=price)
+    order = await trades.place_market(
+        bot, side, amount, cid, opening=opening, price=price, fresh=fresh
+    )
     return order, price
 
 

@@ -6,11 +6,13 @@ Shared by the candle step (``engine``), position requests (``requests``) and rec
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from worker.candles import timeframe_seconds
 from worker.credits import TransferRequest
+from worker.errors import Fatal
 from worker.exchanges import Order, OrderStatus
 from worker.retry import retry
 
@@ -189,6 +191,19 @@ def settle_hold(op: Literal["post", "void"], flight: InFlight) -> TransferReques
     return settle(flight.client_order_id, flight.hold_id)
 
 
+def never_sent(bot: BotState, decided_at: datetime) -> bool:
+    """Can no order decided on the candle opening at ``decided_at`` be on the exchange yet?
+
+    True for a live bot's candle that closed after this worker loaded the bot: only the
+    lease holder steps a bot, and a step that failed is retried by a bot loaded again (a
+    later ``loaded_at``). Orders of such candles are placed without a lookup first; any
+    other (a candle a previous owner may have stepped, an owner's request) is looked up."""
+    loaded = bot.loaded_at
+    if loaded is None or bot.config.is_paper:
+        return False
+    return decided_at + timedelta(seconds=timeframe_seconds(bot.config.timeframe)) > loaded
+
+
 async def place_market(
     bot: BotState,
     side: str,
@@ -197,9 +212,13 @@ async def place_market(
     *,
     opening: bool,
     price: Decimal | None = None,
+    fresh: bool = False,
 ) -> Order:
     """A market order (a limit order at ``price`` when given); on a live futures/swap
-    market an entry carries the bot's leverage and an exit only reduces the position."""
+    market an entry carries the bot's leverage and an exit only reduces the position.
+
+    ``fresh`` (``never_sent``): the first attempt posts without looking the id up first;
+    a refused or unanswered post, and every retry, looks it up."""
     cfg = bot.config
     ex = bot.exchange
     leverage: int | None = None
@@ -209,20 +228,30 @@ async def place_market(
             leverage = cfg.leverage
         else:
             params = {"reduceOnly": True}
-    return await retry(
-        lambda: ex.place_order_once(
-            cfg.symbol,
-            "buy" if side == "buy" else "sell",
-            "market" if price is None else "limit",
-            amount,
-            price,
-            client_order_id=cid,
-            leverage=leverage,
-            params=params,
-        ),
-        attempts=4,
-        describe=f"place order for bot {cfg.id}",
-    )
+    symbol = cfg.symbol
+    order_side: Literal["buy", "sell"] = "buy" if side == "buy" else "sell"
+    order_type: Literal["market", "limit"] = "market" if price is None else "limit"
+    unsent = [fresh and not isinstance(ex, BotPaperExchange)]
+
+    async def once() -> Order:
+        if not unsent[0]:
+            return await ex.place_order_once(
+                symbol, order_side, order_type, amount, price,
+                client_order_id=cid, leverage=leverage, params=params,
+            )  # fmt: skip
+        unsent[0] = False
+        try:
+            return await ex.create_order(
+                symbol, order_side, order_type, amount, price,
+                client_order_id=cid, leverage=leverage, params=params,
+            )  # fmt: skip
+        except Fatal:
+            found = await ex.fetch_order_by_client_id(cid, symbol)  # refused as a duplicate?
+            if found is None:
+                raise
+            return found
+
+    return await retry(once, attempts=4, describe=f"place order for bot {cfg.id}")
 
 
 def fee_rate(bot: BotState) -> Decimal:

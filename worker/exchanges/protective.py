@@ -309,7 +309,9 @@ async def place_oco(
 
 
 async def cancel(ex: LiveExchange, symbol: str, client_order_id: str) -> Order | None:
-    """Cancel a protective order; returns its final state (it may have filled meanwhile)."""
+    """Cancel a protective order; returns its final state (it may have filled meanwhile).
+    An answer that reports the order canceled is that state (Binance answers with the
+    order); any other answer, or an order no longer cancelable, is read back."""
     params: dict[str, Any] = {"clientOrderId": ex.native_cid(client_order_id)}
     params.update(_kept_apart(ex, symbol))
     order_id = ""
@@ -320,11 +322,13 @@ async def cancel(ex: LiveExchange, symbol: str, client_order_id: str) -> Order |
         order_id = found.id
         del params["clientOrderId"]
     try:
-        await ex.client.cancel_order(order_id, symbol, params)
+        raw = await ex.client.cancel_order(order_id, symbol, params)
     except ccxt.OrderNotFound:
-        pass  # filled, canceled or expired already: its state says which
+        raw = None  # filled, canceled or expired already: its state says which
     except ccxt.BaseError as e:
         raise translate(e, ex.id, f"cancel protective order {client_order_id}") from e
+    if isinstance(raw, Mapping) and raw.get("status") == "canceled" and raw.get("id"):
+        return replace(ex.to_order(raw), client_order_id=client_order_id)
     return await fetch(ex, symbol, client_order_id)
 
 
