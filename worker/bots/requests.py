@@ -262,6 +262,9 @@ class PositionRequests:
             return Outcome(rid, bot.id, "done", "the position is closed")
         if req["status"] == "working":
             return await self._follow_limit(bot, req, now, out)
+        await orders.cancel_entry_rest(bot, now, out)  # what of it filled is closed too
+        if (pos := bot.position) is None or str(pos.trade_id) != str(req["trade_id"]):
+            return Outcome(rid, bot.id, "done", "the position is closed")
         if any(f.price is None or f.purpose != "exit" for f in bot.in_flight.values()):
             raise _Wait  # an exit (or a reversal) in flight closes it first
         if bot.in_flight and not await orders.cancel_resting_exits(bot, now, out):
