@@ -65,6 +65,7 @@ STOP_TYPES = {
 """Binance spot's conditional order types, by direction: a stop triggers against the
 position (a sell at or below ``stopPrice``), a take-profit with it."""
 COMMISSION = Decimal("0.001")
+RESTING = ("NEW", "PARTIALLY_FILLED")  # open on the book
 
 
 @dataclass
@@ -147,6 +148,33 @@ class FakeBinance:
                 if (price < limit) if sell else (price > limit):
                     continue  # triggered; its limit rests until the price comes back
             self._fill_resting(order, price)
+
+    def fill_part(self, client_order_id: str, qty: Decimal) -> None:
+        """A resting limit order fills ``qty`` at its price (``PARTIALLY_FILLED``)."""
+        order = next(
+            o
+            for o in self.orders.values()
+            if o["clientOrderId"] == client_order_id and o["status"] in RESTING
+        )
+        market = next(s for s in self.symbols if s["symbol"] == order["symbol"])
+        base, quote = market["baseAsset"], market["quoteAsset"]
+        price = Decimal(order["price"])
+        if order["side"] == "BUY":
+            self.balances[quote][0] += qty * price
+            self.balances[quote][1] -= qty * price
+        else:
+            self.balances[base][0] += qty
+            self.balances[base][1] -= qty
+        self._settle(base, quote, order["side"], qty, price)
+        done = Decimal(order["executedQty"]) + qty
+        now = _now_ms()
+        order.update(
+            status="FILLED" if done >= Decimal(order["origQty"]) else "PARTIALLY_FILLED",
+            executedQty=str(done),
+            cummulativeQuoteQty=str(Decimal(order["cummulativeQuoteQty"]) + qty * price),
+            updateTime=now,
+        )
+        self._trade(order, qty, price, quote, now)
 
     def _fill_resting(self, order: dict[str, Any], price: Decimal) -> None:
         market = next(s for s in self.symbols if s["symbol"] == order["symbol"])
@@ -403,7 +431,7 @@ class FakeBinance:
         symbol, side, kind = params["symbol"], params["side"], params["type"]
         qty = Decimal(params["quantity"])
         cid = params.get("newClientOrderId") or f"x-{next(self._ids)}"
-        if any(o["clientOrderId"] == cid and o["status"] == "NEW" for o in self.orders.values()):
+        if any(o["clientOrderId"] == cid and o["status"] in RESTING for o in self.orders.values()):
             return self._json(*DUPLICATE)
         market = next(s for s in self.symbols if s["symbol"] == symbol)
         if kind not in market.get("orderTypes", [kind]):
@@ -481,14 +509,15 @@ class FakeBinance:
 
     def _cancel_order(self, params: dict[str, str]) -> web.Response:
         order = self._find(params)
-        if order is None or order["status"] != "NEW":
+        if order is None or order["status"] not in RESTING:
             return self._json(*UNKNOWN_ORDER)
         if order["orderListId"] != -1:  # a leg of a list cancels the whole list
             oco.cancel(self, self.order_lists[order["orderListId"]])
             return self._json(200, _public(order))
         order["status"] = "CANCELED"
         market = next(s for s in self.symbols if s["symbol"] == order["symbol"])
-        qty, price = Decimal(order["origQty"]), Decimal(order["price"])
+        qty = Decimal(order["origQty"]) - Decimal(order["executedQty"])
+        price = Decimal(order["price"])
         asset, amount = (
             (market["quoteAsset"], qty * price)
             if order["side"] == "BUY"
@@ -503,7 +532,7 @@ class FakeBinance:
         rows = [
             _public(o)
             for o in self.orders.values()
-            if o["status"] == "NEW" and (symbol is None or o["symbol"] == symbol)
+            if o["status"] in RESTING and (symbol is None or o["symbol"] == symbol)
         ]
         return self._json(200, rows)
 

@@ -1140,6 +1140,38 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bot_rules() OWNER TO postgres;
+CREATE FUNCTION private.bots_pause_settles_close() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.is_paper_trade then
+    return new;
+  end if;
+  -- The worker that settled the close writes the status it waited for: that goes through.
+  if new.id::text = any (string_to_array(
+       coalesce(pg_catalog.current_setting('tradefleet.settled_bots', true), ''), ',')) then
+    return new;
+  end if;
+  update public.position_requests r
+     set stop_after = true, stop_status = new.status,
+         stop_reason = case when r.stop_status is not null
+                             and new.status_reason is not distinct from old.status_reason
+                            then r.stop_reason else new.status_reason end,
+         updated_at = now()
+   where r.bot_id = new.id and r.kind = 'close' and r.status = 'working';
+  if not found then
+    return new;
+  end if;
+  new.status_reason := case new.status
+    when 'error' then 'stopping with an error: cancelling the working close, the position is kept'
+    else 'pausing: cancelling the working close, the position is kept'
+  end;
+  new.status := 'running';
+  return new;
+end;
+$$;
+ALTER FUNCTION private.bots_pause_settles_close() OWNER TO postgres;
 CREATE FUNCTION private.caller_email() RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -1160,7 +1192,7 @@ begin
          end,
          updated_at = now(), completed_at = now()
    where r.bot_id = new.id and r.status in ('pending', 'working')
-     and not (r.stop_after and new.status = 'stopped');
+     and not (r.stop_after and new.status = coalesce(r.stop_status, 'stopped'));
   return null;
 end;
 $$;
@@ -6241,8 +6273,10 @@ begin
     update public.trades t
        set amount = r.amount,
            fee = r.fee,
+           price = coalesce(r.price, t.price),
            lease_epoch = r.lease_epoch
-      from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, lease_epoch bigint, amount numeric, fee numeric)
+      from jsonb_to_recordset(p_trades) as r(id uuid, bot_id uuid, lease_epoch bigint, amount numeric, fee numeric,
+                                             price numeric)
      where t.id = r.id and t.bot_id = r.bot_id and t.status = 'open' and r.bot_id = any (v_ok);
   end if;
   insert into public.bot_equity as e (bot_id, user_id, candle_at, price, position_amount, unrealized_pnl,
@@ -6421,6 +6455,8 @@ CREATE TABLE public.position_requests (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
     pair text,
+    stop_status text,
+    stop_reason text,
     CONSTRAINT position_requests_amount_positive CHECK (((amount > (0)::numeric) AND (amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
     CONSTRAINT position_requests_kind_known CHECK ((kind = ANY (ARRAY['close'::text, 'open'::text]))),
     CONSTRAINT position_requests_limit_price_positive CHECK (((limit_price > (0)::numeric) AND (limit_price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
@@ -6434,10 +6470,13 @@ CREATE TABLE public.position_requests (
     CONSTRAINT position_requests_stake_positive CHECK (((stake > (0)::numeric) AND (stake <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric])))),
     CONSTRAINT position_requests_status_known CHECK ((status = ANY (ARRAY['pending'::text, 'working'::text, 'done'::text, 'cancelled'::text, 'failed'::text]))),
     CONSTRAINT position_requests_status_reason_length CHECK ((char_length(status_reason) <= 2000)),
+    CONSTRAINT position_requests_stop_status_known CHECK (((stop_status IS NULL) OR ((stop_status = ANY (ARRAY['paused'::text, 'error'::text])) AND stop_after))),
     CONSTRAINT position_requests_timeout_range CHECK (((timeout_s >= 5) AND (timeout_s <= 86400)))
 );
 ALTER TABLE public.position_requests OWNER TO postgres;
 COMMENT ON COLUMN public.position_requests.pair IS 'The pair a manual entry trades (one of the bot''s pairs); null on older requests: the bot''s trading_pair.';
+COMMENT ON COLUMN public.position_requests.stop_status IS 'With stop_after: the status (paused, error) the bot goes to once its worker has cancelled this working close and rested the stop again; null for stop_bot (stopped).';
+COMMENT ON COLUMN public.position_requests.stop_reason IS 'The status_reason the bot was paused (or set to error) with, restored when it goes there.';
 CREATE FUNCTION public.close_position(p_trade_id uuid, p_is_paper_trade boolean, p_order_type text DEFAULT 'market'::text, p_limit_price private.finite_number DEFAULT NULL::numeric, p_timeout_s integer DEFAULT NULL::integer, p_on_timeout text DEFAULT 'market'::text, p_idempotency_key text DEFAULT NULL::text, p_pair text DEFAULT NULL::text, p_amount private.finite_number DEFAULT NULL::numeric, p_fraction private.finite_number DEFAULT NULL::numeric) RETURNS public.position_requests
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -9415,7 +9454,7 @@ begin
     select * into v_req from public.position_requests r
      where r.trade_id = v_trade and r.kind = 'close' and r.status in ('pending', 'working');
     if found then
-      update public.position_requests r set stop_after = true, updated_at = now() where r.id = v_req.id;
+      update public.position_requests r set stop_after = true, stop_status = null, stop_reason = null, updated_at = now() where r.id = v_req.id;
     else
       insert into public.position_requests (user_id, bot_id, trade_id, kind, origin, stop_after, is_paper_trade,
                                             idempotency_key)
@@ -9430,7 +9469,7 @@ begin
   if p_positions = 'keep' and v_bot.status = 'running' then
     -- A close working on the exchange took the stop off: the worker cancels it and rests
     -- the stop again before the bot stops.
-    update public.position_requests r set stop_after = true, updated_at = now()
+    update public.position_requests r set stop_after = true, stop_status = null, stop_reason = null, updated_at = now()
      where r.bot_id = v_bot.id and r.kind = 'close' and r.status = 'working';
     if found then
       update public.bots b
@@ -9443,7 +9482,7 @@ begin
   end if;
   if p_positions = 'keep' then
     -- An earlier stop_bot(…, 'close') gave way: its request is no longer the bot's last.
-    update public.position_requests r set stop_after = false, updated_at = now()
+    update public.position_requests r set stop_after = false, stop_status = null, stop_reason = null, updated_at = now()
      where r.bot_id = v_bot.id and r.stop_after and r.status in ('pending', 'working');
   end if;
   update public.bots b
@@ -11146,6 +11185,7 @@ CREATE TRIGGER bots_market_rules BEFORE INSERT ON public.bots FOR EACH ROW EXECU
 CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pair, pairs, stake_amount, leverage, metadata ON public.bots FOR EACH ROW WHEN (((((((old.exchange IS DISTINCT FROM new.exchange) OR (old.trading_pair IS DISTINCT FROM new.trading_pair)) OR (old.pairs IS DISTINCT FROM new.pairs)) OR (old.stake_amount IS DISTINCT FROM new.stake_amount)) OR (old.leverage IS DISTINCT FROM new.leverage)) OR (COALESCE((old.metadata ->> 'sizing'::text), 'stake'::text) IS DISTINCT FROM COALESCE((new.metadata ->> 'sizing'::text), 'stake'::text)))) EXECUTE FUNCTION private.bot_market_rules();
 CREATE TRIGGER bots_notify_status_insert AFTER INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_notify_status_update AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION private.notify_bot_status();
+CREATE TRIGGER bots_pause_settles_close BEFORE UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status = ANY (ARRAY['paused'::text, 'error'::text])))) EXECUTE FUNCTION private.bots_pause_settles_close();
 CREATE TRIGGER bots_platform_rules BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_rules();
 CREATE TRIGGER bots_updated_at BEFORE UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER bots_validate_limits BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();
@@ -11820,6 +11860,7 @@ REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_live_pairs_aal2() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bots_pause_settles_close() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.caller_email() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.caller_email() TO authenticated;
 GRANT ALL ON FUNCTION private.caller_email() TO service_role;

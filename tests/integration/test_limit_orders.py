@@ -303,7 +303,8 @@ async def test_paper_partial_fills_open_and_close_positions_in_part(
         )
     ).fetchall()
     assert entries, "an entry timed out partly filled"
-    assert all(0 < filled < ordered and traded == filled for ordered, filled, traded in entries), (
+    # the trade holds what filled, and what its re-quoted rest added (requote)
+    assert all(0 < filled < ordered and traded >= filled for ordered, filled, traded in entries), (
         entries
     )
     (parts,) = await (
@@ -314,3 +315,102 @@ async def test_paper_partial_fills_open_and_close_positions_in_part(
         )
     ).fetchone() or (0,)
     assert parts > 0, "an exit timed out partly filled"
+
+
+SHARE = Decimal("0.0002")  # of a candle's volume a resting paper limit order fills at most
+
+
+def backtest_partial(offset: Decimal, stake: Decimal) -> list[dict[str, Any]]:
+    """The backtest of ``test_a_partly_filled_entry_requotes_its_rest_as_its_backtest``:
+    limit entries filling at most ``SHARE`` of each candle's volume, rests re-quoted."""
+    series = load_csv(CANDLES / "ETH_BTC-5m.csv")
+    t = series.candles.time
+    last_open = START + FIVE_MIN * (STEPS - 1)
+    c = series.candles.slice(0, int((t <= int(last_open.timestamp() * 1000)).sum()))
+    first = int(np.searchsorted(c.time, int(START.timestamp() * 1000)))
+    strategy = get_strategy("sma_cross")
+    sig = strategy.signal_grid(c, [strategy.validate(PARAMS)])
+    for flags in (sig.enter_long, sig.exit_long, sig.enter_short, sig.exit_short):
+        flags[:, :first] = False
+    market = paper_rules("binance").market("ETH/BTC")
+    assert market.price_precision and market.amount_precision and market.min_cost
+    settings = Settings(
+        fee=float(FEE),
+        stake_amount=float(stake),
+        entry_order="limit",
+        limit_offset=float(offset) / 100,
+        entry_timeout=2,
+        timeout_action="requote",
+        price_tick=float(market.price_precision),
+        amount_step=float(market.amount_precision),
+        min_cost=float(market.min_cost),
+        volume_share=float(SHARE),
+    )
+    return trade_rows(simulate(c, sig, settings).trades, c)
+
+
+async def test_a_partly_filled_entry_requotes_its_rest_as_its_backtest(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    """With ``timeout_action = 'requote'`` an entry that timed out partly filled opens what
+    filled and re-quotes the rest at the new price; the rest's fills add to the trade (its
+    entry price the average of its fills). The paper bot (partial fills by volume share,
+    taken over halfway with a rest resting) makes the trades of its backtest."""
+    alice = users["alice"]
+    await grant_credits(conn, alice, "1000")
+    offset, stake = Decimal("0.05"), Decimal("0.1")
+    bot = await create_bot(
+        conn,
+        alice,
+        parameters=PARAMS,
+        initial_balance="10",
+        stake_amount=str(stake),
+        metadata={"paper_fee": str(FEE), "paper_volume_share": str(SHARE)},
+        limit_offset=str(offset),
+        entry_order_type="limit",
+        entry_timeout=2,
+        timeout_action="requote",
+    )
+    first = await register_worker(conn, "partial-requote-1")
+    async with harness(db_url, first, START) as h:
+        await h.sync()
+        await h.candles(STEPS // 2)
+        done = STEPS // 2
+        # a takeover while a rest of an entry rests (re-quoted on the last close: what of
+        # it a paper account filled before the takeover is not in the database)
+        while done < STEPS - 50 and not any(
+            f.adds and f.placed_at == h.runner.bots[bot].last_candle_at
+            for f in h.runner.bots[bot].in_flight.values()
+        ):
+            await h.candles(1)
+            done += 1
+        now = h.now
+    assert done < STEPS - 50
+    await conn.execute("select public.release_bot_leases(%s)", (first,))
+    second = await register_worker(conn, "partial-requote-2")
+    async with harness(db_url, second, now) as h:
+        await h.sync()
+        assert any(f.adds for f in h.runner.bots[bot].in_flight.values())
+        await h.candles(STEPS - done)
+
+    status, error = await bot_status(conn, bot)
+    assert status == "running", error
+    rows = await (
+        await conn.execute(
+            "select direction, entry_time, price, exit_time, exit_price from trades"
+            " where bot_id = %s order by entry_time",
+            (bot,),
+        )
+    ).fetchall()
+    fills = [Fill(d, iso(et), p, None if xt is None else iso(xt), xp) for d, et, p, xt, xp in rows]
+    expected = backtest_partial(offset, stake)
+    assert len(expected) >= 10
+    assert_same_trades(fills, expected)
+    (added,) = await (
+        await conn.execute(
+            "select count(*) from bot_logs where bot_id = %s"
+            " and context ->> 'action' = 'entry_added'",
+            (bot,),
+        )
+    ).fetchone() or (0,)
+    assert added > 0, "a rest filled and added to its trade"

@@ -89,6 +89,17 @@ class Settings(BaseModel):
     risk_percentage: float | None = Field(
         default=None, gt=0, le=100, description="risk sizing: % of equity lost at the stop"
     )
+    volume_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="limit entries fill at most this share of a candle's volume (partial fills)",
+    )
+    min_cost: float | None = Field(
+        default=None,
+        gt=0,
+        description="the market's minimum order value: smaller rests are not placed",
+    )
 
     @model_validator(mode="after")
     def _stake_fits(self) -> Settings:

@@ -250,8 +250,14 @@ class BotBuilder:
             else make_client_order_id(cfg.order_key, bot.last_candle_at.isoformat(), "entry")
         )
 
+        def adds(o: dict[str, Any]) -> bool:
+            """An entry's rest re-quoted: the side of the open position (an exit, a
+            reversal's included, is of the other side)."""
+            pos = bot.position
+            return pos is not None and (o["side"] == "buy") == pos.long
+
         def purpose(o: dict[str, Any]) -> Literal["entry", "exit"]:
-            if bot.position is None or str(o["client_order_id"]) == entry_cid:
+            if bot.position is None or str(o["client_order_id"]) == entry_cid or adds(o):
                 return "entry"
             return "exit"
 
@@ -259,7 +265,9 @@ class BotBuilder:
             cid = str(o["client_order_id"])
             buy = o["side"] == "buy"
             what = purpose(o)
-            hold = credit_gate.hold_id(cid) if what == "entry" and self._charges(cfg) else None
+            rest = adds(o)
+            charged = what == "entry" and not rest and self._charges(cfg)
+            hold = credit_gate.hold_id(cid) if charged else None
             if isinstance(ex, BotPaperExchange):
                 limit = o.get("order_type") == "limit" and o.get("price") is not None
                 await ex.create_order(  # a resting limit (an owner's limit close) rests again
@@ -308,6 +316,7 @@ class BotBuilder:
                 Decimal(o["price"])
                 if o.get("order_type") == "limit" and o.get("reason") == "signal" and o["price"]
                 else None,
+                adds=rest,
             )
 
     def _charges(self, cfg: BotConfig) -> bool:

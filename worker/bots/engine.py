@@ -160,6 +160,7 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
     if (hit := await protection.poll(bot, out)) is not None:
         _protective_exit(bot, hit, candle, out)
         await protection.cancel_all(bot, out, "exit")
+        await orders.cancel_entry_rest(bot, candle.time, out)
         return
     pos = bot.position
     held = {p.kind for p in bot.protective.values()}
@@ -181,6 +182,7 @@ async def apply_stops(bot: BotState, candle: Candle, out: StepOut) -> None:
         level, reason = min(candle.open, take), "take_profit"
     if level is None or not await orders.cancel_resting_exits(bot, candle.time, out):
         return
+    await orders.cancel_entry_rest(bot, candle.time, out)  # what of it filled exits too
     if (pos := bot.position) is None:
         return
     if (hit := await protection.cancel_all(bot, out, "exit")) is not None:
@@ -220,7 +222,10 @@ async def plan_decision(
     pos = bot.position
     side: Literal["buy", "sell"]
     if pos is not None:
-        if not decision.exits(pos) or bot.in_flight:
+        if not decision.exits(pos) or any(not f.adds for f in bot.in_flight.values()):
+            return None
+        await orders.cancel_entry_rest(bot, candle.time, out)  # what of it filled exits too
+        if (pos := bot.position) is None:
             return None
         if (hit := await protection.cancel_all(bot, out, "exit")) is not None:
             _protective_exit(bot, hit, candle, out)  # the exchange closed it first

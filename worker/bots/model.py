@@ -185,6 +185,7 @@ class InFlight:
     hold_id: uuid.UUID | None
     placed_at: datetime  # open time of the candle whose close decided it
     price: Decimal | None = None  # a limit order's price (it times out); None: market
+    adds: bool = False  # an entry's rest re-quoted: its fills add to the open position
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from worker.candles import Candle, timeframe_seconds
+from worker.errors import Fatal
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 from worker.retry import retry
 
@@ -100,7 +101,9 @@ def record_fill(bot: BotState, flight: InFlight, order: Order, when: Any, out: S
     """An order in flight that filled, all of it or part (cancelled after a partial fill)."""
     if (op := trades.settle_hold("post", flight)) is not None:
         out.credits.append(op)
-    if flight.purpose == "entry":
+    if flight.purpose == "entry" and adds_to(bot, flight):
+        trades.add_to_position(bot, order, out)
+    elif flight.purpose == "entry":
         trades.open_trade(bot, order, when, flight.placed_at, out)
     elif bot.position is not None and order.filled < bot.position.amount:
         close_part(bot, order, flight.reason, when, out)
@@ -194,6 +197,8 @@ async def expire(bot: BotState, candle: Candle, out: StepOut) -> None:
         if flight.purpose == "entry":
             if bot.position is None:
                 bot.requote = flight.side
+            elif order is not None and order.filled > 0:  # the rest, at the new price
+                await _requote_entry_rest(bot, flight, order, candle, out)
         elif bot.position is not None:
             await _requote_exit(bot, flight, candle, out)
 
@@ -221,6 +226,68 @@ async def _exit_at_market(bot: BotState, flight: InFlight, candle: Candle, out: 
         bot.in_flight[cid] = again
     elif order.filled > 0:
         record_fill(bot, again, order, candle.time, out)
+
+
+def adds_to(bot: BotState, flight: InFlight) -> bool:
+    """Is this entry the re-quoted rest of the open position's entry (its fill adds to it)?"""
+    pos = bot.position
+    return flight.adds and pos is not None and flight.side == ("buy" if pos.long else "sell")
+
+
+def rest_id(bot: BotState, candle_time: datetime) -> str:
+    """The client order id of an entry's rest re-quoted on the close of ``candle_time``."""
+    return make_client_order_id(bot.config.order_key, candle_time.isoformat(), "entry-rest")
+
+
+async def _requote_entry_rest(
+    bot: BotState, flight: InFlight, order: Order, candle: Candle, out: StepOut
+) -> None:
+    """An entry that timed out partly filled, with ``requote``: the filled part is the
+    position and the rest is placed again at the new price (its stake: the rest at its old
+    price), as a limit order with the same timeout; its fills add to the position. A rest
+    below the market's rules is not placed (logged)."""
+    cfg, ex = bot.config, bot.exchange
+    assert flight.price is not None
+    price = ex.price_to_precision(cfg.symbol, cfg.orders.limit_price(flight.side, candle.close))
+    stake = (flight.amount - order.filled) * flight.price
+    try:
+        amount = ex.amount_to_precision(cfg.symbol, stake / price)
+        ex.check_order(cfg.symbol, flight.side, "limit", amount, price)
+    except Fatal as e:
+        out.log(
+            cfg,
+            "info",
+            f"the rest of the entry is not re-quoted: {e}",
+            action="entry_rest_skipped",
+            client_order_id=flight.client_order_id,
+        )
+        return
+    cid = rest_id(bot, candle.time)
+    placed = await trades.place_market(bot, flight.side, amount, cid, opening=True, price=price)
+    out.orders.append(trades.order_row(bot, placed, cid, flight.reason, candle.time))
+    again = InFlight(
+        cid, derived_id(cid, "order"), "entry", flight.side, amount, flight.reason, None,
+        candle.time, price, adds=True,
+    )  # fmt: skip
+    if placed.is_open:
+        bot.in_flight[cid] = again
+    elif placed.filled > 0:
+        record_fill(bot, again, placed, candle.time, out)
+
+
+async def cancel_entry_rest(bot: BotState, when: datetime, out: StepOut) -> None:
+    """The position exits (a stop, a target, a decision, its owner): an entry's rest still
+    resting is cancelled first, what of it filled added to the position."""
+    for cid, flight in list(bot.in_flight.items()):
+        if not flight.adds:
+            continue
+        order = await _final(bot, flight)
+        bot.in_flight.pop(cid)
+        if order is None:
+            continue
+        out.orders.append(trades.order_row(bot, order, cid, flight.reason, flight.placed_at))
+        if order.filled > 0:
+            record_fill(bot, flight, order, when, out)
 
 
 async def _requote_exit(bot: BotState, flight: InFlight, candle: Candle, out: StepOut) -> None:

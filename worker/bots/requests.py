@@ -11,7 +11,8 @@ request's outcome (``persist_steps``), fenced by the lease epoch.
 - Closing takes the position's stop-loss and take-profit off the exchange first (they would
   sell the same coins twice, and on spot they lock them); one that filled meanwhile closed
   the position already and is recorded as the exit. A close that does not end the position
-  (a limit close cancelled at its timeout) leaves the next step to rest them again.
+  (a part, a limit close cancelled at its timeout) rests them again at once for what is
+  left, in the same pass.
 - Close at market: a live bot places a market order (reduce-only on contract markets) and
   records the fill; a paper bot fills at once at the latest close (slipped, taker fee).
 - Close at a limit: the limit order rests (a paper one fills when a later candle trades
@@ -20,11 +21,15 @@ request's outcome (``persist_steps``), fenced by the lease epoch.
 - A part of the position (``p_amount`` or ``p_fraction``, at market or at a limit): the
   order is for that part, rounded to the market's amount step; what fills closes as a
   trade of its own and the rest stays open under the position's trade id, managed as
-  before (its protective orders rest again for the rest at the next step). A limit close
+  before (its protective orders rest again for the rest at once). A limit close
   cancelled after part of it filled records that part; ``on_timeout = 'market'`` then
   closes the rest of the part asked for.
 - Stop with close: the bot makes no new decisions; once the position is closed its status
   becomes ``stopped``.
+- A pause or error of a live bot while its close works (``bots_pause_settles_close`` keeps
+  the bot running with the request marked ``stop_after`` and ``stop_status``): the close is
+  cancelled and the stop rests again as for ``stop_bot(…, 'keep')``, then the bot takes
+  that status (written with ``persist_steps(settled=…)``, which lets it through).
 - Manual trade: a market entry of the given amount (or stake) on the bot's market, after
   the credit hold; it becomes the bot's position (its stop-loss, take-profit and exits
   manage it).
@@ -40,7 +45,6 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,8 +61,23 @@ from . import credit_gate, multipair, orders, protection
 from .credit_gate import HoldRequest
 from .model import BotState, InFlight, StepOut, derived_id
 from .paper import BotPaperExchange
+from .request_outcomes import (
+    CLOSE_REASON,
+    KEPT,
+    OPEN_REASON,
+    SETTLED,
+    Outcome,
+    close_amount,
+    hit_outcome,
+    keeps,
+    protect_rest,
+    record_close,
+    slipped,
+    stopped,
+    unprotect,
+)
 from .store import persist_steps
-from .trades import close_trade, fee_rate, open_trade, order_row, place_market
+from .trades import fee_rate, open_trade, order_row, place_market
 
 if TYPE_CHECKING:
     from .runner import BotRunner
@@ -71,7 +90,8 @@ POLL_S = 2.0
 CHANNEL = "tradefleet_position_requests"
 # Open requests are few: read them all (the partial index) and keep this worker's bots'.
 LOAD = """
-select r.*, b.stop_positions from public.position_requests r
+select r.*, b.stop_positions, b.error_message as bot_error_message
+  from public.position_requests r
   join public.bots b on b.id = r.bot_id
  where r.status in ('pending', 'working')
  order by r.created_at, r.id
@@ -88,34 +108,6 @@ update public.position_requests r
                                           client_order_id text, deadline_at timestamptz, trade_id uuid)
  where r.id = u.id and r.status in ('pending', 'working') and not (u.bot_id = any(%(stale)s::uuid[]))
 """
-CLOSE_REASON = "manual_close"
-KEPT = "the bot was stopped keeping the position: the close was cancelled"
-OPEN_REASON = "manual"
-Status = Literal["working", "done", "cancelled", "failed"]
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What a request became (written with the bot's step)."""
-
-    id: str
-    bot_id: str
-    status: Status
-    reason: str | None = None
-    client_order_id: str | None = None
-    deadline_at: datetime | None = None
-    trade_id: str | None = None
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "bot_id": self.bot_id,
-            "status": self.status,
-            "status_reason": None if self.reason is None else self.reason[:2000],
-            "client_order_id": self.client_order_id,
-            "deadline_at": None if self.deadline_at is None else self.deadline_at.isoformat(),
-            "trade_id": self.trade_id,
-        }
 
 
 class _Wait(Exception):
@@ -173,13 +165,15 @@ class PositionRequests:
             steps: list[tuple[BotState, StepOut, datetime | None]] = []
             outcomes: list[Outcome] = []
             touched: set[str] = set()
+            settled: set[str] = set()  # paused or error once their working close settled
             try:
                 for bot_id, requests in sorted(by_bot.items()):
                     bot = runner.bots[bot_id]
                     touched.add(bot_id)
                     out = StepOut()
-                    ended: Outcome | None = None  # the bot stops once every stop_after one ended
-                    pending_stop = keep = False
+                    # the bot stops (or pauses) once every stop_after one ended
+                    ended: tuple[Outcome, dict[str, Any]] | None = None
+                    pending_stop = False
                     for req in requests:
                         if req["stop_after"]:
                             for leg in bot.legs or [bot]:
@@ -190,10 +184,12 @@ class PositionRequests:
                         if req["stop_after"]:
                             if outcome is None or outcome.status == "working":
                                 pending_stop = True
-                            elif ended is None or ended.status == "done":
-                                ended, keep = outcome, _keeps(req)
+                            elif ended is None or ended[0].status == "done":
+                                ended = outcome, req
                     if ended is not None and not pending_stop:
-                        _stopped(bot, out, ended, keep=keep)
+                        stopped(bot, out, *ended)
+                        if out.status != "stopped":
+                            settled.add(bot_id)
                     if out.has_writes or any(o.bot_id == bot_id for o in outcomes):
                         steps.append((bot, out, None))
             except Exception as e:  # the database away mid-pass: memory must not run ahead
@@ -209,7 +205,7 @@ class PositionRequests:
                 )
 
             try:
-                stale = await persist_steps(runner.pool, steps, also=write)
+                stale = await persist_steps(runner.pool, steps, also=write, settled=settled)
             except Exception as e:
                 await runner._throw_away({b.id for b, _, _ in steps}, "request", e)
                 raise
@@ -223,10 +219,13 @@ class PositionRequests:
         cfg = bot.config
         rid = str(req["id"])
         try:
-            if req["kind"] == "close" and _keeps(req):
+            if req["kind"] == "close" and keeps(req):
                 return await self._keep(bot, req, now, out)
             if req["kind"] == "close":
-                return await self._close(bot, req, now, out)
+                outcome = await self._close(bot, req, now, out)
+                if outcome is not None and outcome.status != "working":
+                    await protect_rest(bot, now, out)
+                return outcome
             return await self._open(bot, req, now, out)
         except _Wait:
             return None
@@ -263,6 +262,9 @@ class PositionRequests:
             return Outcome(rid, bot.id, "done", "the position is closed")
         if req["status"] == "working":
             return await self._follow_limit(bot, req, now, out)
+        await orders.cancel_entry_rest(bot, now, out)  # what of it filled is closed too
+        if (pos := bot.position) is None or str(pos.trade_id) != str(req["trade_id"]):
+            return Outcome(rid, bot.id, "done", "the position is closed")
         if any(f.price is None or f.purpose != "exit" for f in bot.in_flight.values()):
             raise _Wait  # an exit (or a reversal) in flight closes it first
         if bot.in_flight and not await orders.cancel_resting_exits(bot, now, out):
@@ -286,23 +288,25 @@ class PositionRequests:
         pos = bot.position
         assert pos is not None
         side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
-        amount = _amount(bot, req["amount"] if part is None else part)
+        amount = close_amount(bot, req["amount"] if part is None else part)
         last = self._last_candle(bot)
         decided = last.time if last is not None else now
-        if (done := await _unprotect(bot, rid, decided, now, out)) is not None:
+        if (done := await unprotect(bot, rid, decided, now, out)) is not None:
             return done
         ex = bot.exchange
         if isinstance(ex, BotPaperExchange):
             if last is None:
                 raise _Wait
             order = await ex.fill_now(
-                bot.config.symbol, side, amount, _slipped(ex, side, last.close), cid, now
+                bot.config.symbol, side, amount, slipped(ex, side, last.close), cid, now
             )
         else:
             order = await place_market(bot, side, amount, cid, opening=False)
         out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
-            return Outcome(rid, bot.id, "done", _closed(bot, order, now, out, "at market"), cid)
+            return Outcome(
+                rid, bot.id, "done", record_close(bot, order, now, out, "at market"), cid
+            )
         if order.is_open:
             bot.in_flight[cid] = InFlight(
                 cid, derived_id(cid, "order"), "exit", side, amount, CLOSE_REASON, None, decided
@@ -319,21 +323,21 @@ class PositionRequests:
         cfg, ex = bot.config, bot.exchange
         side: Literal["buy", "sell"] = "sell" if pos.long else "buy"
         cid = make_client_order_id(bot.id, "request", rid, "close")
-        amount = _amount(bot, req["amount"])
+        amount = close_amount(bot, req["amount"])
         price = ex.price_to_precision(cfg.symbol, Decimal(str(req["limit_price"])))
         params = None
         if not isinstance(ex, BotPaperExchange) and ex.market(cfg.symbol).contract:
             params = {"reduceOnly": True}
         last = self._last_candle(bot)
         decided = last.time if last is not None else now
-        if (done := await _unprotect(bot, rid, decided, now, out)) is not None:
+        if (done := await unprotect(bot, rid, decided, now, out)) is not None:
             return done
         order = await ex.place_order_once(
             cfg.symbol, side, "limit", amount, price, client_order_id=cid, params=params
         )
         out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
         if order.status is OrderStatus.CLOSED and order.filled > 0:
-            reason = _closed(bot, order, now, out, f"at the limit {price}")
+            reason = record_close(bot, order, now, out, f"at the limit {price}")
             return Outcome(rid, bot.id, "done", reason, cid)
         if not order.is_open:
             return Outcome(rid, bot.id, "failed", f"the limit order was {order.status}", cid)
@@ -365,7 +369,7 @@ class PositionRequests:
             if order is not None:
                 out.orders.append(order_row(bot, order, cid, CLOSE_REASON, flight.placed_at))
                 if order.filled > 0:  # all of it, or part before the cancel
-                    reason = _closed(bot, order, now, out, "at the limit")
+                    reason = record_close(bot, order, now, out, "at the limit")
                     if order.status is OrderStatus.CLOSED or bot.position is None:
                         return Outcome(rid, bot.id, "done", reason, cid)
                     filled = order.filled
@@ -425,17 +429,19 @@ class PositionRequests:
             if order is not None:
                 out.orders.append(order_row(bot, order, cid, CLOSE_REASON, decided))
                 if order.filled > 0:  # all of it, or part before the cancel
-                    reason = _closed(bot, order, now, out, "at the limit before the stop")
+                    reason = record_close(bot, order, now, out, "at the limit before the stop")
                     if bot.position is None:
                         return Outcome(rid, bot.id, "done", reason, cid)
                     if order.status is OrderStatus.CLOSED:  # the part asked for closed
                         finished = reason
         hit = await protection.sync(bot, None, out)  # what is kept rests protected again
         if hit is not None:
-            return _hit(bot, rid, hit, decided, now, out)
+            return hit_outcome(bot, rid, hit, decided, now, out)
         if finished is not None:
             return Outcome(rid, bot.id, "done", finished, cid)
-        return Outcome(rid, bot.id, "cancelled", KEPT, cid)
+        return Outcome(
+            rid, bot.id, "cancelled", SETTLED.get(req.get("stop_status") or "", KEPT), cid
+        )
 
     # -- manual entries -------------------------------------------------------------------
 
@@ -490,7 +496,7 @@ class PositionRequests:
         try:
             if isinstance(ex, BotPaperExchange):
                 order = await ex.fill_now(
-                    cfg.symbol, side, amount, _slipped(ex, side, last.close), cid, now
+                    cfg.symbol, side, amount, slipped(ex, side, last.close), cid, now
                 )
             else:
                 order = await place_market(bot, side, amount, cid, opening=True)
@@ -527,72 +533,3 @@ class PositionRequests:
         if isinstance(bot.exchange, BotPaperExchange) and bot.last_candle_at != last.time:
             raise _Wait
         return last
-
-
-async def _unprotect(
-    bot: BotState, rid: str, decided: datetime, now: datetime, out: StepOut
-) -> Outcome | None:
-    """Before a close: the position's resting stop and target come off the exchange. One
-    that filled meanwhile is the exit (the request is done: the position is closed)."""
-    hit = await protection.cancel_all(bot, out, "closed by its owner")
-    if hit is None:
-        return None
-    return _hit(bot, rid, hit, decided, now, out)
-
-
-def _hit(
-    bot: BotState, rid: str, hit: protection.Hit, decided: datetime, now: datetime, out: StepOut
-) -> Outcome:
-    """A protective order that filled is the position's exit: the request is done."""
-    order, reason = hit
-    cid = order.client_order_id or ""
-    out.orders.append(order_row(bot, order, cid, reason, decided))
-    close_trade(bot, order, reason, order.updated_at or now, out)
-    what = reason.replace("_", "-")
-    return Outcome(rid, bot.id, "done", f"the {what} on the exchange closed it first", cid)
-
-
-def _amount(bot: BotState, part: Any) -> Decimal:
-    """What a close request closes: its part of the position (``close_position``'s
-    ``p_amount`` or ``p_fraction``), rounded to the market's amount step, or all of it."""
-    pos = bot.position
-    assert pos is not None
-    if part is None or Decimal(str(part)) >= pos.amount:
-        return pos.amount
-    return bot.exchange.amount_to_precision(bot.config.symbol, Decimal(str(part)))
-
-
-def _closed(bot: BotState, order: Order, now: datetime, out: StepOut, how: str) -> str:
-    """Record a close that filled: the whole position, or the part that filled (a trade of
-    its own; the rest stays open under the position's trade id). Returns what happened."""
-    pos = bot.position
-    assert pos is not None
-    if order.filled < pos.amount:
-        orders.close_part(bot, order, CLOSE_REASON, now, out)
-        return f"closed {order.filled} of {pos.amount} {bot.config.symbol} {how}"
-    close_trade(bot, order, CLOSE_REASON, now, out)
-    return f"closed {how}"
-
-
-def _slipped(ex: BotPaperExchange, side: str, price: Decimal) -> Decimal:
-    return price * (ONE + ex.slippage if side == "buy" else ONE - ex.slippage)
-
-
-def _keeps(req: dict[str, Any]) -> bool:
-    """The owner stopped the bot keeping its position while this request worked."""
-    return bool(req["stop_after"]) and req.get("stop_positions") == "keep"
-
-
-def _stopped(bot: BotState, out: StepOut, outcome: Outcome, keep: bool = False) -> None:
-    """``stop_bot(…, 'close')``: the close ended; ``stop_bot(…, 'keep')``: the working close
-    was cancelled and the position protected again. The bot stops."""
-    out.status = "stopped"
-    if outcome.status == "done":
-        out.status_reason = "stopped by its owner: the open position was closed"
-    elif keep:
-        out.status_reason = "stopped by its owner: the open position is kept"
-    else:
-        out.status_reason = (
-            f"stopped by its owner; closing the position {outcome.status}: {outcome.reason}"
-        )
-    out.log(bot.config, "info", out.status_reason, action="bot_stopped")

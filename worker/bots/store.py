@@ -4,7 +4,7 @@ voids) in one transaction, fenced by each bot's lease epoch."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -92,10 +92,13 @@ async def persist_steps(
     pool: AsyncConnectionPool,
     steps: Sequence[tuple[BotState, StepOut, datetime | None]],
     also: Callable[[psycopg.AsyncConnection[Any], set[str]], Awaitable[None]] | None = None,
+    settled: Collection[str] = (),
 ) -> set[str]:
     """Write the steps of many bots in one transaction; returns the bots whose lease epoch
     is stale (nothing of theirs was written: another worker owns them now). ``also`` writes
-    more in the same transaction, given the stale bots (the outcome of owners' requests)."""
+    more in the same transaction, given the stale bots (the outcome of owners' requests).
+    ``settled``: bots paused (or set to error) once their working close was settled; their
+    status goes through (``bots_pause_settles_close`` holds anyone else's)."""
     if not steps:
         return set()
     heads: list[dict[str, Any]] = []
@@ -137,6 +140,11 @@ async def persist_steps(
     orders = list({o["client_order_id"]: o for o in orders}.values())
     trades = list({t["id"]: t for t in trades}.values())
     async with pool.connection() as conn, conn.transaction():
+        if settled:
+            await conn.execute(
+                "select pg_catalog.set_config('tradefleet.settled_bots', %s, true)",
+                (",".join(sorted(settled)),),
+            )
         cur = await conn.execute(
             APPLY_STEPS,
             {

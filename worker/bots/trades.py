@@ -6,6 +6,7 @@ Shared by the candle step (``engine``), position requests (``requests``) and rec
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
@@ -95,6 +96,50 @@ def open_trade(
         "info",
         f"{verb} {pos.amount} {cfg.symbol} at {price}",
         action="entry_filled",
+        client_order_id=order.client_order_id,
+    )
+
+
+def add_to_position(bot: BotState, order: Order, out: StepOut) -> None:
+    """A fill of the re-quoted rest of the position's entry: the position grows, its entry
+    price is the average of its fills, its fees add up, and its stop-loss and take-profit
+    follow the new entry price (a trailing stop keeps a level it reached)."""
+    pos, cfg = bot.position, bot.config
+    assert pos is not None
+    amount = pos.amount + order.filled
+    cost = pos.entry_cost + order.cost
+    price = cost / amount
+    away = ONE if pos.long else -ONE
+    stop = None if cfg.stop_loss is None else price * (ONE - away * cfg.stop_loss)
+    if cfg.trailing_stop and stop is not None and pos.stop_price is not None:
+        stop = max(stop, pos.stop_price) if pos.long else min(stop, pos.stop_price)
+    take = None if cfg.take_profit is None else price * (ONE + away * cfg.take_profit)
+    fee = pos.entry_fee + (order.fee.cost if order.fee else ZERO)
+    bot.position = replace(
+        pos,
+        amount=amount,
+        entry_cost=cost,
+        entry_price=price,
+        entry_fee=fee,
+        stop_price=stop,
+        take_price=take,
+    )
+    bot.stops_moved = True
+    out.resized.append(
+        {
+            "id": str(pos.trade_id),
+            "bot_id": bot.id,
+            "lease_epoch": bot.epoch,
+            "amount": str(amount),
+            "fee": str(fee),
+            "price": str(price),
+        }
+    )
+    out.log(
+        cfg,
+        "info",
+        f"entry rest filled: {order.filled} {cfg.symbol} added, {amount} at {price} on average",
+        action="entry_added",
         client_order_id=order.client_order_id,
     )
 
