@@ -51,18 +51,18 @@ async def test_partitioning_a_populated_bot_logs_keeps_every_row_and_rule(before
             "insert into organisation_members (user_id, organisation_id, role) values (%s, %s, 'owner'), (%s, %s, 'read_only')",
             (owner.id, org, member.id, org),
         )
-        shared = await create_bot(conn, owner, name="shared", organisation_id=str(org))
+        team = await create_bot(conn, owner, name="team", organisation_id=str(org))
         # 60 days of logs: the last 35 get weekly partitions, the older ones the default one.
         await conn.execute(
             """
             insert into bot_logs (user_id, bot_id, log_level, message, context, created_at)
-            select %(u)s, case when n %% 2 = 0 then %(mine)s::uuid else %(shared)s::uuid end,
+            select %(u)s, case when n %% 2 = 0 then %(mine)s::uuid else %(team)s::uuid end,
                    (array['debug', 'info', 'warning', 'error'])[1 + n %% 4],
-                   case when n %% 2 = 0 then 'mine ' else 'shared ' end || n, jsonb_build_object('n', n),
+                   case when n %% 2 = 0 then 'mine ' else 'team ' end || n, jsonb_build_object('n', n),
                    now() - n * interval '1 minute' * 43
               from generate_series(1, 2000) n
             """,
-            {"u": owner.id, "mine": mine, "shared": shared},
+            {"u": owner.id, "mine": mine, "team": team},
         )
         # What depends on the table: a view with options and grants, a begin-atomic function.
         await conn.execute(
@@ -167,9 +167,9 @@ async def test_partitioning_a_populated_bot_logs_keeps_every_row_and_rule(before
                 "insert into bot_logs (user_id, log_level, message) values (%s, 'info', 'x')",
                 (uuid.uuid4(),),
             )
-        await conn.execute("delete from bots where id = %s", (shared,))
+        await conn.execute("delete from bots where id = %s", (team,))
         left = await (
-            await conn.execute("select count(*) from bot_logs where bot_id = %s", (shared,))
+            await conn.execute("select count(*) from bot_logs where bot_id = %s", (team,))
         ).fetchone()
         assert left == (0,)
 
