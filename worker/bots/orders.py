@@ -34,6 +34,7 @@ fill notifications and each bot's equity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -275,11 +276,13 @@ async def _requote_entry_rest(
         record_fill(bot, again, placed, candle.time, out)
 
 
-async def cancel_entry_rest(bot: BotState, when: datetime, out: StepOut) -> None:
-    """The position exits (a stop, a target, a decision, its owner): an entry's rest still
-    resting is cancelled first, what of it filled added to the position."""
+async def _cancel_flights(
+    bot: BotState, when: datetime, out: StepOut, which: Callable[[InFlight], bool]
+) -> None:
+    """Cancel the orders in flight that ``which`` picks; what of each filled first is
+    recorded."""
     for cid, flight in list(bot.in_flight.items()):
-        if not flight.adds:
+        if not which(flight):
             continue
         order = await _final(bot, flight)
         bot.in_flight.pop(cid)
@@ -288,6 +291,12 @@ async def cancel_entry_rest(bot: BotState, when: datetime, out: StepOut) -> None
         out.orders.append(trades.order_row(bot, order, cid, flight.reason, flight.placed_at))
         if order.filled > 0:
             record_fill(bot, flight, order, when, out)
+
+
+async def cancel_entry_rest(bot: BotState, when: datetime, out: StepOut) -> None:
+    """The position exits (a stop, a target, a decision, its owner): an entry's rest still
+    resting is cancelled first, what of it filled added to the position."""
+    await _cancel_flights(bot, when, out, lambda flight: flight.adds)
 
 
 async def _requote_exit(bot: BotState, flight: InFlight, candle: Candle, out: StepOut) -> None:
@@ -312,16 +321,9 @@ async def cancel_resting_exits(bot: BotState, when: datetime, out: StepOut) -> b
     """A stop, a target or the owner is about to close the position: cancel the limit
     exits resting for it (a part that filled first is recorded). False when the position
     is closed."""
-    for cid, flight in list(bot.in_flight.items()):
-        if flight.purpose != "exit" or flight.price is None:
-            continue
-        order = await _final(bot, flight)
-        bot.in_flight.pop(cid)
-        if order is None:
-            continue
-        out.orders.append(trades.order_row(bot, order, cid, flight.reason, flight.placed_at))
-        if order.filled > 0:
-            record_fill(bot, flight, order, when, out)
+    await _cancel_flights(
+        bot, when, out, lambda flight: flight.purpose == "exit" and flight.price is not None
+    )
     return bot.position is not None
 
 
