@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from worker.candles import timeframe_seconds
 from worker.credits import TransferRequest
-from worker.errors import Fatal
 from worker.exchanges import Order, OrderStatus
 from worker.retry import retry
 
@@ -276,25 +275,15 @@ async def place_market(
     symbol = cfg.symbol
     order_side: Literal["buy", "sell"] = "buy" if side == "buy" else "sell"
     order_type: Literal["market", "limit"] = "market" if price is None else "limit"
-    unsent = [fresh and not isinstance(ex, BotPaperExchange)]
+    lookup_first = not fresh  # every retry looks the id up
 
     async def once() -> Order:
-        if not unsent[0]:
-            return await ex.place_order_once(
-                symbol, order_side, order_type, amount, price,
-                client_order_id=cid, leverage=leverage, params=params,
-            )  # fmt: skip
-        unsent[0] = False
-        try:
-            return await ex.create_order(
-                symbol, order_side, order_type, amount, price,
-                client_order_id=cid, leverage=leverage, params=params,
-            )  # fmt: skip
-        except Fatal:
-            found = await ex.fetch_order_by_client_id(cid, symbol)  # refused as a duplicate?
-            if found is None:
-                raise
-            return found
+        nonlocal lookup_first
+        first, lookup_first = lookup_first, True
+        return await ex.place_order_once(
+            symbol, order_side, order_type, amount, price,
+            client_order_id=cid, leverage=leverage, params=params, lookup_first=first,
+        )  # fmt: skip
 
     return await retry(once, attempts=4, describe=f"place order for bot {cfg.id}")
 

@@ -160,22 +160,35 @@ class Exchange(ABC):
         stop_price: Decimal | None = None,
         leverage: int | None = None,
         params: Mapping[str, Any] | None = None,
+        lookup_first: bool = True,
     ) -> Order:
-        """Place an order unless one with ``client_order_id`` exists; return that one then."""
-        existing = await self.fetch_order_by_client_id(client_order_id, symbol)
-        if existing is not None:
-            return existing
-        return await self.create_order(
-            symbol,
-            side,
-            type,
-            amount,
-            price,
-            stop_price=stop_price,
-            client_order_id=client_order_id,
-            leverage=leverage,
-            params=params,
-        )
+        """Place an order unless one with ``client_order_id`` exists; return that one then.
+
+        ``lookup_first=False`` is for an id nobody can have sent yet: the order is posted
+        at once, and looked up only if the exchange refuses it (a duplicate id)."""
+        if lookup_first:
+            existing = await self.fetch_order_by_client_id(client_order_id, symbol)
+            if existing is not None:
+                return existing
+        try:
+            return await self.create_order(
+                symbol,
+                side,
+                type,
+                amount,
+                price,
+                stop_price=stop_price,
+                client_order_id=client_order_id,
+                leverage=leverage,
+                params=params,
+            )
+        except Fatal:
+            if lookup_first:
+                raise
+            found = await self.fetch_order_by_client_id(client_order_id, symbol)
+            if found is None:
+                raise
+            return found
 
     # -- lifecycle ------------------------------------------------------------------------
 
