@@ -162,8 +162,11 @@ async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Pr
     case "getBacktest": {
       const rows = await tx.unsafe(`select ${RUN} from public.backtest_runs r where r.id = $1`, [id]);
       if (!rows.length) return [404, { error: "no such backtest" }];
+      // The latest result, with an optimisation's ranked parameter sets read from it.
       const results = await tx.unsafe(
-        `select ${RESULT} from public.backtest_results x where x.run_id = $1 order by x.created_at desc limit 1`, [id],
+        `select ${RESULT}, x.metadata -> 'optimization' -> 'ranked' as ranked
+           from public.backtest_results x where x.run_id = $1 order by x.created_at desc limit 1`,
+        [id],
       );
       const run = plain(rows)[0] as Json;
       // A batch's markets, best return first; an optimisation's ranked parameter sets.
@@ -174,18 +177,14 @@ async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Pr
           [id],
         )
         : [];
-      const [ranked] = run.mode === "optimize"
-        ? await tx.unsafe(
-          `select x.metadata -> 'optimization' -> 'ranked' as ranked from public.backtest_results x
-            where x.run_id = $1 order by x.created_at desc limit 1`,
-          [id],
-        )
-        : [];
+      const [latest] = results;
+      const ranked = run.mode === "optimize" && Array.isArray(latest?.ranked) ? latest.ranked : null;
+      if (latest) delete latest.ranked;
       return [200, {
         ...run,
-        result: results.length ? plain(results)[0] : null,
+        result: latest ? plain([latest])[0] : null,
         results: plain(markets),
-        ranked: Array.isArray(ranked?.ranked) ? ranked.ranked : null,
+        ranked,
       }];
     }
     case "startBacktest": {
