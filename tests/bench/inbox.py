@@ -11,7 +11,7 @@ weeks folded into ``_kept``, their unread rows copied) followed by ``prune_histo
 with the same policy), p50, alternately.
 
 Last line: ``inbox: rows=<old rows gone> fold_s=<…> delete_s=<…> retention_ratio=<delete / fold>
-kept=<rows in _kept> update_p50_ms=<…> flat_update_p50_ms=<…>``.
+kept=<rows in _kept> update_p50_ms=<…> flat_update_p50_ms=<…> update_ratio=<partitioned / plain>``.
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ def main() -> None:
         f"inbox: rows={gone} fold_s={fold_s:.3f} delete_s={delete_s:.2f}"
         f" retention_ratio={delete_s / fold_s:.1f} kept={kept}"
         f" update_p50_ms={p50['notifications']:.2f} flat_update_p50_ms={p50['notifications_flat']:.2f}"
+        f" update_ratio={p50['notifications'] / p50['notifications_flat']:.2f}"
     )
 
 

@@ -16,7 +16,7 @@ machine whose load moves the latencies).
 The reference, measured side by side: the same 10,000 bots all on paper (ratio = live p99
 / paper p99). Each run is a process of its own (its own database and RSS).
 
-Last line: ``live: bots=<n> live=<m> p50_s=<x> p99_s=<y> rss_mb=<z>``.
+Last line: ``live: bots=<n> live=<m> p50_s=<x> p99_s=<y> rss_mb=<z> ratio=<live/paper p99>``.
 """
 
 from __future__ import annotations
@@ -339,11 +339,10 @@ def main() -> None:
         )
     p99_live = percentile(live["durations"], 99)
     p99_paper = percentile(paper["durations"], 99)
-    print(f"ratio (live p99 / paper p99): {p99_live / p99_paper:.2f}")
     print(
         f"live: bots={live['bots']} live={live['live']} "
         f"p50_s={percentile(live['durations'], 50):.3f} p99_s={p99_live:.3f} "
-        f"rss_mb={live['rss_mb']:.0f}"
+        f"rss_mb={live['rss_mb']:.0f} ratio={p99_live / p99_paper:.2f}"
     )
 
 
