@@ -265,6 +265,8 @@ class DatabaseSink:
                 await copy.write(data)
             for start, end, name in months:
                 part = {**key, "first": max(start, first), "end": min(end, newest)}
+                if part["first"] >= part["end"]:
+                    continue  # only the newest candle, written below through candles
                 table = sql.Identifier("public", "candles")
                 if name is not None:
                     table = sql.Identifier("partitions", name)
@@ -279,8 +281,7 @@ class DatabaseSink:
                     row = await cur.fetchone()
                     if row is not None and not row[0]:
                         conflict = ""  # nothing stored in the range: no conflict to look for
-                if part["first"] < part["end"]:
-                    await cur.execute(sql.SQL(MONTH + conflict).format(table), part)
+                await cur.execute(sql.SQL(MONTH + conflict).format(table), part)
             await cur.execute(NEWEST, {**key, "newest": newest})
 
 
