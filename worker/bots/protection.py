@@ -43,6 +43,7 @@ from worker.exchanges import Order, OrderStatus, make_client_order_id
 from worker.retry import retry
 
 from .model import HUNDRED, BotState, Protective, StepOut, derived_id
+from .trades import levels
 
 if TYPE_CHECKING:
     from worker.exchanges.live import LiveExchange
@@ -133,12 +134,9 @@ def _record_stops(bot: BotState, out: StepOut) -> None:
 
 def _derive(bot: BotState) -> tuple[Decimal | None, Decimal | None]:
     """The stop and target the bot's settings give its open position."""
-    pos, cfg = bot.position, bot.config
+    pos = bot.position
     assert pos is not None
-    away = ONE if pos.long else -ONE
-    stop = None if cfg.stop_loss is None else pos.entry_price * (ONE - away * cfg.stop_loss)
-    take = None if cfg.take_profit is None else pos.entry_price * (ONE + away * cfg.take_profit)
-    return stop, take
+    return levels(bot.config, pos.entry_price, pos.long)
 
 
 # -- loading ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from worker.exchanges import Order, OrderStatus
 from worker.retry import retry
 
 from . import credit_gate
-from .model import HUNDRED, BotState, InFlight, Position, StepOut, derived_id
+from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
 from .paper import BotPaperExchange
 
 ZERO = Decimal(0)
@@ -65,6 +65,15 @@ def rollover(bot: BotState, when: datetime) -> None:
         bot.day, bot.day_pnl = when.date(), ZERO
 
 
+def levels(cfg: BotConfig, price: Decimal, long: bool) -> tuple[Decimal | None, Decimal | None]:
+    """The stop-loss and take-profit of a position entered at ``price``: the stop below a
+    long's entry and above a short's, the target on the other side."""
+    away = ONE if long else -ONE
+    stop = None if cfg.stop_loss is None else price * (ONE - away * cfg.stop_loss)
+    take = None if cfg.take_profit is None else price * (ONE + away * cfg.take_profit)
+    return stop, take
+
+
 def open_trade(
     bot: BotState, order: Order, when: datetime, decided_at: datetime, out: StepOut
 ) -> None:
@@ -73,7 +82,7 @@ def open_trade(
     fee = order.fee.cost if order.fee else ZERO
     entry_order = derived_id(order.client_order_id, "order")
     long = order.side == "buy"
-    away = ONE if long else -ONE  # stop below a long's entry, above a short's; target opposite
+    stop, take = levels(cfg, price, long)
     pos = Position(
         trade_id=derived_id(order.client_order_id, "trade"),
         amount=order.filled,
@@ -82,8 +91,8 @@ def open_trade(
         entry_fee=fee,
         entry_time=when,
         entry_order_id=entry_order,
-        stop_price=None if cfg.stop_loss is None else price * (ONE - away * cfg.stop_loss),
-        take_price=None if cfg.take_profit is None else price * (ONE + away * cfg.take_profit),
+        stop_price=stop,
+        take_price=take,
         direction="long" if long else "short",
         decided_at=decided_at,
     )
@@ -108,11 +117,9 @@ def add_to_position(bot: BotState, order: Order, out: StepOut) -> None:
     amount = pos.amount + order.filled
     cost = pos.entry_cost + order.cost
     price = cost / amount
-    away = ONE if pos.long else -ONE
-    stop = None if cfg.stop_loss is None else price * (ONE - away * cfg.stop_loss)
+    stop, take = levels(cfg, price, pos.long)
     if cfg.trailing_stop and stop is not None and pos.stop_price is not None:
         stop = max(stop, pos.stop_price) if pos.long else min(stop, pos.stop_price)
-    take = None if cfg.take_profit is None else price * (ONE + away * cfg.take_profit)
     fee = pos.entry_fee + (order.fee.cost if order.fee else ZERO)
     bot.position = replace(
         pos,
