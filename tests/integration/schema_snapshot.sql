@@ -297,8 +297,8 @@ CREATE FUNCTION private.api_scopes() RETURNS text[]
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$
-  select array['backtests:read', 'backtests:write', 'bots:read', 'bots:write', 'portfolio:read', 'signals:write',
-               'trades:read']::text[]
+  select array['backtests:read', 'backtests:write', 'bots:read', 'bots:write', 'data:read', 'data:write',
+               'portfolio:read', 'signals:write', 'trades:read']::text[]
 $$;
 ALTER FUNCTION private.api_scopes() OWNER TO postgres;
 CREATE FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) RETURNS void
@@ -4122,6 +4122,11 @@ begin
     return new;
   end if;
   perform pg_advisory_xact_lock(hashtextextended('data_requests:' || new.user_id::text, 0));
+  if new.idempotency_key is not null
+     and exists (select 1 from public.data_requests d
+                  where d.user_id = new.user_id and d.idempotency_key = new.idempotency_key) then
+    return new;
+  end if;
   v_plan := private.current_plan(new.user_id);
   v_limit := coalesce((v_plan.features ->> 'data_requests_per_month')::integer, 5);
   select count(*) into v_count from public.data_requests d
@@ -10112,7 +10117,7 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100))),
     CONSTRAINT api_keys_one_owner CHECK (((user_id IS NULL) <> (organisation_id IS NULL))),
     CONSTRAINT api_keys_organisation_scopes CHECK (((organisation_id IS NULL) OR (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text]))),
-    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ '{backtests:read,backtests:write,bots:read,bots:write,portfolio:read,signals:write,trades:read}'::text[])))
+    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ '{backtests:read,backtests:write,bots:read,bots:write,data:read,data:write,portfolio:read,signals:write,trades:read}'::text[])))
 )
 WITH (fillfactor='70');
 ALTER TABLE public.api_keys OWNER TO postgres;
@@ -10362,7 +10367,9 @@ CREATE TABLE public.data_requests (
     finished_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text,
     CONSTRAINT data_requests_exchange_format CHECK ((exchange ~ '^[a-z0-9_]{1,40}$'::text)),
+    CONSTRAINT data_requests_idempotency_key_length CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 200))),
     CONSTRAINT data_requests_period_ordered CHECK (((end_date IS NULL) OR (end_date > start_date))),
     CONSTRAINT data_requests_progress_check CHECK (((progress >= (0)::numeric) AND (progress <= (1)::numeric))),
     CONSTRAINT data_requests_status_known CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'completed'::text, 'failed'::text]))),
@@ -10907,6 +10914,8 @@ ALTER TABLE ONLY public.credit_transfers
     ADD CONSTRAINT credit_transfers_hold_resolves_once UNIQUE (pending_id);
 ALTER TABLE ONLY public.credit_transfers
     ADD CONSTRAINT credit_transfers_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.data_requests
+    ADD CONSTRAINT data_requests_idempotency_key_unique UNIQUE (user_id, idempotency_key);
 ALTER TABLE ONLY public.data_requests
     ADD CONSTRAINT data_requests_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.exchange_credentials
@@ -12547,6 +12556,7 @@ GRANT INSERT(trading_pair) ON TABLE public.data_requests TO authenticated;
 GRANT INSERT(timeframe) ON TABLE public.data_requests TO authenticated;
 GRANT INSERT(start_date) ON TABLE public.data_requests TO authenticated;
 GRANT INSERT(end_date) ON TABLE public.data_requests TO authenticated;
+GRANT INSERT(idempotency_key) ON TABLE public.data_requests TO authenticated;
 GRANT ALL ON TABLE public.exchange_credentials TO service_role;
 GRANT DELETE ON TABLE public.exchange_credentials TO authenticated;
 GRANT SELECT(id) ON TABLE public.exchange_credentials TO authenticated;

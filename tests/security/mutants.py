@@ -606,6 +606,13 @@ MUTANTS: list[Mutant] = [
         'drop policy "Organisation API keys reach only its trades" on public.trades;',
     ),
 ]
+MUTANTS.append(
+    Mutant(
+        "quota constraint dropped",
+        "a retried data request key passes the monthly quota and adds a request",
+        "alter table public.data_requests drop constraint data_requests_idempotency_key_unique;",
+    )
+)
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 MUTANTS += [Mutant(*m) for m in HANDOVER_MUTANTS]
 

@@ -8,7 +8,8 @@ insert per month straight into that month's partition of ``candles`` (without a 
 check when the market has no candle in that range yet, else keeping the candles already
 stored); the batch's newest candle goes through ``candles`` itself, whose trigger publishes
 a market's latest candle. Gaps (candles the exchange does not have) are reported, never
-filled.
+filled; an exchange that answers for one window at a time is stepped through its empty
+windows (a halted market, a listing later than ``since``) up to the period's end.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ volume, …]``, oldest first, from the time asked for, with prices as decimal te
 ``fetch_ohlcv`` hands those rows on as they came (exact decimal text, and no Python work
 per row: ccxt's own parser converts every price to a float one row at a time). Other
 exchanges go through ccxt's own parser."""
+
+WINDOWED_EXCHANGES = frozenset({"bitget", "mexc", "okx"})
+"""Exchanges whose kline request ccxt bounds to a window from ``since`` (OKX and Bitget
+the page's length, MEXC spot 500 candles) where Binance, Bybit and Kraken answer from the
+first candle at or after it. An empty answer from them says only that the window has no
+candles (a halted market, a listing later than ``since``), not that nothing newer exists:
+the downloader asks them for exactly the window it wants (ccxt's ``until``) and steps over
+empty windows up to the period's end."""
 
 PAGE = 1000
 """Most candles asked for per request (Binance's documented maximum for klines); fewer on
@@ -101,7 +110,12 @@ class OhlcvExchange(Protocol):
     async def load_markets(self, reload: bool = False) -> Any: ...
 
     async def fetch_ohlcv(
-        self, symbol: str, timeframe: str, since: int | None, limit: int | None
+        self,
+        symbol: str,
+        timeframe: str,
+        since: int | None,
+        limit: int | None,
+        params: dict[str, Any] = ...,
     ) -> list[list[Any]]: ...
 
     def milliseconds(self) -> int: ...
@@ -345,13 +359,24 @@ def page_size(client: Any, symbol: str) -> int:
 
 
 async def _fetch(
-    client: OhlcvExchange, symbol: str, timeframe: str, since: int, limit: int
+    client: OhlcvExchange,
+    symbol: str,
+    timeframe: str,
+    since: int,
+    limit: int,
+    end: int | None = None,
 ) -> list[list[Any]]:
-    """One page; a network error, an unavailable exchange or a rate-limit answer is tried
-    again (after 1 s, then 2 s) before the download stops."""
+    """One page (only candles opening before ``end`` when given); a network error, an
+    unavailable exchange or a rate-limit answer is tried again (after 1 s, then 2 s) before
+    the download stops."""
     for attempt in range(RETRIES + 1):
         try:
-            return await client.fetch_ohlcv(symbol, timeframe, since, limit)
+            if end is None:
+                return await client.fetch_ohlcv(symbol, timeframe, since, limit)
+            # ccxt's ``until`` bounds the window: exclusive on OKX and Bitget (whose
+            # history endpoint then answers the page before it), inclusive on MEXC (its
+            # candle at ``end`` is dropped with the rest outside the window).
+            return await client.fetch_ohlcv(symbol, timeframe, since, limit, {"until": end})
         except ccxt.NetworkError as e:
             if attempt == RETRIES:
                 raise Fatal(
@@ -368,15 +393,17 @@ async def _window(
     client: OhlcvExchange, symbol: str, timeframe: str, start: int, end: int, step: int, limit: int
 ) -> tuple[list[list[Any]], bool]:
     """Every candle with ``start <= open time < end``, page after page (an exchange may
-    answer fewer than asked for), and whether the exchange has candles after the window
-    (it answers from the first candle at or after the time asked for: an empty answer
-    means there are none)."""
+    answer fewer than asked for), and whether the exchange may have candles after the
+    window: an exchange that answers from the first candle at or after the time asked for
+    has none when its answer is empty; a windowed one (:data:`WINDOWED_EXCHANGES`), asked
+    for this window only, has none in the rest of the window."""
+    windowed = client.id in WINDOWED_EXCHANGES
     out: list[list[Any]] = []
     cursor = start
     while cursor < end:
-        page = await _fetch(client, symbol, timeframe, cursor, limit)
+        page = await _fetch(client, symbol, timeframe, cursor, limit, end if windowed else None)
         if not page:
-            return out, False
+            return out, windowed
         rows = [r for r in page if cursor <= r[0] < end]
         out += rows
         if not rows or int(page[-1][0]) >= end - step:
@@ -396,7 +423,9 @@ async def download_market(
 ) -> MarketResult:
     """Download the closed candles of one market with ``since <= open time < until``.
 
-    The first page finds where the exchange's data starts; after it, windows of one page
+    The first page finds where the exchange's data starts (not on a windowed exchange, see
+    :data:`WINDOWED_EXCHANGES`: every window is asked for, so a venue that has nothing at
+    all costs one request per window of the period); after it, windows of one page
     each are fetched :data:`WINDOWS` at a time (ccxt's rate limiter still spaces the
     requests) and stored in order, :data:`BATCH` candles per transaction, so the stored
     candles always end at a point a later run resumes from.
@@ -444,8 +473,10 @@ async def download_market(
         batch.extend(rows)
 
     limit = page_size(client, symbol)
-    if cursor < until:
-        # The first page: the exchange answers from where its candles start.
+    if cursor < until and client.id not in WINDOWED_EXCHANGES:
+        # The first page: the exchange answers from where its candles start (a windowed
+        # exchange answers for one window only: the windows below step over an empty
+        # start, one request per empty window up to ``until``).
         page = await _fetch(client, symbol, timeframe, cursor, limit)
         first = [r for r in page if r[0] < until]
         take(first)

@@ -15,7 +15,7 @@ import { db } from "../_shared/db.ts";
 import { bearerToken } from "../_shared/jwt.ts";
 import { clientIp, decodeUtf8, MAX_BODY_BYTES, readBody } from "../_shared/http.ts";
 import { isRecord, parseStorableJson } from "../_shared/json_body.ts";
-import { openApiDocument, resolveRef, type Route, ROUTES } from "./openapi.ts";
+import { EXCHANGE_TIMEFRAMES, offersTimeframe, openApiDocument, resolveRef, type Route, ROUTES } from "./openapi.ts";
 import { check } from "./schema.ts";
 import { recordCall, returnCalls, takeCalls } from "./usage.ts";
 
@@ -86,11 +86,49 @@ const RESULT = `x.id, x.trading_pair, x.initial_balance::text, x.final_balance::
 const SIGNAL = `s.id, s.strategy_id, s.action, s.status, s.pair, s.side, s.entry_price::text, s.stop_loss::text,
   s.take_profit::text, s.leverage::text, s.note, s.idempotency_key, s.created_at`;
 
+const DATA_REQUEST = `d.id, d.exchange, d.trading_pair, d.timeframe, d.start_date, d.end_date, d.status,
+  d.progress::text, d.candles_stored, d.missing_candles, d.gaps, d.error, d.idempotency_key, d.started_at,
+  d.finished_at, d.created_at`;
+
 const str = (v: unknown): string | null => (v === undefined || v === null ? null : String(v));
 
 /** Rows as JSON: timestamps in ISO 8601. */
 function plain(rows: Json[]): Json[] {
   return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])));
+}
+
+/** What the schema cannot say of a data request's body: 400 naming the field, or null. */
+function dataRequestProblem(body: Json): Json | null {
+  const exchange = String(body.exchange ?? "binance");
+  if (!offersTimeframe(exchange, String(body.timeframe))) {
+    return {
+      error: `${exchange} does not offer timeframe ${body.timeframe} (it offers ${EXCHANGE_TIMEFRAMES[exchange].join(", ")})`,
+      field: "timeframe",
+    };
+  }
+  const start = Date.parse(String(body.start_date));
+  if (start >= Date.now()) return { error: "start_date must be in the past", field: "start_date" };
+  if (body.end_date !== undefined && Date.parse(String(body.end_date)) <= start) {
+    return { error: "end_date must be after start_date", field: "end_date" };
+  }
+  return null;
+}
+
+/** The request a retry's idempotency key names, as the retry's answer: 200 with it, or 409
+ * when the key was used for a different request. */
+async function replayDataRequest(tx: Tx, body: Json, key: string): Promise<[number, unknown] | null> {
+  const rows = await tx.unsafe(
+    `select ${DATA_REQUEST}, d.exchange = $2 and d.trading_pair = $3 and d.timeframe = $4
+            and d.start_date = $5::timestamptz and d.end_date is not distinct from $6::timestamptz as same
+       from public.data_requests d where d.user_id = auth.uid() and d.idempotency_key = $1`,
+    [key, body.exchange ?? "binance", body.trading_pair, body.timeframe, body.start_date, str(body.end_date)],
+  );
+  if (!rows.length) return null;
+  const { same, ...first } = rows[0];
+  if (!same) {
+    return [409, { error: "idempotency_key was already used for a different data request", field: "idempotency_key" }];
+  }
+  return [200, plain([first])[0]];
 }
 
 async function botVisible(tx: Tx, id: string): Promise<boolean> {
@@ -224,6 +262,39 @@ async function act(tx: Tx, route: Route, id: string | undefined, body: Json): Pr
       );
       return [201, plain(rows)[0]];
     }
+    case "listDataRequests":
+      return [200, {
+        data: plain(await tx.unsafe(
+          `select ${DATA_REQUEST} from public.data_requests d order by d.created_at desc, d.id limit ${PAGE}`,
+        )),
+      }];
+    case "getDataRequest": {
+      const rows = await tx.unsafe(`select ${DATA_REQUEST} from public.data_requests d where d.id = $1`, [id]);
+      return rows.length ? [200, plain(rows)[0]] : [404, { error: "no such data request" }];
+    }
+    case "requestData": {
+      const problem = dataRequestProblem(body);
+      if (problem) return [400, problem];
+      const key = str(body.idempotency_key);
+      const replay = key === null ? null : await replayDataRequest(tx, body, key);
+      if (replay) return replay;
+      try {
+        // In a savepoint: a racing retry that committed first leaves this one to answer.
+        const rows = await tx.savepoint((sp: Tx) =>
+          sp.unsafe(
+            `insert into public.data_requests as d (exchange, trading_pair, timeframe, start_date, end_date, idempotency_key)
+             values (coalesce($1, 'binance'), $2, $3, $4::timestamptz, $5::timestamptz, $6)
+             returning ${DATA_REQUEST}`,
+            [str(body.exchange), body.trading_pair, body.timeframe, body.start_date, str(body.end_date), key],
+          )
+        );
+        return [201, plain(rows)[0]];
+      } catch (e) {
+        const raced = key !== null && (e as { constraint_name?: string }).constraint_name === "data_requests_idempotency_key_unique";
+        if (raced) return (await replayDataRequest(tx, body, key))!;
+        throw e;
+      }
+    }
   }
   throw new Error(`unrouted operation ${route.operationId}`);
 }
@@ -234,6 +305,7 @@ function refusal(e: unknown): Response | null {
   const code = err.code ?? "";
   const body: Json = { error: err.message ?? "refused" };
   if (err.column_name) body.field = err.column_name;
+  if (err.constraint_name) body.constraint = err.constraint_name;
   if (code === "42501" || code === "P0004") return json(403, body);
   if (code === "P0002") return json(404, body);
   if (code === "23505") return json(409, body);

@@ -180,7 +180,9 @@ Deno.test("each route needs its scope: 403 names it and nothing is written", asy
       for (const r of ROUTES.filter((r) => r.scope === scope)) {
         const body = r.operationId === "createBot" ? NEW_BOT
           : r.operationId === "publishSignal" ? { strategy_id: crypto.randomUUID(), pair: "ETH/BTC", side: "long" }
-          : r.operationId === "startBacktest" ? NEW_BACKTEST : undefined;
+          : r.operationId === "startBacktest" ? NEW_BACKTEST
+          : r.operationId === "requestData" ? { trading_pair: "BTC/USDT", timeframe: "1h", start_date: "2024-01-01T00:00:00Z" }
+          : undefined;
         const res = await call(r.method, pathOf(r.path, bot.id), key, body);
         assertEquals(res.status, 403, `${r.operationId} without ${scope}`);
         assertEquals(await res.json(), { error: `this API key lacks the scope ${scope}`, scope }, r.operationId);
@@ -188,6 +190,8 @@ Deno.test("each route needs its scope: 403 names it and nothing is written", asy
     }
     assertEquals(await botCount(user), 1, "bots after refused writes");
     assertEquals(await backtestCount(user), 0, "backtests after refused writes");
+    const [requests] = await db()`select count(*)::int as n from public.data_requests where user_id = ${user}`;
+    assertEquals(requests.n, 0, "data requests after refused writes");
     const [row] = await db()`select status from public.bots where id = ${bot.id}`;
     assertEquals(row.status, "stopped");
   } finally {

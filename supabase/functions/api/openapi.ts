@@ -10,7 +10,9 @@ export type Scope =
   | "signals:write"
   | "portfolio:read"
   | "backtests:read"
-  | "backtests:write";
+  | "backtests:write"
+  | "data:read"
+  | "data:write";
 export const SCOPES: Scope[] = [
   "bots:read",
   "bots:write",
@@ -19,6 +21,8 @@ export const SCOPES: Scope[] = [
   "portfolio:read",
   "backtests:read",
   "backtests:write",
+  "data:read",
+  "data:write",
 ];
 
 export type Route = {
@@ -47,6 +51,13 @@ const PAIR_PATTERN = "^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$";
 const STRATEGIES = ["sma_cross", "ema_cross", "rsi", "macd", "rsi_macd", "bollinger", "rules"];
 const TIMEFRAMES = ["1m", "5m", "15m", "30m", "1h", "4h", "1d"];
 const MODES = ["backtest", "optimize", "batch"];
+const EXCHANGES = ["binance", "bybit", "mexc", "bitget", "kraken", "coinbase", "okx", "kucoin", "gate"];
+/** The timeframes of TIMEFRAMES an exchange offers, where not all (ccxt's `timeframes`). */
+export const EXCHANGE_TIMEFRAMES: Record<string, string[]> = {
+  coinbase: ["1m", "5m", "15m", "30m", "1h", "1d"],
+};
+export const offersTimeframe = (exchange: string, timeframe: string): boolean =>
+  (EXCHANGE_TIMEFRAMES[exchange] ?? TIMEFRAMES).includes(timeframe);
 const TIME_OUT: Schema = { type: ["string", "null"], description: "a time, ISO 8601" };
 
 export const SCHEMAS: Record<string, Schema> = {
@@ -298,10 +309,53 @@ export const SCHEMAS: Record<string, Schema> = {
       oos_stats: { type: ["object", "null"] },
     },
   },
+  NewDataRequest: {
+    type: "object",
+    additionalProperties: false,
+    required: ["trading_pair", "timeframe", "start_date"],
+    properties: {
+      exchange: { type: "string", enum: EXCHANGES, description: "binance when left out" },
+      trading_pair: { type: "string", pattern: PAIR_PATTERN },
+      timeframe: { type: "string", enum: TIMEFRAMES, description: "one the exchange offers (coinbase has no 4h)" },
+      start_date: { type: "string", format: "date-time", description: "the first candle's open time, in the past" },
+      end_date: { type: "string", format: "date-time", description: "candles opening before it; now when left out" },
+      idempotency_key: {
+        type: "string", minLength: 1, maxLength: 200,
+        description: "a retry with the same key answers 200 with the first request and counts once",
+      },
+    },
+  },
+  DataRequest: {
+    type: "object",
+    required: ["id", "exchange", "trading_pair", "timeframe", "start_date", "status", "progress", "created_at"],
+    properties: {
+      id: { type: "string", format: "uuid" },
+      exchange: { type: "string" },
+      trading_pair: { type: "string" },
+      timeframe: { type: "string" },
+      start_date: { type: "string" },
+      end_date: TIME_OUT,
+      status: { type: "string", enum: ["queued", "running", "completed", "failed"] },
+      progress: DECIMAL_OUT,
+      candles_stored: { type: ["integer", "null"] },
+      missing_candles: { type: ["integer", "null"] },
+      gaps: { type: ["array", "null"] },
+      error: { type: ["string", "null"] },
+      idempotency_key: { type: ["string", "null"] },
+      started_at: TIME_OUT,
+      finished_at: TIME_OUT,
+      created_at: { type: "string" },
+    },
+  },
   Error: {
     type: "object",
     required: ["error"],
-    properties: { error: { type: "string" }, scope: { type: "string" }, field: { type: "string" } },
+    properties: {
+      error: { type: "string" },
+      scope: { type: "string" },
+      field: { type: "string" },
+      constraint: { type: "string", description: "the database constraint or plan limit that refused it" },
+    },
   },
 };
 
@@ -336,6 +390,15 @@ export const ROUTES: Route[] = [
   { method: "GET", path: "/v1/backtests/{id}", operationId: "getBacktest",
     summary: "One backtest run, with its result once completed", scope: "backtests:read", status: 200,
     response: ref("Backtest") },
+  { method: "GET", path: "/v1/data-requests", operationId: "listDataRequests",
+    summary: "The key's user's historical data downloads, newest first", scope: "data:read", status: 200,
+    response: list("DataRequest") },
+  { method: "POST", path: "/v1/data-requests", operationId: "requestData",
+    summary: "Request a historical candle download (the plan's data_requests_per_month applies)", scope: "data:write",
+    body: ref("NewDataRequest"), status: 201, response: ref("DataRequest") },
+  { method: "GET", path: "/v1/data-requests/{id}", operationId: "getDataRequest",
+    summary: "One data download: its status, progress, candles stored and gaps", scope: "data:read", status: 200,
+    response: ref("DataRequest") },
 ];
 
 export function resolveRef(r: string): Schema {
@@ -378,6 +441,9 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
     };
     if (r.body || parameters) responses["400"] = errorResponse("a body or argument the schema or the database refuses, naming the field");
     if (parameters) responses["404"] = errorResponse("nothing with that id visible to the key's user");
+    if (r.body?.$ref && resolveRef(r.body.$ref).properties?.idempotency_key) {
+      responses["409"] = errorResponse("the idempotency_key was already used (for a data request: by a different request)");
+    }
     paths[r.path] ??= {};
     paths[r.path][r.method.toLowerCase()] = {
       operationId: r.operationId,

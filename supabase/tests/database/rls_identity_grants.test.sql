@@ -227,7 +227,7 @@ insert into privileges values
   ('authenticated', 'delete', 'reviews', null),
   ('authenticated', 'delete', 'strategies', null),
   ('authenticated', 'insert', 'backtest_runs', '{end_date,exchange,id,mode,optimization,parameters,settings,start_date,strategy,strategy_id,timeframe,trading_pair,trading_pairs,user_id}'),
-  ('authenticated', 'insert', 'data_requests', '{end_date,exchange,id,start_date,timeframe,trading_pair,user_id}'),
+  ('authenticated', 'insert', 'data_requests', '{end_date,exchange,id,idempotency_key,start_date,timeframe,trading_pair,user_id}'),
   ('authenticated', 'insert', 'bots', '{allow_short,daily_loss_limit,entry_order_type,entry_timeout,exchange,exchange_credential_id,exit_order_type,exit_timeout,exit_timeout_count,id,initial_balance,is_paper_trade,leverage,limit_offset,max_open_trades,metadata,name,order_timeout_unit,organisation_id,pairs,parameters,risk_percentage,stake_amount,status,stop_loss,strategy,strategy_id,take_profit,timeframe,timeout_action,trading_pair,user_id}'),
   ('authenticated', 'insert', 'reviews', '{comment,rating,strategy_id,user_id}'),
   ('authenticated', 'insert', 'signals', '{action,entry_price,idempotency_key,indicators,leverage,note,pair,provider_id,side,stop_loss,strategy_id,take_profit}'),
