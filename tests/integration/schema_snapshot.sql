@@ -1078,7 +1078,7 @@ begin
        and (tg_op = 'INSERT' or old.status <> 'paused') then
       new.pause_cause := 'daily_loss';
       new.pause_until := date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' + interval '1 day';
-    elsif new.status = 'running' then
+    elsif new.status = 'running' and (tg_op = 'INSERT' or old.status <> 'running') then
       new.pause_cause := null;
       new.pause_until := null;
     end if;
@@ -1148,9 +1148,17 @@ begin
   if new.is_paper_trade then
     return new;
   end if;
-  -- The worker that settled the close writes the status it waited for: that goes through.
+  -- The worker that settled the close writes the status it waited for: that goes through,
+  -- unless the owner set the bot running since (the last request wins).
   if new.id::text = any (string_to_array(
        coalesce(pg_catalog.current_setting('tradefleet.settled_bots', true), ''), ',')) then
+    if not exists (select 1 from public.position_requests r
+                    where r.bot_id = new.id and r.kind = 'close' and r.status = 'working'
+                      and r.stop_after and r.stop_status is not null) then
+      new.status := 'running';
+      new.status_reason := old.status_reason;
+      new.error_message := old.error_message;
+    end if;
     return new;
   end if;
   update public.position_requests r
@@ -1172,6 +1180,48 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bots_pause_settles_close() OWNER TO postgres;
+CREATE FUNCTION private.bots_running_overrides_pause() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_requests uuid[];
+  v_status text;
+begin
+  -- The fleet's own writes (a step writes the status it keeps) override nothing.
+  if (select auth.uid()) is null then
+    return new;
+  end if;
+  select array_agg(r.id order by r.id), min(r.stop_status) into v_requests, v_status
+    from public.position_requests r
+   where r.bot_id = new.id and r.kind = 'close' and r.status = 'working'
+     and r.stop_after and r.stop_status is not null;
+  if v_requests is null then
+    return new;
+  end if;
+  if old.pause_cause is not null then
+    raise exception 'this bot was paused by the platform (%) and cannot run until that changes: %',
+      old.pause_cause, coalesce(old.status_reason, old.pause_cause)
+      using errcode = 'check_violation', constraint = 'bots_platform_pause_holds';
+  end if;
+  update public.position_requests r
+     set stop_after = false, stop_status = null, stop_reason = null, updated_at = now()
+   where r.id = any (v_requests);
+  new.status_reason := null;
+  if v_status = 'error' then
+    new.error_message := null;
+  end if;
+  insert into public.bot_logs (bot_id, user_id, log_level, message, context, source)
+  values (new.id, new.user_id, 'info',
+          format('the %s waiting for the working close to settle was cancelled: the bot was set running again',
+                 case v_status when 'error' then 'error' else 'pause' end),
+          jsonb_build_object('action', 'pause_overridden', 'status', v_status,
+                             'request_ids', to_jsonb(v_requests)),
+          'bot');
+  return new;
+end;
+$$;
+ALTER FUNCTION private.bots_running_overrides_pause() OWNER TO postgres;
 CREATE FUNCTION private.caller_email() RETURNS text
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -11194,6 +11244,7 @@ CREATE TRIGGER bots_market_rules BEFORE INSERT ON public.bots FOR EACH ROW EXECU
 CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pair, pairs, stake_amount, leverage, metadata ON public.bots FOR EACH ROW WHEN (((((((old.exchange IS DISTINCT FROM new.exchange) OR (old.trading_pair IS DISTINCT FROM new.trading_pair)) OR (old.pairs IS DISTINCT FROM new.pairs)) OR (old.stake_amount IS DISTINCT FROM new.stake_amount)) OR (old.leverage IS DISTINCT FROM new.leverage)) OR (COALESCE((old.metadata ->> 'sizing'::text), 'stake'::text) IS DISTINCT FROM COALESCE((new.metadata ->> 'sizing'::text), 'stake'::text)))) EXECUTE FUNCTION private.bot_market_rules();
 CREATE TRIGGER bots_notify_status_insert AFTER INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_notify_status_update AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION private.notify_bot_status();
+CREATE TRIGGER bots_owner_running_cancels_pause BEFORE UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status = 'running'::text))) EXECUTE FUNCTION private.bots_running_overrides_pause();
 CREATE TRIGGER bots_pause_settles_close BEFORE UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status = ANY (ARRAY['paused'::text, 'error'::text])))) EXECUTE FUNCTION private.bots_pause_settles_close();
 CREATE TRIGGER bots_platform_rules BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_rules();
 CREATE TRIGGER bots_updated_at BEFORE UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -11870,6 +11921,7 @@ REVOKE ALL ON FUNCTION private.bot_live_pairs_aal2() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bots_pause_settles_close() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bots_running_overrides_pause() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.caller_email() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.caller_email() TO authenticated;
 GRANT ALL ON FUNCTION private.caller_email() TO service_role;

@@ -613,6 +613,21 @@ MUTANTS.append(
         "alter table public.data_requests drop constraint data_requests_idempotency_key_unique;",
     )
 )
+MUTANTS += [
+    Mutant(
+        "platform rule removed from a function",
+        "an owner's running overrides a platform pause waiting for the worker",
+        """
+        do $$
+        declare
+          v_src text := pg_get_functiondef('private.bots_running_overrides_pause()'::regprocedure);
+        begin
+          execute replace(v_src, 'if old.pause_cause is not null then', 'if false then');
+        end;
+        $$;
+        """,
+    ),
+]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 MUTANTS += [Mutant(*m) for m in HANDOVER_MUTANTS]
 

@@ -270,14 +270,23 @@ class BotBuilder:
             hold = credit_gate.hold_id(cid) if charged else None
             if isinstance(ex, BotPaperExchange):
                 limit = o.get("order_type") == "limit" and o.get("price") is not None
-                await ex.create_order(  # a resting limit (an owner's limit close) rests again
-                    cfg.symbol,
+                placed = await ex.create_order(  # a resting limit (an owner's limit close)
+                    cfg.symbol,  # rests again
                     "buy" if buy else "sell",
                     "limit" if limit else "market",
                     Decimal(o["amount"]),
                     Decimal(o["price"]) if limit else None,
                     client_order_id=cid,
                 )
+                if Decimal(o.get("filled") or 0) > 0 and o.get("average_price") is not None:
+                    # filled in part before the takeover: that part is the account's, the
+                    # rest rests on
+                    ex.restore_part(
+                        placed.id,
+                        Decimal(o["filled"]),
+                        Decimal(o["average_price"]),
+                        Decimal(o.get("fee") or 0),
+                    )
             elif cid not in found:
                 # The exchange does not know it (expired or purged): record that, free the hold.
                 out = bot.pending_out = bot.pending_out or StepOut()

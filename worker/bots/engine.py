@@ -99,6 +99,13 @@ async def apply_fills(bot: BotState, candle: Candle, out: StepOut) -> None:
     changed: list[Order]
     if isinstance(ex, BotPaperExchange):
         changed = ex.on_candle(cfg.symbol, cfg.timeframe, candle)
+        for part in ex.partly_filled:  # recorded with the step: a takeover resumes the rest
+            flight = bot.in_flight.get(part.client_order_id or "")
+            if flight is not None and part.filled > 0:
+                row = trades.order_row(
+                    bot, part, flight.client_order_id, flight.reason, flight.placed_at
+                )
+                out.orders.append(row)
     else:
         changed = []
         for flight in list(bot.in_flight.values()):

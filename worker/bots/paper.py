@@ -8,7 +8,10 @@ profit of closed trades minus what an open long cost (plus what an open short so
 the base balance is the open long (minus the open short: a bot with ``allow_short`` has a
 margin account), and orders that were placed but not yet filled are placed again under
 their own client order ids (the paper exchange returns the same order for an id it knows,
-so nothing is ever placed twice).
+so nothing is ever placed twice). An order a candle filled in part is written with that
+step (``partly_filled``: its ``filled``, ``average_price`` and ``fee``, the totals kept to
+the row's 12 decimals), and placed again it books that part at once (``restore_part``):
+only the rest rests on, as it would have without the takeover.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from worker.exchanges import (
     PaperExchange,
     Side,
 )
+
+ROW_SCALE = Decimal("1e-12")  # the decimals of ``orders.average_price`` and ``orders.fee``
 
 
 class BotPaperExchange(PaperExchange):
@@ -52,15 +57,31 @@ class BotPaperExchange(PaperExchange):
         super().__init__(*args, **kwargs)
         self.volume_share = volume_share
         self._volume: Decimal | None = None  # the candle being fed, while it is
+        self.partly_filled: list[Order] = []
+        """Orders the latest ``on_candle`` filled in part and left open (to be recorded)."""
 
     def on_candle(self, symbol: str, timeframe: str, candle: Candle) -> list[Order]:
         """As the paper exchange, except that limit orders fill at most their share of the
-        candle's volume; orders still open after a partial fill are not reported."""
+        candle's volume; orders still open after a partial fill are not returned but kept
+        in ``partly_filled``, for the bot's step to record them with its own rows."""
         self._volume = candle.volume if self.volume_share is not None else None
         try:
-            return [o for o in super().on_candle(symbol, timeframe, candle) if not o.is_open]
+            changed = super().on_candle(symbol, timeframe, candle)
         finally:
             self._volume = None
+        self.partly_filled = [o for o in changed if o.is_open]
+        return [o for o in changed if not o.is_open]
+
+    def restore_part(self, order_id: str, filled: Decimal, average: Decimal, fee: Decimal) -> None:
+        """An order placed again after a takeover (``create_order`` with its whole amount)
+        of which the database recorded ``filled`` at ``average`` with ``fee``: that part is
+        booked as it was (its share of the reservation freed, the trade on the balances),
+        so only the rest rests on."""
+        order = self._orders[order_id]
+        if filled <= 0 or order.filled > 0 or filled >= order.amount or not order.is_open:
+            return
+        rate = self._fee_rate(self.market(order.symbol), False)
+        self._book_part(order, filled, filled * average, fee, rate, order.created_at)
 
     def _fill(self, order: Order, price: Decimal, taker: bool, when: datetime) -> Order:
         if self._volume is None or self.volume_share is None or order.type != "limit":
@@ -82,12 +103,30 @@ class BotPaperExchange(PaperExchange):
     def _fill_part(
         self, order: Order, amount: Decimal, price: Decimal, taker: bool, when: datetime
     ) -> Order:
-        """Fill ``amount`` of a resting limit order: its share of the reservation is freed
-        and the trade booked; the order closes when nothing is left."""
-        market = self.market(order.symbol)
-        rate = self._fee_rate(market, taker)
+        """Fill ``amount`` of a resting limit order at ``price``."""
+        rate = self._fee_rate(self.market(order.symbol), taker)
         cost = amount * price
-        fee = cost * rate
+        return self._book_part(order, amount, cost, cost * rate, rate, when)
+
+    def _book_part(
+        self,
+        order: Order,
+        amount: Decimal,
+        cost: Decimal,
+        fee: Decimal,
+        rate: Decimal,
+        when: datetime | None,
+    ) -> Order:
+        """Book a fill of ``amount`` of an order for ``cost`` and ``fee``: its share of the
+        reservation is freed and the trade booked; the order closes when nothing is left."""
+        market = self.market(order.symbol)
+        # The order's totals as its row holds them (12 decimals), so that an order taken
+        # over partly filled resumes from its row exactly where it was (``restore_part``).
+        filled = order.filled + amount
+        old_fee = order.fee.cost if order.fee else Decimal(0)
+        average = ((order.cost + cost) / filled).quantize(ROW_SCALE)
+        total_cost, total_fee = filled * average, (old_fee + fee).quantize(ROW_SCALE)
+        cost, fee = total_cost - order.cost, total_fee - old_fee
         share = amount / order.amount
         kept: list[tuple[str, Decimal]] = []
         for currency, reserved in self._reserved.get(order.id, ()):
@@ -102,14 +141,12 @@ class BotPaperExchange(PaperExchange):
         else:
             self._free[market.base] -= amount
             self._free[market.quote] += cost - fee
-        filled = order.filled + amount
-        total_fee = (order.fee.cost if order.fee else Decimal(0)) + fee
         updated = replace(
             order,
             filled=filled,
             remaining=order.amount - filled,
-            cost=order.cost + cost,
-            average=(order.cost + cost) / filled,
+            cost=total_cost,
+            average=average,
             fee=Fee(cost=total_fee, currency=market.quote, rate=rate),
             updated_at=when,
         )

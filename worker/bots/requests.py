@@ -120,6 +120,7 @@ class PositionRequests:
     def __init__(self, runner: BotRunner) -> None:
         self.runner = runner
         self._wake = asyncio.Event()
+        self._halting: set[str] = set()  # bots halted while a stop (or pause) waits
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -154,6 +155,7 @@ class PositionRequests:
         async with runner.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(LOAD)
             rows = await cur.fetchall()
+        await self._resume({str(r["bot_id"]) for r in rows if r["stop_after"]})
         if not any(str(r["bot_id"]) in runner.bots for r in rows):
             return 0
         async with runner._lock:
@@ -176,6 +178,7 @@ class PositionRequests:
                     pending_stop = False
                     for req in requests:
                         if req["stop_after"]:
+                            self._halting.add(bot_id)
                             for leg in bot.legs or [bot]:
                                 leg.halted = True  # stopping: no new decisions of its own
                         outcome = await self._one(multipair.leg_for(bot, req), req, when, out)
@@ -212,6 +215,20 @@ class PositionRequests:
             for bot_id in stale:
                 runner._forget(bot_id)
             return len(outcomes)
+
+    async def _resume(self, waiting: set[str]) -> None:
+        """Bots halted while a pause waited for their working close, the pause since
+        overridden by their owner setting them running (``bots_running_overrides_pause``,
+        also when this worker's settling write came second): they decide again."""
+        resumed = self._halting - waiting
+        if not resumed:
+            return
+        async with self.runner._lock:
+            for bot_id in resumed:
+                self._halting.discard(bot_id)
+                bot = self.runner.bots.get(bot_id)
+                for leg in (bot.legs or [bot]) if bot is not None else []:
+                    leg.halted = False
 
     async def _one(
         self, bot: BotState, req: dict[str, Any], now: datetime, out: StepOut

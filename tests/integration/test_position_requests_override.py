@@ -1,0 +1,141 @@
+"""The last request wins (local Binance fake): a live bot paused while its close works waits
+for its worker (``test_position_requests_pause``); set running meanwhile, it runs on. The
+race both ways: the owner's pause and running both between two passes of the worker (the
+close works on, the bot decides again), and the worker's settling write committing between
+them (the close was cancelled and the stop rests again, but the bot is not paused)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.fakes.fake_binance import FakeBinance
+from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
+from tests.integration.test_position_requests import QUIET, fake_factory, one, rpc
+from tests.integration.test_position_requests_pause import _holding, _resting
+from tests.support.bots import harness, register_worker
+from tests.support.db import User, request_as
+from worker.bots import requests as requests_module
+
+
+async def _set(conn: psycopg.AsyncConnection[Any], user: User, bot: str, status: str) -> str:
+    async with request_as(conn, user, aal="aal2") as cur:  # a live bot runs with aal2
+        await cur.execute(
+            "update public.bots set status = %s where id = %s returning status", (status, bot)
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return str(row["status"])
+
+
+async def _overrides(conn: psycopg.AsyncConnection[Any], bot: str) -> int:
+    (n,) = await one(
+        conn,
+        "select count(*) from public.bot_logs where bot_id = %s"
+        " and context ->> 'action' = 'pause_overridden'",
+        bot,
+    )
+    return int(n)
+
+
+@pytest.mark.parametrize("race", ["before_the_pass", "during_the_pass"])
+async def test_setting_a_bot_running_cancels_the_pause_waiting_for_its_worker(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    race: str,
+) -> None:
+    alice = users["alice"]
+    bot = await live_bot(conn, alice, stop_loss="20", **QUIET)
+    async with FakeBinance() as fake:
+        worker = await register_worker(conn)
+        async with harness(
+            db_url,
+            worker,
+            candles=btc_usdt_candles(tmp_path),
+            keyring=KEYS,
+            live_exchange=fake_factory(fake),
+        ) as h:
+            trade = await _holding(conn, alice, h, bot)
+            close = await rpc(
+                conn, alice, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
+            )
+            await h.runner.requests.run()
+            assert [o["type"] for o in _resting(fake)] == ["LIMIT"]
+            assert await _set(conn, alice, bot, "paused") == "running"  # the pause waits
+            if race == "before_the_pass":
+                assert await _set(conn, alice, bot, "running") == "running"
+            else:  # the worker's pass reads the waiting pause; the owner's running commits
+                # after it settled the close, before its write
+                persist = requests_module.persist_steps
+
+                async def owner_first(*args: Any, **kwargs: Any) -> Any:
+                    assert await _set(conn, alice, bot, "running") == "running"
+                    return await persist(*args, **kwargs)
+
+                monkeypatch.setattr(requests_module, "persist_steps", owner_first)
+            await h.runner.requests.run()
+            monkeypatch.undo()
+            await h.runner.requests.run()  # the next pass: the bot decides again
+            await h.sync()
+            state = h.runner.bots.get(bot)
+            assert state is not None, "still leased: the bot runs"
+            assert not state.halted
+            await h.candles(1)
+
+    status, reason = await one(
+        conn, "select status, status_reason from public.bots where id = %s", bot
+    )
+    assert (status, reason) == ("running", None)
+    assert await _overrides(conn, bot) == 1
+    req_status, stop_after = await one(
+        conn, "select status, stop_after from public.position_requests where id = %s", close["id"]
+    )
+    if race == "before_the_pass":
+        # the close works on, untouched: the limit sell rests on the exchange
+        assert (req_status, stop_after) == ("working", False)
+        assert [o["type"] for o in _resting(fake)] == ["LIMIT"]
+    else:
+        # the worker had cancelled the close and rested the stop: the position is protected
+        assert req_status == "cancelled"
+        assert [o["type"] for o in _resting(fake)] == ["STOP_LOSS_LIMIT"]
+    (open_trades,) = await one(
+        conn, "select count(*) from public.trades where bot_id = %s and status = 'open'", bot
+    )
+    assert open_trades == 1
+
+
+async def test_a_pause_settled_before_the_owner_sets_running_is_a_plain_resume(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    """The worker's write first: the bot pauses, and the owner's running resumes it."""
+    alice = users["alice"]
+    bot = await live_bot(conn, alice, stop_loss="20", **QUIET)
+    async with FakeBinance() as fake:
+        worker = await register_worker(conn)
+        async with harness(
+            db_url,
+            worker,
+            candles=btc_usdt_candles(tmp_path),
+            keyring=KEYS,
+            live_exchange=fake_factory(fake),
+        ) as h:
+            trade = await _holding(conn, alice, h, bot)
+            await rpc(
+                conn, alice, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
+            )
+            await h.runner.requests.run()
+            assert await _set(conn, alice, bot, "paused") == "running"
+            await h.runner.requests.run()
+            (status,) = await one(conn, "select status from public.bots where id = %s", bot)
+            assert status == "paused"
+            assert await _set(conn, alice, bot, "running") == "running"
+            await h.sync()
+            assert bot in h.runner.bots
+    assert await _overrides(conn, bot) == 0
+    assert [o["type"] for o in _resting(fake)] == ["STOP_LOSS_LIMIT"]
