@@ -87,6 +87,15 @@ ensure_deno() {
 
 db_url() { printf 'postgresql://postgres@127.0.0.1:%s/%s' "$PGPORT" "${1:-$PGDATABASE_NAME}"; }
 
+# fsync of the local cluster: off while scripts/test runs (its databases are thrown away: a
+# killed server or an immediate restart still loses nothing committed, only a crash of the
+# machine would), back on for the benchmarks, which measure durable commits.
+pg_fsync() {  # pg_fsync on|off
+  local stmt="alter system reset fsync"
+  [ "$1" = off ] && stmt="alter system set fsync = off"
+  psql_db postgres -c "$stmt" -c "select pg_reload_conf()" >/dev/null
+}
+
 psql_db() {
   local db="$1"; shift
   PGOPTIONS="--client-min-messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$(db_url "$db")" "$@"

@@ -8,6 +8,7 @@ test gets its own clone (``create database … template …``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -27,12 +28,18 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 
 
-def admin_url(database: str = "postgres") -> str:
-    """Connection URL for the cluster's superuser on ``database``."""
+@functools.cache
+def _cluster_url() -> str:
+    """The superuser's URL of this checkout's cluster (started if needed), asked once."""
     out = subprocess.run(
-        [str(SCRIPTS / "db"), "url", database], check=True, capture_output=True, text=True
+        [str(SCRIPTS / "db"), "url", "postgres"], check=True, capture_output=True, text=True
     ).stdout
     return out.strip().splitlines()[-1]
+
+
+def admin_url(database: str = "postgres") -> str:
+    """Connection URL for the cluster's superuser on ``database``."""
+    return _cluster_url().rsplit("/", 1)[0] + "/" + database
 
 
 def schema_hash() -> str:
