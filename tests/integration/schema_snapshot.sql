@@ -2713,12 +2713,14 @@ CREATE FUNCTION private.is_admin() RETURNS boolean
 $$;
 ALTER FUNCTION private.is_admin() OWNER TO postgres;
 CREATE FUNCTION private.is_service() RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select current_user not in ('anon', 'authenticated', 'tradefleet_admin')
+begin
+  return current_user not in ('anon', 'authenticated', 'tradefleet_admin')
      and coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role', 'service_role')
-         = 'service_role'
+         = 'service_role';
+end;
 $$;
 ALTER FUNCTION private.is_service() OWNER TO postgres;
 CREATE TABLE public.jobs (

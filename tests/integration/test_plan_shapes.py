@@ -1,6 +1,7 @@
 """Plan shapes the benchmarks depend on, checked on every run with auto_explain: the
 dashboard's latest trades walk the user's index in order and stop (bench rls), and a job
-claim is never JIT-compiled however large the planner thinks the queue is (bench queue)."""
+claim is never JIT-compiled however large the planner thinks the queue is (bench queue), and
+the caller check of every ledger call is not planned again in each transaction (bench credits)."""
 
 from __future__ import annotations
 
@@ -93,3 +94,24 @@ async def test_a_claim_is_never_jit_compiled(conn: psycopg.AsyncConnection[Any])
     claim = [p for p in plans if "update public.jobs j" in p]
     assert claim, plans
     assert "JIT:" not in claim[0], claim[0]
+
+
+async def test_the_service_check_is_compiled_once_per_session(
+    conn: psycopg.AsyncConnection[Any],
+) -> None:
+    # Every ledger call checks its caller with private.is_service(). A SQL function with a
+    # pinned search_path is never inlined and PostgreSQL 15 plans its body again in every
+    # transaction; PL/pgSQL keeps the compiled function for the session (bench credits).
+    cur = await conn.execute(
+        "select l.lanname from pg_proc p join pg_language l on l.oid = p.prolang"
+        " where p.oid = 'private.is_service()'::regprocedure"
+    )
+    assert await cur.fetchone() == ("plpgsql",)
+    plans = await explained(conn)
+    await conn.execute("set auto_explain.log_nested_statements = on")
+    for _ in range(3):
+        async with conn.transaction():
+            cur = await conn.execute("select private.is_service()")
+            assert await cur.fetchone() == (True,)
+    # its expression runs as a cached simple expression: no plan is started for it
+    assert not [p for p in plans if "current_setting" in p], plans
