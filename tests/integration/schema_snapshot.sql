@@ -1308,25 +1308,28 @@ begin
 end;
 $$;
 ALTER FUNCTION private.charge_strategy_period(p_sub public.strategy_subscriptions, p_start timestamp with time zone) OWNER TO postgres;
-CREATE FUNCTION private.check_lease_epoch() RETURNS trigger
+CREATE FUNCTION private.check_lease_epochs() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
+  v_bot uuid;
   v_epoch bigint;
+  v_current bigint;
 begin
-  if new.lease_epoch is null then
-    return new;
-  end if;
-  select l.epoch into v_epoch from public.bot_leases l where l.bot_id = new.bot_id;
-  if v_epoch is distinct from new.lease_epoch then
-    raise exception 'stale lease epoch % for bot % (current %)', new.lease_epoch, new.bot_id, v_epoch
+  select n.bot_id, n.lease_epoch, l.epoch into v_bot, v_epoch, v_current
+    from new_rows n
+    left join public.bot_leases l on l.bot_id = n.bot_id
+   where n.lease_epoch is not null and l.epoch is distinct from n.lease_epoch
+   limit 1;
+  if v_bot is not null then
+    raise exception 'stale lease epoch % for bot % (current %)', v_epoch, v_bot, v_current
       using errcode = 'serialization_failure', constraint = 'bot_leases_fencing';
   end if;
-  return new;
+  return null;
 end;
 $$;
-ALTER FUNCTION private.check_lease_epoch() OWNER TO postgres;
+ALTER FUNCTION private.check_lease_epochs() OWNER TO postgres;
 CREATE FUNCTION private.console_notify() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -9258,6 +9261,8 @@ ALTER FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer) OW
 CREATE FUNCTION public.signal_fan_out(p_signal_id uuid, p_phase text DEFAULT 'open'::text) RETURNS TABLE(executed integer, skipped integer, notified integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET jit TO 'off'
+    SET work_mem TO '64MB'
     AS $$
 declare
   v_sig public.signals;
@@ -9265,13 +9270,10 @@ declare
   v_price numeric;
   v_label text;
   v_announce boolean;
-  v_stale integer;
+  v_fee_rate numeric := private.copy_fee_rate();
   v_free_plan uuid;
-  v_chunk integer;
-  v_lo bigint;
-  v_hi bigint;
   v_cands private.fanout_candidate[];
-  v_marked uuid[];
+  v_ok uuid[];                     -- the copying bots whose lease epoch still holds
   v_lost uuid[] := '{}'::uuid[];   -- copied, then skipped: the bot's lease moved on
 begin
   if not private.is_service() then
@@ -9394,57 +9396,58 @@ begin
     from unnest(v_cands) f where exists (select 1 from gate where gate.subscription_id = f.subscription_id);
   select count(*) filter (where f.reason is null), count(*) filter (where f.reason is not null)
     into executed, skipped from unnest(v_cands) f;
-  -- The bot engine's persistence path: filled paper orders and open trades, fenced by epoch.
-  -- A bot whose lease moved on meanwhile is skipped by it and reported here. In chunks of
-  -- 1,000 bots: the bot engine's batch checks membership in its batch's bot array.
-  -- Each chunk's candidates lie together (v_cands is in bot order, chunks are runs of it):
-  -- slice them out instead of reading the whole array once per chunk.
-  for v_chunk, v_lo, v_hi in
-    select u.chunk, min(u.ordinality), max(u.ordinality)
-      from unnest(v_cands) with ordinality u where u.reason is null group by u.chunk order by 1
-  loop
-  with stale as (select s.stale_bot_id from public.bot_apply_steps(
-    coalesce((select jsonb_agg(jsonb_build_object('bot_id', f.bot_id, 'epoch', f.epoch))
-                from unnest(v_cands[v_lo:v_hi]) f where f.reason is null and f.chunk = v_chunk), '[]'),
-    coalesce((select jsonb_agg(jsonb_build_object(
-                'id', md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid,
-                'bot_id', f.bot_id, 'user_id', f.subscriber_id,
-                'client_order_id', 'tfc-' || substr(md5(v_sig.id || ':' || f.subscription_id || ':open'), 1, 28),
-                'exchange', f.exchange, 'symbol', v_sig.pair,
-                'side', case v_sig.side when 'long' then 'buy' else 'sell' end, 'order_type', 'market',
-                'amount', f.amount, 'filled', f.amount, 'average_price', v_price,
-                'fee', round(f.amount * v_price * private.copy_fee_rate(), 12),
-                'fee_currency', split_part(split_part(v_sig.pair, '/', 2), ':', 1),
-                'status', 'closed', 'reason', 'copy of signal ' || v_sig.id, 'is_paper_trade', true, 'signal_id', v_sig.id,
-                'lease_epoch', f.epoch))
-                from unnest(v_cands[v_lo:v_hi]) f where f.reason is null and f.chunk = v_chunk), '[]'),
-    coalesce((select jsonb_agg(jsonb_build_object(
-                'id', md5('copy-trade:' || v_sig.id || ':' || f.subscription_id)::uuid,
-                'bot_id', f.bot_id, 'user_id', f.subscriber_id, 'exchange', f.exchange, 'trading_pair', v_sig.pair,
-                'side', case v_sig.side when 'long' then 'buy' else 'sell' end, 'direction', v_sig.side,
-                'order_type', 'market', 'amount', f.amount, 'price', v_price,
-                'fee', round(f.amount * v_price * private.copy_fee_rate(), 12), 'status', 'open',
-                'entry_time', now(),
-                'entry_order_id', md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid,
-                'is_paper_trade', true, 'signal_id', v_sig.id, 'stop_loss_price', v_sig.stop_loss, 'take_profit_price', v_sig.take_profit,
-                'lease_epoch', f.epoch,
-                'metadata', jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id,
-                                               'subscription_id', f.subscription_id, 'leverage', f.leverage)))
-                from unnest(v_cands[v_lo:v_hi]) f where f.reason is null and f.chunk = v_chunk), '[]')) s),
-  marked as (
+  -- Lock the leases of the copying bots for share, in bot-id order, and keep the bots whose
+  -- epoch still holds; then the bots, in the same order, before their orders and trades.
+  select coalesce(array_agg(x.bot_id order by x.bot_id), '{}') into v_ok
+    from (select l.bot_id
+            from public.bot_leases l
+            join unnest(v_cands) f on f.bot_id = l.bot_id and f.epoch = l.epoch and f.reason is null
+           order by l.bot_id
+             for share of l) x;
+  perform 1 from public.bots b join unnest(v_ok) k(id) on k.id = b.id order by b.id for no key update of b;
+  -- The copies whose bot's lease moved on since the candidates were read.
+  select coalesce(array_agg(f.subscription_id), '{}'::uuid[]) into v_lost
+    from unnest(v_cands) f
+   where f.reason is null and not exists (select 1 from unnest(v_ok) k(id) where k.id = f.bot_id);
+  if cardinality(v_lost) > 0 then
     update public.signal_executions e
        set status = 'skipped', reason = 'bot_lease_changed', order_id = null, trade_id = null,
            credits_due = 0, charge_status = 'none'
-      from stale where e.signal_id = v_sig.id and e.phase = 'open' and e.bot_id = stale.stale_bot_id
-    returning e.subscription_id
-  )
-  select coalesce(array_agg(m.subscription_id), '{}'::uuid[]) into v_marked
-    from marked m where exists (select 1 from unnest(v_cands) f where f.subscription_id = m.subscription_id);
-  v_stale := cardinality(v_marked);
-  v_lost := v_lost || v_marked;
-  executed := executed - v_stale;
-  skipped := skipped + v_stale;
-  end loop;
+     where e.signal_id = v_sig.id and e.phase = 'open' and e.subscription_id = any (v_lost);
+    select array_agg(row(f.subscription_id, f.subscriber_id, f.bot_id, f.epoch, f.exchange, f.amount, f.leverage,
+                         f.credits, case when l.id is null then f.reason else 'bot_lease_changed' end,
+                         f.chunk)::private.fanout_candidate order by f.bot_id)
+      into v_cands
+      from unnest(v_cands) f left join unnest(v_lost) l(id) on l.id = f.subscription_id;
+    executed := executed - cardinality(v_lost);
+    skipped := skipped + cardinality(v_lost);
+  end if;
+  -- Filled paper orders and open trades, in bot order (the order bot_apply_steps writes in).
+  insert into public.orders (id, bot_id, user_id, client_order_id, exchange, symbol, side, order_type, amount,
+                             filled, average_price, fee, fee_currency, status, reason, is_paper_trade, lease_epoch,
+                             signal_id)
+  select md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid, f.bot_id, f.subscriber_id,
+         'tfc-' || substr(md5(v_sig.id || ':' || f.subscription_id || ':open'), 1, 28), f.exchange, v_sig.pair,
+         case v_sig.side when 'long' then 'buy' else 'sell' end, 'market', f.amount, f.amount, v_price,
+         round(f.amount * v_price * v_fee_rate, 12), split_part(split_part(v_sig.pair, '/', 2), ':', 1),
+         'closed', 'copy of signal ' || v_sig.id, true, f.epoch, v_sig.id
+    from unnest(v_cands) f
+   where f.reason is null
+   order by f.bot_id;
+  insert into public.trades (id, bot_id, user_id, exchange, trading_pair, side, direction, order_type, amount, price,
+                             fee, profit, profit_percentage, status, entry_time, entry_order_id, is_paper_trade,
+                             stop_loss_price, take_profit_price, lease_epoch, metadata, signal_id)
+  select md5('copy-trade:' || v_sig.id || ':' || f.subscription_id)::uuid, f.bot_id, f.subscriber_id, f.exchange,
+         v_sig.pair, case v_sig.side when 'long' then 'buy' else 'sell' end, v_sig.side, 'market', f.amount, v_price,
+         round(f.amount * v_price * v_fee_rate, 12), 0, 0, 'open', now(),
+         md5('copy-order:' || v_sig.id || ':' || f.subscription_id || ':open')::uuid, true,
+         v_sig.stop_loss, v_sig.take_profit, f.epoch,
+         jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id,
+                            'subscription_id', f.subscription_id, 'leverage', f.leverage),
+         v_sig.id
+    from unnest(v_cands) f
+   where f.reason is null
+   order by f.bot_id;
   v_announce := private.signal_first_announcement(v_sig.id, 'open');
   -- Everyone subscribed hears about the signal: a fill for those copied, the reason for
   -- those skipped, the signal itself for those who only follow.
@@ -9464,11 +9467,7 @@ begin
               else 'Skipped: ' || replace(f.reason, '_', ' ') || '.' end,
          jsonb_build_object('signal_id', v_sig.id, 'strategy_id', v_sig.strategy_id, 'reason', f.reason)
     from public.strategy_subscriptions ss
-    left join (select f0.subscription_id, f0.amount,
-                      case when l.subscription_id is null then f0.reason else 'bot_lease_changed' end as reason
-                 from unnest(v_cands) f0
-                 left join unnest(v_lost) l(subscription_id) on l.subscription_id = f0.subscription_id) f
-      on f.subscription_id = ss.id
+    left join unnest(v_cands) f on f.subscription_id = ss.id
    where ss.strategy_id = v_sig.strategy_id and ss.status = 'active'
      and (f.subscription_id is not null
           or (not ss.auto_execute and v_announce));
@@ -11267,7 +11266,8 @@ CREATE TRIGGER invoices_paid_credit_purchase AFTER INSERT OR UPDATE OF status ON
 CREATE TRIGGER invoices_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER jobs_console_notify AFTER INSERT OR DELETE OR UPDATE OF status, last_error ON public.jobs FOR EACH STATEMENT EXECUTE FUNCTION private.console_notify('queue');
 CREATE TRIGGER notifications_enqueue_outbound AFTER INSERT ON public.notifications REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.notify_enqueue_outbound();
-CREATE TRIGGER orders_check_lease_epoch BEFORE INSERT OR UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
+CREATE TRIGGER orders_check_lease_epoch_insert AFTER INSERT ON public.orders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.check_lease_epochs();
+CREATE TRIGGER orders_check_lease_epoch_update AFTER UPDATE ON public.orders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.check_lease_epochs();
 CREATE TRIGGER orders_updated_at BEFORE UPDATE ON public.orders FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER organisations_updated_at BEFORE UPDATE ON public.organisations FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER payout_destinations_updated_at BEFORE UPDATE ON public.payout_destinations FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -11294,7 +11294,8 @@ CREATE TRIGGER subscriptions_updated_at BEFORE UPDATE ON public.subscriptions FO
 CREATE TRIGGER sync_runs_enqueue_requested AFTER INSERT ON public.sync_runs FOR EACH ROW WHEN ((new.status = 'requested'::text)) EXECUTE FUNCTION private.holdings_enqueue_sync_run();
 CREATE TRIGGER sync_runs_rate_limit BEFORE INSERT ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION private.limit_manual_sync_requests();
 CREATE TRIGGER sync_runs_updated_at BEFORE UPDATE ON public.sync_runs FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
-CREATE TRIGGER trades_check_lease_epoch BEFORE INSERT OR UPDATE ON public.trades FOR EACH ROW EXECUTE FUNCTION private.check_lease_epoch();
+CREATE TRIGGER trades_check_lease_epoch_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.check_lease_epochs();
+CREATE TRIGGER trades_check_lease_epoch_update AFTER UPDATE ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.check_lease_epochs();
 CREATE TRIGGER trades_daily_totals_delete AFTER DELETE ON public.trades REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_apply();
 CREATE TRIGGER trades_daily_totals_insert AFTER INSERT ON public.trades REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_apply();
 CREATE TRIGGER trades_daily_totals_truncate AFTER TRUNCATE ON public.trades FOR EACH STATEMENT EXECUTE FUNCTION private.trade_totals_truncate();
@@ -11934,7 +11935,7 @@ GRANT UPDATE(auto_execute) ON TABLE public.strategy_subscriptions TO authenticat
 GRANT UPDATE(bot_id) ON TABLE public.strategy_subscriptions TO authenticated;
 GRANT UPDATE(sizing) ON TABLE public.strategy_subscriptions TO authenticated;
 REVOKE ALL ON FUNCTION private.charge_strategy_period(p_sub public.strategy_subscriptions, p_start timestamp with time zone) FROM PUBLIC;
-REVOKE ALL ON FUNCTION private.check_lease_epoch() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.check_lease_epochs() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.console_notify() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.create_history_partition(p_table text, p_at timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.create_history_partitions(p_table text, p_until timestamp with time zone) FROM PUBLIC;
