@@ -12,11 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.fakes.fake_binance import FakeBinance
-from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
-from tests.integration.test_position_requests import QUIET, fake_factory, one, rpc
-from tests.integration.test_position_requests_pause import _holding, _resting
-from tests.support.bots import harness, register_worker
+from tests.integration.test_position_requests import one
+from tests.integration.test_position_requests_pause import _resting, limit_close_resting
 from tests.support.db import User, request_as
 from worker.bots import requests as requests_module
 
@@ -51,42 +48,29 @@ async def test_setting_a_bot_running_cancels_the_pause_waiting_for_its_worker(
     race: str,
 ) -> None:
     alice = users["alice"]
-    bot = await live_bot(conn, alice, stop_loss="20", **QUIET)
-    async with FakeBinance() as fake:
-        worker = await register_worker(conn)
-        async with harness(
-            db_url,
-            worker,
-            candles=btc_usdt_candles(tmp_path),
-            keyring=KEYS,
-            live_exchange=fake_factory(fake),
-        ) as h:
-            trade = await _holding(conn, alice, h, bot)
-            close = await rpc(
-                conn, alice, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
-            )
-            await h.runner.requests.run()
-            assert [o["type"] for o in _resting(fake)] == ["LIMIT"]
-            assert await _set(conn, alice, bot, "paused") == "running"  # the pause waits
-            if race == "before_the_pass":
+    async with limit_close_resting(conn, alice, db_url, tmp_path) as lc:
+        bot, fake, h, close = lc.bot, lc.fake, lc.h, lc.close
+        assert [o["type"] for o in _resting(fake)] == ["LIMIT"]
+        assert await _set(conn, alice, bot, "paused") == "running"  # the pause waits
+        if race == "before_the_pass":
+            assert await _set(conn, alice, bot, "running") == "running"
+        else:  # the worker's pass reads the waiting pause; the owner's running commits
+            # after it settled the close, before its write
+            persist = requests_module.persist_steps
+
+            async def owner_first(*args: Any, **kwargs: Any) -> Any:
                 assert await _set(conn, alice, bot, "running") == "running"
-            else:  # the worker's pass reads the waiting pause; the owner's running commits
-                # after it settled the close, before its write
-                persist = requests_module.persist_steps
+                return await persist(*args, **kwargs)
 
-                async def owner_first(*args: Any, **kwargs: Any) -> Any:
-                    assert await _set(conn, alice, bot, "running") == "running"
-                    return await persist(*args, **kwargs)
-
-                monkeypatch.setattr(requests_module, "persist_steps", owner_first)
-            await h.runner.requests.run()
-            monkeypatch.undo()
-            await h.runner.requests.run()  # the next pass: the bot decides again
-            await h.sync()
-            state = h.runner.bots.get(bot)
-            assert state is not None, "still leased: the bot runs"
-            assert not state.halted
-            await h.candles(1)
+            monkeypatch.setattr(requests_module, "persist_steps", owner_first)
+        await h.runner.requests.run()
+        monkeypatch.undo()
+        await h.runner.requests.run()  # the next pass: the bot decides again
+        await h.sync()
+        state = h.runner.bots.get(bot)
+        assert state is not None, "still leased: the bot runs"
+        assert not state.halted
+        await h.candles(1)
 
     status, reason = await one(
         conn, "select status, status_reason from public.bots where id = %s", bot
@@ -115,27 +99,14 @@ async def test_a_pause_settled_before_the_owner_sets_running_is_a_plain_resume(
 ) -> None:
     """The worker's write first: the bot pauses, and the owner's running resumes it."""
     alice = users["alice"]
-    bot = await live_bot(conn, alice, stop_loss="20", **QUIET)
-    async with FakeBinance() as fake:
-        worker = await register_worker(conn)
-        async with harness(
-            db_url,
-            worker,
-            candles=btc_usdt_candles(tmp_path),
-            keyring=KEYS,
-            live_exchange=fake_factory(fake),
-        ) as h:
-            trade = await _holding(conn, alice, h, bot)
-            await rpc(
-                conn, alice, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
-            )
-            await h.runner.requests.run()
-            assert await _set(conn, alice, bot, "paused") == "running"
-            await h.runner.requests.run()
-            (status,) = await one(conn, "select status from public.bots where id = %s", bot)
-            assert status == "paused"
-            assert await _set(conn, alice, bot, "running") == "running"
-            await h.sync()
-            assert bot in h.runner.bots
+    async with limit_close_resting(conn, alice, db_url, tmp_path) as lc:
+        bot, fake, h = lc.bot, lc.fake, lc.h
+        assert await _set(conn, alice, bot, "paused") == "running"
+        await h.runner.requests.run()
+        (status,) = await one(conn, "select status from public.bots where id = %s", bot)
+        assert status == "paused"
+        assert await _set(conn, alice, bot, "running") == "running"
+        await h.sync()
+        assert bot in h.runner.bots
     assert await _overrides(conn, bot) == 0
     assert [o["type"] for o in _resting(fake)] == ["STOP_LOSS_LIMIT"]

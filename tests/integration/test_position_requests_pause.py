@@ -5,6 +5,9 @@ as ``stop_bot(…, 'keep')`` does. And a partial close rests the stop for the re
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +48,40 @@ def _resting(fake: FakeBinance) -> list[dict[str, Any]]:
     return [o for o in fake.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
 
 
+@dataclass
+class LimitClose:
+    """A live bot holding 0.01 BTC whose owner closes it with a limit sell resting on the
+    exchange (its stop taken off meanwhile), and the worker's harness running it."""
+
+    bot: str
+    fake: FakeBinance
+    h: Harness
+    trade: str
+    close: dict[str, Any]
+
+
+@contextlib.asynccontextmanager
+async def limit_close_resting(
+    conn: psycopg.AsyncConnection[Any], user: User, db_url: str, tmp_path: Path
+) -> AsyncIterator[LimitClose]:
+    bot = await live_bot(conn, user, stop_loss="20", **QUIET)
+    async with FakeBinance() as fake:
+        worker = await register_worker(conn)
+        async with harness(
+            db_url,
+            worker,
+            candles=btc_usdt_candles(tmp_path),
+            keyring=KEYS,
+            live_exchange=fake_factory(fake),
+        ) as h:
+            trade = await _holding(conn, user, h, bot)
+            close = await rpc(
+                conn, user, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
+            )
+            await h.runner.requests.run()
+            yield LimitClose(bot, fake, h, trade, close)
+
+
 async def _open_stops(conn: psycopg.AsyncConnection[Any], bot: str) -> list[dict[str, Any]]:
     return [p for p in await protective(conn, bot) if p["status"] == "open"]
 
@@ -58,52 +95,39 @@ async def test_a_pause_or_error_while_a_limit_close_rests_rests_the_stop_for_the
     status: str,
 ) -> None:
     alice = users["alice"]
-    bot = await live_bot(conn, alice, stop_loss="20", **QUIET)
-    async with FakeBinance() as fake:
-        worker = await register_worker(conn)
-        async with harness(
-            db_url,
-            worker,
-            candles=btc_usdt_candles(tmp_path),
-            keyring=KEYS,
-            live_exchange=fake_factory(fake),
-        ) as h:
-            trade = await _holding(conn, alice, h, bot)
-            close = await rpc(
-                conn, alice, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
-            )
-            await h.runner.requests.run()
-            (limit_cid,) = await one(
-                conn, "select client_order_id from public.position_requests where id = %s",
-                close["id"],
-            )  # fmt: skip
-            assert [o["type"] for o in _resting(fake)] == ["LIMIT"]  # the stop came off
-            fake.fill_part(limit_cid, Decimal("0.004"))  # the close fills in part, then:
-            if status == "paused":  # the owner pauses the bot
-                async with request_as(conn, alice) as cur:
-                    await cur.execute(
-                        "update public.bots set status = 'paused' where id = %s"
-                        " returning status, status_reason",
-                        (bot,),
-                    )
-                    waiting = await cur.fetchone()
-            else:  # the fleet sets it to error
-                row = await one(
-                    conn,
-                    "update public.bots set status = 'error', error_message = 'key revoked',"
-                    " status_reason = 'stopped by an error' where id = %s"
+    async with limit_close_resting(conn, alice, db_url, tmp_path) as lc:
+        bot, fake, h, trade, close = lc.bot, lc.fake, lc.h, lc.trade, lc.close
+        (limit_cid,) = await one(
+            conn, "select client_order_id from public.position_requests where id = %s",
+            close["id"],
+        )  # fmt: skip
+        assert [o["type"] for o in _resting(fake)] == ["LIMIT"]  # the stop came off
+        fake.fill_part(limit_cid, Decimal("0.004"))  # the close fills in part, then:
+        if status == "paused":  # the owner pauses the bot
+            async with request_as(conn, alice) as cur:
+                await cur.execute(
+                    "update public.bots set status = 'paused' where id = %s"
                     " returning status, status_reason",
-                    bot,
+                    (bot,),
                 )
-                waiting = {"status": row[0], "status_reason": row[1]}
-            assert waiting is not None
-            assert (waiting["status"], waiting["status_reason"]) == ("running", WAITING[status])
-            (req_status,) = await one(
-                conn, "select status from public.position_requests where id = %s", close["id"]
+                waiting = await cur.fetchone()
+        else:  # the fleet sets it to error
+            row = await one(
+                conn,
+                "update public.bots set status = 'error', error_message = 'key revoked',"
+                " status_reason = 'stopped by an error' where id = %s"
+                " returning status, status_reason",
+                bot,
             )
-            assert req_status == "working"  # left to the worker, not failed
-            await h.runner.requests.run()
-            await h.sync()
+            waiting = {"status": row[0], "status_reason": row[1]}
+        assert waiting is not None
+        assert (waiting["status"], waiting["status_reason"]) == ("running", WAITING[status])
+        (req_status,) = await one(
+            conn, "select status from public.position_requests where id = %s", close["id"]
+        )
+        assert req_status == "working"  # left to the worker, not failed
+        await h.runner.requests.run()
+        await h.sync()
 
     bot_status, reason, error = await one(
         conn, "select status, status_reason, error_message from public.bots where id = %s", bot
@@ -138,31 +162,18 @@ async def test_a_second_pause_while_the_first_waits_still_waits_for_the_worker(
     conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
 ) -> None:
     alice = users["alice"]
-    bot = await live_bot(conn, alice, stop_loss="20", **QUIET)
-    async with FakeBinance() as fake:
-        worker = await register_worker(conn)
-        async with harness(
-            db_url,
-            worker,
-            candles=btc_usdt_candles(tmp_path),
-            keyring=KEYS,
-            live_exchange=fake_factory(fake),
-        ) as h:
-            trade = await _holding(conn, alice, h, bot)
-            close = await rpc(
-                conn, alice, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
-            )
-            await h.runner.requests.run()
-            for _ in range(2):
-                async with request_as(conn, alice) as cur:
-                    await cur.execute(
-                        "update public.bots set status = 'paused' where id = %s returning status",
-                        (bot,),
-                    )
-                    row = await cur.fetchone()
-                assert row is not None and row["status"] == "running"
-            await h.runner.requests.run()
-            await h.sync()
+    async with limit_close_resting(conn, alice, db_url, tmp_path) as lc:
+        bot, fake, h, close = lc.bot, lc.fake, lc.h, lc.close
+        for _ in range(2):
+            async with request_as(conn, alice) as cur:
+                await cur.execute(
+                    "update public.bots set status = 'paused' where id = %s returning status",
+                    (bot,),
+                )
+                row = await cur.fetchone()
+            assert row is not None and row["status"] == "running"
+        await h.runner.requests.run()
+        await h.sync()
     (bot_status,) = await one(conn, "select status from public.bots where id = %s", bot)
     assert bot_status == "paused"
     (req_status,) = await one(
