@@ -6,10 +6,12 @@
 // plan that lifts it; bodies that do not fit refused naming the field; a retried POST
 // answered with the first request and counted once.
 import { closeDb, db } from "../_shared/db.ts";
-import { handler } from "./index.ts";
-import { resolveRef, ROUTES } from "./openapi.ts";
-import { check } from "./schema.ts";
+import { call, conformsTo, newKey, newUser } from "./test_support.ts";
 import { usageWritten } from "./usage.ts";
+
+/** A user on a plan of their own allowing `perMonth` data requests. */
+const dataUser = (perMonth: number) => newUser("data-api", { data_requests_per_month: perMonth });
+const dataKey = async (user: string, scopes: string[]) => (await newKey(user, scopes, null, "data")).key;
 
 function assertEquals(actual: unknown, expected: unknown, message = ""): void {
   const a = JSON.stringify(actual), e = JSON.stringify(expected);
@@ -17,40 +19,6 @@ function assertEquals(actual: unknown, expected: unknown, message = ""): void {
 }
 
 /** A user on a plan of its own allowing `perMonth` data requests. */
-async function newUser(perMonth: number): Promise<string> {
-  const id = crypto.randomUUID();
-  await db()`insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-             values (${id}, 'authenticated', 'authenticated', ${id + "@data-api.test"}, now(), '{"role": "user"}', '{}', now(), now())`;
-  const name = `data-api-test-${crypto.randomUUID()}`;
-  await db()`insert into public.plans (name, price_monthly, max_bots, max_strategies, api_access, backtest_minutes_per_month, features)
-             values (${name}, 1, 20, 20, true, 100, ${db().json({ api_requests_per_minute: 1000, data_requests_per_month: perMonth })})`;
-  await db()`update public.subscriptions set plan_id = (select id from public.plans where name = ${name}),
-               status = 'active', expires_at = now() + interval '1 day' where user_id = ${id}`;
-  return id;
-}
-
-async function newKey(user: string, scopes: string[]): Promise<string> {
-  return await db().begin(async (tx) => {
-    await tx`select set_config('request.jwt.claims', ${JSON.stringify({ sub: user, role: "authenticated" })}, true),
-                    set_config('role', 'authenticated', true)`;
-    const [row] = await tx`select key from public.create_api_key('data', ${scopes})`;
-    return row.key as string;
-  });
-}
-
-function call(method: string, path: string, key: string, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  return handler(new Request(`http://localhost/api${path}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  }));
-}
-
-function conformsTo(value: unknown, op: string): void {
-  const problem = check(value, ROUTES.find((r) => r.operationId === op)!.response, "", resolveRef);
-  if (problem !== null) throw new Error(`${op}: ${problem}`);
-}
-
 async function requests(user: string): Promise<number> {
   const [r] = await db()`select count(*)::int as n from public.data_requests where user_id = ${user}`;
   return r.n as number;
@@ -73,8 +41,8 @@ const REQUEST = {
 
 Deno.test("a data request through a key: queued for the fleet, read back as the key's user only", async () => {
   try {
-    const user = await newUser(5);
-    const key = await newKey(user, ["data:read", "data:write"]);
+    const user = await dataUser(5);
+    const key = await dataKey(user, ["data:read", "data:write"]);
     const created = await call("POST", "/v1/data-requests", key, REQUEST);
     const row = await created.json();
     assertEquals(created.status, 201, JSON.stringify(row));
@@ -102,7 +70,7 @@ Deno.test("a data request through a key: queued for the fleet, read back as the 
     assertEquals(list.data.map((r: { id: string }) => r.id), [open.id, row.id], "newest first");
 
     // Another user's key sees none of it.
-    const other = await newKey(await newUser(5), ["data:read"]);
+    const other = await dataKey(await dataUser(5), ["data:read"]);
     const hidden = await call("GET", `/v1/data-requests/${row.id}`, other);
     assertEquals([hidden.status, await hidden.json()], [404, { error: "no such data request" }]);
     assertEquals((await (await call("GET", "/v1/data-requests", other)).json()).data, []);
@@ -113,8 +81,8 @@ Deno.test("a data request through a key: queued for the fleet, read back as the 
 
 Deno.test("the plan's monthly quota: a 4xx naming the limit and the plan that lifts it, nothing queued", async () => {
   try {
-    const user = await newUser(2);
-    const key = await newKey(user, ["data:write"]);
+    const user = await dataUser(2);
+    const key = await dataKey(user, ["data:write"]);
     for (const month of ["01", "02"]) {
       const res = await call("POST", "/v1/data-requests", key, { ...REQUEST, start_date: `2024-${month}-01T00:00:00Z` });
       assertEquals(res.status, 201);
@@ -137,8 +105,8 @@ Deno.test("the plan's monthly quota: a 4xx naming the limit and the plan that li
 
 Deno.test("data request bodies that do not fit are 400 naming the field, and nothing is queued", async () => {
   try {
-    const user = await newUser(100);
-    const key = await newKey(user, ["data:write"]);
+    const user = await dataUser(100);
+    const key = await dataKey(user, ["data:write"]);
     const future = new Date(Date.now() + 86_400_000).toISOString();
     const cases: [unknown, string][] = [
       [{ ...REQUEST, exchange: "nosuchx" }, "exchange"],
@@ -167,8 +135,8 @@ Deno.test("data request bodies that do not fit are 400 naming the field, and not
 
 Deno.test("a retried POST with its idempotency key answers the first request and counts once", async () => {
   try {
-    const user = await newUser(1);
-    const key = await newKey(user, ["data:write"]);
+    const user = await dataUser(1);
+    const key = await dataKey(user, ["data:write"]);
     const body = { ...REQUEST, idempotency_key: "dl-2024-h1" };
     // Three racing sends of one request on a plan allowing one, held at the user's quota
     // lock until all three wait there: one is made (201), the others answer it (200),
@@ -201,7 +169,7 @@ Deno.test("a retried POST with its idempotency key answers the first request and
     const next = await call("POST", "/v1/data-requests", key, { ...body, idempotency_key: "dl-2024-h2" });
     assertEquals([next.status, (await next.json()).constraint], [400, "data_requests_plan_data_requests_per_month"]);
     // Another user may use the same key.
-    const theirs = await call("POST", "/v1/data-requests", await newKey(await newUser(5), ["data:write"]), body);
+    const theirs = await call("POST", "/v1/data-requests", await dataKey(await dataUser(5), ["data:write"]), body);
     assertEquals(theirs.status, 201);
     await theirs.body?.cancel();
   } finally {

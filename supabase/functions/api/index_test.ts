@@ -4,9 +4,9 @@
 // through a key, revoked and expired keys, 429 and its headers, bodies against the
 // schema, and the OpenAPI document against what the handler does.
 import { closeDb, db } from "../_shared/db.ts";
-import { handler } from "./index.ts";
 import { openApiDocument, resolveRef, ROUTES, SCOPES } from "./openapi.ts";
 import { check, type Schema } from "./schema.ts";
+import { call, conformsTo, newKey, newUser } from "./test_support.ts";
 import { usageWritten } from "./usage.ts";
 
 function assertEquals(actual: unknown, expected: unknown, message = ""): void {
@@ -14,50 +14,18 @@ function assertEquals(actual: unknown, expected: unknown, message = ""): void {
   if (a !== e) throw new Error(`${message} expected ${e}, got ${a}`);
 }
 
+/** A user on a plan of their own: `perMinute` API requests a minute and `features`. */
+const apiUser = (role = "user", perMinute = 1000, features: Record<string, number> = {}) =>
+  newUser("api", { api_requests_per_minute: perMinute, ...features }, role);
+
 function assert(condition: unknown, message: string): void {
   if (!condition) throw new Error(message);
 }
 
-const PLAN = `api-test-${crypto.randomUUID()}`;
 const NEW_BOT = {
   name: "api bot", exchange: "binance", trading_pair: "ETH/BTC", timeframe: "5m", strategy: "sma_cross",
   initial_balance: "1000.5", stake_amount: 10,
 };
-
-async function plan(perMinute: number, features: Record<string, number> = {}): Promise<string> {
-  const name = `${PLAN}-${perMinute}-${crypto.randomUUID().slice(0, 8)}`;
-  await db()`insert into public.plans (name, price_monthly, max_bots, max_strategies, api_access, backtest_minutes_per_month, features)
-             values (${name}, 1, 20, 20, true, 100, ${db().json({ api_requests_per_minute: perMinute, ...features })})`;
-  return name;
-}
-
-async function newUser(role = "user", perMinute = 1000, features: Record<string, number> = {}): Promise<string> {
-  const id = crypto.randomUUID();
-  await db()`insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-             values (${id}, 'authenticated', 'authenticated', ${id + "@api.test"}, now(), ${db().json({ role })}, '{}', now(), now())`;
-  const name = await plan(perMinute, features);
-  await db()`update public.subscriptions set plan_id = (select id from public.plans where name = ${name}),
-               status = 'active', expires_at = now() + interval '1 day' where user_id = ${id}`;
-  return id;
-}
-
-async function newKey(user: string, scopes: string[], expiresAt: string | null = null): Promise<{ id: string; key: string }> {
-  return await db().begin(async (tx) => {
-    await tx`select set_config('request.jwt.claims', ${JSON.stringify({ sub: user, role: "authenticated" })}, true),
-                    set_config('role', 'authenticated', true)`;
-    const [row] = await tx`select id, key from public.create_api_key('test', ${scopes}, ${expiresAt}::timestamptz)`;
-    return { id: row.id as string, key: row.key as string };
-  });
-}
-
-function call(method: string, path: string, key: string | null, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = { "x-forwarded-for": "198.51.100.7, 10.0.0.1" };
-  if (key) headers.authorization = `Bearer ${key}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  return handler(new Request(`http://localhost/api${path}`, {
-    method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  }));
-}
 
 async function botCount(user: string): Promise<number> {
   const [r] = await db()`select count(*)::int as n from public.bots where user_id = ${user}`;
@@ -69,11 +37,6 @@ const NEW_BACKTEST = { strategy: "rsi", trading_pair: "BTC/USDT", timeframe: "1h
 async function backtestCount(user: string): Promise<number> {
   const [r] = await db()`select count(*)::int as n from public.backtest_runs where user_id = ${user}`;
   return r.n as number;
-}
-
-function conformsTo(value: unknown, op: string): void {
-  const problem = check(value, ROUTES.find((r) => r.operationId === op)!.response, "", resolveRef);
-  assert(problem === null, `${op}: ${problem}`);
 }
 
 /** Every queued usage record written, then the connections closed. */
@@ -101,7 +64,7 @@ Deno.test("the OpenAPI document is served and matches the routes the handler ser
 
     // Every documented operation is served: with a key holding every scope, none is 404 or 405;
     // an undocumented one is.
-    const user = await newUser();
+    const user = await apiUser();
     const { key } = await newKey(user, SCOPES);
     const [bot] = await db()`insert into public.bots (user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
                              values (${user}, 'doc', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1) returning id`;
@@ -120,7 +83,7 @@ Deno.test("the OpenAPI document is served and matches the routes the handler ser
 
 Deno.test("bots through a key: create, read, start, pause, stop; answers match the documented schemas", async () => {
   try {
-    const user = await newUser();
+    const user = await apiUser();
     const { key } = await newKey(user, ["bots:read", "bots:write", "trades:read"]);
     const schemaOf = (op: string) => ROUTES.find((r) => r.operationId === op)!.response;
     const conforms = (value: unknown, op: string) => {
@@ -172,7 +135,7 @@ Deno.test("bots through a key: create, read, start, pause, stop; answers match t
 
 Deno.test("each route needs its scope: 403 names it and nothing is written", async () => {
   try {
-    const user = await newUser();
+    const user = await apiUser();
     const [bot] = await db()`insert into public.bots (user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
                              values (${user}, 'scoped', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1) returning id`;
     for (const scope of SCOPES) {
@@ -201,8 +164,8 @@ Deno.test("each route needs its scope: 403 names it and nothing is written", asy
 
 Deno.test("a key acts as its user: row-level security hides and protects other users' bots", async () => {
   try {
-    const alice = await newUser();
-    const bob = await newUser();
+    const alice = await apiUser();
+    const bob = await apiUser();
     const [bot] = await db()`insert into public.bots (user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)
                              values (${alice}, 'alice''s', 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1) returning id`;
     const { key } = await newKey(bob, ["bots:read", "bots:write", "trades:read"]);
@@ -222,7 +185,7 @@ Deno.test("a key acts as its user: row-level security hides and protects other u
 
 Deno.test("unknown, malformed, revoked and expired keys all get the same 401", async () => {
   try {
-    const user = await newUser();
+    const user = await apiUser();
     const revoked = await newKey(user, ["bots:read"]);
     const expired = await newKey(user, ["bots:read"], new Date(Date.now() + 60_000).toISOString());
     await db().begin(async (tx) => {
@@ -246,7 +209,7 @@ Deno.test("unknown, malformed, revoked and expired keys all get the same 401", a
 
 Deno.test("over the plan's rate: 429 with Retry-After and RateLimit headers, and nothing written", async () => {
   try {
-    const user = await newUser("user", 2);
+    const user = await apiUser("user", 2);
     const { key, id } = await newKey(user, ["bots:read", "bots:write"]);
     const first = await call("GET", "/v1/bots", key);
     assertEquals([first.status, first.headers.get("RateLimit-Limit"), first.headers.get("RateLimit-Remaining")], [200, "2", "1"]);
@@ -272,7 +235,7 @@ Deno.test("over the plan's rate: 429 with Retry-After and RateLimit headers, and
 
 Deno.test("bodies that do not match the schema get 400 naming the field, before the key is used", async () => {
   try {
-    const user = await newUser("user", 1000);
+    const user = await apiUser("user", 1000);
     const { key, id } = await newKey(user, ["bots:write", "signals:write"]);
     const cases: [unknown, string][] = [
       [{ ...NEW_BOT, name: undefined }, "name is required"],
@@ -310,8 +273,8 @@ Deno.test("bodies that do not match the schema get 400 naming the field, before 
 
 Deno.test("signals: a provider publishes on their own strategy; a user's key cannot", async () => {
   try {
-    const provider = await newUser("provider");
-    const user = await newUser("user");
+    const provider = await apiUser("provider");
+    const user = await apiUser("user");
     const [strategy] = await db()`insert into public.strategies (user_id, name, strategy_type, engine, is_public, monthly_price)
                                   values (${provider}, 'signals', 'marketplace', 'sma_cross', true, 0) returning id`;
     const { key } = await newKey(provider, ["signals:write"]);
@@ -340,8 +303,8 @@ Deno.test("signals: a provider publishes on their own strategy; a user's key can
 
 Deno.test("the portfolio through a key: value and holdings of the key's user only", async () => {
   try {
-    const alice = await newUser();
-    const bob = await newUser();
+    const alice = await apiUser();
+    const bob = await apiUser();
     await db()`insert into public.aggregated_holdings (user_id, symbol, total_units, average_cost, last_price, account_count)
                values (${alice}, 'AAPL', 10, 150, 190.5, 1), (${alice}, 'MSFT', 2, 300, 410, 1), (${bob}, 'TSLA', 5, 200, 250, 1)`;
     const { key } = await newKey(alice, ["portfolio:read"]);
@@ -365,8 +328,8 @@ Deno.test("the portfolio through a key: value and holdings of the key's user onl
 
 Deno.test("backtests through a key: start one, list it, read it and its result; others' stay hidden", async () => {
   try {
-    const alice = await newUser();
-    const bob = await newUser();
+    const alice = await apiUser();
+    const bob = await apiUser();
     const { key } = await newKey(alice, ["backtests:read", "backtests:write"]);
     const started = await call("POST", "/v1/backtests", key, {
       ...NEW_BACKTEST, start_date: "2026-01-01T00:00:00Z", end_date: "2026-02-01T00:00:00Z",
@@ -404,7 +367,7 @@ Deno.test("backtests through a key: start one, list it, read it and its result; 
 
 Deno.test("a backtest body that does not match the schema is 400 naming the field, and nothing is queued", async () => {
   try {
-    const user = await newUser();
+    const user = await apiUser();
     const { key } = await newKey(user, ["backtests:write"]);
     const cases: [unknown, string][] = [
       [{ ...NEW_BACKTEST, strategy: undefined }, "strategy"],
@@ -431,8 +394,8 @@ Deno.test("a backtest body that does not match the schema is 400 naming the fiel
 
 Deno.test("every call with a known key is metered: rolled up per minute and day, seen by its owner only", async () => {
   try {
-    const alice = await newUser();
-    const bob = await newUser();
+    const alice = await apiUser();
+    const bob = await apiUser();
     const { key, id } = await newKey(alice, ["bots:read"]);
     for (let i = 0; i < 3; i++) await (await call("GET", "/v1/bots", key)).body?.cancel();
     await (await call("POST", "/v1/bots", key, NEW_BOT)).body?.cancel(); // 403: no bots:write
@@ -467,7 +430,7 @@ Deno.test("every call with a known key is metered: rolled up per minute and day,
 
 Deno.test("a plan may limit each key: one key at its limit gets 429 while the user's other key still passes", async () => {
   try {
-    const user = await newUser("user", 100, { api_key_requests_per_minute: 2 });
+    const user = await apiUser("user", 100, { api_key_requests_per_minute: 2 });
     const a = await newKey(user, ["bots:read"]);
     const b = await newKey(user, ["bots:read"]);
     const statuses = [];

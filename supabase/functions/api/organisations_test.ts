@@ -5,7 +5,7 @@
 // they create belong to the organisation, their scopes hold, revocation holds, and their
 // rate limit is the organisation's own.
 import { closeDb, db } from "../_shared/db.ts";
-import { handler } from "./index.ts";
+import { call, newUser } from "./test_support.ts";
 import { usageWritten } from "./usage.ts";
 
 function assertEquals(actual: unknown, expected: unknown, message = ""): void {
@@ -17,18 +17,6 @@ const NEW_BOT = {
   name: "org api bot", exchange: "binance", trading_pair: "ETH/BTC", timeframe: "5m", strategy: "sma_cross",
   initial_balance: "100", stake_amount: 10,
 };
-
-async function newUser(perMinute: number): Promise<string> {
-  const id = crypto.randomUUID();
-  await db()`insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-             values (${id}, 'authenticated', 'authenticated', ${id + "@org-api.test"}, now(), '{"role": "user"}', '{}', now(), now())`;
-  const name = `org-api-test-${crypto.randomUUID()}`;
-  await db()`insert into public.plans (name, price_monthly, max_bots, max_strategies, api_access, features)
-             values (${name}, 1, 20, 20, true, ${db().json({ api_requests_per_minute: perMinute })})`;
-  await db()`update public.subscriptions set plan_id = (select id from public.plans where name = ${name}),
-               status = 'active', expires_at = now() + interval '1 day' where user_id = ${id}`;
-  return id;
-}
 
 // deno-lint-ignore no-explicit-any
 type Row = Record<string, any>;
@@ -44,19 +32,11 @@ async function asUser(user: string, fn: (tx: ReturnType<typeof db>) => Promise<R
   return rows as Row[];
 }
 
-function call(method: string, path: string, key: string, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  return handler(new Request(`http://localhost/api${path}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  }));
-}
-
 /** The paying owner (with a personal bot and key), an admin, their organisation (one bot)
  * and a key the admin created for it. */
 async function organisation(perMinute = 1000, scopes = ["bots:read", "bots:write", "trades:read"]) {
-  const owner = await newUser(perMinute);
-  const admin = await newUser(perMinute);
+  const owner = await newUser("org-api", { api_requests_per_minute: perMinute });
+  const admin = await newUser("org-api", { api_requests_per_minute: perMinute });
   const org = (await asUser(owner, (tx) => tx`select (public.create_organisation('desk')).id`))[0].id as string;
   await db()`insert into public.organisation_members (user_id, organisation_id, role) values (${admin}, ${org}, 'admin')`;
   const [personal] = await db()`insert into public.bots (user_id, name, exchange, trading_pair, timeframe, strategy, initial_balance, stake_amount)

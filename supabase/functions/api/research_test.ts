@@ -4,9 +4,7 @@
 // backtest_runs rows the app inserts), their ranked results read back, each answer checked
 // against the OpenAPI document, and bodies that do not fit refused naming the field.
 import { closeDb, db } from "../_shared/db.ts";
-import { handler } from "./index.ts";
-import { resolveRef, ROUTES } from "./openapi.ts";
-import { check } from "./schema.ts";
+import { call, conformsTo, newKey, newUser } from "./test_support.ts";
 import { usageWritten } from "./usage.ts";
 
 /** JSON with object keys sorted: jsonb keeps its own key order. */
@@ -20,40 +18,6 @@ function canonical(value: unknown): string {
 function assertEquals(actual: unknown, expected: unknown, message = ""): void {
   const a = canonical(actual), e = canonical(expected);
   if (a !== e) throw new Error(`${message} expected ${e}, got ${a}`);
-}
-
-async function newUser(): Promise<string> {
-  const id = crypto.randomUUID();
-  await db()`insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-             values (${id}, 'authenticated', 'authenticated', ${id + "@research-api.test"}, now(), '{"role": "user"}', '{}', now(), now())`;
-  const name = `research-api-test-${crypto.randomUUID()}`;
-  await db()`insert into public.plans (name, price_monthly, max_bots, max_strategies, api_access, backtest_minutes_per_month, features)
-             values (${name}, 1, 20, 20, true, 100, ${db().json({ api_requests_per_minute: 1000, max_concurrent_backtests: 10 })})`;
-  await db()`update public.subscriptions set plan_id = (select id from public.plans where name = ${name}),
-               status = 'active', expires_at = now() + interval '1 day' where user_id = ${id}`;
-  return id;
-}
-
-async function newKey(user: string, scopes: string[]): Promise<string> {
-  return await db().begin(async (tx) => {
-    await tx`select set_config('request.jwt.claims', ${JSON.stringify({ sub: user, role: "authenticated" })}, true),
-                    set_config('role', 'authenticated', true)`;
-    const [row] = await tx`select key from public.create_api_key('research', ${scopes})`;
-    return row.key as string;
-  });
-}
-
-function call(method: string, path: string, key: string, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  return handler(new Request(`http://localhost/api${path}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  }));
-}
-
-function conformsTo(value: unknown, op: string): void {
-  const problem = check(value, ROUTES.find((r) => r.operationId === op)!.response, "", resolveRef);
-  if (problem !== null) throw new Error(`${op}: ${problem}`);
 }
 
 async function runCount(user: string): Promise<number> {
@@ -72,8 +36,8 @@ const RESULT_COLUMNS = `run_id, user_id, trading_pair, timeframe, start_date, en
 
 Deno.test("a batch through a key: queued for its markets, read back with each market's result, best first", async () => {
   try {
-    const user = await newUser();
-    const key = await newKey(user, ["backtests:read", "backtests:write"]);
+    const user = await newUser("research-api", { max_concurrent_backtests: 10 });
+    const key = (await newKey(user, ["backtests:read", "backtests:write"], null, "research")).key;
     const started = await call("POST", "/v1/backtests", key, {
       mode: "batch", strategy: "rsi", trading_pairs: ["ETH/BTC", "LTC/BTC", "XLM/BTC"], timeframe: "5m",
     });
@@ -105,8 +69,8 @@ Deno.test("a batch through a key: queued for its markets, read back with each ma
 
 Deno.test("an optimisation through a key: its grid queued, its ranked parameter sets read back", async () => {
   try {
-    const user = await newUser();
-    const key = await newKey(user, ["backtests:read", "backtests:write"]);
+    const user = await newUser("research-api", { max_concurrent_backtests: 10 });
+    const key = (await newKey(user, ["backtests:read", "backtests:write"], null, "research")).key;
     const optimization = { ranges: { fast: [5, 8, 10], slow: { start: 20, stop: 40, step: 10 } }, metric: "sharpe_ratio",
                            oos_fraction: 0.3, top: 50 };
     const started = await call("POST", "/v1/backtests", key, {
@@ -137,8 +101,8 @@ Deno.test("an optimisation through a key: its grid queued, its ranked parameter 
 
 Deno.test("research bodies that do not fit are 400 naming the field, and nothing is queued", async () => {
   try {
-    const user = await newUser();
-    const key = await newKey(user, ["backtests:write"]);
+    const user = await newUser("research-api", { max_concurrent_backtests: 10 });
+    const key = (await newKey(user, ["backtests:write"], null, "research")).key;
     const base = { strategy: "rsi", timeframe: "5m" };
     const cases: [unknown, string][] = [
       [{ ...base, mode: "grid", trading_pair: "ETH/BTC" }, "mode"],
