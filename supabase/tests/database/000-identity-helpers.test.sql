@@ -43,10 +43,15 @@ declare
   v_sql text := p_sql;
   r record;
 begin
-  for r in select kind, name, key from pg_temp.mx order by length(kind) + length(name) desc loop
+  -- Only the fixture rows the statement names: a replacement inserts no '@', so filtering
+  -- on the statement as written changes nothing but the time.
+  for r in select kind, name, key from pg_temp.mx
+            where strpos(p_sql, '@' || kind || '.' || name) > 0
+            order by length(kind) + length(name) desc loop
     v_sql := replace(v_sql, '@' || r.kind || '.' || r.name, quote_literal(r.key));
   end loop;
-  for r in select kind, array_agg(key order by key) as keys from pg_temp.mx group by kind
+  for r in select kind, array_agg(key order by key) as keys from pg_temp.mx
+            where strpos(p_sql, '@' || kind) > 0 group by kind
             order by length(kind) desc loop
     v_sql := regexp_replace(v_sql, '@' || r.kind || '(?![a-z_.])', quote_literal(r.keys::text) || '::text[]', 'g');
   end loop;
