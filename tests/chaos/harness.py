@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from tests.chaos.compare import Hold, Observed, Order, RunRows, Trade
 from tests.support import db as support
@@ -137,24 +136,8 @@ def log_since(offset: int) -> str:
         return f.read().decode(errors="replace")
 
 
-def create_database(name: str, template: str) -> str:
-    with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-        conn.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-    return support.admin_url(name)
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(support.admin_url(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+create_database = support.clone_database
+drop_database = support.drop_database
 
 
 async def query(url: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:

@@ -90,11 +90,12 @@ def ensure_template() -> str:
     return name
 
 
-@contextlib.contextmanager
-def cloned_database(template: str) -> Iterator[str]:
-    """A fresh database cloned from the template; dropped afterwards. Yields its URL."""
-    name = f"tf_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+def clone_database(name: str, template: str) -> str:
+    """``name`` as a fresh copy of ``template`` (any older ``name`` dropped); its URL."""
     with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
         for attempt in range(50):
             try:
                 conn.execute(
@@ -102,19 +103,29 @@ def cloned_database(template: str) -> Iterator[str]:
                         sql.Identifier(name), sql.Identifier(template)
                     )
                 )
-                break
+                return admin_url(name)
             except psycopg.errors.ObjectInUse:
                 # Another session is cloning the same template at this instant.
                 time.sleep(0.05 * (attempt + 1))
-        else:
-            raise RuntimeError(f"could not clone {template}")
+    raise RuntimeError(f"could not clone {template}")
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+@contextlib.contextmanager
+def cloned_database(template: str) -> Iterator[str]:
+    """A fresh database cloned from the template; dropped afterwards. Yields its URL."""
+    name = f"tf_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    url = clone_database(name, template)
     try:
-        yield admin_url(name)
+        yield url
     finally:
-        with psycopg.connect(admin_url(), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+        drop_database(name)
 
 
 # --- PostgREST-style requests ------------------------------------------------------------
@@ -225,23 +236,10 @@ def main(argv: list[str]) -> int:
     """``python -m tests.support.db clone NAME`` prints a URL; ``drop NAME`` removes it."""
     if len(argv) == 2 and argv[0] == "clone":
         ensure_platform()
-        template = ensure_template()
-        with psycopg.connect(admin_url(), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(argv[1]))
-            )
-            conn.execute(
-                sql.SQL("create database {} template {}").format(
-                    sql.Identifier(argv[1]), sql.Identifier(template)
-                )
-            )
-        print(admin_url(argv[1]))
+        print(clone_database(argv[1], ensure_template()))
         return 0
     if len(argv) == 2 and argv[0] == "drop":
-        with psycopg.connect(admin_url(), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(argv[1]))
-            )
+        drop_database(argv[1])
         return 0
     print("usage: python -m tests.support.db clone|drop NAME")
     return 2
