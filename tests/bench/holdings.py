@@ -15,7 +15,7 @@ largest size (growth: seconds per account at the largest size over the smallest)
 
     holdings: accounts=<n> positions=<m> seconds=<s> growth=<g>
 
-Run: scripts/bench holdings [--sizes 1000,10000] [--accounts-per-user 10] [--workers 2]
+Run: scripts/bench holdings [--sizes 1000,10000] [--accounts-per-user 10] [--workers 2] [--concurrency 200]
 """
 
 from __future__ import annotations
@@ -384,10 +384,12 @@ async def _worker(
             keyring=keyring, providers=providers, snaptrade=snaptrade, max_fetches=args.fetches
         ),
     )
+    # Sized as the fleet runtime sizes a worker's pool (worker/fleet/runtime.py).
+    size = min(args.concurrency + 4, 40)
     pool = AsyncConnectionPool(
         url,
-        min_size=args.concurrency,
-        max_size=args.concurrency + 2,
+        min_size=size,
+        max_size=size,
         open=False,
         kwargs={"autocommit": True, "options": "-c role=service_role"},
     )
@@ -503,7 +505,12 @@ async def main() -> int:
         help="accounts, comma-separated (a curve; goal 10,000 in 10 s)",
     )
     parser.add_argument("--accounts-per-user", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=24, help="jobs a worker runs at once")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=200,
+        help="jobs a worker runs at once (WORKER_CONCURRENCY)",
+    )
     parser.add_argument(
         "--workers",
         type=int,

@@ -2517,10 +2517,26 @@ CREATE FUNCTION private.holdings_finish_account_syncs(p_items jsonb) RETURNS TAB
     SET search_path TO ''
     AS $$
 declare
+  v_done jsonb;
   v_item record;
   v_user_id uuid;
   v_users uuid[] := '{}'::uuid[];
 begin
+  begin
+    select coalesce(jsonb_agg(to_jsonb(w) order by w.idx), '[]'::jsonb) into v_done
+      from private.holdings_write_account_syncs(p_items) w;
+  exception when others then
+    v_done := null;  -- rolled back to here: written account by account below
+  end;
+  if v_done is not null then
+    select coalesce(array_agg(d.user_id) filter (where d.applied), '{}'::uuid[]) into v_users
+      from jsonb_to_recordset(v_done) as d(applied boolean, user_id uuid);
+    perform private.holdings_request_aggregates(v_users);
+    return query
+      select d.idx, d.applied, d.upserted, d.removed, null::text
+        from jsonb_to_recordset(v_done) as d(idx integer, applied boolean, upserted integer, removed integer);
+    return;
+  end if;
   -- Account rows are locked in id order, so concurrent batches never wait on each other in a cycle.
   for v_item in
     select (i.ord - 1)::integer as idx, i.value as item
@@ -2542,9 +2558,7 @@ begin
     end;
     return next;
   end loop;
-  for v_user_id in select distinct u from unnest(v_users) u order by u loop
-    perform private.holdings_request_aggregate(v_user_id);
-  end loop;
+  perform private.holdings_request_aggregates(v_users);
 end;
 $$;
 ALTER FUNCTION private.holdings_finish_account_syncs(p_items jsonb) OWNER TO postgres;
@@ -2642,6 +2656,33 @@ begin
 end;
 $$;
 ALTER FUNCTION private.holdings_request_aggregate(p_user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.holdings_request_aggregates(p_user_ids uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_user_id uuid;
+  v_new uuid[];
+begin
+  with requested as (
+    insert into private.holdings_pending_aggregates as p (user_id)
+    select distinct u from unnest(p_user_ids) u where u is not null order by 1
+    on conflict (user_id) do update set requested_at = now()
+    returning p.user_id, p.job_id
+  )
+  select array_agg(r.user_id order by r.user_id) into v_new
+    from requested r
+   where r.job_id is null
+      or not exists (select 1 from public.jobs j where j.id = r.job_id and j.status in ('queued', 'running'));
+  -- A new burst, or its job died (out of attempts) or was pruned: a new job.
+  foreach v_user_id in array coalesce(v_new, '{}'::uuid[]) loop
+    update private.holdings_pending_aggregates
+       set job_id = public.enqueue_job('holdings.aggregate', jsonb_build_object('user_id', v_user_id))
+     where user_id = v_user_id;
+  end loop;
+end;
+$$;
+ALTER FUNCTION private.holdings_request_aggregates(p_user_ids uuid[]) OWNER TO postgres;
 CREATE FUNCTION private.holdings_requeue_snaptrade_event() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2696,6 +2737,122 @@ begin
 end;
 $$;
 ALTER FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.holdings_write_account_syncs(p_items jsonb) RETURNS TABLE(idx integer, applied boolean, upserted integer, removed integer, user_id uuid)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+declare
+  v_items integer;
+  v_accounts uuid[];
+  v_ids uuid[];
+  v_users uuid[];
+  v_last_as_of timestamptz[];
+  v_fresh uuid[];
+begin
+  select count(*)::integer, array_agg(distinct (i.value ->> 'account_id')::uuid)
+    into v_items, v_accounts
+    from jsonb_array_elements(p_items) i(value);
+  if v_items = 0 then
+    return;
+  end if;
+  -- Locked in id order, as the per-account path and the full sync lock them. The accounts'
+  -- owners and as-of go on in arrays: every later statement reaches a table by key only.
+  select array_agg(l.id order by l.id), array_agg(l.user_id order by l.id),
+         array_agg(l.provider_as_of order by l.id)
+    into v_ids, v_users, v_last_as_of
+    from (select a.id, a.user_id, a.provider_as_of from public.brokerage_accounts a
+           where a.id = any (v_accounts) order by a.id for update) l;
+  if cardinality(v_accounts) <> v_items or coalesce(cardinality(v_ids), 0) <> v_items then
+    raise exception 'a batch naming an account twice or an unknown account is written account by account'
+      using errcode = 'P0001', constraint = 'holdings_batch_not_set_based';
+  end if;
+  -- Fresh: not older than the snapshot last applied to its account.
+  select array_agg(k.account_id) into v_fresh
+    from jsonb_array_elements(p_items) i(value)
+    join unnest(v_ids, v_last_as_of) as k(account_id, last_as_of)
+      on k.account_id = (i.value ->> 'account_id')::uuid
+   where k.last_as_of is null or k.last_as_of <= (i.value ->> 'as_of')::timestamptz;
+  v_fresh := coalesce(v_fresh, '{}'::uuid[]);
+  return query
+  with items as (
+    select (i.ord - 1)::integer as idx, k.account_id, k.user_id,
+           (i.value ->> 'as_of')::timestamptz as as_of, i.value -> 'positions' as positions,
+           (i.value ->> 'webhook_event_id')::uuid as webhook_event_id,
+           (i.value ->> 'duration_ms')::integer as duration_ms,
+           k.account_id = any (v_fresh) as applied
+      from jsonb_array_elements(p_items) with ordinality as i(value, ord)
+      join unnest(v_ids, v_users) as k(account_id, user_id) on k.account_id = (i.value ->> 'account_id')::uuid
+  ), reported as (
+    select f.account_id, f.user_id, f.as_of, p.symbol, p.description, p.instrument_type, p.units, p.price,
+           p.average_cost, p.currency
+      from items f
+     cross join lateral jsonb_to_recordset(f.positions)
+           as p(symbol text, description text, instrument_type text, units numeric, price numeric,
+                average_cost numeric, currency text)
+     where f.applied and p.symbol is not null and p.units is not null and p.units <> 0
+  ), incoming as (
+    select r.account_id, r.user_id, r.as_of, r.symbol,
+           max(r.description) as description,
+           max(r.instrument_type) as instrument_type,
+           sum(r.units) as units,
+           max(r.price) as price,
+           sum(r.units * r.average_cost) filter (where r.average_cost is not null)
+             / nullif(sum(r.units) filter (where r.average_cost is not null), 0) as average_cost,
+           coalesce(max(r.currency), 'USD') as currency
+      from reported r
+     group by r.account_id, r.user_id, r.as_of, r.symbol
+  ), written as (
+    insert into public.brokerage_positions as bp
+      (account_id, user_id, symbol, description, instrument_type, units, price, average_cost, currency, provider_as_of)
+    select i.account_id, i.user_id, i.symbol, i.description, i.instrument_type, i.units, i.price, i.average_cost,
+           i.currency, i.as_of
+      from incoming i
+     order by i.account_id, i.symbol
+    on conflict (account_id, symbol) do update
+       set description = excluded.description, instrument_type = excluded.instrument_type, units = excluded.units,
+           price = excluded.price, average_cost = excluded.average_cost, currency = excluded.currency,
+           provider_as_of = excluded.provider_as_of
+     where bp.provider_as_of <= excluded.provider_as_of
+    returning bp.account_id
+  ), gone as (
+    -- Disjoint from the rows written (other symbols), so one statement holds both.
+    delete from public.brokerage_positions bp
+     where bp.account_id = any (v_fresh)
+       and not exists (select 1 from reported r where r.account_id = bp.account_id and r.symbol = bp.symbol)
+    returning bp.account_id
+  ), written_per_account as (
+    select w.account_id, count(*)::integer as n from written w group by w.account_id
+  ), gone_per_account as (
+    select g.account_id, count(*)::integer as n from gone g group by g.account_id
+  ), counts as (
+    select it.idx, it.account_id, it.user_id, it.as_of, it.webhook_event_id, it.duration_ms, it.applied,
+           coalesce(w.n, 0) as upserted, coalesce(g.n, 0) as removed
+      from items it
+      left join written_per_account w on w.account_id = it.account_id
+      left join gone_per_account g on g.account_id = it.account_id
+  ), synced as (
+    update public.brokerage_accounts a
+       set provider_as_of = c.as_of, last_synced_at = now(), sync_error = null
+      from counts c
+     where a.id = any (v_fresh) and a.id = c.account_id
+  ), runs as (
+    insert into public.sync_runs (user_id, trigger, scope, status, accounts_synced, positions_upserted,
+                                  positions_removed, errors, duration_ms, started_at, finished_at)
+    select c.user_id, 'webhook', 'incremental', 'completed', 1, c.upserted, c.removed, '[]'::jsonb, c.duration_ms,
+           now() - make_interval(secs => coalesce(c.duration_ms, 0) / 1000.0), now()
+      from counts c
+     order by c.idx
+  ), processed as (
+    update public.webhook_events e
+       set status = 'processed', processed_at = now(), attempts = e.attempts + 1, error = null
+      from counts c
+     where e.id = c.webhook_event_id
+  )
+  select c.idx, c.applied, c.upserted, c.removed, c.user_id from counts c order by c.idx;
+end;
+$$;
+ALTER FUNCTION private.holdings_write_account_syncs(p_items jsonb) OWNER TO postgres;
 CREATE FUNCTION private.is_active_subscriber(p_strategy_id uuid) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -11999,9 +12156,13 @@ REVOKE ALL ON FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) FR
 GRANT ALL ON FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_request_aggregate(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_request_aggregate(p_user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_request_aggregates(p_user_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_request_aggregates(p_user_ids uuid[]) TO service_role;
 REVOKE ALL ON FUNCTION private.holdings_requeue_snaptrade_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.holdings_write_account_sync(p_account_id uuid, p_as_of timestamp with time zone, p_positions jsonb, p_webhook_event_id uuid, p_duration_ms integer, OUT applied boolean, OUT upserted integer, OUT removed integer, OUT user_id uuid) TO service_role;
+REVOKE ALL ON FUNCTION private.holdings_write_account_syncs(p_items jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.holdings_write_account_syncs(p_items jsonb) TO service_role;
 REVOKE ALL ON FUNCTION private.is_active_subscriber(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.is_active_subscriber(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.is_active_subscriber(p_strategy_id uuid) TO service_role;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 import respx
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.support.db import User, request_as
@@ -26,7 +28,8 @@ from tests.support.snaptrade import (
     run_jobs,
     webhook,
 )
-from worker.fleet.registry import Registry
+from worker.errors import Retryable
+from worker.fleet.registry import Job, Registry
 
 
 @pytest.fixture
@@ -443,3 +446,72 @@ async def test_an_aggregation_waits_for_a_sync_that_has_written_but_not_committe
         await job.execute("select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],))
     held = await holdings_of(conn, alice)
     assert held["AAPL"]["total_units"] == Decimal(7)
+
+
+@respx.mock
+async def test_account_syncs_finishing_together_share_one_write_and_a_refused_one_fails_alone(
+    conn: psycopg.AsyncConnection[Any],
+    users: dict[str, User],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+) -> None:
+    alice = users["alice"]
+    await link(conn, alice)
+    accounts = ("b1", "b2", "b3", "b4")
+    respx.get(f"{BASE}/accounts").mock(
+        return_value=httpx.Response(200, json=[account(a) for a in accounts])
+    )
+    for acc in accounts:
+        respx.get(f"{BASE}/accounts/{acc}/positions/all").mock(
+            return_value=httpx.Response(200, json=positions(T0, ("AAPL", "1", "150", "100")))
+        )
+        await webhook(
+            conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc, brokerageAuthorizationId=AUTH
+        )
+    assert {d["status"] for d in await run_jobs(conn, pool, registry)} == {"succeeded"}
+
+    # The next updates run at once, as in a busy worker: their writes go out in batches. b2's
+    # units do not fit the positions' numeric column, so Postgres refuses its write.
+    later = T0 + timedelta(minutes=1)
+    events = {}
+    for acc in accounts:
+        units = "1e20" if acc == "b2" else "2"
+        respx.get(f"{BASE}/accounts/{acc}/positions/all").mock(
+            return_value=httpx.Response(200, json=positions(later, ("AAPL", units, "150", "100")))
+        )
+        events[acc] = await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "select id, queue, kind, payload, attempts, max_attempts from jobs "
+            "where status = 'queued' and kind = 'holdings.sync_account' order by id"
+        )
+        jobs = [Job(**r) for r in await cur.fetchall()]
+    assert len(jobs) == 4
+    outcomes = await asyncio.gather(
+        *(registry.kinds[j.kind].handler(registry.context(j, pool, "test")) for j in jobs),
+        return_exceptions=True,
+    )
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], Retryable), outcomes
+    assert "numeric field overflow" in str(failed[0])
+    async with conn.cursor() as cur:
+        await cur.execute(
+            "select a.provider_account_id, p.units from brokerage_positions p "
+            "join brokerage_accounts a on a.id = p.account_id order by 1"
+        )
+        assert await cur.fetchall() == [
+            ("b1", Decimal(2)),
+            ("b2", Decimal(1)),  # as it was
+            ("b3", Decimal(2)),
+            ("b4", Decimal(2)),
+        ]
+        await cur.execute(
+            "select payload ->> 'accountId', status from webhook_events where event_id = any(%s)",
+            (list(events.values()),),
+        )
+        assert dict(await cur.fetchall()) == {
+            "b1": "processed",
+            "b2": "failed",
+            "b3": "processed",
+            "b4": "processed",
+        }

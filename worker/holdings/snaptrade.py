@@ -14,10 +14,11 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -64,34 +65,32 @@ def sign_payload(consumer_key: str, payload: Any) -> str:
     return base64.b64encode(digest).decode()
 
 
-class SnapTradeAuth(httpx.Auth):
-    """Adds ``clientId``/``timestamp`` and signs the final URL and body of each attempt."""
-
-    requires_request_body = True
-
-    def __init__(
-        self, client_id: str, consumer_key: str, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._client_id = client_id
-        self._consumer_key = consumer_key
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"SnapTradeAuth(client_id={self._client_id!r})"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.url = request.url.copy_merge_params(
-            {"clientId": self._client_id, "timestamp": str(int(self._clock()))}
-        )
-        body = request.content
-        content = json.loads(body) if body else None
-        request.headers["Signature"] = sign(
-            self._consumer_key,
-            path=request.url.path,
-            query=request.url.query.decode(),
-            content=content,
-        )
-        yield request
+def signed_request(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    client_id: str,
+    consumer_key: str,
+    timestamp: int,
+    json_body: Any = None,
+) -> httpx.Request:
+    """A request with ``clientId``/``timestamp`` in its query and the ``Signature`` of the
+    final URL and body. ``url`` carries the rest of the query already encoded: its text is
+    parsed once (httpx's URL parsing was a third of a request's CPU when the auth flow merged
+    parameters into a parsed URL twice per request)."""
+    extra = urlencode({"clientId": client_id, "timestamp": str(timestamp)}, quote_via=quote)
+    request = http.build_request(
+        method, f"{url}{'&' if '?' in url else '?'}{extra}", json=json_body
+    )
+    body = request.content
+    request.headers["Signature"] = sign(
+        consumer_key,
+        path=request.url.path,
+        query=request.url.query.decode(),
+        content=json.loads(body) if body else None,
+    )
+    return request
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +120,11 @@ class SnapTradeClient:
         base_delay: float = 0.5,
         sleep: Sleep | None = None,
         timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._http = http or httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport())
-        self._auth = SnapTradeAuth(config.client_id, config.consumer_key)
+        self._clock = clock
         self._attempts = attempts
         self._base_delay = base_delay
         self._sleep = sleep
@@ -145,10 +145,21 @@ class SnapTradeClient:
         if creds is not None:
             query.update({"userId": creds.user_id, "userSecret": creds.secret})
         url = self.config.base_url.rstrip("/") + path
+        if query:
+            url += "?" + urlencode(query, quote_via=quote)
 
         async def send() -> httpx.Response:
-            return await self._http.request(
-                method, url, params=query, json=json_body, auth=self._auth
+            # Signed again for every attempt: each carries its own timestamp.
+            return await self._http.send(
+                signed_request(
+                    self._http,
+                    method,
+                    url,
+                    client_id=self.config.client_id,
+                    consumer_key=self.config.consumer_key,
+                    timestamp=int(self._clock()),
+                    json_body=json_body,
+                )
             )
 
         kwargs: dict[str, Any] = {"attempts": self._attempts, "base_delay": self._base_delay}

@@ -4,7 +4,7 @@
 -- Run: pg_prove -d <db> supabase/tests/database/holdings.test.sql
 begin;
 create extension if not exists pgtap;
-select plan(73);
+select plan(82);
 
 -- Cast and data (as the superuser, like Auth and the worker would create them).
 insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values
@@ -139,6 +139,63 @@ select results_eq(
   'a batch of syncs reports the account that failed and keeps the others');
 select is((select units from public.brokerage_positions where account_id = '20000000-0000-0000-0000-00000000000b'),
   3::numeric, 'whose positions are written');
+
+-- A batch is written set-based when it can be, account by account otherwise.
+reset role;
+insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values
+  ('00000000-0000-0000-0000-00000000000e', 'authenticated', 'authenticated', 'erin@t.local', '{"role":"user"}', '{}', now(), now());
+insert into public.brokerage_connections (id, user_id, provider, provider_user_id, provider_connection_id, sealed_user_secret, status) values
+  ('10000000-0000-0000-0000-00000000000e', '00000000-0000-0000-0000-00000000000e', 'snaptrade', 'e', 'auth-e', 'v1:k:EEEE:FFFF', 'active');
+insert into public.brokerage_accounts (id, connection_id, user_id, provider_account_id) values
+  ('20000000-0000-0000-0000-0000000000e1', '10000000-0000-0000-0000-00000000000e', '00000000-0000-0000-0000-00000000000e', 'acc-e1'),
+  ('20000000-0000-0000-0000-0000000000e2', '10000000-0000-0000-0000-00000000000e', '00000000-0000-0000-0000-00000000000e', 'acc-e2');
+select pg_temp.act_as('service_role');
+select results_eq(
+  $$select idx, applied, upserted, removed, error from private.holdings_finish_account_syncs(
+      '[{"account_id":"20000000-0000-0000-0000-0000000000e2","as_of":"2026-01-02T00:00:00Z",
+         "positions":[{"symbol":"MSFT","units":"1","price":"400"}]},
+        {"account_id":"20000000-0000-0000-0000-0000000000e1","as_of":"2026-01-02T00:00:00Z",
+         "positions":[{"symbol":"AAPL","units":"6","price":"150","average_cost":"100"},
+                      {"symbol":"AAPL","units":"6","price":"150","average_cost":"120"},
+                      {"symbol":"TSLA","units":"1","price":"250"}]}]') order by idx$$,
+  $$values (0, true, 1, 0, null::text), (1, true, 2, 0, null::text)$$,
+  'a batch of fresh snapshots is written whole');
+select is((select (units, average_cost)::text from public.brokerage_positions
+            where account_id = '20000000-0000-0000-0000-0000000000e1' and symbol = 'AAPL'), '(12.000000000000,110.000000000000)',
+  '... lots of one symbol merged at their unit-weighted average cost');
+select is((select count(*) from public.sync_runs where user_id = '00000000-0000-0000-0000-00000000000e'
+            and trigger = 'webhook' and status = 'completed')::int, 2, '... one sync run per account');
+select is((select count(*) from private.holdings_pending_aggregates p join public.jobs j on j.id = p.job_id
+            where p.user_id = '00000000-0000-0000-0000-00000000000e' and j.kind = 'holdings.aggregate')::int, 1,
+  '... and one aggregation requested for their user');
+select results_eq(
+  $$select idx, applied, upserted, removed, error from private.holdings_finish_account_syncs(
+      '[{"account_id":"20000000-0000-0000-0000-0000000000e1","as_of":"2026-01-01T00:00:00Z","positions":[]},
+        {"account_id":"20000000-0000-0000-0000-0000000000e2","as_of":"2026-01-03T00:00:00Z","positions":[]}]') order by idx$$,
+  $$values (0, false, 0, 0, null::text), (1, true, 0, 1, null::text)$$,
+  'in a batch, a snapshot older than its account''s last one changes nothing and a newer empty one removes');
+select is((select count(*) from public.brokerage_positions where account_id = '20000000-0000-0000-0000-0000000000e1')::int, 2,
+  '... the older snapshot''s account keeps its positions');
+select results_eq(
+  $$select idx, applied, upserted, removed, error from private.holdings_finish_account_syncs(
+      '[{"account_id":"20000000-0000-0000-0000-0000000000e1","as_of":"2026-01-05T00:00:00Z",
+         "positions":[{"symbol":"NVDA","units":"3"}]},
+        {"account_id":"20000000-0000-0000-0000-0000000000e1","as_of":"2026-01-04T00:00:00Z",
+         "positions":[{"symbol":"AMD","units":"1"}]}]') order by idx$$,
+  $$values (0, true, 1, 2, null::text), (1, false, 0, 0, null::text)$$,
+  'a batch naming an account twice is written in order, the older snapshot ignored');
+select results_eq(
+  $$select idx, applied, error is not null from private.holdings_finish_account_syncs(
+      '[{"account_id":"20000000-0000-0000-0000-0000000000e1","as_of":"2026-01-06T00:00:00Z",
+         "positions":[{"symbol":"NVDA","units":"many"}]},
+        {"account_id":"20000000-0000-0000-0000-0000000000e2","as_of":"2026-01-06T00:00:00Z",
+         "positions":[{"symbol":"IBM","units":"4"}]}]') order by idx$$,
+  $$values (0, null::boolean, true), (1, true, false)$$,
+  'a batch with a position Postgres refuses reports that account and keeps the others');
+select is((select string_agg(account_id::text || ':' || symbol, ',' order by account_id) from public.brokerage_positions
+            where user_id = '00000000-0000-0000-0000-00000000000e'),
+  '20000000-0000-0000-0000-0000000000e1:NVDA,20000000-0000-0000-0000-0000000000e2:IBM',
+  '... whose positions stay as they were while the other account''s are written');
 
 
 -- Positions behind the provider's as-of -------------------------------------------------------------
