@@ -2814,6 +2814,15 @@ begin
 end;
 $$;
 ALTER FUNCTION private.notify_position_request() OWNER TO postgres;
+CREATE FUNCTION private.organisation_bot_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return array(select b.id from public.bots b where b.organisation_id = any (private.organisation_ids()));
+end;
+$$;
+ALTER FUNCTION private.organisation_bot_ids() OWNER TO postgres;
 CREATE FUNCTION private.organisation_caller() RETURNS uuid
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -2910,6 +2919,16 @@ begin
 end;
 $$;
 ALTER FUNCTION private.organisation_invitation_for_caller(p_invitation_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.organisation_key_bot_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return array(select b.id from public.bots b
+                where b.organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid);
+end;
+$$;
+ALTER FUNCTION private.organisation_key_bot_ids() OWNER TO postgres;
 CREATE FUNCTION private.organisation_managed_member(p_organisation_id uuid, p_user_id uuid, p_new_role text) RETURNS public.organisation_members
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -11578,13 +11597,9 @@ CREATE POLICY "Members can read their organisations" ON public.organisations FOR
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
 CREATE POLICY "Members can read their organisations' members" ON public.organisation_members FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))));
 CREATE POLICY "Organisation API keys reach only its bots" ON public.bots AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
-CREATE POLICY "Organisation API keys reach only its orders" ON public.orders AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)) AS "array")::uuid[]))));
+CREATE POLICY "Organisation API keys reach only its orders" ON public.orders AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT private.organisation_key_bot_ids() AS organisation_key_bot_ids)::uuid[]))));
 CREATE POLICY "Organisation API keys reach only its strategies" ON public.strategies AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid) OR (is_public AND (strategy_type = 'marketplace'::text) AND is_verified))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
-CREATE POLICY "Organisation API keys reach only its trades" ON public.trades AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)) AS "array")::uuid[]))));
+CREATE POLICY "Organisation API keys reach only its trades" ON public.trades AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT private.organisation_key_bot_ids() AS organisation_key_bot_ids)::uuid[]))));
 CREATE POLICY "Organisation admins and invitees can read invitations" ON public.organisation_invitations FOR SELECT TO authenticated USING (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) OR (email = ( SELECT private.caller_email() AS caller_email))));
@@ -11610,34 +11625,12 @@ CREATE POLICY "Organisation admins can update its strategies" ON public.strategi
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[]))) WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) AND (strategy_type = ANY (ARRAY['custom'::text, 'ai_generated'::text]))));
-CREATE POLICY "Organisation members can read its bots" ON public.bots FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-           FROM public.organisation_members m
-          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' logs" ON public.bot_logs FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' orders" ON public.orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' position requests" ON public.position_requests FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' trades" ON public.trades FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can read its bots" ON public.bots FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' logs" ON public.bot_logs FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' orders" ON public.orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' position requests" ON public.position_requests FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' trades" ON public.trades FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
 CREATE POLICY "Organisation members can read its strategies" ON public.strategies FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
@@ -12033,6 +12026,8 @@ REVOKE ALL ON FUNCTION private.limit_manual_sync_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_bot_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_enqueue_outbound() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_position_request() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_bot_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.organisation_bot_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.organisation_caller() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.organisation_caller() TO authenticated;
 GRANT ALL ON FUNCTION private.organisation_caller() TO service_role;
@@ -12045,6 +12040,8 @@ GRANT ALL ON FUNCTION private.organisation_ids(p_min_role text) TO service_role;
 GRANT ALL ON TABLE public.organisation_invitations TO service_role;
 GRANT SELECT ON TABLE public.organisation_invitations TO authenticated;
 REVOKE ALL ON FUNCTION private.organisation_invitation_for_caller(p_invitation_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_key_bot_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.organisation_key_bot_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.organisation_managed_member(p_organisation_id uuid, p_user_id uuid, p_new_role text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.organisation_rank(p_role text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.organisation_rank(p_role text) TO authenticated;
