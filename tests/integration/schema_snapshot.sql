@@ -2035,9 +2035,7 @@ begin
   if v_kept is null then
     raise exception 'fold_history_partitions: % keeps no rows of old partitions', p_table using errcode = '22023';
   end if;
-  v_exists := exists (select 1 from pg_catalog.pg_inherits i
-                       where i.inhparent = v_parent
-                         and i.inhrelid = pg_catalog.to_regclass(pg_catalog.format('partitions.%I', v_name)));
+  v_exists := private.history_kept_end(p_table) is not null;
   select pg_catalog.max(r.hi) into v_hi
     from pg_catalog.pg_inherits i cross join lateral private.history_partition_range(i.inhrelid::regclass) r
    where i.inhparent = v_parent and r.hi is not null and r.hi <= p_before;
@@ -2973,6 +2971,15 @@ begin
 end;
 $$;
 ALTER FUNCTION private.notify_position_request() OWNER TO postgres;
+CREATE FUNCTION private.organisation_bot_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return array(select b.id from public.bots b where b.organisation_id = any (private.organisation_ids()));
+end;
+$$;
+ALTER FUNCTION private.organisation_bot_ids() OWNER TO postgres;
 CREATE FUNCTION private.organisation_caller() RETURNS uuid
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -3069,6 +3076,16 @@ begin
 end;
 $$;
 ALTER FUNCTION private.organisation_invitation_for_caller(p_invitation_id uuid) OWNER TO postgres;
+CREATE FUNCTION private.organisation_key_bot_ids() RETURNS uuid[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return array(select b.id from public.bots b
+                where b.organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid);
+end;
+$$;
+ALTER FUNCTION private.organisation_key_bot_ids() OWNER TO postgres;
 CREATE FUNCTION private.organisation_managed_member(p_organisation_id uuid, p_user_id uuid, p_new_role text) RETURNS public.organisation_members
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3522,9 +3539,11 @@ ALTER FUNCTION private.position_request_pair(p_bot public.bots, p_pair text) OWN
 CREATE FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
   v_n integer;
+  v_part text;
+  v_rows integer;
 begin
   case p_history
     when 'bot_logs' then
@@ -3548,30 +3567,42 @@ begin
       delete from partitions.api_usage_minutes_default m using doomed
        where m.key_id = doomed.key_id and m.minute = doomed.minute
          and m.endpoint = doomed.endpoint and m.status = doomed.status;
-    when 'webhook_events' then
-      with doomed as (
-        select e.tableoid, e.id, e.received_at from public.webhook_events e
-         where e.tableoid in ('partitions.webhook_events_kept'::regclass, 'partitions.webhook_events_default'::regclass)
-           and e.status in ('processed', 'ignored') and e.processed_at < p_before
-         order by e.processed_at
-         limit p_batch
-           for update skip locked
-      )
-      delete from public.webhook_events e using doomed
-       where e.tableoid = doomed.tableoid and e.id = doomed.id and e.received_at = doomed.received_at
-         and e.status in ('processed', 'ignored');
-    when 'notifications' then
-      with doomed as (
-        select n.tableoid, n.id, n.created_at from public.notifications n
-         where n.tableoid in ('partitions.notifications_kept'::regclass, 'partitions.notifications_default'::regclass)
-           and n.read_at is not null and n.read_at < p_before
-         order by n.read_at
-         limit p_batch
-           for update skip locked
-      )
-      delete from public.notifications n using doomed
-       where n.tableoid = doomed.tableoid and n.id = doomed.id and n.created_at = doomed.created_at
-         and n.read_at is not null;
+    when 'webhook_events', 'notifications' then
+      v_n := 0;
+      -- `_kept` only while it is attached (private.history_kept_end); the default
+      -- partition always is.
+      foreach v_part in array array[case when private.history_kept_end(p_history) is not null
+                                         then p_history || '_kept' end,
+                                    p_history || '_default'] loop
+        continue when v_part is null or v_n >= p_batch;
+        if p_history = 'webhook_events' then
+          execute pg_catalog.format(
+            'with doomed as ('
+            '  select e.id, e.received_at from partitions.%1$I e'
+            '   where e.status in (''processed'', ''ignored'') and e.processed_at < $1'
+            '   order by e.processed_at limit $2 for update skip locked) '
+            'delete from partitions.%1$I e using doomed'
+            ' where e.id = doomed.id and e.received_at = doomed.received_at'
+            '   and e.status in (''processed'', ''ignored'')', v_part)
+            using p_before, p_batch - v_n;
+        else
+          execute pg_catalog.format(
+            'with doomed as ('
+            '  select n.id, n.created_at from partitions.%1$I n'
+            '   where n.read_at is not null and n.read_at < $1'
+            '   order by n.read_at limit $2 for update skip locked) '
+            'delete from partitions.%1$I n using doomed'
+            ' where n.id = doomed.id and n.created_at = doomed.created_at'
+            '   and n.read_at is not null', v_part)
+            using p_before, p_batch - v_n;
+        end if;
+        get diagnostics v_rows = row_count;
+        v_n := v_n + v_rows;
+      end loop;
+      if p_history = 'webhook_events' and v_n > 0 then
+        perform pg_catalog.pg_notify('tradefleet_console', 'webhooks');
+      end if;
+      return v_n;
     when 'jobs' then
       with doomed as (
         select j.id from public.jobs j
@@ -3595,7 +3626,7 @@ begin
   get diagnostics v_n = row_count;
   return v_n;
 end;
-$$;
+$_$;
 ALTER FUNCTION private.prune_history(p_history text, p_before timestamp with time zone, p_batch integer) OWNER TO postgres;
 CREATE FUNCTION private.publish_latest_candles() RETURNS trigger
     LANGUAGE plpgsql
@@ -11723,13 +11754,9 @@ CREATE POLICY "Members can read their organisations" ON public.organisations FOR
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
 CREATE POLICY "Members can read their organisations' members" ON public.organisation_members FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[]))));
 CREATE POLICY "Organisation API keys reach only its bots" ON public.bots AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
-CREATE POLICY "Organisation API keys reach only its orders" ON public.orders AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)) AS "array")::uuid[]))));
+CREATE POLICY "Organisation API keys reach only its orders" ON public.orders AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT private.organisation_key_bot_ids() AS organisation_key_bot_ids)::uuid[]))));
 CREATE POLICY "Organisation API keys reach only its strategies" ON public.strategies AS RESTRICTIVE TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid) OR (is_public AND (strategy_type = 'marketplace'::text) AND is_verified))) WITH CHECK ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)));
-CREATE POLICY "Organisation API keys reach only its trades" ON public.trades AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text))::uuid)) AS "array")::uuid[]))));
+CREATE POLICY "Organisation API keys reach only its trades" ON public.trades AS RESTRICTIVE FOR SELECT TO authenticated USING ((((( SELECT auth.jwt() AS jwt) ->> 'organisation_id'::text) IS NULL) OR (bot_id = ANY (( SELECT private.organisation_key_bot_ids() AS organisation_key_bot_ids)::uuid[]))));
 CREATE POLICY "Organisation admins and invitees can read invitations" ON public.organisation_invitations FOR SELECT TO authenticated USING (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) OR (email = ( SELECT private.caller_email() AS caller_email))));
@@ -11755,34 +11782,12 @@ CREATE POLICY "Organisation admins can update its strategies" ON public.strategi
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[]))) WITH CHECK (((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE ((m.user_id = ( SELECT auth.uid() AS uid)) AND (m.role = ANY (ARRAY['owner'::text, 'admin'::text])))) AS "array")::uuid[])) AND (strategy_type = ANY (ARRAY['custom'::text, 'ai_generated'::text]))));
-CREATE POLICY "Organisation members can read its bots" ON public.bots FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-           FROM public.organisation_members m
-          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' logs" ON public.bot_logs FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' orders" ON public.orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' position requests" ON public.position_requests FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
-CREATE POLICY "Organisation members can read its bots' trades" ON public.trades FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT ARRAY( SELECT b.id
-           FROM public.bots b
-          WHERE (b.organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
-                           FROM public.organisation_members m
-                          WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[]))) AS "array")::uuid[])));
+CREATE POLICY "Organisation members can read its bots" ON public.bots FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT private.organisation_ids() AS organisation_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' logs" ON public.bot_logs FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' orders" ON public.orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' position requests" ON public.position_requests FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' protective orders" ON public.protective_orders FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
+CREATE POLICY "Organisation members can read its bots' trades" ON public.trades FOR SELECT TO authenticated USING ((bot_id = ANY (( SELECT private.organisation_bot_ids() AS organisation_bot_ids)::uuid[])));
 CREATE POLICY "Organisation members can read its strategies" ON public.strategies FOR SELECT TO authenticated USING ((organisation_id = ANY (( SELECT ARRAY( SELECT m.organisation_id
            FROM public.organisation_members m
           WHERE (m.user_id = ( SELECT auth.uid() AS uid))) AS "array")::uuid[])));
@@ -12132,6 +12137,7 @@ REVOKE ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.has_subscribed(p_strategy_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.history_kept_end(p_table text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.history_kept_end(p_table text) TO service_role;
 REVOKE ALL ON FUNCTION private.history_partition_range(p_partition regclass, OUT lo timestamp with time zone, OUT hi timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.history_step_start(p_step interval, p_at timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.holdings_aggregate_pending(p_user_ids uuid[]) FROM PUBLIC;
@@ -12181,6 +12187,8 @@ REVOKE ALL ON FUNCTION private.limit_manual_sync_requests() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_bot_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_enqueue_outbound() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_position_request() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_bot_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.organisation_bot_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.organisation_caller() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.organisation_caller() TO authenticated;
 GRANT ALL ON FUNCTION private.organisation_caller() TO service_role;
@@ -12193,6 +12201,8 @@ GRANT ALL ON FUNCTION private.organisation_ids(p_min_role text) TO service_role;
 GRANT ALL ON TABLE public.organisation_invitations TO service_role;
 GRANT SELECT ON TABLE public.organisation_invitations TO authenticated;
 REVOKE ALL ON FUNCTION private.organisation_invitation_for_caller(p_invitation_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.organisation_key_bot_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.organisation_key_bot_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.organisation_managed_member(p_organisation_id uuid, p_user_id uuid, p_new_role text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.organisation_rank(p_role text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.organisation_rank(p_role text) TO authenticated;

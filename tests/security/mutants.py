@@ -605,6 +605,22 @@ MUTANTS: list[Mutant] = [
         "an organisation's API key reads the paying owner's own trades",
         'drop policy "Organisation API keys reach only its trades" on public.trades;',
     ),
+    Mutant(
+        "organisation policy widened",
+        "the organisations' bots of the members' policies are every bot, read as their owner",
+        "create or replace function private.organisation_bot_ids() returns uuid[] "
+        "language plpgsql stable security definer set search_path = '' "
+        "as $$ begin return array(select b.id from public.bots b); end; $$;",
+    ),
+    Mutant(
+        "organisation policy widened",
+        "an organisation's API key reaches its user's own bots, read as their owner",
+        "create or replace function private.organisation_key_bot_ids() returns uuid[] "
+        "language plpgsql stable security definer set search_path = '' "
+        "as $$ begin return array(select b.id from public.bots b "
+        "where b.user_id = (select auth.uid()) "
+        "or b.organisation_id = ((select auth.jwt()) ->> 'organisation_id')::uuid); end; $$;",
+    ),
 ]
 MUTANTS.append(
     Mutant(
