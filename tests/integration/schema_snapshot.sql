@@ -1144,21 +1144,35 @@ CREATE FUNCTION private.bots_pause_settles_close() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+declare
+  v_what text := case new.status when 'stopped' then 'stop' when 'error' then 'error' else 'pause' end;
 begin
-  if new.is_paper_trade then
-    return new;
-  end if;
-  -- The worker that settled the close writes the status it waited for: that goes through,
-  -- unless the owner set the bot running since (the last request wins).
   if new.id::text = any (string_to_array(
        coalesce(pg_catalog.current_setting('tradefleet.settled_bots', true), ''), ',')) then
-    if not exists (select 1 from public.position_requests r
-                    where r.bot_id = new.id and r.kind = 'close' and r.status = 'working'
-                      and r.stop_after and r.stop_status is not null) then
-      new.status := 'running';
-      new.status_reason := old.status_reason;
-      new.error_message := old.error_message;
+    if exists (select 1 from public.position_requests r
+                where r.bot_id = new.id and r.kind = 'close' and r.status in ('pending', 'working')
+                  and r.stop_after) then
+      insert into public.bot_logs (bot_id, user_id, log_level, message, context, source)
+      values (new.id, new.user_id, 'info',
+              case when new.status = 'stopped' then coalesce(new.status_reason, 'stopped by its owner')
+                   else new.status || ' once its working close settled'
+                        || coalesce(': ' || new.status_reason, '') end,
+              jsonb_build_object('action', case when new.status = 'stopped' then 'bot_stopped' else 'bot_settled' end,
+                                 'status', new.status),
+              'bot');
+      return new;
     end if;
+    -- The owner set the bot running since: the last request wins.
+    insert into public.bot_logs (bot_id, user_id, log_level, message, context, source)
+    values (new.id, new.user_id, 'info',
+            format('the bot was set running again before its %s settled: it runs on', v_what),
+            jsonb_build_object('action', 'settle_overridden', 'status', new.status), 'bot');
+    new.status := 'running';
+    new.status_reason := old.status_reason;
+    new.error_message := old.error_message;
+    return new;
+  end if;
+  if new.is_paper_trade or new.status = 'stopped' then
     return new;
   end if;
   update public.position_requests r
@@ -1187,15 +1201,16 @@ CREATE FUNCTION private.bots_running_overrides_pause() RETURNS trigger
 declare
   v_requests uuid[];
   v_status text;
+  v_stop boolean;
 begin
   -- The fleet's own writes (a step writes the status it keeps) override nothing.
   if (select auth.uid()) is null then
     return new;
   end if;
-  select array_agg(r.id order by r.id), min(r.stop_status) into v_requests, v_status
+  select array_agg(r.id order by r.id), min(r.stop_status), bool_or(r.stop_status is null)
+    into v_requests, v_status, v_stop
     from public.position_requests r
-   where r.bot_id = new.id and r.kind = 'close' and r.status = 'working'
-     and r.stop_after and r.stop_status is not null;
+   where r.bot_id = new.id and r.kind = 'close' and r.status in ('pending', 'working') and r.stop_after;
   if v_requests is null then
     return new;
   end if;
@@ -1213,9 +1228,17 @@ begin
   end if;
   insert into public.bot_logs (bot_id, user_id, log_level, message, context, source)
   values (new.id, new.user_id, 'info',
-          format('the %s waiting for the working close to settle was cancelled: the bot was set running again',
-                 case v_status when 'error' then 'error' else 'pause' end),
-          jsonb_build_object('action', 'pause_overridden', 'status', v_status,
+          case
+            when v_stop and old.stop_positions = 'close' then
+              'the stop closing the position was cancelled: the bot was set running again; the close works on and the bot runs on after it'
+            when v_stop then
+              'the stop keeping the position was cancelled: the bot was set running again; the close works on'
+            else format('the %s waiting for the working close to settle was cancelled: the bot was set running again',
+                        case v_status when 'error' then 'error' else 'pause' end)
+          end,
+          jsonb_build_object('action', case when v_stop then 'stop_overridden' else 'pause_overridden' end,
+                             'status', case when v_stop then 'stopped' else v_status end,
+                             'stop_positions', case when v_stop then old.stop_positions end,
                              'request_ids', to_jsonb(v_requests)),
           'bot');
   return new;
@@ -11434,7 +11457,7 @@ CREATE TRIGGER bots_market_rules_on_change BEFORE UPDATE OF exchange, trading_pa
 CREATE TRIGGER bots_notify_status_insert AFTER INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_notify_status_update AFTER UPDATE OF status ON public.bots FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION private.notify_bot_status();
 CREATE TRIGGER bots_owner_running_cancels_pause BEFORE UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status = 'running'::text))) EXECUTE FUNCTION private.bots_running_overrides_pause();
-CREATE TRIGGER bots_pause_settles_close BEFORE UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status = ANY (ARRAY['paused'::text, 'error'::text])))) EXECUTE FUNCTION private.bots_pause_settles_close();
+CREATE TRIGGER bots_pause_settles_close BEFORE UPDATE OF status ON public.bots FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status = ANY (ARRAY['paused'::text, 'error'::text, 'stopped'::text])))) EXECUTE FUNCTION private.bots_pause_settles_close();
 CREATE TRIGGER bots_platform_rules BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_rules();
 CREATE TRIGGER bots_updated_at BEFORE UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER bots_validate_limits BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();

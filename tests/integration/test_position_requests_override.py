@@ -28,6 +28,16 @@ async def _set(conn: psycopg.AsyncConnection[Any], user: User, bot: str, status:
     return str(row["status"])
 
 
+async def _logs(conn: psycopg.AsyncConnection[Any], bot: str, action: str) -> list[str]:
+    async with conn.cursor() as cur:
+        await cur.execute(
+            "select message from public.bot_logs where bot_id = %s"
+            " and context ->> 'action' = %s order by created_at",
+            (bot, action),
+        )
+        return [str(r[0]) for r in await cur.fetchall()]
+
+
 async def _overrides(conn: psycopg.AsyncConnection[Any], bot: str) -> int:
     (n,) = await one(
         conn,
@@ -77,17 +87,27 @@ async def test_setting_a_bot_running_cancels_the_pause_waiting_for_its_worker(
     )
     assert (status, reason) == ("running", None)
     assert await _overrides(conn, bot) == 1
-    req_status, stop_after = await one(
-        conn, "select status, stop_after from public.position_requests where id = %s", close["id"]
+    req_status, req_reason, stop_after = await one(
+        conn,
+        "select status, status_reason, stop_after from public.position_requests where id = %s",
+        close["id"],
     )
     if race == "before_the_pass":
         # the close works on, untouched: the limit sell rests on the exchange
         assert (req_status, stop_after) == ("working", False)
         assert [o["type"] for o in _resting(fake)] == ["LIMIT"]
     else:
-        # the worker had cancelled the close and rested the stop: the position is protected
+        # the worker had cancelled the close and rested the stop: the position is protected,
+        # and the request says the bot was not paused
         assert req_status == "cancelled"
+        assert req_reason == (
+            "the close was cancelled, the position is kept;"
+            " the bot was set running again before its pause settled: it runs on"
+        )
         assert [o["type"] for o in _resting(fake)] == ["STOP_LOSS_LIMIT"]
+        [log] = await _logs(conn, bot, "settle_overridden")
+        assert log == "the bot was set running again before its pause settled: it runs on"
+    assert await _logs(conn, bot, "bot_settled") == []
     (open_trades,) = await one(
         conn, "select count(*) from public.trades where bot_id = %s and status = 'open'", bot
     )
@@ -110,3 +130,4 @@ async def test_a_pause_settled_before_the_owner_sets_running_is_a_plain_resume(
         assert bot in h.runner.bots
     assert await _overrides(conn, bot) == 0
     assert [o["type"] for o in _resting(fake)] == ["STOP_LOSS_LIMIT"]
+    assert await _logs(conn, bot, "bot_settled") == ["paused once its working close settled"]

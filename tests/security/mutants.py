@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from tests.integration.test_advisor import unexpected_findings
+from tests.security.mutants_bots import BOT_MUTANTS
 from tests.security.mutants_organisations import HANDOVER_MUTANTS
 from tests.security.mutants_payouts import PAYOUT_MUTANTS
 from tests.support import db as support
@@ -629,21 +630,7 @@ MUTANTS.append(
         "alter table public.data_requests drop constraint data_requests_idempotency_key_unique;",
     )
 )
-MUTANTS += [
-    Mutant(
-        "platform rule removed from a function",
-        "an owner's running overrides a platform pause waiting for the worker",
-        """
-        do $$
-        declare
-          v_src text := pg_get_functiondef('private.bots_running_overrides_pause()'::regprocedure);
-        begin
-          execute replace(v_src, 'if old.pause_cause is not null then', 'if false then');
-        end;
-        $$;
-        """,
-    ),
-]
+MUTANTS += [Mutant(*m) for m in BOT_MUTANTS]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 MUTANTS += [Mutant(*m) for m in HANDOVER_MUTANTS]
 

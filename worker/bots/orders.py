@@ -48,6 +48,7 @@ from worker.retry import retry
 from . import trades
 from .model import BotState, InFlight, Position, StepOut, derived_id
 from .order_settings import Purpose
+from .paper import ROW_SCALE
 
 ZERO = Decimal(0)
 Side = Literal["buy", "sell"]
@@ -118,19 +119,18 @@ def close_part(bot: BotState, order: Order, reason: str, when: Any, out: StepOut
     open under the position's trade id, with cost and fee split pro rata."""
     pos = bot.position
     assert pos is not None
-    share = order.filled / pos.amount
+    # The rest as its row holds it (its amount at the entry price, its fee to 12 decimals),
+    # so that a worker taking the bot over rebuilds the very same position; the part that
+    # closes takes the difference.
+    amount = pos.amount - order.filled
+    rest_fee = (pos.entry_fee * amount / pos.amount).quantize(ROW_SCALE)
+    rest = replace(pos, amount=amount, entry_cost=amount * pos.entry_price, entry_fee=rest_fee)
     part = replace(
         pos,
         trade_id=derived_id(order.client_order_id, "trade"),
         amount=order.filled,
-        entry_cost=pos.entry_cost * share,
-        entry_fee=pos.entry_fee * share,
-    )
-    rest = replace(
-        pos,
-        amount=pos.amount - order.filled,
-        entry_cost=pos.entry_cost - part.entry_cost,
-        entry_fee=pos.entry_fee - part.entry_fee,
+        entry_cost=pos.entry_cost - rest.entry_cost,
+        entry_fee=pos.entry_fee - rest_fee,
     )
     bot.position = part
     trades.close_trade(bot, order, reason, when, out)

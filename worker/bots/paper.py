@@ -127,10 +127,13 @@ class BotPaperExchange(PaperExchange):
         average = ((order.cost + cost) / filled).quantize(ROW_SCALE)
         total_cost, total_fee = filled * average, (old_fee + fee).quantize(ROW_SCALE)
         cost, fee = total_cost - order.cost, total_fee - old_fee
-        share = amount / order.amount
+        # The fill's share of what the rest of the order still reserves, in one division: a
+        # sell's reservation of the base is then freed exactly by what fills (a ratio of
+        # ratios rounds, and the base left free drifts below the position it must sell).
+        remaining = order.amount - order.filled
         kept: list[tuple[str, Decimal]] = []
         for currency, reserved in self._reserved.get(order.id, ()):
-            part = min(reserved, reserved * share / (1 - order.filled / order.amount))
+            part = reserved if amount >= remaining else min(reserved, reserved * amount / remaining)
             self._used[currency] -= part
             self._free[currency] += part
             kept.append((currency, reserved - part))

@@ -39,6 +39,9 @@ class Outcome:
     client_order_id: str | None = None
     deadline_at: datetime | None = None
     trade_id: str | None = None
+    # What the request says instead when its bot's owner set the bot running before the
+    # stop (or pause) it was settled for was written (``run_on``)
+    overridden: str | None = None
 
     def row(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class Outcome:
             "bot_id": self.bot_id,
             "status": self.status,
             "status_reason": None if self.reason is None else self.reason[:2000],
+            "overridden_reason": None if self.overridden is None else self.overridden[:2000],
             "client_order_id": self.client_order_id,
             "deadline_at": None if self.deadline_at is None else self.deadline_at.isoformat(),
             "trade_id": self.trade_id,
@@ -123,22 +127,32 @@ def keeps(req: dict[str, Any]) -> bool:
     return req.get("stop_status") is not None or req.get("stop_positions") == "keep"
 
 
-def stopped(bot: BotState, out: StepOut, outcome: Outcome, req: dict[str, Any]) -> None:
+def run_on(outcome: Outcome, req: dict[str, Any]) -> None:
+    """A request settled for a stop (or pause) that waited for it: what it says if the
+    owner set the bot running before the worker's write committed (the database picks)."""
+    if not req["stop_after"] or outcome.status == "working":
+        return
+    what = {"paused": "pause", "error": "error"}.get(req.get("stop_status") or "", "stop")
+    done = outcome.reason
+    if outcome.status == "cancelled" and keeps(req):
+        done = "the close was cancelled, the position is kept"
+    outcome.overridden = (
+        f"{done}; the bot was set running again before its {what} settled: it runs on"
+    )
+
+
+def stopped(out: StepOut, outcome: Outcome, req: dict[str, Any]) -> None:
     """``stop_bot(…, 'close')``: the close ended; ``stop_bot(…, 'keep')``: the working close
     was cancelled and the position protected again. The bot stops. A pause (or an error)
-    that waited for the working close: the bot goes to that status with its reason."""
+    that waited for the working close: the bot goes to that status with its reason. The
+    status goes through only while the stop (or pause) still waits, and the database logs
+    which way it went (``bots_pause_settles_close``)."""
     keep = keeps(req)
     if (status := req.get("stop_status")) is not None:
         out.status = status
         out.status_reason = req.get("stop_reason")
         if status == "error":
             out.error_message = req.get("bot_error_message")
-        out.log(
-            bot.config,
-            "info",
-            f"{status} once its working close settled ({outcome.status}: {outcome.reason})",
-            action="bot_settled",
-        )
         return
     out.status = "stopped"
     if outcome.status == "done":
@@ -149,4 +163,3 @@ def stopped(bot: BotState, out: StepOut, outcome: Outcome, req: dict[str, Any]) 
         out.status_reason = (
             f"stopped by its owner; closing the position {outcome.status}: {outcome.reason}"
         )
-    out.log(bot.config, "info", out.status_reason, action="bot_stopped")

@@ -30,6 +30,10 @@ request's outcome (``persist_steps``), fenced by the lease epoch.
   the bot running with the request marked ``stop_after`` and ``stop_status``): the close is
   cancelled and the stop rests again as for ``stop_bot(…, 'keep')``, then the bot takes
   that status (written with ``persist_steps(settled=…)``, which lets it through).
+- The last request wins: an owner who sets the bot running while its stop (or pause) waits
+  cancels it (``bots_running_overrides_pause``); the close works on and the bot decides
+  again. A worker whose settling write commits after the owner's leaves the bot running,
+  and the request then says so (its ``overridden`` reason, picked by the database).
 - Manual trade: a market entry of the given amount (or stake) on the bot's market, after
   the credit hold; it becomes the bot's position (its stop-loss, take-profit and exits
   manage it).
@@ -72,6 +76,7 @@ from .request_outcomes import (
     keeps,
     protect_rest,
     record_close,
+    run_on,
     slipped,
     stopped,
     unprotect,
@@ -99,13 +104,16 @@ select r.*, b.stop_positions, b.error_message as bot_error_message
 UPDATE = """
 update public.position_requests r
    set status = u.status,
-       status_reason = u.status_reason,
+       -- settled for a stop (or pause) the owner overrode since (stop_after cleared)
+       status_reason = case when u.overridden_reason is not null and not r.stop_after
+                            then u.overridden_reason else u.status_reason end,
        client_order_id = coalesce(u.client_order_id, r.client_order_id),
        deadline_at = coalesce(u.deadline_at, r.deadline_at),
        trade_id = coalesce(u.trade_id, r.trade_id),
        completed_at = case when u.status in ('done', 'cancelled', 'failed') then now() end
   from jsonb_to_recordset(%(rows)s) as u(id uuid, bot_id uuid, status text, status_reason text,
-                                          client_order_id text, deadline_at timestamptz, trade_id uuid)
+                                          overridden_reason text, client_order_id text,
+                                          deadline_at timestamptz, trade_id uuid)
  where r.id = u.id and r.status in ('pending', 'working') and not (u.bot_id = any(%(stale)s::uuid[]))
 """
 
@@ -167,7 +175,7 @@ class PositionRequests:
             steps: list[tuple[BotState, StepOut, datetime | None]] = []
             outcomes: list[Outcome] = []
             touched: set[str] = set()
-            settled: set[str] = set()  # paused or error once their working close settled
+            settled: set[str] = set()  # stopped, paused or error once their close settled
             try:
                 for bot_id, requests in sorted(by_bot.items()):
                     bot = runner.bots[bot_id]
@@ -183,6 +191,7 @@ class PositionRequests:
                                 leg.halted = True  # stopping: no new decisions of its own
                         outcome = await self._one(multipair.leg_for(bot, req), req, when, out)
                         if outcome is not None:
+                            run_on(outcome, req)
                             outcomes.append(outcome)
                         if req["stop_after"]:
                             if outcome is None or outcome.status == "working":
@@ -190,9 +199,8 @@ class PositionRequests:
                             elif ended is None or ended[0].status == "done":
                                 ended = outcome, req
                     if ended is not None and not pending_stop:
-                        stopped(bot, out, *ended)
-                        if out.status != "stopped":
-                            settled.add(bot_id)
+                        stopped(out, *ended)
+                        settled.add(bot_id)
                     if out.has_writes or any(o.bot_id == bot_id for o in outcomes):
                         steps.append((bot, out, None))
             except Exception as e:  # the database away mid-pass: memory must not run ahead

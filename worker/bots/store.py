@@ -97,8 +97,9 @@ async def persist_steps(
     """Write the steps of many bots in one transaction; returns the bots whose lease epoch
     is stale (nothing of theirs was written: another worker owns them now). ``also`` writes
     more in the same transaction, given the stale bots (the outcome of owners' requests).
-    ``settled``: bots paused (or set to error) once their working close was settled; their
-    status goes through (``bots_pause_settles_close`` holds anyone else's)."""
+    ``settled``: bots stopped, paused (or set to error) once the close their stop waited for
+    was settled; their status goes through while that stop still waits (``bots_pause_settles_close``
+    holds anyone else's, and keeps the bot running once its owner set it running since)."""
     if not steps:
         return set()
     heads: list[dict[str, Any]] = []

@@ -18,7 +18,7 @@ from worker.retry import retry
 
 from . import credit_gate
 from .model import HUNDRED, BotConfig, BotState, InFlight, Position, StepOut, derived_id
-from .paper import BotPaperExchange
+from .paper import ROW_SCALE, BotPaperExchange
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -115,8 +115,10 @@ def add_to_position(bot: BotState, order: Order, out: StepOut) -> None:
     pos, cfg = bot.position, bot.config
     assert pos is not None
     amount = pos.amount + order.filled
-    cost = pos.entry_cost + order.cost
-    price = cost / amount
+    # The average as the trade's row holds it (12 decimals), and the cost a worker taking
+    # the bot over rebuilds from that row: its profit is then the same either way.
+    price = ((pos.entry_cost + order.cost) / amount).quantize(ROW_SCALE)
+    cost = amount * price
     stop, take = levels(cfg, price, pos.long)
     if cfg.trailing_stop and stop is not None and pos.stop_price is not None:
         stop = max(stop, pos.stop_price) if pos.long else min(stop, pos.stop_price)
@@ -195,6 +197,9 @@ def close_trade(bot: BotState, order: Order, reason: str, when: datetime, out: S
         profit = order.cost - exit_fee - invested
     else:  # sold at entry, bought back now
         profit = pos.entry_cost - pos.entry_fee - order.cost - exit_fee
+    # As the trade's row holds it: the realized profit a worker taking the bot over sums
+    # from the rows is then the one this worker adds up.
+    profit = profit.quantize(ROW_SCALE, ROUND_HALF_EVEN)
     pct = (profit / invested * HUNDRED).quantize(PCT, ROUND_HALF_EVEN) if invested else ZERO
     out.trades.append(
         trade_row(
