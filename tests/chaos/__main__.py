@@ -21,13 +21,7 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
-        help=f"comma-separated (default: all of {', '.join(SCENARIOS)})",
-    )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="scenarios run at once (those restarting PostgreSQL always run alone)",
+        help=f"comma-separated, run one after another (default: all of {', '.join(SCENARIOS)})",
     )
     p.add_argument("--seed", type=int, default=1, help="seed of the bot mix")
     p.add_argument("--keep", action="store_true", help="keep the databases and worker logs")
@@ -39,7 +33,7 @@ def main(argv: list[str]) -> int:
     plan = SHORT if args.short else FULL
     plan = dataclasses.replace(plan, bots=args.bots or plan.bots, seed=args.seed)
     ref, outcomes = asyncio.run(
-        chaos(plan, names, keep=args.keep, echo=lambda s: print(s, flush=True), jobs=args.jobs)
+        chaos(plan, names, keep=args.keep, echo=lambda s: print(s, flush=True))
     )
     last, total = summary(outcomes)
     print(last, flush=True)

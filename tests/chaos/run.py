@@ -3,7 +3,6 @@ then each scenario on its own copy, and compare."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import shutil
 import tempfile
@@ -164,8 +163,7 @@ async def fresh_run(
     candle as in every other run, so a run whose workers were not ready in time is run
     again on a new copy with a longer lead."""
     for attempt in range(3):
-        # In a thread: the event loop keeps serving the runs beside this one meanwhile.
-        url = await asyncio.to_thread(create_database, db, source)
+        url = create_database(db, source)
         lead = replace(plan, lead_s=plan.lead_s * (1 + attempt))
         try:
             done = await run_fleet(
@@ -268,48 +266,30 @@ def cleanup(prepared: Prepared) -> None:
 
 
 async def chaos(
-    plan: Plan,
-    names: list[str],
-    keep: bool = False,
-    echo: Callable[[str], None] = print,
-    jobs: int = 1,
+    plan: Plan, names: list[str], keep: bool = False, echo: Callable[[str], None] = print
 ) -> tuple[Outcome, list[Outcome]]:
-    """Run the named scenarios; returns the reference's self-check and each outcome (in
-    the order of ``names``). Up to ``jobs`` scenarios run at once, each on its own copy with
-    its own workers; one that restarts the cluster runs after them, alone. Deadlocks are
-    read from the cluster's log, so a deadlock counts in every run it overlapped."""
+    """Run the named scenarios; returns the reference's self-check and each outcome."""
     logs = Path(tempfile.mkdtemp(prefix="tradefleet-chaos-"))
     prefix = f"chaos_{int(time.time())}"
     prepared = await prepare(plan, logs, prefix)
     try:
         ref = judge("reference", prepared, prepared.reference, plan.lease_ttl_s, prepared.reference)
-        _echo(echo, ref)
-        gate = asyncio.Semaphore(max(1, jobs))
-
-        async def one(name: str) -> Outcome:
-            async with gate:
-                outcome = await run_scenario(prepared, SCENARIOS[name])
-            _echo(echo, outcome)
-            return outcome
-
-        shared = [n for n in names if not SCENARIOS[n].exclusive]
-        done = dict(zip(shared, await asyncio.gather(*map(one, shared)), strict=True))
+        echo(ref.line())
+        for n in ref.report.notes:
+            echo(f"  - {n}")
+        outcomes = []
         for name in names:
-            if name not in done:
-                done[name] = await one(name)
-        outcomes = [done[n] for n in names]
+            outcome = await run_scenario(prepared, SCENARIOS[name])
+            outcomes.append(outcome)
+            echo(outcome.line())
+            for n in outcome.report.notes:
+                echo(f"  - {n}")
     finally:
         if keep:
             echo(f"kept databases {', '.join(prepared.databases)} and worker logs in {logs}")
         else:
             cleanup(prepared)
     return ref, outcomes
-
-
-def _echo(echo: Callable[[str], None], outcome: Outcome) -> None:
-    echo(outcome.line())
-    for n in outcome.report.notes:
-        echo(f"  - {n}")
 
 
 def summary(outcomes: list[Outcome]) -> tuple[str, Counts]:

@@ -41,8 +41,6 @@ class Scenario:
     act: Callable[[Context], Awaitable[str]]
     workers: int = 2
     lease_ttl_s: float | None = None  # default: the plan's
-    # Restarts the whole cluster, so it runs when no other run does.
-    exclusive: bool = False
 
 
 async def _baseline(ctx: Context) -> str:
@@ -214,15 +212,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("restart", "rolling restart: SIGTERM a worker, start another", _restart),
         Scenario("kill9", "kill -9 of a worker mid-close", _kill9),
         Scenario("sigstop", "SIGSTOP past the lease TTL, then SIGCONT", _sigstop),
-        Scenario(
-            "pg_fast", "pg_ctl restart -m fast mid-close", _pg_restart("fast"), exclusive=True
-        ),
-        Scenario(
-            "pg_immediate",
-            "pg_ctl restart -m immediate mid-close",
-            _pg_restart("immediate"),
-            exclusive=True,
-        ),
+        Scenario("pg_fast", "pg_ctl restart -m fast mid-close", _pg_restart("fast")),
+        Scenario("pg_immediate", "pg_ctl restart -m immediate mid-close", _pg_restart("immediate")),
         Scenario("persist_fail", "one failed persist of a bot's trade", _persist_fail),
         Scenario("lease_churn", "LEASE_TTL_S=1, workers replaced", _lease_churn, 3, 1.0),
     )
