@@ -8660,20 +8660,22 @@ CREATE FUNCTION public.mark_dead_workers(p_stale_s double precision) RETURNS int
     SET search_path TO ''
     AS $$
 declare
+  v_dead uuid[];
   v_id uuid;
-  v_n integer := 0;
 begin
-  for v_id in
+  with dead as (
     update public.workers w
     set status = 'dead', stopped_at = now()
     where w.status in ('running', 'draining')
       and w.heartbeat_at < now() - make_interval(secs => p_stale_s)
     returning w.id
-  loop
+  )
+  select coalesce(array_agg(dead.id order by dead.id), '{}') into v_dead from dead;
+  perform 1 from public.bot_leases l where l.worker_id = any (v_dead) order by l.bot_id for update;
+  foreach v_id in array v_dead loop
     perform private.fleet_forget_worker(v_id, 'worker ' || v_id || ' stopped heartbeating');
-    v_n := v_n + 1;
   end loop;
-  return v_n;
+  return cardinality(v_dead);
 end;
 $$;
 ALTER FUNCTION public.mark_dead_workers(p_stale_s double precision) OWNER TO postgres;

@@ -13,6 +13,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from tests.integration.test_leases import new_worker, running_bots
+from tests.support.waiting import wait_for
 
 BOTS = 1500
 ROUNDS = 30
@@ -94,3 +95,61 @@ async def test_lease_churn_and_steps_of_the_same_bots_never_deadlock(
         ).fetchall()
     )[0]
     assert kept >= BOTS - 2 * len(churners) and late == 0
+
+
+async def test_marking_two_dead_workers_never_deadlocks_with_a_takeover_of_their_leases(
+    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, db_url: str
+) -> None:
+    """Two dead workers' leases interleave in bot order (w1: 1st and 4th bot, w2: 2nd and
+    3rd). A worker taking them over locks them in bot-id order, as acquire_bot_leases does;
+    marking the workers dead must lock them in that order too, not one worker's after the
+    other's (which deadlocked: it held the 4th while waiting for the 2nd)."""
+    b1, b2, b3, b4 = sorted(await running_bots(conn, 4))
+    w1 = await new_worker(pool, "dead-1")
+    w2 = await new_worker(pool, "dead-2")
+    await conn.execute(
+        "insert into bot_leases (bot_id, worker_id, epoch, acquired_at, renewed_at, expires_at)"
+        " select b, w, 1, now(), now(), now() - interval '1 minute'"
+        " from unnest(%s::uuid[], %s::uuid[]) as t(b, w)",
+        ([b1, b4, b2, b3], [w1, w1, w2, w2]),
+    )
+    await conn.execute(
+        "update workers set heartbeat_at = now() - interval '1 hour' where id = any(%s::uuid[])",
+        ([w1, w2],),
+    )
+    before = await deadlocks(conn)
+    async with (
+        await psycopg.AsyncConnection.connect(db_url) as taker,
+        await psycopg.AsyncConnection.connect(db_url, autocommit=True) as marker,
+    ):
+        lock = "select 1 from bot_leases where bot_id = %s for update"
+        await taker.execute(lock, (b2,))
+        marker_pid = marker.info.backend_pid
+        marking = asyncio.create_task(marker.execute("select public.mark_dead_workers(60)"))
+
+        async def marker_waits() -> bool:
+            row = await (
+                await conn.execute(
+                    "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s",
+                    (marker_pid,),
+                )
+            ).fetchone()
+            return bool(row and row[0])
+
+        await wait_for("mark_dead_workers waits for the taker's lock", marker_waits, 10)
+        await taker.execute(lock, (b4,))  # deadlocked here when the marker held the 4th bot
+        await taker.commit()
+        await marking
+    assert await deadlocks(conn) == before
+    leases = await (
+        await conn.execute(
+            "select count(*) from bot_leases where worker_id = any(%s::uuid[])", ([w1, w2],)
+        )
+    ).fetchone()
+    dead = await (
+        await conn.execute(
+            "select count(*) from workers where status = 'dead' and id = any(%s::uuid[])",
+            ([w1, w2],),
+        )
+    ).fetchone()
+    assert (leases, dead) == ((0,), (2,))
