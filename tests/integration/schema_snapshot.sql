@@ -6858,21 +6858,28 @@ CREATE FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result 
 $$;
 ALTER FUNCTION public.complete_job(p_worker_id uuid, p_job_id bigint, p_result jsonb) OWNER TO postgres;
 CREATE FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[] DEFAULT NULL::jsonb[]) RETURNS SETOF bigint
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  update public.jobs j
-  set status = 'succeeded',
-      result = r.result,
-      finished_at = now(),
-      locked_by = null,
-      locked_until = null,
-      updated_at = now()
-  from unnest(p_job_ids, coalesce(p_results, array[]::jsonb[])) as r(id, result)
-  where j.id = r.id
-    and j.status = 'running'
-    and j.locked_by = p_worker_id
-  returning j.id;
+begin
+  perform 1 from public.jobs j
+  where j.id = any (p_job_ids) and j.status = 'running' and j.locked_by = p_worker_id
+  order by j.id
+  for update;
+  return query
+    update public.jobs j
+    set status = 'succeeded',
+        result = r.result,
+        finished_at = now(),
+        locked_by = null,
+        locked_until = null,
+        updated_at = now()
+    from unnest(p_job_ids, coalesce(p_results, array[]::jsonb[])) as r(id, result)
+    where j.id = r.id
+      and j.status = 'running'
+      and j.locked_by = p_worker_id
+    returning j.id;
+end;
 $$;
 ALTER FUNCTION public.complete_jobs(p_worker_id uuid, p_job_ids bigint[], p_results jsonb[]) OWNER TO postgres;
 CREATE TABLE public.payout_destinations (
@@ -10027,6 +10034,10 @@ begin
   where w.id = p_worker_id
   returning w.status into v_status;
   if v_status is not null and cardinality(p_job_ids) > 0 then
+    perform 1 from public.jobs j
+    where j.id = any (p_job_ids) and j.locked_by = p_worker_id and j.status = 'running'
+    order by j.id
+    for update;
     update public.jobs j
     set locked_until = now() + make_interval(secs => p_lock_s), updated_at = now()
     where j.id = any (p_job_ids) and j.locked_by = p_worker_id and j.status = 'running';

@@ -195,3 +195,57 @@ async def test_apps_cannot_call_queue_functions(
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         async with request_as(conn, requester) as cur:
             await cur.execute("select * from public.claim_jobs(gen_random_uuid(), '{default}', 10)")
+
+
+DEADLOCKS = "select deadlocks from pg_stat_database where datname = current_database()"
+
+
+async def _deadlocks(conn: psycopg.AsyncConnection[Any]) -> int:
+    await conn.execute("select pg_stat_clear_snapshot()")
+    row = await (await conn.execute(DEADLOCKS)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("call", ["complete_jobs", "worker_heartbeat"])
+async def test_a_heartbeat_and_a_completion_of_the_same_jobs_never_deadlock(
+    pool: AsyncConnectionPool, db_url: str, conn: psycopg.AsyncConnection[Any], call: str
+) -> None:
+    """A worker's heartbeat (extending its running jobs' locks) and its completion of some of
+    them run on two connections at once. Both lock the jobs in id order: the other side
+    here holds the first job, then takes the second while the call waits for the first."""
+    w = await new_worker(pool)
+    await queue.enqueue_many(pool, "fleet.noop", [{"n": i} for i in range(2)])
+    first, second = sorted(j.id for j in await queue.claim(pool, w, ["default"], 2))
+    # The first job's row now lies after the second's, so a scan in table order meets the
+    # second first.
+    await conn.execute("update jobs set updated_at = now() where id = %s", (first,))
+    statement = {
+        "complete_jobs": "select public.complete_jobs(%s, %s, null)",
+        "worker_heartbeat": "select public.worker_heartbeat(%s, 30, %s)",
+    }[call]
+    before = await _deadlocks(conn)
+    async with (
+        await psycopg.AsyncConnection.connect(db_url) as other,
+        await psycopg.AsyncConnection.connect(db_url, autocommit=True) as caller,
+    ):
+        lock = "select 1 from jobs where id = %s for update"
+        await other.execute(lock, (first,))
+        pid = caller.info.backend_pid
+        # The array names the jobs in the order they finished: the second one first.
+        calling = asyncio.create_task(caller.execute(statement, (w, [second, first])))
+
+        async def caller_waits() -> bool:
+            cur = await conn.execute(
+                "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s", (pid,)
+            )
+            row = await cur.fetchone()
+            return bool(row and row[0])
+
+        await wait_for(f"{call} waits for the first job's lock", caller_waits, 10)
+        await other.execute(lock, (second,))
+        await other.commit()
+        await calling
+    assert await _deadlocks(conn) == before
+    if call == "complete_jobs":
+        assert [(await job_row(conn, j))["status"] for j in (first, second)] == ["succeeded"] * 2
