@@ -22,6 +22,17 @@ CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions;
 COMMENT ON EXTENSION pgcrypto IS 'cryptographic functions';
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA extensions;
 COMMENT ON EXTENSION "uuid-ossp" IS 'generate universally unique identifiers (UUIDs)';
+CREATE TYPE private.copy_charge AS (
+	execution_id uuid,
+	subscription_id uuid,
+	subscriber_id uuid,
+	account_id uuid,
+	transfer_id uuid,
+	amount numeric,
+	fresh boolean,
+	result text
+);
+ALTER TYPE private.copy_charge OWNER TO postgres;
 CREATE DOMAIN private.finite_number AS numeric
 	CONSTRAINT finite_number_is_finite CHECK ((VALUE <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric])));
 ALTER DOMAIN private.finite_number OWNER TO postgres;
@@ -3836,6 +3847,55 @@ begin
 end;
 $$;
 ALTER FUNCTION private.signal_after_change() OWNER TO postgres;
+CREATE FUNCTION private.signal_charge_copies_by_batch(p_signal_id uuid, p_limit integer) RETURNS TABLE(charged integer, rejected integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_usage uuid := (select a.id from public.credit_accounts a where a.code = 'system:usage');
+begin
+  with todo as (
+    select e.id, e.subscription_id, e.subscriber_id, e.credits_due,
+           md5('copy-trade-credits:' || e.signal_id || ':' || e.subscription_id)::uuid as transfer_id,
+           a.id as account_id
+      from public.signal_executions e
+      join public.credit_accounts a on a.user_id = e.subscriber_id and a.kind = 'user'
+     where e.signal_id = p_signal_id and e.charge_status = 'pending'
+     order by e.id
+     limit p_limit
+     for update of e skip locked
+  ), results as (
+    select t.id, r.result
+      from public.credit_create_transfers(coalesce((
+             select jsonb_agg(jsonb_build_object(
+                      'action', 'transfer', 'id', t.transfer_id, 'debit_account_id', t.account_id,
+                      'credit_account_id', v_usage, 'amount', t.credits_due, 'kind', 'usage',
+                      'reference_type', 'signal', 'reference_id', p_signal_id::text,
+                      'metadata', jsonb_build_object('usage', 'trade', 'quantity', 1, 'unit_price', t.credits_due,
+                                                     'subscription_id', t.subscription_id)) order by t.transfer_id)
+               from todo t), '[]')) r
+      join todo t on t.transfer_id = r.id
+  ), marked as (
+    update public.signal_executions e
+       set charge_status = case when r.result in ('ok', 'exists') then 'charged' else 'rejected' end
+      from results r
+     where e.id = r.id
+    returning e.charge_status, e.subscriber_id, e.signal_id
+  ), notes as (
+    insert into public.notifications (user_id, kind, title, body, data)
+    select m.subscriber_id, 'low_credits', 'Copy trade not charged',
+           'Your credits no longer covered a copied trade; top up to keep copying signals.',
+           jsonb_build_object('signal_id', m.signal_id)
+      from marked m where m.charge_status = 'rejected'
+  )
+  select count(*) filter (where m.charge_status = 'charged')::integer,
+         count(*) filter (where m.charge_status = 'rejected')::integer
+    into charged, rejected
+    from marked m;
+  return next;
+end;
+$$;
+ALTER FUNCTION private.signal_charge_copies_by_batch(p_signal_id uuid, p_limit integer) OWNER TO postgres;
 CREATE FUNCTION private.signal_exit_needs_market() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -9429,39 +9489,111 @@ ALTER FUNCTION public.set_worker_status(p_worker_id uuid, p_status text) OWNER T
 CREATE FUNCTION public.signal_charge_copies(p_signal_id uuid, p_limit integer DEFAULT 500) RETURNS TABLE(charged integer, rejected integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET jit TO 'off'
+    SET work_mem TO '64MB'
     AS $$
 declare
   v_usage uuid := (select a.id from public.credit_accounts a where a.code = 'system:usage');
+  v_rows private.copy_charge[];
+  a_id uuid[];
+  a_avail numeric[];
+  a_allow boolean[];
+  v_accounts integer;
+  v_locked integer;
+  v_total numeric;
+  v_count bigint;
 begin
   if not private.is_service() then
     raise exception 'only the fleet charges copy trades' using errcode = 'insufficient_privilege';
   end if;
-  with todo as (
-    select e.id, e.subscription_id, e.subscriber_id, e.credits_due,
-           md5('copy-trade-credits:' || e.signal_id || ':' || e.subscription_id)::uuid as transfer_id,
-           a.id as account_id
+  charged := 0;
+  rejected := 0;
+  -- The chunk: the next pending executions, locked, with their payers' accounts.
+  v_rows := array(
+    select row(e.id, e.subscription_id, e.subscriber_id, a.id,
+               md5('copy-trade-credits:' || e.signal_id || ':' || e.subscription_id)::uuid,
+               round(e.credits_due, 8), null, null)::private.copy_charge
       from public.signal_executions e
       join public.credit_accounts a on a.user_id = e.subscriber_id and a.kind = 'user'
      where e.signal_id = p_signal_id and e.charge_status = 'pending'
      order by e.id
      limit p_limit
-     for update of e skip locked
-  ), results as (
-    select t.id, r.result
-      from public.credit_create_transfers(coalesce((
-             select jsonb_agg(jsonb_build_object(
-                      'action', 'transfer', 'id', t.transfer_id, 'debit_account_id', t.account_id,
-                      'credit_account_id', v_usage, 'amount', t.credits_due, 'kind', 'usage',
-                      'reference_type', 'signal', 'reference_id', p_signal_id::text,
-                      'metadata', jsonb_build_object('usage', 'trade', 'quantity', 1, 'unit_price', t.credits_due,
-                                                     'subscription_id', t.subscription_id)) order by t.transfer_id)
-               from todo t), '[]')) r
-      join todo t on t.transfer_id = r.id
-  ), marked as (
+       for update of e skip locked);
+  if cardinality(v_rows) = 0 then
+    return next;
+    return;
+  end if;
+  -- The payers' accounts, locked in the ledger's lock order (user-owned accounts by id; the
+  -- system account last, by its update), with what each can spend.
+  select coalesce(array_agg(l.id), '{}'::uuid[]), coalesce(array_agg(l.available), '{}'::numeric[]),
+         coalesce(array_agg(l.allow_negative), '{}'::boolean[])
+    into a_id, a_avail, a_allow
+    from (select a.id, a.credits_posted - a.debits_posted - a.debits_pending as available, a.allow_negative
+            from public.credit_accounts a
+           where a.id in (select c.account_id from unnest(v_rows) c)
+           order by a.id
+             for no key update) l;
+  -- Every charge decided at once, in the batch's order (transfer id), against running sums.
+  select array_agg(row(d.execution_id, d.subscription_id, d.subscriber_id, d.account_id, d.transfer_id, d.amount,
+                       d.fresh,
+                       case
+                         when d.amount is null or d.amount <= 0 then 'amount_must_be_positive'
+                         when not d.fresh then
+                           private.credit_compare(d.existing, 'transfer', d.account_id, v_usage, d.amount, 'usage',
+                                                  null, 'signal', p_signal_id::text)
+                         when d.locked_id is null then 'debit_account_not_found'
+                         when v_usage is null then 'credit_account_not_found'
+                         when d.allow_negative or d.available >= d.running then 'ok'
+                         else 'exceeds_credits'
+                       end)::private.copy_charge order by d.transfer_id),
+         count(distinct d.account_id), count(distinct d.locked_id)
+    into v_rows, v_accounts, v_locked
+    from (select c.execution_id, c.subscription_id, c.subscriber_id, c.account_id, c.transfer_id, c.amount,
+                 x.id is null as fresh, x as existing, l.available, l.allow_negative, l.id as locked_id,
+                 sum(c.amount) filter (where x.id is null and c.amount > 0)
+                   over (partition by c.account_id order by c.transfer_id) as running
+            from unnest(v_rows) c
+            left join unnest(a_id, a_avail, a_allow) l(id, available, allow_negative) on l.id = c.account_id
+            left join public.credit_transfers x on x.id = c.transfer_id) d;
+  if v_locked <> v_accounts then
+    raise exception 'an account of this charge was removed concurrently; retry the charge'
+      using errcode = 'serialization_failure';
+  end if;
+  -- A payer with several charges, one of them refused: the running sums may not be what the
+  -- ledger decides one by one (a refused charge leaves its credits to the later ones).
+  if exists (select 1 from unnest(v_rows) c
+              group by c.account_id
+             having count(*) filter (where c.fresh and c.amount > 0) > 1
+                and bool_or(c.result = 'exceeds_credits')) then
+    return query select * from private.signal_charge_copies_by_batch(p_signal_id, p_limit);
+    return;
+  end if;
+  insert into public.credit_transfers (id, debit_account_id, credit_account_id, amount, kind, phase, pending_id,
+                                       timeout_at, reference_type, reference_id, metadata, created_at)
+  select c.transfer_id, c.account_id, v_usage, c.amount, 'usage', 'posted', null, null, 'signal', p_signal_id::text,
+         jsonb_build_object('usage', 'trade', 'quantity', 1, 'unit_price', c.amount,
+                            'subscription_id', c.subscription_id),
+         now()
+    from unnest(v_rows) c
+   where c.result = 'ok'
+   order by c.transfer_id
+  on conflict do nothing;
+  get diagnostics v_count = row_count;
+  if v_count <> (select count(*) from unnest(v_rows) c where c.result = 'ok') then
+    -- Only a concurrent transfer reusing one of these ids gets here.
+    raise exception 'a transfer id of this charge was used concurrently by another transfer; retry the charge'
+      using errcode = 'serialization_failure';
+  end if;
+  update public.credit_accounts a
+     set debits_posted = a.debits_posted + p.amount
+    from (select c.account_id, sum(c.amount) as amount
+            from unnest(v_rows) c where c.result = 'ok' group by c.account_id) p
+   where a.id = p.account_id;
+  with marked as (
     update public.signal_executions e
-       set charge_status = case when r.result in ('ok', 'exists') then 'charged' else 'rejected' end
-      from results r
-     where e.id = r.id
+       set charge_status = case when c.result in ('ok', 'exists') then 'charged' else 'rejected' end
+      from unnest(v_rows) c
+     where e.id = c.execution_id
     returning e.charge_status, e.subscriber_id, e.signal_id
   ), notes as (
     insert into public.notifications (user_id, kind, title, body, data)
@@ -9474,6 +9606,11 @@ begin
          count(*) filter (where m.charge_status = 'rejected')::integer
     into charged, rejected
     from marked m;
+  -- Last, the hot account: credited by the sum, locked from here until commit.
+  v_total := (select sum(c.amount) from unnest(v_rows) c where c.result = 'ok');
+  if v_total > 0 then
+    update public.credit_accounts a set credits_posted = a.credits_posted + v_total where a.id = v_usage;
+  end if;
   return next;
 end;
 $$;
@@ -12271,6 +12408,7 @@ REVOKE ALL ON FUNCTION private.refresh_strategy_backtest_figures() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.require_admin() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_after_change() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.signal_charge_copies_by_batch(p_signal_id uuid, p_limit integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_exit_needs_market() FROM PUBLIC;
 GRANT ALL ON TABLE public.signals TO service_role;
 GRANT SELECT ON TABLE public.signals TO authenticated;
