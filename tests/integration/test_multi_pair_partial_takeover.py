@@ -12,14 +12,12 @@ from typing import Any
 
 import psycopg
 
-from tests.integration.test_paper_partial_takeover import partly_filled
+from tests.integration.test_paper_partial_takeover import STEPS, taken_over
 from tests.support.bots import bot_status, create_bot, grant_credits, harness, register_worker
 from tests.support.db import User
 
 PAIRS = ["ETH/BTC", "LTC/BTC", "XMR/BTC"]
 START = datetime(2018, 1, 14, 0, 0, tzinfo=UTC)
-STEPS = 420
-TAKEOVERS = 4
 
 SETTINGS: dict[str, Any] = {
     "trading_pair": PAIRS[0],
@@ -88,47 +86,14 @@ async def test_a_multi_pair_bot_taken_over_between_partial_fills_changes_nothing
     await conn.execute("select public.release_bot_leases(%s)", (w0,))
 
     bot = await create_bot(conn, alice, name="taken over", **SETTINGS)
-    done, now, takeovers = 0, START, 0
-    resumed: dict[str, Any] = {}  # client id -> filled at a takeover
-    parts: dict[str, Any] = {}
     symbols: set[str] = set()  # the pairs of the orders taken over partly filled
-    while done < STEPS:
-        worker = await register_worker(conn, f"multi-partial-{takeovers}")
-        async with harness(db_url, worker, now) as h:
-            await h.sync()
-            if takeovers:  # the adopter holds what was filled, and rests the rest
-                again = await partly_filled(h, bot)
-                assert again == parts, (again, parts)
-            since = 0
-            while done < STEPS:
-                await h.candles(1)
-                done, since = done + 1, since + 1
-                parts = await partly_filled(h, bot)
-                if parts and since >= 10 and takeovers < TAKEOVERS:
-                    state = h.runner.bots[bot]
-                    symbols.update(
-                        o.symbol
-                        for o in await state.exchange.fetch_open_orders()
-                        if o.client_order_id in parts
-                    )
-                    break
-            now = h.now
-        if done < STEPS:  # a takeover between two partial fills (the lease passes on)
-            await conn.execute("select public.release_bot_leases(%s)", (worker,))
-            takeovers += 1
-            resumed.update(parts)
-    assert takeovers == TAKEOVERS, "orders were taken over partly filled"
-    assert await bot_status(conn, bot) == ("running", None)
-    assert len(symbols) >= 2, f"orders of several pairs were taken over partly filled: {symbols}"
 
-    # the orders taken over partly filled filled further under the adopting worker
-    grew = await (
-        await conn.execute(
-            "select client_order_id, filled from public.orders where client_order_id = any(%s)",
-            (list(resumed),),
-        )
-    ).fetchall()
-    assert any(filled > resumed[cid] for cid, filled in grew), (grew, resumed)
+    async def seen(h: Any, parts: dict[str, Any]) -> None:
+        orders = await h.runner.bots[bot].exchange.fetch_open_orders()
+        symbols.update(o.symbol for o in orders if o.client_order_id in parts)
+
+    await taken_over(conn, db_url, bot, START, "multi-partial", seen)
+    assert len(symbols) >= 2, f"orders of several pairs were taken over partly filled: {symbols}"
 
     expected, got = await outcome(conn, reference), await outcome(conn, bot)
     assert len({t[0] for t in expected["trades"]}) >= 2, "trades on several pairs"

@@ -6,6 +6,7 @@ balances of the same bot run on the same candles without a takeover."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,28 +75,24 @@ async def partly_filled(h: Any, bot: str) -> dict[str, Any]:
     }
 
 
-async def test_a_takeover_between_partial_fills_changes_nothing(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+async def taken_over(
+    conn: psycopg.AsyncConnection[Any],
+    db_url: str,
+    bot: str,
+    start: datetime,
+    name: str,
+    seen: Callable[[Any, dict[str, Any]], Awaitable[None]] | None = None,
 ) -> None:
-    alice = users["alice"]
-    await grant_credits(conn, alice, "1000")
-
-    # the same bot without a fault
-    reference = await create_bot(conn, alice, name="reference", **SETTINGS)
-    w0 = await register_worker(conn, "partial-reference")
-    async with harness(db_url, w0, START) as h:
-        await h.sync()
-        await h.candles(STEPS)
-    assert await bot_status(conn, reference) == ("running", None)
-    await conn.execute("update public.bots set status = 'stopped' where id = %s", (reference,))
-    await conn.execute("select public.release_bot_leases(%s)", (w0,))
-
-    bot = await create_bot(conn, alice, name="taken over", **SETTINGS)
-    done, now, takeovers = 0, START, 0
+    """``bot`` over :data:`STEPS` candles from ``start``, its lease passed to a new worker
+    right after a candle that left an order partly filled (:data:`TAKEOVERS` times, 10
+    candles or more apart). Each adopting worker must hold exactly those fills, and an
+    order taken over must fill further under it. ``seen(h, parts)`` looks at a worker's
+    runner just before it hands over."""
+    done, now, takeovers = 0, start, 0
     resumed: dict[str, Any] = {}  # client id -> filled at a takeover
     parts: dict[str, Any] = {}
     while done < STEPS:
-        worker = await register_worker(conn, f"partial-{takeovers}")
+        worker = await register_worker(conn, f"{name}-{takeovers}")
         async with harness(db_url, worker, now) as h:
             await h.sync()
             if takeovers:  # the adopter holds what was filled, and rests the rest
@@ -107,6 +104,8 @@ async def test_a_takeover_between_partial_fills_changes_nothing(
                 done, since = done + 1, since + 1
                 parts = await partly_filled(h, bot)
                 if parts and since >= 10 and takeovers < TAKEOVERS:
+                    if seen is not None:
+                        await seen(h, parts)
                     break
             now = h.now
         if done < STEPS:  # a takeover between two partial fills (the lease passes on)
@@ -124,6 +123,26 @@ async def test_a_takeover_between_partial_fills_changes_nothing(
         )
     ).fetchall()
     assert any(filled > resumed[cid] for cid, filled in grew), (grew, resumed)
+
+
+async def test_a_takeover_between_partial_fills_changes_nothing(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    alice = users["alice"]
+    await grant_credits(conn, alice, "1000")
+
+    # the same bot without a fault
+    reference = await create_bot(conn, alice, name="reference", **SETTINGS)
+    w0 = await register_worker(conn, "partial-reference")
+    async with harness(db_url, w0, START) as h:
+        await h.sync()
+        await h.candles(STEPS)
+    assert await bot_status(conn, reference) == ("running", None)
+    await conn.execute("update public.bots set status = 'stopped' where id = %s", (reference,))
+    await conn.execute("select public.release_bot_leases(%s)", (w0,))
+
+    bot = await create_bot(conn, alice, name="taken over", **SETTINGS)
+    await taken_over(conn, db_url, bot, START, "partial")
 
     expected, got = await outcome(conn, reference), await outcome(conn, bot)
     assert len(expected["trades"]) >= 5
