@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.test_position_requests import one
 from tests.integration.test_position_requests_pause import _resting, limit_close_resting
+from tests.support.bots import Harness
 from tests.support.db import User, request_as
 from worker.bots import requests as requests_module
 
@@ -26,6 +27,36 @@ async def _set(conn: psycopg.AsyncConnection[Any], user: User, bot: str, status:
         row = await cur.fetchone()
     assert row is not None
     return str(row["status"])
+
+
+async def _race(
+    conn: psycopg.AsyncConnection[Any],
+    user: User,
+    h: Harness,
+    bot: str,
+    race: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The owner's `running` after a stop or pause waiting for the worker: before the
+    worker's pass, or committing inside it (after the worker acted, before its write)."""
+    if race == "before_the_pass":
+        assert await _set(conn, user, bot, "running") == "running"
+    else:
+        persist = requests_module.persist_steps
+
+        async def owner_first(*args: Any, **kwargs: Any) -> Any:
+            assert await _set(conn, user, bot, "running") == "running"
+            return await persist(*args, **kwargs)
+
+        monkeypatch.setattr(requests_module, "persist_steps", owner_first)
+    await h.runner.requests.run()
+    monkeypatch.undo()
+    await h.runner.requests.run()  # the next pass: the bot decides again
+    await h.sync()
+    state = h.runner.bots.get(bot)
+    assert state is not None, "still leased: the bot runs"
+    assert not state.halted
+    await h.candles(1)
 
 
 async def _logs(conn: psycopg.AsyncConnection[Any], bot: str, action: str) -> list[str]:
@@ -62,25 +93,7 @@ async def test_setting_a_bot_running_cancels_the_pause_waiting_for_its_worker(
         bot, fake, h, close = lc.bot, lc.fake, lc.h, lc.close
         assert [o["type"] for o in _resting(fake)] == ["LIMIT"]
         assert await _set(conn, alice, bot, "paused") == "running"  # the pause waits
-        if race == "before_the_pass":
-            assert await _set(conn, alice, bot, "running") == "running"
-        else:  # the worker's pass reads the waiting pause; the owner's running commits
-            # after it settled the close, before its write
-            persist = requests_module.persist_steps
-
-            async def owner_first(*args: Any, **kwargs: Any) -> Any:
-                assert await _set(conn, alice, bot, "running") == "running"
-                return await persist(*args, **kwargs)
-
-            monkeypatch.setattr(requests_module, "persist_steps", owner_first)
-        await h.runner.requests.run()
-        monkeypatch.undo()
-        await h.runner.requests.run()  # the next pass: the bot decides again
-        await h.sync()
-        state = h.runner.bots.get(bot)
-        assert state is not None, "still leased: the bot runs"
-        assert not state.halted
-        await h.candles(1)
+        await _race(conn, alice, h, bot, race, monkeypatch)
 
     status, reason = await one(
         conn, "select status, status_reason from public.bots where id = %s", bot

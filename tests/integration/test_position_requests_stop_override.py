@@ -18,11 +18,10 @@ import pytest
 from tests.fakes.fake_binance import FakeBinance
 from tests.integration.test_bot_live import KEYS, btc_usdt_candles, live_bot
 from tests.integration.test_position_requests import QUIET, fake_factory, one, rpc
-from tests.integration.test_position_requests_override import _logs, _set
+from tests.integration.test_position_requests_override import _logs, _race, _set
 from tests.integration.test_position_requests_pause import _holding, _resting
 from tests.support.bots import Harness, harness, register_worker
 from tests.support.db import User
-from worker.bots import requests as requests_module
 
 RUNS_ON = "the bot was set running again before its stop settled: it runs on"
 
@@ -44,36 +43,6 @@ async def _live_holding(
         ) as h:
             trade = await _holding(conn, user, h, bot)
             yield bot, fake, h, trade
-
-
-async def _race(
-    conn: psycopg.AsyncConnection[Any],
-    user: User,
-    h: Harness,
-    bot: str,
-    race: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The owner's `running` after the stop: before the worker's pass, or committing inside
-    it (after the worker acted on the stop, before its write)."""
-    if race == "before_the_pass":
-        assert await _set(conn, user, bot, "running") == "running"
-    else:
-        persist = requests_module.persist_steps
-
-        async def owner_first(*args: Any, **kwargs: Any) -> Any:
-            assert await _set(conn, user, bot, "running") == "running"
-            return await persist(*args, **kwargs)
-
-        monkeypatch.setattr(requests_module, "persist_steps", owner_first)
-    await h.runner.requests.run()
-    monkeypatch.undo()
-    await h.runner.requests.run()  # the next pass: the bot decides again
-    await h.sync()
-    state = h.runner.bots.get(bot)
-    assert state is not None, "still leased: the bot runs"
-    assert not state.halted
-    await h.candles(1)
 
 
 @pytest.mark.parametrize("race", ["before_the_pass", "during_the_pass"])
