@@ -28,6 +28,22 @@ async def deadlocks(conn: psycopg.AsyncConnection[Any]) -> int:
     return int(row[0])
 
 
+async def waits_for_a_lock(
+    conn: psycopg.AsyncConnection[Any], other: psycopg.AsyncConnection[Any], what: str
+) -> None:
+    """Until ``other``'s backend waits for a lock (seen from ``conn``)."""
+    pid = other.info.backend_pid
+
+    async def waiting() -> bool:
+        cur = await conn.execute(
+            "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s", (pid,)
+        )
+        row = await cur.fetchone()
+        return bool(row and row[0])
+
+    await wait_for(what, waiting, 10)
+
+
 async def test_lease_churn_and_steps_of_the_same_bots_never_deadlock(
     conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, db_url: str
 ) -> None:
@@ -124,19 +140,8 @@ async def test_marking_two_dead_workers_never_deadlocks_with_a_takeover_of_their
     ):
         lock = "select 1 from bot_leases where bot_id = %s for update"
         await taker.execute(lock, (b2,))
-        marker_pid = marker.info.backend_pid
         marking = asyncio.create_task(marker.execute("select public.mark_dead_workers(60)"))
-
-        async def marker_waits() -> bool:
-            row = await (
-                await conn.execute(
-                    "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s",
-                    (marker_pid,),
-                )
-            ).fetchone()
-            return bool(row and row[0])
-
-        await wait_for("mark_dead_workers waits for the taker's lock", marker_waits, 10)
+        await waits_for_a_lock(conn, marker, "mark_dead_workers waits for the taker's lock")
         await taker.execute(lock, (b4,))  # deadlocked here when the marker held the 4th bot
         await taker.commit()
         await marking

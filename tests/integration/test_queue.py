@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from tests.integration.test_lease_lock_order import deadlocks, waits_for_a_lock
 from tests.support.db import User, request_as
 from tests.support.waiting import wait_for
 from worker.fleet import queue, workers
@@ -197,16 +198,6 @@ async def test_apps_cannot_call_queue_functions(
             await cur.execute("select * from public.claim_jobs(gen_random_uuid(), '{default}', 10)")
 
 
-DEADLOCKS = "select deadlocks from pg_stat_database where datname = current_database()"
-
-
-async def _deadlocks(conn: psycopg.AsyncConnection[Any]) -> int:
-    await conn.execute("select pg_stat_clear_snapshot()")
-    row = await (await conn.execute(DEADLOCKS)).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 @pytest.mark.parametrize("call", ["complete_jobs", "worker_heartbeat"])
 async def test_a_heartbeat_and_a_completion_of_the_same_jobs_never_deadlock(
     pool: AsyncConnectionPool, db_url: str, conn: psycopg.AsyncConnection[Any], call: str
@@ -224,28 +215,19 @@ async def test_a_heartbeat_and_a_completion_of_the_same_jobs_never_deadlock(
         "complete_jobs": "select public.complete_jobs(%s, %s, null)",
         "worker_heartbeat": "select public.worker_heartbeat(%s, 30, %s)",
     }[call]
-    before = await _deadlocks(conn)
+    before = await deadlocks(conn)
     async with (
         await psycopg.AsyncConnection.connect(db_url) as other,
         await psycopg.AsyncConnection.connect(db_url, autocommit=True) as caller,
     ):
         lock = "select 1 from jobs where id = %s for update"
         await other.execute(lock, (first,))
-        pid = caller.info.backend_pid
         # The array names the jobs in the order they finished: the second one first.
         calling = asyncio.create_task(caller.execute(statement, (w, [second, first])))
-
-        async def caller_waits() -> bool:
-            cur = await conn.execute(
-                "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s", (pid,)
-            )
-            row = await cur.fetchone()
-            return bool(row and row[0])
-
-        await wait_for(f"{call} waits for the first job's lock", caller_waits, 10)
+        await waits_for_a_lock(conn, caller, f"{call} waits for the first job's lock")
         await other.execute(lock, (second,))
         await other.commit()
         await calling
-    assert await _deadlocks(conn) == before
+    assert await deadlocks(conn) == before
     if call == "complete_jobs":
         assert [(await job_row(conn, j))["status"] for j in (first, second)] == ["succeeded"] * 2
