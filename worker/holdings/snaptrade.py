@@ -83,12 +83,8 @@ def signed_request(
     request = http.build_request(
         method, f"{url}{'&' if '?' in url else '?'}{extra}", json=json_body
     )
-    body = request.content
     request.headers["Signature"] = sign(
-        consumer_key,
-        path=request.url.path,
-        query=request.url.query.decode(),
-        content=json.loads(body) if body else None,
+        consumer_key, path=request.url.path, query=request.url.query.decode(), content=json_body
     )
     return request
 
