@@ -54,6 +54,7 @@ from tests.bench._common import growth, parse_sizes, print_curve
 from tests.support import db as support
 from worker.fleet import queue, workers
 from worker.fleet.registry import Job, Registry
+from worker.fleet.runtime import pool_size
 from worker.holdings import HoldingsDeps, register
 from worker.holdings.provider import HoldingsProvider
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
@@ -384,8 +385,7 @@ async def _worker(
             keyring=keyring, providers=providers, snaptrade=snaptrade, max_fetches=args.fetches
         ),
     )
-    # Sized as the fleet runtime sizes a worker's pool (worker/fleet/runtime.py).
-    size = min(args.concurrency + 4, 40)
+    size = pool_size(args.concurrency)  # as the fleet runtime sizes a worker's pool
     pool = AsyncConnectionPool(
         url,
         min_size=size,

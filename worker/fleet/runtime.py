@@ -57,6 +57,12 @@ VERSION = "0.1.0"
 T = TypeVar("T")
 
 
+def pool_size(concurrency: int) -> int:
+    """Connections a worker's pool holds at most: one per job it runs at once, a few for the
+    fleet's own loops, at most 40 (the database's connections are shared by every worker)."""
+    return min(concurrency + 4, 40)
+
+
 @dataclass
 class _Outcome:
     job: Job
@@ -157,7 +163,7 @@ class Worker:
             url,
             role=s.worker_db_role,
             min_size=2,
-            max_size=min(s.worker_concurrency + 4, 40),
+            max_size=pool_size(s.worker_concurrency),
             name=f"tradefleet-{s.worker_name}"[:60],
         )
         try:
