@@ -77,8 +77,8 @@ HISTORY = [
     )
     insert into api_usage_minutes (key_id, user_id, minute, endpoint, status, calls, latency_ms_sum, latency_ms_max)
     select k.id, %(u)s, date_trunc('minute', m.at), m.endpoint, 200, 1, 5, 5
-      from k, (values (now() - interval '40 days' + interval '1 hour', 'old-day'),
-                      (now() - interval '40 days' + interval '2 hours', 'old-day'),
+      from k, (values (date_trunc('day', now() - interval '40 days') + interval '1 hour', 'old-day'),
+                      (date_trunc('day', now() - interval '40 days') + interval '2 hours', 'old-day'),
                       (now() - interval '31 days', 'old'),
                       (now() - interval '31 days 1 minute', 'old'),
                       (now() - interval '29 days', 'recent'),
