@@ -1,10 +1,9 @@
 """Benchmark: the public API's per-request SQL, and a request through it versus PostgREST's.
 
-100,000 API keys (10,000 users with 10 keys each, 2 bots each). Eight clients, each a
-process with its own connection and random keys (``--threads``: threads of one process),
-make each request's SQL: key lookup by keyed hash,
-scope check, plan, GCRA rate-limit decisions, the key's last use, and the call's usage
-record. The api function sends the usage records waiting in its isolate along with the next
+100,000 API keys (10,000 users with 10 keys each, 2 bots each). Eight clients, each with its
+own connection and random keys, make each request's SQL: key lookup by keyed hash, scope
+check, plan, GCRA rate-limit decisions, the key's last use, and the call's usage record.
+The api function sends the usage records waiting in its isolate along with the next
 request's ``public.api_authorize`` call, so in steady traffic a request is one round trip
 carrying the previous call's record: the p99 of that is the first figure. Printed beside it:
 ``api_authorize`` alone, and followed by a usage record of its own
@@ -14,20 +13,35 @@ runs it (``api_authorize``, then a transaction with the user's claims and role a
 query) against the same query the way PostgREST runs it (a transaction with the role switch
 and claims, then the query): the ratio of their p99s is the second.
 
+Every measurement runs twice, with two kinds of client: Python processes (psycopg; each
+``--threads``: threads of one process), as earlier releases measured, and pgbench's C
+clients (8 connections on one thread per core). On this 2-core machine the 8 Python
+processes spend about a third of the CPU themselves, so their latencies are mostly the
+queue for the cores they share with the database; the headline figures are pgbench's, which
+spends a few percent. Each line also gives the CPU per request, from ``/proc`` and
+``getrusage``, of the database's processes and of the clients: what the machine's other load
+does not change.
+
 The ``api_authorize`` of the previous release (``REFERENCE``, from its migration) runs beside
 it in the same run, alone and with the usage record, so the two compare under the same load.
-Each run uses keys of its own.
+Each measurement uses keys of its own.
 
-Last line: ``api: p99_ms=<request SQL p99, record carried> ratio=<api request p99 / PostgREST p99>``.
+Last line: ``api: p99_ms=<request SQL p99, record carried> ratio=<api request p99 / PostgREST
+p99> python_p99_ms=… python_ratio=…`` (the first two from pgbench's clients, the last two
+from the Python clients).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
 import random
+import resource
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,6 +51,7 @@ import psycopg
 from rich.console import Console
 
 from tests.bench._common import bench_database, percentile
+from tests.support.programs import pg_program
 
 USERS, KEYS_PER_USER, BOTS_PER_USER = 10_000, 10, 2
 CLIENTS, CALLS = 8, 2_000
@@ -48,7 +63,7 @@ update public.plans set api_access = true,
        features = features || '{"api_requests_per_minute": 100000000}' where name = 'Free';
 
 insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-select gen_random_uuid(), 'authenticated', 'authenticated', 'user' || g || '@bench.local',
+select md5('bench-user/' || g)::uuid, 'authenticated', 'authenticated', 'user' || g || '@bench.local',
        '{"provider": "email", "role": "user"}', '{}', now(), now()
   from generate_series(1, %(users)s) g;
 
@@ -57,11 +72,12 @@ select p.id, 'bot ' || b, 'binance', 'ETH/BTC', '5m', 'sma_cross', 1, 0.1
   from public.profiles p cross join generate_series(1, %(bots)s) b;
 
 create table public.bench_api_keys as
-select p.id as user_id, k, 'tf_live_' || md5(p.id::text || ':' || k) as key
-  from public.profiles p cross join generate_series(1, %(keys)s) k;
+select (g - 1) * %(keys)s + k as n, md5('bench-user/' || g)::uuid as user_id,
+       'tf_live_' || md5('bench-key/' || ((g - 1) * %(keys)s + k)) as key
+  from generate_series(1, %(users)s) g cross join generate_series(1, %(keys)s) k;
 
 insert into public.api_keys (user_id, name, environment, prefix, key_hash, scopes)
-select b.user_id, 'bench ' || b.k, 'live', left(b.key, 16), private.api_key_hash(b.key), '{bots:read,trades:read}'
+select b.user_id, 'bench ' || b.n, 'live', left(b.key, 16), private.api_key_hash(b.key), '{bots:read,trades:read}'
   from public.bench_api_keys b
 """
 
@@ -232,6 +248,131 @@ def run(url: str, sample: list[tuple[str, str]], fn: Any) -> list[float]:
     return latencies
 
 
+# The same requests from C clients: pgbench, 8 connections on one thread per core, each
+# request one pgbench transaction (its whole script), prepared statements as the Python
+# clients' psycopg uses them after 5 executions. pgbench makes no strings, so a request's
+# key is made in SQL from its number (an md5, microseconds), and the scope is spelt without
+# a colon (pgbench reads ':name' as a variable). A client's first WARM requests are not
+# counted. A request answered other than 200 fails its transaction (1 / 0), and the run.
+PGBENCH = pg_program("pgbench")
+WARM = 50
+KEY = "'tf_live_' || md5('bench-key/' || :n)"
+SCOPE = "'bots' || chr(58) || 'read'"
+IP = "'198.51.100.7'::inet"
+PICK = "\\set n random(:lo, :hi)\n"
+OK = "\\if :status != 200\nselect 1 / 0;\n\\endif\n"
+PREVIOUS = (
+    "jsonb_build_array(jsonb_build_object('key_id', :key_id::text, 'user_id', :user_id::text,"
+    " 'endpoint', 'GET /v1/bots', 'status', 200, 'latency_ms', 1))"
+)
+IDS = "a ->> 'status' as status, a ->> 'key_id' as key_id, a ->> 'user_id' as user_id"
+
+
+def _authorize(function: str, calls: str = "") -> str:
+    return f"select {IDS} from public.{function}({KEY}, {SCOPE}, {IP}{calls}) a \\gset\n{OK}"
+
+
+PGBENCH_SCRIPTS = {
+    "reference": PICK + _authorize("bench_api_authorize_reference"),
+    "api_authorize": PICK + _authorize("api_authorize"),
+    "reference + rec": PICK
+    + _authorize("bench_api_authorize_reference")
+    + f"select public.api_record_calls({PREVIOUS});\n",
+    "+ usage record": PICK
+    + _authorize("api_authorize")
+    + f"select public.api_record_calls({PREVIOUS});\n",
+    "record carried": PICK + _authorize("api_authorize", f", {PREVIOUS}"),
+    "request via api": PICK + f"select a ->> 'status' as status, a ->> 'claims' as claims"
+    f" from public.api_authorize({KEY}, {SCOPE}, {IP}) a \\gset\n{OK}"
+    "begin;\n"
+    "select set_config('request.jwt.claims', :claims, true), set_config('role', 'authenticated', true);\n"
+    f"{BOTS};\n"
+    "commit;\n",
+    # PostgREST is given the claims; here they are made in SQL from the key's user (its
+    # number: keys are numbered user by user), an md5 and a concatenation.
+    "via PostgREST": PICK + f"\\set g (:n - 1) / {KEYS_PER_USER} + 1\n"
+    "begin;\n"
+    "select set_config('request.jwt.claims', '{\"sub\": \"' || md5('bench-user/' || :g)::uuid"
+    ' || \'", "role": "authenticated", "aud": "authenticated", "aal": "aal1",'
+    ' "app_metadata": {"role": "user"}}\', true), set_config(\'role\', \'authenticated\', true);\n'
+    f"{BOTS};\n"
+    "commit;\n",
+}
+
+
+def run_pgbench(url: str, script: str, keys: range, previous: tuple[str, str]) -> list[float]:
+    """CLIENTS pgbench clients, WARM + CALLS requests each, keys numbered in ``keys``; the
+    latency of every request but the first WARM of each client."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        path = Path(tmp) / "script.sql"
+        path.write_text(script)
+        threads = min(CLIENTS, os.cpu_count() or 1)
+        command = [
+            PGBENCH, "-n", "-c", str(CLIENTS), "-j", str(threads), "-t", str(WARM + CALLS),
+            "-M", "prepared", "-f", str(path), "-l", "--log-prefix", str(Path(tmp) / "log"),
+            "-D", f"lo={keys.start}", "-D", f"hi={keys.stop - 1}",
+            "-D", f"key_id={previous[0]}", "-D", f"user_id={previous[1]}", url,
+        ]  # fmt: skip
+        env = os.environ | {"PGOPTIONS": "-c role=service_role"}
+        out = subprocess.run(command, capture_output=True, text=True, env=env)
+        if out.returncode != 0 or "number of failed transactions: 0 " not in out.stdout:
+            raise SystemExit(f"bench api: pgbench failed:\n{out.stdout}\n{out.stderr}")
+        latencies = []
+        for log in Path(tmp).glob("log.*"):
+            for line in log.read_text().splitlines():
+                _client, request, micros = line.split()[:3]
+                if int(request) > WARM:  # numbered from 1
+                    latencies.append(int(micros) / 1000)
+        assert len(latencies) == CLIENTS * CALLS, len(latencies)
+        return latencies
+
+
+def _ticks(pid: int, children: bool = False) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime, stime (and cutime, cstime: the children it has reaped)
+    return sum(int(v) for v in fields[11 : 15 if children else 13])
+
+
+def cluster_cpu(url: str) -> float:
+    """CPU seconds the database's processes have used, exited backends included: the
+    postmaster's own and its reaped children's, and its live children's (``/proc``)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("select pg_backend_pid()").fetchone()
+        assert row is not None
+        backend = int(row[0])
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    ticks = _ticks(postmaster, children=True)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[1]) == postmaster:
+                    ticks += int(stat[11]) + int(stat[12])
+            except (OSError, IndexError):
+                continue  # exited meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def client_cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (client processes,
+    pgbench)."""
+    mine, theirs = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return mine.ru_utime + mine.ru_stime + theirs.ru_utime + theirs.ru_stime
+
+
+def measured(url: str, work: Any) -> tuple[list[float], float, float]:
+    """``work()``'s latencies and the database's and the clients' CPU milliseconds per
+    request while it ran (whatever else the machine runs does not count)."""
+    database, clients = cluster_cpu(url), client_cpu()
+    latencies: list[float] = work()
+    database, clients = cluster_cpu(url) - database, client_cpu() - clients
+    n = CLIENTS * (CALLS + WARM)  # the warm-up requests used CPU too
+    return latencies, database * 1000 / n, clients * 1000 / n
+
+
 def main() -> None:
     console = Console(stderr=True)
     with bench_database("api") as url:
@@ -250,41 +391,75 @@ def main() -> None:
             n = conn.execute("select count(*) from public.api_keys").fetchone()
             assert n is not None
             console.print(f"generated {n[0]:,} API keys in {time.perf_counter() - started:.1f} s")
-            sample = [
-                (str(k), str(u))
-                for k, u in conn.execute(
-                    "select key, user_id from public.bench_api_keys order by random() limit 70000"
+            keys = {
+                int(n): (str(k), str(u))
+                for n, k, u in conn.execute(
+                    "select n, key, user_id from public.bench_api_keys"
                 ).fetchall()
-            ]
-        # Each comparison of the two functions uses keys of its own: a key used within the
-        # minute is not marked used again, which would favour the second.
-        parts = [sample[i::7] for i in range(7)]
-        reference_ms = run(url, parts[0], reference_only)
-        auth_ms = run(url, parts[1], authorize_only)
-        reference_metered_ms = run(url, parts[2], reference_and_record)
-        metered_ms = run(url, parts[3], authorize_and_record)
-        carrying_ms = run(url, parts[4], authorize_carrying)
-        api_ms = run(url, parts[5], through_api)
-        rest_ms = run(url, parts[6], through_postgrest)
-    for name, values in (
-        ("reference", reference_ms),
-        ("api_authorize", auth_ms),
-        ("reference + rec", reference_metered_ms),
-        ("+ usage record", metered_ms),
-        ("record carried", carrying_ms),
-        ("request via api", api_ms),
-        ("via PostgREST", rest_ms),
-    ):
-        print(
-            f"{name:16s} n={len(values)} p50={percentile(values, 50):.2f} ms"
-            f" p95={percentile(values, 95):.2f} ms p99={percentile(values, 99):.2f} ms"
-        )
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+            }
+            previous = conn.execute("select id, user_id from public.api_keys limit 1").fetchone()
+            assert previous is not None
+        # Each measurement uses keys of its own (numbered ranges): a key used within the
+        # minute is not marked used again, which would favour the second of two.
+        size = USERS * KEYS_PER_USER // (2 * len(PGBENCH_SCRIPTS))
+        ranges = [range(1 + i * size, 1 + (i + 1) * size) for i in range(2 * len(PGBENCH_SCRIPTS))]
+        python: dict[str, tuple[list[float], float, float]] = {}
+        for (name, fn), numbers in zip(
+            (
+                ("reference", reference_only),
+                ("api_authorize", authorize_only),
+                ("reference + rec", reference_and_record),
+                ("+ usage record", authorize_and_record),
+                ("record carried", authorize_carrying),
+                ("request via api", through_api),
+                ("via PostgREST", through_postgrest),
+            ),
+            ranges[: len(PGBENCH_SCRIPTS)],
+            strict=True,
+        ):
+            sample = [keys[n] for n in numbers]
+            python[name] = measured(url, functools.partial(run, url, sample, fn))
+        c_clients: dict[str, tuple[list[float], float, float]] = {}
+        for (name, script), numbers in zip(
+            PGBENCH_SCRIPTS.items(), ranges[len(python) :], strict=True
+        ):
+            c_clients[name] = measured(
+                url,
+                functools.partial(
+                    run_pgbench, url, script, numbers, (str(previous[0]), str(previous[1]))
+                ),
+            )
     clients = "threads of one process" if THREADS else "processes"
-    print(f"load average while measuring: {load} on {os.cpu_count()} cores; clients: {clients}")
-    p99 = percentile(carrying_ms, 99)
-    ratio = percentile(api_ms, 99) / percentile(rest_ms, 99)
-    print(f"api: p99_ms={p99:.2f} ratio={ratio:.2f}")
+    for title, results in (
+        (f"Python clients ({CLIENTS} {clients}):", python),
+        (
+            f"C clients (pgbench, {CLIENTS} connections on {min(CLIENTS, os.cpu_count() or 1)} threads):",
+            c_clients,
+        ),
+    ):
+        print(title)
+        for name, (values, database, client) in results.items():
+            print(
+                f"  {name:16s} n={len(values)} p50={percentile(values, 50):.2f} ms"
+                f" p95={percentile(values, 95):.2f} ms p99={percentile(values, 99):.2f} ms"
+                f"  cpu/request: database {database:.2f} ms, clients {client:.2f} ms"
+            )
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"load average while measuring: {load} on {os.cpu_count()} cores")
+
+    def figures(results: dict[str, tuple[list[float], float, float]]) -> tuple[float, float]:
+        p99 = percentile(results["record carried"][0], 99)
+        ratio = percentile(results["request via api"][0], 99) / percentile(
+            results["via PostgREST"][0], 99
+        )
+        return p99, ratio
+
+    p99, ratio = figures(c_clients)
+    python_p99, python_ratio = figures(python)
+    print(
+        f"api: p99_ms={p99:.2f} ratio={ratio:.2f}"
+        f" python_p99_ms={python_p99:.2f} python_ratio={python_ratio:.2f}"
+    )
 
 
 if __name__ == "__main__":
