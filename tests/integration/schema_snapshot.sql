@@ -9678,7 +9678,10 @@ begin
                         order by c.open_time desc limit 1));
   select coalesce(array_agg(x.c), '{}'::private.fanout_candidate[]) into v_cands
     from (
-  select row(c.subscription_id, c.subscriber_id, c.bot_id, c.epoch, c.exchange, c.amount, c.leverage, c.credits,
+  -- An amount an order, a trade and an execution row cannot hold (numeric(28,12): below 1e16)
+  -- is kept as no amount, and skips the copy as invalid_sizing.
+  select row(c.subscription_id, c.subscriber_id, c.bot_id, c.epoch, c.exchange,
+         case when c.amount < 1e16 then c.amount end, c.leverage, c.credits,
          case
            when c.bot_id is null then 'no_bot'
            when not c.sizing_valid then 'invalid_sizing'
@@ -9686,7 +9689,7 @@ begin
            when c.bot_status <> 'running' or c.epoch is null then 'bot_not_running'
            when v_sig.side = 'short' and not c.allow_short then 'short_not_allowed'
            when v_price is null then 'no_price'
-           when c.amount is null or c.amount <= 0 then 'invalid_sizing'
+           when c.amount is null or c.amount <= 0 or c.amount >= 1e16 then 'invalid_sizing'
            when c.open_trades >= c.max_open_trades then 'max_open_trades'
            when c.daily_loss_limit is not null and -c.daily_pnl >= c.daily_loss_limit then 'daily_loss_limit'
            when c.amount * v_price / c.leverage > c.current_balance then 'insufficient_balance'

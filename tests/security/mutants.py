@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from tests.integration.test_advisor import unexpected_findings
+from tests.security.mutants_audit import AUDIT_MUTANTS
 from tests.security.mutants_bots import BOT_MUTANTS
 from tests.security.mutants_organisations import HANDOVER_MUTANTS
 from tests.security.mutants_payouts import PAYOUT_MUTANTS
@@ -633,6 +634,7 @@ MUTANTS.append(
 MUTANTS += [Mutant(*m) for m in BOT_MUTANTS]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 MUTANTS += [Mutant(*m) for m in HANDOVER_MUTANTS]
+MUTANTS += [Mutant(*m) for m in AUDIT_MUTANTS]
 
 
 @dataclass
