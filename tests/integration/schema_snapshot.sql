@@ -371,9 +371,11 @@ CREATE FUNCTION private.apply_bot_stat_deltas(p_bot uuid[], p_total bigint[], p_
      set total_trades = b.total_trades + d.d_total,
          winning_trades = b.winning_trades + d.d_win,
          losing_trades = b.losing_trades + d.d_loss,
-         profit = b.profit + d.d_profit,
-         current_balance = b.initial_balance + b.profit + d.d_profit,
-         profit_percentage = round((b.profit + d.d_profit) / b.initial_balance * 100, 4),
+         profit = least(greatest(b.profit + d.d_profit, -999999999999.99999999), 999999999999.99999999),
+         current_balance = least(greatest(b.initial_balance + b.profit + d.d_profit, -999999999999.99999999),
+                                 999999999999.99999999),
+         profit_percentage = least(greatest(round((b.profit + d.d_profit) / b.initial_balance * 100, 4),
+                                            -99999999.9999), 99999999.9999),
          last_trade_at = greatest(b.last_trade_at, d.last_at)
     from unnest(p_bot, p_total, p_win, p_loss, p_profit, p_last)
          as d(bot_id, d_total, d_win, d_loss, d_profit, last_at)

@@ -39,4 +39,28 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
             "when c.amount is null or c.amount <= 0 then 'invalid_sizing'",
         ),
     ),
+    (
+        "saturation removed from a function",
+        "a bot whose balance cannot grow stops a signal's close for every subscriber",
+        """
+        create or replace function private.apply_bot_stat_deltas(
+          p_bot uuid[], p_total bigint[], p_win bigint[], p_loss bigint[], p_profit numeric[], p_last timestamptz[]
+        ) returns void
+        language sql
+        set search_path = ''
+        as $$
+          update public.bots b
+             set total_trades = b.total_trades + d.d_total,
+                 winning_trades = b.winning_trades + d.d_win,
+                 losing_trades = b.losing_trades + d.d_loss,
+                 profit = b.profit + d.d_profit,
+                 current_balance = b.initial_balance + b.profit + d.d_profit,
+                 profit_percentage = round((b.profit + d.d_profit) / b.initial_balance * 100, 4),
+                 last_trade_at = greatest(b.last_trade_at, d.last_at)
+            from unnest(p_bot, p_total, p_win, p_loss, p_profit, p_last)
+                 as d(bot_id, d_total, d_win, d_loss, d_profit, last_at)
+           where b.id = d.bot_id
+        $$;
+        """,
+    ),
 ]
