@@ -4077,6 +4077,19 @@ declare
   v_service boolean := private.is_service() and new.source <> 'tradingview';
 begin
   if tg_op = 'INSERT' then
+    -- The entry, like the exit, is a price the market traded at: over the last day of the
+    -- fleet's candles of the pair, when it holds any.
+    if not v_service and new.entry_price is not null then
+      select max(c.open_time) into v_latest from public.candles c where c.symbol = new.pair;
+      select min(c.low), max(c.high) into v_low, v_high
+        from public.candles c
+       where c.symbol = new.pair and c.open_time >= v_latest - interval '1 day' - interval '5 minutes';
+      if v_low is not null and (new.entry_price < v_low or new.entry_price > v_high) then
+        raise exception 'entry price % is outside the market''s range for % over its last day (% to %)',
+          new.entry_price, new.pair, v_low, v_high
+          using errcode = 'check_violation', constraint = 'signals_entry_within_market';
+      end if;
+    end if;
     new.status := 'open';
     new.action := 'entry';
     new.exit_price := null;

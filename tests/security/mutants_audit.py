@@ -63,4 +63,13 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
         $$;
         """,
     ),
+    (
+        "market rule removed from a function",
+        "a provider publishes an entry the market never traded at, writing their own wins",
+        _rewrite(
+            "private.signal_lifecycle()",
+            "if v_low is not null and (new.entry_price < v_low or new.entry_price > v_high) then",
+            "if false then",
+        ),
+    ),
 ]
