@@ -4169,6 +4169,26 @@ begin
 end;
 $$;
 ALTER FUNCTION private.signal_rate_limit() OWNER TO postgres;
+CREATE FUNCTION private.signal_update_rate_limit() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_rate record;
+begin
+  if new.status <> 'updated' or (private.is_service() and new.source <> 'tradingview') then
+    return new;
+  end if;
+  select * into v_rate from private.rate_limit_take('signal-updates:' || new.strategy_id::text, 30, interval '1 minute');
+  if not v_rate.allowed then
+    raise exception 'signal rate limit: a strategy''s signals change at most 30 times a minute (retry in % s)',
+      v_rate.retry_after_seconds
+      using errcode = 'check_violation', constraint = 'signals_update_rate_limit';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.signal_update_rate_limit() OWNER TO postgres;
 CREATE FUNCTION private.sizing_is_valid(p_sizing jsonb) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -11660,6 +11680,7 @@ CREATE TRIGGER signals_after_change AFTER INSERT OR UPDATE ON public.signals FOR
 CREATE TRIGGER signals_exit_needs_market BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_exit_needs_market();
 CREATE TRIGGER signals_lifecycle BEFORE INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_lifecycle();
 CREATE TRIGGER signals_rate_limit BEFORE INSERT ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_rate_limit();
+CREATE TRIGGER signals_update_rate_limit BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_update_rate_limit();
 CREATE TRIGGER signals_updated_at BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER strategies_assign_organisation_owner BEFORE INSERT ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.assign_organisation_owner();
 CREATE TRIGGER strategies_material_edit BEFORE UPDATE ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.strategy_material_edit();
@@ -12448,6 +12469,7 @@ REVOKE ALL ON FUNCTION private.signal_fan_out_close(p_sig public.signals, p_labe
 REVOKE ALL ON FUNCTION private.signal_first_announcement(p_signal_id uuid, p_phase text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_lifecycle() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_rate_limit() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.signal_update_rate_limit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO anon;
 GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO authenticated;

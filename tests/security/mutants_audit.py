@@ -72,4 +72,9 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
             "if false then",
         ),
     ),
+    (
+        "rate limit removed",
+        "a provider changes a signal as often as they like, notifying every subscriber each time",
+        "drop trigger signals_update_rate_limit on public.signals;",
+    ),
 ]
