@@ -371,9 +371,11 @@ CREATE FUNCTION private.apply_bot_stat_deltas(p_bot uuid[], p_total bigint[], p_
      set total_trades = b.total_trades + d.d_total,
          winning_trades = b.winning_trades + d.d_win,
          losing_trades = b.losing_trades + d.d_loss,
-         profit = b.profit + d.d_profit,
-         current_balance = b.initial_balance + b.profit + d.d_profit,
-         profit_percentage = round((b.profit + d.d_profit) / b.initial_balance * 100, 4),
+         profit = least(greatest(b.profit + d.d_profit, -999999999999.99999999), 999999999999.99999999),
+         current_balance = least(greatest(b.initial_balance + b.profit + d.d_profit, -999999999999.99999999),
+                                 999999999999.99999999),
+         profit_percentage = least(greatest(round((b.profit + d.d_profit) / b.initial_balance * 100, 4),
+                                            -99999999.9999), 99999999.9999),
          last_trade_at = greatest(b.last_trade_at, d.last_at)
     from unnest(p_bot, p_total, p_win, p_loss, p_profit, p_last)
          as d(bot_id, d_total, d_win, d_loss, d_profit, last_at)
@@ -4075,6 +4077,19 @@ declare
   v_service boolean := private.is_service() and new.source <> 'tradingview';
 begin
   if tg_op = 'INSERT' then
+    -- The entry, like the exit, is a price the market traded at: over the last day of the
+    -- fleet's candles of the pair, when it holds any.
+    if not v_service and new.entry_price is not null then
+      select max(c.open_time) into v_latest from public.candles c where c.symbol = new.pair;
+      select min(c.low), max(c.high) into v_low, v_high
+        from public.candles c
+       where c.symbol = new.pair and c.open_time >= v_latest - interval '1 day' - interval '5 minutes';
+      if v_low is not null and (new.entry_price < v_low or new.entry_price > v_high) then
+        raise exception 'entry price % is outside the market''s range for % over its last day (% to %)',
+          new.entry_price, new.pair, v_low, v_high
+          using errcode = 'check_violation', constraint = 'signals_entry_within_market';
+      end if;
+    end if;
     new.status := 'open';
     new.action := 'entry';
     new.exit_price := null;
@@ -4154,6 +4169,26 @@ begin
 end;
 $$;
 ALTER FUNCTION private.signal_rate_limit() OWNER TO postgres;
+CREATE FUNCTION private.signal_update_rate_limit() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_rate record;
+begin
+  if new.status <> 'updated' or (private.is_service() and new.source <> 'tradingview') then
+    return new;
+  end if;
+  select * into v_rate from private.rate_limit_take('signal-updates:' || new.strategy_id::text, 30, interval '1 minute');
+  if not v_rate.allowed then
+    raise exception 'signal rate limit: a strategy''s signals change at most 30 times a minute (retry in % s)',
+      v_rate.retry_after_seconds
+      using errcode = 'check_violation', constraint = 'signals_update_rate_limit';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.signal_update_rate_limit() OWNER TO postgres;
 CREATE FUNCTION private.sizing_is_valid(p_sizing jsonb) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -9678,7 +9713,10 @@ begin
                         order by c.open_time desc limit 1));
   select coalesce(array_agg(x.c), '{}'::private.fanout_candidate[]) into v_cands
     from (
-  select row(c.subscription_id, c.subscriber_id, c.bot_id, c.epoch, c.exchange, c.amount, c.leverage, c.credits,
+  -- An amount an order, a trade and an execution row cannot hold (numeric(28,12): below 1e16)
+  -- is kept as no amount, and skips the copy as invalid_sizing.
+  select row(c.subscription_id, c.subscriber_id, c.bot_id, c.epoch, c.exchange,
+         case when c.amount < 1e16 then c.amount end, c.leverage, c.credits,
          case
            when c.bot_id is null then 'no_bot'
            when not c.sizing_valid then 'invalid_sizing'
@@ -9686,7 +9724,7 @@ begin
            when c.bot_status <> 'running' or c.epoch is null then 'bot_not_running'
            when v_sig.side = 'short' and not c.allow_short then 'short_not_allowed'
            when v_price is null then 'no_price'
-           when c.amount is null or c.amount <= 0 then 'invalid_sizing'
+           when c.amount is null or c.amount <= 0 or c.amount >= 1e16 then 'invalid_sizing'
            when c.open_trades >= c.max_open_trades then 'max_open_trades'
            when c.daily_loss_limit is not null and -c.daily_pnl >= c.daily_loss_limit then 'daily_loss_limit'
            when c.amount * v_price / c.leverage > c.current_balance then 'insufficient_balance'
@@ -11642,6 +11680,7 @@ CREATE TRIGGER signals_after_change AFTER INSERT OR UPDATE ON public.signals FOR
 CREATE TRIGGER signals_exit_needs_market BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_exit_needs_market();
 CREATE TRIGGER signals_lifecycle BEFORE INSERT OR UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_lifecycle();
 CREATE TRIGGER signals_rate_limit BEFORE INSERT ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_rate_limit();
+CREATE TRIGGER signals_update_rate_limit BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.signal_update_rate_limit();
 CREATE TRIGGER signals_updated_at BEFORE UPDATE ON public.signals FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER strategies_assign_organisation_owner BEFORE INSERT ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.assign_organisation_owner();
 CREATE TRIGGER strategies_material_edit BEFORE UPDATE ON public.strategies FOR EACH ROW EXECUTE FUNCTION private.strategy_material_edit();
@@ -12430,6 +12469,7 @@ REVOKE ALL ON FUNCTION private.signal_fan_out_close(p_sig public.signals, p_labe
 REVOKE ALL ON FUNCTION private.signal_first_announcement(p_signal_id uuid, p_phase text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_lifecycle() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_rate_limit() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.signal_update_rate_limit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO anon;
 GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO authenticated;

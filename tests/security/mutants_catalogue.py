@@ -1,12 +1,14 @@
 """The security mutants: each opens one hole in a copy of the migrated database, and
-``mutants`` checks the security suite catches it. Holes of one area live in their own module
-(``mutants_bots``, ``mutants_organisations``, ``mutants_payouts``) as (kind, name, SQL)."""
+``mutants`` checks the security suite catches it. Holes of one area live in their own
+module (``mutants_audit``, ``mutants_bots``, ``mutants_organisations``,
+``mutants_payouts``) as (kind, name, SQL)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from tests.security.mutant_sql import migration_function, policy
+from tests.security.mutants_audit import AUDIT_MUTANTS
 from tests.security.mutants_bots import BOT_MUTANTS
 from tests.security.mutants_organisations import HANDOVER_MUTANTS, ORGANISATION_MUTANTS
 from tests.security.mutants_payouts import PAYOUT_MUTANTS
@@ -517,3 +519,4 @@ MUTANTS += [Mutant(*m) for m in ORGANISATION_MUTANTS]
 MUTANTS += [Mutant(*m) for m in BOT_MUTANTS]
 MUTANTS += [Mutant(*m) for m in PAYOUT_MUTANTS]
 MUTANTS += [Mutant(*m) for m in HANDOVER_MUTANTS]
+MUTANTS += [Mutant(*m) for m in AUDIT_MUTANTS]

@@ -87,6 +87,17 @@ def test_stop_limit_order_keeps_both_prices(binance: MarketRules) -> None:
     assert (checked.price, checked.stop_price) == (D("39000.00"), D("39500.01"))
 
 
+def test_amount_beyond_what_an_order_holds_is_rejected() -> None:
+    # Kraken publishes no maximum amount for BTC/USD: an absurd stake at a low price would
+    # pass its limits, and then no order or trade row could hold it (numeric(28, 12)).
+    kraken = recorded_rules("kraken")
+    assert kraken.market("BTC/USD").max_amount is None
+    with pytest.raises(Fatal, match=r"more than an order holds \(below 10\^16\)"):
+        kraken.check_order("BTC/USD", "buy", "limit", D("10000000000000000"), D("1"))
+    checked = kraken.check_order("BTC/USD", "buy", "limit", D("9999999999999999"), D("1"))
+    assert checked.amount == D("9999999999999999")
+
+
 def test_unknown_symbol_is_fatal(binance: MarketRules) -> None:
     with pytest.raises(Fatal, match="no market 'FOO/BAR'"):
         binance.check_order("FOO/BAR", "buy", "market", D("1"))

@@ -30,6 +30,11 @@ DEFAULT_MARKETS_DIR = Path(__file__).resolve().parent / "markets"
 
 """Environment variable naming another directory of ``<exchange_id>.json`` market files."""
 
+ORDER_AMOUNT_LIMIT = Decimal(10) ** 16
+"""Orders and trades store amounts as numeric(28, 12), below 10^16. Not every exchange
+publishes a maximum amount, and one bot's order past this would fail the statement that
+writes its worker's whole batch of bots."""
+
 
 def _is_decimal_places(markets: Mapping[str, Mapping[str, Any]]) -> bool:
     """True when a recorded market file counts precision in decimal places (old ccxt dumps).
@@ -260,6 +265,10 @@ class MarketRules:
             limit_price if type == "limit" or (type == "stop" and price is not None) else None
         )
 
+        if rounded >= ORDER_AMOUNT_LIMIT:
+            raise Fatal(
+                f"amount {_fmt(rounded)} is more than an order holds (below 10^16) for {where}"
+            )
         if market.min_amount is not None and rounded < market.min_amount:
             raise Fatal(
                 f"amount {_fmt(rounded)} is below the minimum amount {_fmt(market.min_amount)} "

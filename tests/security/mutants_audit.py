@@ -1,0 +1,65 @@
+"""Holes an audit of copy trading found that the security suite must catch (see
+``mutants``): each is (kind, name, SQL that opens it)."""
+
+from __future__ import annotations
+
+from tests.security.mutant_sql import rewrite
+
+AUDIT_MUTANTS: list[tuple[str, str, str]] = [
+    (
+        "size bound removed from a function",
+        "one subscriber's copy too large for an order stops the whole fan-out (amount kept)",
+        rewrite(
+            "public.signal_fan_out(uuid, text)",
+            "case when c.amount < 1e16 then c.amount end",
+            "c.amount",
+        ),
+    ),
+    (
+        "size bound removed from a function",
+        "one subscriber's copy too large for an order stops the whole fan-out (copy not skipped)",
+        rewrite(
+            "public.signal_fan_out(uuid, text)",
+            "when c.amount is null or c.amount <= 0 or c.amount >= 1e16 then 'invalid_sizing'",
+            "when c.amount is null or c.amount <= 0 then 'invalid_sizing'",
+        ),
+    ),
+    (
+        "saturation removed from a function",
+        "a bot whose balance cannot grow stops a signal's close for every subscriber",
+        """
+        create or replace function private.apply_bot_stat_deltas(
+          p_bot uuid[], p_total bigint[], p_win bigint[], p_loss bigint[], p_profit numeric[], p_last timestamptz[]
+        ) returns void
+        language sql
+        set search_path = ''
+        as $$
+          update public.bots b
+             set total_trades = b.total_trades + d.d_total,
+                 winning_trades = b.winning_trades + d.d_win,
+                 losing_trades = b.losing_trades + d.d_loss,
+                 profit = b.profit + d.d_profit,
+                 current_balance = b.initial_balance + b.profit + d.d_profit,
+                 profit_percentage = round((b.profit + d.d_profit) / b.initial_balance * 100, 4),
+                 last_trade_at = greatest(b.last_trade_at, d.last_at)
+            from unnest(p_bot, p_total, p_win, p_loss, p_profit, p_last)
+                 as d(bot_id, d_total, d_win, d_loss, d_profit, last_at)
+           where b.id = d.bot_id
+        $$;
+        """,
+    ),
+    (
+        "market rule removed from a function",
+        "a provider publishes an entry the market never traded at, writing their own wins",
+        rewrite(
+            "private.signal_lifecycle()",
+            "if v_low is not null and (new.entry_price < v_low or new.entry_price > v_high) then",
+            "if false then",
+        ),
+    ),
+    (
+        "rate limit removed",
+        "a provider changes a signal as often as they like, notifying every subscriber each time",
+        "drop trigger signals_update_rate_limit on public.signals;",
+    ),
+]
