@@ -303,3 +303,35 @@ async def test_a_manual_refresh_that_finds_the_connection_wakes_the_event_waitin
     async with request_as(conn, alice) as rq:
         await rq.execute("select status from brokerage_connections")
         assert await rq.fetchall() == [{"status": "broken"}]
+
+
+@respx.mock
+async def test_a_holdings_update_that_sets_the_connection_up_wakes_the_event_waiting_for_it(
+    conn: psycopg.AsyncConnection[Any],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+    users: dict[str, User],
+) -> None:
+    """A CONNECTION_BROKEN waits for its connection; an ACCOUNT_HOLDINGS_UPDATED of an account
+    not known yet sets the connection up from SnapTrade's listing, and the break applies at
+    once. Holdings updates of known accounts come and go without waking anything."""
+    fake_snaptrade()
+    alice = users["alice"]
+    await link(conn, alice)
+    auth, acc = f"auth-{alice.id}", f"acc-{alice.id}"
+    await webhook(conn, alice, "CONNECTION_BROKEN", webhook_id="w-broken", connectionId=auth)
+    await run_jobs(conn, pool, registry)
+    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc)
+    done = await run_jobs(conn, pool, registry)
+    assert "holdings.connection_status" in [d["kind"] for d in done]
+    cur = await conn.execute("select status from webhook_events where event_id = 'w-broken'")
+    assert await cur.fetchone() == ("processed",)
+    async with request_as(conn, alice) as rq:
+        await rq.execute("select status from brokerage_connections")
+        assert await rq.fetchall() == [{"status": "broken"}]
+
+    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc)
+    done = await run_jobs(conn, pool, registry)
+    assert [d["kind"] for d in done if d["kind"] != "holdings.aggregate"] == [
+        "holdings.sync_account"
+    ]
