@@ -2695,12 +2695,26 @@ CREATE FUNCTION private.holdings_request_aggregates(p_user_ids uuid[]) RETURNS v
     SET search_path TO ''
     AS $$
 declare
+  v_users uuid[];
+  v_held uuid[];
   v_user_id uuid;
   v_new uuid[];
 begin
+  select array_agg(distinct u order by u) into v_users from unnest(p_user_ids) u where u is not null;
+  if v_users is null then
+    return;
+  end if;
+  -- Every existing row first, in user order (the order the job locks them in): the job's
+  -- delete waits for this transaction; other syncs' key-share locks do not.
+  select coalesce(array_agg(h.user_id order by h.user_id), '{}'::uuid[]) into v_held
+    from (select p.user_id, p.job_id from private.holdings_pending_aggregates p
+           where p.user_id = any (v_users)
+           order by p.user_id
+             for key share) h
+   where exists (select 1 from public.jobs j where j.id = h.job_id and j.status in ('queued', 'running'));
   with requested as (
     insert into private.holdings_pending_aggregates as p (user_id)
-    select distinct u from unnest(p_user_ids) u where u is not null order by 1
+    select u from unnest(v_users) u where not (u = any (v_held)) order by 1
     on conflict (user_id) do update set requested_at = now()
     returning p.user_id, p.job_id
   )

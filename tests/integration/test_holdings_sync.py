@@ -448,6 +448,69 @@ async def test_an_aggregation_waits_for_a_sync_that_has_written_but_not_committe
     assert held["AAPL"]["total_units"] == Decimal(7)
 
 
+async def test_batches_of_one_users_accounts_do_not_wait_for_each_other_but_the_aggregation_does(
+    conn: psycopg.AsyncConnection[Any],
+    db_url: str,
+    users: dict[str, User],
+) -> None:
+    """Two workers write batches naming accounts of the same user at the same time: the
+    second does not wait for the first to commit, while the user's aggregation job waits for
+    both and then sees both accounts' positions."""
+    alice = users["alice"]
+    cur = await conn.execute(
+        "with c as (insert into brokerage_connections (user_id, provider, provider_user_id, provider_connection_id, "
+        "sealed_user_secret, status) values (%s, 'snaptrade', 'u', 'auth', 'x', 'active') returning id, user_id) "
+        "insert into brokerage_accounts (connection_id, user_id, provider_account_id) "
+        "select id, user_id, a from c, unnest(array['a1', 'a2', 'a3']) a returning id",
+        (alice.id,),
+    )
+    a1, a2, a3 = [r[0] for r in await cur.fetchall()]
+
+    def batch(account_id: Any, units: str) -> str:
+        return json.dumps(
+            [
+                {
+                    "account_id": str(account_id),
+                    "as_of": datetime.now(UTC).isoformat(),
+                    "positions": [{"symbol": "AAPL", "units": units, "price": "150"}],
+                }
+            ]
+        )
+
+    finish = "select * from private.holdings_finish_account_syncs(%s::jsonb)"
+    async with (
+        await psycopg.AsyncConnection.connect(db_url) as first,
+        await psycopg.AsyncConnection.connect(db_url) as second,
+        await psycopg.AsyncConnection.connect(db_url, autocommit=True) as job,
+    ):
+        # The burst's first batch has committed: the user's aggregation job is queued.
+        await first.execute(finish, (batch(a1, "1"),))
+        await first.commit()
+        # Two more batches are written at once and neither has committed.
+        await first.execute(finish, (batch(a2, "2"),))
+        await second.execute("set lock_timeout = '200ms'")
+        await second.execute(finish, (batch(a3, "4"),))
+        await job.execute("set lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            await job.execute(
+                "select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],)
+            )
+        await first.commit()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            await job.execute(
+                "select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],)
+            )
+        await second.commit()
+        await job.execute("select private.holdings_aggregate_pending(%s::uuid[])", ([alice.id],))
+    held = await holdings_of(conn, alice)
+    assert held["AAPL"]["total_units"] == Decimal(7)
+    cur = await conn.execute(
+        "select count(*) from jobs where kind = 'holdings.aggregate' and payload ->> 'user_id' = %s",
+        (str(alice.id),),
+    )
+    assert await cur.fetchone() == (1,)
+
+
 @respx.mock
 async def test_account_syncs_finishing_together_share_one_write_and_a_refused_one_fails_alone(
     conn: psycopg.AsyncConnection[Any],

@@ -272,3 +272,66 @@ async def test_a_disconnect_deciding_to_wait_while_its_connect_applies_is_still_
     async with request_as(conn, alice) as cur:
         await cur.execute("select status from brokerage_connections")
         assert await cur.fetchall() == [{"status": "broken"}]
+
+
+@respx.mock
+async def test_a_manual_refresh_that_finds_the_connection_wakes_the_event_waiting_for_it(
+    conn: psycopg.AsyncConnection[Any],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+    users: dict[str, User],
+) -> None:
+    """A CONNECTION_BROKEN came before SnapTrade's CONNECTION_ADDED and waits; the user's
+    refresh lists the connection's account first. The break applies at once, not at the
+    next sweep."""
+    fake_snaptrade()
+    alice = users["alice"]
+    await link(conn, alice)
+    auth = f"auth-{alice.id}"
+    await webhook(conn, alice, "CONNECTION_BROKEN", webhook_id="w-broken", connectionId=auth)
+    await run_jobs(conn, pool, registry)
+    cur = await conn.execute("select status from webhook_events where event_id = 'w-broken'")
+    assert await cur.fetchone() == ("waiting",)
+
+    async with request_as(conn, alice) as rq:
+        await rq.execute("insert into sync_runs default values")
+    done = await run_jobs(conn, pool, registry)
+    assert [d["kind"] for d in done][:1] == ["holdings.full_sync"]
+    assert "holdings.connection_status" in [d["kind"] for d in done]
+    cur = await conn.execute("select status from webhook_events where event_id = 'w-broken'")
+    assert await cur.fetchone() == ("processed",)
+    async with request_as(conn, alice) as rq:
+        await rq.execute("select status from brokerage_connections")
+        assert await rq.fetchall() == [{"status": "broken"}]
+
+
+@respx.mock
+async def test_a_holdings_update_that_sets_the_connection_up_wakes_the_event_waiting_for_it(
+    conn: psycopg.AsyncConnection[Any],
+    pool: AsyncConnectionPool,
+    registry: Registry,
+    users: dict[str, User],
+) -> None:
+    """A CONNECTION_BROKEN waits for its connection; an ACCOUNT_HOLDINGS_UPDATED of an account
+    not known yet sets the connection up from SnapTrade's listing, and the break applies at
+    once. Holdings updates of known accounts come and go without waking anything."""
+    fake_snaptrade()
+    alice = users["alice"]
+    await link(conn, alice)
+    auth, acc = f"auth-{alice.id}", f"acc-{alice.id}"
+    await webhook(conn, alice, "CONNECTION_BROKEN", webhook_id="w-broken", connectionId=auth)
+    await run_jobs(conn, pool, registry)
+    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc)
+    done = await run_jobs(conn, pool, registry)
+    assert "holdings.connection_status" in [d["kind"] for d in done]
+    cur = await conn.execute("select status from webhook_events where event_id = 'w-broken'")
+    assert await cur.fetchone() == ("processed",)
+    async with request_as(conn, alice) as rq:
+        await rq.execute("select status from brokerage_connections")
+        assert await rq.fetchall() == [{"status": "broken"}]
+
+    await webhook(conn, alice, "ACCOUNT_HOLDINGS_UPDATED", accountId=acc)
+    done = await run_jobs(conn, pool, registry)
+    assert [d["kind"] for d in done if d["kind"] != "holdings.aggregate"] == [
+        "holdings.sync_account"
+    ]

@@ -163,12 +163,6 @@ class AlpacaQuotes:
         return await self.client.latest_quotes(self.creds, symbols)
 
 
-async def _wake_connections(sync: HoldingsSync, provider_user_id: str) -> None:
-    """Wake the events waiting for any connection of this SnapTrade user (with the wakes of
-    the other syncs finishing now, in one transaction)."""
-    await sync.batches.wakes.submit(("snaptrade", provider_user_id))
-
-
 async def _mark_webhook(ctx: JobContext[SnapTradeEvent], error: str | None) -> None:
     event_id = ctx.payload.webhook_event_id
     if not event_id:
@@ -287,9 +281,12 @@ def register(
         run_id = await sync.start_run(
             owner["user_id"], trigger="connection_added", scope="accounts", connection_id=row["id"]
         )
-        stats = await sync.sync_user(owner["user_id"], connection_id=row["id"])
-        await sync.finish_run(run_id, stats, started)
-        await _wake_connections(sync, provider_user_id)
+        try:
+            stats = await sync.sync_user(owner["user_id"], connection_id=row["id"])
+            await sync.finish_run(run_id, stats, started)
+        finally:
+            sync.established.add(("snaptrade", provider_user_id))
+            await sync.wake_established()
         return stats.as_dict()
 
     async def sync_account(ctx: JobContext[SnapTradeEvent], sync: HoldingsSync) -> dict[str, Any]:
@@ -299,14 +296,17 @@ def register(
         if not await sync.batches.live.submit(("snaptrade", provider_user_id)):
             # A late update of an account whose connection is gone: nothing to show.
             return {"ignored": f"every connection of snaptrade user {provider_user_id} is deleted"}
-        _, stats = await sync.sync_account(
-            "snaptrade",
-            provider_user_id,
-            _required(p, "provider_account_id"),
-            webhook_event_id=str(event_id) if event_id else None,
-        )
-        # The sync may have established the connection a waiting event names.
-        await _wake_connections(sync, provider_user_id)
+        try:
+            _, stats = await sync.sync_account(
+                "snaptrade",
+                provider_user_id,
+                _required(p, "provider_account_id"),
+                webhook_event_id=str(event_id) if event_id else None,
+            )
+        finally:
+            # Only a sync that found the account unknown set up its connection (even if it
+            # failed after): its waiting events are woken. A known account has nobody to wake.
+            await sync.wake_established()
         return stats.as_dict()
 
     async def connection_status(

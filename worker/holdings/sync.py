@@ -197,6 +197,10 @@ class HoldingsSync:
         # rate limits respected.
         self.fetch_gate = fetch_gate or asyncio.Semaphore(concurrency)
         self.batches = batches or SyncBatches(pool)
+        # Provider users of which this sync has made a connection known: events waiting for
+        # it are woken by :meth:`wake_established` (the sync that establishes a connection
+        # wakes its waiters; a sync of an account already known has nobody to wake).
+        self.established: set[LoginKey] = set()
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -219,6 +223,12 @@ class HoldingsSync:
     async def _one(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
         rows = await self._fetch(sql, params)
         return rows[0] if rows else None
+
+    async def wake_established(self) -> None:
+        """Wake the events waiting for a connection this sync has established (with the wakes
+        of the other syncs finishing now, in one transaction)."""
+        established, self.established = self.established, set()
+        await asyncio.gather(*(self.batches.wakes.submit(k) for k in sorted(established)))
 
     async def aggregate(self, user_ids: Sequence[UUID]) -> None:
         """Recompute the users' aggregated holdings (set-based, in SQL)."""
@@ -258,6 +268,8 @@ class HoldingsSync:
                     },
                 )
                 connection_id = row["id"] if row else None
+                if connection_id is not None:
+                    self.established.add((login.provider, login.provider_user_id))
             else:
                 await self._fetch(
                     q.CONNECTION_NAME, {"id": connection_id, "name": accs[0].institution_name}
@@ -562,6 +574,9 @@ class HoldingsSync:
             raise
         except TradefleetError as e:
             stats = SyncStats(errors=[{"error": _describe(e)}])
+        finally:
+            # A listing may have made connections known that events wait for.
+            await self.wake_established()
         await self.finish_run(sync_run_id, stats, started)
         return stats
 
