@@ -2603,10 +2603,10 @@ CREATE FUNCTION private.holdings_prices_from_candles() RETURNS integer
   select private.holdings_apply_prices(coalesce(jsonb_agg(jsonb_build_object(
            'symbol', c.symbol, 'price', c.close, 'currency', split_part(c.symbol, '/', 2),
            'source', 'candles:' || c.exchange, 'as_of', c.open_time)), '[]'))
-    from (select distinct on (c.symbol) c.symbol, c.close, c.exchange, c.open_time
-            from public.candles c
-           where c.symbol in (select b.trading_pair from public.bots b where b.status = 'running')
-           order by c.symbol, c.open_time desc) c
+    from (select distinct on (m.symbol) m.symbol, m.close, m.exchange, m.open_time
+            from public.market_latest_candles m
+           where m.symbol in (select b.trading_pair from public.bots b where b.status = 'running')
+           order by m.symbol, m.open_time desc) c
 $$;
 ALTER FUNCTION private.holdings_prices_from_candles() OWNER TO postgres;
 CREATE FUNCTION private.holdings_refresh_aggregates(p_user_ids uuid[]) RETURNS integer
@@ -2980,6 +2980,28 @@ begin
 end;
 $$;
 ALTER FUNCTION private.limit_manual_sync_requests() OWNER TO postgres;
+CREATE FUNCTION private.market_last_close(p_symbol text) RETURNS numeric
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select m.close from public.market_latest_candles m where m.symbol = p_symbol order by m.open_time desc limit 1
+$$;
+ALTER FUNCTION private.market_last_close(p_symbol text) OWNER TO postgres;
+CREATE FUNCTION private.market_range(p_symbol text, p_since timestamp with time zone) RETURNS TABLE(low numeric, high numeric)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select min(r.low), max(r.high)
+    from public.market_latest_candles m
+   cross join lateral (
+     select min(c.low) as low, max(c.high) as high
+       from public.candles c
+      where c.exchange = m.exchange and c.symbol = m.symbol and c.timeframe = m.timeframe
+        and c.open_time >= p_since
+   ) r
+   where m.symbol = p_symbol
+$$;
+ALTER FUNCTION private.market_range(p_symbol text, p_since timestamp with time zone) OWNER TO postgres;
 CREATE FUNCTION private.notify_bot_status() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -3920,7 +3942,7 @@ begin
   if (private.is_service() and new.source <> 'tradingview')
      or not (new.status = 'closed' or new.action in ('exit', 'close'))
      or old.status in ('closed', 'cancelled')
-     or exists (select 1 from public.candles c where c.symbol = new.pair) then
+     or private.market_last_close(new.pair) is not null then
     return new;
   end if;
   raise exception 'the fleet holds no prices for % yet: a signal can be closed once its market has candles', new.pair
@@ -3981,7 +4003,7 @@ declare
 begin
   executed := 0; skipped := 0; notified := 0;
   v_exit := coalesce(case when p_sig.status = 'closed' then p_sig.exit_price end, p_sig.entry_price,
-                     (select c.close from public.candles c where c.symbol = p_sig.pair order by c.open_time desc limit 1));
+                     private.market_last_close(p_sig.pair));
   with todo as (
     select e.subscription_id, e.subscriber_id, t as trade, l.epoch,
            case when v_exit is null then 'no_price' when l.epoch is null then 'bot_not_running' end as reason
@@ -4094,10 +4116,9 @@ begin
     -- The entry, like the exit, is a price the market traded at: over the last day of the
     -- fleet's candles of the pair, when it holds any.
     if not v_service and new.entry_price is not null then
-      select max(c.open_time) into v_latest from public.candles c where c.symbol = new.pair;
-      select min(c.low), max(c.high) into v_low, v_high
-        from public.candles c
-       where c.symbol = new.pair and c.open_time >= v_latest - interval '1 day' - interval '5 minutes';
+      select max(m.open_time) into v_latest from public.market_latest_candles m where m.symbol = new.pair;
+      select r.low, r.high into v_low, v_high
+        from private.market_range(new.pair, v_latest - interval '1 day' - interval '5 minutes') r;
       if v_low is not null and (new.entry_price < v_low or new.entry_price > v_high) then
         raise exception 'entry price % is outside the market''s range for % over its last day (% to %)',
           new.entry_price, new.pair, v_low, v_high
@@ -4130,11 +4151,10 @@ begin
     new.result_pct := null;
   elsif new.status = 'closed' or new.action in ('exit', 'close') then
     if not v_service then
-      select c.close, c.open_time into v_last, v_latest
-        from public.candles c where c.symbol = new.pair order by c.open_time desc limit 1;
-      select min(c.low), max(c.high) into v_low, v_high
-        from public.candles c
-       where c.symbol = new.pair and c.open_time >= least(old.created_at, v_latest - interval '1 day') - interval '5 minutes';
+      select m.close, m.open_time into v_last, v_latest
+        from public.market_latest_candles m where m.symbol = new.pair order by m.open_time desc limit 1;
+      select r.low, r.high into v_low, v_high
+        from private.market_range(new.pair, least(old.created_at, v_latest - interval '1 day') - interval '5 minutes') r;
       if new.exit_price is null then
         new.exit_price := v_last;
       elsif v_low is not null and (new.exit_price < v_low or new.exit_price > v_high) then
@@ -9723,8 +9743,7 @@ begin
   v_free_plan := (select pl.id from public.plans pl where pl.name = 'Free');
   -- A signal without an entry price copies at the last close of its market.
   v_price := coalesce(v_sig.entry_price,
-                      (select c.close from public.candles c where c.symbol = v_sig.pair
-                        order by c.open_time desc limit 1));
+                      private.market_last_close(v_sig.pair));
   select coalesce(array_agg(x.c), '{}'::private.fanout_candidate[]) into v_cands
     from (
   -- An amount an order, a trade and an execution row cannot hold (numeric(28,12): below 1e16)
@@ -11572,6 +11591,7 @@ CREATE INDEX jobs_finished_idx ON public.jobs USING btree (finished_at) WHERE (s
 CREATE INDEX jobs_kind_status_idx ON public.jobs USING btree (kind, status);
 CREATE INDEX jobs_locked_by_idx ON public.jobs USING btree (locked_by);
 CREATE INDEX jobs_running_idx ON public.jobs USING btree (locked_until) WHERE (status = 'running'::text);
+CREATE INDEX market_latest_candles_symbol ON public.market_latest_candles USING btree (symbol);
 CREATE INDEX notifications_read_at_idx ON ONLY public.notifications USING btree (read_at) WHERE (read_at IS NOT NULL);
 CREATE INDEX notifications_user_id_idx ON ONLY public.notifications USING btree (user_id, created_at DESC);
 CREATE INDEX orders_bot_id_idx ON public.orders USING btree (bot_id, created_at DESC);
@@ -12410,6 +12430,10 @@ GRANT ALL ON TABLE public.jobs TO service_role;
 GRANT SELECT ON TABLE public.jobs TO authenticated;
 REVOKE ALL ON FUNCTION private.job_audit_state(p_job public.jobs) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.limit_manual_sync_requests() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.market_last_close(p_symbol text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.market_last_close(p_symbol text) TO authenticated;
+GRANT ALL ON FUNCTION private.market_last_close(p_symbol text) TO service_role;
+REVOKE ALL ON FUNCTION private.market_range(p_symbol text, p_since timestamp with time zone) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_bot_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_enqueue_outbound() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.notify_position_request() FROM PUBLIC;
