@@ -34,14 +34,14 @@ revoke all on function private.market_last_close(text) from public, anon, authen
 grant execute on function private.market_last_close(text) to authenticated, service_role;
 
 -- The lowest low and highest high of a symbol's candles since p_since, on every exchange and
--- timeframe that has them (nulls when none).
+-- timeframe that has them, each market's latest candle included (nulls when none).
 create or replace function private.market_range(p_symbol text, p_since timestamptz)
 returns table (low numeric, high numeric)
 language sql
 stable
 set search_path = ''
 as $$
-  select min(r.low), max(r.high)
+  select min(least(m.low, r.low)), max(greatest(m.high, r.high))
     from public.market_latest_candles m
    cross join lateral (
      select min(c.low) as low, max(c.high) as high

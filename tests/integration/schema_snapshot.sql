@@ -2991,7 +2991,7 @@ CREATE FUNCTION private.market_range(p_symbol text, p_since timestamp with time 
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-  select min(r.low), max(r.high)
+  select min(least(m.low, r.low)), max(greatest(m.high, r.high))
     from public.market_latest_candles m
    cross join lateral (
      select min(c.low) as low, max(c.high) as high
