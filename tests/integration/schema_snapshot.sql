@@ -4117,8 +4117,11 @@ begin
     -- fleet's candles of the pair, when it holds any.
     if not v_service and new.entry_price is not null then
       select max(m.open_time) into v_latest from public.market_latest_candles m where m.symbol = new.pair;
-      select r.low, r.high into v_low, v_high
-        from private.market_range(new.pair, v_latest - interval '1 day' - interval '5 minutes') r;
+      -- Candles of a market no bot trades any more say nothing of today's price.
+      if v_latest >= now() - interval '2 days' then
+        select r.low, r.high into v_low, v_high
+          from private.market_range(new.pair, v_latest - interval '1 day' - interval '5 minutes') r;
+      end if;
       if v_low is not null and (new.entry_price < v_low or new.entry_price > v_high) then
         raise exception 'entry price % is outside the market''s range for % over its last day (% to %)',
           new.entry_price, new.pair, v_low, v_high

@@ -6,7 +6,7 @@
 -- for, the entry price must lie within the range of its last day.
 -- Cast: 3201 pat (provider).
 begin;
-select plan(6);
+select plan(7);
 
 select tests.create_user(3201, 'pat@signal-entry.test', 'provider');
 insert into public.strategies (id, user_id, name, strategy_type, is_public, is_verified, monthly_price)
@@ -14,6 +14,11 @@ values (tests.id('signal-entry-market', 1), tests.id('user', 3201), 'Entries', '
 -- ENT/USDT traded between 95 and 105 over the last hours, last at 100.
 insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close)
 select 'binance', 'ENT/USDT', '5m', date_trunc('minute', now()) - n * interval '5 minutes', 100, 105, 95, 100
+  from generate_series(1, 12) n;
+-- OLD/USDT: candles at 100, last stored ten days ago (no bot trades it any more).
+insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close)
+select 'binance', 'OLD/USDT', '5m', date_trunc('minute', now()) - interval '10 days' - n * interval '5 minutes',
+       100, 105, 95, 100
   from generate_series(1, 12) n;
 
 -- What a provider's statement raised: '<sqlstate> <constraint>' (or 'ok'), kept if it passed.
@@ -51,6 +56,9 @@ select is(pg_temp.publish(pg_temp.entry('market', 'null')), 'ok', 'so is an entr
 select is(pg_temp.publish(format($$update public.signals set action = 'close' where idempotency_key = 'edge'
                                      and strategy_id = %L$$, tests.id('signal-entry-market', 1))), 'ok',
           'the published one closes at the market');
+select is(pg_temp.publish(format($$insert into public.signals (strategy_id, pair, side, entry_price, idempotency_key)
+                                     values (%L, 'OLD/USDT', 'long', 200, 'stale')$$, tests.id('signal-entry-market', 1))), 'ok',
+          'an entry on a market whose stored candles are days old is not held to them');
 
 select * from finish();
 rollback;
