@@ -919,7 +919,8 @@ CASE
     WHEN (jsonb_typeof((metadata -> 'trailing_stop'::text)) = 'boolean'::text) THEN ((NOT ((metadata -> 'trailing_stop'::text))::boolean) OR (stop_loss IS NOT NULL))
     ELSE (COALESCE(jsonb_typeof((metadata -> 'trailing_stop'::text)), 'null'::text) = 'null'::text)
 END)
-);
+)
+WITH (fillfactor='70');
 ALTER TABLE public.bots OWNER TO postgres;
 COMMENT ON COLUMN public.bots.last_candle_at IS 'Open time of the last candle whose decisions the fleet persisted (fleet-owned).';
 COMMENT ON COLUMN public.bots.pairs IS 'The pairs a multi-pair bot trades, in order (first = trading_pair, 1 to 20, no repeats); null: trading_pair only.';

@@ -60,6 +60,7 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
     """The lease task: build the runner from the settings and run it until cancelled."""
     from worker.candles import CandleSource, ExchangeSource, MarketData, ReplaySource
     from worker.errors import Fatal
+    from worker.fleet.collector import Collector
     from worker.sealing import Keyring
 
     from .clock import Clock, ReplayClock, WallClock
@@ -95,6 +96,7 @@ async def run_bots(leases: Any, settings: BotsSettings) -> None:
         markets_dir=settings.exchanges.tradefleet_markets_dir,
         live_exchange=redirected_exchanges(settings.exchanges.exchange_urls),
         lanes=LiveLanes(settings.tradefleet_live_concurrency, settings.tradefleet_live_per_account),
+        collector=Collector(),
     )
     catalog = MarketCatalog(
         leases.pool,

@@ -44,6 +44,7 @@ from psycopg_pool import AsyncConnectionPool
 from worker.candles import Candle, GapReport, MarketData, MarketKey, timeframe_seconds
 from worker.errors import Retryable
 from worker.exchanges import Exchange
+from worker.fleet.collector import Collector
 from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
@@ -107,6 +108,7 @@ class BotRunner:
         settle_s: float = 0.0,
         markets_dir: Path | None = None,
         lanes: LiveLanes | None = None,
+        collector: Collector | None = None,
     ) -> None:
         self.pool = pool
         self.leases = leases
@@ -114,6 +116,7 @@ class BotRunner:
         self.md = market_data
         self.settle_s = settle_s
         self.lanes = lanes or LiveLanes()  # bounds on live bots' concurrent exchange calls
+        self.collector = collector  # garbage collected between closes (None: as CPython does)
         self.credits = CreditGate(pool)
         self.builder = BotBuilder(
             self.credits, market_data, clock, keyring, live_exchange, markets_dir
@@ -223,10 +226,17 @@ class BotRunner:
             except Exception as e:  # market data or the database unavailable: next close
                 if not isinstance(e, psycopg.Error | OSError | Retryable):
                     log.exception("candle close failed", extra={"action": "close_failed"})
-                    continue
-                log.warning(
-                    "candle close failed", extra={"action": "close_failed", "error": str(e)}
-                )
+                else:
+                    log.warning(
+                        "candle close failed", extra={"action": "close_failed", "error": str(e)}
+                    )
+            self.after_close()
+
+    def after_close(self) -> None:
+        """A close is over (persisted, or failed): collect its garbage now, before the next
+        one, rather than in the middle of it (``worker.fleet.collector``)."""
+        if self.collector is not None:
+            self.collector.between_bursts()
 
     # -- leases ---------------------------------------------------------------------------
 

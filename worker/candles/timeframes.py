@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 
 UNIT_MS: dict[str, int] = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 """Length of one unit of a timeframe label (``5m`` is 5 of ``m``)."""
@@ -38,6 +39,7 @@ def timeframe_ms(timeframe: str) -> int:
     return int(m.group(1)) * UNIT_MS[m.group(2)]
 
 
+@cache  # a few labels, asked for by every bot on every candle
 def timeframe_seconds(timeframe: str) -> int:
     """Length of a supported timeframe (one of :data:`TIMEFRAMES`) in seconds."""
     if timeframe not in TIMEFRAMES:
