@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from tests.integration.test_bot_atomic import run
-from tests.support.bots import bot_status, create_bot, grant_credits, register_worker
+from tests.support.bots import bot_status, create_bot, grant_credits, register_worker, subscribe
 from tests.support.db import User, create_user
 
 CONFIG: dict[str, Any] = {"stop_loss": 2, "take_profit": 3}
@@ -149,3 +149,34 @@ async def test_a_failure_that_may_pass_still_reloads_and_steps_every_bot_again(
         spent_before
     )
     assert [await bot_status(conn, b) for b in bots] == [("running", None)] * 2
+
+
+# Every bot's orders refused: the write itself is at fault (the schema, the code).
+REFUSE_ALL = """
+create sequence public.test_refusals;
+create function public.test_refuse_all() returns trigger language plpgsql
+security definer set search_path = '' as $$
+begin
+  perform nextval('public.test_refusals');
+  raise exception 'test trigger refuses every order';
+end $$;
+create trigger test_refuse_all before insert on public.orders
+  for each row execute function public.test_refuse_all();
+"""
+
+
+async def test_when_every_bot_is_refused_none_is_stopped_and_all_are_stepped_again(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+) -> None:
+    owners = [users["alice"], users["bob"]]
+    for u in owners:  # no credit holds: both bots decide the same entries on every close
+        await subscribe(conn, u, credits_per_trade="0")
+    worker = await register_worker(conn)
+    bots = [await create_bot(conn, u, name="refused", **CONFIG) for u in owners]
+    await conn.execute(REFUSE_ALL)
+    await run(db_url, worker, 60)
+
+    # Refused on several closes, each time split down to single bots: never stopped.
+    assert (await rows(conn, "select last_value from public.test_refusals"))[0][0] > 2 * 3
+    assert [await bot_status(conn, b) for b in bots] == [("running", None)] * 2
+    assert await rows(conn, "select id from public.orders where bot_id = any(%s)", bots) == []

@@ -16,6 +16,7 @@ and step again as after any failed write.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from . import engine
 from .model import BotState, StepOut
 from .store import persist_steps
 
+log = logging.getLogger("tradefleet.bots.runner")
 Step = tuple[BotState, StepOut, datetime | None]
 
 
@@ -97,3 +99,23 @@ def refusal(bot: BotState, error: Exception, close: datetime) -> StepOut:
         out,
     )
     return out
+
+
+async def stop_refused(
+    pool: AsyncConnectionPool, refused: Sequence[tuple[BotState, Exception]], close: datetime
+) -> set[str]:
+    """Stop the bots whose rows the database refused (``refusal``), fenced by their lease
+    epochs; returns those another worker leases now. A failure is logged: the bots are
+    reloaded, refused again and stopped on a later close."""
+    log.warning(
+        "the database refused some bots' rows: stopping those bots",
+        extra={"action": "persist_refused", "bots": len(refused)},
+    )
+    try:
+        return await persist_steps(pool, [(b, refusal(b, e, close), None) for b, e in refused])
+    except Exception as e:
+        log.warning(
+            "stopping bots whose rows were refused failed",
+            extra={"action": "persist_refused_failed", "error": str(e)},
+        )
+        return set()

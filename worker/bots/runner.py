@@ -18,7 +18,9 @@
   the database restarting, a deadlock, a failed write), the bots of that step are thrown
   away and reloaded from the database, and the step is retried (now, or on the next
   close if the database is still away).
-- One bad bot never stops the others: its error becomes its ``error_message``.
+- One bad bot never stops the others: its error becomes its ``error_message``. A persist
+  the database refuses for its data (``worker.db.refused_by_data``) is written again in
+  smaller groups (``isolation``): the others keep their step; a bot refused alone stops.
 - Live bots' exchange calls of a close run concurrently across bots, bounded per exchange
   account and per worker (``lanes``), each bot's in order; results are those of a
   sequential run.
@@ -348,22 +350,9 @@ class BotRunner:
             return set(apart.refused), error
         if not apart.refused:
             return set(), error
-        log.warning(
-            "the database refused some bots' rows: stopping those bots",
-            extra={"action": "persist_refused", "error": str(error), "bots": len(apart.refused)},
+        stale = await isolation.stop_refused(
+            self.pool, [(self.bots[b], e) for b, e in sorted(apart.refused.items())], close
         )
-        stops = [
-            (self.bots[b], isolation.refusal(self.bots[b], e, close), None)
-            for b, e in sorted(apart.refused.items())
-        ]
-        stale: set[str] = set()
-        try:
-            stale = await persist_steps(self.pool, stops)
-        except Exception as e:  # they are reloaded, refused again and stopped on a later close
-            log.warning(
-                "stopping bots whose rows were refused failed",
-                extra={"action": "persist_refused_failed", "error": str(e)},
-            )
         for bot_id in stale:
             self._forget(bot_id)
         # Their memory is ahead of the database: thrown away; one in ``error`` stays unloaded.
