@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from tests.integration.test_bot_atomic import run
@@ -43,22 +44,28 @@ create trigger test_refuse_orders before insert or update on public.orders
 create trigger test_refuse_trades before insert or update on public.trades
   for each row when (new.bot_id = {bot}) execute function public.test_refuse_rows();
 """
-# A failure that passes: the bot's first order row fails its transaction twice, as a
-# serialization failure would (a sequence, so the count survives the rollbacks): the
-# whole write and, were it split, the bot's own.
-ONCE = """
+# Failures that pass: the bot's first order row fails its transaction twice (a sequence
+# counts through the rollbacks): the whole write and, were it split, the bot's own. As a
+# serialization failure would, or by its connection being terminated.
+FAIL_TWICE = """
 create sequence public.test_faults;
 create function public.test_fail_twice() returns trigger language plpgsql
 security definer set search_path = '' as $$
 begin
   if nextval('public.test_faults') <= 2 then
-    raise exception 'test trigger: could not serialize access' using errcode = '40001';
+    {fault};
   end if;
   return new;
 end $$;
 create trigger test_fail_twice before insert on public.orders
   for each row when (new.bot_id = {bot}) execute function public.test_fail_twice();
 """
+FAULTS = {
+    "serialization": "raise exception 'test trigger: could not serialize access' "
+    "using errcode = '40001'",
+    "terminated": "perform pg_catalog.pg_terminate_backend(pg_catalog.pg_backend_pid()); "
+    "perform pg_catalog.pg_sleep(5)",
+}
 
 
 async def rows(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -130,8 +137,9 @@ async def test_a_bot_whose_rows_are_refused_stops_alone_and_the_others_trade_as_
     assert logged == [(message,)]
 
 
+@pytest.mark.parametrize("fault", sorted(FAULTS))
 async def test_a_failure_that_may_pass_still_reloads_and_steps_every_bot_again(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, fault: str
 ) -> None:
     owners = [users["alice"], users["bob"]]
     for u in owners:
@@ -140,7 +148,9 @@ async def test_a_failure_that_may_pass_still_reloads_and_steps_every_bot_again(
     expected, spent_before = await fault_free(conn, db_url, owners, worker)
 
     bots = [await create_bot(conn, u, name="faulted", **CONFIG) for u in owners]
-    await conn.execute(sql.SQL(ONCE).format(bot=sql.Literal(bots[1])))
+    await conn.execute(
+        sql.SQL(FAIL_TWICE).format(bot=sql.Literal(bots[1]), fault=sql.SQL(FAULTS[fault]))
+    )
     await run(db_url, worker, CANDLES)
 
     assert (await rows(conn, "select last_value from public.test_faults"))[0][0] >= 3
