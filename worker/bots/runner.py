@@ -18,7 +18,9 @@
   the database restarting, a deadlock, a failed write), the bots of that step are thrown
   away and reloaded from the database, and the step is retried (now, or on the next
   close if the database is still away).
-- One bad bot never stops the others: its error becomes its ``error_message``.
+- One bad bot never stops the others: its error becomes its ``error_message``. A persist
+  the database refuses for its data (``worker.db.refused_by_data``) is written again in
+  smaller groups (``isolation``): the others keep their step; a bot refused alone stops.
 - Live bots' exchange calls of a close run concurrently across bots, bounded per exchange
   account and per worker (``lanes``), each bot's in order; results are those of a
   sequential run.
@@ -42,6 +44,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from worker.candles import Candle, GapReport, MarketData, MarketKey, timeframe_seconds
+from worker.db import refused_by_data
 from worker.errors import Retryable
 from worker.exchanges import Exchange
 from worker.fleet.collector import Collector
@@ -49,7 +52,7 @@ from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
 from worker.strategies import get_strategy
 
-from . import engine, loading, multipair, orders, protection
+from . import engine, isolation, loading, multipair, orders, protection
 from .adoption import BotBuilder
 from .clock import Clock, next_close
 from .credit_gate import CreditGate, HoldRequest
@@ -319,16 +322,52 @@ class BotRunner:
             t0 = time.perf_counter()
             try:
                 stale = await persist_steps(self.pool, chunk)
+                self.stats.steps += len(chunk)
             except Exception as e:
-                # Nothing of this chunk (or the chunks after it) committed.
-                lost = {b.id for b, _, _ in steps[i:]}
-                await self._throw_away(lost, "persist", e)
-                return lost
+                stale, lost, failure = set(), {b.id for b, _, _ in chunk}, e
+                if refused_by_data(e):  # some bot's rows: write the others without them
+                    lost, failure = await self._persist_apart(chunk, e, close)
+                if lost:
+                    # Nothing of these (or of the chunks after this one) committed.
+                    lost |= {b.id for b, _, _ in steps[i + CHUNK :]}
+                    await self._throw_away(lost, "persist", failure)
+                    return lost
             self._persist_s += time.perf_counter() - t0
             for bot_id in stale:
                 self._forget(bot_id)
-            self.stats.steps += len(chunk)
         return set()
+
+    async def _persist_apart(
+        self,
+        chunk: Sequence[tuple[BotState, StepOut, datetime | None]],
+        error: Exception,
+        close: datetime,
+    ) -> tuple[set[str], Exception]:
+        """Write a chunk the database refused for its data in smaller groups
+        (``isolation``): the bots whose rows commit keep their step; a bot whose own rows
+        are refused stops with the error, and is reloaded. Returns the bots not written
+        (a failure that may pass stopped the splitting, or every bot was refused) and why."""
+        apart = await isolation.persist_apart(self.pool, chunk, error)
+        for bot_id in apart.stale:
+            self._forget(bot_id)
+        self.stats.steps += len(apart.written)
+        if apart.failure is not None:
+            return apart.unwritten | set(apart.refused), apart.failure
+        if len(apart.refused) > 1 and not apart.written:
+            # No bot's rows went in, even alone: the write itself is at fault (the schema,
+            # the code), not the bots, which are reloaded and stepped again as after any
+            # failed write instead of all being stopped.
+            return set(apart.refused), error
+        if not apart.refused:
+            return set(), error
+        stale = await isolation.stop_refused(
+            self.pool, [(self.bots[b], e) for b, e in sorted(apart.refused.items())], close
+        )
+        for bot_id in stale:
+            self._forget(bot_id)
+        # Their memory is ahead of the database: thrown away; one in ``error`` stays unloaded.
+        await self._throw_away(set(apart.refused) - stale, "persist", error)
+        return set(), error
 
     async def _throw_away(self, bot_ids: set[str], what: str, error: Exception) -> None:
         """Forget what memory holds of these bots: their step did not commit."""

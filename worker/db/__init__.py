@@ -102,3 +102,33 @@ def _where(url: str) -> str:
     except psycopg.Error:
         return "the given DATABASE_URL (it does not parse)"
     return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+# SQLSTATE classes of errors that follow from the data a statement was given (a value a
+# column cannot hold, a constraint, a trigger or function raising), so the same rows fail
+# the same way every time: 09 triggered action, 21 cardinality, 22 data, 23 integrity,
+# 27 triggered data change, 2F SQL routine, 42 syntax or access rule, 44 check option,
+# 54 program limit, P0 PL/pgSQL raise. Everything else (40 rollback, 08 connection,
+# 53 resources, 55 object state, 57 operator intervention, XX internal, errors without a
+# SQLSTATE) may pass on its own.
+DATA_ERROR_CLASSES = frozenset({"09", "21", "22", "23", "27", "2F", "42", "44", "54", "P0"})
+
+
+def database_error(error: BaseException) -> psycopg.Error | None:
+    """The psycopg error behind ``error`` (itself or a ``raise … from`` cause), if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, psycopg.Error):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+def refused_by_data(error: BaseException) -> bool:
+    """Whether ``error`` is the database refusing the data it was given (by SQLSTATE
+    class), which trying the same rows again cannot change; False for anything that may
+    be transient (a restart, a deadlock, a serialization failure, a lost connection)."""
+    db_error = database_error(error)
+    if db_error is None or not db_error.sqlstate:
+        return False
+    return db_error.sqlstate[:2].upper() in DATA_ERROR_CLASSES
