@@ -14,6 +14,7 @@ from tests.support.db import create_user
 from tests.support.fleet import fleet_settings, worker_running
 from tests.support.waiting import wait_for
 from worker.fleet import retention
+from worker.fleet.queue import Job
 from worker.fleet.registry import Registry
 from worker.fleet.runtime import Worker
 from worker.fleet.settings import RetentionSettings
@@ -224,3 +225,24 @@ async def test_bad_keeps_are_named_errors(pool: AsyncConnectionPool) -> None:
         await retention.prune_history(pool, "jobs", 0)
     with pytest.raises(ValueError, match="bot_logs_keep_s"):
         settings(bot_logs_keep_s=-1)
+
+
+async def test_the_partitions_job_creates_what_is_due_and_says_so(
+    conn: psycopg.AsyncConnection[Any], pool: AsyncConnectionPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Partitions come due as days pass: a week further ahead than the migrations made.
+    await conn.execute(
+        "update private.history_partitions set ahead = ahead + interval '7 days' where table_name = 'bot_logs'"
+    )
+    registry = Registry()
+    retention.register(registry, settings())
+    job = Job(
+        id=1, queue="default", kind="fleet.partitions", payload={}, attempts=1, max_attempts=3
+    )
+    with caplog.at_level("INFO"):
+        result = await registry.kinds["fleet.partitions"].handler(
+            registry.context(job, pool, "test")
+        )
+    assert result["created"] >= 1
+    logged = [r for r in caplog.records if r.getMessage() == "history partitions created"]
+    assert [getattr(r, "partitions_created", None) for r in logged] == [result["created"]]

@@ -159,7 +159,7 @@ def register(registry: Registry, settings: RetentionSettings) -> None:
         if created:
             ctx.log.info(
                 "history partitions created",
-                extra={"action": "history_partitions_created", "created": created},
+                extra={"action": "history_partitions_created", "partitions_created": created},
             )
         return {"created": created}
 
