@@ -123,7 +123,9 @@ FAULT_FUNCTION = """
 create function public.chaos_fail_once() returns trigger language plpgsql as $$
 begin
   if nextval('public.chaos_fault') = 1 then  -- a sequence: it counts through rollbacks
-    raise exception 'chaos: injected failure of a trade write';
+    -- A failure that passes (the disk full for a moment): the write is retried whole, as
+    -- after a restart; a refusal for the rows' data would be split instead (test_bot_refused_rows).
+    raise exception 'chaos: injected failure of a trade write' using errcode = 'disk_full';
   end if;
   return new;
 end $$
