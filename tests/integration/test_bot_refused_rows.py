@@ -190,29 +190,3 @@ async def test_when_every_bot_is_refused_none_is_stopped_and_all_are_stepped_aga
     assert (await rows(conn, "select last_value from public.test_refusals"))[0][0] > 2 * 3
     assert [await bot_status(conn, b) for b in bots] == [("running", None)] * 2
     assert await rows(conn, "select id from public.orders where bot_id = any(%s)", bots) == []
-
-
-async def test_when_many_bots_are_refused_none_is_stopped_and_the_others_trade(
-    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str
-) -> None:
-    # Refused rows of more than a tenth of a write's bots say the write is at fault (a
-    # schema or code fault refusing every trading bot's orders), not the bots: they are
-    # stepped again, none is stopped, and the bots whose rows go in keep trading.
-    owners = [users["alice"], users["bob"]]
-    carol = await create_user(conn, "carol@test.local")
-    for u in [*owners, carol]:
-        await grant_credits(conn, u, "100")
-    worker = await register_worker(conn)
-    bots = [await create_bot(conn, u, name="refused", **CONFIG) for u in owners]
-    kept = await create_bot(conn, carol, name="kept", **CONFIG)
-    await conn.execute(
-        sql.SQL(REFUSE.replace("new.bot_id = {bot}", "new.bot_id in ({bots})")).format(
-            bots=sql.SQL(", ").join(sql.Literal(b) for b in bots)
-        )
-    )
-    await run(db_url, worker, 60)
-
-    assert [await bot_status(conn, b) for b in bots] == [("running", None)] * 2
-    assert await rows(conn, "select id from public.orders where bot_id = any(%s)", bots) == []
-    assert await rows(conn, "select id from public.orders where bot_id = %s", kept) != []
-    assert await bot_status(conn, kept) == ("running", None)

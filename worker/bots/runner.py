@@ -353,12 +353,11 @@ class BotRunner:
         self.stats.steps += len(apart.written)
         if apart.failure is not None:
             return apart.unwritten | set(apart.refused), apart.failure
-        if not apart.written or len(apart.refused) > max(1, len(chunk) // 10):
-            # Only a bot refused while the others' rows go in is at fault itself. Refused
-            # with nothing beside it written (a bot replaying alone, a one-bot write), or
-            # more than a tenth of the chunk refused: the write may be at fault (the schema,
-            # the code), so the bots are reloaded and stepped again as after any failed
-            # write instead of being stopped.
+        if not apart.written:
+            # Only a bot refused while other bots' rows go in is taken to be at fault itself.
+            # With nothing beside it written (every bot refused, a bot replaying alone, a
+            # one-bot write) the write may be at fault (the schema, the code): the bots are
+            # reloaded and stepped again as after any failed write instead of being stopped.
             return set(apart.refused), error
         if not apart.refused:
             return set(), error
