@@ -11,6 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import psutil
+
 from tests.support import db as support
 
 
@@ -70,3 +72,25 @@ def print_curve(name: str, unit: str, rows: list[tuple[int, dict[str, float]]]) 
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()
         )
         print(f"{name} curve: {unit}={size} {parts}")
+
+
+def process_cpu(pid: int, children: bool = False) -> float | None:
+    """CPU seconds (user + system) a process on this machine has used, with
+    ``children`` those of the children it has reaped too; None if it is gone."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return None
+    own: float = times.user + times.system
+    return own + times.children_user + times.children_system if children else own
+
+
+def cluster_cpu(backend_pid: int) -> float:
+    """CPU seconds the local database's processes have used, exited backends included: the
+    postmaster's own and its reaped children's, and its live children's. ``backend_pid``
+    is any backend of the cluster (``pg_backend_pid()``)."""
+    postmaster = psutil.Process(backend_pid).ppid()
+    total = process_cpu(postmaster, children=True) or 0.0
+    for child in psutil.Process(postmaster).children():
+        total += process_cpu(child.pid) or 0.0
+    return total

@@ -18,7 +18,7 @@ Every measurement runs twice, with two kinds of client: Python processes (psycop
 clients (8 connections on one thread per core). On this 2-core machine the 8 Python
 processes spend about a third of the CPU themselves, so their latencies are mostly the
 queue for the cores they share with the database; the headline figures are pgbench's, which
-spends a few percent. Each line also gives the CPU per request, from ``/proc`` and
+spends a few percent. Each line also gives the CPU per request, from ``psutil`` and
 ``getrusage``, of the database's processes and of the clients: what the machine's other load
 does not change.
 
@@ -50,7 +50,7 @@ from typing import Any
 import psycopg
 from rich.console import Console
 
-from tests.bench._common import bench_database, percentile
+from tests.bench._common import bench_database, cluster_cpu, percentile
 from tests.support.programs import pg_program
 
 USERS, KEYS_PER_USER, BOTS_PER_USER = 10_000, 10, 2
@@ -327,30 +327,12 @@ def run_pgbench(url: str, script: str, keys: range, previous: tuple[str, str]) -
         return latencies
 
 
-def _ticks(pid: int, children: bool = False) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # utime, stime (and cutime, cstime: the children it has reaped)
-    return sum(int(v) for v in fields[11 : 15 if children else 13])
-
-
-def cluster_cpu(url: str) -> float:
-    """CPU seconds the database's processes have used, exited backends included: the
-    postmaster's own and its reaped children's, and its live children's (``/proc``)."""
+def database_cpu(url: str) -> float:
+    """CPU seconds the database's processes have used (``cluster_cpu``)."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("select pg_backend_pid()").fetchone()
         assert row is not None
-        backend = int(row[0])
-    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    ticks = _ticks(postmaster, children=True)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(stat[1]) == postmaster:
-                    ticks += int(stat[11]) + int(stat[12])
-            except (OSError, IndexError):
-                continue  # exited meanwhile
-    return ticks / os.sysconf("SC_CLK_TCK")
+        return cluster_cpu(int(row[0]))
 
 
 def client_cpu() -> float:
@@ -366,9 +348,9 @@ def client_cpu() -> float:
 def measured(url: str, work: Any) -> tuple[list[float], float, float]:
     """``work()``'s latencies and the database's and the clients' CPU milliseconds per
     request while it ran (whatever else the machine runs does not count)."""
-    database, clients = cluster_cpu(url), client_cpu()
+    database, clients = database_cpu(url), client_cpu()
     latencies: list[float] = work()
-    database, clients = cluster_cpu(url) - database, client_cpu() - clients
+    database, clients = database_cpu(url) - database, client_cpu() - clients
     n = CLIENTS * (CALLS + WARM)  # the warm-up requests used CPU too
     return latencies, database * 1000 / n, clients * 1000 / n
 

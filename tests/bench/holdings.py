@@ -50,7 +50,7 @@ from psycopg_pool import AsyncConnectionPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.bench._common import growth, parse_sizes, print_curve
+from tests.bench._common import growth, parse_sizes, print_curve, process_cpu
 from tests.support import db as support
 from worker.fleet import queue, workers
 from worker.fleet.registry import Job, Registry
@@ -308,24 +308,15 @@ async def verify(
     return problems
 
 
-def _cpu_ticks(pid: int) -> int | None:
-    """utime + stime of a process, in clock ticks (None: it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])
-
-
 class DatabaseCpu:
-    """CPU seconds the database's backends spend, from /proc (the cluster runs on this
+    """CPU seconds the database's backends spend (the cluster runs on this
     machine): sampled every 0.2 s while the run lasts, each backend's last sample minus its
     first (what a backend spends after the last sample is missed). Unlike wall time, it hardly depends on what else runs on the machine."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
-        self.first: dict[int, int] = {}
-        self.last: dict[int, int] = {}
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
 
     async def sample(self) -> None:
         async with self.pool.connection() as conn:
@@ -334,11 +325,11 @@ class DatabaseCpu:
             )
             pids = [r[0] for r in await cur.fetchall()]
         for pid in pids:
-            ticks = _cpu_ticks(pid)
-            if ticks is None:
+            seconds = process_cpu(pid)
+            if seconds is None:
                 continue
-            self.first.setdefault(pid, ticks)
-            self.last[pid] = ticks
+            self.first.setdefault(pid, seconds)
+            self.last[pid] = seconds
 
     async def run(self) -> None:
         while True:
@@ -346,8 +337,7 @@ class DatabaseCpu:
             await self.sample()
 
     def seconds(self) -> float:
-        hz = os.sysconf("SC_CLK_TCK")
-        return sum(self.last[p] - self.first[p] for p in self.last) / hz
+        return sum(self.last[p] - self.first[p] for p in self.last)
 
 
 def worker_process(
