@@ -55,6 +55,7 @@ from tests.support.programs import pg_program
 
 USERS, KEYS_PER_USER, BOTS_PER_USER = 10_000, 10, 2
 CLIENTS, CALLS = 8, 2_000
+WARM = 50  # requests of each client before its CALLS counted ones
 # Clients as threads of one process (--threads) rather than processes: see run().
 THREADS = "--threads" in sys.argv[1:]
 
@@ -194,7 +195,7 @@ def _calls(url: str, sample: list[tuple[str, str]], fn: Any, i: int, wait: Any) 
     rng = random.Random(i)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("set role service_role")
-        for _ in range(50):  # warm up
+        for _ in range(WARM):
             key, user = sample[rng.randrange(len(sample))]
             fn(conn, key, user)
         wait()
@@ -255,7 +256,7 @@ def run(url: str, sample: list[tuple[str, str]], fn: Any) -> list[float]:
 # a colon (pgbench reads ':name' as a variable). A client's first WARM requests are not
 # counted. A request answered other than 200 fails its transaction (1 / 0), and the run.
 PGBENCH = pg_program("pgbench")
-WARM = 50
+PGBENCH_THREADS = min(CLIENTS, os.cpu_count() or 1)
 KEY = "'tf_live_' || md5('bench-key/' || :n)"
 SCOPE = "'bots' || chr(58) || 'read'"
 IP = "'198.51.100.7'::inet"
@@ -306,9 +307,8 @@ def run_pgbench(url: str, script: str, keys: range, previous: tuple[str, str]) -
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         path = Path(tmp) / "script.sql"
         path.write_text(script)
-        threads = min(CLIENTS, os.cpu_count() or 1)
         command = [
-            PGBENCH, "-n", "-c", str(CLIENTS), "-j", str(threads), "-t", str(WARM + CALLS),
+            PGBENCH, "-n", "-c", str(CLIENTS), "-j", str(PGBENCH_THREADS), "-t", str(WARM + CALLS),
             "-M", "prepared", "-f", str(path), "-l", "--log-prefix", str(Path(tmp) / "log"),
             "-D", f"lo={keys.start}", "-D", f"hi={keys.stop - 1}",
             "-D", f"key_id={previous[0]}", "-D", f"user_id={previous[1]}", url,
@@ -415,7 +415,7 @@ def main() -> None:
     for title, results in (
         (f"Python clients ({CLIENTS} {clients}):", python),
         (
-            f"C clients (pgbench, {CLIENTS} connections on {min(CLIENTS, os.cpu_count() or 1)} threads):",
+            f"C clients (pgbench, {CLIENTS} connections on {PGBENCH_THREADS} threads):",
             c_clients,
         ),
     ):
