@@ -13,7 +13,11 @@ aggregated_holdings are checked against totals computed here from what the fake 
 Each size runs on a fresh database. Goal: 10,000 accounts in <= 10 s. Last line, for the
 largest size (growth: seconds per account at the largest size over the smallest):
 
-    holdings: accounts=<n> positions=<m> seconds=<s> growth=<g>
+    holdings: accounts=<n> positions=<m> seconds=<s> ratio=<r> growth=<g>
+
+The reference, measured in the same run for each size: the same accounts' positions fetched
+from the fake over HTTP through the same client, ``--fetches`` at a time in each of
+``--workers`` processes, and nothing else (ratio: seconds over the reference's).
 
 Run: scripts/bench holdings [--sizes 1000,10000] [--accounts-per-user 10] [--workers 2] [--concurrency 200]
 """
@@ -56,7 +60,7 @@ from worker.fleet import queue, workers
 from worker.fleet.registry import Job, Registry
 from worker.fleet.runtime import pool_size
 from worker.holdings import HoldingsDeps, register
-from worker.holdings.provider import HoldingsProvider
+from worker.holdings.provider import HoldingsProvider, ProviderCredentials
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
 from worker.http_transport import AiohttpTransport
 from worker.sealing import Keyring
@@ -340,6 +344,77 @@ class DatabaseCpu:
         return sum(self.last[p] - self.first[p] for p in self.last)
 
 
+def provider_client(base: str, concurrency: int) -> tuple[httpx.AsyncClient, SnapTradeClient]:
+    """A worker's SnapTrade client, as SnapTradeClient's default one: httpx over aiohttp."""
+    http = httpx.AsyncClient(timeout=30.0, transport=AiohttpTransport(limit=concurrency * 2))
+    return http, SnapTradeClient(SnapTradeConfig("BENCH", "bench-key", base), http=http)
+
+
+def reference_process(
+    base: str,
+    args: argparse.Namespace,
+    accounts: list[int],
+    ready: multiprocessing.Queue[str],
+    start: Any,
+    results: multiprocessing.Queue[float],
+) -> None:
+    """The reference's worker: the provider requests alone (no database), ``--fetches`` at
+    a time through the same client; reports the seconds from ``start`` to its last answer."""
+    results.put(asyncio.run(_fetch_all(base, args, accounts, ready, start)))
+
+
+async def _fetch_all(
+    base: str,
+    args: argparse.Namespace,
+    accounts: list[int],
+    ready: multiprocessing.Queue[str],
+    start: Any,
+) -> float:
+    http, snaptrade = provider_client(base, args.concurrency)
+    gate = asyncio.Semaphore(args.fetches)
+    creds = ProviderCredentials("bench-user", "user-secret")
+
+    async def fetch(n: int) -> None:
+        async with gate:
+            snapshot = await snaptrade.positions(creds, f"acc-{n}")
+        assert len(snapshot.holdings) == POSITIONS_PER_ACCOUNT
+
+    try:
+        ready.put("ready")
+        await asyncio.to_thread(start.wait)
+        started = time.perf_counter()
+        await asyncio.gather(*(fetch(n) for n in accounts))
+        return time.perf_counter() - started
+    finally:
+        await http.aclose()
+
+
+def reference(args: argparse.Namespace, base: str, accounts: int) -> float:
+    """Seconds to fetch every account's positions from the fake over HTTP and nothing else,
+    split over ``--workers`` processes as the jobs are: the floor the provider sets."""
+    ctx = multiprocessing.get_context("spawn")
+    ready: multiprocessing.Queue[str] = ctx.Queue()
+    results: multiprocessing.Queue[float] = ctx.Queue()
+    start = ctx.Event()
+    procs = [
+        ctx.Process(
+            target=reference_process,
+            args=(base, args, list(range(i, accounts, args.workers)), ready, start, results),
+        )
+        for i in range(args.workers)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:
+            ready.get(True, 120)
+        start.set()
+        return max(results.get(True, 600) for _ in procs)
+    finally:
+        for proc in procs:
+            proc.join(30)
+
+
 def worker_process(
     url: str,
     base: str,
@@ -364,9 +439,7 @@ async def _worker(
     start: Any,
 ) -> tuple[int, list[str], float]:
     keyring = Keyring({"bench": key})
-    # As SnapTradeClient's default client: httpx over aiohttp.
-    http = httpx.AsyncClient(timeout=30.0, transport=AiohttpTransport(limit=args.concurrency * 2))
-    snaptrade = SnapTradeClient(SnapTradeConfig("BENCH", "bench-key", base), http=http)
+    http, snaptrade = provider_client(base, args.concurrency)
     providers: dict[str, HoldingsProvider] = {"snaptrade": snaptrade}
     reg = Registry()
     register(
@@ -538,7 +611,19 @@ async def main() -> int:
                 f"database {r['db_cpu']:.2f} s ({args.workers} workers)",
                 flush=True,
             )
-            rows.append((r["accounts"], {"positions": r["positions"], "seconds": r["seconds"]}))
+            floor = reference(args, base, r["accounts"])
+            print(
+                f"holdings reference: accounts={r['accounts']} the provider requests alone "
+                f"(no database, {args.workers} processes, {args.fetches} in flight each): "
+                f"{floor:.2f} s",
+                flush=True,
+            )
+            rows.append(
+                (
+                    r["accounts"],
+                    {"positions": r["positions"], "seconds": r["seconds"], "reference": floor},
+                )
+            )
     finally:
         server.terminate()
         server.join(5)
@@ -547,7 +632,8 @@ async def main() -> int:
     rate = growth([(n, f["seconds"]) for n, f in rows]) if len(rows) > 1 else 1.0
     print(
         f"holdings: accounts={accounts} positions={int(last['positions'])} "
-        f"seconds={last['seconds']:.2f} growth={rate:.2f}"
+        f"seconds={last['seconds']:.2f} ratio={last['seconds'] / last['reference']:.2f} "
+        f"growth={rate:.2f}"
     )
     return 0
 
