@@ -10422,6 +10422,17 @@ CREATE TABLE private.billing_reminders (
     sent_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.billing_reminders OWNER TO postgres;
+CREATE TABLE private.candle_empty_ranges (
+    exchange text NOT NULL,
+    symbol text NOT NULL,
+    timeframe text NOT NULL,
+    empty_from timestamp with time zone NOT NULL,
+    empty_until timestamp with time zone NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT candle_empty_ranges_ordered CHECK ((empty_from < empty_until))
+);
+ALTER TABLE private.candle_empty_ranges OWNER TO postgres;
+COMMENT ON TABLE private.candle_empty_ranges IS 'Periods [empty_from, empty_until) in which the exchange had no candle of the market, found by downloads';
 CREATE TABLE private.credit_delegations (
     xact xid8 NOT NULL,
     purpose text NOT NULL,
@@ -11291,6 +11302,8 @@ ALTER TABLE ONLY private.billing_refunds
     ADD CONSTRAINT billing_refunds_pkey PRIMARY KEY (invoice_id, refund_ref);
 ALTER TABLE ONLY private.billing_reminders
     ADD CONSTRAINT billing_reminders_pkey PRIMARY KEY (subscription_id, period_end, days_before);
+ALTER TABLE ONLY private.candle_empty_ranges
+    ADD CONSTRAINT candle_empty_ranges_pkey PRIMARY KEY (exchange, symbol, timeframe, empty_from);
 ALTER TABLE ONLY private.credit_delegations
     ADD CONSTRAINT credit_delegations_pkey PRIMARY KEY (xact);
 ALTER TABLE ONLY private.credit_open_holds
@@ -12960,6 +12973,7 @@ GRANT ALL ON TABLE public.notifications TO service_role;
 GRANT UPDATE(read_at) ON TABLE public.notifications TO authenticated;
 GRANT ALL ON TABLE private.billing_payment_methods TO service_role;
 GRANT ALL ON TABLE private.billing_reminders TO service_role;
+GRANT SELECT,INSERT,UPDATE ON TABLE private.candle_empty_ranges TO service_role;
 GRANT SELECT ON TABLE private.history_partitions TO service_role;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE private.holdings_pending_aggregates TO service_role;
 GRANT ALL ON TABLE public.brokerage_positions TO service_role;

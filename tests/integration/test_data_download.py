@@ -164,6 +164,47 @@ async def test_an_interrupted_download_resumes_where_it_stopped(
     assert len(await stored(conn)) == 2498
 
 
+async def test_a_download_from_before_the_listing_resumes_after_the_hole(
+    fake: FakeBinance, conn: psycopg.AsyncConnection[Any], db_url: str
+) -> None:
+    # The exchange's candles start a day after --since: no candle at --since to resume from.
+    generated = fake._generated
+    calls = 0
+
+    def then_down(*a: Any) -> list[list[Any]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the exchange goes down after the first page
+            fake.fail_next("unavailable", path="/api/v3/klines", times=1000)
+        return generated(*a)
+
+    fake._generated = then_down  # type: ignore[method-assign]
+    base = ["--exchange", "binance", "--pairs", "BTC/USDT", "--timeframes", "1m"]
+    argv = args(*base, "--since", "2023-12-31", "--database-url", db_url)
+    with pytest.raises(Fatal, match="failed 3 times"):
+        await _run(argv)
+    assert len(await stored(conn)) == 1000
+
+    fake._failures.clear()
+    fake.requests.clear()
+    await _run(argv)  # resumes after the first page, not from --since
+    assert klines_starts(fake)[0] == START_MS + 1000 * MINUTE
+    assert len(await stored(conn)) == 2498
+
+    fake.requests.clear()
+    await _run(argv)  # done: one request past the last candle
+    assert klines_starts(fake) == [START_MS + 2500 * MINUTE]
+    assert len(await stored(conn)) == 2498
+
+    # From further back: the longer hole is found once, then known as well.
+    fake.requests.clear()
+    await _run(args(*base, "--since", "2023-12-30", "--database-url", db_url))
+    assert klines_starts(fake)[0] == START_MS - 2 * 1440 * MINUTE
+    fake.requests.clear()
+    await _run(args(*base, "--since", "2023-12-30", "--database-url", db_url))
+    assert klines_starts(fake) == [START_MS + 2500 * MINUTE]
+
+
 async def test_candles_already_stored_are_kept_and_the_latest_is_published(
     fake: FakeBinance, conn: psycopg.AsyncConnection[Any], db_url: str
 ) -> None:

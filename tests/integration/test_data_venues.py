@@ -243,10 +243,13 @@ async def test_a_listing_later_than_since_is_one_gap_at_the_start(
     assert out.count("gap:") == 1
     assert f"gap: 2500 candle(s) missing between {t(-1)} and {t(2500)}" in out
 
-    # The exchange gets 1,000 newer candles: a second run stores them, keeps every candle
+    # The exchange gets 1,000 newer candles: a second run resumes after the last candle
+    # stored (the empty start is not asked for again), stores them, keeps every candle
     # stored once and reports the same gap once.
     fake.history[(spec.instrument, MINUTE)] = (START_MS, 5000)
+    fake.requests.clear()
     assert await _run(args(*base, "--until", until(5000))) == 0
+    assert kline_starts(spec, fake)[0] == START_MS + 4000 * MINUTE
     assert await stored_minutes(conn, spec.exchange_id) == list(range(2500, 5000))
     out = capsys.readouterr().out
     assert out.count("gap:") == 1

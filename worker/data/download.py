@@ -9,7 +9,9 @@ check when the market has no candle in that range yet, else keeping the candles 
 stored); the batch's newest candle goes through ``candles`` itself, whose trigger publishes
 a market's latest candle. Gaps (candles the exchange does not have) are reported, never
 filled; an exchange that answers for one window at a time is stepped through its empty
-windows (a halted market, a listing later than ``since``) up to the period's end.
+windows (a halted market, a listing later than ``since``) up to the period's end. The hole
+before a market's first candle is recorded (``private.candle_empty_ranges``) with the
+candles after it, so a later download from inside it starts at its end.
 """
 
 from __future__ import annotations
@@ -100,6 +102,28 @@ select (extract(epoch from max(open_time)) * 1000)::bigint
 """
 
 
+EMPTY_UNTIL = """
+with recursive skipped (t) as (
+  select %(since)s::timestamptz
+  union
+  select r.empty_until
+    from skipped
+    join private.candle_empty_ranges r
+      on r.exchange = %(exchange)s and r.symbol = %(symbol)s and r.timeframe = %(timeframe)s
+     and r.empty_from <= skipped.t and r.empty_until > skipped.t
+)
+select (extract(epoch from max(t)) * 1000)::bigint from skipped
+"""
+"""Where a download from ``since`` may find candles: after every period known empty that
+holds ``since`` (periods found by downloads from different starts may follow each other)."""
+RECORD_EMPTY = """
+insert into private.candle_empty_ranges as r (exchange, symbol, timeframe, empty_from, empty_until)
+values (%(exchange)s, %(symbol)s, %(timeframe)s, %(empty_from)s, %(empty_until)s)
+on conflict (exchange, symbol, timeframe, empty_from)
+do update set empty_until = excluded.empty_until, recorded_at = now()
+"""
+
+
 class OhlcvExchange(Protocol):
     """What the downloader needs of a ccxt async client."""
 
@@ -187,10 +211,22 @@ def _check(client: OhlcvExchange, pairs: Sequence[str], timeframes: Sequence[str
 
 
 class CandleSink(Protocol):
+    async def known_empty_until(self, symbol: str, timeframe: str, since: int) -> int:
+        """The first open time (ms) at or after ``since`` that is not inside a period an
+        earlier download found empty on the exchange (``since`` if none is known)."""
+
     async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
         """Open time (ms) of the last candle already stored for the period, if resuming."""
 
-    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None: ...
+    async def store(
+        self,
+        symbol: str,
+        timeframe: str,
+        rows: list[list[Any]],
+        empty: tuple[int, int] | None = None,
+    ) -> None:
+        """Store a batch of rows (in time order); ``empty``, a period before the batch in
+        which the exchange has no candle, is recorded with it where the sink can."""
 
 
 def _month_start(ms: int) -> datetime:
@@ -213,6 +249,13 @@ class DatabaseSink:
 
     def _key(self, symbol: str, timeframe: str) -> dict[str, Any]:
         return {"exchange": self.exchange, "symbol": symbol, "timeframe": timeframe}
+
+    async def known_empty_until(self, symbol: str, timeframe: str, since: int) -> int:
+        params = {**self._key(symbol, timeframe), "since": ms_to_datetime(since)}
+        async with self.conn.transaction(), self.conn.cursor() as cur:
+            await cur.execute(EMPTY_UNTIL, params)
+            row = await cur.fetchone()
+        return since if row is None or row[0] is None else int(row[0])
 
     async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
         params = {
@@ -243,7 +286,13 @@ class DatabaseSink:
                 self._partitions |= {str(r[0]) for r in await cur.fetchall()}
         return [(a, b, name if name in self._partitions else None) for a, b, name in months]
 
-    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
+    async def store(
+        self,
+        symbol: str,
+        timeframe: str,
+        rows: list[list[Any]],
+        empty: tuple[int, int] | None = None,
+    ) -> None:
         """Store a batch of rows (in time order); candles already stored are kept."""
         if not rows:
             return
@@ -251,10 +300,10 @@ class DatabaseSink:
         months = await self._months(first, newest)
         data = "".join(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n" for r in rows).encode()
         try:
-            await self._write(symbol, timeframe, data, months, first, newest, checked=True)
+            await self._write(symbol, timeframe, data, months, first, newest, empty, checked=True)
         except psycopg.errors.UniqueViolation:
             # A candle stored meanwhile (another download of the market): keep it.
-            await self._write(symbol, timeframe, data, months, first, newest, checked=False)
+            await self._write(symbol, timeframe, data, months, first, newest, empty, checked=False)
 
     async def _write(
         self,
@@ -264,11 +313,18 @@ class DatabaseSink:
         months: list[tuple[int, int, str | None]],
         first: int,
         newest: int,
+        empty: tuple[int, int] | None,
         *,
         checked: bool,
     ) -> None:
         key = self._key(symbol, timeframe)
         async with self.conn.transaction(), self.conn.cursor() as cur:
+            if empty is not None:
+                period = {
+                    "empty_from": ms_to_datetime(empty[0]),
+                    "empty_until": ms_to_datetime(empty[1]),
+                }
+                await cur.execute(RECORD_EMPTY, {**key, **period})
             if not self._staged:
                 await cur.execute(STAGE)
                 self._staged = True
@@ -308,6 +364,9 @@ class FileSink:
     def _path(self, symbol: str, timeframe: str) -> Path:
         return self.directory / csv_name(symbol, timeframe)
 
+    async def known_empty_until(self, symbol: str, timeframe: str, since: int) -> int:
+        return since  # files keep candles only
+
     async def resume_after(self, symbol: str, timeframe: str, since: int, until: int) -> int | None:
         path = self._path(symbol, timeframe)
         if not path.exists():
@@ -329,7 +388,13 @@ class FileSink:
             )
         return end
 
-    async def store(self, symbol: str, timeframe: str, rows: list[list[Any]]) -> None:
+    async def store(
+        self,
+        symbol: str,
+        timeframe: str,
+        rows: list[list[Any]],
+        empty: tuple[int, int] | None = None,
+    ) -> None:
         path = self._path(symbol, timeframe)
         self.directory.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
@@ -434,12 +499,19 @@ async def download_market(
     since -= since % step
     result = MarketResult(symbol, timeframe)
     until = min(until, client.milliseconds() // step * step)  # closed candles only
-    resumed = await sink.resume_after(symbol, timeframe, since, until)
-    cursor = since
+    # A period an earlier download found empty at the start is not asked for again.
+    start = min(until, await sink.known_empty_until(symbol, timeframe, since))
+    resumed = await sink.resume_after(symbol, timeframe, start, until)
+    cursor = start
     previous: int | None = None
+    empty: tuple[int, int] | None = None  # the hole before the first candle, to record
     if resumed is not None:
         result.resumed_from = previous = resumed
         cursor = resumed + step
+        if start > since:  # the hole known at the start is still the period's gap
+            result.gaps.append(
+                Gap(after=since - step, before=start, missing=(start - since) // step)
+            )
     label = f"{symbol} {timeframe}"
     expected = max(0, (until - since) // step)
     batch: list[list[Any]] = []
@@ -447,19 +519,19 @@ async def download_market(
 
     async def flush(wait: bool = False) -> None:
         # One batch is stored while the next is fetched; stores stay in order.
-        nonlocal storing, batch
+        nonlocal storing, batch, empty
         if storing is not None:
             await storing
             storing = None
         if batch:
-            storing = asyncio.ensure_future(sink.store(symbol, timeframe, batch))
-            batch = []
+            storing = asyncio.ensure_future(sink.store(symbol, timeframe, batch, empty))
+            batch, empty = [], None
         if wait and storing is not None:
             await storing
             storing = None
 
     def take(rows: list[list[Any]]) -> None:
-        nonlocal previous
+        nonlocal previous, empty
         if not rows:
             return
         result.gaps.extend(_gaps(previous, rows, step))
@@ -468,6 +540,7 @@ async def download_market(
             if previous is None and result.first > since:
                 missing = (result.first - since) // step
                 result.gaps.append(Gap(after=since - step, before=result.first, missing=missing))
+                empty = since, result.first
         previous = result.last = int(rows[-1][0])
         result.fetched += len(rows)
         batch.extend(rows)
