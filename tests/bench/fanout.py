@@ -3,7 +3,12 @@
 Measures the fleet's path from the signal row (a provider's PostgREST insert, which
 queues signals.fanout) to every subscriber's order persisted (the fan-out transaction's
 commit), on a fresh database of its own. The copies' credit charges that follow are
-timed separately. Last line: ``fanout: subscribers=<n> seconds=<s>``.
+timed separately. The reference, measured after each size on the same database: the rows
+the fan-out and its charges inserted (orders, trades, executions, notifications, ledger
+transfers), inserted again in one transaction into tables with the same columns, defaults,
+checks and indexes but no triggers, foreign keys or policies: what storing the outcome
+costs without the rules that decide it. Last line:
+``fanout: subscribers=<n> seconds=<s> orders_s=<s> ratio=<seconds / reference> growth=<g>``.
 
     scripts/bench fanout [--subscribers 10000]
 """
@@ -110,6 +115,42 @@ async def publish(url: str) -> tuple[uuid.UUID, float]:
         return uuid.UUID(str(row[0])), time.perf_counter()
 
 
+REFERENCE_TABLES = ("orders", "trades", "signal_executions", "notifications", "credit_transfers")
+COPY_COLUMNS = """
+select string_agg(quote_ident(column_name), ', ' order by ordinal_position)
+  from information_schema.columns
+ where table_schema = 'public' and table_name = %s and is_generated = 'NEVER'
+"""
+
+
+async def reference(url: str, since: Any) -> tuple[float, int]:
+    """Seconds to insert again, in one transaction, every row the run inserted into
+    :data:`REFERENCE_TABLES` (``created_at >= since``) into plain copies of those tables;
+    and how many rows that is."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        statements = []
+        for table in REFERENCE_TABLES:
+            copy = f"bench_reference_{table}"
+            await conn.execute(f"drop table if exists {copy}")
+            await conn.execute(f"create table {copy} (like public.{table} including all)")
+            row = await (await conn.execute(COPY_COLUMNS, (table,))).fetchone()
+            assert row is not None
+            statements.append(
+                f"insert into {copy} ({row[0]}) overriding system value "
+                f"select {row[0]} from public.{table} where created_at >= %(since)s"
+            )
+        await conn.execute("checkpoint")
+        rows = 0
+        t = time.perf_counter()
+        async with conn.transaction():
+            for statement in statements:
+                rows += (await conn.execute(statement, {"since": since})).rowcount
+        elapsed = time.perf_counter() - t
+        for table in REFERENCE_TABLES:
+            await conn.execute(f"drop table bench_reference_{table}")
+    return elapsed, rows
+
+
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
@@ -124,6 +165,8 @@ async def run(url: str, n: int) -> dict[str, Any]:
         kwargs={"autocommit": True, "options": "-c role=service_role"},
     ) as pool:
         await pool.open(wait=True)
+        async with pool.connection() as conn:
+            since = (await (await conn.execute("select now()")).fetchone() or [None])[0]
         signal_id, t0 = await publish(url)
         # The fleet: claim the queued job, run the fan-out (one transaction: orders persisted at
         # its commit), then charge the copies' credits chunk by chunk.
@@ -160,7 +203,10 @@ async def run(url: str, n: int) -> dict[str, Any]:
                 or [0]
             )[0]
     assert fan is not None
+    reference_s, reference_rows = await reference(url, since)
     return {
+        "reference_s": reference_s,
+        "reference_rows": reference_rows,
         "executed": fan[0],
         "skipped": fan[1],
         "notified": fan[2],
@@ -183,10 +229,20 @@ def main() -> None:
             result = asyncio.run(run(url, n))
         assert result["orders"] == n, f"only {result['orders']} of {n} orders persisted"
         assert result["charged"] == n, f"only {result['charged']} of {n} copies charged"
-        rows.append((n, {"orders_s": result["orders_s"], "seconds": result["charged_s"]}))
+        rows.append(
+            (
+                n,
+                {
+                    "orders_s": result["orders_s"],
+                    "seconds": result["charged_s"],
+                    "reference_s": result["reference_s"],
+                },
+            )
+        )
         print(
             f"fanout detail: subscribers={n} executed={result['executed']} skipped={result['skipped']} "
-            f"notified={result['notified']} charged={result['charged']}",
+            f"notified={result['notified']} charged={result['charged']} "
+            f"reference_rows={result['reference_rows']} reference_s={result['reference_s']:.2f}",
             flush=True,
         )
     print_curve("fanout", "subscribers", rows)
@@ -194,7 +250,7 @@ def main() -> None:
     rate = growth([(size, r["seconds"]) for size, r in rows]) if len(rows) > 1 else 1.0
     print(
         f"fanout: subscribers={n} seconds={last['seconds']:.2f} orders_s={last['orders_s']:.2f} "
-        f"growth={rate:.2f}"
+        f"ratio={last['seconds'] / last['reference_s']:.2f} growth={rate:.2f}"
     )
 
 
