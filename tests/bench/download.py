@@ -23,7 +23,8 @@ import psycopg
 
 from tests.bench._common import bench_database
 from tests.support.fake_exchange import fake_exchange
-from worker.data.download import DatabaseSink, download
+from worker.data.download import download
+from worker.data.sinks import DatabaseSink
 from worker.exchanges.live import LiveExchange
 
 FIRST = datetime(2020, 1, 1, tzinfo=UTC)

@@ -73,7 +73,7 @@ def run_download(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace) -> int:
     import psycopg
 
-    from worker.data.download import CandleSink, DatabaseSink, FileSink
+    from worker.data.sinks import CandleSink, DatabaseSink, FileSink
     from worker.exchanges.live import LiveExchange
     from worker.exchanges.settings import ExchangesSettings
     from worker.fleet.settings import DatabaseSettings, load_settings

@@ -29,7 +29,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from worker.candles.timeframes import iso, timeframe_ms
-from worker.data.download import DatabaseSink, MarketResult, download
+from worker.data.download import MarketResult, download
+from worker.data.sinks import DatabaseSink
 from worker.errors import Fatal
 from worker.exchanges.settings import ExchangesSettings
 from worker.fleet.registry import JobContext, Payload, Registry
