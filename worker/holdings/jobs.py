@@ -38,12 +38,13 @@ from worker.errors import Fatal, TradefleetError
 from worker.fleet.registry import JobContext, NoPayload, Payload, Registry
 from worker.holdings import queries as q
 from worker.holdings.alpaca import AlpacaClient, Quote
+from worker.holdings.batching import SyncBatches
 from worker.holdings.prices import QuoteSource, update_prices
 from worker.holdings.provider import HoldingsProvider, ProviderCredentials
 from worker.holdings.routing import route_order
 from worker.holdings.settings import HoldingsSettings
 from worker.holdings.snaptrade import SnapTradeClient, SnapTradeConfig
-from worker.holdings.sync import HoldingsSync, SyncBatches, SyncStats
+from worker.holdings.sync import HoldingsSync, SyncStats
 from worker.inbox import mark_failed, mark_processed
 from worker.sealing import MASTER_KEYS_ENV, Keyring
 

@@ -20,10 +20,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from worker import inbox
 from worker.errors import Bug, Fatal, Retryable, TradefleetError
 from worker.holdings import queries as q
-from worker.holdings.batching import Coalescer
+from worker.holdings.batching import LoginKey, SyncBatches
 from worker.holdings.models import BrokerageAccount
 from worker.holdings.provider import (
     CashProvider,
@@ -81,100 +80,6 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, TradefleetError):
         return str(error)
     return f"{type(error).__name__} while syncing"
-
-
-AccountKey = tuple[str, str, str]  # provider, provider user id, provider account id
-LoginKey = tuple[str, str]  # provider, provider user id
-
-
-class SyncBatches:
-    """The account lookups, the writes and the wakes of incremental syncs running at the
-    same time in this process, coalesced into one round trip (or one transaction) each (see
-    :mod:`worker.holdings.batching`)."""
-
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self.pool = pool
-        self.live: Coalescer[LoginKey, bool] = Coalescer(self._live_many)
-        self.lookups: Coalescer[AccountKey, dict[str, Any] | None] = Coalescer(self._lookup_many)
-        self.finishes: Coalescer[dict[str, Any], dict[str, Any]] = Coalescer(self._finish_many)
-        self.wakes: Coalescer[LoginKey, None] = Coalescer(self._wake_many)
-        self.aggregates: Coalescer[UUID, int] = Coalescer(self._aggregate_many)
-
-    async def _aggregate_many(self, user_ids: Sequence[UUID]) -> list[int | BaseException]:
-        """The pending aggregations of these users in one set-based call; each user's
-        result is the number of aggregated rows the call changed (for all of them)."""
-        rows = await self._fetch(q.AGGREGATE_PENDING, {"user_ids": sorted(set(user_ids), key=str)})
-        changed = int(rows[0]["changed"]) if rows else 0
-        return [changed] * len(user_ids)
-
-    async def _live_many(self, keys: Sequence[LoginKey]) -> list[bool | BaseException]:
-        """Has each provider user any connection that is not deleted?"""
-        rows = await self._fetch(
-            q.USERS_HAVE_LIVE_CONNECTION,
-            {"providers": [k[0] for k in keys], "provider_user_ids": [k[1] for k in keys]},
-        )
-        live = {int(r["idx"]) - 1: bool(r["live"]) for r in rows}
-        return [live.get(i, False) for i in range(len(keys))]
-
-    async def _wake_many(self, keys: Sequence[LoginKey]) -> list[BaseException | None]:
-        """Wake the events waiting for any connection of these provider users: one
-        transaction per provider, its keys locked in one order (see :func:`inbox.lock_keys`)."""
-        by_provider: dict[str, set[str]] = {}
-        for provider, provider_user_id in keys:
-            by_provider.setdefault(provider, set()).add(provider_user_id)
-        async with self.pool.connection() as conn:
-            for provider, users in sorted(by_provider.items()):
-                async with conn.transaction():
-                    cur = await conn.execute(
-                        q.CONNECTION_KEYS_OF_USERS,
-                        {"provider": provider, "provider_user_ids": sorted(users)},
-                    )
-                    row = await cur.fetchone()
-                    names = list(row[0]) if row else []
-                    if names:
-                        # After an event that decided to wait at this moment has committed it.
-                        await inbox.lock_keys(conn, provider, names)
-                        await inbox.wake(conn, [provider], names)
-        return [None] * len(keys)
-
-    async def _fetch(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(sql, params)
-            return await cur.fetchall()
-
-    async def _lookup_many(
-        self, keys: Sequence[AccountKey]
-    ) -> list[dict[str, Any] | BaseException | None]:
-        rows = await self._fetch(
-            q.ACCOUNTS_FOR_SYNC,
-            {
-                "providers": [k[0] for k in keys],
-                "provider_user_ids": [k[1] for k in keys],
-                "provider_account_ids": [k[2] for k in keys],
-            },
-        )
-        found: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            found.setdefault(int(r.pop("idx")) - 1, r)
-        return [found.get(i) for i in range(len(keys))]
-
-    async def _finish_many(
-        self, items: Sequence[dict[str, Any]]
-    ) -> list[dict[str, Any] | BaseException]:
-        rows = await self._fetch(q.FINISH_ACCOUNT_SYNCS, {"items": Jsonb(list(items))})
-        out: list[dict[str, Any] | BaseException] = [
-            Bug("holdings_finish_account_syncs returned nothing for an account") for _ in items
-        ]
-        for r in rows:
-            i = int(r["idx"])
-            out[i] = (
-                Retryable(
-                    f"writing the sync of account {items[i]['account_id']} failed: {r['error']}"
-                )
-                if r["error"]
-                else r
-            )
-        return out
 
 
 class HoldingsSync:
