@@ -233,3 +233,35 @@ async def test_a_bot_paper_limit_order_fills_its_share_of_each_candles_volume() 
     small = await ex.create_order("BTC/USDT", "sell", "limit", D("0.05"), D("41960"))
     [done] = ex.on_candle("BTC/USDT", "5m", candle(4, "41950", "42000", "41900", "41990"))
     assert done.id == small.id and done.status is OrderStatus.CLOSED and done.filled == D("0.05")
+
+
+async def test_a_bot_paper_account_forgets_orders_closed_before_the_previous_close() -> None:
+    # A worker keeps its bots' accounts for as long as it runs: a bot trading on every
+    # candle must not make its account grow with every order it ever placed.
+    from worker.bots.paper import BotPaperExchange
+
+    ex = BotPaperExchange("binance", {"USDT": D("100000")})
+    ex.on_candle("BTC/USDT", "5m", candle(0, "42000", "42100", "41900", "42050"))
+    ids: list[tuple[str, str]] = []
+    for i in range(1, 200):
+        side = "buy" if i % 2 else "sell"
+        cid = make_client_order_id("bot-1", str(i), "entry")
+        order = await ex.create_order("BTC/USDT", side, "market", D("0.01"), client_order_id=cid)
+        ids.append((order.id, cid))
+        [filled] = ex.on_candle("BTC/USDT", "5m", candle(i, "42000", "42100", "41900", "42050"))
+        assert filled.id == order.id
+        # the order the step just saw fill, and the one before it, are still known by id
+        # and client order id: a retry within the close places nothing again
+        again = await ex.create_order("BTC/USDT", side, "market", D("0.01"), client_order_id=cid)
+        assert again.id == order.id and again.status is OrderStatus.CLOSED
+        if len(ids) > 1:
+            previous_id, previous_cid = ids[-2]
+            assert await ex.fetch_order(previous_id) is not None
+            assert await ex.fetch_order_by_client_id(previous_cid, "BTC/USDT") is not None
+    remembered = [oid for oid, _ in ids if await ex.fetch_order(oid) is not None]
+    assert len(remembered) <= 3
+    oldest_cid = ids[0][1]
+    assert await ex.fetch_order_by_client_id(oldest_cid, "BTC/USDT") is None
+    # the balances are those of every fill: 100 buys and 99 sells of 0.01 BTC
+    balance = await ex.fetch_balance()
+    assert balance["BTC"].total == D("0.01")

@@ -16,6 +16,7 @@ only the rest rests on, as it would have without the takeover.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -59,18 +60,42 @@ class BotPaperExchange(PaperExchange):
         self._volume: Decimal | None = None  # the candle being fed, while it is
         self.partly_filled: list[Order] = []
         """Orders the latest ``on_candle`` filled in part and left open (to be recorded)."""
+        self._closed: deque[tuple[datetime | None, str]] = deque()
+        """(the account's clock when it closed, order id) of the closed orders it remembers."""
 
     def on_candle(self, symbol: str, timeframe: str, candle: Candle) -> list[Order]:
         """As the paper exchange, except that limit orders fill at most their share of the
         candle's volume; orders still open after a partial fill are not returned but kept
-        in ``partly_filled``, for the bot's step to record them with its own rows."""
+        in ``partly_filled``, for the bot's step to record them with its own rows.
+
+        A bot's account lives as long as its worker: once its clock moves to a new close,
+        the orders that closed before the previous close are forgotten (their rows hold
+        them; a takeover rebuilds the account from the rows). What a step looks up by client
+        order id (an order it just placed, filled or cancelled, a retry within the close)
+        closed at the current or the previous close, so it is still known."""
+        before = self.now
         self._volume = candle.volume if self.volume_share is not None else None
         try:
             changed = super().on_candle(symbol, timeframe, candle)
         finally:
             self._volume = None
+        if before is not None and self.now is not None and self.now > before:
+            self._forget_closed(before)
         self.partly_filled = [o for o in changed if o.is_open]
         return [o for o in changed if not o.is_open]
+
+    def _close(self, order: Order, status: OrderStatus, when: datetime | None) -> Order:
+        self._closed.append((self.now, order.id))
+        return super()._close(order, status, when)
+
+    def _forget_closed(self, before: datetime) -> None:
+        closed = self._closed
+        while closed and (closed[0][0] is None or closed[0][0] < before):
+            order = self._orders.pop(closed.popleft()[1], None)
+            if order is None or order.client_order_id is None:
+                continue
+            if self._by_client_id.get(order.client_order_id) == order.id:
+                del self._by_client_id[order.client_order_id]
 
     def restore_part(self, order_id: str, filled: Decimal, average: Decimal, fee: Decimal) -> None:
         """An order placed again after a takeover (``create_order`` with its whole amount)
