@@ -347,28 +347,14 @@ class BotRunner:
         (``isolation``): the bots whose rows commit keep their step; a bot whose own rows
         are refused stops with the error, and is reloaded. Returns the bots not written
         (a failure that may pass stopped the splitting, or every bot was refused) and why."""
-        apart = await isolation.persist_apart(self.pool, chunk, error)
+        apart = await isolation.isolate(self.pool, chunk, error, isolation.of_close(close))
         for bot_id in apart.stale:
             self._forget(bot_id)
         self.stats.steps += len(apart.written)
-        if apart.failure is not None:
-            return apart.unwritten | set(apart.refused), apart.failure
-        if not apart.written:
-            # Only a bot refused while other bots' rows go in is taken to be at fault itself.
-            # With nothing beside it written (every bot refused, a bot replaying alone, a
-            # one-bot write) the write may be at fault (the schema, the code): the bots are
-            # reloaded and stepped again as after any failed write instead of being stopped.
-            return set(apart.refused), error
-        if not apart.refused:
-            return set(), error
-        stale = await isolation.stop_refused(
-            self.pool, [(self.bots[b], e) for b, e in sorted(apart.refused.items())], close
-        )
-        for bot_id in stale:
-            self._forget(bot_id)
-        # Their memory is ahead of the database: thrown away; one in ``error`` stays unloaded.
-        await self._throw_away(set(apart.refused) - stale, "persist", error)
-        return set(), error
+        if apart.stopped:
+            # Their memory is ahead of the database: thrown away; one in ``error`` stays unloaded.
+            await self._throw_away(apart.stopped, "persist", error)
+        return apart.lost, apart.failure or error
 
     async def _throw_away(self, bot_ids: set[str], what: str, error: Exception) -> None:
         """Forget what memory holds of these bots: their step did not commit."""
