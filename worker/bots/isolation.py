@@ -125,7 +125,7 @@ async def isolate(
 
 def refusal(bot: BotState, error: Exception, what: str) -> StepOut:
     """The step that stops a bot whose rows the database refused: status ``error``, its
-    message naming what failed (``what``: the write, e.g. "of the … UTC close"), logged
+    message naming what failed (``what``: the rows refused, e.g. ``of_close``), logged
     and notified; nothing else of the step."""
     db_error = database_error(error)
     if db_error is not None:
@@ -136,7 +136,7 @@ def refusal(bot: BotState, error: Exception, what: str) -> StepOut:
     out = StepOut()
     engine.fail(
         bot,
-        Fatal(f"the database refused this bot's orders and trades {what}: {reason}{where}"),
+        Fatal(f"the database refused {what}: {reason}{where}"),
         out,
     )
     return out
@@ -144,7 +144,7 @@ def refusal(bot: BotState, error: Exception, what: str) -> StepOut:
 
 def of_close(close: datetime) -> str:
     """``refusal``'s words for a candle close's write."""
-    return f"of the {close:%Y-%m-%d %H:%M} UTC close"
+    return f"this bot's orders and trades of the {close:%Y-%m-%d %H:%M} UTC close"
 
 
 async def stop_refused(

@@ -249,7 +249,9 @@ class PositionRequests:
                 raise
             refused = e
         if refused is not None:
-            what = f"of its owner's requests at {when:%Y-%m-%d %H:%M} UTC"
+            what = (
+                f"this bot's orders and trades of its owner's requests at {when:%Y-%m-%d %H:%M} UTC"
+            )
             apart = await isolation.isolate(runner.pool, steps, refused, what, write)
             await runner._throw_away(apart.stopped | apart.lost, "request", refused)
             stale = apart.stale
