@@ -43,7 +43,8 @@ import psycopg
 
 from tests.bench._common import bench_database, percentile
 from worker.bots.clock import SteppedClock
-from worker.bots.runner import PROGRESS_EVERY, BotRunner
+from worker.bots.runner import BotRunner
+from worker.bots.stepping import PROGRESS_EVERY
 from worker.candles import MarketData, ReplaySource
 from worker.db import open_pool
 from worker.fleet.leases import LeaseManager
