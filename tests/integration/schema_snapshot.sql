@@ -1199,6 +1199,13 @@ begin
   if not found then
     return new;
   end if;
+  -- The fleet's daily loss pause is the platform's (`bot_rules` gives it its cause once the
+  -- status reads `paused`): it waits with its cause, as the other platform pauses do.
+  if new.status = 'paused' and new.pause_cause is null and private.is_service()
+     and new.status_reason like 'daily loss limit reached%' then
+    new.pause_cause := 'daily_loss';
+    new.pause_until := date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' + interval '1 day';
+  end if;
   new.status_reason := case new.status
     when 'error' then 'stopping with an error: cancelling the working close, the position is kept'
     else 'pausing: cancelling the working close, the position is kept'

@@ -12,7 +12,7 @@ from tests.integration.test_position_requests import one, paper_bot, rpc
 from tests.support.bots import harness, register_worker
 from tests.support.db import User
 from worker.bots.credit_gate import HoldRequest
-from worker.bots.runner import PROGRESS_EVERY
+from worker.bots.stepping import PROGRESS_EVERY
 from worker.exchanges import make_client_order_id
 
 PHASES = """

@@ -263,3 +263,65 @@ async def test_a_partial_close_rests_the_stop_for_the_rest_at_once(
             )
     (left,) = await one(conn, "select amount from public.trades where id = %s", trade)
     assert left == Decimal("0.004")
+
+
+async def test_a_daily_loss_pause_while_a_close_works_keeps_its_cause(
+    conn: psycopg.AsyncConnection[Any], users: dict[str, User], db_url: str, tmp_path: Path
+) -> None:
+    """The owner's limit close fills at a loss that reaches the bot's daily loss limit: the
+    bot's step pauses it while the database still has the close working, so the pause waits
+    for the worker to settle it. It waits, and then holds, as the platform's pause
+    (``pause_cause`` ``daily_loss``, until the next UTC day) like any daily loss pause: the
+    owner cannot set the bot running past its limit meanwhile."""
+    alice = users["alice"]
+    bot = await live_bot(conn, alice, stop_loss="20", daily_loss_limit="1", **QUIET)
+    async with FakeBinance() as fake:
+        worker = await register_worker(conn)
+        async with harness(
+            db_url,
+            worker,
+            candles=btc_usdt_candles(tmp_path),
+            keyring=KEYS,
+            live_exchange=fake_factory(fake),
+        ) as h:
+            trade = await _holding(conn, alice, h, bot)
+            # below the entry (43000): the fake rests it until told to fill
+            close = await rpc(
+                conn, alice, "close_position(%s, false, 'limit', 40000, 600)", trade, aal="aal2"
+            )
+            await h.runner.requests.run()
+            (cid,) = await one(
+                conn, "select client_order_id from public.position_requests where id = %s",
+                close["id"],
+            )  # fmt: skip
+            fake.fill_part(cid, Decimal("0.01"))  # all of it: a loss of 30 USDT and fees
+            # The bot's step records the exit and its daily loss is reached, while the
+            # request is still working for the database.
+            await h.candles(1)
+            status, reason, cause = await one(
+                conn, "select status, status_reason, pause_cause from public.bots where id = %s",
+                bot,
+            )  # fmt: skip
+            assert (status, reason, cause) == ("running", WAITING["paused"], "daily_loss")
+            with pytest.raises(psycopg.errors.CheckViolation, match="paused by the platform"):
+                async with request_as(conn, alice, aal="aal2") as cur:  # not past its limit
+                    await cur.execute(
+                        "update public.bots set status = 'running' where id = %s", (bot,)
+                    )
+            await h.runner.requests.run()
+            await h.sync()
+    status, reason, cause, until = await one(
+        conn,
+        "select status, status_reason, pause_cause, pause_until from public.bots where id = %s",
+        bot,
+    )
+    assert (status, cause) == ("paused", "daily_loss")
+    assert reason.startswith("daily loss limit reached: lost ")
+    assert until is not None
+    (req_status,) = await one(
+        conn, "select status from public.position_requests where id = %s", close["id"]
+    )
+    assert req_status == "done"
+    with pytest.raises(psycopg.errors.CheckViolation, match="paused by the platform"):
+        async with request_as(conn, alice, aal="aal2") as cur:
+            await cur.execute("update public.bots set status = 'running' where id = %s", (bot,))

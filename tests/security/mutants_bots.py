@@ -8,6 +8,15 @@ from tests.security.mutant_sql import rewrite
 BOT_MUTANTS: list[tuple[str, str, str]] = [
     (
         "platform rule removed from a function",
+        "an owner's running overrides a daily loss pause waiting for the worker",
+        rewrite(
+            "private.bots_pause_settles_close()",
+            "new.pause_cause := 'daily_loss';",
+            "null;",
+        ),
+    ),
+    (
+        "platform rule removed from a function",
         "an owner's running overrides a platform pause waiting for the worker",
         rewrite(
             "private.bots_running_overrides_pause()",

@@ -3,7 +3,8 @@
 ``adopt`` is the runner's adoption: holds of bots whose order never happened are voided,
 the bots are read from the database and rebuilt (``adoption``; a multi-pair bot as its
 legs, ``multipair``), their protective orders adopted, and the bots that cannot run are
-recorded with their reason. ``index``/``unindex`` keep the runner's market index (the
+recorded with their reason (a record the database refuses for one bot's rows stops that
+bot alone: ``isolation``). ``index``/``unindex`` keep the runner's market index (the
 bots stepped when a market's candle closes): a multi-pair bot under each of its markets.
 """
 
@@ -16,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from . import multipair, protection
+from worker.db import refused_by_data
+
+from . import isolation, multipair, protection
 from .credit_gate import CreditGate
 from .model import BotConfig, BotState, StepOut
 from .store import load_bots, persist_steps
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
     from .runner import BotRunner
 
 log = logging.getLogger("tradefleet.bots.runner")
+ADOPTED = "what this bot's worker recorded on loading it"
+"""``isolation.refusal``'s words for the rows written when a bot is loaded."""
 
 
 async def close(bot: BotState) -> None:
@@ -95,5 +100,42 @@ async def adopt(runner: BotRunner, leased: dict[str, int]) -> None:
         )
     await protection.adopt(runner.pool, [leg for b in built for leg in b.legs or [b]])
     if failed:
-        for bot_id in await persist_steps(runner.pool, failed):
-            runner._forget(bot_id)
+        await _record(runner, failed)
+
+
+async def _record(
+    runner: BotRunner, steps: list[tuple[BotState, StepOut, datetime | None]]
+) -> None:
+    """Write what adoption found (orders reconciled with the exchange, entries recovered)
+    and the errors of the bots that cannot run, in one transaction. Refused for one bot's
+    rows (``worker.db.refused_by_data``), the bots are written apart (``isolation``): the
+    others' records go in, and the refused bot stops with the database's message. A bot
+    whose records did not commit is thrown away and loaded again (memory never runs ahead
+    of the database); a failure that may pass is raised, as is a refusal with nothing
+    beside it written."""
+    every = {b.id for b, _, _ in steps}
+    refused: Exception | None = None
+    try:
+        stale = await persist_steps(runner.pool, steps)
+    except Exception as e:
+        if not refused_by_data(e):
+            await _again(runner, every, e)
+            raise
+        refused = e
+    if refused is not None:
+        apart = await isolation.isolate(runner.pool, steps, refused, ADOPTED)
+        stale = apart.stale
+        await _again(runner, (apart.stopped | apart.lost) - stale, refused)
+        if apart.lost:
+            for bot_id in stale:
+                runner._forget(bot_id)
+            raise apart.failure or refused
+    for bot_id in stale:
+        runner._forget(bot_id)
+
+
+async def _again(runner: BotRunner, bot_ids: set[str], error: Exception) -> None:
+    """Bots whose adoption records did not commit: thrown away if built, loaded again (a
+    bot stopped meanwhile is not: only running bots are built)."""
+    await runner._throw_away(bot_ids, "adopt", error)
+    runner._reload |= bot_ids

@@ -6,7 +6,9 @@ lock and through the engine's own paths: client order ids derived from the reque
 request executed again after a crash finds its order instead of placing a second one),
 credit holds for entries (``CreditGate``, fenced by the lease epoch), trades opened and
 closed as the bot's own (``engine``), and everything written in one transaction with the
-request's outcome (``persist_steps``), fenced by the lease epoch.
+request's outcome (``persist_steps``), fenced by the lease epoch. A write the database
+refuses for one bot's rows is written again apart (``isolation``): the other bots' requests
+end as without it, and that bot stops with the database's message.
 
 - Closing takes the position's stop-loss and take-profit off the exchange first (they would
   sell the same coins twice, and on spot they lock them); one that filled meanwhile closed
@@ -49,6 +51,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -58,10 +61,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from worker.candles import Candle
+from worker.db import refused_by_data
 from worker.errors import Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 
-from . import credit_gate, multipair, orders, protection
+from . import credit_gate, isolation, multipair, orders, protection
 from .credit_gate import HoldRequest
 from .model import BotState, InFlight, StepOut, derived_id
 from .paper import BotPaperExchange
@@ -209,20 +213,56 @@ class PositionRequests:
             if not steps:
                 return 0
 
-            async def write(conn: psycopg.AsyncConnection[Any], stale: set[str]) -> None:
-                await conn.execute(
-                    UPDATE,
-                    {"rows": Jsonb([o.row() for o in outcomes]), "stale": sorted(stale)},
-                )
+            written = await self._persist(steps, outcomes, settled, when)
+            return sum(1 for o in outcomes if o.bot_id in written)
 
-            try:
-                stale = await persist_steps(runner.pool, steps, also=write, settled=settled)
-            except Exception as e:
-                await runner._throw_away({b.id for b, _, _ in steps}, "request", e)
+    async def _persist(
+        self,
+        steps: list[tuple[BotState, StepOut, datetime | None]],
+        outcomes: list[Outcome],
+        settled: set[str],
+        when: datetime,
+    ) -> set[str]:
+        """Write the pass's steps with their requests' outcomes in one transaction; returns
+        the bots written. Refused for one bot's rows (``worker.db.refused_by_data``), the
+        bots are written apart (``isolation``): the others keep their step and outcomes,
+        the refused bot stops with the database's message. Any other failure throws every
+        bot of the pass away (reloaded, its requests run again) and is raised."""
+        runner = self.runner
+
+        async def write(group: Sequence[tuple[BotState, StepOut, datetime | None]]) -> set[str]:
+            ids = {b.id for b, _, _ in group}
+
+            async def also(conn: psycopg.AsyncConnection[Any], stale: set[str]) -> None:
+                rows = [o.row() for o in outcomes if o.bot_id in ids]
+                await conn.execute(UPDATE, {"rows": Jsonb(rows), "stale": sorted(stale)})
+
+            return await persist_steps(runner.pool, group, also=also, settled=settled & ids)
+
+        every = {b.id for b, _, _ in steps}
+        refused: Exception | None = None
+        try:
+            stale = await write(steps)
+        except Exception as e:
+            if not refused_by_data(e):
+                await runner._throw_away(every, "request", e)
                 raise
+            refused = e
+        if refused is not None:
+            what = (
+                f"this bot's orders and trades of its owner's requests at {when:%Y-%m-%d %H:%M} UTC"
+            )
+            apart = await isolation.isolate(runner.pool, steps, refused, what, write)
+            await runner._throw_away(apart.stopped | apart.lost, "request", refused)
+            stale = apart.stale
             for bot_id in stale:
                 runner._forget(bot_id)
-            return len(outcomes)
+            if apart.lost:  # nothing of theirs committed: reloaded, their requests run again
+                raise apart.failure or refused
+            return apart.written - stale
+        for bot_id in stale:
+            runner._forget(bot_id)
+        return every - stale
 
     async def _resume(self, waiting: set[str]) -> None:
         """Bots halted while a pause waited for their working close, the pause since

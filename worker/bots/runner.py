@@ -6,10 +6,11 @@
 - A ``bots.status`` change is notified by the database (``tradefleet_bots``); the runner
   then syncs its leases immediately, so pausing or starting a bot takes effect within a
   second.
-- At each candle close, market data is fetched once per market, the strategy is computed
-  once per (market, strategy, parameters), every bot steps (``engine``), credits for new
-  entries are held in one batch (fenced by the lease epochs), and all decisions are
-  persisted in one transaction per chunk, each fenced by its bot's lease epoch.
+- At each candle close, market data is fetched once per market, every bot steps
+  (``stepping``: the strategy computed once per market, strategy and parameters, the
+  ``engine``, credits for new entries held in one batch, fenced by the lease epochs), and
+  all decisions are persisted in one transaction per chunk, each fenced by its bot's
+  lease epoch.
 - A bot that missed candles (a takeover, a restart, a failed persist) replays each of
   them on its next close: a paper bot with every decision, entries included, exactly as
   it would have traded them (the backtest's fill rules); a live bot cannot trade in the
@@ -22,8 +23,8 @@
   the database refuses for its data (``worker.db.refused_by_data``) is written again in
   smaller groups (``isolation``): the others keep their step; a bot refused alone stops.
 - Live bots' exchange calls of a close run concurrently across bots, bounded per exchange
-  account and per worker (``lanes``), each bot's in order; results are those of a
-  sequential run.
+  account and per worker (``lanes``, in ``stepping``), each bot's in order; results are
+  those of a sequential run.
 """
 
 from __future__ import annotations
@@ -35,45 +36,36 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from worker.candles import Candle, GapReport, MarketData, MarketKey, timeframe_seconds
+from worker.candles import GapReport, MarketData, MarketKey, timeframe_seconds
 from worker.db import refused_by_data
 from worker.errors import Retryable
 from worker.exchanges import Exchange
 from worker.fleet.collector import Collector
 from worker.fleet.metrics import METRICS
 from worker.sealing import Keyring
-from worker.strategies import get_strategy
 
-from . import engine, isolation, loading, multipair, orders, protection
+from . import isolation, loading, protection
 from .adoption import BotBuilder
 from .clock import Clock, next_close
-from .credit_gate import CreditGate, HoldRequest
-from .engine import Decision, EntryIntent
+from .credit_gate import CreditGate
 from .lanes import LiveLanes
 from .model import BotConfig, BotState, StepOut
 from .requests import CHANNEL as REQUESTS_CHANNEL
 from .requests import PositionRequests
+from .stepping import CloseStepper
 from .store import persist_steps
 
 log = logging.getLogger("tradefleet.bots.runner")
-ZERO = Decimal(0)
 CHUNK = 5000
 RETRIES = 2
 """Times a failed step is retried at once (reload from the database, step again) before
 the bots wait for the next close."""
-PROGRESS_EVERY = 12
-"""A bot's progress (``last_candle_at``) is written with every step that writes anything,
-and otherwise once every this many candles (staggered across bots): a worker taking a
-quiet bot over replays at most that many candles, which repeat the same (non-)decisions,
-instead of the database rewriting every bot row on every close."""
 
 
 class Leases(Protocol):
@@ -126,11 +118,11 @@ class BotRunner:
         )
         self.bots: dict[str, BotState] = {}
         self.markets: dict[MarketKey, set[str]] = defaultdict(set)
+        self.stepper = CloseStepper(market_data, self.credits, self.lanes, self.bots, self.markets)
         self.stats = RunnerStats()
         self._lock = asyncio.Lock()
         self._changes: asyncio.Queue[Any] = asyncio.Queue()
         self.processed = asyncio.Condition()
-        self._no_data: set[str] = set()
         self._reload: set[str] = set()  # thrown away after a failed step: load again
         self._persist_s = 0.0
         self._stopping = False
@@ -313,7 +305,7 @@ class BotRunner:
             await protection.refresh_settings(
                 self.pool, [g for b in sorted(touched) for g in self.bots[b].legs or [self.bots[b]]]
             )
-            steps = await self._step_all(keys, close, gaps, only)
+            steps = await self.stepper.step_all(keys, close, gaps, only)
         except Exception as e:
             await self._throw_away(touched, "step", e)
             return touched
@@ -347,28 +339,14 @@ class BotRunner:
         (``isolation``): the bots whose rows commit keep their step; a bot whose own rows
         are refused stops with the error, and is reloaded. Returns the bots not written
         (a failure that may pass stopped the splitting, or every bot was refused) and why."""
-        apart = await isolation.persist_apart(self.pool, chunk, error)
+        apart = await isolation.isolate(self.pool, chunk, error, isolation.of_close(close))
         for bot_id in apart.stale:
             self._forget(bot_id)
         self.stats.steps += len(apart.written)
-        if apart.failure is not None:
-            return apart.unwritten | set(apart.refused), apart.failure
-        if not apart.written:
-            # Only a bot refused while other bots' rows go in is taken to be at fault itself.
-            # With nothing beside it written (every bot refused, a bot replaying alone, a
-            # one-bot write) the write may be at fault (the schema, the code): the bots are
-            # reloaded and stepped again as after any failed write instead of being stopped.
-            return set(apart.refused), error
-        if not apart.refused:
-            return set(), error
-        stale = await isolation.stop_refused(
-            self.pool, [(self.bots[b], e) for b, e in sorted(apart.refused.items())], close
-        )
-        for bot_id in stale:
-            self._forget(bot_id)
-        # Their memory is ahead of the database: thrown away; one in ``error`` stays unloaded.
-        await self._throw_away(set(apart.refused) - stale, "persist", error)
-        return set(), error
+        if apart.stopped:
+            # Their memory is ahead of the database: thrown away; one in ``error`` stays unloaded.
+            await self._throw_away(apart.stopped, "persist", error)
+        return apart.lost, apart.failure or error
 
     async def _throw_away(self, bot_ids: set[str], what: str, error: Exception) -> None:
         """Forget what memory holds of these bots: their step did not commit."""
@@ -411,227 +389,3 @@ class BotRunner:
             log.warning(
                 "lease lost while trading", extra={"bot_id": bot_id, "action": "stale_epoch"}
             )
-
-    async def _step_all(
-        self,
-        keys: Sequence[MarketKey],
-        close: datetime,
-        gaps: list[GapReport],
-        only: set[str] | None = None,
-    ) -> list[tuple[BotState, StepOut, datetime | None]]:
-        gap_by: dict[MarketKey, list[GapReport]] = defaultdict(list)
-        for g in gaps:
-            gap_by[g.key].append(g)
-        results: list[tuple[BotState, StepOut, datetime | None] | None] = []  # None: a job's
-        intents: list[tuple[EntryIntent, StepOut]] = []
-        jobs: list[tuple[BotState, Callable[[], Awaitable[_Stepped]]]] = []
-        due: set[str] = set()
-        multi: set[str] = set()  # multi-pair bots: stepped once, all their markets at a time
-        for key in keys:
-            window = self.md.windows.get(key)
-            last = None if window is None else window.last
-            if window is None or last is None:
-                for bot_id in sorted(self.markets.get(key, ())):
-                    if only is not None and bot_id not in only:
-                        continue
-                    bot = self.bots[bot_id]
-                    if bot.legs:
-                        multi.add(bot_id)
-                    elif bot_id not in self._no_data:
-                        self._no_data.add(bot_id)
-                        out = StepOut()
-                        out.log(
-                            bot.config,
-                            "warning",
-                            f"no candles for {bot.config.symbol} "
-                            f"{bot.config.timeframe} on {bot.config.exchange} yet: waiting",
-                            action="no_candles",
-                        )
-                        results.append((bot, out, None))
-                continue
-            cache: dict[tuple[str, str, datetime, bool], Decision] = {}
-            turn = int(last.time.timestamp()) // timeframe_seconds(key[2]) % PROGRESS_EVERY
-            previous = window.candles[-2].time if len(window.candles) > 1 else None
-            gapless = key not in gap_by
-            for bot_id in sorted(self.markets.get(key, ())):
-                if only is not None and bot_id not in only:
-                    continue
-                bot = self.bots[bot_id]
-                if bot.legs:
-                    multi.add(bot_id)
-                    continue
-                if (
-                    gapless
-                    and not bot.in_flight
-                    and bot.last_candle_at == previous
-                    and previous is not None
-                ):
-                    # Fast path: one new candle and nothing in flight; most bots stop here.
-                    decision = self._decision(bot, window, last, last, cache)
-                    if engine.idle(bot, decision, last):
-                        bot.last_candle_at = last.time
-                        if bot.config.int_id % PROGRESS_EVERY == turn:
-                            results.append((bot, StepOut(), last.time))
-                            due.add(bot.id)
-                        elif bot.position is not None:  # its equity, no progress write
-                            results.append((bot, StepOut(), None))
-                        continue
-                jobs.append((bot, partial(self._step_bot, bot, window, gap_by.get(key, ()), cache)))
-                results.append(None)
-                if bot.config.int_id % PROGRESS_EVERY == turn:
-                    due.add(bot.id)
-        for bot_id in sorted(multi):
-            jobs.append((self.bots[bot_id], partial(self._step_multi, self.bots[bot_id], gap_by)))
-            results.append(None)
-            due.add(bot_id)
-        # Open orders: one query per account, for single-pair bots and multi-pair legs alike.
-        await protection.survey([b for bot, _ in jobs for b in (bot.legs or [bot])], self.lanes)
-        stepped = iter(await self.lanes.run(jobs))  # in the order of a sequential run
-        done: list[tuple[BotState, StepOut, datetime | None]] = []
-        for r in results:
-            if r is None:
-                bot, out, entries = next(stepped)
-                r = (bot, out, bot.last_candle_at)
-                for intent in entries if isinstance(entries, list) else [entries]:
-                    if intent is not None:
-                        intents.append((intent, out))
-            done.append(r)
-        await self._enter(intents)
-        for bot, out, _ in done:
-            window = self.md.windows.get(bot.config.market)
-            if window is not None and window.last is not None:
-                if bot.position is not None or out.trades:
-                    out.equity = orders.equity_row(bot, window.last)
-        return [r for r in done if r[1].has_writes or r[0].id in due]
-
-    async def _step_bot(
-        self,
-        bot: BotState,
-        window: Any,
-        gaps: Sequence[GapReport],
-        cache: dict[tuple[str, str, datetime, bool], Decision],
-    ) -> _Stepped:
-        """One bot's step of this close (the candles it missed first); a live bot's runs
-        concurrently with other bots' (``lanes``). Returns the entry decided at the last
-        candle, to be placed after the credit hold."""
-        last = window.last
-        out = StepOut()
-        for g in gaps:
-            out.log(bot.config, "warning", g.describe(), action="candle_gap")
-        todo = window.since(bot.last_candle_at) if bot.last_candle_at else [last]
-        entry: EntryIntent | None = None
-        try:
-            for candle in todo:
-                decision = self._decision(bot, window, candle, last, cache)
-                intent = await self._step(bot, candle, decision, out)
-                if intent is None:
-                    continue
-                if candle is last:
-                    entry = intent
-                elif bot.config.is_paper:
-                    # A missed candle replayed: enter now, so the next candle fills
-                    # the entry as it would have without the gap.
-                    try:
-                        await self._enter([(intent, out)])
-                    except Exception as e:  # the hold failed: not the bot's fault
-                        raise _StepAborted(str(e)) from e
-                else:
-                    engine.missed_entry(intent, out)
-        except (psycopg.Error, OSError, _StepAborted):
-            raise  # the database, not the bot: the whole step is retried
-        except Exception as e:  # one bad bot never stops the others
-            if isinstance(e, Retryable):
-                out.log(
-                    bot.config,
-                    "warning",
-                    f"exchange unavailable, step skipped: {e}",
-                    action="step_retry_exhausted",
-                )
-            else:
-                engine.fail(bot, e, out)
-        if todo:
-            bot.last_candle_at = todo[-1].time
-        return bot, out, entry
-
-    async def _step_multi(self, bot: BotState, gaps: dict[MarketKey, list[GapReport]]) -> _Stepped:
-        """A multi-pair bot's step (``multipair.step``), its errors handled as ``_step_bot``'s."""
-        out = StepOut()
-        try:
-            entries = await multipair.step(
-                bot, out, self.md.windows, gaps, self._decision, self._enter_replayed
-            )
-        except (psycopg.Error, OSError, _StepAborted):
-            raise  # the database, not the bot: the whole step is retried
-        except Exception as e:  # one bad bot never stops the others
-            if not isinstance(e, Retryable):
-                engine.fail(bot, e, out)
-            else:
-                out.log(bot.config, "warning", f"exchange unavailable, step skipped: {e}")
-            return bot, out, None
-        return bot, out, entries
-
-    async def _enter_replayed(self, intents: list[tuple[EntryIntent, StepOut]]) -> None:
-        try:
-            await self._enter(intents)
-        except Exception as e:  # the hold failed: not the bot's fault
-            raise _StepAborted(str(e)) from e
-
-    def _decision(
-        self,
-        bot: BotState,
-        window: Any,
-        candle: Candle,
-        last: Candle,
-        cache: dict[tuple[str, str, datetime, bool], Decision],
-    ) -> Decision:
-        cfg = bot.config
-        k = (cfg.strategy, cfg.params_key, candle.time, bot.can_short)
-        d = cache.get(k)
-        if d is None:
-            arrays = window.arrays() if candle is last else window.arrays_until(candle.time)
-            strategy = get_strategy(cfg.strategy)
-            if len(arrays) < strategy.warmup(cfg.params) + 1:
-                d = Decision(False, False)
-            else:
-                d = Decision.from_signal(strategy.signals(arrays, cfg.params).at(-1), bot.can_short)
-            cache[k] = d
-        return d
-
-    async def _step(
-        self, bot: BotState, candle: Candle, decision: Decision, out: StepOut
-    ) -> EntryIntent | None:
-        if not bot.in_flight and engine.idle(bot, decision, candle):
-            return None  # nothing can fill, trigger or be decided: most bots on most candles
-        await engine.apply_fills(bot, candle, out)
-        await engine.apply_stops(bot, candle, out)
-        intent = await engine.plan_decision(bot, decision, candle, out)
-        await engine.protect(bot, candle, out)
-        return intent
-
-    async def _enter(self, intents: list[tuple[EntryIntent, StepOut]]) -> None:
-        if not intents:
-            return
-        holds = await self.credits.hold(
-            [
-                HoldRequest(
-                    i.bot.config.user_id, i.bot.id, i.client_order_id, i.bot.epoch, i.candle.time
-                )
-                for i, _ in intents
-            ]
-        )
-        jobs: list[tuple[BotState, Callable[[], Awaitable[None]]]] = []
-        for (intent, out), hold in zip(intents, holds.results, strict=True):
-            if intent.bot.id in holds.stale:
-                continue  # another worker leases the bot now: its persist is refused too
-            if hold is False:
-                engine.no_credits(intent, out)
-                continue
-            jobs.append((intent.bot, partial(engine.enter, intent, hold, out)))
-        await self.lanes.run(jobs)  # live bots' entries (and their stops) concurrently
-
-
-_Stepped = tuple[BotState, StepOut, EntryIntent | list[EntryIntent] | None]
-
-
-class _StepAborted(Exception):
-    """A step that cannot go on for a reason outside the bot (its credit hold failed)."""

@@ -4,7 +4,7 @@
 -- running. The fleet's own writes override nothing; a platform pause is not the owner's to
 -- override.
 begin;
-select plan(13);
+select plan(16);
 
 select tests.create_user(1701, 'oli@override.test');
 insert into public.plans (id, name, price_monthly, max_bots, max_strategies, live_trading)
@@ -17,15 +17,15 @@ insert into public.bots (id, user_id, name, exchange, trading_pair, timeframe, s
                          status, is_paper_trade, exchange_credential_id)
 select tests.id('bot', n), tests.id('user', 1701), 'live ' || n, 'binance', 'ETH/BTC', '5m', 'rsi', 1, 0.1, 'running',
        false, tests.id('cred', 1701)
-  from unnest(array[1701, 1702]) n;
+  from unnest(array[1701, 1702, 1703]) n;
 insert into public.trades (id, bot_id, user_id, exchange, trading_pair, side, amount, price, entry_time, is_paper_trade)
 select tests.id('trade', n), tests.id('bot', n), tests.id('user', 1701), 'binance', 'ETH/BTC', 'buy', 1, 0.1, now(), false
-  from unnest(array[1701, 1702]) n;
+  from unnest(array[1701, 1702, 1703]) n;
 insert into public.position_requests (user_id, bot_id, trade_id, kind, order_type, limit_price, timeout_s, on_timeout,
                                       is_paper_trade, idempotency_key, status, client_order_id)
 select tests.id('user', 1701), tests.id('bot', n), tests.id('trade', n), 'close', 'limit', 1, 600, 'cancel',
        false, 'k' || n, 'working', 'close-' || n
-  from unnest(array[1701, 1702]) n;
+  from unnest(array[1701, 1702, 1703]) n;
 
 create function pg_temp.as_owner(p_sql text) returns text
 language plpgsql
@@ -107,6 +107,23 @@ select results_eq($$select b.status, b.pause_cause, r.stop_status from public.bo
   $$values ('running', 'credits', 'paused')$$, 'a platform pause waits for the worker with its cause');
 select is(pg_temp.as_owner(format($$update public.bots set status = 'running' where id = %L$$, tests.id('bot', 1702))),
           '23514 bots_platform_pause_holds', 'a waiting platform pause holds');
+
+-- The fleet's daily loss pause waiting for the worker is the platform's too: it waits with
+-- its cause, until the next UTC day, and the owner cannot set the bot running past its limit.
+update public.bots set status = 'paused', status_reason = 'daily loss limit reached: lost 2 BTC on 2026-12-18 (limit 1)'
+ where id = tests.id('bot', 1703);
+select results_eq($$select b.status, b.pause_cause, b.pause_until > now(), r.stop_status, r.stop_reason from public.bots b
+                     join public.position_requests r on r.bot_id = b.id where b.id = tests.id('bot', 1703)$$,
+  $$values ('running', 'daily_loss', true, 'paused', 'daily loss limit reached: lost 2 BTC on 2026-12-18 (limit 1)')$$,
+  'a daily loss pause waits for the worker with its cause');
+select is(pg_temp.as_owner(format($$update public.bots set status = 'running' where id = %L$$, tests.id('bot', 1703))),
+          '23514 bots_platform_pause_holds', 'a waiting daily loss pause holds');
+select set_config('tradefleet.settled_bots', tests.id('bot', 1703)::text, true);
+update public.bots set status = 'paused', status_reason = 'daily loss limit reached: lost 2 BTC on 2026-12-18 (limit 1)'
+ where id = tests.id('bot', 1703);
+select set_config('tradefleet.settled_bots', '', true);
+select results_eq($$select status, pause_cause from public.bots where id = tests.id('bot', 1703)$$,
+  $$values ('paused', 'daily_loss')$$, 'the settled daily loss pause keeps its cause');
 
 select * from finish();
 rollback;
