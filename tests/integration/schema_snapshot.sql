@@ -4001,6 +4001,8 @@ declare
   v_chunk integer;
   v_lo bigint;
   v_hi bigint;
+  -- The largest magnitude an order's or a trade's amount, fee and profit hold (numeric(28,12)).
+  v_max numeric := 9999999999999999.999999999999;
 begin
   executed := 0; skipped := 0; notified := 0;
   v_exit := coalesce(case when p_sig.status = 'closed' then p_sig.exit_price end, p_sig.entry_price,
@@ -4045,7 +4047,7 @@ begin
                 'exchange', (f.trade).exchange, 'symbol', (f.trade).trading_pair,
                 'side', case (f.trade).direction when 'long' then 'sell' else 'buy' end, 'order_type', 'market',
                 'amount', (f.trade).amount, 'filled', (f.trade).amount, 'average_price', v_exit,
-                'fee', round((f.trade).amount * v_exit * private.copy_fee_rate(), 12),
+                'fee', least(round((f.trade).amount * v_exit * private.copy_fee_rate(), 12), v_max),
                 'fee_currency', split_part(split_part((f.trade).trading_pair, '/', 2), ':', 1),
                 'status', 'closed', 'reason', 'copy of signal ' || p_sig.id || ' closed', 'is_paper_trade', true, 'signal_id', p_sig.id,
                 'lease_epoch', f.epoch))
@@ -4054,9 +4056,10 @@ begin
                 'exit_price', v_exit, 'exit_time', now(), 'status', 'closed',
                 'exit_reason', case p_sig.status when 'cancelled' then 'signal_cancelled' else 'signal_closed' end,
                 'exit_order_id', md5('copy-order:' || p_sig.id || ':' || f.subscription_id || ':close')::uuid,
-                'fee', (f.trade).fee + round((f.trade).amount * v_exit * private.copy_fee_rate(), 12),
-                'profit', x.profit,
-                'profit_percentage', round(x.profit / ((f.trade).amount * (f.trade).price) * 100, 4),
+                'fee', least((f.trade).fee + round((f.trade).amount * v_exit * private.copy_fee_rate(), 12), v_max),
+                'profit', least(greatest(x.profit, -v_max), v_max),
+                'profit_percentage', least(greatest(round(x.profit / ((f.trade).amount * (f.trade).price) * 100, 4),
+                                                    -99999999.9999), 99999999.9999),
                 'lease_epoch', f.epoch))
                 from unnest(v_closes[v_lo:v_hi]) f
                 cross join lateral (select round(((v_exit - (f.trade).price) * (f.trade).amount

@@ -58,6 +58,15 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
         ),
     ),
     (
+        "saturation removed from a function",
+        "one subscriber's copy whose profit no trade holds stops a signal's close for everyone",
+        rewrite(
+            "private.signal_fan_out_close(public.signals, text)",
+            "'profit', least(greatest(x.profit, -v_max), v_max)",
+            "'profit', x.profit",
+        ),
+    ),
+    (
         "rate limit removed",
         "a provider changes a signal as often as they like, notifying every subscriber each time",
         "drop trigger signals_update_rate_limit on public.signals;",
