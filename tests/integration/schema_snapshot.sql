@@ -4113,6 +4113,7 @@ declare
   v_high numeric;
   v_last numeric;
   v_latest timestamptz;
+  v_entry numeric;
   -- Alerts arrive through the service but speak for the provider.
   v_service boolean := private.is_service() and new.source <> 'tradingview';
 begin
@@ -4173,11 +4174,24 @@ begin
       raise exception 'closing a signal needs its exit_price'
         using errcode = 'not_null_violation', constraint = 'signals_closed_has_exit_price';
     end if;
+    -- An entry the market never traded at (one published while the fleet held no recent
+    -- candles of the pair, so unchecked) counts as the nearest price of the market's range
+    -- from the day before its publication up to now.
+    v_entry := new.entry_price;
+    if not v_service and v_entry is not null and v_low is not null and (v_entry < v_low or v_entry > v_high) then
+      select r.low, r.high into v_low, v_high
+        from private.market_range(new.pair, least(old.created_at, v_latest) - interval '1 day' - interval '5 minutes') r;
+      if v_entry < v_low or v_entry > v_high then
+        v_entry := greatest(least(v_entry, v_high), v_low);
+      end if;
+    end if;
     new.status := 'closed';
     new.action := 'close';
     new.closed_at := now();
-    new.result_pct := case when new.entry_price is not null then
-      round((new.exit_price / new.entry_price - 1) * 100 * case new.side when 'long' then 1 else -1 end, 4) end;
+    -- Saturated at what the column holds: a close is always possible.
+    new.result_pct := case when v_entry is not null then
+      least(greatest(round((new.exit_price / v_entry - 1) * 100 * case new.side when 'long' then 1 else -1 end, 4),
+                     -99999999.9999), 99999999.9999) end;
   else
     new.status := 'updated';
     new.action := 'update';

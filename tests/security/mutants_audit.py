@@ -67,6 +67,15 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
         ),
     ),
     (
+        "market rule removed from a function",
+        "a provider's entry the market never traded at makes the result of his signal's close",
+        rewrite(
+            "private.signal_lifecycle()",
+            "v_entry := greatest(least(v_entry, v_high), v_low);",
+            "null;",
+        ),
+    ),
+    (
         "rate limit removed",
         "a provider changes a signal as often as they like, notifying every subscriber each time",
         "drop trigger signals_update_rate_limit on public.signals;",
