@@ -1154,6 +1154,60 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bot_rules() OWNER TO postgres;
+CREATE FUNCTION private.bot_void_idle_holds() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_bot public.bots;
+  v_voids jsonb;
+  v_delegated boolean;
+begin
+  if tg_op = 'DELETE' then
+    v_bot := old;
+    -- The owner's deletion takes their accounts with it: nothing to give back.
+    if not exists (select 1 from public.profiles p where p.id = v_bot.user_id) then
+      return null;
+    end if;
+  else
+    v_bot := new;
+  end if;
+  select jsonb_agg(jsonb_build_object(
+           'action', 'void', 'id', md5('bot-idle-hold:' || t.id::text)::uuid, 'pending_id', t.id,
+           'metadata', jsonb_build_object('reason', case when tg_op = 'DELETE' then 'bot_deleted'
+                                                         else 'bot_' || v_bot.status end))
+           order by t.id)
+    into v_voids
+    from public.credit_transfers t
+   where t.reference_type = 'order'
+     and t.phase = 'pending'
+     and t.metadata ->> 'bot_id' = v_bot.id::text
+     and not exists (select 1 from public.credit_transfers r where r.pending_id = t.id)
+     and (tg_op = 'DELETE'
+          or (t.metadata ? 'decided_at'
+              and (t.metadata ->> 'decided_at')::timestamptz <= v_bot.last_candle_at
+              and not exists (select 1 from public.orders o
+                               where o.client_order_id = t.reference_id
+                                 and o.status in ('pending', 'open', 'closed'))
+              and not exists (select 1 from public.position_requests q
+                               where q.bot_id = v_bot.id
+                                 and q.status in ('pending', 'working')
+                                 and q.id::text = t.metadata ->> 'request_id')));
+  if v_voids is null then
+    return null;
+  end if;
+  v_delegated := exists (select 1 from private.credit_delegations d where d.xact = pg_catalog.pg_current_xact_id());
+  if not v_delegated then
+    perform private.credit_delegate('the holds of a bot that stopped');
+  end if;
+  perform 1 from public.credit_create_transfers(v_voids);
+  if not v_delegated then
+    perform private.credit_delegate(null);
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.bot_void_idle_holds() OWNER TO postgres;
 CREATE FUNCTION private.bots_pause_settles_close() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -11704,6 +11758,8 @@ CREATE TRIGGER bots_pause_settles_close BEFORE UPDATE OF status ON public.bots F
 CREATE TRIGGER bots_platform_rules BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_rules();
 CREATE TRIGGER bots_updated_at BEFORE UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER bots_validate_limits BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();
+CREATE TRIGGER bots_void_holds_deleted AFTER DELETE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_void_idle_holds();
+CREATE TRIGGER bots_void_idle_holds AFTER UPDATE OF status, last_candle_at ON public.bots FOR EACH ROW WHEN (((new.status = ANY (ARRAY['stopped'::text, 'error'::text])) AND ((old.status IS DISTINCT FROM new.status) OR (old.last_candle_at IS DISTINCT FROM new.last_candle_at)))) EXECUTE FUNCTION private.bot_void_idle_holds();
 CREATE TRIGGER brokerage_accounts_updated_at BEFORE UPDATE ON public.brokerage_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER brokerage_connections_updated_at BEFORE UPDATE ON public.brokerage_connections FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER brokerage_positions_updated_at BEFORE UPDATE ON public.brokerage_positions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -12352,6 +12408,7 @@ REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_live_pairs_aal2() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bot_void_idle_holds() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bots_pause_settles_close() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bots_running_overrides_pause() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.caller_email() FROM PUBLIC;

@@ -76,6 +76,15 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
         ),
     ),
     (
+        "ledger rule removed from a function",
+        "a user stops his bot to get back the credits held for an order that may still fill",
+        rewrite(
+            "private.bot_void_idle_holds()",
+            "and o.status in ('pending', 'open', 'closed'))",
+            "and false)",
+        ),
+    ),
+    (
         "rate limit removed",
         "a provider changes a signal as often as they like, notifying every subscriber each time",
         "drop trigger signals_update_rate_limit on public.signals;",
