@@ -823,6 +823,17 @@ CREATE FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p
           jsonb_build_object('subscription_id', p_sub.id, 'plan_id', p_sub.plan_id) || coalesce(p_data, '{}'))
 $$;
 ALTER FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) OWNER TO postgres;
+CREATE FUNCTION private.sizing_number(p_value jsonb) RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_value) = 'number' then (p_value #>> '{}')::numeric
+    when jsonb_typeof(p_value) = 'string' and (p_value #>> '{}') ~ '^[0-9]{1,15}(\.[0-9]{1,12})?$'
+      then (p_value #>> '{}')::numeric
+  end
+$_$;
+ALTER FUNCTION private.sizing_number(p_value jsonb) OWNER TO postgres;
 CREATE TABLE public.bots (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid DEFAULT auth.uid() NOT NULL,
@@ -885,6 +896,11 @@ CREATE TABLE public.bots (
     CONSTRAINT bots_limit_offset_range CHECK (((limit_offset >= (0)::numeric) AND (limit_offset <= (10)::numeric))),
     CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
     CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
+    CONSTRAINT bots_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 16384))),
+    CONSTRAINT bots_metadata_paper_costs CHECK ((((NOT (metadata ? 'paper_fee'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_fee'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_fee'::text)) <= 0.5)), false)) AND ((NOT (metadata ? 'paper_slippage'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_slippage'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_slippage'::text)) <= 0.5)), false)))),
+    CONSTRAINT bots_metadata_paper_volume_share_range CHECK (((NOT (metadata ? 'paper_volume_share'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_volume_share'::text)) > (0)::numeric) AND (private.sizing_number((metadata -> 'paper_volume_share'::text)) <= (1)::numeric)), false))),
+    CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text, 'unlimited'::text]))),
+    CONSTRAINT bots_name_length CHECK ((char_length(name) <= 200)),
     CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
     CONSTRAINT bots_order_timeout_range CHECK (((entry_timeout >= 1) AND (exit_timeout >= 1) AND (entry_timeout <=
 CASE order_timeout_unit
@@ -896,6 +912,7 @@ CASE order_timeout_unit
     ELSE 1000
 END))),
     CONSTRAINT bots_order_timeout_unit_known CHECK ((order_timeout_unit = ANY (ARRAY['minutes'::text, 'candles'::text]))),
+    CONSTRAINT bots_parameters_object CHECK (((jsonb_typeof(parameters) = 'object'::text) AND (pg_column_size(parameters) <= 16384))),
     CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
     CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -904,6 +921,7 @@ END))),
     CONSTRAINT bots_stake_amount_finite CHECK ((stake_amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_stake_amount_positive CHECK ((stake_amount > (0)::numeric)),
     CONSTRAINT bots_status_known CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'error'::text, 'paused'::text]))),
+    CONSTRAINT bots_status_reason_length CHECK ((char_length(status_reason) <= 2000)),
     CONSTRAINT bots_stop_loss_finite CHECK ((stop_loss <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_stop_loss_percent CHECK (((stop_loss > (0)::numeric) AND (stop_loss < (100)::numeric))),
     CONSTRAINT bots_stop_positions_known CHECK ((stop_positions = ANY (ARRAY['close'::text, 'keep'::text]))),
@@ -1262,6 +1280,80 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bots_pause_settles_close() OWNER TO postgres;
+CREATE FUNCTION private.bots_repair_legacy_rows() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  with bad as (
+    select b.id, b.name, b.status_reason, b.metadata, b.parameters,
+           char_length(b.name) > 200 as long_name,
+           coalesce(char_length(b.status_reason) > 2000, false) as long_reason,
+           not coalesce(jsonb_typeof(b.parameters) = 'object' and pg_column_size(b.parameters) <= 16384, false)
+             as bad_parameters,
+           not coalesce(jsonb_typeof(b.metadata) = 'object' and pg_column_size(b.metadata) <= 16384, false)
+             as bad_metadata
+      from public.bots b
+     where char_length(b.name) > 200
+        or coalesce(char_length(b.status_reason) > 2000, false)
+        or not coalesce(jsonb_typeof(b.parameters) = 'object' and pg_column_size(b.parameters) <= 16384, false)
+        or not coalesce(jsonb_typeof(b.metadata) = 'object' and pg_column_size(b.metadata) <= 16384, false)
+        or coalesce(b.metadata ->> 'sizing', 'stake') not in ('stake', 'risk', 'unlimited')
+        or (b.metadata ? 'paper_fee'
+            and not coalesce(private.sizing_number(b.metadata -> 'paper_fee') between 0 and 0.5, false))
+        or (b.metadata ? 'paper_slippage'
+            and not coalesce(private.sizing_number(b.metadata -> 'paper_slippage') between 0 and 0.5, false))
+        or (b.metadata ? 'paper_volume_share'
+            and not coalesce(private.sizing_number(b.metadata -> 'paper_volume_share') > 0
+                             and private.sizing_number(b.metadata -> 'paper_volume_share') <= 1, false))
+       for update of b
+  ), fixed as (
+    select d.id, d.name as old_name, d.status_reason as old_status_reason, d.parameters as old_parameters,
+           d.metadata as old_metadata,
+           case when d.long_name then left(d.name, 200) else d.name end as name,
+           case when d.long_reason then left(d.status_reason, 2000) else d.status_reason end as status_reason,
+           case when d.bad_parameters then '{}'::jsonb else d.parameters end as parameters,
+           case when d.bad_metadata then '{}'::jsonb
+                else d.metadata - array_remove(array[
+                       case when coalesce(d.metadata ->> 'sizing', 'stake') not in ('stake', 'risk', 'unlimited')
+                            then 'sizing' end,
+                       case when d.metadata ? 'paper_fee'
+                             and not coalesce(private.sizing_number(d.metadata -> 'paper_fee') between 0 and 0.5, false)
+                            then 'paper_fee' end,
+                       case when d.metadata ? 'paper_slippage'
+                             and not coalesce(private.sizing_number(d.metadata -> 'paper_slippage') between 0 and 0.5, false)
+                            then 'paper_slippage' end,
+                       case when d.metadata ? 'paper_volume_share'
+                             and not coalesce(private.sizing_number(d.metadata -> 'paper_volume_share') > 0
+                                              and private.sizing_number(d.metadata -> 'paper_volume_share') <= 1, false)
+                            then 'paper_volume_share' end], null)
+           end as metadata
+      from bad d
+  ), kept as (
+    insert into private.bots_legacy_values (bot_id, field, value)
+    select f.id, v.field, v.value
+      from fixed f
+     cross join lateral (values ('name', case when f.name is distinct from f.old_name then to_jsonb(f.old_name) end),
+                                ('status_reason', case when f.status_reason is distinct from f.old_status_reason
+                                                       then to_jsonb(f.old_status_reason) end),
+                                ('parameters', case when f.parameters is distinct from f.old_parameters
+                                                    then coalesce(f.old_parameters, 'null'::jsonb) end),
+                                ('metadata', case when f.metadata is distinct from f.old_metadata
+                                                  then coalesce(f.old_metadata, 'null'::jsonb) end)) v(field, value)
+     where v.value is not null
+    on conflict (bot_id, field) do nothing
+  )
+  update public.bots b
+     set name = f.name, status_reason = f.status_reason, parameters = f.parameters, metadata = f.metadata
+    from fixed f
+   where b.id = f.id;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.bots_repair_legacy_rows() OWNER TO postgres;
 CREATE FUNCTION private.bots_running_overrides_pause() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4317,17 +4409,6 @@ CREATE FUNCTION private.sizing_is_valid(p_sizing jsonb) RETURNS boolean
      and (coalesce(p_sizing ->> 'mode', 'stake') <> 'percent_balance' or p_sizing ? 'percent')
 $$;
 ALTER FUNCTION private.sizing_is_valid(p_sizing jsonb) OWNER TO postgres;
-CREATE FUNCTION private.sizing_number(p_value jsonb) RETURNS numeric
-    LANGUAGE sql IMMUTABLE
-    SET search_path TO ''
-    AS $_$
-  select case
-    when jsonb_typeof(p_value) = 'number' then (p_value #>> '{}')::numeric
-    when jsonb_typeof(p_value) = 'string' and (p_value #>> '{}') ~ '^[0-9]{1,15}(\.[0-9]{1,12})?$'
-      then (p_value #>> '{}')::numeric
-  end
-$_$;
-ALTER FUNCTION private.sizing_number(p_value jsonb) OWNER TO postgres;
 CREATE FUNCTION private.strategy_material_edit() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -10493,6 +10574,13 @@ CREATE TABLE private.billing_reminders (
     sent_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.billing_reminders OWNER TO postgres;
+CREATE TABLE private.bots_legacy_values (
+    bot_id uuid NOT NULL,
+    field text NOT NULL,
+    value jsonb,
+    repaired_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.bots_legacy_values OWNER TO postgres;
 CREATE TABLE private.credit_delegations (
     xact xid8 NOT NULL,
     purpose text NOT NULL,
@@ -11362,6 +11450,8 @@ ALTER TABLE ONLY private.billing_refunds
     ADD CONSTRAINT billing_refunds_pkey PRIMARY KEY (invoice_id, refund_ref);
 ALTER TABLE ONLY private.billing_reminders
     ADD CONSTRAINT billing_reminders_pkey PRIMARY KEY (subscription_id, period_end, days_before);
+ALTER TABLE ONLY private.bots_legacy_values
+    ADD CONSTRAINT bots_legacy_values_pkey PRIMARY KEY (bot_id, field);
 ALTER TABLE ONLY private.credit_delegations
     ADD CONSTRAINT credit_delegations_pkey PRIMARY KEY (xact);
 ALTER TABLE ONLY private.credit_open_holds
@@ -11424,22 +11514,8 @@ ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_pkey PRIMARY KEY (bot_id);
 ALTER TABLE ONLY public.bot_logs
     ADD CONSTRAINT bot_logs_pkey PRIMARY KEY (id, created_at);
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 16384))) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_paper_costs CHECK ((((NOT (metadata ? 'paper_fee'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_fee'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_fee'::text)) <= 0.5)), false)) AND ((NOT (metadata ? 'paper_slippage'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_slippage'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_slippage'::text)) <= 0.5)), false)))) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_paper_volume_share_range CHECK (((NOT (metadata ? 'paper_volume_share'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_volume_share'::text)) > (0)::numeric) AND (private.sizing_number((metadata -> 'paper_volume_share'::text)) <= (1)::numeric)), false))) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text, 'unlimited'::text]))) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_name_length CHECK ((char_length(name) <= 200)) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_parameters_object CHECK (((jsonb_typeof(parameters) = 'object'::text) AND (pg_column_size(parameters) <= 16384))) NOT VALID;
 ALTER TABLE ONLY public.bots
     ADD CONSTRAINT bots_pkey PRIMARY KEY (id);
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_status_reason_length CHECK ((char_length(status_reason) <= 2000)) NOT VALID;
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT brokerage_accounts_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.brokerage_accounts
@@ -12368,6 +12444,10 @@ REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_retry_offsets() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.billing_retry_offsets() TO service_role;
 REVOKE ALL ON FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.sizing_number(p_value jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO anon;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO service_role;
 GRANT ALL ON TABLE public.bots TO service_role;
 GRANT SELECT,DELETE ON TABLE public.bots TO authenticated;
 GRANT INSERT(id) ON TABLE public.bots TO authenticated;
@@ -12410,6 +12490,7 @@ REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_void_idle_holds() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bots_pause_settles_close() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bots_repair_legacy_rows() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bots_running_overrides_pause() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.caller_email() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.caller_email() TO authenticated;
@@ -12590,10 +12671,6 @@ REVOKE ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO anon;
 GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO authenticated;
 GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO service_role;
-REVOKE ALL ON FUNCTION private.sizing_number(p_value jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO anon;
-GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO authenticated;
-GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO service_role;
 REVOKE ALL ON FUNCTION private.strategy_material_edit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_price_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_subscription_lapsed() FROM PUBLIC;
