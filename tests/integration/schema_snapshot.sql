@@ -1430,6 +1430,25 @@ begin
 end;
 $$;
 ALTER FUNCTION private.cancel_position_requests() OWNER TO postgres;
+CREATE FUNCTION private.sizing_is_valid(p_sizing jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_typeof(p_sizing) = 'object'
+     and pg_column_size(p_sizing) <= 2048
+     and not exists (select 1 from jsonb_object_keys(p_sizing) k
+                      where k not in ('mode', 'amount', 'percent', 'max_amount', 'max_leverage'))
+     and coalesce(p_sizing ->> 'mode', 'stake') in ('stake', 'fixed_base', 'fixed_quote', 'percent_balance')
+     and (not p_sizing ? 'mode' or jsonb_typeof(p_sizing -> 'mode') = 'string')
+     and (not p_sizing ? 'amount' or coalesce(private.sizing_number(p_sizing -> 'amount') between 1e-12 and 1e12, false))
+     and (not p_sizing ? 'max_amount' or coalesce(private.sizing_number(p_sizing -> 'max_amount') between 1e-12 and 1e12, false))
+     and (not p_sizing ? 'percent' or coalesce(private.sizing_number(p_sizing -> 'percent') > 0
+                                               and private.sizing_number(p_sizing -> 'percent') <= 100, false))
+     and (not p_sizing ? 'max_leverage' or coalesce(private.sizing_number(p_sizing -> 'max_leverage') between 1 and 125, false))
+     and (coalesce(p_sizing ->> 'mode', 'stake') not in ('fixed_base', 'fixed_quote') or p_sizing ? 'amount')
+     and (coalesce(p_sizing ->> 'mode', 'stake') <> 'percent_balance' or p_sizing ? 'percent')
+$$;
+ALTER FUNCTION private.sizing_is_valid(p_sizing jsonb) OWNER TO postgres;
 CREATE TABLE public.strategy_subscriptions (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     strategy_id uuid NOT NULL,
@@ -1451,6 +1470,7 @@ CREATE TABLE public.strategy_subscriptions (
     CONSTRAINT strategy_subscriptions_next_price_not_negative CHECK ((next_price >= (0)::numeric)),
     CONSTRAINT strategy_subscriptions_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT strategy_subscriptions_price_not_negative CHECK ((price >= (0)::numeric)),
+    CONSTRAINT strategy_subscriptions_sizing_valid CHECK (private.sizing_is_valid(sizing)),
     CONSTRAINT strategy_subscriptions_status_known CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text, 'cancelled'::text, 'expired'::text])))
 );
 ALTER TABLE public.strategy_subscriptions OWNER TO postgres;
@@ -4390,25 +4410,6 @@ begin
 end;
 $$;
 ALTER FUNCTION private.signal_update_rate_limit() OWNER TO postgres;
-CREATE FUNCTION private.sizing_is_valid(p_sizing jsonb) RETURNS boolean
-    LANGUAGE sql IMMUTABLE
-    SET search_path TO ''
-    AS $$
-  select jsonb_typeof(p_sizing) = 'object'
-     and pg_column_size(p_sizing) <= 2048
-     and not exists (select 1 from jsonb_object_keys(p_sizing) k
-                      where k not in ('mode', 'amount', 'percent', 'max_amount', 'max_leverage'))
-     and coalesce(p_sizing ->> 'mode', 'stake') in ('stake', 'fixed_base', 'fixed_quote', 'percent_balance')
-     and (not p_sizing ? 'mode' or jsonb_typeof(p_sizing -> 'mode') = 'string')
-     and (not p_sizing ? 'amount' or coalesce(private.sizing_number(p_sizing -> 'amount') between 1e-12 and 1e12, false))
-     and (not p_sizing ? 'max_amount' or coalesce(private.sizing_number(p_sizing -> 'max_amount') between 1e-12 and 1e12, false))
-     and (not p_sizing ? 'percent' or coalesce(private.sizing_number(p_sizing -> 'percent') > 0
-                                               and private.sizing_number(p_sizing -> 'percent') <= 100, false))
-     and (not p_sizing ? 'max_leverage' or coalesce(private.sizing_number(p_sizing -> 'max_leverage') between 1 and 125, false))
-     and (coalesce(p_sizing ->> 'mode', 'stake') not in ('fixed_base', 'fixed_quote') or p_sizing ? 'amount')
-     and (coalesce(p_sizing ->> 'mode', 'stake') <> 'percent_balance' or p_sizing ? 'percent')
-$$;
-ALTER FUNCTION private.sizing_is_valid(p_sizing jsonb) OWNER TO postgres;
 CREATE FUNCTION private.strategy_material_edit() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -4464,6 +4465,31 @@ begin
 end;
 $$;
 ALTER FUNCTION private.strategy_subscription_lapsed() OWNER TO postgres;
+CREATE FUNCTION private.subscriptions_repair_legacy_sizing() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  with bad as (
+    select s.id, s.sizing from public.strategy_subscriptions s
+     where not coalesce(private.sizing_is_valid(s.sizing), false)
+       for update of s
+  ), kept as (
+    insert into private.strategy_subscriptions_legacy_sizing (subscription_id, sizing)
+    select d.id, d.sizing from bad d
+    on conflict (subscription_id) do nothing
+  )
+  update public.strategy_subscriptions s
+     set sizing = '{}'::jsonb, auto_execute = false
+    from bad d
+   where s.id = d.id;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.subscriptions_repair_legacy_sizing() OWNER TO postgres;
 CREATE FUNCTION private.sync_user_role() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -10647,6 +10673,12 @@ CREATE TABLE private.signal_fanouts (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.signal_fanouts OWNER TO postgres;
+CREATE TABLE private.strategy_subscriptions_legacy_sizing (
+    subscription_id uuid NOT NULL,
+    sizing jsonb,
+    repaired_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.strategy_subscriptions_legacy_sizing OWNER TO postgres;
 CREATE TABLE private.trade_daily_totals (
     day date NOT NULL,
     quote text NOT NULL,
@@ -11470,6 +11502,8 @@ ALTER TABLE ONLY private.rate_limit_buckets
     ADD CONSTRAINT rate_limit_buckets_pkey PRIMARY KEY (bucket);
 ALTER TABLE ONLY private.signal_fanouts
     ADD CONSTRAINT signal_fanouts_pkey PRIMARY KEY (signal_id, phase);
+ALTER TABLE ONLY private.strategy_subscriptions_legacy_sizing
+    ADD CONSTRAINT strategy_subscriptions_legacy_sizing_pkey PRIMARY KEY (subscription_id);
 ALTER TABLE ONLY private.trade_daily_totals
     ADD CONSTRAINT trade_daily_totals_pkey PRIMARY KEY (day, quote, shard);
 ALTER TABLE ONLY private.tradingview_tokens
@@ -11654,8 +11688,6 @@ ALTER TABLE ONLY public.strategy_subscriptions
     ADD CONSTRAINT strategy_subscriptions_one_per_subscriber UNIQUE (strategy_id, subscriber_id);
 ALTER TABLE ONLY public.strategy_subscriptions
     ADD CONSTRAINT strategy_subscriptions_pkey PRIMARY KEY (id);
-ALTER TABLE public.strategy_subscriptions
-    ADD CONSTRAINT strategy_subscriptions_sizing_valid CHECK (private.sizing_is_valid(sizing)) NOT VALID;
 ALTER TABLE ONLY public.subscriptions
     ADD CONSTRAINT subscriptions_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.symbol_prices
@@ -12496,6 +12528,10 @@ REVOKE ALL ON FUNCTION private.caller_email() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.caller_email() TO authenticated;
 GRANT ALL ON FUNCTION private.caller_email() TO service_role;
 REVOKE ALL ON FUNCTION private.cancel_position_requests() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO anon;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO service_role;
 GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
 GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
 GRANT UPDATE(auto_execute) ON TABLE public.strategy_subscriptions TO authenticated;
@@ -12667,13 +12703,10 @@ REVOKE ALL ON FUNCTION private.signal_first_announcement(p_signal_id uuid, p_pha
 REVOKE ALL ON FUNCTION private.signal_lifecycle() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_rate_limit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_update_rate_limit() FROM PUBLIC;
-REVOKE ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO anon;
-GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO authenticated;
-GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO service_role;
 REVOKE ALL ON FUNCTION private.strategy_material_edit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_price_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_subscription_lapsed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.subscriptions_repair_legacy_sizing() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sync_user_role() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.trade_totals_apply() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.trade_totals_truncate() FROM PUBLIC;
