@@ -10262,8 +10262,11 @@ begin
   if exists (select 1 from public.trades t join public.bots b on b.id = t.bot_id
               where b.organisation_id = p_organisation_id and t.status = 'open')
      or exists (select 1 from public.position_requests r join public.bots b on b.id = r.bot_id
-                 where b.organisation_id = p_organisation_id and r.status in ('pending', 'working')) then
-    raise exception 'the organisation''s bots hold open positions or pending requests, paid by the paying owner; close them first'
+                 where b.organisation_id = p_organisation_id and r.status in ('pending', 'working'))
+     -- An entry resting on the book: its credit hold is the old owner's, its fill the new one's.
+     or exists (select 1 from public.orders o join public.bots b on b.id = o.bot_id
+                 where b.organisation_id = p_organisation_id and o.status in ('pending', 'open')) then
+    raise exception 'the organisation''s bots hold open positions, resting orders or pending requests, paid by the paying owner; close or cancel them first'
       using errcode = 'check_violation', constraint = 'organisations_transfer_open_positions';
   end if;
   -- Live bots trade with the paying owner's exchange keys, which stay theirs: they move to

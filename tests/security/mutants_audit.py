@@ -85,6 +85,15 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
         ),
     ),
     (
+        "money check removed from a function",
+        "a hand-over leaves a resting entry whose fill the old owner's credit hold pays",
+        rewrite(
+            "public.transfer_organisation_ownership(uuid, uuid)",
+            "where b.organisation_id = p_organisation_id and o.status in ('pending', 'open')",
+            "where false",
+        ),
+    ),
+    (
         "rate limit removed",
         "a provider changes a signal as often as they like, notifying every subscriber each time",
         "drop trigger signals_update_rate_limit on public.signals;",
