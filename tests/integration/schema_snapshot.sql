@@ -4284,17 +4284,22 @@ declare
   v_service boolean := private.is_service() and new.source <> 'tradingview';
 begin
   if tg_op = 'INSERT' then
-    -- The entry, like the exit, is a price the market traded at: over the last day of the
-    -- fleet's candles of the pair, when it holds any.
+    -- The entry, like the exit, is a price the market traded at: over the last hour of the
+    -- fleet's candles of the pair (each market's latest candle included, whatever its
+    -- timeframe), when they reach into the last hour.
     if not v_service and new.entry_price is not null then
-      select max(m.open_time) into v_latest from public.market_latest_candles m where m.symbol = new.pair;
-      -- Candles of a market no bot trades any more say nothing of today's price.
-      if v_latest >= now() - interval '2 days' then
-        select r.low, r.high into v_low, v_high
-          from private.market_range(new.pair, v_latest - interval '1 day' - interval '5 minutes') r;
+      -- When the fleet's latest candle of the pair closes (or will).
+      select max(m.open_time + case m.timeframe when '1m' then interval '1 minute' when '5m' then interval '5 minutes'
+                                                when '15m' then interval '15 minutes' when '30m' then interval '30 minutes'
+                                                when '1h' then interval '1 hour' when '4h' then interval '4 hours'
+                                                else interval '1 day' end)
+        into v_latest from public.market_latest_candles m where m.symbol = new.pair;
+      -- Candles of a market no bot trades any more say nothing of the price now.
+      if v_latest >= now() - interval '1 hour' then
+        select r.low, r.high into v_low, v_high from private.market_range(new.pair, now() - interval '1 hour') r;
       end if;
       if v_low is not null and (new.entry_price < v_low or new.entry_price > v_high) then
-        raise exception 'entry price % is outside the market''s range for % over its last day (% to %)',
+        raise exception 'entry price % is outside the market''s range for % over its last hour (% to %)',
           new.entry_price, new.pair, v_low, v_high
           using errcode = 'check_violation', constraint = 'signals_entry_within_market';
       end if;
@@ -4327,8 +4332,10 @@ begin
     if not v_service then
       select m.close, m.open_time into v_last, v_latest
         from public.market_latest_candles m where m.symbol = new.pair order by m.open_time desc limit 1;
+      -- An exit is a price the market traded at since the signal was published (or, on a
+      -- market whose candles stopped before, its latest candle's).
       select r.low, r.high into v_low, v_high
-        from private.market_range(new.pair, least(old.created_at, v_latest - interval '1 day') - interval '5 minutes') r;
+        from private.market_range(new.pair, old.created_at - interval '5 minutes') r;
       if new.exit_price is null then
         new.exit_price := v_last;
       elsif v_low is not null and (new.exit_price < v_low or new.exit_price > v_high) then
@@ -4342,11 +4349,11 @@ begin
     end if;
     -- An entry the market never traded at (one published while the fleet held no recent
     -- candles of the pair, so unchecked) counts as the nearest price of the market's range
-    -- from the day before its publication up to now.
+    -- from the hour before its publication up to now.
     v_entry := new.entry_price;
     if not v_service and v_entry is not null and v_low is not null and (v_entry < v_low or v_entry > v_high) then
       select r.low, r.high into v_low, v_high
-        from private.market_range(new.pair, least(old.created_at, v_latest) - interval '1 day' - interval '5 minutes') r;
+        from private.market_range(new.pair, least(old.created_at, v_latest) - interval '1 hour') r;
       if v_entry < v_low or v_entry > v_high then
         v_entry := greatest(least(v_entry, v_high), v_low);
       end if;

@@ -94,6 +94,24 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
         ),
     ),
     (
+        "market rule widened in a function",
+        "a provider enters at the day's low in hindsight, writing their own wins",
+        rewrite(
+            "private.signal_lifecycle()",
+            "from private.market_range(new.pair, now() - interval '1 hour') r;",
+            "from private.market_range(new.pair, now() - interval '1 day') r;",
+        ),
+    ),
+    (
+        "market rule widened in a function",
+        "a provider exits at a price from before the signal was published",
+        rewrite(
+            "private.signal_lifecycle()",
+            "from private.market_range(new.pair, old.created_at - interval '5 minutes') r;",
+            "from private.market_range(new.pair, old.created_at - interval '1 day') r;",
+        ),
+    ),
+    (
         "rate limit removed",
         "a provider changes a signal as often as they like, notifying every subscriber each time",
         "drop trigger signals_update_rate_limit on public.signals;",
