@@ -823,6 +823,17 @@ CREATE FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p
           jsonb_build_object('subscription_id', p_sub.id, 'plan_id', p_sub.plan_id) || coalesce(p_data, '{}'))
 $$;
 ALTER FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) OWNER TO postgres;
+CREATE FUNCTION private.sizing_number(p_value jsonb) RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select case
+    when jsonb_typeof(p_value) = 'number' then (p_value #>> '{}')::numeric
+    when jsonb_typeof(p_value) = 'string' and (p_value #>> '{}') ~ '^[0-9]{1,15}(\.[0-9]{1,12})?$'
+      then (p_value #>> '{}')::numeric
+  end
+$_$;
+ALTER FUNCTION private.sizing_number(p_value jsonb) OWNER TO postgres;
 CREATE TABLE public.bots (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid DEFAULT auth.uid() NOT NULL,
@@ -885,6 +896,11 @@ CREATE TABLE public.bots (
     CONSTRAINT bots_limit_offset_range CHECK (((limit_offset >= (0)::numeric) AND (limit_offset <= (10)::numeric))),
     CONSTRAINT bots_live_needs_credentials CHECK ((is_paper_trade OR (exchange_credential_id IS NOT NULL))),
     CONSTRAINT bots_max_open_trades_positive CHECK (((max_open_trades >= 1) AND (max_open_trades <= 100))),
+    CONSTRAINT bots_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 16384))),
+    CONSTRAINT bots_metadata_paper_costs CHECK ((((NOT (metadata ? 'paper_fee'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_fee'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_fee'::text)) <= 0.5)), false)) AND ((NOT (metadata ? 'paper_slippage'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_slippage'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_slippage'::text)) <= 0.5)), false)))),
+    CONSTRAINT bots_metadata_paper_volume_share_range CHECK (((NOT (metadata ? 'paper_volume_share'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_volume_share'::text)) > (0)::numeric) AND (private.sizing_number((metadata -> 'paper_volume_share'::text)) <= (1)::numeric)), false))),
+    CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text, 'unlimited'::text]))),
+    CONSTRAINT bots_name_length CHECK ((char_length(name) <= 200)),
     CONSTRAINT bots_name_not_blank CHECK ((btrim(name) <> ''::text)),
     CONSTRAINT bots_order_timeout_range CHECK (((entry_timeout >= 1) AND (exit_timeout >= 1) AND (entry_timeout <=
 CASE order_timeout_unit
@@ -896,6 +912,7 @@ CASE order_timeout_unit
     ELSE 1000
 END))),
     CONSTRAINT bots_order_timeout_unit_known CHECK ((order_timeout_unit = ANY (ARRAY['minutes'::text, 'candles'::text]))),
+    CONSTRAINT bots_parameters_object CHECK (((jsonb_typeof(parameters) = 'object'::text) AND (pg_column_size(parameters) <= 16384))),
     CONSTRAINT bots_pause_cause_known CHECK ((pause_cause = ANY (ARRAY['plan'::text, 'credits'::text, 'daily_loss'::text, 'subscription'::text]))),
     CONSTRAINT bots_profit_finite CHECK ((profit <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_profit_percentage_finite CHECK ((profit_percentage <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
@@ -904,6 +921,7 @@ END))),
     CONSTRAINT bots_stake_amount_finite CHECK ((stake_amount <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_stake_amount_positive CHECK ((stake_amount > (0)::numeric)),
     CONSTRAINT bots_status_known CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'error'::text, 'paused'::text]))),
+    CONSTRAINT bots_status_reason_length CHECK ((char_length(status_reason) <= 2000)),
     CONSTRAINT bots_stop_loss_finite CHECK ((stop_loss <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT bots_stop_loss_percent CHECK (((stop_loss > (0)::numeric) AND (stop_loss < (100)::numeric))),
     CONSTRAINT bots_stop_positions_known CHECK ((stop_positions = ANY (ARRAY['close'::text, 'keep'::text]))),
@@ -1154,6 +1172,60 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bot_rules() OWNER TO postgres;
+CREATE FUNCTION private.bot_void_idle_holds() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_bot public.bots;
+  v_voids jsonb;
+  v_delegated boolean;
+begin
+  if tg_op = 'DELETE' then
+    v_bot := old;
+    -- The owner's deletion takes their accounts with it: nothing to give back.
+    if not exists (select 1 from public.profiles p where p.id = v_bot.user_id) then
+      return null;
+    end if;
+  else
+    v_bot := new;
+  end if;
+  select jsonb_agg(jsonb_build_object(
+           'action', 'void', 'id', md5('bot-idle-hold:' || t.id::text)::uuid, 'pending_id', t.id,
+           'metadata', jsonb_build_object('reason', case when tg_op = 'DELETE' then 'bot_deleted'
+                                                         else 'bot_' || v_bot.status end))
+           order by t.id)
+    into v_voids
+    from public.credit_transfers t
+   where t.reference_type = 'order'
+     and t.phase = 'pending'
+     and t.metadata ->> 'bot_id' = v_bot.id::text
+     and not exists (select 1 from public.credit_transfers r where r.pending_id = t.id)
+     and (tg_op = 'DELETE'
+          or (t.metadata ? 'decided_at'
+              and (t.metadata ->> 'decided_at')::timestamptz <= v_bot.last_candle_at
+              and not exists (select 1 from public.orders o
+                               where o.client_order_id = t.reference_id
+                                 and o.status in ('pending', 'open', 'closed'))
+              and not exists (select 1 from public.position_requests q
+                               where q.bot_id = v_bot.id
+                                 and q.status in ('pending', 'working')
+                                 and q.id::text = t.metadata ->> 'request_id')));
+  if v_voids is null then
+    return null;
+  end if;
+  v_delegated := exists (select 1 from private.credit_delegations d where d.xact = pg_catalog.pg_current_xact_id());
+  if not v_delegated then
+    perform private.credit_delegate('the holds of a bot that stopped');
+  end if;
+  perform 1 from public.credit_create_transfers(v_voids);
+  if not v_delegated then
+    perform private.credit_delegate(null);
+  end if;
+  return null;
+end;
+$$;
+ALTER FUNCTION private.bot_void_idle_holds() OWNER TO postgres;
 CREATE FUNCTION private.bots_pause_settles_close() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1215,6 +1287,80 @@ begin
 end;
 $$;
 ALTER FUNCTION private.bots_pause_settles_close() OWNER TO postgres;
+CREATE FUNCTION private.bots_repair_legacy_rows() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  with bad as (
+    select b.id, b.name, b.status_reason, b.metadata, b.parameters,
+           char_length(b.name) > 200 as long_name,
+           coalesce(char_length(b.status_reason) > 2000, false) as long_reason,
+           not coalesce(jsonb_typeof(b.parameters) = 'object' and pg_column_size(b.parameters) <= 16384, false)
+             as bad_parameters,
+           not coalesce(jsonb_typeof(b.metadata) = 'object' and pg_column_size(b.metadata) <= 16384, false)
+             as bad_metadata
+      from public.bots b
+     where char_length(b.name) > 200
+        or coalesce(char_length(b.status_reason) > 2000, false)
+        or not coalesce(jsonb_typeof(b.parameters) = 'object' and pg_column_size(b.parameters) <= 16384, false)
+        or not coalesce(jsonb_typeof(b.metadata) = 'object' and pg_column_size(b.metadata) <= 16384, false)
+        or coalesce(b.metadata ->> 'sizing', 'stake') not in ('stake', 'risk', 'unlimited')
+        or (b.metadata ? 'paper_fee'
+            and not coalesce(private.sizing_number(b.metadata -> 'paper_fee') between 0 and 0.5, false))
+        or (b.metadata ? 'paper_slippage'
+            and not coalesce(private.sizing_number(b.metadata -> 'paper_slippage') between 0 and 0.5, false))
+        or (b.metadata ? 'paper_volume_share'
+            and not coalesce(private.sizing_number(b.metadata -> 'paper_volume_share') > 0
+                             and private.sizing_number(b.metadata -> 'paper_volume_share') <= 1, false))
+       for update of b
+  ), fixed as (
+    select d.id, d.name as old_name, d.status_reason as old_status_reason, d.parameters as old_parameters,
+           d.metadata as old_metadata,
+           case when d.long_name then left(d.name, 200) else d.name end as name,
+           case when d.long_reason then left(d.status_reason, 2000) else d.status_reason end as status_reason,
+           case when d.bad_parameters then '{}'::jsonb else d.parameters end as parameters,
+           case when d.bad_metadata then '{}'::jsonb
+                else d.metadata - array_remove(array[
+                       case when coalesce(d.metadata ->> 'sizing', 'stake') not in ('stake', 'risk', 'unlimited')
+                            then 'sizing' end,
+                       case when d.metadata ? 'paper_fee'
+                             and not coalesce(private.sizing_number(d.metadata -> 'paper_fee') between 0 and 0.5, false)
+                            then 'paper_fee' end,
+                       case when d.metadata ? 'paper_slippage'
+                             and not coalesce(private.sizing_number(d.metadata -> 'paper_slippage') between 0 and 0.5, false)
+                            then 'paper_slippage' end,
+                       case when d.metadata ? 'paper_volume_share'
+                             and not coalesce(private.sizing_number(d.metadata -> 'paper_volume_share') > 0
+                                              and private.sizing_number(d.metadata -> 'paper_volume_share') <= 1, false)
+                            then 'paper_volume_share' end], null)
+           end as metadata
+      from bad d
+  ), kept as (
+    insert into private.bots_legacy_values (bot_id, field, value)
+    select f.id, v.field, v.value
+      from fixed f
+     cross join lateral (values ('name', case when f.name is distinct from f.old_name then to_jsonb(f.old_name) end),
+                                ('status_reason', case when f.status_reason is distinct from f.old_status_reason
+                                                       then to_jsonb(f.old_status_reason) end),
+                                ('parameters', case when f.parameters is distinct from f.old_parameters
+                                                    then coalesce(f.old_parameters, 'null'::jsonb) end),
+                                ('metadata', case when f.metadata is distinct from f.old_metadata
+                                                  then coalesce(f.old_metadata, 'null'::jsonb) end)) v(field, value)
+     where v.value is not null
+    on conflict (bot_id, field) do nothing
+  )
+  update public.bots b
+     set name = f.name, status_reason = f.status_reason, parameters = f.parameters, metadata = f.metadata
+    from fixed f
+   where b.id = f.id;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.bots_repair_legacy_rows() OWNER TO postgres;
 CREATE FUNCTION private.bots_running_overrides_pause() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1291,6 +1437,25 @@ begin
 end;
 $$;
 ALTER FUNCTION private.cancel_position_requests() OWNER TO postgres;
+CREATE FUNCTION private.sizing_is_valid(p_sizing jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_typeof(p_sizing) = 'object'
+     and pg_column_size(p_sizing) <= 2048
+     and not exists (select 1 from jsonb_object_keys(p_sizing) k
+                      where k not in ('mode', 'amount', 'percent', 'max_amount', 'max_leverage'))
+     and coalesce(p_sizing ->> 'mode', 'stake') in ('stake', 'fixed_base', 'fixed_quote', 'percent_balance')
+     and (not p_sizing ? 'mode' or jsonb_typeof(p_sizing -> 'mode') = 'string')
+     and (not p_sizing ? 'amount' or coalesce(private.sizing_number(p_sizing -> 'amount') between 1e-12 and 1e12, false))
+     and (not p_sizing ? 'max_amount' or coalesce(private.sizing_number(p_sizing -> 'max_amount') between 1e-12 and 1e12, false))
+     and (not p_sizing ? 'percent' or coalesce(private.sizing_number(p_sizing -> 'percent') > 0
+                                               and private.sizing_number(p_sizing -> 'percent') <= 100, false))
+     and (not p_sizing ? 'max_leverage' or coalesce(private.sizing_number(p_sizing -> 'max_leverage') between 1 and 125, false))
+     and (coalesce(p_sizing ->> 'mode', 'stake') not in ('fixed_base', 'fixed_quote') or p_sizing ? 'amount')
+     and (coalesce(p_sizing ->> 'mode', 'stake') <> 'percent_balance' or p_sizing ? 'percent')
+$$;
+ALTER FUNCTION private.sizing_is_valid(p_sizing jsonb) OWNER TO postgres;
 CREATE TABLE public.strategy_subscriptions (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     strategy_id uuid NOT NULL,
@@ -1312,6 +1477,7 @@ CREATE TABLE public.strategy_subscriptions (
     CONSTRAINT strategy_subscriptions_next_price_not_negative CHECK ((next_price >= (0)::numeric)),
     CONSTRAINT strategy_subscriptions_price_finite CHECK ((price <> ALL (ARRAY['NaN'::numeric, 'Infinity'::numeric, '-Infinity'::numeric]))),
     CONSTRAINT strategy_subscriptions_price_not_negative CHECK ((price >= (0)::numeric)),
+    CONSTRAINT strategy_subscriptions_sizing_valid CHECK (private.sizing_is_valid(sizing)),
     CONSTRAINT strategy_subscriptions_status_known CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text, 'cancelled'::text, 'expired'::text])))
 );
 ALTER TABLE public.strategy_subscriptions OWNER TO postgres;
@@ -4008,6 +4174,8 @@ declare
   v_chunk integer;
   v_lo bigint;
   v_hi bigint;
+  -- The largest magnitude an order's or a trade's amount, fee and profit hold (numeric(28,12)).
+  v_max numeric := 9999999999999999.999999999999;
 begin
   executed := 0; skipped := 0; notified := 0;
   v_exit := coalesce(case when p_sig.status = 'closed' then p_sig.exit_price end, p_sig.entry_price,
@@ -4052,7 +4220,7 @@ begin
                 'exchange', (f.trade).exchange, 'symbol', (f.trade).trading_pair,
                 'side', case (f.trade).direction when 'long' then 'sell' else 'buy' end, 'order_type', 'market',
                 'amount', (f.trade).amount, 'filled', (f.trade).amount, 'average_price', v_exit,
-                'fee', round((f.trade).amount * v_exit * private.copy_fee_rate(), 12),
+                'fee', least(round((f.trade).amount * v_exit * private.copy_fee_rate(), 12), v_max),
                 'fee_currency', split_part(split_part((f.trade).trading_pair, '/', 2), ':', 1),
                 'status', 'closed', 'reason', 'copy of signal ' || p_sig.id || ' closed', 'is_paper_trade', true, 'signal_id', p_sig.id,
                 'lease_epoch', f.epoch))
@@ -4061,9 +4229,10 @@ begin
                 'exit_price', v_exit, 'exit_time', now(), 'status', 'closed',
                 'exit_reason', case p_sig.status when 'cancelled' then 'signal_cancelled' else 'signal_closed' end,
                 'exit_order_id', md5('copy-order:' || p_sig.id || ':' || f.subscription_id || ':close')::uuid,
-                'fee', (f.trade).fee + round((f.trade).amount * v_exit * private.copy_fee_rate(), 12),
-                'profit', x.profit,
-                'profit_percentage', round(x.profit / ((f.trade).amount * (f.trade).price) * 100, 4),
+                'fee', least((f.trade).fee + round((f.trade).amount * v_exit * private.copy_fee_rate(), 12), v_max),
+                'profit', least(greatest(x.profit, -v_max), v_max),
+                'profit_percentage', least(greatest(round(x.profit / ((f.trade).amount * (f.trade).price) * 100, 4),
+                                                    -99999999.9999), 99999999.9999),
                 'lease_epoch', f.epoch))
                 from unnest(v_closes[v_lo:v_hi]) f
                 cross join lateral (select round(((v_exit - (f.trade).price) * (f.trade).amount
@@ -4117,21 +4286,27 @@ declare
   v_high numeric;
   v_last numeric;
   v_latest timestamptz;
+  v_entry numeric;
   -- Alerts arrive through the service but speak for the provider.
   v_service boolean := private.is_service() and new.source <> 'tradingview';
 begin
   if tg_op = 'INSERT' then
-    -- The entry, like the exit, is a price the market traded at: over the last day of the
-    -- fleet's candles of the pair, when it holds any.
+    -- The entry, like the exit, is a price the market traded at: over the last hour of the
+    -- fleet's candles of the pair (each market's latest candle included, whatever its
+    -- timeframe), when they reach into the last hour.
     if not v_service and new.entry_price is not null then
-      select max(m.open_time) into v_latest from public.market_latest_candles m where m.symbol = new.pair;
-      -- Candles of a market no bot trades any more say nothing of today's price.
-      if v_latest >= now() - interval '2 days' then
-        select r.low, r.high into v_low, v_high
-          from private.market_range(new.pair, v_latest - interval '1 day' - interval '5 minutes') r;
+      -- When the fleet's latest candle of the pair closes (or will).
+      select max(m.open_time + case m.timeframe when '1m' then interval '1 minute' when '5m' then interval '5 minutes'
+                                                when '15m' then interval '15 minutes' when '30m' then interval '30 minutes'
+                                                when '1h' then interval '1 hour' when '4h' then interval '4 hours'
+                                                else interval '1 day' end)
+        into v_latest from public.market_latest_candles m where m.symbol = new.pair;
+      -- Candles of a market no bot trades any more say nothing of the price now.
+      if v_latest >= now() - interval '1 hour' then
+        select r.low, r.high into v_low, v_high from private.market_range(new.pair, now() - interval '1 hour') r;
       end if;
       if v_low is not null and (new.entry_price < v_low or new.entry_price > v_high) then
-        raise exception 'entry price % is outside the market''s range for % over its last day (% to %)',
+        raise exception 'entry price % is outside the market''s range for % over its last hour (% to %)',
           new.entry_price, new.pair, v_low, v_high
           using errcode = 'check_violation', constraint = 'signals_entry_within_market';
       end if;
@@ -4164,8 +4339,10 @@ begin
     if not v_service then
       select m.close, m.open_time into v_last, v_latest
         from public.market_latest_candles m where m.symbol = new.pair order by m.open_time desc limit 1;
+      -- An exit is a price the market traded at since the signal was published (or, on a
+      -- market whose candles stopped before, its latest candle's).
       select r.low, r.high into v_low, v_high
-        from private.market_range(new.pair, least(old.created_at, v_latest - interval '1 day') - interval '5 minutes') r;
+        from private.market_range(new.pair, old.created_at - interval '5 minutes') r;
       if new.exit_price is null then
         new.exit_price := v_last;
       elsif v_low is not null and (new.exit_price < v_low or new.exit_price > v_high) then
@@ -4177,11 +4354,24 @@ begin
       raise exception 'closing a signal needs its exit_price'
         using errcode = 'not_null_violation', constraint = 'signals_closed_has_exit_price';
     end if;
+    -- An entry the market never traded at (one published while the fleet held no recent
+    -- candles of the pair, so unchecked) counts as the nearest price of the market's range
+    -- from the hour before its publication up to now.
+    v_entry := new.entry_price;
+    if not v_service and v_entry is not null and v_low is not null and (v_entry < v_low or v_entry > v_high) then
+      select r.low, r.high into v_low, v_high
+        from private.market_range(new.pair, least(old.created_at, v_latest) - interval '1 hour') r;
+      if v_entry < v_low or v_entry > v_high then
+        v_entry := greatest(least(v_entry, v_high), v_low);
+      end if;
+    end if;
     new.status := 'closed';
     new.action := 'close';
     new.closed_at := now();
-    new.result_pct := case when new.entry_price is not null then
-      round((new.exit_price / new.entry_price - 1) * 100 * case new.side when 'long' then 1 else -1 end, 4) end;
+    -- Saturated at what the column holds: a close is always possible.
+    new.result_pct := case when v_entry is not null then
+      least(greatest(round((new.exit_price / v_entry - 1) * 100 * case new.side when 'long' then 1 else -1 end, 4),
+                     -99999999.9999), 99999999.9999) end;
   else
     new.status := 'updated';
     new.action := 'update';
@@ -4234,36 +4424,6 @@ begin
 end;
 $$;
 ALTER FUNCTION private.signal_update_rate_limit() OWNER TO postgres;
-CREATE FUNCTION private.sizing_is_valid(p_sizing jsonb) RETURNS boolean
-    LANGUAGE sql IMMUTABLE
-    SET search_path TO ''
-    AS $$
-  select jsonb_typeof(p_sizing) = 'object'
-     and pg_column_size(p_sizing) <= 2048
-     and not exists (select 1 from jsonb_object_keys(p_sizing) k
-                      where k not in ('mode', 'amount', 'percent', 'max_amount', 'max_leverage'))
-     and coalesce(p_sizing ->> 'mode', 'stake') in ('stake', 'fixed_base', 'fixed_quote', 'percent_balance')
-     and (not p_sizing ? 'mode' or jsonb_typeof(p_sizing -> 'mode') = 'string')
-     and (not p_sizing ? 'amount' or coalesce(private.sizing_number(p_sizing -> 'amount') between 1e-12 and 1e12, false))
-     and (not p_sizing ? 'max_amount' or coalesce(private.sizing_number(p_sizing -> 'max_amount') between 1e-12 and 1e12, false))
-     and (not p_sizing ? 'percent' or coalesce(private.sizing_number(p_sizing -> 'percent') > 0
-                                               and private.sizing_number(p_sizing -> 'percent') <= 100, false))
-     and (not p_sizing ? 'max_leverage' or coalesce(private.sizing_number(p_sizing -> 'max_leverage') between 1 and 125, false))
-     and (coalesce(p_sizing ->> 'mode', 'stake') not in ('fixed_base', 'fixed_quote') or p_sizing ? 'amount')
-     and (coalesce(p_sizing ->> 'mode', 'stake') <> 'percent_balance' or p_sizing ? 'percent')
-$$;
-ALTER FUNCTION private.sizing_is_valid(p_sizing jsonb) OWNER TO postgres;
-CREATE FUNCTION private.sizing_number(p_value jsonb) RETURNS numeric
-    LANGUAGE sql IMMUTABLE
-    SET search_path TO ''
-    AS $_$
-  select case
-    when jsonb_typeof(p_value) = 'number' then (p_value #>> '{}')::numeric
-    when jsonb_typeof(p_value) = 'string' and (p_value #>> '{}') ~ '^[0-9]{1,15}(\.[0-9]{1,12})?$'
-      then (p_value #>> '{}')::numeric
-  end
-$_$;
-ALTER FUNCTION private.sizing_number(p_value jsonb) OWNER TO postgres;
 CREATE FUNCTION private.strategy_material_edit() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -4319,6 +4479,31 @@ begin
 end;
 $$;
 ALTER FUNCTION private.strategy_subscription_lapsed() OWNER TO postgres;
+CREATE FUNCTION private.subscriptions_repair_legacy_sizing() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_n integer;
+begin
+  with bad as (
+    select s.id, s.sizing from public.strategy_subscriptions s
+     where not coalesce(private.sizing_is_valid(s.sizing), false)
+       for update of s
+  ), kept as (
+    insert into private.strategy_subscriptions_legacy_sizing (subscription_id, sizing)
+    select d.id, d.sizing from bad d
+    on conflict (subscription_id) do nothing
+  )
+  update public.strategy_subscriptions s
+     set sizing = '{}'::jsonb, auto_execute = false
+    from bad d
+   where s.id = d.id;
+  get diagnostics v_n = row_count;
+  return v_n;
+end;
+$$;
+ALTER FUNCTION private.subscriptions_repair_legacy_sizing() OWNER TO postgres;
 CREATE FUNCTION private.sync_user_role() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -10091,8 +10276,11 @@ begin
   if exists (select 1 from public.trades t join public.bots b on b.id = t.bot_id
               where b.organisation_id = p_organisation_id and t.status = 'open')
      or exists (select 1 from public.position_requests r join public.bots b on b.id = r.bot_id
-                 where b.organisation_id = p_organisation_id and r.status in ('pending', 'working')) then
-    raise exception 'the organisation''s bots hold open positions or pending requests, paid by the paying owner; close them first'
+                 where b.organisation_id = p_organisation_id and r.status in ('pending', 'working'))
+     -- An entry resting on the book: its credit hold is the old owner's, its fill the new one's.
+     or exists (select 1 from public.orders o join public.bots b on b.id = o.bot_id
+                 where b.organisation_id = p_organisation_id and o.status in ('pending', 'open')) then
+    raise exception 'the organisation''s bots hold open positions, resting orders or pending requests, paid by the paying owner; close or cancel them first'
       using errcode = 'check_violation', constraint = 'organisations_transfer_open_positions';
   end if;
   -- Live bots trade with the paying owner's exchange keys, which stay theirs: they move to
@@ -10429,6 +10617,13 @@ CREATE TABLE private.billing_reminders (
     sent_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.billing_reminders OWNER TO postgres;
+CREATE TABLE private.bots_legacy_values (
+    bot_id uuid NOT NULL,
+    field text NOT NULL,
+    value jsonb,
+    repaired_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.bots_legacy_values OWNER TO postgres;
 CREATE TABLE private.candle_empty_ranges (
     exchange text NOT NULL,
     symbol text NOT NULL,
@@ -10506,6 +10701,12 @@ CREATE TABLE private.signal_fanouts (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE private.signal_fanouts OWNER TO postgres;
+CREATE TABLE private.strategy_subscriptions_legacy_sizing (
+    subscription_id uuid NOT NULL,
+    sizing jsonb,
+    repaired_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE private.strategy_subscriptions_legacy_sizing OWNER TO postgres;
 CREATE TABLE private.trade_daily_totals (
     day date NOT NULL,
     quote text NOT NULL,
@@ -11309,6 +11510,8 @@ ALTER TABLE ONLY private.billing_refunds
     ADD CONSTRAINT billing_refunds_pkey PRIMARY KEY (invoice_id, refund_ref);
 ALTER TABLE ONLY private.billing_reminders
     ADD CONSTRAINT billing_reminders_pkey PRIMARY KEY (subscription_id, period_end, days_before);
+ALTER TABLE ONLY private.bots_legacy_values
+    ADD CONSTRAINT bots_legacy_values_pkey PRIMARY KEY (bot_id, field);
 ALTER TABLE ONLY private.candle_empty_ranges
     ADD CONSTRAINT candle_empty_ranges_pkey PRIMARY KEY (exchange, symbol, timeframe, empty_from);
 ALTER TABLE ONLY private.credit_delegations
@@ -11329,6 +11532,8 @@ ALTER TABLE ONLY private.rate_limit_buckets
     ADD CONSTRAINT rate_limit_buckets_pkey PRIMARY KEY (bucket);
 ALTER TABLE ONLY private.signal_fanouts
     ADD CONSTRAINT signal_fanouts_pkey PRIMARY KEY (signal_id, phase);
+ALTER TABLE ONLY private.strategy_subscriptions_legacy_sizing
+    ADD CONSTRAINT strategy_subscriptions_legacy_sizing_pkey PRIMARY KEY (subscription_id);
 ALTER TABLE ONLY private.trade_daily_totals
     ADD CONSTRAINT trade_daily_totals_pkey PRIMARY KEY (day, quote, shard);
 ALTER TABLE ONLY private.tradingview_tokens
@@ -11373,22 +11578,8 @@ ALTER TABLE ONLY public.bot_leases
     ADD CONSTRAINT bot_leases_pkey PRIMARY KEY (bot_id);
 ALTER TABLE ONLY public.bot_logs
     ADD CONSTRAINT bot_logs_pkey PRIMARY KEY (id, created_at);
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 16384))) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_paper_costs CHECK ((((NOT (metadata ? 'paper_fee'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_fee'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_fee'::text)) <= 0.5)), false)) AND ((NOT (metadata ? 'paper_slippage'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_slippage'::text)) >= (0)::numeric) AND (private.sizing_number((metadata -> 'paper_slippage'::text)) <= 0.5)), false)))) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_paper_volume_share_range CHECK (((NOT (metadata ? 'paper_volume_share'::text)) OR COALESCE(((private.sizing_number((metadata -> 'paper_volume_share'::text)) > (0)::numeric) AND (private.sizing_number((metadata -> 'paper_volume_share'::text)) <= (1)::numeric)), false))) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_metadata_sizing_known CHECK ((COALESCE((metadata ->> 'sizing'::text), 'stake'::text) = ANY (ARRAY['stake'::text, 'risk'::text, 'unlimited'::text]))) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_name_length CHECK ((char_length(name) <= 200)) NOT VALID;
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_parameters_object CHECK (((jsonb_typeof(parameters) = 'object'::text) AND (pg_column_size(parameters) <= 16384))) NOT VALID;
 ALTER TABLE ONLY public.bots
     ADD CONSTRAINT bots_pkey PRIMARY KEY (id);
-ALTER TABLE public.bots
-    ADD CONSTRAINT bots_status_reason_length CHECK ((char_length(status_reason) <= 2000)) NOT VALID;
 ALTER TABLE ONLY public.brokerage_accounts
     ADD CONSTRAINT brokerage_accounts_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.brokerage_accounts
@@ -11527,8 +11718,6 @@ ALTER TABLE ONLY public.strategy_subscriptions
     ADD CONSTRAINT strategy_subscriptions_one_per_subscriber UNIQUE (strategy_id, subscriber_id);
 ALTER TABLE ONLY public.strategy_subscriptions
     ADD CONSTRAINT strategy_subscriptions_pkey PRIMARY KEY (id);
-ALTER TABLE public.strategy_subscriptions
-    ADD CONSTRAINT strategy_subscriptions_sizing_valid CHECK (private.sizing_is_valid(sizing)) NOT VALID;
 ALTER TABLE ONLY public.subscriptions
     ADD CONSTRAINT subscriptions_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY public.symbol_prices
@@ -11707,6 +11896,8 @@ CREATE TRIGGER bots_pause_settles_close BEFORE UPDATE OF status ON public.bots F
 CREATE TRIGGER bots_platform_rules BEFORE INSERT OR UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_rules();
 CREATE TRIGGER bots_updated_at BEFORE UPDATE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER bots_validate_limits BEFORE INSERT ON public.bots FOR EACH ROW EXECUTE FUNCTION private.validate_bot_limits();
+CREATE TRIGGER bots_void_holds_deleted AFTER DELETE ON public.bots FOR EACH ROW EXECUTE FUNCTION private.bot_void_idle_holds();
+CREATE TRIGGER bots_void_idle_holds AFTER UPDATE OF status, last_candle_at ON public.bots FOR EACH ROW WHEN (((new.status = ANY (ARRAY['stopped'::text, 'error'::text])) AND ((old.status IS DISTINCT FROM new.status) OR (old.last_candle_at IS DISTINCT FROM new.last_candle_at)))) EXECUTE FUNCTION private.bot_void_idle_holds();
 CREATE TRIGGER brokerage_accounts_updated_at BEFORE UPDATE ON public.brokerage_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER brokerage_connections_updated_at BEFORE UPDATE ON public.brokerage_connections FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 CREATE TRIGGER brokerage_positions_updated_at BEFORE UPDATE ON public.brokerage_positions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -12315,6 +12506,10 @@ REVOKE ALL ON FUNCTION private.billing_requeue_webhook_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.billing_retry_offsets() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.billing_retry_offsets() TO service_role;
 REVOKE ALL ON FUNCTION private.billing_tell(p_sub public.subscriptions, p_title text, p_body text, p_data jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.sizing_number(p_value jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO anon;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO service_role;
 GRANT ALL ON TABLE public.bots TO service_role;
 GRANT SELECT,DELETE ON TABLE public.bots TO authenticated;
 GRANT INSERT(id) ON TABLE public.bots TO authenticated;
@@ -12355,12 +12550,18 @@ REVOKE ALL ON FUNCTION private.bot_leases_track_takeover() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_live_pairs_aal2() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_market_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bot_rules() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bot_void_idle_holds() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bots_pause_settles_close() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.bots_repair_legacy_rows() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.bots_running_overrides_pause() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.caller_email() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.caller_email() TO authenticated;
 GRANT ALL ON FUNCTION private.caller_email() TO service_role;
 REVOKE ALL ON FUNCTION private.cancel_position_requests() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO anon;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO authenticated;
+GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO service_role;
 GRANT ALL ON TABLE public.strategy_subscriptions TO service_role;
 GRANT SELECT ON TABLE public.strategy_subscriptions TO authenticated;
 GRANT UPDATE(auto_execute) ON TABLE public.strategy_subscriptions TO authenticated;
@@ -12532,17 +12733,10 @@ REVOKE ALL ON FUNCTION private.signal_first_announcement(p_signal_id uuid, p_pha
 REVOKE ALL ON FUNCTION private.signal_lifecycle() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_rate_limit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.signal_update_rate_limit() FROM PUBLIC;
-REVOKE ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO anon;
-GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO authenticated;
-GRANT ALL ON FUNCTION private.sizing_is_valid(p_sizing jsonb) TO service_role;
-REVOKE ALL ON FUNCTION private.sizing_number(p_value jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO anon;
-GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO authenticated;
-GRANT ALL ON FUNCTION private.sizing_number(p_value jsonb) TO service_role;
 REVOKE ALL ON FUNCTION private.strategy_material_edit() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_price_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.strategy_subscription_lapsed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.subscriptions_repair_legacy_sizing() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sync_user_role() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.trade_totals_apply() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.trade_totals_truncate() FROM PUBLIC;

@@ -58,6 +58,60 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
         ),
     ),
     (
+        "saturation removed from a function",
+        "one subscriber's copy whose profit no trade holds stops a signal's close for everyone",
+        rewrite(
+            "private.signal_fan_out_close(public.signals, text)",
+            "'profit', least(greatest(x.profit, -v_max), v_max)",
+            "'profit', x.profit",
+        ),
+    ),
+    (
+        "market rule removed from a function",
+        "a provider's entry the market never traded at makes the result of his signal's close",
+        rewrite(
+            "private.signal_lifecycle()",
+            "v_entry := greatest(least(v_entry, v_high), v_low);",
+            "null;",
+        ),
+    ),
+    (
+        "ledger rule removed from a function",
+        "a user stops his bot to get back the credits held for an order that may still fill",
+        rewrite(
+            "private.bot_void_idle_holds()",
+            "and o.status in ('pending', 'open', 'closed'))",
+            "and false)",
+        ),
+    ),
+    (
+        "money check removed from a function",
+        "a hand-over leaves a resting entry whose fill the old owner's credit hold pays",
+        rewrite(
+            "public.transfer_organisation_ownership(uuid, uuid)",
+            "where b.organisation_id = p_organisation_id and o.status in ('pending', 'open')",
+            "where false",
+        ),
+    ),
+    (
+        "market rule widened in a function",
+        "a provider enters at the day's low in hindsight, writing their own wins",
+        rewrite(
+            "private.signal_lifecycle()",
+            "from private.market_range(new.pair, now() - interval '1 hour') r;",
+            "from private.market_range(new.pair, now() - interval '1 day') r;",
+        ),
+    ),
+    (
+        "market rule widened in a function",
+        "a provider exits at a price from before the signal was published",
+        rewrite(
+            "private.signal_lifecycle()",
+            "from private.market_range(new.pair, old.created_at - interval '5 minutes') r;",
+            "from private.market_range(new.pair, old.created_at - interval '1 day') r;",
+        ),
+    ),
+    (
         "rate limit removed",
         "a provider changes a signal as often as they like, notifying every subscriber each time",
         "drop trigger signals_update_rate_limit on public.signals;",

@@ -3,7 +3,7 @@
 -- read_only members or outsiders), who revokes which invitation and what the invitee can
 -- do then, and what a hand-over refuses, changes and leaves as it was.
 begin;
-select plan(76);
+select plan(77);
 
 -- Cast: 2001 olga (paying owner), 2002 abe (admin), 2003 meg (member, small plan),
 -- 2004 rob (read_only), 2005 xavier (outsider), 2006 ivy (invited), 2007 owen (second owner).
@@ -213,6 +213,15 @@ insert into public.trades (id, bot_id, user_id, exchange, trading_pair, side, am
 values (tests.id('hotrade', 1), tests.id('hobot', 1), tests.id('user', 2001), 'binance', 'ETH/BTC', 'buy', 1, 0.1, now());
 select is(pg_temp.transfer('olga', 2002), '23514 organisations_transfer_open_positions', 'refused while a position is open');
 update public.trades set status = 'cancelled' where id = tests.id('hotrade', 1);
+insert into public.bot_leases (bot_id, epoch, expires_at) values (tests.id('hobot', 1), 1, now() + interval '1 minute')
+on conflict (bot_id) do nothing;
+insert into public.orders (id, bot_id, user_id, client_order_id, exchange, symbol, side, order_type, amount, price, status,
+                           lease_epoch)
+values (tests.id('hoorder', 1), tests.id('hobot', 1), tests.id('user', 2001), 'handover-resting-1', 'binance', 'ETH/BTC', 'buy',
+        'limit', 1, 0.09, 'open', (select l.epoch from public.bot_leases l where l.bot_id = tests.id('hobot', 1)));
+select is(pg_temp.transfer('olga', 2002), '23514 organisations_transfer_open_positions',
+          'refused while an entry order rests on the book (its credit hold is olga''s)');
+update public.orders set status = 'canceled' where id = tests.id('hoorder', 1);
 insert into public.exchange_credentials (id, user_id, exchange, sealed_secret, key_id)
 values (tests.id('hocred', 1), tests.id('user', 2001), 'binance', 'v1:k1:bm9uY2U=:c2VjcmV0', 'k1');
 insert into public.bots (id, user_id, organisation_id, exchange_credential_id, name, exchange, trading_pair, timeframe, strategy,

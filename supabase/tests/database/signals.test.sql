@@ -118,8 +118,10 @@ update public.signals set stop_loss = 95 where id = tests.id('signal', 1);
 select is((select status from public.signals where id = tests.id('signal', 1)), 'updated', 'the signal is now updated');
 select is(tests.try_as('pat@mkt.test', format($$update public.signals set action = 'close' where id = %L$$, tests.id('signal', 1))),
           'error=23514', 'a signal on a pair the fleet holds no prices for cannot be closed by its provider');
+-- The market traded at the entry (100) and up to 112 since (an entry outside the range would
+-- count as the range's nearest price: see abuse_signal_result).
 insert into public.candles (exchange, symbol, timeframe, open_time, open, high, low, close)
-select 'binance', pair, '1h', date_trunc('hour', now()) - interval '1 hour', 104, 112, 103, 110
+select 'binance', pair, '1h', date_trunc('hour', now()) - interval '1 hour', 104, 112, 99, 110
   from public.signals where id = tests.id('signal', 1);
 select is(tests.try_as('pat@mkt.test', format($$update public.signals set action = 'close', exit_price = 150 where id = %L$$, tests.id('signal', 1))),
           'error=23514', 'nor closed outside the market''s range');
