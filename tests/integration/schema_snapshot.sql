@@ -304,6 +304,31 @@ CREATE FUNCTION private.api_key_hash(p_key text) RETURNS bytea
   select extensions.hmac(convert_to(p_key, 'UTF8'), s.secret, 'sha256') from private.api_key_secret s
 $$;
 ALTER FUNCTION private.api_key_hash(p_key text) OWNER TO postgres;
+CREATE FUNCTION private.api_keys_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_refused text;
+begin
+  -- In the constraints' order (by name), each passing on NULL as a check constraint does.
+  v_refused := case
+    when not (new.environment = any (array['live', 'test'])) then 'api_keys_environment_known'
+    when not (char_length(btrim(new.name)) between 1 and 100) then 'api_keys_name_length'
+    when not ((new.user_id is null) <> (new.organisation_id is null)) then 'api_keys_one_owner'
+    when not (new.organisation_id is null or new.scopes <@ array['bots:read', 'bots:write', 'trades:read'])
+      then 'api_keys_organisation_scopes'
+    when not (cardinality(new.scopes) between 1 and 16 and new.scopes <@ private.api_scopes())
+      then 'api_keys_scopes_known'
+  end;
+  if v_refused is not null then
+    raise exception 'new row for relation "api_keys" violates check constraint "%"', v_refused
+      using errcode = 'check_violation', constraint = v_refused, schema = 'public', table = 'api_keys';
+  end if;
+  return new;
+end;
+$$;
+ALTER FUNCTION private.api_keys_check() OWNER TO postgres;
 CREATE FUNCTION private.api_scopes() RETURNS text[]
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -10619,12 +10644,7 @@ CREATE TABLE public.api_keys (
     last_used_at timestamp with time zone,
     last_used_ip inet,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    organisation_id uuid,
-    CONSTRAINT api_keys_environment_known CHECK ((environment = ANY (ARRAY['live'::text, 'test'::text]))),
-    CONSTRAINT api_keys_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100))),
-    CONSTRAINT api_keys_one_owner CHECK (((user_id IS NULL) <> (organisation_id IS NULL))),
-    CONSTRAINT api_keys_organisation_scopes CHECK (((organisation_id IS NULL) OR (scopes <@ ARRAY['bots:read'::text, 'bots:write'::text, 'trades:read'::text]))),
-    CONSTRAINT api_keys_scopes_known CHECK ((((cardinality(scopes) >= 1) AND (cardinality(scopes) <= 16)) AND (scopes <@ '{backtests:read,backtests:write,bots:read,bots:write,data:read,data:write,portfolio:read,signals:write,trades:read}'::text[])))
+    organisation_id uuid
 )
 WITH (fillfactor='70');
 ALTER TABLE public.api_keys OWNER TO postgres;
@@ -11681,6 +11701,7 @@ CREATE TRIGGER admin_audit_log_console_notify AFTER INSERT ON public.admin_audit
 CREATE TRIGGER ai_analyses_enqueue AFTER INSERT ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.enqueue_ai_analysis();
 CREATE TRIGGER ai_analyses_plan_ai_requests BEFORE INSERT ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.validate_ai_requests();
 CREATE TRIGGER ai_analyses_updated_at BEFORE UPDATE ON public.ai_analyses FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER api_keys_checks BEFORE INSERT OR UPDATE OF environment, name, user_id, organisation_id, scopes ON public.api_keys FOR EACH ROW EXECUTE FUNCTION private.api_keys_check();
 CREATE TRIGGER backtest_results_ai_analyses AFTER INSERT ON public.backtest_results FOR EACH ROW WHEN ((new.run_id IS NOT NULL)) EXECUTE FUNCTION private.ai_backtest_reported();
 CREATE TRIGGER backtest_results_refresh_strategy AFTER INSERT OR DELETE OR UPDATE OF strategy_id, total_return_percentage ON public.backtest_results FOR EACH ROW EXECUTE FUNCTION private.refresh_strategy_backtest_figures();
 CREATE TRIGGER backtest_runs_batch_market BEFORE INSERT ON public.backtest_runs FOR EACH ROW EXECUTE FUNCTION private.backtest_run_batch_market();
@@ -12276,6 +12297,7 @@ REVOKE ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_stra
 GRANT ALL ON FUNCTION private.ai_link_saved_strategy(p_analysis_id uuid, p_strategy_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION private.api_calls_record(p_calls jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_key_hash(p_key text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.api_keys_check() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_scopes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_usage_bill_day(p_key_id uuid, p_day date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.api_usage_key_ids() FROM PUBLIC;
