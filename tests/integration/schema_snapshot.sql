@@ -10403,6 +10403,7 @@ CREATE TABLE public.notifications (
 PARTITION BY RANGE (created_at);
 ALTER TABLE public.notifications OWNER TO postgres;
 CREATE TABLE private.api_calls (
+    id bigint NOT NULL,
     key_id uuid NOT NULL,
     user_id uuid NOT NULL,
     endpoint text NOT NULL,
@@ -10411,6 +10412,14 @@ CREATE TABLE private.api_calls (
     called_at timestamp with time zone NOT NULL
 );
 ALTER TABLE private.api_calls OWNER TO postgres;
+ALTER TABLE private.api_calls ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.api_calls_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE private.api_key_secret (
     id boolean DEFAULT true NOT NULL,
     secret bytea DEFAULT extensions.gen_random_bytes(32) NOT NULL,
@@ -11308,6 +11317,8 @@ ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_phone_key UNIQUE (phone);
 ALTER TABLE ONLY auth.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY private.api_calls
+    ADD CONSTRAINT api_calls_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.api_key_secret
     ADD CONSTRAINT api_key_secret_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY private.billing_chargebacks
