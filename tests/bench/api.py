@@ -83,7 +83,7 @@ select b.user_id, 'bench ' || b.n, 'live', left(b.key, 16), private.api_key_hash
 """
 
 AUTHORIZE = "select public.api_authorize(%s, 'bots:read', '198.51.100.7'::inet)"
-REFERENCE = "20261212300300_api_authorize_faster.sql"
+REFERENCE = "20261214700000_api_authorize_lean.sql"
 AUTHORIZE_REFERENCE = AUTHORIZE.replace("api_authorize", "bench_api_authorize_reference")
 CARRYING = "select public.api_authorize(%s, 'bots:read', '198.51.100.7'::inet, %s::jsonb)"
 # Each client's record of its previous call, carried by its next api_authorize.
@@ -146,9 +146,8 @@ def reference_and_record(conn: psycopg.Connection[Any], key: str, user: str) -> 
 def reference_function() -> str:
     """The previous release's api_authorize, renamed, to run beside the current one."""
     text = (Path(__file__).resolve().parents[2] / "supabase" / "migrations" / REFERENCE).read_text()
-    start = text.index("create function public.api_authorize(")
+    start = text.index("create or replace function public.api_authorize(")
     body = text[start : text.index("$$;", start) + 3]
-    body = body.replace("create function", "create or replace function", 1)
     return body.replace("public.api_authorize(", "public.bench_api_authorize_reference(", 1)
 
 

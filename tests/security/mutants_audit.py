@@ -116,4 +116,27 @@ AUDIT_MUTANTS: list[tuple[str, str, str]] = [
         "a provider changes a signal as often as they like, notifying every subscriber each time",
         "drop trigger signals_update_rate_limit on public.signals;",
     ),
+    (
+        "rate limit removed",
+        "an API key's user makes as many requests as they like (the bucket always fits)",
+        rewrite(
+            "public.api_authorize(text, text, inet, jsonb)",
+            "where b.bucket = v_key.bucket and greatest(b.tat, v_now) + v_t <= v_now + interval '1 minute'",
+            "where b.bucket = v_key.bucket",
+        ),
+    ),
+    (
+        "key rule removed",
+        "API keys written without their rules (scopes, owner, environment, name)",
+        "drop trigger api_keys_checks on public.api_keys;",
+    ),
+    (
+        "key rule removed",
+        "an organisation's API key takes scopes beyond the bots'",
+        rewrite(
+            "private.api_keys_check()",
+            "when not (new.organisation_id is null or new.scopes <@ array['bots:read', 'bots:write', 'trades:read'])",
+            "when false",
+        ),
+    ),
 ]
