@@ -25,11 +25,11 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from worker import credits
 from worker.credits import TransferRequest
+from worker.db import jsonb
 
 PRICES = """
 select user_id::text, credits_per_trade, account_id::text, live_trading
@@ -147,7 +147,7 @@ class CreditGate:
         fence = sorted({(requests[i].bot_id, requests[i].epoch) for i in where})
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                FENCE, {"bots": Jsonb([{"bot_id": b, "epoch": e} for b, e in fence])}
+                FENCE, {"bots": jsonb([{"bot_id": b, "epoch": e} for b, e in fence])}
             )
             stale = {str(r[0]) for r in await cur.fetchall()}
             keep = [k for k, i in enumerate(where) if requests[i].bot_id not in stale]
@@ -166,7 +166,7 @@ class CreditGate:
         by the epochs, in one transaction. Returns how many were voided."""
         if not bots:
             return 0
-        arg = Jsonb([{"bot_id": b, "epoch": e} for b, e in sorted(bots.items())])
+        arg = jsonb([{"bot_id": b, "epoch": e} for b, e in sorted(bots.items())])
         async with pool.connection() as conn, conn.transaction():
             rows = await (await conn.execute(ORPHANS, {"bots": arg})).fetchall()
             outcomes = await credits.create_transfers(

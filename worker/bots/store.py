@@ -10,10 +10,10 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from worker.credits import TransferRequest
+from worker.db import jsonb
 
 from .credit_gate import CreditGate
 from .model import BotState, StepOut
@@ -149,11 +149,11 @@ async def persist_steps(
         cur = await conn.execute(
             APPLY_STEPS,
             {
-                "steps": Jsonb(heads),
-                "orders": Jsonb(orders),
-                "trades": Jsonb(trades),
-                "logs": Jsonb(logs),
-                "notes": Jsonb(notes),
+                "steps": jsonb(heads),
+                "orders": jsonb(orders),
+                "trades": jsonb(trades),
+                "logs": jsonb(logs),
+                "notes": jsonb(notes),
             },
         )
         stale = {str(r[0]) for r in await cur.fetchall()}
@@ -161,8 +161,8 @@ async def persist_steps(
             await conn.execute(
                 RECORD_PROTECTION,
                 {
-                    "orders": Jsonb(list({p["client_order_id"]: p for p in protective}.values())),
-                    "trades": Jsonb(list({t["id"]: t for t in stops}.values())),
+                    "orders": jsonb(list({p["client_order_id"]: p for p in protective}.values())),
+                    "trades": jsonb(list({t["id"]: t for t in stops}.values())),
                 },
             )
         # One statement for the batch, fenced by the epochs. The equity rows take no lock
@@ -173,8 +173,8 @@ async def persist_steps(
             await conn.execute(
                 RECORD_EQUITY,
                 {
-                    "rows": Jsonb([e for e in equity if e["bot_id"] not in stale]),
-                    "trades": Jsonb([t for t in resized if t["bot_id"] not in stale]),
+                    "rows": jsonb([e for e in equity if e["bot_id"] not in stale]),
+                    "trades": jsonb([t for t in resized if t["bot_id"] not in stale]),
                 },
             )
         ops = [

@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from worker.credits.errors import translate
+from worker.db import jsonb
 from worker.errors import Bug
 
 Db = AsyncConnectionPool | psycopg.AsyncConnection[Any]
@@ -483,7 +484,7 @@ async def create_transfers(db: Db, requests: Sequence[TransferRequest]) -> list[
         return []
     try:
         async with _connection(db) as conn, conn.cursor() as cur:
-            await cur.execute(BATCH, {"transfers": Jsonb([r.to_json() for r in requests])})
+            await cur.execute(BATCH, {"transfers": jsonb([r.to_json() for r in requests])})
             rows = await cur.fetchall()
     except psycopg.Error as e:
         raise translate(e) from e

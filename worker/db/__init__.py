@@ -6,12 +6,22 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from worker.errors import Fatal
+
+
+def jsonb(obj: Any) -> Jsonb:
+    """``obj`` as a ``jsonb`` parameter, serialised by orjson: a close's batches (thousands
+    of rows of strings, numbers, booleans and nulls; money as strings) in about a tenth of
+    the CPU ``json.dumps`` takes. Unlike ``json.dumps`` it refuses keys that are not
+    strings."""
+    return Jsonb(obj, dumps=orjson.dumps)
 
 
 def configure_role(

@@ -6,7 +6,7 @@
 --   writable sequences.
 -- Fixtures use ids of their own, so the file passes on an empty and on a seeded database.
 begin;
-select plan(66);
+select plan(68);
 
 -- Cast: 1301 alice, 1302 bob, 1304 dave, 1306 carol (users), 1303 pat (provider), 1305 dana (admin).
 select tests.create_user(1301, 'alice@abuse-money.test');
@@ -182,6 +182,10 @@ select is(tests.try_as('alice@abuse-money.test', format('update public.bots set 
           'BTC/USDT', tests.id('abuse-bot', 3))), 'denied', '... nor change its stake or pair');
 select is(tests.try_as('alice@abuse-money.test', format('update public.bots set exchange_credential_id = null, exchange = %L where id = %L',
           'bybit', tests.id('abuse-bot', 3))), 'denied', '... nor its exchange or credential');
+select is(tests.try_as('alice@abuse-money.test', format('update public.bots set stake_amount = 1000 where id = %L', tests.id('abuse-bot', 3))),
+          'denied', '... nor its stake alone');
+select is(tests.try_as('alice@abuse-money.test', format('update public.bots set is_paper_trade = false, exchange_credential_id = %L where id = %L',
+          tests.id('abuse-cred', 1), tests.id('abuse-bot', 4))), 'denied', 'an aal1 session cannot turn a running paper bot live');
 select is(tests.try_as('alice@abuse-money.test', format('update public.bots set leverage = 5 where id = %L', tests.id('abuse-bot', 3)), 'aal2'),
           'rows=1', 'an aal2 session can');
 select is(tests.try_as('alice@abuse-money.test', format($$update public.bots set name = 'renamed', status = 'stopped' where id = %L$$,
