@@ -137,20 +137,25 @@ def test_unknown_exchange_is_one_line(capsys: pytest.CaptureFixture[str]) -> Non
     assert err == ["tradefleet data: error: unknown exchange 'nosuchx': not a ccxt exchange id"]
 
 
-async def test_an_interrupted_download_resumes_where_it_stopped(
-    fake: FakeBinance, conn: psycopg.AsyncConnection[Any], db_url: str
-) -> None:
+def down_after_first_page(fake: FakeBinance) -> None:
+    """The exchange answers one page of klines, then fails every request."""
     generated = fake._generated
     calls = 0
 
     def then_down(*a: Any) -> list[list[Any]]:
         nonlocal calls
         calls += 1
-        if calls == 1:  # the exchange goes down after the first page
+        if calls == 1:
             fake.fail_next("unavailable", path="/api/v3/klines", times=1000)
         return generated(*a)
 
     fake._generated = then_down  # type: ignore[method-assign]
+
+
+async def test_an_interrupted_download_resumes_where_it_stopped(
+    fake: FakeBinance, conn: psycopg.AsyncConnection[Any], db_url: str
+) -> None:
+    down_after_first_page(fake)
     base = ["--exchange", "binance", "--pairs", "BTC/USDT", "--timeframes", "1m"]
     argv = args(*base, "--since", "2024-01-01", "--database-url", db_url)
     with pytest.raises(Fatal, match="failed 3 times"):
@@ -168,17 +173,7 @@ async def test_a_download_from_before_the_listing_resumes_after_the_hole(
     fake: FakeBinance, conn: psycopg.AsyncConnection[Any], db_url: str
 ) -> None:
     # The exchange's candles start a day after --since: no candle at --since to resume from.
-    generated = fake._generated
-    calls = 0
-
-    def then_down(*a: Any) -> list[list[Any]]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:  # the exchange goes down after the first page
-            fake.fail_next("unavailable", path="/api/v3/klines", times=1000)
-        return generated(*a)
-
-    fake._generated = then_down  # type: ignore[method-assign]
+    down_after_first_page(fake)
     base = ["--exchange", "binance", "--pairs", "BTC/USDT", "--timeframes", "1m"]
     argv = args(*base, "--since", "2023-12-31", "--database-url", db_url)
     with pytest.raises(Fatal, match="failed 3 times"):
