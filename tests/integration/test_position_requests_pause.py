@@ -62,9 +62,17 @@ class LimitClose:
 
 @contextlib.asynccontextmanager
 async def limit_close_resting(
-    conn: psycopg.AsyncConnection[Any], user: User, db_url: str, tmp_path: Path
+    conn: psycopg.AsyncConnection[Any],
+    user: User,
+    db_url: str,
+    tmp_path: Path,
+    *,
+    price: int = 90000,
+    **settings: Any,
 ) -> AsyncIterator[LimitClose]:
-    bot = await live_bot(conn, user, stop_loss="20", **QUIET)
+    """A live bot holding a position whose owner's limit close at ``price`` rests on the
+    Binance fake (``settings``: more of the bot's columns)."""
+    bot = await live_bot(conn, user, stop_loss="20", **QUIET, **settings)
     async with FakeBinance() as fake:
         worker = await register_worker(conn)
         async with harness(
@@ -76,7 +84,7 @@ async def limit_close_resting(
         ) as h:
             trade = await _holding(conn, user, h, bot)
             close = await rpc(
-                conn, user, "close_position(%s, false, 'limit', 90000, 600)", trade, aal="aal2"
+                conn, user, f"close_position(%s, false, 'limit', {price}, 600)", trade, aal="aal2"
             )
             await h.runner.requests.run()
             yield LimitClose(bot, fake, h, trade, close)
@@ -274,42 +282,29 @@ async def test_a_daily_loss_pause_while_a_close_works_keeps_its_cause(
     (``pause_cause`` ``daily_loss``, until the next UTC day) like any daily loss pause: the
     owner cannot set the bot running past its limit meanwhile."""
     alice = users["alice"]
-    bot = await live_bot(conn, alice, stop_loss="20", daily_loss_limit="1", **QUIET)
-    async with FakeBinance() as fake:
-        worker = await register_worker(conn)
-        async with harness(
-            db_url,
-            worker,
-            candles=btc_usdt_candles(tmp_path),
-            keyring=KEYS,
-            live_exchange=fake_factory(fake),
-        ) as h:
-            trade = await _holding(conn, alice, h, bot)
-            # below the entry (43000): the fake rests it until told to fill
-            close = await rpc(
-                conn, alice, "close_position(%s, false, 'limit', 40000, 600)", trade, aal="aal2"
-            )
-            await h.runner.requests.run()
-            (cid,) = await one(
-                conn, "select client_order_id from public.position_requests where id = %s",
-                close["id"],
-            )  # fmt: skip
-            fake.fill_part(cid, Decimal("0.01"))  # all of it: a loss of 30 USDT and fees
-            # The bot's step records the exit and its daily loss is reached, while the
-            # request is still working for the database.
-            await h.candles(1)
-            status, reason, cause = await one(
-                conn, "select status, status_reason, pause_cause from public.bots where id = %s",
-                bot,
-            )  # fmt: skip
-            assert (status, reason, cause) == ("running", WAITING["paused"], "daily_loss")
-            with pytest.raises(psycopg.errors.CheckViolation, match="paused by the platform"):
-                async with request_as(conn, alice, aal="aal2") as cur:  # not past its limit
-                    await cur.execute(
-                        "update public.bots set status = 'running' where id = %s", (bot,)
-                    )
-            await h.runner.requests.run()
-            await h.sync()
+    # below the entry (43000): the fake rests it until told to fill
+    async with limit_close_resting(
+        conn, alice, db_url, tmp_path, price=40000, daily_loss_limit="1"
+    ) as lc:
+        bot, fake, h, close = lc.bot, lc.fake, lc.h, lc.close
+        (cid,) = await one(
+            conn, "select client_order_id from public.position_requests where id = %s",
+            close["id"],
+        )  # fmt: skip
+        fake.fill_part(cid, Decimal("0.01"))  # all of it: a loss of 30 USDT and fees
+        # The bot's step records the exit and its daily loss is reached, while the
+        # request is still working for the database.
+        await h.candles(1)
+        status, reason, cause = await one(
+            conn, "select status, status_reason, pause_cause from public.bots where id = %s",
+            bot,
+        )  # fmt: skip
+        assert (status, reason, cause) == ("running", WAITING["paused"], "daily_loss")
+        with pytest.raises(psycopg.errors.CheckViolation, match="paused by the platform"):
+            async with request_as(conn, alice, aal="aal2") as cur:  # not past its limit
+                await cur.execute("update public.bots set status = 'running' where id = %s", (bot,))
+        await h.runner.requests.run()
+        await h.sync()
     status, reason, cause, until = await one(
         conn,
         "select status, status_reason, pause_cause, pause_until from public.bots where id = %s",
