@@ -25,7 +25,7 @@ def jsonb(obj: Any) -> Jsonb:
 
 
 def configure_role(
-    role: str | None, async_commit: bool = False
+    role: str | None, async_commit: bool = False, idle_in_transaction_s: float | None = None
 ) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]:
     """Return a pool ``configure`` callback: autocommit, then act as ``role``.
 
@@ -41,6 +41,12 @@ def configure_role(
             await conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
         if async_commit:
             await conn.execute("set synchronous_commit = off")
+        if idle_in_transaction_s is not None:
+            await conn.execute(
+                sql.SQL("set idle_in_transaction_session_timeout = {}").format(
+                    sql.Literal(max(1, round(idle_in_transaction_s * 1000)))
+                )
+            )
 
     return configure
 
@@ -54,6 +60,7 @@ async def open_pool(
     name: str = "tradefleet",
     timeout_s: float = 30.0,
     async_commit: bool = False,
+    idle_in_transaction_s: float | None = None,
 ) -> AsyncConnectionPool:
     """Open a pool of autocommit connections acting as ``role``.
 
@@ -61,13 +68,18 @@ async def open_pool(
     a failed job. ``async_commit`` (``synchronous_commit = off``) is only for writes whose
     loss in a PostgreSQL crash is harmless, such as the fleet's claims and job outcomes (a
     lost one means the job runs again).
+
+    ``idle_in_transaction_s`` ends, on the server, a connection's transaction left idle that
+    long: a process stopped (SIGSTOP, a frozen host) in the middle of a transaction loses it
+    and its locks, instead of holding rows others wait on (an account every charge credits)
+    for as long as it stays stopped.
     """
     pool = AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
-        configure=configure_role(role, async_commit),
+        configure=configure_role(role, async_commit, idle_in_transaction_s),
         name=name,
         check=AsyncConnectionPool.check_connection,
         reconnect_timeout=3600.0,

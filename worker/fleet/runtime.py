@@ -165,6 +165,7 @@ class Worker:
             min_size=2,
             max_size=pool_size(s.worker_concurrency),
             name=f"tradefleet-{s.worker_name}"[:60],
+            idle_in_transaction_s=s.db_idle_in_transaction_s,
         )
         try:
             self._book = await open_pool(
@@ -174,6 +175,7 @@ class Worker:
                 max_size=3,
                 async_commit=s.queue_async_commit,
                 name=f"tradefleet-queue-{s.worker_name}"[:60],
+                idle_in_transaction_s=s.db_idle_in_transaction_s,
             )
             try:
                 return await self._run(self.pool)

@@ -103,6 +103,12 @@ class FleetSettings(DatabaseSettings):
         default=60.0, gt=0, description="Visibility timeout, extended by heartbeats."
     )
     job_backoff_base_s: float = Field(default=2.0, gt=0)
+    db_idle_in_transaction_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A worker's transaction left idle this long is ended by PostgreSQL, and "
+        "its locks with it (a worker stopped mid-transaction).",
+    )
     drain_timeout_s: float = Field(
         default=25.0, ge=0, description="SIGTERM: how long running jobs may finish."
     )

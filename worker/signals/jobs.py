@@ -17,6 +17,13 @@ from worker.fleet.registry import JobContext, Payload
 
 FAN_OUT = "select executed, skipped, notified from public.signal_fan_out(%(signal_id)s, %(phase)s)"
 CHARGE = "select charged, rejected from public.signal_charge_copies(%(signal_id)s, %(chunk)s)"
+# Copies a chunk would charge still pending once the chunks found nothing more to charge:
+# another transaction holds them (a chunk in flight on a worker whose job was taken over).
+PENDING = """
+select count(*) as pending from public.signal_executions e
+  join public.credit_accounts a on a.user_id = e.subscriber_id and a.kind = 'user'
+ where e.signal_id = %(signal_id)s and e.charge_status = 'pending'
+"""
 RENEW = "select renewed, expired from public.renew_strategy_subscriptions(%(limit)s)"
 
 # Copies charged per transaction: a chunk is charged set-based, so bigger chunks cost little
@@ -39,7 +46,8 @@ async def fan_out(
     pool: AsyncConnectionPool, signal_id: uuid.UUID | str, phase: str = "open"
 ) -> dict[str, int]:
     """Run one phase of a signal for every subscriber in one transaction (orders persisted
-    at its commit), then charge the copies' credits chunk by chunk. Safe to repeat."""
+    at its commit), then charge the copies' credits chunk by chunk. Safe to repeat; ends
+    with :class:`Retryable` while copies another transaction holds are still pending."""
     try:
         async with pool.connection() as conn:
             async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -54,6 +62,18 @@ async def fan_out(
                 result["rejected"] += row["rejected"]
                 if row["charged"] + row["rejected"] == 0:
                     break
+            if phase == "open":
+                async with conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(PENDING, {"signal_id": signal_id})
+                    pending = (await cur.fetchone() or {"pending": 0})["pending"]
+                if pending:
+                    # Charged by chunks that skip locked copies: the job ends only when no
+                    # copy waits for its charge, or a chunk rolled back elsewhere leaves its
+                    # copies uncharged for good.
+                    raise Retryable(
+                        f"{pending} copies of signal {signal_id} still pending, "
+                        "locked by another charge"
+                    )
             return result
     except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as e:
         raise Retryable(f"fan-out of signal {signal_id} raced another writer") from e
