@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from worker.db import refused_by_data
-
-from . import isolation, multipair, protection
+from . import multipair, protection
 from .credit_gate import CreditGate
 from .model import BotConfig, BotState, StepOut
-from .store import load_bots, persist_steps
+from .store import load_bots
 
 if TYPE_CHECKING:
     from .runner import BotRunner
@@ -113,29 +111,11 @@ async def _record(
     whose records did not commit is thrown away and loaded again (memory never runs ahead
     of the database); a failure that may pass is raised, as is a refusal with nothing
     beside it written."""
-    every = {b.id for b, _, _ in steps}
-    refused: Exception | None = None
-    try:
-        stale = await persist_steps(runner.pool, steps)
-    except Exception as e:
-        if not refused_by_data(e):
-            await _again(runner, every, e)
-            raise
-        refused = e
-    if refused is not None:
-        apart = await isolation.isolate(runner.pool, steps, refused, ADOPTED)
-        stale = apart.stale
-        await _again(runner, (apart.stopped | apart.lost) - stale, refused)
-        if apart.lost:
-            for bot_id in stale:
-                runner._forget(bot_id)
-            raise apart.failure or refused
-    for bot_id in stale:
-        runner._forget(bot_id)
-
-
-async def _again(runner: BotRunner, bot_ids: set[str], error: Exception) -> None:
-    """Bots whose adoption records did not commit: thrown away if built, loaded again (a
-    bot stopped meanwhile is not: only running bots are built)."""
-    await runner._throw_away(bot_ids, "adopt", error)
-    runner._reload |= bot_ids
+    apart = await runner.persist(steps, ADOPTED, "adopt")
+    # Bots stopped for their own rows were thrown away; built or not, they and the bots of
+    # which nothing committed are loaded again (a bot in ``error`` is not built).
+    runner._reload |= (apart.stopped | apart.lost) - apart.stale
+    if apart.lost:
+        assert apart.failure is not None  # set with every lost bot
+        await runner._throw_away(apart.lost, "adopt", apart.failure)
+        raise apart.failure

@@ -61,11 +61,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from worker.candles import Candle
-from worker.db import refused_by_data
 from worker.errors import Retryable
 from worker.exchanges import Order, OrderStatus, make_client_order_id
 
-from . import credit_gate, isolation, multipair, orders, protection
+from . import credit_gate, multipair, orders, protection
 from .credit_gate import HoldRequest
 from .model import BotState, InFlight, StepOut, derived_id
 from .paper import BotPaperExchange
@@ -239,30 +238,13 @@ class PositionRequests:
 
             return await persist_steps(runner.pool, group, also=also, settled=settled & ids)
 
-        every = {b.id for b, _, _ in steps}
-        refused: Exception | None = None
-        try:
-            stale = await write(steps)
-        except Exception as e:
-            if not refused_by_data(e):
-                await runner._throw_away(every, "request", e)
-                raise
-            refused = e
-        if refused is not None:
-            what = (
-                f"this bot's orders and trades of its owner's requests at {when:%Y-%m-%d %H:%M} UTC"
-            )
-            apart = await isolation.isolate(runner.pool, steps, refused, what, write)
-            await runner._throw_away(apart.stopped | apart.lost, "request", refused)
-            stale = apart.stale
-            for bot_id in stale:
-                runner._forget(bot_id)
-            if apart.lost:  # nothing of theirs committed: reloaded, their requests run again
-                raise apart.failure or refused
-            return apart.written - stale
-        for bot_id in stale:
-            runner._forget(bot_id)
-        return every - stale
+        what = f"this bot's orders and trades of its owner's requests at {when:%Y-%m-%d %H:%M} UTC"
+        apart = await runner.persist(steps, what, "request", write)
+        if apart.lost:  # nothing of theirs committed: reloaded, their requests run again
+            assert apart.failure is not None  # set with every lost bot
+            await runner._throw_away(apart.lost, "request", apart.failure)
+            raise apart.failure
+        return apart.written - apart.stale
 
     async def _resume(self, waiting: set[str]) -> None:
         """Bots halted while a pause waited for their working close, the pause since

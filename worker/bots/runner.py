@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -312,41 +313,47 @@ class BotRunner:
         for i in range(0, len(steps), CHUNK):
             chunk = steps[i : i + CHUNK]
             t0 = time.perf_counter()
-            try:
-                stale = await persist_steps(self.pool, chunk)
-                self.stats.steps += len(chunk)
-            except Exception as e:
-                stale, lost, failure = set(), {b.id for b, _, _ in chunk}, e
-                if refused_by_data(e):  # some bot's rows: write the others without them
-                    lost, failure = await self._persist_apart(chunk, e, close)
-                if lost:
-                    # Nothing of these (or of the chunks after this one) committed.
-                    lost |= {b.id for b, _, _ in steps[i + CHUNK :]}
-                    await self._throw_away(lost, "persist", failure)
-                    return lost
+            apart = await self.persist(chunk, isolation.of_close(close), "persist")
+            self.stats.steps += len(apart.written)
+            if apart.lost:
+                # Nothing of these (or of the chunks after this one) committed.
+                lost = apart.lost | {b.id for b, _, _ in steps[i + CHUNK :]}
+                assert apart.failure is not None  # set with every lost bot
+                await self._throw_away(lost, "persist", apart.failure)
+                return lost
             self._persist_s += time.perf_counter() - t0
-            for bot_id in stale:
-                self._forget(bot_id)
         return set()
 
-    async def _persist_apart(
+    async def persist(
         self,
-        chunk: Sequence[tuple[BotState, StepOut, datetime | None]],
-        error: Exception,
-        close: datetime,
-    ) -> tuple[set[str], Exception]:
-        """Write a chunk the database refused for its data in smaller groups
-        (``isolation``): the bots whose rows commit keep their step; a bot whose own rows
-        are refused stops with the error, and is reloaded. Returns the bots not written
-        (a failure that may pass stopped the splitting, or every bot was refused) and why."""
-        apart = await isolation.isolate(self.pool, chunk, error, isolation.of_close(close))
+        steps: Sequence[tuple[BotState, StepOut, datetime | None]],
+        what: str,
+        label: str,
+        write: isolation.Write | None = None,
+    ) -> isolation.Apart:
+        """Write ``steps`` in one transaction (``write``: ``persist_steps`` by default) and
+        forget the bots another worker leases now. Refused for some bot's rows
+        (``worker.db.refused_by_data``), the bots are written apart (``isolation``; ``what``
+        names the rows in a refused bot's message), and a bot stopped for its own rows is
+        thrown away (``label`` names the write in the log). ``lost``: the bots of which
+        nothing committed, with ``failure``, for the caller to throw away or reload."""
+        try:
+            stale = await (write or partial(persist_steps, self.pool))(steps)
+            apart = isolation.Apart(written={b.id for b, _, _ in steps}, stale=stale)
+        except Exception as e:
+            if not refused_by_data(e):
+                every = {b.id for b, _, _ in steps}
+                return isolation.Apart(unwritten=every, lost=every, failure=e)
+            apart = await isolation.isolate(self.pool, steps, e, what, write)
+            if apart.lost:
+                apart.failure = apart.failure or e
+            if apart.stopped:
+                # Their memory is ahead of the database: thrown away; one in ``error`` stays
+                # unloaded.
+                await self._throw_away(apart.stopped, label, e)
         for bot_id in apart.stale:
             self._forget(bot_id)
-        self.stats.steps += len(apart.written)
-        if apart.stopped:
-            # Their memory is ahead of the database: thrown away; one in ``error`` stays unloaded.
-            await self._throw_away(apart.stopped, "persist", error)
-        return apart.lost, apart.failure or error
+        return apart
 
     async def _throw_away(self, bot_ids: set[str], what: str, error: Exception) -> None:
         """Forget what memory holds of these bots: their step did not commit."""
